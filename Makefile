@@ -1,0 +1,33 @@
+# cgnat: the two commands of the README, and their parts.
+SHELL := /bin/bash
+CARGO ?= $(shell command -v cargo 2>/dev/null || echo $(HOME)/.cargo/bin/cargo)
+DEMO_OUT ?= out/demo
+
+.PHONY: demo test deps test-deps build lint unit e2e clean
+
+## demo: install what is missing, build, translate the bundled sample traffic.
+demo: deps
+	$(CARGO) build --release -p cgnat-dataplane
+	./target/release/cgnat check -c config/examples/pcap.toml > /dev/null
+	mkdir -p $(DEMO_OUT)
+	./target/release/cgnat pcap -c config/examples/pcap.toml \
+	    --inside samples/subscribers.pcap --out-dir $(DEMO_OUT) > $(DEMO_OUT)/stdout.log
+	@scripts/show-demo.sh samples/subscribers.pcap $(DEMO_OUT)
+
+## test: install what is missing, then lint and run every test (unit, pcap mode,
+## end-to-end with real hosts in network namespaces).
+test: test-deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) build --workspace --all-targets
+	$(CARGO) test --workspace -- --test-threads=2
+
+deps:
+	scripts/install-deps.sh
+
+test-deps:
+	scripts/install-deps.sh --test
+
+clean:
+	$(CARGO) clean
+	rm -rf out

@@ -1,0 +1,1 @@
+//! ALG plugins (contract first).

@@ -1,0 +1,314 @@
+//! cgnat configuration: the TOML schema of DESIGN.md, its defaults, and validation.
+//!
+//! A file is parsed, every value resolved to a typed setting, and every rule checked
+//! before anything starts. An error names the file, the line, the dotted key and what
+//! would be valid ([`ConfigError`]).
+#![forbid(unsafe_code)]
+
+mod net;
+mod raw;
+
+pub use net::Ipv4Net;
+
+use raw::{FileConfig, Seg};
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::Path;
+
+/// A configuration error: where it is and what would be valid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file.
+    pub file: String,
+    /// 1-based line, 0 when not known.
+    pub line: usize,
+    /// Dotted key, e.g. `nat.port_range` or `ports[1].ipv4`.
+    pub key: String,
+    /// What was wrong and what would be valid.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: key `{}`: {}", self.file, self.line, self.key, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Settings of the DPDK runtime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dataplane {
+    /// Passed to `rte_eal_init` (cgnat adds `-l`, `--main-lcore` and the devices).
+    pub eal_args: Vec<String>,
+    /// The control lcore (also DPDK's main lcore).
+    pub control_lcore: u32,
+    /// One worker per lcore, each with its own RX queue.
+    pub worker_lcores: Vec<u32>,
+    /// Never sleep when idle.
+    pub busy_poll: bool,
+    /// Mbufs in the pool.
+    pub mbufs: u32,
+    /// RX descriptors per queue.
+    pub rx_desc: u16,
+    /// TX descriptors per queue.
+    pub tx_desc: u16,
+}
+
+/// Which side of the NAT a port is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Subscribers.
+    Inside,
+    /// The internet.
+    Outside,
+}
+
+/// A port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortConfig {
+    /// Name used in logs and metrics.
+    pub name: String,
+    /// Inside or outside.
+    pub role: Role,
+    /// Any DPDK device or vdev (`net_pcap0,rx_pcap=...`, a PCI address, ...).
+    pub device: String,
+    /// The port's own address and subnet.
+    pub ipv4: Ipv4Net,
+    /// Next hop for destinations off the subnet.
+    pub gateway: Option<Ipv4Addr>,
+    /// The gateway's MAC, skipping ARP for it.
+    pub gateway_mac: Option<[u8; 6]>,
+    /// IP MTU.
+    pub mtu: u16,
+}
+
+/// Mapping or filtering behaviour (RFC 4787).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Behavior {
+    /// Endpoint-independent.
+    EndpointIndependent,
+    /// Address-dependent.
+    AddressDependent,
+    /// Address-and-port-dependent.
+    AddressAndPortDependent,
+}
+
+/// Pooling behaviour (RFC 4787 REQ-2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Pooling {
+    /// One public address per subscriber.
+    Paired,
+    /// Any address per mapping.
+    Arbitrary,
+}
+
+/// Port allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Allocation {
+    /// Blocks of ports per subscriber (RFC 6888 REQ-14).
+    PortBlock,
+    /// A random port per mapping (RFC 6056).
+    Dynamic,
+    /// RFC 7422 algorithmic ranges.
+    Deterministic,
+}
+
+/// What to do with an unsolicited inbound SYN (RFC 5382 REQ-4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InboundSyn {
+    /// Hold it for `tcp_syn_inbound` seconds in case of a simultaneous open.
+    Hold,
+    /// Drop it at once.
+    Drop,
+}
+
+/// Timeouts in seconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// UDP mappings (RFC 4787 REQ-5: at least 120).
+    pub udp: u32,
+    /// Established TCP (RFC 5382 REQ-5: at least 7440).
+    pub tcp_established: u32,
+    /// Transitory TCP (RFC 5382 REQ-5: at least 240).
+    pub tcp_transitory: u32,
+    /// ICMP queries (RFC 5508 REQ-1: at least 60).
+    pub icmp: u32,
+    /// How long an unsolicited inbound SYN is held (RFC 5382 REQ-4: 6).
+    pub tcp_syn_inbound: u32,
+}
+
+/// L4 protocol of a static mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum L4Proto {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+/// A static mapping (port forwarding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaticMapping {
+    /// Protocol.
+    pub protocol: L4Proto,
+    /// Inside endpoint.
+    pub inside: SocketAddrV4,
+    /// Outside endpoint (address in the pool).
+    pub outside: SocketAddrV4,
+}
+
+/// NAT behaviour.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nat {
+    /// Inside prefixes (sources that are translated).
+    pub inside: Vec<Ipv4Net>,
+    /// Public pool prefixes.
+    pub pool: Vec<Ipv4Net>,
+    /// Mapping behaviour.
+    pub mapping: Behavior,
+    /// Filtering behaviour.
+    pub filtering: Behavior,
+    /// Pooling.
+    pub pooling: Pooling,
+    /// Port allocation.
+    pub allocation: Allocation,
+    /// Ports used for translation.
+    pub port_range: (u16, u16),
+    /// Ports per block.
+    pub block_size: u16,
+    /// Blocks per subscriber.
+    pub max_blocks_per_subscriber: u16,
+    /// Sessions per subscriber.
+    pub max_sessions_per_subscriber: u32,
+    /// Sessions in the whole appliance (tables are sized from it).
+    pub max_sessions: u32,
+    /// Keep port parity.
+    pub port_parity: bool,
+    /// Seconds before a released port is reused.
+    pub quarantine_secs: u32,
+    /// Hairpinning.
+    pub hairpinning: bool,
+    /// Destinations forwarded untranslated.
+    pub exclude_destinations: Vec<Ipv4Net>,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// ICMP admin-prohibited to a subscriber refused by a limit.
+    pub icmp_on_limit: bool,
+    /// Unsolicited inbound SYN handling.
+    pub inbound_syn: InboundSyn,
+    /// Static mappings (`[[nat.static]]`).
+    pub statics: Vec<StaticMapping>,
+}
+
+/// One ALG's switch and ports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlgProto {
+    /// On or off.
+    pub enabled: bool,
+    /// Server ports it binds to.
+    pub ports: Vec<u16>,
+}
+
+/// ALGs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alg {
+    /// FTP (on by default).
+    pub ftp: AlgProto,
+    /// TFTP.
+    pub tftp: AlgProto,
+    /// SIP.
+    pub sip: AlgProto,
+    /// RTSP.
+    pub rtsp: AlgProto,
+}
+
+/// Prometheus endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Metrics {
+    /// Listen address; None disables it.
+    pub listen: Option<SocketAddr>,
+}
+
+/// IPFIX export.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ipfix {
+    /// Collector address.
+    pub collector: SocketAddr,
+}
+
+/// NAT event logging.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Logging {
+    /// IPFIX export, if configured.
+    pub ipfix: Option<Ipfix>,
+}
+
+/// The whole configuration, resolved and validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The file it came from.
+    pub file: String,
+    /// DPDK runtime.
+    pub dataplane: Dataplane,
+    /// Ports (one inside, one outside).
+    pub ports: Vec<PortConfig>,
+    /// NAT behaviour.
+    pub nat: Nat,
+    /// ALGs.
+    pub alg: Alg,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Logging.
+    pub logging: Logging,
+}
+
+/// Reads, parses and validates a file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: file.clone(),
+        line: 0,
+        key: String::new(),
+        message: format!("cannot read the file: {e}"),
+    })?;
+    Config::parse(&text, &file)
+}
+
+impl Config {
+    /// Parses and validates `text`, naming `file` in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let raw = raw::parse(text, file)?;
+        raw::resolve(&raw, text, file)
+    }
+
+    /// The port with `role`.
+    pub fn port(&self, role: Role) -> Option<&PortConfig> {
+        self.ports.iter().find(|p| p.role == role)
+    }
+
+    /// Every setting, defaults included, as TOML (what `cgnat check` prints). Parses
+    /// back to an equal Config.
+    pub fn resolved_toml(&self) -> String {
+        let f = FileConfig::from_config(self);
+        let body = toml::to_string(&f).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
+        format!("# {} resolved: every setting, defaults included\n{body}", self.file)
+    }
+}
+
+/// Builds a key path string like `ports[1].ipv4`.
+fn path_string(path: &[Seg]) -> String {
+    let mut s = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            Seg::Idx(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}

@@ -1,0 +1,107 @@
+//! IPv4 prefixes.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+/// An IPv4 address with a prefix length: a port's address and subnet, or a prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ipv4Net {
+    /// The address as written.
+    pub addr: Ipv4Addr,
+    /// Prefix length, 0 to 32.
+    pub prefix: u8,
+}
+
+impl Ipv4Net {
+    /// The netmask as a u32.
+    pub fn mask(&self) -> u32 {
+        if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.prefix))
+        }
+    }
+    /// True if `a` is inside the prefix.
+    pub fn contains(&self, a: Ipv4Addr) -> bool {
+        u32::from(a) & self.mask() == u32::from(self.addr) & self.mask()
+    }
+    /// The network address.
+    pub fn network(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) & self.mask())
+    }
+    /// The last address of the prefix.
+    pub fn broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) | !self.mask())
+    }
+    /// True if the address is the network address (no host bits set).
+    pub fn is_network(&self) -> bool {
+        self.addr == self.network()
+    }
+    /// The first address of the prefix.
+    pub fn first(&self) -> Ipv4Addr {
+        self.network()
+    }
+    /// Number of addresses.
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> u64 {
+        1u64 << (32 - u32::from(self.prefix))
+    }
+    /// The `i`-th address of the prefix.
+    pub fn nth(&self, i: u64) -> Option<Ipv4Addr> {
+        (i < self.len()).then(|| Ipv4Addr::from(u32::from(self.network()) + i as u32))
+    }
+    /// True if the two prefixes share an address.
+    pub fn overlaps(&self, other: &Ipv4Net) -> bool {
+        self.contains(other.network()) || other.contains(self.network())
+    }
+}
+
+impl fmt::Display for Ipv4Net {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl FromStr for Ipv4Net {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: Ipv4Addr = a.trim().parse().map_err(|_| format!("`{a}` is not an IPv4 address"))?;
+        let prefix = match p {
+            None => 32,
+            Some(p) => match p.trim().parse::<u8>() {
+                Ok(n) if n <= 32 => n,
+                _ => return Err(format!("prefix length `{p}` is not 0 to 32")),
+            },
+        };
+        Ok(Ipv4Net { addr, prefix })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_query() {
+        let n: Ipv4Net = "198.51.100.0/28".parse().unwrap();
+        assert_eq!(n.len(), 16);
+        assert!(n.contains(Ipv4Addr::new(198, 51, 100, 15)));
+        assert!(!n.contains(Ipv4Addr::new(198, 51, 100, 16)));
+        assert_eq!(n.nth(3), Some(Ipv4Addr::new(198, 51, 100, 3)));
+        assert_eq!(n.nth(16), None);
+        assert_eq!(n.broadcast(), Ipv4Addr::new(198, 51, 100, 15));
+        assert!("10.0.0.0/33".parse::<Ipv4Net>().is_err());
+        assert!("10.0.0/8".parse::<Ipv4Net>().is_err());
+        assert_eq!("10.1.2.3".parse::<Ipv4Net>().unwrap().prefix, 32);
+        let h: Ipv4Net = "100.64.0.1/10".parse().unwrap();
+        assert!(!h.is_network());
+        assert_eq!(h.to_string(), "100.64.0.1/10");
+        assert!(h.overlaps(&"100.127.0.0/16".parse().unwrap()));
+        assert_eq!("0.0.0.0/0".parse::<Ipv4Net>().unwrap().len(), 1 << 32);
+    }
+}

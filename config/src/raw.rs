@@ -1,0 +1,765 @@
+//! The file as written (serde), its defaults, and its resolution into [`Config`] with
+//! every rule checked. Errors carry the key's line, found in a span-keeping parse.
+
+use crate::*;
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+
+/// One step of a key path.
+#[derive(Clone, Debug)]
+pub(crate) enum Seg {
+    Key(&'static str),
+    Idx(usize),
+}
+
+fn d_eal() -> Vec<String> {
+    ["--no-huge", "-m", "1024", "--no-pci"].iter().map(|s| s.to_string()).collect()
+}
+fn d_workers() -> Vec<u32> {
+    vec![1]
+}
+fn d_mbufs() -> u32 {
+    16383
+}
+fn d_desc() -> u16 {
+    1024
+}
+fn d_mtu() -> u16 {
+    1500
+}
+fn d_inside() -> Vec<String> {
+    ["10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16"].iter().map(|s| s.to_string()).collect()
+}
+fn d_ei() -> BehaviorName {
+    BehaviorName::EndpointIndependent
+}
+fn d_range() -> [u16; 2] {
+    [1024, 65535]
+}
+fn d_block() -> u16 {
+    512
+}
+fn d_blocks() -> u16 {
+    8
+}
+fn d_sps() -> u32 {
+    8000
+}
+fn d_max_sessions() -> u32 {
+    1 << 20
+}
+fn d_true() -> bool {
+    true
+}
+fn d_quarantine() -> u32 {
+    120
+}
+fn d_listen() -> String {
+    "127.0.0.1:9469".into()
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    #[serde(default)]
+    dataplane: FileDataplane,
+    #[serde(default)]
+    ports: Vec<FilePort>,
+    nat: Option<FileNat>,
+    #[serde(default)]
+    alg: FileAlg,
+    #[serde(default)]
+    metrics: FileMetrics,
+    #[serde(default)]
+    logging: FileLogging,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDataplane {
+    #[serde(default = "d_eal")]
+    eal_args: Vec<String>,
+    #[serde(default)]
+    control_lcore: u32,
+    #[serde(default = "d_workers")]
+    worker_lcores: Vec<u32>,
+    #[serde(default)]
+    busy_poll: bool,
+    #[serde(default = "d_mbufs")]
+    mbufs: u32,
+    #[serde(default = "d_desc")]
+    rx_desc: u16,
+    #[serde(default = "d_desc")]
+    tx_desc: u16,
+}
+
+impl Default for FileDataplane {
+    fn default() -> Self {
+        FileDataplane {
+            eal_args: d_eal(),
+            control_lcore: 0,
+            worker_lcores: d_workers(),
+            busy_poll: false,
+            mbufs: d_mbufs(),
+            rx_desc: d_desc(),
+            tx_desc: d_desc(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum RoleName {
+    Inside,
+    Outside,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePort {
+    name: String,
+    role: RoleName,
+    device: String,
+    ipv4: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gateway: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gateway_mac: Option<String>,
+    #[serde(default = "d_mtu")]
+    mtu: u16,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum BehaviorName {
+    EndpointIndependent,
+    AddressDependent,
+    AddressAndPortDependent,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum PoolingName {
+    Paired,
+    Arbitrary,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum AllocationName {
+    PortBlock,
+    Dynamic,
+    Deterministic,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum InboundSynName {
+    Hold,
+    Drop,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum ProtoName {
+    Tcp,
+    Udp,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTimeouts {
+    #[serde(default = "d_udp")]
+    udp: u32,
+    #[serde(default = "d_est")]
+    tcp_established: u32,
+    #[serde(default = "d_trans")]
+    tcp_transitory: u32,
+    #[serde(default = "d_icmp")]
+    icmp: u32,
+    #[serde(default = "d_syn")]
+    tcp_syn_inbound: u32,
+}
+fn d_udp() -> u32 {
+    300
+}
+fn d_est() -> u32 {
+    7440
+}
+fn d_trans() -> u32 {
+    240
+}
+fn d_icmp() -> u32 {
+    60
+}
+fn d_syn() -> u32 {
+    6
+}
+impl Default for FileTimeouts {
+    fn default() -> Self {
+        FileTimeouts { udp: d_udp(), tcp_established: d_est(), tcp_transitory: d_trans(), icmp: d_icmp(), tcp_syn_inbound: d_syn() }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileStatic {
+    protocol: ProtoName,
+    inside: String,
+    outside: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileNat {
+    #[serde(default = "d_inside")]
+    inside: Vec<String>,
+    pool: Vec<String>,
+    #[serde(default = "d_ei")]
+    mapping: BehaviorName,
+    #[serde(default = "d_ei")]
+    filtering: BehaviorName,
+    #[serde(default = "d_pooling")]
+    pooling: PoolingName,
+    #[serde(default = "d_allocation")]
+    allocation: AllocationName,
+    #[serde(default = "d_range")]
+    port_range: [u16; 2],
+    #[serde(default = "d_block")]
+    block_size: u16,
+    #[serde(default = "d_blocks")]
+    max_blocks_per_subscriber: u16,
+    #[serde(default = "d_sps")]
+    max_sessions_per_subscriber: u32,
+    #[serde(default = "d_max_sessions")]
+    max_sessions: u32,
+    #[serde(default = "d_true")]
+    port_parity: bool,
+    #[serde(default = "d_quarantine")]
+    quarantine_secs: u32,
+    #[serde(default = "d_true")]
+    hairpinning: bool,
+    #[serde(default)]
+    exclude_destinations: Vec<String>,
+    #[serde(default)]
+    timeouts: FileTimeouts,
+    #[serde(default = "d_true")]
+    icmp_on_limit: bool,
+    #[serde(default = "d_inbound_syn")]
+    inbound_syn: InboundSynName,
+    #[serde(default, rename = "static")]
+    statics: Vec<FileStatic>,
+}
+fn d_pooling() -> PoolingName {
+    PoolingName::Paired
+}
+fn d_allocation() -> AllocationName {
+    AllocationName::PortBlock
+}
+fn d_inbound_syn() -> InboundSynName {
+    InboundSynName::Hold
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct FileAlgProto {
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    ports: Option<Vec<u16>>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileAlg {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ftp: Option<FileAlgProto>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tftp: Option<FileAlgProto>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sip: Option<FileAlgProto>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rtsp: Option<FileAlgProto>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMetrics {
+    #[serde(default = "d_listen")]
+    listen: String,
+}
+impl Default for FileMetrics {
+    fn default() -> Self {
+        FileMetrics { listen: d_listen() }
+    }
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileLogging {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ipfix: Option<FileIpfix>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileIpfix {
+    collector: String,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Parses the TOML and its schema (types, unknown keys, enum values).
+pub(crate) fn parse(text: &str, file: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str::<FileConfig>(text).map_err(|e| {
+        let (line, key) = match e.span() {
+            Some(r) => {
+                // The key is what stands left of `=` on the line the error points at
+                // (or the table header there).
+                let start = text[..r.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+                let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+                let l = &text[start..end];
+                let key = l.split('=').next().unwrap_or("").trim().trim_matches(['[', ']', '"', ' ']);
+                (line_of(text, r.start), key.chars().take(60).collect())
+            }
+            None => (0, String::new()),
+        };
+        let message = e.message().replace('\n', " ").trim().to_string();
+        ConfigError { file: file.to_string(), line, key, message }
+    })
+}
+
+/// Resolution of values and the rules across them, with key paths for errors.
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+    doc: Option<toml_edit::ImDocument<String>>,
+}
+
+impl Ctx<'_> {
+    fn span(&self, path: &[Seg]) -> Option<Range<usize>> {
+        let doc = self.doc.as_ref()?;
+        // The deepest item on the path that has a span.
+        let mut item: &toml_edit::Item = doc.as_item();
+        let mut best = None;
+        for seg in path {
+            let next = match seg {
+                Seg::Key(k) => item.get(*k),
+                Seg::Idx(i) => item.get(*i),
+            };
+            let Some(next) = next else { break };
+            item = next;
+            if let Some(s) = item.span() {
+                best = Some(s);
+            } else if let Some(t) = item.as_table() {
+                if let Some(s) = t.span() {
+                    best = Some(s);
+                }
+            }
+        }
+        // A key's own span when the value has none (tables).
+        if best.is_none() {
+            if let (Some(Seg::Key(k)), Some(doc)) = (path.first(), self.doc.as_ref()) {
+                best = doc.as_table().key(k).and_then(|k| k.span());
+            }
+        }
+        best
+    }
+
+    fn err(&self, path: &[Seg], message: impl Into<String>) -> ConfigError {
+        let line = self.span(path).map_or(0, |r| line_of(self.text, r.start));
+        ConfigError { file: self.file.to_string(), line, key: path_string(path), message: message.into() }
+    }
+
+    fn net(&self, path: &[Seg], s: &str) -> Result<Ipv4Net, ConfigError> {
+        s.parse::<Ipv4Net>().map_err(|e| self.err(path, format!("{e}; write an IPv4 prefix like \"198.51.100.0/28\"")))
+    }
+
+    fn prefix(&self, path: &[Seg], s: &str) -> Result<Ipv4Net, ConfigError> {
+        let n = self.net(path, s)?;
+        if !n.is_network() {
+            return Err(self.err(path, format!("`{s}` has host bits set; the prefix is {}/{}", n.network(), n.prefix)));
+        }
+        Ok(n)
+    }
+
+    fn addr(&self, path: &[Seg], s: &str) -> Result<Ipv4Addr, ConfigError> {
+        s.parse().map_err(|_| self.err(path, format!("`{s}` is not an IPv4 address; write one like \"203.0.113.254\"")))
+    }
+
+    fn sockaddr(&self, path: &[Seg], s: &str) -> Result<SocketAddrV4, ConfigError> {
+        s.parse().map_err(|_| self.err(path, format!("`{s}` is not an IPv4 address and port; write one like \"10.0.0.5:80\"")))
+    }
+}
+
+fn mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let mut m = [0u8; 6];
+    for (i, p) in parts.iter().enumerate() {
+        if p.len() != 2 {
+            return None;
+        }
+        m[i] = u8::from_str_radix(p, 16).ok()?;
+    }
+    Some(m)
+}
+
+fn behavior(b: BehaviorName) -> Behavior {
+    match b {
+        BehaviorName::EndpointIndependent => Behavior::EndpointIndependent,
+        BehaviorName::AddressDependent => Behavior::AddressDependent,
+        BehaviorName::AddressAndPortDependent => Behavior::AddressAndPortDependent,
+    }
+}
+
+fn behavior_name(b: Behavior) -> BehaviorName {
+    match b {
+        Behavior::EndpointIndependent => BehaviorName::EndpointIndependent,
+        Behavior::AddressDependent => BehaviorName::AddressDependent,
+        Behavior::AddressAndPortDependent => BehaviorName::AddressAndPortDependent,
+    }
+}
+
+use Seg::{Idx, Key};
+
+/// Resolves the parsed file into a Config, checking every rule.
+pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, ConfigError> {
+    let cx = Ctx { file, text, doc: text.parse::<toml_edit::ImDocument<String>>().ok() };
+
+    // [dataplane]
+    let dp = &f.dataplane;
+    let dpk = |k: &'static str| vec![Key("dataplane"), Key(k)];
+    if dp.worker_lcores.is_empty() {
+        return Err(cx.err(&dpk("worker_lcores"), "at least one worker lcore is needed, e.g. [1]"));
+    }
+    for (i, l) in dp.worker_lcores.iter().enumerate() {
+        if *l == dp.control_lcore {
+            return Err(cx.err(
+                &dpk("worker_lcores"),
+                format!("lcore {l} is the control lcore; workers need lcores of their own"),
+            ));
+        }
+        if dp.worker_lcores[..i].contains(l) {
+            return Err(cx.err(&dpk("worker_lcores"), format!("lcore {l} is listed twice")));
+        }
+    }
+    if dp.mbufs < 1024 {
+        return Err(cx.err(&dpk("mbufs"), format!("{} mbufs is too few; at least 1024", dp.mbufs)));
+    }
+    for k in ["rx_desc", "tx_desc"] {
+        let v = if k == "rx_desc" { dp.rx_desc } else { dp.tx_desc };
+        if !(32..=16384).contains(&v) || !v.is_power_of_two() {
+            return Err(cx.err(&dpk(k), format!("{v} descriptors; a power of two from 32 to 16384")));
+        }
+    }
+    if dp.eal_args.iter().any(|a| a == "-l" || a.starts_with("--lcores") || a == "-c") {
+        return Err(cx.err(&dpk("eal_args"), "lcores come from control_lcore and worker_lcores; remove -l/-c/--lcores"));
+    }
+    let dataplane = Dataplane {
+        eal_args: dp.eal_args.clone(),
+        control_lcore: dp.control_lcore,
+        worker_lcores: dp.worker_lcores.clone(),
+        busy_poll: dp.busy_poll,
+        mbufs: dp.mbufs,
+        rx_desc: dp.rx_desc,
+        tx_desc: dp.tx_desc,
+    };
+
+    // [[ports]]
+    let mut ports = Vec::new();
+    for (i, p) in f.ports.iter().enumerate() {
+        let pk = |k: &'static str| vec![Key("ports"), Idx(i), Key(k)];
+        if p.name.is_empty() {
+            return Err(cx.err(&pk("name"), "a port needs a name"));
+        }
+        if f.ports[..i].iter().any(|q| q.name == p.name) {
+            return Err(cx.err(&pk("name"), format!("port name `{}` is used twice", p.name)));
+        }
+        if p.device.trim().is_empty() {
+            return Err(cx.err(&pk("device"), "a DPDK device is needed, e.g. \"net_af_packet0,iface=eth1\" or a PCI address"));
+        }
+        let ipv4 = cx.net(&pk("ipv4"), &p.ipv4)?;
+        if ipv4.prefix > 30 || ipv4.is_network() {
+            return Err(cx.err(&pk("ipv4"), format!("`{}` must be the port's own address in its subnet, e.g. \"203.0.113.1/24\"", p.ipv4)));
+        }
+        let gateway = match &p.gateway {
+            Some(g) => {
+                let a = cx.addr(&pk("gateway"), g)?;
+                if !ipv4.contains(a) || a == ipv4.addr {
+                    return Err(cx.err(&pk("gateway"), format!("gateway {a} must be another address on the port's subnet {}/{}", ipv4.network(), ipv4.prefix)));
+                }
+                Some(a)
+            }
+            None => None,
+        };
+        let gateway_mac = match &p.gateway_mac {
+            Some(m) => {
+                if gateway.is_none() {
+                    return Err(cx.err(&pk("gateway_mac"), "gateway_mac needs a gateway"));
+                }
+                Some(mac(m).ok_or_else(|| cx.err(&pk("gateway_mac"), format!("`{m}` is not a MAC address; write one like \"02:00:00:00:00:01\"")))?)
+            }
+            None => None,
+        };
+        if !(68..=9600).contains(&p.mtu) {
+            return Err(cx.err(&pk("mtu"), format!("mtu {} is out of range; 68 to 9600", p.mtu)));
+        }
+        let role = match p.role {
+            RoleName::Inside => Role::Inside,
+            RoleName::Outside => Role::Outside,
+        };
+        ports.push(PortConfig { name: p.name.clone(), role, device: p.device.clone(), ipv4, gateway, gateway_mac, mtu: p.mtu });
+    }
+    for role in [Role::Inside, Role::Outside] {
+        let n = ports.iter().filter(|p| p.role == role).count();
+        let name = if role == Role::Inside { "inside" } else { "outside" };
+        if n != 1 {
+            return Err(cx.err(&[Key("ports")], format!("exactly one port with role = \"{name}\" is needed (found {n})")));
+        }
+    }
+
+    // [nat]
+    let Some(n) = &f.nat else {
+        return Err(ConfigError {
+            file: file.into(),
+            line: 0,
+            key: "nat.pool".into(),
+            message: "a [nat] table with a pool is needed, e.g. pool = [\"198.51.100.0/28\"]".into(),
+        });
+    };
+    let nk = |k: &'static str| vec![Key("nat"), Key(k)];
+    let nki = |k: &'static str, i: usize| vec![Key("nat"), Key(k), Idx(i)];
+    let mut inside = Vec::new();
+    for (i, s) in n.inside.iter().enumerate() {
+        inside.push(cx.prefix(&nki("inside", i), s)?);
+    }
+    if n.pool.is_empty() {
+        return Err(cx.err(&nk("pool"), "the pool is empty; give at least one prefix, e.g. [\"198.51.100.0/28\"]"));
+    }
+    let mut pool: Vec<Ipv4Net> = Vec::new();
+    for (i, s) in n.pool.iter().enumerate() {
+        let p = cx.prefix(&nki("pool", i), s)?;
+        if let Some(q) = inside.iter().find(|q| q.overlaps(&p)) {
+            return Err(cx.err(&nki("pool", i), format!("pool prefix {p} overlaps inside prefix {q}; the pool must be outside nat.inside")));
+        }
+        if let Some(q) = pool.iter().find(|q| q.overlaps(&p)) {
+            return Err(cx.err(&nki("pool", i), format!("pool prefix {p} overlaps {q}")));
+        }
+        pool.push(p);
+    }
+    let mut exclude = Vec::new();
+    for (i, s) in n.exclude_destinations.iter().enumerate() {
+        exclude.push(cx.prefix(&nki("exclude_destinations", i), s)?);
+    }
+    let [lo, hi] = n.port_range;
+    if lo == 0 || lo > hi {
+        return Err(cx.err(&nk("port_range"), format!("[{lo}, {hi}] is not a range; [low, high] with 1 <= low <= high, e.g. [1024, 65535]")));
+    }
+    let span = u32::from(hi) - u32::from(lo) + 1;
+    if n.block_size == 0 || u32::from(n.block_size) > span {
+        return Err(cx.err(&nk("block_size"), format!("block_size {} must be from 1 to the {span} ports of port_range", n.block_size)));
+    }
+    if n.max_blocks_per_subscriber == 0 {
+        return Err(cx.err(&nk("max_blocks_per_subscriber"), "at least 1"));
+    }
+    if n.max_sessions_per_subscriber == 0 {
+        return Err(cx.err(&nk("max_sessions_per_subscriber"), "at least 1"));
+    }
+    if n.max_sessions < dataplane.worker_lcores.len() as u32 {
+        return Err(cx.err(&nk("max_sessions"), "at least one session per worker"));
+    }
+    let t = &n.timeouts;
+    let tk = |k: &'static str| vec![Key("nat"), Key("timeouts"), Key(k)];
+    for (k, v, min, rfc) in [
+        ("udp", t.udp, 120, "RFC 4787 REQ-5"),
+        ("tcp_established", t.tcp_established, 7440, "RFC 5382 REQ-5"),
+        ("tcp_transitory", t.tcp_transitory, 240, "RFC 5382 REQ-5"),
+        ("icmp", t.icmp, 60, "RFC 5508 REQ-1"),
+    ] {
+        if v < min {
+            return Err(cx.err(&tk(k), format!("{v} s is below the {min} s minimum of {rfc}")));
+        }
+    }
+    if t.tcp_syn_inbound == 0 || t.tcp_syn_inbound > 60 {
+        return Err(cx.err(&tk("tcp_syn_inbound"), format!("{} s; from 1 to 60 (RFC 5382 REQ-4 suggests 6)", t.tcp_syn_inbound)));
+    }
+    let mut statics = Vec::new();
+    for (i, s) in n.statics.iter().enumerate() {
+        let sk = |k: &'static str| vec![Key("nat"), Key("static"), Idx(i), Key(k)];
+        let inside_ep = cx.sockaddr(&sk("inside"), &s.inside)?;
+        let outside_ep = cx.sockaddr(&sk("outside"), &s.outside)?;
+        if !pool.iter().any(|p| p.contains(*outside_ep.ip())) {
+            return Err(cx.err(&sk("outside"), format!("{} is not in nat.pool", outside_ep.ip())));
+        }
+        if !inside.iter().any(|p| p.contains(*inside_ep.ip())) {
+            return Err(cx.err(&sk("inside"), format!("{} is not in nat.inside", inside_ep.ip())));
+        }
+        let protocol = match s.protocol {
+            ProtoName::Tcp => L4Proto::Tcp,
+            ProtoName::Udp => L4Proto::Udp,
+        };
+        if statics.iter().any(|m: &StaticMapping| m.protocol == protocol && m.outside == outside_ep) {
+            return Err(cx.err(&sk("outside"), format!("{outside_ep} is mapped twice")));
+        }
+        statics.push(StaticMapping { protocol, inside: inside_ep, outside: outside_ep });
+    }
+    let nat = Nat {
+        inside,
+        pool,
+        mapping: behavior(n.mapping),
+        filtering: behavior(n.filtering),
+        pooling: match n.pooling {
+            PoolingName::Paired => Pooling::Paired,
+            PoolingName::Arbitrary => Pooling::Arbitrary,
+        },
+        allocation: match n.allocation {
+            AllocationName::PortBlock => Allocation::PortBlock,
+            AllocationName::Dynamic => Allocation::Dynamic,
+            AllocationName::Deterministic => Allocation::Deterministic,
+        },
+        port_range: (lo, hi),
+        block_size: n.block_size,
+        max_blocks_per_subscriber: n.max_blocks_per_subscriber,
+        max_sessions_per_subscriber: n.max_sessions_per_subscriber,
+        max_sessions: n.max_sessions,
+        port_parity: n.port_parity,
+        quarantine_secs: n.quarantine_secs,
+        hairpinning: n.hairpinning,
+        exclude_destinations: exclude,
+        timeouts: Timeouts {
+            udp: t.udp,
+            tcp_established: t.tcp_established,
+            tcp_transitory: t.tcp_transitory,
+            icmp: t.icmp,
+            tcp_syn_inbound: t.tcp_syn_inbound,
+        },
+        icmp_on_limit: n.icmp_on_limit,
+        inbound_syn: match n.inbound_syn {
+            InboundSynName::Hold => InboundSyn::Hold,
+            InboundSynName::Drop => InboundSyn::Drop,
+        },
+        statics,
+    };
+
+    // [alg]
+    let alg_of = |name: &'static str, a: &Option<FileAlgProto>, on: bool, ports: &[u16]| -> Result<AlgProto, ConfigError> {
+        let enabled = a.as_ref().and_then(|a| a.enabled).unwrap_or(on);
+        let ports = a.as_ref().and_then(|a| a.ports.clone()).unwrap_or_else(|| ports.to_vec());
+        if ports.is_empty() || ports.contains(&0) {
+            return Err(cx.err(&[Key("alg"), Key(name), Key("ports")], "at least one port, none of them 0"));
+        }
+        Ok(AlgProto { enabled, ports })
+    };
+    let alg = Alg {
+        ftp: alg_of("ftp", &f.alg.ftp, true, &[21])?,
+        tftp: alg_of("tftp", &f.alg.tftp, false, &[69])?,
+        sip: alg_of("sip", &f.alg.sip, false, &[5060])?,
+        rtsp: alg_of("rtsp", &f.alg.rtsp, false, &[554, 8554])?,
+    };
+
+    // [metrics], [logging]
+    let listen = match f.metrics.listen.trim() {
+        "" | "off" => None,
+        s => Some(s.parse::<SocketAddr>().map_err(|_| {
+            cx.err(&[Key("metrics"), Key("listen")], format!("`{s}` is not an address and port; e.g. \"127.0.0.1:9469\", or \"off\""))
+        })?),
+    };
+    let ipfix = match &f.logging.ipfix {
+        Some(i) => Some(Ipfix {
+            collector: i.collector.parse().map_err(|_| {
+                cx.err(&[Key("logging"), Key("ipfix"), Key("collector")], format!("`{}` is not an address and port; e.g. \"127.0.0.1:4739\"", i.collector))
+            })?,
+        }),
+        None => None,
+    };
+
+    Ok(Config { file: file.to_string(), dataplane, ports, nat, alg, metrics: Metrics { listen }, logging: Logging { ipfix } })
+}
+
+impl FileConfig {
+    /// The file form of a resolved config, every default written out.
+    pub(crate) fn from_config(c: &Config) -> FileConfig {
+        let strs = |v: &[Ipv4Net]| v.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let alg = |a: &AlgProto| Some(FileAlgProto { enabled: Some(a.enabled), ports: Some(a.ports.clone()) });
+        let n = &c.nat;
+        FileConfig {
+            dataplane: FileDataplane {
+                eal_args: c.dataplane.eal_args.clone(),
+                control_lcore: c.dataplane.control_lcore,
+                worker_lcores: c.dataplane.worker_lcores.clone(),
+                busy_poll: c.dataplane.busy_poll,
+                mbufs: c.dataplane.mbufs,
+                rx_desc: c.dataplane.rx_desc,
+                tx_desc: c.dataplane.tx_desc,
+            },
+            ports: c
+                .ports
+                .iter()
+                .map(|p| FilePort {
+                    name: p.name.clone(),
+                    role: if p.role == Role::Inside { RoleName::Inside } else { RoleName::Outside },
+                    device: p.device.clone(),
+                    ipv4: p.ipv4.to_string(),
+                    gateway: p.gateway.map(|g| g.to_string()),
+                    gateway_mac: p.gateway_mac.map(|m| {
+                        m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+                    }),
+                    mtu: p.mtu,
+                })
+                .collect(),
+            nat: Some(FileNat {
+                inside: strs(&n.inside),
+                pool: strs(&n.pool),
+                mapping: behavior_name(n.mapping),
+                filtering: behavior_name(n.filtering),
+                pooling: match n.pooling {
+                    Pooling::Paired => PoolingName::Paired,
+                    Pooling::Arbitrary => PoolingName::Arbitrary,
+                },
+                allocation: match n.allocation {
+                    Allocation::PortBlock => AllocationName::PortBlock,
+                    Allocation::Dynamic => AllocationName::Dynamic,
+                    Allocation::Deterministic => AllocationName::Deterministic,
+                },
+                port_range: [n.port_range.0, n.port_range.1],
+                block_size: n.block_size,
+                max_blocks_per_subscriber: n.max_blocks_per_subscriber,
+                max_sessions_per_subscriber: n.max_sessions_per_subscriber,
+                max_sessions: n.max_sessions,
+                port_parity: n.port_parity,
+                quarantine_secs: n.quarantine_secs,
+                hairpinning: n.hairpinning,
+                exclude_destinations: strs(&n.exclude_destinations),
+                timeouts: FileTimeouts {
+                    udp: n.timeouts.udp,
+                    tcp_established: n.timeouts.tcp_established,
+                    tcp_transitory: n.timeouts.tcp_transitory,
+                    icmp: n.timeouts.icmp,
+                    tcp_syn_inbound: n.timeouts.tcp_syn_inbound,
+                },
+                icmp_on_limit: n.icmp_on_limit,
+                inbound_syn: match n.inbound_syn {
+                    InboundSyn::Hold => InboundSynName::Hold,
+                    InboundSyn::Drop => InboundSynName::Drop,
+                },
+                statics: n
+                    .statics
+                    .iter()
+                    .map(|s| FileStatic {
+                        protocol: if s.protocol == L4Proto::Tcp { ProtoName::Tcp } else { ProtoName::Udp },
+                        inside: s.inside.to_string(),
+                        outside: s.outside.to_string(),
+                    })
+                    .collect(),
+            }),
+            alg: FileAlg { ftp: alg(&c.alg.ftp), tftp: alg(&c.alg.tftp), sip: alg(&c.alg.sip), rtsp: alg(&c.alg.rtsp) },
+            metrics: FileMetrics { listen: c.metrics.listen.map_or("off".into(), |a| a.to_string()) },
+            logging: FileLogging { ipfix: c.logging.ipfix.as_ref().map(|i| FileIpfix { collector: i.collector.to_string() }) },
+        }
+    }
+}

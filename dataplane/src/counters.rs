@@ -1,0 +1,180 @@
+//! Counters: every drop reason has its own, and every worker has its own set, written
+//! by that worker alone and read by the metrics thread and the final summary.
+//!
+//! A single writer means an update is a relaxed load and store (no locked instruction);
+//! readers see a value that is at most a few packets old.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A counter with exactly one writing thread.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds one.
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+    /// Adds `n`.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        let v = self.0.load(Ordering::Relaxed);
+        self.0.store(v.wrapping_add(n), Ordering::Relaxed);
+    }
+    /// Sets an absolute value (gauges).
+    #[inline]
+    pub fn set(&self, n: u64) {
+        self.0.store(n, Ordering::Relaxed);
+    }
+    /// Reads the value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+macro_rules! reasons {
+    ($( $(#[$doc:meta])* $name:ident = $label:literal, )*) => {
+        /// Why a packet was dropped. Each reason is a counter of its own, named by
+        /// [`DropReason::label`] in summaries and metrics.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum DropReason { $( $(#[$doc])* $name, )* }
+
+        impl DropReason {
+            /// Every reason, in a stable order.
+            pub const ALL: &'static [DropReason] = &[ $( DropReason::$name, )* ];
+            /// The snake_case name used in summaries and metrics.
+            pub fn label(self) -> &'static str {
+                match self { $( DropReason::$name => $label, )* }
+            }
+        }
+    };
+}
+
+reasons! {
+    /// Frame shorter than an Ethernet header.
+    EthTruncated = "eth_truncated",
+    /// EtherType neither IPv4 nor ARP (IPv6, LLDP, ...).
+    EthUnsupported = "eth_unsupported_ethertype",
+    /// Unicast frame for another MAC address.
+    EthOtherHost = "eth_other_host",
+    /// ARP packet malformed or truncated.
+    ArpMalformed = "arp_malformed",
+    /// ARP packet handled (replied to or learned from) and consumed.
+    ArpConsumed = "arp_consumed",
+    /// IPv4 header shorter than 20 bytes or than its IHL / total length.
+    Ipv4Truncated = "ipv4_truncated",
+    /// IPv4 header with bad version, IHL below 5 or total length below the header.
+    Ipv4Malformed = "ipv4_malformed",
+    /// IPv4 header checksum does not verify.
+    Ipv4BadChecksum = "ipv4_bad_checksum",
+    /// Source or destination is a martian (0/8, 127/8, multicast, broadcast).
+    Ipv4Martian = "ipv4_martian",
+    /// TTL expired; an ICMP time-exceeded was sent instead where allowed.
+    TtlExpired = "ttl_expired",
+    /// Protocol other than TCP, UDP and ICMP.
+    UnsupportedProtocol = "unsupported_protocol",
+    /// Non-first fragment (fragment tracking not configured).
+    Fragment = "fragment",
+    /// L4 header truncated or with bad length field.
+    L4Truncated = "l4_truncated",
+    /// ICMP type NAT does not translate (router advertisements, ...).
+    IcmpUnsupported = "icmp_unsupported_type",
+    /// ICMP error whose embedded packet matches no session.
+    IcmpErrorNoSession = "icmp_error_no_session",
+    /// ICMP error whose embedded packet is malformed.
+    IcmpErrorMalformed = "icmp_error_malformed",
+    /// Inside packet from a source outside the configured inside prefixes.
+    SourceNotInside = "source_not_inside",
+    /// Outside packet for an address that is neither ours nor in the pool.
+    NotOurAddress = "not_our_address",
+    /// Outbound TCP without SYN and without a session.
+    TcpNoSessionNotSyn = "tcp_no_session_not_syn",
+    /// Inbound packet for which no mapping exists.
+    NoMapping = "no_mapping",
+    /// Inbound packet refused by the filtering behaviour.
+    Filtered = "filtered",
+    /// Session table full: new session refused, live ones untouched (RFC 6888 REQ-11).
+    SessionTableFull = "session_table_full",
+    /// No free outside port or block left in the pool.
+    PoolExhausted = "pool_exhausted",
+    /// Subscriber reached max_sessions_per_subscriber.
+    SubscriberSessionLimit = "subscriber_session_limit",
+    /// Subscriber reached max_blocks_per_subscriber (port quota).
+    SubscriberPortLimit = "subscriber_port_limit",
+    /// Next hop not yet resolved: the packet was turned into an ARP request.
+    NeighborUnresolved = "neighbor_unresolved",
+    /// Packet for the appliance itself that it does not serve.
+    LocalUnsupported = "local_unsupported",
+    /// TX queue full: freed after a failed send.
+    TxFull = "tx_full",
+    /// A ring between lcores was full.
+    RingFull = "ring_full",
+    /// Packet too big for the outgoing MTU (and DF set: ICMP frag-needed sent).
+    TooBig = "too_big",
+}
+
+/// Number of drop reasons.
+pub const N_REASONS: usize = DropReason::ALL.len();
+
+/// The counters of one worker (or of the control lcore).
+#[derive(Debug, Default)]
+pub struct WorkerCounters {
+    /// Packets received, per port role (0 inside, 1 outside).
+    pub rx: [Counter; 2],
+    /// Packets transmitted, per port role.
+    pub tx: [Counter; 2],
+    /// Packets translated inside to outside.
+    pub in2out: Counter,
+    /// Packets translated outside to inside.
+    pub out2in: Counter,
+    /// Packets hairpinned (inside to inside through a pool address).
+    pub hairpin: Counter,
+    /// Packets forwarded untranslated (excluded destinations).
+    pub excluded: Counter,
+    /// ICMP errors sent by the appliance.
+    pub icmp_sent: Counter,
+    /// Receive bursts that returned at least one packet.
+    pub bursts: Counter,
+    /// Polls that returned nothing.
+    pub idle_polls: Counter,
+    /// Sessions created, per protocol (tcp, udp, icmp).
+    pub sessions_created: [Counter; 3],
+    /// Sessions expired, per protocol.
+    pub sessions_expired: [Counter; 3],
+    /// Sessions alive now, per protocol.
+    pub sessions_active: [Counter; 3],
+    /// Mappings alive now.
+    pub mappings_active: Counter,
+    /// Subscribers with state now.
+    pub subscribers_active: Counter,
+    /// Port blocks allocated now.
+    pub blocks_active: Counter,
+    /// Drops, by reason.
+    pub drops: [Counter; N_REASONS],
+}
+
+impl WorkerCounters {
+    /// Counts a drop.
+    #[inline]
+    pub fn count_drop(&self, r: DropReason) {
+        self.drops[r as usize].inc();
+    }
+    /// Reads a drop counter.
+    pub fn dropped(&self, r: DropReason) -> u64 {
+        self.drops[r as usize].get()
+    }
+}
+
+/// Index of a protocol in per-protocol counters.
+pub fn proto_index(proto: u8) -> usize {
+    match proto {
+        6 => 0,
+        17 => 1,
+        _ => 2,
+    }
+}
+
+/// Protocol names in per-protocol counter order.
+pub const PROTO_NAMES: [&str; 3] = ["tcp", "udp", "icmp"];

@@ -1,0 +1,74 @@
+//! A whole appliance without DPDK: one worker and the control handler wired together
+//! over [`VecBuf`]s. Tests, replay and the pipeline's own checks drive it frame by
+//! frame; it runs exactly the code the lcores run.
+
+use crate::buf::{PacketBuf, VecBuf};
+use crate::counters::WorkerCounters;
+use crate::nat::{Nat, NatParams};
+use crate::neighbors::Neighbors;
+use crate::pipeline::{port_infos, Control, PipelineParams, Side, Verdict, Worker};
+use crate::wire::ethernet::Mac;
+use cgnat_config::Config;
+use std::sync::Arc;
+
+/// MAC used for the inside port when none is given.
+pub const INSIDE_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x01, 0x01];
+/// MAC used for the outside port when none is given.
+pub const OUTSIDE_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x02, 0x01];
+
+/// One worker plus control, in one thread.
+pub struct Harness {
+    /// The worker.
+    pub worker: Worker,
+    /// The control handler.
+    pub control: Control,
+    /// The neighbour table they share.
+    pub neighbors: Arc<Neighbors>,
+    /// Worker counters.
+    pub counters: Arc<WorkerCounters>,
+    /// Control counters.
+    pub control_counters: Arc<WorkerCounters>,
+}
+
+impl Harness {
+    /// Builds the appliance of `cfg` at time `now`, with ports at [`INSIDE_MAC`] and
+    /// [`OUTSIDE_MAC`]. Static neighbours (`gateway_mac`) are learned.
+    pub fn new(cfg: &Config, now: u32) -> Harness {
+        let ports = port_infos(cfg, [INSIDE_MAC, OUTSIDE_MAC]);
+        let neighbors = Arc::new(Neighbors::new(4096));
+        for p in &cfg.ports {
+            if let (Some(gw), Some(mac)) = (p.gateway, p.gateway_mac) {
+                neighbors.learn(u32::from(gw), &mac);
+            }
+        }
+        let counters = Arc::new(WorkerCounters::default());
+        let control_counters = Arc::new(WorkerCounters::default());
+        let params = NatParams::from_config(&cfg.nat, 1).expect("deterministic parameters fit");
+        let pool = params.pool.clone();
+        let nat = Nat::new(params, 0, 1, now, 0x5eed, counters.clone());
+        let worker = Worker::new(nat, ports.clone(), PipelineParams::from_config(cfg), neighbors.clone(), counters.clone());
+        let control = Control::new(ports, pool, neighbors.clone(), control_counters.clone());
+        Harness { worker, control, neighbors, counters, control_counters }
+    }
+
+    /// Sends one frame in on `side` at `now`; returns what left which port.
+    pub fn inject(&mut self, frame: &[u8], side: Side, now: u32) -> Vec<(Side, Vec<u8>)> {
+        let mut buf = VecBuf::new(frame);
+        let mut v = self.worker.process(&mut buf, side, now);
+        for &(ip, mac) in self.worker.take_gleaned() {
+            self.control.learn(ip, &mac);
+        }
+        if v == Verdict::Control {
+            v = self.control.handle(&mut buf, side);
+        }
+        match v {
+            Verdict::Tx(out) => vec![(out, buf.data().to_vec())],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Runs expiry up to `now`.
+    pub fn expire(&mut self, now: u32) -> usize {
+        self.worker.expire(now, usize::MAX)
+    }
+}

@@ -1,0 +1,168 @@
+//! The `cgnat` command: the appliance (`run`), pcap test mode (`pcap`) and config
+//! validation (`check`).
+
+mod runtime;
+
+use anyhow::{anyhow, bail, Context, Result};
+use cgnat_config::{Config, Role};
+use runtime::{run, RunOptions};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+const USAGE: &str = "usage:
+  cgnat run -c FILE
+      Run the appliance on the ports of FILE until SIGINT or SIGTERM.
+  cgnat pcap -c FILE --inside IN.pcap [--outside IN2.pcap] --out-dir DIR
+      Pcap test mode: feed IN.pcap to the inside port (and IN2.pcap to the outside),
+      run until drained, write DIR/outside.pcap and DIR/inside.pcap (what left each
+      port), print a JSON summary (also in DIR/summary.json).
+  cgnat check -c FILE
+      Validate FILE and print every resolved setting.
+";
+
+struct Args {
+    cmd: String,
+    opts: Vec<(String, String)>,
+}
+
+impl Args {
+    fn parse(mut it: impl Iterator<Item = String>) -> Result<Args> {
+        let cmd = it.next().ok_or_else(|| anyhow!("no command given"))?;
+        let mut opts = Vec::new();
+        while let Some(a) = it.next() {
+            let (k, v) = match a.split_once('=') {
+                Some((k, v)) if k.starts_with("--") => (k.to_string(), v.to_string()),
+                _ => {
+                    let v = it.next().ok_or_else(|| anyhow!("{a} needs a value"))?;
+                    (a, v)
+                }
+            };
+            opts.push((k, v));
+        }
+        Ok(Args { cmd, opts })
+    }
+
+    fn get(&self, keys: &[&str]) -> Option<&str> {
+        self.opts.iter().rev().find(|(k, _)| keys.contains(&k.as_str())).map(|(_, v)| v.as_str())
+    }
+
+    fn only(&self, allowed: &[&str]) -> Result<()> {
+        for (k, _) in &self.opts {
+            if !allowed.contains(&k.as_str()) {
+                bail!("unknown option {k} for `cgnat {}`", self.cmd);
+            }
+        }
+        Ok(())
+    }
+
+    fn config(&self) -> Result<Config> {
+        let path = self.get(&["-c", "--config"]).ok_or_else(|| anyhow!("-c FILE is required"))?;
+        cgnat_config::load(Path::new(path)).map_err(|e| anyhow!("{e}"))
+    }
+}
+
+fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handler")?;
+    }
+    Ok(stop)
+}
+
+fn write_empty_pcap(path: &Path) -> Result<()> {
+    // Classic pcap header: magic, v2.4, tz 0, sigfigs 0, snaplen 65535, Ethernet.
+    let mut h = Vec::with_capacity(24);
+    h.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    h.extend_from_slice(&2u16.to_le_bytes());
+    h.extend_from_slice(&4u16.to_le_bytes());
+    h.extend_from_slice(&[0; 8]);
+    h.extend_from_slice(&65535u32.to_le_bytes());
+    h.extend_from_slice(&1u32.to_le_bytes());
+    std::fs::write(path, h).with_context(|| format!("writing {}", path.display()))
+}
+
+fn absolute(p: &str) -> Result<PathBuf> {
+    let p = PathBuf::from(p);
+    if !p.exists() {
+        bail!("{} does not exist", p.display());
+    }
+    p.canonicalize().with_context(|| format!("resolving {}", p.display()))
+}
+
+fn pcap_mode(args: &Args) -> Result<()> {
+    args.only(&["-c", "--config", "--inside", "--outside", "--out-dir"])?;
+    let mut cfg = args.config()?;
+    let inside = absolute(args.get(&["--inside"]).ok_or_else(|| anyhow!("--inside IN.pcap is required"))?)?;
+    let out_dir = PathBuf::from(args.get(&["--out-dir"]).ok_or_else(|| anyhow!("--out-dir DIR is required"))?);
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let out_dir = out_dir.canonicalize()?;
+    let outside = match args.get(&["--outside"]) {
+        Some(p) => absolute(p)?,
+        None => {
+            let p = out_dir.join(".no-outside-input.pcap");
+            write_empty_pcap(&p)?;
+            p
+        }
+    };
+    for path in [&inside, &outside, &out_dir] {
+        if path.to_string_lossy().contains(',') {
+            bail!("{}: DPDK device arguments cannot hold a comma in a path", path.display());
+        }
+    }
+    // The pcap vdevs replace whatever devices the config names.
+    for p in &mut cfg.ports {
+        let (idx, rx, tx) = match p.role {
+            Role::Inside => (0, &inside, out_dir.join("inside.pcap")),
+            Role::Outside => (1, &outside, out_dir.join("outside.pcap")),
+        };
+        p.device = format!("net_pcap{idx},rx_pcap={},tx_pcap={}", rx.display(), tx.display());
+    }
+    // One worker: a pcap file is one queue.
+    cfg.dataplane.worker_lcores.truncate(1);
+    let opts = RunOptions { until_drained: true, stop: stop_flag()? };
+    let summary = run(&cfg, &opts)?;
+    let text = serde_json::to_string_pretty(&summary)?;
+    std::fs::write(out_dir.join("summary.json"), &text)?;
+    println!("{text}");
+    Ok(())
+}
+
+fn run_mode(args: &Args) -> Result<()> {
+    args.only(&["-c", "--config"])?;
+    let cfg = args.config()?;
+    let opts = RunOptions { until_drained: false, stop: stop_flag()? };
+    eprintln!("cgnat: running {} (SIGINT or SIGTERM to stop)", cfg.file);
+    let summary = run(&cfg, &opts)?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
+}
+
+fn check_mode(args: &Args) -> Result<()> {
+    args.only(&["-c", "--config"])?;
+    let cfg = args.config()?;
+    print!("{}", cfg.resolved_toml());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let mut argv = std::env::args().skip(1).peekable();
+    if matches!(argv.peek().map(String::as_str), None | Some("-h" | "--help" | "help")) {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let result = Args::parse(argv).and_then(|args| match args.cmd.as_str() {
+        "run" => run_mode(&args),
+        "pcap" => pcap_mode(&args),
+        "check" => check_mode(&args),
+        other => Err(anyhow!("unknown command `{other}`\n{USAGE}")),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cgnat: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

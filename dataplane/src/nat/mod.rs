@@ -1,0 +1,831 @@
+//! NAT44 state of one worker: sessions, mappings, subscribers, the pool and the
+//! expiry wheel. Owns no packets: the pipeline asks it for a session and applies the
+//! rewrite itself.
+//!
+//! A *mapping* binds an inside endpoint (and, under address- or port-dependent mapping,
+//! the remote address or port too) to an outside address and port. A *session* is one
+//! conversation (inside endpoint, remote endpoint) through a mapping. Under
+//! endpoint-independent mapping several sessions share one mapping, which keeps the
+//! same outside port for every remote (RFC 4787 REQ-1).
+//!
+//! Everything is sized at start-up: slabs with free lists and hash indexes with twice
+//! the room they can ever hold (so deletions cannot force a rehash that allocates).
+//! When a slab is empty, new sessions are refused and counted; live ones are never
+//! evicted (RFC 6888 REQ-11).
+
+pub mod deterministic;
+pub mod pool;
+pub mod wheel;
+
+use crate::counters::{proto_index, DropReason, WorkerCounters};
+use crate::wire::{ipv4, tcp};
+use cgnat_config::{Allocation, Behavior, Pooling};
+use hashbrown::HashMap;
+use pool::{Pool, PortError, PortLayout};
+use std::sync::Arc;
+use wheel::{Wheel, NIL};
+
+/// A lookup key: protocol and two endpoints (addresses host order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Key {
+    /// IP protocol.
+    pub proto: u8,
+    /// First endpoint's address (inside or outside side of the NAT).
+    pub a: u32,
+    /// The remote endpoint's address.
+    pub b: u32,
+    /// First endpoint's port (or ICMP identifier).
+    pub pa: u16,
+    /// Remote port (0 for ICMP).
+    pub pb: u16,
+}
+
+/// TCP state of a session (RFC 7857 section 3, after RFC 6146).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TcpState {
+    /// UDP and ICMP sessions.
+    None,
+    /// Outbound SYN seen.
+    SynOut,
+    /// Inbound SYN seen first (created inbound under endpoint-independent filtering).
+    SynIn,
+    /// SYN seen in both directions.
+    Established,
+    /// FIN seen from the inside only.
+    FinOut,
+    /// FIN seen from the outside only.
+    FinIn,
+    /// FIN seen both ways.
+    Closing,
+    /// RST seen: held for the transitory timeout.
+    Reset,
+}
+
+/// One conversation through the NAT. 40 bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Session {
+    /// Inside address (host order).
+    pub in_addr: u32,
+    /// Outside (pool) address.
+    pub out_addr: u32,
+    /// Remote address.
+    pub rem_addr: u32,
+    /// Inside port or ICMP identifier.
+    pub in_port: u16,
+    /// Outside port or ICMP identifier.
+    pub out_port: u16,
+    /// Remote port (0 for ICMP).
+    pub rem_port: u16,
+    /// IP protocol.
+    pub proto: u8,
+    /// TCP state.
+    pub state: TcpState,
+    /// Last outbound packet, in seconds of the worker's clock.
+    pub last_seen: u32,
+    /// The mapping this session uses.
+    pub mapping: u32,
+    /// Wheel link when alive, free-list link when not.
+    next: u32,
+}
+
+impl Session {
+    const EMPTY: Session = Session {
+        in_addr: 0,
+        out_addr: 0,
+        rem_addr: 0,
+        in_port: 0,
+        out_port: 0,
+        rem_port: 0,
+        proto: 0,
+        state: TcpState::None,
+        last_seen: 0,
+        mapping: NIL,
+        next: NIL,
+    };
+
+    fn in_key(&self) -> Key {
+        Key { proto: self.proto, a: self.in_addr, pa: self.in_port, b: self.rem_addr, pb: self.rem_port }
+    }
+    fn out_key(&self) -> Key {
+        Key { proto: self.proto, a: self.out_addr, pa: self.out_port, b: self.rem_addr, pb: self.rem_port }
+    }
+}
+
+/// A binding of an inside endpoint to an outside address and port.
+#[derive(Clone, Copy, Debug)]
+pub struct Mapping {
+    /// The masked inside key (remote parts zero under endpoint-independent mapping).
+    pub key: Key,
+    /// Outside address.
+    pub out_addr: u32,
+    /// Outside port.
+    pub out_port: u16,
+    /// Pool address index.
+    pub pool: u16,
+    /// Sessions using it; free-list link when unused.
+    pub sessions: u32,
+    /// Owning subscriber.
+    pub sub: u32,
+}
+
+/// Per-subscriber state: paired address, counts, port blocks.
+#[derive(Clone, Debug)]
+pub struct Subscriber {
+    /// Inside address.
+    pub addr: u32,
+    /// Paired pool address index (u16::MAX: none yet).
+    pub pool: u16,
+    /// Sessions.
+    pub sessions: u32,
+    /// Mappings.
+    pub mappings: u32,
+    /// Port blocks held, as `pool << 16 | block`.
+    pub blocks: Vec<u32>,
+    next_free: u32,
+}
+
+/// Timeouts in seconds.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// UDP (RFC 4787 REQ-5).
+    pub udp: u32,
+    /// TCP established (RFC 5382 REQ-5).
+    pub tcp_established: u32,
+    /// TCP transitory (RFC 5382 REQ-5).
+    pub tcp_transitory: u32,
+    /// ICMP query (RFC 5508 REQ-1).
+    pub icmp: u32,
+}
+
+/// The NAT behaviour of one worker, resolved from the config.
+#[derive(Clone, Debug)]
+pub struct NatParams {
+    /// Mapping behaviour.
+    pub mapping: Behavior,
+    /// Filtering behaviour.
+    pub filtering: Behavior,
+    /// Pooling behaviour.
+    pub pooling: Pooling,
+    /// Port allocation.
+    pub allocation: Allocation,
+    /// Pool addresses, sorted.
+    pub pool: Vec<u32>,
+    /// Port range.
+    pub port_range: (u16, u16),
+    /// Ports per block.
+    pub block_size: u16,
+    /// Blocks per subscriber.
+    pub max_blocks_per_subscriber: u16,
+    /// Sessions per subscriber.
+    pub max_sessions_per_subscriber: u32,
+    /// Sessions this worker may hold.
+    pub max_sessions: u32,
+    /// Keep port parity.
+    pub port_parity: bool,
+    /// Quarantine of released ports.
+    pub quarantine_secs: u32,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// RFC 7422 parameters, under deterministic allocation.
+    pub deterministic: Option<deterministic::Deterministic>,
+    /// Static mappings: (protocol, inside address, inside port, outside address, port).
+    pub statics: Vec<(u8, u32, u16, u32, u16)>,
+}
+
+impl NatParams {
+    /// Resolves the NAT settings for `workers` workers from the config. Fails only when
+    /// deterministic allocation cannot give every inside address a port.
+    pub fn from_config(nat: &cgnat_config::Nat, workers: u16) -> Result<NatParams, deterministic::DeterministicError> {
+        let mut pool: Vec<u32> = Vec::new();
+        for net in &nat.pool {
+            for i in 0..net.len() {
+                if let Some(a) = net.nth(i) {
+                    pool.push(u32::from(a));
+                }
+            }
+        }
+        pool.sort_unstable();
+        pool.dedup();
+        let deterministic = match nat.allocation {
+            Allocation::Deterministic => {
+                Some(deterministic::Deterministic::new(&nat.inside, &pool, nat.port_range.0, nat.port_range.1)?)
+            }
+            _ => None,
+        };
+        // Under deterministic allocation a subscriber's range is the unit of ownership.
+        let block_size = deterministic.as_ref().map_or(nat.block_size, |d| d.ports_per_subscriber);
+        Ok(NatParams {
+            mapping: nat.mapping,
+            filtering: nat.filtering,
+            pooling: nat.pooling,
+            allocation: nat.allocation,
+            pool,
+            port_range: nat.port_range,
+            block_size,
+            max_blocks_per_subscriber: nat.max_blocks_per_subscriber,
+            max_sessions_per_subscriber: nat.max_sessions_per_subscriber,
+            max_sessions: (nat.max_sessions / u32::from(workers.max(1))).max(1),
+            port_parity: nat.port_parity,
+            quarantine_secs: nat.quarantine_secs,
+            timeouts: Timeouts {
+                udp: nat.timeouts.udp,
+                tcp_established: nat.timeouts.tcp_established,
+                tcp_transitory: nat.timeouts.tcp_transitory,
+                icmp: nat.timeouts.icmp,
+            },
+            deterministic,
+            statics: nat
+                .statics
+                .iter()
+                .map(|m| {
+                    let proto = match m.protocol {
+                        cgnat_config::L4Proto::Tcp => ipv4::PROTO_TCP,
+                        cgnat_config::L4Proto::Udp => ipv4::PROTO_UDP,
+                    };
+                    (proto, u32::from(*m.inside.ip()), m.inside.port(), u32::from(*m.outside.ip()), m.outside.port())
+                })
+                .collect(),
+        })
+    }
+}
+
+/// A packet's 5-tuple as the NAT sees it (ICMP queries: identifier as the port of the
+/// querying side, 0 for the other).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuple {
+    /// IP protocol.
+    pub proto: u8,
+    /// Source address.
+    pub src: u32,
+    /// Destination address.
+    pub dst: u32,
+    /// Source port.
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+}
+
+/// The NAT tables of one worker.
+pub struct Nat {
+    params: NatParams,
+    sessions: Vec<Session>,
+    free_session: u32,
+    live_sessions: u32,
+    mappings: Vec<Mapping>,
+    free_mapping: u32,
+    subs: Vec<Subscriber>,
+    free_sub: u32,
+    in_idx: HashMap<Key, u32>,
+    out_idx: HashMap<Key, u32>,
+    map_in: HashMap<Key, u32>,
+    map_out: HashMap<Key, u32>,
+    sub_idx: HashMap<u32, u32>,
+    /// Address-dependent filtering: sessions per (mapping, remote address).
+    adf: HashMap<(u32, u32), u32>,
+    /// The worker's outside ports.
+    pub pool: Pool,
+    wheel: Wheel,
+    counters: Arc<WorkerCounters>,
+}
+
+const NO_POOL: u16 = u16::MAX;
+
+fn hash32(x: u32) -> u32 {
+    // A 32-bit mixer (lowbias32): spreads subscribers over the pool evenly.
+    let mut x = x;
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7feb_352d);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846c_a68b);
+    x ^ (x >> 16)
+}
+
+impl Nat {
+    /// The tables of worker `worker` of `workers`, sized from `params`, at time `now`.
+    pub fn new(params: NatParams, worker: u16, workers: u16, now: u32, seed: u64, counters: Arc<WorkerCounters>) -> Nat {
+        let cap = params.max_sessions as usize;
+        let layout = PortLayout::new(params.port_range.0, params.port_range.1, params.block_size, workers);
+        let total_blocks = usize::from(layout.blocks).div_ceil(usize::from(workers.max(1))) * params.pool.len();
+        let sub_cap = cap + total_blocks;
+        let mut sessions = vec![Session::EMPTY; cap];
+        for (i, s) in sessions.iter_mut().enumerate() {
+            s.next = if i + 1 < cap { i as u32 + 1 } else { NIL };
+        }
+        let empty_map = Mapping {
+            key: Key { proto: 0, a: 0, b: 0, pa: 0, pb: 0 },
+            out_addr: 0,
+            out_port: 0,
+            pool: 0,
+            sessions: 0,
+            sub: NIL,
+        };
+        let mut mappings = vec![empty_map; cap];
+        for (i, m) in mappings.iter_mut().enumerate() {
+            m.sessions = if i + 1 < cap { i as u32 + 1 } else { NIL };
+        }
+        let max_blocks = usize::from(params.max_blocks_per_subscriber);
+        let block_room = if params.allocation == Allocation::PortBlock { max_blocks } else { 0 };
+        let subs = (0..sub_cap)
+            .map(|i| Subscriber {
+                addr: 0,
+                pool: NO_POOL,
+                sessions: 0,
+                mappings: 0,
+                blocks: Vec::with_capacity(block_room),
+                next_free: if i + 1 < sub_cap { i as u32 + 1 } else { NIL },
+            })
+            .collect();
+        let adf_cap = if params.filtering == Behavior::AddressDependent { 2 * cap } else { 0 };
+        let max_timeout = params.timeouts.tcp_established.max(params.timeouts.udp).max(params.timeouts.icmp);
+        let mut nat = Nat {
+            pool: Pool::new(&params.pool, layout, worker, params.quarantine_secs, cap, seed),
+            wheel: Wheel::new((max_timeout as usize + 1).min(1 << 14), now),
+            params,
+            sessions,
+            free_session: if cap > 0 { 0 } else { NIL },
+            live_sessions: 0,
+            mappings,
+            free_mapping: if cap > 0 { 0 } else { NIL },
+            subs,
+            free_sub: if sub_cap > 0 { 0 } else { NIL },
+            in_idx: HashMap::with_capacity(2 * cap),
+            out_idx: HashMap::with_capacity(2 * cap),
+            map_in: HashMap::with_capacity(2 * cap),
+            map_out: HashMap::with_capacity(2 * cap),
+            sub_idx: HashMap::with_capacity(2 * sub_cap),
+            adf: HashMap::with_capacity(adf_cap),
+            counters,
+        };
+        nat.install_statics(worker);
+        nat
+    }
+
+    /// Installs the static mappings whose outside port this worker owns (ports outside
+    /// the dynamic range belong to worker 0). A static mapping holds one reference on
+    /// itself so it never expires, and its port is never handed out dynamically.
+    fn install_statics(&mut self, worker: u16) {
+        for (proto, in_addr, in_port, out_addr, out_port) in self.params.statics.clone() {
+            if self.pool.layout.owner(out_port).unwrap_or(0) != worker {
+                continue;
+            }
+            let Some(a) = self.pool.index_of(out_addr) else { continue };
+            if self.free_mapping == NIL || !self.pool.take(a, proto, out_port) {
+                continue;
+            }
+            let Ok(sub) = self.find_or_add_subscriber(in_addr) else { continue };
+            let key = Key { proto, a: in_addr, pa: in_port, b: 0, pb: 0 };
+            let m = self.free_mapping;
+            self.free_mapping = self.mappings[m as usize].sessions;
+            self.mappings[m as usize] = Mapping { key, out_addr, out_port, pool: a as u16, sessions: 1, sub };
+            self.map_in.insert(key, m);
+            self.map_out.insert(Key { proto, a: out_addr, pa: out_port, b: 0, pb: 0 }, m);
+            let s = &mut self.subs[sub as usize];
+            s.mappings += 1;
+            if s.pool == NO_POOL {
+                s.pool = a as u16;
+                self.pool.addrs[a].subscribers += 1;
+            }
+        }
+        self.counters.mappings_active.set(self.map_out.len() as u64);
+    }
+
+    /// The resolved parameters.
+    pub fn params(&self) -> &NatParams {
+        &self.params
+    }
+
+    /// A session by index.
+    pub fn session(&self, i: u32) -> &Session {
+        &self.sessions[i as usize]
+    }
+
+    /// Sessions alive.
+    pub fn live_sessions(&self) -> u32 {
+        self.live_sessions
+    }
+
+    /// Mappings alive.
+    pub fn live_mappings(&self) -> usize {
+        self.map_out.len()
+    }
+
+    /// Subscribers with state.
+    pub fn live_subscribers(&self) -> usize {
+        self.sub_idx.len()
+    }
+
+    /// A subscriber's state.
+    pub fn subscriber(&self, addr: u32) -> Option<&Subscriber> {
+        self.sub_idx.get(&addr).map(|&i| &self.subs[i as usize])
+    }
+
+    /// Iterates live sessions (slow path: inspection, tests).
+    pub fn iter_sessions(&self) -> impl Iterator<Item = &Session> + '_ {
+        self.in_idx.values().map(|&i| &self.sessions[i as usize])
+    }
+
+    /// True if `addr` is one of the pool's addresses.
+    pub fn is_pool_addr(&self, addr: u32) -> bool {
+        self.pool.index_of(addr).is_some()
+    }
+
+    /// Looks up the session of an outbound packet without creating one.
+    pub fn find_in2out(&self, t: &Tuple) -> Option<u32> {
+        self.in_idx.get(&Key { proto: t.proto, a: t.src, pa: t.sport, b: t.dst, pb: t.dport }).copied()
+    }
+
+    /// Looks up the session of an inbound packet without creating one.
+    pub fn find_out2in(&self, t: &Tuple) -> Option<u32> {
+        self.out_idx.get(&Key { proto: t.proto, a: t.dst, pa: t.dport, b: t.src, pb: t.sport }).copied()
+    }
+
+    fn timeout(&self, s: &Session) -> u32 {
+        let t = &self.params.timeouts;
+        match s.proto {
+            ipv4::PROTO_TCP => match s.state {
+                TcpState::Established | TcpState::FinOut | TcpState::FinIn => t.tcp_established,
+                _ => t.tcp_transitory,
+            },
+            ipv4::PROTO_UDP => t.udp,
+            _ => t.icmp,
+        }
+    }
+
+    /// The time at which session `i` expires if nothing refreshes it.
+    pub fn deadline(&self, i: u32) -> u32 {
+        let s = &self.sessions[i as usize];
+        s.last_seen.saturating_add(self.timeout(s))
+    }
+
+    fn track_tcp(s: &mut Session, flags: u8, outbound: bool) {
+        use TcpState::*;
+        if flags & tcp::RST != 0 {
+            s.state = Reset;
+            return;
+        }
+        let syn = flags & tcp::SYN != 0;
+        let fin = flags & tcp::FIN != 0;
+        s.state = match (s.state, outbound) {
+            (SynOut, false) if syn => Established,
+            (SynIn, true) if syn => Established,
+            (Closing | Reset, true) if syn && flags & tcp::ACK == 0 => SynOut,
+            (Established, true) if fin => FinOut,
+            (Established, false) if fin => FinIn,
+            (FinOut, false) if fin => Closing,
+            (FinIn, true) if fin => Closing,
+            (st, _) => st,
+        };
+    }
+
+    /// The session of an outbound packet, created (with a mapping if needed) when it
+    /// has none. `may_create` is false for packets that must not create state (TCP
+    /// without SYN is refused here, ICMP non-requests by the caller).
+    pub fn in2out(&mut self, t: &Tuple, tcp_flags: u8, may_create: bool, now: u32) -> Result<u32, DropReason> {
+        let key = Key { proto: t.proto, a: t.src, pa: t.sport, b: t.dst, pb: t.dport };
+        if let Some(&i) = self.in_idx.get(&key) {
+            let s = &mut self.sessions[i as usize];
+            s.last_seen = now;
+            if t.proto == ipv4::PROTO_TCP {
+                Self::track_tcp(s, tcp_flags, true);
+            }
+            return Ok(i);
+        }
+        if t.proto == ipv4::PROTO_TCP && (tcp_flags & (tcp::SYN | tcp::ACK | tcp::RST) != tcp::SYN) {
+            return Err(DropReason::TcpNoSessionNotSyn);
+        }
+        if !may_create {
+            return Err(DropReason::NoMapping);
+        }
+        if self.free_session == NIL {
+            return Err(DropReason::SessionTableFull);
+        }
+        let sub = self.find_or_add_subscriber(t.src)?;
+        let result = self.in2out_new(sub, key, now);
+        if result.is_err() {
+            self.maybe_remove_subscriber(sub);
+        }
+        result
+    }
+
+    fn in2out_new(&mut self, sub: u32, key: Key, now: u32) -> Result<u32, DropReason> {
+        if self.subs[sub as usize].sessions >= self.params.max_sessions_per_subscriber {
+            return Err(DropReason::SubscriberSessionLimit);
+        }
+        let mkey = match self.params.mapping {
+            Behavior::EndpointIndependent => Key { b: 0, pb: 0, ..key },
+            Behavior::AddressDependent => Key { pb: 0, ..key },
+            Behavior::AddressAndPortDependent => key,
+        };
+        let m = match self.map_in.get(&mkey) {
+            Some(&m) => m,
+            None => self.new_mapping(sub, mkey, now)?,
+        };
+        let map = self.mappings[m as usize];
+        let state = if key.proto == ipv4::PROTO_TCP { TcpState::SynOut } else { TcpState::None };
+        let i = self.new_session(Session {
+            in_addr: key.a,
+            in_port: key.pa,
+            out_addr: map.out_addr,
+            out_port: map.out_port,
+            rem_addr: key.b,
+            rem_port: key.pb,
+            proto: key.proto,
+            state,
+            last_seen: now,
+            mapping: m,
+            next: NIL,
+        });
+        Ok(i)
+    }
+
+    fn new_session(&mut self, s: Session) -> u32 {
+        let i = self.free_session;
+        self.free_session = self.sessions[i as usize].next;
+        self.sessions[i as usize] = s;
+        self.in_idx.insert(s.in_key(), i);
+        self.out_idx.insert(s.out_key(), i);
+        let m = &mut self.mappings[s.mapping as usize];
+        m.sessions += 1;
+        let sub = m.sub;
+        self.subs[sub as usize].sessions += 1;
+        if self.params.filtering == Behavior::AddressDependent {
+            *self.adf.entry((s.mapping, s.rem_addr)).or_insert(0) += 1;
+        }
+        let deadline = self.deadline(i);
+        let mut next = NIL;
+        self.wheel.insert(i, deadline, &mut next);
+        self.sessions[i as usize].next = next;
+        self.live_sessions += 1;
+        let p = proto_index(s.proto);
+        self.counters.sessions_created[p].inc();
+        self.counters.sessions_active[p].add(1);
+        i
+    }
+
+    fn find_or_add_subscriber(&mut self, addr: u32) -> Result<u32, DropReason> {
+        if let Some(&i) = self.sub_idx.get(&addr) {
+            return Ok(i);
+        }
+        let i = self.free_sub;
+        if i == NIL {
+            return Err(DropReason::SessionTableFull);
+        }
+        let s = &mut self.subs[i as usize];
+        self.free_sub = s.next_free;
+        s.addr = addr;
+        s.pool = NO_POOL;
+        s.sessions = 0;
+        s.mappings = 0;
+        s.blocks.clear();
+        self.sub_idx.insert(addr, i);
+        self.counters.subscribers_active.set(self.sub_idx.len() as u64);
+        Ok(i)
+    }
+
+    fn maybe_remove_subscriber(&mut self, i: u32) {
+        let s = &mut self.subs[i as usize];
+        if s.sessions == 0 && s.mappings == 0 && s.blocks.is_empty() {
+            if s.pool != NO_POOL {
+                self.pool.addrs[usize::from(s.pool)].subscribers -= 1;
+            }
+            self.sub_idx.remove(&s.addr);
+            s.next_free = self.free_sub;
+            self.free_sub = i;
+            self.counters.subscribers_active.set(self.sub_idx.len() as u64);
+        }
+    }
+
+    /// Chooses the pool address of a subscriber that has none (paired pooling): a hash
+    /// of its address, moving on to the next address that still has room.
+    fn pair_address(&mut self, sub: u32) -> Result<usize, DropReason> {
+        let s = &self.subs[sub as usize];
+        if s.pool != NO_POOL {
+            return Ok(usize::from(s.pool));
+        }
+        let n = self.pool.addrs.len();
+        if n == 0 {
+            return Err(DropReason::PoolExhausted);
+        }
+        let start = hash32(s.addr) as usize % n;
+        let port_block = self.params.allocation == Allocation::PortBlock;
+        let chosen = (0..n).map(|k| (start + k) % n).find(|&a| {
+            let pa = &self.pool.addrs[a];
+            if port_block {
+                pa.free_block_count() > 0
+            } else {
+                true
+            }
+        });
+        let a = chosen.ok_or(DropReason::PoolExhausted)?;
+        self.subs[sub as usize].pool = a as u16;
+        self.pool.addrs[a].subscribers += 1;
+        Ok(a)
+    }
+
+    fn new_mapping(&mut self, sub: u32, mkey: Key, _now: u32) -> Result<u32, DropReason> {
+        if self.free_mapping == NIL {
+            return Err(DropReason::SessionTableFull);
+        }
+        let parity = (self.params.port_parity && mkey.proto != ipv4::PROTO_ICMP).then_some(mkey.pa);
+        let (a, port) = match (self.params.allocation, self.params.pooling) {
+            (Allocation::PortBlock, pooling) => {
+                let a = match pooling {
+                    Pooling::Paired => self.pair_address(sub)?,
+                    Pooling::Arbitrary => {
+                        let n = self.pool.addrs.len().max(1);
+                        let start = (self.pool.random() % n as u64) as usize;
+                        (0..n)
+                            .map(|k| (start + k) % n)
+                            .find(|&a| self.pool.addrs.get(a).is_some_and(|p| p.free_block_count() > 0))
+                            .unwrap_or(start)
+                    }
+                };
+                let max = usize::from(self.params.max_blocks_per_subscriber);
+                let mut blocks = std::mem::take(&mut self.subs[sub as usize].blocks);
+                let r = self.pool.alloc_in_blocks(&mut blocks, max, sub, a, mkey.proto, parity);
+                let grew = matches!(r, Ok((_, _, true)));
+                self.subs[sub as usize].blocks = blocks;
+                if grew {
+                    self.counters.blocks_active.add(1);
+                }
+                let (a, port, _) = r.map_err(|e| match e {
+                    PortError::Exhausted => DropReason::PoolExhausted,
+                    PortError::SubscriberLimit => DropReason::SubscriberPortLimit,
+                })?;
+                (a, port)
+            }
+            (Allocation::Deterministic, _) => {
+                let d = self.params.deterministic.as_ref().ok_or(DropReason::PoolExhausted)?;
+                let (a, start) = d.forward_index(mkey.a).ok_or(DropReason::SourceNotInside)?;
+                let len = d.ports_per_subscriber;
+                if a >= self.pool.addrs.len() {
+                    return Err(DropReason::PoolExhausted);
+                }
+                let port = self.pool.alloc_range(a, mkey.proto, start, len, parity).ok_or(DropReason::SubscriberPortLimit)?;
+                (a, port)
+            }
+            (_, Pooling::Paired) => {
+                let a = self.pair_address(sub)?;
+                let port = self.pool.alloc_dynamic(a, mkey.proto, parity).map_err(|_| DropReason::PoolExhausted)?;
+                (a, port)
+            }
+            (_, Pooling::Arbitrary) => {
+                let n = self.pool.addrs.len();
+                let start = (self.pool.random() % n.max(1) as u64) as usize;
+                let mut got = None;
+                for k in 0..n {
+                    let a = (start + k) % n;
+                    if let Ok(p) = self.pool.alloc_dynamic(a, mkey.proto, parity) {
+                        got = Some((a, p));
+                        break;
+                    }
+                }
+                got.ok_or(DropReason::PoolExhausted)?
+            }
+        };
+        let m = self.free_mapping;
+        self.free_mapping = self.mappings[m as usize].sessions;
+        let out_addr = self.pool.addrs[a].addr;
+        self.mappings[m as usize] = Mapping { key: mkey, out_addr, out_port: port, pool: a as u16, sessions: 0, sub };
+        self.map_in.insert(mkey, m);
+        self.map_out.insert(Key { proto: mkey.proto, a: out_addr, pa: port, b: 0, pb: 0 }, m);
+        self.subs[sub as usize].mappings += 1;
+        self.counters.mappings_active.set(self.map_out.len() as u64);
+        Ok(m)
+    }
+
+    /// The session of an inbound packet. Without one, a mapping to the destination and
+    /// the filtering behaviour decide whether a session is created; inbound packets
+    /// never refresh a mapping (RFC 4787 REQ-6 as RFC 7857 recommends).
+    pub fn out2in(&mut self, t: &Tuple, tcp_flags: u8, may_create: bool, now: u32) -> Result<u32, DropReason> {
+        let key = Key { proto: t.proto, a: t.dst, pa: t.dport, b: t.src, pb: t.sport };
+        if let Some(&i) = self.out_idx.get(&key) {
+            if t.proto == ipv4::PROTO_TCP {
+                Self::track_tcp(&mut self.sessions[i as usize], tcp_flags, false);
+            }
+            return Ok(i);
+        }
+        let m = *self
+            .map_out
+            .get(&Key { proto: t.proto, a: t.dst, pa: t.dport, b: 0, pb: 0 })
+            .ok_or(DropReason::NoMapping)?;
+        let allowed = match self.params.filtering {
+            Behavior::EndpointIndependent => true,
+            Behavior::AddressDependent => self.adf.contains_key(&(m, t.src)),
+            Behavior::AddressAndPortDependent => false,
+        };
+        if !allowed {
+            return Err(DropReason::Filtered);
+        }
+        if !may_create || (t.proto == ipv4::PROTO_TCP && tcp_flags & (tcp::SYN | tcp::ACK | tcp::RST) != tcp::SYN) {
+            return Err(DropReason::Filtered);
+        }
+        if self.free_session == NIL {
+            return Err(DropReason::SessionTableFull);
+        }
+        let map = self.mappings[m as usize];
+        if self.subs[map.sub as usize].sessions >= self.params.max_sessions_per_subscriber {
+            return Err(DropReason::SubscriberSessionLimit);
+        }
+        // Under address- or port-dependent mapping, the mapping belongs to one remote:
+        // a session to another remote must not share it.
+        if self.params.mapping != Behavior::EndpointIndependent {
+            return Err(DropReason::Filtered);
+        }
+        let state = if t.proto == ipv4::PROTO_TCP { TcpState::SynIn } else { TcpState::None };
+        Ok(self.new_session(Session {
+            in_addr: map.key.a,
+            in_port: map.key.pa,
+            out_addr: map.out_addr,
+            out_port: map.out_port,
+            rem_addr: t.src,
+            rem_port: t.sport,
+            proto: t.proto,
+            state,
+            last_seen: now,
+            mapping: m,
+            next: NIL,
+        }))
+    }
+
+    /// Runs expiry up to `now`, examining at most `budget` sessions. Returns how many
+    /// sessions expired.
+    pub fn expire(&mut self, now: u32, budget: usize) -> usize {
+        let mut expired = 0;
+        for _ in 0..budget {
+            let sessions = &self.sessions;
+            let Some(i) = self.wheel.pop_due(now, |i| sessions[i as usize].next) else { break };
+            let deadline = self.deadline(i);
+            if deadline > now {
+                let mut next = NIL;
+                self.wheel.insert(i, deadline, &mut next);
+                self.sessions[i as usize].next = next;
+            } else {
+                self.free_session_at(i, now);
+                expired += 1;
+            }
+        }
+        for _ in 0..budget {
+            match self.pool.pop_expired(now) {
+                None => break,
+                Some(None) => {}
+                Some(Some((a, b, owner))) => {
+                    Self::drop_block(&mut self.subs, &self.counters, a, b, owner);
+                    self.maybe_remove_subscriber(owner);
+                }
+            }
+        }
+        expired
+    }
+
+    fn drop_block(subs: &mut [Subscriber], counters: &WorkerCounters, a: usize, b: u16, owner: u32) {
+        let entry = (a as u32) << 16 | u32::from(b);
+        if let Some(s) = subs.get_mut(owner as usize) {
+            s.blocks.retain(|&e| e != entry);
+        }
+        let v = counters.blocks_active.get();
+        counters.blocks_active.set(v.saturating_sub(1));
+    }
+
+    fn free_session_at(&mut self, i: u32, now: u32) {
+        let s = self.sessions[i as usize];
+        self.in_idx.remove(&s.in_key());
+        self.out_idx.remove(&s.out_key());
+        if self.params.filtering == Behavior::AddressDependent {
+            if let Some(c) = self.adf.get_mut(&(s.mapping, s.rem_addr)) {
+                *c -= 1;
+                if *c == 0 {
+                    self.adf.remove(&(s.mapping, s.rem_addr));
+                }
+            }
+        }
+        let m = &mut self.mappings[s.mapping as usize];
+        m.sessions -= 1;
+        let sub = m.sub;
+        self.subs[sub as usize].sessions -= 1;
+        if m.sessions == 0 {
+            let m = *m;
+            self.map_in.remove(&m.key);
+            self.map_out.remove(&Key { proto: m.key.proto, a: m.out_addr, pa: m.out_port, b: 0, pb: 0 });
+            self.mappings[s.mapping as usize].sessions = self.free_mapping;
+            self.free_mapping = s.mapping;
+            self.subs[sub as usize].mappings -= 1;
+            // A TCP port after a clean close may be reused at once (RFC 6888 REQ-8).
+            let clean = s.proto == ipv4::PROTO_TCP && s.state == TcpState::Closing;
+            if let Some((a, b, owner)) = self.pool.release(usize::from(m.pool), s.proto, m.out_port, now, clean) {
+                Self::drop_block(&mut self.subs, &self.counters, a, b, owner);
+            }
+            self.counters.mappings_active.set(self.map_out.len() as u64);
+        }
+        self.maybe_remove_subscriber(sub);
+        self.sessions[i as usize].next = self.free_session;
+        self.sessions[i as usize].mapping = NIL;
+        self.free_session = i;
+        self.live_sessions -= 1;
+        let p = proto_index(s.proto);
+        self.counters.sessions_expired[p].inc();
+        let v = self.counters.sessions_active[p].get();
+        self.counters.sessions_active[p].set(v.saturating_sub(1));
+    }
+}

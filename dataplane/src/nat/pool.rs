@@ -1,0 +1,410 @@
+//! The outside address pool of one worker: which ports of which pool address are in
+//! use, port blocks and their owners, and the quarantine of released ports.
+//!
+//! The port range of every pool address is cut into blocks of `block_size` ports;
+//! block `b` belongs to worker `b % workers`, so the worker that owns any outside port
+//! is a computation ([`PortLayout::owner`]), never a lookup. Each protocol (TCP, UDP,
+//! ICMP) has its own port space; a block covers all three.
+
+use std::collections::VecDeque;
+
+/// Marks "no subscriber" in a block's owner field.
+pub const NO_OWNER: u32 = u32::MAX;
+
+/// How the port range is cut into blocks and shared among workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortLayout {
+    /// First port of the range.
+    pub lo: u16,
+    /// Ports per block.
+    pub block_size: u16,
+    /// Number of whole blocks in the range.
+    pub blocks: u16,
+    /// Number of workers.
+    pub workers: u16,
+}
+
+impl PortLayout {
+    /// The layout of `[lo, hi]` cut in blocks of `block_size` for `workers` workers.
+    /// Ports after the last whole block are not used for dynamic translation.
+    pub fn new(lo: u16, hi: u16, block_size: u16, workers: u16) -> PortLayout {
+        let span = u32::from(hi) - u32::from(lo) + 1;
+        let blocks = (span / u32::from(block_size.max(1))) as u16;
+        PortLayout { lo, block_size: block_size.max(1), blocks, workers: workers.max(1) }
+    }
+
+    /// The block holding `port`, if the port is in a whole block of the range.
+    pub fn block_of(&self, port: u16) -> Option<u16> {
+        let off = port.checked_sub(self.lo)?;
+        let b = off / self.block_size;
+        (b < self.blocks).then_some(b)
+    }
+
+    /// The worker owning `port` (the worker that must process its out2in packets).
+    pub fn owner(&self, port: u16) -> Option<u16> {
+        self.block_of(port).map(|b| b % self.workers)
+    }
+
+    /// First port of block `b`.
+    pub fn block_start(&self, b: u16) -> u16 {
+        self.lo + b * self.block_size
+    }
+}
+
+/// One pool address as seen by one worker.
+pub struct PoolAddr {
+    /// The address (host order).
+    pub addr: u32,
+    /// Used-port bitmaps, one per protocol (tcp, udp, icmp): 65536 bits each.
+    used: [Vec<u64>; 3],
+    /// Ports in use (all protocols, quarantined included) per block.
+    block_used: Vec<u16>,
+    /// Subscriber owning each block (port-block allocation), or NO_OWNER.
+    block_owner: Vec<u32>,
+    /// Blocks of this worker that have no owner, as a stack.
+    free_blocks: Vec<u16>,
+    /// Ports in use on this address by this worker (all protocols).
+    pub ports_used: u32,
+    /// Subscribers paired with this address (paired pooling balance).
+    pub subscribers: u32,
+}
+
+impl PoolAddr {
+    fn new(addr: u32, layout: &PortLayout, worker: u16) -> PoolAddr {
+        let mut free_blocks: Vec<u16> =
+            (0..layout.blocks).filter(|b| b % layout.workers == worker).collect();
+        free_blocks.reverse(); // pop() hands out low blocks first
+        PoolAddr {
+            addr,
+            used: [vec![0; 1024], vec![0; 1024], vec![0; 1024]],
+            block_used: vec![0; usize::from(layout.blocks)],
+            block_owner: vec![NO_OWNER; usize::from(layout.blocks)],
+            free_blocks,
+            ports_used: 0,
+            subscribers: 0,
+        }
+    }
+
+    /// True if `port` is in use for protocol index `p`.
+    pub fn is_used(&self, p: usize, port: u16) -> bool {
+        self.used[p][usize::from(port >> 6)] & (1 << (port & 63)) != 0
+    }
+
+    fn mark(&mut self, p: usize, port: u16, layout: &PortLayout) {
+        self.used[p][usize::from(port >> 6)] |= 1 << (port & 63);
+        self.ports_used += 1;
+        if let Some(b) = layout.block_of(port) {
+            self.block_used[usize::from(b)] += 1;
+        }
+    }
+
+    fn unmark(&mut self, p: usize, port: u16, layout: &PortLayout) -> Option<u16> {
+        self.used[p][usize::from(port >> 6)] &= !(1 << (port & 63));
+        self.ports_used -= 1;
+        let b = layout.block_of(port)?;
+        self.block_used[usize::from(b)] -= 1;
+        Some(b)
+    }
+
+    /// Free blocks left on this address for this worker.
+    pub fn free_block_count(&self) -> usize {
+        self.free_blocks.len()
+    }
+}
+
+/// A released port waiting out its quarantine.
+#[derive(Clone, Copy, Debug)]
+struct Quarantined {
+    pool: u16,
+    proto: u8,
+    port: u16,
+    until: u32,
+}
+
+/// What the pool says when asked for a port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortError {
+    /// No port or block left.
+    Exhausted,
+    /// The subscriber holds its maximum number of blocks, all full.
+    SubscriberLimit,
+}
+
+/// The pool of one worker.
+pub struct Pool {
+    /// Addresses of the pool.
+    pub addrs: Vec<PoolAddr>,
+    /// How ports are cut into blocks.
+    pub layout: PortLayout,
+    worker: u16,
+    quarantine_secs: u32,
+    quarantine: VecDeque<Quarantined>,
+    rng: u64,
+}
+
+/// Protocol index of a port space.
+pub fn pidx(proto: u8) -> usize {
+    crate::counters::proto_index(proto)
+}
+
+impl Pool {
+    /// A pool over `addrs` for worker `worker` of `layout.workers`, able to hold
+    /// `capacity` quarantined ports without growing.
+    pub fn new(addrs: &[u32], layout: PortLayout, worker: u16, quarantine_secs: u32, capacity: usize, seed: u64) -> Pool {
+        Pool {
+            addrs: addrs.iter().map(|&a| PoolAddr::new(a, &layout, worker)).collect(),
+            layout,
+            worker,
+            quarantine_secs,
+            quarantine: VecDeque::with_capacity(capacity),
+            rng: seed | 1,
+        }
+    }
+
+    /// Index of a pool address.
+    pub fn index_of(&self, addr: u32) -> Option<usize> {
+        // Pools are small (tens to thousands of addresses) and sorted at start-up.
+        self.addrs.binary_search_by_key(&addr, |a| a.addr).ok()
+    }
+
+    /// xorshift64*: ports must be hard to guess (RFC 6056), not cryptographic.
+    pub fn random(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn adjust_parity(port: u16, want: Option<u16>, start: u16, len: u16) -> u16 {
+        let inside = |p: u16| p >= start && u32::from(p) < u32::from(start) + u32::from(len);
+        match want {
+            Some(par) if port & 1 != par & 1 && inside(port ^ 1) => port ^ 1,
+            _ => port,
+        }
+    }
+
+    /// Picks and marks a free port among the `len` ports from `start` on address `a`,
+    /// random first, then a scan from a random point. `parity` asks for a port of the
+    /// same parity.
+    fn pick_in(&mut self, a: usize, p: usize, start: u16, len: u16, parity: Option<u16>) -> Option<u16> {
+        let span = u32::from(len);
+        if span == 0 {
+            return None;
+        }
+        for _ in 0..8 {
+            let port = start + (self.random() % u64::from(span)) as u16;
+            let port = Self::adjust_parity(port, parity, start, len);
+            if !self.addrs[a].is_used(p, port) {
+                self.addrs[a].mark(p, port, &self.layout);
+                return Some(port);
+            }
+        }
+        let first = (self.random() % u64::from(span)) as u32;
+        let mut fallback = None;
+        for i in 0..span {
+            let port = start + ((first + i) % span) as u16;
+            if !self.addrs[a].is_used(p, port) {
+                match parity {
+                    Some(par) if port & 1 != par & 1 => {
+                        fallback.get_or_insert(port);
+                    }
+                    _ => {
+                        self.addrs[a].mark(p, port, &self.layout);
+                        return Some(port);
+                    }
+                }
+            }
+        }
+        // No port of the right parity: parity is a preference (RFC 4787 REQ-4 is a
+        // SHOULD), a mapping with the other parity beats a refused session.
+        let port = fallback?;
+        self.addrs[a].mark(p, port, &self.layout);
+        Some(port)
+    }
+
+    /// Dynamic allocation: a random free port of this worker's blocks on address `a`.
+    pub fn alloc_dynamic(&mut self, a: usize, proto: u8, parity: Option<u16>) -> Result<u16, PortError> {
+        let p = pidx(proto);
+        let mine = self.my_block_count();
+        if mine == 0 {
+            return Err(PortError::Exhausted);
+        }
+        // Random block of mine, then the blocks after it, until a port is found.
+        let first = (self.random() % mine as u64) as u16;
+        for i in 0..mine as u16 {
+            let nth = (first + i) % mine as u16;
+            let b = nth * self.layout.workers + self.worker;
+            let start = self.layout.block_start(b);
+            if let Some(port) = self.pick_in(a, p, start, self.layout.block_size, parity) {
+                return Ok(port);
+            }
+        }
+        Err(PortError::Exhausted)
+    }
+
+    fn my_block_count(&self) -> usize {
+        let (b, w, me) = (usize::from(self.layout.blocks), usize::from(self.layout.workers), usize::from(self.worker));
+        if b <= me {
+            0
+        } else {
+            (b - me).div_ceil(w)
+        }
+    }
+
+    /// Port-block allocation: a random free port in one of `blocks` (the subscriber's
+    /// blocks, as `pool << 16 | block`), or a new block when they are full and the
+    /// subscriber may hold another. New blocks are taken on address `a`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn alloc_in_blocks(
+        &mut self,
+        blocks: &mut Vec<u32>,
+        max_blocks: usize,
+        owner: u32,
+        a: usize,
+        proto: u8,
+        parity: Option<u16>,
+    ) -> Result<(usize, u16, bool), PortError> {
+        let p = pidx(proto);
+        let n = blocks.len();
+        let first = if n > 0 { (self.random() % n as u64) as usize } else { 0 };
+        for i in 0..n {
+            let entry = blocks[(first + i) % n];
+            let (ai, b) = ((entry >> 16) as usize, entry as u16);
+            let start = self.layout.block_start(b);
+            if let Some(port) = self.pick_in(ai, p, start, self.layout.block_size, parity) {
+                return Ok((ai, port, false));
+            }
+        }
+        if n >= max_blocks {
+            return Err(PortError::SubscriberLimit);
+        }
+        let b = self.addrs[a].free_blocks.pop().ok_or(PortError::Exhausted)?;
+        self.addrs[a].block_owner[usize::from(b)] = owner;
+        blocks.push((a as u32) << 16 | u32::from(b));
+        let start = self.layout.block_start(b);
+        let port = self
+            .pick_in(a, p, start, self.layout.block_size, parity)
+            .ok_or(PortError::Exhausted)?;
+        Ok((a, port, true))
+    }
+
+    /// A random free port among the `len` ports from `start` (a deterministic range).
+    pub fn alloc_range(&mut self, a: usize, proto: u8, start: u16, len: u16, parity: Option<u16>) -> Option<u16> {
+        self.pick_in(a, pidx(proto), start, len, parity)
+    }
+
+    /// Takes a specific port (static mappings, port preservation); false if in use.
+    pub fn take(&mut self, a: usize, proto: u8, port: u16) -> bool {
+        let p = pidx(proto);
+        if self.addrs[a].is_used(p, port) {
+            return false;
+        }
+        self.addrs[a].mark(p, port, &self.layout);
+        true
+    }
+
+    /// Releases a port into quarantine; it becomes free after `quarantine_secs`.
+    /// With `immediate` (TCP after a clean close) it is free at once. Returns the
+    /// block that became empty, if any, for the caller to return.
+    pub fn release(&mut self, a: usize, proto: u8, port: u16, now: u32, immediate: bool) -> Option<(usize, u16, u32)> {
+        if immediate || self.quarantine_secs == 0 || self.quarantine.len() == self.quarantine.capacity() {
+            return self.free_now(a, pidx(proto), port);
+        }
+        self.quarantine.push_back(Quarantined {
+            pool: a as u16,
+            proto: pidx(proto) as u8,
+            port,
+            until: now.saturating_add(self.quarantine_secs),
+        });
+        None
+    }
+
+    fn free_now(&mut self, a: usize, p: usize, port: u16) -> Option<(usize, u16, u32)> {
+        let b = self.addrs[a].unmark(p, port, &self.layout)?;
+        let owner = self.addrs[a].block_owner[usize::from(b)];
+        if owner != NO_OWNER && self.addrs[a].block_used[usize::from(b)] == 0 {
+            self.addrs[a].block_owner[usize::from(b)] = NO_OWNER;
+            self.addrs[a].free_blocks.push(b);
+            return Some((a, b, owner));
+        }
+        None
+    }
+
+    /// Frees the oldest quarantined port if its quarantine ended by `now`. Returns
+    /// None when nothing is due, else the block that became empty, if any.
+    #[allow(clippy::option_option)]
+    pub fn pop_expired(&mut self, now: u32) -> Option<Option<(usize, u16, u32)>> {
+        let q = *self.quarantine.front().filter(|q| q.until <= now)?;
+        self.quarantine.pop_front();
+        Some(self.free_now(usize::from(q.pool), usize::from(q.proto), q.port))
+    }
+
+    /// Ports waiting in quarantine.
+    pub fn quarantined(&self) -> usize {
+        self.quarantine.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_is_computed_from_the_port() {
+        let l = PortLayout::new(1024, 65535, 512, 2);
+        assert_eq!(l.blocks, 126);
+        assert_eq!(l.owner(1024), Some(0));
+        assert_eq!(l.owner(1536), Some(1));
+        assert_eq!(l.owner(2048), Some(0));
+        assert_eq!(l.owner(80), None);
+        assert_eq!(l.owner(65535), Some(1));
+        let l = PortLayout::new(1024, 65000, 512, 2);
+        assert_eq!(l.owner(65000), None); // after the last whole block
+    }
+
+    #[test]
+    fn dynamic_ports_stay_in_own_blocks_and_never_repeat() {
+        let l = PortLayout::new(1024, 2047, 64, 2);
+        let mut p = Pool::new(&[0xc633_6401], l, 1, 0, 16, 42);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..(8 * 64) {
+            let port = p.alloc_dynamic(0, 17, None).unwrap();
+            assert_eq!(l.owner(port), Some(1));
+            assert!(seen.insert(port), "port {port} handed out twice");
+        }
+        assert_eq!(p.alloc_dynamic(0, 17, None), Err(PortError::Exhausted));
+        // TCP has its own port space.
+        assert!(p.alloc_dynamic(0, 6, None).is_ok());
+    }
+
+    #[test]
+    fn parity_is_kept_when_possible() {
+        let l = PortLayout::new(1024, 65535, 512, 1);
+        let mut p = Pool::new(&[1], l, 0, 0, 16, 7);
+        for i in 0..200u16 {
+            let port = p.alloc_dynamic(0, 17, Some(i)).unwrap();
+            assert_eq!(port & 1, i & 1);
+        }
+    }
+
+    #[test]
+    fn quarantine_holds_ports_then_frees_blocks() {
+        let l = PortLayout::new(1024, 2047, 4, 1);
+        let mut p = Pool::new(&[1], l, 0, 120, 16, 3);
+        let mut blocks = Vec::new();
+        let (a, port, new) = p.alloc_in_blocks(&mut blocks, 1, 5, 0, 17, None).unwrap();
+        assert!(new);
+        for _ in 0..3 {
+            p.alloc_in_blocks(&mut blocks, 1, 5, 0, 17, None).unwrap();
+        }
+        assert_eq!(p.alloc_in_blocks(&mut blocks, 1, 5, 0, 17, None), Err(PortError::SubscriberLimit));
+        assert_eq!(p.release(a, 17, port, 10, false), None);
+        assert!(p.addrs[0].is_used(1, port));
+        assert_eq!(p.pop_expired(129), None);
+        assert!(p.addrs[0].is_used(1, port), "still quarantined at 129");
+        assert_eq!(p.pop_expired(130), Some(None), "block still has 3 ports");
+        assert!(!p.addrs[0].is_used(1, port));
+    }
+}

@@ -1,0 +1,736 @@
+//! The per-packet pipeline, generic over [`PacketBuf`]: what a worker does with each
+//! frame (parse, translate, route, resolve the next hop) and what the control lcore
+//! does with the frames handed to it (ARP, ICMP addressed to the appliance).
+//!
+//! Nothing here knows about DPDK; the same code runs on mbufs in the appliance and on
+//! [`crate::buf::VecBuf`] in tests and replay.
+
+use crate::buf::PacketBuf;
+use crate::counters::{DropReason, WorkerCounters};
+use crate::nat::{Nat, Tuple};
+use crate::neighbors::Neighbors;
+use crate::wire::checksum::{self, Delta};
+use crate::wire::ethernet::{self, Mac, ETHERTYPE_ARP, ETHERTYPE_IPV4};
+use crate::wire::{arp, icmp, ipv4, tcp, udp, WireError};
+use cgnat_config::{Config, Ipv4Net, Role};
+use std::sync::Arc;
+
+/// A port side: index 0 inside, 1 outside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The subscribers' side.
+    Inside = 0,
+    /// The internet side.
+    Outside = 1,
+}
+
+impl Side {
+    /// The other side.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Inside => Side::Outside,
+            Side::Outside => Side::Inside,
+        }
+    }
+    /// From a config role.
+    pub fn of(role: Role) -> Side {
+        match role {
+            Role::Inside => Side::Inside,
+            Role::Outside => Side::Outside,
+        }
+    }
+}
+
+/// What to do with a frame after processing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Transmit on this side's port; the frame is complete (L2 included).
+    Tx(Side),
+    /// Free the frame; the reason has been counted.
+    Drop(DropReason),
+    /// Hand to the control lcore (ARP, packets addressed to the appliance).
+    Control,
+}
+
+/// What the pipeline knows of a port.
+#[derive(Clone, Debug)]
+pub struct PortInfo {
+    /// MAC address.
+    pub mac: Mac,
+    /// The port's own address and prefix.
+    pub net: Ipv4Net,
+    /// Next hop for destinations off the port's subnet.
+    pub gateway: Option<u32>,
+    /// MTU (IP packet size).
+    pub mtu: u16,
+}
+
+impl PortInfo {
+    /// The port's own address.
+    pub fn addr(&self) -> u32 {
+        u32::from(self.net.addr)
+    }
+
+    /// True if `ip` is on the port's subnet.
+    pub fn on_link(&self, ip: u32) -> bool {
+        self.net.contains(ip.into())
+    }
+
+    /// The next hop for `dst`.
+    pub fn next_hop(&self, dst: u32) -> u32 {
+        match self.gateway {
+            Some(g) if !self.on_link(dst) => g,
+            _ => dst,
+        }
+    }
+}
+
+/// Builds the two PortInfos from the config and the ports' MAC addresses.
+pub fn port_infos(cfg: &Config, macs: [Mac; 2]) -> [PortInfo; 2] {
+    let info = |side: Side| {
+        let role = if side == Side::Inside { Role::Inside } else { Role::Outside };
+        let p = cfg.port(role).expect("config validation requires both ports");
+        PortInfo { mac: macs[side as usize], net: p.ipv4, gateway: p.gateway.map(u32::from), mtu: p.mtu }
+    };
+    [info(Side::Inside), info(Side::Outside)]
+}
+
+/// Settings the pipeline reads for every packet.
+#[derive(Clone, Debug)]
+pub struct PipelineParams {
+    /// Inside prefixes.
+    pub inside: Vec<Ipv4Net>,
+    /// Destinations forwarded untranslated.
+    pub exclude: Vec<Ipv4Net>,
+    /// Hairpinning on.
+    pub hairpinning: bool,
+    /// Send ICMP admin-prohibited when a limit refuses a session.
+    pub icmp_on_limit: bool,
+    /// Drop unicast frames for other MACs (off in pcap mode, whose inputs carry any MAC).
+    pub check_dst_mac: bool,
+    /// ICMP errors the appliance may send per second per worker.
+    pub icmp_rate: u32,
+    /// Destination MAC for next hops nobody resolved (pcap mode, where no neighbour
+    /// can answer ARP); None: the packet becomes an ARP request.
+    pub unresolved_mac: Option<Mac>,
+}
+
+impl PipelineParams {
+    /// From the config.
+    pub fn from_config(cfg: &Config) -> PipelineParams {
+        PipelineParams {
+            inside: cfg.nat.inside.clone(),
+            exclude: cfg.nat.exclude_destinations.clone(),
+            hairpinning: cfg.nat.hairpinning,
+            icmp_on_limit: cfg.nat.icmp_on_limit,
+            check_dst_mac: true,
+            icmp_rate: 1000,
+            unresolved_mac: None,
+        }
+    }
+}
+
+fn in_any(nets: &[Ipv4Net], ip: u32) -> bool {
+    nets.iter().any(|n| n.contains(ip.into()))
+}
+
+fn martian(ip: u32) -> bool {
+    let first = ip >> 24;
+    first == 0 || first == 127 || first >= 224
+}
+
+/// Parsed L3/L4 facts about a frame, offsets from the start of the frame.
+struct Parsed {
+    l3: usize,
+    l4: usize,
+    end: usize,
+    proto: u8,
+    src: u32,
+    dst: u32,
+}
+
+/// One worker's pipeline: its NAT tables and what it needs to route.
+pub struct Worker {
+    /// The NAT tables.
+    pub nat: Nat,
+    ports: [PortInfo; 2],
+    params: PipelineParams,
+    neighbors: Arc<Neighbors>,
+    counters: Arc<WorkerCounters>,
+    /// Last second an ARP request was sent, per small hash bucket of next hops.
+    arp_sent: [(u32, u32); 64],
+    icmp_second: u32,
+    icmp_left: u32,
+    ident: u16,
+    /// Inside hosts seen creating sessions whose MAC the neighbour table lacks; the
+    /// driver hands them to the control lcore, the table's only writer.
+    glean: [(u32, Mac); 32],
+    glean_len: usize,
+}
+
+impl Worker {
+    /// A worker over `nat`.
+    pub fn new(
+        nat: Nat,
+        ports: [PortInfo; 2],
+        params: PipelineParams,
+        neighbors: Arc<Neighbors>,
+        counters: Arc<WorkerCounters>,
+    ) -> Worker {
+        Worker {
+            nat,
+            ports,
+            params,
+            neighbors,
+            counters,
+            arp_sent: [(0, 0); 64],
+            icmp_second: 0,
+            icmp_left: 0,
+            ident: 1,
+            glean: [(0, [0; 6]); 32],
+            glean_len: 0,
+        }
+    }
+
+    /// The worker's counters.
+    pub fn counters(&self) -> &Arc<WorkerCounters> {
+        &self.counters
+    }
+
+    /// Neighbours learned from inside hosts' packets since the last call (address, MAC),
+    /// for the control lcore to record.
+    pub fn take_gleaned(&mut self) -> &[(u32, Mac)] {
+        let n = std::mem::take(&mut self.glean_len);
+        &self.glean[..n]
+    }
+
+    fn glean_source<B: PacketBuf>(&mut self, buf: &B, src: u32) {
+        let port = &self.ports[Side::Inside as usize];
+        if self.glean_len < self.glean.len() && port.on_link(src) && self.neighbors.lookup(src).is_none() {
+            if let Ok(f) = ethernet::Frame::new_checked(buf.data()) {
+                let mac = f.src();
+                if !ethernet::is_multicast(&mac) && !self.glean[..self.glean_len].iter().any(|g| g.0 == src) {
+                    self.glean[self.glean_len] = (src, mac);
+                    self.glean_len += 1;
+                }
+            }
+        }
+    }
+
+    /// Processes one frame received on `from` at time `now` (seconds).
+    pub fn process<B: PacketBuf>(&mut self, buf: &mut B, from: Side, now: u32) -> Verdict {
+        let v = self.process_inner(buf, from, now);
+        match v {
+            Verdict::Drop(r) => self.counters.count_drop(r),
+            Verdict::Tx(side) => self.counters.tx[side as usize].inc(),
+            Verdict::Control => {}
+        }
+        v
+    }
+
+    fn process_inner<B: PacketBuf>(&mut self, buf: &mut B, from: Side, now: u32) -> Verdict {
+        self.counters.rx[from as usize].inc();
+        let frame = match ethernet::Frame::new_checked(buf.data()) {
+            Ok(f) => f,
+            Err(_) => return Verdict::Drop(DropReason::EthTruncated),
+        };
+        let dst_mac = frame.dst();
+        if self.params.check_dst_mac && !ethernet::is_multicast(&dst_mac) && dst_mac != self.ports[from as usize].mac {
+            return Verdict::Drop(DropReason::EthOtherHost);
+        }
+        match frame.ethertype() {
+            ETHERTYPE_IPV4 => {}
+            ETHERTYPE_ARP => return Verdict::Control,
+            _ => return Verdict::Drop(DropReason::EthUnsupported),
+        }
+        let p = match parse_l3(buf) {
+            Ok(p) => p,
+            Err(r) => return Verdict::Drop(r),
+        };
+        if p.dst == self.ports[0].addr() || p.dst == self.ports[1].addr() {
+            return Verdict::Control;
+        }
+        if martian(p.src) || martian(p.dst) || p.dst == u32::MAX {
+            return Verdict::Drop(DropReason::Ipv4Martian);
+        }
+        let flags_frag = ipv4::Packet::new_unchecked(&buf.data()[p.l3..]).flags_frag();
+        if flags_frag & (ipv4::FLAG_MF | 0x1fff) != 0 {
+            return Verdict::Drop(DropReason::Fragment);
+        }
+        let ttl = buf.data()[p.l3 + 8];
+        if ttl <= 1 {
+            return self.icmp_error(buf, &p, from, icmp::TIME_EXCEEDED, 0, 0, now, DropReason::TtlExpired);
+        }
+        let out = match from {
+            Side::Inside => {
+                if !in_any(&self.params.inside, p.src) {
+                    return Verdict::Drop(DropReason::SourceNotInside);
+                }
+                if in_any(&self.params.exclude, p.dst) {
+                    self.counters.excluded.inc();
+                    Side::Outside
+                } else {
+                    match self.in2out(buf, &p, now) {
+                        Ok(side) => side,
+                        Err(r) => return self.refuse(buf, &p, r, now),
+                    }
+                }
+            }
+            Side::Outside => {
+                if !self.nat.is_pool_addr(p.dst) {
+                    return Verdict::Drop(DropReason::NotOurAddress);
+                }
+                match self.out2in(buf, &p, now) {
+                    Ok(()) => Side::Inside,
+                    Err(r) => return Verdict::Drop(r),
+                }
+            }
+        };
+        let mut ip = ipv4::Packet::new_unchecked(&mut buf.data_mut()[p.l3..p.end]);
+        ip.decrement_ttl();
+        let dst = ip.dst();
+        self.l2_out(buf, out, dst, now)
+    }
+
+    /// Reads the NAT tuple of the frame's L4 header.
+    fn tuple<B: PacketBuf>(buf: &B, p: &Parsed, outbound: bool) -> Result<(Tuple, u8, bool), DropReason> {
+        let l4 = &buf.data()[p.l4..p.end];
+        let t = |sport, dport| Tuple { proto: p.proto, src: p.src, dst: p.dst, sport, dport };
+        match p.proto {
+            ipv4::PROTO_TCP => {
+                let s = tcp::Segment::new_checked(l4).map_err(|_| DropReason::L4Truncated)?;
+                Ok((t(s.src_port(), s.dst_port()), s.flags(), true))
+            }
+            ipv4::PROTO_UDP => {
+                let d = udp::Datagram::new_checked(l4).map_err(|_| DropReason::L4Truncated)?;
+                Ok((t(d.src_port(), d.dst_port()), 0, true))
+            }
+            ipv4::PROTO_ICMP => {
+                let m = icmp::Message::new_checked(l4).map_err(|_| DropReason::L4Truncated)?;
+                if !icmp::is_query(m.msg_type()) {
+                    return Err(DropReason::IcmpUnsupported);
+                }
+                let create = outbound && icmp::is_request(m.msg_type());
+                // The identifier plays the port of the inside host.
+                let tup = if outbound { t(m.ident(), 0) } else { t(0, m.ident()) };
+                Ok((tup, 0, create))
+            }
+            _ => Err(DropReason::UnsupportedProtocol),
+        }
+    }
+
+    fn is_icmp_error<B: PacketBuf>(buf: &B, p: &Parsed) -> bool {
+        p.proto == ipv4::PROTO_ICMP && p.end - p.l4 >= icmp::HEADER_LEN && icmp::is_error(buf.data()[p.l4])
+    }
+
+    fn in2out<B: PacketBuf>(&mut self, buf: &mut B, p: &Parsed, now: u32) -> Result<Side, DropReason> {
+        if Self::is_icmp_error(buf, p) {
+            self.icmp_error_in2out(buf, p)?;
+            self.counters.in2out.inc();
+            return Ok(Side::Outside);
+        }
+        let (t, flags, create) = Self::tuple(buf, p, true)?;
+        let before = self.nat.live_sessions();
+        let i = self.nat.in2out(&t, flags, create, now)?;
+        if self.nat.live_sessions() != before {
+            self.glean_source(buf, p.src);
+        }
+        let s = *self.nat.session(i);
+        rewrite(buf, p, true, s.out_addr, s.out_port, s.in_addr, s.in_port);
+        self.counters.in2out.inc();
+        if self.nat.is_pool_addr(p.dst) {
+            // Hairpinning: the destination is another subscriber's mapping; translate
+            // the packet once more as if it had come from outside (RFC 4787 REQ-9).
+            if !self.params.hairpinning {
+                return Err(DropReason::NoMapping);
+            }
+            let p2 = Parsed { src: s.out_addr, ..*p };
+            self.out2in(buf, &p2, now)?;
+            self.counters.hairpin.inc();
+            return Ok(Side::Inside);
+        }
+        Ok(Side::Outside)
+    }
+
+    fn out2in<B: PacketBuf>(&mut self, buf: &mut B, p: &Parsed, now: u32) -> Result<(), DropReason> {
+        if Self::is_icmp_error(buf, p) {
+            self.icmp_error_out2in(buf, p)?;
+            self.counters.out2in.inc();
+            return Ok(());
+        }
+        let (t, flags, _) = Self::tuple(buf, p, false)?;
+        let i = self.nat.out2in(&t, flags, true, now)?;
+        let s = *self.nat.session(i);
+        rewrite(buf, p, false, s.in_addr, s.in_port, s.out_addr, s.out_port);
+        self.counters.out2in.inc();
+        Ok(())
+    }
+
+    /// An ICMP error from outside about a packet the NAT sent out: the embedded packet
+    /// goes from the outside mapping to the remote (RFC 5508 REQ-3, RFC 5382 REQ-10).
+    fn icmp_error_out2in<B: PacketBuf>(&mut self, buf: &mut B, p: &Parsed) -> Result<(), DropReason> {
+        let e = embedded(buf, p)?;
+        let t = Tuple { proto: e.proto, src: e.dst, sport: e.dport, dst: e.src, dport: e.sport };
+        let i = self.nat.find_out2in(&t).ok_or(DropReason::IcmpErrorNoSession)?;
+        let s = *self.nat.session(i);
+        if s.out_addr != p.dst {
+            return Err(DropReason::IcmpErrorNoSession);
+        }
+        ipv4::Packet::new_unchecked(&mut buf.data_mut()[p.l3..p.end]).set_dst(s.in_addr);
+        rewrite_embedded(buf, p, &e, true, s.in_addr, s.in_port);
+        Ok(())
+    }
+
+    /// An ICMP error from a subscriber about a packet that came in through the NAT.
+    fn icmp_error_in2out<B: PacketBuf>(&mut self, buf: &mut B, p: &Parsed) -> Result<(), DropReason> {
+        let e = embedded(buf, p)?;
+        let t = Tuple { proto: e.proto, src: e.dst, sport: e.dport, dst: e.src, dport: e.sport };
+        let i = self.nat.find_in2out(&t).ok_or(DropReason::IcmpErrorNoSession)?;
+        let s = *self.nat.session(i);
+        ipv4::Packet::new_unchecked(&mut buf.data_mut()[p.l3..p.end]).set_src(s.out_addr);
+        rewrite_embedded(buf, p, &e, false, s.out_addr, s.out_port);
+        Ok(())
+    }
+
+    fn refuse<B: PacketBuf>(&mut self, buf: &mut B, p: &Parsed, r: DropReason, now: u32) -> Verdict {
+        let limit = matches!(
+            r,
+            DropReason::PoolExhausted
+                | DropReason::SubscriberPortLimit
+                | DropReason::SubscriberSessionLimit
+                | DropReason::SessionTableFull
+        );
+        if limit && self.params.icmp_on_limit {
+            return self.icmp_error(buf, p, Side::Inside, icmp::DEST_UNREACHABLE, icmp::CODE_ADMIN_PROHIBITED, 0, now, r);
+        }
+        Verdict::Drop(r)
+    }
+
+    /// Turns the frame into an ICMP error about itself, sent back where it came from,
+    /// from the appliance's address on that port. Counts `reason` as the packet's drop.
+    #[allow(clippy::too_many_arguments)]
+    fn icmp_error<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        p: &Parsed,
+        side: Side,
+        kind: u8,
+        code: u8,
+        mtu: u16,
+        now: u32,
+        reason: DropReason,
+    ) -> Verdict {
+        // Never an error about an error, a fragment or a group address (RFC 1812 4.3.2.7).
+        if Self::is_icmp_error(buf, p) || martian(p.src) || self.params.icmp_rate == 0 {
+            return Verdict::Drop(reason);
+        }
+        if self.icmp_second != now {
+            self.icmp_second = now;
+            self.icmp_left = self.params.icmp_rate;
+        }
+        if self.icmp_left == 0 {
+            return Verdict::Drop(reason);
+        }
+        self.icmp_left -= 1;
+        self.counters.count_drop(reason);
+        let ihl = p.l4 - p.l3;
+        let quote = (ihl + 8).min(p.end - p.l3);
+        let peer_mac = ethernet::Frame::new_checked(buf.data()).map(|f| f.src()).unwrap_or(ethernet::BROADCAST);
+        if !buf.set_len(p.l3 + quote) || !buf.prepend(28) {
+            return Verdict::Drop(reason);
+        }
+        let me = &self.ports[side as usize];
+        let total = (20 + 8 + quote) as u16;
+        self.ident = self.ident.wrapping_add(1);
+        let d = buf.data_mut();
+        let mut f = ethernet::Frame::new_checked(&mut d[..]).expect("just sized");
+        f.set_addrs(&me.mac, &peer_mac);
+        f.set_ethertype(ETHERTYPE_IPV4);
+        ipv4::emit(&mut d[14..34], total, self.ident, false, 64, ipv4::PROTO_ICMP, me.addr(), p.src);
+        let m = &mut d[34..];
+        m[0] = kind;
+        m[1] = code;
+        m[2..8].copy_from_slice(&[0, 0, 0, 0, 0, 0]);
+        m[6..8].copy_from_slice(&mtu.to_be_bytes());
+        icmp::Message::new_checked(&mut m[..]).expect("8 bytes at least").fill_checksum();
+        self.counters.icmp_sent.inc();
+        Verdict::Tx(side)
+    }
+
+    /// Sets the frame's MAC addresses for `dst` out of `side`, or turns it into an ARP
+    /// request when the next hop is unknown.
+    fn l2_out<B: PacketBuf>(&mut self, buf: &mut B, side: Side, dst: u32, now: u32) -> Verdict {
+        let port = &self.ports[side as usize];
+        let hop = port.next_hop(dst);
+        if let Some(mac) = self.neighbors.lookup(hop).or(self.params.unresolved_mac) {
+            let mut f = ethernet::Frame::new_checked(buf.data_mut()).expect("parsed before");
+            f.set_addrs(&port.mac, &mac);
+            return Verdict::Tx(side);
+        }
+        // Unknown next hop: the packet is lost (as on most routers) and becomes the ARP
+        // request, at most one per next hop per second.
+        let bucket = (hop as usize ^ (hop >> 16) as usize) & 63;
+        if self.arp_sent[bucket] == (hop, now) {
+            return Verdict::Drop(DropReason::NeighborUnresolved);
+        }
+        self.arp_sent[bucket] = (hop, now);
+        self.counters.count_drop(DropReason::NeighborUnresolved);
+        if !buf.set_len(ethernet::HEADER_LEN + arp::LEN) {
+            return Verdict::Drop(DropReason::NeighborUnresolved);
+        }
+        let d = buf.data_mut();
+        let mut f = ethernet::Frame::new_checked(&mut d[..]).expect("sized");
+        f.set_addrs(&port.mac, &ethernet::BROADCAST);
+        f.set_ethertype(ETHERTYPE_ARP);
+        arp::emit(&mut d[14..], arp::OP_REQUEST, &port.mac, port.net.addr, &[0; 6], hop.into());
+        Verdict::Tx(side)
+    }
+
+    /// Runs expiry, bounded.
+    pub fn expire(&mut self, now: u32, budget: usize) -> usize {
+        self.nat.expire(now, budget)
+    }
+}
+
+fn parse_l3<B: PacketBuf>(buf: &mut B) -> Result<Parsed, DropReason> {
+    let l3 = ethernet::HEADER_LEN;
+    let ip = ipv4::Packet::new_checked(&buf.data()[l3..]).map_err(|e| match e {
+        WireError::Truncated => DropReason::Ipv4Truncated,
+        WireError::Malformed => DropReason::Ipv4Malformed,
+    })?;
+    if !ip.checksum_ok() {
+        return Err(DropReason::Ipv4BadChecksum);
+    }
+    let (hl, tl, proto, src, dst) = (ip.header_len(), ip.total_len(), ip.protocol(), ip.src(), ip.dst());
+    // Ethernet pads short frames: drop the padding so lengths and checksums see the
+    // datagram only.
+    if buf.len() > l3 + tl {
+        buf.set_len(l3 + tl);
+    }
+    Ok(Parsed { l3, l4: l3 + hl, end: l3 + tl, proto, src, dst })
+}
+
+/// Rewrites the source (outbound) or destination (inbound) address and port of a TCP,
+/// UDP or ICMP query packet from `old` to `new`, with incremental checksums.
+fn rewrite<B: PacketBuf>(buf: &mut B, p: &Parsed, outbound: bool, new_addr: u32, new_port: u16, old_addr: u32, old_port: u16) {
+    let d = buf.data_mut();
+    {
+        let mut ip = ipv4::Packet::new_unchecked(&mut d[p.l3..p.end]);
+        if outbound {
+            ip.set_src(new_addr);
+        } else {
+            ip.set_dst(new_addr);
+        }
+    }
+    let l4 = &mut d[p.l4..p.end];
+    match p.proto {
+        ipv4::PROTO_TCP => {
+            let delta = Delta::addr_port(old_addr, old_port, new_addr, new_port);
+            let mut s = tcp::Segment::new_checked(&mut l4[..]).expect("parsed before");
+            if outbound {
+                s.set_src_port(new_port);
+            } else {
+                s.set_dst_port(new_port);
+            }
+            let c = delta.apply(s.checksum());
+            s.set_checksum(c);
+        }
+        ipv4::PROTO_UDP => {
+            let delta = Delta::addr_port(old_addr, old_port, new_addr, new_port);
+            let mut u = udp::Datagram::new_checked(&mut l4[..]).expect("parsed before");
+            if outbound {
+                u.set_src_port(new_port);
+            } else {
+                u.set_dst_port(new_port);
+            }
+            if u.checksum() != 0 {
+                let c = delta.apply(u.checksum());
+                u.set_checksum(c);
+            }
+        }
+        _ => {
+            // ICMP query: the identifier only; the ICMP checksum has no pseudo-header.
+            let mut m = icmp::Message::new_checked(&mut l4[..]).expect("parsed before");
+            let c = checksum::update16(m.checksum(), old_port, new_port);
+            m.set_ident(new_port);
+            m.set_checksum(c);
+        }
+    }
+}
+
+/// The packet embedded in an ICMP error.
+struct Embedded {
+    /// Offset of the embedded IPv4 header in the frame.
+    l3: usize,
+    /// Offset of its L4 header.
+    l4: usize,
+    proto: u8,
+    src: u32,
+    dst: u32,
+    sport: u16,
+    dport: u16,
+}
+
+fn embedded<B: PacketBuf>(buf: &B, p: &Parsed) -> Result<Embedded, DropReason> {
+    let d = buf.data();
+    let l3 = p.l4 + icmp::HEADER_LEN;
+    let body = &d[l3..p.end];
+    if body.len() < ipv4::MIN_HEADER_LEN {
+        return Err(DropReason::IcmpErrorMalformed);
+    }
+    let ihl = usize::from(body[0] & 0x0f) * 4;
+    if body[0] >> 4 != 4 || ihl < ipv4::MIN_HEADER_LEN || body.len() < ihl + 8 {
+        return Err(DropReason::IcmpErrorMalformed);
+    }
+    // The embedded header's total length may exceed what was quoted: don't check it.
+    let ip = ipv4::Packet::new_unchecked(body);
+    let (proto, src, dst) = (ip.protocol(), ip.src(), ip.dst());
+    let l4 = &body[ihl..];
+    let (sport, dport) = match proto {
+        ipv4::PROTO_TCP | ipv4::PROTO_UDP => (crate::wire::be16(l4, 0), crate::wire::be16(l4, 2)),
+        ipv4::PROTO_ICMP => {
+            // An embedded query sent by the inside host (request out) or answered by it.
+            let id = crate::wire::be16(l4, 4);
+            if !icmp::is_query(l4[0]) {
+                return Err(DropReason::IcmpErrorMalformed);
+            }
+            (id, 0)
+        }
+        _ => return Err(DropReason::UnsupportedProtocol),
+    };
+    Ok(Embedded { l3, l4: l3 + ihl, proto, src, dst, sport, dport })
+}
+
+/// Rewrites the embedded packet of an ICMP error: its source (the NAT's outside
+/// mapping, for errors coming in) or its destination (for errors going out), then the
+/// embedded checksums incrementally and the ICMP checksum in full.
+fn rewrite_embedded<B: PacketBuf>(buf: &mut B, p: &Parsed, e: &Embedded, inbound: bool, addr: u32, port: u16) {
+    let end = p.end;
+    let d = buf.data_mut();
+    let (old_addr, old_port) = if inbound { (e.src, e.sport) } else { (e.dst, e.dport) };
+    {
+        let hl = e.l4 - e.l3;
+        let mut ip = ipv4::Packet::new_unchecked(&mut d[e.l3..e.l3 + hl]);
+        if inbound {
+            ip.set_src(addr);
+        } else {
+            ip.set_dst(addr);
+        }
+    }
+    let l4 = &mut d[e.l4..end];
+    let delta = Delta::addr_port(old_addr, old_port, addr, port);
+    match e.proto {
+        ipv4::PROTO_TCP | ipv4::PROTO_UDP => {
+            let at = if inbound { 0 } else { 2 };
+            l4[at..at + 2].copy_from_slice(&port.to_be_bytes());
+            let ck = if e.proto == ipv4::PROTO_TCP { tcp::CHECKSUM } else { udp::CHECKSUM };
+            if l4.len() >= ck + 2 {
+                let old = crate::wire::be16(l4, ck);
+                if !(e.proto == ipv4::PROTO_UDP && old == 0) {
+                    let new = delta.apply(old);
+                    l4[ck..ck + 2].copy_from_slice(&new.to_be_bytes());
+                }
+            }
+        }
+        _ => {
+            let old = crate::wire::be16(l4, 2);
+            let new = checksum::update16(old, old_port, port);
+            l4[4..6].copy_from_slice(&port.to_be_bytes());
+            l4[2..4].copy_from_slice(&new.to_be_bytes());
+        }
+    }
+    icmp::Message::new_checked(&mut d[p.l4..end]).expect("parsed before").fill_checksum();
+}
+
+/// The control lcore's share of the pipeline: ARP (replies for the ports' addresses
+/// and, on the outside, proxy ARP for the pool; learning) and ICMP echo to the
+/// appliance's own addresses.
+pub struct Control {
+    ports: [PortInfo; 2],
+    pool: Vec<u32>,
+    neighbors: Arc<Neighbors>,
+    counters: Arc<WorkerCounters>,
+}
+
+impl Control {
+    /// The control handler; `pool` sorted.
+    pub fn new(ports: [PortInfo; 2], pool: Vec<u32>, neighbors: Arc<Neighbors>, counters: Arc<WorkerCounters>) -> Control {
+        Control { ports, pool, neighbors, counters }
+    }
+
+    /// Records a neighbour a worker gleaned.
+    pub fn learn(&self, ip: u32, mac: &Mac) {
+        self.neighbors.learn(ip, mac);
+    }
+
+    /// Handles a frame a worker passed up; returns what to do with it.
+    pub fn handle<B: PacketBuf>(&mut self, buf: &mut B, side: Side) -> Verdict {
+        let v = self.handle_inner(buf, side);
+        match v {
+            Verdict::Drop(r) => self.counters.count_drop(r),
+            Verdict::Tx(s) => self.counters.tx[s as usize].inc(),
+            Verdict::Control => {}
+        }
+        v
+    }
+
+    fn handle_inner<B: PacketBuf>(&mut self, buf: &mut B, side: Side) -> Verdict {
+        let Ok(frame) = ethernet::Frame::new_checked(buf.data()) else {
+            return Verdict::Drop(DropReason::EthTruncated);
+        };
+        match frame.ethertype() {
+            ETHERTYPE_ARP => self.arp(buf, side),
+            ETHERTYPE_IPV4 => self.local_ipv4(buf, side),
+            _ => Verdict::Drop(DropReason::EthUnsupported),
+        }
+    }
+
+    fn arp<B: PacketBuf>(&mut self, buf: &mut B, side: Side) -> Verdict {
+        let port = &self.ports[side as usize];
+        let Ok(a) = arp::Packet::new_checked(&buf.data()[ethernet::HEADER_LEN..]) else {
+            return Verdict::Drop(DropReason::ArpMalformed);
+        };
+        let (op, sha, spa, tpa) = (a.op(), a.sha(), u32::from(a.spa()), u32::from(a.tpa()));
+        // Learn neighbours on the port's subnet (hosts, gateway); ignore the rest.
+        if port.on_link(spa) && spa != port.addr() && !ethernet::is_multicast(&sha) {
+            self.neighbors.learn(spa, &sha);
+        }
+        let ours = tpa == port.addr() || (side == Side::Outside && self.pool.binary_search(&tpa).is_ok());
+        if op != arp::OP_REQUEST || !ours {
+            return Verdict::Drop(DropReason::ArpConsumed);
+        }
+        if !buf.set_len(ethernet::HEADER_LEN + arp::LEN) {
+            return Verdict::Drop(DropReason::ArpMalformed);
+        }
+        let d = buf.data_mut();
+        let mut f = ethernet::Frame::new_checked(&mut d[..]).expect("sized");
+        f.set_addrs(&port.mac, &sha);
+        arp::emit(&mut d[14..], arp::OP_REPLY, &port.mac, tpa.into(), &sha, spa.into());
+        Verdict::Tx(side)
+    }
+
+    fn local_ipv4<B: PacketBuf>(&mut self, buf: &mut B, side: Side) -> Verdict {
+        let p = match parse_l3(buf) {
+            Ok(p) => p,
+            Err(r) => return Verdict::Drop(r),
+        };
+        let port = &self.ports[side as usize];
+        let d = buf.data_mut();
+        if p.proto != ipv4::PROTO_ICMP || p.end - p.l4 < icmp::HEADER_LEN || d[p.l4] != icmp::ECHO_REQUEST || p.dst != port.addr() {
+            return Verdict::Drop(DropReason::LocalUnsupported);
+        }
+        // Echo reply in place: swap addresses, type 8 -> 0.
+        let peer_mac = ethernet::Frame::new_checked(&d[..]).expect("parsed").src();
+        ethernet::Frame::new_checked(&mut d[..]).expect("parsed").set_addrs(&port.mac, &peer_mac);
+        {
+            let mut ip = ipv4::Packet::new_unchecked(&mut d[p.l3..p.end]);
+            ip.set_src(p.dst);
+            ip.set_dst(p.src);
+        }
+        let mut m = icmp::Message::new_checked(&mut d[p.l4..p.end]).expect("checked");
+        let c = checksum::update16(m.checksum(), u16::from(icmp::ECHO_REQUEST) << 8, u16::from(icmp::ECHO_REPLY) << 8);
+        m.set_checksum(c);
+        d[p.l4] = icmp::ECHO_REPLY;
+        Verdict::Tx(side)
+    }
+}

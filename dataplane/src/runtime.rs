@@ -1,0 +1,367 @@
+//! The appliance on DPDK: EAL, mempool, ports, rings, one worker per worker lcore and
+//! the control loop on the main lcore. Used by `cgnat run` and `cgnat pcap`.
+
+use anyhow::{Context, Result};
+use cgnat_config::{Config, Role};
+use cgnat_dataplane::counters::{DropReason, WorkerCounters, PROTO_NAMES};
+use cgnat_dataplane::nat::{Nat, NatParams};
+use cgnat_dataplane::neighbors::Neighbors;
+use cgnat_dataplane::pipeline::{port_infos, Control, PipelineParams, Side, Verdict, Worker};
+use cgnat_ffi::{Eal, Mbuf, MbufBurst, Mempool, MsgRing, Port, PortConf, PortStats, Ring};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How the appliance runs.
+pub struct RunOptions {
+    /// Stop once every input is drained (pcap mode); accept frames for any MAC.
+    pub until_drained: bool,
+    /// Set to stop (signals set it too).
+    pub stop: Arc<AtomicBool>,
+}
+
+/// A neighbour learned by a worker, sent to the control lcore.
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+struct Glean {
+    ip: u32,
+    mac: [u8; 6],
+    _pad: [u8; 2],
+}
+
+/// What each worker shares with the control lcore.
+struct WorkerLink {
+    to_control: Ring,
+    from_control: Ring,
+    glean: MsgRing<Glean>,
+    counters: Arc<WorkerCounters>,
+    /// TSC of the last received packet (pcap mode's drain detection).
+    last_rx: AtomicU64,
+}
+
+struct Clock {
+    t0: u64,
+    hz: u64,
+}
+
+impl Clock {
+    fn now(&self) -> u32 {
+        ((cgnat_ffi::tsc() - self.t0) / self.hz) as u32 + 1
+    }
+}
+
+fn device_name(device: &str) -> &str {
+    device.split(',').next().unwrap_or(device)
+}
+
+fn eal_args(cfg: &Config, until_drained: bool) -> Vec<String> {
+    let mut args = cfg.dataplane.eal_args.clone();
+    let mut lcores = vec![cfg.dataplane.control_lcore];
+    lcores.extend(&cfg.dataplane.worker_lcores);
+    let list: Vec<String> = lcores.iter().map(|l| l.to_string()).collect();
+    args.push("-l".into());
+    args.push(list.join(","));
+    args.push(format!("--main-lcore={}", cfg.dataplane.control_lcore));
+    for p in &cfg.ports {
+        if p.device.starts_with("net_") || p.device.starts_with("eth_") {
+            args.push(format!("--vdev={}", p.device));
+        } else {
+            args.push("-a".into());
+            args.push(p.device.clone());
+        }
+    }
+    if until_drained && !args.iter().any(|a| a.starts_with("--file-prefix")) {
+        args.push(format!("--file-prefix=cgnat-{}", std::process::id()));
+    }
+    if !args.iter().any(|a| a.starts_with("--no-shconf")) && until_drained {
+        args.push("--no-shconf".into());
+    }
+    args
+}
+
+/// Runs the appliance until stopped (or drained); returns the final summary.
+pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
+    let eal = Eal::init(&eal_args(cfg, opts.until_drained)).context("EAL initialisation failed")?;
+    let workers = cfg.dataplane.worker_lcores.len();
+    let socket = Eal::socket_id();
+    let pool = Arc::new(
+        Mempool::new_pktmbuf("cgnat_mbufs", cfg.dataplane.mbufs, 256, 2048 + 128, socket)
+            .context("creating the mbuf pool (raise -m in eal_args or lower dataplane.mbufs)")?,
+    );
+    let mut ports = Vec::new();
+    for role in [Role::Inside, Role::Outside] {
+        let pc = cfg.port(role).context("port missing")?;
+        let port = Port::by_name(device_name(&pc.device))
+            .with_context(|| format!("port {} (device {}) not found", pc.name, pc.device))?;
+        let conf = PortConf { rss: workers > 1, mtu: pc.mtu };
+        let q = workers as u16;
+        port.configure(q, q, &conf).with_context(|| format!("configuring port {}", pc.name))?;
+        for i in 0..q {
+            port.rx_queue_setup(i, cfg.dataplane.rx_desc, socket, &pool)
+                .with_context(|| format!("rx queue {i} of port {}", pc.name))?;
+            port.tx_queue_setup(i, cfg.dataplane.tx_desc, socket)
+                .with_context(|| format!("tx queue {i} of port {}", pc.name))?;
+        }
+        port.start().with_context(|| format!("starting port {}", pc.name))?;
+        let _ = port.promiscuous(true);
+        ports.push(port);
+    }
+    let ports = [ports[0], ports[1]];
+    let macs = [ports[0].mac_addr(), ports[1].mac_addr()];
+    let infos = port_infos(cfg, macs);
+    let neighbors = Arc::new(Neighbors::new(1 << 16));
+    for p in &cfg.ports {
+        if let (Some(gw), Some(mac)) = (p.gateway, p.gateway_mac) {
+            neighbors.learn(u32::from(gw), &mac);
+        }
+    }
+    let clock = Arc::new(Clock { t0: cgnat_ffi::tsc(), hz: cgnat_ffi::tsc_hz().max(1) });
+    let mut pparams = PipelineParams::from_config(cfg);
+    if opts.until_drained {
+        // Pcap inputs carry whatever MACs they were captured with, and nobody answers
+        // ARP: accept any destination MAC, and send to the broadcast MAC when a next
+        // hop is unknown.
+        pparams.check_dst_mac = false;
+        pparams.unresolved_mac = Some(cgnat_dataplane::wire::ethernet::BROADCAST);
+    }
+    let nat_params = NatParams::from_config(&cfg.nat, workers as u16).map_err(|e| anyhow::anyhow!("{}: {}", cfg.file, e.0))?;
+    let pool_addrs = nat_params.pool.clone();
+
+    let mut links = Vec::new();
+    for w in 0..workers {
+        links.push(Arc::new(WorkerLink {
+            to_control: Ring::new(&format!("cgnat_toctl{w}"), 1024, true, true, socket)?,
+            from_control: Ring::new(&format!("cgnat_fromctl{w}"), 1024, true, true, socket)?,
+            glean: MsgRing::new(&format!("cgnat_glean{w}"), 1024, true, true, socket)?,
+            counters: Arc::new(WorkerCounters::default()),
+            last_rx: AtomicU64::new(cgnat_ffi::tsc()),
+        }));
+    }
+    for (w, &lcore) in cfg.dataplane.worker_lcores.iter().enumerate() {
+        let seed = cgnat_ffi::tsc() ^ (w as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let nat = Nat::new(nat_params.clone(), w as u16, workers as u16, clock.now(), seed, links[w].counters.clone());
+        let worker = Worker::new(nat, infos.clone(), pparams.clone(), neighbors.clone(), links[w].counters.clone());
+        let link = links[w].clone();
+        let stop = opts.stop.clone();
+        let clock = clock.clone();
+        let busy = cfg.dataplane.busy_poll;
+        cgnat_ffi::launch(lcore, move || {
+            worker_loop(worker, w as u16, ports, &link, &stop, &clock, busy);
+            0
+        })
+        .with_context(|| format!("launching worker on lcore {lcore}"))?;
+    }
+
+    let control_counters = Arc::new(WorkerCounters::default());
+    let mut control = Control::new(infos, pool_addrs, neighbors.clone(), control_counters.clone());
+    control_loop(&mut control, &links, opts, cfg.dataplane.busy_poll);
+    opts.stop.store(true, Ordering::SeqCst);
+    for &lcore in &cfg.dataplane.worker_lcores {
+        cgnat_ffi::wait(lcore);
+    }
+    let stats = [ports[0].stats(), ports[1].stats()];
+    for p in ports {
+        p.stop();
+    }
+    for p in ports {
+        p.close();
+    }
+    let summary = summarize(&links, &control_counters, &stats);
+    drop(pool);
+    drop(eal);
+    Ok(summary)
+}
+
+fn idle_sleep(idle: &mut u32, busy: bool) {
+    *idle = idle.saturating_add(1);
+    if busy || *idle < 64 {
+        return;
+    }
+    // Back off like l3fwd-power: longer the longer we stay idle, capped at 100 us.
+    let us = u64::from((*idle - 63).min(100));
+    std::thread::sleep(Duration::from_micros(us));
+}
+
+fn flush(port: Port, q: u16, burst: &mut MbufBurst, counters: &WorkerCounters) {
+    if burst.is_empty() {
+        return;
+    }
+    port.tx_burst(q, burst);
+    let left = burst.len();
+    if left > 0 {
+        counters.drops[DropReason::TxFull as usize].add(left as u64);
+        burst.clear();
+    }
+}
+
+fn worker_loop(mut worker: Worker, q: u16, ports: [Port; 2], link: &WorkerLink, stop: &AtomicBool, clock: &Clock, busy: bool) {
+    let counters = link.counters.clone();
+    let mut rx = MbufBurst::new();
+    let mut tx = [MbufBurst::new(), MbufBurst::new()];
+    let mut to_ctl = MbufBurst::new();
+    let mut idle = 0u32;
+    let mut last_now = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let now = clock.now();
+        let mut got = 0;
+        for side in [Side::Inside, Side::Outside] {
+            let n = ports[side as usize].rx_burst(q, &mut rx);
+            if n == 0 {
+                continue;
+            }
+            got += n;
+            counters.bursts.inc();
+            for mut m in rx.take_all() {
+                match worker.process(&mut m, side, now) {
+                    Verdict::Tx(out) => push(&mut tx, out, m, ports, q, &counters),
+                    Verdict::Drop(_) => drop(m),
+                    Verdict::Control => {
+                        m.set_port(side as u16);
+                        if let Err(m) = to_ctl.push(m) {
+                            counters.count_drop(DropReason::RingFull);
+                            drop(m);
+                        }
+                    }
+                }
+            }
+            let gleaned = worker.take_gleaned();
+            if !gleaned.is_empty() {
+                let mut msgs = [Glean::default(); 32];
+                for (i, &(ip, mac)) in gleaned.iter().enumerate() {
+                    msgs[i] = Glean { ip, mac, _pad: [0; 2] };
+                }
+                link.glean.enqueue_burst(&msgs[..gleaned.len()]);
+            }
+            if !to_ctl.is_empty() {
+                link.to_control.enqueue_burst(&mut to_ctl);
+                if !to_ctl.is_empty() {
+                    counters.drops[DropReason::RingFull as usize].add(to_ctl.len() as u64);
+                    to_ctl.clear();
+                }
+            }
+        }
+        if link.from_control.dequeue_burst(&mut rx) > 0 {
+            for m in rx.take_all() {
+                let out = if m.port() == 0 { Side::Inside } else { Side::Outside };
+                push(&mut tx, out, m, ports, q, &counters);
+            }
+        }
+        for side in [Side::Inside, Side::Outside] {
+            flush(ports[side as usize], q, &mut tx[side as usize], &counters);
+        }
+        if got > 0 {
+            idle = 0;
+            link.last_rx.store(cgnat_ffi::tsc(), Ordering::Relaxed);
+        } else {
+            counters.idle_polls.inc();
+            if now != last_now {
+                last_now = now;
+                worker.expire(now, 1 << 16);
+            }
+            idle_sleep(&mut idle, busy);
+        }
+    }
+}
+
+fn push(tx: &mut [MbufBurst; 2], out: Side, m: Mbuf, ports: [Port; 2], q: u16, counters: &WorkerCounters) {
+    if let Err(m) = tx[out as usize].push(m) {
+        flush(ports[out as usize], q, &mut tx[out as usize], counters);
+        if let Err(m) = tx[out as usize].push(m) {
+            counters.count_drop(DropReason::TxFull);
+            drop(m);
+        }
+    }
+}
+
+fn control_loop(control: &mut Control, links: &[Arc<WorkerLink>], opts: &RunOptions, busy: bool) {
+    let mut burst = MbufBurst::new();
+    let mut back = MbufBurst::new();
+    let mut gleans = [Glean::default(); 32];
+    let mut idle = 0u32;
+    let hz = cgnat_ffi::tsc_hz().max(1);
+    while !opts.stop.load(Ordering::Relaxed) {
+        let mut work = 0;
+        for link in links {
+            let n = link.glean.dequeue_burst(&mut gleans);
+            for g in &gleans[..n] {
+                control.learn(g.ip, &g.mac);
+            }
+            work += n;
+            let n = link.to_control.dequeue_burst(&mut burst);
+            work += n;
+            for mut m in burst.take_all() {
+                let side = if m.port() == 0 { Side::Inside } else { Side::Outside };
+                match control.handle(&mut m, side) {
+                    Verdict::Tx(out) => {
+                        m.set_port(out as u16);
+                        if let Err(m) = back.push(m) {
+                            drop(m);
+                        }
+                    }
+                    _ => drop(m),
+                }
+            }
+            if !back.is_empty() {
+                link.from_control.enqueue_burst(&mut back);
+                back.clear();
+            }
+        }
+        if work > 0 {
+            idle = 0;
+            continue;
+        }
+        if opts.until_drained {
+            let now = cgnat_ffi::tsc();
+            let quiet = links.iter().all(|l| {
+                now.saturating_sub(l.last_rx.load(Ordering::Relaxed)) > hz / 4
+                    && l.to_control.count() == 0
+                    && l.from_control.count() == 0
+            });
+            if quiet {
+                break;
+            }
+        }
+        idle_sleep(&mut idle, busy);
+    }
+}
+
+fn summarize(links: &[Arc<WorkerLink>], control: &WorkerCounters, stats: &[PortStats; 2]) -> Value {
+    let all: Vec<&WorkerCounters> = links.iter().map(|l| l.counters.as_ref()).chain([control]).collect();
+    let sum = |f: &dyn Fn(&WorkerCounters) -> u64| -> u64 { all.iter().map(|c| f(c)).sum() };
+    let mut dropped = serde_json::Map::new();
+    for &r in DropReason::ALL {
+        let n = sum(&|c| c.dropped(r));
+        if n > 0 {
+            dropped.insert(r.label().into(), json!(n));
+        }
+    }
+    let per_proto = |f: &dyn Fn(&WorkerCounters, usize) -> u64| -> Value {
+        let mut m = serde_json::Map::new();
+        for (i, name) in PROTO_NAMES.iter().enumerate() {
+            m.insert((*name).into(), json!(sum(&|c| f(c, i))));
+        }
+        Value::Object(m)
+    };
+    json!({
+        "packets_in": { "inside": sum(&|c| c.rx[0].get()), "outside": sum(&|c| c.rx[1].get()) },
+        "packets_out": { "inside": sum(&|c| c.tx[0].get()), "outside": sum(&|c| c.tx[1].get()) },
+        "translated": { "in2out": sum(&|c| c.in2out.get()), "out2in": sum(&|c| c.out2in.get()),
+                        "hairpin": sum(&|c| c.hairpin.get()), "excluded": sum(&|c| c.excluded.get()) },
+        "icmp_sent": sum(&|c| c.icmp_sent.get()),
+        "dropped": Value::Object(dropped),
+        "sessions_created": per_proto(&|c, i| c.sessions_created[i].get()),
+        "sessions_expired": per_proto(&|c, i| c.sessions_expired[i].get()),
+        "sessions_active": per_proto(&|c, i| c.sessions_active[i].get()),
+        "subscribers_active": sum(&|c| c.subscribers_active.get()),
+        "port_stats": {
+            "inside": port_json(&stats[0]),
+            "outside": port_json(&stats[1]),
+        },
+    })
+}
+
+fn port_json(s: &PortStats) -> Value {
+    json!({ "ipackets": s.ipackets, "opackets": s.opackets, "ibytes": s.ibytes, "obytes": s.obytes,
+            "imissed": s.imissed, "ierrors": s.ierrors, "oerrors": s.oerrors, "rx_nombuf": s.rx_nombuf })
+}

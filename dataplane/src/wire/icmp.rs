@@ -1,0 +1,102 @@
+//! ICMPv4 (RFC 792): echo queries and the error messages NAT must translate.
+
+use super::{be16, put16, WireError};
+
+/// Header length of echo and error messages.
+pub const HEADER_LEN: usize = 8;
+/// Echo reply.
+pub const ECHO_REPLY: u8 = 0;
+/// Destination unreachable.
+pub const DEST_UNREACHABLE: u8 = 3;
+/// Source quench (deprecated, still translated).
+pub const SOURCE_QUENCH: u8 = 4;
+/// Redirect.
+pub const REDIRECT: u8 = 5;
+/// Echo request.
+pub const ECHO_REQUEST: u8 = 8;
+/// Time exceeded.
+pub const TIME_EXCEEDED: u8 = 11;
+/// Parameter problem.
+pub const PARAMETER_PROBLEM: u8 = 12;
+/// Timestamp request and reply, information request and reply are queries too.
+pub const TIMESTAMP: u8 = 13;
+/// Timestamp reply.
+pub const TIMESTAMP_REPLY: u8 = 14;
+/// Code of destination unreachable: fragmentation needed and DF set.
+pub const CODE_FRAG_NEEDED: u8 = 4;
+/// Code of destination unreachable: communication administratively prohibited.
+pub const CODE_ADMIN_PROHIBITED: u8 = 13;
+/// Code of destination unreachable: port unreachable.
+pub const CODE_PORT_UNREACHABLE: u8 = 3;
+
+/// True for error messages that embed the offending packet.
+pub fn is_error(t: u8) -> bool {
+    matches!(t, DEST_UNREACHABLE | SOURCE_QUENCH | REDIRECT | TIME_EXCEEDED | PARAMETER_PROBLEM)
+}
+
+/// True for query messages that carry an identifier NAT translates like a port.
+pub fn is_query(t: u8) -> bool {
+    matches!(t, ECHO_REQUEST | ECHO_REPLY | TIMESTAMP | TIMESTAMP_REPLY)
+}
+
+/// True for the request half of a query (the half that may create a mapping).
+pub fn is_request(t: u8) -> bool {
+    matches!(t, ECHO_REQUEST | TIMESTAMP)
+}
+
+/// A view over an ICMP message.
+pub struct Message<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Message<T> {
+    /// Checks that the 8-byte header fits.
+    pub fn new_checked(buffer: T) -> Result<Self, WireError> {
+        if buffer.as_ref().len() < HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        Ok(Message { buffer })
+    }
+    /// Type.
+    pub fn msg_type(&self) -> u8 {
+        self.buffer.as_ref()[0]
+    }
+    /// Code.
+    pub fn code(&self) -> u8 {
+        self.buffer.as_ref()[1]
+    }
+    /// Checksum field.
+    pub fn checksum(&self) -> u16 {
+        be16(self.buffer.as_ref(), 2)
+    }
+    /// Identifier of a query message.
+    pub fn ident(&self) -> u16 {
+        be16(self.buffer.as_ref(), 4)
+    }
+    /// The bytes after the 8-byte header (the embedded packet of an error).
+    pub fn body(&self) -> &[u8] {
+        &self.buffer.as_ref()[HEADER_LEN..]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Message<T> {
+    /// Sets the identifier (checksum is the caller's).
+    pub fn set_ident(&mut self, id: u16) {
+        put16(self.buffer.as_mut(), 4, id);
+    }
+    /// Sets the checksum field.
+    pub fn set_checksum(&mut self, c: u16) {
+        put16(self.buffer.as_mut(), 2, c);
+    }
+    /// Recomputes the checksum over the whole message.
+    pub fn fill_checksum(&mut self) {
+        let b = self.buffer.as_mut();
+        put16(b, 2, 0);
+        let c = super::checksum::finish(super::checksum::sum(b));
+        put16(b, 2, c);
+    }
+    /// The body, mutable.
+    pub fn body_mut(&mut self) -> &mut [u8] {
+        &mut self.buffer.as_mut()[HEADER_LEN..]
+    }
+}

@@ -1,0 +1,35 @@
+//! Wire formats: zero-copy views over Ethernet, ARP, IPv4, TCP, UDP and ICMP, and the
+//! checksum helpers. Stateless: parsing and emitting only, no NAT knowledge.
+//!
+//! Each view is `View<T: AsRef<[u8]>>`: `new_checked` validates lengths once, after
+//! which no getter can panic; setters need `T: AsMut<[u8]>`.
+
+pub mod arp;
+pub mod checksum;
+pub mod ethernet;
+pub mod icmp;
+pub mod ipv4;
+pub mod tcp;
+pub mod udp;
+
+/// Why a frame could not be parsed. Each maps to its own drop counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WireError {
+    /// Shorter than the header it claims to hold.
+    Truncated,
+    /// A header field is malformed (IHL < 5, total length below the header, ...).
+    Malformed,
+}
+
+pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+pub(crate) fn put16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
+}
+pub(crate) fn put32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+}

@@ -1,0 +1,212 @@
+//! Shared helpers for the pipeline tests: build frames with etherparse, check what
+//! comes out with our own checksum code and etherparse's parser.
+#![allow(dead_code)]
+
+use cgnat_config::Config;
+use cgnat_dataplane::harness::{Harness, INSIDE_MAC, OUTSIDE_MAC};
+use cgnat_dataplane::pipeline::Side;
+use cgnat_dataplane::wire::checksum;
+use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+pub const GW_MAC: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 0xfe];
+pub const HOST_MAC: [u8; 6] = [0x02, 0xbb, 0, 0, 0, 0x01];
+
+/// A config with the given extra `[nat]` lines.
+pub fn config(nat_extra: &str) -> Config {
+    let text = format!(
+        r#"
+[dataplane]
+control_lcore = 0
+worker_lcores = [1]
+
+[[ports]]
+name = "inside"
+role = "inside"
+device = "net_null0"
+ipv4 = "100.64.0.1/10"
+
+[[ports]]
+name = "outside"
+role = "outside"
+device = "net_null1"
+ipv4 = "203.0.113.1/24"
+gateway = "203.0.113.254"
+gateway_mac = "02:aa:00:00:00:fe"
+
+[nat]
+pool = ["198.51.100.0/28"]
+{nat_extra}
+"#
+    );
+    Config::parse(&text, "test.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn harness(nat_extra: &str) -> Harness {
+    let h = Harness::new(&config(nat_extra), 1000);
+    // Inside hosts are known (as after ARP).
+    for i in 0..=255u32 {
+        for j in [1u32, 2, 3, 4, 5, 6, 7, 8, 9, 10] {
+            let ip = u32::from(Ipv4Addr::new(100, 64, j as u8, i as u8));
+            h.neighbors.learn(ip, &HOST_MAC);
+        }
+    }
+    h
+}
+
+pub fn sa(s: &str) -> SocketAddrV4 {
+    s.parse().unwrap()
+}
+
+pub fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+fn builder(src: Ipv4Addr, dst: Ipv4Addr, inbound: bool) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
+    let (smac, dmac) = if inbound { (GW_MAC, OUTSIDE_MAC) } else { (HOST_MAC, INSIDE_MAC) };
+    PacketBuilder::ethernet2(smac, dmac).ipv4(src.octets(), dst.octets(), 64)
+}
+
+pub fn udp(src: &str, dst: &str, payload: &[u8], inbound: bool) -> Vec<u8> {
+    let (s, d) = (sa(src), sa(dst));
+    let b = builder(*s.ip(), *d.ip(), inbound).udp(s.port(), d.port());
+    let mut v = Vec::new();
+    b.write(&mut v, payload).unwrap();
+    v
+}
+
+pub fn tcp(src: &str, dst: &str, seq: u32, flags: &str, payload: &[u8], inbound: bool) -> Vec<u8> {
+    let (s, d) = (sa(src), sa(dst));
+    let mut b = builder(*s.ip(), *d.ip(), inbound).tcp(s.port(), d.port(), seq, 65535);
+    for f in flags.chars() {
+        b = match f {
+            'S' => b.syn(),
+            'A' => b.ack(1),
+            'F' => b.fin(),
+            'R' => b.rst(),
+            'P' => b.psh(),
+            _ => b,
+        };
+    }
+    let mut v = Vec::new();
+    b.write(&mut v, payload).unwrap();
+    v
+}
+
+pub fn ping(src: &str, dst: &str, id: u16, seq: u16, reply: bool, inbound: bool) -> Vec<u8> {
+    let b = builder(ip(src), ip(dst), inbound);
+    let b = if reply { b.icmpv4_echo_reply(id, seq) } else { b.icmpv4_echo_request(id, seq) };
+    let mut v = Vec::new();
+    b.write(&mut v, b"abcdefgh").unwrap();
+    v
+}
+
+/// What a test reads off an output frame.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Out {
+    pub src: SocketAddrV4,
+    pub dst: SocketAddrV4,
+    pub proto: u8,
+    pub ttl: u8,
+    pub dst_mac: [u8; 6],
+    pub src_mac: [u8; 6],
+}
+
+/// Verifies IPv4 and L4 checksums with the project's own one's-complement code.
+pub fn checksums_ok(frame: &[u8]) -> bool {
+    let ipb = &frame[14..];
+    let ihl = usize::from(ipb[0] & 15) * 4;
+    let total = usize::from(u16::from_be_bytes([ipb[2], ipb[3]]));
+    if checksum::fold(checksum::sum(&ipb[..ihl])) != 0xffff {
+        return false;
+    }
+    let l4 = &ipb[ihl..total];
+    let (src, dst) = ([ipb[12], ipb[13], ipb[14], ipb[15]], [ipb[16], ipb[17], ipb[18], ipb[19]]);
+    match ipb[9] {
+        6 => checksum::fold(checksum::sum(l4) + checksum::pseudo_header(src, dst, 6, l4.len() as u16)) == 0xffff,
+        17 => {
+            u16::from_be_bytes([l4[6], l4[7]]) == 0
+                || checksum::fold(checksum::sum(l4) + checksum::pseudo_header(src, dst, 17, l4.len() as u16)) == 0xffff
+        }
+        1 => checksum::fold(checksum::sum(l4)) == 0xffff,
+        _ => true,
+    }
+}
+
+pub fn out(frame: &[u8]) -> Out {
+    assert!(checksums_ok(frame), "bad checksum in {frame:02x?}");
+    let p = SlicedPacket::from_ethernet(frame).expect("parseable output");
+    let Some(NetSlice::Ipv4(ipv4)) = p.net else { panic!("not IPv4: {frame:02x?}") };
+    let h = ipv4.header();
+    let (sp, dp) = match p.transport {
+        Some(TransportSlice::Udp(u)) => (u.source_port(), u.destination_port()),
+        Some(TransportSlice::Tcp(t)) => (t.source_port(), t.destination_port()),
+        Some(TransportSlice::Icmpv4(i)) => {
+            let id = u16::from_be_bytes([i.slice()[4], i.slice()[5]]);
+            (id, id)
+        }
+        _ => (0, 0),
+    };
+    let mut dst_mac = [0; 6];
+    dst_mac.copy_from_slice(&frame[0..6]);
+    let mut src_mac = [0; 6];
+    src_mac.copy_from_slice(&frame[6..12]);
+    Out {
+        src: SocketAddrV4::new(h.source_addr(), sp),
+        dst: SocketAddrV4::new(h.destination_addr(), dp),
+        proto: h.protocol().0,
+        ttl: h.ttl(),
+        dst_mac,
+        src_mac,
+    }
+}
+
+/// Injects and expects exactly one frame out of `side`.
+pub fn one(h: &mut Harness, frame: &[u8], from: Side, now: u32, to: Side) -> Vec<u8> {
+    let mut o = h.inject(frame, from, now);
+    assert_eq!(o.len(), 1, "expected one frame out");
+    let (side, f) = o.pop().unwrap();
+    assert_eq!(side, to);
+    f
+}
+
+pub fn none(h: &mut Harness, frame: &[u8], from: Side, now: u32) {
+    let o = h.inject(frame, from, now);
+    assert!(o.is_empty(), "expected no output, got {o:02x?}");
+}
+
+/// Writes a classic pcap (microseconds, Ethernet).
+pub fn write_pcap(path: &std::path::Path, frames: &[Vec<u8>]) {
+    let mut v = Vec::new();
+    v.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    v.extend_from_slice(&2u16.to_le_bytes());
+    v.extend_from_slice(&4u16.to_le_bytes());
+    v.extend_from_slice(&[0; 8]);
+    v.extend_from_slice(&65535u32.to_le_bytes());
+    v.extend_from_slice(&1u32.to_le_bytes());
+    for (i, f) in frames.iter().enumerate() {
+        v.extend_from_slice(&(1_700_000_000u32 + (i / 1000) as u32).to_le_bytes());
+        v.extend_from_slice(&((i % 1000) as u32 * 1000).to_le_bytes());
+        v.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        v.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        v.extend_from_slice(f);
+    }
+    std::fs::write(path, v).unwrap();
+}
+
+/// Reads a classic little-endian pcap written by DPDK's net_pcap (or by write_pcap).
+pub fn read_pcap(path: &std::path::Path) -> Vec<Vec<u8>> {
+    let d = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(d.len() >= 24, "{}: no pcap header", path.display());
+    let magic = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
+    assert!(magic == 0xa1b2_c3d4 || magic == 0xa1b2_3c4d, "{}: not a little-endian pcap", path.display());
+    let mut out = Vec::new();
+    let mut at = 24;
+    while at + 16 <= d.len() {
+        let caplen = u32::from_le_bytes([d[at + 8], d[at + 9], d[at + 10], d[at + 11]]) as usize;
+        at += 16;
+        out.push(d[at..at + caplen].to_vec());
+        at += caplen;
+    }
+    out
+}

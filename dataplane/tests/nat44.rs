@@ -1,0 +1,454 @@
+//! NAT44 behaviour through the whole pipeline (no EAL): translation both ways, TCP
+//! states and timeouts, ICMP queries and errors, limits, ARP, bad input.
+
+mod common;
+use cgnat_dataplane::counters::DropReason;
+use cgnat_dataplane::pipeline::Side::{Inside, Outside};
+use common::*;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+fn pool_contains(a: &Ipv4Addr) -> bool {
+    a.octets()[..3] == [198, 51, 100] && a.octets()[3] < 16
+}
+
+#[test]
+fn udp_out_and_back_translates_addresses_ports_and_checksums() {
+    let mut h = harness("");
+    let f = one(&mut h, &udp("100.64.1.2:5000", "192.0.2.10:53", b"query", false), Inside, 1000, Outside);
+    let o = out(&f);
+    assert!(pool_contains(o.src.ip()), "source {} not in pool", o.src);
+    assert_eq!(o.dst, sa("192.0.2.10:53"));
+    assert_eq!(o.ttl, 63);
+    assert_eq!(o.dst_mac, GW_MAC);
+    assert_eq!(o.src_mac, cgnat_dataplane::harness::OUTSIDE_MAC);
+    // Port parity is kept by default (RFC 4787 REQ-4).
+    assert_eq!(o.src.port() & 1, 5000 & 1);
+    // The reply comes back to the inside host.
+    let reply = udp("192.0.2.10:53", &o.src.to_string(), b"answer", true);
+    let back = out(&one(&mut h, &reply, Outside, 1001, Inside));
+    assert_eq!(back.dst, sa("100.64.1.2:5000"));
+    assert_eq!(back.src, sa("192.0.2.10:53"));
+    assert_eq!(back.dst_mac, HOST_MAC);
+    assert_eq!(h.counters.sessions_created[1].get(), 1);
+}
+
+#[test]
+fn udp_checksum_zero_stays_zero() {
+    let mut h = harness("");
+    let mut f = udp("100.64.1.2:5000", "192.0.2.10:53", b"q", false);
+    f[14 + 20 + 6] = 0;
+    f[14 + 20 + 7] = 0;
+    let o = one(&mut h, &f, Inside, 1000, Outside);
+    assert_eq!(&o[40..42], &[0, 0]);
+    out(&o);
+}
+
+#[test]
+fn endpoint_independent_mapping_and_paired_pooling() {
+    let mut h = harness("");
+    let a = out(&one(&mut h, &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false), Inside, 1000, Outside));
+    let b = out(&one(&mut h, &udp("100.64.1.2:5000", "192.0.2.99:123", b"", false), Inside, 1000, Outside));
+    assert_eq!(a.src, b.src, "same inside endpoint, same mapping for every remote");
+    let c = out(&one(&mut h, &udp("100.64.1.2:6001", "192.0.2.10:53", b"", false), Inside, 1000, Outside));
+    assert_eq!(a.src.ip(), c.src.ip(), "paired pooling: one address per subscriber");
+    assert_ne!(a.src.port(), c.src.port());
+    // A third remote may reach the mapping (endpoint-independent filtering).
+    let f = udp("192.0.2.200:4444", &a.src.to_string(), b"hi", true);
+    let back = out(&one(&mut h, &f, Outside, 1001, Inside));
+    assert_eq!(back.dst, sa("100.64.1.2:5000"));
+}
+
+#[test]
+fn address_and_port_dependent_filtering_refuses_strangers() {
+    let mut h = harness("filtering = \"address-and-port-dependent\"");
+    let a = out(&one(&mut h, &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false), Inside, 1000, Outside));
+    none(&mut h, &udp("192.0.2.200:53", &a.src.to_string(), b"", true), Outside, 1001);
+    none(&mut h, &udp("192.0.2.10:54", &a.src.to_string(), b"", true), Outside, 1001);
+    assert_eq!(h.counters.dropped(DropReason::Filtered), 2);
+    one(&mut h, &udp("192.0.2.10:53", &a.src.to_string(), b"", true), Outside, 1001, Inside);
+}
+
+#[test]
+fn address_dependent_filtering_admits_known_addresses_only() {
+    let mut h = harness("filtering = \"address-dependent\"");
+    let a = out(&one(&mut h, &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false), Inside, 1000, Outside));
+    one(&mut h, &udp("192.0.2.10:9999", &a.src.to_string(), b"", true), Outside, 1001, Inside);
+    none(&mut h, &udp("192.0.2.11:53", &a.src.to_string(), b"", true), Outside, 1001);
+    assert_eq!(h.counters.dropped(DropReason::Filtered), 1);
+}
+
+#[test]
+fn unsolicited_inbound_is_dropped_and_counted() {
+    let mut h = harness("");
+    none(&mut h, &udp("192.0.2.10:53", "198.51.100.3:4000", b"", true), Outside, 1000);
+    none(&mut h, &udp("192.0.2.10:53", "203.0.113.77:4000", b"", true), Outside, 1000);
+    assert_eq!(h.counters.dropped(DropReason::NoMapping), 1);
+    assert_eq!(h.counters.dropped(DropReason::NotOurAddress), 1);
+}
+
+#[test]
+fn tcp_handshake_data_and_close_with_rfc7857_timeouts() {
+    let mut h = harness("");
+    let syn = out(&one(&mut h, &tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "S", b"", false), Inside, 1000, Outside));
+    let o = syn.src.to_string();
+    // Half-open sessions live for the transitory timeout (240 s) only.
+    one(&mut h, &tcp("192.0.2.10:80", &o, 7, "SA", b"", true), Outside, 1001, Inside);
+    one(&mut h, &tcp("100.64.1.2:40000", "192.0.2.10:80", 2, "A", b"GET /", false), Inside, 1002, Outside);
+    // Established: survives well past the transitory timeout...
+    assert_eq!(h.expire(1002 + 3600), 0);
+    one(&mut h, &tcp("192.0.2.10:80", &o, 8, "A", b"data", true), Outside, 1002 + 3600, Inside);
+    // ...and expires after 2 h 4 min without outbound traffic (RFC 5382 REQ-5).
+    assert_eq!(h.expire(1002 + 7439), 0);
+    assert_eq!(h.expire(1002 + 7441), 1);
+    none(&mut h, &tcp("192.0.2.10:80", &o, 9, "A", b"late", true), Outside, 1002 + 7442);
+}
+
+#[test]
+fn tcp_fin_both_ways_moves_to_transitory_timeout() {
+    let mut h = harness("");
+    let syn = out(&one(&mut h, &tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "S", b"", false), Inside, 1000, Outside));
+    let o = syn.src.to_string();
+    one(&mut h, &tcp("192.0.2.10:80", &o, 7, "SA", b"", true), Outside, 1000, Inside);
+    one(&mut h, &tcp("100.64.1.2:40000", "192.0.2.10:80", 2, "FA", b"", false), Inside, 1000, Outside);
+    one(&mut h, &tcp("192.0.2.10:80", &o, 8, "FA", b"", true), Outside, 1000, Inside);
+    one(&mut h, &tcp("100.64.1.2:40000", "192.0.2.10:80", 3, "A", b"", false), Inside, 1000, Outside);
+    assert_eq!(h.expire(1239), 0);
+    assert_eq!(h.expire(1241), 1);
+}
+
+#[test]
+fn tcp_rst_holds_for_transitory_timeout() {
+    let mut h = harness("");
+    let syn = out(&one(&mut h, &tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "S", b"", false), Inside, 1000, Outside));
+    let o = syn.src.to_string();
+    one(&mut h, &tcp("192.0.2.10:80", &o, 7, "SA", b"", true), Outside, 1000, Inside);
+    one(&mut h, &tcp("100.64.1.2:40000", "192.0.2.10:80", 2, "A", b"", false), Inside, 1000, Outside);
+    one(&mut h, &tcp("192.0.2.10:80", &o, 8, "R", b"", true), Outside, 1010, Inside);
+    // RST is inbound: it does not refresh; the session goes 240 s after the last outbound.
+    assert_eq!(h.expire(1239), 0);
+    assert_eq!(h.expire(1241), 1);
+}
+
+#[test]
+fn tcp_without_syn_creates_nothing() {
+    let mut h = harness("");
+    none(&mut h, &tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "A", b"x", false), Inside, 1000);
+    none(&mut h, &tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "SA", b"", false), Inside, 1000);
+    assert_eq!(h.counters.dropped(DropReason::TcpNoSessionNotSyn), 2);
+    assert_eq!(h.worker.nat.live_sessions(), 0);
+}
+
+#[test]
+fn udp_expires_after_its_timeout_and_inbound_does_not_refresh() {
+    let mut h = harness("");
+    let a = out(&one(&mut h, &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false), Inside, 1000, Outside));
+    one(&mut h, &udp("192.0.2.10:53", &a.src.to_string(), b"", true), Outside, 1200, Inside);
+    assert_eq!(h.expire(1299), 0);
+    assert_eq!(h.expire(1300), 1);
+    assert_eq!(h.worker.nat.live_mappings(), 0);
+    // The port waits out its quarantine (RFC 6888 REQ-8), so the subscriber keeps its
+    // block until then.
+    assert_eq!(h.worker.nat.live_subscribers(), 1);
+    assert_eq!(h.counters.blocks_active.get(), 1);
+    h.expire(1419);
+    assert_eq!(h.worker.nat.live_subscribers(), 1);
+    h.expire(1420);
+    assert_eq!(h.worker.nat.live_subscribers(), 0);
+    assert_eq!(h.counters.blocks_active.get(), 0);
+}
+
+#[test]
+fn icmp_echo_uses_identifier_as_port() {
+    let mut h = harness("");
+    let o = out(&one(&mut h, &ping("100.64.1.2", "192.0.2.10", 77, 1, false, false), Inside, 1000, Outside));
+    assert!(pool_contains(o.src.ip()));
+    let reply = ping("192.0.2.10", &o.src.ip().to_string(), o.src.port(), 1, true, true);
+    let back = out(&one(&mut h, &reply, Outside, 1000, Inside));
+    assert_eq!(*back.dst.ip(), ip("100.64.1.2"));
+    assert_eq!(back.dst.port(), 77);
+    // An echo request from outside to a pool address creates nothing.
+    none(&mut h, &ping("192.0.2.10", &o.src.ip().to_string(), 5, 1, false, true), Outside, 1000);
+    assert_eq!(h.expire(1059), 0);
+    assert_eq!(h.expire(1060), 1);
+}
+
+/// An ICMP error about `inner` (an IPv4 packet starting at its header) from `from` to `to`.
+fn icmp_error(from: &str, to: &str, kind: u8, code: u8, inner: &[u8], inbound: bool) -> Vec<u8> {
+    let mut body = vec![kind, code, 0, 0, 0, 0, 0, 0];
+    body.extend_from_slice(&inner[..inner.len().min(28)]);
+    let c = cgnat_dataplane::wire::checksum::finish(cgnat_dataplane::wire::checksum::sum(&body));
+    body[2..4].copy_from_slice(&c.to_be_bytes());
+    let (smac, dmac) = if inbound { (GW_MAC, cgnat_dataplane::harness::OUTSIDE_MAC) } else { (HOST_MAC, cgnat_dataplane::harness::INSIDE_MAC) };
+    let b = etherparse::PacketBuilder::ethernet2(smac, dmac).ipv4(ip(from).octets(), ip(to).octets(), 64);
+    // Build as raw IP with protocol 1.
+    let mut v = Vec::new();
+    b.write(&mut v, etherparse::IpNumber::ICMP, &body).unwrap();
+    v
+}
+
+#[test]
+fn icmp_error_from_outside_translates_embedded_packet() {
+    let mut h = harness("");
+    let sent = one(&mut h, &udp("100.64.1.2:5000", "192.0.2.10:53", b"q", false), Inside, 1000, Outside);
+    let o = out(&sent);
+    let err = icmp_error("192.0.2.1", &o.src.ip().to_string(), 3, 3, &sent[14..], true);
+    let back = one(&mut h, &err, Outside, 1001, Inside);
+    let b = out(&back);
+    assert_eq!(*b.dst.ip(), ip("100.64.1.2"));
+    let inner = &back[14 + 20 + 8..];
+    assert_eq!(&inner[12..16], &[100, 64, 1, 2], "embedded source is the inside host");
+    assert_eq!(u16::from_be_bytes([inner[20], inner[21]]), 5000);
+    assert_eq!(cgnat_dataplane::wire::checksum::fold(cgnat_dataplane::wire::checksum::sum(&inner[..20])), 0xffff);
+    // Errors never create state, and an error about nothing is counted.
+    let stray = icmp_error("192.0.2.1", "198.51.100.5", 3, 3, &udp("198.51.100.5:1", "192.0.2.10:53", b"", false)[14..], true);
+    none(&mut h, &stray, Outside, 1001);
+    assert_eq!(h.counters.dropped(DropReason::IcmpErrorNoSession), 1);
+}
+
+#[test]
+fn icmp_error_from_inside_translates_embedded_packet() {
+    let mut h = harness("");
+    let a = out(&one(&mut h, &udp("100.64.1.2:5000", "192.0.2.10:53", b"q", false), Inside, 1000, Outside));
+    let inbound = one(&mut h, &udp("192.0.2.10:53", &a.src.to_string(), b"r", true), Outside, 1000, Inside);
+    let err = icmp_error("100.64.1.2", "192.0.2.10", 3, 3, &inbound[14..], false);
+    let o = one(&mut h, &err, Inside, 1001, Outside);
+    let e = out(&o);
+    assert_eq!(e.src.ip(), a.src.ip());
+    let inner = &o[14 + 20 + 8..];
+    assert_eq!(&inner[16..20], &a.src.ip().octets(), "embedded destination is the mapping");
+    assert_eq!(u16::from_be_bytes([inner[22], inner[23]]), a.src.port());
+}
+
+#[test]
+fn ttl_expiry_sends_time_exceeded_from_the_inside_port() {
+    let mut h = harness("");
+    let mut f = udp("100.64.1.2:5000", "192.0.2.10:53", b"q", false);
+    f[14 + 8] = 1;
+    f[14 + 10] = 0;
+    f[14 + 11] = 0;
+    let c = cgnat_dataplane::wire::checksum::finish(cgnat_dataplane::wire::checksum::sum(&f[14..34]));
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    let o = one(&mut h, &f, Inside, 1000, Inside);
+    let e = out(&o);
+    assert_eq!(*e.src.ip(), ip("100.64.0.1"));
+    assert_eq!(*e.dst.ip(), ip("100.64.1.2"));
+    assert_eq!(o[34], 11);
+    assert_eq!(e.dst_mac, HOST_MAC);
+    assert_eq!(h.counters.dropped(DropReason::TtlExpired), 1);
+    assert_eq!(h.worker.nat.live_sessions(), 0);
+}
+
+#[test]
+fn full_table_refuses_new_sessions_and_keeps_live_ones() {
+    let mut h = harness("max_sessions = 4");
+    let mut live = Vec::new();
+    for i in 0..4 {
+        let f = udp(&format!("100.64.1.{}:5000", i + 2), "192.0.2.10:53", b"", false);
+        live.push(out(&one(&mut h, &f, Inside, 1000, Outside)).src);
+    }
+    // The fifth is refused with ICMP admin-prohibited back to the subscriber.
+    let o = one(&mut h, &udp("100.64.1.9:5000", "192.0.2.10:53", b"", false), Inside, 1000, Inside);
+    assert_eq!(&o[34..36], &[3, 13]);
+    assert_eq!(h.counters.dropped(DropReason::SessionTableFull), 1);
+    for (i, m) in live.iter().enumerate() {
+        let back = out(&one(&mut h, &udp("192.0.2.10:53", &m.to_string(), b"", true), Outside, 1001, Inside));
+        assert_eq!(back.dst, SocketAddrV4::new(Ipv4Addr::new(100, 64, 1, i as u8 + 2), 5000));
+    }
+}
+
+#[test]
+fn subscriber_session_limit_is_enforced_without_icmp_when_off() {
+    let mut h = harness("max_sessions_per_subscriber = 2\nicmp_on_limit = false");
+    one(&mut h, &udp("100.64.1.2:1", "192.0.2.10:53", b"", false), Inside, 1000, Outside);
+    one(&mut h, &udp("100.64.1.2:2", "192.0.2.10:53", b"", false), Inside, 1000, Outside);
+    none(&mut h, &udp("100.64.1.2:3", "192.0.2.10:53", b"", false), Inside, 1000);
+    one(&mut h, &udp("100.64.1.3:3", "192.0.2.10:53", b"", false), Inside, 1000, Outside);
+    assert_eq!(h.counters.dropped(DropReason::SubscriberSessionLimit), 1);
+}
+
+#[test]
+fn port_blocks_hold_a_subscribers_ports_and_cap_them() {
+    let mut h = harness("allocation = \"port-block\"\nblock_size = 64\nmax_blocks_per_subscriber = 2\nicmp_on_limit = false\nport_parity = false");
+    let mut ports = Vec::new();
+    for p in 0..128u16 {
+        let f = udp(&format!("100.64.1.2:{}", 2000 + p), "192.0.2.10:53", b"", false);
+        ports.push(out(&one(&mut h, &f, Inside, 1000, Outside)).src.port());
+    }
+    none(&mut h, &udp("100.64.1.2:9999", "192.0.2.10:53", b"", false), Inside, 1000);
+    assert_eq!(h.counters.dropped(DropReason::SubscriberPortLimit), 1);
+    let mut blocks: Vec<u16> = ports.iter().map(|p| (p - 1024) / 64).collect();
+    blocks.sort();
+    blocks.dedup();
+    assert_eq!(blocks.len(), 2, "128 ports in exactly two blocks");
+    assert_eq!(h.counters.blocks_active.get(), 2);
+}
+
+#[test]
+fn dynamic_allocation_spreads_ports_randomly() {
+    let mut h = harness("allocation = \"dynamic\"");
+    let mut ports = Vec::new();
+    for p in 0..50u16 {
+        let f = udp(&format!("100.64.1.2:{}", 2000 + 2 * p), "192.0.2.10:53", b"", false);
+        ports.push(out(&one(&mut h, &f, Inside, 1000, Outside)).src.port());
+    }
+    let sequential = ports.windows(2).filter(|w| w[1] == w[0] + 2).count();
+    assert!(sequential < 5, "ports look sequential: {ports:?}");
+}
+
+#[test]
+fn hairpinning_reaches_another_subscriber_with_public_source() {
+    let mut h = harness("");
+    let b = out(&one(&mut h, &udp("100.64.2.2:7000", "192.0.2.10:53", b"", false), Inside, 1000, Outside));
+    let f = udp("100.64.1.2:5000", &b.src.to_string(), b"hello", false);
+    let o = out(&one(&mut h, &f, Inside, 1001, Inside));
+    assert_eq!(o.dst, sa("100.64.2.2:7000"));
+    assert!(pool_contains(o.src.ip()), "B sees A's public address, not {}", o.src);
+    assert_eq!(h.counters.hairpin.get(), 1);
+}
+
+#[test]
+fn excluded_destinations_pass_untranslated() {
+    let mut h = harness("exclude_destinations = [\"192.0.2.0/24\"]");
+    let o = out(&one(&mut h, &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false), Inside, 1000, Outside));
+    assert_eq!(o.src, sa("100.64.1.2:5000"));
+    assert_eq!(h.worker.nat.live_sessions(), 0);
+}
+
+#[test]
+fn arp_is_answered_for_port_and_pool_addresses_and_learned() {
+    let mut h = harness("");
+    let arp = |sha: [u8; 6], spa: &str, tpa: &str| {
+        let mut f = vec![0xff; 6];
+        f.extend_from_slice(&sha);
+        f.extend_from_slice(&[0x08, 0x06]);
+        f.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+        f.extend_from_slice(&sha);
+        f.extend_from_slice(&ip(spa).octets());
+        f.extend_from_slice(&[0; 6]);
+        f.extend_from_slice(&ip(tpa).octets());
+        f
+    };
+    let r = one(&mut h, &arp([2, 9, 9, 9, 9, 9], "203.0.113.254", "198.51.100.7"), Outside, 1000, Outside);
+    assert_eq!(&r[0..6], &[2, 9, 9, 9, 9, 9]);
+    assert_eq!(&r[20..22], &[0, 2], "a reply");
+    assert_eq!(&r[22..28], &cgnat_dataplane::harness::OUTSIDE_MAC);
+    assert_eq!(&r[28..32], &[198, 51, 100, 7]);
+    assert_eq!(h.neighbors.lookup(u32::from(ip("203.0.113.254"))), Some([2, 9, 9, 9, 9, 9]));
+    // Inside: only the port's own address; the pool is not proxied there.
+    one(&mut h, &arp([2, 1, 1, 1, 1, 1], "100.64.9.9", "100.64.0.1"), Inside, 1000, Inside);
+    none(&mut h, &arp([2, 1, 1, 1, 1, 1], "100.64.9.9", "198.51.100.7"), Inside, 1000);
+}
+
+#[test]
+fn ping_to_the_appliance_is_answered() {
+    let mut h = harness("");
+    let o = out(&one(&mut h, &ping("100.64.1.2", "100.64.0.1", 9, 1, false, false), Inside, 1000, Inside));
+    assert_eq!(*o.src.ip(), ip("100.64.0.1"));
+    assert_eq!(*o.dst.ip(), ip("100.64.1.2"));
+}
+
+#[test]
+fn unknown_next_hop_becomes_an_arp_request() {
+    let mut h = harness("");
+    let a = out(&one(&mut h, &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false), Inside, 1000, Outside));
+    // 100.65.0.1 is on the inside subnet but not known.
+    let f = udp("100.65.0.1:5000", "192.0.2.10:53", b"", false);
+    let _ = a;
+    let o = h.inject(&f, Inside, 1000);
+    assert_eq!(o.len(), 1);
+    // The outside gateway is known, so this is translated; an inbound reply to an
+    // unknown inside host becomes an ARP request on the inside.
+    let m = out(&o[0].1);
+    let mut h2 = cgnat_dataplane::harness::Harness::new(&config(""), 1000);
+    let sent = out(&one(&mut h2, &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false), Inside, 1000, Outside));
+    let r = one(&mut h2, &udp("192.0.2.10:53", &sent.src.to_string(), b"", true), Outside, 1000, Inside);
+    // The source was gleaned when it created its session, so the reply goes straight back.
+    assert_eq!(out(&r).dst_mac, HOST_MAC);
+    let _ = m;
+}
+
+#[test]
+fn ip_options_are_translated() {
+    let mut h = harness("");
+    let base = udp("100.64.1.2:5000", "192.0.2.10:53", b"opt", false);
+    // Insert 4 bytes of options (NOP NOP NOP EOL) and fix IHL, length, checksum.
+    let mut f = base[..34].to_vec();
+    f.extend_from_slice(&[1, 1, 1, 0]);
+    f.extend_from_slice(&base[34..]);
+    f[14] = 0x46;
+    let tl = u16::from_be_bytes([f[16], f[17]]) + 4;
+    f[16..18].copy_from_slice(&tl.to_be_bytes());
+    f[24] = 0;
+    f[25] = 0;
+    let c = cgnat_dataplane::wire::checksum::finish(cgnat_dataplane::wire::checksum::sum(&f[14..38]));
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    let o = one(&mut h, &f, Inside, 1000, Outside);
+    assert!(checksums_ok(&o));
+    assert!(pool_contains(&Ipv4Addr::new(o[26], o[27], o[28], o[29])));
+}
+
+#[test]
+fn malformed_input_is_dropped_with_its_own_counter() {
+    let mut h = harness("");
+    let good = udp("100.64.1.2:5000", "192.0.2.10:53", b"payload", false);
+    let cases: Vec<(Vec<u8>, DropReason)> = vec![
+        (good[..10].to_vec(), DropReason::EthTruncated),
+        ({ let mut f = good.clone(); f[12] = 0x86; f[13] = 0xdd; f }, DropReason::EthUnsupported),
+        (good[..30].to_vec(), DropReason::Ipv4Truncated),
+        ({ let mut f = good.clone(); f[14] = 0x44; f }, DropReason::Ipv4Malformed),
+        ({ let mut f = good.clone(); f[16] = 0x10; f }, DropReason::Ipv4Truncated),
+        ({ let mut f = good.clone(); f[24] ^= 0xff; f }, DropReason::Ipv4BadChecksum),
+        ({ let mut f = good.clone(); f[38] = 0xff; f }, DropReason::L4Truncated),
+        ({ let mut f = good.clone(); f[23] = 47; f[24] = 0; f[25] = 0;
+           let c = cgnat_dataplane::wire::checksum::finish(cgnat_dataplane::wire::checksum::sum(&f[14..34]));
+           f[24..26].copy_from_slice(&c.to_be_bytes()); f }, DropReason::UnsupportedProtocol),
+        (udp("100.64.1.2:5000", "127.0.0.1:53", b"", false), DropReason::Ipv4Martian),
+    ];
+    for (f, reason) in cases {
+        eprintln!("case {reason:?}");
+        let before = h.counters.dropped(reason);
+        none(&mut h, &f, Inside, 1000);
+        assert_eq!(h.counters.dropped(reason), before + 1, "{reason:?} not counted");
+    }
+}
+
+#[test]
+fn source_outside_inside_prefixes_is_refused() {
+    let mut h = harness("inside = [\"100.64.0.0/10\"]");
+    none(&mut h, &udp("192.168.1.2:5000", "192.0.2.10:53", b"", false), Inside, 1000);
+    assert_eq!(h.counters.dropped(DropReason::SourceNotInside), 1);
+}
+
+#[test]
+fn random_and_mutated_frames_never_panic() {
+    let mut h = harness("");
+    let mut x: u64 = 0x1234_5678_9abc_def1;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let seeds = [
+        udp("100.64.1.2:5000", "192.0.2.10:53", b"payload", false),
+        tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "S", b"", false),
+        ping("100.64.1.2", "192.0.2.10", 1, 1, false, false),
+        icmp_error("192.0.2.1", "198.51.100.3", 3, 3, &udp("198.51.100.3:1024", "192.0.2.10:53", b"", false)[14..], true),
+    ];
+    for i in 0..20_000 {
+        let mut f = seeds[i % seeds.len()].clone();
+        let flips = 1 + rnd() % 6;
+        for _ in 0..flips {
+            let at = (rnd() as usize) % f.len();
+            f[at] = rnd() as u8;
+        }
+        if rnd() % 4 == 0 {
+            let l = (rnd() as usize) % f.len();
+            f.truncate(l);
+        }
+        let side = if rnd() % 2 == 0 { Inside } else { Outside };
+        for (_, o) in h.inject(&f, side, 1000 + (i as u32 / 1000)) {
+            assert!(o.len() >= 14);
+        }
+    }
+}

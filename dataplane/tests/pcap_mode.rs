@@ -1,0 +1,223 @@
+//! `cgnat pcap` end to end: spawn the binary (a real EAL with net_pcap vdevs) on
+//! generated traffic and check what leaves each port, byte by byte.
+
+mod common;
+use common::*;
+use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const CONFIG: &str = r#"
+[dataplane]
+eal_args = ["--no-huge", "-m", "512", "--no-pci"]
+control_lcore = 0
+worker_lcores = [1]
+mbufs = 8191
+
+[[ports]]
+name = "inside"
+role = "inside"
+device = "replaced-in-pcap-mode"
+ipv4 = "100.64.0.1/10"
+
+[[ports]]
+name = "outside"
+role = "outside"
+device = "replaced-in-pcap-mode"
+ipv4 = "203.0.113.1/24"
+gateway = "203.0.113.254"
+gateway_mac = "02:aa:00:00:00:fe"
+
+[nat]
+pool = ["198.51.100.0/28"]
+"#;
+
+fn workdir(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("pcap-{name}"));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run_pcap(dir: &Path, config_extra: &str, inside: &[Vec<u8>], outside: Option<&[Vec<u8>]>) -> Value {
+    let cfg = dir.join("cgnat.toml");
+    std::fs::write(&cfg, format!("{CONFIG}\n{config_extra}")).unwrap();
+    write_pcap(&dir.join("in.pcap"), inside);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cgnat"));
+    cmd.arg("pcap").arg("-c").arg(&cfg).arg("--inside").arg(dir.join("in.pcap"));
+    if let Some(o) = outside {
+        write_pcap(&dir.join("in-outside.pcap"), o);
+        cmd.arg("--outside").arg(dir.join("in-outside.pcap"));
+    }
+    let out = cmd.arg("--out-dir").arg(dir.join("out")).output().expect("spawn cgnat");
+    assert!(
+        out.status.success(),
+        "cgnat pcap failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.join("out/summary.json")).expect("summary.json");
+    serde_json::from_str(&text).expect("summary is JSON")
+}
+
+fn in_pool(a: Ipv4Addr) -> bool {
+    a.octets()[..3] == [198, 51, 100] && a.octets()[3] < 16
+}
+
+struct Flow {
+    proto: u8,
+    src: Ipv4Addr,
+    sport: u16,
+}
+
+/// What the subscribers send: `flows` flows from `subs` subscribers of 100.64/10,
+/// a third each UDP, TCP (SYN then ACK with data) and ICMP echo.
+fn subscriber_traffic(flows: usize, subs: u32) -> (Vec<Vec<u8>>, Vec<Flow>) {
+    let mut frames = Vec::new();
+    let mut meta = Vec::new();
+    for i in 0..flows {
+        let s = 1 + (i as u32 * 7919) % subs;
+        let src = Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 64, 0, 0)) + 256 + s * 37);
+        let server = Ipv4Addr::new(192, 0, 2, 10 + (i % 10) as u8);
+        let sport = 1024 + (i as u16).wrapping_mul(13) % 60000;
+        let a = format!("{src}:{sport}");
+        match i % 3 {
+            0 => {
+                frames.push(udp(&a, &format!("{server}:53"), format!("q{i}").as_bytes(), false));
+                meta.push(Flow { proto: 17, src, sport });
+            }
+            1 => {
+                frames.push(tcp(&a, &format!("{server}:443"), 1000, "S", b"", false));
+                meta.push(Flow { proto: 6, src, sport });
+                frames.push(tcp(&a, &format!("{server}:443"), 1001, "A", b"hello", false));
+                meta.push(Flow { proto: 6, src, sport });
+            }
+            _ => {
+                frames.push(ping(&src.to_string(), &server.to_string(), sport, 1, false, false));
+                meta.push(Flow { proto: 1, src, sport });
+            }
+        }
+    }
+    (frames, meta)
+}
+
+#[test]
+fn ten_thousand_flows_leave_with_pool_sources_consistent_mappings_and_valid_checksums() {
+    let dir = workdir("10k");
+    let (frames, meta) = subscriber_traffic(10_000, 1000);
+    let summary = run_pcap(&dir, "", &frames, None);
+    let out = read_pcap(&dir.join("out/outside.pcap"));
+    assert_eq!(out.len(), frames.len(), "every packet translated; summary: {summary}");
+    let mut endpoint: HashMap<(u8, Ipv4Addr, u16), (Ipv4Addr, u16)> = HashMap::new();
+    let mut owner: HashMap<(u8, Ipv4Addr, u16), (Ipv4Addr, u16)> = HashMap::new();
+    let mut sub_addr: HashMap<Ipv4Addr, Ipv4Addr> = HashMap::new();
+    for (f, m) in out.iter().zip(&meta) {
+        assert!(checksums_ok(f), "bad checksum: {f:02x?}");
+        let o = common::out(f);
+        assert!(in_pool(*o.src.ip()), "source {} is not a pool address", o.src);
+        assert_eq!(o.proto, m.proto);
+        assert_eq!(o.dst_mac, GW_MAC);
+        let mapped = (*o.src.ip(), o.src.port());
+        // The same inside endpoint always on the same outside address and port.
+        let prev = endpoint.insert((m.proto, m.src, m.sport), mapped);
+        assert!(prev.is_none() || prev == Some(mapped), "{}:{} moved", m.src, m.sport);
+        // No two inside endpoints on the same outside address and port.
+        let who = owner.insert((m.proto, mapped.0, mapped.1), (m.src, m.sport));
+        assert!(who.is_none() || who == Some((m.src, m.sport)), "{mapped:?} shared");
+        // Each subscriber on a single pool address (paired pooling).
+        let a = sub_addr.entry(m.src).or_insert(mapped.0);
+        assert_eq!(*a, mapped.0, "subscriber {} on two pool addresses", m.src);
+    }
+    assert_eq!(summary["packets_in"]["inside"], frames.len());
+    assert_eq!(summary["translated"]["in2out"], frames.len());
+    let created: u64 = ["tcp", "udp", "icmp"].iter().map(|p| summary["sessions_created"][p].as_u64().unwrap()).sum();
+    assert_eq!(created, 10_000);
+    assert_eq!(sub_addr.len(), 1000);
+    let used: HashSet<Ipv4Addr> = sub_addr.values().copied().collect();
+    assert!(used.len() > 8, "subscribers spread over the pool, got {}", used.len());
+}
+
+#[test]
+fn a_udp_packet_is_rewritten_exactly() {
+    let dir = workdir("exact");
+    let input = udp("100.64.1.2:5000", "192.0.2.10:53", b"exact bytes", false);
+    run_pcap(&dir, "", std::slice::from_ref(&input), None);
+    let out = read_pcap(&dir.join("out/outside.pcap"));
+    assert_eq!(out.len(), 1);
+    let got = &out[0];
+    let o = common::out(got);
+    // Rebuild what must have left: same frame with the pool source, TTL - 1, the
+    // gateway's MAC and this port's MAC, checksums computed from scratch by etherparse.
+    let mut src_mac = [0u8; 6];
+    src_mac.copy_from_slice(&got[6..12]);
+    let mut want = Vec::new();
+    etherparse::PacketBuilder::ethernet2(src_mac, GW_MAC)
+        .ipv4(o.src.ip().octets(), [192, 0, 2, 10], 63)
+        .udp(o.src.port(), 53)
+        .write(&mut want, b"exact bytes")
+        .unwrap();
+    // etherparse sets DF and identification 0 like the input; compare every byte.
+    assert_eq!(&want[..], &got[..], "\nwant {want:02x?}\ngot  {got:02x?}");
+    assert_eq!(o.src.port() & 1, 0, "port parity kept");
+}
+
+#[test]
+fn static_mapping_carries_inbound_traffic_to_the_inside_host() {
+    let dir = workdir("static");
+    let extra = "[[nat.static]]\nprotocol = \"udp\"\ninside = \"100.64.1.2:5000\"\noutside = \"198.51.100.1:6000\"\n";
+    let inbound = udp("192.0.2.10:53", "198.51.100.1:6000", b"to the server", true);
+    let summary = run_pcap(&dir, extra, &[], Some(std::slice::from_ref(&inbound)));
+    let out = read_pcap(&dir.join("out/inside.pcap"));
+    assert_eq!(out.len(), 1, "summary: {summary}");
+    let o = common::out(&out[0]);
+    assert_eq!(o.dst, sa("100.64.1.2:5000"));
+    assert_eq!(o.src, sa("192.0.2.10:53"));
+}
+
+#[test]
+fn malformed_frames_are_counted_by_reason_and_nothing_crashes() {
+    let dir = workdir("bad");
+    let good = udp("100.64.1.2:5000", "192.0.2.10:53", b"payload", false);
+    let mut bad_ihl = good.clone();
+    bad_ihl[14] = 0x44;
+    let mut bad_sum = good.clone();
+    bad_sum[24] ^= 0xff;
+    let mut ipv6 = good.clone();
+    ipv6[12..14].copy_from_slice(&[0x86, 0xdd]);
+    let unsolicited = udp("192.0.2.10:53", "198.51.100.3:4000", b"", true);
+    let frames = vec![good[..20].to_vec(), bad_ihl, bad_sum, ipv6, good.clone()];
+    let summary = run_pcap(&dir, "", &frames, Some(std::slice::from_ref(&unsolicited)));
+    let d = &summary["dropped"];
+    assert_eq!(d["ipv4_truncated"], 1, "{summary}");
+    assert_eq!(d["ipv4_malformed"], 1);
+    assert_eq!(d["ipv4_bad_checksum"], 1);
+    assert_eq!(d["eth_unsupported_ethertype"], 1);
+    assert_eq!(d["no_mapping"], 1);
+    assert_eq!(read_pcap(&dir.join("out/outside.pcap")).len(), 1);
+}
+
+#[test]
+fn a_bad_config_is_refused_with_file_line_and_key() {
+    let dir = workdir("badcfg");
+    let cfg = dir.join("bad.toml");
+    std::fs::write(&cfg, CONFIG.replace("mapping_unused", "").replace("pool = [\"198.51.100.0/28\"]", "pool = [\"198.51.100.0/28\"]\nmapping = \"sideways\"")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cgnat")).arg("check").arg("-c").arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:"), "{err}");
+    assert!(err.contains("mapping"), "{err}");
+    assert!(err.contains("endpoint-independent"), "says what would be valid: {err}");
+}
+
+#[allow(dead_code)]
+fn parse_ports(f: &[u8]) -> Option<(u16, u16)> {
+    let p = SlicedPacket::from_ethernet(f).ok()?;
+    let Some(NetSlice::Ipv4(_)) = p.net else { return None };
+    match p.transport {
+        Some(TransportSlice::Udp(u)) => Some((u.source_port(), u.destination_port())),
+        _ => None,
+    }
+}

@@ -1,0 +1,1 @@
+//! DPDK bindings (being written).

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the system packages cgnat needs to build and test, when they are missing.
+# Debian 12 / Ubuntu 22.04+: DPDK 22.11 (libdpdk-dev, with its PMDs: net_pcap,
+# net_null, net_ring, net_af_packet), libpcap, clang for bindgen, and the tools the
+# end-to-end tests drive (iproute2, ethtool, tcpdump, curl, python3).
+set -euo pipefail
+
+pkgs=(libdpdk-dev dpdk libpcap-dev clang libclang-dev pkg-config
+      iproute2 ethtool tcpdump curl python3 iputils-ping procps)
+if [ "${1:-}" = "--test" ]; then
+    # Real peers for the end-to-end tests.
+    pkgs+=(socat)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+    missing+=(cargo rustc)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+pkg-config --atleast-version=22.11 libdpdk || { echo "install-deps: DPDK >= 22.11 is required" >&2; exit 1; }

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# End-to-end test bed: a "subscriber" and an "internet" network namespace joined to
+# cgnat by veth pairs through net_af_packet. Runs real traffic through a running
+# appliance and checks it. Needs root. Usage: netns-e2e.sh CGNAT_BINARY WORKDIR
+#
+#   subscriber ns                 root ns (cgnat)                 internet ns
+#   vsub 100.64.0.2/10  <veth>  vsubX  [inside]  [outside]  vinetX  <veth>  vinet 203.0.113.254/24
+#                                                                         lo: 192.0.2.10 (server)
+#   pool 198.51.100.0/28, cgnat outside 203.0.113.1, inside 100.64.0.1
+set -euo pipefail
+bin=$(realpath "$1")
+work=$(realpath -m "$2")
+mkdir -p "$work"
+tag=$$
+sub=cgsub$tag inet=cginet$tag
+vs=cgvs$tag vsn=cgvsn$tag vi=cgvi$tag vin=cgvin$tag
+pids=()
+
+cleanup() {
+    set +e
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    sleep 0.3
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    ip netns del "$sub" 2>/dev/null
+    ip netns del "$inet" 2>/dev/null
+    ip link del "$vsn" 2>/dev/null
+    ip link del "$vin" 2>/dev/null
+}
+trap cleanup EXIT
+fail() { echo "E2E FAIL: $*" >&2; echo "--- cgnat log"; cat "$work/cgnat.log" >&2 || true; exit 1; }
+
+ip netns add "$sub"
+ip netns add "$inet"
+ip link add "$vs" type veth peer name "$vsn"
+ip link add "$vi" type veth peer name "$vin"
+ip link set "$vs" netns "$sub"
+ip link set "$vi" netns "$inet"
+offload() { ethtool -K "$1" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true; }
+for ifc in "$vsn" "$vin"; do
+    sysctl -qw "net.ipv6.conf.$ifc.disable_ipv6=1" || true
+    offload "$ifc"
+    ip link set "$ifc" up
+done
+ip netns exec "$sub" sh -c "
+    sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    ip link set lo up
+    ip addr add 100.64.0.2/10 dev $vs
+    ip link set $vs up
+    ip route add default via 100.64.0.1"
+ip netns exec "$sub" ethtool -K "$vs" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+ip netns exec "$inet" sh -c "
+    sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    ip link set lo up
+    ip addr add 192.0.2.10/32 dev lo
+    ip addr add 203.0.113.254/24 dev $vi
+    ip link set $vi up
+    ip route add 198.51.100.0/28 via 203.0.113.1"
+ip netns exec "$inet" ethtool -K "$vi" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+
+cat > "$work/cgnat.toml" <<TOML
+[dataplane]
+eal_args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--file-prefix=cgnat-e2e-$tag"]
+control_lcore = 0
+worker_lcores = [1]
+
+[[ports]]
+name = "inside"
+role = "inside"
+device = "net_af_packet0,iface=$vsn"
+ipv4 = "100.64.0.1/10"
+
+[[ports]]
+name = "outside"
+role = "outside"
+device = "net_af_packet1,iface=$vin"
+ipv4 = "203.0.113.1/24"
+gateway = "203.0.113.254"
+
+[nat]
+pool = ["198.51.100.0/28"]
+TOML
+
+"$bin" check -c "$work/cgnat.toml" > "$work/check.txt" || fail "config refused"
+"$bin" run -c "$work/cgnat.toml" > "$work/summary.json" 2> "$work/cgnat.log" &
+cg=$!
+pids+=("$cg")
+
+# The capture on the internet side: everything that reaches it from cgnat.
+ip netns exec "$inet" tcpdump -i "$vi" -Q in -nn -U -w "$work/internet.pcap" 2>/dev/null &
+pids+=($!)
+
+# Wait for the appliance: the subscriber can ping its gateway (answered by the
+# control lcore after ARP).
+up=0
+for _ in $(seq 1 60); do
+    if ip netns exec "$sub" ping -c 1 -W 1 100.64.0.1 >/dev/null 2>&1; then up=1; break; fi
+    kill -0 "$cg" 2>/dev/null || fail "cgnat exited early"
+done
+[ $up = 1 ] || fail "cgnat did not answer ping on 100.64.0.1"
+echo "e2e: appliance up"
+
+# 1. ping through the NAT
+ip netns exec "$sub" ping -c 3 -i 0.2 -W 2 192.0.2.10 > "$work/ping.txt" || fail "ping through NAT"
+echo "e2e: ping ok: $(grep -o '[0-9]* received' "$work/ping.txt")"
+
+# 2. HTTP download of 1 MB, sha256 checked
+head -c 1048576 /dev/urandom > "$work/blob.bin"
+want=$(sha256sum "$work/blob.bin" | cut -d' ' -f1)
+ip netns exec "$inet" python3 -m http.server 8080 --bind 192.0.2.10 --directory "$work" > "$work/http.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 50); do
+    ip netns exec "$inet" python3 -c "import socket; socket.create_connection(('192.0.2.10', 8080), 0.2)" 2>/dev/null && break
+    sleep 0.1
+done
+ip netns exec "$sub" curl -sS --max-time 60 -o "$work/got.bin" http://192.0.2.10:8080/blob.bin || fail "curl download"
+got=$(sha256sum "$work/got.bin" | cut -d' ' -f1)
+[ "$want" = "$got" ] || fail "sha256 mismatch: $want vs $got"
+echo "e2e: http 1 MB download ok, sha256 $got"
+
+# 3. UDP round trip to a real echo server
+ip netns exec "$inet" python3 - > "$work/udp-server.log" 2>&1 <<'PY' &
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("192.0.2.10", 7007))
+s.settimeout(30)
+for _ in range(3):
+    data, peer = s.recvfrom(2048)
+    print(peer[0], peer[1], flush=True)
+    s.sendto(data.upper(), peer)
+PY
+pids+=($!)
+sleep 0.3
+ip netns exec "$sub" python3 - > "$work/udp-client.log" 2>&1 <<'PY' || fail "UDP round trip"
+import socket
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.settimeout(3)
+for i in range(3):
+    c.sendto(b"hello %d" % i, ("192.0.2.10", 7007))
+    data, _ = c.recvfrom(2048)
+    assert data == b"HELLO %d" % i, data
+print("udp ok")
+PY
+peer=$(head -1 "$work/udp-server.log" | cut -d' ' -f1)
+case "$peer" in 198.51.100.*) ;; *) fail "UDP server saw source $peer, not a pool address";; esac
+echo "e2e: udp round trip ok, server saw $peer"
+
+# 4. Only pool addresses may appear as sources on the internet side.
+sleep 0.5
+kill "${pids[1]}" 2>/dev/null || true
+sleep 0.5
+tcpdump -nn -r "$work/internet.pcap" ip 2>/dev/null | awk '{print $3}' | cut -d. -f1-4 | sort | uniq -c > "$work/sources.txt"
+echo "e2e: sources seen on the internet side:"; cat "$work/sources.txt"
+[ -s "$work/sources.txt" ] || fail "nothing captured on the internet side"
+if awk '{print $2}' "$work/sources.txt" | grep -v '^198\.51\.100\.\([0-9]\|1[0-5]\)$' ; then
+    fail "a non-pool source leaked to the internet side"
+fi
+
+# 5. Clean stop with final counters
+kill -TERM "$cg"
+for _ in $(seq 1 50); do kill -0 "$cg" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$cg" 2>/dev/null && fail "cgnat did not stop on SIGTERM"
+wait "$cg" || fail "cgnat exited non-zero"
+python3 - "$work/summary.json" <<'PY' || fail "bad final summary"
+import json, sys
+text = open(sys.argv[1]).read()
+s = json.loads(text[text.index("{"):])
+assert s["translated"]["in2out"] > 0 and s["translated"]["out2in"] > 0, s["translated"]
+assert s["sessions_created"]["tcp"] >= 1 and s["sessions_created"]["udp"] >= 1 and s["sessions_created"]["icmp"] >= 1, s
+print("e2e: final counters", json.dumps(s["translated"]))
+PY
+echo "E2E PASS"
