@@ -92,9 +92,10 @@ pids+=($!)
 # Wait for the appliance: the subscriber can ping its gateway (answered by the
 # control lcore after ARP).
 up=0
-for _ in $(seq 1 60); do
+for _ in $(seq 1 ${E2E_WAIT:-60}); do
     if ip netns exec "$sub" ping -c 1 -W 1 100.64.0.1 >/dev/null 2>&1; then up=1; break; fi
     kill -0 "$cg" 2>/dev/null || fail "cgnat exited early"
+    sleep 0.5
 done
 [ $up = 1 ] || fail "cgnat did not answer ping on 100.64.0.1"
 echo "e2e: appliance up"

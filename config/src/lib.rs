@@ -30,7 +30,11 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: key `{}`: {}", self.file, self.line, self.key, self.message)
+        write!(
+            f,
+            "{}:{}: key `{}`: {}",
+            self.file, self.line, self.key, self.message
+        )
     }
 }
 
@@ -292,7 +296,10 @@ impl Config {
     pub fn resolved_toml(&self) -> String {
         let f = FileConfig::from_config(self);
         let body = toml::to_string(&f).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
-        format!("# {} resolved: every setting, defaults included\n{body}", self.file)
+        format!(
+            "# {} resolved: every setting, defaults included\n{body}",
+            self.file
+        )
     }
 }
 

@@ -70,7 +70,10 @@ impl FromStr for Ipv4Net {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr: Ipv4Addr = a.trim().parse().map_err(|_| format!("`{a}` is not an IPv4 address"))?;
+        let addr: Ipv4Addr = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{a}` is not an IPv4 address"))?;
         let prefix = match p {
             None => 32,
             Some(p) => match p.trim().parse::<u8>() {

@@ -13,7 +13,10 @@ pub(crate) enum Seg {
 }
 
 fn d_eal() -> Vec<String> {
-    ["--no-huge", "-m", "1024", "--no-pci"].iter().map(|s| s.to_string()).collect()
+    ["--no-huge", "-m", "1024", "--no-pci"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 fn d_workers() -> Vec<u32> {
     vec![1]
@@ -28,7 +31,15 @@ fn d_mtu() -> u16 {
     1500
 }
 fn d_inside() -> Vec<String> {
-    ["10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16"].iter().map(|s| s.to_string()).collect()
+    [
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 fn d_ei() -> BehaviorName {
     BehaviorName::EndpointIndependent
@@ -197,7 +208,13 @@ fn d_syn() -> u32 {
 }
 impl Default for FileTimeouts {
     fn default() -> Self {
-        FileTimeouts { udp: d_udp(), tcp_established: d_est(), tcp_transitory: d_trans(), icmp: d_icmp(), tcp_syn_inbound: d_syn() }
+        FileTimeouts {
+            udp: d_udp(),
+            tcp_established: d_est(),
+            tcp_transitory: d_trans(),
+            icmp: d_icmp(),
+            tcp_syn_inbound: d_syn(),
+        }
     }
 }
 
@@ -318,16 +335,28 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<FileConfig, ConfigError> {
             Some(r) => {
                 // The key is what stands left of `=` on the line the error points at
                 // (or the table header there).
-                let start = text[..r.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+                let start = text[..r.start.min(text.len())]
+                    .rfind('\n')
+                    .map_or(0, |i| i + 1);
                 let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
                 let l = &text[start..end];
-                let key = l.split('=').next().unwrap_or("").trim().trim_matches(['[', ']', '"', ' ']);
+                let key = l
+                    .split('=')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .trim_matches(['[', ']', '"', ' ']);
                 (line_of(text, r.start), key.chars().take(60).collect())
             }
             None => (0, String::new()),
         };
         let message = e.message().replace('\n', " ").trim().to_string();
-        ConfigError { file: file.to_string(), line, key, message }
+        ConfigError {
+            file: file.to_string(),
+            line,
+            key,
+            message,
+        }
     })
 }
 
@@ -370,27 +399,54 @@ impl Ctx<'_> {
 
     fn err(&self, path: &[Seg], message: impl Into<String>) -> ConfigError {
         let line = self.span(path).map_or(0, |r| line_of(self.text, r.start));
-        ConfigError { file: self.file.to_string(), line, key: path_string(path), message: message.into() }
+        ConfigError {
+            file: self.file.to_string(),
+            line,
+            key: path_string(path),
+            message: message.into(),
+        }
     }
 
     fn net(&self, path: &[Seg], s: &str) -> Result<Ipv4Net, ConfigError> {
-        s.parse::<Ipv4Net>().map_err(|e| self.err(path, format!("{e}; write an IPv4 prefix like \"198.51.100.0/28\"")))
+        s.parse::<Ipv4Net>().map_err(|e| {
+            self.err(
+                path,
+                format!("{e}; write an IPv4 prefix like \"198.51.100.0/28\""),
+            )
+        })
     }
 
     fn prefix(&self, path: &[Seg], s: &str) -> Result<Ipv4Net, ConfigError> {
         let n = self.net(path, s)?;
         if !n.is_network() {
-            return Err(self.err(path, format!("`{s}` has host bits set; the prefix is {}/{}", n.network(), n.prefix)));
+            return Err(self.err(
+                path,
+                format!(
+                    "`{s}` has host bits set; the prefix is {}/{}",
+                    n.network(),
+                    n.prefix
+                ),
+            ));
         }
         Ok(n)
     }
 
     fn addr(&self, path: &[Seg], s: &str) -> Result<Ipv4Addr, ConfigError> {
-        s.parse().map_err(|_| self.err(path, format!("`{s}` is not an IPv4 address; write one like \"203.0.113.254\"")))
+        s.parse().map_err(|_| {
+            self.err(
+                path,
+                format!("`{s}` is not an IPv4 address; write one like \"203.0.113.254\""),
+            )
+        })
     }
 
     fn sockaddr(&self, path: &[Seg], s: &str) -> Result<SocketAddrV4, ConfigError> {
-        s.parse().map_err(|_| self.err(path, format!("`{s}` is not an IPv4 address and port; write one like \"10.0.0.5:80\"")))
+        s.parse().map_err(|_| {
+            self.err(
+                path,
+                format!("`{s}` is not an IPv4 address and port; write one like \"10.0.0.5:80\""),
+            )
+        })
     }
 }
 
@@ -429,13 +485,20 @@ use Seg::{Idx, Key};
 
 /// Resolves the parsed file into a Config, checking every rule.
 pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, ConfigError> {
-    let cx = Ctx { file, text, doc: text.parse::<toml_edit::ImDocument<String>>().ok() };
+    let cx = Ctx {
+        file,
+        text,
+        doc: text.parse::<toml_edit::ImDocument<String>>().ok(),
+    };
 
     // [dataplane]
     let dp = &f.dataplane;
     let dpk = |k: &'static str| vec![Key("dataplane"), Key(k)];
     if dp.worker_lcores.is_empty() {
-        return Err(cx.err(&dpk("worker_lcores"), "at least one worker lcore is needed, e.g. [1]"));
+        return Err(cx.err(
+            &dpk("worker_lcores"),
+            "at least one worker lcore is needed, e.g. [1]",
+        ));
     }
     for (i, l) in dp.worker_lcores.iter().enumerate() {
         if *l == dp.control_lcore {
@@ -449,16 +512,33 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         }
     }
     if dp.mbufs < 1024 {
-        return Err(cx.err(&dpk("mbufs"), format!("{} mbufs is too few; at least 1024", dp.mbufs)));
+        return Err(cx.err(
+            &dpk("mbufs"),
+            format!("{} mbufs is too few; at least 1024", dp.mbufs),
+        ));
     }
     for k in ["rx_desc", "tx_desc"] {
-        let v = if k == "rx_desc" { dp.rx_desc } else { dp.tx_desc };
+        let v = if k == "rx_desc" {
+            dp.rx_desc
+        } else {
+            dp.tx_desc
+        };
         if !(32..=16384).contains(&v) || !v.is_power_of_two() {
-            return Err(cx.err(&dpk(k), format!("{v} descriptors; a power of two from 32 to 16384")));
+            return Err(cx.err(
+                &dpk(k),
+                format!("{v} descriptors; a power of two from 32 to 16384"),
+            ));
         }
     }
-    if dp.eal_args.iter().any(|a| a == "-l" || a.starts_with("--lcores") || a == "-c") {
-        return Err(cx.err(&dpk("eal_args"), "lcores come from control_lcore and worker_lcores; remove -l/-c/--lcores"));
+    if dp
+        .eal_args
+        .iter()
+        .any(|a| a == "-l" || a.starts_with("--lcores") || a == "-c")
+    {
+        return Err(cx.err(
+            &dpk("eal_args"),
+            "lcores come from control_lcore and worker_lcores; remove -l/-c/--lcores",
+        ));
     }
     let dataplane = Dataplane {
         eal_args: dp.eal_args.clone(),
@@ -481,17 +561,33 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             return Err(cx.err(&pk("name"), format!("port name `{}` is used twice", p.name)));
         }
         if p.device.trim().is_empty() {
-            return Err(cx.err(&pk("device"), "a DPDK device is needed, e.g. \"net_af_packet0,iface=eth1\" or a PCI address"));
+            return Err(cx.err(
+                &pk("device"),
+                "a DPDK device is needed, e.g. \"net_af_packet0,iface=eth1\" or a PCI address",
+            ));
         }
         let ipv4 = cx.net(&pk("ipv4"), &p.ipv4)?;
         if ipv4.prefix > 30 || ipv4.is_network() {
-            return Err(cx.err(&pk("ipv4"), format!("`{}` must be the port's own address in its subnet, e.g. \"203.0.113.1/24\"", p.ipv4)));
+            return Err(cx.err(
+                &pk("ipv4"),
+                format!(
+                    "`{}` must be the port's own address in its subnet, e.g. \"203.0.113.1/24\"",
+                    p.ipv4
+                ),
+            ));
         }
         let gateway = match &p.gateway {
             Some(g) => {
                 let a = cx.addr(&pk("gateway"), g)?;
                 if !ipv4.contains(a) || a == ipv4.addr {
-                    return Err(cx.err(&pk("gateway"), format!("gateway {a} must be another address on the port's subnet {}/{}", ipv4.network(), ipv4.prefix)));
+                    return Err(cx.err(
+                        &pk("gateway"),
+                        format!(
+                            "gateway {a} must be another address on the port's subnet {}/{}",
+                            ipv4.network(),
+                            ipv4.prefix
+                        ),
+                    ));
                 }
                 Some(a)
             }
@@ -502,24 +598,47 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
                 if gateway.is_none() {
                     return Err(cx.err(&pk("gateway_mac"), "gateway_mac needs a gateway"));
                 }
-                Some(mac(m).ok_or_else(|| cx.err(&pk("gateway_mac"), format!("`{m}` is not a MAC address; write one like \"02:00:00:00:00:01\"")))?)
+                Some(mac(m).ok_or_else(|| {
+                    cx.err(
+                        &pk("gateway_mac"),
+                        format!("`{m}` is not a MAC address; write one like \"02:00:00:00:00:01\""),
+                    )
+                })?)
             }
             None => None,
         };
         if !(68..=9600).contains(&p.mtu) {
-            return Err(cx.err(&pk("mtu"), format!("mtu {} is out of range; 68 to 9600", p.mtu)));
+            return Err(cx.err(
+                &pk("mtu"),
+                format!("mtu {} is out of range; 68 to 9600", p.mtu),
+            ));
         }
         let role = match p.role {
             RoleName::Inside => Role::Inside,
             RoleName::Outside => Role::Outside,
         };
-        ports.push(PortConfig { name: p.name.clone(), role, device: p.device.clone(), ipv4, gateway, gateway_mac, mtu: p.mtu });
+        ports.push(PortConfig {
+            name: p.name.clone(),
+            role,
+            device: p.device.clone(),
+            ipv4,
+            gateway,
+            gateway_mac,
+            mtu: p.mtu,
+        });
     }
     for role in [Role::Inside, Role::Outside] {
         let n = ports.iter().filter(|p| p.role == role).count();
-        let name = if role == Role::Inside { "inside" } else { "outside" };
+        let name = if role == Role::Inside {
+            "inside"
+        } else {
+            "outside"
+        };
         if n != 1 {
-            return Err(cx.err(&[Key("ports")], format!("exactly one port with role = \"{name}\" is needed (found {n})")));
+            return Err(cx.err(
+                &[Key("ports")],
+                format!("exactly one port with role = \"{name}\" is needed (found {n})"),
+            ));
         }
     }
 
@@ -529,7 +648,8 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             file: file.into(),
             line: 0,
             key: "nat.pool".into(),
-            message: "a [nat] table with a pool is needed, e.g. pool = [\"198.51.100.0/28\"]".into(),
+            message: "a [nat] table with a pool is needed, e.g. pool = [\"198.51.100.0/28\"]"
+                .into(),
         });
     };
     let nk = |k: &'static str| vec![Key("nat"), Key(k)];
@@ -539,7 +659,10 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         inside.push(cx.prefix(&nki("inside", i), s)?);
     }
     if n.pool.is_empty() {
-        return Err(cx.err(&nk("pool"), "the pool is empty; give at least one prefix, e.g. [\"198.51.100.0/28\"]"));
+        return Err(cx.err(
+            &nk("pool"),
+            "the pool is empty; give at least one prefix, e.g. [\"198.51.100.0/28\"]",
+        ));
     }
     let mut pool: Vec<Ipv4Net> = Vec::new();
     for (i, s) in n.pool.iter().enumerate() {
@@ -562,7 +685,13 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
     }
     let span = u32::from(hi) - u32::from(lo) + 1;
     if n.block_size == 0 || u32::from(n.block_size) > span {
-        return Err(cx.err(&nk("block_size"), format!("block_size {} must be from 1 to the {span} ports of port_range", n.block_size)));
+        return Err(cx.err(
+            &nk("block_size"),
+            format!(
+                "block_size {} must be from 1 to the {span} ports of port_range",
+                n.block_size
+            ),
+        ));
     }
     if n.max_blocks_per_subscriber == 0 {
         return Err(cx.err(&nk("max_blocks_per_subscriber"), "at least 1"));
@@ -582,11 +711,20 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         ("icmp", t.icmp, 60, "RFC 5508 REQ-1"),
     ] {
         if v < min {
-            return Err(cx.err(&tk(k), format!("{v} s is below the {min} s minimum of {rfc}")));
+            return Err(cx.err(
+                &tk(k),
+                format!("{v} s is below the {min} s minimum of {rfc}"),
+            ));
         }
     }
     if t.tcp_syn_inbound == 0 || t.tcp_syn_inbound > 60 {
-        return Err(cx.err(&tk("tcp_syn_inbound"), format!("{} s; from 1 to 60 (RFC 5382 REQ-4 suggests 6)", t.tcp_syn_inbound)));
+        return Err(cx.err(
+            &tk("tcp_syn_inbound"),
+            format!(
+                "{} s; from 1 to 60 (RFC 5382 REQ-4 suggests 6)",
+                t.tcp_syn_inbound
+            ),
+        ));
     }
     let mut statics = Vec::new();
     for (i, s) in n.statics.iter().enumerate() {
@@ -594,19 +732,32 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         let inside_ep = cx.sockaddr(&sk("inside"), &s.inside)?;
         let outside_ep = cx.sockaddr(&sk("outside"), &s.outside)?;
         if !pool.iter().any(|p| p.contains(*outside_ep.ip())) {
-            return Err(cx.err(&sk("outside"), format!("{} is not in nat.pool", outside_ep.ip())));
+            return Err(cx.err(
+                &sk("outside"),
+                format!("{} is not in nat.pool", outside_ep.ip()),
+            ));
         }
         if !inside.iter().any(|p| p.contains(*inside_ep.ip())) {
-            return Err(cx.err(&sk("inside"), format!("{} is not in nat.inside", inside_ep.ip())));
+            return Err(cx.err(
+                &sk("inside"),
+                format!("{} is not in nat.inside", inside_ep.ip()),
+            ));
         }
         let protocol = match s.protocol {
             ProtoName::Tcp => L4Proto::Tcp,
             ProtoName::Udp => L4Proto::Udp,
         };
-        if statics.iter().any(|m: &StaticMapping| m.protocol == protocol && m.outside == outside_ep) {
+        if statics
+            .iter()
+            .any(|m: &StaticMapping| m.protocol == protocol && m.outside == outside_ep)
+        {
             return Err(cx.err(&sk("outside"), format!("{outside_ep} is mapped twice")));
         }
-        statics.push(StaticMapping { protocol, inside: inside_ep, outside: outside_ep });
+        statics.push(StaticMapping {
+            protocol,
+            inside: inside_ep,
+            outside: outside_ep,
+        });
     }
     let nat = Nat {
         inside,
@@ -647,11 +798,21 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
     };
 
     // [alg]
-    let alg_of = |name: &'static str, a: &Option<FileAlgProto>, on: bool, ports: &[u16]| -> Result<AlgProto, ConfigError> {
+    let alg_of = |name: &'static str,
+                  a: &Option<FileAlgProto>,
+                  on: bool,
+                  ports: &[u16]|
+     -> Result<AlgProto, ConfigError> {
         let enabled = a.as_ref().and_then(|a| a.enabled).unwrap_or(on);
-        let ports = a.as_ref().and_then(|a| a.ports.clone()).unwrap_or_else(|| ports.to_vec());
+        let ports = a
+            .as_ref()
+            .and_then(|a| a.ports.clone())
+            .unwrap_or_else(|| ports.to_vec());
         if ports.is_empty() || ports.contains(&0) {
-            return Err(cx.err(&[Key("alg"), Key(name), Key("ports")], "at least one port, none of them 0"));
+            return Err(cx.err(
+                &[Key("alg"), Key(name), Key("ports")],
+                "at least one port, none of them 0",
+            ));
         }
         Ok(AlgProto { enabled, ports })
     };
@@ -666,26 +827,48 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
     let listen = match f.metrics.listen.trim() {
         "" | "off" => None,
         s => Some(s.parse::<SocketAddr>().map_err(|_| {
-            cx.err(&[Key("metrics"), Key("listen")], format!("`{s}` is not an address and port; e.g. \"127.0.0.1:9469\", or \"off\""))
+            cx.err(
+                &[Key("metrics"), Key("listen")],
+                format!("`{s}` is not an address and port; e.g. \"127.0.0.1:9469\", or \"off\""),
+            )
         })?),
     };
     let ipfix = match &f.logging.ipfix {
         Some(i) => Some(Ipfix {
             collector: i.collector.parse().map_err(|_| {
-                cx.err(&[Key("logging"), Key("ipfix"), Key("collector")], format!("`{}` is not an address and port; e.g. \"127.0.0.1:4739\"", i.collector))
+                cx.err(
+                    &[Key("logging"), Key("ipfix"), Key("collector")],
+                    format!(
+                        "`{}` is not an address and port; e.g. \"127.0.0.1:4739\"",
+                        i.collector
+                    ),
+                )
             })?,
         }),
         None => None,
     };
 
-    Ok(Config { file: file.to_string(), dataplane, ports, nat, alg, metrics: Metrics { listen }, logging: Logging { ipfix } })
+    Ok(Config {
+        file: file.to_string(),
+        dataplane,
+        ports,
+        nat,
+        alg,
+        metrics: Metrics { listen },
+        logging: Logging { ipfix },
+    })
 }
 
 impl FileConfig {
     /// The file form of a resolved config, every default written out.
     pub(crate) fn from_config(c: &Config) -> FileConfig {
         let strs = |v: &[Ipv4Net]| v.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-        let alg = |a: &AlgProto| Some(FileAlgProto { enabled: Some(a.enabled), ports: Some(a.ports.clone()) });
+        let alg = |a: &AlgProto| {
+            Some(FileAlgProto {
+                enabled: Some(a.enabled),
+                ports: Some(a.ports.clone()),
+            })
+        };
         let n = &c.nat;
         FileConfig {
             dataplane: FileDataplane {
@@ -702,12 +885,19 @@ impl FileConfig {
                 .iter()
                 .map(|p| FilePort {
                     name: p.name.clone(),
-                    role: if p.role == Role::Inside { RoleName::Inside } else { RoleName::Outside },
+                    role: if p.role == Role::Inside {
+                        RoleName::Inside
+                    } else {
+                        RoleName::Outside
+                    },
                     device: p.device.clone(),
                     ipv4: p.ipv4.to_string(),
                     gateway: p.gateway.map(|g| g.to_string()),
                     gateway_mac: p.gateway_mac.map(|m| {
-                        m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+                        m.iter()
+                            .map(|b| format!("{b:02x}"))
+                            .collect::<Vec<_>>()
+                            .join(":")
                     }),
                     mtu: p.mtu,
                 })
@@ -751,15 +941,30 @@ impl FileConfig {
                     .statics
                     .iter()
                     .map(|s| FileStatic {
-                        protocol: if s.protocol == L4Proto::Tcp { ProtoName::Tcp } else { ProtoName::Udp },
+                        protocol: if s.protocol == L4Proto::Tcp {
+                            ProtoName::Tcp
+                        } else {
+                            ProtoName::Udp
+                        },
                         inside: s.inside.to_string(),
                         outside: s.outside.to_string(),
                     })
                     .collect(),
             }),
-            alg: FileAlg { ftp: alg(&c.alg.ftp), tftp: alg(&c.alg.tftp), sip: alg(&c.alg.sip), rtsp: alg(&c.alg.rtsp) },
-            metrics: FileMetrics { listen: c.metrics.listen.map_or("off".into(), |a| a.to_string()) },
-            logging: FileLogging { ipfix: c.logging.ipfix.as_ref().map(|i| FileIpfix { collector: i.collector.to_string() }) },
+            alg: FileAlg {
+                ftp: alg(&c.alg.ftp),
+                tftp: alg(&c.alg.tftp),
+                sip: alg(&c.alg.sip),
+                rtsp: alg(&c.alg.rtsp),
+            },
+            metrics: FileMetrics {
+                listen: c.metrics.listen.map_or("off".into(), |a| a.to_string()),
+            },
+            logging: FileLogging {
+                ipfix: c.logging.ipfix.as_ref().map(|i| FileIpfix {
+                    collector: i.collector.to_string(),
+                }),
+            },
         }
     }
 }

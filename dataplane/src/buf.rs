@@ -55,7 +55,11 @@ impl VecBuf {
         let room = VEC_ROOM.max(bytes.len());
         let mut storage = vec![0u8; VEC_HEADROOM + room];
         storage[VEC_HEADROOM..VEC_HEADROOM + bytes.len()].copy_from_slice(bytes);
-        VecBuf { storage, start: VEC_HEADROOM, end: VEC_HEADROOM + bytes.len() }
+        VecBuf {
+            storage,
+            start: VEC_HEADROOM,
+            end: VEC_HEADROOM + bytes.len(),
+        }
     }
 
     /// The packet bytes as an owned Vec.

@@ -46,9 +46,21 @@ impl Harness {
         let params = NatParams::from_config(&cfg.nat, 1).expect("deterministic parameters fit");
         let pool = params.pool.clone();
         let nat = Nat::new(params, 0, 1, now, 0x5eed, counters.clone());
-        let worker = Worker::new(nat, ports.clone(), PipelineParams::from_config(cfg), neighbors.clone(), counters.clone());
+        let worker = Worker::new(
+            nat,
+            ports.clone(),
+            PipelineParams::from_config(cfg),
+            neighbors.clone(),
+            counters.clone(),
+        );
         let control = Control::new(ports, pool, neighbors.clone(), control_counters.clone());
-        Harness { worker, control, neighbors, counters, control_counters }
+        Harness {
+            worker,
+            control,
+            neighbors,
+            counters,
+            control_counters,
+        }
     }
 
     /// Sends one frame in on `side` at `now`; returns what left which port.

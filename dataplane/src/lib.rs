@@ -7,6 +7,7 @@
 
 pub mod buf;
 pub mod counters;
+pub mod dpdk;
 pub mod harness;
 pub mod nat;
 pub mod neighbors;

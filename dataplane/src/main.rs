@@ -45,7 +45,11 @@ impl Args {
     }
 
     fn get(&self, keys: &[&str]) -> Option<&str> {
-        self.opts.iter().rev().find(|(k, _)| keys.contains(&k.as_str())).map(|(_, v)| v.as_str())
+        self.opts
+            .iter()
+            .rev()
+            .find(|(k, _)| keys.contains(&k.as_str()))
+            .map(|(_, v)| v.as_str())
     }
 
     fn only(&self, allowed: &[&str]) -> Result<()> {
@@ -58,7 +62,9 @@ impl Args {
     }
 
     fn config(&self) -> Result<Config> {
-        let path = self.get(&["-c", "--config"]).ok_or_else(|| anyhow!("-c FILE is required"))?;
+        let path = self
+            .get(&["-c", "--config"])
+            .ok_or_else(|| anyhow!("-c FILE is required"))?;
         cgnat_config::load(Path::new(path)).map_err(|e| anyhow!("{e}"))
     }
 }
@@ -88,14 +94,21 @@ fn absolute(p: &str) -> Result<PathBuf> {
     if !p.exists() {
         bail!("{} does not exist", p.display());
     }
-    p.canonicalize().with_context(|| format!("resolving {}", p.display()))
+    p.canonicalize()
+        .with_context(|| format!("resolving {}", p.display()))
 }
 
 fn pcap_mode(args: &Args) -> Result<()> {
     args.only(&["-c", "--config", "--inside", "--outside", "--out-dir"])?;
     let mut cfg = args.config()?;
-    let inside = absolute(args.get(&["--inside"]).ok_or_else(|| anyhow!("--inside IN.pcap is required"))?)?;
-    let out_dir = PathBuf::from(args.get(&["--out-dir"]).ok_or_else(|| anyhow!("--out-dir DIR is required"))?);
+    let inside = absolute(
+        args.get(&["--inside"])
+            .ok_or_else(|| anyhow!("--inside IN.pcap is required"))?,
+    )?;
+    let out_dir = PathBuf::from(
+        args.get(&["--out-dir"])
+            .ok_or_else(|| anyhow!("--out-dir DIR is required"))?,
+    );
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let out_dir = out_dir.canonicalize()?;
     let outside = match args.get(&["--outside"]) {
@@ -108,7 +121,10 @@ fn pcap_mode(args: &Args) -> Result<()> {
     };
     for path in [&inside, &outside, &out_dir] {
         if path.to_string_lossy().contains(',') {
-            bail!("{}: DPDK device arguments cannot hold a comma in a path", path.display());
+            bail!(
+                "{}: DPDK device arguments cannot hold a comma in a path",
+                path.display()
+            );
         }
     }
     // The pcap vdevs replace whatever devices the config names.
@@ -117,11 +133,18 @@ fn pcap_mode(args: &Args) -> Result<()> {
             Role::Inside => (0, &inside, out_dir.join("inside.pcap")),
             Role::Outside => (1, &outside, out_dir.join("outside.pcap")),
         };
-        p.device = format!("net_pcap{idx},rx_pcap={},tx_pcap={}", rx.display(), tx.display());
+        p.device = format!(
+            "net_pcap{idx},rx_pcap={},tx_pcap={}",
+            rx.display(),
+            tx.display()
+        );
     }
     // One worker: a pcap file is one queue.
     cfg.dataplane.worker_lcores.truncate(1);
-    let opts = RunOptions { until_drained: true, stop: stop_flag()? };
+    let opts = RunOptions {
+        until_drained: true,
+        stop: stop_flag()?,
+    };
     let summary = run(&cfg, &opts)?;
     let text = serde_json::to_string_pretty(&summary)?;
     std::fs::write(out_dir.join("summary.json"), &text)?;
@@ -132,7 +155,10 @@ fn pcap_mode(args: &Args) -> Result<()> {
 fn run_mode(args: &Args) -> Result<()> {
     args.only(&["-c", "--config"])?;
     let cfg = args.config()?;
-    let opts = RunOptions { until_drained: false, stop: stop_flag()? };
+    let opts = RunOptions {
+        until_drained: false,
+        stop: stop_flag()?,
+    };
     eprintln!("cgnat: running {} (SIGINT or SIGTERM to stop)", cfg.file);
     let summary = run(&cfg, &opts)?;
     println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -148,7 +174,10 @@ fn check_mode(args: &Args) -> Result<()> {
 
 fn main() -> ExitCode {
     let mut argv = std::env::args().skip(1).peekable();
-    if matches!(argv.peek().map(String::as_str), None | Some("-h" | "--help" | "help")) {
+    if matches!(
+        argv.peek().map(String::as_str),
+        None | Some("-h" | "--help" | "help")
+    ) {
         print!("{USAGE}");
         return ExitCode::SUCCESS;
     }

@@ -40,7 +40,11 @@ impl Neighbors {
         let n = size.next_power_of_two().max(PROBE);
         Neighbors {
             slots: (0..n)
-                .map(|_| Slot { seq: AtomicU32::new(0), ip: AtomicU32::new(0), mac: AtomicU64::new(0) })
+                .map(|_| Slot {
+                    seq: AtomicU32::new(0),
+                    ip: AtomicU32::new(0),
+                    mac: AtomicU64::new(0),
+                })
                 .collect(),
         }
     }

@@ -88,9 +88,20 @@ impl PortInfo {
 /// Builds the two PortInfos from the config and the ports' MAC addresses.
 pub fn port_infos(cfg: &Config, macs: [Mac; 2]) -> [PortInfo; 2] {
     let info = |side: Side| {
-        let role = if side == Side::Inside { Role::Inside } else { Role::Outside };
-        let p = cfg.port(role).expect("config validation requires both ports");
-        PortInfo { mac: macs[side as usize], net: p.ipv4, gateway: p.gateway.map(u32::from), mtu: p.mtu }
+        let role = if side == Side::Inside {
+            Role::Inside
+        } else {
+            Role::Outside
+        };
+        let p = cfg
+            .port(role)
+            .expect("config validation requires both ports");
+        PortInfo {
+            mac: macs[side as usize],
+            net: p.ipv4,
+            gateway: p.gateway.map(u32::from),
+            mtu: p.mtu,
+        }
     };
     [info(Side::Inside), info(Side::Outside)]
 }
@@ -206,10 +217,15 @@ impl Worker {
 
     fn glean_source<B: PacketBuf>(&mut self, buf: &B, src: u32) {
         let port = &self.ports[Side::Inside as usize];
-        if self.glean_len < self.glean.len() && port.on_link(src) && self.neighbors.lookup(src).is_none() {
+        if self.glean_len < self.glean.len()
+            && port.on_link(src)
+            && self.neighbors.lookup(src).is_none()
+        {
             if let Ok(f) = ethernet::Frame::new_checked(buf.data()) {
                 let mac = f.src();
-                if !ethernet::is_multicast(&mac) && !self.glean[..self.glean_len].iter().any(|g| g.0 == src) {
+                if !ethernet::is_multicast(&mac)
+                    && !self.glean[..self.glean_len].iter().any(|g| g.0 == src)
+                {
                     self.glean[self.glean_len] = (src, mac);
                     self.glean_len += 1;
                 }
@@ -235,7 +251,10 @@ impl Worker {
             Err(_) => return Verdict::Drop(DropReason::EthTruncated),
         };
         let dst_mac = frame.dst();
-        if self.params.check_dst_mac && !ethernet::is_multicast(&dst_mac) && dst_mac != self.ports[from as usize].mac {
+        if self.params.check_dst_mac
+            && !ethernet::is_multicast(&dst_mac)
+            && dst_mac != self.ports[from as usize].mac
+        {
             return Verdict::Drop(DropReason::EthOtherHost);
         }
         match frame.ethertype() {
@@ -259,7 +278,16 @@ impl Worker {
         }
         let ttl = buf.data()[p.l3 + 8];
         if ttl <= 1 {
-            return self.icmp_error(buf, &p, from, icmp::TIME_EXCEEDED, 0, 0, now, DropReason::TtlExpired);
+            return self.icmp_error(
+                buf,
+                &p,
+                from,
+                icmp::TIME_EXCEEDED,
+                0,
+                0,
+                now,
+                DropReason::TtlExpired,
+            );
         }
         let out = match from {
             Side::Inside => {
@@ -293,9 +321,19 @@ impl Worker {
     }
 
     /// Reads the NAT tuple of the frame's L4 header.
-    fn tuple<B: PacketBuf>(buf: &B, p: &Parsed, outbound: bool) -> Result<(Tuple, u8, bool), DropReason> {
+    fn tuple<B: PacketBuf>(
+        buf: &B,
+        p: &Parsed,
+        outbound: bool,
+    ) -> Result<(Tuple, u8, bool), DropReason> {
         let l4 = &buf.data()[p.l4..p.end];
-        let t = |sport, dport| Tuple { proto: p.proto, src: p.src, dst: p.dst, sport, dport };
+        let t = |sport, dport| Tuple {
+            proto: p.proto,
+            src: p.src,
+            dst: p.dst,
+            sport,
+            dport,
+        };
         match p.proto {
             ipv4::PROTO_TCP => {
                 let s = tcp::Segment::new_checked(l4).map_err(|_| DropReason::L4Truncated)?;
@@ -312,7 +350,11 @@ impl Worker {
                 }
                 let create = outbound && icmp::is_request(m.msg_type());
                 // The identifier plays the port of the inside host.
-                let tup = if outbound { t(m.ident(), 0) } else { t(0, m.ident()) };
+                let tup = if outbound {
+                    t(m.ident(), 0)
+                } else {
+                    t(0, m.ident())
+                };
                 Ok((tup, 0, create))
             }
             _ => Err(DropReason::UnsupportedProtocol),
@@ -320,10 +362,17 @@ impl Worker {
     }
 
     fn is_icmp_error<B: PacketBuf>(buf: &B, p: &Parsed) -> bool {
-        p.proto == ipv4::PROTO_ICMP && p.end - p.l4 >= icmp::HEADER_LEN && icmp::is_error(buf.data()[p.l4])
+        p.proto == ipv4::PROTO_ICMP
+            && p.end - p.l4 >= icmp::HEADER_LEN
+            && icmp::is_error(buf.data()[p.l4])
     }
 
-    fn in2out<B: PacketBuf>(&mut self, buf: &mut B, p: &Parsed, now: u32) -> Result<Side, DropReason> {
+    fn in2out<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        p: &Parsed,
+        now: u32,
+    ) -> Result<Side, DropReason> {
         if Self::is_icmp_error(buf, p) {
             self.icmp_error_in2out(buf, p)?;
             self.counters.in2out.inc();
@@ -344,7 +393,10 @@ impl Worker {
             if !self.params.hairpinning {
                 return Err(DropReason::NoMapping);
             }
-            let p2 = Parsed { src: s.out_addr, ..*p };
+            let p2 = Parsed {
+                src: s.out_addr,
+                ..*p
+            };
             self.out2in(buf, &p2, now)?;
             self.counters.hairpin.inc();
             return Ok(Side::Inside);
@@ -352,7 +404,12 @@ impl Worker {
         Ok(Side::Outside)
     }
 
-    fn out2in<B: PacketBuf>(&mut self, buf: &mut B, p: &Parsed, now: u32) -> Result<(), DropReason> {
+    fn out2in<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        p: &Parsed,
+        now: u32,
+    ) -> Result<(), DropReason> {
         if Self::is_icmp_error(buf, p) {
             self.icmp_error_out2in(buf, p)?;
             self.counters.out2in.inc();
@@ -368,10 +425,23 @@ impl Worker {
 
     /// An ICMP error from outside about a packet the NAT sent out: the embedded packet
     /// goes from the outside mapping to the remote (RFC 5508 REQ-3, RFC 5382 REQ-10).
-    fn icmp_error_out2in<B: PacketBuf>(&mut self, buf: &mut B, p: &Parsed) -> Result<(), DropReason> {
+    fn icmp_error_out2in<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        p: &Parsed,
+    ) -> Result<(), DropReason> {
         let e = embedded(buf, p)?;
-        let t = Tuple { proto: e.proto, src: e.dst, sport: e.dport, dst: e.src, dport: e.sport };
-        let i = self.nat.find_out2in(&t).ok_or(DropReason::IcmpErrorNoSession)?;
+        let t = Tuple {
+            proto: e.proto,
+            src: e.dst,
+            sport: e.dport,
+            dst: e.src,
+            dport: e.sport,
+        };
+        let i = self
+            .nat
+            .find_out2in(&t)
+            .ok_or(DropReason::IcmpErrorNoSession)?;
         let s = *self.nat.session(i);
         if s.out_addr != p.dst {
             return Err(DropReason::IcmpErrorNoSession);
@@ -382,17 +452,36 @@ impl Worker {
     }
 
     /// An ICMP error from a subscriber about a packet that came in through the NAT.
-    fn icmp_error_in2out<B: PacketBuf>(&mut self, buf: &mut B, p: &Parsed) -> Result<(), DropReason> {
+    fn icmp_error_in2out<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        p: &Parsed,
+    ) -> Result<(), DropReason> {
         let e = embedded(buf, p)?;
-        let t = Tuple { proto: e.proto, src: e.dst, sport: e.dport, dst: e.src, dport: e.sport };
-        let i = self.nat.find_in2out(&t).ok_or(DropReason::IcmpErrorNoSession)?;
+        let t = Tuple {
+            proto: e.proto,
+            src: e.dst,
+            sport: e.dport,
+            dst: e.src,
+            dport: e.sport,
+        };
+        let i = self
+            .nat
+            .find_in2out(&t)
+            .ok_or(DropReason::IcmpErrorNoSession)?;
         let s = *self.nat.session(i);
         ipv4::Packet::new_unchecked(&mut buf.data_mut()[p.l3..p.end]).set_src(s.out_addr);
         rewrite_embedded(buf, p, &e, false, s.out_addr, s.out_port);
         Ok(())
     }
 
-    fn refuse<B: PacketBuf>(&mut self, buf: &mut B, p: &Parsed, r: DropReason, now: u32) -> Verdict {
+    fn refuse<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        p: &Parsed,
+        r: DropReason,
+        now: u32,
+    ) -> Verdict {
         let limit = matches!(
             r,
             DropReason::PoolExhausted
@@ -401,7 +490,16 @@ impl Worker {
                 | DropReason::SessionTableFull
         );
         if limit && self.params.icmp_on_limit {
-            return self.icmp_error(buf, p, Side::Inside, icmp::DEST_UNREACHABLE, icmp::CODE_ADMIN_PROHIBITED, 0, now, r);
+            return self.icmp_error(
+                buf,
+                p,
+                Side::Inside,
+                icmp::DEST_UNREACHABLE,
+                icmp::CODE_ADMIN_PROHIBITED,
+                0,
+                now,
+                r,
+            );
         }
         Verdict::Drop(r)
     }
@@ -435,7 +533,9 @@ impl Worker {
         self.counters.count_drop(reason);
         let ihl = p.l4 - p.l3;
         let quote = (ihl + 8).min(p.end - p.l3);
-        let peer_mac = ethernet::Frame::new_checked(buf.data()).map(|f| f.src()).unwrap_or(ethernet::BROADCAST);
+        let peer_mac = ethernet::Frame::new_checked(buf.data())
+            .map(|f| f.src())
+            .unwrap_or(ethernet::BROADCAST);
         if !buf.set_len(p.l3 + quote) || !buf.prepend(28) {
             return Verdict::Drop(reason);
         }
@@ -446,13 +546,24 @@ impl Worker {
         let mut f = ethernet::Frame::new_checked(&mut d[..]).expect("just sized");
         f.set_addrs(&me.mac, &peer_mac);
         f.set_ethertype(ETHERTYPE_IPV4);
-        ipv4::emit(&mut d[14..34], total, self.ident, false, 64, ipv4::PROTO_ICMP, me.addr(), p.src);
+        ipv4::emit(
+            &mut d[14..34],
+            total,
+            self.ident,
+            false,
+            64,
+            ipv4::PROTO_ICMP,
+            me.addr(),
+            p.src,
+        );
         let m = &mut d[34..];
         m[0] = kind;
         m[1] = code;
         m[2..8].copy_from_slice(&[0, 0, 0, 0, 0, 0]);
         m[6..8].copy_from_slice(&mtu.to_be_bytes());
-        icmp::Message::new_checked(&mut m[..]).expect("8 bytes at least").fill_checksum();
+        icmp::Message::new_checked(&mut m[..])
+            .expect("8 bytes at least")
+            .fill_checksum();
         self.counters.icmp_sent.inc();
         Verdict::Tx(side)
     }
@@ -482,7 +593,14 @@ impl Worker {
         let mut f = ethernet::Frame::new_checked(&mut d[..]).expect("sized");
         f.set_addrs(&port.mac, &ethernet::BROADCAST);
         f.set_ethertype(ETHERTYPE_ARP);
-        arp::emit(&mut d[14..], arp::OP_REQUEST, &port.mac, port.net.addr, &[0; 6], hop.into());
+        arp::emit(
+            &mut d[14..],
+            arp::OP_REQUEST,
+            &port.mac,
+            port.net.addr,
+            &[0; 6],
+            hop.into(),
+        );
         Verdict::Tx(side)
     }
 
@@ -501,18 +619,39 @@ fn parse_l3<B: PacketBuf>(buf: &mut B) -> Result<Parsed, DropReason> {
     if !ip.checksum_ok() {
         return Err(DropReason::Ipv4BadChecksum);
     }
-    let (hl, tl, proto, src, dst) = (ip.header_len(), ip.total_len(), ip.protocol(), ip.src(), ip.dst());
+    let (hl, tl, proto, src, dst) = (
+        ip.header_len(),
+        ip.total_len(),
+        ip.protocol(),
+        ip.src(),
+        ip.dst(),
+    );
     // Ethernet pads short frames: drop the padding so lengths and checksums see the
     // datagram only.
     if buf.len() > l3 + tl {
         buf.set_len(l3 + tl);
     }
-    Ok(Parsed { l3, l4: l3 + hl, end: l3 + tl, proto, src, dst })
+    Ok(Parsed {
+        l3,
+        l4: l3 + hl,
+        end: l3 + tl,
+        proto,
+        src,
+        dst,
+    })
 }
 
 /// Rewrites the source (outbound) or destination (inbound) address and port of a TCP,
 /// UDP or ICMP query packet from `old` to `new`, with incremental checksums.
-fn rewrite<B: PacketBuf>(buf: &mut B, p: &Parsed, outbound: bool, new_addr: u32, new_port: u16, old_addr: u32, old_port: u16) {
+fn rewrite<B: PacketBuf>(
+    buf: &mut B,
+    p: &Parsed,
+    outbound: bool,
+    new_addr: u32,
+    new_port: u16,
+    old_addr: u32,
+    old_port: u16,
+) {
     let d = buf.data_mut();
     {
         let mut ip = ipv4::Packet::new_unchecked(&mut d[p.l3..p.end]);
@@ -598,16 +737,35 @@ fn embedded<B: PacketBuf>(buf: &B, p: &Parsed) -> Result<Embedded, DropReason> {
         }
         _ => return Err(DropReason::UnsupportedProtocol),
     };
-    Ok(Embedded { l3, l4: l3 + ihl, proto, src, dst, sport, dport })
+    Ok(Embedded {
+        l3,
+        l4: l3 + ihl,
+        proto,
+        src,
+        dst,
+        sport,
+        dport,
+    })
 }
 
 /// Rewrites the embedded packet of an ICMP error: its source (the NAT's outside
 /// mapping, for errors coming in) or its destination (for errors going out), then the
 /// embedded checksums incrementally and the ICMP checksum in full.
-fn rewrite_embedded<B: PacketBuf>(buf: &mut B, p: &Parsed, e: &Embedded, inbound: bool, addr: u32, port: u16) {
+fn rewrite_embedded<B: PacketBuf>(
+    buf: &mut B,
+    p: &Parsed,
+    e: &Embedded,
+    inbound: bool,
+    addr: u32,
+    port: u16,
+) {
     let end = p.end;
     let d = buf.data_mut();
-    let (old_addr, old_port) = if inbound { (e.src, e.sport) } else { (e.dst, e.dport) };
+    let (old_addr, old_port) = if inbound {
+        (e.src, e.sport)
+    } else {
+        (e.dst, e.dport)
+    };
     {
         let hl = e.l4 - e.l3;
         let mut ip = ipv4::Packet::new_unchecked(&mut d[e.l3..e.l3 + hl]);
@@ -623,7 +781,11 @@ fn rewrite_embedded<B: PacketBuf>(buf: &mut B, p: &Parsed, e: &Embedded, inbound
         ipv4::PROTO_TCP | ipv4::PROTO_UDP => {
             let at = if inbound { 0 } else { 2 };
             l4[at..at + 2].copy_from_slice(&port.to_be_bytes());
-            let ck = if e.proto == ipv4::PROTO_TCP { tcp::CHECKSUM } else { udp::CHECKSUM };
+            let ck = if e.proto == ipv4::PROTO_TCP {
+                tcp::CHECKSUM
+            } else {
+                udp::CHECKSUM
+            };
             if l4.len() >= ck + 2 {
                 let old = crate::wire::be16(l4, ck);
                 if !(e.proto == ipv4::PROTO_UDP && old == 0) {
@@ -639,7 +801,9 @@ fn rewrite_embedded<B: PacketBuf>(buf: &mut B, p: &Parsed, e: &Embedded, inbound
             l4[2..4].copy_from_slice(&new.to_be_bytes());
         }
     }
-    icmp::Message::new_checked(&mut d[p.l4..end]).expect("parsed before").fill_checksum();
+    icmp::Message::new_checked(&mut d[p.l4..end])
+        .expect("parsed before")
+        .fill_checksum();
 }
 
 /// The control lcore's share of the pipeline: ARP (replies for the ports' addresses
@@ -654,8 +818,18 @@ pub struct Control {
 
 impl Control {
     /// The control handler; `pool` sorted.
-    pub fn new(ports: [PortInfo; 2], pool: Vec<u32>, neighbors: Arc<Neighbors>, counters: Arc<WorkerCounters>) -> Control {
-        Control { ports, pool, neighbors, counters }
+    pub fn new(
+        ports: [PortInfo; 2],
+        pool: Vec<u32>,
+        neighbors: Arc<Neighbors>,
+        counters: Arc<WorkerCounters>,
+    ) -> Control {
+        Control {
+            ports,
+            pool,
+            neighbors,
+            counters,
+        }
     }
 
     /// Records a neighbour a worker gleaned.
@@ -695,7 +869,8 @@ impl Control {
         if port.on_link(spa) && spa != port.addr() && !ethernet::is_multicast(&sha) {
             self.neighbors.learn(spa, &sha);
         }
-        let ours = tpa == port.addr() || (side == Side::Outside && self.pool.binary_search(&tpa).is_ok());
+        let ours =
+            tpa == port.addr() || (side == Side::Outside && self.pool.binary_search(&tpa).is_ok());
         if op != arp::OP_REQUEST || !ours {
             return Verdict::Drop(DropReason::ArpConsumed);
         }
@@ -705,7 +880,14 @@ impl Control {
         let d = buf.data_mut();
         let mut f = ethernet::Frame::new_checked(&mut d[..]).expect("sized");
         f.set_addrs(&port.mac, &sha);
-        arp::emit(&mut d[14..], arp::OP_REPLY, &port.mac, tpa.into(), &sha, spa.into());
+        arp::emit(
+            &mut d[14..],
+            arp::OP_REPLY,
+            &port.mac,
+            tpa.into(),
+            &sha,
+            spa.into(),
+        );
         Verdict::Tx(side)
     }
 
@@ -716,19 +898,29 @@ impl Control {
         };
         let port = &self.ports[side as usize];
         let d = buf.data_mut();
-        if p.proto != ipv4::PROTO_ICMP || p.end - p.l4 < icmp::HEADER_LEN || d[p.l4] != icmp::ECHO_REQUEST || p.dst != port.addr() {
+        if p.proto != ipv4::PROTO_ICMP
+            || p.end - p.l4 < icmp::HEADER_LEN
+            || d[p.l4] != icmp::ECHO_REQUEST
+            || p.dst != port.addr()
+        {
             return Verdict::Drop(DropReason::LocalUnsupported);
         }
         // Echo reply in place: swap addresses, type 8 -> 0.
         let peer_mac = ethernet::Frame::new_checked(&d[..]).expect("parsed").src();
-        ethernet::Frame::new_checked(&mut d[..]).expect("parsed").set_addrs(&port.mac, &peer_mac);
+        ethernet::Frame::new_checked(&mut d[..])
+            .expect("parsed")
+            .set_addrs(&port.mac, &peer_mac);
         {
             let mut ip = ipv4::Packet::new_unchecked(&mut d[p.l3..p.end]);
             ip.set_src(p.dst);
             ip.set_dst(p.src);
         }
         let mut m = icmp::Message::new_checked(&mut d[p.l4..p.end]).expect("checked");
-        let c = checksum::update16(m.checksum(), u16::from(icmp::ECHO_REQUEST) << 8, u16::from(icmp::ECHO_REPLY) << 8);
+        let c = checksum::update16(
+            m.checksum(),
+            u16::from(icmp::ECHO_REQUEST) << 8,
+            u16::from(icmp::ECHO_REPLY) << 8,
+        );
         m.set_checksum(c);
         d[p.l4] = icmp::ECHO_REPLY;
         Verdict::Tx(side)

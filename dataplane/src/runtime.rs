@@ -38,6 +38,8 @@ struct WorkerLink {
     counters: Arc<WorkerCounters>,
     /// TSC of the last received packet (pcap mode's drain detection).
     last_rx: AtomicU64,
+    /// The worker loop is running.
+    started: AtomicBool,
 }
 
 struct Clock {
@@ -94,16 +96,21 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         let pc = cfg.port(role).context("port missing")?;
         let port = Port::by_name(device_name(&pc.device))
             .with_context(|| format!("port {} (device {}) not found", pc.name, pc.device))?;
-        let conf = PortConf { rss: workers > 1, mtu: pc.mtu };
+        let conf = PortConf {
+            rss: workers > 1,
+            mtu: pc.mtu,
+        };
         let q = workers as u16;
-        port.configure(q, q, &conf).with_context(|| format!("configuring port {}", pc.name))?;
+        port.configure(q, q, &conf)
+            .with_context(|| format!("configuring port {}", pc.name))?;
         for i in 0..q {
             port.rx_queue_setup(i, cfg.dataplane.rx_desc, socket, &pool)
                 .with_context(|| format!("rx queue {i} of port {}", pc.name))?;
             port.tx_queue_setup(i, cfg.dataplane.tx_desc, socket)
                 .with_context(|| format!("tx queue {i} of port {}", pc.name))?;
         }
-        port.start().with_context(|| format!("starting port {}", pc.name))?;
+        port.start()
+            .with_context(|| format!("starting port {}", pc.name))?;
         let _ = port.promiscuous(true);
         ports.push(port);
     }
@@ -116,7 +123,10 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             neighbors.learn(u32::from(gw), &mac);
         }
     }
-    let clock = Arc::new(Clock { t0: cgnat_ffi::tsc(), hz: cgnat_ffi::tsc_hz().max(1) });
+    let clock = Arc::new(Clock {
+        t0: cgnat_ffi::tsc(),
+        hz: cgnat_ffi::tsc_hz().max(1),
+    });
     let mut pparams = PipelineParams::from_config(cfg);
     if opts.until_drained {
         // Pcap inputs carry whatever MACs they were captured with, and nobody answers
@@ -125,7 +135,8 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         pparams.check_dst_mac = false;
         pparams.unresolved_mac = Some(cgnat_dataplane::wire::ethernet::BROADCAST);
     }
-    let nat_params = NatParams::from_config(&cfg.nat, workers as u16).map_err(|e| anyhow::anyhow!("{}: {}", cfg.file, e.0))?;
+    let nat_params = NatParams::from_config(&cfg.nat, workers as u16)
+        .map_err(|e| anyhow::anyhow!("{}: {}", cfg.file, e.0))?;
     let pool_addrs = nat_params.pool.clone();
 
     let mut links = Vec::new();
@@ -136,12 +147,26 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             glean: MsgRing::new(&format!("cgnat_glean{w}"), 1024, true, true, socket)?,
             counters: Arc::new(WorkerCounters::default()),
             last_rx: AtomicU64::new(cgnat_ffi::tsc()),
+            started: AtomicBool::new(false),
         }));
     }
     for (w, &lcore) in cfg.dataplane.worker_lcores.iter().enumerate() {
         let seed = cgnat_ffi::tsc() ^ (w as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let nat = Nat::new(nat_params.clone(), w as u16, workers as u16, clock.now(), seed, links[w].counters.clone());
-        let worker = Worker::new(nat, infos.clone(), pparams.clone(), neighbors.clone(), links[w].counters.clone());
+        let nat = Nat::new(
+            nat_params.clone(),
+            w as u16,
+            workers as u16,
+            clock.now(),
+            seed,
+            links[w].counters.clone(),
+        );
+        let worker = Worker::new(
+            nat,
+            infos.clone(),
+            pparams.clone(),
+            neighbors.clone(),
+            links[w].counters.clone(),
+        );
         let link = links[w].clone();
         let stop = opts.stop.clone();
         let clock = clock.clone();
@@ -154,7 +179,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     }
 
     let control_counters = Arc::new(WorkerCounters::default());
-    let mut control = Control::new(infos, pool_addrs, neighbors.clone(), control_counters.clone());
+    let mut control = Control::new(
+        infos,
+        pool_addrs,
+        neighbors.clone(),
+        control_counters.clone(),
+    );
     control_loop(&mut control, &links, opts, cfg.dataplane.busy_poll);
     opts.stop.store(true, Ordering::SeqCst);
     for &lcore in &cfg.dataplane.worker_lcores {
@@ -168,6 +198,9 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         p.close();
     }
     let summary = summarize(&links, &control_counters, &stats);
+    // DPDK objects go before the EAL that holds their memory: rings (which free any
+    // queued mbufs into the pool), then the pool, then EAL itself.
+    drop(links);
     drop(pool);
     drop(eal);
     Ok(summary)
@@ -195,13 +228,23 @@ fn flush(port: Port, q: u16, burst: &mut MbufBurst, counters: &WorkerCounters) {
     }
 }
 
-fn worker_loop(mut worker: Worker, q: u16, ports: [Port; 2], link: &WorkerLink, stop: &AtomicBool, clock: &Clock, busy: bool) {
+fn worker_loop(
+    mut worker: Worker,
+    q: u16,
+    ports: [Port; 2],
+    link: &WorkerLink,
+    stop: &AtomicBool,
+    clock: &Clock,
+    busy: bool,
+) {
     let counters = link.counters.clone();
     let mut rx = MbufBurst::new();
     let mut tx = [MbufBurst::new(), MbufBurst::new()];
     let mut to_ctl = MbufBurst::new();
     let mut idle = 0u32;
     let mut last_now = 0;
+    link.last_rx.store(cgnat_ffi::tsc(), Ordering::Relaxed);
+    link.started.store(true, Ordering::Release);
     while !stop.load(Ordering::Relaxed) {
         let now = clock.now();
         let mut got = 0;
@@ -229,7 +272,11 @@ fn worker_loop(mut worker: Worker, q: u16, ports: [Port; 2], link: &WorkerLink, 
             if !gleaned.is_empty() {
                 let mut msgs = [Glean::default(); 32];
                 for (i, &(ip, mac)) in gleaned.iter().enumerate() {
-                    msgs[i] = Glean { ip, mac, _pad: [0; 2] };
+                    msgs[i] = Glean {
+                        ip,
+                        mac,
+                        _pad: [0; 2],
+                    };
                 }
                 link.glean.enqueue_burst(&msgs[..gleaned.len()]);
             }
@@ -243,7 +290,11 @@ fn worker_loop(mut worker: Worker, q: u16, ports: [Port; 2], link: &WorkerLink, 
         }
         if link.from_control.dequeue_burst(&mut rx) > 0 {
             for m in rx.take_all() {
-                let out = if m.port() == 0 { Side::Inside } else { Side::Outside };
+                let out = if m.port() == 0 {
+                    Side::Inside
+                } else {
+                    Side::Outside
+                };
                 push(&mut tx, out, m, ports, q, &counters);
             }
         }
@@ -264,7 +315,14 @@ fn worker_loop(mut worker: Worker, q: u16, ports: [Port; 2], link: &WorkerLink, 
     }
 }
 
-fn push(tx: &mut [MbufBurst; 2], out: Side, m: Mbuf, ports: [Port; 2], q: u16, counters: &WorkerCounters) {
+fn push(
+    tx: &mut [MbufBurst; 2],
+    out: Side,
+    m: Mbuf,
+    ports: [Port; 2],
+    q: u16,
+    counters: &WorkerCounters,
+) {
     if let Err(m) = tx[out as usize].push(m) {
         flush(ports[out as usize], q, &mut tx[out as usize], counters);
         if let Err(m) = tx[out as usize].push(m) {
@@ -291,7 +349,11 @@ fn control_loop(control: &mut Control, links: &[Arc<WorkerLink>], opts: &RunOpti
             let n = link.to_control.dequeue_burst(&mut burst);
             work += n;
             for mut m in burst.take_all() {
-                let side = if m.port() == 0 { Side::Inside } else { Side::Outside };
+                let side = if m.port() == 0 {
+                    Side::Inside
+                } else {
+                    Side::Outside
+                };
                 match control.handle(&mut m, side) {
                     Verdict::Tx(out) => {
                         m.set_port(out as u16);
@@ -314,7 +376,8 @@ fn control_loop(control: &mut Control, links: &[Arc<WorkerLink>], opts: &RunOpti
         if opts.until_drained {
             let now = cgnat_ffi::tsc();
             let quiet = links.iter().all(|l| {
-                now.saturating_sub(l.last_rx.load(Ordering::Relaxed)) > hz / 4
+                l.started.load(Ordering::Acquire)
+                    && now.saturating_sub(l.last_rx.load(Ordering::Relaxed)) > hz / 4
                     && l.to_control.count() == 0
                     && l.from_control.count() == 0
             });
@@ -327,7 +390,11 @@ fn control_loop(control: &mut Control, links: &[Arc<WorkerLink>], opts: &RunOpti
 }
 
 fn summarize(links: &[Arc<WorkerLink>], control: &WorkerCounters, stats: &[PortStats; 2]) -> Value {
-    let all: Vec<&WorkerCounters> = links.iter().map(|l| l.counters.as_ref()).chain([control]).collect();
+    let all: Vec<&WorkerCounters> = links
+        .iter()
+        .map(|l| l.counters.as_ref())
+        .chain([control])
+        .collect();
     let sum = |f: &dyn Fn(&WorkerCounters) -> u64| -> u64 { all.iter().map(|c| f(c)).sum() };
     let mut dropped = serde_json::Map::new();
     for &r in DropReason::ALL {

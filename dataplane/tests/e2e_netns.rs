@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false)
 }
 
 #[test]
@@ -33,6 +37,9 @@ fn subscriber_reaches_internet_host_through_cgnat() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
     eprintln!("{stderr}");
-    assert!(out.status.success(), "end-to-end test failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "end-to-end test failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("E2E PASS"));
 }

@@ -14,7 +14,13 @@ fn pool_contains(a: &Ipv4Addr) -> bool {
 #[test]
 fn udp_out_and_back_translates_addresses_ports_and_checksums() {
     let mut h = harness("");
-    let f = one(&mut h, &udp("100.64.1.2:5000", "192.0.2.10:53", b"query", false), Inside, 1000, Outside);
+    let f = one(
+        &mut h,
+        &udp("100.64.1.2:5000", "192.0.2.10:53", b"query", false),
+        Inside,
+        1000,
+        Outside,
+    );
     let o = out(&f);
     assert!(pool_contains(o.src.ip()), "source {} not in pool", o.src);
     assert_eq!(o.dst, sa("192.0.2.10:53"));
@@ -46,11 +52,36 @@ fn udp_checksum_zero_stays_zero() {
 #[test]
 fn endpoint_independent_mapping_and_paired_pooling() {
     let mut h = harness("");
-    let a = out(&one(&mut h, &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false), Inside, 1000, Outside));
-    let b = out(&one(&mut h, &udp("100.64.1.2:5000", "192.0.2.99:123", b"", false), Inside, 1000, Outside));
-    assert_eq!(a.src, b.src, "same inside endpoint, same mapping for every remote");
-    let c = out(&one(&mut h, &udp("100.64.1.2:6001", "192.0.2.10:53", b"", false), Inside, 1000, Outside));
-    assert_eq!(a.src.ip(), c.src.ip(), "paired pooling: one address per subscriber");
+    let a = out(&one(
+        &mut h,
+        &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ));
+    let b = out(&one(
+        &mut h,
+        &udp("100.64.1.2:5000", "192.0.2.99:123", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ));
+    assert_eq!(
+        a.src, b.src,
+        "same inside endpoint, same mapping for every remote"
+    );
+    let c = out(&one(
+        &mut h,
+        &udp("100.64.1.2:6001", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ));
+    assert_eq!(
+        a.src.ip(),
+        c.src.ip(),
+        "paired pooling: one address per subscriber"
+    );
     assert_ne!(a.src.port(), c.src.port());
     // A third remote may reach the mapping (endpoint-independent filtering).
     let f = udp("192.0.2.200:4444", &a.src.to_string(), b"hi", true);
@@ -61,27 +92,76 @@ fn endpoint_independent_mapping_and_paired_pooling() {
 #[test]
 fn address_and_port_dependent_filtering_refuses_strangers() {
     let mut h = harness("filtering = \"address-and-port-dependent\"");
-    let a = out(&one(&mut h, &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false), Inside, 1000, Outside));
-    none(&mut h, &udp("192.0.2.200:53", &a.src.to_string(), b"", true), Outside, 1001);
-    none(&mut h, &udp("192.0.2.10:54", &a.src.to_string(), b"", true), Outside, 1001);
+    let a = out(&one(
+        &mut h,
+        &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ));
+    none(
+        &mut h,
+        &udp("192.0.2.200:53", &a.src.to_string(), b"", true),
+        Outside,
+        1001,
+    );
+    none(
+        &mut h,
+        &udp("192.0.2.10:54", &a.src.to_string(), b"", true),
+        Outside,
+        1001,
+    );
     assert_eq!(h.counters.dropped(DropReason::Filtered), 2);
-    one(&mut h, &udp("192.0.2.10:53", &a.src.to_string(), b"", true), Outside, 1001, Inside);
+    one(
+        &mut h,
+        &udp("192.0.2.10:53", &a.src.to_string(), b"", true),
+        Outside,
+        1001,
+        Inside,
+    );
 }
 
 #[test]
 fn address_dependent_filtering_admits_known_addresses_only() {
     let mut h = harness("filtering = \"address-dependent\"");
-    let a = out(&one(&mut h, &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false), Inside, 1000, Outside));
-    one(&mut h, &udp("192.0.2.10:9999", &a.src.to_string(), b"", true), Outside, 1001, Inside);
-    none(&mut h, &udp("192.0.2.11:53", &a.src.to_string(), b"", true), Outside, 1001);
+    let a = out(&one(
+        &mut h,
+        &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ));
+    one(
+        &mut h,
+        &udp("192.0.2.10:9999", &a.src.to_string(), b"", true),
+        Outside,
+        1001,
+        Inside,
+    );
+    none(
+        &mut h,
+        &udp("192.0.2.11:53", &a.src.to_string(), b"", true),
+        Outside,
+        1001,
+    );
     assert_eq!(h.counters.dropped(DropReason::Filtered), 1);
 }
 
 #[test]
 fn unsolicited_inbound_is_dropped_and_counted() {
     let mut h = harness("");
-    none(&mut h, &udp("192.0.2.10:53", "198.51.100.3:4000", b"", true), Outside, 1000);
-    none(&mut h, &udp("192.0.2.10:53", "203.0.113.77:4000", b"", true), Outside, 1000);
+    none(
+        &mut h,
+        &udp("192.0.2.10:53", "198.51.100.3:4000", b"", true),
+        Outside,
+        1000,
+    );
+    none(
+        &mut h,
+        &udp("192.0.2.10:53", "203.0.113.77:4000", b"", true),
+        Outside,
+        1000,
+    );
     assert_eq!(h.counters.dropped(DropReason::NoMapping), 1);
     assert_eq!(h.counters.dropped(DropReason::NotOurAddress), 1);
 }
@@ -89,29 +169,88 @@ fn unsolicited_inbound_is_dropped_and_counted() {
 #[test]
 fn tcp_handshake_data_and_close_with_rfc7857_timeouts() {
     let mut h = harness("");
-    let syn = out(&one(&mut h, &tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "S", b"", false), Inside, 1000, Outside));
+    let syn = out(&one(
+        &mut h,
+        &tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "S", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ));
     let o = syn.src.to_string();
     // Half-open sessions live for the transitory timeout (240 s) only.
-    one(&mut h, &tcp("192.0.2.10:80", &o, 7, "SA", b"", true), Outside, 1001, Inside);
-    one(&mut h, &tcp("100.64.1.2:40000", "192.0.2.10:80", 2, "A", b"GET /", false), Inside, 1002, Outside);
+    one(
+        &mut h,
+        &tcp("192.0.2.10:80", &o, 7, "SA", b"", true),
+        Outside,
+        1001,
+        Inside,
+    );
+    one(
+        &mut h,
+        &tcp("100.64.1.2:40000", "192.0.2.10:80", 2, "A", b"GET /", false),
+        Inside,
+        1002,
+        Outside,
+    );
     // Established: survives well past the transitory timeout...
     assert_eq!(h.expire(1002 + 3600), 0);
-    one(&mut h, &tcp("192.0.2.10:80", &o, 8, "A", b"data", true), Outside, 1002 + 3600, Inside);
+    one(
+        &mut h,
+        &tcp("192.0.2.10:80", &o, 8, "A", b"data", true),
+        Outside,
+        1002 + 3600,
+        Inside,
+    );
     // ...and expires after 2 h 4 min without outbound traffic (RFC 5382 REQ-5).
     assert_eq!(h.expire(1002 + 7439), 0);
     assert_eq!(h.expire(1002 + 7441), 1);
-    none(&mut h, &tcp("192.0.2.10:80", &o, 9, "A", b"late", true), Outside, 1002 + 7442);
+    none(
+        &mut h,
+        &tcp("192.0.2.10:80", &o, 9, "A", b"late", true),
+        Outside,
+        1002 + 7442,
+    );
 }
 
 #[test]
 fn tcp_fin_both_ways_moves_to_transitory_timeout() {
     let mut h = harness("");
-    let syn = out(&one(&mut h, &tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "S", b"", false), Inside, 1000, Outside));
+    let syn = out(&one(
+        &mut h,
+        &tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "S", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ));
     let o = syn.src.to_string();
-    one(&mut h, &tcp("192.0.2.10:80", &o, 7, "SA", b"", true), Outside, 1000, Inside);
-    one(&mut h, &tcp("100.64.1.2:40000", "192.0.2.10:80", 2, "FA", b"", false), Inside, 1000, Outside);
-    one(&mut h, &tcp("192.0.2.10:80", &o, 8, "FA", b"", true), Outside, 1000, Inside);
-    one(&mut h, &tcp("100.64.1.2:40000", "192.0.2.10:80", 3, "A", b"", false), Inside, 1000, Outside);
+    one(
+        &mut h,
+        &tcp("192.0.2.10:80", &o, 7, "SA", b"", true),
+        Outside,
+        1000,
+        Inside,
+    );
+    one(
+        &mut h,
+        &tcp("100.64.1.2:40000", "192.0.2.10:80", 2, "FA", b"", false),
+        Inside,
+        1000,
+        Outside,
+    );
+    one(
+        &mut h,
+        &tcp("192.0.2.10:80", &o, 8, "FA", b"", true),
+        Outside,
+        1000,
+        Inside,
+    );
+    one(
+        &mut h,
+        &tcp("100.64.1.2:40000", "192.0.2.10:80", 3, "A", b"", false),
+        Inside,
+        1000,
+        Outside,
+    );
     assert_eq!(h.expire(1239), 0);
     assert_eq!(h.expire(1241), 1);
 }
@@ -119,11 +258,35 @@ fn tcp_fin_both_ways_moves_to_transitory_timeout() {
 #[test]
 fn tcp_rst_holds_for_transitory_timeout() {
     let mut h = harness("");
-    let syn = out(&one(&mut h, &tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "S", b"", false), Inside, 1000, Outside));
+    let syn = out(&one(
+        &mut h,
+        &tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "S", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ));
     let o = syn.src.to_string();
-    one(&mut h, &tcp("192.0.2.10:80", &o, 7, "SA", b"", true), Outside, 1000, Inside);
-    one(&mut h, &tcp("100.64.1.2:40000", "192.0.2.10:80", 2, "A", b"", false), Inside, 1000, Outside);
-    one(&mut h, &tcp("192.0.2.10:80", &o, 8, "R", b"", true), Outside, 1010, Inside);
+    one(
+        &mut h,
+        &tcp("192.0.2.10:80", &o, 7, "SA", b"", true),
+        Outside,
+        1000,
+        Inside,
+    );
+    one(
+        &mut h,
+        &tcp("100.64.1.2:40000", "192.0.2.10:80", 2, "A", b"", false),
+        Inside,
+        1000,
+        Outside,
+    );
+    one(
+        &mut h,
+        &tcp("192.0.2.10:80", &o, 8, "R", b"", true),
+        Outside,
+        1010,
+        Inside,
+    );
     // RST is inbound: it does not refresh; the session goes 240 s after the last outbound.
     assert_eq!(h.expire(1239), 0);
     assert_eq!(h.expire(1241), 1);
@@ -132,8 +295,18 @@ fn tcp_rst_holds_for_transitory_timeout() {
 #[test]
 fn tcp_without_syn_creates_nothing() {
     let mut h = harness("");
-    none(&mut h, &tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "A", b"x", false), Inside, 1000);
-    none(&mut h, &tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "SA", b"", false), Inside, 1000);
+    none(
+        &mut h,
+        &tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "A", b"x", false),
+        Inside,
+        1000,
+    );
+    none(
+        &mut h,
+        &tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "SA", b"", false),
+        Inside,
+        1000,
+    );
     assert_eq!(h.counters.dropped(DropReason::TcpNoSessionNotSyn), 2);
     assert_eq!(h.worker.nat.live_sessions(), 0);
 }
@@ -141,8 +314,20 @@ fn tcp_without_syn_creates_nothing() {
 #[test]
 fn udp_expires_after_its_timeout_and_inbound_does_not_refresh() {
     let mut h = harness("");
-    let a = out(&one(&mut h, &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false), Inside, 1000, Outside));
-    one(&mut h, &udp("192.0.2.10:53", &a.src.to_string(), b"", true), Outside, 1200, Inside);
+    let a = out(&one(
+        &mut h,
+        &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ));
+    one(
+        &mut h,
+        &udp("192.0.2.10:53", &a.src.to_string(), b"", true),
+        Outside,
+        1200,
+        Inside,
+    );
     assert_eq!(h.expire(1299), 0);
     assert_eq!(h.expire(1300), 1);
     assert_eq!(h.worker.nat.live_mappings(), 0);
@@ -160,14 +345,32 @@ fn udp_expires_after_its_timeout_and_inbound_does_not_refresh() {
 #[test]
 fn icmp_echo_uses_identifier_as_port() {
     let mut h = harness("");
-    let o = out(&one(&mut h, &ping("100.64.1.2", "192.0.2.10", 77, 1, false, false), Inside, 1000, Outside));
+    let o = out(&one(
+        &mut h,
+        &ping("100.64.1.2", "192.0.2.10", 77, 1, false, false),
+        Inside,
+        1000,
+        Outside,
+    ));
     assert!(pool_contains(o.src.ip()));
-    let reply = ping("192.0.2.10", &o.src.ip().to_string(), o.src.port(), 1, true, true);
+    let reply = ping(
+        "192.0.2.10",
+        &o.src.ip().to_string(),
+        o.src.port(),
+        1,
+        true,
+        true,
+    );
     let back = out(&one(&mut h, &reply, Outside, 1000, Inside));
     assert_eq!(*back.dst.ip(), ip("100.64.1.2"));
     assert_eq!(back.dst.port(), 77);
     // An echo request from outside to a pool address creates nothing.
-    none(&mut h, &ping("192.0.2.10", &o.src.ip().to_string(), 5, 1, false, true), Outside, 1000);
+    none(
+        &mut h,
+        &ping("192.0.2.10", &o.src.ip().to_string(), 5, 1, false, true),
+        Outside,
+        1000,
+    );
     assert_eq!(h.expire(1059), 0);
     assert_eq!(h.expire(1060), 1);
 }
@@ -178,8 +381,16 @@ fn icmp_error(from: &str, to: &str, kind: u8, code: u8, inner: &[u8], inbound: b
     body.extend_from_slice(&inner[..inner.len().min(28)]);
     let c = cgnat_dataplane::wire::checksum::finish(cgnat_dataplane::wire::checksum::sum(&body));
     body[2..4].copy_from_slice(&c.to_be_bytes());
-    let (smac, dmac) = if inbound { (GW_MAC, cgnat_dataplane::harness::OUTSIDE_MAC) } else { (HOST_MAC, cgnat_dataplane::harness::INSIDE_MAC) };
-    let b = etherparse::PacketBuilder::ethernet2(smac, dmac).ipv4(ip(from).octets(), ip(to).octets(), 64);
+    let (smac, dmac) = if inbound {
+        (GW_MAC, cgnat_dataplane::harness::OUTSIDE_MAC)
+    } else {
+        (HOST_MAC, cgnat_dataplane::harness::INSIDE_MAC)
+    };
+    let b = etherparse::PacketBuilder::ethernet2(smac, dmac).ipv4(
+        ip(from).octets(),
+        ip(to).octets(),
+        64,
+    );
     // Build as raw IP with protocol 1.
     let mut v = Vec::new();
     b.write(&mut v, etherparse::IpNumber::ICMP, &body).unwrap();
@@ -189,18 +400,45 @@ fn icmp_error(from: &str, to: &str, kind: u8, code: u8, inner: &[u8], inbound: b
 #[test]
 fn icmp_error_from_outside_translates_embedded_packet() {
     let mut h = harness("");
-    let sent = one(&mut h, &udp("100.64.1.2:5000", "192.0.2.10:53", b"q", false), Inside, 1000, Outside);
+    let sent = one(
+        &mut h,
+        &udp("100.64.1.2:5000", "192.0.2.10:53", b"q", false),
+        Inside,
+        1000,
+        Outside,
+    );
     let o = out(&sent);
-    let err = icmp_error("192.0.2.1", &o.src.ip().to_string(), 3, 3, &sent[14..], true);
+    let err = icmp_error(
+        "192.0.2.1",
+        &o.src.ip().to_string(),
+        3,
+        3,
+        &sent[14..],
+        true,
+    );
     let back = one(&mut h, &err, Outside, 1001, Inside);
     let b = out(&back);
     assert_eq!(*b.dst.ip(), ip("100.64.1.2"));
     let inner = &back[14 + 20 + 8..];
-    assert_eq!(&inner[12..16], &[100, 64, 1, 2], "embedded source is the inside host");
+    assert_eq!(
+        &inner[12..16],
+        &[100, 64, 1, 2],
+        "embedded source is the inside host"
+    );
     assert_eq!(u16::from_be_bytes([inner[20], inner[21]]), 5000);
-    assert_eq!(cgnat_dataplane::wire::checksum::fold(cgnat_dataplane::wire::checksum::sum(&inner[..20])), 0xffff);
+    assert_eq!(
+        cgnat_dataplane::wire::checksum::fold(cgnat_dataplane::wire::checksum::sum(&inner[..20])),
+        0xffff
+    );
     // Errors never create state, and an error about nothing is counted.
-    let stray = icmp_error("192.0.2.1", "198.51.100.5", 3, 3, &udp("198.51.100.5:1", "192.0.2.10:53", b"", false)[14..], true);
+    let stray = icmp_error(
+        "192.0.2.1",
+        "198.51.100.5",
+        3,
+        3,
+        &udp("198.51.100.5:1", "192.0.2.10:53", b"", false)[14..],
+        true,
+    );
     none(&mut h, &stray, Outside, 1001);
     assert_eq!(h.counters.dropped(DropReason::IcmpErrorNoSession), 1);
 }
@@ -208,14 +446,30 @@ fn icmp_error_from_outside_translates_embedded_packet() {
 #[test]
 fn icmp_error_from_inside_translates_embedded_packet() {
     let mut h = harness("");
-    let a = out(&one(&mut h, &udp("100.64.1.2:5000", "192.0.2.10:53", b"q", false), Inside, 1000, Outside));
-    let inbound = one(&mut h, &udp("192.0.2.10:53", &a.src.to_string(), b"r", true), Outside, 1000, Inside);
+    let a = out(&one(
+        &mut h,
+        &udp("100.64.1.2:5000", "192.0.2.10:53", b"q", false),
+        Inside,
+        1000,
+        Outside,
+    ));
+    let inbound = one(
+        &mut h,
+        &udp("192.0.2.10:53", &a.src.to_string(), b"r", true),
+        Outside,
+        1000,
+        Inside,
+    );
     let err = icmp_error("100.64.1.2", "192.0.2.10", 3, 3, &inbound[14..], false);
     let o = one(&mut h, &err, Inside, 1001, Outside);
     let e = out(&o);
     assert_eq!(e.src.ip(), a.src.ip());
     let inner = &o[14 + 20 + 8..];
-    assert_eq!(&inner[16..20], &a.src.ip().octets(), "embedded destination is the mapping");
+    assert_eq!(
+        &inner[16..20],
+        &a.src.ip().octets(),
+        "embedded destination is the mapping"
+    );
     assert_eq!(u16::from_be_bytes([inner[22], inner[23]]), a.src.port());
 }
 
@@ -226,7 +480,8 @@ fn ttl_expiry_sends_time_exceeded_from_the_inside_port() {
     f[14 + 8] = 1;
     f[14 + 10] = 0;
     f[14 + 11] = 0;
-    let c = cgnat_dataplane::wire::checksum::finish(cgnat_dataplane::wire::checksum::sum(&f[14..34]));
+    let c =
+        cgnat_dataplane::wire::checksum::finish(cgnat_dataplane::wire::checksum::sum(&f[14..34]));
     f[24..26].copy_from_slice(&c.to_be_bytes());
     let o = one(&mut h, &f, Inside, 1000, Inside);
     let e = out(&o);
@@ -243,26 +498,69 @@ fn full_table_refuses_new_sessions_and_keeps_live_ones() {
     let mut h = harness("max_sessions = 4");
     let mut live = Vec::new();
     for i in 0..4 {
-        let f = udp(&format!("100.64.1.{}:5000", i + 2), "192.0.2.10:53", b"", false);
+        let f = udp(
+            &format!("100.64.1.{}:5000", i + 2),
+            "192.0.2.10:53",
+            b"",
+            false,
+        );
         live.push(out(&one(&mut h, &f, Inside, 1000, Outside)).src);
     }
     // The fifth is refused with ICMP admin-prohibited back to the subscriber.
-    let o = one(&mut h, &udp("100.64.1.9:5000", "192.0.2.10:53", b"", false), Inside, 1000, Inside);
+    let o = one(
+        &mut h,
+        &udp("100.64.1.9:5000", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+        Inside,
+    );
     assert_eq!(&o[34..36], &[3, 13]);
     assert_eq!(h.counters.dropped(DropReason::SessionTableFull), 1);
     for (i, m) in live.iter().enumerate() {
-        let back = out(&one(&mut h, &udp("192.0.2.10:53", &m.to_string(), b"", true), Outside, 1001, Inside));
-        assert_eq!(back.dst, SocketAddrV4::new(Ipv4Addr::new(100, 64, 1, i as u8 + 2), 5000));
+        let back = out(&one(
+            &mut h,
+            &udp("192.0.2.10:53", &m.to_string(), b"", true),
+            Outside,
+            1001,
+            Inside,
+        ));
+        assert_eq!(
+            back.dst,
+            SocketAddrV4::new(Ipv4Addr::new(100, 64, 1, i as u8 + 2), 5000)
+        );
     }
 }
 
 #[test]
 fn subscriber_session_limit_is_enforced_without_icmp_when_off() {
     let mut h = harness("max_sessions_per_subscriber = 2\nicmp_on_limit = false");
-    one(&mut h, &udp("100.64.1.2:1", "192.0.2.10:53", b"", false), Inside, 1000, Outside);
-    one(&mut h, &udp("100.64.1.2:2", "192.0.2.10:53", b"", false), Inside, 1000, Outside);
-    none(&mut h, &udp("100.64.1.2:3", "192.0.2.10:53", b"", false), Inside, 1000);
-    one(&mut h, &udp("100.64.1.3:3", "192.0.2.10:53", b"", false), Inside, 1000, Outside);
+    one(
+        &mut h,
+        &udp("100.64.1.2:1", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+        Outside,
+    );
+    one(
+        &mut h,
+        &udp("100.64.1.2:2", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+        Outside,
+    );
+    none(
+        &mut h,
+        &udp("100.64.1.2:3", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+    );
+    one(
+        &mut h,
+        &udp("100.64.1.3:3", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+        Outside,
+    );
     assert_eq!(h.counters.dropped(DropReason::SubscriberSessionLimit), 1);
 }
 
@@ -271,10 +569,20 @@ fn port_blocks_hold_a_subscribers_ports_and_cap_them() {
     let mut h = harness("allocation = \"port-block\"\nblock_size = 64\nmax_blocks_per_subscriber = 2\nicmp_on_limit = false\nport_parity = false");
     let mut ports = Vec::new();
     for p in 0..128u16 {
-        let f = udp(&format!("100.64.1.2:{}", 2000 + p), "192.0.2.10:53", b"", false);
+        let f = udp(
+            &format!("100.64.1.2:{}", 2000 + p),
+            "192.0.2.10:53",
+            b"",
+            false,
+        );
         ports.push(out(&one(&mut h, &f, Inside, 1000, Outside)).src.port());
     }
-    none(&mut h, &udp("100.64.1.2:9999", "192.0.2.10:53", b"", false), Inside, 1000);
+    none(
+        &mut h,
+        &udp("100.64.1.2:9999", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+    );
     assert_eq!(h.counters.dropped(DropReason::SubscriberPortLimit), 1);
     let mut blocks: Vec<u16> = ports.iter().map(|p| (p - 1024) / 64).collect();
     blocks.sort();
@@ -288,7 +596,12 @@ fn dynamic_allocation_spreads_ports_randomly() {
     let mut h = harness("allocation = \"dynamic\"");
     let mut ports = Vec::new();
     for p in 0..50u16 {
-        let f = udp(&format!("100.64.1.2:{}", 2000 + 2 * p), "192.0.2.10:53", b"", false);
+        let f = udp(
+            &format!("100.64.1.2:{}", 2000 + 2 * p),
+            "192.0.2.10:53",
+            b"",
+            false,
+        );
         ports.push(out(&one(&mut h, &f, Inside, 1000, Outside)).src.port());
     }
     let sequential = ports.windows(2).filter(|w| w[1] == w[0] + 2).count();
@@ -298,18 +611,34 @@ fn dynamic_allocation_spreads_ports_randomly() {
 #[test]
 fn hairpinning_reaches_another_subscriber_with_public_source() {
     let mut h = harness("");
-    let b = out(&one(&mut h, &udp("100.64.2.2:7000", "192.0.2.10:53", b"", false), Inside, 1000, Outside));
+    let b = out(&one(
+        &mut h,
+        &udp("100.64.2.2:7000", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ));
     let f = udp("100.64.1.2:5000", &b.src.to_string(), b"hello", false);
     let o = out(&one(&mut h, &f, Inside, 1001, Inside));
     assert_eq!(o.dst, sa("100.64.2.2:7000"));
-    assert!(pool_contains(o.src.ip()), "B sees A's public address, not {}", o.src);
+    assert!(
+        pool_contains(o.src.ip()),
+        "B sees A's public address, not {}",
+        o.src
+    );
     assert_eq!(h.counters.hairpin.get(), 1);
 }
 
 #[test]
 fn excluded_destinations_pass_untranslated() {
     let mut h = harness("exclude_destinations = [\"192.0.2.0/24\"]");
-    let o = out(&one(&mut h, &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false), Inside, 1000, Outside));
+    let o = out(&one(
+        &mut h,
+        &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ));
     assert_eq!(o.src, sa("100.64.1.2:5000"));
     assert_eq!(h.worker.nat.live_sessions(), 0);
 }
@@ -328,21 +657,47 @@ fn arp_is_answered_for_port_and_pool_addresses_and_learned() {
         f.extend_from_slice(&ip(tpa).octets());
         f
     };
-    let r = one(&mut h, &arp([2, 9, 9, 9, 9, 9], "203.0.113.254", "198.51.100.7"), Outside, 1000, Outside);
+    let r = one(
+        &mut h,
+        &arp([2, 9, 9, 9, 9, 9], "203.0.113.254", "198.51.100.7"),
+        Outside,
+        1000,
+        Outside,
+    );
     assert_eq!(&r[0..6], &[2, 9, 9, 9, 9, 9]);
     assert_eq!(&r[20..22], &[0, 2], "a reply");
     assert_eq!(&r[22..28], &cgnat_dataplane::harness::OUTSIDE_MAC);
     assert_eq!(&r[28..32], &[198, 51, 100, 7]);
-    assert_eq!(h.neighbors.lookup(u32::from(ip("203.0.113.254"))), Some([2, 9, 9, 9, 9, 9]));
+    assert_eq!(
+        h.neighbors.lookup(u32::from(ip("203.0.113.254"))),
+        Some([2, 9, 9, 9, 9, 9])
+    );
     // Inside: only the port's own address; the pool is not proxied there.
-    one(&mut h, &arp([2, 1, 1, 1, 1, 1], "100.64.9.9", "100.64.0.1"), Inside, 1000, Inside);
-    none(&mut h, &arp([2, 1, 1, 1, 1, 1], "100.64.9.9", "198.51.100.7"), Inside, 1000);
+    one(
+        &mut h,
+        &arp([2, 1, 1, 1, 1, 1], "100.64.9.9", "100.64.0.1"),
+        Inside,
+        1000,
+        Inside,
+    );
+    none(
+        &mut h,
+        &arp([2, 1, 1, 1, 1, 1], "100.64.9.9", "198.51.100.7"),
+        Inside,
+        1000,
+    );
 }
 
 #[test]
 fn ping_to_the_appliance_is_answered() {
     let mut h = harness("");
-    let o = out(&one(&mut h, &ping("100.64.1.2", "100.64.0.1", 9, 1, false, false), Inside, 1000, Inside));
+    let o = out(&one(
+        &mut h,
+        &ping("100.64.1.2", "100.64.0.1", 9, 1, false, false),
+        Inside,
+        1000,
+        Inside,
+    ));
     assert_eq!(*o.src.ip(), ip("100.64.0.1"));
     assert_eq!(*o.dst.ip(), ip("100.64.1.2"));
 }
@@ -350,7 +705,13 @@ fn ping_to_the_appliance_is_answered() {
 #[test]
 fn unknown_next_hop_becomes_an_arp_request() {
     let mut h = harness("");
-    let a = out(&one(&mut h, &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false), Inside, 1000, Outside));
+    let a = out(&one(
+        &mut h,
+        &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ));
     // 100.65.0.1 is on the inside subnet but not known.
     let f = udp("100.65.0.1:5000", "192.0.2.10:53", b"", false);
     let _ = a;
@@ -360,8 +721,20 @@ fn unknown_next_hop_becomes_an_arp_request() {
     // unknown inside host becomes an ARP request on the inside.
     let m = out(&o[0].1);
     let mut h2 = cgnat_dataplane::harness::Harness::new(&config(""), 1000);
-    let sent = out(&one(&mut h2, &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false), Inside, 1000, Outside));
-    let r = one(&mut h2, &udp("192.0.2.10:53", &sent.src.to_string(), b"", true), Outside, 1000, Inside);
+    let sent = out(&one(
+        &mut h2,
+        &udp("100.64.1.2:5000", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ));
+    let r = one(
+        &mut h2,
+        &udp("192.0.2.10:53", &sent.src.to_string(), b"", true),
+        Outside,
+        1000,
+        Inside,
+    );
     // The source was gleaned when it created its session, so the reply goes straight back.
     assert_eq!(out(&r).dst_mac, HOST_MAC);
     let _ = m;
@@ -380,7 +753,8 @@ fn ip_options_are_translated() {
     f[16..18].copy_from_slice(&tl.to_be_bytes());
     f[24] = 0;
     f[25] = 0;
-    let c = cgnat_dataplane::wire::checksum::finish(cgnat_dataplane::wire::checksum::sum(&f[14..38]));
+    let c =
+        cgnat_dataplane::wire::checksum::finish(cgnat_dataplane::wire::checksum::sum(&f[14..38]));
     f[24..26].copy_from_slice(&c.to_be_bytes());
     let o = one(&mut h, &f, Inside, 1000, Outside);
     assert!(checksums_ok(&o));
@@ -393,29 +767,88 @@ fn malformed_input_is_dropped_with_its_own_counter() {
     let good = udp("100.64.1.2:5000", "192.0.2.10:53", b"payload", false);
     let cases: Vec<(Vec<u8>, DropReason)> = vec![
         (good[..10].to_vec(), DropReason::EthTruncated),
-        ({ let mut f = good.clone(); f[12] = 0x86; f[13] = 0xdd; f }, DropReason::EthUnsupported),
+        (
+            {
+                let mut f = good.clone();
+                f[12] = 0x86;
+                f[13] = 0xdd;
+                f
+            },
+            DropReason::EthUnsupported,
+        ),
         (good[..30].to_vec(), DropReason::Ipv4Truncated),
-        ({ let mut f = good.clone(); f[14] = 0x44; f }, DropReason::Ipv4Malformed),
-        ({ let mut f = good.clone(); f[16] = 0x10; f }, DropReason::Ipv4Truncated),
-        ({ let mut f = good.clone(); f[24] ^= 0xff; f }, DropReason::Ipv4BadChecksum),
-        ({ let mut f = good.clone(); f[38] = 0xff; f }, DropReason::L4Truncated),
-        ({ let mut f = good.clone(); f[23] = 47; f[24] = 0; f[25] = 0;
-           let c = cgnat_dataplane::wire::checksum::finish(cgnat_dataplane::wire::checksum::sum(&f[14..34]));
-           f[24..26].copy_from_slice(&c.to_be_bytes()); f }, DropReason::UnsupportedProtocol),
-        (udp("100.64.1.2:5000", "127.0.0.1:53", b"", false), DropReason::Ipv4Martian),
+        (
+            {
+                let mut f = good.clone();
+                f[14] = 0x44;
+                f
+            },
+            DropReason::Ipv4Malformed,
+        ),
+        (
+            {
+                let mut f = good.clone();
+                f[16] = 0x10;
+                f
+            },
+            DropReason::Ipv4Truncated,
+        ),
+        (
+            {
+                let mut f = good.clone();
+                f[24] ^= 0xff;
+                f
+            },
+            DropReason::Ipv4BadChecksum,
+        ),
+        (
+            {
+                let mut f = good.clone();
+                f[38] = 0xff;
+                f
+            },
+            DropReason::L4Truncated,
+        ),
+        (
+            {
+                let mut f = good.clone();
+                f[23] = 47;
+                f[24] = 0;
+                f[25] = 0;
+                let c = cgnat_dataplane::wire::checksum::finish(
+                    cgnat_dataplane::wire::checksum::sum(&f[14..34]),
+                );
+                f[24..26].copy_from_slice(&c.to_be_bytes());
+                f
+            },
+            DropReason::UnsupportedProtocol,
+        ),
+        (
+            udp("100.64.1.2:5000", "127.0.0.1:53", b"", false),
+            DropReason::Ipv4Martian,
+        ),
     ];
     for (f, reason) in cases {
         eprintln!("case {reason:?}");
         let before = h.counters.dropped(reason);
         none(&mut h, &f, Inside, 1000);
-        assert_eq!(h.counters.dropped(reason), before + 1, "{reason:?} not counted");
+        assert_eq!(
+            h.counters.dropped(reason),
+            before + 1,
+            "{reason:?} not counted"
+        );
     }
 }
 
 #[test]
 fn source_outside_inside_prefixes_is_refused() {
     let mut h = harness("inside = [\"100.64.0.0/10\"]");
-    none(&mut h, &udp("192.168.1.2:5000", "192.0.2.10:53", b"", false), Inside, 1000);
+    none(
+        &mut h,
+        &udp("192.168.1.2:5000", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+    );
     assert_eq!(h.counters.dropped(DropReason::SourceNotInside), 1);
 }
 
@@ -433,7 +866,14 @@ fn random_and_mutated_frames_never_panic() {
         udp("100.64.1.2:5000", "192.0.2.10:53", b"payload", false),
         tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "S", b"", false),
         ping("100.64.1.2", "192.0.2.10", 1, 1, false, false),
-        icmp_error("192.0.2.1", "198.51.100.3", 3, 3, &udp("198.51.100.3:1024", "192.0.2.10:53", b"", false)[14..], true),
+        icmp_error(
+            "192.0.2.1",
+            "198.51.100.3",
+            3,
+            3,
+            &udp("198.51.100.3:1024", "192.0.2.10:53", b"", false)[14..],
+            true,
+        ),
     ];
     for i in 0..20_000 {
         let mut f = seeds[i % seeds.len()].clone();

@@ -42,17 +42,30 @@ fn workdir(name: &str) -> PathBuf {
     d
 }
 
-fn run_pcap(dir: &Path, config_extra: &str, inside: &[Vec<u8>], outside: Option<&[Vec<u8>]>) -> Value {
+fn run_pcap(
+    dir: &Path,
+    config_extra: &str,
+    inside: &[Vec<u8>],
+    outside: Option<&[Vec<u8>]>,
+) -> Value {
     let cfg = dir.join("cgnat.toml");
     std::fs::write(&cfg, format!("{CONFIG}\n{config_extra}")).unwrap();
     write_pcap(&dir.join("in.pcap"), inside);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cgnat"));
-    cmd.arg("pcap").arg("-c").arg(&cfg).arg("--inside").arg(dir.join("in.pcap"));
+    cmd.arg("pcap")
+        .arg("-c")
+        .arg(&cfg)
+        .arg("--inside")
+        .arg(dir.join("in.pcap"));
     if let Some(o) = outside {
         write_pcap(&dir.join("in-outside.pcap"), o);
         cmd.arg("--outside").arg(dir.join("in-outside.pcap"));
     }
-    let out = cmd.arg("--out-dir").arg(dir.join("out")).output().expect("spawn cgnat");
+    let out = cmd
+        .arg("--out-dir")
+        .arg(dir.join("out"))
+        .output()
+        .expect("spawn cgnat");
     assert!(
         out.status.success(),
         "cgnat pcap failed: {}\n{}",
@@ -86,18 +99,53 @@ fn subscriber_traffic(flows: usize, subs: u32) -> (Vec<Vec<u8>>, Vec<Flow>) {
         let a = format!("{src}:{sport}");
         match i % 3 {
             0 => {
-                frames.push(udp(&a, &format!("{server}:53"), format!("q{i}").as_bytes(), false));
-                meta.push(Flow { proto: 17, src, sport });
+                frames.push(udp(
+                    &a,
+                    &format!("{server}:53"),
+                    format!("q{i}").as_bytes(),
+                    false,
+                ));
+                meta.push(Flow {
+                    proto: 17,
+                    src,
+                    sport,
+                });
             }
             1 => {
                 frames.push(tcp(&a, &format!("{server}:443"), 1000, "S", b"", false));
-                meta.push(Flow { proto: 6, src, sport });
-                frames.push(tcp(&a, &format!("{server}:443"), 1001, "A", b"hello", false));
-                meta.push(Flow { proto: 6, src, sport });
+                meta.push(Flow {
+                    proto: 6,
+                    src,
+                    sport,
+                });
+                frames.push(tcp(
+                    &a,
+                    &format!("{server}:443"),
+                    1001,
+                    "A",
+                    b"hello",
+                    false,
+                ));
+                meta.push(Flow {
+                    proto: 6,
+                    src,
+                    sport,
+                });
             }
             _ => {
-                frames.push(ping(&src.to_string(), &server.to_string(), sport, 1, false, false));
-                meta.push(Flow { proto: 1, src, sport });
+                frames.push(ping(
+                    &src.to_string(),
+                    &server.to_string(),
+                    sport,
+                    1,
+                    false,
+                    false,
+                ));
+                meta.push(Flow {
+                    proto: 1,
+                    src,
+                    sport,
+                });
             }
         }
     }
@@ -110,34 +158,57 @@ fn ten_thousand_flows_leave_with_pool_sources_consistent_mappings_and_valid_chec
     let (frames, meta) = subscriber_traffic(10_000, 1000);
     let summary = run_pcap(&dir, "", &frames, None);
     let out = read_pcap(&dir.join("out/outside.pcap"));
-    assert_eq!(out.len(), frames.len(), "every packet translated; summary: {summary}");
+    assert_eq!(
+        out.len(),
+        frames.len(),
+        "every packet translated; summary: {summary}"
+    );
     let mut endpoint: HashMap<(u8, Ipv4Addr, u16), (Ipv4Addr, u16)> = HashMap::new();
     let mut owner: HashMap<(u8, Ipv4Addr, u16), (Ipv4Addr, u16)> = HashMap::new();
     let mut sub_addr: HashMap<Ipv4Addr, Ipv4Addr> = HashMap::new();
     for (f, m) in out.iter().zip(&meta) {
         assert!(checksums_ok(f), "bad checksum: {f:02x?}");
         let o = common::out(f);
-        assert!(in_pool(*o.src.ip()), "source {} is not a pool address", o.src);
+        assert!(
+            in_pool(*o.src.ip()),
+            "source {} is not a pool address",
+            o.src
+        );
         assert_eq!(o.proto, m.proto);
         assert_eq!(o.dst_mac, GW_MAC);
         let mapped = (*o.src.ip(), o.src.port());
         // The same inside endpoint always on the same outside address and port.
         let prev = endpoint.insert((m.proto, m.src, m.sport), mapped);
-        assert!(prev.is_none() || prev == Some(mapped), "{}:{} moved", m.src, m.sport);
+        assert!(
+            prev.is_none() || prev == Some(mapped),
+            "{}:{} moved",
+            m.src,
+            m.sport
+        );
         // No two inside endpoints on the same outside address and port.
         let who = owner.insert((m.proto, mapped.0, mapped.1), (m.src, m.sport));
-        assert!(who.is_none() || who == Some((m.src, m.sport)), "{mapped:?} shared");
+        assert!(
+            who.is_none() || who == Some((m.src, m.sport)),
+            "{mapped:?} shared"
+        );
         // Each subscriber on a single pool address (paired pooling).
         let a = sub_addr.entry(m.src).or_insert(mapped.0);
         assert_eq!(*a, mapped.0, "subscriber {} on two pool addresses", m.src);
     }
     assert_eq!(summary["packets_in"]["inside"], frames.len());
     assert_eq!(summary["translated"]["in2out"], frames.len());
-    let created: u64 = ["tcp", "udp", "icmp"].iter().map(|p| summary["sessions_created"][p].as_u64().unwrap()).sum();
+    let created: u64 = ["tcp", "udp", "icmp"]
+        .iter()
+        .map(|p| summary["sessions_created"][p].as_u64().unwrap())
+        .sum();
     assert_eq!(created, 10_000);
     assert_eq!(sub_addr.len(), 1000);
     let used: HashSet<Ipv4Addr> = sub_addr.values().copied().collect();
-    assert!(used.len() > 8, "subscribers spread over the pool, got {}", used.len());
+    assert!(
+        used.len() > 8,
+        "subscribers spread over the pool, got {}",
+        used.len()
+    );
 }
 
 #[test]
@@ -203,19 +274,36 @@ fn malformed_frames_are_counted_by_reason_and_nothing_crashes() {
 fn a_bad_config_is_refused_with_file_line_and_key() {
     let dir = workdir("badcfg");
     let cfg = dir.join("bad.toml");
-    std::fs::write(&cfg, CONFIG.replace("mapping_unused", "").replace("pool = [\"198.51.100.0/28\"]", "pool = [\"198.51.100.0/28\"]\nmapping = \"sideways\"")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_cgnat")).arg("check").arg("-c").arg(&cfg).output().unwrap();
+    std::fs::write(
+        &cfg,
+        CONFIG.replace("mapping_unused", "").replace(
+            "pool = [\"198.51.100.0/28\"]",
+            "pool = [\"198.51.100.0/28\"]\nmapping = \"sideways\"",
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cgnat"))
+        .arg("check")
+        .arg("-c")
+        .arg(&cfg)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:"), "{err}");
     assert!(err.contains("mapping"), "{err}");
-    assert!(err.contains("endpoint-independent"), "says what would be valid: {err}");
+    assert!(
+        err.contains("endpoint-independent"),
+        "says what would be valid: {err}"
+    );
 }
 
 #[allow(dead_code)]
 fn parse_ports(f: &[u8]) -> Option<(u16, u16)> {
     let p = SlicedPacket::from_ethernet(f).ok()?;
-    let Some(NetSlice::Ipv4(_)) = p.net else { return None };
+    let Some(NetSlice::Ipv4(_)) = p.net else {
+        return None;
+    };
     match p.transport {
         Some(TransportSlice::Udp(u)) => Some((u.source_port(), u.destination_port())),
         _ => None,

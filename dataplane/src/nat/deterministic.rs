@@ -24,11 +24,18 @@ pub struct DeterministicError(pub String);
 impl Deterministic {
     /// Parameters for `inside` prefixes over `pool` addresses (sorted) and the port
     /// range `[lo, hi]`.
-    pub fn new(inside: &[Ipv4Net], pool: &[u32], lo: u16, hi: u16) -> Result<Deterministic, DeterministicError> {
+    pub fn new(
+        inside: &[Ipv4Net],
+        pool: &[u32],
+        lo: u16,
+        hi: u16,
+    ) -> Result<Deterministic, DeterministicError> {
         let n: u64 = inside.iter().map(Ipv4Net::len).sum();
         let m = pool.len() as u64;
         if n == 0 || m == 0 {
-            return Err(DeterministicError("deterministic allocation needs nat.inside and nat.pool".into()));
+            return Err(DeterministicError(
+                "deterministic allocation needs nat.inside and nat.pool".into(),
+            ));
         }
         let per_addr = n.div_ceil(m);
         let ports = u64::from(hi - lo) + 1;
@@ -109,15 +116,29 @@ mod tests {
 
     #[test]
     fn forward_and_reverse_agree_for_every_subscriber() {
-        let pool: Vec<u32> = (0..4).map(|i| u32::from(Ipv4Addr::new(198, 51, 100, i))).collect();
-        let d = Deterministic::new(&[net("100.64.0.0/24"), net("10.1.0.0/25")], &pool, 1024, 65535).unwrap();
+        let pool: Vec<u32> = (0..4)
+            .map(|i| u32::from(Ipv4Addr::new(198, 51, 100, i)))
+            .collect();
+        let d = Deterministic::new(
+            &[net("100.64.0.0/24"), net("10.1.0.0/25")],
+            &pool,
+            1024,
+            65535,
+        )
+        .unwrap();
         // 384 subscribers over 4 addresses: 96 each, 672 ports each.
         assert_eq!(d.subscribers_per_address, 96);
         assert_eq!(d.ports_per_subscriber, 672);
         let mut seen = std::collections::HashSet::new();
-        for ip in (0..256).map(|i| Ipv4Addr::new(100, 64, 0, i as u8)).chain((0..128).map(|i| Ipv4Addr::new(10, 1, 0, i))) {
+        for ip in (0..256)
+            .map(|i| Ipv4Addr::new(100, 64, 0, i as u8))
+            .chain((0..128).map(|i| Ipv4Addr::new(10, 1, 0, i)))
+        {
             let (public, first, last) = d.forward(ip).unwrap();
-            assert!(seen.insert((public, first)), "two subscribers share a range");
+            assert!(
+                seen.insert((public, first)),
+                "two subscribers share a range"
+            );
             assert_eq!(last - first + 1, 672);
             assert_eq!(d.reverse(public, first), Some(ip));
             assert_eq!(d.reverse(public, last), Some(ip));

@@ -105,10 +105,22 @@ impl Session {
     };
 
     fn in_key(&self) -> Key {
-        Key { proto: self.proto, a: self.in_addr, pa: self.in_port, b: self.rem_addr, pb: self.rem_port }
+        Key {
+            proto: self.proto,
+            a: self.in_addr,
+            pa: self.in_port,
+            b: self.rem_addr,
+            pb: self.rem_port,
+        }
     }
     fn out_key(&self) -> Key {
-        Key { proto: self.proto, a: self.out_addr, pa: self.out_port, b: self.rem_addr, pb: self.rem_port }
+        Key {
+            proto: self.proto,
+            a: self.out_addr,
+            pa: self.out_port,
+            b: self.rem_addr,
+            pb: self.rem_port,
+        }
     }
 }
 
@@ -196,7 +208,10 @@ pub struct NatParams {
 impl NatParams {
     /// Resolves the NAT settings for `workers` workers from the config. Fails only when
     /// deterministic allocation cannot give every inside address a port.
-    pub fn from_config(nat: &cgnat_config::Nat, workers: u16) -> Result<NatParams, deterministic::DeterministicError> {
+    pub fn from_config(
+        nat: &cgnat_config::Nat,
+        workers: u16,
+    ) -> Result<NatParams, deterministic::DeterministicError> {
         let mut pool: Vec<u32> = Vec::new();
         for net in &nat.pool {
             for i in 0..net.len() {
@@ -208,13 +223,18 @@ impl NatParams {
         pool.sort_unstable();
         pool.dedup();
         let deterministic = match nat.allocation {
-            Allocation::Deterministic => {
-                Some(deterministic::Deterministic::new(&nat.inside, &pool, nat.port_range.0, nat.port_range.1)?)
-            }
+            Allocation::Deterministic => Some(deterministic::Deterministic::new(
+                &nat.inside,
+                &pool,
+                nat.port_range.0,
+                nat.port_range.1,
+            )?),
             _ => None,
         };
         // Under deterministic allocation a subscriber's range is the unit of ownership.
-        let block_size = deterministic.as_ref().map_or(nat.block_size, |d| d.ports_per_subscriber);
+        let block_size = deterministic
+            .as_ref()
+            .map_or(nat.block_size, |d| d.ports_per_subscriber);
         Ok(NatParams {
             mapping: nat.mapping,
             filtering: nat.filtering,
@@ -243,7 +263,13 @@ impl NatParams {
                         cgnat_config::L4Proto::Tcp => ipv4::PROTO_TCP,
                         cgnat_config::L4Proto::Udp => ipv4::PROTO_UDP,
                     };
-                    (proto, u32::from(*m.inside.ip()), m.inside.port(), u32::from(*m.outside.ip()), m.outside.port())
+                    (
+                        proto,
+                        u32::from(*m.inside.ip()),
+                        m.inside.port(),
+                        u32::from(*m.outside.ip()),
+                        m.outside.port(),
+                    )
                 })
                 .collect(),
         })
@@ -303,17 +329,36 @@ fn hash32(x: u32) -> u32 {
 
 impl Nat {
     /// The tables of worker `worker` of `workers`, sized from `params`, at time `now`.
-    pub fn new(params: NatParams, worker: u16, workers: u16, now: u32, seed: u64, counters: Arc<WorkerCounters>) -> Nat {
+    pub fn new(
+        params: NatParams,
+        worker: u16,
+        workers: u16,
+        now: u32,
+        seed: u64,
+        counters: Arc<WorkerCounters>,
+    ) -> Nat {
         let cap = params.max_sessions as usize;
-        let layout = PortLayout::new(params.port_range.0, params.port_range.1, params.block_size, workers);
-        let total_blocks = usize::from(layout.blocks).div_ceil(usize::from(workers.max(1))) * params.pool.len();
+        let layout = PortLayout::new(
+            params.port_range.0,
+            params.port_range.1,
+            params.block_size,
+            workers,
+        );
+        let total_blocks =
+            usize::from(layout.blocks).div_ceil(usize::from(workers.max(1))) * params.pool.len();
         let sub_cap = cap + total_blocks;
         let mut sessions = vec![Session::EMPTY; cap];
         for (i, s) in sessions.iter_mut().enumerate() {
             s.next = if i + 1 < cap { i as u32 + 1 } else { NIL };
         }
         let empty_map = Mapping {
-            key: Key { proto: 0, a: 0, b: 0, pa: 0, pb: 0 },
+            key: Key {
+                proto: 0,
+                a: 0,
+                b: 0,
+                pa: 0,
+                pb: 0,
+            },
             out_addr: 0,
             out_port: 0,
             pool: 0,
@@ -325,7 +370,11 @@ impl Nat {
             m.sessions = if i + 1 < cap { i as u32 + 1 } else { NIL };
         }
         let max_blocks = usize::from(params.max_blocks_per_subscriber);
-        let block_room = if params.allocation == Allocation::PortBlock { max_blocks } else { 0 };
+        let block_room = if params.allocation == Allocation::PortBlock {
+            max_blocks
+        } else {
+            0
+        };
         let subs = (0..sub_cap)
             .map(|i| Subscriber {
                 addr: 0,
@@ -336,10 +385,25 @@ impl Nat {
                 next_free: if i + 1 < sub_cap { i as u32 + 1 } else { NIL },
             })
             .collect();
-        let adf_cap = if params.filtering == Behavior::AddressDependent { 2 * cap } else { 0 };
-        let max_timeout = params.timeouts.tcp_established.max(params.timeouts.udp).max(params.timeouts.icmp);
+        let adf_cap = if params.filtering == Behavior::AddressDependent {
+            2 * cap
+        } else {
+            0
+        };
+        let max_timeout = params
+            .timeouts
+            .tcp_established
+            .max(params.timeouts.udp)
+            .max(params.timeouts.icmp);
         let mut nat = Nat {
-            pool: Pool::new(&params.pool, layout, worker, params.quarantine_secs, cap, seed),
+            pool: Pool::new(
+                &params.pool,
+                layout,
+                worker,
+                params.quarantine_secs,
+                cap,
+                seed,
+            ),
             wheel: Wheel::new((max_timeout as usize + 1).min(1 << 14), now),
             params,
             sessions,
@@ -369,17 +433,43 @@ impl Nat {
             if self.pool.layout.owner(out_port).unwrap_or(0) != worker {
                 continue;
             }
-            let Some(a) = self.pool.index_of(out_addr) else { continue };
+            let Some(a) = self.pool.index_of(out_addr) else {
+                continue;
+            };
             if self.free_mapping == NIL || !self.pool.take(a, proto, out_port) {
                 continue;
             }
-            let Ok(sub) = self.find_or_add_subscriber(in_addr) else { continue };
-            let key = Key { proto, a: in_addr, pa: in_port, b: 0, pb: 0 };
+            let Ok(sub) = self.find_or_add_subscriber(in_addr) else {
+                continue;
+            };
+            let key = Key {
+                proto,
+                a: in_addr,
+                pa: in_port,
+                b: 0,
+                pb: 0,
+            };
             let m = self.free_mapping;
             self.free_mapping = self.mappings[m as usize].sessions;
-            self.mappings[m as usize] = Mapping { key, out_addr, out_port, pool: a as u16, sessions: 1, sub };
+            self.mappings[m as usize] = Mapping {
+                key,
+                out_addr,
+                out_port,
+                pool: a as u16,
+                sessions: 1,
+                sub,
+            };
             self.map_in.insert(key, m);
-            self.map_out.insert(Key { proto, a: out_addr, pa: out_port, b: 0, pb: 0 }, m);
+            self.map_out.insert(
+                Key {
+                    proto,
+                    a: out_addr,
+                    pa: out_port,
+                    b: 0,
+                    pb: 0,
+                },
+                m,
+            );
             let s = &mut self.subs[sub as usize];
             s.mappings += 1;
             if s.pool == NO_POOL {
@@ -432,12 +522,28 @@ impl Nat {
 
     /// Looks up the session of an outbound packet without creating one.
     pub fn find_in2out(&self, t: &Tuple) -> Option<u32> {
-        self.in_idx.get(&Key { proto: t.proto, a: t.src, pa: t.sport, b: t.dst, pb: t.dport }).copied()
+        self.in_idx
+            .get(&Key {
+                proto: t.proto,
+                a: t.src,
+                pa: t.sport,
+                b: t.dst,
+                pb: t.dport,
+            })
+            .copied()
     }
 
     /// Looks up the session of an inbound packet without creating one.
     pub fn find_out2in(&self, t: &Tuple) -> Option<u32> {
-        self.out_idx.get(&Key { proto: t.proto, a: t.dst, pa: t.dport, b: t.src, pb: t.sport }).copied()
+        self.out_idx
+            .get(&Key {
+                proto: t.proto,
+                a: t.dst,
+                pa: t.dport,
+                b: t.src,
+                pb: t.sport,
+            })
+            .copied()
     }
 
     fn timeout(&self, s: &Session) -> u32 {
@@ -481,8 +587,20 @@ impl Nat {
     /// The session of an outbound packet, created (with a mapping if needed) when it
     /// has none. `may_create` is false for packets that must not create state (TCP
     /// without SYN is refused here, ICMP non-requests by the caller).
-    pub fn in2out(&mut self, t: &Tuple, tcp_flags: u8, may_create: bool, now: u32) -> Result<u32, DropReason> {
-        let key = Key { proto: t.proto, a: t.src, pa: t.sport, b: t.dst, pb: t.dport };
+    pub fn in2out(
+        &mut self,
+        t: &Tuple,
+        tcp_flags: u8,
+        may_create: bool,
+        now: u32,
+    ) -> Result<u32, DropReason> {
+        let key = Key {
+            proto: t.proto,
+            a: t.src,
+            pa: t.sport,
+            b: t.dst,
+            pb: t.dport,
+        };
         if let Some(&i) = self.in_idx.get(&key) {
             let s = &mut self.sessions[i as usize];
             s.last_seen = now;
@@ -491,7 +609,8 @@ impl Nat {
             }
             return Ok(i);
         }
-        if t.proto == ipv4::PROTO_TCP && (tcp_flags & (tcp::SYN | tcp::ACK | tcp::RST) != tcp::SYN) {
+        if t.proto == ipv4::PROTO_TCP && (tcp_flags & (tcp::SYN | tcp::ACK | tcp::RST) != tcp::SYN)
+        {
             return Err(DropReason::TcpNoSessionNotSyn);
         }
         if !may_create {
@@ -522,7 +641,11 @@ impl Nat {
             None => self.new_mapping(sub, mkey, now)?,
         };
         let map = self.mappings[m as usize];
-        let state = if key.proto == ipv4::PROTO_TCP { TcpState::SynOut } else { TcpState::None };
+        let state = if key.proto == ipv4::PROTO_TCP {
+            TcpState::SynOut
+        } else {
+            TcpState::None
+        };
         let i = self.new_session(Session {
             in_addr: key.a,
             in_port: key.pa,
@@ -579,7 +702,9 @@ impl Nat {
         s.mappings = 0;
         s.blocks.clear();
         self.sub_idx.insert(addr, i);
-        self.counters.subscribers_active.set(self.sub_idx.len() as u64);
+        self.counters
+            .subscribers_active
+            .set(self.sub_idx.len() as u64);
         Ok(i)
     }
 
@@ -592,7 +717,9 @@ impl Nat {
             self.sub_idx.remove(&s.addr);
             s.next_free = self.free_sub;
             self.free_sub = i;
-            self.counters.subscribers_active.set(self.sub_idx.len() as u64);
+            self.counters
+                .subscribers_active
+                .set(self.sub_idx.len() as u64);
         }
     }
 
@@ -637,13 +764,20 @@ impl Nat {
                         let start = (self.pool.random() % n as u64) as usize;
                         (0..n)
                             .map(|k| (start + k) % n)
-                            .find(|&a| self.pool.addrs.get(a).is_some_and(|p| p.free_block_count() > 0))
+                            .find(|&a| {
+                                self.pool
+                                    .addrs
+                                    .get(a)
+                                    .is_some_and(|p| p.free_block_count() > 0)
+                            })
                             .unwrap_or(start)
                     }
                 };
                 let max = usize::from(self.params.max_blocks_per_subscriber);
                 let mut blocks = std::mem::take(&mut self.subs[sub as usize].blocks);
-                let r = self.pool.alloc_in_blocks(&mut blocks, max, sub, a, mkey.proto, parity);
+                let r = self
+                    .pool
+                    .alloc_in_blocks(&mut blocks, max, sub, a, mkey.proto, parity);
                 let grew = matches!(r, Ok((_, _, true)));
                 self.subs[sub as usize].blocks = blocks;
                 if grew {
@@ -656,18 +790,28 @@ impl Nat {
                 (a, port)
             }
             (Allocation::Deterministic, _) => {
-                let d = self.params.deterministic.as_ref().ok_or(DropReason::PoolExhausted)?;
+                let d = self
+                    .params
+                    .deterministic
+                    .as_ref()
+                    .ok_or(DropReason::PoolExhausted)?;
                 let (a, start) = d.forward_index(mkey.a).ok_or(DropReason::SourceNotInside)?;
                 let len = d.ports_per_subscriber;
                 if a >= self.pool.addrs.len() {
                     return Err(DropReason::PoolExhausted);
                 }
-                let port = self.pool.alloc_range(a, mkey.proto, start, len, parity).ok_or(DropReason::SubscriberPortLimit)?;
+                let port = self
+                    .pool
+                    .alloc_range(a, mkey.proto, start, len, parity)
+                    .ok_or(DropReason::SubscriberPortLimit)?;
                 (a, port)
             }
             (_, Pooling::Paired) => {
                 let a = self.pair_address(sub)?;
-                let port = self.pool.alloc_dynamic(a, mkey.proto, parity).map_err(|_| DropReason::PoolExhausted)?;
+                let port = self
+                    .pool
+                    .alloc_dynamic(a, mkey.proto, parity)
+                    .map_err(|_| DropReason::PoolExhausted)?;
                 (a, port)
             }
             (_, Pooling::Arbitrary) => {
@@ -687,9 +831,25 @@ impl Nat {
         let m = self.free_mapping;
         self.free_mapping = self.mappings[m as usize].sessions;
         let out_addr = self.pool.addrs[a].addr;
-        self.mappings[m as usize] = Mapping { key: mkey, out_addr, out_port: port, pool: a as u16, sessions: 0, sub };
+        self.mappings[m as usize] = Mapping {
+            key: mkey,
+            out_addr,
+            out_port: port,
+            pool: a as u16,
+            sessions: 0,
+            sub,
+        };
         self.map_in.insert(mkey, m);
-        self.map_out.insert(Key { proto: mkey.proto, a: out_addr, pa: port, b: 0, pb: 0 }, m);
+        self.map_out.insert(
+            Key {
+                proto: mkey.proto,
+                a: out_addr,
+                pa: port,
+                b: 0,
+                pb: 0,
+            },
+            m,
+        );
         self.subs[sub as usize].mappings += 1;
         self.counters.mappings_active.set(self.map_out.len() as u64);
         Ok(m)
@@ -698,8 +858,20 @@ impl Nat {
     /// The session of an inbound packet. Without one, a mapping to the destination and
     /// the filtering behaviour decide whether a session is created; inbound packets
     /// never refresh a mapping (RFC 4787 REQ-6 as RFC 7857 recommends).
-    pub fn out2in(&mut self, t: &Tuple, tcp_flags: u8, may_create: bool, now: u32) -> Result<u32, DropReason> {
-        let key = Key { proto: t.proto, a: t.dst, pa: t.dport, b: t.src, pb: t.sport };
+    pub fn out2in(
+        &mut self,
+        t: &Tuple,
+        tcp_flags: u8,
+        may_create: bool,
+        now: u32,
+    ) -> Result<u32, DropReason> {
+        let key = Key {
+            proto: t.proto,
+            a: t.dst,
+            pa: t.dport,
+            b: t.src,
+            pb: t.sport,
+        };
         if let Some(&i) = self.out_idx.get(&key) {
             if t.proto == ipv4::PROTO_TCP {
                 Self::track_tcp(&mut self.sessions[i as usize], tcp_flags, false);
@@ -708,7 +880,13 @@ impl Nat {
         }
         let m = *self
             .map_out
-            .get(&Key { proto: t.proto, a: t.dst, pa: t.dport, b: 0, pb: 0 })
+            .get(&Key {
+                proto: t.proto,
+                a: t.dst,
+                pa: t.dport,
+                b: 0,
+                pb: 0,
+            })
             .ok_or(DropReason::NoMapping)?;
         let allowed = match self.params.filtering {
             Behavior::EndpointIndependent => true,
@@ -718,7 +896,10 @@ impl Nat {
         if !allowed {
             return Err(DropReason::Filtered);
         }
-        if !may_create || (t.proto == ipv4::PROTO_TCP && tcp_flags & (tcp::SYN | tcp::ACK | tcp::RST) != tcp::SYN) {
+        if !may_create
+            || (t.proto == ipv4::PROTO_TCP
+                && tcp_flags & (tcp::SYN | tcp::ACK | tcp::RST) != tcp::SYN)
+        {
             return Err(DropReason::Filtered);
         }
         if self.free_session == NIL {
@@ -733,7 +914,11 @@ impl Nat {
         if self.params.mapping != Behavior::EndpointIndependent {
             return Err(DropReason::Filtered);
         }
-        let state = if t.proto == ipv4::PROTO_TCP { TcpState::SynIn } else { TcpState::None };
+        let state = if t.proto == ipv4::PROTO_TCP {
+            TcpState::SynIn
+        } else {
+            TcpState::None
+        };
         Ok(self.new_session(Session {
             in_addr: map.key.a,
             in_port: map.key.pa,
@@ -755,7 +940,9 @@ impl Nat {
         let mut expired = 0;
         for _ in 0..budget {
             let sessions = &self.sessions;
-            let Some(i) = self.wheel.pop_due(now, |i| sessions[i as usize].next) else { break };
+            let Some(i) = self.wheel.pop_due(now, |i| sessions[i as usize].next) else {
+                break;
+            };
             let deadline = self.deadline(i);
             if deadline > now {
                 let mut next = NIL;
@@ -779,7 +966,13 @@ impl Nat {
         expired
     }
 
-    fn drop_block(subs: &mut [Subscriber], counters: &WorkerCounters, a: usize, b: u16, owner: u32) {
+    fn drop_block(
+        subs: &mut [Subscriber],
+        counters: &WorkerCounters,
+        a: usize,
+        b: u16,
+        owner: u32,
+    ) {
         let entry = (a as u32) << 16 | u32::from(b);
         if let Some(s) = subs.get_mut(owner as usize) {
             s.blocks.retain(|&e| e != entry);
@@ -807,13 +1000,22 @@ impl Nat {
         if m.sessions == 0 {
             let m = *m;
             self.map_in.remove(&m.key);
-            self.map_out.remove(&Key { proto: m.key.proto, a: m.out_addr, pa: m.out_port, b: 0, pb: 0 });
+            self.map_out.remove(&Key {
+                proto: m.key.proto,
+                a: m.out_addr,
+                pa: m.out_port,
+                b: 0,
+                pb: 0,
+            });
             self.mappings[s.mapping as usize].sessions = self.free_mapping;
             self.free_mapping = s.mapping;
             self.subs[sub as usize].mappings -= 1;
             // A TCP port after a clean close may be reused at once (RFC 6888 REQ-8).
             let clean = s.proto == ipv4::PROTO_TCP && s.state == TcpState::Closing;
-            if let Some((a, b, owner)) = self.pool.release(usize::from(m.pool), s.proto, m.out_port, now, clean) {
+            if let Some((a, b, owner)) =
+                self.pool
+                    .release(usize::from(m.pool), s.proto, m.out_port, now, clean)
+            {
                 Self::drop_block(&mut self.subs, &self.counters, a, b, owner);
             }
             self.counters.mappings_active.set(self.map_out.len() as u64);

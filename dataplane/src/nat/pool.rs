@@ -30,7 +30,12 @@ impl PortLayout {
     pub fn new(lo: u16, hi: u16, block_size: u16, workers: u16) -> PortLayout {
         let span = u32::from(hi) - u32::from(lo) + 1;
         let blocks = (span / u32::from(block_size.max(1))) as u16;
-        PortLayout { lo, block_size: block_size.max(1), blocks, workers: workers.max(1) }
+        PortLayout {
+            lo,
+            block_size: block_size.max(1),
+            blocks,
+            workers: workers.max(1),
+        }
     }
 
     /// The block holding `port`, if the port is in a whole block of the range.
@@ -71,8 +76,9 @@ pub struct PoolAddr {
 
 impl PoolAddr {
     fn new(addr: u32, layout: &PortLayout, worker: u16) -> PoolAddr {
-        let mut free_blocks: Vec<u16> =
-            (0..layout.blocks).filter(|b| b % layout.workers == worker).collect();
+        let mut free_blocks: Vec<u16> = (0..layout.blocks)
+            .filter(|b| b % layout.workers == worker)
+            .collect();
         free_blocks.reverse(); // pop() hands out low blocks first
         PoolAddr {
             addr,
@@ -150,9 +156,19 @@ pub fn pidx(proto: u8) -> usize {
 impl Pool {
     /// A pool over `addrs` for worker `worker` of `layout.workers`, able to hold
     /// `capacity` quarantined ports without growing.
-    pub fn new(addrs: &[u32], layout: PortLayout, worker: u16, quarantine_secs: u32, capacity: usize, seed: u64) -> Pool {
+    pub fn new(
+        addrs: &[u32],
+        layout: PortLayout,
+        worker: u16,
+        quarantine_secs: u32,
+        capacity: usize,
+        seed: u64,
+    ) -> Pool {
         Pool {
-            addrs: addrs.iter().map(|&a| PoolAddr::new(a, &layout, worker)).collect(),
+            addrs: addrs
+                .iter()
+                .map(|&a| PoolAddr::new(a, &layout, worker))
+                .collect(),
             layout,
             worker,
             quarantine_secs,
@@ -188,7 +204,14 @@ impl Pool {
     /// Picks and marks a free port among the `len` ports from `start` on address `a`,
     /// random first, then a scan from a random point. `parity` asks for a port of the
     /// same parity.
-    fn pick_in(&mut self, a: usize, p: usize, start: u16, len: u16, parity: Option<u16>) -> Option<u16> {
+    fn pick_in(
+        &mut self,
+        a: usize,
+        p: usize,
+        start: u16,
+        len: u16,
+        parity: Option<u16>,
+    ) -> Option<u16> {
         let span = u32::from(len);
         if span == 0 {
             return None;
@@ -225,7 +248,12 @@ impl Pool {
     }
 
     /// Dynamic allocation: a random free port of this worker's blocks on address `a`.
-    pub fn alloc_dynamic(&mut self, a: usize, proto: u8, parity: Option<u16>) -> Result<u16, PortError> {
+    pub fn alloc_dynamic(
+        &mut self,
+        a: usize,
+        proto: u8,
+        parity: Option<u16>,
+    ) -> Result<u16, PortError> {
         let p = pidx(proto);
         let mine = self.my_block_count();
         if mine == 0 {
@@ -245,7 +273,11 @@ impl Pool {
     }
 
     fn my_block_count(&self) -> usize {
-        let (b, w, me) = (usize::from(self.layout.blocks), usize::from(self.layout.workers), usize::from(self.worker));
+        let (b, w, me) = (
+            usize::from(self.layout.blocks),
+            usize::from(self.layout.workers),
+            usize::from(self.worker),
+        );
         if b <= me {
             0
         } else {
@@ -268,7 +300,11 @@ impl Pool {
     ) -> Result<(usize, u16, bool), PortError> {
         let p = pidx(proto);
         let n = blocks.len();
-        let first = if n > 0 { (self.random() % n as u64) as usize } else { 0 };
+        let first = if n > 0 {
+            (self.random() % n as u64) as usize
+        } else {
+            0
+        };
         for i in 0..n {
             let entry = blocks[(first + i) % n];
             let (ai, b) = ((entry >> 16) as usize, entry as u16);
@@ -280,7 +316,10 @@ impl Pool {
         if n >= max_blocks {
             return Err(PortError::SubscriberLimit);
         }
-        let b = self.addrs[a].free_blocks.pop().ok_or(PortError::Exhausted)?;
+        let b = self.addrs[a]
+            .free_blocks
+            .pop()
+            .ok_or(PortError::Exhausted)?;
         self.addrs[a].block_owner[usize::from(b)] = owner;
         blocks.push((a as u32) << 16 | u32::from(b));
         let start = self.layout.block_start(b);
@@ -291,7 +330,14 @@ impl Pool {
     }
 
     /// A random free port among the `len` ports from `start` (a deterministic range).
-    pub fn alloc_range(&mut self, a: usize, proto: u8, start: u16, len: u16, parity: Option<u16>) -> Option<u16> {
+    pub fn alloc_range(
+        &mut self,
+        a: usize,
+        proto: u8,
+        start: u16,
+        len: u16,
+        parity: Option<u16>,
+    ) -> Option<u16> {
         self.pick_in(a, pidx(proto), start, len, parity)
     }
 
@@ -308,8 +354,18 @@ impl Pool {
     /// Releases a port into quarantine; it becomes free after `quarantine_secs`.
     /// With `immediate` (TCP after a clean close) it is free at once. Returns the
     /// block that became empty, if any, for the caller to return.
-    pub fn release(&mut self, a: usize, proto: u8, port: u16, now: u32, immediate: bool) -> Option<(usize, u16, u32)> {
-        if immediate || self.quarantine_secs == 0 || self.quarantine.len() == self.quarantine.capacity() {
+    pub fn release(
+        &mut self,
+        a: usize,
+        proto: u8,
+        port: u16,
+        now: u32,
+        immediate: bool,
+    ) -> Option<(usize, u16, u32)> {
+        if immediate
+            || self.quarantine_secs == 0
+            || self.quarantine.len() == self.quarantine.capacity()
+        {
             return self.free_now(a, pidx(proto), port);
         }
         self.quarantine.push_back(Quarantined {
@@ -399,7 +455,10 @@ mod tests {
         for _ in 0..3 {
             p.alloc_in_blocks(&mut blocks, 1, 5, 0, 17, None).unwrap();
         }
-        assert_eq!(p.alloc_in_blocks(&mut blocks, 1, 5, 0, 17, None), Err(PortError::SubscriberLimit));
+        assert_eq!(
+            p.alloc_in_blocks(&mut blocks, 1, 5, 0, 17, None),
+            Err(PortError::SubscriberLimit)
+        );
         assert_eq!(p.release(a, 17, port, 10, false), None);
         assert!(p.addrs[0].is_used(1, port));
         assert_eq!(p.pop_expired(129), None);

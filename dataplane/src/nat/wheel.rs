@@ -21,7 +21,11 @@ pub struct Wheel {
 impl Wheel {
     /// A wheel of `slots` seconds (rounded up to a power of two), starting at `now`.
     pub fn new(slots: usize, now: u32) -> Wheel {
-        Wheel { slots: vec![NIL; slots.next_power_of_two()], cursor: now, pending: NIL }
+        Wheel {
+            slots: vec![NIL; slots.next_power_of_two()],
+            cursor: now,
+            pending: NIL,
+        }
     }
 
     fn mask(&self) -> u32 {
@@ -33,7 +37,10 @@ impl Wheel {
     /// re-armed when it comes due.
     pub fn insert(&mut self, idx: u32, deadline: u32, next: &mut u32) {
         let span = self.mask();
-        let at = deadline.clamp(self.cursor, self.cursor.saturating_add(span - 1).max(self.cursor));
+        let at = deadline.clamp(
+            self.cursor,
+            self.cursor.saturating_add(span - 1).max(self.cursor),
+        );
         let slot = (at & self.mask()) as usize;
         *next = self.slots[slot];
         self.slots[slot] = idx;
@@ -70,7 +77,7 @@ mod tests {
 
     #[test]
     fn entries_come_due_at_their_second_and_far_ones_are_rearmed() {
-        let mut next = vec![NIL; 4];
+        let mut next = [NIL; 4];
         let mut w = Wheel::new(8, 100);
         w.insert(0, 103, &mut next[0]);
         w.insert(1, 103, &mut next[1]);

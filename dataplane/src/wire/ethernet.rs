@@ -20,7 +20,10 @@ pub type Mac = [u8; 6];
 
 /// Formats a MAC address as `aa:bb:cc:dd:ee:ff`.
 pub fn mac_to_string(m: &Mac) -> String {
-    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
 }
 
 /// A view over an Ethernet II frame.

@@ -31,7 +31,10 @@ pub const CODE_PORT_UNREACHABLE: u8 = 3;
 
 /// True for error messages that embed the offending packet.
 pub fn is_error(t: u8) -> bool {
-    matches!(t, DEST_UNREACHABLE | SOURCE_QUENCH | REDIRECT | TIME_EXCEEDED | PARAMETER_PROBLEM)
+    matches!(
+        t,
+        DEST_UNREACHABLE | SOURCE_QUENCH | REDIRECT | TIME_EXCEEDED | PARAMETER_PROBLEM
+    )
 }
 
 /// True for query messages that carry an identifier NAT translates like a port.

@@ -163,7 +163,16 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 
 /// Writes a 20-byte header without options into `b`, checksum filled.
 #[allow(clippy::too_many_arguments)]
-pub fn emit(b: &mut [u8], total_len: u16, ident: u16, df: bool, ttl: u8, proto: u8, src: u32, dst: u32) {
+pub fn emit(
+    b: &mut [u8],
+    total_len: u16,
+    ident: u16,
+    df: bool,
+    ttl: u8,
+    proto: u8,
+    src: u32,
+    dst: u32,
+) {
     b[0] = 0x45;
     b[1] = 0;
     put16(b, field::LENGTH, total_len);
@@ -183,13 +192,13 @@ mod tests {
     // A real TCP SYN's IPv4 header, 172.16.10.99 -> 172.16.10.12 (the widely used
     // checksum worked example), checksum 0xb1e6.
     const HDR: [u8; 20] = [
-        0x45, 0x00, 0x00, 0x3c, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x06, 0xb1, 0xe6, 0xac, 0x10,
-        0x0a, 0x63, 0xac, 0x10, 0x0a, 0x0c,
+        0x45, 0x00, 0x00, 0x3c, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x06, 0xb1, 0xe6, 0xac, 0x10, 0x0a,
+        0x63, 0xac, 0x10, 0x0a, 0x0c,
     ];
 
     #[test]
     fn parse_real_header() {
-        let mut buf = vec![0u8; 60];
+        let mut buf = [0u8; 60];
         buf[..20].copy_from_slice(&HDR);
         let p = Packet::new_checked(&buf[..]).unwrap();
         assert_eq!(p.header_len(), 20);
@@ -202,21 +211,33 @@ mod tests {
 
     #[test]
     fn truncated_and_malformed() {
-        assert_eq!(Packet::new_checked(&HDR[..19]).err(), Some(WireError::Truncated));
+        assert_eq!(
+            Packet::new_checked(&HDR[..19]).err(),
+            Some(WireError::Truncated)
+        );
         let mut bad = HDR;
         bad[0] = 0x44;
-        assert_eq!(Packet::new_checked(&bad[..]).err(), Some(WireError::Malformed));
+        assert_eq!(
+            Packet::new_checked(&bad[..]).err(),
+            Some(WireError::Malformed)
+        );
         let mut bad = HDR;
         bad[0] = 0x65;
-        assert_eq!(Packet::new_checked(&bad[..]).err(), Some(WireError::Malformed));
+        assert_eq!(
+            Packet::new_checked(&bad[..]).err(),
+            Some(WireError::Malformed)
+        );
         let mut bad = HDR;
         bad[3] = 10; // total length below the header
-        assert_eq!(Packet::new_checked(&bad[..]).err(), Some(WireError::Malformed));
+        assert_eq!(
+            Packet::new_checked(&bad[..]).err(),
+            Some(WireError::Malformed)
+        );
     }
 
     #[test]
     fn setters_keep_checksum_valid() {
-        let mut buf = vec![0u8; 60];
+        let mut buf = [0u8; 60];
         buf[..20].copy_from_slice(&HDR);
         let mut p = Packet::new_checked(&mut buf[..]).unwrap();
         p.set_src(0xc633_6401);

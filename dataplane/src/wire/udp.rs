@@ -62,6 +62,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Datagram<T> {
     }
     /// Sets the checksum field; a computed 0 is sent as 0xffff (RFC 768).
     pub fn set_checksum(&mut self, c: u16) {
-        put16(self.buffer.as_mut(), CHECKSUM, if c == 0 { 0xffff } else { c });
+        put16(
+            self.buffer.as_mut(),
+            CHECKSUM,
+            if c == 0 { 0xffff } else { c },
+        );
     }
 }

@@ -62,8 +62,16 @@ pub fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
 }
 
-fn builder(src: Ipv4Addr, dst: Ipv4Addr, inbound: bool) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
-    let (smac, dmac) = if inbound { (GW_MAC, OUTSIDE_MAC) } else { (HOST_MAC, INSIDE_MAC) };
+fn builder(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    inbound: bool,
+) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
+    let (smac, dmac) = if inbound {
+        (GW_MAC, OUTSIDE_MAC)
+    } else {
+        (HOST_MAC, INSIDE_MAC)
+    };
     PacketBuilder::ethernet2(smac, dmac).ipv4(src.octets(), dst.octets(), 64)
 }
 
@@ -95,7 +103,11 @@ pub fn tcp(src: &str, dst: &str, seq: u32, flags: &str, payload: &[u8], inbound:
 
 pub fn ping(src: &str, dst: &str, id: u16, seq: u16, reply: bool, inbound: bool) -> Vec<u8> {
     let b = builder(ip(src), ip(dst), inbound);
-    let b = if reply { b.icmpv4_echo_reply(id, seq) } else { b.icmpv4_echo_request(id, seq) };
+    let b = if reply {
+        b.icmpv4_echo_reply(id, seq)
+    } else {
+        b.icmpv4_echo_request(id, seq)
+    };
     let mut v = Vec::new();
     b.write(&mut v, b"abcdefgh").unwrap();
     v
@@ -121,12 +133,21 @@ pub fn checksums_ok(frame: &[u8]) -> bool {
         return false;
     }
     let l4 = &ipb[ihl..total];
-    let (src, dst) = ([ipb[12], ipb[13], ipb[14], ipb[15]], [ipb[16], ipb[17], ipb[18], ipb[19]]);
+    let (src, dst) = (
+        [ipb[12], ipb[13], ipb[14], ipb[15]],
+        [ipb[16], ipb[17], ipb[18], ipb[19]],
+    );
     match ipb[9] {
-        6 => checksum::fold(checksum::sum(l4) + checksum::pseudo_header(src, dst, 6, l4.len() as u16)) == 0xffff,
+        6 => {
+            checksum::fold(
+                checksum::sum(l4) + checksum::pseudo_header(src, dst, 6, l4.len() as u16),
+            ) == 0xffff
+        }
         17 => {
             u16::from_be_bytes([l4[6], l4[7]]) == 0
-                || checksum::fold(checksum::sum(l4) + checksum::pseudo_header(src, dst, 17, l4.len() as u16)) == 0xffff
+                || checksum::fold(
+                    checksum::sum(l4) + checksum::pseudo_header(src, dst, 17, l4.len() as u16),
+                ) == 0xffff
         }
         1 => checksum::fold(checksum::sum(l4)) == 0xffff,
         _ => true,
@@ -136,7 +157,9 @@ pub fn checksums_ok(frame: &[u8]) -> bool {
 pub fn out(frame: &[u8]) -> Out {
     assert!(checksums_ok(frame), "bad checksum in {frame:02x?}");
     let p = SlicedPacket::from_ethernet(frame).expect("parseable output");
-    let Some(NetSlice::Ipv4(ipv4)) = p.net else { panic!("not IPv4: {frame:02x?}") };
+    let Some(NetSlice::Ipv4(ipv4)) = p.net else {
+        panic!("not IPv4: {frame:02x?}")
+    };
     let h = ipv4.header();
     let (sp, dp) = match p.transport {
         Some(TransportSlice::Udp(u)) => (u.source_port(), u.destination_port()),
@@ -199,7 +222,11 @@ pub fn read_pcap(path: &std::path::Path) -> Vec<Vec<u8>> {
     let d = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(d.len() >= 24, "{}: no pcap header", path.display());
     let magic = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
-    assert!(magic == 0xa1b2_c3d4 || magic == 0xa1b2_3c4d, "{}: not a little-endian pcap", path.display());
+    assert!(
+        magic == 0xa1b2_c3d4 || magic == 0xa1b2_3c4d,
+        "{}: not a little-endian pcap",
+        path.display()
+    );
     let mut out = Vec::new();
     let mut at = 24;
     while at + 16 <= d.len() {
