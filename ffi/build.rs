@@ -17,38 +17,30 @@ fn main() {
         });
 
     // The shim, with exactly the cflags libdpdk.pc gives (includes, -include
-    // rte_config.h, -march).
-    let cflags = pkg_config::get_variable("libdpdk", "cflags").ok();
+    // rte_config.h, -march): bindgen sees the same.
+    let out = std::process::Command::new("pkg-config")
+        .args(["--cflags", "libdpdk"])
+        .output()
+        .expect("running pkg-config");
+    let clang_args: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
     let mut cc = cc::Build::new();
     cc.file("shim.c").include(".").warnings(false).opt_level(3);
     for p in &dpdk.include_paths {
         cc.include(p);
     }
-    let out = std::process::Command::new("pkg-config")
-        .args(["--cflags", "libdpdk"])
-        .output()
-        .expect("pkg-config");
-    let flags = String::from_utf8_lossy(&out.stdout).to_string();
-    let mut args: Vec<String> = flags.split_whitespace().map(String::from).collect();
-    let _ = cflags;
-    let mut clang_args = Vec::new();
-    let mut i = 0;
-    while i < args.len() {
-        let a = args[i].clone();
-        if a == "-include" && i + 1 < args.len() {
-            cc.flag("-include").flag(&args[i + 1]);
-            clang_args.push("-include".to_string());
-            clang_args.push(args[i + 1].clone());
-            i += 2;
-            continue;
+    let mut args = clang_args.iter();
+    while let Some(a) = args.next() {
+        if a == "-include" {
+            if let Some(h) = args.next() {
+                cc.flag("-include").flag(h);
+            }
+        } else if !a.starts_with("-I") {
+            cc.flag(a);
         }
-        if !a.starts_with("-I") {
-            cc.flag(&a);
-        }
-        clang_args.push(a);
-        i += 1;
     }
-    args.clear();
     cc.compile("cgnat_shim");
 
     let bindings = bindgen::Builder::default()
