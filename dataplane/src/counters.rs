@@ -95,6 +95,8 @@ reasons! {
     NoMapping = "no_mapping",
     /// Inbound packet refused by the filtering behaviour.
     Filtered = "filtered",
+    /// Unsolicited inbound SYN held (RFC 5382 REQ-4), not forwarded.
+    SynHeld = "tcp_syn_held",
     /// Session table full: new session refused, live ones untouched (RFC 6888 REQ-11).
     SessionTableFull = "session_table_full",
     /// No free outside port or block left in the pool.

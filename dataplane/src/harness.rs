@@ -83,4 +83,16 @@ impl Harness {
     pub fn expire(&mut self, now: u32) -> usize {
         self.worker.expire(now, usize::MAX)
     }
+
+    /// Frames the worker's timers send at `now` (ICMP for held SYNs).
+    pub fn timer_frames(&mut self, now: u32) -> Vec<(Side, Vec<u8>)> {
+        let mut out = Vec::new();
+        while let Some(h) = self.worker.pop_expired_syn(now) {
+            let mut buf = VecBuf::new(&[]);
+            if let Verdict::Tx(side) = self.worker.build_syn_unreachable(&h, &mut buf) {
+                out.push((side, buf.data().to_vec()));
+            }
+        }
+        out
+    }
 }

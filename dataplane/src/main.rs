@@ -20,18 +20,30 @@ const USAGE: &str = "usage:
       port), print a JSON summary (also in DIR/summary.json).
   cgnat check -c FILE
       Validate FILE and print every resolved setting.
+  cgnat map -c FILE forward INSIDE_IP
+  cgnat map -c FILE reverse PUBLIC_IP PORT
+      Deterministic NAT (RFC 7422): the public address and port range of an inside
+      address, or the inside address that owned a public address and port. No logs
+      needed: the answer is computed from the config.
 ";
 
 struct Args {
     cmd: String,
     opts: Vec<(String, String)>,
+    /// Arguments that are not options (for `map`).
+    words: Vec<String>,
 }
 
 impl Args {
     fn parse(mut it: impl Iterator<Item = String>) -> Result<Args> {
         let cmd = it.next().ok_or_else(|| anyhow!("no command given"))?;
         let mut opts = Vec::new();
+        let mut words = Vec::new();
         while let Some(a) = it.next() {
+            if !a.starts_with('-') {
+                words.push(a);
+                continue;
+            }
             let (k, v) = match a.split_once('=') {
                 Some((k, v)) if k.starts_with("--") => (k.to_string(), v.to_string()),
                 _ => {
@@ -41,7 +53,7 @@ impl Args {
             };
             opts.push((k, v));
         }
-        Ok(Args { cmd, opts })
+        Ok(Args { cmd, opts, words })
     }
 
     fn get(&self, keys: &[&str]) -> Option<&str> {
@@ -53,6 +65,11 @@ impl Args {
     }
 
     fn only(&self, allowed: &[&str]) -> Result<()> {
+        if self.cmd != "map" {
+            if let Some(w) = self.words.first() {
+                bail!("unexpected argument `{w}` for `cgnat {}`", self.cmd);
+            }
+        }
         for (k, _) in &self.opts {
             if !allowed.contains(&k.as_str()) {
                 bail!("unknown option {k} for `cgnat {}`", self.cmd);
@@ -172,6 +189,47 @@ fn check_mode(args: &Args) -> Result<()> {
     Ok(())
 }
 
+fn map_mode(args: &Args) -> Result<()> {
+    args.only(&["-c", "--config"])?;
+    let cfg = args.config()?;
+    if cfg.nat.allocation != cgnat_config::Allocation::Deterministic {
+        bail!("{}: nat.allocation is not \"deterministic\"; only deterministic NAT can be mapped without logs", cfg.file);
+    }
+    let params = cgnat_dataplane::nat::NatParams::from_config(&cfg.nat, 1)
+        .map_err(|e| anyhow!("{}: {}", cfg.file, e.0))?;
+    let det = params
+        .deterministic
+        .ok_or_else(|| anyhow!("no deterministic parameters"))?;
+    let w: Vec<&str> = args.words.iter().map(String::as_str).collect();
+    match w.as_slice() {
+        ["forward", ip] => {
+            let ip: std::net::Ipv4Addr = ip
+                .parse()
+                .with_context(|| format!("`{ip}` is not an IPv4 address"))?;
+            let (public, first, last) = det
+                .forward(ip)
+                .ok_or_else(|| anyhow!("{ip} is not in nat.inside of {}", cfg.file))?;
+            println!("{ip} -> {public} ports {first}-{last}");
+        }
+        ["reverse", public, port] => {
+            let public: std::net::Ipv4Addr = public
+                .parse()
+                .with_context(|| format!("`{public}` is not an IPv4 address"))?;
+            let port: u16 = port
+                .parse()
+                .with_context(|| format!("`{port}` is not a port"))?;
+            let ip = det.reverse(public, port).ok_or_else(|| {
+                anyhow!(
+                    "{public} port {port} belongs to no subscriber (not in the pool or the range)"
+                )
+            })?;
+            println!("{public}:{port} <- {ip}");
+        }
+        _ => bail!("usage: cgnat map -c FILE forward INSIDE_IP | reverse PUBLIC_IP PORT"),
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let mut argv = std::env::args().skip(1).peekable();
     if matches!(
@@ -185,6 +243,7 @@ fn main() -> ExitCode {
         "run" => run_mode(&args),
         "pcap" => pcap_mode(&args),
         "check" => check_mode(&args),
+        "map" => map_mode(&args),
         other => Err(anyhow!("unknown command `{other}`\n{USAGE}")),
     });
     match result {

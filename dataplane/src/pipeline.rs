@@ -124,6 +124,8 @@ pub struct PipelineParams {
     /// Destination MAC for next hops nobody resolved (pcap mode, where no neighbour
     /// can answer ARP); None: the packet becomes an ARP request.
     pub unresolved_mac: Option<Mac>,
+    /// Hold unsolicited inbound SYNs (RFC 5382 REQ-4) for this many seconds; 0 drops.
+    pub syn_hold_secs: u32,
 }
 
 impl PipelineParams {
@@ -137,6 +139,10 @@ impl PipelineParams {
             check_dst_mac: true,
             icmp_rate: 1000,
             unresolved_mac: None,
+            syn_hold_secs: match cfg.nat.inbound_syn {
+                cgnat_config::InboundSyn::Hold => cfg.nat.timeouts.tcp_syn_inbound,
+                cgnat_config::InboundSyn::Drop => 0,
+            },
         }
     }
 }
@@ -160,6 +166,39 @@ struct Parsed {
     dst: u32,
 }
 
+/// An unsolicited inbound SYN, remembered (not forwarded) for RFC 5382 REQ-4: if no
+/// outbound SYN of the same connection follows within the hold time, the remote gets
+/// ICMP port unreachable about it; if one does, it is silently forgotten.
+#[derive(Clone, Copy, Debug)]
+pub struct HeldSyn {
+    src: u32,
+    sport: u16,
+    dst: u32,
+    dport: u16,
+    until: u32,
+    quote: [u8; 68],
+    quote_len: u8,
+    peer_mac: Mac,
+    used: bool,
+}
+
+impl HeldSyn {
+    const EMPTY: HeldSyn = HeldSyn {
+        src: 0,
+        sport: 0,
+        dst: 0,
+        dport: 0,
+        until: 0,
+        quote: [0; 68],
+        quote_len: 0,
+        peer_mac: [0; 6],
+        used: false,
+    };
+}
+
+/// Unsolicited SYNs held at once, per worker.
+pub const HELD_SYNS: usize = 64;
+
 /// One worker's pipeline: its NAT tables and what it needs to route.
 pub struct Worker {
     /// The NAT tables.
@@ -177,6 +216,8 @@ pub struct Worker {
     /// driver hands them to the control lcore, the table's only writer.
     glean: [(u32, Mac); 32],
     glean_len: usize,
+    held: [HeldSyn; HELD_SYNS],
+    held_len: usize,
 }
 
 impl Worker {
@@ -200,6 +241,8 @@ impl Worker {
             ident: 1,
             glean: [(0, [0; 6]); 32],
             glean_len: 0,
+            held: [HeldSyn::EMPTY; HELD_SYNS],
+            held_len: 0,
         }
     }
 
@@ -289,6 +332,26 @@ impl Worker {
                 DropReason::TtlExpired,
             );
         }
+        // Too big for the way out (both ports' MTUs bound every path): with DF, tell the
+        // sender the MTU (RFC 1191); without, drop (cgnat does not fragment).
+        let mtu = self.ports[from.other() as usize]
+            .mtu
+            .min(self.ports[from as usize].mtu);
+        if p.end - p.l3 > usize::from(mtu) {
+            if flags_frag & ipv4::FLAG_DF != 0 {
+                return self.icmp_error(
+                    buf,
+                    &p,
+                    from,
+                    icmp::DEST_UNREACHABLE,
+                    icmp::CODE_FRAG_NEEDED,
+                    mtu,
+                    now,
+                    DropReason::TooBig,
+                );
+            }
+            return Verdict::Drop(DropReason::TooBig);
+        }
         let out = match from {
             Side::Inside => {
                 if !in_any(&self.params.inside, p.src) {
@@ -310,6 +373,9 @@ impl Worker {
                 }
                 match self.out2in(buf, &p, now) {
                     Ok(()) => Side::Inside,
+                    Err(r @ (DropReason::NoMapping | DropReason::Filtered)) => {
+                        return self.maybe_hold_syn(buf, &p, r, now)
+                    }
                     Err(r) => return Verdict::Drop(r),
                 }
             }
@@ -383,6 +449,11 @@ impl Worker {
         let i = self.nat.in2out(&t, flags, create, now)?;
         if self.nat.live_sessions() != before {
             self.glean_source(buf, p.src);
+            if self.held_len > 0 && t.proto == ipv4::PROTO_TCP {
+                let s = self.nat.session(i);
+                let (ra, rp, oa, op) = (s.rem_addr, s.rem_port, s.out_addr, s.out_port);
+                self.forget_held(ra, rp, oa, op);
+            }
         }
         let s = *self.nat.session(i);
         rewrite(buf, p, true, s.out_addr, s.out_port, s.in_addr, s.in_port);
@@ -602,6 +673,116 @@ impl Worker {
             hop.into(),
         );
         Verdict::Tx(side)
+    }
+
+    fn maybe_hold_syn<B: PacketBuf>(
+        &mut self,
+        buf: &B,
+        p: &Parsed,
+        r: DropReason,
+        now: u32,
+    ) -> Verdict {
+        if self.params.syn_hold_secs == 0 || p.proto != ipv4::PROTO_TCP {
+            return Verdict::Drop(r);
+        }
+        let d = buf.data();
+        let Ok(seg) = tcp::Segment::new_checked(&d[p.l4..p.end]) else {
+            return Verdict::Drop(r);
+        };
+        if seg.flags() & (tcp::SYN | tcp::ACK | tcp::RST) != tcp::SYN {
+            return Verdict::Drop(r);
+        }
+        let (sport, dport) = (seg.src_port(), seg.dst_port());
+        // A free slot, or the one that expires first.
+        let slot = self.held.iter().position(|h| !h.used).unwrap_or_else(|| {
+            (0..HELD_SYNS)
+                .min_by_key(|&i| self.held[i].until)
+                .unwrap_or(0)
+        });
+        if !self.held[slot].used {
+            self.held_len += 1;
+        }
+        let quote_len = (p.l4 - p.l3 + 8).min(p.end - p.l3).min(68);
+        let mut h = HeldSyn {
+            src: p.src,
+            sport,
+            dst: p.dst,
+            dport,
+            until: now + self.params.syn_hold_secs,
+            quote: [0; 68],
+            quote_len: quote_len as u8,
+            peer_mac: ethernet::Frame::new_checked(d)
+                .map(|f| f.src())
+                .unwrap_or(ethernet::BROADCAST),
+            used: true,
+        };
+        h.quote[..quote_len].copy_from_slice(&d[p.l3..p.l3 + quote_len]);
+        self.held[slot] = h;
+        Verdict::Drop(DropReason::SynHeld)
+    }
+
+    fn forget_held(&mut self, rem: u32, rport: u16, out: u32, oport: u16) {
+        for h in self.held.iter_mut().filter(|h| h.used) {
+            if (h.src, h.sport, h.dst, h.dport) == (rem, rport, out, oport) {
+                h.used = false;
+                self.held_len -= 1;
+            }
+        }
+    }
+
+    /// The next held SYN whose time ran out by `now`, removed from the table.
+    pub fn pop_expired_syn(&mut self, now: u32) -> Option<HeldSyn> {
+        if self.held_len == 0 {
+            return None;
+        }
+        let i = self.held.iter().position(|h| h.used && h.until <= now)?;
+        self.held[i].used = false;
+        self.held_len -= 1;
+        Some(self.held[i])
+    }
+
+    /// Writes into `buf` (any contents) the ICMP port unreachable that answers a held
+    /// SYN, from the address it was sent to, back out the outside port.
+    pub fn build_syn_unreachable<B: PacketBuf>(&mut self, h: &HeldSyn, buf: &mut B) -> Verdict {
+        let q = usize::from(h.quote_len);
+        let len = 14 + 20 + 8 + q;
+        if !buf.set_len(len) {
+            return Verdict::Drop(DropReason::TooBig);
+        }
+        let me = &self.ports[Side::Outside as usize];
+        self.ident = self.ident.wrapping_add(1);
+        let d = buf.data_mut();
+        let mut f = ethernet::Frame::new_checked(&mut d[..]).expect("sized");
+        f.set_addrs(&me.mac, &h.peer_mac);
+        f.set_ethertype(ETHERTYPE_IPV4);
+        ipv4::emit(
+            &mut d[14..34],
+            (20 + 8 + q) as u16,
+            self.ident,
+            false,
+            64,
+            ipv4::PROTO_ICMP,
+            h.dst,
+            h.src,
+        );
+        let m = &mut d[34..];
+        m[..8].copy_from_slice(&[
+            icmp::DEST_UNREACHABLE,
+            icmp::CODE_PORT_UNREACHABLE,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ]);
+        m[8..8 + q].copy_from_slice(&h.quote[..q]);
+        icmp::Message::new_checked(&mut m[..])
+            .expect("sized")
+            .fill_checksum();
+        self.counters.icmp_sent.inc();
+        self.counters.tx[Side::Outside as usize].inc();
+        Verdict::Tx(Side::Outside)
     }
 
     /// Runs expiry, bounded.

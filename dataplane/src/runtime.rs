@@ -171,8 +171,9 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         let stop = opts.stop.clone();
         let clock = clock.clone();
         let busy = cfg.dataplane.busy_poll;
+        let mpool = pool.clone();
         cgnat_ffi::launch(lcore, move || {
-            worker_loop(worker, w as u16, ports, &link, &stop, &clock, busy);
+            worker_loop(worker, w as u16, ports, &link, &mpool, &stop, &clock, busy);
             0
         })
         .with_context(|| format!("launching worker on lcore {lcore}"))?;
@@ -228,11 +229,13 @@ fn flush(port: Port, q: u16, burst: &mut MbufBurst, counters: &WorkerCounters) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn worker_loop(
     mut worker: Worker,
     q: u16,
     ports: [Port; 2],
     link: &WorkerLink,
+    pool: &Mempool,
     stop: &AtomicBool,
     clock: &Clock,
     busy: bool,
@@ -309,6 +312,13 @@ fn worker_loop(
             if now != last_now {
                 last_now = now;
                 worker.expire(now, 1 << 16);
+                while let Some(h) = worker.pop_expired_syn(now) {
+                    let Some(mut m) = pool.alloc() else { break };
+                    if let Verdict::Tx(out) = worker.build_syn_unreachable(&h, &mut m) {
+                        push(&mut tx, out, m, ports, q, &counters);
+                    }
+                }
+                flush(ports[1], q, &mut tx[1], &counters);
             }
             idle_sleep(&mut idle, busy);
         }
