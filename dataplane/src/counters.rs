@@ -75,8 +75,12 @@ reasons! {
     TtlExpired = "ttl_expired",
     /// Protocol other than TCP, UDP and ICMP.
     UnsupportedProtocol = "unsupported_protocol",
-    /// Non-first fragment (fragment tracking not configured).
+    /// Fragment that cannot be translated (hairpinned, or handed to hold by mistake).
     Fragment = "fragment",
+    /// Fragment held for its first fragment, which never came in time.
+    FragmentTimeout = "fragment_timeout",
+    /// Too many fragmented datagrams or held fragments at once.
+    FragmentTableFull = "fragment_table_full",
     /// L4 header truncated or with bad length field.
     L4Truncated = "l4_truncated",
     /// ICMP type NAT does not translate (router advertisements, ...).
@@ -120,6 +124,23 @@ reasons! {
 /// Number of drop reasons.
 pub const N_REASONS: usize = DropReason::ALL.len();
 
+/// One counter per drop reason, indexed by `DropReason as usize`.
+#[derive(Debug)]
+pub struct DropCounters(pub [Counter; N_REASONS]);
+
+impl Default for DropCounters {
+    fn default() -> Self {
+        DropCounters(std::array::from_fn(|_| Counter::default()))
+    }
+}
+
+impl std::ops::Index<usize> for DropCounters {
+    type Output = Counter;
+    fn index(&self, i: usize) -> &Counter {
+        &self.0[i]
+    }
+}
+
 /// The counters of one worker (or of the control lcore).
 #[derive(Debug, Default)]
 pub struct WorkerCounters {
@@ -137,6 +158,10 @@ pub struct WorkerCounters {
     pub excluded: Counter,
     /// ICMP errors sent by the appliance.
     pub icmp_sent: Counter,
+    /// Fragments translated (first and later ones).
+    pub fragments_translated: Counter,
+    /// Fragments held until their first fragment came.
+    pub fragments_held: Counter,
     /// Receive bursts that returned at least one packet.
     pub bursts: Counter,
     /// Polls that returned nothing.
@@ -154,7 +179,7 @@ pub struct WorkerCounters {
     /// Port blocks allocated now.
     pub blocks_active: Counter,
     /// Drops, by reason.
-    pub drops: [Counter; N_REASONS],
+    pub drops: DropCounters,
 }
 
 impl WorkerCounters {

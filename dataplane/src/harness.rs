@@ -19,7 +19,7 @@ pub const OUTSIDE_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x02, 0x01];
 /// One worker plus control, in one thread.
 pub struct Harness {
     /// The worker.
-    pub worker: Worker,
+    pub worker: Worker<VecBuf>,
     /// The control handler.
     pub control: Control,
     /// The neighbour table they share.
@@ -73,10 +73,18 @@ impl Harness {
         if v == Verdict::Control {
             v = self.control.handle(&mut buf, side);
         }
-        match v {
+        let mut out = match v {
             Verdict::Tx(out) => vec![(out, buf.data().to_vec())],
+            Verdict::Hold => {
+                self.worker.hold(buf);
+                Vec::new()
+            }
             _ => Vec::new(),
+        };
+        while let Some((b, side)) = self.worker.take_ready() {
+            out.push((side, b.data().to_vec()));
         }
+        out
     }
 
     /// Runs expiry up to `now`.

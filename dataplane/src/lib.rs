@@ -8,6 +8,7 @@
 pub mod buf;
 pub mod counters;
 pub mod dpdk;
+pub mod frag;
 pub mod harness;
 pub mod nat;
 pub mod neighbors;

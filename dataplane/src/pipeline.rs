@@ -7,6 +7,7 @@
 
 use crate::buf::PacketBuf;
 use crate::counters::{DropReason, WorkerCounters};
+use crate::frag::{self, Fragments, Key as FragKey};
 use crate::nat::{Nat, Tuple};
 use crate::neighbors::Neighbors;
 use crate::wire::checksum::{self, Delta};
@@ -50,6 +51,8 @@ pub enum Verdict {
     Drop(DropReason),
     /// Hand to the control lcore (ARP, packets addressed to the appliance).
     Control,
+    /// Give the frame to [`Worker::hold`]: a fragment waiting for its first fragment.
+    Hold,
 }
 
 /// What the pipeline knows of a port.
@@ -164,6 +167,8 @@ struct Parsed {
     proto: u8,
     src: u32,
     dst: u32,
+    /// First fragment of a datagram: the L4 length fields speak of the whole datagram.
+    first_fragment: bool,
 }
 
 /// An unsolicited inbound SYN, remembered (not forwarded) for RFC 5382 REQ-4: if no
@@ -200,7 +205,7 @@ impl HeldSyn {
 pub const HELD_SYNS: usize = 64;
 
 /// One worker's pipeline: its NAT tables and what it needs to route.
-pub struct Worker {
+pub struct Worker<B> {
     /// The NAT tables.
     pub nat: Nat,
     ports: [PortInfo; 2],
@@ -218,9 +223,13 @@ pub struct Worker {
     glean_len: usize,
     held: [HeldSyn; HELD_SYNS],
     held_len: usize,
+    frags: Fragments<B>,
+    pending_hold: Option<(FragKey, Side, u32)>,
+    releasing: Vec<B>,
+    ready: Vec<(B, Side)>,
 }
 
-impl Worker {
+impl<B: PacketBuf> Worker<B> {
     /// A worker over `nat`.
     pub fn new(
         nat: Nat,
@@ -228,7 +237,7 @@ impl Worker {
         params: PipelineParams,
         neighbors: Arc<Neighbors>,
         counters: Arc<WorkerCounters>,
-    ) -> Worker {
+    ) -> Worker<B> {
         Worker {
             nat,
             ports,
@@ -243,6 +252,10 @@ impl Worker {
             glean_len: 0,
             held: [HeldSyn::EMPTY; HELD_SYNS],
             held_len: 0,
+            frags: Fragments::new(0x4000),
+            pending_hold: None,
+            releasing: Vec::with_capacity(frag::MAX_HELD),
+            ready: Vec::with_capacity(frag::MAX_HELD),
         }
     }
 
@@ -258,7 +271,7 @@ impl Worker {
         &self.glean[..n]
     }
 
-    fn glean_source<B: PacketBuf>(&mut self, buf: &B, src: u32) {
+    fn glean_source(&mut self, buf: &B, src: u32) {
         let port = &self.ports[Side::Inside as usize];
         if self.glean_len < self.glean.len()
             && port.on_link(src)
@@ -277,17 +290,117 @@ impl Worker {
     }
 
     /// Processes one frame received on `from` at time `now` (seconds).
-    pub fn process<B: PacketBuf>(&mut self, buf: &mut B, from: Side, now: u32) -> Verdict {
+    pub fn process(&mut self, buf: &mut B, from: Side, now: u32) -> Verdict {
         let v = self.process_inner(buf, from, now);
         match v {
             Verdict::Drop(r) => self.counters.count_drop(r),
             Verdict::Tx(side) => self.counters.tx[side as usize].inc(),
-            Verdict::Control => {}
+            Verdict::Control | Verdict::Hold => {}
         }
         v
     }
 
-    fn process_inner<B: PacketBuf>(&mut self, buf: &mut B, from: Side, now: u32) -> Verdict {
+    /// Takes a frame `process` answered [`Verdict::Hold`] for.
+    pub fn hold(&mut self, buf: B) {
+        match self.pending_hold.take() {
+            Some((key, from, now)) => match self.frags.hold(key, buf, from as u8, now) {
+                Ok(()) => self.counters.fragments_held.inc(),
+                Err(b) => {
+                    self.counters.count_drop(DropReason::FragmentTableFull);
+                    drop(b);
+                }
+            },
+            None => self.counters.count_drop(DropReason::Fragment),
+        }
+    }
+
+    /// Held fragments released and translated by the last `process`, ready to send.
+    pub fn take_ready(&mut self) -> Option<(B, Side)> {
+        self.ready.pop()
+    }
+
+    /// A fragment other than the first: translated like its datagram's first fragment,
+    /// or held until that one comes.
+    fn later_fragment(
+        &mut self,
+        buf: &mut B,
+        p: &Parsed,
+        key: FragKey,
+        from: Side,
+        now: u32,
+    ) -> Verdict {
+        if let Some(t) = self.frags.lookup(&key, now) {
+            return self.apply_fragment(buf, p, &t, now);
+        }
+        if !self.frags.can_hold() {
+            return Verdict::Drop(DropReason::FragmentTableFull);
+        }
+        self.pending_hold = Some((key, from, now));
+        Verdict::Hold
+    }
+
+    fn apply_fragment(
+        &mut self,
+        buf: &mut B,
+        p: &Parsed,
+        t: &frag::Translation,
+        now: u32,
+    ) -> Verdict {
+        if buf.data()[p.l3 + 8] <= 1 {
+            return Verdict::Drop(DropReason::TtlExpired);
+        }
+        let mut ip = ipv4::Packet::new_unchecked(&mut buf.data_mut()[p.l3..p.end]);
+        ip.set_src(t.src);
+        ip.set_dst(t.dst);
+        ip.set_ident(t.id);
+        ip.decrement_ttl();
+        let out = if t.out == 0 {
+            Side::Inside
+        } else {
+            Side::Outside
+        };
+        self.counters.fragments_translated.inc();
+        self.l2_out(buf, out, t.dst, now)
+    }
+
+    /// After the first fragment of `key` was translated: record the translation for the
+    /// rest, give the datagram a new identifier, and release what was held for it.
+    fn first_fragment_done(&mut self, buf: &mut B, p: &Parsed, key: FragKey, out: Side, now: u32) {
+        let id = self.frags.new_id();
+        let mut ip = ipv4::Packet::new_unchecked(&mut buf.data_mut()[p.l3..p.end]);
+        ip.set_ident(id);
+        let t = frag::Translation {
+            src: ip.src(),
+            dst: ip.dst(),
+            id,
+            out: out as u8,
+            until: now + frag::TIMEOUT,
+        };
+        if !self.frags.record(key, t) {
+            self.counters.count_drop(DropReason::FragmentTableFull);
+            return;
+        }
+        self.counters.fragments_translated.inc();
+        let mut list = std::mem::take(&mut self.releasing);
+        self.frags.take_held(&key, |b| list.push(b));
+        for mut b in list.drain(..) {
+            let v = match parse_l3(&mut b) {
+                Ok(q) => self.apply_fragment(&mut b, &q, &t, now),
+                Err(r) => Verdict::Drop(r),
+            };
+            match v {
+                Verdict::Tx(side) => {
+                    self.counters.tx[side as usize].inc();
+                    self.ready.push((b, side));
+                }
+                Verdict::Drop(r) => self.counters.count_drop(r),
+                _ => {}
+            }
+        }
+        self.releasing = list;
+    }
+
+    fn process_inner(&mut self, buf: &mut B, from: Side, now: u32) -> Verdict {
         self.counters.rx[from as usize].inc();
         let frame = match ethernet::Frame::new_checked(buf.data()) {
             Ok(f) => f,
@@ -315,10 +428,24 @@ impl Worker {
         if martian(p.src) || martian(p.dst) || p.dst == u32::MAX {
             return Verdict::Drop(DropReason::Ipv4Martian);
         }
-        let flags_frag = ipv4::Packet::new_unchecked(&buf.data()[p.l3..]).flags_frag();
-        if flags_frag & (ipv4::FLAG_MF | 0x1fff) != 0 {
-            return Verdict::Drop(DropReason::Fragment);
+        let (flags_frag, ident) = {
+            let ip = ipv4::Packet::new_unchecked(&buf.data()[p.l3..]);
+            (ip.flags_frag(), ip.ident())
+        };
+        let fragment = flags_frag & (ipv4::FLAG_MF | 0x1fff) != 0;
+        let key = FragKey {
+            src: p.src,
+            dst: p.dst,
+            id: ident,
+            proto: p.proto,
+        };
+        if flags_frag & 0x1fff != 0 {
+            return self.later_fragment(buf, &p, key, from, now);
         }
+        let p = Parsed {
+            first_fragment: fragment,
+            ..p
+        };
         let ttl = buf.data()[p.l3 + 8];
         if ttl <= 1 {
             return self.icmp_error(
@@ -380,6 +507,9 @@ impl Worker {
                 }
             }
         };
+        if fragment {
+            self.first_fragment_done(buf, &p, key, out, now);
+        }
         let mut ip = ipv4::Packet::new_unchecked(&mut buf.data_mut()[p.l3..p.end]);
         ip.decrement_ttl();
         let dst = ip.dst();
@@ -387,11 +517,7 @@ impl Worker {
     }
 
     /// Reads the NAT tuple of the frame's L4 header.
-    fn tuple<B: PacketBuf>(
-        buf: &B,
-        p: &Parsed,
-        outbound: bool,
-    ) -> Result<(Tuple, u8, bool), DropReason> {
+    fn tuple(buf: &B, p: &Parsed, outbound: bool) -> Result<(Tuple, u8, bool), DropReason> {
         let l4 = &buf.data()[p.l4..p.end];
         let t = |sport, dport| Tuple {
             proto: p.proto,
@@ -406,7 +532,11 @@ impl Worker {
                 Ok((t(s.src_port(), s.dst_port()), s.flags(), true))
             }
             ipv4::PROTO_UDP => {
-                let d = udp::Datagram::new_checked(l4).map_err(|_| DropReason::L4Truncated)?;
+                let d = if p.first_fragment && l4.len() >= udp::HEADER_LEN {
+                    udp::Datagram::new_unchecked(l4)
+                } else {
+                    udp::Datagram::new_checked(l4).map_err(|_| DropReason::L4Truncated)?
+                };
                 Ok((t(d.src_port(), d.dst_port()), 0, true))
             }
             ipv4::PROTO_ICMP => {
@@ -427,18 +557,13 @@ impl Worker {
         }
     }
 
-    fn is_icmp_error<B: PacketBuf>(buf: &B, p: &Parsed) -> bool {
+    fn is_icmp_error(buf: &B, p: &Parsed) -> bool {
         p.proto == ipv4::PROTO_ICMP
             && p.end - p.l4 >= icmp::HEADER_LEN
             && icmp::is_error(buf.data()[p.l4])
     }
 
-    fn in2out<B: PacketBuf>(
-        &mut self,
-        buf: &mut B,
-        p: &Parsed,
-        now: u32,
-    ) -> Result<Side, DropReason> {
+    fn in2out(&mut self, buf: &mut B, p: &Parsed, now: u32) -> Result<Side, DropReason> {
         if Self::is_icmp_error(buf, p) {
             self.icmp_error_in2out(buf, p)?;
             self.counters.in2out.inc();
@@ -475,12 +600,7 @@ impl Worker {
         Ok(Side::Outside)
     }
 
-    fn out2in<B: PacketBuf>(
-        &mut self,
-        buf: &mut B,
-        p: &Parsed,
-        now: u32,
-    ) -> Result<(), DropReason> {
+    fn out2in(&mut self, buf: &mut B, p: &Parsed, now: u32) -> Result<(), DropReason> {
         if Self::is_icmp_error(buf, p) {
             self.icmp_error_out2in(buf, p)?;
             self.counters.out2in.inc();
@@ -496,11 +616,7 @@ impl Worker {
 
     /// An ICMP error from outside about a packet the NAT sent out: the embedded packet
     /// goes from the outside mapping to the remote (RFC 5508 REQ-3, RFC 5382 REQ-10).
-    fn icmp_error_out2in<B: PacketBuf>(
-        &mut self,
-        buf: &mut B,
-        p: &Parsed,
-    ) -> Result<(), DropReason> {
+    fn icmp_error_out2in(&mut self, buf: &mut B, p: &Parsed) -> Result<(), DropReason> {
         let e = embedded(buf, p)?;
         let t = Tuple {
             proto: e.proto,
@@ -523,11 +639,7 @@ impl Worker {
     }
 
     /// An ICMP error from a subscriber about a packet that came in through the NAT.
-    fn icmp_error_in2out<B: PacketBuf>(
-        &mut self,
-        buf: &mut B,
-        p: &Parsed,
-    ) -> Result<(), DropReason> {
+    fn icmp_error_in2out(&mut self, buf: &mut B, p: &Parsed) -> Result<(), DropReason> {
         let e = embedded(buf, p)?;
         let t = Tuple {
             proto: e.proto,
@@ -546,13 +658,7 @@ impl Worker {
         Ok(())
     }
 
-    fn refuse<B: PacketBuf>(
-        &mut self,
-        buf: &mut B,
-        p: &Parsed,
-        r: DropReason,
-        now: u32,
-    ) -> Verdict {
+    fn refuse(&mut self, buf: &mut B, p: &Parsed, r: DropReason, now: u32) -> Verdict {
         let limit = matches!(
             r,
             DropReason::PoolExhausted
@@ -578,7 +684,7 @@ impl Worker {
     /// Turns the frame into an ICMP error about itself, sent back where it came from,
     /// from the appliance's address on that port. Counts `reason` as the packet's drop.
     #[allow(clippy::too_many_arguments)]
-    fn icmp_error<B: PacketBuf>(
+    fn icmp_error(
         &mut self,
         buf: &mut B,
         p: &Parsed,
@@ -641,7 +747,7 @@ impl Worker {
 
     /// Sets the frame's MAC addresses for `dst` out of `side`, or turns it into an ARP
     /// request when the next hop is unknown.
-    fn l2_out<B: PacketBuf>(&mut self, buf: &mut B, side: Side, dst: u32, now: u32) -> Verdict {
+    fn l2_out(&mut self, buf: &mut B, side: Side, dst: u32, now: u32) -> Verdict {
         let port = &self.ports[side as usize];
         let hop = port.next_hop(dst);
         if let Some(mac) = self.neighbors.lookup(hop).or(self.params.unresolved_mac) {
@@ -675,13 +781,7 @@ impl Worker {
         Verdict::Tx(side)
     }
 
-    fn maybe_hold_syn<B: PacketBuf>(
-        &mut self,
-        buf: &B,
-        p: &Parsed,
-        r: DropReason,
-        now: u32,
-    ) -> Verdict {
+    fn maybe_hold_syn(&mut self, buf: &B, p: &Parsed, r: DropReason, now: u32) -> Verdict {
         if self.params.syn_hold_secs == 0 || p.proto != ipv4::PROTO_TCP {
             return Verdict::Drop(r);
         }
@@ -743,7 +843,7 @@ impl Worker {
 
     /// Writes into `buf` (any contents) the ICMP port unreachable that answers a held
     /// SYN, from the address it was sent to, back out the outside port.
-    pub fn build_syn_unreachable<B: PacketBuf>(&mut self, h: &HeldSyn, buf: &mut B) -> Verdict {
+    pub fn build_syn_unreachable(&mut self, h: &HeldSyn, buf: &mut B) -> Verdict {
         let q = usize::from(h.quote_len);
         let len = 14 + 20 + 8 + q;
         if !buf.set_len(len) {
@@ -787,6 +887,10 @@ impl Worker {
 
     /// Runs expiry, bounded.
     pub fn expire(&mut self, now: u32, budget: usize) -> usize {
+        let dropped = self.frags.expire(now);
+        if dropped > 0 {
+            self.counters.drops[DropReason::FragmentTimeout as usize].add(dropped as u64);
+        }
         self.nat.expire(now, budget)
     }
 }
@@ -819,6 +923,7 @@ fn parse_l3<B: PacketBuf>(buf: &mut B) -> Result<Parsed, DropReason> {
         proto,
         src,
         dst,
+        first_fragment: false,
     })
 }
 
@@ -857,7 +962,8 @@ fn rewrite<B: PacketBuf>(
         }
         ipv4::PROTO_UDP => {
             let delta = Delta::addr_port(old_addr, old_port, new_addr, new_port);
-            let mut u = udp::Datagram::new_checked(&mut l4[..]).expect("parsed before");
+            // Checked when parsed (length, or at least the header for a first fragment).
+            let mut u = udp::Datagram::new_unchecked(&mut l4[..]);
             if outbound {
                 u.set_src_port(new_port);
             } else {
@@ -1024,7 +1130,7 @@ impl Control {
         match v {
             Verdict::Drop(r) => self.counters.count_drop(r),
             Verdict::Tx(s) => self.counters.tx[s as usize].inc(),
-            Verdict::Control => {}
+            Verdict::Control | Verdict::Hold => {}
         }
         v
     }

@@ -231,7 +231,7 @@ fn flush(port: Port, q: u16, burst: &mut MbufBurst, counters: &WorkerCounters) {
 
 #[allow(clippy::too_many_arguments)]
 fn worker_loop(
-    mut worker: Worker,
+    mut worker: Worker<Mbuf>,
     q: u16,
     ports: [Port; 2],
     link: &WorkerLink,
@@ -262,6 +262,12 @@ fn worker_loop(
                 match worker.process(&mut m, side, now) {
                     Verdict::Tx(out) => push(&mut tx, out, m, ports, q, &counters),
                     Verdict::Drop(_) => drop(m),
+                    Verdict::Hold => {
+                        worker.hold(m);
+                        while let Some((m, out)) = worker.take_ready() {
+                            push(&mut tx, out, m, ports, q, &counters);
+                        }
+                    }
                     Verdict::Control => {
                         m.set_port(side as u16);
                         if let Err(m) = to_ctl.push(m) {

@@ -129,6 +129,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         put32(b, field::DST, a);
         put16(b, field::CHECKSUM, c);
     }
+    /// Sets the identification, updating the checksum incrementally.
+    pub fn set_ident(&mut self, id: u16) {
+        let old = self.ident();
+        let c = checksum::update16(self.checksum(), old, id);
+        let b = self.buffer.as_mut();
+        put16(b, field::IDENT, id);
+        put16(b, field::CHECKSUM, c);
+    }
+
     /// Decrements the TTL, updating the checksum incrementally.
     pub fn decrement_ttl(&mut self) {
         let b = self.buffer.as_mut();

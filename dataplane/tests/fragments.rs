@@ -1,0 +1,237 @@
+//! Fragments (RFC 4787 REQ-14, RFC 6864), packets too big (RFC 1191), and held
+//! unsolicited SYNs (RFC 5382 REQ-4), through the whole pipeline.
+
+mod common;
+use cgnat_dataplane::counters::DropReason;
+use cgnat_dataplane::pipeline::Side::{Inside, Outside};
+use cgnat_dataplane::wire::checksum;
+use common::*;
+
+/// Splits a frame's IPv4 datagram in two fragments, the first carrying `first_len`
+/// payload bytes (a multiple of 8).
+fn split(frame: &[u8], first_len: usize) -> (Vec<u8>, Vec<u8>) {
+    let ip = &frame[14..];
+    let payload = &ip[20..];
+    let mk = |off: usize, data: &[u8], more: bool| {
+        let mut f = frame[..34].to_vec();
+        f.extend_from_slice(data);
+        let total = (20 + data.len()) as u16;
+        f[16..18].copy_from_slice(&total.to_be_bytes());
+        let ff = ((off / 8) as u16) | if more { 0x2000 } else { 0 };
+        f[20..22].copy_from_slice(&ff.to_be_bytes());
+        f[22] = 64;
+        f[24] = 0;
+        f[25] = 0;
+        let c = checksum::finish(checksum::sum(&f[14..34]));
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        f
+    };
+    (
+        mk(0, &payload[..first_len], true),
+        mk(first_len, &payload[first_len..], false),
+    )
+}
+
+fn with_ident(mut f: Vec<u8>, id: u16) -> Vec<u8> {
+    f[18..20].copy_from_slice(&id.to_be_bytes());
+    f[24] = 0;
+    f[25] = 0;
+    let c = checksum::finish(checksum::sum(&f[14..34]));
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// Reassembles two translated fragments and checks the UDP checksum of the whole.
+fn reassembled_udp_ok(a: &[u8], b: &[u8]) -> bool {
+    let mut data = a[34..].to_vec();
+    data.extend_from_slice(&b[34..]);
+    let src = [a[26], a[27], a[28], a[29]];
+    let dst = [a[30], a[31], a[32], a[33]];
+    checksum::fold(checksum::sum(&data) + checksum::pseudo_header(src, dst, 17, data.len() as u16))
+        == 0xffff
+}
+
+fn ident(f: &[u8]) -> u16 {
+    u16::from_be_bytes([f[18], f[19]])
+}
+
+#[test]
+fn rfc4787_req14_fragments_in_order_are_all_translated() {
+    let mut h = harness("");
+    let whole = with_ident(
+        udp("100.64.1.2:5000", "192.0.2.10:53", &[0x5a; 600], false),
+        777,
+    );
+    let (f1, f2) = split(&whole, 304);
+    let o1 = one(&mut h, &f1, Inside, 1000, Outside);
+    let o2 = one(&mut h, &f2, Inside, 1000, Outside);
+    assert_eq!(
+        o1[26..30],
+        o2[26..30],
+        "both fragments from the same pool address"
+    );
+    assert_eq!(o1[26], 198);
+    assert_eq!(ident(&o1), ident(&o2), "one identifier for the datagram");
+    assert_ne!(
+        ident(&o1),
+        777,
+        "RFC 6864: fragmented datagrams get a new identifier"
+    );
+    assert!(
+        reassembled_udp_ok(&o1, &o2),
+        "the reassembled datagram's UDP checksum holds"
+    );
+    assert_eq!(checksum::fold(checksum::sum(&o2[14..34])), 0xffff);
+    assert_eq!(o2[22], 63, "TTL decremented on later fragments too");
+}
+
+#[test]
+fn rfc4787_req14_fragments_out_of_order_are_held_then_released() {
+    let mut h = harness("");
+    let whole = with_ident(
+        udp("100.64.1.2:5000", "192.0.2.10:53", &[0x33; 900], false),
+        4242,
+    );
+    let (f1, f2) = split(&whole, 504);
+    none(&mut h, &f2, Inside, 1000);
+    assert_eq!(h.counters.fragments_held.get(), 1);
+    let out = h.inject(&f1, Inside, 1000);
+    assert_eq!(out.len(), 2, "the first fragment releases the held one");
+    let (a, b) = (&out[0].1, &out[1].1);
+    assert!(out.iter().all(|(s, _)| *s == Outside));
+    assert!(reassembled_udp_ok(a, b));
+    assert_eq!(ident(a), ident(b));
+}
+
+#[test]
+fn inbound_fragments_reach_the_inside_host() {
+    let mut h = harness("");
+    let m = out(&one(
+        &mut h,
+        &udp("100.64.1.2:5000", "192.0.2.10:53", b"q", false),
+        Inside,
+        1000,
+        Outside,
+    ));
+    let whole = with_ident(
+        udp("192.0.2.10:53", &m.src.to_string(), &[7; 1000], true),
+        99,
+    );
+    let (f1, f2) = split(&whole, 496);
+    none(&mut h, &f2, Outside, 1001);
+    let out = h.inject(&f1, Outside, 1001);
+    assert_eq!(out.len(), 2);
+    for (side, f) in &out {
+        assert_eq!(*side, Inside);
+        assert_eq!(&f[30..34], &[100, 64, 1, 2]);
+    }
+    let first = out
+        .iter()
+        .find(|(_, f)| u16::from_be_bytes([f[20], f[21]]) & 0x1fff == 0)
+        .unwrap();
+    let later = out
+        .iter()
+        .find(|(_, f)| u16::from_be_bytes([f[20], f[21]]) & 0x1fff != 0)
+        .unwrap();
+    assert!(reassembled_udp_ok(&first.1, &later.1));
+}
+
+#[test]
+fn held_fragments_time_out_and_are_counted() {
+    let mut h = harness("");
+    let whole = udp("100.64.1.2:5000", "192.0.2.10:53", &[1; 600], false);
+    let (_, f2) = split(&whole, 304);
+    none(&mut h, &f2, Inside, 1000);
+    h.expire(1016);
+    assert_eq!(h.counters.dropped(DropReason::FragmentTimeout), 1);
+}
+
+#[test]
+fn rfc1191_too_big_with_df_gets_fragmentation_needed() {
+    let mut h = harness("");
+    let big = udp("100.64.1.2:5000", "192.0.2.10:53", &[0; 1600], false);
+    let o = one(&mut h, &big, Inside, 1000, Inside);
+    assert_eq!(
+        &o[34..36],
+        &[3, 4],
+        "destination unreachable, fragmentation needed"
+    );
+    assert_eq!(u16::from_be_bytes([o[40], o[41]]), 1500, "next-hop MTU");
+    assert_eq!(h.counters.dropped(DropReason::TooBig), 1);
+    assert!(checksums_ok(&o));
+}
+
+#[test]
+fn rfc5382_req4_unsolicited_syn_is_held_then_answered_with_port_unreachable() {
+    let mut h = harness("");
+    none(
+        &mut h,
+        &tcp("192.0.2.10:4444", "198.51.100.3:2000", 1, "S", b"", true),
+        Outside,
+        1000,
+    );
+    assert_eq!(h.counters.dropped(DropReason::SynHeld), 1);
+    assert!(
+        h.timer_frames(1005).is_empty(),
+        "nothing said for 6 seconds"
+    );
+    let f = h.timer_frames(1006);
+    assert_eq!(f.len(), 1);
+    let (side, icmp) = &f[0];
+    assert_eq!(*side, Outside);
+    let o = out(icmp);
+    assert_eq!(*o.src.ip(), ip("198.51.100.3"));
+    assert_eq!(*o.dst.ip(), ip("192.0.2.10"));
+    assert_eq!(&icmp[34..36], &[3, 3], "port unreachable");
+    assert_eq!(&icmp[42 + 12..42 + 16], &[192, 0, 2, 10], "quotes the SYN");
+}
+
+#[test]
+fn rfc5382_req4_held_syn_is_forgotten_when_the_inside_host_opens_too() {
+    let mut h = harness("filtering = \"address-and-port-dependent\"");
+    let m = out(&one(
+        &mut h,
+        &tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "S", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ));
+    // A SYN from another remote to the same mapping is filtered and held...
+    none(
+        &mut h,
+        &tcp("192.0.2.20:5555", &m.src.to_string(), 9, "S", b"", true),
+        Outside,
+        1001,
+    );
+    // ...then the inside host opens to that remote (simultaneous open): silence.
+    let o = out(&one(
+        &mut h,
+        &tcp("100.64.1.2:40000", "192.0.2.20:5555", 1, "S", b"", false),
+        Inside,
+        1002,
+        Outside,
+    ));
+    assert_eq!(o.src, m.src, "same mapping (endpoint-independent)");
+    assert!(h.timer_frames(1010).is_empty());
+    // The remote's retransmitted SYN now completes the simultaneous open.
+    one(
+        &mut h,
+        &tcp("192.0.2.20:5555", &m.src.to_string(), 9, "S", b"", true),
+        Outside,
+        1003,
+        Inside,
+    );
+}
+
+#[test]
+fn inbound_syn_drop_mode_answers_nothing() {
+    let mut h = harness("inbound_syn = \"drop\"");
+    none(
+        &mut h,
+        &tcp("192.0.2.10:4444", "198.51.100.3:2000", 1, "S", b"", true),
+        Outside,
+        1000,
+    );
+    assert_eq!(h.counters.dropped(DropReason::NoMapping), 1);
+    assert!(h.timer_frames(1010).is_empty());
+}
