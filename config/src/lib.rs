@@ -189,6 +189,9 @@ pub struct Nat {
     pub max_sessions: u32,
     /// Keep port parity.
     pub port_parity: bool,
+    /// Try the inside port first when it is free (RFC 4787 REQ-3 allows it; off by
+    /// default: random ports are harder to guess, RFC 6056).
+    pub port_preservation: bool,
     /// Seconds before a released port is reused.
     pub quarantine_secs: u32,
     /// Hairpinning.

@@ -252,6 +252,8 @@ struct FileNat {
     max_sessions: u32,
     #[serde(default = "d_true")]
     port_parity: bool,
+    #[serde(default)]
+    port_preservation: bool,
     #[serde(default = "d_quarantine")]
     quarantine_secs: u32,
     #[serde(default = "d_true")]
@@ -779,6 +781,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         max_sessions_per_subscriber: n.max_sessions_per_subscriber,
         max_sessions: n.max_sessions,
         port_parity: n.port_parity,
+        port_preservation: n.port_preservation,
         quarantine_secs: n.quarantine_secs,
         hairpinning: n.hairpinning,
         exclude_destinations: exclude,
@@ -922,6 +925,7 @@ impl FileConfig {
                 max_sessions_per_subscriber: n.max_sessions_per_subscriber,
                 max_sessions: n.max_sessions,
                 port_parity: n.port_parity,
+                port_preservation: n.port_preservation,
                 quarantine_secs: n.quarantine_secs,
                 hairpinning: n.hairpinning,
                 exclude_destinations: strs(&n.exclude_destinations),

@@ -262,12 +262,7 @@ fn worker_loop(
                 match worker.process(&mut m, side, now) {
                     Verdict::Tx(out) => push(&mut tx, out, m, ports, q, &counters),
                     Verdict::Drop(_) => drop(m),
-                    Verdict::Hold => {
-                        worker.hold(m);
-                        while let Some((m, out)) = worker.take_ready() {
-                            push(&mut tx, out, m, ports, q, &counters);
-                        }
-                    }
+                    Verdict::Hold => worker.hold(m),
                     Verdict::Control => {
                         m.set_port(side as u16);
                         if let Err(m) = to_ctl.push(m) {
@@ -275,6 +270,10 @@ fn worker_loop(
                             drop(m);
                         }
                     }
+                }
+                // Fragments a first fragment released.
+                while let Some((m, out)) = worker.take_ready() {
+                    push(&mut tx, out, m, ports, q, &counters);
                 }
             }
             let gleaned = worker.take_gleaned();

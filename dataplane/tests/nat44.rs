@@ -12,7 +12,7 @@ fn pool_contains(a: &Ipv4Addr) -> bool {
 }
 
 #[test]
-fn udp_out_and_back_translates_addresses_ports_and_checksums() {
+fn rfc4787_req4_udp_out_and_back_with_port_parity_and_checksums() {
     let mut h = harness("");
     let f = one(
         &mut h,
@@ -50,7 +50,7 @@ fn udp_checksum_zero_stays_zero() {
 }
 
 #[test]
-fn endpoint_independent_mapping_and_paired_pooling() {
+fn rfc4787_req1_req2_endpoint_independent_mapping_and_paired_pooling() {
     let mut h = harness("");
     let a = out(&one(
         &mut h,
@@ -90,7 +90,7 @@ fn endpoint_independent_mapping_and_paired_pooling() {
 }
 
 #[test]
-fn address_and_port_dependent_filtering_refuses_strangers() {
+fn rfc4787_req8_address_and_port_dependent_filtering_refuses_strangers() {
     let mut h = harness("filtering = \"address-and-port-dependent\"");
     let a = out(&one(
         &mut h,
@@ -122,7 +122,7 @@ fn address_and_port_dependent_filtering_refuses_strangers() {
 }
 
 #[test]
-fn address_dependent_filtering_admits_known_addresses_only() {
+fn rfc4787_req8_address_dependent_filtering_admits_known_addresses_only() {
     let mut h = harness("filtering = \"address-dependent\"");
     let a = out(&one(
         &mut h,
@@ -167,7 +167,7 @@ fn unsolicited_inbound_is_dropped_and_counted() {
 }
 
 #[test]
-fn tcp_handshake_data_and_close_with_rfc7857_timeouts() {
+fn rfc5382_req5_rfc7857_tcp_established_and_transitory_timeouts() {
     let mut h = harness("");
     let syn = out(&one(
         &mut h,
@@ -213,7 +213,7 @@ fn tcp_handshake_data_and_close_with_rfc7857_timeouts() {
 }
 
 #[test]
-fn tcp_fin_both_ways_moves_to_transitory_timeout() {
+fn rfc7857_tcp_fin_both_ways_moves_to_transitory_timeout() {
     let mut h = harness("");
     let syn = out(&one(
         &mut h,
@@ -256,7 +256,7 @@ fn tcp_fin_both_ways_moves_to_transitory_timeout() {
 }
 
 #[test]
-fn tcp_rst_holds_for_transitory_timeout() {
+fn rfc7857_tcp_rst_holds_for_transitory_timeout() {
     let mut h = harness("");
     let syn = out(&one(
         &mut h,
@@ -312,7 +312,7 @@ fn tcp_without_syn_creates_nothing() {
 }
 
 #[test]
-fn udp_expires_after_its_timeout_and_inbound_does_not_refresh() {
+fn rfc4787_req5_req6_udp_timeout_outbound_refresh_only_and_quarantine() {
     let mut h = harness("");
     let a = out(&one(
         &mut h,
@@ -343,7 +343,7 @@ fn udp_expires_after_its_timeout_and_inbound_does_not_refresh() {
 }
 
 #[test]
-fn icmp_echo_uses_identifier_as_port() {
+fn rfc5508_req1_icmp_query_identifier_mapping_and_timeout() {
     let mut h = harness("");
     let o = out(&one(
         &mut h,
@@ -398,7 +398,7 @@ fn icmp_error(from: &str, to: &str, kind: u8, code: u8, inner: &[u8], inbound: b
 }
 
 #[test]
-fn icmp_error_from_outside_translates_embedded_packet() {
+fn rfc5508_req3_icmp_error_from_outside_translates_embedded_udp() {
     let mut h = harness("");
     let sent = one(
         &mut h,
@@ -444,7 +444,7 @@ fn icmp_error_from_outside_translates_embedded_packet() {
 }
 
 #[test]
-fn icmp_error_from_inside_translates_embedded_packet() {
+fn rfc5508_req4_icmp_error_from_inside_translates_embedded_udp() {
     let mut h = harness("");
     let a = out(&one(
         &mut h,
@@ -494,7 +494,7 @@ fn ttl_expiry_sends_time_exceeded_from_the_inside_port() {
 }
 
 #[test]
-fn full_table_refuses_new_sessions_and_keeps_live_ones() {
+fn rfc6888_req11_full_table_refuses_new_sessions_and_keeps_live_ones() {
     let mut h = harness("max_sessions = 4");
     let mut live = Vec::new();
     for i in 0..4 {
@@ -532,7 +532,7 @@ fn full_table_refuses_new_sessions_and_keeps_live_ones() {
 }
 
 #[test]
-fn subscriber_session_limit_is_enforced_without_icmp_when_off() {
+fn rfc6888_req5_subscriber_session_limit() {
     let mut h = harness("max_sessions_per_subscriber = 2\nicmp_on_limit = false");
     one(
         &mut h,
@@ -565,7 +565,7 @@ fn subscriber_session_limit_is_enforced_without_icmp_when_off() {
 }
 
 #[test]
-fn port_blocks_hold_a_subscribers_ports_and_cap_them() {
+fn rfc6888_req4_req14_port_blocks_hold_a_subscribers_ports_and_cap_them() {
     let mut h = harness("allocation = \"port-block\"\nblock_size = 64\nmax_blocks_per_subscriber = 2\nicmp_on_limit = false\nport_parity = false");
     let mut ports = Vec::new();
     for p in 0..128u16 {
@@ -592,7 +592,7 @@ fn port_blocks_hold_a_subscribers_ports_and_cap_them() {
 }
 
 #[test]
-fn dynamic_allocation_spreads_ports_randomly() {
+fn rfc6888_req15_dynamic_allocation_spreads_ports_randomly() {
     let mut h = harness("allocation = \"dynamic\"");
     let mut ports = Vec::new();
     for p in 0..50u16 {
@@ -609,7 +609,7 @@ fn dynamic_allocation_spreads_ports_randomly() {
 }
 
 #[test]
-fn hairpinning_reaches_another_subscriber_with_public_source() {
+fn rfc4787_req9_hairpinning_udp_shows_the_public_source() {
     let mut h = harness("");
     let b = out(&one(
         &mut h,
@@ -630,7 +630,7 @@ fn hairpinning_reaches_another_subscriber_with_public_source() {
 }
 
 #[test]
-fn excluded_destinations_pass_untranslated() {
+fn rfc6888_req6_excluded_destinations_pass_untranslated() {
     let mut h = harness("exclude_destinations = [\"192.0.2.0/24\"]");
     let o = out(&one(
         &mut h,

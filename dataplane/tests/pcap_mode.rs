@@ -309,3 +309,160 @@ fn parse_ports(f: &[u8]) -> Option<(u16, u16)> {
         _ => None,
     }
 }
+
+/// Splits a frame's datagram in two fragments (first with `n` payload bytes).
+fn fragments(frame: &[u8], n: usize, id: u16) -> (Vec<u8>, Vec<u8>) {
+    let payload = &frame[34..];
+    let mk = |off: usize, data: &[u8], more: bool| {
+        let mut f = frame[..34].to_vec();
+        f.extend_from_slice(data);
+        f[16..18].copy_from_slice(&((20 + data.len()) as u16).to_be_bytes());
+        f[18..20].copy_from_slice(&id.to_be_bytes());
+        f[20..22]
+            .copy_from_slice(&(((off / 8) as u16) | if more { 0x2000 } else { 0 }).to_be_bytes());
+        f[24..26].copy_from_slice(&[0, 0]);
+        let c = cgnat_dataplane::wire::checksum::finish(cgnat_dataplane::wire::checksum::sum(
+            &f[14..34],
+        ));
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        f
+    };
+    (mk(0, &payload[..n], true), mk(n, &payload[n..], false))
+}
+
+/// The key behaviours through real net_pcap ports. Port preservation on a one-address
+/// pool makes every mapping predictable, so the outside input can answer it. In pcap
+/// mode each poll takes a burst from the inside input before one from the outside
+/// input, so these few inside packets are translated before any outside one arrives.
+#[test]
+fn key_behaviours_through_pcap_mode() {
+    let dir = workdir("behaviours");
+    let extra =
+        "allocation = \"dynamic\"\nport_preservation = true\nmax_sessions_per_subscriber = 3\n";
+    let cfg_pool = "pool = [\"198.51.100.1/32\"]";
+    let (f1, f2) = fragments(
+        &udp("100.64.1.7:7000", "192.0.2.10:53", &[9; 800], false),
+        400,
+        0x1234,
+    );
+    let inside = vec![
+        udp("100.64.1.2:5000", "192.0.2.10:53", b"a", false), // A: mapping 198.51.100.1:5000
+        udp("100.64.1.3:6000", "192.0.2.10:53", b"b", false), // B: mapping 198.51.100.1:6000
+        udp("100.64.1.2:5000", "198.51.100.1:6000", b"hairpin", false), // A -> B by B's public endpoint
+        udp("100.64.1.4:1", "192.0.2.10:53", b"", false),
+        udp("100.64.1.4:2", "192.0.2.10:53", b"", false),
+        udp("100.64.1.4:3", "192.0.2.10:53", b"", false),
+        udp("100.64.1.4:4", "192.0.2.10:53", b"", false), // C's fourth session: over the limit
+        f2,                                               // out of order
+        f1,
+    ];
+    let outside = vec![udp(
+        "192.0.2.99:7777",
+        "198.51.100.1:5000",
+        b"stranger",
+        true,
+    )]; // EIF
+    let cfg = dir.join("cgnat.toml");
+    std::fs::write(
+        &cfg,
+        CONFIG.replace("pool = [\"198.51.100.0/28\"]", cfg_pool) + "\n" + extra,
+    )
+    .unwrap();
+    write_pcap(&dir.join("in.pcap"), &inside);
+    write_pcap(&dir.join("out-in.pcap"), &outside);
+    let st = Command::new(env!("CARGO_BIN_EXE_cgnat"))
+        .args(["pcap", "-c"])
+        .arg(&cfg)
+        .arg("--inside")
+        .arg(dir.join("in.pcap"))
+        .arg("--outside")
+        .arg(dir.join("out-in.pcap"))
+        .arg("--out-dir")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let is_frag = |f: &Vec<u8>| u16::from_be_bytes([f[20], f[21]]) & 0x3fff != 0;
+    let all_out = read_pcap(&dir.join("out/outside.pcap"));
+    let outs: Vec<common::Out> = all_out
+        .iter()
+        .filter(|f| !is_frag(f))
+        .map(|f| common::out(f))
+        .collect();
+    let ins_raw = read_pcap(&dir.join("out/inside.pcap"));
+    let ins: Vec<common::Out> = ins_raw.iter().map(|f| common::out(f)).collect();
+    // EIM with preservation: A on 198.51.100.1:5000, B on :6000 (C's ports 1 and 2 are
+    // below the port range: not preserved, two dynamic ports).
+    assert_eq!(outs[0].src, sa("198.51.100.1:5000"));
+    assert_eq!(outs[1].src, sa("198.51.100.1:6000"));
+    assert_eq!(
+        outs.iter()
+            .filter(|o| o.src.ip().octets() == [198, 51, 100, 1])
+            .count(),
+        outs.len()
+    );
+    // Hairpin: B receives A's packet from A's public endpoint.
+    assert!(
+        ins.iter()
+            .any(|o| o.dst == sa("100.64.1.3:6000") && o.src == sa("198.51.100.1:5000")),
+        "{ins:?}"
+    );
+    // EIF: the stranger reaches A.
+    assert!(
+        ins.iter()
+            .any(|o| o.dst == sa("100.64.1.2:5000") && o.src == sa("192.0.2.99:7777")),
+        "{ins:?}"
+    );
+    // Limit: C's fourth flow answered with ICMP admin-prohibited from the inside port.
+    assert!(ins_raw
+        .iter()
+        .any(|f| f[23] == 1 && f[34] == 3 && f[35] == 13 && f[30..34] == [100, 64, 1, 4]));
+    // Fragments out of order: both left, same new identifier, from the pool.
+    let frags: Vec<&Vec<u8>> = all_out.iter().filter(|f| is_frag(f)).collect();
+    assert_eq!(frags.len(), 2);
+    assert!(frags.iter().all(|f| f[26..30] == [198, 51, 100, 1]));
+    assert_eq!(frags[0][18..20], frags[1][18..20]);
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        summary["dropped"]["subscriber_session_limit"], 1,
+        "{summary}"
+    );
+}
+
+#[test]
+fn deterministic_mappings_through_pcap_mode_agree_with_cgnat_map() {
+    let dir = workdir("deterministic");
+    let frames: Vec<Vec<u8>> = (2..20)
+        .map(|i| udp(&format!("100.64.0.{i}:4000"), "192.0.2.10:53", b"d", false))
+        .collect();
+    let extra = "allocation = \"deterministic\"\ninside = [\"100.64.0.0/20\"]\n";
+    let cfg = dir.join("cgnat.toml");
+    std::fs::write(&cfg, format!("{CONFIG}\n{extra}")).unwrap();
+    run_pcap(&dir, extra, &frames, None);
+    let outs = read_pcap(&dir.join("out/outside.pcap"));
+    assert_eq!(outs.len(), frames.len());
+    for (i, f) in outs.iter().enumerate() {
+        let o = common::out(f);
+        let r = Command::new(env!("CARGO_BIN_EXE_cgnat"))
+            .args(["map", "-c"])
+            .arg(&cfg)
+            .args([
+                "reverse",
+                &o.src.ip().to_string(),
+                &o.src.port().to_string(),
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&r.stdout);
+        assert!(
+            text.trim().ends_with(&format!("100.64.0.{}", i + 2)),
+            "{o:?}: {text}"
+        );
+    }
+}

@@ -195,6 +195,8 @@ pub struct NatParams {
     pub max_sessions: u32,
     /// Keep port parity.
     pub port_parity: bool,
+    /// Try the inside port first.
+    pub port_preservation: bool,
     /// Quarantine of released ports.
     pub quarantine_secs: u32,
     /// Timeouts.
@@ -247,6 +249,7 @@ impl NatParams {
             max_sessions_per_subscriber: nat.max_sessions_per_subscriber,
             max_sessions: (nat.max_sessions / u32::from(workers.max(1))).max(1),
             port_parity: nat.port_parity,
+            port_preservation: nat.port_preservation,
             quarantine_secs: nat.quarantine_secs,
             timeouts: Timeouts {
                 udp: nat.timeouts.udp,
@@ -755,7 +758,13 @@ impl Nat {
             return Err(DropReason::SessionTableFull);
         }
         let parity = (self.params.port_parity && mkey.proto != ipv4::PROTO_ICMP).then_some(mkey.pa);
+        let preserved = if self.params.port_preservation {
+            self.try_preserve(sub, mkey)
+        } else {
+            None
+        };
         let (a, port) = match (self.params.allocation, self.params.pooling) {
+            _ if preserved.is_some() => preserved.unwrap_or_default(),
             (Allocation::PortBlock, pooling) => {
                 let a = match pooling {
                     Pooling::Paired => self.pair_address(sub)?,
@@ -853,6 +862,42 @@ impl Nat {
         self.subs[sub as usize].mappings += 1;
         self.counters.mappings_active.set(self.map_out.len() as u64);
         Ok(m)
+    }
+
+    /// Port preservation: the inside port itself, on the subscriber's address, when it
+    /// is free and this subscriber may have it (dynamic: a block this worker owns;
+    /// port-block: a block the subscriber holds; deterministic: inside its range).
+    fn try_preserve(&mut self, sub: u32, mkey: Key) -> Option<(usize, u16)> {
+        let port = mkey.pa;
+        let a = match self.params.allocation {
+            Allocation::Deterministic => {
+                let d = self.params.deterministic.as_ref()?;
+                let (a, start) = d.forward_index(mkey.a)?;
+                let inside = port >= start
+                    && u32::from(port) < u32::from(start) + u32::from(d.ports_per_subscriber);
+                inside.then_some(a)?
+            }
+            Allocation::PortBlock => {
+                let b = self.pool.layout.block_of(port)?;
+                let s = &self.subs[sub as usize];
+                let entry = s.blocks.iter().find(|&&e| e as u16 == b)?;
+                (entry >> 16) as usize
+            }
+            Allocation::Dynamic => {
+                if self.pool.layout.owner(port)? != self.pool_worker() {
+                    return None;
+                }
+                match self.params.pooling {
+                    Pooling::Paired => self.pair_address(sub).ok()?,
+                    Pooling::Arbitrary => 0,
+                }
+            }
+        };
+        self.pool.take(a, mkey.proto, port).then_some((a, port))
+    }
+
+    fn pool_worker(&self) -> u16 {
+        self.pool.worker()
     }
 
     /// The session of an inbound packet. Without one, a mapping to the destination and

@@ -177,6 +177,11 @@ impl Pool {
         }
     }
 
+    /// The worker this pool belongs to.
+    pub fn worker(&self) -> u16 {
+        self.worker
+    }
+
     /// Index of a pool address.
     pub fn index_of(&self, addr: u32) -> Option<usize> {
         // Pools are small (tens to thousands of addresses) and sorted at start-up.

@@ -1,0 +1,484 @@
+//! The CGN requirement clauses not covered by nat44.rs / fragments.rs, one test each,
+//! named after the clause (README's requirement table points here).
+
+mod common;
+use cgnat_dataplane::counters::DropReason;
+use cgnat_dataplane::pipeline::Side::{Inside, Outside};
+use common::*;
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+fn udp_out(
+    h: &mut cgnat_dataplane::harness::Harness,
+    src: &str,
+    dst: &str,
+    now: u32,
+) -> SocketAddrV4 {
+    out(&one(h, &udp(src, dst, b"x", false), Inside, now, Outside)).src
+}
+
+#[test]
+fn rfc4787_req1_address_dependent_mapping_when_configured() {
+    let mut h = harness("mapping = \"address-dependent\"");
+    let a = udp_out(&mut h, "100.64.1.2:5000", "192.0.2.10:53", 1000);
+    let b = udp_out(&mut h, "100.64.1.2:5000", "192.0.2.10:123", 1000);
+    let c = udp_out(&mut h, "100.64.1.2:5000", "192.0.2.11:53", 1000);
+    assert_eq!(a, b, "same remote address, same mapping");
+    assert_ne!(a, c, "another remote address, another mapping");
+}
+
+#[test]
+fn rfc4787_req1_address_and_port_dependent_mapping_when_configured() {
+    let mut h = harness("mapping = \"address-and-port-dependent\"");
+    let a = udp_out(&mut h, "100.64.1.2:5000", "192.0.2.10:53", 1000);
+    let b = udp_out(&mut h, "100.64.1.2:5000", "192.0.2.10:123", 1000);
+    assert_ne!(a, b);
+    assert_eq!(a, udp_out(&mut h, "100.64.1.2:5000", "192.0.2.10:53", 1001));
+}
+
+#[test]
+fn rfc5382_req1_tcp_endpoint_independent_mapping() {
+    let mut h = harness("");
+    let a = out(&one(
+        &mut h,
+        &tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "S", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ))
+    .src;
+    let b = out(&one(
+        &mut h,
+        &tcp("100.64.1.2:40000", "192.0.2.99:443", 1, "S", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ))
+    .src;
+    assert_eq!(a, b);
+}
+
+#[test]
+fn rfc4787_req2_arbitrary_pooling_when_configured() {
+    let mut h = harness("pooling = \"arbitrary\"\nallocation = \"dynamic\"");
+    let addrs: HashSet<Ipv4Addr> = (0..64)
+        .map(|p| {
+            *udp_out(
+                &mut h,
+                &format!("100.64.1.2:{}", 3000 + p),
+                "192.0.2.10:53",
+                1000,
+            )
+            .ip()
+        })
+        .collect();
+    assert!(
+        addrs.len() > 4,
+        "one subscriber spread over the pool: {addrs:?}"
+    );
+}
+
+#[test]
+fn rfc6888_req2_req3_pool_of_non_contiguous_prefixes() {
+    let cfg = config("").nat.pool.len();
+    assert_eq!(cfg, 1);
+    let mut h = cgnat_dataplane::harness::Harness::new(
+        &{
+            let mut c = config("");
+            c.nat.pool = vec![
+                "198.51.100.0/31".parse().unwrap(),
+                "192.0.2.200/31".parse().unwrap(),
+            ];
+            c
+        },
+        1000,
+    );
+    for i in 0..=255u32 {
+        h.neighbors
+            .learn(u32::from(Ipv4Addr::new(100, 64, 1, i as u8)), &HOST_MAC);
+    }
+    let addrs: HashSet<Ipv4Addr> = (0..40)
+        .map(|i| {
+            *udp_out(
+                &mut h,
+                &format!("100.64.1.{}:5000", i + 2),
+                "192.0.2.77:53",
+                1000,
+            )
+            .ip()
+        })
+        .collect();
+    assert_eq!(
+        addrs.len(),
+        4,
+        "all four addresses of both prefixes in use: {addrs:?}"
+    );
+}
+
+#[test]
+fn rfc4787_req3_no_port_overloading() {
+    let mut h = harness("allocation = \"dynamic\"\nmax_sessions_per_subscriber = 100000");
+    let mut seen = HashSet::new();
+    for i in 0..2000u32 {
+        let src = format!("100.64.{}.{}:{}", 1 + i % 8, 2 + i % 200, 1024 + i);
+        assert!(
+            seen.insert(udp_out(&mut h, &src, "192.0.2.10:53", 1000)),
+            "an outside endpoint was handed out twice"
+        );
+    }
+}
+
+#[test]
+fn rfc4787_req3_port_preservation_when_configured() {
+    let mut h = harness("allocation = \"dynamic\"\nport_preservation = true");
+    assert_eq!(
+        udp_out(&mut h, "100.64.1.2:5000", "192.0.2.10:53", 1000).port(),
+        5000
+    );
+    // Taken: another subscriber asking for 5000 on the same address gets another port.
+    let first = *udp_out(&mut h, "100.64.1.2:5000", "192.0.2.10:53", 1000).ip();
+    let mut seen = Vec::new();
+    for i in 3..120 {
+        let m = udp_out(&mut h, &format!("100.64.1.{i}:5000"), "192.0.2.10:53", 1000);
+        seen.push(m);
+        if *m.ip() == first {
+            assert_ne!(m.port(), 5000);
+            return;
+        }
+    }
+    panic!("no subscriber paired to {first}: {seen:?}");
+}
+
+#[test]
+fn rfc4787_req4_port_parity_off_when_configured() {
+    let mut h = harness("allocation = \"dynamic\"\nport_parity = false");
+    let odd = (0..64)
+        .filter(|p| {
+            udp_out(
+                &mut h,
+                &format!("100.64.1.2:{}", 2000 + 2 * p),
+                "192.0.2.10:53",
+                1000,
+            )
+            .port()
+                % 2
+                == 1
+        })
+        .count();
+    assert!(
+        odd > 10,
+        "parity not forced: {odd} odd ports of 64 from even inside ports"
+    );
+}
+
+#[test]
+fn rfc4787_req8_endpoint_independent_filtering_admits_any_remote() {
+    let mut h = harness("");
+    let m = udp_out(&mut h, "100.64.1.2:5000", "192.0.2.10:53", 1000);
+    let back = out(&one(
+        &mut h,
+        &udp("203.0.113.99:7777", &m.to_string(), b"hi", true),
+        Outside,
+        1001,
+        Inside,
+    ));
+    assert_eq!(back.dst, sa("100.64.1.2:5000"));
+}
+
+#[test]
+fn rfc4787_req12_rfc5382_req10_icmp_errors_do_not_end_mappings() {
+    let mut h = harness("");
+    let sent = one(
+        &mut h,
+        &tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "S", b"", false),
+        Inside,
+        1000,
+        Outside,
+    );
+    let m = out(&sent).src;
+    let mut body = vec![3, 1, 0, 0, 0, 0, 0, 0];
+    body.extend_from_slice(&sent[14..14 + 28]);
+    let c = cgnat_dataplane::wire::checksum::finish(cgnat_dataplane::wire::checksum::sum(&body));
+    body[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut err = Vec::new();
+    etherparse::PacketBuilder::ethernet2(GW_MAC, cgnat_dataplane::harness::OUTSIDE_MAC)
+        .ipv4([192, 0, 2, 1], m.ip().octets(), 64)
+        .write(&mut err, etherparse::IpNumber::ICMP, &body)
+        .unwrap();
+    // The embedded TCP header is translated back (RFC 5382 REQ-9 wants this for TCP).
+    let back = one(&mut h, &err, Outside, 1001, Inside);
+    assert_eq!(&back[42 + 12..42 + 16], &[100, 64, 1, 2]);
+    assert_eq!(u16::from_be_bytes([back[42 + 20], back[42 + 21]]), 40000);
+    assert!(checksums_ok(&back));
+    // The connection goes on.
+    one(
+        &mut h,
+        &tcp("192.0.2.10:80", &m.to_string(), 7, "SA", b"", true),
+        Outside,
+        1002,
+        Inside,
+    );
+    assert_eq!(h.worker.nat.live_sessions(), 1);
+}
+
+#[test]
+fn rfc5508_req3_icmp_error_about_an_echo_is_translated() {
+    let mut h = harness("");
+    let sent = one(
+        &mut h,
+        &ping("100.64.1.2", "192.0.2.10", 55, 1, false, false),
+        Inside,
+        1000,
+        Outside,
+    );
+    let m = out(&sent);
+    let mut body = vec![11, 0, 0, 0, 0, 0, 0, 0];
+    body.extend_from_slice(&sent[14..14 + 28]);
+    let c = cgnat_dataplane::wire::checksum::finish(cgnat_dataplane::wire::checksum::sum(&body));
+    body[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut err = Vec::new();
+    etherparse::PacketBuilder::ethernet2(GW_MAC, cgnat_dataplane::harness::OUTSIDE_MAC)
+        .ipv4([192, 0, 2, 1], m.src.ip().octets(), 64)
+        .write(&mut err, etherparse::IpNumber::ICMP, &body)
+        .unwrap();
+    let back = one(&mut h, &err, Outside, 1001, Inside);
+    assert_eq!(&back[42 + 12..42 + 16], &[100, 64, 1, 2]);
+    assert_eq!(
+        u16::from_be_bytes([back[42 + 24], back[42 + 25]]),
+        55,
+        "embedded echo identifier restored"
+    );
+    assert!(checksums_ok(&back));
+}
+
+#[test]
+fn rfc5508_icmp_errors_never_create_state() {
+    let mut h = harness("");
+    let inner = udp("198.51.100.3:1024", "192.0.2.10:53", b"", false);
+    let mut body = vec![3, 3, 0, 0, 0, 0, 0, 0];
+    body.extend_from_slice(&inner[14..14 + 28]);
+    let c = cgnat_dataplane::wire::checksum::finish(cgnat_dataplane::wire::checksum::sum(&body));
+    body[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut err = Vec::new();
+    etherparse::PacketBuilder::ethernet2(HOST_MAC, cgnat_dataplane::harness::INSIDE_MAC)
+        .ipv4([100, 64, 1, 2], [192, 0, 2, 10], 64)
+        .write(&mut err, etherparse::IpNumber::ICMP, &body)
+        .unwrap();
+    none(&mut h, &err, Inside, 1000);
+    assert_eq!(h.worker.nat.live_sessions(), 0);
+    assert_eq!(h.counters.dropped(DropReason::IcmpErrorNoSession), 1);
+}
+
+#[test]
+fn rfc5382_req3_simultaneous_open() {
+    let mut h = harness("");
+    let m = out(&one(
+        &mut h,
+        &tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "S", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ))
+    .src;
+    // The remote's SYN crosses ours (no ACK): accepted, and the connection establishes.
+    one(
+        &mut h,
+        &tcp("192.0.2.10:80", &m.to_string(), 9, "S", b"", true),
+        Outside,
+        1000,
+        Inside,
+    );
+    one(
+        &mut h,
+        &tcp("100.64.1.2:40000", "192.0.2.10:80", 1, "SA", b"", false),
+        Inside,
+        1000,
+        Outside,
+    );
+    assert_eq!(
+        h.expire(1000 + 241),
+        0,
+        "established: past the transitory timeout"
+    );
+}
+
+#[test]
+fn rfc5382_req8_hairpinning_tcp() {
+    let mut h = harness("");
+    let b = out(&one(
+        &mut h,
+        &tcp("100.64.2.2:8080", "192.0.2.10:80", 1, "S", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ))
+    .src;
+    let o = out(&one(
+        &mut h,
+        &tcp("100.64.1.2:40000", &b.to_string(), 1, "S", b"", false),
+        Inside,
+        1001,
+        Inside,
+    ));
+    assert_eq!(o.dst, sa("100.64.2.2:8080"));
+    assert_eq!(o.src.ip().octets()[..3], [198, 51, 100]);
+}
+
+#[test]
+fn rfc4787_req10_rfc5382_req6_only_ftp_alg_on_by_default() {
+    let c = config("");
+    assert!(c.alg.ftp.enabled);
+    assert!(!c.alg.tftp.enabled && !c.alg.sip.enabled && !c.alg.rtsp.enabled);
+}
+
+#[test]
+fn rfc6888_req4_port_quota_refusal_sends_icmp_admin_prohibited() {
+    let mut h = harness("block_size = 64\nmax_blocks_per_subscriber = 1\nport_parity = false");
+    for p in 0..64 {
+        udp_out(
+            &mut h,
+            &format!("100.64.1.2:{}", 2000 + p),
+            "192.0.2.10:53",
+            1000,
+        );
+    }
+    let o = one(
+        &mut h,
+        &udp("100.64.1.2:9999", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+        Inside,
+    );
+    assert_eq!(&o[34..36], &[3, 13]);
+    assert_eq!(h.counters.dropped(DropReason::SubscriberPortLimit), 1);
+    // Other subscribers are not affected.
+    udp_out(&mut h, "100.64.1.3:9999", "192.0.2.10:53", 1000);
+}
+
+#[test]
+fn rfc6888_req8_quarantine_then_reuse_and_tcp_clean_close_reuses_at_once() {
+    let mut h =
+        harness("allocation = \"dynamic\"\nport_preservation = true\nquarantine_secs = 120");
+    let a = udp_out(&mut h, "100.64.1.2:5000", "192.0.2.10:53", 1000);
+    assert_eq!(a.port(), 5000);
+    assert_eq!(h.expire(1300), 1);
+    // During the quarantine, another subscriber cannot get port 5000 on that address.
+    let mut blocked = true;
+    for i in 3..60 {
+        let m = udp_out(&mut h, &format!("100.64.1.{i}:5000"), "192.0.2.10:53", 1301);
+        if *m.ip() == *a.ip() {
+            blocked &= m.port() != 5000;
+        }
+    }
+    assert!(blocked, "port reused within the quarantine");
+    // TCP after FIN both ways: freed at once.
+    let mut h =
+        harness("allocation = \"dynamic\"\nport_preservation = true\nquarantine_secs = 120");
+    let t = out(&one(
+        &mut h,
+        &tcp("100.64.1.2:6000", "192.0.2.10:80", 1, "S", b"", false),
+        Inside,
+        2000,
+        Outside,
+    ))
+    .src;
+    assert_eq!(t.port(), 6000);
+    one(
+        &mut h,
+        &tcp("192.0.2.10:80", &t.to_string(), 7, "SA", b"", true),
+        Outside,
+        2000,
+        Inside,
+    );
+    one(
+        &mut h,
+        &tcp("100.64.1.2:6000", "192.0.2.10:80", 2, "FA", b"", false),
+        Inside,
+        2000,
+        Outside,
+    );
+    one(
+        &mut h,
+        &tcp("192.0.2.10:80", &t.to_string(), 8, "FA", b"", true),
+        Outside,
+        2000,
+        Inside,
+    );
+    one(
+        &mut h,
+        &tcp("100.64.1.2:6000", "192.0.2.10:80", 3, "A", b"", false),
+        Inside,
+        2000,
+        Outside,
+    );
+    assert_eq!(h.expire(2241), 1);
+    assert_eq!(
+        h.worker.nat.pool.quarantined(),
+        0,
+        "the TCP port skipped the quarantine"
+    );
+    let again = out(&one(
+        &mut h,
+        &tcp("100.64.1.2:6000", "192.0.2.10:80", 9, "S", b"", false),
+        Inside,
+        2242,
+        Outside,
+    ))
+    .src;
+    assert_eq!(again, t, "and is reused at once");
+}
+
+#[test]
+fn rfc7422_deterministic_mapping_matches_cgnat_map() {
+    let mut h = harness("inside = [\"100.64.0.0/16\"]\nallocation = \"deterministic\"");
+    let params = cgnat_dataplane::nat::NatParams::from_config(
+        &config("inside = [\"100.64.0.0/16\"]\nallocation = \"deterministic\"").nat,
+        1,
+    )
+    .unwrap();
+    let d = params.deterministic.unwrap();
+    for i in 2..30 {
+        let inside = Ipv4Addr::new(100, 64, 1, i);
+        let m = udp_out(&mut h, &format!("{inside}:4000"), "192.0.2.10:53", 1000);
+        let (public, first, last) = d.forward(inside).unwrap();
+        assert_eq!(*m.ip(), public);
+        assert!(
+            (first..=last).contains(&m.port()),
+            "{m} outside {first}-{last}"
+        );
+        assert_eq!(d.reverse(*m.ip(), m.port()), Some(inside));
+    }
+}
+
+#[test]
+fn static_mapping_is_reachable_and_used_for_outbound_traffic() {
+    let mut h = harness("[[nat.static]]\nprotocol = \"tcp\"\ninside = \"100.64.1.5:80\"\noutside = \"198.51.100.2:8080\"");
+    let o = out(&one(
+        &mut h,
+        &tcp("192.0.2.50:33333", "198.51.100.2:8080", 1, "S", b"", true),
+        Outside,
+        1000,
+        Inside,
+    ));
+    assert_eq!(o.dst, sa("100.64.1.5:80"));
+    let r = out(&one(
+        &mut h,
+        &tcp("100.64.1.5:80", "192.0.2.50:33333", 5, "SA", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ));
+    assert_eq!(r.src, sa("198.51.100.2:8080"));
+    assert_eq!(
+        h.expire(1000 + 10_000),
+        1,
+        "the session ends, the static mapping stays"
+    );
+    one(
+        &mut h,
+        &tcp("192.0.2.51:1", "198.51.100.2:8080", 1, "S", b"", true),
+        Outside,
+        11_001,
+        Inside,
+    );
+}
