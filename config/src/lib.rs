@@ -198,6 +198,9 @@ pub struct Nat {
     pub hairpinning: bool,
     /// Destinations forwarded untranslated.
     pub exclude_destinations: Vec<Ipv4Net>,
+    /// Identity mappings: inside hosts with addresses of their own, forwarded
+    /// untranslated both ways.
+    pub identity: Vec<Ipv4Net>,
     /// Timeouts.
     pub timeouts: Timeouts,
     /// ICMP admin-prohibited to a subscriber refused by a limit.

@@ -261,6 +261,8 @@ struct FileNat {
     #[serde(default)]
     exclude_destinations: Vec<String>,
     #[serde(default)]
+    identity: Vec<String>,
+    #[serde(default)]
     timeouts: FileTimeouts,
     #[serde(default = "d_true")]
     icmp_on_limit: bool,
@@ -677,6 +679,17 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         }
         pool.push(p);
     }
+    let mut identity = Vec::new();
+    for (i, s) in n.identity.iter().enumerate() {
+        let p = cx.prefix(&nki("identity", i), s)?;
+        if let Some(q) = pool.iter().find(|q| q.overlaps(&p)) {
+            return Err(cx.err(
+                &nki("identity", i),
+                format!("identity prefix {p} overlaps pool prefix {q}"),
+            ));
+        }
+        identity.push(p);
+    }
     let mut exclude = Vec::new();
     for (i, s) in n.exclude_destinations.iter().enumerate() {
         exclude.push(cx.prefix(&nki("exclude_destinations", i), s)?);
@@ -785,6 +798,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         quarantine_secs: n.quarantine_secs,
         hairpinning: n.hairpinning,
         exclude_destinations: exclude,
+        identity,
         timeouts: Timeouts {
             udp: t.udp,
             tcp_established: t.tcp_established,
@@ -929,6 +943,7 @@ impl FileConfig {
                 quarantine_secs: n.quarantine_secs,
                 hairpinning: n.hairpinning,
                 exclude_destinations: strs(&n.exclude_destinations),
+                identity: strs(&n.identity),
                 timeouts: FileTimeouts {
                     udp: n.timeouts.udp,
                     tcp_established: n.timeouts.tcp_established,

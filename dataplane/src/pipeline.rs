@@ -116,6 +116,8 @@ pub struct PipelineParams {
     pub inside: Vec<Ipv4Net>,
     /// Destinations forwarded untranslated.
     pub exclude: Vec<Ipv4Net>,
+    /// Identity-mapped inside hosts: untranslated both ways.
+    pub identity: Vec<Ipv4Net>,
     /// Hairpinning on.
     pub hairpinning: bool,
     /// Send ICMP admin-prohibited when a limit refuses a session.
@@ -137,6 +139,7 @@ impl PipelineParams {
         PipelineParams {
             inside: cfg.nat.inside.clone(),
             exclude: cfg.nat.exclude_destinations.clone(),
+            identity: cfg.nat.identity.clone(),
             hairpinning: cfg.nat.hairpinning,
             icmp_on_limit: cfg.nat.icmp_on_limit,
             check_dst_mac: true,
@@ -480,6 +483,14 @@ impl<B: PacketBuf> Worker<B> {
             return Verdict::Drop(DropReason::TooBig);
         }
         let out = match from {
+            Side::Inside if in_any(&self.params.identity, p.src) => {
+                self.counters.excluded.inc();
+                Side::Outside
+            }
+            Side::Outside if in_any(&self.params.identity, p.dst) => {
+                self.counters.excluded.inc();
+                Side::Inside
+            }
             Side::Inside => {
                 if !in_any(&self.params.inside, p.src) {
                     return Verdict::Drop(DropReason::SourceNotInside);
@@ -567,6 +578,17 @@ impl<B: PacketBuf> Worker<B> {
         if Self::is_icmp_error(buf, p) {
             self.icmp_error_in2out(buf, p)?;
             self.counters.in2out.inc();
+            if self.nat.is_pool_addr(p.dst) {
+                // An error about a hairpinned packet goes back to the other subscriber
+                // (RFC 5508 REQ-7).
+                if !self.params.hairpinning {
+                    return Err(DropReason::NoMapping);
+                }
+                let src = ipv4::Packet::new_unchecked(&buf.data()[p.l3..p.end]).src();
+                self.icmp_error_out2in(buf, &Parsed { src, ..*p })?;
+                self.counters.hairpin.inc();
+                return Ok(Side::Inside);
+            }
             return Ok(Side::Outside);
         }
         let (t, flags, create) = Self::tuple(buf, p, true)?;

@@ -482,3 +482,66 @@ fn static_mapping_is_reachable_and_used_for_outbound_traffic() {
         Inside,
     );
 }
+
+#[test]
+fn identity_mapping_forwards_untranslated_both_ways() {
+    let mut h = harness("identity = [\"192.0.2.128/25\"]");
+    h.neighbors.learn(u32::from(ip("192.0.2.130")), &HOST_MAC);
+    let o = out(&one(
+        &mut h,
+        &udp("192.0.2.130:5000", "198.18.0.1:53", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ));
+    assert_eq!(o.src, sa("192.0.2.130:5000"));
+    let i = out(&one(
+        &mut h,
+        &udp("198.18.0.1:53", "192.0.2.130:5000", b"", true),
+        Outside,
+        1000,
+        Inside,
+    ));
+    assert_eq!(i.dst, sa("192.0.2.130:5000"));
+    assert_eq!(i.dst_mac, HOST_MAC);
+    assert_eq!(h.worker.nat.live_sessions(), 0);
+}
+
+#[test]
+fn rfc5508_req7_hairpinned_icmp_error_reaches_the_other_subscriber() {
+    let mut h = harness("");
+    let b = udp_out(&mut h, "100.64.2.2:7000", "192.0.2.10:53", 1000);
+    let a = udp_out(&mut h, "100.64.1.2:5000", "192.0.2.10:53", 1000);
+    let to_b = one(
+        &mut h,
+        &udp("100.64.1.2:5000", &b.to_string(), b"hello", false),
+        Inside,
+        1001,
+        Inside,
+    );
+    // B answers port unreachable about what it received (from A's public endpoint).
+    let mut body = vec![3, 3, 0, 0, 0, 0, 0, 0];
+    body.extend_from_slice(&to_b[14..14 + 28]);
+    let c = cgnat_dataplane::wire::checksum::finish(cgnat_dataplane::wire::checksum::sum(&body));
+    body[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut err = Vec::new();
+    etherparse::PacketBuilder::ethernet2(HOST_MAC, cgnat_dataplane::harness::INSIDE_MAC)
+        .ipv4([100, 64, 2, 2], a.ip().octets(), 64)
+        .write(&mut err, etherparse::IpNumber::ICMP, &body)
+        .unwrap();
+    let back = one(&mut h, &err, Inside, 1002, Inside);
+    let o = out(&back);
+    assert_eq!(*o.dst.ip(), ip("100.64.1.2"), "to A");
+    assert_eq!(*o.src.ip(), *b.ip(), "from B's public address");
+    assert_eq!(
+        &back[42 + 12..42 + 16],
+        &[100, 64, 1, 2],
+        "embedded source: A itself"
+    );
+    assert_eq!(
+        &back[42 + 16..42 + 20],
+        &b.ip().octets(),
+        "embedded destination: B's public endpoint"
+    );
+    assert_eq!(u16::from_be_bytes([back[42 + 22], back[42 + 23]]), b.port());
+}
