@@ -18,6 +18,9 @@ uint16_t cgnat_shim_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pk
 { return rte_eth_tx_burst(port, queue, pkts, n); }
 struct rte_mbuf *cgnat_shim_pktmbuf_alloc(struct rte_mempool *mp) { return rte_pktmbuf_alloc(mp); }
 void cgnat_shim_pktmbuf_free(struct rte_mbuf *m) { rte_pktmbuf_free(m); }
+int cgnat_shim_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsigned n)
+{ return rte_pktmbuf_alloc_bulk(mp, mbufs, n); }
+void cgnat_shim_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned n) { rte_pktmbuf_free_bulk(mbufs, n); }
 uint8_t *cgnat_shim_mtod(struct rte_mbuf *m) { return rte_pktmbuf_mtod(m, uint8_t *); }
 uint32_t cgnat_shim_pkt_len(const struct rte_mbuf *m) { return m->pkt_len; }
 uint16_t cgnat_shim_data_len(const struct rte_mbuf *m) { return m->data_len; }

@@ -24,6 +24,8 @@ uint16_t cgnat_shim_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pk
 uint16_t cgnat_shim_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
 struct rte_mbuf *cgnat_shim_pktmbuf_alloc(struct rte_mempool *mp);
 void cgnat_shim_pktmbuf_free(struct rte_mbuf *m);
+int cgnat_shim_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsigned n);
+void cgnat_shim_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned n);
 uint8_t *cgnat_shim_mtod(struct rte_mbuf *m);
 uint32_t cgnat_shim_pkt_len(const struct rte_mbuf *m);
 uint16_t cgnat_shim_data_len(const struct rte_mbuf *m);

@@ -162,6 +162,10 @@ pub struct WorkerCounters {
     pub fragments_translated: Counter,
     /// Fragments held until their first fragment came.
     pub fragments_held: Counter,
+    /// Frames handed to another worker (it owns the subscriber or the port).
+    pub handoff_out: Counter,
+    /// Frames received from another worker.
+    pub handoff_in: Counter,
     /// Receive bursts that returned at least one packet.
     pub bursts: Counter,
     /// Polls that returned nothing.

@@ -79,6 +79,7 @@ impl Harness {
                 self.worker.hold(buf);
                 Vec::new()
             }
+            Verdict::Handoff(..) => unreachable!("a single worker owns everything"),
             _ => Vec::new(),
         };
         while let Some((b, side)) = self.worker.take_ready() {

@@ -1,6 +1,7 @@
 //! The `cgnat` command: the appliance (`run`), pcap test mode (`pcap`) and config
 //! validation (`check`).
 
+mod pcapfile;
 mod runtime;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -144,25 +145,49 @@ fn pcap_mode(args: &Args) -> Result<()> {
             );
         }
     }
-    // The pcap vdevs replace whatever devices the config names.
+    // The pcap vdevs replace whatever devices the config names. With several workers,
+    // each input is dealt over one file per queue as RSS on IP addresses would (a
+    // subscriber's conversations land on every queue; workers hand them to the owner), and the per-queue
+    // outputs are merged in time order at the end.
+    let workers = cfg.dataplane.worker_lcores.len();
+    let mut outputs: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
     for p in &mut cfg.ports {
-        let (idx, rx, tx) = match p.role {
-            Role::Inside => (0, &inside, out_dir.join("inside.pcap")),
-            Role::Outside => (1, &outside, out_dir.join("outside.pcap")),
+        let (idx, input, name) = match p.role {
+            Role::Inside => (0, &inside, "inside"),
+            Role::Outside => (1, &outside, "outside"),
         };
-        p.device = format!(
-            "net_pcap{idx},rx_pcap={},tx_pcap={}",
-            rx.display(),
-            tx.display()
-        );
+        let rx: Vec<PathBuf> = if workers == 1 {
+            vec![input.clone()]
+        } else {
+            pcapfile::split(input, &out_dir.join(format!(".{name}-rx")), workers)?
+        };
+        let tx: Vec<PathBuf> = if workers == 1 {
+            vec![out_dir.join(format!("{name}.pcap"))]
+        } else {
+            (0..workers)
+                .map(|q| out_dir.join(format!(".{name}-tx{q}.pcap")))
+                .collect()
+        };
+        let mut dev = format!("net_pcap{idx}");
+        for r in &rx {
+            dev.push_str(&format!(",rx_pcap={}", r.display()));
+        }
+        for t in &tx {
+            dev.push_str(&format!(",tx_pcap={}", t.display()));
+        }
+        p.device = dev;
+        if workers > 1 {
+            outputs.push((out_dir.join(format!("{name}.pcap")), tx));
+        }
     }
-    // One worker: a pcap file is one queue.
-    cfg.dataplane.worker_lcores.truncate(1);
     let opts = RunOptions {
         until_drained: true,
         stop: stop_flag()?,
     };
     let summary = run(&cfg, &opts)?;
+    for (merged, parts) in &outputs {
+        pcapfile::merge(parts, merged)?;
+    }
     let text = serde_json::to_string_pretty(&summary)?;
     std::fs::write(out_dir.join("summary.json"), &text)?;
     println!("{text}");

@@ -53,6 +53,9 @@ pub enum Verdict {
     Control,
     /// Give the frame to [`Worker::hold`]: a fragment waiting for its first fragment.
     Hold,
+    /// Hand the frame to worker `.0`, which processes it as received on side `.1`
+    /// ([`Worker::process_handed`]): it owns the subscriber (inside) or the outside port.
+    Handoff(u16, Side),
 }
 
 /// What the pipeline knows of a port.
@@ -230,6 +233,10 @@ pub struct Worker<B> {
     pending_hold: Option<(FragKey, Side, u32)>,
     releasing: Vec<B>,
     ready: Vec<(B, Side)>,
+    /// The frame being processed was handed over by another worker.
+    handed: bool,
+    /// Set by a hairpin whose second half belongs to another worker.
+    hairpin_owner: Option<u16>,
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -259,6 +266,8 @@ impl<B: PacketBuf> Worker<B> {
             pending_hold: None,
             releasing: Vec::with_capacity(frag::MAX_HELD),
             ready: Vec::with_capacity(frag::MAX_HELD),
+            handed: false,
+            hairpin_owner: None,
         }
     }
 
@@ -298,9 +307,62 @@ impl<B: PacketBuf> Worker<B> {
         match v {
             Verdict::Drop(r) => self.counters.count_drop(r),
             Verdict::Tx(side) => self.counters.tx[side as usize].inc(),
+            Verdict::Handoff(..) => self.counters.handoff_out.inc(),
             Verdict::Control | Verdict::Hold => {}
         }
         v
+    }
+
+    /// Processes a frame another worker handed over, as received on `from`: its L2
+    /// header was checked there, and it is never handed on again.
+    pub fn process_handed(&mut self, buf: &mut B, from: Side, now: u32) -> Verdict {
+        self.handed = true;
+        self.counters.handoff_in.inc();
+        let v = self.process(buf, from, now);
+        self.handed = false;
+        v
+    }
+
+    /// The worker that must process this frame: inside, the one that owns the
+    /// subscriber (a hash of its address, so all its state lives on one worker);
+    /// outside, the one that owns the destination port's block. None: any worker.
+    fn owner(&self, buf: &B, p: &Parsed, from: Side) -> Option<u16> {
+        let workers = self.nat.pool.layout.workers;
+        match from {
+            Side::Inside => {
+                if in_any(&self.params.identity, p.src) || in_any(&self.params.exclude, p.dst) {
+                    return None;
+                }
+                Some((crate::nat::hash32(p.src) % u32::from(workers)) as u16)
+            }
+            Side::Outside => {
+                let d = &buf.data()[p.l4..p.end];
+                let ff = ipv4::Packet::new_unchecked(&buf.data()[p.l3..p.end]).flags_frag();
+                if ff & 0x1fff != 0 || !self.nat.is_pool_addr(p.dst) {
+                    return None;
+                }
+                let port = match p.proto {
+                    ipv4::PROTO_TCP | ipv4::PROTO_UDP if d.len() >= 4 => crate::wire::be16(d, 2),
+                    ipv4::PROTO_ICMP if d.len() >= 8 && icmp::is_query(d[0]) => {
+                        crate::wire::be16(d, 4)
+                    }
+                    ipv4::PROTO_ICMP if d.len() >= 8 + 20 + 8 && icmp::is_error(d[0]) => {
+                        let e = &d[8..];
+                        let ihl = usize::from(e[0] & 0x0f) * 4;
+                        if e.len() < ihl + 8 {
+                            return None;
+                        }
+                        match e[9] {
+                            ipv4::PROTO_TCP | ipv4::PROTO_UDP => crate::wire::be16(e, ihl),
+                            ipv4::PROTO_ICMP => crate::wire::be16(e, ihl + 4),
+                            _ => return None,
+                        }
+                    }
+                    _ => return None,
+                };
+                Some(self.nat.pool.layout.owner(port).unwrap_or(0))
+            }
+        }
     }
 
     /// Takes a frame `process` answered [`Verdict::Hold`] for.
@@ -411,6 +473,7 @@ impl<B: PacketBuf> Worker<B> {
         };
         let dst_mac = frame.dst();
         if self.params.check_dst_mac
+            && !self.handed
             && !ethernet::is_multicast(&dst_mac)
             && dst_mac != self.ports[from as usize].mac
         {
@@ -430,6 +493,13 @@ impl<B: PacketBuf> Worker<B> {
         }
         if martian(p.src) || martian(p.dst) || p.dst == u32::MAX {
             return Verdict::Drop(DropReason::Ipv4Martian);
+        }
+        if self.nat.pool.layout.workers > 1 && !self.handed {
+            if let Some(w) = self.owner(buf, &p, from) {
+                if w != self.nat.pool.worker() {
+                    return Verdict::Handoff(w, from);
+                }
+            }
         }
         let (flags_frag, ident) = {
             let ip = ipv4::Packet::new_unchecked(&buf.data()[p.l3..]);
@@ -500,6 +570,10 @@ impl<B: PacketBuf> Worker<B> {
                     Side::Outside
                 } else {
                     match self.in2out(buf, &p, now) {
+                        Ok(_) if self.hairpin_owner.is_some() => {
+                            let w = self.hairpin_owner.take().unwrap_or(0);
+                            return Verdict::Handoff(w, Side::Outside);
+                        }
                         Ok(side) => side,
                         Err(r) => return self.refuse(buf, &p, r, now),
                     }
@@ -610,6 +684,14 @@ impl<B: PacketBuf> Worker<B> {
             // the packet once more as if it had come from outside (RFC 4787 REQ-9).
             if !self.params.hairpinning {
                 return Err(DropReason::NoMapping);
+            }
+            let owner = self.nat.pool.layout.owner(t.dport).unwrap_or(0);
+            if self.nat.pool.layout.workers > 1 && owner != self.nat.pool.worker() {
+                // The other subscriber's mapping lives on another worker: it finishes
+                // the hairpin as if the packet had come from outside.
+                self.hairpin_owner = Some(owner);
+                self.counters.hairpin.inc();
+                return Ok(Side::Inside);
             }
             let p2 = Parsed {
                 src: s.out_addr,
@@ -1152,7 +1234,7 @@ impl Control {
         match v {
             Verdict::Drop(r) => self.counters.count_drop(r),
             Verdict::Tx(s) => self.counters.tx[s as usize].inc(),
-            Verdict::Control | Verdict::Hold => {}
+            Verdict::Control | Verdict::Hold | Verdict::Handoff(..) => {}
         }
         v
     }

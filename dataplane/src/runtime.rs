@@ -40,6 +40,9 @@ struct WorkerLink {
     last_rx: AtomicU64,
     /// The worker loop is running.
     started: AtomicBool,
+    /// Frames other workers hand to this one (multi-producer), tagged with the side
+    /// they count as received on (mbuf port field: 0 inside, 1 outside).
+    handoff: Ring,
 }
 
 struct Clock {
@@ -61,9 +64,11 @@ fn eal_args(cfg: &Config, until_drained: bool) -> Vec<String> {
     let mut args = cfg.dataplane.eal_args.clone();
     let mut lcores = vec![cfg.dataplane.control_lcore];
     lcores.extend(&cfg.dataplane.worker_lcores);
-    let list: Vec<String> = lcores.iter().map(|l| l.to_string()).collect();
-    args.push("-l".into());
-    args.push(list.join(","));
+    // Lcores beyond the machine's CPUs share them (tests and demos on small
+    // machines); on a dedicated box every lcore gets its own CPU.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let list: Vec<String> = lcores.iter().map(|l| format!("{l}@{}", l % cpus)).collect();
+    args.push(format!("--lcores={}", list.join(",")));
     args.push(format!("--main-lcore={}", cfg.dataplane.control_lcore));
     for p in &cfg.ports {
         if p.device.starts_with("net_") || p.device.starts_with("eth_") {
@@ -148,6 +153,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             counters: Arc::new(WorkerCounters::default()),
             last_rx: AtomicU64::new(cgnat_ffi::tsc()),
             started: AtomicBool::new(false),
+            handoff: Ring::new(&format!("cgnat_handoff{w}"), 4096, false, true, socket)?,
         }));
     }
     for (w, &lcore) in cfg.dataplane.worker_lcores.iter().enumerate() {
@@ -168,12 +174,15 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             links[w].counters.clone(),
         );
         let link = links[w].clone();
+        let all_links = links.clone();
         let stop = opts.stop.clone();
         let clock = clock.clone();
         let busy = cfg.dataplane.busy_poll;
         let mpool = pool.clone();
         cgnat_ffi::launch(lcore, move || {
-            worker_loop(worker, w as u16, ports, &link, &mpool, &stop, &clock, busy);
+            worker_loop(
+                worker, w as u16, ports, &link, &all_links, &mpool, &stop, &clock, busy,
+            );
             0
         })
         .with_context(|| format!("launching worker on lcore {lcore}"))?;
@@ -235,6 +244,7 @@ fn worker_loop(
     q: u16,
     ports: [Port; 2],
     link: &WorkerLink,
+    peers: &[Arc<WorkerLink>],
     pool: &Mempool,
     stop: &AtomicBool,
     clock: &Clock,
@@ -244,6 +254,8 @@ fn worker_loop(
     let mut rx = MbufBurst::new();
     let mut tx = [MbufBurst::new(), MbufBurst::new()];
     let mut to_ctl = MbufBurst::new();
+    let mut to_peer: Vec<MbufBurst> = peers.iter().map(|_| MbufBurst::new()).collect();
+    let mut handed = MbufBurst::new();
     let mut idle = 0u32;
     let mut last_now = 0;
     link.last_rx.store(cgnat_ffi::tsc(), Ordering::Relaxed);
@@ -263,6 +275,17 @@ fn worker_loop(
                     Verdict::Tx(out) => push(&mut tx, out, m, ports, q, &counters),
                     Verdict::Drop(_) => drop(m),
                     Verdict::Hold => worker.hold(m),
+                    Verdict::Handoff(w, as_side) => {
+                        m.set_port(as_side as u16);
+                        let b = &mut to_peer[usize::from(w)];
+                        if let Err(m) = b.push(m) {
+                            send_handoff(&peers[usize::from(w)], b, &counters);
+                            if let Err(m) = b.push(m) {
+                                counters.count_drop(DropReason::RingFull);
+                                drop(m);
+                            }
+                        }
+                    }
                     Verdict::Control => {
                         m.set_port(side as u16);
                         if let Err(m) = to_ctl.push(m) {
@@ -287,6 +310,40 @@ fn worker_loop(
                     };
                 }
                 link.glean.enqueue_burst(&msgs[..gleaned.len()]);
+            }
+            if !to_ctl.is_empty() {
+                link.to_control.enqueue_burst(&mut to_ctl);
+                if !to_ctl.is_empty() {
+                    counters.drops[DropReason::RingFull as usize].add(to_ctl.len() as u64);
+                    to_ctl.clear();
+                }
+            }
+        }
+        for (w, b) in to_peer.iter_mut().enumerate() {
+            send_handoff(&peers[w], b, &counters);
+        }
+        if link.handoff.dequeue_burst(&mut handed) > 0 {
+            got += handed.len();
+            for mut m in handed.take_all() {
+                let side = if m.port() == 0 {
+                    Side::Inside
+                } else {
+                    Side::Outside
+                };
+                match worker.process_handed(&mut m, side, now) {
+                    Verdict::Tx(out) => push(&mut tx, out, m, ports, q, &counters),
+                    Verdict::Hold => worker.hold(m),
+                    Verdict::Control => {
+                        if let Err(m) = to_ctl.push(m) {
+                            counters.count_drop(DropReason::RingFull);
+                            drop(m);
+                        }
+                    }
+                    _ => drop(m),
+                }
+                while let Some((m, out)) = worker.take_ready() {
+                    push(&mut tx, out, m, ports, q, &counters);
+                }
             }
             if !to_ctl.is_empty() {
                 link.to_control.enqueue_burst(&mut to_ctl);
@@ -327,6 +384,17 @@ fn worker_loop(
             }
             idle_sleep(&mut idle, busy);
         }
+    }
+}
+
+fn send_handoff(peer: &WorkerLink, burst: &mut MbufBurst, counters: &WorkerCounters) {
+    if burst.is_empty() {
+        return;
+    }
+    peer.handoff.enqueue_burst(burst);
+    if !burst.is_empty() {
+        counters.drops[DropReason::RingFull as usize].add(burst.len() as u64);
+        burst.clear();
     }
 }
 
@@ -395,6 +463,7 @@ fn control_loop(control: &mut Control, links: &[Arc<WorkerLink>], opts: &RunOpti
                     && now.saturating_sub(l.last_rx.load(Ordering::Relaxed)) > hz / 4
                     && l.to_control.count() == 0
                     && l.from_control.count() == 0
+                    && l.handoff.count() == 0
             });
             if quiet {
                 break;
@@ -431,6 +500,9 @@ fn summarize(links: &[Arc<WorkerLink>], control: &WorkerCounters, stats: &[PortS
         "translated": { "in2out": sum(&|c| c.in2out.get()), "out2in": sum(&|c| c.out2in.get()),
                         "hairpin": sum(&|c| c.hairpin.get()), "excluded": sum(&|c| c.excluded.get()) },
         "icmp_sent": sum(&|c| c.icmp_sent.get()),
+        "handoff": { "sent": sum(&|c| c.handoff_out.get()), "received": sum(&|c| c.handoff_in.get()) },
+        "fragments": { "translated": sum(&|c| c.fragments_translated.get()), "held": sum(&|c| c.fragments_held.get()) },
+        "workers": links.len(),
         "dropped": Value::Object(dropped),
         "sessions_created": per_proto(&|c, i| c.sessions_created[i].get()),
         "sessions_expired": per_proto(&|c, i| c.sessions_expired[i].get()),

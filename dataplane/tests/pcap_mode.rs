@@ -466,3 +466,98 @@ fn deterministic_mappings_through_pcap_mode_agree_with_cgnat_map() {
         );
     }
 }
+
+/// Two workers (sharing a CPU here), inputs dealt over two queues each: every packet
+/// must be translated by the worker that owns its subscriber or outside port, and
+/// nothing may be lost on the way between them.
+#[test]
+fn two_workers_hand_packets_to_their_owners_and_lose_nothing() {
+    let dir = workdir("two-workers");
+    // Static mappings on ports of worker 0 (block 0) and worker 1 (block 1).
+    let statics = "[[nat.static]]\nprotocol = \"udp\"\ninside = \"100.64.9.1:53\"\noutside = \"198.51.100.1:1030\"\n\
+                   [[nat.static]]\nprotocol = \"udp\"\ninside = \"100.64.9.2:53\"\noutside = \"198.51.100.1:1540\"\n";
+    let (frames, meta) = subscriber_traffic(2000, 300);
+    let inbound: Vec<Vec<u8>> = (0..40)
+        .map(|i| {
+            let to = if i % 2 == 0 {
+                "198.51.100.1:1030"
+            } else {
+                "198.51.100.1:1540"
+            };
+            udp(
+                &format!("192.0.2.{}:{}", 10 + i % 5, 2000 + i),
+                to,
+                b"query",
+                true,
+            )
+        })
+        .collect();
+    let cfg = dir.join("cgnat.toml");
+    let text = CONFIG.replace("worker_lcores = [1]", "worker_lcores = [1, 2]") + "\n" + statics;
+    std::fs::write(&cfg, text).unwrap();
+    write_pcap(&dir.join("in.pcap"), &frames);
+    write_pcap(&dir.join("out-in.pcap"), &inbound);
+    let st = Command::new(env!("CARGO_BIN_EXE_cgnat"))
+        .args(["pcap", "-c"])
+        .arg(&cfg)
+        .arg("--inside")
+        .arg(dir.join("in.pcap"))
+        .arg("--outside")
+        .arg(dir.join("out-in.pcap"))
+        .arg("--out-dir")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["workers"], 2);
+    assert!(
+        summary["handoff"]["sent"].as_u64().unwrap() > 100,
+        "{summary}"
+    );
+    assert_eq!(
+        summary["handoff"]["sent"], summary["handoff"]["received"],
+        "nothing lost between workers"
+    );
+    assert_eq!(summary["dropped"], serde_json::json!({}), "{summary}");
+    let out = read_pcap(&dir.join("out/outside.pcap"));
+    assert_eq!(out.len(), frames.len());
+    // Mappings are consistent even though a subscriber's packets reached both queues.
+    let mut endpoint: HashMap<(u8, Ipv4Addr, u16), (Ipv4Addr, u16)> = HashMap::new();
+    let mut sub_addr: HashMap<Ipv4Addr, Ipv4Addr> = HashMap::new();
+    // UDP payloads ("q{i}") are unique: they tell which flow an output packet is.
+    let by_payload: HashMap<Vec<u8>, &Flow> = frames
+        .iter()
+        .zip(&meta)
+        .filter(|(_, m)| m.proto == 17)
+        .map(|(f, m)| (f[42..].to_vec(), m))
+        .collect();
+    let mut checked = 0;
+    for f in &out {
+        let o = common::out(f);
+        if o.proto != 17 {
+            continue;
+        }
+        let Some(m) = by_payload.get(&f[42..]) else {
+            continue;
+        };
+        checked += 1;
+        let mapped = (*o.src.ip(), o.src.port());
+        let prev = endpoint.insert((m.proto, m.src, m.sport), mapped);
+        assert!(prev.is_none() || prev == Some(mapped));
+        assert_eq!(*sub_addr.entry(m.src).or_insert(mapped.0), mapped.0);
+    }
+    assert!(checked > 600, "{checked} UDP flows checked");
+    let ins = read_pcap(&dir.join("out/inside.pcap"));
+    assert_eq!(
+        ins.len(),
+        inbound.len(),
+        "every inbound packet reached its static mapping"
+    );
+}

@@ -38,6 +38,23 @@ impl Mempool {
         NonNull::new(m).map(|ptr| Mbuf { ptr })
     }
 
+    /// Fills `out` with `n` new mbufs at once (all or none); false if the pool has
+    /// fewer than `n` free or `out` has no room for them.
+    pub fn alloc_bulk(&self, out: &mut MbufBurst, n: usize) -> bool {
+        let (p, room) = out.spare();
+        if n > room {
+            return false;
+        }
+        // SAFETY: `p` has `room >= n` free slots; on success DPDK writes `n` owned
+        // mbuf pointers there, on failure none.
+        let rc = unsafe { sys::cgnat_shim_pktmbuf_alloc_bulk(self.ptr.as_ptr(), p, n as u32) };
+        if rc != 0 {
+            return false;
+        }
+        out.filled(n);
+        true
+    }
+
     /// Buffers available.
     pub fn available(&self) -> u32 {
         // SAFETY: read-only query on a valid pool.
@@ -263,9 +280,14 @@ impl MbufBurst {
         std::iter::from_fn(move || self.pop_front())
     }
 
-    /// Frees every mbuf.
+    /// Frees every mbuf, in one call to DPDK.
     pub fn clear(&mut self) {
-        while self.pop_front().is_some() {}
+        let (p, n) = self.held();
+        if n > 0 {
+            // SAFETY: the held range holds `n` owned mbufs; after the call the burst
+            // forgets them.
+            unsafe { sys::cgnat_shim_pktmbuf_free_bulk(p, n as u32) };
+        }
         self.start = 0;
         self.end = 0;
     }

@@ -90,6 +90,14 @@ fn eal_mempool_mbuf_port_ring_lcore() {
     }
     assert!(full.push(pool.alloc().unwrap()).is_err());
 
+    let before = pool.in_use();
+    let mut bulk = MbufBurst::new();
+    assert!(pool.alloc_bulk(&mut bulk, 16));
+    assert_eq!(bulk.len(), 16);
+    assert!(!pool.alloc_bulk(&mut bulk, 17), "no room for 17 more");
+    bulk.clear();
+    assert_eq!(pool.in_use(), before, "clear frees in bulk");
+
     // Rings of mbufs and of messages.
     let ring = Ring::new("ffi_ring", 64, true, true, Eal::socket_id()).unwrap();
     assert_eq!(ring.enqueue_burst(&mut full), MAX_BURST);

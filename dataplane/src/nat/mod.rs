@@ -320,7 +320,8 @@ pub struct Nat {
 
 const NO_POOL: u16 = u16::MAX;
 
-fn hash32(x: u32) -> u32 {
+/// Mixes a 32-bit value (subscriber addresses to pool addresses and to workers).
+pub fn hash32(x: u32) -> u32 {
     // A 32-bit mixer (lowbias32): spreads subscribers over the pool evenly.
     let mut x = x;
     x ^= x >> 16;
