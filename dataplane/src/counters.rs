@@ -170,6 +170,10 @@ pub struct WorkerCounters {
     pub bursts: Counter,
     /// Polls that returned nothing.
     pub idle_polls: Counter,
+    /// Polls that found work.
+    pub busy_polls: Counter,
+    /// TSC cycles spent in polls that found work.
+    pub busy_cycles: Counter,
     /// Sessions created, per protocol (tcp, udp, icmp).
     pub sessions_created: [Counter; 3],
     /// Sessions expired, per protocol.

@@ -1,6 +1,7 @@
 //! The `cgnat` command: the appliance (`run`), pcap test mode (`pcap`) and config
 //! validation (`check`).
 
+mod metrics;
 mod pcapfile;
 mod runtime;
 

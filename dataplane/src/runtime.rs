@@ -156,6 +156,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             handoff: Ring::new(&format!("cgnat_handoff{w}"), 4096, false, true, socket)?,
         }));
     }
+    let mut pool_usage = Vec::new();
     for (w, &lcore) in cfg.dataplane.worker_lcores.iter().enumerate() {
         let seed = cgnat_ffi::tsc() ^ (w as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let nat = Nat::new(
@@ -166,6 +167,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             seed,
             links[w].counters.clone(),
         );
+        pool_usage.push(nat.pool.usage.clone());
         let worker = Worker::new(
             nat,
             infos.clone(),
@@ -189,6 +191,29 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     }
 
     let control_counters = Arc::new(WorkerCounters::default());
+    let metrics = match (cfg.metrics.listen, opts.until_drained) {
+        (Some(listen), false) => {
+            let src = crate::metrics::Source {
+                workers: links.iter().map(|l| l.counters.clone()).collect(),
+                control: control_counters.clone(),
+                ports: [Role::Inside, Role::Outside]
+                    .iter()
+                    .zip(ports)
+                    .map(|(r, p)| (cfg.port(*r).map_or_else(String::new, |c| c.name.clone()), p))
+                    .collect(),
+                pool_usage,
+                pool_addrs: pool_addrs
+                    .iter()
+                    .map(|&a| std::net::Ipv4Addr::from(a))
+                    .collect(),
+            };
+            let h = crate::metrics::serve(listen, src, opts.stop.clone())
+                .with_context(|| format!("metrics.listen {listen}"))?;
+            eprintln!("cgnat: metrics on http://{listen}/metrics");
+            Some(h)
+        }
+        _ => None,
+    };
     let mut control = Control::new(
         infos,
         pool_addrs,
@@ -199,6 +224,9 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     opts.stop.store(true, Ordering::SeqCst);
     for &lcore in &cfg.dataplane.worker_lcores {
         cgnat_ffi::wait(lcore);
+    }
+    if let Some(h) = metrics {
+        let _ = h.join();
     }
     let stats = [ports[0].stats(), ports[1].stats()];
     for p in ports {
@@ -262,6 +290,7 @@ fn worker_loop(
     link.started.store(true, Ordering::Release);
     while !stop.load(Ordering::Relaxed) {
         let now = clock.now();
+        let started = cgnat_ffi::tsc();
         let mut got = 0;
         for side in [Side::Inside, Side::Outside] {
             let n = ports[side as usize].rx_burst(q, &mut rx);
@@ -368,7 +397,10 @@ fn worker_loop(
         }
         if got > 0 {
             idle = 0;
-            link.last_rx.store(cgnat_ffi::tsc(), Ordering::Relaxed);
+            let t = cgnat_ffi::tsc();
+            counters.busy_polls.inc();
+            counters.busy_cycles.add(t - started);
+            link.last_rx.store(t, Ordering::Relaxed);
         } else {
             counters.idle_polls.inc();
             if now != last_now {
@@ -421,7 +453,31 @@ fn control_loop(control: &mut Control, links: &[Arc<WorkerLink>], opts: &RunOpti
     let mut gleans = [Glean::default(); 32];
     let mut idle = 0u32;
     let hz = cgnat_ffi::tsc_hz().max(1);
+    let mut last_report = cgnat_ffi::tsc();
     while !opts.stop.load(Ordering::Relaxed) {
+        if opts.until_drained && cgnat_ffi::tsc() - last_report > hz {
+            // Progress on long inputs, on stderr (stdout is the JSON summary).
+            last_report = cgnat_ffi::tsc();
+            let rx: u64 = links
+                .iter()
+                .map(|l| l.counters.rx[0].get() + l.counters.rx[1].get())
+                .sum();
+            let tx: u64 = links
+                .iter()
+                .map(|l| l.counters.tx[0].get() + l.counters.tx[1].get())
+                .sum();
+            let s: u64 = links
+                .iter()
+                .map(|l| {
+                    l.counters
+                        .sessions_active
+                        .iter()
+                        .map(|c| c.get())
+                        .sum::<u64>()
+                })
+                .sum();
+            eprintln!("cgnat: {rx} packets in, {tx} out, {s} sessions");
+        }
         let mut work = 0;
         for link in links {
             let n = link.glean.dequeue_burst(&mut gleans);

@@ -140,6 +140,8 @@ pub enum PortError {
 pub struct Pool {
     /// Addresses of the pool.
     pub addrs: Vec<PoolAddr>,
+    /// Ports in use per address (all protocols, quarantined included), for metrics.
+    pub usage: std::sync::Arc<Vec<crate::counters::Counter>>,
     /// How ports are cut into blocks.
     pub layout: PortLayout,
     worker: u16,
@@ -169,6 +171,12 @@ impl Pool {
                 .iter()
                 .map(|&a| PoolAddr::new(a, &layout, worker))
                 .collect(),
+            usage: std::sync::Arc::new(
+                addrs
+                    .iter()
+                    .map(|_| crate::counters::Counter::default())
+                    .collect(),
+            ),
             layout,
             worker,
             quarantine_secs,
@@ -226,6 +234,7 @@ impl Pool {
             let port = Self::adjust_parity(port, parity, start, len);
             if !self.addrs[a].is_used(p, port) {
                 self.addrs[a].mark(p, port, &self.layout);
+                self.usage[a].set(u64::from(self.addrs[a].ports_used));
                 return Some(port);
             }
         }
@@ -240,6 +249,7 @@ impl Pool {
                     }
                     _ => {
                         self.addrs[a].mark(p, port, &self.layout);
+                        self.usage[a].set(u64::from(self.addrs[a].ports_used));
                         return Some(port);
                     }
                 }
@@ -249,6 +259,7 @@ impl Pool {
         // SHOULD), a mapping with the other parity beats a refused session.
         let port = fallback?;
         self.addrs[a].mark(p, port, &self.layout);
+        self.usage[a].set(u64::from(self.addrs[a].ports_used));
         Some(port)
     }
 
@@ -353,6 +364,7 @@ impl Pool {
             return false;
         }
         self.addrs[a].mark(p, port, &self.layout);
+        self.usage[a].set(u64::from(self.addrs[a].ports_used));
         true
     }
 
@@ -383,7 +395,9 @@ impl Pool {
     }
 
     fn free_now(&mut self, a: usize, p: usize, port: u16) -> Option<(usize, u16, u32)> {
-        let b = self.addrs[a].unmark(p, port, &self.layout)?;
+        let b = self.addrs[a].unmark(p, port, &self.layout);
+        self.usage[a].set(u64::from(self.addrs[a].ports_used));
+        let b = b?;
         let owner = self.addrs[a].block_owner[usize::from(b)];
         if owner != NO_OWNER && self.addrs[a].block_used[usize::from(b)] == 0 {
             self.addrs[a].block_owner[usize::from(b)] = NO_OWNER;

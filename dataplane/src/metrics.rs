@@ -1,0 +1,410 @@
+//! `/metrics` for Prometheus, served by a plain thread (never an lcore). Workers never
+//! contend for it: each writes its own counters, and a scrape reads them all and the
+//! ports' DPDK statistics, and renders the text format with the `prometheus` crate.
+
+use cgnat_dataplane::counters::{Counter, DropReason, WorkerCounters, PROTO_NAMES};
+use cgnat_ffi::Port;
+use prometheus::proto::{Counter as PCounter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::{Encoder, TextEncoder};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a scrape reads.
+pub struct Source {
+    /// Per worker counters.
+    pub workers: Vec<Arc<WorkerCounters>>,
+    /// The control lcore's counters.
+    pub control: Arc<WorkerCounters>,
+    /// The ports, by name.
+    pub ports: Vec<(String, Port)>,
+    /// Per worker, ports in use per pool address.
+    pub pool_usage: Vec<Arc<Vec<Counter>>>,
+    /// The pool addresses, in the order of `pool_usage`.
+    pub pool_addrs: Vec<Ipv4Addr>,
+}
+
+struct Families(Vec<MetricFamily>);
+
+fn labels(pairs: &[(&str, &str)]) -> Vec<LabelPair> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let mut l = LabelPair::default();
+            l.set_name((*k).to_string());
+            l.set_value((*v).to_string());
+            l
+        })
+        .collect()
+}
+
+impl Families {
+    fn family(
+        &mut self,
+        name: &str,
+        help: &str,
+        kind: MetricType,
+        samples: Vec<(Vec<(&str, String)>, f64)>,
+    ) {
+        let mut f = MetricFamily::default();
+        f.set_name(name.to_string());
+        f.set_help(help.to_string());
+        f.set_field_type(kind);
+        let metrics = samples
+            .into_iter()
+            .map(|(ls, v)| {
+                let mut m = Metric::default();
+                let pairs: Vec<(&str, &str)> = ls.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                m.set_label(labels(&pairs));
+                match kind {
+                    MetricType::COUNTER => {
+                        let mut c = PCounter::default();
+                        c.set_value(v);
+                        m.set_counter(c);
+                    }
+                    _ => {
+                        let mut g = Gauge::default();
+                        g.set_value(v);
+                        m.set_gauge(g);
+                    }
+                }
+                m
+            })
+            .collect();
+        f.set_metric(metrics);
+        self.0.push(f);
+    }
+
+    fn counter(&mut self, name: &str, help: &str, samples: Vec<(Vec<(&str, String)>, f64)>) {
+        self.family(name, help, MetricType::COUNTER, samples);
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, samples: Vec<(Vec<(&str, String)>, f64)>) {
+        self.family(name, help, MetricType::GAUGE, samples);
+    }
+}
+
+impl Source {
+    /// Every metric, in Prometheus' text format.
+    pub fn render(&self) -> String {
+        let mut f = Families(Vec::new());
+        let stats: Vec<(String, cgnat_ffi::PortStats)> = self
+            .ports
+            .iter()
+            .map(|(n, p)| (n.clone(), p.stats()))
+            .collect();
+        let per_port =
+            |g: &dyn Fn(&cgnat_ffi::PortStats) -> u64| -> Vec<(Vec<(&str, String)>, f64)> {
+                stats
+                    .iter()
+                    .map(|(n, s)| (vec![("port", n.clone())], g(s) as f64))
+                    .collect()
+            };
+        f.counter(
+            "cgnat_port_rx_packets_total",
+            "Packets received by the port (DPDK).",
+            per_port(&|s| s.ipackets),
+        );
+        f.counter(
+            "cgnat_port_tx_packets_total",
+            "Packets sent by the port (DPDK).",
+            per_port(&|s| s.opackets),
+        );
+        f.counter(
+            "cgnat_port_rx_bytes_total",
+            "Bytes received by the port (DPDK).",
+            per_port(&|s| s.ibytes),
+        );
+        f.counter(
+            "cgnat_port_tx_bytes_total",
+            "Bytes sent by the port (DPDK).",
+            per_port(&|s| s.obytes),
+        );
+        f.counter(
+            "cgnat_port_rx_missed_total",
+            "Packets the port dropped for lack of descriptors.",
+            per_port(&|s| s.imissed),
+        );
+        f.counter(
+            "cgnat_port_rx_errors_total",
+            "Receive errors of the port.",
+            per_port(&|s| s.ierrors),
+        );
+        f.counter(
+            "cgnat_port_tx_errors_total",
+            "Transmit errors of the port.",
+            per_port(&|s| s.oerrors),
+        );
+        f.counter(
+            "cgnat_port_rx_nombuf_total",
+            "Receive failures for lack of mbufs.",
+            per_port(&|s| s.rx_nombuf),
+        );
+
+        let all: Vec<(String, &WorkerCounters)> = self
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i.to_string(), c.as_ref()))
+            .chain([("control".to_string(), self.control.as_ref())])
+            .collect();
+        let per_worker = |g: &dyn Fn(&WorkerCounters) -> u64| -> Vec<(Vec<(&str, String)>, f64)> {
+            all.iter()
+                .map(|(w, c)| (vec![("worker", w.clone())], g(c) as f64))
+                .collect()
+        };
+        let sides = |g: &dyn Fn(&WorkerCounters, usize) -> u64| -> Vec<(Vec<(&str, String)>, f64)> {
+            let mut v = Vec::new();
+            for (w, c) in &all {
+                for (i, side) in ["inside", "outside"].iter().enumerate() {
+                    v.push((
+                        vec![("worker", w.clone()), ("side", (*side).to_string())],
+                        g(c, i) as f64,
+                    ));
+                }
+            }
+            v
+        };
+        f.counter(
+            "cgnat_worker_rx_packets_total",
+            "Packets a worker took from a port.",
+            sides(&|c, i| c.rx[i].get()),
+        );
+        f.counter(
+            "cgnat_worker_tx_packets_total",
+            "Packets a worker sent to a port.",
+            sides(&|c, i| c.tx[i].get()),
+        );
+        f.counter(
+            "cgnat_worker_bursts_total",
+            "Receive bursts that returned packets.",
+            per_worker(&|c| c.bursts.get()),
+        );
+        f.counter(
+            "cgnat_worker_idle_polls_total",
+            "Polls that found nothing.",
+            per_worker(&|c| c.idle_polls.get()),
+        );
+        f.counter(
+            "cgnat_worker_busy_polls_total",
+            "Polls that found work.",
+            per_worker(&|c| c.busy_polls.get()),
+        );
+        f.counter(
+            "cgnat_worker_busy_cycles_total",
+            "TSC cycles spent in polls that found work.",
+            per_worker(&|c| c.busy_cycles.get()),
+        );
+        f.gauge(
+            "cgnat_worker_cycles_per_packet",
+            "Busy cycles divided by packets received, since start.",
+            per_worker(&|c| {
+                c.busy_cycles
+                    .get()
+                    .checked_div(c.rx[0].get() + c.rx[1].get() + c.handoff_in.get())
+                    .unwrap_or(0)
+            }),
+        );
+        f.counter(
+            "cgnat_worker_handoff_sent_total",
+            "Packets handed to the worker that owns them.",
+            per_worker(&|c| c.handoff_out.get()),
+        );
+        f.counter(
+            "cgnat_worker_handoff_received_total",
+            "Packets received from other workers.",
+            per_worker(&|c| c.handoff_in.get()),
+        );
+        f.counter(
+            "cgnat_worker_ring_drops_total",
+            "Packets dropped because a ring between lcores was full.",
+            per_worker(&|c| c.dropped(DropReason::RingFull)),
+        );
+
+        let mut drops = Vec::new();
+        for (w, c) in &all {
+            for &r in DropReason::ALL {
+                drops.push((
+                    vec![("worker", w.clone()), ("reason", r.label().to_string())],
+                    c.dropped(r) as f64,
+                ));
+            }
+        }
+        f.counter("cgnat_drops_total", "Packets dropped, by reason.", drops);
+        let sum = |g: &dyn Fn(&WorkerCounters) -> u64| -> f64 {
+            all.iter().map(|(_, c)| g(c)).sum::<u64>() as f64
+        };
+        f.counter(
+            "cgnat_translated_packets_total",
+            "Packets translated, by direction.",
+            vec![
+                (
+                    vec![("direction", "in2out".to_string())],
+                    sum(&|c| c.in2out.get()),
+                ),
+                (
+                    vec![("direction", "out2in".to_string())],
+                    sum(&|c| c.out2in.get()),
+                ),
+                (
+                    vec![("direction", "hairpin".to_string())],
+                    sum(&|c| c.hairpin.get()),
+                ),
+                (
+                    vec![("direction", "untranslated".to_string())],
+                    sum(&|c| c.excluded.get()),
+                ),
+            ],
+        );
+        f.counter(
+            "cgnat_icmp_sent_total",
+            "ICMP errors the appliance sent.",
+            vec![(vec![], sum(&|c| c.icmp_sent.get()))],
+        );
+        f.counter(
+            "cgnat_fragments_translated_total",
+            "Fragments translated.",
+            vec![(vec![], sum(&|c| c.fragments_translated.get()))],
+        );
+        let per_proto =
+            |g: &dyn Fn(&WorkerCounters, usize) -> u64| -> Vec<(Vec<(&str, String)>, f64)> {
+                PROTO_NAMES
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        (
+                            vec![("protocol", (*p).to_string())],
+                            all.iter().map(|(_, c)| g(c, i)).sum::<u64>() as f64,
+                        )
+                    })
+                    .collect()
+            };
+        f.gauge(
+            "cgnat_nat_sessions",
+            "Sessions alive now.",
+            per_proto(&|c, i| c.sessions_active[i].get()),
+        );
+        f.counter(
+            "cgnat_nat_sessions_created_total",
+            "Sessions created.",
+            per_proto(&|c, i| c.sessions_created[i].get()),
+        );
+        f.counter(
+            "cgnat_nat_sessions_expired_total",
+            "Sessions expired.",
+            per_proto(&|c, i| c.sessions_expired[i].get()),
+        );
+        f.gauge(
+            "cgnat_nat_mappings",
+            "Mappings alive now.",
+            vec![(vec![], sum(&|c| c.mappings_active.get()))],
+        );
+        f.gauge(
+            "cgnat_nat_subscribers",
+            "Subscribers with state now.",
+            vec![(vec![], sum(&|c| c.subscribers_active.get()))],
+        );
+        f.gauge(
+            "cgnat_nat_port_blocks",
+            "Port blocks allocated now.",
+            vec![(vec![], sum(&|c| c.blocks_active.get()))],
+        );
+        let limit = |r: DropReason| sum(&|c| c.dropped(r));
+        f.counter(
+            "cgnat_nat_limit_hits_total",
+            "New sessions refused by a limit, by limit.",
+            vec![
+                (
+                    vec![("limit", "subscriber_sessions".to_string())],
+                    limit(DropReason::SubscriberSessionLimit),
+                ),
+                (
+                    vec![("limit", "subscriber_ports".to_string())],
+                    limit(DropReason::SubscriberPortLimit),
+                ),
+                (
+                    vec![("limit", "session_table".to_string())],
+                    limit(DropReason::SessionTableFull),
+                ),
+                (
+                    vec![("limit", "pool".to_string())],
+                    limit(DropReason::PoolExhausted),
+                ),
+            ],
+        );
+        let usage = self
+            .pool_addrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let used: u64 = self
+                    .pool_usage
+                    .iter()
+                    .map(|u| u.get(i).map_or(0, Counter::get))
+                    .sum();
+                (vec![("address", a.to_string())], used as f64)
+            })
+            .collect();
+        f.gauge(
+            "cgnat_pool_ports_used",
+            "Outside ports in use (all protocols, quarantine included) per pool address.",
+            usage,
+        );
+
+        let mut out = Vec::new();
+        // The text encoder only fails on invalid metric names, which are fixed here.
+        let _ = TextEncoder::new().encode(&f.0, &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+fn answer(mut s: TcpStream, src: &Source) {
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut line = String::new();
+    let mut r = BufReader::new(&s);
+    if r.read_line(&mut line).is_err() {
+        return;
+    }
+    // Drain the request headers.
+    let mut h = String::new();
+    while r.read_line(&mut h).map(|n| n > 2).unwrap_or(false) {
+        h.clear();
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("");
+    let (status, ctype, body) =
+        if line.starts_with("GET ") && (path == "/metrics" || path.starts_with("/metrics?")) {
+            ("200 OK", "text/plain; version=0.0.4", src.render())
+        } else {
+            (
+                "404 Not Found",
+                "text/plain",
+                "cgnat serves /metrics\n".to_string(),
+            )
+        };
+    let _ = write!(s, "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+}
+
+/// Serves `/metrics` on `listen` from a plain thread until `stop` is set.
+pub fn serve(
+    listen: SocketAddr,
+    src: Source,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let l = TcpListener::bind(listen)?;
+    l.set_nonblocking(true)?;
+    std::thread::Builder::new()
+        .name("cgnat-metrics".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match l.accept() {
+                    Ok((s, _)) => {
+                        let _ = s.set_nonblocking(false);
+                        answer(s, &src);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        })
+}
