@@ -240,6 +240,13 @@ pub struct Metrics {
     pub listen: Option<SocketAddr>,
 }
 
+/// The control API (HTTP and JSON) that `cgnat show` talks to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Api {
+    /// Listen address; None disables it. Loopback by default: it has no auth.
+    pub listen: Option<SocketAddr>,
+}
+
 /// IPFIX export.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ipfix {
@@ -269,6 +276,8 @@ pub struct Config {
     pub alg: Alg,
     /// Metrics.
     pub metrics: Metrics,
+    /// Control API.
+    pub api: Api,
     /// Logging.
     pub logging: Logging,
 }

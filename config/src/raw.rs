@@ -82,6 +82,8 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     metrics: FileMetrics,
     #[serde(default)]
+    api: FileApi,
+    #[serde(default)]
     logging: FileLogging,
 }
 
@@ -312,6 +314,22 @@ struct FileMetrics {
 impl Default for FileMetrics {
     fn default() -> Self {
         FileMetrics { listen: d_listen() }
+    }
+}
+
+fn d_api() -> String {
+    "127.0.0.1:9470".into()
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileApi {
+    #[serde(default = "d_api")]
+    listen: String,
+}
+impl Default for FileApi {
+    fn default() -> Self {
+        FileApi { listen: d_api() }
     }
 }
 
@@ -850,6 +868,15 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             )
         })?),
     };
+    let api = match f.api.listen.trim() {
+        "" | "off" => None,
+        s => Some(s.parse::<SocketAddr>().map_err(|_| {
+            cx.err(
+                &[Key("api"), Key("listen")],
+                format!("`{s}` is not an address and port; e.g. \"127.0.0.1:9470\", or \"off\""),
+            )
+        })?),
+    };
     let ipfix = match &f.logging.ipfix {
         Some(i) => Some(Ipfix {
             collector: i.collector.parse().map_err(|_| {
@@ -872,6 +899,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         nat,
         alg,
         metrics: Metrics { listen },
+        api: Api { listen: api },
         logging: Logging { ipfix },
     })
 }
@@ -978,6 +1006,9 @@ impl FileConfig {
             },
             metrics: FileMetrics {
                 listen: c.metrics.listen.map_or("off".into(), |a| a.to_string()),
+            },
+            api: FileApi {
+                listen: c.api.listen.map_or("off".into(), |a| a.to_string()),
             },
             logging: FileLogging {
                 ipfix: c.logging.ipfix.as_ref().map(|i| FileIpfix {

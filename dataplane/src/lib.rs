@@ -10,6 +10,7 @@ pub mod counters;
 pub mod dpdk;
 pub mod frag;
 pub mod harness;
+pub mod inspect;
 pub mod nat;
 pub mod neighbors;
 pub mod pipeline;

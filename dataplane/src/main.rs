@@ -1,6 +1,7 @@
 //! The `cgnat` command: the appliance (`run`), pcap test mode (`pcap`) and config
 //! validation (`check`).
 
+mod api;
 mod metrics;
 mod pcapfile;
 mod runtime;
@@ -22,6 +23,9 @@ const USAGE: &str = "usage:
       port), print a JSON summary (also in DIR/summary.json).
   cgnat check -c FILE
       Validate FILE and print every resolved setting.
+  cgnat show sessions [--subscriber IP] [--outside IP[:PORT]] [--remote IP[:PORT]] [--limit N]
+  cgnat show subscriber IP | pool | counters        (-c FILE or --api HOST:PORT; --json)
+      Live state of a running appliance, through its control API (api.listen).
   cgnat map -c FILE forward INSIDE_IP
   cgnat map -c FILE reverse PUBLIC_IP PORT
       Deterministic NAT (RFC 7422): the public address and port range of an inside
@@ -46,6 +50,10 @@ impl Args {
                 words.push(a);
                 continue;
             }
+            if a == "--json" {
+                opts.push((a, "true".to_string()));
+                continue;
+            }
             let (k, v) = match a.split_once('=') {
                 Some((k, v)) if k.starts_with("--") => (k.to_string(), v.to_string()),
                 _ => {
@@ -67,7 +75,7 @@ impl Args {
     }
 
     fn only(&self, allowed: &[&str]) -> Result<()> {
-        if self.cmd != "map" {
+        if self.cmd != "map" && self.cmd != "show" {
             if let Some(w) = self.words.first() {
                 bail!("unexpected argument `{w}` for `cgnat {}`", self.cmd);
             }
@@ -256,6 +264,117 @@ fn map_mode(args: &Args) -> Result<()> {
     Ok(())
 }
 
+fn http_get(api: &str, path: &str) -> Result<serde_json::Value> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(api).with_context(|| {
+        format!("cannot reach the control API at {api}: is cgnat running with api.listen set?")
+    })?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {api}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow!("bad answer from {api}"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(body).with_context(|| format!("bad JSON from {api}"))?;
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!("{}", v["error"].as_str().unwrap_or(head));
+    }
+    Ok(v)
+}
+
+fn show_mode(args: &Args) -> Result<()> {
+    args.only(&[
+        "-c",
+        "--config",
+        "--api",
+        "--subscriber",
+        "--outside",
+        "--remote",
+        "--limit",
+        "--json",
+    ])?;
+    let api = match args.get(&["--api"]) {
+        Some(a) => a.to_string(),
+        None => {
+            let cfg = args
+                .config()
+                .context("give -c FILE (its api.listen) or --api HOST:PORT")?;
+            cfg.api
+                .listen
+                .ok_or_else(|| anyhow!("{}: api.listen is off", cfg.file))?
+                .to_string()
+        }
+    };
+    let json = args.get(&["--json"]).is_some_and(|v| v != "false");
+    let w: Vec<&str> = args.words.iter().map(String::as_str).collect();
+    let (path, kind) = match w.as_slice() {
+        ["sessions"] => {
+            let mut q = Vec::new();
+            for k in ["subscriber", "outside", "remote", "limit"] {
+                if let Some(v) = args.get(&[&format!("--{k}")]) {
+                    q.push(format!("{k}={v}"));
+                }
+            }
+            (format!("/sessions?{}", q.join("&")), "sessions")
+        }
+        ["subscriber", ip] => (format!("/subscribers/{ip}"), "subscriber"),
+        ["pool"] => ("/pool".to_string(), "pool"),
+        ["counters"] => ("/counters".to_string(), "counters"),
+        _ => bail!("usage: cgnat show sessions|subscriber IP|pool|counters [-c FILE | --api HOST:PORT] [--json]"),
+    };
+    let v = http_get(&api, &path)?;
+    if json || kind == "counters" || kind == "subscriber" {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    if kind == "pool" {
+        println!("block size {}", v["block_size"]);
+        println!("{:<18} {:>10}", "ADDRESS", "PORTS USED");
+        for a in v["addresses"].as_array().into_iter().flatten() {
+            println!(
+                "{:<18} {:>10}",
+                a["address"].as_str().unwrap_or(""),
+                a["ports_used"]
+            );
+        }
+        return Ok(());
+    }
+    println!(
+        "{:<5} {:<22} {:<22} {:<22} {:<12} {:>6} {:>8} {:>6}",
+        "PROTO", "INSIDE", "OUTSIDE", "REMOTE", "STATE", "IDLE", "EXPIRES", "WORKER"
+    );
+    let list = v["sessions"].as_array().cloned().unwrap_or_default();
+    for s in &list {
+        let f = |k: &str| s[k].as_str().unwrap_or("").to_string();
+        println!(
+            "{:<5} {:<22} {:<22} {:<22} {:<12} {:>5}s {:>7}s {:>6}",
+            f("protocol"),
+            f("inside"),
+            f("outside"),
+            f("remote"),
+            f("state"),
+            s["idle_secs"],
+            s["expires_in_secs"],
+            s["worker"]
+        );
+    }
+    println!(
+        "{} sessions{}",
+        list.len(),
+        if v["truncated"] == true {
+            " (more left out: raise --limit)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let mut argv = std::env::args().skip(1).peekable();
     if matches!(
@@ -270,6 +389,7 @@ fn main() -> ExitCode {
         "pcap" => pcap_mode(&args),
         "check" => check_mode(&args),
         "map" => map_mode(&args),
+        "show" => show_mode(&args),
         other => Err(anyhow!("unknown command `{other}`\n{USAGE}")),
     });
     match result {

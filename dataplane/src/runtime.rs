@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 use cgnat_config::{Config, Role};
 use cgnat_dataplane::counters::{DropReason, WorkerCounters, PROTO_NAMES};
+use cgnat_dataplane::inspect::{Answer, Query};
 use cgnat_dataplane::nat::{Nat, NatParams};
 use cgnat_dataplane::neighbors::Neighbors;
 use cgnat_dataplane::pipeline::{port_infos, Control, PipelineParams, Side, Verdict, Worker};
@@ -31,7 +32,7 @@ struct Glean {
 }
 
 /// What each worker shares with the control lcore.
-struct WorkerLink {
+pub(crate) struct WorkerLink {
     to_control: Ring,
     from_control: Ring,
     glean: MsgRing<Glean>,
@@ -43,6 +44,8 @@ struct WorkerLink {
     /// Frames other workers hand to this one (multi-producer), tagged with the side
     /// they count as received on (mbuf port field: 0 inside, 1 outside).
     handoff: Ring,
+    /// Inspection queries from the control API, answered between bursts.
+    pub(crate) queries: crossbeam::channel::Receiver<(Query, crossbeam::channel::Sender<Answer>)>,
 }
 
 struct Clock {
@@ -145,7 +148,10 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let pool_addrs = nat_params.pool.clone();
 
     let mut links = Vec::new();
+    let mut query_tx = Vec::new();
     for w in 0..workers {
+        let (qtx, qrx) = crossbeam::channel::bounded(4);
+        query_tx.push(qtx);
         links.push(Arc::new(WorkerLink {
             to_control: Ring::new(&format!("cgnat_toctl{w}"), 1024, true, true, socket)?,
             from_control: Ring::new(&format!("cgnat_fromctl{w}"), 1024, true, true, socket)?,
@@ -154,9 +160,11 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             last_rx: AtomicU64::new(cgnat_ffi::tsc()),
             started: AtomicBool::new(false),
             handoff: Ring::new(&format!("cgnat_handoff{w}"), 4096, false, true, socket)?,
+            queries: qrx,
         }));
     }
     let mut pool_usage = Vec::new();
+    let mut pool_usage_api = Vec::new();
     for (w, &lcore) in cfg.dataplane.worker_lcores.iter().enumerate() {
         let seed = cgnat_ffi::tsc() ^ (w as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let nat = Nat::new(
@@ -168,6 +176,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             links[w].counters.clone(),
         );
         pool_usage.push(nat.pool.usage.clone());
+        pool_usage_api.push(nat.pool.usage.clone());
         let worker = Worker::new(
             nat,
             infos.clone(),
@@ -214,6 +223,27 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         }
         _ => None,
     };
+    let api = match (cfg.api.listen, opts.until_drained) {
+        (Some(listen), false) => {
+            let state = crate::api::State {
+                links: links.clone(),
+                queries: query_tx,
+                control: control_counters.clone(),
+                ports,
+                pool_usage: pool_usage_api,
+                pool_addrs: pool_addrs
+                    .iter()
+                    .map(|&a| std::net::Ipv4Addr::from(a))
+                    .collect(),
+                block_size: nat_params.block_size,
+            };
+            let h = crate::api::serve(listen, state, opts.stop.clone())
+                .with_context(|| format!("api.listen {listen}"))?;
+            eprintln!("cgnat: control API on http://{listen}/");
+            Some(h)
+        }
+        _ => None,
+    };
     let mut control = Control::new(
         infos,
         pool_addrs,
@@ -225,7 +255,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     for &lcore in &cfg.dataplane.worker_lcores {
         cgnat_ffi::wait(lcore);
     }
-    if let Some(h) = metrics {
+    for h in [metrics, api].into_iter().flatten() {
         let _ = h.join();
     }
     let stats = [ports[0].stats(), ports[1].stats()];
@@ -403,17 +433,31 @@ fn worker_loop(
             link.last_rx.store(t, Ordering::Relaxed);
         } else {
             counters.idle_polls.inc();
-            if now != last_now {
-                last_now = now;
-                worker.expire(now, 1 << 16);
-                while let Some(h) = worker.pop_expired_syn(now) {
-                    let Some(mut m) = pool.alloc() else { break };
-                    if let Verdict::Tx(out) = worker.build_syn_unreachable(&h, &mut m) {
-                        push(&mut tx, out, m, ports, q, &counters);
-                    }
-                }
-                flush(ports[1], q, &mut tx[1], &counters);
+        }
+        // Once a second, busy or not: expiry (bounded), held SYNs, and inspection
+        // queries (a slow-path scan of this worker's tables, between bursts).
+        if now != last_now || got == 0 {
+            while let Ok((query, reply)) = link.queries.try_recv() {
+                let _ = reply.try_send(cgnat_dataplane::inspect::answer(
+                    &worker.nat,
+                    q,
+                    &query,
+                    now,
+                ));
             }
+        }
+        if now != last_now {
+            last_now = now;
+            worker.expire(now, 1 << 16);
+            while let Some(h) = worker.pop_expired_syn(now) {
+                let Some(mut m) = pool.alloc() else { break };
+                if let Verdict::Tx(out) = worker.build_syn_unreachable(&h, &mut m) {
+                    push(&mut tx, out, m, ports, q, &counters);
+                }
+            }
+            flush(ports[1], q, &mut tx[1], &counters);
+        }
+        if got == 0 {
             idle_sleep(&mut idle, busy);
         }
     }
@@ -529,7 +573,11 @@ fn control_loop(control: &mut Control, links: &[Arc<WorkerLink>], opts: &RunOpti
     }
 }
 
-fn summarize(links: &[Arc<WorkerLink>], control: &WorkerCounters, stats: &[PortStats; 2]) -> Value {
+pub(crate) fn summarize(
+    links: &[Arc<WorkerLink>],
+    control: &WorkerCounters,
+    stats: &[PortStats; 2],
+) -> Value {
     let all: Vec<&WorkerCounters> = links
         .iter()
         .map(|l| l.counters.as_ref())

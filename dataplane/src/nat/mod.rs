@@ -519,6 +519,13 @@ impl Nat {
         self.in_idx.values().map(|&i| &self.sessions[i as usize])
     }
 
+    /// Iterates live sessions with their indexes (slow path: inspection).
+    pub fn iter_sessions_indexed(&self) -> impl Iterator<Item = (u32, &Session)> + '_ {
+        self.in_idx
+            .values()
+            .map(|&i| (i, &self.sessions[i as usize]))
+    }
+
     /// True if `addr` is one of the pool's addresses.
     pub fn is_pool_addr(&self, addr: u32) -> bool {
         self.pool.index_of(addr).is_some()

@@ -90,6 +90,7 @@ fn prometheus_scrapes_cgnat_and_reads_back_the_traffic() {
     write_pcap(&dir.join("in.pcap"), &frames);
     write_pcap(&dir.join("none.pcap"), &[]);
     let mport = free_port();
+    let aport = free_port();
     let cfg = format!(
         r#"[dataplane]
 eal_args = ["--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--file-prefix=cgnat-metrics-{pid}"]
@@ -111,6 +112,8 @@ pool = ["198.51.100.0/28"]
 max_sessions = 100000
 [metrics]
 listen = "127.0.0.1:{mport}"
+[api]
+listen = "127.0.0.1:{aport}"
 "#,
         pid = std::process::id(),
         d = dir.display()
@@ -210,5 +213,74 @@ listen = "127.0.0.1:{mport}"
     );
     assert_eq!(query(pport, "sum(cgnat_drops_total)"), Some(0.0));
     assert!(query(pport, "cgnat_worker_busy_cycles_total{worker=\"0\"}").unwrap_or(0.0) > 0.0);
+
+    // Live inspection through the control API and the CLI that uses it.
+    let show = |args: &[&str]| -> String {
+        let o = Command::new(env!("CARGO_BIN_EXE_cgnat"))
+            .arg("show")
+            .args(args)
+            .arg("-c")
+            .arg(dir.join("cgnat.toml"))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "cgnat show {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let one_sub: Value =
+        serde_json::from_str(&show(&["sessions", "--subscriber", "100.64.1.2", "--json"])).unwrap();
+    let list = one_sub["sessions"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{one_sub}");
+    assert_eq!(list[0]["inside"], "100.64.1.2:4000");
+    assert_eq!(list[0]["remote"], "192.0.2.10:53");
+    assert_eq!(list[0]["protocol"], "udp");
+    let outside = list[0]["outside"].as_str().unwrap().to_string();
+    let by_out: Value =
+        serde_json::from_str(&show(&["sessions", "--outside", &outside, "--json"])).unwrap();
+    assert_eq!(by_out["sessions"][0]["inside"], "100.64.1.2:4000");
+    let by_remote: Value = serde_json::from_str(&show(&[
+        "sessions",
+        "--remote",
+        "192.0.2.10:53",
+        "--limit",
+        "50",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(by_remote["sessions"].as_array().unwrap().len(), 50);
+    assert_eq!(by_remote["truncated"], true);
+    let table = show(&["sessions", "--subscriber", "100.64.1.2"]);
+    assert!(
+        table.contains("100.64.1.2:4000") && table.contains("1 sessions"),
+        "{table}"
+    );
+    let sub: Value = serde_json::from_str(&show(&["subscriber", "100.64.1.2"])).unwrap();
+    assert_eq!(sub["sessions"], 1);
+    let blocks = sub["port_blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 1, "port-block allocation: one block");
+    assert_eq!(
+        blocks[0][0].as_str().unwrap(),
+        outside.split(':').next().unwrap()
+    );
+    let pool: Value = serde_json::from_str(&show(&["pool", "--json"])).unwrap();
+    let used: u64 = pool["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["ports_used"].as_u64().unwrap())
+        .sum();
+    assert_eq!(used, 300);
+    let counters: Value = serde_json::from_str(&show(&["counters"])).unwrap();
+    assert_eq!(counters["translated"]["in2out"], 300);
+    let missing = Command::new(env!("CARGO_BIN_EXE_cgnat"))
+        .args(["show", "subscriber", "100.64.77.77", "-c"])
+        .arg(dir.join("cgnat.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("has no state"));
     drop(cgnat);
 }

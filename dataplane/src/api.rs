@@ -1,0 +1,192 @@
+//! The control API: HTTP and JSON on loopback by default, from a plain thread. Counters
+//! and pool usage are read from the workers' counters; sessions and subscribers are
+//! asked of each worker over a channel and answered between its bursts.
+//!
+//! GET /counters, /pool, /sessions?subscriber=IP&outside=IP[:PORT]&remote=IP[:PORT]&limit=N,
+//! /subscribers/IP.
+
+use crate::runtime::{summarize, WorkerLink};
+use cgnat_dataplane::counters::{Counter, WorkerCounters};
+use cgnat_dataplane::inspect::{Answer, Filter, Query};
+use cgnat_ffi::Port;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the API reads.
+pub struct State {
+    pub links: Vec<Arc<WorkerLink>>,
+    pub queries: Vec<crossbeam::channel::Sender<(Query, crossbeam::channel::Sender<Answer>)>>,
+    pub control: Arc<WorkerCounters>,
+    pub ports: [Port; 2],
+    pub pool_usage: Vec<Arc<Vec<Counter>>>,
+    pub pool_addrs: Vec<Ipv4Addr>,
+    pub block_size: u16,
+}
+
+fn endpoint(s: &str) -> Result<(Ipv4Addr, Option<u16>), String> {
+    match s.split_once(':') {
+        Some((a, p)) => Ok((
+            a.parse()
+                .map_err(|_| format!("`{a}` is not an IPv4 address"))?,
+            Some(p.parse().map_err(|_| format!("`{p}` is not a port"))?),
+        )),
+        None => Ok((
+            s.parse()
+                .map_err(|_| format!("`{s}` is not an IPv4 address"))?,
+            None,
+        )),
+    }
+}
+
+impl State {
+    fn ask(&self, q: &Query) -> Vec<Answer> {
+        let (tx, rx) = crossbeam::channel::bounded(self.queries.len().max(1));
+        let mut asked = 0;
+        for s in &self.queries {
+            if s.send_timeout((q.clone(), tx.clone()), Duration::from_secs(1))
+                .is_ok()
+            {
+                asked += 1;
+            }
+        }
+        (0..asked)
+            .filter_map(|_| rx.recv_timeout(Duration::from_secs(3)).ok())
+            .collect()
+    }
+
+    fn route(&self, path: &str, query: &str) -> Result<Value, (u16, String)> {
+        let params: Vec<(&str, &str)> = query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .collect();
+        let get = |k: &str| params.iter().find(|(pk, _)| *pk == k).map(|(_, v)| *v);
+        let bad = |e: String| (400, e);
+        match path {
+            "/counters" => {
+                let stats = [self.ports[0].stats(), self.ports[1].stats()];
+                Ok(summarize(&self.links, &self.control, &stats))
+            }
+            "/pool" => {
+                let addrs: Vec<Value> = self
+                    .pool_addrs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| {
+                        let used: u64 = self
+                            .pool_usage
+                            .iter()
+                            .map(|u| u.get(i).map_or(0, Counter::get))
+                            .sum();
+                        json!({ "address": a.to_string(), "ports_used": used })
+                    })
+                    .collect();
+                Ok(json!({ "block_size": self.block_size, "addresses": addrs }))
+            }
+            "/sessions" => {
+                let filter = Filter {
+                    subscriber: get("subscriber")
+                        .map(|s| {
+                            s.parse()
+                                .map_err(|_| format!("subscriber `{s}` is not an IPv4 address"))
+                        })
+                        .transpose()
+                        .map_err(bad)?,
+                    outside: get("outside").map(endpoint).transpose().map_err(bad)?,
+                    remote: get("remote").map(endpoint).transpose().map_err(bad)?,
+                };
+                let limit = get("limit")
+                    .map(|l| {
+                        l.parse::<usize>()
+                            .map_err(|_| format!("limit `{l}` is not a number"))
+                    })
+                    .transpose()
+                    .map_err(bad)?
+                    .unwrap_or(1000);
+                let mut all = Vec::new();
+                let mut truncated = false;
+                for a in self.ask(&Query::Sessions(filter, limit)) {
+                    if let Answer::Sessions(mut s, more) = a {
+                        all.append(&mut s);
+                        truncated |= more;
+                    }
+                }
+                truncated |= all.len() > limit;
+                all.truncate(limit);
+                Ok(json!({ "sessions": all, "truncated": truncated }))
+            }
+            p if p.starts_with("/subscribers/") => {
+                let a: Ipv4Addr = p["/subscribers/".len()..]
+                    .parse()
+                    .map_err(|_| bad(format!("`{p}`: not an IPv4 address")))?;
+                for ans in self.ask(&Query::Subscriber(a)) {
+                    if let Answer::Subscriber(Some(s)) = ans {
+                        return Ok(serde_json::to_value(s).unwrap_or(Value::Null));
+                    }
+                }
+                Err((404, format!("subscriber {a} has no state")))
+            }
+            _ => Err((
+                404,
+                "endpoints: /counters /pool /sessions /subscribers/IP".into(),
+            )),
+        }
+    }
+}
+
+fn answer(mut s: TcpStream, st: &State) {
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut line = String::new();
+    let mut r = BufReader::new(&s);
+    if r.read_line(&mut line).is_err() {
+        return;
+    }
+    let mut h = String::new();
+    while r.read_line(&mut h).map(|n| n > 2).unwrap_or(false) {
+        h.clear();
+    }
+    let target = line.split_whitespace().nth(1).unwrap_or("/");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let (code, body) = if !line.starts_with("GET ") {
+        (405, json!({ "error": "only GET" }))
+    } else {
+        match st.route(path, query) {
+            Ok(v) => (200, v),
+            Err((c, e)) => (c, json!({ "error": e })),
+        }
+    };
+    let text = body.to_string();
+    let reason = match code {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        _ => "Method Not Allowed",
+    };
+    let _ = write!(s, "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
+}
+
+/// Serves the API on `listen` from a plain thread until `stop` is set.
+pub fn serve(
+    listen: SocketAddr,
+    st: State,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let l = TcpListener::bind(listen)?;
+    l.set_nonblocking(true)?;
+    std::thread::Builder::new()
+        .name("cgnat-api".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match l.accept() {
+                    Ok((s, _)) => {
+                        let _ = s.set_nonblocking(false);
+                        answer(s, &st);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        })
+}

@@ -1,0 +1,160 @@
+//! Live inspection: queries the control API sends to workers, answered from the
+//! worker's own tables between bursts (never on the packet path itself), and the
+//! answers' JSON shapes.
+
+use crate::nat::{Nat, TcpState};
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+
+/// What to look up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Query {
+    /// Sessions matching a filter, at most `limit`.
+    Sessions(Filter, usize),
+    /// A subscriber's state.
+    Subscriber(Ipv4Addr),
+}
+
+/// A filter on sessions; empty fields match everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filter {
+    /// Inside address.
+    pub subscriber: Option<Ipv4Addr>,
+    /// Outside address, and port if given.
+    pub outside: Option<(Ipv4Addr, Option<u16>)>,
+    /// Remote address, and port if given.
+    pub remote: Option<(Ipv4Addr, Option<u16>)>,
+}
+
+/// One session as an operator reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Worker that owns it.
+    pub worker: u16,
+    /// tcp, udp or icmp.
+    pub protocol: String,
+    /// Inside endpoint.
+    pub inside: String,
+    /// Outside endpoint.
+    pub outside: String,
+    /// Remote endpoint.
+    pub remote: String,
+    /// TCP state, or "-".
+    pub state: String,
+    /// Seconds since the last outbound packet.
+    pub idle_secs: u32,
+    /// Seconds until it expires if nothing refreshes it.
+    pub expires_in_secs: u32,
+}
+
+/// A subscriber as an operator reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriberInfo {
+    /// Worker that owns it.
+    pub worker: u16,
+    /// Inside address.
+    pub address: Ipv4Addr,
+    /// Paired pool address, if any.
+    pub pool_address: Option<Ipv4Addr>,
+    /// Sessions.
+    pub sessions: u32,
+    /// Mappings.
+    pub mappings: u32,
+    /// Port blocks: (pool address, first port, last port).
+    pub port_blocks: Vec<(Ipv4Addr, u16, u16)>,
+}
+
+/// A worker's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Answer {
+    /// Matching sessions (and whether more were left out by the limit).
+    Sessions(Vec<SessionInfo>, bool),
+    /// The subscriber, if this worker has it.
+    Subscriber(Option<SubscriberInfo>),
+}
+
+fn proto_name(p: u8) -> &'static str {
+    match p {
+        6 => "tcp",
+        17 => "udp",
+        _ => "icmp",
+    }
+}
+
+fn endpoint(a: u32, p: u16) -> String {
+    format!("{}:{p}", Ipv4Addr::from(a))
+}
+
+fn matches(ep: Option<(Ipv4Addr, Option<u16>)>, a: u32, p: u16) -> bool {
+    ep.is_none_or(|(ea, ep)| u32::from(ea) == a && ep.is_none_or(|ep| ep == p))
+}
+
+/// Answers `q` from worker `worker`'s tables at time `now`.
+pub fn answer(nat: &Nat, worker: u16, q: &Query, now: u32) -> Answer {
+    match q {
+        Query::Sessions(f, limit) => {
+            let mut out = Vec::new();
+            let mut more = false;
+            let mut push = |s: &crate::nat::Session, deadline: u32| {
+                if out.len() >= *limit {
+                    more = true;
+                    return;
+                }
+                out.push(SessionInfo {
+                    worker,
+                    protocol: proto_name(s.proto).into(),
+                    inside: endpoint(s.in_addr, s.in_port),
+                    outside: endpoint(s.out_addr, s.out_port),
+                    remote: endpoint(s.rem_addr, s.rem_port),
+                    state: if s.state == TcpState::None {
+                        "-".into()
+                    } else {
+                        format!("{:?}", s.state)
+                    },
+                    idle_secs: now.saturating_sub(s.last_seen),
+                    expires_in_secs: deadline.saturating_sub(now),
+                });
+            };
+            for (i, s) in nat.iter_sessions_indexed() {
+                if f.subscriber.is_some_and(|a| u32::from(a) != s.in_addr)
+                    || !matches(f.outside, s.out_addr, s.out_port)
+                    || !matches(f.remote, s.rem_addr, s.rem_port)
+                {
+                    continue;
+                }
+                push(s, nat.deadline(i));
+            }
+            Answer::Sessions(out, more)
+        }
+        Query::Subscriber(a) => Answer::Subscriber(nat.subscriber(u32::from(*a)).map(|s| {
+            let layout = nat.pool.layout;
+            SubscriberInfo {
+                worker,
+                address: *a,
+                pool_address: (s.pool != u16::MAX)
+                    .then(|| {
+                        nat.pool
+                            .addrs
+                            .get(usize::from(s.pool))
+                            .map(|p| Ipv4Addr::from(p.addr))
+                    })
+                    .flatten(),
+                sessions: s.sessions,
+                mappings: s.mappings,
+                port_blocks: s
+                    .blocks
+                    .iter()
+                    .filter_map(|&e| {
+                        let p = nat.pool.addrs.get((e >> 16) as usize)?;
+                        let first = layout.block_start(e as u16);
+                        Some((
+                            Ipv4Addr::from(p.addr),
+                            first,
+                            first + (layout.block_size - 1),
+                        ))
+                    })
+                    .collect(),
+            }
+        })),
+    }
+}
