@@ -9,7 +9,7 @@ pkgs=(libdpdk-dev dpdk libpcap-dev clang libclang-dev pkg-config
       iproute2 ethtool tcpdump curl python3 iputils-ping procps)
 if [ "${1:-}" = "--test" ]; then
     # Real peers for the end-to-end tests.
-    pkgs+=(socat prometheus)
+    pkgs+=(socat prometheus tshark)
 fi
 
 missing=()
@@ -23,6 +23,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "install-deps: installing ${missing[*]}"
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    # tshark asks whether non-root users may capture; answer for it.
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections 2>/dev/null || true
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -247,11 +247,38 @@ pub struct Api {
     pub listen: Option<SocketAddr>,
 }
 
+/// Which per-session events are logged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SessionLogging {
+    /// Per-session events under dynamic allocation only; port-block allocation logs
+    /// blocks, deterministic NAT logs nothing (RFC 6888 REQ-12, REQ-14).
+    Auto,
+    /// Always.
+    On,
+    /// Never.
+    Off,
+}
+
 /// IPFIX export.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ipfix {
     /// Collector address.
     pub collector: SocketAddr,
+    /// Per-session events.
+    pub sessions: SessionLogging,
+    /// Log remote addresses and ports in session events (off: RFC 6888 REQ-12).
+    pub destinations: bool,
+    /// Seconds between template retransmissions (RFC 7011 over UDP).
+    pub template_refresh_secs: u32,
+    /// Observation domain ID.
+    pub domain_id: u32,
+}
+
+/// Syslog (RFC 5424 over UDP) for port block events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Syslog {
+    /// Server address.
+    pub server: SocketAddr,
 }
 
 /// NAT event logging.
@@ -259,6 +286,8 @@ pub struct Ipfix {
 pub struct Logging {
     /// IPFIX export, if configured.
     pub ipfix: Option<Ipfix>,
+    /// Syslog export of block events, if configured.
+    pub syslog: Option<Syslog>,
 }
 
 /// The whole configuration, resolved and validated.

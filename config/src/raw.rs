@@ -338,12 +338,46 @@ impl Default for FileApi {
 struct FileLogging {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ipfix: Option<FileIpfix>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    syslog: Option<FileSyslog>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum SessionLoggingName {
+    Auto,
+    On,
+    Off,
+}
+
+fn d_sessions() -> SessionLoggingName {
+    SessionLoggingName::Auto
+}
+fn d_refresh() -> u32 {
+    60
+}
+fn d_domain() -> u32 {
+    1
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileIpfix {
     collector: String,
+    #[serde(default = "d_sessions")]
+    sessions: SessionLoggingName,
+    #[serde(default)]
+    destinations: bool,
+    #[serde(default = "d_refresh")]
+    template_refresh_secs: u32,
+    #[serde(default = "d_domain")]
+    domain_id: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSyslog {
+    server: String,
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -877,14 +911,45 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             )
         })?),
     };
+    let lk = |k: &'static str, f: &'static str| vec![Key("logging"), Key(k), Key(f)];
     let ipfix = match &f.logging.ipfix {
-        Some(i) => Some(Ipfix {
-            collector: i.collector.parse().map_err(|_| {
+        Some(i) => {
+            if i.template_refresh_secs == 0 || i.template_refresh_secs > 3600 {
+                return Err(cx.err(
+                    &lk("ipfix", "template_refresh_secs"),
+                    "from 1 to 3600 seconds (RFC 7011 resends templates over UDP)",
+                ));
+            }
+            Some(Ipfix {
+                collector: i.collector.parse().map_err(|_| {
+                    cx.err(
+                        &lk("ipfix", "collector"),
+                        format!(
+                            "`{}` is not an address and port; e.g. \"127.0.0.1:4739\"",
+                            i.collector
+                        ),
+                    )
+                })?,
+                sessions: match i.sessions {
+                    SessionLoggingName::Auto => SessionLogging::Auto,
+                    SessionLoggingName::On => SessionLogging::On,
+                    SessionLoggingName::Off => SessionLogging::Off,
+                },
+                destinations: i.destinations,
+                template_refresh_secs: i.template_refresh_secs,
+                domain_id: i.domain_id,
+            })
+        }
+        None => None,
+    };
+    let syslog = match &f.logging.syslog {
+        Some(s) => Some(Syslog {
+            server: s.server.parse().map_err(|_| {
                 cx.err(
-                    &[Key("logging"), Key("ipfix"), Key("collector")],
+                    &lk("syslog", "server"),
                     format!(
-                        "`{}` is not an address and port; e.g. \"127.0.0.1:4739\"",
-                        i.collector
+                        "`{}` is not an address and port; e.g. \"127.0.0.1:514\"",
+                        s.server
                     ),
                 )
             })?,
@@ -900,7 +965,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         alg,
         metrics: Metrics { listen },
         api: Api { listen: api },
-        logging: Logging { ipfix },
+        logging: Logging { ipfix, syslog },
     })
 }
 
@@ -1013,6 +1078,17 @@ impl FileConfig {
             logging: FileLogging {
                 ipfix: c.logging.ipfix.as_ref().map(|i| FileIpfix {
                     collector: i.collector.to_string(),
+                    sessions: match i.sessions {
+                        SessionLogging::Auto => SessionLoggingName::Auto,
+                        SessionLogging::On => SessionLoggingName::On,
+                        SessionLogging::Off => SessionLoggingName::Off,
+                    },
+                    destinations: i.destinations,
+                    template_refresh_secs: i.template_refresh_secs,
+                    domain_id: i.domain_id,
+                }),
+                syslog: c.logging.syslog.as_ref().map(|s| FileSyslog {
+                    server: s.server.to_string(),
                 }),
             },
         }

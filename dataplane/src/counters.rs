@@ -186,6 +186,8 @@ pub struct WorkerCounters {
     pub subscribers_active: Counter,
     /// Port blocks allocated now.
     pub blocks_active: Counter,
+    /// NAT events lost because a buffer or ring toward the exporter was full.
+    pub log_events_dropped: Counter,
     /// Drops, by reason.
     pub drops: DropCounters,
 }

@@ -11,6 +11,7 @@ pub mod dpdk;
 pub mod frag;
 pub mod harness;
 pub mod inspect;
+pub mod log;
 pub mod nat;
 pub mod neighbors;
 pub mod pipeline;

@@ -2,6 +2,7 @@
 //! validation (`check`).
 
 mod api;
+mod exporter;
 mod metrics;
 mod pcapfile;
 mod runtime;

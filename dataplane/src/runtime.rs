@@ -44,6 +44,8 @@ pub(crate) struct WorkerLink {
     /// Frames other workers hand to this one (multi-producer), tagged with the side
     /// they count as received on (mbuf port field: 0 inside, 1 outside).
     handoff: Ring,
+    /// NAT events toward the exporter.
+    events: Arc<MsgRing<cgnat_dataplane::log::LogEvent>>,
     /// Inspection queries from the control API, answered between bursts.
     pub(crate) queries: crossbeam::channel::Receiver<(Query, crossbeam::channel::Sender<Answer>)>,
 }
@@ -143,8 +145,23 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         pparams.check_dst_mac = false;
         pparams.unresolved_mac = Some(cgnat_dataplane::wire::ethernet::BROADCAST);
     }
-    let nat_params = NatParams::from_config(&cfg.nat, workers as u16)
+    let mut nat_params = NatParams::from_config(&cfg.nat, workers as u16)
         .map_err(|e| anyhow::anyhow!("{}: {}", cfg.file, e.0))?;
+    if let Some(i) = &cfg.logging.ipfix {
+        use cgnat_config::{Allocation, SessionLogging};
+        nat_params.log = cgnat_dataplane::log::Policy {
+            sessions: match i.sessions {
+                SessionLogging::On => true,
+                SessionLogging::Off => false,
+                SessionLogging::Auto => cfg.nat.allocation == Allocation::Dynamic,
+            },
+            destinations: i.destinations,
+            blocks: cfg.nat.allocation == Allocation::PortBlock,
+            limits: true,
+        };
+    } else if cfg.logging.syslog.is_some() {
+        nat_params.log.blocks = cfg.nat.allocation == cgnat_config::Allocation::PortBlock;
+    }
     let pool_addrs = nat_params.pool.clone();
 
     let mut links = Vec::new();
@@ -161,6 +178,13 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             started: AtomicBool::new(false),
             handoff: Ring::new(&format!("cgnat_handoff{w}"), 4096, false, true, socket)?,
             queries: qrx,
+            events: Arc::new(MsgRing::new(
+                &format!("cgnat_events{w}"),
+                8192,
+                true,
+                true,
+                socket,
+            )?),
         }));
     }
     let mut pool_usage = Vec::new();
@@ -244,6 +268,13 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         }
         _ => None,
     };
+    let exporter_stop = Arc::new(AtomicBool::new(false));
+    let exporter = crate::exporter::spawn(
+        &cfg.logging,
+        links.iter().map(|l| l.events.clone()).collect(),
+        exporter_stop.clone(),
+    )
+    .context("starting the NAT event exporter")?;
     let mut control = Control::new(
         infos,
         pool_addrs,
@@ -256,6 +287,10 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         cgnat_ffi::wait(lcore);
     }
     for h in [metrics, api].into_iter().flatten() {
+        let _ = h.join();
+    }
+    exporter_stop.store(true, Ordering::Release);
+    if let Some(h) = exporter {
         let _ = h.join();
     }
     let stats = [ports[0].stats(), ports[1].stats()];
@@ -380,6 +415,14 @@ fn worker_loop(
         }
         for (w, b) in to_peer.iter_mut().enumerate() {
             send_handoff(&peers[w], b, &counters);
+        }
+        let events = worker.nat.events();
+        if !events.is_empty() {
+            let sent = link.events.enqueue_burst(events);
+            counters
+                .log_events_dropped
+                .add((events.len() - sent) as u64);
+            events.clear();
         }
         if link.handoff.dequeue_burst(&mut handed) > 0 {
             got += handed.len();

@@ -18,6 +18,7 @@ pub mod pool;
 pub mod wheel;
 
 use crate::counters::{proto_index, DropReason, WorkerCounters};
+use crate::log::{event, quota, LogEvent};
 use crate::wire::{ipv4, tcp};
 use cgnat_config::{Allocation, Behavior, Pooling};
 use hashbrown::HashMap;
@@ -205,6 +206,8 @@ pub struct NatParams {
     pub deterministic: Option<deterministic::Deterministic>,
     /// Static mappings: (protocol, inside address, inside port, outside address, port).
     pub statics: Vec<(u8, u32, u16, u32, u16)>,
+    /// What to log (nothing unless the driver asks for it).
+    pub log: crate::log::Policy,
 }
 
 impl NatParams {
@@ -275,6 +278,7 @@ impl NatParams {
                     )
                 })
                 .collect(),
+            log: crate::log::Policy::default(),
         })
     }
 }
@@ -316,6 +320,9 @@ pub struct Nat {
     pub pool: Pool,
     wheel: Wheel,
     counters: Arc<WorkerCounters>,
+    events: Vec<LogEvent>,
+    limit_second: u32,
+    limit_left: u32,
 }
 
 const NO_POOL: u16 = u16::MAX;
@@ -424,6 +431,9 @@ impl Nat {
             sub_idx: HashMap::with_capacity(2 * sub_cap),
             adf: HashMap::with_capacity(adf_cap),
             counters,
+            events: Vec::with_capacity(4096),
+            limit_second: 0,
+            limit_left: 0,
         };
         nat.install_statics(worker);
         nat
@@ -632,7 +642,8 @@ impl Nat {
         }
         let sub = self.find_or_add_subscriber(t.src)?;
         let result = self.in2out_new(sub, key, now);
-        if result.is_err() {
+        if let Err(r) = result {
+            self.limit_event(r, key.a, now);
             self.maybe_remove_subscriber(sub);
         }
         result
@@ -691,6 +702,9 @@ impl Nat {
         self.wheel.insert(i, deadline, &mut next);
         self.sessions[i as usize].next = next;
         self.live_sessions += 1;
+        if self.params.log.sessions {
+            self.emit(self.session_event(event::SESSION_CREATE, &s));
+        }
         let p = proto_index(s.proto);
         self.counters.sessions_created[p].inc();
         self.counters.sessions_active[p].add(1);
@@ -799,6 +813,22 @@ impl Nat {
                 self.subs[sub as usize].blocks = blocks;
                 if grew {
                     self.counters.blocks_active.add(1);
+                    if self.params.log.blocks {
+                        if let Some(&e) = self.subs[sub as usize].blocks.last() {
+                            let (ba, bb) = ((e >> 16) as usize, e as u16);
+                            let start = self.pool.layout.block_start(bb);
+                            let ev = LogEvent {
+                                kind: event::PORT_BLOCK_ALLOC,
+                                inside: mkey.a,
+                                outside: self.pool.addrs[ba].addr,
+                                out_port: start,
+                                dst_port: start + (self.pool.layout.block_size - 1),
+                                step: 1,
+                                ..LogEvent::default()
+                            };
+                            self.emit(ev);
+                        }
+                    }
                 }
                 let (a, port, _) = r.map_err(|e| match e {
                     PortError::Exhausted => DropReason::PoolExhausted,
@@ -1011,7 +1041,7 @@ impl Nat {
                 None => break,
                 Some(None) => {}
                 Some(Some((a, b, owner))) => {
-                    Self::drop_block(&mut self.subs, &self.counters, a, b, owner);
+                    self.drop_block(a, b, owner);
                     self.maybe_remove_subscriber(owner);
                 }
             }
@@ -1019,23 +1049,105 @@ impl Nat {
         expired
     }
 
-    fn drop_block(
-        subs: &mut [Subscriber],
-        counters: &WorkerCounters,
-        a: usize,
-        b: u16,
-        owner: u32,
-    ) {
+    fn drop_block(&mut self, a: usize, b: u16, owner: u32) {
         let entry = (a as u32) << 16 | u32::from(b);
-        if let Some(s) = subs.get_mut(owner as usize) {
+        let mut inside = 0;
+        if let Some(s) = self.subs.get_mut(owner as usize) {
             s.blocks.retain(|&e| e != entry);
+            inside = s.addr;
         }
-        let v = counters.blocks_active.get();
-        counters.blocks_active.set(v.saturating_sub(1));
+        let v = self.counters.blocks_active.get();
+        self.counters.blocks_active.set(v.saturating_sub(1));
+        if self.params.log.blocks {
+            let start = self.pool.layout.block_start(b);
+            self.emit(LogEvent {
+                kind: event::PORT_BLOCK_FREE,
+                inside,
+                outside: self.pool.addrs[a].addr,
+                out_port: start,
+                dst_port: start + (self.pool.layout.block_size - 1),
+                step: 1,
+                ..LogEvent::default()
+            });
+        }
+    }
+
+    /// Records an event for the exporter; a full buffer drops it (counted).
+    fn emit(&mut self, e: LogEvent) {
+        if self.events.len() < self.events.capacity() {
+            self.events.push(e);
+        } else {
+            self.counters.log_events_dropped.inc();
+        }
+    }
+
+    /// Events recorded since the last call, for the driver to pass to the exporter.
+    pub fn events(&mut self) -> &mut Vec<LogEvent> {
+        &mut self.events
+    }
+
+    /// An exhaustion or quota event for a refused session, at most 100 a second.
+    fn limit_event(&mut self, r: DropReason, src: u32, now: u32) {
+        if !self.params.log.limits {
+            return;
+        }
+        if self.limit_second != now {
+            self.limit_second = now;
+            self.limit_left = 100;
+        }
+        if self.limit_left == 0 {
+            return;
+        }
+        let (kind, q, limit) = match r {
+            DropReason::PoolExhausted => (event::ADDRESSES_EXHAUSTED, 0, 0),
+            DropReason::SessionTableFull => (
+                event::QUOTA_EXCEEDED,
+                quota::MAX_SESSION_ENTRIES,
+                self.params.max_sessions,
+            ),
+            DropReason::SubscriberSessionLimit => (
+                event::QUOTA_EXCEEDED,
+                quota::MAX_ENTRIES_PER_USER,
+                self.params.max_sessions_per_subscriber,
+            ),
+            DropReason::SubscriberPortLimit => (
+                event::QUOTA_EXCEEDED,
+                quota::MAX_ENTRIES_PER_USER,
+                u32::from(self.params.max_blocks_per_subscriber)
+                    * u32::from(self.params.block_size),
+            ),
+            _ => return,
+        };
+        self.limit_left -= 1;
+        self.emit(LogEvent {
+            kind,
+            inside: src,
+            dst: q,
+            limit,
+            ..LogEvent::default()
+        });
+    }
+
+    fn session_event(&self, kind: u8, s: &Session) -> LogEvent {
+        let dst = self.params.log.destinations;
+        LogEvent {
+            kind,
+            proto: s.proto,
+            inside: s.in_addr,
+            outside: s.out_addr,
+            in_port: s.in_port,
+            out_port: s.out_port,
+            dst: if dst { s.rem_addr } else { 0 },
+            dst_port: if dst { s.rem_port } else { 0 },
+            ..LogEvent::default()
+        }
     }
 
     fn free_session_at(&mut self, i: u32, now: u32) {
         let s = self.sessions[i as usize];
+        if self.params.log.sessions {
+            self.emit(self.session_event(event::SESSION_DELETE, &s));
+        }
         self.in_idx.remove(&s.in_key());
         self.out_idx.remove(&s.out_key());
         if self.params.filtering == Behavior::AddressDependent {
@@ -1069,7 +1181,7 @@ impl Nat {
                 self.pool
                     .release(usize::from(m.pool), s.proto, m.out_port, now, clean)
             {
-                Self::drop_block(&mut self.subs, &self.counters, a, b, owner);
+                self.drop_block(a, b, owner);
             }
             self.counters.mappings_active.set(self.map_out.len() as u64);
         }

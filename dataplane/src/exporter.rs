@@ -1,0 +1,119 @@
+//! The NAT event exporter: a plain thread that drains the workers' event rings and
+//! sends IPFIX messages (and syslog lines for port blocks) over UDP. Workers never
+//! wait for it: a full ring drops events, counted.
+
+use cgnat_config::Logging;
+use cgnat_dataplane::log::{event, syslog_line, Encoder, LogEvent};
+use cgnat_ffi::MsgRing;
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn rfc3339(ms: u64) -> String {
+    // UTC, from days since the epoch (civil-from-days, Howard Hinnant's algorithm).
+    let secs = ms / 1000;
+    let (days, rem) = ((secs / 86400) as i64, secs % 86400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+/// Runs until `stop`, then drains what is left and returns.
+pub fn spawn(
+    cfg: &Logging,
+    rings: Vec<Arc<MsgRing<LogEvent>>>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<Option<std::thread::JoinHandle<()>>> {
+    if cfg.ipfix.is_none() && cfg.syslog.is_none() {
+        return Ok(None);
+    }
+    let sock = UdpSocket::bind("0.0.0.0:0")?;
+    let ipfix = cfg.ipfix.clone();
+    let syslog = cfg.syslog.clone();
+    let hostname = std::fs::read_to_string("/etc/hostname")
+        .map_or_else(|_| "cgnat".to_string(), |h| h.trim().to_string());
+    let h = std::thread::Builder::new()
+        .name("cgnat-ipfix".into())
+        .spawn(move || {
+            let mut enc = ipfix
+                .as_ref()
+                .map(|i| Encoder::new(i.domain_id, i.destinations));
+            let refresh = Duration::from_secs(u64::from(
+                ipfix.as_ref().map_or(60, |i| i.template_refresh_secs),
+            ));
+            let mut last_templates: Option<Instant> = None;
+            let mut buf = vec![LogEvent::default(); 256];
+            loop {
+                let stopping = stop.load(Ordering::Acquire);
+                if let (Some(i), Some(e)) = (&ipfix, &enc) {
+                    if last_templates.is_none_or(|t| t.elapsed() >= refresh) {
+                        let _ = sock.send_to(&e.templates((now_ms() / 1000) as u32), i.collector);
+                        last_templates = Some(Instant::now());
+                    }
+                }
+                let mut got = 0;
+                for r in &rings {
+                    let n = r.dequeue_burst(&mut buf);
+                    got += n;
+                    if n == 0 {
+                        continue;
+                    }
+                    let ms = now_ms();
+                    if let (Some(i), Some(e)) = (&ipfix, enc.as_mut()) {
+                        for m in e.data(&buf[..n], ms) {
+                            let _ = sock.send_to(&m, i.collector);
+                        }
+                    }
+                    if let Some(s) = &syslog {
+                        for ev in &buf[..n] {
+                            if matches!(ev.kind, event::PORT_BLOCK_ALLOC | event::PORT_BLOCK_FREE) {
+                                let _ = sock.send_to(
+                                    syslog_line(ev, &hostname, &rfc3339(ms)).as_bytes(),
+                                    s.server,
+                                );
+                            }
+                        }
+                    }
+                }
+                if got == 0 {
+                    if stopping {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        })?;
+    Ok(Some(h))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            super::rfc3339(1_764_000_000_123),
+            "2025-11-24T16:00:00.123Z"
+        );
+    }
+}
