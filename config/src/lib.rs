@@ -272,6 +272,8 @@ pub struct Ipfix {
     pub template_refresh_secs: u32,
     /// Observation domain ID.
     pub domain_id: u32,
+    /// Pool address utilisation (percent) that raises a threshold event; 0: none.
+    pub threshold_percent: u32,
 }
 
 /// Syslog (RFC 5424 over UDP) for port block events.

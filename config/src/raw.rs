@@ -372,6 +372,12 @@ struct FileIpfix {
     template_refresh_secs: u32,
     #[serde(default = "d_domain")]
     domain_id: u32,
+    #[serde(default = "d_threshold")]
+    threshold_percent: u32,
+}
+
+fn d_threshold() -> u32 {
+    90
 }
 
 #[derive(Serialize, Deserialize)]
@@ -914,6 +920,12 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
     let lk = |k: &'static str, f: &'static str| vec![Key("logging"), Key(k), Key(f)];
     let ipfix = match &f.logging.ipfix {
         Some(i) => {
+            if i.threshold_percent > 100 {
+                return Err(cx.err(
+                    &lk("ipfix", "threshold_percent"),
+                    "a percentage: 0 (off) to 100",
+                ));
+            }
             if i.template_refresh_secs == 0 || i.template_refresh_secs > 3600 {
                 return Err(cx.err(
                     &lk("ipfix", "template_refresh_secs"),
@@ -938,6 +950,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
                 destinations: i.destinations,
                 template_refresh_secs: i.template_refresh_secs,
                 domain_id: i.domain_id,
+                threshold_percent: i.threshold_percent,
             })
         }
         None => None,
@@ -1086,6 +1099,7 @@ impl FileConfig {
                     destinations: i.destinations,
                     template_refresh_secs: i.template_refresh_secs,
                     domain_id: i.domain_id,
+                    threshold_percent: i.threshold_percent,
                 }),
                 syslog: c.logging.syslog.as_ref().map(|s| FileSyslog {
                     server: s.server.to_string(),

@@ -18,6 +18,8 @@ pub mod event {
     pub const PORT_BLOCK_ALLOC: u8 = 14;
     /// Port block de-allocation.
     pub const PORT_BLOCK_FREE: u8 = 15;
+    /// Threshold reached.
+    pub const THRESHOLD_REACHED: u8 = 16;
 }
 
 /// natQuotaExceededEvent values (RFC 8158).
@@ -69,6 +71,8 @@ pub struct Policy {
     pub blocks: bool,
     /// Exhaustion and quota events.
     pub limits: bool,
+    /// Pool utilisation (percent) that raises a threshold event; 0: none.
+    pub threshold_percent: u32,
 }
 
 /// Template IDs.
@@ -81,6 +85,8 @@ pub const T_BLOCK: u16 = 258;
 pub const T_EXHAUSTED: u16 = 259;
 /// Quota exceeded.
 pub const T_QUOTA: u16 = 260;
+/// Threshold reached.
+pub const T_THRESHOLD: u16 = 261;
 
 // Information elements (IANA IPFIX registry; RFC 8158 for the NAT ones).
 const IE_PROTOCOL: u16 = 4;
@@ -98,6 +104,7 @@ const IE_PORT_RANGE_END: u16 = 362;
 const IE_PORT_RANGE_STEP: u16 = 363;
 const IE_PORT_RANGE_NUM: u16 = 364;
 const IE_QUOTA_EVENT: u16 = 466;
+const IE_THRESHOLD_EVENT: u16 = 467;
 const IE_MAX_SESSION_ENTRIES: u16 = 471;
 const IE_MAX_ENTRIES_PER_USER: u16 = 473;
 
@@ -139,6 +146,15 @@ fn templates() -> Vec<(u16, Vec<(u16, u16)>)> {
                 (IE_SRC_ADDR, 4),
                 (IE_MAX_SESSION_ENTRIES, 4),
                 (IE_MAX_ENTRIES_PER_USER, 4),
+            ]),
+        ),
+        // natThresholdEvent 1: address pool high threshold, and which address.
+        (
+            T_THRESHOLD,
+            with(&[
+                (IE_THRESHOLD_EVENT, 4),
+                (IE_POST_NAT_SRC_ADDR, 4),
+                (IE_NAT_POOL_ID, 4),
             ]),
         ),
     ]
@@ -208,6 +224,7 @@ impl Encoder {
             event::PORT_BLOCK_ALLOC | event::PORT_BLOCK_FREE => Some(T_BLOCK),
             event::ADDRESSES_EXHAUSTED => Some(T_EXHAUSTED),
             event::QUOTA_EXCEEDED => Some(T_QUOTA),
+            event::THRESHOLD_REACHED => Some(T_THRESHOLD),
             _ => None,
         }
     }
@@ -236,6 +253,11 @@ impl Encoder {
                 put16(out, e.dst_port.wrapping_sub(e.out_port).wrapping_add(1));
             }
             event::ADDRESSES_EXHAUSTED => put32(out, 0),
+            event::THRESHOLD_REACHED => {
+                put32(out, 1);
+                put32(out, e.outside);
+                put32(out, 0);
+            }
             _ => {
                 put32(out, e.dst);
                 put32(out, e.inside);

@@ -158,6 +158,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             destinations: i.destinations,
             blocks: cfg.nat.allocation == Allocation::PortBlock,
             limits: true,
+            threshold_percent: i.threshold_percent,
         };
     } else if cfg.logging.syslog.is_some() {
         nat_params.log.blocks = cfg.nat.allocation == cgnat_config::Allocation::PortBlock;

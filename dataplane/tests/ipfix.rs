@@ -207,3 +207,36 @@ fn ipfix_port_block_events_and_syslog() {
         "{line}"
     );
 }
+
+#[test]
+fn ipfix_threshold_event_when_a_pool_address_fills() {
+    let port = free_udp_port();
+    // One address, 4 blocks of 16 ports: the third block crosses 50 %.
+    let extra = format!(
+        "[nat]\npool = [\"198.51.100.1/32\"]\nport_range = [1024, 1087]\nblock_size = 16\n\
+         [logging]\nipfix = {{ collector = \"127.0.0.1:{port}\", threshold_percent = 50 }}\n"
+    );
+    let frames: Vec<Vec<u8>> = (0..3)
+        .map(|i| {
+            udp(
+                &format!("100.64.1.{}:1000", 2 + i),
+                "192.0.2.10:53",
+                b"x",
+                false,
+            )
+        })
+        .collect();
+    let cap = run_and_capture("ipfix-threshold", &extra, port, &frames);
+    let events = column(&cap, port, "cflow.nat_event");
+    assert_eq!(
+        events.iter().filter(|e| *e == "14").count(),
+        3,
+        "{events:?}"
+    );
+    assert_eq!(
+        events.iter().filter(|e| *e == "16").count(),
+        1,
+        "one threshold event: {events:?}"
+    );
+    assert_eq!(column(&cap, port, "cflow.nat_threshold_event"), vec!["1"]);
+}

@@ -323,6 +323,9 @@ pub struct Nat {
     events: Vec<LogEvent>,
     limit_second: u32,
     limit_left: u32,
+    /// Pool addresses above the high threshold (an event was sent; re-armed below
+    /// threshold - 10 %).
+    above_threshold: Vec<bool>,
 }
 
 const NO_POOL: u16 = u16::MAX;
@@ -434,7 +437,9 @@ impl Nat {
             events: Vec::with_capacity(4096),
             limit_second: 0,
             limit_left: 0,
+            above_threshold: Vec::new(),
         };
+        nat.above_threshold = vec![false; nat.pool.addrs.len()];
         nat.install_statics(worker);
         nat
     }
@@ -899,6 +904,7 @@ impl Nat {
         );
         self.subs[sub as usize].mappings += 1;
         self.counters.mappings_active.set(self.map_out.len() as u64);
+        self.check_threshold(a);
         Ok(m)
     }
 
@@ -1069,6 +1075,29 @@ impl Nat {
                 step: 1,
                 ..LogEvent::default()
             });
+        }
+    }
+
+    /// A threshold event when address `a` crosses the configured utilisation.
+    fn check_threshold(&mut self, a: usize) {
+        let pct = self.params.log.threshold_percent;
+        if pct == 0 {
+            return;
+        }
+        let u = self
+            .pool
+            .utilisation(a, self.params.allocation == Allocation::PortBlock);
+        if !self.above_threshold[a] && u >= pct {
+            self.above_threshold[a] = true;
+            let outside = self.pool.addrs[a].addr;
+            self.emit(LogEvent {
+                kind: event::THRESHOLD_REACHED,
+                outside,
+                limit: u,
+                ..LogEvent::default()
+            });
+        } else if self.above_threshold[a] && u + 10 < pct {
+            self.above_threshold[a] = false;
         }
     }
 

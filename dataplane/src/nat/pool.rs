@@ -185,6 +185,21 @@ impl Pool {
         }
     }
 
+    /// How full address `a` is for this worker, in percent: blocks handed out under
+    /// port-block allocation, ports in use (all protocols) otherwise.
+    pub fn utilisation(&self, a: usize, blocks: bool) -> u32 {
+        let mine = self.my_block_count() as u64;
+        if mine == 0 {
+            return 100;
+        }
+        let pa = &self.addrs[a];
+        if blocks {
+            ((mine - pa.free_blocks.len() as u64) * 100 / mine) as u32
+        } else {
+            (u64::from(pa.ports_used) * 100 / (3 * mine * u64::from(self.layout.block_size))) as u32
+        }
+    }
+
     /// The worker this pool belongs to.
     pub fn worker(&self) -> u16 {
         self.worker
@@ -288,7 +303,8 @@ impl Pool {
         Err(PortError::Exhausted)
     }
 
-    fn my_block_count(&self) -> usize {
+    /// Blocks of each address this worker owns.
+    pub fn my_block_count(&self) -> usize {
         let (b, w, me) = (
             usize::from(self.layout.blocks),
             usize::from(self.layout.workers),
