@@ -22,6 +22,7 @@ int cgnat_shim_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbuf
 { return rte_pktmbuf_alloc_bulk(mp, mbufs, n); }
 void cgnat_shim_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned n) { rte_pktmbuf_free_bulk(mbufs, n); }
 uint8_t *cgnat_shim_mtod(struct rte_mbuf *m) { return rte_pktmbuf_mtod(m, uint8_t *); }
+uint8_t *cgnat_shim_data(struct rte_mbuf *m, uint16_t *len) { *len = m->data_len; return rte_pktmbuf_mtod(m, uint8_t *); }
 uint32_t cgnat_shim_pkt_len(const struct rte_mbuf *m) { return m->pkt_len; }
 uint16_t cgnat_shim_data_len(const struct rte_mbuf *m) { return m->data_len; }
 uint16_t cgnat_shim_nb_segs(const struct rte_mbuf *m) { return m->nb_segs; }

@@ -27,6 +27,7 @@ void cgnat_shim_pktmbuf_free(struct rte_mbuf *m);
 int cgnat_shim_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsigned n);
 void cgnat_shim_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned n);
 uint8_t *cgnat_shim_mtod(struct rte_mbuf *m);
+uint8_t *cgnat_shim_data(struct rte_mbuf *m, uint16_t *len);
 uint32_t cgnat_shim_pkt_len(const struct rte_mbuf *m);
 uint16_t cgnat_shim_data_len(const struct rte_mbuf *m);
 uint16_t cgnat_shim_nb_segs(const struct rte_mbuf *m);

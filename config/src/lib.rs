@@ -53,6 +53,8 @@ pub struct Dataplane {
     pub busy_poll: bool,
     /// Mbufs in the pool.
     pub mbufs: u32,
+    /// Bytes per mbuf, headroom (128) included: at least the MTU plus 146.
+    pub mbuf_size: u16,
     /// RX descriptors per queue.
     pub rx_desc: u16,
     /// TX descriptors per queue.

@@ -24,6 +24,9 @@ fn d_workers() -> Vec<u32> {
 fn d_mbufs() -> u32 {
     16383
 }
+fn d_mbuf_size() -> u16 {
+    2176
+}
 fn d_desc() -> u16 {
     1024
 }
@@ -100,6 +103,8 @@ struct FileDataplane {
     busy_poll: bool,
     #[serde(default = "d_mbufs")]
     mbufs: u32,
+    #[serde(default = "d_mbuf_size")]
+    mbuf_size: u16,
     #[serde(default = "d_desc")]
     rx_desc: u16,
     #[serde(default = "d_desc")]
@@ -114,6 +119,7 @@ impl Default for FileDataplane {
             worker_lcores: d_workers(),
             busy_poll: false,
             mbufs: d_mbufs(),
+            mbuf_size: d_mbuf_size(),
             rx_desc: d_desc(),
             tx_desc: d_desc(),
         }
@@ -608,6 +614,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         worker_lcores: dp.worker_lcores.clone(),
         busy_poll: dp.busy_poll,
         mbufs: dp.mbufs,
+        mbuf_size: dp.mbuf_size,
         rx_desc: dp.rx_desc,
         tx_desc: dp.tx_desc,
     };
@@ -688,6 +695,21 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             gateway_mac,
             mtu: p.mtu,
         });
+    }
+    if let Some(p) = ports
+        .iter()
+        .find(|p| u32::from(p.mtu) + 146 > u32::from(dataplane.mbuf_size))
+    {
+        return Err(cx.err(
+            &dpk("mbuf_size"),
+            format!(
+                "{} bytes cannot hold a frame of port {} (MTU {}): at least {}",
+                dataplane.mbuf_size,
+                p.name,
+                p.mtu,
+                u32::from(p.mtu) + 146
+            ),
+        ));
     }
     for role in [Role::Inside, Role::Outside] {
         let n = ports.iter().filter(|p| p.role == role).count();
@@ -1000,6 +1022,7 @@ impl FileConfig {
                 worker_lcores: c.dataplane.worker_lcores.clone(),
                 busy_poll: c.dataplane.busy_poll,
                 mbufs: c.dataplane.mbufs,
+                mbuf_size: c.dataplane.mbuf_size,
                 rx_desc: c.dataplane.rx_desc,
                 tx_desc: c.dataplane.tx_desc,
             },

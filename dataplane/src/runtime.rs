@@ -98,8 +98,14 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let workers = cfg.dataplane.worker_lcores.len();
     let socket = Eal::socket_id();
     let pool = Arc::new(
-        Mempool::new_pktmbuf("cgnat_mbufs", cfg.dataplane.mbufs, 256, 2048 + 128, socket)
-            .context("creating the mbuf pool (raise -m in eal_args or lower dataplane.mbufs)")?,
+        Mempool::new_pktmbuf(
+            "cgnat_mbufs",
+            cfg.dataplane.mbufs,
+            256,
+            cfg.dataplane.mbuf_size,
+            socket,
+        )
+        .context("creating the mbuf pool (raise -m in eal_args or lower dataplane.mbufs)")?,
     );
     let mut ports = Vec::new();
     for role in [Role::Inside, Role::Outside] {
@@ -651,6 +657,8 @@ pub(crate) fn summarize(
         "handoff": { "sent": sum(&|c| c.handoff_out.get()), "received": sum(&|c| c.handoff_in.get()) },
         "fragments": { "translated": sum(&|c| c.fragments_translated.get()), "held": sum(&|c| c.fragments_held.get()) },
         "workers": links.len(),
+        "busy_cycles": sum(&|c| c.busy_cycles.get()),
+        "tsc_hz": cgnat_ffi::tsc_hz(),
         "dropped": Value::Object(dropped),
         "sessions_created": per_proto(&|c, i| c.sessions_created[i].get()),
         "sessions_expired": per_proto(&|c, i| c.sessions_expired[i].get()),

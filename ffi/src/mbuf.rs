@@ -35,7 +35,8 @@ impl Mempool {
     pub fn alloc(&self) -> Option<Mbuf> {
         // SAFETY: the pool pointer is valid for self's lifetime.
         let m = unsafe { sys::cgnat_shim_pktmbuf_alloc(self.ptr.as_ptr()) };
-        NonNull::new(m).map(|ptr| Mbuf { ptr })
+        // SAFETY: a freshly allocated mbuf, owned by nobody else.
+        NonNull::new(m).map(|ptr| unsafe { Mbuf::from_raw(ptr) })
     }
 
     /// Fills `out` with `n` new mbufs at once (all or none); false if the pool has
@@ -82,8 +83,14 @@ impl Drop for Mempool {
 
 /// An owned packet buffer, freed back to its pool on drop. cgnat configures its ports
 /// without scatter, so the frame is the first segment: [`Mbuf::data`] covers it all.
+///
+/// The first segment's address and length are read once (one call into the shim) and
+/// kept, so the per-packet code reads bytes without crossing into C; every method
+/// that moves the data start or end reads them again.
 pub struct Mbuf {
     ptr: NonNull<sys::rte_mbuf>,
+    data: *mut u8,
+    len: u16,
 }
 
 // SAFETY: an mbuf is owned by exactly one Mbuf value at a time; moving it to another
@@ -96,7 +103,18 @@ impl Mbuf {
     /// # Safety
     /// `ptr` must be a valid mbuf that nothing else owns or will free.
     pub unsafe fn from_raw(ptr: NonNull<sys::rte_mbuf>) -> Mbuf {
-        Mbuf { ptr }
+        let mut m = Mbuf {
+            ptr,
+            data: std::ptr::null_mut(),
+            len: 0,
+        };
+        m.refresh();
+        m
+    }
+
+    fn refresh(&mut self) {
+        // SAFETY: the mbuf is valid and owned; the shim only reads two fields.
+        self.data = unsafe { sys::cgnat_shim_data(self.ptr.as_ptr(), &mut self.len) };
     }
 
     /// Gives up ownership (the caller must free or hand it to DPDK).
@@ -108,23 +126,16 @@ impl Mbuf {
 
     /// The bytes of the first segment.
     pub fn data(&self) -> &[u8] {
-        // SAFETY: mtod points at data_len initialised bytes inside the mbuf's buffer,
-        // which self owns; the borrow ties the slice to self.
-        unsafe {
-            let p = sys::cgnat_shim_mtod(self.ptr.as_ptr());
-            let n = sys::cgnat_shim_data_len(self.ptr.as_ptr());
-            std::slice::from_raw_parts(p, usize::from(n))
-        }
+        // SAFETY: `data` and `len` were read from the owned mbuf after its last change
+        // (`refresh`): `len` initialised bytes of its buffer; the borrow ties the slice
+        // to self.
+        unsafe { std::slice::from_raw_parts(self.data, usize::from(self.len)) }
     }
 
     /// The bytes of the first segment, mutable.
     pub fn data_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in `data`, and &mut self guarantees exclusive access.
-        unsafe {
-            let p = sys::cgnat_shim_mtod(self.ptr.as_ptr());
-            let n = sys::cgnat_shim_data_len(self.ptr.as_ptr());
-            std::slice::from_raw_parts_mut(p, usize::from(n))
-        }
+        unsafe { std::slice::from_raw_parts_mut(self.data, usize::from(self.len)) }
     }
 
     /// Packet length (all segments).
@@ -151,26 +162,37 @@ impl Mbuf {
     /// Grows the front by `n` bytes (into the headroom).
     pub fn prepend(&mut self, n: usize) -> bool {
         // SAFETY: DPDK checks the headroom and leaves the mbuf unchanged on failure.
-        Self::len16(n)
-            .is_some_and(|n| unsafe { sys::cgnat_shim_prepend(self.ptr.as_ptr(), n) != 0 })
+        let ok = Self::len16(n)
+            .is_some_and(|n| unsafe { sys::cgnat_shim_prepend(self.ptr.as_ptr(), n) != 0 });
+        self.refresh();
+        ok
     }
 
     /// Grows the tail by `n` bytes (into the tailroom of the last segment).
     pub fn append(&mut self, n: usize) -> bool {
         // SAFETY: DPDK checks the tailroom and leaves the mbuf unchanged on failure.
-        Self::len16(n).is_some_and(|n| unsafe { sys::cgnat_shim_append(self.ptr.as_ptr(), n) != 0 })
+        let ok = Self::len16(n)
+            .is_some_and(|n| unsafe { sys::cgnat_shim_append(self.ptr.as_ptr(), n) != 0 });
+        self.refresh();
+        ok
     }
 
     /// Strips `n` bytes from the front.
     pub fn adj(&mut self, n: usize) -> bool {
         // SAFETY: DPDK checks the length and leaves the mbuf unchanged on failure.
-        Self::len16(n).is_some_and(|n| unsafe { sys::cgnat_shim_adj(self.ptr.as_ptr(), n) != 0 })
+        let ok = Self::len16(n)
+            .is_some_and(|n| unsafe { sys::cgnat_shim_adj(self.ptr.as_ptr(), n) != 0 });
+        self.refresh();
+        ok
     }
 
     /// Strips `n` bytes from the tail.
     pub fn trim(&mut self, n: usize) -> bool {
         // SAFETY: DPDK checks the length and leaves the mbuf unchanged on failure.
-        Self::len16(n).is_some_and(|n| unsafe { sys::cgnat_shim_trim(self.ptr.as_ptr(), n) != 0 })
+        let ok = Self::len16(n)
+            .is_some_and(|n| unsafe { sys::cgnat_shim_trim(self.ptr.as_ptr(), n) != 0 });
+        self.refresh();
+        ok
     }
 
     /// Bytes free before the data.
