@@ -5,14 +5,14 @@
 //! GET /counters, /pool, /sessions?subscriber=IP&outside=IP[:PORT]&remote=IP[:PORT]&limit=N,
 //! /subscribers/IP.
 
+use crate::http::Response;
 use crate::runtime::{summarize, WorkerLink};
 use cgnat_dataplane::counters::{Counter, WorkerCounters};
 use cgnat_dataplane::inspect::{Answer, Filter, Query};
 use cgnat_ffi::Port;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -137,56 +137,21 @@ impl State {
     }
 }
 
-fn answer(mut s: TcpStream, st: &State) {
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut line = String::new();
-    let mut r = BufReader::new(&s);
-    if r.read_line(&mut line).is_err() {
-        return;
-    }
-    let mut h = String::new();
-    while r.read_line(&mut h).map(|n| n > 2).unwrap_or(false) {
-        h.clear();
-    }
-    let target = line.split_whitespace().nth(1).unwrap_or("/");
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let (code, body) = if !line.starts_with("GET ") {
-        (405, json!({ "error": "only GET" }))
-    } else {
-        match st.route(path, query) {
-            Ok(v) => (200, v),
-            Err((c, e)) => (c, json!({ "error": e })),
-        }
-    };
-    let text = body.to_string();
-    let reason = match code {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        _ => "Method Not Allowed",
-    };
-    let _ = write!(s, "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
-}
-
 /// Serves the API on `listen` from a plain thread until `stop` is set.
 pub fn serve(
     listen: SocketAddr,
     st: State,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let l = TcpListener::bind(listen)?;
-    l.set_nonblocking(true)?;
-    std::thread::Builder::new()
-        .name("cgnat-api".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                match l.accept() {
-                    Ok((s, _)) => {
-                        let _ = s.set_nonblocking(false);
-                        answer(s, &st);
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
-                }
-            }
-        })
+    crate::http::serve("cgnat-api", listen, stop, move |path, query| {
+        let (code, body) = match st.route(path, query) {
+            Ok(v) => (200, v),
+            Err((c, e)) => (c, json!({ "error": e })),
+        };
+        Response {
+            code,
+            content_type: "application/json",
+            body: body.to_string(),
+        }
+    })
 }

@@ -14,5 +14,6 @@ pub mod inspect;
 pub mod log;
 pub mod nat;
 pub mod neighbors;
+pub mod pcap;
 pub mod pipeline;
 pub mod wire;

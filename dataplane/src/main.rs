@@ -3,8 +3,8 @@
 
 mod api;
 mod exporter;
+mod http;
 mod metrics;
-mod pcapfile;
 mod runtime;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -106,15 +106,8 @@ fn stop_flag() -> Result<Arc<AtomicBool>> {
 }
 
 fn write_empty_pcap(path: &Path) -> Result<()> {
-    // Classic pcap header: magic, v2.4, tz 0, sigfigs 0, snaplen 65535, Ethernet.
-    let mut h = Vec::with_capacity(24);
-    h.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    h.extend_from_slice(&2u16.to_le_bytes());
-    h.extend_from_slice(&4u16.to_le_bytes());
-    h.extend_from_slice(&[0; 8]);
-    h.extend_from_slice(&65535u32.to_le_bytes());
-    h.extend_from_slice(&1u32.to_le_bytes());
-    std::fs::write(path, h).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(path, cgnat_dataplane::pcap::header())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn absolute(p: &str) -> Result<PathBuf> {
@@ -169,7 +162,8 @@ fn pcap_mode(args: &Args) -> Result<()> {
         let rx: Vec<PathBuf> = if workers == 1 {
             vec![input.clone()]
         } else {
-            pcapfile::split(input, &out_dir.join(format!(".{name}-rx")), workers)?
+            cgnat_dataplane::pcap::split(input, &out_dir.join(format!(".{name}-rx")), workers)
+                .with_context(|| format!("dealing {} over {workers} queues", input.display()))?
         };
         let tx: Vec<PathBuf> = if workers == 1 {
             vec![out_dir.join(format!("{name}.pcap"))]
@@ -196,7 +190,8 @@ fn pcap_mode(args: &Args) -> Result<()> {
     };
     let summary = run(&cfg, &opts)?;
     for (merged, parts) in &outputs {
-        pcapfile::merge(parts, merged)?;
+        cgnat_dataplane::pcap::merge(parts, merged)
+            .with_context(|| format!("writing {}", merged.display()))?;
     }
     let text = serde_json::to_string_pretty(&summary)?;
     std::fs::write(out_dir.join("summary.json"), &text)?;

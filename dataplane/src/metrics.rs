@@ -2,15 +2,14 @@
 //! contend for it: each writes its own counters, and a scrape reads them all and the
 //! ports' DPDK statistics, and renders the text format with the `prometheus` crate.
 
+use crate::http::Response;
 use cgnat_dataplane::counters::{Counter, DropReason, WorkerCounters, PROTO_NAMES};
 use cgnat_ffi::Port;
 use prometheus::proto::{Counter as PCounter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{Encoder, TextEncoder};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// What a scrape reads.
 pub struct Source {
@@ -360,51 +359,25 @@ impl Source {
     }
 }
 
-fn answer(mut s: TcpStream, src: &Source) {
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut line = String::new();
-    let mut r = BufReader::new(&s);
-    if r.read_line(&mut line).is_err() {
-        return;
-    }
-    // Drain the request headers.
-    let mut h = String::new();
-    while r.read_line(&mut h).map(|n| n > 2).unwrap_or(false) {
-        h.clear();
-    }
-    let path = line.split_whitespace().nth(1).unwrap_or("");
-    let (status, ctype, body) =
-        if line.starts_with("GET ") && (path == "/metrics" || path.starts_with("/metrics?")) {
-            ("200 OK", "text/plain; version=0.0.4", src.render())
-        } else {
-            (
-                "404 Not Found",
-                "text/plain",
-                "cgnat serves /metrics\n".to_string(),
-            )
-        };
-    let _ = write!(s, "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
-}
-
 /// Serves `/metrics` on `listen` from a plain thread until `stop` is set.
 pub fn serve(
     listen: SocketAddr,
     src: Source,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let l = TcpListener::bind(listen)?;
-    l.set_nonblocking(true)?;
-    std::thread::Builder::new()
-        .name("cgnat-metrics".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                match l.accept() {
-                    Ok((s, _)) => {
-                        let _ = s.set_nonblocking(false);
-                        answer(s, &src);
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
-                }
+    crate::http::serve("cgnat-metrics", listen, stop, move |path, _| {
+        if path == "/metrics" {
+            Response {
+                code: 200,
+                content_type: "text/plain; version=0.0.4",
+                body: src.render(),
             }
-        })
+        } else {
+            Response {
+                code: 404,
+                content_type: "text/plain",
+                body: "cgnat serves /metrics\n".into(),
+            }
+        }
+    })
 }

@@ -722,13 +722,7 @@ impl<B: PacketBuf> Worker<B> {
     /// goes from the outside mapping to the remote (RFC 5508 REQ-3, RFC 5382 REQ-10).
     fn icmp_error_out2in(&mut self, buf: &mut B, p: &Parsed) -> Result<(), DropReason> {
         let e = embedded(buf, p)?;
-        let t = Tuple {
-            proto: e.proto,
-            src: e.dst,
-            sport: e.dport,
-            dst: e.src,
-            dport: e.sport,
-        };
+        let t = e.tuple().reversed();
         let i = self
             .nat
             .find_out2in(&t)
@@ -745,13 +739,7 @@ impl<B: PacketBuf> Worker<B> {
     /// An ICMP error from a subscriber about a packet that came in through the NAT.
     fn icmp_error_in2out(&mut self, buf: &mut B, p: &Parsed) -> Result<(), DropReason> {
         let e = embedded(buf, p)?;
-        let t = Tuple {
-            proto: e.proto,
-            src: e.dst,
-            sport: e.dport,
-            dst: e.src,
-            dport: e.sport,
-        };
+        let t = e.tuple().reversed();
         let i = self
             .nat
             .find_in2out(&t)
@@ -1099,6 +1087,19 @@ struct Embedded {
     dst: u32,
     sport: u16,
     dport: u16,
+}
+
+impl Embedded {
+    /// The embedded packet's own tuple.
+    fn tuple(&self) -> Tuple {
+        Tuple {
+            proto: self.proto,
+            src: self.src,
+            sport: self.sport,
+            dst: self.dst,
+            dport: self.dport,
+        }
+    }
 }
 
 fn embedded<B: PacketBuf>(buf: &B, p: &Parsed) -> Result<Embedded, DropReason> {

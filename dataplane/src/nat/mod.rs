@@ -299,6 +299,41 @@ pub struct Tuple {
     pub dport: u16,
 }
 
+impl Tuple {
+    /// Its key in the in2out index (an outbound packet: source inside).
+    pub fn in2out_key(&self) -> Key {
+        Key {
+            proto: self.proto,
+            a: self.src,
+            pa: self.sport,
+            b: self.dst,
+            pb: self.dport,
+        }
+    }
+
+    /// Its key in the out2in index (an inbound packet: destination the mapping).
+    pub fn out2in_key(&self) -> Key {
+        Key {
+            proto: self.proto,
+            a: self.dst,
+            pa: self.dport,
+            b: self.src,
+            pb: self.sport,
+        }
+    }
+
+    /// The tuple of a packet going the other way.
+    pub fn reversed(&self) -> Tuple {
+        Tuple {
+            proto: self.proto,
+            src: self.dst,
+            sport: self.dport,
+            dst: self.src,
+            dport: self.sport,
+        }
+    }
+}
+
 /// The NAT tables of one worker.
 pub struct Nat {
     params: NatParams,
@@ -548,28 +583,12 @@ impl Nat {
 
     /// Looks up the session of an outbound packet without creating one.
     pub fn find_in2out(&self, t: &Tuple) -> Option<u32> {
-        self.in_idx
-            .get(&Key {
-                proto: t.proto,
-                a: t.src,
-                pa: t.sport,
-                b: t.dst,
-                pb: t.dport,
-            })
-            .copied()
+        self.in_idx.get(&t.in2out_key()).copied()
     }
 
     /// Looks up the session of an inbound packet without creating one.
     pub fn find_out2in(&self, t: &Tuple) -> Option<u32> {
-        self.out_idx
-            .get(&Key {
-                proto: t.proto,
-                a: t.dst,
-                pa: t.dport,
-                b: t.src,
-                pb: t.sport,
-            })
-            .copied()
+        self.out_idx.get(&t.out2in_key()).copied()
     }
 
     fn timeout(&self, s: &Session) -> u32 {
@@ -620,13 +639,7 @@ impl Nat {
         may_create: bool,
         now: u32,
     ) -> Result<u32, DropReason> {
-        let key = Key {
-            proto: t.proto,
-            a: t.src,
-            pa: t.sport,
-            b: t.dst,
-            pb: t.dport,
-        };
+        let key = t.in2out_key();
         if let Some(&i) = self.in_idx.get(&key) {
             let s = &mut self.sessions[i as usize];
             s.last_seen = now;
@@ -954,13 +967,7 @@ impl Nat {
         may_create: bool,
         now: u32,
     ) -> Result<u32, DropReason> {
-        let key = Key {
-            proto: t.proto,
-            a: t.dst,
-            pa: t.dport,
-            b: t.src,
-            pb: t.sport,
-        };
+        let key = t.out2in_key();
         if let Some(&i) = self.out_idx.get(&key) {
             if t.proto == ipv4::PROTO_TCP {
                 Self::track_tcp(&mut self.sessions[i as usize], tcp_flags, false);

@@ -200,40 +200,10 @@ pub fn none(h: &mut Harness, frame: &[u8], from: Side, now: u32) {
 
 /// Writes a classic pcap (microseconds, Ethernet).
 pub fn write_pcap(path: &std::path::Path, frames: &[Vec<u8>]) {
-    let mut v = Vec::new();
-    v.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    v.extend_from_slice(&2u16.to_le_bytes());
-    v.extend_from_slice(&4u16.to_le_bytes());
-    v.extend_from_slice(&[0; 8]);
-    v.extend_from_slice(&65535u32.to_le_bytes());
-    v.extend_from_slice(&1u32.to_le_bytes());
-    for (i, f) in frames.iter().enumerate() {
-        v.extend_from_slice(&(1_700_000_000u32 + (i / 1000) as u32).to_le_bytes());
-        v.extend_from_slice(&((i % 1000) as u32 * 1000).to_le_bytes());
-        v.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        v.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        v.extend_from_slice(f);
-    }
-    std::fs::write(path, v).unwrap();
+    cgnat_dataplane::pcap::write(path, frames, 1_700_000_000, 1000).unwrap();
 }
 
-/// Reads a classic little-endian pcap written by DPDK's net_pcap (or by write_pcap).
+/// Reads the frames of a pcap written by DPDK's net_pcap (or by write_pcap).
 pub fn read_pcap(path: &std::path::Path) -> Vec<Vec<u8>> {
-    let d = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(d.len() >= 24, "{}: no pcap header", path.display());
-    let magic = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
-    assert!(
-        magic == 0xa1b2_c3d4 || magic == 0xa1b2_3c4d,
-        "{}: not a little-endian pcap",
-        path.display()
-    );
-    let mut out = Vec::new();
-    let mut at = 24;
-    while at + 16 <= d.len() {
-        let caplen = u32::from_le_bytes([d[at + 8], d[at + 9], d[at + 10], d[at + 11]]) as usize;
-        at += 16;
-        out.push(d[at..at + caplen].to_vec());
-        at += caplen;
-    }
-    out
+    cgnat_dataplane::pcap::frames(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -1,29 +1,72 @@
-//! Classic pcap files for pcap mode: dealing one input over several queues, and
-//! merging several queues' outputs in time order.
+//! Classic pcap files (what DPDK's net_pcap reads and writes): reading and writing
+//! frames, dealing one input over several queues, merging queues' outputs in time
+//! order. Used by pcap mode and by the tests.
 
-use anyhow::{bail, Context, Result};
+use std::io::{Error, ErrorKind, Result};
 use std::path::{Path, PathBuf};
 
 struct Record {
     ts: (u32, u32),
+    /// The record header and the frame, as in the file.
     bytes: Vec<u8>,
 }
 
+fn bad(path: &Path, what: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidData,
+        format!("{}: {what}", path.display()),
+    )
+}
+
+/// The global header of a little-endian, microsecond, Ethernet pcap.
+pub fn header() -> Vec<u8> {
+    let mut h = Vec::with_capacity(24);
+    h.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    h.extend_from_slice(&2u16.to_le_bytes());
+    h.extend_from_slice(&4u16.to_le_bytes());
+    h.extend_from_slice(&[0; 8]);
+    h.extend_from_slice(&65535u32.to_le_bytes());
+    h.extend_from_slice(&1u32.to_le_bytes());
+    h
+}
+
+/// Writes `frames`, one every `interval_us` microseconds from `start_s`.
+pub fn write(path: &Path, frames: &[Vec<u8>], start_s: u32, interval_us: u32) -> Result<()> {
+    let mut out = header();
+    for (i, f) in frames.iter().enumerate() {
+        let t = u64::from(interval_us) * i as u64;
+        out.extend_from_slice(&(start_s + (t / 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&((t % 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(f);
+    }
+    std::fs::write(path, out)
+}
+
+/// The frames of a classic pcap (either byte order, micro- or nanosecond).
+pub fn frames(path: &Path) -> Result<Vec<Vec<u8>>> {
+    Ok(read(path)?
+        .1
+        .into_iter()
+        .map(|r| r.bytes[16..].to_vec())
+        .collect())
+}
+
 fn read(path: &Path) -> Result<(Vec<u8>, Vec<Record>)> {
-    let d = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let d = std::fs::read(path)?;
     if d.len() < 24 {
-        bail!(
-            "{}: not a pcap file (shorter than its header)",
-            path.display()
-        );
+        return Err(bad(path, "not a pcap file (shorter than its header)"));
     }
     let le = match [d[0], d[1], d[2], d[3]] {
         [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
         [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
-        _ => bail!(
-            "{}: not a classic pcap file (pcapng is not read by DPDK's net_pcap either)",
-            path.display()
-        ),
+        _ => {
+            return Err(bad(
+                path,
+                "not a classic pcap file (DPDK's net_pcap does not read pcapng either)",
+            ))
+        }
     };
     let u32_at = |at: usize| {
         let b = [d[at], d[at + 1], d[at + 2], d[at + 3]];
@@ -39,7 +82,7 @@ fn read(path: &Path) -> Result<(Vec<u8>, Vec<Record>)> {
         let caplen = u32_at(at + 8) as usize;
         let end = at + 16 + caplen;
         if end > d.len() {
-            bail!("{}: record at byte {at} is truncated", path.display());
+            return Err(bad(path, &format!("record at byte {at} is truncated")));
         }
         out.push(Record {
             ts: (u32_at(at), u32_at(at + 4)),
@@ -73,7 +116,7 @@ pub fn split(input: &Path, prefix: &Path, n: usize) -> Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for (q, f) in files.into_iter().enumerate() {
         let p = PathBuf::from(format!("{}{q}.pcap", prefix.display()));
-        std::fs::write(&p, f).with_context(|| format!("writing {}", p.display()))?;
+        std::fs::write(&p, f)?;
         paths.push(p);
     }
     Ok(paths)
@@ -94,5 +137,5 @@ pub fn merge(parts: &[PathBuf], out: &Path) -> Result<()> {
     for r in all {
         bytes.extend_from_slice(&r.bytes);
     }
-    std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))
+    std::fs::write(out, bytes)
 }
