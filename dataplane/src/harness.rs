@@ -38,7 +38,7 @@ impl Harness {
         let neighbors = Arc::new(Neighbors::new(4096));
         for p in &cfg.ports {
             if let (Some(gw), Some(mac)) = (p.gateway, p.gateway_mac) {
-                neighbors.learn(u32::from(gw), &mac);
+                neighbors.pin(u32::from(gw), &mac);
             }
         }
         let counters = Arc::new(WorkerCounters::default());

@@ -16,6 +16,8 @@ struct Slot {
 }
 
 const USED: u64 = 1 << 63;
+/// A configured entry (gateway_mac): never overwritten by a learned one.
+const PINNED: u64 = 1 << 62;
 const PROBE: usize = 8;
 
 /// The table.
@@ -30,7 +32,7 @@ fn pack(m: &Mac) -> u64 {
 }
 
 fn unpack(v: u64) -> Mac {
-    let b = (v & !USED).to_be_bytes();
+    let b = (v & !(USED | PINNED)).to_be_bytes();
     [b[2], b[3], b[4], b[5], b[6], b[7]]
 }
 
@@ -86,24 +88,44 @@ impl Neighbors {
     }
 
     /// Records `ip` at `mac`. Only one thread may call this (the control lcore, or
-    /// start-up before the workers run). A full probe window overwrites its home slot.
+    /// start-up before the workers run). A full probe window overwrites its first
+    /// learned entry; configured entries are never overwritten by learned ones.
     pub fn learn(&self, ip: u32, mac: &Mac) {
+        self.store(ip, pack(mac));
+    }
+
+    /// Records a configured neighbour (`gateway_mac`), which learning never replaces.
+    pub fn pin(&self, ip: u32, mac: &Mac) {
+        self.store(ip, pack(mac) | PINNED);
+    }
+
+    fn store(&self, ip: u32, value: u64) {
         let h = self.home(ip);
-        let mut target = h;
+        let mut target = None;
+        let mut victim = None;
         for k in 0..PROBE {
             let i = (h + k) & (self.slots.len() - 1);
             let (sip, m) = self.read(i);
             if m & USED == 0 || sip == ip {
-                target = i;
+                if sip == ip && m & PINNED != 0 && value & PINNED == 0 {
+                    return; // a learned MAC never replaces a configured one
+                }
+                target = Some(i);
                 break;
             }
+            if m & PINNED == 0 && victim.is_none() {
+                victim = Some(i);
+            }
         }
+        let Some(target) = target.or(victim) else {
+            return;
+        };
         let s = &self.slots[target];
         let seq = s.seq.load(Ordering::Relaxed);
         s.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
         s.ip.store(ip, Ordering::Relaxed);
-        s.mac.store(pack(mac), Ordering::Relaxed);
+        s.mac.store(value, Ordering::Relaxed);
         s.seq.store(seq.wrapping_add(2), Ordering::Release);
     }
 }
@@ -126,5 +148,16 @@ mod tests {
             n.learn(ip, &[0, 0, 0, 0, 0, ip as u8]);
         }
         assert_eq!(n.lookup(199), Some([0, 0, 0, 0, 0, 199]));
+    }
+
+    #[test]
+    fn configured_entries_survive_a_flood_of_learned_ones() {
+        let n = Neighbors::new(64);
+        n.pin(7, &[2, 0, 0, 0, 0, 7]);
+        for ip in 1000..100_000 {
+            n.learn(ip, &[0, 0, 0, 0, 1, 1]);
+        }
+        n.learn(7, &[9, 9, 9, 9, 9, 9]);
+        assert_eq!(n.lookup(7), Some([2, 0, 0, 0, 0, 7]));
     }
 }

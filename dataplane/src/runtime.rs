@@ -136,7 +136,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let neighbors = Arc::new(Neighbors::new(1 << 16));
     for p in &cfg.ports {
         if let (Some(gw), Some(mac)) = (p.gateway, p.gateway_mac) {
-            neighbors.learn(u32::from(gw), &mac);
+            neighbors.pin(u32::from(gw), &mac);
         }
     }
     let clock = Arc::new(Clock {
