@@ -12,6 +12,7 @@ pub mod frag;
 pub mod harness;
 pub mod inspect;
 pub mod log;
+pub mod mangle;
 pub mod nat;
 pub mod neighbors;
 pub mod pcap;

@@ -659,7 +659,7 @@ fn arp_is_answered_for_port_and_pool_addresses_and_learned() {
     };
     let r = one(
         &mut h,
-        &arp([2, 9, 9, 9, 9, 9], "203.0.113.254", "198.51.100.7"),
+        &arp([2, 9, 9, 9, 9, 9], "203.0.113.77", "198.51.100.7"),
         Outside,
         1000,
         Outside,
@@ -669,8 +669,22 @@ fn arp_is_answered_for_port_and_pool_addresses_and_learned() {
     assert_eq!(&r[22..28], &cgnat_dataplane::harness::OUTSIDE_MAC);
     assert_eq!(&r[28..32], &[198, 51, 100, 7]);
     assert_eq!(
+        h.neighbors.lookup(u32::from(ip("203.0.113.77"))),
+        Some([2, 9, 9, 9, 9, 9]),
+        "the sender is learned"
+    );
+    // The configured gateway_mac is pinned: an ARP claiming the gateway's address
+    // (spoofed or not) does not replace it.
+    one(
+        &mut h,
+        &arp([2, 6, 6, 6, 6, 6], "203.0.113.254", "203.0.113.1"),
+        Outside,
+        1000,
+        Outside,
+    );
+    assert_eq!(
         h.neighbors.lookup(u32::from(ip("203.0.113.254"))),
-        Some([2, 9, 9, 9, 9, 9])
+        Some(GW_MAC)
     );
     // Inside: only the port's own address; the pool is not proxied there.
     one(
