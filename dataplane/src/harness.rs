@@ -63,6 +63,17 @@ impl Harness {
         }
     }
 
+    /// The appliance of `cfg` for replaying captures: frames carry whatever MACs they
+    /// were captured with, and next hops nobody resolved get the broadcast MAC.
+    pub fn new_replay(cfg: &Config, now: u32) -> Harness {
+        let mut h = Harness::new(cfg, now);
+        let mut params = PipelineParams::from_config(cfg);
+        params.check_dst_mac = false;
+        params.unresolved_mac = Some(crate::wire::ethernet::BROADCAST);
+        h.worker.set_params(params);
+        h
+    }
+
     /// Sends one frame in on `side` at `now`; returns what left which port.
     pub fn inject(&mut self, frame: &[u8], side: Side, now: u32) -> Vec<(Side, Vec<u8>)> {
         let mut buf = VecBuf::new(frame);

@@ -17,4 +17,5 @@ pub mod nat;
 pub mod neighbors;
 pub mod pcap;
 pub mod pipeline;
+pub mod replay;
 pub mod wire;

@@ -22,6 +22,11 @@ const USAGE: &str = "usage:
       Pcap test mode: feed IN.pcap to the inside port (and IN2.pcap to the outside),
       run until drained, write DIR/outside.pcap and DIR/inside.pcap (what left each
       port), print a JSON summary (also in DIR/summary.json).
+  cgnat replay -c FILE --inside-host IP CAPTURE --out-dir DIR
+      Replay a two-sided capture through the pipeline, playing the outside peer as it
+      would have seen the translated traffic; fails on any round-trip mismatch or any
+      trace of the inside host on the outside. Writes outside.pcap, inside.pcap and
+      report.json to DIR.
   cgnat check -c FILE
       Validate FILE and print every resolved setting.
   cgnat show sessions [--subscriber IP] [--outside IP[:PORT]] [--remote IP[:PORT]] [--limit N]
@@ -76,7 +81,7 @@ impl Args {
     }
 
     fn only(&self, allowed: &[&str]) -> Result<()> {
-        if self.cmd != "map" && self.cmd != "show" {
+        if !["map", "show", "replay"].contains(&self.cmd.as_str()) {
             if let Some(w) = self.words.first() {
                 bail!("unexpected argument `{w}` for `cgnat {}`", self.cmd);
             }
@@ -260,6 +265,43 @@ fn map_mode(args: &Args) -> Result<()> {
     Ok(())
 }
 
+fn replay_mode(args: &Args) -> Result<()> {
+    args.only(&["-c", "--config", "--inside-host", "--out-dir"])?;
+    let cfg = args.config()?;
+    let host: std::net::Ipv4Addr = args
+        .get(&["--inside-host"])
+        .ok_or_else(|| anyhow!("--inside-host IP is required"))?
+        .parse()
+        .context("--inside-host is not an IPv4 address")?;
+    let [capture] = args.words.as_slice() else {
+        bail!("give one CAPTURE file")
+    };
+    let out_dir = PathBuf::from(
+        args.get(&["--out-dir"])
+            .ok_or_else(|| anyhow!("--out-dir DIR is required"))?,
+    );
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    if !cfg.nat.inside.iter().any(|n| n.contains(host)) {
+        bail!("{}: the inside host {host} is not in nat.inside; add it (the NAT does not care whether inside addresses are private)", cfg.file);
+    }
+    let frames = cgnat_dataplane::pcap::frames_with_time(Path::new(capture))
+        .with_context(|| format!("reading {capture}"))?;
+    let report = cgnat_dataplane::replay::replay(&cfg, host, &frames);
+    cgnat_dataplane::pcap::write(&out_dir.join("outside.pcap"), &report.outside_view, 0, 1)?;
+    cgnat_dataplane::pcap::write(&out_dir.join("inside.pcap"), &report.inside_view, 0, 1)?;
+    let text = serde_json::to_string_pretty(&report)?;
+    std::fs::write(out_dir.join("report.json"), &text)?;
+    println!("{text}");
+    if !report.passed() {
+        bail!(
+            "replay of {capture} failed: {} mismatches, {} leaks",
+            report.mismatches.len(),
+            report.leaks.len()
+        );
+    }
+    Ok(())
+}
+
 fn http_get(api: &str, path: &str) -> Result<serde_json::Value> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(api).with_context(|| {
@@ -386,6 +428,7 @@ fn main() -> ExitCode {
         "check" => check_mode(&args),
         "map" => map_mode(&args),
         "show" => show_mode(&args),
+        "replay" => replay_mode(&args),
         other => Err(anyhow!("unknown command `{other}`\n{USAGE}")),
     });
     match result {

@@ -53,6 +53,15 @@ pub fn frames(path: &Path) -> Result<Vec<Vec<u8>>> {
         .collect())
 }
 
+/// The frames with their capture time in whole seconds.
+pub fn frames_with_time(path: &Path) -> Result<Vec<(u64, Vec<u8>)>> {
+    Ok(read(path)?
+        .1
+        .into_iter()
+        .map(|r| (u64::from(r.ts.0), r.bytes[16..].to_vec()))
+        .collect())
+}
+
 fn read(path: &Path) -> Result<(Vec<u8>, Vec<Record>)> {
     let d = std::fs::read(path)?;
     if d.len() < 24 {

@@ -313,6 +313,11 @@ impl<B: PacketBuf> Worker<B> {
         v
     }
 
+    /// Replaces the per-packet settings (replay and tests).
+    pub fn set_params(&mut self, params: PipelineParams) {
+        self.params = params;
+    }
+
     /// Processes a frame another worker handed over, as received on `from`: its L2
     /// header was checked there, and it is never handed on again.
     pub fn process_handed(&mut self, buf: &mut B, from: Side, now: u32) -> Verdict {

@@ -1,0 +1,252 @@
+//! Replay of a two-sided capture through the pipeline (no DPDK): packets from the
+//! inside host go in on the inside port; packets to it are played by the outside peer
+//! as it would have seen the translated conversation (sent to the mapping cgnat gave),
+//! and what reaches the inside must be what the capture shows (TTL, checksums and MACs
+//! aside). Nothing of the inside host may appear on the outside: its address in the
+//! headers or, written dotted or FTP-comma style, in the payload.
+
+use crate::harness::Harness;
+use crate::pipeline::Side;
+use crate::wire::checksum;
+use crate::wire::{be16, ipv4, put16, put32};
+use cgnat_config::Config;
+use hashbrown::HashMap;
+use serde::Serialize;
+use std::net::Ipv4Addr;
+
+/// The outcome of a replay.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    /// Frames in the capture.
+    pub frames: usize,
+    /// Frames neither from nor to the inside host (or not IPv4), skipped.
+    pub skipped: usize,
+    /// Frames from the inside host translated out.
+    pub outbound: usize,
+    /// Frames to the inside host that came back as captured.
+    pub inbound_ok: usize,
+    /// Frames that did not make the round trip, with the reason.
+    pub mismatches: Vec<String>,
+    /// Outside frames that carry the inside host's address.
+    pub leaks: Vec<String>,
+    /// What left the outside port.
+    #[serde(skip)]
+    pub outside_view: Vec<Vec<u8>>,
+    /// What left the inside port.
+    #[serde(skip)]
+    pub inside_view: Vec<Vec<u8>>,
+}
+
+impl Report {
+    /// True when every frame made the round trip and nothing leaked.
+    pub fn passed(&self) -> bool {
+        self.mismatches.is_empty() && self.leaks.is_empty() && self.outbound + self.inbound_ok > 0
+    }
+}
+
+/// (protocol, inside port, remote address, remote port) of a conversation.
+type ConvKey = (u8, u16, u32, u16);
+
+struct Ports {
+    l4: usize,
+    sport: u16,
+    dport: u16,
+}
+
+fn ports(f: &[u8]) -> Option<(u32, u32, u8, Ports)> {
+    if f.len() < 34 || f[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let ip = ipv4::Packet::new_checked(&f[14..]).ok()?;
+    let (src, dst, proto, l4) = (ip.src(), ip.dst(), ip.protocol(), 14 + ip.header_len());
+    let first = ip.frag_offset() == 0;
+    let p = match proto {
+        ipv4::PROTO_TCP | ipv4::PROTO_UDP if first && f.len() >= l4 + 4 => Ports {
+            l4,
+            sport: be16(f, l4),
+            dport: be16(f, l4 + 2),
+        },
+        ipv4::PROTO_ICMP if first && f.len() >= l4 + 8 => Ports {
+            l4,
+            sport: be16(f, l4 + 4),
+            dport: be16(f, l4 + 4),
+        },
+        _ => Ports {
+            l4,
+            sport: 0,
+            dport: 0,
+        },
+    };
+    Some((src, dst, proto, p))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Where the inside host shows in an outside frame, if it does.
+fn leak(f: &[u8], host: Ipv4Addr) -> Option<&'static str> {
+    let o = host.octets();
+    let (src, dst, _, p) = ports(f)?;
+    if src == u32::from(host) || dst == u32::from(host) {
+        return Some("IP header");
+    }
+    let payload = f.get(p.l4..)?;
+    if find(payload, host.to_string().as_bytes()) {
+        return Some("payload (dotted)");
+    }
+    if find(
+        payload,
+        format!("{},{},{},{}", o[0], o[1], o[2], o[3]).as_bytes(),
+    ) {
+        return Some("payload (FTP comma form)");
+    }
+    None
+}
+
+/// Recomputes the L4 checksum of the IPv4 frame (TCP, UDP, ICMP), in place.
+fn fix_checksums(f: &mut [u8]) {
+    let Ok(ip) = ipv4::Packet::new_checked(&f[14..]) else {
+        return;
+    };
+    let (hl, tl, proto) = (ip.header_len(), ip.total_len(), ip.protocol());
+    let (src, dst) = (ip.src().to_be_bytes(), ip.dst().to_be_bytes());
+    ipv4::Packet::new_unchecked(&mut f[14..14 + hl]).fill_checksum();
+    if ip_is_fragment(f) {
+        return;
+    }
+    let seg = &mut f[14 + hl..14 + tl];
+    let at = match proto {
+        ipv4::PROTO_TCP if seg.len() >= 20 => 16,
+        ipv4::PROTO_UDP if seg.len() >= 8 => 6,
+        ipv4::PROTO_ICMP if seg.len() >= 8 => 2,
+        _ => return,
+    };
+    put16(seg, at, 0);
+    let mut acc = checksum::sum(seg);
+    if proto != ipv4::PROTO_ICMP {
+        acc = checksum::add(
+            acc,
+            checksum::pseudo_header(src, dst, proto, seg.len() as u16),
+        );
+    }
+    let c = checksum::finish(acc);
+    put16(
+        seg,
+        at,
+        if c == 0 && proto == ipv4::PROTO_UDP {
+            0xffff
+        } else {
+            c
+        },
+    );
+}
+
+fn ip_is_fragment(f: &[u8]) -> bool {
+    ipv4::Packet::new_checked(&f[14..])
+        .map(|p| p.is_fragment())
+        .unwrap_or(false)
+}
+
+/// The frame with TTL, checksums and MACs blanked, for comparison.
+fn normalized(f: &[u8]) -> Vec<u8> {
+    let mut v = f.to_vec();
+    let Ok(ip) = ipv4::Packet::new_checked(&v[14..]) else {
+        return v;
+    };
+    let (hl, tl, proto) = (ip.header_len(), ip.total_len(), ip.protocol());
+    v.truncate(14 + tl);
+    v[..12].fill(0);
+    v[14 + 8] = 0;
+    v[14 + 10] = 0;
+    v[14 + 11] = 0;
+    let at = match proto {
+        ipv4::PROTO_TCP => 16,
+        ipv4::PROTO_UDP => 6,
+        ipv4::PROTO_ICMP => 2,
+        _ => return v,
+    };
+    if !ip_is_fragment(f) && v.len() >= 14 + hl + at + 2 {
+        v[14 + hl + at] = 0;
+        v[14 + hl + at + 1] = 0;
+    }
+    v
+}
+
+/// Replays `frames` (with their capture times in seconds) for `inside_host`.
+pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) -> Report {
+    let t0 = frames.first().map_or(0, |f| f.0);
+    let mut h = Harness::new_replay(cfg, 1000);
+    let mut r = Report {
+        frames: frames.len(),
+        ..Report::default()
+    };
+    let host = u32::from(inside_host);
+    let mut conv: HashMap<ConvKey, (u32, u16)> = HashMap::new();
+    let mut by_port: HashMap<(u8, u16), (u32, u16)> = HashMap::new();
+    for (i, (ts, frame)) in frames.iter().enumerate() {
+        let now = 1000 + ts.saturating_sub(t0) as u32;
+        let Some((src, dst, proto, p)) = ports(frame) else {
+            r.skipped += 1;
+            continue;
+        };
+        if src == host {
+            let out = h.inject(frame, Side::Inside, now);
+            let Some((Side::Outside, o)) = out.into_iter().next() else {
+                r.mismatches
+                    .push(format!("frame {i}: outbound packet not translated"));
+                continue;
+            };
+            if let Some((osrc, _, _, op)) = ports(&o) {
+                conv.insert((proto, p.sport, dst, p.dport), (osrc, op.sport));
+                by_port.insert((proto, p.sport), (osrc, op.sport));
+            }
+            if let Some(w) = leak(&o, inside_host) {
+                r.leaks.push(format!("frame {i}: inside address in {w}"));
+            }
+            r.outbound += 1;
+            r.outside_view.push(o);
+        } else if dst == host {
+            // The peer sends to the mapping it saw (any port of the inside host's
+            // mapping for replies from a new source port, as TFTP servers do).
+            let key = (proto, p.dport, src, p.sport);
+            let Some(&(oaddr, oport)) = conv.get(&key).or_else(|| by_port.get(&(proto, p.dport)))
+            else {
+                r.mismatches.push(format!(
+                    "frame {i}: inbound packet to {}:{} has no mapping",
+                    inside_host, p.dport
+                ));
+                continue;
+            };
+            let mut f = frame.clone();
+            put32(&mut f, 30, oaddr);
+            if !ip_is_fragment(frame) {
+                match proto {
+                    ipv4::PROTO_TCP | ipv4::PROTO_UDP => put16(&mut f, p.l4 + 2, oport),
+                    ipv4::PROTO_ICMP => put16(&mut f, p.l4 + 4, oport),
+                    _ => {}
+                }
+            }
+            fix_checksums(&mut f);
+            let out = h.inject(&f, Side::Outside, now);
+            let Some((Side::Inside, back)) = out.into_iter().next() else {
+                r.mismatches.push(format!(
+                    "frame {i}: inbound packet dropped ({:?})",
+                    h.counters.drops.0.iter().map(|c| c.get()).sum::<u64>()
+                ));
+                continue;
+            };
+            if normalized(&back) != normalized(frame) {
+                r.mismatches.push(format!(
+                    "frame {i}: the inside host would not see what it saw"
+                ));
+            } else {
+                r.inbound_ok += 1;
+            }
+            r.inside_view.push(back);
+        } else {
+            r.skipped += 1;
+        }
+    }
+    r
+}
