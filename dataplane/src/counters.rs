@@ -186,6 +186,24 @@ pub struct WorkerCounters {
     pub subscribers_active: Counter,
     /// Port blocks allocated now.
     pub blocks_active: Counter,
+    /// ALG expectations created.
+    pub expectations_created: Counter,
+    /// ALG expectations whose connection came.
+    pub expectations_matched: Counter,
+    /// ALG expectations that timed out.
+    pub expectations_expired: Counter,
+    /// ALG expectations refused (table full, no port).
+    pub expectations_refused: Counter,
+    /// FTP commands and replies the ALG parsed.
+    pub alg_ftp_messages: Counter,
+    /// FTP addresses rewritten.
+    pub alg_ftp_rewrites: Counter,
+    /// FTP PORT/EPRT naming another host than the client (bounce), left alone.
+    pub alg_ftp_bounce: Counter,
+    /// FTP lines the ALG could not parse, left alone.
+    pub alg_ftp_parse_errors: Counter,
+    /// FTP sessions the ALG stood aside from (AUTH TLS accepted).
+    pub alg_ftp_stand_aside: Counter,
     /// NAT events lost because a buffer or ring toward the exporter was full.
     pub log_events_dropped: Counter,
     /// Drops, by reason.

@@ -43,7 +43,10 @@ impl Harness {
         }
         let counters = Arc::new(WorkerCounters::default());
         let control_counters = Arc::new(WorkerCounters::default());
-        let params = NatParams::from_config(&cfg.nat, 1).expect("deterministic parameters fit");
+        let mut params = NatParams::from_config(&cfg.nat, 1).expect("deterministic parameters fit");
+        if cfg.alg.ftp.enabled {
+            params.ftp_ports = cfg.alg.ftp.ports.clone();
+        }
         let pool = params.pool.clone();
         let nat = Nat::new(params, 0, 1, now, 0x5eed, counters.clone());
         let worker = Worker::new(
@@ -91,6 +94,10 @@ impl Harness {
                 Vec::new()
             }
             Verdict::Handoff(..) => unreachable!("a single worker owns everything"),
+            Verdict::Alg(side) => match self.control.alg(&mut buf, side, now) {
+                Verdict::Tx(out) => vec![(out, buf.data().to_vec())],
+                _ => Vec::new(),
+            },
             _ => Vec::new(),
         };
         while let Some((b, side)) = self.worker.take_ready() {

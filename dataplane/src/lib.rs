@@ -5,6 +5,7 @@
 //! only the binary touches DPDK, through `cgnat-ffi`.
 #![forbid(unsafe_code)]
 
+pub mod alg;
 pub mod buf;
 pub mod counters;
 pub mod dpdk;

@@ -53,6 +53,9 @@ pub enum Verdict {
     Control,
     /// Give the frame to [`Worker::hold`]: a fragment waiting for its first fragment.
     Hold,
+    /// Hand the frame (tagged, see [`crate::alg`]) to the control lcore's ALG, then
+    /// transmit it on this side.
+    Alg(Side),
     /// Hand the frame to worker `.0`, which processes it as received on side `.1`
     /// ([`Worker::process_handed`]): it owns the subscriber (inside) or the outside port.
     Handoff(u16, Side),
@@ -237,6 +240,8 @@ pub struct Worker<B> {
     handed: bool,
     /// Set by a hairpin whose second half belongs to another worker.
     hairpin_owner: Option<u16>,
+    /// Set when the packet belongs to an ALG control session.
+    alg_tag: Option<crate::alg::Tag>,
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -268,6 +273,7 @@ impl<B: PacketBuf> Worker<B> {
             ready: Vec::with_capacity(frag::MAX_HELD),
             handed: false,
             hairpin_owner: None,
+            alg_tag: None,
         }
     }
 
@@ -303,11 +309,21 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Processes one frame received on `from` at time `now` (seconds).
     pub fn process(&mut self, buf: &mut B, from: Side, now: u32) -> Verdict {
-        let v = self.process_inner(buf, from, now);
+        let mut v = self.process_inner(buf, from, now);
+        if let Some(tag) = self.alg_tag.take() {
+            if let Verdict::Tx(side) = v {
+                v = if tag.push(buf) {
+                    Verdict::Alg(side)
+                } else {
+                    Verdict::Drop(DropReason::TooBig)
+                };
+            }
+        }
         match v {
             Verdict::Drop(r) => self.counters.count_drop(r),
             Verdict::Tx(side) => self.counters.tx[side as usize].inc(),
             Verdict::Handoff(..) => self.counters.handoff_out.inc(),
+            Verdict::Alg(side) => self.counters.tx[side as usize].inc(),
             Verdict::Control | Verdict::Hold => {}
         }
         v
@@ -682,6 +698,9 @@ impl<B: PacketBuf> Worker<B> {
             }
         }
         let s = *self.nat.session(i);
+        if s.alg == crate::nat::ALG_FTP {
+            self.ftp_from_inside(buf, p, i, &s, now);
+        }
         rewrite(buf, p, true, s.out_addr, s.out_port, s.in_addr, s.in_port);
         self.counters.in2out.inc();
         if self.nat.is_pool_addr(p.dst) {
@@ -718,9 +737,50 @@ impl<B: PacketBuf> Worker<B> {
         let (t, flags, _) = Self::tuple(buf, p, false)?;
         let i = self.nat.out2in(&t, flags, true, now)?;
         let s = *self.nat.session(i);
+        if s.alg == crate::nat::ALG_FTP {
+            self.alg_tag = Some(crate::alg::Tag {
+                dir: 1,
+                inside: (s.in_addr, s.in_port),
+                remote: (s.rem_addr, s.rem_port),
+                ..Default::default()
+            });
+        }
         rewrite(buf, p, false, s.in_addr, s.in_port, s.out_addr, s.out_port);
         self.counters.out2in.inc();
         Ok(())
+    }
+
+    /// A packet of an FTP control session from the client: endpoints it announces
+    /// (PORT, EPRT) get a mapping pinned by an expectation on this worker, which owns
+    /// the subscriber's ports; the control lcore rewrites the text.
+    fn ftp_from_inside(&mut self, buf: &B, p: &Parsed, i: u32, s: &crate::nat::Session, now: u32) {
+        use crate::alg::{announced, tcp_payload, Rewrite, Tag, MAX_REWRITES};
+        let mut tag = Tag {
+            dir: 0,
+            inside: (s.in_addr, s.in_port),
+            remote: (s.rem_addr, s.rem_port),
+            ..Tag::default()
+        };
+        if let Some((start, end)) = tcp_payload(buf.data()) {
+            for (a, port) in announced(&buf.data()[start..end], &self.counters) {
+                if u32::from(a) != s.in_addr {
+                    // FTP bounce: an address other than the client's own opens nothing.
+                    self.counters.alg_ftp_bounce.inc();
+                    continue;
+                }
+                if usize::from(tag.n) == MAX_REWRITES {
+                    break;
+                }
+                if let Some(out) = self.nat.alg_expect(i, s.in_addr, port, p.dst, now) {
+                    tag.rewrites[usize::from(tag.n)] = Rewrite {
+                        inside: (s.in_addr, port),
+                        outside: out,
+                    };
+                    tag.n += 1;
+                }
+            }
+        }
+        self.alg_tag = Some(tag);
     }
 
     /// An ICMP error from outside about a packet the NAT sent out: the embedded packet
@@ -1211,6 +1271,7 @@ pub struct Control {
     pool: Vec<u32>,
     neighbors: Arc<Neighbors>,
     counters: Arc<WorkerCounters>,
+    ftp: crate::alg::FtpControl,
 }
 
 impl Control {
@@ -1225,8 +1286,24 @@ impl Control {
             ports,
             pool,
             neighbors,
+            ftp: crate::alg::FtpControl::new(counters.clone()),
             counters,
         }
+    }
+
+    /// Runs the ALG on a frame a worker tagged, and says where it goes.
+    pub fn alg<B: PacketBuf>(&mut self, buf: &mut B, side: Side, now: u32) -> Verdict {
+        let v = match crate::alg::Tag::pop(buf) {
+            Some(tag) => {
+                self.ftp.process(buf, &tag, now);
+                Verdict::Tx(side)
+            }
+            None => Verdict::Drop(DropReason::LocalUnsupported),
+        };
+        if let Verdict::Drop(r) = v {
+            self.counters.count_drop(r);
+        }
+        v
     }
 
     /// Records a neighbour a worker gleaned.
@@ -1240,7 +1317,7 @@ impl Control {
         match v {
             Verdict::Drop(r) => self.counters.count_drop(r),
             Verdict::Tx(s) => self.counters.tx[s as usize].inc(),
-            Verdict::Control | Verdict::Hold | Verdict::Handoff(..) => {}
+            Verdict::Control | Verdict::Hold | Verdict::Handoff(..) | Verdict::Alg(_) => {}
         }
         v
     }

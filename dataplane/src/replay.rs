@@ -8,7 +8,7 @@
 use crate::harness::Harness;
 use crate::pipeline::Side;
 use crate::wire::checksum;
-use crate::wire::{be16, ipv4, put16, put32};
+use crate::wire::{be16, be32, ipv4, put16, put32};
 use cgnat_config::Config;
 use hashbrown::HashMap;
 use serde::Serialize;
@@ -173,6 +173,25 @@ fn normalized(f: &[u8]) -> Vec<u8> {
     v
 }
 
+/// Payload of a TCP frame, if any.
+fn tcp_payload(f: &[u8]) -> &[u8] {
+    crate::alg::tcp_payload(f).map_or(&[][..], |(s, e)| &f[s..e])
+}
+
+/// The endpoints FTP commands in a payload announce, in order.
+fn announced(payload: &[u8]) -> Vec<(u32, u16)> {
+    let counters = crate::counters::WorkerCounters::default();
+    crate::alg::announced(payload, &counters)
+        .into_iter()
+        .map(|(a, p)| (u32::from(a), p))
+        .collect()
+}
+
+/// `a` after `b` in sequence space.
+fn after(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
 /// Replays `frames` (with their capture times in seconds) for `inside_host`.
 pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) -> Report {
     let t0 = frames.first().map_or(0, |f| f.0);
@@ -184,6 +203,10 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
     let host = u32::from(inside_host);
     let mut conv: HashMap<ConvKey, (u32, u16)> = HashMap::new();
     let mut by_port: HashMap<(u8, u16), (u32, u16)> = HashMap::new();
+    // Bytes the ALG added to or removed from each conversation's inside-to-outside
+    // stream, from which sequence number on: the outside peer acknowledges the
+    // translated stream.
+    let mut shifts: HashMap<ConvKey, Vec<(u32, i32)>> = HashMap::new();
     for (i, (ts, frame)) in frames.iter().enumerate() {
         let now = 1000 + ts.saturating_sub(t0) as u32;
         let Some((src, dst, proto, p)) = ports(frame) else {
@@ -200,6 +223,22 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
             if let Some((osrc, _, _, op)) = ports(&o) {
                 conv.insert((proto, p.sport, dst, p.dport), (osrc, op.sport));
                 by_port.insert((proto, p.sport), (osrc, op.sport));
+            }
+            if proto == ipv4::PROTO_TCP {
+                let (a, b) = (tcp_payload(frame), tcp_payload(&o));
+                // Endpoints the ALG rewrote: the peer will connect to their translation.
+                for (inside, outside) in announced(a).into_iter().zip(announced(b)) {
+                    if inside != outside {
+                        by_port.insert((proto, inside.1), outside);
+                    }
+                }
+                let grew = b.len() as i32 - a.len() as i32;
+                if grew != 0 {
+                    let seq = be32(frame, p.l4 + 4);
+                    let v = shifts.entry((proto, p.sport, dst, p.dport)).or_default();
+                    let cum = v.last().map_or(0, |x| x.1) + grew;
+                    v.push((seq, cum));
+                }
             }
             if let Some(w) = leak(&o, inside_host) {
                 r.leaks.push(format!("frame {i}: inside address in {w}"));
@@ -220,6 +259,16 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
             };
             let mut f = frame.clone();
             put32(&mut f, 30, oaddr);
+            if proto == ipv4::PROTO_TCP && f[p.l4 + 13] & 0x10 != 0 {
+                if let Some(v) = shifts.get(&key) {
+                    let ack = be32(&f, p.l4 + 8);
+                    let off = v
+                        .iter()
+                        .rfind(|(pos, _)| after(ack, *pos))
+                        .map_or(0, |x| x.1);
+                    put32(&mut f, p.l4 + 8, ack.wrapping_add(off as u32));
+                }
+            }
             if !ip_is_fragment(frame) {
                 match proto {
                     ipv4::PROTO_TCP | ipv4::PROTO_UDP => put16(&mut f, p.l4 + 2, oport),

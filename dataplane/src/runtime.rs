@@ -153,6 +153,9 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     }
     let mut nat_params = NatParams::from_config(&cfg.nat, workers as u16)
         .map_err(|e| anyhow::anyhow!("{}: {}", cfg.file, e.0))?;
+    if cfg.alg.ftp.enabled {
+        nat_params.ftp_ports = cfg.alg.ftp.ports.clone();
+    }
     if let Some(i) = &cfg.logging.ipfix {
         use cgnat_config::{Allocation, SessionLogging};
         nat_params.log = cgnat_dataplane::log::Policy {
@@ -376,6 +379,14 @@ fn worker_loop(
                     Verdict::Tx(out) => push(&mut tx, out, m, ports, q, &counters),
                     Verdict::Drop(_) => drop(m),
                     Verdict::Hold => worker.hold(m),
+                    Verdict::Alg(out) => {
+                        // Ports 2 and 3 mark ALG frames for the control lcore.
+                        m.set_port(2 + out as u16);
+                        if let Err(m) = to_ctl.push(m) {
+                            counters.count_drop(DropReason::RingFull);
+                            drop(m);
+                        }
+                    }
                     Verdict::Handoff(w, as_side) => {
                         m.set_port(as_side as u16);
                         let b = &mut to_peer[usize::from(w)];
@@ -441,6 +452,13 @@ fn worker_loop(
                 };
                 match worker.process_handed(&mut m, side, now) {
                     Verdict::Tx(out) => push(&mut tx, out, m, ports, q, &counters),
+                    Verdict::Alg(out) => {
+                        m.set_port(2 + out as u16);
+                        if let Err(m) = to_ctl.push(m) {
+                            counters.count_drop(DropReason::RingFull);
+                            drop(m);
+                        }
+                    }
                     Verdict::Hold => worker.hold(m),
                     Verdict::Control => {
                         if let Err(m) = to_ctl.push(m) {

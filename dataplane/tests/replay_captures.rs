@@ -22,15 +22,22 @@ pool = ["198.51.100.0/28"]
 "#;
 
 fn replay(capture: &str, host: &str) -> (bool, Value) {
+    replay_with(capture, host, "")
+}
+
+fn replay_with(capture: &str, host: &str, extra: &str) -> (bool, Value) {
     let captures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/captures");
     assert!(
         captures.exists(),
         "../shared/captures is missing: the captures are shared test inputs"
     );
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("replay-{capture}"));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "replay-{capture}{}",
+        if extra.is_empty() { "" } else { "-x" }
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("cgnat.toml"), CONFIG).unwrap();
+    std::fs::write(dir.join("cgnat.toml"), format!("{CONFIG}{extra}")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_cgnat"))
         .args(["replay", "-c"])
         .arg(dir.join("cgnat.toml"))
@@ -62,11 +69,39 @@ fn ftp_with_epsv_round_trips_without_leaks() {
     assert!(r["inbound_ok"].as_u64().unwrap() > 20);
 }
 
-/// Active FTP carries the client's address in PORT: without the FTP ALG (issue 4) it
-/// leaks and the server's data connection finds no mapping. The replay must say so.
+/// Active FTP carries the client's address in PORT: the FTP ALG rewrites it to the
+/// mapping it reserves, the server's data connection comes in through the
+/// expectation, and the server's acks (of the rewritten, shorter stream) are adjusted
+/// back: the client sees exactly what it saw.
 #[test]
-fn replay_catches_the_port_command_leak_until_the_ftp_alg_lands() {
+fn ftp_active_and_passive_round_trip_with_the_alg() {
     let (ok, r) = replay("ftp-ipv4-pasv-port.pcap", "141.142.220.235");
+    assert!(ok, "{r}");
+    assert!(r["inbound_ok"].as_u64().unwrap() > 40);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("replay-ftp-ipv4-pasv-port.pcap");
+    let out = cgnat_dataplane::pcap::frames(&dir.join("outside.pcap")).unwrap();
+    let ports: Vec<String> = out
+        .iter()
+        .filter_map(|f| {
+            let at = f.windows(5).position(|w| w == b"PORT ")?;
+            Some(String::from_utf8_lossy(&f[at..]).into_owned())
+        })
+        .collect();
+    assert_eq!(ports.len(), 2, "{ports:?}");
+    assert!(
+        ports.iter().all(|p| p.starts_with("PORT 198,51,100,")),
+        "{ports:?}"
+    );
+}
+
+/// Without the ALG the replay must catch the leak (the checker itself is tested).
+#[test]
+fn replay_catches_the_port_command_leak_without_the_alg() {
+    let (ok, r) = replay_with(
+        "ftp-ipv4-pasv-port.pcap",
+        "141.142.220.235",
+        "[alg]\nftp = { enabled = false }\n",
+    );
     assert!(!ok);
     let leaks: Vec<&str> = r["leaks"]
         .as_array()
@@ -88,6 +123,4 @@ fn replay_catches_the_port_command_leak_until_the_ftp_alg_lands() {
         mism.iter().any(|m| m.contains("has no mapping")),
         "{mism:?}"
     );
-    // The passive transfers before it made the round trip.
-    assert!(r["inbound_ok"].as_u64().unwrap() > 20);
 }

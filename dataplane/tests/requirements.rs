@@ -545,3 +545,216 @@ fn rfc5508_req7_hairpinned_icmp_error_reaches_the_other_subscriber() {
     );
     assert_eq!(u16::from_be_bytes([back[42 + 22], back[42 + 23]]), b.port());
 }
+
+/// The FTP ALG through the pipeline: PORT from the client is rewritten to a mapping
+/// reserved for it, the server's connection to that mapping reaches the client, a PORT
+/// naming another host (bounce) opens nothing, and after AUTH TLS is accepted the ALG
+/// reads no more.
+mod ftp_alg {
+    use super::*;
+
+    fn payload(f: &[u8]) -> String {
+        String::from_utf8_lossy(&f[54..]).into_owned()
+    }
+
+    #[test]
+    fn port_is_rewritten_and_the_data_connection_comes_in() {
+        let mut h = harness("filtering = \"address-and-port-dependent\"");
+        let c = out(&one(
+            &mut h,
+            &tcp("100.64.1.2:40000", "192.0.2.10:21", 100, "S", b"", false),
+            Inside,
+            1000,
+            Outside,
+        ))
+        .src;
+        one(
+            &mut h,
+            &tcp("192.0.2.10:21", &c.to_string(), 500, "SA", b"", true),
+            Outside,
+            1000,
+            Inside,
+        );
+        let port = tcp(
+            "100.64.1.2:40000",
+            "192.0.2.10:21",
+            101,
+            "PA",
+            b"PORT 100,64,1,2,19,137\r\n",
+            false,
+        );
+        let o = one(&mut h, &port, Inside, 1001, Outside);
+        let text = payload(&o);
+        assert!(
+            text.starts_with("PORT 198,51,100,") && text.ends_with("\r\n"),
+            "{text}"
+        );
+        assert!(checksums_ok(&o));
+        let nums: Vec<u16> = text[5..text.len() - 2]
+            .split(',')
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let data = SocketAddrV4::new(
+            Ipv4Addr::new(nums[0] as u8, nums[1] as u8, nums[2] as u8, nums[3] as u8),
+            nums[4] << 8 | nums[5],
+        );
+        assert_eq!(h.counters.expectations_created.get(), 1);
+        // The server connects from port 20: allowed by the expectation although
+        // filtering is address-and-port-dependent, and delivered to the client's port.
+        let syn = out(&one(
+            &mut h,
+            &tcp("192.0.2.10:20", &data.to_string(), 7, "S", b"", true),
+            Outside,
+            1002,
+            Inside,
+        ));
+        assert_eq!(syn.dst, sa("100.64.1.2:5001"));
+        assert_eq!(h.counters.expectations_matched.get(), 1);
+        // The next client command is shifted by the length change; the server's ack
+        // of it comes back unshifted.
+        let delta = text.len() as i64 - "PORT 100,64,1,2,19,137\r\n".len() as i64;
+        let next = one(
+            &mut h,
+            &tcp(
+                "100.64.1.2:40000",
+                "192.0.2.10:21",
+                125,
+                "PA",
+                b"RETR f\r\n",
+                false,
+            ),
+            Inside,
+            1003,
+            Outside,
+        );
+        assert_eq!(
+            u32::from_be_bytes([next[38], next[39], next[40], next[41]]) as i64,
+            125 + delta
+        );
+        // The server acknowledges everything it received (translated numbering).
+        let mut ack = tcp("192.0.2.10:21", &c.to_string(), 501, "A", b"", true);
+        let acked = (133 + delta) as u32;
+        ack[42..46].copy_from_slice(&acked.to_be_bytes());
+        ack[50..52].copy_from_slice(&[0, 0]);
+        let sum = cgnat_dataplane::wire::checksum::sum(&ack[34..])
+            + cgnat_dataplane::wire::checksum::pseudo_header(
+                [192, 0, 2, 10],
+                c.ip().octets(),
+                6,
+                20,
+            );
+        ack[50..52].copy_from_slice(&cgnat_dataplane::wire::checksum::finish(sum).to_be_bytes());
+        let back = one(&mut h, &ack, Outside, 1003, Inside);
+        assert!(checksums_ok(&back));
+        assert_eq!(
+            u32::from_be_bytes([back[42], back[43], back[44], back[45]]),
+            133,
+            "the client sees its own numbering"
+        );
+    }
+
+    #[test]
+    fn bounce_attempts_open_nothing() {
+        let mut h = harness("");
+        let c = out(&one(
+            &mut h,
+            &tcp("100.64.1.2:40000", "192.0.2.10:21", 100, "S", b"", false),
+            Inside,
+            1000,
+            Outside,
+        ))
+        .src;
+        one(
+            &mut h,
+            &tcp("192.0.2.10:21", &c.to_string(), 500, "SA", b"", true),
+            Outside,
+            1000,
+            Inside,
+        );
+        let o = one(
+            &mut h,
+            &tcp(
+                "100.64.1.2:40000",
+                "192.0.2.10:21",
+                101,
+                "PA",
+                b"PORT 192,0,2,99,0,25\r\n",
+                false,
+            ),
+            Inside,
+            1001,
+            Outside,
+        );
+        assert_eq!(payload(&o), "PORT 192,0,2,99,0,25\r\n", "left alone");
+        assert_eq!(h.counters.alg_ftp_bounce.get(), 1);
+        assert_eq!(h.counters.expectations_created.get(), 0);
+    }
+
+    #[test]
+    fn after_auth_tls_the_alg_stands_aside() {
+        let mut h = harness("");
+        let c = out(&one(
+            &mut h,
+            &tcp("100.64.1.2:40000", "192.0.2.10:21", 100, "S", b"", false),
+            Inside,
+            1000,
+            Outside,
+        ))
+        .src;
+        one(
+            &mut h,
+            &tcp("192.0.2.10:21", &c.to_string(), 500, "SA", b"", true),
+            Outside,
+            1000,
+            Inside,
+        );
+        one(
+            &mut h,
+            &tcp(
+                "100.64.1.2:40000",
+                "192.0.2.10:21",
+                101,
+                "PA",
+                b"AUTH TLS\r\n",
+                false,
+            ),
+            Inside,
+            1001,
+            Outside,
+        );
+        one(
+            &mut h,
+            &tcp(
+                "192.0.2.10:21",
+                &c.to_string(),
+                501,
+                "PA",
+                b"234 Proceed.\r\n",
+                true,
+            ),
+            Outside,
+            1001,
+            Inside,
+        );
+        assert_eq!(h.control_counters.alg_ftp_stand_aside.get(), 1);
+        let o = one(
+            &mut h,
+            &tcp(
+                "100.64.1.2:40000",
+                "192.0.2.10:21",
+                111,
+                "PA",
+                b"PORT 100,64,1,2,19,137\r\n",
+                false,
+            ),
+            Inside,
+            1002,
+            Outside,
+        );
+        assert_eq!(
+            payload(&o),
+            "PORT 100,64,1,2,19,137\r\n",
+            "encrypted bytes are not touched"
+        );
+    }
+}

@@ -88,7 +88,29 @@ pub struct Session {
     pub mapping: u32,
     /// Wheel link when alive, free-list link when not.
     next: u32,
+    /// ALG bound to this session (0: none, [`ALG_FTP`]).
+    pub alg: u8,
 }
+
+/// The FTP ALG's id in [`Session::alg`].
+pub const ALG_FTP: u8 = 1;
+
+/// A connection an ALG announced: a mapping kept alive (pinned) for it, the remote it
+/// may come from, and the master session it dies with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expect {
+    /// The pinned mapping.
+    pub mapping: u32,
+    /// Remote address allowed to connect.
+    pub remote: u32,
+    /// The control session that announced it.
+    pub master: u32,
+    /// Dies at this second unless used.
+    pub until: u32,
+}
+
+/// Expectations a worker holds at once.
+pub const MAX_EXPECT: usize = 4096;
 
 impl Session {
     const EMPTY: Session = Session {
@@ -103,6 +125,7 @@ impl Session {
         last_seen: 0,
         mapping: NIL,
         next: NIL,
+        alg: 0,
     };
 
     fn in_key(&self) -> Key {
@@ -208,6 +231,10 @@ pub struct NatParams {
     pub statics: Vec<(u8, u32, u16, u32, u16)>,
     /// What to log (nothing unless the driver asks for it).
     pub log: crate::log::Policy,
+    /// Server ports of FTP control sessions the FTP ALG follows (empty: off).
+    pub ftp_ports: Vec<u16>,
+    /// Seconds an ALG expectation waits for its connection.
+    pub expect_secs: u32,
 }
 
 impl NatParams {
@@ -279,6 +306,8 @@ impl NatParams {
                 })
                 .collect(),
             log: crate::log::Policy::default(),
+            ftp_ports: Vec::new(),
+            expect_secs: 120,
         })
     }
 }
@@ -361,6 +390,8 @@ pub struct Nat {
     /// Pool addresses above the high threshold (an event was sent; re-armed below
     /// threshold - 10 %).
     above_threshold: Vec<bool>,
+    /// ALG expectations, keyed by the pinned mapping's outside key.
+    expects: HashMap<Key, Expect>,
 }
 
 const NO_POOL: u16 = u16::MAX;
@@ -473,6 +504,7 @@ impl Nat {
             limit_second: 0,
             limit_left: 0,
             above_threshold: Vec::new(),
+            expects: HashMap::with_capacity(2 * MAX_EXPECT),
         };
         nat.above_threshold = vec![false; nat.pool.addrs.len()];
         nat.install_statics(worker);
@@ -698,6 +730,11 @@ impl Nat {
             last_seen: now,
             mapping: m,
             next: NIL,
+            alg: if key.proto == ipv4::PROTO_TCP && self.params.ftp_ports.contains(&key.pb) {
+                ALG_FTP
+            } else {
+                0
+            },
         });
         Ok(i)
     }
@@ -753,6 +790,10 @@ impl Nat {
 
     fn maybe_remove_subscriber(&mut self, i: u32) {
         let s = &mut self.subs[i as usize];
+        // Already gone (several paths may ask): nothing to do.
+        if self.sub_idx.get(&s.addr) != Some(&i) {
+            return;
+        }
         if s.sessions == 0 && s.mappings == 0 && s.blocks.is_empty() {
             if s.pool != NO_POOL {
                 self.pool.addrs[usize::from(s.pool)].subscribers -= 1;
@@ -984,11 +1025,20 @@ impl Nat {
                 pb: 0,
             })
             .ok_or(DropReason::NoMapping)?;
-        let allowed = match self.params.filtering {
-            Behavior::EndpointIndependent => true,
-            Behavior::AddressDependent => self.adf.contains_key(&(m, t.src)),
-            Behavior::AddressAndPortDependent => false,
+        let okey = Key {
+            proto: t.proto,
+            a: t.dst,
+            pa: t.dport,
+            b: 0,
+            pb: 0,
         };
+        let expected = self.expects.get(&okey).is_some_and(|e| e.remote == t.src);
+        let allowed = expected
+            || match self.params.filtering {
+                Behavior::EndpointIndependent => true,
+                Behavior::AddressDependent => self.adf.contains_key(&(m, t.src)),
+                Behavior::AddressAndPortDependent => false,
+            };
         if !allowed {
             return Err(DropReason::Filtered);
         }
@@ -1007,7 +1057,7 @@ impl Nat {
         }
         // Under address- or port-dependent mapping, the mapping belongs to one remote:
         // a session to another remote must not share it.
-        if self.params.mapping != Behavior::EndpointIndependent {
+        if self.params.mapping != Behavior::EndpointIndependent && !expected {
             return Err(DropReason::Filtered);
         }
         let state = if t.proto == ipv4::PROTO_TCP {
@@ -1015,7 +1065,7 @@ impl Nat {
         } else {
             TcpState::None
         };
-        Ok(self.new_session(Session {
+        let si = self.new_session(Session {
             in_addr: map.key.a,
             in_port: map.key.pa,
             out_addr: map.out_addr,
@@ -1027,12 +1077,21 @@ impl Nat {
             last_seen: now,
             mapping: m,
             next: NIL,
-        }))
+            alg: 0,
+        });
+        if expected {
+            if let Some(e) = self.expects.remove(&okey) {
+                self.counters.expectations_matched.inc();
+                self.unpin_mapping(e.mapping, now, false);
+            }
+        }
+        Ok(si)
     }
 
     /// Runs expiry up to `now`, examining at most `budget` sessions. Returns how many
     /// sessions expired.
     pub fn expire(&mut self, now: u32, budget: usize) -> usize {
+        self.expire_expectations(now);
         let mut expired = 0;
         for _ in 0..budget {
             let sessions = &self.sessions;
@@ -1179,6 +1238,124 @@ impl Nat {
         }
     }
 
+    /// Drops one reference on mapping `mi` (a session, or an expectation's pin); the
+    /// last one frees it and releases its port.
+    fn unpin_mapping(&mut self, mi: u32, now: u32, clean: bool) {
+        let m = &mut self.mappings[mi as usize];
+        m.sessions -= 1;
+        if m.sessions > 0 {
+            return;
+        }
+        let m = *m;
+        self.map_in.remove(&m.key);
+        self.map_out.remove(&Key {
+            proto: m.key.proto,
+            a: m.out_addr,
+            pa: m.out_port,
+            b: 0,
+            pb: 0,
+        });
+        self.mappings[mi as usize].sessions = self.free_mapping;
+        self.free_mapping = mi;
+        self.subs[m.sub as usize].mappings -= 1;
+        if let Some((a, b, owner)) =
+            self.pool
+                .release(usize::from(m.pool), m.key.proto, m.out_port, now, clean)
+        {
+            self.drop_block(a, b, owner);
+        }
+        self.counters.mappings_active.set(self.map_out.len() as u64);
+        self.maybe_remove_subscriber(m.sub);
+    }
+
+    /// An ALG announced a connection to inside endpoint (`in_addr`, `in_port`) from
+    /// `remote`, during master session `master`: a mapping for that endpoint (the
+    /// existing one, or a new one from the subscriber's ports) is pinned until the
+    /// connection comes or `expect_secs` pass. Returns its outside endpoint.
+    pub fn alg_expect(
+        &mut self,
+        master: u32,
+        in_addr: u32,
+        in_port: u16,
+        remote: u32,
+        now: u32,
+    ) -> Option<(u32, u16)> {
+        let sub = self
+            .mappings
+            .get(self.sessions.get(master as usize)?.mapping as usize)?
+            .sub;
+        if sub == NIL || self.subs[sub as usize].addr != in_addr {
+            return None;
+        }
+        let mkey = Key {
+            proto: ipv4::PROTO_TCP,
+            a: in_addr,
+            pa: in_port,
+            b: 0,
+            pb: 0,
+        };
+        let m = match self.map_in.get(&mkey) {
+            Some(&m) => m,
+            None => self.new_mapping(sub, mkey, now).ok()?,
+        };
+        let map = self.mappings[m as usize];
+        let okey = Key {
+            proto: ipv4::PROTO_TCP,
+            a: map.out_addr,
+            pa: map.out_port,
+            b: 0,
+            pb: 0,
+        };
+        let until = now + self.params.expect_secs;
+        if let Some(e) = self.expects.get_mut(&okey) {
+            // A retransmitted command: the same mapping, a fresh deadline.
+            e.until = until;
+            return Some((map.out_addr, map.out_port));
+        }
+        if self.expects.len() >= MAX_EXPECT {
+            if self.mappings[m as usize].sessions == 0 {
+                self.mappings[m as usize].sessions = 1;
+                self.unpin_mapping(m, now, true);
+            }
+            self.counters.expectations_refused.inc();
+            return None;
+        }
+        self.mappings[m as usize].sessions += 1;
+        self.expects.insert(
+            okey,
+            Expect {
+                mapping: m,
+                remote,
+                master,
+                until,
+            },
+        );
+        self.counters.expectations_created.inc();
+        Some((map.out_addr, map.out_port))
+    }
+
+    /// Expectations alive.
+    pub fn expectations(&self) -> impl Iterator<Item = (&Key, &Expect)> + '_ {
+        self.expects.iter()
+    }
+
+    fn expire_expectations(&mut self, now: u32) {
+        if self.expects.is_empty() {
+            return;
+        }
+        let dead: Vec<(Key, u32)> = self
+            .expects
+            .iter()
+            .filter(|(_, e)| e.until <= now)
+            .map(|(k, e)| (*k, e.mapping))
+            .collect();
+        for (k, mi) in dead {
+            self.expects.remove(&k);
+            self.counters.expectations_expired.inc();
+            self.unpin_mapping(mi, now, true);
+        }
+    }
+
     fn free_session_at(&mut self, i: u32, now: u32) {
         let s = self.sessions[i as usize];
         if self.params.log.sessions {
@@ -1194,32 +1371,24 @@ impl Nat {
                 }
             }
         }
-        let m = &mut self.mappings[s.mapping as usize];
-        m.sessions -= 1;
-        let sub = m.sub;
+        let sub = self.mappings[s.mapping as usize].sub;
         self.subs[sub as usize].sessions -= 1;
-        if m.sessions == 0 {
-            let m = *m;
-            self.map_in.remove(&m.key);
-            self.map_out.remove(&Key {
-                proto: m.key.proto,
-                a: m.out_addr,
-                pa: m.out_port,
-                b: 0,
-                pb: 0,
-            });
-            self.mappings[s.mapping as usize].sessions = self.free_mapping;
-            self.free_mapping = s.mapping;
-            self.subs[sub as usize].mappings -= 1;
-            // A TCP port after a clean close may be reused at once (RFC 6888 REQ-8).
-            let clean = s.proto == ipv4::PROTO_TCP && s.state == TcpState::Closing;
-            if let Some((a, b, owner)) =
-                self.pool
-                    .release(usize::from(m.pool), s.proto, m.out_port, now, clean)
-            {
-                self.drop_block(a, b, owner);
+        // A TCP port after a clean close may be reused at once (RFC 6888 REQ-8).
+        let clean = s.proto == ipv4::PROTO_TCP && s.state == TcpState::Closing;
+        self.unpin_mapping(s.mapping, now, clean);
+        if s.alg != 0 && !self.expects.is_empty() {
+            // Expectations die with their master.
+            let dead: Vec<Key> = self
+                .expects
+                .iter()
+                .filter(|(_, e)| e.master == i)
+                .map(|(k, _)| *k)
+                .collect();
+            for k in dead {
+                if let Some(e) = self.expects.remove(&k) {
+                    self.unpin_mapping(e.mapping, now, false);
+                }
             }
-            self.counters.mappings_active.set(self.map_out.len() as u64);
         }
         self.maybe_remove_subscriber(sub);
         self.sessions[i as usize].next = self.free_session;
