@@ -47,6 +47,9 @@ impl Harness {
         if cfg.alg.ftp.enabled {
             params.ftp_ports = cfg.alg.ftp.ports.clone();
         }
+        if cfg.alg.tftp.enabled {
+            params.tftp_ports = cfg.alg.tftp.ports.clone();
+        }
         let pool = params.pool.clone();
         let nat = Nat::new(params, 0, 1, now, 0x5eed, counters.clone());
         let worker = Worker::new(

@@ -700,6 +700,20 @@ impl<B: PacketBuf> Worker<B> {
         let s = *self.nat.session(i);
         if s.alg == crate::nat::ALG_FTP {
             self.ftp_from_inside(buf, p, i, &s, now);
+        } else if s.alg == crate::nat::ALG_TFTP {
+            // RRQ (1) or WRQ (2): the server answers from a new port to the client's
+            // mapping (RFC 1350); an expectation lets it in whatever the filtering.
+            let d = buf.data();
+            if p.end >= p.l4 + 10 && d[p.l4 + 8] == 0 && matches!(d[p.l4 + 9], 1 | 2) {
+                self.nat.alg_expect_proto(
+                    ipv4::PROTO_UDP,
+                    i,
+                    s.in_addr,
+                    s.in_port,
+                    s.rem_addr,
+                    now,
+                );
+            }
         }
         rewrite(buf, p, true, s.out_addr, s.out_port, s.in_addr, s.in_port);
         self.counters.in2out.inc();

@@ -156,6 +156,9 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     if cfg.alg.ftp.enabled {
         nat_params.ftp_ports = cfg.alg.ftp.ports.clone();
     }
+    if cfg.alg.tftp.enabled {
+        nat_params.tftp_ports = cfg.alg.tftp.ports.clone();
+    }
     if let Some(i) = &cfg.logging.ipfix {
         use cgnat_config::{Allocation, SessionLogging};
         nat_params.log = cgnat_dataplane::log::Policy {

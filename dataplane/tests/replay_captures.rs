@@ -124,3 +124,18 @@ fn replay_catches_the_port_command_leak_without_the_alg() {
         "{mism:?}"
     );
 }
+
+/// Under address-and-port-dependent filtering the TFTP server's answer from a new port
+/// needs the TFTP ALG's expectation; without it the transfer cannot start.
+#[test]
+fn tftp_under_strict_filtering_needs_and_gets_the_alg() {
+    let strict = "filtering = \"address-and-port-dependent\"\n";
+    let (ok, r) = replay_with(
+        "tftp-rrq.pcap",
+        "192.168.1.2",
+        &format!("{strict}[alg]\ntftp = {{ enabled = true }}\n"),
+    );
+    assert!(ok, "{r}");
+    let (ok, r) = replay_with("tftp-rrq.pcap", "192.168.1.2", strict);
+    assert!(!ok, "{r}");
+}

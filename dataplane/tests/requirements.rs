@@ -758,3 +758,31 @@ mod ftp_alg {
         );
     }
 }
+
+#[test]
+fn tftp_alg_lets_the_server_answer_from_a_new_port_under_strict_filtering() {
+    let mut h =
+        harness("filtering = \"address-and-port-dependent\"\n[alg]\ntftp = { enabled = true }");
+    let rrq = udp(
+        "100.64.1.2:44935",
+        "192.0.2.10:69",
+        b"\x00\x01file1\x00octet\x00",
+        false,
+    );
+    let m = out(&one(&mut h, &rrq, Inside, 1000, Outside)).src;
+    assert_eq!(
+        h.counters.expectations_created.get(),
+        1,
+        "drops: {:?}",
+        h.counters.drops
+    );
+    let data = udp(
+        "192.0.2.10:59557",
+        &m.to_string(),
+        b"\x00\x03\x00\x01hello",
+        true,
+    );
+    let back = out(&one(&mut h, &data, Outside, 1000, Inside));
+    assert_eq!(back.dst, sa("100.64.1.2:44935"));
+    assert_eq!(h.counters.expectations_matched.get(), 1);
+}

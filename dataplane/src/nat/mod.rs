@@ -94,6 +94,8 @@ pub struct Session {
 
 /// The FTP ALG's id in [`Session::alg`].
 pub const ALG_FTP: u8 = 1;
+/// The TFTP ALG's id in [`Session::alg`].
+pub const ALG_TFTP: u8 = 2;
 
 /// A connection an ALG announced: a mapping kept alive (pinned) for it, the remote it
 /// may come from, and the master session it dies with.
@@ -233,6 +235,8 @@ pub struct NatParams {
     pub log: crate::log::Policy,
     /// Server ports of FTP control sessions the FTP ALG follows (empty: off).
     pub ftp_ports: Vec<u16>,
+    /// Server ports of TFTP requests the TFTP ALG follows (empty: off).
+    pub tftp_ports: Vec<u16>,
     /// Seconds an ALG expectation waits for its connection.
     pub expect_secs: u32,
 }
@@ -307,6 +311,7 @@ impl NatParams {
                 .collect(),
             log: crate::log::Policy::default(),
             ftp_ports: Vec::new(),
+            tftp_ports: Vec::new(),
             expect_secs: 120,
         })
     }
@@ -732,6 +737,8 @@ impl Nat {
             next: NIL,
             alg: if key.proto == ipv4::PROTO_TCP && self.params.ftp_ports.contains(&key.pb) {
                 ALG_FTP
+            } else if key.proto == ipv4::PROTO_UDP && self.params.tftp_ports.contains(&key.pb) {
+                ALG_TFTP
             } else {
                 0
             },
@@ -1280,6 +1287,19 @@ impl Nat {
         remote: u32,
         now: u32,
     ) -> Option<(u32, u16)> {
+        self.alg_expect_proto(ipv4::PROTO_TCP, master, in_addr, in_port, remote, now)
+    }
+
+    /// [`Nat::alg_expect`] for a connection of protocol `proto`.
+    pub fn alg_expect_proto(
+        &mut self,
+        proto: u8,
+        master: u32,
+        in_addr: u32,
+        in_port: u16,
+        remote: u32,
+        now: u32,
+    ) -> Option<(u32, u16)> {
         let sub = self
             .mappings
             .get(self.sessions.get(master as usize)?.mapping as usize)?
@@ -1288,7 +1308,7 @@ impl Nat {
             return None;
         }
         let mkey = Key {
-            proto: ipv4::PROTO_TCP,
+            proto,
             a: in_addr,
             pa: in_port,
             b: 0,
@@ -1300,7 +1320,7 @@ impl Nat {
         };
         let map = self.mappings[m as usize];
         let okey = Key {
-            proto: ipv4::PROTO_TCP,
+            proto,
             a: map.out_addr,
             pa: map.out_port,
             b: 0,
