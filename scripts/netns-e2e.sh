@@ -27,7 +27,13 @@ cleanup() {
     ip link del "$vin" 2>/dev/null
 }
 trap cleanup EXIT
-fail() { echo "E2E FAIL: $*" >&2; echo "--- cgnat log"; cat "$work/cgnat.log" >&2 || true; exit 1; }
+fail() {
+    echo "E2E FAIL: $*" >&2
+    echo "--- cgnat counters"; curl -s --max-time 3 http://127.0.0.1:9470/counters >&2 || true
+    echo "--- cgnat log"; cat "$work/cgnat.log" >&2 || true
+    for f in "$work"/ftp.log; do [ -f "$f" ] && { echo "--- $f"; tail -20 "$f"; } >&2; done
+    exit 1
+}
 
 ip netns add "$sub"
 ip netns add "$inet"
@@ -145,7 +151,37 @@ peer=$(head -1 "$work/udp-server.log" | cut -d' ' -f1)
 case "$peer" in 198.51.100.*) ;; *) fail "UDP server saw source $peer, not a pool address";; esac
 echo "e2e: udp round trip ok, server saw $peer"
 
-# 4. Only pool addresses may appear as sources on the internet side.
+# 4. FTP through the ALG: a real server (pyftpdlib) and curl, passive (EPSV, PASV)
+#    and active (EPRT, PORT) downloads of 5 MB, and uploads both ways.
+mkdir -p "$work/ftp"
+head -c 5242880 /dev/urandom > "$work/ftp/blob5.bin"
+want5=$(sha256sum "$work/ftp/blob5.bin" | cut -d' ' -f1)
+ip netns exec "$inet" /usr/bin/python3 -m pyftpdlib -i 192.0.2.10 -p 21 -w -d "$work/ftp" > "$work/ftp.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 50); do
+    ip netns exec "$inet" python3 -c "import socket; socket.create_connection(('192.0.2.10', 21), 0.2)" 2>/dev/null && break
+    sleep 0.1
+done
+ftp_get() { # mode name, curl options...
+    local mode=$1; shift
+    ip netns exec "$sub" curl -sS --max-time 60 "$@" -o "$work/got-$mode.bin" ftp://192.0.2.10/blob5.bin \
+        || fail "FTP $mode download"
+    [ "$(sha256sum "$work/got-$mode.bin" | cut -d' ' -f1)" = "$want5" ] || fail "FTP $mode download: sha256 mismatch"
+    echo "e2e: ftp $mode download of 5 MB ok"
+}
+ftp_get epsv
+ftp_get pasv --disable-epsv
+ftp_get eprt --ftp-port -
+ftp_get port --ftp-port - --disable-eprt
+for mode in pasv port; do
+    opt=(); [ $mode = port ] && opt=(--ftp-port - --disable-eprt)
+    ip netns exec "$sub" curl -sS --max-time 60 "${opt[@]}" -T "$work/ftp/blob5.bin" "ftp://192.0.2.10/up-$mode.bin" \
+        || fail "FTP $mode upload"
+    [ "$(sha256sum "$work/ftp/up-$mode.bin" | cut -d' ' -f1)" = "$want5" ] || fail "FTP $mode upload: sha256 mismatch"
+    echo "e2e: ftp $mode upload of 5 MB ok"
+done
+
+# 5. Only pool addresses may appear as sources on the internet side.
 sleep 0.5
 kill "${pids[1]}" 2>/dev/null || true
 sleep 0.5
@@ -156,7 +192,7 @@ if awk '{print $2}' "$work/sources.txt" | grep -v '^198\.51\.100\.\([0-9]\|1[0-5
     fail "a non-pool source leaked to the internet side"
 fi
 
-# 5. Clean stop with final counters
+# 6. Clean stop with final counters
 kill -TERM "$cg"
 for _ in $(seq 1 50); do kill -0 "$cg" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$cg" 2>/dev/null && fail "cgnat did not stop on SIGTERM"
@@ -167,6 +203,10 @@ text = open(sys.argv[1]).read()
 s = json.loads(text[text.index("{"):])
 assert s["translated"]["in2out"] > 0 and s["translated"]["out2in"] > 0, s["translated"]
 assert s["sessions_created"]["tcp"] >= 1 and s["sessions_created"]["udp"] >= 1 and s["sessions_created"]["icmp"] >= 1, s
-print("e2e: final counters", json.dumps(s["translated"]))
+alg = s["alg"]
+# Three active transfers (EPRT and PORT downloads, PORT upload): three rewrites, three
+# expectations the server's data connections matched.
+assert alg["ftp_rewrites"] >= 3 and alg["expectations_matched"] >= 3, alg
+print("e2e: final counters", json.dumps(s["translated"]), json.dumps(alg))
 PY
 echo "E2E PASS"

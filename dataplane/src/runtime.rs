@@ -602,13 +602,21 @@ fn control_loop(control: &mut Control, links: &[Arc<WorkerLink>], opts: &RunOpti
             work += n;
             let n = link.to_control.dequeue_burst(&mut burst);
             work += n;
+            let now = ((cgnat_ffi::tsc() / hz) & 0xffff_ffff) as u32;
             for mut m in burst.take_all() {
-                let side = if m.port() == 0 {
+                // Ports 0/1: ARP and local traffic from that side; 2/3: ALG frames
+                // to send on that side once processed.
+                let side = if m.port() & 1 == 0 {
                     Side::Inside
                 } else {
                     Side::Outside
                 };
-                match control.handle(&mut m, side) {
+                let v = if m.port() >= 2 {
+                    control.alg(&mut m, side, now)
+                } else {
+                    control.handle(&mut m, side)
+                };
+                match v {
                     Verdict::Tx(out) => {
                         m.set_port(out as u16);
                         if let Err(m) = back.push(m) {
@@ -677,6 +685,17 @@ pub(crate) fn summarize(
         "icmp_sent": sum(&|c| c.icmp_sent.get()),
         "handoff": { "sent": sum(&|c| c.handoff_out.get()), "received": sum(&|c| c.handoff_in.get()) },
         "fragments": { "translated": sum(&|c| c.fragments_translated.get()), "held": sum(&|c| c.fragments_held.get()) },
+        "alg": {
+            "ftp_messages": sum(&|c| c.alg_ftp_messages.get()),
+            "ftp_rewrites": sum(&|c| c.alg_ftp_rewrites.get()),
+            "ftp_bounce": sum(&|c| c.alg_ftp_bounce.get()),
+            "ftp_parse_errors": sum(&|c| c.alg_ftp_parse_errors.get()),
+            "ftp_stand_aside": sum(&|c| c.alg_ftp_stand_aside.get()),
+            "expectations_created": sum(&|c| c.expectations_created.get()),
+            "expectations_matched": sum(&|c| c.expectations_matched.get()),
+            "expectations_expired": sum(&|c| c.expectations_expired.get()),
+            "expectations_refused": sum(&|c| c.expectations_refused.get()),
+        },
         "workers": links.len(),
         "busy_cycles": sum(&|c| c.busy_cycles.get()),
         "tsc_hz": cgnat_ffi::tsc_hz(),
