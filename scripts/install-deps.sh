@@ -9,7 +9,7 @@ pkgs=(libdpdk-dev dpdk libpcap-dev clang libclang-dev pkg-config
       iproute2 ethtool tcpdump curl python3 iputils-ping procps)
 if [ "${1:-}" = "--test" ]; then
     # Real peers for the end-to-end tests.
-    pkgs+=(socat prometheus tshark python3-pyftpdlib)
+    pkgs+=(socat prometheus tshark python3-pyftpdlib tftpd-hpa tftp-hpa)
 fi
 
 missing=()
@@ -28,4 +28,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# Debian starts tftpd-hpa as a service on install; the tests start their own.
+if command -v service >/dev/null 2>&1; then service tftpd-hpa stop >/dev/null 2>&1 || true; fi
 pkg-config --atleast-version=22.11 libdpdk || { echo "install-deps: DPDK >= 22.11 is required" >&2; exit 1; }

@@ -84,6 +84,10 @@ gateway = "203.0.113.254"
 
 [nat]
 pool = ["198.51.100.0/28"]
+filtering = "address-and-port-dependent"
+
+[alg]
+tftp = { enabled = true }
 TOML
 
 "$bin" check -c "$work/cgnat.toml" > "$work/check.txt" || fail "config refused"
@@ -181,7 +185,18 @@ for mode in pasv port; do
     echo "e2e: ftp $mode upload of 5 MB ok"
 done
 
-# 5. Only pool addresses may appear as sources on the internet side.
+# 5. TFTP (tftp-hpa from tftpd-hpa): the server answers from a new port, which strict
+#    filtering admits only through the TFTP ALG's expectation.
+mkdir -p "$work/tftp"
+head -c 262144 /dev/urandom > "$work/tftp/t.bin"
+ip netns exec "$inet" /usr/sbin/in.tftpd -L -a 192.0.2.10:69 -s "$work/tftp" > "$work/tftpd.log" 2>&1 &
+pids+=($!)
+sleep 0.5
+(cd "$work" && ip netns exec "$sub" timeout 30 tftp 192.0.2.10 -m binary -c get t.bin got-tftp.bin) || fail "TFTP download"
+[ "$(sha256sum "$work/got-tftp.bin" | cut -d' ' -f1)" = "$(sha256sum "$work/tftp/t.bin" | cut -d' ' -f1)" ] || fail "TFTP sha256 mismatch"
+echo "e2e: tftp download of 256 KB ok (address-and-port-dependent filtering, TFTP ALG)"
+
+# 6. Only pool addresses may appear as sources on the internet side.
 sleep 0.5
 kill "${pids[1]}" 2>/dev/null || true
 sleep 0.5
@@ -192,7 +207,7 @@ if awk '{print $2}' "$work/sources.txt" | grep -v '^198\.51\.100\.\([0-9]\|1[0-5
     fail "a non-pool source leaked to the internet side"
 fi
 
-# 6. Clean stop with final counters
+# 7. Clean stop with final counters
 kill -TERM "$cg"
 for _ in $(seq 1 50); do kill -0 "$cg" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$cg" 2>/dev/null && fail "cgnat did not stop on SIGTERM"
@@ -204,9 +219,9 @@ s = json.loads(text[text.index("{"):])
 assert s["translated"]["in2out"] > 0 and s["translated"]["out2in"] > 0, s["translated"]
 assert s["sessions_created"]["tcp"] >= 1 and s["sessions_created"]["udp"] >= 1 and s["sessions_created"]["icmp"] >= 1, s
 alg = s["alg"]
-# Three active transfers (EPRT and PORT downloads, PORT upload): three rewrites, three
-# expectations the server's data connections matched.
-assert alg["ftp_rewrites"] >= 3 and alg["expectations_matched"] >= 3, alg
+# Three active FTP transfers (EPRT and PORT downloads, PORT upload): three rewrites,
+# three expectations the server's data connections matched; one more for TFTP.
+assert alg["ftp_rewrites"] >= 3 and alg["expectations_matched"] >= 4, alg
 print("e2e: final counters", json.dumps(s["translated"]), json.dumps(alg))
 PY
 echo "E2E PASS"
