@@ -167,6 +167,11 @@ impl FtpControl {
         }
     }
 
+    /// True while the ALG still reads the connection (not stood aside).
+    pub fn reading(&self, key: &(u32, u16, u32, u16)) -> bool {
+        !self.conns.get(key).is_some_and(|c| c.stand_aside)
+    }
+
     /// Processes one tagged packet of an FTP control connection, at `now`.
     pub fn process<B: PacketBuf>(&mut self, buf: &mut B, tag: &Tag, now: u32) {
         let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);

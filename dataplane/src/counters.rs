@@ -202,6 +202,12 @@ pub struct WorkerCounters {
     pub alg_ftp_bounce: Counter,
     /// FTP lines the ALG could not parse, left alone.
     pub alg_ftp_parse_errors: Counter,
+    /// Segments holding the start of a command, held for the rest.
+    pub alg_ftp_held: Counter,
+    /// Held segments joined with their continuation and rewritten.
+    pub alg_ftp_joined: Counter,
+    /// Held segments sent as they were (no continuation in time).
+    pub alg_ftp_released: Counter,
     /// FTP sessions the ALG stood aside from (AUTH TLS accepted).
     pub alg_ftp_stand_aside: Counter,
     /// NAT events lost because a buffer or ring toward the exporter was full.

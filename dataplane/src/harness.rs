@@ -21,7 +21,7 @@ pub struct Harness {
     /// The worker.
     pub worker: Worker<VecBuf>,
     /// The control handler.
-    pub control: Control,
+    pub control: Control<VecBuf>,
     /// The neighbour table they share.
     pub neighbors: Arc<Neighbors>,
     /// Worker counters.
@@ -99,11 +99,18 @@ impl Harness {
             Verdict::Handoff(..) => unreachable!("a single worker owns everything"),
             Verdict::Alg(side) => match self.control.alg(&mut buf, side, now) {
                 Verdict::Tx(out) => vec![(out, buf.data().to_vec())],
+                Verdict::Hold => {
+                    self.control.hold_alg(buf);
+                    Vec::new()
+                }
                 _ => Vec::new(),
             },
             _ => Vec::new(),
         };
         while let Some((b, side)) = self.worker.take_ready() {
+            out.push((side, b.data().to_vec()));
+        }
+        while let Some((b, side)) = self.control.take_ready() {
             out.push((side, b.data().to_vec()));
         }
         out
@@ -117,6 +124,10 @@ impl Harness {
     /// Frames the worker's timers send at `now` (ICMP for held SYNs).
     pub fn timer_frames(&mut self, now: u32) -> Vec<(Side, Vec<u8>)> {
         let mut out = Vec::new();
+        self.control.tick(now);
+        while let Some((b, side)) = self.control.take_ready() {
+            out.push((side, b.data().to_vec()));
+        }
         while let Some(h) = self.worker.pop_expired_syn(now) {
             let mut buf = VecBuf::new(&[]);
             if let Verdict::Tx(side) = self.worker.build_syn_unreachable(&h, &mut buf) {

@@ -242,7 +242,14 @@ pub struct Worker<B> {
     hairpin_owner: Option<u16>,
     /// Set when the packet belongs to an ALG control session.
     alg_tag: Option<crate::alg::Tag>,
+    /// FTP command starts without their end yet, per session (the control lcore holds
+    /// the segment; the worker keeps the bytes to parse the joined line).
+    ftp_partial: Vec<(u32, [u8; PARTIAL], usize)>,
 }
+
+/// Longest command start kept, and how many at once.
+const PARTIAL: usize = 64;
+const PARTIALS: usize = 64;
 
 impl<B: PacketBuf> Worker<B> {
     /// A worker over `nat`.
@@ -274,6 +281,7 @@ impl<B: PacketBuf> Worker<B> {
             handed: false,
             hairpin_owner: None,
             alg_tag: None,
+            ftp_partial: Vec::with_capacity(PARTIALS),
         }
     }
 
@@ -776,7 +784,27 @@ impl<B: PacketBuf> Worker<B> {
             ..Tag::default()
         };
         if let Some((start, end)) = tcp_payload(buf.data()) {
-            for (a, port) in announced(&buf.data()[start..end], &self.counters) {
+            // The start of a command held by the control lcore: parse it together with
+            // its continuation, as the control lcore will join them.
+            let payload = &buf.data()[start..end];
+            let mut joined = [0u8; 2 * PARTIAL];
+            let mut text: &[u8] = payload;
+            if let Some(k) = self.ftp_partial.iter().position(|x| x.0 == i) {
+                let (_, held, n) = self.ftp_partial.swap_remove(k);
+                let m = payload.len().min(PARTIAL);
+                joined[..n].copy_from_slice(&held[..n]);
+                joined[n..n + m].copy_from_slice(&payload[..m]);
+                text = &joined[..n + m];
+            }
+            if !text.is_empty() && !text.contains(&b'\n') && text.len() <= PARTIAL {
+                if self.ftp_partial.len() == PARTIALS {
+                    self.ftp_partial.remove(0);
+                }
+                let mut held = [0u8; PARTIAL];
+                held[..text.len()].copy_from_slice(text);
+                self.ftp_partial.push((i, held, text.len()));
+            }
+            for (a, port) in announced(text, &self.counters) {
                 if u32::from(a) != s.in_addr {
                     // FTP bounce: an address other than the client's own opens nothing.
                     self.counters.alg_ftp_bounce.inc();
@@ -1280,44 +1308,202 @@ fn rewrite_embedded<B: PacketBuf>(
 /// The control lcore's share of the pipeline: ARP (replies for the ports' addresses
 /// and, on the outside, proxy ARP for the pool; learning) and ICMP echo to the
 /// appliance's own addresses.
-pub struct Control {
+pub struct Control<B> {
     ports: [PortInfo; 2],
     pool: Vec<u32>,
     neighbors: Arc<Neighbors>,
     counters: Arc<WorkerCounters>,
     ftp: crate::alg::FtpControl,
+    /// Segments holding the start of an FTP command whose end has not come yet.
+    held: Vec<HeldLine<B>>,
+    pending: Option<HeldLine<()>>,
+    ready: Vec<(B, Side)>,
 }
 
-impl Control {
+/// A held segment: its connection, where it goes, until when, and its sequence range.
+struct HeldLine<T> {
+    key: (u32, u16, u32, u16),
+    buf: T,
+    side: Side,
+    until: u32,
+    seq: u32,
+    len: usize,
+}
+
+/// Segments held at once, and for how long (seconds) before they go as they are.
+const MAX_HELD_LINES: usize = 256;
+const HOLD_SECS: u32 = 1;
+
+impl<B: PacketBuf> Control<B> {
     /// The control handler; `pool` sorted.
     pub fn new(
         ports: [PortInfo; 2],
         pool: Vec<u32>,
         neighbors: Arc<Neighbors>,
         counters: Arc<WorkerCounters>,
-    ) -> Control {
+    ) -> Control<B> {
         Control {
             ports,
             pool,
             neighbors,
             ftp: crate::alg::FtpControl::new(counters.clone()),
             counters,
+            held: Vec::with_capacity(MAX_HELD_LINES),
+            pending: None,
+            ready: Vec::with_capacity(MAX_HELD_LINES),
         }
     }
 
-    /// Runs the ALG on a frame a worker tagged, and says where it goes.
-    pub fn alg<B: PacketBuf>(&mut self, buf: &mut B, side: Side, now: u32) -> Verdict {
-        let v = match crate::alg::Tag::pop(buf) {
-            Some(tag) => {
-                self.ftp.process(buf, &tag, now);
-                Verdict::Tx(side)
-            }
-            None => Verdict::Drop(DropReason::LocalUnsupported),
+    /// Runs the ALG on a frame a worker tagged, and says where it goes. A segment that
+    /// holds only the start of a PORT or EPRT command is held (answer [`Verdict::Hold`]:
+    /// give it to [`Control::hold_alg`]) until the rest arrives, then both go as one
+    /// rewritten segment; Linux lets such a command through untranslated.
+    pub fn alg(&mut self, buf: &mut B, side: Side, now: u32) -> Verdict {
+        let Some(tag) = crate::alg::Tag::pop(buf) else {
+            self.counters.count_drop(DropReason::LocalUnsupported);
+            return Verdict::Drop(DropReason::LocalUnsupported);
         };
-        if let Verdict::Drop(r) = v {
-            self.counters.count_drop(r);
+        let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
+        if tag.dir == 0 {
+            if let Some(v) = self.join_held(buf, key, side, now) {
+                return v;
+            }
+            if let Some((seq, len)) = self.partial_command(buf, key) {
+                self.pending = Some(HeldLine {
+                    key,
+                    buf: (),
+                    side,
+                    until: now + HOLD_SECS,
+                    seq,
+                    len,
+                });
+                self.counters.alg_ftp_held.inc();
+                return Verdict::Hold;
+            }
         }
-        v
+        self.ftp.process(buf, &tag, now);
+        Verdict::Tx(side)
+    }
+
+    /// Takes the segment [`Control::alg`] answered [`Verdict::Hold`] for.
+    pub fn hold_alg(&mut self, buf: B) {
+        match self.pending.take() {
+            Some(h) if self.held.len() < MAX_HELD_LINES => {
+                self.held.push(HeldLine {
+                    key: h.key,
+                    buf,
+                    side: h.side,
+                    until: h.until,
+                    seq: h.seq,
+                    len: h.len,
+                });
+            }
+            _ => self.counters.count_drop(DropReason::RingFull),
+        }
+    }
+
+    /// Held segments whose time ran out go as they are (after the connection's
+    /// sequence adjustment); [`Control::take_ready`] hands them out.
+    pub fn tick(&mut self, now: u32) {
+        let mut i = 0;
+        while i < self.held.len() {
+            if self.held[i].until <= now {
+                let h = self.held.swap_remove(i);
+                self.release(h, now);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// A frame the control lcore has ready to send (released or joined segments).
+    pub fn take_ready(&mut self) -> Option<(B, Side)> {
+        self.ready.pop()
+    }
+
+    fn release(&mut self, h: HeldLine<B>, now: u32) {
+        let mut buf = h.buf;
+        let tag = crate::alg::Tag {
+            dir: 0,
+            inside: (h.key.0, h.key.1),
+            remote: (h.key.2, h.key.3),
+            ..Default::default()
+        };
+        self.ftp.process(&mut buf, &tag, now);
+        self.counters.alg_ftp_released.inc();
+        self.ready.push((buf, h.side));
+    }
+
+    /// The sequence number and payload length of a segment that is only the start of
+    /// an address-carrying command, if it is one.
+    fn partial_command(&self, buf: &B, key: (u32, u16, u32, u16)) -> Option<(u32, usize)> {
+        if !self.ftp.reading(&key) {
+            return None;
+        }
+        let (start, end) = crate::alg::tcp_payload(buf.data())?;
+        let payload = &buf.data()[start..end];
+        if payload.is_empty()
+            || payload.len() > cgnat_alg::ftp::MAX_LINE
+            || payload.contains(&b'\n')
+        {
+            return None;
+        }
+        let n = payload.len().min(5);
+        let starts = |cmd: &[u8]| payload[..n].eq_ignore_ascii_case(&cmd[..n]);
+        if !(starts(b"PORT ") || starts(b"EPRT ")) {
+            return None;
+        }
+        let l4 = 14 + usize::from(buf.data()[14] & 0x0f) * 4;
+        Some((crate::wire::be32(buf.data(), l4 + 4), payload.len()))
+    }
+
+    /// Joins a held segment of this connection with `buf`: the continuation gets the
+    /// held bytes in front and the held sequence number; a retransmission of the held
+    /// segment replaces it; anything else releases it first.
+    fn join_held(
+        &mut self,
+        buf: &mut B,
+        key: (u32, u16, u32, u16),
+        side: Side,
+        now: u32,
+    ) -> Option<Verdict> {
+        let at = self.held.iter().position(|h| h.key == key)?;
+        crate::alg::tcp_payload(buf.data())?;
+        let l4 = 14 + usize::from(buf.data()[14] & 0x0f) * 4;
+        let seq = crate::wire::be32(buf.data(), l4 + 4);
+        let h = &self.held[at];
+        if seq == h.seq {
+            // The client sent it again: keep the newer copy.
+            drop(self.held.swap_remove(at));
+            return self.partial_command(buf, key).map(|(seq, len)| {
+                self.pending = Some(HeldLine {
+                    key,
+                    buf: (),
+                    side,
+                    until: now + HOLD_SECS,
+                    seq,
+                    len,
+                });
+                Verdict::Hold
+            });
+        }
+        if seq != h.seq.wrapping_add(h.len as u32) {
+            let h = self.held.swap_remove(at);
+            self.release(h, now);
+            return None;
+        }
+        let h = self.held.swap_remove(at);
+        let (hs, he) = crate::alg::tcp_payload(h.buf.data())?;
+        let prefix = h.buf.data()[hs..he].to_vec();
+        crate::wire::put32(buf.data_mut(), l4 + 4, h.seq);
+        if crate::mangle::mangle(buf, 14, 0, 0, &prefix).is_err() {
+            // No room to join: send the held part as it is, then this one.
+            crate::wire::put32(buf.data_mut(), l4 + 4, seq);
+            self.release(h, now);
+            return None;
+        }
+        self.counters.alg_ftp_joined.inc();
+        None
     }
 
     /// Records a neighbour a worker gleaned.
@@ -1326,7 +1512,7 @@ impl Control {
     }
 
     /// Handles a frame a worker passed up; returns what to do with it.
-    pub fn handle<B: PacketBuf>(&mut self, buf: &mut B, side: Side) -> Verdict {
+    pub fn handle<F: PacketBuf>(&mut self, buf: &mut F, side: Side) -> Verdict {
         let v = self.handle_inner(buf, side);
         match v {
             Verdict::Drop(r) => self.counters.count_drop(r),
@@ -1336,7 +1522,7 @@ impl Control {
         v
     }
 
-    fn handle_inner<B: PacketBuf>(&mut self, buf: &mut B, side: Side) -> Verdict {
+    fn handle_inner<F: PacketBuf>(&mut self, buf: &mut F, side: Side) -> Verdict {
         let Ok(frame) = ethernet::Frame::new_checked(buf.data()) else {
             return Verdict::Drop(DropReason::EthTruncated);
         };
@@ -1347,7 +1533,7 @@ impl Control {
         }
     }
 
-    fn arp<B: PacketBuf>(&mut self, buf: &mut B, side: Side) -> Verdict {
+    fn arp<F: PacketBuf>(&mut self, buf: &mut F, side: Side) -> Verdict {
         let port = &self.ports[side as usize];
         let Ok(a) = arp::Packet::new_checked(&buf.data()[ethernet::HEADER_LEN..]) else {
             return Verdict::Drop(DropReason::ArpMalformed);
@@ -1379,7 +1565,7 @@ impl Control {
         Verdict::Tx(side)
     }
 
-    fn local_ipv4<B: PacketBuf>(&mut self, buf: &mut B, side: Side) -> Verdict {
+    fn local_ipv4<F: PacketBuf>(&mut self, buf: &mut F, side: Side) -> Verdict {
         let p = match parse_l3(buf) {
             Ok(p) => p,
             Err(r) => return Verdict::Drop(r),

@@ -562,7 +562,12 @@ fn push(
     }
 }
 
-fn control_loop(control: &mut Control, links: &[Arc<WorkerLink>], opts: &RunOptions, busy: bool) {
+fn control_loop(
+    control: &mut Control<Mbuf>,
+    links: &[Arc<WorkerLink>],
+    opts: &RunOptions,
+    busy: bool,
+) {
     let mut burst = MbufBurst::new();
     let mut back = MbufBurst::new();
     let mut gleans = [Glean::default(); 32];
@@ -623,7 +628,15 @@ fn control_loop(control: &mut Control, links: &[Arc<WorkerLink>], opts: &RunOpti
                             drop(m);
                         }
                     }
+                    Verdict::Hold => control.hold_alg(m),
                     _ => drop(m),
+                }
+            }
+            control.tick(now);
+            while let Some((mut m, out)) = control.take_ready() {
+                m.set_port(out as u16);
+                if let Err(m) = back.push(m) {
+                    drop(m);
                 }
             }
             if !back.is_empty() {

@@ -653,6 +653,108 @@ mod ftp_alg {
         );
     }
 
+    /// A PORT command split over two segments (Linux's helper lets it through
+    /// untranslated): the first part is held, the second joins it, and one rewritten
+    /// segment leaves with the first part's sequence number.
+    #[test]
+    fn a_port_command_split_over_two_segments_is_held_joined_and_rewritten() {
+        let mut h = harness("");
+        let c = out(&one(
+            &mut h,
+            &tcp("100.64.1.2:40000", "192.0.2.10:21", 100, "S", b"", false),
+            Inside,
+            1000,
+            Outside,
+        ))
+        .src;
+        one(
+            &mut h,
+            &tcp("192.0.2.10:21", &c.to_string(), 500, "SA", b"", true),
+            Outside,
+            1000,
+            Inside,
+        );
+        none(
+            &mut h,
+            &tcp(
+                "100.64.1.2:40000",
+                "192.0.2.10:21",
+                101,
+                "PA",
+                b"PORT 100,64,",
+                false,
+            ),
+            Inside,
+            1001,
+        );
+        assert_eq!(h.control_counters.alg_ftp_held.get(), 1);
+        let o = one(
+            &mut h,
+            &tcp(
+                "100.64.1.2:40000",
+                "192.0.2.10:21",
+                113,
+                "PA",
+                b"1,2,19,137\r\n",
+                false,
+            ),
+            Inside,
+            1001,
+            Outside,
+        );
+        let text = payload(&o);
+        assert!(
+            text.starts_with("PORT 198,51,100,") && text.ends_with("\r\n"),
+            "{text}"
+        );
+        assert_eq!(
+            u32::from_be_bytes([o[38], o[39], o[40], o[41]]),
+            101,
+            "the joined segment starts where the first did"
+        );
+        assert!(checksums_ok(&o));
+        assert_eq!(h.counters.expectations_created.get(), 1);
+        assert_eq!(h.control_counters.alg_ftp_joined.get(), 1);
+    }
+
+    #[test]
+    fn a_held_start_with_no_continuation_goes_as_it_is() {
+        let mut h = harness("");
+        let c = out(&one(
+            &mut h,
+            &tcp("100.64.1.2:40000", "192.0.2.10:21", 100, "S", b"", false),
+            Inside,
+            1000,
+            Outside,
+        ))
+        .src;
+        one(
+            &mut h,
+            &tcp("192.0.2.10:21", &c.to_string(), 500, "SA", b"", true),
+            Outside,
+            1000,
+            Inside,
+        );
+        none(
+            &mut h,
+            &tcp(
+                "100.64.1.2:40000",
+                "192.0.2.10:21",
+                101,
+                "PA",
+                b"PORT 100,64,",
+                false,
+            ),
+            Inside,
+            1001,
+        );
+        assert!(h.timer_frames(1001).is_empty());
+        let f = h.timer_frames(1002);
+        assert_eq!(f.len(), 1);
+        assert_eq!(payload(&f[0].1), "PORT 100,64,");
+        assert_eq!(h.control_counters.alg_ftp_released.get(), 1);
+    }
+
     #[test]
     fn bounce_attempts_open_nothing() {
         let mut h = harness("");
