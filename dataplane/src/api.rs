@@ -118,6 +118,16 @@ impl State {
                 all.truncate(limit);
                 Ok(json!({ "sessions": all, "truncated": truncated }))
             }
+            "/expectations" => {
+                let limit = get("limit").and_then(|l| l.parse().ok()).unwrap_or(1000);
+                let mut all = Vec::new();
+                for ans in self.ask(&Query::Expectations(limit)) {
+                    if let Answer::Expectations(mut e) = ans {
+                        all.append(&mut e);
+                    }
+                }
+                Ok(json!({ "expectations": all }))
+            }
             p if p.starts_with("/subscribers/") => {
                 let a: Ipv4Addr = p["/subscribers/".len()..]
                     .parse()

@@ -13,6 +13,8 @@ pub enum Query {
     Sessions(Filter, usize),
     /// A subscriber's state.
     Subscriber(Ipv4Addr),
+    /// ALG expectations (pinholes), at most `limit`.
+    Expectations(usize),
 }
 
 /// A filter on sessions; empty fields match everything.
@@ -64,6 +66,23 @@ pub struct SubscriberInfo {
     pub port_blocks: Vec<(Ipv4Addr, u16, u16)>,
 }
 
+/// An ALG expectation as an operator reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpectationInfo {
+    /// Worker that holds it.
+    pub worker: u16,
+    /// tcp or udp.
+    pub protocol: String,
+    /// Outside endpoint the connection must arrive at.
+    pub outside: String,
+    /// Inside endpoint it goes to.
+    pub inside: String,
+    /// Remote address allowed to connect.
+    pub remote: String,
+    /// Seconds left.
+    pub expires_in_secs: u32,
+}
+
 /// A worker's answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Answer {
@@ -71,6 +90,8 @@ pub enum Answer {
     Sessions(Vec<SessionInfo>, bool),
     /// The subscriber, if this worker has it.
     Subscriber(Option<SubscriberInfo>),
+    /// Expectations.
+    Expectations(Vec<ExpectationInfo>),
 }
 
 fn proto_name(p: u8) -> &'static str {
@@ -126,6 +147,22 @@ pub fn answer(nat: &Nat, worker: u16, q: &Query, now: u32) -> Answer {
             }
             Answer::Sessions(out, more)
         }
+        Query::Expectations(limit) => Answer::Expectations(
+            nat.expectations()
+                .take(*limit)
+                .map(|(k, e)| {
+                    let m = nat.mapping(e.mapping);
+                    ExpectationInfo {
+                        worker,
+                        protocol: proto_name(k.proto).into(),
+                        outside: endpoint(k.a, k.pa),
+                        inside: endpoint(m.key.a, m.key.pa),
+                        remote: Ipv4Addr::from(e.remote).to_string(),
+                        expires_in_secs: e.until.saturating_sub(now),
+                    }
+                })
+                .collect(),
+        ),
         Query::Subscriber(a) => Answer::Subscriber(nat.subscriber(u32::from(*a)).map(|s| {
             let layout = nat.pool.layout;
             SubscriberInfo {

@@ -30,7 +30,7 @@ const USAGE: &str = "usage:
   cgnat check -c FILE
       Validate FILE and print every resolved setting.
   cgnat show sessions [--subscriber IP] [--outside IP[:PORT]] [--remote IP[:PORT]] [--limit N]
-  cgnat show subscriber IP | pool | counters        (-c FILE or --api HOST:PORT; --json)
+  cgnat show subscriber IP | pool | counters | expectations   (-c FILE or --api HOST:PORT; --json)
       Live state of a running appliance, through its control API (api.listen).
   cgnat map -c FILE forward INSIDE_IP
   cgnat map -c FILE reverse PUBLIC_IP PORT
@@ -362,11 +362,12 @@ fn show_mode(args: &Args) -> Result<()> {
         }
         ["subscriber", ip] => (format!("/subscribers/{ip}"), "subscriber"),
         ["pool"] => ("/pool".to_string(), "pool"),
+        ["expectations"] => ("/expectations".to_string(), "expectations"),
         ["counters"] => ("/counters".to_string(), "counters"),
-        _ => bail!("usage: cgnat show sessions|subscriber IP|pool|counters [-c FILE | --api HOST:PORT] [--json]"),
+        _ => bail!("usage: cgnat show sessions|subscriber IP|pool|counters|expectations [-c FILE | --api HOST:PORT] [--json]"),
     };
     let v = http_get(&api, &path)?;
-    if json || kind == "counters" || kind == "subscriber" {
+    if json || kind == "counters" || kind == "subscriber" || kind == "expectations" {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }

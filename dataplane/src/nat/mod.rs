@@ -1354,6 +1354,11 @@ impl Nat {
         Some((map.out_addr, map.out_port))
     }
 
+    /// A mapping by index.
+    pub fn mapping(&self, i: u32) -> &Mapping {
+        &self.mappings[i as usize]
+    }
+
     /// Expectations alive.
     pub fn expectations(&self) -> impl Iterator<Item = (&Key, &Expect)> + '_ {
         self.expects.iter()
