@@ -208,6 +208,15 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
     // translated stream.
     let mut shifts: HashMap<ConvKey, Vec<(u32, i32)>> = HashMap::new();
     for (i, (ts, frame)) in frames.iter().enumerate() {
+        if i > 0 && i % 100_000 == 0 {
+            // Progress on long captures, on stderr (stdout is the report).
+            eprintln!(
+                "cgnat replay: {i} of {} frames, {} out, {} back",
+                frames.len(),
+                r.outbound,
+                r.inbound_ok
+            );
+        }
         let now = 1000 + ts.saturating_sub(t0) as u32;
         let Some((src, dst, proto, p)) = ports(frame) else {
             r.skipped += 1;
