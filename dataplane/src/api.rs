@@ -76,11 +76,7 @@ impl State {
                     .iter()
                     .enumerate()
                     .map(|(i, a)| {
-                        let used: u64 = self
-                            .pool_usage
-                            .iter()
-                            .map(|u| u.get(i).map_or(0, Counter::get))
-                            .sum();
+                        let used = crate::metrics::ports_used(&self.pool_usage, i);
                         json!({ "address": a.to_string(), "ports_used": used })
                     })
                     .collect();

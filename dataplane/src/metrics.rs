@@ -25,6 +25,11 @@ pub struct Source {
     pub pool_addrs: Vec<Ipv4Addr>,
 }
 
+/// Ports in use on pool address `i`, summed over the workers' counters.
+pub fn ports_used(usage: &[Arc<Vec<Counter>>], i: usize) -> u64 {
+    usage.iter().map(|u| u.get(i).map_or(0, Counter::get)).sum()
+}
+
 struct Families(Vec<MetricFamily>);
 
 fn labels(pairs: &[(&str, &str)]) -> Vec<LabelPair> {
@@ -338,11 +343,7 @@ impl Source {
             .iter()
             .enumerate()
             .map(|(i, a)| {
-                let used: u64 = self
-                    .pool_usage
-                    .iter()
-                    .map(|u| u.get(i).map_or(0, Counter::get))
-                    .sum();
+                let used = ports_used(&self.pool_usage, i);
                 (vec![("address", a.to_string())], used as f64)
             })
             .collect();

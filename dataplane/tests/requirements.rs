@@ -553,13 +553,10 @@ fn rfc5508_req7_hairpinned_icmp_error_reaches_the_other_subscriber() {
 mod ftp_alg {
     use super::*;
 
-    fn payload(f: &[u8]) -> String {
-        String::from_utf8_lossy(&f[54..]).into_owned()
-    }
-
-    #[test]
-    fn port_is_rewritten_and_the_data_connection_comes_in() {
-        let mut h = harness("filtering = \"address-and-port-dependent\"");
+    /// A harness with an FTP control connection from 100.64.1.2:40000 set up; returns
+    /// it and the connection's outside endpoint.
+    fn control_session(extra: &str) -> (cgnat_dataplane::harness::Harness, SocketAddrV4) {
+        let mut h = harness(extra);
         let c = out(&one(
             &mut h,
             &tcp("100.64.1.2:40000", "192.0.2.10:21", 100, "S", b"", false),
@@ -575,6 +572,16 @@ mod ftp_alg {
             1000,
             Inside,
         );
+        (h, c)
+    }
+
+    fn payload(f: &[u8]) -> String {
+        String::from_utf8_lossy(&f[54..]).into_owned()
+    }
+
+    #[test]
+    fn port_is_rewritten_and_the_data_connection_comes_in() {
+        let (mut h, c) = control_session("filtering = \"address-and-port-dependent\"");
         let port = tcp(
             "100.64.1.2:40000",
             "192.0.2.10:21",
@@ -658,22 +665,7 @@ mod ftp_alg {
     /// segment leaves with the first part's sequence number.
     #[test]
     fn a_port_command_split_over_two_segments_is_held_joined_and_rewritten() {
-        let mut h = harness("");
-        let c = out(&one(
-            &mut h,
-            &tcp("100.64.1.2:40000", "192.0.2.10:21", 100, "S", b"", false),
-            Inside,
-            1000,
-            Outside,
-        ))
-        .src;
-        one(
-            &mut h,
-            &tcp("192.0.2.10:21", &c.to_string(), 500, "SA", b"", true),
-            Outside,
-            1000,
-            Inside,
-        );
+        let (mut h, _) = control_session("");
         none(
             &mut h,
             &tcp(
@@ -719,22 +711,7 @@ mod ftp_alg {
 
     #[test]
     fn a_held_start_with_no_continuation_goes_as_it_is() {
-        let mut h = harness("");
-        let c = out(&one(
-            &mut h,
-            &tcp("100.64.1.2:40000", "192.0.2.10:21", 100, "S", b"", false),
-            Inside,
-            1000,
-            Outside,
-        ))
-        .src;
-        one(
-            &mut h,
-            &tcp("192.0.2.10:21", &c.to_string(), 500, "SA", b"", true),
-            Outside,
-            1000,
-            Inside,
-        );
+        let (mut h, _) = control_session("");
         none(
             &mut h,
             &tcp(
@@ -757,22 +734,7 @@ mod ftp_alg {
 
     #[test]
     fn bounce_attempts_open_nothing() {
-        let mut h = harness("");
-        let c = out(&one(
-            &mut h,
-            &tcp("100.64.1.2:40000", "192.0.2.10:21", 100, "S", b"", false),
-            Inside,
-            1000,
-            Outside,
-        ))
-        .src;
-        one(
-            &mut h,
-            &tcp("192.0.2.10:21", &c.to_string(), 500, "SA", b"", true),
-            Outside,
-            1000,
-            Inside,
-        );
+        let (mut h, _) = control_session("");
         let o = one(
             &mut h,
             &tcp(
@@ -794,22 +756,7 @@ mod ftp_alg {
 
     #[test]
     fn after_auth_tls_the_alg_stands_aside() {
-        let mut h = harness("");
-        let c = out(&one(
-            &mut h,
-            &tcp("100.64.1.2:40000", "192.0.2.10:21", 100, "S", b"", false),
-            Inside,
-            1000,
-            Outside,
-        ))
-        .src;
-        one(
-            &mut h,
-            &tcp("192.0.2.10:21", &c.to_string(), 500, "SA", b"", true),
-            Outside,
-            1000,
-            Inside,
-        );
+        let (mut h, c) = control_session("");
         one(
             &mut h,
             &tcp(
