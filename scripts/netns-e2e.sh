@@ -29,7 +29,7 @@ cleanup() {
 trap cleanup EXIT
 fail() {
     echo "E2E FAIL: $*" >&2
-    echo "--- cgnat counters"; curl -s --max-time 3 http://127.0.0.1:9470/counters >&2 || true
+    echo "--- cgnat counters"; curl -s --max-time 3 "http://127.0.0.1:${api_port:-9470}/counters" >&2 || true
     echo "--- cgnat log"; cat "$work/cgnat.log" >&2 || true
     for f in "$work"/ftp.log; do [ -f "$f" ] && { echo "--- $f"; tail -20 "$f"; } >&2; done
     exit 1
@@ -63,6 +63,9 @@ ip netns exec "$inet" sh -c "
     ip route add 198.51.100.0/28 via 203.0.113.1"
 ip netns exec "$inet" ethtool -K "$vi" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
 
+# Ports of its own for the API and metrics, so parallel runs do not collide.
+api_port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+metrics_port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
 cat > "$work/cgnat.toml" <<TOML
 [dataplane]
 eal_args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--file-prefix=cgnat-e2e-$tag"]
@@ -88,6 +91,12 @@ filtering = "address-and-port-dependent"
 
 [alg]
 tftp = { enabled = true }
+
+[metrics]
+listen = "127.0.0.1:$metrics_port"
+
+[api]
+listen = "127.0.0.1:$api_port"
 TOML
 
 "$bin" check -c "$work/cgnat.toml" > "$work/check.txt" || fail "config refused"
@@ -242,7 +251,7 @@ time.sleep(4)
 PY
 client=$!
 sleep 1.5
-"$bin" show expectations --api 127.0.0.1:9470 > "$work/expectations.json" || fail "cgnat show expectations"
+"$bin" show expectations --api "127.0.0.1:$api_port" > "$work/expectations.json" || fail "cgnat show expectations"
 grep -q '"inside": "100.64.0.2:50000"' "$work/expectations.json" || fail "the pinhole is not listed: $(cat "$work/expectations.json")"
 grep -q '"remote": "192.0.2.11"' "$work/expectations.json" || fail "the pinhole's remote is wrong: $(cat "$work/expectations.json")"
 echo "e2e: cgnat show expectations lists the FTP pinhole"

@@ -1332,7 +1332,8 @@ struct HeldLine<T> {
 
 /// Segments held at once, and for how long (seconds) before they go as they are.
 const MAX_HELD_LINES: usize = 256;
-const HOLD_SECS: u32 = 1;
+// Whole seconds on the control clock: 2 means one to two seconds.
+const HOLD_SECS: u32 = 2;
 
 impl<B: PacketBuf> Control<B> {
     /// The control handler; `pool` sorted.

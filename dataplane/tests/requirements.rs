@@ -725,8 +725,11 @@ mod ftp_alg {
             Inside,
             1001,
         );
-        assert!(h.timer_frames(1001).is_empty());
-        let f = h.timer_frames(1002);
+        assert!(
+            h.timer_frames(1002).is_empty(),
+            "held for one to two seconds"
+        );
+        let f = h.timer_frames(1003);
         assert_eq!(f.len(), 1);
         assert_eq!(payload(&f[0].1), "PORT 100,64,");
         assert_eq!(h.control_counters.alg_ftp_released.get(), 1);
