@@ -108,7 +108,7 @@ pub enum Eprt {
 /// "|1|132.235.1.2|6275|" (RFC 2428): any delimiter in 33..=126, the same throughout.
 pub fn parse_eprt(s: &[u8]) -> Result<Eprt, FtpError> {
     let d = *s.first().ok_or(FtpError::BadSyntax)?;
-    if !(33..=126).contains(&d) || d.is_ascii_digit() || s.last() != Some(&d) {
+    if s.len() < 2 || !(33..=126).contains(&d) || d.is_ascii_digit() || s.last() != Some(&d) {
         return Err(FtpError::BadSyntax);
     }
     let fields: Vec<&[u8]> = s[1..s.len() - 1].split(|&b| b == d).collect();
@@ -303,6 +303,11 @@ mod tests {
         );
         assert_eq!(parse_eprt(b"|3|x|1|"), Err(FtpError::BadSyntax));
         assert_eq!(parse_eprt(b""), Err(FtpError::BadSyntax));
+        assert_eq!(
+            parse_eprt(b"|"),
+            Err(FtpError::BadSyntax),
+            "one delimiter alone (found by the pipeline fuzz)"
+        );
         assert_eq!(
             format_eprt(Ipv4Addr::new(198, 51, 100, 7), 4000),
             "|1|198.51.100.7|4000|"

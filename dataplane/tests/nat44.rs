@@ -868,7 +868,7 @@ fn source_outside_inside_prefixes_is_refused() {
 
 #[test]
 fn random_and_mutated_frames_never_panic() {
-    let mut h = harness("");
+    let mut h = harness("[alg]\ntftp = { enabled = true }");
     let mut x: u64 = 0x1234_5678_9abc_def1;
     let mut rnd = move || {
         x ^= x << 13;
@@ -887,6 +887,39 @@ fn random_and_mutated_frames_never_panic() {
             3,
             &udp("198.51.100.3:1024", "192.0.2.10:53", b"", false)[14..],
             true,
+        ),
+        // FTP control traffic through the ALG: SYN, a PORT, a split one, EPRT, AUTH.
+        tcp("100.64.1.2:40001", "192.0.2.10:21", 1, "S", b"", false),
+        tcp(
+            "100.64.1.2:40001",
+            "192.0.2.10:21",
+            2,
+            "PA",
+            b"PORT 100,64,1,2,19,137\r\nEPRT |1|100.64.1.2|5002|\r\n",
+            false,
+        ),
+        tcp(
+            "100.64.1.2:40001",
+            "192.0.2.10:21",
+            2,
+            "PA",
+            b"PORT 100,64,",
+            false,
+        ),
+        tcp(
+            "100.64.1.2:40001",
+            "192.0.2.10:21",
+            14,
+            "PA",
+            b"1,2,19,138\r\nAUTH TLS\r\n",
+            false,
+        ),
+        tcp("100.64.1.2:40002", "192.0.2.10:69", 1, "S", b"", false),
+        udp(
+            "100.64.1.2:40003",
+            "192.0.2.10:69",
+            b"\x00\x01f\x00octet\x00",
+            false,
         ),
     ];
     for i in 0..20_000 {
