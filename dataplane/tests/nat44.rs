@@ -869,7 +869,16 @@ fn source_outside_inside_prefixes_is_refused() {
 #[test]
 fn random_and_mutated_frames_never_panic() {
     let mut h = harness("[alg]\ntftp = { enabled = true }");
-    let mut x: u64 = 0x1234_5678_9abc_def1;
+    // CGNAT_FUZZ_ITERS and CGNAT_FUZZ_SEED run it longer or elsewhere by hand.
+    let iters: usize = std::env::var("CGNAT_FUZZ_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let mut x: u64 = std::env::var("CGNAT_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x1234_5678_9abc_def1)
+        | 1;
     let mut rnd = move || {
         x ^= x << 13;
         x ^= x >> 7;
@@ -922,7 +931,7 @@ fn random_and_mutated_frames_never_panic() {
             false,
         ),
     ];
-    for i in 0..20_000 {
+    for i in 0..iters {
         let mut f = seeds[i % seeds.len()].clone();
         let flips = 1 + rnd() % 6;
         for _ in 0..flips {
