@@ -220,6 +220,11 @@ pub struct AlgProto {
     pub enabled: bool,
     /// Server ports it binds to.
     pub ports: Vec<u16>,
+    /// FTP: lowest data port a PORT/EPRT may name (lower ones open nothing).
+    pub min_data_port: u16,
+    /// FTP: data connections may come from any address, not only the control
+    /// connection's server (FXP). Off by default.
+    pub loose: bool,
 }
 
 /// ALGs.

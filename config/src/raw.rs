@@ -296,6 +296,10 @@ struct FileAlgProto {
     enabled: Option<bool>,
     #[serde(default)]
     ports: Option<Vec<u16>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    min_data_port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    loose: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -911,7 +915,34 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
                 "at least one port, none of them 0",
             ));
         }
-        Ok(AlgProto { enabled, ports })
+        let ftp_only = |k: &'static str, set: bool| -> Result<(), ConfigError> {
+            if set && name != "ftp" {
+                return Err(cx.err(
+                    &[Key("alg"), Key(name), Key(k)],
+                    format!("only alg.ftp takes {k}"),
+                ));
+            }
+            Ok(())
+        };
+        ftp_only(
+            "min_data_port",
+            a.as_ref().is_some_and(|a| a.min_data_port.is_some()),
+        )?;
+        ftp_only("loose", a.as_ref().is_some_and(|a| a.loose.is_some()))?;
+        let min_data_port = a.as_ref().and_then(|a| a.min_data_port).unwrap_or(1024);
+        if min_data_port == 0 {
+            return Err(cx.err(
+                &[Key("alg"), Key(name), Key("min_data_port")],
+                "1 to 65535 (port 0 is never valid)",
+            ));
+        }
+        let loose = a.as_ref().and_then(|a| a.loose).unwrap_or(false);
+        Ok(AlgProto {
+            enabled,
+            ports,
+            min_data_port,
+            loose,
+        })
     };
     let alg = Alg {
         ftp: alg_of("ftp", &f.alg.ftp, true, &[21])?,
@@ -1008,10 +1039,12 @@ impl FileConfig {
     /// The file form of a resolved config, every default written out.
     pub(crate) fn from_config(c: &Config) -> FileConfig {
         let strs = |v: &[Ipv4Net]| v.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-        let alg = |a: &AlgProto| {
+        let alg = |a: &AlgProto, ftp: bool| {
             Some(FileAlgProto {
                 enabled: Some(a.enabled),
                 ports: Some(a.ports.clone()),
+                min_data_port: ftp.then_some(a.min_data_port),
+                loose: ftp.then_some(a.loose),
             })
         };
         let n = &c.nat;
@@ -1100,10 +1133,10 @@ impl FileConfig {
                     .collect(),
             }),
             alg: FileAlg {
-                ftp: alg(&c.alg.ftp),
-                tftp: alg(&c.alg.tftp),
-                sip: alg(&c.alg.sip),
-                rtsp: alg(&c.alg.rtsp),
+                ftp: alg(&c.alg.ftp, true),
+                tftp: alg(&c.alg.tftp, false),
+                sip: alg(&c.alg.sip, false),
+                rtsp: alg(&c.alg.rtsp, false),
             },
             metrics: FileMetrics {
                 listen: c.metrics.listen.map_or("off".into(), |a| a.to_string()),

@@ -200,6 +200,8 @@ pub struct WorkerCounters {
     pub alg_ftp_rewrites: Counter,
     /// FTP PORT/EPRT naming another host than the client (bounce), left alone.
     pub alg_ftp_bounce: Counter,
+    /// FTP PORT/EPRT naming a data port below alg.ftp.min_data_port, left alone.
+    pub alg_ftp_low_port: Counter,
     /// FTP lines the ALG could not parse, left alone.
     pub alg_ftp_parse_errors: Counter,
     /// Segments holding the start of a command, held for the rest.

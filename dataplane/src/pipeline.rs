@@ -137,6 +137,10 @@ pub struct PipelineParams {
     pub unresolved_mac: Option<Mac>,
     /// Hold unsolicited inbound SYNs (RFC 5382 REQ-4) for this many seconds; 0 drops.
     pub syn_hold_secs: u32,
+    /// FTP: lowest data port a PORT/EPRT may name.
+    pub ftp_min_data_port: u16,
+    /// FTP: data connections may come from any address.
+    pub ftp_loose: bool,
 }
 
 impl PipelineParams {
@@ -151,6 +155,8 @@ impl PipelineParams {
             check_dst_mac: true,
             icmp_rate: 1000,
             unresolved_mac: None,
+            ftp_min_data_port: cfg.alg.ftp.min_data_port,
+            ftp_loose: cfg.alg.ftp.loose,
             syn_hold_secs: match cfg.nat.inbound_syn {
                 cgnat_config::InboundSyn::Hold => cfg.nat.timeouts.tcp_syn_inbound,
                 cgnat_config::InboundSyn::Drop => 0,
@@ -813,7 +819,14 @@ impl<B: PacketBuf> Worker<B> {
                 if usize::from(tag.n) == MAX_REWRITES {
                     break;
                 }
-                if let Some(out) = self.nat.alg_expect(i, s.in_addr, port, p.dst, now) {
+                if port < self.params.ftp_min_data_port {
+                    // A privileged data port (e.g. 25 for a mail relay bounce) opens
+                    // nothing unless configured.
+                    self.counters.alg_ftp_low_port.inc();
+                    continue;
+                }
+                let remote = if self.params.ftp_loose { 0 } else { p.dst };
+                if let Some(out) = self.nat.alg_expect(i, s.in_addr, port, remote, now) {
                     tag.rewrites[usize::from(tag.n)] = Rewrite {
                         inside: (s.in_addr, port),
                         outside: out,

@@ -736,6 +736,82 @@ mod ftp_alg {
     }
 
     #[test]
+    fn privileged_data_ports_open_nothing_unless_allowed() {
+        let (mut h, _) = control_session("");
+        let o = one(
+            &mut h,
+            &tcp(
+                "100.64.1.2:40000",
+                "192.0.2.10:21",
+                101,
+                "PA",
+                b"PORT 100,64,1,2,0,25\r\n",
+                false,
+            ),
+            Inside,
+            1001,
+            Outside,
+        );
+        assert_eq!(payload(&o), "PORT 100,64,1,2,0,25\r\n");
+        assert_eq!(h.counters.alg_ftp_low_port.get(), 1);
+        assert_eq!(h.counters.expectations_created.get(), 0);
+        let (mut h, _) = control_session("[alg]\nftp = { min_data_port = 20 }");
+        let o = one(
+            &mut h,
+            &tcp(
+                "100.64.1.2:40000",
+                "192.0.2.10:21",
+                101,
+                "PA",
+                b"PORT 100,64,1,2,0,25\r\n",
+                false,
+            ),
+            Inside,
+            1001,
+            Outside,
+        );
+        assert!(payload(&o).starts_with("PORT 198,51,100,"));
+    }
+
+    #[test]
+    fn loose_lets_another_server_make_the_data_connection() {
+        for (extra, admitted) in [("", false), ("[alg]\nftp = { loose = true }", true)] {
+            let (mut h, _) = control_session(&format!(
+                "filtering = \"address-and-port-dependent\"\n{extra}"
+            ));
+            let o = one(
+                &mut h,
+                &tcp(
+                    "100.64.1.2:40000",
+                    "192.0.2.10:21",
+                    101,
+                    "PA",
+                    b"PORT 100,64,1,2,19,137\r\n",
+                    false,
+                ),
+                Inside,
+                1001,
+                Outside,
+            );
+            let text = payload(&o);
+            let nums: Vec<u16> = text[5..text.len() - 2]
+                .split(',')
+                .map(|n| n.parse().unwrap())
+                .collect();
+            let data = SocketAddrV4::new(
+                Ipv4Addr::new(nums[0] as u8, nums[1] as u8, nums[2] as u8, nums[3] as u8),
+                nums[4] << 8 | nums[5],
+            );
+            let got = h.inject(
+                &tcp("192.0.2.99:20", &data.to_string(), 7, "S", b"", true),
+                Outside,
+                1002,
+            );
+            assert_eq!(!got.is_empty(), admitted, "extra {extra:?}");
+        }
+    }
+
+    #[test]
     fn bounce_attempts_open_nothing() {
         let (mut h, _) = control_session("");
         let o = one(

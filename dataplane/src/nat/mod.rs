@@ -1039,7 +1039,11 @@ impl Nat {
             b: 0,
             pb: 0,
         };
-        let expected = self.expects.get(&okey).is_some_and(|e| e.remote == t.src);
+        // Remote 0: any address (a loose FTP expectation).
+        let expected = self
+            .expects
+            .get(&okey)
+            .is_some_and(|e| e.remote == t.src || e.remote == 0);
         let allowed = expected
             || match self.params.filtering {
                 Behavior::EndpointIndependent => true,
