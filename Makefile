@@ -20,6 +20,7 @@ test: test-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --workspace --all-targets
+	mkdir -p target
 	set -o pipefail; $(CARGO) test --workspace -- --test-threads=2 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$(i+1) ~ /^passed/) p += $$i; if ($$(i+1) ~ /^failed/) f += $$i } } \
 	     END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0) }' target/test-output.log

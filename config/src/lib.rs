@@ -4,7 +4,9 @@
 //! before anything starts. An error names the file, the line, the dotted key and what
 //! would be valid ([`ConfigError`]).
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
+mod locate;
 mod net;
 mod raw;
 

@@ -76,10 +76,15 @@ impl FromStr for Ipv4Net {
             .map_err(|_| format!("`{a}` is not an IPv4 address"))?;
         let prefix = match p {
             None => 32,
-            Some(p) => match p.trim().parse::<u8>() {
-                Ok(n) if n <= 32 => n,
-                _ => return Err(format!("prefix length `{p}` is not 0 to 32")),
-            },
+            Some(p) => {
+                let d = p.trim();
+                // Digits only: u8's parser would also take "+28".
+                let digits = (1..=2).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit());
+                match d.parse::<u8>() {
+                    Ok(n) if digits && n <= 32 => n,
+                    _ => return Err(format!("prefix length `{p}` is not 0 to 32")),
+                }
+            }
         };
         Ok(Ipv4Net { addr, prefix })
     }
@@ -100,6 +105,15 @@ mod tests {
         assert_eq!(n.broadcast(), Ipv4Addr::new(198, 51, 100, 15));
         assert!("10.0.0.0/33".parse::<Ipv4Net>().is_err());
         assert!("10.0.0/8".parse::<Ipv4Net>().is_err());
+        for bad in [
+            "10.0.0.0/+8",
+            "10.0.0.0/",
+            "10.0.0.0/008",
+            "10.0.0.0/-1",
+            "/8",
+        ] {
+            assert!(bad.parse::<Ipv4Net>().is_err(), "{bad}");
+        }
         assert_eq!("10.1.2.3".parse::<Ipv4Net>().unwrap().prefix, 32);
         let h: Ipv4Net = "100.64.0.1/10".parse().unwrap();
         assert!(!h.is_network());

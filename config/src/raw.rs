@@ -1,6 +1,7 @@
 //! The file as written (serde), its defaults, and its resolution into [`Config`] with
 //! every rule checked. Errors carry the key's line, found in a span-keeping parse.
 
+use crate::locate::{self, line_of};
 use crate::*;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -47,8 +48,8 @@ fn d_inside() -> Vec<String> {
 fn d_ei() -> BehaviorName {
     BehaviorName::EndpointIndependent
 }
-fn d_range() -> [u16; 2] {
-    [1024, 65535]
+fn d_range() -> Vec<u16> {
+    vec![1024, 65535]
 }
 fn d_block() -> u16 {
     512
@@ -239,7 +240,9 @@ struct FileStatic {
 struct FileNat {
     #[serde(default = "d_inside")]
     inside: Vec<String>,
-    pool: Vec<String>,
+    // Required, but checked in resolve() to say what it is for.
+    #[serde(default)]
+    pool: Option<Vec<String>>,
     #[serde(default = "d_ei")]
     mapping: BehaviorName,
     #[serde(default = "d_ei")]
@@ -249,7 +252,8 @@ struct FileNat {
     #[serde(default = "d_allocation")]
     allocation: AllocationName,
     #[serde(default = "d_range")]
-    port_range: [u16; 2],
+    // A Vec, not [u16; 2]: serde would take the first two of a longer array.
+    port_range: Vec<u16>,
     #[serde(default = "d_block")]
     block_size: u16,
     #[serde(default = "d_blocks")]
@@ -396,33 +400,49 @@ struct FileSyslog {
     server: String,
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
-}
-
 /// Parses the TOML and its schema (types, unknown keys, enum values).
 pub(crate) fn parse(text: &str, file: &str) -> Result<FileConfig, ConfigError> {
     toml::from_str::<FileConfig>(text).map_err(|e| {
-        let (line, key) = match e.span() {
-            Some(r) => {
-                // The key is what stands left of `=` on the line the error points at
-                // (or the table header there).
-                let start = text[..r.start.min(text.len())]
-                    .rfind('\n')
-                    .map_or(0, |i| i + 1);
-                let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-                let l = &text[start..end];
-                let key = l
-                    .split('=')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .trim_matches(['[', ']', '"', ' ']);
-                (line_of(text, r.start), key.chars().take(60).collect())
-            }
-            None => (0, String::new()),
-        };
         let message = e.message().replace('\n', " ").trim().to_string();
+        let Some(r) = e.span() else {
+            return ConfigError {
+                file: file.to_string(),
+                line: 0,
+                key: String::new(),
+                message,
+            };
+        };
+        let line = line_of(text, r.start);
+        // The same text through the span-keeping parser: if it parses, this is a schema
+        // error and the span names a key; if not, a syntax error.
+        let Ok(doc) = text.parse::<toml_edit::ImDocument<String>>() else {
+            return ConfigError {
+                file: file.to_string(),
+                line,
+                key: locate::key_near(text, r.start),
+                message: format!("not valid TOML: {message}"),
+            };
+        };
+        let mut key = locate::key_at(&doc, r.start).unwrap_or_default();
+        let message = match missing_field(&message) {
+            Some(field) => {
+                let what = if key.is_empty() {
+                    "the file"
+                } else {
+                    "this table"
+                };
+                let msg = format!(
+                    "`{field}` is required in {what} and has no default{}",
+                    needs(&key)
+                );
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(field);
+                msg
+            }
+            None => plain(&message, &key),
+        };
         ConfigError {
             file: file.to_string(),
             line,
@@ -430,6 +450,71 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<FileConfig, ConfigError> {
             message,
         }
     })
+}
+
+/// The field of serde's "missing field `x`".
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")?
+        .split_once('`')
+        .map(|(f, _)| f)
+}
+
+/// What a table with a required key needs, by the table's path.
+fn needs(table: &str) -> &'static str {
+    let base = table.split('[').next().unwrap_or("");
+    match base {
+        "ports" => "; each [[ports]] entry needs name, role, device and ipv4",
+        "nat.static" => "; each [[nat.static]] entry needs protocol, inside and outside",
+        "logging.ipfix" => "; e.g. ipfix = { collector = \"127.0.0.1:4739\" }",
+        "logging.syslog" => "; e.g. syslog = { server = \"127.0.0.1:514\" }",
+        _ => "",
+    }
+}
+
+/// The strings an enum-valued key takes, by the key's last name.
+fn choices(key: &str) -> Option<&'static str> {
+    Some(match key.rsplit('.').next()? {
+        "role" => "\"inside\" or \"outside\"",
+        "protocol" => "\"tcp\" or \"udp\"",
+        "mapping" | "filtering" => {
+            "\"endpoint-independent\", \"address-dependent\" or \"address-and-port-dependent\""
+        }
+        "pooling" => "\"paired\" or \"arbitrary\"",
+        "allocation" => "\"port-block\", \"dynamic\" or \"deterministic\"",
+        "inbound_syn" => "\"hold\" or \"drop\"",
+        "sessions" => "\"auto\", \"on\" or \"off\"",
+        _ => return None,
+    })
+}
+
+/// serde's words for the schema's types, in the file's terms.
+fn plain(message: &str, key: &str) -> String {
+    // What toml says of a non-string where an enum's name belongs.
+    if message == "wanted string or table" {
+        if let Some(c) = choices(key) {
+            return format!("expected a string: {c}");
+        }
+    }
+    let mut m = message.to_string();
+    for (from, to) in [
+        ("expected u8", "expected an integer from 0 to 255"),
+        ("expected u16", "expected an integer from 0 to 65535"),
+        ("expected u32", "expected an integer from 0 to 4294967295"),
+        ("expected a sequence", "expected an array"),
+        ("expected a boolean", "expected true or false"),
+    ] {
+        m = m.replace(from, to);
+    }
+    // Internal struct names (`struct FileNat`) are tables in the file.
+    while let Some(i) = m.find("struct File") {
+        let tail = &m[i + "struct ".len()..];
+        let len = tail
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(tail.len());
+        m.replace_range(i..i + "struct ".len() + len, "a table");
+    }
+    m
 }
 
 /// Resolution of values and the rules across them, with key paths for errors.
@@ -573,14 +658,18 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         ));
     }
     for (i, l) in dp.worker_lcores.iter().enumerate() {
+        let at = [Key("dataplane"), Key("worker_lcores"), Idx(i)];
         if *l == dp.control_lcore {
             return Err(cx.err(
-                &dpk("worker_lcores"),
+                &at,
                 format!("lcore {l} is the control lcore; workers need lcores of their own"),
             ));
         }
         if dp.worker_lcores[..i].contains(l) {
-            return Err(cx.err(&dpk("worker_lcores"), format!("lcore {l} is listed twice")));
+            return Err(cx.err(
+                &at,
+                format!("lcore {l} is listed twice; each worker needs its own"),
+            ));
         }
     }
     if dp.mbufs < 1024 {
@@ -725,20 +814,21 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         if n != 1 {
             return Err(cx.err(
                 &[Key("ports")],
-                format!("exactly one port with role = \"{name}\" is needed (found {n})"),
+                format!(
+                    "exactly one port with role = \"{name}\" is needed (found {n}); \
+                     cgnat drives one inside and one outside port for now"
+                ),
             ));
         }
     }
 
     // [nat]
-    let Some(n) = &f.nat else {
-        return Err(ConfigError {
-            file: file.into(),
-            line: 0,
-            key: "nat.pool".into(),
-            message: "a [nat] table with a pool is needed, e.g. pool = [\"198.51.100.0/28\"]"
-                .into(),
-        });
+    let (Some(n), Some(n_pool)) = (&f.nat, f.nat.as_ref().and_then(|n| n.pool.as_ref())) else {
+        return Err(cx.err(
+            &[Key("nat"), Key("pool")],
+            "nat.pool is required: the public prefixes subscribers are translated to, \
+             e.g. [nat] pool = [\"198.51.100.0/28\"]",
+        ));
     };
     let nk = |k: &'static str| vec![Key("nat"), Key(k)];
     let nki = |k: &'static str, i: usize| vec![Key("nat"), Key(k), Idx(i)];
@@ -746,14 +836,14 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
     for (i, s) in n.inside.iter().enumerate() {
         inside.push(cx.prefix(&nki("inside", i), s)?);
     }
-    if n.pool.is_empty() {
+    if n_pool.is_empty() {
         return Err(cx.err(
             &nk("pool"),
             "the pool is empty; give at least one prefix, e.g. [\"198.51.100.0/28\"]",
         ));
     }
     let mut pool: Vec<Ipv4Net> = Vec::new();
-    for (i, s) in n.pool.iter().enumerate() {
+    for (i, s) in n_pool.iter().enumerate() {
         let p = cx.prefix(&nki("pool", i), s)?;
         if let Some(q) = inside.iter().find(|q| q.overlaps(&p)) {
             return Err(cx.err(&nki("pool", i), format!("pool prefix {p} overlaps inside prefix {q}; the pool must be outside nat.inside")));
@@ -778,7 +868,15 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
     for (i, s) in n.exclude_destinations.iter().enumerate() {
         exclude.push(cx.prefix(&nki("exclude_destinations", i), s)?);
     }
-    let [lo, hi] = n.port_range;
+    let [lo, hi] = n.port_range[..] else {
+        return Err(cx.err(
+            &nk("port_range"),
+            format!(
+                "{:?} is not [low, high]; two ports, e.g. [1024, 65535]",
+                n.port_range
+            ),
+        ));
+    };
     if lo == 0 || lo > hi {
         return Err(cx.err(&nk("port_range"), format!("[{lo}, {hi}] is not a range; [low, high] with 1 <= low <= high, e.g. [1024, 65535]")));
     }
@@ -1083,7 +1181,7 @@ impl FileConfig {
                 .collect(),
             nat: Some(FileNat {
                 inside: strs(&n.inside),
-                pool: strs(&n.pool),
+                pool: Some(strs(&n.pool)),
                 mapping: behavior_name(n.mapping),
                 filtering: behavior_name(n.filtering),
                 pooling: match n.pooling {
@@ -1095,7 +1193,7 @@ impl FileConfig {
                     Allocation::Dynamic => AllocationName::Dynamic,
                     Allocation::Deterministic => AllocationName::Deterministic,
                 },
-                port_range: [n.port_range.0, n.port_range.1],
+                port_range: vec![n.port_range.0, n.port_range.1],
                 block_size: n.block_size,
                 max_blocks_per_subscriber: n.max_blocks_per_subscriber,
                 max_sessions_per_subscriber: n.max_sessions_per_subscriber,

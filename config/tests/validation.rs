@@ -1,7 +1,7 @@
-//! Every validation rule: a bad value is refused with its file, line, key, and what
-//! would be valid; every example parses; resolved settings parse back to the same.
+//! Every validation rule: a bad value is refused with its file, line, dotted key, and
+//! what would be valid; every example parses; resolved settings parse back the same.
 
-use cgnat_config::{load, Allocation, Behavior, Config, ConfigError, Role};
+use cgnat_config::{load, Allocation, Behavior, Config, ConfigError, InboundSyn, Role};
 use std::path::Path;
 
 const BASE: &str = r#"[dataplane]
@@ -25,244 +25,124 @@ gateway = "203.0.113.254"
 pool = ["198.51.100.0/28"]
 "#;
 
-fn err(text: &str) -> ConfigError {
-    Config::parse(text, "t.toml").expect_err("must be refused")
+const POOL: &str = "pool = [\"198.51.100.0/28\"]";
+
+/// BASE with `from` (which must be there) replaced by `to`.
+fn with(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "test bug: `{from}` not in BASE");
+    BASE.replacen(from, to, 1)
 }
 
-/// BASE with `from` replaced by `to` (which must be unique); the error must name
-/// `key`, point at the line where the key's last part is written in `to`, and say `hint`.
-fn refused(from: &str, to: &str, key: &str, hint: &str) {
-    assert!(BASE.contains(from), "test bug: {from}");
-    let text = BASE.replacen(from, to, 1);
-    assert_eq!(text.matches(to).count(), 1, "test bug: {to} not unique");
-    let e = err(&text);
-    let at = text.find(to).unwrap();
-    let leaf = key.rsplit('.').next().unwrap().split('[').next().unwrap();
-    let leaf_at = at
-        + to.find(&format!("{leaf} ="))
-            .or_else(|| to.find(leaf))
-            .unwrap_or(0);
-    let line = text[..leaf_at].matches('\n').count() + 1;
+/// BASE with `lines` added to the [nat] table.
+fn nat(lines: &str) -> String {
+    with(POOL, &format!("{POOL}\n{lines}"))
+}
+
+/// BASE with `text` appended (new tables).
+fn plus(text: &str) -> String {
+    format!("{BASE}\n{text}\n")
+}
+
+/// The 1-based line of the only occurrence of `needle` in `text`.
+fn line(text: &str, needle: &str) -> usize {
+    assert_eq!(text.matches(needle).count(), 1, "test bug: `{needle}`");
+    text[..text.find(needle).unwrap()].matches('\n').count() + 1
+}
+
+/// `text` must be refused at `line` for `key`, saying `hint`.
+fn refused_at(text: &str, line: usize, key: &str, hint: &str) -> ConfigError {
+    let e = Config::parse(text, "t.toml").expect_err("must be refused");
     assert_eq!(e.file, "t.toml");
     assert_eq!(e.key, key, "{e}");
     assert_eq!(e.line, line, "{e}");
-    assert!(
-        e.message.contains(hint),
-        "message `{}` lacks `{hint}`",
-        e.message
-    );
+    assert!(e.message.contains(hint), "`{e}` lacks `{hint}`");
     assert!(
         e.to_string()
-            .starts_with(&format!("t.toml:{line}: key `{key}`")),
+            .starts_with(&format!("t.toml:{line}: key `{key}`: ")),
         "{e}"
     );
+    e
 }
+
+/// `text` must be refused for `key` on the line where `at` is written.
+fn refused(text: &str, at: &str, key: &str, hint: &str) -> ConfigError {
+    refused_at(text, line(text, at), key, hint)
+}
+
+// ---- what parses ----------------------------------------------------------------
 
 #[test]
 fn base_parses_with_defaults() {
     let c = Config::parse(BASE, "t.toml").unwrap();
+    assert_eq!(c.file, "t.toml");
     assert_eq!(c.nat.mapping, Behavior::EndpointIndependent);
+    assert_eq!(c.nat.filtering, Behavior::EndpointIndependent);
     assert_eq!(c.nat.allocation, Allocation::PortBlock);
     assert_eq!(c.nat.port_range, (1024, 65535));
-    assert_eq!(c.nat.timeouts.tcp_established, 7440);
     assert_eq!(
-        c.port(Role::Outside).unwrap().gateway,
-        Some("203.0.113.254".parse().unwrap())
+        (c.nat.block_size, c.nat.max_blocks_per_subscriber),
+        (512, 8)
     );
-    assert!(c.alg.ftp.enabled && !c.alg.sip.enabled);
+    assert_eq!(c.nat.max_sessions_per_subscriber, 8000);
+    assert_eq!(c.nat.max_sessions, 1_048_576);
+    assert!(c.nat.port_parity && c.nat.hairpinning && c.nat.icmp_on_limit);
+    assert_eq!(c.nat.quarantine_secs, 120);
+    assert_eq!(c.nat.inbound_syn, InboundSyn::Hold);
+    let t = &c.nat.timeouts;
+    assert_eq!(
+        (
+            t.udp,
+            t.tcp_established,
+            t.tcp_transitory,
+            t.icmp,
+            t.tcp_syn_inbound
+        ),
+        (300, 7440, 240, 60, 6)
+    );
+    let inside: Vec<String> = c.nat.inside.iter().map(|n| n.to_string()).collect();
+    assert_eq!(
+        inside,
+        [
+            "10.0.0.0/8",
+            "100.64.0.0/10",
+            "172.16.0.0/12",
+            "192.168.0.0/16"
+        ]
+    );
+    let out = c.port(Role::Outside).unwrap();
+    assert_eq!(out.gateway, Some("203.0.113.254".parse().unwrap()));
+    assert_eq!((out.mtu, out.gateway_mac), (1500, None));
+    // A port's address keeps its host bits: it is the port's own address.
+    assert_eq!(
+        c.port(Role::Inside).unwrap().ipv4.to_string(),
+        "100.64.0.1/10"
+    );
+    assert!(c.alg.ftp.enabled && !c.alg.tftp.enabled && !c.alg.sip.enabled);
+    assert_eq!(c.alg.ftp.ports, [21]);
+    assert_eq!(c.alg.rtsp.ports, [554, 8554]);
     assert_eq!(c.metrics.listen, Some("127.0.0.1:9469".parse().unwrap()));
+    assert!(c.logging.ipfix.is_none());
+    let d = &c.dataplane;
+    assert_eq!(d.eal_args, ["--no-huge", "-m", "1024", "--no-pci"]);
+    assert_eq!((d.control_lcore, d.worker_lcores.as_slice()), (0, &[1][..]));
     assert_eq!(
-        c.dataplane.eal_args,
-        vec!["--no-huge", "-m", "1024", "--no-pci"]
+        (d.busy_poll, d.mbufs, d.rx_desc, d.tx_desc),
+        (false, 16383, 1024, 1024)
     );
 }
 
 #[test]
-fn syntax_error_has_its_line() {
-    let e = err(&BASE.replace("control_lcore = 0", "control_lcore = = 0"));
-    assert_eq!(e.line, 2, "{e}");
-    assert_eq!(e.key, "control_lcore");
-}
-
-#[test]
-fn unknown_key_is_named() {
-    let e = err(&BASE.replace("worker_lcores = [1]", "worker_lcores = [1]\nwokrers = 2"));
-    assert_eq!(e.line, 4, "{e}");
-    assert_eq!(e.key, "wokrers");
-    assert!(e.message.contains("expected one of"), "{e}");
-}
-
-#[test]
-fn bad_enum_lists_valid_values() {
-    let e = err(&BASE.replace("pool = [", "mapping = \"sideways\"\npool = ["));
-    assert_eq!(e.line, 19, "{e}");
-    assert_eq!(e.key, "mapping");
-    assert!(
-        e.message.contains("endpoint-independent")
-            && e.message.contains("address-and-port-dependent"),
-        "{e}"
-    );
-}
-
-#[test]
-fn wrong_type_is_refused() {
-    let e = err(&BASE.replace("control_lcore = 0", "control_lcore = \"zero\""));
-    assert_eq!(e.line, 2, "{e}");
-}
-
-#[test]
-fn semantic_rules_name_line_key_and_fix() {
-    refused(
-        "ipv4 = \"100.64.0.1/10\"",
-        "ipv4 = \"100.64.0.1/33\"",
-        "ports[0].ipv4",
-        "0 to 32",
-    );
-    refused(
-        "ipv4 = \"100.64.0.1/10\"",
-        "ipv4 = \"100.64.0.0/10\"",
-        "ports[0].ipv4",
-        "own address",
-    );
-    refused(
-        "gateway = \"203.0.113.254\"",
-        "gateway = \"192.0.2.1\"",
-        "ports[1].gateway",
-        "subnet",
-    );
-    refused(
-        "gateway = \"203.0.113.254\"",
-        "gateway = \"203.0.113.254\"\ngateway_mac = \"zz:00\"",
-        "ports[1].gateway_mac",
-        "MAC",
-    );
-    refused(
-        "device = \"net_null1\"",
-        "device = \"net_null1\"\nmtu = 20000",
-        "ports[1].mtu",
-        "68 to 9600",
-    );
-    refused(
-        "pool = [\"198.51.100.0/28\"]",
-        "pool = [\"198.51.100.1/28\"]",
-        "nat.pool[0]",
-        "host bits",
-    );
-    refused(
-        "pool = [\"198.51.100.0/28\"]",
-        "pool = [\"10.1.0.0/24\"]",
-        "nat.pool[0]",
-        "overlaps inside",
-    );
-    refused(
-        "pool = [\"198.51.100.0/28\"]",
-        "pool = []",
-        "nat.pool",
-        "empty",
-    );
-    refused(
-        "pool = [\"198.51.100.0/28\"]",
-        "pool = [\"198.51.100.0/28\"]\nport_range = [2000, 1000]",
-        "nat.port_range",
-        "low <= high",
-    );
-    refused(
-        "pool = [\"198.51.100.0/28\"]",
-        "pool = [\"198.51.100.0/28\"]\nblock_size = 0",
-        "nat.block_size",
-        "from 1",
-    );
-    refused(
-        "pool = [\"198.51.100.0/28\"]",
-        "pool = [\"198.51.100.0/28\"]\ntimeouts = { udp = 60 }",
-        "nat.timeouts.udp",
-        "RFC 4787 REQ-5",
-    );
-    refused(
-        "pool = [\"198.51.100.0/28\"]",
-        "pool = [\"198.51.100.0/28\"]\ntimeouts = { tcp_established = 3600 }",
-        "nat.timeouts.tcp_established",
-        "RFC 5382 REQ-5",
-    );
-    refused(
-        "pool = [\"198.51.100.0/28\"]",
-        "pool = [\"198.51.100.0/28\"]\ntimeouts = { tcp_transitory = 30 }",
-        "nat.timeouts.tcp_transitory",
-        "RFC 5382 REQ-5",
-    );
-    refused(
-        "pool = [\"198.51.100.0/28\"]",
-        "pool = [\"198.51.100.0/28\"]\ntimeouts = { icmp = 10 }",
-        "nat.timeouts.icmp",
-        "RFC 5508 REQ-1",
-    );
-    refused(
-        "pool = [\"198.51.100.0/28\"]",
-        "pool = [\"198.51.100.0/28\"]\nexclude_destinations = [\"1.2.3.0/33\"]",
-        "nat.exclude_destinations[0]",
-        "0 to 32",
-    );
-    refused(
-        "worker_lcores = [1]",
-        "worker_lcores = [0]",
-        "dataplane.worker_lcores",
-        "control lcore",
-    );
-    refused(
-        "worker_lcores = [1]",
-        "worker_lcores = [1, 1]",
-        "dataplane.worker_lcores",
-        "twice",
-    );
-    refused(
-        "worker_lcores = [1]",
-        "worker_lcores = []",
-        "dataplane.worker_lcores",
-        "at least one",
-    );
-    refused(
-        "name = \"outside\"\nrole = \"outside\"",
-        "name = \"inside\"\nrole = \"outside\"",
-        "ports[1].name",
-        "twice",
-    );
-    refused(
-        "pool = [\"198.51.100.0/28\"]",
-        "pool = [\"198.51.100.0/28\"]\n[[nat.static]]\nprotocol = \"tcp\"\ninside = \"100.64.0.9:80\"\noutside = \"192.0.2.1:80\"",
-        "nat.static[0].outside",
-        "not in nat.pool",
-    );
-    refused(
-        "[dataplane]",
-        "[metrics]\nlisten = \"localhost\"\n[dataplane]",
-        "metrics.listen",
-        "address and port",
-    );
-}
-
-#[test]
-fn both_roles_are_required() {
-    let text = BASE.replace("role = \"outside\"", "role = \"inside\"");
-    let e = err(&text);
-    assert_eq!(e.key, "ports");
-    assert!(
-        e.message
-            .contains("exactly one port with role = \"inside\""),
-        "{e}"
-    );
-}
-
-#[test]
-fn missing_nat_table_is_explained() {
-    let text = &BASE[..BASE.find("[nat]").unwrap()];
-    let e = err(text);
-    assert_eq!(e.key, "nat.pool");
+fn metrics_off_or_empty_disables_the_endpoint() {
+    for v in ["off", ""] {
+        let c = Config::parse(&plus(&format!("[metrics]\nlisten = \"{v}\"")), "t").unwrap();
+        assert_eq!(c.metrics.listen, None, "{v:?}");
+    }
 }
 
 #[test]
 fn examples_parse_and_resolved_settings_round_trip() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut n = 0;
+    let mut names = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
@@ -270,10 +150,18 @@ fn examples_parse_and_resolved_settings_round_trip() {
             let again = Config::parse(&c.resolved_toml(), &c.file)
                 .unwrap_or_else(|e| panic!("{e}\n{}", c.resolved_toml()));
             assert_eq!(c, again, "{}", path.display());
-            n += 1;
+            names.push(path.file_name().unwrap().to_string_lossy().into_owned());
         }
     }
-    assert!(n >= 3);
+    names.sort();
+    assert_eq!(names, ["af_packet.toml", "full.toml", "pcap.toml"]);
+
+    let pcap = load(&dir.join("pcap.toml")).unwrap();
+    let out = pcap.port(Role::Outside).unwrap();
+    assert!(out.device.starts_with("net_pcap"));
+    assert_eq!(out.gateway_mac, Some([0x02, 0x00, 0x5e, 0x00, 0x53, 0xfe]));
+    let afp = load(&dir.join("af_packet.toml")).unwrap();
+    assert!(afp.ports.iter().all(|p| p.device.contains("iface=")));
     let full = load(&dir.join("full.toml")).unwrap();
     assert_eq!(full.nat.statics.len(), 1);
     assert_eq!(full.nat.pool.len(), 2);
@@ -281,7 +169,751 @@ fn examples_parse_and_resolved_settings_round_trip() {
 }
 
 #[test]
+fn settings_other_than_the_defaults_round_trip() {
+    let text = r#"
+[dataplane]
+eal_args = ["-m", "2048"]
+control_lcore = 2
+worker_lcores = [3, 1]
+busy_poll = true
+mbufs = 4095
+mbuf_size = 9216
+rx_desc = 512
+tx_desc = 2048
+
+[[ports]]
+name = "out0"
+role = "outside"
+device = "0000:01:00.0"
+ipv4 = "203.0.113.9/29"
+gateway = "203.0.113.14"
+gateway_mac = "AA:bb:cc:dd:ee:0f"
+mtu = 9000
+
+[[ports]]
+name = "in0"
+role = "inside"
+device = "net_tap0"
+ipv4 = "10.1.2.3/16"
+gateway = "10.1.0.1"
+
+[nat]
+inside = ["10.0.0.0/8"]
+pool = ["198.51.100.0/28", "192.0.2.64/26"]
+mapping = "address-dependent"
+filtering = "address-and-port-dependent"
+pooling = "arbitrary"
+allocation = "dynamic"
+port_range = [2000, 3999]
+block_size = 100
+max_blocks_per_subscriber = 3
+max_sessions_per_subscriber = 100
+max_sessions = 5000
+port_parity = false
+port_preservation = true
+quarantine_secs = 0
+hairpinning = false
+exclude_destinations = ["192.0.2.0/26"]
+identity = ["10.9.0.0/24"]
+icmp_on_limit = false
+inbound_syn = "drop"
+timeouts = { udp = 120, tcp_established = 8000, tcp_transitory = 300, icmp = 90, tcp_syn_inbound = 10 }
+
+[[nat.static]]
+protocol = "udp"
+inside = "10.0.0.5:53"
+outside = "192.0.2.65:53"
+
+[alg]
+ftp = { enabled = false }
+sip = { enabled = true, ports = [5060, 5080] }
+
+[metrics]
+listen = "off"
+
+[api]
+listen = "0.0.0.0:8080"
+
+[logging]
+ipfix = { collector = "[::1]:4739", sessions = "on", destinations = true, threshold_percent = 0 }
+syslog = { server = "192.0.2.9:514" }
+"#;
+    let c = Config::parse(text, "x.toml").unwrap();
+    assert_eq!(c.port(Role::Inside).unwrap().name, "in0");
+    assert_eq!(c.nat.port_range, (2000, 3999));
+    assert_eq!(
+        c.port(Role::Outside).unwrap().gateway_mac,
+        Some([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x0f])
+    );
+    let resolved = c.resolved_toml();
+    assert!(resolved.contains("listen = \"off\""), "{resolved}");
+    let again = Config::parse(&resolved, "x.toml").unwrap_or_else(|e| panic!("{e}\n{resolved}"));
+    assert_eq!(c, again);
+}
+
+// ---- syntax and schema --------------------------------------------------------------
+
+#[test]
+fn syntax_error_has_its_line_and_key() {
+    let t = with("control_lcore = 0", "control_lcore = = 0");
+    refused(&t, "= = 0", "dataplane.control_lcore", "not valid TOML");
+    let t = with("gateway = \"203.0.113.254\"", "gateway = \"203.0.113.254");
+    refused(&t, "gateway =", "ports[1].gateway", "not valid TOML");
+}
+
+#[test]
+fn duplicate_key_is_a_syntax_error() {
+    let t = with("control_lcore = 0", "control_lcore = 0\ncontrol_lcore = 1");
+    refused(
+        &t,
+        "control_lcore = 1",
+        "dataplane.control_lcore",
+        "duplicate key",
+    );
+}
+
+#[test]
+fn unknown_key_lists_the_allowed_keys() {
+    let t = with("worker_lcores = [1]", "worker_lcores = [1]\nwokrers = 2");
+    refused(
+        &t,
+        "wokrers",
+        "dataplane.wokrers",
+        "expected one of `eal_args`, `control_lcore`, `worker_lcores`",
+    );
+    let t = with(
+        "ipv4 = \"203.0.113.1/24\"",
+        "ipv4 = \"203.0.113.1/24\"\nipv6 = \"::1/64\"",
+    );
+    refused(&t, "ipv6", "ports[1].ipv6", "`gateway_mac`, `mtu`");
+}
+
+#[test]
+fn unknown_key_in_an_inline_table_is_named() {
+    let t = nat("timeouts = { udp = 300, icmpp = 60 }");
+    refused(&t, "timeouts", "nat.timeouts.icmpp", "`tcp_syn_inbound`");
+    let t = plus("[alg]\nftp = { enabled = true, port = [21] }");
+    refused(&t, "port = [21]", "alg.ftp.port", "`ports`");
+}
+
+#[test]
+fn unknown_table_is_named() {
+    let t = plus("[metric]\nlisten = \"off\"");
+    refused(&t, "[metric]", "metric", "`metrics`");
+}
+
+#[test]
+fn wrong_type_says_which_type() {
+    let t = with("control_lcore = 0", "control_lcore = \"zero\"");
+    refused(
+        &t,
+        "zero",
+        "dataplane.control_lcore",
+        "an integer from 0 to 4294967295",
+    );
+    let t = with("worker_lcores = [1]", "worker_lcores = 1");
+    refused(
+        &t,
+        "worker_lcores",
+        "dataplane.worker_lcores",
+        "expected an array",
+    );
+    let t = plus("[alg]\nftp = { enabled = \"yes\" }");
+    refused(&t, "yes", "alg.ftp.enabled", "true or false");
+    let t = plus("[alg]\nftp = 3");
+    refused(&t, "ftp = 3", "alg.ftp", "expected a table");
+}
+
+#[test]
+fn out_of_range_integer_says_the_range() {
+    let t = with(
+        "device = \"net_null1\"",
+        "device = \"net_null1\"\nmtu = 70000",
+    );
+    refused(&t, "70000", "ports[1].mtu", "0 to 65535");
+    let t = with("control_lcore = 0", "control_lcore = -1");
+    refused(&t, "-1", "dataplane.control_lcore", "from 0");
+}
+
+#[test]
+fn bad_enum_string_lists_valid_values() {
+    for (k, bad, valid) in [
+        ("mapping", "sideways", "`address-and-port-dependent`"),
+        ("filtering", "strict", "`address-dependent`"),
+        ("pooling", "random", "`arbitrary`"),
+        (
+            "allocation",
+            "blocks",
+            "`port-block`, `dynamic`, `deterministic`",
+        ),
+        ("inbound_syn", "reject", "`hold` or `drop`"),
+    ] {
+        let t = nat(&format!("{k} = \"{bad}\""));
+        refused(&t, bad, &format!("nat.{k}"), valid);
+    }
+    let t = with("role = \"outside\"", "role = \"out\"");
+    refused(&t, "\"out\"", "ports[1].role", "`inside` or `outside`");
+    let t = plus("[[nat.static]]\nprotocol = \"sctp\"\ninside = \"10.0.0.1:1\"\noutside = \"198.51.100.1:1\"");
+    refused(&t, "sctp", "nat.static[0].protocol", "`tcp` or `udp`");
+    let t = plus("[logging]\nipfix = { collector = \"127.0.0.1:4739\", sessions = \"all\" }");
+    refused(&t, "all", "logging.ipfix.sessions", "`auto`, `on`, `off`");
+}
+
+#[test]
+fn enum_given_a_number_lists_valid_values() {
+    let t = with("role = \"outside\"", "role = 2");
+    refused(&t, "role = 2", "ports[1].role", "\"inside\" or \"outside\"");
+}
+
+#[test]
+fn missing_port_key_is_named() {
+    let t = with("device = \"net_null1\"\n", "");
+    let at = t.rfind("[[ports]]").unwrap();
+    let l = t[..at].matches('\n').count() + 1;
+    refused_at(&t, l, "ports[1].device", "name, role, device and ipv4");
+}
+
+#[test]
+fn missing_pool_is_explained_at_the_nat_table() {
+    let t = with(POOL, "hairpinning = true");
+    refused(
+        &t,
+        "[nat]",
+        "nat.pool",
+        "e.g. [nat] pool = [\"198.51.100.0/28\"]",
+    );
+}
+
+#[test]
+fn missing_nat_table_is_explained() {
+    let t = &BASE[..BASE.find("[nat]").unwrap()];
+    refused_at(t, 0, "nat.pool", "nat.pool is required");
+}
+
+#[test]
+fn missing_ipfix_collector_is_named() {
+    let t = plus("[logging]\nipfix = { sessions = \"on\" }");
+    refused(
+        &t,
+        "ipfix",
+        "logging.ipfix.collector",
+        "collector = \"127.0.0.1:4739\"",
+    );
+}
+
+// ---- [dataplane] ---------------------------------------------------------------------
+
+#[test]
+fn worker_lcores_must_not_be_empty() {
+    let t = with("worker_lcores = [1]", "worker_lcores = []");
+    refused(
+        &t,
+        "worker_lcores",
+        "dataplane.worker_lcores",
+        "at least one worker lcore",
+    );
+}
+
+#[test]
+fn worker_lcores_must_not_repeat() {
+    let t = with(
+        "worker_lcores = [1]",
+        "worker_lcores = [\n  1,\n  2,\n  1,\n]",
+    );
+    refused_at(&t, 6, "dataplane.worker_lcores[2]", "listed twice");
+}
+
+#[test]
+fn worker_lcores_must_not_hold_the_control_lcore() {
+    let t = with("worker_lcores = [1]", "worker_lcores = [1, 0]");
+    refused(
+        &t,
+        "worker_lcores",
+        "dataplane.worker_lcores[1]",
+        "control lcore",
+    );
+}
+
+#[test]
+fn mbufs_have_a_minimum() {
+    let t = with("worker_lcores = [1]", "worker_lcores = [1]\nmbufs = 100");
+    refused(&t, "mbufs", "dataplane.mbufs", "at least 1024");
+}
+
+#[test]
+fn descriptors_are_a_power_of_two_in_range() {
+    let t = with("worker_lcores = [1]", "worker_lcores = [1]\nrx_desc = 1000");
+    refused(
+        &t,
+        "rx_desc",
+        "dataplane.rx_desc",
+        "power of two from 32 to 16384",
+    );
+    let t = with("worker_lcores = [1]", "worker_lcores = [1]\ntx_desc = 16");
+    refused(&t, "tx_desc", "dataplane.tx_desc", "power of two");
+}
+
+#[test]
+fn eal_args_must_not_pick_lcores() {
+    let t = with("[dataplane]", "[dataplane]\neal_args = [\"-l\", \"0-3\"]");
+    refused(
+        &t,
+        "eal_args",
+        "dataplane.eal_args",
+        "control_lcore and worker_lcores",
+    );
+}
+
+#[test]
+fn mbuf_must_hold_a_full_frame() {
+    let t = with(
+        "device = \"net_null1\"",
+        "device = \"net_null1\"\nmtu = 9000",
+    );
+    refused(&t, "[dataplane]", "dataplane.mbuf_size", "at least 9146");
+}
+
+// ---- [[ports]] -----------------------------------------------------------------------
+
+#[test]
+fn one_inside_and_one_outside_port() {
+    let t = with("role = \"outside\"", "role = \"inside\"");
+    let e = refused(
+        &t,
+        "[[ports]]\nname = \"inside\"",
+        "ports",
+        "exactly one port with role = \"inside\"",
+    );
+    assert!(e.message.contains("for now"), "{e}");
+    let t = plus("[[ports]]\nname = \"out2\"\nrole = \"outside\"\ndevice = \"net_null2\"\nipv4 = \"192.0.2.1/24\"");
+    refused(&t, "[[ports]]\nname = \"inside\"", "ports", "found 2");
+}
+
+#[test]
+fn port_names_are_unique() {
+    let t = with("name = \"outside\"", "name = \"inside\"");
+    let l = line(&t, "role = \"outside\"") - 1;
+    refused_at(&t, l, "ports[1].name", "used twice");
+}
+
+#[test]
+fn port_needs_a_device() {
+    let t = with("device = \"net_null1\"", "device = \" \"");
+    refused(&t, "device = \" \"", "ports[1].device", "a PCI address");
+}
+
+#[test]
+fn port_prefix_length_is_at_most_32() {
+    let t = with("ipv4 = \"100.64.0.1/10\"", "ipv4 = \"100.64.0.1/33\"");
+    refused(&t, "/33", "ports[0].ipv4", "0 to 32");
+}
+
+#[test]
+fn port_address_must_be_an_address() {
+    let t = with("ipv4 = \"100.64.0.1/10\"", "ipv4 = \"100.64.0/10\"");
+    refused(&t, "100.64.0/10", "ports[0].ipv4", "not an IPv4 address");
+}
+
+#[test]
+fn port_needs_its_own_address_not_the_network() {
+    let t = with("ipv4 = \"100.64.0.1/10\"", "ipv4 = \"100.64.0.0/10\"");
+    refused(&t, "100.64.0.0/10", "ports[0].ipv4", "own address");
+}
+
+#[test]
+fn gateway_is_on_the_port_subnet() {
+    let t = with("gateway = \"203.0.113.254\"", "gateway = \"192.0.2.1\"");
+    refused(&t, "192.0.2.1", "ports[1].gateway", "subnet 203.0.113.0/24");
+    let t = with("gateway = \"203.0.113.254\"", "gateway = \"203.0.113.1\"");
+    refused(&t, "gateway", "ports[1].gateway", "another address");
+    let t = with("gateway = \"203.0.113.254\"", "gateway = \"gw\"");
+    refused(&t, "gateway", "ports[1].gateway", "not an IPv4 address");
+}
+
+#[test]
+fn gateway_mac_is_a_mac_address() {
+    let t = with(
+        "gateway = \"203.0.113.254\"",
+        "gateway = \"203.0.113.254\"\ngateway_mac = \"zz:00\"",
+    );
+    refused(&t, "zz:00", "ports[1].gateway_mac", "MAC address");
+}
+
+#[test]
+fn gateway_mac_needs_a_gateway() {
+    let t = with(
+        "ipv4 = \"100.64.0.1/10\"",
+        "ipv4 = \"100.64.0.1/10\"\ngateway_mac = \"02:00:00:00:00:01\"",
+    );
+    refused(&t, "gateway_mac", "ports[0].gateway_mac", "needs a gateway");
+}
+
+#[test]
+fn mtu_is_68_to_9600() {
+    for bad in [67, 9601] {
+        let t = with(
+            "device = \"net_null1\"",
+            &format!("device = \"net_null1\"\nmtu = {bad}"),
+        );
+        refused(&t, "mtu", "ports[1].mtu", "68 to 9600");
+    }
+}
+
+// ---- [nat] ---------------------------------------------------------------------------
+
+#[test]
+fn pool_must_not_be_empty() {
+    let t = with(POOL, "pool = []");
+    refused(&t, "pool", "nat.pool", "at least one prefix");
+}
+
+#[test]
+fn pool_prefix_is_a_network_address() {
+    let t = with(
+        POOL,
+        "pool = [\n  \"192.0.2.0/24\",\n  \"198.51.100.1/28\",\n]",
+    );
+    refused(
+        &t,
+        "198.51.100.1/28",
+        "nat.pool[1]",
+        "host bits set; the prefix is 198.51.100.0/28",
+    );
+}
+
+#[test]
+fn inside_prefix_is_a_network_address() {
+    let t = nat("inside = [\"100.64.0.1/10\"]");
+    refused(&t, "inside =", "nat.inside[0]", "host bits");
+}
+
+#[test]
+fn exclude_destinations_are_prefixes() {
+    let t = nat("exclude_destinations = [\"1.2.3.0/33\"]");
+    refused(&t, "exclude", "nat.exclude_destinations[0]", "0 to 32");
+    let t = nat("exclude_destinations = [\"1.2.3.4/24\"]");
+    refused(&t, "exclude", "nat.exclude_destinations[0]", "host bits");
+}
+
+#[test]
+fn pool_must_not_overlap_inside() {
+    let t = with(POOL, "pool = [\"10.1.0.0/24\"]");
+    refused(
+        &t,
+        "pool",
+        "nat.pool[0]",
+        "overlaps inside prefix 10.0.0.0/8",
+    );
+}
+
+#[test]
+fn pool_prefixes_must_not_overlap_each_other() {
+    let t = with(POOL, "pool = [\"198.51.100.0/28\", \"198.51.100.8/29\"]");
+    refused(&t, "pool", "nat.pool[1]", "overlaps 198.51.100.0/28");
+}
+
+#[test]
+fn identity_must_not_overlap_the_pool() {
+    let t = nat("identity = [\"198.51.100.0/30\"]");
+    refused(&t, "identity", "nat.identity[0]", "overlaps pool prefix");
+}
+
+#[test]
+fn port_range_is_low_to_high() {
+    let t = nat("port_range = [2000, 1000]");
+    refused(&t, "port_range", "nat.port_range", "1 <= low <= high");
+}
+
+#[test]
+fn port_range_does_not_start_at_zero() {
+    let t = nat("port_range = [0, 1000]");
+    refused(&t, "port_range", "nat.port_range", "1 <= low");
+}
+
+#[test]
+fn port_range_has_two_ends() {
+    let t = nat("port_range = [1024, 2048, 4096]");
+    refused(
+        &t,
+        "port_range",
+        "nat.port_range",
+        "two ports, e.g. [1024, 65535]",
+    );
+}
+
+#[test]
+fn block_size_is_at_least_one() {
+    let t = nat("block_size = 0");
+    refused(
+        &t,
+        "block_size",
+        "nat.block_size",
+        "from 1 to the 64512 ports",
+    );
+}
+
+#[test]
+fn block_size_fits_in_the_port_range() {
+    let t = nat("port_range = [1024, 1100]\nblock_size = 100");
+    refused(
+        &t,
+        "block_size",
+        "nat.block_size",
+        "from 1 to the 77 ports of port_range",
+    );
+    // The default block size (512) too, pointing at [nat] where it would be written.
+    let t = nat("port_range = [1024, 1100]");
+    refused(&t, "[nat]", "nat.block_size", "block_size 512");
+}
+
+#[test]
+fn max_blocks_per_subscriber_is_at_least_one() {
+    let t = nat("max_blocks_per_subscriber = 0");
+    refused(
+        &t,
+        "max_blocks",
+        "nat.max_blocks_per_subscriber",
+        "at least 1",
+    );
+}
+
+#[test]
+fn max_sessions_per_subscriber_is_at_least_one() {
+    let t = nat("max_sessions_per_subscriber = 0");
+    refused(
+        &t,
+        "max_sessions_per",
+        "nat.max_sessions_per_subscriber",
+        "at least 1",
+    );
+}
+
+#[test]
+fn max_sessions_covers_every_worker() {
+    let t = nat("max_sessions = 0");
+    refused(
+        &t,
+        "max_sessions =",
+        "nat.max_sessions",
+        "one session per worker",
+    );
+}
+
+#[test]
+fn udp_timeout_has_the_rfc_4787_minimum() {
+    let t = nat("timeouts = { udp = 60 }");
+    refused(
+        &t,
+        "timeouts",
+        "nat.timeouts.udp",
+        "below the 120 s minimum of RFC 4787 REQ-5",
+    );
+}
+
+#[test]
+fn tcp_established_timeout_has_the_rfc_5382_minimum() {
+    let t = nat("[nat.timeouts]\ntcp_established = 3600");
+    refused(
+        &t,
+        "3600",
+        "nat.timeouts.tcp_established",
+        "7440 s minimum of RFC 5382 REQ-5",
+    );
+}
+
+#[test]
+fn tcp_transitory_timeout_has_the_rfc_5382_minimum() {
+    let t = nat("timeouts.tcp_transitory = 30");
+    refused(
+        &t,
+        "30",
+        "nat.timeouts.tcp_transitory",
+        "240 s minimum of RFC 5382 REQ-5",
+    );
+}
+
+#[test]
+fn icmp_timeout_has_the_rfc_5508_minimum() {
+    let t = nat("timeouts = { icmp = 10 }");
+    refused(
+        &t,
+        "timeouts",
+        "nat.timeouts.icmp",
+        "60 s minimum of RFC 5508 REQ-1",
+    );
+}
+
+#[test]
+fn inbound_syn_hold_is_bounded() {
+    let t = nat("timeouts = { tcp_syn_inbound = 0 }");
+    refused(
+        &t,
+        "timeouts",
+        "nat.timeouts.tcp_syn_inbound",
+        "from 1 to 60",
+    );
+}
+
+const STATIC: &str = "[[nat.static]]\nprotocol = \"tcp\"\ninside = \"100.64.0.9:80\"\noutside = \"198.51.100.1:8080\"";
+
+#[test]
+fn static_mapping_parses() {
+    let c = Config::parse(&plus(STATIC), "t").unwrap();
+    let s = c.nat.statics[0];
+    assert_eq!(s.protocol, cgnat_config::L4Proto::Tcp);
+    assert_eq!(s.inside, "100.64.0.9:80".parse().unwrap());
+    assert_eq!(s.outside, "198.51.100.1:8080".parse().unwrap());
+}
+
+#[test]
+fn static_outside_address_is_in_the_pool() {
+    let t = plus(&STATIC.replace("198.51.100.1:8080", "192.0.2.1:8080"));
+    refused(
+        &t,
+        "192.0.2.1:8080",
+        "nat.static[0].outside",
+        "192.0.2.1 is not in nat.pool",
+    );
+}
+
+#[test]
+fn static_inside_address_is_an_inside_address() {
+    let t = plus(&STATIC.replace("100.64.0.9:80", "192.0.2.9:80"));
+    refused(
+        &t,
+        "192.0.2.9:80",
+        "nat.static[0].inside",
+        "not in nat.inside",
+    );
+}
+
+#[test]
+fn static_endpoints_have_ports() {
+    let t = plus(&STATIC.replace("100.64.0.9:80", "100.64.0.9"));
+    refused(
+        &t,
+        "inside =",
+        "nat.static[0].inside",
+        "like \"10.0.0.5:80\"",
+    );
+}
+
+#[test]
+fn static_outside_endpoint_is_mapped_once() {
+    let second = STATIC.replace("100.64.0.9", "100.64.0.10");
+    let t = plus(&format!("{STATIC}\n{second}"));
+    let l = line(&t, "100.64.0.10") + 1;
+    refused_at(&t, l, "nat.static[1].outside", "mapped twice");
+    let t = plus(&format!("{STATIC}\n{}", second.replace("tcp", "udp")));
+    assert!(
+        Config::parse(&t, "t").is_ok(),
+        "udp and tcp may share a port"
+    );
+}
+
+// ---- [alg], [metrics], [api], [logging] ------------------------------------------------
+
+#[test]
+fn alg_ports_are_non_empty_and_non_zero() {
+    let t = plus("[alg]\nsip = { enabled = true, ports = [] }");
+    refused(&t, "sip", "alg.sip.ports", "at least one port");
+    let t = plus("[alg]\nrtsp = { ports = [554, 0] }");
+    refused(&t, "rtsp", "alg.rtsp.ports", "none of them 0");
+}
+
+#[test]
+fn ftp_only_switches_are_refused_elsewhere() {
+    let t = plus("[alg]\ntftp = { min_data_port = 1024 }");
+    refused(&t, "tftp", "alg.tftp.min_data_port", "only alg.ftp");
+    let t = plus("[alg]\nftp = { min_data_port = 0 }");
+    refused(&t, "ftp", "alg.ftp.min_data_port", "1 to 65535");
+}
+
+#[test]
+fn metrics_listen_is_a_socket_address() {
+    let t = plus("[metrics]\nlisten = \"localhost\"");
+    refused(
+        &t,
+        "localhost",
+        "metrics.listen",
+        "not an address and port; e.g. \"127.0.0.1:9469\", or \"off\"",
+    );
+}
+
+#[test]
+fn api_listen_is_a_socket_address() {
+    let t = plus("[api]\nlisten = \"127.0.0.1\"");
+    refused(&t, "listen", "api.listen", "address and port");
+}
+
+#[test]
+fn ipfix_collector_is_a_socket_address() {
+    let t = plus("[logging]\nipfix = { collector = \"collector\" }");
+    refused(
+        &t,
+        "ipfix",
+        "logging.ipfix.collector",
+        "e.g. \"127.0.0.1:4739\"",
+    );
+}
+
+#[test]
+fn ipfix_threshold_is_a_percentage() {
+    let t = plus("[logging.ipfix]\ncollector = \"127.0.0.1:4739\"\nthreshold_percent = 101");
+    refused(
+        &t,
+        "101",
+        "logging.ipfix.threshold_percent",
+        "0 (off) to 100",
+    );
+}
+
+#[test]
+fn ipfix_template_refresh_is_bounded() {
+    let t = plus("[logging.ipfix]\ncollector = \"127.0.0.1:4739\"\ntemplate_refresh_secs = 0");
+    refused(
+        &t,
+        "template_refresh_secs",
+        "logging.ipfix.template_refresh_secs",
+        "1 to 3600",
+    );
+}
+
+#[test]
+fn syslog_server_is_a_socket_address() {
+    let t = plus("[logging]\nsyslog = { server = \"loghost\" }");
+    refused(&t, "syslog", "logging.syslog.server", "127.0.0.1:514");
+}
+
+// ---- the file ------------------------------------------------------------------------
+
+#[test]
+fn error_display_is_file_line_key_message() {
+    let e = ConfigError {
+        file: "a.toml".into(),
+        line: 7,
+        key: "nat.port_range".into(),
+        message: "bad".into(),
+    };
+    assert_eq!(e.to_string(), "a.toml:7: key `nat.port_range`: bad");
+    let _: &dyn std::error::Error = &e;
+}
+
+#[test]
+fn load_names_the_file() {
+    let dir = std::env::temp_dir().join(format!("cgnat-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, with("[nat]", "[nat]\nblock_size = 0")).unwrap();
+    let e = load(&path).unwrap_err();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(e.file, path.display().to_string());
+    assert_eq!((e.line, e.key.as_str()), (19, "nat.block_size"), "{e}");
+}
+
+#[test]
 fn unreadable_file_is_an_error_not_a_panic() {
     let e = load(Path::new("/nonexistent/cgnat.toml")).unwrap_err();
-    assert!(e.message.contains("cannot read"));
+    assert_eq!(e.line, 0);
+    assert!(e.message.contains("cannot read"), "{e}");
 }
