@@ -17,7 +17,7 @@ fn captures() -> Option<PathBuf> {
 fn control_lines(file: &str) -> Vec<Vec<u8>> {
     let dir =
         captures().expect("../shared/captures is missing: the captures are shared test inputs");
-    let frames = cgnat_testkit::pcap::read(&dir.join(file)).unwrap();
+    let frames = cgnat_testkit::pcap::read_frames(dir.join(file)).unwrap();
     let mut lines = Vec::new();
     for f in frames {
         let Ok(p) = SlicedPacket::from_ethernet(&f) else {

@@ -1,19 +1,57 @@
-//! Writes a pcap of subscriber traffic for the NAT's inside port.
+//! Writes a pcap of sample subscriber traffic for the NAT's inside port.
 //!
-//! gen-traffic --out FILE [--flows N] [--subscribers S] [--seed X] [--mix udp,tcp,icmp]
-//!             [--dst-mac aa:bb:cc:dd:ee:ff]
+//! ```text
+//! gen-traffic --out FILE [--flows N] [--subscribers S] [--dst-mac aa:bb:cc:dd:ee:ff]
+//!             [--seed X] [--servers A,B,...] [--mix udp,tcp,icmp] [--packets-per-flow K]
+//!             [--pad]
+//! ```
+//!
+//! See `cgnat_testkit::traffic` for what the flows look like.
 
 use anyhow::{anyhow, bail, Context, Result};
-use cgnat_testkit::traffic::{generate, Spec};
+use cgnat_testkit::traffic::{generate, Proto, Spec};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
+
+const USAGE: &str = "\
+usage: gen-traffic --out FILE [options]
+
+Writes a pcap of subscriber traffic (hosts of 100.64.0.0/10 to internet servers) as the
+inside port of the NAT receives it.
+
+  --out FILE               the pcap to write (classic, microseconds, Ethernet)
+  --flows N                number of flows (default 10000)
+  --subscribers S          number of subscribers (default 1000)
+  --dst-mac MAC            destination MAC of every frame (default 02:70:63:61:70:00)
+  --seed X                 seed of the pseudo-random choices (default 1)
+  --servers A,B,...        server addresses (default 192.0.2.10-20, 198.18.0.1-10)
+  --mix udp,tcp,icmp       protocols, used in turn (default udp,tcp,icmp)
+  --packets-per-flow K     frames per flow (default 3): UDP datagrams; a TCP SYN, then
+                           ACK segments with data; ICMP echo requests
+  --pad                    pad frames to 60 bytes, as on a real wire
+";
 
 fn mac(s: &str) -> Result<[u8; 6]> {
     let v: Vec<u8> = s
-        .split(':')
-        .map(|p| u8::from_str_radix(p, 16))
-        .collect::<Result<_, _>>()
-        .context("bad MAC")?;
-    v.try_into().map_err(|_| anyhow!("a MAC has six bytes"))
+        .split([':', '-'])
+        .map(|p| {
+            if p.len() > 2 {
+                bail!("{p:?} is not a byte");
+            }
+            u8::from_str_radix(p, 16).map_err(|e| anyhow!("{p:?}: {e}"))
+        })
+        .collect::<Result<_>>()
+        .with_context(|| format!("--dst-mac {s}"))?;
+    v.try_into()
+        .map_err(|_| anyhow!("--dst-mac {s}: a MAC has six bytes"))
+}
+
+fn seed(s: &str) -> Result<u64> {
+    let r = match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.with_context(|| format!("--seed {s}"))
 }
 
 fn main() -> Result<()> {
@@ -21,37 +59,65 @@ fn main() -> Result<()> {
     let mut out: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut val = || args.next().ok_or_else(|| anyhow!("{a} needs a value"));
-        match a.as_str() {
+        // Both "--flows 10" and "--flows=10".
+        let (name, inline) = match a.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            _ => (a.clone(), None),
+        };
+        let mut val = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| anyhow!("{name} needs a value"))
+        };
+        match name.as_str() {
             "--out" => out = Some(val()?.into()),
             "--flows" => spec.flows = val()?.parse().context("--flows")?,
             "--subscribers" => spec.subscribers = val()?.parse().context("--subscribers")?,
-            "--seed" => spec.seed = val()?.parse().context("--seed")?,
-            "--mix" => spec.mix = val()?.split(',').map(String::from).collect(),
             "--dst-mac" => spec.dst_mac = mac(&val()?)?,
+            "--seed" => spec.seed = seed(&val()?)?,
+            "--servers" => {
+                spec.servers = val()?
+                    .split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| {
+                        s.trim()
+                            .parse::<Ipv4Addr>()
+                            .with_context(|| format!("--servers: {s:?}"))
+                    })
+                    .collect::<Result<_>>()?
+            }
+            "--mix" => {
+                spec.mix = val()?
+                    .split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| s.parse::<Proto>().context("--mix"))
+                    .collect::<Result<_>>()?
+            }
+            "--packets-per-flow" => {
+                spec.packets_per_flow = val()?.parse().context("--packets-per-flow")?
+            }
+            "--pad" => spec.pad = true,
             "-h" | "--help" => {
-                println!("gen-traffic --out FILE [--flows N] [--subscribers S] [--seed X] [--mix udp,tcp,icmp] [--dst-mac MAC]");
+                print!("{USAGE}");
                 return Ok(());
             }
-            _ => bail!("unknown argument {a}"),
+            _ => bail!("unknown argument {a}\n{USAGE}"),
         }
     }
-    if spec
-        .mix
-        .iter()
-        .any(|m| !["udp", "tcp", "icmp"].contains(&m.as_str()))
-        || spec.mix.is_empty()
-    {
-        bail!("--mix takes udp, tcp and icmp");
+    let out = out.ok_or_else(|| anyhow!("--out FILE is required\n{USAGE}"))?;
+    for w in spec.warnings() {
+        eprintln!("gen-traffic: warning: {w}");
     }
-    let out = out.ok_or_else(|| anyhow!("--out FILE is required"))?;
-    let (flows, frames) = generate(&spec);
-    let frames: Vec<Vec<u8>> = frames.into_iter().map(|(_, f)| f).collect();
-    cgnat_testkit::pcap::write(&out, &frames, 1_700_000_000, 100)?;
+    let traffic = generate(&spec)?;
+    traffic.write_pcap(&out)?;
     eprintln!(
-        "gen-traffic: {} flows, {} frames from {} subscribers -> {}",
-        flows.len(),
-        frames.len(),
+        "gen-traffic: {} flows ({} udp, {} tcp, {} icmp), {} frames from {} subscribers -> {}",
+        traffic.flows.len(),
+        traffic.count(Proto::Udp),
+        traffic.count(Proto::Tcp),
+        traffic.count(Proto::Icmp),
+        traffic.frames.len(),
         spec.subscribers,
         out.display()
     );
