@@ -1,6 +1,15 @@
-/* cgnat's C shim: DPDK's static inline functions and struct-heavy calls, re-exported
- * as plain functions with plain arguments so the Rust side never depends on the
- * layout of rte_mbuf, rte_eth_conf or rte_eth_link. */
+/* cgnat's C shim over DPDK.
+ *
+ * DPDK's fast path (rx/tx burst, mbuf alloc/free and adjust, ring enqueue/dequeue,
+ * rte_lcore_id, rte_rdtsc, rte_errno) is made of static inline functions and macros,
+ * which have no symbol Rust could link against. shim.c compiles them, with exactly the
+ * flags pkg-config gives for libdpdk, into plain functions named cgnat_shim_*.
+ *
+ * The struct-heavy control calls (rte_eth_dev_configure, rte_eth_dev_info_get,
+ * rte_eth_link_get_nowait, rte_eth_stats_get, rte_eth_macaddr_get) are also wrapped,
+ * with small flat structs, so the Rust side never depends on the layout of
+ * rte_eth_conf, rte_eth_dev_info or rte_eth_link.
+ */
 #ifndef CGNAT_SHIM_H
 #define CGNAT_SHIM_H
 #include <stdint.h>
@@ -9,53 +18,89 @@ struct rte_mbuf;
 struct rte_mempool;
 struct rte_ring;
 
+/* --- mbufs --- */
+struct rte_mbuf *cgnat_shim_pktmbuf_alloc(struct rte_mempool *mp);
+/* 0 on success (all n allocated), negative errno (none allocated) otherwise. */
+int cgnat_shim_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsigned int n);
+void cgnat_shim_pktmbuf_free(struct rte_mbuf *m);
+void cgnat_shim_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned int n);
+uint8_t *cgnat_shim_pktmbuf_mtod(struct rte_mbuf *m);
+uint32_t cgnat_shim_pktmbuf_pkt_len(const struct rte_mbuf *m);
+uint16_t cgnat_shim_pktmbuf_data_len(const struct rte_mbuf *m);
+void cgnat_shim_pktmbuf_set_pkt_len(struct rte_mbuf *m, uint32_t len);
+void cgnat_shim_pktmbuf_set_data_len(struct rte_mbuf *m, uint16_t len);
+uint16_t cgnat_shim_pktmbuf_headroom(const struct rte_mbuf *m);
+uint16_t cgnat_shim_pktmbuf_tailroom(const struct rte_mbuf *m);
+/* These four return 1 when done, 0 when the mbuf had no room (it is then unchanged). */
+int cgnat_shim_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len);
+int cgnat_shim_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
+int cgnat_shim_pktmbuf_adj(struct rte_mbuf *m, uint16_t len);
+int cgnat_shim_pktmbuf_trim(struct rte_mbuf *m, uint16_t len);
+int cgnat_shim_pktmbuf_is_contiguous(const struct rte_mbuf *m);
+uint16_t cgnat_shim_mbuf_refcnt(const struct rte_mbuf *m);
+uint16_t cgnat_shim_mbuf_port(const struct rte_mbuf *m);
+void cgnat_shim_mbuf_set_port(struct rte_mbuf *m, uint16_t port);
+uint64_t cgnat_shim_mbuf_ol_flags(const struct rte_mbuf *m);
+uint32_t cgnat_shim_mbuf_packet_type(const struct rte_mbuf *m);
+
+/* --- ethdev fast path --- */
+uint16_t cgnat_shim_eth_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
+uint16_t cgnat_shim_eth_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
+
+/* --- rings --- */
+unsigned int cgnat_shim_ring_enqueue_burst(struct rte_ring *r, void *const *objs, unsigned int n);
+unsigned int cgnat_shim_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned int n);
+unsigned int cgnat_shim_ring_enqueue_burst_elem(struct rte_ring *r, const void *objs,
+                                                unsigned int esize, unsigned int n);
+unsigned int cgnat_shim_ring_dequeue_burst_elem(struct rte_ring *r, void *objs,
+                                                unsigned int esize, unsigned int n);
+unsigned int cgnat_shim_ring_count(const struct rte_ring *r);
+unsigned int cgnat_shim_ring_free_count(const struct rte_ring *r);
+unsigned int cgnat_shim_ring_capacity(const struct rte_ring *r);
+
+/* --- lcores, time, errors --- */
+unsigned int cgnat_shim_lcore_id(void);
+uint64_t cgnat_shim_rdtsc(void);
+void cgnat_shim_pause(void);
+int cgnat_shim_errno(void);
+/* rte_eal_init, keeping stdout the program's own: DPDK's log goes to stderr (EAL on
+ * Linux logs to stdout and syslog by default), and so does anything EAL prints with
+ * printf during init (its usage text after a bad argument): file descriptor 1 points
+ * at stderr for the duration of the call, for the whole process. */
+int cgnat_shim_eal_init(int argc, char **argv);
+
+/* --- ethdev control path, flattened --- */
+struct cgnat_port_info {
+    char driver_name[64];
+    uint32_t if_index;
+    uint16_t max_rx_queues;
+    uint16_t max_tx_queues;
+    uint16_t min_mtu;
+    uint16_t max_mtu;
+    uint32_t max_rx_pktlen;
+    uint16_t reta_size;
+    uint8_t hash_key_size;
+    uint64_t flow_type_rss_offloads;
+    uint64_t rx_offload_capa;
+    uint64_t tx_offload_capa;
+};
+
+struct cgnat_port_link {
+    uint32_t speed_mbps; /* 0 when unknown */
+    uint8_t up;
+    uint8_t full_duplex;
+    uint8_t autoneg;
+};
+
 struct cgnat_port_stats {
     uint64_t ipackets, opackets, ibytes, obytes, imissed, ierrors, oerrors, rx_nombuf;
 };
 
-struct cgnat_port_info {
-    char driver_name[64];
-    uint16_t max_rx_queues;
-    uint16_t max_tx_queues;
-    uint64_t flow_type_rss_offloads;
-};
-
-uint16_t cgnat_shim_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
-uint16_t cgnat_shim_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
-struct rte_mbuf *cgnat_shim_pktmbuf_alloc(struct rte_mempool *mp);
-void cgnat_shim_pktmbuf_free(struct rte_mbuf *m);
-int cgnat_shim_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsigned n);
-void cgnat_shim_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned n);
-uint8_t *cgnat_shim_mtod(struct rte_mbuf *m);
-uint8_t *cgnat_shim_data(struct rte_mbuf *m, uint16_t *len);
-uint32_t cgnat_shim_pkt_len(const struct rte_mbuf *m);
-uint16_t cgnat_shim_data_len(const struct rte_mbuf *m);
-uint16_t cgnat_shim_nb_segs(const struct rte_mbuf *m);
-uint16_t cgnat_shim_headroom(const struct rte_mbuf *m);
-uint16_t cgnat_shim_tailroom(const struct rte_mbuf *m);
-int cgnat_shim_prepend(struct rte_mbuf *m, uint16_t len);
-int cgnat_shim_append(struct rte_mbuf *m, uint16_t len);
-int cgnat_shim_adj(struct rte_mbuf *m, uint16_t len);
-int cgnat_shim_trim(struct rte_mbuf *m, uint16_t len);
-uint16_t cgnat_shim_mbuf_port(const struct rte_mbuf *m);
-void cgnat_shim_mbuf_set_port(struct rte_mbuf *m, uint16_t port);
-
-unsigned cgnat_shim_ring_enqueue_burst(struct rte_ring *r, void *const *objs, unsigned n);
-unsigned cgnat_shim_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned n);
-unsigned cgnat_shim_ring_enqueue_burst_elem(struct rte_ring *r, const void *objs, unsigned esize, unsigned n);
-unsigned cgnat_shim_ring_dequeue_burst_elem(struct rte_ring *r, void *objs, unsigned esize, unsigned n);
-unsigned cgnat_shim_ring_count(const struct rte_ring *r);
-unsigned cgnat_shim_ring_free_count(const struct rte_ring *r);
-
-unsigned cgnat_shim_lcore_id(void);
-uint64_t cgnat_shim_rdtsc(void);
-int cgnat_shim_errno(void);
-void cgnat_shim_pause(void);
-void cgnat_shim_log_to_stderr(void);
-
+/* rss: spread over the RX queues by IP hash when the device can and nb_rx > 1.
+ * mtu: 0 for the device's default. Returns 0 or a negative errno. */
 int cgnat_shim_port_configure(uint16_t port, uint16_t nb_rx, uint16_t nb_tx, int rss, uint16_t mtu);
 int cgnat_shim_port_info(uint16_t port, struct cgnat_port_info *out);
 int cgnat_shim_port_mac(uint16_t port, uint8_t out[6]);
-int cgnat_shim_port_link(uint16_t port, int *up, uint32_t *speed_mbps);
+int cgnat_shim_port_link(uint16_t port, struct cgnat_port_link *out);
 int cgnat_shim_port_stats(uint16_t port, struct cgnat_port_stats *out);
 #endif
