@@ -9,7 +9,7 @@ pkgs=(libdpdk-dev dpdk libpcap-dev clang libclang-dev pkg-config
       iproute2 ethtool tcpdump curl python3 iputils-ping procps)
 if [ "${1:-}" = "--test" ]; then
     # Real peers for the end-to-end tests.
-    pkgs+=(socat prometheus tshark python3-pyftpdlib tftpd-hpa tftp-hpa)
+    pkgs+=(socat prometheus tshark python3-pyftpdlib tftpd-hpa tftp-hpa nftables lftp baresip-core kamailio ffmpeg vlc-bin vlc-plugin-base)
 fi
 
 missing=()
