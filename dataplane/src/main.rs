@@ -189,8 +189,17 @@ fn pcap_mode(args: &Args) -> Result<()> {
             outputs.push((out_dir.join(format!("{name}.pcap")), tx));
         }
     }
+    // How many frames the inputs hold: the run is drained once the workers have
+    // received them all (a quiet spell alone can be a busy machine's scheduler).
+    let mut input_frames = 0u64;
+    for f in [&inside, &outside] {
+        input_frames += cgnat_dataplane::pcap::frames(f)
+            .map(|v| v.len() as u64)
+            .unwrap_or(0);
+    }
     let opts = RunOptions {
         until_drained: true,
+        input_frames: Some(input_frames),
         stop: stop_flag()?,
     };
     let summary = run(&cfg, &opts)?;
@@ -209,6 +218,7 @@ fn run_mode(args: &Args) -> Result<()> {
     let cfg = args.config()?;
     let opts = RunOptions {
         until_drained: false,
+        input_frames: None,
         stop: stop_flag()?,
     };
     eprintln!("cgnat: running {} (SIGINT or SIGTERM to stop)", cfg.file);

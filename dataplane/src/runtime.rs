@@ -18,6 +18,9 @@ use std::time::Duration;
 pub struct RunOptions {
     /// Stop once every input is drained (pcap mode); accept frames for any MAC.
     pub until_drained: bool,
+    /// Frames the inputs hold, when known (pcap mode): draining waits for them all to
+    /// be received, or for 5 s without any.
+    pub input_frames: Option<u64>,
     /// Set to stop (signals set it too).
     pub stop: Arc<AtomicBool>,
 }
@@ -645,9 +648,15 @@ fn control_loop(
         }
         if opts.until_drained {
             let now = cgnat_ffi::tsc();
+            let received: u64 = links
+                .iter()
+                .map(|l| l.counters.rx[0].get() + l.counters.rx[1].get())
+                .sum();
+            let all_in = opts.input_frames.is_none_or(|n| received >= n);
+            let wait = if all_in { hz / 4 } else { 5 * hz };
             let quiet = links.iter().all(|l| {
                 l.started.load(Ordering::Acquire)
-                    && now.saturating_sub(l.last_rx.load(Ordering::Relaxed)) > hz / 4
+                    && now.saturating_sub(l.last_rx.load(Ordering::Relaxed)) > wait
                     && l.to_control.count() == 0
                     && l.from_control.count() == 0
                     && l.handoff.count() == 0
