@@ -150,7 +150,8 @@ pub struct Spot {
     pub addr: Option<(Option<Range<usize>>, Ipv4Addr)>,
     /// The port text and its value.
     pub port: Option<(Range<usize>, u16)>,
-    /// Where a port would go if the URI names none (after the host).
+    /// Where a port would go if the URI names none (after the host); for a media line
+    /// without `a=rtcp`, where that line would go (after the `m=` line).
     pub port_at: Option<usize>,
 }
 
@@ -207,6 +208,8 @@ pub fn sdp(buf: &[u8], r: Range<usize>) -> Sdp {
         rtcp: Option<u16>,
         eligible: bool,
         v6: bool,
+        /// Offset after the `m=` line's end.
+        next: usize,
     }
     impl M {
         /// A media line that gets no pinhole (counted by the problem).
@@ -219,6 +222,7 @@ pub fn sdp(buf: &[u8], r: Range<usize>) -> Sdp {
                 rtcp: None,
                 eligible: false,
                 v6: false,
+                next: 0,
             }
         }
     }
@@ -344,6 +348,7 @@ pub fn sdp(buf: &[u8], r: Range<usize>) -> Sdp {
                     rtcp: None,
                     eligible: udp && wanted && count_ok && port != 0,
                     v6: false,
+                    next: at.min(r.end),
                 });
             }
             b'a' if media.last().is_some() && buf[v.clone()].starts_with(b"rtcp:") => {
@@ -398,7 +403,8 @@ pub fn sdp(buf: &[u8], r: Range<usize>) -> Sdp {
             role: Role::Media(i as u8),
             addr: Some((None, addr)),
             port: Some((m.port_r.clone(), m.port)),
-            port_at: None,
+            // Where an `a=rtcp` line would go if RTCP cannot be on the next port.
+            port_at: m.rtcp.is_none().then_some(m.next),
         });
     }
     out
@@ -648,9 +654,27 @@ pub fn rewrite(buf: &[u8], s: &Sip, t: &Translate) -> Vec<Edit> {
             });
         }
         match (&sp.port, sp.port_at) {
-            (Some((r, p)), _) => {
-                if let Some(np) = (t.port)(sp.role, *p) {
+            (Some((r, p)), at) => {
+                let np = (t.port)(sp.role, *p);
+                if let Some(np) = np {
                     push_port(&mut edits, r.clone(), *p, np);
+                }
+                if let (Role::Media(i), Some(at)) = (sp.role, at) {
+                    // RTCP is on the next port unless said otherwise (RFC 3605): when
+                    // its translation is not next to RTP's, say where it is.
+                    let rtcp = (t.port)(Role::Rtcp(i), p.wrapping_add(1));
+                    if let Some(rtcp) = rtcp.filter(|&x| x != np.unwrap_or(*p).wrapping_add(1)) {
+                        let eol = if at >= 2 && &buf[at - 2..at] == b"\r\n" {
+                            "\r\n"
+                        } else {
+                            "\n"
+                        };
+                        edits.push(Edit {
+                            at,
+                            len: 0,
+                            with: format!("a=rtcp:{rtcp}{eol}"),
+                        });
+                    }
                 }
             }
             (None, Some(at)) if sp.role == Role::Signal => {
@@ -678,9 +702,10 @@ pub fn rewrite(buf: &[u8], s: &Sip, t: &Translate) -> Vec<Edit> {
     }
     edits.sort_by_key(|e| e.at);
     edits.dedup_by_key(|e| e.at);
+    // The body is the end of the message: whatever is at or after its start is in it.
     let grew: isize = edits
         .iter()
-        .filter(|e| e.at >= body.start && e.at < body.end.max(body.start + 1))
+        .filter(|e| sdp_body && e.at >= body.start)
         .map(|e| e.with.len() as isize - e.len as isize)
         .sum();
     if grew != 0 {
@@ -886,6 +911,44 @@ a=sendrecv\r\n";
         let s2 = parse(&out, true).unwrap().unwrap();
         assert_eq!(s2.msg.body.len(), out.len() - s2.msg.body.start);
         assert_eq!(s2.msg.body.len(), 131 + 2);
+    }
+
+    #[test]
+    fn rtcp_away_from_rtp_is_announced() {
+        let s = parse(INVITE, true).unwrap().unwrap();
+        let ports = |role: Role, port: u16| match (role, port) {
+            (Role::Media(0), 30000) => Some(61000),
+            (Role::Rtcp(0), 30001) => Some(1201),
+            _ => None,
+        };
+        let t = Translate {
+            from: inside(),
+            to: outside(),
+            port: &ports,
+            tokens: false,
+        };
+        let out = crate::text::apply(INVITE, &rewrite(INVITE, &s, &t));
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(
+            text.contains("m=audio 61000 RTP/AVP 0 8\r\na=rtcp:1201\r\na=sendrecv"),
+            "{text}"
+        );
+        let s2 = parse(&out, true).unwrap().unwrap();
+        assert_eq!(s2.msg.body.len(), out.len() - s2.msg.body.start);
+        // Next to each other: nothing added.
+        let ports = |role: Role, port: u16| match (role, port) {
+            (Role::Media(0), 30000) => Some(61000),
+            (Role::Rtcp(0), 30001) => Some(61001),
+            _ => None,
+        };
+        let t = Translate {
+            from: inside(),
+            to: outside(),
+            port: &ports,
+            tokens: false,
+        };
+        let text = String::from_utf8(crate::text::apply(INVITE, &rewrite(INVITE, &s, &t))).unwrap();
+        assert!(!text.contains("a=rtcp"));
     }
 
     #[test]

@@ -23,7 +23,13 @@ use std::net::Ipv4Addr;
 /// holds the segment meanwhile).
 pub struct Partials {
     slots: Vec<(u32, u8, Vec<u8>)>,
+    /// Media addresses of offers from outside, per (session, call): the answer's
+    /// pinholes take only that address.
+    offers: Vec<(u32, u32, u32)>,
 }
+
+/// Offers remembered at once.
+const MAX_OFFERS: usize = 256;
 
 /// Sessions with an incomplete message kept at once.
 pub const MAX_PARTIALS: usize = 64;
@@ -34,11 +40,34 @@ impl Default for Partials {
     fn default() -> Self {
         Partials {
             slots: Vec::with_capacity(MAX_PARTIALS),
+            offers: Vec::with_capacity(MAX_OFFERS),
         }
     }
 }
 
 impl Partials {
+    fn offer(&mut self, session: u32, call: u32, addr: u32) {
+        if let Some(o) = self
+            .offers
+            .iter_mut()
+            .find(|o| o.0 == session && o.1 == call)
+        {
+            o.2 = addr;
+            return;
+        }
+        if self.offers.len() == MAX_OFFERS {
+            self.offers.remove(0);
+        }
+        self.offers.push((session, call, addr));
+    }
+
+    fn offered(&self, session: u32, call: u32) -> u32 {
+        self.offers
+            .iter()
+            .find(|o| o.0 == session && o.1 == call)
+            .map_or(0, |o| o.2)
+    }
+
     fn take(&mut self, session: u32, dir: u8) -> Option<Vec<u8>> {
         let k = self
             .slots
@@ -199,6 +228,7 @@ pub fn worker<B: PacketBuf>(
     };
     let mut ctx = Ctx {
         nat,
+        offers: &mut *partials,
         counters,
         tag: &mut tag,
         i,
@@ -229,6 +259,7 @@ pub fn worker<B: PacketBuf>(
 /// What a message's handler works with.
 struct Ctx<'a> {
     nat: &'a mut Nat,
+    offers: &'a mut Partials,
     counters: &'a WorkerCounters,
     tag: &'a mut Tag,
     i: u32,
@@ -259,6 +290,8 @@ fn sip_message(c: &mut Ctx, text: &[u8], m: &sip::Sip) {
             let d = sip::sdp(text, m.msg.body.clone());
             if let Some(remote) = d.media.first().map(|x| x.addr) {
                 nat.alg_narrow(i, p.call, u32::from(remote));
+                // An offer: the answer's pinholes will take only this address.
+                c.offers.offer(i, p.call, u32::from(remote));
             }
         }
         if p.ends_call && nat.alg_forget(i, p.call, now) > 0 {
@@ -320,7 +353,9 @@ fn sip_message(c: &mut Ctx, text: &[u8], m: &sip::Sip) {
             proto: ipv4::PROTO_UDP,
             in_addr: s.in_addr,
             in_port: media.port,
-            remote: 0,
+            // The offer's media address when this is the answer; any source until the
+            // answer names one otherwise.
+            remote: c.offers.offered(i, p.call),
             class: class::SIP_MEDIA,
             tag: p.call,
             secs: 0,

@@ -93,7 +93,11 @@ impl Harness {
             }
             Verdict::Handoff(..) => unreachable!("a single worker owns everything"),
             Verdict::Alg(side) => match self.control.alg(&mut buf, side, now) {
-                Verdict::Tx(out) => vec![(out, buf.data().to_vec())],
+                Verdict::Tx(out) => {
+                    // Sent by the worker once the control lcore gives it back.
+                    self.counters.tx[out as usize].inc();
+                    vec![(out, buf.data().to_vec())]
+                }
                 Verdict::Hold => {
                     self.control.hold_alg(buf);
                     Vec::new()
@@ -106,6 +110,7 @@ impl Harness {
             out.push((side, b.data().to_vec()));
         }
         while let Some((b, side)) = self.control.take_ready() {
+            self.counters.tx[side as usize].inc();
             out.push((side, b.data().to_vec()));
         }
         out

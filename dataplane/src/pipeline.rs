@@ -345,8 +345,8 @@ impl<B: PacketBuf> Worker<B> {
             Verdict::Drop(r) => self.counters.count_drop(r),
             Verdict::Tx(side) => self.counters.tx[side as usize].inc(),
             Verdict::Handoff(..) => self.counters.handoff_out.inc(),
-            Verdict::Alg(side) => self.counters.tx[side as usize].inc(),
-            Verdict::Control | Verdict::Hold => {}
+            // Counted as sent when the control lcore gives it back for sending.
+            Verdict::Alg(_) | Verdict::Control | Verdict::Hold => {}
         }
         v
     }
@@ -1594,6 +1594,11 @@ impl<B: PacketBuf> Control<B> {
         }
         self.count_hold(tag, AlgHold::Joined);
         None
+    }
+
+    /// The control lcore's counters.
+    pub fn counters(&self) -> &Arc<WorkerCounters> {
+        &self.counters
     }
 
     /// Records a neighbour a worker gleaned.

@@ -483,11 +483,15 @@ fn worker_loop(
         }
         if link.from_control.dequeue_burst(&mut rx) > 0 {
             for m in rx.take_all() {
-                let out = if m.port() == 0 {
+                let out = if m.port() & 1 == 0 {
                     Side::Inside
                 } else {
                     Side::Outside
                 };
+                if m.port() >= 2 {
+                    // An ALG frame back from the control lcore: sent now.
+                    counters.tx[out as usize].inc();
+                }
                 push(&mut tx, out, m, ports, q, &counters);
             }
         }
@@ -566,6 +570,7 @@ fn control_loop(
     opts: &RunOptions,
     busy: bool,
 ) {
+    let control_counters = control.counters().clone();
     let mut burst = MbufBurst::new();
     let mut back = MbufBurst::new();
     let mut gleans = [Glean::default(); 32];
@@ -619,10 +624,14 @@ fn control_loop(
                 } else {
                     control.handle(&mut m, side)
                 };
+                let alg = m.port() >= 2;
                 match v {
                     Verdict::Tx(out) => {
-                        m.set_port(out as u16);
+                        // 0/1: the control lcore's own frames (counted as sent by it);
+                        // 2/3: ALG frames, counted as sent by the worker that sends them.
+                        m.set_port(out as u16 + if alg { 2 } else { 0 });
                         if let Err(m) = back.push(m) {
+                            control_counters.count_drop(DropReason::RingFull);
                             drop(m);
                         }
                     }
@@ -632,14 +641,18 @@ fn control_loop(
             }
             control.tick(now);
             while let Some((mut m, out)) = control.take_ready() {
-                m.set_port(out as u16);
+                m.set_port(out as u16 + 2);
                 if let Err(m) = back.push(m) {
+                    control_counters.count_drop(DropReason::RingFull);
                     drop(m);
                 }
             }
             if !back.is_empty() {
                 link.from_control.enqueue_burst(&mut back);
-                back.clear();
+                if !back.is_empty() {
+                    control_counters.drops[DropReason::RingFull as usize].add(back.len() as u64);
+                    back.clear();
+                }
             }
         }
         if work > 0 {

@@ -596,3 +596,92 @@ fn rtsp_interleaved_and_elsewhere_open_nothing() {
     assert_eq!(h.counters.alg_rtsp[AlgEvent::Elsewhere as usize].get(), 1);
     assert_eq!(h.counters.alg_rtsp[AlgEvent::Messages as usize].get(), 2);
 }
+
+/// A phone that sends RTCP before its SDP (baresip's answer does) already has its RTCP
+/// port mapped on its own: the SDP then says where RTCP is (`a=rtcp`, RFC 3605), and the
+/// far end's RTCP gets in there.
+#[test]
+fn rtcp_mapped_before_the_sdp_is_announced_with_a_rtcp() {
+    let mut h = harness(STRICT);
+    let early = out(&one(
+        &mut h,
+        &udp(
+            "100.64.1.2:30001",
+            "192.0.2.30:40001",
+            b"\x80\xc9\x00\x01ping",
+            false,
+        ),
+        Inside,
+        1000,
+        Outside,
+    ))
+    .src;
+    let o = one(
+        &mut h,
+        &udp(
+            "100.64.1.2:5060",
+            "192.0.2.20:5060",
+            invite("r1", 30000).as_bytes(),
+            false,
+        ),
+        Inside,
+        1000,
+        Outside,
+    );
+    let t = udp_payload(&o);
+    content_length_ok(&t);
+    let rtp = media_port(&t);
+    if early.port() != rtp + 1 {
+        assert!(t.contains(&format!("a=rtcp:{}\r\n", early.port())), "{t}");
+    }
+    // The far end's RTCP to the announced port reaches the phone's RTCP port.
+    let m = out(&one(
+        &mut h,
+        &udp("192.0.2.30:40001", &early.to_string(), b"rtcp", true),
+        Outside,
+        1001,
+        Inside,
+    ));
+    assert_eq!(m.dst, sa("100.64.1.2:30001"));
+}
+
+/// The answerer's pinholes take only the media address the offer named.
+#[test]
+fn answer_pinholes_take_only_the_offers_media_address() {
+    let mut h = harness(STRICT);
+    let reg = "REGISTER sip:192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 100.64.1.2:5060;branch=z9hG4bK-r\r\nCall-ID: reg2\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@100.64.1.2:5060>\r\nContent-Length: 0\r\n\r\n";
+    let sig = out(&one(
+        &mut h,
+        &udp("100.64.1.2:5060", "192.0.2.20:5060", reg.as_bytes(), false),
+        Inside,
+        1000,
+        Outside,
+    ))
+    .src;
+    let sdp = "v=0\r\nc=IN IP4 192.0.2.30\r\nm=audio 40000 RTP/AVP 0\r\n";
+    let inv = format!("INVITE sip:alice@{sig} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bK-o\r\nCall-ID: o1@192.0.2.21\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len());
+    one(
+        &mut h,
+        &udp("192.0.2.20:5060", &sig.to_string(), inv.as_bytes(), true),
+        Outside,
+        1001,
+        Inside,
+    );
+    let ans = "v=0\r\nc=IN IP4 100.64.1.2\r\nm=audio 30300 RTP/AVP 0\r\n";
+    let ok = format!("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bK-o\r\nCall-ID: o1@192.0.2.21\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{ans}", ans.len());
+    one(
+        &mut h,
+        &udp("100.64.1.2:5060", "192.0.2.20:5060", ok.as_bytes(), false),
+        Inside,
+        1002,
+        Outside,
+    );
+    let media: Vec<u32> = h
+        .worker
+        .nat()
+        .expectations()
+        .filter(|(_, e)| e.class == cgnat_dataplane::nat::class::SIP_MEDIA)
+        .map(|(_, e)| e.remote)
+        .collect();
+    assert_eq!(media, vec![u32::from(ip("192.0.2.30")); 2]);
+}

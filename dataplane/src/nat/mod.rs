@@ -116,19 +116,23 @@ pub mod class {
     pub const SIP_REGISTER: u8 = 3;
     /// RTSP media (a SETUP's client ports).
     pub const RTSP_MEDIA: u8 = 4;
+    /// A SIP dialog's contact on another port than its signalling session's (SIP over
+    /// TCP from an ephemeral port): requests within the dialog; ends with the call.
+    pub const SIP_DIALOG: u8 = 5;
     /// Names, for counters and the API.
-    pub const NAMES: [&str; 5] = [
+    pub const NAMES: [&str; 6] = [
         "ftp_data",
         "tftp",
         "sip_media",
         "sip_register",
         "rtsp_media",
+        "sip_dialog",
     ];
     /// Most live expectations of each class per worker.
-    pub const MAX: [usize; 5] = [4096, 1024, 4096, 4096, 2048];
+    pub const MAX: [usize; 6] = [4096, 1024, 4096, 4096, 2048, 2048];
     /// Seconds an unmatched expectation of each class lives (registrations: their own
     /// lifetime instead).
-    pub const TIMEOUT: [u32; 5] = [120, 30, 300, 3600, 300];
+    pub const TIMEOUT: [u32; 6] = [120, 30, 300, 3600, 300, 3600];
 }
 
 /// A connection an ALG announced: a mapping kept alive (pinned) for it, the remote it
@@ -156,7 +160,7 @@ pub struct Expect {
 }
 
 /// Expectations a worker holds at once, all classes together.
-pub const MAX_EXPECT: usize = 4096 + 1024 + 4096 + 4096 + 2048;
+pub const MAX_EXPECT: usize = 4096 + 1024 + 4096 + 4096 + 2048 + 2048;
 
 /// What an ALG asks of [`Nat::alg_expect_with`].
 #[derive(Clone, Copy, Debug)]
@@ -485,7 +489,7 @@ pub struct Nat {
     above_threshold: Vec<bool>,
     /// ALG expectations, keyed by the pinned mapping's outside key.
     expects: HashMap<Key, Expect>,
-    expect_count: [usize; 5],
+    expect_count: [usize; 6],
     expect_order: u32,
 }
 
@@ -600,7 +604,7 @@ impl Nat {
             limit_left: 0,
             above_threshold: Vec::new(),
             expects: HashMap::with_capacity(2 * MAX_EXPECT),
-            expect_count: [0; 5],
+            expect_count: [0; 6],
             expect_order: 0,
         };
         nat.above_threshold = vec![false; nat.pool.addrs.len()];
