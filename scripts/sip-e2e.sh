@@ -137,9 +137,13 @@ table ip sipnat {
         iifname "$vsn" udp dport 5060 ct helper set "sip-udp"
         iifname "$vsn" tcp dport 5060 ct helper set "sip-tcp"
     }
-    chain fwd {
+    set dropped_udp {
+        type ipv4_addr . ipv4_addr . inet_service . inet_service; flags dynamic; size 1024;
+    }
+    chain forward_filter {
         type filter hook forward priority filter; policy accept;
         ct state established,related accept
+        iifname "$vin" meta l4proto udp add @dropped_udp { ip saddr . ip daddr . udp sport . udp dport }
         iifname "$vin" counter drop comment "unsolicited from the internet"
     }
     chain pre_nat {
@@ -353,13 +357,30 @@ count() { # pcap t0 t1 display-filter
     tshark -r "$1" -Y "frame.time_epoch >= $2 and frame.time_epoch <= $3 and ($4)" 2>/dev/null | wc -l
 }
 
+# The NAT's state in the middle of a call: the Linux helper's expectations and
+# conntrack entries, or cgnat's expectations and sessions.
+snapshot() { # file-prefix
+    case "$mode" in
+    linux)
+        rx cat /proc/net/nf_conntrack_expect > "$1-expect.txt" 2>&1
+        rx cat /proc/net/nf_conntrack > "$1-conntrack.txt" 2>&1 ;;
+    cgnat)
+        curl -s --max-time 3 "http://127.0.0.1:$api_port/expectations" > "$1-expectations.json" 2>&1
+        curl -s --max-time 3 "http://127.0.0.1:$api_port/sessions" > "$1-sessions.json" 2>&1 ;;
+    esac
+}
+
 # One call: start, media for $secs, hang up; judge signalling from the driver's
 # timeline, media from the captures on both sides, and the BYE's 200 on the wire.
 scenario() { # name caller callee uri
     local name=$1 caller=$2 callee=$3 uri=$4 json="$work/call-$1.json"
     local callerns=$sub calleens=$inet
     [ "$caller" = bob ] && { callerns=$inet; calleens=$sub; }
-    /usr/bin/python3 "$ctl" call "$caller=$callerns:4444" "$callee=$calleens:4444" "$uri" "$secs" > "$json" 2> "$work/call-$name.err"
+    /usr/bin/python3 "$ctl" call "$caller=$callerns:4444" "$callee=$calleens:4444" "$uri" "$secs" > "$json" 2> "$work/call-$name.err" &
+    local callpid=$!
+    sleep "$(echo "$secs / 2 + 0.5" | bc -l)"
+    snapshot "$work/midcall-$name"
+    wait "$callpid"
     local rc=$?
     sleep 0.5
     local t0 t1 m0 m1 est rtpe
@@ -432,8 +453,10 @@ print(n)' "$work/expectations.json" "$rtp_lo" "$rtp_hi" 2>/dev/null || echo unre
     curl -s --max-time 3 "http://127.0.0.1:$api_port/counters" > "$work/counters.json"
 fi
 if [ "$mode" = linux ]; then
-    rx conntrack -L expect > "$work/conntrack-expect.txt" 2>&1 || true
+    snapshot "$work/after"
     rx nft list ruleset > "$work/nft-after.txt" 2>&1
+    echo "sip-e2e: inbound dropped by the filter: $(grep -o 'counter packets [0-9]*' "$work/nft-after.txt")," \
+        "udp flows: $(sed -n '/set dropped_udp/,/}/p' "$work/nft-after.txt" | grep -o '[0-9.]* \. [0-9.]* \. [0-9]* \. [0-9]*' | tr '\n' ';')"
 fi
 
 if [ $failed = 0 ]; then echo "SIP-E2E PASS"; else echo "SIP-E2E FAIL (${results[*]})"; exit 1; fi
