@@ -403,7 +403,7 @@ print(d["start"], d["end"], d.get("media_start", d["start"]), d.get("media_end",
     local cap=$work/subscriber.pcap
     bye200=$(tshark -r "$cap" -Y "frame.time_epoch >= $t0 and frame.time_epoch <= $t1 + 1 and sip.Status-Code == 200 and sip.CSeq.method == \"BYE\"" 2>/dev/null | wc -l)
     local ok=1 why=""
-    [ "$rc" = 0 ] && [ "$est" = 1 ] || { ok=0; why="$why signalling(rc=$rc,established=$est)"; }
+    [ "$rc" = 0 ] && [ "$est" = 1 ] || { ok=0; why="$why driver(rc=$rc,established=$est)"; }
     [ "$a_rx" -ge "$min_rtp" ] || { ok=0; why="$why alice-rx-rtp<$min_rtp"; }
     [ "$b_rx" -ge "$min_rtp" ] || { ok=0; why="$why bob-rx-rtp<$min_rtp"; }
     [ "$bye200" -ge 1 ] || { ok=0; why="$why no-200-to-BYE-at-alice"; }
