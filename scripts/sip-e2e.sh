@@ -370,6 +370,25 @@ snapshot() { # file-prefix
     esac
 }
 
+media_pinholes() { # file-prefix: "remote->outside" of each media expectation, comma-separated
+    case "$mode" in
+    linux)
+        awk '/sip\/audio/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+                             printf "%s%s->%s:%s", n++ ? "," : "", v["src"], v["dst"], v["dport"] }' "$1-expect.txt" 2>/dev/null ;;
+    cgnat)
+        /usr/bin/python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+lo, hi = int(sys.argv[2]), int(sys.argv[3])
+out = []
+for e in d.get("expectations", []):
+    port = int(e.get("inside", ":0").rsplit(":", 1)[1] or 0)
+    if lo <= port <= hi + 1:
+        out.append("%s->%s(%s)" % (e.get("remote"), e.get("outside"), e.get("inside")))
+print(",".join(out))' "$1-expectations.json" "$rtp_lo" "$rtp_hi" 2>/dev/null ;;
+    esac
+}
+
 # One call: start, media for $secs, hang up; judge signalling from the driver's
 # timeline, media from the captures on both sides, and the BYE's 200 on the wire.
 scenario() { # name caller callee uri
@@ -407,13 +426,21 @@ print(d["start"], d["end"], d.get("media_start", d["start"]), d.get("media_end",
     [ "$a_rx" -ge "$min_rtp" ] || { ok=0; why="$why alice-rx-rtp<$min_rtp"; }
     [ "$b_rx" -ge "$min_rtp" ] || { ok=0; why="$why bob-rx-rtp<$min_rtp"; }
     [ "$bye200" -ge 1 ] || { ok=0; why="$why no-200-to-BYE-at-alice"; }
-    result "$name" "$ok" "uri=$uri alice_rtp_tx=$a_tx alice_rtp_rx=$a_rx bob_rtp_tx=$b_tx bob_rtp_rx=$b_rx alice_rtcp_rx=$a_rtcp bob_rtcp_rx=$b_rtcp rtpestab_caller/callee=$rtpe bye_200=$bye200${why:+ failed:$why}"
+    # What alice's SDP looked like once it left the NAT, and the media pinholes the NAT
+    # held in the middle of the call (remote->outside).
+    local sdp_out pins
+    sdp_out=$(tshark -r "$work/internet-in.pcap" -Y "frame.time_epoch >= $t0 and frame.time_epoch <= $t1 and sdp" \
+        -T fields -e sdp.connection_info.address -e sdp.media.port 2>/dev/null | tr '\t' ':' | tr '\n' ',' | sed 's/,$//')
+    pins=$(media_pinholes "$work/midcall-$name")
+    result "$name" "$ok" "uri=$uri alice_rtp_tx=$a_tx alice_rtp_rx=$a_rx bob_rtp_tx=$b_tx bob_rtp_rx=$b_rx alice_rtcp_rx=$a_rtcp bob_rtcp_rx=$b_rtcp rtpestab_caller/callee=$rtpe bye_200=$bye200 sdp_toward_internet=${sdp_out:-none} midcall_media_pinholes=${pins:-none}${why:+ failed:$why}"
     sleep 0.5
 }
 
 scenario direct alice bob "sip:bob@$bob"
 scenario proxy alice bob "sip:bob@$kam"
 scenario incoming bob alice "sip:alice@$kam"
+# Opt-in: the direct call with SIP over TCP (SDP rewrites change the stream's length).
+[ "${SIP_TCP:-0}" = 1 ] && scenario direct-tcp alice bob "sip:bob@$bob;transport=tcp"
 
 # ---------------------------------------------------------------- leak check
 sleep 0.5
