@@ -486,4 +486,19 @@ if [ "$mode" = linux ]; then
         "udp flows: $(sed -n '/set dropped_udp/,/}/p' "$work/nft-after.txt" | grep -o '[0-9.]* \. [0-9.]* \. [0-9]* \. [0-9]*' | tr '\n' ';')"
 fi
 
+# Every SIP message on both sides of the NAT in time order, to read what went wrong:
+# side (sub = subscriber link, out = toward the internet, in = from the internet).
+for side in sub:subscriber in:internet-in out:internet-out; do
+    tshark -r "$work/${side#*:}.pcap" -Y sip -T fields -E separator='|' -e frame.time_epoch -e ip.src -e udp.srcport \
+        -e tcp.srcport -e ip.dst -e udp.dstport -e tcp.dstport -e sip.Request-Line -e sip.Status-Line -e sip.Via \
+        -e sip.Contact -e sdp.connection_info -e sdp.media 2>/dev/null | sed "s/^/${side%%:*}|/"
+done | sed 's/^in|/toward-internet|/; s/^out|/from-internet|/' | sort -t'|' -k2,2 > "$work/sip-flow.txt"
+
+if [ $failed = 1 ] && [ "$mode" = cgnat ]; then
+    echo "--- cgnat counters (alg)"
+    /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps(d.get("alg", d)))' "$work/counters.json" 2>/dev/null \
+        || head -c 2000 "$work/counters.json"
+    echo "--- cgnat log (tail)"; tail -20 "$work/cgnat.log"
+    echo "--- SIP flow: $work/sip-flow.txt"
+fi
 if [ $failed = 0 ]; then echo "SIP-E2E PASS"; else echo "SIP-E2E FAIL (${results[*]})"; exit 1; fi
