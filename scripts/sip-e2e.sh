@@ -19,7 +19,10 @@
 # the first address of net_interface), and the route toward the NAT uses it as source,
 # so his RTP comes from the address his SDP announces.
 #
-# Scenarios, each reported as "SIP-RESULT name=... ok=0|1 detail=...":
+# Scenarios, each reported as "SIP-RESULT name=... ok=0|1 detail=...". A call passes when
+# both baresips report it established and RTP received, at least SIP_MIN_RTP (50) RTP
+# packets reached each end, each end decoded >= 1 s of audio that is ausine's 440 Hz
+# tone (heard=SECONDS:SHARE_OF_ENERGY_AT_440HZ), and the BYE got its 200.
 #   direct   alice calls sip:bob@192.0.2.20, ~3 s of media, alice hangs up
 #   proxy    both registered with kamailio, alice calls sip:bob@192.0.2.10 through it
 #   incoming bob calls alice's AOR sip:alice@192.0.2.10; kamailio relays to the contact
@@ -370,6 +373,26 @@ snapshot() { # file-prefix
     esac
 }
 
+# The audio a baresip decoded during a call (sndfile's dec.wav, newest since T0):
+# "SECONDS:SHARE" where SHARE is the part of its energy at 440 Hz, ausine's tone.
+heard() { # dir t0
+    /usr/bin/python3 - "$1" "$2" <<'PY' 2>/dev/null || echo "0:0"
+import glob, math, os, struct, sys, wave
+files = [f for f in glob.glob(os.path.join(sys.argv[1], "*-dec.wav")) if os.path.getmtime(f) >= float(sys.argv[2])]
+if not files:
+    print("0:0"); sys.exit()
+w = wave.open(max(files, key=os.path.getmtime))
+n, ch, rate = w.getnframes(), w.getnchannels(), w.getframerate()
+x = struct.unpack("<%dh" % (n * ch), w.readframes(n))[::ch]
+k = 2 * math.cos(2 * math.pi * 440 / rate)
+s1 = s2 = 0.0
+for v in x:
+    s1, s2 = v + k * s1 - s2, s1
+total = sum(v * v for v in x) * len(x) / 2
+print("%.2f:%.2f" % (len(x) / rate, (s1 * s1 + s2 * s2 - k * s1 * s2) / total if total else 0))
+PY
+}
+
 media_pinholes() { # file-prefix: "remote->outside" of each media expectation, comma-separated
     case "$mode" in
     linux)
@@ -421,7 +444,13 @@ print(d["start"], d["end"], d.get("media_start", d["start"]), d.get("media_end",
     # The BYE answered 200, seen by the caller.
     local cap=$work/subscriber.pcap
     bye200=$(tshark -r "$cap" -Y "frame.time_epoch >= $t0 and frame.time_epoch <= $t1 + 1 and sip.Status-Code == 200 and sip.CSeq.method == \"BYE\"" 2>/dev/null | wc -l)
+    local a_heard b_heard
+    a_heard=$(heard "$work/alice/audio" "$t0")
+    b_heard=$(heard "$work/bob/audio" "$t0")
     local ok=1 why=""
+    good_audio() { /usr/bin/python3 -c 'import sys; s, r = map(float, sys.argv[1].split(":")); sys.exit(not (s >= 1 and r >= 0.8))' "$1"; }
+    good_audio "$a_heard" || { ok=0; why="$why alice-heard-no-440Hz"; }
+    good_audio "$b_heard" || { ok=0; why="$why bob-heard-no-440Hz"; }
     [ "$rc" = 0 ] && [ "$est" = 1 ] || { ok=0; why="$why driver(rc=$rc,established=$est)"; }
     [ "$a_rx" -ge "$min_rtp" ] || { ok=0; why="$why alice-rx-rtp<$min_rtp"; }
     [ "$b_rx" -ge "$min_rtp" ] || { ok=0; why="$why bob-rx-rtp<$min_rtp"; }
@@ -432,7 +461,7 @@ print(d["start"], d["end"], d.get("media_start", d["start"]), d.get("media_end",
     sdp_out=$(tshark -r "$work/internet-in.pcap" -Y "frame.time_epoch >= $t0 and frame.time_epoch <= $t1 and sdp" \
         -T fields -e sdp.connection_info.address -e sdp.media.port 2>/dev/null | tr '\t' ':' | tr '\n' ',' | sed 's/,$//')
     pins=$(media_pinholes "$work/midcall-$name")
-    result "$name" "$ok" "uri=$uri alice_rtp_tx=$a_tx alice_rtp_rx=$a_rx bob_rtp_tx=$b_tx bob_rtp_rx=$b_rx alice_rtcp_rx=$a_rtcp bob_rtcp_rx=$b_rtcp rtpestab_caller/callee=$rtpe bye_200=$bye200 sdp_toward_internet=${sdp_out:-none} midcall_media_pinholes=${pins:-none}${why:+ failed:$why}"
+    result "$name" "$ok" "uri=$uri alice_rtp_tx=$a_tx alice_rtp_rx=$a_rx bob_rtp_tx=$b_tx bob_rtp_rx=$b_rx alice_rtcp_rx=$a_rtcp bob_rtcp_rx=$b_rtcp rtpestab_caller/callee=$rtpe alice_heard=$a_heard bob_heard=$b_heard bye_200=$bye200 sdp_toward_internet=${sdp_out:-none} midcall_media_pinholes=${pins:-none}${why:+ failed:$why}"
     sleep 0.5
 }
 
