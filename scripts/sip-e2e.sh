@@ -21,7 +21,8 @@
 #
 # Scenarios, each reported as "SIP-RESULT name=... ok=0|1 detail=...". A call passes when
 # both baresips report it established and RTP received, at least SIP_MIN_RTP (50) RTP
-# packets reached each end, each end decoded >= 1 s of audio that is ausine's 440 Hz
+# packets reached each end, and SIP_MIN_RTCP (1) RTCP packets (baresip sends one at the
+# start and then every ~5 s, to RTP port + 1 or the SDP's a=rtcp), each end decoded >= 1 s of audio that is ausine's 440 Hz
 # tone (heard=SECONDS:SHARE_OF_ENERGY_AT_440HZ), and the BYE got its 200.
 #   direct   alice calls sip:bob@192.0.2.20, ~3 s of media, alice hangs up
 #   proxy    both registered with kamailio, alice calls sip:bob@192.0.2.10 through it
@@ -44,6 +45,7 @@ sub=sipsub$tag inet=sipinet$tag rt=siprt$tag
 vs=sipvs$tag vsn=sipvsn$tag vi=sipvi$tag vin=sipvin$tag
 secs=${SIP_CALL_SECS:-3}
 min_rtp=${SIP_MIN_RTP:-50}
+min_rtcp=${SIP_MIN_RTCP:-1}
 alice=100.64.0.2 kam=192.0.2.10 bob=192.0.2.20
 rtp_lo=10000 rtp_hi=10099
 pids=()
@@ -355,7 +357,7 @@ else
 fi
 
 # ---------------------------------------------------------------- checks
-in_range="udp and ((udp.srcport >= $rtp_lo and udp.srcport <= $rtp_hi) or (udp.dstport >= $rtp_lo and udp.dstport <= $rtp_hi))"
+in_range="udp and !icmp and ((udp.srcport >= $rtp_lo and udp.srcport <= $rtp_hi) or (udp.dstport >= $rtp_lo and udp.dstport <= $rtp_hi))"
 count() { # pcap t0 t1 display-filter
     tshark -r "$1" -Y "frame.time_epoch >= $2 and frame.time_epoch <= $3 and ($4)" 2>/dev/null | wc -l
 }
@@ -454,6 +456,8 @@ print(d["start"], d["end"], d.get("media_start", d["start"]), d.get("media_end",
     [ "$rc" = 0 ] && [ "$est" = 1 ] || { ok=0; why="$why driver(rc=$rc,established=$est)"; }
     [ "$a_rx" -ge "$min_rtp" ] || { ok=0; why="$why alice-rx-rtp<$min_rtp"; }
     [ "$b_rx" -ge "$min_rtp" ] || { ok=0; why="$why bob-rx-rtp<$min_rtp"; }
+    [ "$a_rtcp" -ge "$min_rtcp" ] || { ok=0; why="$why alice-rx-rtcp<$min_rtcp"; }
+    [ "$b_rtcp" -ge "$min_rtcp" ] || { ok=0; why="$why bob-rx-rtcp<$min_rtcp"; }
     [ "$bye200" -ge 1 ] || { ok=0; why="$why no-200-to-BYE-at-alice"; }
     # What alice's SDP looked like once it left the NAT, and the media pinholes the NAT
     # held in the middle of the call (remote->outside).
