@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ftp;
+pub mod rtcp;
 pub mod rtsp;
 pub mod sip;
 pub mod text;

@@ -530,3 +530,33 @@ pub fn incomplete_tail(payload: &[u8], alg: u8) -> bool {
         messages(payload, false, rtsp_parse, &c, alg).1.is_some()
     }
 }
+
+/// An RTCP packet of a media session an ALG announced, from the inside host: a CNAME
+/// naming the host's address names the outside address instead (the UDP payload is
+/// rebuilt through the mangle helper; anything that does not parse goes as it is).
+/// Returns the change in length.
+pub fn rtcp_from_inside<B: PacketBuf>(
+    buf: &mut B,
+    in_addr: u32,
+    out_addr: u32,
+    counters: &WorkerCounters,
+) -> isize {
+    let Some((start, end, true)) = payload(buf.data()) else {
+        return 0;
+    };
+    let from = Ipv4Addr::from(in_addr).to_string();
+    let to = Ipv4Addr::from(out_addr).to_string();
+    let Some(new) = cgnat_alg::rtcp::rewrite_cname(&buf.data()[start..end], &from, &to) else {
+        return 0;
+    };
+    match crate::mangle::mangle(buf, 14, 0, end - start, &new) {
+        Ok(d) => {
+            count(counters, ALG_SIP, AlgEvent::RtcpRewritten);
+            d
+        }
+        Err(_) => {
+            count(counters, ALG_SIP, AlgEvent::NoRoom);
+            0
+        }
+    }
+}

@@ -278,10 +278,12 @@ pub enum AlgEvent {
     TooManyEndpoints,
     /// Rewrites that did not fit in the buffer (the message went as it was).
     NoRoom,
+    /// RTCP CNAMEs of announced media that named the inside host, rewritten.
+    RtcpRewritten,
 }
 
 /// Number of [`AlgEvent`]s.
-pub const N_ALG_EVENTS: usize = 16;
+pub const N_ALG_EVENTS: usize = 17;
 
 /// Label values of [`AlgEvent`]s, in order.
 pub const ALG_EVENT_NAMES: [&str; N_ALG_EVENTS] = [
@@ -301,6 +303,7 @@ pub const ALG_EVENT_NAMES: [&str; N_ALG_EVENTS] = [
     "released",
     "too_many_endpoints",
     "no_room",
+    "rtcp_cname_rewritten",
 ];
 
 /// Index of a protocol in per-protocol counters.

@@ -53,12 +53,15 @@ pub fn frames(path: &Path) -> Result<Vec<Vec<u8>>> {
         .collect())
 }
 
-/// The frames with their capture time in whole seconds.
+/// The frames of a capture (classic pcap or pcapng; Ethernet, raw IP or Linux cooked,
+/// the latter two under a made-up Ethernet header) with their capture time in whole
+/// seconds. Packets of other link types are left out.
 pub fn frames_with_time(path: &Path) -> Result<Vec<(u64, Vec<u8>)>> {
-    Ok(read(path)?
-        .1
+    let packets = cgnat_testkit::pcap::read_packets(path)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{e:#}")))?;
+    Ok(packets
         .into_iter()
-        .map(|r| (u64::from(r.ts.0), r.bytes[16..].to_vec()))
+        .filter_map(|p| Some((p.ts_nanos / 1_000_000_000, p.to_ethernet()?)))
         .collect())
 }
 

@@ -720,10 +720,13 @@ impl<B: PacketBuf> Worker<B> {
             }
         }
         let s = *self.nat.session(i);
+        let mut grew = 0isize;
         if s.alg == crate::nat::ALG_FTP {
             self.ftp_from_inside(buf, p, i, &s, now);
         } else if s.alg == crate::nat::ALG_SIP || s.alg == crate::nat::ALG_RTSP {
             self.text_alg(buf, i, &s, 0, now);
+        } else if s.alg == crate::nat::ALG_RTCP {
+            grew = crate::alg_text::rtcp_from_inside(buf, s.in_addr, s.out_addr, &self.counters);
         } else if s.alg == crate::nat::ALG_TFTP {
             // RRQ (1) or WRQ (2): the server answers from a new port to the client's
             // mapping (RFC 1350); an expectation lets it in whatever the filtering.
@@ -739,6 +742,11 @@ impl<B: PacketBuf> Worker<B> {
                 );
             }
         }
+        // An inline payload rewrite (RTCP) changed the packet's length.
+        let p = &Parsed {
+            end: p.end.wrapping_add_signed(grew),
+            ..*p
+        };
         rewrite(buf, p, true, s.out_addr, s.out_port, s.in_addr, s.in_port);
         self.counters.in2out.inc();
         if self.nat.is_pool_addr(p.dst) {
@@ -1565,6 +1573,7 @@ impl<B: PacketBuf> Control<B> {
                     seq,
                     len,
                 });
+                self.count_hold(tag, AlgHold::Held);
                 Verdict::Hold
             });
         }

@@ -29,6 +29,19 @@ pub struct Report {
     pub mismatches: Vec<String>,
     /// Outside frames that carry the inside host's address.
     pub leaks: Vec<String>,
+    /// Outside frames that carry the inside host's address only where no NAT may
+    /// change it: inside a SIP digest credential (`uri="..."` of Authorization or
+    /// Proxy-Authorization), which the user agent's response hash covers (RFC 2617
+    /// section 3.2.2, RFC 3261 section 22.4): rewriting it makes the registrar refuse
+    /// the request. Reported, not failed.
+    pub protected: Vec<String>,
+    /// Segments an ALG held because they end inside a message (joined with the next,
+    /// or replaced by their retransmission).
+    pub held: usize,
+    /// TCP connections the capture joins after their handshake: the replay opened
+    /// them with a made-up SYN and SYN-ACK (not in either view) before their first
+    /// captured segment, as a NAT that was running all along would have.
+    pub picked_up: usize,
     /// What left the outside port.
     #[serde(skip)]
     pub outside_view: Vec<Vec<u8>>,
@@ -84,6 +97,29 @@ fn find(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
+const PROTECTED: &str = "a SIP digest credential (protected by its hash)";
+
+/// Whether every occurrence of `needle` is on an Authorization or Proxy-Authorization
+/// header line.
+fn only_in_credentials(payload: &[u8], needle: &[u8]) -> bool {
+    let mut line_start = 0;
+    let mut i = 0;
+    while i + needle.len() <= payload.len() {
+        if payload[i] == b'\n' {
+            line_start = i + 1;
+        }
+        if &payload[i..i + needle.len()] == needle {
+            let line = &payload[line_start..];
+            let auth = |h: &[u8]| line.len() >= h.len() && line[..h.len()].eq_ignore_ascii_case(h);
+            if !(auth(b"authorization:") || auth(b"proxy-authorization:")) {
+                return false;
+            }
+        }
+        i += 1;
+    }
+    true
+}
+
 /// Where the inside host shows in an outside frame, if it does.
 fn leak(f: &[u8], host: Ipv4Addr) -> Option<&'static str> {
     let o = host.octets();
@@ -92,7 +128,11 @@ fn leak(f: &[u8], host: Ipv4Addr) -> Option<&'static str> {
         return Some("IP header");
     }
     let payload = f.get(p.l4..)?;
-    if find(payload, host.to_string().as_bytes()) {
+    let dotted = host.to_string();
+    if find(payload, dotted.as_bytes()) {
+        if only_in_credentials(payload, dotted.as_bytes()) {
+            return Some(PROTECTED);
+        }
         return Some("payload (dotted)");
     }
     if find(
@@ -187,6 +227,41 @@ fn announced(payload: &[u8]) -> Vec<(u32, u16)> {
         .collect()
 }
 
+/// A bare TCP segment made from `f` (a TCP frame): no payload, the given flags,
+/// sequence and acknowledgement numbers, checksums fixed; swapped end to end with
+/// `reverse`.
+fn bare_tcp(f: &[u8], p: &Ports, flags: u8, seq: u32, ack: u32, reverse: bool) -> Vec<u8> {
+    let hl = p.l4 - 14;
+    let mut v = f[..p.l4 + 20].to_vec();
+    put16(&mut v, 16, (hl + 20) as u16);
+    v[p.l4 + 12] = 5 << 4;
+    v[p.l4 + 13] = flags;
+    put32(&mut v, p.l4 + 4, seq);
+    put32(&mut v, p.l4 + 8, ack);
+    if reverse {
+        let (src, dst) = (be32(&v, 26), be32(&v, 30));
+        put32(&mut v, 26, dst);
+        put32(&mut v, 30, src);
+        put16(&mut v, p.l4, p.dport);
+        put16(&mut v, p.l4 + 2, p.sport);
+        let mut mac = [0u8; 6];
+        mac.copy_from_slice(&v[0..6]);
+        v.copy_within(6..12, 0);
+        v[6..12].copy_from_slice(&mac);
+    }
+    fix_checksums(&mut v);
+    v
+}
+
+/// Segments the control lcore has held so far, all ALGs.
+fn held_count(h: &Harness) -> u64 {
+    use crate::counters::AlgEvent;
+    let c = &h.control_counters;
+    c.alg_ftp_held.get()
+        + c.alg_sip[AlgEvent::Held as usize].get()
+        + c.alg_rtsp[AlgEvent::Held as usize].get()
+}
+
 /// `a` after `b` in sequence space.
 fn after(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
@@ -207,6 +282,9 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
     // stream, from which sequence number on: the outside peer acknowledges the
     // translated stream.
     let mut shifts: HashMap<ConvKey, Vec<(u32, i32)>> = HashMap::new();
+    // Segments an ALG holds (the start of a message), per conversation and direction.
+    let mut held_out: HashMap<ConvKey, (u32, Vec<u8>)> = HashMap::new();
+    let mut held_in: HashMap<ConvKey, Vec<u8>> = HashMap::new();
     for (i, (ts, frame)) in frames.iter().enumerate() {
         if i > 0 && i % 100_000 == 0 {
             // Progress on long captures, on stderr (stdout is the report).
@@ -223,18 +301,57 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
             continue;
         };
         if src == host {
+            let key = (proto, p.sport, dst, p.dport);
+            if proto == ipv4::PROTO_TCP
+                && !conv.contains_key(&key)
+                && frame.len() >= p.l4 + 20
+                && frame[p.l4 + 13] & 0x02 == 0
+            {
+                // A connection already open when the capture started: open it as it
+                // was (SYN, SYN-ACK) before its first captured segment.
+                let (seq, ack) = (be32(frame, p.l4 + 4), be32(frame, p.l4 + 8));
+                let syn = bare_tcp(frame, &p, 0x02, seq.wrapping_sub(1), 0, false);
+                if let Some((Side::Outside, o)) =
+                    h.inject(&syn, Side::Inside, now).into_iter().next()
+                {
+                    if let Some((osrc, _, _, op)) = ports(&o) {
+                        let mut sa = bare_tcp(frame, &p, 0x12, ack.wrapping_sub(1), seq, true);
+                        put32(&mut sa, 30, osrc);
+                        put16(&mut sa, p.l4 + 2, op.sport);
+                        fix_checksums(&mut sa);
+                        h.inject(&sa, Side::Outside, now);
+                        conv.insert(key, (osrc, op.sport));
+                        by_port.insert((proto, p.sport), (osrc, op.sport));
+                        r.picked_up += 1;
+                    }
+                }
+            }
+            let before = held_count(&h);
             let out = h.inject(frame, Side::Inside, now);
             let Some((Side::Outside, o)) = out.into_iter().next() else {
+                if held_count(&h) > before {
+                    // The ALG holds a segment that ends inside a message.
+                    held_out.insert(key, (be32(frame, p.l4 + 4), tcp_payload(frame).to_vec()));
+                    r.held += 1;
+                    continue;
+                }
                 r.mismatches
                     .push(format!("frame {i}: outbound packet not translated"));
                 continue;
             };
+            let joined: Option<Vec<u8>> = held_out.remove(&key).map(|(_, mut held)| {
+                held.extend_from_slice(tcp_payload(frame));
+                held
+            });
             if let Some((osrc, _, _, op)) = ports(&o) {
                 conv.insert((proto, p.sport, dst, p.dport), (osrc, op.sport));
                 by_port.insert((proto, p.sport), (osrc, op.sport));
             }
             if proto == ipv4::PROTO_TCP {
-                let (a, b) = (tcp_payload(frame), tcp_payload(&o));
+                let (a, b) = (
+                    joined.as_deref().unwrap_or(tcp_payload(frame)),
+                    tcp_payload(&o),
+                );
                 // Endpoints the ALG rewrote: the peer will connect to their translation.
                 for (inside, outside) in announced(a).into_iter().zip(announced(b)) {
                     if inside != outside {
@@ -242,15 +359,20 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
                     }
                 }
                 let grew = b.len() as i32 - a.len() as i32;
-                if grew != 0 {
-                    let seq = be32(frame, p.l4 + 4);
-                    let v = shifts.entry((proto, p.sport, dst, p.dport)).or_default();
+                let seq = be32(frame, p.l4 + 4);
+                let v = shifts.entry((proto, p.sport, dst, p.dport)).or_default();
+                // A retransmission of bytes already shifted shifts nothing more.
+                if grew != 0 && v.last().is_none_or(|x| after(seq, x.0)) {
                     let cum = v.last().map_or(0, |x| x.1) + grew;
                     v.push((seq, cum));
                 }
             }
-            if let Some(w) = leak(&o, inside_host) {
-                r.leaks.push(format!("frame {i}: inside address in {w}"));
+            match leak(&o, inside_host) {
+                Some(PROTECTED) => r
+                    .protected
+                    .push(format!("frame {i}: inside address in {PROTECTED}")),
+                Some(w) => r.leaks.push(format!("frame {i}: inside address in {w}")),
+                None => {}
             }
             r.outbound += 1;
             r.outside_view.push(o);
@@ -286,15 +408,34 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
                 }
             }
             fix_checksums(&mut f);
+            let before = held_count(&h);
             let out = h.inject(&f, Side::Outside, now);
             let Some((Side::Inside, back)) = out.into_iter().next() else {
+                if held_count(&h) > before {
+                    held_in.insert(key, tcp_payload(frame).to_vec());
+                    r.held += 1;
+                    continue;
+                }
                 r.mismatches.push(format!(
                     "frame {i}: inbound packet dropped ({:?})",
                     h.counters.drops.0.iter().map(|c| c.get()).sum::<u64>()
                 ));
                 continue;
             };
-            if normalized(&back) != normalized(frame) {
+            if let Some(mut held) = held_in.remove(&key) {
+                // A held segment joined with this one: the inside host gets the bytes
+                // of both in one segment.
+                held.extend_from_slice(tcp_payload(frame));
+                if tcp_payload(&back) == held.as_slice()
+                    && ports(&back).map(|x| (x.0, x.1)) == Some((src, dst))
+                {
+                    r.inbound_ok += 1;
+                } else {
+                    r.mismatches.push(format!(
+                        "frame {i}: the joined segment is not what the inside host saw"
+                    ));
+                }
+            } else if normalized(&back) != normalized(frame) {
                 r.mismatches.push(format!(
                     "frame {i}: the inside host would not see what it saw"
                 ));

@@ -100,6 +100,8 @@ pub const ALG_TFTP: u8 = 2;
 pub const ALG_SIP: u8 = 3;
 /// The RTSP ALG's id in [`Session::alg`].
 pub const ALG_RTSP: u8 = 4;
+/// An RTCP session an ALG announced (its CNAME may carry the inside address).
+pub const ALG_RTCP: u8 = 5;
 
 /// Expectation classes: what announced the connection. Each has its own maximum per
 /// worker (the oldest is evicted past it) and timeout.
@@ -825,9 +827,25 @@ impl Nat {
             last_seen: now,
             mapping: m,
             next: NIL,
-            alg: self.alg_for(key.proto, key.pb),
+            alg: match self.alg_for(key.proto, key.pb) {
+                0 if !self.expects.is_empty() => self.expected_alg(&map),
+                a => a,
+            },
         });
         Ok(i)
+    }
+
+    /// The ALG an expectation pinning mapping `map` gives its sessions (RTCP), 0 if none.
+    fn expected_alg(&self, map: &Mapping) -> u8 {
+        self.expects
+            .get(&Key {
+                proto: map.key.proto,
+                a: map.out_addr,
+                pa: map.out_port,
+                b: 0,
+                pb: 0,
+            })
+            .map_or(0, |e| e.alg)
     }
 
     /// The ALG of a new session to server port `port`, 0 if none.
@@ -1584,6 +1602,7 @@ impl Nat {
         };
         let rtcp = ExpectReq {
             in_port: rtcp_port,
+            alg: ALG_RTCP,
             ..*rtp
         };
         let have_rtp = self.map_in.get(&key(rtp.in_port)).copied();
