@@ -1,0 +1,537 @@
+#!/usr/bin/env bash
+# End-to-end SIP bed with real software: baresip (alice) behind the NAT, baresip (bob)
+# and kamailio (registrar + proxy) on the internet side. Needs root.
+# Usage: sip-e2e.sh MODE CGNAT_BINARY WORKDIR
+#   MODE cgnat:  the two veth ends in the root namespace are driven by `cgnat run`
+#                (net_af_packet), SIP ALG on, address-and-port-dependent filtering.
+#   MODE linux:  a router namespace does the NAT with nftables: snat to 198.51.100.1,
+#                the kernel's `ct helper` "sip" on udp/tcp 5060, and unsolicited
+#                inbound dropped, so media only gets in through the helper's
+#                expectations (or conntrack entries the subscriber's own RTP made).
+#   MODE routed: the router namespace only routes (no NAT, no filter): a baseline.
+#   CGNAT_BINARY is only used in cgnat mode (pass anything otherwise).
+#
+#   subscriber ns                    cgnat (root ns) / router ns            internet ns
+#   vs 100.64.0.2/10  <veth>  vsn [inside 100.64.0.1]  [outside 203.0.113.1] vin <veth> vi 203.0.113.254/24
+#   alice: baresip 100.64.0.2:5060                                      lo: 192.0.2.10 kamailio :5060
+#                                                                    veth bob0: 192.0.2.20 bob (baresip) :5060
+# Bob has an interface of his own so that baresip puts 192.0.2.20 in its SDP (it takes
+# the first address of net_interface), and the route toward the NAT uses it as source,
+# so his RTP comes from the address his SDP announces.
+#
+# Scenarios, each reported as "SIP-RESULT name=... ok=0|1 detail=...". A call passes when
+# both baresips report it established and RTP received, at least SIP_MIN_RTP (50) RTP
+# packets reached each end, and SIP_MIN_RTCP (1) RTCP packets (baresip sends one at the
+# start and then every ~5 s, to RTP port + 1 or the SDP's a=rtcp), each end decoded >= 1 s of audio that is ausine's 440 Hz
+# tone (heard=SECONDS:SHARE_OF_ENERGY_AT_440HZ), and the BYE got its 200.
+#   direct   alice calls sip:bob@192.0.2.20, ~3 s of media, alice hangs up
+#   proxy    both registered with kamailio, alice calls sip:bob@192.0.2.10 through it
+#   incoming bob calls alice's AOR sip:alice@192.0.2.10; kamailio relays to the contact
+#            alice registered through the NAT; alice auto-answers
+#   leak     no 100.64.x.x address in any packet that left toward the internet
+#   pinholes (cgnat) no SIP media expectation left once the calls are over
+# and a final "SIP-E2E PASS" when every one passed (else "SIP-E2E FAIL").
+set -uo pipefail
+mode=$1
+bin=$(realpath -m "$2")
+work=$(realpath -m "$3")
+here=$(cd "$(dirname "$0")" && pwd)
+ctl="$here/sip-e2e-ctl.py"
+case "$mode" in cgnat|linux|routed) ;; *) echo "usage: $0 cgnat|linux|routed CGNAT_BINARY WORKDIR" >&2; exit 2;; esac
+rm -rf "$work"
+mkdir -p "$work"
+tag=$$
+sub=sipsub$tag inet=sipinet$tag rt=siprt$tag
+vs=sipvs$tag vsn=sipvsn$tag vi=sipvi$tag vin=sipvin$tag
+secs=${SIP_CALL_SECS:-3}
+min_rtp=${SIP_MIN_RTP:-50}
+min_rtcp=${SIP_MIN_RTCP:-1}
+alice=100.64.0.2 kam=192.0.2.10 bob=192.0.2.20
+rtp_lo=10000 rtp_hi=10099
+pids=()
+results=()
+failed=0
+
+cleanup() {
+    set +e
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    sleep 0.5
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    # kamailio forks its children: they leave with the main process, make sure.
+    [ -f "$work/kamailio.pid" ] && pkill -9 -P "$(cat "$work/kamailio.pid")" 2>/dev/null
+    ip netns del "$sub" 2>/dev/null
+    ip netns del "$inet" 2>/dev/null
+    ip netns del "$rt" 2>/dev/null
+    ip link del "$vsn" 2>/dev/null
+    ip link del "$vin" 2>/dev/null
+}
+trap cleanup EXIT
+die() {
+    echo "SIP-E2E FAIL: $*"
+    if [ "$mode" = cgnat ]; then
+        echo "--- cgnat log"; tail -40 "$work/cgnat.log" 2>/dev/null
+    fi
+    exit 1
+}
+result() { # name ok detail
+    echo "SIP-RESULT name=$1 ok=$2 detail=$3"
+    results+=("$1=$2")
+    [ "$2" = 1 ] || failed=1
+}
+
+# ---------------------------------------------------------------- topology
+ip netns add "$sub"
+ip netns add "$inet"
+ip link add "$vs" type veth peer name "$vsn"
+ip link add "$vi" type veth peer name "$vin"
+ip link set "$vs" netns "$sub"
+ip link set "$vi" netns "$inet"
+offload() { ethtool -K "$1" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true; }
+if [ "$mode" = cgnat ]; then
+    rx() { "$@"; }
+else
+    ip netns add "$rt"
+    ip link set "$vsn" netns "$rt"
+    ip link set "$vin" netns "$rt"
+    rx() { ip netns exec "$rt" "$@"; }
+    rx sh -c "sysctl -qw net.ipv6.conf.all.disable_ipv6=1; sysctl -qw net.ipv4.ip_forward=1; ip link set lo up"
+fi
+for ifc in "$vsn" "$vin"; do
+    rx sysctl -qw "net.ipv6.conf.$ifc.disable_ipv6=1" || true
+    rx ethtool -K "$ifc" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+    rx ip link set "$ifc" up
+done
+ip netns exec "$sub" sh -c "
+    sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    ip link set lo up
+    ip addr add $alice/10 dev $vs
+    ip link set $vs up
+    ip route add default via 100.64.0.1"
+ip netns exec "$sub" ethtool -K "$vs" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+ip netns exec "$inet" sh -c "
+    sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    ip link set lo up
+    ip addr add $kam/32 dev lo
+    ip link add bob0 type veth peer name bob1
+    ip link set bob1 up
+    ip addr add $bob/32 dev bob0
+    ip link set bob0 up
+    ip addr add 203.0.113.254/24 dev $vi
+    ip link set $vi up
+    ip route add 198.51.100.0/28 via 203.0.113.1 src $bob"
+ip netns exec "$inet" ethtool -K "$vi" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+
+case "$mode" in
+routed|linux)
+    rx sh -c "
+        ip addr add 100.64.0.1/10 dev $vsn
+        ip addr add 203.0.113.1/24 dev $vin
+        ip route add default via 203.0.113.254"
+    [ "$mode" = routed ] && ip netns exec "$inet" ip route add 100.64.0.0/10 via 203.0.113.1 src $bob
+    ;;
+esac
+if [ "$mode" = linux ]; then
+    # The kernel's SIP helper (nf_conntrack_sip + nf_nat_sip) on the SIP ports; the
+    # NAT rewrites SIP headers and SDP and opens expectations for RTP/RTCP.
+    cat > "$work/nat.nft" <<NFT
+table ip sipnat {
+    ct helper sip-udp { type "sip" protocol udp; }
+    ct helper sip-tcp { type "sip" protocol tcp; }
+    chain helpers {
+        type filter hook prerouting priority filter; policy accept;
+        iifname "$vsn" udp dport 5060 ct helper set "sip-udp"
+        iifname "$vsn" tcp dport 5060 ct helper set "sip-tcp"
+    }
+    set dropped_udp {
+        type ipv4_addr . ipv4_addr . inet_service . inet_service; flags dynamic; size 1024;
+    }
+    chain forward_filter {
+        type filter hook forward priority filter; policy accept;
+        ct state established,related accept
+        iifname "$vin" meta l4proto udp add @dropped_udp { ip saddr . ip daddr . udp sport . udp dport }
+        iifname "$vin" counter drop comment "unsolicited from the internet"
+    }
+    chain pre_nat {
+        type nat hook prerouting priority dstnat; policy accept;
+    }
+    chain post_nat {
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname "$vin" ip saddr 100.64.0.0/10 snat to 198.51.100.1
+    }
+}
+NFT
+    rx nft -f "$work/nat.nft" || die "nft ruleset refused"
+fi
+
+if [ "$mode" = cgnat ]; then
+    api_port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+    metrics_port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+    cat > "$work/cgnat.toml" <<TOML
+[dataplane]
+eal_args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--file-prefix=cgnat-sip-$tag"]
+control_lcore = 0
+worker_lcores = [1]
+
+[[ports]]
+name = "inside"
+role = "inside"
+device = "net_af_packet0,iface=$vsn"
+ipv4 = "100.64.0.1/10"
+
+[[ports]]
+name = "outside"
+role = "outside"
+device = "net_af_packet1,iface=$vin"
+ipv4 = "203.0.113.1/24"
+gateway = "203.0.113.254"
+
+[nat]
+pool = ["198.51.100.0/28"]
+filtering = "address-and-port-dependent"
+
+[alg]
+sip = { enabled = true, ports = [5060] }
+
+[metrics]
+listen = "127.0.0.1:$metrics_port"
+
+[api]
+listen = "127.0.0.1:$api_port"
+TOML
+    "$bin" check -c "$work/cgnat.toml" > "$work/check.txt" 2>&1 || die "config refused: $(cat "$work/check.txt")"
+    "$bin" run -c "$work/cgnat.toml" > "$work/summary.json" 2> "$work/cgnat.log" &
+    cg=$!
+    pids+=("$cg")
+fi
+
+# Captures: everything on the subscriber's link, and both directions on the internet
+# side of the NAT (in = what the NAT sent toward the internet).
+ip netns exec "$sub" tcpdump -i "$vs" -nn -U -w "$work/subscriber.pcap" 2>/dev/null &
+pids+=($!)
+ip netns exec "$inet" tcpdump -i "$vi" -Q in -nn -U -w "$work/internet-in.pcap" 2>/dev/null &
+pids+=($!)
+ip netns exec "$inet" tcpdump -i "$vi" -Q out -nn -U -w "$work/internet-out.pcap" 2>/dev/null &
+pids+=($!)
+ip netns exec "$inet" tcpdump -i lo -nn -U -w "$work/internet-lo.pcap" udp port 5060 2>/dev/null &
+pids+=($!)
+
+up=0
+for _ in $(seq 1 ${E2E_WAIT:-60}); do
+    if ip netns exec "$sub" ping -c 1 -W 1 203.0.113.254 >/dev/null 2>&1; then up=1; break; fi
+    if [ "$mode" = cgnat ]; then kill -0 "$cg" 2>/dev/null || die "cgnat exited early"; fi
+    sleep 0.5
+done
+[ $up = 1 ] || die "the subscriber cannot reach 203.0.113.254 through the $mode NAT"
+echo "sip-e2e: $mode bed up"
+
+# ---------------------------------------------------------------- kamailio
+mkdir -p "$work/kamailio"
+cat > "$work/kamailio/kamailio.cfg" <<KAM
+#!KAMAILIO
+debug=2
+log_stderror=yes
+children=2
+tcp_children=1
+auto_aliases=no
+alias="$kam"
+listen=udp:$kam:5060
+listen=tcp:$kam:5060
+
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "xlog.so"
+
+modparam("usrloc", "db_mode", 0)
+modparam("rr", "enable_full_lr", 1)
+
+request_route {
+    xlog("L_INFO", "req \$rm \$ru from \$si:\$sp ct=\$ct\n");
+    if (!mf_process_maxfwd_header("10")) {
+        sl_send_reply("483", "Too Many Hops");
+        exit;
+    }
+    if (has_totag()) {
+        if (loose_route()) {
+            t_relay();
+            exit;
+        }
+        if (is_method("ACK")) {
+            if (t_check_trans()) t_relay();
+            exit;
+        }
+        sl_send_reply("404", "Not here");
+        exit;
+    }
+    if (is_method("CANCEL")) {
+        if (t_check_trans()) t_relay();
+        exit;
+    }
+    t_check_trans();
+    if (is_method("REGISTER")) {
+        if (!save("location")) sl_reply_error();
+        exit;
+    }
+    if (is_method("INVITE|SUBSCRIBE")) record_route();
+    if (!uri==myself) {
+        t_relay();
+        exit;
+    }
+    if (\$rU == \$null) {
+        sl_send_reply("484", "Address Incomplete");
+        exit;
+    }
+    if (!lookup("location")) {
+        sl_send_reply("404", "Not Found");
+        exit;
+    }
+    xlog("L_INFO", "relay \$rm to \$ru\n");
+    t_relay();
+}
+
+onreply_route {
+    xlog("L_INFO", "reply \$rs \$rr from \$si:\$sp ct=\$ct\n");
+}
+KAM
+ip netns exec "$inet" kamailio -c -f "$work/kamailio/kamailio.cfg" > "$work/kamailio-check.txt" 2>&1 \
+    || die "kamailio refused its config: $(tail -5 "$work/kamailio-check.txt")"
+ip netns exec "$inet" kamailio -f "$work/kamailio/kamailio.cfg" -DD -E -m 32 -M 4 \
+    -P "$work/kamailio.pid" -Y "$work/kamailio" -w "$work/kamailio" > "$work/kamailio.log" 2>&1 &
+pids+=($!)
+
+# ---------------------------------------------------------------- baresip
+baresip_conf() { # name address interface
+    local dir="$work/$1"
+    mkdir -p "$dir/audio"
+    cat > "$dir/config" <<CONF
+poll_method		epoll
+sip_listen		$2:5060
+net_interface		$3
+call_local_timeout	30
+call_max_calls		4
+audio_player		aubridge,$1
+audio_source		ausine,440
+audio_alert		aubridge,$1-alert
+ausrc_srate		48000
+ausrc_channels		2
+audio_level		no
+audio_buffer		20-160
+rtp_tos			0
+rtp_ports		$rtp_lo-$rtp_hi
+rtcp_mux		no
+jitter_buffer_delay	5-10
+rtp_stats		yes
+module_path		/usr/lib/baresip/modules
+module			g711.so
+module			ausine.so
+module			aubridge.so
+module			sndfile.so
+module_tmp		account.so
+module_app		ctrl_tcp.so
+module_app		menu.so
+ctrl_tcp_listen		127.0.0.1:4444
+snd_path		$dir/audio
+CONF
+    echo "<sip:$1@$kam;transport=udp>;regint=120;answermode=auto;audio_codecs=PCMU;medianat=" > "$dir/accounts"
+    : > "$dir/contacts"
+}
+baresip_conf alice "$alice" "$vs"
+baresip_conf bob "$bob" bob0
+ip netns exec "$sub" baresip -f "$work/alice" -v > "$work/alice.log" 2>&1 < /dev/null &
+pids+=($!)
+ip netns exec "$inet" baresip -f "$work/bob" -v > "$work/bob.log" 2>&1 < /dev/null &
+pids+=($!)
+sleep 1
+
+# Both registered with kamailio (alice's REGISTER crosses the NAT).
+if /usr/bin/python3 "$ctl" wait-reg "$sub:4444" "$inet:4444" > "$work/reg.json" 2>&1; then
+    echo "sip-e2e: both registered"
+else
+    echo "sip-e2e: registration incomplete: $(cat "$work/reg.json")"
+fi
+
+# ---------------------------------------------------------------- checks
+in_range="udp and !icmp and ((udp.srcport >= $rtp_lo and udp.srcport <= $rtp_hi) or (udp.dstport >= $rtp_lo and udp.dstport <= $rtp_hi))"
+count() { # pcap t0 t1 display-filter
+    tshark -r "$1" -Y "frame.time_epoch >= $2 and frame.time_epoch <= $3 and ($4)" 2>/dev/null | wc -l
+}
+
+# The NAT's state in the middle of a call: the Linux helper's expectations and
+# conntrack entries, or cgnat's expectations and sessions.
+snapshot() { # file-prefix
+    case "$mode" in
+    linux)
+        rx cat /proc/net/nf_conntrack_expect > "$1-expect.txt" 2>&1
+        rx cat /proc/net/nf_conntrack > "$1-conntrack.txt" 2>&1 ;;
+    cgnat)
+        curl -s --max-time 3 "http://127.0.0.1:$api_port/expectations" > "$1-expectations.json" 2>&1
+        curl -s --max-time 3 "http://127.0.0.1:$api_port/sessions" > "$1-sessions.json" 2>&1 ;;
+    esac
+}
+
+# The audio a baresip decoded during a call (sndfile's dec.wav, newest since T0):
+# "SECONDS:SHARE" where SHARE is the part of its energy at 440 Hz, ausine's tone.
+heard() { # dir t0
+    /usr/bin/python3 - "$1" "$2" <<'PY' 2>/dev/null || echo "0:0"
+import glob, math, os, struct, sys, wave
+files = [f for f in glob.glob(os.path.join(sys.argv[1], "*-dec.wav")) if os.path.getmtime(f) >= float(sys.argv[2])]
+if not files:
+    print("0:0"); sys.exit()
+w = wave.open(max(files, key=os.path.getmtime))
+n, ch, rate = w.getnframes(), w.getnchannels(), w.getframerate()
+x = struct.unpack("<%dh" % (n * ch), w.readframes(n))[::ch]
+k = 2 * math.cos(2 * math.pi * 440 / rate)
+s1 = s2 = 0.0
+for v in x:
+    s1, s2 = v + k * s1 - s2, s1
+total = sum(v * v for v in x) * len(x) / 2
+print("%.2f:%.2f" % (len(x) / rate, (s1 * s1 + s2 * s2 - k * s1 * s2) / total if total else 0))
+PY
+}
+
+media_pinholes() { # file-prefix: "remote->outside" of each media expectation, comma-separated
+    case "$mode" in
+    linux)
+        awk '/sip\/audio/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+                             printf "%s%s->%s:%s", n++ ? "," : "", v["src"], v["dst"], v["dport"] }' "$1-expect.txt" 2>/dev/null ;;
+    cgnat)
+        /usr/bin/python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+lo, hi = int(sys.argv[2]), int(sys.argv[3])
+out = []
+for e in d.get("expectations", []):
+    port = int(e.get("inside", ":0").rsplit(":", 1)[1] or 0)
+    if lo <= port <= hi + 1:
+        out.append("%s->%s(%s)" % (e.get("remote"), e.get("outside"), e.get("inside")))
+print(",".join(out))' "$1-expectations.json" "$rtp_lo" "$rtp_hi" 2>/dev/null ;;
+    esac
+}
+
+# One call: start, media for $secs, hang up; judge signalling from the driver's
+# timeline, media from the captures on both sides, and the BYE's 200 on the wire.
+scenario() { # name caller callee uri
+    local name=$1 caller=$2 callee=$3 uri=$4 json="$work/call-$1.json"
+    local callerns=$sub calleens=$inet
+    [ "$caller" = bob ] && { callerns=$inet; calleens=$sub; }
+    /usr/bin/python3 "$ctl" call "$caller=$callerns:4444" "$callee=$calleens:4444" "$uri" "$secs" > "$json" 2> "$work/call-$name.err" &
+    local callpid=$!
+    sleep "$(echo "$secs / 2 + 0.5" | bc -l)"
+    snapshot "$work/midcall-$name"
+    wait "$callpid"
+    local rc=$?
+    sleep 0.5
+    local t0 t1 m0 m1 est rtpe
+    read -r t0 t1 m0 m1 est rtpe < <(/usr/bin/python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = d.get("rtpestab", {})
+print(d["start"], d["end"], d.get("media_start", d["start"]), d.get("media_end", d["end"]),
+      int(bool(d.get("established"))), "%d/%d" % (r.get("caller", 0), r.get("callee", 0)))' "$json" 2>/dev/null || echo "0 0 0 0 0 0/0")
+    # RTP (even ports) between alice and bob while the call is up: alice's side from
+    # the subscriber capture, bob's side from the internet captures (in = toward bob).
+    local a_tx a_rx b_tx b_rx a_rtcp b_rtcp bye200
+    a_tx=$(count "$work/subscriber.pcap" "$m0" "$m1" "ip.src == $alice and $in_range and udp.srcport % 2 == 0")
+    a_rx=$(count "$work/subscriber.pcap" "$m0" "$m1" "ip.dst == $alice and $in_range and udp.dstport % 2 == 0")
+    b_tx=$(count "$work/internet-out.pcap" "$m0" "$m1" "ip.src == $bob and $in_range and udp.srcport % 2 == 0")
+    b_rx=$(count "$work/internet-in.pcap" "$m0" "$m1" "ip.dst == $bob and $in_range and udp.dstport % 2 == 0")
+    a_rtcp=$(count "$work/subscriber.pcap" "$t0" "$t1" "ip.dst == $alice and $in_range and udp.dstport % 2 == 1")
+    b_rtcp=$(count "$work/internet-in.pcap" "$t0" "$t1" "ip.dst == $bob and $in_range and udp.dstport % 2 == 1")
+    # The BYE answered 200, seen by the caller.
+    local cap=$work/subscriber.pcap
+    bye200=$(tshark -r "$cap" -Y "frame.time_epoch >= $t0 and frame.time_epoch <= $t1 + 1 and sip.Status-Code == 200 and sip.CSeq.method == \"BYE\"" 2>/dev/null | wc -l)
+    local a_heard b_heard
+    a_heard=$(heard "$work/alice/audio" "$t0")
+    b_heard=$(heard "$work/bob/audio" "$t0")
+    local ok=1 why=""
+    good_audio() { /usr/bin/python3 -c 'import sys; s, r = map(float, sys.argv[1].split(":")); sys.exit(not (s >= 1 and r >= 0.8))' "$1"; }
+    good_audio "$a_heard" || { ok=0; why="$why alice-heard-no-440Hz"; }
+    good_audio "$b_heard" || { ok=0; why="$why bob-heard-no-440Hz"; }
+    [ "$rc" = 0 ] && [ "$est" = 1 ] || { ok=0; why="$why driver(rc=$rc,established=$est)"; }
+    [ "$a_rx" -ge "$min_rtp" ] || { ok=0; why="$why alice-rx-rtp<$min_rtp"; }
+    [ "$b_rx" -ge "$min_rtp" ] || { ok=0; why="$why bob-rx-rtp<$min_rtp"; }
+    [ "$a_rtcp" -ge "$min_rtcp" ] || { ok=0; why="$why alice-rx-rtcp<$min_rtcp"; }
+    [ "$b_rtcp" -ge "$min_rtcp" ] || { ok=0; why="$why bob-rx-rtcp<$min_rtcp"; }
+    [ "$bye200" -ge 1 ] || { ok=0; why="$why no-200-to-BYE-at-alice"; }
+    # What alice's SDP looked like once it left the NAT, and the media pinholes the NAT
+    # held in the middle of the call (remote->outside).
+    local sdp_out pins
+    sdp_out=$(tshark -r "$work/internet-in.pcap" -Y "frame.time_epoch >= $t0 and frame.time_epoch <= $t1 and sdp" \
+        -T fields -e sdp.connection_info.address -e sdp.media.port 2>/dev/null | tr '\t' ':' | tr '\n' ',' | sed 's/,$//')
+    pins=$(media_pinholes "$work/midcall-$name")
+    result "$name" "$ok" "uri=$uri alice_rtp_tx=$a_tx alice_rtp_rx=$a_rx bob_rtp_tx=$b_tx bob_rtp_rx=$b_rx alice_rtcp_rx=$a_rtcp bob_rtcp_rx=$b_rtcp rtpestab_caller/callee=$rtpe alice_heard=$a_heard bob_heard=$b_heard bye_200=$bye200 sdp_toward_internet=${sdp_out:-none} midcall_media_pinholes=${pins:-none}${why:+ failed:$why}"
+    sleep 0.5
+}
+
+scenario direct alice bob "sip:bob@$bob"
+scenario proxy alice bob "sip:bob@$kam"
+scenario incoming bob alice "sip:alice@$kam"
+# Opt-in: the direct call with SIP over TCP (SDP rewrites change the stream's length).
+[ "${SIP_TCP:-0}" = 1 ] && scenario direct-tcp alice bob "sip:bob@$bob;transport=tcp"
+
+# ---------------------------------------------------------------- leak check
+sleep 0.5
+mergecap -w "$work/internet-sip.pcap" "$work/internet-in.pcap" "$work/internet-out.pcap" 2>/dev/null
+tshark -r "$work/internet-in.pcap" -Y sip -T fields -e frame.time_epoch -e ip.src -e ip.dst \
+    -e sip.Request-Line -e sip.Status-Line -e sip.Via -e sip.Contact -e sdp.connection_info -e sdp.media \
+    > "$work/internet-in-sip.txt" 2>/dev/null
+leak_hdr=$(tshark -r "$work/internet-in.pcap" -Y "ip.addr == 100.64.0.0/10" 2>/dev/null | wc -l)
+leak_txt=$(grep -a -c '100\.64\.' "$work/internet-in.pcap" || true)
+leak_fields=$(grep -c '100\.64\.' "$work/internet-in-sip.txt" || true)
+sip_msgs=$(wc -l < "$work/internet-in-sip.txt")
+if [ "$mode" = routed ]; then
+    echo "sip-e2e: routed mode has no NAT, no leak check ($leak_hdr packets with 100.64 headers, as expected)"
+elif [ "$leak_hdr" = 0 ] && [ "$leak_txt" = 0 ] && [ "$sip_msgs" -gt 0 ]; then
+    result leak 1 "sip_messages_toward_internet=$sip_msgs ip_headers_with_100.64=0 payload_lines_with_100.64=0"
+else
+    result leak 0 "sip_messages_toward_internet=$sip_msgs ip_headers_with_100.64=$leak_hdr pcap_lines_with_100.64=$leak_txt sip_fields_with_100.64=$leak_fields (see internet-in-sip.txt)"
+fi
+
+# ---------------------------------------------------------------- pinholes
+if [ "$mode" = cgnat ]; then
+    sleep 1
+    curl -s --max-time 3 "http://127.0.0.1:$api_port/expectations" > "$work/expectations.json"
+    echo "sip-e2e: expectations after the calls: $(cat "$work/expectations.json")"
+    left=$(/usr/bin/python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+lo, hi = int(sys.argv[2]), int(sys.argv[3])
+n = 0
+for e in d.get("expectations", []):
+    port = int(e.get("inside", ":0").rsplit(":", 1)[1] or 0)
+    if lo <= port <= hi + 1:
+        n += 1
+print(n)' "$work/expectations.json" "$rtp_lo" "$rtp_hi" 2>/dev/null || echo unreadable)
+    [ "$left" = 0 ] && result pinholes 1 "sip_media_expectations_left=0" \
+        || result pinholes 0 "sip_media_expectations_left=$left"
+    curl -s --max-time 3 "http://127.0.0.1:$api_port/counters" > "$work/counters.json"
+fi
+if [ "$mode" = linux ]; then
+    snapshot "$work/after"
+    rx nft list ruleset > "$work/nft-after.txt" 2>&1
+    echo "sip-e2e: inbound dropped by the filter: $(grep -o 'counter packets [0-9]*' "$work/nft-after.txt")," \
+        "udp flows: $(sed -n '/set dropped_udp/,/}/p' "$work/nft-after.txt" | grep -o '[0-9.]* \. [0-9.]* \. [0-9]* \. [0-9]*' | tr '\n' ';')"
+fi
+
+# Every SIP message on both sides of the NAT in time order, to read what went wrong:
+# side (sub = subscriber link, out = toward the internet, in = from the internet).
+for side in sub:subscriber in:internet-in out:internet-out; do
+    tshark -r "$work/${side#*:}.pcap" -Y sip -T fields -E separator='|' -e frame.time_epoch -e ip.src -e udp.srcport \
+        -e tcp.srcport -e ip.dst -e udp.dstport -e tcp.dstport -e sip.Request-Line -e sip.Status-Line -e sip.Via \
+        -e sip.Contact -e sdp.connection_info -e sdp.media 2>/dev/null | sed "s/^/${side%%:*}|/"
+done | sed 's/^in|/toward-internet|/; s/^out|/from-internet|/' | sort -t'|' -k2,2 > "$work/sip-flow.txt"
+
+if [ $failed = 1 ] && [ "$mode" = cgnat ]; then
+    echo "--- cgnat counters (alg)"
+    /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps(d.get("alg", d)))' "$work/counters.json" 2>/dev/null \
+        || head -c 2000 "$work/counters.json"
+    echo "--- cgnat log (tail)"; tail -20 "$work/cgnat.log"
+    echo "--- SIP flow: $work/sip-flow.txt"
+fi
+if [ $failed = 0 ]; then echo "SIP-E2E PASS"; else echo "SIP-E2E FAIL (${results[*]})"; exit 1; fi
