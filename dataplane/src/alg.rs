@@ -113,6 +113,46 @@ impl Tag {
     }
 }
 
+/// Recomputes the IPv4 header checksum and the TCP or UDP checksum of a frame.
+pub fn fill_checksums(d: &mut [u8]) {
+    use crate::wire::checksum;
+    let Ok(ip) = ipv4::Packet::new_checked(&d[14..]) else {
+        return;
+    };
+    let (hl, tl, proto) = (ip.header_len(), ip.total_len(), ip.protocol());
+    let (src, dst) = (ip.src().to_be_bytes(), ip.dst().to_be_bytes());
+    ipv4::Packet::new_unchecked(&mut d[14..14 + hl]).fill_checksum();
+    let seg = &mut d[14 + hl..14 + tl];
+    let at = match proto {
+        ipv4::PROTO_TCP if seg.len() >= 20 => 16,
+        ipv4::PROTO_UDP if seg.len() >= 8 => 6,
+        _ => return,
+    };
+    put16(seg, at, 0);
+    let acc = checksum::add(
+        checksum::sum(seg),
+        checksum::pseudo_header(src, dst, proto, seg.len() as u16),
+    );
+    let c = checksum::finish(acc);
+    put16(
+        seg,
+        at,
+        if c == 0 && proto == ipv4::PROTO_UDP {
+            0xffff
+        } else {
+            c
+        },
+    );
+}
+
+/// Whether `line` (unfinished) is the start of a PORT or EPRT command.
+pub fn starts_address_command(line: &[u8]) -> bool {
+    let n = line.len().min(5);
+    n > 0
+        && (line[..n].eq_ignore_ascii_case(&b"PORT "[..n])
+            || line[..n].eq_ignore_ascii_case(&b"EPRT "[..n]))
+}
+
 /// The TCP payload range of the IPv4 frame, if any.
 pub fn tcp_payload(d: &[u8]) -> Option<(usize, usize)> {
     let ip = ipv4::Packet::new_checked(d.get(14..)?).ok()?;
@@ -143,6 +183,32 @@ pub fn announced(payload: &[u8], counters: &WorkerCounters) -> Vec<(Ipv4Addr, u1
         match parsed {
             Some(Ok(Some(ep))) => out.push(ep),
             Some(Err(_)) => counters.alg_ftp_parse_errors.inc(),
+            _ => {}
+        }
+        at = l.next;
+    }
+    out
+}
+
+/// The endpoints a server's replies announce (227 with its address, 229 with a port
+/// only), for a server behind the NAT. Only complete lines count.
+pub fn announced_replies(
+    payload: &[u8],
+    counters: &WorkerCounters,
+) -> Vec<(Option<Ipv4Addr>, u16)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Ok(Some(l)) = next_line(payload, at) {
+        let line = &payload[l.start..l.end];
+        match classify(line) {
+            Message::Reply227 => match cgnat_alg::ftp::parse_227(line) {
+                Ok((a, p, _, _)) => out.push((Some(a), p)),
+                Err(_) => counters.alg_ftp_parse_errors.inc(),
+            },
+            Message::Reply229 => match cgnat_alg::ftp::parse_229(line) {
+                Ok((p, _, _)) => out.push((None, p)),
+                Err(_) => counters.alg_ftp_parse_errors.inc(),
+            },
             _ => {}
         }
         at = l.next;
@@ -182,136 +248,210 @@ impl FtpControl {
         !self.conns.get(key).is_some_and(|c| c.stand_aside)
     }
 
-    /// Processes one tagged packet of an FTP control connection, at `now`.
+    /// Processes one tagged packet of an ALG control connection, at `now`.
     pub fn process<B: PacketBuf>(&mut self, buf: &mut B, tag: &Tag, now: u32) {
+        self.process_run(std::slice::from_mut(buf), None, tag, now);
+    }
+
+    /// Processes a run of held segments (and the segment that completed it, if any)
+    /// as one text: the edits are computed over all their payloads together, and each
+    /// segment gets those that fall in it (an edit across a boundary goes to the
+    /// segment it starts in; the old bytes after the boundary leave the next), so
+    /// no segment grows by more than its own rewrites.
+    pub fn process_run<B: PacketBuf>(
+        &mut self,
+        run: &mut [B],
+        last: Option<&mut B>,
+        tag: &Tag,
+        now: u32,
+    ) {
+        let mut segs: Vec<&mut B> = run.iter_mut().collect();
+        if let Some(l) = last {
+            segs.push(l);
+        }
+        let Some(first) = segs.first() else {
+            return;
+        };
         let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
-        if !self.conns.contains_key(&key) && self.conns.len() >= MAX_CONNS {
+        let text_alg = tag.alg == crate::nat::ALG_SIP || tag.alg == crate::nat::ALG_RTSP;
+        let Some((_, _, datagram)) = crate::alg_text::payload(first.data()) else {
+            return;
+        };
+        if datagram && !text_alg {
+            return;
+        }
+        if !datagram && !self.conns.contains_key(&key) && self.conns.len() >= MAX_CONNS {
             // Forget connections idle for more than a TCP established timeout.
             self.conns
                 .retain(|_, c| now.saturating_sub(c.last_seen) < 7440);
         }
         let mut conn = self.conns.get(&key).copied().unwrap_or_default();
         conn.last_seen = now;
-        let Some(ip_len) = ipv4::Packet::new_checked(&buf.data()[14..])
-            .ok()
-            .map(|p| p.header_len())
-        else {
-            return;
-        };
-        let l4 = 14 + ip_len;
         let dir = usize::from(tag.dir & 1);
-        if tag.alg == crate::nat::ALG_SIP || tag.alg == crate::nat::ALG_RTSP {
-            self.process_text(buf, tag, conn, key, l4, dir);
-            return;
-        }
-        let orig_seq = conn.seq.adjust(buf, l4, dir);
-        if let (Some((start, end)), false) = (tcp_payload(buf.data()), conn.stand_aside) {
-            let payload = buf.data()[start..end].to_vec();
-            let mut edits: Vec<(usize, usize, String)> = Vec::new();
-            let mut at = 0;
-            while let Ok(Some(l)) = next_line(&payload, at) {
-                let line = &payload[l.start..l.end];
-                let msg = classify(line);
-                if msg != Message::Other {
-                    self.counters.alg_ftp_messages.inc();
-                }
-                match (msg, dir) {
-                    (Message::Port(arg), 0) => {
-                        if let Ok((a, p)) = parse_host_port(arg) {
-                            if let Some(r) = tag.rewrites[..usize::from(tag.n)]
-                                .iter()
-                                .find(|r| r.inside == (u32::from(a), p))
-                            {
-                                edits.push((
-                                    l.start + 5,
-                                    arg.len(),
-                                    format_host_port(Ipv4Addr::from(r.outside.0), r.outside.1),
-                                ));
-                            }
-                        }
-                    }
-                    (Message::Eprt(arg), 0) => {
-                        if let Ok(Eprt::V4(a, p)) = parse_eprt(arg) {
-                            if let Some(r) = tag.rewrites[..usize::from(tag.n)]
-                                .iter()
-                                .find(|r| r.inside == (u32::from(a), p))
-                            {
-                                edits.push((
-                                    l.start + 5,
-                                    arg.len(),
-                                    format_eprt(Ipv4Addr::from(r.outside.0), r.outside.1),
-                                ));
-                            }
-                        }
-                    }
-                    (Message::Auth, 0) => conn.auth_pending = true,
-                    (Message::Reply234, 1) if conn.auth_pending => {
-                        // The next bytes are TLS: nothing more to read or rewrite.
-                        conn.stand_aside = true;
-                        self.counters.alg_ftp_stand_aside.inc();
-                    }
-                    _ => {}
-                }
-                at = l.next;
-            }
-            // Last edit first, so earlier offsets stay right.
-            let mut delta = 0isize;
-            for (off, len, with) in edits.iter().rev() {
-                if let Ok(d) = mangle(buf, 14, *off, *len, with.as_bytes()) {
-                    delta += d;
-                    self.counters.alg_ftp_rewrites.inc();
-                }
-            }
-            if let Some(seq) = orig_seq {
-                conn.seq.record(dir, seq, delta as i32);
+        // The whole text and where each segment starts in it.
+        let mut text = Vec::new();
+        let mut starts = Vec::with_capacity(segs.len());
+        for b in &segs {
+            starts.push(text.len());
+            if let Some((s, e, _)) = crate::alg_text::payload(b.data()) {
+                text.extend_from_slice(&b.data()[s..e]);
             }
         }
-        self.conns.insert(key, conn);
-    }
-
-    /// A SIP or RTSP frame: the messages rewritten with the tag's translations; over
-    /// TCP, the connection's sequence adjustment applied and extended.
-    fn process_text<B: PacketBuf>(
-        &mut self,
-        buf: &mut B,
-        tag: &Tag,
-        mut conn: Conn,
-        key: (u32, u16, u32, u16),
-        l4: usize,
-        dir: usize,
-    ) {
-        let Some((_, _, datagram)) = crate::alg_text::payload(buf.data()) else {
-            return;
+        let edits: Vec<(usize, usize, String)> = if conn.stand_aside {
+            Vec::new()
+        } else if text_alg {
+            let (e, _) =
+                crate::alg_text::control_edits(&text, 0, text.len(), datagram, tag, &self.counters);
+            e.into_iter().map(|x| (x.at, x.len, x.with)).collect()
+        } else {
+            self.ftp_edits(&text, tag, &mut conn, dir)
         };
-        let orig_seq = if datagram {
+        // The rewritten text, cut again where the segments were cut: every segment but
+        // the last keeps its length (so none grows past what its sender sent), the last
+        // takes the difference. Each segment gets its sequence adjustment; the run's
+        // correction is recorded at the last one.
+        let new_text = if edits.is_empty() {
             None
         } else {
-            conn.seq.adjust(buf, l4, dir)
+            let e: Vec<cgnat_alg::text::Edit> = edits
+                .into_iter()
+                .map(|(at, len, with)| cgnat_alg::text::Edit { at, len, with })
+                .collect();
+            Some(cgnat_alg::text::apply(&text, &e))
         };
-        let Some((start, end, _)) = crate::alg_text::payload(buf.data()) else {
-            return;
-        };
-        let (edits, _) =
-            crate::alg_text::control_edits(buf.data(), start, end, datagram, tag, &self.counters);
-        let mut delta = 0isize;
-        for e in edits.iter().rev() {
-            match mangle(buf, 14, e.at, e.len, e.with.as_bytes()) {
-                Ok(d) => delta += d,
-                Err(_) => {
-                    let c = if tag.alg == crate::nat::ALG_SIP {
-                        &self.counters.alg_sip
-                    } else {
-                        &self.counters.alg_rtsp
-                    };
-                    c[crate::counters::AlgEvent::NoRoom as usize].inc();
+        let n = segs.len();
+        for (k, b) in segs.iter_mut().enumerate() {
+            let buf: &mut B = b;
+            let Some(ip_len) = ipv4::Packet::new_checked(&buf.data()[14..])
+                .ok()
+                .map(|p| p.header_len())
+            else {
+                continue;
+            };
+            let orig_seq = if datagram {
+                None
+            } else {
+                conn.seq.adjust(buf, 14 + ip_len, dir)
+            };
+            let Some(nt) = &new_text else { continue };
+            let old_len = starts.get(k + 1).copied().unwrap_or(text.len()) - starts[k];
+            let from = starts[k].min(nt.len());
+            let to = if k + 1 == n {
+                nt.len()
+            } else {
+                (starts[k] + old_len).min(nt.len())
+            };
+            let piece = &nt[from..to];
+            if piece == &text[starts[k]..starts[k] + old_len] {
+                continue;
+            }
+            match mangle(buf, 14, 0, old_len, piece) {
+                Ok(d) => {
+                    self.count_rewrite(tag.alg);
+                    if let (Some(seq), true) = (orig_seq, k + 1 == n) {
+                        conn.seq.record(dir, seq, d as i32);
+                    }
                 }
+                Err(_) => self.count_no_room(tag.alg),
             }
         }
         if !datagram {
-            if let Some(seq) = orig_seq {
-                conn.seq.record(dir, seq, delta as i32);
-            }
             self.conns.insert(key, conn);
         }
+    }
+
+    /// FTP counts rewritten segments here (SIP and RTSP count messages as they are
+    /// rewritten).
+    fn count_rewrite(&self, alg: u8) {
+        if alg != crate::nat::ALG_SIP && alg != crate::nat::ALG_RTSP {
+            self.counters.alg_ftp_rewrites.inc();
+        }
+    }
+
+    fn count_no_room(&self, alg: u8) {
+        use crate::counters::AlgEvent;
+        match alg {
+            crate::nat::ALG_SIP => self.counters.alg_sip[AlgEvent::NoRoom as usize].inc(),
+            crate::nat::ALG_RTSP => self.counters.alg_rtsp[AlgEvent::NoRoom as usize].inc(),
+            _ => {}
+        }
+    }
+
+    /// The FTP edits of a control payload: PORT and EPRT from the client, 227 and 229
+    /// from a server behind the NAT, with the worker's translations; AUTH TLS noted.
+    fn ftp_edits(
+        &self,
+        payload: &[u8],
+        tag: &Tag,
+        conn: &mut Conn,
+        dir: usize,
+    ) -> Vec<(usize, usize, String)> {
+        let mut edits: Vec<(usize, usize, String)> = Vec::new();
+        let find = |inside: (u32, u16)| {
+            tag.rewrites[..usize::from(tag.n)]
+                .iter()
+                .find(|r| r.inside == inside)
+                .copied()
+        };
+        let mut at = 0;
+        while let Ok(Some(l)) = next_line(payload, at) {
+            let line = &payload[l.start..l.end];
+            let msg = classify(line);
+            if msg != Message::Other {
+                self.counters.alg_ftp_messages.inc();
+            }
+            match (msg, dir) {
+                (Message::Port(arg), 0) => {
+                    if let Ok((a, p)) = parse_host_port(arg) {
+                        if let Some(r) = find((u32::from(a), p)) {
+                            edits.push((
+                                l.start + 5,
+                                arg.len(),
+                                format_host_port(Ipv4Addr::from(r.outside.0), r.outside.1),
+                            ));
+                        }
+                    }
+                }
+                (Message::Eprt(arg), 0) => {
+                    if let Ok(Eprt::V4(a, p)) = parse_eprt(arg) {
+                        if let Some(r) = find((u32::from(a), p)) {
+                            edits.push((
+                                l.start + 5,
+                                arg.len(),
+                                format_eprt(Ipv4Addr::from(r.outside.0), r.outside.1),
+                            ));
+                        }
+                    }
+                }
+                // A server behind the NAT announcing where to connect.
+                (Message::Reply227, 0) => {
+                    if let Ok((a, p, st, en)) = cgnat_alg::ftp::parse_227(line) {
+                        if let Some(r) = find((u32::from(a), p)) {
+                            edits.push((
+                                l.start + st,
+                                en - st,
+                                format_host_port(Ipv4Addr::from(r.outside.0), r.outside.1),
+                            ));
+                        }
+                    }
+                }
+                (Message::Reply229, 0) => {
+                    if let Ok((p, st, en)) = cgnat_alg::ftp::parse_229(line) {
+                        if let Some(r) = find((tag.inside.0, p)) {
+                            edits.push((l.start + st, en - st, r.outside.1.to_string()));
+                        }
+                    }
+                }
+                (Message::Auth, 0) => conn.auth_pending = true,
+                (Message::Reply234, 1) if conn.auth_pending => {
+                    // The next bytes are TLS: nothing more to read or rewrite.
+                    conn.stand_aside = true;
+                    self.counters.alg_ftp_stand_aside.inc();
+                }
+                _ => {}
+            }
+            at = l.next;
+        }
+        edits
     }
 }

@@ -250,7 +250,7 @@ pub fn worker<B: PacketBuf>(
         }
         rest
     };
-    if let Some(r) = rest {
+    if let Some(r) = rest.filter(|&r| held_rest(s.alg, &text[r..])) {
         partials.keep(i, dir, &text[r..]);
     }
     tag
@@ -387,17 +387,20 @@ fn rtsp_message(c: &mut Ctx, text: &[u8], m: &rtsp::Rtsp) {
     if tag.dir == 1 {
         // A reply: its client ports are our outside ones; the streams of the SETUP it
         // answers take its session's tag.
-        if let Ok(specs) = rtsp::transports(text, m) {
-            for spec in specs {
-                for (_, p) in &spec.client {
-                    if let Some((ia, ip)) = nat.inside_of(ipv4::PROTO_UDP, s.out_addr, *p) {
-                        add(tag, counters, (ia, ip), (s.out_addr, *p));
-                    }
+        let specs = rtsp::transports(text, m).unwrap_or_default();
+        for spec in &specs {
+            for (_, p) in &spec.client {
+                if let Some((ia, ip)) = nat.inside_of(ipv4::PROTO_UDP, s.out_addr, *p) {
+                    add(tag, counters, (ia, ip), (s.out_addr, *p));
                 }
             }
         }
         if session != 0 {
             nat.alg_retag(i, 0, session);
+        }
+        // The media comes from `source` when the server names one (RFC 2326 12.39).
+        if let Some(src) = specs.iter().find_map(|x| x.source) {
+            nat.alg_retarget(i, session, u32::from(src));
         }
         return;
     }
@@ -562,8 +565,20 @@ pub fn incomplete_tail(payload: &[u8], alg: u8) -> bool {
     if alg == ALG_SIP {
         messages(payload, false, sip_parse, &c, alg).1.is_some()
     } else {
-        messages(payload, false, rtsp_parse, &c, alg).1.is_some()
+        // RTSP rewrites only headers: a message whose head is whole goes at once
+        // (holding its head for a body can stall a sender waiting on Nagle), and
+        // interleaved media is never held.
+        messages(payload, false, rtsp_parse, &c, alg)
+            .1
+            .is_some_and(|at| held_rest(alg, &payload[at..]))
     }
+}
+
+/// Whether an unfinished message is held for its end: always for SIP (its body may
+/// need rewriting); for RTSP only while its head is unfinished, and never interleaved
+/// media.
+fn held_rest(alg: u8, rest: &[u8]) -> bool {
+    alg == ALG_SIP || (rest.first() != Some(&b'$') && !rest.windows(4).any(|w| w == b"\r\n\r\n"))
 }
 
 /// An RTCP packet of a media session an ALG announced, from the inside host: a CNAME

@@ -424,7 +424,11 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Held fragments released and translated by the last `process`, ready to send.
     pub fn take_ready(&mut self) -> Option<(B, Side)> {
-        self.ready.pop()
+        if self.ready.is_empty() {
+            None
+        } else {
+            Some(self.ready.remove(0))
+        }
     }
 
     /// A fragment other than the first: translated like its datagram's first fragment,
@@ -840,13 +844,38 @@ impl<B: PacketBuf> Worker<B> {
                 joined[n..n + m].copy_from_slice(&payload[..m]);
                 text = &joined[..n + m];
             }
-            if !text.is_empty() && !text.contains(&b'\n') && text.len() <= PARTIAL {
+            // The unfinished start of a PORT or EPRT at the end (alone or after whole
+            // commands): kept to parse with its end.
+            let tail = &text[text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)..];
+            if !tail.is_empty() && tail.len() <= PARTIAL && crate::alg::starts_address_command(tail)
+            {
                 if self.ftp_partial.len() == PARTIALS {
                     self.ftp_partial.remove(0);
                 }
                 let mut held = [0u8; PARTIAL];
-                held[..text.len()].copy_from_slice(text);
-                self.ftp_partial.push((i, held, text.len()));
+                held[..tail.len()].copy_from_slice(tail);
+                self.ftp_partial.push((i, held, tail.len()));
+            }
+            if self.nat.params().ftp_ports.contains(&s.in_port) {
+                // The server is the inside host (a port forward): its 227 and 229
+                // replies announce where the client connects.
+                for (a, port) in crate::alg::announced_replies(text, &self.counters) {
+                    if a.is_some_and(|a| u32::from(a) != s.in_addr) {
+                        self.counters.alg_ftp_bounce.inc();
+                        continue;
+                    }
+                    if usize::from(tag.n) == MAX_REWRITES {
+                        break;
+                    }
+                    let remote = if self.params.ftp_loose { 0 } else { p.dst };
+                    if let Some(out) = self.nat.alg_expect(i, s.in_addr, port, remote, now) {
+                        tag.rewrites[usize::from(tag.n)] = Rewrite {
+                            inside: (s.in_addr, port),
+                            outside: out,
+                        };
+                        tag.n += 1;
+                    }
+                }
             }
             for (a, port) in announced(text, &self.counters) {
                 if u32::from(a) != s.in_addr {
@@ -1365,21 +1394,53 @@ pub struct Control<B> {
     neighbors: Arc<Neighbors>,
     counters: Arc<WorkerCounters>,
     ftp: crate::alg::FtpControl,
-    /// Segments holding the start of an FTP command whose end has not come yet.
-    held: Vec<HeldLine<B>>,
-    pending: Option<HeldLine<()>>,
+    /// Runs of segments that end inside a command or message, per connection and
+    /// direction, waiting for the rest.
+    held: Vec<Held<B>>,
+    /// What to do with the segment [`Control::alg`] answered [`Verdict::Hold`] for.
+    pending: Option<Pending>,
     ready: Vec<(B, Side)>,
 }
 
-/// A held segment: its connection, where it goes, until when, and its sequence range.
-struct HeldLine<T> {
+/// A run of held segments: its connection, where it goes, until when, and its
+/// sequence range.
+struct Held<B> {
     key: (u32, u16, u32, u16),
     tag: crate::alg::Tag,
-    buf: T,
+    bufs: Vec<B>,
     side: Side,
     until: u32,
     seq: u32,
     len: usize,
+}
+
+/// Where a held segment goes.
+enum Pending {
+    /// It starts a new run.
+    New {
+        key: (u32, u16, u32, u16),
+        tag: crate::alg::Tag,
+        side: Side,
+        until: u32,
+        seq: u32,
+        len: usize,
+    },
+    /// It continues the run at this index (with this many payload bytes).
+    Append(usize, usize),
+}
+
+/// Segments a run holds at most.
+const MAX_RUN: usize = 8;
+
+/// The payloads of a run's segments, in order.
+fn run_payload<B: PacketBuf>(bufs: &[B]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for b in bufs {
+        if let Some((s, e)) = crate::alg::tcp_payload(b.data()) {
+            v.extend_from_slice(&b.data()[s..e]);
+        }
+    }
+    v
 }
 
 /// What happened to a held segment, for the counters.
@@ -1415,10 +1476,13 @@ impl<B: PacketBuf> Control<B> {
         }
     }
 
-    /// Runs the ALG on a frame a worker tagged, and says where it goes. A segment that
-    /// holds only the start of a PORT or EPRT command is held (answer [`Verdict::Hold`]:
-    /// give it to [`Control::hold_alg`]) until the rest arrives, then both go as one
-    /// rewritten segment; Linux lets such a command through untranslated.
+    /// Runs the ALG on a frame a worker tagged, and says where it goes. A TCP segment
+    /// that ends inside an address-carrying FTP command or a SIP or RTSP message is
+    /// held (answer [`Verdict::Hold`]: give it to [`Control::hold_alg`]) until the
+    /// rest arrives; then the run is rewritten as one text, each segment keeping its
+    /// own bytes and its share of the edits, and they go in order. Linux's helpers
+    /// drop such a segment (a command split at the start of a segment) or pass it
+    /// untranslated (a command after another in the same segment).
     pub fn alg(&mut self, buf: &mut B, side: Side, now: u32) -> Verdict {
         let Some(tag) = crate::alg::Tag::pop(buf) else {
             self.counters.count_drop(DropReason::LocalUnsupported);
@@ -1426,15 +1490,49 @@ impl<B: PacketBuf> Control<B> {
         };
         let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
         let text = tag.alg == crate::nat::ALG_SIP || tag.alg == crate::nat::ALG_RTSP;
-        if tag.dir == 0 || text {
-            if let Some(v) = self.join_held(buf, key, &tag, side, now) {
-                return v;
+        let seg = crate::alg::tcp_payload(buf.data()).map(|(s, e)| {
+            let l4 = 14 + usize::from(buf.data()[14] & 0x0f) * 4;
+            (crate::wire::be32(buf.data(), l4 + 4), e - s)
+        });
+        if let (true, Some((seq, len))) = (tag.dir == 0 || text, seg) {
+            if let Some(at) = self
+                .held
+                .iter()
+                .position(|h| h.key == key && h.tag.dir == tag.dir)
+            {
+                let (hseq, hlen, n) = {
+                    let h = &self.held[at];
+                    (h.seq, h.len, h.bufs.len())
+                };
+                if seq == hseq {
+                    // The sender sent the run's start again (nothing of it was acked):
+                    // start over from this copy.
+                    drop(self.held.swap_remove(at));
+                } else if seq != hseq.wrapping_add(hlen as u32) {
+                    let h = self.held.swap_remove(at);
+                    self.release(h, now);
+                } else {
+                    let mut whole = run_payload(&self.held[at].bufs);
+                    if let Some((s, e)) = crate::alg::tcp_payload(buf.data()) {
+                        whole.extend_from_slice(&buf.data()[s..e]);
+                    }
+                    if n < MAX_RUN && self.incomplete(&whole, key, &tag) {
+                        self.pending = Some(Pending::Append(at, len));
+                        self.count_hold(&tag, AlgHold::Held);
+                        return Verdict::Hold;
+                    }
+                    let h = self.held.swap_remove(at);
+                    self.count_hold(&tag, AlgHold::Joined);
+                    self.send_run(h.bufs, buf, &tag, side, now);
+                    return Verdict::Tx(side);
+                }
             }
-            if let Some((seq, len)) = self.partial(buf, key, &tag) {
-                self.pending = Some(HeldLine {
+            let payload =
+                crate::alg::tcp_payload(buf.data()).map_or(&[][..], |(s, e)| &buf.data()[s..e]);
+            if self.incomplete(payload, key, &tag) {
+                self.pending = Some(Pending::New {
                     key,
                     tag,
-                    buf: (),
                     side,
                     until: now + HOLD_SECS,
                     seq,
@@ -1446,6 +1544,46 @@ impl<B: PacketBuf> Control<B> {
         }
         self.ftp.process(buf, &tag, now);
         Verdict::Tx(side)
+    }
+
+    /// Rewrites a held run completed by `last` (the caller's frame) and puts them in
+    /// order: the run's first segment takes `last`'s place as the caller's frame, the
+    /// others and then `last` follow right behind it.
+    fn send_run(
+        &mut self,
+        mut bufs: Vec<B>,
+        last: &mut B,
+        tag: &crate::alg::Tag,
+        side: Side,
+        now: u32,
+    ) {
+        self.ftp.process_run(&mut bufs, Some(&mut *last), tag, now);
+        std::mem::swap(last, &mut bufs[0]);
+        let completed = bufs.remove(0);
+        bufs.push(completed);
+        for (k, b) in bufs.into_iter().enumerate() {
+            self.ready.insert(k, (b, side));
+        }
+    }
+
+    /// Whether a payload (or a run's whole text) ends inside an address-carrying FTP
+    /// command or a SIP or RTSP message.
+    fn incomplete(&self, payload: &[u8], key: (u32, u16, u32, u16), tag: &crate::alg::Tag) -> bool {
+        if payload.is_empty() || !self.ftp.reading(&key) {
+            return false;
+        }
+        if tag.alg == crate::nat::ALG_SIP || tag.alg == crate::nat::ALG_RTSP {
+            return crate::alg_text::incomplete_tail(payload, tag.alg);
+        }
+        // The last line, unfinished: the start of a PORT or EPRT (alone, or after
+        // whole commands in the same segment).
+        let tail = &payload[payload
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1)..];
+        !tail.is_empty()
+            && tail.len() <= cgnat_alg::ftp::MAX_LINE
+            && crate::alg::starts_address_command(tail)
     }
 
     fn count_hold(&self, tag: &crate::alg::Tag, what: AlgHold) {
@@ -1465,23 +1603,36 @@ impl<B: PacketBuf> Control<B> {
     /// Takes the segment [`Control::alg`] answered [`Verdict::Hold`] for.
     pub fn hold_alg(&mut self, buf: B) {
         match self.pending.take() {
-            Some(h) if self.held.len() < MAX_HELD_LINES => {
-                self.held.push(HeldLine {
-                    key: h.key,
-                    tag: h.tag,
-                    buf,
-                    side: h.side,
-                    until: h.until,
-                    seq: h.seq,
-                    len: h.len,
+            Some(Pending::New {
+                key,
+                tag,
+                side,
+                until,
+                seq,
+                len,
+            }) if self.held.len() < MAX_HELD_LINES => {
+                let mut bufs = Vec::with_capacity(MAX_RUN);
+                bufs.push(buf);
+                self.held.push(Held {
+                    key,
+                    tag,
+                    bufs,
+                    side,
+                    until,
+                    seq,
+                    len,
                 });
+            }
+            Some(Pending::Append(at, len)) if at < self.held.len() => {
+                self.held[at].bufs.push(buf);
+                self.held[at].len += len;
             }
             _ => self.counters.count_drop(DropReason::RingFull),
         }
     }
 
-    /// Held segments whose time ran out go as they are (after the connection's
-    /// sequence adjustment); [`Control::take_ready`] hands them out.
+    /// Held runs whose time ran out go as they are (after the connection's sequence
+    /// adjustment); [`Control::take_ready`] hands them out.
     pub fn tick(&mut self, now: u32) {
         let mut i = 0;
         while i < self.held.len() {
@@ -1494,106 +1645,22 @@ impl<B: PacketBuf> Control<B> {
         }
     }
 
-    /// A frame the control lcore has ready to send (released or joined segments).
+    /// A frame the control lcore has ready to send (released or joined segments), in
+    /// the order they must go.
     pub fn take_ready(&mut self) -> Option<(B, Side)> {
-        self.ready.pop()
+        if self.ready.is_empty() {
+            None
+        } else {
+            Some(self.ready.remove(0))
+        }
     }
 
-    fn release(&mut self, h: HeldLine<B>, now: u32) {
-        let mut buf = h.buf;
-        self.ftp.process(&mut buf, &h.tag, now);
+    fn release(&mut self, mut h: Held<B>, now: u32) {
+        self.ftp.process_run(&mut h.bufs, None, &h.tag, now);
         self.count_hold(&h.tag, AlgHold::Released);
-        self.ready.push((buf, h.side));
-    }
-
-    /// The sequence number and payload length of a segment that is only the start of
-    /// an address-carrying FTP command, or that ends inside a SIP or RTSP message.
-    fn partial(
-        &self,
-        buf: &B,
-        key: (u32, u16, u32, u16),
-        tag: &crate::alg::Tag,
-    ) -> Option<(u32, usize)> {
-        if !self.ftp.reading(&key) {
-            return None;
+        for b in h.bufs {
+            self.ready.push((b, h.side));
         }
-        let (start, end) = crate::alg::tcp_payload(buf.data())?;
-        let payload = &buf.data()[start..end];
-        if tag.alg == crate::nat::ALG_SIP || tag.alg == crate::nat::ALG_RTSP {
-            if !crate::alg_text::incomplete_tail(payload, tag.alg) {
-                return None;
-            }
-            let l4 = 14 + usize::from(buf.data()[14] & 0x0f) * 4;
-            return Some((crate::wire::be32(buf.data(), l4 + 4), payload.len()));
-        }
-        if payload.is_empty()
-            || payload.len() > cgnat_alg::ftp::MAX_LINE
-            || payload.contains(&b'\n')
-        {
-            return None;
-        }
-        let n = payload.len().min(5);
-        let starts = |cmd: &[u8]| payload[..n].eq_ignore_ascii_case(&cmd[..n]);
-        if !(starts(b"PORT ") || starts(b"EPRT ")) {
-            return None;
-        }
-        let l4 = 14 + usize::from(buf.data()[14] & 0x0f) * 4;
-        Some((crate::wire::be32(buf.data(), l4 + 4), payload.len()))
-    }
-
-    /// Joins a held segment of this connection with `buf`: the continuation gets the
-    /// held bytes in front and the held sequence number; a retransmission of the held
-    /// segment replaces it; anything else releases it first.
-    fn join_held(
-        &mut self,
-        buf: &mut B,
-        key: (u32, u16, u32, u16),
-        tag: &crate::alg::Tag,
-        side: Side,
-        now: u32,
-    ) -> Option<Verdict> {
-        let at = self
-            .held
-            .iter()
-            .position(|h| h.key == key && h.tag.dir == tag.dir)?;
-        crate::alg::tcp_payload(buf.data())?;
-        let l4 = 14 + usize::from(buf.data()[14] & 0x0f) * 4;
-        let seq = crate::wire::be32(buf.data(), l4 + 4);
-        let h = &self.held[at];
-        if seq == h.seq {
-            // The client sent it again: keep the newer copy.
-            drop(self.held.swap_remove(at));
-            return self.partial(buf, key, tag).map(|(seq, len)| {
-                self.pending = Some(HeldLine {
-                    key,
-                    tag: *tag,
-                    buf: (),
-                    side,
-                    until: now + HOLD_SECS,
-                    seq,
-                    len,
-                });
-                self.count_hold(tag, AlgHold::Held);
-                Verdict::Hold
-            });
-        }
-        if seq != h.seq.wrapping_add(h.len as u32) {
-            let h = self.held.swap_remove(at);
-            self.release(h, now);
-            return None;
-        }
-        let h = self.held.swap_remove(at);
-        let (hs, he) = crate::alg::tcp_payload(h.buf.data())?;
-        let prefix = h.buf.data()[hs..he].to_vec();
-        crate::wire::put32(buf.data_mut(), l4 + 4, h.seq);
-        if crate::mangle::mangle(buf, 14, 0, 0, &prefix).is_err() {
-            // No room to join: send the held part as it is, then this one.
-            crate::wire::put32(buf.data_mut(), l4 + 4, seq);
-            self.release(h, now);
-            return None;
-        }
-        self.count_hold(tag, AlgHold::Joined);
-        None
     }
 
     /// The control lcore's counters.

@@ -253,6 +253,18 @@ fn bare_tcp(f: &[u8], p: &Ports, flags: u8, seq: u32, ack: u32, reverse: bool) -
     v
 }
 
+/// Notes a held segment: a new run, the next of a run, or the run's start again.
+fn hold(runs: &mut HashMap<ConvKey, (u32, Vec<u8>)>, key: ConvKey, seq: u32, payload: &[u8]) {
+    match runs.get_mut(&key) {
+        Some((start, bytes)) if seq == start.wrapping_add(bytes.len() as u32) => {
+            bytes.extend_from_slice(payload)
+        }
+        _ => {
+            runs.insert(key, (seq, payload.to_vec()));
+        }
+    }
+}
+
 /// Segments the control lcore has held so far, all ALGs.
 fn held_count(h: &Harness) -> u64 {
     use crate::counters::AlgEvent;
@@ -284,7 +296,7 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
     let mut shifts: HashMap<ConvKey, Vec<(u32, i32)>> = HashMap::new();
     // Segments an ALG holds (the start of a message), per conversation and direction.
     let mut held_out: HashMap<ConvKey, (u32, Vec<u8>)> = HashMap::new();
-    let mut held_in: HashMap<ConvKey, Vec<u8>> = HashMap::new();
+    let mut held_in: HashMap<ConvKey, (u32, Vec<u8>)> = HashMap::new();
     for (i, (ts, frame)) in frames.iter().enumerate() {
         if i > 0 && i % 100_000 == 0 {
             // Progress on long captures, on stderr (stdout is the report).
@@ -328,10 +340,18 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
             }
             let before = held_count(&h);
             let out = h.inject(frame, Side::Inside, now);
+            // A completed run of held segments leaves as several segments: all of them
+            // are what the peer receives.
+            let rest: Vec<Vec<u8>> = out.iter().skip(1).map(|x| x.1.clone()).collect();
             let Some((Side::Outside, o)) = out.into_iter().next() else {
                 if held_count(&h) > before {
                     // The ALG holds a segment that ends inside a message.
-                    held_out.insert(key, (be32(frame, p.l4 + 4), tcp_payload(frame).to_vec()));
+                    hold(
+                        &mut held_out,
+                        key,
+                        be32(frame, p.l4 + 4),
+                        tcp_payload(frame),
+                    );
                     r.held += 1;
                     continue;
                 }
@@ -348,9 +368,13 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
                 by_port.insert((proto, p.sport), (osrc, op.sport));
             }
             if proto == ipv4::PROTO_TCP {
+                let mut sent = tcp_payload(&o).to_vec();
+                for f in &rest {
+                    sent.extend_from_slice(tcp_payload(f));
+                }
                 let (a, b) = (
                     joined.as_deref().unwrap_or(tcp_payload(frame)),
-                    tcp_payload(&o),
+                    sent.as_slice(),
                 );
                 // Endpoints the ALG rewrote: the peer will connect to their translation.
                 for (inside, outside) in announced(a).into_iter().zip(announced(b)) {
@@ -374,8 +398,14 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
                 Some(w) => r.leaks.push(format!("frame {i}: inside address in {w}")),
                 None => {}
             }
+            for f in &rest {
+                if let Some(w) = leak(f, inside_host).filter(|w| *w != PROTECTED) {
+                    r.leaks.push(format!("frame {i}: inside address in {w}"));
+                }
+            }
             r.outbound += 1;
             r.outside_view.push(o);
+            r.outside_view.extend(rest);
         } else if dst == host {
             // The peer sends to the mapping it saw (any port of the inside host's
             // mapping for replies from a new source port, as TFTP servers do).
@@ -410,9 +440,11 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
             fix_checksums(&mut f);
             let before = held_count(&h);
             let out = h.inject(&f, Side::Outside, now);
+            // (A held run completed here leaves as several segments.)
+            let back_rest: Vec<Vec<u8>> = out.iter().skip(1).map(|x| x.1.clone()).collect();
             let Some((Side::Inside, back)) = out.into_iter().next() else {
                 if held_count(&h) > before {
-                    held_in.insert(key, tcp_payload(frame).to_vec());
+                    hold(&mut held_in, key, be32(frame, p.l4 + 4), tcp_payload(frame));
                     r.held += 1;
                     continue;
                 }
@@ -422,13 +454,15 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
                 ));
                 continue;
             };
-            if let Some(mut held) = held_in.remove(&key) {
-                // A held segment joined with this one: the inside host gets the bytes
-                // of both in one segment.
+            if let Some((_, mut held)) = held_in.remove(&key) {
+                // A held run completed by this one: the inside host gets the same
+                // bytes, in as many segments.
                 held.extend_from_slice(tcp_payload(frame));
-                if tcp_payload(&back) == held.as_slice()
-                    && ports(&back).map(|x| (x.0, x.1)) == Some((src, dst))
-                {
+                let mut got = tcp_payload(&back).to_vec();
+                for f in &back_rest {
+                    got.extend_from_slice(tcp_payload(f));
+                }
+                if got == held && ports(&back).map(|x| (x.0, x.1)) == Some((src, dst)) {
                     r.inbound_ok += 1;
                 } else {
                     r.mismatches.push(format!(

@@ -638,6 +638,14 @@ fn control_loop(
                     Verdict::Hold => control.hold_alg(m),
                     _ => drop(m),
                 }
+                // What the ALG released or cut off goes right behind, in order.
+                while let Some((mut m, out)) = control.take_ready() {
+                    m.set_port(out as u16 + 2);
+                    if let Err(m) = back.push(m) {
+                        control_counters.count_drop(DropReason::RingFull);
+                        drop(m);
+                    }
+                }
             }
             control.tick(now);
             while let Some((mut m, out)) = control.take_ready() {

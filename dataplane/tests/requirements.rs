@@ -680,8 +680,7 @@ mod ftp_alg {
             1001,
         );
         assert_eq!(h.control_counters.alg_ftp_held.get(), 1);
-        let o = one(
-            &mut h,
+        let o = h.inject(
             &tcp(
                 "100.64.1.2:40000",
                 "192.0.2.10:21",
@@ -692,19 +691,21 @@ mod ftp_alg {
             ),
             Inside,
             1001,
-            Outside,
         );
-        let text = payload(&o);
+        // Both segments leave, in order, each with its share of the rewrite: together
+        // they are the translated command.
+        assert_eq!(o.len(), 2);
+        let (a, b) = (&o[0].1, &o[1].1);
+        assert!(checksums_ok(a) && checksums_ok(b));
+        let seq = |f: &[u8]| u32::from_be_bytes([f[38], f[39], f[40], f[41]]);
+        assert_eq!(seq(a), 101, "the first starts where it did");
+        assert_eq!(seq(b), 101 + (a.len() - 54) as u32, "the second follows it");
+        let text = payload(a) + &payload(b);
         assert!(
             text.starts_with("PORT 198,51,100,") && text.ends_with("\r\n"),
             "{text}"
         );
-        assert_eq!(
-            u32::from_be_bytes([o[38], o[39], o[40], o[41]]),
-            101,
-            "the joined segment starts where the first did"
-        );
-        assert!(checksums_ok(&o));
+        assert!(!text.contains("100,64,1,2"));
         assert_eq!(h.counters.expectations_created.get(), 1);
         assert_eq!(h.control_counters.alg_ftp_joined.get(), 1);
     }
@@ -913,4 +914,164 @@ fn tftp_alg_lets_the_server_answer_from_a_new_port_under_strict_filtering() {
     let back = out(&one(&mut h, &data, Outside, 1000, Inside));
     assert_eq!(back.dst, sa("100.64.1.2:44935"));
     assert_eq!(h.counters.expectations_matched.get(), 1);
+}
+
+mod ftp_more {
+    use super::*;
+
+    fn payload(f: &[u8]) -> String {
+        String::from_utf8_lossy(&f[54..]).into_owned()
+    }
+
+    /// `NOOP\r\nPORT 100,64,` then the rest: the unfinished PORT after a whole command is
+    /// held and joined (Linux's helper only reads the start of a segment and leaks it).
+    #[test]
+    fn port_split_after_another_command_in_the_same_segment_is_joined() {
+        let mut h = harness("filtering = \"address-and-port-dependent\"");
+        let c = out(&one(
+            &mut h,
+            &tcp("100.64.1.2:40000", "192.0.2.10:21", 100, "S", b"", false),
+            Inside,
+            1000,
+            Outside,
+        ))
+        .src;
+        one(
+            &mut h,
+            &tcp("192.0.2.10:21", &c.to_string(), 500, "SA", b"", true),
+            Outside,
+            1000,
+            Inside,
+        );
+        let a = b"NOOP\r\nPORT 100,64,";
+        let held = h.inject(
+            &tcp("100.64.1.2:40000", "192.0.2.10:21", 101, "PA", a, false),
+            Inside,
+            1001,
+        );
+        assert!(held.is_empty(), "held");
+        let b = b"1,2,19,137\r\n";
+        let o = h.inject(
+            &tcp(
+                "100.64.1.2:40000",
+                "192.0.2.10:21",
+                101 + a.len() as u32,
+                "PA",
+                b,
+                false,
+            ),
+            Inside,
+            1001,
+        );
+        assert_eq!(o.len(), 2);
+        let t = payload(&o[0].1) + &payload(&o[1].1);
+        assert!(t.starts_with("NOOP\r\nPORT 198,51,100,"), "{t}");
+        assert!(!t.contains("100,64,1,2"), "{t}");
+        assert_eq!(h.counters.expectations_created.get(), 1);
+    }
+
+    /// An FTP server behind a port forward under the strictest filtering: the client's
+    /// connection gets in, the server's 227 and 229 replies are rewritten to a reserved
+    /// outside port, and the client's data connection comes in through it.
+    #[test]
+    fn server_behind_a_port_forward_gets_227_and_229_rewritten() {
+        let mut h = harness("filtering = \"address-and-port-dependent\"\n[[nat.static]]\nprotocol = \"tcp\"\ninside = \"100.64.0.3:21\"\noutside = \"198.51.100.2:21\"");
+        // The server is known on the inside link (it has sent something).
+        one(
+            &mut h,
+            &udp("100.64.0.3:5353", "192.0.2.99:53", b"q", false),
+            Inside,
+            999,
+            Outside,
+        );
+        let syn = out(&one(
+            &mut h,
+            &tcp("192.0.2.50:50000", "198.51.100.2:21", 10, "S", b"", true),
+            Outside,
+            1000,
+            Inside,
+        ));
+        assert_eq!(syn.dst, sa("100.64.0.3:21"));
+        one(
+            &mut h,
+            &tcp("100.64.0.3:21", "192.0.2.50:50000", 700, "SA", b"", false),
+            Inside,
+            1000,
+            Outside,
+        );
+        let r = one(
+            &mut h,
+            &tcp(
+                "100.64.0.3:21",
+                "192.0.2.50:50000",
+                701,
+                "PA",
+                b"227 Entering Passive Mode (100,64,0,3,195,80).\r\n",
+                false,
+            ),
+            Inside,
+            1001,
+            Outside,
+        );
+        let t = payload(&r);
+        assert!(
+            t.starts_with("227 Entering Passive Mode (198,51,100,2,"),
+            "{t}"
+        );
+        assert!(t.ends_with(").\r\n"));
+        let inner = &t[t.find('(').unwrap() + 1..t.find(')').unwrap()];
+        let n: Vec<u16> = inner.split(',').map(|x| x.parse().unwrap()).collect();
+        let data = SocketAddrV4::new(
+            Ipv4Addr::new(n[0] as u8, n[1] as u8, n[2] as u8, n[3] as u8),
+            n[4] << 8 | n[5],
+        );
+        let d = out(&one(
+            &mut h,
+            &tcp("192.0.2.50:50001", &data.to_string(), 20, "S", b"", true),
+            Outside,
+            1002,
+            Inside,
+        ));
+        assert_eq!(d.dst, sa("100.64.0.3:50000"));
+        let r = one(
+            &mut h,
+            &tcp(
+                "100.64.0.3:21",
+                "192.0.2.50:50000",
+                701 + t.len() as u32 - 1,
+                "PA",
+                b"229 Entering Extended Passive Mode (|||50010|)\r\n",
+                false,
+            ),
+            Inside,
+            1003,
+            Outside,
+        );
+        let t2 = payload(&r);
+        let port: u16 = t2
+            .split("(|||")
+            .nth(1)
+            .unwrap()
+            .split('|')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_ne!(port, 50010, "{t2}");
+        let d = out(&one(
+            &mut h,
+            &tcp(
+                "192.0.2.50:50002",
+                &format!("198.51.100.2:{port}"),
+                30,
+                "S",
+                b"",
+                true,
+            ),
+            Outside,
+            1004,
+            Inside,
+        ));
+        assert_eq!(d.dst, sa("100.64.0.3:50010"));
+    }
 }

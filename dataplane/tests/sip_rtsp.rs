@@ -372,8 +372,7 @@ fn sip_over_tcp_split_across_segments_is_joined_and_rewritten() {
         1001,
     );
     assert!(held.is_empty(), "the incomplete message is held");
-    let o = one(
-        &mut h,
+    let o = h.inject(
         &tcp(
             "100.64.1.2:40500",
             "192.0.2.20:5060",
@@ -384,9 +383,13 @@ fn sip_over_tcp_split_across_segments_is_joined_and_rewritten() {
         ),
         Inside,
         1001,
-        Outside,
     );
-    let t = tcp_payload(&o);
+    assert_eq!(o.len(), 2, "both segments leave, in order");
+    assert_eq!(o[0].1.len() - 54, a.len(), "the first keeps its length");
+    assert!(o
+        .iter()
+        .all(|(side, f)| *side == Outside && checksums_ok(f)));
+    let t = tcp_payload(&o[0].1) + &tcp_payload(&o[1].1);
     assert!(
         t.starts_with("INVITE sip:bob@192.0.2.20 SIP/2.0\r\n"),
         "{t}"
@@ -684,4 +687,81 @@ fn answer_pinholes_take_only_the_offers_media_address() {
         .map(|(_, e)| e.remote)
         .collect();
     assert_eq!(media, vec![u32::from(ip("192.0.2.30")); 2]);
+}
+
+/// A SIP message bigger than one segment: the first segment is held, the joined and
+/// rewritten message would not fit the MTU, so it leaves as two segments again, in
+/// order, each no bigger than the sender's, with the inside address gone from both.
+#[test]
+fn a_message_longer_than_a_segment_leaves_in_segments_that_fit_the_mtu() {
+    let mut h = harness(STRICT);
+    let c = out(&one(
+        &mut h,
+        &tcp("100.64.1.2:40600", "192.0.2.20:5060", 100, "S", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ))
+    .src;
+    one(
+        &mut h,
+        &tcp("192.0.2.20:5060", &c.to_string(), 900, "SA", b"", true),
+        Outside,
+        1000,
+        Inside,
+    );
+    let filler: String = (0..60)
+        .map(|i| format!("a=x-filler-{i:03}:0123456789\r\n"))
+        .collect();
+    let text = invite("big", 30400)
+        .replace(
+            "SIP/2.0/UDP 100.64.1.2:5060",
+            "SIP/2.0/TCP 100.64.1.2:40600",
+        )
+        .replace(
+            "a=rtpmap:0 PCMU/8000\r\n",
+            &format!("a=rtpmap:0 PCMU/8000\r\n{filler}"),
+        );
+    let text = {
+        // Fix Content-Length for the longer body.
+        let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+        let cl_line = text
+            .lines()
+            .find(|l| l.starts_with("Content-Length: "))
+            .unwrap()
+            .to_string();
+        text.replace(&cl_line, &format!("Content-Length: {}", body.len()))
+    };
+    assert!(text.len() > 1448 + 100);
+    let (a, b) = text.as_bytes().split_at(1448);
+    assert!(h
+        .inject(
+            &tcp("100.64.1.2:40600", "192.0.2.20:5060", 101, "PA", a, false),
+            Inside,
+            1001
+        )
+        .is_empty());
+    let o = h.inject(
+        &tcp(
+            "100.64.1.2:40600",
+            "192.0.2.20:5060",
+            101 + 1448,
+            "PA",
+            b,
+            false,
+        ),
+        Inside,
+        1001,
+    );
+    assert_eq!(o.len(), 2, "cut in two");
+    let seq = |f: &[u8]| u32::from_be_bytes(f[38..42].try_into().unwrap());
+    let (f1, f2) = (&o[0].1, &o[1].1);
+    assert!(f1.len() <= 1514 && f2.len() <= 1514);
+    assert!(checksums_ok(f1) && checksums_ok(f2));
+    assert_eq!(f1.len() - 54, 1448);
+    assert_eq!(seq(f2), seq(f1) + 1448);
+    let whole = format!("{}{}", tcp_payload(f1), tcp_payload(f2));
+    assert!(whole.starts_with("INVITE sip:bob@192.0.2.20 SIP/2.0\r\n"));
+    assert!(!whole.contains("100.64.1.2"), "{whole}");
+    content_length_ok(&whole);
 }

@@ -490,6 +490,9 @@ pub struct Nat {
     /// ALG expectations, keyed by the pinned mapping's outside key.
     expects: HashMap<Key, Expect>,
     expect_count: [usize; 6],
+    /// Mappings configured as static (port forwards): inbound connections need no
+    /// filtering pass.
+    statics: hashbrown::HashSet<u32>,
     expect_order: u32,
 }
 
@@ -605,6 +608,7 @@ impl Nat {
             above_threshold: Vec::new(),
             expects: HashMap::with_capacity(2 * MAX_EXPECT),
             expect_count: [0; 6],
+            statics: hashbrown::HashSet::new(),
             expect_order: 0,
         };
         nat.above_threshold = vec![false; nat.pool.addrs.len()];
@@ -647,6 +651,7 @@ impl Nat {
                 sub,
             };
             self.map_in.insert(key, m);
+            self.statics.insert(m);
             self.map_out.insert(
                 Key {
                     proto,
@@ -1180,7 +1185,10 @@ impl Nat {
             .filter(|e| e.remote == t.src || e.remote == 0)
             .copied();
         let expected = exp.is_some();
+        // A static mapping is a port forward: connections to it are wanted.
+        let forward = !self.statics.is_empty() && self.statics.contains(&m);
         let allowed = expected
+            || forward
             || match self.params.filtering {
                 Behavior::EndpointIndependent => true,
                 Behavior::AddressDependent => self.adf.contains_key(&(m, t.src)),
@@ -1204,7 +1212,7 @@ impl Nat {
         }
         // Under address- or port-dependent mapping, the mapping belongs to one remote:
         // a session to another remote must not share it.
-        if self.params.mapping != Behavior::EndpointIndependent && !expected {
+        if self.params.mapping != Behavior::EndpointIndependent && !expected && !forward {
             return Err(DropReason::Filtered);
         }
         let state = if t.proto == ipv4::PROTO_TCP {
@@ -1224,7 +1232,15 @@ impl Nat {
             last_seen: now,
             mapping: m,
             next: NIL,
-            alg: exp.map_or(0, |e| e.alg),
+            // A server behind a port forward speaks its protocol on its own port.
+            alg: exp.map_or(
+                if forward {
+                    self.alg_for(t.proto, map.key.pa)
+                } else {
+                    0
+                },
+                |e| e.alg,
+            ),
         });
         if let Some(e) = exp {
             self.counters.expectations_matched.inc();
@@ -1750,6 +1766,16 @@ impl Nat {
     pub fn alg_narrow(&mut self, master: u32, tag: u32, remote: u32) {
         for e in self.expects.values_mut() {
             if e.master == master && e.tag == tag && e.remote == 0 && e.class == class::SIP_MEDIA {
+                e.remote = remote;
+            }
+        }
+    }
+
+    /// The RTSP media of `master`'s session `tag` comes from `remote` (a reply's
+    /// `source`).
+    pub fn alg_retarget(&mut self, master: u32, tag: u32, remote: u32) {
+        for e in self.expects.values_mut() {
+            if e.master == master && e.tag == tag && e.class == class::RTSP_MEDIA {
                 e.remote = remote;
             }
         }
