@@ -314,9 +314,16 @@ ip netns exec "$inet" ip route change $back_net via 203.0.113.1
 play play-udp-source-nopunch udp 0 nopunch
 ip netns exec "$inet" ip route change $back_net via 203.0.113.1 $src_opt
 play play-default udp+tcp 0
-# VLC's stream_out RTSP server has no interleaved transport: RTP/AVP/TCP gets 461.
-# Reported, never required; the interleaved case is covered by RECORD below.
+# VLC's stream_out RTSP server has no interleaved transport: a SETUP asking for
+# RTP/AVP/TCP gets "461 Unsupported transport". What is checked is that this
+# exchange crosses the NAT intact (the SETUP reaches VLC, its 461 reaches ffmpeg);
+# interleaved media is covered by RECORD below.
 play play-tcp-vlc tcp 0
+if grep -q '461 Unsupported transport' "$work/play-tcp-vlc.log"; then
+    result play-tcp-vlc-answer 1 "$(req)" "SETUP RTP/AVP/TCP answered 461 by VLC, as without NAT"
+else
+    result play-tcp-vlc-answer 0 "$(req)" "no 461 reached the client: $(grep -i -m1 -E 'failed|error' "$work/play-tcp-vlc.log" | cut -c1-120)"
+fi
 
 # ---- 2. RECORD (ANNOUNCE + SETUP mode=record): ffmpeg pushes the clip to an ffmpeg
 #         listener on port 554, interleaved in the RTSP connection and then over UDP.
@@ -372,10 +379,15 @@ except Exception as x:
         echo "rtsp-e2e: pinholes listed 2 s into ${n%.json}: $during"
     done
     during=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['expectations']))" "$work/expectations-during-play-udp-nopunch.json" 2>/dev/null || echo '?')
+    created=$(python3 -c "
+import json, sys
+a = json.load(open(sys.argv[1])).get('alg', {})
+print('created=%s matched=%s expired=%s' % (a.get('expectations_created'), a.get('expectations_matched'), a.get('expectations_expired')))
+" "$work/counters.json" 2>/dev/null || echo 'counters unreadable')
     if [ "${left%% *}" = 0 ]; then
-        result pinholes-after-teardown 1 1 "none left (2 s into play-udp-nopunch: $during)"
+        result pinholes-after-teardown 1 1 "none left; listed 2 s into play-udp-nopunch: $during; expectations $created"
     else
-        result pinholes-after-teardown 0 1 "left: $left"
+        result pinholes-after-teardown 0 1 "left: $left; expectations $created"
     fi
 fi
 
@@ -405,8 +417,10 @@ for side in subscriber internet; do
     tshark -r "$work/$side.pcap" -Y 'udp && !icmp' -T fields -e ip.src -e udp.srcport -e ip.dst -e udp.dstport 2>/dev/null \
         | sort | uniq -c | sort -rn > "$work/udp-$side.txt" || true
 done
-echo "rtsp-e2e: SETUP exchange as the internet side saw it:"
-grep -E 'RTP/AVP' "$work/rtsp-internet.txt" | head -12 | sed 's/^/    /'
+for side in subscriber internet; do
+    echo "rtsp-e2e: the first SETUP exchanges as the $side side saw them:"
+    grep -E 'RTP/AVP' "$work/rtsp-$side.txt" | head -4 | sed 's/^/    /'
+done
 echo "rtsp-e2e: busiest UDP flows on the subscriber side:"
 head -6 "$work/udp-subscriber.txt" | sed 's/^/    /'
 
