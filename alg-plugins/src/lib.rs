@@ -8,6 +8,9 @@
 #![forbid(unsafe_code)]
 
 pub mod ftp;
+pub mod rtsp;
+pub mod sip;
+pub mod text;
 
 use std::net::Ipv4Addr;
 

@@ -6,7 +6,8 @@
 //! connection for both directions, and stands aside once AUTH TLS is accepted.
 //!
 //! The tag travels in front of the frame, in the mbuf headroom:
-//! `[0xA7, direction, n, 0, in_addr, in_port, rem_addr, rem_port, n x (in_addr, in_port, out_addr, out_port)]`.
+//! `[0xA7, direction, n, alg, in_addr, in_port, rem_addr, rem_port, out_addr, out_port, 0, 0,
+//! n x (in_addr, in_port, out_addr, out_port)]`.
 
 use crate::buf::PacketBuf;
 use crate::counters::WorkerCounters;
@@ -20,8 +21,8 @@ use std::net::Ipv4Addr;
 
 const MAGIC: u8 = 0xA7;
 /// Rewrites one packet may carry.
-pub const MAX_REWRITES: usize = 4;
-const HEAD: usize = 16;
+pub const MAX_REWRITES: usize = 8;
+const HEAD: usize = 24;
 const EACH: usize = 12;
 
 /// An announced endpoint and its translation.
@@ -42,6 +43,10 @@ pub struct Tag {
     pub inside: (u32, u16),
     /// The session's remote endpoint.
     pub remote: (u32, u16),
+    /// The session's outside endpoint (the inside one's translation).
+    pub outside: (u32, u16),
+    /// The ALG (see [`crate::nat::ALG_FTP`] and the others).
+    pub alg: u8,
     /// Rewrites decided by the worker.
     pub rewrites: [Rewrite; MAX_REWRITES],
     /// How many.
@@ -59,11 +64,14 @@ impl Tag {
         d[0] = MAGIC;
         d[1] = self.dir;
         d[2] = self.n;
-        d[3] = 0;
+        d[3] = self.alg;
         put32(d, 4, self.inside.0);
         put16(d, 8, self.inside.1);
         put32(d, 10, self.remote.0);
         put16(d, 14, self.remote.1);
+        put32(d, 16, self.outside.0);
+        put16(d, 20, self.outside.1);
+        put16(d, 22, 0);
         for (k, r) in self.rewrites[..usize::from(self.n)].iter().enumerate() {
             let at = HEAD + EACH * k;
             put32(d, at, r.inside.0);
@@ -89,6 +97,8 @@ impl Tag {
             dir: d[1],
             inside: (be32(d, 4), be16(d, 8)),
             remote: (be32(d, 10), be16(d, 14)),
+            outside: (be32(d, 16), be16(d, 20)),
+            alg: d[3],
             n,
             ..Tag::default()
         };
@@ -190,6 +200,10 @@ impl FtpControl {
         };
         let l4 = 14 + ip_len;
         let dir = usize::from(tag.dir & 1);
+        if tag.alg == crate::nat::ALG_SIP || tag.alg == crate::nat::ALG_RTSP {
+            self.process_text(buf, tag, conn, key, l4, dir);
+            return;
+        }
         let orig_seq = conn.seq.adjust(buf, l4, dir);
         if let (Some((start, end)), false) = (tcp_payload(buf.data()), conn.stand_aside) {
             let payload = buf.data()[start..end].to_vec();
@@ -253,5 +267,51 @@ impl FtpControl {
             }
         }
         self.conns.insert(key, conn);
+    }
+
+    /// A SIP or RTSP frame: the messages rewritten with the tag's translations; over
+    /// TCP, the connection's sequence adjustment applied and extended.
+    fn process_text<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        tag: &Tag,
+        mut conn: Conn,
+        key: (u32, u16, u32, u16),
+        l4: usize,
+        dir: usize,
+    ) {
+        let Some((_, _, datagram)) = crate::alg_text::payload(buf.data()) else {
+            return;
+        };
+        let orig_seq = if datagram {
+            None
+        } else {
+            conn.seq.adjust(buf, l4, dir)
+        };
+        let Some((start, end, _)) = crate::alg_text::payload(buf.data()) else {
+            return;
+        };
+        let (edits, _) =
+            crate::alg_text::control_edits(buf.data(), start, end, datagram, tag, &self.counters);
+        let mut delta = 0isize;
+        for e in edits.iter().rev() {
+            match mangle(buf, 14, e.at, e.len, e.with.as_bytes()) {
+                Ok(d) => delta += d,
+                Err(_) => {
+                    let c = if tag.alg == crate::nat::ALG_SIP {
+                        &self.counters.alg_sip
+                    } else {
+                        &self.counters.alg_rtsp
+                    };
+                    c[crate::counters::AlgEvent::NoRoom as usize].inc();
+                }
+            }
+        }
+        if !datagram {
+            if let Some(seq) = orig_seq {
+                conn.seq.record(dir, seq, delta as i32);
+            }
+            self.conns.insert(key, conn);
+        }
     }
 }

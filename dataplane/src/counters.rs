@@ -194,6 +194,16 @@ pub struct WorkerCounters {
     pub expectations_expired: Counter,
     /// ALG expectations refused (table full, no port).
     pub expectations_refused: Counter,
+    /// ALG expectations evicted as the oldest of a full class.
+    pub expectations_evicted: Counter,
+    /// ALG expectations removed by the protocol (BYE, CANCEL, TEARDOWN, de-registration).
+    pub expectations_removed: Counter,
+    /// RTP/RTCP pairs that could not get consecutive outside ports.
+    pub alg_pair_split: Counter,
+    /// SIP ALG events (see [`AlgEvent`]).
+    pub alg_sip: [Counter; N_ALG_EVENTS],
+    /// RTSP ALG events (see [`AlgEvent`]).
+    pub alg_rtsp: [Counter; N_ALG_EVENTS],
     /// FTP commands and replies the ALG parsed.
     pub alg_ftp_messages: Counter,
     /// FTP addresses rewritten.
@@ -229,6 +239,69 @@ impl WorkerCounters {
         self.drops[r as usize].get()
     }
 }
+
+/// What happened to a SIP or RTSP message in the ALG.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlgEvent {
+    /// Messages parsed.
+    Messages = 0,
+    /// Messages rewritten.
+    Rewritten,
+    /// Datagrams or segments that were not a message of the protocol (keep-alives,
+    /// TLS), passed untouched.
+    NotMessage,
+    /// Messages refused by the parser (no colon, bad Content-Length, too long, ...),
+    /// passed untouched with no pinhole.
+    ParseErrors,
+    /// SDP or Transport with a problem (missing, duplicated or malformed fields, IPv6,
+    /// ports out of range): no pinhole for it.
+    NoPinhole,
+    /// Pinholes asked for but refused (no port, table full).
+    PinholeRefused,
+    /// Media pinhole pairs opened.
+    MediaPairs,
+    /// Calls or sessions ended (BYE, CANCEL, final error, TEARDOWN).
+    Ended,
+    /// Registrations pinned / removed.
+    Registrations,
+    /// De-registrations.
+    Deregistrations,
+    /// Endpoints naming another host (RTSP destination elsewhere), opened for nobody.
+    Elsewhere,
+    /// Segments holding an incomplete message, held for the rest.
+    Held,
+    /// Held segments joined with their continuation.
+    Joined,
+    /// Held segments sent as they were (no continuation in time).
+    Released,
+    /// More endpoints in one message than the ALG carries (the rest left alone).
+    TooManyEndpoints,
+    /// Rewrites that did not fit in the buffer (the message went as it was).
+    NoRoom,
+}
+
+/// Number of [`AlgEvent`]s.
+pub const N_ALG_EVENTS: usize = 16;
+
+/// Label values of [`AlgEvent`]s, in order.
+pub const ALG_EVENT_NAMES: [&str; N_ALG_EVENTS] = [
+    "messages",
+    "rewritten",
+    "not_a_message",
+    "parse_errors",
+    "no_pinhole",
+    "pinhole_refused",
+    "media_pairs",
+    "ended",
+    "registrations",
+    "deregistrations",
+    "destination_elsewhere",
+    "held",
+    "joined",
+    "released",
+    "too_many_endpoints",
+    "no_room",
+];
 
 /// Index of a protocol in per-protocol counters.
 pub fn proto_index(proto: u8) -> usize {

@@ -44,12 +44,7 @@ impl Harness {
         let counters = Arc::new(WorkerCounters::default());
         let control_counters = Arc::new(WorkerCounters::default());
         let mut params = NatParams::from_config(&cfg.nat, 1).expect("deterministic parameters fit");
-        if cfg.alg.ftp.enabled {
-            params.ftp_ports = cfg.alg.ftp.ports.clone();
-        }
-        if cfg.alg.tftp.enabled {
-            params.tftp_ports = cfg.alg.tftp.ports.clone();
-        }
+        params.set_algs(&cfg.alg);
         let pool = params.pool.clone();
         let nat = Nat::new(params, 0, 1, now, 0x5eed, counters.clone());
         let worker = Worker::new(

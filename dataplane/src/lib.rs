@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alg;
+pub mod alg_text;
 pub mod buf;
 pub mod counters;
 pub mod dpdk;

@@ -25,6 +25,9 @@ pub struct Source {
     pub pool_addrs: Vec<Ipv4Addr>,
 }
 
+/// Reads one counter of a worker.
+type Read<'a> = &'a dyn Fn(&WorkerCounters) -> u64;
+
 /// Ports in use on pool address `i`, summed over the workers' counters.
 pub fn ports_used(usage: &[Arc<Vec<Counter>>], i: usize) -> u64 {
     usage.iter().map(|u| u.get(i).map_or(0, Counter::get)).sum()
@@ -271,6 +274,62 @@ impl Source {
             "cgnat_fragments_translated_total",
             "Fragments translated.",
             vec![(vec![], sum(&|c| c.fragments_translated.get()))],
+        );
+        let mut alg_events = vec![];
+        let ftp: [(&str, Read); 9] = [
+            ("messages", &|c| c.alg_ftp_messages.get()),
+            ("rewritten", &|c| c.alg_ftp_rewrites.get()),
+            ("bounce", &|c| c.alg_ftp_bounce.get()),
+            ("low_port", &|c| c.alg_ftp_low_port.get()),
+            ("parse_errors", &|c| c.alg_ftp_parse_errors.get()),
+            ("held", &|c| c.alg_ftp_held.get()),
+            ("joined", &|c| c.alg_ftp_joined.get()),
+            ("released", &|c| c.alg_ftp_released.get()),
+            ("stand_aside", &|c| c.alg_ftp_stand_aside.get()),
+        ];
+        for (name, g) in ftp {
+            alg_events.push((
+                vec![("alg", "ftp".to_string()), ("event", name.to_string())],
+                sum(g),
+            ));
+        }
+        for (alg, k) in [("sip", 0), ("rtsp", 1)] {
+            for (e, name) in cgnat_dataplane::counters::ALG_EVENT_NAMES
+                .iter()
+                .enumerate()
+            {
+                alg_events.push((
+                    vec![("alg", alg.to_string()), ("event", (*name).to_string())],
+                    sum(&|c| {
+                        if k == 0 {
+                            c.alg_sip[e].get()
+                        } else {
+                            c.alg_rtsp[e].get()
+                        }
+                    }),
+                ));
+            }
+        }
+        f.counter(
+            "cgnat_alg_events_total",
+            "What the ALGs did with control messages, by ALG and event.",
+            alg_events,
+        );
+        let exp: [(&str, Read); 7] = [
+            ("created", &|c| c.expectations_created.get()),
+            ("matched", &|c| c.expectations_matched.get()),
+            ("expired", &|c| c.expectations_expired.get()),
+            ("refused", &|c| c.expectations_refused.get()),
+            ("evicted", &|c| c.expectations_evicted.get()),
+            ("removed", &|c| c.expectations_removed.get()),
+            ("pair_split", &|c| c.alg_pair_split.get()),
+        ];
+        f.counter(
+            "cgnat_alg_expectations_total",
+            "ALG expectations (pinholes), by what happened to them.",
+            exp.iter()
+                .map(|(n, g)| (vec![("event", (*n).to_string())], sum(*g)))
+                .collect(),
         );
         let per_proto =
             |g: &dyn Fn(&WorkerCounters, usize) -> u64| -> Vec<(Vec<(&str, String)>, f64)> {

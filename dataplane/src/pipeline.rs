@@ -251,6 +251,8 @@ pub struct Worker<B> {
     /// FTP command starts without their end yet, per session (the control lcore holds
     /// the segment; the worker keeps the bytes to parse the joined line).
     ftp_partial: Vec<(u32, [u8; PARTIAL], usize)>,
+    /// SIP and RTSP messages not complete yet, likewise.
+    text_partials: crate::alg_text::Partials,
 }
 
 /// Longest command start kept, and how many at once.
@@ -288,7 +290,13 @@ impl<B: PacketBuf> Worker<B> {
             hairpin_owner: None,
             alg_tag: None,
             ftp_partial: Vec::with_capacity(PARTIALS),
+            text_partials: crate::alg_text::Partials::default(),
         }
+    }
+
+    /// The worker's NAT tables (for inspection).
+    pub fn nat(&self) -> &Nat {
+        &self.nat
     }
 
     /// The worker's counters.
@@ -714,6 +722,8 @@ impl<B: PacketBuf> Worker<B> {
         let s = *self.nat.session(i);
         if s.alg == crate::nat::ALG_FTP {
             self.ftp_from_inside(buf, p, i, &s, now);
+        } else if s.alg == crate::nat::ALG_SIP || s.alg == crate::nat::ALG_RTSP {
+            self.text_alg(buf, i, &s, 0, now);
         } else if s.alg == crate::nat::ALG_TFTP {
             // RRQ (1) or WRQ (2): the server answers from a new port to the client's
             // mapping (RFC 1350); an expectation lets it in whatever the filtering.
@@ -770,12 +780,30 @@ impl<B: PacketBuf> Worker<B> {
                 dir: 1,
                 inside: (s.in_addr, s.in_port),
                 remote: (s.rem_addr, s.rem_port),
+                outside: (s.out_addr, s.out_port),
+                alg: s.alg,
                 ..Default::default()
             });
+        } else if s.alg == crate::nat::ALG_SIP || s.alg == crate::nat::ALG_RTSP {
+            self.text_alg(buf, i, &s, 1, now);
         }
         rewrite(buf, p, false, s.in_addr, s.in_port, s.out_addr, s.out_port);
         self.counters.out2in.inc();
         Ok(())
+    }
+
+    /// A frame of a SIP or RTSP control session, `dir` 0 from the inside host.
+    fn text_alg(&mut self, buf: &B, i: u32, s: &crate::nat::Session, dir: u8, now: u32) {
+        self.alg_tag = Some(crate::alg_text::worker(
+            &mut self.nat,
+            &self.counters,
+            &mut self.text_partials,
+            buf,
+            i,
+            s,
+            dir,
+            now,
+        ));
     }
 
     /// A packet of an FTP control session from the client: endpoints it announces
@@ -787,6 +815,8 @@ impl<B: PacketBuf> Worker<B> {
             dir: 0,
             inside: (s.in_addr, s.in_port),
             remote: (s.rem_addr, s.rem_port),
+            outside: (s.out_addr, s.out_port),
+            alg: s.alg,
             ..Tag::default()
         };
         if let Some((start, end)) = tcp_payload(buf.data()) {
@@ -1336,11 +1366,20 @@ pub struct Control<B> {
 /// A held segment: its connection, where it goes, until when, and its sequence range.
 struct HeldLine<T> {
     key: (u32, u16, u32, u16),
+    tag: crate::alg::Tag,
     buf: T,
     side: Side,
     until: u32,
     seq: u32,
     len: usize,
+}
+
+/// What happened to a held segment, for the counters.
+#[derive(Clone, Copy)]
+enum AlgHold {
+    Held,
+    Joined,
+    Released,
 }
 
 /// Segments held at once, and for how long (seconds) before they go as they are.
@@ -1378,25 +1417,41 @@ impl<B: PacketBuf> Control<B> {
             return Verdict::Drop(DropReason::LocalUnsupported);
         };
         let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
-        if tag.dir == 0 {
-            if let Some(v) = self.join_held(buf, key, side, now) {
+        let text = tag.alg == crate::nat::ALG_SIP || tag.alg == crate::nat::ALG_RTSP;
+        if tag.dir == 0 || text {
+            if let Some(v) = self.join_held(buf, key, &tag, side, now) {
                 return v;
             }
-            if let Some((seq, len)) = self.partial_command(buf, key) {
+            if let Some((seq, len)) = self.partial(buf, key, &tag) {
                 self.pending = Some(HeldLine {
                     key,
+                    tag,
                     buf: (),
                     side,
                     until: now + HOLD_SECS,
                     seq,
                     len,
                 });
-                self.counters.alg_ftp_held.inc();
+                self.count_hold(&tag, AlgHold::Held);
                 return Verdict::Hold;
             }
         }
         self.ftp.process(buf, &tag, now);
         Verdict::Tx(side)
+    }
+
+    fn count_hold(&self, tag: &crate::alg::Tag, what: AlgHold) {
+        use crate::counters::AlgEvent;
+        let (ftp, e) = match what {
+            AlgHold::Held => (&self.counters.alg_ftp_held, AlgEvent::Held),
+            AlgHold::Joined => (&self.counters.alg_ftp_joined, AlgEvent::Joined),
+            AlgHold::Released => (&self.counters.alg_ftp_released, AlgEvent::Released),
+        };
+        match tag.alg {
+            crate::nat::ALG_SIP => self.counters.alg_sip[e as usize].inc(),
+            crate::nat::ALG_RTSP => self.counters.alg_rtsp[e as usize].inc(),
+            _ => ftp.inc(),
+        }
     }
 
     /// Takes the segment [`Control::alg`] answered [`Verdict::Hold`] for.
@@ -1405,6 +1460,7 @@ impl<B: PacketBuf> Control<B> {
             Some(h) if self.held.len() < MAX_HELD_LINES => {
                 self.held.push(HeldLine {
                     key: h.key,
+                    tag: h.tag,
                     buf,
                     side: h.side,
                     until: h.until,
@@ -1437,25 +1493,31 @@ impl<B: PacketBuf> Control<B> {
 
     fn release(&mut self, h: HeldLine<B>, now: u32) {
         let mut buf = h.buf;
-        let tag = crate::alg::Tag {
-            dir: 0,
-            inside: (h.key.0, h.key.1),
-            remote: (h.key.2, h.key.3),
-            ..Default::default()
-        };
-        self.ftp.process(&mut buf, &tag, now);
-        self.counters.alg_ftp_released.inc();
+        self.ftp.process(&mut buf, &h.tag, now);
+        self.count_hold(&h.tag, AlgHold::Released);
         self.ready.push((buf, h.side));
     }
 
     /// The sequence number and payload length of a segment that is only the start of
-    /// an address-carrying command, if it is one.
-    fn partial_command(&self, buf: &B, key: (u32, u16, u32, u16)) -> Option<(u32, usize)> {
+    /// an address-carrying FTP command, or that ends inside a SIP or RTSP message.
+    fn partial(
+        &self,
+        buf: &B,
+        key: (u32, u16, u32, u16),
+        tag: &crate::alg::Tag,
+    ) -> Option<(u32, usize)> {
         if !self.ftp.reading(&key) {
             return None;
         }
         let (start, end) = crate::alg::tcp_payload(buf.data())?;
         let payload = &buf.data()[start..end];
+        if tag.alg == crate::nat::ALG_SIP || tag.alg == crate::nat::ALG_RTSP {
+            if !crate::alg_text::incomplete_tail(payload, tag.alg) {
+                return None;
+            }
+            let l4 = 14 + usize::from(buf.data()[14] & 0x0f) * 4;
+            return Some((crate::wire::be32(buf.data(), l4 + 4), payload.len()));
+        }
         if payload.is_empty()
             || payload.len() > cgnat_alg::ftp::MAX_LINE
             || payload.contains(&b'\n')
@@ -1478,10 +1540,14 @@ impl<B: PacketBuf> Control<B> {
         &mut self,
         buf: &mut B,
         key: (u32, u16, u32, u16),
+        tag: &crate::alg::Tag,
         side: Side,
         now: u32,
     ) -> Option<Verdict> {
-        let at = self.held.iter().position(|h| h.key == key)?;
+        let at = self
+            .held
+            .iter()
+            .position(|h| h.key == key && h.tag.dir == tag.dir)?;
         crate::alg::tcp_payload(buf.data())?;
         let l4 = 14 + usize::from(buf.data()[14] & 0x0f) * 4;
         let seq = crate::wire::be32(buf.data(), l4 + 4);
@@ -1489,9 +1555,10 @@ impl<B: PacketBuf> Control<B> {
         if seq == h.seq {
             // The client sent it again: keep the newer copy.
             drop(self.held.swap_remove(at));
-            return self.partial_command(buf, key).map(|(seq, len)| {
+            return self.partial(buf, key, tag).map(|(seq, len)| {
                 self.pending = Some(HeldLine {
                     key,
+                    tag: *tag,
                     buf: (),
                     side,
                     until: now + HOLD_SECS,
@@ -1516,7 +1583,7 @@ impl<B: PacketBuf> Control<B> {
             self.release(h, now);
             return None;
         }
-        self.counters.alg_ftp_joined.inc();
+        self.count_hold(tag, AlgHold::Joined);
         None
     }
 

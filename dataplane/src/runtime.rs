@@ -153,12 +153,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     }
     let mut nat_params = NatParams::from_config(&cfg.nat, workers as u16)
         .map_err(|e| anyhow::anyhow!("{}: {}", cfg.file, e.0))?;
-    if cfg.alg.ftp.enabled {
-        nat_params.ftp_ports = cfg.alg.ftp.ports.clone();
-    }
-    if cfg.alg.tftp.enabled {
-        nat_params.tftp_ports = cfg.alg.tftp.ports.clone();
-    }
+    nat_params.set_algs(&cfg.alg);
     if let Some(i) = &cfg.logging.ipfix {
         use cgnat_config::{Allocation, SessionLogging};
         nat_params.log = cgnat_dataplane::log::Policy {
@@ -690,6 +685,16 @@ pub(crate) fn summarize(
         }
         Value::Object(m)
     };
+    let alg_events = |g: &dyn Fn(&WorkerCounters, usize) -> u64| {
+        let mut m = serde_json::Map::new();
+        for (e, name) in cgnat_dataplane::counters::ALG_EVENT_NAMES
+            .iter()
+            .enumerate()
+        {
+            m.insert((*name).to_string(), json!(sum(&|c| g(c, e))));
+        }
+        Value::Object(m)
+    };
     json!({
         "packets_in": { "inside": sum(&|c| c.rx[0].get()), "outside": sum(&|c| c.rx[1].get()) },
         "packets_out": { "inside": sum(&|c| c.tx[0].get()), "outside": sum(&|c| c.tx[1].get()) },
@@ -711,6 +716,11 @@ pub(crate) fn summarize(
             "expectations_matched": sum(&|c| c.expectations_matched.get()),
             "expectations_expired": sum(&|c| c.expectations_expired.get()),
             "expectations_refused": sum(&|c| c.expectations_refused.get()),
+            "expectations_evicted": sum(&|c| c.expectations_evicted.get()),
+            "expectations_removed": sum(&|c| c.expectations_removed.get()),
+            "pair_split": sum(&|c| c.alg_pair_split.get()),
+            "sip": alg_events(&|c, e| c.alg_sip[e].get()),
+            "rtsp": alg_events(&|c, e| c.alg_rtsp[e].get()),
         },
         "workers": links.len(),
         "busy_cycles": sum(&|c| c.busy_cycles.get()),

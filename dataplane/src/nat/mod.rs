@@ -96,6 +96,38 @@ pub struct Session {
 pub const ALG_FTP: u8 = 1;
 /// The TFTP ALG's id in [`Session::alg`].
 pub const ALG_TFTP: u8 = 2;
+/// The SIP ALG's id in [`Session::alg`].
+pub const ALG_SIP: u8 = 3;
+/// The RTSP ALG's id in [`Session::alg`].
+pub const ALG_RTSP: u8 = 4;
+
+/// Expectation classes: what announced the connection. Each has its own maximum per
+/// worker (the oldest is evicted past it) and timeout.
+pub mod class {
+    /// An FTP data connection (PORT, EPRT).
+    pub const FTP_DATA: u8 = 0;
+    /// A TFTP server's answer from a new port.
+    pub const TFTP: u8 = 1;
+    /// SIP media (RTP and RTCP of an SDP `m=` line).
+    pub const SIP_MEDIA: u8 = 2;
+    /// A SIP registration: incoming requests to the registered contact.
+    pub const SIP_REGISTER: u8 = 3;
+    /// RTSP media (a SETUP's client ports).
+    pub const RTSP_MEDIA: u8 = 4;
+    /// Names, for counters and the API.
+    pub const NAMES: [&str; 5] = [
+        "ftp_data",
+        "tftp",
+        "sip_media",
+        "sip_register",
+        "rtsp_media",
+    ];
+    /// Most live expectations of each class per worker.
+    pub const MAX: [usize; 5] = [4096, 1024, 4096, 4096, 2048];
+    /// Seconds an unmatched expectation of each class lives (registrations: their own
+    /// lifetime instead).
+    pub const TIMEOUT: [u32; 5] = [120, 30, 300, 3600, 300];
+}
 
 /// A connection an ALG announced: a mapping kept alive (pinned) for it, the remote it
 /// may come from, and the master session it dies with.
@@ -109,10 +141,43 @@ pub struct Expect {
     pub master: u32,
     /// Dies at this second unless used.
     pub until: u32,
+    /// Its class (see [`class`]).
+    pub class: u8,
+    /// The call or media session it belongs to (SIP Call-ID, RTSP Session), 0 if none.
+    pub tag: u32,
+    /// Stays after a match (a registration lets every incoming request in).
+    pub keep: bool,
+    /// The ALG of the session a match creates (a SIP registration's incoming calls).
+    pub alg: u8,
+    /// Creation order, for evicting the oldest.
+    pub order: u32,
 }
 
-/// Expectations a worker holds at once.
-pub const MAX_EXPECT: usize = 4096;
+/// Expectations a worker holds at once, all classes together.
+pub const MAX_EXPECT: usize = 4096 + 1024 + 4096 + 4096 + 2048;
+
+/// What an ALG asks of [`Nat::alg_expect_with`].
+#[derive(Clone, Copy, Debug)]
+pub struct ExpectReq {
+    /// IP protocol of the expected connection.
+    pub proto: u8,
+    /// Inside endpoint it goes to.
+    pub in_addr: u32,
+    /// Inside port.
+    pub in_port: u16,
+    /// Remote address allowed (0: any).
+    pub remote: u32,
+    /// Class.
+    pub class: u8,
+    /// Call or media session tag.
+    pub tag: u32,
+    /// Lifetime in seconds (0: the class's).
+    pub secs: u32,
+    /// Stays after a match.
+    pub keep: bool,
+    /// ALG of the sessions a match creates.
+    pub alg: u8,
+}
 
 impl Session {
     const EMPTY: Session = Session {
@@ -237,11 +302,30 @@ pub struct NatParams {
     pub ftp_ports: Vec<u16>,
     /// Server ports of TFTP requests the TFTP ALG follows (empty: off).
     pub tftp_ports: Vec<u16>,
+    /// SIP ALG server ports (UDP and TCP; empty: off).
+    pub sip_ports: Vec<u16>,
+    /// RTSP ALG server ports (TCP; empty: off).
+    pub rtsp_ports: Vec<u16>,
     /// Seconds an ALG expectation waits for its connection.
     pub expect_secs: u32,
 }
 
 impl NatParams {
+    /// The server ports of the ALGs that are on.
+    pub fn set_algs(&mut self, alg: &cgnat_config::Alg) {
+        let on = |a: &cgnat_config::AlgProto| {
+            if a.enabled {
+                a.ports.clone()
+            } else {
+                Vec::new()
+            }
+        };
+        self.ftp_ports = on(&alg.ftp);
+        self.tftp_ports = on(&alg.tftp);
+        self.sip_ports = on(&alg.sip);
+        self.rtsp_ports = on(&alg.rtsp);
+    }
+
     /// Resolves the NAT settings for `workers` workers from the config. Fails only when
     /// deterministic allocation cannot give every inside address a port.
     pub fn from_config(
@@ -312,6 +396,8 @@ impl NatParams {
             log: crate::log::Policy::default(),
             ftp_ports: Vec::new(),
             tftp_ports: Vec::new(),
+            sip_ports: Vec::new(),
+            rtsp_ports: Vec::new(),
             expect_secs: 120,
         })
     }
@@ -397,6 +483,8 @@ pub struct Nat {
     above_threshold: Vec<bool>,
     /// ALG expectations, keyed by the pinned mapping's outside key.
     expects: HashMap<Key, Expect>,
+    expect_count: [usize; 5],
+    expect_order: u32,
 }
 
 const NO_POOL: u16 = u16::MAX;
@@ -510,6 +598,8 @@ impl Nat {
             limit_left: 0,
             above_threshold: Vec::new(),
             expects: HashMap::with_capacity(2 * MAX_EXPECT),
+            expect_count: [0; 5],
+            expect_order: 0,
         };
         nat.above_threshold = vec![false; nat.pool.addrs.len()];
         nat.install_statics(worker);
@@ -735,15 +825,21 @@ impl Nat {
             last_seen: now,
             mapping: m,
             next: NIL,
-            alg: if key.proto == ipv4::PROTO_TCP && self.params.ftp_ports.contains(&key.pb) {
-                ALG_FTP
-            } else if key.proto == ipv4::PROTO_UDP && self.params.tftp_ports.contains(&key.pb) {
-                ALG_TFTP
-            } else {
-                0
-            },
+            alg: self.alg_for(key.proto, key.pb),
         });
         Ok(i)
+    }
+
+    /// The ALG of a new session to server port `port`, 0 if none.
+    fn alg_for(&self, proto: u8, port: u16) -> u8 {
+        let p = &self.params;
+        match proto {
+            ipv4::PROTO_TCP if p.ftp_ports.contains(&port) => ALG_FTP,
+            ipv4::PROTO_UDP if p.tftp_ports.contains(&port) => ALG_TFTP,
+            ipv4::PROTO_TCP | ipv4::PROTO_UDP if p.sip_ports.contains(&port) => ALG_SIP,
+            ipv4::PROTO_TCP if p.rtsp_ports.contains(&port) => ALG_RTSP,
+            _ => 0,
+        }
     }
 
     fn new_session(&mut self, s: Session) -> u32 {
@@ -941,6 +1037,11 @@ impl Nat {
                 got.ok_or(DropReason::PoolExhausted)?
             }
         };
+        Ok(self.install_mapping(sub, mkey, a, port))
+    }
+
+    /// Records a mapping of `mkey` to pool address `a`, `port` (already taken).
+    fn install_mapping(&mut self, sub: u32, mkey: Key, a: usize, port: u16) -> u32 {
         let m = self.free_mapping;
         self.free_mapping = self.mappings[m as usize].sessions;
         let out_addr = self.pool.addrs[a].addr;
@@ -966,7 +1067,7 @@ impl Nat {
         self.subs[sub as usize].mappings += 1;
         self.counters.mappings_active.set(self.map_out.len() as u64);
         self.check_threshold(a);
-        Ok(m)
+        m
     }
 
     /// Port preservation: the inside port itself, on the subscriber's address, when it
@@ -974,6 +1075,17 @@ impl Nat {
     /// port-block: a block the subscriber holds; deterministic: inside its range).
     fn try_preserve(&mut self, sub: u32, mkey: Key) -> Option<(usize, u16)> {
         let port = mkey.pa;
+        let a = self.try_port_on(sub, mkey, port, 0)?;
+        self.pool.take(a, mkey.proto, port).then_some((a, port))
+    }
+
+    /// The pool address on which the subscriber may have outside `port` (its address,
+    /// its block, its range), `prefer` where any would do; None if it may not.
+    fn try_port(&mut self, sub: u32, mkey: Key, port: u16, prefer: usize) -> Option<usize> {
+        self.try_port_on(sub, mkey, port, prefer)
+    }
+
+    fn try_port_on(&mut self, sub: u32, mkey: Key, port: u16, prefer: usize) -> Option<usize> {
         let a = match self.params.allocation {
             Allocation::Deterministic => {
                 let d = self.params.deterministic.as_ref()?;
@@ -994,11 +1106,11 @@ impl Nat {
                 }
                 match self.params.pooling {
                     Pooling::Paired => self.pair_address(sub).ok()?,
-                    Pooling::Arbitrary => 0,
+                    Pooling::Arbitrary => prefer,
                 }
             }
         };
-        self.pool.take(a, mkey.proto, port).then_some((a, port))
+        Some(a)
     }
 
     fn pool_worker(&self) -> u16 {
@@ -1039,11 +1151,13 @@ impl Nat {
             b: 0,
             pb: 0,
         };
-        // Remote 0: any address (a loose FTP expectation).
-        let expected = self
+        // Remote 0: any address (a loose FTP expectation, media before the answer).
+        let exp = self
             .expects
             .get(&okey)
-            .is_some_and(|e| e.remote == t.src || e.remote == 0);
+            .filter(|e| e.remote == t.src || e.remote == 0)
+            .copied();
+        let expected = exp.is_some();
         let allowed = expected
             || match self.params.filtering {
                 Behavior::EndpointIndependent => true,
@@ -1088,12 +1202,12 @@ impl Nat {
             last_seen: now,
             mapping: m,
             next: NIL,
-            alg: 0,
+            alg: exp.map_or(0, |e| e.alg),
         });
-        if expected {
-            if let Some(e) = self.expects.remove(&okey) {
-                self.counters.expectations_matched.inc();
-                self.unpin_mapping(e.mapping, now, false);
+        if let Some(e) = exp {
+            self.counters.expectations_matched.inc();
+            if !e.keep {
+                self.remove_expectation(&okey, now);
             }
         }
         Ok(si)
@@ -1294,7 +1408,8 @@ impl Nat {
         self.alg_expect_proto(ipv4::PROTO_TCP, master, in_addr, in_port, remote, now)
     }
 
-    /// [`Nat::alg_expect`] for a connection of protocol `proto`.
+    /// [`Nat::alg_expect`] for a connection of protocol `proto` (FTP data over TCP,
+    /// TFTP over UDP).
     pub fn alg_expect_proto(
         &mut self,
         proto: u8,
@@ -1304,37 +1419,99 @@ impl Nat {
         remote: u32,
         now: u32,
     ) -> Option<(u32, u16)> {
+        let req = ExpectReq {
+            proto,
+            in_addr,
+            in_port,
+            remote,
+            class: if proto == ipv4::PROTO_UDP {
+                class::TFTP
+            } else {
+                class::FTP_DATA
+            },
+            tag: 0,
+            secs: self.params.expect_secs,
+            keep: false,
+            alg: 0,
+        };
+        self.alg_expect_with(master, &req, now)
+    }
+
+    /// The subscriber of master session `master` if `in_addr` is its address.
+    fn master_sub(&self, master: u32, in_addr: u32) -> Option<u32> {
         let sub = self
             .mappings
             .get(self.sessions.get(master as usize)?.mapping as usize)?
             .sub;
-        if sub == NIL || self.subs[sub as usize].addr != in_addr {
-            return None;
-        }
+        (sub != NIL && self.subs[sub as usize].addr == in_addr).then_some(sub)
+    }
+
+    /// Installs the expectation `req` announced during master session `master`: the
+    /// mapping of its inside endpoint (existing or new) is pinned by it. Past the
+    /// class's maximum the oldest expectation of the class goes. Returns the outside
+    /// endpoint.
+    pub fn alg_expect_with(
+        &mut self,
+        master: u32,
+        req: &ExpectReq,
+        now: u32,
+    ) -> Option<(u32, u16)> {
+        let sub = self.master_sub(master, req.in_addr)?;
         let mkey = Key {
-            proto,
-            a: in_addr,
-            pa: in_port,
+            proto: req.proto,
+            a: req.in_addr,
+            pa: req.in_port,
             b: 0,
             pb: 0,
         };
         let m = match self.map_in.get(&mkey) {
             Some(&m) => m,
-            None => self.new_mapping(sub, mkey, now).ok()?,
+            None => match self.new_mapping(sub, mkey, now) {
+                Ok(m) => m,
+                Err(_) => {
+                    self.counters.expectations_refused.inc();
+                    return None;
+                }
+            },
         };
+        self.pin_expectation(m, master, req, now)
+    }
+
+    /// Pins mapping `m` (which may have no session yet) with an expectation.
+    fn pin_expectation(
+        &mut self,
+        m: u32,
+        master: u32,
+        req: &ExpectReq,
+        now: u32,
+    ) -> Option<(u32, u16)> {
         let map = self.mappings[m as usize];
         let okey = Key {
-            proto,
+            proto: req.proto,
             a: map.out_addr,
             pa: map.out_port,
             b: 0,
             pb: 0,
         };
-        let until = now + self.params.expect_secs;
+        let c = usize::from(req.class).min(class::MAX.len() - 1);
+        let secs = if req.secs == 0 {
+            class::TIMEOUT[c]
+        } else {
+            req.secs
+        };
+        let until = now.saturating_add(secs);
         if let Some(e) = self.expects.get_mut(&okey) {
-            // A retransmitted command: the same mapping, a fresh deadline.
+            // A retransmitted message or a refreshed registration: the same mapping, a
+            // fresh deadline.
             e.until = until;
+            e.keep |= req.keep;
+            e.remote = req.remote;
+            e.tag = req.tag;
+            e.master = master;
             return Some((map.out_addr, map.out_port));
+        }
+        if self.expect_count[c] >= class::MAX[c] {
+            self.evict_oldest(c as u8, now);
         }
         if self.expects.len() >= MAX_EXPECT {
             if self.mappings[m as usize].sessions == 0 {
@@ -1345,17 +1522,224 @@ impl Nat {
             return None;
         }
         self.mappings[m as usize].sessions += 1;
+        self.expect_order = self.expect_order.wrapping_add(1);
         self.expects.insert(
             okey,
             Expect {
                 mapping: m,
-                remote,
+                remote: req.remote,
                 master,
                 until,
+                class: c as u8,
+                tag: req.tag,
+                keep: req.keep,
+                alg: req.alg,
+                order: self.expect_order,
             },
         );
+        self.expect_count[c] += 1;
         self.counters.expectations_created.inc();
         Some((map.out_addr, map.out_port))
+    }
+
+    fn evict_oldest(&mut self, c: u8, now: u32) {
+        let order = self.expect_order;
+        let oldest = self
+            .expects
+            .iter()
+            .filter(|(_, e)| e.class == c)
+            .max_by_key(|(_, e)| order.wrapping_sub(e.order))
+            .map(|(k, _)| *k);
+        if let Some(k) = oldest {
+            self.remove_expectation(&k, now);
+            self.counters.expectations_evicted.inc();
+        }
+    }
+
+    fn remove_expectation(&mut self, k: &Key, now: u32) -> Option<Expect> {
+        let e = self.expects.remove(k)?;
+        self.expect_count[usize::from(e.class)] -= 1;
+        self.unpin_mapping(e.mapping, now, true);
+        Some(e)
+    }
+
+    /// RTP and RTCP expectations for inside ports `rtp` and `rtcp` (SIP media, RTSP
+    /// streams): when both are new, the outside RTP port is even and RTCP's the next
+    /// (RFC 3550 section 11, RFC 4787 REQ-6), tried a few times before any pair is
+    /// taken. Returns the two outside endpoints.
+    pub fn alg_expect_pair(
+        &mut self,
+        master: u32,
+        rtp: &ExpectReq,
+        rtcp_port: u16,
+        now: u32,
+    ) -> Option<((u32, u16), (u32, u16))> {
+        let sub = self.master_sub(master, rtp.in_addr)?;
+        let key = |port: u16| Key {
+            proto: rtp.proto,
+            a: rtp.in_addr,
+            pa: port,
+            b: 0,
+            pb: 0,
+        };
+        let rtcp = ExpectReq {
+            in_port: rtcp_port,
+            ..*rtp
+        };
+        let have_rtp = self.map_in.get(&key(rtp.in_port)).copied();
+        let have_rtcp = self.map_in.get(&key(rtcp_port)).copied();
+        if have_rtp.is_some() || have_rtcp.is_some() || rtcp_port != rtp.in_port.wrapping_add(1) {
+            // Already mapped (a re-INVITE, media flowing): keep what exists.
+            let a = self.alg_expect_with(master, rtp, now)?;
+            let b = self.alg_expect_with(master, &rtcp, now)?;
+            return Some((a, b));
+        }
+        for _ in 0..16 {
+            let m = match self.new_mapping_parity(sub, key(rtp.in_port), now) {
+                Ok(m) => m,
+                Err(_) => break,
+            };
+            let map = self.mappings[m as usize];
+            if let Some(m2) =
+                self.new_mapping_at(sub, key(rtcp_port), map.pool, map.out_port.wrapping_add(1))
+            {
+                let a = self.pin_expectation(m, master, rtp, now)?;
+                let b = self.pin_expectation(m2, master, &rtcp, now)?;
+                return Some((a, b));
+            }
+            // Give the even port back at once and try another.
+            self.mappings[m as usize].sessions = 1;
+            self.unpin_mapping(m, now, true);
+        }
+        self.counters.alg_pair_split.inc();
+        let a = self.alg_expect_with(master, rtp, now)?;
+        let b = self.alg_expect_with(master, &rtcp, now)?;
+        Some((a, b))
+    }
+
+    /// A new mapping whose outside port is even.
+    fn new_mapping_parity(&mut self, sub: u32, mkey: Key, now: u32) -> Result<u32, DropReason> {
+        let keep = self.params.port_parity;
+        let pres = self.params.port_preservation;
+        self.params.port_parity = true;
+        self.params.port_preservation = false;
+        let r = self.new_mapping(
+            sub,
+            Key {
+                pa: mkey.pa & !1,
+                ..mkey
+            },
+            now,
+        );
+        self.params.port_parity = keep;
+        self.params.port_preservation = pres;
+        let m = r?;
+        // The key was made even to ask for an even port; put the real one back.
+        self.map_in.remove(&Key {
+            pa: mkey.pa & !1,
+            ..mkey
+        });
+        self.mappings[m as usize].key = mkey;
+        self.map_in.insert(mkey, m);
+        if self.mappings[m as usize].out_port & 1 == 1 {
+            self.mappings[m as usize].sessions = 1;
+            self.unpin_mapping(m, now, true);
+            return Err(DropReason::PoolExhausted);
+        }
+        Ok(m)
+    }
+
+    /// A new mapping of `mkey` on pool address `a`, port `port`, if the subscriber may
+    /// have that port and it is free.
+    fn new_mapping_at(&mut self, sub: u32, mkey: Key, a: u16, port: u16) -> Option<u32> {
+        if port == 0 || self.free_mapping == NIL {
+            return None;
+        }
+        let allowed = self.try_port(sub, mkey, port, usize::from(a))? == usize::from(a);
+        if !allowed || !self.pool.take(usize::from(a), mkey.proto, port) {
+            return None;
+        }
+        Some(self.install_mapping(sub, mkey, usize::from(a), port))
+    }
+
+    /// Ends the expectations of call or session `tag` announced during `master`.
+    pub fn alg_forget(&mut self, master: u32, tag: u32, now: u32) -> usize {
+        let dead: Vec<Key> = self
+            .expects
+            .iter()
+            .filter(|(_, e)| e.master == master && e.tag == tag && e.class != class::SIP_REGISTER)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &dead {
+            self.remove_expectation(k, now);
+            self.counters.expectations_removed.inc();
+        }
+        dead.len()
+    }
+
+    /// Ends the registration pinhole of inside endpoint (`proto`, `in_addr`, `in_port`).
+    pub fn alg_unregister(&mut self, proto: u8, in_addr: u32, in_port: u16, now: u32) -> bool {
+        let Some(&m) = self.map_in.get(&Key {
+            proto,
+            a: in_addr,
+            pa: in_port,
+            b: 0,
+            pb: 0,
+        }) else {
+            return false;
+        };
+        let map = self.mappings[m as usize];
+        let okey = Key {
+            proto,
+            a: map.out_addr,
+            pa: map.out_port,
+            b: 0,
+            pb: 0,
+        };
+        if self
+            .expects
+            .get(&okey)
+            .is_some_and(|e| e.class == class::SIP_REGISTER)
+        {
+            self.remove_expectation(&okey, now);
+            self.counters.expectations_removed.inc();
+            return true;
+        }
+        false
+    }
+
+    /// The inside endpoint of outside endpoint (`proto`, `out_addr`, `out_port`), if
+    /// mapped.
+    pub fn inside_of(&self, proto: u8, out_addr: u32, out_port: u16) -> Option<(u32, u16)> {
+        let m = *self.map_out.get(&Key {
+            proto,
+            a: out_addr,
+            pa: out_port,
+            b: 0,
+            pb: 0,
+        })?;
+        let k = self.mappings[m as usize].key;
+        Some((k.a, k.pa))
+    }
+
+    /// The remote party's media address is known (its SDP): the call's media pinholes
+    /// that allowed any source now allow only it.
+    pub fn alg_narrow(&mut self, master: u32, tag: u32, remote: u32) {
+        for e in self.expects.values_mut() {
+            if e.master == master && e.tag == tag && e.remote == 0 && e.class == class::SIP_MEDIA {
+                e.remote = remote;
+            }
+        }
+    }
+
+    /// Gives the expectations of `master` tagged `from` the tag `to` (an RTSP reply
+    /// naming the session its SETUP created).
+    pub fn alg_retag(&mut self, master: u32, from: u32, to: u32) {
+        for e in self.expects.values_mut() {
+            if e.master == master && e.tag == from {
+                e.tag = to;
+            }
+        }
     }
 
     /// A mapping by index.
@@ -1378,10 +1762,9 @@ impl Nat {
             .filter(|(_, e)| e.until <= now)
             .map(|(k, e)| (*k, e.mapping))
             .collect();
-        for (k, mi) in dead {
-            self.expects.remove(&k);
+        for (k, _) in dead {
+            self.remove_expectation(&k, now);
             self.counters.expectations_expired.inc();
-            self.unpin_mapping(mi, now, true);
         }
     }
 
@@ -1406,17 +1789,16 @@ impl Nat {
         let clean = s.proto == ipv4::PROTO_TCP && s.state == TcpState::Closing;
         self.unpin_mapping(s.mapping, now, clean);
         if s.alg != 0 && !self.expects.is_empty() {
-            // Expectations die with their master.
+            // Expectations die with their master; a registration lives its own
+            // lifetime (the signalling session comes and goes meanwhile).
             let dead: Vec<Key> = self
                 .expects
                 .iter()
-                .filter(|(_, e)| e.master == i)
+                .filter(|(_, e)| e.master == i && !e.keep)
                 .map(|(k, _)| *k)
                 .collect();
             for k in dead {
-                if let Some(e) = self.expects.remove(&k) {
-                    self.unpin_mapping(e.mapping, now, false);
-                }
+                self.remove_expectation(&k, now);
             }
         }
         self.maybe_remove_subscriber(sub);

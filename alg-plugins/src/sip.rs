@@ -1,0 +1,1006 @@
+//! SIP (RFC 3261) with SDP bodies (RFC 4566, RFC 3605 `a=rtcp`): a strict, bounded
+//! parser, the places where an endpoint may stand, and the rewrite of one address (and
+//! its ports) into another in exactly those places:
+//!
+//! - Request-URI, the top Via (sent-by, `received`, `rport`, and the address text a
+//!   branch may embed), every Contact, From, To, Route and Record-Route URI, the host
+//!   part of Call-ID;
+//! - SDP `o=`, `c=` (session and media level), the port of `m=` lines of audio, video,
+//!   image and text media over RTP or UDPTL, and `a=rtcp`;
+//! - Content-Length when the body changed.
+//!
+//! Nothing else changes by a byte. Which ports map where is the caller's: the worker
+//! reserves them, the control lcore rewrites with them.
+
+use crate::text::{self, Edit, Message, TextError};
+use std::net::Ipv4Addr;
+use std::ops::Range;
+
+/// SIP's port when a URI or Via names none (RFC 3261 section 19.1.2).
+pub const DEFAULT_PORT: u16 = 5060;
+/// SIPS's (TLS) port: the ALG stands aside for it.
+pub const TLS_PORT: u16 = 5061;
+/// Registration lifetime when a REGISTER names none (RFC 3261 section 10.2.1.1).
+pub const DEFAULT_EXPIRES: u32 = 3600;
+
+/// SIP methods the ALG acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// INVITE (and re-INVITE).
+    Invite,
+    /// ACK.
+    Ack,
+    /// BYE.
+    Bye,
+    /// CANCEL.
+    Cancel,
+    /// REGISTER.
+    Register,
+    /// UPDATE, PRACK, OPTIONS, INFO, ...
+    Other,
+}
+
+impl Method {
+    fn from(b: &[u8]) -> Method {
+        match b {
+            b"INVITE" => Method::Invite,
+            b"ACK" => Method::Ack,
+            b"BYE" => Method::Bye,
+            b"CANCEL" => Method::Cancel,
+            b"REGISTER" => Method::Register,
+            _ => Method::Other,
+        }
+    }
+}
+
+/// A request or a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A request, and where its Request-URI is.
+    Request(Method),
+    /// A response with its status code.
+    Response(u16),
+}
+
+/// A parsed SIP message.
+#[derive(Clone, Debug)]
+pub struct Sip {
+    /// The framing.
+    pub msg: Message,
+    /// Request or response.
+    pub kind: Kind,
+    /// The Request-URI of a request.
+    pub uri: Option<Range<usize>>,
+    /// CSeq's method (what a response answers).
+    pub cseq: Method,
+    /// The Call-ID value.
+    pub call_id: Option<Range<usize>>,
+}
+
+fn start_ok(l: &[u8]) -> bool {
+    if let Some(rest) = l.strip_prefix(b"SIP/2.0 ") {
+        return rest.len() >= 3 && rest[..3].iter().all(u8::is_ascii_digit);
+    }
+    let mut it = l.splitn(3, |&b| b == b' ');
+    let (Some(m), Some(u), Some(v)) = (it.next(), it.next(), it.next()) else {
+        return false;
+    };
+    !m.is_empty() && m.iter().all(u8::is_ascii_uppercase) && !u.is_empty() && v == b"SIP/2.0"
+}
+
+/// Parses the SIP message at the start of `buf` (see [`text::parse`] for `datagram`).
+pub fn parse(buf: &[u8], datagram: bool) -> Result<Option<Sip>, TextError> {
+    let Some(msg) = text::parse(buf, datagram, start_ok)? else {
+        return Ok(None);
+    };
+    let sl = &buf[msg.start_line.clone()];
+    let (kind, uri) = if let Some(rest) = sl.strip_prefix(b"SIP/2.0 ") {
+        let code = std::str::from_utf8(&rest[..3])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .filter(|c| (100..700).contains(c))
+            .ok_or(TextError::NotThisProtocol)?;
+        (Kind::Response(code), None)
+    } else {
+        let sp1 = sl.iter().position(|&b| b == b' ').unwrap_or(0);
+        let sp2 = sl.len() - b" SIP/2.0".len();
+        (Kind::Request(Method::from(&sl[..sp1])), Some(sp1 + 1..sp2))
+    };
+    let cseq = msg
+        .value(buf, "CSeq", None)
+        .and_then(|r| {
+            let v = &buf[r];
+            let sp = v.iter().position(|&b| b == b' ')?;
+            Some(Method::from(&v[text::trim(v, sp..v.len())]))
+        })
+        .unwrap_or(Method::Other);
+    let call_id = msg.value(buf, "Call-ID", Some("i"));
+    Ok(Some(Sip {
+        msg,
+        kind,
+        uri,
+        cseq,
+        call_id,
+    }))
+}
+
+/// What an address or port found in a message is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A signalling endpoint: a URI's host and port, Via's sent-by.
+    Signal,
+    /// Via's `received` (an address only).
+    Received,
+    /// Via's `rport` value (a port only, of the `received` address or of sent-by).
+    Rport,
+    /// SDP `o=` or `c=` (an address only).
+    SdpAddress,
+    /// The port of SDP media line `n`.
+    Media(u8),
+    /// The RTCP port of SDP media line `n` (`a=rtcp`).
+    Rtcp(u8),
+}
+
+/// One place an endpoint stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spot {
+    /// What it is.
+    pub role: Role,
+    /// The address text and its value (for media: the address in effect, no range).
+    pub addr: Option<(Option<Range<usize>>, Ipv4Addr)>,
+    /// The port text and its value.
+    pub port: Option<(Range<usize>, u16)>,
+    /// Where a port would go if the URI names none (after the host).
+    pub port_at: Option<usize>,
+}
+
+/// One media stream of an SDP body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Media {
+    /// Index of its `m=` line.
+    pub index: u8,
+    /// Address in effect (media `c=`, else session `c=`).
+    pub addr: Ipv4Addr,
+    /// RTP (or UDPTL) port.
+    pub port: u16,
+    /// RTCP port (`a=rtcp`, else port + 1).
+    pub rtcp: u16,
+}
+
+/// Why an SDP body gets no pinholes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SdpProblem {
+    /// A line without `x=` shape, or a field that does not parse.
+    Malformed,
+    /// A field that may appear once appears twice.
+    Duplicated,
+    /// A stream without any `c=`.
+    MissingConnection,
+    /// IPv6 (or another address family): left alone.
+    NotIpv4,
+}
+
+/// Media streams and spots of an SDP body (offsets relative to `buf`).
+#[derive(Clone, Debug, Default)]
+pub struct Sdp {
+    /// Address and port spots to rewrite.
+    pub spots: Vec<Spot>,
+    /// Streams that want a pinhole pair.
+    pub media: Vec<Media>,
+    /// Why some or all streams get none.
+    pub problem: Option<SdpProblem>,
+}
+
+/// Most `m=` lines read.
+pub const MAX_MEDIA: usize = 8;
+
+/// Reads an SDP body at `r` in `buf`.
+pub fn sdp(buf: &[u8], r: Range<usize>) -> Sdp {
+    let mut out = Sdp::default();
+    let mut session_c: Option<Ipv4Addr> = None;
+    // Per media: (index, port spot index in out.spots, media c, rtcp port, eligible)
+    struct M {
+        port: u16,
+        port_r: Range<usize>,
+        c: Option<Ipv4Addr>,
+        c_seen: bool,
+        rtcp: Option<u16>,
+        eligible: bool,
+        v6: bool,
+    }
+    impl M {
+        /// A media line that gets no pinhole (counted by the problem).
+        fn skipped() -> M {
+            M {
+                port: 0,
+                port_r: 0..0,
+                c: None,
+                c_seen: false,
+                rtcp: None,
+                eligible: false,
+                v6: false,
+            }
+        }
+    }
+    let mut media: Vec<M> = Vec::new();
+    let mut session_v6 = false;
+    let mut at = r.start;
+    while at < r.end {
+        let nl = buf[at..r.end]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(r.end, |i| at + i);
+        let end = if nl > at && buf[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
+        let line = at..end;
+        at = nl + 1;
+        if line.is_empty() {
+            continue;
+        }
+        let l = &buf[line.clone()];
+        if l.len() < 2 || l[1] != b'=' || !l[0].is_ascii_lowercase() {
+            out.problem = Some(SdpProblem::Malformed);
+            out.spots.clear();
+            out.media.clear();
+            return out;
+        }
+        let v = line.start + 2..line.end;
+        let words: Vec<Range<usize>> = words(buf, v.clone());
+        match l[0] {
+            b'o' => {
+                if words.len() != 6 {
+                    out.problem = Some(SdpProblem::Malformed);
+                    continue;
+                }
+                if &buf[words[4].clone()] == b"IP4" {
+                    if let Some(a) = text::ipv4(&buf[words[5].clone()]) {
+                        out.spots.push(Spot {
+                            role: Role::SdpAddress,
+                            addr: Some((Some(words[5].clone()), a)),
+                            port: None,
+                            port_at: None,
+                        });
+                    }
+                }
+            }
+            b'c' => {
+                if words.len() != 3 || &buf[words[0].clone()] != b"IN" {
+                    out.problem = Some(SdpProblem::Malformed);
+                    continue;
+                }
+                let in_media = !media.is_empty();
+                if &buf[words[1].clone()] != b"IP4" {
+                    if let Some(m) = media.last_mut() {
+                        m.v6 = true;
+                        m.c_seen = true;
+                    } else {
+                        session_v6 = true;
+                    }
+                    out.problem = Some(SdpProblem::NotIpv4);
+                    continue;
+                }
+                // Address, then an optional /ttl/count for multicast.
+                let w = words[2].clone();
+                let slash = buf[w.clone()].iter().position(|&b| b == b'/');
+                let ar = w.start..slash.map_or(w.end, |s| w.start + s);
+                let Some(a) = text::ipv4(&buf[ar.clone()]) else {
+                    out.problem = Some(SdpProblem::Malformed);
+                    continue;
+                };
+                if in_media {
+                    let m = media.last_mut().expect("in media");
+                    if m.c_seen {
+                        out.problem = Some(SdpProblem::Duplicated);
+                        m.eligible = false;
+                    }
+                    m.c_seen = true;
+                    m.c = Some(a);
+                } else {
+                    if session_c.is_some() {
+                        out.problem = Some(SdpProblem::Duplicated);
+                        out.spots.clear();
+                        out.media.clear();
+                        return out;
+                    }
+                    session_c = Some(a);
+                }
+                out.spots.push(Spot {
+                    role: Role::SdpAddress,
+                    addr: Some((Some(ar), a)),
+                    port: None,
+                    port_at: None,
+                });
+            }
+            b'm' => {
+                if media.len() == MAX_MEDIA || words.len() < 4 {
+                    out.problem = Some(SdpProblem::Malformed);
+                    media.push(M::skipped());
+                    continue;
+                }
+                let kind = &buf[words[0].clone()];
+                let proto = &buf[words[2].clone()];
+                let pr = words[1].clone();
+                let port_text = &buf[pr.clone()];
+                let (port, count_ok) = match port_text.iter().position(|&b| b == b'/') {
+                    Some(s) => (text::port(&port_text[..s]), false),
+                    None => (text::port(port_text), true),
+                };
+                let Some(port) = port else {
+                    out.problem = Some(SdpProblem::Malformed);
+                    media.push(M::skipped());
+                    continue;
+                };
+                let udp = proto.starts_with(b"RTP/") || proto.eq_ignore_ascii_case(b"udptl");
+                let wanted = matches!(kind, b"audio" | b"video" | b"image" | b"text");
+                media.push(M {
+                    port,
+                    port_r: pr.start
+                        ..pr.start + port_text.iter().take_while(|b| b.is_ascii_digit()).count(),
+                    c: None,
+                    c_seen: false,
+                    rtcp: None,
+                    eligible: udp && wanted && count_ok && port != 0,
+                    v6: false,
+                });
+            }
+            b'a' if media.last().is_some() && buf[v.clone()].starts_with(b"rtcp:") => {
+                let rest = v.start + 5..v.end;
+                let ws = words_of(buf, rest);
+                let m_i = media.len() - 1;
+                match ws.first().and_then(|w| text::port(&buf[w.clone()])) {
+                    Some(p) => {
+                        media[m_i].rtcp = Some(p);
+                        out.spots.push(Spot {
+                            role: Role::Rtcp(m_i as u8),
+                            addr: None,
+                            port: Some((ws[0].clone(), p)),
+                            port_at: None,
+                        });
+                        if ws.len() == 4 && &buf[ws[2].clone()] == b"IP4" {
+                            if let Some(a) = text::ipv4(&buf[ws[3].clone()]) {
+                                out.spots.push(Spot {
+                                    role: Role::SdpAddress,
+                                    addr: Some((Some(ws[3].clone()), a)),
+                                    port: None,
+                                    port_at: None,
+                                });
+                            }
+                        }
+                    }
+                    None => out.problem = Some(SdpProblem::Malformed),
+                }
+            }
+            _ => {}
+        }
+    }
+    for (i, m) in media.iter().enumerate() {
+        if !m.eligible {
+            continue;
+        }
+        if m.v6 || (m.c.is_none() && session_v6) {
+            continue;
+        }
+        let Some(addr) = m.c.or(session_c) else {
+            out.problem = Some(SdpProblem::MissingConnection);
+            continue;
+        };
+        let rtcp = m.rtcp.unwrap_or(m.port.wrapping_add(1));
+        out.media.push(Media {
+            index: i as u8,
+            addr,
+            port: m.port,
+            rtcp,
+        });
+        out.spots.push(Spot {
+            role: Role::Media(i as u8),
+            addr: Some((None, addr)),
+            port: Some((m.port_r.clone(), m.port)),
+            port_at: None,
+        });
+    }
+    out
+}
+
+fn words_of(buf: &[u8], r: Range<usize>) -> Vec<Range<usize>> {
+    words(buf, r)
+}
+
+/// Words separated by single or repeated spaces.
+fn words(buf: &[u8], r: Range<usize>) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut i = r.start;
+    while i < r.end && out.len() < 32 {
+        while i < r.end && buf[i] == b' ' {
+            i += 1;
+        }
+        let s = i;
+        while i < r.end && buf[i] != b' ' {
+            i += 1;
+        }
+        if i > s {
+            out.push(s..i);
+        }
+    }
+    out
+}
+
+/// The host and port of a SIP URI at `r` (`sip:user@host:port;params` or without user),
+/// as a spot; None for other schemes, IPv6 or non-literal hosts.
+fn uri_spot(buf: &[u8], r: Range<usize>) -> Option<Spot> {
+    let u = &buf[r.clone()];
+    let skip = if u.len() >= 4 && u[..4].eq_ignore_ascii_case(b"sip:") {
+        4
+    } else {
+        return None;
+    };
+    let rest = r.start + skip..r.end;
+    let end = buf[rest.clone()]
+        .iter()
+        .position(|&b| matches!(b, b';' | b'?' | b'>'))
+        .map_or(rest.end, |i| rest.start + i);
+    let at = buf[rest.start..end]
+        .iter()
+        .rposition(|&b| b == b'@')
+        .map_or(rest.start, |i| rest.start + i + 1);
+    let hp = at..end;
+    let colon = buf[hp.clone()].iter().position(|&b| b == b':');
+    let host = hp.start..colon.map_or(hp.end, |c| hp.start + c);
+    let addr = text::ipv4(&buf[host.clone()])?;
+    let port = match colon {
+        Some(c) => {
+            let pr = hp.start + c + 1..hp.end;
+            Some((pr.clone(), text::port(&buf[pr])?))
+        }
+        None => None,
+    };
+    Some(Spot {
+        role: Role::Signal,
+        addr: Some((Some(host.clone()), addr)),
+        port,
+        port_at: Some(host.end),
+    })
+}
+
+/// The URI of a name-addr or addr-spec header value (`"x" <uri>;p` or `uri;p`).
+fn value_uri(buf: &[u8], r: Range<usize>) -> Range<usize> {
+    let v = &buf[r.clone()];
+    if let Some(lt) = v.iter().position(|&b| b == b'<') {
+        let gt = v[lt..]
+            .iter()
+            .position(|&b| b == b'>')
+            .map_or(v.len(), |g| lt + g);
+        return r.start + lt + 1..r.start + gt;
+    }
+    let end = v.iter().position(|&b| b == b';').unwrap_or(v.len());
+    r.start..r.start + end
+}
+
+/// Every place in the head of `s` an endpoint may stand (the body's are in [`sdp`]).
+pub fn head_spots(buf: &[u8], s: &Sip) -> Vec<Spot> {
+    let mut out = Vec::new();
+    if let Some(u) = &s.uri {
+        out.extend(uri_spot(buf, u.clone()));
+    }
+    for name in ["Contact", "From", "To", "Route", "Record-Route"] {
+        let compact = match name {
+            "Contact" => Some("m"),
+            "From" => Some("f"),
+            "To" => Some("t"),
+            _ => None,
+        };
+        for v in s.msg.values(buf, name, compact) {
+            for part in text::split_commas(buf, v) {
+                out.extend(uri_spot(buf, value_uri(buf, part)));
+            }
+        }
+    }
+    if let Some(v) = s.msg.value(buf, "Via", Some("v")) {
+        let top = text::split_commas(buf, v).swap_remove(0);
+        out.extend(via_spots(buf, top));
+    }
+    out
+}
+
+/// Sent-by, `received` and `rport` of one Via value.
+fn via_spots(buf: &[u8], r: Range<usize>) -> Vec<Spot> {
+    let mut out = Vec::new();
+    let v = &buf[r.clone()];
+    // "SIP/2.0/UDP host[:port]" then parameters.
+    let Some(sp) = v.iter().position(|&b| b == b' ' || b == b'\t') else {
+        return out;
+    };
+    let hs = r.start
+        + sp
+        + v[sp..]
+            .iter()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
+    let he = buf[hs..r.end]
+        .iter()
+        .position(|&b| b == b';' || b.is_ascii_whitespace())
+        .map_or(r.end, |i| hs + i);
+    let colon = buf[hs..he].iter().position(|&b| b == b':');
+    let host = hs..colon.map_or(he, |c| hs + c);
+    if let Some(a) = text::ipv4(&buf[host.clone()]) {
+        let port = colon.and_then(|c| {
+            let pr = hs + c + 1..he;
+            text::port(&buf[pr.clone()]).map(|p| (pr, p))
+        });
+        out.push(Spot {
+            role: Role::Signal,
+            addr: Some((Some(host.clone()), a)),
+            port,
+            port_at: Some(host.end),
+        });
+    }
+    for (n, val) in text::params(buf, he..r.end) {
+        let name = &buf[n];
+        if name.eq_ignore_ascii_case(b"received") {
+            if let Some(a) = text::ipv4(&buf[val.clone()]) {
+                out.push(Spot {
+                    role: Role::Received,
+                    addr: Some((Some(val), a)),
+                    port: None,
+                    port_at: None,
+                });
+            }
+        } else if name.eq_ignore_ascii_case(b"rport") && !val.is_empty() {
+            if let Some(p) = text::port(&buf[val.clone()]) {
+                out.push(Spot {
+                    role: Role::Rport,
+                    addr: None,
+                    port: Some((val, p)),
+                    port_at: None,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Ranges of text `needle` within the Call-ID host part and the top Via's branch:
+/// opaque tokens that often embed the host's address (RFC 3261 sections 8.1.1.4, 8.1.1.7).
+fn token_hits(buf: &[u8], s: &Sip, needle: &str) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let n = needle.as_bytes();
+    // Call-ID's host part must be the address; a branch may glue it to other
+    // characters (as some phones do), and is echoed back as it was sent, so any
+    // occurrence is rewritten and reversed alike.
+    let mut scan = |r: Range<usize>, whole: bool| {
+        let mut i = r.start;
+        while i + n.len() <= r.end {
+            if &buf[i..i + n.len()] == n && (!whole || r.len() == n.len()) {
+                out.push(i..i + n.len());
+                i += n.len();
+            } else {
+                i += 1;
+            }
+        }
+    };
+    if let Some(c) = &s.call_id {
+        if let Some(at) = buf[c.clone()].iter().rposition(|&b| b == b'@') {
+            scan(c.start + at + 1..c.end, true);
+        }
+    }
+    if let Some(v) = s.msg.value(buf, "Via", Some("v")) {
+        let top = text::split_commas(buf, v).swap_remove(0);
+        for (n, val) in text::params(buf, top) {
+            if buf[n].eq_ignore_ascii_case(b"branch") {
+                scan(val, false);
+            }
+        }
+    }
+    out
+}
+
+/// How one address and its ports translate in one direction.
+pub struct Translate<'a> {
+    /// The address to replace where it stands.
+    pub from: Ipv4Addr,
+    /// What replaces it.
+    pub to: Ipv4Addr,
+    /// A port of `from` in a spot of this role: its translation (None: leave it).
+    pub port: &'a dyn Fn(Role, u16) -> Option<u16>,
+    /// Whether Call-ID and branch tokens are rewritten too.
+    pub tokens: bool,
+}
+
+/// The edits that translate `s` (in `buf`) by `t`, with Content-Length fixed when the
+/// body changes. The SDP of a body that does not parse is left as it is.
+pub fn rewrite(buf: &[u8], s: &Sip, t: &Translate) -> Vec<Edit> {
+    let mut edits = Vec::new();
+    let from_text = t.from.to_string();
+    let to_text = t.to.to_string();
+    let mut spots = head_spots(buf, s);
+    let body = s.msg.body.clone();
+    let sdp_body = is_sdp(buf, s);
+    if sdp_body {
+        spots.extend(sdp(buf, body.clone()).spots);
+    }
+    // Via: `received` tells whether `rport` is about the translated address.
+    let received_matches = spots
+        .iter()
+        .any(|x| x.role == Role::Received && x.addr.as_ref().is_some_and(|a| a.1 == t.from));
+    for sp in &spots {
+        let addr_hit = sp.addr.as_ref().is_some_and(|a| a.1 == t.from);
+        match sp.role {
+            Role::Rport => {
+                if let Some((r, p)) = &sp.port {
+                    if received_matches {
+                        if let Some(np) = (t.port)(Role::Rport, *p) {
+                            push_port(&mut edits, r.clone(), *p, np);
+                        }
+                    }
+                }
+                continue;
+            }
+            _ if !addr_hit => continue,
+            _ => {}
+        }
+        if let Some((Some(r), _)) = &sp.addr {
+            edits.push(Edit {
+                at: r.start,
+                len: r.len(),
+                with: to_text.clone(),
+            });
+        }
+        match (&sp.port, sp.port_at) {
+            (Some((r, p)), _) => {
+                if let Some(np) = (t.port)(sp.role, *p) {
+                    push_port(&mut edits, r.clone(), *p, np);
+                }
+            }
+            (None, Some(at)) if sp.role == Role::Signal => {
+                if let Some(np) = (t.port)(Role::Signal, DEFAULT_PORT) {
+                    if np != DEFAULT_PORT {
+                        edits.push(Edit {
+                            at,
+                            len: 0,
+                            with: format!(":{np}"),
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if t.tokens {
+        for r in token_hits(buf, s, &from_text) {
+            edits.push(Edit {
+                at: r.start,
+                len: r.len(),
+                with: to_text.clone(),
+            });
+        }
+    }
+    edits.sort_by_key(|e| e.at);
+    edits.dedup_by_key(|e| e.at);
+    let grew: isize = edits
+        .iter()
+        .filter(|e| e.at >= body.start && e.at < body.end.max(body.start + 1))
+        .map(|e| e.with.len() as isize - e.len as isize)
+        .sum();
+    if grew != 0 {
+        if let Some(cl) = &s.msg.content_length {
+            let n = (body.len() as isize + grew) as usize;
+            edits.push(Edit {
+                at: cl.start,
+                len: cl.len(),
+                with: n.to_string(),
+            });
+            edits.sort_by_key(|e| e.at);
+        }
+    }
+    edits
+}
+
+fn push_port(edits: &mut Vec<Edit>, r: Range<usize>, old: u16, new: u16) {
+    if old != new {
+        edits.push(Edit {
+            at: r.start,
+            len: r.len(),
+            with: new.to_string(),
+        });
+    }
+}
+
+/// Whether the body is SDP (Content-Type application/sdp, or no type and `v=0`).
+pub fn is_sdp(buf: &[u8], s: &Sip) -> bool {
+    if s.msg.body.is_empty() {
+        return false;
+    }
+    match s.msg.value(buf, "Content-Type", Some("c")) {
+        Some(ct) => {
+            let v = &buf[ct];
+            v.len() >= 15 && v[..15].eq_ignore_ascii_case(b"application/sdp")
+        }
+        None => buf[s.msg.body.clone()].starts_with(b"v=0"),
+    }
+}
+
+/// What the worker needs to know of a message from the inside host `host`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Ports of `host` named in Contact or Via other than the session's own.
+    pub signal_ports: Vec<u16>,
+    /// Media streams of `host` wanting a pinhole pair.
+    pub media: Vec<Media>,
+    /// A REGISTER: the contact port and how long the registration lives (0: removed).
+    pub register: Option<(u16, u32)>,
+    /// The call (or registration) this message belongs to: a hash of its Call-ID.
+    pub call: u32,
+    /// The message ends its call: BYE, CANCEL, or a final error answer to INVITE.
+    pub ends_call: bool,
+    /// The SDP body had a problem (no pinholes for what it concerns).
+    pub sdp_problem: Option<SdpProblem>,
+}
+
+/// The plan for message `s` concerning endpoints of `host`.
+pub fn plan(buf: &[u8], s: &Sip, host: Ipv4Addr) -> Plan {
+    let mut p = Plan {
+        call: call_tag(buf, s, host),
+        ..Plan::default()
+    };
+    for sp in head_spots(buf, s) {
+        if sp.role == Role::Signal && sp.addr.as_ref().is_some_and(|a| a.1 == host) {
+            let port = sp.port.as_ref().map_or(DEFAULT_PORT, |x| x.1);
+            if !p.signal_ports.contains(&port) {
+                p.signal_ports.push(port);
+            }
+        }
+    }
+    if is_sdp(buf, s) {
+        let d = sdp(buf, s.msg.body.clone());
+        p.sdp_problem = d.problem;
+        p.media = d.media.into_iter().filter(|m| m.addr == host).collect();
+    }
+    p.ends_call = match s.kind {
+        Kind::Request(Method::Bye | Method::Cancel) => true,
+        Kind::Response(code) => s.cseq == Method::Invite && code >= 300,
+        _ => false,
+    };
+    if s.kind == Kind::Request(Method::Register) {
+        p.register = register(buf, s, host);
+    }
+    p
+}
+
+/// A call's tag: a hash of its Call-ID, without the host part when that is `host`
+/// (each side of the NAT sees its own address there).
+pub fn call_tag(buf: &[u8], s: &Sip, host: Ipv4Addr) -> u32 {
+    let Some(c) = s.call_id.clone() else {
+        return 0;
+    };
+    let v = &buf[c];
+    match v.iter().rposition(|&b| b == b'@') {
+        Some(at) if text::ipv4(&v[at + 1..]) == Some(host) => text::tag(&v[..at]),
+        _ => text::tag(v),
+    }
+}
+
+/// A REGISTER's binding for `host`: its contact port and lifetime (contact `expires`,
+/// else the Expires header, else an hour; `Contact: *` or 0 removes it).
+fn register(buf: &[u8], s: &Sip, host: Ipv4Addr) -> Option<(u16, u32)> {
+    let header_expires = s
+        .msg
+        .value(buf, "Expires", None)
+        .and_then(|r| std::str::from_utf8(&buf[r]).ok()?.parse::<u32>().ok());
+    for v in s.msg.values(buf, "Contact", Some("m")) {
+        if &buf[v.clone()] == b"*" {
+            return Some((DEFAULT_PORT, 0));
+        }
+        for part in text::split_commas(buf, v) {
+            let uri = value_uri(buf, part.clone());
+            let Some(sp) = uri_spot(buf, uri.clone()) else {
+                continue;
+            };
+            if sp.addr.as_ref().is_none_or(|a| a.1 != host) {
+                continue;
+            }
+            let after = uri.end.min(part.end)..part.end;
+            let expires = text::params(buf, after)
+                .into_iter()
+                .find(|(n, _)| buf[n.clone()].eq_ignore_ascii_case(b"expires"))
+                .and_then(|(_, v)| std::str::from_utf8(&buf[v]).ok()?.parse::<u32>().ok())
+                .or(header_expires)
+                .unwrap_or(DEFAULT_EXPIRES);
+            return Some((sp.port.map_or(DEFAULT_PORT, |x| x.1), expires));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVITE: &[u8] = b"INVITE sip:0097239287044@sip.cybercity.dk SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.168.1.2;branch=z9hG4bKnp83260863-46304c10192.168.1.2;rport\r\n\
+From: \"arik\" <sip:voi18062@sip.cybercity.dk>;tag=51449dc\r\n\
+To: <sip:0097239287044@sip.cybercity.dk>\r\n\
+Call-ID: 85216695-42dcdb1d@192.168.1.2\r\n\
+CSeq: 2 INVITE\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 131\r\n\
+Contact: <sip:voi18062@192.168.1.2>\r\n\
+\r\n\
+v=0\r\n\
+o=SIPPS 85214742 85214739 IN IP4 192.168.1.2\r\n\
+s=SIP call\r\n\
+c=IN IP4 192.168.1.2\r\n\
+t=0 0\r\n\
+m=audio 30000 RTP/AVP 0 8\r\n\
+a=sendrecv\r\n";
+
+    fn inside() -> Ipv4Addr {
+        Ipv4Addr::new(192, 168, 1, 2)
+    }
+    fn outside() -> Ipv4Addr {
+        Ipv4Addr::new(198, 51, 100, 7)
+    }
+
+    #[test]
+    fn invite_is_planned_and_rewritten_everywhere_and_only_there() {
+        let s = parse(INVITE, true).unwrap().unwrap();
+        assert_eq!(s.kind, Kind::Request(Method::Invite));
+        assert_eq!(&INVITE[s.msg.body.clone()].len(), &131);
+        let p = plan(INVITE, &s, inside());
+        assert_eq!(p.signal_ports, vec![5060]);
+        assert_eq!(
+            p.media,
+            vec![Media {
+                index: 0,
+                addr: inside(),
+                port: 30000,
+                rtcp: 30001
+            }]
+        );
+        assert!(!p.ends_call);
+        let ports = |role: Role, port: u16| match (role, port) {
+            (Role::Signal, 5060) => Some(40000),
+            (Role::Media(0), 30000) => Some(61000),
+            _ => None,
+        };
+        let t = Translate {
+            from: inside(),
+            to: outside(),
+            port: &ports,
+            tokens: true,
+        };
+        let edits = rewrite(INVITE, &s, &t);
+        let out = crate::text::apply(INVITE, &edits);
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(!text.contains("192.168.1.2"), "{text}");
+        assert!(text.contains("Via: SIP/2.0/UDP 198.51.100.7:40000;branch=z9hG4bKnp83260863-46304c10198.51.100.7;rport\r\n"));
+        assert!(text.contains("Contact: <sip:voi18062@198.51.100.7:40000>\r\n"));
+        assert!(text.contains("Call-ID: 85216695-42dcdb1d@198.51.100.7\r\n"));
+        assert!(text.contains("c=IN IP4 198.51.100.7\r\n"));
+        assert!(text.contains("o=SIPPS 85214742 85214739 IN IP4 198.51.100.7\r\n"));
+        assert!(text.contains("m=audio 61000 RTP/AVP 0 8\r\n"));
+        // Untouched headers stay byte for byte.
+        assert!(text.contains("From: \"arik\" <sip:voi18062@sip.cybercity.dk>;tag=51449dc\r\n"));
+        // Content-Length follows the body.
+        let s2 = parse(&out, true).unwrap().unwrap();
+        assert_eq!(s2.msg.body.len(), out.len() - s2.msg.body.start);
+        assert_eq!(s2.msg.body.len(), 131 + 2);
+    }
+
+    #[test]
+    fn response_reverses_via_received_and_rport() {
+        let m = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.7:40000;branch=z9hG4bK198.51.100.7;rport=40000;received=198.51.100.7\r\nCall-ID: x@198.51.100.7\r\nCSeq: 1 REGISTER\r\nContact: <sip:a@198.51.100.7:40000>;expires=60\r\nContent-Length: 0\r\n\r\n";
+        let s = parse(m, true).unwrap().unwrap();
+        let ports = |_: Role, p: u16| (p == 40000).then_some(5060);
+        let t = Translate {
+            from: outside(),
+            to: inside(),
+            port: &ports,
+            tokens: true,
+        };
+        let out = String::from_utf8(crate::text::apply(m, &rewrite(m, &s, &t))).unwrap();
+        assert_eq!(out, "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bK192.168.1.2;rport=5060;received=192.168.1.2\r\nCall-ID: x@192.168.1.2\r\nCSeq: 1 REGISTER\r\nContact: <sip:a@192.168.1.2:5060>;expires=60\r\nContent-Length: 0\r\n\r\n");
+    }
+
+    #[test]
+    fn register_binding_and_call_end() {
+        let m = b"REGISTER sip:reg SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.2\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact:  <sip:voi@192.168.1.2:5062;line=9c>;expires=1200;q=0.5\r\nExpires: 99\r\nContent-Length: 0\r\n\r\n";
+        let s = parse(m, true).unwrap().unwrap();
+        let p = plan(m, &s, inside());
+        assert_eq!(p.register, Some((5062, 1200)));
+        assert_eq!(p.signal_ports, vec![5062, 5060]);
+        let un = b"REGISTER sip:reg SIP/2.0\r\nCall-ID: r1\r\nCSeq: 2 REGISTER\r\nContact: *\r\nExpires: 0\r\n\r\n";
+        let s = parse(un, true).unwrap().unwrap();
+        assert_eq!(plan(un, &s, inside()).register, Some((5060, 0)));
+        let bye = b"BYE sip:b@1.2.3.4 SIP/2.0\r\nCall-ID: c9\r\nCSeq: 3 BYE\r\n\r\n";
+        let s = parse(bye, true).unwrap().unwrap();
+        let p = plan(bye, &s, inside());
+        assert!(p.ends_call);
+        assert_eq!(p.call, crate::text::tag(b"c9"));
+        let a = parse(b"BYE sip:x SIP/2.0\r\nCall-ID: k@192.168.1.2\r\n\r\n", true)
+            .unwrap()
+            .unwrap();
+        let b = parse(
+            b"BYE sip:x SIP/2.0\r\nCall-ID: k@198.51.100.7\r\n\r\n",
+            true,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            call_tag(
+                b"BYE sip:x SIP/2.0\r\nCall-ID: k@192.168.1.2\r\n\r\n",
+                &a,
+                inside()
+            ),
+            call_tag(
+                b"BYE sip:x SIP/2.0\r\nCall-ID: k@198.51.100.7\r\n\r\n",
+                &b,
+                outside()
+            )
+        );
+        let busy = b"SIP/2.0 486 Busy Here\r\nCall-ID: c9\r\nCSeq: 1 INVITE\r\n\r\n";
+        let s = parse(busy, true).unwrap().unwrap();
+        assert!(plan(busy, &s, inside()).ends_call);
+        let ok_bye = b"SIP/2.0 200 OK\r\nCall-ID: c9\r\nCSeq: 3 BYE\r\n\r\n";
+        let s = parse(ok_bye, true).unwrap().unwrap();
+        assert!(!plan(ok_bye, &s, inside()).ends_call);
+    }
+
+    #[test]
+    fn sdp_problems_give_no_pinholes() {
+        let body = |b: &str| {
+            let v = b.as_bytes().to_vec();
+            let d = sdp(&v, 0..v.len());
+            (d.media.len(), d.problem)
+        };
+        assert_eq!(
+            body("v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 4000 RTP/AVP 0\r\n"),
+            (1, None)
+        );
+        assert_eq!(
+            body("v=0\r\nc=IN IP4 1.2.3.4\r\nc=IN IP4 1.2.3.5\r\nm=audio 4000 RTP/AVP 0\r\n"),
+            (0, Some(SdpProblem::Duplicated))
+        );
+        assert_eq!(
+            body("v=0\r\nm=audio 4000 RTP/AVP 0\r\n"),
+            (0, Some(SdpProblem::MissingConnection))
+        );
+        assert_eq!(
+            body("v=0\r\nc=IN IP6 ::1\r\nm=audio 4000 RTP/AVP 0\r\n"),
+            (0, Some(SdpProblem::NotIpv4))
+        );
+        assert_eq!(
+            body("v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 70000 RTP/AVP 0\r\n"),
+            (0, Some(SdpProblem::Malformed))
+        );
+        assert_eq!(
+            body("v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 0 RTP/AVP 0\r\n"),
+            (0, None)
+        );
+        assert_eq!(
+            body("v=0\r\nc=IN IP4 1.2.3.4\r\nm=message 9 TCP/MSRP *\r\n"),
+            (0, None)
+        );
+        assert_eq!(body("garbage\r\n"), (0, Some(SdpProblem::Malformed)));
+        // Two streams, RTCP named by a=rtcp.
+        let v = b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 4000 RTP/AVP 0\r\na=rtcp:4005 IN IP4 1.2.3.4\r\nm=video 5000 RTP/AVP 96\r\n";
+        let d = sdp(v, 0..v.len());
+        assert_eq!(
+            d.media.iter().map(|m| (m.port, m.rtcp)).collect::<Vec<_>>(),
+            vec![(4000, 4005), (5000, 5001)]
+        );
+    }
+
+    #[test]
+    fn not_sip_and_bad_input_are_refused_without_panic() {
+        assert!(parse(b"\r\n\r\n", true).is_err());
+        assert!(parse(b"hello", true).is_err());
+        assert!(parse(b"INVITE sip:x SIP/2.0\r\nVia SIP/2.0/UDP x\r\n\r\n", true).is_err());
+        assert!(parse(b"INVITE sip:x SIP/2.0\r\nContent-Length: 5\r\n\r\nab", true).is_err());
+        assert!(parse(b"SIP/2.0 99 x\r\n\r\n", true).is_err());
+        // Non-UTF-8 bytes in a header value are carried, not interpreted.
+        let m = b"OPTIONS sip:x@1.2.3.4 SIP/2.0\r\nX: \xff\xfe\r\n\r\n";
+        assert!(parse(m, true).unwrap().is_some());
+    }
+}

@@ -1,0 +1,468 @@
+//! The text framing SIP (RFC 3261 section 7) and RTSP (RFC 2326 section 4) share: a
+//! start line, header lines `name: value` (folded continuation lines allowed), an empty
+//! line, and a body whose length Content-Length gives. Bounded: a head longer than
+//! [`MAX_HEAD`] or with more than [`MAX_HEADERS`] lines is refused, as is a body longer
+//! than [`MAX_BODY`].
+
+use std::net::Ipv4Addr;
+use std::ops::Range;
+
+/// Longest head (start line and headers) accepted.
+pub const MAX_HEAD: usize = 8192;
+/// Most header lines accepted.
+pub const MAX_HEADERS: usize = 64;
+/// Longest body accepted.
+pub const MAX_BODY: usize = 16384;
+
+/// Why a message was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextError {
+    /// The start line is not one of the protocol's.
+    NotThisProtocol,
+    /// A header line has no colon.
+    HeaderNoColon,
+    /// A header name is empty or has characters a token may not.
+    BadHeaderName,
+    /// Content-Length is not a number, too big, or given twice with different values.
+    BadContentLength,
+    /// The head has no end within the datagram, or the body is shorter than announced.
+    Truncated,
+    /// The head is longer than MAX_HEAD or has more than MAX_HEADERS lines.
+    TooLong,
+    /// A byte that no header may carry (NUL, or a bare CR).
+    BadByte,
+}
+
+impl TextError {
+    /// A short name for counters and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            TextError::NotThisProtocol => "not_this_protocol",
+            TextError::HeaderNoColon => "header_without_colon",
+            TextError::BadHeaderName => "bad_header_name",
+            TextError::BadContentLength => "bad_content_length",
+            TextError::Truncated => "truncated",
+            TextError::TooLong => "too_long",
+            TextError::BadByte => "bad_byte",
+        }
+    }
+}
+
+/// One header: where its name and its (unfolded, trimmed) value are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// The name, without the colon.
+    pub name: Range<usize>,
+    /// The value, from its first to its last non-blank byte (continuation lines included).
+    pub value: Range<usize>,
+}
+
+/// A parsed message: offsets into the buffer it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// The start line, without its line end.
+    pub start_line: Range<usize>,
+    /// Headers in order.
+    pub headers: Vec<Header>,
+    /// The body (empty when there is none).
+    pub body: Range<usize>,
+    /// Where the Content-Length value is, if there is one.
+    pub content_length: Option<Range<usize>>,
+    /// Bytes of the whole message (head and body).
+    pub len: usize,
+}
+
+impl Message {
+    /// The values of the headers called `name` or its compact form (case-insensitive).
+    pub fn values<'m>(
+        &'m self,
+        buf: &'m [u8],
+        name: &'m str,
+        compact: Option<&'m str>,
+    ) -> impl Iterator<Item = Range<usize>> + 'm {
+        self.headers.iter().filter_map(move |h| {
+            let n = &buf[h.name.clone()];
+            let hit = n.eq_ignore_ascii_case(name.as_bytes())
+                || compact.is_some_and(|c| n.eq_ignore_ascii_case(c.as_bytes()));
+            hit.then(|| h.value.clone())
+        })
+    }
+
+    /// The first value of header `name`.
+    pub fn value(&self, buf: &[u8], name: &str, compact: Option<&str>) -> Option<Range<usize>> {
+        self.values(buf, name, compact).next()
+    }
+}
+
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}
+
+/// The end of the line starting at `from` (offset of its CR or LF) and of its line end.
+fn line_end(buf: &[u8], from: usize) -> Option<(usize, usize)> {
+    let i = buf[from..].iter().position(|&b| b == b'\n')? + from;
+    let end = if i > from && buf[i - 1] == b'\r' {
+        i - 1
+    } else {
+        i
+    };
+    Some((end, i + 1))
+}
+
+/// Parses the message at the start of `buf`. With `datagram` the buffer is the whole
+/// message (UDP): a missing Content-Length means "the rest". Without it (a TCP stream)
+/// `Ok(None)` means the message is not complete yet, and Content-Length is required
+/// for a body (none means an empty one).
+pub fn parse(
+    buf: &[u8],
+    datagram: bool,
+    start_ok: impl Fn(&[u8]) -> bool,
+) -> Result<Option<Message>, TextError> {
+    let limit = buf.len().min(MAX_HEAD);
+    let Some((sl_end, mut at)) = line_end(&buf[..limit], 0) else {
+        return if buf.len() >= MAX_HEAD {
+            Err(TextError::TooLong)
+        } else if datagram {
+            Err(TextError::Truncated)
+        } else if !buf.is_empty() && !start_ok(buf) && buf.len() > 16 {
+            Err(TextError::NotThisProtocol)
+        } else {
+            Ok(None)
+        };
+    };
+    if !start_ok(&buf[..sl_end]) {
+        return Err(TextError::NotThisProtocol);
+    }
+    let mut headers: Vec<Header> = Vec::new();
+    let mut cl: Option<(usize, Range<usize>)> = None;
+    loop {
+        let Some((end, next)) = line_end(&buf[..limit], at) else {
+            return if buf.len() >= MAX_HEAD {
+                Err(TextError::TooLong)
+            } else if datagram {
+                Err(TextError::Truncated)
+            } else {
+                Ok(None)
+            };
+        };
+        let line = &buf[at..end];
+        if line.iter().any(|&b| b == 0 || b == b'\r') {
+            return Err(TextError::BadByte);
+        }
+        if line.is_empty() {
+            at = next;
+            break;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            // A continuation of the previous header's value.
+            let h = headers.last_mut().ok_or(TextError::HeaderNoColon)?;
+            let trimmed_end = end
+                - line
+                    .iter()
+                    .rev()
+                    .take_while(|b| b.is_ascii_whitespace())
+                    .count();
+            if trimmed_end > h.value.end {
+                if h.value.is_empty() {
+                    let lead = line.iter().take_while(|b| b.is_ascii_whitespace()).count();
+                    h.value = at + lead..trimmed_end;
+                } else {
+                    h.value.end = trimmed_end;
+                }
+            }
+            at = next;
+            continue;
+        }
+        let colon = line
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or(TextError::HeaderNoColon)?;
+        let name_end = colon
+            - line[..colon]
+                .iter()
+                .rev()
+                .take_while(|&&b| b == b' ' || b == b'\t')
+                .count();
+        if name_end == 0 || !line[..name_end].iter().all(|&b| is_token(b)) {
+            return Err(TextError::BadHeaderName);
+        }
+        let v = &line[colon + 1..];
+        let lead = v.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+        let trail = v[lead..]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
+        let value = at + colon + 1 + lead..end - trail;
+        if headers.len() == MAX_HEADERS {
+            return Err(TextError::TooLong);
+        }
+        let name = &line[..name_end];
+        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
+            let n = number(&buf[value.clone()]).ok_or(TextError::BadContentLength)?;
+            if cl.as_ref().is_some_and(|(old, _)| *old != n) {
+                return Err(TextError::BadContentLength);
+            }
+            cl = Some((n, value.clone()));
+        }
+        headers.push(Header {
+            name: at..at + name_end,
+            value,
+        });
+        at = next;
+    }
+    let (body_len, content_length) = match cl {
+        Some((n, r)) => (n, Some(r)),
+        None if datagram => (buf.len() - at, None),
+        None => (0, None),
+    };
+    if body_len > MAX_BODY {
+        return Err(TextError::BadContentLength);
+    }
+    if buf.len() - at < body_len {
+        return if datagram {
+            Err(TextError::Truncated)
+        } else {
+            Ok(None)
+        };
+    }
+    Ok(Some(Message {
+        start_line: 0..sl_end,
+        headers,
+        body: at..at + body_len,
+        content_length,
+        len: at + body_len,
+    }))
+}
+
+/// A decimal number of 1 to 5 digits, at most [`MAX_BODY`] x 4.
+fn number(s: &[u8]) -> Option<usize> {
+    if s.is_empty() || s.len() > 6 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// A port number: 1 to 5 digits, 0 to 65535.
+pub fn port(s: &[u8]) -> Option<u16> {
+    if s.is_empty() || s.len() > 5 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// A dotted-quad IPv4 literal, strictly (four decimal parts of 1 to 3 digits, no
+/// leading zeros beyond one digit).
+pub fn ipv4(s: &[u8]) -> Option<Ipv4Addr> {
+    if s.len() < 7 || s.len() > 15 {
+        return None;
+    }
+    let mut parts = [0u8; 4];
+    let mut n = 0;
+    for p in s.split(|&b| b == b'.') {
+        if n == 4 || p.is_empty() || p.len() > 3 || !p.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        if p.len() > 1 && p[0] == b'0' {
+            return None;
+        }
+        let v: u32 = std::str::from_utf8(p).ok()?.parse().ok()?;
+        parts[n] = u8::try_from(v).ok()?;
+        n += 1;
+    }
+    (n == 4).then(|| Ipv4Addr::from(parts))
+}
+
+/// Splits `r` at commas that are outside quotes and angle brackets.
+pub fn split_commas(buf: &[u8], r: Range<usize>) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let (mut quoted, mut angle, mut start) = (false, false, r.start);
+    let mut i = r.start;
+    while i < r.end {
+        match buf[i] {
+            b'\\' if quoted => i += 1,
+            b'"' => quoted = !quoted,
+            b'<' if !quoted => angle = true,
+            b'>' if !quoted => angle = false,
+            b',' if !quoted && !angle => {
+                out.push(trim(buf, start..i));
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push(trim(buf, start..r.end));
+    out
+}
+
+/// `r` without leading and trailing blanks.
+pub fn trim(buf: &[u8], r: Range<usize>) -> Range<usize> {
+    let mut s = r.start;
+    let mut e = r.end;
+    while s < e && buf[s].is_ascii_whitespace() {
+        s += 1;
+    }
+    while e > s && buf[e - 1].is_ascii_whitespace() {
+        e -= 1;
+    }
+    s..e
+}
+
+/// Parameters `;name[=value]` in `r`: (name, value) ranges, value empty when absent.
+pub fn params(buf: &[u8], r: Range<usize>) -> Vec<(Range<usize>, Range<usize>)> {
+    let mut out = Vec::new();
+    let mut i = r.start;
+    while i < r.end {
+        if buf[i] != b';' {
+            i += 1;
+            continue;
+        }
+        let s = i + 1;
+        let mut e = s;
+        while e < r.end && buf[e] != b';' {
+            e += 1;
+        }
+        let p = trim(buf, s..e);
+        match buf[p.clone()].iter().position(|&b| b == b'=') {
+            Some(eq) => out.push((
+                trim(buf, p.start..p.start + eq),
+                trim(buf, p.start + eq + 1..p.end),
+            )),
+            None => out.push((p.clone(), p.end..p.end)),
+        }
+        i = e;
+    }
+    out
+}
+
+/// A FNV-1a hash of the bytes, for tagging expectations with a call or session.
+pub fn tag(b: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for &x in b {
+        h ^= u32::from(x);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h | 1
+}
+
+/// One byte-range replacement in a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edit {
+    /// Offset of the first byte replaced.
+    pub at: usize,
+    /// Bytes replaced (0: an insertion).
+    pub len: usize,
+    /// What goes there.
+    pub with: String,
+}
+
+/// Applies edits (any order, not overlapping) to a copy of `buf`.
+pub fn apply(buf: &[u8], edits: &[Edit]) -> Vec<u8> {
+    let mut e: Vec<&Edit> = edits.iter().collect();
+    e.sort_by_key(|x| x.at);
+    let mut out = Vec::with_capacity(buf.len() + 64);
+    let mut at = 0;
+    for x in e {
+        out.extend_from_slice(&buf[at..x.at]);
+        out.extend_from_slice(x.with.as_bytes());
+        at = x.at + x.len;
+    }
+    out.extend_from_slice(&buf[at..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sip_start(l: &[u8]) -> bool {
+        l.starts_with(b"SIP/2.0 ") || l.ends_with(b" SIP/2.0")
+    }
+
+    #[test]
+    fn headers_values_and_body() {
+        let m = b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4\r\nSubject: one\r\n  two\r\nl: 3\r\n\r\nabcEXTRA";
+        let p = parse(m, true, sip_start).unwrap().unwrap();
+        assert_eq!(p.headers.len(), 3);
+        assert_eq!(&m[p.headers[1].value.clone()], b"one\r\n  two");
+        assert_eq!(&m[p.body.clone()], b"abc");
+        assert_eq!(p.len, m.len() - 5);
+    }
+
+    #[test]
+    fn refusals() {
+        let ok = |m: &[u8], d| parse(m, d, sip_start);
+        assert_eq!(
+            ok(b"SIP/2.0 200 OK\r\nNoColon\r\n\r\n", true),
+            Err(TextError::HeaderNoColon)
+        );
+        assert_eq!(
+            ok(b"SIP/2.0 200 OK\r\nContent-Length: -1\r\n\r\n", true),
+            Err(TextError::BadContentLength)
+        );
+        assert_eq!(
+            ok(b"SIP/2.0 200 OK\r\nContent-Length: 99999999\r\n\r\n", true),
+            Err(TextError::BadContentLength)
+        );
+        assert_eq!(
+            ok(
+                b"SIP/2.0 200 OK\r\nContent-Length: 1\r\nl: 2\r\n\r\nab",
+                true
+            ),
+            Err(TextError::BadContentLength)
+        );
+        assert_eq!(
+            ok(b"SIP/2.0 200 OK\r\nContent-Length: 10\r\n\r\nab", true),
+            Err(TextError::Truncated)
+        );
+        assert_eq!(
+            ok(b"SIP/2.0 200 OK\r\nContent-Length: 10\r\n\r\nab", false),
+            Ok(None)
+        );
+        assert_eq!(ok(b"SIP/2.0 200 OK\r\nVia: x", false), Ok(None));
+        assert_eq!(
+            ok(b"HTTP/1.1 200 OK\r\n\r\n", true),
+            Err(TextError::NotThisProtocol)
+        );
+        assert_eq!(
+            ok(b"SIP/2.0 200 OK\r\nA\0: b\r\n\r\n", true),
+            Err(TextError::BadByte)
+        );
+        assert_eq!(
+            ok(b"SIP/2.0 200 OK\r\n: b\r\n\r\n", true),
+            Err(TextError::BadHeaderName)
+        );
+        let many: String = (0..70).map(|i| format!("X-{i}: v\r\n")).collect();
+        let m = format!("SIP/2.0 200 OK\r\n{many}\r\n");
+        assert_eq!(ok(m.as_bytes(), true), Err(TextError::TooLong));
+    }
+
+    #[test]
+    fn literals_and_lists() {
+        assert_eq!(ipv4(b"192.168.1.2"), Some(Ipv4Addr::new(192, 168, 1, 2)));
+        for bad in [
+            &b"192.168.1"[..],
+            b"1.2.3.256",
+            b"01.2.3.4",
+            b"1.2.3.4.5",
+            b"a.b.c.d",
+            b"1..2.3",
+        ] {
+            assert_eq!(ipv4(bad), None, "{:?}", std::str::from_utf8(bad));
+        }
+        assert_eq!(port(b"65535"), Some(65535));
+        assert_eq!(port(b"65536"), None);
+        assert_eq!(port(b""), None);
+        let b = b"\"a, b\" <sip:x@1.2.3.4;p=1,2>, <sip:y@5.6.7.8>;q=1";
+        let parts = split_commas(b, 0..b.len());
+        assert_eq!(parts.len(), 2);
+        assert_eq!(&b[parts[1].clone()], b"<sip:y@5.6.7.8>;q=1");
+        let v = b"SIP/2.0/UDP h;branch=z9;rport;received=1.2.3.4";
+        let p = params(v, 0..v.len());
+        assert_eq!(p.len(), 3);
+        assert_eq!(&v[p[1].0.clone()], b"rport");
+        assert!(p[1].1.is_empty());
+        assert_eq!(&v[p[2].1.clone()], b"1.2.3.4");
+    }
+}

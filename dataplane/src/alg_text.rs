@@ -1,0 +1,532 @@
+//! The SIP and RTSP ALGs in the dataplane. As for FTP, the work is split by who owns
+//! what: the worker that owns the subscriber and its ports reads each message of the
+//! control session for the endpoints it announces, reserves their outside ports
+//! (expectations pinning mappings: an RTP/RTCP pair with an even RTP port per SDP
+//! `m=` line or RTSP stream, the registered contact for a REGISTER), ends a call's or
+//! session's pinholes on BYE, CANCEL, a final error or TEARDOWN, and tags the frame
+//! with the translations; the control lcore, which sees every frame of the session in
+//! order, rewrites the text with them (the one mangle helper, Content-Length fixed,
+//! TCP sequence adjustment kept for both directions) and holds a TCP segment that ends
+//! inside a message until the rest comes.
+
+use crate::alg::{Rewrite, Tag, MAX_REWRITES};
+use crate::buf::PacketBuf;
+use crate::counters::{AlgEvent, Counter, WorkerCounters, N_ALG_EVENTS};
+use crate::nat::{class, ExpectReq, Nat, Session, ALG_RTSP, ALG_SIP};
+use crate::wire::ipv4;
+use cgnat_alg::text::{Edit, TextError};
+use cgnat_alg::{rtsp, sip};
+use std::net::Ipv4Addr;
+
+/// Incomplete messages at the end of a TCP segment, per session and direction, that
+/// the worker keeps to read the message whole when the rest comes (the control lcore
+/// holds the segment meanwhile).
+pub struct Partials {
+    slots: Vec<(u32, u8, Vec<u8>)>,
+}
+
+/// Sessions with an incomplete message kept at once.
+pub const MAX_PARTIALS: usize = 64;
+/// Longest incomplete message kept.
+pub const MAX_PARTIAL: usize = cgnat_alg::text::MAX_HEAD + cgnat_alg::text::MAX_BODY;
+
+impl Default for Partials {
+    fn default() -> Self {
+        Partials {
+            slots: Vec::with_capacity(MAX_PARTIALS),
+        }
+    }
+}
+
+impl Partials {
+    fn take(&mut self, session: u32, dir: u8) -> Option<Vec<u8>> {
+        let k = self
+            .slots
+            .iter()
+            .position(|s| s.0 == session && s.1 == dir)?;
+        Some(self.slots.swap_remove(k).2)
+    }
+
+    fn keep(&mut self, session: u32, dir: u8, bytes: &[u8]) {
+        if bytes.is_empty() || bytes.len() > MAX_PARTIAL {
+            return;
+        }
+        if self.slots.len() == MAX_PARTIALS {
+            self.slots.remove(0);
+        }
+        self.slots.push((session, dir, bytes.to_vec()));
+    }
+}
+
+fn events(c: &WorkerCounters, alg: u8) -> &[Counter; N_ALG_EVENTS] {
+    if alg == ALG_RTSP {
+        &c.alg_rtsp
+    } else {
+        &c.alg_sip
+    }
+}
+
+fn count(c: &WorkerCounters, alg: u8, e: AlgEvent) {
+    events(c, alg)[e as usize].inc();
+}
+
+/// The payload of the frame's UDP datagram or TCP segment, and whether it is a datagram.
+pub fn payload(d: &[u8]) -> Option<(usize, usize, bool)> {
+    let ip = ipv4::Packet::new_checked(d.get(14..)?).ok()?;
+    let l4 = 14 + ip.header_len();
+    let end = 14 + ip.total_len();
+    match ip.protocol() {
+        ipv4::PROTO_UDP if end >= l4 + 8 => Some((l4 + 8, end, true)),
+        ipv4::PROTO_TCP => {
+            let (s, e) = crate::alg::tcp_payload(d)?;
+            Some((s, e, false))
+        }
+        _ => None,
+    }
+}
+
+/// The messages in `text` (one for a datagram; as many as are complete for a stream)
+/// and where the incomplete rest starts, if any. Stops at the first that does not
+/// parse (counted); the rest then passes as it is.
+fn messages<M>(
+    text: &[u8],
+    datagram: bool,
+    parse: impl Fn(&[u8], bool) -> Result<Option<(M, usize)>, TextError>,
+    counters: &WorkerCounters,
+    alg: u8,
+) -> (Vec<(usize, M)>, Option<usize>) {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < text.len() && out.len() < 16 {
+        match parse(&text[at..], datagram) {
+            Ok(Some((m, len))) => {
+                out.push((at, m));
+                at += len.max(1);
+                if datagram {
+                    break;
+                }
+            }
+            Ok(None) => return (out, Some(at)),
+            Err(TextError::NotThisProtocol) => {
+                count(counters, alg, AlgEvent::NotMessage);
+                break;
+            }
+            Err(_) => {
+                count(counters, alg, AlgEvent::ParseErrors);
+                break;
+            }
+        }
+    }
+    (out, None)
+}
+
+fn sip_parse(b: &[u8], datagram: bool) -> Result<Option<(sip::Sip, usize)>, TextError> {
+    // Keep-alives (CRLF) between messages are not messages.
+    if b.iter().all(|&c| c == b'\r' || c == b'\n') {
+        return Err(TextError::NotThisProtocol);
+    }
+    Ok(sip::parse(b, datagram)?.map(|m| {
+        let n = m.msg.len;
+        (m, n)
+    }))
+}
+
+fn rtsp_parse(b: &[u8], _datagram: bool) -> Result<Option<(Option<rtsp::Rtsp>, usize)>, TextError> {
+    Ok(rtsp::parse(b)?.map(|f| match f {
+        rtsp::Frame::Message(m) => {
+            let n = m.msg.len;
+            (Some(m), n)
+        }
+        rtsp::Frame::Interleaved(n) => (None, n),
+    }))
+}
+
+/// Adds a rewrite to the tag unless it is there or the tag is full.
+fn add(tag: &mut Tag, counters: &WorkerCounters, inside: (u32, u16), outside: (u32, u16)) {
+    let n = usize::from(tag.n);
+    if tag.rewrites[..n].iter().any(|r| r.inside == inside) {
+        return;
+    }
+    if n == MAX_REWRITES {
+        count(counters, tag.alg, AlgEvent::TooManyEndpoints);
+        return;
+    }
+    tag.rewrites[n] = Rewrite { inside, outside };
+    tag.n += 1;
+}
+
+/// The worker's part for a frame of a SIP or RTSP control session: reads the messages,
+/// reserves and releases pinholes, and returns the tag for the control lcore.
+#[allow(clippy::too_many_arguments)]
+pub fn worker<B: PacketBuf>(
+    nat: &mut Nat,
+    counters: &WorkerCounters,
+    partials: &mut Partials,
+    buf: &B,
+    i: u32,
+    s: &Session,
+    dir: u8,
+    now: u32,
+) -> Tag {
+    let mut tag = Tag {
+        dir,
+        alg: s.alg,
+        inside: (s.in_addr, s.in_port),
+        remote: (s.rem_addr, s.rem_port),
+        outside: (s.out_addr, s.out_port),
+        ..Tag::default()
+    };
+    let Some((start, end, datagram)) = payload(buf.data()) else {
+        return tag;
+    };
+    let seg = &buf.data()[start..end];
+    if seg.is_empty() {
+        return tag;
+    }
+    let held = if datagram {
+        None
+    } else {
+        partials.take(i, dir)
+    };
+    let joined;
+    let text: &[u8] = match held {
+        Some(mut h) => {
+            h.extend_from_slice(seg);
+            joined = h;
+            &joined
+        }
+        None => seg,
+    };
+    let mut ctx = Ctx {
+        nat,
+        counters,
+        tag: &mut tag,
+        i,
+        s,
+        now,
+    };
+    let rest = if s.alg == ALG_SIP {
+        let (msgs, rest) = messages(text, datagram, sip_parse, counters, s.alg);
+        for (at, m) in &msgs {
+            sip_message(&mut ctx, &text[*at..*at + m.msg.len], m);
+        }
+        rest
+    } else {
+        let (msgs, rest) = messages(text, datagram, rtsp_parse, counters, s.alg);
+        for (at, m) in &msgs {
+            if let Some(m) = m {
+                rtsp_message(&mut ctx, &text[*at..*at + m.msg.len], m);
+            }
+        }
+        rest
+    };
+    if let Some(r) = rest {
+        partials.keep(i, dir, &text[r..]);
+    }
+    tag
+}
+
+/// What a message's handler works with.
+struct Ctx<'a> {
+    nat: &'a mut Nat,
+    counters: &'a WorkerCounters,
+    tag: &'a mut Tag,
+    i: u32,
+    s: &'a Session,
+    now: u32,
+}
+
+fn sip_message(c: &mut Ctx, text: &[u8], m: &sip::Sip) {
+    let (nat, counters, i, s, now) = (&mut *c.nat, c.counters, c.i, c.s, c.now);
+    let tag = &mut *c.tag;
+    count(counters, ALG_SIP, AlgEvent::Messages);
+    let host = Ipv4Addr::from(s.in_addr);
+    if tag.dir == 1 {
+        // From outside: translations of our outside endpoints back, the remote's media
+        // address narrows the call's pinholes, and the call may end.
+        let out = Ipv4Addr::from(s.out_addr);
+        for sp in sip::head_spots(text, m) {
+            if let (Some((_, a)), Some((_, p))) = (&sp.addr, &sp.port) {
+                if *a == out && *p != s.out_port {
+                    if let Some((ia, ip)) = nat.inside_of(s.proto, s.out_addr, *p) {
+                        add(tag, counters, (ia, ip), (s.out_addr, *p));
+                    }
+                }
+            }
+        }
+        let p = sip::plan(text, m, out);
+        if sip::is_sdp(text, m) {
+            let d = sip::sdp(text, m.msg.body.clone());
+            if let Some(remote) = d.media.first().map(|x| x.addr) {
+                nat.alg_narrow(i, p.call, u32::from(remote));
+            }
+        }
+        if p.ends_call && nat.alg_forget(i, p.call, now) > 0 {
+            count(counters, ALG_SIP, AlgEvent::Ended);
+        }
+        return;
+    }
+    let p = sip::plan(text, m, host);
+    if p.sdp_problem.is_some() {
+        count(counters, ALG_SIP, AlgEvent::NoPinhole);
+    }
+    let sig = |port: u16, secs: u32| ExpectReq {
+        proto: s.proto,
+        in_addr: s.in_addr,
+        in_port: port,
+        remote: s.rem_addr,
+        class: class::SIP_REGISTER,
+        tag: p.call,
+        secs,
+        keep: true,
+        alg: ALG_SIP,
+    };
+    if let Some((port, expires)) = p.register {
+        if expires == 0 {
+            if nat.alg_unregister(s.proto, s.in_addr, port, now) {
+                count(counters, ALG_SIP, AlgEvent::Deregistrations);
+            }
+        } else {
+            // Incoming requests to the registered contact get in while it lives.
+            let secs = expires.saturating_add(30).min(86_400);
+            match nat.alg_expect_with(i, &sig(port, secs), now) {
+                Some(o) => {
+                    count(counters, ALG_SIP, AlgEvent::Registrations);
+                    if port != s.in_port {
+                        add(tag, counters, (s.in_addr, port), o);
+                    }
+                }
+                None => count(counters, ALG_SIP, AlgEvent::PinholeRefused),
+            }
+        }
+    }
+    for &port in &p.signal_ports {
+        if port == s.in_port || p.register.is_some_and(|r| r.0 == port) {
+            continue;
+        }
+        // A contact on another port than the session's (SIP over TCP from an
+        // ephemeral port): requests in the dialog come to it.
+        match nat.alg_expect_with(
+            i,
+            &sig(port, class::TIMEOUT[class::SIP_REGISTER as usize]),
+            now,
+        ) {
+            Some(o) => add(tag, counters, (s.in_addr, port), o),
+            None => count(counters, ALG_SIP, AlgEvent::PinholeRefused),
+        }
+    }
+    for media in &p.media {
+        let req = ExpectReq {
+            proto: ipv4::PROTO_UDP,
+            in_addr: s.in_addr,
+            in_port: media.port,
+            remote: 0,
+            class: class::SIP_MEDIA,
+            tag: p.call,
+            secs: 0,
+            keep: false,
+            alg: 0,
+        };
+        match nat.alg_expect_pair(i, &req, media.rtcp, now) {
+            Some((rtp, rtcp)) => {
+                count(counters, ALG_SIP, AlgEvent::MediaPairs);
+                add(tag, counters, (s.in_addr, media.port), rtp);
+                add(tag, counters, (s.in_addr, media.rtcp), rtcp);
+            }
+            None => count(counters, ALG_SIP, AlgEvent::PinholeRefused),
+        }
+    }
+    if p.ends_call && nat.alg_forget(i, p.call, now) > 0 {
+        count(counters, ALG_SIP, AlgEvent::Ended);
+    }
+}
+
+fn rtsp_message(c: &mut Ctx, text: &[u8], m: &rtsp::Rtsp) {
+    let (nat, counters, i, s, now) = (&mut *c.nat, c.counters, c.i, c.s, c.now);
+    let tag = &mut *c.tag;
+    count(counters, ALG_RTSP, AlgEvent::Messages);
+    let session = m
+        .session
+        .clone()
+        .map_or(0, |r| cgnat_alg::text::tag(&text[r]));
+    if tag.dir == 1 {
+        // A reply: its client ports are our outside ones; the streams of the SETUP it
+        // answers take its session's tag.
+        if let Ok(specs) = rtsp::transports(text, m) {
+            for spec in specs {
+                for (_, p) in &spec.client {
+                    if let Some((ia, ip)) = nat.inside_of(ipv4::PROTO_UDP, s.out_addr, *p) {
+                        add(tag, counters, (ia, ip), (s.out_addr, *p));
+                    }
+                }
+            }
+        }
+        if session != 0 {
+            nat.alg_retag(i, 0, session);
+        }
+        return;
+    }
+    match m.kind {
+        rtsp::Kind::Request(rtsp::Method::Teardown) if nat.alg_forget(i, session, now) > 0 => {
+            count(counters, ALG_RTSP, AlgEvent::Ended);
+        }
+        rtsp::Kind::Request(rtsp::Method::Setup) => {
+            let plan = match rtsp::plan(text, m, Ipv4Addr::from(s.in_addr)) {
+                Ok(p) => p,
+                Err(_) => {
+                    count(counters, ALG_RTSP, AlgEvent::NoPinhole);
+                    return;
+                }
+            };
+            for _ in 0..plan.elsewhere {
+                count(counters, ALG_RTSP, AlgEvent::Elsewhere);
+            }
+            for st in &plan.streams {
+                let req = ExpectReq {
+                    proto: ipv4::PROTO_UDP,
+                    in_addr: s.in_addr,
+                    in_port: st.rtp,
+                    remote: s.rem_addr,
+                    class: class::RTSP_MEDIA,
+                    tag: session,
+                    secs: 0,
+                    keep: false,
+                    alg: 0,
+                };
+                match nat.alg_expect_pair(i, &req, st.rtcp, now) {
+                    Some((rtp, rtcp)) => {
+                        count(counters, ALG_RTSP, AlgEvent::MediaPairs);
+                        add(tag, counters, (s.in_addr, st.rtp), rtp);
+                        add(tag, counters, (s.in_addr, st.rtcp), rtcp);
+                    }
+                    None => count(counters, ALG_RTSP, AlgEvent::PinholeRefused),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The control lcore's rewrite of the messages of a SIP or RTSP payload at
+/// `start..end` in `d`, with the tag's translations: the edits, with offsets from the
+/// start of the payload. Also says where an incomplete message starts, if one does.
+pub fn control_edits(
+    d: &[u8],
+    start: usize,
+    end: usize,
+    datagram: bool,
+    tag: &Tag,
+    counters: &WorkerCounters,
+) -> (Vec<Edit>, Option<usize>) {
+    let text = &d[start..end];
+    let mut edits = Vec::new();
+    let inside = Ipv4Addr::from(tag.inside.0);
+    let outside = Ipv4Addr::from(tag.outside.0);
+    let rw = &tag.rewrites[..usize::from(tag.n)];
+    let (from, to) = if tag.dir == 0 {
+        (inside, outside)
+    } else {
+        (outside, inside)
+    };
+    // Ports of `from` and what they become.
+    let port_of = |p: u16| -> Option<u16> {
+        if tag.dir == 0 {
+            if p == tag.inside.1 {
+                return Some(tag.outside.1);
+            }
+            rw.iter()
+                .find(|r| r.inside == (tag.inside.0, p))
+                .map(|r| r.outside.1)
+        } else {
+            if p == tag.outside.1 {
+                return Some(tag.inside.1);
+            }
+            rw.iter()
+                .find(|r| r.outside == (tag.outside.0, p))
+                .map(|r| r.inside.1)
+        }
+    };
+    let counted = WorkerCounters::default();
+    if tag.alg == ALG_SIP {
+        let (msgs, rest) = messages(text, datagram, sip_parse, &counted, ALG_SIP);
+        for (at, m) in &msgs {
+            let mt = &text[*at..*at + m.msg.len];
+            let ports = |role: sip::Role, p: u16| match role {
+                // Media ports only from the reservations, never the session's own.
+                sip::Role::Media(_) | sip::Role::Rtcp(_) => rw
+                    .iter()
+                    .find(|r| {
+                        if tag.dir == 0 {
+                            r.inside == (tag.inside.0, p)
+                        } else {
+                            r.outside == (tag.outside.0, p)
+                        }
+                    })
+                    .map(|r| {
+                        if tag.dir == 0 {
+                            r.outside.1
+                        } else {
+                            r.inside.1
+                        }
+                    }),
+                _ => port_of(p),
+            };
+            let t = sip::Translate {
+                from,
+                to,
+                port: &ports,
+                tokens: true,
+            };
+            let e = sip::rewrite(mt, m, &t);
+            if !e.is_empty() {
+                count(counters, ALG_SIP, AlgEvent::Rewritten);
+            }
+            edits.extend(e.into_iter().map(|x| Edit { at: x.at + at, ..x }));
+        }
+        (edits, rest)
+    } else {
+        let (msgs, rest) = messages(text, datagram, rtsp_parse, &counted, ALG_RTSP);
+        for (at, m) in &msgs {
+            let Some(m) = m else { continue };
+            let mt = &text[*at..*at + m.msg.len];
+            let ports = |p: u16| {
+                rw.iter()
+                    .find(|r| {
+                        if tag.dir == 0 {
+                            r.inside == (tag.inside.0, p)
+                        } else {
+                            r.outside == (tag.outside.0, p)
+                        }
+                    })
+                    .map(|r| {
+                        if tag.dir == 0 {
+                            r.outside.1
+                        } else {
+                            r.inside.1
+                        }
+                    })
+            };
+            if let Ok(e) = rtsp::rewrite(mt, m, from, to, &ports) {
+                if !e.is_empty() {
+                    count(counters, ALG_RTSP, AlgEvent::Rewritten);
+                }
+                edits.extend(e.into_iter().map(|x| Edit { at: x.at + at, ..x }));
+            }
+        }
+        (edits, rest)
+    }
+}
+
+/// Whether a TCP payload of a SIP or RTSP session ends inside a message (hold it for
+/// the rest).
+pub fn incomplete_tail(payload: &[u8], alg: u8) -> bool {
+    if payload.is_empty() || payload.len() > MAX_PARTIAL {
+        return false;
+    }
+    let c = WorkerCounters::default();
+    if alg == ALG_SIP {
+        messages(payload, false, sip_parse, &c, alg).1.is_some()
+    } else {
+        messages(payload, false, rtsp_parse, &c, alg).1.is_some()
+    }
+}

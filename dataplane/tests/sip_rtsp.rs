@@ -1,0 +1,598 @@
+//! The SIP and RTSP ALGs through the pipeline (worker and control lcore, no EAL):
+//! rewrites in exactly the places that carry endpoints, RTP/RTCP pinhole pairs on an
+//! even outside port under the strictest filtering, pinholes ended by BYE and TEARDOWN,
+//! registrations that let incoming calls in, messages split across TCP segments held
+//! and joined, bad input passed untouched with no pinhole.
+
+mod common;
+
+use cgnat_dataplane::counters::AlgEvent;
+use cgnat_dataplane::pipeline::Side::{Inside, Outside};
+use common::*;
+use std::net::SocketAddrV4;
+
+const STRICT: &str = "filtering = \"address-and-port-dependent\"\n[alg]\nsip = { enabled = true, ports = [5060] }\nrtsp = { enabled = true, ports = [554, 8554] }";
+
+fn udp_payload(f: &[u8]) -> String {
+    String::from_utf8_lossy(&f[42..]).into_owned()
+}
+
+fn tcp_payload(f: &[u8]) -> String {
+    String::from_utf8_lossy(&f[54..]).into_owned()
+}
+
+fn invite(call: &str, media_port: u16) -> String {
+    let sdp = format!(
+        "v=0\r\no=alice 1 1 IN IP4 100.64.1.2\r\ns=-\r\nc=IN IP4 100.64.1.2\r\nt=0 0\r\nm=audio {media_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+    );
+    format!(
+        "INVITE sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 100.64.1.2:5060;branch=z9hG4bK-1;rport\r\nFrom: <sip:alice@100.64.1.2>;tag=a1\r\nTo: <sip:bob@192.0.2.20>\r\nCall-ID: {call}@100.64.1.2\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@100.64.1.2:5060>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+}
+
+fn header<'a>(text: &'a str, name: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+fn media_port(text: &str) -> u16 {
+    header(text, "m=audio ")
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn content_length_ok(text: &str) {
+    let cl: usize = header(text, "Content-Length: ")[16..]
+        .trim()
+        .parse()
+        .unwrap();
+    let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+    assert_eq!(cl, body.len(), "{text}");
+}
+
+#[test]
+fn invite_is_rewritten_only_where_endpoints_stand_and_media_gets_an_even_pair() {
+    let mut h = harness(STRICT);
+    let text = invite("c1", 30000);
+    let o = one(
+        &mut h,
+        &udp("100.64.1.2:5060", "192.0.2.20:5060", text.as_bytes(), false),
+        Inside,
+        1000,
+        Outside,
+    );
+    let sig = out(&o).src;
+    let t = udp_payload(&o);
+    assert!(!t.contains("100.64.1.2"), "inside address leaked:\n{t}");
+    let pub_ip = sig.ip().to_string();
+    assert_eq!(
+        header(&t, "Via: "),
+        format!(
+            "Via: SIP/2.0/UDP {pub_ip}:{};branch=z9hG4bK-1;rport",
+            sig.port()
+        )
+    );
+    assert_eq!(
+        header(&t, "Contact: "),
+        format!("Contact: <sip:alice@{pub_ip}:{}>", sig.port())
+    );
+    assert_eq!(
+        header(&t, "From: "),
+        format!("From: <sip:alice@{pub_ip}:{}>;tag=a1", sig.port())
+    );
+    assert_eq!(header(&t, "Call-ID: "), format!("Call-ID: c1@{pub_ip}"));
+    // Untouched headers stay byte for byte.
+    assert_eq!(header(&t, "To: "), "To: <sip:bob@192.0.2.20>");
+    assert_eq!(header(&t, "Max-Forwards: "), "Max-Forwards: 70");
+    assert_eq!(header(&t, "c="), format!("c=IN IP4 {pub_ip}"));
+    content_length_ok(&t);
+    let rtp = media_port(&t);
+    assert_eq!(rtp % 2, 0, "RTP on an even port");
+    assert_eq!(h.counters.alg_sip[AlgEvent::MediaPairs as usize].get(), 1);
+    // Media from the callee (any source until its answer) reaches the caller's ports
+    // under address-and-port-dependent filtering: RTP and RTCP on the next port.
+    let m = out(&one(
+        &mut h,
+        &udp("192.0.2.30:40000", &format!("{pub_ip}:{rtp}"), b"rtp", true),
+        Outside,
+        1001,
+        Inside,
+    ));
+    assert_eq!(m.dst, sa("100.64.1.2:30000"));
+    let m = out(&one(
+        &mut h,
+        &udp(
+            "192.0.2.30:40001",
+            &format!("{pub_ip}:{}", rtp + 1),
+            b"rtcp",
+            true,
+        ),
+        Outside,
+        1001,
+        Inside,
+    ));
+    assert_eq!(m.dst, sa("100.64.1.2:30001"));
+    // The caller's own RTP leaves from the announced port.
+    let r = out(&one(
+        &mut h,
+        &udp("100.64.1.2:30000", "192.0.2.30:40000", b"rtp", false),
+        Inside,
+        1001,
+        Outside,
+    ));
+    assert_eq!(r.src, SocketAddrV4::new(*sig.ip(), rtp));
+}
+
+#[test]
+fn responses_are_translated_back_and_bye_ends_the_pinholes() {
+    let mut h = harness(STRICT);
+    let o = one(
+        &mut h,
+        &udp(
+            "100.64.1.2:5060",
+            "192.0.2.20:5060",
+            invite("c2", 30002).as_bytes(),
+            false,
+        ),
+        Inside,
+        1000,
+        Outside,
+    );
+    let sig = out(&o).src;
+    let pub_ip = sig.ip().to_string();
+    let before = h.worker.nat().expectations().count();
+    assert_eq!(before, 2, "RTP and RTCP pinholes");
+    // The callee answers with the Via it received plus received/rport: the caller
+    // sees its own Via again.
+    let sdp = "v=0\r\nc=IN IP4 192.0.2.30\r\nm=audio 40000 RTP/AVP 0\r\n";
+    let resp = format!(
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP {pub_ip}:{p};branch=z9hG4bK-1;rport={p};received={pub_ip}\r\nFrom: <sip:alice@{pub_ip}:{p}>;tag=a1\r\nTo: <sip:bob@192.0.2.20>;tag=b1\r\nCall-ID: c2@{pub_ip}\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@192.0.2.20>\r\nContent-Type: application/sdp\r\nContent-Length: {n}\r\n\r\n{sdp}",
+        p = sig.port(),
+        n = sdp.len()
+    );
+    let back = one(
+        &mut h,
+        &udp("192.0.2.20:5060", &sig.to_string(), resp.as_bytes(), true),
+        Outside,
+        1001,
+        Inside,
+    );
+    let t = udp_payload(&back);
+    assert_eq!(
+        header(&t, "Via: "),
+        "Via: SIP/2.0/UDP 100.64.1.2:5060;branch=z9hG4bK-1;rport=5060;received=100.64.1.2"
+    );
+    assert_eq!(header(&t, "Call-ID: "), "Call-ID: c2@100.64.1.2");
+    assert_eq!(
+        header(&t, "From: "),
+        "From: <sip:alice@100.64.1.2:5060>;tag=a1"
+    );
+    // The answer named the callee's media address: the pinholes now take only it.
+    assert!(h
+        .worker
+        .nat()
+        .expectations()
+        .all(|(_, e)| e.remote == u32::from(ip("192.0.2.30"))));
+    let bye = "BYE sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 100.64.1.2:5060;branch=z9hG4bK-2\r\nCall-ID: c2@100.64.1.2\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+    one(
+        &mut h,
+        &udp("100.64.1.2:5060", "192.0.2.20:5060", bye.as_bytes(), false),
+        Inside,
+        1002,
+        Outside,
+    );
+    assert_eq!(
+        h.worker.nat().expectations().count(),
+        0,
+        "BYE removed the call's pinholes"
+    );
+    assert_eq!(h.counters.alg_sip[AlgEvent::Ended as usize].get(), 1);
+}
+
+#[test]
+fn two_calls_of_one_phone_keep_their_own_pinholes() {
+    let mut h = harness(STRICT);
+    one(
+        &mut h,
+        &udp(
+            "100.64.1.2:5060",
+            "192.0.2.20:5060",
+            invite("k1", 30010).as_bytes(),
+            false,
+        ),
+        Inside,
+        1000,
+        Outside,
+    );
+    one(
+        &mut h,
+        &udp(
+            "100.64.1.2:5060",
+            "192.0.2.20:5060",
+            invite("k2", 30020).as_bytes(),
+            false,
+        ),
+        Inside,
+        1000,
+        Outside,
+    );
+    assert_eq!(h.worker.nat().expectations().count(), 4);
+    let cancel = "CANCEL sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 100.64.1.2:5060;branch=z9hG4bK-1\r\nCall-ID: k1@100.64.1.2\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n";
+    one(
+        &mut h,
+        &udp(
+            "100.64.1.2:5060",
+            "192.0.2.20:5060",
+            cancel.as_bytes(),
+            false,
+        ),
+        Inside,
+        1001,
+        Outside,
+    );
+    let left: Vec<u16> = h
+        .worker
+        .nat()
+        .expectations()
+        .map(|(_, e)| h.worker.nat().mapping(e.mapping).key.pa)
+        .collect();
+    assert_eq!(left.len(), 2);
+    assert!(left.iter().all(|p| *p == 30020 || *p == 30021), "{left:?}");
+    // A final error from the far end ends the other.
+    let busy = "SIP/2.0 486 Busy Here\r\nVia: SIP/2.0/UDP x\r\nCall-ID: k2@198.51.100.1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    let sig = h
+        .worker
+        .nat()
+        .iter_sessions()
+        .find(|s| s.in_port == 5060)
+        .map(|s| SocketAddrV4::new(s.out_addr.into(), s.out_port))
+        .unwrap();
+    // The Call-ID as the far end saw it.
+    let busy = busy.replace("198.51.100.1", &sig.ip().to_string());
+    one(
+        &mut h,
+        &udp("192.0.2.20:5060", &sig.to_string(), busy.as_bytes(), true),
+        Outside,
+        1002,
+        Inside,
+    );
+    assert_eq!(h.worker.nat().expectations().count(), 0);
+}
+
+#[test]
+fn registration_lets_incoming_calls_in_after_the_session_is_gone_and_unregister_closes() {
+    let mut h = harness(STRICT);
+    let reg = "REGISTER sip:192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 100.64.1.2:5060;branch=z9hG4bK-r\r\nFrom: <sip:alice@192.0.2.20>;tag=r\r\nTo: <sip:alice@192.0.2.20>\r\nCall-ID: reg1\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@100.64.1.2:5060>\r\nExpires: 3600\r\nContent-Length: 0\r\n\r\n";
+    let o = one(
+        &mut h,
+        &udp("100.64.1.2:5060", "192.0.2.20:5060", reg.as_bytes(), false),
+        Inside,
+        1000,
+        Outside,
+    );
+    let sig = out(&o).src;
+    assert!(udp_payload(&o).contains(&format!("Contact: <sip:alice@{}:{}>", sig.ip(), sig.port())));
+    assert_eq!(
+        h.counters.alg_sip[AlgEvent::Registrations as usize].get(),
+        1
+    );
+    // The UDP session times out (300 s), the registration does not.
+    h.expire(1000 + 400);
+    h.expire(1000 + 800);
+    assert_eq!(h.worker.nat().live_sessions(), 0);
+    let inv = format!(
+        "INVITE sip:alice@{ip}:{p} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bK-p\r\nFrom: <sip:bob@192.0.2.20>;tag=b\r\nTo: <sip:alice@192.0.2.20>\r\nCall-ID: in1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        ip = sig.ip(),
+        p = sig.port()
+    );
+    let got = h.inject(
+        &udp("192.0.2.20:5060", &sig.to_string(), inv.as_bytes(), true),
+        Outside,
+        1900,
+    );
+    let i = got.into_iter().next().unwrap().1;
+    assert_eq!(out(&i).dst, sa("100.64.1.2:5060"));
+    assert!(
+        udp_payload(&i).starts_with("INVITE sip:alice@100.64.1.2:5060 SIP/2.0\r\n"),
+        "{}",
+        udp_payload(&i)
+    );
+    // The answer with SDP from the subscriber is an ALG message too: its media is
+    // rewritten and pinholed.
+    let sdp = "v=0\r\nc=IN IP4 100.64.1.2\r\nm=audio 30100 RTP/AVP 0\r\n";
+    let ok = format!("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bK-p\r\nCall-ID: in1\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@100.64.1.2:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len());
+    let o = one(
+        &mut h,
+        &udp("100.64.1.2:5060", "192.0.2.20:5060", ok.as_bytes(), false),
+        Inside,
+        1901,
+        Outside,
+    );
+    assert!(!udp_payload(&o).contains("100.64.1.2"));
+    // De-registration closes the door.
+    let unreg = reg
+        .replace("Expires: 3600", "Expires: 0")
+        .replace("CSeq: 1", "CSeq: 2");
+    one(
+        &mut h,
+        &udp(
+            "100.64.1.2:5060",
+            "192.0.2.20:5060",
+            unreg.as_bytes(),
+            false,
+        ),
+        Inside,
+        1902,
+        Outside,
+    );
+    assert_eq!(
+        h.counters.alg_sip[AlgEvent::Deregistrations as usize].get(),
+        1
+    );
+    assert!(!h
+        .worker
+        .nat()
+        .expectations()
+        .any(|(_, e)| e.class == cgnat_dataplane::nat::class::SIP_REGISTER));
+}
+
+/// A SIP INVITE over TCP split in two segments: the first is held, then both go as one
+/// rewritten segment (Linux's helper lets such a message through untranslated).
+#[test]
+fn sip_over_tcp_split_across_segments_is_joined_and_rewritten() {
+    let mut h = harness(STRICT);
+    let c = out(&one(
+        &mut h,
+        &tcp("100.64.1.2:40500", "192.0.2.20:5060", 100, "S", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ))
+    .src;
+    one(
+        &mut h,
+        &tcp("192.0.2.20:5060", &c.to_string(), 900, "SA", b"", true),
+        Outside,
+        1000,
+        Inside,
+    );
+    let text = invite("t1", 30200).replace(
+        "SIP/2.0/UDP 100.64.1.2:5060",
+        "SIP/2.0/TCP 100.64.1.2:40500",
+    );
+    let (a, b) = text.as_bytes().split_at(300);
+    let held = h.inject(
+        &tcp("100.64.1.2:40500", "192.0.2.20:5060", 101, "PA", a, false),
+        Inside,
+        1001,
+    );
+    assert!(held.is_empty(), "the incomplete message is held");
+    let o = one(
+        &mut h,
+        &tcp(
+            "100.64.1.2:40500",
+            "192.0.2.20:5060",
+            101 + a.len() as u32,
+            "PA",
+            b,
+            false,
+        ),
+        Inside,
+        1001,
+        Outside,
+    );
+    let t = tcp_payload(&o);
+    assert!(
+        t.starts_with("INVITE sip:bob@192.0.2.20 SIP/2.0\r\n"),
+        "{t}"
+    );
+    assert!(!t.contains("100.64.1.2"), "{t}");
+    content_length_ok(&t);
+    assert_eq!(
+        h.control_counters.alg_sip[AlgEvent::Joined as usize].get(),
+        1
+    );
+    assert_eq!(
+        h.worker
+            .nat()
+            .expectations()
+            .filter(|(_, e)| e.class == cgnat_dataplane::nat::class::SIP_MEDIA)
+            .count(),
+        2
+    );
+    // The callee's ack of the grown segment comes back to what the caller sent.
+    let grew = t.len() as i64 - text.len() as i64;
+    let ack_seq = (101 + text.len() as i64 + grew) as u32;
+    let mut f = tcp("192.0.2.20:5060", &c.to_string(), 901, "A", b"", true);
+    f[42..46].copy_from_slice(&ack_seq.to_be_bytes());
+    let fixed = fix_tcp_checksum(f);
+    let back = one(&mut h, &fixed, Outside, 1002, Inside);
+    assert_eq!(
+        u32::from_be_bytes(back[42..46].try_into().unwrap()),
+        101 + text.len() as u32
+    );
+}
+
+fn fix_tcp_checksum(mut f: Vec<u8>) -> Vec<u8> {
+    use cgnat_dataplane::wire::checksum;
+    f[50] = 0;
+    f[51] = 0;
+    let len = f.len() - 34;
+    let mut ph = Vec::new();
+    ph.extend_from_slice(&f[26..34]);
+    ph.extend_from_slice(&[0, 6]);
+    ph.extend_from_slice(&(len as u16).to_be_bytes());
+    ph.extend_from_slice(&f[34..]);
+    let c = !checksum::fold(checksum::sum(&ph));
+    f[50..52].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+#[test]
+fn bad_sip_passes_untouched_with_no_pinhole_and_is_counted() {
+    let mut h = harness(STRICT);
+    let cases: [&[u8]; 6] = [
+        b"INVITE sip:b@192.0.2.20 SIP/2.0\r\nVia SIP/2.0/UDP 100.64.1.2\r\n\r\n",
+        b"INVITE sip:b@192.0.2.20 SIP/2.0\r\nContent-Length: -5\r\n\r\nv=0\r\n",
+        b"INVITE sip:b@192.0.2.20 SIP/2.0\r\nContent-Length: 999999\r\n\r\nv=0\r\n",
+        b"INVITE sip:b@192.0.2.20 SIP/2.0\r\nContent-Type: application/sdp\r\n\r\nv=0\r\nc=IN IP4 100.64.1.2\r\nc=IN IP4 100.64.1.2\r\nm=audio 4000 RTP/AVP 0\r\n",
+        b"INVITE sip:b@192.0.2.20 SIP/2.0\r\nContent-Type: application/sdp\r\n\r\nv=0\r\nc=IN IP6 fd00::2\r\nm=audio 4000 RTP/AVP 0\r\n",
+        b"\xff\xfe\x00garbage\r\n\r\n",
+    ];
+    for c in cases {
+        let o = one(
+            &mut h,
+            &udp("100.64.1.2:5060", "192.0.2.20:5060", c, false),
+            Inside,
+            1000,
+            Outside,
+        );
+        assert!(checksums_ok(&o));
+    }
+    assert_eq!(h.worker.nat().expectations().count(), 0);
+    let ev = |e: AlgEvent| h.counters.alg_sip[e as usize].get();
+    assert_eq!(ev(AlgEvent::ParseErrors), 3);
+    assert_eq!(ev(AlgEvent::NoPinhole), 2);
+    assert_eq!(ev(AlgEvent::NotMessage), 1);
+}
+
+#[test]
+fn rtsp_setup_opens_a_pair_the_reply_is_translated_back_and_teardown_closes() {
+    let mut h = harness(STRICT);
+    let c = out(&one(
+        &mut h,
+        &tcp("100.64.1.2:41000", "192.0.2.40:8554", 100, "S", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ))
+    .src;
+    one(
+        &mut h,
+        &tcp("192.0.2.40:8554", &c.to_string(), 900, "SA", b"", true),
+        Outside,
+        1000,
+        Inside,
+    );
+    let setup = b"SETUP rtsp://192.0.2.40:8554/t/trackID=1 RTSP/1.0\r\nCSeq: 4\r\nTransport: RTP/AVP;unicast;client_port=50220-50221\r\n\r\n";
+    let o = one(
+        &mut h,
+        &tcp(
+            "100.64.1.2:41000",
+            "192.0.2.40:8554",
+            101,
+            "PA",
+            setup,
+            false,
+        ),
+        Inside,
+        1001,
+        Outside,
+    );
+    let t = tcp_payload(&o);
+    let cp = header(&t, "Transport: ")
+        .split("client_port=")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let (a, b) = cp.split_once('-').unwrap();
+    let (a, b): (u16, u16) = (a.parse().unwrap(), b.parse().unwrap());
+    assert_eq!((a % 2, b), (0, a + 1), "{t}");
+    let reply = format!("RTSP/1.0 200 OK\r\nCSeq: 4\r\nSession: 8c30e1;timeout=60\r\nTransport: RTP/AVP/UDP;unicast;client_port={a}-{b};server_port=58547-58548;ssrc=B1964B48;mode=play\r\n\r\n");
+    let back = one(
+        &mut h,
+        &tcp(
+            "192.0.2.40:8554",
+            &c.to_string(),
+            901,
+            "PA",
+            reply.as_bytes(),
+            true,
+        ),
+        Outside,
+        1002,
+        Inside,
+    );
+    assert!(
+        tcp_payload(&back).contains("client_port=50220-50221;server_port=58547-58548;"),
+        "{}",
+        tcp_payload(&back)
+    );
+    // The server's RTP comes in through the pinhole.
+    let pub_ip = c.ip().to_string();
+    let m = out(&one(
+        &mut h,
+        &udp("192.0.2.40:58547", &format!("{pub_ip}:{a}"), b"rtp", true),
+        Outside,
+        1003,
+        Inside,
+    ));
+    assert_eq!(m.dst, sa("100.64.1.2:50220"));
+    assert_eq!(
+        h.worker.nat().expectations().count(),
+        1,
+        "RTCP's pinhole is left"
+    );
+    let teardown =
+        b"TEARDOWN rtsp://192.0.2.40:8554/t RTSP/1.0\r\nCSeq: 5\r\nSession: 8c30e1\r\n\r\n";
+    one(
+        &mut h,
+        &tcp(
+            "100.64.1.2:41000",
+            "192.0.2.40:8554",
+            101 + setup.len() as u32,
+            "PA",
+            teardown,
+            false,
+        ),
+        Inside,
+        1004,
+        Outside,
+    );
+    assert_eq!(h.worker.nat().expectations().count(), 0);
+    assert_eq!(h.counters.alg_rtsp[AlgEvent::Ended as usize].get(), 1);
+}
+
+#[test]
+fn rtsp_interleaved_and_elsewhere_open_nothing() {
+    let mut h = harness(STRICT);
+    let c = out(&one(
+        &mut h,
+        &tcp("100.64.1.2:41001", "192.0.2.40:554", 100, "S", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ))
+    .src;
+    one(
+        &mut h,
+        &tcp("192.0.2.40:554", &c.to_string(), 900, "SA", b"", true),
+        Outside,
+        1000,
+        Inside,
+    );
+    let setup = b"SETUP rtsp://192.0.2.40/t RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\nSETUP rtsp://192.0.2.40/t RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP;unicast;destination=10.9.9.9;client_port=4000-4001\r\n\r\n";
+    let o = one(
+        &mut h,
+        &tcp(
+            "100.64.1.2:41001",
+            "192.0.2.40:554",
+            101,
+            "PA",
+            setup,
+            false,
+        ),
+        Inside,
+        1001,
+        Outside,
+    );
+    assert_eq!(tcp_payload(&o).as_bytes(), setup);
+    assert_eq!(h.worker.nat().expectations().count(), 0);
+    assert_eq!(h.counters.alg_rtsp[AlgEvent::Elsewhere as usize].get(), 1);
+    assert_eq!(h.counters.alg_rtsp[AlgEvent::Messages as usize].get(), 2);
+}
