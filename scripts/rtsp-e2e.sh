@@ -359,6 +359,16 @@ if [ "$mode" = cgnat ]; then
     sleep 1
     curl -s --max-time 3 "http://127.0.0.1:$api_port/expectations" > "$work/expectations-after.json" || true
     curl -s --max-time 3 "http://127.0.0.1:$api_port/counters" > "$work/counters.json" || true
+    # frames cgnat handed to a port against what the port sent: a frame longer than
+    # the link's MTU (e.g. two TCP segments joined) is dropped by the kernel unseen
+    python3 -c "
+import json, sys
+c = json.load(open(sys.argv[1]))
+for side in ('inside', 'outside'):
+    print('%s: cgnat packets_out=%s port opackets=%s oerrors=%s' % (side, c['packets_out'][side],
+          c['port_stats'][side]['opackets'], c['port_stats'][side]['oerrors']))
+" "$work/counters.json" > "$work/tx-accounting.txt" 2>&1 || true
+    echo "rtsp-e2e: $(tr '\n' ';' < "$work/tx-accounting.txt")"
     left=$(python3 - "$work/expectations-after.json" <<'PY' || echo "unreadable"
 import json, sys
 e = json.load(open(sys.argv[1]))["expectations"]
@@ -408,6 +418,21 @@ srcs=$(awk '{printf "%s:%s ", $2, $1}' "$work/sources.txt")
     || result no-inside-address-in-headers 0 "$(req)" "$hdr packets with 100.64/10 in the IP header; sources $srcs"
 [ "$npay" = 0 ] && result no-inside-address-in-rtsp 1 "$(req)" "no RTSP message names 100.64/10" \
     || result no-inside-address-in-rtsp 0 "$(req)" "$npay RTSP messages name 100.64/10: $(head -3 "$work/payload-leaks.txt" | tr '\t\n' ' |')"
+
+# How the RTSP connections fared: TCP retransmissions the subscriber had to make
+# (none without NAT), the longest a request waited for the first byte of its reply,
+# and data segments that reached the internet side out of order. Reported, not
+# required: an ALG that holds a segment ending inside a message (or inside an
+# interleaved frame) until the rest comes can stall a sender that waits for the ACK
+# of what was held (Nagle) until its retransmission timer fires.
+retx=$(tshark -r "$work/subscriber.pcap" -Y '(tcp.port == 554 || tcp.port == 8554) && tcp.len > 0 && (tcp.analysis.retransmission || tcp.analysis.spurious_retransmission || tcp.analysis.fast_retransmission)' 2>/dev/null | wc -l)
+ooo=$(tshark -r "$work/internet.pcap" -Y '(tcp.port == 554 || tcp.port == 8554) && tcp.len > 0 && tcp.analysis.out_of_order' 2>/dev/null | wc -l)
+# request (first sending) to reply, as the subscriber saw it
+wait_ms=$(tshark -r "$work/subscriber.pcap" -Y 'rtsp.request || rtsp.response' -T fields \
+    -e tcp.stream -e frame.time_relative -e rtsp.method -e rtsp.response 2>/dev/null \
+    | awk -F'\t' 'BEGIN{m=0} $3!="" && !($1 in t){t[$1]=$2} $4!="" && ($1 in t){d=$2-t[$1]; if(d>m)m=d; delete t[$1]} END{printf "%d", m*1000}')
+result rtsp-tcp-health "$([ "$retx" = 0 ] && [ "$ooo" = 0 ] && echo 1 || echo 0)" 0 \
+    "retransmissions_by_subscriber=$retx out_of_order_at_server=$ooo longest_reply_gap_ms=$wait_ms"
 
 # The RTSP exchange as seen on each side, for the record.
 for side in subscriber internet; do
