@@ -369,13 +369,36 @@ for side in ('inside', 'outside'):
           c['port_stats'][side]['opackets'], c['port_stats'][side]['oerrors']))
 " "$work/counters.json" > "$work/tx-accounting.txt" 2>&1 || true
     echo "rtsp-e2e: $(tr '\n' ';' < "$work/tx-accounting.txt")"
-    left=$(python3 - "$work/expectations-after.json" <<'PY' || echo "unreadable"
-import json, sys
+    # Client ports of the RTSP connections that ended with TEARDOWN, and of those
+    # that did not (a client killed by timeout may just close the connection; RTSP
+    # sessions may outlive their connection, so their pinholes wait for expiry).
+    tshark -r "$work/subscriber.pcap" -Y 'rtsp.request' -T fields -e tcp.stream -e rtsp.method -e rtsp.transport \
+        2>/dev/null > "$work/requests.txt" || true
+    left=$(python3 - "$work/expectations-after.json" "$work/requests.txt" > "$work/pinholes-after.txt" <<'PY' && head -1 "$work/pinholes-after.txt" || echo "unreadable"
+import json, re, sys
 e = json.load(open(sys.argv[1]))["expectations"]
-mine = [x for x in e if x["inside"].startswith("100.64.0.2:")]
-print(len(mine), ";".join("%s %s<-%s" % (x["protocol"], x["inside"], x["remote"]) for x in mine))
+ports, torn = {}, set()
+for line in open(sys.argv[2]):
+    f = line.rstrip("\n").split("\t") + ["", ""]
+    if f[1] == "TEARDOWN":
+        torn.add(f[0])
+    m = re.search(r"client_port=(\d+)(?:-(\d+))?", f[2])
+    if m:
+        lo = int(m.group(1)); hi = int(m.group(2) or lo)
+        for p in range(lo, hi + 1):
+            ports[p] = f[0]
+bad, other = [], []
+for x in e:
+    if not x["inside"].startswith("100.64.0.2:"):
+        continue
+    port = int(x["inside"].split(":")[1])
+    d = "%s %s<-%s expires_in=%ss" % (x["protocol"], x["inside"], x["remote"], x["expires_in_secs"])
+    (bad if ports.get(port) in torn else other).append(d)
+print(len(bad), ";".join(bad))
+print(len(other), ";".join(other))
 PY
 )
+    untorn=$(sed -n 2p "$work/pinholes-after.txt" 2>/dev/null || true)
     for f in "$work"/expectations-during-*.json; do
         during=$(python3 -c "
 import json, sys
@@ -395,10 +418,12 @@ a = json.load(open(sys.argv[1])).get('alg', {})
 print('created=%s matched=%s expired=%s' % (a.get('expectations_created'), a.get('expectations_matched'), a.get('expectations_expired')))
 " "$work/counters.json" 2>/dev/null || echo 'counters unreadable')
     if [ "${left%% *}" = 0 ]; then
-        result pinholes-after-teardown 1 1 "none left; listed 2 s into play-udp-nopunch: $during; expectations $created"
+        result pinholes-after-teardown 1 1 "none left by sessions that sent TEARDOWN; listed 2 s into play-udp-nopunch: $during; expectations $created"
     else
-        result pinholes-after-teardown 0 1 "left: $left; expectations $created"
+        result pinholes-after-teardown 0 1 "left after TEARDOWN: $left; expectations $created"
     fi
+    result pinholes-without-teardown "$([ "${untorn%% *}" = 0 ] && echo 1 || echo 0)" 0 \
+        "of sessions whose client closed without TEARDOWN: ${untorn:-?}"
 fi
 
 # ---- 4. what reached the internet side: never a 100.64/10 address, in headers
