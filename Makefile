@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 CARGO ?= $(shell command -v cargo 2>/dev/null || echo $(HOME)/.cargo/bin/cargo)
 DEMO_OUT ?= out/demo
+# Seconds each cargo-fuzz target runs in `make test`.
+FUZZ_SECS ?= 20
 
 .PHONY: demo test deps test-deps build lint unit e2e clean
 
@@ -15,13 +17,17 @@ demo: deps
 	@scripts/show-demo.sh samples/subscribers.pcap $(DEMO_OUT)
 
 ## test: install what is missing, then lint and run every test (unit, pcap mode,
-## end-to-end with real hosts in network namespaces).
+## replays of real captures, end-to-end with real clients and servers in network
+## namespaces, the comparison with the Linux kernel's helpers), then fuzz every
+## payload parser for FUZZ_SECS seconds.
 test: test-deps
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --workspace --all-targets
 	mkdir -p target
 	set -o pipefail; $(CARGO) test --workspace -- --test-threads=2 2>&1 | tee target/test-output.log
+	scripts/fuzz $(FUZZ_SECS)
 	@awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$(i+1) ~ /^passed/) p += $$i; if ($$(i+1) ~ /^failed/) f += $$i } } \
 	     END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0) }' target/test-output.log
 

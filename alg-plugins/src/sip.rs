@@ -319,7 +319,7 @@ pub fn sdp(buf: &[u8], r: Range<usize>) -> Sdp {
                 });
             }
             b'm' => {
-                if media.len() == MAX_MEDIA || words.len() < 4 {
+                if media.len() >= MAX_MEDIA || words.len() < 4 {
                     out.problem = Some(SdpProblem::Malformed);
                     media.push(M::skipped());
                     continue;
@@ -1053,6 +1053,18 @@ a=sendrecv\r\n";
             d.media.iter().map(|m| (m.port, m.rtcp)).collect::<Vec<_>>(),
             vec![(4000, 4005), (5000, 5001)]
         );
+    }
+
+    #[test]
+    fn at_most_max_media_streams_are_read() {
+        // Found by the sdp fuzz target: the ninth and later m= lines were read again.
+        let mut b = String::from("v=0\r\nc=IN IP4 1.2.3.4\r\n");
+        for i in 0..20 {
+            b.push_str(&format!("m=audio {} RTP/AVP 0\r\n", 4000 + 2 * i));
+        }
+        let d = sdp(b.as_bytes(), 0..b.len());
+        assert_eq!(d.media.len(), MAX_MEDIA);
+        assert_eq!(d.problem, Some(SdpProblem::Malformed));
     }
 
     #[test]

@@ -156,18 +156,18 @@ pub fn parse(
         if line[0] == b' ' || line[0] == b'\t' {
             // A continuation of the previous header's value.
             let h = headers.last_mut().ok_or(TextError::HeaderNoColon)?;
-            let trimmed_end = end
-                - line
-                    .iter()
-                    .rev()
-                    .take_while(|b| b.is_ascii_whitespace())
-                    .count();
-            if trimmed_end > h.value.end {
+            let lead = line.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            let trail = line
+                .iter()
+                .rev()
+                .take_while(|b| b.is_ascii_whitespace())
+                .count();
+            // A blank continuation adds nothing.
+            if lead + trail < line.len() {
                 if h.value.is_empty() {
-                    let lead = line.iter().take_while(|b| b.is_ascii_whitespace()).count();
-                    h.value = at + lead..trimmed_end;
+                    h.value = at + lead..end - trail;
                 } else {
-                    h.value.end = trimmed_end;
+                    h.value.end = end - trail;
                 }
             }
             at = next;
@@ -388,6 +388,16 @@ mod tests {
         assert_eq!(&m[p.headers[1].value.clone()], b"one\r\n  two");
         assert_eq!(&m[p.body.clone()], b"abc");
         assert_eq!(p.len, m.len() - 5);
+    }
+
+    #[test]
+    fn blank_continuation_lines_add_nothing() {
+        // Found by the rtsp fuzz target: an empty value continued by a blank line gave
+        // an inverted range.
+        let m = b"SIP/2.0 200 OK\r\nTransport:\n\t\r\n\r\n";
+        let p = parse(m, true, sip_start).unwrap().unwrap();
+        assert!(p.headers[0].value.is_empty());
+        assert!(p.headers[0].value.start <= p.headers[0].value.end);
     }
 
     #[test]
