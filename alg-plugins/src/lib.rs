@@ -1,10 +1,23 @@
-//! The ALG contract, and one module per protocol. An ALG is a parser and a decision:
-//! it reads a control message in a direction, and asks its context to rewrite bytes,
-//! expect a connection, or allocate an outside port. It owns no packets and no tables,
-//! so it is tested on byte strings alone.
+//! The ALGs: one module per protocol, and the registry the dataplane builds on. An
+//! ALG here is parsers and decisions over byte strings; it owns no packets and no
+//! tables, so it is tested (and fuzzed) on bytes alone.
 //!
-//! Status: the contract and the FTP parsers are here; wiring them to the control lcore
-//! (mangle with sequence adjustment, expectations on the owning worker) is issue 4.
+//! The contract of DESIGN.md is split along who owns what in the dataplane:
+//! - *plan* (on the worker that owns the subscriber and its ports): read a control
+//!   message and say which inside endpoints it announces and what they need (an
+//!   expectation of a class, an RTP/RTCP pair, a registration, the end of a call):
+//!   `ftp::classify`/`parse_*`, `sip::plan`, `rtsp::plan`;
+//! - *rewrite* (on the control lcore, which sees every packet of the session in order):
+//!   given the translations the worker reserved, the edits (offset, length,
+//!   replacement) of the message, Content-Length included: `sip::rewrite`,
+//!   `rtsp::rewrite`, the FTP formatters, `rtcp::rewrite_cname`;
+//! - *need more*: the framing (`text::parse`, `ftp::next_line`) says when a message is
+//!   not complete yet, and the dataplane holds the segment rather than letting it
+//!   through untranslated.
+//!
+//! [`PLUGINS`] lists each ALG's name, the session id the dataplane tags its sessions
+//! with, its transport protocols and default ports, whether it is on by default
+//! (FTP only: RFC 4787 REQ-10, RFC 5382 REQ-6), and its expectation classes.
 #![forbid(unsafe_code)]
 
 pub mod ftp;
@@ -13,79 +26,105 @@ pub mod rtsp;
 pub mod sip;
 pub mod text;
 
-use std::net::Ipv4Addr;
-
-/// Which way a control message goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    /// From the inside host (before translation).
-    FromInside,
-    /// From the outside peer.
-    FromOutside,
-}
-
-/// An ALG's answer for a packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Forward it (with whatever was mangled).
-    Accept,
-    /// Drop it, counted under this reason.
-    Drop(&'static str),
-    /// The message is incomplete: hold the packet until the next segment.
-    NeedMore,
-}
-
-/// An IPv4 endpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Endpoint {
-    /// Address.
-    pub addr: Ipv4Addr,
-    /// Port.
-    pub port: u16,
-}
-
-/// A class of expectations with its limits (as Linux's helper policies).
+/// A class of expectations (pinholes) with its limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExpectClass {
-    /// Name, for counters.
+    /// Name, for counters and the API.
     pub name: &'static str,
-    /// Most live expectations per master session; the oldest is evicted past it.
-    pub max: u16,
-    /// Seconds an unmatched expectation lives.
+    /// Most live expectations of the class per worker; past it the oldest goes.
+    pub max: usize,
+    /// Seconds an unmatched expectation lives (a registration: its own lifetime).
     pub timeout_secs: u32,
 }
 
-/// A connection the ALG predicts: from `remote` (any port if None) to `outside`,
-/// to be delivered to `inside`.
+/// Every expectation class, indexed by the class ids below.
+pub const CLASSES: [ExpectClass; 6] = [
+    ExpectClass { name: "ftp_data", max: 4096, timeout_secs: 120 },
+    ExpectClass { name: "tftp", max: 1024, timeout_secs: 30 },
+    ExpectClass { name: "sip_media", max: 4096, timeout_secs: 300 },
+    ExpectClass { name: "sip_register", max: 4096, timeout_secs: 3600 },
+    ExpectClass { name: "rtsp_media", max: 2048, timeout_secs: 300 },
+    ExpectClass { name: "sip_dialog", max: 2048, timeout_secs: 3600 },
+];
+
+/// IP protocol numbers.
+pub const TCP: u8 = 6;
+/// IP protocol numbers.
+pub const UDP: u8 = 17;
+
+/// One ALG.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Expectation {
-    /// IP protocol of the expected connection.
-    pub proto: u8,
-    /// Remote address it may come from (None: any).
-    pub remote: Option<Ipv4Addr>,
-    /// Remote port it may come from (None: any).
-    pub remote_port: Option<u16>,
-    /// Outside endpoint it arrives at.
-    pub outside: Endpoint,
-    /// Inside endpoint it goes to.
-    pub inside: Endpoint,
-    /// Index into the ALG's classes.
-    pub class: u8,
+pub struct Plugin {
+    /// The id sessions bound to it carry.
+    pub id: u8,
+    /// Name (the `[alg]` key).
+    pub name: &'static str,
+    /// Transport protocols of its control sessions.
+    pub protocols: &'static [u8],
+    /// Server ports by default.
+    pub default_ports: &'static [u16],
+    /// On unless configured off.
+    pub on_by_default: bool,
+    /// Its expectation classes (indexes into [`CLASSES`]).
+    pub classes: &'static [u8],
 }
 
-/// What the dataplane offers an ALG for one packet.
-pub trait Context {
-    /// The inside host's endpoint of the control session.
-    fn inside(&self) -> Endpoint;
-    /// Its translation (the outside endpoint).
-    fn outside(&self) -> Endpoint;
-    /// The remote peer.
-    fn remote(&self) -> Endpoint;
-    /// Replaces `len` payload bytes at `offset` by `with` (lengths may differ).
-    fn mangle(&mut self, offset: usize, len: usize, with: &[u8]) -> bool;
-    /// Installs an expectation; false if refused (class limit, no room).
-    fn expect(&mut self, e: Expectation) -> bool;
-    /// Allocates an outside port for a data connection of `proto` for the inside
-    /// host, keeping `parity` if asked; None when none is free.
-    fn allocate_port(&mut self, proto: u8, parity: Option<u16>) -> Option<u16>;
+/// The ALGs.
+pub const PLUGINS: [Plugin; 4] = [
+    Plugin {
+        id: 1,
+        name: "ftp",
+        protocols: &[TCP],
+        default_ports: &[21],
+        on_by_default: true,
+        classes: &[0],
+    },
+    Plugin {
+        id: 2,
+        name: "tftp",
+        protocols: &[UDP],
+        default_ports: &[69],
+        on_by_default: false,
+        classes: &[1],
+    },
+    Plugin {
+        id: 3,
+        name: "sip",
+        protocols: &[UDP, TCP],
+        default_ports: &[5060],
+        on_by_default: false,
+        classes: &[2, 3, 5],
+    },
+    Plugin {
+        id: 4,
+        name: "rtsp",
+        protocols: &[TCP],
+        default_ports: &[554, 8554],
+        on_by_default: false,
+        classes: &[4],
+    },
+];
+
+/// The ALG with session id `id`.
+pub fn plugin(id: u8) -> Option<&'static Plugin> {
+    PLUGINS.iter().find(|p| p.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_is_consistent() {
+        for (i, p) in PLUGINS.iter().enumerate() {
+            assert_eq!(plugin(p.id), Some(p));
+            assert!(PLUGINS[i + 1..].iter().all(|q| q.id != p.id && q.name != p.name));
+            assert!(p.classes.iter().all(|&c| usize::from(c) < CLASSES.len()));
+        }
+        // Every class belongs to exactly one ALG.
+        for c in 0..CLASSES.len() as u8 {
+            assert_eq!(PLUGINS.iter().filter(|p| p.classes.contains(&c)).count(), 1);
+        }
+        assert_eq!(PLUGINS.iter().filter(|p| p.on_by_default).count(), 1);
+    }
 }

@@ -77,10 +77,17 @@ pub struct ExpectationInfo {
     pub outside: String,
     /// Inside endpoint it goes to.
     pub inside: String,
-    /// Remote address allowed to connect.
+    /// Remote address allowed to connect (0.0.0.0: any, until known).
     pub remote: String,
     /// Seconds left.
     pub expires_in_secs: u32,
+    /// What announced it (ftp_data, tftp, sip_media, sip_register, sip_dialog,
+    /// rtsp_media).
+    #[serde(default)]
+    pub class: String,
+    /// Stays after a match (a registration).
+    #[serde(default)]
+    pub persistent: bool,
 }
 
 /// A worker's answer.
@@ -159,6 +166,12 @@ pub fn answer(nat: &Nat, worker: u16, q: &Query, now: u32) -> Answer {
                         inside: endpoint(m.key.a, m.key.pa),
                         remote: Ipv4Addr::from(e.remote).to_string(),
                         expires_in_secs: e.until.saturating_sub(now),
+                        class: crate::nat::class::NAMES
+                            .get(usize::from(e.class))
+                            .copied()
+                            .unwrap_or("?")
+                            .to_string(),
+                        persistent: e.keep,
                     }
                 })
                 .collect(),

@@ -93,20 +93,21 @@ pub struct Session {
 }
 
 /// The FTP ALG's id in [`Session::alg`].
-pub const ALG_FTP: u8 = 1;
+pub const ALG_FTP: u8 = cgnat_alg::PLUGINS[0].id;
 /// The TFTP ALG's id in [`Session::alg`].
-pub const ALG_TFTP: u8 = 2;
+pub const ALG_TFTP: u8 = cgnat_alg::PLUGINS[1].id;
 /// The SIP ALG's id in [`Session::alg`].
-pub const ALG_SIP: u8 = 3;
+pub const ALG_SIP: u8 = cgnat_alg::PLUGINS[2].id;
 /// The RTSP ALG's id in [`Session::alg`].
-pub const ALG_RTSP: u8 = 4;
+pub const ALG_RTSP: u8 = cgnat_alg::PLUGINS[3].id;
 /// An RTCP session an ALG announced (its CNAME may carry the inside address).
 pub const ALG_RTCP: u8 = 5;
 
 /// Expectation classes: what announced the connection. Each has its own maximum per
 /// worker (the oldest is evicted past it) and timeout.
 pub mod class {
-    /// An FTP data connection (PORT, EPRT).
+    use cgnat_alg::CLASSES;
+    /// An FTP data connection (PORT, EPRT, 227, 229).
     pub const FTP_DATA: u8 = 0;
     /// A TFTP server's answer from a new port.
     pub const TFTP: u8 = 1;
@@ -119,20 +120,33 @@ pub mod class {
     /// A SIP dialog's contact on another port than its signalling session's (SIP over
     /// TCP from an ephemeral port): requests within the dialog; ends with the call.
     pub const SIP_DIALOG: u8 = 5;
-    /// Names, for counters and the API.
+    /// Names, for counters and the API (from the ALG registry).
     pub const NAMES: [&str; 6] = [
-        "ftp_data",
-        "tftp",
-        "sip_media",
-        "sip_register",
-        "rtsp_media",
-        "sip_dialog",
+        CLASSES[0].name,
+        CLASSES[1].name,
+        CLASSES[2].name,
+        CLASSES[3].name,
+        CLASSES[4].name,
+        CLASSES[5].name,
     ];
     /// Most live expectations of each class per worker.
-    pub const MAX: [usize; 6] = [4096, 1024, 4096, 4096, 2048, 2048];
-    /// Seconds an unmatched expectation of each class lives (registrations: their own
-    /// lifetime instead).
-    pub const TIMEOUT: [u32; 6] = [120, 30, 300, 3600, 300, 3600];
+    pub const MAX: [usize; 6] = [
+        CLASSES[0].max,
+        CLASSES[1].max,
+        CLASSES[2].max,
+        CLASSES[3].max,
+        CLASSES[4].max,
+        CLASSES[5].max,
+    ];
+    /// Seconds an unmatched expectation of each class lives.
+    pub const TIMEOUT: [u32; 6] = [
+        CLASSES[0].timeout_secs,
+        CLASSES[1].timeout_secs,
+        CLASSES[2].timeout_secs,
+        CLASSES[3].timeout_secs,
+        CLASSES[4].timeout_secs,
+        CLASSES[5].timeout_secs,
+    ];
 }
 
 /// A connection an ALG announced: a mapping kept alive (pinned) for it, the remote it
@@ -160,7 +174,8 @@ pub struct Expect {
 }
 
 /// Expectations a worker holds at once, all classes together.
-pub const MAX_EXPECT: usize = 4096 + 1024 + 4096 + 4096 + 2048 + 2048;
+pub const MAX_EXPECT: usize =
+    class::MAX[0] + class::MAX[1] + class::MAX[2] + class::MAX[3] + class::MAX[4] + class::MAX[5];
 
 /// What an ALG asks of [`Nat::alg_expect_with`].
 #[derive(Clone, Copy, Debug)]
@@ -857,16 +872,16 @@ impl Nat {
             .map_or(0, |e| e.alg)
     }
 
-    /// The ALG of a new session to server port `port`, 0 if none.
+    /// The ALG of a new session to server port `port`, 0 if none: the first ALG of
+    /// the registry that is on, speaks `proto`, and has that port configured.
     fn alg_for(&self, proto: u8, port: u16) -> u8 {
         let p = &self.params;
-        match proto {
-            ipv4::PROTO_TCP if p.ftp_ports.contains(&port) => ALG_FTP,
-            ipv4::PROTO_UDP if p.tftp_ports.contains(&port) => ALG_TFTP,
-            ipv4::PROTO_TCP | ipv4::PROTO_UDP if p.sip_ports.contains(&port) => ALG_SIP,
-            ipv4::PROTO_TCP if p.rtsp_ports.contains(&port) => ALG_RTSP,
-            _ => 0,
-        }
+        let ports = [&p.ftp_ports, &p.tftp_ports, &p.sip_ports, &p.rtsp_ports];
+        cgnat_alg::PLUGINS
+            .iter()
+            .zip(ports)
+            .find(|(a, ports)| a.protocols.contains(&proto) && ports.contains(&port))
+            .map_or(0, |(a, _)| a.id)
     }
 
     fn new_session(&mut self, s: Session) -> u32 {
