@@ -41,7 +41,8 @@
 #            capture), the message arrived whole (Content-Length = body) with every
 #            other line unchanged (the m= port aside), the recorder's three datagrams
 #            to the SDP's media address and port reached alice's 10096, and the 486
-#            came back to alice
+#            came back to alice. wire_mismatch (not judged) counts segments toward the
+#            recorder whose bytes differ from its stream at their place.
 #   leak     no 100.64.x.x address in any packet of the calls and registrations that
 #            left toward the internet (the probes above are judged on their own)
 #   pinholes (cgnat) no SIP media expectation left once the calls are over
@@ -524,7 +525,12 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 print(d["lport"], d["at"], d["start"], d["end"])' "$json" 2>/dev/null || echo "0 0 0 0")
     local judged sub_segs net_segs net_leak first
-    judged=$(/usr/bin/python3 "$splitpy" judge "$json" "$rec" 2>&1 | tail -1)
+    # The connection's data segments toward the recorder, to compare with its stream.
+    local pport
+    pport=$(/usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["peer"].split(":")[1])' "$rec" 2>/dev/null || echo 0)
+    tshark -r "$work/internet-in.pcap" -Y "frame.time_epoch >= $t0 and frame.time_epoch <= $t1 + 1 and ip.dst == $probe and tcp.srcport == $pport and tcp.len > 0" \
+        -T fields -e tcp.seq -e tcp.payload > "$work/split-$name-wire.txt" 2>/dev/null
+    judged=$(/usr/bin/python3 "$splitpy" judge "$json" "$rec" "$work/split-$name-wire.txt" 2>&1 | tail -1)
     # Data segments alice sent on the connection, and those that reached the internet
     # side (with retransmissions marked r), by length.
     sub_segs=$(tshark -r "$work/subscriber.pcap" -Y "ip.src == $alice and tcp.srcport == $lport and tcp.dstport == 5060 and tcp.len > 0" \

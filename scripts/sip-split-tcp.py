@@ -21,12 +21,16 @@ scripts/sip-e2e.sh. Three roles:
       where it was split and what came back: the answer, and the datagrams that
       reached the SDP's media port (UDP 10096, bound before the INVITE goes).
 
-  sip-split-tcp.py judge SENT.json RECORD.json
+  sip-split-tcp.py judge SENT.json RECORD.json [WIRE.txt]
       Compares: prints `leak=0|1 whole=0|1 consistent=0|1 ...` about what the
       recorder got: any inside (100.64.0.0/10) address anywhere in it, Content-Length
       against the body that came, and every line that did not name the inside address
       when sent arrived unchanged (Content-Length and the port of an m= line aside,
-      an added a=rtcp line allowed), the others still present.
+      an added a=rtcp line allowed), the others still present. WIRE.txt (tshark fields
+      tcp.seq, tcp.payload of the connection's data segments toward the recorder, seq
+      relative) gives wire_mismatch: segments whose bytes differ from what the
+      recorder's stream holds at their place (a retransmission sent untranslated
+      after the translated copy went, say).
 """
 import base64
 import json
@@ -227,7 +231,21 @@ def send(src, dst, port, split, out, pause="0.3"):
     print(json.dumps({k: res[k] for k in ("lport", "at", "len", "status", "media_in")}))
 
 
-def judge(sent_file, rec_file):
+def wire_mismatch(wire_file, stream):
+    """Segments in wire_file whose payload is not the stream's bytes at their seq."""
+    n = 0
+    for line in open(wire_file):
+        parts = line.split()
+        if len(parts) != 2:
+            continue
+        off = int(parts[0]) - 1
+        data = bytes.fromhex(parts[1].replace(":", ""))
+        if stream[off:off + len(data)] != data:
+            n += 1
+    return n
+
+
+def judge(sent_file, rec_file, wire_file=None):
     sent = json.load(open(sent_file))
     msg = base64.b64decode(sent["sent"])
     try:
@@ -238,6 +256,7 @@ def judge(sent_file, rec_file):
     got = b"".join(base64.b64decode(c[1]) for c in rec["chunks"])
     after = b"".join(base64.b64decode(c[1]) for c in rec["after"])
     leak = 1 if INSIDE.search(got + after) else 0
+    wire = wire_mismatch(wire_file, got + after) if wire_file else -1
     where = []
     end = got.find(b"\r\n\r\n")
     head, body = (got[:end], got[end + 4:]) if end >= 0 else (got, b"")
@@ -280,13 +299,13 @@ def judge(sent_file, rec_file):
     via = header(head, rb"via") or b""
     print("received=%d/%d leak=%d whole=%d consistent=%d content_length=%d body=%d inside_addr_in=%s "
           "changed=%s a_rtcp_added=%d via_out=%s sdp_media_out=%s media_in=%d answer=%d chunks_at_server=%s ack_at_server=%d "
-          "timeout=%d" % (
+          "timeout=%d wire_mismatch=%d" % (
               len(got), len(msg), leak, whole, consistent, clen, len(body),
               ",".join(where) or "none", ",".join(diff) or "none", added,
               via.split(b" ")[-1].split(b";")[0].decode("latin-1") or "none",
               rec.get("media_to") or "none", len(sent.get("media_in", [])), sent.get("status", 0),
               ",".join(str(len(base64.b64decode(c[1]))) for c in rec["chunks"]) or "none",
-              1 if after.startswith(b"ACK ") else 0, 1 if rec.get("timeout") else 0))
+              1 if after.startswith(b"ACK ") else 0, 1 if rec.get("timeout") else 0, wire))
 
 
 if __name__ == "__main__":
@@ -295,7 +314,7 @@ if __name__ == "__main__":
         record(*sys.argv[2:5])
     elif role == "send" and len(sys.argv) in (7, 8):
         send(*sys.argv[2:8])
-    elif role == "judge" and len(sys.argv) == 4:
-        judge(*sys.argv[2:4])
+    elif role == "judge" and len(sys.argv) in (4, 5):
+        judge(*sys.argv[2:5])
     else:
         sys.exit(__doc__)
