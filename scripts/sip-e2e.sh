@@ -30,7 +30,7 @@
 #   incoming bob calls alice's AOR sip:alice@192.0.2.10; kamailio relays to the contact
 #            alice registered through the NAT; alice auto-answers
 #   direct-tcp (SIP_TCP=1) the direct call with SIP over TCP
-#   whole-tcp an INVITE with SDP over TCP from alice's address to a recorder at
+#   whole-tcp (cgnat, linux) an INVITE with SDP over TCP from alice's address to a recorder at
 #            192.0.2.30:5060 (scripts/sip-split-tcp.py), in one segment
 #   split-tcp the same INVITE in two TCP segments, cut inside the SDP c= address
 #            (SIP_SPLIT=via cuts inside the Via address, a number at that byte), the
@@ -560,11 +560,15 @@ print(n)' 2>/dev/null || echo unreadable)
 ip netns exec "$inet" /usr/bin/python3 "$splitpy" record "$probe" 5060 "$work/recorder" > "$work/recorder.log" 2>&1 &
 pids+=($!)
 sleep 0.5
-split_probe whole-tcp whole 0
-split_probe split-tcp "${SIP_SPLIT:-sdp}" "${SIP_SPLIT_PAUSE:-0.05}"
-# The same with the second part late: a NAT that holds the first part unacknowledged
-# sees it retransmitted (after ~200 ms) before the rest comes.
-split_probe split-tcp-late "${SIP_SPLIT:-sdp}" 0.6
+if [ "$mode" = routed ]; then
+    echo "sip-e2e: routed mode has no NAT, no split probes"
+else
+    split_probe whole-tcp whole 0
+    split_probe split-tcp "${SIP_SPLIT:-sdp}" "${SIP_SPLIT_PAUSE:-0.05}"
+    # The same with the second part late: a NAT that holds the first part
+    # unacknowledged sees it retransmitted (after ~200 ms) before the rest comes.
+    split_probe split-tcp-late "${SIP_SPLIT:-sdp}" 0.6
+fi
 
 # ---------------------------------------------------------------- leak check
 sleep 0.5
