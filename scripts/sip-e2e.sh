@@ -48,6 +48,18 @@
 #   pinholes (cgnat) no SIP media expectation left once the calls are over
 # and a final "SIP-E2E PASS" when every one passed (else "SIP-E2E FAIL").
 # SIP_CALLS=0 leaves the baresip calls out (the probes, leak and pinholes only).
+#
+# Measured (kernel 6.18, cgnat of main at 2ec432c, debug build):
+# - Linux, direct-tcp: the call works, SDP rewritten, but Via and Contact keep
+#   100.64.0.2:5060: the helper only maps an address:port equal to the connection's
+#   source, and baresip names its listening port, not the ephemeral one (leak fails).
+# - Linux, whole-tcp passes (the probe names the connection's own port); split-tcp:
+#   the helper only translates a message whole in one segment and lets both parts
+#   through untranslated: Via, Contact, o= and c= carry 100.64.0.2, media cannot get in.
+# - cgnat passes both; split-tcp-late fails: cgnat holds the first part without
+#   acknowledging it, alice's stack retransmits it with backoff and, with cwnd down
+#   to one segment, never sends the rest; after ~4.4 s cgnat releases the first part
+#   untranslated (sip released counter), and the inside address reaches the recorder.
 set -uo pipefail
 mode=$1
 bin=$(realpath -m "$2")
