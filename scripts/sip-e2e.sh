@@ -14,6 +14,7 @@
 #   subscriber ns                    cgnat (root ns) / router ns            internet ns
 #   vs 100.64.0.2/10  <veth>  vsn [inside 100.64.0.1]  [outside 203.0.113.1] vin <veth> vi 203.0.113.254/24
 #   alice: baresip 100.64.0.2:5060                                      lo: 192.0.2.10 kamailio :5060
+#                                                                        192.0.2.30 recorder tcp :5060
 #                                                                    veth bob0: 192.0.2.20 bob (baresip) :5060
 # Bob has an interface of his own so that baresip puts 192.0.2.20 in its SDP (it takes
 # the first address of net_interface), and the route toward the NAT uses it as source,
@@ -28,15 +29,44 @@
 #   proxy    both registered with kamailio, alice calls sip:bob@192.0.2.10 through it
 #   incoming bob calls alice's AOR sip:alice@192.0.2.10; kamailio relays to the contact
 #            alice registered through the NAT; alice auto-answers
-#   leak     no 100.64.x.x address in any packet that left toward the internet
+#   direct-tcp (SIP_TCP=1) the direct call with SIP over TCP
+#   whole-tcp (cgnat, linux) an INVITE with SDP over TCP from alice's address to a recorder at
+#            192.0.2.30:5060 (scripts/sip-split-tcp.py), in one segment
+#   split-tcp the same INVITE in two TCP segments, cut inside the SDP c= address
+#            (SIP_SPLIT=via cuts inside the Via address, a number at that byte), the
+#            second part SIP_SPLIT_PAUSE (0.05) s after the first
+#   split-tcp-late the same with the second part 0.6 s late (the first part is
+#            retransmitted meanwhile if the NAT holds it unacknowledged)
+#            Each passes when no inside address reached the internet (recorder and
+#            capture), the message arrived whole (Content-Length = body) with every
+#            other line unchanged (the m= port aside), the recorder's three datagrams
+#            to the SDP's media address and port reached alice's 10096, and the 486
+#            came back to alice. wire_mismatch (not judged) counts segments toward the
+#            recorder whose bytes differ from its stream at their place.
+#   leak     no 100.64.x.x address in any packet of the calls and registrations that
+#            left toward the internet (the probes above are judged on their own)
 #   pinholes (cgnat) no SIP media expectation left once the calls are over
 # and a final "SIP-E2E PASS" when every one passed (else "SIP-E2E FAIL").
+# SIP_CALLS=0 leaves the baresip calls out (the probes, leak and pinholes only).
+#
+# Measured (kernel 6.18, cgnat of main at 2ec432c, debug build):
+# - Linux, direct-tcp: the call works, SDP rewritten, but Via and Contact keep
+#   100.64.0.2:5060: the helper only maps an address:port equal to the connection's
+#   source, and baresip names its listening port, not the ephemeral one (leak fails).
+# - Linux, whole-tcp passes (the probe names the connection's own port); split-tcp:
+#   the helper only translates a message whole in one segment and lets both parts
+#   through untranslated: Via, Contact, o= and c= carry 100.64.0.2, media cannot get in.
+# - cgnat passes both; split-tcp-late fails: cgnat holds the first part without
+#   acknowledging it, alice's stack retransmits it with backoff and, with cwnd down
+#   to one segment, never sends the rest; after ~4.4 s cgnat releases the first part
+#   untranslated (sip released counter), and the inside address reaches the recorder.
 set -uo pipefail
 mode=$1
 bin=$(realpath -m "$2")
 work=$(realpath -m "$3")
 here=$(cd "$(dirname "$0")" && pwd)
 ctl="$here/sip-e2e-ctl.py"
+splitpy="$here/sip-split-tcp.py"
 case "$mode" in cgnat|linux|routed) ;; *) echo "usage: $0 cgnat|linux|routed CGNAT_BINARY WORKDIR" >&2; exit 2;; esac
 rm -rf "$work"
 mkdir -p "$work"
@@ -46,7 +76,7 @@ vs=sipvs$tag vsn=sipvsn$tag vi=sipvi$tag vin=sipvin$tag
 secs=${SIP_CALL_SECS:-3}
 min_rtp=${SIP_MIN_RTP:-50}
 min_rtcp=${SIP_MIN_RTCP:-1}
-alice=100.64.0.2 kam=192.0.2.10 bob=192.0.2.20
+alice=100.64.0.2 kam=192.0.2.10 bob=192.0.2.20 probe=192.0.2.30
 rtp_lo=10000 rtp_hi=10099
 pids=()
 results=()
@@ -112,6 +142,7 @@ ip netns exec "$inet" sh -c "
     sysctl -qw net.ipv6.conf.all.disable_ipv6=1
     ip link set lo up
     ip addr add $kam/32 dev lo
+    ip addr add $probe/32 dev lo
     ip link add bob0 type veth peer name bob1
     ip link set bob1 up
     ip addr add $bob/32 dev bob0
@@ -469,11 +500,87 @@ print(d["start"], d["end"], d.get("media_start", d["start"]), d.get("media_end",
     sleep 0.5
 }
 
-scenario direct alice bob "sip:bob@$bob"
-scenario proxy alice bob "sip:bob@$kam"
-scenario incoming bob alice "sip:alice@$kam"
-# Opt-in: the direct call with SIP over TCP (SDP rewrites change the stream's length).
-[ "${SIP_TCP:-0}" = 1 ] && scenario direct-tcp alice bob "sip:bob@$bob;transport=tcp"
+if [ "${SIP_CALLS:-1}" = 1 ]; then
+    scenario direct alice bob "sip:bob@$bob"
+    scenario proxy alice bob "sip:bob@$kam"
+    scenario incoming bob alice "sip:alice@$kam"
+    # Opt-in: the direct call with SIP over TCP (SDP rewrites change the stream's length).
+    [ "${SIP_TCP:-0}" = 1 ] && scenario direct-tcp alice bob "sip:bob@$bob;transport=tcp"
+fi
+
+# ---------------------------------------------------------------- split INVITE over TCP
+# sip-split-tcp.py sends an INVITE with SDP from alice's address to the recorder at
+# $probe:5060 (TCP), which keeps what arrived and answers 486; the INVITE goes whole
+# (whole-tcp, the control) or in two segments 0.3 s apart, cut inside the SDP c=
+# address (split-tcp). Passes when no inside address reached the internet (what the
+# recorder got and what the internet-side capture saw) and the message arrived whole
+# and consistent: Content-Length equal to the body that came, every line that did not
+# name the inside address unchanged. The subscriber capture must show the first
+# segment ending at the cut, or the case did not happen.
+split_probe() { # name split pause
+    local name=$1 split=$2 pause=$3 json="$work/split-$1.json"
+    local n0 n1
+    n0=$(ls "$work/recorder" 2>/dev/null | wc -l)
+    ip netns exec "$sub" /usr/bin/python3 "$splitpy" send "$alice" "$probe" 5060 "$split" "$json" "$pause" \
+        > "$work/split-$name.out" 2>&1
+    for _ in $(seq 1 40); do
+        n1=$(ls "$work/recorder" 2>/dev/null | wc -l)
+        [ "$n1" -gt "$n0" ] && break
+        sleep 0.25
+    done
+    # tcpdump hands packets over up to a second late.
+    sleep 1.2
+    local rec="$work/recorder/conn-$((n0 + 1)).json"
+    local lport at t0 t1 status
+    read -r lport at t0 t1 < <(/usr/bin/python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(d["lport"], d["at"], d["start"], d["end"])' "$json" 2>/dev/null || echo "0 0 0 0")
+    local judged sub_segs net_segs net_leak first
+    # The connection's data segments toward the recorder, to compare with its stream.
+    local pport
+    pport=$(/usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["peer"].split(":")[1])' "$rec" 2>/dev/null || echo 0)
+    tshark -r "$work/internet-in.pcap" -Y "frame.time_epoch >= $t0 and frame.time_epoch <= $t1 + 1 and ip.dst == $probe and tcp.srcport == $pport and tcp.len > 0" \
+        -T fields -e tcp.seq -e tcp.payload > "$work/split-$name-wire.txt" 2>/dev/null
+    judged=$(/usr/bin/python3 "$splitpy" judge "$json" "$rec" "$work/split-$name-wire.txt" 2>&1 | tail -1)
+    # Data segments alice sent on the connection, and those that reached the internet
+    # side (with retransmissions marked r), by length.
+    sub_segs=$(tshark -r "$work/subscriber.pcap" -Y "ip.src == $alice and tcp.srcport == $lport and tcp.dstport == 5060 and tcp.len > 0" \
+        -T fields -e tcp.len -e tcp.analysis.retransmission 2>/dev/null | awk '{ printf "%s%s%s", n++ ? "," : "", $1, (NF > 1 ? "r" : "") }')
+    net_segs=$(tshark -r "$work/internet-in.pcap" -Y "frame.time_epoch >= $t0 and frame.time_epoch <= $t1 + 1 and ip.dst == $probe and tcp.dstport == 5060 and tcp.len > 0" \
+        -T fields -e tcp.len -e tcp.analysis.retransmission 2>/dev/null | awk '{ printf "%s%s%s", n++ ? "," : "", $1, (NF > 1 ? "r" : "") }')
+    net_leak=$(tshark -r "$work/internet-in.pcap" -Y "frame.time_epoch >= $t0 and frame.time_epoch <= $t1 + 1 and ip.dst == $probe and tcp.len > 0" \
+        -T fields -e tcp.payload 2>/dev/null | /usr/bin/python3 -c '
+import re, sys
+n = 0
+for line in sys.stdin:
+    h = line.strip().replace(":", "")
+    if h and re.search(rb"100\.(6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\.", bytes.fromhex(h)):
+        n += 1
+print(n)' 2>/dev/null || echo unreadable)
+    first=${sub_segs%%,*}
+    local ok=1 why=""
+    case "$judged" in *" leak=0 "*) ;; *) ok=0; why="$why inside-address-at-recorder";; esac
+    [ "$net_leak" = 0 ] || { ok=0; why="$why inside-address-in-$net_leak-segments-toward-internet"; }
+    case "$judged" in *" whole=1 "*) ;; *) ok=0; why="$why not-whole";; esac
+    case "$judged" in *" consistent=1 "*) ;; *) ok=0; why="$why not-consistent";; esac
+    case "$judged" in *" media_in=0 "*) ok=0; why="$why no-media-through-the-sdp-port";; esac
+    case "$judged" in *" answer=486 "*) ;; *) ok=0; why="$why no-486-back-at-alice";; esac
+    if [ "$split" != whole ] && [ "${first%r}" != "$at" ]; then ok=0; why="$why not-split-on-the-wire"; fi
+    result "$name" "$ok" "split=$split cut_at=$at pause=$pause subscriber_segments=${sub_segs:-none} toward_internet_segments=${net_segs:-none} segments_with_100.64_toward_internet=$net_leak $judged${why:+ failed:$why}"
+}
+ip netns exec "$inet" /usr/bin/python3 "$splitpy" record "$probe" 5060 "$work/recorder" > "$work/recorder.log" 2>&1 &
+pids+=($!)
+sleep 0.5
+if [ "$mode" = routed ]; then
+    echo "sip-e2e: routed mode has no NAT, no split probes"
+else
+    split_probe whole-tcp whole 0
+    split_probe split-tcp "${SIP_SPLIT:-sdp}" "${SIP_SPLIT_PAUSE:-0.05}"
+    # The same with the second part late: a NAT that holds the first part
+    # unacknowledged sees it retransmitted (after ~200 ms) before the rest comes.
+    split_probe split-tcp-late "${SIP_SPLIT:-sdp}" 0.6
+fi
 
 # ---------------------------------------------------------------- leak check
 sleep 0.5
@@ -481,16 +588,23 @@ mergecap -w "$work/internet-sip.pcap" "$work/internet-in.pcap" "$work/internet-o
 tshark -r "$work/internet-in.pcap" -Y sip -T fields -e frame.time_epoch -e ip.src -e ip.dst \
     -e sip.Request-Line -e sip.Status-Line -e sip.Via -e sip.Contact -e sdp.connection_info -e sdp.media \
     > "$work/internet-in-sip.txt" 2>/dev/null
+# The calls' and registrations' traffic: the probes to $probe have their own verdicts
+# (whole-tcp, split-tcp, split-tcp-late), so one probe's leak is not counted twice.
+tshark -r "$work/internet-in.pcap" -Y "!(ip.addr == $probe)" -w "$work/internet-in-calls.pcap" 2>/dev/null
 leak_hdr=$(tshark -r "$work/internet-in.pcap" -Y "ip.addr == 100.64.0.0/10" 2>/dev/null | wc -l)
-leak_txt=$(grep -a -c '100\.64\.' "$work/internet-in.pcap" || true)
-leak_fields=$(grep -c '100\.64\.' "$work/internet-in-sip.txt" || true)
-sip_msgs=$(wc -l < "$work/internet-in-sip.txt")
+leak_txt=$(grep -a -c '100\.64\.' "$work/internet-in-calls.pcap" || true)
+sip_msgs=$(awk -F'\t' -v probe="$probe" '$3 != probe' "$work/internet-in-sip.txt" | wc -l)
+# Where the inside address was, in those SIP messages.
+leak_where=$(awk -F'\t' -v probe="$probe" '$3 != probe {
+        if ($0 ~ /100\.64\./) f++
+        if ($4 ~ /100\.64\./) r++; if ($6 ~ /100\.64\./) v++; if ($7 ~ /100\.64\./) c++; if ($8 ~ /100\.64\./) s++ }
+    END { printf "sip_messages_with_100.64=%d in_request_line=%d in_via=%d in_contact=%d in_sdp_c=%d", f, r, v, c, s }' "$work/internet-in-sip.txt")
 if [ "$mode" = routed ]; then
     echo "sip-e2e: routed mode has no NAT, no leak check ($leak_hdr packets with 100.64 headers, as expected)"
 elif [ "$leak_hdr" = 0 ] && [ "$leak_txt" = 0 ] && [ "$sip_msgs" -gt 0 ]; then
     result leak 1 "sip_messages_toward_internet=$sip_msgs ip_headers_with_100.64=0 payload_lines_with_100.64=0"
 else
-    result leak 0 "sip_messages_toward_internet=$sip_msgs ip_headers_with_100.64=$leak_hdr pcap_lines_with_100.64=$leak_txt sip_fields_with_100.64=$leak_fields (see internet-in-sip.txt)"
+    result leak 0 "sip_messages_toward_internet=$sip_msgs ip_headers_with_100.64=$leak_hdr pcap_lines_with_100.64=$leak_txt $leak_where (see internet-in-sip.txt)"
 fi
 
 # ---------------------------------------------------------------- pinholes
