@@ -39,12 +39,36 @@ pub struct ExpectClass {
 
 /// Every expectation class, indexed by the class ids below.
 pub const CLASSES: [ExpectClass; 6] = [
-    ExpectClass { name: "ftp_data", max: 4096, timeout_secs: 120 },
-    ExpectClass { name: "tftp", max: 1024, timeout_secs: 30 },
-    ExpectClass { name: "sip_media", max: 4096, timeout_secs: 300 },
-    ExpectClass { name: "sip_register", max: 4096, timeout_secs: 3600 },
-    ExpectClass { name: "rtsp_media", max: 2048, timeout_secs: 300 },
-    ExpectClass { name: "sip_dialog", max: 2048, timeout_secs: 3600 },
+    ExpectClass {
+        name: "ftp_data",
+        max: 4096,
+        timeout_secs: 120,
+    },
+    ExpectClass {
+        name: "tftp",
+        max: 1024,
+        timeout_secs: 30,
+    },
+    ExpectClass {
+        name: "sip_media",
+        max: 4096,
+        timeout_secs: 300,
+    },
+    ExpectClass {
+        name: "sip_register",
+        max: 4096,
+        timeout_secs: 3600,
+    },
+    ExpectClass {
+        name: "rtsp_media",
+        max: 2048,
+        timeout_secs: 300,
+    },
+    ExpectClass {
+        name: "sip_dialog",
+        max: 2048,
+        timeout_secs: 3600,
+    },
 ];
 
 /// IP protocol numbers.
@@ -118,7 +142,9 @@ mod tests {
     fn registry_is_consistent() {
         for (i, p) in PLUGINS.iter().enumerate() {
             assert_eq!(plugin(p.id), Some(p));
-            assert!(PLUGINS[i + 1..].iter().all(|q| q.id != p.id && q.name != p.name));
+            assert!(PLUGINS[i + 1..]
+                .iter()
+                .all(|q| q.id != p.id && q.name != p.name));
             assert!(p.classes.iter().all(|&c| usize::from(c) < CLASSES.len()));
         }
         // Every class belongs to exactly one ALG.

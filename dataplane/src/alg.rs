@@ -228,8 +228,26 @@ struct Conn {
 /// whether the ALG still reads it.
 pub struct FtpControl {
     conns: HashMap<(u32, u16, u32, u16), Conn>,
+    /// The last run of segments rewritten as one text, per connection and direction:
+    /// a retransmission of any of its bytes must carry the rewritten ones.
+    runs: HashMap<(ConnKey, u8), Run>,
     counters: std::sync::Arc<WorkerCounters>,
 }
+
+/// A control connection: inside address and port, remote address and port.
+type ConnKey = (u32, u16, u32, u16);
+
+/// A rewritten run: where it was in the sender's sequence space, where its last
+/// segment began (every segment before kept its length), and its rewritten bytes.
+struct Run {
+    start: u32,
+    len: u32,
+    last: u32,
+    text: Vec<u8>,
+}
+
+/// Runs remembered at once.
+const MAX_RUNS: usize = 4096;
 
 /// Control connections followed at once.
 pub const MAX_CONNS: usize = 65536;
@@ -239,8 +257,17 @@ impl FtpControl {
     pub fn new(counters: std::sync::Arc<WorkerCounters>) -> FtpControl {
         FtpControl {
             conns: HashMap::with_capacity(MAX_CONNS),
+            runs: HashMap::new(),
             counters,
         }
+    }
+
+    /// Whether a segment at `seq` repeats bytes of a run already rewritten (it is
+    /// rewritten the same way again, never held).
+    pub fn in_run(&self, key: &(u32, u16, u32, u16), dir: u8, seq: u32) -> bool {
+        self.runs
+            .get(&(*key, dir))
+            .is_some_and(|r| seq.wrapping_sub(r.start) < r.len)
     }
 
     /// True while the ALG still reads the connection (not stood aside).
@@ -297,6 +324,45 @@ impl FtpControl {
                 text.extend_from_slice(&b.data()[s..e]);
             }
         }
+        let seq_of = |b: &B| {
+            let d = b.data();
+            let l4 = 14 + usize::from(d[14] & 0x0f) * 4;
+            crate::wire::be32(d, l4 + 4)
+        };
+        if !datagram && segs.len() == 1 {
+            if let Some(r) = self.runs.get(&(key, tag.dir)) {
+                // A retransmission of bytes of a run already rewritten: the same
+                // rewritten bytes again, or nothing if they cannot be told apart.
+                let (a, b) = (
+                    seq_of(&*segs[0]),
+                    seq_of(&*segs[0]).wrapping_add(text.len() as u32),
+                );
+                let (off_a, off_b) = (a.wrapping_sub(r.start), b.wrapping_sub(r.start));
+                if off_a < r.len && off_b <= r.len && off_a < off_b {
+                    let last = r.last.wrapping_sub(r.start);
+                    let piece = if off_b == r.len {
+                        r.text.get(off_a as usize..).map(<[u8]>::to_vec)
+                    } else if off_b <= last {
+                        r.text
+                            .get(off_a as usize..off_b as usize)
+                            .map(<[u8]>::to_vec)
+                    } else {
+                        None
+                    };
+                    let buf: &mut B = segs.pop().expect("one segment");
+                    let l4 = 14 + usize::from(buf.data()[14] & 0x0f) * 4;
+                    conn.seq.adjust(buf, l4, dir);
+                    // Bytes that cannot be matched to the rewritten ones leave out: the
+                    // segment goes as a bare ack, never with the untranslated text.
+                    let piece = piece.unwrap_or_default();
+                    if mangle(buf, 14, 0, text.len(), &piece).is_err() {
+                        self.count_no_room(tag.alg);
+                    }
+                    self.conns.insert(key, conn);
+                    return;
+                }
+            }
+        }
         let edits: Vec<(usize, usize, String)> = if conn.stand_aside {
             Vec::new()
         } else if text_alg {
@@ -320,6 +386,18 @@ impl FtpControl {
             Some(cgnat_alg::text::apply(&text, &e))
         };
         let n = segs.len();
+        if let (Some(nt), false, true) = (&new_text, datagram, n > 1) {
+            if self.runs.len() >= MAX_RUNS {
+                self.runs.clear();
+            }
+            let run = Run {
+                start: seq_of(&*segs[0]),
+                len: text.len() as u32,
+                last: seq_of(&*segs[n - 1]),
+                text: nt.clone(),
+            };
+            self.runs.insert((key, tag.dir), run);
+        }
         for (k, b) in segs.iter_mut().enumerate() {
             let buf: &mut B = b;
             let Some(ip_len) = ipv4::Packet::new_checked(&buf.data()[14..])

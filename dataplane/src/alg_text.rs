@@ -22,7 +22,7 @@ use std::net::Ipv4Addr;
 /// the worker keeps to read the message whole when the rest comes (the control lcore
 /// holds the segment meanwhile).
 pub struct Partials {
-    slots: Vec<(u32, u8, Vec<u8>)>,
+    slots: Vec<(u32, u8, u32, Vec<u8>)>,
     /// Media addresses of offers from outside, per (session, call): the answer's
     /// pinholes take only that address.
     offers: Vec<(u32, u32, u32)>,
@@ -68,22 +68,27 @@ impl Partials {
             .map_or(0, |o| o.2)
     }
 
-    fn take(&mut self, session: u32, dir: u8) -> Option<Vec<u8>> {
+    /// The unfinished text kept for this session and direction, if the segment at
+    /// `seq` continues it (a retransmission of its start, or a gap, drops it: the
+    /// control lcore starts over likewise). Returns it with its first byte's sequence
+    /// number.
+    fn take(&mut self, session: u32, dir: u8, seq: u32) -> Option<(u32, Vec<u8>)> {
         let k = self
             .slots
             .iter()
             .position(|s| s.0 == session && s.1 == dir)?;
-        Some(self.slots.swap_remove(k).2)
+        let (_, _, start, bytes) = self.slots.swap_remove(k);
+        (start.wrapping_add(bytes.len() as u32) == seq).then_some((start, bytes))
     }
 
-    fn keep(&mut self, session: u32, dir: u8, bytes: &[u8]) {
+    fn keep(&mut self, session: u32, dir: u8, seq: u32, bytes: &[u8]) {
         if bytes.is_empty() || bytes.len() > MAX_PARTIAL {
             return;
         }
         if self.slots.len() == MAX_PARTIALS {
             self.slots.remove(0);
         }
-        self.slots.push((session, dir, bytes.to_vec()));
+        self.slots.push((session, dir, seq, bytes.to_vec()));
     }
 }
 
@@ -212,19 +217,26 @@ pub fn worker<B: PacketBuf>(
     if seg.is_empty() {
         return tag;
     }
+    // The segment's sequence number (TCP): kept text must be continued exactly.
+    let seq = if datagram {
+        0
+    } else {
+        let l4 = 14 + usize::from(buf.data()[14] & 0x0f) * 4;
+        crate::wire::be32(buf.data(), l4 + 4)
+    };
     let held = if datagram {
         None
     } else {
-        partials.take(i, dir)
+        partials.take(i, dir, seq)
     };
     let joined;
-    let text: &[u8] = match held {
-        Some(mut h) => {
+    let (text, text_seq): (&[u8], u32) = match held {
+        Some((hseq, mut h)) => {
             h.extend_from_slice(seg);
             joined = h;
-            &joined
+            (&joined, hseq)
         }
-        None => seg,
+        None => (seg, seq),
     };
     let mut ctx = Ctx {
         nat,
@@ -251,7 +263,7 @@ pub fn worker<B: PacketBuf>(
         rest
     };
     if let Some(r) = rest.filter(|&r| held_rest(s.alg, &text[r..])) {
-        partials.keep(i, dir, &text[r..]);
+        partials.keep(i, dir, text_seq.wrapping_add(r as u32), &text[r..]);
     }
     tag
 }

@@ -250,7 +250,7 @@ pub struct Worker<B> {
     alg_tag: Option<crate::alg::Tag>,
     /// FTP command starts without their end yet, per session (the control lcore holds
     /// the segment; the worker keeps the bytes to parse the joined line).
-    ftp_partial: Vec<(u32, [u8; PARTIAL], usize)>,
+    ftp_partial: Vec<(u32, [u8; PARTIAL], usize, u32)>,
     /// SIP and RTSP messages not complete yet, likewise.
     text_partials: crate::alg_text::Partials,
 }
@@ -835,14 +835,18 @@ impl<B: PacketBuf> Worker<B> {
             // The start of a command held by the control lcore: parse it together with
             // its continuation, as the control lcore will join them.
             let payload = &buf.data()[start..end];
+            let seq = crate::wire::be32(buf.data(), p.l4 + 4);
             let mut joined = [0u8; 2 * PARTIAL];
             let mut text: &[u8] = payload;
             if let Some(k) = self.ftp_partial.iter().position(|x| x.0 == i) {
-                let (_, held, n) = self.ftp_partial.swap_remove(k);
-                let m = payload.len().min(PARTIAL);
-                joined[..n].copy_from_slice(&held[..n]);
-                joined[n..n + m].copy_from_slice(&payload[..m]);
-                text = &joined[..n + m];
+                let (_, held, n, next) = self.ftp_partial.swap_remove(k);
+                // Only the segment that continues it (not a retransmission of the start).
+                if next == seq {
+                    let m = payload.len().min(PARTIAL);
+                    joined[..n].copy_from_slice(&held[..n]);
+                    joined[n..n + m].copy_from_slice(&payload[..m]);
+                    text = &joined[..n + m];
+                }
             }
             // The unfinished start of a PORT or EPRT at the end (alone or after whole
             // commands): kept to parse with its end.
@@ -854,7 +858,12 @@ impl<B: PacketBuf> Worker<B> {
                 }
                 let mut held = [0u8; PARTIAL];
                 held[..tail.len()].copy_from_slice(tail);
-                self.ftp_partial.push((i, held, tail.len()));
+                self.ftp_partial.push((
+                    i,
+                    held,
+                    tail.len(),
+                    seq.wrapping_add(payload.len() as u32),
+                ));
             }
             if self.nat.params().ftp_ports.contains(&s.in_port) {
                 // The server is the inside host (a port forward): its 227 and 229
@@ -1494,7 +1503,8 @@ impl<B: PacketBuf> Control<B> {
             let l4 = 14 + usize::from(buf.data()[14] & 0x0f) * 4;
             (crate::wire::be32(buf.data(), l4 + 4), e - s)
         });
-        if let (true, Some((seq, len))) = (tag.dir == 0 || text, seg) {
+        let repeat = seg.is_some_and(|(seq, _)| self.ftp.in_run(&key, tag.dir, seq));
+        if let (true, Some((seq, len)), false) = (tag.dir == 0 || text, seg, repeat) {
             if let Some(at) = self
                 .held
                 .iter()

@@ -765,3 +765,63 @@ fn a_message_longer_than_a_segment_leaves_in_segments_that_fit_the_mtu() {
     assert!(!whole.contains("100.64.1.2"), "{whole}");
     content_length_ok(&whole);
 }
+
+/// The far end may not have acked a rewritten run when its sender retransmits part of
+/// it: the retransmission carries the rewritten bytes, never the inside address. And a
+/// retransmission of a held start before the rest comes starts the run over, so the
+/// message is still read whole (media gets its pinholes).
+#[test]
+fn retransmissions_inside_and_before_a_rewritten_run_never_leak() {
+    let mut h = harness(STRICT);
+    let c = out(&one(
+        &mut h,
+        &tcp("100.64.1.2:40700", "192.0.2.20:5060", 100, "S", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ))
+    .src;
+    one(
+        &mut h,
+        &tcp("192.0.2.20:5060", &c.to_string(), 900, "SA", b"", true),
+        Outside,
+        1000,
+        Inside,
+    );
+    let text = invite("rx", 30500).replace(
+        "SIP/2.0/UDP 100.64.1.2:5060",
+        "SIP/2.0/TCP 100.64.1.2:40700",
+    );
+    let (a, b) = text.as_bytes().split_at(250);
+    let first = tcp("100.64.1.2:40700", "192.0.2.20:5060", 101, "PA", a, false);
+    assert!(h.inject(&first, Inside, 1001).is_empty());
+    // The start again (no ack came), then the rest.
+    assert!(h.inject(&first, Inside, 1001).is_empty());
+    let second = tcp(
+        "100.64.1.2:40700",
+        "192.0.2.20:5060",
+        101 + a.len() as u32,
+        "PA",
+        b,
+        false,
+    );
+    let o = h.inject(&second, Inside, 1001);
+    assert_eq!(o.len(), 2);
+    let whole = tcp_payload(&o[0].1) + &tcp_payload(&o[1].1);
+    assert!(!whole.contains("100.64.1.2"), "{whole}");
+    assert_eq!(
+        h.worker
+            .nat()
+            .expectations()
+            .filter(|(_, e)| e.class == cgnat_dataplane::nat::class::SIP_MEDIA)
+            .count(),
+        2
+    );
+    // Each part retransmitted: the rewritten bytes again, at the same place.
+    for (orig, sent) in [(&first, &o[0].1), (&second, &o[1].1)] {
+        let r = one(&mut h, orig, Inside, 1002, Outside);
+        assert_eq!(tcp_payload(&r), tcp_payload(sent));
+        assert_eq!(r[38..42], sent[38..42], "same sequence number");
+        assert!(checksums_ok(&r));
+    }
+}
