@@ -22,7 +22,7 @@ const USAGE: &str = "usage:
       Pcap test mode: feed IN.pcap to the inside port (and IN2.pcap to the outside),
       run until drained, write DIR/outside.pcap and DIR/inside.pcap (what left each
       port), print a JSON summary (also in DIR/summary.json).
-  cgnat replay -c FILE --inside-host IP CAPTURE --out-dir DIR
+  cgnat replay -c FILE --inside-host IP [--server-port P [--server-as IP] [--inside-as IP]] CAPTURE --out-dir DIR
       Replay a two-sided capture through the pipeline, playing the outside peer as it
       would have seen the translated traffic; fails on any round-trip mismatch or any
       trace of the inside host on the outside. Writes outside.pcap, inside.pcap and
@@ -276,9 +276,17 @@ fn map_mode(args: &Args) -> Result<()> {
 }
 
 fn replay_mode(args: &Args) -> Result<()> {
-    args.only(&["-c", "--config", "--inside-host", "--out-dir"])?;
+    args.only(&[
+        "-c",
+        "--config",
+        "--inside-host",
+        "--out-dir",
+        "--server-port",
+        "--server-as",
+        "--inside-as",
+    ])?;
     let cfg = args.config()?;
-    let host: std::net::Ipv4Addr = args
+    let mut host: std::net::Ipv4Addr = args
         .get(&["--inside-host"])
         .ok_or_else(|| anyhow!("--inside-host IP is required"))?
         .parse()
@@ -291,11 +299,29 @@ fn replay_mode(args: &Args) -> Result<()> {
             .ok_or_else(|| anyhow!("--out-dir DIR is required"))?,
     );
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let mut frames = cgnat_dataplane::pcap::frames_with_time(Path::new(capture))
+        .with_context(|| format!("reading {capture}"))?;
+    if let Some(port) = args.get(&["--server-port"]) {
+        // Both ends on one host (a loopback capture): the end on the server's port
+        // plays the outside peer at `--server-as`, the other the inside host at
+        // `--inside-as` (loopback addresses are never translated).
+        let port: u16 = port.parse().context("--server-port is not a port")?;
+        let addr = |key: &str, default: &str| -> Result<std::net::Ipv4Addr> {
+            args.get(&[key])
+                .unwrap_or(default)
+                .parse()
+                .with_context(|| format!("{key} is not an IPv4 address"))
+        };
+        let (server_as, inside_as) = (
+            addr("--server-as", "192.0.2.1")?,
+            addr("--inside-as", "10.0.0.1")?,
+        );
+        cgnat_dataplane::replay::separate_server(&mut frames, host, port, server_as, inside_as);
+        host = inside_as;
+    }
     if !cfg.nat.inside.iter().any(|n| n.contains(host)) {
         bail!("{}: the inside host {host} is not in nat.inside; add it (the NAT does not care whether inside addresses are private)", cfg.file);
     }
-    let frames = cgnat_dataplane::pcap::frames_with_time(Path::new(capture))
-        .with_context(|| format!("reading {capture}"))?;
     let report = cgnat_dataplane::replay::replay(&cfg, host, &frames);
     cgnat_dataplane::pcap::write(&out_dir.join("outside.pcap"), &report.outside_view, 0, 1)?;
     cgnat_dataplane::pcap::write(&out_dir.join("inside.pcap"), &report.inside_view, 0, 1)?;

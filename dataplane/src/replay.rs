@@ -42,6 +42,8 @@ pub struct Report {
     /// them with a made-up SYN and SYN-ACK (not in either view) before their first
     /// captured segment, as a NAT that was running all along would have.
     pub picked_up: usize,
+    /// FTP control connections the ALG stood aside from (AUTH TLS accepted).
+    pub ftp_stand_aside: u64,
     /// What left the outside port.
     #[serde(skip)]
     pub outside_view: Vec<Vec<u8>>,
@@ -251,6 +253,37 @@ fn bare_tcp(f: &[u8], p: &Ports, flags: u8, seq: u32, ack: u32, reverse: bool) -
     }
     fix_checksums(&mut v);
     v
+}
+
+/// A capture of both ends on one host (loopback): the end on `server_port` is moved to
+/// `server_as` and the other to `inside_as`, so the replay can tell the inside host
+/// from its peer by address.
+pub fn separate_server(
+    frames: &mut [(u64, Vec<u8>)],
+    host: Ipv4Addr,
+    server_port: u16,
+    server_as: Ipv4Addr,
+    inside_as: Ipv4Addr,
+) {
+    let h = u32::from(host);
+    for (_, f) in frames.iter_mut() {
+        let Some((src, dst, proto, p)) = ports(f) else {
+            continue;
+        };
+        if src != h || dst != h || !matches!(proto, ipv4::PROTO_TCP | ipv4::PROTO_UDP) {
+            continue;
+        }
+        if p.sport == server_port {
+            put32(f, 26, u32::from(server_as));
+            put32(f, 30, u32::from(inside_as));
+        } else if p.dport == server_port {
+            put32(f, 26, u32::from(inside_as));
+            put32(f, 30, u32::from(server_as));
+        } else {
+            continue;
+        }
+        fix_checksums(f);
+    }
 }
 
 /// Notes a held segment: a new run, the next of a run, or the run's start again.
@@ -481,5 +514,6 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
             r.skipped += 1;
         }
     }
+    r.ftp_stand_aside = h.control_counters.alg_ftp_stand_aside.get();
     r
 }

@@ -26,6 +26,10 @@ fn replay(capture: &str, host: &str) -> (bool, Value) {
 }
 
 fn replay_with(capture: &str, host: &str, extra: &str) -> (bool, Value) {
+    replay_args(capture, host, extra, &[])
+}
+
+fn replay_args(capture: &str, host: &str, extra: &str, more: &[&str]) -> (bool, Value) {
     let captures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/captures");
     assert!(
         captures.exists(),
@@ -42,6 +46,7 @@ fn replay_with(capture: &str, host: &str, extra: &str) -> (bool, Value) {
         .args(["replay", "-c"])
         .arg(dir.join("cgnat.toml"))
         .args(["--inside-host", host])
+        .args(more)
         .arg(captures.join(capture))
         .arg("--out-dir")
         .arg(&dir)
@@ -218,4 +223,23 @@ fn rtsp_single_setup_from_a_pcapng_round_trips() {
     let t = String::from_utf8_lossy(&out[0]).into_owned();
     assert!(t.contains("Transport: RTP/AVP;unicast;client_port="), "{t}");
     assert!(!t.contains("client_port=50220-50221"), "{t}");
+}
+
+/// FTP upgraded with AUTH TLS, captured on loopback (both ends 127.0.0.1): the server's
+/// end plays the outside peer at another address. The ALG reads FEAT and AUTH, stands
+/// aside once 234 accepts it, and the encrypted stream passes untouched both ways.
+#[test]
+fn ftp_auth_tls_round_trips_and_the_alg_stands_aside() {
+    let (ok, r) = replay_args(
+        "ftp-auth-tls.pcap",
+        "127.0.0.1",
+        "filtering = \"address-and-port-dependent\"\n",
+        &["--server-port", "21", "--inside-as", "141.142.1.1"],
+    );
+    assert!(ok, "{r}");
+    assert_eq!(r["ftp_stand_aside"], 1, "{r}");
+    assert_eq!(
+        r["outbound"].as_u64().unwrap() + r["inbound_ok"].as_u64().unwrap(),
+        84
+    );
 }
