@@ -825,3 +825,76 @@ fn retransmissions_inside_and_before_a_rewritten_run_never_leak() {
         assert!(checksums_ok(&r));
     }
 }
+
+/// SIP over TLS is opaque: configured on 5061 or not, TLS records pass untouched and
+/// open nothing (counted as not SIP).
+#[test]
+fn sip_over_tls_is_left_alone() {
+    let mut h = harness("filtering = \"address-and-port-dependent\"\n[alg]\nsip = { enabled = true, ports = [5060, 5061] }");
+    let c = out(&one(
+        &mut h,
+        &tcp("100.64.1.2:40800", "192.0.2.20:5061", 100, "S", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ))
+    .src;
+    one(
+        &mut h,
+        &tcp("192.0.2.20:5061", &c.to_string(), 900, "SA", b"", true),
+        Outside,
+        1000,
+        Inside,
+    );
+    // A TLS ClientHello record carrying bytes that look like an address.
+    let mut hello = vec![0x16, 0x03, 0x01, 0x00, 0x40];
+    hello.extend_from_slice(b"\x01\x00\x00\x3c\x03\x03100.64.1.2 INVITE sip:x SIP/2.0\r\n\r\n");
+    let o = one(
+        &mut h,
+        &tcp(
+            "100.64.1.2:40800",
+            "192.0.2.20:5061",
+            101,
+            "PA",
+            &hello,
+            false,
+        ),
+        Inside,
+        1001,
+        Outside,
+    );
+    assert_eq!(&o[54..], &hello[..]);
+    assert_eq!(h.worker.nat().expectations().count(), 0);
+    assert!(h.counters.alg_sip[AlgEvent::NotMessage as usize].get() >= 1);
+}
+
+/// Past a class's maximum the oldest expectation of the class goes (TFTP: 1024 per
+/// worker), counted; the others stay.
+#[test]
+fn the_oldest_expectation_of_a_full_class_is_evicted() {
+    let mut h = harness("filtering = \"address-and-port-dependent\"\nmax_sessions_per_subscriber = 4000\n[alg]\ntftp = { enabled = true }");
+    let max = cgnat_dataplane::nat::class::MAX[cgnat_dataplane::nat::class::TFTP as usize];
+    for k in 0..=max {
+        let src = format!("100.64.1.2:{}", 20000 + k);
+        one(
+            &mut h,
+            &udp(&src, "192.0.2.69:69", b"\x00\x01file\x00octet\x00", false),
+            Inside,
+            1000,
+            Outside,
+        );
+    }
+    let tftp = |h: &cgnat_dataplane::harness::Harness| {
+        h.worker
+            .nat()
+            .expectations()
+            .filter(|(_, e)| e.class == cgnat_dataplane::nat::class::TFTP)
+            .map(|(_, e)| h.worker.nat().mapping(e.mapping).key.pa)
+            .collect::<Vec<u16>>()
+    };
+    let left = tftp(&h);
+    assert_eq!(left.len(), max);
+    assert!(!left.contains(&20000), "the oldest went");
+    assert!(left.contains(&20001) && left.contains(&(20000 + max as u16)));
+    assert_eq!(h.counters.expectations_evicted.get(), 1);
+}
