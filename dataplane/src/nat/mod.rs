@@ -14,6 +14,7 @@
 //! evicted (RFC 6888 REQ-11).
 
 pub mod deterministic;
+pub mod index;
 pub mod pool;
 pub mod wheel;
 
