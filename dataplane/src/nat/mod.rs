@@ -8,8 +8,8 @@
 //! endpoint-independent mapping several sessions share one mapping, which keeps the
 //! same outside port for every remote (RFC 4787 REQ-1).
 //!
-//! Everything is sized at start-up: slabs with free lists and hash indexes with twice
-//! the room they can ever hold (so deletions cannot force a rehash that allocates).
+//! Everything is sized at start-up: slabs with free lists, and fixed-size hash indexes
+//! ([`index::Index`]) with room for every record of their slab, which never grow.
 //! When a slab is empty, new sessions are refused and counted; live ones are never
 //! evicted (RFC 6888 REQ-11).
 
