@@ -8,12 +8,13 @@
 //! endpoint-independent mapping several sessions share one mapping, which keeps the
 //! same outside port for every remote (RFC 4787 REQ-1).
 //!
-//! Everything is sized at start-up: slabs with free lists and hash indexes with twice
-//! the room they can ever hold (so deletions cannot force a rehash that allocates).
+//! Everything is sized at start-up: slabs with free lists, and fixed-size hash indexes
+//! ([`index::Index`]) with room for every record of their slab, which never grow.
 //! When a slab is empty, new sessions are refused and counted; live ones are never
 //! evicted (RFC 6888 REQ-11).
 
 pub mod deterministic;
+pub mod index;
 pub mod pool;
 pub mod wheel;
 
@@ -22,6 +23,7 @@ use crate::log::{event, quota, LogEvent};
 use crate::wire::{ipv4, tcp};
 use cgnat_config::{Allocation, Behavior, Pooling};
 use hashbrown::HashMap;
+use index::{Hasher, Index};
 use pool::{Pool, PortError, PortLayout};
 use std::sync::Arc;
 use wheel::{Wheel, NIL};
@@ -251,6 +253,19 @@ pub struct Mapping {
     pub sessions: u32,
     /// Owning subscriber.
     pub sub: u32,
+}
+
+impl Mapping {
+    /// Its key in the outside mapping index.
+    fn out_key(&self) -> Key {
+        Key {
+            proto: self.key.proto,
+            a: self.out_addr,
+            pa: self.out_port,
+            b: 0,
+            pb: 0,
+        }
+    }
 }
 
 /// Per-subscriber state: paired address, counts, port blocks.
@@ -485,11 +500,18 @@ pub struct Nat {
     free_mapping: u32,
     subs: Vec<Subscriber>,
     free_sub: u32,
-    in_idx: HashMap<Key, u32>,
-    out_idx: HashMap<Key, u32>,
-    map_in: HashMap<Key, u32>,
-    map_out: HashMap<Key, u32>,
-    sub_idx: HashMap<u32, u32>,
+    /// Sessions by inside key ([`Session::in_key`]).
+    in_idx: Index,
+    /// Sessions by outside key ([`Session::out_key`]).
+    out_idx: Index,
+    /// Seeded hash of the index keys.
+    hasher: Hasher,
+    /// Mappings by inside key ([`Mapping::key`]).
+    map_in: Index,
+    /// Mappings by outside key (protocol, outside address and port).
+    map_out: Index,
+    /// Subscribers by inside address.
+    sub_idx: Index,
     /// Address-dependent filtering: sessions per (mapping, remote address).
     adf: HashMap<(u32, u32), u32>,
     /// The worker's outside ports.
@@ -610,11 +632,12 @@ impl Nat {
             free_mapping: if cap > 0 { 0 } else { NIL },
             subs,
             free_sub: if sub_cap > 0 { 0 } else { NIL },
-            in_idx: HashMap::with_capacity(2 * cap),
-            out_idx: HashMap::with_capacity(2 * cap),
-            map_in: HashMap::with_capacity(2 * cap),
-            map_out: HashMap::with_capacity(2 * cap),
-            sub_idx: HashMap::with_capacity(2 * sub_cap),
+            in_idx: Index::new(cap as u32),
+            out_idx: Index::new(cap as u32),
+            hasher: Hasher::new(seed ^ 0x1d3a_7c5e_b0f2_4689),
+            map_in: Index::new(cap as u32),
+            map_out: Index::new(cap as u32),
+            sub_idx: Index::new(sub_cap as u32),
             adf: HashMap::with_capacity(adf_cap),
             counters,
             events: Vec::with_capacity(4096),
@@ -665,18 +688,9 @@ impl Nat {
                 sessions: 1,
                 sub,
             };
-            self.map_in.insert(key, m);
+            self.index_mapping_in(m);
             self.statics.insert(m);
-            self.map_out.insert(
-                Key {
-                    proto,
-                    a: out_addr,
-                    pa: out_port,
-                    b: 0,
-                    pb: 0,
-                },
-                m,
-            );
+            self.index_mapping_out(m);
             let s = &mut self.subs[sub as usize];
             s.mappings += 1;
             if s.pool == NO_POOL {
@@ -714,19 +728,20 @@ impl Nat {
 
     /// A subscriber's state.
     pub fn subscriber(&self, addr: u32) -> Option<&Subscriber> {
-        self.sub_idx.get(&addr).map(|&i| &self.subs[i as usize])
+        self.subscriber_by_addr(addr)
+            .map(|i| &self.subs[i as usize])
     }
 
     /// Iterates live sessions (slow path: inspection, tests).
     pub fn iter_sessions(&self) -> impl Iterator<Item = &Session> + '_ {
-        self.in_idx.values().map(|&i| &self.sessions[i as usize])
+        self.in_idx.records().map(|i| &self.sessions[i as usize])
     }
 
     /// Iterates live sessions with their indexes (slow path: inspection).
     pub fn iter_sessions_indexed(&self) -> impl Iterator<Item = (u32, &Session)> + '_ {
         self.in_idx
-            .values()
-            .map(|&i| (i, &self.sessions[i as usize]))
+            .records()
+            .map(|i| (i, &self.sessions[i as usize]))
     }
 
     /// True if `addr` is one of the pool's addresses.
@@ -736,12 +751,110 @@ impl Nat {
 
     /// Looks up the session of an outbound packet without creating one.
     pub fn find_in2out(&self, t: &Tuple) -> Option<u32> {
-        self.in_idx.get(&t.in2out_key()).copied()
+        self.session_by_in_key(&t.in2out_key())
     }
 
     /// Looks up the session of an inbound packet without creating one.
     pub fn find_out2in(&self, t: &Tuple) -> Option<u32> {
-        self.out_idx.get(&t.out2in_key()).copied()
+        self.session_by_out_key(&t.out2in_key())
+    }
+
+    /// The session whose inside key is `k`.
+    #[inline]
+    fn session_by_in_key(&self, k: &Key) -> Option<u32> {
+        let sessions = &self.sessions;
+        self.in_idx
+            .find(self.hasher.key(k), |i| sessions[i as usize].in_key() == *k)
+    }
+
+    /// The session whose outside key is `k`.
+    #[inline]
+    fn session_by_out_key(&self, k: &Key) -> Option<u32> {
+        let sessions = &self.sessions;
+        self.out_idx
+            .find(self.hasher.key(k), |i| sessions[i as usize].out_key() == *k)
+    }
+
+    /// Enters session `i` (already written) in both session indexes; an entry of the
+    /// same key is replaced, as a map's insert would.
+    fn index_session(&mut self, i: u32) {
+        let s = self.sessions[i as usize];
+        let sessions = &self.sessions;
+        let (ki, ko) = (s.in_key(), s.out_key());
+        // Never full: the indexes have room for every session record.
+        let r = self.in_idx.insert(self.hasher.key(&ki), i, |j| {
+            sessions[j as usize].in_key() == ki
+        });
+        debug_assert!(r.is_ok());
+        let r = self.out_idx.insert(self.hasher.key(&ko), i, |j| {
+            sessions[j as usize].out_key() == ko
+        });
+        debug_assert!(r.is_ok());
+    }
+
+    /// Takes the entries of the keys of session record `s` out of the session indexes
+    /// (whichever sessions they point to).
+    fn unindex_session(&mut self, s: &Session) {
+        let sessions = &self.sessions;
+        let (ki, ko) = (s.in_key(), s.out_key());
+        self.in_idx.remove(self.hasher.key(&ki), |j| {
+            sessions[j as usize].in_key() == ki
+        });
+        self.out_idx.remove(self.hasher.key(&ko), |j| {
+            sessions[j as usize].out_key() == ko
+        });
+    }
+
+    /// The mapping whose (masked) inside key is `k`.
+    #[inline]
+    fn mapping_by_in_key(&self, k: &Key) -> Option<u32> {
+        let mappings = &self.mappings;
+        self.map_in
+            .find(self.hasher.key(k), |m| mappings[m as usize].key == *k)
+    }
+
+    /// The mapping whose outside key ([`Mapping::out_key`]) is `k`.
+    #[inline]
+    fn mapping_by_out_key(&self, k: &Key) -> Option<u32> {
+        let mappings = &self.mappings;
+        self.map_out
+            .find(self.hasher.key(k), |m| mappings[m as usize].out_key() == *k)
+    }
+
+    /// Enters mapping `m` (already written) in the inside mapping index, replacing an
+    /// entry of the same key.
+    fn index_mapping_in(&mut self, m: u32) {
+        let mappings = &self.mappings;
+        let k = mappings[m as usize].key;
+        // Never full: room for every mapping record.
+        let r = self
+            .map_in
+            .insert(self.hasher.key(&k), m, |j| mappings[j as usize].key == k);
+        debug_assert!(r.is_ok());
+    }
+
+    /// Enters mapping `m` (already written) in the outside mapping index.
+    fn index_mapping_out(&mut self, m: u32) {
+        let mappings = &self.mappings;
+        let k = mappings[m as usize].out_key();
+        let r = self.map_out.insert(self.hasher.key(&k), m, |j| {
+            mappings[j as usize].out_key() == k
+        });
+        debug_assert!(r.is_ok());
+    }
+
+    /// Takes the entry of inside key `k` out of the inside mapping index.
+    fn unindex_mapping_in(&mut self, k: &Key) {
+        let mappings = &self.mappings;
+        self.map_in
+            .remove(self.hasher.key(k), |j| mappings[j as usize].key == *k);
+    }
+
+    /// Takes the entry of outside key `k` out of the outside mapping index.
+    fn unindex_mapping_out(&mut self, k: &Key) {
+        let mappings = &self.mappings;
+        self.map_out
+            .remove(self.hasher.key(k), |j| mappings[j as usize].out_key() == *k);
     }
 
     fn timeout(&self, s: &Session) -> u32 {
@@ -793,7 +906,7 @@ impl Nat {
         now: u32,
     ) -> Result<u32, DropReason> {
         let key = t.in2out_key();
-        if let Some(&i) = self.in_idx.get(&key) {
+        if let Some(i) = self.session_by_in_key(&key) {
             let s = &mut self.sessions[i as usize];
             s.last_seen = now;
             if t.proto == ipv4::PROTO_TCP {
@@ -829,8 +942,8 @@ impl Nat {
             Behavior::AddressDependent => Key { pb: 0, ..key },
             Behavior::AddressAndPortDependent => key,
         };
-        let m = match self.map_in.get(&mkey) {
-            Some(&m) => m,
+        let m = match self.mapping_by_in_key(&mkey) {
+            Some(m) => m,
             None => self.new_mapping(sub, mkey, now)?,
         };
         let map = self.mappings[m as usize];
@@ -888,8 +1001,7 @@ impl Nat {
         let i = self.free_session;
         self.free_session = self.sessions[i as usize].next;
         self.sessions[i as usize] = s;
-        self.in_idx.insert(s.in_key(), i);
-        self.out_idx.insert(s.out_key(), i);
+        self.index_session(i);
         let m = &mut self.mappings[s.mapping as usize];
         m.sessions += 1;
         let sub = m.sub;
@@ -911,8 +1023,16 @@ impl Nat {
         i
     }
 
+    /// The subscriber slot of inside address `addr`.
+    #[inline]
+    fn subscriber_by_addr(&self, addr: u32) -> Option<u32> {
+        let subs = &self.subs;
+        self.sub_idx
+            .find(self.hasher.addr(addr), |j| subs[j as usize].addr == addr)
+    }
+
     fn find_or_add_subscriber(&mut self, addr: u32) -> Result<u32, DropReason> {
-        if let Some(&i) = self.sub_idx.get(&addr) {
+        if let Some(i) = self.subscriber_by_addr(addr) {
             return Ok(i);
         }
         let i = self.free_sub;
@@ -926,7 +1046,12 @@ impl Nat {
         s.sessions = 0;
         s.mappings = 0;
         s.blocks.clear();
-        self.sub_idx.insert(addr, i);
+        let subs = &self.subs;
+        // Never full: room for every subscriber slot.
+        let r = self
+            .sub_idx
+            .insert(self.hasher.addr(addr), i, |j| subs[j as usize].addr == addr);
+        debug_assert!(r.is_ok());
         self.counters
             .subscribers_active
             .set(self.sub_idx.len() as u64);
@@ -934,17 +1059,20 @@ impl Nat {
     }
 
     fn maybe_remove_subscriber(&mut self, i: u32) {
-        let s = &mut self.subs[i as usize];
         // Already gone (several paths may ask): nothing to do.
-        if self.sub_idx.get(&s.addr) != Some(&i) {
+        let addr = self.subs[i as usize].addr;
+        if self.subscriber_by_addr(addr) != Some(i) {
             return;
         }
+        let s = &mut self.subs[i as usize];
         if s.sessions == 0 && s.mappings == 0 && s.blocks.is_empty() {
             if s.pool != NO_POOL {
                 self.pool.addrs[usize::from(s.pool)].subscribers -= 1;
             }
-            self.sub_idx.remove(&s.addr);
             s.next_free = self.free_sub;
+            let subs = &self.subs;
+            self.sub_idx
+                .remove(self.hasher.addr(addr), |j| subs[j as usize].addr == addr);
             self.free_sub = i;
             self.counters
                 .subscribers_active
@@ -1095,17 +1223,8 @@ impl Nat {
             sessions: 0,
             sub,
         };
-        self.map_in.insert(mkey, m);
-        self.map_out.insert(
-            Key {
-                proto: mkey.proto,
-                a: out_addr,
-                pa: port,
-                b: 0,
-                pb: 0,
-            },
-            m,
-        );
+        self.index_mapping_in(m);
+        self.index_mapping_out(m);
         self.subs[sub as usize].mappings += 1;
         self.counters.mappings_active.set(self.map_out.len() as u64);
         self.check_threshold(a);
@@ -1170,22 +1289,12 @@ impl Nat {
         now: u32,
     ) -> Result<u32, DropReason> {
         let key = t.out2in_key();
-        if let Some(&i) = self.out_idx.get(&key) {
+        if let Some(i) = self.session_by_out_key(&key) {
             if t.proto == ipv4::PROTO_TCP {
                 Self::track_tcp(&mut self.sessions[i as usize], tcp_flags, false);
             }
             return Ok(i);
         }
-        let m = *self
-            .map_out
-            .get(&Key {
-                proto: t.proto,
-                a: t.dst,
-                pa: t.dport,
-                b: 0,
-                pb: 0,
-            })
-            .ok_or(DropReason::NoMapping)?;
         let okey = Key {
             proto: t.proto,
             a: t.dst,
@@ -1193,6 +1302,9 @@ impl Nat {
             b: 0,
             pb: 0,
         };
+        let m = self
+            .mapping_by_out_key(&okey)
+            .ok_or(DropReason::NoMapping)?;
         // Remote 0: any address (a loose FTP expectation, media before the answer).
         let exp = self
             .expects
@@ -1425,14 +1537,8 @@ impl Nat {
             return;
         }
         let m = *m;
-        self.map_in.remove(&m.key);
-        self.map_out.remove(&Key {
-            proto: m.key.proto,
-            a: m.out_addr,
-            pa: m.out_port,
-            b: 0,
-            pb: 0,
-        });
+        self.unindex_mapping_in(&m.key);
+        self.unindex_mapping_out(&m.out_key());
         self.mappings[mi as usize].sessions = self.free_mapping;
         self.free_mapping = mi;
         self.subs[m.sub as usize].mappings -= 1;
@@ -1517,8 +1623,8 @@ impl Nat {
             b: 0,
             pb: 0,
         };
-        let m = match self.map_in.get(&mkey) {
-            Some(&m) => m,
+        let m = match self.mapping_by_in_key(&mkey) {
+            Some(m) => m,
             None => match self.new_mapping(sub, mkey, now) {
                 Ok(m) => m,
                 Err(_) => {
@@ -1640,8 +1746,8 @@ impl Nat {
             alg: ALG_RTCP,
             ..*rtp
         };
-        let have_rtp = self.map_in.get(&key(rtp.in_port)).copied();
-        let have_rtcp = self.map_in.get(&key(rtcp_port)).copied();
+        let have_rtp = self.mapping_by_in_key(&key(rtp.in_port));
+        let have_rtcp = self.mapping_by_in_key(&key(rtcp_port));
         if have_rtp.is_some() || have_rtcp.is_some() || rtcp_port != rtp.in_port.wrapping_add(1) {
             // Already mapped (a re-INVITE, media flowing): keep what exists.
             let a = self.alg_expect_with(master, rtp, now)?;
@@ -1689,12 +1795,12 @@ impl Nat {
         self.params.port_preservation = pres;
         let m = r?;
         // The key was made even to ask for an even port; put the real one back.
-        self.map_in.remove(&Key {
+        self.unindex_mapping_in(&Key {
             pa: mkey.pa & !1,
             ..mkey
         });
         self.mappings[m as usize].key = mkey;
-        self.map_in.insert(mkey, m);
+        self.index_mapping_in(m);
         if self.mappings[m as usize].out_port & 1 == 1 {
             self.mappings[m as usize].sessions = 1;
             self.unpin_mapping(m, now, true);
@@ -1733,7 +1839,7 @@ impl Nat {
 
     /// Ends the registration pinhole of inside endpoint (`proto`, `in_addr`, `in_port`).
     pub fn alg_unregister(&mut self, proto: u8, in_addr: u32, in_port: u16, now: u32) -> bool {
-        let Some(&m) = self.map_in.get(&Key {
+        let Some(m) = self.mapping_by_in_key(&Key {
             proto,
             a: in_addr,
             pa: in_port,
@@ -1765,7 +1871,7 @@ impl Nat {
     /// The inside endpoint of outside endpoint (`proto`, `out_addr`, `out_port`), if
     /// mapped.
     pub fn inside_of(&self, proto: u8, out_addr: u32, out_port: u16) -> Option<(u32, u16)> {
-        let m = *self.map_out.get(&Key {
+        let m = self.mapping_by_out_key(&Key {
             proto,
             a: out_addr,
             pa: out_port,
@@ -1837,8 +1943,7 @@ impl Nat {
         if self.params.log.sessions {
             self.emit(self.session_event(event::SESSION_DELETE, &s));
         }
-        self.in_idx.remove(&s.in_key());
-        self.out_idx.remove(&s.out_key());
+        self.unindex_session(&s);
         if self.params.filtering == Behavior::AddressDependent {
             if let Some(c) = self.adf.get_mut(&(s.mapping, s.rem_addr)) {
                 *c -= 1;

@@ -1,0 +1,493 @@
+//! A fixed-size open-addressing index from a key's hash to a record number (a session
+//! or a mapping). The records hold the keys; the index holds, per slot, the key's
+//! 32-bit hash and the record number, 8 bytes. Lookups compare the stored hash first
+//! and the full key (through the caller's record) only when it matches.
+//!
+//! - Sized once in [`Index::new`] for a maximum number of entries, at a load factor of
+//!   at most 3/4 when full; it never grows and never allocates afterwards. Past the
+//!   maximum, inserts are refused.
+//! - Linear probing from a home slot chosen by the hash's high bits (multiply-shift
+//!   range reduction, so the slot count need not be a power of two), wrapping around
+//!   at the end of the table.
+//! - Deletion shifts the following entries of the cluster back (Knuth's algorithm R
+//!   for linear probing), so there are no tombstones and lookups never slow down with
+//!   churn.
+//! - An empty slot is all zeroes (the record number is stored plus one), so the table
+//!   comes from zeroed memory that the kernel maps lazily: an unused part of a large
+//!   table costs no resident memory.
+
+use crate::nat::Key;
+
+/// What a slot holds: the hash in the low 32 bits, the record number plus one in the
+/// high 32 bits (0: empty).
+type Slot = u64;
+
+/// The index refused an entry: it holds its maximum already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Full;
+
+/// A fixed-size hash index of record numbers. See the module documentation.
+pub struct Index {
+    slots: Vec<Slot>,
+    len: u32,
+    max: u32,
+}
+
+#[inline]
+fn slot_hash(s: Slot) -> u32 {
+    s as u32
+}
+
+#[inline]
+fn slot_record(s: Slot) -> Option<u32> {
+    match (s >> 32) as u32 {
+        0 => None,
+        r => Some(r - 1),
+    }
+}
+
+#[inline]
+fn make_slot(hash: u32, record: u32) -> Slot {
+    (u64::from(record) + 1) << 32 | u64::from(hash)
+}
+
+impl Index {
+    /// An index for at most `max` entries (`max` < `u32::MAX`).
+    pub fn new(max: u32) -> Index {
+        assert!(max < u32::MAX, "index larger than record numbers");
+        // At most 3/4 full, and always one empty slot so probes end.
+        let n = (max as usize + (max as usize).div_ceil(3)).max(max as usize + 1);
+        Index {
+            slots: vec![0; n],
+            len: 0,
+            max,
+        }
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// True when it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Slots of the table (memory: 8 bytes each).
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    #[inline]
+    fn home(&self, hash: u32) -> usize {
+        ((u64::from(hash) * self.slots.len() as u64) >> 32) as usize
+    }
+
+    #[inline]
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.slots.len() {
+            0
+        } else {
+            i + 1
+        }
+    }
+
+    /// The record of the entry of hash `hash` for which `eq(record)` holds (the
+    /// caller compares the record's key with the one it looks for).
+    #[inline]
+    pub fn find(&self, hash: u32, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
+        let mut i = self.home(hash);
+        loop {
+            let s = self.slots[i];
+            let r = slot_record(s)?;
+            if slot_hash(s) == hash && eq(r) {
+                return Some(r);
+            }
+            i = self.next(i);
+        }
+    }
+
+    /// Inserts `record` under `hash`, or, when an entry for which `eq` holds is there
+    /// already, makes it point to `record` and returns the record it replaced (as a
+    /// map's insert does). Refused when the index holds its maximum and the key is new.
+    pub fn insert(
+        &mut self,
+        hash: u32,
+        record: u32,
+        mut eq: impl FnMut(u32) -> bool,
+    ) -> Result<Option<u32>, Full> {
+        let mut i = self.home(hash);
+        loop {
+            let s = self.slots[i];
+            match slot_record(s) {
+                None => {
+                    if self.len >= self.max {
+                        return Err(Full);
+                    }
+                    self.slots[i] = make_slot(hash, record);
+                    self.len += 1;
+                    return Ok(None);
+                }
+                Some(r) if slot_hash(s) == hash && eq(r) => {
+                    self.slots[i] = make_slot(hash, record);
+                    return Ok(Some(r));
+                }
+                Some(_) => i = self.next(i),
+            }
+        }
+    }
+
+    /// Removes the entry of hash `hash` for which `eq(record)` holds; returns its
+    /// record.
+    pub fn remove(&mut self, hash: u32, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
+        let mut i = self.home(hash);
+        let r = loop {
+            let s = self.slots[i];
+            let r = slot_record(s)?;
+            if slot_hash(s) == hash && eq(r) {
+                break r;
+            }
+            i = self.next(i);
+        };
+        self.len -= 1;
+        // Backward shift: the hole at `i` is filled by the next entry of the cluster
+        // whose home is not cyclically within (i, j] (it may legally sit at i), until
+        // an empty slot ends the cluster.
+        let mut j = i;
+        loop {
+            j = self.next(j);
+            let s = self.slots[j];
+            if slot_record(s).is_none() {
+                break;
+            }
+            let k = self.home(slot_hash(s));
+            let stays = if i <= j {
+                i < k && k <= j
+            } else {
+                i < k || k <= j
+            };
+            if !stays {
+                self.slots[i] = s;
+                i = j;
+            }
+        }
+        self.slots[i] = 0;
+        Some(r)
+    }
+
+    /// The records held, in slot order (slow path: inspection).
+    pub fn records(&self) -> impl Iterator<Item = u32> + '_ {
+        self.slots.iter().filter_map(|&s| slot_record(s))
+    }
+
+    /// Empties the index (every slot is written: slow path).
+    pub fn clear(&mut self) {
+        self.slots.fill(0);
+        self.len = 0;
+    }
+}
+
+#[inline]
+fn fold(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// Seeded hashes of keys for the indexes.
+#[derive(Clone, Copy, Debug)]
+pub struct Hasher {
+    k: [u64; 3],
+}
+
+impl Hasher {
+    /// A hasher whose secrets derive from `seed` (splitmix64).
+    pub fn new(seed: u64) -> Hasher {
+        let mut x = seed;
+        let mut next = || {
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        Hasher {
+            k: [next() | 1, next() | 1, next() | 1],
+        }
+    }
+
+    /// The hash of a lookup key.
+    #[inline]
+    pub fn key(&self, k: &Key) -> u32 {
+        let x = u64::from(k.a) << 32 | u64::from(k.b);
+        let y = u64::from(k.pa) << 32 | u64::from(k.pb) << 16 | u64::from(k.proto);
+        self.mix(x, y)
+    }
+
+    /// The hash of a 32-bit key (a subscriber's address).
+    #[inline]
+    pub fn addr(&self, a: u32) -> u32 {
+        self.mix(u64::from(a), 0)
+    }
+
+    #[inline]
+    fn mix(&self, x: u64, y: u64) -> u32 {
+        let h = fold(x ^ self.k[0], y ^ self.k[1]);
+        (fold(h, self.k[2]) >> 32) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hashbrown::HashMap;
+
+    /// A small deterministic generator (xorshift64*).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+
+    /// Records are keys (u64) in a slab; the index maps a key's hash to its record.
+    struct Model {
+        idx: Index,
+        keys: Vec<u64>,
+        free: Vec<u32>,
+        map: HashMap<u64, u32>,
+        hash: fn(u64) -> u32,
+    }
+
+    impl Model {
+        /// An index of `max` entries over a slab of `max + 1` records (a spare one,
+        /// so that a key can be replaced when the index is full).
+        fn new(max: u32, hash: fn(u64) -> u32) -> Model {
+            Model {
+                idx: Index::new(max),
+                keys: vec![0; max as usize + 1],
+                free: (0..=max).rev().collect(),
+                map: HashMap::new(),
+                hash,
+            }
+        }
+        fn find(&self, k: u64) -> Option<u32> {
+            let keys = &self.keys;
+            self.idx.find((self.hash)(k), |r| keys[r as usize] == k)
+        }
+        fn insert(&mut self, k: u64) -> Result<Option<u32>, Full> {
+            let r = *self.free.last().expect("a spare record");
+            self.keys[r as usize] = k;
+            let keys = &self.keys;
+            let got = self
+                .idx
+                .insert((self.hash)(k), r, |o| keys[o as usize] == k);
+            if let Ok(old) = got {
+                self.free.pop();
+                if let Some(o) = old {
+                    self.free.push(o);
+                }
+                assert_eq!(self.map.insert(k, r), old);
+            }
+            got
+        }
+        fn remove(&mut self, k: u64) -> Option<u32> {
+            let keys = &self.keys;
+            let r = self.idx.remove((self.hash)(k), |o| keys[o as usize] == k);
+            assert_eq!(r, self.map.remove(&k));
+            if let Some(r) = r {
+                self.free.push(r);
+            }
+            r
+        }
+        fn check(&self) {
+            assert_eq!(self.idx.len(), self.map.len());
+            for (&k, &r) in &self.map {
+                assert_eq!(self.find(k), Some(r), "key {k:#x}");
+            }
+            let mut recs: Vec<u32> = self.idx.records().collect();
+            recs.sort_unstable();
+            let mut want: Vec<u32> = self.map.values().copied().collect();
+            want.sort_unstable();
+            assert_eq!(recs, want);
+            // Every entry is reachable from its home without crossing an empty slot.
+            let n = self.idx.slots.len();
+            for (i, &s) in self.idx.slots.iter().enumerate() {
+                if slot_record(s).is_none() {
+                    continue;
+                }
+                let mut j = self.idx.home(slot_hash(s));
+                while j != i {
+                    assert!(slot_record(self.idx.slots[j]).is_some(), "hole before {i}");
+                    j = (j + 1) % n;
+                }
+            }
+        }
+    }
+
+    fn good_hash(k: u64) -> u32 {
+        Hasher::new(7).mix(k, 0)
+    }
+
+    /// Few distinct hashes: long clusters, many equal hashes told apart by the key.
+    fn bad_hash(k: u64) -> u32 {
+        ((k % 5) as u32).wrapping_mul(0x3333_3333)
+    }
+
+    /// Everything in the last slots: clusters wrap around the end of the table.
+    fn end_hash(k: u64) -> u32 {
+        u32::MAX - (k % 3) as u32
+    }
+
+    fn churn(max: u32, hash: fn(u64) -> u32, keyspace: u64, rounds: usize, seed: u64) {
+        let mut m = Model::new(max, hash);
+        let mut rng = Rng(seed);
+        for round in 0..rounds {
+            let k = rng.next() % keyspace;
+            match rng.next() % 8 {
+                0..=3 => {
+                    let full = m.map.len() as u32 >= max && !m.map.contains_key(&k);
+                    let got = m.insert(k);
+                    assert_eq!(got.is_err(), full, "round {round}");
+                }
+                4..=6 => {
+                    m.remove(k);
+                }
+                _ => assert_eq!(m.find(k), m.map.get(&k).copied()),
+            }
+            if round % 97 == 0 {
+                m.check();
+            }
+        }
+        m.check();
+        // Empty it again: nothing is left behind.
+        let keys: Vec<u64> = m.map.keys().copied().collect();
+        for k in keys {
+            assert!(m.remove(k).is_some());
+        }
+        m.check();
+        assert!(m.idx.is_empty());
+        assert!(m.idx.slots.iter().all(|&s| s == 0));
+    }
+
+    #[test]
+    fn churn_against_a_map() {
+        churn(1000, good_hash, 1500, 200_000, 0x1234_5678_9abc_def1);
+        churn(64, good_hash, 100, 50_000, 42);
+    }
+
+    #[test]
+    fn churn_with_colliding_hashes() {
+        churn(50, bad_hash, 80, 50_000, 99);
+    }
+
+    #[test]
+    fn churn_wrapping_around() {
+        churn(40, end_hash, 60, 50_000, 5);
+    }
+
+    #[test]
+    fn full_index_refuses_new_keys_but_replaces_old() {
+        let mut m = Model::new(8, good_hash);
+        for k in 0..8 {
+            assert_eq!(m.insert(k), Ok(None));
+        }
+        assert!(m.idx.slots() > 8);
+        assert_eq!(m.insert(100), Err(Full));
+        assert_eq!(m.find(100), None);
+        // A key already there is replaced even when full (by the spare record 8).
+        let old = m.find(3);
+        assert!(old.is_some());
+        assert_eq!(m.insert(3), Ok(old));
+        assert_eq!(m.find(3), Some(8));
+        m.check();
+        assert!(m.remove(5).is_some());
+        assert_eq!(m.insert(100), Ok(None));
+        m.check();
+        let zero = Index::new(0);
+        assert_eq!(zero.find(1, |_| true), None);
+        let mut zero = zero;
+        assert_eq!(zero.insert(1, 0, |_| true), Err(Full));
+    }
+
+    #[test]
+    fn probes_wrap_around_the_end() {
+        let mut m = Model::new(6, end_hash);
+        let n = m.idx.slots();
+        for k in 0..6 {
+            m.insert(k).unwrap();
+        }
+        // Homes are in the last slot or two; six entries spill over to slot 0 onward.
+        assert!(slot_record(m.idx.slots[0]).is_some());
+        assert!(slot_record(m.idx.slots[n - 1]).is_some());
+        m.check();
+        // Removing from the end shifts the wrapped entries back across the boundary.
+        for k in [0, 3, 1] {
+            m.remove(k);
+            m.check();
+        }
+    }
+
+    #[test]
+    fn backward_shift_moves_only_what_may_move() {
+        // Hand-placed homes in an 8-slot table (max 6): home(h) = h * 8 >> 32.
+        let mut idx = Index::new(6);
+        assert_eq!(idx.slots(), 8);
+        let at = |home: u32, tag: u32| (home << 29) + tag;
+        // Two entries at home 2, one at home 3, one at home 5 (not in the cluster).
+        let h = [at(2, 0), at(2, 1), at(3, 0), at(5, 0)];
+        for (r, &x) in h.iter().enumerate() {
+            assert_eq!(idx.home(x), [2, 2, 3, 5][r]);
+            idx.insert(x, r as u32, |o| o == r as u32).unwrap();
+        }
+        let place = |idx: &Index| -> Vec<Option<u32>> {
+            idx.slots.iter().map(|&s| slot_record(s)).collect()
+        };
+        let p = place(&idx);
+        assert_eq!(&p[2..6], &[Some(0), Some(1), Some(2), Some(3)]);
+        // Removing record 0: 1 moves to its home 2, 2 moves to its home 3, 3 stays.
+        assert_eq!(idx.remove(h[0], |o| o == 0), Some(0));
+        let p = place(&idx);
+        assert_eq!(&p[2..6], &[Some(1), Some(2), None, Some(3)]);
+        assert_eq!(idx.find(h[2], |o| o == 2), Some(2));
+        assert_eq!(idx.find(h[3], |o| o == 3), Some(3));
+        // Removing record 1 (at its home): 2 is at its own home and stays.
+        assert_eq!(idx.remove(h[1], |o| o == 1), Some(1));
+        let p = place(&idx);
+        assert_eq!(&p[2..6], &[None, Some(2), None, Some(3)]);
+        assert_eq!(idx.len(), 2);
+        assert_eq!(idx.remove(h[1], |o| o == 1), None);
+    }
+
+    #[test]
+    fn key_hashes_spread() {
+        let h = Hasher::new(1);
+        let mut idx = Index::new(1 << 14);
+        let mut n = 0u32;
+        for a in 0..64u32 {
+            for p in 0..256u16 {
+                let k = Key {
+                    proto: 17,
+                    a: 0x6440_0000 + a,
+                    pa: 1024 + p,
+                    b: 0x0808_0808,
+                    pb: 53,
+                };
+                idx.insert(h.key(&k), n, |_| false).unwrap();
+                n += 1;
+            }
+        }
+        // Sequential keys: the longest cluster stays short at load 3/4.
+        let mut longest = 0;
+        let mut run = 0;
+        for &s in &idx.slots {
+            run = if slot_record(s).is_some() { run + 1 } else { 0 };
+            longest = longest.max(run);
+        }
+        assert!(longest < 200, "cluster of {longest}");
+        assert_ne!(Hasher::new(1).addr(5), Hasher::new(2).addr(5));
+    }
+}
