@@ -7,6 +7,10 @@ set -euo pipefail
 
 pkgs=(libdpdk-dev dpdk libpcap-dev clang libclang-dev pkg-config
       iproute2 ethtool tcpdump curl python3 iputils-ping procps)
+if [ "${1:-}" = "--bench" ]; then
+    # DPDK's own testpmd, the benchmark's reference.
+    pkgs+=(dpdk-dev)
+fi
 if [ "${1:-}" = "--test" ]; then
     # Real peers for the end-to-end tests.
     pkgs+=(socat prometheus tshark python3-pyftpdlib tftpd-hpa tftp-hpa nftables lftp baresip-core kamailio ffmpeg vlc-bin vlc-plugin-base)
