@@ -478,22 +478,30 @@ pub fn control_edits(
     } else {
         (outside, inside)
     };
-    // Ports of `from` and what they become.
+    // A port of `from` the worker reserved, and what it becomes.
+    let reserved = |p: u16| -> Option<u16> {
+        rw.iter()
+            .find(|r| {
+                if tag.dir == 0 {
+                    r.inside == (tag.inside.0, p)
+                } else {
+                    r.outside == (tag.outside.0, p)
+                }
+            })
+            .map(|r| {
+                if tag.dir == 0 {
+                    r.outside.1
+                } else {
+                    r.inside.1
+                }
+            })
+    };
+    // Any port of `from`: the session's own, or a reserved one.
     let port_of = |p: u16| -> Option<u16> {
-        if tag.dir == 0 {
-            if p == tag.inside.1 {
-                return Some(tag.outside.1);
-            }
-            rw.iter()
-                .find(|r| r.inside == (tag.inside.0, p))
-                .map(|r| r.outside.1)
-        } else {
-            if p == tag.outside.1 {
-                return Some(tag.inside.1);
-            }
-            rw.iter()
-                .find(|r| r.outside == (tag.outside.0, p))
-                .map(|r| r.inside.1)
+        match tag.dir {
+            0 if p == tag.inside.1 => Some(tag.outside.1),
+            1 if p == tag.outside.1 => Some(tag.inside.1),
+            _ => reserved(p),
         }
     };
     let counted = WorkerCounters::default();
@@ -503,22 +511,7 @@ pub fn control_edits(
             let mt = &text[*at..*at + m.msg.len];
             let ports = |role: sip::Role, p: u16| match role {
                 // Media ports only from the reservations, never the session's own.
-                sip::Role::Media(_) | sip::Role::Rtcp(_) => rw
-                    .iter()
-                    .find(|r| {
-                        if tag.dir == 0 {
-                            r.inside == (tag.inside.0, p)
-                        } else {
-                            r.outside == (tag.outside.0, p)
-                        }
-                    })
-                    .map(|r| {
-                        if tag.dir == 0 {
-                            r.outside.1
-                        } else {
-                            r.inside.1
-                        }
-                    }),
+                sip::Role::Media(_) | sip::Role::Rtcp(_) => reserved(p),
                 _ => port_of(p),
             };
             let t = sip::Translate {
@@ -539,23 +532,7 @@ pub fn control_edits(
         for (at, m) in &msgs {
             let Some(m) = m else { continue };
             let mt = &text[*at..*at + m.msg.len];
-            let ports = |p: u16| {
-                rw.iter()
-                    .find(|r| {
-                        if tag.dir == 0 {
-                            r.inside == (tag.inside.0, p)
-                        } else {
-                            r.outside == (tag.outside.0, p)
-                        }
-                    })
-                    .map(|r| {
-                        if tag.dir == 0 {
-                            r.outside.1
-                        } else {
-                            r.inside.1
-                        }
-                    })
-            };
+            let ports = |p: u16| reserved(p);
             if let Ok(e) = rtsp::rewrite(mt, m, from, to, &ports) {
                 if !e.is_empty() {
                     count(counters, ALG_RTSP, AlgEvent::Rewritten);

@@ -822,7 +822,7 @@ impl<B: PacketBuf> Worker<B> {
     /// (PORT, EPRT) get a mapping pinned by an expectation on this worker, which owns
     /// the subscriber's ports; the control lcore rewrites the text.
     fn ftp_from_inside(&mut self, buf: &B, p: &Parsed, i: u32, s: &crate::nat::Session, now: u32) {
-        use crate::alg::{announced, tcp_payload, Rewrite, Tag, MAX_REWRITES};
+        use crate::alg::{announced, tcp_payload, Tag};
         let mut tag = Tag {
             dir: 0,
             inside: (s.in_addr, s.in_port),
@@ -869,49 +869,60 @@ impl<B: PacketBuf> Worker<B> {
                 // The server is the inside host (a port forward): its 227 and 229
                 // replies announce where the client connects.
                 for (a, port) in crate::alg::announced_replies(text, &self.counters) {
-                    if a.is_some_and(|a| u32::from(a) != s.in_addr) {
-                        self.counters.alg_ftp_bounce.inc();
-                        continue;
-                    }
-                    if usize::from(tag.n) == MAX_REWRITES {
+                    let a = a.unwrap_or(std::net::Ipv4Addr::from(s.in_addr));
+                    if !self.ftp_reserve(&mut tag, a, port, false, i, s, p.dst, now) {
                         break;
-                    }
-                    let remote = if self.params.ftp_loose { 0 } else { p.dst };
-                    if let Some(out) = self.nat.alg_expect(i, s.in_addr, port, remote, now) {
-                        tag.rewrites[usize::from(tag.n)] = Rewrite {
-                            inside: (s.in_addr, port),
-                            outside: out,
-                        };
-                        tag.n += 1;
                     }
                 }
             }
             for (a, port) in announced(text, &self.counters) {
-                if u32::from(a) != s.in_addr {
-                    // FTP bounce: an address other than the client's own opens nothing.
-                    self.counters.alg_ftp_bounce.inc();
-                    continue;
-                }
-                if usize::from(tag.n) == MAX_REWRITES {
+                if !self.ftp_reserve(&mut tag, a, port, true, i, s, p.dst, now) {
                     break;
-                }
-                if port < self.params.ftp_min_data_port {
-                    // A privileged data port (e.g. 25 for a mail relay bounce) opens
-                    // nothing unless configured.
-                    self.counters.alg_ftp_low_port.inc();
-                    continue;
-                }
-                let remote = if self.params.ftp_loose { 0 } else { p.dst };
-                if let Some(out) = self.nat.alg_expect(i, s.in_addr, port, remote, now) {
-                    tag.rewrites[usize::from(tag.n)] = Rewrite {
-                        inside: (s.in_addr, port),
-                        outside: out,
-                    };
-                    tag.n += 1;
                 }
             }
         }
         self.alg_tag = Some(tag);
+    }
+
+    /// Reserves the endpoint (`a`, `port`) an FTP command or reply announced, for a
+    /// data connection from `remote` (any with `loose`), and adds its rewrite to the
+    /// tag. An address other than the inside host's own (bounce) opens nothing, nor
+    /// (for a client's PORT/EPRT, `client`) a port below `min_data_port`; both
+    /// counted. False when the tag is full.
+    #[allow(clippy::too_many_arguments)]
+    fn ftp_reserve(
+        &mut self,
+        tag: &mut crate::alg::Tag,
+        a: std::net::Ipv4Addr,
+        port: u16,
+        client: bool,
+        i: u32,
+        s: &crate::nat::Session,
+        remote: u32,
+        now: u32,
+    ) -> bool {
+        if u32::from(a) != s.in_addr {
+            self.counters.alg_ftp_bounce.inc();
+            return true;
+        }
+        if usize::from(tag.n) == crate::alg::MAX_REWRITES {
+            return false;
+        }
+        if client && port < self.params.ftp_min_data_port {
+            // A privileged data port (e.g. 25 for a mail relay bounce) opens nothing
+            // unless configured.
+            self.counters.alg_ftp_low_port.inc();
+            return true;
+        }
+        let remote = if self.params.ftp_loose { 0 } else { remote };
+        if let Some(out) = self.nat.alg_expect(i, s.in_addr, port, remote, now) {
+            tag.rewrites[usize::from(tag.n)] = crate::alg::Rewrite {
+                inside: (s.in_addr, port),
+                outside: out,
+            };
+            tag.n += 1;
+        }
+        true
     }
 
     /// An ICMP error from outside about a packet the NAT sent out: the embedded packet

@@ -7,7 +7,6 @@
 
 use crate::harness::Harness;
 use crate::pipeline::Side;
-use crate::wire::checksum;
 use crate::wire::{be16, be32, ipv4, put16, put32};
 use cgnat_config::Config;
 use hashbrown::HashMap;
@@ -146,43 +145,7 @@ fn leak(f: &[u8], host: Ipv4Addr) -> Option<&'static str> {
     None
 }
 
-/// Recomputes the L4 checksum of the IPv4 frame (TCP, UDP, ICMP), in place.
-fn fix_checksums(f: &mut [u8]) {
-    let Ok(ip) = ipv4::Packet::new_checked(&f[14..]) else {
-        return;
-    };
-    let (hl, tl, proto) = (ip.header_len(), ip.total_len(), ip.protocol());
-    let (src, dst) = (ip.src().to_be_bytes(), ip.dst().to_be_bytes());
-    ipv4::Packet::new_unchecked(&mut f[14..14 + hl]).fill_checksum();
-    if ip_is_fragment(f) {
-        return;
-    }
-    let seg = &mut f[14 + hl..14 + tl];
-    let at = match proto {
-        ipv4::PROTO_TCP if seg.len() >= 20 => 16,
-        ipv4::PROTO_UDP if seg.len() >= 8 => 6,
-        ipv4::PROTO_ICMP if seg.len() >= 8 => 2,
-        _ => return,
-    };
-    put16(seg, at, 0);
-    let mut acc = checksum::sum(seg);
-    if proto != ipv4::PROTO_ICMP {
-        acc = checksum::add(
-            acc,
-            checksum::pseudo_header(src, dst, proto, seg.len() as u16),
-        );
-    }
-    let c = checksum::finish(acc);
-    put16(
-        seg,
-        at,
-        if c == 0 && proto == ipv4::PROTO_UDP {
-            0xffff
-        } else {
-            c
-        },
-    );
-}
+use crate::alg::fill_checksums as fix_checksums;
 
 fn ip_is_fragment(f: &[u8]) -> bool {
     ipv4::Packet::new_checked(&f[14..])

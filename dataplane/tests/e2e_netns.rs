@@ -3,25 +3,14 @@
 //! the bed up and checks ping, a 1 MB HTTP download by sha256, a UDP round trip, and
 //! that only pool addresses reach the internet side).
 
+mod bed;
+
 use std::path::PathBuf;
 use std::process::Command;
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0"))
-        .unwrap_or(false)
-}
-
 #[test]
 fn subscriber_reaches_internet_host_through_cgnat() {
-    if !is_root() {
-        assert!(
-            std::env::var_os("CGNAT_SKIP_NETNS").is_some(),
-            "the end-to-end test needs root (network namespaces); set CGNAT_SKIP_NETNS=1 to skip it"
-        );
-        eprintln!("skipped: not root and CGNAT_SKIP_NETNS is set");
+    if bed::skip_without_root("the end-to-end test") {
         return;
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");

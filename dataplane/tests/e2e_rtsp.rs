@@ -7,25 +7,14 @@
 //! no 100.64/10 address reaches the internet side and that no pinhole is left after
 //! TEARDOWN.
 
+mod bed;
+
 use std::path::PathBuf;
 use std::process::Command;
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0"))
-        .unwrap_or(false)
-}
-
 #[test]
 fn rtsp_through_cgnat_with_vlc_and_ffmpeg() {
-    if !is_root() {
-        assert!(
-            std::env::var_os("CGNAT_SKIP_NETNS").is_some(),
-            "the RTSP end-to-end test needs root (network namespaces); set CGNAT_SKIP_NETNS=1 to skip it"
-        );
-        eprintln!("skipped: not root and CGNAT_SKIP_NETNS is set");
+    if bed::skip_without_root("the RTSP end-to-end test") {
         return;
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");

@@ -29,28 +29,14 @@
 //! holds at their place (a retransmission forwarded untranslated after the
 //! translated message went).
 
+mod bed;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0"))
-        .unwrap_or(false)
-}
-
 fn skip() -> bool {
-    if is_root() {
-        return false;
-    }
-    assert!(
-        std::env::var_os("CGNAT_SKIP_NETNS").is_some(),
-        "the SIP end-to-end test needs root (network namespaces); set CGNAT_SKIP_NETNS=1 to skip it"
-    );
-    eprintln!("skipped: not root and CGNAT_SKIP_NETNS is set");
-    true
+    bed::skip_without_root("the SIP end-to-end test")
 }
 
 /// Runs scripts/sip-e2e.sh in the given mode (SIP_TCP=1 unless the environment says

@@ -10,17 +10,11 @@
 //! fails or leaks the inside address under Linux, and is translated by cgnat with
 //! the transfer intact. The other cases are printed side by side, not asserted.
 
+mod bed;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0"))
-        .unwrap_or(false)
-}
 
 /// One scenario's outcome: worked or not, and the bed's detail text.
 #[derive(Debug, Clone)]
@@ -104,12 +98,7 @@ fn parses_result_lines() {
 
 #[test]
 fn linux_nat_helper_against_cgnat() {
-    if !is_root() {
-        assert!(
-            std::env::var_os("CGNAT_SKIP_NETNS").is_some(),
-            "the comparison needs root (network namespaces); set CGNAT_SKIP_NETNS=1 to skip it"
-        );
-        eprintln!("skipped: not root and CGNAT_SKIP_NETNS is set");
+    if bed::skip_without_root("the comparison") {
         return;
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
