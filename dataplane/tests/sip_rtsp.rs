@@ -31,6 +31,27 @@ fn invite(call: &str, media_port: u16) -> String {
     )
 }
 
+/// A TCP connection from `client` to `server` through the NAT (client ISN 100, server
+/// ISN 900); returns the client's outside endpoint.
+fn connect(h: &mut cgnat_dataplane::harness::Harness, client: &str, server: &str) -> SocketAddrV4 {
+    let c = out(&one(
+        h,
+        &tcp(client, server, 100, "S", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ))
+    .src;
+    one(
+        h,
+        &tcp(server, &c.to_string(), 900, "SA", b"", true),
+        Outside,
+        1000,
+        Inside,
+    );
+    c
+}
+
 fn header<'a>(text: &'a str, name: &str) -> &'a str {
     text.lines()
         .find(|l| l.starts_with(name))
@@ -346,21 +367,7 @@ fn registration_lets_incoming_calls_in_after_the_session_is_gone_and_unregister_
 #[test]
 fn sip_over_tcp_split_across_segments_is_joined_and_rewritten() {
     let mut h = harness(STRICT);
-    let c = out(&one(
-        &mut h,
-        &tcp("100.64.1.2:40500", "192.0.2.20:5060", 100, "S", b"", false),
-        Inside,
-        1000,
-        Outside,
-    ))
-    .src;
-    one(
-        &mut h,
-        &tcp("192.0.2.20:5060", &c.to_string(), 900, "SA", b"", true),
-        Outside,
-        1000,
-        Inside,
-    );
+    let c = connect(&mut h, "100.64.1.2:40500", "192.0.2.20:5060");
     let text = invite("t1", 30200).replace(
         "SIP/2.0/UDP 100.64.1.2:5060",
         "SIP/2.0/TCP 100.64.1.2:40500",
@@ -467,21 +474,7 @@ fn bad_sip_passes_untouched_with_no_pinhole_and_is_counted() {
 #[test]
 fn rtsp_setup_opens_a_pair_the_reply_is_translated_back_and_teardown_closes() {
     let mut h = harness(STRICT);
-    let c = out(&one(
-        &mut h,
-        &tcp("100.64.1.2:41000", "192.0.2.40:8554", 100, "S", b"", false),
-        Inside,
-        1000,
-        Outside,
-    ))
-    .src;
-    one(
-        &mut h,
-        &tcp("192.0.2.40:8554", &c.to_string(), 900, "SA", b"", true),
-        Outside,
-        1000,
-        Inside,
-    );
+    let c = connect(&mut h, "100.64.1.2:41000", "192.0.2.40:8554");
     let setup = b"SETUP rtsp://192.0.2.40:8554/t/trackID=1 RTSP/1.0\r\nCSeq: 4\r\nTransport: RTP/AVP;unicast;client_port=50220-50221\r\n\r\n";
     let o = one(
         &mut h,
@@ -564,21 +557,7 @@ fn rtsp_setup_opens_a_pair_the_reply_is_translated_back_and_teardown_closes() {
 #[test]
 fn rtsp_interleaved_and_elsewhere_open_nothing() {
     let mut h = harness(STRICT);
-    let c = out(&one(
-        &mut h,
-        &tcp("100.64.1.2:41001", "192.0.2.40:554", 100, "S", b"", false),
-        Inside,
-        1000,
-        Outside,
-    ))
-    .src;
-    one(
-        &mut h,
-        &tcp("192.0.2.40:554", &c.to_string(), 900, "SA", b"", true),
-        Outside,
-        1000,
-        Inside,
-    );
+    connect(&mut h, "100.64.1.2:41001", "192.0.2.40:554");
     let setup = b"SETUP rtsp://192.0.2.40/t RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\nSETUP rtsp://192.0.2.40/t RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP;unicast;destination=10.9.9.9;client_port=4000-4001\r\n\r\n";
     let o = one(
         &mut h,
@@ -695,21 +674,7 @@ fn answer_pinholes_take_only_the_offers_media_address() {
 #[test]
 fn a_message_longer_than_a_segment_leaves_in_segments_that_fit_the_mtu() {
     let mut h = harness(STRICT);
-    let c = out(&one(
-        &mut h,
-        &tcp("100.64.1.2:40600", "192.0.2.20:5060", 100, "S", b"", false),
-        Inside,
-        1000,
-        Outside,
-    ))
-    .src;
-    one(
-        &mut h,
-        &tcp("192.0.2.20:5060", &c.to_string(), 900, "SA", b"", true),
-        Outside,
-        1000,
-        Inside,
-    );
+    connect(&mut h, "100.64.1.2:40600", "192.0.2.20:5060");
     let filler: String = (0..60)
         .map(|i| format!("a=x-filler-{i:03}:0123456789\r\n"))
         .collect();
@@ -773,21 +738,7 @@ fn a_message_longer_than_a_segment_leaves_in_segments_that_fit_the_mtu() {
 #[test]
 fn retransmissions_inside_and_before_a_rewritten_run_never_leak() {
     let mut h = harness(STRICT);
-    let c = out(&one(
-        &mut h,
-        &tcp("100.64.1.2:40700", "192.0.2.20:5060", 100, "S", b"", false),
-        Inside,
-        1000,
-        Outside,
-    ))
-    .src;
-    one(
-        &mut h,
-        &tcp("192.0.2.20:5060", &c.to_string(), 900, "SA", b"", true),
-        Outside,
-        1000,
-        Inside,
-    );
+    connect(&mut h, "100.64.1.2:40700", "192.0.2.20:5060");
     let text = invite("rx", 30500).replace(
         "SIP/2.0/UDP 100.64.1.2:5060",
         "SIP/2.0/TCP 100.64.1.2:40700",
@@ -831,21 +782,7 @@ fn retransmissions_inside_and_before_a_rewritten_run_never_leak() {
 #[test]
 fn sip_over_tls_is_left_alone() {
     let mut h = harness("filtering = \"address-and-port-dependent\"\n[alg]\nsip = { enabled = true, ports = [5060, 5061] }");
-    let c = out(&one(
-        &mut h,
-        &tcp("100.64.1.2:40800", "192.0.2.20:5061", 100, "S", b"", false),
-        Inside,
-        1000,
-        Outside,
-    ))
-    .src;
-    one(
-        &mut h,
-        &tcp("192.0.2.20:5061", &c.to_string(), 900, "SA", b"", true),
-        Outside,
-        1000,
-        Inside,
-    );
+    connect(&mut h, "100.64.1.2:40800", "192.0.2.20:5061");
     // A TLS ClientHello record carrying bytes that look like an address.
     let mut hello = vec![0x16, 0x03, 0x01, 0x00, 0x40];
     hello.extend_from_slice(b"\x01\x00\x00\x3c\x03\x03100.64.1.2 INVITE sip:x SIP/2.0\r\n\r\n");
