@@ -191,8 +191,8 @@ pub fn answer(nat: &Nat, worker: u16, q: &Query, now: u32) -> Answer {
                     .flatten(),
                 sessions: s.sessions,
                 mappings: s.mappings,
-                port_blocks: s
-                    .blocks
+                port_blocks: nat
+                    .subscriber_blocks(u32::from(*a))
                     .iter()
                     .filter_map(|&e| {
                         let p = nat.pool.addrs.get((e >> 16) as usize)?;

@@ -948,3 +948,57 @@ fn random_and_mutated_frames_never_panic() {
         }
     }
 }
+
+#[test]
+fn port_blocks_are_listed_per_subscriber_freed_and_their_slots_reused() {
+    let mut h = harness("allocation = \"port-block\"\nblock_size = 64\nmax_blocks_per_subscriber = 3\nicmp_on_limit = false\nport_parity = false\nquarantine_secs = 0");
+    let a = u32::from(std::net::Ipv4Addr::new(100, 64, 1, 2));
+    let b = u32::from(std::net::Ipv4Addr::new(100, 64, 1, 3));
+    // Subscriber a fills two blocks and starts a third; b takes one block.
+    for p in 0..130u16 {
+        let f = udp(
+            &format!("100.64.1.2:{}", 2000 + p),
+            "192.0.2.10:53",
+            b"",
+            false,
+        );
+        out(&one(&mut h, &f, Inside, 1000, Outside));
+    }
+    out(&one(
+        &mut h,
+        &udp("100.64.1.3:2000", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+        Outside,
+    ));
+    let nat = h.worker.nat();
+    assert_eq!(nat.subscriber_blocks(a).len(), 3);
+    assert_eq!(nat.subscriber(a).unwrap().block_count(), 3);
+    assert_eq!(nat.subscriber_blocks(b).len(), 1);
+    let mut all: Vec<u32> = nat.subscriber_blocks(a).to_vec();
+    all.extend_from_slice(nat.subscriber_blocks(b));
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "no block is held twice");
+    assert!(nat.subscriber_blocks(0x0a00_0001).is_empty());
+    assert_eq!(h.counters.blocks_active.get(), 4);
+    // Everything expires: blocks go back, the subscribers go away.
+    h.expire(1000 + 7441);
+    assert_eq!(h.counters.blocks_active.get(), 0);
+    let nat = h.worker.nat();
+    assert!(nat.subscriber(a).is_none() && nat.subscriber(b).is_none());
+    assert_eq!(nat.live_subscribers(), 0);
+    // A new subscriber reuses a freed slot, with no stale blocks.
+    let c = u32::from(std::net::Ipv4Addr::new(100, 64, 1, 4));
+    out(&one(
+        &mut h,
+        &udp("100.64.1.4:2000", "192.0.2.10:53", b"", false),
+        Inside,
+        8500,
+        Outside,
+    ));
+    let nat = h.worker.nat();
+    assert_eq!(nat.subscriber_blocks(c).len(), 1);
+    assert_eq!(h.counters.blocks_active.get(), 1);
+}

@@ -268,20 +268,29 @@ impl Mapping {
     }
 }
 
-/// Per-subscriber state: paired address, counts, port blocks.
-#[derive(Clone, Debug)]
+/// Per-subscriber state: paired address, counts, number of port blocks (20 bytes; the
+/// blocks themselves are in [`Nat`]'s flat block table, see
+/// [`Nat::subscriber_blocks`]).
+#[derive(Clone, Copy, Debug)]
 pub struct Subscriber {
     /// Inside address.
     pub addr: u32,
-    /// Paired pool address index (u16::MAX: none yet).
-    pub pool: u16,
     /// Sessions.
     pub sessions: u32,
     /// Mappings.
     pub mappings: u32,
-    /// Port blocks held, as `pool << 16 | block`.
-    pub blocks: Vec<u32>,
     next_free: u32,
+    /// Paired pool address index (u16::MAX: none yet).
+    pub pool: u16,
+    /// Port blocks held (at most `max_blocks_per_subscriber`).
+    blocks: u16,
+}
+
+impl Subscriber {
+    /// Port blocks held.
+    pub fn block_count(&self) -> usize {
+        usize::from(self.blocks)
+    }
 }
 
 /// Timeouts in seconds.
@@ -498,8 +507,19 @@ pub struct Nat {
     live_sessions: u32,
     mappings: Vec<Mapping>,
     free_mapping: u32,
+    /// Subscriber slots in use or freed; grows (within its capacity, reserved at
+    /// start-up, never reallocated) up to `sub_cap` when the free list is empty, so
+    /// slots never used are never touched.
     subs: Vec<Subscriber>,
+    sub_cap: u32,
     free_sub: u32,
+    /// Port blocks of every subscriber slot, `block_room` entries per slot (the
+    /// first `Subscriber::blocks` of them held), as `pool << 16 | block`. Zeroed
+    /// memory allocated once at start-up: no allocation per slot.
+    sub_blocks: Vec<u32>,
+    /// Entries per slot in `sub_blocks`: `max_blocks_per_subscriber` under port-block
+    /// allocation, 0 otherwise.
+    block_room: usize,
     /// Sessions by inside key ([`Session::in_key`]).
     in_idx: Index,
     /// Sessions by outside key ([`Session::out_key`]).
@@ -594,16 +614,8 @@ impl Nat {
         } else {
             0
         };
-        let subs = (0..sub_cap)
-            .map(|i| Subscriber {
-                addr: 0,
-                pool: NO_POOL,
-                sessions: 0,
-                mappings: 0,
-                blocks: Vec::with_capacity(block_room),
-                next_free: if i + 1 < sub_cap { i as u32 + 1 } else { NIL },
-            })
-            .collect();
+        let subs = Vec::with_capacity(sub_cap);
+        let sub_blocks = vec![0u32; sub_cap * block_room];
         let adf_cap = if params.filtering == Behavior::AddressDependent {
             2 * cap
         } else {
@@ -631,7 +643,10 @@ impl Nat {
             mappings,
             free_mapping: if cap > 0 { 0 } else { NIL },
             subs,
-            free_sub: if sub_cap > 0 { 0 } else { NIL },
+            sub_cap: sub_cap as u32,
+            free_sub: NIL,
+            sub_blocks,
+            block_room,
             in_idx: Index::new(cap as u32),
             out_idx: Index::new(cap as u32),
             hasher: Hasher::new(seed ^ 0x1d3a_7c5e_b0f2_4689),
@@ -730,6 +745,22 @@ impl Nat {
     pub fn subscriber(&self, addr: u32) -> Option<&Subscriber> {
         self.subscriber_by_addr(addr)
             .map(|i| &self.subs[i as usize])
+    }
+
+    /// The port blocks a subscriber holds, as `pool << 16 | block`, in the order
+    /// they were taken (empty for an unknown subscriber).
+    pub fn subscriber_blocks(&self, addr: u32) -> &[u32] {
+        match self.subscriber_by_addr(addr) {
+            Some(i) => self.blocks_of(i),
+            None => &[],
+        }
+    }
+
+    /// The blocks held by subscriber slot `i`.
+    #[inline]
+    fn blocks_of(&self, i: u32) -> &[u32] {
+        let start = i as usize * self.block_room;
+        &self.sub_blocks[start..start + self.subs[i as usize].block_count()]
     }
 
     /// Iterates live sessions (slow path: inspection, tests).
@@ -1035,17 +1066,29 @@ impl Nat {
         if let Some(i) = self.subscriber_by_addr(addr) {
             return Ok(i);
         }
+        let fresh = Subscriber {
+            addr,
+            sessions: 0,
+            mappings: 0,
+            next_free: NIL,
+            pool: NO_POOL,
+            blocks: 0,
+        };
         let i = self.free_sub;
-        if i == NIL {
+        if i != NIL {
+            self.free_sub = self.subs[i as usize].next_free;
+            self.subs[i as usize] = fresh;
+        } else if (self.subs.len() as u32) < self.sub_cap {
+            // Within the capacity reserved at start-up: never reallocates.
+            self.subs.push(fresh);
+        } else {
             return Err(DropReason::SessionTableFull);
         }
-        let s = &mut self.subs[i as usize];
-        self.free_sub = s.next_free;
-        s.addr = addr;
-        s.pool = NO_POOL;
-        s.sessions = 0;
-        s.mappings = 0;
-        s.blocks.clear();
+        let i = if i != NIL {
+            i
+        } else {
+            self.subs.len() as u32 - 1
+        };
         let subs = &self.subs;
         // Never full: room for every subscriber slot.
         let r = self
@@ -1065,7 +1108,7 @@ impl Nat {
             return;
         }
         let s = &mut self.subs[i as usize];
-        if s.sessions == 0 && s.mappings == 0 && s.blocks.is_empty() {
+        if s.sessions == 0 && s.mappings == 0 && s.blocks == 0 {
             if s.pool != NO_POOL {
                 self.pool.addrs[usize::from(s.pool)].subscribers -= 1;
             }
@@ -1136,17 +1179,17 @@ impl Nat {
                             .unwrap_or(start)
                     }
                 };
-                let max = usize::from(self.params.max_blocks_per_subscriber);
-                let mut blocks = std::mem::take(&mut self.subs[sub as usize].blocks);
+                let start = sub as usize * self.block_room;
+                let room = &mut self.sub_blocks[start..start + self.block_room];
+                let held = &mut self.subs[sub as usize].blocks;
                 let r = self
                     .pool
-                    .alloc_in_blocks(&mut blocks, max, sub, a, mkey.proto, parity);
+                    .alloc_in_blocks(room, held, sub, a, mkey.proto, parity);
                 let grew = matches!(r, Ok((_, _, true)));
-                self.subs[sub as usize].blocks = blocks;
                 if grew {
                     self.counters.blocks_active.add(1);
                     if self.params.log.blocks {
-                        if let Some(&e) = self.subs[sub as usize].blocks.last() {
+                        if let Some(&e) = self.blocks_of(sub).last() {
                             let (ba, bb) = ((e >> 16) as usize, e as u16);
                             let start = self.pool.layout.block_start(bb);
                             let ev = LogEvent {
@@ -1257,8 +1300,7 @@ impl Nat {
             }
             Allocation::PortBlock => {
                 let b = self.pool.layout.block_of(port)?;
-                let s = &self.subs[sub as usize];
-                let entry = s.blocks.iter().find(|&&e| e as u16 == b)?;
+                let entry = self.blocks_of(sub).iter().find(|&&e| e as u16 == b)?;
                 (entry >> 16) as usize
             }
             Allocation::Dynamic => {
@@ -1415,7 +1457,13 @@ impl Nat {
         let entry = (a as u32) << 16 | u32::from(b);
         let mut inside = 0;
         if let Some(s) = self.subs.get_mut(owner as usize) {
-            s.blocks.retain(|&e| e != entry);
+            // Remove the entry keeping the others in order (as `Vec::retain` did).
+            let start = owner as usize * self.block_room;
+            let held = &mut self.sub_blocks[start..start + usize::from(s.blocks)];
+            if let Some(k) = held.iter().position(|&e| e == entry) {
+                held.copy_within(k + 1.., k);
+                s.blocks -= 1;
+            }
             inside = s.addr;
         }
         let v = self.counters.blocks_active.get();
@@ -1979,5 +2027,16 @@ impl Nat {
         self.counters.sessions_expired[p].inc();
         let v = self.counters.sessions_active[p].get();
         self.counters.sessions_active[p].set(v.saturating_sub(1));
+    }
+}
+
+#[cfg(test)]
+mod subscriber_tests {
+    use super::Subscriber;
+
+    #[test]
+    fn subscriber_slots_are_compact() {
+        // Blocks live in the flat table; a slot is five 32-bit words' worth.
+        assert_eq!(std::mem::size_of::<Subscriber>(), 20);
     }
 }

@@ -317,35 +317,37 @@ impl Pool {
         }
     }
 
-    /// Port-block allocation: a random free port in one of `blocks` (the subscriber's
-    /// blocks, as `pool << 16 | block`), or a new block when they are full and the
-    /// subscriber may hold another. New blocks are taken on address `a`.
+    /// Port-block allocation: a random free port in one of the subscriber's blocks
+    /// (`room[..*held]`, each `pool << 16 | block`), or a new block when they are full
+    /// and the subscriber may hold another (`*held < room.len()`: `room` has one entry
+    /// per block the subscriber may hold). A new block is taken on address `a` and
+    /// appended as `room[*held]`. Never allocates.
     #[allow(clippy::too_many_arguments)]
     pub fn alloc_in_blocks(
         &mut self,
-        blocks: &mut Vec<u32>,
-        max_blocks: usize,
+        room: &mut [u32],
+        held: &mut u16,
         owner: u32,
         a: usize,
         proto: u8,
         parity: Option<u16>,
     ) -> Result<(usize, u16, bool), PortError> {
         let p = pidx(proto);
-        let n = blocks.len();
+        let n = usize::from(*held).min(room.len());
         let first = if n > 0 {
             (self.random() % n as u64) as usize
         } else {
             0
         };
         for i in 0..n {
-            let entry = blocks[(first + i) % n];
+            let entry = room[(first + i) % n];
             let (ai, b) = ((entry >> 16) as usize, entry as u16);
             let start = self.layout.block_start(b);
             if let Some(port) = self.pick_in(ai, p, start, self.layout.block_size, parity) {
                 return Ok((ai, port, false));
             }
         }
-        if n >= max_blocks {
+        if n >= room.len() {
             return Err(PortError::SubscriberLimit);
         }
         let b = self.addrs[a]
@@ -353,7 +355,8 @@ impl Pool {
             .pop()
             .ok_or(PortError::Exhausted)?;
         self.addrs[a].block_owner[usize::from(b)] = owner;
-        blocks.push((a as u32) << 16 | u32::from(b));
+        room[n] = (a as u32) << 16 | u32::from(b);
+        *held = n as u16 + 1;
         let start = self.layout.block_start(b);
         let port = self
             .pick_in(a, p, start, self.layout.block_size, parity)
@@ -484,16 +487,21 @@ mod tests {
     fn quarantine_holds_ports_then_frees_blocks() {
         let l = PortLayout::new(1024, 2047, 4, 1);
         let mut p = Pool::new(&[1], l, 0, 120, 16, 3);
-        let mut blocks = Vec::new();
-        let (a, port, new) = p.alloc_in_blocks(&mut blocks, 1, 5, 0, 17, None).unwrap();
+        let (mut room, mut held) = ([0u32; 1], 0u16);
+        let (a, port, new) = p
+            .alloc_in_blocks(&mut room, &mut held, 5, 0, 17, None)
+            .unwrap();
         assert!(new);
+        assert_eq!(held, 1);
         for _ in 0..3 {
-            p.alloc_in_blocks(&mut blocks, 1, 5, 0, 17, None).unwrap();
+            p.alloc_in_blocks(&mut room, &mut held, 5, 0, 17, None)
+                .unwrap();
         }
         assert_eq!(
-            p.alloc_in_blocks(&mut blocks, 1, 5, 0, 17, None),
+            p.alloc_in_blocks(&mut room, &mut held, 5, 0, 17, None),
             Err(PortError::SubscriberLimit)
         );
+        assert_eq!(held, 1);
         assert_eq!(p.release(a, 17, port, 10, false), None);
         assert!(p.addrs[0].is_used(1, port));
         assert_eq!(p.pop_expired(129), None);
