@@ -382,6 +382,22 @@ pub fn tsc() -> u64 {
     unsafe { sys::cgnat_shim_rdtsc() }
 }
 
+/// Asks the CPU to bring the cache line holding `r` into its caches, ahead of a use
+/// (a hint: it never faults and changes nothing else).
+#[inline(always)]
+pub fn prefetch<T>(r: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it reads nothing and cannot fault, and `r` is a
+    // valid reference anyway.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+            (r as *const T).cast::<i8>(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = r;
+}
+
 /// Time-stamp counter ticks per second, as EAL measured them at init (0 before).
 pub fn tsc_hz() -> u64 {
     // SAFETY: reads a static that EAL sets once during init.

@@ -51,7 +51,7 @@ mod port;
 mod ring;
 
 pub use burst::{Drain, MbufBurst, MAX_BURST};
-pub use eal::{current_lcore, launch, pause, tsc, tsc_hz, wait, Eal, JOB_PANICKED};
+pub use eal::{current_lcore, launch, pause, prefetch, tsc, tsc_hz, wait, Eal, JOB_PANICKED};
 pub use error::{Error, Result};
 pub use mbuf::{Mbuf, Mempool};
 pub use port::{Link, Port, PortConf, PortInfo, PortStats, MAX_QUEUES};

@@ -93,6 +93,26 @@ impl Index {
         }
     }
 
+    /// Brings the home slot of `hash` into the cache, ahead of a lookup.
+    #[inline]
+    pub fn prefetch(&self, hash: u32) {
+        if !self.slots.is_empty() {
+            cgnat_ffi::prefetch(&self.slots[self.home(hash)]);
+        }
+    }
+
+    /// The record in the home slot of `hash` if the slot holds that hash: a guess at
+    /// the record a lookup will find, to prefetch it ([`Index::find`] decides).
+    #[inline]
+    pub fn guess(&self, hash: u32) -> Option<u32> {
+        let s = *self.slots.get(self.home(hash))?;
+        if slot_hash(s) == hash {
+            slot_record(s)
+        } else {
+            None
+        }
+    }
+
     /// The record of the entry of hash `hash` for which `eq(record)` holds (the
     /// caller compares the record's key with the one it looks for).
     #[inline]
@@ -241,6 +261,22 @@ impl Hasher {
 mod tests {
     use super::*;
     use hashbrown::HashMap;
+
+    #[test]
+    fn guess_names_the_home_slot_record_only() {
+        let mut ix = Index::new(16);
+        assert_eq!(ix.guess(7), None);
+        ix.prefetch(7);
+        ix.insert(7, 3, |_| false).unwrap();
+        assert_eq!(ix.guess(7), Some(3));
+        // Another hash with the same home slot is not guessed to be there.
+        let other = (0..u32::MAX)
+            .find(|&h| h != 7 && ix.home(h) == ix.home(7))
+            .unwrap();
+        assert_eq!(ix.guess(other), None);
+        ix.remove(7, |r| r == 3);
+        assert_eq!(ix.guess(7), None);
+    }
 
     /// A small deterministic generator (xorshift64*).
     struct Rng(u64);

@@ -790,6 +790,25 @@ impl Nat {
         self.session_by_out_key(&t.out2in_key())
     }
 
+    /// Prefetches for a coming lookup of tuple `t` (inside to outside when `outbound`):
+    /// stage 0 the index slot, stage 1 (once that is likely in the cache) the session
+    /// record it points to. Burst processing runs both stages over a burst before
+    /// translating it, so the cache misses of its packets overlap.
+    #[inline]
+    pub fn prefetch(&self, t: &Tuple, outbound: bool, stage: u8) {
+        let (idx, key) = if outbound {
+            (&self.in_idx, t.in2out_key())
+        } else {
+            (&self.out_idx, t.out2in_key())
+        };
+        let h = self.hasher.key(&key);
+        if stage == 0 {
+            idx.prefetch(h);
+        } else if let Some(s) = idx.guess(h).and_then(|r| self.sessions.get(r as usize)) {
+            cgnat_ffi::prefetch(s);
+        }
+    }
+
     /// The session whose inside key is `k`.
     #[inline]
     fn session_by_in_key(&self, k: &Key) -> Option<u32> {
