@@ -8,6 +8,7 @@
 #                                                                         lo: 192.0.2.10 (server)
 #   pool 198.51.100.0/28, cgnat outside 203.0.113.1, inside 100.64.0.1
 set -euo pipefail
+. "$(dirname "$0")/lib/cgnat-bed.sh"
 bin=$(realpath "$1")
 work=$(realpath -m "$2")
 mkdir -p "$work"
@@ -68,32 +69,7 @@ ip netns exec "$inet" sh -c "
     ip route add 198.51.100.0/28 via 203.0.113.1"
 ip netns exec "$inet" ethtool -K "$vi" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
 
-# Ports of its own for the API and metrics, so parallel runs do not collide.
-api_port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
-metrics_port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
-cat > "$work/cgnat.toml" <<TOML
-[dataplane]
-eal_args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--file-prefix=cgnat-e2e-$tag"]
-control_lcore = 0
-worker_lcores = [1]
-
-[[ports]]
-name = "inside"
-role = "inside"
-device = "net_af_packet0,iface=$vsn"
-ipv4 = "100.64.0.1/10"
-
-[[ports]]
-name = "outside"
-role = "outside"
-device = "net_af_packet1,iface=$vin"
-ipv4 = "203.0.113.1/24"
-gateway = "203.0.113.254"
-
-[nat]
-pool = ["198.51.100.0/28"]
-filtering = "address-and-port-dependent"
-
+write_cgnat_config "$work/cgnat.toml" e2e "$vsn" "$vin" '
 # A server behind the NAT (port forward) for the 227-reply cases.
 [[nat.static]]
 protocol = "tcp"
@@ -101,14 +77,7 @@ inside = "100.64.0.3:21"
 outside = "198.51.100.2:21"
 
 [alg]
-tftp = { enabled = true }
-
-[metrics]
-listen = "127.0.0.1:$metrics_port"
-
-[api]
-listen = "127.0.0.1:$api_port"
-TOML
+tftp = { enabled = true }'
 
 "$bin" check -c "$work/cgnat.toml" > "$work/check.txt" || fail "config refused"
 "$bin" run -c "$work/cgnat.toml" > "$work/summary.json" 2> "$work/cgnat.log" &

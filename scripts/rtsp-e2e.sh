@@ -24,6 +24,7 @@
 # Output: one line per check, "RTSP-RESULT name=N ok=0|1 required=0|1 detail=...";
 # evidence (the RTSP exchange as seen on either side, counters, pinholes) in WORKDIR.
 set -euo pipefail
+. "$(dirname "$0")/lib/cgnat-bed.sh"
 mode=${1:?usage: rtsp-e2e.sh cgnat|linux|routed CGNAT_BINARY WORKDIR}
 bin=${2:?CGNAT_BINARY (or -)}
 work=$(realpath -m "${3:?WORKDIR}")
@@ -80,7 +81,6 @@ die() {
     fi
     exit 1
 }
-free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
 wait_tcp() { # ns addr port
     for _ in $(seq 1 100); do
         ip netns exec "$1" bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null && return 0
@@ -178,40 +178,9 @@ fi
 
 # ---- cgnat
 if [ "$mode" = cgnat ]; then
-    api_port=$(free_port)
-    metrics_port=$(free_port)
-    cat > "$work/cgnat.toml" <<TOML
-[dataplane]
-eal_args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--file-prefix=cgnat-rtsp-$tag"]
-control_lcore = 0
-worker_lcores = [1]
-
-[[ports]]
-name = "inside"
-role = "inside"
-device = "net_af_packet0,iface=$vsn"
-ipv4 = "100.64.0.1/10"
-
-[[ports]]
-name = "outside"
-role = "outside"
-device = "net_af_packet1,iface=$vin"
-ipv4 = "203.0.113.1/24"
-gateway = "203.0.113.254"
-
-[nat]
-pool = ["198.51.100.0/28"]
-filtering = "address-and-port-dependent"
-
+    write_cgnat_config "$work/cgnat.toml" rtsp "$vsn" "$vin" '
 [alg]
-rtsp = { enabled = true, ports = [554, 8554] }
-
-[metrics]
-listen = "127.0.0.1:$metrics_port"
-
-[api]
-listen = "127.0.0.1:$api_port"
-TOML
+rtsp = { enabled = true, ports = [554, 8554] }'
     "$bin" check -c "$work/cgnat.toml" > "$work/check.txt" 2>&1 || die "config refused: $(cat "$work/check.txt")"
     "$bin" run -c "$work/cgnat.toml" > "$work/summary.json" 2> "$work/cgnat.log" &
     cg=$!

@@ -61,6 +61,7 @@
 #   to one segment, never sends the rest; after ~4.4 s cgnat releases the first part
 #   untranslated (sip released counter), and the inside address reaches the recorder.
 set -uo pipefail
+. "$(dirname "$0")/lib/cgnat-bed.sh"
 mode=$1
 bin=$(realpath -m "$2")
 work=$(realpath -m "$3")
@@ -195,40 +196,9 @@ NFT
 fi
 
 if [ "$mode" = cgnat ]; then
-    api_port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
-    metrics_port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
-    cat > "$work/cgnat.toml" <<TOML
-[dataplane]
-eal_args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--file-prefix=cgnat-sip-$tag"]
-control_lcore = 0
-worker_lcores = [1]
-
-[[ports]]
-name = "inside"
-role = "inside"
-device = "net_af_packet0,iface=$vsn"
-ipv4 = "100.64.0.1/10"
-
-[[ports]]
-name = "outside"
-role = "outside"
-device = "net_af_packet1,iface=$vin"
-ipv4 = "203.0.113.1/24"
-gateway = "203.0.113.254"
-
-[nat]
-pool = ["198.51.100.0/28"]
-filtering = "address-and-port-dependent"
-
+    write_cgnat_config "$work/cgnat.toml" sip "$vsn" "$vin" '
 [alg]
-sip = { enabled = true, ports = [5060] }
-
-[metrics]
-listen = "127.0.0.1:$metrics_port"
-
-[api]
-listen = "127.0.0.1:$api_port"
-TOML
+sip = { enabled = true, ports = [5060] }'
     "$bin" check -c "$work/cgnat.toml" > "$work/check.txt" 2>&1 || die "config refused: $(cat "$work/check.txt")"
     "$bin" run -c "$work/cgnat.toml" > "$work/summary.json" 2> "$work/cgnat.log" &
     cg=$!
