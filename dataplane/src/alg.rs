@@ -113,47 +113,6 @@ impl Tag {
     }
 }
 
-/// Recomputes the IPv4 header checksum and the TCP, UDP or ICMP checksum of a frame
-/// (the L4 one only for an unfragmented datagram), in place.
-pub fn fill_checksums(f: &mut [u8]) {
-    use crate::wire::checksum;
-    let Ok(ip) = ipv4::Packet::new_checked(&f[14..]) else {
-        return;
-    };
-    let (hl, tl, proto) = (ip.header_len(), ip.total_len(), ip.protocol());
-    let (src, dst) = (ip.src().to_be_bytes(), ip.dst().to_be_bytes());
-    let fragment = ip.is_fragment();
-    ipv4::Packet::new_unchecked(&mut f[14..14 + hl]).fill_checksum();
-    if fragment {
-        return;
-    }
-    let seg = &mut f[14 + hl..14 + tl];
-    let at = match proto {
-        ipv4::PROTO_TCP if seg.len() >= 20 => 16,
-        ipv4::PROTO_UDP if seg.len() >= 8 => 6,
-        ipv4::PROTO_ICMP if seg.len() >= 8 => 2,
-        _ => return,
-    };
-    put16(seg, at, 0);
-    let mut acc = checksum::sum(seg);
-    if proto != ipv4::PROTO_ICMP {
-        acc = checksum::add(
-            acc,
-            checksum::pseudo_header(src, dst, proto, seg.len() as u16),
-        );
-    }
-    let c = checksum::finish(acc);
-    put16(
-        seg,
-        at,
-        if c == 0 && proto == ipv4::PROTO_UDP {
-            0xffff
-        } else {
-            c
-        },
-    );
-}
-
 /// Whether `line` (unfinished) is the start of a PORT or EPRT command.
 pub fn starts_address_command(line: &[u8]) -> bool {
     let n = line.len().min(5);
@@ -233,9 +192,9 @@ struct Conn {
     last_seen: u32,
 }
 
-/// The control lcore's FTP state: per control connection, the sequence adjustment and
-/// whether the ALG still reads it.
-pub struct FtpControl {
+/// The control lcore's ALG state (FTP, SIP, RTSP): per control connection, the sequence
+/// adjustment, the last rewritten run, and whether the ALG still reads it.
+pub struct AlgControl {
     conns: HashMap<(u32, u16, u32, u16), Conn>,
     /// The last run of segments rewritten as one text, per connection and direction:
     /// a retransmission of any of its bytes must carry the rewritten ones.
@@ -261,10 +220,10 @@ const MAX_RUNS: usize = 4096;
 /// Control connections followed at once.
 pub const MAX_CONNS: usize = 65536;
 
-impl FtpControl {
+impl AlgControl {
     /// Empty, sized for [`MAX_CONNS`].
-    pub fn new(counters: std::sync::Arc<WorkerCounters>) -> FtpControl {
-        FtpControl {
+    pub fn new(counters: std::sync::Arc<WorkerCounters>) -> AlgControl {
+        AlgControl {
             conns: HashMap::with_capacity(MAX_CONNS),
             runs: HashMap::new(),
             counters,

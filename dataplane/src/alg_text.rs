@@ -121,12 +121,13 @@ pub fn payload(d: &[u8]) -> Option<(usize, usize, bool)> {
 
 /// The messages in `text` (one for a datagram; as many as are complete for a stream)
 /// and where the incomplete rest starts, if any. Stops at the first that does not
-/// parse (counted); the rest then passes as it is.
+/// parse (counted in `counters` when given: the worker counts, the control lcore
+/// reads the same messages again and does not); the rest then passes as it is.
 fn messages<M>(
     text: &[u8],
     datagram: bool,
     parse: impl Fn(&[u8], bool) -> Result<Option<(M, usize)>, TextError>,
-    counters: &WorkerCounters,
+    counters: Option<&WorkerCounters>,
     alg: u8,
 ) -> (Vec<(usize, M)>, Option<usize>) {
     let mut out = Vec::new();
@@ -141,12 +142,15 @@ fn messages<M>(
                 }
             }
             Ok(None) => return (out, Some(at)),
-            Err(TextError::NotThisProtocol) => {
-                count(counters, alg, AlgEvent::NotMessage);
-                break;
-            }
-            Err(_) => {
-                count(counters, alg, AlgEvent::ParseErrors);
+            Err(e) => {
+                if let Some(c) = counters {
+                    let what = if e == TextError::NotThisProtocol {
+                        AlgEvent::NotMessage
+                    } else {
+                        AlgEvent::ParseErrors
+                    };
+                    count(c, alg, what);
+                }
                 break;
             }
         }
@@ -248,13 +252,13 @@ pub fn worker<B: PacketBuf>(
         now,
     };
     let rest = if s.alg == ALG_SIP {
-        let (msgs, rest) = messages(text, datagram, sip_parse, counters, s.alg);
+        let (msgs, rest) = messages(text, datagram, sip_parse, Some(counters), s.alg);
         for (at, m) in &msgs {
             sip_message(&mut ctx, &text[*at..*at + m.msg.len], m);
         }
         rest
     } else {
-        let (msgs, rest) = messages(text, datagram, rtsp_parse, counters, s.alg);
+        let (msgs, rest) = messages(text, datagram, rtsp_parse, Some(counters), s.alg);
         for (at, m) in &msgs {
             if let Some(m) = m {
                 rtsp_message(&mut ctx, &text[*at..*at + m.msg.len], m);
@@ -504,9 +508,8 @@ pub fn control_edits(
             _ => reserved(p),
         }
     };
-    let counted = WorkerCounters::default();
     if tag.alg == ALG_SIP {
-        let (msgs, rest) = messages(text, datagram, sip_parse, &counted, ALG_SIP);
+        let (msgs, rest) = messages(text, datagram, sip_parse, None, ALG_SIP);
         for (at, m) in &msgs {
             let mt = &text[*at..*at + m.msg.len];
             let ports = |role: sip::Role, p: u16| match role {
@@ -528,7 +531,7 @@ pub fn control_edits(
         }
         (edits, rest)
     } else {
-        let (msgs, rest) = messages(text, datagram, rtsp_parse, &counted, ALG_RTSP);
+        let (msgs, rest) = messages(text, datagram, rtsp_parse, None, ALG_RTSP);
         for (at, m) in &msgs {
             let Some(m) = m else { continue };
             let mt = &text[*at..*at + m.msg.len];
@@ -550,14 +553,13 @@ pub fn incomplete_tail(payload: &[u8], alg: u8) -> bool {
     if payload.is_empty() || payload.len() > MAX_PARTIAL {
         return false;
     }
-    let c = WorkerCounters::default();
     if alg == ALG_SIP {
-        messages(payload, false, sip_parse, &c, alg).1.is_some()
+        messages(payload, false, sip_parse, None, alg).1.is_some()
     } else {
         // RTSP rewrites only headers: a message whose head is whole goes at once
         // (holding its head for a body can stall a sender waiting on Nagle), and
         // interleaved media is never held.
-        messages(payload, false, rtsp_parse, &c, alg)
+        messages(payload, false, rtsp_parse, None, alg)
             .1
             .is_some_and(|at| held_rest(alg, &payload[at..]))
     }

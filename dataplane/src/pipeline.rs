@@ -1441,7 +1441,7 @@ pub struct Control<B> {
     pool: Vec<u32>,
     neighbors: Arc<Neighbors>,
     counters: Arc<WorkerCounters>,
-    ftp: crate::alg::FtpControl,
+    alg: crate::alg::AlgControl,
     /// Runs of segments that end inside a command or message, per connection and
     /// direction, waiting for the rest.
     held: Vec<Held<B>>,
@@ -1516,7 +1516,7 @@ impl<B: PacketBuf> Control<B> {
             ports,
             pool,
             neighbors,
-            ftp: crate::alg::FtpControl::new(counters.clone()),
+            alg: crate::alg::AlgControl::new(counters.clone()),
             counters,
             held: Vec::with_capacity(MAX_HELD_LINES),
             pending: None,
@@ -1542,7 +1542,7 @@ impl<B: PacketBuf> Control<B> {
             let l4 = 14 + usize::from(buf.data()[14] & 0x0f) * 4;
             (crate::wire::be32(buf.data(), l4 + 4), e - s)
         });
-        let repeat = seg.is_some_and(|(seq, _)| self.ftp.in_run(&key, tag.dir, seq));
+        let repeat = seg.is_some_and(|(seq, _)| self.alg.in_run(&key, tag.dir, seq));
         if let (true, Some((seq, len)), false) = (tag.dir == 0 || text, seg, repeat) {
             if let Some(at) = self
                 .held
@@ -1591,7 +1591,7 @@ impl<B: PacketBuf> Control<B> {
                 return Verdict::Hold;
             }
         }
-        self.ftp.process(buf, &tag, now);
+        self.alg.process(buf, &tag, now);
         Verdict::Tx(side)
     }
 
@@ -1606,7 +1606,7 @@ impl<B: PacketBuf> Control<B> {
         side: Side,
         now: u32,
     ) {
-        self.ftp.process_run(&mut bufs, Some(&mut *last), tag, now);
+        self.alg.process_run(&mut bufs, Some(&mut *last), tag, now);
         std::mem::swap(last, &mut bufs[0]);
         let completed = bufs.remove(0);
         bufs.push(completed);
@@ -1618,7 +1618,7 @@ impl<B: PacketBuf> Control<B> {
     /// Whether a payload (or a run's whole text) ends inside an address-carrying FTP
     /// command or a SIP or RTSP message.
     fn incomplete(&self, payload: &[u8], key: (u32, u16, u32, u16), tag: &crate::alg::Tag) -> bool {
-        if payload.is_empty() || !self.ftp.reading(&key) {
+        if payload.is_empty() || !self.alg.reading(&key) {
             return false;
         }
         if tag.alg == crate::nat::ALG_SIP || tag.alg == crate::nat::ALG_RTSP {
@@ -1705,7 +1705,7 @@ impl<B: PacketBuf> Control<B> {
     }
 
     fn release(&mut self, mut h: Held<B>, now: u32) {
-        self.ftp.process_run(&mut h.bufs, None, &h.tag, now);
+        self.alg.process_run(&mut h.bufs, None, &h.tag, now);
         self.count_hold(&h.tag, AlgHold::Released);
         for b in h.bufs {
             self.ready.push((b, h.side));

@@ -145,7 +145,46 @@ fn leak(f: &[u8], host: Ipv4Addr) -> Option<&'static str> {
     None
 }
 
-use crate::alg::fill_checksums as fix_checksums;
+/// Recomputes the IPv4 header checksum and the TCP, UDP or ICMP checksum of a frame
+/// (the L4 one only for an unfragmented datagram), in place.
+fn fix_checksums(f: &mut [u8]) {
+    use crate::wire::checksum;
+    let Ok(ip) = ipv4::Packet::new_checked(&f[14..]) else {
+        return;
+    };
+    let (hl, tl, proto) = (ip.header_len(), ip.total_len(), ip.protocol());
+    let (src, dst) = (ip.src().to_be_bytes(), ip.dst().to_be_bytes());
+    let fragment = ip.is_fragment();
+    ipv4::Packet::new_unchecked(&mut f[14..14 + hl]).fill_checksum();
+    if fragment {
+        return;
+    }
+    let seg = &mut f[14 + hl..14 + tl];
+    let at = match proto {
+        ipv4::PROTO_TCP if seg.len() >= 20 => 16,
+        ipv4::PROTO_UDP if seg.len() >= 8 => 6,
+        ipv4::PROTO_ICMP if seg.len() >= 8 => 2,
+        _ => return,
+    };
+    put16(seg, at, 0);
+    let mut acc = checksum::sum(seg);
+    if proto != ipv4::PROTO_ICMP {
+        acc = checksum::add(
+            acc,
+            checksum::pseudo_header(src, dst, proto, seg.len() as u16),
+        );
+    }
+    let c = checksum::finish(acc);
+    put16(
+        seg,
+        at,
+        if c == 0 && proto == ipv4::PROTO_UDP {
+            0xffff
+        } else {
+            c
+        },
+    );
+}
 
 fn ip_is_fragment(f: &[u8]) -> bool {
     ipv4::Packet::new_checked(&f[14..])

@@ -557,21 +557,7 @@ mod ftp_alg {
     /// it and the connection's outside endpoint.
     fn control_session(extra: &str) -> (cgnat_dataplane::harness::Harness, SocketAddrV4) {
         let mut h = harness(extra);
-        let c = out(&one(
-            &mut h,
-            &tcp("100.64.1.2:40000", "192.0.2.10:21", 100, "S", b"", false),
-            Inside,
-            1000,
-            Outside,
-        ))
-        .src;
-        one(
-            &mut h,
-            &tcp("192.0.2.10:21", &c.to_string(), 500, "SA", b"", true),
-            Outside,
-            1000,
-            Inside,
-        );
+        let c = connect(&mut h, "100.64.1.2:40000", "192.0.2.10:21", 500);
         (h, c)
     }
 
@@ -928,21 +914,7 @@ mod ftp_more {
     #[test]
     fn port_split_after_another_command_in_the_same_segment_is_joined() {
         let mut h = harness("filtering = \"address-and-port-dependent\"");
-        let c = out(&one(
-            &mut h,
-            &tcp("100.64.1.2:40000", "192.0.2.10:21", 100, "S", b"", false),
-            Inside,
-            1000,
-            Outside,
-        ))
-        .src;
-        one(
-            &mut h,
-            &tcp("192.0.2.10:21", &c.to_string(), 500, "SA", b"", true),
-            Outside,
-            1000,
-            Inside,
-        );
+        connect(&mut h, "100.64.1.2:40000", "192.0.2.10:21", 500);
         let a = b"NOOP\r\nPORT 100,64,";
         let held = h.inject(
             &tcp("100.64.1.2:40000", "192.0.2.10:21", 101, "PA", a, false),

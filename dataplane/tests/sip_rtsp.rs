@@ -31,25 +31,16 @@ fn invite(call: &str, media_port: u16) -> String {
     )
 }
 
-/// A TCP connection from `client` to `server` through the NAT (client ISN 100, server
-/// ISN 900); returns the client's outside endpoint.
-fn connect(h: &mut cgnat_dataplane::harness::Harness, client: &str, server: &str) -> SocketAddrV4 {
-    let c = out(&one(
-        h,
-        &tcp(client, server, 100, "S", b"", false),
-        Inside,
-        1000,
-        Outside,
-    ))
-    .src;
+/// A datagram from the phone (100.64.1.2:5060) to the proxy (192.0.2.20:5060) at `now`;
+/// the one frame that leaves the outside port.
+fn from_phone(h: &mut cgnat_dataplane::harness::Harness, payload: &[u8], now: u32) -> Vec<u8> {
     one(
         h,
-        &tcp(server, &c.to_string(), 900, "SA", b"", true),
-        Outside,
-        1000,
+        &udp("100.64.1.2:5060", "192.0.2.20:5060", payload, false),
         Inside,
-    );
-    c
+        now,
+        Outside,
+    )
 }
 
 fn header<'a>(text: &'a str, name: &str) -> &'a str {
@@ -80,13 +71,7 @@ fn content_length_ok(text: &str) {
 fn invite_is_rewritten_only_where_endpoints_stand_and_media_gets_an_even_pair() {
     let mut h = harness(STRICT);
     let text = invite("c1", 30000);
-    let o = one(
-        &mut h,
-        &udp("100.64.1.2:5060", "192.0.2.20:5060", text.as_bytes(), false),
-        Inside,
-        1000,
-        Outside,
-    );
+    let o = from_phone(&mut h, text.as_bytes(), 1000);
     let sig = out(&o).src;
     let t = udp_payload(&o);
     assert!(!t.contains("100.64.1.2"), "inside address leaked:\n{t}");
@@ -200,13 +185,7 @@ fn responses_are_translated_back_and_bye_ends_the_pinholes() {
         .expectations()
         .all(|(_, e)| e.remote == u32::from(ip("192.0.2.30"))));
     let bye = "BYE sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 100.64.1.2:5060;branch=z9hG4bK-2\r\nCall-ID: c2@100.64.1.2\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
-    one(
-        &mut h,
-        &udp("100.64.1.2:5060", "192.0.2.20:5060", bye.as_bytes(), false),
-        Inside,
-        1002,
-        Outside,
-    );
+    from_phone(&mut h, bye.as_bytes(), 1002);
     assert_eq!(
         h.worker.nat().expectations().count(),
         0,
@@ -289,13 +268,7 @@ fn two_calls_of_one_phone_keep_their_own_pinholes() {
 fn registration_lets_incoming_calls_in_after_the_session_is_gone_and_unregister_closes() {
     let mut h = harness(STRICT);
     let reg = "REGISTER sip:192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 100.64.1.2:5060;branch=z9hG4bK-r\r\nFrom: <sip:alice@192.0.2.20>;tag=r\r\nTo: <sip:alice@192.0.2.20>\r\nCall-ID: reg1\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@100.64.1.2:5060>\r\nExpires: 3600\r\nContent-Length: 0\r\n\r\n";
-    let o = one(
-        &mut h,
-        &udp("100.64.1.2:5060", "192.0.2.20:5060", reg.as_bytes(), false),
-        Inside,
-        1000,
-        Outside,
-    );
+    let o = from_phone(&mut h, reg.as_bytes(), 1000);
     let sig = out(&o).src;
     assert!(udp_payload(&o).contains(&format!("Contact: <sip:alice@{}:{}>", sig.ip(), sig.port())));
     assert_eq!(
@@ -327,13 +300,7 @@ fn registration_lets_incoming_calls_in_after_the_session_is_gone_and_unregister_
     // rewritten and pinholed.
     let sdp = "v=0\r\nc=IN IP4 100.64.1.2\r\nm=audio 30100 RTP/AVP 0\r\n";
     let ok = format!("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bK-p\r\nCall-ID: in1\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@100.64.1.2:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len());
-    let o = one(
-        &mut h,
-        &udp("100.64.1.2:5060", "192.0.2.20:5060", ok.as_bytes(), false),
-        Inside,
-        1901,
-        Outside,
-    );
+    let o = from_phone(&mut h, ok.as_bytes(), 1901);
     assert!(!udp_payload(&o).contains("100.64.1.2"));
     // De-registration closes the door.
     let unreg = reg
@@ -367,7 +334,7 @@ fn registration_lets_incoming_calls_in_after_the_session_is_gone_and_unregister_
 #[test]
 fn sip_over_tcp_split_across_segments_is_joined_and_rewritten() {
     let mut h = harness(STRICT);
-    let c = connect(&mut h, "100.64.1.2:40500", "192.0.2.20:5060");
+    let c = connect(&mut h, "100.64.1.2:40500", "192.0.2.20:5060", 900);
     let text = invite("t1", 30200).replace(
         "SIP/2.0/UDP 100.64.1.2:5060",
         "SIP/2.0/TCP 100.64.1.2:40500",
@@ -455,13 +422,7 @@ fn bad_sip_passes_untouched_with_no_pinhole_and_is_counted() {
         b"\xff\xfe\x00garbage\r\n\r\n",
     ];
     for c in cases {
-        let o = one(
-            &mut h,
-            &udp("100.64.1.2:5060", "192.0.2.20:5060", c, false),
-            Inside,
-            1000,
-            Outside,
-        );
+        let o = from_phone(&mut h, c, 1000);
         assert!(checksums_ok(&o));
     }
     assert_eq!(h.worker.nat().expectations().count(), 0);
@@ -474,7 +435,7 @@ fn bad_sip_passes_untouched_with_no_pinhole_and_is_counted() {
 #[test]
 fn rtsp_setup_opens_a_pair_the_reply_is_translated_back_and_teardown_closes() {
     let mut h = harness(STRICT);
-    let c = connect(&mut h, "100.64.1.2:41000", "192.0.2.40:8554");
+    let c = connect(&mut h, "100.64.1.2:41000", "192.0.2.40:8554", 900);
     let setup = b"SETUP rtsp://192.0.2.40:8554/t/trackID=1 RTSP/1.0\r\nCSeq: 4\r\nTransport: RTP/AVP;unicast;client_port=50220-50221\r\n\r\n";
     let o = one(
         &mut h,
@@ -557,7 +518,7 @@ fn rtsp_setup_opens_a_pair_the_reply_is_translated_back_and_teardown_closes() {
 #[test]
 fn rtsp_interleaved_and_elsewhere_open_nothing() {
     let mut h = harness(STRICT);
-    connect(&mut h, "100.64.1.2:41001", "192.0.2.40:554");
+    connect(&mut h, "100.64.1.2:41001", "192.0.2.40:554", 900);
     let setup = b"SETUP rtsp://192.0.2.40/t RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\nSETUP rtsp://192.0.2.40/t RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP;unicast;destination=10.9.9.9;client_port=4000-4001\r\n\r\n";
     let o = one(
         &mut h,
@@ -632,14 +593,7 @@ fn rtcp_mapped_before_the_sdp_is_announced_with_a_rtcp() {
 fn answer_pinholes_take_only_the_offers_media_address() {
     let mut h = harness(STRICT);
     let reg = "REGISTER sip:192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 100.64.1.2:5060;branch=z9hG4bK-r\r\nCall-ID: reg2\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice@100.64.1.2:5060>\r\nContent-Length: 0\r\n\r\n";
-    let sig = out(&one(
-        &mut h,
-        &udp("100.64.1.2:5060", "192.0.2.20:5060", reg.as_bytes(), false),
-        Inside,
-        1000,
-        Outside,
-    ))
-    .src;
+    let sig = out(&from_phone(&mut h, reg.as_bytes(), 1000)).src;
     let sdp = "v=0\r\nc=IN IP4 192.0.2.30\r\nm=audio 40000 RTP/AVP 0\r\n";
     let inv = format!("INVITE sip:alice@{sig} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bK-o\r\nCall-ID: o1@192.0.2.21\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len());
     one(
@@ -651,13 +605,7 @@ fn answer_pinholes_take_only_the_offers_media_address() {
     );
     let ans = "v=0\r\nc=IN IP4 100.64.1.2\r\nm=audio 30300 RTP/AVP 0\r\n";
     let ok = format!("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bK-o\r\nCall-ID: o1@192.0.2.21\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{ans}", ans.len());
-    one(
-        &mut h,
-        &udp("100.64.1.2:5060", "192.0.2.20:5060", ok.as_bytes(), false),
-        Inside,
-        1002,
-        Outside,
-    );
+    from_phone(&mut h, ok.as_bytes(), 1002);
     let media: Vec<u32> = h
         .worker
         .nat()
@@ -674,7 +622,7 @@ fn answer_pinholes_take_only_the_offers_media_address() {
 #[test]
 fn a_message_longer_than_a_segment_leaves_in_segments_that_fit_the_mtu() {
     let mut h = harness(STRICT);
-    connect(&mut h, "100.64.1.2:40600", "192.0.2.20:5060");
+    connect(&mut h, "100.64.1.2:40600", "192.0.2.20:5060", 900);
     let filler: String = (0..60)
         .map(|i| format!("a=x-filler-{i:03}:0123456789\r\n"))
         .collect();
@@ -738,7 +686,7 @@ fn a_message_longer_than_a_segment_leaves_in_segments_that_fit_the_mtu() {
 #[test]
 fn retransmissions_inside_and_before_a_rewritten_run_never_leak() {
     let mut h = harness(STRICT);
-    connect(&mut h, "100.64.1.2:40700", "192.0.2.20:5060");
+    connect(&mut h, "100.64.1.2:40700", "192.0.2.20:5060", 900);
     let text = invite("rx", 30500).replace(
         "SIP/2.0/UDP 100.64.1.2:5060",
         "SIP/2.0/TCP 100.64.1.2:40700",
@@ -782,7 +730,7 @@ fn retransmissions_inside_and_before_a_rewritten_run_never_leak() {
 #[test]
 fn sip_over_tls_is_left_alone() {
     let mut h = harness("filtering = \"address-and-port-dependent\"\n[alg]\nsip = { enabled = true, ports = [5060, 5061] }");
-    connect(&mut h, "100.64.1.2:40800", "192.0.2.20:5061");
+    connect(&mut h, "100.64.1.2:40800", "192.0.2.20:5061", 900);
     // A TLS ClientHello record carrying bytes that look like an address.
     let mut hello = vec![0x16, 0x03, 0x01, 0x00, 0x40];
     hello.extend_from_slice(b"\x01\x00\x00\x3c\x03\x03100.64.1.2 INVITE sip:x SIP/2.0\r\n\r\n");

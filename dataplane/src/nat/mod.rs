@@ -1170,11 +1170,23 @@ impl Nat {
     }
 
     fn new_mapping(&mut self, sub: u32, mkey: Key, _now: u32) -> Result<u32, DropReason> {
+        let parity = (self.params.port_parity && mkey.proto != ipv4::PROTO_ICMP).then_some(mkey.pa);
+        self.new_mapping_with(sub, mkey, parity, self.params.port_preservation)
+    }
+
+    /// A new mapping of `mkey` whose outside port has the parity of `parity` (if
+    /// given), the inside port itself when `preserve` and it is free.
+    fn new_mapping_with(
+        &mut self,
+        sub: u32,
+        mkey: Key,
+        parity: Option<u16>,
+        preserve: bool,
+    ) -> Result<u32, DropReason> {
         if self.free_mapping == NIL {
             return Err(DropReason::SessionTableFull);
         }
-        let parity = (self.params.port_parity && mkey.proto != ipv4::PROTO_ICMP).then_some(mkey.pa);
-        let preserved = if self.params.port_preservation {
+        let preserved = if preserve {
             self.try_preserve(sub, mkey)
         } else {
             None
@@ -1846,28 +1858,7 @@ impl Nat {
 
     /// A new mapping whose outside port is even.
     fn new_mapping_parity(&mut self, sub: u32, mkey: Key, now: u32) -> Result<u32, DropReason> {
-        let keep = self.params.port_parity;
-        let pres = self.params.port_preservation;
-        self.params.port_parity = true;
-        self.params.port_preservation = false;
-        let r = self.new_mapping(
-            sub,
-            Key {
-                pa: mkey.pa & !1,
-                ..mkey
-            },
-            now,
-        );
-        self.params.port_parity = keep;
-        self.params.port_preservation = pres;
-        let m = r?;
-        // The key was made even to ask for an even port; put the real one back.
-        self.unindex_mapping_in(&Key {
-            pa: mkey.pa & !1,
-            ..mkey
-        });
-        self.mappings[m as usize].key = mkey;
-        self.index_mapping_in(m);
+        let m = self.new_mapping_with(sub, mkey, Some(0), false)?;
         if self.mappings[m as usize].out_port & 1 == 1 {
             self.mappings[m as usize].sessions = 1;
             self.unpin_mapping(m, now, true);

@@ -184,6 +184,27 @@ pub fn out(frame: &[u8]) -> Out {
     }
 }
 
+/// Opens a TCP connection from inside `client` to outside `server` through the NAT
+/// (client ISN 100, server ISN `server_isn`); returns the client's outside endpoint.
+pub fn connect(h: &mut Harness, client: &str, server: &str, server_isn: u32) -> SocketAddrV4 {
+    let c = out(&one(
+        h,
+        &tcp(client, server, 100, "S", b"", false),
+        Side::Inside,
+        1000,
+        Side::Outside,
+    ))
+    .src;
+    one(
+        h,
+        &tcp(server, &c.to_string(), server_isn, "SA", b"", true),
+        Side::Outside,
+        1000,
+        Side::Inside,
+    );
+    c
+}
+
 /// Injects and expects exactly one frame out of `side`.
 pub fn one(h: &mut Harness, frame: &[u8], from: Side, now: u32, to: Side) -> Vec<u8> {
     let mut o = h.inject(frame, from, now);
