@@ -244,10 +244,10 @@ done
 # minimal server of scripts/ftp-tricky.py announces 100.64.0.3 in its 227 reply, in one
 # segment, then split in two. curl on the internet side (which connects to the control
 # connection's address whatever the 227 says); the capture shows what reply it got.
-# Recorded, not required (measured: under address-and-port-dependent filtering the
-# inbound SYN to the static mapping is held, then refused with ICMP; under
-# endpoint-independent filtering the control connection works but the 227 reply
-# reaches the client untranslated).
+# Required: the port forward admits the control connection under address-and-port-
+# dependent filtering, the 227 (whole or split) reaches the client translated, and the
+# data connection comes in through the pinhole. (Before this was built, the inbound
+# SYN was held and refused with ICMP, and the 227 went out untranslated.)
 ip netns exec "$sub" ip addr add 100.64.0.3/10 dev "$vs"
 for variant in 227 split-227; do
     name=server-inside-$variant
@@ -281,7 +281,7 @@ PY
         echo "e2e: ftp server behind the NAT, $variant reply: ok"
     else
         result "$name" 0 "${err:-sha256 ${sum:-none}} leak=${line}"
-        echo "e2e: ftp server behind the NAT, $variant reply: NOT ok (recorded, not required)"
+        fail "ftp server behind the NAT, $variant reply: ${err:-sha256 ${sum:-none}} leak=${line}"
     fi
 done
 

@@ -113,12 +113,13 @@ impl Tag {
     }
 }
 
-/// Whether `line` (unfinished) is the start of a PORT or EPRT command.
+/// Whether `line` (unfinished) is the start of a line that announces an endpoint: a
+/// client's PORT or EPRT, or a server's 227 or 229 reply (a server behind the NAT).
 pub fn starts_address_command(line: &[u8]) -> bool {
-    let n = line.len().min(5);
-    n > 0
-        && (line[..n].eq_ignore_ascii_case(&b"PORT "[..n])
-            || line[..n].eq_ignore_ascii_case(&b"EPRT "[..n]))
+    [&b"PORT "[..], b"EPRT ", b"227 ", b"229 "].iter().any(|c| {
+        let n = line.len().min(c.len());
+        n > 0 && line[..n].eq_ignore_ascii_case(&c[..n])
+    })
 }
 
 /// The TCP payload range of the IPv4 frame, if any.

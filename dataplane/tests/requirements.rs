@@ -942,6 +942,63 @@ mod ftp_more {
         assert_eq!(h.counters.expectations_created.get(), 1);
     }
 
+    /// A 227 reply from a server behind the NAT split across two segments: held, and
+    /// the run rewritten (Linux's helper drops such a segment).
+    #[test]
+    fn a_split_227_from_a_server_behind_the_nat_is_held_and_rewritten() {
+        let mut h = harness("filtering = \"address-and-port-dependent\"\n[[nat.static]]\nprotocol = \"tcp\"\ninside = \"100.64.0.3:21\"\noutside = \"198.51.100.2:21\"");
+        one(
+            &mut h,
+            &udp("100.64.0.3:5353", "192.0.2.99:53", b"q", false),
+            Inside,
+            999,
+            Outside,
+        );
+        one(
+            &mut h,
+            &tcp("192.0.2.50:50000", "198.51.100.2:21", 10, "S", b"", true),
+            Outside,
+            1000,
+            Inside,
+        );
+        one(
+            &mut h,
+            &tcp("100.64.0.3:21", "192.0.2.50:50000", 700, "SA", b"", false),
+            Inside,
+            1000,
+            Outside,
+        );
+        let a = b"227 Entering Passive Mode (100,64,0,";
+        assert!(h
+            .inject(
+                &tcp("100.64.0.3:21", "192.0.2.50:50000", 701, "PA", a, false),
+                Inside,
+                1001
+            )
+            .is_empty());
+        let b = b"3,195,80).\r\n";
+        let o = h.inject(
+            &tcp(
+                "100.64.0.3:21",
+                "192.0.2.50:50000",
+                701 + a.len() as u32,
+                "PA",
+                b,
+                false,
+            ),
+            Inside,
+            1001,
+        );
+        assert_eq!(o.len(), 2);
+        let t = payload(&o[0].1) + &payload(&o[1].1);
+        assert!(
+            t.starts_with("227 Entering Passive Mode (198,51,100,2,"),
+            "{t}"
+        );
+        assert!(!t.contains("100,64,0,3"), "{t}");
+        assert_eq!(h.counters.expectations_created.get(), 1);
+    }
+
     /// An FTP server behind a port forward under the strictest filtering: the client's
     /// connection gets in, the server's 227 and 229 replies are rewritten to a reserved
     /// outside port, and the client's data connection comes in through it.
