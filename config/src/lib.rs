@@ -166,6 +166,10 @@ pub struct StaticMapping {
     pub outside: SocketAddrV4,
 }
 
+/// The most sessions one worker lcore holds: its tables number records in 24 bits
+/// (`nat.max_sessions` is shared among the worker lcores).
+pub const MAX_SESSIONS_PER_WORKER: u32 = 16_000_000;
+
 /// NAT behaviour.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Nat {

@@ -896,8 +896,21 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
     if n.max_sessions_per_subscriber == 0 {
         return Err(cx.err(&nk("max_sessions_per_subscriber"), "at least 1"));
     }
-    if n.max_sessions < dataplane.worker_lcores.len() as u32 {
+    let workers = dataplane.worker_lcores.len().max(1) as u64;
+    if n.max_sessions < workers as u32 {
         return Err(cx.err(&nk("max_sessions"), "at least one session per worker"));
+    }
+    if u64::from(n.max_sessions) > workers * u64::from(crate::MAX_SESSIONS_PER_WORKER) {
+        return Err(cx.err(
+            &nk("max_sessions"),
+            format!(
+                "max_sessions {} is more than {} per worker lcore; with {workers} worker \
+                 lcore(s), at most {}",
+                n.max_sessions,
+                crate::MAX_SESSIONS_PER_WORKER,
+                (workers * u64::from(crate::MAX_SESSIONS_PER_WORKER)).min(u64::from(u32::MAX))
+            ),
+        ));
     }
     let t = &n.timeouts;
     let tk = |k: &'static str| vec![Key("nat"), Key("timeouts"), Key(k)];

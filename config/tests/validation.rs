@@ -700,6 +700,20 @@ fn max_sessions_covers_every_worker() {
 }
 
 #[test]
+fn max_sessions_fits_the_tables_of_the_workers() {
+    // The sample config has one worker lcore: 16,000,000 sessions at most.
+    let t = nat("max_sessions = 16000001");
+    refused(
+        &t,
+        "max_sessions =",
+        "nat.max_sessions",
+        "more than 16000000 per worker lcore; with 1 worker lcore(s), at most 16000000",
+    );
+    let ok = nat("max_sessions = 16000000");
+    assert!(Config::parse(&ok, "t.toml").is_ok());
+}
+
+#[test]
 fn udp_timeout_has_the_rfc_4787_minimum() {
     let t = nat("timeouts = { udp = 60 }");
     refused(

@@ -208,7 +208,7 @@ pub fn worker<B: PacketBuf>(
 ) -> Tag {
     let mut tag = Tag {
         dir,
-        alg: s.alg,
+        alg: s.alg(),
         inside: (s.in_addr, s.in_port),
         remote: (s.rem_addr, s.rem_port),
         outside: (s.out_addr, s.out_port),
@@ -251,14 +251,14 @@ pub fn worker<B: PacketBuf>(
         s,
         now,
     };
-    let rest = if s.alg == ALG_SIP {
-        let (msgs, rest) = messages(text, datagram, sip_parse, Some(counters), s.alg);
+    let rest = if s.alg() == ALG_SIP {
+        let (msgs, rest) = messages(text, datagram, sip_parse, Some(counters), s.alg());
         for (at, m) in &msgs {
             sip_message(&mut ctx, &text[*at..*at + m.msg.len], m);
         }
         rest
     } else {
-        let (msgs, rest) = messages(text, datagram, rtsp_parse, Some(counters), s.alg);
+        let (msgs, rest) = messages(text, datagram, rtsp_parse, Some(counters), s.alg());
         for (at, m) in &msgs {
             if let Some(m) = m {
                 rtsp_message(&mut ctx, &text[*at..*at + m.msg.len], m);
@@ -266,7 +266,7 @@ pub fn worker<B: PacketBuf>(
         }
         rest
     };
-    if let Some(r) = rest.filter(|&r| held_rest(s.alg, &text[r..])) {
+    if let Some(r) = rest.filter(|&r| held_rest(s.alg(), &text[r..])) {
         partials.keep(i, dir, text_seq.wrapping_add(r as u32), &text[r..]);
     }
     tag

@@ -134,10 +134,10 @@ pub fn answer(nat: &Nat, worker: u16, q: &Query, now: u32) -> Answer {
                     inside: endpoint(s.in_addr, s.in_port),
                     outside: endpoint(s.out_addr, s.out_port),
                     remote: endpoint(s.rem_addr, s.rem_port),
-                    state: if s.state == TcpState::None {
+                    state: if s.state() == TcpState::None {
                         "-".into()
                     } else {
-                        format!("{:?}", s.state)
+                        format!("{:?}", s.state())
                     },
                     idle_secs: now.saturating_sub(s.last_seen),
                     expires_in_secs: deadline.saturating_sub(now),
@@ -163,7 +163,7 @@ pub fn answer(nat: &Nat, worker: u16, q: &Query, now: u32) -> Answer {
                         worker,
                         protocol: proto_name(k.proto).into(),
                         outside: endpoint(k.a, k.pa),
-                        inside: endpoint(m.key.a, m.key.pa),
+                        inside: endpoint(m.key().a, m.key().pa),
                         remote: Ipv4Addr::from(e.remote).to_string(),
                         expires_in_secs: e.until.saturating_sub(now),
                         class: crate::nat::class::NAMES

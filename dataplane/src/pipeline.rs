@@ -753,13 +753,13 @@ impl<B: PacketBuf> Worker<B> {
         }
         let s = *self.nat.session(i);
         let mut grew = 0isize;
-        if s.alg == crate::nat::ALG_FTP {
+        if s.alg() == crate::nat::ALG_FTP {
             self.ftp_from_inside(buf, p, i, &s, now);
-        } else if s.alg == crate::nat::ALG_SIP || s.alg == crate::nat::ALG_RTSP {
+        } else if s.alg() == crate::nat::ALG_SIP || s.alg() == crate::nat::ALG_RTSP {
             self.text_alg(buf, i, &s, 0, now);
-        } else if s.alg == crate::nat::ALG_RTCP {
+        } else if s.alg() == crate::nat::ALG_RTCP {
             grew = crate::alg_text::rtcp_from_inside(buf, s.in_addr, s.out_addr, &self.counters);
-        } else if s.alg == crate::nat::ALG_TFTP {
+        } else if s.alg() == crate::nat::ALG_TFTP {
             // RRQ (1) or WRQ (2): the server answers from a new port to the client's
             // mapping (RFC 1350); an expectation lets it in whatever the filtering.
             let d = buf.data();
@@ -815,16 +815,16 @@ impl<B: PacketBuf> Worker<B> {
         let (t, flags, _) = Self::tuple(buf, p, false)?;
         let i = self.nat.out2in(&t, flags, true, now)?;
         let s = *self.nat.session(i);
-        if s.alg == crate::nat::ALG_FTP {
+        if s.alg() == crate::nat::ALG_FTP {
             self.alg_tag = Some(crate::alg::Tag {
                 dir: 1,
                 inside: (s.in_addr, s.in_port),
                 remote: (s.rem_addr, s.rem_port),
                 outside: (s.out_addr, s.out_port),
-                alg: s.alg,
+                alg: s.alg(),
                 ..Default::default()
             });
-        } else if s.alg == crate::nat::ALG_SIP || s.alg == crate::nat::ALG_RTSP {
+        } else if s.alg() == crate::nat::ALG_SIP || s.alg() == crate::nat::ALG_RTSP {
             self.text_alg(buf, i, &s, 1, now);
         }
         rewrite(buf, p, false, s.in_addr, s.in_port, s.out_addr, s.out_port);
@@ -856,7 +856,7 @@ impl<B: PacketBuf> Worker<B> {
             inside: (s.in_addr, s.in_port),
             remote: (s.rem_addr, s.rem_port),
             outside: (s.out_addr, s.out_port),
-            alg: s.alg,
+            alg: s.alg(),
             ..Tag::default()
         };
         if let Some((start, end)) = tcp_payload(buf.data()) {

@@ -239,7 +239,7 @@ fn two_calls_of_one_phone_keep_their_own_pinholes() {
         .worker
         .nat()
         .expectations()
-        .map(|(_, e)| h.worker.nat().mapping(e.mapping).key.pa)
+        .map(|(_, e)| h.worker.nat().mapping(e.mapping).key().pa)
         .collect();
     assert_eq!(left.len(), 2);
     assert!(left.iter().all(|p| *p == 30020 || *p == 30021), "{left:?}");
@@ -774,7 +774,7 @@ fn the_oldest_expectation_of_a_full_class_is_evicted() {
             .nat()
             .expectations()
             .filter(|(_, e)| e.class == cgnat_dataplane::nat::class::TFTP)
-            .map(|(_, e)| h.worker.nat().mapping(e.mapping).key.pa)
+            .map(|(_, e)| h.worker.nat().mapping(e.mapping).key().pa)
             .collect::<Vec<u16>>()
     };
     let left = tftp(&h);

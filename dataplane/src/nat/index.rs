@@ -1,26 +1,31 @@
 //! A fixed-size open-addressing index from a key's hash to a record number (a session
-//! or a mapping). The records hold the keys; the index holds, per slot, the key's
-//! 32-bit hash and the record number, 8 bytes. Lookups compare the stored hash first
-//! and the full key (through the caller's record) only when it matches.
+//! or a mapping). The records hold the keys; the index holds, per slot, 4 bytes: the
+//! record number (24 bits) and an 8-bit tag from the key's hash. Lookups compare the
+//! tag first and the full key (through the caller's record) only when it matches, so
+//! a probe past another key's slot touches that key's record once in 256 times.
 //!
 //! - Sized once in [`Index::new`] for a maximum number of entries, at a load factor of
 //!   at most 3/4 when full; it never grows and never allocates afterwards. Past the
-//!   maximum, inserts are refused.
+//!   maximum, inserts are refused. Record numbers go up to [`MAX_RECORD`].
 //! - Linear probing from a home slot chosen by the hash's high bits (multiply-shift
 //!   range reduction, so the slot count need not be a power of two), wrapping around
-//!   at the end of the table.
+//!   at the end of the table. Sixteen slots share a cache line.
 //! - Deletion shifts the following entries of the cluster back (Knuth's algorithm R
 //!   for linear probing), so there are no tombstones and lookups never slow down with
-//!   churn.
+//!   churn. The slots do not keep whole hashes, so deletion asks the caller for the
+//!   hash of each entry it may move (from the entry's record).
 //! - An empty slot is all zeroes (the record number is stored plus one), so the table
 //!   comes from zeroed memory that the kernel maps lazily: an unused part of a large
 //!   table costs no resident memory.
 
 use crate::nat::Key;
 
-/// What a slot holds: the hash in the low 32 bits, the record number plus one in the
-/// high 32 bits (0: empty).
-type Slot = u64;
+/// What a slot holds: the record number plus one in the low 24 bits (0: empty), the
+/// tag (the hash's low byte) in the high 8.
+type Slot = u32;
+
+/// The largest record number an index can hold (2^24 - 2: 16,777,214).
+pub const MAX_RECORD: u32 = 0x00ff_fffe;
 
 /// The index refused an entry: it holds its maximum already.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,13 +39,18 @@ pub struct Index {
 }
 
 #[inline]
-fn slot_hash(s: Slot) -> u32 {
-    s as u32
+fn tag(hash: u32) -> u32 {
+    hash & 0xff
+}
+
+#[inline]
+fn slot_tag(s: Slot) -> u32 {
+    s >> 24
 }
 
 #[inline]
 fn slot_record(s: Slot) -> Option<u32> {
-    match (s >> 32) as u32 {
+    match s & 0x00ff_ffff {
         0 => None,
         r => Some(r - 1),
     }
@@ -48,13 +58,14 @@ fn slot_record(s: Slot) -> Option<u32> {
 
 #[inline]
 fn make_slot(hash: u32, record: u32) -> Slot {
-    (u64::from(record) + 1) << 32 | u64::from(hash)
+    debug_assert!(record <= MAX_RECORD);
+    tag(hash) << 24 | (record + 1)
 }
 
 impl Index {
-    /// An index for at most `max` entries (`max` < `u32::MAX`).
+    /// An index for at most `max` entries (`max` <= [`MAX_RECORD`]).
     pub fn new(max: u32) -> Index {
-        assert!(max < u32::MAX, "index larger than record numbers");
+        assert!(max <= MAX_RECORD, "index larger than record numbers");
         // At most 3/4 full, and always one empty slot so probes end.
         let n = (max as usize + (max as usize).div_ceil(3)).max(max as usize + 1);
         Index {
@@ -74,7 +85,7 @@ impl Index {
         self.len == 0
     }
 
-    /// Slots of the table (memory: 8 bytes each).
+    /// Slots of the table (memory: 4 bytes each).
     pub fn slots(&self) -> usize {
         self.slots.len()
     }
@@ -101,12 +112,13 @@ impl Index {
         }
     }
 
-    /// The record in the home slot of `hash` if the slot holds that hash: a guess at
-    /// the record a lookup will find, to prefetch it ([`Index::find`] decides).
+    /// The record in the home slot of `hash` if the slot holds that hash's tag: a
+    /// guess at the record a lookup will find, to prefetch it ([`Index::find`]
+    /// decides).
     #[inline]
     pub fn guess(&self, hash: u32) -> Option<u32> {
         let s = *self.slots.get(self.home(hash))?;
-        if slot_hash(s) == hash {
+        if slot_tag(s) == tag(hash) {
             slot_record(s)
         } else {
             None
@@ -117,11 +129,12 @@ impl Index {
     /// caller compares the record's key with the one it looks for).
     #[inline]
     pub fn find(&self, hash: u32, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
+        let t = tag(hash);
         let mut i = self.home(hash);
         loop {
             let s = self.slots[i];
             let r = slot_record(s)?;
-            if slot_hash(s) == hash && eq(r) {
+            if slot_tag(s) == t && eq(r) {
                 return Some(r);
             }
             i = self.next(i);
@@ -137,6 +150,7 @@ impl Index {
         record: u32,
         mut eq: impl FnMut(u32) -> bool,
     ) -> Result<Option<u32>, Full> {
+        let t = tag(hash);
         let mut i = self.home(hash);
         loop {
             let s = self.slots[i];
@@ -149,7 +163,7 @@ impl Index {
                     self.len += 1;
                     return Ok(None);
                 }
-                Some(r) if slot_hash(s) == hash && eq(r) => {
+                Some(r) if slot_tag(s) == t && eq(r) => {
                     self.slots[i] = make_slot(hash, record);
                     return Ok(Some(r));
                 }
@@ -159,13 +173,20 @@ impl Index {
     }
 
     /// Removes the entry of hash `hash` for which `eq(record)` holds; returns its
-    /// record.
-    pub fn remove(&mut self, hash: u32, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
+    /// record. `hash_of(record)` gives the hash of another entry's key, for the entries
+    /// that follow in the cluster (to know where their home is).
+    pub fn remove(
+        &mut self,
+        hash: u32,
+        mut eq: impl FnMut(u32) -> bool,
+        mut hash_of: impl FnMut(u32) -> u32,
+    ) -> Option<u32> {
+        let t = tag(hash);
         let mut i = self.home(hash);
         let r = loop {
             let s = self.slots[i];
             let r = slot_record(s)?;
-            if slot_hash(s) == hash && eq(r) {
+            if slot_tag(s) == t && eq(r) {
                 break r;
             }
             i = self.next(i);
@@ -178,10 +199,10 @@ impl Index {
         loop {
             j = self.next(j);
             let s = self.slots[j];
-            if slot_record(s).is_none() {
+            let Some(o) = slot_record(s) else {
                 break;
-            }
-            let k = self.home(slot_hash(s));
+            };
+            let k = self.home(hash_of(o));
             let stays = if i <= j {
                 i < k && k <= j
             } else {
@@ -269,12 +290,13 @@ mod tests {
         ix.prefetch(7);
         ix.insert(7, 3, |_| false).unwrap();
         assert_eq!(ix.guess(7), Some(3));
-        // Another hash with the same home slot is not guessed to be there.
+        // Another hash with the same home slot and another tag is not guessed to be
+        // there.
         let other = (0..u32::MAX)
-            .find(|&h| h != 7 && ix.home(h) == ix.home(7))
+            .find(|&h| tag(h) != tag(7) && ix.home(h) == ix.home(7))
             .unwrap();
         assert_eq!(ix.guess(other), None);
-        ix.remove(7, |r| r == 3);
+        ix.remove(7, |r| r == 3, |_| 7);
         assert_eq!(ix.guess(7), None);
     }
 
@@ -332,7 +354,12 @@ mod tests {
         }
         fn remove(&mut self, k: u64) -> Option<u32> {
             let keys = &self.keys;
-            let r = self.idx.remove((self.hash)(k), |o| keys[o as usize] == k);
+            let hash = self.hash;
+            let r = self.idx.remove(
+                hash(k),
+                |o| keys[o as usize] == k,
+                |o| hash(keys[o as usize]),
+            );
             assert_eq!(r, self.map.remove(&k));
             if let Some(r) = r {
                 self.free.push(r);
@@ -349,13 +376,16 @@ mod tests {
             let mut want: Vec<u32> = self.map.values().copied().collect();
             want.sort_unstable();
             assert_eq!(recs, want);
-            // Every entry is reachable from its home without crossing an empty slot.
+            // Every entry is reachable from its home without crossing an empty slot,
+            // and carries its hash's tag.
             let n = self.idx.slots.len();
             for (i, &s) in self.idx.slots.iter().enumerate() {
-                if slot_record(s).is_none() {
+                let Some(r) = slot_record(s) else {
                     continue;
-                }
-                let mut j = self.idx.home(slot_hash(s));
+                };
+                let h = (self.hash)(self.keys[r as usize]);
+                assert_eq!(slot_tag(s), tag(h));
+                let mut j = self.idx.home(h);
                 while j != i {
                     assert!(slot_record(self.idx.slots[j]).is_some(), "hole before {i}");
                     j = (j + 1) % n;
@@ -485,17 +515,17 @@ mod tests {
         let p = place(&idx);
         assert_eq!(&p[2..6], &[Some(0), Some(1), Some(2), Some(3)]);
         // Removing record 0: 1 moves to its home 2, 2 moves to its home 3, 3 stays.
-        assert_eq!(idx.remove(h[0], |o| o == 0), Some(0));
+        assert_eq!(idx.remove(h[0], |o| o == 0, |o| h[o as usize]), Some(0));
         let p = place(&idx);
         assert_eq!(&p[2..6], &[Some(1), Some(2), None, Some(3)]);
         assert_eq!(idx.find(h[2], |o| o == 2), Some(2));
         assert_eq!(idx.find(h[3], |o| o == 3), Some(3));
         // Removing record 1 (at its home): 2 is at its own home and stays.
-        assert_eq!(idx.remove(h[1], |o| o == 1), Some(1));
+        assert_eq!(idx.remove(h[1], |o| o == 1, |o| h[o as usize]), Some(1));
         let p = place(&idx);
         assert_eq!(&p[2..6], &[None, Some(2), None, Some(3)]);
         assert_eq!(idx.len(), 2);
-        assert_eq!(idx.remove(h[1], |o| o == 1), None);
+        assert_eq!(idx.remove(h[1], |o| o == 1, |o| h[o as usize]), None);
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub enum TcpState {
     Reset,
 }
 
-/// One conversation through the NAT. 40 bytes.
+/// One conversation through the NAT. 32 bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct Session {
     /// Inside address (host order).
@@ -82,17 +82,18 @@ pub struct Session {
     pub rem_port: u16,
     /// IP protocol.
     pub proto: u8,
-    /// TCP state.
-    pub state: TcpState,
+    /// TCP state (low 4 bits) and the ALG bound to the session (high 4 bits): see
+    /// [`Session::state`] and [`Session::alg`].
+    flags: u8,
     /// Last outbound packet, in seconds of the worker's clock.
     pub last_seen: u32,
     /// The mapping this session uses.
     pub mapping: u32,
     /// Wheel link when alive, free-list link when not.
     next: u32,
-    /// ALG bound to this session (0: none, [`ALG_FTP`]).
-    pub alg: u8,
 }
+
+const _: () = assert!(std::mem::size_of::<Session>() == 32);
 
 /// The FTP ALG's id in [`Session::alg`].
 pub const ALG_FTP: u8 = cgnat_alg::PLUGINS[0].id;
@@ -104,6 +105,10 @@ pub const ALG_SIP: u8 = cgnat_alg::PLUGINS[2].id;
 pub const ALG_RTSP: u8 = cgnat_alg::PLUGINS[3].id;
 /// An RTCP session an ALG announced (its CNAME may carry the inside address).
 pub const ALG_RTCP: u8 = 5;
+
+// A session keeps its ALG in 4 bits.
+const _: () =
+    assert!(ALG_FTP < 16 && ALG_TFTP < 16 && ALG_SIP < 16 && ALG_RTSP < 16 && ALG_RTCP < 16);
 
 /// Expectation classes: what announced the connection. Each has its own maximum per
 /// worker (the oldest is evicted past it) and timeout.
@@ -211,12 +216,42 @@ impl Session {
         out_port: 0,
         rem_port: 0,
         proto: 0,
-        state: TcpState::None,
+        flags: 0,
         last_seen: 0,
         mapping: NIL,
         next: NIL,
-        alg: 0,
     };
+
+    /// The packed state and ALG byte.
+    const fn flags(state: TcpState, alg: u8) -> u8 {
+        state as u8 | alg << 4
+    }
+
+    /// TCP state.
+    #[inline]
+    pub fn state(&self) -> TcpState {
+        use TcpState::*;
+        match self.flags & 0x0f {
+            1 => SynOut,
+            2 => SynIn,
+            3 => Established,
+            4 => FinOut,
+            5 => FinIn,
+            6 => Closing,
+            7 => Reset,
+            _ => None,
+        }
+    }
+
+    fn set_state(&mut self, state: TcpState) {
+        self.flags = self.flags & 0xf0 | state as u8;
+    }
+
+    /// ALG bound to this session (0: none, [`ALG_FTP`], ...).
+    #[inline]
+    pub fn alg(&self) -> u8 {
+        self.flags >> 4
+    }
 
     fn in_key(&self) -> Key {
         Key {
@@ -238,35 +273,92 @@ impl Session {
     }
 }
 
-/// A binding of an inside endpoint to an outside address and port.
+/// A binding of an inside endpoint to an outside address and port. 24 bytes: the
+/// outside address is the pool's (by [`Mapping::pool`]), the owning subscriber slot
+/// shares a word with the protocol.
 #[derive(Clone, Copy, Debug)]
 pub struct Mapping {
-    /// The masked inside key (remote parts zero under endpoint-independent mapping).
-    pub key: Key,
-    /// Outside address.
-    pub out_addr: u32,
+    in_addr: u32,
+    rem_addr: u32,
+    in_port: u16,
+    rem_port: u16,
     /// Outside port.
     pub out_port: u16,
     /// Pool address index.
     pub pool: u16,
     /// Sessions using it; free-list link when unused.
     pub sessions: u32,
-    /// Owning subscriber.
-    pub sub: u32,
+    /// Owning subscriber slot (low 24 bits) and IP protocol (high 8 bits).
+    sub_proto: u32,
 }
 
+const _: () = assert!(std::mem::size_of::<Mapping>() == 24);
+
 impl Mapping {
-    /// Its key in the outside mapping index.
-    fn out_key(&self) -> Key {
+    const EMPTY: Mapping = Mapping {
+        in_addr: 0,
+        rem_addr: 0,
+        in_port: 0,
+        rem_port: 0,
+        out_port: 0,
+        pool: 0,
+        sessions: 0,
+        sub_proto: SUB_NONE,
+    };
+
+    fn new(key: Key, pool: usize, out_port: u16, sessions: u32, sub: u32) -> Mapping {
+        debug_assert!(sub <= index::MAX_RECORD);
+        Mapping {
+            in_addr: key.a,
+            rem_addr: key.b,
+            in_port: key.pa,
+            rem_port: key.pb,
+            out_port,
+            pool: pool as u16,
+            sessions,
+            sub_proto: u32::from(key.proto) << 24 | sub,
+        }
+    }
+
+    /// The masked inside key (remote parts zero under endpoint-independent mapping).
+    #[inline]
+    pub fn key(&self) -> Key {
         Key {
-            proto: self.key.proto,
-            a: self.out_addr,
+            proto: self.proto(),
+            a: self.in_addr,
+            pa: self.in_port,
+            b: self.rem_addr,
+            pb: self.rem_port,
+        }
+    }
+
+    /// IP protocol.
+    #[inline]
+    pub fn proto(&self) -> u8 {
+        (self.sub_proto >> 24) as u8
+    }
+
+    /// The owning subscriber slot.
+    #[inline]
+    fn sub(&self) -> u32 {
+        self.sub_proto & SUB_NONE
+    }
+
+    /// Its key in the outside mapping index.
+    #[inline]
+    fn out_key(&self, pool: &Pool) -> Key {
+        Key {
+            proto: self.proto(),
+            a: pool.addrs[usize::from(self.pool)].addr,
             pa: self.out_port,
             b: 0,
             pb: 0,
         }
     }
 }
+
+/// A mapping's subscriber field when it has none (a free mapping record).
+const SUB_NONE: u32 = 0x00ff_ffff;
 
 /// Per-subscriber state: paired address, counts, number of port blocks (20 bytes; the
 /// blocks themselves are in [`Nat`]'s flat block table, see
@@ -576,7 +668,8 @@ impl Nat {
         seed: u64,
         counters: Arc<WorkerCounters>,
     ) -> Nat {
-        let cap = params.max_sessions as usize;
+        // Records are numbered in 24 bits (the config keeps within it).
+        let cap = (params.max_sessions as usize).min(index::MAX_RECORD as usize);
         let layout = PortLayout::new(
             params.port_range.0,
             params.port_range.1,
@@ -585,26 +678,12 @@ impl Nat {
         );
         let total_blocks =
             usize::from(layout.blocks).div_ceil(usize::from(workers.max(1))) * params.pool.len();
-        let sub_cap = cap + total_blocks;
+        let sub_cap = (cap + total_blocks).min(index::MAX_RECORD as usize);
         let mut sessions = vec![Session::EMPTY; cap];
         for (i, s) in sessions.iter_mut().enumerate() {
             s.next = if i + 1 < cap { i as u32 + 1 } else { NIL };
         }
-        let empty_map = Mapping {
-            key: Key {
-                proto: 0,
-                a: 0,
-                b: 0,
-                pa: 0,
-                pb: 0,
-            },
-            out_addr: 0,
-            out_port: 0,
-            pool: 0,
-            sessions: 0,
-            sub: NIL,
-        };
-        let mut mappings = vec![empty_map; cap];
+        let mut mappings = vec![Mapping::EMPTY; cap];
         for (i, m) in mappings.iter_mut().enumerate() {
             m.sessions = if i + 1 < cap { i as u32 + 1 } else { NIL };
         }
@@ -695,14 +774,7 @@ impl Nat {
             };
             let m = self.free_mapping;
             self.free_mapping = self.mappings[m as usize].sessions;
-            self.mappings[m as usize] = Mapping {
-                key,
-                out_addr,
-                out_port,
-                pool: a as u16,
-                sessions: 1,
-                sub,
-            };
+            self.mappings[m as usize] = Mapping::new(key, a, out_port, 1, sub);
             self.index_mapping_in(m);
             self.statics.insert(m);
             self.index_mapping_out(m);
@@ -845,14 +917,18 @@ impl Nat {
     /// Takes the entries of the keys of session record `s` out of the session indexes
     /// (whichever sessions they point to).
     fn unindex_session(&mut self, s: &Session) {
-        let sessions = &self.sessions;
+        let (sessions, h) = (&self.sessions, &self.hasher);
         let (ki, ko) = (s.in_key(), s.out_key());
-        self.in_idx.remove(self.hasher.key(&ki), |j| {
-            sessions[j as usize].in_key() == ki
-        });
-        self.out_idx.remove(self.hasher.key(&ko), |j| {
-            sessions[j as usize].out_key() == ko
-        });
+        self.in_idx.remove(
+            h.key(&ki),
+            |j| sessions[j as usize].in_key() == ki,
+            |j| h.key(&sessions[j as usize].in_key()),
+        );
+        self.out_idx.remove(
+            h.key(&ko),
+            |j| sessions[j as usize].out_key() == ko,
+            |j| h.key(&sessions[j as usize].out_key()),
+        );
     }
 
     /// The mapping whose (masked) inside key is `k`.
@@ -860,57 +936,64 @@ impl Nat {
     fn mapping_by_in_key(&self, k: &Key) -> Option<u32> {
         let mappings = &self.mappings;
         self.map_in
-            .find(self.hasher.key(k), |m| mappings[m as usize].key == *k)
+            .find(self.hasher.key(k), |m| mappings[m as usize].key() == *k)
     }
 
     /// The mapping whose outside key ([`Mapping::out_key`]) is `k`.
     #[inline]
     fn mapping_by_out_key(&self, k: &Key) -> Option<u32> {
-        let mappings = &self.mappings;
-        self.map_out
-            .find(self.hasher.key(k), |m| mappings[m as usize].out_key() == *k)
+        let (mappings, pool) = (&self.mappings, &self.pool);
+        self.map_out.find(self.hasher.key(k), |m| {
+            mappings[m as usize].out_key(pool) == *k
+        })
     }
 
     /// Enters mapping `m` (already written) in the inside mapping index, replacing an
     /// entry of the same key.
     fn index_mapping_in(&mut self, m: u32) {
         let mappings = &self.mappings;
-        let k = mappings[m as usize].key;
+        let k = mappings[m as usize].key();
         // Never full: room for every mapping record.
         let r = self
             .map_in
-            .insert(self.hasher.key(&k), m, |j| mappings[j as usize].key == k);
+            .insert(self.hasher.key(&k), m, |j| mappings[j as usize].key() == k);
         debug_assert!(r.is_ok());
     }
 
     /// Enters mapping `m` (already written) in the outside mapping index.
     fn index_mapping_out(&mut self, m: u32) {
-        let mappings = &self.mappings;
-        let k = mappings[m as usize].out_key();
+        let (mappings, pool) = (&self.mappings, &self.pool);
+        let k = mappings[m as usize].out_key(pool);
         let r = self.map_out.insert(self.hasher.key(&k), m, |j| {
-            mappings[j as usize].out_key() == k
+            mappings[j as usize].out_key(pool) == k
         });
         debug_assert!(r.is_ok());
     }
 
     /// Takes the entry of inside key `k` out of the inside mapping index.
     fn unindex_mapping_in(&mut self, k: &Key) {
-        let mappings = &self.mappings;
-        self.map_in
-            .remove(self.hasher.key(k), |j| mappings[j as usize].key == *k);
+        let (mappings, h) = (&self.mappings, &self.hasher);
+        self.map_in.remove(
+            h.key(k),
+            |j| mappings[j as usize].key() == *k,
+            |j| h.key(&mappings[j as usize].key()),
+        );
     }
 
     /// Takes the entry of outside key `k` out of the outside mapping index.
     fn unindex_mapping_out(&mut self, k: &Key) {
-        let mappings = &self.mappings;
-        self.map_out
-            .remove(self.hasher.key(k), |j| mappings[j as usize].out_key() == *k);
+        let (mappings, h, pool) = (&self.mappings, &self.hasher, &self.pool);
+        self.map_out.remove(
+            h.key(k),
+            |j| mappings[j as usize].out_key(pool) == *k,
+            |j| h.key(&mappings[j as usize].out_key(pool)),
+        );
     }
 
     fn timeout(&self, s: &Session) -> u32 {
         let t = &self.params.timeouts;
         match s.proto {
-            ipv4::PROTO_TCP => match s.state {
+            ipv4::PROTO_TCP => match s.state() {
                 TcpState::Established | TcpState::FinOut | TcpState::FinIn => t.tcp_established,
                 _ => t.tcp_transitory,
             },
@@ -928,12 +1011,12 @@ impl Nat {
     fn track_tcp(s: &mut Session, flags: u8, outbound: bool) {
         use TcpState::*;
         if flags & tcp::RST != 0 {
-            s.state = Reset;
+            s.set_state(Reset);
             return;
         }
         let syn = flags & tcp::SYN != 0;
         let fin = flags & tcp::FIN != 0;
-        s.state = match (s.state, outbound) {
+        let next = match (s.state(), outbound) {
             (SynOut, false) if syn => Established,
             (SynIn, true) if syn => Established,
             (Closing | Reset, true) if syn && flags & tcp::ACK == 0 => SynOut,
@@ -943,6 +1026,7 @@ impl Nat {
             (FinIn, true) if fin => Closing,
             (st, _) => st,
         };
+        s.set_state(next);
     }
 
     /// The session of an outbound packet, created (with a mapping if needed) when it
@@ -1005,19 +1089,21 @@ impl Nat {
         let i = self.new_session(Session {
             in_addr: key.a,
             in_port: key.pa,
-            out_addr: map.out_addr,
+            out_addr: self.pool.addrs[usize::from(map.pool)].addr,
             out_port: map.out_port,
             rem_addr: key.b,
             rem_port: key.pb,
             proto: key.proto,
-            state,
+            flags: Session::flags(
+                state,
+                match self.alg_for(key.proto, key.pb) {
+                    0 if !self.expects.is_empty() => self.expected_alg(&map),
+                    a => a,
+                },
+            ),
             last_seen: now,
             mapping: m,
             next: NIL,
-            alg: match self.alg_for(key.proto, key.pb) {
-                0 if !self.expects.is_empty() => self.expected_alg(&map),
-                a => a,
-            },
         });
         Ok(i)
     }
@@ -1026,8 +1112,8 @@ impl Nat {
     fn expected_alg(&self, map: &Mapping) -> u8 {
         self.expects
             .get(&Key {
-                proto: map.key.proto,
-                a: map.out_addr,
+                proto: map.key().proto,
+                a: self.pool.addrs[usize::from(map.pool)].addr,
                 pa: map.out_port,
                 b: 0,
                 pb: 0,
@@ -1054,7 +1140,7 @@ impl Nat {
         self.index_session(i);
         let m = &mut self.mappings[s.mapping as usize];
         m.sessions += 1;
-        let sub = m.sub;
+        let sub = m.sub();
         self.subs[sub as usize].sessions += 1;
         if self.params.filtering == Behavior::AddressDependent {
             *self.adf.entry((s.mapping, s.rem_addr)).or_insert(0) += 1;
@@ -1132,9 +1218,12 @@ impl Nat {
                 self.pool.addrs[usize::from(s.pool)].subscribers -= 1;
             }
             s.next_free = self.free_sub;
-            let subs = &self.subs;
-            self.sub_idx
-                .remove(self.hasher.addr(addr), |j| subs[j as usize].addr == addr);
+            let (subs, h) = (&self.subs, &self.hasher);
+            self.sub_idx.remove(
+                h.addr(addr),
+                |j| subs[j as usize].addr == addr,
+                |j| h.addr(subs[j as usize].addr),
+            );
             self.free_sub = i;
             self.counters
                 .subscribers_active
@@ -1288,15 +1377,7 @@ impl Nat {
     fn install_mapping(&mut self, sub: u32, mkey: Key, a: usize, port: u16) -> u32 {
         let m = self.free_mapping;
         self.free_mapping = self.mappings[m as usize].sessions;
-        let out_addr = self.pool.addrs[a].addr;
-        self.mappings[m as usize] = Mapping {
-            key: mkey,
-            out_addr,
-            out_port: port,
-            pool: a as u16,
-            sessions: 0,
-            sub,
-        };
+        self.mappings[m as usize] = Mapping::new(mkey, a, port, 0, sub);
         self.index_mapping_in(m);
         self.index_mapping_out(m);
         self.subs[sub as usize].mappings += 1;
@@ -1407,7 +1488,7 @@ impl Nat {
             return Err(DropReason::SessionTableFull);
         }
         let map = self.mappings[m as usize];
-        if self.subs[map.sub as usize].sessions >= self.params.max_sessions_per_subscriber {
+        if self.subs[map.sub() as usize].sessions >= self.params.max_sessions_per_subscriber {
             return Err(DropReason::SubscriberSessionLimit);
         }
         // Under address- or port-dependent mapping, the mapping belongs to one remote:
@@ -1421,26 +1502,28 @@ impl Nat {
             TcpState::None
         };
         let si = self.new_session(Session {
-            in_addr: map.key.a,
-            in_port: map.key.pa,
-            out_addr: map.out_addr,
+            in_addr: map.key().a,
+            in_port: map.key().pa,
+            out_addr: self.pool.addrs[usize::from(map.pool)].addr,
             out_port: map.out_port,
             rem_addr: t.src,
             rem_port: t.sport,
             proto: t.proto,
-            state,
+            // A server behind a port forward speaks its protocol on its own port.
+            flags: Session::flags(
+                state,
+                exp.map_or(
+                    if forward {
+                        self.alg_for(t.proto, map.key().pa)
+                    } else {
+                        0
+                    },
+                    |e| e.alg,
+                ),
+            ),
             last_seen: now,
             mapping: m,
             next: NIL,
-            // A server behind a port forward speaks its protocol on its own port.
-            alg: exp.map_or(
-                if forward {
-                    self.alg_for(t.proto, map.key.pa)
-                } else {
-                    0
-                },
-                |e| e.alg,
-            ),
         });
         if let Some(e) = exp {
             self.counters.expectations_matched.inc();
@@ -1616,19 +1699,19 @@ impl Nat {
             return;
         }
         let m = *m;
-        self.unindex_mapping_in(&m.key);
-        self.unindex_mapping_out(&m.out_key());
+        self.unindex_mapping_in(&m.key());
+        self.unindex_mapping_out(&m.out_key(&self.pool));
         self.mappings[mi as usize].sessions = self.free_mapping;
         self.free_mapping = mi;
-        self.subs[m.sub as usize].mappings -= 1;
+        self.subs[m.sub() as usize].mappings -= 1;
         if let Some((a, b, owner)) =
             self.pool
-                .release(usize::from(m.pool), m.key.proto, m.out_port, now, clean)
+                .release(usize::from(m.pool), m.proto(), m.out_port, now, clean)
         {
             self.drop_block(a, b, owner);
         }
         self.counters.mappings_active.set(self.map_out.len() as u64);
-        self.maybe_remove_subscriber(m.sub);
+        self.maybe_remove_subscriber(m.sub());
     }
 
     /// An ALG announced a connection to inside endpoint (`in_addr`, `in_port`) from
@@ -1680,8 +1763,8 @@ impl Nat {
         let sub = self
             .mappings
             .get(self.sessions.get(master as usize)?.mapping as usize)?
-            .sub;
-        (sub != NIL && self.subs[sub as usize].addr == in_addr).then_some(sub)
+            .sub();
+        (sub != SUB_NONE && self.subs.get(sub as usize)?.addr == in_addr).then_some(sub)
     }
 
     /// Installs the expectation `req` announced during master session `master`: the
@@ -1726,7 +1809,7 @@ impl Nat {
         let map = self.mappings[m as usize];
         let okey = Key {
             proto: req.proto,
-            a: map.out_addr,
+            a: self.pool.addrs[usize::from(map.pool)].addr,
             pa: map.out_port,
             b: 0,
             pb: 0,
@@ -1746,7 +1829,7 @@ impl Nat {
             e.remote = req.remote;
             e.tag = req.tag;
             e.master = master;
-            return Some((map.out_addr, map.out_port));
+            return Some((self.pool.addrs[usize::from(map.pool)].addr, map.out_port));
         }
         if self.expect_count[c] >= class::MAX[c] {
             self.evict_oldest(c as u8, now);
@@ -1777,7 +1860,7 @@ impl Nat {
         );
         self.expect_count[c] += 1;
         self.counters.expectations_created.inc();
-        Some((map.out_addr, map.out_port))
+        Some((self.pool.addrs[usize::from(map.pool)].addr, map.out_port))
     }
 
     fn evict_oldest(&mut self, c: u8, now: u32) {
@@ -1909,7 +1992,7 @@ impl Nat {
         let map = self.mappings[m as usize];
         let okey = Key {
             proto,
-            a: map.out_addr,
+            a: self.pool.addrs[usize::from(map.pool)].addr,
             pa: map.out_port,
             b: 0,
             pb: 0,
@@ -1936,7 +2019,7 @@ impl Nat {
             b: 0,
             pb: 0,
         })?;
-        let k = self.mappings[m as usize].key;
+        let k = self.mappings[m as usize].key();
         Some((k.a, k.pa))
     }
 
@@ -2010,12 +2093,12 @@ impl Nat {
                 }
             }
         }
-        let sub = self.mappings[s.mapping as usize].sub;
+        let sub = self.mappings[s.mapping as usize].sub();
         self.subs[sub as usize].sessions -= 1;
         // A TCP port after a clean close may be reused at once (RFC 6888 REQ-8).
-        let clean = s.proto == ipv4::PROTO_TCP && s.state == TcpState::Closing;
+        let clean = s.proto == ipv4::PROTO_TCP && s.state() == TcpState::Closing;
         self.unpin_mapping(s.mapping, now, clean);
-        if s.alg != 0 && !self.expects.is_empty() {
+        if s.alg() != 0 && !self.expects.is_empty() {
             // Expectations die with their master; a registration lives its own
             // lifetime (the signalling session comes and goes meanwhile).
             let dead: Vec<Key> = self
