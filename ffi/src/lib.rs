@@ -47,6 +47,7 @@ mod burst;
 mod eal;
 mod error;
 mod mbuf;
+mod mem;
 mod port;
 mod ring;
 
@@ -54,6 +55,7 @@ pub use burst::{Drain, MbufBurst, MAX_BURST};
 pub use eal::{current_lcore, launch, pause, prefetch, tsc, tsc_hz, wait, Eal, JOB_PANICKED};
 pub use error::{Error, Result};
 pub use mbuf::{Mbuf, Mempool};
+pub use mem::{advise_huge_pages, huge_vec, huge_zeroed};
 pub use port::{Link, Port, PortConf, PortInfo, PortStats, MAX_QUEUES};
 pub use ring::{MsgRing, Ring, MAX_MSG_SIZE};
 

@@ -679,11 +679,14 @@ impl Nat {
         let total_blocks =
             usize::from(layout.blocks).div_ceil(usize::from(workers.max(1))) * params.pool.len();
         let sub_cap = (cap + total_blocks).min(index::MAX_RECORD as usize);
-        let mut sessions = vec![Session::EMPTY; cap];
+        // The tables every packet reads on huge pages where the kernel has them: fewer
+        // TLB misses. (Subscriber slots, read only when sessions come and go, stay on
+        // 4 KB pages, resident only as used.)
+        let mut sessions = cgnat_ffi::huge_vec(cap, Session::EMPTY);
         for (i, s) in sessions.iter_mut().enumerate() {
             s.next = if i + 1 < cap { i as u32 + 1 } else { NIL };
         }
-        let mut mappings = vec![Mapping::EMPTY; cap];
+        let mut mappings = cgnat_ffi::huge_vec(cap, Mapping::EMPTY);
         for (i, m) in mappings.iter_mut().enumerate() {
             m.sessions = if i + 1 < cap { i as u32 + 1 } else { NIL };
         }
@@ -726,11 +729,11 @@ impl Nat {
             free_sub: NIL,
             sub_blocks,
             block_room,
-            in_idx: Index::new(cap as u32),
-            out_idx: Index::new(cap as u32),
+            in_idx: Index::new_huge(cap as u32),
+            out_idx: Index::new_huge(cap as u32),
             hasher: Hasher::new(seed ^ 0x1d3a_7c5e_b0f2_4689),
-            map_in: Index::new(cap as u32),
-            map_out: Index::new(cap as u32),
+            map_in: Index::new_huge(cap as u32),
+            map_out: Index::new_huge(cap as u32),
             sub_idx: Index::new(sub_cap as u32),
             adf: HashMap::with_capacity(adf_cap),
             counters,
