@@ -867,7 +867,8 @@ impl Nat {
 
     /// Prefetches for a coming lookup of tuple `t` (inside to outside when `outbound`):
     /// stage 0 the index slot, stage 1 (once that is likely in the cache) the session
-    /// record it points to. Burst processing runs both stages over a burst before
+    /// record it points to, or, for an outbound packet whose home slot names no
+    /// session (likely a new flow), the subscriber and mapping index slots. Burst processing runs both stages over a burst before
     /// translating it, so the cache misses of its packets overlap.
     #[inline]
     pub fn prefetch(&self, t: &Tuple, outbound: bool, stage: u8) {
@@ -881,6 +882,27 @@ impl Nat {
             idx.prefetch(h);
         } else if let Some(s) = idx.guess(h).and_then(|r| self.sessions.get(r as usize)) {
             cgnat_ffi::prefetch(s);
+        } else if outbound {
+            // Likely a new flow: what creating its session looks up first, the
+            // subscriber and the mapping of its inside endpoint.
+            self.sub_idx.prefetch(self.hasher.addr(t.src));
+            self.map_in
+                .prefetch(self.hasher.key(&self.mapping_key(&key)));
+        }
+    }
+
+    /// The mapping key of a session's inside key: its remote parts masked as the
+    /// mapping behaviour says.
+    #[inline]
+    fn mapping_key(&self, key: &Key) -> Key {
+        match self.params.mapping {
+            Behavior::EndpointIndependent => Key {
+                b: 0,
+                pb: 0,
+                ..*key
+            },
+            Behavior::AddressDependent => Key { pb: 0, ..*key },
+            Behavior::AddressAndPortDependent => *key,
         }
     }
 
@@ -1074,11 +1096,7 @@ impl Nat {
         if self.subs[sub as usize].sessions >= self.params.max_sessions_per_subscriber {
             return Err(DropReason::SubscriberSessionLimit);
         }
-        let mkey = match self.params.mapping {
-            Behavior::EndpointIndependent => Key { b: 0, pb: 0, ..key },
-            Behavior::AddressDependent => Key { pb: 0, ..key },
-            Behavior::AddressAndPortDependent => key,
-        };
+        let mkey = self.mapping_key(&key);
         let m = match self.mapping_by_in_key(&mkey) {
             Some(m) => m,
             None => self.new_mapping(sub, mkey, now)?,
