@@ -349,7 +349,7 @@ impl Mapping {
     fn out_key(&self, pool: &Pool) -> Key {
         Key {
             proto: self.proto(),
-            a: pool.addrs[usize::from(self.pool)].addr,
+            a: pool.addr(usize::from(self.pool)),
             pa: self.out_port,
             b: 0,
             pb: 0,
@@ -1110,7 +1110,7 @@ impl Nat {
         let i = self.new_session(Session {
             in_addr: key.a,
             in_port: key.pa,
-            out_addr: self.pool.addrs[usize::from(map.pool)].addr,
+            out_addr: self.pool.addr(usize::from(map.pool)),
             out_port: map.out_port,
             rem_addr: key.b,
             rem_port: key.pb,
@@ -1134,7 +1134,7 @@ impl Nat {
         self.expects
             .get(&Key {
                 proto: map.key().proto,
-                a: self.pool.addrs[usize::from(map.pool)].addr,
+                a: self.pool.addr(usize::from(map.pool)),
                 pa: map.out_port,
                 b: 0,
                 pb: 0,
@@ -1525,7 +1525,7 @@ impl Nat {
         let si = self.new_session(Session {
             in_addr: map.key().a,
             in_port: map.key().pa,
-            out_addr: self.pool.addrs[usize::from(map.pool)].addr,
+            out_addr: self.pool.addr(usize::from(map.pool)),
             out_port: map.out_port,
             rem_addr: t.src,
             rem_port: t.sport,
@@ -1830,7 +1830,7 @@ impl Nat {
         let map = self.mappings[m as usize];
         let okey = Key {
             proto: req.proto,
-            a: self.pool.addrs[usize::from(map.pool)].addr,
+            a: self.pool.addr(usize::from(map.pool)),
             pa: map.out_port,
             b: 0,
             pb: 0,
@@ -1850,7 +1850,7 @@ impl Nat {
             e.remote = req.remote;
             e.tag = req.tag;
             e.master = master;
-            return Some((self.pool.addrs[usize::from(map.pool)].addr, map.out_port));
+            return Some((self.pool.addr(usize::from(map.pool)), map.out_port));
         }
         if self.expect_count[c] >= class::MAX[c] {
             self.evict_oldest(c as u8, now);
@@ -1881,7 +1881,7 @@ impl Nat {
         );
         self.expect_count[c] += 1;
         self.counters.expectations_created.inc();
-        Some((self.pool.addrs[usize::from(map.pool)].addr, map.out_port))
+        Some((self.pool.addr(usize::from(map.pool)), map.out_port))
     }
 
     fn evict_oldest(&mut self, c: u8, now: u32) {
@@ -2013,7 +2013,7 @@ impl Nat {
         let map = self.mappings[m as usize];
         let okey = Key {
             proto,
-            a: self.pool.addrs[usize::from(map.pool)].addr,
+            a: self.pool.addr(usize::from(map.pool)),
             pa: map.out_port,
             b: 0,
             pb: 0,

@@ -140,6 +140,10 @@ pub enum PortError {
 pub struct Pool {
     /// Addresses of the pool.
     pub addrs: Vec<PoolAddr>,
+    /// The same addresses alone, densely (4 bytes each, sorted): what every packet's
+    /// pool membership test and every mapping's outside address read, in few cache
+    /// lines instead of one `PoolAddr` each.
+    list: Vec<u32>,
     /// Ports in use per address (all protocols, quarantined included), for metrics.
     pub usage: std::sync::Arc<Vec<crate::counters::Counter>>,
     /// How ports are cut into blocks.
@@ -166,11 +170,13 @@ impl Pool {
         capacity: usize,
         seed: u64,
     ) -> Pool {
+        debug_assert!(addrs.windows(2).all(|w| w[0] < w[1]), "pool not sorted");
         Pool {
             addrs: addrs
                 .iter()
                 .map(|&a| PoolAddr::new(a, &layout, worker))
                 .collect(),
+            list: addrs.to_vec(),
             usage: std::sync::Arc::new(
                 addrs
                     .iter()
@@ -206,9 +212,22 @@ impl Pool {
     }
 
     /// Index of a pool address.
+    #[inline]
     pub fn index_of(&self, addr: u32) -> Option<usize> {
-        // Pools are small (tens to thousands of addresses) and sorted at start-up.
-        self.addrs.binary_search_by_key(&addr, |a| a.addr).ok()
+        // Most addresses asked about (every outbound packet's destination) are not
+        // the pool's: two compares. Otherwise a binary search of the dense list.
+        match (self.list.first(), self.list.last()) {
+            (Some(&lo), Some(&hi)) if lo <= addr && addr <= hi => {
+                self.list.binary_search(&addr).ok()
+            }
+            _ => None,
+        }
+    }
+
+    /// The address of pool index `i`.
+    #[inline]
+    pub fn addr(&self, i: usize) -> u32 {
+        self.list[i]
     }
 
     /// xorshift64*: ports must be hard to guess (RFC 6056), not cryptographic.
