@@ -117,6 +117,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             .with_context(|| format!("port {} (device {}) not found", pc.name, pc.device))?;
         let conf = PortConf {
             rss: workers > 1,
+            steer: None,
             mtu: pc.mtu,
         };
         let q = workers as u16;

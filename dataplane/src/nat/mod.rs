@@ -16,6 +16,7 @@
 pub mod deterministic;
 pub mod index;
 pub mod pool;
+pub mod rss;
 pub mod wheel;
 
 use crate::counters::{proto_index, DropReason, WorkerCounters};
