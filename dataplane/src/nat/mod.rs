@@ -354,6 +354,11 @@ pub struct NatParams {
     pub rtsp_ports: Vec<u16>,
     /// Seconds an ALG expectation waits for its connection.
     pub expect_secs: u32,
+    /// The outside port's RSS steering, set by the driver when the device steers
+    /// replies by destination address and port; under dynamic allocation the pool
+    /// then hands each worker the ports whose replies reach its queue. Ignored under
+    /// port-block and deterministic allocation (they need contiguous ranges).
+    pub steering: Option<Arc<rss::Steering>>,
 }
 
 impl NatParams {
@@ -445,6 +450,7 @@ impl NatParams {
             sip_ports: Vec::new(),
             rtsp_ports: Vec::new(),
             expect_secs: 120,
+            steering: None,
         })
     }
 }
@@ -627,15 +633,19 @@ impl Nat {
             .tcp_established
             .max(params.timeouts.udp)
             .max(params.timeouts.icmp);
+        let mut pool = Pool::new(
+            &params.pool,
+            layout,
+            worker,
+            params.quarantine_secs,
+            cap,
+            seed,
+        );
+        if let (Allocation::Dynamic, Some(s)) = (params.allocation, &params.steering) {
+            pool = pool.with_steering(s.clone());
+        }
         let mut nat = Nat {
-            pool: Pool::new(
-                &params.pool,
-                layout,
-                worker,
-                params.quarantine_secs,
-                cap,
-                seed,
-            ),
+            pool,
             wheel: Wheel::new((max_timeout as usize + 1).min(1 << 14), now),
             params,
             sessions,
@@ -670,12 +680,12 @@ impl Nat {
         nat
     }
 
-    /// Installs the static mappings whose outside port this worker owns (ports outside
-    /// the dynamic range belong to worker 0). A static mapping holds one reference on
+    /// Installs the static mappings whose outside port this worker owns (unsteered,
+    /// ports outside the dynamic range belong to worker 0). A static mapping holds one reference on
     /// itself so it never expires, and its port is never handed out dynamically.
     fn install_statics(&mut self, worker: u16) {
         for (proto, in_addr, in_port, out_addr, out_port) in self.params.statics.clone() {
-            if self.pool.layout.owner(out_port).unwrap_or(0) != worker {
+            if self.pool.owner(out_addr, out_port).unwrap_or(0) != worker {
                 continue;
             }
             let Some(a) = self.pool.index_of(out_addr) else {
@@ -1336,13 +1346,15 @@ impl Nat {
                 (entry >> 16) as usize
             }
             Allocation::Dynamic => {
-                if self.pool.layout.owner(port)? != self.pool_worker() {
-                    return None;
-                }
-                match self.params.pooling {
+                let a = match self.params.pooling {
                     Pooling::Paired => self.pair_address(sub).ok()?,
                     Pooling::Arbitrary => prefer,
+                };
+                let addr = self.pool.addrs.get(a)?.addr;
+                if self.pool.owner(addr, port)? != self.pool_worker() {
+                    return None;
                 }
+                a
             }
         };
         Some(a)
