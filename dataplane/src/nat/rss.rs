@@ -251,6 +251,41 @@ pub fn can_steer(
     Ok(want)
 }
 
+/// How a port decides which worker owns a frame: a short name (`rss`, `hash`,
+/// `blocks`, `single`) for the summary and metrics, and a sentence for the start-up
+/// log.
+pub fn ownership(
+    outside: bool,
+    steering: Result<&Steering, &NoSteering>,
+    workers: u16,
+) -> (&'static str, String) {
+    let what = if outside {
+        "destination address and port"
+    } else {
+        "source address"
+    };
+    match steering {
+        _ if workers < 2 => ("single", "one worker owns everything".into()),
+        Ok(s) => (
+            "rss",
+            format!(
+                "RSS steering on the {what} ({}-entry table, {}-byte key): frames reach \
+                 their owner, handoff only for misdelivered ones",
+                s.reta().len(),
+                s.key().len()
+            ),
+        ),
+        Err(NoSteering(why)) if outside => (
+            "blocks",
+            format!("port blocks per worker, other workers' frames handed off ({why})"),
+        ),
+        Err(NoSteering(why)) => (
+            "hash",
+            format!("a hash of the source address, other workers' frames handed off ({why})"),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,6 +451,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn ownership_is_named_for_the_log_and_metrics() {
+        let s = Steering::new(&STEERING_KEY, &Steering::spread(2, 128)).unwrap();
+        let no = NoSteering("the device has no RSS".into());
+        assert_eq!(ownership(true, Ok(&s), 2).0, "rss");
+        assert!(ownership(true, Ok(&s), 2).1.contains("128-entry"));
+        assert_eq!(ownership(false, Ok(&s), 2).0, "rss");
+        assert_eq!(ownership(true, Err(&no), 2).0, "blocks");
+        assert!(ownership(true, Err(&no), 2).1.contains("no RSS"));
+        assert_eq!(ownership(false, Err(&no), 4).0, "hash");
+        assert_eq!(ownership(false, Err(&no), 1).0, "single");
     }
 
     #[test]
