@@ -268,8 +268,8 @@ int cgnat_shim_port_configure(uint16_t port, uint16_t nb_rx, uint16_t nb_tx, int
 
 #define CGNAT_RETA_GROUPS (CGNAT_RETA_MAX / RTE_ETH_RETA_GROUP_SIZE)
 
-int cgnat_shim_port_rss_steer(uint16_t port, uint16_t queues, uint16_t *reta, uint16_t *reta_size,
-                              uint8_t *key, uint8_t *key_len, uint64_t *rss_hf)
+int cgnat_shim_port_rss_steer(uint16_t port, const uint16_t *want, uint16_t want_size, uint16_t *reta,
+                              uint16_t *reta_size, uint8_t *key, uint8_t *key_len, uint64_t *rss_hf)
 {
     struct rte_eth_rss_reta_entry64 conf[CGNAT_RETA_GROUPS];
     struct rte_eth_dev_info info;
@@ -284,13 +284,15 @@ int cgnat_shim_port_rss_steer(uint16_t port, uint16_t queues, uint16_t *reta, ui
     if (rc != 0)
         return rc;
     n = info.reta_size;
-    if (n == 0 || n > CGNAT_RETA_MAX || queues == 0)
+    if (n == 0 || n > CGNAT_RETA_MAX)
         return -ENOTSUP;
+    if (want_size != n)
+        return -EINVAL;
     groups = (n + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE;
     memset(conf, 0, sizeof(conf));
     for (i = 0; i < n; i++) {
         conf[i / RTE_ETH_RETA_GROUP_SIZE].mask |= 1ULL << (i % RTE_ETH_RETA_GROUP_SIZE);
-        conf[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE] = i % queues;
+        conf[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE] = want[i];
     }
     rc = rte_eth_dev_rss_reta_update(port, conf, n);
     if (rc != 0)

@@ -105,11 +105,12 @@ int cgnat_shim_port_configure(uint16_t port, uint16_t nb_rx, uint16_t nb_tx, int
 /* Largest redirection table cgnat steers with. */
 #define CGNAT_RETA_MAX 4096
 /* Programs the redirection table of a configured (RSS) port, entry i to queue
- * i % queues, then reads back the table (reta, CGNAT_RETA_MAX entries of room, and
- * its size), the key (key, 255 bytes of room, and its length) and the hash types.
- * -ENOTSUP when the device has no table (or one too large). */
-int cgnat_shim_port_rss_steer(uint16_t port, uint16_t queues, uint16_t *reta, uint16_t *reta_size,
-                              uint8_t *key, uint8_t *key_len, uint64_t *rss_hf);
+ * want[i] (want_size must be the device's table size), then reads back the table
+ * (reta, CGNAT_RETA_MAX entries of room, and its size), the key (key, 255 bytes of
+ * room, and its length) and the hash types. -ENOTSUP when the device has no table (or
+ * one too large), -EINVAL when want_size is not its size. */
+int cgnat_shim_port_rss_steer(uint16_t port, const uint16_t *want, uint16_t want_size, uint16_t *reta,
+                              uint16_t *reta_size, uint8_t *key, uint8_t *key_len, uint64_t *rss_hf);
 /* Most input words cgnat_shim_softrss hashes. */
 #define CGNAT_SOFTRSS_WORDS 15
 /* DPDK's rte_softrss over `len` host-order words with a key of key_len bytes (at

@@ -155,7 +155,13 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         port.start()
             .with_context(|| format!("starting port {}", pc.name))?;
         let _ = port.promiscuous(true);
-        let steering = plan.and_then(|_| steer(port, workers as u16));
+        // Outside, an even port and the next share a worker (RTP and RTCP pairs).
+        let table = if outside {
+            Steering::paired_spread(&rss::STEERING_KEY, workers as u16, info.reta_size)
+        } else {
+            Steering::spread(workers as u16, info.reta_size)
+        };
+        let steering = plan.and_then(|_| steer(port, &table, workers as u16));
         let (mode, text) = rss::ownership(outside, steering.as_ref(), workers as u16);
         eprintln!("cgnat: port {} ({}): {text}", pc.name, info.driver_name);
         ownership.push((pc.name.clone(), mode));
@@ -354,11 +360,11 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
 }
 
 /// Programs the redirection table of a port configured to steer (entry `i` to queue
-/// `i % workers`) and reads back what the device holds: the steering that ownership
+/// `table[i]`) and reads back what the device holds: the steering that ownership
 /// follows, if the device's table and key make sense.
-fn steer(port: Port, workers: u16) -> Result<Steering, NoSteering> {
+fn steer(port: Port, table: &[u16], workers: u16) -> Result<Steering, NoSteering> {
     let st = port
-        .rss_steer(workers)
+        .rss_steer(table)
         .map_err(|e| NoSteering(e.to_string()))?;
     if let Some(q) = st.reta.iter().find(|&&q| q >= workers) {
         return Err(NoSteering(format!(

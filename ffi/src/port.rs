@@ -561,23 +561,30 @@ impl Port {
     }
 
     /// Programs the redirection table of a port configured with
-    /// [`PortConf::steer`] so that entry `i` sends to queue `i % queues`, and reads
-    /// back the table, key and hash types the device then holds. Call it once the
-    /// port is started. Fails on a device without a redirection table.
-    pub fn rss_steer(&self, queues: u16) -> Result<RssState> {
+    /// [`PortConf::steer`], entry `i` to queue `table[i]` (`table` has
+    /// [`PortInfo::reta_size`] entries), and reads back the table, key and hash types
+    /// the device then holds. Call it once the port is started. Fails on a device
+    /// without a redirection table.
+    pub fn rss_steer(&self, table: &[u16]) -> Result<RssState> {
         let ctl = control();
         ctl.running()?;
         self.check_exists()?;
+        let want_size = u16::try_from(table.len()).map_err(|_| {
+            Error::Invalid(format!("a redirection table of {} entries", table.len()))
+        })?;
         let mut reta = vec![0u16; sys::CGNAT_RETA_MAX as usize];
         let mut key = vec![0u8; 255];
         let (mut reta_size, mut key_len, mut hash) = (0u16, 0u8, 0u64);
         // SAFETY: the EAL is running and the control lock serialises DPDK's control
-        // path; `reta` has CGNAT_RETA_MAX entries and `key` 255 bytes, the room the
-        // shim documents, and the out-parameters are valid; nothing is kept.
+        // path; `table` holds `want_size` entries, which the shim reads only if that is
+        // the device's table size (at most CGNAT_RETA_MAX); `reta` has CGNAT_RETA_MAX
+        // entries and `key` 255 bytes, the room the shim documents, and the
+        // out-parameters are valid; nothing is kept.
         let rc = unsafe {
             sys::cgnat_shim_port_rss_steer(
                 self.id,
-                queues,
+                table.as_ptr(),
+                want_size,
                 reta.as_mut_ptr(),
                 &mut reta_size,
                 key.as_mut_ptr(),

@@ -262,7 +262,7 @@ fn ring_port(pool: &Mempool, socket: i32) -> Port {
     .unwrap();
     // net_ring has no RSS: nothing to steer (the configuration above ignored it).
     assert_eq!(info.reta_size, 0);
-    let Err(Error::Dpdk { errno, .. }) = port.rss_steer(2) else {
+    let Err(Error::Dpdk { errno, .. }) = port.rss_steer(&[0, 1]) else {
         panic!("net_ring has no redirection table")
     };
     assert_eq!(errno, 95, "ENOTSUP");

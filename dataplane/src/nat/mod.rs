@@ -2063,3 +2063,74 @@ mod subscriber_tests {
         assert_eq!(std::mem::size_of::<Subscriber>(), 20);
     }
 }
+
+#[cfg(test)]
+mod steering_tests {
+    use super::*;
+    use rss::{Steering, STEERING_KEY};
+
+    const CONFIG: &str = "[dataplane]\ncontrol_lcore = 0\nworker_lcores = [1]\n\
+        [[ports]]\nname = \"inside\"\nrole = \"inside\"\ndevice = \"net_null0\"\nipv4 = \"100.64.0.1/10\"\n\
+        [[ports]]\nname = \"outside\"\nrole = \"outside\"\ndevice = \"net_null1\"\nipv4 = \"203.0.113.1/24\"\n\
+        [nat]\npool = [\"198.51.100.0/30\"]\nallocation = \"dynamic\"\n";
+
+    /// Worker `w` of `workers` on a pool steered by `reta`; (pair splits, pairs made).
+    fn pairs(workers: u16, w: u16, reta: &[u16]) -> (u64, usize) {
+        let cfg = cgnat_config::Config::parse(CONFIG, "t.toml").unwrap();
+        let mut params = NatParams::from_config(&cfg.nat, workers).unwrap();
+        let steering = Arc::new(Steering::new(&STEERING_KEY, reta).unwrap());
+        params.steering = Some(steering.clone());
+        let counters = Arc::new(WorkerCounters::default());
+        let mut nat = Nat::new(params, w, workers, 1000, 9, counters.clone());
+        let sub = 0x6440_0102;
+        let call = Tuple {
+            proto: ipv4::PROTO_UDP,
+            src: sub,
+            dst: 0xc000_0214,
+            sport: 5060,
+            dport: 5060,
+        };
+        let master = nat.in2out(&call, 0, true, 1000).unwrap();
+        let mut made = 0;
+        for k in 0..100u16 {
+            let req = ExpectReq {
+                proto: ipv4::PROTO_UDP,
+                in_addr: sub,
+                in_port: 10_000 + 2 * k,
+                remote: 0,
+                class: class::SIP_MEDIA,
+                tag: u32::from(k),
+                secs: 0,
+                keep: false,
+                alg: 0,
+            };
+            let ((a, rtp), (b, rtcp)) = nat
+                .alg_expect_pair(master, &req, req.in_port + 1, 1000)
+                .unwrap();
+            // Whatever ports, their replies reach this worker.
+            assert_eq!(steering.queue_of(a, rtp), w);
+            assert_eq!(steering.queue_of(b, rtcp), w);
+            if (a, rtp & 1, rtp + 1) == (b, 0, rtcp) {
+                made += 1;
+            }
+        }
+        (counters.alg_pair_split.get(), made)
+    }
+
+    #[test]
+    fn rtp_and_rtcp_stay_a_pair_on_a_steered_pool_with_a_paired_table() {
+        for workers in [2u16, 4, 8] {
+            let paired = Steering::paired_spread(&STEERING_KEY, workers, 512);
+            assert_eq!(
+                pairs(workers, workers - 1, &paired),
+                (0, 100),
+                "{workers} workers"
+            );
+        }
+        // Why the table is paired: with a plain one, the port after an even port of
+        // one worker is another worker's 7 times in 8, and 16 tries do not always find
+        // a pair.
+        let (split, made) = pairs(8, 3, &Steering::spread(8, 512));
+        assert!(split > 0 && made + split as usize == 100, "{split} {made}");
+    }
+}

@@ -140,6 +140,31 @@ impl Steering {
         (0..size).map(|i| i % queues.max(1)).collect()
     }
 
+    /// A redirection table of `size` entries (a power of two) over `queues` queues for
+    /// a port hashing an address and a port under `key`, such that an even port and
+    /// the next odd one reach the same queue whatever the address: the two entries
+    /// they hash to differ by the key's contribution of the port's lowest bit, and
+    /// each such pair of entries sends to one queue. An RTP port and its RTCP port
+    /// (even, then the next, RFC 3550) then belong to one worker, which can map them
+    /// as a pair. Pairs are spread like [`Steering::spread`] spreads entries.
+    pub fn paired_spread(key: &[u8], queues: u16, size: u16) -> Vec<u16> {
+        let mask = u32::from(size).next_power_of_two() - 1;
+        let d = (toeplitz(key, &[0, 0, 0, 0, 0, 1]) & mask) as usize;
+        let mut reta = vec![u16::MAX; usize::from(size)];
+        let mut k = 0u16;
+        for i in 0..reta.len() {
+            if reta[i] == u16::MAX {
+                let q = k % queues.max(1);
+                reta[i] = q;
+                if let Some(e) = reta.get_mut(i ^ d) {
+                    *e = q;
+                }
+                k = k.wrapping_add(1);
+            }
+        }
+        reta
+    }
+
     /// The hash key.
     pub fn key(&self) -> &[u8] {
         &self.key
@@ -448,6 +473,26 @@ mod tests {
                         c.abs_diff(even) < even / 20,
                         "{workers} workers: {counts:?}"
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_paired_table_keeps_an_even_port_and_the_next_on_one_queue() {
+        let mut seed = 5u64;
+        for (workers, size) in [(2u16, 64u16), (3, 128), (4, 512), (8, 512)] {
+            for key in [&STEERING_KEY, &MS_KEY] {
+                let reta = Steering::paired_spread(key, workers, size);
+                let s = Steering::new(key, &reta).unwrap();
+                let (mine, of) = s.share(workers - 1);
+                assert!(
+                    mine * usize::from(workers) >= of - usize::from(workers),
+                    "{reta:?}"
+                );
+                for _ in 0..20_000 {
+                    let (a, p) = (rng(&mut seed) as u32, rng(&mut seed) as u16 & !1);
+                    assert_eq!(s.queue_of(a, p), s.queue_of(a, p + 1), "{a:x}:{p}");
                 }
             }
         }
