@@ -309,6 +309,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
                     .map(|&a| std::net::Ipv4Addr::from(a))
                     .collect(),
                 block_size: nat_params.block_size,
+                ownership: [ownership[0].1, ownership[1].1],
             };
             let h = crate::api::serve(listen, state, opts.stop.clone())
                 .with_context(|| format!("api.listen {listen}"))?;
@@ -349,8 +350,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     for p in ports {
         p.close();
     }
-    let mut summary = summarize(&links, &control_counters, &stats);
-    summary["ownership"] = json!({ "inside": ownership[0].1, "outside": ownership[1].1 });
+    let summary = summarize(
+        &links,
+        &control_counters,
+        &stats,
+        [ownership[0].1, ownership[1].1],
+    );
     // DPDK objects go before the EAL that holds their memory: rings (which free any
     // queued mbufs into the pool), then the pool, then EAL itself.
     drop(links);
@@ -756,6 +761,7 @@ pub(crate) fn summarize(
     links: &[Arc<WorkerLink>],
     control: &WorkerCounters,
     stats: &[PortStats; 2],
+    ownership: [&'static str; 2],
 ) -> Value {
     let all: Vec<&WorkerCounters> = links
         .iter()
@@ -815,6 +821,7 @@ pub(crate) fn summarize(
             "rtsp": alg_events(&|c, e| c.alg_rtsp[e].get()),
         },
         "workers": links.len(),
+        "ownership": { "inside": ownership[0], "outside": ownership[1] },
         "busy_cycles": sum(&|c| c.busy_cycles.get()),
         "tsc_hz": cgnat_ffi::tsc_hz(),
         "dropped": Value::Object(dropped),

@@ -239,16 +239,17 @@ impl Pool {
     /// How full address `a` is for this worker, in percent: blocks handed out under
     /// port-block allocation, ports in use (all protocols) otherwise.
     pub fn utilisation(&self, a: usize, blocks: bool) -> u32 {
-        let mine = self.my_block_count() as u64;
-        let ports = self.my_port_count();
-        if mine == 0 || ports == 0 {
-            return 100;
-        }
         let pa = &self.addrs[a];
         if blocks {
-            ((mine - pa.free_blocks.len() as u64) * 100 / mine) as u32
+            let mine = self.my_block_count() as u64;
+            (mine - pa.free_blocks.len() as u64)
+                .saturating_mul(100)
+                .checked_div(mine)
+                .unwrap_or(100) as u32
         } else {
-            (u64::from(pa.ports_used) * 100 / (3 * ports)) as u32
+            (u64::from(pa.ports_used) * 100)
+                .checked_div(3 * self.my_port_count())
+                .unwrap_or(100) as u32
         }
     }
 
