@@ -24,7 +24,7 @@ pub struct Source {
     /// The pool addresses, in the order of `pool_usage`.
     pub pool_addrs: Vec<Ipv4Addr>,
     /// How each port (by name) decides which worker owns a frame
-    /// ([`cgnat_dataplane::nat::rss::ownership`]: `rss`, `hash`, `blocks` or `single`).
+    /// ([`cgnat_dataplane::nat::rss::ownership`]: `rss`, `hash`, `range`, `blocks` or `single`).
     pub ownership: Vec<(String, &'static str)>,
 }
 
@@ -230,7 +230,7 @@ impl Source {
         f.gauge(
             "cgnat_port_ownership",
             "1 for the way each port's frames find their worker: rss (the device steers \
-             them to their owner's queue), hash or blocks (handoff), single.",
+             them to their owner's queue), hash, range or blocks (handoff), single.",
             self.ownership
                 .iter()
                 .map(|(port, mode)| {

@@ -400,8 +400,9 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// The worker that must process this frame: inside, the one that owns the
-    /// subscriber (the queue its packets reach on a steered port, else a hash of its
-    /// address: all its state lives on one worker); outside, the one that owns the
+    /// subscriber (all its state lives on one worker: under deterministic allocation
+    /// the owner of its port range, else the queue its packets reach on a steered
+    /// port, else a hash of its address); outside, the one that owns the
     /// destination port ([`crate::nat::pool::Pool::owner`]: the queue its replies
     /// reach on a steered port, else the port's block). None: any worker. On steered
     /// ports a frame the device delivered as configured is always its owner's.
@@ -411,6 +412,9 @@ impl<B: PacketBuf> Worker<B> {
             Side::Inside => {
                 if in_any(&self.params.identity, p.src) || in_any(&self.params.exclude, p.dst) {
                     return None;
+                }
+                if let Some(w) = self.nat.range_owner(p.src) {
+                    return Some(w);
                 }
                 Some(match &self.params.steering {
                     Some(s) => s.queue_of_addr(p.src),

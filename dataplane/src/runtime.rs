@@ -122,9 +122,14 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         let info = port
             .info()
             .with_context(|| format!("port {} (device {})", pc.name, pc.device))?;
+        let deterministic = cfg.nat.allocation == cgnat_config::Allocation::Deterministic;
         let plan = if outside && cfg.nat.allocation != cgnat_config::Allocation::Dynamic {
             Err(NoSteering(
                 "port-block and deterministic allocation keep contiguous port ranges".into(),
+            ))
+        } else if deterministic {
+            Err(NoSteering(
+                "deterministic allocation: a subscriber belongs to its range's worker".into(),
             ))
         } else {
             rss::can_steer(
@@ -162,7 +167,8 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             Steering::spread(workers as u16, info.reta_size)
         };
         let steering = plan.and_then(|_| steer(port, &table, workers as u16));
-        let (mode, text) = rss::ownership(outside, steering.as_ref(), workers as u16);
+        let (mode, text) =
+            rss::ownership(outside, steering.as_ref(), workers as u16, deterministic);
         eprintln!("cgnat: port {} ({}): {text}", pc.name, info.driver_name);
         ownership.push((pc.name.clone(), mode));
         steerings.push(steering.ok().map(Arc::new));

@@ -732,6 +732,15 @@ impl Nat {
         &self.params
     }
 
+    /// Under deterministic allocation, the worker owning inside address `inside`: the
+    /// owner of its port range (a range is one block), where its mappings must live
+    /// for replies to find them. None otherwise, or for an address outside the
+    /// deterministic prefixes.
+    pub fn range_owner(&self, inside: u32) -> Option<u16> {
+        let (a, start) = self.params.deterministic.as_ref()?.forward_index(inside)?;
+        self.pool.owner(self.pool.addrs.get(a)?.addr, start)
+    }
+
     /// A session by index.
     pub fn session(&self, i: u32) -> &Session {
         &self.sessions[i as usize]

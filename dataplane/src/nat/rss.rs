@@ -277,12 +277,14 @@ pub fn can_steer(
 }
 
 /// How a port decides which worker owns a frame: a short name (`rss`, `hash`,
-/// `blocks`, `single`) for the summary and metrics, and a sentence for the start-up
-/// log.
+/// `range`, `blocks`, `single`) for the summary and metrics, and a sentence for the
+/// start-up log. `deterministic`: under deterministic allocation a subscriber belongs
+/// to the worker of its port range, whatever the inside port does.
 pub fn ownership(
     outside: bool,
     steering: Result<&Steering, &NoSteering>,
     workers: u16,
+    deterministic: bool,
 ) -> (&'static str, String) {
     let what = if outside {
         "destination address and port"
@@ -291,6 +293,12 @@ pub fn ownership(
     };
     match steering {
         _ if workers < 2 => ("single", "one worker owns everything".into()),
+        _ if deterministic && !outside => (
+            "range",
+            "the worker of the subscriber's deterministic port range, other workers' \
+             frames handed off"
+                .into(),
+        ),
         Ok(s) => (
             "rss",
             format!(
@@ -502,13 +510,15 @@ mod tests {
     fn ownership_is_named_for_the_log_and_metrics() {
         let s = Steering::new(&STEERING_KEY, &Steering::spread(2, 128)).unwrap();
         let no = NoSteering("the device has no RSS".into());
-        assert_eq!(ownership(true, Ok(&s), 2).0, "rss");
-        assert!(ownership(true, Ok(&s), 2).1.contains("128-entry"));
-        assert_eq!(ownership(false, Ok(&s), 2).0, "rss");
-        assert_eq!(ownership(true, Err(&no), 2).0, "blocks");
-        assert!(ownership(true, Err(&no), 2).1.contains("no RSS"));
-        assert_eq!(ownership(false, Err(&no), 4).0, "hash");
-        assert_eq!(ownership(false, Err(&no), 1).0, "single");
+        assert_eq!(ownership(true, Ok(&s), 2, false).0, "rss");
+        assert!(ownership(true, Ok(&s), 2, false).1.contains("128-entry"));
+        assert_eq!(ownership(false, Ok(&s), 2, false).0, "rss");
+        assert_eq!(ownership(true, Err(&no), 2, false).0, "blocks");
+        assert!(ownership(true, Err(&no), 2, false).1.contains("no RSS"));
+        assert_eq!(ownership(false, Err(&no), 4, false).0, "hash");
+        assert_eq!(ownership(false, Err(&no), 4, true).0, "range");
+        assert_eq!(ownership(true, Err(&no), 4, true).0, "blocks");
+        assert_eq!(ownership(false, Err(&no), 1, false).0, "single");
     }
 
     #[test]
