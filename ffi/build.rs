@@ -67,7 +67,7 @@ fn main() {
         .allowlist_var(
             "RTE_MAX_ETHPORTS|RTE_MAX_LCORE|RTE_MAX_QUEUES_PER_PORT|RTE_PKTMBUF_HEADROOM\
              |RTE_MEMPOOL_CACHE_MAX_SIZE|RTE_ETH_NAME_MAX_LEN|SOCKET_ID_ANY|LCORE_ID_ANY\
-             |RING_F_(SP_ENQ|SC_DEQ|EXACT_SZ)",
+             |RING_F_(SP_ENQ|SC_DEQ|EXACT_SZ)|CGNAT_RETA_MAX|CGNAT_SOFTRSS_WORDS",
         )
         // The Rust side reads a few first-cache-line fields of rte_mbuf (buf_addr,
         // data_off, data_len, pkt_len, nb_segs, port); what the mbuf points at, and

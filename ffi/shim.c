@@ -14,6 +14,7 @@
 #include <rte_pause.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
+#include <rte_thash.h>
 
 #include "shim.h"
 
@@ -220,25 +221,113 @@ int cgnat_shim_eal_init(int argc, char **argv)
 
 /* --- ethdev control path --- */
 
-int cgnat_shim_port_configure(uint16_t port, uint16_t nb_rx, uint16_t nb_tx, int rss, uint16_t mtu)
+/* The Rust side names RSS hash types by value (ffi/src/port.rs, rss_hash): they must
+ * be DPDK's. */
+_Static_assert(RTE_ETH_RSS_IPV4 == 1ULL << 2, "RTE_ETH_RSS_IPV4");
+_Static_assert(RTE_ETH_RSS_FRAG_IPV4 == 1ULL << 3, "RTE_ETH_RSS_FRAG_IPV4");
+_Static_assert(RTE_ETH_RSS_NONFRAG_IPV4_TCP == 1ULL << 4, "RTE_ETH_RSS_NONFRAG_IPV4_TCP");
+_Static_assert(RTE_ETH_RSS_NONFRAG_IPV4_UDP == 1ULL << 5, "RTE_ETH_RSS_NONFRAG_IPV4_UDP");
+_Static_assert(RTE_ETH_RSS_NONFRAG_IPV4_OTHER == 1ULL << 7, "RTE_ETH_RSS_NONFRAG_IPV4_OTHER");
+_Static_assert(RTE_ETH_RSS_L3_SRC_ONLY == 1ULL << 63, "RTE_ETH_RSS_L3_SRC_ONLY");
+_Static_assert(RTE_ETH_RSS_L3_DST_ONLY == 1ULL << 62, "RTE_ETH_RSS_L3_DST_ONLY");
+_Static_assert(RTE_ETH_RSS_L4_SRC_ONLY == 1ULL << 61, "RTE_ETH_RSS_L4_SRC_ONLY");
+_Static_assert(RTE_ETH_RSS_L4_DST_ONLY == 1ULL << 60, "RTE_ETH_RSS_L4_DST_ONLY");
+
+int cgnat_shim_port_configure(uint16_t port, uint16_t nb_rx, uint16_t nb_tx, int rss,
+                              uint64_t rss_hf, const uint8_t *key, uint8_t key_len, uint16_t mtu)
 {
     struct rte_eth_conf conf;
     struct rte_eth_dev_info info;
+    uint8_t full_key[255];
     int rc;
 
     memset(&conf, 0, sizeof(conf));
     rc = rte_eth_dev_info_get(port, &info);
     if (rc != 0)
         return rc;
-    /* RSS only where it means something: several queues and a device that can hash on
-     * IP addresses (software vdevs such as net_pcap and net_ring cannot). */
-    if (rss && nb_rx > 1 && (info.flow_type_rss_offloads & RTE_ETH_RSS_IP) != 0) {
+    if (rss_hf != 0 && nb_rx > 1 && key != NULL && key_len > 0) {
+        /* Steering: exactly these hash types, and this key repeated to the device's
+         * key length (the caller checked the device offers them). */
+        uint8_t n = info.hash_key_size != 0 ? info.hash_key_size : key_len;
+        for (unsigned int i = 0; i < n; i++)
+            full_key[i] = key[i % key_len];
+        conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_key = full_key;
+        conf.rx_adv_conf.rss_conf.rss_key_len = n;
+        conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+    } else if (rss && nb_rx > 1 && (info.flow_type_rss_offloads & RTE_ETH_RSS_IP) != 0) {
+        /* RSS only where it means something: several queues and a device that can hash
+         * on IP addresses (software vdevs such as net_pcap and net_ring cannot). */
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
         conf.rx_adv_conf.rss_conf.rss_key = NULL;
         conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads & RTE_ETH_RSS_IP;
     }
     conf.rxmode.mtu = mtu; /* 0: the device's default (RTE_ETHER_MTU) */
     return rte_eth_dev_configure(port, nb_rx, nb_tx, &conf);
+}
+
+#define CGNAT_RETA_GROUPS (CGNAT_RETA_MAX / RTE_ETH_RETA_GROUP_SIZE)
+
+int cgnat_shim_port_rss_steer(uint16_t port, const uint16_t *want, uint16_t want_size, uint16_t *reta,
+                              uint16_t *reta_size, uint8_t *key, uint8_t *key_len, uint64_t *rss_hf)
+{
+    struct rte_eth_rss_reta_entry64 conf[CGNAT_RETA_GROUPS];
+    struct rte_eth_dev_info info;
+    struct rte_eth_rss_conf rss;
+    uint16_t n, groups, i;
+    int rc;
+
+    *reta_size = 0;
+    *key_len = 0;
+    *rss_hf = 0;
+    rc = rte_eth_dev_info_get(port, &info);
+    if (rc != 0)
+        return rc;
+    n = info.reta_size;
+    if (n == 0 || n > CGNAT_RETA_MAX)
+        return -ENOTSUP;
+    if (want_size != n)
+        return -EINVAL;
+    groups = (n + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE;
+    memset(conf, 0, sizeof(conf));
+    for (i = 0; i < n; i++) {
+        conf[i / RTE_ETH_RETA_GROUP_SIZE].mask |= 1ULL << (i % RTE_ETH_RETA_GROUP_SIZE);
+        conf[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE] = want[i];
+    }
+    rc = rte_eth_dev_rss_reta_update(port, conf, n);
+    if (rc != 0)
+        return rc;
+    /* Read back what the device holds: that, not what was asked, steers frames. */
+    for (i = 0; i < groups; i++)
+        memset(conf[i].reta, 0xff, sizeof(conf[i].reta));
+    rc = rte_eth_dev_rss_reta_query(port, conf, n);
+    if (rc != 0)
+        return rc;
+    for (i = 0; i < n; i++)
+        reta[i] = conf[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE];
+    memset(&rss, 0, sizeof(rss));
+    rss.rss_key = key;
+    rss.rss_key_len = *key_len = info.hash_key_size != 0 ? info.hash_key_size : 40;
+    rc = rte_eth_dev_rss_hash_conf_get(port, &rss);
+    if (rc != 0)
+        return rc;
+    *key_len = rss.rss_key_len;
+    *rss_hf = rss.rss_hf;
+    *reta_size = n;
+    return 0;
+}
+
+uint32_t cgnat_shim_softrss(const uint32_t *tuple, uint32_t len, const uint8_t *key, uint32_t key_len)
+{
+    /* rte_softrss reads the key as 32-bit words (word j + 1 for input word j). */
+    uint32_t k[CGNAT_SOFTRSS_WORDS + 1];
+    uint32_t t[CGNAT_SOFTRSS_WORDS];
+
+    if (len > CGNAT_SOFTRSS_WORDS || key_len < 4 * (len + 1) || key_len > sizeof(k))
+        return 0;
+    memcpy(k, key, key_len);
+    memcpy(t, tuple, 4 * len);
+    return rte_softrss(t, len, (const uint8_t *)k);
 }
 
 int cgnat_shim_port_info(uint16_t port, struct cgnat_port_info *out)

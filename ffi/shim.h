@@ -97,8 +97,25 @@ struct cgnat_port_stats {
 };
 
 /* rss: spread over the RX queues by IP hash when the device can and nb_rx > 1.
+ * rss_hf (non-zero, with key_len > 0): steer instead, with exactly these hash types
+ * and `key` repeated to the device's key length.
  * mtu: 0 for the device's default. Returns 0 or a negative errno. */
-int cgnat_shim_port_configure(uint16_t port, uint16_t nb_rx, uint16_t nb_tx, int rss, uint16_t mtu);
+int cgnat_shim_port_configure(uint16_t port, uint16_t nb_rx, uint16_t nb_tx, int rss,
+                              uint64_t rss_hf, const uint8_t *key, uint8_t key_len, uint16_t mtu);
+/* Largest redirection table cgnat steers with. */
+#define CGNAT_RETA_MAX 4096
+/* Programs the redirection table of a configured (RSS) port, entry i to queue
+ * want[i] (want_size must be the device's table size), then reads back the table
+ * (reta, CGNAT_RETA_MAX entries of room, and its size), the key (key, 255 bytes of
+ * room, and its length) and the hash types. -ENOTSUP when the device has no table (or
+ * one too large), -EINVAL when want_size is not its size. */
+int cgnat_shim_port_rss_steer(uint16_t port, const uint16_t *want, uint16_t want_size, uint16_t *reta,
+                              uint16_t *reta_size, uint8_t *key, uint8_t *key_len, uint64_t *rss_hf);
+/* Most input words cgnat_shim_softrss hashes. */
+#define CGNAT_SOFTRSS_WORDS 15
+/* DPDK's rte_softrss over `len` host-order words with a key of key_len bytes (at
+ * least 4 * (len + 1), at most 64); 0 when the lengths are out of range. */
+uint32_t cgnat_shim_softrss(const uint32_t *tuple, uint32_t len, const uint8_t *key, uint32_t key_len);
 int cgnat_shim_port_info(uint16_t port, struct cgnat_port_info *out);
 int cgnat_shim_port_mac(uint16_t port, uint8_t out[6]);
 int cgnat_shim_port_link(uint16_t port, struct cgnat_port_link *out);

@@ -25,6 +25,8 @@ pub struct State {
     pub pool_usage: Vec<Arc<Vec<Counter>>>,
     pub pool_addrs: Vec<Ipv4Addr>,
     pub block_size: u16,
+    /// Each port's ownership mode, as in the summary.
+    pub ownership: [&'static str; 2],
 }
 
 fn endpoint(s: &str) -> Result<(Ipv4Addr, Option<u16>), String> {
@@ -68,7 +70,12 @@ impl State {
         match path {
             "/counters" => {
                 let stats = [self.ports[0].stats(), self.ports[1].stats()];
-                Ok(summarize(&self.links, &self.control, &stats))
+                Ok(summarize(
+                    &self.links,
+                    &self.control,
+                    &stats,
+                    self.ownership,
+                ))
             }
             "/pool" => {
                 let addrs: Vec<Value> = self

@@ -23,6 +23,9 @@ pub struct Source {
     pub pool_usage: Vec<Arc<Vec<Counter>>>,
     /// The pool addresses, in the order of `pool_usage`.
     pub pool_addrs: Vec<Ipv4Addr>,
+    /// How each port (by name) decides which worker owns a frame
+    /// ([`cgnat_dataplane::nat::rss::ownership`]: `rss`, `hash`, `range`, `blocks` or `single`).
+    pub ownership: Vec<(String, &'static str)>,
 }
 
 /// Reads one counter of a worker.
@@ -223,6 +226,20 @@ impl Source {
             "cgnat_worker_handoff_received_total",
             "Packets received from other workers.",
             per_worker(&|c| c.handoff_in.get()),
+        );
+        f.gauge(
+            "cgnat_port_ownership",
+            "1 for the way each port's frames find their worker: rss (the device steers \
+             them to their owner's queue), hash, range or blocks (handoff), single.",
+            self.ownership
+                .iter()
+                .map(|(port, mode)| {
+                    (
+                        vec![("port", port.clone()), ("mode", (*mode).to_string())],
+                        1.0,
+                    )
+                })
+                .collect(),
         );
         f.counter(
             "cgnat_worker_ring_drops_total",

@@ -141,6 +141,10 @@ pub struct PipelineParams {
     pub ftp_min_data_port: u16,
     /// FTP: data connections may come from any address.
     pub ftp_loose: bool,
+    /// The inside port's RSS steering, set by the driver when the device steers by
+    /// source address: a subscriber then belongs to the worker whose queue its packets
+    /// reach, instead of to a hash of its address.
+    pub steering: Option<Arc<crate::nat::rss::Steering>>,
 }
 
 impl PipelineParams {
@@ -161,6 +165,7 @@ impl PipelineParams {
                 cgnat_config::InboundSyn::Hold => cfg.nat.timeouts.tcp_syn_inbound,
                 cgnat_config::InboundSyn::Drop => 0,
             },
+            steering: None,
         }
     }
 }
@@ -395,8 +400,12 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// The worker that must process this frame: inside, the one that owns the
-    /// subscriber (a hash of its address, so all its state lives on one worker);
-    /// outside, the one that owns the destination port's block. None: any worker.
+    /// subscriber (all its state lives on one worker: under deterministic allocation
+    /// the owner of its port range, else the queue its packets reach on a steered
+    /// port, else a hash of its address); outside, the one that owns the
+    /// destination port ([`crate::nat::pool::Pool::owner`]: the queue its replies
+    /// reach on a steered port, else the port's block). None: any worker. On steered
+    /// ports a frame the device delivered as configured is always its owner's.
     fn owner(&self, buf: &B, p: &Parsed, from: Side) -> Option<u16> {
         let workers = self.nat.pool.layout.workers;
         match from {
@@ -404,7 +413,13 @@ impl<B: PacketBuf> Worker<B> {
                 if in_any(&self.params.identity, p.src) || in_any(&self.params.exclude, p.dst) {
                     return None;
                 }
-                Some((crate::nat::hash32(p.src) % u32::from(workers)) as u16)
+                if let Some(w) = self.nat.range_owner(p.src) {
+                    return Some(w);
+                }
+                Some(match &self.params.steering {
+                    Some(s) => s.queue_of_addr(p.src),
+                    None => (crate::nat::hash32(p.src) % u32::from(workers)) as u16,
+                })
             }
             Side::Outside => {
                 let d = &buf.data()[p.l4..p.end];
@@ -431,7 +446,7 @@ impl<B: PacketBuf> Worker<B> {
                     }
                     _ => return None,
                 };
-                Some(self.nat.pool.layout.owner(port).unwrap_or(0))
+                Some(self.nat.pool.owner(p.dst, port).unwrap_or(0))
             }
         }
     }
@@ -787,7 +802,7 @@ impl<B: PacketBuf> Worker<B> {
             if !self.params.hairpinning {
                 return Err(DropReason::NoMapping);
             }
-            let owner = self.nat.pool.layout.owner(t.dport).unwrap_or(0);
+            let owner = self.nat.pool.owner(p.dst, t.dport).unwrap_or(0);
             if self.nat.pool.layout.workers > 1 && owner != self.nat.pool.worker() {
                 // The other subscriber's mapping lives on another worker: it finishes
                 // the hairpin as if the packet had come from outside.

@@ -5,10 +5,11 @@ use anyhow::{Context, Result};
 use cgnat_config::{Config, Role};
 use cgnat_dataplane::counters::{DropReason, WorkerCounters, PROTO_NAMES};
 use cgnat_dataplane::inspect::{Answer, Query};
+use cgnat_dataplane::nat::rss::{self, NoSteering, Steering};
 use cgnat_dataplane::nat::{Nat, NatParams};
 use cgnat_dataplane::neighbors::Neighbors;
 use cgnat_dataplane::pipeline::{port_infos, Control, PipelineParams, Side, Verdict, Worker};
-use cgnat_ffi::{Eal, Mbuf, MbufBurst, Mempool, MsgRing, Port, PortConf, PortStats, Ring};
+use cgnat_ffi::{Eal, Mbuf, MbufBurst, Mempool, MsgRing, Port, PortConf, PortStats, Ring, RssConf};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -111,12 +112,40 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         .context("creating the mbuf pool (raise -m in eal_args or lower dataplane.mbufs)")?,
     );
     let mut ports = Vec::new();
+    let mut steerings = Vec::new();
+    let mut ownership = Vec::new();
     for role in [Role::Inside, Role::Outside] {
         let pc = cfg.port(role).context("port missing")?;
         let port = Port::by_name(device_name(&pc.device))
             .with_context(|| format!("port {} (device {}) not found", pc.name, pc.device))?;
+        let outside = role == Role::Outside;
+        let info = port
+            .info()
+            .with_context(|| format!("port {} (device {})", pc.name, pc.device))?;
+        let deterministic = cfg.nat.allocation == cgnat_config::Allocation::Deterministic;
+        let plan = if outside && cfg.nat.allocation != cgnat_config::Allocation::Dynamic {
+            Err(NoSteering(
+                "port-block and deterministic allocation keep contiguous port ranges".into(),
+            ))
+        } else if deterministic {
+            Err(NoSteering(
+                "deterministic allocation: a subscriber belongs to its range's worker".into(),
+            ))
+        } else {
+            rss::can_steer(
+                outside,
+                info.flow_type_rss_offloads,
+                info.reta_size,
+                info.hash_key_size,
+                workers as u16,
+            )
+        };
         let conf = PortConf {
             rss: workers > 1,
+            steer: plan.as_ref().ok().map(|&hash| RssConf {
+                hash,
+                key: rss::STEERING_KEY,
+            }),
             mtu: pc.mtu,
         };
         let q = workers as u16;
@@ -131,6 +160,18 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         port.start()
             .with_context(|| format!("starting port {}", pc.name))?;
         let _ = port.promiscuous(true);
+        // Outside, an even port and the next share a worker (RTP and RTCP pairs).
+        let table = if outside {
+            Steering::paired_spread(&rss::STEERING_KEY, workers as u16, info.reta_size)
+        } else {
+            Steering::spread(workers as u16, info.reta_size)
+        };
+        let steering = plan.and_then(|_| steer(port, &table, workers as u16));
+        let (mode, text) =
+            rss::ownership(outside, steering.as_ref(), workers as u16, deterministic);
+        eprintln!("cgnat: port {} ({}): {text}", pc.name, info.driver_name);
+        ownership.push((pc.name.clone(), mode));
+        steerings.push(steering.ok().map(Arc::new));
         ports.push(port);
     }
     let ports = [ports[0], ports[1]];
@@ -147,6 +188,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         hz: cgnat_ffi::tsc_hz().max(1),
     });
     let mut pparams = PipelineParams::from_config(cfg);
+    pparams.steering = steerings[0].clone();
     if opts.until_drained {
         // Pcap inputs carry whatever MACs they were captured with, and nobody answers
         // ARP: accept any destination MAC, and send to the broadcast MAC when a next
@@ -157,6 +199,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let mut nat_params = NatParams::from_config(&cfg.nat, workers as u16)
         .map_err(|e| anyhow::anyhow!("{}: {}", cfg.file, e.0))?;
     nat_params.set_algs(&cfg.alg);
+    nat_params.steering = steerings[1].clone();
     if let Some(i) = &cfg.logging.ipfix {
         use cgnat_config::{Allocation, SessionLogging};
         nat_params.log = cgnat_dataplane::log::Policy {
@@ -250,6 +293,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
                     .iter()
                     .map(|&a| std::net::Ipv4Addr::from(a))
                     .collect(),
+                ownership: ownership.clone(),
             };
             let h = crate::metrics::serve(listen, src, opts.stop.clone())
                 .with_context(|| format!("metrics.listen {listen}"))?;
@@ -271,6 +315,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
                     .map(|&a| std::net::Ipv4Addr::from(a))
                     .collect(),
                 block_size: nat_params.block_size,
+                ownership: [ownership[0].1, ownership[1].1],
             };
             let h = crate::api::serve(listen, state, opts.stop.clone())
                 .with_context(|| format!("api.listen {listen}"))?;
@@ -311,13 +356,33 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     for p in ports {
         p.close();
     }
-    let summary = summarize(&links, &control_counters, &stats);
+    let summary = summarize(
+        &links,
+        &control_counters,
+        &stats,
+        [ownership[0].1, ownership[1].1],
+    );
     // DPDK objects go before the EAL that holds their memory: rings (which free any
     // queued mbufs into the pool), then the pool, then EAL itself.
     drop(links);
     drop(pool);
     drop(eal);
     Ok(summary)
+}
+
+/// Programs the redirection table of a port configured to steer (entry `i` to queue
+/// `table[i]`) and reads back what the device holds: the steering that ownership
+/// follows, if the device's table and key make sense.
+fn steer(port: Port, table: &[u16], workers: u16) -> Result<Steering, NoSteering> {
+    let st = port
+        .rss_steer(table)
+        .map_err(|e| NoSteering(e.to_string()))?;
+    if let Some(q) = st.reta.iter().find(|&&q| q >= workers) {
+        return Err(NoSteering(format!(
+            "the device's redirection table sends to queue {q}, beyond the {workers} workers"
+        )));
+    }
+    Steering::new(&st.key, &st.reta)
 }
 
 fn idle_sleep(idle: &mut u32, busy: bool) {
@@ -702,6 +767,7 @@ pub(crate) fn summarize(
     links: &[Arc<WorkerLink>],
     control: &WorkerCounters,
     stats: &[PortStats; 2],
+    ownership: [&'static str; 2],
 ) -> Value {
     let all: Vec<&WorkerCounters> = links
         .iter()
@@ -761,6 +827,7 @@ pub(crate) fn summarize(
             "rtsp": alg_events(&|c, e| c.alg_rtsp[e].get()),
         },
         "workers": links.len(),
+        "ownership": { "inside": ownership[0], "outside": ownership[1] },
         "busy_cycles": sum(&|c| c.busy_cycles.get()),
         "tsc_hz": cgnat_ffi::tsc_hz(),
         "dropped": Value::Object(dropped),

@@ -2,10 +2,17 @@
 //! states and timeouts, ICMP queries and errors, limits, ARP, bad input.
 
 mod common;
+use cgnat_dataplane::buf::{PacketBuf, VecBuf};
 use cgnat_dataplane::counters::DropReason;
+use cgnat_dataplane::counters::WorkerCounters;
+use cgnat_dataplane::nat::rss::{Steering, STEERING_KEY};
+use cgnat_dataplane::nat::{Nat, NatParams};
+use cgnat_dataplane::neighbors::Neighbors;
 use cgnat_dataplane::pipeline::Side::{Inside, Outside};
+use cgnat_dataplane::pipeline::{port_infos, PipelineParams, Verdict, Worker};
 use common::*;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 
 fn pool_contains(a: &Ipv4Addr) -> bool {
     a.octets()[..3] == [198, 51, 100] && a.octets()[3] < 16
@@ -1001,4 +1008,160 @@ fn port_blocks_are_listed_per_subscriber_freed_and_their_slots_reused() {
     let nat = h.worker.nat();
     assert_eq!(nat.subscriber_blocks(c).len(), 1);
     assert_eq!(h.counters.blocks_active.get(), 1);
+}
+
+/// `n` workers of the appliance of `cfg` without EAL, as the runtime builds them,
+/// with the inside and outside ports' RSS steering when given, sharing one neighbour
+/// table (the gateway known).
+fn build_workers(
+    cfg: &cgnat_config::Config,
+    n: u16,
+    inside: Option<&Arc<Steering>>,
+    outside: Option<&Arc<Steering>>,
+) -> (Vec<Worker<VecBuf>>, Arc<Neighbors>) {
+    let neighbors = Arc::new(Neighbors::new(4096));
+    neighbors.pin(u32::from(ip("203.0.113.254")), &GW_MAC);
+    let macs = [
+        cgnat_dataplane::harness::INSIDE_MAC,
+        cgnat_dataplane::harness::OUTSIDE_MAC,
+    ];
+    let ws = (0..n)
+        .map(|w| {
+            let counters = Arc::new(WorkerCounters::default());
+            let mut params = NatParams::from_config(&cfg.nat, n).unwrap();
+            params.steering = outside.cloned();
+            let nat = Nat::new(params, w, n, 1000, 77 + u64::from(w), counters.clone());
+            let mut pp = PipelineParams::from_config(cfg);
+            pp.steering = inside.cloned();
+            Worker::new(nat, port_infos(cfg, macs), pp, neighbors.clone(), counters)
+        })
+        .collect();
+    (ws, neighbors)
+}
+
+/// Two workers behind RSS-steered ports, the software Toeplitz standing for the
+/// device: every frame is delivered to the queue (worker) the device would pick, and
+/// every one is translated there, in both directions, with no handoff. A reply sent to
+/// the wrong worker is still handed to its owner (the safety net) and counted.
+#[test]
+fn rss_steered_workers_translate_both_ways_without_handoff() {
+    for (workers, extra) in [
+        (2u16, "allocation = \"dynamic\""),
+        (2, "allocation = \"dynamic\"\npooling = \"arbitrary\""),
+        (
+            3,
+            "allocation = \"dynamic\"\nport_preservation = true\nport_range = [1024, 9215]",
+        ),
+    ] {
+        let cfg = config(extra);
+        let inside =
+            Arc::new(Steering::new(&STEERING_KEY, &Steering::spread(workers, 128)).unwrap());
+        // As the runtime programs the outside port: RTP/RTCP pairs on one queue.
+        let table = Steering::paired_spread(&STEERING_KEY, workers, 512);
+        let outside = Arc::new(Steering::new(&STEERING_KEY, &table).unwrap());
+        let (mut ws, neighbors) = build_workers(&cfg, workers, Some(&inside), Some(&outside));
+        let mut used = vec![0u32; usize::from(workers)];
+        for i in 0..600u32 {
+            let host = Ipv4Addr::new(100, 64, 1 + (i % 9) as u8, (i % 250) as u8 + 1);
+            neighbors.learn(u32::from(host), &HOST_MAC);
+            let src = format!("{host}:{}", 10_000 + i);
+            let dst = format!("192.0.2.{}:{}", 1 + i % 7, 53 + i % 3);
+            let frame = if i % 2 == 0 {
+                udp(&src, &dst, format!("q{i}").as_bytes(), false)
+            } else {
+                tcp(&src, &dst, i, "S", b"", false)
+            };
+            // The inside port hashes the source address only.
+            let q = inside.queue_of_addr(u32::from(host));
+            let mut buf = VecBuf::new(&frame);
+            assert_eq!(
+                ws[usize::from(q)].process(&mut buf, Inside, 1000),
+                Verdict::Tx(Outside)
+            );
+            let o = out(buf.data());
+            used[usize::from(q)] += 1;
+            // The outside port hashes the reply's destination address and port: the
+            // reply reaches the worker that created the mapping.
+            let reply = if i % 2 == 0 {
+                udp(&dst, &o.src.to_string(), b"answer", true)
+            } else {
+                tcp(&dst, &o.src.to_string(), 7, "SA", b"", true)
+            };
+            let q2 = outside.queue_of(u32::from(*o.src.ip()), o.src.port());
+            assert_eq!(
+                q2, q,
+                "the reply to {src} via {} comes back to its worker",
+                o.src
+            );
+            let mut buf = VecBuf::new(&reply);
+            assert_eq!(
+                ws[usize::from(q2)].process(&mut buf, Outside, 1001),
+                Verdict::Tx(Inside)
+            );
+            assert_eq!(out(buf.data()).dst, sa(&src));
+            if i % 100 == 0 {
+                // Misdelivered (a device that hashes otherwise): handed to the owner.
+                let wrong = (q2 + 1) % workers;
+                let mut buf = VecBuf::new(&reply);
+                let v = ws[usize::from(wrong)].process(&mut buf, Outside, 1001);
+                assert_eq!(v, Verdict::Handoff(q2, Outside));
+                let v = ws[usize::from(q2)].process_handed(&mut buf, Outside, 1001);
+                assert_eq!(v, Verdict::Tx(Inside));
+                assert_eq!(out(buf.data()).dst, sa(&src));
+            }
+        }
+        assert!(
+            used.iter().all(|&n| n > 100),
+            "{extra}: every worker works: {used:?}"
+        );
+        let handed: u64 = ws.iter().map(|w| w.counters().handoff_out.get()).sum();
+        let received: u64 = ws.iter().map(|w| w.counters().handoff_in.get()).sum();
+        assert_eq!(
+            (handed, received),
+            (6, 6),
+            "{extra}: only the misdelivered replies"
+        );
+        let sessions: u64 = ws.iter().map(|w| u64::from(w.nat().live_sessions())).sum();
+        assert_eq!(sessions, 600, "{extra}");
+    }
+}
+
+/// Deterministic allocation with two workers: a subscriber's mappings live on the
+/// worker that owns its port range (one block), so replies find them; an inside packet
+/// that reaches the other worker is handed over (it used to be translated there, and
+/// the reply, owned by the range's worker, found no mapping).
+#[test]
+fn deterministic_allocation_with_two_workers_keeps_subscribers_on_their_range_owner() {
+    let cfg = config("allocation = \"deterministic\"\ninside = [\"100.64.1.0/24\"]");
+    let (mut ws, neighbors) = build_workers(&cfg, 2, None, None);
+    // Everything arrives on worker 0's queues (a device without RSS), as in pcap mode.
+    let through = |ws: &mut Vec<Worker<VecBuf>>, frame: &[u8], from, now| {
+        let mut buf = VecBuf::new(frame);
+        let v = match ws[0].process(&mut buf, from, now) {
+            Verdict::Handoff(w, side) => ws[usize::from(w)].process_handed(&mut buf, side, now),
+            v => v,
+        };
+        (v, buf)
+    };
+    for i in 1..=60u8 {
+        let host = Ipv4Addr::new(100, 64, 1, i);
+        neighbors.learn(u32::from(host), &HOST_MAC);
+        let src = format!("{host}:5000");
+        let (v, buf) = through(
+            &mut ws,
+            &udp(&src, "192.0.2.1:53", b"q", false),
+            Inside,
+            1000,
+        );
+        assert_eq!(v, Verdict::Tx(Outside));
+        let o = out(buf.data());
+        let reply = udp("192.0.2.1:53", &o.src.to_string(), b"a", true);
+        let (v, buf) = through(&mut ws, &reply, Outside, 1001);
+        assert_eq!(v, Verdict::Tx(Inside), "the reply to {src} via {}", o.src);
+        assert_eq!(out(buf.data()).dst, sa(&src));
+    }
+    assert!(
+        ws[1].counters().handoff_in.get() > 20,
+        "both workers own ranges"
+    );
 }

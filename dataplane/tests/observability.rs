@@ -144,6 +144,11 @@ listen = "127.0.0.1:{aport}"
         std::thread::sleep(Duration::from_millis(200));
     };
     std::fs::write(dir.join("metrics.txt"), &text).unwrap();
+    // One worker: nothing to steer or hand off, and the metric says so.
+    assert!(
+        text.contains("cgnat_port_ownership{port=\"outside\",mode=\"single\"} 1"),
+        "{text}"
+    );
     let check = Command::new("sh")
         .arg("-c")
         .arg(format!(
@@ -275,6 +280,7 @@ listen = "127.0.0.1:{aport}"
     assert_eq!(used, 300);
     let counters: Value = serde_json::from_str(&show(&["counters"])).unwrap();
     assert_eq!(counters["translated"]["in2out"], 300);
+    assert_eq!(counters["ownership"]["inside"], "single");
     let missing = Command::new(env!("CARGO_BIN_EXE_cgnat"))
         .args(["show", "subscriber", "100.64.77.77", "-c"])
         .arg(dir.join("cgnat.toml"))

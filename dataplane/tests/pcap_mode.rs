@@ -517,6 +517,18 @@ fn two_workers_hand_packets_to_their_owners_and_lose_nothing() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("out/summary.json")).unwrap())
             .unwrap();
     assert_eq!(summary["workers"], 2);
+    // net_pcap has no RSS: ownership by hash (inside) and port blocks (outside), and
+    // the log says so.
+    assert_eq!(
+        summary["ownership"],
+        serde_json::json!({ "inside": "hash", "outside": "blocks" })
+    );
+    let log = String::from_utf8_lossy(&st.stderr);
+    assert!(
+        log.contains("port inside (net_pcap): a hash of the source address")
+            && log.contains("port outside (net_pcap): port blocks per worker"),
+        "{log}"
+    );
     assert!(
         summary["handoff"]["sent"].as_u64().unwrap() > 100,
         "{summary}"

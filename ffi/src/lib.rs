@@ -56,7 +56,9 @@ pub use eal::{current_lcore, launch, pause, prefetch, tsc, tsc_hz, wait, Eal, JO
 pub use error::{Error, Result};
 pub use mbuf::{Mbuf, Mempool};
 pub use mem::{advise_huge_pages, huge_vec, huge_zeroed};
-pub use port::{Link, Port, PortConf, PortInfo, PortStats, MAX_QUEUES};
+pub use port::{
+    rss_hash, softrss, Link, Port, PortConf, PortInfo, PortStats, RssConf, RssState, MAX_QUEUES,
+};
 pub use ring::{MsgRing, Ring, MAX_MSG_SIZE};
 
 #[cfg(test)]
@@ -86,6 +88,38 @@ mod tests {
     #[should_panic(expected = "must be called on the main lcore")]
     fn wait_belongs_to_the_main_lcore() {
         wait(1);
+    }
+
+    #[test]
+    fn softrss_gives_the_rss_specification_hashes() {
+        // Microsoft's RSS verification key and its first IPv4 vectors: source
+        // 66.9.149.187:2794, destination 161.142.100.80:1766, and the next one.
+        let key: Vec<u8> = [
+            0x6d5a_56da_u32,
+            0x255b_0ec2,
+            0x4167_253d,
+            0x43a3_8fb0,
+            0xd0ca_2bcb,
+            0xae7b_30b4,
+            0x77cb_2da3,
+            0x8030_f20c,
+            0x6a42_b73b,
+            0xbeac_01fa,
+        ]
+        .iter()
+        .flat_map(|w| w.to_be_bytes())
+        .collect();
+        let (s, d) = (0x4209_95bb_u32, 0xa18e_6450_u32);
+        assert_eq!(softrss(&[s, d], &key), 0x323e_8fc2);
+        assert_eq!(softrss(&[s, d, 2794 << 16 | 1766], &key), 0x51cc_c178);
+        let (s, d) = (0xc75c_6f02_u32, 0x4145_8c53_u32);
+        assert_eq!(softrss(&[s, d, 14230 << 16 | 4739], &key), 0xc626_b0ea);
+    }
+
+    #[test]
+    #[should_panic(expected = "softrss hashes at most")]
+    fn softrss_refuses_a_short_key() {
+        softrss(&[1, 2, 3], &[0; 12]);
     }
 
     #[test]

@@ -217,9 +217,85 @@ pub struct PortConf {
     /// (only where the device can, and with more than one RX queue; software vdevs
     /// such as net_pcap and net_ring cannot, and deliver everything to queue 0).
     pub rss: bool,
+    /// Steer instead: RSS with exactly these hash types and key, so that software can
+    /// tell which queue a frame reaches ([`Port::rss_steer`] then programs the
+    /// redirection table). Only with more than one RX queue; the caller checks that
+    /// the device offers the hash types ([`PortInfo::flow_type_rss_offloads`]).
+    pub steer: Option<RssConf>,
     /// The MTU, within the device's [`PortInfo::min_mtu`]..=[`PortInfo::max_mtu`];
     /// 0 for the device's default (1500).
     pub mtu: u16,
+}
+
+/// RSS with a known hash ([`PortConf::steer`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RssConf {
+    /// The hash types and field selectors ([`rss_hash`]).
+    pub hash: u64,
+    /// The key, repeated as often as needed to fill the device's key length.
+    pub key: [u8; 40],
+}
+
+/// RSS hash types and field selectors (DPDK's `RTE_ETH_RSS_*`; shim.c checks that the
+/// values are DPDK's).
+pub mod rss_hash {
+    /// IPv4 packets, on their addresses.
+    pub const IPV4: u64 = 1 << 2;
+    /// IPv4 fragments.
+    pub const FRAG_IPV4: u64 = 1 << 3;
+    /// IPv4 TCP packets (not fragments), on addresses and ports.
+    pub const NONFRAG_IPV4_TCP: u64 = 1 << 4;
+    /// IPv4 UDP packets (not fragments), on addresses and ports.
+    pub const NONFRAG_IPV4_UDP: u64 = 1 << 5;
+    /// Other IPv4 packets.
+    pub const NONFRAG_IPV4_OTHER: u64 = 1 << 7;
+    /// Of the addresses, only the source.
+    pub const L3_SRC_ONLY: u64 = 1 << 63;
+    /// Of the addresses, only the destination.
+    pub const L3_DST_ONLY: u64 = 1 << 62;
+    /// Of the ports, only the source.
+    pub const L4_SRC_ONLY: u64 = 1 << 61;
+    /// Of the ports, only the destination.
+    pub const L4_DST_ONLY: u64 = 1 << 60;
+}
+
+/// How a steered port spreads frames, as read back from the device
+/// ([`Port::rss_steer`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RssState {
+    /// The redirection table: entry `i` sends to queue `reta[i]`.
+    pub reta: Vec<u16>,
+    /// The hash key.
+    pub key: Vec<u8>,
+    /// The hash types the device reports as configured.
+    pub hash: u64,
+}
+
+/// DPDK's `rte_softrss`: the Toeplitz hash of `tuple` (host-order 32-bit words, as
+/// DPDK takes them) under `key`. Needs no EAL.
+///
+/// # Panics
+/// When `tuple` has more than 15 words or `key` is shorter than `4 * (tuple.len() +
+/// 1)` bytes (the hash reads that far) or longer than 64.
+pub fn softrss(tuple: &[u32], key: &[u8]) -> u32 {
+    let words = sys::CGNAT_SOFTRSS_WORDS as usize;
+    assert!(
+        tuple.len() <= words && key.len() >= 4 * (tuple.len() + 1) && key.len() <= 4 * (words + 1),
+        "softrss hashes at most {words} words with a key of 4 * (words + 1) to 64 bytes, \
+         not {} words with {} bytes",
+        tuple.len(),
+        key.len()
+    );
+    // SAFETY: both slices are valid for the lengths passed, which the shim checks
+    // against its own buffers before copying; it keeps no pointer.
+    unsafe {
+        sys::cgnat_shim_softrss(
+            tuple.as_ptr(),
+            tuple.len() as u32,
+            key.as_ptr(),
+            key.len() as u32,
+        )
+    }
 }
 
 /// What a device says about itself (`rte_eth_dev_info_get`).
@@ -456,7 +532,21 @@ impl Port {
         // and every queue gate of the port is held, so no burst uses its queues while
         // DPDK reallocates them.
         let rc = unsafe {
-            sys::cgnat_shim_port_configure(self.id, nb_rx, nb_tx, i32::from(conf.rss), conf.mtu)
+            let (hash, key) = conf
+                .steer
+                .as_ref()
+                .map_or((0, std::ptr::null()), |s| (s.hash, s.key.as_ptr()));
+            let key_len = if key.is_null() { 0 } else { 40 };
+            sys::cgnat_shim_port_configure(
+                self.id,
+                nb_rx,
+                nb_tx,
+                i32::from(conf.rss),
+                hash,
+                key,
+                key_len,
+                conf.mtu,
+            )
         };
         if rc == -EBUSY {
             // A started port: DPDK changed nothing.
@@ -468,6 +558,44 @@ impl Port {
             ctl.ports_used |= 1 << self.id;
         }
         error::check("rte_eth_dev_configure", rc)
+    }
+
+    /// Programs the redirection table of a port configured with
+    /// [`PortConf::steer`], entry `i` to queue `table[i]` (`table` has
+    /// [`PortInfo::reta_size`] entries), and reads back the table, key and hash types
+    /// the device then holds. Call it once the port is started. Fails on a device
+    /// without a redirection table.
+    pub fn rss_steer(&self, table: &[u16]) -> Result<RssState> {
+        let ctl = control();
+        ctl.running()?;
+        self.check_exists()?;
+        let want_size = u16::try_from(table.len()).map_err(|_| {
+            Error::Invalid(format!("a redirection table of {} entries", table.len()))
+        })?;
+        let mut reta = vec![0u16; sys::CGNAT_RETA_MAX as usize];
+        let mut key = vec![0u8; 255];
+        let (mut reta_size, mut key_len, mut hash) = (0u16, 0u8, 0u64);
+        // SAFETY: the EAL is running and the control lock serialises DPDK's control
+        // path; `table` holds `want_size` entries, which the shim reads only if that is
+        // the device's table size (at most CGNAT_RETA_MAX); `reta` has CGNAT_RETA_MAX
+        // entries and `key` 255 bytes, the room the shim documents, and the
+        // out-parameters are valid; nothing is kept.
+        let rc = unsafe {
+            sys::cgnat_shim_port_rss_steer(
+                self.id,
+                table.as_ptr(),
+                want_size,
+                reta.as_mut_ptr(),
+                &mut reta_size,
+                key.as_mut_ptr(),
+                &mut key_len,
+                &mut hash,
+            )
+        };
+        error::check("rte_eth_dev_rss_reta_update", rc)?;
+        reta.truncate(usize::from(reta_size));
+        key.truncate(usize::from(key_len));
+        Ok(RssState { reta, key, hash })
     }
 
     /// Sets up RX queue `q` with `nb_desc` descriptors on NUMA `socket` (-1 for any),

@@ -7,8 +7,8 @@
 //! keep it clear of other DPDK processes on the machine.
 
 use cgnat_ffi::{
-    current_lcore, launch, tsc, tsc_hz, wait, Eal, Error, Mbuf, MbufBurst, Mempool, MsgRing, Port,
-    PortConf, Ring, JOB_PANICKED, MAX_BURST, MAX_QUEUES,
+    current_lcore, launch, rss_hash, tsc, tsc_hz, wait, Eal, Error, Mbuf, MbufBurst, Mempool,
+    MsgRing, Port, PortConf, Ring, RssConf, JOB_PANICKED, MAX_BURST, MAX_QUEUES,
 };
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -240,8 +240,8 @@ fn ring_port(pool: &Mempool, socket: i32) -> Port {
         Err(Error::Invalid(_))
     ));
     let tiny = PortConf {
-        rss: false,
         mtu: 10,
+        ..PortConf::default()
     };
     let Err(Error::Invalid(msg)) = port.configure(1, 1, &tiny) else {
         panic!("an MTU below the device's minimum is refused")
@@ -252,10 +252,20 @@ fn ring_port(pool: &Mempool, socket: i32) -> Port {
         1,
         &PortConf {
             rss: true,
+            steer: Some(RssConf {
+                hash: rss_hash::NONFRAG_IPV4_UDP | rss_hash::L3_DST_ONLY,
+                key: [0x6d; 40],
+            }),
             mtu: 1500,
         },
     )
     .unwrap();
+    // net_ring has no RSS: nothing to steer (the configuration above ignored it).
+    assert_eq!(info.reta_size, 0);
+    let Err(Error::Dpdk { errno, .. }) = port.rss_steer(&[0, 1]) else {
+        panic!("net_ring has no redirection table")
+    };
+    assert_eq!(errno, 95, "ENOTSUP");
 
     let mut b = MbufBurst::new();
     assert_eq!(port.rx_burst(0, &mut b), 0, "queue not set up yet");

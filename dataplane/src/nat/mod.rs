@@ -16,6 +16,7 @@
 pub mod deterministic;
 pub mod index;
 pub mod pool;
+pub mod rss;
 pub mod wheel;
 
 use crate::counters::{proto_index, DropReason, WorkerCounters};
@@ -445,6 +446,11 @@ pub struct NatParams {
     pub rtsp_ports: Vec<u16>,
     /// Seconds an ALG expectation waits for its connection.
     pub expect_secs: u32,
+    /// The outside port's RSS steering, set by the driver when the device steers
+    /// replies by destination address and port; under dynamic allocation the pool
+    /// then hands each worker the ports whose replies reach its queue. Ignored under
+    /// port-block and deterministic allocation (they need contiguous ranges).
+    pub steering: Option<Arc<rss::Steering>>,
 }
 
 impl NatParams {
@@ -536,6 +542,7 @@ impl NatParams {
             sip_ports: Vec::new(),
             rtsp_ports: Vec::new(),
             expect_secs: 120,
+            steering: None,
         })
     }
 }
@@ -708,15 +715,19 @@ impl Nat {
             .tcp_established
             .max(params.timeouts.udp)
             .max(params.timeouts.icmp);
+        let mut pool = Pool::new(
+            &params.pool,
+            layout,
+            worker,
+            params.quarantine_secs,
+            cap,
+            seed,
+        );
+        if let (Allocation::Dynamic, Some(s)) = (params.allocation, &params.steering) {
+            pool = pool.with_steering(s.clone());
+        }
         let mut nat = Nat {
-            pool: Pool::new(
-                &params.pool,
-                layout,
-                worker,
-                params.quarantine_secs,
-                cap,
-                seed,
-            ),
+            pool,
             wheel: Wheel::new((max_timeout as usize + 1).min(1 << 14), now),
             params,
             sessions,
@@ -751,12 +762,12 @@ impl Nat {
         nat
     }
 
-    /// Installs the static mappings whose outside port this worker owns (ports outside
-    /// the dynamic range belong to worker 0). A static mapping holds one reference on
+    /// Installs the static mappings whose outside port this worker owns (unsteered,
+    /// ports outside the dynamic range belong to worker 0). A static mapping holds one reference on
     /// itself so it never expires, and its port is never handed out dynamically.
     fn install_statics(&mut self, worker: u16) {
         for (proto, in_addr, in_port, out_addr, out_port) in self.params.statics.clone() {
-            if self.pool.layout.owner(out_port).unwrap_or(0) != worker {
+            if self.pool.owner(out_addr, out_port).unwrap_or(0) != worker {
                 continue;
             }
             let Some(a) = self.pool.index_of(out_addr) else {
@@ -794,6 +805,15 @@ impl Nat {
     /// The resolved parameters.
     pub fn params(&self) -> &NatParams {
         &self.params
+    }
+
+    /// Under deterministic allocation, the worker owning inside address `inside`: the
+    /// owner of its port range (a range is one block), where its mappings must live
+    /// for replies to find them. None otherwise, or for an address outside the
+    /// deterministic prefixes.
+    pub fn range_owner(&self, inside: u32) -> Option<u16> {
+        let (a, start) = self.params.deterministic.as_ref()?.forward_index(inside)?;
+        self.pool.owner(self.pool.addrs.get(a)?.addr, start)
     }
 
     /// A session by index.
@@ -1437,13 +1457,15 @@ impl Nat {
                 (entry >> 16) as usize
             }
             Allocation::Dynamic => {
-                if self.pool.layout.owner(port)? != self.pool_worker() {
-                    return None;
-                }
-                match self.params.pooling {
+                let a = match self.params.pooling {
                     Pooling::Paired => self.pair_address(sub).ok()?,
                     Pooling::Arbitrary => prefer,
+                };
+                let addr = self.pool.addrs.get(a)?.addr;
+                if self.pool.owner(addr, port)? != self.pool_worker() {
+                    return None;
                 }
+                a
             }
         };
         Some(a)
@@ -2152,5 +2174,76 @@ mod subscriber_tests {
     fn subscriber_slots_are_compact() {
         // Blocks live in the flat table; a slot is five 32-bit words' worth.
         assert_eq!(std::mem::size_of::<Subscriber>(), 20);
+    }
+}
+
+#[cfg(test)]
+mod steering_tests {
+    use super::*;
+    use rss::{Steering, STEERING_KEY};
+
+    const CONFIG: &str = "[dataplane]\ncontrol_lcore = 0\nworker_lcores = [1]\n\
+        [[ports]]\nname = \"inside\"\nrole = \"inside\"\ndevice = \"net_null0\"\nipv4 = \"100.64.0.1/10\"\n\
+        [[ports]]\nname = \"outside\"\nrole = \"outside\"\ndevice = \"net_null1\"\nipv4 = \"203.0.113.1/24\"\n\
+        [nat]\npool = [\"198.51.100.0/30\"]\nallocation = \"dynamic\"\n";
+
+    /// Worker `w` of `workers` on a pool steered by `reta`; (pair splits, pairs made).
+    fn pairs(workers: u16, w: u16, reta: &[u16]) -> (u64, usize) {
+        let cfg = cgnat_config::Config::parse(CONFIG, "t.toml").unwrap();
+        let mut params = NatParams::from_config(&cfg.nat, workers).unwrap();
+        let steering = Arc::new(Steering::new(&STEERING_KEY, reta).unwrap());
+        params.steering = Some(steering.clone());
+        let counters = Arc::new(WorkerCounters::default());
+        let mut nat = Nat::new(params, w, workers, 1000, 9, counters.clone());
+        let sub = 0x6440_0102;
+        let call = Tuple {
+            proto: ipv4::PROTO_UDP,
+            src: sub,
+            dst: 0xc000_0214,
+            sport: 5060,
+            dport: 5060,
+        };
+        let master = nat.in2out(&call, 0, true, 1000).unwrap();
+        let mut made = 0;
+        for k in 0..100u16 {
+            let req = ExpectReq {
+                proto: ipv4::PROTO_UDP,
+                in_addr: sub,
+                in_port: 10_000 + 2 * k,
+                remote: 0,
+                class: class::SIP_MEDIA,
+                tag: u32::from(k),
+                secs: 0,
+                keep: false,
+                alg: 0,
+            };
+            let ((a, rtp), (b, rtcp)) = nat
+                .alg_expect_pair(master, &req, req.in_port + 1, 1000)
+                .unwrap();
+            // Whatever ports, their replies reach this worker.
+            assert_eq!(steering.queue_of(a, rtp), w);
+            assert_eq!(steering.queue_of(b, rtcp), w);
+            if (a, rtp & 1, rtp + 1) == (b, 0, rtcp) {
+                made += 1;
+            }
+        }
+        (counters.alg_pair_split.get(), made)
+    }
+
+    #[test]
+    fn rtp_and_rtcp_stay_a_pair_on_a_steered_pool_with_a_paired_table() {
+        for workers in [2u16, 4, 8] {
+            let paired = Steering::paired_spread(&STEERING_KEY, workers, 512);
+            assert_eq!(
+                pairs(workers, workers - 1, &paired),
+                (0, 100),
+                "{workers} workers"
+            );
+        }
+        // Why the table is paired: with a plain one, the port after an even port of
+        // one worker is another worker's 7 times in 8, and 16 tries do not always find
+        // a pair.
+        let (split, made) = pairs(8, 3, &Steering::spread(8, 512));
+        assert!(split > 0 && made + split as usize == 100, "{split} {made}");
     }
 }

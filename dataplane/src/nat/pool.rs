@@ -5,8 +5,16 @@
 //! block `b` belongs to worker `b % workers`, so the worker that owns any outside port
 //! is a computation ([`PortLayout::owner`]), never a lookup. Each protocol (TCP, UDP,
 //! ICMP) has its own port space; a block covers all three.
+//!
+//! Under dynamic allocation on an outside port steered by RSS ([`Pool::with_steering`])
+//! ownership follows the device instead: a worker owns the ports whose replies the
+//! device delivers to its own RX queue (the Toeplitz hash of the pool address and the
+//! port, through the redirection table), and hands out only those, so that no reply
+//! needs a handoff. Blocks then only count ports for metrics.
 
+use super::rss::Steering;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// Marks "no subscriber" in a block's owner field.
 pub const NO_OWNER: u32 = u32::MAX;
@@ -72,6 +80,8 @@ pub struct PoolAddr {
     pub ports_used: u32,
     /// Subscribers paired with this address (paired pooling balance).
     pub subscribers: u32,
+    /// The address's share of the outside port's RSS hash (steered pools).
+    rss_part: u32,
 }
 
 impl PoolAddr {
@@ -88,6 +98,7 @@ impl PoolAddr {
             free_blocks,
             ports_used: 0,
             subscribers: 0,
+            rss_part: 0,
         }
     }
 
@@ -152,6 +163,8 @@ pub struct Pool {
     quarantine_secs: u32,
     quarantine: VecDeque<Quarantined>,
     rng: u64,
+    /// The outside port's RSS steering, when ownership follows it.
+    steering: Option<Arc<Steering>>,
 }
 
 /// Protocol index of a port space.
@@ -188,21 +201,75 @@ impl Pool {
             quarantine_secs,
             quarantine: VecDeque::with_capacity(capacity),
             rng: seed | 1,
+            steering: None,
+        }
+    }
+
+    /// The same pool with ownership following the outside port's RSS `steering`
+    /// (dynamic allocation only: blocks and deterministic ranges must stay contiguous).
+    pub fn with_steering(mut self, steering: Arc<Steering>) -> Pool {
+        for pa in &mut self.addrs {
+            pa.rss_part = steering.addr_part(pa.addr);
+        }
+        self.steering = Some(steering);
+        self
+    }
+
+    /// The outside port's RSS steering, if ownership follows it.
+    pub fn steering(&self) -> Option<&Arc<Steering>> {
+        self.steering.as_ref()
+    }
+
+    /// The worker owning outside `port` of pool address `addr` (the one that must
+    /// process its out2in packets): the RX queue its replies reach when the pool is
+    /// steered, else the block's worker. None: a port outside every whole block of an
+    /// unsteered pool.
+    #[inline]
+    pub fn owner(&self, addr: u32, port: u16) -> Option<u16> {
+        match &self.steering {
+            Some(s) => Some(s.queue_of(addr, port)),
+            None => self.layout.owner(port),
+        }
+    }
+
+    /// True if this worker may hand out `port` of address `a` (always, unsteered: the
+    /// caller picks among its own blocks).
+    #[inline]
+    fn owns(&self, a: usize, port: u16) -> bool {
+        match &self.steering {
+            Some(s) => s.queue_with(self.addrs[a].rss_part, port) == self.worker,
+            None => true,
         }
     }
 
     /// How full address `a` is for this worker, in percent: blocks handed out under
     /// port-block allocation, ports in use (all protocols) otherwise.
     pub fn utilisation(&self, a: usize, blocks: bool) -> u32 {
-        let mine = self.my_block_count() as u64;
-        if mine == 0 {
-            return 100;
-        }
         let pa = &self.addrs[a];
         if blocks {
-            ((mine - pa.free_blocks.len() as u64) * 100 / mine) as u32
+            let mine = self.my_block_count() as u64;
+            (mine - pa.free_blocks.len() as u64)
+                .saturating_mul(100)
+                .checked_div(mine)
+                .unwrap_or(100) as u32
         } else {
-            (u64::from(pa.ports_used) * 100 / (3 * mine * u64::from(self.layout.block_size))) as u32
+            (u64::from(pa.ports_used) * 100)
+                .checked_div(3 * self.my_port_count())
+                .unwrap_or(100) as u32
+        }
+    }
+
+    /// Ports of each address (per protocol) this worker hands out dynamically: those
+    /// of its blocks, or when steered its share of the redirection table of all the
+    /// blocks' ports (the hash spreads ports evenly, see the tests of `rss`).
+    fn my_port_count(&self) -> u64 {
+        let all = u64::from(self.layout.blocks) * u64::from(self.layout.block_size);
+        match &self.steering {
+            Some(s) => {
+                let (mine, of) = s.share(self.worker);
+                all * mine as u64 / of as u64
+            }
+            None => self.my_block_count() as u64 * u64::from(self.layout.block_size),
         }
     }
 
@@ -248,9 +315,9 @@ impl Pool {
         }
     }
 
-    /// Picks and marks a free port among the `len` ports from `start` on address `a`,
-    /// random first, then a scan from a random point. `parity` asks for a port of the
-    /// same parity.
+    /// Picks and marks a free port this worker owns among the `len` ports from `start`
+    /// on address `a`, random first, then a scan from a random point. `parity` asks
+    /// for a port of the same parity.
     fn pick_in(
         &mut self,
         a: usize,
@@ -263,10 +330,16 @@ impl Pool {
         if span == 0 {
             return None;
         }
-        for _ in 0..8 {
+        // Steered, about one port in `workers` is ours: as many more random tries.
+        let tries = if self.steering.is_some() {
+            8 * u32::from(self.layout.workers).min(8)
+        } else {
+            8
+        };
+        for _ in 0..tries {
             let port = start + (self.random() % u64::from(span)) as u16;
             let port = Self::adjust_parity(port, parity, start, len);
-            if !self.addrs[a].is_used(p, port) {
+            if !self.addrs[a].is_used(p, port) && self.owns(a, port) {
                 self.addrs[a].mark(p, port, &self.layout);
                 self.usage[a].set(u64::from(self.addrs[a].ports_used));
                 return Some(port);
@@ -276,7 +349,7 @@ impl Pool {
         let mut fallback = None;
         for i in 0..span {
             let port = start + ((first + i) % span) as u16;
-            if !self.addrs[a].is_used(p, port) {
+            if !self.addrs[a].is_used(p, port) && self.owns(a, port) {
                 match parity {
                     Some(par) if port & 1 != par & 1 => {
                         fallback.get_or_insert(port);
@@ -297,7 +370,8 @@ impl Pool {
         Some(port)
     }
 
-    /// Dynamic allocation: a random free port of this worker's blocks on address `a`.
+    /// Dynamic allocation: a random free port of this worker's blocks on address `a`
+    /// (steered: a random free port of all blocks whose replies reach this worker).
     pub fn alloc_dynamic(
         &mut self,
         a: usize,
@@ -305,6 +379,13 @@ impl Pool {
         parity: Option<u16>,
     ) -> Result<u16, PortError> {
         let p = pidx(proto);
+        if self.steering.is_some() {
+            let span = u32::from(self.layout.blocks) * u32::from(self.layout.block_size);
+            let len = span.min(u32::from(u16::MAX)) as u16;
+            return self
+                .pick_in(a, p, self.layout.lo, len, parity)
+                .ok_or(PortError::Exhausted);
+        }
         let mine = self.my_block_count();
         if mine == 0 {
             return Err(PortError::Exhausted);
@@ -490,6 +571,63 @@ mod tests {
         assert_eq!(p.alloc_dynamic(0, 17, None), Err(PortError::Exhausted));
         // TCP has its own port space.
         assert!(p.alloc_dynamic(0, 6, None).is_ok());
+    }
+
+    fn steering(workers: u16, reta: u16) -> Arc<Steering> {
+        let s = Steering::new(
+            &super::super::rss::STEERING_KEY,
+            &Steering::spread(workers, reta),
+        );
+        Arc::new(s.unwrap())
+    }
+
+    #[test]
+    fn steered_ports_reply_to_their_own_worker_and_share_the_range() {
+        // Several worker counts, redirection table sizes and pools: every port a worker
+        // hands out hashes (the reply's destination through Toeplitz and the table) to
+        // the worker's own queue, none twice, and together the workers use every port
+        // of the range once.
+        for (workers, reta, addrs, lo, hi) in [
+            (2u16, 128u16, 1usize, 1024u16, 4095u16),
+            (3, 128, 2, 1024, 2047),
+            (4, 512, 3, 2000, 3983),
+            (8, 64, 1, 1024, 3071),
+        ] {
+            let st = steering(workers, reta);
+            let pool: Vec<u32> = (0..addrs as u32).map(|i| 0xc633_6401 + 7 * i).collect();
+            let l = PortLayout::new(lo, hi, 64, workers);
+            let mut taken = std::collections::HashSet::new();
+            for w in 0..workers {
+                let mut p =
+                    Pool::new(&pool, l, w, 0, 16, 42 + u64::from(w)).with_steering(st.clone());
+                for (a, &addr) in pool.iter().enumerate() {
+                    let mine = (lo..=hi)
+                        .filter(|&port| st.queue_of(addr, port) == w)
+                        .count();
+                    for _ in 0..mine {
+                        let port = p.alloc_dynamic(a, 17, None).unwrap();
+                        assert_eq!(p.owner(addr, port), Some(w));
+                        assert_eq!(st.queue_of(addr, port), w, "reply reaches worker {w}");
+                        assert!(taken.insert((addr, port)), "{addr:x}:{port} twice");
+                    }
+                    assert_eq!(p.alloc_dynamic(a, 17, None), Err(PortError::Exhausted));
+                    assert_eq!(p.utilisation(a, false) / 10, 3, "a third: UDP only");
+                }
+            }
+            assert_eq!(taken.len(), addrs * usize::from(hi - lo + 1));
+        }
+    }
+
+    #[test]
+    fn steered_ports_keep_parity() {
+        let st = steering(2, 128);
+        let l = PortLayout::new(1024, 65535, 512, 2);
+        let mut p = Pool::new(&[0xc633_6401], l, 1, 0, 16, 5).with_steering(st.clone());
+        for i in 0..2000u16 {
+            let port = p.alloc_dynamic(0, 6, Some(i)).unwrap();
+            assert_eq!(port & 1, i & 1);
+            assert_eq!(st.queue_of(0xc633_6401, port), 1);
+        }
     }
 
     #[test]
