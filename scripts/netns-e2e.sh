@@ -260,6 +260,12 @@ for variant in 227 split-227; do
     capp=$!
     pids+=("$capp")
     for _ in $(seq 1 40); do [ -s "$work/cap-$name.pcap" ] && break; sleep 0.05; done
+    # The server listening (a busy machine starts python slowly: curl once found
+    # nothing on port 21 yet and was refused).
+    for _ in $(seq 1 100); do
+        ip netns exec "$sub" ss -Hltn 'sport = :21' | grep -q . && break
+        sleep 0.05
+    done
     sleep 0.3
     err=""
     ip netns exec "$inet" curl -sS --connect-timeout 3 --max-time 20 --disable-epsv -o "$work/got-$name.bin" ftp://198.51.100.2/blob5.bin \

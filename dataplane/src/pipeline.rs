@@ -299,14 +299,16 @@ impl<B: PacketBuf> Worker<B> {
         }
     }
 
-    /// Prefetches what translating `buf` (received on `from`) will look up: stage 0 the
-    /// session index slot, stage 1 the session record. Only TCP and UDP first fragments;
-    /// anything else (or malformed) is left to the full parse.
+    /// Prefetches what translating `buf` (received on `from`) will look up, in the
+    /// stages of [`Nat::prefetch`]: stage 0 the session index slot, stage 1 the session
+    /// record (true: none, likely a new flow), stage 2 (only for those) what creating
+    /// its session reads. Only TCP and UDP first fragments; anything else (or
+    /// malformed) is left to the full parse.
     #[inline]
-    pub fn prefetch(&self, buf: &B, from: Side, stage: u8) {
+    pub fn prefetch(&self, buf: &B, from: Side, stage: u8) -> bool {
         let d = buf.data();
         if d.len() < 14 + 20 + 4 || d[12] != 0x08 || d[13] != 0x00 {
-            return;
+            return false;
         }
         let ihl = usize::from(d[14] & 0x0f) * 4;
         let proto = d[23];
@@ -315,7 +317,7 @@ impl<B: PacketBuf> Worker<B> {
             || d.len() < 14 + ihl + 4
             || be16(d, 20) & 0x1fff != 0
         {
-            return;
+            return false;
         }
         let t = Tuple {
             proto,
@@ -324,7 +326,7 @@ impl<B: PacketBuf> Worker<B> {
             sport: be16(d, 14 + ihl),
             dport: be16(d, 16 + ihl),
         };
-        self.nat.prefetch(&t, from == Side::Inside, stage);
+        self.nat.prefetch(&t, from == Side::Inside, stage)
     }
 
     /// The worker's NAT tables (for inspection).

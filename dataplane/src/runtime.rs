@@ -440,13 +440,25 @@ fn worker_loop(
             }
             got += n;
             counters.bursts.inc();
-            // The burst's lookups, in two passes ahead of the translation: their
-            // cache misses overlap instead of coming one after another.
+            // The burst's lookups, in passes ahead of the translation: their cache
+            // misses overlap instead of coming one after another. A third pass, for
+            // the packets of likely new flows only, reaches what creating their
+            // sessions reads.
             for m in &rx {
                 worker.prefetch(m, side, 0);
             }
-            for m in &rx {
-                worker.prefetch(m, side, 1);
+            let mut new_flows = 0u64;
+            for (i, m) in (&rx).into_iter().enumerate() {
+                if worker.prefetch(m, side, 1) && i < 64 {
+                    new_flows |= 1 << i;
+                }
+            }
+            if new_flows != 0 {
+                for (i, m) in (&rx).into_iter().enumerate().take(64) {
+                    if new_flows & 1 << i != 0 {
+                        worker.prefetch(m, side, 2);
+                    }
+                }
             }
             for mut m in rx.take_all() {
                 match worker.process(&mut m, side, now) {

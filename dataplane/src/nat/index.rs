@@ -122,17 +122,26 @@ impl Index {
         }
     }
 
-    /// The record in the home slot of `hash` if the slot holds that hash's tag: a
-    /// guess at the record a lookup will find, to prefetch it ([`Index::find`]
-    /// decides).
+    /// The first record from the home slot of `hash` on (at most 8 slots, stopping
+    /// at an empty one) whose slot holds that hash's tag: a guess at the record a
+    /// lookup will find, to prefetch it ([`Index::find`] decides). None most often
+    /// means the key is not there.
     #[inline]
     pub fn guess(&self, hash: u32) -> Option<u32> {
-        let s = *self.slots.get(self.home(hash))?;
-        if slot_tag(s) == tag(hash) {
-            slot_record(s)
-        } else {
-            None
+        if self.slots.is_empty() {
+            return None;
         }
+        let t = tag(hash);
+        let mut i = self.home(hash);
+        for _ in 0..8 {
+            let s = self.slots[i];
+            let r = slot_record(s)?;
+            if slot_tag(s) == t {
+                return Some(r);
+            }
+            i = self.next(i);
+        }
+        None
     }
 
     /// The record of the entry of hash `hash` for which `eq(record)` holds (the
@@ -294,7 +303,7 @@ mod tests {
     use hashbrown::HashMap;
 
     #[test]
-    fn guess_names_the_home_slot_record_only() {
+    fn guess_names_the_first_record_of_its_tag_in_the_cluster() {
         let mut ix = Index::new(16);
         assert_eq!(ix.guess(7), None);
         ix.prefetch(7);
@@ -306,6 +315,11 @@ mod tests {
             .find(|&h| tag(h) != tag(7) && ix.home(h) == ix.home(7))
             .unwrap();
         assert_eq!(ix.guess(other), None);
+        // Entered after 7, it sits in the next slot, and is guessed there.
+        ix.insert(other, 4, |_| false).unwrap();
+        assert_eq!(ix.guess(other), Some(4));
+        assert_eq!(ix.guess(7), Some(3));
+        ix.remove(other, |r| r == 4, |_| other);
         ix.remove(7, |r| r == 3, |_| 7);
         assert_eq!(ix.guess(7), None);
     }

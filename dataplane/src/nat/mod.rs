@@ -885,30 +885,63 @@ impl Nat {
         self.session_by_out_key(&t.out2in_key())
     }
 
-    /// Prefetches for a coming lookup of tuple `t` (inside to outside when `outbound`):
-    /// stage 0 the index slot, stage 1 (once that is likely in the cache) the session
-    /// record it points to, or, for an outbound packet whose home slot names no
-    /// session (likely a new flow), the subscriber and mapping index slots. Burst processing runs both stages over a burst before
-    /// translating it, so the cache misses of its packets overlap.
+    /// Prefetches for a coming lookup of tuple `t` (inside to outside when `outbound`),
+    /// in stages run over a whole burst before it is translated, so that the cache
+    /// misses of its packets overlap:
+    /// - stage 0: the index slot;
+    /// - stage 1 (once that is likely in the cache): the session record it names; for
+    ///   an outbound packet whose slot names none (likely a new flow), the subscriber
+    ///   and mapping index slots that creating its session reads first, and true is
+    ///   returned;
+    /// - stage 2, only for the packets stage 1 returned true for: the subscriber's slot
+    ///   and port blocks, the existing mapping, and the free session and mapping
+    ///   records the next creation takes.
     #[inline]
-    pub fn prefetch(&self, t: &Tuple, outbound: bool, stage: u8) {
+    pub fn prefetch(&self, t: &Tuple, outbound: bool, stage: u8) -> bool {
         let (idx, key) = if outbound {
             (&self.in_idx, t.in2out_key())
         } else {
             (&self.out_idx, t.out2in_key())
         };
-        let h = self.hasher.key(&key);
-        if stage == 0 {
-            idx.prefetch(h);
-        } else if let Some(s) = idx.guess(h).and_then(|r| self.sessions.get(r as usize)) {
-            cgnat_ffi::prefetch(s);
-        } else if outbound {
-            // Likely a new flow: what creating its session looks up first, the
-            // subscriber and the mapping of its inside endpoint.
-            self.sub_idx.prefetch(self.hasher.addr(t.src));
-            self.map_in
-                .prefetch(self.hasher.key(&self.mapping_key(&key)));
+        match stage {
+            0 => idx.prefetch(self.hasher.key(&key)),
+            1 => {
+                let h = self.hasher.key(&key);
+                if let Some(s) = idx.guess(h).and_then(|r| self.sessions.get(r as usize)) {
+                    cgnat_ffi::prefetch(s);
+                } else if outbound {
+                    self.sub_idx.prefetch(self.hasher.addr(t.src));
+                    self.map_in
+                        .prefetch(self.hasher.key(&self.mapping_key(&key)));
+                    return true;
+                }
+            }
+            _ => {
+                if let Some(i) = self.sub_idx.guess(self.hasher.addr(t.src)) {
+                    if let Some(s) = self.subs.get(i as usize) {
+                        cgnat_ffi::prefetch(s);
+                    }
+                    if let Some(b) = self.sub_blocks.get(i as usize * self.block_room) {
+                        cgnat_ffi::prefetch(b);
+                    }
+                }
+                let mh = self.hasher.key(&self.mapping_key(&key));
+                if let Some(m) = self
+                    .map_in
+                    .guess(mh)
+                    .and_then(|m| self.mappings.get(m as usize))
+                {
+                    cgnat_ffi::prefetch(m);
+                }
+                if let Some(s) = self.sessions.get(self.free_session as usize) {
+                    cgnat_ffi::prefetch(s);
+                }
+                if let Some(m) = self.mappings.get(self.free_mapping as usize) {
+                    cgnat_ffi::prefetch(m);
+                }
+            }
         }
+        false
     }
 
     /// The mapping key of a session's inside key: its remote parts masked as the
