@@ -184,9 +184,9 @@ pub fn answer(nat: &Nat, worker: u16, q: &Query, now: u32) -> Answer {
                 pool_address: (s.pool != u16::MAX)
                     .then(|| {
                         nat.pool
-                            .addrs
+                            .addresses()
                             .get(usize::from(s.pool))
-                            .map(|p| Ipv4Addr::from(p.addr))
+                            .map(|&p| Ipv4Addr::from(p))
                     })
                     .flatten(),
                 sessions: s.sessions,
@@ -195,13 +195,9 @@ pub fn answer(nat: &Nat, worker: u16, q: &Query, now: u32) -> Answer {
                     .subscriber_blocks(u32::from(*a))
                     .iter()
                     .filter_map(|&e| {
-                        let p = nat.pool.addrs.get((e >> 16) as usize)?;
+                        let p = *nat.pool.addresses().get((e >> 16) as usize)?;
                         let first = layout.block_start(e as u16);
-                        Some((
-                            Ipv4Addr::from(p.addr),
-                            first,
-                            first + (layout.block_size - 1),
-                        ))
+                        Some((Ipv4Addr::from(p), first, first + (layout.block_size - 1)))
                     })
                     .collect(),
             }

@@ -447,14 +447,15 @@ fn worker_loop(
             for m in &rx {
                 worker.prefetch(m, side, 0);
             }
-            let mut new_flows = 0u64;
+            const _: () = assert!(cgnat_ffi::MAX_BURST <= 32, "a u32 marks a burst");
+            let mut new_flows = 0u32;
             for (i, m) in (&rx).into_iter().enumerate() {
-                if worker.prefetch(m, side, 1) && i < 64 {
+                if worker.prefetch(m, side, 1) {
                     new_flows |= 1 << i;
                 }
             }
             if new_flows != 0 {
-                for (i, m) in (&rx).into_iter().enumerate().take(64) {
+                for (i, m) in (&rx).into_iter().enumerate() {
                     if new_flows & 1 << i != 0 {
                         worker.prefetch(m, side, 2);
                     }

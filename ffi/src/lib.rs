@@ -55,7 +55,7 @@ pub use burst::{Drain, MbufBurst, MAX_BURST};
 pub use eal::{current_lcore, launch, pause, prefetch, tsc, tsc_hz, wait, Eal, JOB_PANICKED};
 pub use error::{Error, Result};
 pub use mbuf::{Mbuf, Mempool};
-pub use mem::{advise_huge_pages, huge_vec, huge_zeroed};
+pub use mem::{huge_vec, huge_zeroed};
 pub use port::{
     rss_hash, softrss, Link, Port, PortConf, PortInfo, PortStats, RssConf, RssState, MAX_QUEUES,
 };

@@ -345,12 +345,18 @@ impl Mapping {
         self.sub_proto & SUB_NONE
     }
 
+    /// Its outside address (its pool address's).
+    #[inline]
+    fn out_addr(&self, pool: &Pool) -> u32 {
+        pool.addr(usize::from(self.pool))
+    }
+
     /// Its key in the outside mapping index.
     #[inline]
     fn out_key(&self, pool: &Pool) -> Key {
         Key {
             proto: self.proto(),
-            a: pool.addr(usize::from(self.pool)),
+            a: self.out_addr(pool),
             pa: self.out_port,
             b: 0,
             pb: 0,
@@ -813,7 +819,7 @@ impl Nat {
     /// deterministic prefixes.
     pub fn range_owner(&self, inside: u32) -> Option<u16> {
         let (a, start) = self.params.deterministic.as_ref()?.forward_index(inside)?;
-        self.pool.owner(self.pool.addrs.get(a)?.addr, start)
+        self.pool.owner(*self.pool.addresses().get(a)?, start)
     }
 
     /// A session by index.
@@ -1163,7 +1169,7 @@ impl Nat {
         let i = self.new_session(Session {
             in_addr: key.a,
             in_port: key.pa,
-            out_addr: self.pool.addr(usize::from(map.pool)),
+            out_addr: map.out_addr(&self.pool),
             out_port: map.out_port,
             rem_addr: key.b,
             rem_port: key.pb,
@@ -1186,8 +1192,8 @@ impl Nat {
     fn expected_alg(&self, map: &Mapping) -> u8 {
         self.expects
             .get(&Key {
-                proto: map.key().proto,
-                a: self.pool.addr(usize::from(map.pool)),
+                proto: map.proto(),
+                a: map.out_addr(&self.pool),
                 pa: map.out_port,
                 b: 0,
                 pb: 0,
@@ -1389,7 +1395,7 @@ impl Nat {
                             let ev = LogEvent {
                                 kind: event::PORT_BLOCK_ALLOC,
                                 inside: mkey.a,
-                                outside: self.pool.addrs[ba].addr,
+                                outside: self.pool.addr(ba),
                                 out_port: start,
                                 dst_port: start + (self.pool.layout.block_size - 1),
                                 step: 1,
@@ -1494,7 +1500,7 @@ impl Nat {
                     Pooling::Paired => self.pair_address(sub).ok()?,
                     Pooling::Arbitrary => prefer,
                 };
-                let addr = self.pool.addrs.get(a)?.addr;
+                let addr = *self.pool.addresses().get(a)?;
                 if self.pool.owner(addr, port)? != self.pool_worker() {
                     return None;
                 }
@@ -1580,7 +1586,7 @@ impl Nat {
         let si = self.new_session(Session {
             in_addr: map.key().a,
             in_port: map.key().pa,
-            out_addr: self.pool.addr(usize::from(map.pool)),
+            out_addr: map.out_addr(&self.pool),
             out_port: map.out_port,
             rem_addr: t.src,
             rem_port: t.sport,
@@ -1663,7 +1669,7 @@ impl Nat {
             self.emit(LogEvent {
                 kind: event::PORT_BLOCK_FREE,
                 inside,
-                outside: self.pool.addrs[a].addr,
+                outside: self.pool.addr(a),
                 out_port: start,
                 dst_port: start + (self.pool.layout.block_size - 1),
                 step: 1,
@@ -1683,7 +1689,7 @@ impl Nat {
             .utilisation(a, self.params.allocation == Allocation::PortBlock);
         if !self.above_threshold[a] && u >= pct {
             self.above_threshold[a] = true;
-            let outside = self.pool.addrs[a].addr;
+            let outside = self.pool.addr(a);
             self.emit(LogEvent {
                 kind: event::THRESHOLD_REACHED,
                 outside,
@@ -1885,7 +1891,7 @@ impl Nat {
         let map = self.mappings[m as usize];
         let okey = Key {
             proto: req.proto,
-            a: self.pool.addr(usize::from(map.pool)),
+            a: map.out_addr(&self.pool),
             pa: map.out_port,
             b: 0,
             pb: 0,
@@ -1905,7 +1911,7 @@ impl Nat {
             e.remote = req.remote;
             e.tag = req.tag;
             e.master = master;
-            return Some((self.pool.addr(usize::from(map.pool)), map.out_port));
+            return Some((map.out_addr(&self.pool), map.out_port));
         }
         if self.expect_count[c] >= class::MAX[c] {
             self.evict_oldest(c as u8, now);
@@ -1936,7 +1942,7 @@ impl Nat {
         );
         self.expect_count[c] += 1;
         self.counters.expectations_created.inc();
-        Some((self.pool.addr(usize::from(map.pool)), map.out_port))
+        Some((map.out_addr(&self.pool), map.out_port))
     }
 
     fn evict_oldest(&mut self, c: u8, now: u32) {
@@ -2068,7 +2074,7 @@ impl Nat {
         let map = self.mappings[m as usize];
         let okey = Key {
             proto,
-            a: self.pool.addr(usize::from(map.pool)),
+            a: map.out_addr(&self.pool),
             pa: map.out_port,
             b: 0,
             pb: 0,

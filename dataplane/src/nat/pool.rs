@@ -64,10 +64,9 @@ impl PortLayout {
     }
 }
 
-/// One pool address as seen by one worker.
+/// One pool address as seen by one worker (the address itself is in the pool's dense
+/// list, [`Pool::addr`]).
 pub struct PoolAddr {
-    /// The address (host order).
-    pub addr: u32,
     /// Used-port bitmaps, one per protocol (tcp, udp, icmp): 65536 bits each.
     used: [Vec<u64>; 3],
     /// Ports in use (all protocols, quarantined included) per block.
@@ -85,13 +84,12 @@ pub struct PoolAddr {
 }
 
 impl PoolAddr {
-    fn new(addr: u32, layout: &PortLayout, worker: u16) -> PoolAddr {
+    fn new(layout: &PortLayout, worker: u16) -> PoolAddr {
         let mut free_blocks: Vec<u16> = (0..layout.blocks)
             .filter(|b| b % layout.workers == worker)
             .collect();
         free_blocks.reverse(); // pop() hands out low blocks first
         PoolAddr {
-            addr,
             used: [vec![0; 1024], vec![0; 1024], vec![0; 1024]],
             block_used: vec![0; usize::from(layout.blocks)],
             block_owner: vec![NO_OWNER; usize::from(layout.blocks)],
@@ -151,9 +149,9 @@ pub enum PortError {
 pub struct Pool {
     /// Addresses of the pool.
     pub addrs: Vec<PoolAddr>,
-    /// The same addresses alone, densely (4 bytes each, sorted): what every packet's
+    /// The addresses (host order, sorted), densely, 4 bytes each: what every packet's
     /// pool membership test and every mapping's outside address read, in few cache
-    /// lines instead of one `PoolAddr` each.
+    /// lines; `addrs[i]` is the state of `list[i]`.
     list: Vec<u32>,
     /// Ports in use per address (all protocols, quarantined included), for metrics.
     pub usage: std::sync::Arc<Vec<crate::counters::Counter>>,
@@ -187,7 +185,7 @@ impl Pool {
         Pool {
             addrs: addrs
                 .iter()
-                .map(|&a| PoolAddr::new(a, &layout, worker))
+                .map(|_| PoolAddr::new(&layout, worker))
                 .collect(),
             list: addrs.to_vec(),
             usage: std::sync::Arc::new(
@@ -208,8 +206,8 @@ impl Pool {
     /// The same pool with ownership following the outside port's RSS `steering`
     /// (dynamic allocation only: blocks and deterministic ranges must stay contiguous).
     pub fn with_steering(mut self, steering: Arc<Steering>) -> Pool {
-        for pa in &mut self.addrs {
-            pa.rss_part = steering.addr_part(pa.addr);
+        for (pa, &addr) in self.addrs.iter_mut().zip(&self.list) {
+            pa.rss_part = steering.addr_part(addr);
         }
         self.steering = Some(steering);
         self
@@ -295,6 +293,11 @@ impl Pool {
     #[inline]
     pub fn addr(&self, i: usize) -> u32 {
         self.list[i]
+    }
+
+    /// The addresses, by pool index.
+    pub fn addresses(&self) -> &[u32] {
+        &self.list
     }
 
     /// xorshift64*: ports must be hard to guess (RFC 6056), not cryptographic.
