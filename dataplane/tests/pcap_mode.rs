@@ -573,3 +573,78 @@ fn two_workers_hand_packets_to_their_owners_and_lose_nothing() {
         "every inbound packet reached its static mapping"
     );
 }
+
+/// `cgnat run` asks the kernel for transparent huge pages for the tables every packet
+/// reads (sessions, mappings and their indexes: 32 MB of session records alone at the
+/// default 1,048,576 sessions). Where the kernel offers them (`madvise` or `always`),
+/// the running process holds huge pages.
+#[test]
+fn the_tables_every_packet_reads_sit_on_huge_pages_where_the_kernel_has_them() {
+    let thp =
+        std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+    let dir = workdir("huge-pages");
+    let api = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = dir.join("cgnat.toml");
+    let text = CONFIG
+        .replace(
+            "\"--no-pci\"]",
+            &format!(
+                "\"--no-pci\", \"--file-prefix=cgnat-thp-{}\"]",
+                std::process::id()
+            ),
+        )
+        .replacen(
+            "device = \"replaced-in-pcap-mode\"",
+            "device = \"net_null0,no-rx=1\"",
+            1,
+        )
+        .replacen(
+            "device = \"replaced-in-pcap-mode\"",
+            "device = \"net_null1,no-rx=1\"",
+            1,
+        )
+        + &format!("\n[api]\nlisten = \"127.0.0.1:{api}\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cgnat"))
+        .args(["run", "-c"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("cgnat.log")).unwrap())
+        .spawn()
+        .unwrap();
+    // Running once the control API answers (the tables are made before it starts).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", api)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "cgnat did not start: {}",
+            std::fs::read_to_string(dir.join("cgnat.log")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let rollup = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", child.id())).unwrap();
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    let kb = |field: &str| -> u64 {
+        rollup
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in {rollup}"))
+    };
+    let huge = kb("AnonHugePages:");
+    if thp.contains("[madvise]") || thp.contains("[always]") {
+        // Session and mapping records: 56 MB, at least 16 MB of it in whole huge pages.
+        assert!(huge >= 16 * 1024, "{huge} kB of huge pages: {rollup}");
+    } else {
+        eprintln!(
+            "transparent huge pages off here ({}): {huge} kB",
+            thp.trim()
+        );
+    }
+}
