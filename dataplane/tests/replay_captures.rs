@@ -1,4 +1,4 @@
-//! `cgnat replay` on the real captures in ../shared/captures: the round trip must hold
+//! `cgnat replay` on the real captures in tests/captures: the round trip must hold
 //! and nothing of the inside host may show on the outside.
 
 use serde_json::Value;
@@ -30,11 +30,6 @@ fn replay_with(capture: &str, host: &str, extra: &str) -> (bool, Value) {
 }
 
 fn replay_args(capture: &str, host: &str, extra: &str, more: &[&str]) -> (bool, Value) {
-    let captures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/captures");
-    assert!(
-        captures.exists(),
-        "../shared/captures is missing: the captures are shared test inputs"
-    );
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "replay-{capture}{}",
         if extra.is_empty() { "" } else { "-x" }
@@ -47,7 +42,7 @@ fn replay_args(capture: &str, host: &str, extra: &str, more: &[&str]) -> (bool, 
         .arg(dir.join("cgnat.toml"))
         .args(["--inside-host", host])
         .args(more)
-        .arg(captures.join(capture))
+        .arg(cgnat_testkit::capture(capture))
         .arg("--out-dir")
         .arg(&dir)
         .output()

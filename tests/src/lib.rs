@@ -51,11 +51,35 @@ pub fn cgnat_bin() -> PathBuf {
         .unwrap_or_else(|| candidates[1].clone())
 }
 
-/// The shared folder of real captures, `<workspace>/../shared/captures`, if it exists.
-/// Tests that need it skip, with a printed note, when it does not.
-pub fn shared_captures() -> Option<PathBuf> {
-    let p = workspace().join("..").join("shared").join("captures");
-    p.is_dir().then_some(p)
+/// The repository's folder of real captures, `<workspace>/tests/captures` (their origins,
+/// licences and inside hosts are in its `SOURCES.md`).
+pub fn captures() -> PathBuf {
+    workspace().join("tests").join("captures")
+}
+
+/// The path of one capture of [`captures()`]; panics naming the file when it is missing,
+/// so that no test passes without its input.
+pub fn capture(name: &str) -> PathBuf {
+    let p = captures().join(name);
+    assert!(
+        p.is_file(),
+        "test input {} is missing (see tests/captures/SOURCES.md)",
+        p.display()
+    );
+    p
+}
+
+/// Every capture `tests/captures/SOURCES.md` lists in its file table (the first cell of
+/// each row naming a `.pcap` or `.pcapng`), in its order; each is checked to exist.
+pub fn listed_captures() -> Vec<PathBuf> {
+    let sources = captures().join("SOURCES.md");
+    let text = std::fs::read_to_string(&sources)
+        .unwrap_or_else(|e| panic!("test input {} is missing: {e}", sources.display()));
+    text.lines()
+        .filter_map(|l| l.strip_prefix("| ")?.split(" |").next())
+        .filter(|name| name.ends_with(".pcap") || name.ends_with(".pcapng"))
+        .map(capture)
+        .collect()
 }
 
 /// A DPDK `--file-prefix` no other process or test uses at the same time:
@@ -100,12 +124,45 @@ mod tests {
         if std::env::var_os("CGNAT_BIN").is_none() {
             assert!(bin.ends_with("release/cgnat") || bin.ends_with("debug/cgnat"));
         }
-        match shared_captures() {
-            Some(p) => assert!(p.ends_with("shared/captures")),
-            None => println!("note: ../shared/captures is absent"),
-        }
+        assert!(captures().starts_with(workspace()));
+        assert_eq!(listed_captures().len(), 17);
         let d = temp_dir("testkit").unwrap();
         assert!(d.is_dir() && std::fs::read_dir(&d).unwrap().next().is_none());
         std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    #[should_panic(expected = "no-such.pcap is missing")]
+    fn a_missing_capture_fails_naming_the_file() {
+        capture("no-such.pcap");
+    }
+
+    /// Every file in tests/captures is listed in SOURCES.md with the sha256 it has, and
+    /// every listed file is there.
+    #[test]
+    fn captures_are_the_files_their_sources_name() {
+        let text = std::fs::read_to_string(captures().join("SOURCES.md")).unwrap();
+        let listed: Vec<String> = listed_captures()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        let mut present: Vec<String> = std::fs::read_dir(captures())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "SOURCES.md")
+            .collect();
+        present.sort();
+        let mut sorted = listed.clone();
+        sorted.sort();
+        assert_eq!(sorted, present, "tests/captures and SOURCES.md disagree");
+        let out = std::process::Command::new("sha256sum")
+            .args(&listed)
+            .current_dir(captures())
+            .output()
+            .expect("sha256sum (coreutils) runs");
+        assert!(out.status.success());
+        for line in String::from_utf8(out.stdout).unwrap().lines() {
+            assert!(text.contains(line), "SOURCES.md does not record `{line}`");
+        }
     }
 }

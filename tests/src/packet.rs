@@ -784,7 +784,7 @@ mod tests {
             .collect()
     }
 
-    /// The first frame of ../shared/captures/tftp-rrq.pcap (tcpdump's tests/tftp.pcap):
+    /// The first frame of tests/captures/tftp-rrq.pcap (tcpdump's tests/tftp.pcap):
     /// a TFTP read request for "file1" in octet mode, 192.168.1.2:44935 to
     /// 192.168.1.1:69, with 4 bytes of Ethernet padding.
     ///
@@ -803,15 +803,11 @@ mod tests {
     fn real_tftp_frame_checksums_by_hand() {
         let f = hex(TFTP_RRQ);
         assert_eq!(f.len(), 60);
-        // The same bytes as in the shared capture, when it is there.
-        if let Some(dir) = crate::shared_captures() {
-            let packets = crate::pcap::read_packets(dir.join("tftp-rrq.pcap")).unwrap();
-            assert_eq!(packets[0].data, f);
-            for p in &packets {
-                check_checksums(&p.data).unwrap();
-            }
-        } else {
-            println!("note: ../shared/captures is absent, using the bytes alone");
+        // The same bytes as in the real capture.
+        let packets = crate::pcap::read_packets(crate::capture("tftp-rrq.pcap")).unwrap();
+        assert_eq!(packets[0].data, f);
+        for p in &packets {
+            check_checksums(&p.data).unwrap();
         }
         let mut header = f[14..34].to_vec();
         assert_eq!(internet_checksum(&header), 0);
@@ -1089,23 +1085,15 @@ mod tests {
         assert_eq!(TcpFlags::default(), TcpFlags::NONE);
     }
 
-    /// Our checksum verdicts on every IPv4 frame of the shared captures agree with
+    /// Our checksum verdicts on every IPv4 frame of the real captures agree with
     /// Wireshark's (`tshark -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE -o
     /// udp.check_checksum:TRUE`): all valid, but for six TCP segments of the H.323 call
     /// (frames 48, 50, 54, 56, 58 and 65, counted from 1 as Wireshark does).
     #[test]
-    fn checksum_verdicts_on_the_shared_captures_match_wireshark() {
-        let Some(dir) = crate::shared_captures() else {
-            println!("note: ../shared/captures is absent, skipping");
-            return;
-        };
+    fn checksum_verdicts_on_the_real_captures_match_wireshark() {
         let mut checked = 0;
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let path = e.unwrap().path();
+        for path in crate::listed_captures() {
             let name = path.file_name().unwrap().to_string_lossy().to_string();
-            if !(name.ends_with(".pcap") || name.ends_with(".pcapng")) {
-                continue;
-            }
             let bad_expected: &[usize] = if name == "h323-call.pcap" {
                 &[48, 50, 54, 56, 58, 65]
             } else {

@@ -1,4 +1,4 @@
-//! The FTP parsers against real control conversations (../shared/captures): every
+//! The FTP parsers against real control conversations (tests/captures): every
 //! address-carrying line parses, to the addresses the capture's hosts really used.
 
 use cgnat_alg::ftp::{
@@ -6,18 +6,10 @@ use cgnat_alg::ftp::{
 };
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
-
-fn captures() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/captures");
-    p.exists().then_some(p)
-}
 
 /// The control-channel payloads (TCP port 21) of a capture, in order.
 fn control_lines(file: &str) -> Vec<Vec<u8>> {
-    let dir =
-        captures().expect("../shared/captures is missing: the captures are shared test inputs");
-    let frames = cgnat_testkit::pcap::read_frames(dir.join(file)).unwrap();
+    let frames = cgnat_testkit::pcap::read_frames(cgnat_testkit::capture(file)).unwrap();
     let mut lines = Vec::new();
     for f in frames {
         let Ok(p) = SlicedPacket::from_ethernet(&f) else {
