@@ -2,7 +2,9 @@
 //! ALG here is parsers and decisions over byte strings; it owns no packets and no
 //! tables, so it is tested (and fuzzed) on bytes alone.
 //!
-//! The contract of DESIGN.md is split along who owns what in the dataplane:
+//! The ALG contract of docs/design.md (section 6: a hook that sees a control message and
+//! may mangle it, expect a connection and allocate a port, answering accept, drop or
+//! need more) is split along who owns what in the dataplane:
 //! - *plan* (on the worker that owns the subscriber and its ports): read a control
 //!   message and say which inside endpoints it announces and what they need (an
 //!   expectation of a class, an RTP/RTCP pair, a registration, the end of a call):

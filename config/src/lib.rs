@@ -1,4 +1,5 @@
-//! cgnat configuration: the TOML schema of DESIGN.md, its defaults, and validation.
+//! cgnat configuration: the TOML schema (described in section 7 of docs/design.md; every
+//! key with a comment in config/examples/full.toml), its defaults, and validation.
 //!
 //! A file is parsed, every value resolved to a typed setting, and every rule checked
 //! before anything starts. An error names the file, the line, the dotted key and what
