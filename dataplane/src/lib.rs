@@ -1,8 +1,10 @@
 //! cgnat's dataplane: wire formats, NAT sessions and pools, the per-packet pipeline,
 //! and (in the binary) the DPDK workers and control lcore that drive it.
 //!
-//! Everything in this library is generic over [`buf::PacketBuf`] and runs without EAL;
-//! only the binary touches DPDK, through `cgnat-ffi`.
+//! Everything in this library is generic over [`buf::PacketBuf`] and runs without EAL.
+//! It links `cgnat-ffi` for three things only: the [`buf::PacketBuf`] impl over an mbuf
+//! (`dpdk.rs`), `prefetch`, and the huge-page table allocators; EAL, ports and rings are
+//! driven only by the binary (`runtime.rs`).
 #![forbid(unsafe_code)]
 
 pub mod alg;

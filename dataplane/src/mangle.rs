@@ -3,8 +3,10 @@
 //! but remembering several correction points, so a retransmission of bytes before any
 //! of the last eight rewrites still gets the offset that applied to it).
 //!
-//! Both are slow-path tools for the ALGs on the control lcore; the fast path never
-//! changes a packet's length.
+//! Both are tools for the ALGs: the control lcore's rewrites use both; the one length
+//! change on a worker is the RTCP CNAME rewrite of announced media (`alg-plugins`'s
+//! `rtcp`), which goes through [`mangle`] too. Translation alone never changes a
+//! packet's length.
 
 use crate::buf::PacketBuf;
 use crate::wire::checksum;
