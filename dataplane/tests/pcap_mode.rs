@@ -296,6 +296,27 @@ fn a_bad_config_is_refused_with_file_line_and_key() {
         err.contains("endpoint-independent"),
         "says what would be valid: {err}"
     );
+    // A control surface open to other hosts without a token.
+    let open = dir.join("open.toml");
+    let text = format!("{CONFIG}\n[api]\nlisten = \"0.0.0.0:9470\"\n");
+    std::fs::write(&open, &text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cgnat"))
+        .arg("check")
+        .arg("-c")
+        .arg(&open)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = text
+        .lines()
+        .position(|l| l.contains("0.0.0.0:9470"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!("open.toml:{line}: key `api.listen`")) && err.contains("api.token"),
+        "{err}"
+    );
 }
 
 #[allow(dead_code)]
