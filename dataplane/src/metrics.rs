@@ -7,7 +7,7 @@ use cgnat_dataplane::counters::{Counter, DropReason, WorkerCounters, PROTO_NAMES
 use cgnat_ffi::Port;
 use prometheus::proto::{Counter as PCounter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{Encoder, TextEncoder};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -26,6 +26,8 @@ pub struct Source {
     /// How each port (by name) decides which worker owns a frame
     /// ([`cgnat_dataplane::nat::rss::ownership`]: `rss`, `hash`, `range`, `blocks` or `single`).
     pub ownership: Vec<(String, &'static str)>,
+    /// The HTTP servers' refusals, by server (`api`, `metrics`).
+    pub http: Vec<(&'static str, Arc<crate::http::Stats>)>,
 }
 
 /// Reads one counter of a worker.
@@ -429,6 +431,40 @@ impl Source {
             usage,
         );
 
+        let mut refused = Vec::new();
+        for (server, st) in &self.http {
+            for (why, n) in st.refusals() {
+                refused.push((
+                    vec![
+                        ("server", (*server).to_string()),
+                        ("reason", why.to_string()),
+                    ],
+                    n as f64,
+                ));
+            }
+        }
+        f.counter(
+            "cgnat_http_refused_total",
+            "Connections or requests the control surfaces refused or cut short, by server \
+             and reason (busy: too many connections; too_large: request head over the \
+             limit; timed_out: request or answer slower than the deadline; unauthorized: \
+             no or wrong token).",
+            refused,
+        );
+        f.gauge(
+            "cgnat_http_connections",
+            "Connections the control surfaces serve now, by server.",
+            self.http
+                .iter()
+                .map(|(server, st)| {
+                    (
+                        vec![("server", (*server).to_string())],
+                        st.open.load(std::sync::atomic::Ordering::Relaxed) as f64,
+                    )
+                })
+                .collect(),
+        );
+
         let mut out = Vec::new();
         // The text encoder only fails on invalid metric names, which are fixed here.
         let _ = TextEncoder::new().encode(&f.0, &mut out);
@@ -436,13 +472,13 @@ impl Source {
     }
 }
 
-/// Serves `/metrics` on `listen` from a plain thread until `stop` is set.
+/// Serves `/metrics` from `server` on a plain thread until `stop` is set.
 pub fn serve(
-    listen: SocketAddr,
+    server: crate::http::Server,
     src: Source,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    crate::http::serve("cgnat-metrics", listen, stop, move |path, _| {
+    crate::http::serve(server, stop, move |path, _| {
         if path == "/metrics" {
             Response {
                 code: 200,
