@@ -295,21 +295,10 @@ impl Source {
             vec![(vec![], sum(&|c| c.fragments_translated.get()))],
         );
         let mut alg_events = vec![];
-        let ftp: [(&str, Read); 9] = [
-            ("messages", &|c| c.alg_ftp_messages.get()),
-            ("rewritten", &|c| c.alg_ftp_rewrites.get()),
-            ("bounce", &|c| c.alg_ftp_bounce.get()),
-            ("low_port", &|c| c.alg_ftp_low_port.get()),
-            ("parse_errors", &|c| c.alg_ftp_parse_errors.get()),
-            ("held", &|c| c.alg_ftp_held.get()),
-            ("joined", &|c| c.alg_ftp_joined.get()),
-            ("released", &|c| c.alg_ftp_released.get()),
-            ("stand_aside", &|c| c.alg_ftp_stand_aside.get()),
-        ];
-        for (name, g) in ftp {
+        for (name, _, counter) in cgnat_dataplane::counters::FTP_EVENTS {
             alg_events.push((
                 vec![("alg", "ftp".to_string()), ("event", name.to_string())],
-                sum(g),
+                sum(&|c| counter(c).get()),
             ));
         }
         for (alg, k) in [("sip", 0), ("rtsp", 1)] {

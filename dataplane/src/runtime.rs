@@ -899,6 +899,24 @@ pub(crate) fn summarize(
         }
         Value::Object(m)
     };
+    let mut alg = serde_json::Map::new();
+    for (_, key, counter) in cgnat_dataplane::counters::FTP_EVENTS {
+        alg.insert(key.into(), json!(sum(&|c| counter(c).get())));
+    }
+    let others = json!({
+        "expectations_created": sum(&|c| c.expectations_created.get()),
+        "expectations_matched": sum(&|c| c.expectations_matched.get()),
+        "expectations_expired": sum(&|c| c.expectations_expired.get()),
+        "expectations_refused": sum(&|c| c.expectations_refused.get()),
+        "expectations_evicted": sum(&|c| c.expectations_evicted.get()),
+        "expectations_removed": sum(&|c| c.expectations_removed.get()),
+        "pair_split": sum(&|c| c.alg_pair_split.get()),
+        "sip": alg_events(&|c, e| c.alg_sip[e].get()),
+        "rtsp": alg_events(&|c, e| c.alg_rtsp[e].get()),
+    });
+    if let Value::Object(o) = others {
+        alg.extend(o);
+    }
     json!({
         "packets_in": { "inside": sum(&|c| c.rx[0].get()), "outside": sum(&|c| c.rx[1].get()) },
         "packets_out": { "inside": sum(&|c| c.tx[0].get()), "outside": sum(&|c| c.tx[1].get()) },
@@ -907,25 +925,7 @@ pub(crate) fn summarize(
         "icmp_sent": sum(&|c| c.icmp_sent.get()),
         "handoff": { "sent": sum(&|c| c.handoff_out.get()), "received": sum(&|c| c.handoff_in.get()) },
         "fragments": { "translated": sum(&|c| c.fragments_translated.get()), "held": sum(&|c| c.fragments_held.get()) },
-        "alg": {
-            "ftp_messages": sum(&|c| c.alg_ftp_messages.get()),
-            "ftp_rewrites": sum(&|c| c.alg_ftp_rewrites.get()),
-            "ftp_bounce": sum(&|c| c.alg_ftp_bounce.get()),
-            "ftp_parse_errors": sum(&|c| c.alg_ftp_parse_errors.get()),
-            "ftp_stand_aside": sum(&|c| c.alg_ftp_stand_aside.get()),
-            "ftp_held": sum(&|c| c.alg_ftp_held.get()),
-            "ftp_joined": sum(&|c| c.alg_ftp_joined.get()),
-            "ftp_released": sum(&|c| c.alg_ftp_released.get()),
-            "expectations_created": sum(&|c| c.expectations_created.get()),
-            "expectations_matched": sum(&|c| c.expectations_matched.get()),
-            "expectations_expired": sum(&|c| c.expectations_expired.get()),
-            "expectations_refused": sum(&|c| c.expectations_refused.get()),
-            "expectations_evicted": sum(&|c| c.expectations_evicted.get()),
-            "expectations_removed": sum(&|c| c.expectations_removed.get()),
-            "pair_split": sum(&|c| c.alg_pair_split.get()),
-            "sip": alg_events(&|c, e| c.alg_sip[e].get()),
-            "rtsp": alg_events(&|c, e| c.alg_rtsp[e].get()),
-        },
+        "alg": Value::Object(alg),
         "workers": links.len(),
         "ownership": { "inside": ownership[0], "outside": ownership[1] },
         "busy_cycles": sum(&|c| c.busy_cycles.get()),

@@ -257,6 +257,17 @@ fn prometheus_scrapes_cgnat_and_reads_back_the_traffic() {
     assert_eq!(used, 300);
     let counters: Value = serde_json::from_str(&show(&["counters"])).unwrap();
     assert_eq!(counters["translated"]["in2out"], 300);
+    // Every FTP ALG counter is in both outputs.
+    assert_eq!(counters["alg"]["ftp_low_port"], 0, "{counters}");
+    for (label, key, _) in cgnat_dataplane::counters::FTP_EVENTS {
+        assert!(counters["alg"][key].is_u64(), "{key} not in {counters}");
+        assert!(
+            text.contains(&format!(
+                "cgnat_alg_events_total{{alg=\"ftp\",event=\"{label}\"}}"
+            )),
+            "{label}"
+        );
+    }
     assert_eq!(counters["ownership"]["inside"], "single");
     let missing = Command::new(env!("CARGO_BIN_EXE_cgnat"))
         .args(["show", "subscriber", "100.64.77.77", "-c"])

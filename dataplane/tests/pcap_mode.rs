@@ -559,6 +559,13 @@ fn two_workers_hand_packets_to_their_owners_and_lose_nothing() {
         "nothing lost between workers"
     );
     assert_eq!(summary["dropped"], serde_json::json!({}), "{summary}");
+    // Frames received from the ports, each once (a frame handed to its owner is not
+    // received again).
+    assert_eq!(
+        summary["packets_in"],
+        serde_json::json!({ "inside": frames.len(), "outside": inbound.len() }),
+        "{summary}"
+    );
     let out = read_pcap(&dir.join("out/outside.pcap"));
     assert_eq!(out.len(), frames.len());
     // Mappings are consistent even though a subscriber's packets reached both queues.
