@@ -30,7 +30,7 @@ const USAGE: &str = "usage:
   cgnat check -c FILE
       Validate FILE and print every resolved setting.
   cgnat show sessions [--subscriber IP] [--outside IP[:PORT]] [--remote IP[:PORT]] [--limit N] [--cursor C]
-  cgnat show subscriber IP | pool | counters | expectations   (-c FILE or --api HOST:PORT [--token T]; --json)
+  cgnat show subscriber IP | pool | counters | expectations   (-c FILE or --api HOST:PORT [--token T]; --json; --timeout SECS, 10)
       Live state of a running appliance, through its control API (api.listen, with
       api.token from FILE). A page holds at most 10000 sessions; --cursor continues.
   cgnat map -c FILE forward INSIDE_IP
@@ -192,11 +192,13 @@ fn pcap_mode(args: &Args) -> Result<()> {
     }
     // How many frames the inputs hold: the run is drained once the workers have
     // received them all (a quiet spell alone can be a busy machine's scheduler).
+    // A file the pcap driver cannot read leaves its port uncreated: say so here, by
+    // the file's name, rather than as a missing port.
     let mut input_frames = 0u64;
-    for f in [&inside, &outside] {
+    for (flag, f) in [("--inside", &inside), ("--outside", &outside)] {
         input_frames += cgnat_dataplane::pcap::frames(f)
-            .map(|v| v.len() as u64)
-            .unwrap_or(0);
+            .map_err(|e| anyhow!("{flag} {}: cannot be read as a pcap file: {e}", f.display()))?
+            .len() as u64;
     }
     let opts = RunOptions {
         until_drained: true,
@@ -339,27 +341,32 @@ fn replay_mode(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// How long `cgnat show` waits for the control API.
-const SHOW_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long `cgnat show` waits for the control API, by default (`--timeout`).
+const SHOW_TIMEOUT_SECS: u64 = 10;
 
-fn http_get(api: &str, path: &str, token: Option<&str>) -> Result<serde_json::Value> {
+fn http_get(
+    api: &str,
+    path: &str,
+    token: Option<&str>,
+    timeout: std::time::Duration,
+) -> Result<serde_json::Value> {
     use std::io::{Read, Write};
     let silent = || {
         anyhow!(
-            "the control API at {api} did not answer within {} s (is cgnat stopped, or \
-             is something else listening there?)",
-            SHOW_TIMEOUT.as_secs()
+            "the control API at {api} did not answer within {} s (is cgnat stuck or \
+             stopping, or is something else listening there?)",
+            timeout.as_secs_f64()
         )
     };
     let addr: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(api)
         .with_context(|| format!("`{api}` is not an address and port"))?
         .next()
         .ok_or_else(|| anyhow!("`{api}` resolves to no address"))?;
-    let mut s = std::net::TcpStream::connect_timeout(&addr, SHOW_TIMEOUT).with_context(|| {
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout).with_context(|| {
         format!("cannot reach the control API at {api}: is cgnat running with api.listen set?")
     })?;
-    s.set_read_timeout(Some(SHOW_TIMEOUT))?;
-    s.set_write_timeout(Some(SHOW_TIMEOUT))?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
     let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         s,
@@ -408,7 +415,17 @@ fn show_mode(args: &Args) -> Result<()> {
         "--cursor",
         "--json",
         "--token",
+        "--timeout",
     ])?;
+    let timeout = match args.get(&["--timeout"]) {
+        None => std::time::Duration::from_secs(SHOW_TIMEOUT_SECS),
+        Some(t) => t
+            .parse::<f64>()
+            .ok()
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(std::time::Duration::from_secs_f64)
+            .ok_or_else(|| anyhow!("--timeout `{t}`: seconds, e.g. 10 or 0.5"))?,
+    };
     let (api, config_token) = match args.get(&["--api"]) {
         Some(a) => (a.to_string(), None),
         None => {
@@ -441,7 +458,7 @@ fn show_mode(args: &Args) -> Result<()> {
         ["counters"] => ("/counters".to_string(), "counters"),
         _ => bail!("usage: cgnat show sessions|subscriber IP|pool|counters|expectations [-c FILE | --api HOST:PORT] [--json]"),
     };
-    let v = http_get(&api, &path, token.as_deref())?;
+    let v = http_get(&api, &path, token.as_deref(), timeout)?;
     if json || kind == "counters" || kind == "subscriber" || kind == "expectations" {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());

@@ -120,7 +120,30 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             );
         }
     }
-    let eal = Eal::init(&eal_args(cfg, opts.until_drained)).context("EAL initialisation failed")?;
+    let dp = &cfg.dataplane;
+    let lcores = std::iter::once(("dataplane.control_lcore".to_string(), dp.control_lcore)).chain(
+        dp.worker_lcores
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (format!("dataplane.worker_lcores[{i}]"), l)),
+    );
+    for (key, l) in lcores {
+        if l >= cgnat_ffi::MAX_LCORE {
+            anyhow::bail!(
+                "{}: key `{key}`: lcore {l} is beyond DPDK's lcore ids (0 to {}); an lcore \
+                 beyond this host's CPUs shares one",
+                cfg.file,
+                cgnat_ffi::MAX_LCORE - 1
+            );
+        }
+    }
+    let eal = Eal::init(&eal_args(cfg, opts.until_drained)).with_context(|| {
+        format!(
+            "{}: EAL initialisation failed (DPDK's log above says why; see \
+             dataplane.eal_args)",
+            cfg.file
+        )
+    })?;
     let workers = cfg.dataplane.worker_lcores.len();
     let socket = Eal::socket_id();
     let pool = Arc::new(
@@ -138,8 +161,15 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let mut ownership = Vec::new();
     for role in [Role::Inside, Role::Outside] {
         let pc = cfg.port(role).context("port missing")?;
-        let port = Port::by_name(device_name(&pc.device))
-            .with_context(|| format!("port {} (device {}) not found", pc.name, pc.device))?;
+        let idx = cfg.ports.iter().position(|p| p.role == role).unwrap_or(0);
+        let port = Port::by_name(device_name(&pc.device)).with_context(|| {
+            format!(
+                "{}: key `ports[{idx}].device`: port {} names device `{}`, which DPDK \
+                 did not find (a PCI address must be bound to a DPDK driver; a vdev must \
+                 load: e.g. a net_pcap input file that cannot be read)",
+                cfg.file, pc.name, pc.device
+            )
+        })?;
         let outside = role == Role::Outside;
         let info = port
             .info()

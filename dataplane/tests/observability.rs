@@ -623,3 +623,130 @@ fn control_surfaces_hold_against_hostile_clients_and_a_stop_waits_for_none() {
     assert_eq!(count("port-block-alloc"), 60, "{lines:?}");
     assert_eq!(count("port-block-free"), 60, "{lines:?}");
 }
+
+/// `cgnat ARGS`, stopped after `limit`: (exit status, stderr).
+fn cgnat_within(args: &[&str], limit: Duration, dir: &Path, name: &str) -> (Option<i32>, String) {
+    let log = dir.join(format!("{name}.log"));
+    let mut c = Killed(
+        Command::new(env!("CARGO_BIN_EXE_cgnat"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let st = exit_within(&mut c.0, limit);
+    (
+        st.and_then(|s| s.code()),
+        std::fs::read_to_string(&log).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn start_up_and_show_mistakes_name_what_to_fix() {
+    let dir = workdir("mistakes");
+    write_pcap(&dir.join("in.pcap"), &[]);
+    let off = "[nat]\npool = [\"198.51.100.0/28\"]\n[metrics]\nlisten = \"off\"\n[api]\nlisten = \"off\"\n";
+    let path = |name: &str| dir.join(name).display().to_string();
+    let write = |name: &str, text: String| std::fs::write(dir.join(name), text).unwrap();
+    let t = Duration::from_secs(20);
+
+    // A second appliance with the file prefix of one running (shared config on).
+    let shared = run_config(&dir, "clash", "[1]", off).replace("\"--no-shconf\", ", "");
+    write("shared.toml", shared.clone());
+    let first_log = dir.join("first.log");
+    let first = spawn_run(&dir, &shared, &first_log);
+    let deadline = Instant::now() + t;
+    while !std::fs::read_to_string(&first_log)
+        .unwrap_or_default()
+        .contains("port outside")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first appliance did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, err) = cgnat_within(&["run", "-c", &path("shared.toml")], t, &dir, "second");
+    drop(first);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("another DPDK process")
+            && err.contains("file prefix `cgnat-clash-")
+            && err.contains("dataplane.eal_args")
+            && !err.contains("Success (rte_errno 0)"),
+        "{err}"
+    );
+
+    // A device DPDK does not have, and an lcore beyond DPDK's ids.
+    write(
+        "nodev.toml",
+        run_config(&dir, "nodev", "[1]", off).replacen(
+            "net_pcap1,rx_pcap=",
+            "0000:99:00.0\"\n#",
+            1,
+        ),
+    );
+    let (code, err) = cgnat_within(&["run", "-c", &path("nodev.toml")], t, &dir, "nodev");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("nodev.toml: key `ports[1].device`") && err.contains("0000:99:00.0"),
+        "{err}"
+    );
+    write("lcore.toml", run_config(&dir, "lcore", "[1, 4000]", off));
+    let (code, err) = cgnat_within(&["run", "-c", &path("lcore.toml")], t, &dir, "lcore");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("lcore.toml: key `dataplane.worker_lcores[1]`: lcore 4000"),
+        "{err}"
+    );
+
+    // A pcap input that is not a capture.
+    std::fs::write(
+        dir.join("junk.pcap"),
+        b"this is not a capture at all, just text",
+    )
+    .unwrap();
+    write("pcap.toml", run_config(&dir, "junk", "[1]", off));
+    let (code, err) = cgnat_within(
+        &[
+            "pcap",
+            "-c",
+            &path("pcap.toml"),
+            "--inside",
+            &path("junk.pcap"),
+            "--out-dir",
+            &path("junk-out"),
+        ],
+        t,
+        &dir,
+        "junk",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "--inside {}: cannot be read as a pcap file",
+            path("junk.pcap")
+        )) && !err.contains("not found"),
+        "{err}"
+    );
+
+    // An API that accepts connections and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let api = silent.local_addr().unwrap().to_string();
+    let started = Instant::now();
+    let (code, err) = cgnat_within(
+        &["show", "counters", "--api", &api, "--timeout", "1"],
+        t,
+        &dir,
+        "silent",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        err.contains(&format!(
+            "the control API at {api} did not answer within 1 s"
+        )),
+        "{err}"
+    );
+}
