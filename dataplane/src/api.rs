@@ -32,10 +32,13 @@ const PAGE_DEADLINE: Duration = Duration::from_secs(3);
 /// Where a `/sessions` page starts: a worker, and a session slot of that worker.
 type Cursor = (usize, u32);
 
+/// Where a worker sends its answer.
+type Reply = crossbeam::channel::Sender<Answer>;
+
 /// What the API reads.
 pub struct State {
     pub links: Vec<Arc<WorkerLink>>,
-    pub queries: Vec<crossbeam::channel::Sender<(Query, crossbeam::channel::Sender<Answer>)>>,
+    pub queries: Vec<crossbeam::channel::Sender<(Query, Reply)>>,
     pub control: Arc<WorkerCounters>,
     pub ports: [Port; 2],
     pub pool_usage: Vec<Arc<Vec<Counter>>>,
@@ -80,26 +83,39 @@ impl State {
         }
     }
 
+    /// Queues `q` for worker `w` until `deadline`, giving up early if the appliance
+    /// stops (a stopped worker no longer takes queries).
+    fn send(&self, w: usize, q: Query, tx: Reply, deadline: Instant) -> bool {
+        let mut msg = (q, tx);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            match self.queries[w].send_timeout(msg, left.min(Duration::from_millis(50))) {
+                Ok(()) => return true,
+                Err(crossbeam::channel::SendTimeoutError::Timeout(m)) => msg = m,
+                Err(_) => return false,
+            }
+        }
+    }
+
     /// Asks one worker.
     fn ask_one(&self, w: usize, q: Query, deadline: Instant) -> Option<Answer> {
         let (tx, rx) = crossbeam::channel::bounded(1);
-        let left = deadline.saturating_duration_since(Instant::now());
-        self.queries[w].send_timeout((q, tx), left).ok()?;
+        if !self.send(w, q, tx, deadline) {
+            return None;
+        }
         self.wait(&rx, deadline)
     }
 
     /// Asks every worker.
     fn ask(&self, q: &Query) -> Vec<Answer> {
         let (tx, rx) = crossbeam::channel::bounded(self.queries.len().max(1));
-        let mut asked = 0;
-        for s in &self.queries {
-            if s.send_timeout((q.clone(), tx.clone()), Duration::from_secs(1))
-                .is_ok()
-            {
-                asked += 1;
-            }
-        }
         let deadline = Instant::now() + Duration::from_secs(3);
+        let asked = (0..self.queries.len())
+            .filter(|&w| self.send(w, q.clone(), tx.clone(), deadline))
+            .count();
         (0..asked)
             .filter_map(|_| self.wait(&rx, deadline))
             .collect()

@@ -644,9 +644,20 @@ fn the_tables_every_packet_reads_sit_on_huge_pages_where_the_kernel_has_them() {
         .stderr(std::fs::File::create(dir.join("cgnat.log")).unwrap())
         .spawn()
         .unwrap();
-    // Running once the control API answers (the tables are made before it starts).
+    // Running once the control API answers (the tables are made before it serves; its
+    // address is bound, and takes connections, from the very start).
+    let answers = || -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", api)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+        let _ = s.write_all(b"GET /pool HTTP/1.1\r\n\r\n");
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", api)).is_err() {
+    while !answers() {
         assert!(
             std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
             "cgnat did not start: {}",
