@@ -609,6 +609,7 @@ fn control_surfaces_hold_against_hostile_clients_and_a_stop_waits_for_none() {
         .unwrap();
     let status = exit_within(&mut cgnat.0, Duration::from_secs(10));
     let took = t.elapsed();
+    eprintln!("exit {took:?} after SIGTERM with two hostile clients");
     assert!(
         status.is_some_and(|s| s.success()) && took < Duration::from_secs(2),
         "exit {status:?} {took:?} after SIGTERM: {}",
