@@ -252,13 +252,17 @@ pub struct Alg {
 pub struct Metrics {
     /// Listen address; None disables it.
     pub listen: Option<SocketAddr>,
+    /// Bearer token every scrape must send; required beyond loopback.
+    pub token: Option<String>,
 }
 
 /// The control API (HTTP and JSON) that `cgnat show` talks to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Api {
-    /// Listen address; None disables it. Loopback by default: it has no auth.
+    /// Listen address; None disables it. Loopback by default.
     pub listen: Option<SocketAddr>,
+    /// Bearer token every request must send; required beyond loopback.
+    pub token: Option<String>,
 }
 
 /// Which per-session events are logged.

@@ -324,10 +324,15 @@ struct FileAlg {
 struct FileMetrics {
     #[serde(default = "d_listen")]
     listen: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
 }
 impl Default for FileMetrics {
     fn default() -> Self {
-        FileMetrics { listen: d_listen() }
+        FileMetrics {
+            listen: d_listen(),
+            token: None,
+        }
     }
 }
 
@@ -340,10 +345,15 @@ fn d_api() -> String {
 struct FileApi {
     #[serde(default = "d_api")]
     listen: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
 }
 impl Default for FileApi {
     fn default() -> Self {
-        FileApi { listen: d_api() }
+        FileApi {
+            listen: d_api(),
+            token: None,
+        }
     }
 }
 
@@ -641,6 +651,44 @@ fn behavior_name(b: Behavior) -> BehaviorName {
 use Seg::{Idx, Key};
 
 /// Resolves the parsed file into a Config, checking every rule.
+/// Shortest token accepted for a control surface.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// The bearer token of control surface `table` (`api` or `metrics`): required when it
+/// listens beyond loopback (anyone who can reach the port would read the live session
+/// table or the counters), and then long enough and fit for an HTTP header.
+fn control_token(
+    cx: &Ctx,
+    table: &'static str,
+    listen: Option<SocketAddr>,
+    token: Option<&str>,
+) -> Result<Option<String>, ConfigError> {
+    if let Some(t) = token {
+        if t.len() < MIN_TOKEN_LEN || !t.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(cx.err(
+                &[Key(table), Key("token")],
+                format!(
+                    "a token of at least {MIN_TOKEN_LEN} printable ASCII characters without \
+                     spaces (e.g. the output of `openssl rand -hex 24`)"
+                ),
+            ));
+        }
+    }
+    if let Some(l) = listen {
+        if !l.ip().is_loopback() && token.is_none() {
+            return Err(cx.err(
+                &[Key(table), Key("listen")],
+                format!(
+                    "`{l}` can be reached from other hosts, and this surface has no \
+                     authentication of its own: set {table}.token (clients send \
+                     `Authorization: Bearer TOKEN`), or listen on 127.0.0.1"
+                ),
+            ));
+        }
+    }
+    Ok(token.map(str::to_string))
+}
+
 pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, ConfigError> {
     let cx = Ctx {
         file,
@@ -1081,6 +1129,8 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             )
         })?),
     };
+    let metrics_token = control_token(&cx, "metrics", listen, f.metrics.token.as_deref())?;
+    let api_token = control_token(&cx, "api", api, f.api.token.as_deref())?;
     let lk = |k: &'static str, f: &'static str| vec![Key("logging"), Key(k), Key(f)];
     let ipfix = match &f.logging.ipfix {
         Some(i) => {
@@ -1140,8 +1190,14 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         ports,
         nat,
         alg,
-        metrics: Metrics { listen },
-        api: Api { listen: api },
+        metrics: Metrics {
+            listen,
+            token: metrics_token,
+        },
+        api: Api {
+            listen: api,
+            token: api_token,
+        },
         logging: Logging { ipfix, syslog },
     })
 }
@@ -1251,9 +1307,11 @@ impl FileConfig {
             },
             metrics: FileMetrics {
                 listen: c.metrics.listen.map_or("off".into(), |a| a.to_string()),
+                token: c.metrics.token.clone(),
             },
             api: FileApi {
                 listen: c.api.listen.map_or("off".into(), |a| a.to_string()),
+                token: c.api.token.clone(),
             },
             logging: FileLogging {
                 ipfix: c.logging.ipfix.as_ref().map(|i| FileIpfix {

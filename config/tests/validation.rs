@@ -233,6 +233,7 @@ listen = "off"
 
 [api]
 listen = "0.0.0.0:8080"
+token = "0123456789abcdef0123"
 
 [logging]
 ipfix = { collector = "[::1]:4739", sessions = "on", destinations = true, threshold_percent = 0 }
@@ -858,6 +859,45 @@ fn metrics_listen_is_a_socket_address() {
 fn api_listen_is_a_socket_address() {
     let t = plus("[api]\nlisten = \"127.0.0.1\"");
     refused(&t, "listen", "api.listen", "address and port");
+}
+
+#[test]
+fn a_control_surface_beyond_loopback_needs_a_token() {
+    for table in ["api", "metrics"] {
+        let t = plus(&format!("[{table}]\nlisten = \"0.0.0.0:9999\""));
+        refused(
+            &t,
+            "0.0.0.0:9999",
+            &format!("{table}.listen"),
+            &format!("set {table}.token"),
+        );
+        let t = plus(&format!("[{table}]\nlisten = \"192.0.2.7:9999\""));
+        refused(&t, "192.0.2.7", &format!("{table}.listen"), "other hosts");
+        let t = plus(&format!(
+            "[{table}]\nlisten = \"0.0.0.0:9999\"\ntoken = \"short\""
+        ));
+        refused(&t, "short", &format!("{table}.token"), "at least 16");
+        let t = plus(&format!(
+            "[{table}]\nlisten = \"0.0.0.0:9999\"\ntoken = \"has a space in it ok\""
+        ));
+        refused(&t, "space", &format!("{table}.token"), "without spaces");
+        let good = plus(&format!(
+            "[{table}]\nlisten = \"0.0.0.0:9999\"\ntoken = \"0123456789abcdef\""
+        ));
+        let c = Config::parse(&good, "t.toml").unwrap();
+        let token = if table == "api" {
+            c.api.token.clone()
+        } else {
+            c.metrics.token.clone()
+        };
+        assert_eq!(token.as_deref(), Some("0123456789abcdef"));
+        // Loopback needs none.
+        Config::parse(
+            &plus(&format!("[{table}]\nlisten = \"127.0.0.1:9999\"")),
+            "t.toml",
+        )
+        .unwrap();
+    }
 }
 
 #[test]

@@ -2,8 +2,14 @@
 //! and pool usage are read from the workers' counters; sessions and subscribers are
 //! asked of each worker over a channel and answered between its bursts.
 //!
-//! GET /counters, /pool, /sessions?subscriber=IP&outside=IP[:PORT]&remote=IP[:PORT]&limit=N,
+//! GET /counters, /pool, /sessions?subscriber=IP&outside=IP[:PORT]&remote=IP[:PORT]&limit=N&cursor=C,
 //! /subscribers/IP.
+//!
+//! `/sessions` is a page of at most [`MAX_PAGE`] sessions; `next` in the answer is the
+//! cursor of the following page. Each worker is asked for a bounded piece at a time
+//! ([`cgnat_dataplane::inspect::SLOTS_PER_ANSWER`] slots, at most
+//! [`cgnat_dataplane::inspect::ROWS_PER_ANSWER`] sessions), one piece per poll, and
+//! the JSON is made here, off the workers.
 
 use crate::http::Response;
 use crate::runtime::{summarize, WorkerLink};
@@ -11,15 +17,28 @@ use cgnat_dataplane::counters::{Counter, WorkerCounters};
 use cgnat_dataplane::inspect::{Answer, Filter, Query};
 use cgnat_ffi::Port;
 use serde_json::{json, Value};
-use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::AtomicBool;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Most sessions one `/sessions` answer holds (larger limits are cut to it).
+pub const MAX_PAGE: usize = 10_000;
+/// Sessions per page when the request gives no limit.
+const DEFAULT_PAGE: usize = 1000;
+/// Time a `/sessions` page may take to gather.
+const PAGE_DEADLINE: Duration = Duration::from_secs(3);
+
+/// Where a `/sessions` page starts: a worker, and a session slot of that worker.
+type Cursor = (usize, u32);
+
+/// Where a worker sends its answer.
+type Reply = crossbeam::channel::Sender<Answer>;
 
 /// What the API reads.
 pub struct State {
     pub links: Vec<Arc<WorkerLink>>,
-    pub queries: Vec<crossbeam::channel::Sender<(Query, crossbeam::channel::Sender<Answer>)>>,
+    pub queries: Vec<crossbeam::channel::Sender<(Query, Reply)>>,
     pub control: Arc<WorkerCounters>,
     pub ports: [Port; 2],
     pub pool_usage: Vec<Arc<Vec<Counter>>>,
@@ -27,6 +46,10 @@ pub struct State {
     pub block_size: u16,
     /// Each port's ownership mode, as in the summary.
     pub ownership: [&'static str; 2],
+    /// Refusals of the two HTTP servers (API, metrics), for `/counters`.
+    pub http: [Arc<crate::http::Stats>; 2],
+    /// The appliance is stopping: waiting for workers is pointless.
+    pub stop: Arc<AtomicBool>,
 }
 
 fn endpoint(s: &str) -> Result<(Ipv4Addr, Option<u16>), String> {
@@ -45,19 +68,89 @@ fn endpoint(s: &str) -> Result<(Ipv4Addr, Option<u16>), String> {
 }
 
 impl State {
-    fn ask(&self, q: &Query) -> Vec<Answer> {
-        let (tx, rx) = crossbeam::channel::bounded(self.queries.len().max(1));
-        let mut asked = 0;
-        for s in &self.queries {
-            if s.send_timeout((q.clone(), tx.clone()), Duration::from_secs(1))
-                .is_ok()
-            {
-                asked += 1;
+    /// Waits for `rx` until `deadline`, giving up early if the appliance stops.
+    fn wait(&self, rx: &crossbeam::channel::Receiver<Answer>, deadline: Instant) -> Option<Answer> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            match rx.recv_timeout(left.min(Duration::from_millis(50))) {
+                Ok(a) => return Some(a),
+                Err(crossbeam::channel::RecvTimeoutError::Timeout) => {}
+                Err(_) => return None,
             }
         }
+    }
+
+    /// Queues `q` for worker `w` until `deadline`, giving up early if the appliance
+    /// stops (a stopped worker no longer takes queries).
+    fn send(&self, w: usize, q: Query, tx: Reply, deadline: Instant) -> bool {
+        let mut msg = (q, tx);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            match self.queries[w].send_timeout(msg, left.min(Duration::from_millis(50))) {
+                Ok(()) => return true,
+                Err(crossbeam::channel::SendTimeoutError::Timeout(m)) => msg = m,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Asks one worker.
+    fn ask_one(&self, w: usize, q: Query, deadline: Instant) -> Option<Answer> {
+        let (tx, rx) = crossbeam::channel::bounded(1);
+        if !self.send(w, q, tx, deadline) {
+            return None;
+        }
+        self.wait(&rx, deadline)
+    }
+
+    /// Asks every worker.
+    fn ask(&self, q: &Query) -> Vec<Answer> {
+        let (tx, rx) = crossbeam::channel::bounded(self.queries.len().max(1));
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let asked = (0..self.queries.len())
+            .filter(|&w| self.send(w, q.clone(), tx.clone(), deadline))
+            .count();
         (0..asked)
-            .filter_map(|_| rx.recv_timeout(Duration::from_secs(3)).ok())
+            .filter_map(|_| self.wait(&rx, deadline))
             .collect()
+    }
+
+    /// A page of sessions from `cursor` (worker, slot): the sessions and the cursor
+    /// of the next page, if any slot is left.
+    fn sessions(
+        &self,
+        filter: &Filter,
+        cursor: Cursor,
+        limit: usize,
+    ) -> Result<(Vec<Value>, Option<Cursor>), (u16, String)> {
+        let deadline = Instant::now() + PAGE_DEADLINE;
+        let (mut w, mut from) = cursor;
+        let mut out = Vec::new();
+        while w < self.queries.len() && out.len() < limit {
+            let want = (limit - out.len()).min(cgnat_dataplane::inspect::ROWS_PER_ANSWER);
+            let q = Query::Sessions(filter.clone(), from, want);
+            let Some(Answer::Sessions(rows, next)) = self.ask_one(w, q, deadline) else {
+                return Err((
+                    503,
+                    format!("worker {w} did not answer in time; ask again with a smaller limit"),
+                ));
+            };
+            out.extend(
+                rows.iter()
+                    .map(|r| serde_json::to_value(r.info()).unwrap_or(Value::Null)),
+            );
+            match next {
+                Some(n) => from = n,
+                None => (w, from) = (w + 1, 0),
+            }
+        }
+        Ok((out, (w < self.queries.len()).then_some((w, from))))
     }
 
     fn route(&self, path: &str, query: &str) -> Result<Value, (u16, String)> {
@@ -70,12 +163,12 @@ impl State {
         match path {
             "/counters" => {
                 let stats = [self.ports[0].stats(), self.ports[1].stats()];
-                Ok(summarize(
-                    &self.links,
-                    &self.control,
-                    &stats,
-                    self.ownership,
-                ))
+                let mut v = summarize(&self.links, &self.control, &stats, self.ownership);
+                v["http_refused"] = json!({
+                    "api": crate::http::refusals_json(&self.http[0]),
+                    "metrics": crate::http::refusals_json(&self.http[1]),
+                });
+                Ok(v)
             }
             "/pool" => {
                 let addrs: Vec<Value> = self
@@ -108,18 +201,26 @@ impl State {
                     })
                     .transpose()
                     .map_err(bad)?
-                    .unwrap_or(1000);
-                let mut all = Vec::new();
-                let mut truncated = false;
-                for a in self.ask(&Query::Sessions(filter, limit)) {
-                    if let Answer::Sessions(mut s, more) = a {
-                        all.append(&mut s);
-                        truncated |= more;
-                    }
-                }
-                truncated |= all.len() > limit;
-                all.truncate(limit);
-                Ok(json!({ "sessions": all, "truncated": truncated }))
+                    .unwrap_or(DEFAULT_PAGE)
+                    .min(MAX_PAGE);
+                let cursor = match get("cursor") {
+                    None => (0, 0),
+                    Some(c) => c
+                        .split_once('.')
+                        .and_then(|(w, i)| Some((w.parse().ok()?, i.parse().ok()?)))
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "cursor `{c}` is not one of this API's (WORKER.SLOT)"
+                            ))
+                        })?,
+                };
+                let (all, next) = self.sessions(&filter, cursor, limit)?;
+                Ok(json!({
+                    "sessions": all,
+                    "truncated": next.is_some(),
+                    "limit": limit,
+                    "next": next.map(|(w, i)| format!("{w}.{i}")),
+                }))
             }
             "/expectations" => {
                 let limit = get("limit").and_then(|l| l.parse().ok()).unwrap_or(1000);
@@ -150,13 +251,13 @@ impl State {
     }
 }
 
-/// Serves the API on `listen` from a plain thread until `stop` is set.
+/// Serves the API from `server` on a plain thread until `stop` is set.
 pub fn serve(
-    listen: SocketAddr,
+    server: crate::http::Server,
     st: State,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    crate::http::serve("cgnat-api", listen, stop, move |path, query| {
+    crate::http::serve(server, stop, move |path, query| {
         let (code, body) = match st.route(path, query) {
             Ok(v) => (200, v),
             Err((c, e)) => (c, json!({ "error": e })),

@@ -228,6 +228,26 @@ pub struct WorkerCounters {
     pub drops: DropCounters,
 }
 
+/// Picks one counter of a worker's set.
+pub type CounterOf = fn(&WorkerCounters) -> &Counter;
+
+/// The FTP ALG's counters: the event label in `/metrics`
+/// (`cgnat_alg_events_total{alg="ftp",event=...}`), the key in the summary's `alg`
+/// table, and the counter. One list, so that neither output can miss one.
+pub const FTP_EVENTS: [(&str, &str, CounterOf); 9] = [
+    ("messages", "ftp_messages", |c| &c.alg_ftp_messages),
+    ("rewritten", "ftp_rewrites", |c| &c.alg_ftp_rewrites),
+    ("bounce", "ftp_bounce", |c| &c.alg_ftp_bounce),
+    ("low_port", "ftp_low_port", |c| &c.alg_ftp_low_port),
+    ("parse_errors", "ftp_parse_errors", |c| {
+        &c.alg_ftp_parse_errors
+    }),
+    ("held", "ftp_held", |c| &c.alg_ftp_held),
+    ("joined", "ftp_joined", |c| &c.alg_ftp_joined),
+    ("released", "ftp_released", |c| &c.alg_ftp_released),
+    ("stand_aside", "ftp_stand_aside", |c| &c.alg_ftp_stand_aside),
+];
+
 impl WorkerCounters {
     /// Counts a drop.
     #[inline]

@@ -9,8 +9,11 @@ use std::net::Ipv4Addr;
 /// What to look up.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Query {
-    /// Sessions matching a filter, at most `limit`.
-    Sessions(Filter, usize),
+    /// Sessions matching a filter, from session slot `from` on: at most `max` (itself at
+    /// most [`ROWS_PER_ANSWER`]), examining at most [`SLOTS_PER_ANSWER`] slots, so that
+    /// a worker's answer is a bounded piece of work between two bursts however large
+    /// its table; the control API asks again from where the answer stopped.
+    Sessions(Filter, u32, usize),
     /// A subscriber's state.
     Subscriber(Ipv4Addr),
     /// ALG expectations (pinholes), at most `limit`.
@@ -26,6 +29,50 @@ pub struct Filter {
     pub outside: Option<(Ipv4Addr, Option<u16>)>,
     /// Remote address, and port if given.
     pub remote: Option<(Ipv4Addr, Option<u16>)>,
+}
+
+/// Session slots a worker examines for one [`Query::Sessions`].
+pub const SLOTS_PER_ANSWER: u32 = 8192;
+/// Sessions a worker copies for one [`Query::Sessions`].
+pub const ROWS_PER_ANSWER: usize = 256;
+
+/// One session as a worker copies it (plain numbers: the text is made by the asker,
+/// off the worker).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionRow {
+    /// Worker that owns it.
+    pub worker: u16,
+    /// IP protocol.
+    pub proto: u8,
+    /// Inside endpoint.
+    pub inside: (Ipv4Addr, u16),
+    /// Outside endpoint.
+    pub outside: (Ipv4Addr, u16),
+    /// Remote endpoint.
+    pub remote: (Ipv4Addr, u16),
+    /// TCP state, if TCP.
+    pub state: Option<TcpState>,
+    /// Seconds since the last outbound packet.
+    pub idle_secs: u32,
+    /// Seconds until it expires if nothing refreshes it.
+    pub expires_in_secs: u32,
+}
+
+impl SessionRow {
+    /// The session as an operator reads it.
+    pub fn info(&self) -> SessionInfo {
+        let ep = |(a, p): (Ipv4Addr, u16)| format!("{a}:{p}");
+        SessionInfo {
+            worker: self.worker,
+            protocol: proto_name(self.proto).into(),
+            inside: ep(self.inside),
+            outside: ep(self.outside),
+            remote: ep(self.remote),
+            state: self.state.map_or_else(|| "-".into(), |s| format!("{s:?}")),
+            idle_secs: self.idle_secs,
+            expires_in_secs: self.expires_in_secs,
+        }
+    }
 }
 
 /// One session as an operator reads it.
@@ -91,10 +138,10 @@ pub struct ExpectationInfo {
 }
 
 /// A worker's answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
-    /// Matching sessions (and whether more were left out by the limit).
-    Sessions(Vec<SessionInfo>, bool),
+    /// Matching sessions, and the slot to ask from next (None: every slot was seen).
+    Sessions(Vec<SessionRow>, Option<u32>),
     /// The subscriber, if this worker has it.
     Subscriber(Option<SubscriberInfo>),
     /// Expectations.
@@ -120,43 +167,41 @@ fn matches(ep: Option<(Ipv4Addr, Option<u16>)>, a: u32, p: u16) -> bool {
 /// Answers `q` from worker `worker`'s tables at time `now`.
 pub fn answer(nat: &Nat, worker: u16, q: &Query, now: u32) -> Answer {
     match q {
-        Query::Sessions(f, limit) => {
-            let mut out = Vec::new();
-            let mut more = false;
-            let mut push = |s: &crate::nat::Session, deadline: u32| {
-                if out.len() >= *limit {
-                    more = true;
-                    return;
-                }
-                out.push(SessionInfo {
-                    worker,
-                    protocol: proto_name(s.proto).into(),
-                    inside: endpoint(s.in_addr, s.in_port),
-                    outside: endpoint(s.out_addr, s.out_port),
-                    remote: endpoint(s.rem_addr, s.rem_port),
-                    state: if s.state() == TcpState::None {
-                        "-".into()
-                    } else {
-                        format!("{:?}", s.state())
-                    },
-                    idle_secs: now.saturating_sub(s.last_seen),
-                    expires_in_secs: deadline.saturating_sub(now),
-                });
-            };
-            for (i, s) in nat.iter_sessions_indexed() {
+        Query::Sessions(f, from, max) => {
+            let max = (*max).min(ROWS_PER_ANSWER);
+            let mut out = Vec::with_capacity(max);
+            let end = from
+                .saturating_add(SLOTS_PER_ANSWER)
+                .min(nat.session_slots());
+            let mut i = *from;
+            while i < end && out.len() < max {
+                let slot = i;
+                i += 1;
+                let Some(s) = nat.session_at(slot) else {
+                    continue;
+                };
                 if f.subscriber.is_some_and(|a| u32::from(a) != s.in_addr)
                     || !matches(f.outside, s.out_addr, s.out_port)
                     || !matches(f.remote, s.rem_addr, s.rem_port)
                 {
                     continue;
                 }
-                push(s, nat.deadline(i));
+                out.push(SessionRow {
+                    worker,
+                    proto: s.proto,
+                    inside: (Ipv4Addr::from(s.in_addr), s.in_port),
+                    outside: (Ipv4Addr::from(s.out_addr), s.out_port),
+                    remote: (Ipv4Addr::from(s.rem_addr), s.rem_port),
+                    state: (s.state() != TcpState::None).then(|| s.state()),
+                    idle_secs: now.saturating_sub(s.last_seen),
+                    expires_in_secs: nat.deadline(slot).saturating_sub(now),
+                });
             }
-            Answer::Sessions(out, more)
+            Answer::Sessions(out, (i < nat.session_slots()).then_some(i))
         }
         Query::Expectations(limit) => Answer::Expectations(
             nat.expectations()
-                .take(*limit)
+                .take((*limit).min(ROWS_PER_ANSWER * 4))
                 .map(|(k, e)| {
                     let m = nat.mapping(e.mapping);
                     ExpectationInfo {

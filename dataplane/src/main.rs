@@ -29,9 +29,10 @@ const USAGE: &str = "usage:
       report.json to DIR.
   cgnat check -c FILE
       Validate FILE and print every resolved setting.
-  cgnat show sessions [--subscriber IP] [--outside IP[:PORT]] [--remote IP[:PORT]] [--limit N]
-  cgnat show subscriber IP | pool | counters | expectations   (-c FILE or --api HOST:PORT; --json)
-      Live state of a running appliance, through its control API (api.listen).
+  cgnat show sessions [--subscriber IP] [--outside IP[:PORT]] [--remote IP[:PORT]] [--limit N] [--cursor C]
+  cgnat show subscriber IP | pool | counters | expectations   (-c FILE or --api HOST:PORT [--token T]; --json; --timeout SECS, 10)
+      Live state of a running appliance, through its control API (api.listen, with
+      api.token from FILE). A page holds at most 10000 sessions; --cursor continues.
   cgnat map -c FILE forward INSIDE_IP
   cgnat map -c FILE reverse PUBLIC_IP PORT
       Deterministic NAT (RFC 7422): the public address and port range of an inside
@@ -191,11 +192,13 @@ fn pcap_mode(args: &Args) -> Result<()> {
     }
     // How many frames the inputs hold: the run is drained once the workers have
     // received them all (a quiet spell alone can be a busy machine's scheduler).
+    // A file the pcap driver cannot read leaves its port uncreated: say so here, by
+    // the file's name, rather than as a missing port.
     let mut input_frames = 0u64;
-    for f in [&inside, &outside] {
+    for (flag, f) in [("--inside", &inside), ("--outside", &outside)] {
         input_frames += cgnat_dataplane::pcap::frames(f)
-            .map(|v| v.len() as u64)
-            .unwrap_or(0);
+            .map_err(|e| anyhow!("{flag} {}: cannot be read as a pcap file: {e}", f.display()))?
+            .len() as u64;
     }
     let opts = RunOptions {
         until_drained: true,
@@ -338,27 +341,66 @@ fn replay_mode(args: &Args) -> Result<()> {
     Ok(())
 }
 
-fn http_get(api: &str, path: &str) -> Result<serde_json::Value> {
+/// How long `cgnat show` waits for the control API, by default (`--timeout`).
+const SHOW_TIMEOUT_SECS: u64 = 10;
+
+fn http_get(
+    api: &str,
+    path: &str,
+    token: Option<&str>,
+    timeout: std::time::Duration,
+) -> Result<serde_json::Value> {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(api).with_context(|| {
+    let silent = || {
+        anyhow!(
+            "the control API at {api} did not answer within {} s (is cgnat stuck or \
+             stopping, or is something else listening there?)",
+            timeout.as_secs_f64()
+        )
+    };
+    let addr: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(api)
+        .with_context(|| format!("`{api}` is not an address and port"))?
+        .next()
+        .ok_or_else(|| anyhow!("`{api}` resolves to no address"))?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout).with_context(|| {
         format!("cannot reach the control API at {api}: is cgnat running with api.listen set?")
     })?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {api}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {api}\r\n{auth}Connection: close\r\n\r\n"
     )?;
-    let mut text = String::new();
-    s.read_to_string(&mut text)?;
+    let mut raw = Vec::new();
+    if let Err(e) = s.read_to_end(&mut raw) {
+        if matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ) {
+            return Err(silent());
+        }
+        return Err(e).with_context(|| format!("reading the answer of {api}"));
+    }
+    if raw.is_empty() {
+        return Err(silent());
+    }
+    let text = String::from_utf8_lossy(&raw);
     let (head, body) = text
         .split_once("\r\n\r\n")
         .ok_or_else(|| anyhow!("bad answer from {api}"))?;
-    let v: serde_json::Value =
-        serde_json::from_str(body).with_context(|| format!("bad JSON from {api}"))?;
-    if !head.starts_with("HTTP/1.1 200") {
-        bail!("{}", v["error"].as_str().unwrap_or(head));
+    let status = head.lines().next().unwrap_or(head);
+    if !status.starts_with("HTTP/1.1 200") {
+        let why = serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
+            .unwrap_or_else(|| format!("{status}: {}", body.trim()));
+        if status.starts_with("HTTP/1.1 401") {
+            bail!("{why} (the API wants api.token: give -c FILE with it, or --token)");
+        }
+        bail!("{why}");
     }
-    Ok(v)
+    serde_json::from_str(body).with_context(|| format!("bad JSON from {api}"))
 }
 
 fn show_mode(args: &Args) -> Result<()> {
@@ -370,26 +412,40 @@ fn show_mode(args: &Args) -> Result<()> {
         "--outside",
         "--remote",
         "--limit",
+        "--cursor",
         "--json",
+        "--token",
+        "--timeout",
     ])?;
-    let api = match args.get(&["--api"]) {
-        Some(a) => a.to_string(),
+    let timeout = match args.get(&["--timeout"]) {
+        None => std::time::Duration::from_secs(SHOW_TIMEOUT_SECS),
+        Some(t) => t
+            .parse::<f64>()
+            .ok()
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(std::time::Duration::from_secs_f64)
+            .ok_or_else(|| anyhow!("--timeout `{t}`: seconds, e.g. 10 or 0.5"))?,
+    };
+    let (api, config_token) = match args.get(&["--api"]) {
+        Some(a) => (a.to_string(), None),
         None => {
             let cfg = args
                 .config()
                 .context("give -c FILE (its api.listen) or --api HOST:PORT")?;
-            cfg.api
+            let listen = cfg
+                .api
                 .listen
-                .ok_or_else(|| anyhow!("{}: api.listen is off", cfg.file))?
-                .to_string()
+                .ok_or_else(|| anyhow!("{}: api.listen is off", cfg.file))?;
+            (listen.to_string(), cfg.api.token)
         }
     };
+    let token = args.get(&["--token"]).map(str::to_string).or(config_token);
     let json = args.get(&["--json"]).is_some_and(|v| v != "false");
     let w: Vec<&str> = args.words.iter().map(String::as_str).collect();
     let (path, kind) = match w.as_slice() {
         ["sessions"] => {
             let mut q = Vec::new();
-            for k in ["subscriber", "outside", "remote", "limit"] {
+            for k in ["subscriber", "outside", "remote", "limit", "cursor"] {
                 if let Some(v) = args.get(&[&format!("--{k}")]) {
                     q.push(format!("{k}={v}"));
                 }
@@ -402,7 +458,7 @@ fn show_mode(args: &Args) -> Result<()> {
         ["counters"] => ("/counters".to_string(), "counters"),
         _ => bail!("usage: cgnat show sessions|subscriber IP|pool|counters|expectations [-c FILE | --api HOST:PORT] [--json]"),
     };
-    let v = http_get(&api, &path)?;
+    let v = http_get(&api, &path, token.as_deref(), timeout)?;
     if json || kind == "counters" || kind == "subscriber" || kind == "expectations" {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -441,10 +497,10 @@ fn show_mode(args: &Args) -> Result<()> {
     println!(
         "{} sessions{}",
         list.len(),
-        if v["truncated"] == true {
-            " (more left out: raise --limit)"
-        } else {
-            ""
+        match v["next"].as_str() {
+            Some(next) => format!(" (more: --cursor {next})"),
+            None if v["truncated"] == true => " (more left out: raise --limit)".to_string(),
+            None => String::new(),
         }
     );
     Ok(())

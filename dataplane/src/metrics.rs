@@ -7,7 +7,7 @@ use cgnat_dataplane::counters::{Counter, DropReason, WorkerCounters, PROTO_NAMES
 use cgnat_ffi::Port;
 use prometheus::proto::{Counter as PCounter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{Encoder, TextEncoder};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -26,6 +26,8 @@ pub struct Source {
     /// How each port (by name) decides which worker owns a frame
     /// ([`cgnat_dataplane::nat::rss::ownership`]: `rss`, `hash`, `range`, `blocks` or `single`).
     pub ownership: Vec<(String, &'static str)>,
+    /// The HTTP servers' refusals, by server (`api`, `metrics`).
+    pub http: Vec<(&'static str, Arc<crate::http::Stats>)>,
 }
 
 /// Reads one counter of a worker.
@@ -293,21 +295,10 @@ impl Source {
             vec![(vec![], sum(&|c| c.fragments_translated.get()))],
         );
         let mut alg_events = vec![];
-        let ftp: [(&str, Read); 9] = [
-            ("messages", &|c| c.alg_ftp_messages.get()),
-            ("rewritten", &|c| c.alg_ftp_rewrites.get()),
-            ("bounce", &|c| c.alg_ftp_bounce.get()),
-            ("low_port", &|c| c.alg_ftp_low_port.get()),
-            ("parse_errors", &|c| c.alg_ftp_parse_errors.get()),
-            ("held", &|c| c.alg_ftp_held.get()),
-            ("joined", &|c| c.alg_ftp_joined.get()),
-            ("released", &|c| c.alg_ftp_released.get()),
-            ("stand_aside", &|c| c.alg_ftp_stand_aside.get()),
-        ];
-        for (name, g) in ftp {
+        for (name, _, counter) in cgnat_dataplane::counters::FTP_EVENTS {
             alg_events.push((
                 vec![("alg", "ftp".to_string()), ("event", name.to_string())],
-                sum(g),
+                sum(&|c| counter(c).get()),
             ));
         }
         for (alg, k) in [("sip", 0), ("rtsp", 1)] {
@@ -429,6 +420,40 @@ impl Source {
             usage,
         );
 
+        let mut refused = Vec::new();
+        for (server, st) in &self.http {
+            for (why, n) in st.refusals() {
+                refused.push((
+                    vec![
+                        ("server", (*server).to_string()),
+                        ("reason", why.to_string()),
+                    ],
+                    n as f64,
+                ));
+            }
+        }
+        f.counter(
+            "cgnat_http_refused_total",
+            "Connections or requests the control surfaces refused or cut short, by server \
+             and reason (busy: too many connections; too_large: request head over the \
+             limit; timed_out: request or answer slower than the deadline; unauthorized: \
+             no or wrong token).",
+            refused,
+        );
+        f.gauge(
+            "cgnat_http_connections",
+            "Connections the control surfaces serve now, by server.",
+            self.http
+                .iter()
+                .map(|(server, st)| {
+                    (
+                        vec![("server", (*server).to_string())],
+                        st.open.load(std::sync::atomic::Ordering::Relaxed) as f64,
+                    )
+                })
+                .collect(),
+        );
+
         let mut out = Vec::new();
         // The text encoder only fails on invalid metric names, which are fixed here.
         let _ = TextEncoder::new().encode(&f.0, &mut out);
@@ -436,13 +461,13 @@ impl Source {
     }
 }
 
-/// Serves `/metrics` on `listen` from a plain thread until `stop` is set.
+/// Serves `/metrics` from `server` on a plain thread until `stop` is set.
 pub fn serve(
-    listen: SocketAddr,
+    server: crate::http::Server,
     src: Source,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    crate::http::serve("cgnat-metrics", listen, stop, move |path, _| {
+    crate::http::serve(server, stop, move |path, _| {
         if path == "/metrics" {
             Response {
                 code: 200,

@@ -558,7 +558,10 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     fn process_inner(&mut self, buf: &mut B, from: Side, now: u32) -> Verdict {
-        self.counters.rx[from as usize].inc();
+        // A frame handed over by another worker was counted received by that one.
+        if !self.handed {
+            self.counters.rx[from as usize].inc();
+        }
         let frame = match ethernet::Frame::new_checked(buf.data()) {
             Ok(f) => f,
             Err(_) => return Verdict::Drop(DropReason::EthTruncated),

@@ -98,7 +98,52 @@ fn eal_args(cfg: &Config, until_drained: bool) -> Vec<String> {
 
 /// Runs the appliance until stopped (or drained); returns the final summary.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
-    let eal = Eal::init(&eal_args(cfg, opts.until_drained)).context("EAL initialisation failed")?;
+    // Everything that can fail for reasons outside DPDK is claimed before anything
+    // runs: a listen address taken elsewhere stops the start with nothing running.
+    let serving = !opts.until_drained;
+    let metrics_listener = match cfg.metrics.listen.filter(|_| serving) {
+        Some(l) => Some(crate::http::bind(l, "metrics.listen")?),
+        None => None,
+    };
+    let api_listener = match cfg.api.listen.filter(|_| serving) {
+        Some(l) => Some(crate::http::bind(l, "api.listen")?),
+        None => None,
+    };
+    for (key, listen) in [
+        ("metrics.listen", cfg.metrics.listen.filter(|_| serving)),
+        ("api.listen", cfg.api.listen.filter(|_| serving)),
+    ] {
+        if let Some(l) = listen.filter(|&l| !crate::http::is_loopback(l)) {
+            eprintln!(
+                "cgnat: warning: {key} {l} can be reached from other hosts; requests need the \
+                 bearer token (firewall it to the hosts that need it)"
+            );
+        }
+    }
+    let dp = &cfg.dataplane;
+    let lcores = std::iter::once(("dataplane.control_lcore".to_string(), dp.control_lcore)).chain(
+        dp.worker_lcores
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (format!("dataplane.worker_lcores[{i}]"), l)),
+    );
+    for (key, l) in lcores {
+        if l >= cgnat_ffi::MAX_LCORE {
+            anyhow::bail!(
+                "{}: key `{key}`: lcore {l} is beyond DPDK's lcore ids (0 to {}); an lcore \
+                 beyond this host's CPUs shares one",
+                cfg.file,
+                cgnat_ffi::MAX_LCORE - 1
+            );
+        }
+    }
+    let eal = Eal::init(&eal_args(cfg, opts.until_drained)).with_context(|| {
+        format!(
+            "{}: EAL initialisation failed (DPDK's log above says why; see \
+             dataplane.eal_args)",
+            cfg.file
+        )
+    })?;
     let workers = cfg.dataplane.worker_lcores.len();
     let socket = Eal::socket_id();
     let pool = Arc::new(
@@ -116,8 +161,15 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let mut ownership = Vec::new();
     for role in [Role::Inside, Role::Outside] {
         let pc = cfg.port(role).context("port missing")?;
-        let port = Port::by_name(device_name(&pc.device))
-            .with_context(|| format!("port {} (device {}) not found", pc.name, pc.device))?;
+        let idx = cfg.ports.iter().position(|p| p.role == role).unwrap_or(0);
+        let port = Port::by_name(device_name(&pc.device)).with_context(|| {
+            format!(
+                "{}: key `ports[{idx}].device`: port {} names device `{}`, which DPDK \
+                 did not find (a PCI address must be bound to a DPDK driver; a vdev must \
+                 load: e.g. a net_pcap input file that cannot be read)",
+                cfg.file, pc.name, pc.device
+            )
+        })?;
         let outside = role == Role::Outside;
         let info = port
             .info()
@@ -241,6 +293,16 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             )?),
         }));
     }
+    let exporter_stop = Arc::new(AtomicBool::new(false));
+    let exporter = crate::exporter::spawn(
+        &cfg.logging,
+        links.iter().map(|l| l.events.clone()).collect(),
+        exporter_stop.clone(),
+    )
+    .context("starting the NAT event exporter")?;
+    // From the first worker launched on, leaving this function by any path stops
+    // the workers (the EAL's drop waits for them).
+    let _stop_workers = StopOnDrop(opts.stop.clone());
     let mut pool_usage = Vec::new();
     let mut pool_usage_api = Vec::new();
     for (w, &lcore) in cfg.dataplane.worker_lcores.iter().enumerate() {
@@ -278,8 +340,24 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     }
 
     let control_counters = Arc::new(WorkerCounters::default());
-    let metrics = match (cfg.metrics.listen, opts.until_drained) {
-        (Some(listen), false) => {
+    let gate = Arc::new(crate::http::Gate::default());
+    let pool_v4: Vec<std::net::Ipv4Addr> = pool_addrs
+        .iter()
+        .map(|&a| std::net::Ipv4Addr::from(a))
+        .collect();
+    let http_stats = [
+        Arc::new(crate::http::Stats::default()),
+        Arc::new(crate::http::Stats::default()),
+    ];
+    let server = |name, listener, token: &Option<String>, i: usize| crate::http::Server {
+        name,
+        listener,
+        token: token.clone(),
+        stats: http_stats[i].clone(),
+        gate: gate.clone(),
+    };
+    let metrics = match (metrics_listener, cfg.metrics.listen) {
+        (Some(listener), Some(listen)) => {
             let src = crate::metrics::Source {
                 workers: links.iter().map(|l| l.counters.clone()).collect(),
                 control: control_counters.clone(),
@@ -289,48 +367,43 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
                     .map(|(r, p)| (cfg.port(*r).map_or_else(String::new, |c| c.name.clone()), p))
                     .collect(),
                 pool_usage,
-                pool_addrs: pool_addrs
-                    .iter()
-                    .map(|&a| std::net::Ipv4Addr::from(a))
-                    .collect(),
+                pool_addrs: pool_v4.clone(),
                 ownership: ownership.clone(),
+                http: vec![
+                    ("api", http_stats[0].clone()),
+                    ("metrics", http_stats[1].clone()),
+                ],
             };
-            let h = crate::metrics::serve(listen, src, opts.stop.clone())
+            let srv = server("cgnat-metrics", listener, &cfg.metrics.token, 1);
+            let h = crate::metrics::serve(srv, src, opts.stop.clone())
                 .with_context(|| format!("metrics.listen {listen}"))?;
             eprintln!("cgnat: metrics on http://{listen}/metrics");
             Some(h)
         }
         _ => None,
     };
-    let api = match (cfg.api.listen, opts.until_drained) {
-        (Some(listen), false) => {
+    let api = match (api_listener, cfg.api.listen) {
+        (Some(listener), Some(listen)) => {
             let state = crate::api::State {
                 links: links.clone(),
                 queries: query_tx,
                 control: control_counters.clone(),
                 ports,
                 pool_usage: pool_usage_api,
-                pool_addrs: pool_addrs
-                    .iter()
-                    .map(|&a| std::net::Ipv4Addr::from(a))
-                    .collect(),
+                pool_addrs: pool_v4.clone(),
                 block_size: nat_params.block_size,
                 ownership: [ownership[0].1, ownership[1].1],
+                http: http_stats.clone(),
+                stop: opts.stop.clone(),
             };
-            let h = crate::api::serve(listen, state, opts.stop.clone())
+            let srv = server("cgnat-api", listener, &cfg.api.token, 0);
+            let h = crate::api::serve(srv, state, opts.stop.clone())
                 .with_context(|| format!("api.listen {listen}"))?;
             eprintln!("cgnat: control API on http://{listen}/");
             Some(h)
         }
         _ => None,
     };
-    let exporter_stop = Arc::new(AtomicBool::new(false));
-    let exporter = crate::exporter::spawn(
-        &cfg.logging,
-        links.iter().map(|l| l.events.clone()).collect(),
-        exporter_stop.clone(),
-    )
-    .context("starting the NAT event exporter")?;
     let mut control = Control::new(
         infos,
         pool_addrs,
@@ -342,9 +415,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     for &lcore in &cfg.dataplane.worker_lcores {
         cgnat_ffi::wait(lcore);
     }
+    // The accept threads return within a poll; connection threads are not waited
+    // for (a client cannot hold the stop), but none reads the ports once closed.
     for h in [metrics, api].into_iter().flatten() {
         let _ = h.join();
     }
+    gate.close();
     exporter_stop.store(true, Ordering::Release);
     if let Some(h) = exporter {
         let _ = h.join();
@@ -368,6 +444,15 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     drop(pool);
     drop(eal);
     Ok(summary)
+}
+
+/// Sets the stop flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
 
 /// Programs the redirection table of a port configured to steer (entry `i` to queue
@@ -593,18 +678,17 @@ fn worker_loop(
         } else {
             counters.idle_polls.inc();
         }
-        // Once a second, busy or not: expiry (bounded), held SYNs, and inspection
-        // queries (a slow-path scan of this worker's tables, between bursts).
-        if now != last_now || got == 0 {
-            while let Ok((query, reply)) = link.queries.try_recv() {
-                let _ = reply.try_send(cgnat_dataplane::inspect::answer(
-                    &worker.nat,
-                    q,
-                    &query,
-                    now,
-                ));
-            }
+        // An inspection query (a slow-path scan of a bounded piece of this worker's
+        // tables, between bursts): at most one per poll.
+        if let Ok((query, reply)) = link.queries.try_recv() {
+            let _ = reply.try_send(cgnat_dataplane::inspect::answer(
+                &worker.nat,
+                q,
+                &query,
+                now,
+            ));
         }
+        // Once a second, busy or not: expiry (bounded) and held SYNs.
         if now != last_now {
             last_now = now;
             worker.expire(now, 1 << 16);
@@ -618,6 +702,39 @@ fn worker_loop(
         }
         if got == 0 {
             idle_sleep(&mut idle, busy);
+        }
+    }
+    close_logs(&mut worker, link);
+}
+
+/// Longest a stop spends closing in the logs what is alive.
+const CLOSE_LOG_SECS: u64 = 1;
+
+/// At a stop, hands the exporter (which runs until the workers are done) a session
+/// delete and a port block release for everything alive that the logs recorded,
+/// within [`CLOSE_LOG_SECS`]; what does not fit in time is counted as dropped events.
+fn close_logs(worker: &mut Worker<Mbuf>, link: &WorkerLink) {
+    let deadline = cgnat_ffi::tsc() + CLOSE_LOG_SECS * cgnat_ffi::tsc_hz().max(1);
+    let mut cursor = 0u64;
+    loop {
+        let done = worker.nat.close_log(&mut cursor, 4096);
+        let events = worker.nat.events();
+        let mut sent = 0;
+        while sent < events.len() {
+            sent += link.events.enqueue_burst(&events[sent..]);
+            if sent < events.len() {
+                if cgnat_ffi::tsc() > deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        link.counters
+            .log_events_dropped
+            .add((events.len() - sent) as u64);
+        events.clear();
+        if done || cgnat_ffi::tsc() > deadline {
+            return;
         }
     }
 }
@@ -812,6 +929,24 @@ pub(crate) fn summarize(
         }
         Value::Object(m)
     };
+    let mut alg = serde_json::Map::new();
+    for (_, key, counter) in cgnat_dataplane::counters::FTP_EVENTS {
+        alg.insert(key.into(), json!(sum(&|c| counter(c).get())));
+    }
+    let others = json!({
+        "expectations_created": sum(&|c| c.expectations_created.get()),
+        "expectations_matched": sum(&|c| c.expectations_matched.get()),
+        "expectations_expired": sum(&|c| c.expectations_expired.get()),
+        "expectations_refused": sum(&|c| c.expectations_refused.get()),
+        "expectations_evicted": sum(&|c| c.expectations_evicted.get()),
+        "expectations_removed": sum(&|c| c.expectations_removed.get()),
+        "pair_split": sum(&|c| c.alg_pair_split.get()),
+        "sip": alg_events(&|c, e| c.alg_sip[e].get()),
+        "rtsp": alg_events(&|c, e| c.alg_rtsp[e].get()),
+    });
+    if let Value::Object(o) = others {
+        alg.extend(o);
+    }
     json!({
         "packets_in": { "inside": sum(&|c| c.rx[0].get()), "outside": sum(&|c| c.rx[1].get()) },
         "packets_out": { "inside": sum(&|c| c.tx[0].get()), "outside": sum(&|c| c.tx[1].get()) },
@@ -820,25 +955,7 @@ pub(crate) fn summarize(
         "icmp_sent": sum(&|c| c.icmp_sent.get()),
         "handoff": { "sent": sum(&|c| c.handoff_out.get()), "received": sum(&|c| c.handoff_in.get()) },
         "fragments": { "translated": sum(&|c| c.fragments_translated.get()), "held": sum(&|c| c.fragments_held.get()) },
-        "alg": {
-            "ftp_messages": sum(&|c| c.alg_ftp_messages.get()),
-            "ftp_rewrites": sum(&|c| c.alg_ftp_rewrites.get()),
-            "ftp_bounce": sum(&|c| c.alg_ftp_bounce.get()),
-            "ftp_parse_errors": sum(&|c| c.alg_ftp_parse_errors.get()),
-            "ftp_stand_aside": sum(&|c| c.alg_ftp_stand_aside.get()),
-            "ftp_held": sum(&|c| c.alg_ftp_held.get()),
-            "ftp_joined": sum(&|c| c.alg_ftp_joined.get()),
-            "ftp_released": sum(&|c| c.alg_ftp_released.get()),
-            "expectations_created": sum(&|c| c.expectations_created.get()),
-            "expectations_matched": sum(&|c| c.expectations_matched.get()),
-            "expectations_expired": sum(&|c| c.expectations_expired.get()),
-            "expectations_refused": sum(&|c| c.expectations_refused.get()),
-            "expectations_evicted": sum(&|c| c.expectations_evicted.get()),
-            "expectations_removed": sum(&|c| c.expectations_removed.get()),
-            "pair_split": sum(&|c| c.alg_pair_split.get()),
-            "sip": alg_events(&|c, e| c.alg_sip[e].get()),
-            "rtsp": alg_events(&|c, e| c.alg_rtsp[e].get()),
-        },
+        "alg": Value::Object(alg),
         "workers": links.len(),
         "ownership": { "inside": ownership[0], "outside": ownership[1] },
         "busy_cycles": sum(&|c| c.busy_cycles.get()),

@@ -132,12 +132,20 @@ fn ipfix_session_and_quota_events_decode_with_tshark() {
         1,
         "one quota exceeded: {events:?}"
     );
+    // The end of the run closes in the log what it opened: a delete for each
+    // session still alive, after its create.
+    assert_eq!(
+        events.iter().filter(|e| *e == "2").count(),
+        3,
+        "three session deletes at the stop: {events:?}"
+    );
+    assert_eq!(events.last().map(String::as_str), Some("2"), "{events:?}");
     let src = column(&cap, port, "cflow.srcaddr");
     for want in ["100.64.1.2", "100.64.1.3"] {
         assert!(src.iter().any(|s| s == want), "{want} not logged: {src:?}");
     }
     let post = column(&cap, port, "cflow.post_natsource_ipv4_address");
-    assert_eq!(post.len(), 3);
+    assert_eq!(post.len(), 6, "creates and deletes: {post:?}");
     assert!(
         post.iter().all(|a| a.starts_with("198.51.100.")),
         "{post:?}"
@@ -185,8 +193,9 @@ fn ipfix_port_block_events_and_syslog() {
     let events = column(&cap, port, "cflow.nat_event");
     assert_eq!(
         events,
-        vec!["14"],
-        "one block allocation, no per-session events (RFC 6888 REQ-14)"
+        vec!["14", "15"],
+        "one block allocation, no per-session events (RFC 6888 REQ-14), and the \
+         block's release when the run stops"
     );
     let start: u16 = column(&cap, port, "cflow.port_range_start")[0]
         .parse()
@@ -195,7 +204,14 @@ fn ipfix_port_block_events_and_syslog() {
         .parse()
         .unwrap();
     assert_eq!(end - start + 1, 256);
-    assert_eq!(column(&cap, port, "cflow.srcaddr"), vec!["100.64.1.2"]);
+    assert_eq!(
+        column(&cap, port, "cflow.srcaddr"),
+        vec!["100.64.1.2", "100.64.1.2"]
+    );
+    assert_eq!(
+        column(&cap, port, "cflow.port_range_start")[1],
+        start.to_string()
+    );
     let mut buf = [0u8; 2048];
     let n = syslog.recv(&mut buf).expect("a syslog line");
     let line = String::from_utf8_lossy(&buf[..n]).into_owned();
@@ -205,6 +221,14 @@ fn ipfix_port_block_events_and_syslog() {
             && line.contains("inside=\"100.64.1.2\"")
             && line.contains(&format!("first=\"{start}\"")),
         "{line}"
+    );
+    let n = syslog.recv(&mut buf).expect("a second syslog line");
+    let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(
+        line.contains("port-block-free")
+            && line.contains("inside=\"100.64.1.2\"")
+            && line.contains(&format!("first=\"{start}\"")),
+        "the stop releases the block: {line}"
     );
 }
 

@@ -1165,3 +1165,54 @@ fn deterministic_allocation_with_two_workers_keeps_subscribers_on_their_range_ow
         "both workers own ranges"
     );
 }
+
+/// A session listing is a bounded piece of work for the worker however large its
+/// table and whatever limit was asked: at most `ROWS_PER_ANSWER` sessions copied and
+/// `SLOTS_PER_ANSWER` slots examined, and the asker continues from the slot returned.
+#[test]
+fn a_session_listing_is_bounded_work_for_the_worker() {
+    use cgnat_dataplane::inspect::{answer, Answer, Filter, Query};
+    use cgnat_dataplane::inspect::{ROWS_PER_ANSWER, SLOTS_PER_ANSWER};
+    let mut h = harness("max_sessions = 40000");
+    for i in 0..1000u32 {
+        let src = format!("100.64.{}.{}:{}", 1 + i / 200, 2 + i % 200, 4000 + i);
+        one(
+            &mut h,
+            &udp(&src, "192.0.2.10:53", b"q", false),
+            Inside,
+            1000,
+            Outside,
+        );
+    }
+    let nat = &h.worker.nat;
+    let q = Query::Sessions(Filter::default(), 0, 1_000_000);
+    let Answer::Sessions(rows, next) = answer(nat, 0, &q, 1000) else {
+        panic!("not a session answer")
+    };
+    assert_eq!(rows.len(), ROWS_PER_ANSWER);
+    let next = next.expect("more to come");
+    assert!(next <= SLOTS_PER_ANSWER, "{next}");
+    // Walking on from each answer's slot finds every session once.
+    let mut seen: std::collections::HashSet<String> =
+        rows.iter().map(|r| r.info().inside).collect();
+    let mut from = Some(next);
+    let mut answers = 1;
+    while let Some(f) = from {
+        let Answer::Sessions(rows, next) = answer(
+            nat,
+            0,
+            &Query::Sessions(Filter::default(), f, 1_000_000),
+            1000,
+        ) else {
+            panic!()
+        };
+        assert!(rows.len() <= ROWS_PER_ANSWER);
+        for r in rows {
+            assert!(seen.insert(r.info().inside), "{r:?} twice");
+        }
+        from = next;
+        answers += 1;
+    }
+    assert_eq!(seen.len(), 1000);
+    assert!(answers >= 40000 / SLOTS_PER_ANSWER as usize, "{answers}");
+}

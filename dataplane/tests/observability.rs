@@ -58,6 +58,14 @@ fn query(prom: u16, q: &str) -> Option<f64> {
     v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
 }
 
+/// A UDP datagram from `src` to 192.0.2.10:53, addressed to net_pcap0's MAC
+/// (02:70:63:61:70:00): `cgnat run` drops frames for other hosts, as a router must.
+fn to_pcap0(src: &str) -> Vec<u8> {
+    let mut f = udp(src, "192.0.2.10:53", b"m", false);
+    f[..6].copy_from_slice(&[0x02, 0x70, 0x63, 0x61, 0x70, 0x00]);
+    f
+}
+
 #[test]
 fn prometheus_scrapes_cgnat_and_reads_back_the_traffic() {
     for tool in ["prometheus", "promtool", "curl"] {
@@ -73,61 +81,30 @@ fn prometheus_scrapes_cgnat_and_reads_back_the_traffic() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("metrics");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    // Addressed to net_pcap0's MAC (02:70:63:61:70:00): `cgnat run` drops frames for
-    // other hosts, as a router must.
     let frames: Vec<Vec<u8>> = (0..300)
         .map(|i| {
-            let mut f = udp(
-                &format!("100.64.{}.{}:{}", 1 + i / 200, 2 + i % 200, 4000 + i),
-                "192.0.2.10:53",
-                b"m",
-                false,
-            );
-            f[..6].copy_from_slice(&[0x02, 0x70, 0x63, 0x61, 0x70, 0x00]);
-            f
+            to_pcap0(&format!(
+                "100.64.{}.{}:{}",
+                1 + i / 200,
+                2 + i % 200,
+                4000 + i
+            ))
         })
         .collect();
     write_pcap(&dir.join("in.pcap"), &frames);
     write_pcap(&dir.join("none.pcap"), &[]);
     let mport = free_port();
     let aport = free_port();
-    let cfg = format!(
-        r#"[dataplane]
-eal_args = ["--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--file-prefix=cgnat-metrics-{pid}"]
-worker_lcores = [1]
-[[ports]]
-name = "inside"
-role = "inside"
-device = "net_pcap0,rx_pcap={d}/in.pcap,tx_pcap={d}/in-tx.pcap"
-ipv4 = "100.64.0.1/10"
-[[ports]]
-name = "outside"
-role = "outside"
-device = "net_pcap1,rx_pcap={d}/none.pcap,tx_pcap={d}/out-tx.pcap"
-ipv4 = "203.0.113.1/24"
-gateway = "203.0.113.254"
-gateway_mac = "02:aa:00:00:00:fe"
-[nat]
-pool = ["198.51.100.0/28"]
-max_sessions = 100000
-[metrics]
-listen = "127.0.0.1:{mport}"
-[api]
-listen = "127.0.0.1:{aport}"
-"#,
-        pid = std::process::id(),
-        d = dir.display()
+    let cfg = run_config(
+        &dir,
+        "metrics",
+        "[1]",
+        &format!(
+            "[nat]\npool = [\"198.51.100.0/28\"]\nmax_sessions = 100000\n\
+             [metrics]\nlisten = \"127.0.0.1:{mport}\"\n[api]\nlisten = \"127.0.0.1:{aport}\"\n"
+        ),
     );
-    std::fs::write(dir.join("cgnat.toml"), cfg).unwrap();
-    let cgnat = Killed(
-        Command::new(env!("CARGO_BIN_EXE_cgnat"))
-            .args(["run", "-c"])
-            .arg(dir.join("cgnat.toml"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("cgnat.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let cgnat = spawn_run(&dir, &cfg, &dir.join("cgnat.log"));
     let metrics_url = format!("http://127.0.0.1:{mport}/metrics");
     let deadline = Instant::now() + Duration::from_secs(30);
     let text = loop {
@@ -280,6 +257,17 @@ listen = "127.0.0.1:{aport}"
     assert_eq!(used, 300);
     let counters: Value = serde_json::from_str(&show(&["counters"])).unwrap();
     assert_eq!(counters["translated"]["in2out"], 300);
+    // Every FTP ALG counter is in both outputs.
+    assert_eq!(counters["alg"]["ftp_low_port"], 0, "{counters}");
+    for (label, key, _) in cgnat_dataplane::counters::FTP_EVENTS {
+        assert!(counters["alg"][key].is_u64(), "{key} not in {counters}");
+        assert!(
+            text.contains(&format!(
+                "cgnat_alg_events_total{{alg=\"ftp\",event=\"{label}\"}}"
+            )),
+            "{label}"
+        );
+    }
     assert_eq!(counters["ownership"]["inside"], "single");
     let missing = Command::new(env!("CARGO_BIN_EXE_cgnat"))
         .args(["show", "subscriber", "100.64.77.77", "-c"])
@@ -289,4 +277,479 @@ listen = "127.0.0.1:{aport}"
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("has no state"));
     drop(cgnat);
+}
+
+/// The config of a `cgnat run` on net_pcap ports reading `dir/in.pcap` (nothing
+/// outside), with `extra` tables appended.
+fn run_config(dir: &Path, prefix: &str, workers: &str, extra: &str) -> String {
+    format!(
+        r#"[dataplane]
+eal_args = ["--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--file-prefix=cgnat-{prefix}-{pid}"]
+worker_lcores = {workers}
+[[ports]]
+name = "inside"
+role = "inside"
+device = "net_pcap0,rx_pcap={d}/in.pcap,tx_pcap={d}/in-tx.pcap"
+ipv4 = "100.64.0.1/10"
+[[ports]]
+name = "outside"
+role = "outside"
+device = "net_pcap1,rx_pcap={d}/none.pcap,tx_pcap={d}/out-tx.pcap"
+ipv4 = "203.0.113.1/24"
+gateway = "203.0.113.254"
+gateway_mac = "02:aa:00:00:00:fe"
+{extra}
+"#,
+        pid = std::process::id(),
+        d = dir.display()
+    )
+}
+
+fn workdir(name: &str) -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    write_pcap(&dir.join("none.pcap"), &[]);
+    dir
+}
+
+/// `cgnat run` on `cfg` (written to `dir/cgnat.toml`), its stderr in `log`.
+fn spawn_run(dir: &Path, cfg: &str, log: &Path) -> Killed {
+    std::fs::write(dir.join("cgnat.toml"), cfg).unwrap();
+    Killed(
+        Command::new(env!("CARGO_BIN_EXE_cgnat"))
+            .args(["run", "-c"])
+            .arg(dir.join("cgnat.toml"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Waits at most `limit` for `child` to exit.
+fn exit_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+#[test]
+fn a_listen_address_in_use_stops_the_start_with_nothing_left_running() {
+    let dir = workdir("listen-taken");
+    write_pcap(&dir.join("in.pcap"), &[]);
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    for (table, other) in [("api", "metrics"), ("metrics", "api")] {
+        let cfg = run_config(
+            &dir,
+            "taken",
+            "[1]",
+            &format!(
+                "[nat]\npool = [\"198.51.100.0/28\"]\n[{table}]\nlisten = \"127.0.0.1:{port}\"\n\
+                 [{other}]\nlisten = \"127.0.0.1:{}\"\n",
+                free_port()
+            ),
+        );
+        let log = dir.join(format!("{table}.log"));
+        let mut child = spawn_run(&dir, &cfg, &log);
+        let status = exit_within(&mut child.0, Duration::from_secs(15));
+        let err = std::fs::read_to_string(&log).unwrap_or_default();
+        let status = status.unwrap_or_else(|| panic!("{table}.listen taken: still running\n{err}"));
+        assert!(!status.success(), "{err}");
+        assert!(
+            err.contains(&format!("{table}.listen 127.0.0.1:{port}"))
+                && err.contains("cannot listen"),
+            "the message names the key: {err}"
+        );
+        // Bound before anything started: no EAL, no worker.
+        assert!(!err.contains("EAL"), "{err}");
+    }
+    drop(taken);
+}
+
+/// Sends `request` on a fresh connection and reads the answer (at most `wait`).
+fn raw(port: u16, request: &[u8], wait: Duration) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(wait)).unwrap();
+    let _ = s.write_all(request);
+    let mut v = Vec::new();
+    let _ = s.read_to_end(&mut v);
+    String::from_utf8_lossy(&v).into_owned()
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// A client that sends the start of a request a byte at a time, forever.
+fn trickle(port: u16, path: &'static str) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return;
+        };
+        let req = format!("GET {path} HTTP/1.1\r\nX-Slow: ");
+        let _ = s.write_all(req.as_bytes());
+        for _ in 0..600 {
+            std::thread::sleep(Duration::from_millis(100));
+            if s.write_all(b"a").is_err() {
+                return;
+            }
+        }
+    })
+}
+
+#[test]
+fn control_surfaces_hold_against_hostile_clients_and_a_stop_waits_for_none() {
+    const TOKEN: &str = "s3cret-t0ken-for-the-api";
+    let dir = workdir("hostile-http");
+    // 60 subscribers with 200 flows each, to net_pcap0's MAC.
+    let frames: Vec<Vec<u8>> = (0..12_000u32)
+        .map(|i| to_pcap0(&format!("100.64.9.{}:{}", 2 + i / 200, 2000 + i % 200)))
+        .collect();
+    write_pcap(&dir.join("in.pcap"), &frames);
+    let (mport, aport) = (free_port(), free_port());
+    let syslog = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sport = syslog.local_addr().unwrap().port();
+    let cfg = run_config(
+        &dir,
+        "hostile",
+        "[1]",
+        &format!(
+            "[nat]\npool = [\"198.51.100.0/28\"]\nmax_sessions = 100000\n\
+             [metrics]\nlisten = \"127.0.0.1:{mport}\"\n\
+             [api]\nlisten = \"127.0.0.1:{aport}\"\ntoken = \"{TOKEN}\"\n\
+             [logging]\nsyslog = {{ server = \"127.0.0.1:{sport}\" }}\n"
+        ),
+    );
+    let log = dir.join("cgnat.log");
+    let mut cgnat = spawn_run(&dir, &cfg, &log);
+    let pid = cgnat.0.id();
+    // The syslog lines (port blocks), collected until the process is gone.
+    let lines = std::thread::spawn(move || {
+        syslog
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 2048];
+        while let Ok(n) = syslog.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        got
+    });
+    let metrics_url = format!("http://127.0.0.1:{mport}/metrics");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if http_get(&metrics_url).is_some_and(|t| {
+            t.contains("cgnat_translated_packets_total{direction=\"in2out\"} 12000")
+        }) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cgnat never translated the 12000 flows: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Slow clients hold their own connection only: 20 trickling a request, 5 idle,
+    // and a scrape still answers at once.
+    let slow: Vec<_> = (0..20).map(|_| trickle(mport, "/metrics")).collect();
+    let idle: Vec<_> = (0..5)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", mport)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    let scrape = http_get(&metrics_url);
+    assert!(
+        scrape.is_some() && t.elapsed() < Duration::from_secs(1),
+        "a scrape beside slow clients took {:?}",
+        t.elapsed()
+    );
+    drop(idle);
+
+    // A request head over the limit is refused early, and costs no memory.
+    let big = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(16 * 1024));
+    let answer = raw(mport, big.as_bytes(), Duration::from_secs(5));
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:.200}");
+    let before = rss_kb(pid);
+    let sent = {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", mport)).unwrap();
+        s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+        let chunk = vec![b'a'; 1 << 20];
+        let _ = s.write_all(b"GET /");
+        let mut sent = 0usize;
+        while sent < 300 << 20 && s.write_all(&chunk).is_ok() {
+            sent += chunk.len();
+        }
+        sent
+    };
+    let grown = rss_kb(pid).saturating_sub(before);
+    eprintln!(
+        "a {} MB request line: the server's RSS grew {grown} kB",
+        sent >> 20
+    );
+    assert!(
+        sent < 64 << 20,
+        "the server took {} MB of a request line",
+        sent >> 20
+    );
+    assert!(grown < 16 * 1024, "a long request line cost {grown} kB");
+
+    // The API wants its token.
+    let unauth = raw(
+        aport,
+        b"GET /counters HTTP/1.1\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    assert!(unauth.starts_with("HTTP/1.1 401"), "{unauth:.200}");
+    let wrong = raw(
+        aport,
+        b"GET /counters HTTP/1.1\r\nAuthorization: Bearer s3cret-t0ken-for-the-apX\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong:.200}");
+    let api_get = |path: &str| -> Value {
+        let a = raw(
+            aport,
+            format!("GET {path} HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n").as_bytes(),
+            Duration::from_secs(10),
+        );
+        assert!(a.starts_with("HTTP/1.1 200"), "{path}: {a:.300}");
+        serde_json::from_str(a.split_once("\r\n\r\n").unwrap().1).unwrap()
+    };
+    // A page is capped, and the cursors walk the whole table once.
+    let first = api_get("/sessions?limit=100000");
+    assert_eq!(first["sessions"].as_array().unwrap().len(), 10_000);
+    assert_eq!(first["limit"], 10_000);
+    assert_eq!(first["truncated"], true);
+    let mut seen = std::collections::HashSet::new();
+    let mut page = api_get("/sessions?limit=5000");
+    loop {
+        for s in page["sessions"].as_array().unwrap() {
+            assert!(
+                seen.insert(s["inside"].as_str().unwrap().to_string()),
+                "{s} twice"
+            );
+        }
+        let Some(next) = page["next"].as_str() else {
+            break;
+        };
+        page = api_get(&format!("/sessions?limit=5000&cursor={next}"));
+    }
+    assert_eq!(seen.len(), 12_000);
+    // `cgnat show` sends the config's token.
+    let show = Command::new(env!("CARGO_BIN_EXE_cgnat"))
+        .args(["show", "sessions", "--limit", "3", "--json", "-c"])
+        .arg(dir.join("cgnat.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        show.status.success(),
+        "{}",
+        String::from_utf8_lossy(&show.stderr)
+    );
+    let v: Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(v["sessions"].as_array().unwrap().len(), 3);
+
+    // Connections beyond the cap are refused at once, and counted.
+    let held: Vec<_> = (0..64)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", aport)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let busy = raw(
+        aport,
+        b"GET /counters HTTP/1.1\r\n\r\n",
+        Duration::from_secs(2),
+    );
+    assert!(busy.starts_with("HTTP/1.1 503"), "{busy:.200}");
+    drop(held);
+    let text = http_get(&metrics_url).unwrap();
+    assert!(
+        text.contains("cgnat_http_refused_total{server=\"api\",reason=\"busy\"} 1")
+            && text.contains("cgnat_http_refused_total{server=\"api\",reason=\"unauthorized\"} 2")
+            && text.contains("cgnat_http_refused_total{server=\"metrics\",reason=\"too_large\"} 2"),
+        "{}",
+        text.lines()
+            .filter(|l| l.contains("http"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // A stop waits for no client: one trickling, one not reading a large answer.
+    let _slow = trickle(mport, "/metrics");
+    let mut unread = std::net::TcpStream::connect(("127.0.0.1", aport)).unwrap();
+    {
+        use std::io::Write;
+        write!(
+            unread,
+            "GET /sessions?limit=10000 HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+        )
+        .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = exit_within(&mut cgnat.0, Duration::from_secs(10));
+    let took = t.elapsed();
+    eprintln!("exit {took:?} after SIGTERM with two hostile clients");
+    assert!(
+        status.is_some_and(|s| s.success()) && took < Duration::from_secs(2),
+        "exit {status:?} {took:?} after SIGTERM: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    drop(unread);
+    drop(slow);
+
+    // The stop released in the log every block it had logged as allocated.
+    let lines = lines.join().unwrap();
+    let count = |what: &str| lines.iter().filter(|l| l.contains(what)).count();
+    assert_eq!(count("port-block-alloc"), 60, "{lines:?}");
+    assert_eq!(count("port-block-free"), 60, "{lines:?}");
+}
+
+/// `cgnat ARGS`, stopped after `limit`: (exit status, stderr).
+fn cgnat_within(args: &[&str], limit: Duration, dir: &Path, name: &str) -> (Option<i32>, String) {
+    let log = dir.join(format!("{name}.log"));
+    let mut c = Killed(
+        Command::new(env!("CARGO_BIN_EXE_cgnat"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let st = exit_within(&mut c.0, limit);
+    (
+        st.and_then(|s| s.code()),
+        std::fs::read_to_string(&log).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn start_up_and_show_mistakes_name_what_to_fix() {
+    let dir = workdir("mistakes");
+    write_pcap(&dir.join("in.pcap"), &[]);
+    let off = "[nat]\npool = [\"198.51.100.0/28\"]\n[metrics]\nlisten = \"off\"\n[api]\nlisten = \"off\"\n";
+    let path = |name: &str| dir.join(name).display().to_string();
+    let write = |name: &str, text: String| std::fs::write(dir.join(name), text).unwrap();
+    let t = Duration::from_secs(20);
+
+    // A second appliance with the file prefix of one running (shared config on).
+    let shared = run_config(&dir, "clash", "[1]", off).replace("\"--no-shconf\", ", "");
+    write("shared.toml", shared.clone());
+    let first_log = dir.join("first.log");
+    let first = spawn_run(&dir, &shared, &first_log);
+    let deadline = Instant::now() + t;
+    while !std::fs::read_to_string(&first_log)
+        .unwrap_or_default()
+        .contains("port outside")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first appliance did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, err) = cgnat_within(&["run", "-c", &path("shared.toml")], t, &dir, "second");
+    drop(first);
+    // EAL leaves its runtime directory behind when the config is shared.
+    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/cgnat-clash-{}", std::process::id()));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("another DPDK process")
+            && err.contains("file prefix `cgnat-clash-")
+            && err.contains("dataplane.eal_args")
+            && !err.contains("Success (rte_errno 0)"),
+        "{err}"
+    );
+
+    // A device DPDK does not have, and an lcore beyond DPDK's ids.
+    write(
+        "nodev.toml",
+        run_config(&dir, "nodev", "[1]", off).replacen(
+            "net_pcap1,rx_pcap=",
+            "0000:99:00.0\"\n#",
+            1,
+        ),
+    );
+    let (code, err) = cgnat_within(&["run", "-c", &path("nodev.toml")], t, &dir, "nodev");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("nodev.toml: key `ports[1].device`") && err.contains("0000:99:00.0"),
+        "{err}"
+    );
+    write("lcore.toml", run_config(&dir, "lcore", "[1, 4000]", off));
+    let (code, err) = cgnat_within(&["run", "-c", &path("lcore.toml")], t, &dir, "lcore");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("lcore.toml: key `dataplane.worker_lcores[1]`: lcore 4000"),
+        "{err}"
+    );
+
+    // A pcap input that is not a capture.
+    std::fs::write(
+        dir.join("junk.pcap"),
+        b"this is not a capture at all, just text",
+    )
+    .unwrap();
+    write("pcap.toml", run_config(&dir, "junk", "[1]", off));
+    let (code, err) = cgnat_within(
+        &[
+            "pcap",
+            "-c",
+            &path("pcap.toml"),
+            "--inside",
+            &path("junk.pcap"),
+            "--out-dir",
+            &path("junk-out"),
+        ],
+        t,
+        &dir,
+        "junk",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "--inside {}: cannot be read as a pcap file",
+            path("junk.pcap")
+        )) && !err.contains("not found"),
+        "{err}"
+    );
+
+    // An API that accepts connections and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let api = silent.local_addr().unwrap().to_string();
+    let started = Instant::now();
+    let (code, err) = cgnat_within(
+        &["show", "counters", "--api", &api, "--timeout", "1"],
+        t,
+        &dir,
+        "silent",
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        err.contains(&format!(
+            "the control API at {api} did not answer within 1 s"
+        )),
+        "{err}"
+    );
 }

@@ -296,6 +296,27 @@ fn a_bad_config_is_refused_with_file_line_and_key() {
         err.contains("endpoint-independent"),
         "says what would be valid: {err}"
     );
+    // A control surface open to other hosts without a token.
+    let open = dir.join("open.toml");
+    let text = format!("{CONFIG}\n[api]\nlisten = \"0.0.0.0:9470\"\n");
+    std::fs::write(&open, &text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cgnat"))
+        .arg("check")
+        .arg("-c")
+        .arg(&open)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = text
+        .lines()
+        .position(|l| l.contains("0.0.0.0:9470"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!("open.toml:{line}: key `api.listen`")) && err.contains("api.token"),
+        "{err}"
+    );
 }
 
 #[allow(dead_code)]
@@ -538,6 +559,13 @@ fn two_workers_hand_packets_to_their_owners_and_lose_nothing() {
         "nothing lost between workers"
     );
     assert_eq!(summary["dropped"], serde_json::json!({}), "{summary}");
+    // Frames received from the ports, each once (a frame handed to its owner is not
+    // received again).
+    assert_eq!(
+        summary["packets_in"],
+        serde_json::json!({ "inside": frames.len(), "outside": inbound.len() }),
+        "{summary}"
+    );
     let out = read_pcap(&dir.join("out/outside.pcap"));
     assert_eq!(out.len(), frames.len());
     // Mappings are consistent even though a subscriber's packets reached both queues.
@@ -616,9 +644,20 @@ fn the_tables_every_packet_reads_sit_on_huge_pages_where_the_kernel_has_them() {
         .stderr(std::fs::File::create(dir.join("cgnat.log")).unwrap())
         .spawn()
         .unwrap();
-    // Running once the control API answers (the tables are made before it starts).
+    // Running once the control API answers (the tables are made before it serves; its
+    // address is bound, and takes connections, from the very start).
+    let answers = || -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", api)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+        let _ = s.write_all(b"GET /pool HTTP/1.1\r\n\r\n");
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", api)).is_err() {
+    while !answers() {
         assert!(
             std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
             "cgnat did not start: {}",

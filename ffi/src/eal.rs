@@ -20,6 +20,75 @@ use std::os::raw::{c_char, c_int, c_void};
 use std::ptr::NonNull;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+/// Lcore ids EAL accepts are below this (DPDK's `RTE_MAX_LCORE`).
+pub const MAX_LCORE: u32 = sys::RTE_MAX_LCORE;
+
+/// The file prefix EAL uses with `args` (`--file-prefix`, or DPDK's default `rte`).
+fn file_prefix(args: &[String]) -> String {
+    let mut it = args.iter();
+    let mut prefix = "rte".to_string();
+    while let Some(a) = it.next() {
+        if let Some(p) = a.strip_prefix("--file-prefix=") {
+            prefix = p.to_string();
+        } else if a == "--file-prefix" {
+            if let Some(p) = it.next() {
+                prefix = p.clone();
+            }
+        }
+    }
+    prefix
+}
+
+/// After a failed `rte_eal_init`: if another process holds the lock on the shared
+/// configuration of the same file prefix (a second primary process, which EAL
+/// refuses with `rte_errno` 0), says which process and what to change. Read from
+/// `/proc/locks`, which lists each POSIX lock's holder and the locked file's inode.
+fn prefix_clash(args: &[String]) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    if args
+        .iter()
+        .any(|a| a == "--no-shconf" || a == "--in-memory")
+    {
+        return None;
+    }
+    let prefix = file_prefix(args);
+    // EAL's runtime directory: /var/run/dpdk for root, else under XDG_RUNTIME_DIR.
+    let base = if is_root() {
+        "/var/run/dpdk".to_string()
+    } else {
+        std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "/tmp".into()) + "/dpdk"
+    };
+    let config = std::path::PathBuf::from(format!("{base}/{prefix}/config"));
+    let ino = std::fs::metadata(&config).ok()?.ino();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    let holder = locks.lines().find_map(|l| {
+        // "1: POSIX  ADVISORY  WRITE 1234 00:1a:5678 0 EOF"
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let (pid, file) = (f.get(4)?, f.get(5)?);
+        let lock_ino: u64 = file.rsplit(':').next()?.parse().ok()?;
+        (f.get(1) == Some(&"POSIX") && lock_ino == ino && *pid != std::process::id().to_string())
+            .then(|| pid.to_string())
+    })?;
+    Some(format!(
+        "another DPDK process (pid {holder}) runs with the file prefix `{prefix}` (it holds \
+         {}); give each appliance on this host its own --file-prefix=NAME in \
+         dataplane.eal_args",
+        config.display()
+    ))
+}
+
+/// True when the effective user is root (as `/proc/self/status` says).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().nth(1).map(|e| e == "0"))
+        })
+        .unwrap_or(true)
+}
+
 /// Where the EAL is in its one life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum State {
@@ -209,7 +278,8 @@ impl Eal {
         // call in the process.
         let rc = unsafe { sys::cgnat_shim_eal_init(argc, argv.as_mut_ptr()) };
         if rc < 0 {
-            return Err(error::last("rte_eal_init"));
+            let e = error::last("rte_eal_init");
+            return Err(prefix_clash(args).map_or(e, Error::Invalid));
         }
         ctl.state = State::Running;
         Ok(Eal {

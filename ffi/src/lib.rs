@@ -52,7 +52,9 @@ mod port;
 mod ring;
 
 pub use burst::{Drain, MbufBurst, MAX_BURST};
-pub use eal::{current_lcore, launch, pause, prefetch, tsc, tsc_hz, wait, Eal, JOB_PANICKED};
+pub use eal::{
+    current_lcore, launch, pause, prefetch, tsc, tsc_hz, wait, Eal, JOB_PANICKED, MAX_LCORE,
+};
 pub use error::{Error, Result};
 pub use mbuf::{Mbuf, Mempool};
 pub use mem::{huge_vec, huge_zeroed};

@@ -876,6 +876,67 @@ impl Nat {
             .map(|i| (i, &self.sessions[i as usize]))
     }
 
+    /// Session slots (live or free): the range [`Nat::session_at`] takes.
+    pub fn session_slots(&self) -> u32 {
+        self.sessions.len() as u32
+    }
+
+    /// The session in slot `i` if it is alive (slow path: inspection a bounded range
+    /// of slots at a time, the closing records of a stop).
+    pub fn session_at(&self, i: u32) -> Option<&Session> {
+        self.sessions.get(i as usize).filter(|s| s.mapping != NIL)
+    }
+
+    /// Records, for the exporter, the end of what is alive at a stop (RFC 8158: what
+    /// a log opened, it closes): a session delete for every session under session
+    /// logging, a port block release for every block held under block logging.
+    /// Examines at most `budget` slots from `*cursor` (session slots, then subscriber
+    /// slots) and moves it on; true once every slot was seen. Nothing is freed: the
+    /// tables go with the process.
+    pub fn close_log(&mut self, cursor: &mut u64, budget: u32) -> bool {
+        let slots = u64::from(self.session_slots());
+        let subs = self.subs.len() as u64;
+        let end = (*cursor + u64::from(budget)).min(slots + subs);
+        let log = self.params.log;
+        while *cursor < end {
+            // Room for what one slot may record (a subscriber's blocks).
+            if self.events.len() + self.block_room.max(1) > self.events.capacity() {
+                break;
+            }
+            let c = *cursor;
+            *cursor += 1;
+            if c < slots {
+                if !log.sessions {
+                    *cursor = slots;
+                    continue;
+                }
+                if let Some(s) = self.session_at(c as u32).copied() {
+                    self.emit(self.session_event(event::SESSION_DELETE, &s));
+                }
+            } else if log.blocks {
+                let i = (c - slots) as u32;
+                let inside = self.subs[i as usize].addr;
+                let size = self.pool.layout.block_size;
+                for k in 0..self.blocks_of(i).len() {
+                    let e = self.blocks_of(i)[k];
+                    let start = self.pool.layout.block_start(e as u16);
+                    self.emit(LogEvent {
+                        kind: event::PORT_BLOCK_FREE,
+                        inside,
+                        outside: self.pool.addr((e >> 16) as usize),
+                        out_port: start,
+                        dst_port: start + (size - 1),
+                        step: 1,
+                        ..LogEvent::default()
+                    });
+                }
+            } else {
+                *cursor = slots + subs;
+            }
+        }
+        *cursor >= slots + subs
+    }
+
     /// True if `addr` is one of the pool's addresses.
     pub fn is_pool_addr(&self, addr: u32) -> bool {
         self.pool.index_of(addr).is_some()
