@@ -231,6 +231,9 @@ pub struct AlgProto {
     /// FTP: data connections may come from any address, not only the control
     /// connection's server (FXP). Off by default.
     pub loose: bool,
+    /// SIP and RTSP: lowest media (RTP) port an SDP `m=` line or an RTSP
+    /// `client_port` may name; lower ones open no pinhole (1024 by default).
+    pub min_media_port: u16,
 }
 
 /// ALGs.

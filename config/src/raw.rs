@@ -304,6 +304,8 @@ struct FileAlgProto {
     min_data_port: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     loose: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    min_media_port: Option<u16>,
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -1040,6 +1042,20 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             a.as_ref().is_some_and(|a| a.min_data_port.is_some()),
         )?;
         ftp_only("loose", a.as_ref().is_some_and(|a| a.loose.is_some()))?;
+        let media = name == "sip" || name == "rtsp";
+        if !media && a.as_ref().is_some_and(|a| a.min_media_port.is_some()) {
+            return Err(cx.err(
+                &[Key("alg"), Key(name), Key("min_media_port")],
+                "only alg.sip and alg.rtsp take min_media_port",
+            ));
+        }
+        let min_media_port = a.as_ref().and_then(|a| a.min_media_port).unwrap_or(1024);
+        if min_media_port == 0 {
+            return Err(cx.err(
+                &[Key("alg"), Key(name), Key("min_media_port")],
+                "1 to 65535 (port 0 is never valid)",
+            ));
+        }
         let min_data_port = a.as_ref().and_then(|a| a.min_data_port).unwrap_or(1024);
         if min_data_port == 0 {
             return Err(cx.err(
@@ -1053,6 +1069,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             ports,
             min_data_port,
             loose,
+            min_media_port,
         })
     };
     let alg = Alg {
@@ -1150,12 +1167,13 @@ impl FileConfig {
     /// The file form of a resolved config, every default written out.
     pub(crate) fn from_config(c: &Config) -> FileConfig {
         let strs = |v: &[Ipv4Net]| v.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-        let alg = |a: &AlgProto, ftp: bool| {
+        let alg = |a: &AlgProto, ftp: bool, media: bool| {
             Some(FileAlgProto {
                 enabled: Some(a.enabled),
                 ports: Some(a.ports.clone()),
                 min_data_port: ftp.then_some(a.min_data_port),
                 loose: ftp.then_some(a.loose),
+                min_media_port: media.then_some(a.min_media_port),
             })
         };
         let n = &c.nat;
@@ -1244,10 +1262,10 @@ impl FileConfig {
                     .collect(),
             }),
             alg: FileAlg {
-                ftp: alg(&c.alg.ftp, true),
-                tftp: alg(&c.alg.tftp, false),
-                sip: alg(&c.alg.sip, false),
-                rtsp: alg(&c.alg.rtsp, false),
+                ftp: alg(&c.alg.ftp, true, false),
+                tftp: alg(&c.alg.tftp, false, false),
+                sip: alg(&c.alg.sip, false, true),
+                rtsp: alg(&c.alg.rtsp, false, true),
             },
             metrics: FileMetrics {
                 listen: c.metrics.listen.map_or("off".into(), |a| a.to_string()),

@@ -844,6 +844,27 @@ fn ftp_only_switches_are_refused_elsewhere() {
 }
 
 #[test]
+fn min_media_port_is_for_sip_and_rtsp_and_never_zero() {
+    let t = plus("[alg]\nftp = { min_media_port = 1024 }");
+    refused(
+        &t,
+        "ftp",
+        "alg.ftp.min_media_port",
+        "only alg.sip and alg.rtsp take min_media_port",
+    );
+    let t = plus("[alg]\nsip = { enabled = true, min_media_port = 0 }");
+    refused(&t, "sip", "alg.sip.min_media_port", "1 to 65535");
+    let t = plus("[alg]\nrtsp = { min_media_port = 0 }");
+    refused(&t, "rtsp", "alg.rtsp.min_media_port", "1 to 65535");
+    let c = cgnat_config::Config::parse(&plus("[alg]\nsip = { min_media_port = 2000 }"), "t.toml")
+        .unwrap();
+    assert_eq!(
+        (c.alg.sip.min_media_port, c.alg.rtsp.min_media_port),
+        (2000, 1024)
+    );
+}
+
+#[test]
 fn metrics_listen_is_a_socket_address() {
     let t = plus("[metrics]\nlisten = \"localhost\"");
     refused(

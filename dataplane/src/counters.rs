@@ -280,10 +280,13 @@ pub enum AlgEvent {
     NoRoom,
     /// RTCP CNAMEs of announced media that named the inside host, rewritten.
     RtcpRewritten,
+    /// Media ports (SDP `m=`, RTSP `client_port`) below the configured
+    /// `min_media_port`: no pinhole opened for them.
+    LowPort,
 }
 
 /// Number of [`AlgEvent`]s.
-pub const N_ALG_EVENTS: usize = 17;
+pub const N_ALG_EVENTS: usize = 18;
 
 /// Label values of [`AlgEvent`]s, in order.
 pub const ALG_EVENT_NAMES: [&str; N_ALG_EVENTS] = [
@@ -304,6 +307,7 @@ pub const ALG_EVENT_NAMES: [&str; N_ALG_EVENTS] = [
     "too_many_endpoints",
     "no_room",
     "rtcp_cname_rewritten",
+    "low_media_port",
 ];
 
 /// Index of a protocol in per-protocol counters.

@@ -783,3 +783,47 @@ fn the_oldest_expectation_of_a_full_class_is_evicted() {
     assert!(left.contains(&20001) && left.contains(&(20000 + max as u16)));
     assert_eq!(h.counters.expectations_evicted.get(), 1);
 }
+
+#[test]
+fn sdp_media_on_a_low_port_opens_no_pinhole_and_is_counted() {
+    // `m=audio 52`: a pinhole to UDP 52/53 of the subscriber, from any source until
+    // the answer, under the strictest filtering. Refused below alg.sip.min_media_port.
+    let mut h = harness(STRICT);
+    let o = from_phone(&mut h, invite("low", 52).as_bytes(), 1000);
+    assert_eq!(h.worker.nat().expectations().count(), 0, "no pinhole");
+    assert_eq!(h.counters.alg_sip[AlgEvent::LowPort as usize].get(), 1);
+    assert_eq!(h.counters.alg_sip[AlgEvent::MediaPairs as usize].get(), 0);
+    let t = udp_payload(&o);
+    assert!(!t.contains("100.64.1.2"), "inside address leaked:\n{t}");
+    // A configured lower bound lets it through.
+    let mut h = harness(&STRICT.replace(
+        "sip = { enabled = true, ports = [5060] }",
+        "sip = { enabled = true, ports = [5060], min_media_port = 50 }",
+    ));
+    from_phone(&mut h, invite("low", 52).as_bytes(), 1000);
+    assert_eq!(h.worker.nat().expectations().count(), 2);
+    assert_eq!(h.counters.alg_sip[AlgEvent::LowPort as usize].get(), 0);
+}
+
+#[test]
+fn rtsp_client_ports_below_the_minimum_open_nothing() {
+    let mut h = harness(STRICT);
+    connect(&mut h, "100.64.1.2:41000", "192.0.2.40:8554", 900);
+    let setup = b"SETUP rtsp://192.0.2.40:8554/t/trackID=1 RTSP/1.0\r\nCSeq: 4\r\nTransport: RTP/AVP;unicast;client_port=22-23\r\n\r\n";
+    one(
+        &mut h,
+        &tcp(
+            "100.64.1.2:41000",
+            "192.0.2.40:8554",
+            101,
+            "PA",
+            setup,
+            false,
+        ),
+        Inside,
+        1001,
+        Outside,
+    );
+    assert_eq!(h.worker.nat().expectations().count(), 0);
+    assert_eq!(h.counters.alg_rtsp[AlgEvent::LowPort as usize].get(), 1);
+}
