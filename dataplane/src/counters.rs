@@ -212,6 +212,10 @@ pub struct WorkerCounters {
     pub alg_ftp_bounce: Counter,
     /// FTP PORT/EPRT naming a data port below alg.ftp.min_data_port, left alone.
     pub alg_ftp_low_port: Counter,
+    /// FTP PORT/EPRT/227 naming the client's own address that got no mapping (the
+    /// segment's tag full, a port below min_data_port, no port free): the address
+    /// leaves as the outside one, with the port as written, and nothing is opened.
+    pub alg_ftp_masked: Counter,
     /// FTP lines the ALG could not parse, left alone.
     pub alg_ftp_parse_errors: Counter,
     /// Segments holding the start of a command, held for the rest.

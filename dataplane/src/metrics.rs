@@ -293,11 +293,12 @@ impl Source {
             vec![(vec![], sum(&|c| c.fragments_translated.get()))],
         );
         let mut alg_events = vec![];
-        let ftp: [(&str, Read); 9] = [
+        let ftp: [(&str, Read); 10] = [
             ("messages", &|c| c.alg_ftp_messages.get()),
             ("rewritten", &|c| c.alg_ftp_rewrites.get()),
             ("bounce", &|c| c.alg_ftp_bounce.get()),
             ("low_port", &|c| c.alg_ftp_low_port.get()),
+            ("masked", &|c| c.alg_ftp_masked.get()),
             ("parse_errors", &|c| c.alg_ftp_parse_errors.get()),
             ("held", &|c| c.alg_ftp_held.get()),
             ("joined", &|c| c.alg_ftp_joined.get()),

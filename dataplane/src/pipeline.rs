@@ -950,7 +950,14 @@ impl<B: PacketBuf> Worker<B> {
             self.counters.alg_ftp_bounce.inc();
             return true;
         }
-        if usize::from(tag.n) == crate::alg::MAX_REWRITES {
+        let n = usize::from(tag.n);
+        if tag.rewrites[..n]
+            .iter()
+            .any(|r| r.inside == (s.in_addr, port))
+        {
+            return true; // announced again in the same segment: one reservation
+        }
+        if n == crate::alg::MAX_REWRITES {
             return false;
         }
         if client && port < self.params.ftp_min_data_port {

@@ -824,6 +824,7 @@ pub(crate) fn summarize(
             "ftp_messages": sum(&|c| c.alg_ftp_messages.get()),
             "ftp_rewrites": sum(&|c| c.alg_ftp_rewrites.get()),
             "ftp_bounce": sum(&|c| c.alg_ftp_bounce.get()),
+            "ftp_masked": sum(&|c| c.alg_ftp_masked.get()),
             "ftp_parse_errors": sum(&|c| c.alg_ftp_parse_errors.get()),
             "ftp_stand_aside": sum(&|c| c.alg_ftp_stand_aside.get()),
             "ftp_held": sum(&|c| c.alg_ftp_held.get()),
