@@ -63,6 +63,15 @@ reasons! {
     ArpMalformed = "arp_malformed",
     /// ARP packet handled (replied to or learned from) and consumed.
     ArpConsumed = "arp_consumed",
+    /// ARP reply that answers no request of ours (unsolicited, gratuitous, or late):
+    /// nothing learned from it.
+    ArpUnsolicited = "arp_unsolicited",
+    /// ARP frame over its source MAC's budget (per worker and second): dropped before
+    /// the control lcore.
+    ArpRateLimited = "arp_rate_limited",
+    /// ARP (or a frame for the appliance itself) dropped because its ring to the
+    /// control lcore was full; ALG frames have a ring of their own (`ring_full`).
+    ArpRingFull = "arp_ring_full",
     /// IPv4 header shorter than 20 bytes or than its IHL / total length.
     Ipv4Truncated = "ipv4_truncated",
     /// IPv4 header with bad version, IHL below 5 or total length below the header.
@@ -109,8 +118,11 @@ reasons! {
     SubscriberSessionLimit = "subscriber_session_limit",
     /// Subscriber reached max_blocks_per_subscriber (port quota).
     SubscriberPortLimit = "subscriber_port_limit",
-    /// Next hop not yet resolved: the packet was turned into an ARP request.
+    /// Next hop not resolved: the frame waited for its MAC in vain (no answer to
+    /// the ARP requests within the wait), or could not wait (an ALG frame).
     NeighborUnresolved = "neighbor_unresolved",
+    /// Next hop not resolved yet and its wait queue (per next hop or per worker) full.
+    NeighborQueueFull = "neighbor_queue_full",
     /// Packet for the appliance itself that it does not serve.
     LocalUnsupported = "local_unsupported",
     /// TX queue full: freed after a failed send.

@@ -1017,13 +1017,9 @@ mod ftp_more {
     #[test]
     fn a_split_227_from_a_server_behind_the_nat_is_held_and_rewritten() {
         let mut h = harness("filtering = \"address-and-port-dependent\"\n[[nat.static]]\nprotocol = \"tcp\"\ninside = \"100.64.0.3:21\"\noutside = \"198.51.100.2:21\"");
-        one(
-            &mut h,
-            &udp("100.64.0.3:5353", "192.0.2.99:53", b"q", false),
-            Inside,
-            999,
-            Outside,
-        );
+
+        // The server is known on the inside link (as after ARP).
+        h.neighbors.learn(u32::from(ip("100.64.0.3")), &HOST_MAC);
         one(
             &mut h,
             &tcp("192.0.2.50:50000", "198.51.100.2:21", 10, "S", b"", true),
@@ -1075,14 +1071,8 @@ mod ftp_more {
     #[test]
     fn server_behind_a_port_forward_gets_227_and_229_rewritten() {
         let mut h = harness("filtering = \"address-and-port-dependent\"\n[[nat.static]]\nprotocol = \"tcp\"\ninside = \"100.64.0.3:21\"\noutside = \"198.51.100.2:21\"");
-        // The server is known on the inside link (it has sent something).
-        one(
-            &mut h,
-            &udp("100.64.0.3:5353", "192.0.2.99:53", b"q", false),
-            Inside,
-            999,
-            Outside,
-        );
+        // The server is known on the inside link (as after ARP).
+        h.neighbors.learn(u32::from(ip("100.64.0.3")), &HOST_MAC);
         let syn = out(&one(
             &mut h,
             &tcp("192.0.2.50:50000", "198.51.100.2:21", 10, "S", b"", true),
