@@ -328,7 +328,7 @@ impl<B: PacketBuf> Worker<B> {
             frags: Fragments::new(0x4000),
             pending_hold: None,
             releasing: Vec::with_capacity(frag::MAX_HELD),
-            ready: Vec::with_capacity(frag::MAX_HELD),
+            ready: Vec::with_capacity(frag::MAX_HELD + WAIT_MAX),
             handed: false,
             hairpin_owner: None,
             alg_tag: None,
