@@ -110,6 +110,27 @@ struct FileDataplane {
     rx_desc: u16,
     #[serde(default = "d_desc")]
     tx_desc: u16,
+    #[serde(default = "d_arp_per_source")]
+    arp_per_source: u32,
+    #[serde(default = "d_unresolved_queue")]
+    unresolved_queue: u32,
+    #[serde(default = "d_unresolved_queue_total")]
+    unresolved_queue_total: u32,
+    #[serde(default = "d_unresolved_secs")]
+    unresolved_secs: u32,
+}
+
+fn d_arp_per_source() -> u32 {
+    16
+}
+fn d_unresolved_queue() -> u32 {
+    3
+}
+fn d_unresolved_queue_total() -> u32 {
+    64
+}
+fn d_unresolved_secs() -> u32 {
+    3
 }
 
 impl Default for FileDataplane {
@@ -123,6 +144,10 @@ impl Default for FileDataplane {
             mbuf_size: d_mbuf_size(),
             rx_desc: d_desc(),
             tx_desc: d_desc(),
+            arp_per_source: d_arp_per_source(),
+            unresolved_queue: d_unresolved_queue(),
+            unresolved_queue_total: d_unresolved_queue_total(),
+            unresolved_secs: d_unresolved_secs(),
         }
     }
 }
@@ -693,6 +718,42 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             ));
         }
     }
+    if !(1..=100_000).contains(&dp.arp_per_source) {
+        return Err(cx.err(
+            &dpk("arp_per_source"),
+            format!(
+                "{} ARP frames per source MAC per second; 1 to 100000",
+                dp.arp_per_source
+            ),
+        ));
+    }
+    if !(1..=4096).contains(&dp.unresolved_queue_total) {
+        return Err(cx.err(
+            &dpk("unresolved_queue_total"),
+            format!(
+                "{} frames waiting for next hops per worker; 1 to 4096",
+                dp.unresolved_queue_total
+            ),
+        ));
+    }
+    if dp.unresolved_queue > dp.unresolved_queue_total.min(64) {
+        return Err(cx.err(
+            &dpk("unresolved_queue"),
+            format!(
+                "{} frames per next hop; 0 (none waits) to 64, and at most unresolved_queue_total ({})",
+                dp.unresolved_queue, dp.unresolved_queue_total
+            ),
+        ));
+    }
+    if !(1..=60).contains(&dp.unresolved_secs) {
+        return Err(cx.err(
+            &dpk("unresolved_secs"),
+            format!(
+                "{} seconds waiting for a next hop; 1 to 60",
+                dp.unresolved_secs
+            ),
+        ));
+    }
     if dp
         .eal_args
         .iter()
@@ -712,6 +773,10 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         mbuf_size: dp.mbuf_size,
         rx_desc: dp.rx_desc,
         tx_desc: dp.tx_desc,
+        arp_per_source: dp.arp_per_source,
+        unresolved_queue: dp.unresolved_queue as usize,
+        unresolved_queue_total: dp.unresolved_queue_total as usize,
+        unresolved_secs: dp.unresolved_secs,
     };
 
     // [[ports]]
@@ -1187,6 +1252,10 @@ impl FileConfig {
                 mbuf_size: c.dataplane.mbuf_size,
                 rx_desc: c.dataplane.rx_desc,
                 tx_desc: c.dataplane.tx_desc,
+                arp_per_source: c.dataplane.arp_per_source,
+                unresolved_queue: c.dataplane.unresolved_queue as u32,
+                unresolved_queue_total: c.dataplane.unresolved_queue_total as u32,
+                unresolved_secs: c.dataplane.unresolved_secs,
             },
             ports: c
                 .ports

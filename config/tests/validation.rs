@@ -952,3 +952,51 @@ fn unreadable_file_is_an_error_not_a_panic() {
     assert_eq!(e.line, 0);
     assert!(e.message.contains("cannot read"), "{e}");
 }
+
+#[test]
+fn neighbour_limits_are_bounded() {
+    let dp = |lines: &str| {
+        with(
+            "worker_lcores = [1]",
+            &format!("worker_lcores = [1]\n{lines}"),
+        )
+    };
+    let t = dp("arp_per_source = 0");
+    refused(
+        &t,
+        "arp_per_source",
+        "dataplane.arp_per_source",
+        "1 to 100000",
+    );
+    let t = dp("unresolved_queue_total = 0");
+    refused(
+        &t,
+        "unresolved_queue_total",
+        "dataplane.unresolved_queue_total",
+        "1 to 4096",
+    );
+    let t = dp("unresolved_queue = 9\nunresolved_queue_total = 8");
+    refused(
+        &t,
+        "unresolved_queue =",
+        "dataplane.unresolved_queue",
+        "at most unresolved_queue_total (8)",
+    );
+    let t = dp("unresolved_secs = 61");
+    refused(
+        &t,
+        "unresolved_secs",
+        "dataplane.unresolved_secs",
+        "1 to 60",
+    );
+    let c = Config::parse(&dp("unresolved_queue = 0"), "t.toml").unwrap();
+    assert_eq!(
+        (
+            c.dataplane.unresolved_queue,
+            c.dataplane.unresolved_queue_total,
+            c.dataplane.unresolved_secs,
+            c.dataplane.arp_per_source
+        ),
+        (0, 64, 3, 16)
+    );
+}

@@ -133,8 +133,16 @@ pub struct PipelineParams {
     /// ICMP errors the appliance may send per second per worker.
     pub icmp_rate: u32,
     /// Destination MAC for next hops nobody resolved (pcap mode, where no neighbour
-    /// can answer ARP); None: the packet becomes an ARP request.
+    /// can answer ARP); None: the packet waits while an ARP request asks.
     pub unresolved_mac: Option<Mac>,
+    /// ARP frames one source MAC may send to the control lcore per second.
+    pub arp_per_source: u32,
+    /// Frames that wait for one next hop (0: none waits).
+    pub wait_per_hop: usize,
+    /// Frames that wait for any next hop, per worker.
+    pub wait_max: usize,
+    /// Seconds a frame waits for its next hop.
+    pub wait_secs: u32,
     /// Hold unsolicited inbound SYNs (RFC 5382 REQ-4) for this many seconds; 0 drops.
     pub syn_hold_secs: u32,
     /// FTP: lowest data port a PORT/EPRT may name.
@@ -159,6 +167,10 @@ impl PipelineParams {
             check_dst_mac: true,
             icmp_rate: 1000,
             unresolved_mac: None,
+            arp_per_source: cfg.dataplane.arp_per_source,
+            wait_per_hop: cfg.dataplane.unresolved_queue,
+            wait_max: cfg.dataplane.unresolved_queue_total,
+            wait_secs: cfg.dataplane.unresolved_secs,
             ftp_min_data_port: cfg.alg.ftp.min_data_port,
             ftp_loose: cfg.alg.ftp.loose,
             syn_hold_secs: match cfg.nat.inbound_syn {
@@ -235,8 +247,8 @@ pub struct Worker<B> {
     /// Last second an ARP request was sent, per small hash bucket of next hops.
     arp_sent: [(u32, u32); 64],
     /// Frames waiting for their next hop's MAC (like Linux's unres_qlen): at most
-    /// [`WAIT_PER_HOP`] per next hop and [`WAIT_MAX`] in all, sent once the neighbour
-    /// is known, dropped after [`WAIT_SECS`].
+    /// `wait_per_hop` per next hop and `wait_max` in all (parameters), sent once the
+    /// neighbour is known, dropped after `wait_secs`.
     waiting: Vec<Waiting<B>>,
     /// Where the frame `process` answered [`Verdict::Hold`] for waits (next hop, side).
     pending_neigh: Option<(u32, Side, u32)>,
@@ -281,15 +293,17 @@ struct Waiting<B> {
     buf: B,
 }
 
-/// Frames that wait for one next hop at most (Linux's default unres_qlen is 3 packets
-/// in recent kernels' per-neighbour byte budget).
+/// Default of `dataplane.unresolved_queue`: frames that wait for one next hop (as
+/// Linux's unres_qlen, 3).
 pub const WAIT_PER_HOP: usize = 3;
-/// Frames waiting for any next hop at most, per worker.
+/// Default of `dataplane.unresolved_queue_total`: frames waiting for any next hop,
+/// per worker.
 pub const WAIT_MAX: usize = 64;
-/// Seconds a frame waits for its next hop (an ARP request each second meanwhile).
+/// Default of `dataplane.unresolved_secs`: seconds a frame waits for its next hop (an
+/// ARP request each second meanwhile).
 pub const WAIT_SECS: u32 = 3;
-/// ARP frames one source MAC may have handled per second (per worker); the rest are
-/// dropped before they reach the control lcore.
+/// Default of `dataplane.arp_per_source`: ARP frames one source MAC may have handled
+/// per second (per worker); the rest are dropped before they reach the control lcore.
 pub const ARP_PER_SOURCE: u32 = 16;
 const ARP_RATE_SLOTS: usize = 256;
 
@@ -306,6 +320,7 @@ impl<B: PacketBuf> Worker<B> {
         neighbors: Arc<Neighbors>,
         counters: Arc<WorkerCounters>,
     ) -> Worker<B> {
+        let wait_max = params.wait_max;
         Worker {
             nat,
             ports,
@@ -313,7 +328,7 @@ impl<B: PacketBuf> Worker<B> {
             neighbors,
             counters,
             arp_sent: [(0, 0); 64],
-            waiting: Vec::with_capacity(WAIT_MAX),
+            waiting: Vec::with_capacity(wait_max),
             pending_neigh: None,
             requests: [(0, Side::Inside); 16],
             requests_len: 0,
@@ -328,7 +343,7 @@ impl<B: PacketBuf> Worker<B> {
             frags: Fragments::new(0x4000),
             pending_hold: None,
             releasing: Vec::with_capacity(frag::MAX_HELD),
-            ready: Vec::with_capacity(frag::MAX_HELD + WAIT_MAX),
+            ready: Vec::with_capacity(frag::MAX_HELD + wait_max),
             handed: false,
             hairpin_owner: None,
             alg_tag: None,
@@ -1198,15 +1213,21 @@ impl<B: PacketBuf> Worker<B> {
             .iter()
             .filter(|w| w.hop == hop && w.side == side)
             .count();
-        if for_hop >= WAIT_PER_HOP || self.waiting.len() >= WAIT_MAX {
-            self.counters.count_drop(DropReason::NeighborQueueFull);
+        // (Never past the room made at start: waiting never allocates.)
+        let max = self.params.wait_max.min(self.waiting.capacity());
+        if for_hop >= self.params.wait_per_hop || self.waiting.len() >= max {
+            self.counters.count_drop(if self.params.wait_per_hop == 0 {
+                DropReason::NeighborUnresolved // configured not to wait
+            } else {
+                DropReason::NeighborQueueFull
+            });
             drop(buf);
             return;
         }
         self.waiting.push(Waiting {
             hop,
             side,
-            until: now + WAIT_SECS,
+            until: now + self.params.wait_secs,
             buf,
         });
     }
@@ -1218,7 +1239,7 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Sends the frames whose next hop became known (they come out of
     /// [`Worker::take_ready`], in the order they came), drops those that waited
-    /// [`WAIT_SECS`] (counted `neighbor_unresolved`), and asks again once a second for
+    /// `wait_secs` (counted `neighbor_unresolved`), and asks again once a second for
     /// the hops still unknown.
     pub fn poll_neighbors(&mut self, now: u32) {
         let mut i = 0;
@@ -1275,7 +1296,7 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// Whether an ARP frame from `mac` may go to the control lcore: at most
-    /// [`ARP_PER_SOURCE`] per source per second.
+    /// `arp_per_source` per source per second.
     fn arp_allowed(&mut self, mac: &Mac, now: u32) -> bool {
         let mut k = [0u8; 8];
         k[2..].copy_from_slice(mac);
@@ -1285,8 +1306,8 @@ impl<B: PacketBuf> Worker<B> {
         if slot.0 != key || slot.1 != now {
             *slot = (key, now, 0);
         }
-        slot.2 += 1;
-        slot.2 <= ARP_PER_SOURCE
+        slot.2 = slot.2.saturating_add(1);
+        slot.2 <= self.params.arp_per_source
     }
 
     fn maybe_hold_syn(&mut self, buf: &B, p: &Parsed, r: DropReason, now: u32) -> Verdict {

@@ -59,6 +59,21 @@ fn ipv4_frames(out: &[(Side, Vec<u8>)]) -> Vec<(Side, Vec<u8>)> {
         .collect()
 }
 
+/// `n` ARP requests for the inside port from [`ATTACKER`] at `now`: how many were
+/// answered.
+fn flood(h: &mut Harness, n: usize, now: u32) -> usize {
+    (0..n)
+        .map(|_| {
+            h.inject(
+                &arp(1, ATTACKER, "100.64.1.66", "100.64.0.1", Inside),
+                Inside,
+                now,
+            )
+            .len()
+        })
+        .sum()
+}
+
 fn lookup(h: &Harness, a: &str) -> Option<[u8; 6]> {
     h.neighbors.lookup(u32::from(ip(a)))
 }
@@ -231,15 +246,7 @@ fn the_wait_is_bounded_per_worker() {
 #[test]
 fn arp_is_limited_per_source_before_the_control_lcore() {
     let mut h = harness("");
-    let mut answered = 0;
-    for _ in 0..40 {
-        let o = h.inject(
-            &arp(1, ATTACKER, "100.64.1.66", "100.64.0.1", Inside),
-            Inside,
-            1000,
-        );
-        answered += o.len();
-    }
+    let answered = flood(&mut h, 40, 1000);
     let limit = cgnat_dataplane::pipeline::ARP_PER_SOURCE as usize;
     assert_eq!(answered, limit);
     assert_eq!(
@@ -261,4 +268,51 @@ fn arp_is_limited_per_source_before_the_control_lcore() {
         1001,
         Inside,
     );
+}
+
+#[test]
+fn the_configured_limits_apply() {
+    let text = config_text("")
+        .replace("gateway_mac = \"02:aa:00:00:00:fe\"\n", "")
+        .replace(
+            "worker_lcores = [1]",
+            "worker_lcores = [1]\narp_per_source = 2\nunresolved_queue = 1\nunresolved_secs = 5",
+        );
+    let mut h = Harness::new(&Config::parse(&text, "test.toml").unwrap(), 1000);
+    for k in 0..3 {
+        let q = udp(
+            &format!("100.64.1.2:{}", 5000 + k),
+            "192.0.2.10:53",
+            b"q",
+            false,
+        );
+        h.inject(&q, Inside, 1000);
+    }
+    assert_eq!(h.worker.waiting(), 1);
+    assert_eq!(h.counters.dropped(DropReason::NeighborQueueFull), 2);
+    h.timer_frames(1004);
+    assert_eq!(h.worker.waiting(), 1, "still waiting after 4 s");
+    h.timer_frames(1005);
+    assert_eq!(h.worker.waiting(), 0);
+    let answered = flood(&mut h, 5, 1006);
+    assert_eq!(answered, 2);
+    // unresolved_queue = 0: nothing waits (counted as unresolved at once).
+    let text = config_text("").replace(
+        "worker_lcores = [1]",
+        "worker_lcores = [1]\nunresolved_queue = 0",
+    );
+    let mut h = Harness::new(&Config::parse(&text, "test.toml").unwrap(), 1000);
+    let o = h.inject(
+        &udp("100.64.99.2:5000", "192.0.2.10:53", b"q", false),
+        Inside,
+        1000,
+    );
+    let back = out(&ipv4_frames(&o)[0].1);
+    h.inject(
+        &udp("192.0.2.10:53", &back.src.to_string(), b"a", true),
+        Outside,
+        1000,
+    );
+    assert_eq!(h.worker.waiting(), 0);
+    assert_eq!(h.counters.dropped(DropReason::NeighborUnresolved), 1);
 }
