@@ -2,8 +2,8 @@
 //! parser, the places where an endpoint may stand, and the rewrite of one address (and
 //! its ports) into another in exactly those places:
 //!
-//! - Request-URI, the top Via (sent-by, `received`, `rport`, and the address text a
-//!   branch may embed), every Contact, From, To, Route and Record-Route URI, the host
+//! - Request-URI, every Via (sent-by, `received`, the address text a branch may
+//!   embed; `rport` of the top one), every Contact, From, To, Route and Record-Route URI, the host
 //!   part of Call-ID;
 //! - SDP `o=`, `c=` (session and media level), the port of `m=` lines of audio, video,
 //!   image and text media over RTP or UDPTL, and `a=rtcp`;
@@ -503,11 +503,26 @@ pub fn head_spots(buf: &[u8], s: &Sip) -> Vec<Spot> {
             }
         }
     }
-    if let Some(v) = s.msg.value(buf, "Via", Some("v")) {
-        let top = text::split_commas(buf, v).swap_remove(0);
-        out.extend(via_spots(buf, top));
+    for (k, via) in vias(buf, s).into_iter().enumerate() {
+        // Every Via naming the host is its own (a host that forwards to itself, or
+        // a second Via added on another port): each one's sent-by and `received`
+        // translate; `rport` only of the top one, the hop the NAT is on.
+        out.extend(
+            via_spots(buf, via)
+                .into_iter()
+                .filter(|sp| k == 0 || sp.role != Role::Rport),
+        );
     }
     out
+}
+
+/// Every Via value of the message, top first: each header line, each comma-separated
+/// value of a line.
+fn vias(buf: &[u8], s: &Sip) -> Vec<Range<usize>> {
+    s.msg
+        .values(buf, "Via", Some("v"))
+        .flat_map(|v| text::split_commas(buf, v))
+        .collect()
 }
 
 /// Sent-by, `received` and `rport` of one Via value.
@@ -567,7 +582,7 @@ fn via_spots(buf: &[u8], r: Range<usize>) -> Vec<Spot> {
     out
 }
 
-/// Ranges of text `needle` within the Call-ID host part and the top Via's branch:
+/// Ranges of text `needle` within the Call-ID host part and every Via's branch:
 /// opaque tokens that often embed the host's address (RFC 3261 sections 8.1.1.4, 8.1.1.7).
 fn token_hits(buf: &[u8], s: &Sip, needle: &str) -> Vec<Range<usize>> {
     let mut out = Vec::new();
@@ -591,9 +606,8 @@ fn token_hits(buf: &[u8], s: &Sip, needle: &str) -> Vec<Range<usize>> {
             scan(c.start + at + 1..c.end, true);
         }
     }
-    if let Some(v) = s.msg.value(buf, "Via", Some("v")) {
-        let top = text::split_commas(buf, v).swap_remove(0);
-        for (n, val) in text::params(buf, top) {
+    for via in vias(buf, s) {
+        for (n, val) in text::params(buf, via) {
             if buf[n].eq_ignore_ascii_case(b"branch") {
                 scan(val, false);
             }

@@ -62,6 +62,14 @@ pub struct Dataplane {
     pub rx_desc: u16,
     /// TX descriptors per queue.
     pub tx_desc: u16,
+    /// ARP frames one source MAC may send to the control lcore per second, per worker.
+    pub arp_per_source: u32,
+    /// Frames that wait for one next hop's MAC (per worker; 0: none waits).
+    pub unresolved_queue: usize,
+    /// Frames that wait for any next hop's MAC, per worker.
+    pub unresolved_queue_total: usize,
+    /// Seconds a frame waits for its next hop's MAC.
+    pub unresolved_secs: u32,
 }
 
 /// Which side of the NAT a port is on.
@@ -232,6 +240,9 @@ pub struct AlgProto {
     /// FTP: data connections may come from any address, not only the control
     /// connection's server (FXP). Off by default.
     pub loose: bool,
+    /// SIP and RTSP: lowest media (RTP) port an SDP `m=` line or an RTSP
+    /// `client_port` may name; lower ones open no pinhole (1024 by default).
+    pub min_media_port: u16,
 }
 
 /// ALGs.

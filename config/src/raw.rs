@@ -110,6 +110,27 @@ struct FileDataplane {
     rx_desc: u16,
     #[serde(default = "d_desc")]
     tx_desc: u16,
+    #[serde(default = "d_arp_per_source")]
+    arp_per_source: u32,
+    #[serde(default = "d_unresolved_queue")]
+    unresolved_queue: u32,
+    #[serde(default = "d_unresolved_queue_total")]
+    unresolved_queue_total: u32,
+    #[serde(default = "d_unresolved_secs")]
+    unresolved_secs: u32,
+}
+
+fn d_arp_per_source() -> u32 {
+    16
+}
+fn d_unresolved_queue() -> u32 {
+    3
+}
+fn d_unresolved_queue_total() -> u32 {
+    64
+}
+fn d_unresolved_secs() -> u32 {
+    3
 }
 
 impl Default for FileDataplane {
@@ -123,6 +144,10 @@ impl Default for FileDataplane {
             mbuf_size: d_mbuf_size(),
             rx_desc: d_desc(),
             tx_desc: d_desc(),
+            arp_per_source: d_arp_per_source(),
+            unresolved_queue: d_unresolved_queue(),
+            unresolved_queue_total: d_unresolved_queue_total(),
+            unresolved_secs: d_unresolved_secs(),
         }
     }
 }
@@ -304,6 +329,8 @@ struct FileAlgProto {
     min_data_port: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     loose: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    min_media_port: Option<u16>,
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -739,6 +766,42 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             ));
         }
     }
+    if !(1..=100_000).contains(&dp.arp_per_source) {
+        return Err(cx.err(
+            &dpk("arp_per_source"),
+            format!(
+                "{} ARP frames per source MAC per second; 1 to 100000",
+                dp.arp_per_source
+            ),
+        ));
+    }
+    if !(1..=4096).contains(&dp.unresolved_queue_total) {
+        return Err(cx.err(
+            &dpk("unresolved_queue_total"),
+            format!(
+                "{} frames waiting for next hops per worker; 1 to 4096",
+                dp.unresolved_queue_total
+            ),
+        ));
+    }
+    if dp.unresolved_queue > dp.unresolved_queue_total.min(64) {
+        return Err(cx.err(
+            &dpk("unresolved_queue"),
+            format!(
+                "{} frames per next hop; 0 (none waits) to 64, and at most unresolved_queue_total ({})",
+                dp.unresolved_queue, dp.unresolved_queue_total
+            ),
+        ));
+    }
+    if !(1..=60).contains(&dp.unresolved_secs) {
+        return Err(cx.err(
+            &dpk("unresolved_secs"),
+            format!(
+                "{} seconds waiting for a next hop; 1 to 60",
+                dp.unresolved_secs
+            ),
+        ));
+    }
     if dp
         .eal_args
         .iter()
@@ -758,6 +821,10 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         mbuf_size: dp.mbuf_size,
         rx_desc: dp.rx_desc,
         tx_desc: dp.tx_desc,
+        arp_per_source: dp.arp_per_source,
+        unresolved_queue: dp.unresolved_queue as usize,
+        unresolved_queue_total: dp.unresolved_queue_total as usize,
+        unresolved_secs: dp.unresolved_secs,
     };
 
     // [[ports]]
@@ -1088,6 +1155,20 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             a.as_ref().is_some_and(|a| a.min_data_port.is_some()),
         )?;
         ftp_only("loose", a.as_ref().is_some_and(|a| a.loose.is_some()))?;
+        let media = name == "sip" || name == "rtsp";
+        if !media && a.as_ref().is_some_and(|a| a.min_media_port.is_some()) {
+            return Err(cx.err(
+                &[Key("alg"), Key(name), Key("min_media_port")],
+                "only alg.sip and alg.rtsp take min_media_port",
+            ));
+        }
+        let min_media_port = a.as_ref().and_then(|a| a.min_media_port).unwrap_or(1024);
+        if min_media_port == 0 {
+            return Err(cx.err(
+                &[Key("alg"), Key(name), Key("min_media_port")],
+                "1 to 65535 (port 0 is never valid)",
+            ));
+        }
         let min_data_port = a.as_ref().and_then(|a| a.min_data_port).unwrap_or(1024);
         if min_data_port == 0 {
             return Err(cx.err(
@@ -1101,6 +1182,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             ports,
             min_data_port,
             loose,
+            min_media_port,
         })
     };
     let alg = Alg {
@@ -1206,12 +1288,13 @@ impl FileConfig {
     /// The file form of a resolved config, every default written out.
     pub(crate) fn from_config(c: &Config) -> FileConfig {
         let strs = |v: &[Ipv4Net]| v.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-        let alg = |a: &AlgProto, ftp: bool| {
+        let alg = |a: &AlgProto, ftp: bool, media: bool| {
             Some(FileAlgProto {
                 enabled: Some(a.enabled),
                 ports: Some(a.ports.clone()),
                 min_data_port: ftp.then_some(a.min_data_port),
                 loose: ftp.then_some(a.loose),
+                min_media_port: media.then_some(a.min_media_port),
             })
         };
         let n = &c.nat;
@@ -1225,6 +1308,10 @@ impl FileConfig {
                 mbuf_size: c.dataplane.mbuf_size,
                 rx_desc: c.dataplane.rx_desc,
                 tx_desc: c.dataplane.tx_desc,
+                arp_per_source: c.dataplane.arp_per_source,
+                unresolved_queue: c.dataplane.unresolved_queue as u32,
+                unresolved_queue_total: c.dataplane.unresolved_queue_total as u32,
+                unresolved_secs: c.dataplane.unresolved_secs,
             },
             ports: c
                 .ports
@@ -1300,10 +1387,10 @@ impl FileConfig {
                     .collect(),
             }),
             alg: FileAlg {
-                ftp: alg(&c.alg.ftp, true),
-                tftp: alg(&c.alg.tftp, false),
-                sip: alg(&c.alg.sip, false),
-                rtsp: alg(&c.alg.rtsp, false),
+                ftp: alg(&c.alg.ftp, true, false),
+                tftp: alg(&c.alg.tftp, false, false),
+                sip: alg(&c.alg.sip, false, true),
+                rtsp: alg(&c.alg.rtsp, false, true),
             },
             metrics: FileMetrics {
                 listen: c.metrics.listen.map_or("off".into(), |a| a.to_string()),

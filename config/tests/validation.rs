@@ -845,6 +845,27 @@ fn ftp_only_switches_are_refused_elsewhere() {
 }
 
 #[test]
+fn min_media_port_is_for_sip_and_rtsp_and_never_zero() {
+    let t = plus("[alg]\nftp = { min_media_port = 1024 }");
+    refused(
+        &t,
+        "ftp",
+        "alg.ftp.min_media_port",
+        "only alg.sip and alg.rtsp take min_media_port",
+    );
+    let t = plus("[alg]\nsip = { enabled = true, min_media_port = 0 }");
+    refused(&t, "sip", "alg.sip.min_media_port", "1 to 65535");
+    let t = plus("[alg]\nrtsp = { min_media_port = 0 }");
+    refused(&t, "rtsp", "alg.rtsp.min_media_port", "1 to 65535");
+    let c = cgnat_config::Config::parse(&plus("[alg]\nsip = { min_media_port = 2000 }"), "t.toml")
+        .unwrap();
+    assert_eq!(
+        (c.alg.sip.min_media_port, c.alg.rtsp.min_media_port),
+        (2000, 1024)
+    );
+}
+
+#[test]
 fn metrics_listen_is_a_socket_address() {
     let t = plus("[metrics]\nlisten = \"localhost\"");
     refused(
@@ -970,4 +991,52 @@ fn unreadable_file_is_an_error_not_a_panic() {
     let e = load(Path::new("/nonexistent/cgnat.toml")).unwrap_err();
     assert_eq!(e.line, 0);
     assert!(e.message.contains("cannot read"), "{e}");
+}
+
+#[test]
+fn neighbour_limits_are_bounded() {
+    let dp = |lines: &str| {
+        with(
+            "worker_lcores = [1]",
+            &format!("worker_lcores = [1]\n{lines}"),
+        )
+    };
+    let t = dp("arp_per_source = 0");
+    refused(
+        &t,
+        "arp_per_source",
+        "dataplane.arp_per_source",
+        "1 to 100000",
+    );
+    let t = dp("unresolved_queue_total = 0");
+    refused(
+        &t,
+        "unresolved_queue_total",
+        "dataplane.unresolved_queue_total",
+        "1 to 4096",
+    );
+    let t = dp("unresolved_queue = 9\nunresolved_queue_total = 8");
+    refused(
+        &t,
+        "unresolved_queue =",
+        "dataplane.unresolved_queue",
+        "at most unresolved_queue_total (8)",
+    );
+    let t = dp("unresolved_secs = 61");
+    refused(
+        &t,
+        "unresolved_secs",
+        "dataplane.unresolved_secs",
+        "1 to 60",
+    );
+    let c = Config::parse(&dp("unresolved_queue = 0"), "t.toml").unwrap();
+    assert_eq!(
+        (
+            c.dataplane.unresolved_queue,
+            c.dataplane.unresolved_queue_total,
+            c.dataplane.unresolved_secs,
+            c.dataplane.arp_per_source
+        ),
+        (0, 64, 3, 16)
+    );
 }

@@ -440,6 +440,19 @@ impl AlgControl {
                 .find(|r| r.inside == inside)
                 .copied()
         };
+        // What an endpoint the client announced becomes: its reserved mapping; or, for
+        // the client's own address with none (the tag had no room, a port below
+        // min_data_port, no port free), the outside address with the port as written
+        // (no mapping answers there): the inside address never leaves. Another
+        // host's address (bounce, FXP) is left alone.
+        let to = |inside: (u32, u16)| match find(inside) {
+            Some(r) => Some((Ipv4Addr::from(r.outside.0), r.outside.1)),
+            None if inside.0 == tag.inside.0 => {
+                self.counters.alg_ftp_masked.inc();
+                Some((Ipv4Addr::from(tag.outside.0), inside.1))
+            }
+            None => None,
+        };
         let mut at = 0;
         while let Ok(Some(l)) = next_line(payload, at) {
             let line = &payload[l.start..l.end];
@@ -450,35 +463,23 @@ impl AlgControl {
             match (msg, dir) {
                 (Message::Port(arg), 0) => {
                     if let Ok((a, p)) = parse_host_port(arg) {
-                        if let Some(r) = find((u32::from(a), p)) {
-                            edits.push((
-                                l.start + 5,
-                                arg.len(),
-                                format_host_port(Ipv4Addr::from(r.outside.0), r.outside.1),
-                            ));
+                        if let Some((a, p)) = to((u32::from(a), p)) {
+                            edits.push((l.start + 5, arg.len(), format_host_port(a, p)));
                         }
                     }
                 }
                 (Message::Eprt(arg), 0) => {
                     if let Ok(Eprt::V4(a, p)) = parse_eprt(arg) {
-                        if let Some(r) = find((u32::from(a), p)) {
-                            edits.push((
-                                l.start + 5,
-                                arg.len(),
-                                format_eprt(Ipv4Addr::from(r.outside.0), r.outside.1),
-                            ));
+                        if let Some((a, p)) = to((u32::from(a), p)) {
+                            edits.push((l.start + 5, arg.len(), format_eprt(a, p)));
                         }
                     }
                 }
                 // A server behind the NAT announcing where to connect.
                 (Message::Reply227, 0) => {
                     if let Ok((a, p, st, en)) = cgnat_alg::ftp::parse_227(line) {
-                        if let Some(r) = find((u32::from(a), p)) {
-                            edits.push((
-                                l.start + st,
-                                en - st,
-                                format_host_port(Ipv4Addr::from(r.outside.0), r.outside.1),
-                            ));
+                        if let Some((a, p)) = to((u32::from(a), p)) {
+                            edits.push((l.start + st, en - st, format_host_port(a, p)));
                         }
                     }
                 }

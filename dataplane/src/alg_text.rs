@@ -364,7 +364,14 @@ fn sip_message(c: &mut Ctx, text: &[u8], m: &sip::Sip) {
             None => count(counters, ALG_SIP, AlgEvent::PinholeRefused),
         }
     }
+    let min_media = nat.params().sip_min_media_port;
     for media in &p.media {
+        if media.port < min_media || media.rtcp < min_media {
+            // A pinhole to a privileged port of the subscriber (`m=audio 52`) from any
+            // source until the answer: refused.
+            count(counters, ALG_SIP, AlgEvent::LowPort);
+            continue;
+        }
         let req = ExpectReq {
             proto: ipv4::PROTO_UDP,
             in_addr: s.in_addr,
@@ -435,7 +442,12 @@ fn rtsp_message(c: &mut Ctx, text: &[u8], m: &rtsp::Rtsp) {
             for _ in 0..plan.elsewhere {
                 count(counters, ALG_RTSP, AlgEvent::Elsewhere);
             }
+            let min_media = nat.params().rtsp_min_media_port;
             for st in &plan.streams {
+                if st.rtp < min_media || st.rtcp < min_media {
+                    count(counters, ALG_RTSP, AlgEvent::LowPort);
+                    continue;
+                }
                 let req = ExpectReq {
                     proto: ipv4::PROTO_UDP,
                     in_addr: s.in_addr,

@@ -63,6 +63,15 @@ reasons! {
     ArpMalformed = "arp_malformed",
     /// ARP packet handled (replied to or learned from) and consumed.
     ArpConsumed = "arp_consumed",
+    /// ARP reply that answers no request of ours (unsolicited, gratuitous, or late):
+    /// nothing learned from it.
+    ArpUnsolicited = "arp_unsolicited",
+    /// ARP frame over its source MAC's budget (per worker and second): dropped before
+    /// the control lcore.
+    ArpRateLimited = "arp_rate_limited",
+    /// ARP (or a frame for the appliance itself) dropped because its ring to the
+    /// control lcore was full; ALG frames have a ring of their own (`ring_full`).
+    ArpRingFull = "arp_ring_full",
     /// IPv4 header shorter than 20 bytes or than its IHL / total length.
     Ipv4Truncated = "ipv4_truncated",
     /// IPv4 header with bad version, IHL below 5 or total length below the header.
@@ -109,8 +118,11 @@ reasons! {
     SubscriberSessionLimit = "subscriber_session_limit",
     /// Subscriber reached max_blocks_per_subscriber (port quota).
     SubscriberPortLimit = "subscriber_port_limit",
-    /// Next hop not yet resolved: the packet was turned into an ARP request.
+    /// Next hop not resolved: the frame waited for its MAC in vain (no answer to
+    /// the ARP requests within the wait), or could not wait (an ALG frame).
     NeighborUnresolved = "neighbor_unresolved",
+    /// Next hop not resolved yet and its wait queue (per next hop or per worker) full.
+    NeighborQueueFull = "neighbor_queue_full",
     /// Packet for the appliance itself that it does not serve.
     LocalUnsupported = "local_unsupported",
     /// TX queue full: freed after a failed send.
@@ -212,6 +224,10 @@ pub struct WorkerCounters {
     pub alg_ftp_bounce: Counter,
     /// FTP PORT/EPRT naming a data port below alg.ftp.min_data_port, left alone.
     pub alg_ftp_low_port: Counter,
+    /// FTP PORT/EPRT/227 naming the client's own address that got no mapping (the
+    /// segment's tag full, a port below min_data_port, no port free): the address
+    /// leaves as the outside one, with the port as written, and nothing is opened.
+    pub alg_ftp_masked: Counter,
     /// FTP lines the ALG could not parse, left alone.
     pub alg_ftp_parse_errors: Counter,
     /// Segments holding the start of a command, held for the rest.
@@ -234,11 +250,12 @@ pub type CounterOf = fn(&WorkerCounters) -> &Counter;
 /// The FTP ALG's counters: the event label in `/metrics`
 /// (`cgnat_alg_events_total{alg="ftp",event=...}`), the key in the summary's `alg`
 /// table, and the counter. One list, so that neither output can miss one.
-pub const FTP_EVENTS: [(&str, &str, CounterOf); 9] = [
+pub const FTP_EVENTS: [(&str, &str, CounterOf); 10] = [
     ("messages", "ftp_messages", |c| &c.alg_ftp_messages),
     ("rewritten", "ftp_rewrites", |c| &c.alg_ftp_rewrites),
     ("bounce", "ftp_bounce", |c| &c.alg_ftp_bounce),
     ("low_port", "ftp_low_port", |c| &c.alg_ftp_low_port),
+    ("masked", "ftp_masked", |c| &c.alg_ftp_masked),
     ("parse_errors", "ftp_parse_errors", |c| {
         &c.alg_ftp_parse_errors
     }),
@@ -300,10 +317,13 @@ pub enum AlgEvent {
     NoRoom,
     /// RTCP CNAMEs of announced media that named the inside host, rewritten.
     RtcpRewritten,
+    /// Media ports (SDP `m=`, RTSP `client_port`) below the configured
+    /// `min_media_port`: no pinhole opened for them.
+    LowPort,
 }
 
 /// Number of [`AlgEvent`]s.
-pub const N_ALG_EVENTS: usize = 17;
+pub const N_ALG_EVENTS: usize = 18;
 
 /// Label values of [`AlgEvent`]s, in order.
 pub const ALG_EVENT_NAMES: [&str; N_ALG_EVENTS] = [
@@ -324,6 +344,7 @@ pub const ALG_EVENT_NAMES: [&str; N_ALG_EVENTS] = [
     "too_many_endpoints",
     "no_room",
     "rtcp_cname_rewritten",
+    "low_media_port",
 ];
 
 /// Index of a protocol in per-protocol counters.

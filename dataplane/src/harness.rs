@@ -83,8 +83,10 @@ impl Harness {
             self.control.learn(ip, &mac);
         }
         if v == Verdict::Control {
+            self.control.tick(now);
             v = self.control.handle(&mut buf, side);
         }
+        let mut requests = self.requests(now);
         let mut out = match v {
             Verdict::Tx(out) => vec![(out, buf.data().to_vec())],
             Verdict::Hold => {
@@ -106,12 +108,29 @@ impl Harness {
             },
             _ => Vec::new(),
         };
+        out.append(&mut requests);
+        self.worker.poll_neighbors(now);
+        out.append(&mut self.requests(now));
         while let Some((b, side)) = self.worker.take_ready() {
             out.push((side, b.data().to_vec()));
         }
         while let Some((b, side)) = self.control.take_ready() {
             self.counters.tx[side as usize].inc();
             out.push((side, b.data().to_vec()));
+        }
+        out
+    }
+
+    /// The ARP requests the worker asked for, built and noted by the control handler
+    /// (whose answers it then learns).
+    fn requests(&mut self, now: u32) -> Vec<(Side, Vec<u8>)> {
+        let mut out = Vec::new();
+        while let Some((hop, side)) = self.worker.next_request() {
+            let mut buf = VecBuf::new(&[]);
+            if let Verdict::Tx(side) = self.worker.build_arp_request(hop, side, &mut buf) {
+                self.control.note_request(hop, side, now);
+                out.push((side, buf.data().to_vec()));
+            }
         }
         out
     }
@@ -125,6 +144,11 @@ impl Harness {
     pub fn timer_frames(&mut self, now: u32) -> Vec<(Side, Vec<u8>)> {
         let mut out = Vec::new();
         self.control.tick(now);
+        self.worker.poll_neighbors(now);
+        out.append(&mut self.requests(now));
+        while let Some((b, side)) = self.worker.take_ready() {
+            out.push((side, b.data().to_vec()));
+        }
         while let Some((b, side)) = self.control.take_ready() {
             out.push((side, b.data().to_vec()));
         }

@@ -133,8 +133,16 @@ pub struct PipelineParams {
     /// ICMP errors the appliance may send per second per worker.
     pub icmp_rate: u32,
     /// Destination MAC for next hops nobody resolved (pcap mode, where no neighbour
-    /// can answer ARP); None: the packet becomes an ARP request.
+    /// can answer ARP); None: the packet waits while an ARP request asks.
     pub unresolved_mac: Option<Mac>,
+    /// ARP frames one source MAC may send to the control lcore per second.
+    pub arp_per_source: u32,
+    /// Frames that wait for one next hop (0: none waits).
+    pub wait_per_hop: usize,
+    /// Frames that wait for any next hop, per worker.
+    pub wait_max: usize,
+    /// Seconds a frame waits for its next hop.
+    pub wait_secs: u32,
     /// Hold unsolicited inbound SYNs (RFC 5382 REQ-4) for this many seconds; 0 drops.
     pub syn_hold_secs: u32,
     /// FTP: lowest data port a PORT/EPRT may name.
@@ -159,6 +167,10 @@ impl PipelineParams {
             check_dst_mac: true,
             icmp_rate: 1000,
             unresolved_mac: None,
+            arp_per_source: cfg.dataplane.arp_per_source,
+            wait_per_hop: cfg.dataplane.unresolved_queue,
+            wait_max: cfg.dataplane.unresolved_queue_total,
+            wait_secs: cfg.dataplane.unresolved_secs,
             ftp_min_data_port: cfg.alg.ftp.min_data_port,
             ftp_loose: cfg.alg.ftp.loose,
             syn_hold_secs: match cfg.nat.inbound_syn {
@@ -234,6 +246,19 @@ pub struct Worker<B> {
     counters: Arc<WorkerCounters>,
     /// Last second an ARP request was sent, per small hash bucket of next hops.
     arp_sent: [(u32, u32); 64],
+    /// Frames waiting for their next hop's MAC (like Linux's unres_qlen): at most
+    /// `wait_per_hop` per next hop and `wait_max` in all (parameters), sent once the
+    /// neighbour is known, dropped after `wait_secs`.
+    waiting: Vec<Waiting<B>>,
+    /// Where the frame `process` answered [`Verdict::Hold`] for waits (next hop, side).
+    pending_neigh: Option<(u32, Side, u32)>,
+    /// ARP requests to send (next hop, side), for the driver to build
+    /// ([`Worker::next_request`], [`Worker::build_arp_request`]).
+    requests: [(u32, Side); 16],
+    requests_len: usize,
+    /// ARP frames seen per source MAC this second (a small hashed table: a source
+    /// shares its slot with others that hash alike).
+    arp_rate: [(u64, u32, u32); ARP_RATE_SLOTS],
     icmp_second: u32,
     icmp_left: u32,
     ident: u16,
@@ -260,6 +285,28 @@ pub struct Worker<B> {
     text_partials: crate::alg_text::Partials,
 }
 
+/// A frame waiting for its next hop's MAC.
+struct Waiting<B> {
+    hop: u32,
+    side: Side,
+    until: u32,
+    buf: B,
+}
+
+/// Default of `dataplane.unresolved_queue`: frames that wait for one next hop (as
+/// Linux's unres_qlen, 3).
+pub const WAIT_PER_HOP: usize = 3;
+/// Default of `dataplane.unresolved_queue_total`: frames waiting for any next hop,
+/// per worker.
+pub const WAIT_MAX: usize = 64;
+/// Default of `dataplane.unresolved_secs`: seconds a frame waits for its next hop (an
+/// ARP request each second meanwhile).
+pub const WAIT_SECS: u32 = 3;
+/// Default of `dataplane.arp_per_source`: ARP frames one source MAC may have handled
+/// per second (per worker); the rest are dropped before they reach the control lcore.
+pub const ARP_PER_SOURCE: u32 = 16;
+const ARP_RATE_SLOTS: usize = 256;
+
 /// Longest command start kept, and how many at once.
 const PARTIAL: usize = 64;
 const PARTIALS: usize = 64;
@@ -273,6 +320,7 @@ impl<B: PacketBuf> Worker<B> {
         neighbors: Arc<Neighbors>,
         counters: Arc<WorkerCounters>,
     ) -> Worker<B> {
+        let wait_max = params.wait_max;
         Worker {
             nat,
             ports,
@@ -280,6 +328,11 @@ impl<B: PacketBuf> Worker<B> {
             neighbors,
             counters,
             arp_sent: [(0, 0); 64],
+            waiting: Vec::with_capacity(wait_max),
+            pending_neigh: None,
+            requests: [(0, Side::Inside); 16],
+            requests_len: 0,
+            arp_rate: [(0, 0, 0); ARP_RATE_SLOTS],
             icmp_second: 0,
             icmp_left: 0,
             ident: 1,
@@ -290,7 +343,7 @@ impl<B: PacketBuf> Worker<B> {
             frags: Fragments::new(0x4000),
             pending_hold: None,
             releasing: Vec::with_capacity(frag::MAX_HELD),
-            ready: Vec::with_capacity(frag::MAX_HELD),
+            ready: Vec::with_capacity(frag::MAX_HELD + wait_max),
             handed: false,
             hairpin_owner: None,
             alg_tag: None,
@@ -346,12 +399,19 @@ impl<B: PacketBuf> Worker<B> {
         &self.glean[..n]
     }
 
-    fn glean_source(&mut self, buf: &B, src: u32) {
+    fn glean_source(&mut self, buf: &B, src: u32, now: u32) {
         let port = &self.ports[Side::Inside as usize];
-        if self.glean_len < self.glean.len()
-            && port.on_link(src)
-            && self.neighbors.lookup(src).is_none()
-        {
+        if !port.on_link(src) || self.neighbors.lookup(src).is_some() {
+            return;
+        }
+        if self.params.unresolved_mac.is_none() {
+            // A packet's source MAC proves nothing (any subscriber can send with
+            // another's address): ask, and learn only the answer.
+            self.request(src, Side::Inside, now);
+            return;
+        }
+        // Replay and pcap mode (nobody answers ARP): the frame's source MAC.
+        if self.glean_len < self.glean.len() {
             if let Ok(f) = ethernet::Frame::new_checked(buf.data()) {
                 let mac = f.src();
                 if !ethernet::is_multicast(&mac)
@@ -367,6 +427,12 @@ impl<B: PacketBuf> Worker<B> {
     /// Processes one frame received on `from` at time `now` (seconds).
     pub fn process(&mut self, buf: &mut B, from: Side, now: u32) -> Verdict {
         let mut v = self.process_inner(buf, from, now);
+        if v == Verdict::Hold && self.alg_tag.is_some() && self.pending_neigh.take().is_some() {
+            // A frame the control lcore must rewrite gets its MACs before it goes
+            // there: it does not wait (its sender retransmits; the request is out).
+            self.alg_tag = None;
+            v = Verdict::Drop(DropReason::NeighborUnresolved);
+        }
         if let Some(tag) = self.alg_tag.take() {
             if let Verdict::Tx(side) = v {
                 v = if tag.push(buf) {
@@ -455,6 +521,10 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Takes a frame `process` answered [`Verdict::Hold`] for.
     pub fn hold(&mut self, buf: B) {
+        if let Some((hop, side, now)) = self.pending_neigh.take() {
+            self.wait(hop, side, now, buf);
+            return;
+        }
         match self.pending_hold.take() {
             Some((key, from, now)) => match self.frags.hold(key, buf, from as u8, now) {
                 Ok(()) => self.counters.fragments_held.inc(),
@@ -551,6 +621,7 @@ impl<B: PacketBuf> Worker<B> {
                     self.ready.push((b, side));
                 }
                 Verdict::Drop(r) => self.counters.count_drop(r),
+                Verdict::Hold => self.hold(b),
                 _ => {}
             }
         }
@@ -576,7 +647,14 @@ impl<B: PacketBuf> Worker<B> {
         }
         match frame.ethertype() {
             ETHERTYPE_IPV4 => {}
-            ETHERTYPE_ARP => return Verdict::Control,
+            ETHERTYPE_ARP => {
+                let src = frame.src();
+                return if self.arp_allowed(&src, now) {
+                    Verdict::Control
+                } else {
+                    Verdict::Drop(DropReason::ArpRateLimited)
+                };
+            }
             _ => return Verdict::Drop(DropReason::EthUnsupported),
         }
         let p = match parse_l3(buf) {
@@ -764,7 +842,7 @@ impl<B: PacketBuf> Worker<B> {
         let before = self.nat.live_sessions();
         let i = self.nat.in2out(&t, flags, create, now)?;
         if self.nat.live_sessions() != before {
-            self.glean_source(buf, p.src);
+            self.glean_source(buf, p.src, now);
             if self.held_len > 0 && t.proto == ipv4::PROTO_TCP {
                 let s = self.nat.session(i);
                 let (ra, rp, oa, op) = (s.rem_addr, s.rem_port, s.out_addr, s.out_port);
@@ -953,7 +1031,14 @@ impl<B: PacketBuf> Worker<B> {
             self.counters.alg_ftp_bounce.inc();
             return true;
         }
-        if usize::from(tag.n) == crate::alg::MAX_REWRITES {
+        let n = usize::from(tag.n);
+        if tag.rewrites[..n]
+            .iter()
+            .any(|r| r.inside == (s.in_addr, port))
+        {
+            return true; // announced again in the same segment: one reservation
+        }
+        if n == crate::alg::MAX_REWRITES {
             return false;
         }
         if client && port < self.params.ftp_min_data_port {
@@ -1092,8 +1177,9 @@ impl<B: PacketBuf> Worker<B> {
         Verdict::Tx(side)
     }
 
-    /// Sets the frame's MAC addresses for `dst` out of `side`, or turns it into an ARP
-    /// request when the next hop is unknown.
+    /// Sets the frame's MAC addresses for `dst` out of `side`; when the next hop is
+    /// unknown, the frame waits for it ([`Verdict::Hold`]: give it to
+    /// [`Worker::hold`]) and an ARP request goes out.
     fn l2_out(&mut self, buf: &mut B, side: Side, dst: u32, now: u32) -> Verdict {
         let port = &self.ports[side as usize];
         let hop = port.next_hop(dst);
@@ -1102,17 +1188,100 @@ impl<B: PacketBuf> Worker<B> {
             f.set_addrs(&port.mac, &mac);
             return Verdict::Tx(side);
         }
-        // Unknown next hop: the packet is lost (as on most routers) and becomes the ARP
-        // request, at most one per next hop per second.
+        self.request(hop, side, now);
+        self.pending_neigh = Some((hop, side, now));
+        Verdict::Hold
+    }
+
+    /// Asks for `hop`'s MAC on `side`: at most one request per next hop per second.
+    fn request(&mut self, hop: u32, side: Side, now: u32) {
         let bucket = (hop as usize ^ (hop >> 16) as usize) & 63;
-        if self.arp_sent[bucket] == (hop, now) {
-            return Verdict::Drop(DropReason::NeighborUnresolved);
+        if self.arp_sent[bucket] == (hop, now) || self.requests_len == self.requests.len() {
+            return;
+        }
+        if self.requests[..self.requests_len].contains(&(hop, side)) {
+            return;
         }
         self.arp_sent[bucket] = (hop, now);
-        self.counters.count_drop(DropReason::NeighborUnresolved);
-        if !buf.set_len(ethernet::HEADER_LEN + arp::LEN) {
-            return Verdict::Drop(DropReason::NeighborUnresolved);
+        self.requests[self.requests_len] = (hop, side);
+        self.requests_len += 1;
+    }
+
+    /// Queues a frame for its next hop, or drops it (counted `neighbor_queue_full`)
+    /// when the hop's or the worker's queue is full: the newcomer goes, the frames
+    /// already waiting stay.
+    fn wait(&mut self, hop: u32, side: Side, now: u32, buf: B) {
+        let for_hop = self
+            .waiting
+            .iter()
+            .filter(|w| w.hop == hop && w.side == side)
+            .count();
+        // (Never past the room made at start: waiting never allocates.)
+        let max = self.params.wait_max.min(self.waiting.capacity());
+        if for_hop >= self.params.wait_per_hop || self.waiting.len() >= max {
+            self.counters.count_drop(if self.params.wait_per_hop == 0 {
+                DropReason::NeighborUnresolved // configured not to wait
+            } else {
+                DropReason::NeighborQueueFull
+            });
+            drop(buf);
+            return;
         }
+        self.waiting.push(Waiting {
+            hop,
+            side,
+            until: now + self.params.wait_secs,
+            buf,
+        });
+    }
+
+    /// Frames waiting for a next hop's MAC, now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Sends the frames whose next hop became known (they come out of
+    /// [`Worker::take_ready`], in the order they came), drops those that waited
+    /// `wait_secs` (counted `neighbor_unresolved`), and asks again once a second for
+    /// the hops still unknown.
+    pub fn poll_neighbors(&mut self, now: u32) {
+        let mut i = 0;
+        while i < self.waiting.len() {
+            let (hop, side) = (self.waiting[i].hop, self.waiting[i].side);
+            if let Some(mac) = self.neighbors.lookup(hop) {
+                let mut w = self.waiting.remove(i);
+                let port = &self.ports[side as usize];
+                if let Ok(mut f) = ethernet::Frame::new_checked(w.buf.data_mut()) {
+                    f.set_addrs(&port.mac, &mac);
+                }
+                self.counters.tx[side as usize].inc();
+                self.ready.push((w.buf, side));
+            } else if self.waiting[i].until <= now {
+                drop(self.waiting.remove(i));
+                self.counters.count_drop(DropReason::NeighborUnresolved);
+            } else {
+                self.request(hop, side, now);
+                i += 1;
+            }
+        }
+    }
+
+    /// The next ARP request to send (next hop, side).
+    pub fn next_request(&mut self) -> Option<(u32, Side)> {
+        if self.requests_len == 0 {
+            return None;
+        }
+        self.requests_len -= 1;
+        Some(self.requests[self.requests_len])
+    }
+
+    /// Writes into `buf` (any contents) the broadcast ARP request for `hop` out of
+    /// `side`.
+    pub fn build_arp_request(&mut self, hop: u32, side: Side, buf: &mut B) -> Verdict {
+        if !buf.set_len(ethernet::HEADER_LEN + arp::LEN) {
+            return Verdict::Drop(DropReason::TooBig);
+        }
+        let port = &self.ports[side as usize];
         let d = buf.data_mut();
         let mut f = ethernet::Frame::new_checked(&mut d[..]).expect("sized");
         f.set_addrs(&port.mac, &ethernet::BROADCAST);
@@ -1125,7 +1294,23 @@ impl<B: PacketBuf> Worker<B> {
             &[0; 6],
             hop.into(),
         );
+        self.counters.tx[side as usize].inc();
         Verdict::Tx(side)
+    }
+
+    /// Whether an ARP frame from `mac` may go to the control lcore: at most
+    /// `arp_per_source` per source per second.
+    fn arp_allowed(&mut self, mac: &Mac, now: u32) -> bool {
+        let mut k = [0u8; 8];
+        k[2..].copy_from_slice(mac);
+        let key = u64::from_be_bytes(k);
+        let slot = &mut self.arp_rate
+            [(key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize % ARP_RATE_SLOTS];
+        if slot.0 != key || slot.1 != now {
+            *slot = (key, now, 0);
+        }
+        slot.2 = slot.2.saturating_add(1);
+        slot.2 <= self.params.arp_per_source
     }
 
     fn maybe_hold_syn(&mut self, buf: &B, p: &Parsed, r: DropReason, now: u32) -> Verdict {
@@ -1468,7 +1653,17 @@ pub struct Control<B> {
     /// What to do with the segment [`Control::alg`] answered [`Verdict::Hold`] for.
     pending: Option<Pending>,
     ready: Vec<(B, Side)>,
+    /// ARP requests the workers sent and no one answered yet: (address, side, until).
+    /// Only an answer to one of them teaches a neighbour.
+    solicited: Vec<(u32, Side, u32)>,
+    /// The control clock (seconds), as last told.
+    now: u32,
 }
+
+/// Requests waiting for their answer at once; the oldest goes when full.
+const MAX_SOLICITED: usize = 1024;
+/// Seconds an answer to a request is accepted.
+const SOLICITED_SECS: u32 = 3;
 
 /// A run of held segments: its connection, where it goes, until when, and its
 /// sequence range.
@@ -1541,7 +1736,28 @@ impl<B: PacketBuf> Control<B> {
             held: Vec::with_capacity(MAX_HELD_LINES),
             pending: None,
             ready: Vec::with_capacity(MAX_HELD_LINES),
+            solicited: Vec::with_capacity(MAX_SOLICITED),
+            now: 0,
         }
+    }
+
+    /// Records that a worker asked for `ip`'s MAC on `side` at `now`: its answer will
+    /// be learned.
+    pub fn note_request(&mut self, ip: u32, side: Side, now: u32) {
+        self.now = self.now.max(now);
+        let until = now + SOLICITED_SECS;
+        if let Some(r) = self.solicited.iter_mut().find(|r| r.0 == ip && r.1 == side) {
+            r.2 = until;
+            return;
+        }
+        if self.solicited.len() == MAX_SOLICITED {
+            let live = self.now;
+            self.solicited.retain(|r| r.2 > live);
+            if self.solicited.len() == MAX_SOLICITED {
+                self.solicited.remove(0);
+            }
+        }
+        self.solicited.push((ip, side, until));
     }
 
     /// Runs the ALG on a frame a worker tagged, and says where it goes. A TCP segment
@@ -1703,6 +1919,7 @@ impl<B: PacketBuf> Control<B> {
     /// Held runs whose time ran out go as they are (after the connection's sequence
     /// adjustment); [`Control::take_ready`] hands them out.
     pub fn tick(&mut self, now: u32) {
+        self.now = self.now.max(now);
         let mut i = 0;
         while i < self.held.len() {
             if self.held[i].until <= now {
@@ -1770,9 +1987,28 @@ impl<B: PacketBuf> Control<B> {
             return Verdict::Drop(DropReason::ArpMalformed);
         };
         let (op, sha, spa, tpa) = (a.op(), a.sha(), u32::from(a.spa()), u32::from(a.tpa()));
-        // Learn neighbours on the port's subnet (hosts, gateway); ignore the rest.
-        if port.on_link(spa) && spa != port.addr() && !ethernet::is_multicast(&sha) {
-            self.neighbors.learn(spa, &sha);
+        if op == arp::OP_REPLY {
+            // Learn only the answer to a request of ours, on the port it went out of,
+            // from a host on the port's subnet: an unsolicited or gratuitous reply
+            // (anyone can claim any address) changes nothing.
+            let now = self.now;
+            let asked = self
+                .solicited
+                .iter()
+                .position(|r| r.0 == spa && r.1 == side && r.2 > now);
+            return match asked {
+                Some(i)
+                    if tpa == port.addr()
+                        && port.on_link(spa)
+                        && spa != port.addr()
+                        && !ethernet::is_multicast(&sha) =>
+                {
+                    self.solicited.swap_remove(i);
+                    self.neighbors.learn(spa, &sha);
+                    Verdict::Drop(DropReason::ArpConsumed)
+                }
+                _ => Verdict::Drop(DropReason::ArpUnsolicited),
+            };
         }
         let ours =
             tpa == port.addr() || (side == Side::Outside && self.pool.binary_search(&tpa).is_ok());

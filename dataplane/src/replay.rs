@@ -94,6 +94,74 @@ fn ports(f: &[u8]) -> Option<(u32, u32, u8, Ports)> {
     Some((src, dst, proto, p))
 }
 
+/// The datagram an ICMP error quotes, when the inside host sent it.
+struct Quoted {
+    /// Offset of the quoted IPv4 header in the frame.
+    l3: usize,
+    /// Offset of its L4 header.
+    l4: usize,
+    proto: u8,
+    dst: u32,
+    /// The inside host's port (TCP, UDP) or query identifier (ICMP).
+    sport: u16,
+    dport: u16,
+}
+
+fn quoted(f: &[u8], p: &Ports, host: u32) -> Option<Quoted> {
+    let icmp_type = *f.get(p.l4)?;
+    if !crate::wire::icmp::is_error(icmp_type) || ip_is_fragment(f) {
+        return None;
+    }
+    let l3 = p.l4 + 8;
+    let body = f.get(l3..)?;
+    let ihl = usize::from(*body.first()? & 0x0f) * 4;
+    if body[0] >> 4 != 4 || ihl < 20 || body.len() < ihl + 8 || be32(body, 12) != host {
+        return None;
+    }
+    let (proto, dst, l4) = (body[9], be32(body, 16), l3 + ihl);
+    let (sport, dport) = match proto {
+        ipv4::PROTO_TCP | ipv4::PROTO_UDP => (be16(f, l4), be16(f, l4 + 2)),
+        ipv4::PROTO_ICMP => (be16(f, l4 + 4), be16(f, l4 + 4)),
+        _ => return None,
+    };
+    Some(Quoted {
+        l3,
+        l4,
+        proto,
+        dst,
+        sport,
+        dport,
+    })
+}
+
+/// Makes the quoted datagram of an ICMP error what the outside peer saw: from the
+/// mapping (`oaddr`, `oport`), its checksums adjusted as the NAT adjusts them.
+fn quote_translated(f: &mut [u8], q: &Quoted, oaddr: u32, oport: u16) {
+    use crate::wire::checksum::{update16, Delta};
+    let old_addr = be32(f, q.l3 + 12);
+    ipv4::Packet::new_unchecked(&mut f[q.l3..q.l4]).set_src(oaddr);
+    let end = 14 + ipv4::Packet::new_unchecked(&f[14..]).total_len();
+    let l4 = &mut f[q.l4..end.max(q.l4)];
+    match q.proto {
+        ipv4::PROTO_TCP | ipv4::PROTO_UDP => {
+            put16(l4, 0, oport);
+            let ck = if q.proto == ipv4::PROTO_TCP { 16 } else { 6 };
+            if l4.len() >= ck + 2 {
+                let old = be16(l4, ck);
+                if !(q.proto == ipv4::PROTO_UDP && old == 0) {
+                    let new = Delta::addr_port(old_addr, q.sport, oaddr, oport).apply(old);
+                    put16(l4, ck, new);
+                }
+            }
+        }
+        _ => {
+            let new = update16(be16(l4, 2), q.sport, oport);
+            put16(l4, 4, oport);
+            put16(l4, 2, new);
+        }
+    }
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -444,6 +512,45 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
         } else if dst == host {
             // The peer sends to the mapping it saw (any port of the inside host's
             // mapping for replies from a new source port, as TFTP servers do).
+            if let Some(q) = quoted(frame, &p, host).filter(|_| proto == ipv4::PROTO_ICMP) {
+                // An ICMP error about a datagram the inside host sent: the peer quotes
+                // that datagram as it saw it (from the mapping), and the inside host
+                // must get the error as captured.
+                let k = (q.proto, q.sport, q.dst, q.dport);
+                let Some(&(oaddr, oport)) =
+                    conv.get(&k).or_else(|| by_port.get(&(q.proto, q.sport)))
+                else {
+                    r.mismatches.push(format!(
+                        "frame {i}: ICMP error about {}:{} to {}:{}, which has no mapping",
+                        inside_host,
+                        q.sport,
+                        Ipv4Addr::from(q.dst),
+                        q.dport
+                    ));
+                    continue;
+                };
+                let mut f = frame.clone();
+                put32(&mut f, 30, oaddr);
+                quote_translated(&mut f, &q, oaddr, oport);
+                fix_checksums(&mut f);
+                let out = h.inject(&f, Side::Outside, now);
+                match out.into_iter().next() {
+                    Some((Side::Inside, back)) if normalized(&back) == normalized(frame) => {
+                        r.inbound_ok += 1;
+                        r.inside_view.push(back);
+                    }
+                    Some((Side::Inside, back)) => {
+                        r.mismatches.push(format!(
+                            "frame {i}: the inside host would not see the ICMP error it saw"
+                        ));
+                        r.inside_view.push(back);
+                    }
+                    _ => r
+                        .mismatches
+                        .push(format!("frame {i}: inbound ICMP error dropped")),
+                }
+                continue;
+            }
             let key = (proto, p.dport, src, p.sport);
             let Some(&(oaddr, oport)) = conv.get(&key).or_else(|| by_port.get(&(proto, p.dport)))
             else {

@@ -26,19 +26,29 @@ pub struct RunOptions {
     pub stop: Arc<AtomicBool>,
 }
 
-/// A neighbour learned by a worker, sent to the control lcore.
+/// A neighbour note from a worker to the control lcore: a MAC gleaned (replay and
+/// pcap mode, `kind` 0) or an ARP request the worker sent (`kind` 1, on `side`), whose
+/// answer the control lcore then learns.
 #[derive(Clone, Copy, Default)]
 #[repr(C)]
 struct Glean {
     ip: u32,
     mac: [u8; 6],
-    _pad: [u8; 2],
+    kind: u8,
+    side: u8,
 }
 
 /// What each worker shares with the control lcore.
 pub(crate) struct WorkerLink {
+    /// ALG frames for the control lcore (ports 2/3).
     to_control: Ring,
+    /// ARP and frames for the appliance itself (ports 0/1): a ring of their own, so
+    /// an ARP flood never takes the ALG frames' room; the control lcore takes a
+    /// bounded burst of it per poll.
+    to_control_arp: Ring,
     from_control: Ring,
+    /// What the control lcore answers to `to_control_arp` (ARP replies, echo replies).
+    from_control_arp: Ring,
     glean: MsgRing<Glean>,
     counters: Arc<WorkerCounters>,
     /// TSC of the last received packet (pcap mode's drain detection).
@@ -277,7 +287,9 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         query_tx.push(qtx);
         links.push(Arc::new(WorkerLink {
             to_control: Ring::new(&format!("cgnat_toctl{w}"), 1024, true, true, socket)?,
+            to_control_arp: Ring::new(&format!("cgnat_toarp{w}"), 512, true, true, socket)?,
             from_control: Ring::new(&format!("cgnat_fromctl{w}"), 1024, true, true, socket)?,
+            from_control_arp: Ring::new(&format!("cgnat_fromarp{w}"), 512, true, true, socket)?,
             glean: MsgRing::new(&format!("cgnat_glean{w}"), 1024, true, true, socket)?,
             counters: Arc::new(WorkerCounters::default()),
             last_rx: AtomicU64::new(cgnat_ffi::tsc()),
@@ -508,6 +520,7 @@ fn worker_loop(
     let mut rx = MbufBurst::new();
     let mut tx = [MbufBurst::new(), MbufBurst::new()];
     let mut to_ctl = MbufBurst::new();
+    let mut to_arp = MbufBurst::new();
     let mut to_peer: Vec<MbufBurst> = peers.iter().map(|_| MbufBurst::new()).collect();
     let mut handed = MbufBurst::new();
     let mut idle = 0u32;
@@ -572,8 +585,8 @@ fn worker_loop(
                     }
                     Verdict::Control => {
                         m.set_port(side as u16);
-                        if let Err(m) = to_ctl.push(m) {
-                            counters.count_drop(DropReason::RingFull);
+                        if let Err(m) = to_arp.push(m) {
+                            counters.count_drop(DropReason::ArpRingFull);
                             drop(m);
                         }
                     }
@@ -590,18 +603,13 @@ fn worker_loop(
                     msgs[i] = Glean {
                         ip,
                         mac,
-                        _pad: [0; 2],
+                        kind: 0,
+                        side: 0,
                     };
                 }
                 link.glean.enqueue_burst(&msgs[..gleaned.len()]);
             }
-            if !to_ctl.is_empty() {
-                link.to_control.enqueue_burst(&mut to_ctl);
-                if !to_ctl.is_empty() {
-                    counters.drops[DropReason::RingFull as usize].add(to_ctl.len() as u64);
-                    to_ctl.clear();
-                }
-            }
+            flush_to_control(link, &mut to_ctl, &mut to_arp, &counters);
         }
         for (w, b) in to_peer.iter_mut().enumerate() {
             send_handoff(&peers[w], b, &counters);
@@ -633,8 +641,8 @@ fn worker_loop(
                     }
                     Verdict::Hold => worker.hold(m),
                     Verdict::Control => {
-                        if let Err(m) = to_ctl.push(m) {
-                            counters.count_drop(DropReason::RingFull);
+                        if let Err(m) = to_arp.push(m) {
+                            counters.count_drop(DropReason::ArpRingFull);
                             drop(m);
                         }
                     }
@@ -644,12 +652,42 @@ fn worker_loop(
                     push(&mut tx, out, m, ports, q, &counters);
                 }
             }
-            if !to_ctl.is_empty() {
-                link.to_control.enqueue_burst(&mut to_ctl);
-                if !to_ctl.is_empty() {
-                    counters.drops[DropReason::RingFull as usize].add(to_ctl.len() as u64);
-                    to_ctl.clear();
+            flush_to_control(link, &mut to_ctl, &mut to_arp, &counters);
+        }
+        // Frames whose next hop became known, and the ARP requests asked for (their
+        // answers are learned by the control lcore, which is told of each).
+        worker.poll_neighbors(now);
+        while let Some((m, out)) = worker.take_ready() {
+            push(&mut tx, out, m, ports, q, &counters);
+        }
+        let mut notes = [Glean::default(); 16];
+        let mut n_notes = 0;
+        while let Some((hop, side)) = worker.next_request() {
+            let Some(mut m) = pool.alloc() else { break };
+            if let Verdict::Tx(out) = worker.build_arp_request(hop, side, &mut m) {
+                push(&mut tx, out, m, ports, q, &counters);
+                if n_notes < notes.len() {
+                    notes[n_notes] = Glean {
+                        ip: hop,
+                        mac: [0; 6],
+                        kind: 1,
+                        side: side as u8,
+                    };
+                    n_notes += 1;
                 }
+            }
+        }
+        if n_notes > 0 {
+            link.glean.enqueue_burst(&notes[..n_notes]);
+        }
+        if link.from_control_arp.dequeue_burst(&mut rx) > 0 {
+            for m in rx.take_all() {
+                let out = if m.port() & 1 == 0 {
+                    Side::Inside
+                } else {
+                    Side::Outside
+                };
+                push(&mut tx, out, m, ports, q, &counters);
             }
         }
         if link.from_control.dequeue_burst(&mut rx) > 0 {
@@ -739,6 +777,34 @@ fn close_logs(worker: &mut Worker<Mbuf>, link: &WorkerLink) {
     }
 }
 
+/// Sends the ALG frames and the ARP and local frames gathered for the control lcore,
+/// each on its ring.
+fn flush_to_control(
+    link: &WorkerLink,
+    alg: &mut MbufBurst,
+    arp: &mut MbufBurst,
+    counters: &WorkerCounters,
+) {
+    send_to_control(&link.to_control, alg, counters, DropReason::RingFull);
+    send_to_control(&link.to_control_arp, arp, counters, DropReason::ArpRingFull);
+}
+
+fn send_to_control(
+    ring: &Ring,
+    burst: &mut MbufBurst,
+    counters: &WorkerCounters,
+    full: DropReason,
+) {
+    if burst.is_empty() {
+        return;
+    }
+    ring.enqueue_burst(burst);
+    if !burst.is_empty() {
+        counters.drops[full as usize].add(burst.len() as u64);
+        burst.clear();
+    }
+}
+
 fn send_handoff(peer: &WorkerLink, burst: &mut MbufBurst, counters: &WorkerCounters) {
     if burst.is_empty() {
         return;
@@ -775,7 +841,9 @@ fn control_loop(
 ) {
     let control_counters = control.counters().clone();
     let mut burst = MbufBurst::new();
+    let mut arp_burst = MbufBurst::new();
     let mut back = MbufBurst::new();
+    let mut back_arp = MbufBurst::new();
     let mut gleans = [Glean::default(); 32];
     let mut idle = 0u32;
     let hz = cgnat_ffi::tsc_hz().max(1);
@@ -806,14 +874,52 @@ fn control_loop(
         }
         let mut work = 0;
         for link in links {
+            let now = ((cgnat_ffi::tsc() / hz) & 0xffff_ffff) as u32;
             let n = link.glean.dequeue_burst(&mut gleans);
             for g in &gleans[..n] {
-                control.learn(g.ip, &g.mac);
+                if g.kind == 1 {
+                    let side = if g.side == 0 {
+                        Side::Inside
+                    } else {
+                        Side::Outside
+                    };
+                    control.note_request(g.ip, side, now);
+                } else {
+                    control.learn(g.ip, &g.mac);
+                }
             }
             work += n;
+            // ALG frames first, then one burst of ARP and local frames: each has its
+            // own ring and its own share of the poll.
             let n = link.to_control.dequeue_burst(&mut burst);
             work += n;
-            let now = ((cgnat_ffi::tsc() / hz) & 0xffff_ffff) as u32;
+            let n = link.to_control_arp.dequeue_burst(&mut arp_burst);
+            work += n;
+            control.tick(now);
+            // ARP and local frames: answered on a ring of their own back, too.
+            for mut m in arp_burst.take_all() {
+                let side = if m.port() & 1 == 0 {
+                    Side::Inside
+                } else {
+                    Side::Outside
+                };
+                match control.handle(&mut m, side) {
+                    Verdict::Tx(out) => {
+                        m.set_port(out as u16);
+                        if let Err(m) = back_arp.push(m) {
+                            control_counters.count_drop(DropReason::ArpRingFull);
+                            drop(m);
+                        }
+                    }
+                    _ => drop(m),
+                }
+            }
+            send_to_control(
+                &link.from_control_arp,
+                &mut back_arp,
+                &control_counters,
+                DropReason::ArpRingFull,
+            );
             for mut m in burst.take_all() {
                 // Ports 0/1: ARP and local traffic from that side; 2/3: ALG frames
                 // to send on that side once processed.
@@ -882,7 +988,9 @@ fn control_loop(
                 l.started.load(Ordering::Acquire)
                     && now.saturating_sub(l.last_rx.load(Ordering::Relaxed)) > wait
                     && l.to_control.count() == 0
+                    && l.to_control_arp.count() == 0
                     && l.from_control.count() == 0
+                    && l.from_control_arp.count() == 0
                     && l.handoff.count() == 0
             });
             if quiet {

@@ -687,3 +687,52 @@ fn the_tables_every_packet_reads_sit_on_huge_pages_where_the_kernel_has_them() {
         );
     }
 }
+
+/// An ARP flood (10,000 requests from as many MACs, past any per-source limit) mixed
+/// with the PORT commands of 200 FTP control connections: the ALG frames have their
+/// own ring to the control lcore, and every PORT leaves rewritten.
+#[test]
+fn an_arp_flood_does_not_crowd_alg_frames_out() {
+    let dir = workdir("arp-flood");
+    let mut inside = Vec::new();
+    for k in 0..200u32 {
+        let client = format!("100.64.{}.{}:40000", 1 + k / 200, 1 + k % 200);
+        inside.push(tcp(&client, "192.0.2.10:21", 100, "S", b"", false));
+        for j in 0..50u32 {
+            let n = k * 50 + j;
+            let mac = [0x02, 0xf0, 0, (n >> 16) as u8, (n >> 8) as u8, n as u8];
+            let mut f = vec![0xff; 6];
+            f.extend_from_slice(&mac);
+            f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
+            f.extend_from_slice(&mac);
+            f.extend_from_slice(&[100, 64, 200, (n % 250) as u8]);
+            f.extend_from_slice(&[0; 6]);
+            f.extend_from_slice(&[100, 64, 0, 1]);
+            inside.push(f);
+        }
+        let a = 1 + k % 200;
+        let port = format!("PORT 100,64,{},{},19,137\r\n", 1 + k / 200, a);
+        inside.push(tcp(
+            &client,
+            "192.0.2.10:21",
+            101,
+            "PA",
+            port.as_bytes(),
+            false,
+        ));
+    }
+    let s = run_pcap(&dir, "", &inside, None);
+    let out = read_pcap(&dir.join("out/outside.pcap"));
+    let ports: Vec<String> = out
+        .iter()
+        .filter(|f| f.len() > 54 && f[12..14] == [0x08, 0x00] && f[23] == 6)
+        .map(|f| String::from_utf8_lossy(&f[54..]).into_owned())
+        .filter(|t| t.starts_with("PORT "))
+        .collect();
+    assert_eq!(ports.len(), 200, "{s}");
+    assert!(
+        ports.iter().all(|t| t.starts_with("PORT 198,51,100,")),
+        "{ports:?}"
+    );
+    assert_eq!(s["dropped"]["ring_full"], Value::Null, "{s}");
+}

@@ -36,15 +36,26 @@ fn replay_args(capture: &str, host: &str, extra: &str, more: &[&str]) -> (bool, 
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    replay_in(&dir, &cgnat_testkit::capture(capture), host, extra, more)
+}
+
+/// Runs `cgnat replay` of `pcap` in `dir` (config and outputs there).
+fn replay_in(
+    dir: &std::path::Path,
+    pcap: &std::path::Path,
+    host: &str,
+    extra: &str,
+    more: &[&str],
+) -> (bool, Value) {
     std::fs::write(dir.join("cgnat.toml"), format!("{CONFIG}{extra}")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_cgnat"))
         .args(["replay", "-c"])
         .arg(dir.join("cgnat.toml"))
         .args(["--inside-host", host])
         .args(more)
-        .arg(cgnat_testkit::capture(capture))
+        .arg(pcap)
         .arg("--out-dir")
-        .arg(&dir)
+        .arg(dir)
         .output()
         .unwrap();
     let report: Value =
@@ -236,5 +247,44 @@ fn ftp_auth_tls_round_trips_and_the_alg_stands_aside() {
     assert_eq!(
         r["outbound"].as_u64().unwrap() + r["inbound_ok"].as_u64().unwrap(),
         84
+    );
+}
+
+/// An ICMP error to the inside host (a port unreachable answering its last datagram,
+/// as a hole-punching peer gets) is matched through the datagram it quotes: the peer
+/// quotes the translated datagram, and the inside host gets the error as captured.
+#[test]
+fn an_inbound_icmp_error_is_matched_through_the_datagram_it_quotes() {
+    let mut frames =
+        cgnat_testkit::pcap::read_frames(cgnat_testkit::capture("tftp-rrq.pcap")).unwrap();
+    let host = "192.168.1.2".parse().unwrap();
+    let last = frames
+        .iter()
+        .rev()
+        .find(|f| f[26..30] == [192, 168, 1, 2])
+        .unwrap()
+        .clone();
+    let quoted = &last[14..14 + 28];
+    let error = cgnat_testkit::packet::Frame::new().icmp_error(
+        "192.168.1.1".parse().unwrap(),
+        host,
+        3,
+        3,
+        [0; 4],
+        quoted,
+    );
+    frames.push(error);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("replay-icmp-error");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("tftp-rrq-icmp.pcap");
+    cgnat_testkit::pcap::write_packets(&pcap, &frames).unwrap();
+    let (ok, r) = replay_in(&dir, &pcap, "192.168.1.2", "", &[]);
+    assert!(ok, "{r}");
+    assert_eq!(r["mismatches"].as_array().unwrap().len(), 0, "{r}");
+    let (_, plain) = replay("tftp-rrq.pcap", "192.168.1.2");
+    assert_eq!(
+        r["inbound_ok"].as_u64().unwrap(),
+        plain["inbound_ok"].as_u64().unwrap() + 1,
+        "{r}"
     );
 }

@@ -739,7 +739,8 @@ mod ftp_alg {
             1001,
             Outside,
         );
-        assert_eq!(payload(&o), "PORT 100,64,1,2,0,25\r\n");
+        assert!(payload(&o).ends_with(",0,25\r\n"), "{}", payload(&o));
+        assert!(!payload(&o).contains("100,64,1,2"), "{}", payload(&o));
         assert_eq!(h.counters.alg_ftp_low_port.get(), 1);
         assert_eq!(h.counters.expectations_created.get(), 0);
         let (mut h, _) = control_session("[alg]\nftp = { min_data_port = 20 }");
@@ -758,6 +759,75 @@ mod ftp_alg {
             Outside,
         );
         assert!(payload(&o).starts_with("PORT 198,51,100,"));
+    }
+
+    /// Twelve PORT commands in one segment: every one leaves translated (the first
+    /// ones to reserved mappings, the ones the tag has no room for with the outside
+    /// address and no mapping, counted); the inside address never leaves.
+    #[test]
+    fn many_commands_in_one_segment_never_leave_untranslated() {
+        let (mut h, _) = control_session("");
+        let mut text = String::new();
+        for k in 0..12u16 {
+            text.push_str(&format!("PORT 100,64,1,2,{},{}\r\n", 40 + k / 256, k % 256));
+        }
+        text.push_str("EPRT |1|100.64.1.2|6000|\r\nNOOP\r\n");
+        let o = one(
+            &mut h,
+            &tcp(
+                "100.64.1.2:40000",
+                "192.0.2.10:21",
+                101,
+                "PA",
+                text.as_bytes(),
+                false,
+            ),
+            Inside,
+            1001,
+            Outside,
+        );
+        assert!(checksums_ok(&o));
+        let t = payload(&o);
+        assert!(
+            !t.contains("100,64,1,2") && !t.contains("100.64.1.2"),
+            "leaked:\n{t}"
+        );
+        assert_eq!(t.lines().count(), 14, "{t}");
+        assert!(
+            t.lines()
+                .take(12)
+                .all(|l| l.starts_with("PORT 198,51,100,")),
+            "{t}"
+        );
+        assert!(t.contains("EPRT |1|198.51.100."), "{t}");
+        let created = h.counters.expectations_created.get();
+        assert_eq!(created, cgnat_dataplane::alg::MAX_REWRITES as u64);
+        assert_eq!(h.control_counters.alg_ftp_masked.get(), 13 - created);
+    }
+
+    /// A PORT naming a privileged port of the client opens nothing, and its address
+    /// leaves as the outside one (the port as written: no mapping answers there).
+    #[test]
+    fn a_refused_port_command_does_not_leak_the_inside_address() {
+        let (mut h, c) = control_session("");
+        let o = one(
+            &mut h,
+            &tcp(
+                "100.64.1.2:40000",
+                "192.0.2.10:21",
+                101,
+                "PA",
+                b"PORT 100,64,1,2,0,25\r\n",
+                false,
+            ),
+            Inside,
+            1001,
+            Outside,
+        );
+        let pub_ip = c.ip().to_string().replace('.', ",");
+        assert_eq!(payload(&o), format!("PORT {pub_ip},0,25\r\n"));
+        assert_eq!(h.control_counters.alg_ftp_masked.get(), 1);
+        assert_eq!(h.counters.expectations_created.get(), 0);
     }
 
     #[test]
@@ -947,13 +1017,9 @@ mod ftp_more {
     #[test]
     fn a_split_227_from_a_server_behind_the_nat_is_held_and_rewritten() {
         let mut h = harness("filtering = \"address-and-port-dependent\"\n[[nat.static]]\nprotocol = \"tcp\"\ninside = \"100.64.0.3:21\"\noutside = \"198.51.100.2:21\"");
-        one(
-            &mut h,
-            &udp("100.64.0.3:5353", "192.0.2.99:53", b"q", false),
-            Inside,
-            999,
-            Outside,
-        );
+
+        // The server is known on the inside link (as after ARP).
+        h.neighbors.learn(u32::from(ip("100.64.0.3")), &HOST_MAC);
         one(
             &mut h,
             &tcp("192.0.2.50:50000", "198.51.100.2:21", 10, "S", b"", true),
@@ -1005,14 +1071,8 @@ mod ftp_more {
     #[test]
     fn server_behind_a_port_forward_gets_227_and_229_rewritten() {
         let mut h = harness("filtering = \"address-and-port-dependent\"\n[[nat.static]]\nprotocol = \"tcp\"\ninside = \"100.64.0.3:21\"\noutside = \"198.51.100.2:21\"");
-        // The server is known on the inside link (it has sent something).
-        one(
-            &mut h,
-            &udp("100.64.0.3:5353", "192.0.2.99:53", b"q", false),
-            Inside,
-            999,
-            Outside,
-        );
+        // The server is known on the inside link (as after ARP).
+        h.neighbors.learn(u32::from(ip("100.64.0.3")), &HOST_MAC);
         let syn = out(&one(
             &mut h,
             &tcp("192.0.2.50:50000", "198.51.100.2:21", 10, "S", b"", true),

@@ -783,3 +783,112 @@ fn the_oldest_expectation_of_a_full_class_is_evicted() {
     assert!(left.contains(&20001) && left.contains(&(20000 + max as u16)));
     assert_eq!(h.counters.expectations_evicted.get(), 1);
 }
+
+#[test]
+fn sdp_media_on_a_low_port_opens_no_pinhole_and_is_counted() {
+    // `m=audio 52`: a pinhole to UDP 52/53 of the subscriber, from any source until
+    // the answer, under the strictest filtering. Refused below alg.sip.min_media_port.
+    let mut h = harness(STRICT);
+    let o = from_phone(&mut h, invite("low", 52).as_bytes(), 1000);
+    assert_eq!(h.worker.nat().expectations().count(), 0, "no pinhole");
+    assert_eq!(h.counters.alg_sip[AlgEvent::LowPort as usize].get(), 1);
+    assert_eq!(h.counters.alg_sip[AlgEvent::MediaPairs as usize].get(), 0);
+    let t = udp_payload(&o);
+    assert!(!t.contains("100.64.1.2"), "inside address leaked:\n{t}");
+    // A configured lower bound lets it through.
+    let mut h = harness(&STRICT.replace(
+        "sip = { enabled = true, ports = [5060] }",
+        "sip = { enabled = true, ports = [5060], min_media_port = 50 }",
+    ));
+    from_phone(&mut h, invite("low", 52).as_bytes(), 1000);
+    assert_eq!(h.worker.nat().expectations().count(), 2);
+    assert_eq!(h.counters.alg_sip[AlgEvent::LowPort as usize].get(), 0);
+}
+
+#[test]
+fn rtsp_client_ports_below_the_minimum_open_nothing() {
+    let mut h = harness(STRICT);
+    connect(&mut h, "100.64.1.2:41000", "192.0.2.40:8554", 900);
+    let setup = b"SETUP rtsp://192.0.2.40:8554/t/trackID=1 RTSP/1.0\r\nCSeq: 4\r\nTransport: RTP/AVP;unicast;client_port=22-23\r\n\r\n";
+    one(
+        &mut h,
+        &tcp(
+            "100.64.1.2:41000",
+            "192.0.2.40:8554",
+            101,
+            "PA",
+            setup,
+            false,
+        ),
+        Inside,
+        1001,
+        Outside,
+    );
+    assert_eq!(h.worker.nat().expectations().count(), 0);
+    assert_eq!(h.counters.alg_rtsp[AlgEvent::LowPort as usize].get(), 1);
+}
+
+#[test]
+fn every_via_naming_the_inside_host_is_rewritten_to_a_mapping_of_its_own() {
+    // The phone (acting as a proxy for itself on another port) sends a request with
+    // a second Via naming it on a port with no mapping yet, one more as a second
+    // comma-separated value of a compact `v:` line, each with the address in its branch.
+    let mut h = harness(STRICT);
+    let msg = "OPTIONS sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 100.64.1.2:5060;branch=z9hG4bK-1;rport\r\nVia: SIP/2.0/UDP 100.64.1.2:5072;branch=z9hG4bK-100.64.1.2-2\r\nv: SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bK-3, SIP/2.0/UDP 100.64.1.2:5074;branch=z9hG4bK-4;received=100.64.1.2\r\nFrom: <sip:alice@100.64.1.2>;tag=a1\r\nTo: <sip:bob@192.0.2.20>\r\nCall-ID: v2@100.64.1.2\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    let o = from_phone(&mut h, msg.as_bytes(), 1000);
+    let sig = out(&o).src;
+    let pub_ip = sig.ip().to_string();
+    let t = udp_payload(&o);
+    assert!(!t.contains("100.64.1.2"), "inside address leaked:\n{t}");
+    assert!(
+        t.contains("SIP/2.0/UDP 192.0.2.99:5060;branch=z9hG4bK-3"),
+        "{t}"
+    );
+    // Each Via port of the phone is a mapping that leads back to that port.
+    let needle = format!("SIP/2.0/UDP {pub_ip}:");
+    let ports: Vec<u16> = t
+        .match_indices(&needle)
+        .map(|(at, _)| {
+            t[at + needle.len()..]
+                .split(';')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ports.len(), 3, "{t}");
+    for (p, inside) in ports.into_iter().zip([5060u16, 5072, 5074]) {
+        assert_eq!(
+            h.worker.nat().inside_of(17, u32::from(*sig.ip()), p),
+            Some((u32::from(ip("100.64.1.2")), inside)),
+            "port {p}:\n{t}"
+        );
+    }
+    // The answer carries the Vias back: the phone sees its own again.
+    let back_vias: Vec<&str> = t
+        .lines()
+        .filter(|l| l.starts_with("Via") || l.starts_with("v:"))
+        .collect();
+    let resp = format!(
+        "SIP/2.0 200 OK\r\n{}\r\nFrom: <sip:alice@{pub_ip}>;tag=a1\r\nTo: <sip:bob@192.0.2.20>;tag=b\r\nCall-ID: v2@{pub_ip}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        back_vias.join("\r\n")
+    );
+    let back = one(
+        &mut h,
+        &udp("192.0.2.20:5060", &sig.to_string(), resp.as_bytes(), true),
+        Outside,
+        1001,
+        Inside,
+    );
+    let b = udp_payload(&back);
+    let sent: Vec<&str> = msg
+        .lines()
+        .filter(|l| l.starts_with("Via") || l.starts_with("v:"))
+        .collect();
+    let got: Vec<&str> = b
+        .lines()
+        .filter(|l| l.starts_with("Via") || l.starts_with("v:"))
+        .collect();
+    assert_eq!(got, sent, "{b}");
+}

@@ -450,6 +450,10 @@ pub struct NatParams {
     pub sip_ports: Vec<u16>,
     /// RTSP ALG server ports (TCP; empty: off).
     pub rtsp_ports: Vec<u16>,
+    /// Lowest media port a SIP (SDP) or RTSP message may open a pinhole to.
+    pub sip_min_media_port: u16,
+    /// Likewise for RTSP.
+    pub rtsp_min_media_port: u16,
     /// Seconds an ALG expectation waits for its connection.
     pub expect_secs: u32,
     /// The outside port's RSS steering, set by the driver when the device steers
@@ -473,6 +477,8 @@ impl NatParams {
         self.tftp_ports = on(&alg.tftp);
         self.sip_ports = on(&alg.sip);
         self.rtsp_ports = on(&alg.rtsp);
+        self.sip_min_media_port = alg.sip.min_media_port;
+        self.rtsp_min_media_port = alg.rtsp.min_media_port;
     }
 
     /// Resolves the NAT settings for `workers` workers from the config. Fails only when
@@ -546,6 +552,8 @@ impl NatParams {
             ftp_ports: Vec::new(),
             tftp_ports: Vec::new(),
             sip_ports: Vec::new(),
+            sip_min_media_port: 1024,
+            rtsp_min_media_port: 1024,
             rtsp_ports: Vec::new(),
             expect_secs: 120,
             steering: None,

@@ -14,7 +14,12 @@ pub const HOST_MAC: [u8; 6] = [0x02, 0xbb, 0, 0, 0, 0x01];
 
 /// A config with the given extra `[nat]` lines.
 pub fn config(nat_extra: &str) -> Config {
-    let text = format!(
+    Config::parse(&config_text(nat_extra), "test.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The text of [`config`].
+pub fn config_text(nat_extra: &str) -> String {
+    format!(
         r#"
 [dataplane]
 control_lcore = 0
@@ -38,8 +43,7 @@ gateway_mac = "02:aa:00:00:00:fe"
 pool = ["198.51.100.0/28"]
 {nat_extra}
 "#
-    );
-    Config::parse(&text, "test.toml").unwrap_or_else(|e| panic!("{e}"))
+    )
 }
 
 pub fn harness(nat_extra: &str) -> Harness {
