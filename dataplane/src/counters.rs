@@ -66,6 +66,9 @@ reasons! {
     /// ARP reply that answers no request of ours (unsolicited, gratuitous, or late):
     /// nothing learned from it.
     ArpUnsolicited = "arp_unsolicited",
+    /// ARP reply to a refresh of a known neighbour naming another MAC than the one
+    /// known: taken only if the known MAC does not answer the same request.
+    ArpOtherMac = "arp_other_mac",
     /// ARP frame over its source MAC's budget (per worker and second): dropped before
     /// the control lcore.
     ArpRateLimited = "arp_rate_limited",

@@ -1183,9 +1183,15 @@ impl<B: PacketBuf> Worker<B> {
     fn l2_out(&mut self, buf: &mut B, side: Side, dst: u32, now: u32) -> Verdict {
         let port = &self.ports[side as usize];
         let hop = port.next_hop(dst);
-        if let Some(mac) = self.neighbors.lookup(hop).or(self.params.unresolved_mac) {
+        let known = self.neighbors.lookup_due(hop, now);
+        if let Some(mac) = known.map(|(mac, _)| mac).or(self.params.unresolved_mac) {
             let mut f = ethernet::Frame::new_checked(buf.data_mut()).expect("parsed before");
             f.set_addrs(&port.mac, &mac);
+            if known.is_some_and(|(_, due)| due) {
+                // Old enough to ask again; the answer (a new MAC, if the host
+                // changed) replaces it, and the frame goes to the one known now.
+                self.request(hop, side, now);
+            }
             return Verdict::Tx(side);
         }
         self.request(hop, side, now);
@@ -1653,11 +1659,24 @@ pub struct Control<B> {
     /// What to do with the segment [`Control::alg`] answered [`Verdict::Hold`] for.
     pending: Option<Pending>,
     ready: Vec<(B, Side)>,
-    /// ARP requests the workers sent and no one answered yet: (address, side, until).
-    /// Only an answer to one of them teaches a neighbour.
-    solicited: Vec<(u32, Side, u32)>,
+    /// ARP requests the workers sent and no one answered yet. Only an answer to one of
+    /// them teaches a neighbour.
+    solicited: Vec<Solicited>,
     /// The control clock (seconds), as last told.
     now: u32,
+}
+
+/// An ARP request a worker sent: for `ip` on `side`, answered until `until`. When
+/// the address is known already (a refresh), an answer naming another MAC is kept in
+/// `other` and taken only if the request ends with no answer from the MAC known (a
+/// replaced host answers with its new MAC alone; a host claiming a live neighbour's
+/// address is outvoted by it). Two different other MACs take nothing.
+struct Solicited {
+    ip: u32,
+    side: Side,
+    until: u32,
+    other: Option<Mac>,
+    conflict: bool,
 }
 
 /// Requests waiting for their answer at once; the oldest goes when full.
@@ -1746,18 +1765,42 @@ impl<B: PacketBuf> Control<B> {
     pub fn note_request(&mut self, ip: u32, side: Side, now: u32) {
         self.now = self.now.max(now);
         let until = now + SOLICITED_SECS;
-        if let Some(r) = self.solicited.iter_mut().find(|r| r.0 == ip && r.1 == side) {
-            r.2 = until;
+        if let Some(r) = self
+            .solicited
+            .iter_mut()
+            .find(|r| r.ip == ip && r.side == side)
+        {
+            r.until = until;
             return;
         }
         if self.solicited.len() == MAX_SOLICITED {
-            let live = self.now;
-            self.solicited.retain(|r| r.2 > live);
+            self.end_requests(self.now);
             if self.solicited.len() == MAX_SOLICITED {
                 self.solicited.remove(0);
             }
         }
-        self.solicited.push((ip, side, until));
+        self.solicited.push(Solicited {
+            ip,
+            side,
+            until,
+            other: None,
+            conflict: false,
+        });
+    }
+
+    /// Ends the requests no longer answered at `now`; a refresh that only another MAC
+    /// answered (once, and the known MAC never) teaches that MAC.
+    fn end_requests(&mut self, now: u32) {
+        let neighbors = &self.neighbors;
+        self.solicited.retain(|r| {
+            if r.until > now {
+                return true;
+            }
+            if let (Some(mac), false) = (r.other, r.conflict) {
+                neighbors.learn_answer(r.ip, &mac, now);
+            }
+            false
+        });
     }
 
     /// Runs the ALG on a frame a worker tagged, and says where it goes. A TCP segment
@@ -1920,6 +1963,7 @@ impl<B: PacketBuf> Control<B> {
     /// adjustment); [`Control::take_ready`] hands them out.
     pub fn tick(&mut self, now: u32) {
         self.now = self.now.max(now);
+        self.end_requests(self.now);
         let mut i = 0;
         while i < self.held.len() {
             if self.held[i].until <= now {
@@ -1995,7 +2039,7 @@ impl<B: PacketBuf> Control<B> {
             let asked = self
                 .solicited
                 .iter()
-                .position(|r| r.0 == spa && r.1 == side && r.2 > now);
+                .position(|r| r.ip == spa && r.side == side && r.until > now);
             return match asked {
                 Some(i)
                     if tpa == port.addr()
@@ -2003,9 +2047,19 @@ impl<B: PacketBuf> Control<B> {
                         && spa != port.addr()
                         && !ethernet::is_multicast(&sha) =>
                 {
-                    self.solicited.swap_remove(i);
-                    self.neighbors.learn(spa, &sha);
-                    Verdict::Drop(DropReason::ArpConsumed)
+                    match self.neighbors.lookup(spa) {
+                        Some(known) if known != sha => {
+                            let r = &mut self.solicited[i];
+                            r.conflict |= r.other.is_some_and(|o| o != sha);
+                            r.other = Some(sha);
+                            Verdict::Drop(DropReason::ArpOtherMac)
+                        }
+                        _ => {
+                            self.solicited.swap_remove(i);
+                            self.neighbors.learn_answer(spa, &sha, now);
+                            Verdict::Drop(DropReason::ArpConsumed)
+                        }
+                    }
                 }
                 _ => Verdict::Drop(DropReason::ArpUnsolicited),
             };

@@ -422,7 +422,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         neighbors.clone(),
         control_counters.clone(),
     );
-    control_loop(&mut control, &links, opts, cfg.dataplane.busy_poll);
+    control_loop(&mut control, &links, opts, &clock, cfg.dataplane.busy_poll);
     opts.stop.store(true, Ordering::SeqCst);
     for &lcore in &cfg.dataplane.worker_lcores {
         cgnat_ffi::wait(lcore);
@@ -837,6 +837,7 @@ fn control_loop(
     control: &mut Control<Mbuf>,
     links: &[Arc<WorkerLink>],
     opts: &RunOptions,
+    clock: &Clock,
     busy: bool,
 ) {
     let control_counters = control.counters().clone();
@@ -874,7 +875,8 @@ fn control_loop(
         }
         let mut work = 0;
         for link in links {
-            let now = ((cgnat_ffi::tsc() / hz) & 0xffff_ffff) as u32;
+            // The workers' clock: the neighbour table's ages are read by them.
+            let now = clock.now();
             let n = link.glean.dequeue_burst(&mut gleans);
             for g in &gleans[..n] {
                 if g.kind == 1 {

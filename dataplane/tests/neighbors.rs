@@ -9,6 +9,7 @@ mod common;
 use cgnat_config::Config;
 use cgnat_dataplane::counters::DropReason;
 use cgnat_dataplane::harness::{Harness, INSIDE_MAC, OUTSIDE_MAC};
+use cgnat_dataplane::neighbors::REFRESH_SECS;
 use cgnat_dataplane::pipeline::Side::{self, Inside, Outside};
 use cgnat_dataplane::pipeline::{WAIT_MAX, WAIT_PER_HOP, WAIT_SECS};
 use common::*;
@@ -186,6 +187,85 @@ fn the_first_packet_to_an_unresolved_next_hop_waits_for_the_answer() {
     assert_eq!(&sent[0].1[42..], b"query");
     assert_eq!(h.worker.waiting(), 0);
     assert_eq!(lookup(&h, GW), Some(GW_MAC));
+}
+
+/// A harness whose gateway was resolved by its answer at 1000.
+fn resolved_gateway() -> Harness {
+    let mut h = unpinned();
+    h.inject(&query(0), Inside, 1000);
+    h.inject(&arp(2, GW_MAC, GW, "203.0.113.1", Outside), Outside, 1000);
+    assert_eq!(lookup(&h, GW), Some(GW_MAC));
+    h
+}
+
+fn query(k: u32) -> Vec<u8> {
+    udp(
+        &format!("100.64.1.2:{}", 5000 + k),
+        "192.0.2.10:53",
+        b"q",
+        false,
+    )
+}
+
+/// Sends `query(k)` at `now`: the MACs the frames to the gateway went to, and
+/// whether the gateway was asked for.
+fn send(h: &mut Harness, k: u32, now: u32) -> (Vec<[u8; 6]>, bool) {
+    let o = h.inject(&query(k), Inside, now);
+    let macs = ipv4_frames(&o)
+        .iter()
+        .filter(|(s, _)| *s == Outside)
+        .map(|(_, f)| out(f).dst_mac)
+        .collect();
+    (macs, requests(&o).contains(&(Outside, ip(GW))))
+}
+
+const NEW_MAC: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 0x77];
+
+#[test]
+fn a_next_hop_that_changes_its_mac_is_found_by_asking_again() {
+    // A minute after the gateway's answer, frames to it still go to the MAC known and
+    // an ARP request asks again. The gateway was replaced meanwhile: only the new MAC
+    // answers, and once the request ends unanswered by the old one, the new MAC is
+    // taken and the next frames use it.
+    let mut h = resolved_gateway();
+    assert_eq!(
+        send(&mut h, 1, 1000 + REFRESH_SECS - 1),
+        (vec![GW_MAC], false)
+    );
+    let due = 1000 + REFRESH_SECS;
+    assert_eq!(send(&mut h, 2, due), (vec![GW_MAC], true));
+    h.inject(&arp(2, NEW_MAC, GW, "203.0.113.1", Outside), Outside, due);
+    assert_eq!(
+        lookup(&h, GW),
+        Some(GW_MAC),
+        "not before the old MAC had its chance"
+    );
+    assert_eq!(h.control_counters.dropped(DropReason::ArpOtherMac), 1);
+    h.timer_frames(due + 3);
+    assert_eq!(lookup(&h, GW), Some(NEW_MAC));
+    assert_eq!(send(&mut h, 3, due + 4), (vec![NEW_MAC], false));
+}
+
+#[test]
+fn a_claim_during_a_refresh_loses_to_the_live_neighbour() {
+    // Someone answers the refresh with its own MAC; the real gateway answers too: the
+    // known MAC stays, and nothing changes when the request ends.
+    let mut h = resolved_gateway();
+    let due = 1000 + REFRESH_SECS;
+    assert_eq!(send(&mut h, 1, due), (vec![GW_MAC], true));
+    h.inject(&arp(2, ATTACKER, GW, "203.0.113.1", Outside), Outside, due);
+    h.inject(&arp(2, GW_MAC, GW, "203.0.113.1", Outside), Outside, due);
+    h.timer_frames(due + 5);
+    assert_eq!(lookup(&h, GW), Some(GW_MAC));
+    // Asked again a minute later; this time two other MACs answer and the known one
+    // is silent: which is the real one cannot be told, so neither is taken.
+    let due = due + REFRESH_SECS;
+    assert_eq!(send(&mut h, 2, due), (vec![GW_MAC], true));
+    h.inject(&arp(2, ATTACKER, GW, "203.0.113.1", Outside), Outside, due);
+    h.inject(&arp(2, NEW_MAC, GW, "203.0.113.1", Outside), Outside, due);
+    h.timer_frames(due + 5);
+    assert_eq!(lookup(&h, GW), Some(GW_MAC));
+    assert_eq!(h.control_counters.dropped(DropReason::ArpOtherMac), 3);
 }
 
 #[test]
