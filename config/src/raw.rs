@@ -851,6 +851,19 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         if let Some(q) = pool.iter().find(|q| q.overlaps(&p)) {
             return Err(cx.err(&nki("pool", i), format!("pool prefix {p} overlaps {q}")));
         }
+        // The appliance answers packets to its ports' own addresses itself: a
+        // subscriber translated to one would lose every reply.
+        if let Some(port) = ports.iter().find(|q| p.contains(q.ipv4.addr)) {
+            return Err(cx.err(
+                &nki("pool", i),
+                format!(
+                    "pool prefix {p} holds {}, the address of port `{}`; the pool must \
+                     leave out the ports' own addresses (e.g. a prefix of its own routed \
+                     to the outside port)",
+                    port.ipv4.addr, port.name
+                ),
+            ));
+        }
         pool.push(p);
     }
     let mut identity = Vec::new();

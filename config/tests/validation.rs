@@ -613,6 +613,21 @@ fn pool_prefixes_must_not_overlap_each_other() {
 }
 
 #[test]
+fn pool_must_not_hold_a_port_address() {
+    // Subscribers paired onto the outside port's own address would lose every reply
+    // (the appliance takes packets to it for itself).
+    let t = with(POOL, "pool = [\"203.0.113.0/28\"]");
+    refused(
+        &t,
+        "pool",
+        "nat.pool[0]",
+        "holds 203.0.113.1, the address of port `outside`",
+    );
+    let t = with(POOL, "pool = [\"198.51.100.0/28\", \"203.0.113.1/32\"]");
+    refused(&t, "pool", "nat.pool[1]", "the address of port `outside`");
+}
+
+#[test]
 fn identity_must_not_overlap_the_pool() {
     let t = nat("identity = [\"198.51.100.0/30\"]");
     refused(&t, "identity", "nat.identity[0]", "overlaps pool prefix");
