@@ -1414,4 +1414,21 @@ fn answered_inbound_sessions_are_kept_and_the_newcomer_refused() {
     assert_eq!(h.counters.dropped(DropReason::SubscriberInboundLimit), 1);
     assert_eq!(h.counters.inbound_sessions_recycled.get(), 0);
     assert_eq!(h.worker.nat.live_sessions(), 13);
+    // Once they expire (the subscriber's own flow kept alive), the budget is free.
+    one(
+        &mut h,
+        &udp("100.64.1.2:5000", "192.0.2.10:53", b"q", false),
+        Inside,
+        1200,
+        Outside,
+    );
+    h.expire(1400);
+    assert_eq!(h.worker.nat.live_sessions(), 1);
+    one(
+        &mut h,
+        &udp("192.0.2.99:7000", &m.to_string(), b"x", true),
+        Outside,
+        1400,
+        Inside,
+    );
 }

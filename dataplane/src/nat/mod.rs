@@ -658,8 +658,10 @@ pub struct Nat {
     /// Per subscriber slot (parallel to `subs`): its inbound-created sessions, oldest
     /// first, as a list through `inb_link` (head, tail) and their number.
     sub_inbound: Vec<InboundList>,
-    /// Per session: previous and next in its subscriber's inbound list.
-    inb_link: Vec<(u32, u32)>,
+    /// Per session `i`: previous (`2 i`) and next (`2 i + 1`) in its subscriber's
+    /// inbound list; set when it joins one, read only while in it. Zeroed memory the
+    /// kernel maps as it is first written: only inbound-created sessions touch it.
+    inb_link: Vec<u32>,
     sub_cap: u32,
     free_sub: u32,
     /// Port blocks of every subscriber slot, `block_room` entries per slot (the
@@ -773,7 +775,7 @@ impl Nat {
         };
         let subs = Vec::with_capacity(sub_cap);
         let sub_inbound = Vec::with_capacity(sub_cap);
-        let inb_link = vec![(NIL, NIL); cap];
+        let inb_link = vec![0u32; 2 * cap];
         let sub_blocks = vec![0u32; sub_cap * block_room];
         let adf_cap = if params.filtering == Behavior::AddressDependent {
             2 * cap
@@ -1752,7 +1754,7 @@ impl Nat {
                 self.counters.inbound_sessions_recycled.inc();
                 return Ok(Some(j));
             }
-            j = self.inb_link[j as usize].1;
+            j = self.inb_link[2 * j as usize + 1];
         }
         Err(())
     }
@@ -1760,9 +1762,10 @@ impl Nat {
     /// Appends session `i` to subscriber `sub`'s inbound list.
     fn link_inbound(&mut self, sub: u32, i: u32) {
         let l = &mut self.sub_inbound[sub as usize];
-        self.inb_link[i as usize] = (l.tail, NIL);
+        self.inb_link[2 * i as usize] = l.tail;
+        self.inb_link[2 * i as usize + 1] = NIL;
         if l.tail != NIL {
-            self.inb_link[l.tail as usize].1 = i;
+            self.inb_link[2 * l.tail as usize + 1] = i;
         } else {
             l.head = i;
         }
@@ -1772,20 +1775,22 @@ impl Nat {
 
     /// Removes session `i` from subscriber `sub`'s inbound list.
     fn unlink_inbound(&mut self, sub: u32, i: u32) {
-        let (prev, next) = self.inb_link[i as usize];
+        let (prev, next) = (
+            self.inb_link[2 * i as usize],
+            self.inb_link[2 * i as usize + 1],
+        );
         let l = &mut self.sub_inbound[sub as usize];
         if prev != NIL {
-            self.inb_link[prev as usize].1 = next;
+            self.inb_link[2 * prev as usize + 1] = next;
         } else {
             l.head = next;
         }
         if next != NIL {
-            self.inb_link[next as usize].0 = prev;
+            self.inb_link[2 * next as usize] = prev;
         } else {
             l.tail = prev;
         }
         l.count -= 1;
-        self.inb_link[i as usize] = (NIL, NIL);
     }
 
     /// Runs expiry up to `now`, examining at most `budget` sessions. Returns how many
