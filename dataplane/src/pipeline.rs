@@ -789,7 +789,12 @@ impl<B: PacketBuf> Worker<B> {
                 }
             }
         }
-        if p.proto == ipv4::PROTO_ICMP && p.end > p.l4 && buf.data()[p.l4] == icmp::REDIRECT {
+        // The ICMP type is at the start of the payload of the first fragment only.
+        if p.proto == ipv4::PROTO_ICMP
+            && p.end > p.l4
+            && buf.data()[p.l4] == icmp::REDIRECT
+            && crate::wire::be16(buf.data(), p.l3 + 6) & 0x1fff == 0
+        {
             return Err(DropReason::IcmpRedirect);
         }
         if p.l4 - p.l3 > ipv4::MIN_HEADER_LEN {

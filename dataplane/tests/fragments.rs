@@ -388,3 +388,20 @@ fn a_fragmented_sip_invite_is_dropped_not_sent_untranslated() {
     assert_eq!(h.counters.dropped(DropReason::AlgFragment), 4);
     assert_eq!(h.worker.nat().expectations().count(), 0);
 }
+
+/// A later fragment carries no ICMP header: bytes that look like a redirect's type
+/// there are data, and the fragment is translated like the rest of its datagram.
+#[test]
+fn a_later_fragment_of_an_echo_is_not_taken_for_a_redirect() {
+    let mut h = harness("");
+    let mut whole = Vec::new();
+    etherparse::PacketBuilder::ethernet2(HOST_MAC, cgnat_dataplane::harness::INSIDE_MAC)
+        .ipv4([100, 64, 1, 2], [192, 0, 2, 10], 64)
+        .icmpv4_echo_request(7, 1)
+        .write(&mut whole, &[5; 600])
+        .unwrap();
+    let (f1, f2) = split(&with_ident(whole, 3), 304);
+    one(&mut h, &f1, Inside, 1000, Outside);
+    one(&mut h, &f2, Inside, 1000, Outside);
+    assert_eq!(h.counters.dropped(DropReason::IcmpRedirect), 0);
+}
