@@ -1432,3 +1432,28 @@ fn answered_inbound_sessions_are_kept_and_the_newcomer_refused() {
         Inside,
     );
 }
+
+/// Past the inbound budget the oldest session nobody answered goes, not an older one
+/// the subscriber answered.
+#[test]
+fn the_oldest_unanswered_inbound_session_is_recycled_not_an_answered_one() {
+    // Budget: an eighth of 16, 2.
+    let mut h = harness("max_sessions_per_subscriber = 16");
+    let m = open_udp(&mut h, 1000);
+    let to_m = |peer: &str| udp(peer, &m.to_string(), b"x", true);
+    one(&mut h, &to_m("192.0.2.31:7000"), Outside, 1001, Inside);
+    one(
+        &mut h,
+        &udp("100.64.1.2:5000", "192.0.2.31:7000", b"y", false),
+        Inside,
+        1001,
+        Outside,
+    );
+    one(&mut h, &to_m("192.0.2.32:7000"), Outside, 1002, Inside);
+    one(&mut h, &to_m("192.0.2.33:7000"), Outside, 1003, Inside);
+    assert_eq!(h.counters.inbound_sessions_recycled.get(), 1);
+    let remotes: Vec<u32> = h.worker.nat.iter_sessions().map(|s| s.rem_addr).collect();
+    let has = |a: &str| remotes.contains(&u32::from(ip(a)));
+    assert!(has("192.0.2.31") && has("192.0.2.33") && !has("192.0.2.32"));
+    assert_eq!(h.worker.nat.live_sessions(), 3);
+}

@@ -83,9 +83,8 @@ pub struct Session {
     pub rem_port: u16,
     /// IP protocol.
     pub proto: u8,
-    /// TCP state (low 3 bits; `SynIn` also marks a UDP or ICMP session created
-    /// inbound that the inside host has not answered yet), [`INBOUND`] (bit 3), and
-    /// the ALG bound to the session (high 4 bits): see [`Session::state`] and
+    /// TCP state (low 3 bits), [`INBOUND`] (bit 3), the ALG bound to the session
+    /// (bits 4 to 6) and [`ANSWERED`] (bit 7): see [`Session::state`] and
     /// [`Session::alg`].
     flags: u8,
     /// Last outbound packet, in seconds of the worker's clock.
@@ -103,9 +102,8 @@ const _: () = assert!(std::mem::size_of::<Session>() == 32);
 /// (`max_inbound_sessions_per_subscriber`), not in its own session quota.
 const INBOUND: u8 = 0x08;
 
-/// Sessions of a subscriber's inbound list looked at, oldest first, for one nobody
-/// answered when its inbound budget is full.
-const RECYCLE_SCAN: usize = 32;
+/// [`Session`] flag of an [`INBOUND`] session: the inside host has sent on it.
+const ANSWERED: u8 = 0x80;
 
 /// The FTP ALG's id in [`Session::alg`].
 pub const ALG_FTP: u8 = cgnat_alg::PLUGINS[0].id;
@@ -118,9 +116,8 @@ pub const ALG_RTSP: u8 = cgnat_alg::PLUGINS[3].id;
 /// An RTCP session an ALG announced (its CNAME may carry the inside address).
 pub const ALG_RTCP: u8 = 5;
 
-// A session keeps its ALG in 4 bits.
-const _: () =
-    assert!(ALG_FTP < 16 && ALG_TFTP < 16 && ALG_SIP < 16 && ALG_RTSP < 16 && ALG_RTCP < 16);
+// A session keeps its ALG in 3 bits.
+const _: () = assert!(ALG_FTP < 8 && ALG_TFTP < 8 && ALG_SIP < 8 && ALG_RTSP < 8 && ALG_RTCP < 8);
 
 /// Expectation classes: what announced the connection. Each has its own maximum per
 /// worker (the oldest is evicted past it) and timeout.
@@ -249,13 +246,10 @@ impl Session {
         state as u8 | alg << 4
     }
 
-    /// TCP state (None for UDP and ICMP).
+    /// TCP state.
     #[inline]
     pub fn state(&self) -> TcpState {
         use TcpState::*;
-        if self.proto != ipv4::PROTO_TCP {
-            return None;
-        }
         match self.flags & 0x07 {
             1 => SynOut,
             2 => SynIn,
@@ -272,10 +266,11 @@ impl Session {
         self.flags = self.flags & 0xf8 | state as u8;
     }
 
-    /// Created inbound and not answered by the inside host yet.
+    /// Counted in the subscriber's inbound budget and not answered by the inside
+    /// host yet.
     #[inline]
     fn unanswered(&self) -> bool {
-        self.flags & 0x07 == TcpState::SynIn as u8
+        self.flags & (INBOUND | ANSWERED) == INBOUND
     }
 
     /// Counted in the subscriber's inbound budget (see [`INBOUND`]).
@@ -287,7 +282,7 @@ impl Session {
     /// ALG bound to this session (0: none, [`ALG_FTP`], ...).
     #[inline]
     pub fn alg(&self) -> u8 {
-        self.flags >> 4
+        (self.flags >> 4) & 0x07
     }
 
     fn in_key(&self) -> Key {
@@ -655,8 +650,9 @@ pub struct Nat {
     /// start-up, never reallocated) up to `sub_cap` when the free list is empty, so
     /// slots never used are never touched.
     subs: Vec<Subscriber>,
-    /// Per subscriber slot (parallel to `subs`): its inbound-created sessions, oldest
-    /// first, as a list through `inb_link` (head, tail) and their number.
+    /// Per subscriber slot (parallel to `subs`): its inbound-created sessions, as two
+    /// lists through `inb_link`, oldest first (those the inside host has not answered,
+    /// and those it has), and their number.
     sub_inbound: Vec<InboundList>,
     /// Per session `i`: previous (`2 i`) and next (`2 i + 1`) in its subscriber's
     /// inbound list; set when it joins one, read only while in it. Zeroed memory the
@@ -708,18 +704,17 @@ pub struct Nat {
 
 const NO_POOL: u16 = u16::MAX;
 
-/// A subscriber's inbound-created sessions: the oldest, the newest, how many.
+/// A subscriber's inbound-created sessions: (oldest, newest) of those not answered
+/// (`ends[0]`) and of those answered (`ends[1]`), and how many in all.
 #[derive(Clone, Copy, Debug)]
 struct InboundList {
-    head: u32,
-    tail: u32,
+    ends: [(u32, u32); 2],
     count: u32,
 }
 
 impl InboundList {
     const EMPTY: InboundList = InboundList {
-        head: NIL,
-        tail: NIL,
+        ends: [(NIL, NIL); 2],
         count: 0,
     };
 }
@@ -1198,8 +1193,13 @@ impl Nat {
             s.last_seen = now;
             if t.proto == ipv4::PROTO_TCP {
                 Self::track_tcp(s, tcp_flags, true);
-            } else if s.unanswered() {
-                s.set_state(TcpState::None);
+            }
+            if s.unanswered() {
+                // The first packet of the inside host on a session a remote opened.
+                s.flags |= ANSWERED;
+                let sub = self.mappings[s.mapping as usize].sub();
+                self.unlink_inbound(sub, i, 0);
+                self.link_inbound(sub, i, 1);
             }
             return Ok(i);
         }
@@ -1688,9 +1688,7 @@ impl Nat {
             self.mappings[m as usize].sessions -= 1;
             reuse = room.map_err(|()| DropReason::SubscriberInboundLimit)?;
         }
-        // Inbound-created sessions of every protocol start unanswered (SynIn) until
-        // the inside host sends on them.
-        let state = if t.proto == ipv4::PROTO_TCP || inbound {
+        let state = if t.proto == ipv4::PROTO_TCP {
             TcpState::SynIn
         } else {
             TcpState::None
@@ -1723,7 +1721,7 @@ impl Nat {
             reuse,
         );
         if inbound {
-            self.link_inbound(map.sub(), si);
+            self.link_inbound(map.sub(), si, 0);
         }
         if let Some(e) = exp {
             self.counters.expectations_matched.inc();
@@ -1735,60 +1733,57 @@ impl Nat {
     }
 
     /// Whether subscriber `sub` may have one more inbound-created session: Ok(None)
-    /// under its budget; Ok(Some(record)) once its oldest unanswered one (among the
-    /// [`RECYCLE_SCAN`] oldest) was ended to make room, its record to reuse; Err
-    /// when they are all answered. The caller pins the mapping the new session will
-    /// use (the recycled one may have been its last).
+    /// under its budget; Ok(Some(record)) once its oldest unanswered one was ended to
+    /// make room, its record to reuse; Err when they are all answered. The caller
+    /// pins the mapping the new session will use (the recycled one may have been its
+    /// last).
     fn inbound_room(&mut self, sub: u32, now: u32) -> Result<Option<u32>, ()> {
         let list = self.sub_inbound[sub as usize];
         if list.count < self.params.max_inbound_sessions_per_subscriber {
             return Ok(None);
         }
-        let mut j = list.head;
-        for _ in 0..RECYCLE_SCAN {
-            if j == NIL {
-                break;
-            }
-            if self.sessions[j as usize].unanswered() {
-                self.release_session(j, now);
-                self.counters.inbound_sessions_recycled.inc();
-                return Ok(Some(j));
-            }
-            j = self.inb_link[2 * j as usize + 1];
+        let oldest = list.ends[0].0;
+        if oldest == NIL {
+            return Err(());
         }
-        Err(())
+        self.release_session(oldest, now);
+        self.counters.inbound_sessions_recycled.inc();
+        Ok(Some(oldest))
     }
 
-    /// Appends session `i` to subscriber `sub`'s inbound list.
-    fn link_inbound(&mut self, sub: u32, i: u32) {
+    /// Appends session `i` to subscriber `sub`'s inbound list `k` (0 unanswered, 1
+    /// answered).
+    fn link_inbound(&mut self, sub: u32, i: u32, k: usize) {
         let l = &mut self.sub_inbound[sub as usize];
-        self.inb_link[2 * i as usize] = l.tail;
+        let (head, tail) = &mut l.ends[k];
+        self.inb_link[2 * i as usize] = *tail;
         self.inb_link[2 * i as usize + 1] = NIL;
-        if l.tail != NIL {
-            self.inb_link[2 * l.tail as usize + 1] = i;
+        if *tail != NIL {
+            self.inb_link[2 * *tail as usize + 1] = i;
         } else {
-            l.head = i;
+            *head = i;
         }
-        l.tail = i;
+        *tail = i;
         l.count += 1;
     }
 
-    /// Removes session `i` from subscriber `sub`'s inbound list.
-    fn unlink_inbound(&mut self, sub: u32, i: u32) {
+    /// Removes session `i` from subscriber `sub`'s inbound list `k`.
+    fn unlink_inbound(&mut self, sub: u32, i: u32, k: usize) {
         let (prev, next) = (
             self.inb_link[2 * i as usize],
             self.inb_link[2 * i as usize + 1],
         );
         let l = &mut self.sub_inbound[sub as usize];
+        let (head, tail) = &mut l.ends[k];
         if prev != NIL {
             self.inb_link[2 * prev as usize + 1] = next;
         } else {
-            l.head = next;
+            *head = next;
         }
         if next != NIL {
             self.inb_link[2 * next as usize] = prev;
         } else {
-            l.tail = prev;
+            *tail = prev;
         }
         l.count -= 1;
     }
@@ -2382,7 +2377,7 @@ impl Nat {
         let sub = self.mappings[s.mapping as usize].sub();
         self.subs[sub as usize].sessions -= 1;
         if s.inbound() {
-            self.unlink_inbound(sub, i);
+            self.unlink_inbound(sub, i, usize::from(!s.unanswered()));
         }
         // A TCP port after a clean close may be reused at once (RFC 6888 REQ-8).
         let clean = s.proto == ipv4::PROTO_TCP && s.state() == TcpState::Closing;
