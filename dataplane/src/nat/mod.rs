@@ -120,7 +120,8 @@ pub const ALG_RTCP: u8 = 5;
 const _: () = assert!(ALG_FTP < 8 && ALG_TFTP < 8 && ALG_SIP < 8 && ALG_RTSP < 8 && ALG_RTCP < 8);
 
 /// Expectation classes: what announced the connection. Each has its own maximum per
-/// worker (the oldest is evicted past it) and timeout.
+/// worker and per subscriber (past either, the requesting subscriber's own oldest
+/// expectation of the class goes, or the request is refused) and timeout.
 pub mod class {
     use cgnat_alg::CLASSES;
     /// An FTP data connection (PORT, EPRT, 227, 229).
