@@ -193,6 +193,24 @@ fn reserved(ip: u32) -> bool {
         || ip & 0xffff_0000 == 0xa9fe_0000
 }
 
+/// The prefixes of `nets` not within the space [`reserved`] covers (those it does are
+/// refused as destinations by it already): usually none.
+fn unreserved(nets: &[Ipv4Net]) -> Vec<Ipv4Net> {
+    const BLOCKS: [(u32, u8); 5] = [
+        (0x0a00_0000, 8),
+        (0xac10_0000, 12),
+        (0xc0a8_0000, 16),
+        (0x6440_0000, 10),
+        (0xa9fe_0000, 16),
+    ];
+    let within = |n: &Ipv4Net| {
+        BLOCKS.iter().any(|&(net, len)| {
+            n.prefix >= len && u32::from(n.network()) & (u32::MAX << (32 - len)) == net
+        })
+    };
+    nets.iter().filter(|n| !within(n)).copied().collect()
+}
+
 fn martian(ip: u32) -> bool {
     let first = ip >> 24;
     first == 0 || first == 127 || first >= 224
@@ -253,6 +271,9 @@ pub struct Worker<B> {
     ports: [PortInfo; 2],
     /// The ports' subnet broadcast addresses.
     bcast: [u32; 2],
+    /// The inside prefixes outside private, shared and link-local space (refused as
+    /// destinations from subscribers like those): usually none.
+    inside_unreserved: Vec<Ipv4Net>,
     params: PipelineParams,
     neighbors: Arc<Neighbors>,
     counters: Arc<WorkerCounters>,
@@ -303,6 +324,7 @@ impl<B: PacketBuf> Worker<B> {
                 u32::from(ports[0].net.broadcast()),
                 u32::from(ports[1].net.broadcast()),
             ],
+            inside_unreserved: unreserved(&params.inside),
             ports,
             params,
             neighbors,
@@ -416,6 +438,7 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Replaces the per-packet settings (replay and tests).
     pub fn set_params(&mut self, params: PipelineParams) {
+        self.inside_unreserved = unreserved(&params.inside);
         self.params = params;
     }
 
@@ -775,7 +798,9 @@ impl<B: PacketBuf> Worker<B> {
                 if !in_any(&prm.inside, p.src) && !in_any(&prm.identity, p.src) {
                     return Err(DropReason::SourceNotInside);
                 }
-                if (reserved(p.dst) || self.bcast.contains(&p.dst) || in_any(&prm.inside, p.dst))
+                if (reserved(p.dst)
+                    || self.bcast.contains(&p.dst)
+                    || in_any(&self.inside_unreserved, p.dst))
                     && !in_any(&prm.allow, p.dst)
                     && !in_any(&prm.exclude, p.dst)
                     && !self.nat.is_pool_addr(p.dst)

@@ -1317,6 +1317,23 @@ fn subscribers_cannot_send_to_private_shared_link_local_or_broadcast_destination
         1000,
     );
     assert_eq!(h.counters.dropped(DropReason::DestinationReserved), 1);
+
+    // An inside prefix outside private space is no destination for subscribers either.
+    let mut h = harness("inside = [\"100.64.0.0/10\", \"198.18.0.0/15\"]");
+    none(
+        &mut h,
+        &udp("100.64.1.2:5000", "198.18.0.5:53", b"q", false),
+        Inside,
+        1000,
+    );
+    assert_eq!(h.counters.dropped(DropReason::DestinationReserved), 1);
+    one(
+        &mut h,
+        &udp("100.64.1.2:5000", "198.20.0.5:53", b"q", false),
+        Inside,
+        1000,
+        Outside,
+    );
 }
 
 /// Issue 19 item 11: an ICMP redirect from outside about a subscriber's flow was

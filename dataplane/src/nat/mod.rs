@@ -406,7 +406,8 @@ const SUB_NONE: u32 = 0x00ff_ffff;
 pub struct Subscriber {
     /// Inside address.
     pub addr: u32,
-    /// Sessions.
+    /// Sessions counted against max_sessions_per_subscriber (those remote hosts
+    /// opened under the filtering alone are counted apart, in their own budget).
     pub sessions: u32,
     /// Mappings.
     pub mappings: u32,
@@ -1223,14 +1224,8 @@ impl Nat {
         result
     }
 
-    /// The subscriber's sessions that count against max_sessions_per_subscriber:
-    /// all but the inbound-created ones, which have a budget of their own.
-    fn own_sessions(&self, sub: u32) -> u32 {
-        self.subs[sub as usize].sessions - self.sub_inbound[sub as usize].count
-    }
-
     fn in2out_new(&mut self, sub: u32, key: Key, now: u32) -> Result<u32, DropReason> {
-        if self.own_sessions(sub) >= self.params.max_sessions_per_subscriber {
+        if self.subs[sub as usize].sessions >= self.params.max_sessions_per_subscriber {
             return Err(DropReason::SubscriberSessionLimit);
         }
         let mkey = self.mapping_key(&key);
@@ -1313,7 +1308,9 @@ impl Nat {
         let m = &mut self.mappings[s.mapping as usize];
         m.sessions += 1;
         let sub = m.sub();
-        self.subs[sub as usize].sessions += 1;
+        if !s.inbound() {
+            self.subs[sub as usize].sessions += 1;
+        }
         if self.params.filtering == Behavior::AddressDependent {
             *self.adf.entry((s.mapping, s.rem_addr)).or_insert(0) += 1;
         }
@@ -1678,7 +1675,9 @@ impl Nat {
         // own, so that remote hosts (spoofed ones included) cannot use up the
         // subscriber's quota for its own outbound flows.
         let inbound = !expected && !forward;
-        if !inbound && self.own_sessions(map.sub()) >= self.params.max_sessions_per_subscriber {
+        if !inbound
+            && self.subs[map.sub() as usize].sessions >= self.params.max_sessions_per_subscriber
+        {
             return Err(DropReason::SubscriberSessionLimit);
         }
         // Pinned while a recycled session may have been its last.
@@ -2376,9 +2375,10 @@ impl Nat {
             }
         }
         let sub = self.mappings[s.mapping as usize].sub();
-        self.subs[sub as usize].sessions -= 1;
         if s.inbound() {
             self.unlink_inbound(sub, i, usize::from(!s.unanswered()));
+        } else {
+            self.subs[sub as usize].sessions -= 1;
         }
         // A TCP port after a clean close may be reused at once (RFC 6888 REQ-8).
         let clean = s.proto == ipv4::PROTO_TCP && s.state() == TcpState::Closing;
