@@ -33,7 +33,8 @@ pub mod text;
 pub struct ExpectClass {
     /// Name, for counters and the API.
     pub name: &'static str,
-    /// Most live expectations of the class per worker; past it the oldest goes.
+    /// Most live expectations of the class per worker (a subscriber holds a sixteenth
+    /// at most); past it the requesting subscriber's own oldest goes, never another's.
     pub max: usize,
     /// Seconds an unmatched expectation lives (a registration: its own lifetime).
     pub timeout_secs: u32,

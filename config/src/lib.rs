@@ -140,6 +140,16 @@ pub enum InboundSyn {
     Drop,
 }
 
+/// What to do with IPv4 options (record route, timestamp, source route ...), which can
+/// carry inside addresses out or steer a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IpOptions {
+    /// Overwrite them with no-operation options (the header keeps its length).
+    Strip,
+    /// Drop the packet.
+    Drop,
+}
+
 /// Timeouts in seconds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Timeouts {
@@ -202,6 +212,9 @@ pub struct Nat {
     pub max_blocks_per_subscriber: u16,
     /// Sessions per subscriber.
     pub max_sessions_per_subscriber: u32,
+    /// Sessions created by inbound packets (endpoint-independent or address-dependent
+    /// filtering) a subscriber may hold, apart from `max_sessions_per_subscriber`.
+    pub max_inbound_sessions_per_subscriber: u32,
     /// Sessions in the whole appliance (tables are sized from it).
     pub max_sessions: u32,
     /// Keep port parity.
@@ -215,6 +228,11 @@ pub struct Nat {
     pub hairpinning: bool,
     /// Destinations forwarded untranslated.
     pub exclude_destinations: Vec<Ipv4Net>,
+    /// Private, shared, link-local and directed-broadcast destinations subscribers may
+    /// reach anyway (they are dropped otherwise).
+    pub allow_destinations: Vec<Ipv4Net>,
+    /// IPv4 options.
+    pub ip_options: IpOptions,
     /// Identity mappings: inside hosts with addresses of their own, forwarded
     /// untranslated both ways.
     pub identity: Vec<Ipv4Net>,

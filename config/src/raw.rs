@@ -205,6 +205,13 @@ enum InboundSynName {
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum IpOptionsName {
+    Strip,
+    Drop,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 enum ProtoName {
     Tcp,
@@ -285,6 +292,9 @@ struct FileNat {
     max_blocks_per_subscriber: u16,
     #[serde(default = "d_sps")]
     max_sessions_per_subscriber: u32,
+    // Default: an eighth of max_sessions_per_subscriber (resolve()).
+    #[serde(default)]
+    max_inbound_sessions_per_subscriber: Option<u32>,
     #[serde(default = "d_max_sessions")]
     max_sessions: u32,
     #[serde(default = "d_true")]
@@ -297,6 +307,10 @@ struct FileNat {
     hairpinning: bool,
     #[serde(default)]
     exclude_destinations: Vec<String>,
+    #[serde(default)]
+    allow_destinations: Vec<String>,
+    #[serde(default = "d_ip_options")]
+    ip_options: IpOptionsName,
     #[serde(default)]
     identity: Vec<String>,
     #[serde(default)]
@@ -313,6 +327,9 @@ fn d_pooling() -> PoolingName {
 }
 fn d_allocation() -> AllocationName {
     AllocationName::PortBlock
+}
+fn d_ip_options() -> IpOptionsName {
+    IpOptionsName::Strip
 }
 fn d_inbound_syn() -> InboundSynName {
     InboundSynName::Hold
@@ -520,6 +537,7 @@ fn choices(key: &str) -> Option<&'static str> {
         "pooling" => "\"paired\" or \"arbitrary\"",
         "allocation" => "\"port-block\", \"dynamic\" or \"deterministic\"",
         "inbound_syn" => "\"hold\" or \"drop\"",
+        "ip_options" => "\"strip\" or \"drop\"",
         "sessions" => "\"auto\", \"on\" or \"off\"",
         _ => return None,
     })
@@ -966,6 +984,19 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         if let Some(q) = pool.iter().find(|q| q.overlaps(&p)) {
             return Err(cx.err(&nki("pool", i), format!("pool prefix {p} overlaps {q}")));
         }
+        // The appliance answers packets to its ports' own addresses itself: a
+        // subscriber translated to one would lose every reply.
+        if let Some(port) = ports.iter().find(|q| p.contains(q.ipv4.addr)) {
+            return Err(cx.err(
+                &nki("pool", i),
+                format!(
+                    "pool prefix {p} holds {}, the address of port `{}`; the pool must \
+                     leave out the ports' own addresses (e.g. a prefix of its own routed \
+                     to the outside port)",
+                    port.ipv4.addr, port.name
+                ),
+            ));
+        }
         pool.push(p);
     }
     let mut identity = Vec::new();
@@ -982,6 +1013,10 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
     let mut exclude = Vec::new();
     for (i, s) in n.exclude_destinations.iter().enumerate() {
         exclude.push(cx.prefix(&nki("exclude_destinations", i), s)?);
+    }
+    let mut allow = Vec::new();
+    for (i, s) in n.allow_destinations.iter().enumerate() {
+        allow.push(cx.prefix(&nki("allow_destinations", i), s)?);
     }
     let [lo, hi] = n.port_range[..] else {
         return Err(cx.err(
@@ -1010,6 +1045,19 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
     }
     if n.max_sessions_per_subscriber == 0 {
         return Err(cx.err(&nk("max_sessions_per_subscriber"), "at least 1"));
+    }
+    let max_inbound = n
+        .max_inbound_sessions_per_subscriber
+        .unwrap_or((n.max_sessions_per_subscriber / 8).max(1));
+    if max_inbound == 0 || max_inbound > n.max_sessions_per_subscriber {
+        return Err(cx.err(
+            &nk("max_inbound_sessions_per_subscriber"),
+            format!(
+                "{} sessions; from 1 to max_sessions_per_subscriber ({}): sessions \
+                 remote hosts open toward a subscriber get a smaller budget of their own",
+                max_inbound, n.max_sessions_per_subscriber
+            ),
+        ));
     }
     let workers = dataplane.worker_lcores.len().max(1) as u64;
     if n.max_sessions < workers as u32 {
@@ -1102,12 +1150,18 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         block_size: n.block_size,
         max_blocks_per_subscriber: n.max_blocks_per_subscriber,
         max_sessions_per_subscriber: n.max_sessions_per_subscriber,
+        max_inbound_sessions_per_subscriber: max_inbound,
         max_sessions: n.max_sessions,
         port_parity: n.port_parity,
         port_preservation: n.port_preservation,
         quarantine_secs: n.quarantine_secs,
         hairpinning: n.hairpinning,
         exclude_destinations: exclude,
+        allow_destinations: allow,
+        ip_options: match n.ip_options {
+            IpOptionsName::Strip => IpOptions::Strip,
+            IpOptionsName::Drop => IpOptions::Drop,
+        },
         identity,
         timeouts: Timeouts {
             udp: t.udp,
@@ -1353,12 +1407,18 @@ impl FileConfig {
                 block_size: n.block_size,
                 max_blocks_per_subscriber: n.max_blocks_per_subscriber,
                 max_sessions_per_subscriber: n.max_sessions_per_subscriber,
+                max_inbound_sessions_per_subscriber: Some(n.max_inbound_sessions_per_subscriber),
                 max_sessions: n.max_sessions,
                 port_parity: n.port_parity,
                 port_preservation: n.port_preservation,
                 quarantine_secs: n.quarantine_secs,
                 hairpinning: n.hairpinning,
                 exclude_destinations: strs(&n.exclude_destinations),
+                allow_destinations: strs(&n.allow_destinations),
+                ip_options: match n.ip_options {
+                    IpOptions::Strip => IpOptionsName::Strip,
+                    IpOptions::Drop => IpOptionsName::Drop,
+                },
                 identity: strs(&n.identity),
                 timeouts: FileTimeouts {
                     udp: n.timeouts.udp,

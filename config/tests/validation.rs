@@ -217,6 +217,9 @@ exclude_destinations = ["192.0.2.0/26"]
 identity = ["10.9.0.0/24"]
 icmp_on_limit = false
 inbound_syn = "drop"
+max_inbound_sessions_per_subscriber = 30
+allow_destinations = ["10.8.0.0/16"]
+ip_options = "drop"
 timeouts = { udp = 120, tcp_established = 8000, tcp_transitory = 300, icmp = 90, tcp_syn_inbound = 10 }
 
 [[nat.static]]
@@ -611,6 +614,21 @@ fn pool_must_not_overlap_inside() {
 fn pool_prefixes_must_not_overlap_each_other() {
     let t = with(POOL, "pool = [\"198.51.100.0/28\", \"198.51.100.8/29\"]");
     refused(&t, "pool", "nat.pool[1]", "overlaps 198.51.100.0/28");
+}
+
+#[test]
+fn pool_must_not_hold_a_port_address() {
+    // Subscribers paired onto the outside port's own address would lose every reply
+    // (the appliance takes packets to it for itself).
+    let t = with(POOL, "pool = [\"203.0.113.0/28\"]");
+    refused(
+        &t,
+        "pool",
+        "nat.pool[0]",
+        "holds 203.0.113.1, the address of port `outside`",
+    );
+    let t = with(POOL, "pool = [\"198.51.100.0/28\", \"203.0.113.1/32\"]");
+    refused(&t, "pool", "nat.pool[1]", "the address of port `outside`");
 }
 
 #[test]
@@ -1038,5 +1056,53 @@ fn neighbour_limits_are_bounded() {
             c.dataplane.arp_per_source
         ),
         (0, 64, 3, 16)
+    );
+}
+
+#[test]
+fn inbound_session_budget_is_within_the_session_quota() {
+    let t = nat("max_inbound_sessions_per_subscriber = 0");
+    refused(
+        &t,
+        "max_inbound",
+        "nat.max_inbound_sessions_per_subscriber",
+        "from 1 to max_sessions_per_subscriber (8000)",
+    );
+    let t = nat("max_sessions_per_subscriber = 100\nmax_inbound_sessions_per_subscriber = 101");
+    refused(
+        &t,
+        "max_inbound",
+        "nat.max_inbound_sessions_per_subscriber",
+        "from 1 to max_sessions_per_subscriber (100)",
+    );
+    let c = Config::parse(&nat("max_inbound_sessions_per_subscriber = 50"), "t.toml").unwrap();
+    assert_eq!(c.nat.max_inbound_sessions_per_subscriber, 50);
+    let c = Config::parse(BASE, "t.toml").unwrap();
+    assert_eq!(c.nat.max_inbound_sessions_per_subscriber, 1000, "an eighth");
+    let c = Config::parse(&nat("max_sessions_per_subscriber = 100"), "t.toml").unwrap();
+    assert_eq!(c.nat.max_inbound_sessions_per_subscriber, 12, "an eighth");
+}
+
+#[test]
+fn ip_options_and_allowed_destinations_are_checked() {
+    let t = nat("ip_options = \"keep\"");
+    refused(&t, "ip_options", "nat.ip_options", "`strip` or `drop`");
+    let t = nat("allow_destinations = [\"10.0.0.1/8\"]");
+    refused(
+        &t,
+        "allow_destinations",
+        "nat.allow_destinations[0]",
+        "host bits",
+    );
+    let c = Config::parse(
+        &nat("ip_options = \"drop\"\nallow_destinations = [\"10.0.0.0/8\"]"),
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(c.nat.ip_options, cgnat_config::IpOptions::Drop);
+    assert_eq!(c.nat.allow_destinations.len(), 1);
+    assert_eq!(
+        Config::parse(BASE, "t.toml").unwrap().nat.ip_options,
+        cgnat_config::IpOptions::Strip
     );
 }

@@ -134,6 +134,24 @@ reasons! {
     RingFull = "ring_full",
     /// Packet too big for the outgoing MTU (and DF set: ICMP frag-needed sent).
     TooBig = "too_big",
+    /// ICMP error from a subscriber quoting a packet that was not sent to it (forged
+    /// about another subscriber's session).
+    IcmpErrorNotOwn = "icmp_error_not_own_session",
+    /// ICMP redirect from outside: never passed to a subscriber.
+    IcmpRedirect = "icmp_redirect",
+    /// Subscriber packet to a private, shared, link-local or directed-broadcast
+    /// destination not in nat.allow_destinations.
+    DestinationReserved = "destination_reserved",
+    /// Packet with IPv4 options, under nat.ip_options = "drop".
+    IpOptions = "ip_options",
+    /// Fragmented datagram of an ALG session (SIP over UDP, ...): the ALG cannot read
+    /// it whole, and it would pass untranslated.
+    AlgFragment = "alg_fragment",
+    /// Inbound-created session refused: the subscriber's
+    /// max_inbound_sessions_per_subscriber are all answered sessions.
+    SubscriberInboundLimit = "subscriber_inbound_limit",
+    /// Fragment refused: its source holds its share of the fragment tables.
+    FragmentSourceLimit = "fragment_source_limit",
 }
 
 /// Number of drop reasons.
@@ -241,6 +259,11 @@ pub struct WorkerCounters {
     pub alg_ftp_released: Counter,
     /// FTP sessions the ALG stood aside from (AUTH TLS accepted).
     pub alg_ftp_stand_aside: Counter,
+    /// Packets whose IPv4 options were overwritten with no-operation options.
+    pub ip_options_stripped: Counter,
+    /// Inbound-created sessions nobody answered, recycled for a newer one (the
+    /// subscriber's inbound budget was full).
+    pub inbound_sessions_recycled: Counter,
     /// NAT events lost because a buffer or ring toward the exporter was full.
     pub log_events_dropped: Counter,
     /// Drops, by reason.

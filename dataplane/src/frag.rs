@@ -13,6 +13,14 @@ use hashbrown::HashMap;
 pub const MAX_DATAGRAMS: usize = 4096;
 /// Fragments held at once, per worker.
 pub const MAX_HELD: usize = 256;
+/// Datagrams one source (a subscriber inside, a remote host outside) may have recorded
+/// at once: a sixteenth of the table.
+pub const MAX_DATAGRAMS_PER_SOURCE: usize = MAX_DATAGRAMS / 16;
+/// Fragments one source may have held at once: a sixteenth of them.
+pub const MAX_HELD_PER_SOURCE: usize = MAX_HELD / 16;
+/// [`Translation::out`] of a datagram whose fragments are all dropped (an ALG's
+/// datagram, which cannot be read whole).
+pub const DROPPED: u8 = 2;
 /// Seconds a record or a held fragment lives (RFC 791 suggests 15 s for reassembly).
 pub const TIMEOUT: u32 = 15;
 
@@ -38,15 +46,26 @@ pub struct Translation {
     pub dst: u32,
     /// New identification.
     pub id: u16,
-    /// Port side it leaves on (0 inside, 1 outside).
+    /// Port side it leaves on (0 inside, 1 outside; [`DROPPED`]: none).
     pub out: u8,
     /// Dies at this second.
     pub until: u32,
 }
 
+/// Why a fragment or a datagram's record was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The worker's table is full.
+    Full,
+    /// Its source holds its share already.
+    Source,
+}
+
 /// Fragment state of one worker; `B` is the packet buffer type it holds.
 pub struct Fragments<B> {
     records: HashMap<Key, Translation>,
+    /// Records per source address (sources with none are absent).
+    per_source: HashMap<u32, u16>,
     held: Vec<(Key, B, u8, u32)>,
     next_id: u16,
 }
@@ -56,6 +75,7 @@ impl<B> Fragments<B> {
     pub fn new(seed: u16) -> Fragments<B> {
         Fragments {
             records: HashMap::with_capacity(2 * MAX_DATAGRAMS),
+            per_source: HashMap::with_capacity(2 * MAX_DATAGRAMS),
             held: Vec::with_capacity(MAX_HELD),
             next_id: seed,
         }
@@ -72,24 +92,41 @@ impl<B> Fragments<B> {
         self.next_id
     }
 
-    /// Records a datagram's translation; false when the table is full.
-    pub fn record(&mut self, k: Key, t: Translation) -> bool {
-        if self.records.len() >= MAX_DATAGRAMS && !self.records.contains_key(&k) {
-            return false;
+    /// Records a datagram's translation, unless the table is full or its source
+    /// holds [`MAX_DATAGRAMS_PER_SOURCE`] records already.
+    pub fn record(&mut self, k: Key, t: Translation) -> Result<(), Refused> {
+        if let Some(r) = self.records.get_mut(&k) {
+            *r = t;
+            return Ok(());
         }
+        if self.records.len() >= MAX_DATAGRAMS {
+            return Err(Refused::Full);
+        }
+        let n = self.per_source.entry(k.src).or_insert(0);
+        if usize::from(*n) >= MAX_DATAGRAMS_PER_SOURCE {
+            return Err(Refused::Source);
+        }
+        *n += 1;
         self.records.insert(k, t);
-        true
+        Ok(())
     }
 
-    /// True if another fragment can be held.
-    pub fn can_hold(&self) -> bool {
-        self.held.len() < MAX_HELD
+    /// Whether a fragment of `k` can be held: the table has room and its source holds
+    /// fewer than [`MAX_HELD_PER_SOURCE`] (a scan of at most [`MAX_HELD`] keys).
+    pub fn can_hold(&self, k: &Key) -> Result<(), Refused> {
+        if self.held.len() >= MAX_HELD {
+            return Err(Refused::Full);
+        }
+        if self.held.iter().filter(|h| h.0.src == k.src).count() >= MAX_HELD_PER_SOURCE {
+            return Err(Refused::Source);
+        }
+        Ok(())
     }
 
     /// Holds a fragment received on side `from` until its first fragment comes.
-    pub fn hold(&mut self, k: Key, buf: B, from: u8, now: u32) -> Result<(), B> {
-        if !self.can_hold() {
-            return Err(buf);
+    pub fn hold(&mut self, k: Key, buf: B, from: u8, now: u32) -> Result<(), (B, Refused)> {
+        if let Err(r) = self.can_hold(&k) {
+            return Err((buf, r));
         }
         self.held.push((k, buf, from, now + TIMEOUT));
         Ok(())
@@ -111,7 +148,19 @@ impl<B> Fragments<B> {
     /// Forgets expired records and drops expired held fragments; returns how many
     /// fragments were dropped.
     pub fn expire(&mut self, now: u32) -> usize {
-        self.records.retain(|_, t| t.until >= now);
+        let per_source = &mut self.per_source;
+        self.records.retain(|k, t| {
+            if t.until >= now {
+                return true;
+            }
+            if let Some(n) = per_source.get_mut(&k.src) {
+                *n -= 1;
+                if *n == 0 {
+                    per_source.remove(&k.src);
+                }
+            }
+            false
+        });
         let before = self.held.len();
         self.held.retain(|h| h.3 >= now);
         before - self.held.len()

@@ -290,6 +290,16 @@ impl Source {
             vec![(vec![], sum(&|c| c.icmp_sent.get()))],
         );
         f.counter(
+            "cgnat_ip_options_stripped_total",
+            "Packets whose IPv4 options were overwritten with no-operation options.",
+            vec![(vec![], sum(&|c| c.ip_options_stripped.get()))],
+        );
+        f.counter(
+            "cgnat_inbound_sessions_recycled_total",
+            "Unanswered inbound-created sessions recycled for newer ones (inbound budget full).",
+            vec![(vec![], sum(&|c| c.inbound_sessions_recycled.get()))],
+        );
+        f.counter(
             "cgnat_fragments_translated_total",
             "Fragments translated.",
             vec![(vec![], sum(&|c| c.fragments_translated.get()))],

@@ -122,6 +122,11 @@ pub struct PipelineParams {
     pub inside: Vec<Ipv4Net>,
     /// Destinations forwarded untranslated.
     pub exclude: Vec<Ipv4Net>,
+    /// Private, shared, link-local and directed-broadcast destinations subscribers may
+    /// reach anyway.
+    pub allow: Vec<Ipv4Net>,
+    /// Drop packets with IPv4 options (else their options are overwritten with NOPs).
+    pub ip_options_drop: bool,
     /// Identity-mapped inside hosts: untranslated both ways.
     pub identity: Vec<Ipv4Net>,
     /// Hairpinning on.
@@ -161,6 +166,8 @@ impl PipelineParams {
         PipelineParams {
             inside: cfg.nat.inside.clone(),
             exclude: cfg.nat.exclude_destinations.clone(),
+            allow: cfg.nat.allow_destinations.clone(),
+            ip_options_drop: cfg.nat.ip_options == cgnat_config::IpOptions::Drop,
             identity: cfg.nat.identity.clone(),
             hairpinning: cfg.nat.hairpinning,
             icmp_on_limit: cfg.nat.icmp_on_limit,
@@ -184,6 +191,36 @@ impl PipelineParams {
 
 fn in_any(nets: &[Ipv4Net], ip: u32) -> bool {
     nets.iter().any(|n| n.contains(ip.into()))
+}
+
+/// Destinations a subscriber has no business sending upstream: private (RFC 1918),
+/// shared (RFC 6598) and link-local (RFC 3927) space. Directed broadcasts and the
+/// inside prefixes are checked by the caller against the configuration.
+#[inline]
+fn reserved(ip: u32) -> bool {
+    ip >> 24 == 10
+        || ip & 0xfff0_0000 == 0xac10_0000
+        || ip & 0xffff_0000 == 0xc0a8_0000
+        || ip & 0xffc0_0000 == 0x6440_0000
+        || ip & 0xffff_0000 == 0xa9fe_0000
+}
+
+/// The prefixes of `nets` not within the space [`reserved`] covers (those it does are
+/// refused as destinations by it already): usually none.
+fn unreserved(nets: &[Ipv4Net]) -> Vec<Ipv4Net> {
+    const BLOCKS: [(u32, u8); 5] = [
+        (0x0a00_0000, 8),
+        (0xac10_0000, 12),
+        (0xc0a8_0000, 16),
+        (0x6440_0000, 10),
+        (0xa9fe_0000, 16),
+    ];
+    let within = |n: &Ipv4Net| {
+        BLOCKS.iter().any(|&(net, len)| {
+            n.prefix >= len && u32::from(n.network()) & (u32::MAX << (32 - len)) == net
+        })
+    };
+    nets.iter().filter(|n| !within(n)).copied().collect()
 }
 
 fn martian(ip: u32) -> bool {
@@ -233,6 +270,9 @@ impl HeldSyn {
     };
 }
 
+/// The IPv4 no-operation option.
+const OPT_NOP: u8 = 1;
+
 /// Unsolicited SYNs held at once, per worker.
 pub const HELD_SYNS: usize = 64;
 
@@ -241,6 +281,11 @@ pub struct Worker<B> {
     /// The NAT tables.
     pub nat: Nat,
     ports: [PortInfo; 2],
+    /// The ports' subnet broadcast addresses.
+    bcast: [u32; 2],
+    /// The inside prefixes outside private, shared and link-local space (refused as
+    /// destinations from subscribers like those): usually none.
+    inside_unreserved: Vec<Ipv4Net>,
     params: PipelineParams,
     neighbors: Arc<Neighbors>,
     counters: Arc<WorkerCounters>,
@@ -323,6 +368,11 @@ impl<B: PacketBuf> Worker<B> {
         let wait_max = params.wait_max;
         Worker {
             nat,
+            bcast: [
+                u32::from(ports[0].net.broadcast()),
+                u32::from(ports[1].net.broadcast()),
+            ],
+            inside_unreserved: unreserved(&params.inside),
             ports,
             params,
             neighbors,
@@ -454,6 +504,7 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Replaces the per-packet settings (replay and tests).
     pub fn set_params(&mut self, params: PipelineParams) {
+        self.inside_unreserved = unreserved(&params.inside);
         self.params = params;
     }
 
@@ -528,8 +579,8 @@ impl<B: PacketBuf> Worker<B> {
         match self.pending_hold.take() {
             Some((key, from, now)) => match self.frags.hold(key, buf, from as u8, now) {
                 Ok(()) => self.counters.fragments_held.inc(),
-                Err(b) => {
-                    self.counters.count_drop(DropReason::FragmentTableFull);
+                Err((b, r)) => {
+                    self.counters.count_drop(frag_reason(r));
                     drop(b);
                 }
             },
@@ -559,8 +610,8 @@ impl<B: PacketBuf> Worker<B> {
         if let Some(t) = self.frags.lookup(&key, now) {
             return self.apply_fragment(buf, p, &t, now);
         }
-        if !self.frags.can_hold() {
-            return Verdict::Drop(DropReason::FragmentTableFull);
+        if let Err(r) = self.frags.can_hold(&key) {
+            return Verdict::Drop(frag_reason(r));
         }
         self.pending_hold = Some((key, from, now));
         Verdict::Hold
@@ -573,6 +624,9 @@ impl<B: PacketBuf> Worker<B> {
         t: &frag::Translation,
         now: u32,
     ) -> Verdict {
+        if t.out == frag::DROPPED {
+            return Verdict::Drop(DropReason::AlgFragment);
+        }
         if buf.data()[p.l3 + 8] <= 1 {
             return Verdict::Drop(DropReason::TtlExpired);
         }
@@ -592,10 +646,18 @@ impl<B: PacketBuf> Worker<B> {
 
     /// After the first fragment of `key` was translated: record the translation for the
     /// rest, give the datagram a new identifier, and release what was held for it.
-    fn first_fragment_done(&mut self, buf: &mut B, p: &Parsed, key: FragKey, out: Side, now: u32) {
+    /// Without room for the record the first fragment is refused too (the reason
+    /// returned): the datagram could not be reassembled anyway.
+    fn first_fragment_done(
+        &mut self,
+        buf: &mut B,
+        p: &Parsed,
+        key: FragKey,
+        out: Side,
+        now: u32,
+    ) -> Result<(), DropReason> {
         let id = self.frags.new_id();
-        let mut ip = ipv4::Packet::new_unchecked(&mut buf.data_mut()[p.l3..p.end]);
-        ip.set_ident(id);
+        let ip = ipv4::Packet::new_unchecked(&buf.data()[p.l3..p.end]);
         let t = frag::Translation {
             src: ip.src(),
             dst: ip.dst(),
@@ -603,11 +665,32 @@ impl<B: PacketBuf> Worker<B> {
             out: out as u8,
             until: now + frag::TIMEOUT,
         };
-        if !self.frags.record(key, t) {
-            self.counters.count_drop(DropReason::FragmentTableFull);
-            return;
+        self.frags.record(key, t).map_err(frag_reason)?;
+        ipv4::Packet::new_unchecked(&mut buf.data_mut()[p.l3..p.end]).set_ident(id);
+        self.release_held(key, t, now);
+        Ok(())
+    }
+
+    /// The fragments of an ALG's datagram (`key`) are all dropped: its first
+    /// fragment was, and the later ones (held or to come) follow.
+    fn drop_datagram(&mut self, key: FragKey, now: u32) {
+        let t = frag::Translation {
+            src: 0,
+            dst: 0,
+            id: 0,
+            out: frag::DROPPED,
+            until: now + frag::TIMEOUT,
+        };
+        if self.frags.record(key, t).is_ok() {
+            self.release_held(key, t, now);
         }
-        self.counters.fragments_translated.inc();
+    }
+
+    /// Applies translation `t` to the fragments held for `key`.
+    fn release_held(&mut self, key: FragKey, t: frag::Translation, now: u32) {
+        if t.out != frag::DROPPED {
+            self.counters.fragments_translated.inc();
+        }
         let mut list = std::mem::take(&mut self.releasing);
         self.frags.take_held(&key, |b| list.push(b));
         for mut b in list.drain(..) {
@@ -666,6 +749,9 @@ impl<B: PacketBuf> Worker<B> {
         }
         if martian(p.src) || martian(p.dst) || p.dst == u32::MAX {
             return Verdict::Drop(DropReason::Ipv4Martian);
+        }
+        if let Err(r) = self.screen(buf, &p, from) {
+            return Verdict::Drop(r);
         }
         if self.nat.pool.layout.workers > 1 && !self.handed {
             if let Some(w) = self.owner(buf, &p, from) {
@@ -735,9 +821,6 @@ impl<B: PacketBuf> Worker<B> {
                 Side::Inside
             }
             Side::Inside => {
-                if !in_any(&self.params.inside, p.src) {
-                    return Verdict::Drop(DropReason::SourceNotInside);
-                }
                 if in_any(&self.params.exclude, p.dst) {
                     self.counters.excluded.inc();
                     Side::Outside
@@ -748,30 +831,92 @@ impl<B: PacketBuf> Worker<B> {
                             return Verdict::Handoff(w, Side::Outside);
                         }
                         Ok(side) => side,
+                        Err(DropReason::AlgFragment) => {
+                            self.drop_datagram(key, now);
+                            return Verdict::Drop(DropReason::AlgFragment);
+                        }
                         Err(r) => return self.refuse(buf, &p, r, now),
                     }
                 }
             }
-            Side::Outside => {
-                if !self.nat.is_pool_addr(p.dst) {
-                    return Verdict::Drop(DropReason::NotOurAddress);
+            Side::Outside => match self.out2in(buf, &p, now) {
+                Ok(()) => Side::Inside,
+                Err(DropReason::AlgFragment) => {
+                    self.drop_datagram(key, now);
+                    return Verdict::Drop(DropReason::AlgFragment);
                 }
-                match self.out2in(buf, &p, now) {
-                    Ok(()) => Side::Inside,
-                    Err(r @ (DropReason::NoMapping | DropReason::Filtered)) => {
-                        return self.maybe_hold_syn(buf, &p, r, now)
-                    }
-                    Err(r) => return Verdict::Drop(r),
+                Err(r @ (DropReason::NoMapping | DropReason::Filtered)) => {
+                    return self.maybe_hold_syn(buf, &p, r, now)
                 }
-            }
+                Err(r) => return Verdict::Drop(r),
+            },
         };
         if fragment {
-            self.first_fragment_done(buf, &p, key, out, now);
+            if let Err(r) = self.first_fragment_done(buf, &p, key, out, now) {
+                return Verdict::Drop(r);
+            }
         }
         let mut ip = ipv4::Packet::new_unchecked(&mut buf.data_mut()[p.l3..p.end]);
         ip.decrement_ttl();
         let dst = ip.dst();
         self.l2_out(buf, out, dst, now)
+    }
+
+    /// Drops, before anything is held, translated or answered with ICMP, what cgnat
+    /// would not forward: from the inside, sources outside nat.inside and nat.identity
+    /// and destinations subscribers have no business sending upstream (private,
+    /// shared, link-local, the inside prefixes, the ports' subnet broadcasts) unless
+    /// allowed, excluded or a pool address (hairpinning); from the outside,
+    /// destinations that are neither pool addresses nor identity hosts; ICMP redirects
+    /// either way. IPv4 options are blanked (NOPs) or the packet dropped: record route,
+    /// timestamp and source route would carry inside addresses out or steer packets.
+    /// A few compares for a packet without options to the internet.
+    #[inline]
+    fn screen(&mut self, buf: &mut B, p: &Parsed, from: Side) -> Result<(), DropReason> {
+        let prm = &self.params;
+        match from {
+            Side::Inside => {
+                if !in_any(&prm.inside, p.src) && !in_any(&prm.identity, p.src) {
+                    return Err(DropReason::SourceNotInside);
+                }
+                if (reserved(p.dst)
+                    || self.bcast.contains(&p.dst)
+                    || in_any(&self.inside_unreserved, p.dst))
+                    && !in_any(&prm.allow, p.dst)
+                    && !in_any(&prm.exclude, p.dst)
+                    && !self.nat.is_pool_addr(p.dst)
+                {
+                    return Err(DropReason::DestinationReserved);
+                }
+            }
+            Side::Outside => {
+                if !self.nat.is_pool_addr(p.dst) && !in_any(&prm.identity, p.dst) {
+                    return Err(DropReason::NotOurAddress);
+                }
+            }
+        }
+        // The ICMP type is at the start of the payload of the first fragment only.
+        if p.proto == ipv4::PROTO_ICMP
+            && p.end > p.l4
+            && buf.data()[p.l4] == icmp::REDIRECT
+            && crate::wire::be16(buf.data(), p.l3 + 6) & 0x1fff == 0
+        {
+            return Err(DropReason::IcmpRedirect);
+        }
+        if p.l4 - p.l3 > ipv4::MIN_HEADER_LEN {
+            let opts = p.l3 + ipv4::MIN_HEADER_LEN..p.l4;
+            if buf.data()[opts.clone()].iter().any(|&b| b != OPT_NOP) {
+                if self.params.ip_options_drop {
+                    return Err(DropReason::IpOptions);
+                }
+                let d = buf.data_mut();
+                d[opts].fill(OPT_NOP);
+                let mut ip = ipv4::Packet::new_unchecked(&mut d[p.l3..p.end]);
+                ip.fill_checksum();
+                self.counters.ip_options_stripped.inc();
+            }
+        }
+        Ok(())
     }
 
     /// Reads the NAT tuple of the frame's L4 header.
@@ -850,6 +995,11 @@ impl<B: PacketBuf> Worker<B> {
             }
         }
         let s = *self.nat.session(i);
+        if p.first_fragment && s.alg() != 0 {
+            // The ALG reads whole messages: a fragment of one would leave untranslated
+            // and open no pinhole (cgnat does not reassemble).
+            return Err(DropReason::AlgFragment);
+        }
         let mut grew = 0isize;
         if s.alg() == crate::nat::ALG_FTP {
             self.ftp_from_inside(buf, p, i, &s, now);
@@ -913,6 +1063,9 @@ impl<B: PacketBuf> Worker<B> {
         let (t, flags, _) = Self::tuple(buf, p, false)?;
         let i = self.nat.out2in(&t, flags, true, now)?;
         let s = *self.nat.session(i);
+        if p.first_fragment && s.alg() != 0 {
+            return Err(DropReason::AlgFragment);
+        }
         if s.alg() == crate::nat::ALG_FTP {
             self.alg_tag = Some(crate::alg::Tag {
                 dir: 1,
@@ -1077,8 +1230,13 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// An ICMP error from a subscriber about a packet that came in through the NAT.
+    /// The packet it quotes must have been sent to the subscriber itself: an error
+    /// about another subscriber's session (a forged port unreachable) is dropped.
     fn icmp_error_in2out(&mut self, buf: &mut B, p: &Parsed) -> Result<(), DropReason> {
         let e = embedded(buf, p)?;
+        if e.dst != p.src {
+            return Err(DropReason::IcmpErrorNotOwn);
+        }
         let t = e.tuple().reversed();
         let i = self
             .nat
@@ -1430,6 +1588,13 @@ impl<B: PacketBuf> Worker<B> {
             self.counters.drops[DropReason::FragmentTimeout as usize].add(dropped as u64);
         }
         self.nat.expire(now, budget)
+    }
+}
+
+fn frag_reason(r: frag::Refused) -> DropReason {
+    match r {
+        frag::Refused::Full => DropReason::FragmentTableFull,
+        frag::Refused::Source => DropReason::FragmentSourceLimit,
     }
 }
 

@@ -1063,6 +1063,8 @@ pub(crate) fn summarize(
         "translated": { "in2out": sum(&|c| c.in2out.get()), "out2in": sum(&|c| c.out2in.get()),
                         "hairpin": sum(&|c| c.hairpin.get()), "excluded": sum(&|c| c.excluded.get()) },
         "icmp_sent": sum(&|c| c.icmp_sent.get()),
+        "ip_options_stripped": sum(&|c| c.ip_options_stripped.get()),
+        "inbound_sessions_recycled": sum(&|c| c.inbound_sessions_recycled.get()),
         "handoff": { "sent": sum(&|c| c.handoff_out.get()), "received": sum(&|c| c.handoff_in.get()) },
         "fragments": { "translated": sum(&|c| c.fragments_translated.get()), "held": sum(&|c| c.fragments_held.get()) },
         "alg": Value::Object(alg),

@@ -235,3 +235,173 @@ fn inbound_syn_drop_mode_answers_nothing() {
     assert_eq!(h.counters.dropped(DropReason::NoMapping), 1);
     assert!(h.timer_frames(1010).is_empty());
 }
+
+// ---- issue 19: fragments as a weapon ------------------------------------------
+
+use cgnat_dataplane::frag::{
+    MAX_DATAGRAMS, MAX_DATAGRAMS_PER_SOURCE, MAX_HELD, MAX_HELD_PER_SOURCE,
+};
+use cgnat_dataplane::harness::Harness;
+
+/// The first fragment of a 600-byte UDP datagram with identifier `id`.
+fn first_of(src: &str, dst: &str, id: u16, inbound: bool) -> Vec<u8> {
+    split(&with_ident(udp(src, dst, &[1; 600], inbound), id), 304).0
+}
+
+/// The server's fragmented answer to mapping `m`, its later fragment first: both reach
+/// the inside host.
+fn server_datagram_out_of_order_is_delivered(h: &mut Harness, m: std::net::SocketAddrV4) {
+    let whole = udp("192.0.2.10:53", &m.to_string(), &[7; 1000], true);
+    let (f1, f2) = split(&with_ident(whole, 99), 496);
+    none(h, &f2, Outside, 1001);
+    let o = h.inject(&f1, Outside, 1001);
+    assert_eq!(o.len(), 2, "both fragments delivered");
+}
+
+/// Issue 19 item 4: a first fragment counted `fragment_table_full` was still sent:
+/// the rest of its datagram could never follow. Now it is dropped with it.
+#[test]
+fn a_first_fragment_the_table_cannot_record_is_not_sent() {
+    let mut h = harness("");
+    let per = MAX_DATAGRAMS_PER_SOURCE;
+    for s in 0..MAX_DATAGRAMS / per {
+        let src = format!("100.64.3.{}:5000", s + 1);
+        for id in 0..per {
+            h.inject(
+                &first_of(&src, "192.0.2.10:53", id as u16, false),
+                Inside,
+                1000,
+            );
+        }
+    }
+    let before = h.counters.dropped(DropReason::FragmentTableFull);
+    none(
+        &mut h,
+        &first_of("100.64.4.1:5000", "192.0.2.10:53", 1, false),
+        Inside,
+        1000,
+    );
+    assert_eq!(
+        h.counters.dropped(DropReason::FragmentTableFull),
+        before + 1
+    );
+}
+
+/// Issue 19 item 4: 4,096 first fragments of one subscriber stopped another's
+/// fragmented datagrams. A source records at most its share.
+#[test]
+fn one_subscriber_cannot_take_every_fragment_record() {
+    let mut h = harness("");
+    for id in 0..MAX_DATAGRAMS as u16 {
+        h.inject(
+            &first_of("100.64.3.1:5000", "192.0.2.10:53", id, false),
+            Inside,
+            1000,
+        );
+    }
+    let whole = with_ident(udp("100.64.3.2:5000", "192.0.2.10:53", &[5; 600], false), 9);
+    let (f1, f2) = split(&whole, 304);
+    let o1 = one(&mut h, &f1, Inside, 1000, Outside);
+    let o2 = one(&mut h, &f2, Inside, 1000, Outside);
+    assert!(reassembled_udp_ok(&o1, &o2));
+    assert_eq!(
+        h.counters.dropped(DropReason::FragmentSourceLimit),
+        (MAX_DATAGRAMS - MAX_DATAGRAMS_PER_SOURCE) as u64
+    );
+}
+
+/// Issue 19 item 4: fragments to addresses that are not ours were held, and 256 of
+/// them cost a real inbound datagram its fragment. The destination is checked first.
+#[test]
+fn fragments_to_foreign_addresses_are_never_held() {
+    let mut h = harness("");
+    for id in 0..MAX_HELD as u16 {
+        let (_, f2) = split(
+            &with_ident(
+                udp("192.0.2.66:53", "203.0.113.77:4000", &[2; 600], true),
+                id,
+            ),
+            304,
+        );
+        none(&mut h, &f2, Outside, 1000);
+    }
+    let m = open_udp(&mut h, 1000);
+    server_datagram_out_of_order_is_delivered(&mut h, m);
+    assert_eq!(h.counters.fragments_held.get(), 1, "the server's alone");
+    assert_eq!(
+        h.counters.dropped(DropReason::NotOurAddress),
+        MAX_HELD as u64
+    );
+}
+
+/// Issue 19 item 4: one remote filling the held fragments (to a real pool address)
+/// cost another remote's datagram its fragment. A source holds at most its share.
+#[test]
+fn one_remote_cannot_take_every_held_fragment() {
+    let mut h = harness("");
+    let m = open_udp(&mut h, 1000);
+    for id in 0..MAX_HELD as u16 {
+        let (_, f2) = split(
+            &with_ident(udp("192.0.2.66:53", &m.to_string(), &[2; 600], true), id),
+            304,
+        );
+        none(&mut h, &f2, Outside, 1000);
+    }
+    server_datagram_out_of_order_is_delivered(&mut h, m);
+    assert_eq!(
+        h.counters.fragments_held.get(),
+        MAX_HELD_PER_SOURCE as u64 + 1
+    );
+    assert_eq!(
+        h.counters.dropped(DropReason::FragmentSourceLimit),
+        (MAX_HELD - MAX_HELD_PER_SOURCE) as u64
+    );
+}
+
+/// Issue 19 item 11: a fragmented SIP INVITE over UDP left untranslated (the inside
+/// address in its Via, Contact and SDP) and opened no pinhole. cgnat does not
+/// reassemble (a frame's buffer holds one MTU): a fragmented datagram of an ALG
+/// session is dropped whole, counted, in order or not.
+#[test]
+fn a_fragmented_sip_invite_is_dropped_not_sent_untranslated() {
+    let mut h = harness("[alg]\nsip = { enabled = true, ports = [5060] }");
+    let sdp = "v=0\r\no=alice 1 1 IN IP4 100.64.1.2\r\ns=-\r\nc=IN IP4 100.64.1.2\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
+    let invite = format!(
+        "INVITE sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 100.64.1.2:5060;branch=z9hG4bK-1\r\nFrom: <sip:alice@100.64.1.2>;tag=a1\r\nTo: <sip:bob@192.0.2.20>\r\nCall-ID: frag@100.64.1.2\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@100.64.1.2:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}{}",
+        sdp.len() + 200,
+        "a=x\r\n".repeat(40)
+    );
+    let whole = udp(
+        "100.64.1.2:5060",
+        "192.0.2.20:5060",
+        invite.as_bytes(),
+        false,
+    );
+    // In order, then out of order (the later fragment held, dropped with its first).
+    for (id, later_first) in [(5, false), (6, true)] {
+        let (f1, f2) = split(&with_ident(whole.clone(), id), 304);
+        let order = if later_first { [&f2, &f1] } else { [&f1, &f2] };
+        for f in order {
+            none(&mut h, f, Inside, 1000);
+        }
+    }
+    assert_eq!(h.counters.dropped(DropReason::AlgFragment), 4);
+    assert_eq!(h.worker.nat().expectations().count(), 0);
+}
+
+/// A later fragment carries no ICMP header: bytes that look like a redirect's type
+/// there are data, and the fragment is translated like the rest of its datagram.
+#[test]
+fn a_later_fragment_of_an_echo_is_not_taken_for_a_redirect() {
+    let mut h = harness("");
+    let mut whole = Vec::new();
+    etherparse::PacketBuilder::ethernet2(HOST_MAC, cgnat_dataplane::harness::INSIDE_MAC)
+        .ipv4([100, 64, 1, 2], [192, 0, 2, 10], 64)
+        .icmpv4_echo_request(7, 1)
+        .write(&mut whole, &[5; 600])
+        .unwrap();
+    let (f1, f2) = split(&with_ident(whole, 3), 304);
+    one(&mut h, &f1, Inside, 1000, Outside);
+    one(&mut h, &f2, Inside, 1000, Outside);
+    assert_eq!(h.counters.dropped(DropReason::IcmpRedirect), 0);
+}

@@ -1203,3 +1203,312 @@ fn a_session_listing_is_bounded_work_for_the_worker() {
     assert_eq!(seen.len(), 1000);
     assert!(answers >= 40000 / SLOTS_PER_ANSWER as usize, "{answers}");
 }
+
+// ---- issue 19: hostile subscribers, hostile internet (the dataplane) ------------
+
+/// An ICMP error from inside host `from` to `to` quoting `quoted` (an IPv4+UDP frame
+/// whose IP header and first 8 bytes are embedded).
+fn icmp_error_frame(
+    from: [u8; 4],
+    to: [u8; 4],
+    kind: u8,
+    code: u8,
+    quoted: &[u8],
+    inbound: bool,
+) -> Vec<u8> {
+    let mut body = vec![kind, code, 0, 0, 0, 0, 0, 0];
+    body.extend_from_slice(&quoted[14..14 + 28]);
+    let c = cgnat_dataplane::wire::checksum::finish(cgnat_dataplane::wire::checksum::sum(&body));
+    body[2..4].copy_from_slice(&c.to_be_bytes());
+    let (smac, dmac) = if inbound {
+        (GW_MAC, cgnat_dataplane::harness::OUTSIDE_MAC)
+    } else {
+        (HOST_MAC, cgnat_dataplane::harness::INSIDE_MAC)
+    };
+    let mut f = Vec::new();
+    etherparse::PacketBuilder::ethernet2(smac, dmac)
+        .ipv4(from, to, 64)
+        .write(&mut f, etherparse::IpNumber::ICMP, &body)
+        .unwrap();
+    f
+}
+
+/// Issue 19 item 10: a subscriber sent port unreachables about another subscriber's
+/// session, and they left from the victim's public endpoint. An error from inside
+/// must quote a packet that was sent to its sender.
+#[test]
+fn a_forged_icmp_error_about_another_subscribers_session_is_dropped() {
+    let mut h = harness("");
+    let m = open_udp(&mut h, 1000);
+    // What the victim received: from the server to its inside endpoint.
+    let quoted = udp("192.0.2.10:53", "100.64.1.2:5000", b"", false);
+    let forged = icmp_error_frame([100, 64, 1, 3], [192, 0, 2, 10], 3, 3, &quoted, false);
+    none(&mut h, &forged, Inside, 1001);
+    assert_eq!(h.counters.dropped(DropReason::IcmpErrorNotOwn), 1);
+    // The victim's own error about the same packet still goes, from its mapping.
+    let own = icmp_error_frame([100, 64, 1, 2], [192, 0, 2, 10], 3, 3, &quoted, false);
+    let o = out(&one(&mut h, &own, Inside, 1001, Outside));
+    assert_eq!(o.src.ip(), m.ip());
+}
+
+/// A UDP frame from inside with a record-route option that already names the inside
+/// host.
+fn with_record_route(f: &[u8]) -> Vec<u8> {
+    let opts = [7u8, 11, 8, 100, 64, 1, 2, 0, 0, 0, 0, 0];
+    let mut v = f[..34].to_vec();
+    v.extend_from_slice(&opts);
+    v.extend_from_slice(&f[34..]);
+    v[14] = 0x40 | ((20 + opts.len()) / 4) as u8;
+    let total = u16::from_be_bytes([v[16], v[17]]) + opts.len() as u16;
+    v[16..18].copy_from_slice(&total.to_be_bytes());
+    v[24] = 0;
+    v[25] = 0;
+    let c = cgnat_dataplane::wire::checksum::finish(cgnat_dataplane::wire::checksum::sum(
+        &v[14..14 + 20 + opts.len()],
+    ));
+    v[24..26].copy_from_slice(&c.to_be_bytes());
+    v
+}
+
+/// Issue 19 item 11: IPv4 options (record route, timestamp, source route) carried the
+/// inside address out. They are overwritten with NOPs (default) or the packet is
+/// dropped (`ip_options = "drop"`), counted.
+#[test]
+fn ip_options_are_blanked_or_refused() {
+    let mut h = harness("");
+    let f = with_record_route(&udp("100.64.1.2:5000", "192.0.2.10:53", b"q", false));
+    let o = one(&mut h, &f, Inside, 1000, Outside);
+    assert!(checksums_ok(&o));
+    assert_eq!(o[14] & 0x0f, 8, "the header keeps its length");
+    assert!(
+        o[34..46].iter().all(|&b| b == 1),
+        "options are NOPs: {:?}",
+        &o[34..46]
+    );
+    assert!(
+        !o.windows(4).any(|w| w == [100, 64, 1, 2]),
+        "the inside address left: {o:02x?}"
+    );
+    assert_eq!(out(&o).dst, sa("192.0.2.10:53"));
+    assert_eq!(h.counters.ip_options_stripped.get(), 1);
+
+    let mut h = harness("ip_options = \"drop\"");
+    none(&mut h, &f, Inside, 1000);
+    assert_eq!(h.counters.dropped(DropReason::IpOptions), 1);
+}
+
+/// Issue 19 item 11: packets from subscribers to private, shared, link-local and
+/// directed-broadcast destinations were sent upstream. Dropped and counted unless
+/// allowed (`allow_destinations`) or excluded from translation.
+#[test]
+fn subscribers_cannot_send_to_private_shared_link_local_or_broadcast_destinations() {
+    let mut h = harness("");
+    let reserved = [
+        "10.1.2.3:53",
+        "172.16.0.1:53",
+        "192.168.0.1:53",
+        "100.64.9.9:53",
+        "169.254.1.1:53",
+        "203.0.113.255:53",
+    ];
+    for d in reserved {
+        none(
+            &mut h,
+            &udp("100.64.1.2:5000", d, b"q", false),
+            Inside,
+            1000,
+        );
+    }
+    assert_eq!(
+        h.counters.dropped(DropReason::DestinationReserved),
+        reserved.len() as u64
+    );
+    assert_eq!(h.worker.nat.live_sessions(), 0);
+
+    let mut h = harness(
+        "allow_destinations = [\"10.0.0.0/8\"]\nexclude_destinations = [\"172.16.0.0/12\"]",
+    );
+    let a = out(&one(
+        &mut h,
+        &udp("100.64.1.2:5000", "10.1.2.3:53", b"q", false),
+        Inside,
+        1000,
+        Outside,
+    ));
+    assert_eq!(
+        a.src.ip().octets()[..3],
+        [198, 51, 100],
+        "allowed: translated"
+    );
+    let e = out(&one(
+        &mut h,
+        &udp("100.64.1.2:5000", "172.16.0.1:53", b"q", false),
+        Inside,
+        1000,
+        Outside,
+    ));
+    assert_eq!(*e.src.ip(), ip("100.64.1.2"), "excluded: untranslated");
+    none(
+        &mut h,
+        &udp("100.64.1.2:5000", "192.168.0.1:53", b"q", false),
+        Inside,
+        1000,
+    );
+    assert_eq!(h.counters.dropped(DropReason::DestinationReserved), 1);
+
+    // An inside prefix outside private space is no destination for subscribers either.
+    let mut h = harness("inside = [\"100.64.0.0/10\", \"198.18.0.0/15\"]");
+    none(
+        &mut h,
+        &udp("100.64.1.2:5000", "198.18.0.5:53", b"q", false),
+        Inside,
+        1000,
+    );
+    assert_eq!(h.counters.dropped(DropReason::DestinationReserved), 1);
+    one(
+        &mut h,
+        &udp("100.64.1.2:5000", "198.20.0.5:53", b"q", false),
+        Inside,
+        1000,
+        Outside,
+    );
+}
+
+/// Issue 19 item 11: an ICMP redirect from outside about a subscriber's flow was
+/// translated and passed to the subscriber.
+#[test]
+fn icmp_redirects_from_outside_are_dropped() {
+    let mut h = harness("");
+    let m = open_udp(&mut h, 1000);
+    let quoted = udp(&m.to_string(), "192.0.2.10:53", b"", true);
+    let redirect = icmp_error_frame([192, 0, 2, 1], m.ip().octets(), 5, 1, &quoted, true);
+    none(&mut h, &redirect, Outside, 1001);
+    assert_eq!(h.counters.dropped(DropReason::IcmpRedirect), 1);
+    // A port unreachable about the same flow still comes in.
+    let unreach = icmp_error_frame([192, 0, 2, 10], m.ip().octets(), 3, 3, &quoted, true);
+    one(&mut h, &unreach, Outside, 1001, Inside);
+}
+
+/// Issue 19 item 11: an outside packet with TTL 1 to an address that is not ours got
+/// an ICMP time exceeded; only packets cgnat would forward do.
+#[test]
+fn no_time_exceeded_for_outside_packets_to_foreign_addresses() {
+    let mut h = harness("");
+    let mut f = udp("192.0.2.10:53", "203.0.113.77:4000", b"", true);
+    f[14 + 8] = 1;
+    f[24] = 0;
+    f[25] = 0;
+    let c =
+        cgnat_dataplane::wire::checksum::finish(cgnat_dataplane::wire::checksum::sum(&f[14..34]));
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    none(&mut h, &f, Outside, 1000);
+    assert_eq!(h.counters.dropped(DropReason::NotOurAddress), 1);
+    assert_eq!(h.counters.icmp_sent.get(), 0);
+}
+
+/// Issue 19 item 3: under endpoint-independent filtering, spoofed sources sent to one
+/// known mapping created sessions counted against the subscriber's quota, and its own
+/// next flows failed (`subscriber_session_limit`). Inbound-created sessions have a
+/// budget of their own (an eighth of the quota by default); past it the oldest
+/// unanswered one is recycled, so the mapping stays reachable.
+#[test]
+fn inbound_sessions_cannot_starve_the_subscribers_own_quota() {
+    let mut h = harness("max_sessions_per_subscriber = 100");
+    let m = open_udp(&mut h, 1000);
+    let mut delivered = 0;
+    for k in 0..500u32 {
+        let src = format!("192.0.2.{}:{}", 20 + k % 200, 1000 + k);
+        let o = h.inject(&udp(&src, &m.to_string(), b"x", true), Outside, 1001);
+        delivered += o.iter().filter(|(s, _)| *s == Inside).count();
+    }
+    for k in 0..20u32 {
+        let src = format!("100.64.1.2:{}", 6000 + k);
+        one(
+            &mut h,
+            &udp(&src, "192.0.2.99:80", b"q", false),
+            Inside,
+            1002,
+            Outside,
+        );
+    }
+    assert_eq!(h.counters.dropped(DropReason::SubscriberSessionLimit), 0);
+    assert_eq!(delivered, 500, "every remote still reaches the mapping");
+    assert_eq!(h.counters.inbound_sessions_recycled.get(), 500 - 12);
+    assert_eq!(h.worker.nat.live_sessions(), 1 + 12 + 20);
+}
+
+/// The inbound budget recycles only sessions nobody answered: when the subscriber
+/// answered all of them, the newcomer is refused (counted) and they stay.
+#[test]
+fn answered_inbound_sessions_are_kept_and_the_newcomer_refused() {
+    let mut h = harness("max_sessions_per_subscriber = 100");
+    let m = open_udp(&mut h, 1000);
+    for k in 0..12u32 {
+        let peer = format!("192.0.2.{}:7000", 20 + k);
+        one(
+            &mut h,
+            &udp(&peer, &m.to_string(), b"x", true),
+            Outside,
+            1001,
+            Inside,
+        );
+        one(
+            &mut h,
+            &udp("100.64.1.2:5000", &peer, b"y", false),
+            Inside,
+            1001,
+            Outside,
+        );
+    }
+    none(
+        &mut h,
+        &udp("192.0.2.99:7000", &m.to_string(), b"x", true),
+        Outside,
+        1002,
+    );
+    assert_eq!(h.counters.dropped(DropReason::SubscriberInboundLimit), 1);
+    assert_eq!(h.counters.inbound_sessions_recycled.get(), 0);
+    assert_eq!(h.worker.nat.live_sessions(), 13);
+    // Once they expire (the subscriber's own flow kept alive), the budget is free.
+    one(
+        &mut h,
+        &udp("100.64.1.2:5000", "192.0.2.10:53", b"q", false),
+        Inside,
+        1200,
+        Outside,
+    );
+    h.expire(1400);
+    assert_eq!(h.worker.nat.live_sessions(), 1);
+    one(
+        &mut h,
+        &udp("192.0.2.99:7000", &m.to_string(), b"x", true),
+        Outside,
+        1400,
+        Inside,
+    );
+}
+
+/// Past the inbound budget the oldest session nobody answered goes, not an older one
+/// the subscriber answered.
+#[test]
+fn the_oldest_unanswered_inbound_session_is_recycled_not_an_answered_one() {
+    // Budget: an eighth of 16, 2.
+    let mut h = harness("max_sessions_per_subscriber = 16");
+    let m = open_udp(&mut h, 1000);
+    let to_m = |peer: &str| udp(peer, &m.to_string(), b"x", true);
+    one(&mut h, &to_m("192.0.2.31:7000"), Outside, 1001, Inside);
+    one(
+        &mut h,
+        &udp("100.64.1.2:5000", "192.0.2.31:7000", b"y", false),
+        Inside,
+        1001,
+        Outside,
+    );
+    one(&mut h, &to_m("192.0.2.32:7000"), Outside, 1002, Inside);
+    one(&mut h, &to_m("192.0.2.33:7000"), Outside, 1003, Inside);
+    assert_eq!(h.counters.inbound_sessions_recycled.get(), 1);
+    let remotes: Vec<u32> = h.worker.nat.iter_sessions().map(|s| s.rem_addr).collect();
+    let has = |a: &str| remotes.contains(&u32::from(ip(a)));
+    assert!(has("192.0.2.31") && has("192.0.2.33") && !has("192.0.2.32"));
+    assert_eq!(h.worker.nat.live_sessions(), 3);
+}

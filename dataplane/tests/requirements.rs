@@ -254,7 +254,9 @@ fn rfc5508_req3_icmp_error_about_an_echo_is_translated() {
 #[test]
 fn rfc5508_icmp_errors_never_create_state() {
     let mut h = harness("");
-    let inner = udp("198.51.100.3:1024", "192.0.2.10:53", b"", false);
+    // About a packet the subscriber received (it quotes its own address), with no
+    // session behind it.
+    let inner = udp("192.0.2.10:53", "100.64.1.2:1024", b"", false);
     let mut body = vec![3, 3, 0, 0, 0, 0, 0, 0];
     body.extend_from_slice(&inner[14..14 + 28]);
     let c = cgnat_dataplane::wire::checksum::finish(cgnat_dataplane::wire::checksum::sum(&body));
@@ -565,6 +567,18 @@ mod ftp_alg {
         String::from_utf8_lossy(&f[54..]).into_owned()
     }
 
+    /// The endpoint a `PORT h1,h2,h3,h4,p1,p2\r\n` command names.
+    fn port_endpoint(text: &str) -> SocketAddrV4 {
+        let nums: Vec<u16> = text[5..text.len() - 2]
+            .split(',')
+            .map(|n| n.parse().unwrap())
+            .collect();
+        SocketAddrV4::new(
+            Ipv4Addr::new(nums[0] as u8, nums[1] as u8, nums[2] as u8, nums[3] as u8),
+            nums[4] << 8 | nums[5],
+        )
+    }
+
     #[test]
     fn port_is_rewritten_and_the_data_connection_comes_in() {
         let (mut h, c) = control_session("filtering = \"address-and-port-dependent\"");
@@ -583,14 +597,7 @@ mod ftp_alg {
             "{text}"
         );
         assert!(checksums_ok(&o));
-        let nums: Vec<u16> = text[5..text.len() - 2]
-            .split(',')
-            .map(|n| n.parse().unwrap())
-            .collect();
-        let data = SocketAddrV4::new(
-            Ipv4Addr::new(nums[0] as u8, nums[1] as u8, nums[2] as u8, nums[3] as u8),
-            nums[4] << 8 | nums[5],
-        );
+        let data = port_endpoint(&text);
         assert_eq!(h.counters.expectations_created.get(), 1);
         // The server connects from port 20: allowed by the expectation although
         // filtering is address-and-port-dependent, and delivered to the client's port.
@@ -644,6 +651,55 @@ mod ftp_alg {
             133,
             "the client sees its own numbering"
         );
+    }
+
+    /// Issue 19: 4,200 PORTs from two other subscribers evicted a subscriber's FTP
+    /// data expectation (the class was capped per worker, the oldest of anyone went),
+    /// and its data connection was refused. Each subscriber now holds its share of
+    /// the class; the flood costs the flooders their own oldest.
+    #[test]
+    fn port_floods_of_other_subscribers_do_not_evict_an_expectation() {
+        let (mut h, _) = control_session("filtering = \"address-and-port-dependent\"");
+        let port = tcp(
+            "100.64.1.2:40000",
+            "192.0.2.10:21",
+            101,
+            "PA",
+            b"PORT 100,64,1,2,19,137\r\n",
+            false,
+        );
+        let text = payload(&one(&mut h, &port, Inside, 1001, Outside));
+        let data = port_endpoint(&text);
+        for host in [3u8, 4] {
+            let client = format!("100.64.1.{host}:40000");
+            connect(&mut h, &client, "192.0.2.10:21", 500);
+            for k in 0..2100u32 {
+                // Same length every time: hi 100..=113, lo 100..=249.
+                let cmd = format!(
+                    "PORT 100,64,1,{host},{},{}\r\n",
+                    100 + k / 150,
+                    100 + k % 150
+                );
+                let seq = 101 + k * cmd.len() as u32;
+                h.inject(
+                    &tcp(&client, "192.0.2.10:21", seq, "PA", cmd.as_bytes(), false),
+                    Inside,
+                    1002,
+                );
+            }
+        }
+        assert!(
+            h.counters.expectations_evicted.get() > 0,
+            "the flooders lost their own"
+        );
+        let syn = out(&one(
+            &mut h,
+            &tcp("192.0.2.10:20", &data.to_string(), 7, "S", b"", true),
+            Outside,
+            1003,
+            Inside,
+        ));
+        assert_eq!(syn.dst, sa("100.64.1.2:5001"));
     }
 
     /// A PORT command split over two segments (Linux's helper lets it through

@@ -753,35 +753,62 @@ fn sip_over_tls_is_left_alone() {
     assert!(h.counters.alg_sip[AlgEvent::NotMessage as usize].get() >= 1);
 }
 
-/// Past a class's maximum the oldest expectation of the class goes (TFTP: 1024 per
-/// worker), counted; the others stay.
+/// A subscriber holds at most its share of an expectation class (TFTP: 1024 per worker,
+/// 64 each). Past its share, or when the class is full, its own oldest expectation
+/// goes, never another subscriber's; a newcomer with none to give up is refused while
+/// the class is full. All counted.
 #[test]
-fn the_oldest_expectation_of_a_full_class_is_evicted() {
+fn a_full_expectation_class_evicts_only_the_requesters_own_oldest() {
+    use cgnat_dataplane::nat::class::{MAX, PER_SUBSCRIBER, TFTP};
     let mut h = harness("filtering = \"address-and-port-dependent\"\nmax_sessions_per_subscriber = 4000\n[alg]\ntftp = { enabled = true }");
-    let max = cgnat_dataplane::nat::class::MAX[cgnat_dataplane::nat::class::TFTP as usize];
-    for k in 0..=max {
-        let src = format!("100.64.1.2:{}", 20000 + k);
+    let (max, per) = (MAX[TFTP as usize], PER_SUBSCRIBER[TFTP as usize]);
+    let rrq = |h: &mut cgnat_dataplane::harness::Harness, host: u32, port: usize| {
+        let src = format!("100.64.2.{host}:{port}");
         one(
-            &mut h,
+            h,
             &udp(&src, "192.0.2.69:69", b"\x00\x01file\x00octet\x00", false),
             Inside,
             1000,
             Outside,
         );
-    }
-    let tftp = |h: &cgnat_dataplane::harness::Harness| {
+    };
+    let of = |h: &cgnat_dataplane::harness::Harness, host: u32| {
         h.worker
             .nat()
             .expectations()
-            .filter(|(_, e)| e.class == cgnat_dataplane::nat::class::TFTP)
-            .map(|(_, e)| h.worker.nat().mapping(e.mapping).key().pa)
+            .filter(|(_, e)| e.class == TFTP)
+            .map(|(_, e)| h.worker.nat().mapping(e.mapping).key())
+            .filter(|k| k.a == u32::from(ip(&format!("100.64.2.{host}"))))
+            .map(|k| k.pa)
             .collect::<Vec<u16>>()
     };
-    let left = tftp(&h);
-    assert_eq!(left.len(), max);
-    assert!(!left.contains(&20000), "the oldest went");
-    assert!(left.contains(&20001) && left.contains(&(20000 + max as u16)));
+    // One subscriber asks for one more than its share: its own oldest goes.
+    for k in 0..=per {
+        rrq(&mut h, 1, 20000 + k);
+    }
+    let first = of(&h, 1);
+    assert_eq!(first.len(), per);
+    assert!(!first.contains(&20000), "its own oldest went");
     assert_eq!(h.counters.expectations_evicted.get(), 1);
+    // The others fill the class.
+    let n = (max / per) as u32;
+    for host in 2..=n {
+        for k in 0..per {
+            rrq(&mut h, host, 20000 + k);
+        }
+    }
+    assert_eq!(h.worker.nat().expectations().count(), max);
+    // A newcomer with none of its own is refused: nobody else's goes.
+    rrq(&mut h, 200, 20000);
+    assert!(of(&h, 200).is_empty());
+    assert_eq!(h.counters.expectations_refused.get(), 1);
+    assert_eq!(h.counters.expectations_evicted.get(), 1);
+    // A subscriber with expectations in the full class gives up its own oldest.
+    rrq(&mut h, 2, 30000);
+    let second = of(&h, 2);
+    assert!(second.contains(&30000) && !second.contains(&20000));
+    assert_eq!(h.counters.expectations_evicted.get(), 2);
+    assert_eq!(of(&h, 1), first, "the first subscriber's are untouched");
 }
 
 #[test]

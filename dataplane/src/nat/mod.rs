@@ -83,8 +83,9 @@ pub struct Session {
     pub rem_port: u16,
     /// IP protocol.
     pub proto: u8,
-    /// TCP state (low 4 bits) and the ALG bound to the session (high 4 bits): see
-    /// [`Session::state`] and [`Session::alg`].
+    /// TCP state (low 3 bits), [`INBOUND`] (bit 3), the ALG bound to the session
+    /// (bits 4 to 6) and [`ANSWERED`] (bit 7): see [`Session::state`] and
+    /// [`Session::alg`].
     flags: u8,
     /// Last outbound packet, in seconds of the worker's clock.
     pub last_seen: u32,
@@ -95,6 +96,14 @@ pub struct Session {
 }
 
 const _: () = assert!(std::mem::size_of::<Session>() == 32);
+
+/// [`Session`] flag: created by an inbound packet admitted by the filtering alone (no
+/// ALG expectation, no static mapping); counted in the subscriber's inbound budget
+/// (`max_inbound_sessions_per_subscriber`), not in its own session quota.
+const INBOUND: u8 = 0x08;
+
+/// [`Session`] flag of an [`INBOUND`] session: the inside host has sent on it.
+const ANSWERED: u8 = 0x80;
 
 /// The FTP ALG's id in [`Session::alg`].
 pub const ALG_FTP: u8 = cgnat_alg::PLUGINS[0].id;
@@ -107,12 +116,12 @@ pub const ALG_RTSP: u8 = cgnat_alg::PLUGINS[3].id;
 /// An RTCP session an ALG announced (its CNAME may carry the inside address).
 pub const ALG_RTCP: u8 = 5;
 
-// A session keeps its ALG in 4 bits.
-const _: () =
-    assert!(ALG_FTP < 16 && ALG_TFTP < 16 && ALG_SIP < 16 && ALG_RTSP < 16 && ALG_RTCP < 16);
+// A session keeps its ALG in 3 bits.
+const _: () = assert!(ALG_FTP < 8 && ALG_TFTP < 8 && ALG_SIP < 8 && ALG_RTSP < 8 && ALG_RTCP < 8);
 
 /// Expectation classes: what announced the connection. Each has its own maximum per
-/// worker (the oldest is evicted past it) and timeout.
+/// worker and per subscriber (past either, the requesting subscriber's own oldest
+/// expectation of the class goes, or the request is refused) and timeout.
 pub mod class {
     use cgnat_alg::CLASSES;
     /// An FTP data connection (PORT, EPRT, 227, 229).
@@ -145,6 +154,16 @@ pub mod class {
         CLASSES[3].max,
         CLASSES[4].max,
         CLASSES[5].max,
+    ];
+    /// Most live expectations of each class per subscriber (a sixteenth of the
+    /// worker's): one subscriber cannot take a class from the others.
+    pub const PER_SUBSCRIBER: [usize; 6] = [
+        MAX[0] / 16,
+        MAX[1] / 16,
+        MAX[2] / 16,
+        MAX[3] / 16,
+        MAX[4] / 16,
+        MAX[5] / 16,
     ];
     /// Seconds an unmatched expectation of each class lives.
     pub const TIMEOUT: [u32; 6] = [
@@ -232,7 +251,7 @@ impl Session {
     #[inline]
     pub fn state(&self) -> TcpState {
         use TcpState::*;
-        match self.flags & 0x0f {
+        match self.flags & 0x07 {
             1 => SynOut,
             2 => SynIn,
             3 => Established,
@@ -245,13 +264,26 @@ impl Session {
     }
 
     fn set_state(&mut self, state: TcpState) {
-        self.flags = self.flags & 0xf0 | state as u8;
+        self.flags = self.flags & 0xf8 | state as u8;
+    }
+
+    /// Counted in the subscriber's inbound budget and not answered by the inside
+    /// host yet.
+    #[inline]
+    fn unanswered(&self) -> bool {
+        self.flags & (INBOUND | ANSWERED) == INBOUND
+    }
+
+    /// Counted in the subscriber's inbound budget (see [`INBOUND`]).
+    #[inline]
+    fn inbound(&self) -> bool {
+        self.flags & INBOUND != 0
     }
 
     /// ALG bound to this session (0: none, [`ALG_FTP`], ...).
     #[inline]
     pub fn alg(&self) -> u8 {
-        self.flags >> 4
+        (self.flags >> 4) & 0x07
     }
 
     fn in_key(&self) -> Key {
@@ -374,7 +406,8 @@ const SUB_NONE: u32 = 0x00ff_ffff;
 pub struct Subscriber {
     /// Inside address.
     pub addr: u32,
-    /// Sessions.
+    /// Sessions counted against max_sessions_per_subscriber (those remote hosts
+    /// opened under the filtering alone are counted apart, in their own budget).
     pub sessions: u32,
     /// Mappings.
     pub mappings: u32,
@@ -426,6 +459,8 @@ pub struct NatParams {
     pub max_blocks_per_subscriber: u16,
     /// Sessions per subscriber.
     pub max_sessions_per_subscriber: u32,
+    /// Sessions per subscriber created by inbound packets the filtering admitted.
+    pub max_inbound_sessions_per_subscriber: u32,
     /// Sessions this worker may hold.
     pub max_sessions: u32,
     /// Keep port parity.
@@ -520,6 +555,7 @@ impl NatParams {
             block_size,
             max_blocks_per_subscriber: nat.max_blocks_per_subscriber,
             max_sessions_per_subscriber: nat.max_sessions_per_subscriber,
+            max_inbound_sessions_per_subscriber: nat.max_inbound_sessions_per_subscriber,
             max_sessions: (nat.max_sessions / u32::from(workers.max(1))).max(1),
             port_parity: nat.port_parity,
             port_preservation: nat.port_preservation,
@@ -624,6 +660,14 @@ pub struct Nat {
     /// start-up, never reallocated) up to `sub_cap` when the free list is empty, so
     /// slots never used are never touched.
     subs: Vec<Subscriber>,
+    /// Per subscriber slot (parallel to `subs`): its inbound-created sessions, as two
+    /// lists through `inb_link`, oldest first (those the inside host has not answered,
+    /// and those it has), and their number.
+    sub_inbound: Vec<InboundList>,
+    /// Per session `i`: previous (`2 i`) and next (`2 i + 1`) in its subscriber's
+    /// inbound list; set when it joins one, read only while in it. Zeroed memory the
+    /// kernel maps as it is first written: only inbound-created sessions touch it.
+    inb_link: Vec<u32>,
     sub_cap: u32,
     free_sub: u32,
     /// Port blocks of every subscriber slot, `block_room` entries per slot (the
@@ -660,6 +704,8 @@ pub struct Nat {
     /// ALG expectations, keyed by the pinned mapping's outside key.
     expects: HashMap<Key, Expect>,
     expect_count: [usize; 6],
+    /// Live expectations per (subscriber slot, class).
+    expect_per_sub: HashMap<(u32, u8), u32>,
     /// Mappings configured as static (port forwards): inbound connections need no
     /// filtering pass.
     statics: hashbrown::HashSet<u32>,
@@ -667,6 +713,21 @@ pub struct Nat {
 }
 
 const NO_POOL: u16 = u16::MAX;
+
+/// A subscriber's inbound-created sessions: (oldest, newest) of those not answered
+/// (`ends[0]`) and of those answered (`ends[1]`), and how many in all.
+#[derive(Clone, Copy, Debug)]
+struct InboundList {
+    ends: [(u32, u32); 2],
+    count: u32,
+}
+
+impl InboundList {
+    const EMPTY: InboundList = InboundList {
+        ends: [(NIL, NIL); 2],
+        count: 0,
+    };
+}
 
 /// Mixes a 32-bit value (subscriber addresses to pool addresses and to workers).
 pub fn hash32(x: u32) -> u32 {
@@ -718,6 +779,8 @@ impl Nat {
             0
         };
         let subs = Vec::with_capacity(sub_cap);
+        let sub_inbound = Vec::with_capacity(sub_cap);
+        let inb_link = vec![0u32; 2 * cap];
         let sub_blocks = vec![0u32; sub_cap * block_room];
         let adf_cap = if params.filtering == Behavior::AddressDependent {
             2 * cap
@@ -750,6 +813,8 @@ impl Nat {
             mappings,
             free_mapping: if cap > 0 { 0 } else { NIL },
             subs,
+            sub_inbound,
+            inb_link,
             sub_cap: sub_cap as u32,
             free_sub: NIL,
             sub_blocks,
@@ -768,6 +833,7 @@ impl Nat {
             above_threshold: Vec::new(),
             expects: HashMap::with_capacity(2 * MAX_EXPECT),
             expect_count: [0; 6],
+            expect_per_sub: HashMap::with_capacity(2 * MAX_EXPECT),
             statics: hashbrown::HashSet::new(),
             expect_order: 0,
         };
@@ -1199,6 +1265,13 @@ impl Nat {
             if t.proto == ipv4::PROTO_TCP {
                 Self::track_tcp(s, tcp_flags, true);
             }
+            if s.unanswered() {
+                // The first packet of the inside host on a session a remote opened.
+                s.flags |= ANSWERED;
+                let sub = self.mappings[s.mapping as usize].sub();
+                self.unlink_inbound(sub, i, 0);
+                self.link_inbound(sub, i, 1);
+            }
             return Ok(i);
         }
         if t.proto == ipv4::PROTO_TCP && (tcp_flags & (tcp::SYN | tcp::ACK | tcp::RST) != tcp::SYN)
@@ -1283,21 +1356,41 @@ impl Nat {
     }
 
     fn new_session(&mut self, s: Session) -> u32 {
-        let i = self.free_session;
-        self.free_session = self.sessions[i as usize].next;
+        self.new_session_in(s, None)
+    }
+
+    /// Creates session `s` in a free record, or in record `reuse`: one
+    /// [`Nat::release_session`] emptied that is still on the timer wheel (where it
+    /// stays: the wheel finds its new deadline when it comes due).
+    fn new_session_in(&mut self, s: Session, reuse: Option<u32>) -> u32 {
+        let i = match reuse {
+            Some(j) => j,
+            None => {
+                let i = self.free_session;
+                self.free_session = self.sessions[i as usize].next;
+                i
+            }
+        };
+        let link = self.sessions[i as usize].next;
         self.sessions[i as usize] = s;
         self.index_session(i);
         let m = &mut self.mappings[s.mapping as usize];
         m.sessions += 1;
         let sub = m.sub();
-        self.subs[sub as usize].sessions += 1;
+        if !s.inbound() {
+            self.subs[sub as usize].sessions += 1;
+        }
         if self.params.filtering == Behavior::AddressDependent {
             *self.adf.entry((s.mapping, s.rem_addr)).or_insert(0) += 1;
         }
-        let deadline = self.deadline(i);
-        let mut next = NIL;
-        self.wheel.insert(i, deadline, &mut next);
-        self.sessions[i as usize].next = next;
+        if reuse.is_some() {
+            self.sessions[i as usize].next = link;
+        } else {
+            let deadline = self.deadline(i);
+            let mut next = NIL;
+            self.wheel.insert(i, deadline, &mut next);
+            self.sessions[i as usize].next = next;
+        }
         self.live_sessions += 1;
         if self.params.log.sessions {
             self.emit(self.session_event(event::SESSION_CREATE, &s));
@@ -1332,9 +1425,11 @@ impl Nat {
         if i != NIL {
             self.free_sub = self.subs[i as usize].next_free;
             self.subs[i as usize] = fresh;
+            self.sub_inbound[i as usize] = InboundList::EMPTY;
         } else if (self.subs.len() as u32) < self.sub_cap {
             // Within the capacity reserved at start-up: never reallocates.
             self.subs.push(fresh);
+            self.sub_inbound.push(InboundList::EMPTY);
         } else {
             return Err(DropReason::SessionTableFull);
         }
@@ -1639,43 +1734,64 @@ impl Nat {
             return Err(DropReason::SessionTableFull);
         }
         let map = self.mappings[m as usize];
-        if self.subs[map.sub() as usize].sessions >= self.params.max_sessions_per_subscriber {
-            return Err(DropReason::SubscriberSessionLimit);
-        }
         // Under address- or port-dependent mapping, the mapping belongs to one remote:
         // a session to another remote must not share it.
         if self.params.mapping != Behavior::EndpointIndependent && !expected && !forward {
             return Err(DropReason::Filtered);
+        }
+        // What the subscriber asked for (an ALG's expectation, a port forward) counts
+        // against its own quota; what the filtering alone let in has a budget of its
+        // own, so that remote hosts (spoofed ones included) cannot use up the
+        // subscriber's quota for its own outbound flows.
+        let inbound = !expected && !forward;
+        if !inbound
+            && self.subs[map.sub() as usize].sessions >= self.params.max_sessions_per_subscriber
+        {
+            return Err(DropReason::SubscriberSessionLimit);
+        }
+        // Pinned while a recycled session may have been its last.
+        let mut reuse = None;
+        if inbound {
+            self.mappings[m as usize].sessions += 1;
+            let room = self.inbound_room(map.sub(), now);
+            self.mappings[m as usize].sessions -= 1;
+            reuse = room.map_err(|()| DropReason::SubscriberInboundLimit)?;
         }
         let state = if t.proto == ipv4::PROTO_TCP {
             TcpState::SynIn
         } else {
             TcpState::None
         };
-        let si = self.new_session(Session {
-            in_addr: map.key().a,
-            in_port: map.key().pa,
-            out_addr: map.out_addr(&self.pool),
-            out_port: map.out_port,
-            rem_addr: t.src,
-            rem_port: t.sport,
-            proto: t.proto,
-            // A server behind a port forward speaks its protocol on its own port.
-            flags: Session::flags(
-                state,
-                exp.map_or(
-                    if forward {
-                        self.alg_for(t.proto, map.key().pa)
-                    } else {
-                        0
-                    },
-                    |e| e.alg,
-                ),
-            ),
-            last_seen: now,
-            mapping: m,
-            next: NIL,
-        });
+        let si = self.new_session_in(
+            Session {
+                in_addr: map.key().a,
+                in_port: map.key().pa,
+                out_addr: map.out_addr(&self.pool),
+                out_port: map.out_port,
+                rem_addr: t.src,
+                rem_port: t.sport,
+                proto: t.proto,
+                // A server behind a port forward speaks its protocol on its own port.
+                flags: Session::flags(
+                    state,
+                    exp.map_or(
+                        if forward {
+                            self.alg_for(t.proto, map.key().pa)
+                        } else {
+                            0
+                        },
+                        |e| e.alg,
+                    ),
+                ) | if inbound { INBOUND } else { 0 },
+                last_seen: now,
+                mapping: m,
+                next: NIL,
+            },
+            reuse,
+        );
+        if inbound {
+            self.link_inbound(map.sub(), si, 0);
+        }
         if let Some(e) = exp {
             self.counters.expectations_matched.inc();
             if !e.keep {
@@ -1683,6 +1799,62 @@ impl Nat {
             }
         }
         Ok(si)
+    }
+
+    /// Whether subscriber `sub` may have one more inbound-created session: Ok(None)
+    /// under its budget; Ok(Some(record)) once its oldest unanswered one was ended to
+    /// make room, its record to reuse; Err when they are all answered. The caller
+    /// pins the mapping the new session will use (the recycled one may have been its
+    /// last).
+    fn inbound_room(&mut self, sub: u32, now: u32) -> Result<Option<u32>, ()> {
+        let list = self.sub_inbound[sub as usize];
+        if list.count < self.params.max_inbound_sessions_per_subscriber {
+            return Ok(None);
+        }
+        let oldest = list.ends[0].0;
+        if oldest == NIL {
+            return Err(());
+        }
+        self.release_session(oldest, now);
+        self.counters.inbound_sessions_recycled.inc();
+        Ok(Some(oldest))
+    }
+
+    /// Appends session `i` to subscriber `sub`'s inbound list `k` (0 unanswered, 1
+    /// answered).
+    fn link_inbound(&mut self, sub: u32, i: u32, k: usize) {
+        let l = &mut self.sub_inbound[sub as usize];
+        let (head, tail) = &mut l.ends[k];
+        self.inb_link[2 * i as usize] = *tail;
+        self.inb_link[2 * i as usize + 1] = NIL;
+        if *tail != NIL {
+            self.inb_link[2 * *tail as usize + 1] = i;
+        } else {
+            *head = i;
+        }
+        *tail = i;
+        l.count += 1;
+    }
+
+    /// Removes session `i` from subscriber `sub`'s inbound list `k`.
+    fn unlink_inbound(&mut self, sub: u32, i: u32, k: usize) {
+        let (prev, next) = (
+            self.inb_link[2 * i as usize],
+            self.inb_link[2 * i as usize + 1],
+        );
+        let l = &mut self.sub_inbound[sub as usize];
+        let (head, tail) = &mut l.ends[k];
+        if prev != NIL {
+            self.inb_link[2 * prev as usize + 1] = next;
+        } else {
+            *head = next;
+        }
+        if next != NIL {
+            self.inb_link[2 * next as usize] = prev;
+        } else {
+            *tail = prev;
+        }
+        l.count -= 1;
     }
 
     /// Runs expiry up to `now`, examining at most `budget` sessions. Returns how many
@@ -1982,10 +2154,19 @@ impl Nat {
             e.master = master;
             return Some((map.out_addr(&self.pool), map.out_port));
         }
-        if self.expect_count[c] >= class::MAX[c] {
-            self.evict_oldest(c as u8, now);
+        // A subscriber at its share of the class, or asking when the class is full,
+        // gives up its own oldest expectation of the class; never another's.
+        let sub = map.sub();
+        let own = self
+            .expect_per_sub
+            .get(&(sub, c as u8))
+            .copied()
+            .unwrap_or(0);
+        let full = self.expect_count[c] >= class::MAX[c];
+        if (own as usize >= class::PER_SUBSCRIBER[c] || full) && own > 0 {
+            self.evict_oldest(sub, c as u8, now);
         }
-        if self.expects.len() >= MAX_EXPECT {
+        if self.expects.len() >= MAX_EXPECT || self.expect_count[c] >= class::MAX[c] {
             if self.mappings[m as usize].sessions == 0 {
                 self.mappings[m as usize].sessions = 1;
                 self.unpin_mapping(m, now, true);
@@ -2010,16 +2191,19 @@ impl Nat {
             },
         );
         self.expect_count[c] += 1;
+        *self.expect_per_sub.entry((sub, c as u8)).or_insert(0) += 1;
         self.counters.expectations_created.inc();
         Some((map.out_addr(&self.pool), map.out_port))
     }
 
-    fn evict_oldest(&mut self, c: u8, now: u32) {
+    /// Evicts subscriber slot `sub`'s oldest expectation of class `c`.
+    fn evict_oldest(&mut self, sub: u32, c: u8, now: u32) {
         let order = self.expect_order;
+        let mappings = &self.mappings;
         let oldest = self
             .expects
             .iter()
-            .filter(|(_, e)| e.class == c)
+            .filter(|(_, e)| e.class == c && mappings[e.mapping as usize].sub() == sub)
             .max_by_key(|(_, e)| order.wrapping_sub(e.order))
             .map(|(k, _)| *k);
         if let Some(k) = oldest {
@@ -2031,6 +2215,13 @@ impl Nat {
     fn remove_expectation(&mut self, k: &Key, now: u32) -> Option<Expect> {
         let e = self.expects.remove(k)?;
         self.expect_count[usize::from(e.class)] -= 1;
+        let sub = self.mappings[e.mapping as usize].sub();
+        if let Some(n) = self.expect_per_sub.get_mut(&(sub, e.class)) {
+            *n -= 1;
+            if *n == 0 {
+                self.expect_per_sub.remove(&(sub, e.class));
+            }
+        }
         self.unpin_mapping(e.mapping, now, true);
         Some(e)
     }
@@ -2231,6 +2422,14 @@ impl Nat {
     }
 
     fn free_session_at(&mut self, i: u32, now: u32) {
+        self.release_session(i, now);
+        self.sessions[i as usize].next = self.free_session;
+        self.free_session = i;
+    }
+
+    /// Ends session `i` (indexes, counts, mapping, expectations, log); its record
+    /// keeps its timer wheel link for the caller.
+    fn release_session(&mut self, i: u32, now: u32) {
         let s = self.sessions[i as usize];
         if self.params.log.sessions {
             self.emit(self.session_event(event::SESSION_DELETE, &s));
@@ -2245,7 +2444,11 @@ impl Nat {
             }
         }
         let sub = self.mappings[s.mapping as usize].sub();
-        self.subs[sub as usize].sessions -= 1;
+        if s.inbound() {
+            self.unlink_inbound(sub, i, usize::from(!s.unanswered()));
+        } else {
+            self.subs[sub as usize].sessions -= 1;
+        }
         // A TCP port after a clean close may be reused at once (RFC 6888 REQ-8).
         let clean = s.proto == ipv4::PROTO_TCP && s.state() == TcpState::Closing;
         self.unpin_mapping(s.mapping, now, clean);
@@ -2263,9 +2466,7 @@ impl Nat {
             }
         }
         self.maybe_remove_subscriber(sub);
-        self.sessions[i as usize].next = self.free_session;
         self.sessions[i as usize].mapping = NIL;
-        self.free_session = i;
         self.live_sessions -= 1;
         let p = proto_index(s.proto);
         self.counters.sessions_expired[p].inc();

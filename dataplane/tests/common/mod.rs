@@ -232,3 +232,16 @@ pub fn write_pcap(path: &std::path::Path, frames: &[Vec<u8>]) {
 pub fn read_pcap(path: &std::path::Path) -> Vec<Vec<u8>> {
     cgnat_dataplane::pcap::frames(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// Opens a UDP flow from inside host 100.64.1.2:5000 to 192.0.2.10:53 at `now`; returns
+/// its mapping (the outside endpoint).
+pub fn open_udp(h: &mut Harness, now: u32) -> SocketAddrV4 {
+    out(&one(
+        h,
+        &udp("100.64.1.2:5000", "192.0.2.10:53", b"q", false),
+        Side::Inside,
+        now,
+        Side::Outside,
+    ))
+    .src
+}
