@@ -105,8 +105,14 @@ pub struct SubscriberInfo {
     pub address: Ipv4Addr,
     /// Paired pool address, if any.
     pub pool_address: Option<Ipv4Addr>,
-    /// Sessions.
+    /// Sessions counted against `nat.max_sessions_per_subscriber`.
     pub sessions: u32,
+    /// Sessions remote hosts opened under the filtering alone, counted apart against
+    /// `nat.max_inbound_sessions_per_subscriber`.
+    pub inbound_sessions: u32,
+    /// Of those, the ones the subscriber answered (kept when the budget is full; the
+    /// oldest unanswered one is recycled first).
+    pub inbound_answered: u32,
     /// Mappings.
     pub mappings: u32,
     /// Port blocks: (pool address, first port, last port).
@@ -223,6 +229,7 @@ pub fn answer(nat: &Nat, worker: u16, q: &Query, now: u32) -> Answer {
         ),
         Query::Subscriber(a) => Answer::Subscriber(nat.subscriber(u32::from(*a)).map(|s| {
             let layout = nat.pool.layout;
+            let (inbound_sessions, inbound_answered) = nat.subscriber_inbound(u32::from(*a));
             SubscriberInfo {
                 worker,
                 address: *a,
@@ -235,6 +242,8 @@ pub fn answer(nat: &Nat, worker: u16, q: &Query, now: u32) -> Answer {
                     })
                     .flatten(),
                 sessions: s.sessions,
+                inbound_sessions,
+                inbound_answered,
                 mappings: s.mappings,
                 port_blocks: nat
                     .subscriber_blocks(u32::from(*a))

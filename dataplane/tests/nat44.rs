@@ -1435,6 +1435,11 @@ fn inbound_sessions_cannot_starve_the_subscribers_own_quota() {
     assert_eq!(delivered, 500, "every remote still reaches the mapping");
     assert_eq!(h.counters.inbound_sessions_recycled.get(), 500 - 12);
     assert_eq!(h.worker.nat.live_sessions(), 1 + 12 + 20);
+    // What an operator sees of it (`cgnat show subscriber`): 21 sessions of its own,
+    // 12 inbound ones apart, none answered.
+    let host = u32::from(ip("100.64.1.2"));
+    assert_eq!(h.worker.nat.subscriber(host).unwrap().sessions, 21);
+    assert_eq!(h.worker.nat.subscriber_inbound(host), (12, 0));
 }
 
 /// The inbound budget recycles only sessions nobody answered: when the subscriber
@@ -1469,6 +1474,10 @@ fn answered_inbound_sessions_are_kept_and_the_newcomer_refused() {
     assert_eq!(h.counters.dropped(DropReason::SubscriberInboundLimit), 1);
     assert_eq!(h.counters.inbound_sessions_recycled.get(), 0);
     assert_eq!(h.worker.nat.live_sessions(), 13);
+    assert_eq!(
+        h.worker.nat.subscriber_inbound(u32::from(ip("100.64.1.2"))),
+        (12, 12)
+    );
     // Once they expire (the subscriber's own flow kept alive), the budget is free.
     one(
         &mut h,

@@ -241,6 +241,10 @@ fn prometheus_scrapes_cgnat_and_reads_back_the_traffic() {
     );
     let sub: Value = serde_json::from_str(&show(&["subscriber", "100.64.1.2"])).unwrap();
     assert_eq!(sub["sessions"], 1);
+    assert_eq!(
+        (&sub["inbound_sessions"], &sub["inbound_answered"]),
+        (&0.into(), &0.into())
+    );
     let blocks = sub["port_blocks"].as_array().unwrap();
     assert_eq!(blocks.len(), 1, "port-block allocation: one block");
     assert_eq!(

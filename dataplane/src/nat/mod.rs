@@ -922,6 +922,23 @@ impl Nat {
             .map(|i| &self.subs[i as usize])
     }
 
+    /// How many of a subscriber's sessions remote hosts opened under the filtering
+    /// alone (its inbound budget, `max_inbound_sessions_per_subscriber`), and how
+    /// many of those it answered.
+    pub fn subscriber_inbound(&self, addr: u32) -> (u32, u32) {
+        let Some(i) = self.subscriber_by_addr(addr) else {
+            return (0, 0);
+        };
+        let list = &self.sub_inbound[i as usize];
+        let mut answered = 0;
+        let mut at = list.ends[1].0;
+        while at != NIL && answered < list.count {
+            answered += 1;
+            at = self.inb_link[2 * at as usize + 1];
+        }
+        (list.count, answered)
+    }
+
     /// The port blocks a subscriber holds, as `pool << 16 | block`, in the order
     /// they were taken (empty for an unknown subscriber).
     pub fn subscriber_blocks(&self, addr: u32) -> &[u32] {
