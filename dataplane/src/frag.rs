@@ -21,6 +21,9 @@ pub const MAX_HELD_PER_SOURCE: usize = MAX_HELD / 16;
 /// [`Translation::out`] of a datagram whose fragments are all dropped (an ALG's
 /// datagram, which cannot be read whole).
 pub const DROPPED: u8 = 2;
+/// [`Translation::out`] of an outside datagram that another worker owns (with several
+/// workers): its fragments are handed to worker [`Translation::id`].
+pub const HANDED: u8 = 3;
 /// Seconds a record or a held fragment lives (RFC 791 suggests 15 s for reassembly).
 pub const TIMEOUT: u32 = 15;
 
@@ -37,6 +40,19 @@ pub struct Key {
     pub proto: u8,
 }
 
+impl Key {
+    /// The worker (of `workers`) that all fragments of an outside datagram reach
+    /// first: a device spreads fragments on their addresses alone (no ports in
+    /// later fragments), so they land anywhere; this one learns the owner from the
+    /// first fragment and hands the datagram's fragments to it.
+    pub fn director(&self, workers: u16) -> u16 {
+        let mix = self.src
+            ^ self.dst.rotate_left(11)
+            ^ (u32::from(self.id) << 8 | u32::from(self.proto)).rotate_left(21);
+        (crate::nat::hash32(mix) % u32::from(workers.max(1))) as u16
+    }
+}
+
 /// How every fragment of a datagram is translated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Translation {
@@ -46,7 +62,8 @@ pub struct Translation {
     pub dst: u32,
     /// New identification.
     pub id: u16,
-    /// Port side it leaves on (0 inside, 1 outside; [`DROPPED`]: none).
+    /// Port side it leaves on (0 inside, 1 outside; [`DROPPED`]: none; [`HANDED`]:
+    /// another worker's).
     pub out: u8,
     /// Dies at this second.
     pub until: u32,

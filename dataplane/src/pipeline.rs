@@ -317,6 +317,9 @@ pub struct Worker<B> {
     pending_hold: Option<(FragKey, Side, u32)>,
     releasing: Vec<B>,
     ready: Vec<(B, Side)>,
+    /// Held fragments released to the worker that owns their datagram (worker, side
+    /// received on).
+    handing: Vec<(B, u16, Side)>,
     /// The frame being processed was handed over by another worker.
     handed: bool,
     /// Set by a hairpin whose second half belongs to another worker.
@@ -394,6 +397,7 @@ impl<B: PacketBuf> Worker<B> {
             pending_hold: None,
             releasing: Vec::with_capacity(frag::MAX_HELD),
             ready: Vec::with_capacity(frag::MAX_HELD + wait_max),
+            handing: Vec::with_capacity(frag::MAX_HELD),
             handed: false,
             hairpin_owner: None,
             alg_tag: None,
@@ -597,6 +601,61 @@ impl<B: PacketBuf> Worker<B> {
         }
     }
 
+    /// Held fragments released by the last `process` to the worker that owns their
+    /// datagram: hand each to worker `.1` as received on `.2`.
+    pub fn take_handoff(&mut self) -> Option<(B, u16, Side)> {
+        self.handing.pop()
+    }
+
+    /// With several workers, the worker this frame goes to, if not this one. Inside,
+    /// the subscriber's owner. Outside, a fragment goes first to its datagram's
+    /// director ([`FragKey::director`]), which hands it on to the owner of the
+    /// destination port once the first fragment has named it (holding later
+    /// fragments that come before); anything else to the owner of its port.
+    fn steer(
+        &mut self,
+        buf: &B,
+        p: &Parsed,
+        key: FragKey,
+        from: Side,
+        now: u32,
+    ) -> Option<Verdict> {
+        let me = self.nat.pool.worker();
+        let ff = ipv4::Packet::new_unchecked(&buf.data()[p.l3..p.end]).flags_frag();
+        if from == Side::Outside && ff & (ipv4::FLAG_MF | 0x1fff) != 0 {
+            let d = key.director(self.nat.pool.layout.workers);
+            if d != me {
+                // Handed by the director: this worker owns the datagram.
+                return (!self.handed).then_some(Verdict::Handoff(d, from));
+            }
+            if ff & 0x1fff != 0 {
+                // A later fragment: its record says where it goes (or it is held).
+                return None;
+            }
+            let o = self.owner(buf, p, from).unwrap_or(me);
+            if o == me {
+                return None;
+            }
+            let t = frag::Translation {
+                src: 0,
+                dst: 0,
+                id: o,
+                out: frag::HANDED,
+                until: now + frag::TIMEOUT,
+            };
+            if let Err(r) = self.frags.record(key, t) {
+                return Some(Verdict::Drop(frag_reason(r)));
+            }
+            self.release_held(key, t, now);
+            return Some(Verdict::Handoff(o, from));
+        }
+        if self.handed {
+            return None;
+        }
+        let w = self.owner(buf, p, from)?;
+        (w != me).then_some(Verdict::Handoff(w, from))
+    }
+
     /// A fragment other than the first: translated like its datagram's first fragment,
     /// or held until that one comes.
     fn later_fragment(
@@ -626,6 +685,9 @@ impl<B: PacketBuf> Worker<B> {
     ) -> Verdict {
         if t.out == frag::DROPPED {
             return Verdict::Drop(DropReason::AlgFragment);
+        }
+        if t.out == frag::HANDED {
+            return Verdict::Handoff(t.id, Side::Outside);
         }
         if buf.data()[p.l3 + 8] <= 1 {
             return Verdict::Drop(DropReason::TtlExpired);
@@ -688,7 +750,7 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Applies translation `t` to the fragments held for `key`.
     fn release_held(&mut self, key: FragKey, t: frag::Translation, now: u32) {
-        if t.out != frag::DROPPED {
+        if t.out <= 1 {
             self.counters.fragments_translated.inc();
         }
         let mut list = std::mem::take(&mut self.releasing);
@@ -705,6 +767,10 @@ impl<B: PacketBuf> Worker<B> {
                 }
                 Verdict::Drop(r) => self.counters.count_drop(r),
                 Verdict::Hold => self.hold(b),
+                Verdict::Handoff(w, side) => {
+                    self.counters.handoff_out.inc();
+                    self.handing.push((b, w, side));
+                }
                 _ => {}
             }
         }
@@ -753,13 +819,6 @@ impl<B: PacketBuf> Worker<B> {
         if let Err(r) = self.screen(buf, &p, from) {
             return Verdict::Drop(r);
         }
-        if self.nat.pool.layout.workers > 1 && !self.handed {
-            if let Some(w) = self.owner(buf, &p, from) {
-                if w != self.nat.pool.worker() {
-                    return Verdict::Handoff(w, from);
-                }
-            }
-        }
         let (flags_frag, ident) = {
             let ip = ipv4::Packet::new_unchecked(&buf.data()[p.l3..]);
             (ip.flags_frag(), ip.ident())
@@ -771,6 +830,11 @@ impl<B: PacketBuf> Worker<B> {
             id: ident,
             proto: p.proto,
         };
+        if self.nat.pool.layout.workers > 1 {
+            if let Some(v) = self.steer(buf, &p, key, from, now) {
+                return v;
+            }
+        }
         if flags_frag & 0x1fff != 0 {
             return self.later_fragment(buf, &p, key, from, now);
         }

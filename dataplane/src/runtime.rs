@@ -573,15 +573,7 @@ fn worker_loop(
                         }
                     }
                     Verdict::Handoff(w, as_side) => {
-                        m.set_port(as_side as u16);
-                        let b = &mut to_peer[usize::from(w)];
-                        if let Err(m) = b.push(m) {
-                            send_handoff(&peers[usize::from(w)], b, &counters);
-                            if let Err(m) = b.push(m) {
-                                counters.count_drop(DropReason::RingFull);
-                                drop(m);
-                            }
-                        }
+                        hand_to(&mut to_peer, peers, m, w, as_side, &counters);
                     }
                     Verdict::Control => {
                         m.set_port(side as u16);
@@ -594,6 +586,9 @@ fn worker_loop(
                 // Fragments a first fragment released.
                 while let Some((m, out)) = worker.take_ready() {
                     push(&mut tx, out, m, ports, q, &counters);
+                }
+                while let Some((m, w, as_side)) = worker.take_handoff() {
+                    hand_to(&mut to_peer, peers, m, w, as_side, &counters);
                 }
             }
             let gleaned = worker.take_gleaned();
@@ -646,13 +641,23 @@ fn worker_loop(
                             drop(m);
                         }
                     }
-                    _ => drop(m),
+                    // An outside fragment's director hands it on to the owner.
+                    Verdict::Handoff(w, as_side) => {
+                        hand_to(&mut to_peer, peers, m, w, as_side, &counters);
+                    }
+                    Verdict::Drop(_) => drop(m),
                 }
                 while let Some((m, out)) = worker.take_ready() {
                     push(&mut tx, out, m, ports, q, &counters);
                 }
+                while let Some((m, w, as_side)) = worker.take_handoff() {
+                    hand_to(&mut to_peer, peers, m, w, as_side, &counters);
+                }
             }
             flush_to_control(link, &mut to_ctl, &mut to_arp, &counters);
+            for (w, b) in to_peer.iter_mut().enumerate() {
+                send_handoff(&peers[w], b, &counters);
+            }
         }
         // Frames whose next hop became known, and the ARP requests asked for (their
         // answers are learned by the control lcore, which is told of each).
@@ -802,6 +807,26 @@ fn send_to_control(
     if !burst.is_empty() {
         counters.drops[full as usize].add(burst.len() as u64);
         burst.clear();
+    }
+}
+
+/// Queues a frame for worker `w`, to process as received on `side`.
+fn hand_to(
+    to_peer: &mut [MbufBurst],
+    peers: &[Arc<WorkerLink>],
+    mut m: Mbuf,
+    w: u16,
+    side: Side,
+    counters: &WorkerCounters,
+) {
+    m.set_port(side as u16);
+    let b = &mut to_peer[usize::from(w)];
+    if let Err(m) = b.push(m) {
+        send_handoff(&peers[usize::from(w)], b, counters);
+        if let Err(m) = b.push(m) {
+            counters.count_drop(DropReason::RingFull);
+            drop(m);
+        }
     }
 }
 

@@ -2,16 +2,25 @@
 //! unsolicited SYNs (RFC 5382 REQ-4), through the whole pipeline.
 
 mod common;
+use cgnat_dataplane::buf::VecBuf;
 use cgnat_dataplane::counters::DropReason;
 use cgnat_dataplane::pipeline::Side::{Inside, Outside};
+use cgnat_dataplane::pipeline::{Side, Verdict, Worker};
 use cgnat_dataplane::wire::checksum;
 use common::*;
 
 /// Splits a frame's IPv4 datagram in two fragments, the first carrying `first_len`
 /// payload bytes (a multiple of 8).
 fn split(frame: &[u8], first_len: usize) -> (Vec<u8>, Vec<u8>) {
-    let ip = &frame[14..];
-    let payload = &ip[20..];
+    let mut f = fragment(frame, &[first_len]);
+    let b = f.pop().unwrap();
+    (f.pop().unwrap(), b)
+}
+
+/// Splits a frame's IPv4 datagram (no options) into fragments at payload offsets
+/// `cuts` (multiples of 8, rising).
+fn fragment(frame: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+    let payload = &frame[34..];
     let mk = |off: usize, data: &[u8], more: bool| {
         let mut f = frame[..34].to_vec();
         f.extend_from_slice(data);
@@ -26,10 +35,13 @@ fn split(frame: &[u8], first_len: usize) -> (Vec<u8>, Vec<u8>) {
         f[24..26].copy_from_slice(&c.to_be_bytes());
         f
     };
-    (
-        mk(0, &payload[..first_len], true),
-        mk(first_len, &payload[first_len..], false),
-    )
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(payload.len());
+    bounds
+        .windows(2)
+        .map(|w| mk(w[0], &payload[w[0]..w[1]], w[1] < payload.len()))
+        .collect()
 }
 
 fn with_ident(mut f: Vec<u8>, id: u16) -> Vec<u8> {
@@ -43,11 +55,33 @@ fn with_ident(mut f: Vec<u8>, id: u16) -> Vec<u8> {
 
 /// Reassembles two translated fragments and checks the UDP checksum of the whole.
 fn reassembled_udp_ok(a: &[u8], b: &[u8]) -> bool {
-    let mut data = a[34..].to_vec();
-    data.extend_from_slice(&b[34..]);
+    udp_ok(&reassemble(&[a.to_vec(), b.to_vec()]))
+}
+
+/// The IP payload of a datagram's fragments (in any order) put back together, after
+/// the first fragment's Ethernet and IP header (no options); the length fields are
+/// those of the first fragment.
+fn reassemble(frags: &[Vec<u8>]) -> Vec<u8> {
+    let mut v: Vec<&Vec<u8>> = frags.iter().collect();
+    v.sort_by_key(|f| u16::from_be_bytes([f[20], f[21]]) & 0x1fff);
+    let mut whole = v[0][..34].to_vec();
+    for f in v {
+        assert_eq!(
+            usize::from(u16::from_be_bytes([f[20], f[21]]) & 0x1fff) * 8,
+            whole.len() - 34,
+            "fragments without gap or overlap"
+        );
+        whole.extend_from_slice(&f[34..]);
+    }
+    whole
+}
+
+/// Whether the UDP checksum of a whole datagram (frame without options) holds.
+fn udp_ok(a: &[u8]) -> bool {
+    let data = &a[34..];
     let src = [a[26], a[27], a[28], a[29]];
     let dst = [a[30], a[31], a[32], a[33]];
-    checksum::fold(checksum::sum(&data) + checksum::pseudo_header(src, dst, 17, data.len() as u16))
+    checksum::fold(checksum::sum(data) + checksum::pseudo_header(src, dst, 17, data.len() as u16))
         == 0xffff
 }
 
@@ -404,4 +438,99 @@ fn a_later_fragment_of_an_echo_is_not_taken_for_a_redirect() {
     one(&mut h, &f1, Inside, 1000, Outside);
     one(&mut h, &f2, Inside, 1000, Outside);
     assert_eq!(h.counters.dropped(DropReason::IcmpRedirect), 0);
+}
+
+/// Drives `frame` into worker `w` as the runtime does: handoffs followed (in order),
+/// held frames held, released fragments sent or handed on. Returns what left.
+fn drive(
+    ws: &mut [Worker<VecBuf>],
+    w: usize,
+    frame: &[u8],
+    from: Side,
+    now: u32,
+) -> Vec<(Side, Vec<u8>)> {
+    let mut queue = std::collections::VecDeque::from([(w, VecBuf::new(frame), from, false)]);
+    let mut out = Vec::new();
+    while let Some((w, mut b, side, handed)) = queue.pop_front() {
+        let v = if handed {
+            ws[w].process_handed(&mut b, side, now)
+        } else {
+            ws[w].process(&mut b, side, now)
+        };
+        match v {
+            Verdict::Tx(s) => out.push((s, b.to_vec())),
+            Verdict::Hold => ws[w].hold(b),
+            Verdict::Handoff(t, s) => queue.push_back((usize::from(t), b, s, true)),
+            _ => {}
+        }
+        while let Some((b, s)) = ws[w].take_ready() {
+            out.push((s, b.to_vec()));
+        }
+        while let Some((b, t, s)) = ws[w].take_handoff() {
+            queue.push_back((usize::from(t), b, s, true));
+        }
+    }
+    out
+}
+
+/// With several workers an outside datagram's fragments reach any worker (a device
+/// spreads fragments on their addresses, later fragments carry no port): the first
+/// went to the owner of the destination port and the others stayed where they
+/// arrived, held until they timed out. Now every fragment goes first to one worker
+/// chosen by the datagram, which hands them to the owner once the first has named
+/// it: all arrive, first or later fragments first, on right or wrong workers.
+#[test]
+fn outside_fragments_reach_the_owner_whichever_worker_receives_them() {
+    let cfg = config("");
+    for n in [2u16, 3] {
+        let (mut ws, neighbors) = build_workers(&cfg, n, None, None);
+        neighbors.learn(u32::from(ip("100.64.1.2")), &HOST_MAC);
+        let first = drive(
+            &mut ws,
+            0,
+            &udp("100.64.1.2:5000", "192.0.2.10:53", b"q", false),
+            Inside,
+            1000,
+        );
+        assert_eq!(first.len(), 1);
+        let m = out(&first[0].1).src;
+        let owner = (0..usize::from(n))
+            .find(|&w| ws[w].nat().live_sessions() > 0)
+            .unwrap();
+        let orders: [[usize; 3]; 4] = [[0, 1, 2], [2, 1, 0], [1, 0, 2], [2, 0, 1]];
+        let mut id = 100u16;
+        for order in orders {
+            for shift in 1..=n {
+                id += 1;
+                let whole = with_ident(
+                    udp("192.0.2.10:53", &m.to_string(), &[id as u8; 1400], true),
+                    id,
+                );
+                let frags = fragment(&whole, &[496, 1000]);
+                let mut got = Vec::new();
+                for (k, &i) in order.iter().enumerate() {
+                    // Mostly not the owner: the worker a device hashing addresses picks.
+                    let w = (owner + usize::from(shift) + k) % usize::from(n);
+                    got.extend(drive(&mut ws, w, &frags[i], Outside, 1001));
+                }
+                assert_eq!(
+                    got.len(),
+                    3,
+                    "{n} workers, order {order:?}, shift {shift}: every fragment leaves"
+                );
+                assert!(got
+                    .iter()
+                    .all(|(s, f)| *s == Inside && f[30..34] == [100, 64, 1, 2]));
+                let frames: Vec<Vec<u8>> = got.into_iter().map(|(_, f)| f).collect();
+                let whole_out = reassemble(&frames);
+                assert!(udp_ok(&whole_out), "the datagram's checksum holds");
+                assert_eq!(u16::from_be_bytes([whole_out[36], whole_out[37]]), 5000);
+            }
+        }
+        let timed_out: u64 = ws
+            .iter()
+            .map(|w| w.counters().dropped(DropReason::FragmentTimeout))
+            .sum();
+        assert_eq!(timed_out, 0);
+    }
 }

@@ -3,11 +3,17 @@
 #![allow(dead_code)]
 
 use cgnat_config::Config;
+use cgnat_dataplane::buf::VecBuf;
+use cgnat_dataplane::counters::WorkerCounters;
 use cgnat_dataplane::harness::{Harness, INSIDE_MAC, OUTSIDE_MAC};
-use cgnat_dataplane::pipeline::Side;
+use cgnat_dataplane::nat::rss::Steering;
+use cgnat_dataplane::nat::{Nat, NatParams};
+use cgnat_dataplane::neighbors::Neighbors;
+use cgnat_dataplane::pipeline::{port_infos, PipelineParams, Side, Worker};
 use cgnat_dataplane::wire::checksum;
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 
 pub const GW_MAC: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 0xfe];
 pub const HOST_MAC: [u8; 6] = [0x02, 0xbb, 0, 0, 0, 0x01];
@@ -244,4 +250,30 @@ pub fn open_udp(h: &mut Harness, now: u32) -> SocketAddrV4 {
         Side::Outside,
     ))
     .src
+}
+
+/// `n` workers of the appliance of `cfg` without EAL, as the runtime builds them,
+/// with the inside and outside ports' RSS steering when given, sharing one neighbour
+/// table (the gateway known).
+pub fn build_workers(
+    cfg: &Config,
+    n: u16,
+    inside: Option<&Arc<Steering>>,
+    outside: Option<&Arc<Steering>>,
+) -> (Vec<Worker<VecBuf>>, Arc<Neighbors>) {
+    let neighbors = Arc::new(Neighbors::new(4096));
+    neighbors.pin(u32::from(ip("203.0.113.254")), &GW_MAC);
+    let macs = [INSIDE_MAC, OUTSIDE_MAC];
+    let ws = (0..n)
+        .map(|w| {
+            let counters = Arc::new(WorkerCounters::default());
+            let mut params = NatParams::from_config(&cfg.nat, n).unwrap();
+            params.steering = outside.cloned();
+            let nat = Nat::new(params, w, n, 1000, 77 + u64::from(w), counters.clone());
+            let mut pp = PipelineParams::from_config(cfg);
+            pp.steering = inside.cloned();
+            Worker::new(nat, port_infos(cfg, macs), pp, neighbors.clone(), counters)
+        })
+        .collect();
+    (ws, neighbors)
 }
