@@ -17,72 +17,9 @@ fn split(frame: &[u8], first_len: usize) -> (Vec<u8>, Vec<u8>) {
     (f.pop().unwrap(), b)
 }
 
-/// Splits a frame's IPv4 datagram (no options) into fragments at payload offsets
-/// `cuts` (multiples of 8, rising).
-fn fragment(frame: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
-    let payload = &frame[34..];
-    let mk = |off: usize, data: &[u8], more: bool| {
-        let mut f = frame[..34].to_vec();
-        f.extend_from_slice(data);
-        let total = (20 + data.len()) as u16;
-        f[16..18].copy_from_slice(&total.to_be_bytes());
-        let ff = ((off / 8) as u16) | if more { 0x2000 } else { 0 };
-        f[20..22].copy_from_slice(&ff.to_be_bytes());
-        f[22] = 64;
-        f[24] = 0;
-        f[25] = 0;
-        let c = checksum::finish(checksum::sum(&f[14..34]));
-        f[24..26].copy_from_slice(&c.to_be_bytes());
-        f
-    };
-    let mut bounds = vec![0];
-    bounds.extend_from_slice(cuts);
-    bounds.push(payload.len());
-    bounds
-        .windows(2)
-        .map(|w| mk(w[0], &payload[w[0]..w[1]], w[1] < payload.len()))
-        .collect()
-}
-
-fn with_ident(mut f: Vec<u8>, id: u16) -> Vec<u8> {
-    f[18..20].copy_from_slice(&id.to_be_bytes());
-    f[24] = 0;
-    f[25] = 0;
-    let c = checksum::finish(checksum::sum(&f[14..34]));
-    f[24..26].copy_from_slice(&c.to_be_bytes());
-    f
-}
-
 /// Reassembles two translated fragments and checks the UDP checksum of the whole.
 fn reassembled_udp_ok(a: &[u8], b: &[u8]) -> bool {
     udp_ok(&reassemble(&[a.to_vec(), b.to_vec()]))
-}
-
-/// The IP payload of a datagram's fragments (in any order) put back together, after
-/// the first fragment's Ethernet and IP header (no options); the length fields are
-/// those of the first fragment.
-fn reassemble(frags: &[Vec<u8>]) -> Vec<u8> {
-    let mut v: Vec<&Vec<u8>> = frags.iter().collect();
-    v.sort_by_key(|f| u16::from_be_bytes([f[20], f[21]]) & 0x1fff);
-    let mut whole = v[0][..34].to_vec();
-    for f in v {
-        assert_eq!(
-            usize::from(u16::from_be_bytes([f[20], f[21]]) & 0x1fff) * 8,
-            whole.len() - 34,
-            "fragments without gap or overlap"
-        );
-        whole.extend_from_slice(&f[34..]);
-    }
-    whole
-}
-
-/// Whether the UDP checksum of a whole datagram (frame without options) holds.
-fn udp_ok(a: &[u8]) -> bool {
-    let data = &a[34..];
-    let src = [a[26], a[27], a[28], a[29]];
-    let dst = [a[30], a[31], a[32], a[33]];
-    checksum::fold(checksum::sum(data) + checksum::pseudo_header(src, dst, 17, data.len() as u16))
-        == 0xffff
 }
 
 fn ident(f: &[u8]) -> u16 {
@@ -392,35 +329,187 @@ fn one_remote_cannot_take_every_held_fragment() {
     );
 }
 
-/// Issue 19 item 11: a fragmented SIP INVITE over UDP left untranslated (the inside
-/// address in its Via, Contact and SDP) and opened no pinhole. cgnat does not
-/// reassemble (a frame's buffer holds one MTU): a fragmented datagram of an ALG
-/// session is dropped whole, counted, in order or not.
+/// The media port the rewritten SDP of `whole` (a frame) announces.
+fn media_port(whole: &[u8]) -> u16 {
+    let text = String::from_utf8_lossy(&whole[42..]);
+    let at = text.find("m=audio ").unwrap() + 8;
+    text[at..].split(' ').next().unwrap().parse().unwrap()
+}
+
+/// Issue 19 item 11: a fragmented SIP INVITE over UDP passed untranslated (the inside
+/// address in its Via, Contact and SDP) and opened no pinhole; then it was dropped
+/// whole. Now its fragments are held until the datagram is whole, the ALG reads and
+/// rewrites it, and it leaves translated: as one packet when it fits the MTU, else
+/// fragmented again (a datagram larger than one buffer too). In order and out of
+/// order, in 2, 3 and 4 fragments; the RTP pinhole lets the callee's media in.
 #[test]
-fn a_fragmented_sip_invite_is_dropped_not_sent_untranslated() {
+fn a_fragmented_sip_invite_is_reassembled_rewritten_and_opens_its_pinhole() {
     let mut h = harness("[alg]\nsip = { enabled = true, ports = [5060] }");
-    let sdp = "v=0\r\no=alice 1 1 IN IP4 100.64.1.2\r\ns=-\r\nc=IN IP4 100.64.1.2\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
-    let invite = format!(
-        "INVITE sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 100.64.1.2:5060;branch=z9hG4bK-1\r\nFrom: <sip:alice@100.64.1.2>;tag=a1\r\nTo: <sip:bob@192.0.2.20>\r\nCall-ID: frag@100.64.1.2\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@100.64.1.2:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}{}",
-        sdp.len() + 200,
-        "a=x\r\n".repeat(40)
+    let cases: [(usize, &[usize], &[usize]); 7] = [
+        (1200, &[600], &[0, 1]),
+        (1200, &[600], &[1, 0]),
+        (2000, &[504, 1000], &[0, 1, 2]),
+        (2000, &[504, 1000], &[2, 0, 1]),
+        (2000, &[1000, 1480], &[1, 2, 0]),
+        (5000, &[1480, 2960, 4440], &[3, 1, 0, 2]),
+        // Two full fragments that the rewrite makes three (a buffer more).
+        (2960 - 8 - 4, &[1480], &[0, 1]),
+    ];
+    let mut now = 1000;
+    for (n, &(size, cuts, order)) in cases.iter().enumerate() {
+        now += 1;
+        let media = 40000 + 2 * n as u16;
+        let frags = fragment(&with_ident(invite(media, size), 7 + n as u16), cuts);
+        let mut got = Vec::new();
+        for &i in order {
+            got.extend(h.inject(&frags[i], Inside, now));
+        }
+        let frames: Vec<Vec<u8>> = got.iter().map(|(_, f)| f.clone()).collect();
+        assert!(!frames.is_empty(), "case {n}: drops {:?}", h.counters.drops);
+        assert!(got.iter().all(|(s, _)| *s == Outside));
+        for f in &frames {
+            assert!(
+                !contains(f, b"100.64.1.2"),
+                "case {n}: no inside address leaves"
+            );
+            assert!(f.len() - 14 <= 1500, "case {n}: within the MTU");
+        }
+        let whole = if frames.len() == 1 {
+            frames[0].clone()
+        } else {
+            reassemble(&frames)
+        };
+        let expect = match size {
+            ..=1400 => 1,
+            2948 => 3,
+            s => (s + 8).div_ceil(1480),
+        };
+        assert_eq!(frames.len(), expect, "case {n}: packets out");
+        assert!(
+            udp_ok(&whole),
+            "case {n}: the UDP checksum covers the whole"
+        );
+        assert!(contains(&whole, b"c=IN IP4 198.51.100."));
+        let text = String::from_utf8_lossy(&whole[42..]).to_string();
+        let body = text.split("\r\n\r\n").nth(1).unwrap();
+        assert!(text.contains(&format!("Content-Length: {}\r\n", body.len())));
+        // The callee's media reaches the caller through the pinhole.
+        let pub_addr = std::net::Ipv4Addr::new(whole[26], whole[27], whole[28], whole[29]);
+        let rtp = udp(
+            "192.0.2.20:30000",
+            &format!("{pub_addr}:{}", media_port(&whole)),
+            b"rtp",
+            true,
+        );
+        let back = out(&one(&mut h, &rtp, Outside, now, Inside));
+        assert_eq!(back.dst, sa(&format!("100.64.1.2:{media}")), "case {n}");
+    }
+    assert_eq!(h.counters.fragments_reassembled.get(), cases.len() as u64);
+    assert_eq!(h.control_counters.fragments_refragmented.get(), 5);
+    assert_eq!(h.counters.dropped(DropReason::AlgFragment), 0);
+}
+
+/// A TFTP read request in fragments: reassembled, the TFTP ALG's expectation lets the
+/// server answer from its new port, and the request leaves whole, translated.
+#[test]
+fn a_fragmented_tftp_read_request_is_reassembled_and_its_answer_let_in() {
+    let mut h =
+        harness("filtering = \"address-and-port-dependent\"\n[alg]\ntftp = { enabled = true }");
+    let mut rrq = b"\x00\x01".to_vec();
+    rrq.extend_from_slice("dir/".repeat(150).as_bytes());
+    rrq.extend_from_slice(b"file\x00octet\x00blksize\x001428\x00");
+    let whole = with_ident(udp("100.64.1.2:44935", "192.0.2.10:69", &rrq, false), 31);
+    let frags = fragment(&whole, &[200, 400]);
+    none(&mut h, &frags[2], Inside, 1000);
+    none(&mut h, &frags[0], Inside, 1000);
+    let sent = one(&mut h, &frags[1], Inside, 1000, Outside);
+    assert_eq!(sent.len(), whole.len(), "one packet: it fits the MTU");
+    assert!(udp_ok(&sent));
+    assert_eq!(&sent[42..], &rrq[..]);
+    let m = out(&sent).src;
+    assert_eq!(h.counters.expectations_created.get(), 1);
+    tftp_answer_reaches_client(&mut h, m, 1000);
+}
+
+/// Fragments of an ALG's datagram whose other fragments never come are held no
+/// longer than the timeout, counted; and the bounds refuse, counted: a datagram over
+/// `MAX_REASSEMBLED`, a source over its bytes, the worker over its bytes.
+#[test]
+fn reassembly_times_out_and_its_bounds_refuse_counted() {
+    use cgnat_dataplane::frag::{MAX_REASSEMBLED, REASSEMBLY_BYTES, REASSEMBLY_BYTES_PER_SOURCE};
+    let mut h = harness("[alg]\nsip = { enabled = true, ports = [5060] }");
+    let frags = fragment(&with_ident(invite(41000, 2000), 50), &[504, 1000]);
+    none(&mut h, &frags[0], Inside, 1000);
+    none(&mut h, &frags[2], Inside, 1000);
+    h.expire(1000 + 16);
+    assert_eq!(
+        h.counters.dropped(DropReason::ReassemblyTimeout),
+        2,
+        "{:?} held {}",
+        h.counters.drops,
+        h.counters.fragments_held.get()
     );
-    let whole = udp(
-        "100.64.1.2:5060",
-        "192.0.2.20:5060",
-        invite.as_bytes(),
-        false,
+    // The last fragment alone later: held, and it times out too.
+    none(&mut h, &frags[1], Inside, 1017);
+    h.expire(1017 + 16);
+    assert_eq!(
+        h.counters.dropped(DropReason::FragmentTimeout)
+            + h.counters.dropped(DropReason::ReassemblyTimeout),
+        3
     );
-    // In order, then out of order (the later fragment held, dropped with its first).
-    for (id, later_first) in [(5, false), (6, true)] {
-        let (f1, f2) = split(&with_ident(whole.clone(), id), 304);
-        let order = if later_first { [&f2, &f1] } else { [&f1, &f2] };
-        for f in order {
-            none(&mut h, f, Inside, 1000);
+
+    // Too big: a fragment that ends past MAX_REASSEMBLED refuses the datagram.
+    let big = with_ident(invite(41002, 2000), 51);
+    let f = fragment(&big, &[504]);
+    none(&mut h, &f[0], Inside, 1100);
+    let mut far = f[1].clone();
+    let off = ((MAX_REASSEMBLED / 8) as u16) | 0x2000;
+    far[20..22].copy_from_slice(&off.to_be_bytes());
+    let far = with_ident(far, 51);
+    none(&mut h, &far, Inside, 1100);
+    assert_eq!(h.counters.dropped(DropReason::ReassemblyTooBig), 1);
+    assert_eq!(
+        h.counters.dropped(DropReason::AlgFragment),
+        1,
+        "its first fragment goes"
+    );
+    none(&mut h, &f[1], Inside, 1100);
+    assert_eq!(
+        h.counters.dropped(DropReason::AlgFragment),
+        2,
+        "and the rest"
+    );
+
+    // Bytes: first fragments of datagrams that never complete, from one source and
+    // then from many; each source stops at its share, the worker at its total.
+    let first_of_invite = |host: u8, id: u16| {
+        let mut frame = invite(42000, 3000);
+        frame[29] = host;
+        frame[24] = 0;
+        frame[25] = 0;
+        let c = checksum::finish(checksum::sum(&frame[14..34]));
+        frame[24..26].copy_from_slice(&c.to_be_bytes());
+        fragment(&with_ident(frame, id), &[1400]).remove(0)
+    };
+    let per = first_of_invite(2, 0).len();
+    let mut refused = 0;
+    for i in 0..(REASSEMBLY_BYTES_PER_SOURCE / per + 2) {
+        h.inject(&first_of_invite(2, 100 + i as u16), Inside, 1200);
+    }
+    refused += 2;
+    assert_eq!(h.counters.dropped(DropReason::ReassemblyLimit), refused);
+    let per_source = REASSEMBLY_BYTES_PER_SOURCE / per;
+    let sources = REASSEMBLY_BYTES / (per_source * per);
+    for host in 3..(3 + sources as u8) {
+        for i in 0..per_source {
+            h.inject(&first_of_invite(host, 300 + i as u16), Inside, 1200);
         }
     }
-    assert_eq!(h.counters.dropped(DropReason::AlgFragment), 4);
-    assert_eq!(h.worker.nat().expectations().count(), 0);
+    assert!(
+        h.counters.dropped(DropReason::ReassemblyLimit) > refused,
+        "the worker's total binds before every source has its share"
+    );
+    assert_eq!(h.counters.dropped(DropReason::AlgFragment), 2);
 }
 
 /// A later fragment carries no ICMP header: bytes that look like a redirect's type
