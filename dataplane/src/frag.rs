@@ -455,3 +455,70 @@ pub fn refragment<B: PacketBuf>(
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buf::VecBuf;
+
+    /// A frame with a 20-byte IPv4 header (UDP), `payload`, DF set.
+    fn datagram(payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; ETH + 20];
+        f[12] = 8;
+        f[ETH] = 0x45;
+        f[ETH + 6] = 0x40;
+        f[ETH + 8] = 64;
+        f[ETH + 9] = 17;
+        f.extend_from_slice(payload);
+        crate::wire::put16(&mut f, ETH + 2, (20 + payload.len()) as u16);
+        crate::wire::ipv4::Packet::new_unchecked(&mut f[ETH..]).fill_checksum();
+        f
+    }
+
+    #[test]
+    fn refragmented_pieces_assemble_to_the_same_datagram() {
+        let payload: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+        let whole = datagram(&payload);
+        let mut bufs = vec![VecBuf::new(&[]), VecBuf::new(&[])];
+        assert_eq!(refragment(&whole, &mut bufs, 1500, 9), Err(3));
+        bufs.push(VecBuf::new(&[]));
+        assert_eq!(refragment(&whole, &mut bufs, 1500, 9), Ok(3));
+        for b in &bufs {
+            let ip = crate::wire::ipv4::Packet::new_checked(&b.data()[ETH..]).unwrap();
+            assert!(ip.total_len() <= 1500 && ip.checksum_ok() && ip.ident() == 9);
+            assert_eq!(ip.flags_frag() & crate::wire::ipv4::FLAG_DF, 0);
+        }
+        // Any order, a duplicate among them.
+        let frames: Vec<&[u8]> = [2, 0, 1, 2].iter().map(|&i| bufs[i].data()).collect();
+        let mut out = VecBuf::with_room(&[], 4000);
+        assert_eq!(
+            assemble(&frames, &mut out, 4000),
+            Assembly::Whole(whole.len())
+        );
+        assert_eq!(&out.data()[ETH + 20..], &payload[..]);
+        assert!(crate::wire::ipv4::Packet::new_checked(&out.data()[ETH..])
+            .unwrap()
+            .checksum_ok());
+        assert_eq!(assemble(&frames[..2], &mut out, 4000), Assembly::Incomplete);
+        assert_eq!(assemble(&frames, &mut out, 2000), Assembly::TooBig);
+        // One fitting the MTU goes whole, DF kept.
+        let small = datagram(&payload[..1000]);
+        assert_eq!(refragment(&small, &mut bufs, 1500, 9), Ok(1));
+        assert_eq!(bufs[0].data()[ETH + 6], 0x40);
+    }
+
+    #[test]
+    fn overlapping_fragments_with_other_bytes_refuse_the_datagram() {
+        let payload = [7u8; 2000];
+        let mut bufs: Vec<VecBuf> = (0..2).map(|_| VecBuf::new(&[])).collect();
+        assert_eq!(refragment(&datagram(&payload), &mut bufs, 1500, 1), Ok(2));
+        // The second fragment again, moved 8 bytes earlier with other bytes.
+        let mut forged = bufs[1].data().to_vec();
+        let off = crate::wire::be16(&forged, ETH + 6) & 0x1fff;
+        crate::wire::put16(&mut forged, ETH + 6, off - 1);
+        forged[ETH + 20] = 0xee;
+        let frames = [bufs[0].data(), bufs[1].data(), &forged[..]];
+        let mut out = VecBuf::with_room(&[], 4000);
+        assert_eq!(assemble(&frames, &mut out, 4000), Assembly::Bad);
+    }
+}

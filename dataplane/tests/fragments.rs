@@ -623,3 +623,38 @@ fn outside_fragments_reach_the_owner_whichever_worker_receives_them() {
         assert_eq!(timed_out, 0);
     }
 }
+
+/// An FTP command in a TCP segment fragmented at the IP layer is reassembled the same
+/// way: the PORT after a run of other commands is rewritten (no inside address
+/// leaves) and its data connection comes in under the strictest filtering.
+#[test]
+fn an_ftp_port_in_a_fragmented_segment_is_rewritten() {
+    let mut h = harness("filtering = \"address-and-port-dependent\"");
+    connect(&mut h, "100.64.1.2:40000", "192.0.2.10:21", 500);
+    let mut text = "NOOP\r\n".repeat(150).into_bytes();
+    text.extend_from_slice(b"PORT 100,64,1,2,19,137\r\n");
+    let seg = tcp("100.64.1.2:40000", "192.0.2.10:21", 101, "PA", &text, false);
+    let frags = fragment(&with_ident(seg, 77), &[504]);
+    none(&mut h, &frags[1], Inside, 1001);
+    let sent = h.inject(&frags[0], Inside, 1001);
+    assert_eq!(sent.len(), 1, "one packet: it fits the MTU");
+    let o = &sent[0].1;
+    assert!(!contains(o, b"100,64,1,2"));
+    let tail = String::from_utf8_lossy(&o[54 + 900..]).to_string();
+    let at = tail.find("PORT ").unwrap();
+    let nums: Vec<u16> = tail[at + 5..tail.len() - 2]
+        .split(',')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(nums[..3], [198, 51, 100]);
+    assert!(checksums_ok(o));
+    let data = format!("198.51.100.{}:{}", nums[3], nums[4] << 8 | nums[5]);
+    let syn = out(&one(
+        &mut h,
+        &tcp("192.0.2.10:20", &data, 7, "S", b"", true),
+        Outside,
+        1002,
+        Inside,
+    ));
+    assert_eq!(syn.dst, sa("100.64.1.2:5001"));
+}
