@@ -4,10 +4,13 @@
 mod common;
 use cgnat_dataplane::buf::VecBuf;
 use cgnat_dataplane::counters::DropReason;
+use cgnat_dataplane::counters::WorkerCounters;
+use cgnat_dataplane::neighbors::Neighbors;
 use cgnat_dataplane::pipeline::Side::{Inside, Outside};
-use cgnat_dataplane::pipeline::{Side, Verdict, Worker};
+use cgnat_dataplane::pipeline::{port_infos, Control, Side, Verdict, Worker};
 use cgnat_dataplane::wire::checksum;
 use common::*;
+use std::sync::Arc;
 
 /// Splits a frame's IPv4 datagram in two fragments, the first carrying `first_len`
 /// payload bytes (a multiple of 8).
@@ -529,10 +532,36 @@ fn a_later_fragment_of_an_echo_is_not_taken_for_a_redirect() {
     assert_eq!(h.counters.dropped(DropReason::IcmpRedirect), 0);
 }
 
+/// `n` workers of `cfg` (the inside host 100.64.1.2 known) and their control lcore.
+fn appliance(cfg: &cgnat_config::Config, n: u16) -> (Vec<Worker<VecBuf>>, Control<VecBuf>) {
+    let (ws, neighbors) = build_workers(cfg, n, None, None);
+    neighbors.learn(u32::from(ip("100.64.1.2")), &HOST_MAC);
+    let control = control_of(cfg, &neighbors);
+    (ws, control)
+}
+
+/// The control lcore of the workers of `cfg` (buffers for more fragments from Vecs).
+fn control_of(cfg: &cgnat_config::Config, neighbors: &Arc<Neighbors>) -> Control<VecBuf> {
+    let macs = [
+        cgnat_dataplane::harness::INSIDE_MAC,
+        cgnat_dataplane::harness::OUTSIDE_MAC,
+    ];
+    let mut c = Control::new(
+        port_infos(cfg, macs),
+        Vec::new(),
+        neighbors.clone(),
+        Arc::new(WorkerCounters::default()),
+    );
+    c.set_alloc(Box::new(|| Some(VecBuf::new(&[]))));
+    c
+}
+
 /// Drives `frame` into worker `w` as the runtime does: handoffs followed (in order),
-/// held frames held, released fragments sent or handed on. Returns what left.
+/// held frames held, released fragments sent or handed on, ALG frames through the
+/// control lcore. Returns what left.
 fn drive(
     ws: &mut [Worker<VecBuf>],
+    control: &mut Control<VecBuf>,
     w: usize,
     frame: &[u8],
     from: Side,
@@ -540,6 +569,7 @@ fn drive(
 ) -> Vec<(Side, Vec<u8>)> {
     let mut queue = std::collections::VecDeque::from([(w, VecBuf::new(frame), from, false)]);
     let mut out = Vec::new();
+    let mut to_control = Vec::new();
     while let Some((w, mut b, side, handed)) = queue.pop_front() {
         let v = if handed {
             ws[w].process_handed(&mut b, side, now)
@@ -550,6 +580,7 @@ fn drive(
             Verdict::Tx(s) => out.push((s, b.to_vec())),
             Verdict::Hold => ws[w].hold(b),
             Verdict::Handoff(t, s) => queue.push_back((usize::from(t), b, s, true)),
+            Verdict::Alg(s) => to_control.push((b, s)),
             _ => {}
         }
         while let Some((b, s)) = ws[w].take_ready() {
@@ -557,6 +588,19 @@ fn drive(
         }
         while let Some((b, t, s)) = ws[w].take_handoff() {
             queue.push_back((usize::from(t), b, s, true));
+        }
+        while let Some(a) = ws[w].take_alg() {
+            to_control.push(a);
+        }
+    }
+    for (mut b, s) in to_control {
+        match control.alg(&mut b, s, now) {
+            Verdict::Tx(s) => out.push((s, b.to_vec())),
+            Verdict::Hold => control.hold_alg(b),
+            _ => {}
+        }
+        while let Some((b, s)) = control.take_ready() {
+            out.push((s, b.to_vec()));
         }
     }
     out
@@ -572,10 +616,10 @@ fn drive(
 fn outside_fragments_reach_the_owner_whichever_worker_receives_them() {
     let cfg = config("");
     for n in [2u16, 3] {
-        let (mut ws, neighbors) = build_workers(&cfg, n, None, None);
-        neighbors.learn(u32::from(ip("100.64.1.2")), &HOST_MAC);
+        let (mut ws, mut control) = appliance(&cfg, n);
         let first = drive(
             &mut ws,
+            &mut control,
             0,
             &udp("100.64.1.2:5000", "192.0.2.10:53", b"q", false),
             Inside,
@@ -600,7 +644,7 @@ fn outside_fragments_reach_the_owner_whichever_worker_receives_them() {
                 for (k, &i) in order.iter().enumerate() {
                     // Mostly not the owner: the worker a device hashing addresses picks.
                     let w = (owner + usize::from(shift) + k) % usize::from(n);
-                    got.extend(drive(&mut ws, w, &frags[i], Outside, 1001));
+                    got.extend(drive(&mut ws, &mut control, w, &frags[i], Outside, 1001));
                 }
                 assert_eq!(
                     got.len(),
@@ -657,4 +701,60 @@ fn an_ftp_port_in_a_fragmented_segment_is_rewritten() {
         Inside,
     ));
     assert_eq!(syn.dst, sa("100.64.1.2:5001"));
+}
+
+/// Both together, with several workers: a callee's SIP answer whose SDP makes it
+/// larger than the MTU arrives in fragments on any worker; they reach the worker that
+/// owns the caller's mapping, are reassembled there, rewritten by the control lcore
+/// (the caller's own address back in Via, From and Call-ID) and delivered whole.
+#[test]
+fn a_fragmented_sip_answer_reaches_the_owner_and_is_rewritten_with_several_workers() {
+    let cfg = config("[alg]\nsip = { enabled = true, ports = [5060] }");
+    for n in [2u16, 3] {
+        let (mut ws, mut control) = appliance(&cfg, n);
+        let sent = drive(&mut ws, &mut control, 0, &invite(30000, 700), Inside, 1000);
+        assert_eq!(sent.len(), 1);
+        let sig = out(&sent[0].1).src;
+        let pub_ip = sig.ip().to_string();
+        let owner = (0..usize::from(n))
+            .find(|&w| ws[w].nat().live_sessions() > 0)
+            .unwrap();
+        let sdp = format!(
+            "v=0\r\nc=IN IP4 192.0.2.30\r\nm=audio 40000 RTP/AVP 0\r\na=x-pad:{}\r\n",
+            "p".repeat(1500)
+        );
+        let resp = format!(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP {pub_ip}:{p};branch=z9hG4bK-30000;rport={p};received={pub_ip}\r\nFrom: <sip:alice@{pub_ip}:{p}>;tag=a1\r\nTo: <sip:bob@192.0.2.20>;tag=b1\r\nCall-ID: frag30000@{pub_ip}\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@192.0.2.20>\r\nContent-Type: application/sdp\r\nContent-Length: {l}\r\n\r\n{sdp}",
+            p = sig.port(),
+            l = sdp.len()
+        );
+        for (k, order) in [[0usize, 1, 2], [2, 1, 0], [1, 2, 0]].iter().enumerate() {
+            let whole = with_ident(
+                udp("192.0.2.20:5060", &sig.to_string(), resp.as_bytes(), true),
+                900 + k as u16,
+            );
+            let frags = fragment(&whole, &[504, 1000]);
+            let mut got = Vec::new();
+            for (j, &i) in order.iter().enumerate() {
+                let w = (owner + 1 + j) % usize::from(n);
+                got.extend(drive(&mut ws, &mut control, w, &frags[i], Outside, 1001));
+            }
+            let frames: Vec<Vec<u8>> = got.iter().map(|(_, f)| f.clone()).collect();
+            assert_eq!(
+                frames.len(),
+                2,
+                "{n} workers, order {order:?}: two fragments in"
+            );
+            assert!(got.iter().all(|(s, _)| *s == Inside));
+            let back = reassemble(&frames);
+            assert!(udp_ok(&back));
+            assert_eq!(&back[30..34], &[100, 64, 1, 2]);
+            assert!(contains(&back, b"Via: SIP/2.0/UDP 100.64.1.2:5060;"));
+            assert!(
+                !contains(&back, pub_ip.as_bytes()),
+                "{n} workers: rewritten"
+            );
+        }
+        assert_eq!(ws[owner].counters().fragments_reassembled.get(), 3);
+    }
 }
