@@ -6,7 +6,7 @@
 //! connection for both directions, and stands aside once AUTH TLS is accepted.
 //!
 //! The tag travels in front of the frame, in the mbuf headroom:
-//! `[0xA7, direction, n, alg, in_addr, in_port, rem_addr, rem_port, out_addr, out_port, 0, 0,
+//! `[0xA7, direction, n, alg, in_addr, in_port, rem_addr, rem_port, out_addr, out_port, frag, frags,
 //! n x (in_addr, in_port, out_addr, out_port)]`.
 
 use crate::buf::PacketBuf;
@@ -51,6 +51,11 @@ pub struct Tag {
     pub rewrites: [Rewrite; MAX_REWRITES],
     /// How many.
     pub n: u8,
+    /// Index of this fragment among the `frags` of a datagram the worker reassembled
+    /// (the control lcore gathers them, rewrites the whole and fragments it again).
+    pub frag: u8,
+    /// Fragments of that datagram; 0 for a frame that is a whole packet.
+    pub frags: u8,
 }
 
 impl Tag {
@@ -71,7 +76,8 @@ impl Tag {
         put16(d, 14, self.remote.1);
         put32(d, 16, self.outside.0);
         put16(d, 20, self.outside.1);
-        put16(d, 22, 0);
+        d[22] = self.frag;
+        d[23] = self.frags;
         for (k, r) in self.rewrites[..usize::from(self.n)].iter().enumerate() {
             let at = HEAD + EACH * k;
             put32(d, at, r.inside.0);
@@ -100,6 +106,8 @@ impl Tag {
             outside: (be32(d, 16), be16(d, 20)),
             alg: d[3],
             n,
+            frag: d[22],
+            frags: d[23],
             ..Tag::default()
         };
         for k in 0..usize::from(n) {

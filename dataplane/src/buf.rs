@@ -52,7 +52,13 @@ impl VecBuf {
     /// A buffer holding `bytes`, with [`VEC_HEADROOM`] in front and room to grow to
     /// [`VEC_ROOM`] (or the packet's length if that is larger).
     pub fn new(bytes: &[u8]) -> VecBuf {
-        let room = VEC_ROOM.max(bytes.len());
+        VecBuf::with_room(bytes, VEC_ROOM)
+    }
+
+    /// A buffer holding `bytes` with room to grow to `room` bytes (or the packet's
+    /// length if that is larger), and [`VEC_HEADROOM`] in front.
+    pub fn with_room(bytes: &[u8], room: usize) -> VecBuf {
+        let room = room.max(bytes.len());
         let mut storage = vec![0u8; VEC_HEADROOM + room];
         storage[VEC_HEADROOM..VEC_HEADROOM + bytes.len()].copy_from_slice(bytes);
         VecBuf {

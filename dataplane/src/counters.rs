@@ -144,9 +144,19 @@ reasons! {
     DestinationReserved = "destination_reserved",
     /// Packet with IPv4 options, under nat.ip_options = "drop".
     IpOptions = "ip_options",
-    /// Fragmented datagram of an ALG session (SIP over UDP, ...): the ALG cannot read
-    /// it whole, and it would pass untranslated.
+    /// Fragment of an ALG session's datagram (SIP or TFTP over UDP, FTP in a fragmented
+    /// segment) that could not be reassembled for the ALG (the datagram was refused:
+    /// too big, over the bounds, overlapping): dropped, never sent untranslated.
     AlgFragment = "alg_fragment",
+    /// Held fragments of an ALG session's datagram whose other fragments did not all
+    /// come in time.
+    ReassemblyTimeout = "alg_reassembly_timeout",
+    /// Fragment of an ALG session's datagram larger than the reassembly allows
+    /// (`MAX_REASSEMBLED`), or that cannot be sent again in fragments.
+    ReassemblyTooBig = "alg_reassembly_too_big",
+    /// Fragment of an ALG session's datagram over the bytes held for reassembly, per
+    /// source or per worker.
+    ReassemblyLimit = "alg_reassembly_limit",
     /// Inbound-created session refused: the subscriber's
     /// max_inbound_sessions_per_subscriber are all answered sessions.
     SubscriberInboundLimit = "subscriber_inbound_limit",
@@ -195,6 +205,10 @@ pub struct WorkerCounters {
     pub fragments_translated: Counter,
     /// Fragments held until their first fragment came.
     pub fragments_held: Counter,
+    /// Datagrams of ALG sessions reassembled from their fragments for the ALG.
+    pub fragments_reassembled: Counter,
+    /// Reassembled datagrams sent again as fragments (too big for one packet).
+    pub fragments_refragmented: Counter,
     /// Frames handed to another worker (it owns the subscriber or the port).
     pub handoff_out: Counter,
     /// Frames received from another worker.

@@ -54,7 +54,8 @@ impl Harness {
             neighbors.clone(),
             counters.clone(),
         );
-        let control = Control::new(ports, pool, neighbors.clone(), control_counters.clone());
+        let mut control = Control::new(ports, pool, neighbors.clone(), control_counters.clone());
+        control.set_alloc(Box::new(|| Some(VecBuf::new(&[]))));
         Harness {
             worker,
             control,
@@ -115,6 +116,17 @@ impl Harness {
             },
             _ => Vec::new(),
         };
+        // Fragments of a datagram reassembled for an ALG, for the control lcore.
+        while let Some((mut b, side)) = self.worker.take_alg() {
+            match self.control.alg(&mut b, side, now) {
+                Verdict::Tx(out_side) => {
+                    self.counters.tx[out_side as usize].inc();
+                    out.push((out_side, b.data().to_vec()));
+                }
+                Verdict::Hold => self.control.hold_alg(b),
+                _ => {}
+            }
+        }
         out.append(&mut requests);
         self.worker.poll_neighbors(now);
         out.append(&mut self.requests(now));

@@ -304,6 +304,16 @@ impl Source {
             "Fragments translated.",
             vec![(vec![], sum(&|c| c.fragments_translated.get()))],
         );
+        f.counter(
+            "cgnat_fragments_reassembled_total",
+            "Datagrams of ALG sessions reassembled from their fragments for the ALG.",
+            vec![(vec![], sum(&|c| c.fragments_reassembled.get()))],
+        );
+        f.counter(
+            "cgnat_fragments_refragmented_total",
+            "Reassembled ALG datagrams sent again as fragments.",
+            vec![(vec![], sum(&|c| c.fragments_refragmented.get()))],
+        );
         let mut alg_events = vec![];
         for (name, _, counter) in cgnat_dataplane::counters::FTP_EVENTS {
             alg_events.push((

@@ -314,9 +314,19 @@ pub struct Worker<B> {
     held: [HeldSyn; HELD_SYNS],
     held_len: usize,
     frags: Fragments<B>,
-    pending_hold: Option<(FragKey, Side, u32)>,
+    /// Where the fragment `process` answered [`Verdict::Hold`] for is held (its
+    /// datagram, side, time, and whether for reassembly).
+    pending_hold: Option<(FragKey, Side, u32, bool)>,
     releasing: Vec<B>,
+    /// Where an ALG session's datagram is reassembled (sized once for the largest).
+    scratch: Option<crate::buf::VecBuf>,
+    /// Fragments of a reassembled datagram, translated and tagged, for the control
+    /// lcore's ALG ([`Worker::take_alg`]).
+    to_alg: Vec<(B, Side)>,
     ready: Vec<(B, Side)>,
+    /// Held fragments released to the worker that owns their datagram (worker, side
+    /// received on).
+    handing: Vec<(B, u16, Side)>,
     /// The frame being processed was handed over by another worker.
     handed: bool,
     /// Set by a hairpin whose second half belongs to another worker.
@@ -393,7 +403,13 @@ impl<B: PacketBuf> Worker<B> {
             frags: Fragments::new(0x4000),
             pending_hold: None,
             releasing: Vec::with_capacity(frag::MAX_HELD),
+            scratch: Some(crate::buf::VecBuf::with_room(
+                &[],
+                ethernet::HEADER_LEN + 60 + frag::MAX_REASSEMBLED + 1024,
+            )),
+            to_alg: Vec::with_capacity(frag::MAX_HELD),
             ready: Vec::with_capacity(frag::MAX_HELD + wait_max),
+            handing: Vec::with_capacity(frag::MAX_HELD),
             handed: false,
             hairpin_owner: None,
             alg_tag: None,
@@ -449,7 +465,7 @@ impl<B: PacketBuf> Worker<B> {
         &self.glean[..n]
     }
 
-    fn glean_source(&mut self, buf: &B, src: u32, now: u32) {
+    fn glean_source<F: PacketBuf>(&mut self, buf: &F, src: u32, now: u32) {
         let port = &self.ports[Side::Inside as usize];
         if !port.on_link(src) || self.neighbors.lookup(src).is_some() {
             return;
@@ -576,16 +592,179 @@ impl<B: PacketBuf> Worker<B> {
             self.wait(hop, side, now, buf);
             return;
         }
-        match self.pending_hold.take() {
-            Some((key, from, now)) => match self.frags.hold(key, buf, from as u8, now) {
-                Ok(()) => self.counters.fragments_held.inc(),
-                Err((b, r)) => {
-                    self.counters.count_drop(frag_reason(r));
-                    drop(b);
-                }
-            },
-            None => self.counters.count_drop(DropReason::Fragment),
+        let Some((key, from, now, reasm)) = self.pending_hold.take() else {
+            self.counters.count_drop(DropReason::Fragment);
+            return;
+        };
+        let bytes = buf.len();
+        if reasm {
+            let end = frag_end(&buf);
+            let refused = if end > frag::MAX_REASSEMBLED {
+                Some(DropReason::ReassemblyTooBig)
+            } else {
+                self.frags.reasm_room(&key, bytes).err().map(frag_reason)
+            };
+            if let Some(r) = refused {
+                self.counters.count_drop(r);
+                drop(buf);
+                self.drop_datagram(key, now);
+                return;
+            }
         }
+        match self.frags.hold(key, buf, from as u8, now, bytes, reasm) {
+            Ok(()) => {
+                self.counters.fragments_held.inc();
+                if reasm {
+                    self.try_reassemble(key, now);
+                }
+            }
+            Err((b, r)) => {
+                self.counters.count_drop(frag_reason(r));
+                drop(b);
+                if reasm {
+                    self.drop_datagram(key, now);
+                }
+            }
+        }
+    }
+
+    /// Fragments of a datagram reassembled for an ALG, translated and tagged: give
+    /// each to the control lcore ([`Control::alg`]) to go out on its side.
+    pub fn take_alg(&mut self) -> Option<(B, Side)> {
+        self.to_alg.pop()
+    }
+
+    /// The first fragment of an ALG session's datagram: the ALG reads whole messages,
+    /// so its fragments (those held already, and the later ones) are held until the
+    /// datagram is whole.
+    fn start_reassembly(&mut self, key: FragKey, from: Side, now: u32) -> Verdict {
+        let t = frag::Translation::mark(frag::REASSEMBLE, 0, now);
+        if let Err(r) = self.frags.record(key, t) {
+            return Verdict::Drop(frag_reason(r));
+        }
+        self.frags.mark_reasm(&key);
+        self.pending_hold = Some((key, from, now, true));
+        Verdict::Hold
+    }
+
+    /// Reassembles datagram `key` if all its fragments are held: the whole is
+    /// translated as one packet (the ALG's worker part reads it: pinholes, the tag),
+    /// then fragmented again into the held buffers, and goes to the control lcore's
+    /// ALG (tagged) or out (no text to rewrite: TFTP).
+    fn try_reassemble(&mut self, key: FragKey, now: u32) {
+        let Some(mut whole) = self.scratch.take() else {
+            return;
+        };
+        let mut frames: [&[u8]; frag::MAX_HELD_PER_SOURCE] = [&[]; frag::MAX_HELD_PER_SOURCE];
+        let (mut n, mut from) = (0, 0);
+        for (b, f) in self.frags.held_of(&key).take(frames.len()) {
+            frames[n] = b.data();
+            n += 1;
+            from = f;
+        }
+        let got = frag::assemble(&frames[..n], &mut whole, frag::MAX_REASSEMBLED);
+        match got {
+            frag::Assembly::Incomplete => {}
+            frag::Assembly::Whole(_) => {
+                self.counters.fragments_reassembled.inc();
+                let side = if from == 0 {
+                    Side::Inside
+                } else {
+                    Side::Outside
+                };
+                self.send_reassembled(&mut whole, key, side, now);
+            }
+            frag::Assembly::TooBig => {
+                self.counters.count_drop(DropReason::ReassemblyTooBig);
+                self.drop_datagram(key, now);
+            }
+            frag::Assembly::Bad => self.drop_datagram(key, now),
+        }
+        self.scratch = Some(whole);
+    }
+
+    /// Translates a reassembled datagram received on `from` and sends it on, in the
+    /// buffers of its fragments.
+    fn send_reassembled(
+        &mut self,
+        whole: &mut crate::buf::VecBuf,
+        key: FragKey,
+        from: Side,
+        now: u32,
+    ) {
+        let p = match parse_l3(whole) {
+            Ok(p) => p,
+            Err(_) => return self.drop_datagram(key, now),
+        };
+        if whole.data()[p.l3 + 8] <= 1 {
+            return self.drop_datagram(key, now);
+        }
+        let done = match from {
+            Side::Inside => self.in2out(whole, &p, now),
+            Side::Outside => self.out2in(whole, &p, now).map(|()| Side::Inside),
+        };
+        let hairpin = self.hairpin_owner.take().is_some();
+        let out = match done {
+            Ok(side) if !hairpin => side,
+            refused => {
+                // Refused (counted once, its fragments `alg_fragment`), or hairpinned
+                // to another worker (not for reassembled datagrams).
+                self.counters
+                    .count_drop(refused.err().unwrap_or(DropReason::Fragment));
+                self.alg_tag = None;
+                return self.drop_datagram(key, now);
+            }
+        };
+        let tag = self.alg_tag.take();
+        let dst = {
+            let mut ip = ipv4::Packet::new_unchecked(&mut whole.data_mut()[p.l3..p.end]);
+            ip.decrement_ttl();
+            ip.dst()
+        };
+        let mtu = self.ports[0].mtu.min(self.ports[1].mtu);
+        let id = self.frags.new_id();
+        let mut list = std::mem::take(&mut self.releasing);
+        self.frags.take_held(&key, |b| list.push(b));
+        let k = match frag::refragment(&whole.data()[..p.end], &mut list, usize::from(mtu), id) {
+            Ok(k) => k,
+            Err(_) => {
+                // More fragments than it came in (a smaller MTU on the way out).
+                self.counters.drops[DropReason::ReassemblyTooBig as usize].add(list.len() as u64);
+                list.clear();
+                self.releasing = list;
+                return;
+            }
+        };
+        list.truncate(k);
+        if k > 1 && tag.is_none() {
+            self.counters.fragments_refragmented.inc();
+        }
+        for (i, mut b) in list.drain(..).enumerate() {
+            match (self.l2_out(&mut b, out, dst, now), tag) {
+                (Verdict::Tx(side), Some(mut t)) => {
+                    t.frag = i as u8;
+                    t.frags = k as u8;
+                    if t.push(&mut b) {
+                        self.to_alg.push((b, side));
+                    } else {
+                        self.counters.count_drop(DropReason::TooBig);
+                    }
+                }
+                (Verdict::Tx(side), None) => {
+                    self.counters.tx[side as usize].inc();
+                    self.ready.push((b, side));
+                }
+                (Verdict::Hold, None) => self.hold(b),
+                (Verdict::Hold, Some(_)) => {
+                    // As for any frame the control lcore rewrites: no waiting.
+                    self.pending_neigh = None;
+                    self.counters.count_drop(DropReason::NeighborUnresolved);
+                }
+                (Verdict::Drop(r), _) => self.counters.count_drop(r),
+                _ => {}
+            }
+        }
+        self.releasing = list;
     }
 
     /// Held fragments released and translated by the last `process`, ready to send.
@@ -595,6 +774,55 @@ impl<B: PacketBuf> Worker<B> {
         } else {
             Some(self.ready.remove(0))
         }
+    }
+
+    /// Held fragments released by the last `process` to the worker that owns their
+    /// datagram: hand each to worker `.1` as received on `.2`.
+    pub fn take_handoff(&mut self) -> Option<(B, u16, Side)> {
+        self.handing.pop()
+    }
+
+    /// With several workers, the worker this frame goes to, if not this one. Inside,
+    /// the subscriber's owner. Outside, a fragment goes first to its datagram's
+    /// director ([`FragKey::director`]), which hands it on to the owner of the
+    /// destination port once the first fragment has named it (holding later
+    /// fragments that come before); anything else to the owner of its port.
+    fn steer(
+        &mut self,
+        buf: &B,
+        p: &Parsed,
+        key: FragKey,
+        from: Side,
+        now: u32,
+    ) -> Option<Verdict> {
+        let me = self.nat.pool.worker();
+        let ff = ipv4::Packet::new_unchecked(&buf.data()[p.l3..p.end]).flags_frag();
+        if from == Side::Outside && ff & (ipv4::FLAG_MF | 0x1fff) != 0 {
+            let d = key.director(self.nat.pool.layout.workers);
+            if d != me {
+                // Handed by the director: this worker owns the datagram.
+                return (!self.handed).then_some(Verdict::Handoff(d, from));
+            }
+            if ff & 0x1fff != 0 {
+                // A later fragment: its record says where it goes (or it is held).
+                return None;
+            }
+            let o = self.owner(buf, p, from).unwrap_or(me);
+            if o == me {
+                return None;
+            }
+            let t = frag::Translation::mark(frag::HANDED, o, now);
+            if let Err(r) = self.frags.record(key, t) {
+                return Some(Verdict::Drop(frag_reason(r)));
+            }
+            self.release_held(key, t, now);
+            return Some(Verdict::Handoff(o, from));
+        }
+        if self.handed {
+            return None;
+        }
+        let w = self.owner(buf, p, from)?;
+        (w != me).then_some(Verdict::Handoff(w, from))
     }
 
     /// A fragment other than the first: translated like its datagram's first fragment,
@@ -608,12 +836,16 @@ impl<B: PacketBuf> Worker<B> {
         now: u32,
     ) -> Verdict {
         if let Some(t) = self.frags.lookup(&key, now) {
+            if t.out == frag::REASSEMBLE {
+                self.pending_hold = Some((key, from, now, true));
+                return Verdict::Hold;
+            }
             return self.apply_fragment(buf, p, &t, now);
         }
         if let Err(r) = self.frags.can_hold(&key) {
             return Verdict::Drop(frag_reason(r));
         }
-        self.pending_hold = Some((key, from, now));
+        self.pending_hold = Some((key, from, now, false));
         Verdict::Hold
     }
 
@@ -626,6 +858,9 @@ impl<B: PacketBuf> Worker<B> {
     ) -> Verdict {
         if t.out == frag::DROPPED {
             return Verdict::Drop(DropReason::AlgFragment);
+        }
+        if t.out == frag::HANDED {
+            return Verdict::Handoff(t.id, Side::Outside);
         }
         if buf.data()[p.l3 + 8] <= 1 {
             return Verdict::Drop(DropReason::TtlExpired);
@@ -674,13 +909,7 @@ impl<B: PacketBuf> Worker<B> {
     /// The fragments of an ALG's datagram (`key`) are all dropped: its first
     /// fragment was, and the later ones (held or to come) follow.
     fn drop_datagram(&mut self, key: FragKey, now: u32) {
-        let t = frag::Translation {
-            src: 0,
-            dst: 0,
-            id: 0,
-            out: frag::DROPPED,
-            until: now + frag::TIMEOUT,
-        };
+        let t = frag::Translation::mark(frag::DROPPED, 0, now);
         if self.frags.record(key, t).is_ok() {
             self.release_held(key, t, now);
         }
@@ -688,7 +917,7 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Applies translation `t` to the fragments held for `key`.
     fn release_held(&mut self, key: FragKey, t: frag::Translation, now: u32) {
-        if t.out != frag::DROPPED {
+        if t.out <= 1 {
             self.counters.fragments_translated.inc();
         }
         let mut list = std::mem::take(&mut self.releasing);
@@ -705,6 +934,10 @@ impl<B: PacketBuf> Worker<B> {
                 }
                 Verdict::Drop(r) => self.counters.count_drop(r),
                 Verdict::Hold => self.hold(b),
+                Verdict::Handoff(w, side) => {
+                    self.counters.handoff_out.inc();
+                    self.handing.push((b, w, side));
+                }
                 _ => {}
             }
         }
@@ -753,13 +986,6 @@ impl<B: PacketBuf> Worker<B> {
         if let Err(r) = self.screen(buf, &p, from) {
             return Verdict::Drop(r);
         }
-        if self.nat.pool.layout.workers > 1 && !self.handed {
-            if let Some(w) = self.owner(buf, &p, from) {
-                if w != self.nat.pool.worker() {
-                    return Verdict::Handoff(w, from);
-                }
-            }
-        }
         let (flags_frag, ident) = {
             let ip = ipv4::Packet::new_unchecked(&buf.data()[p.l3..]);
             (ip.flags_frag(), ip.ident())
@@ -771,6 +997,11 @@ impl<B: PacketBuf> Worker<B> {
             id: ident,
             proto: p.proto,
         };
+        if self.nat.pool.layout.workers > 1 {
+            if let Some(v) = self.steer(buf, &p, key, from, now) {
+                return v;
+            }
+        }
         if flags_frag & 0x1fff != 0 {
             return self.later_fragment(buf, &p, key, from, now);
         }
@@ -832,8 +1063,7 @@ impl<B: PacketBuf> Worker<B> {
                         }
                         Ok(side) => side,
                         Err(DropReason::AlgFragment) => {
-                            self.drop_datagram(key, now);
-                            return Verdict::Drop(DropReason::AlgFragment);
+                            return self.start_reassembly(key, from, now);
                         }
                         Err(r) => return self.refuse(buf, &p, r, now),
                     }
@@ -841,10 +1071,7 @@ impl<B: PacketBuf> Worker<B> {
             }
             Side::Outside => match self.out2in(buf, &p, now) {
                 Ok(()) => Side::Inside,
-                Err(DropReason::AlgFragment) => {
-                    self.drop_datagram(key, now);
-                    return Verdict::Drop(DropReason::AlgFragment);
-                }
+                Err(DropReason::AlgFragment) => return self.start_reassembly(key, from, now),
                 Err(r @ (DropReason::NoMapping | DropReason::Filtered)) => {
                     return self.maybe_hold_syn(buf, &p, r, now)
                 }
@@ -920,7 +1147,11 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// Reads the NAT tuple of the frame's L4 header.
-    fn tuple(buf: &B, p: &Parsed, outbound: bool) -> Result<(Tuple, u8, bool), DropReason> {
+    fn tuple<F: PacketBuf>(
+        buf: &F,
+        p: &Parsed,
+        outbound: bool,
+    ) -> Result<(Tuple, u8, bool), DropReason> {
         let l4 = &buf.data()[p.l4..p.end];
         let t = |sport, dport| Tuple {
             proto: p.proto,
@@ -960,13 +1191,18 @@ impl<B: PacketBuf> Worker<B> {
         }
     }
 
-    fn is_icmp_error(buf: &B, p: &Parsed) -> bool {
+    fn is_icmp_error<F: PacketBuf>(buf: &F, p: &Parsed) -> bool {
         p.proto == ipv4::PROTO_ICMP
             && p.end - p.l4 >= icmp::HEADER_LEN
             && icmp::is_error(buf.data()[p.l4])
     }
 
-    fn in2out(&mut self, buf: &mut B, p: &Parsed, now: u32) -> Result<Side, DropReason> {
+    fn in2out<F: PacketBuf>(
+        &mut self,
+        buf: &mut F,
+        p: &Parsed,
+        now: u32,
+    ) -> Result<Side, DropReason> {
         if Self::is_icmp_error(buf, p) {
             self.icmp_error_in2out(buf, p)?;
             self.counters.in2out.inc();
@@ -996,8 +1232,7 @@ impl<B: PacketBuf> Worker<B> {
         }
         let s = *self.nat.session(i);
         if p.first_fragment && s.alg() != 0 {
-            // The ALG reads whole messages: a fragment of one would leave untranslated
-            // and open no pinhole (cgnat does not reassemble).
+            // The ALG reads whole messages: the datagram is reassembled first.
             return Err(DropReason::AlgFragment);
         }
         let mut grew = 0isize;
@@ -1054,7 +1289,12 @@ impl<B: PacketBuf> Worker<B> {
         Ok(Side::Outside)
     }
 
-    fn out2in(&mut self, buf: &mut B, p: &Parsed, now: u32) -> Result<(), DropReason> {
+    fn out2in<F: PacketBuf>(
+        &mut self,
+        buf: &mut F,
+        p: &Parsed,
+        now: u32,
+    ) -> Result<(), DropReason> {
         if Self::is_icmp_error(buf, p) {
             self.icmp_error_out2in(buf, p)?;
             self.counters.out2in.inc();
@@ -1084,7 +1324,14 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// A frame of a SIP or RTSP control session, `dir` 0 from the inside host.
-    fn text_alg(&mut self, buf: &B, i: u32, s: &crate::nat::Session, dir: u8, now: u32) {
+    fn text_alg<F: PacketBuf>(
+        &mut self,
+        buf: &F,
+        i: u32,
+        s: &crate::nat::Session,
+        dir: u8,
+        now: u32,
+    ) {
         self.alg_tag = Some(crate::alg_text::worker(
             &mut self.nat,
             &self.counters,
@@ -1100,7 +1347,14 @@ impl<B: PacketBuf> Worker<B> {
     /// A packet of an FTP control session from the client: endpoints it announces
     /// (PORT, EPRT) get a mapping pinned by an expectation on this worker, which owns
     /// the subscriber's ports; the control lcore rewrites the text.
-    fn ftp_from_inside(&mut self, buf: &B, p: &Parsed, i: u32, s: &crate::nat::Session, now: u32) {
+    fn ftp_from_inside<F: PacketBuf>(
+        &mut self,
+        buf: &F,
+        p: &Parsed,
+        i: u32,
+        s: &crate::nat::Session,
+        now: u32,
+    ) {
         use crate::alg::{announced, tcp_payload, Tag};
         let mut tag = Tag {
             dir: 0,
@@ -1213,7 +1467,11 @@ impl<B: PacketBuf> Worker<B> {
 
     /// An ICMP error from outside about a packet the NAT sent out: the embedded packet
     /// goes from the outside mapping to the remote (RFC 5508 REQ-3, RFC 5382 REQ-10).
-    fn icmp_error_out2in(&mut self, buf: &mut B, p: &Parsed) -> Result<(), DropReason> {
+    fn icmp_error_out2in<F: PacketBuf>(
+        &mut self,
+        buf: &mut F,
+        p: &Parsed,
+    ) -> Result<(), DropReason> {
         let e = embedded(buf, p)?;
         let t = e.tuple().reversed();
         let i = self
@@ -1232,7 +1490,11 @@ impl<B: PacketBuf> Worker<B> {
     /// An ICMP error from a subscriber about a packet that came in through the NAT.
     /// The packet it quotes must have been sent to the subscriber itself: an error
     /// about another subscriber's session (a forged port unreachable) is dropped.
-    fn icmp_error_in2out(&mut self, buf: &mut B, p: &Parsed) -> Result<(), DropReason> {
+    fn icmp_error_in2out<F: PacketBuf>(
+        &mut self,
+        buf: &mut F,
+        p: &Parsed,
+    ) -> Result<(), DropReason> {
         let e = embedded(buf, p)?;
         if e.dst != p.src {
             return Err(DropReason::IcmpErrorNotOwn);
@@ -1583,7 +1845,10 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Runs expiry, bounded.
     pub fn expire(&mut self, now: u32, budget: usize) -> usize {
-        let dropped = self.frags.expire(now);
+        let (dropped, reasm) = self.frags.expire(now);
+        if reasm > 0 {
+            self.counters.drops[DropReason::ReassemblyTimeout as usize].add(reasm as u64);
+        }
         if dropped > 0 {
             self.counters.drops[DropReason::FragmentTimeout as usize].add(dropped as u64);
         }
@@ -1595,7 +1860,15 @@ fn frag_reason(r: frag::Refused) -> DropReason {
     match r {
         frag::Refused::Full => DropReason::FragmentTableFull,
         frag::Refused::Source => DropReason::FragmentSourceLimit,
+        frag::Refused::Bytes => DropReason::ReassemblyLimit,
     }
+}
+
+/// Where a fragment's payload ends in its datagram (offset plus length).
+fn frag_end<B: PacketBuf>(buf: &B) -> usize {
+    let d = buf.data();
+    let ip = ipv4::Packet::new_unchecked(&d[ethernet::HEADER_LEN..]);
+    ip.frag_offset() + ip.total_len().saturating_sub(ip.header_len())
 }
 
 fn parse_l3<B: PacketBuf>(buf: &mut B) -> Result<Parsed, DropReason> {
@@ -1829,7 +2102,24 @@ pub struct Control<B> {
     solicited: Vec<Solicited>,
     /// The control clock (seconds), as last told.
     now: u32,
+    /// Fragments of datagrams a worker reassembled, gathered until all have come.
+    frag_sets: Vec<FragSet<B>>,
+    /// Gives a buffer when a rewritten datagram needs more fragments than it came in.
+    alloc: Option<Box<dyn FnMut() -> Option<B>>>,
 }
+
+/// The fragments of one reassembled datagram, as the control lcore gathers them.
+struct FragSet<B> {
+    /// Inside endpoint, remote endpoint, direction, IP identifier.
+    key: ((u32, u16), (u32, u16), u8, u16),
+    tag: crate::alg::Tag,
+    side: Side,
+    bufs: Vec<B>,
+    until: u32,
+}
+
+/// Reassembled datagrams gathered at once.
+const MAX_FRAG_SETS: usize = 64;
 
 /// An ARP request a worker sent: for `ip` on `side`, answered until `until`. When
 /// the address is known already (a refresh), an answer naming another MAC is kept in
@@ -1874,6 +2164,8 @@ enum Pending {
     },
     /// It continues the run at this index (with this many payload bytes).
     Append(usize, usize),
+    /// It is a fragment of a datagram a worker reassembled.
+    Fragment(crate::alg::Tag, Side),
 }
 
 /// Segments a run holds at most.
@@ -1922,6 +2214,87 @@ impl<B: PacketBuf> Control<B> {
             ready: Vec::with_capacity(MAX_HELD_LINES),
             solicited: Vec::with_capacity(MAX_SOLICITED),
             now: 0,
+            frag_sets: Vec::new(),
+            alloc: None,
+        }
+    }
+
+    /// Sets where buffers come from when a rewritten datagram needs more fragments
+    /// than it came in (the mbuf pool; tests give Vec buffers).
+    pub fn set_alloc(&mut self, alloc: Box<dyn FnMut() -> Option<B>>) {
+        self.alloc = Some(alloc);
+    }
+
+    /// Gathers a fragment of a datagram a worker reassembled; once all have come, the
+    /// ALG rewrites the whole and it leaves as one packet or fragmented again
+    /// ([`Control::take_ready`]).
+    fn gather(&mut self, buf: B, tag: crate::alg::Tag, side: Side, now: u32) {
+        let id = crate::wire::be16(buf.data(), ethernet::HEADER_LEN + 4);
+        let key = (tag.inside, tag.remote, tag.dir, id);
+        let at = match self.frag_sets.iter().position(|f| f.key == key) {
+            Some(at) => at,
+            None if self.frag_sets.len() < MAX_FRAG_SETS => {
+                self.frag_sets.push(FragSet {
+                    key,
+                    tag,
+                    side,
+                    bufs: Vec::with_capacity(usize::from(tag.frags)),
+                    until: now + HOLD_SECS,
+                });
+                self.frag_sets.len() - 1
+            }
+            None => {
+                self.counters.count_drop(DropReason::RingFull);
+                return;
+            }
+        };
+        self.frag_sets[at].bufs.push(buf);
+        if self.frag_sets[at].bufs.len() < usize::from(tag.frags) {
+            return;
+        }
+        let set = self.frag_sets.swap_remove(at);
+        self.rewrite_reassembled(set, now);
+    }
+
+    fn rewrite_reassembled(&mut self, set: FragSet<B>, now: u32) {
+        let n = set.bufs.len() as u64;
+        let mut whole = crate::buf::VecBuf::with_room(&[], ethernet::HEADER_LEN + 60 + 65535);
+        let frames: Vec<&[u8]> = set.bufs.iter().map(|b| b.data()).collect();
+        if !matches!(
+            frag::assemble(&frames, &mut whole, 65535),
+            frag::Assembly::Whole(_)
+        ) {
+            self.counters.drops[DropReason::AlgFragment as usize].add(n);
+            return;
+        }
+        self.alg.process(&mut whole, &set.tag, now);
+        let mtu = usize::from(self.ports[0].mtu.min(self.ports[1].mtu));
+        let id = crate::wire::be16(whole.data(), ethernet::HEADER_LEN + 4);
+        let mut bufs = set.bufs;
+        let k = loop {
+            match frag::refragment(whole.data(), &mut bufs, mtu, id) {
+                Ok(k) => break k,
+                Err(need) if need != usize::MAX && need > bufs.len() => {
+                    match self.alloc.as_mut().and_then(|a| a()) {
+                        Some(b) => bufs.push(b),
+                        None => {
+                            self.counters.drops[DropReason::ReassemblyTooBig as usize].add(n);
+                            return;
+                        }
+                    }
+                }
+                Err(_) => {
+                    self.counters.drops[DropReason::ReassemblyTooBig as usize].add(n);
+                    return;
+                }
+            }
+        };
+        bufs.truncate(k);
+        if k > 1 {
+            self.counters.fragments_refragmented.inc();
+        }
+        for b in bufs {
+            self.ready.push((b, set.side));
         }
     }
 
@@ -1980,6 +2353,11 @@ impl<B: PacketBuf> Control<B> {
             self.counters.count_drop(DropReason::LocalUnsupported);
             return Verdict::Drop(DropReason::LocalUnsupported);
         };
+        self.now = self.now.max(now);
+        if tag.frags > 0 {
+            self.pending = Some(Pending::Fragment(tag, side));
+            return Verdict::Hold;
+        }
         let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
         let text = tag.alg == crate::nat::ALG_SIP || tag.alg == crate::nat::ALG_RTSP;
         let seg = crate::alg::tcp_payload(buf.data()).map(|(s, e)| {
@@ -2120,6 +2498,7 @@ impl<B: PacketBuf> Control<B> {
                 self.held[at].bufs.push(buf);
                 self.held[at].len += len;
             }
+            Some(Pending::Fragment(tag, side)) => self.gather(buf, tag, side, self.now),
             _ => self.counters.count_drop(DropReason::RingFull),
         }
     }
@@ -2129,6 +2508,14 @@ impl<B: PacketBuf> Control<B> {
     pub fn tick(&mut self, now: u32) {
         self.now = self.now.max(now);
         self.end_requests(self.now);
+        let counters = &self.counters;
+        self.frag_sets.retain(|f| {
+            if f.until > now {
+                return true;
+            }
+            counters.drops[DropReason::ReassemblyTimeout as usize].add(f.bufs.len() as u64);
+            false
+        });
         let mut i = 0;
         while i < self.held.len() {
             if self.held[i].until <= now {

@@ -416,12 +416,15 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         }
         _ => None,
     };
-    let mut control = Control::new(
+    let mut control: Control<Mbuf> = Control::new(
         infos,
         pool_addrs,
         neighbors.clone(),
         control_counters.clone(),
     );
+    // A rewritten datagram may need more fragments than it came in.
+    let control_pool = pool.clone();
+    control.set_alloc(Box::new(move || control_pool.alloc()));
     control_loop(&mut control, &links, opts, &clock, cfg.dataplane.busy_poll);
     opts.stop.store(true, Ordering::SeqCst);
     for &lcore in &cfg.dataplane.worker_lcores {
@@ -451,7 +454,9 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         [ownership[0].1, ownership[1].1],
     );
     // DPDK objects go before the EAL that holds their memory: rings (which free any
-    // queued mbufs into the pool), then the pool, then EAL itself.
+    // queued mbufs into the pool), then the pool, then EAL itself. The control
+    // handler holds mbufs (held segments and fragments) and a handle on the pool.
+    drop(control);
     drop(links);
     drop(pool);
     drop(eal);
@@ -573,15 +578,7 @@ fn worker_loop(
                         }
                     }
                     Verdict::Handoff(w, as_side) => {
-                        m.set_port(as_side as u16);
-                        let b = &mut to_peer[usize::from(w)];
-                        if let Err(m) = b.push(m) {
-                            send_handoff(&peers[usize::from(w)], b, &counters);
-                            if let Err(m) = b.push(m) {
-                                counters.count_drop(DropReason::RingFull);
-                                drop(m);
-                            }
-                        }
+                        hand_to(&mut to_peer, peers, m, w, as_side, &counters);
                     }
                     Verdict::Control => {
                         m.set_port(side as u16);
@@ -594,6 +591,12 @@ fn worker_loop(
                 // Fragments a first fragment released.
                 while let Some((m, out)) = worker.take_ready() {
                     push(&mut tx, out, m, ports, q, &counters);
+                }
+                while let Some((m, w, as_side)) = worker.take_handoff() {
+                    hand_to(&mut to_peer, peers, m, w, as_side, &counters);
+                }
+                while let Some((m, out)) = worker.take_alg() {
+                    to_alg(link, &mut to_ctl, &mut to_arp, m, out, &counters);
                 }
             }
             let gleaned = worker.take_gleaned();
@@ -646,13 +649,26 @@ fn worker_loop(
                             drop(m);
                         }
                     }
-                    _ => drop(m),
+                    // An outside fragment's director hands it on to the owner.
+                    Verdict::Handoff(w, as_side) => {
+                        hand_to(&mut to_peer, peers, m, w, as_side, &counters);
+                    }
+                    Verdict::Drop(_) => drop(m),
                 }
                 while let Some((m, out)) = worker.take_ready() {
                     push(&mut tx, out, m, ports, q, &counters);
                 }
+                while let Some((m, w, as_side)) = worker.take_handoff() {
+                    hand_to(&mut to_peer, peers, m, w, as_side, &counters);
+                }
+                while let Some((m, out)) = worker.take_alg() {
+                    to_alg(link, &mut to_ctl, &mut to_arp, m, out, &counters);
+                }
             }
             flush_to_control(link, &mut to_ctl, &mut to_arp, &counters);
+            for (w, b) in to_peer.iter_mut().enumerate() {
+                send_handoff(&peers[w], b, &counters);
+            }
         }
         // Frames whose next hop became known, and the ARP requests asked for (their
         // answers are learned by the control lcore, which is told of each).
@@ -802,6 +818,46 @@ fn send_to_control(
     if !burst.is_empty() {
         counters.drops[full as usize].add(burst.len() as u64);
         burst.clear();
+    }
+}
+
+/// Queues a frame for the control lcore's ALG, to go out on `out` once processed
+/// (a fragment of a reassembled datagram: its fragments come in a row).
+fn to_alg(
+    link: &WorkerLink,
+    to_ctl: &mut MbufBurst,
+    to_arp: &mut MbufBurst,
+    mut m: Mbuf,
+    out: Side,
+    counters: &WorkerCounters,
+) {
+    m.set_port(2 + out as u16);
+    if let Err(m) = to_ctl.push(m) {
+        flush_to_control(link, to_ctl, to_arp, counters);
+        if let Err(m) = to_ctl.push(m) {
+            counters.count_drop(DropReason::RingFull);
+            drop(m);
+        }
+    }
+}
+
+/// Queues a frame for worker `w`, to process as received on `side`.
+fn hand_to(
+    to_peer: &mut [MbufBurst],
+    peers: &[Arc<WorkerLink>],
+    mut m: Mbuf,
+    w: u16,
+    side: Side,
+    counters: &WorkerCounters,
+) {
+    m.set_port(side as u16);
+    let b = &mut to_peer[usize::from(w)];
+    if let Err(m) = b.push(m) {
+        send_handoff(&peers[usize::from(w)], b, counters);
+        if let Err(m) = b.push(m) {
+            counters.count_drop(DropReason::RingFull);
+            drop(m);
+        }
     }
 }
 
@@ -1066,7 +1122,9 @@ pub(crate) fn summarize(
         "ip_options_stripped": sum(&|c| c.ip_options_stripped.get()),
         "inbound_sessions_recycled": sum(&|c| c.inbound_sessions_recycled.get()),
         "handoff": { "sent": sum(&|c| c.handoff_out.get()), "received": sum(&|c| c.handoff_in.get()) },
-        "fragments": { "translated": sum(&|c| c.fragments_translated.get()), "held": sum(&|c| c.fragments_held.get()) },
+        "fragments": { "translated": sum(&|c| c.fragments_translated.get()), "held": sum(&|c| c.fragments_held.get()),
+                       "reassembled": sum(&|c| c.fragments_reassembled.get()),
+                       "refragmented": sum(&|c| c.fragments_refragmented.get()) },
         "alg": Value::Object(alg),
         "workers": links.len(),
         "ownership": { "inside": ownership[0], "outside": ownership[1] },

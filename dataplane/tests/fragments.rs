@@ -2,53 +2,27 @@
 //! unsolicited SYNs (RFC 5382 REQ-4), through the whole pipeline.
 
 mod common;
+use cgnat_dataplane::buf::VecBuf;
 use cgnat_dataplane::counters::DropReason;
+use cgnat_dataplane::counters::WorkerCounters;
+use cgnat_dataplane::neighbors::Neighbors;
 use cgnat_dataplane::pipeline::Side::{Inside, Outside};
+use cgnat_dataplane::pipeline::{port_infos, Control, Side, Verdict, Worker};
 use cgnat_dataplane::wire::checksum;
 use common::*;
+use std::sync::Arc;
 
 /// Splits a frame's IPv4 datagram in two fragments, the first carrying `first_len`
 /// payload bytes (a multiple of 8).
 fn split(frame: &[u8], first_len: usize) -> (Vec<u8>, Vec<u8>) {
-    let ip = &frame[14..];
-    let payload = &ip[20..];
-    let mk = |off: usize, data: &[u8], more: bool| {
-        let mut f = frame[..34].to_vec();
-        f.extend_from_slice(data);
-        let total = (20 + data.len()) as u16;
-        f[16..18].copy_from_slice(&total.to_be_bytes());
-        let ff = ((off / 8) as u16) | if more { 0x2000 } else { 0 };
-        f[20..22].copy_from_slice(&ff.to_be_bytes());
-        f[22] = 64;
-        f[24] = 0;
-        f[25] = 0;
-        let c = checksum::finish(checksum::sum(&f[14..34]));
-        f[24..26].copy_from_slice(&c.to_be_bytes());
-        f
-    };
-    (
-        mk(0, &payload[..first_len], true),
-        mk(first_len, &payload[first_len..], false),
-    )
-}
-
-fn with_ident(mut f: Vec<u8>, id: u16) -> Vec<u8> {
-    f[18..20].copy_from_slice(&id.to_be_bytes());
-    f[24] = 0;
-    f[25] = 0;
-    let c = checksum::finish(checksum::sum(&f[14..34]));
-    f[24..26].copy_from_slice(&c.to_be_bytes());
-    f
+    let mut f = fragment(frame, &[first_len]);
+    let b = f.pop().unwrap();
+    (f.pop().unwrap(), b)
 }
 
 /// Reassembles two translated fragments and checks the UDP checksum of the whole.
 fn reassembled_udp_ok(a: &[u8], b: &[u8]) -> bool {
-    let mut data = a[34..].to_vec();
-    data.extend_from_slice(&b[34..]);
-    let src = [a[26], a[27], a[28], a[29]];
-    let dst = [a[30], a[31], a[32], a[33]];
-    checksum::fold(checksum::sum(&data) + checksum::pseudo_header(src, dst, 17, data.len() as u16))
-        == 0xffff
+    udp_ok(&reassemble(&[a.to_vec(), b.to_vec()]))
 }
 
 fn ident(f: &[u8]) -> u16 {
@@ -358,35 +332,187 @@ fn one_remote_cannot_take_every_held_fragment() {
     );
 }
 
-/// Issue 19 item 11: a fragmented SIP INVITE over UDP left untranslated (the inside
-/// address in its Via, Contact and SDP) and opened no pinhole. cgnat does not
-/// reassemble (a frame's buffer holds one MTU): a fragmented datagram of an ALG
-/// session is dropped whole, counted, in order or not.
+/// The media port the rewritten SDP of `whole` (a frame) announces.
+fn media_port(whole: &[u8]) -> u16 {
+    let text = String::from_utf8_lossy(&whole[42..]);
+    let at = text.find("m=audio ").unwrap() + 8;
+    text[at..].split(' ').next().unwrap().parse().unwrap()
+}
+
+/// Issue 19 item 11: a fragmented SIP INVITE over UDP passed untranslated (the inside
+/// address in its Via, Contact and SDP) and opened no pinhole; then it was dropped
+/// whole. Now its fragments are held until the datagram is whole, the ALG reads and
+/// rewrites it, and it leaves translated: as one packet when it fits the MTU, else
+/// fragmented again (a datagram larger than one buffer too). In order and out of
+/// order, in 2, 3 and 4 fragments; the RTP pinhole lets the callee's media in.
 #[test]
-fn a_fragmented_sip_invite_is_dropped_not_sent_untranslated() {
+fn a_fragmented_sip_invite_is_reassembled_rewritten_and_opens_its_pinhole() {
     let mut h = harness("[alg]\nsip = { enabled = true, ports = [5060] }");
-    let sdp = "v=0\r\no=alice 1 1 IN IP4 100.64.1.2\r\ns=-\r\nc=IN IP4 100.64.1.2\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n";
-    let invite = format!(
-        "INVITE sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 100.64.1.2:5060;branch=z9hG4bK-1\r\nFrom: <sip:alice@100.64.1.2>;tag=a1\r\nTo: <sip:bob@192.0.2.20>\r\nCall-ID: frag@100.64.1.2\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@100.64.1.2:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}{}",
-        sdp.len() + 200,
-        "a=x\r\n".repeat(40)
+    let cases: [(usize, &[usize], &[usize]); 7] = [
+        (1200, &[600], &[0, 1]),
+        (1200, &[600], &[1, 0]),
+        (2000, &[504, 1000], &[0, 1, 2]),
+        (2000, &[504, 1000], &[2, 0, 1]),
+        (2000, &[1000, 1480], &[1, 2, 0]),
+        (5000, &[1480, 2960, 4440], &[3, 1, 0, 2]),
+        // Two full fragments that the rewrite makes three (a buffer more).
+        (2960 - 8 - 4, &[1480], &[0, 1]),
+    ];
+    let mut now = 1000;
+    for (n, &(size, cuts, order)) in cases.iter().enumerate() {
+        now += 1;
+        let media = 40000 + 2 * n as u16;
+        let frags = fragment(&with_ident(invite(media, size), 7 + n as u16), cuts);
+        let mut got = Vec::new();
+        for &i in order {
+            got.extend(h.inject(&frags[i], Inside, now));
+        }
+        let frames: Vec<Vec<u8>> = got.iter().map(|(_, f)| f.clone()).collect();
+        assert!(!frames.is_empty(), "case {n}: drops {:?}", h.counters.drops);
+        assert!(got.iter().all(|(s, _)| *s == Outside));
+        for f in &frames {
+            assert!(
+                !contains(f, b"100.64.1.2"),
+                "case {n}: no inside address leaves"
+            );
+            assert!(f.len() - 14 <= 1500, "case {n}: within the MTU");
+        }
+        let whole = if frames.len() == 1 {
+            frames[0].clone()
+        } else {
+            reassemble(&frames)
+        };
+        let expect = match size {
+            ..=1400 => 1,
+            2948 => 3,
+            s => (s + 8).div_ceil(1480),
+        };
+        assert_eq!(frames.len(), expect, "case {n}: packets out");
+        assert!(
+            udp_ok(&whole),
+            "case {n}: the UDP checksum covers the whole"
+        );
+        assert!(contains(&whole, b"c=IN IP4 198.51.100."));
+        let text = String::from_utf8_lossy(&whole[42..]).to_string();
+        let body = text.split("\r\n\r\n").nth(1).unwrap();
+        assert!(text.contains(&format!("Content-Length: {}\r\n", body.len())));
+        // The callee's media reaches the caller through the pinhole.
+        let pub_addr = std::net::Ipv4Addr::new(whole[26], whole[27], whole[28], whole[29]);
+        let rtp = udp(
+            "192.0.2.20:30000",
+            &format!("{pub_addr}:{}", media_port(&whole)),
+            b"rtp",
+            true,
+        );
+        let back = out(&one(&mut h, &rtp, Outside, now, Inside));
+        assert_eq!(back.dst, sa(&format!("100.64.1.2:{media}")), "case {n}");
+    }
+    assert_eq!(h.counters.fragments_reassembled.get(), cases.len() as u64);
+    assert_eq!(h.control_counters.fragments_refragmented.get(), 5);
+    assert_eq!(h.counters.dropped(DropReason::AlgFragment), 0);
+}
+
+/// A TFTP read request in fragments: reassembled, the TFTP ALG's expectation lets the
+/// server answer from its new port, and the request leaves whole, translated.
+#[test]
+fn a_fragmented_tftp_read_request_is_reassembled_and_its_answer_let_in() {
+    let mut h =
+        harness("filtering = \"address-and-port-dependent\"\n[alg]\ntftp = { enabled = true }");
+    let mut rrq = b"\x00\x01".to_vec();
+    rrq.extend_from_slice("dir/".repeat(150).as_bytes());
+    rrq.extend_from_slice(b"file\x00octet\x00blksize\x001428\x00");
+    let whole = with_ident(udp("100.64.1.2:44935", "192.0.2.10:69", &rrq, false), 31);
+    let frags = fragment(&whole, &[200, 400]);
+    none(&mut h, &frags[2], Inside, 1000);
+    none(&mut h, &frags[0], Inside, 1000);
+    let sent = one(&mut h, &frags[1], Inside, 1000, Outside);
+    assert_eq!(sent.len(), whole.len(), "one packet: it fits the MTU");
+    assert!(udp_ok(&sent));
+    assert_eq!(&sent[42..], &rrq[..]);
+    let m = out(&sent).src;
+    assert_eq!(h.counters.expectations_created.get(), 1);
+    tftp_answer_reaches_client(&mut h, m, 1000);
+}
+
+/// Fragments of an ALG's datagram whose other fragments never come are held no
+/// longer than the timeout, counted; and the bounds refuse, counted: a datagram over
+/// `MAX_REASSEMBLED`, a source over its bytes, the worker over its bytes.
+#[test]
+fn reassembly_times_out_and_its_bounds_refuse_counted() {
+    use cgnat_dataplane::frag::{MAX_REASSEMBLED, REASSEMBLY_BYTES, REASSEMBLY_BYTES_PER_SOURCE};
+    let mut h = harness("[alg]\nsip = { enabled = true, ports = [5060] }");
+    let frags = fragment(&with_ident(invite(41000, 2000), 50), &[504, 1000]);
+    none(&mut h, &frags[0], Inside, 1000);
+    none(&mut h, &frags[2], Inside, 1000);
+    h.expire(1000 + 16);
+    assert_eq!(
+        h.counters.dropped(DropReason::ReassemblyTimeout),
+        2,
+        "{:?} held {}",
+        h.counters.drops,
+        h.counters.fragments_held.get()
     );
-    let whole = udp(
-        "100.64.1.2:5060",
-        "192.0.2.20:5060",
-        invite.as_bytes(),
-        false,
+    // The last fragment alone later: held, and it times out too.
+    none(&mut h, &frags[1], Inside, 1017);
+    h.expire(1017 + 16);
+    assert_eq!(
+        h.counters.dropped(DropReason::FragmentTimeout)
+            + h.counters.dropped(DropReason::ReassemblyTimeout),
+        3
     );
-    // In order, then out of order (the later fragment held, dropped with its first).
-    for (id, later_first) in [(5, false), (6, true)] {
-        let (f1, f2) = split(&with_ident(whole.clone(), id), 304);
-        let order = if later_first { [&f2, &f1] } else { [&f1, &f2] };
-        for f in order {
-            none(&mut h, f, Inside, 1000);
+
+    // Too big: a fragment that ends past MAX_REASSEMBLED refuses the datagram.
+    let big = with_ident(invite(41002, 2000), 51);
+    let f = fragment(&big, &[504]);
+    none(&mut h, &f[0], Inside, 1100);
+    let mut far = f[1].clone();
+    let off = ((MAX_REASSEMBLED / 8) as u16) | 0x2000;
+    far[20..22].copy_from_slice(&off.to_be_bytes());
+    let far = with_ident(far, 51);
+    none(&mut h, &far, Inside, 1100);
+    assert_eq!(h.counters.dropped(DropReason::ReassemblyTooBig), 1);
+    assert_eq!(
+        h.counters.dropped(DropReason::AlgFragment),
+        1,
+        "its first fragment goes"
+    );
+    none(&mut h, &f[1], Inside, 1100);
+    assert_eq!(
+        h.counters.dropped(DropReason::AlgFragment),
+        2,
+        "and the rest"
+    );
+
+    // Bytes: first fragments of datagrams that never complete, from one source and
+    // then from many; each source stops at its share, the worker at its total.
+    let first_of_invite = |host: u8, id: u16| {
+        let mut frame = invite(42000, 3000);
+        frame[29] = host;
+        frame[24] = 0;
+        frame[25] = 0;
+        let c = checksum::finish(checksum::sum(&frame[14..34]));
+        frame[24..26].copy_from_slice(&c.to_be_bytes());
+        fragment(&with_ident(frame, id), &[1400]).remove(0)
+    };
+    let per = first_of_invite(2, 0).len();
+    let mut refused = 0;
+    for i in 0..(REASSEMBLY_BYTES_PER_SOURCE / per + 2) {
+        h.inject(&first_of_invite(2, 100 + i as u16), Inside, 1200);
+    }
+    refused += 2;
+    assert_eq!(h.counters.dropped(DropReason::ReassemblyLimit), refused);
+    let per_source = REASSEMBLY_BYTES_PER_SOURCE / per;
+    let sources = REASSEMBLY_BYTES / (per_source * per);
+    for host in 3..(3 + sources as u8) {
+        for i in 0..per_source {
+            h.inject(&first_of_invite(host, 300 + i as u16), Inside, 1200);
         }
     }
-    assert_eq!(h.counters.dropped(DropReason::AlgFragment), 4);
-    assert_eq!(h.worker.nat().expectations().count(), 0);
+    assert!(
+        h.counters.dropped(DropReason::ReassemblyLimit) > refused,
+        "the worker's total binds before every source has its share"
+    );
+    assert_eq!(h.counters.dropped(DropReason::AlgFragment), 2);
 }
 
 /// A later fragment carries no ICMP header: bytes that look like a redirect's type
@@ -404,4 +530,231 @@ fn a_later_fragment_of_an_echo_is_not_taken_for_a_redirect() {
     one(&mut h, &f1, Inside, 1000, Outside);
     one(&mut h, &f2, Inside, 1000, Outside);
     assert_eq!(h.counters.dropped(DropReason::IcmpRedirect), 0);
+}
+
+/// `n` workers of `cfg` (the inside host 100.64.1.2 known) and their control lcore.
+fn appliance(cfg: &cgnat_config::Config, n: u16) -> (Vec<Worker<VecBuf>>, Control<VecBuf>) {
+    let (ws, neighbors) = build_workers(cfg, n, None, None);
+    neighbors.learn(u32::from(ip("100.64.1.2")), &HOST_MAC);
+    let control = control_of(cfg, &neighbors);
+    (ws, control)
+}
+
+/// The control lcore of the workers of `cfg` (buffers for more fragments from Vecs).
+fn control_of(cfg: &cgnat_config::Config, neighbors: &Arc<Neighbors>) -> Control<VecBuf> {
+    let macs = [
+        cgnat_dataplane::harness::INSIDE_MAC,
+        cgnat_dataplane::harness::OUTSIDE_MAC,
+    ];
+    let mut c = Control::new(
+        port_infos(cfg, macs),
+        Vec::new(),
+        neighbors.clone(),
+        Arc::new(WorkerCounters::default()),
+    );
+    c.set_alloc(Box::new(|| Some(VecBuf::new(&[]))));
+    c
+}
+
+/// Drives `frame` into worker `w` as the runtime does: handoffs followed (in order),
+/// held frames held, released fragments sent or handed on, ALG frames through the
+/// control lcore. Returns what left.
+fn drive(
+    ws: &mut [Worker<VecBuf>],
+    control: &mut Control<VecBuf>,
+    w: usize,
+    frame: &[u8],
+    from: Side,
+    now: u32,
+) -> Vec<(Side, Vec<u8>)> {
+    let mut queue = std::collections::VecDeque::from([(w, VecBuf::new(frame), from, false)]);
+    let mut out = Vec::new();
+    let mut to_control = Vec::new();
+    while let Some((w, mut b, side, handed)) = queue.pop_front() {
+        let v = if handed {
+            ws[w].process_handed(&mut b, side, now)
+        } else {
+            ws[w].process(&mut b, side, now)
+        };
+        match v {
+            Verdict::Tx(s) => out.push((s, b.to_vec())),
+            Verdict::Hold => ws[w].hold(b),
+            Verdict::Handoff(t, s) => queue.push_back((usize::from(t), b, s, true)),
+            Verdict::Alg(s) => to_control.push((b, s)),
+            _ => {}
+        }
+        while let Some((b, s)) = ws[w].take_ready() {
+            out.push((s, b.to_vec()));
+        }
+        while let Some((b, t, s)) = ws[w].take_handoff() {
+            queue.push_back((usize::from(t), b, s, true));
+        }
+        while let Some(a) = ws[w].take_alg() {
+            to_control.push(a);
+        }
+    }
+    for (mut b, s) in to_control {
+        match control.alg(&mut b, s, now) {
+            Verdict::Tx(s) => out.push((s, b.to_vec())),
+            Verdict::Hold => control.hold_alg(b),
+            _ => {}
+        }
+        while let Some((b, s)) = control.take_ready() {
+            out.push((s, b.to_vec()));
+        }
+    }
+    out
+}
+
+/// With several workers an outside datagram's fragments reach any worker (a device
+/// spreads fragments on their addresses, later fragments carry no port): the first
+/// went to the owner of the destination port and the others stayed where they
+/// arrived, held until they timed out. Now every fragment goes first to one worker
+/// chosen by the datagram, which hands them to the owner once the first has named
+/// it: all arrive, first or later fragments first, on right or wrong workers.
+#[test]
+fn outside_fragments_reach_the_owner_whichever_worker_receives_them() {
+    let cfg = config("");
+    for n in [2u16, 3] {
+        let (mut ws, mut control) = appliance(&cfg, n);
+        let first = drive(
+            &mut ws,
+            &mut control,
+            0,
+            &udp("100.64.1.2:5000", "192.0.2.10:53", b"q", false),
+            Inside,
+            1000,
+        );
+        assert_eq!(first.len(), 1);
+        let m = out(&first[0].1).src;
+        let owner = (0..usize::from(n))
+            .find(|&w| ws[w].nat().live_sessions() > 0)
+            .unwrap();
+        let orders: [[usize; 3]; 4] = [[0, 1, 2], [2, 1, 0], [1, 0, 2], [2, 0, 1]];
+        let mut id = 100u16;
+        for order in orders {
+            for shift in 1..=n {
+                id += 1;
+                let whole = with_ident(
+                    udp("192.0.2.10:53", &m.to_string(), &[id as u8; 1400], true),
+                    id,
+                );
+                let frags = fragment(&whole, &[496, 1000]);
+                let mut got = Vec::new();
+                for (k, &i) in order.iter().enumerate() {
+                    // Mostly not the owner: the worker a device hashing addresses picks.
+                    let w = (owner + usize::from(shift) + k) % usize::from(n);
+                    got.extend(drive(&mut ws, &mut control, w, &frags[i], Outside, 1001));
+                }
+                assert_eq!(
+                    got.len(),
+                    3,
+                    "{n} workers, order {order:?}, shift {shift}: every fragment leaves"
+                );
+                assert!(got
+                    .iter()
+                    .all(|(s, f)| *s == Inside && f[30..34] == [100, 64, 1, 2]));
+                let frames: Vec<Vec<u8>> = got.into_iter().map(|(_, f)| f).collect();
+                let whole_out = reassemble(&frames);
+                assert!(udp_ok(&whole_out), "the datagram's checksum holds");
+                assert_eq!(u16::from_be_bytes([whole_out[36], whole_out[37]]), 5000);
+            }
+        }
+        let timed_out: u64 = ws
+            .iter()
+            .map(|w| w.counters().dropped(DropReason::FragmentTimeout))
+            .sum();
+        assert_eq!(timed_out, 0);
+    }
+}
+
+/// An FTP command in a TCP segment fragmented at the IP layer is reassembled the same
+/// way: the PORT after a run of other commands is rewritten (no inside address
+/// leaves) and its data connection comes in under the strictest filtering.
+#[test]
+fn an_ftp_port_in_a_fragmented_segment_is_rewritten() {
+    let mut h = harness("filtering = \"address-and-port-dependent\"");
+    connect(&mut h, "100.64.1.2:40000", "192.0.2.10:21", 500);
+    let mut text = "NOOP\r\n".repeat(150).into_bytes();
+    text.extend_from_slice(b"PORT 100,64,1,2,19,137\r\n");
+    let seg = tcp("100.64.1.2:40000", "192.0.2.10:21", 101, "PA", &text, false);
+    let frags = fragment(&with_ident(seg, 77), &[504]);
+    none(&mut h, &frags[1], Inside, 1001);
+    let sent = h.inject(&frags[0], Inside, 1001);
+    assert_eq!(sent.len(), 1, "one packet: it fits the MTU");
+    let o = &sent[0].1;
+    assert!(!contains(o, b"100,64,1,2"));
+    let tail = String::from_utf8_lossy(&o[54 + 900..]).to_string();
+    let at = tail.find("PORT ").unwrap();
+    let nums: Vec<u16> = tail[at + 5..tail.len() - 2]
+        .split(',')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(nums[..3], [198, 51, 100]);
+    assert!(checksums_ok(o));
+    let data = format!("198.51.100.{}:{}", nums[3], nums[4] << 8 | nums[5]);
+    let syn = out(&one(
+        &mut h,
+        &tcp("192.0.2.10:20", &data, 7, "S", b"", true),
+        Outside,
+        1002,
+        Inside,
+    ));
+    assert_eq!(syn.dst, sa("100.64.1.2:5001"));
+}
+
+/// Both together, with several workers: a callee's SIP answer whose SDP makes it
+/// larger than the MTU arrives in fragments on any worker; they reach the worker that
+/// owns the caller's mapping, are reassembled there, rewritten by the control lcore
+/// (the caller's own address back in Via, From and Call-ID) and delivered whole.
+#[test]
+fn a_fragmented_sip_answer_reaches_the_owner_and_is_rewritten_with_several_workers() {
+    let cfg = config("[alg]\nsip = { enabled = true, ports = [5060] }");
+    for n in [2u16, 3] {
+        let (mut ws, mut control) = appliance(&cfg, n);
+        let sent = drive(&mut ws, &mut control, 0, &invite(30000, 700), Inside, 1000);
+        assert_eq!(sent.len(), 1);
+        let sig = out(&sent[0].1).src;
+        let pub_ip = sig.ip().to_string();
+        let owner = (0..usize::from(n))
+            .find(|&w| ws[w].nat().live_sessions() > 0)
+            .unwrap();
+        let sdp = format!(
+            "v=0\r\nc=IN IP4 192.0.2.30\r\nm=audio 40000 RTP/AVP 0\r\na=x-pad:{}\r\n",
+            "p".repeat(1500)
+        );
+        let resp = format!(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP {pub_ip}:{p};branch=z9hG4bK-30000;rport={p};received={pub_ip}\r\nFrom: <sip:alice@{pub_ip}:{p}>;tag=a1\r\nTo: <sip:bob@192.0.2.20>;tag=b1\r\nCall-ID: frag30000@{pub_ip}\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@192.0.2.20>\r\nContent-Type: application/sdp\r\nContent-Length: {l}\r\n\r\n{sdp}",
+            p = sig.port(),
+            l = sdp.len()
+        );
+        for (k, order) in [[0usize, 1, 2], [2, 1, 0], [1, 2, 0]].iter().enumerate() {
+            let whole = with_ident(
+                udp("192.0.2.20:5060", &sig.to_string(), resp.as_bytes(), true),
+                900 + k as u16,
+            );
+            let frags = fragment(&whole, &[504, 1000]);
+            let mut got = Vec::new();
+            for (j, &i) in order.iter().enumerate() {
+                let w = (owner + 1 + j) % usize::from(n);
+                got.extend(drive(&mut ws, &mut control, w, &frags[i], Outside, 1001));
+            }
+            let frames: Vec<Vec<u8>> = got.iter().map(|(_, f)| f.clone()).collect();
+            assert_eq!(
+                frames.len(),
+                2,
+                "{n} workers, order {order:?}: two fragments in"
+            );
+            assert!(got.iter().all(|(s, _)| *s == Inside));
+            let back = reassemble(&frames);
+            assert!(udp_ok(&back));
+            assert_eq!(&back[30..34], &[100, 64, 1, 2]);
+            assert!(contains(&back, b"Via: SIP/2.0/UDP 100.64.1.2:5060;"));
+            assert!(
+                !contains(&back, pub_ip.as_bytes()),
+                "{n} workers: rewritten"
+            );
+        }
+        assert_eq!(ws[owner].counters().fragments_reassembled.get(), 3);
+    }
 }

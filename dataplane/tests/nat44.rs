@@ -4,12 +4,9 @@
 mod common;
 use cgnat_dataplane::buf::{PacketBuf, VecBuf};
 use cgnat_dataplane::counters::DropReason;
-use cgnat_dataplane::counters::WorkerCounters;
 use cgnat_dataplane::nat::rss::{Steering, STEERING_KEY};
-use cgnat_dataplane::nat::{Nat, NatParams};
-use cgnat_dataplane::neighbors::Neighbors;
 use cgnat_dataplane::pipeline::Side::{Inside, Outside};
-use cgnat_dataplane::pipeline::{port_infos, PipelineParams, Verdict, Worker};
+use cgnat_dataplane::pipeline::{Verdict, Worker};
 use common::*;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
@@ -995,35 +992,6 @@ fn port_blocks_are_listed_per_subscriber_freed_and_their_slots_reused() {
     let nat = h.worker.nat();
     assert_eq!(nat.subscriber_blocks(c).len(), 1);
     assert_eq!(h.counters.blocks_active.get(), 1);
-}
-
-/// `n` workers of the appliance of `cfg` without EAL, as the runtime builds them,
-/// with the inside and outside ports' RSS steering when given, sharing one neighbour
-/// table (the gateway known).
-fn build_workers(
-    cfg: &cgnat_config::Config,
-    n: u16,
-    inside: Option<&Arc<Steering>>,
-    outside: Option<&Arc<Steering>>,
-) -> (Vec<Worker<VecBuf>>, Arc<Neighbors>) {
-    let neighbors = Arc::new(Neighbors::new(4096));
-    neighbors.pin(u32::from(ip("203.0.113.254")), &GW_MAC);
-    let macs = [
-        cgnat_dataplane::harness::INSIDE_MAC,
-        cgnat_dataplane::harness::OUTSIDE_MAC,
-    ];
-    let ws = (0..n)
-        .map(|w| {
-            let counters = Arc::new(WorkerCounters::default());
-            let mut params = NatParams::from_config(&cfg.nat, n).unwrap();
-            params.steering = outside.cloned();
-            let nat = Nat::new(params, w, n, 1000, 77 + u64::from(w), counters.clone());
-            let mut pp = PipelineParams::from_config(cfg);
-            pp.steering = inside.cloned();
-            Worker::new(nat, port_infos(cfg, macs), pp, neighbors.clone(), counters)
-        })
-        .collect();
-    (ws, neighbors)
 }
 
 /// Two workers behind RSS-steered ports, the software Toeplitz standing for the

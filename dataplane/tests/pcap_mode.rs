@@ -48,8 +48,18 @@ fn run_pcap(
     inside: &[Vec<u8>],
     outside: Option<&[Vec<u8>]>,
 ) -> Value {
+    run_pcap_config(dir, &format!("{CONFIG}\n{config_extra}"), inside, outside)
+}
+
+/// [`run_pcap`] with the whole config text.
+fn run_pcap_config(
+    dir: &Path,
+    config: &str,
+    inside: &[Vec<u8>],
+    outside: Option<&[Vec<u8>]>,
+) -> Value {
     let cfg = dir.join("cgnat.toml");
-    std::fs::write(&cfg, format!("{CONFIG}\n{config_extra}")).unwrap();
+    std::fs::write(&cfg, config).unwrap();
     write_pcap(&dir.join("in.pcap"), inside);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cgnat"));
     cmd.arg("pcap")
@@ -735,4 +745,50 @@ fn an_arp_flood_does_not_crowd_alg_frames_out() {
         "{ports:?}"
     );
     assert_eq!(s["dropped"]["ring_full"], Value::Null, "{s}");
+}
+
+/// Issue 19 item 11 through real net_pcap ports: SIP INVITEs over UDP in fragments
+/// (one of three fragments, out of order, larger than an MTU once rewritten; one of
+/// two that fits one packet) leave the outside port translated, no inside address in
+/// any byte, the large one fragmented again with one checksum over the whole. With one
+/// worker, and with two (the fragments handed to the subscriber's owner).
+#[test]
+fn a_fragmented_sip_invite_leaves_rewritten_through_pcap_mode() {
+    let big = fragment(&with_ident(invite(40000, 2400), 0x51), &[1000, 2000]);
+    let small = fragment(&with_ident(invite(40002, 1100), 0x52), &[600]);
+    let inside = vec![
+        big[2].clone(),
+        big[0].clone(),
+        big[1].clone(),
+        small[1].clone(),
+        small[0].clone(),
+    ];
+    for (name, lcores) in [("sip-fragments", "[1]"), ("sip-fragments-2w", "[1, 2]")] {
+        let dir = workdir(name);
+        let config = CONFIG.replace("worker_lcores = [1]", &format!("worker_lcores = {lcores}"))
+            + "\n[alg]\nsip = { enabled = true, ports = [5060] }\n";
+        let summary = run_pcap_config(&dir, &config, &inside, None);
+        let out: Vec<Vec<u8>> = read_pcap(&dir.join("out/outside.pcap"))
+            .into_iter()
+            .filter(|f| f[12..14] == [0x08, 0x00])
+            .collect();
+        // The large one: two fragments out (it came in three); the small one whole.
+        assert_eq!(out.len(), 2 + 1, "{summary}");
+        for f in &out {
+            assert!(!contains(f, b"100.64.1.2"), "no inside address leaves");
+            assert!(in_pool(Ipv4Addr::new(f[26], f[27], f[28], f[29])));
+            assert!(f.len() - 14 <= 1500);
+        }
+        let is_frag = |f: &Vec<u8>| u16::from_be_bytes([f[20], f[21]]) & 0x3fff != 0;
+        let frags: Vec<Vec<u8>> = out.iter().filter(|f| is_frag(f)).cloned().collect();
+        let whole = out.iter().find(|f| !is_frag(f)).unwrap();
+        for w in [&reassemble(&frags), whole] {
+            assert!(udp_ok(w));
+            assert!(contains(w, b"c=IN IP4 198.51.100."));
+            assert!(contains(w, b"Via: SIP/2.0/UDP 198.51.100."));
+        }
+        assert_eq!(summary["fragments"]["reassembled"], 2, "{summary}");
+        assert_eq!(summary["fragments"]["refragmented"], 1, "{summary}");
+        assert_eq!(summary["alg"]["expectations_created"], 4, "{summary}");
+    }
 }

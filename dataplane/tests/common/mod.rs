@@ -3,11 +3,17 @@
 #![allow(dead_code)]
 
 use cgnat_config::Config;
+use cgnat_dataplane::buf::VecBuf;
+use cgnat_dataplane::counters::WorkerCounters;
 use cgnat_dataplane::harness::{Harness, INSIDE_MAC, OUTSIDE_MAC};
-use cgnat_dataplane::pipeline::Side;
+use cgnat_dataplane::nat::rss::Steering;
+use cgnat_dataplane::nat::{Nat, NatParams};
+use cgnat_dataplane::neighbors::Neighbors;
+use cgnat_dataplane::pipeline::{port_infos, PipelineParams, Side, Worker};
 use cgnat_dataplane::wire::checksum;
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 
 pub const GW_MAC: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 0xfe];
 pub const HOST_MAC: [u8; 6] = [0x02, 0xbb, 0, 0, 0, 0x01];
@@ -244,4 +250,130 @@ pub fn open_udp(h: &mut Harness, now: u32) -> SocketAddrV4 {
         Side::Outside,
     ))
     .src
+}
+
+/// `n` workers of the appliance of `cfg` without EAL, as the runtime builds them,
+/// with the inside and outside ports' RSS steering when given, sharing one neighbour
+/// table (the gateway known).
+pub fn build_workers(
+    cfg: &Config,
+    n: u16,
+    inside: Option<&Arc<Steering>>,
+    outside: Option<&Arc<Steering>>,
+) -> (Vec<Worker<VecBuf>>, Arc<Neighbors>) {
+    let neighbors = Arc::new(Neighbors::new(4096));
+    neighbors.pin(u32::from(ip("203.0.113.254")), &GW_MAC);
+    let macs = [INSIDE_MAC, OUTSIDE_MAC];
+    let ws = (0..n)
+        .map(|w| {
+            let counters = Arc::new(WorkerCounters::default());
+            let mut params = NatParams::from_config(&cfg.nat, n).unwrap();
+            params.set_algs(&cfg.alg);
+            params.steering = outside.cloned();
+            let nat = Nat::new(params, w, n, 1000, 77 + u64::from(w), counters.clone());
+            let mut pp = PipelineParams::from_config(cfg);
+            pp.steering = inside.cloned();
+            Worker::new(nat, port_infos(cfg, macs), pp, neighbors.clone(), counters)
+        })
+        .collect();
+    (ws, neighbors)
+}
+
+/// Splits a frame's IPv4 datagram (no options) into fragments at payload offsets
+/// `cuts` (multiples of 8, rising).
+pub fn fragment(frame: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+    let payload = &frame[34..];
+    let mk = |off: usize, data: &[u8], more: bool| {
+        let mut f = frame[..34].to_vec();
+        f.extend_from_slice(data);
+        let total = (20 + data.len()) as u16;
+        f[16..18].copy_from_slice(&total.to_be_bytes());
+        let ff = ((off / 8) as u16) | if more { 0x2000 } else { 0 };
+        f[20..22].copy_from_slice(&ff.to_be_bytes());
+        f[22] = 64;
+        f[24] = 0;
+        f[25] = 0;
+        let c = checksum::finish(checksum::sum(&f[14..34]));
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        f
+    };
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(payload.len());
+    bounds
+        .windows(2)
+        .map(|w| mk(w[0], &payload[w[0]..w[1]], w[1] < payload.len()))
+        .collect()
+}
+
+/// The frame with IP identifier `id` (header checksum recomputed).
+pub fn with_ident(mut f: Vec<u8>, id: u16) -> Vec<u8> {
+    f[18..20].copy_from_slice(&id.to_be_bytes());
+    f[24] = 0;
+    f[25] = 0;
+    let c = checksum::finish(checksum::sum(&f[14..34]));
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// The IP payload of a datagram's fragments (in any order) put back together, after
+/// the first fragment's Ethernet and IP header (no options); the length fields are
+/// those of the first fragment.
+pub fn reassemble(frags: &[Vec<u8>]) -> Vec<u8> {
+    let mut v: Vec<&Vec<u8>> = frags.iter().collect();
+    v.sort_by_key(|f| u16::from_be_bytes([f[20], f[21]]) & 0x1fff);
+    let mut whole = v[0][..34].to_vec();
+    for f in v {
+        assert_eq!(
+            usize::from(u16::from_be_bytes([f[20], f[21]]) & 0x1fff) * 8,
+            whole.len() - 34,
+            "fragments without gap or overlap"
+        );
+        whole.extend_from_slice(&f[34..]);
+    }
+    whole
+}
+
+/// Whether the UDP checksum of a whole datagram (frame without options) holds.
+pub fn udp_ok(a: &[u8]) -> bool {
+    let data = &a[34..];
+    let src = [a[26], a[27], a[28], a[29]];
+    let dst = [a[30], a[31], a[32], a[33]];
+    checksum::fold(checksum::sum(data) + checksum::pseudo_header(src, dst, 17, data.len() as u16))
+        == 0xffff
+}
+
+/// A SIP INVITE from 100.64.1.2:5060 whose SDP offers `media`, padded with an
+/// attribute line to `size` bytes of UDP payload (at least about 600).
+pub fn invite(media: u16, size: usize) -> Vec<u8> {
+    let msg = |pad: usize| {
+        let sdp = format!(
+            "v=0\r\no=alice 1 1 IN IP4 100.64.1.2\r\ns=-\r\nc=IN IP4 100.64.1.2\r\nt=0 0\r\nm=audio {media} RTP/AVP 0 8 96\r\na=rtpmap:96 opus/48000/2\r\na=x-pad:{}\r\n",
+            "p".repeat(pad)
+        );
+        format!(
+            "INVITE sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 100.64.1.2:5060;branch=z9hG4bK-{media}\r\nFrom: <sip:alice@100.64.1.2>;tag=a1\r\nTo: <sip:bob@192.0.2.20>\r\nCall-ID: frag{media}@100.64.1.2\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@100.64.1.2:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {:05}\r\n\r\n{sdp}",
+            sdp.len()
+        )
+    };
+    let pad = size.saturating_sub(msg(0).len());
+    let m = msg(pad);
+    udp("100.64.1.2:5060", "192.0.2.20:5060", m.as_bytes(), false)
+}
+
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The TFTP server 192.0.2.10 answers a read request of 100.64.1.2:44935 (mapped to
+/// `m`) from a new port: the answer reaches the client.
+pub fn tftp_answer_reaches_client(h: &mut Harness, m: SocketAddrV4, now: u32) {
+    let data = udp(
+        "192.0.2.10:59557",
+        &m.to_string(),
+        b"\x00\x03\x00\x01hello",
+        true,
+    );
+    let back = out(&one(h, &data, Side::Outside, now, Side::Inside));
+    assert_eq!(back.dst, sa("100.64.1.2:44935"));
 }
