@@ -1021,6 +1021,37 @@ fn tftp_alg_lets_the_server_answer_from_a_new_port_under_strict_filtering() {
     assert_eq!(h.counters.expectations_matched.get(), 1);
 }
 
+/// A TFTP expectation lasts its class's timeout (30 s, `tftp` in the registry), not the
+/// FTP data connection's 120 s: an answer after it is filtered like any stranger's.
+#[test]
+fn a_tftp_expectation_ends_after_its_class_timeout() {
+    let mut h =
+        harness("filtering = \"address-and-port-dependent\"\n[alg]\ntftp = { enabled = true }");
+    let rrq = udp(
+        "100.64.1.2:44935",
+        "192.0.2.10:69",
+        b"\x00\x01file1\x00octet\x00",
+        false,
+    );
+    let m = out(&one(&mut h, &rrq, Inside, 1000, Outside)).src;
+    let timeout = cgnat_alg::CLASSES
+        .iter()
+        .find(|c| c.name == "tftp")
+        .unwrap()
+        .timeout_secs;
+    assert_eq!(timeout, 30);
+    h.expire(1000 + timeout + 1);
+    assert_eq!(h.counters.expectations_expired.get(), 1);
+    let late = udp(
+        "192.0.2.10:59557",
+        &m.to_string(),
+        b"\x00\x03\x00\x01hi",
+        true,
+    );
+    none(&mut h, &late, Outside, 1000 + timeout + 1);
+    assert_eq!(h.counters.expectations_matched.get(), 0);
+}
+
 mod ftp_more {
     use super::*;
 

@@ -489,8 +489,6 @@ pub struct NatParams {
     pub sip_min_media_port: u16,
     /// Likewise for RTSP.
     pub rtsp_min_media_port: u16,
-    /// Seconds an ALG expectation waits for its connection.
-    pub expect_secs: u32,
     /// The outside port's RSS steering, set by the driver when the device steers
     /// replies by destination address and port; under dynamic allocation the pool
     /// then hands each worker the ports whose replies reach its queue. Ignored under
@@ -591,7 +589,6 @@ impl NatParams {
             sip_min_media_port: 1024,
             rtsp_min_media_port: 1024,
             rtsp_ports: Vec::new(),
-            expect_secs: 120,
             steering: None,
         })
     }
@@ -2057,7 +2054,8 @@ impl Nat {
     /// An ALG announced a connection to inside endpoint (`in_addr`, `in_port`) from
     /// `remote`, during master session `master`: a mapping for that endpoint (the
     /// existing one, or a new one from the subscriber's ports) is pinned until the
-    /// connection comes or `expect_secs` pass. Returns its outside endpoint.
+    /// connection comes or its class's timeout passes (`class::TIMEOUT`: FTP data
+    /// 120 s, TFTP 30 s). Returns its outside endpoint.
     pub fn alg_expect(
         &mut self,
         master: u32,
@@ -2091,7 +2089,7 @@ impl Nat {
                 class::FTP_DATA
             },
             tag: 0,
-            secs: self.params.expect_secs,
+            secs: 0,
             keep: false,
             alg: 0,
         };
