@@ -46,7 +46,8 @@ impl std::error::Error for ConfigError {}
 /// Settings of the DPDK runtime.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dataplane {
-    /// Passed to `rte_eal_init` (cgnat adds `-l`, `--main-lcore` and the devices).
+    /// Passed to `rte_eal_init` (cgnat adds `--lcores`, `--main-lcore` and the devices;
+    /// in pcap mode also `--file-prefix` and `--no-shconf`).
     pub eal_args: Vec<String>,
     /// The control lcore (also DPDK's main lcore).
     pub control_lcore: u32,

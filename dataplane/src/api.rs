@@ -3,7 +3,7 @@
 //! asked of each worker over a channel and answered between its bursts.
 //!
 //! GET /counters, /pool, /sessions?subscriber=IP&outside=IP[:PORT]&remote=IP[:PORT]&limit=N&cursor=C,
-//! /subscribers/IP.
+//! /subscribers/IP, /expectations.
 //!
 //! `/sessions` is a page of at most [`MAX_PAGE`] sessions; `next` in the answer is the
 //! cursor of the following page. Each worker is asked for a bounded piece at a time

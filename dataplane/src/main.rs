@@ -1,5 +1,6 @@
-//! The `cgnat` command: the appliance (`run`), pcap test mode (`pcap`) and config
-//! validation (`check`).
+//! The `cgnat` command: the appliance (`run`), pcap test mode (`pcap`), config
+//! validation (`check`), deterministic NAT look-ups (`map`), a real capture through
+//! the pipeline (`replay`) and the live view of a running appliance (`show`).
 
 mod api;
 mod exporter;
