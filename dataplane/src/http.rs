@@ -4,22 +4,28 @@
 //!
 //! It is built for hostile clients (docs/security.md, "Control surfaces"): the
 //! listening socket is bound before anything else starts ([`bind`]); each connection
-//! has a thread of its own, up to [`MAX_CONNECTIONS`] at once (more are answered 503
-//! and closed, counted); a request head must arrive whole within [`READ_DEADLINE`] and
+//! has a thread of its own, up to [`MAX_CONNECTIONS`] at once, and at most
+//! [`PER_SOURCE`] from one address beyond this host (more are answered 503 and closed,
+//! counted); a request head must arrive whole within [`READ_DEADLINE`] and
 //! fit in [`HEAD_LIMIT`] bytes (431 otherwise); an answer must be taken within
 //! [`WRITE_DEADLINE`]; with a token, a request without `Authorization: Bearer TOKEN`
 //! gets 401. Stopping never waits for a client: the accept thread returns within
 //! [`POLL`], connection threads are left to the process exit, and [`Gate::close`]
 //! makes sure none is still reading DPDK state when the ports and EAL go away.
 
+use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// Connections served at once per server; more are refused (503).
 pub const MAX_CONNECTIONS: usize = 64;
+/// Connections served at once from one address other than this host's own: one
+/// remote host cannot take every slot (local clients, which could stop the process
+/// anyway, are not limited beyond [`MAX_CONNECTIONS`]).
+pub const PER_SOURCE: usize = 8;
 /// Largest request head (request line and headers), in bytes; more is refused (431).
 pub const HEAD_LIMIT: usize = 8192;
 /// Time a client has to send its whole request head.
@@ -55,6 +61,8 @@ impl Response {
 pub struct Stats {
     /// Connections refused because [`MAX_CONNECTIONS`] were open.
     pub busy: AtomicU64,
+    /// Connections refused because [`PER_SOURCE`] were open from the same address.
+    pub per_source: AtomicU64,
     /// Requests whose head exceeded [`HEAD_LIMIT`].
     pub too_large: AtomicU64,
     /// Connections closed because the request head did not arrive in time, or the
@@ -68,13 +76,50 @@ pub struct Stats {
 
 impl Stats {
     /// (reason, count) pairs, in a stable order.
-    pub fn refusals(&self) -> [(&'static str, u64); 4] {
+    pub fn refusals(&self) -> [(&'static str, u64); 5] {
         [
             ("busy", self.busy.load(Ordering::Relaxed)),
+            ("per_source", self.per_source.load(Ordering::Relaxed)),
             ("too_large", self.too_large.load(Ordering::Relaxed)),
             ("timed_out", self.timed_out.load(Ordering::Relaxed)),
             ("unauthorized", self.unauthorized.load(Ordering::Relaxed)),
         ]
+    }
+}
+
+/// Connections open per remote address (not loopback), for [`PER_SOURCE`]. Touched
+/// twice per connection, by the accept thread and the connection's own thread; holds
+/// at most [`MAX_CONNECTIONS`] addresses.
+#[derive(Debug, Default)]
+struct Sources(Mutex<HashMap<IpAddr, usize>>);
+
+impl Sources {
+    /// Counts a connection from `ip` if it may have one more.
+    fn admit(&self, ip: IpAddr) -> bool {
+        if ip.is_loopback() {
+            return true;
+        }
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= PER_SOURCE {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// A connection from `ip` ended.
+    fn release(&self, ip: IpAddr) {
+        if ip.is_loopback() {
+            return;
+        }
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&ip);
+            }
+        }
     }
 }
 
@@ -303,17 +348,25 @@ pub fn serve(
     } = server;
     let handler: Arc<Handler> = Arc::new(handler);
     let token: Arc<Option<String>> = Arc::new(token);
+    let sources = Arc::new(Sources::default());
     std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                let Ok((mut s, _)) = listener.accept() else {
+                let Ok((mut s, peer)) = listener.accept() else {
                     std::thread::sleep(POLL);
                     continue;
                 };
                 let _ = s.set_nonblocking(false);
-                if stats.open.load(Ordering::Acquire) >= MAX_CONNECTIONS {
-                    stats.busy.fetch_add(1, Ordering::Relaxed);
+                let refused = if stats.open.load(Ordering::Acquire) >= MAX_CONNECTIONS {
+                    Some(&stats.busy)
+                } else if !sources.admit(peer.ip()) {
+                    Some(&stats.per_source)
+                } else {
+                    None
+                };
+                if let Some(count) = refused {
+                    count.fetch_add(1, Ordering::Relaxed);
                     let _ = s.set_write_timeout(Some(Duration::from_millis(100)));
                     let _ = s.write_all(
                         b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -322,14 +375,17 @@ pub fn serve(
                 }
                 stats.open.fetch_add(1, Ordering::AcqRel);
                 let (h, t, st, g) = (handler.clone(), token.clone(), stats.clone(), gate.clone());
+                let src = sources.clone();
                 let spawned = std::thread::Builder::new()
                     .name(format!("{name}-conn"))
                     .stack_size(256 * 1024)
                     .spawn(move || {
                         answer(s, t.as_deref(), &st, &g, h.as_ref());
+                        src.release(peer.ip());
                         st.open.fetch_sub(1, Ordering::AcqRel);
                     });
                 if spawned.is_err() {
+                    sources.release(peer.ip());
                     stats.open.fetch_sub(1, Ordering::AcqRel);
                     stats.busy.fetch_add(1, Ordering::Relaxed);
                 }
@@ -344,4 +400,36 @@ pub fn refusals_json(stats: &Stats) -> serde_json::Value {
         m.insert(k.into(), v.into());
     }
     serde_json::Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_remote_address_gets_at_most_its_share_and_this_host_is_not_limited() {
+        let src = Sources::default();
+        let a: IpAddr = "192.0.2.7".parse().unwrap();
+        let b: IpAddr = "192.0.2.8".parse().unwrap();
+        for _ in 0..PER_SOURCE {
+            assert!(src.admit(a));
+        }
+        assert!(!src.admit(a), "past its share");
+        assert!(src.admit(b), "another address has its own");
+        src.release(a);
+        assert!(src.admit(a), "a slot freed is its own again");
+        for ip in ["127.0.0.1", "::1"] {
+            let l: IpAddr = ip.parse().unwrap();
+            assert!((0..PER_SOURCE * 4).all(|_| src.admit(l)));
+        }
+        for _ in 0..PER_SOURCE {
+            src.release(a);
+        }
+        src.release(b);
+        let m = src.0.lock().unwrap();
+        assert!(
+            m.is_empty(),
+            "no address is kept once its connections ended: {m:?}"
+        );
+    }
 }

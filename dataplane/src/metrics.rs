@@ -455,7 +455,8 @@ impl Source {
         f.counter(
             "cgnat_http_refused_total",
             "Connections or requests the control surfaces refused or cut short, by server \
-             and reason (busy: too many connections; too_large: request head over the \
+             and reason (busy: too many connections; per_source: too many from one remote address; \
+             too_large: request head over the \
              limit; timed_out: request or answer slower than the deadline; unauthorized: \
              no or wrong token).",
             refused,

@@ -2,6 +2,7 @@
 //! through Prometheus' HTTP API must match the traffic sent, and `promtool check
 //! metrics` must find nothing wrong with the exposition.
 
+mod bed;
 mod common;
 use common::*;
 use serde_json::Value;
@@ -754,6 +755,114 @@ fn start_up_and_show_mistakes_name_what_to_fix() {
         err.contains(&format!(
             "the control API at {api} did not answer within 1 s"
         )),
+        "{err}"
+    );
+}
+
+/// One host beyond loopback cannot take every connection slot of a control surface:
+/// cgnat runs in a network namespace of its own with the API on a plain address
+/// (198.18.0.1, with a token); a client there holds `PER_SOURCE` (8) idle connections,
+/// and the next one from the same address is refused at once (503, counted
+/// `per_source`), while the slots are free again once those connections end.
+#[test]
+fn one_remote_address_cannot_take_every_connection_slot() {
+    if bed::skip_without_root("the per-source connection cap test") {
+        return;
+    }
+    let ns = format!("cgnat-http-{}", std::process::id());
+    let ip = |args: &[&str]| {
+        let ok = Command::new("ip").args(args).status().unwrap().success();
+        assert!(ok, "ip {args:?}");
+    };
+    let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+    ip(&["netns", "add", &ns]);
+    struct DelNs(String);
+    impl Drop for DelNs {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+    let _ns = DelNs(ns.clone());
+    ip(&["-n", &ns, "link", "set", "lo", "up"]);
+    ip(&["-n", &ns, "addr", "add", "198.18.0.1/32", "dev", "lo"]);
+
+    let dir = workdir("per-source");
+    write_pcap(&dir.join("in.pcap"), &[]);
+    let token = "per-source-test-token-0123456789";
+    let cfg = run_config(
+        &dir,
+        "persource",
+        "[1]",
+        &format!(
+            "[nat]\npool = [\"198.51.100.0/28\"]\n[api]\nlisten = \"198.18.0.1:9470\"\n\
+             token = \"{token}\"\n[metrics]\nlisten = \"off\"\n"
+        ),
+    );
+    std::fs::write(dir.join("cgnat.toml"), &cfg).unwrap();
+    let log = dir.join("run.log");
+    let _run = Killed(
+        Command::new("ip")
+            .args(["netns", "exec", &ns])
+            .arg(env!("CARGO_BIN_EXE_cgnat"))
+            .args(["run", "-c"])
+            .arg(dir.join("cgnat.toml"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    // The client, in the namespace: its source is 198.18.0.1, not loopback.
+    let client = r#"
+import socket, sys, time
+token = sys.argv[1]
+def get(path):
+    s = socket.create_connection(("198.18.0.1", 9470), timeout=5)
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            return data.decode(errors="replace")
+        data += b
+deadline = time.time() + 60
+while True:
+    try:
+        get("/counters")
+        break
+    except OSError:
+        if time.time() > deadline:
+            sys.exit("cgnat's API never answered")
+        time.sleep(0.2)
+idle = [socket.create_connection(("198.18.0.1", 9470), timeout=5) for _ in range(8)]
+time.sleep(0.3)
+s = socket.create_connection(("198.18.0.1", 9470), timeout=5)
+s.sendall(b"GET /counters HTTP/1.1\r\nHost: x\r\n\r\n")
+print("NINTH", s.recv(200).split(b"\r\n")[0].decode())
+for c in idle:
+    c.close()
+time.sleep(0.3)
+answer = get("/counters")
+print("AFTER", answer.split("\r\n")[0])
+print("BODY", answer.split("\r\n\r\n", 1)[1].replace("\n", " "))
+"#;
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns, "python3", "-c", client, token])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "{text}{}\ncgnat: {err}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("NINTH HTTP/1.1 503"), "{text}");
+    assert!(text.contains("AFTER HTTP/1.1 200"), "{text}");
+    let body = text.split("BODY ").nth(1).unwrap_or("{}");
+    let v: Value = serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(v["http_refused"]["api"]["per_source"], 1, "{body}");
+    assert!(
+        err.contains("api.listen 198.18.0.1:9470 can be reached from other hosts"),
         "{err}"
     );
 }
