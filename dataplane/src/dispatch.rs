@@ -10,6 +10,10 @@
 //! reason: [`DropReason::TxFull`], [`DropReason::RingFull`] (handoff, ALG) or
 //! [`DropReason::ArpRingFull`] (control). A [`Verdict::Drop`] was counted by the worker
 //! already; its frame is only given to [`Outputs::discard`].
+//!
+//! Its functions are `#[inline(always)]`: the worker loop calls them once per packet,
+//! and an out-of-line call there (which the release build chose) costs the loop what
+//! the match written in place did not.
 
 use crate::buf::PacketBuf;
 use crate::counters::DropReason;
@@ -36,7 +40,7 @@ pub trait Outputs<B> {
 }
 
 /// Processes a frame received on `from` at `now` and dispatches it.
-#[inline]
+#[inline(always)]
 pub fn receive<B: PacketBuf, O: Outputs<B>>(
     worker: &mut Worker<B>,
     mut buf: B,
@@ -50,7 +54,7 @@ pub fn receive<B: PacketBuf, O: Outputs<B>>(
 
 /// Processes a frame another worker handed over (as received on `from`) and
 /// dispatches it.
-#[inline]
+#[inline(always)]
 pub fn receive_handed<B: PacketBuf, O: Outputs<B>>(
     worker: &mut Worker<B>,
     mut buf: B,
@@ -64,7 +68,7 @@ pub fn receive_handed<B: PacketBuf, O: Outputs<B>>(
 
 /// Sends `buf` where verdict `v` (of `worker`, for a frame received on `from`) says,
 /// then the fragments its processing released.
-#[inline]
+#[inline(always)]
 pub fn dispatch<B: PacketBuf, O: Outputs<B>>(
     worker: &mut Worker<B>,
     buf: B,
@@ -101,7 +105,7 @@ pub fn dispatch<B: PacketBuf, O: Outputs<B>>(
 
 /// Sends the frames the worker has ready (fragments a first fragment released,
 /// frames whose next hop became known).
-#[inline]
+#[inline(always)]
 pub fn send_ready<B: PacketBuf, O: Outputs<B>>(worker: &mut Worker<B>, out: &mut O) {
     while let Some((b, side)) = worker.take_ready() {
         if let Err(b) = out.tx(side, b) {
@@ -114,7 +118,7 @@ pub fn send_ready<B: PacketBuf, O: Outputs<B>>(worker: &mut Worker<B>, out: &mut
 /// Sends `buf` on `side`, counted dropped ([`DropReason::TxFull`]) in `counters`
 /// when there is no room: the frames a worker builds or gets back from the control
 /// lcore.
-#[inline]
+#[inline(always)]
 pub fn transmit<B, O: Outputs<B>>(
     out: &mut O,
     side: Side,
