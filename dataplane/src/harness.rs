@@ -1,9 +1,11 @@
-//! A whole appliance without DPDK: one worker and the control handler wired together
-//! over [`VecBuf`]s. Tests, replay and the pipeline's own checks drive it frame by
-//! frame; it runs exactly the code the lcores run.
+//! A whole appliance without DPDK: one worker (or several) and the control handler
+//! wired together over [`VecBuf`]s. Tests, replay and the pipeline's own checks drive
+//! it frame by frame; it runs exactly the code the lcores run, verdicts dispatched by
+//! [`crate::dispatch`] as on the lcores (handoff included).
 
 use crate::buf::{PacketBuf, VecBuf};
 use crate::counters::WorkerCounters;
+use crate::dispatch::{self, VecOutputs};
 use crate::nat::{Nat, NatParams};
 use crate::neighbors::Neighbors;
 use crate::pipeline::{port_infos, Control, PipelineParams, Side, Verdict, Worker};
@@ -16,15 +18,17 @@ pub const INSIDE_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x01, 0x01];
 /// MAC used for the outside port when none is given.
 pub const OUTSIDE_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x02, 0x01];
 
-/// One worker plus control, in one thread.
+/// The workers plus control, in one thread.
 pub struct Harness {
-    /// The worker.
+    /// Worker 0 (the only one unless built with [`Harness::with_workers`]).
     pub worker: Worker<VecBuf>,
+    /// Workers 1 and on.
+    pub others: Vec<Worker<VecBuf>>,
     /// The control handler.
     pub control: Control<VecBuf>,
     /// The neighbour table they share.
     pub neighbors: Arc<Neighbors>,
-    /// Worker counters.
+    /// Worker 0's counters.
     pub counters: Arc<WorkerCounters>,
     /// Control counters.
     pub control_counters: Arc<WorkerCounters>,
@@ -34,6 +38,13 @@ impl Harness {
     /// Builds the appliance of `cfg` at time `now`, with ports at [`INSIDE_MAC`] and
     /// [`OUTSIDE_MAC`]. Static neighbours (`gateway_mac`) are learned.
     pub fn new(cfg: &Config, now: u32) -> Harness {
+        Harness::with_workers(cfg, 1, now)
+    }
+
+    /// The appliance of `cfg` with `workers` workers (each with its own counters, as
+    /// on lcores) sharing one control handler: a frame a worker hands off is processed
+    /// by the other, as the runtime's handoff ring delivers it.
+    pub fn with_workers(cfg: &Config, workers: u16, now: u32) -> Harness {
         let ports = port_infos(cfg, [INSIDE_MAC, OUTSIDE_MAC]);
         let neighbors = Arc::new(Neighbors::new(4096));
         for p in &cfg.ports {
@@ -41,23 +52,33 @@ impl Harness {
                 neighbors.pin(u32::from(gw), &mac);
             }
         }
-        let counters = Arc::new(WorkerCounters::default());
         let control_counters = Arc::new(WorkerCounters::default());
-        let mut params = NatParams::from_config(&cfg.nat, 1).expect("deterministic parameters fit");
+        let mut params =
+            NatParams::from_config(&cfg.nat, workers).expect("deterministic parameters fit");
         params.set_algs(&cfg.alg);
         let pool = params.pool.clone();
-        let nat = Nat::new(params, 0, 1, now, 0x5eed, counters.clone());
-        let worker = Worker::new(
-            nat,
-            ports.clone(),
-            PipelineParams::from_config(cfg),
-            neighbors.clone(),
-            counters.clone(),
-        );
+        let mut all: Vec<Worker<VecBuf>> = (0..workers.max(1))
+            .map(|w| {
+                let counters = Arc::new(WorkerCounters::default());
+                let seed = 0x5eed + u64::from(w);
+                let nat = Nat::new(params.clone(), w, workers, now, seed, counters.clone());
+                Worker::new(
+                    nat,
+                    ports.clone(),
+                    PipelineParams::from_config(cfg),
+                    neighbors.clone(),
+                    counters,
+                )
+            })
+            .collect();
+        let worker = all.remove(0);
+        let counters = worker.counters().clone();
         let mut control = Control::new(ports, pool, neighbors.clone(), control_counters.clone());
+        // A rewritten datagram may need more fragments than it came in.
         control.set_alloc(Box::new(|| Some(VecBuf::new(&[]))));
         Harness {
             worker,
+            others: all,
             control,
             neighbors,
             counters,
@@ -83,70 +104,104 @@ impl Harness {
         h
     }
 
-    /// Sends one frame in on `side` at `now`; returns what left which port.
+    /// Worker `w`.
+    pub fn nth(&mut self, w: u16) -> &mut Worker<VecBuf> {
+        match w {
+            0 => &mut self.worker,
+            _ => &mut self.others[usize::from(w) - 1],
+        }
+    }
+
+    /// All the workers, in order.
+    pub fn workers(&mut self) -> impl Iterator<Item = &mut Worker<VecBuf>> {
+        std::iter::once(&mut self.worker).chain(self.others.iter_mut())
+    }
+
+    /// Sends one frame in on `side` at `now` (to worker 0); returns what left which port.
     pub fn inject(&mut self, frame: &[u8], side: Side, now: u32) -> Vec<(Side, Vec<u8>)> {
-        let mut buf = VecBuf::new(frame);
-        let mut v = self.worker.process(&mut buf, side, now);
-        for &(ip, mac) in self.worker.take_gleaned() {
-            self.control.learn(ip, &mac);
-        }
-        if v == Verdict::Control {
-            self.control.tick(now);
-            v = self.control.handle(&mut buf, side);
-        }
-        let mut requests = self.requests(now);
-        let mut out = match v {
-            Verdict::Tx(out) => vec![(out, buf.data().to_vec())],
-            Verdict::Hold => {
-                self.worker.hold(buf);
-                Vec::new()
+        self.inject_at(0, frame, side, now)
+    }
+
+    /// Sends one frame in on `side` at `now` to worker `w` (the queue the device
+    /// delivered it to), through the runtime's dispatcher: a handoff is processed by
+    /// its worker, frames for the control lcore by the control handler. Returns what
+    /// left which port.
+    pub fn inject_at(
+        &mut self,
+        w: u16,
+        frame: &[u8],
+        side: Side,
+        now: u32,
+    ) -> Vec<(Side, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut o = VecOutputs::default();
+        let mut queue = std::collections::VecDeque::new();
+        queue.push_back((w, side, VecBuf::new(frame), false));
+        while let Some((w, side, buf, handed)) = queue.pop_front() {
+            let worker = match w {
+                0 => &mut self.worker,
+                _ => &mut self.others[usize::from(w) - 1],
+            };
+            if handed {
+                dispatch::receive_handed(worker, buf, side, now, &mut o);
+            } else {
+                dispatch::receive(worker, buf, side, now, &mut o);
             }
-            Verdict::Handoff(..) => unreachable!("a single worker owns everything"),
-            Verdict::Alg(side) => match self.control.alg(&mut buf, side, now) {
-                Verdict::Tx(out) => {
-                    // Sent by the worker once the control lcore gives it back.
-                    self.counters.tx[out as usize].inc();
-                    vec![(out, buf.data().to_vec())]
-                }
-                Verdict::Hold => {
-                    self.control.hold_alg(buf);
-                    Vec::new()
-                }
-                _ => Vec::new(),
-            },
-            _ => Vec::new(),
-        };
-        // Fragments of a datagram reassembled for an ALG, for the control lcore.
-        while let Some((mut b, side)) = self.worker.take_alg() {
-            match self.control.alg(&mut b, side, now) {
-                Verdict::Tx(out_side) => {
-                    self.counters.tx[out_side as usize].inc();
-                    out.push((out_side, b.data().to_vec()));
-                }
-                Verdict::Hold => self.control.hold_alg(b),
-                _ => {}
+            for &(ip, mac) in worker.take_gleaned() {
+                self.control.learn(ip, &mac);
             }
+            out.extend(o.tx.drain(..).map(|(s, b)| (s, b.data().to_vec())));
+            // The control lcore: its answers come back to this worker to send.
+            for (from, mut b) in o.control.drain(..) {
+                self.control.tick(now);
+                if let Verdict::Tx(s) = self.control.handle(&mut b, from) {
+                    out.push((s, b.data().to_vec()));
+                }
+            }
+            for (s, mut b) in o.alg.drain(..) {
+                match self.control.alg(&mut b, s, now) {
+                    Verdict::Tx(s) => {
+                        // Sent by the worker once the control lcore gives it back.
+                        worker.counters().tx[s as usize].inc();
+                        out.push((s, b.data().to_vec()));
+                    }
+                    Verdict::Hold => self.control.hold_alg(b),
+                    _ => {}
+                }
+            }
+            // As the handoff ring delivers them: to their worker, once.
+            queue.extend(o.handoff.drain(..).map(|(w, s, b)| (w, s, b, true)));
+            o.dropped.clear();
         }
-        out.append(&mut requests);
-        self.worker.poll_neighbors(now);
-        out.append(&mut self.requests(now));
-        while let Some((b, side)) = self.worker.take_ready() {
-            out.push((side, b.data().to_vec()));
+        for w in 0..self.workers_len() {
+            out.append(&mut self.requests(w, now));
+        }
+        for w in 0..self.workers_len() {
+            self.nth(w).poll_neighbors(now);
+            out.append(&mut self.requests(w, now));
+        }
+        for w in 0..self.workers_len() {
+            dispatch::send_ready(self.nth(w), &mut o);
+            out.extend(o.tx.drain(..).map(|(s, b)| (s, b.data().to_vec())));
         }
         while let Some((b, side)) = self.control.take_ready() {
-            self.counters.tx[side as usize].inc();
+            self.nth(w).counters().tx[side as usize].inc();
             out.push((side, b.data().to_vec()));
         }
         out
     }
 
+    fn workers_len(&self) -> u16 {
+        1 + self.others.len() as u16
+    }
+
     /// The ARP requests the worker asked for, built and noted by the control handler
     /// (whose answers it then learns).
-    fn requests(&mut self, now: u32) -> Vec<(Side, Vec<u8>)> {
+    fn requests(&mut self, w: u16, now: u32) -> Vec<(Side, Vec<u8>)> {
         let mut out = Vec::new();
-        while let Some((hop, side)) = self.worker.next_request() {
+        while let Some((hop, side)) = self.nth(w).next_request() {
             let mut buf = VecBuf::new(&[]);
-            if let Verdict::Tx(side) = self.worker.build_arp_request(hop, side, &mut buf) {
+            if let Verdict::Tx(side) = self.nth(w).build_arp_request(hop, side, &mut buf) {
                 self.control.note_request(hop, side, now);
                 out.push((side, buf.data().to_vec()));
             }
@@ -154,27 +209,32 @@ impl Harness {
         out
     }
 
-    /// Runs expiry up to `now`.
+    /// Runs expiry up to `now` on every worker.
     pub fn expire(&mut self, now: u32) -> usize {
-        self.worker.expire(now, usize::MAX)
+        self.workers().map(|w| w.expire(now, usize::MAX)).sum()
     }
 
-    /// Frames the worker's timers send at `now` (ICMP for held SYNs).
+    /// Frames the workers' timers send at `now` (ICMP for held SYNs).
     pub fn timer_frames(&mut self, now: u32) -> Vec<(Side, Vec<u8>)> {
         let mut out = Vec::new();
         self.control.tick(now);
-        self.worker.poll_neighbors(now);
-        out.append(&mut self.requests(now));
-        while let Some((b, side)) = self.worker.take_ready() {
-            out.push((side, b.data().to_vec()));
+        let mut o = VecOutputs::default();
+        for w in 0..self.workers_len() {
+            self.nth(w).poll_neighbors(now);
+            out.append(&mut self.requests(w, now));
+            dispatch::send_ready(self.nth(w), &mut o);
+            out.extend(o.tx.drain(..).map(|(s, b)| (s, b.data().to_vec())));
         }
         while let Some((b, side)) = self.control.take_ready() {
             out.push((side, b.data().to_vec()));
         }
-        while let Some(h) = self.worker.pop_expired_syn(now) {
-            let mut buf = VecBuf::new(&[]);
-            if let Verdict::Tx(side) = self.worker.build_syn_unreachable(&h, &mut buf) {
-                out.push((side, buf.data().to_vec()));
+        for w in 0..self.workers_len() {
+            let worker = self.nth(w);
+            while let Some(h) = worker.pop_expired_syn(now) {
+                let mut buf = VecBuf::new(&[]);
+                if let Verdict::Tx(side) = worker.build_syn_unreachable(&h, &mut buf) {
+                    out.push((side, buf.data().to_vec()));
+                }
             }
         }
         out

@@ -11,6 +11,7 @@ pub mod alg;
 pub mod alg_text;
 pub mod buf;
 pub mod counters;
+pub mod dispatch;
 pub mod dpdk;
 pub mod frag;
 pub mod harness;

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 use cgnat_config::{Config, Role};
 use cgnat_dataplane::counters::{DropReason, WorkerCounters, PROTO_NAMES};
+use cgnat_dataplane::dispatch::{self, Outputs};
 use cgnat_dataplane::inspect::{Answer, Query};
 use cgnat_dataplane::nat::rss::{self, NoSteering, Steering};
 use cgnat_dataplane::nat::{Nat, NatParams};
@@ -523,10 +524,17 @@ fn worker_loop(
 ) {
     let counters = link.counters.clone();
     let mut rx = MbufBurst::new();
-    let mut tx = [MbufBurst::new(), MbufBurst::new()];
-    let mut to_ctl = MbufBurst::new();
-    let mut to_arp = MbufBurst::new();
-    let mut to_peer: Vec<MbufBurst> = peers.iter().map(|_| MbufBurst::new()).collect();
+    let mut lanes = Lanes {
+        ports,
+        q,
+        tx: [MbufBurst::new(), MbufBurst::new()],
+        to_ctl: MbufBurst::new(),
+        to_arp: MbufBurst::new(),
+        to_peer: peers.iter().map(|_| MbufBurst::new()).collect(),
+        peers,
+        link,
+        counters: &counters,
+    };
     let mut handed = MbufBurst::new();
     let mut idle = 0u32;
     let mut last_now = 0;
@@ -564,40 +572,8 @@ fn worker_loop(
                     }
                 }
             }
-            for mut m in rx.take_all() {
-                match worker.process(&mut m, side, now) {
-                    Verdict::Tx(out) => push(&mut tx, out, m, ports, q, &counters),
-                    Verdict::Drop(_) => drop(m),
-                    Verdict::Hold => worker.hold(m),
-                    Verdict::Alg(out) => {
-                        // Ports 2 and 3 mark ALG frames for the control lcore.
-                        m.set_port(2 + out as u16);
-                        if let Err(m) = to_ctl.push(m) {
-                            counters.count_drop(DropReason::RingFull);
-                            drop(m);
-                        }
-                    }
-                    Verdict::Handoff(w, as_side) => {
-                        hand_to(&mut to_peer, peers, m, w, as_side, &counters);
-                    }
-                    Verdict::Control => {
-                        m.set_port(side as u16);
-                        if let Err(m) = to_arp.push(m) {
-                            counters.count_drop(DropReason::ArpRingFull);
-                            drop(m);
-                        }
-                    }
-                }
-                // Fragments a first fragment released.
-                while let Some((m, out)) = worker.take_ready() {
-                    push(&mut tx, out, m, ports, q, &counters);
-                }
-                while let Some((m, w, as_side)) = worker.take_handoff() {
-                    hand_to(&mut to_peer, peers, m, w, as_side, &counters);
-                }
-                while let Some((m, out)) = worker.take_alg() {
-                    to_alg(link, &mut to_ctl, &mut to_arp, m, out, &counters);
-                }
+            for m in rx.take_all() {
+                dispatch::receive(&mut worker, m, side, now, &mut lanes);
             }
             let gleaned = worker.take_gleaned();
             if !gleaned.is_empty() {
@@ -612,9 +588,9 @@ fn worker_loop(
                 }
                 link.glean.enqueue_burst(&msgs[..gleaned.len()]);
             }
-            flush_to_control(link, &mut to_ctl, &mut to_arp, &counters);
+            flush_to_control(link, &mut lanes.to_ctl, &mut lanes.to_arp, &counters);
         }
-        for (w, b) in to_peer.iter_mut().enumerate() {
+        for (w, b) in lanes.to_peer.iter_mut().enumerate() {
             send_handoff(&peers[w], b, &counters);
         }
         let events = worker.nat.events();
@@ -627,61 +603,30 @@ fn worker_loop(
         }
         if link.handoff.dequeue_burst(&mut handed) > 0 {
             got += handed.len();
-            for mut m in handed.take_all() {
+            for m in handed.take_all() {
                 let side = if m.port() == 0 {
                     Side::Inside
                 } else {
                     Side::Outside
                 };
-                match worker.process_handed(&mut m, side, now) {
-                    Verdict::Tx(out) => push(&mut tx, out, m, ports, q, &counters),
-                    Verdict::Alg(out) => {
-                        m.set_port(2 + out as u16);
-                        if let Err(m) = to_ctl.push(m) {
-                            counters.count_drop(DropReason::RingFull);
-                            drop(m);
-                        }
-                    }
-                    Verdict::Hold => worker.hold(m),
-                    Verdict::Control => {
-                        if let Err(m) = to_arp.push(m) {
-                            counters.count_drop(DropReason::ArpRingFull);
-                            drop(m);
-                        }
-                    }
-                    // An outside fragment's director hands it on to the owner.
-                    Verdict::Handoff(w, as_side) => {
-                        hand_to(&mut to_peer, peers, m, w, as_side, &counters);
-                    }
-                    Verdict::Drop(_) => drop(m),
-                }
-                while let Some((m, out)) = worker.take_ready() {
-                    push(&mut tx, out, m, ports, q, &counters);
-                }
-                while let Some((m, w, as_side)) = worker.take_handoff() {
-                    hand_to(&mut to_peer, peers, m, w, as_side, &counters);
-                }
-                while let Some((m, out)) = worker.take_alg() {
-                    to_alg(link, &mut to_ctl, &mut to_arp, m, out, &counters);
-                }
+                dispatch::receive_handed(&mut worker, m, side, now, &mut lanes);
             }
-            flush_to_control(link, &mut to_ctl, &mut to_arp, &counters);
-            for (w, b) in to_peer.iter_mut().enumerate() {
+            flush_to_control(link, &mut lanes.to_ctl, &mut lanes.to_arp, &counters);
+            // An outside fragment's director hands it on to the owner.
+            for (w, b) in lanes.to_peer.iter_mut().enumerate() {
                 send_handoff(&peers[w], b, &counters);
             }
         }
         // Frames whose next hop became known, and the ARP requests asked for (their
         // answers are learned by the control lcore, which is told of each).
         worker.poll_neighbors(now);
-        while let Some((m, out)) = worker.take_ready() {
-            push(&mut tx, out, m, ports, q, &counters);
-        }
+        dispatch::send_ready(&mut worker, &mut lanes);
         let mut notes = [Glean::default(); 16];
         let mut n_notes = 0;
         while let Some((hop, side)) = worker.next_request() {
             let Some(mut m) = pool.alloc() else { break };
             if let Verdict::Tx(out) = worker.build_arp_request(hop, side, &mut m) {
-                push(&mut tx, out, m, ports, q, &counters);
+                dispatch::transmit(&mut lanes, out, m, &counters);
                 if n_notes < notes.len() {
                     notes[n_notes] = Glean {
                         ip: hop,
@@ -703,7 +648,7 @@ fn worker_loop(
                 } else {
                     Side::Outside
                 };
-                push(&mut tx, out, m, ports, q, &counters);
+                dispatch::transmit(&mut lanes, out, m, &counters);
             }
         }
         if link.from_control.dequeue_burst(&mut rx) > 0 {
@@ -717,11 +662,16 @@ fn worker_loop(
                     // An ALG frame back from the control lcore: sent now.
                     counters.tx[out as usize].inc();
                 }
-                push(&mut tx, out, m, ports, q, &counters);
+                dispatch::transmit(&mut lanes, out, m, &counters);
             }
         }
         for side in [Side::Inside, Side::Outside] {
-            flush(ports[side as usize], q, &mut tx[side as usize], &counters);
+            flush(
+                ports[side as usize],
+                q,
+                &mut lanes.tx[side as usize],
+                &counters,
+            );
         }
         if got > 0 {
             idle = 0;
@@ -749,10 +699,10 @@ fn worker_loop(
             while let Some(h) = worker.pop_expired_syn(now) {
                 let Some(mut m) = pool.alloc() else { break };
                 if let Verdict::Tx(out) = worker.build_syn_unreachable(&h, &mut m) {
-                    push(&mut tx, out, m, ports, q, &counters);
+                    dispatch::transmit(&mut lanes, out, m, &counters);
                 }
             }
-            flush(ports[1], q, &mut tx[1], &counters);
+            flush(ports[1], q, &mut lanes.tx[1], &counters);
         }
         if got == 0 {
             idle_sleep(&mut idle, busy);
@@ -821,46 +771,6 @@ fn send_to_control(
     }
 }
 
-/// Queues a frame for the control lcore's ALG, to go out on `out` once processed
-/// (a fragment of a reassembled datagram: its fragments come in a row).
-fn to_alg(
-    link: &WorkerLink,
-    to_ctl: &mut MbufBurst,
-    to_arp: &mut MbufBurst,
-    mut m: Mbuf,
-    out: Side,
-    counters: &WorkerCounters,
-) {
-    m.set_port(2 + out as u16);
-    if let Err(m) = to_ctl.push(m) {
-        flush_to_control(link, to_ctl, to_arp, counters);
-        if let Err(m) = to_ctl.push(m) {
-            counters.count_drop(DropReason::RingFull);
-            drop(m);
-        }
-    }
-}
-
-/// Queues a frame for worker `w`, to process as received on `side`.
-fn hand_to(
-    to_peer: &mut [MbufBurst],
-    peers: &[Arc<WorkerLink>],
-    mut m: Mbuf,
-    w: u16,
-    side: Side,
-    counters: &WorkerCounters,
-) {
-    m.set_port(side as u16);
-    let b = &mut to_peer[usize::from(w)];
-    if let Err(m) = b.push(m) {
-        send_handoff(&peers[usize::from(w)], b, counters);
-        if let Err(m) = b.push(m) {
-            counters.count_drop(DropReason::RingFull);
-            drop(m);
-        }
-    }
-}
-
 fn send_handoff(peer: &WorkerLink, burst: &mut MbufBurst, counters: &WorkerCounters) {
     if burst.is_empty() {
         return;
@@ -872,19 +782,65 @@ fn send_handoff(peer: &WorkerLink, burst: &mut MbufBurst, counters: &WorkerCount
     }
 }
 
-fn push(
-    tx: &mut [MbufBurst; 2],
-    out: Side,
-    m: Mbuf,
+/// A worker's outputs on DPDK: a tx burst per port (flushed when full), a burst per
+/// peer worker's handoff ring (sent when full), and the bursts for the control lcore's
+/// two rings (sent after each received burst).
+struct Lanes<'a> {
     ports: [Port; 2],
     q: u16,
-    counters: &WorkerCounters,
-) {
-    if let Err(m) = tx[out as usize].push(m) {
-        flush(ports[out as usize], q, &mut tx[out as usize], counters);
-        if let Err(m) = tx[out as usize].push(m) {
-            counters.count_drop(DropReason::TxFull);
-            drop(m);
+    tx: [MbufBurst; 2],
+    /// ALG frames (ports 2/3: to send on that side once processed).
+    to_ctl: MbufBurst,
+    /// ARP and frames for the appliance (ports 0/1: from that side).
+    to_arp: MbufBurst,
+    to_peer: Vec<MbufBurst>,
+    peers: &'a [Arc<WorkerLink>],
+    /// This worker's own link (its rings to the control lcore).
+    link: &'a WorkerLink,
+    counters: &'a WorkerCounters,
+}
+
+impl Outputs<Mbuf> for Lanes<'_> {
+    #[inline]
+    fn tx(&mut self, side: Side, m: Mbuf) -> Result<(), Mbuf> {
+        let b = &mut self.tx[side as usize];
+        match b.push(m) {
+            Ok(()) => Ok(()),
+            Err(m) => {
+                flush(self.ports[side as usize], self.q, b, self.counters);
+                b.push(m)
+            }
+        }
+    }
+    #[inline]
+    fn handoff(&mut self, w: u16, side: Side, mut m: Mbuf) -> Result<(), Mbuf> {
+        // The mbuf's port field carries the side it counts as received on.
+        m.set_port(side as u16);
+        let b = &mut self.to_peer[usize::from(w)];
+        match b.push(m) {
+            Ok(()) => Ok(()),
+            Err(m) => {
+                send_handoff(&self.peers[usize::from(w)], b, self.counters);
+                b.push(m)
+            }
+        }
+    }
+    #[inline]
+    fn control(&mut self, side: Side, mut m: Mbuf) -> Result<(), Mbuf> {
+        m.set_port(side as u16);
+        self.to_arp.push(m)
+    }
+    #[inline]
+    fn alg(&mut self, side: Side, mut m: Mbuf) -> Result<(), Mbuf> {
+        // Ports 2 and 3 mark ALG frames for the control lcore. (A reassembled
+        // datagram's fragments come in a row: flush to make room.)
+        m.set_port(2 + side as u16);
+        match self.to_ctl.push(m) {
+            Ok(()) => Ok(()),
+            Err(m) => {
+                flush_to_control(self.link, &mut self.to_ctl, &mut self.to_arp, self.counters);
+                self.to_ctl.push(m)
+            }
         }
     }
 }

@@ -1,0 +1,203 @@
+//! The one dispatcher of a worker's verdicts: what [`Worker::process`] answered for a
+//! frame decides where the frame goes next (a port, another worker, the control lcore,
+//! the worker's own hold, or nowhere). The runtime's worker loop (DPDK bursts and rings
+//! as [`Outputs`]), the harness and replay (vectors as [`Outputs`]) all send their
+//! frames through [`receive`], [`receive_handed`] and [`dispatch`], so the tests run
+//! the appliance's own code for every verdict, handoff included.
+//!
+//! The dispatcher does not allocate, lock or log. A frame an output has no room for
+//! (after the output flushed what it could) is counted dropped with that output's own
+//! reason: [`DropReason::TxFull`], [`DropReason::RingFull`] (handoff, ALG) or
+//! [`DropReason::ArpRingFull`] (control). A [`Verdict::Drop`] was counted by the worker
+//! already; its frame is only given to [`Outputs::discard`].
+//!
+//! Its functions are `#[inline(always)]`: the worker loop calls them once per packet,
+//! and an out-of-line call there (which the release build chose) costs the loop what
+//! the match written in place did not.
+
+use crate::buf::PacketBuf;
+use crate::counters::DropReason;
+use crate::pipeline::{Side, Verdict, Worker};
+
+/// Where a worker's frames go. Each method queues the frame (in a burst, a ring's
+/// burst, a vector) and gives it back when there is no room for it even after flushing
+/// what was queued.
+pub trait Outputs<B> {
+    /// To be sent on `side`'s port.
+    fn tx(&mut self, side: Side, buf: B) -> Result<(), B>;
+    /// To worker `worker`, which processes it as received on `side`
+    /// ([`Worker::process_handed`]).
+    fn handoff(&mut self, worker: u16, side: Side, buf: B) -> Result<(), B>;
+    /// To the control lcore (ARP, frames for the appliance), as received on `side`.
+    fn control(&mut self, side: Side, buf: B) -> Result<(), B>;
+    /// To the control lcore's ALG (the frame is tagged), then to be sent on `side`.
+    fn alg(&mut self, side: Side, buf: B) -> Result<(), B>;
+    /// A frame dropped for `reason` (already counted): freed.
+    fn discard(&mut self, reason: DropReason, buf: B) {
+        let _ = reason;
+        drop(buf);
+    }
+}
+
+/// Processes a frame received on `from` at `now` and dispatches it.
+#[inline(always)]
+pub fn receive<B: PacketBuf, O: Outputs<B>>(
+    worker: &mut Worker<B>,
+    mut buf: B,
+    from: Side,
+    now: u32,
+    out: &mut O,
+) {
+    let v = worker.process(&mut buf, from, now);
+    dispatch(worker, buf, v, from, out);
+}
+
+/// Processes a frame another worker handed over (as received on `from`) and
+/// dispatches it.
+#[inline(always)]
+pub fn receive_handed<B: PacketBuf, O: Outputs<B>>(
+    worker: &mut Worker<B>,
+    mut buf: B,
+    from: Side,
+    now: u32,
+    out: &mut O,
+) {
+    let v = worker.process_handed(&mut buf, from, now);
+    dispatch(worker, buf, v, from, out);
+}
+
+/// Sends `buf` where verdict `v` (of `worker`, for a frame received on `from`) says,
+/// then the fragments its processing released.
+#[inline(always)]
+pub fn dispatch<B: PacketBuf, O: Outputs<B>>(
+    worker: &mut Worker<B>,
+    buf: B,
+    v: Verdict,
+    from: Side,
+    out: &mut O,
+) {
+    let refused = match v {
+        Verdict::Tx(side) => out.tx(side, buf).err().map(|b| (b, DropReason::TxFull)),
+        Verdict::Drop(r) => {
+            out.discard(r, buf);
+            None
+        }
+        Verdict::Hold => {
+            worker.hold(buf);
+            None
+        }
+        Verdict::Alg(side) => out.alg(side, buf).err().map(|b| (b, DropReason::RingFull)),
+        Verdict::Handoff(w, side) => out
+            .handoff(w, side, buf)
+            .err()
+            .map(|b| (b, DropReason::RingFull)),
+        Verdict::Control => out
+            .control(from, buf)
+            .err()
+            .map(|b| (b, DropReason::ArpRingFull)),
+    };
+    if let Some((b, r)) = refused {
+        worker.counters().count_drop(r);
+        out.discard(r, b);
+    }
+    send_ready(worker, out);
+}
+
+/// Sends the frames the worker has ready: fragments a first fragment released and
+/// frames whose next hop became known (to a port), outside fragments their director
+/// hands on to the datagram's owner (to that worker), and the frames of a datagram
+/// reassembled for an ALG (to the control lcore).
+#[inline(always)]
+pub fn send_ready<B: PacketBuf, O: Outputs<B>>(worker: &mut Worker<B>, out: &mut O) {
+    while let Some((b, side)) = worker.take_ready() {
+        if let Err(b) = out.tx(side, b) {
+            worker.counters().count_drop(DropReason::TxFull);
+            out.discard(DropReason::TxFull, b);
+        }
+    }
+    while let Some((b, w, side)) = worker.take_handoff() {
+        if let Err(b) = out.handoff(w, side, b) {
+            worker.counters().count_drop(DropReason::RingFull);
+            out.discard(DropReason::RingFull, b);
+        }
+    }
+    while let Some((b, side)) = worker.take_alg() {
+        if let Err(b) = out.alg(side, b) {
+            worker.counters().count_drop(DropReason::RingFull);
+            out.discard(DropReason::RingFull, b);
+        }
+    }
+}
+
+/// Sends `buf` on `side`, counted dropped ([`DropReason::TxFull`]) in `counters`
+/// when there is no room: the frames a worker builds or gets back from the control
+/// lcore.
+#[inline(always)]
+pub fn transmit<B, O: Outputs<B>>(
+    out: &mut O,
+    side: Side,
+    buf: B,
+    counters: &crate::counters::WorkerCounters,
+) {
+    if let Err(b) = out.tx(side, buf) {
+        counters.count_drop(DropReason::TxFull);
+        out.discard(DropReason::TxFull, b);
+    }
+}
+
+/// [`Outputs`] over vectors, without limits unless given: the harness's and replay's,
+/// and what tests read.
+#[derive(Debug)]
+pub struct VecOutputs<B> {
+    /// Frames to send, in order, with their side.
+    pub tx: Vec<(Side, B)>,
+    /// Frames for other workers: (worker, side received as, frame).
+    pub handoff: Vec<(u16, Side, B)>,
+    /// Frames for the control lcore, with the side they came from.
+    pub control: Vec<(Side, B)>,
+    /// Frames for the ALG, with the side they leave on.
+    pub alg: Vec<(Side, B)>,
+    /// Frames dropped, with their reason.
+    pub dropped: Vec<(DropReason, B)>,
+    /// Room of each queue (tx, handoff, control, alg), as a burst's or ring's.
+    pub room: [usize; 4],
+}
+
+impl<B> Default for VecOutputs<B> {
+    fn default() -> Self {
+        VecOutputs {
+            tx: Vec::new(),
+            handoff: Vec::new(),
+            control: Vec::new(),
+            alg: Vec::new(),
+            dropped: Vec::new(),
+            room: [usize::MAX; 4],
+        }
+    }
+}
+
+fn queue<T>(v: &mut Vec<T>, room: usize, item: T) -> Result<(), T> {
+    if v.len() >= room {
+        return Err(item);
+    }
+    v.push(item);
+    Ok(())
+}
+
+impl<B> Outputs<B> for VecOutputs<B> {
+    fn tx(&mut self, side: Side, buf: B) -> Result<(), B> {
+        queue(&mut self.tx, self.room[0], (side, buf)).map_err(|e| e.1)
+    }
+    fn handoff(&mut self, worker: u16, side: Side, buf: B) -> Result<(), B> {
+        queue(&mut self.handoff, self.room[1], (worker, side, buf)).map_err(|e| e.2)
+    }
+    fn control(&mut self, side: Side, buf: B) -> Result<(), B> {
+        queue(&mut self.control, self.room[2], (side, buf)).map_err(|e| e.1)
+    }
+    fn alg(&mut self, side: Side, buf: B) -> Result<(), B> {
+        queue(&mut self.alg, self.room[3], (side, buf)).map_err(|e| e.1)
+    }
+    fn discard(&mut self, reason: DropReason, buf: B) {
+        self.dropped.push((reason, buf));
+    }
+}
