@@ -588,10 +588,6 @@ fn worker_loop(
                 }
                 link.glean.enqueue_burst(&msgs[..gleaned.len()]);
             }
-            flush_to_control(link, &mut lanes.to_ctl, &mut lanes.to_arp, &counters);
-        }
-        for (w, b) in lanes.to_peer.iter_mut().enumerate() {
-            send_handoff(&peers[w], b, &counters);
         }
         let events = worker.nat.events();
         if !events.is_empty() {
@@ -611,16 +607,14 @@ fn worker_loop(
                 };
                 dispatch::receive_handed(&mut worker, m, side, now, &mut lanes);
             }
-            flush_to_control(link, &mut lanes.to_ctl, &mut lanes.to_arp, &counters);
-            // An outside fragment's director hands it on to the owner.
-            for (w, b) in lanes.to_peer.iter_mut().enumerate() {
-                send_handoff(&peers[w], b, &counters);
-            }
         }
         // Frames whose next hop became known, and the ARP requests asked for (their
         // answers are learned by the control lcore, which is told of each).
         worker.poll_neighbors(now);
         dispatch::send_ready(&mut worker, &mut lanes);
+        // Everything this poll gave the control lcore and the other workers (received
+        // and handed frames, what they released) goes on their rings at once.
+        lanes.flush_rings();
         let mut notes = [Glean::default(); 16];
         let mut n_notes = 0;
         while let Some((hop, side)) = worker.next_request() {
@@ -800,6 +794,17 @@ struct Lanes<'a> {
     counters: &'a WorkerCounters,
 }
 
+impl Lanes<'_> {
+    /// Puts what is queued for the control lcore and for the other workers on their
+    /// rings (what a ring has no room for is counted dropped).
+    fn flush_rings(&mut self) {
+        flush_to_control(self.link, &mut self.to_ctl, &mut self.to_arp, self.counters);
+        for (b, peer) in self.to_peer.iter_mut().zip(self.peers) {
+            send_handoff(peer, b, self.counters);
+        }
+    }
+}
+
 impl Outputs<Mbuf> for Lanes<'_> {
     #[inline]
     fn tx(&mut self, side: Side, m: Mbuf) -> Result<(), Mbuf> {
@@ -828,7 +833,13 @@ impl Outputs<Mbuf> for Lanes<'_> {
     #[inline]
     fn control(&mut self, side: Side, mut m: Mbuf) -> Result<(), Mbuf> {
         m.set_port(side as u16);
-        self.to_arp.push(m)
+        match self.to_arp.push(m) {
+            Ok(()) => Ok(()),
+            Err(m) => {
+                flush_to_control(self.link, &mut self.to_ctl, &mut self.to_arp, self.counters);
+                self.to_arp.push(m)
+            }
+        }
     }
     #[inline]
     fn alg(&mut self, side: Side, mut m: Mbuf) -> Result<(), Mbuf> {
