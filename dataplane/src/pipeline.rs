@@ -2100,6 +2100,9 @@ pub struct Control<B> {
     /// ARP requests the workers sent and no one answered yet. Only an answer to one of
     /// them teaches a neighbour.
     solicited: Vec<Solicited>,
+    /// The second [`Control::tick`] last ended requests at (they end in whole
+    /// seconds: once a second is enough).
+    requests_ended: u32,
     /// The control clock (seconds), as last told.
     now: u32,
     /// Fragments of datagrams a worker reassembled, gathered until all have come.
@@ -2213,6 +2216,7 @@ impl<B: PacketBuf> Control<B> {
             pending: None,
             ready: Vec::with_capacity(MAX_HELD_LINES),
             solicited: Vec::with_capacity(MAX_SOLICITED),
+            requests_ended: 0,
             now: 0,
             frag_sets: Vec::new(),
             alloc: None,
@@ -2507,7 +2511,10 @@ impl<B: PacketBuf> Control<B> {
     /// adjustment); [`Control::take_ready`] hands them out.
     pub fn tick(&mut self, now: u32) {
         self.now = self.now.max(now);
-        self.end_requests(self.now);
+        if self.requests_ended != self.now {
+            self.requests_ended = self.now;
+            self.end_requests(self.now);
+        }
         let counters = &self.counters;
         self.frag_sets.retain(|f| {
             if f.until > now {
