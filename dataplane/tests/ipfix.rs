@@ -44,7 +44,7 @@ fn run_and_capture(name: &str, extra: &str, port: u16, frames: &[Vec<u8>]) -> Pa
     write_pcap(&dir.join("in.pcap"), frames);
     let cap = dir.join("events.pcap");
     // A bound socket makes the port reachable (no ICMP port unreachable noise).
-    let _sink = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    let sink = UdpSocket::bind(("127.0.0.1", port)).unwrap();
     let mut dump = Command::new("tcpdump")
         .args(["-i", "lo", "-U", "-n", "-w"])
         .arg(&cap)
@@ -67,7 +67,23 @@ fn run_and_capture(name: &str, extra: &str, port: u16, frames: &[Vec<u8>]) -> Pa
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    std::thread::sleep(Duration::from_millis(800));
+    // Every datagram cgnat sent is in the sink's queue by now (loopback delivers on
+    // send); wait until tcpdump has written as many (it may lag on a loaded machine),
+    // at most 10 s, then stop it.
+    sink.set_nonblocking(true).unwrap();
+    let mut sent = 0;
+    let mut b = [0u8; 65536];
+    while sink.recv(&mut b).is_ok() {
+        sent += 1;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let written = cgnat_testkit::pcap::read_packets(&cap).map_or(0, |p| p.len());
+        if written >= sent || std::time::Instant::now() > deadline {
+            break;
+        }
+    }
     let _ = Command::new("kill")
         .args(["-INT", &dump.id().to_string()])
         .status();
