@@ -190,6 +190,10 @@ pub struct StaticMapping {
 /// (`nat.max_sessions` is shared among the worker lcores).
 pub const MAX_SESSIONS_PER_WORKER: u32 = 16_000_000;
 
+/// Session and mapping records one worker lcore numbers together (24 bits: a
+/// mapping index entry names either).
+pub const MAX_RECORDS_PER_WORKER: u32 = 16_777_215;
+
 /// NAT behaviour.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Nat {
@@ -218,6 +222,13 @@ pub struct Nat {
     pub max_inbound_sessions_per_subscriber: u32,
     /// Sessions in the whole appliance (tables are sized from it).
     pub max_sessions: u32,
+    /// Mapping records in the whole appliance: a mapping that serves one session
+    /// lives in the session's record; a record of its own is needed only when a
+    /// second session or an ALG pinhole shares it, or for a static mapping.
+    pub max_mappings: u32,
+    /// Subscribers (inside addresses with state) in the whole appliance: the
+    /// subscriber table is sized from it.
+    pub max_subscribers: u32,
     /// Keep port parity.
     pub port_parity: bool,
     /// Try the inside port first when it is free (RFC 4787 REQ-3 allows it; off by

@@ -733,6 +733,63 @@ fn max_sessions_fits_the_tables_of_the_workers() {
 }
 
 #[test]
+fn max_mappings_defaults_to_an_eighth_of_max_sessions_within_the_record_numbers() {
+    let c = Config::parse(BASE, "t.toml").unwrap();
+    assert_eq!(c.nat.max_mappings, 1_048_576 / 8);
+    // Small tables keep room for pinholes and static mappings.
+    let c = Config::parse(&nat("max_sessions = 100"), "t.toml").unwrap();
+    assert_eq!(c.nat.max_mappings, 1024);
+    // A worker numbers its sessions and mapping records together in 24 bits.
+    let c = Config::parse(&nat("max_sessions = 16000000"), "t.toml").unwrap();
+    assert_eq!(c.nat.max_mappings, 777_215);
+    let c = Config::parse(&nat("max_mappings = 5000"), "t.toml").unwrap();
+    assert_eq!(c.nat.max_mappings, 5000);
+}
+
+#[test]
+fn max_mappings_is_refused_outside_its_range() {
+    let t = nat("max_sessions = 16000000\nmax_mappings = 777216");
+    refused(
+        &t,
+        "max_mappings",
+        "nat.max_mappings",
+        "777216 mapping records; from 1 (one per worker lcore and one per static mapping) \
+         to 777215: a worker numbers its 16000000 sessions",
+    );
+    let t = nat("max_mappings = 0");
+    refused(&t, "max_mappings", "nat.max_mappings", "from 1 ");
+}
+
+#[test]
+fn max_subscribers_defaults_to_what_the_pool_can_serve() {
+    // Port-block: the pool's blocks (16 addresses of 126 blocks of 512 ports).
+    let c = Config::parse(BASE, "t.toml").unwrap();
+    assert_eq!(c.nat.max_subscribers, 16 * 126);
+    // Dynamic: a subscriber with state has a session.
+    let c = Config::parse(
+        &nat("allocation = \"dynamic\"\nmax_sessions = 5000"),
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(c.nat.max_subscribers, 5000);
+    let c = Config::parse(&nat("max_subscribers = 300"), "t.toml").unwrap();
+    assert_eq!(c.nat.max_subscribers, 300);
+}
+
+#[test]
+fn max_subscribers_is_refused_outside_its_range() {
+    let t = nat("max_subscribers = 0");
+    refused(
+        &t,
+        "max_subscribers",
+        "nat.max_subscribers",
+        "0 subscribers; from 1 (one per worker lcore) to 16000000",
+    );
+    let t = nat("max_subscribers = 16000001");
+    refused(&t, "max_subscribers", "nat.max_subscribers", "to 16000000");
+}
+
+#[test]
 fn udp_timeout_has_the_rfc_4787_minimum() {
     let t = nat("timeouts = { udp = 60 }");
     refused(
