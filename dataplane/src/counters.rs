@@ -162,6 +162,12 @@ reasons! {
     SubscriberInboundLimit = "subscriber_inbound_limit",
     /// Fragment refused: its source holds its share of the fragment tables.
     FragmentSourceLimit = "fragment_source_limit",
+    /// New subscriber refused: the subscriber table holds `nat.max_subscribers`
+    /// (this worker's share); live sessions untouched.
+    SubscriberTableFull = "subscriber_table_full",
+    /// Session refused because its mapping, shared by a second session, needed a
+    /// mapping record and all `nat.max_mappings` (this worker's share) are in use.
+    MappingTableFull = "mapping_table_full",
 }
 
 /// Number of drop reasons.

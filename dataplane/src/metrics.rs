@@ -423,6 +423,14 @@ impl Source {
                     vec![("limit", "pool".to_string())],
                     limit(DropReason::PoolExhausted),
                 ),
+                (
+                    vec![("limit", "subscriber_table".to_string())],
+                    limit(DropReason::SubscriberTableFull),
+                ),
+                (
+                    vec![("limit", "mapping_table".to_string())],
+                    limit(DropReason::MappingTableFull),
+                ),
             ],
         );
         let usage = self

@@ -568,6 +568,51 @@ fn rfc6888_req5_subscriber_session_limit() {
     assert_eq!(h.counters.dropped(DropReason::SubscriberSessionLimit), 1);
 }
 
+/// The subscriber table is sized by `nat.max_subscribers`: one more subscriber is
+/// refused (counted `subscriber_table_full`) and the live ones keep their sessions.
+#[test]
+fn a_subscriber_past_max_subscribers_is_refused_and_live_sessions_stay() {
+    let mut h = harness("max_subscribers = 2\nicmp_on_limit = false");
+    let mut live = Vec::new();
+    for host in ["100.64.1.2:1", "100.64.1.3:1"] {
+        let o = one(
+            &mut h,
+            &udp(host, "192.0.2.10:53", b"", false),
+            Inside,
+            1000,
+            Outside,
+        );
+        live.push((host, out(&o).src));
+    }
+    none(
+        &mut h,
+        &udp("100.64.1.4:1", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+    );
+    assert_eq!(h.counters.dropped(DropReason::SubscriberTableFull), 1);
+    assert_eq!(h.worker.nat.live_subscribers(), 2);
+    // A known subscriber still opens sessions; replies reach the live ones.
+    one(
+        &mut h,
+        &udp("100.64.1.2:2", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+        Outside,
+    );
+    for (host, m) in live {
+        let back = out(&one(
+            &mut h,
+            &udp("192.0.2.10:53", &m.to_string(), b"", true),
+            Outside,
+            1001,
+            Inside,
+        ));
+        assert_eq!(back.dst.to_string(), host);
+    }
+    assert_eq!(h.worker.nat.live_sessions(), 3);
+}
+
 #[test]
 fn rfc6888_req4_req14_port_blocks_hold_a_subscribers_ports_and_cap_them() {
     let mut h = harness("allocation = \"port-block\"\nblock_size = 64\nmax_blocks_per_subscriber = 2\nicmp_on_limit = false\nport_parity = false");
