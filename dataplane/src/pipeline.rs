@@ -1517,6 +1517,8 @@ impl<B: PacketBuf> Worker<B> {
                 | DropReason::SubscriberPortLimit
                 | DropReason::SubscriberSessionLimit
                 | DropReason::SessionTableFull
+                | DropReason::SubscriberTableFull
+                | DropReason::MappingTableFull
         );
         if limit && self.params.icmp_on_limit {
             return self.icmp_error(

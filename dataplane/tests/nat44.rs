@@ -572,7 +572,7 @@ fn rfc6888_req5_subscriber_session_limit() {
 /// refused (counted `subscriber_table_full`) and the live ones keep their sessions.
 #[test]
 fn a_subscriber_past_max_subscribers_is_refused_and_live_sessions_stay() {
-    let mut h = harness("max_subscribers = 2\nicmp_on_limit = false");
+    let mut h = harness("max_subscribers = 2");
     let mut live = Vec::new();
     for host in ["100.64.1.2:1", "100.64.1.3:1"] {
         let o = one(
@@ -584,12 +584,15 @@ fn a_subscriber_past_max_subscribers_is_refused_and_live_sessions_stay() {
         );
         live.push((host, out(&o).src));
     }
-    none(
+    // Refused like the other limits: ICMP admin-prohibited back to the subscriber.
+    let o = one(
         &mut h,
         &udp("100.64.1.4:1", "192.0.2.10:53", b"", false),
         Inside,
         1000,
+        Inside,
     );
+    assert_eq!(&o[34..36], &[3, 13]);
     assert_eq!(h.counters.dropped(DropReason::SubscriberTableFull), 1);
     assert_eq!(h.worker.nat.live_subscribers(), 2);
     // A known subscriber still opens sessions; replies reach the live ones.
