@@ -291,3 +291,121 @@ fn an_alg_pinhole_on_a_folded_mapping_gives_it_a_record() {
     assert_eq!(n.session(call).alg(), ALG_SIP);
     assert!(n.alg_unregister(ipv4::PROTO_UDP, SUB, 5060, T0 + 302));
 }
+
+/// What the tables must agree on whatever happened: every live mapping is in both
+/// mapping indexes once, folded in its only session or in a record counting its
+/// sessions and pins; records in use are exactly the mappings not folded; each
+/// subscriber counts its mappings; each mapping holds one port.
+fn check(n: &Nat) {
+    let mut folded = 0;
+    let mut per_record: HashMap<u32, u32> = HashMap::new();
+    for (i, s) in n.iter_sessions_indexed() {
+        let r = n.mapping_ref(i, s);
+        assert_eq!(
+            n.map_in
+                .find(n.hasher.key(&n.mapping_key(&s.in_key())), |x| x == r),
+            Some(r)
+        );
+        if s.folded() {
+            folded += 1;
+            assert_eq!(n.subs[n.session_sub(s) as usize].addr, s.in_addr);
+        } else {
+            *per_record.entry(s.mapping).or_insert(0) += 1;
+        }
+    }
+    let mut pins: HashMap<u32, u32> = HashMap::new();
+    for (_, e) in n.expectations() {
+        *pins.entry(e.mapping).or_insert(0) += 1;
+    }
+    let records: std::collections::HashSet<u32> = n
+        .map_in
+        .records()
+        .filter(|&r| r >= n.map_base)
+        .map(|r| r - n.map_base)
+        .collect();
+    for &m in &records {
+        let held = per_record.get(&m).copied().unwrap_or(0) + pins.get(&m).copied().unwrap_or(0);
+        assert_eq!(n.mapping(m).sessions, held, "record {m}");
+    }
+    assert_eq!(records.len(), records_used(n));
+    assert_eq!(n.map_in.len(), n.map_out.len());
+    assert_eq!(n.live_mappings(), folded + records.len());
+    let sub_mappings: u32 = n
+        .sub_idx
+        .records()
+        .map(|i| n.subs[i as usize].mappings)
+        .sum();
+    assert_eq!(sub_mappings as usize, n.live_mappings());
+    assert_eq!(ports_used(n) as usize, n.live_mappings());
+}
+
+#[test]
+fn churn_keeps_the_mapping_tables_consistent() {
+    for extra in [
+        "",
+        "filtering = \"address-dependent\"\n",
+        "allocation = \"dynamic\"\n",
+    ] {
+        let (mut n, _) = nat(&format!("{extra}max_sessions = 1024\nmax_mappings = 8\n"));
+        let mut refused = 0;
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut now = T0;
+        let mut masters = Vec::new();
+        for step in 0..4000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let sub = SUB + (x % 4) as u32;
+            let port = 5000 + ((x >> 8) % 6) as u16;
+            let rem = R1 + ((x >> 16) % 3) as u32;
+            match (x >> 24) % 8 {
+                0..=3 => match n.in2out(&udp(sub, port, rem, 53), 0, true, now) {
+                    Ok(i) => masters.push(i),
+                    Err(DropReason::MappingTableFull) => refused += 1,
+                    Err(_) => {}
+                },
+                4 | 5 => {
+                    // A remote (perhaps a new one) sends to a mapping in use.
+                    if let Some(&i) = masters.get((x >> 32) as usize % masters.len().max(1)) {
+                        if let Some(s) = n.session_at(i).copied() {
+                            let _ = n.out2in(&udp(rem, 99, s.out_addr, s.out_port), 0, true, now);
+                        }
+                    }
+                }
+                6 => {
+                    if let Some(&i) = masters.last() {
+                        if let Some(s) = n.session_at(i).copied() {
+                            let req = ExpectReq {
+                                proto: ipv4::PROTO_UDP,
+                                in_addr: s.in_addr,
+                                in_port: port,
+                                remote: 0,
+                                class: class::SIP_MEDIA,
+                                tag: step,
+                                secs: 40,
+                                keep: false,
+                                alg: 0,
+                            };
+                            let _ = n.alg_expect_with(i, &req, now);
+                        }
+                    }
+                }
+                _ => {
+                    now += 37;
+                    n.expire(now, 1000);
+                }
+            }
+            check(&n);
+        }
+        now += 1000;
+        n.expire(now, 100_000);
+        check(&n);
+        assert_eq!(
+            (n.live_sessions(), n.live_mappings(), records_used(&n)),
+            (0, 0, 0)
+        );
+        assert_eq!(n.live_subscribers(), 0);
+        // The records ran out on the way, and were refused cleanly.
+        assert!(refused > 0, "{extra}");
+    }
+}
