@@ -1124,12 +1124,15 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         }
         None => {
             // What the pool and the allocation can serve at once: under port-block
-            // allocation every subscriber with state holds a block; otherwise it has
-            // a session (and under deterministic allocation an inside address).
+            // allocation every subscriber with state holds a block (a worker owns
+            // every workers-th block of each address: the first ones one more);
+            // otherwise it has a session (and under deterministic allocation an
+            // inside address).
             let bound = match n.allocation {
                 AllocationName::PortBlock => {
                     let addrs: u64 = pool.iter().map(|p| p.len()).sum();
-                    addrs * u64::from(span / u32::from(n.block_size))
+                    let blocks = u64::from(span / u32::from(n.block_size));
+                    addrs * blocks.div_ceil(workers) * workers
                 }
                 AllocationName::Deterministic => {
                     let inside: u64 = inside.iter().map(|p| p.len()).sum();

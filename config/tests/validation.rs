@@ -774,6 +774,10 @@ fn max_subscribers_defaults_to_what_the_pool_can_serve() {
     assert_eq!(c.nat.max_subscribers, 5000);
     let c = Config::parse(&nat("max_subscribers = 300"), "t.toml").unwrap();
     assert_eq!(c.nat.max_subscribers, 300);
+    // Four workers: the busiest owns 32 of each address's 126 blocks.
+    let four = with("worker_lcores = [1]", "worker_lcores = [1, 2, 3, 4]");
+    let c = Config::parse(&four, "t.toml").unwrap();
+    assert_eq!(c.nat.max_subscribers, 16 * 32 * 4);
 }
 
 #[test]
