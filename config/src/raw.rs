@@ -1088,12 +1088,13 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
     let statics = n.statics.len() as u64;
     let max_mappings = match n.max_mappings {
         Some(m) => {
-            let least = workers + statics;
+            // Static mappings may all fall to one worker.
+            let least = workers * (1 + statics);
             if u64::from(m) < least || u64::from(m) / workers > room {
                 return Err(cx.err(
                     &nk("max_mappings"),
                     format!(
-                        "{m} mapping records; from {least} (one per worker lcore and one per \
+                        "{m} mapping records; from {least} (per worker lcore, one and one per \
                          static mapping) to {}: a worker numbers its {per_worker} sessions and \
                          its mapping records together in 24 bits",
                         (room * workers).min(u64::from(u32::MAX))
@@ -1104,7 +1105,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         }
         None => {
             (u64::from(n.max_sessions / 8)
-                .max(1024 * workers + statics)
+                .max(workers * (1024 + statics))
                 .min(room * workers)) as u32
         }
     };

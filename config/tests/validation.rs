@@ -753,11 +753,20 @@ fn max_mappings_is_refused_outside_its_range() {
         &t,
         "max_mappings",
         "nat.max_mappings",
-        "777216 mapping records; from 1 (one per worker lcore and one per static mapping) \
+        "777216 mapping records; from 1 (per worker lcore, one and one per static mapping) \
          to 777215: a worker numbers its 16000000 sessions",
     );
     let t = nat("max_mappings = 0");
     refused(&t, "max_mappings", "nat.max_mappings", "from 1 ");
+    // Two workers, one static mapping: each worker may need a record for it.
+    let t = with("worker_lcores = [1]", "worker_lcores = [1, 2]").replace(
+        POOL,
+        &format!(
+            "{POOL}\nmax_mappings = 3\n[[nat.static]]\nprotocol = \"tcp\"\n\
+             inside = \"100.64.0.5:80\"\noutside = \"198.51.100.1:80\""
+        ),
+    );
+    refused(&t, "max_mappings", "nat.max_mappings", "from 4 ");
 }
 
 #[test]
