@@ -51,7 +51,7 @@ pub(crate) struct WorkerLink {
     /// What the control lcore answers to `to_control_arp` (ARP replies, echo replies).
     from_control_arp: Ring,
     glean: MsgRing<Glean>,
-    counters: Arc<WorkerCounters>,
+    pub(crate) counters: Arc<WorkerCounters>,
     /// TSC of the last received packet (pcap mode's drain detection).
     last_rx: AtomicU64,
     /// The worker loop is running.
@@ -405,6 +405,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
                 pool_usage: pool_usage_api,
                 pool_addrs: pool_v4.clone(),
                 block_size: nat_params.block_size,
+                ports_per_address: ports_per_address(&nat_params, workers as u16),
                 ownership: [ownership[0].1, ownership[1].1],
                 http: http_stats.clone(),
                 stop: opts.stop.clone(),
@@ -462,6 +463,18 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     drop(pool);
     drop(eal);
     Ok(summary)
+}
+
+/// Ports a pool address has for dynamic translation (whole blocks of the range),
+/// the three protocols' port spaces together.
+fn ports_per_address(p: &NatParams, workers: u16) -> u64 {
+    let l = cgnat_dataplane::nat::pool::PortLayout::new(
+        p.port_range.0,
+        p.port_range.1,
+        p.block_size,
+        workers,
+    );
+    3 * u64::from(l.blocks) * u64::from(l.block_size)
 }
 
 /// Sets the stop flag when dropped.

@@ -945,6 +945,20 @@ impl Nat {
         }
     }
 
+    /// Subscriber slots (in use or freed): the range [`Nat::subscriber_at`] takes.
+    pub fn subscriber_slots(&self) -> u32 {
+        self.subs.len() as u32
+    }
+
+    /// The subscriber in slot `i` and its inbound-created sessions, if it holds a
+    /// session, a mapping or a port block (a freed slot holds none of them; slow path:
+    /// inspection a bounded range of slots at a time).
+    pub fn subscriber_at(&self, i: u32) -> Option<(&Subscriber, u32)> {
+        let s = self.subs.get(i as usize)?;
+        let inbound = self.sub_inbound[i as usize].count;
+        (s.sessions > 0 || inbound > 0 || s.mappings > 0 || s.blocks > 0).then_some((s, inbound))
+    }
+
     /// The blocks held by subscriber slot `i`.
     #[inline]
     fn blocks_of(&self, i: u32) -> &[u32] {
