@@ -12,8 +12,8 @@ if [ "${1:-}" = "--bench" ]; then
     pkgs+=(dpdk-dev)
 fi
 if [ "${1:-}" = "--test" ]; then
-    # Real peers for the end-to-end tests.
-    pkgs+=(socat prometheus tshark python3-pyftpdlib tftpd-hpa tftp-hpa nftables lftp baresip-core kamailio ffmpeg vlc-bin vlc-plugin-base)
+    # Real peers for the end-to-end tests, and tmux to read `cgnat top`'s screen.
+    pkgs+=(socat prometheus tshark python3-pyftpdlib tftpd-hpa tftp-hpa nftables lftp baresip-core kamailio ffmpeg vlc-bin vlc-plugin-base tmux)
 fi
 
 missing=()

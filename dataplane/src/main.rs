@@ -1,12 +1,14 @@
 //! The `cgnat` command: the appliance (`run`), pcap test mode (`pcap`), config
 //! validation (`check`), deterministic NAT look-ups (`map`), a real capture through
-//! the pipeline (`replay`) and the live view of a running appliance (`show`).
+//! the pipeline (`replay`) and the live state of a running appliance (`show`, and
+//! `top`, refreshed every second).
 
 mod api;
 mod exporter;
 mod http;
 mod metrics;
 mod runtime;
+mod top;
 
 use anyhow::{anyhow, bail, Context, Result};
 use cgnat_config::{Config, Role};
@@ -34,6 +36,11 @@ const USAGE: &str = "usage:
   cgnat show subscriber IP | pool | counters | expectations   (-c FILE or --api HOST:PORT [--token T]; --json; --timeout SECS, 10)
       Live state of a running appliance, through its control API (api.listen, with
       api.token from FILE). A page holds at most 10000 sessions; --cursor continues.
+  cgnat top [-c FILE | --api HOST:PORT [--token T]] [--interval SECS] [--once] [--subscribers N] [--timeout SECS]
+      A live view of a running appliance, redrawn every --interval (1 s): packets/s
+      and busy share per worker, drops by reason, sessions and subscribers, pool use
+      per address, ALG events/s, the N (10) busiest subscribers. q or Ctrl-C quits.
+      --once prints one frame, after one interval of sampling, and exits.
   cgnat map -c FILE forward INSIDE_IP
   cgnat map -c FILE reverse PUBLIC_IP PORT
       Deterministic NAT (RFC 7422): the public address and port range of an inside
@@ -58,7 +65,7 @@ impl Args {
                 words.push(a);
                 continue;
             }
-            if a == "--json" {
+            if a == "--json" || a == "--once" {
                 opts.push((a, "true".to_string()));
                 continue;
             }
@@ -404,29 +411,10 @@ fn http_get(
     serde_json::from_str(body).with_context(|| format!("bad JSON from {api}"))
 }
 
-fn show_mode(args: &Args) -> Result<()> {
-    args.only(&[
-        "-c",
-        "--config",
-        "--api",
-        "--subscriber",
-        "--outside",
-        "--remote",
-        "--limit",
-        "--cursor",
-        "--json",
-        "--token",
-        "--timeout",
-    ])?;
-    let timeout = match args.get(&["--timeout"]) {
-        None => std::time::Duration::from_secs(SHOW_TIMEOUT_SECS),
-        Some(t) => t
-            .parse::<f64>()
-            .ok()
-            .filter(|t| t.is_finite() && *t > 0.0)
-            .map(std::time::Duration::from_secs_f64)
-            .ok_or_else(|| anyhow!("--timeout `{t}`: seconds, e.g. 10 or 0.5"))?,
-    };
+/// The control API a command talks to: `--api` or the config's `api.listen`, its token
+/// (`--token` or the config's `api.token`) and how long to wait for it (`--timeout`).
+fn api_target(args: &Args) -> Result<(String, Option<String>, std::time::Duration)> {
+    let timeout = seconds(args, "--timeout", SHOW_TIMEOUT_SECS as f64)?;
     let (api, config_token) = match args.get(&["--api"]) {
         Some(a) => (a.to_string(), None),
         None => {
@@ -441,6 +429,73 @@ fn show_mode(args: &Args) -> Result<()> {
         }
     };
     let token = args.get(&["--token"]).map(str::to_string).or(config_token);
+    Ok((api, token, timeout))
+}
+
+/// Seconds given to `flag` (e.g. 10 or 0.5), or `default`.
+fn seconds(args: &Args, flag: &str, default: f64) -> Result<std::time::Duration> {
+    match args.get(&[flag]) {
+        None => Ok(std::time::Duration::from_secs_f64(default)),
+        Some(t) => t
+            .parse::<f64>()
+            .ok()
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(std::time::Duration::from_secs_f64)
+            .ok_or_else(|| anyhow!("{flag} `{t}`: seconds, e.g. 10 or 0.5")),
+    }
+}
+
+fn top_mode(args: &Args) -> Result<()> {
+    args.only(&[
+        "-c",
+        "--config",
+        "--api",
+        "--token",
+        "--timeout",
+        "--interval",
+        "--once",
+        "--subscribers",
+    ])?;
+    let (api, token, timeout) = api_target(args)?;
+    let busiest = match args.get(&["--subscribers"]) {
+        None => 10,
+        Some(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=cgnat_dataplane::inspect::BUSIEST_MAX).contains(n))
+            .ok_or_else(|| {
+                anyhow!(
+                    "--subscribers `{n}`: a number from 1 to {}",
+                    cgnat_dataplane::inspect::BUSIEST_MAX
+                )
+            })?,
+    };
+    let opts = top::Options {
+        api,
+        token,
+        interval: seconds(args, "--interval", 1.0)?,
+        timeout,
+        busiest,
+        once: args.get(&["--once"]).is_some_and(|v| v != "false"),
+    };
+    top::run(&opts, stop_flag()?)
+}
+
+fn show_mode(args: &Args) -> Result<()> {
+    args.only(&[
+        "-c",
+        "--config",
+        "--api",
+        "--subscriber",
+        "--outside",
+        "--remote",
+        "--limit",
+        "--cursor",
+        "--json",
+        "--token",
+        "--timeout",
+    ])?;
+    let (api, token, timeout) = api_target(args)?;
     let json = args.get(&["--json"]).is_some_and(|v| v != "false");
     let w: Vec<&str> = args.words.iter().map(String::as_str).collect();
     let (path, kind) = match w.as_slice() {
@@ -522,6 +577,7 @@ fn main() -> ExitCode {
         "check" => check_mode(&args),
         "map" => map_mode(&args),
         "show" => show_mode(&args),
+        "top" => top_mode(&args),
         "replay" => replay_mode(&args),
         other => Err(anyhow!("unknown command `{other}`\n{USAGE}")),
     });

@@ -11,40 +11,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http_get(url: &str) -> Option<String> {
-    let out = Command::new("curl")
-        .args(["-sf", "--max-time", "2", url])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn query(prom: u16, q: &str) -> Option<f64> {
     let url = format!(
         "http://127.0.0.1:{prom}/api/v1/query?query={}",
@@ -69,16 +35,7 @@ fn to_pcap0(src: &str) -> Vec<u8> {
 
 #[test]
 fn prometheus_scrapes_cgnat_and_reads_back_the_traffic() {
-    for tool in ["prometheus", "promtool", "curl"] {
-        assert!(
-            Command::new("sh")
-                .args(["-c", &format!("command -v {tool}")])
-                .status()
-                .unwrap()
-                .success(),
-            "{tool} is missing: run scripts/install-deps.sh --test"
-        );
-    }
+    require_tools(&["prometheus", "promtool", "curl"]);
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("metrics");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
