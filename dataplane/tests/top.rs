@@ -19,11 +19,52 @@ impl Tmux {
             .output()
             .unwrap()
     }
-    /// The visible screen of the pane, one string per line.
-    fn screen(&self) -> String {
-        let o = self.run(&["capture-pane", "-p", "-t", "top"]);
+    /// Starts `cgnat top ARGS` in a new `cols`x`rows` session `name`, in a shell that
+    /// survives Ctrl-C and says, once it returns, its exit status and whether the
+    /// terminal's settings are back as they were.
+    fn start(&self, name: &str, cols: u16, rows: u16, args: &str) {
+        let cmd = format!(
+            "before=$(stty -g); trap true INT; {} top {args}; echo top-exited-$?; \
+             [ \"$(stty -g)\" = \"$before\" ] && echo tty-restored; sleep 60",
+            env!("CARGO_BIN_EXE_cgnat"),
+        );
+        let (c, r) = (cols.to_string(), rows.to_string());
+        let o = self.run(&["new-session", "-d", "-s", name, "-x", &c, "-y", &r, &cmd]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    /// The visible screen of session `name`.
+    fn screen(&self, name: &str) -> String {
+        let o = self.run(&["capture-pane", "-p", "-t", name]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+    /// The screen of session `name` once it shows `text`, within `limit`.
+    fn wait_for(&self, name: &str, text: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let s = self.screen(name);
+            if s.contains(text) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "no {text:?} in {name}:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    /// Types `keys` in session `name`; the view must end with status 0 and the
+    /// terminal as it was (the shell's lines are on the normal screen).
+    fn quit_with(&self, name: &str, keys: &str) {
+        let o = self.run(&["send-keys", "-t", name, keys]);
+        assert!(o.status.success());
+        let s = self.wait_for(name, "top-exited-", Duration::from_secs(10));
+        assert!(s.contains("top-exited-0"), "{keys}:\n{s}");
+        assert!(
+            s.contains("tty-restored"),
+            "{keys}: terminal settings not restored:\n{s}"
+        );
+        assert!(
+            !s.contains("WORKER"),
+            "{keys}: the view stayed on screen:\n{s}"
+        );
     }
 }
 impl Drop for Tmux {
@@ -191,32 +232,8 @@ fn top_shows_live_rates_of_a_running_appliance_and_quits_on_q() {
 
     // The view in a 160x50 terminal.
     let tmux = Tmux(format!("cgnat-top-{}", std::process::id()));
-    let cmd = format!(
-        "{} top -c {} ; echo top-exited-$? ; sleep 60",
-        env!("CARGO_BIN_EXE_cgnat"),
-        cfg.display()
-    );
-    let o = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "top",
-        "-x",
-        "160",
-        "-y",
-        "50",
-        &cmd,
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let first = loop {
-        let s = tmux.screen();
-        if s.contains("BUSIEST SUBSCRIBERS") {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "no frame:\n{s}");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    tmux.start("top", 160, 50, &format!("-c {}", cfg.display()));
+    let first = tmux.wait_for("top", "BUSIEST SUBSCRIBERS", Duration::from_secs(30));
     std::fs::write(dir.join("screen1.txt"), &first).unwrap();
     assert!(first.lines().all(|l| l.chars().count() <= 160), "{first}");
     // Each worker took packets and was busy for them.
@@ -279,7 +296,7 @@ fn top_shows_live_rates_of_a_running_appliance_and_quits_on_q() {
     // A couple of seconds later, the screen was drawn again: the clock moved and the
     // cumulative drop totals grew.
     std::thread::sleep(Duration::from_millis(2500));
-    let second = tmux.screen();
+    let second = tmux.screen("top");
     std::fs::write(dir.join("screen2.txt"), &second).unwrap();
     let clock = |s: &str| s.lines().next().unwrap_or("").to_string();
     assert_ne!(clock(&first), clock(&second), "{second}");
@@ -289,17 +306,18 @@ fn top_shows_live_rates_of_a_running_appliance_and_quits_on_q() {
     };
     assert!(total(&second) > total(&first), "{first}\n{second}");
 
-    // q quits, with the terminal as it was (the shell's echo is on the normal screen).
-    let o = tmux.run(&["send-keys", "-t", "top", "q"]);
-    assert!(o.status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let s = tmux.screen();
-        if s.contains("top-exited-0") {
-            assert!(!s.contains("WORKER"), "the view stayed on screen:\n{s}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "q did not quit:\n{s}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    tmux.quit_with("top", "q");
+
+    // In a small terminal, the view is cut to it; Ctrl-C quits as q does.
+    tmux.start(
+        "small",
+        70,
+        20,
+        &format!("--api 127.0.0.1:{aport} --interval 0.5"),
+    );
+    let small = tmux.wait_for("small", "WORKER", Duration::from_secs(30));
+    let lines: Vec<&str> = small.lines().collect();
+    assert!(lines.iter().all(|l| l.chars().count() <= 70), "{small}");
+    assert!(lines.len() <= 20 && lines.contains(&"..."), "{small}");
+    tmux.quit_with("small", "C-c");
 }
