@@ -78,6 +78,16 @@ fn rate(per_sec: f64) -> String {
     }
 }
 
+/// `line` ended with a bar of `share` (0 to 1) over what is left of `width` (at most 40
+/// cells, 30 when the width is unknown; none when under 10 cells are left).
+fn with_bar(mut line: String, share: f64, width: Option<usize>) -> String {
+    let cells = width.map_or(30, |w| w.saturating_sub(line.chars().count() + 2).min(40));
+    if cells >= 10 {
+        line.push_str(&bar(share, cells));
+    }
+    line
+}
+
 /// A bar of `width` cells, `share` (0 to 1) of them filled.
 fn bar(share: f64, width: usize) -> String {
     let filled = ((share.clamp(0.0, 1.0) * width as f64).round() as usize).min(width);
@@ -116,8 +126,9 @@ fn leaves(prefix: &str, v: &Value, out: &mut Vec<(String, u64)>) {
     }
 }
 
-/// The frame for the change from `prev` to `cur`, as lines (not yet cut to a width).
-pub fn render(prev: &Sample, cur: &Sample, o: &Options) -> Vec<String> {
+/// The frame for the change from `prev` to `cur`, as lines (not yet cut to a width;
+/// the bars, at the ends of their lines, fill what `width` leaves).
+pub fn render(prev: &Sample, cur: &Sample, o: &Options, width: Option<usize>) -> Vec<String> {
     let secs = cur
         .at
         .saturating_duration_since(prev.at)
@@ -142,11 +153,14 @@ pub fn render(prev: &Sample, cur: &Sample, o: &Options) -> Vec<String> {
         o.interval.as_secs_f64()
     ));
     l.push(format!(
-        "packets/s  in: inside {} outside {}   out: inside {} outside {}   translated/s: in2out {} out2in {}   dropped/s {}",
+        "packets/s  in: inside {} outside {}   out: inside {} outside {}",
         rate(delta(&["packets_in", "inside"])),
         rate(delta(&["packets_in", "outside"])),
         rate(delta(&["packets_out", "inside"])),
         rate(delta(&["packets_out", "outside"])),
+    ));
+    l.push(format!(
+        "translated/s  in2out {} out2in {}   dropped/s {}",
         rate(delta(&["translated", "in2out"])),
         rate(delta(&["translated", "out2in"])),
         rate(
@@ -162,8 +176,8 @@ pub fn render(prev: &Sample, cur: &Sample, o: &Options) -> Vec<String> {
     // Workers.
     l.push(String::new());
     l.push(format!(
-        "{:<7}{:>10}{:>10}{:>11}{:>10}  {:<30}{:>10}{:>12}",
-        "WORKER", "RX/s", "TX/s", "HANDOFF/s", "DROP/s", "BUSY", "SESSIONS", "SUBSCRIBERS"
+        "{:<6}{:>10}{:>10}{:>11}{:>9}{:>10}{:>12}{:>9}",
+        "WORKER", "RX/s", "TX/s", "HANDOFF/s", "DROP/s", "SESSIONS", "SUBSCRIBERS", "BUSY"
     ));
     let tsc = num(&cur.workers["tsc"]).saturating_sub(num(&prev.workers["tsc"])) as f64;
     let empty = Vec::new();
@@ -182,8 +196,8 @@ pub fn render(prev: &Sample, cur: &Sample, o: &Options) -> Vec<String> {
             0.0
         }
         .min(1.0);
-        l.push(format!(
-            "{:<7}{:>10}{:>10}{:>11}{:>10}  {} {:>5.1} %{:>10}{:>12}",
+        let line = format!(
+            "{:<6}{:>10}{:>10}{:>11}{:>9}{:>10}{:>12}{:>7.1} %  ",
             num(&w["worker"]),
             rate(per_sec(both(p, "rx"), both(w, "rx"))),
             rate(per_sec(both(p, "tx"), both(w, "tx"))),
@@ -192,11 +206,11 @@ pub fn render(prev: &Sample, cur: &Sample, o: &Options) -> Vec<String> {
                 num(&w["handoff"]["received"])
             )),
             rate(per_sec(num(&p["dropped"]), num(&w["dropped"]))),
-            bar(busy, 20),
-            busy * 100.0,
             num(&w["sessions_active"]),
             num(&w["subscribers_active"]),
-        ));
+            busy * 100.0,
+        );
+        l.push(with_bar(line, busy, width));
     }
 
     // Sessions and subscribers.
@@ -273,11 +287,8 @@ pub fn render(prev: &Sample, cur: &Sample, o: &Options) -> Vec<String> {
     const POOL_LINES: usize = 16;
     for (a, used) in addrs.iter().take(POOL_LINES) {
         let share = *used as f64 / total as f64;
-        l.push(format!(
-            "  {a:<16}{} {:>6.2} %{used:>10} used",
-            bar(share, 30),
-            share * 100.0
-        ));
+        let line = format!("  {a:<16}{:>7.2} %{used:>12} used  ", share * 100.0);
+        l.push(with_bar(line, share, width));
     }
     if addrs.len() > POOL_LINES {
         let idle = addrs.iter().filter(|(_, u)| *u == 0).count();
@@ -484,7 +495,7 @@ pub fn run(o: &Options, stop: Arc<AtomicBool>) -> Result<()> {
         pause(o.interval, &stop);
         let second = Sample::fetch(o)?;
         let (w, h) = size();
-        for line in fit(render(&first, &second, o), w, h) {
+        for line in fit(render(&first, &second, o, w), w, h) {
             println!("{line}");
         }
         return Ok(());
@@ -511,7 +522,7 @@ pub fn run(o: &Options, stop: Arc<AtomicBool>) -> Result<()> {
         let (w, h) = size();
         match Sample::fetch(o) {
             Ok(cur) => {
-                screen.draw(&fit(render(&prev, &cur, o), w, h));
+                screen.draw(&fit(render(&prev, &cur, o, w), w, h));
                 prev = cur;
             }
             // The appliance may be restarting: say so, and keep asking.
@@ -576,7 +587,7 @@ mod tests {
         let t = Instant::now();
         let a = sample(t, 1000, 0, 1_000_000, 10);
         let b = sample(t + Duration::from_secs(2), 5000, 250_000, 2_000_000, 30);
-        let text = render(&a, &b, &options()).join("\n");
+        let text = render(&a, &b, &options(), Some(100)).join("\n");
         assert!(text.contains("07:01:02 UTC"), "{text}");
         assert!(
             text.contains("packets/s  in: inside 2000 outside 0"),
@@ -586,7 +597,15 @@ mod tests {
         let worker = text.lines().find(|l| l.starts_with("0 ")).unwrap();
         assert!(worker.contains("2000"), "{worker}");
         assert!(
-            worker.contains("[#####---------------]  25.0 %"),
+            worker.ends_with("   25.0 %  [#####--------------]"),
+            "{worker}"
+        );
+        assert_eq!(worker.len(), 100, "the bar fills the width: {worker}");
+        // In 80 columns the numbers stay whole and the bar makes way.
+        let narrow = render(&a, &b, &options(), Some(80)).join("\n");
+        let worker = narrow.lines().find(|l| l.starts_with("0 ")).unwrap();
+        assert!(
+            worker.ends_with("25.0 %  ") && worker.len() <= 80,
             "{worker}"
         );
         assert!(text.contains("sessions 3 (tcp 1, udp 2, icmp 0)"), "{text}");
@@ -599,13 +618,20 @@ mod tests {
             ["source_not_inside", "10", "30"]
         );
         // The fuller address first, half of its ports as half a bar.
-        let pool: Vec<&str> = text.lines().filter(|l| l.contains("198.51.100.")).collect();
-        assert!(
-            pool[0].contains("198.51.100.2    [###############---------------]  50.00 %"),
-            "{text}"
+        let pool: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("  198.51.100."))
+            .collect();
+        let (half, quarter) = (
+            format!("[{}{}]", "#".repeat(20), "-".repeat(20)),
+            format!("[{}{}]", "#".repeat(10), "-".repeat(30)),
         );
-        assert!(
-            pool[1].contains("198.51.100.1    [########----------------------]  25.00 %"),
+        assert_eq!(
+            pool,
+            [
+                format!("  198.51.100.2      50.00 %           6 used  {half}"),
+                format!("  198.51.100.1      25.00 %           3 used  {quarter}"),
+            ],
             "{text}"
         );
         assert!(text.contains("sip.messages 10/s (30)"), "{text}");

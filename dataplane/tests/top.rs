@@ -242,15 +242,12 @@ fn top_shows_live_rates_of_a_running_appliance_and_quits_on_q() {
     for r in &rows {
         let rx: f64 = r[1].trim_end_matches('M').parse().unwrap();
         assert!(rx > 0.0, "worker {} without packets/s:\n{first}", r[0]);
-        let busy: f64 = r[6].parse().unwrap();
+        let busy: f64 = r[7].parse().unwrap();
         assert!(busy > 0.0, "worker {} never busy:\n{first}", r[0]);
     }
     // The sessions the API holds, on the screen, in all and per worker.
     assert_eq!(number_after(&first, "sessions"), Some(sessions), "{first}");
-    let per_worker: u64 = rows
-        .iter()
-        .map(|r| r[r.len() - 2].parse::<u64>().unwrap())
-        .sum();
+    let per_worker: u64 = rows.iter().map(|r| r[5].parse::<u64>().unwrap()).sum();
     assert_eq!(per_worker, sessions, "{first}");
     assert_eq!(
         number_after(&first, "subscribers"),
