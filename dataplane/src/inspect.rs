@@ -273,11 +273,17 @@ pub fn answer(nat: &Nat, worker: u16, q: &Query, now: u32) -> Answer {
             // The n busiest so far, the least busy on top (a max-heap on rank).
             let mut top = std::collections::BinaryHeap::with_capacity(n + 1);
             for slot in *from..end {
-                if let Some(l) = load(nat, worker, slot) {
-                    top.push((l.rank(), slot));
-                    if top.len() > n {
-                        top.pop();
-                    }
+                let Some(l) = load(nat, worker, slot) else {
+                    continue;
+                };
+                let entry = (l.rank(), slot);
+                if top.len() < n {
+                    top.push(entry);
+                } else if top.peek().is_some_and(|least| entry < *least) {
+                    // Busier than the least busy kept: takes its place (a slot
+                    // no busier costs a comparison, not a push).
+                    top.pop();
+                    top.push(entry);
                 }
             }
             let rows = top
