@@ -428,12 +428,11 @@ impl Screen {
     }
 
     fn draw(&self, lines: &[String]) {
+        // No line break after the last line: on the terminal's last row it would
+        // scroll the first line away.
         let mut frame = String::from("\x1b[H");
-        for line in lines {
-            frame.push_str(line);
-            frame.push_str("\x1b[K\r\n");
-        }
-        frame.push_str("\x1b[J");
+        frame.push_str(&lines.join("\x1b[K\r\n"));
+        frame.push_str("\x1b[K\x1b[J");
         let mut out = std::io::stdout();
         let _ = out.write_all(frame.as_bytes());
         let _ = out.flush();

@@ -25,7 +25,7 @@ impl Tmux {
     fn start(&self, name: &str, cols: u16, rows: u16, args: &str) {
         let cmd = format!(
             "before=$(stty -g); trap true INT; {} top {args}; echo top-exited-$?; \
-             [ \"$(stty -g)\" = \"$before\" ] && echo tty-restored; sleep 60",
+             [ \"$(stty -g)\" = \"$before\" ] && echo tty-restored; echo top-done; sleep 60",
             env!("CARGO_BIN_EXE_cgnat"),
         );
         let (c, r) = (cols.to_string(), rows.to_string());
@@ -55,7 +55,7 @@ impl Tmux {
     fn quit_with(&self, name: &str, keys: &str) {
         let o = self.run(&["send-keys", "-t", name, keys]);
         assert!(o.status.success());
-        let s = self.wait_for(name, "top-exited-", Duration::from_secs(10));
+        let s = self.wait_for(name, "top-done", Duration::from_secs(10));
         assert!(s.contains("top-exited-0"), "{keys}:\n{s}");
         assert!(
             s.contains("tty-restored"),
@@ -316,5 +316,9 @@ fn top_shows_live_rates_of_a_running_appliance_and_quits_on_q() {
     let lines: Vec<&str> = small.lines().collect();
     assert!(lines.iter().all(|l| l.chars().count() <= 70), "{small}");
     assert!(lines.len() <= 20 && lines.contains(&"..."), "{small}");
+    assert!(
+        lines[0].starts_with("cgnat top - "),
+        "the first line scrolled away:\n{small}"
+    );
     tmux.quit_with("small", "C-c");
 }
