@@ -126,9 +126,17 @@ fn leaves(prefix: &str, v: &Value, out: &mut Vec<(String, u64)>) {
     }
 }
 
-/// The frame for the change from `prev` to `cur`, as lines (not yet cut to a width;
-/// the bars, at the ends of their lines, fill what `width` leaves).
-pub fn render(prev: &Sample, cur: &Sample, o: &Options, width: Option<usize>) -> Vec<String> {
+/// A frame: its lines, and the ranges of them that are lists (rows of a table), which
+/// [`fit`] may shorten to fit a terminal's height.
+pub struct Frame {
+    /// The lines.
+    pub lines: Vec<String>,
+    lists: Vec<std::ops::Range<usize>>,
+}
+
+/// The frame for the change from `prev` to `cur` (not yet cut to a width; the bars, at
+/// the ends of their lines, fill what `width` leaves).
+pub fn render(prev: &Sample, cur: &Sample, o: &Options, width: Option<usize>) -> Frame {
     let secs = cur
         .at
         .saturating_duration_since(prev.at)
@@ -146,6 +154,7 @@ pub fn render(prev: &Sample, cur: &Sample, o: &Options, width: Option<usize>) ->
         per_sec(pick(c0), pick(c1))
     };
     let mut l = Vec::new();
+    let mut lists = Vec::new();
     l.push(format!(
         "cgnat top - {}  {}  every {:.1} s  (q quits)",
         o.api,
@@ -179,6 +188,7 @@ pub fn render(prev: &Sample, cur: &Sample, o: &Options, width: Option<usize>) ->
         "{:<6}{:>10}{:>10}{:>11}{:>9}{:>10}{:>12}{:>9}",
         "WORKER", "RX/s", "TX/s", "HANDOFF/s", "DROP/s", "SESSIONS", "SUBSCRIBERS", "BUSY"
     ));
+    let start = l.len();
     let tsc = num(&cur.workers["tsc"]).saturating_sub(num(&prev.workers["tsc"])) as f64;
     let empty = Vec::new();
     let before = prev.workers["workers"].as_array().unwrap_or(&empty);
@@ -212,6 +222,7 @@ pub fn render(prev: &Sample, cur: &Sample, o: &Options, width: Option<usize>) ->
         );
         l.push(with_bar(line, busy, width));
     }
+    lists.push(start..l.len());
 
     // Sessions and subscribers.
     let active: Vec<(&str, u64)> = cgnat_dataplane::counters::PROTO_NAMES
@@ -228,13 +239,17 @@ pub fn render(prev: &Sample, cur: &Sample, o: &Options, width: Option<usize>) ->
     };
     l.push(String::new());
     l.push(format!(
-        "sessions {} ({})   created/s {}   expired/s {}   subscribers {}",
+        "sessions {} ({})   subscribers {}",
         active.iter().map(|(_, n)| n).sum::<u64>(),
         active
             .iter()
             .map(|(k, n)| format!("{k} {n}"))
             .collect::<Vec<_>>()
             .join(", "),
+        num(&c1["subscribers_active"]),
+    ));
+    l.push(format!(
+        "sessions created/s {}   expired/s {}",
         rate(per_sec(
             sum("sessions_created", c0),
             sum("sessions_created", c1)
@@ -243,7 +258,6 @@ pub fn render(prev: &Sample, cur: &Sample, o: &Options, width: Option<usize>) ->
             sum("sessions_expired", c0),
             sum("sessions_expired", c1)
         )),
-        num(&c1["subscribers_active"]),
     ));
 
     // Drops by reason: the fastest first, then the largest totals.
@@ -256,12 +270,14 @@ pub fn render(prev: &Sample, cur: &Sample, o: &Options, width: Option<usize>) ->
     drops.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.2.cmp(&a.2)));
     l.push(String::new());
     l.push(format!("{:<34}{:>12}{:>16}", "DROPS", "/s", "TOTAL"));
+    let start = l.len();
     if drops.is_empty() {
         l.push("  none".into());
     }
     for (k, r, t) in &drops {
         l.push(format!("  {k:<32}{:>12}{t:>16}", rate(*r)));
     }
+    lists.push(start..l.len());
 
     // Pool use per address, the fullest first.
     let total = num(&cur.pool["addresses"][0]["ports_total"]).max(1);
@@ -285,6 +301,7 @@ pub fn render(prev: &Sample, cur: &Sample, o: &Options, width: Option<usize>) ->
         num(&cur.pool["block_size"])
     ));
     const POOL_LINES: usize = 16;
+    let start = l.len();
     for (a, used) in addrs.iter().take(POOL_LINES) {
         let share = *used as f64 / total as f64;
         let line = format!("  {a:<16}{:>7.2} %{used:>12} used  ", share * 100.0);
@@ -297,6 +314,7 @@ pub fn render(prev: &Sample, cur: &Sample, o: &Options, width: Option<usize>) ->
             addrs.len() - POOL_LINES
         ));
     }
+    lists.push(start..l.len());
 
     // ALG events: every counter that ever counted, with its rate.
     let (mut a0, mut a1) = (Vec::new(), Vec::new());
@@ -312,18 +330,22 @@ pub fn render(prev: &Sample, cur: &Sample, o: &Options, width: Option<usize>) ->
         .collect();
     l.push(String::new());
     l.push("ALG EVENTS".into());
+    let start = l.len();
     if cells.is_empty() {
         l.push("  none".into());
     }
-    for row in cells.chunks(3) {
+    // As many columns of cells as the width holds (3 when it is unknown).
+    const CELL: usize = 46;
+    for row in cells.chunks(width.map_or(3, |w| (w / CELL).max(1))) {
         l.push(
             row.iter()
-                .map(|c| format!("  {c:<44}"))
+                .map(|c| format!("  {c:<w$}", w = CELL - 2))
                 .collect::<String>()
                 .trim_end()
                 .to_string(),
         );
     }
+    lists.push(start..l.len());
 
     // The busiest subscribers.
     l.push(String::new());
@@ -332,6 +354,7 @@ pub fn render(prev: &Sample, cur: &Sample, o: &Options, width: Option<usize>) ->
         "  {:<16}{:>10}{:>10}{:>10}{:>8}  {:<16}{:>7}",
         "ADDRESS", "SESSIONS", "INBOUND", "MAPPINGS", "BLOCKS", "POOL ADDRESS", "WORKER"
     ));
+    let start = l.len();
     let busiest = cur.busiest["busiest"].as_array().unwrap_or(&empty);
     if busiest.is_empty() {
         l.push("  none".into());
@@ -348,11 +371,19 @@ pub fn render(prev: &Sample, cur: &Sample, o: &Options, width: Option<usize>) ->
             num(&s["worker"]),
         ));
     }
-    l
+    lists.push(start..l.len());
+    Frame { lines: l, lists }
 }
 
-/// Cuts `lines` to `width` characters and `height` lines, where known.
-pub fn fit(mut lines: Vec<String>, width: Option<usize>, height: Option<usize>) -> Vec<String> {
+/// The lines of `frame` cut to `width` characters and `height` lines, where known: when
+/// the frame is taller, its lists are shortened (each keeps at least one line, the rest
+/// of the room shared out in turn; a shortened list ends with `... N more`), and what
+/// still does not fit is cut.
+pub fn fit(frame: Frame, width: Option<usize>, height: Option<usize>) -> Vec<String> {
+    let mut lines = match height {
+        Some(h) if frame.lines.len() > h => shorten(frame, h),
+        _ => frame.lines,
+    };
     if let Some(h) = height {
         if lines.len() > h {
             lines.truncate(h.saturating_sub(1));
@@ -367,6 +398,51 @@ pub fn fit(mut lines: Vec<String>, width: Option<usize>, height: Option<usize>) 
         }
     }
     lines
+}
+
+/// A frame of plain lines (no lists).
+fn text(lines: Vec<String>) -> Frame {
+    Frame {
+        lines,
+        lists: Vec::new(),
+    }
+}
+
+/// `frame` with its lists shortened toward `height` lines.
+fn shorten(frame: Frame, height: usize) -> Vec<String> {
+    let Frame { lines, lists } = frame;
+    let listed: usize = lists.iter().map(ExactSizeIterator::len).sum();
+    let mut room = height.saturating_sub(lines.len() - listed);
+    let mut give = vec![0usize; lists.len()];
+    loop {
+        let mut gave = false;
+        for (g, r) in give.iter_mut().zip(&lists) {
+            if room > 0 && *g < r.len() {
+                *g += 1;
+                room -= 1;
+                gave = true;
+            }
+        }
+        if !gave {
+            break;
+        }
+    }
+    // Each list shows at least one line, even over the height (cut after).
+    let mut out = Vec::with_capacity(height + lists.len());
+    let mut at = 0;
+    for (r, &g) in lists.iter().zip(&give) {
+        out.extend_from_slice(&lines[at..r.start]);
+        let g = g.max(r.len().min(1));
+        if g >= r.len() {
+            out.extend_from_slice(&lines[r.clone()]);
+        } else {
+            out.extend_from_slice(&lines[r.start..r.start + g - 1]);
+            out.push(format!("  ... {} more", r.len() - (g - 1)));
+        }
+        at = r.end;
+    }
+    out.extend_from_slice(&lines[at..]);
+    out
 }
 
 /// The terminal's (columns, rows): `stty size` on a terminal, else `COLUMNS` and
@@ -508,7 +584,7 @@ pub fn run(o: &Options, stop: Arc<AtomicBool>) -> Result<()> {
     watch_keys(stop.clone());
     let (w, h) = size();
     screen.draw(&fit(
-        vec![format!("cgnat top - {}: sampling...", o.api)],
+        text(vec![format!("cgnat top - {}: sampling...", o.api)]),
         w,
         h,
     ));
@@ -526,10 +602,10 @@ pub fn run(o: &Options, stop: Arc<AtomicBool>) -> Result<()> {
             }
             // The appliance may be restarting: say so, and keep asking.
             Err(e) => screen.draw(&fit(
-                vec![
+                text(vec![
                     format!("cgnat top - {}  {}", o.api, clock(SystemTime::now())),
                     format!("{e:#}"),
-                ],
+                ]),
                 w,
                 h,
             )),
@@ -586,7 +662,7 @@ mod tests {
         let t = Instant::now();
         let a = sample(t, 1000, 0, 1_000_000, 10);
         let b = sample(t + Duration::from_secs(2), 5000, 250_000, 2_000_000, 30);
-        let text = render(&a, &b, &options(), Some(100)).join("\n");
+        let text = render(&a, &b, &options(), Some(100)).lines.join("\n");
         assert!(text.contains("07:01:02 UTC"), "{text}");
         assert!(
             text.contains("packets/s  in: inside 2000 outside 0"),
@@ -601,7 +677,7 @@ mod tests {
         );
         assert_eq!(worker.len(), 100, "the bar fills the width: {worker}");
         // In 80 columns the numbers stay whole and the bar makes way.
-        let narrow = render(&a, &b, &options(), Some(80)).join("\n");
+        let narrow = render(&a, &b, &options(), Some(80)).lines.join("\n");
         let worker = narrow.lines().find(|l| l.starts_with("0 ")).unwrap();
         assert!(
             worker.ends_with("25.0 %  ") && worker.len() <= 80,
@@ -644,8 +720,44 @@ mod tests {
     #[test]
     fn lines_are_cut_to_the_terminal() {
         let lines = vec!["abcdef".to_string(), "gh".into(), "ij".into(), "kl".into()];
-        assert_eq!(fit(lines.clone(), Some(3), None), ["abc", "gh", "ij", "kl"]);
-        assert_eq!(fit(lines.clone(), None, Some(3)), ["abcdef", "gh", "..."]);
-        assert_eq!(fit(lines, None, None).len(), 4);
+        assert_eq!(
+            fit(text(lines.clone()), Some(3), None),
+            ["abc", "gh", "ij", "kl"]
+        );
+        assert_eq!(
+            fit(text(lines.clone()), None, Some(3)),
+            ["abcdef", "gh", "..."]
+        );
+        assert_eq!(fit(text(lines), None, None).len(), 4);
+    }
+
+    #[test]
+    fn a_short_terminal_shortens_every_list_and_keeps_every_heading() {
+        // Two tables: a heading and 6 rows, a heading and 2 rows, then a last line.
+        let mut lines = vec!["A".to_string()];
+        lines.extend((1..=6).map(|i| format!("a{i}")));
+        lines.push("B".into());
+        lines.extend((1..=2).map(|i| format!("b{i}")));
+        lines.push("end".into());
+        let frame = || Frame {
+            lines: lines.clone(),
+            lists: vec![1..7, 8..10],
+        };
+        assert_eq!(fit(frame(), None, Some(11)), lines, "room for all");
+        // 7 lines: 3 fixed, 4 for the lists, given in turn: 2 and 2.
+        assert_eq!(
+            fit(frame(), None, Some(7)),
+            ["A", "a1", "  ... 5 more", "B", "b1", "b2", "end"]
+        );
+        // 8 lines: the longer list takes what the shorter one leaves.
+        assert_eq!(
+            fit(frame(), None, Some(8)),
+            ["A", "a1", "a2", "  ... 4 more", "B", "b1", "b2", "end"]
+        );
+        // Under a line per list: each keeps one, and the rest is cut.
+        assert_eq!(
+            fit(frame(), None, Some(4)),
+            ["A", "  ... 6 more", "B", "..."]
+        );
     }
 }
