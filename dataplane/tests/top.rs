@@ -9,12 +9,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A tmux server of this test's own (its own socket), killed when dropped.
-struct Tmux(String);
+/// A tmux server of this test's own (its socket in the test's directory), killed when
+/// dropped.
+struct Tmux(PathBuf);
 impl Tmux {
     fn run(&self, args: &[&str]) -> Output {
         Command::new("tmux")
-            .args(["-L", &self.0])
+            .arg("-S")
+            .arg(&self.0)
             .args(args)
             .output()
             .unwrap()
@@ -70,6 +72,7 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.run(&["kill-server"]);
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -231,7 +234,7 @@ fn top_shows_live_rates_of_a_running_appliance_and_quits_on_q() {
     assert_eq!(worker_rows(&text).len(), 2, "{text}");
 
     // The view in a 160x50 terminal.
-    let tmux = Tmux(format!("cgnat-top-{}", std::process::id()));
+    let tmux = Tmux(dir.join("tmux.sock"));
     tmux.start("top", 160, 50, &format!("-c {}", cfg.display()));
     let first = tmux.wait_for("top", "BUSIEST SUBSCRIBERS", Duration::from_secs(30));
     std::fs::write(dir.join("screen1.txt"), &first).unwrap();
