@@ -11,14 +11,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn http_get(url: &str) -> Option<String> {
     let out = Command::new("curl")
         .args(["-sf", "--max-time", "2", url])
@@ -330,18 +322,6 @@ fn spawn_run(dir: &Path, cfg: &str, log: &Path) -> Killed {
             .spawn()
             .unwrap(),
     )
-}
-
-/// Waits at most `limit` for `child` to exit.
-fn exit_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Ok(Some(s)) = child.try_wait() {
-            return Some(s);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }
 
 #[test]
