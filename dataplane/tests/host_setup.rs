@@ -170,26 +170,26 @@ fn setup_dry_run_names_the_pages_a_config_needs_and_changes_nothing() {
 /// Puts the host's 2 MB pool, the hugetlbfs mount and its directory back as they were.
 struct Restore {
     nr: u64,
-    mounted: bool,
+    /// The 2 MB hugetlbfs mount there was before the test, if any.
+    mount: Option<String>,
     dir_existed: bool,
-    prefix: Option<String>,
+    /// The page files of the test's pcap run: (directory, name prefix).
+    files: Option<(String, String)>,
 }
 
 impl Drop for Restore {
     fn drop(&mut self) {
-        if let Some(prefix) = &self.prefix {
-            for e in std::fs::read_dir("/dev/hugepages")
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
+        if let Some((dir, prefix)) = &self.files {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
                 if e.file_name().to_string_lossy().starts_with(prefix.as_str()) {
                     let _ = std::fs::remove_file(e.path());
                 }
             }
         }
-        if !self.mounted {
-            let _ = Command::new("umount").arg("/dev/hugepages").status();
+        if self.mount.is_none() {
+            if let Some(dir) = mount_2m() {
+                let _ = Command::new("umount").arg(&dir).status();
+            }
         }
         if !self.dir_existed {
             let _ = std::fs::remove_dir("/dev/hugepages");
@@ -198,11 +198,22 @@ impl Drop for Restore {
     }
 }
 
-fn hugetlbfs_at_dev_hugepages() -> bool {
+/// Where hugetlbfs with 2 MB pages is mounted (the pagesize option, or none where the
+/// kernel's default is 2 MB).
+fn mount_2m() -> Option<String> {
+    let default_2m = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Hugepagesize:") && l.contains(" 2048 kB"));
     std::fs::read_to_string("/proc/mounts")
         .unwrap()
         .lines()
-        .any(|l| l.split_whitespace().nth(1) == Some("/dev/hugepages") && l.contains("hugetlbfs"))
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let size = f[3].split(',').find_map(|o| o.strip_prefix("pagesize="));
+            (f[2] == "hugetlbfs" && (size == Some("2M") || (size.is_none() && default_2m)))
+                .then(|| f[1].to_string())
+        })
 }
 
 #[test]
@@ -211,14 +222,11 @@ fn setup_reserves_the_pages_a_pcap_run_then_runs_on() {
     if !Path::new(PAGES_2M).exists() {
         panic!("this kernel has no 2 MB huge pages ({PAGES_2M})");
     }
-    let default_2m = std::fs::read_to_string("/proc/meminfo")
-        .unwrap()
-        .contains("Hugepagesize:       2048 kB");
     let mut restore = Restore {
         nr: num(&format!("{PAGES_2M}/nr_hugepages")),
-        mounted: hugetlbfs_at_dev_hugepages(),
+        mount: mount_2m(),
         dir_existed: Path::new("/dev/hugepages").exists(),
-        prefix: None,
+        files: None,
     };
     let used = restore.nr - num(&format!("{PAGES_2M}/free_hugepages"));
     // EAL takes the 96 MB of -m at start, from huge pages: 48 of 2 MB.
@@ -235,12 +243,7 @@ fn setup_reserves_the_pages_a_pcap_run_then_runs_on() {
         nr >= used + 48,
         "{nr} pages reserved, {used} in use before:\n{out}"
     );
-    if default_2m {
-        assert!(
-            hugetlbfs_at_dev_hugepages(),
-            "no hugetlbfs at /dev/hugepages:\n{out}"
-        );
-    }
+    let dir = mount_2m().unwrap_or_else(|| panic!("no hugetlbfs of 2 MB pages mounted:\n{out}"));
     // A second run finds the pages free and leaves the pool alone.
     let o = setup(&cfg, &["--page-size", "2M"]);
     assert!(
@@ -268,24 +271,25 @@ fn setup_reserves_the_pages_a_pcap_run_then_runs_on() {
         .spawn()
         .unwrap();
     // pcap mode's EAL file prefix is cgnat-PID; its page files stay after it ends.
-    restore.prefix = Some(format!("cgnat-{}map_", child.id()));
+    let prefix = format!("cgnat-{}map_", child.id());
+    restore.files = Some((dir.clone(), prefix.clone()));
     let run = child.wait_with_output().unwrap();
     assert!(run.status.success(), "{}", text(&run));
     let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     assert!(summary["workers"] == 1, "{summary}");
-    if default_2m {
-        let files = std::fs::read_dir("/dev/hugepages")
+    // EAL maps pages of the kernel's default size: 48 files where that is 2 MB.
+    if std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .contains("Hugepagesize:       2048 kB")
+    {
+        let files = std::fs::read_dir(&dir)
             .unwrap()
             .flatten()
-            .filter(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with(restore.prefix.as_deref().unwrap())
-            })
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
             .count();
         assert_eq!(
             files, 48,
-            "EAL mapped {files} huge pages, not the 48 of -m 96"
+            "EAL mapped {files} huge pages in {dir}, not the 48 of -m 96"
         );
     }
 }
