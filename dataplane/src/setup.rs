@@ -436,3 +436,59 @@ fn bind(cfg: &Config, i: usize, name: &str, addr: &str, steps: &Steps) -> Result
     })?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pci_addresses_in_the_kernels_form_and_vdevs_are_none() {
+        assert_eq!(pci_address("0000:03:00.0"), Some("0000:03:00.0".into()));
+        assert_eq!(pci_address("03:00.1"), Some("0000:03:00.1".into()));
+        assert_eq!(
+            pci_address("0000:AF:00.0,txq_inline_max=128"),
+            Some("0000:af:00.0".into())
+        );
+        for vdev in [
+            "net_pcap0,rx_pcap=a.pcap",
+            "net_af_packet0,iface=eth0",
+            "net_null0",
+            "0000:03:00",
+            "03:00.10",
+            "zz:00.0",
+        ] {
+            assert_eq!(pci_address(vdev), None, "{vdev}");
+        }
+    }
+
+    #[test]
+    fn eal_values_in_every_spelling() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            eal_value(&args(&["-m", "512"]), Some("-m"), "--socket-mem"),
+            Some("512")
+        );
+        assert_eq!(
+            eal_value(&args(&["-m512"]), Some("-m"), "--socket-mem"),
+            Some("512")
+        );
+        assert_eq!(
+            eal_value(&args(&["--socket-mem=1024,0"]), Some("-m"), "--socket-mem"),
+            Some("1024,0")
+        );
+        assert_eq!(
+            eal_value(&args(&["--huge-dir", "/mnt/huge"]), None, "--huge-dir"),
+            Some("/mnt/huge")
+        );
+        assert_eq!(
+            eal_value(&args(&["--no-pci"]), Some("-m"), "--socket-mem"),
+            None
+        );
+        assert_eq!(page_kb("2M").unwrap(), 2048);
+        assert_eq!(page_kb("1G").unwrap(), 1 << 20);
+        assert_eq!(page_kb("2048kB").unwrap(), 2048);
+        assert!(page_kb("big").is_err());
+        assert_eq!(human(2048), "2M");
+        assert_eq!(human(1 << 20), "1G");
+    }
+}
