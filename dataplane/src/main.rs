@@ -1,13 +1,16 @@
 //! The `cgnat` command: the appliance (`run`), pcap test mode (`pcap`), config
 //! validation (`check`), deterministic NAT look-ups (`map`), a real capture through
-//! the pipeline (`replay`) and the live state of a running appliance (`show`, and
-//! `top`, refreshed every second).
+//! the pipeline (`replay`), the live state of a running appliance (`show`, and `top`,
+//! refreshed every second) and the host's huge pages and vfio-pci bindings (`setup`).
+//! `cgnat CMD --help` prints the part of the help about CMD; the man page is made from
+//! these texts.
 
 mod api;
 mod exporter;
 mod http;
 mod metrics;
 mod runtime;
+mod setup;
 mod top;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -18,7 +21,9 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-const USAGE: &str = "usage:
+const USAGE: &str = "cgnat: carrier-grade NAT44 on DPDK, with FTP, TFTP, SIP and RTSP ALGs.
+
+usage:
   cgnat run -c FILE
       Run the appliance on the ports of FILE until SIGINT or SIGTERM.
   cgnat pcap -c FILE --inside IN.pcap [--outside IN2.pcap] --out-dir DIR
@@ -46,7 +51,34 @@ const USAGE: &str = "usage:
       Deterministic NAT (RFC 7422): the public address and port range of an inside
       address, or the inside address that owned a public address and port. No logs
       needed: the answer is computed from the config.
+  cgnat setup -c FILE [--dry-run] [--bind] [--page-size 2M|1G]
+      Prepare the host for FILE: reserve the huge pages its DPDK memory needs
+      (dataplane.eal_args -m or --socket-mem, at least its mbuf pool, queues and rings;
+      pages are added, never taken away) and mount hugetlbfs; with --bind, bind the
+      PCI devices its ports name to vfio-pci (refused for an interface that is up).
+      --dry-run prints each step without taking it. Pages are of the kernel's default
+      size unless --page-size says otherwise.
 ";
+
+/// Options that take no value.
+const FLAGS: &[&str] = &["--json", "--once", "--dry-run", "--bind"];
+
+/// The part of [`USAGE`] about one command: its synopsis lines and what follows them.
+fn command_help(cmd: &str) -> Option<String> {
+    let head = format!("  cgnat {cmd} ");
+    let mut out = String::new();
+    let mut inside = false;
+    for line in USAGE.lines() {
+        if line.starts_with("  cgnat ") {
+            inside = line.starts_with(&head);
+        }
+        if inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    (!out.is_empty()).then(|| format!("usage:\n{out}"))
+}
 
 struct Args {
     cmd: String,
@@ -65,7 +97,7 @@ impl Args {
                 words.push(a);
                 continue;
             }
-            if a == "--json" || a == "--once" {
+            if FLAGS.contains(&a.as_str()) {
                 opts.push((a, "true".to_string()));
                 continue;
             }
@@ -562,15 +594,49 @@ fn show_mode(args: &Args) -> Result<()> {
     Ok(())
 }
 
+fn setup_mode(args: &Args) -> Result<()> {
+    args.only(&["-c", "--config", "--dry-run", "--bind", "--page-size"])?;
+    let cfg = args.config()?;
+    setup::setup(
+        &cfg,
+        &setup::SetupOptions {
+            dry_run: args.get(&["--dry-run"]).is_some(),
+            bind: args.get(&["--bind"]).is_some(),
+            page_size: args.get(&["--page-size"]),
+        },
+    )
+}
+
 fn main() -> ExitCode {
-    let mut argv = std::env::args().skip(1).peekable();
-    if matches!(
-        argv.peek().map(String::as_str),
-        None | Some("-h" | "--help" | "help")
-    ) {
-        print!("{USAGE}");
-        return ExitCode::SUCCESS;
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match argv.first().map(String::as_str) {
+        None | Some("-h" | "--help" | "help") => {
+            // `cgnat help CMD`: the part about CMD.
+            match argv.get(1).and_then(|c| command_help(c)) {
+                Some(h) => print!("{h}"),
+                None => print!("{USAGE}"),
+            }
+            return ExitCode::SUCCESS;
+        }
+        Some("-V" | "--version") => {
+            println!("cgnat {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Some(cmd) if argv[1..].iter().any(|a| a == "-h" || a == "--help") => {
+            return match command_help(cmd) {
+                Some(h) => {
+                    print!("{h}");
+                    ExitCode::SUCCESS
+                }
+                None => {
+                    eprintln!("cgnat: unknown command `{cmd}`\n{USAGE}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        _ => {}
     }
+    let argv = argv.into_iter();
     let result = Args::parse(argv).and_then(|args| match args.cmd.as_str() {
         "run" => run_mode(&args),
         "pcap" => pcap_mode(&args),
@@ -579,6 +645,7 @@ fn main() -> ExitCode {
         "show" => show_mode(&args),
         "top" => top_mode(&args),
         "replay" => replay_mode(&args),
+        "setup" => setup_mode(&args),
         other => Err(anyhow!("unknown command `{other}`\n{USAGE}")),
     });
     match result {

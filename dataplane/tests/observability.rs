@@ -289,18 +289,6 @@ fn spawn_run(dir: &Path, cfg: &str, log: &Path) -> Killed {
     )
 }
 
-/// Waits at most `limit` for `child` to exit.
-fn exit_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Ok(Some(s)) = child.try_wait() {
-            return Some(s);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
-}
-
 #[test]
 fn a_listen_address_in_use_stops_the_start_with_nothing_left_running() {
     let dir = workdir("listen-taken");

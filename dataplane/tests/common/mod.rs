@@ -12,8 +12,10 @@ use cgnat_dataplane::neighbors::Neighbors;
 use cgnat_dataplane::pipeline::{port_infos, PipelineParams, Side, Worker};
 use cgnat_dataplane::wire::checksum;
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
+use std::process::Child;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub const GW_MAC: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 0xfe];
 pub const HOST_MAC: [u8; 6] = [0x02, 0xbb, 0, 0, 0, 0x01];
@@ -378,9 +380,9 @@ pub fn tftp_answer_reaches_client(h: &mut Harness, m: SocketAddrV4, now: u32) {
     assert_eq!(back.dst, sa("100.64.1.2:44935"));
 }
 
-/// A TCP port free on loopback now.
+/// A TCP port on loopback that was free a moment ago.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+    TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
@@ -429,4 +431,16 @@ pub fn require_tools(tools: &[&str]) {
             "{tool} is missing: run scripts/install-deps.sh --test"
         );
     }
+}
+
+/// Waits at most `limit` for `child` to exit.
+pub fn exit_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
 }
