@@ -8,7 +8,7 @@ use common::*;
 use serde_json::Value;
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn query(prom: u16, q: &str) -> Option<f64> {
