@@ -1,5 +1,5 @@
-//! A small HTTP/1.1 server for the plain threads (metrics, control API): one GET per
-//! connection. Enough for Prometheus and `cgnat show`, and nothing on the dataplane
+//! A small HTTP/1.1 server for the plain threads (metrics, control API): one GET (or
+//! body-less POST) per connection. Enough for Prometheus and `cgnat show`, and nothing on the dataplane
 //! depends on it.
 //!
 //! It is built for hostile clients (docs/security.md, "Control surfaces"): the
@@ -279,7 +279,8 @@ fn linger(s: &mut TcpStream) {
     }
 }
 
-type Handler = dyn Fn(&str, &str) -> Response + Send + Sync;
+/// A handler: method (`GET` or `POST`), path, query.
+type Handler = dyn Fn(&str, &str, &str) -> Response + Send + Sync;
 
 fn answer(mut s: TcpStream, token: Option<&str>, stats: &Stats, gate: &Gate, h: &Handler) {
     let head = match read_head(&mut s) {
@@ -313,18 +314,19 @@ fn answer(mut s: TcpStream, token: Option<&str>, stats: &Stats, gate: &Gate, h: 
             return;
         }
     }
-    let resp = match line.strip_prefix("GET ") {
+    let method = line.split(' ').next().unwrap_or("");
+    let resp = match line.strip_prefix("GET ").or(line.strip_prefix("POST ")) {
         Some(rest) => {
             let target = rest.split_whitespace().next().unwrap_or("/");
             let (path, query) = target.split_once('?').unwrap_or((target, ""));
             let open = gate.0.read().unwrap_or_else(|e| e.into_inner());
             if *open {
-                h(path, query)
+                h(method, path, query)
             } else {
                 Response::text(503, "stopping")
             }
         }
-        None => Response::text(405, "only GET"),
+        None => Response::text(405, "only GET and POST"),
     };
     if !send(&mut s, &resp, "") {
         stats.timed_out.fetch_add(1, Ordering::Relaxed);
@@ -337,7 +339,7 @@ fn answer(mut s: TcpStream, token: Option<&str>, stats: &Stats, gate: &Gate, h: 
 pub fn serve(
     server: Server,
     stop: Arc<AtomicBool>,
-    handler: impl Fn(&str, &str) -> Response + Send + Sync + 'static,
+    handler: impl Fn(&str, &str, &str) -> Response + Send + Sync + 'static,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let Server {
         name,

@@ -6,6 +6,7 @@ mod api;
 mod exporter;
 mod http;
 mod metrics;
+mod reload;
 mod runtime;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -31,9 +32,16 @@ const USAGE: &str = "usage:
   cgnat check -c FILE
       Validate FILE and print every resolved setting.
   cgnat show sessions [--subscriber IP] [--outside IP[:PORT]] [--remote IP[:PORT]] [--limit N] [--cursor C]
-  cgnat show subscriber IP | pool | counters | expectations   (-c FILE or --api HOST:PORT [--token T]; --json; --timeout SECS, 10)
+  cgnat show subscriber IP | pool | counters | expectations | config   (-c FILE or --api HOST:PORT [--token T]; --json; --timeout SECS, 10)
       Live state of a running appliance, through its control API (api.listen, with
       api.token from FILE). A page holds at most 10000 sessions; --cursor continues.
+      `config`: the settings it runs with (after the last reload), resolved.
+  cgnat reload (-c FILE | --api HOST:PORT [--token T]) [--json] [--timeout SECS, 30]
+      Make a running appliance read its config file again (the one it was started
+      with) and apply what changes live: timeouts, ALGs, limits, policies, static
+      mappings, logging. A setting that needs a restart (lcores, devices, table sizes,
+      the pool, listeners) or an invalid file is named and nothing is applied (exit
+      status 2). Live sessions stay. SIGHUP does the same.
   cgnat map -c FILE forward INSIDE_IP
   cgnat map -c FILE reverse PUBLIC_IP PORT
       Deterministic NAT (RFC 7422): the public address and port range of an inside
@@ -351,6 +359,16 @@ fn http_get(
     token: Option<&str>,
     timeout: std::time::Duration,
 ) -> Result<serde_json::Value> {
+    http_call("GET", api, path, token, timeout)
+}
+
+fn http_call(
+    method: &str,
+    api: &str,
+    path: &str,
+    token: Option<&str>,
+    timeout: std::time::Duration,
+) -> Result<serde_json::Value> {
     use std::io::{Read, Write};
     let silent = || {
         anyhow!(
@@ -371,7 +389,7 @@ fn http_get(
     let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {api}\r\n{auth}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {api}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
     )?;
     let mut raw = Vec::new();
     if let Err(e) = s.read_to_end(&mut raw) {
@@ -404,22 +422,14 @@ fn http_get(
     serde_json::from_str(body).with_context(|| format!("bad JSON from {api}"))
 }
 
-fn show_mode(args: &Args) -> Result<()> {
-    args.only(&[
-        "-c",
-        "--config",
-        "--api",
-        "--subscriber",
-        "--outside",
-        "--remote",
-        "--limit",
-        "--cursor",
-        "--json",
-        "--token",
-        "--timeout",
-    ])?;
+/// The control API to ask (`--api`, or api.listen of `-c FILE`), its token (`--token`,
+/// or api.token of FILE) and how long to wait (`--timeout`, else `default_secs`).
+fn api_target(
+    args: &Args,
+    default_secs: u64,
+) -> Result<(String, Option<String>, std::time::Duration)> {
     let timeout = match args.get(&["--timeout"]) {
-        None => std::time::Duration::from_secs(SHOW_TIMEOUT_SECS),
+        None => std::time::Duration::from_secs(default_secs),
         Some(t) => t
             .parse::<f64>()
             .ok()
@@ -441,6 +451,67 @@ fn show_mode(args: &Args) -> Result<()> {
         }
     };
     let token = args.get(&["--token"]).map(str::to_string).or(config_token);
+    Ok((api, token, timeout))
+}
+
+/// How long `cgnat reload` waits for the answer, by default.
+const RELOAD_TIMEOUT_SECS: u64 = 30;
+
+fn reload_mode(args: &Args) -> Result<()> {
+    args.only(&["-c", "--config", "--api", "--token", "--timeout", "--json"])?;
+    let (api, token, timeout) = api_target(args, RELOAD_TIMEOUT_SECS).map_err(|e| {
+        anyhow!("{e:#}; nothing was sent to the appliance (--api HOST:PORT asks it anyway)")
+    })?;
+    let v = http_call("POST", &api, "/reload", token.as_deref(), timeout)?;
+    if args.get(&["--json"]).is_some_and(|v| v != "false") {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else if v["applied"] == true {
+        let changes = v["changes"].as_array().cloned().unwrap_or_default();
+        if changes.is_empty() {
+            println!(
+                "reloaded {}: nothing changed",
+                v["file"].as_str().unwrap_or("")
+            );
+        }
+        for c in &changes {
+            println!(
+                "changed {}: {} -> {}",
+                c["key"].as_str().unwrap_or(""),
+                c["from"].as_str().unwrap_or(""),
+                c["to"].as_str().unwrap_or("")
+            );
+        }
+        if let Some(w) = v["warning"].as_str() {
+            eprintln!("cgnat: {w}");
+        }
+    }
+    if v["applied"] != true {
+        let why: Vec<String> = v["refused"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["text"].as_str().unwrap_or("").to_string())
+            .collect();
+        bail!("reload refused, nothing applied:\n  {}", why.join("\n  "));
+    }
+    Ok(())
+}
+
+fn show_mode(args: &Args) -> Result<()> {
+    args.only(&[
+        "-c",
+        "--config",
+        "--api",
+        "--subscriber",
+        "--outside",
+        "--remote",
+        "--limit",
+        "--cursor",
+        "--json",
+        "--token",
+        "--timeout",
+    ])?;
+    let (api, token, timeout) = api_target(args, SHOW_TIMEOUT_SECS)?;
     let json = args.get(&["--json"]).is_some_and(|v| v != "false");
     let w: Vec<&str> = args.words.iter().map(String::as_str).collect();
     let (path, kind) = match w.as_slice() {
@@ -457,9 +528,14 @@ fn show_mode(args: &Args) -> Result<()> {
         ["pool"] => ("/pool".to_string(), "pool"),
         ["expectations"] => ("/expectations".to_string(), "expectations"),
         ["counters"] => ("/counters".to_string(), "counters"),
-        _ => bail!("usage: cgnat show sessions|subscriber IP|pool|counters|expectations [-c FILE | --api HOST:PORT] [--json]"),
+        ["config"] => ("/config".to_string(), "config"),
+        _ => bail!("usage: cgnat show sessions|subscriber IP|pool|counters|expectations|config [-c FILE | --api HOST:PORT] [--json]"),
     };
     let v = http_get(&api, &path, token.as_deref(), timeout)?;
+    if kind == "config" && !json {
+        print!("{}", v["toml"].as_str().unwrap_or(""));
+        return Ok(());
+    }
     if json || kind == "counters" || kind == "subscriber" || kind == "expectations" {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -522,6 +598,7 @@ fn main() -> ExitCode {
         "check" => check_mode(&args),
         "map" => map_mode(&args),
         "show" => show_mode(&args),
+        "reload" => reload_mode(&args),
         "replay" => replay_mode(&args),
         other => Err(anyhow!("unknown command `{other}`\n{USAGE}")),
     });
