@@ -139,6 +139,33 @@ fn reload_and_sighup_apply_live_settings_and_refuse_the_rest_whole() {
     assert_eq!(mapping(&after), mapping(&before), "sessions changed");
     assert!(after.iter().all(|s| s.2 > 600), "{after:?}");
 
+    // 1b. A log collector added: the exporter sends it the IPFIX templates at once;
+    // moved to another: that one gets them.
+    let collector = |n: u8| {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let addr = sock.local_addr().unwrap();
+        let cfg = format!("{live}\n[logging.ipfix]\ncollector = \"{addr}\"\ndomain_id = {n}");
+        (sock, cfg)
+    };
+    for n in [7u8, 8] {
+        let (sock, cfg) = collector(n);
+        std::fs::write(&file, base(&cfg)).unwrap();
+        let (code, out, err) = cgnat(&["reload", "--api", &api]);
+        assert_eq!(code, 0, "reload: {out}\n{err}");
+        assert!(out.contains("changed logging.ipfix.collector"), "{out}");
+        let mut buf = [0u8; 2048];
+        let n_got = sock
+            .recv(&mut buf)
+            .expect("no IPFIX message at the new collector");
+        // IPFIX version 10, observation domain `n`.
+        assert!(n_got > 16 && buf[..2] == [0, 10], "{:02x?}", &buf[..n_got]);
+        assert_eq!(buf[12..16], [0, 0, 0, n]);
+    }
+    let after = sessions(&api);
+    assert_eq!(mapping(&after), mapping(&before), "sessions changed");
+
     // 2. More workers need a restart: refused by key and line, nothing applied
     // (not even the timeout in the same file).
     let lcores = base("[nat.timeouts]\nudp = 1200\n[alg]\nftp = { enabled = false }")
@@ -191,12 +218,17 @@ fn reload_and_sighup_apply_live_settings_and_refuse_the_rest_whole() {
     let cfg = show_config(&api);
     assert!(cfg.contains("[alg.ftp]\nenabled = true"), "{cfg}");
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(
-        text.contains(
-            "reload (SIGHUP): applied: alg.ftp.enabled false -> true; nat.timeouts.udp 900 -> 1500"
-        ),
-        "{text}"
-    );
+    let applied = text
+        .lines()
+        .find(|l| l.contains("reload (SIGHUP): applied: "))
+        .unwrap_or_else(|| panic!("{text}"));
+    for change in [
+        "alg.ftp.enabled false -> true",
+        "nat.timeouts.udp 900 -> 1500",
+        "logging.ipfix.collector",
+    ] {
+        assert!(applied.contains(change), "{applied}");
+    }
     // ... and refuses lcores, and an invalid file, naming them, applying nothing.
     std::fs::write(&file, &lcores).unwrap();
     hup();
