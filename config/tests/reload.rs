@@ -108,3 +108,19 @@ fn a_setting_back_to_its_default_is_named_at_its_table() {
     assert_eq!(e[0].key, "nat.block_size");
     assert_eq!(e[0].line, 18); // [nat]
 }
+
+#[test]
+fn tokens_change_live_and_listeners_do_not() {
+    let text = format!(
+        "{BASE}[api]\ntoken = \"0123456789abcdef\"\n[metrics]\ntoken = \"fedcba9876543210\"\n"
+    );
+    assert_eq!(keys(&text), ["api.token", "metrics.token"]);
+    let text = format!("{BASE}[metrics]\nlisten = \"127.0.0.1:9999\"\n");
+    let e = reload_plan(&cfg(BASE), &cfg(&text), &text).expect_err("must be refused");
+    assert_eq!(e[0].key, "metrics.listen");
+    assert!(
+        e[0].message.contains("listener is bound at start"),
+        "{}",
+        e[0]
+    );
+}

@@ -192,7 +192,17 @@ impl State {
             }
             "/reload" => self.reload(),
             "/config" => {
-                let c = self.running.lock().unwrap_or_else(|e| e.into_inner());
+                // The tokens are not for whoever reads the config.
+                let mut c = self
+                    .running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                for t in [&mut c.api.token, &mut c.metrics.token] {
+                    if t.is_some() {
+                        *t = Some("(set, not shown)".into());
+                    }
+                }
                 Ok(json!({ "file": c.file, "toml": c.resolved_toml() }))
             }
             "/pool" => {

@@ -143,14 +143,17 @@ impl Gate {
     }
 }
 
+/// A server's bearer token, shared with whoever may change it.
+pub type Token = Arc<RwLock<Option<String>>>;
+
 /// A server's settings.
 pub struct Server {
     /// Thread name.
     pub name: &'static str,
     /// The listening socket ([`bind`]).
     pub listener: TcpListener,
-    /// Required bearer token, if any.
-    pub token: Option<String>,
+    /// Required bearer token, if any (a reload may change it: read per request).
+    pub token: Token,
     /// Refusals.
     pub stats: Arc<Stats>,
     /// See [`Gate`].
@@ -282,7 +285,13 @@ fn linger(s: &mut TcpStream) {
 /// A handler: method (`GET` or `POST`), path, query.
 type Handler = dyn Fn(&str, &str, &str) -> Response + Send + Sync;
 
-fn answer(mut s: TcpStream, token: Option<&str>, stats: &Stats, gate: &Gate, h: &Handler) {
+fn answer(
+    mut s: TcpStream,
+    token: &RwLock<Option<String>>,
+    stats: &Stats,
+    gate: &Gate,
+    h: &Handler,
+) {
     let head = match read_head(&mut s) {
         Head::Complete(h) => h,
         Head::TooLarge => {
@@ -301,6 +310,7 @@ fn answer(mut s: TcpStream, token: Option<&str>, stats: &Stats, gate: &Gate, h: 
     let head = String::from_utf8_lossy(&head);
     let mut lines = head.split("\r\n");
     let line = lines.next().unwrap_or("");
+    let token = token.read().unwrap_or_else(|e| e.into_inner()).clone();
     if let Some(t) = token {
         let given = lines
             .filter_map(|l| l.split_once(':'))
@@ -349,7 +359,6 @@ pub fn serve(
         gate,
     } = server;
     let handler: Arc<Handler> = Arc::new(handler);
-    let token: Arc<Option<String>> = Arc::new(token);
     let sources = Arc::new(Sources::default());
     std::thread::Builder::new()
         .name(name.into())
@@ -382,7 +391,7 @@ pub fn serve(
                     .name(format!("{name}-conn"))
                     .stack_size(256 * 1024)
                     .spawn(move || {
-                        answer(s, t.as_deref(), &st, &g, h.as_ref());
+                        answer(s, &t, &st, &g, h.as_ref());
                         src.release(peer.ip());
                         st.open.fetch_sub(1, Ordering::AcqRel);
                     });

@@ -6,7 +6,8 @@
 //! A plain thread does the work. Each worker gets its new settings on a channel it
 //! polls once per loop, between bursts ([`Worker::reconfigure`]), and gives the ones
 //! they replace back to be dropped here; the exporter takes new destinations on its
-//! next poll. Live sessions stay: only settings change.
+//! next poll, the HTTP servers new tokens on their next request. Live sessions stay:
+//! only settings change.
 //!
 //! [`Worker::reconfigure`]: cgnat_dataplane::pipeline::Worker::reconfigure
 
@@ -75,6 +76,8 @@ pub(crate) struct Reloader {
     /// The settings the workers replaced.
     pub replaced: Receiver<Settings>,
     pub destinations: Arc<Destinations>,
+    /// The control API's and the metrics server's bearer tokens.
+    pub tokens: [crate::http::Token; 2],
 }
 
 fn refusal(e: &ConfigError) -> Value {
@@ -151,6 +154,9 @@ impl Reloader {
         }
         if changes.iter().any(|c| c.key.starts_with("logging.")) {
             self.destinations.set(new.logging.clone());
+        }
+        for (cell, token) in self.tokens.iter().zip([&new.api.token, &new.metrics.token]) {
+            *cell.write().unwrap_or_else(|e| e.into_inner()) = token.clone();
         }
         *self.running.lock().unwrap_or_else(|e| e.into_inner()) = new;
         let mut answer = json!({ "applied": true, "file": file, "changes": list });

@@ -354,10 +354,15 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         Arc::new(crate::http::Stats::default()),
         Arc::new(crate::http::Stats::default()),
     ];
-    let server = |name, listener, token: &Option<String>, i: usize| crate::http::Server {
+    // The servers' tokens: a reload may change them.
+    let tokens: [crate::http::Token; 2] = [
+        Arc::new(std::sync::RwLock::new(cfg.api.token.clone())),
+        Arc::new(std::sync::RwLock::new(cfg.metrics.token.clone())),
+    ];
+    let server = |name, listener, i: usize| crate::http::Server {
         name,
         listener,
-        token: token.clone(),
+        token: tokens[i].clone(),
         stats: http_stats[i].clone(),
         gate: gate.clone(),
     };
@@ -379,7 +384,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
                     ("metrics", http_stats[1].clone()),
                 ],
             };
-            let srv = server("cgnat-metrics", listener, &cfg.metrics.token, 1);
+            let srv = server("cgnat-metrics", listener, 1);
             let h = crate::metrics::serve(srv, src, opts.stop.clone())
                 .with_context(|| format!("metrics.listen {listen}"))?;
             eprintln!("cgnat: metrics on http://{listen}/metrics");
@@ -400,6 +405,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             to_workers: reload_tx,
             replaced: replaced_rx,
             destinations,
+            tokens: tokens.clone(),
         },
         reload_req_rx,
         hup,
@@ -422,7 +428,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
                 running,
                 reload: reload_req_tx,
             };
-            let srv = server("cgnat-api", listener, &cfg.api.token, 0);
+            let srv = server("cgnat-api", listener, 0);
             let h = crate::api::serve(srv, state, opts.stop.clone())
                 .with_context(|| format!("api.listen {listen}"))?;
             eprintln!("cgnat: control API on http://{listen}/");

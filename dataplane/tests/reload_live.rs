@@ -232,21 +232,67 @@ fn reload_and_sighup_apply_live_settings_and_refuse_the_rest_whole() {
     // ... and refuses lcores, and an invalid file, naming them, applying nothing.
     std::fs::write(&file, &lcores).unwrap();
     hup();
-    until(10, "the refusal of lcores", &log, || {
+    // The SIGHUP lines of the log that hold `what`.
+    let sighup_lines = |what: &str| -> usize {
         std::fs::read_to_string(&log)
             .unwrap()
-            .contains("reload (SIGHUP): refused, nothing applied: ")
+            .lines()
+            .filter(|l| {
+                l.contains("reload (SIGHUP): refused, nothing applied: ") && l.contains(what)
+            })
+            .count()
+    };
+    until(10, "the refusal of lcores", &log, || {
+        sighup_lines("key `dataplane.worker_lcores`") == 1
     });
     std::fs::write(&file, &bad).unwrap();
     hup();
+    let invalid = format!("{file_s}:{line}: key `nat.timeouts.udp`");
     until(10, "the refusal of the invalid file", &log, || {
-        std::fs::read_to_string(&log)
-            .unwrap()
-            .contains(&format!("{file_s}:{line}: key `nat.timeouts.udp`"))
+        sighup_lines(&invalid) == 1
     });
-    let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.contains("key `dataplane.worker_lcores`"), "{text}");
     assert!(show_config(&api).contains("udp = 1500"));
+
+    // 5. Tokens change live: the API and the metrics want them from the next request
+    // on, and `show config` does not show them.
+    let token = "0123456789abcdef";
+    let with_tokens = "[nat.timeouts]\nudp = 1500\n[alg]\nftp = { enabled = true }\n";
+    let text = base(with_tokens)
+        .replace("[metrics]\n", &format!("[metrics]\ntoken = \"{token}\"\n"))
+        .replace("[api]\n", &format!("[api]\ntoken = \"{token}\"\n"));
+    std::fs::write(&file, &text).unwrap();
+    let (code, out, err) = cgnat(&["reload", "--api", &api]);
+    assert_eq!(code, 0, "reload: {out}\n{err}");
+    assert!(
+        out.contains("changed api.token") && out.contains("changed metrics.token"),
+        "{out}"
+    );
+    let (code, _, err) = cgnat(&["show", "config", "--api", &api]);
+    assert_eq!(code, 2);
+    assert!(err.contains("api.token"), "{err}");
+    let (code, cfg, err) = cgnat(&["show", "config", "-c", file_s]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        cfg.contains("(set, not shown)") && !cfg.contains(token),
+        "{cfg}"
+    );
+    let metrics = |auth: bool| {
+        let mut c = Command::new("curl");
+        c.args(["-sf", "--max-time", "2"]);
+        if auth {
+            c.args(["-H", &format!("Authorization: Bearer {token}")]);
+        }
+        c.arg(format!("http://127.0.0.1:{mport}/metrics"))
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(!metrics(false));
+    assert!(metrics(true));
+    std::fs::write(&file, base(with_tokens)).unwrap();
+    let (code, out, err) = cgnat(&["reload", "--api", &api, "--token", token]);
+    assert_eq!(code, 0, "reload: {out}\n{err}");
+    assert!(metrics(false));
 
     // The appliance runs on, with every session it had.
     assert!(app.0.try_wait().unwrap().is_none(), "cgnat exited");
