@@ -195,6 +195,15 @@ fn reload_and_sighup_apply_live_settings_and_refuse_the_rest_whole() {
         "{err}"
     );
     assert!(err.contains("120"), "what would be valid: {err}");
+    // `-c FILE` reads the file for the API's address first: the same error, and
+    // nothing is sent.
+    let (code, out, err) = cgnat(&["reload", "-c", file_s]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains(&format!("{file_s}:{line}: key `nat.timeouts.udp`"))
+            && err.contains("nothing was sent"),
+        "{err}"
+    );
     assert!(show_config(&api).contains("udp = 900"));
 
     // 4. SIGHUP does the same: applies a live change ...
