@@ -10,8 +10,10 @@
 mod locate;
 mod net;
 mod raw;
+pub mod reload;
 
 pub use net::Ipv4Net;
+pub use reload::{plan as reload_plan, Change};
 
 use raw::{FileConfig, Seg};
 use std::fmt;

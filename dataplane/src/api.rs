@@ -3,7 +3,9 @@
 //! asked of each worker over a channel and answered between its bursts.
 //!
 //! GET /counters, /pool, /sessions?subscriber=IP&outside=IP[:PORT]&remote=IP[:PORT]&limit=N&cursor=C,
-//! /subscribers/IP, /subscribers?top=N, /expectations, /workers.
+//! /subscribers/IP, /subscribers?top=N, /expectations, /workers, /config (the running
+//! config, resolved); POST /reload (re-read the file, apply what changes live: see
+//! `reload.rs`).
 //!
 //! `/sessions` is a page of at most [`MAX_PAGE`] sessions; `next` in the answer is the
 //! cursor of the following page. Each worker is asked for a bounded piece at a time
@@ -26,6 +28,8 @@ use std::time::{Duration, Instant};
 pub const MAX_PAGE: usize = 10_000;
 /// Sessions per page when the request gives no limit.
 const DEFAULT_PAGE: usize = 1000;
+/// Time a reload may take to be started, and then to be answered.
+const RELOAD_DEADLINE: Duration = Duration::from_secs(10);
 /// Time a `/sessions` page may take to gather.
 const PAGE_DEADLINE: Duration = Duration::from_secs(3);
 
@@ -53,6 +57,10 @@ pub struct State {
     pub http: [Arc<crate::http::Stats>; 2],
     /// The appliance is stopping: waiting for workers is pointless.
     pub stop: Arc<AtomicBool>,
+    /// The running config (`/config`).
+    pub running: crate::reload::Running,
+    /// Reload requests (`POST /reload`).
+    pub reload: crossbeam::channel::Sender<crate::reload::Request>,
 }
 
 fn endpoint(s: &str) -> Result<(Ipv4Addr, Option<u16>), String> {
@@ -204,7 +212,20 @@ impl State {
         Ok((out, (w < self.queries.len()).then_some((w, from))))
     }
 
-    fn route(&self, path: &str, query: &str) -> Result<Value, (u16, String)> {
+    /// Asks the reload thread to reload and waits for its answer.
+    fn reload(&self) -> Result<Value, (u16, String)> {
+        let (tx, rx) = crossbeam::channel::bounded(1);
+        let busy = || (503, "the reload thread did not answer in time".to_string());
+        self.reload
+            .send_timeout(tx, RELOAD_DEADLINE)
+            .map_err(|_| busy())?;
+        rx.recv_timeout(RELOAD_DEADLINE).map_err(|_| busy())
+    }
+
+    fn route(&self, method: &str, path: &str, query: &str) -> Result<Value, (u16, String)> {
+        if (path == "/reload") != (method == "POST") {
+            return Err((405, "POST /reload; every other endpoint is GET".into()));
+        }
         let params: Vec<(&str, &str)> = query
             .split('&')
             .filter_map(|kv| kv.split_once('='))
@@ -220,6 +241,21 @@ impl State {
                     "metrics": crate::http::refusals_json(&self.http[1]),
                 });
                 Ok(v)
+            }
+            "/reload" => self.reload(),
+            "/config" => {
+                // The tokens are not for whoever reads the config.
+                let mut c = self
+                    .running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                for t in [&mut c.api.token, &mut c.metrics.token] {
+                    if t.is_some() {
+                        *t = Some("(set, not shown)".into());
+                    }
+                }
+                Ok(json!({ "file": c.file, "toml": c.resolved_toml() }))
             }
             "/pool" => {
                 let addrs: Vec<Value> = self
@@ -312,7 +348,7 @@ impl State {
             _ => Err((
                 404,
                 "endpoints: /counters /pool /sessions /subscribers/IP /subscribers?top=N \
-                 /expectations /workers"
+                 /expectations /workers /config, POST /reload"
                     .into(),
             )),
         }
@@ -325,8 +361,8 @@ pub fn serve(
     st: State,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    crate::http::serve(server, stop, move |path, query| {
-        let (code, body) = match st.route(path, query) {
+    crate::http::serve(server, stop, move |method, path, query| {
+        let (code, body) = match st.route(method, path, query) {
             Ok(v) => (200, v),
             Err((c, e)) => (c, json!({ "error": e })),
         };

@@ -53,9 +53,7 @@ impl Harness {
             }
         }
         let control_counters = Arc::new(WorkerCounters::default());
-        let mut params =
-            NatParams::from_config(&cfg.nat, workers).expect("deterministic parameters fit");
-        params.set_algs(&cfg.alg);
+        let params = nat_params(cfg, workers);
         let pool = params.pool.clone();
         let mut all: Vec<Worker<VecBuf>> = (0..workers.max(1))
             .map(|w| {
@@ -102,6 +100,20 @@ impl Harness {
         });
         h.worker.set_params(params);
         h
+    }
+
+    /// A reload of `cfg` at `now`: every worker takes its settings as between two
+    /// bursts ([`Worker::reconfigure`]). `cfg` must change only what changes live
+    /// (`cgnat_config::reload_plan`).
+    pub fn reconfigure(&mut self, cfg: &Config, now: u32) {
+        let workers = 1 + self.others.len() as u16;
+        for w in self.workers() {
+            w.reconfigure(
+                PipelineParams::from_config(cfg),
+                nat_params(cfg, workers),
+                now,
+            );
+        }
     }
 
     /// Worker `w`.
@@ -239,4 +251,12 @@ impl Harness {
         }
         out
     }
+}
+
+/// The NAT settings of `cfg` for `workers` workers, ALGs included.
+fn nat_params(cfg: &Config, workers: u16) -> NatParams {
+    let mut params =
+        NatParams::from_config(&cfg.nat, workers).expect("deterministic parameters fit");
+    params.set_algs(&cfg.alg);
+    params
 }

@@ -9,6 +9,7 @@ mod api;
 mod exporter;
 mod http;
 mod metrics;
+mod reload;
 mod runtime;
 mod setup;
 mod top;
@@ -38,14 +39,21 @@ usage:
   cgnat check -c FILE
       Validate FILE and print every resolved setting.
   cgnat show sessions [--subscriber IP] [--outside IP[:PORT]] [--remote IP[:PORT]] [--limit N] [--cursor C]
-  cgnat show subscriber IP | pool | counters | expectations   (-c FILE or --api HOST:PORT [--token T]; --json; --timeout SECS, 10)
+  cgnat show subscriber IP | pool | counters | expectations | config   (-c FILE or --api HOST:PORT [--token T]; --json; --timeout SECS, 10)
       Live state of a running appliance, through its control API (api.listen, with
       api.token from FILE). A page holds at most 10000 sessions; --cursor continues.
+      `config`: the settings it runs with (after the last reload), resolved.
   cgnat top [-c FILE | --api HOST:PORT [--token T]] [--interval SECS] [--once] [--subscribers N] [--timeout SECS]
       A live view of a running appliance, redrawn every --interval (1 s): packets/s
       and busy share per worker, drops by reason, sessions and subscribers, pool use
       per address, ALG events/s, the N (10) busiest subscribers. q or Ctrl-C quits.
       --once prints one frame, after one interval of sampling, and exits.
+  cgnat reload (-c FILE | --api HOST:PORT [--token T]) [--json] [--timeout SECS, 30]
+      Make a running appliance read its config file again (the one it was started
+      with) and apply what changes live: timeouts, ALGs, limits, policies, static
+      mappings, logging. A setting that needs a restart (lcores, devices, table sizes,
+      the pool, listeners) or an invalid file is named and nothing is applied (exit
+      status 2). Live sessions stay. SIGHUP does the same.
   cgnat map -c FILE forward INSIDE_IP
   cgnat map -c FILE reverse PUBLIC_IP PORT
       Deterministic NAT (RFC 7422): the public address and port range of an inside
@@ -390,6 +398,16 @@ fn http_get(
     token: Option<&str>,
     timeout: std::time::Duration,
 ) -> Result<serde_json::Value> {
+    http_call("GET", api, path, token, timeout)
+}
+
+fn http_call(
+    method: &str,
+    api: &str,
+    path: &str,
+    token: Option<&str>,
+    timeout: std::time::Duration,
+) -> Result<serde_json::Value> {
     use std::io::{Read, Write};
     let silent = || {
         anyhow!(
@@ -410,7 +428,7 @@ fn http_get(
     let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {api}\r\n{auth}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {api}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
     )?;
     let mut raw = Vec::new();
     if let Err(e) = s.read_to_end(&mut raw) {
@@ -444,9 +462,13 @@ fn http_get(
 }
 
 /// The control API a command talks to: `--api` or the config's `api.listen`, its token
-/// (`--token` or the config's `api.token`) and how long to wait for it (`--timeout`).
-fn api_target(args: &Args) -> Result<(String, Option<String>, std::time::Duration)> {
-    let timeout = seconds(args, "--timeout", SHOW_TIMEOUT_SECS as f64)?;
+/// (`--token` or the config's `api.token`) and how long to wait for it (`--timeout`,
+/// else `default_secs`).
+fn api_target(
+    args: &Args,
+    default_secs: u64,
+) -> Result<(String, Option<String>, std::time::Duration)> {
+    let timeout = seconds(args, "--timeout", default_secs as f64)?;
     let (api, config_token) = match args.get(&["--api"]) {
         Some(a) => (a.to_string(), None),
         None => {
@@ -488,7 +510,7 @@ fn top_mode(args: &Args) -> Result<()> {
         "--once",
         "--subscribers",
     ])?;
-    let (api, token, timeout) = api_target(args)?;
+    let (api, token, timeout) = api_target(args, SHOW_TIMEOUT_SECS)?;
     let busiest = match args.get(&["--subscribers"]) {
         None => 10,
         Some(n) => n
@@ -513,6 +535,49 @@ fn top_mode(args: &Args) -> Result<()> {
     top::run(&opts, stop_flag()?)
 }
 
+/// How long `cgnat reload` waits for the answer, by default.
+const RELOAD_TIMEOUT_SECS: u64 = 30;
+
+fn reload_mode(args: &Args) -> Result<()> {
+    args.only(&["-c", "--config", "--api", "--token", "--timeout", "--json"])?;
+    let (api, token, timeout) = api_target(args, RELOAD_TIMEOUT_SECS).map_err(|e| {
+        anyhow!("{e:#}; nothing was sent to the appliance (--api HOST:PORT asks it anyway)")
+    })?;
+    let v = http_call("POST", &api, "/reload", token.as_deref(), timeout)?;
+    if args.get(&["--json"]).is_some_and(|v| v != "false") {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else if v["applied"] == true {
+        let changes = v["changes"].as_array().cloned().unwrap_or_default();
+        if changes.is_empty() {
+            println!(
+                "reloaded {}: nothing changed",
+                v["file"].as_str().unwrap_or("")
+            );
+        }
+        for c in &changes {
+            println!(
+                "changed {}: {} -> {}",
+                c["key"].as_str().unwrap_or(""),
+                c["from"].as_str().unwrap_or(""),
+                c["to"].as_str().unwrap_or("")
+            );
+        }
+        if let Some(w) = v["warning"].as_str() {
+            eprintln!("cgnat: {w}");
+        }
+    }
+    if v["applied"] != true {
+        let why: Vec<String> = v["refused"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["text"].as_str().unwrap_or("").to_string())
+            .collect();
+        bail!("reload refused, nothing applied:\n  {}", why.join("\n  "));
+    }
+    Ok(())
+}
+
 fn show_mode(args: &Args) -> Result<()> {
     args.only(&[
         "-c",
@@ -527,7 +592,7 @@ fn show_mode(args: &Args) -> Result<()> {
         "--token",
         "--timeout",
     ])?;
-    let (api, token, timeout) = api_target(args)?;
+    let (api, token, timeout) = api_target(args, SHOW_TIMEOUT_SECS)?;
     let json = args.get(&["--json"]).is_some_and(|v| v != "false");
     let w: Vec<&str> = args.words.iter().map(String::as_str).collect();
     let (path, kind) = match w.as_slice() {
@@ -544,9 +609,14 @@ fn show_mode(args: &Args) -> Result<()> {
         ["pool"] => ("/pool".to_string(), "pool"),
         ["expectations"] => ("/expectations".to_string(), "expectations"),
         ["counters"] => ("/counters".to_string(), "counters"),
-        _ => bail!("usage: cgnat show sessions|subscriber IP|pool|counters|expectations [-c FILE | --api HOST:PORT] [--json]"),
+        ["config"] => ("/config".to_string(), "config"),
+        _ => bail!("usage: cgnat show sessions|subscriber IP|pool|counters|expectations|config [-c FILE | --api HOST:PORT] [--json]"),
     };
     let v = http_get(&api, &path, token.as_deref(), timeout)?;
+    if kind == "config" && !json {
+        print!("{}", v["toml"].as_str().unwrap_or(""));
+        return Ok(());
+    }
     if json || kind == "counters" || kind == "subscriber" || kind == "expectations" {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -644,6 +714,7 @@ fn main() -> ExitCode {
         "map" => map_mode(&args),
         "show" => show_mode(&args),
         "top" => top_mode(&args),
+        "reload" => reload_mode(&args),
         "replay" => replay_mode(&args),
         "setup" => setup_mode(&args),
         other => Err(anyhow!("unknown command `{other}`\n{USAGE}")),

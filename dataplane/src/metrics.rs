@@ -488,8 +488,8 @@ pub fn serve(
     src: Source,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    crate::http::serve(server, stop, move |path, _| {
-        if path == "/metrics" {
+    crate::http::serve(server, stop, move |method, path, _| {
+        if path == "/metrics" && method == "GET" {
             Response {
                 code: 200,
                 content_type: "text/plain; version=0.0.4",

@@ -524,6 +524,19 @@ impl<B: PacketBuf> Worker<B> {
         self.params = params;
     }
 
+    /// Takes the settings of a reload, between bursts: the per-packet ones and the
+    /// NAT's ([`Nat::reconfigure`]). Returns the ones replaced, for the caller to drop
+    /// off the worker. The inside prefixes do not change live.
+    pub fn reconfigure(
+        &mut self,
+        params: PipelineParams,
+        nat: crate::nat::NatParams,
+        now: u32,
+    ) -> (PipelineParams, crate::nat::NatParams) {
+        let old = std::mem::replace(&mut self.params, params);
+        (old, self.nat.reconfigure(nat, now))
+    }
+
     /// Processes a frame another worker handed over, as received on `from`: its L2
     /// header was checked there, and it is never handed on again.
     pub fn process_handed(&mut self, buf: &mut B, from: Side, now: u32) -> Verdict {

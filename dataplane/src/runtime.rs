@@ -1,6 +1,7 @@
 //! The appliance on DPDK: EAL, mempool, ports, rings, one worker per worker lcore and
 //! the control loop on the main lcore. Used by `cgnat run` and `cgnat pcap`.
 
+use crate::reload::Settings;
 use anyhow::{Context, Result};
 use cgnat_config::{Config, Role};
 use cgnat_dataplane::counters::{DropReason, WorkerCounters, PROTO_NAMES};
@@ -9,7 +10,7 @@ use cgnat_dataplane::inspect::{Answer, Query};
 use cgnat_dataplane::nat::rss::{self, NoSteering, Steering};
 use cgnat_dataplane::nat::{Nat, NatParams};
 use cgnat_dataplane::neighbors::Neighbors;
-use cgnat_dataplane::pipeline::{port_infos, Control, PipelineParams, Side, Verdict, Worker};
+use cgnat_dataplane::pipeline::{port_infos, Control, Side, Verdict, Worker};
 use cgnat_ffi::{Eal, Mbuf, MbufBurst, Mempool, MsgRing, Port, PortConf, PortStats, Ring, RssConf};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -63,6 +64,10 @@ pub(crate) struct WorkerLink {
     events: Arc<MsgRing<cgnat_dataplane::log::LogEvent>>,
     /// Inspection queries from the control API, answered between bursts.
     pub(crate) queries: crossbeam::channel::Receiver<(Query, crossbeam::channel::Sender<Answer>)>,
+    /// A reload's settings, taken between bursts.
+    reload: crossbeam::channel::Receiver<Settings>,
+    /// Where the settings a reload replaced go, to be dropped off the lcore.
+    reloaded: crossbeam::channel::Sender<Settings>,
 }
 
 struct Clock {
@@ -250,42 +255,26 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         t0: cgnat_ffi::tsc(),
         hz: cgnat_ffi::tsc_hz().max(1),
     });
-    let mut pparams = PipelineParams::from_config(cfg);
-    pparams.steering = steerings[0].clone();
-    if opts.until_drained {
-        // Pcap inputs carry whatever MACs they were captured with, and nobody answers
-        // ARP: accept any destination MAC, and send to the broadcast MAC when a next
-        // hop is unknown.
-        pparams.check_dst_mac = false;
-        pparams.unresolved_mac = Some(cgnat_dataplane::wire::ethernet::BROADCAST);
-    }
-    let mut nat_params = NatParams::from_config(&cfg.nat, workers as u16)
-        .map_err(|e| anyhow::anyhow!("{}: {}", cfg.file, e.0))?;
-    nat_params.set_algs(&cfg.alg);
-    nat_params.steering = steerings[1].clone();
-    if let Some(i) = &cfg.logging.ipfix {
-        use cgnat_config::{Allocation, SessionLogging};
-        nat_params.log = cgnat_dataplane::log::Policy {
-            sessions: match i.sessions {
-                SessionLogging::On => true,
-                SessionLogging::Off => false,
-                SessionLogging::Auto => cfg.nat.allocation == Allocation::Dynamic,
-            },
-            destinations: i.destinations,
-            blocks: cfg.nat.allocation == Allocation::PortBlock,
-            limits: true,
-            threshold_percent: i.threshold_percent,
-        };
-    } else if cfg.logging.syslog.is_some() {
-        nat_params.log.blocks = cfg.nat.allocation == cgnat_config::Allocation::PortBlock;
-    }
+    let builder = crate::reload::Builder {
+        workers: workers as u16,
+        steering: [steerings[0].clone(), steerings[1].clone()],
+        until_drained: opts.until_drained,
+    };
+    let Settings {
+        pipeline: pparams,
+        nat: nat_params,
+    } = builder.settings(cfg)?;
     let pool_addrs = nat_params.pool.clone();
 
     let mut links = Vec::new();
     let mut query_tx = Vec::new();
+    let mut reload_tx = Vec::new();
+    let (replaced_tx, replaced_rx) = crossbeam::channel::bounded(workers);
     for w in 0..workers {
         let (qtx, qrx) = crossbeam::channel::bounded(4);
         query_tx.push(qtx);
+        let (rtx, rrx) = crossbeam::channel::bounded(1);
+        reload_tx.push(rtx);
         links.push(Arc::new(WorkerLink {
             to_control: Ring::new(&format!("cgnat_toctl{w}"), 1024, true, true, socket)?,
             to_control_arp: Ring::new(&format!("cgnat_toarp{w}"), 512, true, true, socket)?,
@@ -297,6 +286,8 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             started: AtomicBool::new(false),
             handoff: Ring::new(&format!("cgnat_handoff{w}"), 4096, false, true, socket)?,
             queries: qrx,
+            reload: rrx,
+            reloaded: replaced_tx.clone(),
             events: Arc::new(MsgRing::new(
                 &format!("cgnat_events{w}"),
                 8192,
@@ -307,8 +298,9 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         }));
     }
     let exporter_stop = Arc::new(AtomicBool::new(false));
+    let destinations = Arc::new(crate::exporter::Destinations::new(cfg.logging.clone()));
     let exporter = crate::exporter::spawn(
-        &cfg.logging,
+        destinations.clone(),
         links.iter().map(|l| l.events.clone()).collect(),
         exporter_stop.clone(),
     )
@@ -362,10 +354,15 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         Arc::new(crate::http::Stats::default()),
         Arc::new(crate::http::Stats::default()),
     ];
-    let server = |name, listener, token: &Option<String>, i: usize| crate::http::Server {
+    // The servers' tokens: a reload may change them.
+    let tokens: [crate::http::Token; 2] = [
+        Arc::new(std::sync::RwLock::new(cfg.api.token.clone())),
+        Arc::new(std::sync::RwLock::new(cfg.metrics.token.clone())),
+    ];
+    let server = |name, listener, i: usize| crate::http::Server {
         name,
         listener,
-        token: token.clone(),
+        token: tokens[i].clone(),
         stats: http_stats[i].clone(),
         gate: gate.clone(),
     };
@@ -387,7 +384,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
                     ("metrics", http_stats[1].clone()),
                 ],
             };
-            let srv = server("cgnat-metrics", listener, &cfg.metrics.token, 1);
+            let srv = server("cgnat-metrics", listener, 1);
             let h = crate::metrics::serve(srv, src, opts.stop.clone())
                 .with_context(|| format!("metrics.listen {listen}"))?;
             eprintln!("cgnat: metrics on http://{listen}/metrics");
@@ -395,6 +392,26 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         }
         _ => None,
     };
+    // Reloads: on SIGHUP and on the control API's POST /reload.
+    let running: crate::reload::Running = Arc::new(std::sync::Mutex::new(cfg.clone()));
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .context("installing the SIGHUP handler")?;
+    let (reload_req_tx, reload_req_rx) = crossbeam::channel::bounded(4);
+    let reloader = crate::reload::spawn(
+        crate::reload::Reloader {
+            builder,
+            running: running.clone(),
+            to_workers: reload_tx,
+            replaced: replaced_rx,
+            destinations,
+            tokens: tokens.clone(),
+        },
+        reload_req_rx,
+        hup,
+        opts.stop.clone(),
+    )
+    .context("starting the reload thread")?;
     let api = match (api_listener, cfg.api.listen) {
         (Some(listener), Some(listen)) => {
             let state = crate::api::State {
@@ -409,8 +426,10 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
                 ownership: [ownership[0].1, ownership[1].1],
                 http: http_stats.clone(),
                 stop: opts.stop.clone(),
+                running,
+                reload: reload_req_tx,
             };
-            let srv = server("cgnat-api", listener, &cfg.api.token, 0);
+            let srv = server("cgnat-api", listener, 0);
             let h = crate::api::serve(srv, state, opts.stop.clone())
                 .with_context(|| format!("api.listen {listen}"))?;
             eprintln!("cgnat: control API on http://{listen}/");
@@ -434,14 +453,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     }
     // The accept threads return within a poll; connection threads are not waited
     // for (a client cannot hold the stop), but none reads the ports once closed.
-    for h in [metrics, api].into_iter().flatten() {
+    for h in [metrics, api, Some(reloader)].into_iter().flatten() {
         let _ = h.join();
     }
     gate.close();
     exporter_stop.store(true, Ordering::Release);
-    if let Some(h) = exporter {
-        let _ = h.join();
-    }
+    let _ = exporter.join();
     let stats = [ports[0].stats(), ports[1].stats()];
     for p in ports {
         p.stop();
@@ -698,6 +715,12 @@ fn worker_loop(
                 &query,
                 now,
             ));
+        }
+        // A reload's settings, between bursts; the replaced ones go back to be
+        // dropped off this lcore.
+        if let Ok(new) = link.reload.try_recv() {
+            let (pipeline, nat) = worker.reconfigure(new.pipeline, new.nat, now);
+            let _ = link.reloaded.try_send(Settings { pipeline, nat });
         }
         // Once a second, busy or not: expiry (bounded) and held SYNs.
         if now != last_now {

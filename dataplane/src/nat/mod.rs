@@ -737,6 +737,17 @@ pub fn hash32(x: u32) -> u32 {
     x ^ (x >> 16)
 }
 
+/// The inside key of static mapping `st` (no remote: endpoint-independent).
+fn static_key(st: (u8, u32, u16, u32, u16)) -> Key {
+    Key {
+        proto: st.0,
+        a: st.1,
+        pa: st.2,
+        b: 0,
+        pb: 0,
+    }
+}
+
 impl Nat {
     /// The tables of worker `worker` of `workers`, sized from `params`, at time `now`.
     pub fn new(
@@ -843,40 +854,86 @@ impl Nat {
     /// ports outside the dynamic range belong to worker 0). A static mapping holds one reference on
     /// itself so it never expires, and its port is never handed out dynamically.
     fn install_statics(&mut self, worker: u16) {
-        for (proto, in_addr, in_port, out_addr, out_port) in self.params.statics.clone() {
-            if self.pool.owner(out_addr, out_port).unwrap_or(0) != worker {
-                continue;
+        for i in 0..self.params.statics.len() {
+            self.install_static(worker, self.params.statics[i]);
+        }
+        self.counters.mappings_active.set(self.map_out.len() as u64);
+    }
+
+    /// Installs one static mapping if this worker owns its outside port.
+    fn install_static(&mut self, worker: u16, st: (u8, u32, u16, u32, u16)) {
+        let (proto, in_addr, _, out_addr, out_port) = st;
+        if self.pool.owner(out_addr, out_port).unwrap_or(0) != worker {
+            return;
+        }
+        let Some(a) = self.pool.index_of(out_addr) else {
+            return;
+        };
+        // A port in quarantine (a static mapping removed and put back) is its own.
+        if self.free_mapping == NIL
+            || !(self.pool.take(a, proto, out_port) || self.pool.reclaim(a, proto, out_port))
+        {
+            return;
+        }
+        let Ok(sub) = self.find_or_add_subscriber(in_addr) else {
+            return;
+        };
+        let key = static_key(st);
+        let m = self.free_mapping;
+        self.free_mapping = self.mappings[m as usize].sessions;
+        self.mappings[m as usize] = Mapping::new(key, a, out_port, 1, sub);
+        self.index_mapping_in(m);
+        self.statics.insert(m);
+        self.index_mapping_out(m);
+        let s = &mut self.subs[sub as usize];
+        s.mappings += 1;
+        if s.pool == NO_POOL {
+            s.pool = a as u16;
+            self.pool.addrs[a].subscribers += 1;
+        }
+    }
+
+    /// Takes the settings a reload changes live (timeouts, ALG ports, limits, what is
+    /// logged, static mappings) at `now`, and returns the ones they replace (for the
+    /// caller to drop off the worker). Live sessions keep their mappings and ALG; new
+    /// timeouts count from each session's last packet. A static mapping added is
+    /// installed; one removed takes no new inbound sessions and lives on until the
+    /// sessions using it end. What sizes the tables (pool, port layout, session
+    /// limits of the whole worker, behaviours) must be unchanged: the steering is kept.
+    pub fn reconfigure(&mut self, mut params: NatParams, now: u32) -> NatParams {
+        params.steering = self.params.steering.clone();
+        let old = std::mem::replace(&mut self.params, params);
+        for st in &old.statics {
+            if !self.params.statics.contains(st) {
+                self.remove_static(*st, now);
             }
-            let Some(a) = self.pool.index_of(out_addr) else {
-                continue;
-            };
-            if self.free_mapping == NIL || !self.pool.take(a, proto, out_port) {
-                continue;
-            }
-            let Ok(sub) = self.find_or_add_subscriber(in_addr) else {
-                continue;
-            };
-            let key = Key {
-                proto,
-                a: in_addr,
-                pa: in_port,
-                b: 0,
-                pb: 0,
-            };
-            let m = self.free_mapping;
-            self.free_mapping = self.mappings[m as usize].sessions;
-            self.mappings[m as usize] = Mapping::new(key, a, out_port, 1, sub);
-            self.index_mapping_in(m);
-            self.statics.insert(m);
-            self.index_mapping_out(m);
-            let s = &mut self.subs[sub as usize];
-            s.mappings += 1;
-            if s.pool == NO_POOL {
-                s.pool = a as u16;
-                self.pool.addrs[a].subscribers += 1;
+        }
+        let worker = self.pool.worker();
+        for i in 0..self.params.statics.len() {
+            let st = self.params.statics[i];
+            if !old.statics.contains(&st) {
+                self.install_static(worker, st);
             }
         }
         self.counters.mappings_active.set(self.map_out.len() as u64);
+        old
+    }
+
+    /// Drops a static mapping's hold on itself: it ends now if no session uses it,
+    /// else with the last one.
+    fn remove_static(&mut self, st: (u8, u32, u16, u32, u16), now: u32) {
+        let (_, _, _, out_addr, out_port) = st;
+        let key = static_key(st);
+        let found = self.statics.iter().copied().find(|&m| {
+            let map = &self.mappings[m as usize];
+            map.key() == key
+                && map.out_port == out_port
+                && self.pool.addr(usize::from(map.pool)) == out_addr
+        });
+        if let Some(m) = found {
+            self.statics.remove(&m);
+            self.unpin_mapping(m, now, false);
+        }
     }
 
     /// The resolved parameters.
