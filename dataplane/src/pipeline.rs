@@ -240,6 +240,32 @@ struct Parsed {
     first_fragment: bool,
 }
 
+/// What the burst stages ([`crate::vector`]) carry of a plain frame
+/// ([`Worker::classify`]): where its L4 header and its datagram end, its NAT tuple and
+/// TCP flags. The Ethernet header is 14 bytes and the IPv4 one 20 (no options).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Plain {
+    pub(crate) l4: u16,
+    pub(crate) end: u16,
+    pub(crate) tuple: Tuple,
+    pub(crate) flags: u8,
+}
+
+impl Plain {
+    pub(crate) const EMPTY: Plain = Plain {
+        l4: 0,
+        end: 0,
+        tuple: Tuple {
+            proto: 0,
+            src: 0,
+            dst: 0,
+            sport: 0,
+            dport: 0,
+        },
+        flags: 0,
+    };
+}
+
 /// An unsolicited inbound SYN, remembered (not forwarded) for RFC 5382 REQ-4: if no
 /// outbound SYN of the same connection follows within the hold time, the remote gets
 /// ICMP port unreachable about it; if one does, it is silently forgotten.
@@ -446,6 +472,126 @@ impl<B: PacketBuf> Worker<B> {
             dport: be16(d, 16 + ihl),
         };
         self.nat.prefetch(&t, from == Side::Inside, stage)
+    }
+
+    /// Stage 1 of a burst ([`crate::vector`]): the frame's facts if it is a plain
+    /// case that the vector translates on its own, None for anything else (left whole
+    /// to [`Worker::process`]). Plain: for this port's MAC (unless handed over, or
+    /// unchecked), IPv4 without options with a good header checksum, not a fragment,
+    /// TCP, UDP or an ICMP query, TTL above 1, within both MTUs, passing
+    /// [`Worker::screen`]'s checks, not for the appliance's own addresses, not of an
+    /// identity host or an excluded destination, not hairpinned, and this worker's
+    /// to translate. It changes nothing the full path would see differently (it only
+    /// trims Ethernet padding, as that path's parse does).
+    #[inline]
+    pub(crate) fn classify(&mut self, buf: &mut B, from: Side, handed: bool) -> Option<Plain> {
+        let d = buf.data();
+        if d.len() < ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN
+            || be16(d, 12) != ETHERTYPE_IPV4
+            || d[ethernet::HEADER_LEN] != 0x45
+            || (self.params.check_dst_mac && !handed && d[..6] != self.ports[from as usize].mac)
+        {
+            return None;
+        }
+        let p = parse_l3(buf).ok()?;
+        let d = buf.data();
+        let mtu = self.ports[0].mtu.min(self.ports[1].mtu);
+        if be16(d, p.l3 + 6) & (ipv4::FLAG_MF | 0x1fff) != 0
+            || d[p.l3 + 8] <= 1
+            || p.end - p.l3 > usize::from(mtu)
+            || p.dst == self.ports[0].addr()
+            || p.dst == self.ports[1].addr()
+            || martian(p.src)
+            || martian(p.dst)
+            || p.dst == u32::MAX
+        {
+            return None;
+        }
+        // Without options, screen changes nothing.
+        self.screen(buf, &p, from).ok()?;
+        let prm = &self.params;
+        let special = match from {
+            Side::Inside => {
+                in_any(&prm.identity, p.src)
+                    || in_any(&prm.exclude, p.dst)
+                    || self.nat.is_pool_addr(p.dst)
+            }
+            Side::Outside => in_any(&prm.identity, p.dst),
+        };
+        if special || Self::is_icmp_error(buf, &p) {
+            return None;
+        }
+        let (tuple, flags, _) = Self::tuple(buf, &p, from == Side::Inside).ok()?;
+        if self.nat.pool.layout.workers > 1 && !handed {
+            if let Some(w) = self.owner(buf, &p, from) {
+                if w != self.nat.pool.worker() {
+                    return None;
+                }
+            }
+        }
+        Some(Plain {
+            l4: p.l4 as u16,
+            end: p.end as u16,
+            tuple,
+            flags,
+        })
+    }
+
+    /// Stage 4 of a burst: translates a plain frame ([`Worker::classify`]) whose
+    /// session `i` the lookup found, exactly as [`Worker::process`] does with it
+    /// (counters included), and answers where it goes. None, with nothing changed:
+    /// the session needs more than its translation ([`Nat::plain`]) or the next hop
+    /// is unknown; the frame then goes the full way.
+    #[inline]
+    pub(crate) fn translate(
+        &mut self,
+        buf: &mut B,
+        pl: &Plain,
+        from: Side,
+        handed: bool,
+        i: u32,
+        now: u32,
+    ) -> Option<Verdict> {
+        let s = self.nat.plain(i)?;
+        let outbound = from == Side::Inside;
+        let out = from.other();
+        let t = &pl.tuple;
+        let dst = if outbound { t.dst } else { s.in_addr };
+        let port = &self.ports[out as usize];
+        let hop = port.next_hop(dst);
+        let known = self.neighbors.lookup_due(hop, now);
+        let mac = known.map(|(m, _)| m).or(self.params.unresolved_mac)?;
+        let src_mac = port.mac;
+        self.nat.touch(i, pl.flags, outbound, now);
+        let p = Parsed {
+            l3: ethernet::HEADER_LEN,
+            l4: usize::from(pl.l4),
+            end: usize::from(pl.end),
+            proto: t.proto,
+            src: t.src,
+            dst: t.dst,
+            first_fragment: false,
+        };
+        if outbound {
+            rewrite(buf, &p, true, s.out_addr, s.out_port, s.in_addr, s.in_port);
+            self.counters.in2out.inc();
+        } else {
+            rewrite(buf, &p, false, s.in_addr, s.in_port, s.out_addr, s.out_port);
+            self.counters.out2in.inc();
+        }
+        let d = buf.data_mut();
+        ipv4::Packet::new_unchecked(&mut d[p.l3..p.end]).decrement_ttl();
+        ethernet::Frame::new_unchecked(d).set_addrs(&src_mac, &mac);
+        if known.is_some_and(|(_, due)| due) {
+            self.request(hop, out, now);
+        }
+        if handed {
+            self.counters.handoff_in.inc();
+        } else {
+            self.counters.rx[from as usize].inc();
+        }
+        self.counters.tx[out as usize].inc();
+        Some(Verdict::Tx(out))
     }
 
     /// The worker's NAT tables (for inspection).
@@ -1572,7 +1718,7 @@ impl<B: PacketBuf> Worker<B> {
         let total = (20 + 8 + quote) as u16;
         self.ident = self.ident.wrapping_add(1);
         let d = buf.data_mut();
-        let mut f = ethernet::Frame::new_checked(&mut d[..]).expect("just sized");
+        let mut f = ethernet::Frame::new_unchecked(&mut d[..]);
         f.set_addrs(&me.mac, &peer_mac);
         f.set_ethertype(ETHERTYPE_IPV4);
         ipv4::emit(
@@ -1590,9 +1736,7 @@ impl<B: PacketBuf> Worker<B> {
         m[1] = code;
         m[2..8].copy_from_slice(&[0, 0, 0, 0, 0, 0]);
         m[6..8].copy_from_slice(&mtu.to_be_bytes());
-        icmp::Message::new_checked(&mut m[..])
-            .expect("8 bytes at least")
-            .fill_checksum();
+        icmp::Message::new_unchecked(&mut m[..]).fill_checksum();
         self.counters.icmp_sent.inc();
         Verdict::Tx(side)
     }
@@ -1605,8 +1749,7 @@ impl<B: PacketBuf> Worker<B> {
         let hop = port.next_hop(dst);
         let known = self.neighbors.lookup_due(hop, now);
         if let Some(mac) = known.map(|(mac, _)| mac).or(self.params.unresolved_mac) {
-            let mut f = ethernet::Frame::new_checked(buf.data_mut()).expect("parsed before");
-            f.set_addrs(&port.mac, &mac);
+            ethernet::Frame::new_unchecked(buf.data_mut()).set_addrs(&port.mac, &mac);
             if known.is_some_and(|(_, due)| due) {
                 // Old enough to ask again; the answer (a new MAC, if the host
                 // changed) replaces it, and the frame goes to the one known now.
@@ -1709,7 +1852,7 @@ impl<B: PacketBuf> Worker<B> {
         }
         let port = &self.ports[side as usize];
         let d = buf.data_mut();
-        let mut f = ethernet::Frame::new_checked(&mut d[..]).expect("sized");
+        let mut f = ethernet::Frame::new_unchecked(&mut d[..]);
         f.set_addrs(&port.mac, &ethernet::BROADCAST);
         f.set_ethertype(ETHERTYPE_ARP);
         arp::emit(
@@ -1810,7 +1953,7 @@ impl<B: PacketBuf> Worker<B> {
         let me = &self.ports[Side::Outside as usize];
         self.ident = self.ident.wrapping_add(1);
         let d = buf.data_mut();
-        let mut f = ethernet::Frame::new_checked(&mut d[..]).expect("sized");
+        let mut f = ethernet::Frame::new_unchecked(&mut d[..]);
         f.set_addrs(&me.mac, &h.peer_mac);
         f.set_ethertype(ETHERTYPE_IPV4);
         ipv4::emit(
@@ -1835,9 +1978,7 @@ impl<B: PacketBuf> Worker<B> {
             0,
         ]);
         m[8..8 + q].copy_from_slice(&h.quote[..q]);
-        icmp::Message::new_checked(&mut m[..])
-            .expect("sized")
-            .fill_checksum();
+        icmp::Message::new_unchecked(&mut m[..]).fill_checksum();
         self.counters.icmp_sent.inc();
         self.counters.tx[Side::Outside as usize].inc();
         Verdict::Tx(Side::Outside)
@@ -1927,7 +2068,8 @@ fn rewrite<B: PacketBuf>(
     match p.proto {
         ipv4::PROTO_TCP => {
             let delta = Delta::addr_port(old_addr, old_port, new_addr, new_port);
-            let mut s = tcp::Segment::new_checked(&mut l4[..]).expect("parsed before");
+            // Checked when parsed (`Worker::tuple`).
+            let mut s = tcp::Segment::new_unchecked(&mut l4[..]);
             if outbound {
                 s.set_src_port(new_port);
             } else {
@@ -1952,7 +2094,8 @@ fn rewrite<B: PacketBuf>(
         }
         _ => {
             // ICMP query: the identifier only; the ICMP checksum has no pseudo-header.
-            let mut m = icmp::Message::new_checked(&mut l4[..]).expect("parsed before");
+            // Checked when parsed (`Worker::tuple`).
+            let mut m = icmp::Message::new_unchecked(&mut l4[..]);
             let c = checksum::update16(m.checksum(), old_port, new_port);
             m.set_ident(new_port);
             m.set_checksum(c);
@@ -2077,9 +2220,8 @@ fn rewrite_embedded<B: PacketBuf>(
             l4[2..4].copy_from_slice(&new.to_be_bytes());
         }
     }
-    icmp::Message::new_checked(&mut d[p.l4..end])
-        .expect("parsed before")
-        .fill_checksum();
+    // `embedded` checked that the error holds its header and a quote.
+    icmp::Message::new_unchecked(&mut d[p.l4..end]).fill_checksum();
 }
 
 /// The control lcore's share of the pipeline: ARP (replies for the ports' addresses
@@ -2632,7 +2774,7 @@ impl<B: PacketBuf> Control<B> {
             return Verdict::Drop(DropReason::ArpMalformed);
         }
         let d = buf.data_mut();
-        let mut f = ethernet::Frame::new_checked(&mut d[..]).expect("sized");
+        let mut f = ethernet::Frame::new_unchecked(&mut d[..]);
         f.set_addrs(&port.mac, &sha);
         arp::emit(
             &mut d[14..],
@@ -2660,16 +2802,16 @@ impl<B: PacketBuf> Control<B> {
             return Verdict::Drop(DropReason::LocalUnsupported);
         }
         // Echo reply in place: swap addresses, type 8 -> 0.
-        let peer_mac = ethernet::Frame::new_checked(&d[..]).expect("parsed").src();
-        ethernet::Frame::new_checked(&mut d[..])
-            .expect("parsed")
-            .set_addrs(&port.mac, &peer_mac);
+        // parse_l3 found an IPv4 header after the Ethernet one, and the ICMP header
+        // was checked above.
+        let peer_mac = ethernet::Frame::new_unchecked(&d[..]).src();
+        ethernet::Frame::new_unchecked(&mut d[..]).set_addrs(&port.mac, &peer_mac);
         {
             let mut ip = ipv4::Packet::new_unchecked(&mut d[p.l3..p.end]);
             ip.set_src(p.dst);
             ip.set_dst(p.src);
         }
-        let mut m = icmp::Message::new_checked(&mut d[p.l4..p.end]).expect("checked");
+        let mut m = icmp::Message::new_unchecked(&mut d[p.l4..p.end]);
         let c = checksum::update16(
             m.checksum(),
             u16::from(icmp::ECHO_REQUEST) << 8,

@@ -10,6 +10,7 @@ use cgnat_dataplane::nat::rss::{self, NoSteering, Steering};
 use cgnat_dataplane::nat::{Nat, NatParams};
 use cgnat_dataplane::neighbors::Neighbors;
 use cgnat_dataplane::pipeline::{port_infos, Control, PipelineParams, Side, Verdict, Worker};
+use cgnat_dataplane::vector;
 use cgnat_ffi::{Eal, Mbuf, MbufBurst, Mempool, MsgRing, Port, PortConf, PortStats, Ring, RssConf};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -573,7 +574,7 @@ fn worker_loop(
                 }
             }
             for m in rx.take_all() {
-                dispatch::receive(&mut worker, m, side, now, &mut lanes);
+                vector::receive(&mut worker, m, side, now, &mut lanes);
             }
             let gleaned = worker.take_gleaned();
             if !gleaned.is_empty() {
@@ -605,7 +606,7 @@ fn worker_loop(
                 } else {
                     Side::Outside
                 };
-                dispatch::receive_handed(&mut worker, m, side, now, &mut lanes);
+                vector::receive_handed(&mut worker, m, side, now, &mut lanes);
             }
         }
         // Frames whose next hop became known, and the ARP requests asked for (their

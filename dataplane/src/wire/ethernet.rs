@@ -39,6 +39,12 @@ impl<T: AsRef<[u8]>> Frame<T> {
         }
         Ok(Frame { buffer })
     }
+    /// A view over a frame whose header was checked already (when it was parsed);
+    /// the accessors panic on a buffer shorter than the header.
+    #[inline]
+    pub fn new_unchecked(buffer: T) -> Self {
+        Frame { buffer }
+    }
     /// Destination MAC.
     pub fn dst(&self) -> Mac {
         let mut m = [0; 6];

@@ -60,6 +60,12 @@ impl<T: AsRef<[u8]>> Message<T> {
         }
         Ok(Message { buffer })
     }
+    /// A view over a message whose header was checked already (when the packet was
+    /// parsed); the accessors panic on a buffer shorter than the 8-byte header.
+    #[inline]
+    pub fn new_unchecked(buffer: T) -> Self {
+        Message { buffer }
+    }
     /// Type.
     pub fn msg_type(&self) -> u8 {
         self.buffer.as_ref()[0]

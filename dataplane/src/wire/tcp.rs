@@ -39,6 +39,13 @@ impl<T: AsRef<[u8]>> Segment<T> {
         }
         Ok(Segment { buffer })
     }
+    /// A view over a segment whose header was checked already (by
+    /// [`Segment::new_checked`] when the packet was parsed): the accessors index
+    /// within the minimum header and panic on a shorter buffer.
+    #[inline]
+    pub fn new_unchecked(buffer: T) -> Self {
+        Segment { buffer }
+    }
     /// Source port.
     pub fn src_port(&self) -> u16 {
         be16(self.buffer.as_ref(), 0)
