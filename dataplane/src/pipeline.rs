@@ -12,7 +12,7 @@ use crate::nat::{Nat, Tuple};
 use crate::neighbors::Neighbors;
 use crate::wire::checksum::{self, Delta};
 use crate::wire::ethernet::{self, Mac, ETHERTYPE_ARP, ETHERTYPE_IPV4};
-use crate::wire::{arp, be16, be32, icmp, ipv4, tcp, udp, WireError};
+use crate::wire::{arp, be16, icmp, ipv4, tcp, udp, WireError};
 use cgnat_config::{Config, Ipv4Net, Role};
 use std::sync::Arc;
 
@@ -442,36 +442,6 @@ impl<B: PacketBuf> Worker<B> {
             ftp_partial: Vec::with_capacity(PARTIALS),
             text_partials: crate::alg_text::Partials::default(),
         }
-    }
-
-    /// Prefetches what translating `buf` (received on `from`) will look up, in the
-    /// stages of [`Nat::prefetch`]: stage 0 the session index slot, stage 1 the session
-    /// record (true: none, likely a new flow), stage 2 (only for those) what creating
-    /// its session reads. Only TCP and UDP first fragments; anything else (or
-    /// malformed) is left to the full parse.
-    #[inline]
-    pub fn prefetch(&self, buf: &B, from: Side, stage: u8) -> bool {
-        let d = buf.data();
-        if d.len() < 14 + 20 + 4 || d[12] != 0x08 || d[13] != 0x00 {
-            return false;
-        }
-        let ihl = usize::from(d[14] & 0x0f) * 4;
-        let proto = d[23];
-        if !matches!(proto, ipv4::PROTO_TCP | ipv4::PROTO_UDP)
-            || ihl < 20
-            || d.len() < 14 + ihl + 4
-            || be16(d, 20) & 0x1fff != 0
-        {
-            return false;
-        }
-        let t = Tuple {
-            proto,
-            src: be32(d, 26),
-            dst: be32(d, 30),
-            sport: be16(d, 14 + ihl),
-            dport: be16(d, 16 + ihl),
-        };
-        self.nat.prefetch(&t, from == Side::Inside, stage)
     }
 
     /// Stage 1 of a burst ([`crate::vector`]): the frame's facts if it is a plain

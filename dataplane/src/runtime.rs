@@ -552,30 +552,15 @@ fn worker_loop(
             }
             got += n;
             counters.bursts.inc();
-            // The burst's lookups, in passes ahead of the translation: their cache
-            // misses overlap instead of coming one after another. A third pass, for
-            // the packets of likely new flows only, reaches what creating their
-            // sessions reads.
-            for m in &rx {
-                worker.prefetch(m, side, 0);
-            }
-            const _: () = assert!(cgnat_ffi::MAX_BURST <= 32, "a u32 marks a burst");
-            let mut new_flows = 0u32;
-            for (i, m) in (&rx).into_iter().enumerate() {
-                if worker.prefetch(m, side, 1) {
-                    new_flows |= 1 << i;
-                }
-            }
-            if new_flows != 0 {
-                for (i, m) in (&rx).into_iter().enumerate() {
-                    if new_flows & 1 << i != 0 {
-                        worker.prefetch(m, side, 2);
-                    }
-                }
-            }
-            for m in rx.take_all() {
-                vector::receive(&mut worker, m, side, now, &mut lanes);
-            }
+            // The burst as a vector, in stages (parse, lookup, translate, the slow
+            // frames, dispatch): see cgnat_dataplane::vector.
+            vector::receive_burst(
+                &mut worker,
+                rx.take_all().map(|m| (m, side)),
+                false,
+                now,
+                &mut lanes,
+            );
             let gleaned = worker.take_gleaned();
             if !gleaned.is_empty() {
                 let mut msgs = [Glean::default(); 32];
@@ -600,14 +585,15 @@ fn worker_loop(
         }
         if link.handoff.dequeue_burst(&mut handed) > 0 {
             got += handed.len();
-            for m in handed.take_all() {
+            let burst = handed.take_all().map(|m| {
                 let side = if m.port() == 0 {
                     Side::Inside
                 } else {
                     Side::Outside
                 };
-                vector::receive_handed(&mut worker, m, side, now, &mut lanes);
-            }
+                (m, side)
+            });
+            vector::receive_burst(&mut worker, burst, true, now, &mut lanes);
         }
         // Frames whose next hop became known, and the ARP requests asked for (their
         // answers are learned by the control lcore, which is told of each).
