@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use cgnat_config::{Config, Role};
-use cgnat_dataplane::counters::{DropReason, WorkerCounters, PROTO_NAMES};
+use cgnat_dataplane::counters::{DropReason, WorkerCounters, PROTO_NAMES, STAGES};
 use cgnat_dataplane::dispatch::{self, Outputs};
 use cgnat_dataplane::inspect::{Answer, Query};
 use cgnat_dataplane::nat::rss::{self, NoSteering, Steering};
@@ -1039,6 +1039,14 @@ pub(crate) fn summarize(
         }
         Value::Object(m)
     };
+    let mut stages = serde_json::Map::new();
+    for (k, name) in STAGES.iter().enumerate() {
+        stages.insert(
+            (*name).into(),
+            json!({ "cycles": sum(&|c| c.stage_cycles[k].get()),
+                    "packets": sum(&|c| c.stage_packets[k].get()) }),
+        );
+    }
     let alg_events = |g: &dyn Fn(&WorkerCounters, usize) -> u64| {
         let mut m = serde_json::Map::new();
         for (e, name) in cgnat_dataplane::counters::ALG_EVENT_NAMES
@@ -1083,6 +1091,7 @@ pub(crate) fn summarize(
         "workers": links.len(),
         "ownership": { "inside": ownership[0], "outside": ownership[1] },
         "busy_cycles": sum(&|c| c.busy_cycles.get()),
+        "stages": Value::Object(stages),
         "tsc_hz": cgnat_ffi::tsc_hz(),
         "dropped": Value::Object(dropped),
         "sessions_created": per_proto(&|c, i| c.sessions_created[i].get()),
