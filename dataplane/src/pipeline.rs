@@ -27,6 +27,7 @@ pub enum Side {
 
 impl Side {
     /// The other side.
+    #[inline]
     pub fn other(self) -> Side {
         match self {
             Side::Inside => Side::Outside,
@@ -76,16 +77,19 @@ pub struct PortInfo {
 
 impl PortInfo {
     /// The port's own address.
+    #[inline]
     pub fn addr(&self) -> u32 {
         u32::from(self.net.addr)
     }
 
     /// True if `ip` is on the port's subnet.
+    #[inline]
     pub fn on_link(&self, ip: u32) -> bool {
         self.net.contains(ip.into())
     }
 
     /// The next hop for `dst`.
+    #[inline]
     pub fn next_hop(&self, dst: u32) -> u32 {
         match self.gateway {
             Some(g) if !self.on_link(dst) => g,
@@ -189,6 +193,7 @@ impl PipelineParams {
     }
 }
 
+#[inline]
 fn in_any(nets: &[Ipv4Net], ip: u32) -> bool {
     nets.iter().any(|n| n.contains(ip.into()))
 }
@@ -223,6 +228,7 @@ fn unreserved(nets: &[Ipv4Net]) -> Vec<Ipv4Net> {
     nets.iter().filter(|n| !within(n)).copied().collect()
 }
 
+#[inline]
 fn martian(ip: u32) -> bool {
     let first = ip >> 24;
     first == 0 || first == 127 || first >= 224
@@ -1214,7 +1220,7 @@ impl<B: PacketBuf> Worker<B> {
     /// either way. IPv4 options are blanked (NOPs) or the packet dropped: record route,
     /// timestamp and source route would carry inside addresses out or steer packets.
     /// A few compares for a packet without options to the internet.
-    #[inline]
+    #[inline(always)]
     fn screen(&mut self, buf: &mut B, p: &Parsed, from: Side) -> Result<(), DropReason> {
         let prm = &self.params;
         match from {
@@ -1263,6 +1269,7 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// Reads the NAT tuple of the frame's L4 header.
+    #[inline(always)]
     fn tuple<F: PacketBuf>(
         buf: &F,
         p: &Parsed,
@@ -1307,6 +1314,7 @@ impl<B: PacketBuf> Worker<B> {
         }
     }
 
+    #[inline(always)]
     fn is_icmp_error<F: PacketBuf>(buf: &F, p: &Parsed) -> bool {
         p.proto == ipv4::PROTO_ICMP
             && p.end - p.l4 >= icmp::HEADER_LEN
@@ -1982,6 +1990,7 @@ fn frag_end<B: PacketBuf>(buf: &B) -> usize {
     ip.frag_offset() + ip.total_len().saturating_sub(ip.header_len())
 }
 
+#[inline(always)]
 fn parse_l3<B: PacketBuf>(buf: &mut B) -> Result<Parsed, DropReason> {
     let l3 = ethernet::HEADER_LEN;
     let ip = ipv4::Packet::new_checked(&buf.data()[l3..]).map_err(|e| match e {
@@ -2016,6 +2025,7 @@ fn parse_l3<B: PacketBuf>(buf: &mut B) -> Result<Parsed, DropReason> {
 
 /// Rewrites the source (outbound) or destination (inbound) address and port of a TCP,
 /// UDP or ICMP query packet from `old` to `new`, with incremental checksums.
+#[inline(always)]
 fn rewrite<B: PacketBuf>(
     buf: &mut B,
     p: &Parsed,

@@ -612,6 +612,7 @@ pub struct Tuple {
 
 impl Tuple {
     /// Its key in the in2out index (an outbound packet: source inside).
+    #[inline]
     pub fn in2out_key(&self) -> Key {
         Key {
             proto: self.proto,
@@ -623,6 +624,7 @@ impl Tuple {
     }
 
     /// Its key in the out2in index (an inbound packet: destination the mapping).
+    #[inline]
     pub fn out2in_key(&self) -> Key {
         Key {
             proto: self.proto,
@@ -1026,6 +1028,7 @@ impl Nat {
     }
 
     /// True if `addr` is one of the pool's addresses.
+    #[inline]
     pub fn is_pool_addr(&self, addr: u32) -> bool {
         self.pool.index_of(addr).is_some()
     }
