@@ -513,6 +513,58 @@ impl<B: PacketBuf> Worker<B> {
         })
     }
 
+    /// For a frame [`Worker::classify`] left out: the tuple of the session the full
+    /// path may still translate it through (and so move that session's state): an
+    /// IPv4 TCP or UDP packet or ICMP query that is not a later fragment (a first
+    /// fragment, one with IP options, one to a group MAC). None for the rest. A
+    /// superset is harmless: it only sends a plain frame of the same session after
+    /// it in the burst the slow way too.
+    #[inline]
+    pub(crate) fn touching(&self, buf: &B, from: Side, handed: bool) -> Option<Tuple> {
+        let d = buf.data();
+        let l3 = ethernet::HEADER_LEN;
+        if d.len() < l3 + ipv4::MIN_HEADER_LEN
+            || be16(d, 12) != ETHERTYPE_IPV4
+            || be16(d, l3 + 6) & 0x1fff != 0
+            || d[l3 + 8] <= 1
+            || (self.params.check_dst_mac
+                && !handed
+                && !ethernet::is_multicast(&ethernet::Frame::new_unchecked(d).dst())
+                && d[..6] != self.ports[from as usize].mac)
+            || !ipv4::Packet::new_checked(&d[l3..]).is_ok_and(|ip| ip.checksum_ok())
+        {
+            // Dropped or answered before any translation.
+            return None;
+        }
+        let l4 = l3 + usize::from(d[l3] & 0x0f) * 4;
+        let (proto, src, dst) = (
+            d[l3 + 9],
+            crate::wire::be32(d, l3 + 12),
+            crate::wire::be32(d, l3 + 16),
+        );
+        let t = |sport, dport| Tuple {
+            proto,
+            src,
+            dst,
+            sport,
+            dport,
+        };
+        match proto {
+            ipv4::PROTO_TCP | ipv4::PROTO_UDP if d.len() >= l4 + 4 => {
+                Some(t(be16(d, l4), be16(d, l4 + 2)))
+            }
+            ipv4::PROTO_ICMP if d.len() >= l4 + 8 && icmp::is_query(d[l4]) => {
+                let id = be16(d, l4 + 4);
+                Some(if from == Side::Inside {
+                    t(id, 0)
+                } else {
+                    t(0, id)
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// Stage 4 of a burst: translates a plain frame ([`Worker::classify`]) whose
     /// session `i` the lookup found, exactly as [`Worker::process`] does with it
     /// (counters included), and answers where it goes. None, with nothing changed:

@@ -5,15 +5,18 @@
 //! 1. parse and classify every frame ([`Worker::classify`]): the plain ones (IPv4
 //!    TCP, UDP or ICMP query, no options, no fragment, nothing special about their
 //!    addresses, this worker's) keep their offsets, tuple and TCP flags; every other
-//!    frame is marked slow;
+//!    frame is marked slow, and one the slow pass may still translate through a
+//!    session (a first fragment, IP options, a group MAC: [`Worker::touching`]) keeps
+//!    its tuple too;
 //! 2. hash the plain frames' session keys and prefetch their index slots;
-//! 3. prefetch the session records the slots name, then look the sessions up; a miss
-//!    (likely a new flow) is slow, and for an outbound one what creating its session
-//!    reads first is prefetched;
+//! 3. prefetch the session records the slots name, then look the sessions up (those
+//!    of the marked slow frames too); a miss (likely a new flow) is slow, and for an
+//!    outbound one what creating its session reads first is prefetched;
 //! 4. translate the plain frames whose session needs nothing but its translation
 //!    ([`Worker::translate`]: state and timer as [`crate::nat::Nat::in2out`] and
 //!    `out2in` leave them, rewrite, TTL, MAC addresses); an ALG session, an unanswered
-//!    inbound one or an unknown next hop makes the frame slow, with nothing changed;
+//!    inbound one, an unknown next hop, or a marked slow frame of the same session
+//!    ahead of it in the burst makes the frame slow, with nothing changed;
 //! 5. the slow frames, in their order, through the full per-packet path
 //!    ([`Worker::process`], the reference behaviour), after what creating the
 //!    sessions of the burst's new flows reads was prefetched for all of them; a frame
@@ -23,10 +26,11 @@
 //!    ([`dispatch::route`]), then of what the burst released ([`dispatch::send_ready`]).
 //!
 //! A packet of a plain session is therefore translated before the slow frames that
-//! came ahead of it in its burst are processed; nothing a slow frame does changes
-//! such a session (creation leaves existing sessions alone; a recycled inbound
-//! session is never plain), so the outputs are those of processing the frames one by
-//! one. The cycles of each stage (a TSC read between stages, six per burst) and the
+//! came ahead of it in its burst are processed; no slow frame ahead of it changes its
+//! session (creation leaves existing sessions alone, a recycled inbound session is
+//! never plain, and a slow frame of the same session sends it the slow way too), so
+//! the outputs are those of processing the frames one by one. Frames released during
+//! a burst (fragments held for a first one) go out after all of the burst's frames. The cycles of each stage (a TSC read between stages, six per burst) and the
 //! packets each handled are counted per worker
 //! ([`crate::counters::WorkerCounters::stage_cycles`]).
 //!
@@ -152,33 +156,49 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
     let n = bufs.len();
     let t0 = cgnat_ffi::tsc();
 
-    // 1. Parse and classify.
+    // 1. Parse and classify. A frame left out that the slow pass may still
+    //    translate through a session (a first fragment, IP options, a group MAC)
+    //    is marked: a plain frame of the same session after it goes the slow way
+    //    too, so that the session sees its packets in their order.
     let mut fast = 0u64;
-    for (b, m) in bufs.iter_mut().zip(meta.iter_mut()) {
+    let mut touching = 0u32;
+    for (i, (b, m)) in bufs.iter_mut().zip(meta.iter_mut()).enumerate() {
         let Some(b) = b.as_mut() else { continue };
         if let Some(p) = worker.classify(b, m.side, handed) {
             m.plain = p;
             m.next = Next::Fast;
             fast += 1;
+        } else if let Some(t) = worker.touching(b, m.side, handed) {
+            m.plain.tuple = t;
+            touching |= 1 << i;
         }
     }
     let t1 = cgnat_ffi::tsc();
 
     // 2. Hashes, index slots.
-    for m in meta.iter_mut().filter(|m| m.next == Next::Fast) {
+    let looked = |i: usize, m: &Meta| m.next == Next::Fast || touching & 1 << i != 0;
+    for (_, m) in meta.iter_mut().enumerate().filter(|(i, m)| looked(*i, m)) {
         let outbound = m.side == Side::Inside;
         m.hash = worker.nat.session_hash(&m.plain.tuple, outbound);
         worker.nat.prefetch_slot(m.hash, outbound);
     }
     // 3. Session records, lookups. A miss goes the slow way; an outbound one is
     //    likely a new flow (marked for the creation prefetch).
-    for m in meta.iter().filter(|m| m.next == Next::Fast) {
+    for (_, m) in meta.iter().enumerate().filter(|(i, m)| looked(*i, m)) {
         worker
             .nat
             .prefetch_candidate(m.hash, m.side == Side::Inside);
     }
     let mut new_flows = 0u32;
     for (i, m) in meta.iter_mut().enumerate() {
+        if touching & 1 << i != 0 {
+            let outbound = m.side == Side::Inside;
+            match worker.nat.find_hashed(&m.plain.tuple, outbound, m.hash) {
+                Some(s) => m.session = s,
+                None => touching &= !(1 << i),
+            }
+            continue;
+        }
         if m.next != Next::Fast {
             continue;
         }
@@ -197,11 +217,24 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
 
     // 4. Translate.
     let mut translated = 0u64;
-    for (b, m) in bufs.iter_mut().zip(meta.iter_mut()) {
-        if m.next != Next::Fast {
+    for i in 0..n {
+        if meta[i].next != Next::Fast {
             continue;
         }
-        let Some(b) = b.as_mut() else { continue };
+        let mut before = touching & ((1 << i) - 1);
+        let mut shared = false;
+        while before != 0 {
+            let j = before.trailing_zeros() as usize;
+            shared |= meta[j].session == meta[i].session;
+            before &= before - 1;
+        }
+        let (Some(b), m) = (bufs[i].as_mut(), &mut meta[i]) else {
+            continue;
+        };
+        if shared {
+            m.next = Next::Slow;
+            continue;
+        }
         m.next = match worker.translate(b, &m.plain, m.side, handed, m.session, now) {
             Some(v) => {
                 translated += 1;

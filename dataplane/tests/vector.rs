@@ -127,13 +127,24 @@ fn same_as_one_at_a_time(
     (b, ob)
 }
 
-/// The frame with its IPv4 header checksum recomputed.
+/// The frame with its IPv4 header checksum recomputed (options included).
 fn fix_ip(mut f: Vec<u8>) -> Vec<u8> {
     f[24] = 0;
     f[25] = 0;
-    let c = checksum::finish(checksum::sum(&f[14..34]));
+    let end = 14 + usize::from(f[14] & 0x0f) * 4;
+    let c = checksum::finish(checksum::sum(&f[14..end]));
     f[24..26].copy_from_slice(&c.to_be_bytes());
     f
+}
+
+/// The frame with an IPv4 options word of no-operations (which cgnat forwards, but
+/// not the fast way).
+fn with_options(mut f: Vec<u8>) -> Vec<u8> {
+    f.splice(34..34, [1, 1, 1, 1]);
+    f[14] = 0x46;
+    let total = (f.len() - 14) as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    fix_ip(f)
 }
 
 /// An ICMP error from `from` to `to` (inbound) quoting `inner` (an IPv4 packet).
@@ -199,13 +210,8 @@ fn mixed(h: &mut Harness) -> Frames {
     other_mac[..6].copy_from_slice(&[0x02, 0xcc, 0, 0, 0, 9]);
     let mut padded = udp("100.64.1.2:5000", "192.0.2.10:53", b"p", false);
     padded.extend_from_slice(&[0; 12]);
-    let mut options = udp("100.64.1.2:5000", "192.0.2.10:53", b"o", false);
     // An options word of no-operations: not a plain frame, but forwarded.
-    options.splice(34..34, [1, 1, 1, 1]);
-    options[14] = 0x46;
-    let total = (options.len() - 14) as u16;
-    options[16..18].copy_from_slice(&total.to_be_bytes());
-    let options = fix_ip(options);
+    let options = with_options(udp("100.64.1.2:5000", "192.0.2.10:53", b"o", false));
     assert_ne!(INSIDE_MAC, [0x02, 0xcc, 0, 0, 0, 9]);
     vec![
         (udp("100.64.1.2:5000", "192.0.2.10:53", b"a", false), Inside),
@@ -289,12 +295,17 @@ fn a_mixed_burst_gives_the_frames_counters_and_sessions_of_one_at_a_time() {
     let (h, o) = same_as_one_at_a_time(&|| harness(""), &mixed, false, 1001);
     let c = h.worker.counters().clone();
     // The established frames went the fast way: UDP both ways, TCP both ways and
-    // its FIN, the echo request and reply, the padded frame and the last one.
-    assert_eq!(c.stage_packets[TRANSLATE].get(), 9, "{:?}", c.stage_packets);
-    // The plain frames: those 9, the two new ones (looked up and missed) and the
-    // FTP command (found, but its session has an ALG).
+    // its FIN, the echo request and reply, the padded frame; not the last one,
+    // whose session the frame with IP options (the slow way) used before it.
+    assert_eq!(c.stage_packets[TRANSLATE].get(), 8, "{:?}", c.stage_packets);
+    // The plain frames: those 8 and the last one, the two new ones (looked up and
+    // missed) and the FTP command (found, but its session has an ALG).
     assert_eq!(c.stage_packets[LOOKUP].get(), 12);
-    assert_eq!(c.stage_packets[SLOW].get(), 23 - 9);
+    assert_eq!(c.stage_packets[SLOW].get(), 23 - 8);
+    // The frame with options was forwarded, as the one-at-a-time path does.
+    assert!(frames_of(&o.tx)
+        .iter()
+        .any(|(_, f)| f.len() > 14 && f[14] == 0x46));
     assert!(c.stage_cycles[PARSE].get() > 0 && c.stage_cycles[DISPATCH].get() > 0);
     // And the burst did what the frames ask for: an ALG frame, ARP to control, drops.
     assert_eq!(o.alg.len(), 1);
@@ -379,8 +390,8 @@ fn a_second_burst_of_the_flows_goes_the_fast_way_and_matches() {
     };
     let (h, _) = same_as_one_at_a_time(&|| harness(""), &setup, false, 1002);
     let c = h.worker.counters();
-    // The 9 of the first burst's, and the new flow's two packets.
-    assert_eq!(c.stage_packets[TRANSLATE].get(), 9 + 2);
+    // The 8 of the first burst's, and the new flow's two packets.
+    assert_eq!(c.stage_packets[TRANSLATE].get(), 8 + 2);
 }
 
 #[test]
@@ -396,7 +407,7 @@ fn handed_frames_go_through_the_stages_as_received_ones_do() {
     let (h, _) = same_as_one_at_a_time(&|| harness(""), &setup, true, 1001);
     let c = h.worker.counters();
     assert_eq!(c.handoff_in.get(), 21);
-    assert_eq!(c.stage_packets[TRANSLATE].get(), 9);
+    assert_eq!(c.stage_packets[TRANSLATE].get(), 8);
 }
 
 #[test]
@@ -448,4 +459,40 @@ fn a_burst_longer_than_a_vector_is_processed_in_vectors() {
         known.extend(seen);
     }
     assert_eq!(h.worker.counters().stage_packets[TRANSLATE].get(), fast);
+}
+
+#[test]
+fn a_slow_frame_of_a_session_keeps_its_place_before_a_plain_one_of_the_same_session() {
+    // An established connection; then, in one burst, a RST the slow way (it carries
+    // IP options) and a new SYN of the same connection, plain. In their order the
+    // RST resets the session and the SYN opens it again (SynOut); the other way
+    // round the SYN changes nothing and the RST resets it.
+    let setup = |h: &mut Harness| {
+        let syn = tcp("100.64.1.3:40000", "192.0.2.20:80", 1, "S", b"", false);
+        let m = out(&one(h, &syn, Inside, 1000, Outside)).src;
+        let syn_ack = tcp("192.0.2.20:80", &m.to_string(), 9, "SA", b"", true);
+        one(h, &syn_ack, Outside, 1000, Inside);
+        let rst = tcp("100.64.1.3:40000", "192.0.2.20:80", 2, "R", b"", false);
+        vec![
+            (with_options(rst), Inside),
+            (syn, Inside),
+            (
+                tcp("100.64.1.9:9000", "192.0.2.20:80", 1, "S", b"", false),
+                Inside,
+            ),
+        ]
+    };
+    let (h, o) = same_as_one_at_a_time(&|| harness(""), &setup, false, 1001);
+    assert_eq!(o.tx.len(), 3);
+    let s = h
+        .worker
+        .nat()
+        .iter_sessions()
+        .find(|s| s.in_port == 40000)
+        .copied()
+        .unwrap();
+    assert_eq!(s.state(), cgnat_dataplane::nat::TcpState::SynOut);
+    let c = h.worker.counters();
+    assert_eq!(c.stage_packets[TRANSLATE].get(), 0);
+    assert_eq!(c.stage_packets[SLOW].get(), 3, "{:?}", c.stage_packets);
 }
