@@ -496,3 +496,20 @@ fn a_slow_frame_of_a_session_keeps_its_place_before_a_plain_one_of_the_same_sess
     assert_eq!(c.stage_packets[TRANSLATE].get(), 0);
     assert_eq!(c.stage_packets[SLOW].get(), 3, "{:?}", c.stage_packets);
 }
+
+#[test]
+fn with_two_workers_the_mixed_burst_hands_off_what_the_other_owns_as_before() {
+    // Hosts the other worker owns: their frames are handed off, not translated here,
+    // the one way as the other; the outputs (handoff ring included) agree.
+    let make = || {
+        let h = Harness::with_workers(&config(""), 2, 1000);
+        for i in 0..=255u8 {
+            h.neighbors
+                .learn(u32::from(std::net::Ipv4Addr::new(100, 64, 1, i)), &HOST_MAC);
+        }
+        h
+    };
+    let (h, o) = same_as_one_at_a_time(&make, &mixed, false, 1001);
+    assert!(!o.handoff.is_empty(), "{}", outputs(&o));
+    assert!(h.worker.counters().stage_packets[TRANSLATE].get() > 0);
+}
