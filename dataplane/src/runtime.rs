@@ -4,13 +4,14 @@
 use crate::reload::Settings;
 use anyhow::{Context, Result};
 use cgnat_config::{Config, Role};
-use cgnat_dataplane::counters::{DropReason, WorkerCounters, PROTO_NAMES};
+use cgnat_dataplane::counters::{DropReason, WorkerCounters, PROTO_NAMES, STAGES};
 use cgnat_dataplane::dispatch::{self, Outputs};
 use cgnat_dataplane::inspect::{Answer, Query};
 use cgnat_dataplane::nat::rss::{self, NoSteering, Steering};
 use cgnat_dataplane::nat::{Nat, NatParams};
 use cgnat_dataplane::neighbors::Neighbors;
 use cgnat_dataplane::pipeline::{port_infos, Control, Side, Verdict, Worker};
+use cgnat_dataplane::vector;
 use cgnat_ffi::{Eal, Mbuf, MbufBurst, Mempool, MsgRing, Port, PortConf, PortStats, Ring, RssConf};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -581,30 +582,15 @@ fn worker_loop(
             }
             got += n;
             counters.bursts.inc();
-            // The burst's lookups, in passes ahead of the translation: their cache
-            // misses overlap instead of coming one after another. A third pass, for
-            // the packets of likely new flows only, reaches what creating their
-            // sessions reads.
-            for m in &rx {
-                worker.prefetch(m, side, 0);
-            }
-            const _: () = assert!(cgnat_ffi::MAX_BURST <= 32, "a u32 marks a burst");
-            let mut new_flows = 0u32;
-            for (i, m) in (&rx).into_iter().enumerate() {
-                if worker.prefetch(m, side, 1) {
-                    new_flows |= 1 << i;
-                }
-            }
-            if new_flows != 0 {
-                for (i, m) in (&rx).into_iter().enumerate() {
-                    if new_flows & 1 << i != 0 {
-                        worker.prefetch(m, side, 2);
-                    }
-                }
-            }
-            for m in rx.take_all() {
-                dispatch::receive(&mut worker, m, side, now, &mut lanes);
-            }
+            // The burst as a vector, in stages (parse, lookup, translate, the slow
+            // frames, dispatch): see cgnat_dataplane::vector.
+            vector::receive_burst(
+                &mut worker,
+                rx.take_all().map(|m| (m, side)),
+                false,
+                now,
+                &mut lanes,
+            );
             let gleaned = worker.take_gleaned();
             if !gleaned.is_empty() {
                 let mut msgs = [Glean::default(); 32];
@@ -629,14 +615,15 @@ fn worker_loop(
         }
         if link.handoff.dequeue_burst(&mut handed) > 0 {
             got += handed.len();
-            for m in handed.take_all() {
+            let burst = handed.take_all().map(|m| {
                 let side = if m.port() == 0 {
                     Side::Inside
                 } else {
                     Side::Outside
                 };
-                dispatch::receive_handed(&mut worker, m, side, now, &mut lanes);
-            }
+                (m, side)
+            });
+            vector::receive_burst(&mut worker, burst, true, now, &mut lanes);
         }
         // Frames whose next hop became known, and the ARP requests asked for (their
         // answers are learned by the control lcore, which is told of each).
@@ -1088,6 +1075,14 @@ pub(crate) fn summarize(
         }
         Value::Object(m)
     };
+    let mut stages = serde_json::Map::new();
+    for (k, name) in STAGES.iter().enumerate() {
+        stages.insert(
+            (*name).into(),
+            json!({ "cycles": sum(&|c| c.stage_cycles[k].get()),
+                    "packets": sum(&|c| c.stage_packets[k].get()) }),
+        );
+    }
     let alg_events = |g: &dyn Fn(&WorkerCounters, usize) -> u64| {
         let mut m = serde_json::Map::new();
         for (e, name) in cgnat_dataplane::counters::ALG_EVENT_NAMES
@@ -1132,6 +1127,7 @@ pub(crate) fn summarize(
         "workers": links.len(),
         "ownership": { "inside": ownership[0], "outside": ownership[1] },
         "busy_cycles": sum(&|c| c.busy_cycles.get()),
+        "stages": Value::Object(stages),
         "tsc_hz": cgnat_ffi::tsc_hz(),
         "dropped": Value::Object(dropped),
         "sessions_created": per_proto(&|c, i| c.sessions_created[i].get()),

@@ -147,6 +147,24 @@ fn prometheus_scrapes_cgnat_and_reads_back_the_traffic() {
     );
     assert_eq!(query(pport, "sum(cgnat_drops_total)"), Some(0.0));
     assert!(query(pport, "cgnat_worker_busy_cycles_total{worker=\"0\"}").unwrap_or(0.0) > 0.0);
+    // The burst path's stages: every frame parsed and dispatched once; each one
+    // either translated the fast way or taken the slow one.
+    let stage = |what: &str, s: &str| {
+        query(
+            pport,
+            &format!("cgnat_worker_stage_{what}_total{{worker=\"0\",stage=\"{s}\"}}"),
+        )
+    };
+    assert_eq!(stage("packets", "parse"), Some(300.0));
+    assert_eq!(stage("packets", "dispatch"), Some(300.0));
+    assert_eq!(
+        stage("packets", "translate")
+            .zip(stage("packets", "slow"))
+            .map(|(a, b)| a + b),
+        Some(300.0)
+    );
+    assert!(stage("cycles", "parse").unwrap_or(0.0) > 0.0);
+    assert!(stage("cycles", "slow").unwrap_or(0.0) > 0.0);
 
     // Live inspection through the control API and the CLI that uses it.
     let show = |args: &[&str]| -> String {
@@ -225,6 +243,14 @@ fn prometheus_scrapes_cgnat_and_reads_back_the_traffic() {
         );
     }
     assert_eq!(counters["ownership"]["inside"], "single");
+    for stage in cgnat_dataplane::counters::STAGES {
+        assert!(
+            counters["stages"][stage]["cycles"].is_u64()
+                && counters["stages"][stage]["packets"].is_u64(),
+            "{stage} not in {counters}"
+        );
+    }
+    assert_eq!(counters["stages"]["parse"]["packets"], 300);
     let missing = Command::new(env!("CARGO_BIN_EXE_cgnat"))
         .args(["show", "subscriber", "100.64.77.77", "-c"])
         .arg(dir.join("cgnat.toml"))

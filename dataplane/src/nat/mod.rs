@@ -612,6 +612,7 @@ pub struct Tuple {
 
 impl Tuple {
     /// Its key in the in2out index (an outbound packet: source inside).
+    #[inline]
     pub fn in2out_key(&self) -> Key {
         Key {
             proto: self.proto,
@@ -623,6 +624,7 @@ impl Tuple {
     }
 
     /// Its key in the out2in index (an inbound packet: destination the mapping).
+    #[inline]
     pub fn out2in_key(&self) -> Key {
         Key {
             proto: self.proto,
@@ -1097,6 +1099,7 @@ impl Nat {
     }
 
     /// True if `addr` is one of the pool's addresses.
+    #[inline]
     pub fn is_pool_addr(&self, addr: u32) -> bool {
         self.pool.index_of(addr).is_some()
     }
@@ -1168,6 +1171,92 @@ impl Nat {
             }
         }
         false
+    }
+
+    /// The burst stages' lookup ([`crate::vector`]), in passes over a whole burst:
+    /// the hash of the tuple's session key (inside key when `outbound`), computed
+    /// once and carried in the packet's metadata.
+    #[inline]
+    pub fn session_hash(&self, t: &Tuple, outbound: bool) -> u32 {
+        let key = if outbound {
+            t.in2out_key()
+        } else {
+            t.out2in_key()
+        };
+        self.hasher.key(&key)
+    }
+
+    /// Prefetches the session index slot of hash `h` ([`Nat::session_hash`]).
+    #[inline]
+    pub fn prefetch_slot(&self, h: u32, outbound: bool) {
+        let idx = if outbound {
+            &self.in_idx
+        } else {
+            &self.out_idx
+        };
+        idx.prefetch(h);
+    }
+
+    /// Prefetches the session record the slot of hash `h` names first (the slot is
+    /// likely in the cache by now), so that [`Nat::find_hashed`] compares keys in
+    /// the cache.
+    #[inline]
+    pub fn prefetch_candidate(&self, h: u32, outbound: bool) {
+        let idx = if outbound {
+            &self.in_idx
+        } else {
+            &self.out_idx
+        };
+        if let Some(s) = idx.guess(h).and_then(|r| self.sessions.get(r as usize)) {
+            cgnat_ffi::prefetch(s);
+        }
+    }
+
+    /// The session of tuple `t`, whose key hashes to `h`, without creating one. On
+    /// a miss of an outbound tuple (likely a new flow) the subscriber and mapping
+    /// index slots that creating its session reads first are prefetched, as
+    /// [`Nat::prefetch`] stage 1 does; stage 2 then reaches the records.
+    #[inline]
+    pub fn find_hashed(&self, t: &Tuple, outbound: bool, h: u32) -> Option<u32> {
+        let sessions = &self.sessions;
+        let found = if outbound {
+            let k = t.in2out_key();
+            self.in_idx.find(h, |i| sessions[i as usize].in_key() == k)
+        } else {
+            let k = t.out2in_key();
+            self.out_idx
+                .find(h, |i| sessions[i as usize].out_key() == k)
+        };
+        if found.is_none() && outbound {
+            self.sub_idx.prefetch(self.hasher.addr(t.src));
+            self.map_in
+                .prefetch(self.hasher.key(&self.mapping_key(&t.in2out_key())));
+        }
+        found
+    }
+
+    /// Session `i` if a packet of it needs nothing but its translation: no ALG,
+    /// and not an inbound-created session the inside host has not answered yet
+    /// (whose first answer moves it between the subscriber's lists, and which a
+    /// newer inbound session may recycle).
+    #[inline]
+    pub fn plain(&self, i: u32) -> Option<Session> {
+        let s = self.sessions[i as usize];
+        (s.alg() == 0 && !s.unanswered()).then_some(s)
+    }
+
+    /// What [`Nat::in2out`] and [`Nat::out2in`] do to the existing session `i` of
+    /// a packet, for a [`Nat::plain`] one: an outbound packet refreshes it, and a
+    /// TCP one moves its state.
+    #[inline]
+    pub fn touch(&mut self, i: u32, tcp_flags: u8, outbound: bool, now: u32) {
+        let s = &mut self.sessions[i as usize];
+        if outbound {
+            s.last_seen = now;
+        }
+        if s.proto == ipv4::PROTO_TCP {
+            Self::track_tcp(s, tcp_flags, outbound);
+        }
     }
 
     /// The mapping key of a session's inside key: its remote parts masked as the
