@@ -1082,68 +1082,36 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         ));
     }
     // Mapping records: the records of one worker and its sessions' share one 24-bit
-    // numbering.
+    // numbering. (The defaults are `Nat::mapping_records` and `Nat::subscriber_limit`.)
     let per_worker = u64::from(n.max_sessions) / workers;
     let room = u64::from(crate::MAX_RECORDS_PER_WORKER) - per_worker;
-    let statics = n.statics.len() as u64;
-    let max_mappings = match n.max_mappings {
-        Some(m) => {
-            // Static mappings may all fall to one worker.
-            let least = workers * (1 + statics);
-            if u64::from(m) < least || u64::from(m) / workers > room {
-                return Err(cx.err(
-                    &nk("max_mappings"),
-                    format!(
-                        "{m} mapping records; from {least} (per worker lcore, one and one per \
-                         static mapping) to {}: a worker numbers its {per_worker} sessions and \
-                         its mapping records together in 24 bits",
-                        (room * workers).min(u64::from(u32::MAX))
-                    ),
-                ));
-            }
-            m
+    if let Some(m) = n.max_mappings {
+        // Static mappings may all fall to one worker.
+        let least = workers * (1 + n.statics.len() as u64);
+        if u64::from(m) < least || u64::from(m) / workers > room {
+            return Err(cx.err(
+                &nk("max_mappings"),
+                format!(
+                    "{m} mapping records; from {least} (per worker lcore, one and one per \
+                     static mapping) to {}: a worker numbers its {per_worker} sessions and \
+                     its mapping records together in 24 bits",
+                    (room * workers).min(u64::from(u32::MAX))
+                ),
+            ));
         }
-        None => {
-            (u64::from(n.max_sessions / 8)
-                .max(workers * (1024 + statics))
-                .min(room * workers)) as u32
-        }
-    };
+    }
     let most_subscribers = workers * u64::from(crate::MAX_SESSIONS_PER_WORKER);
-    let max_subscribers = match n.max_subscribers {
-        Some(s) => {
-            if u64::from(s) < workers || u64::from(s) > most_subscribers {
-                return Err(cx.err(
-                    &nk("max_subscribers"),
-                    format!(
-                        "{s} subscribers; from {workers} (one per worker lcore) to {}",
-                        most_subscribers.min(u64::from(u32::MAX))
-                    ),
-                ));
-            }
-            s
+    if let Some(s) = n.max_subscribers {
+        if u64::from(s) < workers || u64::from(s) > most_subscribers {
+            return Err(cx.err(
+                &nk("max_subscribers"),
+                format!(
+                    "{s} subscribers; from {workers} (one per worker lcore) to {}",
+                    most_subscribers.min(u64::from(u32::MAX))
+                ),
+            ));
         }
-        None => {
-            // What the pool and the allocation can serve at once: under port-block
-            // allocation every subscriber with state holds a block (a worker owns
-            // every workers-th block of each address: the first ones one more);
-            // otherwise it has a session (and under deterministic allocation an
-            // inside address).
-            let bound = match n.allocation {
-                AllocationName::PortBlock => {
-                    let addrs: u64 = pool.iter().map(|p| p.len()).sum();
-                    let blocks = u64::from(span / u32::from(n.block_size));
-                    addrs * blocks.div_ceil(workers) * workers
-                }
-                AllocationName::Deterministic => {
-                    let inside: u64 = inside.iter().map(|p| p.len()).sum();
-                    inside.min(u64::from(n.max_sessions))
-                }
-                AllocationName::Dynamic => u64::from(n.max_sessions),
-            };
-            (bound + statics).clamp(workers, most_subscribers.min(u64::from(u32::MAX))) as u32
-        }
-    };
+    }
     let t = &n.timeouts;
     let tk = |k: &'static str| vec![Key("nat"), Key("timeouts"), Key(k)];
     for (k, v, min, rfc) in [
@@ -1221,8 +1189,8 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         max_sessions_per_subscriber: n.max_sessions_per_subscriber,
         max_inbound_sessions_per_subscriber: max_inbound,
         max_sessions: n.max_sessions,
-        max_mappings,
-        max_subscribers,
+        max_mappings: n.max_mappings,
+        max_subscribers: n.max_subscribers,
         port_parity: n.port_parity,
         port_preservation: n.port_preservation,
         quarantine_secs: n.quarantine_secs,
@@ -1480,8 +1448,8 @@ impl FileConfig {
                 max_sessions_per_subscriber: n.max_sessions_per_subscriber,
                 max_inbound_sessions_per_subscriber: Some(n.max_inbound_sessions_per_subscriber),
                 max_sessions: n.max_sessions,
-                max_mappings: Some(n.max_mappings),
-                max_subscribers: Some(n.max_subscribers),
+                max_mappings: n.max_mappings,
+                max_subscribers: n.max_subscribers,
                 port_parity: n.port_parity,
                 port_preservation: n.port_preservation,
                 quarantine_secs: n.quarantine_secs,

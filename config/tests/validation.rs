@@ -4,26 +4,8 @@
 use cgnat_config::{load, Allocation, Behavior, Config, ConfigError, InboundSyn, Role};
 use std::path::Path;
 
-const BASE: &str = r#"[dataplane]
-control_lcore = 0
-worker_lcores = [1]
-
-[[ports]]
-name = "inside"
-role = "inside"
-device = "net_null0"
-ipv4 = "100.64.0.1/10"
-
-[[ports]]
-name = "outside"
-role = "outside"
-device = "net_null1"
-ipv4 = "203.0.113.1/24"
-gateway = "203.0.113.254"
-
-[nat]
-pool = ["198.51.100.0/28"]
-"#;
+mod common;
+use common::BASE;
 
 const POOL: &str = "pool = [\"198.51.100.0/28\"]";
 
@@ -735,15 +717,15 @@ fn max_sessions_fits_the_tables_of_the_workers() {
 #[test]
 fn max_mappings_defaults_to_an_eighth_of_max_sessions_within_the_record_numbers() {
     let c = Config::parse(BASE, "t.toml").unwrap();
-    assert_eq!(c.nat.max_mappings, 1_048_576 / 8);
+    assert_eq!(c.nat.mapping_records(1), 1_048_576 / 8);
     // Small tables keep room for pinholes and static mappings.
     let c = Config::parse(&nat("max_sessions = 100"), "t.toml").unwrap();
-    assert_eq!(c.nat.max_mappings, 1024);
+    assert_eq!(c.nat.mapping_records(1), 1024);
     // A worker numbers its sessions and mapping records together in 24 bits.
     let c = Config::parse(&nat("max_sessions = 16000000"), "t.toml").unwrap();
-    assert_eq!(c.nat.max_mappings, 777_215);
+    assert_eq!(c.nat.mapping_records(1), 777_215);
     let c = Config::parse(&nat("max_mappings = 5000"), "t.toml").unwrap();
-    assert_eq!(c.nat.max_mappings, 5000);
+    assert_eq!(c.nat.mapping_records(1), 5000);
 }
 
 #[test]
@@ -773,20 +755,20 @@ fn max_mappings_is_refused_outside_its_range() {
 fn max_subscribers_defaults_to_what_the_pool_can_serve() {
     // Port-block: the pool's blocks (16 addresses of 126 blocks of 512 ports).
     let c = Config::parse(BASE, "t.toml").unwrap();
-    assert_eq!(c.nat.max_subscribers, 16 * 126);
+    assert_eq!(c.nat.subscriber_limit(1), 16 * 126);
     // Dynamic: a subscriber with state has a session.
     let c = Config::parse(
         &nat("allocation = \"dynamic\"\nmax_sessions = 5000"),
         "t.toml",
     )
     .unwrap();
-    assert_eq!(c.nat.max_subscribers, 5000);
+    assert_eq!(c.nat.subscriber_limit(1), 5000);
     let c = Config::parse(&nat("max_subscribers = 300"), "t.toml").unwrap();
-    assert_eq!(c.nat.max_subscribers, 300);
+    assert_eq!(c.nat.subscriber_limit(1), 300);
     // Four workers: the busiest owns 32 of each address's 126 blocks.
     let four = with("worker_lcores = [1]", "worker_lcores = [1, 2, 3, 4]");
     let c = Config::parse(&four, "t.toml").unwrap();
-    assert_eq!(c.nat.max_subscribers, 16 * 32 * 4);
+    assert_eq!(c.nat.subscriber_limit(4), 16 * 32 * 4);
 }
 
 #[test]

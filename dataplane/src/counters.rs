@@ -227,6 +227,10 @@ pub struct WorkerCounters {
     pub busy_polls: Counter,
     /// TSC cycles spent in polls that found work.
     pub busy_cycles: Counter,
+    /// TSC cycles each stage of the burst path took ([`STAGES`]), summed over bursts.
+    pub stage_cycles: [Counter; N_STAGES],
+    /// Packets each stage of the burst path handled ([`STAGES`]).
+    pub stage_packets: [Counter; N_STAGES],
     /// Sessions created, per protocol (tcp, udp, icmp).
     pub sessions_created: [Counter; 3],
     /// Sessions expired, per protocol.
@@ -289,6 +293,16 @@ pub struct WorkerCounters {
     /// Drops, by reason.
     pub drops: DropCounters,
 }
+
+/// The stages of a worker's burst path ([`crate::vector`]), in order: parse and
+/// classify every frame; hash, prefetch and look up the sessions of the plain ones;
+/// translate those with a session; the full per-packet path for the rest (new
+/// flows, ALG, ICMP errors, fragments, hairpin, foreign frames); dispatch of every
+/// frame.
+pub const STAGES: [&str; N_STAGES] = ["parse", "lookup", "translate", "slow", "dispatch"];
+
+/// Number of [`STAGES`].
+pub const N_STAGES: usize = 5;
 
 /// Picks one counter of a worker's set.
 pub type CounterOf = fn(&WorkerCounters) -> &Counter;

@@ -1220,6 +1220,98 @@ fn a_session_listing_is_bounded_work_for_the_worker() {
     assert!(answers >= 40000 / SLOTS_PER_ANSWER as usize, "{answers}");
 }
 
+/// The busiest subscribers (`cgnat top`, `/subscribers?top=N`) come from bounded pieces
+/// of the subscriber table, each the busiest of its slots, busiest first; merged, they
+/// are the busiest of all, with the counts `/subscribers/IP` gives.
+#[test]
+fn the_busiest_subscribers_are_found_in_bounded_pieces() {
+    use cgnat_dataplane::inspect::{answer, Answer, Query, SubscriberLoad};
+    use cgnat_dataplane::inspect::{BUSIEST_MAX, SUBSCRIBER_SLOTS_PER_ANSWER};
+    let mut h = harness("max_sessions = 40000\nallocation = \"dynamic\"");
+    let flows = |h: &mut cgnat_dataplane::harness::Harness, host: &str, n: u32| {
+        for p in 0..n {
+            let o = h.inject(
+                &udp(
+                    &format!("{host}:{}", 4000 + p),
+                    "192.0.2.10:53",
+                    b"q",
+                    false,
+                ),
+                Inside,
+                1000,
+            );
+            assert!(o.iter().any(|(s, _)| *s == Outside), "{host}: {o:02x?}");
+        }
+    };
+    flows(&mut h, "100.64.1.2", 7);
+    flows(&mut h, "100.64.1.3", 5);
+    flows(&mut h, "100.64.1.4", 3);
+    let many = SUBSCRIBER_SLOTS_PER_ANSWER + 500;
+    for i in 0..many {
+        flows(
+            &mut h,
+            &format!("100.64.{}.{}", 10 + i / 250, 1 + i % 250),
+            1,
+        );
+    }
+    // The last slot, beyond the first piece.
+    flows(&mut h, "100.64.2.9", 6);
+    let nat = &h.worker.nat;
+    let Answer::Busiest(first, next) = answer(nat, 0, &Query::Busiest(0, 3), 1000) else {
+        panic!("not a busiest answer")
+    };
+    assert_eq!(
+        next,
+        Some(SUBSCRIBER_SLOTS_PER_ANSWER),
+        "one piece at a time"
+    );
+    let addrs = |rows: &[SubscriberLoad]| -> Vec<String> {
+        rows.iter()
+            .map(|r| format!("{}={}", r.address, r.sessions))
+            .collect()
+    };
+    assert_eq!(
+        addrs(&first),
+        ["100.64.1.2=7", "100.64.1.3=5", "100.64.1.4=3"]
+    );
+    let mut all = first;
+    let mut from = next;
+    while let Some(f) = from {
+        let Answer::Busiest(mut rows, next) = answer(nat, 0, &Query::Busiest(f, 3), 1000) else {
+            panic!()
+        };
+        assert!(rows.len() <= 3);
+        assert!(
+            rows.windows(2).all(|w| w[0].rank() <= w[1].rank()),
+            "{rows:?}"
+        );
+        all.append(&mut rows);
+        from = next;
+    }
+    all.sort_by_key(SubscriberLoad::rank);
+    all.truncate(3);
+    assert_eq!(
+        addrs(&all),
+        ["100.64.1.2=7", "100.64.2.9=6", "100.64.1.3=5"]
+    );
+    for r in &all {
+        let Answer::Subscriber(Some(s)) = answer(nat, 0, &Query::Subscriber(r.address), 1000)
+        else {
+            panic!("{} unknown", r.address)
+        };
+        assert_eq!(
+            (s.sessions + s.inbound_sessions, s.mappings),
+            (r.sessions, r.mappings)
+        );
+        assert_eq!(s.pool_address, r.pool_address);
+    }
+    // However many are asked for, an answer holds at most BUSIEST_MAX.
+    let Answer::Busiest(rows, _) = answer(nat, 0, &Query::Busiest(0, 1 << 20), 1000) else {
+        panic!()
+    };
+    assert_eq!(rows.len(), BUSIEST_MAX);
+}
+
 // ---- issue 19: hostile subscribers, hostile internet (the dataplane) ------------
 
 /// An ICMP error from inside host `from` to `to` quoting `quoted` (an IPv4+UDP frame

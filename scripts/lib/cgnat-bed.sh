@@ -44,3 +44,81 @@ listen = "127.0.0.1:$metrics_port"
 listen = "127.0.0.1:$api_port"
 TOML
 }
+
+# bed_up SUB INET VS VSN VI VIN
+# The two-namespace bed: SUB (a subscriber, VS 100.64.0.2/10, default via 100.64.0.1)
+# and INET (the internet, VI 203.0.113.254/24, 192.0.2.10 on lo, the pool routed to
+# 203.0.113.1), joined to the root namespace's VSN and VIN by veth pairs; offloads
+# off and IPv6 off everywhere (cgnat sees plain IPv4 frames).
+bed_up() {
+    local sub=$1 inet=$2 vs=$3 vsn=$4 vi=$5 vin=$6 ifc
+    ip netns add "$sub"
+    ip netns add "$inet"
+    ip link add "$vs" type veth peer name "$vsn"
+    ip link add "$vi" type veth peer name "$vin"
+    ip link set "$vs" netns "$sub"
+    ip link set "$vi" netns "$inet"
+    for ifc in "$vsn" "$vin"; do
+        sysctl -qw "net.ipv6.conf.$ifc.disable_ipv6=1" || true
+        ethtool -K "$ifc" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+        ip link set "$ifc" up
+    done
+    ip netns exec "$sub" sh -c "
+        sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+        ip link set lo up
+        ip addr add 100.64.0.2/10 dev $vs
+        ip link set $vs up
+        ip route add default via 100.64.0.1"
+    ip netns exec "$sub" ethtool -K "$vs" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+    ip netns exec "$inet" sh -c "
+        sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+        ip link set lo up
+        ip addr add 192.0.2.10/32 dev lo
+        ip addr add 203.0.113.254/24 dev $vi
+        ip link set $vi up
+        ip route add 198.51.100.0/28 via 203.0.113.1"
+    ip netns exec "$inet" ethtool -K "$vi" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+}
+
+# bed_down SUB INET VSN VIN
+# Ends the processes in the caller's pids array (TERM, then KILL), whatever is left
+# in the namespaces, the namespaces and the veth pairs. For a trap on EXIT.
+bed_down() {
+    local p ns
+    set +e
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    sleep 0.3
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    for ns in "$1" "$2"; do
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+        ip netns del "$ns" 2>/dev/null
+    done
+    ip link del "$3" 2>/dev/null
+    ip link del "$4" 2>/dev/null
+}
+
+# bed_init PREFIX
+# Names the bed after PREFIX and this process: namespaces sub and inet, interfaces vs,
+# vsn, vi, vin (tag holds the process id); starts an empty pids array for the
+# processes to end; and takes it all down on exit (bed_down).
+bed_init() {
+    tag=$$
+    sub=${1}sub$tag inet=${1}inet$tag
+    vs=${1}vs$tag vsn=${1}vsn$tag vi=${1}vi$tag vin=${1}vin$tag
+    pids=()
+    trap 'bed_down "$sub" "$inet" "$vsn" "$vin"' EXIT
+}
+
+# wait_up PID
+# Waits (E2E_WAIT half-seconds, 60) until the subscriber namespace can ping cgnat's
+# inside address (answered by the control lcore after ARP); fails at once when PID
+# (cgnat) is gone.
+wait_up() {
+    local _
+    for _ in $(seq 1 "${E2E_WAIT:-60}"); do
+        ip netns exec "$sub" ping -c 1 -W 1 100.64.0.1 >/dev/null 2>&1 && return 0
+        kill -0 "$1" 2>/dev/null || return 1
+        sleep 0.5
+    done
+    return 1
+}

@@ -583,9 +583,9 @@ impl NatParams {
             max_sessions_per_subscriber: nat.max_sessions_per_subscriber,
             max_inbound_sessions_per_subscriber: nat.max_inbound_sessions_per_subscriber,
             max_sessions: (nat.max_sessions / u32::from(workers.max(1))).max(1),
-            max_mappings: (nat.max_mappings / u32::from(workers.max(1))).max(1),
+            max_mappings: (nat.mapping_records(workers.into()) / u32::from(workers.max(1))).max(1),
             max_subscribers: nat
-                .max_subscribers
+                .subscriber_limit(workers.into())
                 .div_ceil(u32::from(workers.max(1)))
                 .max(1),
             port_parity: nat.port_parity,
@@ -645,6 +645,7 @@ pub struct Tuple {
 
 impl Tuple {
     /// Its key in the in2out index (an outbound packet: source inside).
+    #[inline]
     pub fn in2out_key(&self) -> Key {
         Key {
             proto: self.proto,
@@ -656,6 +657,7 @@ impl Tuple {
     }
 
     /// Its key in the out2in index (an inbound packet: destination the mapping).
+    #[inline]
     pub fn out2in_key(&self) -> Key {
         Key {
             proto: self.proto,
@@ -844,6 +846,17 @@ macro_rules! map_keys {
     };
 }
 
+/// The inside key of static mapping `st` (no remote: endpoint-independent).
+fn static_key(st: (u8, u32, u16, u32, u16)) -> Key {
+    Key {
+        proto: st.0,
+        a: st.1,
+        pa: st.2,
+        b: 0,
+        pb: 0,
+    }
+}
+
 impl Nat {
     /// The tables of worker `worker` of `workers`, sized from `params`, at time `now`.
     pub fn new(
@@ -866,8 +879,10 @@ impl Nat {
         // indexes, all in 24 bits (the config keeps within it).
         let map_cap = (params.max_mappings as usize).min(index::MAX_RECORD as usize + 1 - cap);
         // Live mappings: each live session's (folded or shared), plus those only
-        // pins hold (an expectation, a static mapping; two while a pair is tried).
-        let pinned = MAX_EXPECT + params.statics.len() + 2;
+        // pins hold (an expectation, a static mapping; two while a pair is tried),
+        // with room for 1,024 static mappings a reload adds. Past that a new mapping
+        // is refused (`mapping_table_full`), never a live one dropped.
+        let pinned = MAX_EXPECT + params.statics.len() + 2 + 1024;
         let map_idx = (cap + map_cap.min(pinned)).min(index::MAX_RECORD as usize);
         let sub_cap = (params.max_subscribers as usize).min(index::MAX_RECORD as usize);
         // The tables every packet reads on huge pages where the kernel has them: fewer
@@ -956,40 +971,86 @@ impl Nat {
     /// ports outside the dynamic range belong to worker 0). A static mapping holds one reference on
     /// itself so it never expires, and its port is never handed out dynamically.
     fn install_statics(&mut self, worker: u16) {
-        for (proto, in_addr, in_port, out_addr, out_port) in self.params.statics.clone() {
-            if self.pool.owner(out_addr, out_port).unwrap_or(0) != worker {
-                continue;
+        for i in 0..self.params.statics.len() {
+            self.install_static(worker, self.params.statics[i]);
+        }
+        self.counters.mappings_active.set(self.map_out.len() as u64);
+    }
+
+    /// Installs one static mapping if this worker owns its outside port.
+    fn install_static(&mut self, worker: u16, st: (u8, u32, u16, u32, u16)) {
+        let (proto, in_addr, _, out_addr, out_port) = st;
+        if self.pool.owner(out_addr, out_port).unwrap_or(0) != worker {
+            return;
+        }
+        let Some(a) = self.pool.index_of(out_addr) else {
+            return;
+        };
+        // A port in quarantine (a static mapping removed and put back) is its own.
+        if self.mapping_full()
+            || !(self.pool.take(a, proto, out_port) || self.pool.reclaim(a, proto, out_port))
+        {
+            return;
+        }
+        let Ok(sub) = self.find_or_add_subscriber(in_addr) else {
+            return;
+        };
+        let key = static_key(st);
+        let m = self.free_mapping;
+        self.free_mapping = self.mappings[m as usize].sessions;
+        self.mappings[m as usize] = Mapping::new(key, a, out_port, 1, sub);
+        let r = self.map_base + m;
+        self.index_mapping(r);
+        self.statics.insert(r);
+        let s = &mut self.subs[sub as usize];
+        s.mappings += 1;
+        if s.pool == NO_POOL {
+            s.pool = a as u16;
+            self.pool.addrs[a].subscribers += 1;
+        }
+    }
+
+    /// Takes the settings a reload changes live (timeouts, ALG ports, limits, what is
+    /// logged, static mappings) at `now`, and returns the ones they replace (for the
+    /// caller to drop off the worker). Live sessions keep their mappings and ALG; new
+    /// timeouts count from each session's last packet. A static mapping added is
+    /// installed; one removed takes no new inbound sessions and lives on until the
+    /// sessions using it end. What sizes the tables (pool, port layout, session
+    /// limits of the whole worker, behaviours) must be unchanged: the steering is kept.
+    pub fn reconfigure(&mut self, mut params: NatParams, now: u32) -> NatParams {
+        params.steering = self.params.steering.clone();
+        let old = std::mem::replace(&mut self.params, params);
+        for st in &old.statics {
+            if !self.params.statics.contains(st) {
+                self.remove_static(*st, now);
             }
-            let Some(a) = self.pool.index_of(out_addr) else {
-                continue;
-            };
-            if self.free_mapping == NIL || !self.pool.take(a, proto, out_port) {
-                continue;
-            }
-            let Ok(sub) = self.find_or_add_subscriber(in_addr) else {
-                continue;
-            };
-            let key = Key {
-                proto,
-                a: in_addr,
-                pa: in_port,
-                b: 0,
-                pb: 0,
-            };
-            let m = self.free_mapping;
-            self.free_mapping = self.mappings[m as usize].sessions;
-            self.mappings[m as usize] = Mapping::new(key, a, out_port, 1, sub);
-            let r = self.map_base + m;
-            self.index_mapping(r);
-            self.statics.insert(r);
-            let s = &mut self.subs[sub as usize];
-            s.mappings += 1;
-            if s.pool == NO_POOL {
-                s.pool = a as u16;
-                self.pool.addrs[a].subscribers += 1;
+        }
+        let worker = self.pool.worker();
+        for i in 0..self.params.statics.len() {
+            let st = self.params.statics[i];
+            if !old.statics.contains(&st) {
+                self.install_static(worker, st);
             }
         }
         self.counters.mappings_active.set(self.map_out.len() as u64);
+        old
+    }
+
+    /// Drops a static mapping's hold on itself: it ends now if no session uses it,
+    /// else with the last one.
+    fn remove_static(&mut self, st: (u8, u32, u16, u32, u16), now: u32) {
+        let (_, _, _, out_addr, out_port) = st;
+        let key = static_key(st);
+        let found = self.statics.iter().copied().find(|&r| {
+            let map = &self.mappings[(r - self.map_base) as usize];
+            map.key() == key
+                && map.out_port == out_port
+                && self.pool.addr(usize::from(map.pool)) == out_addr
+        });
+        if let Some(r) = found {
+            self.statics.remove(&r);
+            self.unpin_mapping(r - self.map_base, now, false);
+        }
     }
 
     /// The resolved parameters.
@@ -1056,6 +1117,20 @@ impl Nat {
             Some(i) => self.blocks_of(i),
             None => &[],
         }
+    }
+
+    /// Subscriber slots (in use or freed): the range [`Nat::subscriber_at`] takes.
+    pub fn subscriber_slots(&self) -> u32 {
+        self.subs.len() as u32
+    }
+
+    /// The subscriber in slot `i` and its inbound-created sessions, if it holds a
+    /// session, a mapping or a port block (a freed slot holds none of them; slow path:
+    /// inspection a bounded range of slots at a time).
+    pub fn subscriber_at(&self, i: u32) -> Option<(&Subscriber, u32)> {
+        let s = self.subs.get(i as usize)?;
+        let inbound = self.sub_inbound[i as usize].count;
+        (s.sessions > 0 || inbound > 0 || s.mappings > 0 || s.blocks > 0).then_some((s, inbound))
     }
 
     /// The blocks held by subscriber slot `i`.
@@ -1139,6 +1214,7 @@ impl Nat {
     }
 
     /// True if `addr` is one of the pool's addresses.
+    #[inline]
     pub fn is_pool_addr(&self, addr: u32) -> bool {
         self.pool.index_of(addr).is_some()
     }
@@ -1214,6 +1290,92 @@ impl Nat {
             }
         }
         false
+    }
+
+    /// The burst stages' lookup ([`crate::vector`]), in passes over a whole burst:
+    /// the hash of the tuple's session key (inside key when `outbound`), computed
+    /// once and carried in the packet's metadata.
+    #[inline]
+    pub fn session_hash(&self, t: &Tuple, outbound: bool) -> u32 {
+        let key = if outbound {
+            t.in2out_key()
+        } else {
+            t.out2in_key()
+        };
+        self.hasher.key(&key)
+    }
+
+    /// Prefetches the session index slot of hash `h` ([`Nat::session_hash`]).
+    #[inline]
+    pub fn prefetch_slot(&self, h: u32, outbound: bool) {
+        let idx = if outbound {
+            &self.in_idx
+        } else {
+            &self.out_idx
+        };
+        idx.prefetch(h);
+    }
+
+    /// Prefetches the session record the slot of hash `h` names first (the slot is
+    /// likely in the cache by now), so that [`Nat::find_hashed`] compares keys in
+    /// the cache.
+    #[inline]
+    pub fn prefetch_candidate(&self, h: u32, outbound: bool) {
+        let idx = if outbound {
+            &self.in_idx
+        } else {
+            &self.out_idx
+        };
+        if let Some(s) = idx.guess(h).and_then(|r| self.sessions.get(r as usize)) {
+            cgnat_ffi::prefetch(s);
+        }
+    }
+
+    /// The session of tuple `t`, whose key hashes to `h`, without creating one. On
+    /// a miss of an outbound tuple (likely a new flow) the subscriber and mapping
+    /// index slots that creating its session reads first are prefetched, as
+    /// [`Nat::prefetch`] stage 1 does; stage 2 then reaches the records.
+    #[inline]
+    pub fn find_hashed(&self, t: &Tuple, outbound: bool, h: u32) -> Option<u32> {
+        let sessions = &self.sessions;
+        let found = if outbound {
+            let k = t.in2out_key();
+            self.in_idx.find(h, |i| sessions[i as usize].in_key() == k)
+        } else {
+            let k = t.out2in_key();
+            self.out_idx
+                .find(h, |i| sessions[i as usize].out_key() == k)
+        };
+        if found.is_none() && outbound {
+            self.sub_idx.prefetch(self.hasher.addr(t.src));
+            self.map_in
+                .prefetch(self.hasher.key(&self.mapping_key(&t.in2out_key())));
+        }
+        found
+    }
+
+    /// Session `i` if a packet of it needs nothing but its translation: no ALG,
+    /// and not an inbound-created session the inside host has not answered yet
+    /// (whose first answer moves it between the subscriber's lists, and which a
+    /// newer inbound session may recycle).
+    #[inline]
+    pub fn plain(&self, i: u32) -> Option<Session> {
+        let s = self.sessions[i as usize];
+        (s.alg() == 0 && !s.unanswered()).then_some(s)
+    }
+
+    /// What [`Nat::in2out`] and [`Nat::out2in`] do to the existing session `i` of
+    /// a packet, for a [`Nat::plain`] one: an outbound packet refreshes it, and a
+    /// TCP one moves its state.
+    #[inline]
+    pub fn touch(&mut self, i: u32, tcp_flags: u8, outbound: bool, now: u32) {
+        let s = &mut self.sessions[i as usize];
+        if outbound {
+            s.last_seen = now;
+        }
+        if s.proto == ipv4::PROTO_TCP {
+            Self::track_tcp(s, tcp_flags, outbound);
+        }
     }
 
     /// The mapping key of a session's inside key: its remote parts masked as the
@@ -1347,6 +1509,13 @@ impl Nat {
         } else {
             self.mappings[s.mapping as usize].sub()
         }
+    }
+
+    /// True when no new mapping record can be taken: none free, or the mapping
+    /// indexes full (see `Nat::new`: only past static mappings a reload added).
+    #[inline]
+    fn mapping_full(&self) -> bool {
+        self.free_mapping == NIL || self.map_in.is_full()
     }
 
     /// The mapping record of mapping index record `r`. A folded mapping (session
@@ -1502,6 +1671,9 @@ impl Nat {
             None => {
                 // A new mapping lives in its session's record until another session
                 // or a pin shares it.
+                if self.map_in.is_full() {
+                    return Err(DropReason::MappingTableFull);
+                }
                 let (a, port) =
                     self.alloc_port(sub, mkey, self.parity(&mkey), self.params.port_preservation)?;
                 self.subs[sub as usize].mappings += 1;
@@ -1739,7 +1911,7 @@ impl Nat {
         parity: Option<u16>,
         preserve: bool,
     ) -> Result<u32, DropReason> {
-        if self.free_mapping == NIL {
+        if self.mapping_full() {
             return Err(DropReason::MappingTableFull);
         }
         let (a, port) = self.alloc_port(sub, mkey, parity, preserve)?;
@@ -2542,7 +2714,7 @@ impl Nat {
     /// A new mapping of `mkey` on pool address `a`, port `port`, if the subscriber may
     /// have that port and it is free.
     fn new_mapping_at(&mut self, sub: u32, mkey: Key, a: u16, port: u16) -> Option<u32> {
-        if port == 0 || self.free_mapping == NIL {
+        if port == 0 || self.mapping_full() {
             return None;
         }
         let allowed = self.try_port(sub, mkey, port, usize::from(a))? == usize::from(a);
