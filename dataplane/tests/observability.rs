@@ -359,17 +359,27 @@ fn control_surfaces_hold_against_hostile_clients_and_a_stop_waits_for_none() {
     let log = dir.join("cgnat.log");
     let mut cgnat = spawn_run(&dir, &cfg, &log);
     let pid = cgnat.0.id();
-    // The syslog lines (port blocks), collected until the process is gone.
-    let lines = std::thread::spawn(move || {
-        syslog
-            .set_read_timeout(Some(Duration::from_secs(3)))
-            .unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 2048];
-        while let Ok(n) = syslog.recv(&mut buf) {
-            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    // The syslog lines (port blocks), collected until the process is gone and then
+    // quiet for a second (a slow start-up on a loaded machine must not end the
+    // collection before the first line).
+    let gone = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lines = std::thread::spawn({
+        let gone = gone.clone();
+        move || {
+            syslog
+                .set_read_timeout(Some(Duration::from_secs(1)))
+                .unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 2048];
+            loop {
+                match syslog.recv(&mut buf) {
+                    Ok(n) => got.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                    Err(_) if gone.load(std::sync::atomic::Ordering::SeqCst) => break,
+                    Err(_) => {}
+                }
+            }
+            got
         }
-        got
     });
     let metrics_url = format!("http://127.0.0.1:{mport}/metrics");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -541,6 +551,7 @@ fn control_surfaces_hold_against_hostile_clients_and_a_stop_waits_for_none() {
     drop(slow);
 
     // The stop released in the log every block it had logged as allocated.
+    gone.store(true, std::sync::atomic::Ordering::SeqCst);
     let lines = lines.join().unwrap();
     let count = |what: &str| lines.iter().filter(|l| l.contains(what)).count();
     assert_eq!(count("port-block-alloc"), 60, "{lines:?}");
