@@ -101,6 +101,39 @@ pub struct PortConfig {
     pub gateway_mac: Option<[u8; 6]>,
     /// IP MTU.
     pub mtu: u16,
+    /// Untagged frames are the port's own (`ipv4` given); false when the port has
+    /// only VLAN sub-interfaces (`ipv4` is then the first VLAN's, for reference).
+    pub untagged: bool,
+    /// VLAN sub-interfaces (802.1Q or QinQ), each with its own address.
+    pub vlans: Vec<VlanConfig>,
+}
+
+/// Most VLAN sub-interfaces one port may have.
+pub const MAX_VLANS: usize = 64;
+
+/// A VLAN sub-interface of a port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VlanConfig {
+    /// Its tags, outermost first: one (802.1Q, TPID 0x8100) or two (QinQ: an 802.1ad
+    /// outer tag, TPID 0x88a8, then an 802.1Q inner one).
+    pub tags: Vec<u16>,
+    /// Its own address and subnet.
+    pub ipv4: Ipv4Net,
+    /// Next hop on it for what it routes off its subnet.
+    pub gateway: Option<Ipv4Addr>,
+    /// Inside ports: the subscriber prefixes reached through it (within nat.inside).
+    pub inside: Vec<Ipv4Net>,
+}
+
+impl VlanConfig {
+    /// Its name in metrics: the id, or `outer.inner` for QinQ.
+    pub fn label(&self) -> String {
+        self.tags
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(".")
+    }
 }
 
 /// Mapping or filtering behaviour (RFC 4787).

@@ -165,13 +165,30 @@ struct FilePort {
     name: String,
     role: RoleName,
     device: String,
-    ipv4: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ipv4: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     gateway: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     gateway_mac: Option<String>,
     #[serde(default = "d_mtu")]
     mtu: u16,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    vlans: Vec<FileVlan>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileVlan {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    qinq: Option<Vec<u16>>,
+    ipv4: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gateway: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    inside: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -668,6 +685,140 @@ impl Ctx<'_> {
     }
 }
 
+/// A port's or VLAN's own address in its subnet.
+fn own_net(cx: &Ctx, at: &[Seg], s: &str) -> Result<Ipv4Net, ConfigError> {
+    let net = cx.net(at, s)?;
+    if net.prefix > 30 || net.is_network() {
+        return Err(cx.err(
+            at,
+            format!("`{s}` must be the port's own address in its subnet, e.g. \"203.0.113.1/24\""),
+        ));
+    }
+    Ok(net)
+}
+
+/// A gateway, which must be another address on `net`.
+fn gateway_on(
+    cx: &Ctx,
+    at: &[Seg],
+    g: Option<&str>,
+    net: &Ipv4Net,
+) -> Result<Option<Ipv4Addr>, ConfigError> {
+    let Some(g) = g else { return Ok(None) };
+    let a = cx.addr(at, g)?;
+    if !net.contains(a) || a == net.addr {
+        return Err(cx.err(
+            at,
+            format!(
+                "gateway {a} must be another address on the port's subnet {}/{}",
+                net.network(),
+                net.prefix
+            ),
+        ));
+    }
+    Ok(Some(a))
+}
+
+/// Port `i`'s VLAN sub-interfaces: ids 1 to 4094, one of `id` and `qinq`, no tags
+/// twice, subnets and subscriber prefixes that overlap no other's, subscriber
+/// prefixes on the inside port only.
+fn port_vlans(
+    cx: &Ctx,
+    i: usize,
+    p: &FilePort,
+    role: Role,
+) -> Result<Vec<VlanConfig>, ConfigError> {
+    if p.vlans.len() > MAX_VLANS {
+        return Err(cx.err(
+            &[Key("ports"), Idx(i), Key("vlans")],
+            format!("{} VLANs; at most {MAX_VLANS} per port", p.vlans.len()),
+        ));
+    }
+    let mut out: Vec<VlanConfig> = Vec::new();
+    for (j, v) in p.vlans.iter().enumerate() {
+        let vk = |k: &'static str| vec![Key("ports"), Idx(i), Key("vlans"), Idx(j), Key(k)];
+        let (tags, key) = match (&v.id, &v.qinq) {
+            (Some(id), None) => (vec![*id], "id"),
+            (None, Some(q)) if q.len() == 2 => (q.clone(), "qinq"),
+            (None, Some(q)) => {
+                return Err(cx.err(
+                    &vk("qinq"),
+                    format!("{q:?} is not [outer, inner]; two VLAN ids, e.g. [10, 100]"),
+                ))
+            }
+            _ => {
+                return Err(cx.err(
+                    &[Key("ports"), Idx(i), Key("vlans"), Idx(j)],
+                    "a VLAN needs exactly one of `id` (802.1Q) and `qinq` ([outer, inner])",
+                ))
+            }
+        };
+        if let Some(t) = tags.iter().find(|t| !(1..=4094).contains(*t)) {
+            return Err(cx.err(&vk(key), format!("VLAN id {t} is out of range; 1 to 4094")));
+        }
+        if out.iter().any(|o| o.tags == tags) {
+            return Err(cx.err(
+                &vk(key),
+                format!("VLAN {tags:?} is configured twice on this port"),
+            ));
+        }
+        let ipv4 = own_net(cx, &vk("ipv4"), &v.ipv4)?;
+        if let Some(o) = out.iter().find(|o| o.ipv4.overlaps(&ipv4)) {
+            return Err(cx.err(
+                &vk("ipv4"),
+                format!("{ipv4} overlaps VLAN {}'s subnet {}", o.label(), o.ipv4),
+            ));
+        }
+        let gateway = gateway_on(cx, &vk("gateway"), v.gateway.as_deref(), &ipv4)?;
+        if role == Role::Outside && !v.inside.is_empty() {
+            return Err(cx.err(
+                &vk("inside"),
+                "subscriber prefixes belong to the inside port's VLANs; the outside's take none",
+            ));
+        }
+        let mut inside: Vec<Ipv4Net> = Vec::new();
+        for (k, s) in v.inside.iter().enumerate() {
+            let at = [
+                Key("ports"),
+                Idx(i),
+                Key("vlans"),
+                Idx(j),
+                Key("inside"),
+                Idx(k),
+            ];
+            let n = cx.prefix(&at, s)?;
+            let clash = out
+                .iter()
+                .flat_map(|o| o.inside.iter().chain([&o.ipv4]))
+                .chain(inside.iter())
+                .find(|q| q.overlaps(&n));
+            if let Some(q) = clash {
+                return Err(cx.err(
+                    &at,
+                    format!("{n} overlaps {q}, reached through another VLAN or listed twice"),
+                ));
+            }
+            inside.push(n);
+        }
+        if let Some(o) = out
+            .iter()
+            .find(|o| o.inside.iter().any(|q| q.overlaps(&ipv4)))
+        {
+            return Err(cx.err(
+                &vk("ipv4"),
+                format!("{ipv4} overlaps VLAN {}'s subscriber prefixes", o.label()),
+            ));
+        }
+        out.push(VlanConfig {
+            tags,
+            ipv4,
+            gateway,
+            inside,
+        });
+    }
+    Ok(out)
+}
+
 fn mac(s: &str) -> Option<[u8; 6]> {
     let parts: Vec<&str> = s.split(':').collect();
     if parts.len() != 6 {
@@ -867,32 +1018,40 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
                 "a DPDK device is needed, e.g. \"net_af_packet0,iface=eth1\" or a PCI address",
             ));
         }
-        let ipv4 = cx.net(&pk("ipv4"), &p.ipv4)?;
-        if ipv4.prefix > 30 || ipv4.is_network() {
-            return Err(cx.err(
-                &pk("ipv4"),
-                format!(
-                    "`{}` must be the port's own address in its subnet, e.g. \"203.0.113.1/24\"",
-                    p.ipv4
-                ),
-            ));
-        }
-        let gateway = match &p.gateway {
-            Some(g) => {
-                let a = cx.addr(&pk("gateway"), g)?;
-                if !ipv4.contains(a) || a == ipv4.addr {
+        let role = match p.role {
+            RoleName::Inside => Role::Inside,
+            RoleName::Outside => Role::Outside,
+        };
+        let vlans = port_vlans(&cx, i, p, role)?;
+        let (ipv4, gateway) = match &p.ipv4 {
+            Some(a) => {
+                let ipv4 = own_net(&cx, &pk("ipv4"), a)?;
+                let gateway = gateway_on(&cx, &pk("gateway"), p.gateway.as_deref(), &ipv4)?;
+                if let Some(v) = vlans.iter().find(|v| v.ipv4.overlaps(&ipv4)) {
                     return Err(cx.err(
-                        &pk("gateway"),
-                        format!(
-                            "gateway {a} must be another address on the port's subnet {}/{}",
-                            ipv4.network(),
-                            ipv4.prefix
-                        ),
+                        &pk("ipv4"),
+                        format!("{ipv4} overlaps VLAN {}'s subnet {}", v.label(), v.ipv4),
                     ));
                 }
-                Some(a)
+                (ipv4, gateway)
             }
-            None => None,
+            None if vlans.is_empty() => {
+                return Err(cx.err(
+                    &pk("ipv4"),
+                    "a port needs its address, e.g. ipv4 = \"203.0.113.1/24\", or VLAN \
+                     sub-interfaces with theirs (vlans = [{ id = 100, ipv4 = ... }])",
+                ))
+            }
+            None => {
+                if p.gateway.is_some() {
+                    return Err(cx.err(
+                        &pk("gateway"),
+                        "a port without an untagged address has no gateway of its own; \
+                         give the VLAN that leads to it a gateway",
+                    ));
+                }
+                (vlans[0].ipv4, None)
+            }
         };
         let gateway_mac = match &p.gateway_mac {
             Some(m) => {
@@ -914,10 +1073,6 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
                 format!("mtu {} is out of range; 68 to 9600", p.mtu),
             ));
         }
-        let role = match p.role {
-            RoleName::Inside => Role::Inside,
-            RoleName::Outside => Role::Outside,
-        };
         ports.push(PortConfig {
             name: p.name.clone(),
             role,
@@ -926,6 +1081,8 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             gateway,
             gateway_mac,
             mtu: p.mtu,
+            untagged: p.ipv4.is_some(),
+            vlans,
         });
     }
     if let Some(p) = ports
@@ -975,6 +1132,31 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
     for (i, s) in n.inside.iter().enumerate() {
         inside.push(cx.prefix(&nki("inside", i), s)?);
     }
+    for (pi, port) in ports.iter().enumerate() {
+        for (vi, v) in port.vlans.iter().enumerate() {
+            for (k, p) in v.inside.iter().enumerate() {
+                if !inside
+                    .iter()
+                    .any(|q| q.contains(p.network()) && q.prefix <= p.prefix)
+                {
+                    return Err(cx.err(
+                        &[
+                            Key("ports"),
+                            Idx(pi),
+                            Key("vlans"),
+                            Idx(vi),
+                            Key("inside"),
+                            Idx(k),
+                        ],
+                        format!(
+                            "{p} is not within nat.inside; a VLAN's subscriber prefixes \
+                             must be inside prefixes too"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
     if n_pool.is_empty() {
         return Err(cx.err(
             &nk("pool"),
@@ -992,7 +1174,10 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         }
         // The appliance answers packets to its ports' own addresses itself: a
         // subscriber translated to one would lose every reply.
-        if let Some(port) = ports.iter().find(|q| p.contains(q.ipv4.addr)) {
+        if let Some(port) = ports
+            .iter()
+            .find(|q| p.contains(q.ipv4.addr) || q.vlans.iter().any(|v| p.contains(v.ipv4.addr)))
+        {
             return Err(cx.err(
                 &nki("pool", i),
                 format!(
@@ -1417,7 +1602,7 @@ impl FileConfig {
                         RoleName::Outside
                     },
                     device: p.device.clone(),
-                    ipv4: p.ipv4.to_string(),
+                    ipv4: p.untagged.then(|| p.ipv4.to_string()),
                     gateway: p.gateway.map(|g| g.to_string()),
                     gateway_mac: p.gateway_mac.map(|m| {
                         m.iter()
@@ -1426,6 +1611,17 @@ impl FileConfig {
                             .join(":")
                     }),
                     mtu: p.mtu,
+                    vlans: p
+                        .vlans
+                        .iter()
+                        .map(|v| FileVlan {
+                            id: (v.tags.len() == 1).then(|| v.tags[0]),
+                            qinq: (v.tags.len() == 2).then(|| v.tags.clone()),
+                            ipv4: v.ipv4.to_string(),
+                            gateway: v.gateway.map(|g| g.to_string()),
+                            inside: strs(&v.inside),
+                        })
+                        .collect(),
                 })
                 .collect(),
             nat: Some(FileNat {

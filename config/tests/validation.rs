@@ -1158,3 +1158,123 @@ fn ip_options_and_allowed_destinations_are_checked() {
         cgnat_config::IpOptions::Strip
     );
 }
+
+// ---- VLAN sub-interfaces -----------------------------------------------------------
+
+const INSIDE_ADDR: &str = "ipv4 = \"100.64.0.1/10\"";
+
+/// BASE whose inside port has, in place of its address, the VLANs `vlans` (the
+/// lines of an inline array's items).
+fn vlans(items: &str) -> String {
+    with(INSIDE_ADDR, &format!("vlans = [\n{items}\n]"))
+        .replace("[nat]\n", "[nat]\ninside = [\"100.64.0.0/10\"]\n")
+}
+
+#[test]
+fn vlans_parse_and_resolve_back() {
+    let t = vlans(
+        "  { id = 100, ipv4 = \"100.64.100.1/24\", inside = [\"100.65.0.0/16\"] },\n  \
+         { qinq = [10, 300], ipv4 = \"100.64.30.1/24\", gateway = \"100.64.30.254\" },",
+    );
+    let c = Config::parse(&t, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+    let p = c.port(Role::Inside).unwrap();
+    assert!(!p.untagged);
+    assert_eq!(p.vlans.len(), 2);
+    assert_eq!(p.vlans[0].tags, [100]);
+    assert_eq!(p.vlans[1].tags, [10, 300]);
+    assert_eq!(p.vlans[1].label(), "10.300");
+    assert_eq!(p.vlans[0].inside[0].to_string(), "100.65.0.0/16");
+    let again = Config::parse(&c.resolved_toml(), "t.toml").unwrap();
+    assert_eq!(c, again);
+    // Untagged too, as a table array.
+    let t = plus("[[ports.vlans]]\nid = 7\nipv4 = \"198.18.0.1/24\"");
+    let c = Config::parse(&t, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+    let p = c.port(Role::Outside).unwrap();
+    assert!(p.untagged);
+    assert_eq!(p.vlans[0].tags, [7]);
+}
+
+#[test]
+fn vlan_ids_are_checked() {
+    let t = vlans("  { id = 4095, ipv4 = \"100.64.100.1/24\" },");
+    refused(&t, "4095", "ports[0].vlans[0].id", "1 to 4094");
+    let t = vlans("  { qinq = [0, 5], ipv4 = \"100.64.100.1/24\" },");
+    refused(&t, "[0, 5]", "ports[0].vlans[0].qinq", "1 to 4094");
+    let t = vlans("  { qinq = [5], ipv4 = \"100.64.100.1/24\" },");
+    refused(&t, "[5]", "ports[0].vlans[0].qinq", "[outer, inner]");
+    let t = vlans("  { ipv4 = \"100.64.100.1/24\" },");
+    refused(&t, "{ ipv4", "ports[0].vlans[0]", "exactly one of `id`");
+    let t = vlans(
+        "  { id = 100, ipv4 = \"100.64.100.1/24\" },\n  { id = 100, ipv4 = \"100.64.101.1/24\" },",
+    );
+    refused(
+        &t,
+        "100.64.101.1/24",
+        "ports[0].vlans[1].id",
+        "configured twice",
+    );
+    let t = vlans("  { id = 100, ipv4 = \"100.64.100.1/24\", vid = 3 },");
+    refused(&t, "vid", "ports[0].vlans[0].vid", "`qinq`");
+}
+
+#[test]
+fn vlan_addresses_and_prefixes_do_not_overlap() {
+    let t = vlans(
+        "  { id = 100, ipv4 = \"100.64.100.1/24\" },\n  { id = 200, ipv4 = \"100.64.100.129/25\" },",
+    );
+    refused(
+        &t,
+        "100.64.100.129/25",
+        "ports[0].vlans[1].ipv4",
+        "overlaps VLAN 100",
+    );
+    let t = vlans(
+        "  { id = 100, ipv4 = \"100.64.100.1/24\", inside = [\"100.65.0.0/16\"] },\n  \
+         { id = 200, ipv4 = \"100.64.200.1/24\", inside = [\"100.65.3.0/24\"] },",
+    );
+    refused(
+        &t,
+        "100.65.3.0/24",
+        "ports[0].vlans[1].inside[0]",
+        "overlaps 100.65.0.0/16",
+    );
+    let t = vlans("  { id = 100, ipv4 = \"100.64.100.1/24\", inside = [\"10.0.0.0/8\"] },");
+    refused(
+        &t,
+        "10.0.0.0/8",
+        "ports[0].vlans[0].inside[0]",
+        "not within nat.inside",
+    );
+    let t = vlans("  { id = 100, ipv4 = \"100.64.100.1/24\", gateway = \"100.64.101.1\" },");
+    refused(
+        &t,
+        "100.64.101.1",
+        "ports[0].vlans[0].gateway",
+        "another address",
+    );
+    let t = with(
+        INSIDE_ADDR,
+        "ipv4 = \"100.64.0.1/10\"\nvlans = [{ id = 5, ipv4 = \"100.64.5.1/24\" }]",
+    );
+    refused(&t, "100.64.0.1/10", "ports[0].ipv4", "overlaps VLAN 5");
+    let t = plus("[[ports.vlans]]\nid = 7\nipv4 = \"198.18.0.1/24\"\ninside = [\"100.64.0.0/16\"]");
+    refused(
+        &t,
+        "inside = [\"100.64",
+        "ports[1].vlans[0].inside",
+        "outside's take none",
+    );
+    // No address at all: the port's table is named.
+    let t = with(INSIDE_ADDR, "");
+    refused_at(&t, 5, "ports[0].ipv4", "VLAN sub-interfaces");
+}
+
+#[test]
+fn the_full_example_has_inside_vlans() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let full = load(&dir.join("full.toml")).unwrap();
+    let p = full.port(Role::Inside).unwrap();
+    assert!(p.untagged);
+    let tags: Vec<_> = p.vlans.iter().map(|v| v.tags.clone()).collect();
+    assert_eq!(tags, [vec![100], vec![20, 200]]);
+}
