@@ -59,6 +59,15 @@ reasons! {
     EthUnsupported = "eth_unsupported_ethertype",
     /// Unicast frame for another MAC address.
     EthOtherHost = "eth_other_host",
+    /// Tagged frame whose VLAN (or QinQ pair) the port has no sub-interface for.
+    VlanUnknown = "vlan_unknown",
+    /// Untagged frame on a port that has only VLAN sub-interfaces.
+    VlanUntagged = "vlan_untagged",
+    /// Frame whose source another VLAN of the port routes (inside subscribers, ARP
+    /// senders): its replies would leave on another VLAN.
+    VlanSourceMismatch = "vlan_source_mismatch",
+    /// No headroom in the buffer to push the outgoing VLAN tags.
+    VlanNoHeadroom = "vlan_no_headroom",
     /// ARP packet malformed or truncated.
     ArpMalformed = "arp_malformed",
     /// ARP packet handled (replied to or learned from) and consumed.
@@ -292,6 +301,26 @@ pub struct WorkerCounters {
     pub log_events_dropped: Counter,
     /// Drops, by reason.
     pub drops: DropCounters,
+    /// Per VLAN sub-interface: received, sent, dropped ([`crate::vlan::slot`]).
+    pub vlan: VlanCounters,
+}
+
+/// Counters per VLAN sub-interface of each port: [`crate::vlan::RX`], `TX` and
+/// `DROPS` of sub-interface `i` of side `s` at `s * MAX_VLANS + i`.
+#[derive(Debug)]
+pub struct VlanCounters(pub [[Counter; 3]; 2 * cgnat_config::MAX_VLANS]);
+
+impl Default for VlanCounters {
+    fn default() -> Self {
+        VlanCounters(std::array::from_fn(|_| Default::default()))
+    }
+}
+
+impl std::ops::Index<usize> for VlanCounters {
+    type Output = [Counter; 3];
+    fn index(&self, i: usize) -> &[Counter; 3] {
+        &self.0[i]
+    }
 }
 
 /// The stages of a worker's burst path ([`crate::vector`]), in order: parse and

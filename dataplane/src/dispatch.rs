@@ -60,13 +60,16 @@ pub fn dispatch<B: PacketBuf, O: Outputs<B>>(
 #[inline(always)]
 pub fn route<B: PacketBuf, O: Outputs<B>>(
     worker: &mut Worker<B>,
-    buf: B,
+    mut buf: B,
     v: Verdict,
     from: Side,
     out: &mut O,
 ) {
     let refused = match v {
-        Verdict::Tx(side) => out.tx(side, buf).err().map(|b| (b, DropReason::TxFull)),
+        Verdict::Tx(side) => match worker.vlan_out(&mut buf, side) {
+            Ok(()) => out.tx(side, buf).err().map(|b| (b, DropReason::TxFull)),
+            Err(r) => Some((buf, r)),
+        },
         Verdict::Drop(r) => {
             out.discard(r, buf);
             None
@@ -98,10 +101,7 @@ pub fn route<B: PacketBuf, O: Outputs<B>>(
 #[inline(always)]
 pub fn send_ready<B: PacketBuf, O: Outputs<B>>(worker: &mut Worker<B>, out: &mut O) {
     while let Some((b, side)) = worker.take_ready() {
-        if let Err(b) = out.tx(side, b) {
-            worker.counters().count_drop(DropReason::TxFull);
-            out.discard(DropReason::TxFull, b);
-        }
+        transmit(out, side, b, worker);
     }
     while let Some((b, w, side)) = worker.take_handoff() {
         if let Err(b) = out.handoff(w, side, b) {
@@ -117,20 +117,26 @@ pub fn send_ready<B: PacketBuf, O: Outputs<B>>(worker: &mut Worker<B>, out: &mut
     }
 }
 
-/// Sends `buf` on `side`, counted dropped ([`DropReason::TxFull`]) in `counters`
-/// when there is no room: the frames a worker builds or gets back from the control
-/// lcore.
+/// Sends `buf` on `side` with the VLAN tags it leaves with
+/// ([`Worker::vlan_out`]), counted dropped ([`DropReason::TxFull`]) in `worker`'s
+/// counters when there is no room: the frames a worker builds, gets back from the
+/// control lcore, or had waiting.
 #[inline(always)]
-pub fn transmit<B, O: Outputs<B>>(
+pub fn transmit<B: PacketBuf, O: Outputs<B>>(
     out: &mut O,
     side: Side,
-    buf: B,
-    counters: &crate::counters::WorkerCounters,
+    mut buf: B,
+    worker: &Worker<B>,
 ) {
-    if let Err(b) = out.tx(side, buf) {
-        counters.count_drop(DropReason::TxFull);
-        out.discard(DropReason::TxFull, b);
-    }
+    let r = match worker.vlan_out(&mut buf, side) {
+        Ok(()) => match out.tx(side, buf) {
+            Ok(()) => return,
+            Err(b) => (b, DropReason::TxFull),
+        },
+        Err(r) => (buf, r),
+    };
+    worker.counters().count_drop(r.1);
+    out.discard(r.1, r.0);
 }
 
 /// [`Outputs`] over vectors, without limits unless given: the harness's and replay's,

@@ -197,7 +197,7 @@ impl Harness {
             for (from, mut b) in o.control.drain(..) {
                 self.control.tick(now);
                 if let Verdict::Tx(s) = self.control.handle(&mut b, from) {
-                    out.push((s, b.data().to_vec()));
+                    send(worker, s, b, &mut out);
                 }
             }
             for (s, mut b) in o.alg.drain(..) {
@@ -205,7 +205,7 @@ impl Harness {
                     Verdict::Tx(s) => {
                         // Sent by the worker once the control lcore gives it back.
                         worker.counters().tx[s as usize].inc();
-                        out.push((s, b.data().to_vec()));
+                        send(worker, s, b, &mut out);
                     }
                     Verdict::Hold => self.control.hold_alg(b),
                     _ => {}
@@ -227,8 +227,9 @@ impl Harness {
             out.extend(o.tx.drain(..).map(|(s, b)| (s, b.data().to_vec())));
         }
         while let Some((b, side)) = self.control.take_ready() {
-            self.nth(w).counters().tx[side as usize].inc();
-            out.push((side, b.data().to_vec()));
+            let worker = self.nth(w);
+            worker.counters().tx[side as usize].inc();
+            send(worker, side, b, &mut out);
         }
         out
     }
@@ -245,7 +246,7 @@ impl Harness {
             let mut buf = VecBuf::new(&[]);
             if let Verdict::Tx(side) = self.nth(w).build_arp_request(hop, side, &mut buf) {
                 self.control.note_request(hop, side, now);
-                out.push((side, buf.data().to_vec()));
+                send(self.nth(w), side, buf, &mut out);
             }
         }
         out
@@ -268,14 +269,14 @@ impl Harness {
             out.extend(o.tx.drain(..).map(|(s, b)| (s, b.data().to_vec())));
         }
         while let Some((b, side)) = self.control.take_ready() {
-            out.push((side, b.data().to_vec()));
+            send(&self.worker, side, b, &mut out);
         }
         for w in 0..self.workers_len() {
             let worker = self.nth(w);
             while let Some(h) = worker.pop_expired_syn(now) {
                 let mut buf = VecBuf::new(&[]);
                 if let Verdict::Tx(side) = worker.build_syn_unreachable(&h, &mut buf) {
-                    out.push((side, buf.data().to_vec()));
+                    send(worker, side, buf, &mut out);
                 }
             }
         }
@@ -289,4 +290,12 @@ fn nat_params(cfg: &Config, workers: u16) -> NatParams {
         NatParams::from_config(&cfg.nat, workers).expect("deterministic parameters fit");
     params.set_algs(&cfg.alg);
     params
+}
+
+/// Sends `b` on `side` as the runtime does ([`dispatch::transmit`]: VLAN tags
+/// pushed), into `out`.
+fn send(worker: &Worker<VecBuf>, side: Side, b: VecBuf, out: &mut Vec<(Side, Vec<u8>)>) {
+    let mut o = VecOutputs::default();
+    dispatch::transmit(&mut o, side, b, worker);
+    out.extend(o.tx.drain(..).map(|(s, b)| (s, b.data().to_vec())));
 }

@@ -25,4 +25,5 @@ pub mod pcap;
 pub mod pipeline;
 pub mod replay;
 pub mod vector;
+pub mod vlan;
 pub mod wire;

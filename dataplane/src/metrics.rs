@@ -28,6 +28,8 @@ pub struct Source {
     pub ownership: Vec<(String, &'static str)>,
     /// The HTTP servers' refusals, by server (`api`, `metrics`).
     pub http: Vec<(&'static str, Arc<crate::http::Stats>)>,
+    /// The ports' VLAN sub-interfaces ([`cgnat_dataplane::vlan::labels`]).
+    pub vlans: Vec<(String, String, usize)>,
 }
 
 /// Reads one counter of a worker.
@@ -284,6 +286,37 @@ impl Source {
             }
         }
         f.counter("cgnat_drops_total", "Packets dropped, by reason.", drops);
+        let vlan = cgnat_dataplane::vlan::totals(&self.vlans, all.iter().map(|(_, c)| *c));
+        for (k, name, help) in [
+            (
+                0,
+                "cgnat_vlan_rx_packets_total",
+                "Packets received on the VLAN sub-interface.",
+            ),
+            (
+                1,
+                "cgnat_vlan_tx_packets_total",
+                "Packets sent on the VLAN sub-interface.",
+            ),
+            (
+                2,
+                "cgnat_vlan_drops_total",
+                "Packets received on the VLAN sub-interface and dropped.",
+            ),
+        ] {
+            let samples = self
+                .vlans
+                .iter()
+                .zip(&vlan)
+                .map(|((port, v, _), n)| {
+                    (
+                        vec![("port", port.clone()), ("vlan", v.clone())],
+                        n[k] as f64,
+                    )
+                })
+                .collect();
+            f.counter(name, help, samples);
+        }
         let sum = |g: &dyn Fn(&WorkerCounters) -> u64| -> f64 {
             all.iter().map(|(_, c)| g(c)).sum::<u64>() as f64
         };

@@ -73,6 +73,10 @@ pub struct PortInfo {
     pub gateway: Option<u32>,
     /// MTU (IP packet size).
     pub mtu: u16,
+    /// Untagged frames are the port's own (else only its VLANs').
+    pub untagged: bool,
+    /// VLAN sub-interfaces ([`crate::vlan`]).
+    pub vlans: Vec<crate::vlan::VlanIf>,
 }
 
 impl PortInfo {
@@ -82,15 +86,18 @@ impl PortInfo {
         u32::from(self.net.addr)
     }
 
-    /// True if `ip` is on the port's subnet.
+    /// True if `ip` is on the port's subnet (or a VLAN's).
     #[inline]
     pub fn on_link(&self, ip: u32) -> bool {
-        self.net.contains(ip.into())
+        self.net.contains(ip.into()) || self.vlans.iter().any(|v| v.net.contains(ip.into()))
     }
 
     /// The next hop for `dst`.
     #[inline]
     pub fn next_hop(&self, dst: u32) -> u32 {
+        if !self.vlans.is_empty() {
+            return self.vlan_next_hop(dst);
+        }
         match self.gateway {
             Some(g) if !self.on_link(dst) => g,
             _ => dst,
@@ -114,6 +121,8 @@ pub fn port_infos(cfg: &Config, macs: [Mac; 2]) -> [PortInfo; 2] {
             net: p.ipv4,
             gateway: p.gateway.map(u32::from),
             mtu: p.mtu,
+            untagged: p.untagged,
+            vlans: crate::vlan::vlans_of(p),
         }
     };
     [info(Side::Inside), info(Side::Outside)]
@@ -475,8 +484,8 @@ impl<B: PacketBuf> Worker<B> {
         if be16(d, p.l3 + 6) & (ipv4::FLAG_MF | 0x1fff) != 0
             || d[p.l3 + 8] <= 1
             || p.end - p.l3 > usize::from(mtu)
-            || p.dst == self.ports[0].addr()
-            || p.dst == self.ports[1].addr()
+            || self.ports[0].owns(p.dst)
+            || self.ports[1].owns(p.dst)
             || martian(p.src)
             || martian(p.dst)
             || p.dst == u32::MAX
@@ -620,6 +629,24 @@ impl<B: PacketBuf> Worker<B> {
         }
         self.counters.tx[out as usize].inc();
         Some(Verdict::Tx(out))
+    }
+
+    /// A received frame's VLAN ([`crate::vlan::ingress`]: its tags stripped), or the
+    /// drop (counted, with the frame as received).
+    #[inline]
+    pub(crate) fn vlan_in(&mut self, buf: &mut B, from: Side) -> Result<u8, DropReason> {
+        let r = crate::vlan::ingress(&self.ports[from as usize], from, buf, &self.counters);
+        if let Err(reason) = r {
+            self.counters.rx[from as usize].inc();
+            self.counters.count_drop(reason);
+        }
+        r
+    }
+
+    /// Pushes the VLAN tags a frame leaving on `side` needs ([`crate::vlan::egress`]).
+    #[inline]
+    pub fn vlan_out<F: PacketBuf>(&self, buf: &mut F, side: Side) -> Result<(), DropReason> {
+        crate::vlan::egress(&self.ports[side as usize], side, buf, &self.counters)
     }
 
     /// The worker's NAT tables (for inspection).
@@ -1164,7 +1191,7 @@ impl<B: PacketBuf> Worker<B> {
             Ok(p) => p,
             Err(r) => return Verdict::Drop(r),
         };
-        if p.dst == self.ports[0].addr() || p.dst == self.ports[1].addr() {
+        if self.ports[0].owns(p.dst) || self.ports[1].owns(p.dst) {
             return Verdict::Control;
         }
         if martian(p.src) || martian(p.dst) || p.dst == u32::MAX {
@@ -1773,7 +1800,7 @@ impl<B: PacketBuf> Worker<B> {
             false,
             64,
             ipv4::PROTO_ICMP,
-            me.addr(),
+            me.addr_for(p.src),
             p.src,
         );
         let m = &mut d[34..];
@@ -1904,7 +1931,7 @@ impl<B: PacketBuf> Worker<B> {
             &mut d[14..],
             arp::OP_REQUEST,
             &port.mac,
-            port.net.addr,
+            port.addr_for(hop).into(),
             &[0; 6],
             hop.into(),
         );
@@ -2790,9 +2817,9 @@ impl<B: PacketBuf> Control<B> {
                 .position(|r| r.ip == spa && r.side == side && r.until > now);
             return match asked {
                 Some(i)
-                    if tpa == port.addr()
+                    if tpa == port.addr_for(spa)
                         && port.on_link(spa)
-                        && spa != port.addr()
+                        && !port.owns(spa)
                         && !ethernet::is_multicast(&sha) =>
                 {
                     match self.neighbors.lookup(spa) {
@@ -2812,8 +2839,8 @@ impl<B: PacketBuf> Control<B> {
                 _ => Verdict::Drop(DropReason::ArpUnsolicited),
             };
         }
-        let ours =
-            tpa == port.addr() || (side == Side::Outside && self.pool.binary_search(&tpa).is_ok());
+        let ours = tpa == port.addr_for(spa)
+            || (side == Side::Outside && self.pool.binary_search(&tpa).is_ok());
         if op != arp::OP_REQUEST || !ours {
             return Verdict::Drop(DropReason::ArpConsumed);
         }
@@ -2844,7 +2871,7 @@ impl<B: PacketBuf> Control<B> {
         if p.proto != ipv4::PROTO_ICMP
             || p.end - p.l4 < icmp::HEADER_LEN
             || d[p.l4] != icmp::ECHO_REQUEST
-            || p.dst != port.addr()
+            || !port.owns(p.dst)
         {
             return Verdict::Drop(DropReason::LocalUnsupported);
         }

@@ -384,6 +384,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
                     ("api", http_stats[0].clone()),
                     ("metrics", http_stats[1].clone()),
                 ],
+                vlans: cgnat_dataplane::vlan::labels(cfg),
             };
             let srv = server("cgnat-metrics", listener, 1);
             let h = crate::metrics::serve(srv, src, opts.stop.clone())
@@ -467,12 +468,27 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     for p in ports {
         p.close();
     }
-    let summary = summarize(
+    let mut summary = summarize(
         &links,
         &control_counters,
         &stats,
         [ownership[0].1, ownership[1].1],
     );
+    let vlans = cgnat_dataplane::vlan::labels(cfg);
+    if !vlans.is_empty() {
+        let all = links
+            .iter()
+            .map(|l| l.counters.as_ref())
+            .chain([control_counters.as_ref()]);
+        let totals = cgnat_dataplane::vlan::totals(&vlans, all);
+        summary["vlans"] = vlans
+            .iter()
+            .zip(totals)
+            .map(|((port, v, _), [rx, tx, drops])| {
+                json!({ "port": port, "vlan": v, "rx": rx, "tx": tx, "drops": drops })
+            })
+            .collect();
+    }
     // DPDK objects go before the EAL that holds their memory: rings (which free any
     // queued mbufs into the pool), then the pool, then EAL itself. The control
     // handler holds mbufs (held segments and fragments) and a handle on the pool.
@@ -637,7 +653,7 @@ fn worker_loop(
         while let Some((hop, side)) = worker.next_request() {
             let Some(mut m) = pool.alloc() else { break };
             if let Verdict::Tx(out) = worker.build_arp_request(hop, side, &mut m) {
-                dispatch::transmit(&mut lanes, out, m, &counters);
+                dispatch::transmit(&mut lanes, out, m, &worker);
                 if n_notes < notes.len() {
                     notes[n_notes] = Glean {
                         ip: hop,
@@ -659,7 +675,7 @@ fn worker_loop(
                 } else {
                     Side::Outside
                 };
-                dispatch::transmit(&mut lanes, out, m, &counters);
+                dispatch::transmit(&mut lanes, out, m, &worker);
             }
         }
         if link.from_control.dequeue_burst(&mut rx) > 0 {
@@ -673,7 +689,7 @@ fn worker_loop(
                     // An ALG frame back from the control lcore: sent now.
                     counters.tx[out as usize].inc();
                 }
-                dispatch::transmit(&mut lanes, out, m, &counters);
+                dispatch::transmit(&mut lanes, out, m, &worker);
             }
         }
         for side in [Side::Inside, Side::Outside] {
@@ -716,7 +732,7 @@ fn worker_loop(
             while let Some(h) = worker.pop_expired_syn(now) {
                 let Some(mut m) = pool.alloc() else { break };
                 if let Verdict::Tx(out) = worker.build_syn_unreachable(&h, &mut m) {
-                    dispatch::transmit(&mut lanes, out, m, &counters);
+                    dispatch::transmit(&mut lanes, out, m, &worker);
                 }
             }
             flush(ports[1], q, &mut lanes.tx[1], &counters);

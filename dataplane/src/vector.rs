@@ -67,6 +67,8 @@ struct Meta {
     plain: Plain,
     hash: u32,
     session: u32,
+    /// The VLAN sub-interface it came in on (0: untagged; [`crate::vlan::ingress`]).
+    vlan: u8,
 }
 
 impl Meta {
@@ -76,6 +78,7 @@ impl Meta {
         plain: Plain::EMPTY,
         hash: 0,
         session: 0,
+        vlan: 0,
     };
 }
 
@@ -156,14 +159,24 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
     let n = bufs.len();
     let t0 = cgnat_ffi::tsc();
 
-    // 1. Parse and classify. A frame left out that the slow pass may still
-    //    translate through a session (a first fragment, IP options, a group MAC)
-    //    is marked: a plain frame of the same session after it goes the slow way
-    //    too, so that the session sees its packets in their order.
+    // 1. Parse and classify (VLAN tags stripped first: a handed frame's were). A
+    //    frame left out that the slow pass may still translate through a session
+    //    (a first fragment, IP options, a group MAC) is marked: a plain frame of the
+    //    same session after it goes the slow way too, so that the session sees its
+    //    packets in their order.
     let mut fast = 0u64;
     let mut touching = 0u32;
     for (i, (b, m)) in bufs.iter_mut().zip(meta.iter_mut()).enumerate() {
         let Some(b) = b.as_mut() else { continue };
+        if !handed {
+            match worker.vlan_in(b, m.side) {
+                Ok(v) => m.vlan = v,
+                Err(r) => {
+                    m.next = Next::Done(Verdict::Drop(r));
+                    continue;
+                }
+            }
+        }
         if let Some(p) = worker.classify(b, m.side, handed) {
             m.plain = p;
             m.next = Next::Fast;
@@ -281,6 +294,9 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
     // 6. Dispatch, in the burst's order, then what the burst released.
     for (b, m) in bufs.iter_mut().zip(meta.iter()) {
         if let (Some(buf), Next::Done(v)) = (b.take(), m.next) {
+            if matches!(v, Verdict::Drop(_)) {
+                crate::vlan::count_drop(worker.counters(), m.side, m.vlan);
+            }
             dispatch::route(worker, buf, v, m.side, out);
         }
     }

@@ -8,7 +8,7 @@ mod common;
 
 use cgnat_config::Config;
 use cgnat_dataplane::counters::DropReason;
-use cgnat_dataplane::harness::{Harness, INSIDE_MAC, OUTSIDE_MAC};
+use cgnat_dataplane::harness::{Harness, OUTSIDE_MAC};
 use cgnat_dataplane::neighbors::REFRESH_SECS;
 use cgnat_dataplane::pipeline::Side::{self, Inside, Outside};
 use cgnat_dataplane::pipeline::{WAIT_MAX, WAIT_PER_HOP, WAIT_SECS};
@@ -23,26 +23,6 @@ fn unpinned() -> Harness {
     let text = text.replace("gateway_mac = \"02:aa:00:00:00:fe\"\n", "");
     assert!(!text.contains("gateway_mac"));
     Harness::new(&Config::parse(&text, "test.toml").unwrap(), 1000)
-}
-
-/// An ARP frame: `op` 1 request, 2 reply; broadcast for a request, to the port's MAC
-/// for a reply.
-fn arp(op: u16, sha: [u8; 6], spa: &str, tpa: &str, to: Side) -> Vec<u8> {
-    let mut f = if op == 1 {
-        vec![0xff; 6]
-    } else if to == Inside {
-        INSIDE_MAC.to_vec()
-    } else {
-        OUTSIDE_MAC.to_vec()
-    };
-    f.extend_from_slice(&sha);
-    f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4]);
-    f.extend_from_slice(&op.to_be_bytes());
-    f.extend_from_slice(&sha);
-    f.extend_from_slice(&ip(spa).octets());
-    f.extend_from_slice(&[0; 6]);
-    f.extend_from_slice(&ip(tpa).octets());
-    f
 }
 
 /// The ARP requests among `out`: (side, address asked for).

@@ -11,6 +11,7 @@ pub mod icmp;
 pub mod ipv4;
 pub mod tcp;
 pub mod udp;
+pub mod vlan;
 
 /// Why a frame could not be parsed. Each maps to its own drop counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -125,6 +125,26 @@ pub fn ping(src: &str, dst: &str, id: u16, seq: u16, reply: bool, inbound: bool)
     v
 }
 
+/// An ARP frame: `op` 1 request, 2 reply; broadcast for a request, to the port's MAC
+/// for a reply.
+pub fn arp(op: u16, sha: [u8; 6], spa: &str, tpa: &str, to: Side) -> Vec<u8> {
+    let mut f = if op == 1 {
+        vec![0xff; 6]
+    } else if to == Side::Inside {
+        INSIDE_MAC.to_vec()
+    } else {
+        OUTSIDE_MAC.to_vec()
+    };
+    f.extend_from_slice(&sha);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4]);
+    f.extend_from_slice(&op.to_be_bytes());
+    f.extend_from_slice(&sha);
+    f.extend_from_slice(&ip(spa).octets());
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&ip(tpa).octets());
+    f
+}
+
 /// What a test reads off an output frame.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Out {
