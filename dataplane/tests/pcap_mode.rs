@@ -792,3 +792,75 @@ fn a_fragmented_sip_invite_leaves_rewritten_through_pcap_mode() {
         assert_eq!(summary["alg"]["expectations_created"], 4, "{summary}");
     }
 }
+
+#[test]
+fn vlan_tagged_subscribers_through_pcap_mode() {
+    let dir = workdir("vlan");
+    let config = CONFIG
+        .replace(
+            "ipv4 = \"100.64.0.1/10\"",
+            "vlans = [\n  { id = 100, ipv4 = \"100.64.100.1/24\" },\n  \
+             { id = 200, ipv4 = \"100.64.200.1/24\" },\n  \
+             { qinq = [10, 300], ipv4 = \"100.64.30.1/24\" },\n]",
+        )
+        .replace(
+            "ipv4 = \"203.0.113.1/24\"\ngateway = \"203.0.113.254\"\ngateway_mac = \"02:aa:00:00:00:fe\"",
+            "vlans = [{ id = 7, ipv4 = \"203.0.113.1/24\", gateway = \"203.0.113.254\" }]",
+        )
+        .replace("[nat]\n", "[nat]\ninside = [\"100.64.0.0/10\"]\n")
+        + "[[nat.static]]\nprotocol = \"udp\"\ninside = \"100.64.200.9:5000\"\noutside = \"198.51.100.1:6000\"\n";
+    let sub = |src: &str, tags: &[u16]| {
+        vlan_tagged(&udp(src, "192.0.2.10:53", b"vlan query", false), tags)
+    };
+    let inside = vec![
+        sub("100.64.100.5:4000", &[100]),
+        sub("100.64.200.5:4000", &[200]),
+        sub("100.64.30.5:4000", &[10, 300]),
+        sub("100.64.100.6:4000", &[101]),
+        udp("100.64.100.7:4000", "192.0.2.10:53", b"untagged", false),
+    ];
+    let inbound = vlan_tagged(
+        &udp(
+            "192.0.2.10:53",
+            "198.51.100.1:6000",
+            b"to the static host",
+            true,
+        ),
+        &[7],
+    );
+    let summary = run_pcap_config(&dir, &config, &inside, Some(std::slice::from_ref(&inbound)));
+    let d = &summary["dropped"];
+    assert_eq!(d["vlan_unknown"], 1, "{summary}");
+    assert_eq!(d["vlan_untagged"], 1, "{summary}");
+    let out: Vec<_> = read_pcap(&dir.join("out/outside.pcap"))
+        .iter()
+        .map(|f| vlan_untagged(f))
+        .collect();
+    assert_eq!(out.len(), 3, "{summary}");
+    for (tags, f) in &out {
+        assert_eq!(tags, &[7], "the outside VLAN's tag");
+        let o = common::out(f);
+        assert!(in_pool(*o.src.ip()), "{o:?}");
+        assert_eq!(o.dst, sa("192.0.2.10:53"));
+    }
+    let back: Vec<_> = read_pcap(&dir.join("out/inside.pcap"))
+        .iter()
+        .map(|f| vlan_untagged(f))
+        .filter(|(_, f)| f[12..14] == [8, 0])
+        .collect();
+    assert_eq!(back.len(), 1, "{summary}");
+    assert_eq!(back[0].0, [200], "back on the static host's VLAN");
+    assert_eq!(common::out(&back[0].1).dst, sa("100.64.200.9:5000"));
+    let vlans = summary["vlans"].as_array().expect("per-VLAN counters");
+    let count = |port: &str, v: &str, k: &str| {
+        vlans
+            .iter()
+            .find(|x| x["port"] == port && x["vlan"] == v)
+            .map(|x| x[k].as_u64().unwrap())
+    };
+    assert_eq!(count("inside", "100", "rx"), Some(1), "{summary}");
+    assert_eq!(count("inside", "10.300", "rx"), Some(1));
+    assert_eq!(count("inside", "200", "tx"), Some(1));
+    assert_eq!(count("outside", "7", "tx"), Some(3));
+    assert_eq!(count("outside", "7", "rx"), Some(1));
+}

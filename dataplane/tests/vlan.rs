@@ -68,41 +68,9 @@ fn appliance(inside_untagged: bool) -> Harness {
     h
 }
 
-/// `frame` with `tags` (outermost first; two: QinQ, outer TPID 0x88a8) inserted.
-fn tagged(frame: &[u8], tags: &[u16]) -> Vec<u8> {
-    let mut f = frame[..12].to_vec();
-    for (i, t) in tags.iter().enumerate() {
-        let tpid: u16 = if tags.len() == 2 && i == 0 {
-            0x88a8
-        } else {
-            0x8100
-        };
-        f.extend_from_slice(&tpid.to_be_bytes());
-        f.extend_from_slice(&t.to_be_bytes());
-    }
-    f.extend_from_slice(&frame[12..]);
-    f
-}
-
-/// The tags of `frame` (outermost first) and the frame without them.
-fn untag(frame: &[u8]) -> (Vec<u16>, Vec<u8>) {
-    let mut tags = Vec::new();
-    let mut at = 12;
-    while matches!(
-        u16::from_be_bytes([frame[at], frame[at + 1]]),
-        0x8100 | 0x88a8
-    ) {
-        tags.push(u16::from_be_bytes([frame[at + 2], frame[at + 3]]) & 0xfff);
-        at += 4;
-    }
-    let mut f = frame[..12].to_vec();
-    f.extend_from_slice(&frame[at..]);
-    (tags, f)
-}
-
 /// Injects and expects exactly one frame, out of `to`: its tags and untagged frame.
 fn one_tagged(h: &mut Harness, frame: &[u8], from: Side, to: Side) -> (Vec<u16>, Vec<u8>) {
-    untag(&one(h, frame, from, 1000, to))
+    vlan_untagged(&one(h, frame, from, 1000, to))
 }
 
 fn vlan_count(h: &Harness, side: Side, i: usize, kind: usize) -> u64 {
@@ -118,7 +86,7 @@ fn subscribers_on_two_vlans_and_qinq_are_answered_on_their_own_vlan() {
         ("100.64.30.5:4000", &[10, 300][..], 2),
     ];
     for (src, tags, i) in subscribers {
-        let f = tagged(&udp(src, "192.0.2.7:53", b"query", false), tags);
+        let f = vlan_tagged(&udp(src, "192.0.2.7:53", b"query", false), tags);
         let (out_tags, o) = one_tagged(&mut h, &f, Inside, Outside);
         assert_eq!(out_tags, [7], "the outside VLAN's tag is set");
         let m = out(&o);
@@ -126,7 +94,7 @@ fn subscribers_on_two_vlans_and_qinq_are_answered_on_their_own_vlan() {
         assert_eq!(m.dst, sa("192.0.2.7:53"));
         assert_eq!((m.src_mac, m.dst_mac), (OUTSIDE_MAC, GW_MAC));
 
-        let reply = tagged(
+        let reply = vlan_tagged(
             &udp("192.0.2.7:53", &m.src.to_string(), b"answer", true),
             &[7],
         );
@@ -152,7 +120,12 @@ fn arp_is_answered_and_asked_per_vlan() {
         (&[200][..], "100.64.200.1", "100.64.200.9"),
         (&[10, 300][..], "100.64.30.1", "100.64.30.9"),
     ] {
-        let (t, r) = one_tagged(&mut h, &tagged(&arp(1, peer, me), tags), Inside, Inside);
+        let (t, r) = one_tagged(
+            &mut h,
+            &vlan_tagged(&arp(1, peer, me), tags),
+            Inside,
+            Inside,
+        );
         assert_eq!(t, tags);
         assert_eq!(&r[12..14], &[0x08, 0x06]);
         assert_eq!(&r[20..22], &[0, 2], "a reply");
@@ -162,14 +135,14 @@ fn arp_is_answered_and_asked_per_vlan() {
     // Another VLAN's address is not answered on this one.
     none(
         &mut h,
-        &tagged(&arp(1, "100.64.200.9", "100.64.100.1"), &[200]),
+        &vlan_tagged(&arp(1, "100.64.200.9", "100.64.100.1"), &[200]),
         Inside,
         1000,
     );
     // A pool address on the outside VLAN.
     let (t, r) = one_tagged(
         &mut h,
-        &tagged(&arp(1, GW, "198.51.100.3"), &[7]),
+        &vlan_tagged(&arp(1, GW, "198.51.100.3"), &[7]),
         Outside,
         Outside,
     );
@@ -178,14 +151,14 @@ fn arp_is_answered_and_asked_per_vlan() {
 
     // A subscriber nobody knows yet is asked for on its own VLAN, from that VLAN's
     // address (its packet goes on).
-    let f = tagged(
+    let f = vlan_tagged(
         &udp("100.64.200.6:4000", "192.0.2.7:53", b"q", false),
         &[200],
     );
     let o: Vec<_> = h
         .inject(&f, Inside, 1000)
         .iter()
-        .map(|(s, f)| (*s, untag(f)))
+        .map(|(s, f)| (*s, vlan_untagged(f)))
         .collect();
     assert_eq!(o.len(), 2, "{o:02x?}");
     let (side, (t, r)) = o.iter().find(|(_, (_, f))| f[12..14] == [8, 6]).unwrap();
@@ -203,26 +176,26 @@ fn arp_is_answered_and_asked_per_vlan() {
 fn unknown_vlans_untagged_frames_and_foreign_sources_are_dropped_and_counted() {
     let mut h = appliance(false);
     let f = udp("100.64.100.5:4000", "192.0.2.7:53", b"q", false);
-    none(&mut h, &tagged(&f, &[101]), Inside, 1000);
-    none(&mut h, &tagged(&f, &[100, 300]), Inside, 1000);
+    none(&mut h, &vlan_tagged(&f, &[101]), Inside, 1000);
+    none(&mut h, &vlan_tagged(&f, &[100, 300]), Inside, 1000);
     assert_eq!(h.counters.dropped(DropReason::VlanUnknown), 2);
     none(&mut h, &f, Inside, 1000);
     assert_eq!(h.counters.dropped(DropReason::VlanUntagged), 1);
     // VLAN 200 sending with VLAN 100's subscriber addresses.
-    none(&mut h, &tagged(&f, &[200]), Inside, 1000);
+    none(&mut h, &vlan_tagged(&f, &[200]), Inside, 1000);
     let g = udp("100.65.1.1:4000", "192.0.2.7:53", b"q", false);
-    none(&mut h, &tagged(&g, &[200]), Inside, 1000);
+    none(&mut h, &vlan_tagged(&g, &[200]), Inside, 1000);
     assert_eq!(h.counters.dropped(DropReason::VlanSourceMismatch), 2);
     assert_eq!(vlan_count(&h, Inside, 1, vlan::RX), 2);
     assert_eq!(vlan_count(&h, Inside, 1, vlan::DROPS), 2);
     // The outside: only its VLAN.
     let r = udp("192.0.2.7:53", "198.51.100.1:1024", b"a", true);
-    none(&mut h, &tagged(&r, &[8]), Outside, 1000);
+    none(&mut h, &vlan_tagged(&r, &[8]), Outside, 1000);
     none(&mut h, &r, Outside, 1000);
     assert_eq!(h.counters.dropped(DropReason::VlanUnknown), 3);
     assert_eq!(h.counters.dropped(DropReason::VlanUntagged), 2);
     // A frame the pipeline drops after its VLAN accepted it counts on that VLAN.
-    none(&mut h, &tagged(&r, &[7]), Outside, 1000);
+    none(&mut h, &vlan_tagged(&r, &[7]), Outside, 1000);
     assert_eq!(h.counters.dropped(DropReason::NoMapping), 1);
     assert_eq!(vlan_count(&h, Outside, 0, vlan::DROPS), 1);
 }
@@ -234,16 +207,16 @@ fn a_port_with_an_untagged_address_takes_untagged_frames_too() {
     let (t, o) = one_tagged(&mut h, &f, Inside, Outside);
     assert_eq!(t, [7]);
     let m = out(&o);
-    let reply = tagged(&udp("192.0.2.7:53", &m.src.to_string(), b"a", true), &[7]);
+    let reply = vlan_tagged(&udp("192.0.2.7:53", &m.src.to_string(), b"a", true), &[7]);
     let (t, b) = one_tagged(&mut h, &reply, Outside, Inside);
     assert!(t.is_empty(), "untagged back: {t:?}");
     assert_eq!(out(&b).dst, sa("100.64.0.5:4000"));
     // Tagged subscribers still get their tags back.
-    let g = tagged(
+    let g = vlan_tagged(
         &udp("100.64.100.5:4000", "192.0.2.7:53", b"q", false),
         &[100],
     );
     let m = out(&one_tagged(&mut h, &g, Inside, Outside).1);
-    let reply = tagged(&udp("192.0.2.7:53", &m.src.to_string(), b"a", true), &[7]);
+    let reply = vlan_tagged(&udp("192.0.2.7:53", &m.src.to_string(), b"a", true), &[7]);
     assert_eq!(one_tagged(&mut h, &reply, Outside, Inside).0, [100]);
 }

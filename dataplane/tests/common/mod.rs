@@ -145,6 +145,38 @@ pub fn arp(op: u16, sha: [u8; 6], spa: &str, tpa: &str, to: Side) -> Vec<u8> {
     f
 }
 
+/// `frame` with 802.1Q tags (two: QinQ, the outer one 802.1ad) after its MACs.
+pub fn vlan_tagged(frame: &[u8], tags: &[u16]) -> Vec<u8> {
+    let mut f = frame[..12].to_vec();
+    for (i, t) in tags.iter().enumerate() {
+        let tpid: u16 = if tags.len() == 2 && i == 0 {
+            0x88a8
+        } else {
+            0x8100
+        };
+        f.extend_from_slice(&tpid.to_be_bytes());
+        f.extend_from_slice(&t.to_be_bytes());
+    }
+    f.extend_from_slice(&frame[12..]);
+    f
+}
+
+/// A frame's tags and the frame without them.
+pub fn vlan_untagged(frame: &[u8]) -> (Vec<u16>, Vec<u8>) {
+    let mut tags = Vec::new();
+    let mut at = 12;
+    while matches!(
+        u16::from_be_bytes([frame[at], frame[at + 1]]),
+        0x8100 | 0x88a8
+    ) {
+        tags.push(u16::from_be_bytes([frame[at + 2], frame[at + 3]]) & 0xfff);
+        at += 4;
+    }
+    let mut f = frame[..12].to_vec();
+    f.extend_from_slice(&frame[at..]);
+    (tags, f)
+}
+
 /// What a test reads off an output frame.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Out {
