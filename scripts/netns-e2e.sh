@@ -301,10 +301,7 @@ if awk '{print $2}' "$work/sources.txt" | grep -v '^198\.51\.100\.\([0-9]\|1[0-5
 fi
 
 # 7. Clean stop with final counters
-kill -TERM "$cg"
-for _ in $(seq 1 50); do kill -0 "$cg" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$cg" 2>/dev/null && fail "cgnat did not stop on SIGTERM"
-wait "$cg" || fail "cgnat exited non-zero"
+stop_cgnat "$cg"
 python3 - "$work/summary.json" <<'PY' || fail "bad final summary"
 import json, sys
 text = open(sys.argv[1]).read()

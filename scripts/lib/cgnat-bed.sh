@@ -9,10 +9,15 @@ free_port() {
 # The bed's cgnat config: the two root-namespace veth ends as net_af_packet ports, the
 # pool, address-and-port-dependent filtering (only what the ALGs expect gets in),
 # EXTRA (more [nat] keys or tables, [alg], ...), and the API and metrics on free ports,
-# which it leaves in api_port and metrics_port.
+# which it leaves in api_port and metrics_port. The ports' addresses are bed_inside and
+# bed_outside when set (e.g. VLAN sub-interfaces), else 100.64.0.1/10 and
+# 203.0.113.1/24 with the gateway 203.0.113.254.
 write_cgnat_config() {
     api_port=$(free_port)
     metrics_port=$(free_port)
+    local inside_addr=${bed_inside:-'ipv4 = "100.64.0.1/10"'}
+    local outside_addr=${bed_outside:-'ipv4 = "203.0.113.1/24"
+gateway = "203.0.113.254"'}
     cat > "$1" <<TOML
 [dataplane]
 eal_args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--file-prefix=cgnat-$2-$tag"]
@@ -23,14 +28,13 @@ worker_lcores = [1]
 name = "inside"
 role = "inside"
 device = "net_af_packet0,iface=$3"
-ipv4 = "100.64.0.1/10"
+$inside_addr
 
 [[ports]]
 name = "outside"
 role = "outside"
 device = "net_af_packet1,iface=$4"
-ipv4 = "203.0.113.1/24"
-gateway = "203.0.113.254"
+$outside_addr
 
 [nat]
 pool = ["198.51.100.0/28"]
@@ -121,4 +125,13 @@ wait_up() {
         sleep 0.5
     done
     return 1
+}
+
+# stop_cgnat PID: SIGTERM, then wait (5 s at most) for a clean, zero exit; `fail`
+# (the bed's own) otherwise. The final summary is then in the file its stdout went to.
+stop_cgnat() {
+    kill -TERM "$1"
+    for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$1" 2>/dev/null && fail "cgnat did not stop on SIGTERM"
+    wait "$1" || fail "cgnat exited non-zero"
 }

@@ -36,35 +36,38 @@ impl Tags {
     }
 
     /// Reads a frame's tags: an 802.1ad tag must be followed by an 802.1Q one; an
+    /// 802.1Q tag followed by another is a QinQ pair too (as some switches, and
+    /// Linux packet sockets that give the outer tag back as 802.1Q, write it); an
     /// 802.1Q tag alone is one tag.
     pub fn parse(frame: &[u8]) -> Result<Tags, WireError> {
         if frame.len() < 14 {
             return Err(WireError::Truncated);
         }
-        match be16(frame, 12) {
-            TPID_8021Q => {
-                if frame.len() < 18 {
-                    return Err(WireError::Truncated);
-                }
-                Ok(Tags {
-                    ids: [be16(frame, 14) & 0x0fff, 0],
-                    n: 1,
-                })
-            }
-            TPID_8021AD => {
-                if frame.len() < 22 {
-                    return Err(WireError::Truncated);
-                }
-                if be16(frame, 16) != TPID_8021Q {
-                    return Err(WireError::Malformed);
-                }
-                Ok(Tags {
-                    ids: [be16(frame, 14) & 0x0fff, be16(frame, 18) & 0x0fff],
-                    n: 2,
-                })
-            }
-            _ => Ok(Tags::NONE),
+        let outer = be16(frame, 12);
+        if !is_tag(outer) {
+            return Ok(Tags::NONE);
         }
+        if frame.len() < 18 {
+            return Err(WireError::Truncated);
+        }
+        let first = be16(frame, 14) & 0x0fff;
+        let next = be16(frame, 16);
+        if next != TPID_8021Q {
+            if outer == TPID_8021AD {
+                return Err(WireError::Malformed);
+            }
+            return Ok(Tags {
+                ids: [first, 0],
+                n: 1,
+            });
+        }
+        if frame.len() < 22 {
+            return Err(WireError::Truncated);
+        }
+        Ok(Tags {
+            ids: [first, be16(frame, 18) & 0x0fff],
+            n: 2,
+        })
     }
 
     /// Bytes the tags take.
@@ -166,5 +169,10 @@ mod tests {
         f[13] = 0xa8;
         f.extend_from_slice(&[0; 8]);
         assert_eq!(Tags::parse(&f), Err(WireError::Malformed));
+        // Two 802.1Q tags: a QinQ pair.
+        let mut b = VecBuf::new(&frame());
+        assert!(push(&mut b, Tags::of(&[10, 300])));
+        b.data_mut()[12..14].copy_from_slice(&[0x81, 0]);
+        assert_eq!(Tags::parse(b.data()), Ok(Tags::of(&[10, 300])));
     }
 }
