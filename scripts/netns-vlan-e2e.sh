@@ -192,7 +192,12 @@ for v in 100 200 10.300; do
 done
 grep -q 'cgnat_vlan_tx_packets_total{port="outside",vlan="7"} [1-9]' "$work/metrics.txt" \
     || fail "/metrics lacks packets sent on outside VLAN 7"
-echo "e2e-vlan: /metrics counts per VLAN"
+curl -s --max-time 5 "http://127.0.0.1:$api_port/counters" | python3 -c '
+import json, sys
+v = {(x["port"], x["vlan"]) for x in json.load(sys.stdin)["vlans"]}
+assert v == {("inside", "100"), ("inside", "200"), ("inside", "10.300"), ("outside", "7")}, v
+' || fail "/counters lacks the per-VLAN counters"
+echo "e2e-vlan: /metrics and /counters count per VLAN"
 
 # Only pool sources, every IPv4 frame tagged 7, on the internet side.
 sleep 0.5

@@ -53,6 +53,8 @@ pub struct State {
     pub ports_per_address: u64,
     /// Each port's ownership mode, as in the summary.
     pub ownership: [&'static str; 2],
+    /// The ports' VLAN sub-interfaces ([`cgnat_dataplane::vlan::labels`]).
+    pub vlans: Vec<(String, String, usize)>,
     /// Refusals of the two HTTP servers (API, metrics), for `/counters`.
     pub http: [Arc<crate::http::Stats>; 2],
     /// The appliance is stopping: waiting for workers is pointless.
@@ -235,7 +237,13 @@ impl State {
         match path {
             "/counters" => {
                 let stats = [self.ports[0].stats(), self.ports[1].stats()];
-                let mut v = summarize(&self.links, &self.control, &stats, self.ownership);
+                let mut v = summarize(
+                    &self.links,
+                    &self.control,
+                    &stats,
+                    self.ownership,
+                    &self.vlans,
+                );
                 v["http_refused"] = json!({
                     "api": crate::http::refusals_json(&self.http[0]),
                     "metrics": crate::http::refusals_json(&self.http[1]),

@@ -62,6 +62,11 @@ impl Families {
         kind: MetricType,
         samples: Vec<(Vec<(&str, String)>, f64)>,
     ) {
+        // The text encoder refuses a family without samples (e.g. the per-VLAN ones
+        // on ports without VLANs): leave it out.
+        if samples.is_empty() {
+            return;
+        }
         let mut f = MetricFamily::default();
         f.set_name(name.to_string());
         f.set_help(help.to_string());

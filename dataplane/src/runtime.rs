@@ -426,6 +426,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
                 block_size: nat_params.block_size,
                 ports_per_address: ports_per_address(&nat_params, workers as u16),
                 ownership: [ownership[0].1, ownership[1].1],
+                vlans: cgnat_dataplane::vlan::labels(cfg),
                 http: http_stats.clone(),
                 stop: opts.stop.clone(),
                 running,
@@ -468,27 +469,13 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     for p in ports {
         p.close();
     }
-    let mut summary = summarize(
+    let summary = summarize(
         &links,
         &control_counters,
         &stats,
         [ownership[0].1, ownership[1].1],
+        &cgnat_dataplane::vlan::labels(cfg),
     );
-    let vlans = cgnat_dataplane::vlan::labels(cfg);
-    if !vlans.is_empty() {
-        let all = links
-            .iter()
-            .map(|l| l.counters.as_ref())
-            .chain([control_counters.as_ref()]);
-        let totals = cgnat_dataplane::vlan::totals(&vlans, all);
-        summary["vlans"] = vlans
-            .iter()
-            .zip(totals)
-            .map(|((port, v, _), [rx, tx, drops])| {
-                json!({ "port": port, "vlan": v, "rx": rx, "tx": tx, "drops": drops })
-            })
-            .collect();
-    }
     // DPDK objects go before the EAL that holds their memory: rings (which free any
     // queued mbufs into the pool), then the pool, then EAL itself. The control
     // handler holds mbufs (held segments and fragments) and a handle on the pool.
@@ -1070,6 +1057,7 @@ pub(crate) fn summarize(
     control: &WorkerCounters,
     stats: &[PortStats; 2],
     ownership: [&'static str; 2],
+    vlans: &[(String, String, usize)],
 ) -> Value {
     let all: Vec<&WorkerCounters> = links
         .iter()
@@ -1127,7 +1115,15 @@ pub(crate) fn summarize(
     if let Value::Object(o) = others {
         alg.extend(o);
     }
+    let per_vlan: Vec<Value> = vlans
+        .iter()
+        .zip(cgnat_dataplane::vlan::totals(vlans, all.iter().copied()))
+        .map(|((port, v, _), [rx, tx, drops])| {
+            json!({ "port": port, "vlan": v, "rx": rx, "tx": tx, "drops": drops })
+        })
+        .collect();
     json!({
+        "vlans": per_vlan,
         "packets_in": { "inside": sum(&|c| c.rx[0].get()), "outside": sum(&|c| c.rx[1].get()) },
         "packets_out": { "inside": sum(&|c| c.tx[0].get()), "outside": sum(&|c| c.tx[1].get()) },
         "translated": { "in2out": sum(&|c| c.in2out.get()), "out2in": sum(&|c| c.out2in.get()),
