@@ -15,6 +15,7 @@
 
 pub mod deterministic;
 pub mod index;
+pub mod pcp;
 pub mod pool;
 pub mod rss;
 pub mod wheel;
@@ -707,6 +708,8 @@ pub struct Nat {
     /// filtering pass.
     statics: hashbrown::HashSet<u32>,
     expect_order: u32,
+    /// Mappings subscribers asked for (PCP, NAT-PMP), by mapping record.
+    pcp: HashMap<u32, pcp::PcpEntry>,
 }
 
 const NO_POOL: u16 = u16::MAX;
@@ -833,6 +836,7 @@ impl Nat {
             expect_per_sub: HashMap::with_capacity(2 * MAX_EXPECT),
             statics: hashbrown::HashSet::new(),
             expect_order: 0,
+            pcp: HashMap::with_capacity(pcp::MAX_PCP_ENTRIES),
         };
         nat.above_threshold = vec![false; nat.pool.addrs.len()];
         nat.install_statics(worker);
@@ -1726,8 +1730,13 @@ impl Nat {
             .filter(|e| e.remote == t.src || e.remote == 0)
             .copied();
         let expected = exp.is_some();
-        // A static mapping is a port forward: connections to it are wanted.
-        let forward = !self.statics.is_empty() && self.statics.contains(&m);
+        // A static mapping is a port forward: connections to it are wanted; so is one
+        // a subscriber asked for (PCP), from the remotes its filters name.
+        let asked = self.pcp_admits(m, t.src, t.sport);
+        if asked == Some(false) && !expected {
+            return Err(DropReason::Filtered);
+        }
+        let forward = (!self.statics.is_empty() && self.statics.contains(&m)) || asked.is_some();
         let allowed = expected
             || forward
             || match self.params.filtering {
@@ -1875,6 +1884,7 @@ impl Nat {
     /// sessions expired.
     pub fn expire(&mut self, now: u32, budget: usize) -> usize {
         self.expire_expectations(now);
+        self.pcp_expire(now);
         let mut expired = 0;
         for _ in 0..budget {
             let sessions = &self.sessions;
