@@ -14,6 +14,8 @@ fi
 if [ "${1:-}" = "--test" ]; then
     # Real peers for the end-to-end tests.
     pkgs+=(socat prometheus tshark python3-pyftpdlib tftpd-hpa tftp-hpa nftables lftp baresip-core kamailio ffmpeg vlc-bin vlc-plugin-base)
+    # PCP and NAT-PMP clients, and a BitTorrent swarm (seeder, tracker, leecher).
+    pkgs+=(natpmpc transmission-daemon transmission-cli opentracker aria2)
 fi
 
 missing=()
