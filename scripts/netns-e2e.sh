@@ -13,21 +13,9 @@ bin=$(realpath "$1")
 work=$(realpath -m "$2")
 mkdir -p "$work"
 tag=$$
-sub=cgsub$tag inet=cginet$tag
-vs=cgvs$tag vsn=cgvsn$tag vi=cgvi$tag vin=cgvin$tag
 pids=()
 
-cleanup() {
-    set +e
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    sleep 0.3
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    ip netns del "$sub" 2>/dev/null
-    ip netns del "$inet" 2>/dev/null
-    ip link del "$vsn" 2>/dev/null
-    ip link del "$vin" 2>/dev/null
-}
-trap cleanup EXIT
+trap bed_stop EXIT
 # One machine-readable line per FTP/TFTP scenario (the names match those of
 # scripts/linux-nat-e2e.sh, which runs the same scenarios through Linux's NAT).
 result() { # name ok detail
@@ -41,33 +29,7 @@ fail() {
     exit 1
 }
 
-ip netns add "$sub"
-ip netns add "$inet"
-ip link add "$vs" type veth peer name "$vsn"
-ip link add "$vi" type veth peer name "$vin"
-ip link set "$vs" netns "$sub"
-ip link set "$vi" netns "$inet"
-offload() { ethtool -K "$1" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true; }
-for ifc in "$vsn" "$vin"; do
-    sysctl -qw "net.ipv6.conf.$ifc.disable_ipv6=1" || true
-    offload "$ifc"
-    ip link set "$ifc" up
-done
-ip netns exec "$sub" sh -c "
-    sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-    ip link set lo up
-    ip addr add 100.64.0.2/10 dev $vs
-    ip link set $vs up
-    ip route add default via 100.64.0.1"
-ip netns exec "$sub" ethtool -K "$vs" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
-ip netns exec "$inet" sh -c "
-    sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-    ip link set lo up
-    ip addr add 192.0.2.10/32 dev lo
-    ip addr add 203.0.113.254/24 dev $vi
-    ip link set $vi up
-    ip route add 198.51.100.0/28 via 203.0.113.1"
-ip netns exec "$inet" ethtool -K "$vi" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+make_bed cg
 
 write_cgnat_config "$work/cgnat.toml" e2e "$vsn" "$vin" '
 # A server behind the NAT (port forward) for the 227-reply cases.
@@ -90,13 +52,7 @@ pids+=($!)
 
 # Wait for the appliance: the subscriber can ping its gateway (answered by the
 # control lcore after ARP).
-up=0
-for _ in $(seq 1 ${E2E_WAIT:-60}); do
-    if ip netns exec "$sub" ping -c 1 -W 1 100.64.0.1 >/dev/null 2>&1; then up=1; break; fi
-    kill -0 "$cg" 2>/dev/null || fail "cgnat exited early"
-    sleep 0.5
-done
-[ $up = 1 ] || fail "cgnat did not answer ping on 100.64.0.1"
+wait_up "$cg"
 echo "e2e: appliance up"
 
 # 1. ping through the NAT

@@ -13,62 +13,23 @@ bin=$(realpath "$1")
 work=$(realpath -m "$2")
 mkdir -p "$work"
 tag=$$
-sub=cgpsub$tag inet=cgpinet$tag
-vs=cgpvs$tag vsn=cgpvsn$tag vi=cgpvi$tag vin=cgpvin$tag
 pids=()
 
-cleanup() {
-    set +e
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    sleep 0.3
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    ip netns del "$sub" 2>/dev/null
-    ip netns del "$inet" 2>/dev/null
-    ip link del "$vsn" 2>/dev/null
-    ip link del "$vin" 2>/dev/null
-}
-trap cleanup EXIT
+trap bed_stop EXIT
 fail() {
-    [ -n "${PCP_E2E_DEBUG:-}" ] && sleep 2
     echo "PCP E2E FAIL: $*" >&2
     echo "--- cgnat counters"; curl -s --max-time 3 "http://127.0.0.1:${api_port:-9470}/counters" >&2 || true
     echo "--- cgnat log"; cat "$work/cgnat.log" >&2 || true
     exit 1
 }
 
-ip netns add "$sub"
-ip netns add "$inet"
-ip link add "$vs" type veth peer name "$vsn"
-ip link add "$vi" type veth peer name "$vin"
-ip link set "$vs" netns "$sub"
-ip link set "$vi" netns "$inet"
-for ifc in "$vsn" "$vin"; do
-    sysctl -qw "net.ipv6.conf.$ifc.disable_ipv6=1" || true
-    ethtool -K "$ifc" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
-    ip link set "$ifc" up
-done
-ip netns exec "$sub" sh -c "
-    sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-    ip link set lo up
-    ip addr add 100.64.0.2/10 dev $vs
-    ip link set $vs up
-    ip route add default via 100.64.0.1"
-ip netns exec "$sub" ethtool -K "$vs" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
-ip netns exec "$inet" sh -c "
-    sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-    ip link set lo up
-    ip addr add 192.0.2.10/32 dev lo
-    ip addr add 203.0.113.254/24 dev $vi
-    ip link set $vi up
-    ip route add 198.51.100.0/28 via 203.0.113.1"
-ip netns exec "$inet" ethtool -K "$vi" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+make_bed cgp
 
 write_cgnat_config "$work/cgnat.toml" pcp "$vsn" "$vin" '
 [pcp]
 min_lifetime = 60
 max_lifetime = 7200'
 
-[ -n "${PCP_E2E_DEBUG:-}" ] && { ip netns exec "$sub" tcpdump -i "$vs" -nn -U -w "$work/sub-all.pcap" 2>/dev/null & pids+=($!); ip netns exec "$inet" tcpdump -i "$vi" -nn -U -w "$work/inet-all.pcap" 2>/dev/null & pids+=($!); }
 # PCP and NAT-PMP on the inside, from before cgnat starts (the ANNOUNCE).
 ip netns exec "$sub" tcpdump -i "$vs" -nn -U --immediate-mode -w "$work/inside.pcap" udp port 5351 or udp port 5350 2>/dev/null &
 cap=$!
@@ -78,13 +39,7 @@ sleep 0.5
 "$bin" run -c "$work/cgnat.toml" > "$work/summary.json" 2> "$work/cgnat.log" &
 cg=$!
 pids+=("$cg")
-up=0
-for _ in $(seq 1 ${E2E_WAIT:-60}); do
-    if ip netns exec "$sub" ping -c 1 -W 1 100.64.0.1 >/dev/null 2>&1; then up=1; break; fi
-    kill -0 "$cg" 2>/dev/null || fail "cgnat exited early"
-    sleep 0.5
-done
-[ $up = 1 ] || fail "cgnat did not answer ping on 100.64.0.1"
+wait_up "$cg"
 echo "pcp-e2e: appliance up"
 
 head -c 2097152 /dev/urandom > "$work/blob.bin"
