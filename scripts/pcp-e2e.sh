@@ -110,6 +110,15 @@ assert data == b"THROUGH PCP", data
 print("ok")
 PY
 echo "pcp-e2e: outside host reached the UDP server through the PCP mapping"
+"$bin" show subscriber 100.64.0.2 -c "$work/cgnat.toml" > "$work/show.json" || fail "cgnat show subscriber"
+python3 - "$work/show.json" "$ext" <<'PY' || fail "cgnat show does not list the mapping: $(cat "$work/show.json")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+rows = s if isinstance(s, list) else [s]
+maps = [m for r in rows for m in r.get("port_mappings", [])]
+assert any(m["outside"] == sys.argv[2] and m["inside"] == "100.64.0.2:9000" and m["protocol"] == "udp" for m in maps), maps
+PY
+echo "pcp-e2e: cgnat show subscriber lists the mapping"
 
 # 3. PCP PEER (TCP 7000 to 192.0.2.10:80).
 ip netns exec "$sub" python3 "$here/pcp-client.py" 100.64.0.1 100.64.0.2 peer tcp 7000 600 192.0.2.10 80 > "$work/pcp-peer.txt" || fail "PCP PEER"

@@ -398,3 +398,71 @@ fn announce_goes_to_all_hosts_at_start_up() {
     assert!(h.timer_frames(1000).iter().all(|(_, f)| f.len() != 66));
     assert!(h.timer_frames(1001).iter().any(|(_, f)| f.len() == 66));
 }
+
+#[test]
+fn the_subscriber_view_lists_its_port_mappings() {
+    use cgnat_dataplane::inspect::{answer, Answer, Query};
+    let mut h = pcp_harness("");
+    let r = ask(
+        &mut h,
+        &pcp_req(1, 600, ME, &map_data(5, 17, 6881, 0, &[])),
+        1000,
+    );
+    let ext = ext_of(&r);
+    let Answer::Subscriber(Some(s)) = answer(&h.worker.nat, 0, &Query::Subscriber(ip(SUB)), 1010)
+    else {
+        panic!("no subscriber")
+    };
+    assert_eq!(s.port_mappings.len(), 1);
+    let m = &s.port_mappings[0];
+    assert_eq!(
+        (
+            m.protocol.as_str(),
+            m.inside.as_str(),
+            m.outside.clone(),
+            m.expires_in_secs
+        ),
+        ("udp", "100.64.1.2:6881", ext.to_string(), 590)
+    );
+}
+
+#[test]
+fn mappings_are_logged_like_sessions() {
+    use cgnat_dataplane::counters::WorkerCounters;
+    use cgnat_dataplane::log::event;
+    use cgnat_dataplane::nat::pcp::PcpAsk;
+    use cgnat_dataplane::nat::{Nat, NatParams};
+    // The runtime sets the log policy from [logging]; session events on.
+    let mut params = NatParams::from_config(&config("").nat, 1).unwrap();
+    params.log.sessions = true;
+    let mut nat = Nat::new(
+        params,
+        0,
+        1,
+        1000,
+        7,
+        std::sync::Arc::new(WorkerCounters::default()),
+    );
+    let ask = PcpAsk {
+        proto: 6,
+        inside: (u32::from(ip(SUB)), 8080),
+        lifetime: 600,
+        max_per_subscriber: 4,
+        ..PcpAsk::default()
+    };
+    let (oa, op) = nat.pcp_map(&ask, 1000).unwrap();
+    nat.pcp_delete(6, ask.inside, Some([0; 12]), 1001).unwrap();
+    let kinds: Vec<(u8, u16, u16, u32)> = nat
+        .events()
+        .iter()
+        .map(|e| (e.kind, e.in_port, e.out_port, e.outside))
+        .collect();
+    assert!(
+        kinds.contains(&(event::SESSION_CREATE, 8080, op, oa)),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(event::SESSION_DELETE, 8080, op, oa)),
+        "{kinds:?}"
+    );
+}
