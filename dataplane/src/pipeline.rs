@@ -2481,7 +2481,6 @@ impl<B: PacketBuf> Control<B> {
             self.counters.count_drop(DropReason::LocalUnsupported);
             return Verdict::Drop(DropReason::LocalUnsupported);
         };
-        self.now = self.now.max(now);
         if tag.frags > 0 {
             self.pending = Some(Pending::Fragment(tag, side));
             return Verdict::Hold;

@@ -466,3 +466,95 @@ fn mappings_are_logged_like_sessions() {
         "{kinds:?}"
     );
 }
+
+/// A MAP for TCP `port` from inside `host`, injected at worker `at`; the answer's
+/// result code and outside endpoint.
+fn map_from(h: &mut Harness, host: &str, port: u16, at: u16, now: u32) -> (u8, SocketAddrV4) {
+    let a: std::net::Ipv4Addr = host.parse().unwrap();
+    let req = pcp_req(1, 600, a.octets(), &map_data(9, 6, port, 0, &[]));
+    let o = h.inject_at(
+        at,
+        &udp(&format!("{host}:40000"), SERVER, &req, false),
+        Side::Inside,
+        now,
+    );
+    let [(Side::Inside, f)] = o.as_slice() else {
+        panic!("{o:02x?}")
+    };
+    assert_eq!(out(f).dst, sa(&format!("{host}:40000")));
+    (f[42 + 3], ext_of(&f[42..]))
+}
+
+#[test]
+fn with_two_workers_the_subscribers_owner_makes_the_mapping() {
+    let cfg = config("filtering = \"address-and-port-dependent\"\n[pcp]");
+    let mut h = Harness::with_workers(&cfg, 2, 1000);
+    for i in 1..=20u8 {
+        h.neighbors
+            .learn(u32::from(std::net::Ipv4Addr::new(100, 64, 1, i)), &HOST_MAC);
+    }
+    for i in 1..=20u8 {
+        let host = format!("100.64.1.{i}");
+        // Received by worker 0 whoever owns the subscriber.
+        let (code, ext) = map_from(&mut h, &host, 22, 0, 1000);
+        assert_eq!(code, 0);
+        let holders: Vec<u16> = (0..2u16)
+            .filter(|&w| {
+                h.nth(w)
+                    .nat
+                    .pcp_entries()
+                    .any(|e| e.outside == (u32::from(*ext.ip()), ext.port()))
+            })
+            .collect();
+        let owner = (cgnat_dataplane::nat::hash32(u32::from(ip(&host))) % 2) as u16;
+        assert_eq!(holders, [owner], "{host}");
+        // An outside host reaches it, whichever worker receives its SYN.
+        let o = h.inject_at(
+            0,
+            &tcp("192.0.2.9:5555", &ext.to_string(), 1, "S", b"", true),
+            Side::Outside,
+            1001,
+        );
+        assert!(
+            matches!(o.as_slice(), [(Side::Inside, f)] if out(f).dst == sa(&format!("{host}:22"))),
+            "{host}: {o:02x?}"
+        );
+        // The subscriber's own traffic from that port leaves by the same mapping.
+        let o = h.inject_at(
+            0,
+            &tcp(&format!("{host}:22"), "192.0.2.77:443", 1, "S", b"", false),
+            Side::Inside,
+            1002,
+        );
+        assert!(
+            matches!(o.as_slice(), [(Side::Outside, f)] if out(f).src == ext),
+            "{host}: {o:02x?}"
+        );
+    }
+    assert!(
+        h.nth(1).counters().handoff_in.get() > 0,
+        "some requests went to worker 1"
+    );
+}
+
+#[test]
+fn under_deterministic_allocation_the_mapping_is_in_the_subscribers_range() {
+    let nat = "inside = [\"100.64.0.0/16\"]\nallocation = \"deterministic\"";
+    let cfg = config(&format!(
+        "{nat}\nfiltering = \"address-and-port-dependent\"\n[pcp]"
+    ));
+    let mut h = Harness::new(&cfg, 1000);
+    h.neighbors.learn(u32::from(ip(SUB)), &HOST_MAC);
+    let d = cgnat_dataplane::nat::NatParams::from_config(&cfg.nat, 1)
+        .unwrap()
+        .deterministic
+        .unwrap();
+    let (public, first, last) = d.forward(ip(SUB)).unwrap();
+    let (code, ext) = map_from(&mut h, SUB, 8080, 0, 1000);
+    assert_eq!(code, 0);
+    assert_eq!(*ext.ip(), public);
+    assert!(
+        (first..=last).contains(&ext.port()),
+        "{ext} outside {first}-{last}"
+    );
+}

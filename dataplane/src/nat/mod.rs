@@ -710,6 +710,9 @@ pub struct Nat {
     expect_order: u32,
     /// Mappings subscribers asked for (PCP, NAT-PMP), by mapping record.
     pcp: HashMap<u32, pcp::PcpEntry>,
+    /// Room for the records of the entries a delete or the expiry ends (reserved
+    /// once: no allocation on the worker).
+    pcp_ending: Vec<u32>,
 }
 
 const NO_POOL: u16 = u16::MAX;
@@ -837,6 +840,7 @@ impl Nat {
             statics: hashbrown::HashSet::new(),
             expect_order: 0,
             pcp: HashMap::with_capacity(pcp::MAX_PCP_ENTRIES),
+            pcp_ending: Vec::with_capacity(pcp::MAX_PCP_ENTRIES),
         };
         nat.above_threshold = vec![false; nat.pool.addrs.len()];
         nat.install_statics(worker);

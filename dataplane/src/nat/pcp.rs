@@ -199,23 +199,27 @@ impl Nat {
         nonce: Option<[u8; 12]>,
         now: u32,
     ) -> Result<(), PcpRefusal> {
-        let gone: Vec<u32> = self
-            .pcp
-            .iter()
-            .filter(|(_, e)| {
-                e.proto == proto
-                    && e.inside.0 == inside.0
-                    && (inside.1 == 0 || e.inside.1 == inside.1)
-            })
-            .map(|(&m, _)| m)
-            .collect();
-        if let Some(n) = nonce {
-            if gone.iter().any(|m| self.pcp[m].nonce != n) {
-                return Err(PcpRefusal::NonceMismatch);
+        let mut gone = std::mem::take(&mut self.pcp_ending);
+        gone.clear();
+        gone.extend(
+            self.pcp
+                .iter()
+                .filter(|(_, e)| {
+                    e.proto == proto
+                        && e.inside.0 == inside.0
+                        && (inside.1 == 0 || e.inside.1 == inside.1)
+                })
+                .map(|(&m, _)| m),
+        );
+        let refused = nonce.is_some_and(|n| gone.iter().any(|m| self.pcp[m].nonce != n));
+        if !refused {
+            for &m in &gone {
+                self.pcp_remove(m, now);
             }
         }
-        for m in gone {
-            self.pcp_remove(m, now);
+        self.pcp_ending = gone;
+        if refused {
+            return Err(PcpRefusal::NonceMismatch);
         }
         Ok(())
     }
@@ -233,16 +237,19 @@ impl Nat {
         if self.pcp.is_empty() {
             return;
         }
-        let over: Vec<u32> = self
-            .pcp
-            .iter()
-            .filter(|(_, e)| e.expires <= now)
-            .map(|(&m, _)| m)
-            .collect();
-        for m in over {
+        let mut over = std::mem::take(&mut self.pcp_ending);
+        over.clear();
+        over.extend(
+            self.pcp
+                .iter()
+                .filter(|(_, e)| e.expires <= now)
+                .map(|(&m, _)| m),
+        );
+        for &m in &over {
             self.pcp_remove(m, now);
             self.counters.pcp_mappings_expired.inc();
         }
+        self.pcp_ending = over;
     }
 
     /// Whether remote `src`:`sport` may open a session on mapping `m`: None when `m`
