@@ -5,7 +5,7 @@ DEMO_OUT ?= out/demo
 # Seconds each cargo-fuzz target runs in `make test`.
 FUZZ_SECS ?= 20
 
-.PHONY: demo test deps test-deps build lint unit e2e clean
+.PHONY: demo test deb deps test-deps build lint unit e2e clean
 
 ## demo: install what is missing, build, translate the bundled sample traffic.
 demo: deps
@@ -30,6 +30,18 @@ test: test-deps
 	scripts/fuzz $(FUZZ_SECS)
 	@awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$(i+1) ~ /^passed/) p += $$i; if ($$(i+1) ~ /^failed/) f += $$i } } \
 	     END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0) }' target/test-output.log
+
+## deb: the Debian package, $(DEB_DIR)/cgnat_VERSION_ARCH.deb, of the release build;
+## PROFILE=debug packs the debug build, CGNAT_BIN=PATH a binary built elsewhere.
+PROFILE ?= release
+DEB_DIR ?= target/deb
+CARGO_PROFILE = $(if $(filter dev debug,$(PROFILE)),dev,$(PROFILE))
+PROFILE_DIR = $(if $(filter dev debug,$(PROFILE)),debug,$(PROFILE))
+deb: deps
+ifndef CGNAT_BIN
+	$(CARGO) build --profile $(CARGO_PROFILE) -p cgnat-dataplane --bin cgnat
+endif
+	scripts/build-deb $(or $(CGNAT_BIN),target/$(PROFILE_DIR)/cgnat) $(DEB_DIR)
 
 deps:
 	scripts/install-deps.sh

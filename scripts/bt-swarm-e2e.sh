@@ -16,9 +16,7 @@ bin=$(realpath "$2")
 work=$(realpath -m "$3")
 rm -rf "$work"
 mkdir -p "$work"
-tag=$$
-pids=()
-trap bed_stop EXIT
+bed_init cgbt
 fail() {
     echo "SWARM E2E FAIL ($mode): $*" >&2
     echo "--- cgnat counters"; curl -s --max-time 3 "http://127.0.0.1:${api_port:-9470}/counters" >&2 || true
@@ -27,7 +25,7 @@ fail() {
     exit 1
 }
 
-make_bed cgbt
+bed_up "$sub" "$inet" "$vs" "$vsn" "$vi" "$vin"
 case "$mode" in
     pcp) extra='
 [pcp]' ;;
@@ -39,7 +37,7 @@ write_cgnat_config "$work/cgnat.toml" bt "$vsn" "$vin" "$extra"
 "$bin" run -c "$work/cgnat.toml" > "$work/summary.json" 2> "$work/cgnat.log" &
 cg=$!
 pids+=("$cg")
-wait_up "$cg"
+wait_up "$cg" || fail "cgnat did not answer ping on 100.64.0.1 (or exited)"
 echo "swarm: appliance up ($mode)"
 
 # The content and its torrent.

@@ -2,18 +2,20 @@
 # Installs the system packages cgnat needs to build and test, when they are missing.
 # Debian 12 / Ubuntu 22.04+: DPDK 22.11 (libdpdk-dev, with its PMDs: net_pcap,
 # net_null, net_ring, net_af_packet), libpcap, clang for bindgen, and the tools the
-# end-to-end tests drive (iproute2, ethtool, tcpdump, curl, python3).
+# end-to-end tests drive (iproute2, ethtool, tcpdump, curl, python3); dpkg-dev
+# (dpkg-shlibdeps) and binutils (strip) for `make deb`.
 set -euo pipefail
 
 pkgs=(libdpdk-dev dpdk libpcap-dev clang libclang-dev pkg-config
-      iproute2 ethtool tcpdump curl python3 iputils-ping procps)
+      iproute2 ethtool tcpdump curl python3 iputils-ping procps dpkg-dev binutils)
 if [ "${1:-}" = "--bench" ]; then
     # DPDK's own testpmd, the benchmark's reference.
     pkgs+=(dpdk-dev)
 fi
 if [ "${1:-}" = "--test" ]; then
-    # Real peers for the end-to-end tests.
-    pkgs+=(socat prometheus tshark python3-pyftpdlib tftpd-hpa tftp-hpa nftables lftp baresip-core kamailio ffmpeg vlc-bin vlc-plugin-base)
+    # Real peers for the end-to-end tests; tmux reads `cgnat top`'s screen;
+    # systemd-analyze and groff check the package's units and man page.
+    pkgs+=(systemd groff-base socat prometheus tshark python3-pyftpdlib tftpd-hpa tftp-hpa nftables lftp baresip-core kamailio ffmpeg vlc-bin vlc-plugin-base tmux)
     # PCP and NAT-PMP clients, and a BitTorrent swarm (seeder, tracker, leecher).
     pkgs+=(natpmpc transmission-daemon transmission-cli opentracker aria2)
 fi

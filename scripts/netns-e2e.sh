@@ -12,10 +12,7 @@ set -euo pipefail
 bin=$(realpath "$1")
 work=$(realpath -m "$2")
 mkdir -p "$work"
-tag=$$
-pids=()
-
-trap bed_stop EXIT
+bed_init cg
 # One machine-readable line per FTP/TFTP scenario (the names match those of
 # scripts/linux-nat-e2e.sh, which runs the same scenarios through Linux's NAT).
 result() { # name ok detail
@@ -29,7 +26,7 @@ fail() {
     exit 1
 }
 
-make_bed cg
+bed_up "$sub" "$inet" "$vs" "$vsn" "$vi" "$vin"
 
 write_cgnat_config "$work/cgnat.toml" e2e "$vsn" "$vin" '
 # A server behind the NAT (port forward) for the 227-reply cases.
@@ -52,7 +49,7 @@ pids+=($!)
 
 # Wait for the appliance: the subscriber can ping its gateway (answered by the
 # control lcore after ARP).
-wait_up "$cg"
+wait_up "$cg" || fail "cgnat did not answer ping on 100.64.0.1 (or exited)"
 echo "e2e: appliance up"
 
 # 1. ping through the NAT

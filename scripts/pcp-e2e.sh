@@ -12,10 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=$(realpath "$1")
 work=$(realpath -m "$2")
 mkdir -p "$work"
-tag=$$
-pids=()
-
-trap bed_stop EXIT
+bed_init cgp
 fail() {
     echo "PCP E2E FAIL: $*" >&2
     echo "--- cgnat counters"; curl -s --max-time 3 "http://127.0.0.1:${api_port:-9470}/counters" >&2 || true
@@ -23,7 +20,7 @@ fail() {
     exit 1
 }
 
-make_bed cgp
+bed_up "$sub" "$inet" "$vs" "$vsn" "$vi" "$vin"
 
 write_cgnat_config "$work/cgnat.toml" pcp "$vsn" "$vin" '
 [pcp]
@@ -39,7 +36,7 @@ sleep 0.5
 "$bin" run -c "$work/cgnat.toml" > "$work/summary.json" 2> "$work/cgnat.log" &
 cg=$!
 pids+=("$cg")
-wait_up "$cg"
+wait_up "$cg" || fail "cgnat did not answer ping on 100.64.0.1 (or exited)"
 echo "pcp-e2e: appliance up"
 
 head -c 2097152 /dev/urandom > "$work/blob.bin"

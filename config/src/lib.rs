@@ -10,8 +10,10 @@
 mod locate;
 mod net;
 mod raw;
+pub mod reload;
 
 pub use net::Ipv4Net;
+pub use reload::{plan as reload_plan, Change};
 
 use raw::{FileConfig, Seg};
 use std::fmt;
@@ -190,6 +192,10 @@ pub struct StaticMapping {
 /// (`nat.max_sessions` is shared among the worker lcores).
 pub const MAX_SESSIONS_PER_WORKER: u32 = 16_000_000;
 
+/// Session and mapping records one worker lcore numbers together (24 bits: a
+/// mapping index entry names either).
+pub const MAX_RECORDS_PER_WORKER: u32 = 16_777_215;
+
 /// NAT behaviour.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Nat {
@@ -218,6 +224,14 @@ pub struct Nat {
     pub max_inbound_sessions_per_subscriber: u32,
     /// Sessions in the whole appliance (tables are sized from it).
     pub max_sessions: u32,
+    /// Mapping records in the whole appliance: a mapping that serves one session
+    /// lives in the session's record; a record of its own is needed only when a
+    /// second session or an ALG pinhole shares it, or for a static mapping. None: the
+    /// default, [`Nat::mapping_records`].
+    pub max_mappings: Option<u32>,
+    /// Subscribers (inside addresses with state) in the whole appliance: the
+    /// subscriber table is sized from it. None: the default, [`Nat::subscriber_limit`].
+    pub max_subscribers: Option<u32>,
     /// Keep port parity.
     pub port_parity: bool,
     /// Try the inside port first when it is free (RFC 4787 REQ-3 allows it; off by
@@ -245,6 +259,54 @@ pub struct Nat {
     pub inbound_syn: InboundSyn,
     /// Static mappings (`[[nat.static]]`).
     pub statics: Vec<StaticMapping>,
+}
+
+impl Nat {
+    /// Mapping records of the whole appliance with `workers` worker lcores:
+    /// `max_mappings`, or by default an eighth of `max_sessions`, at least 1,024 plus
+    /// the static mappings per worker, within what the 24-bit record numbers leave a
+    /// worker beside its sessions ([`MAX_RECORDS_PER_WORKER`]).
+    pub fn mapping_records(&self, workers: u32) -> u32 {
+        let workers = u64::from(workers.max(1));
+        let room = u64::from(MAX_RECORDS_PER_WORKER) - u64::from(self.max_sessions) / workers;
+        let statics = self.statics.len() as u64;
+        self.max_mappings.unwrap_or_else(|| {
+            (u64::from(self.max_sessions / 8)
+                .max(workers * (1024 + statics))
+                .min(room * workers)) as u32
+        })
+    }
+
+    /// Subscribers of the whole appliance with `workers` worker lcores:
+    /// `max_subscribers`, or by default what the pool and the allocation can serve at
+    /// once, plus the static mappings: under port-block allocation every subscriber
+    /// with state holds a block (a worker owns every workers-th block of each
+    /// address, the first ones one more: the busiest worker's blocks times the
+    /// workers); otherwise it has a session (`max_sessions`, and under deterministic
+    /// allocation at most the inside addresses). At least one and at most
+    /// [`MAX_SESSIONS_PER_WORKER`] per worker.
+    pub fn subscriber_limit(&self, workers: u32) -> u32 {
+        let workers = u64::from(workers.max(1));
+        if let Some(s) = self.max_subscribers {
+            return s;
+        }
+        let sessions = u64::from(self.max_sessions);
+        let bound = match self.allocation {
+            Allocation::PortBlock => {
+                let addrs: u64 = self.pool.iter().map(|p| p.len()).sum();
+                let span = u64::from(self.port_range.1) - u64::from(self.port_range.0) + 1;
+                let blocks = span / u64::from(self.block_size.max(1));
+                addrs * blocks.div_ceil(workers) * workers
+            }
+            Allocation::Deterministic => {
+                let inside: u64 = self.inside.iter().map(|p| p.len()).sum();
+                inside.min(sessions)
+            }
+            Allocation::Dynamic => sessions,
+        };
+        let most = (workers * u64::from(MAX_SESSIONS_PER_WORKER)).min(u64::from(u32::MAX));
+        (bound + self.statics.len() as u64).clamp(workers, most) as u32
+    }
 }
 
 /// One ALG's switch and ports.

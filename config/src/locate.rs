@@ -156,6 +156,32 @@ pub(crate) fn key_near(text: &str, off: usize) -> String {
     )
 }
 
+/// The 1-based line where dotted key `key` (no indexes) is written in `text`, or the
+/// line of the deepest table above it that is written (0 when none is: the file
+/// leaves it to its default).
+pub(crate) fn line_of_key(text: &str, key: &str) -> usize {
+    let Ok(doc) = text.parse::<ImDocument<String>>() else {
+        return 0;
+    };
+    let mut line = 0;
+    let mut table: Option<&dyn TableLike> = Some(doc.as_table());
+    for seg in key.split('.') {
+        let Some((k, item)) = table.and_then(|t| t.get_key_value(seg)) else {
+            break;
+        };
+        let span = match item {
+            Item::Table(t) if t.span().is_some() => t.span(),
+            Item::ArrayOfTables(a) => a.get(0).and_then(|t| t.span()),
+            _ => k.span(),
+        };
+        if let Some(r) = span {
+            line = line_of(text, r.start);
+        }
+        table = item.as_table_like();
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

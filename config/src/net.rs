@@ -15,6 +15,7 @@ pub struct Ipv4Net {
 
 impl Ipv4Net {
     /// The netmask as a u32.
+    #[inline]
     pub fn mask(&self) -> u32 {
         if self.prefix == 0 {
             0
@@ -23,10 +24,12 @@ impl Ipv4Net {
         }
     }
     /// True if `a` is inside the prefix.
+    #[inline]
     pub fn contains(&self, a: Ipv4Addr) -> bool {
         u32::from(a) & self.mask() == u32::from(self.addr) & self.mask()
     }
     /// The network address.
+    #[inline]
     pub fn network(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.addr) & self.mask())
     }

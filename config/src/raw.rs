@@ -331,6 +331,12 @@ struct FileNat {
     max_inbound_sessions_per_subscriber: Option<u32>,
     #[serde(default = "d_max_sessions")]
     max_sessions: u32,
+    // Default: an eighth of max_sessions (resolve()).
+    #[serde(default)]
+    max_mappings: Option<u32>,
+    // Default: what the pool and the allocation can serve (resolve()).
+    #[serde(default)]
+    max_subscribers: Option<u32>,
     #[serde(default = "d_true")]
     port_parity: bool,
     #[serde(default)]
@@ -1109,6 +1115,37 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             ),
         ));
     }
+    // Mapping records: the records of one worker and its sessions' share one 24-bit
+    // numbering. (The defaults are `Nat::mapping_records` and `Nat::subscriber_limit`.)
+    let per_worker = u64::from(n.max_sessions) / workers;
+    let room = u64::from(crate::MAX_RECORDS_PER_WORKER) - per_worker;
+    if let Some(m) = n.max_mappings {
+        // Static mappings may all fall to one worker.
+        let least = workers * (1 + n.statics.len() as u64);
+        if u64::from(m) < least || u64::from(m) / workers > room {
+            return Err(cx.err(
+                &nk("max_mappings"),
+                format!(
+                    "{m} mapping records; from {least} (per worker lcore, one and one per \
+                     static mapping) to {}: a worker numbers its {per_worker} sessions and \
+                     its mapping records together in 24 bits",
+                    (room * workers).min(u64::from(u32::MAX))
+                ),
+            ));
+        }
+    }
+    let most_subscribers = workers * u64::from(crate::MAX_SESSIONS_PER_WORKER);
+    if let Some(s) = n.max_subscribers {
+        if u64::from(s) < workers || u64::from(s) > most_subscribers {
+            return Err(cx.err(
+                &nk("max_subscribers"),
+                format!(
+                    "{s} subscribers; from {workers} (one per worker lcore) to {}",
+                    most_subscribers.min(u64::from(u32::MAX))
+                ),
+            ));
+        }
+    }
     let t = &n.timeouts;
     let tk = |k: &'static str| vec![Key("nat"), Key("timeouts"), Key(k)];
     for (k, v, min, rfc) in [
@@ -1186,6 +1223,8 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         max_sessions_per_subscriber: n.max_sessions_per_subscriber,
         max_inbound_sessions_per_subscriber: max_inbound,
         max_sessions: n.max_sessions,
+        max_mappings: n.max_mappings,
+        max_subscribers: n.max_subscribers,
         port_parity: n.port_parity,
         port_preservation: n.port_preservation,
         quarantine_secs: n.quarantine_secs,
@@ -1484,6 +1523,8 @@ impl FileConfig {
                 max_sessions_per_subscriber: n.max_sessions_per_subscriber,
                 max_inbound_sessions_per_subscriber: Some(n.max_inbound_sessions_per_subscriber),
                 max_sessions: n.max_sessions,
+                max_mappings: n.max_mappings,
+                max_subscribers: n.max_subscribers,
                 port_parity: n.port_parity,
                 port_preservation: n.port_preservation,
                 quarantine_secs: n.quarantine_secs,

@@ -4,26 +4,8 @@
 use cgnat_config::{load, Allocation, Behavior, Config, ConfigError, InboundSyn, Role};
 use std::path::Path;
 
-const BASE: &str = r#"[dataplane]
-control_lcore = 0
-worker_lcores = [1]
-
-[[ports]]
-name = "inside"
-role = "inside"
-device = "net_null0"
-ipv4 = "100.64.0.1/10"
-
-[[ports]]
-name = "outside"
-role = "outside"
-device = "net_null1"
-ipv4 = "203.0.113.1/24"
-gateway = "203.0.113.254"
-
-[nat]
-pool = ["198.51.100.0/28"]
-"#;
+mod common;
+use common::BASE;
 
 const POOL: &str = "pool = [\"198.51.100.0/28\"]";
 
@@ -730,6 +712,76 @@ fn max_sessions_fits_the_tables_of_the_workers() {
     );
     let ok = nat("max_sessions = 16000000");
     assert!(Config::parse(&ok, "t.toml").is_ok());
+}
+
+#[test]
+fn max_mappings_defaults_to_an_eighth_of_max_sessions_within_the_record_numbers() {
+    let c = Config::parse(BASE, "t.toml").unwrap();
+    assert_eq!(c.nat.mapping_records(1), 1_048_576 / 8);
+    // Small tables keep room for pinholes and static mappings.
+    let c = Config::parse(&nat("max_sessions = 100"), "t.toml").unwrap();
+    assert_eq!(c.nat.mapping_records(1), 1024);
+    // A worker numbers its sessions and mapping records together in 24 bits.
+    let c = Config::parse(&nat("max_sessions = 16000000"), "t.toml").unwrap();
+    assert_eq!(c.nat.mapping_records(1), 777_215);
+    let c = Config::parse(&nat("max_mappings = 5000"), "t.toml").unwrap();
+    assert_eq!(c.nat.mapping_records(1), 5000);
+}
+
+#[test]
+fn max_mappings_is_refused_outside_its_range() {
+    let t = nat("max_sessions = 16000000\nmax_mappings = 777216");
+    refused(
+        &t,
+        "max_mappings",
+        "nat.max_mappings",
+        "777216 mapping records; from 1 (per worker lcore, one and one per static mapping) \
+         to 777215: a worker numbers its 16000000 sessions",
+    );
+    let t = nat("max_mappings = 0");
+    refused(&t, "max_mappings", "nat.max_mappings", "from 1 ");
+    // Two workers, one static mapping: each worker may need a record for it.
+    let t = with("worker_lcores = [1]", "worker_lcores = [1, 2]").replace(
+        POOL,
+        &format!(
+            "{POOL}\nmax_mappings = 3\n[[nat.static]]\nprotocol = \"tcp\"\n\
+             inside = \"100.64.0.5:80\"\noutside = \"198.51.100.1:80\""
+        ),
+    );
+    refused(&t, "max_mappings", "nat.max_mappings", "from 4 ");
+}
+
+#[test]
+fn max_subscribers_defaults_to_what_the_pool_can_serve() {
+    // Port-block: the pool's blocks (16 addresses of 126 blocks of 512 ports).
+    let c = Config::parse(BASE, "t.toml").unwrap();
+    assert_eq!(c.nat.subscriber_limit(1), 16 * 126);
+    // Dynamic: a subscriber with state has a session.
+    let c = Config::parse(
+        &nat("allocation = \"dynamic\"\nmax_sessions = 5000"),
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(c.nat.subscriber_limit(1), 5000);
+    let c = Config::parse(&nat("max_subscribers = 300"), "t.toml").unwrap();
+    assert_eq!(c.nat.subscriber_limit(1), 300);
+    // Four workers: the busiest owns 32 of each address's 126 blocks.
+    let four = with("worker_lcores = [1]", "worker_lcores = [1, 2, 3, 4]");
+    let c = Config::parse(&four, "t.toml").unwrap();
+    assert_eq!(c.nat.subscriber_limit(4), 16 * 32 * 4);
+}
+
+#[test]
+fn max_subscribers_is_refused_outside_its_range() {
+    let t = nat("max_subscribers = 0");
+    refused(
+        &t,
+        "max_subscribers",
+        "nat.max_subscribers",
+        "0 subscribers; from 1 (one per worker lcore) to 16000000",
+    );
+    let t = nat("max_subscribers = 16000001");
+    refused(&t, "max_subscribers", "nat.max_subscribers", "to 16000000");
 }
 
 #[test]

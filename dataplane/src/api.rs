@@ -3,7 +3,9 @@
 //! asked of each worker over a channel and answered between its bursts.
 //!
 //! GET /counters, /pool, /sessions?subscriber=IP&outside=IP[:PORT]&remote=IP[:PORT]&limit=N&cursor=C,
-//! /subscribers/IP, /expectations.
+//! /subscribers/IP, /subscribers?top=N, /expectations, /workers, /config (the running
+//! config, resolved); POST /reload (re-read the file, apply what changes live: see
+//! `reload.rs`).
 //!
 //! `/sessions` is a page of at most [`MAX_PAGE`] sessions; `next` in the answer is the
 //! cursor of the following page. Each worker is asked for a bounded piece at a time
@@ -14,7 +16,7 @@
 use crate::http::Response;
 use crate::runtime::{summarize, WorkerLink};
 use cgnat_dataplane::counters::{Counter, WorkerCounters};
-use cgnat_dataplane::inspect::{Answer, Filter, Query};
+use cgnat_dataplane::inspect::{Answer, Filter, Query, SubscriberLoad, BUSIEST_MAX};
 use cgnat_ffi::Port;
 use serde_json::{json, Value};
 use std::net::Ipv4Addr;
@@ -26,6 +28,8 @@ use std::time::{Duration, Instant};
 pub const MAX_PAGE: usize = 10_000;
 /// Sessions per page when the request gives no limit.
 const DEFAULT_PAGE: usize = 1000;
+/// Time a reload may take to be started, and then to be answered.
+const RELOAD_DEADLINE: Duration = Duration::from_secs(10);
 /// Time a `/sessions` page may take to gather.
 const PAGE_DEADLINE: Duration = Duration::from_secs(3);
 
@@ -44,12 +48,19 @@ pub struct State {
     pub pool_usage: Vec<Arc<Vec<Counter>>>,
     pub pool_addrs: Vec<Ipv4Addr>,
     pub block_size: u16,
+    /// Ports each pool address has for dynamic translation, the three protocols'
+    /// port spaces together (what `ports_used` counts against).
+    pub ports_per_address: u64,
     /// Each port's ownership mode, as in the summary.
     pub ownership: [&'static str; 2],
     /// Refusals of the two HTTP servers (API, metrics), for `/counters`.
     pub http: [Arc<crate::http::Stats>; 2],
     /// The appliance is stopping: waiting for workers is pointless.
     pub stop: Arc<AtomicBool>,
+    /// The running config (`/config`).
+    pub running: crate::reload::Running,
+    /// Reload requests (`POST /reload`).
+    pub reload: crossbeam::channel::Sender<crate::reload::Request>,
 }
 
 fn endpoint(s: &str) -> Result<(Ipv4Addr, Option<u16>), String> {
@@ -121,6 +132,54 @@ impl State {
             .collect()
     }
 
+    /// The `n` subscribers with the most sessions over every worker, busiest first:
+    /// each worker is asked a bounded piece of its subscriber table at a time.
+    fn busiest(&self, n: usize) -> Result<Vec<SubscriberLoad>, (u16, String)> {
+        let deadline = Instant::now() + PAGE_DEADLINE;
+        let mut all = Vec::new();
+        for w in 0..self.queries.len() {
+            let mut from = Some(0);
+            while let Some(f) = from {
+                let Some(Answer::Busiest(mut rows, next)) =
+                    self.ask_one(w, Query::Busiest(f, n), deadline)
+                else {
+                    return Err((503, format!("worker {w} did not answer in time")));
+                };
+                all.append(&mut rows);
+                all.sort_by_key(SubscriberLoad::rank);
+                all.truncate(n);
+                from = next;
+            }
+        }
+        Ok(all)
+    }
+
+    /// Each worker's counters, for rates (`cgnat top`): `tsc` is the time they were
+    /// read, in cycles of `tsc_hz` (busy share: busy cycles over elapsed cycles).
+    fn workers(&self) -> Value {
+        let list: Vec<Value> = self
+            .links
+            .iter()
+            .enumerate()
+            .map(|(w, l)| {
+                let c = &l.counters;
+                json!({
+                    "worker": w,
+                    "rx": { "inside": c.rx[0].get(), "outside": c.rx[1].get() },
+                    "tx": { "inside": c.tx[0].get(), "outside": c.tx[1].get() },
+                    "handoff": { "sent": c.handoff_out.get(), "received": c.handoff_in.get() },
+                    "busy_polls": c.busy_polls.get(),
+                    "idle_polls": c.idle_polls.get(),
+                    "busy_cycles": c.busy_cycles.get(),
+                    "sessions_active": c.sessions_active.iter().map(Counter::get).sum::<u64>(),
+                    "subscribers_active": c.subscribers_active.get(),
+                    "dropped": c.drops.0.iter().map(Counter::get).sum::<u64>(),
+                })
+            })
+            .collect();
+        json!({ "tsc": cgnat_ffi::tsc(), "tsc_hz": cgnat_ffi::tsc_hz(), "workers": list })
+    }
+
     /// A page of sessions from `cursor` (worker, slot): the sessions and the cursor
     /// of the next page, if any slot is left.
     fn sessions(
@@ -153,7 +212,20 @@ impl State {
         Ok((out, (w < self.queries.len()).then_some((w, from))))
     }
 
-    fn route(&self, path: &str, query: &str) -> Result<Value, (u16, String)> {
+    /// Asks the reload thread to reload and waits for its answer.
+    fn reload(&self) -> Result<Value, (u16, String)> {
+        let (tx, rx) = crossbeam::channel::bounded(1);
+        let busy = || (503, "the reload thread did not answer in time".to_string());
+        self.reload
+            .send_timeout(tx, RELOAD_DEADLINE)
+            .map_err(|_| busy())?;
+        rx.recv_timeout(RELOAD_DEADLINE).map_err(|_| busy())
+    }
+
+    fn route(&self, method: &str, path: &str, query: &str) -> Result<Value, (u16, String)> {
+        if (path == "/reload") != (method == "POST") {
+            return Err((405, "POST /reload; every other endpoint is GET".into()));
+        }
         let params: Vec<(&str, &str)> = query
             .split('&')
             .filter_map(|kv| kv.split_once('='))
@@ -170,6 +242,21 @@ impl State {
                 });
                 Ok(v)
             }
+            "/reload" => self.reload(),
+            "/config" => {
+                // The tokens are not for whoever reads the config.
+                let mut c = self
+                    .running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                for t in [&mut c.api.token, &mut c.metrics.token] {
+                    if t.is_some() {
+                        *t = Some("(set, not shown)".into());
+                    }
+                }
+                Ok(json!({ "file": c.file, "toml": c.resolved_toml() }))
+            }
             "/pool" => {
                 let addrs: Vec<Value> = self
                     .pool_addrs
@@ -177,7 +264,8 @@ impl State {
                     .enumerate()
                     .map(|(i, a)| {
                         let used = crate::metrics::ports_used(&self.pool_usage, i);
-                        json!({ "address": a.to_string(), "ports_used": used })
+                        json!({ "address": a.to_string(), "ports_used": used,
+                                "ports_total": self.ports_per_address })
                     })
                     .collect();
                 Ok(json!({ "block_size": self.block_size, "addresses": addrs }))
@@ -232,6 +320,20 @@ impl State {
                 }
                 Ok(json!({ "expectations": all }))
             }
+            "/workers" => Ok(self.workers()),
+            "/subscribers" => {
+                let n = match get("top") {
+                    None => 10,
+                    Some(t) => t
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=BUSIEST_MAX).contains(n))
+                        .ok_or_else(|| {
+                            bad(format!("top `{t}` is not a number from 1 to {BUSIEST_MAX}"))
+                        })?,
+                };
+                Ok(json!({ "busiest": self.busiest(n)? }))
+            }
             p if p.starts_with("/subscribers/") => {
                 let a: Ipv4Addr = p["/subscribers/".len()..]
                     .parse()
@@ -245,7 +347,9 @@ impl State {
             }
             _ => Err((
                 404,
-                "endpoints: /counters /pool /sessions /subscribers/IP".into(),
+                "endpoints: /counters /pool /sessions /subscribers/IP /subscribers?top=N \
+                 /expectations /workers /config, POST /reload"
+                    .into(),
             )),
         }
     }
@@ -257,8 +361,8 @@ pub fn serve(
     st: State,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    crate::http::serve(server, stop, move |path, query| {
-        let (code, body) = match st.route(path, query) {
+    crate::http::serve(server, stop, move |method, path, query| {
+        let (code, body) = match st.route(method, path, query) {
             Ok(v) => (200, v),
             Err((c, e)) => (c, json!({ "error": e })),
         };

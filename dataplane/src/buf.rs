@@ -17,14 +17,17 @@ pub trait PacketBuf {
     fn trim(&mut self, n: usize) -> bool;
 
     /// Packet length in bytes.
+    #[inline]
     fn len(&self) -> usize {
         self.data().len()
     }
     /// True for an empty packet.
+    #[inline]
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
     /// Sets the length to `len`, trimming or appending at the tail.
+    #[inline]
     fn set_len(&mut self, len: usize) -> bool {
         let cur = self.len();
         if len <= cur {

@@ -166,6 +166,12 @@ labelled! {
     SubscriberInboundLimit = "subscriber_inbound_limit",
     /// Fragment refused: its source holds its share of the fragment tables.
     FragmentSourceLimit = "fragment_source_limit",
+    /// New subscriber refused: the subscriber table holds `nat.max_subscribers`
+    /// (this worker's share); live sessions untouched.
+    SubscriberTableFull = "subscriber_table_full",
+    /// Session refused because its mapping, shared by a second session, needed a
+    /// mapping record and all `nat.max_mappings` (this worker's share) are in use.
+    MappingTableFull = "mapping_table_full",
     /// A PCP or NAT-PMP request dropped without an answer (see the PCP outcome
     /// counters for why).
     PcpDropped = "pcp_dropped",
@@ -229,6 +235,10 @@ pub struct WorkerCounters {
     pub busy_polls: Counter,
     /// TSC cycles spent in polls that found work.
     pub busy_cycles: Counter,
+    /// TSC cycles each stage of the burst path took ([`STAGES`]), summed over bursts.
+    pub stage_cycles: [Counter; N_STAGES],
+    /// Packets each stage of the burst path handled ([`STAGES`]).
+    pub stage_packets: [Counter; N_STAGES],
     /// Sessions created, per protocol (tcp, udp, icmp).
     pub sessions_created: [Counter; 3],
     /// Sessions expired, per protocol.
@@ -297,6 +307,16 @@ pub struct WorkerCounters {
     /// Drops, by reason.
     pub drops: DropCounters,
 }
+
+/// The stages of a worker's burst path ([`crate::vector`]), in order: parse and
+/// classify every frame; hash, prefetch and look up the sessions of the plain ones;
+/// translate those with a session; the full per-packet path for the rest (new
+/// flows, ALG, ICMP errors, fragments, hairpin, foreign frames); dispatch of every
+/// frame.
+pub const STAGES: [&str; N_STAGES] = ["parse", "lookup", "translate", "slow", "dispatch"];
+
+/// Number of [`STAGES`].
+pub const N_STAGES: usize = 5;
 
 /// Picks one counter of a worker's set.
 pub type CounterOf = fn(&WorkerCounters) -> &Counter;

@@ -2,8 +2,9 @@
 //! frame decides where the frame goes next (a port, another worker, the control lcore,
 //! the worker's own hold, or nowhere). The runtime's worker loop (DPDK bursts and rings
 //! as [`Outputs`]), the harness and replay (vectors as [`Outputs`]) all send their
-//! frames through [`receive`], [`receive_handed`] and [`dispatch`], so the tests run
-//! the appliance's own code for every verdict, handoff included.
+//! frames through [`crate::vector`]'s stages, whose last one is [`route`] for every
+//! frame of a burst and [`send_ready`] once, so the tests run the appliance's own
+//! code for every verdict, handoff included.
 //!
 //! The dispatcher does not allocate, lock or log. A frame an output has no room for
 //! (after the output flushed what it could) is counted dropped with that output's own
@@ -39,37 +40,25 @@ pub trait Outputs<B> {
     }
 }
 
-/// Processes a frame received on `from` at `now` and dispatches it.
-#[inline(always)]
-pub fn receive<B: PacketBuf, O: Outputs<B>>(
-    worker: &mut Worker<B>,
-    mut buf: B,
-    from: Side,
-    now: u32,
-    out: &mut O,
-) {
-    let v = worker.process(&mut buf, from, now);
-    dispatch(worker, buf, v, from, out);
-}
-
-/// Processes a frame another worker handed over (as received on `from`) and
-/// dispatches it.
-#[inline(always)]
-pub fn receive_handed<B: PacketBuf, O: Outputs<B>>(
-    worker: &mut Worker<B>,
-    mut buf: B,
-    from: Side,
-    now: u32,
-    out: &mut O,
-) {
-    let v = worker.process_handed(&mut buf, from, now);
-    dispatch(worker, buf, v, from, out);
-}
-
 /// Sends `buf` where verdict `v` (of `worker`, for a frame received on `from`) says,
 /// then the fragments its processing released.
 #[inline(always)]
 pub fn dispatch<B: PacketBuf, O: Outputs<B>>(
+    worker: &mut Worker<B>,
+    buf: B,
+    v: Verdict,
+    from: Side,
+    out: &mut O,
+) {
+    route(worker, buf, v, from, out);
+    send_ready(worker, out);
+}
+
+/// Sends `buf` where verdict `v` (of `worker`, for a frame received on `from`) says:
+/// [`dispatch`] without the released frames ([`send_ready`]), which a burst sends once
+/// after all of its frames.
+#[inline(always)]
+pub fn route<B: PacketBuf, O: Outputs<B>>(
     worker: &mut Worker<B>,
     buf: B,
     v: Verdict,
@@ -100,7 +89,6 @@ pub fn dispatch<B: PacketBuf, O: Outputs<B>>(
         worker.counters().count_drop(r);
         out.discard(r, b);
     }
-    send_ready(worker, out);
 }
 
 /// Sends the frames the worker has ready: fragments a first fragment released and

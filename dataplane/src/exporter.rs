@@ -1,13 +1,14 @@
 //! The NAT event exporter: a plain thread that drains the workers' event rings and
 //! sends IPFIX messages (and syslog lines for port blocks) over UDP. Workers never
-//! wait for it: a full ring drops events, counted.
+//! wait for it: a full ring drops events, counted. Its destinations change live
+//! ([`Destinations::set`], a reload): it takes them up within a poll.
 
 use cgnat_config::Logging;
 use cgnat_dataplane::log::{event, syslog_line, Encoder, LogEvent};
 use cgnat_ffi::MsgRing;
 use std::net::UdpSocket;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 fn now_ms() -> u64 {
@@ -38,33 +39,72 @@ fn rfc3339(ms: u64) -> String {
     )
 }
 
-/// Runs until `stop`, then drains what is left and returns.
+/// Where events go, as the last reload left it.
+pub struct Destinations {
+    generation: AtomicU64,
+    logging: Mutex<Logging>,
+}
+
+impl Destinations {
+    /// The destinations of `logging`.
+    pub fn new(logging: Logging) -> Destinations {
+        Destinations {
+            generation: AtomicU64::new(0),
+            logging: Mutex::new(logging),
+        }
+    }
+
+    /// Sends events to `logging` from now on.
+    pub fn set(&self, logging: Logging) {
+        *self.logging.lock().unwrap_or_else(|e| e.into_inner()) = logging;
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    fn get(&self) -> Logging {
+        self.logging
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Runs until `stop`, then drains what is left and returns. It runs with no
+/// destination too (events are then not asked for): a reload may add one.
 pub fn spawn(
-    cfg: &Logging,
+    dest: Arc<Destinations>,
     rings: Vec<Arc<MsgRing<LogEvent>>>,
     stop: Arc<AtomicBool>,
-) -> std::io::Result<Option<std::thread::JoinHandle<()>>> {
-    if cfg.ipfix.is_none() && cfg.syslog.is_none() {
-        return Ok(None);
-    }
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     let sock = UdpSocket::bind("0.0.0.0:0")?;
-    let ipfix = cfg.ipfix.clone();
-    let syslog = cfg.syslog.clone();
     let hostname = std::fs::read_to_string("/etc/hostname")
         .map_or_else(|_| "cgnat".to_string(), |h| h.trim().to_string());
-    let h = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("cgnat-ipfix".into())
         .spawn(move || {
-            let mut enc = ipfix
-                .as_ref()
-                .map(|i| Encoder::new(i.domain_id, i.destinations));
-            let refresh = Duration::from_secs(u64::from(
-                ipfix.as_ref().map_or(60, |i| i.template_refresh_secs),
-            ));
+            let mut seen = u64::MAX;
+            let (mut ipfix, mut syslog, mut enc) = (None, None, None);
+            let mut refresh = Duration::from_secs(60);
             let mut last_templates: Option<Instant> = None;
             let mut buf = vec![LogEvent::default(); 256];
             loop {
                 let stopping = stop.load(Ordering::Acquire);
+                let g = dest.generation.load(Ordering::Acquire);
+                if g != seen {
+                    // New destinations; a new collector gets a new encoder (its
+                    // sequence numbers start again) and templates first.
+                    seen = g;
+                    let l = dest.get();
+                    if l.ipfix != ipfix {
+                        enc = l.ipfix.as_ref().map(|i: &cgnat_config::Ipfix| {
+                            Encoder::new(i.domain_id, i.destinations)
+                        });
+                        refresh = Duration::from_secs(u64::from(
+                            l.ipfix.as_ref().map_or(60, |i| i.template_refresh_secs),
+                        ));
+                        last_templates = None;
+                    }
+                    (ipfix, syslog) = (l.ipfix, l.syslog);
+                }
                 if let (Some(i), Some(e)) = (&ipfix, &enc) {
                     if last_templates.is_none_or(|t| t.elapsed() >= refresh) {
                         let _ = sock.send_to(&e.templates((now_ms() / 1000) as u32), i.collector);
@@ -102,8 +142,7 @@ pub fn spawn(
                     std::thread::sleep(Duration::from_millis(10));
                 }
             }
-        })?;
-    Ok(Some(h))
+        })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use crate::dispatch::{self, VecOutputs};
 use crate::nat::{Nat, NatParams};
 use crate::neighbors::Neighbors;
 use crate::pipeline::{port_infos, Control, PipelineParams, Side, Verdict, Worker};
+use crate::vector;
 use crate::wire::ethernet::Mac;
 use cgnat_config::Config;
 use std::sync::Arc;
@@ -53,9 +54,7 @@ impl Harness {
             }
         }
         let control_counters = Arc::new(WorkerCounters::default());
-        let mut params =
-            NatParams::from_config(&cfg.nat, workers).expect("deterministic parameters fit");
-        params.set_algs(&cfg.alg);
+        let params = nat_params(cfg, workers);
         let pool = params.pool.clone();
         let mut all: Vec<Worker<VecBuf>> = (0..workers.max(1))
             .map(|w| {
@@ -105,6 +104,20 @@ impl Harness {
         h
     }
 
+    /// A reload of `cfg` at `now`: every worker takes its settings as between two
+    /// bursts ([`Worker::reconfigure`]). `cfg` must change only what changes live
+    /// (`cgnat_config::reload_plan`).
+    pub fn reconfigure(&mut self, cfg: &Config, now: u32) {
+        let workers = 1 + self.others.len() as u16;
+        for w in self.workers() {
+            w.reconfigure(
+                PipelineParams::from_config(cfg),
+                nat_params(cfg, workers),
+                now,
+            );
+        }
+    }
+
     /// Worker `w`.
     pub fn nth(&mut self, w: u16) -> &mut Worker<VecBuf> {
         match w {
@@ -124,9 +137,9 @@ impl Harness {
     }
 
     /// Sends one frame in on `side` at `now` to worker `w` (the queue the device
-    /// delivered it to), through the runtime's dispatcher: a handoff is processed by
-    /// its worker, frames for the control lcore by the control handler. Returns what
-    /// left which port.
+    /// delivered it to), through the runtime's burst path and dispatcher: a handoff is
+    /// processed by its worker, frames for the control lcore by the control handler.
+    /// Returns what left which port.
     pub fn inject_at(
         &mut self,
         w: u16,
@@ -134,20 +147,49 @@ impl Harness {
         side: Side,
         now: u32,
     ) -> Vec<(Side, Vec<u8>)> {
+        self.inject_burst_at(w, &[(frame, side)], now)
+    }
+
+    /// Sends `frames` (each with the side it comes in on) at `now` to worker 0 as one
+    /// receive burst; returns what left which port.
+    pub fn inject_burst(&mut self, frames: &[(&[u8], Side)], now: u32) -> Vec<(Side, Vec<u8>)> {
+        self.inject_burst_at(0, frames, now)
+    }
+
+    /// Sends `frames` at `now` to worker `w` as one receive burst (in vectors of
+    /// [`vector::VECTOR`]), as [`Harness::inject_at`] sends one; the frames handed
+    /// to a worker go to it as one burst too, as its handoff ring delivers them.
+    pub fn inject_burst_at(
+        &mut self,
+        w: u16,
+        frames: &[(&[u8], Side)],
+        now: u32,
+    ) -> Vec<(Side, Vec<u8>)> {
         let mut out = Vec::new();
         let mut o = VecOutputs::default();
         let mut queue = std::collections::VecDeque::new();
-        queue.push_back((w, side, VecBuf::new(frame), false));
-        while let Some((w, side, buf, handed)) = queue.pop_front() {
+        let mut first = Some(frames);
+        loop {
+            // The burst given, then each handed-over frame as its ring delivers it.
+            let w = match first.take() {
+                Some(frames) => {
+                    let worker = self.nth(w);
+                    let burst = frames.iter().map(|&(f, s)| (VecBuf::new(f), s));
+                    vector::receive_burst(worker, burst, false, now, &mut o);
+                    w
+                }
+                None => match queue.pop_front() {
+                    Some((w, side, buf)) => {
+                        vector::receive_handed(self.nth(w), buf, side, now, &mut o);
+                        w
+                    }
+                    None => break,
+                },
+            };
             let worker = match w {
                 0 => &mut self.worker,
                 _ => &mut self.others[usize::from(w) - 1],
             };
-            if handed {
-                dispatch::receive_handed(worker, buf, side, now, &mut o);
-            } else {
-                dispatch::receive(worker, buf, side, now, &mut o);
-            }
             for &(ip, mac) in worker.take_gleaned() {
                 self.control.learn(ip, &mac);
             }
@@ -171,7 +213,7 @@ impl Harness {
                 }
             }
             // As the handoff ring delivers them: to their worker, once.
-            queue.extend(o.handoff.drain(..).map(|(w, s, b)| (w, s, b, true)));
+            queue.extend(o.handoff.drain(..));
             o.dropped.clear();
         }
         for w in 0..self.workers_len() {
@@ -240,4 +282,12 @@ impl Harness {
         }
         out
     }
+}
+
+/// The NAT settings of `cfg` for `workers` workers, ALGs included.
+fn nat_params(cfg: &Config, workers: u16) -> NatParams {
+    let mut params =
+        NatParams::from_config(&cfg.nat, workers).expect("deterministic parameters fit");
+    params.set_algs(&cfg.alg);
+    params
 }

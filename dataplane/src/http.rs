@@ -1,5 +1,5 @@
-//! A small HTTP/1.1 server for the plain threads (metrics, control API): one GET per
-//! connection. Enough for Prometheus and `cgnat show`, and nothing on the dataplane
+//! A small HTTP/1.1 server for the plain threads (metrics, control API): one GET (or
+//! body-less POST) per connection. Enough for Prometheus and `cgnat show`, and nothing on the dataplane
 //! depends on it.
 //!
 //! It is built for hostile clients (docs/security.md, "Control surfaces"): the
@@ -143,14 +143,17 @@ impl Gate {
     }
 }
 
+/// A server's bearer token, shared with whoever may change it.
+pub type Token = Arc<RwLock<Option<String>>>;
+
 /// A server's settings.
 pub struct Server {
     /// Thread name.
     pub name: &'static str,
     /// The listening socket ([`bind`]).
     pub listener: TcpListener,
-    /// Required bearer token, if any.
-    pub token: Option<String>,
+    /// Required bearer token, if any (a reload may change it: read per request).
+    pub token: Token,
     /// Refusals.
     pub stats: Arc<Stats>,
     /// See [`Gate`].
@@ -279,9 +282,16 @@ fn linger(s: &mut TcpStream) {
     }
 }
 
-type Handler = dyn Fn(&str, &str) -> Response + Send + Sync;
+/// A handler: method (`GET` or `POST`), path, query.
+type Handler = dyn Fn(&str, &str, &str) -> Response + Send + Sync;
 
-fn answer(mut s: TcpStream, token: Option<&str>, stats: &Stats, gate: &Gate, h: &Handler) {
+fn answer(
+    mut s: TcpStream,
+    token: &RwLock<Option<String>>,
+    stats: &Stats,
+    gate: &Gate,
+    h: &Handler,
+) {
     let head = match read_head(&mut s) {
         Head::Complete(h) => h,
         Head::TooLarge => {
@@ -300,6 +310,7 @@ fn answer(mut s: TcpStream, token: Option<&str>, stats: &Stats, gate: &Gate, h: 
     let head = String::from_utf8_lossy(&head);
     let mut lines = head.split("\r\n");
     let line = lines.next().unwrap_or("");
+    let token = token.read().unwrap_or_else(|e| e.into_inner()).clone();
     if let Some(t) = token {
         let given = lines
             .filter_map(|l| l.split_once(':'))
@@ -313,18 +324,19 @@ fn answer(mut s: TcpStream, token: Option<&str>, stats: &Stats, gate: &Gate, h: 
             return;
         }
     }
-    let resp = match line.strip_prefix("GET ") {
+    let method = line.split(' ').next().unwrap_or("");
+    let resp = match line.strip_prefix("GET ").or(line.strip_prefix("POST ")) {
         Some(rest) => {
             let target = rest.split_whitespace().next().unwrap_or("/");
             let (path, query) = target.split_once('?').unwrap_or((target, ""));
             let open = gate.0.read().unwrap_or_else(|e| e.into_inner());
             if *open {
-                h(path, query)
+                h(method, path, query)
             } else {
                 Response::text(503, "stopping")
             }
         }
-        None => Response::text(405, "only GET"),
+        None => Response::text(405, "only GET and POST"),
     };
     if !send(&mut s, &resp, "") {
         stats.timed_out.fetch_add(1, Ordering::Relaxed);
@@ -337,7 +349,7 @@ fn answer(mut s: TcpStream, token: Option<&str>, stats: &Stats, gate: &Gate, h: 
 pub fn serve(
     server: Server,
     stop: Arc<AtomicBool>,
-    handler: impl Fn(&str, &str) -> Response + Send + Sync + 'static,
+    handler: impl Fn(&str, &str, &str) -> Response + Send + Sync + 'static,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let Server {
         name,
@@ -347,7 +359,6 @@ pub fn serve(
         gate,
     } = server;
     let handler: Arc<Handler> = Arc::new(handler);
-    let token: Arc<Option<String>> = Arc::new(token);
     let sources = Arc::new(Sources::default());
     std::thread::Builder::new()
         .name(name.into())
@@ -380,7 +391,7 @@ pub fn serve(
                     .name(format!("{name}-conn"))
                     .stack_size(256 * 1024)
                     .spawn(move || {
-                        answer(s, t.as_deref(), &st, &g, h.as_ref());
+                        answer(s, &t, &st, &g, h.as_ref());
                         src.release(peer.ip());
                         st.open.fetch_sub(1, Ordering::AcqRel);
                     });

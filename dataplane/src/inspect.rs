@@ -18,6 +18,10 @@ pub enum Query {
     Subscriber(Ipv4Addr),
     /// ALG expectations (pinholes), at most `limit`.
     Expectations(usize),
+    /// The subscribers with the most sessions among subscriber slots `from` on: at
+    /// most `n` (itself at most [`BUSIEST_MAX`]), examining at most
+    /// [`SUBSCRIBER_SLOTS_PER_ANSWER`] slots; the asker merges the pieces.
+    Busiest(u32, usize),
 }
 
 /// A filter on sessions; empty fields match everything.
@@ -35,6 +39,42 @@ pub struct Filter {
 pub const SLOTS_PER_ANSWER: u32 = 8192;
 /// Sessions a worker copies for one [`Query::Sessions`].
 pub const ROWS_PER_ANSWER: usize = 256;
+
+/// Subscriber slots a worker examines for one [`Query::Busiest`].
+pub const SUBSCRIBER_SLOTS_PER_ANSWER: u32 = 8192;
+/// Most subscribers one [`Query::Busiest`] answer holds.
+pub const BUSIEST_MAX: usize = 100;
+
+/// A subscriber's load, as a worker copies it for [`Query::Busiest`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriberLoad {
+    /// Worker that owns it.
+    pub worker: u16,
+    /// Inside address.
+    pub address: Ipv4Addr,
+    /// All its sessions: those counted against `nat.max_sessions_per_subscriber`
+    /// and those remote hosts opened (`inbound_sessions`).
+    pub sessions: u32,
+    /// Of those, the ones remote hosts opened under the filtering alone.
+    pub inbound_sessions: u32,
+    /// Mappings.
+    pub mappings: u32,
+    /// Port blocks held.
+    pub port_blocks: u32,
+    /// Paired pool address, if any.
+    pub pool_address: Option<Ipv4Addr>,
+}
+
+impl SubscriberLoad {
+    /// Busiest first: most sessions, then most mappings, then the lower address.
+    pub fn rank(&self) -> (std::cmp::Reverse<u32>, std::cmp::Reverse<u32>, Ipv4Addr) {
+        (
+            std::cmp::Reverse(self.sessions),
+            std::cmp::Reverse(self.mappings),
+            self.address,
+        )
+    }
+}
 
 /// One session as a worker copies it (plain numbers: the text is made by the asker,
 /// off the worker).
@@ -172,6 +212,9 @@ pub enum Answer {
     Subscriber(Option<SubscriberInfo>),
     /// Expectations.
     Expectations(Vec<ExpectationInfo>),
+    /// The busiest subscribers of the slots examined, busiest first, and the slot to
+    /// ask from next (None: every slot was seen).
+    Busiest(Vec<SubscriberLoad>, Option<u32>),
 }
 
 fn proto_name(p: u8) -> &'static str {
@@ -188,6 +231,23 @@ fn endpoint(a: u32, p: u16) -> String {
 
 fn matches(ep: Option<(Ipv4Addr, Option<u16>)>, a: u32, p: u16) -> bool {
     ep.is_none_or(|(ea, ep)| u32::from(ea) == a && ep.is_none_or(|ep| ep == p))
+}
+
+/// The load of the subscriber in slot `slot`, if it holds anything.
+fn load(nat: &Nat, worker: u16, slot: u32) -> Option<SubscriberLoad> {
+    let (s, inbound) = nat.subscriber_at(slot)?;
+    Some(SubscriberLoad {
+        worker,
+        address: Ipv4Addr::from(s.addr),
+        sessions: s.sessions + inbound,
+        inbound_sessions: inbound,
+        mappings: s.mappings,
+        port_blocks: s.block_count() as u32,
+        pool_address: (s.pool != u16::MAX)
+            .then(|| nat.pool.addresses().get(usize::from(s.pool)))
+            .flatten()
+            .map(|&p| Ipv4Addr::from(p)),
+    })
 }
 
 /// Answers `q` from worker `worker`'s tables at time `now`.
@@ -224,6 +284,34 @@ pub fn answer(nat: &Nat, worker: u16, q: &Query, now: u32) -> Answer {
                 });
             }
             Answer::Sessions(out, (i < nat.session_slots()).then_some(i))
+        }
+        Query::Busiest(from, n) => {
+            let n = (*n).min(BUSIEST_MAX);
+            let end = from
+                .saturating_add(SUBSCRIBER_SLOTS_PER_ANSWER)
+                .min(nat.subscriber_slots());
+            // The n busiest so far, the least busy on top (a max-heap on rank).
+            let mut top = std::collections::BinaryHeap::with_capacity(n + 1);
+            for slot in *from..end {
+                let Some(l) = load(nat, worker, slot) else {
+                    continue;
+                };
+                let entry = (l.rank(), slot);
+                if top.len() < n {
+                    top.push(entry);
+                } else if top.peek().is_some_and(|least| entry < *least) {
+                    // Busier than the least busy kept: takes its place (a slot
+                    // no busier costs a comparison, not a push).
+                    top.pop();
+                    top.push(entry);
+                }
+            }
+            let rows = top
+                .into_sorted_vec()
+                .into_iter()
+                .filter_map(|(_, slot)| load(nat, worker, slot))
+                .collect();
+            Answer::Busiest(rows, (end < nat.subscriber_slots()).then_some(end))
         }
         Query::Expectations(limit) => Answer::Expectations(
             nat.expectations()

@@ -2,8 +2,9 @@
 //! and (in the binary) the DPDK workers and control lcore that drive it.
 //!
 //! Everything in this library is generic over [`buf::PacketBuf`] and runs without EAL.
-//! It links `cgnat-ffi` for three things only: the [`buf::PacketBuf`] impl over an mbuf
-//! (`dpdk.rs`), `prefetch`, and the huge-page table allocators; EAL, ports and rings are
+//! It links `cgnat-ffi` for four things only: the [`buf::PacketBuf`] impl over an mbuf
+//! (`dpdk.rs`), `prefetch`, `tsc` (the burst stages' cycle counters), and the
+//! huge-page table allocators; EAL, ports and rings are
 //! driven only by the binary (`runtime.rs`).
 #![forbid(unsafe_code)]
 
@@ -24,4 +25,5 @@ pub mod pcap;
 pub mod pcp;
 pub mod pipeline;
 pub mod replay;
+pub mod vector;
 pub mod wire;

@@ -75,6 +75,33 @@ pub struct Policy {
     pub threshold_percent: u32,
 }
 
+impl Policy {
+    /// What the exporters of `cfg.logging` want logged under `cfg.nat.allocation`:
+    /// nothing without a collector; syslog takes block events only.
+    pub fn from_config(cfg: &cgnat_config::Config) -> Policy {
+        use cgnat_config::{Allocation, SessionLogging};
+        let blocks = cfg.nat.allocation == Allocation::PortBlock;
+        match (&cfg.logging.ipfix, &cfg.logging.syslog) {
+            (Some(i), _) => Policy {
+                sessions: match i.sessions {
+                    SessionLogging::On => true,
+                    SessionLogging::Off => false,
+                    SessionLogging::Auto => cfg.nat.allocation == Allocation::Dynamic,
+                },
+                destinations: i.destinations,
+                blocks,
+                limits: true,
+                threshold_percent: i.threshold_percent,
+            },
+            (None, Some(_)) => Policy {
+                blocks,
+                ..Policy::default()
+            },
+            (None, None) => Policy::default(),
+        }
+    }
+}
+
 /// Template IDs.
 pub const T_SESSION: u16 = 256;
 /// Sessions with destination.

@@ -1,12 +1,18 @@
 //! The `cgnat` command: the appliance (`run`), pcap test mode (`pcap`), config
 //! validation (`check`), deterministic NAT look-ups (`map`), a real capture through
-//! the pipeline (`replay`) and the live view of a running appliance (`show`).
+//! the pipeline (`replay`), the live state of a running appliance (`show`, and `top`,
+//! refreshed every second) and the host's huge pages and vfio-pci bindings (`setup`).
+//! `cgnat CMD --help` prints the part of the help about CMD; the man page is made from
+//! these texts.
 
 mod api;
 mod exporter;
 mod http;
 mod metrics;
+mod reload;
 mod runtime;
+mod setup;
+mod top;
 
 use anyhow::{anyhow, bail, Context, Result};
 use cgnat_config::{Config, Role};
@@ -16,7 +22,9 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-const USAGE: &str = "usage:
+const USAGE: &str = "cgnat: carrier-grade NAT44 on DPDK, with FTP, TFTP, SIP and RTSP ALGs.
+
+usage:
   cgnat run -c FILE
       Run the appliance on the ports of FILE until SIGINT or SIGTERM.
   cgnat pcap -c FILE --inside IN.pcap [--outside IN2.pcap] --out-dir DIR
@@ -31,15 +39,54 @@ const USAGE: &str = "usage:
   cgnat check -c FILE
       Validate FILE and print every resolved setting.
   cgnat show sessions [--subscriber IP] [--outside IP[:PORT]] [--remote IP[:PORT]] [--limit N] [--cursor C]
-  cgnat show subscriber IP | pool | counters | expectations   (-c FILE or --api HOST:PORT [--token T]; --json; --timeout SECS, 10)
+  cgnat show subscriber IP | pool | counters | expectations | config   (-c FILE or --api HOST:PORT [--token T]; --json; --timeout SECS, 10)
       Live state of a running appliance, through its control API (api.listen, with
       api.token from FILE). A page holds at most 10000 sessions; --cursor continues.
+      `config`: the settings it runs with (after the last reload), resolved.
+  cgnat top [-c FILE | --api HOST:PORT [--token T]] [--interval SECS] [--once] [--subscribers N] [--timeout SECS]
+      A live view of a running appliance, redrawn every --interval (1 s): packets/s
+      and busy share per worker, drops by reason, sessions and subscribers, pool use
+      per address, ALG events/s, the N (10) busiest subscribers. q or Ctrl-C quits.
+      --once prints one frame, after one interval of sampling, and exits.
+  cgnat reload (-c FILE | --api HOST:PORT [--token T]) [--json] [--timeout SECS, 30]
+      Make a running appliance read its config file again (the one it was started
+      with) and apply what changes live: timeouts, ALGs, limits, policies, static
+      mappings, logging. A setting that needs a restart (lcores, devices, table sizes,
+      the pool, listeners) or an invalid file is named and nothing is applied (exit
+      status 2). Live sessions stay. SIGHUP does the same.
   cgnat map -c FILE forward INSIDE_IP
   cgnat map -c FILE reverse PUBLIC_IP PORT
       Deterministic NAT (RFC 7422): the public address and port range of an inside
       address, or the inside address that owned a public address and port. No logs
       needed: the answer is computed from the config.
+  cgnat setup -c FILE [--dry-run] [--bind] [--page-size 2M|1G]
+      Prepare the host for FILE: reserve the huge pages its DPDK memory needs
+      (dataplane.eal_args -m or --socket-mem, at least its mbuf pool, queues and rings;
+      pages are added, never taken away) and mount hugetlbfs; with --bind, bind the
+      PCI devices its ports name to vfio-pci (refused for an interface that is up).
+      --dry-run prints each step without taking it. Pages are of the kernel's default
+      size unless --page-size says otherwise.
 ";
+
+/// Options that take no value.
+const FLAGS: &[&str] = &["--json", "--once", "--dry-run", "--bind"];
+
+/// The part of [`USAGE`] about one command: its synopsis lines and what follows them.
+fn command_help(cmd: &str) -> Option<String> {
+    let head = format!("  cgnat {cmd} ");
+    let mut out = String::new();
+    let mut inside = false;
+    for line in USAGE.lines() {
+        if line.starts_with("  cgnat ") {
+            inside = line.starts_with(&head);
+        }
+        if inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    (!out.is_empty()).then(|| format!("usage:\n{out}"))
+}
 
 struct Args {
     cmd: String,
@@ -58,7 +105,7 @@ impl Args {
                 words.push(a);
                 continue;
             }
-            if a == "--json" {
+            if FLAGS.contains(&a.as_str()) {
                 opts.push((a, "true".to_string()));
                 continue;
             }
@@ -351,6 +398,16 @@ fn http_get(
     token: Option<&str>,
     timeout: std::time::Duration,
 ) -> Result<serde_json::Value> {
+    http_call("GET", api, path, token, timeout)
+}
+
+fn http_call(
+    method: &str,
+    api: &str,
+    path: &str,
+    token: Option<&str>,
+    timeout: std::time::Duration,
+) -> Result<serde_json::Value> {
     use std::io::{Read, Write};
     let silent = || {
         anyhow!(
@@ -371,7 +428,7 @@ fn http_get(
     let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {api}\r\n{auth}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {api}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
     )?;
     let mut raw = Vec::new();
     if let Err(e) = s.read_to_end(&mut raw) {
@@ -404,29 +461,14 @@ fn http_get(
     serde_json::from_str(body).with_context(|| format!("bad JSON from {api}"))
 }
 
-fn show_mode(args: &Args) -> Result<()> {
-    args.only(&[
-        "-c",
-        "--config",
-        "--api",
-        "--subscriber",
-        "--outside",
-        "--remote",
-        "--limit",
-        "--cursor",
-        "--json",
-        "--token",
-        "--timeout",
-    ])?;
-    let timeout = match args.get(&["--timeout"]) {
-        None => std::time::Duration::from_secs(SHOW_TIMEOUT_SECS),
-        Some(t) => t
-            .parse::<f64>()
-            .ok()
-            .filter(|t| t.is_finite() && *t > 0.0)
-            .map(std::time::Duration::from_secs_f64)
-            .ok_or_else(|| anyhow!("--timeout `{t}`: seconds, e.g. 10 or 0.5"))?,
-    };
+/// The control API a command talks to: `--api` or the config's `api.listen`, its token
+/// (`--token` or the config's `api.token`) and how long to wait for it (`--timeout`,
+/// else `default_secs`).
+fn api_target(
+    args: &Args,
+    default_secs: u64,
+) -> Result<(String, Option<String>, std::time::Duration)> {
+    let timeout = seconds(args, "--timeout", default_secs as f64)?;
     let (api, config_token) = match args.get(&["--api"]) {
         Some(a) => (a.to_string(), None),
         None => {
@@ -441,6 +483,116 @@ fn show_mode(args: &Args) -> Result<()> {
         }
     };
     let token = args.get(&["--token"]).map(str::to_string).or(config_token);
+    Ok((api, token, timeout))
+}
+
+/// Seconds given to `flag` (e.g. 10 or 0.5), or `default`.
+fn seconds(args: &Args, flag: &str, default: f64) -> Result<std::time::Duration> {
+    match args.get(&[flag]) {
+        None => Ok(std::time::Duration::from_secs_f64(default)),
+        Some(t) => t
+            .parse::<f64>()
+            .ok()
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(std::time::Duration::from_secs_f64)
+            .ok_or_else(|| anyhow!("{flag} `{t}`: seconds, e.g. 10 or 0.5")),
+    }
+}
+
+fn top_mode(args: &Args) -> Result<()> {
+    args.only(&[
+        "-c",
+        "--config",
+        "--api",
+        "--token",
+        "--timeout",
+        "--interval",
+        "--once",
+        "--subscribers",
+    ])?;
+    let (api, token, timeout) = api_target(args, SHOW_TIMEOUT_SECS)?;
+    let busiest = match args.get(&["--subscribers"]) {
+        None => 10,
+        Some(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=cgnat_dataplane::inspect::BUSIEST_MAX).contains(n))
+            .ok_or_else(|| {
+                anyhow!(
+                    "--subscribers `{n}`: a number from 1 to {}",
+                    cgnat_dataplane::inspect::BUSIEST_MAX
+                )
+            })?,
+    };
+    let opts = top::Options {
+        api,
+        token,
+        interval: seconds(args, "--interval", 1.0)?,
+        timeout,
+        busiest,
+        once: args.get(&["--once"]).is_some_and(|v| v != "false"),
+    };
+    top::run(&opts, stop_flag()?)
+}
+
+/// How long `cgnat reload` waits for the answer, by default.
+const RELOAD_TIMEOUT_SECS: u64 = 30;
+
+fn reload_mode(args: &Args) -> Result<()> {
+    args.only(&["-c", "--config", "--api", "--token", "--timeout", "--json"])?;
+    let (api, token, timeout) = api_target(args, RELOAD_TIMEOUT_SECS).map_err(|e| {
+        anyhow!("{e:#}; nothing was sent to the appliance (--api HOST:PORT asks it anyway)")
+    })?;
+    let v = http_call("POST", &api, "/reload", token.as_deref(), timeout)?;
+    if args.get(&["--json"]).is_some_and(|v| v != "false") {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else if v["applied"] == true {
+        let changes = v["changes"].as_array().cloned().unwrap_or_default();
+        if changes.is_empty() {
+            println!(
+                "reloaded {}: nothing changed",
+                v["file"].as_str().unwrap_or("")
+            );
+        }
+        for c in &changes {
+            println!(
+                "changed {}: {} -> {}",
+                c["key"].as_str().unwrap_or(""),
+                c["from"].as_str().unwrap_or(""),
+                c["to"].as_str().unwrap_or("")
+            );
+        }
+        if let Some(w) = v["warning"].as_str() {
+            eprintln!("cgnat: {w}");
+        }
+    }
+    if v["applied"] != true {
+        let why: Vec<String> = v["refused"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["text"].as_str().unwrap_or("").to_string())
+            .collect();
+        bail!("reload refused, nothing applied:\n  {}", why.join("\n  "));
+    }
+    Ok(())
+}
+
+fn show_mode(args: &Args) -> Result<()> {
+    args.only(&[
+        "-c",
+        "--config",
+        "--api",
+        "--subscriber",
+        "--outside",
+        "--remote",
+        "--limit",
+        "--cursor",
+        "--json",
+        "--token",
+        "--timeout",
+    ])?;
+    let (api, token, timeout) = api_target(args, SHOW_TIMEOUT_SECS)?;
     let json = args.get(&["--json"]).is_some_and(|v| v != "false");
     let w: Vec<&str> = args.words.iter().map(String::as_str).collect();
     let (path, kind) = match w.as_slice() {
@@ -457,9 +609,14 @@ fn show_mode(args: &Args) -> Result<()> {
         ["pool"] => ("/pool".to_string(), "pool"),
         ["expectations"] => ("/expectations".to_string(), "expectations"),
         ["counters"] => ("/counters".to_string(), "counters"),
-        _ => bail!("usage: cgnat show sessions|subscriber IP|pool|counters|expectations [-c FILE | --api HOST:PORT] [--json]"),
+        ["config"] => ("/config".to_string(), "config"),
+        _ => bail!("usage: cgnat show sessions|subscriber IP|pool|counters|expectations|config [-c FILE | --api HOST:PORT] [--json]"),
     };
     let v = http_get(&api, &path, token.as_deref(), timeout)?;
+    if kind == "config" && !json {
+        print!("{}", v["toml"].as_str().unwrap_or(""));
+        return Ok(());
+    }
     if json || kind == "counters" || kind == "subscriber" || kind == "expectations" {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -507,22 +664,59 @@ fn show_mode(args: &Args) -> Result<()> {
     Ok(())
 }
 
+fn setup_mode(args: &Args) -> Result<()> {
+    args.only(&["-c", "--config", "--dry-run", "--bind", "--page-size"])?;
+    let cfg = args.config()?;
+    setup::setup(
+        &cfg,
+        &setup::SetupOptions {
+            dry_run: args.get(&["--dry-run"]).is_some(),
+            bind: args.get(&["--bind"]).is_some(),
+            page_size: args.get(&["--page-size"]),
+        },
+    )
+}
+
 fn main() -> ExitCode {
-    let mut argv = std::env::args().skip(1).peekable();
-    if matches!(
-        argv.peek().map(String::as_str),
-        None | Some("-h" | "--help" | "help")
-    ) {
-        print!("{USAGE}");
-        return ExitCode::SUCCESS;
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match argv.first().map(String::as_str) {
+        None | Some("-h" | "--help" | "help") => {
+            // `cgnat help CMD`: the part about CMD.
+            match argv.get(1).and_then(|c| command_help(c)) {
+                Some(h) => print!("{h}"),
+                None => print!("{USAGE}"),
+            }
+            return ExitCode::SUCCESS;
+        }
+        Some("-V" | "--version") => {
+            println!("cgnat {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Some(cmd) if argv[1..].iter().any(|a| a == "-h" || a == "--help") => {
+            return match command_help(cmd) {
+                Some(h) => {
+                    print!("{h}");
+                    ExitCode::SUCCESS
+                }
+                None => {
+                    eprintln!("cgnat: unknown command `{cmd}`\n{USAGE}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        _ => {}
     }
+    let argv = argv.into_iter();
     let result = Args::parse(argv).and_then(|args| match args.cmd.as_str() {
         "run" => run_mode(&args),
         "pcap" => pcap_mode(&args),
         "check" => check_mode(&args),
         "map" => map_mode(&args),
         "show" => show_mode(&args),
+        "top" => top_mode(&args),
+        "reload" => reload_mode(&args),
         "replay" => replay_mode(&args),
+        "setup" => setup_mode(&args),
         other => Err(anyhow!("unknown command `{other}`\n{USAGE}")),
     });
     match result {

@@ -3,7 +3,7 @@
 //! ports' DPDK statistics, and renders the text format with the `prometheus` crate.
 
 use crate::http::Response;
-use cgnat_dataplane::counters::{Counter, DropReason, WorkerCounters, PROTO_NAMES};
+use cgnat_dataplane::counters::{Counter, DropReason, WorkerCounters, PROTO_NAMES, STAGES};
 use cgnat_ffi::Port;
 use prometheus::proto::{Counter as PCounter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{Encoder, TextEncoder};
@@ -208,6 +208,31 @@ impl Source {
             "cgnat_worker_busy_cycles_total",
             "TSC cycles spent in polls that found work.",
             per_worker(&|c| c.busy_cycles.get()),
+        );
+        let stages =
+            |g: &dyn Fn(&WorkerCounters, usize) -> u64| -> Vec<(Vec<(&str, String)>, f64)> {
+                let mut v = Vec::new();
+                for (w, c) in all.iter().filter(|(w, _)| w != "control") {
+                    for (k, stage) in STAGES.iter().enumerate() {
+                        v.push((
+                            vec![("worker", w.clone()), ("stage", (*stage).to_string())],
+                            g(c, k) as f64,
+                        ));
+                    }
+                }
+                v
+            };
+        f.counter(
+            "cgnat_worker_stage_cycles_total",
+            "TSC cycles a worker's burst path spent in each stage: parse (and classify), \
+             lookup, translate, slow (the full per-packet path), dispatch.",
+            stages(&|c, k| c.stage_cycles[k].get()),
+        );
+        f.counter(
+            "cgnat_worker_stage_packets_total",
+            "Packets each stage of a worker's burst path handled (parse and dispatch: \
+             all; lookup: the plain ones; translate: those it translated; slow: the rest).",
+            stages(&|c, k| c.stage_packets[k].get()),
         );
         f.gauge(
             "cgnat_worker_cycles_per_packet",
@@ -446,6 +471,14 @@ impl Source {
                     vec![("limit", "pool".to_string())],
                     limit(DropReason::PoolExhausted),
                 ),
+                (
+                    vec![("limit", "subscriber_table".to_string())],
+                    limit(DropReason::SubscriberTableFull),
+                ),
+                (
+                    vec![("limit", "mapping_table".to_string())],
+                    limit(DropReason::MappingTableFull),
+                ),
             ],
         );
         let usage = self
@@ -511,8 +544,8 @@ pub fn serve(
     src: Source,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    crate::http::serve(server, stop, move |path, _| {
-        if path == "/metrics" {
+    crate::http::serve(server, stop, move |method, path, _| {
+        if path == "/metrics" && method == "GET" {
             Response {
                 code: 200,
                 content_type: "text/plain; version=0.0.4",

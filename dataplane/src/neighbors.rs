@@ -64,10 +64,12 @@ impl Neighbors {
         }
     }
 
+    #[inline]
     fn home(&self, ip: u32) -> usize {
         (ip.wrapping_mul(0x9e37_79b1) >> 7) as usize & (self.slots.len() - 1)
     }
 
+    #[inline]
     fn read(&self, i: usize) -> (u32, u64, u32) {
         let s = &self.slots[i];
         loop {
@@ -86,6 +88,7 @@ impl Neighbors {
         }
     }
 
+    #[inline]
     fn find(&self, ip: u32) -> Option<(Mac, u32)> {
         let h = self.home(ip);
         for k in 0..PROBE {
@@ -107,6 +110,7 @@ impl Neighbors {
 
     /// The MAC of `ip`, if known, and whether it is due to be asked for again at `now`
     /// (learned from an answer [`REFRESH_SECS`] or more ago).
+    #[inline]
     pub fn lookup_due(&self, ip: u32, now: u32) -> Option<(Mac, bool)> {
         self.find(ip).map(|(mac, at)| {
             (

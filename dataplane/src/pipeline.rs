@@ -12,7 +12,7 @@ use crate::nat::{Nat, Tuple};
 use crate::neighbors::Neighbors;
 use crate::wire::checksum::{self, Delta};
 use crate::wire::ethernet::{self, Mac, ETHERTYPE_ARP, ETHERTYPE_IPV4};
-use crate::wire::{arp, be16, be32, icmp, ipv4, tcp, udp, WireError};
+use crate::wire::{arp, be16, icmp, ipv4, tcp, udp, WireError};
 use cgnat_config::{Config, Ipv4Net, Role};
 use std::sync::Arc;
 
@@ -27,6 +27,7 @@ pub enum Side {
 
 impl Side {
     /// The other side.
+    #[inline]
     pub fn other(self) -> Side {
         match self {
             Side::Inside => Side::Outside,
@@ -76,16 +77,19 @@ pub struct PortInfo {
 
 impl PortInfo {
     /// The port's own address.
+    #[inline]
     pub fn addr(&self) -> u32 {
         u32::from(self.net.addr)
     }
 
     /// True if `ip` is on the port's subnet.
+    #[inline]
     pub fn on_link(&self, ip: u32) -> bool {
         self.net.contains(ip.into())
     }
 
     /// The next hop for `dst`.
+    #[inline]
     pub fn next_hop(&self, dst: u32) -> u32 {
         match self.gateway {
             Some(g) if !self.on_link(dst) => g,
@@ -192,6 +196,7 @@ impl PipelineParams {
     }
 }
 
+#[inline]
 fn in_any(nets: &[Ipv4Net], ip: u32) -> bool {
     nets.iter().any(|n| n.contains(ip.into()))
 }
@@ -226,6 +231,7 @@ fn unreserved(nets: &[Ipv4Net]) -> Vec<Ipv4Net> {
     nets.iter().filter(|n| !within(n)).copied().collect()
 }
 
+#[inline]
 fn martian(ip: u32) -> bool {
     let first = ip >> 24;
     first == 0 || first == 127 || first >= 224
@@ -241,6 +247,32 @@ struct Parsed {
     dst: u32,
     /// First fragment of a datagram: the L4 length fields speak of the whole datagram.
     first_fragment: bool,
+}
+
+/// What the burst stages ([`crate::vector`]) carry of a plain frame
+/// ([`Worker::classify`]): where its L4 header and its datagram end, its NAT tuple and
+/// TCP flags. The Ethernet header is 14 bytes and the IPv4 one 20 (no options).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Plain {
+    pub(crate) l4: u16,
+    pub(crate) end: u16,
+    pub(crate) tuple: Tuple,
+    pub(crate) flags: u8,
+}
+
+impl Plain {
+    pub(crate) const EMPTY: Plain = Plain {
+        l4: 0,
+        end: 0,
+        tuple: Tuple {
+            proto: 0,
+            src: 0,
+            dst: 0,
+            sport: 0,
+            dport: 0,
+        },
+        flags: 0,
+    };
 }
 
 /// An unsolicited inbound SYN, remembered (not forwarded) for RFC 5382 REQ-4: if no
@@ -424,34 +456,176 @@ impl<B: PacketBuf> Worker<B> {
         }
     }
 
-    /// Prefetches what translating `buf` (received on `from`) will look up, in the
-    /// stages of [`Nat::prefetch`]: stage 0 the session index slot, stage 1 the session
-    /// record (true: none, likely a new flow), stage 2 (only for those) what creating
-    /// its session reads. Only TCP and UDP first fragments; anything else (or
-    /// malformed) is left to the full parse.
+    /// Stage 1 of a burst ([`crate::vector`]): the frame's facts if it is a plain
+    /// case that the vector translates on its own, None for anything else (left whole
+    /// to [`Worker::process`]). Plain: for this port's MAC (unless handed over, or
+    /// unchecked), IPv4 without options with a good header checksum, not a fragment,
+    /// TCP, UDP or an ICMP query, TTL above 1, within both MTUs, passing
+    /// [`Worker::screen`]'s checks, not for the appliance's own addresses, not of an
+    /// identity host or an excluded destination, not hairpinned, and this worker's
+    /// to translate. It changes nothing the full path would see differently (it only
+    /// trims Ethernet padding, as that path's parse does).
     #[inline]
-    pub fn prefetch(&self, buf: &B, from: Side, stage: u8) -> bool {
+    pub(crate) fn classify(&mut self, buf: &mut B, from: Side, handed: bool) -> Option<Plain> {
         let d = buf.data();
-        if d.len() < 14 + 20 + 4 || d[12] != 0x08 || d[13] != 0x00 {
-            return false;
-        }
-        let ihl = usize::from(d[14] & 0x0f) * 4;
-        let proto = d[23];
-        if !matches!(proto, ipv4::PROTO_TCP | ipv4::PROTO_UDP)
-            || ihl < 20
-            || d.len() < 14 + ihl + 4
-            || be16(d, 20) & 0x1fff != 0
+        if d.len() < ethernet::HEADER_LEN + ipv4::MIN_HEADER_LEN
+            || be16(d, 12) != ETHERTYPE_IPV4
+            || d[ethernet::HEADER_LEN] != 0x45
+            || (self.params.check_dst_mac && !handed && d[..6] != self.ports[from as usize].mac)
         {
-            return false;
+            return None;
         }
-        let t = Tuple {
-            proto,
-            src: be32(d, 26),
-            dst: be32(d, 30),
-            sport: be16(d, 14 + ihl),
-            dport: be16(d, 16 + ihl),
+        let p = parse_l3(buf).ok()?;
+        let d = buf.data();
+        let mtu = self.ports[0].mtu.min(self.ports[1].mtu);
+        if be16(d, p.l3 + 6) & (ipv4::FLAG_MF | 0x1fff) != 0
+            || d[p.l3 + 8] <= 1
+            || p.end - p.l3 > usize::from(mtu)
+            || p.dst == self.ports[0].addr()
+            || p.dst == self.ports[1].addr()
+            || martian(p.src)
+            || martian(p.dst)
+            || p.dst == u32::MAX
+        {
+            return None;
+        }
+        // Without options, screen changes nothing.
+        self.screen(buf, &p, from).ok()?;
+        let prm = &self.params;
+        let special = match from {
+            Side::Inside => {
+                in_any(&prm.identity, p.src)
+                    || in_any(&prm.exclude, p.dst)
+                    || self.nat.is_pool_addr(p.dst)
+            }
+            Side::Outside => in_any(&prm.identity, p.dst),
         };
-        self.nat.prefetch(&t, from == Side::Inside, stage)
+        if special || Self::is_icmp_error(buf, &p) {
+            return None;
+        }
+        let (tuple, flags, _) = Self::tuple(buf, &p, from == Side::Inside).ok()?;
+        if self.nat.pool.layout.workers > 1 && !handed {
+            if let Some(w) = self.owner(buf, &p, from) {
+                if w != self.nat.pool.worker() {
+                    return None;
+                }
+            }
+        }
+        Some(Plain {
+            l4: p.l4 as u16,
+            end: p.end as u16,
+            tuple,
+            flags,
+        })
+    }
+
+    /// For a frame [`Worker::classify`] left out: the tuple of the session the full
+    /// path may still translate it through (and so move that session's state): an
+    /// IPv4 TCP or UDP packet or ICMP query that is not a later fragment (a first
+    /// fragment, one with IP options, one to a group MAC). None for the rest. A
+    /// superset is harmless: it only sends a plain frame of the same session after
+    /// it in the burst the slow way too.
+    #[inline]
+    pub(crate) fn touching(&self, buf: &B, from: Side, handed: bool) -> Option<Tuple> {
+        let d = buf.data();
+        let l3 = ethernet::HEADER_LEN;
+        if d.len() < l3 + ipv4::MIN_HEADER_LEN
+            || be16(d, 12) != ETHERTYPE_IPV4
+            || be16(d, l3 + 6) & 0x1fff != 0
+            || d[l3 + 8] <= 1
+            || (self.params.check_dst_mac
+                && !handed
+                && !ethernet::is_multicast(&ethernet::Frame::new_unchecked(d).dst())
+                && d[..6] != self.ports[from as usize].mac)
+            || !ipv4::Packet::new_checked(&d[l3..]).is_ok_and(|ip| ip.checksum_ok())
+        {
+            // Dropped or answered before any translation.
+            return None;
+        }
+        let l4 = l3 + usize::from(d[l3] & 0x0f) * 4;
+        let (proto, src, dst) = (
+            d[l3 + 9],
+            crate::wire::be32(d, l3 + 12),
+            crate::wire::be32(d, l3 + 16),
+        );
+        let t = |sport, dport| Tuple {
+            proto,
+            src,
+            dst,
+            sport,
+            dport,
+        };
+        match proto {
+            ipv4::PROTO_TCP | ipv4::PROTO_UDP if d.len() >= l4 + 4 => {
+                Some(t(be16(d, l4), be16(d, l4 + 2)))
+            }
+            ipv4::PROTO_ICMP if d.len() >= l4 + 8 && icmp::is_query(d[l4]) => {
+                let id = be16(d, l4 + 4);
+                Some(if from == Side::Inside {
+                    t(id, 0)
+                } else {
+                    t(0, id)
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Stage 4 of a burst: translates a plain frame ([`Worker::classify`]) whose
+    /// session `i` the lookup found, exactly as [`Worker::process`] does with it
+    /// (counters included), and answers where it goes. None, with nothing changed:
+    /// the session needs more than its translation ([`Nat::plain`]) or the next hop
+    /// is unknown; the frame then goes the full way.
+    #[inline]
+    pub(crate) fn translate(
+        &mut self,
+        buf: &mut B,
+        pl: &Plain,
+        from: Side,
+        handed: bool,
+        i: u32,
+        now: u32,
+    ) -> Option<Verdict> {
+        let s = self.nat.plain(i)?;
+        let outbound = from == Side::Inside;
+        let out = from.other();
+        let t = &pl.tuple;
+        let dst = if outbound { t.dst } else { s.in_addr };
+        let port = &self.ports[out as usize];
+        let hop = port.next_hop(dst);
+        let known = self.neighbors.lookup_due(hop, now);
+        let mac = known.map(|(m, _)| m).or(self.params.unresolved_mac)?;
+        let src_mac = port.mac;
+        self.nat.touch(i, pl.flags, outbound, now);
+        let p = Parsed {
+            l3: ethernet::HEADER_LEN,
+            l4: usize::from(pl.l4),
+            end: usize::from(pl.end),
+            proto: t.proto,
+            src: t.src,
+            dst: t.dst,
+            first_fragment: false,
+        };
+        if outbound {
+            rewrite(buf, &p, true, s.out_addr, s.out_port, s.in_addr, s.in_port);
+            self.counters.in2out.inc();
+        } else {
+            rewrite(buf, &p, false, s.in_addr, s.in_port, s.out_addr, s.out_port);
+            self.counters.out2in.inc();
+        }
+        let d = buf.data_mut();
+        ipv4::Packet::new_unchecked(&mut d[p.l3..p.end]).decrement_ttl();
+        ethernet::Frame::new_unchecked(d).set_addrs(&src_mac, &mac);
+        if known.is_some_and(|(_, due)| due) {
+            self.request(hop, out, now);
+        }
+        if handed {
+            self.counters.handoff_in.inc();
+        } else {
+            self.counters.rx[from as usize].inc();
+        }
+        self.counters.tx[out as usize].inc();
+        Some(Verdict::Tx(out))
     }
 
     /// The worker's NAT tables (for inspection).
@@ -528,6 +702,19 @@ impl<B: PacketBuf> Worker<B> {
     pub fn set_params(&mut self, params: PipelineParams) {
         self.inside_unreserved = unreserved(&params.inside);
         self.params = params;
+    }
+
+    /// Takes the settings of a reload, between bursts: the per-packet ones and the
+    /// NAT's ([`Nat::reconfigure`]). Returns the ones replaced, for the caller to drop
+    /// off the worker. The inside prefixes do not change live.
+    pub fn reconfigure(
+        &mut self,
+        params: PipelineParams,
+        nat: crate::nat::NatParams,
+        now: u32,
+    ) -> (PipelineParams, crate::nat::NatParams) {
+        let old = std::mem::replace(&mut self.params, params);
+        (old, self.nat.reconfigure(nat, now))
     }
 
     /// Processes a frame another worker handed over, as received on `from`: its L2
@@ -1159,7 +1346,7 @@ impl<B: PacketBuf> Worker<B> {
     /// either way. IPv4 options are blanked (NOPs) or the packet dropped: record route,
     /// timestamp and source route would carry inside addresses out or steer packets.
     /// A few compares for a packet without options to the internet.
-    #[inline]
+    #[inline(always)]
     fn screen(&mut self, buf: &mut B, p: &Parsed, from: Side) -> Result<(), DropReason> {
         let prm = &self.params;
         match from {
@@ -1208,6 +1395,7 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// Reads the NAT tuple of the frame's L4 header.
+    #[inline(always)]
     fn tuple<F: PacketBuf>(
         buf: &F,
         p: &Parsed,
@@ -1252,6 +1440,7 @@ impl<B: PacketBuf> Worker<B> {
         }
     }
 
+    #[inline(always)]
     fn is_icmp_error<F: PacketBuf>(buf: &F, p: &Parsed) -> bool {
         p.proto == ipv4::PROTO_ICMP
             && p.end - p.l4 >= icmp::HEADER_LEN
@@ -1578,6 +1767,8 @@ impl<B: PacketBuf> Worker<B> {
                 | DropReason::SubscriberPortLimit
                 | DropReason::SubscriberSessionLimit
                 | DropReason::SessionTableFull
+                | DropReason::SubscriberTableFull
+                | DropReason::MappingTableFull
         );
         if limit && self.params.icmp_on_limit {
             return self.icmp_error(
@@ -1633,7 +1824,7 @@ impl<B: PacketBuf> Worker<B> {
         let total = (20 + 8 + quote) as u16;
         self.ident = self.ident.wrapping_add(1);
         let d = buf.data_mut();
-        let mut f = ethernet::Frame::new_checked(&mut d[..]).expect("just sized");
+        let mut f = ethernet::Frame::new_unchecked(&mut d[..]);
         f.set_addrs(&me.mac, &peer_mac);
         f.set_ethertype(ETHERTYPE_IPV4);
         ipv4::emit(
@@ -1651,9 +1842,7 @@ impl<B: PacketBuf> Worker<B> {
         m[1] = code;
         m[2..8].copy_from_slice(&[0, 0, 0, 0, 0, 0]);
         m[6..8].copy_from_slice(&mtu.to_be_bytes());
-        icmp::Message::new_checked(&mut m[..])
-            .expect("8 bytes at least")
-            .fill_checksum();
+        icmp::Message::new_unchecked(&mut m[..]).fill_checksum();
         self.counters.icmp_sent.inc();
         Verdict::Tx(side)
     }
@@ -1666,8 +1855,7 @@ impl<B: PacketBuf> Worker<B> {
         let hop = port.next_hop(dst);
         let known = self.neighbors.lookup_due(hop, now);
         if let Some(mac) = known.map(|(mac, _)| mac).or(self.params.unresolved_mac) {
-            let mut f = ethernet::Frame::new_checked(buf.data_mut()).expect("parsed before");
-            f.set_addrs(&port.mac, &mac);
+            ethernet::Frame::new_unchecked(buf.data_mut()).set_addrs(&port.mac, &mac);
             if known.is_some_and(|(_, due)| due) {
                 // Old enough to ask again; the answer (a new MAC, if the host
                 // changed) replaces it, and the frame goes to the one known now.
@@ -1770,7 +1958,7 @@ impl<B: PacketBuf> Worker<B> {
         }
         let port = &self.ports[side as usize];
         let d = buf.data_mut();
-        let mut f = ethernet::Frame::new_checked(&mut d[..]).expect("sized");
+        let mut f = ethernet::Frame::new_unchecked(&mut d[..]);
         f.set_addrs(&port.mac, &ethernet::BROADCAST);
         f.set_ethertype(ETHERTYPE_ARP);
         arp::emit(
@@ -1871,7 +2059,7 @@ impl<B: PacketBuf> Worker<B> {
         let me = &self.ports[Side::Outside as usize];
         self.ident = self.ident.wrapping_add(1);
         let d = buf.data_mut();
-        let mut f = ethernet::Frame::new_checked(&mut d[..]).expect("sized");
+        let mut f = ethernet::Frame::new_unchecked(&mut d[..]);
         f.set_addrs(&me.mac, &h.peer_mac);
         f.set_ethertype(ETHERTYPE_IPV4);
         ipv4::emit(
@@ -1896,9 +2084,7 @@ impl<B: PacketBuf> Worker<B> {
             0,
         ]);
         m[8..8 + q].copy_from_slice(&h.quote[..q]);
-        icmp::Message::new_checked(&mut m[..])
-            .expect("sized")
-            .fill_checksum();
+        icmp::Message::new_unchecked(&mut m[..]).fill_checksum();
         self.counters.icmp_sent.inc();
         self.counters.tx[Side::Outside as usize].inc();
         Verdict::Tx(Side::Outside)
@@ -1932,6 +2118,7 @@ fn frag_end<B: PacketBuf>(buf: &B) -> usize {
     ip.frag_offset() + ip.total_len().saturating_sub(ip.header_len())
 }
 
+#[inline(always)]
 fn parse_l3<B: PacketBuf>(buf: &mut B) -> Result<Parsed, DropReason> {
     let l3 = ethernet::HEADER_LEN;
     let ip = ipv4::Packet::new_checked(&buf.data()[l3..]).map_err(|e| match e {
@@ -1966,6 +2153,7 @@ fn parse_l3<B: PacketBuf>(buf: &mut B) -> Result<Parsed, DropReason> {
 
 /// Rewrites the source (outbound) or destination (inbound) address and port of a TCP,
 /// UDP or ICMP query packet from `old` to `new`, with incremental checksums.
+#[inline(always)]
 fn rewrite<B: PacketBuf>(
     buf: &mut B,
     p: &Parsed,
@@ -1988,7 +2176,8 @@ fn rewrite<B: PacketBuf>(
     match p.proto {
         ipv4::PROTO_TCP => {
             let delta = Delta::addr_port(old_addr, old_port, new_addr, new_port);
-            let mut s = tcp::Segment::new_checked(&mut l4[..]).expect("parsed before");
+            // Checked when parsed (`Worker::tuple`).
+            let mut s = tcp::Segment::new_unchecked(&mut l4[..]);
             if outbound {
                 s.set_src_port(new_port);
             } else {
@@ -2013,7 +2202,8 @@ fn rewrite<B: PacketBuf>(
         }
         _ => {
             // ICMP query: the identifier only; the ICMP checksum has no pseudo-header.
-            let mut m = icmp::Message::new_checked(&mut l4[..]).expect("parsed before");
+            // Checked when parsed (`Worker::tuple`).
+            let mut m = icmp::Message::new_unchecked(&mut l4[..]);
             let c = checksum::update16(m.checksum(), old_port, new_port);
             m.set_ident(new_port);
             m.set_checksum(c);
@@ -2138,9 +2328,8 @@ fn rewrite_embedded<B: PacketBuf>(
             l4[2..4].copy_from_slice(&new.to_be_bytes());
         }
     }
-    icmp::Message::new_checked(&mut d[p.l4..end])
-        .expect("parsed before")
-        .fill_checksum();
+    // `embedded` checked that the error holds its header and a quote.
+    icmp::Message::new_unchecked(&mut d[p.l4..end]).fill_checksum();
 }
 
 /// The control lcore's share of the pipeline: ARP (replies for the ports' addresses
@@ -2756,7 +2945,7 @@ impl<B: PacketBuf> Control<B> {
             return Verdict::Drop(DropReason::ArpMalformed);
         }
         let d = buf.data_mut();
-        let mut f = ethernet::Frame::new_checked(&mut d[..]).expect("sized");
+        let mut f = ethernet::Frame::new_unchecked(&mut d[..]);
         f.set_addrs(&port.mac, &sha);
         arp::emit(
             &mut d[14..],
@@ -2784,16 +2973,16 @@ impl<B: PacketBuf> Control<B> {
             return Verdict::Drop(DropReason::LocalUnsupported);
         }
         // Echo reply in place: swap addresses, type 8 -> 0.
-        let peer_mac = ethernet::Frame::new_checked(&d[..]).expect("parsed").src();
-        ethernet::Frame::new_checked(&mut d[..])
-            .expect("parsed")
-            .set_addrs(&port.mac, &peer_mac);
+        // parse_l3 found an IPv4 header after the Ethernet one, and the ICMP header
+        // was checked above.
+        let peer_mac = ethernet::Frame::new_unchecked(&d[..]).src();
+        ethernet::Frame::new_unchecked(&mut d[..]).set_addrs(&port.mac, &peer_mac);
         {
             let mut ip = ipv4::Packet::new_unchecked(&mut d[p.l3..p.end]);
             ip.set_src(p.dst);
             ip.set_dst(p.src);
         }
-        let mut m = icmp::Message::new_checked(&mut d[p.l4..p.end]).expect("checked");
+        let mut m = icmp::Message::new_unchecked(&mut d[p.l4..p.end]);
         let c = checksum::update16(
             m.checksum(),
             u16::from(icmp::ECHO_REQUEST) << 8,

@@ -1,15 +1,17 @@
 //! The appliance on DPDK: EAL, mempool, ports, rings, one worker per worker lcore and
 //! the control loop on the main lcore. Used by `cgnat run` and `cgnat pcap`.
 
+use crate::reload::Settings;
 use anyhow::{Context, Result};
 use cgnat_config::{Config, Role};
-use cgnat_dataplane::counters::{DropReason, WorkerCounters, PROTO_NAMES};
+use cgnat_dataplane::counters::{DropReason, WorkerCounters, PROTO_NAMES, STAGES};
 use cgnat_dataplane::dispatch::{self, Outputs};
 use cgnat_dataplane::inspect::{Answer, Query};
 use cgnat_dataplane::nat::rss::{self, NoSteering, Steering};
 use cgnat_dataplane::nat::{Nat, NatParams};
 use cgnat_dataplane::neighbors::Neighbors;
-use cgnat_dataplane::pipeline::{port_infos, Control, PipelineParams, Side, Verdict, Worker};
+use cgnat_dataplane::pipeline::{port_infos, Control, Side, Verdict, Worker};
+use cgnat_dataplane::vector;
 use cgnat_ffi::{Eal, Mbuf, MbufBurst, Mempool, MsgRing, Port, PortConf, PortStats, Ring, RssConf};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -51,7 +53,7 @@ pub(crate) struct WorkerLink {
     /// What the control lcore answers to `to_control_arp` (ARP replies, echo replies).
     from_control_arp: Ring,
     glean: MsgRing<Glean>,
-    counters: Arc<WorkerCounters>,
+    pub(crate) counters: Arc<WorkerCounters>,
     /// TSC of the last received packet (pcap mode's drain detection).
     last_rx: AtomicU64,
     /// The worker loop is running.
@@ -63,6 +65,10 @@ pub(crate) struct WorkerLink {
     events: Arc<MsgRing<cgnat_dataplane::log::LogEvent>>,
     /// Inspection queries from the control API, answered between bursts.
     pub(crate) queries: crossbeam::channel::Receiver<(Query, crossbeam::channel::Sender<Answer>)>,
+    /// A reload's settings, taken between bursts.
+    reload: crossbeam::channel::Receiver<Settings>,
+    /// Where the settings a reload replaced go, to be dropped off the lcore.
+    reloaded: crossbeam::channel::Sender<Settings>,
 }
 
 struct Clock {
@@ -250,42 +256,26 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         t0: cgnat_ffi::tsc(),
         hz: cgnat_ffi::tsc_hz().max(1),
     });
-    let mut pparams = PipelineParams::from_config(cfg);
-    pparams.steering = steerings[0].clone();
-    if opts.until_drained {
-        // Pcap inputs carry whatever MACs they were captured with, and nobody answers
-        // ARP: accept any destination MAC, and send to the broadcast MAC when a next
-        // hop is unknown.
-        pparams.check_dst_mac = false;
-        pparams.unresolved_mac = Some(cgnat_dataplane::wire::ethernet::BROADCAST);
-    }
-    let mut nat_params = NatParams::from_config(&cfg.nat, workers as u16)
-        .map_err(|e| anyhow::anyhow!("{}: {}", cfg.file, e.0))?;
-    nat_params.set_algs(&cfg.alg);
-    nat_params.steering = steerings[1].clone();
-    if let Some(i) = &cfg.logging.ipfix {
-        use cgnat_config::{Allocation, SessionLogging};
-        nat_params.log = cgnat_dataplane::log::Policy {
-            sessions: match i.sessions {
-                SessionLogging::On => true,
-                SessionLogging::Off => false,
-                SessionLogging::Auto => cfg.nat.allocation == Allocation::Dynamic,
-            },
-            destinations: i.destinations,
-            blocks: cfg.nat.allocation == Allocation::PortBlock,
-            limits: true,
-            threshold_percent: i.threshold_percent,
-        };
-    } else if cfg.logging.syslog.is_some() {
-        nat_params.log.blocks = cfg.nat.allocation == cgnat_config::Allocation::PortBlock;
-    }
+    let builder = crate::reload::Builder {
+        workers: workers as u16,
+        steering: [steerings[0].clone(), steerings[1].clone()],
+        until_drained: opts.until_drained,
+    };
+    let Settings {
+        pipeline: pparams,
+        nat: nat_params,
+    } = builder.settings(cfg)?;
     let pool_addrs = nat_params.pool.clone();
 
     let mut links = Vec::new();
     let mut query_tx = Vec::new();
+    let mut reload_tx = Vec::new();
+    let (replaced_tx, replaced_rx) = crossbeam::channel::bounded(workers);
     for w in 0..workers {
         let (qtx, qrx) = crossbeam::channel::bounded(4);
         query_tx.push(qtx);
+        let (rtx, rrx) = crossbeam::channel::bounded(1);
+        reload_tx.push(rtx);
         links.push(Arc::new(WorkerLink {
             to_control: Ring::new(&format!("cgnat_toctl{w}"), 1024, true, true, socket)?,
             to_control_arp: Ring::new(&format!("cgnat_toarp{w}"), 512, true, true, socket)?,
@@ -297,6 +287,8 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             started: AtomicBool::new(false),
             handoff: Ring::new(&format!("cgnat_handoff{w}"), 4096, false, true, socket)?,
             queries: qrx,
+            reload: rrx,
+            reloaded: replaced_tx.clone(),
             events: Arc::new(MsgRing::new(
                 &format!("cgnat_events{w}"),
                 8192,
@@ -307,8 +299,9 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         }));
     }
     let exporter_stop = Arc::new(AtomicBool::new(false));
+    let destinations = Arc::new(crate::exporter::Destinations::new(cfg.logging.clone()));
     let exporter = crate::exporter::spawn(
-        &cfg.logging,
+        destinations.clone(),
         links.iter().map(|l| l.events.clone()).collect(),
         exporter_stop.clone(),
     )
@@ -362,10 +355,15 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         Arc::new(crate::http::Stats::default()),
         Arc::new(crate::http::Stats::default()),
     ];
-    let server = |name, listener, token: &Option<String>, i: usize| crate::http::Server {
+    // The servers' tokens: a reload may change them.
+    let tokens: [crate::http::Token; 2] = [
+        Arc::new(std::sync::RwLock::new(cfg.api.token.clone())),
+        Arc::new(std::sync::RwLock::new(cfg.metrics.token.clone())),
+    ];
+    let server = |name, listener, i: usize| crate::http::Server {
         name,
         listener,
-        token: token.clone(),
+        token: tokens[i].clone(),
         stats: http_stats[i].clone(),
         gate: gate.clone(),
     };
@@ -387,7 +385,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
                     ("metrics", http_stats[1].clone()),
                 ],
             };
-            let srv = server("cgnat-metrics", listener, &cfg.metrics.token, 1);
+            let srv = server("cgnat-metrics", listener, 1);
             let h = crate::metrics::serve(srv, src, opts.stop.clone())
                 .with_context(|| format!("metrics.listen {listen}"))?;
             eprintln!("cgnat: metrics on http://{listen}/metrics");
@@ -395,6 +393,26 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         }
         _ => None,
     };
+    // Reloads: on SIGHUP and on the control API's POST /reload.
+    let running: crate::reload::Running = Arc::new(std::sync::Mutex::new(cfg.clone()));
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .context("installing the SIGHUP handler")?;
+    let (reload_req_tx, reload_req_rx) = crossbeam::channel::bounded(4);
+    let reloader = crate::reload::spawn(
+        crate::reload::Reloader {
+            builder,
+            running: running.clone(),
+            to_workers: reload_tx,
+            replaced: replaced_rx,
+            destinations,
+            tokens: tokens.clone(),
+        },
+        reload_req_rx,
+        hup,
+        opts.stop.clone(),
+    )
+    .context("starting the reload thread")?;
     let api = match (api_listener, cfg.api.listen) {
         (Some(listener), Some(listen)) => {
             let state = crate::api::State {
@@ -405,11 +423,14 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
                 pool_usage: pool_usage_api,
                 pool_addrs: pool_v4.clone(),
                 block_size: nat_params.block_size,
+                ports_per_address: ports_per_address(&nat_params, workers as u16),
                 ownership: [ownership[0].1, ownership[1].1],
                 http: http_stats.clone(),
                 stop: opts.stop.clone(),
+                running,
+                reload: reload_req_tx,
             };
-            let srv = server("cgnat-api", listener, &cfg.api.token, 0);
+            let srv = server("cgnat-api", listener, 0);
             let h = crate::api::serve(srv, state, opts.stop.clone())
                 .with_context(|| format!("api.listen {listen}"))?;
             eprintln!("cgnat: control API on http://{listen}/");
@@ -434,14 +455,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     }
     // The accept threads return within a poll; connection threads are not waited
     // for (a client cannot hold the stop), but none reads the ports once closed.
-    for h in [metrics, api].into_iter().flatten() {
+    for h in [metrics, api, Some(reloader)].into_iter().flatten() {
         let _ = h.join();
     }
     gate.close();
     exporter_stop.store(true, Ordering::Release);
-    if let Some(h) = exporter {
-        let _ = h.join();
-    }
+    let _ = exporter.join();
     let stats = [ports[0].stats(), ports[1].stats()];
     for p in ports {
         p.stop();
@@ -463,6 +482,18 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     drop(pool);
     drop(eal);
     Ok(summary)
+}
+
+/// Ports a pool address has for dynamic translation (whole blocks of the range),
+/// the three protocols' port spaces together.
+fn ports_per_address(p: &NatParams, workers: u16) -> u64 {
+    let l = cgnat_dataplane::nat::pool::PortLayout::new(
+        p.port_range.0,
+        p.port_range.1,
+        p.block_size,
+        workers,
+    );
+    3 * u64::from(l.blocks) * u64::from(l.block_size)
 }
 
 /// Sets the stop flag when dropped.
@@ -552,30 +583,15 @@ fn worker_loop(
             }
             got += n;
             counters.bursts.inc();
-            // The burst's lookups, in passes ahead of the translation: their cache
-            // misses overlap instead of coming one after another. A third pass, for
-            // the packets of likely new flows only, reaches what creating their
-            // sessions reads.
-            for m in &rx {
-                worker.prefetch(m, side, 0);
-            }
-            const _: () = assert!(cgnat_ffi::MAX_BURST <= 32, "a u32 marks a burst");
-            let mut new_flows = 0u32;
-            for (i, m) in (&rx).into_iter().enumerate() {
-                if worker.prefetch(m, side, 1) {
-                    new_flows |= 1 << i;
-                }
-            }
-            if new_flows != 0 {
-                for (i, m) in (&rx).into_iter().enumerate() {
-                    if new_flows & 1 << i != 0 {
-                        worker.prefetch(m, side, 2);
-                    }
-                }
-            }
-            for m in rx.take_all() {
-                dispatch::receive(&mut worker, m, side, now, &mut lanes);
-            }
+            // The burst as a vector, in stages (parse, lookup, translate, the slow
+            // frames, dispatch): see cgnat_dataplane::vector.
+            vector::receive_burst(
+                &mut worker,
+                rx.take_all().map(|m| (m, side)),
+                false,
+                now,
+                &mut lanes,
+            );
             let gleaned = worker.take_gleaned();
             if !gleaned.is_empty() {
                 let mut msgs = [Glean::default(); 32];
@@ -600,14 +616,15 @@ fn worker_loop(
         }
         if link.handoff.dequeue_burst(&mut handed) > 0 {
             got += handed.len();
-            for m in handed.take_all() {
+            let burst = handed.take_all().map(|m| {
                 let side = if m.port() == 0 {
                     Side::Inside
                 } else {
                     Side::Outside
                 };
-                dispatch::receive_handed(&mut worker, m, side, now, &mut lanes);
-            }
+                (m, side)
+            });
+            vector::receive_burst(&mut worker, burst, true, now, &mut lanes);
         }
         // Frames whose next hop became known, and the ARP requests asked for (their
         // answers are learned by the control lcore, which is told of each).
@@ -686,6 +703,12 @@ fn worker_loop(
                 &query,
                 now,
             ));
+        }
+        // A reload's settings, between bursts; the replaced ones go back to be
+        // dropped off this lcore.
+        if let Ok(new) = link.reload.try_recv() {
+            let (pipeline, nat) = worker.reconfigure(new.pipeline, new.nat, now);
+            let _ = link.reloaded.try_send(Settings { pipeline, nat });
         }
         // Once a second, busy or not: expiry (bounded) and held SYNs.
         if now != last_now {
@@ -1068,6 +1091,14 @@ pub(crate) fn summarize(
         }
         Value::Object(m)
     };
+    let mut stages = serde_json::Map::new();
+    for (k, name) in STAGES.iter().enumerate() {
+        stages.insert(
+            (*name).into(),
+            json!({ "cycles": sum(&|c| c.stage_cycles[k].get()),
+                    "packets": sum(&|c| c.stage_packets[k].get()) }),
+        );
+    }
     let alg_events = |g: &dyn Fn(&WorkerCounters, usize) -> u64| {
         let mut m = serde_json::Map::new();
         for (e, name) in cgnat_dataplane::counters::ALG_EVENT_NAMES
@@ -1113,6 +1144,7 @@ pub(crate) fn summarize(
         "workers": links.len(),
         "ownership": { "inside": ownership[0], "outside": ownership[1] },
         "busy_cycles": sum(&|c| c.busy_cycles.get()),
+        "stages": Value::Object(stages),
         "tsc_hz": cgnat_ffi::tsc_hz(),
         "dropped": Value::Object(dropped),
         "sessions_created": per_proto(&|c, i| c.sessions_created[i].get()),

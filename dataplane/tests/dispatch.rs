@@ -6,10 +6,11 @@ mod common;
 use cgnat_config::Config;
 use cgnat_dataplane::buf::{PacketBuf, VecBuf};
 use cgnat_dataplane::counters::DropReason;
-use cgnat_dataplane::dispatch::{self, VecOutputs};
+use cgnat_dataplane::dispatch::VecOutputs;
 use cgnat_dataplane::harness::{Harness, INSIDE_MAC};
 use cgnat_dataplane::nat::hash32;
 use cgnat_dataplane::pipeline::Side::{self, Inside, Outside};
+use cgnat_dataplane::vector;
 use cgnat_dataplane::wire::checksum;
 use common::*;
 use std::net::Ipv4Addr;
@@ -105,7 +106,7 @@ fn a_burst_of_every_verdict_is_dispatched_to_its_output_and_counted() {
     ];
     let mut o = VecOutputs::default();
     for (frame, side) in burst {
-        dispatch::receive(&mut h.worker, VecBuf::new(frame), side, 1001, &mut o);
+        vector::receive(&mut h.worker, VecBuf::new(frame), side, 1001, &mut o);
     }
 
     let tx = data(&o.tx);
@@ -161,7 +162,7 @@ fn a_burst_of_every_verdict_is_dispatched_to_its_output_and_counted() {
     // The handed frames, delivered as the handoff ring does: translated by their owners.
     let mut o2 = VecOutputs::default();
     for (w, side, b) in std::mem::take(&mut o.handoff) {
-        dispatch::receive_handed(h.nth(w), b, side, 1001, &mut o2);
+        vector::receive_handed(h.nth(w), b, side, 1001, &mut o2);
     }
     let tx2 = data(&o2.tx);
     assert_eq!(tx2.len(), 2);
@@ -185,7 +186,7 @@ fn a_burst_of_every_verdict_is_dispatched_to_its_output_and_counted() {
     let c = checksum::finish(checksum::sum(&first[14..34]));
     first[24..26].copy_from_slice(&c.to_be_bytes());
     let mut o3 = VecOutputs::default();
-    dispatch::receive(&mut h.worker, VecBuf::new(&first), Inside, 1001, &mut o3);
+    vector::receive(&mut h.worker, VecBuf::new(&first), Inside, 1001, &mut o3);
     assert_eq!(
         o3.tx.len(),
         2,
@@ -222,7 +223,7 @@ fn frames_an_output_has_no_room_for_are_counted_with_its_reason() {
         ..VecOutputs::default()
     };
     for f in &frames {
-        dispatch::receive(&mut h.worker, VecBuf::new(f), Inside, 1001, &mut o);
+        vector::receive(&mut h.worker, VecBuf::new(f), Inside, 1001, &mut o);
     }
     let dropped: Vec<DropReason> = o.dropped.iter().map(|(r, _)| *r).collect();
     assert_eq!(

@@ -568,6 +568,54 @@ fn rfc6888_req5_subscriber_session_limit() {
     assert_eq!(h.counters.dropped(DropReason::SubscriberSessionLimit), 1);
 }
 
+/// The subscriber table is sized by `nat.max_subscribers`: one more subscriber is
+/// refused (counted `subscriber_table_full`) and the live ones keep their sessions.
+#[test]
+fn a_subscriber_past_max_subscribers_is_refused_and_live_sessions_stay() {
+    let mut h = harness("max_subscribers = 2");
+    let mut live = Vec::new();
+    for host in ["100.64.1.2:1", "100.64.1.3:1"] {
+        let o = one(
+            &mut h,
+            &udp(host, "192.0.2.10:53", b"", false),
+            Inside,
+            1000,
+            Outside,
+        );
+        live.push((host, out(&o).src));
+    }
+    // Refused like the other limits: ICMP admin-prohibited back to the subscriber.
+    let o = one(
+        &mut h,
+        &udp("100.64.1.4:1", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+        Inside,
+    );
+    assert_eq!(&o[34..36], &[3, 13]);
+    assert_eq!(h.counters.dropped(DropReason::SubscriberTableFull), 1);
+    assert_eq!(h.worker.nat.live_subscribers(), 2);
+    // A known subscriber still opens sessions; replies reach the live ones.
+    one(
+        &mut h,
+        &udp("100.64.1.2:2", "192.0.2.10:53", b"", false),
+        Inside,
+        1000,
+        Outside,
+    );
+    for (host, m) in live {
+        let back = out(&one(
+            &mut h,
+            &udp("192.0.2.10:53", &m.to_string(), b"", true),
+            Outside,
+            1001,
+            Inside,
+        ));
+        assert_eq!(back.dst.to_string(), host);
+    }
+    assert_eq!(h.worker.nat.live_sessions(), 3);
+}
+
 #[test]
 fn rfc6888_req4_req14_port_blocks_hold_a_subscribers_ports_and_cap_them() {
     let mut h = harness("allocation = \"port-block\"\nblock_size = 64\nmax_blocks_per_subscriber = 2\nicmp_on_limit = false\nport_parity = false");
@@ -1170,6 +1218,98 @@ fn a_session_listing_is_bounded_work_for_the_worker() {
     }
     assert_eq!(seen.len(), 1000);
     assert!(answers >= 40000 / SLOTS_PER_ANSWER as usize, "{answers}");
+}
+
+/// The busiest subscribers (`cgnat top`, `/subscribers?top=N`) come from bounded pieces
+/// of the subscriber table, each the busiest of its slots, busiest first; merged, they
+/// are the busiest of all, with the counts `/subscribers/IP` gives.
+#[test]
+fn the_busiest_subscribers_are_found_in_bounded_pieces() {
+    use cgnat_dataplane::inspect::{answer, Answer, Query, SubscriberLoad};
+    use cgnat_dataplane::inspect::{BUSIEST_MAX, SUBSCRIBER_SLOTS_PER_ANSWER};
+    let mut h = harness("max_sessions = 40000\nallocation = \"dynamic\"");
+    let flows = |h: &mut cgnat_dataplane::harness::Harness, host: &str, n: u32| {
+        for p in 0..n {
+            let o = h.inject(
+                &udp(
+                    &format!("{host}:{}", 4000 + p),
+                    "192.0.2.10:53",
+                    b"q",
+                    false,
+                ),
+                Inside,
+                1000,
+            );
+            assert!(o.iter().any(|(s, _)| *s == Outside), "{host}: {o:02x?}");
+        }
+    };
+    flows(&mut h, "100.64.1.2", 7);
+    flows(&mut h, "100.64.1.3", 5);
+    flows(&mut h, "100.64.1.4", 3);
+    let many = SUBSCRIBER_SLOTS_PER_ANSWER + 500;
+    for i in 0..many {
+        flows(
+            &mut h,
+            &format!("100.64.{}.{}", 10 + i / 250, 1 + i % 250),
+            1,
+        );
+    }
+    // The last slot, beyond the first piece.
+    flows(&mut h, "100.64.2.9", 6);
+    let nat = &h.worker.nat;
+    let Answer::Busiest(first, next) = answer(nat, 0, &Query::Busiest(0, 3), 1000) else {
+        panic!("not a busiest answer")
+    };
+    assert_eq!(
+        next,
+        Some(SUBSCRIBER_SLOTS_PER_ANSWER),
+        "one piece at a time"
+    );
+    let addrs = |rows: &[SubscriberLoad]| -> Vec<String> {
+        rows.iter()
+            .map(|r| format!("{}={}", r.address, r.sessions))
+            .collect()
+    };
+    assert_eq!(
+        addrs(&first),
+        ["100.64.1.2=7", "100.64.1.3=5", "100.64.1.4=3"]
+    );
+    let mut all = first;
+    let mut from = next;
+    while let Some(f) = from {
+        let Answer::Busiest(mut rows, next) = answer(nat, 0, &Query::Busiest(f, 3), 1000) else {
+            panic!()
+        };
+        assert!(rows.len() <= 3);
+        assert!(
+            rows.windows(2).all(|w| w[0].rank() <= w[1].rank()),
+            "{rows:?}"
+        );
+        all.append(&mut rows);
+        from = next;
+    }
+    all.sort_by_key(SubscriberLoad::rank);
+    all.truncate(3);
+    assert_eq!(
+        addrs(&all),
+        ["100.64.1.2=7", "100.64.2.9=6", "100.64.1.3=5"]
+    );
+    for r in &all {
+        let Answer::Subscriber(Some(s)) = answer(nat, 0, &Query::Subscriber(r.address), 1000)
+        else {
+            panic!("{} unknown", r.address)
+        };
+        assert_eq!(
+            (s.sessions + s.inbound_sessions, s.mappings),
+            (r.sessions, r.mappings)
+        );
+        assert_eq!(s.pool_address, r.pool_address);
+    }
+    // However many are asked for, an answer holds at most BUSIEST_MAX.
+    let Answer::Busiest(rows, _) = answer(nat, 0, &Query::Busiest(0, 1 << 20), 1000) else {
+        panic!()
+    };
+    assert_eq!(rows.len(), BUSIEST_MAX);
 }
 
 // ---- issue 19: hostile subscribers, hostile internet (the dataplane) ------------

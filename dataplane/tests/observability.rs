@@ -4,46 +4,14 @@
 
 mod bed;
 mod common;
+mod running;
 use common::*;
+use running::*;
 use serde_json::Value;
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http_get(url: &str) -> Option<String> {
-    let out = Command::new("curl")
-        .args(["-sf", "--max-time", "2", url])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn query(prom: u16, q: &str) -> Option<f64> {
     let url = format!(
@@ -59,26 +27,9 @@ fn query(prom: u16, q: &str) -> Option<f64> {
     v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
 }
 
-/// A UDP datagram from `src` to 192.0.2.10:53, addressed to net_pcap0's MAC
-/// (02:70:63:61:70:00): `cgnat run` drops frames for other hosts, as a router must.
-fn to_pcap0(src: &str) -> Vec<u8> {
-    let mut f = udp(src, "192.0.2.10:53", b"m", false);
-    f[..6].copy_from_slice(&[0x02, 0x70, 0x63, 0x61, 0x70, 0x00]);
-    f
-}
-
 #[test]
 fn prometheus_scrapes_cgnat_and_reads_back_the_traffic() {
-    for tool in ["prometheus", "promtool", "curl"] {
-        assert!(
-            Command::new("sh")
-                .args(["-c", &format!("command -v {tool}")])
-                .status()
-                .unwrap()
-                .success(),
-            "{tool} is missing: run scripts/install-deps.sh --test"
-        );
-    }
+    require_tools(&["prometheus", "promtool", "curl"]);
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("metrics");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -196,6 +147,24 @@ fn prometheus_scrapes_cgnat_and_reads_back_the_traffic() {
     );
     assert_eq!(query(pport, "sum(cgnat_drops_total)"), Some(0.0));
     assert!(query(pport, "cgnat_worker_busy_cycles_total{worker=\"0\"}").unwrap_or(0.0) > 0.0);
+    // The burst path's stages: every frame parsed and dispatched once; each one
+    // either translated the fast way or taken the slow one.
+    let stage = |what: &str, s: &str| {
+        query(
+            pport,
+            &format!("cgnat_worker_stage_{what}_total{{worker=\"0\",stage=\"{s}\"}}"),
+        )
+    };
+    assert_eq!(stage("packets", "parse"), Some(300.0));
+    assert_eq!(stage("packets", "dispatch"), Some(300.0));
+    assert_eq!(
+        stage("packets", "translate")
+            .zip(stage("packets", "slow"))
+            .map(|(a, b)| a + b),
+        Some(300.0)
+    );
+    assert!(stage("cycles", "parse").unwrap_or(0.0) > 0.0);
+    assert!(stage("cycles", "slow").unwrap_or(0.0) > 0.0);
 
     // Live inspection through the control API and the CLI that uses it.
     let show = |args: &[&str]| -> String {
@@ -274,6 +243,14 @@ fn prometheus_scrapes_cgnat_and_reads_back_the_traffic() {
         );
     }
     assert_eq!(counters["ownership"]["inside"], "single");
+    for stage in cgnat_dataplane::counters::STAGES {
+        assert!(
+            counters["stages"][stage]["cycles"].is_u64()
+                && counters["stages"][stage]["packets"].is_u64(),
+            "{stage} not in {counters}"
+        );
+    }
+    assert_eq!(counters["stages"]["parse"]["packets"], 300);
     let missing = Command::new(env!("CARGO_BIN_EXE_cgnat"))
         .args(["show", "subscriber", "100.64.77.77", "-c"])
         .arg(dir.join("cgnat.toml"))
@@ -282,66 +259,6 @@ fn prometheus_scrapes_cgnat_and_reads_back_the_traffic() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("has no state"));
     drop(cgnat);
-}
-
-/// The config of a `cgnat run` on net_pcap ports reading `dir/in.pcap` (nothing
-/// outside), with `extra` tables appended.
-fn run_config(dir: &Path, prefix: &str, workers: &str, extra: &str) -> String {
-    format!(
-        r#"[dataplane]
-eal_args = ["--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--file-prefix=cgnat-{prefix}-{pid}"]
-worker_lcores = {workers}
-[[ports]]
-name = "inside"
-role = "inside"
-device = "net_pcap0,rx_pcap={d}/in.pcap,tx_pcap={d}/in-tx.pcap"
-ipv4 = "100.64.0.1/10"
-[[ports]]
-name = "outside"
-role = "outside"
-device = "net_pcap1,rx_pcap={d}/none.pcap,tx_pcap={d}/out-tx.pcap"
-ipv4 = "203.0.113.1/24"
-gateway = "203.0.113.254"
-gateway_mac = "02:aa:00:00:00:fe"
-{extra}
-"#,
-        pid = std::process::id(),
-        d = dir.display()
-    )
-}
-
-fn workdir(name: &str) -> std::path::PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    write_pcap(&dir.join("none.pcap"), &[]);
-    dir
-}
-
-/// `cgnat run` on `cfg` (written to `dir/cgnat.toml`), its stderr in `log`.
-fn spawn_run(dir: &Path, cfg: &str, log: &Path) -> Killed {
-    std::fs::write(dir.join("cgnat.toml"), cfg).unwrap();
-    Killed(
-        Command::new(env!("CARGO_BIN_EXE_cgnat"))
-            .args(["run", "-c"])
-            .arg(dir.join("cgnat.toml"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-/// Waits at most `limit` for `child` to exit.
-fn exit_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Ok(Some(s)) = child.try_wait() {
-            return Some(s);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }
 
 #[test]
@@ -442,17 +359,27 @@ fn control_surfaces_hold_against_hostile_clients_and_a_stop_waits_for_none() {
     let log = dir.join("cgnat.log");
     let mut cgnat = spawn_run(&dir, &cfg, &log);
     let pid = cgnat.0.id();
-    // The syslog lines (port blocks), collected until the process is gone.
-    let lines = std::thread::spawn(move || {
-        syslog
-            .set_read_timeout(Some(Duration::from_secs(3)))
-            .unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 2048];
-        while let Ok(n) = syslog.recv(&mut buf) {
-            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    // The syslog lines (port blocks), collected until the process is gone and then
+    // quiet for a second (a slow start-up on a loaded machine must not end the
+    // collection before the first line).
+    let gone = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lines = std::thread::spawn({
+        let gone = gone.clone();
+        move || {
+            syslog
+                .set_read_timeout(Some(Duration::from_secs(1)))
+                .unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 2048];
+            loop {
+                match syslog.recv(&mut buf) {
+                    Ok(n) => got.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                    Err(_) if gone.load(std::sync::atomic::Ordering::SeqCst) => break,
+                    Err(_) => {}
+                }
+            }
+            got
         }
-        got
     });
     let metrics_url = format!("http://127.0.0.1:{mport}/metrics");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -624,6 +551,7 @@ fn control_surfaces_hold_against_hostile_clients_and_a_stop_waits_for_none() {
     drop(slow);
 
     // The stop released in the log every block it had logged as allocated.
+    gone.store(true, std::sync::atomic::Ordering::SeqCst);
     let lines = lines.join().unwrap();
     let count = |what: &str| lines.iter().filter(|l| l.contains(what)).count();
     assert_eq!(count("port-block-alloc"), 60, "{lines:?}");

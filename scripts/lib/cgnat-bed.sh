@@ -45,16 +45,13 @@ listen = "127.0.0.1:$api_port"
 TOML
 }
 
-# make_bed PREFIX: the subscriber and internet namespaces (names in sub and inet)
-# joined to the root namespace by veth pairs whose root ends (vsn, vin) cgnat's
-# net_af_packet ports take:
-#   subscriber ns: vs 100.64.0.2/10, default route via cgnat's inside 100.64.0.1
-#   internet ns:   vi 203.0.113.254/24, lo 192.0.2.10, the pool 198.51.100.0/28 via
-#                  cgnat's outside 203.0.113.1
-# Needs tag set; bed_cleanup removes them.
-make_bed() {
-    sub=${1}sub$tag inet=${1}inet$tag
-    vs=${1}vs$tag vsn=${1}vsn$tag vi=${1}vi$tag vin=${1}vin$tag
+# bed_up SUB INET VS VSN VI VIN
+# The two-namespace bed: SUB (a subscriber, VS 100.64.0.2/10, default via 100.64.0.1)
+# and INET (the internet, VI 203.0.113.254/24, 192.0.2.10 on lo, the pool routed to
+# 203.0.113.1), joined to the root namespace's VSN and VIN by veth pairs; offloads
+# off and IPv6 off everywhere (cgnat sees plain IPv4 frames).
+bed_up() {
+    local sub=$1 inet=$2 vs=$3 vsn=$4 vi=$5 vin=$6 ifc
     ip netns add "$sub"
     ip netns add "$inet"
     ip link add "$vs" type veth peer name "$vsn"
@@ -83,30 +80,45 @@ make_bed() {
     ip netns exec "$inet" ethtool -K "$vi" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
 }
 
-# bed_stop: ends the processes in pids (TERM, then KILL) and removes the bed (the
-# beds' EXIT trap).
-bed_stop() {
+# bed_down SUB INET VSN VIN
+# Ends the processes in the caller's pids array (TERM, then KILL), whatever is left
+# in the namespaces, the namespaces and the veth pairs. For a trap on EXIT.
+bed_down() {
+    local p ns
     set +e
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
     sleep 0.3
     for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    bed_cleanup
+    for ns in "$1" "$2"; do
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+        ip netns del "$ns" 2>/dev/null
+    done
+    ip link del "$3" 2>/dev/null
+    ip link del "$4" 2>/dev/null
 }
 
-bed_cleanup() {
-    ip netns del "$sub" 2>/dev/null
-    ip netns del "$inet" 2>/dev/null
-    ip link del "$vsn" 2>/dev/null
-    ip link del "$vin" 2>/dev/null
+# bed_init PREFIX
+# Names the bed after PREFIX and this process: namespaces sub and inet, interfaces vs,
+# vsn, vi, vin (tag holds the process id); starts an empty pids array for the
+# processes to end; and takes it all down on exit (bed_down).
+bed_init() {
+    tag=$$
+    sub=${1}sub$tag inet=${1}inet$tag
+    vs=${1}vs$tag vsn=${1}vsn$tag vi=${1}vi$tag vin=${1}vin$tag
+    pids=()
+    trap 'bed_down "$sub" "$inet" "$vsn" "$vin"' EXIT
 }
 
-# wait_up PID: until the subscriber can ping cgnat's inside address (the appliance
-# answers after ARP), or fail.
+# wait_up PID
+# Waits (E2E_WAIT half-seconds, 60) until the subscriber namespace can ping cgnat's
+# inside address (answered by the control lcore after ARP); fails at once when PID
+# (cgnat) is gone.
 wait_up() {
-    for _ in $(seq 1 ${E2E_WAIT:-60}); do
+    local _
+    for _ in $(seq 1 "${E2E_WAIT:-60}"); do
         ip netns exec "$sub" ping -c 1 -W 1 100.64.0.1 >/dev/null 2>&1 && return 0
-        kill -0 "$1" 2>/dev/null || fail "cgnat exited early"
+        kill -0 "$1" 2>/dev/null || return 1
         sleep 0.5
     done
-    fail "cgnat did not answer ping on 100.64.0.1"
+    return 1
 }

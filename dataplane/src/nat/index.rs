@@ -95,6 +95,11 @@ impl Index {
         self.len == 0
     }
 
+    /// True when it holds its maximum: a new key would be refused.
+    pub fn is_full(&self) -> bool {
+        self.len >= self.max
+    }
+
     /// Slots of the table (memory: 4 bytes each).
     pub fn slots(&self) -> usize {
         self.slots.len()

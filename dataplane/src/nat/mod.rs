@@ -8,12 +8,22 @@
 //! endpoint-independent mapping several sessions share one mapping, which keeps the
 //! same outside port for every remote (RFC 4787 REQ-1).
 //!
+//! A mapping that serves one session lives in that session's record (it is *folded*,
+//! [`FOLDED`]): the mapping indexes name the session record, and no mapping record is
+//! taken. A mapping record (`nat.max_mappings` of them) is taken when a second session
+//! comes to share the mapping (endpoint-independent mapping, or an inbound session
+//! under endpoint-independent or address-dependent filtering), when an ALG pins it,
+//! for a static mapping, or when a subscriber asks for it (PCP, NAT-PMP: see [`pcp`]);
+//! it stays until the mapping ends, even once one session is left. The subscriber table is sized by `nat.max_subscribers`, not by the sessions.
+//!
 //! Everything is sized at start-up: slabs with free lists, and fixed-size hash indexes
 //! ([`index::Index`]) with room for every record of their slab, which never grow.
 //! When a slab is empty, new sessions are refused and counted; live ones are never
 //! evicted (RFC 6888 REQ-11).
 
 pub mod deterministic;
+#[cfg(test)]
+mod fold_tests;
 pub mod index;
 pub mod pcp;
 pub mod pool;
@@ -90,13 +100,19 @@ pub struct Session {
     flags: u8,
     /// Last outbound packet, in seconds of the worker's clock.
     pub last_seen: u32,
-    /// The mapping this session uses.
+    /// The mapping record this session uses; or, when the mapping serves this
+    /// session alone and lives in this record (folded), [`FOLDED`] with the owning
+    /// subscriber slot in the low 24 bits; `NIL` when the record is free.
     pub mapping: u32,
     /// Wheel link when alive, free-list link when not.
     next: u32,
 }
 
 const _: () = assert!(std::mem::size_of::<Session>() == 32);
+
+/// [`Session::mapping`] of a session whose mapping lives in the session's own record
+/// (the only session of its mapping): this bit, and the subscriber slot below it.
+pub const FOLDED: u32 = 0x8000_0000;
 
 /// [`Session`] flag: created by an inbound packet admitted by the filtering alone (no
 /// ALG expectation, no static mapping); counted in the subscriber's inbound budget
@@ -287,6 +303,12 @@ impl Session {
         (self.flags >> 4) & 0x07
     }
 
+    /// True when its mapping lives in this record (see [`FOLDED`]).
+    #[inline]
+    pub fn folded(&self) -> bool {
+        self.mapping != NIL && self.mapping & FOLDED != 0
+    }
+
     fn in_key(&self) -> Key {
         Key {
             proto: self.proto,
@@ -464,6 +486,12 @@ pub struct NatParams {
     pub max_inbound_sessions_per_subscriber: u32,
     /// Sessions this worker may hold.
     pub max_sessions: u32,
+    /// Mapping records this worker has (mappings shared by several sessions or
+    /// pinned by an ALG, static mappings; a mapping of one session lives in the
+    /// session's record).
+    pub max_mappings: u32,
+    /// Subscribers this worker may hold state for.
+    pub max_subscribers: u32,
     /// Keep port parity.
     pub port_parity: bool,
     /// Try the inside port first.
@@ -556,6 +584,11 @@ impl NatParams {
             max_sessions_per_subscriber: nat.max_sessions_per_subscriber,
             max_inbound_sessions_per_subscriber: nat.max_inbound_sessions_per_subscriber,
             max_sessions: (nat.max_sessions / u32::from(workers.max(1))).max(1),
+            max_mappings: (nat.mapping_records(workers.into()) / u32::from(workers.max(1))).max(1),
+            max_subscribers: nat
+                .subscriber_limit(workers.into())
+                .div_ceil(u32::from(workers.max(1)))
+                .max(1),
             port_parity: nat.port_parity,
             port_preservation: nat.port_preservation,
             quarantine_secs: nat.quarantine_secs,
@@ -613,6 +646,7 @@ pub struct Tuple {
 
 impl Tuple {
     /// Its key in the in2out index (an outbound packet: source inside).
+    #[inline]
     pub fn in2out_key(&self) -> Key {
         Key {
             proto: self.proto,
@@ -624,6 +658,7 @@ impl Tuple {
     }
 
     /// Its key in the out2in index (an inbound packet: destination the mapping).
+    #[inline]
     pub fn out2in_key(&self) -> Key {
         Key {
             proto: self.proto,
@@ -652,8 +687,13 @@ pub struct Nat {
     sessions: Vec<Session>,
     free_session: u32,
     live_sessions: u32,
+    /// Mapping records (mappings a second session or a pin shares, static ones).
     mappings: Vec<Mapping>,
     free_mapping: u32,
+    /// Record numbers of the mapping indexes: below it a session record (whose
+    /// mapping lives in it, see [`FOLDED`]), from it on `map_base` plus a mapping
+    /// record. The number of session records.
+    map_base: u32,
     /// Subscriber slots in use or freed; grows (within its capacity, reserved at
     /// start-up, never reallocated) up to `sub_cap` when the free list is empty, so
     /// slots never used are never touched.
@@ -681,7 +721,7 @@ pub struct Nat {
     out_idx: Index,
     /// Seeded hash of the index keys.
     hasher: Hasher,
-    /// Mappings by inside key ([`Mapping::key`]).
+    /// Mappings by inside key ([`Mapping::key`]; record numbers as `map_base` says).
     map_in: Index,
     /// Mappings by outside key (protocol, outside address and port).
     map_out: Index,
@@ -704,8 +744,8 @@ pub struct Nat {
     expect_count: [usize; 6],
     /// Live expectations per (subscriber slot, class).
     expect_per_sub: HashMap<(u32, u8), u32>,
-    /// Mappings configured as static (port forwards): inbound connections need no
-    /// filtering pass.
+    /// Mappings configured as static (port forwards), by mapping index record:
+    /// inbound connections need no filtering pass.
     statics: hashbrown::HashSet<u32>,
     expect_order: u32,
     /// Mappings subscribers asked for (PCP, NAT-PMP), by mapping record.
@@ -743,6 +783,86 @@ pub fn hash32(x: u32) -> u32 {
     x ^ (x >> 16)
 }
 
+/// The mapping key of a session's inside key `key`: its remote parts masked as
+/// mapping behaviour `b` says.
+#[inline]
+fn mask(b: Behavior, key: &Key) -> Key {
+    match b {
+        Behavior::EndpointIndependent => Key {
+            b: 0,
+            pb: 0,
+            ..*key
+        },
+        Behavior::AddressDependent => Key { pb: 0, ..*key },
+        Behavior::AddressAndPortDependent => *key,
+    }
+}
+
+/// The keys of the mapping indexes' records: record `r` below `base` is session
+/// record `r` whose mapping is folded in it, from `base` on mapping record `r - base`.
+#[derive(Clone, Copy)]
+struct MapKeys<'a> {
+    sessions: &'a [Session],
+    mappings: &'a [Mapping],
+    pool: &'a Pool,
+    base: u32,
+    behavior: Behavior,
+}
+
+impl MapKeys<'_> {
+    /// The (masked) inside key of record `r`.
+    #[inline]
+    fn in_key(&self, r: u32) -> Key {
+        if r < self.base {
+            mask(self.behavior, &self.sessions[r as usize].in_key())
+        } else {
+            self.mappings[(r - self.base) as usize].key()
+        }
+    }
+
+    /// The outside key (protocol, outside address and port) of record `r`.
+    #[inline]
+    fn out_key(&self, r: u32) -> Key {
+        if r < self.base {
+            let s = &self.sessions[r as usize];
+            Key {
+                proto: s.proto,
+                a: s.out_addr,
+                pa: s.out_port,
+                b: 0,
+                pb: 0,
+            }
+        } else {
+            self.mappings[(r - self.base) as usize].out_key(self.pool)
+        }
+    }
+}
+
+/// [`MapKeys`] of a [`Nat`], borrowing only the fields it reads (the indexes stay
+/// free to change).
+macro_rules! map_keys {
+    ($nat:expr) => {
+        MapKeys {
+            sessions: &$nat.sessions,
+            mappings: &$nat.mappings,
+            pool: &$nat.pool,
+            base: $nat.map_base,
+            behavior: $nat.params.mapping,
+        }
+    };
+}
+
+/// The inside key of static mapping `st` (no remote: endpoint-independent).
+fn static_key(st: (u8, u32, u16, u32, u16)) -> Key {
+    Key {
+        proto: st.0,
+        a: st.1,
+        pa: st.2,
+        b: 0,
+        pb: 0,
+    }
+}
+
 impl Nat {
     /// The tables of worker `worker` of `workers`, sized from `params`, at time `now`.
     pub fn new(
@@ -761,9 +881,17 @@ impl Nat {
             params.block_size,
             workers,
         );
-        let total_blocks =
-            usize::from(layout.blocks).div_ceil(usize::from(workers.max(1))) * params.pool.len();
-        let sub_cap = (cap + total_blocks).min(index::MAX_RECORD as usize);
+        // Mapping records are numbered after the session records in the mapping
+        // indexes, all in 24 bits (the config keeps within it).
+        let map_cap = (params.max_mappings as usize).min(index::MAX_RECORD as usize + 1 - cap);
+        // Live mappings: each live session's (folded or shared), plus those only
+        // pins hold (an expectation, a static mapping, a PCP or NAT-PMP mapping; two
+        // while a pair is tried), with room for 1,024 static mappings a reload adds.
+        // Past that a new mapping is refused (`mapping_table_full`), never a live one
+        // dropped.
+        let pinned = MAX_EXPECT + pcp::MAX_PCP_ENTRIES + params.statics.len() + 2 + 1024;
+        let map_idx = (cap + map_cap.min(pinned)).min(index::MAX_RECORD as usize);
+        let sub_cap = (params.max_subscribers as usize).min(index::MAX_RECORD as usize);
         // The tables every packet reads on huge pages where the kernel has them: fewer
         // TLB misses. (Subscriber slots, read only when sessions come and go, stay on
         // 4 KB pages, resident only as used.)
@@ -771,9 +899,9 @@ impl Nat {
         for (i, s) in sessions.iter_mut().enumerate() {
             s.next = if i + 1 < cap { i as u32 + 1 } else { NIL };
         }
-        let mut mappings = cgnat_ffi::huge_vec(cap, Mapping::EMPTY);
+        let mut mappings = cgnat_ffi::huge_vec(map_cap, Mapping::EMPTY);
         for (i, m) in mappings.iter_mut().enumerate() {
-            m.sessions = if i + 1 < cap { i as u32 + 1 } else { NIL };
+            m.sessions = if i + 1 < map_cap { i as u32 + 1 } else { NIL };
         }
         let max_blocks = usize::from(params.max_blocks_per_subscriber);
         let block_room = if params.allocation == Allocation::PortBlock {
@@ -814,7 +942,8 @@ impl Nat {
             free_session: if cap > 0 { 0 } else { NIL },
             live_sessions: 0,
             mappings,
-            free_mapping: if cap > 0 { 0 } else { NIL },
+            free_mapping: if map_cap > 0 { 0 } else { NIL },
+            map_base: cap as u32,
             subs,
             sub_inbound,
             inb_link,
@@ -825,8 +954,8 @@ impl Nat {
             in_idx: Index::new_huge(cap as u32),
             out_idx: Index::new_huge(cap as u32),
             hasher: Hasher::new(seed ^ 0x1d3a_7c5e_b0f2_4689),
-            map_in: Index::new_huge(cap as u32),
-            map_out: Index::new_huge(cap as u32),
+            map_in: Index::new_huge(map_idx as u32),
+            map_out: Index::new_huge(map_idx as u32),
             sub_idx: Index::new(sub_cap as u32),
             adf: HashMap::with_capacity(adf_cap),
             counters,
@@ -851,40 +980,86 @@ impl Nat {
     /// ports outside the dynamic range belong to worker 0). A static mapping holds one reference on
     /// itself so it never expires, and its port is never handed out dynamically.
     fn install_statics(&mut self, worker: u16) {
-        for (proto, in_addr, in_port, out_addr, out_port) in self.params.statics.clone() {
-            if self.pool.owner(out_addr, out_port).unwrap_or(0) != worker {
-                continue;
+        for i in 0..self.params.statics.len() {
+            self.install_static(worker, self.params.statics[i]);
+        }
+        self.counters.mappings_active.set(self.map_out.len() as u64);
+    }
+
+    /// Installs one static mapping if this worker owns its outside port.
+    fn install_static(&mut self, worker: u16, st: (u8, u32, u16, u32, u16)) {
+        let (proto, in_addr, _, out_addr, out_port) = st;
+        if self.pool.owner(out_addr, out_port).unwrap_or(0) != worker {
+            return;
+        }
+        let Some(a) = self.pool.index_of(out_addr) else {
+            return;
+        };
+        // A port in quarantine (a static mapping removed and put back) is its own.
+        if self.mapping_full()
+            || !(self.pool.take(a, proto, out_port) || self.pool.reclaim(a, proto, out_port))
+        {
+            return;
+        }
+        let Ok(sub) = self.find_or_add_subscriber(in_addr) else {
+            return;
+        };
+        let key = static_key(st);
+        let m = self.free_mapping;
+        self.free_mapping = self.mappings[m as usize].sessions;
+        self.mappings[m as usize] = Mapping::new(key, a, out_port, 1, sub);
+        let r = self.map_base + m;
+        self.index_mapping(r);
+        self.statics.insert(r);
+        let s = &mut self.subs[sub as usize];
+        s.mappings += 1;
+        if s.pool == NO_POOL {
+            s.pool = a as u16;
+            self.pool.addrs[a].subscribers += 1;
+        }
+    }
+
+    /// Takes the settings a reload changes live (timeouts, ALG ports, limits, what is
+    /// logged, static mappings) at `now`, and returns the ones they replace (for the
+    /// caller to drop off the worker). Live sessions keep their mappings and ALG; new
+    /// timeouts count from each session's last packet. A static mapping added is
+    /// installed; one removed takes no new inbound sessions and lives on until the
+    /// sessions using it end. What sizes the tables (pool, port layout, session
+    /// limits of the whole worker, behaviours) must be unchanged: the steering is kept.
+    pub fn reconfigure(&mut self, mut params: NatParams, now: u32) -> NatParams {
+        params.steering = self.params.steering.clone();
+        let old = std::mem::replace(&mut self.params, params);
+        for st in &old.statics {
+            if !self.params.statics.contains(st) {
+                self.remove_static(*st, now);
             }
-            let Some(a) = self.pool.index_of(out_addr) else {
-                continue;
-            };
-            if self.free_mapping == NIL || !self.pool.take(a, proto, out_port) {
-                continue;
-            }
-            let Ok(sub) = self.find_or_add_subscriber(in_addr) else {
-                continue;
-            };
-            let key = Key {
-                proto,
-                a: in_addr,
-                pa: in_port,
-                b: 0,
-                pb: 0,
-            };
-            let m = self.free_mapping;
-            self.free_mapping = self.mappings[m as usize].sessions;
-            self.mappings[m as usize] = Mapping::new(key, a, out_port, 1, sub);
-            self.index_mapping_in(m);
-            self.statics.insert(m);
-            self.index_mapping_out(m);
-            let s = &mut self.subs[sub as usize];
-            s.mappings += 1;
-            if s.pool == NO_POOL {
-                s.pool = a as u16;
-                self.pool.addrs[a].subscribers += 1;
+        }
+        let worker = self.pool.worker();
+        for i in 0..self.params.statics.len() {
+            let st = self.params.statics[i];
+            if !old.statics.contains(&st) {
+                self.install_static(worker, st);
             }
         }
         self.counters.mappings_active.set(self.map_out.len() as u64);
+        old
+    }
+
+    /// Drops a static mapping's hold on itself: it ends now if no session uses it,
+    /// else with the last one.
+    fn remove_static(&mut self, st: (u8, u32, u16, u32, u16), now: u32) {
+        let (_, _, _, out_addr, out_port) = st;
+        let key = static_key(st);
+        let found = self.statics.iter().copied().find(|&r| {
+            let map = &self.mappings[(r - self.map_base) as usize];
+            map.key() == key
+                && map.out_port == out_port
+                && self.pool.addr(usize::from(map.pool)) == out_addr
+        });
+        if let Some(r) = found {
+            self.statics.remove(&r);
+            self.unpin_mapping(r - self.map_base, now, false);
+        }
     }
 
     /// The resolved parameters.
@@ -951,6 +1126,20 @@ impl Nat {
             Some(i) => self.blocks_of(i),
             None => &[],
         }
+    }
+
+    /// Subscriber slots (in use or freed): the range [`Nat::subscriber_at`] takes.
+    pub fn subscriber_slots(&self) -> u32 {
+        self.subs.len() as u32
+    }
+
+    /// The subscriber in slot `i` and its inbound-created sessions, if it holds a
+    /// session, a mapping or a port block (a freed slot holds none of them; slow path:
+    /// inspection a bounded range of slots at a time).
+    pub fn subscriber_at(&self, i: u32) -> Option<(&Subscriber, u32)> {
+        let s = self.subs.get(i as usize)?;
+        let inbound = self.sub_inbound[i as usize].count;
+        (s.sessions > 0 || inbound > 0 || s.mappings > 0 || s.blocks > 0).then_some((s, inbound))
     }
 
     /// The blocks held by subscriber slot `i`.
@@ -1034,6 +1223,7 @@ impl Nat {
     }
 
     /// True if `addr` is one of the pool's addresses.
+    #[inline]
     pub fn is_pool_addr(&self, addr: u32) -> bool {
         self.pool.index_of(addr).is_some()
     }
@@ -1057,8 +1247,9 @@ impl Nat {
     ///   and mapping index slots that creating its session reads first, and true is
     ///   returned;
     /// - stage 2, only for the packets stage 1 returned true for: the subscriber's slot
-    ///   and port blocks, the existing mapping, and the free session and mapping
-    ///   records the next creation takes.
+    ///   and port blocks, the existing mapping (a mapping record, or the session
+    ///   record it is folded in), and the free session record the next creation
+    ///   takes.
     #[inline]
     pub fn prefetch(&self, t: &Tuple, outbound: bool, stage: u8) -> bool {
         let (idx, key) = if outbound {
@@ -1089,37 +1280,118 @@ impl Nat {
                     }
                 }
                 let mh = self.hasher.key(&self.mapping_key(&key));
-                if let Some(m) = self
-                    .map_in
-                    .guess(mh)
-                    .and_then(|m| self.mappings.get(m as usize))
-                {
-                    cgnat_ffi::prefetch(m);
+                match self.map_in.guess(mh) {
+                    Some(r) if r < self.map_base => {
+                        if let Some(s) = self.sessions.get(r as usize) {
+                            cgnat_ffi::prefetch(s);
+                        }
+                    }
+                    Some(r) => {
+                        if let Some(m) = self.mappings.get((r - self.map_base) as usize) {
+                            cgnat_ffi::prefetch(m);
+                        }
+                    }
+                    None => {}
                 }
                 if let Some(s) = self.sessions.get(self.free_session as usize) {
                     cgnat_ffi::prefetch(s);
-                }
-                if let Some(m) = self.mappings.get(self.free_mapping as usize) {
-                    cgnat_ffi::prefetch(m);
                 }
             }
         }
         false
     }
 
+    /// The burst stages' lookup ([`crate::vector`]), in passes over a whole burst:
+    /// the hash of the tuple's session key (inside key when `outbound`), computed
+    /// once and carried in the packet's metadata.
+    #[inline]
+    pub fn session_hash(&self, t: &Tuple, outbound: bool) -> u32 {
+        let key = if outbound {
+            t.in2out_key()
+        } else {
+            t.out2in_key()
+        };
+        self.hasher.key(&key)
+    }
+
+    /// Prefetches the session index slot of hash `h` ([`Nat::session_hash`]).
+    #[inline]
+    pub fn prefetch_slot(&self, h: u32, outbound: bool) {
+        let idx = if outbound {
+            &self.in_idx
+        } else {
+            &self.out_idx
+        };
+        idx.prefetch(h);
+    }
+
+    /// Prefetches the session record the slot of hash `h` names first (the slot is
+    /// likely in the cache by now), so that [`Nat::find_hashed`] compares keys in
+    /// the cache.
+    #[inline]
+    pub fn prefetch_candidate(&self, h: u32, outbound: bool) {
+        let idx = if outbound {
+            &self.in_idx
+        } else {
+            &self.out_idx
+        };
+        if let Some(s) = idx.guess(h).and_then(|r| self.sessions.get(r as usize)) {
+            cgnat_ffi::prefetch(s);
+        }
+    }
+
+    /// The session of tuple `t`, whose key hashes to `h`, without creating one. On
+    /// a miss of an outbound tuple (likely a new flow) the subscriber and mapping
+    /// index slots that creating its session reads first are prefetched, as
+    /// [`Nat::prefetch`] stage 1 does; stage 2 then reaches the records.
+    #[inline]
+    pub fn find_hashed(&self, t: &Tuple, outbound: bool, h: u32) -> Option<u32> {
+        let sessions = &self.sessions;
+        let found = if outbound {
+            let k = t.in2out_key();
+            self.in_idx.find(h, |i| sessions[i as usize].in_key() == k)
+        } else {
+            let k = t.out2in_key();
+            self.out_idx
+                .find(h, |i| sessions[i as usize].out_key() == k)
+        };
+        if found.is_none() && outbound {
+            self.sub_idx.prefetch(self.hasher.addr(t.src));
+            self.map_in
+                .prefetch(self.hasher.key(&self.mapping_key(&t.in2out_key())));
+        }
+        found
+    }
+
+    /// Session `i` if a packet of it needs nothing but its translation: no ALG,
+    /// and not an inbound-created session the inside host has not answered yet
+    /// (whose first answer moves it between the subscriber's lists, and which a
+    /// newer inbound session may recycle).
+    #[inline]
+    pub fn plain(&self, i: u32) -> Option<Session> {
+        let s = self.sessions[i as usize];
+        (s.alg() == 0 && !s.unanswered()).then_some(s)
+    }
+
+    /// What [`Nat::in2out`] and [`Nat::out2in`] do to the existing session `i` of
+    /// a packet, for a [`Nat::plain`] one: an outbound packet refreshes it, and a
+    /// TCP one moves its state.
+    #[inline]
+    pub fn touch(&mut self, i: u32, tcp_flags: u8, outbound: bool, now: u32) {
+        let s = &mut self.sessions[i as usize];
+        if outbound {
+            s.last_seen = now;
+        }
+        if s.proto == ipv4::PROTO_TCP {
+            Self::track_tcp(s, tcp_flags, outbound);
+        }
+    }
+
     /// The mapping key of a session's inside key: its remote parts masked as the
     /// mapping behaviour says.
     #[inline]
     fn mapping_key(&self, key: &Key) -> Key {
-        match self.params.mapping {
-            Behavior::EndpointIndependent => Key {
-                b: 0,
-                pb: 0,
-                ..*key
-            },
-            Behavior::AddressDependent => Key { pb: 0, ..*key },
-            Behavior::AddressAndPortDependent => *key,
-        }
+        mask(self.params.mapping, key)
     }
 
     /// The session whose inside key is `k`.
@@ -1172,63 +1444,146 @@ impl Nat {
         );
     }
 
-    /// The mapping whose (masked) inside key is `k`.
+    /// The mapping index record of (masked) inside key `k` (see `map_base`).
     #[inline]
     fn mapping_by_in_key(&self, k: &Key) -> Option<u32> {
-        let mappings = &self.mappings;
-        self.map_in
-            .find(self.hasher.key(k), |m| mappings[m as usize].key() == *k)
+        let mk = map_keys!(self);
+        self.map_in.find(self.hasher.key(k), |r| mk.in_key(r) == *k)
     }
 
-    /// The mapping whose outside key ([`Mapping::out_key`]) is `k`.
+    /// The mapping index record of outside key ([`Mapping::out_key`]) `k`.
     #[inline]
     fn mapping_by_out_key(&self, k: &Key) -> Option<u32> {
-        let (mappings, pool) = (&self.mappings, &self.pool);
-        self.map_out.find(self.hasher.key(k), |m| {
-            mappings[m as usize].out_key(pool) == *k
-        })
+        let mk = map_keys!(self);
+        self.map_out
+            .find(self.hasher.key(k), |r| mk.out_key(r) == *k)
     }
 
-    /// Enters mapping `m` (already written) in the inside mapping index, replacing an
-    /// entry of the same key.
-    fn index_mapping_in(&mut self, m: u32) {
-        let mappings = &self.mappings;
-        let k = mappings[m as usize].key();
-        // Never full: room for every mapping record.
-        let r = self
+    /// The outside key of mapping index record `r` (folded or not).
+    #[inline]
+    fn mapping_out_key(&self, r: u32) -> Key {
+        map_keys!(self).out_key(r)
+    }
+
+    /// Enters mapping index record `r` (already written) in both mapping indexes,
+    /// replacing the entries of the same keys (those of a folded mapping given a
+    /// record).
+    fn index_mapping(&mut self, r: u32) {
+        let mk = map_keys!(self);
+        let (ki, ko) = (mk.in_key(r), mk.out_key(r));
+        // Never full: room for every live mapping (see `Nat::new`).
+        let x = self
             .map_in
-            .insert(self.hasher.key(&k), m, |j| mappings[j as usize].key() == k);
-        debug_assert!(r.is_ok());
+            .insert(self.hasher.key(&ki), r, |j| mk.in_key(j) == ki);
+        debug_assert!(x.is_ok());
+        let x = self
+            .map_out
+            .insert(self.hasher.key(&ko), r, |j| mk.out_key(j) == ko);
+        debug_assert!(x.is_ok());
     }
 
-    /// Enters mapping `m` (already written) in the outside mapping index.
-    fn index_mapping_out(&mut self, m: u32) {
-        let (mappings, pool) = (&self.mappings, &self.pool);
-        let k = mappings[m as usize].out_key(pool);
-        let r = self.map_out.insert(self.hasher.key(&k), m, |j| {
-            mappings[j as usize].out_key(pool) == k
-        });
-        debug_assert!(r.is_ok());
-    }
-
-    /// Takes the entry of inside key `k` out of the inside mapping index.
-    fn unindex_mapping_in(&mut self, k: &Key) {
-        let (mappings, h) = (&self.mappings, &self.hasher);
-        self.map_in.remove(
-            h.key(k),
-            |j| mappings[j as usize].key() == *k,
-            |j| h.key(&mappings[j as usize].key()),
-        );
-    }
-
-    /// Takes the entry of outside key `k` out of the outside mapping index.
-    fn unindex_mapping_out(&mut self, k: &Key) {
-        let (mappings, h, pool) = (&self.mappings, &self.hasher, &self.pool);
+    /// Takes the entries of the keys of mapping index record `r` (still written) out
+    /// of both mapping indexes.
+    fn unindex_mapping(&mut self, r: u32) {
+        let (mk, h) = (map_keys!(self), &self.hasher);
+        let (ki, ko) = (mk.in_key(r), mk.out_key(r));
+        self.map_in
+            .remove(h.key(&ki), |j| mk.in_key(j) == ki, |j| h.key(&mk.in_key(j)));
         self.map_out.remove(
-            h.key(k),
-            |j| mappings[j as usize].out_key(pool) == *k,
-            |j| h.key(&mappings[j as usize].out_key(pool)),
+            h.key(&ko),
+            |j| mk.out_key(j) == ko,
+            |j| h.key(&mk.out_key(j)),
         );
+    }
+
+    /// The mapping index record of session `i` (`s`, alive).
+    #[inline]
+    fn mapping_ref(&self, i: u32, s: &Session) -> u32 {
+        if s.folded() {
+            i
+        } else {
+            self.map_base + s.mapping
+        }
+    }
+
+    /// The subscriber slot owning mapping index record `r`.
+    #[inline]
+    fn mapping_sub(&self, r: u32) -> u32 {
+        if r < self.map_base {
+            self.sessions[r as usize].mapping & SUB_NONE
+        } else {
+            self.mappings[(r - self.map_base) as usize].sub()
+        }
+    }
+
+    /// The subscriber slot of session `s` (alive).
+    #[inline]
+    fn session_sub(&self, s: &Session) -> u32 {
+        if s.folded() {
+            s.mapping & SUB_NONE
+        } else {
+            self.mappings[s.mapping as usize].sub()
+        }
+    }
+
+    /// True when no new mapping record can be taken: none free, or the mapping
+    /// indexes full (see `Nat::new`: only past static mappings a reload added).
+    #[inline]
+    fn mapping_full(&self) -> bool {
+        self.free_mapping == NIL || self.map_in.is_full()
+    }
+
+    /// The mapping record of mapping index record `r`. A folded mapping (session
+    /// record `r`) is given one first, counting its session: a second session or a
+    /// pin comes to share it. Refused when every mapping record is in use. A record
+    /// once given stays until the mapping ends, whatever shares it meanwhile.
+    fn mapping_record(&mut self, r: u32) -> Result<u32, DropReason> {
+        if r >= self.map_base {
+            return Ok(r - self.map_base);
+        }
+        let m = self.free_mapping;
+        if m == NIL {
+            return Err(DropReason::MappingTableFull);
+        }
+        let s = self.sessions[r as usize];
+        let a = self.pool.index_of(s.out_addr).unwrap_or_default();
+        self.free_mapping = self.mappings[m as usize].sessions;
+        self.mappings[m as usize] = Mapping::new(
+            mask(self.params.mapping, &s.in_key()),
+            a,
+            s.out_port,
+            1,
+            s.mapping & SUB_NONE,
+        );
+        self.sessions[r as usize].mapping = m;
+        let rec = self.map_base + m;
+        self.index_mapping(rec);
+        if self.params.filtering == Behavior::AddressDependent {
+            if let Some(c) = self.adf.remove(&(r, s.rem_addr)) {
+                self.adf.insert((rec, s.rem_addr), c);
+            }
+        }
+        Ok(m)
+    }
+
+    /// Ends mapping index record `r` (still written): its index entries, its
+    /// subscriber's count, its port.
+    fn drop_mapping(&mut self, r: u32, now: u32, clean: bool) {
+        let (sub, a, proto, port) = if r < self.map_base {
+            let s = &self.sessions[r as usize];
+            let a = self.pool.index_of(s.out_addr).unwrap_or_default();
+            (s.mapping & SUB_NONE, a, s.proto, s.out_port)
+        } else {
+            let m = &self.mappings[(r - self.map_base) as usize];
+            (m.sub(), usize::from(m.pool), m.proto(), m.out_port)
+        };
+        self.unindex_mapping(r);
+        self.subs[sub as usize].mappings -= 1;
+        if let Some((a, b, owner)) = self.pool.release(a, proto, port, now, clean) {
+            self.drop_block(a, b, owner);
+        }
+        self.counters.mappings_active.set(self.map_out.len() as u64);
+        self.maybe_remove_subscriber(sub);
     }
 
     fn timeout(&self, s: &Session) -> u32 {
@@ -1290,7 +1645,8 @@ impl Nat {
             if s.unanswered() {
                 // The first packet of the inside host on a session a remote opened.
                 s.flags |= ANSWERED;
-                let sub = self.mappings[s.mapping as usize].sub();
+                let s = *s;
+                let sub = self.session_sub(&s);
                 self.unlink_inbound(sub, i, 0);
                 self.link_inbound(sub, i, 1);
             }
@@ -1320,11 +1676,26 @@ impl Nat {
             return Err(DropReason::SubscriberSessionLimit);
         }
         let mkey = self.mapping_key(&key);
-        let m = match self.mapping_by_in_key(&mkey) {
-            Some(m) => m,
-            None => self.new_mapping(sub, mkey, now)?,
+        let (m, out_addr, out_port) = match self.mapping_by_in_key(&mkey) {
+            Some(r) => {
+                // A second session shares the mapping: it needs a record of its own.
+                let m = self.mapping_record(r)?;
+                let map = &self.mappings[m as usize];
+                (m, map.out_addr(&self.pool), map.out_port)
+            }
+            None => {
+                // A new mapping lives in its session's record until another session
+                // or a pin shares it.
+                if self.map_in.is_full() {
+                    return Err(DropReason::MappingTableFull);
+                }
+                let (a, port) =
+                    self.alloc_port(sub, mkey, self.parity(&mkey), self.params.port_preservation)?;
+                self.subs[sub as usize].mappings += 1;
+                self.check_threshold(a);
+                (FOLDED | sub, self.pool.addr(a), port)
+            }
         };
-        let map = self.mappings[m as usize];
         let state = if key.proto == ipv4::PROTO_TCP {
             TcpState::SynOut
         } else {
@@ -1333,15 +1704,17 @@ impl Nat {
         let i = self.new_session(Session {
             in_addr: key.a,
             in_port: key.pa,
-            out_addr: map.out_addr(&self.pool),
-            out_port: map.out_port,
+            out_addr,
+            out_port,
             rem_addr: key.b,
             rem_port: key.pb,
             proto: key.proto,
             flags: Session::flags(
                 state,
                 match self.alg_for(key.proto, key.pb) {
-                    0 if !self.expects.is_empty() => self.expected_alg(&map),
+                    0 if !self.expects.is_empty() => {
+                        self.expected_alg(key.proto, out_addr, out_port)
+                    }
                     a => a,
                 },
             ),
@@ -1349,16 +1722,21 @@ impl Nat {
             mapping: m,
             next: NIL,
         });
+        if m & FOLDED != 0 {
+            self.index_mapping(i);
+            self.counters.mappings_active.set(self.map_out.len() as u64);
+        }
         Ok(i)
     }
 
-    /// The ALG an expectation pinning mapping `map` gives its sessions (RTCP), 0 if none.
-    fn expected_alg(&self, map: &Mapping) -> u8 {
+    /// The ALG an expectation pinning the mapping of outside endpoint (`proto`,
+    /// `out_addr`, `out_port`) gives its sessions (RTCP), 0 if none.
+    fn expected_alg(&self, proto: u8, out_addr: u32, out_port: u16) -> u8 {
         self.expects
             .get(&Key {
-                proto: map.proto(),
-                a: map.out_addr(&self.pool),
-                pa: map.out_port,
+                proto,
+                a: out_addr,
+                pa: out_port,
                 b: 0,
                 pb: 0,
             })
@@ -1396,14 +1774,19 @@ impl Nat {
         let link = self.sessions[i as usize].next;
         self.sessions[i as usize] = s;
         self.index_session(i);
-        let m = &mut self.mappings[s.mapping as usize];
-        m.sessions += 1;
-        let sub = m.sub();
+        let sub = if s.folded() {
+            s.mapping & SUB_NONE
+        } else {
+            let m = &mut self.mappings[s.mapping as usize];
+            m.sessions += 1;
+            m.sub()
+        };
         if !s.inbound() {
             self.subs[sub as usize].sessions += 1;
         }
         if self.params.filtering == Behavior::AddressDependent {
-            *self.adf.entry((s.mapping, s.rem_addr)).or_insert(0) += 1;
+            let r = self.mapping_ref(i, &s);
+            *self.adf.entry((r, s.rem_addr)).or_insert(0) += 1;
         }
         if reuse.is_some() {
             self.sessions[i as usize].next = link;
@@ -1453,7 +1836,7 @@ impl Nat {
             self.subs.push(fresh);
             self.sub_inbound.push(InboundList::EMPTY);
         } else {
-            return Err(DropReason::SessionTableFull);
+            return Err(DropReason::SubscriberTableFull);
         }
         let i = if i != NIL {
             i
@@ -1524,13 +1907,18 @@ impl Nat {
         Ok(a)
     }
 
-    fn new_mapping(&mut self, sub: u32, mkey: Key, _now: u32) -> Result<u32, DropReason> {
-        let parity = (self.params.port_parity && mkey.proto != ipv4::PROTO_ICMP).then_some(mkey.pa);
-        self.new_mapping_with(sub, mkey, parity, self.params.port_preservation)
+    /// The parity a new mapping of `mkey` keeps (if the config asks for it).
+    fn parity(&self, mkey: &Key) -> Option<u16> {
+        (self.params.port_parity && mkey.proto != ipv4::PROTO_ICMP).then_some(mkey.pa)
     }
 
-    /// A new mapping of `mkey` whose outside port has the parity of `parity` (if
-    /// given), the inside port itself when `preserve` and it is free.
+    /// A new mapping record (no session yet: a pin comes).
+    fn new_mapping(&mut self, sub: u32, mkey: Key, _now: u32) -> Result<u32, DropReason> {
+        self.new_mapping_with(sub, mkey, self.parity(&mkey), self.params.port_preservation)
+    }
+
+    /// A new mapping record of `mkey` whose outside port has the parity of `parity`
+    /// (if given), the inside port itself when `preserve` and it is free.
     fn new_mapping_with(
         &mut self,
         sub: u32,
@@ -1538,9 +1926,23 @@ impl Nat {
         parity: Option<u16>,
         preserve: bool,
     ) -> Result<u32, DropReason> {
-        if self.free_mapping == NIL {
-            return Err(DropReason::SessionTableFull);
+        if self.mapping_full() {
+            return Err(DropReason::MappingTableFull);
         }
+        let (a, port) = self.alloc_port(sub, mkey, parity, preserve)?;
+        Ok(self.install_mapping(sub, mkey, a, port))
+    }
+
+    /// Takes the outside address and port of a new mapping of `mkey`: with the
+    /// parity of `parity` (if given), the inside port itself when `preserve` and it
+    /// is free.
+    fn alloc_port(
+        &mut self,
+        sub: u32,
+        mkey: Key,
+        parity: Option<u16>,
+        preserve: bool,
+    ) -> Result<(usize, u16), DropReason> {
         let preserved = if preserve {
             self.try_preserve(sub, mkey)
         } else {
@@ -1636,7 +2038,7 @@ impl Nat {
                 got.ok_or(DropReason::PoolExhausted)?
             }
         };
-        Ok(self.install_mapping(sub, mkey, a, port))
+        Ok((a, port))
     }
 
     /// Records a mapping of `mkey` to pool address `a`, `port` (already taken).
@@ -1644,8 +2046,7 @@ impl Nat {
         let m = self.free_mapping;
         self.free_mapping = self.mappings[m as usize].sessions;
         self.mappings[m as usize] = Mapping::new(mkey, a, port, 0, sub);
-        self.index_mapping_in(m);
-        self.index_mapping_out(m);
+        self.index_mapping(self.map_base + m);
         self.subs[sub as usize].mappings += 1;
         self.counters.mappings_active.set(self.map_out.len() as u64);
         self.check_threshold(a);
@@ -1724,7 +2125,7 @@ impl Nat {
             b: 0,
             pb: 0,
         };
-        let m = self
+        let r = self
             .mapping_by_out_key(&okey)
             .ok_or(DropReason::NoMapping)?;
         // Remote 0: any address (a loose FTP expectation, media before the answer).
@@ -1736,16 +2137,16 @@ impl Nat {
         let expected = exp.is_some();
         // A static mapping is a port forward: connections to it are wanted; so is one
         // a subscriber asked for (PCP), from the remotes its filters name.
-        let asked = self.pcp_admits(m, t.src, t.sport);
+        let asked = self.pcp_admits(r, t.src, t.sport);
         if asked == Some(false) && !expected {
             return Err(DropReason::Filtered);
         }
-        let forward = (!self.statics.is_empty() && self.statics.contains(&m)) || asked.is_some();
+        let forward = (!self.statics.is_empty() && self.statics.contains(&r)) || asked.is_some();
         let allowed = expected
             || forward
             || match self.params.filtering {
                 Behavior::EndpointIndependent => true,
-                Behavior::AddressDependent => self.adf.contains_key(&(m, t.src)),
+                Behavior::AddressDependent => self.adf.contains_key(&(r, t.src)),
                 Behavior::AddressAndPortDependent => false,
             };
         if !allowed {
@@ -1760,7 +2161,6 @@ impl Nat {
         if self.free_session == NIL {
             return Err(DropReason::SessionTableFull);
         }
-        let map = self.mappings[m as usize];
         // Under address- or port-dependent mapping, the mapping belongs to one remote:
         // a session to another remote must not share it.
         if self.params.mapping != Behavior::EndpointIndependent && !expected && !forward {
@@ -1771,11 +2171,17 @@ impl Nat {
         // own, so that remote hosts (spoofed ones included) cannot use up the
         // subscriber's quota for its own outbound flows.
         let inbound = !expected && !forward;
-        if !inbound
-            && self.subs[map.sub() as usize].sessions >= self.params.max_sessions_per_subscriber
-        {
+        let sub = self.mapping_sub(r);
+        if !inbound && self.subs[sub as usize].sessions >= self.params.max_sessions_per_subscriber {
             return Err(DropReason::SubscriberSessionLimit);
         }
+        if inbound && !self.inbound_possible(sub) {
+            return Err(DropReason::SubscriberInboundLimit);
+        }
+        // The session shares the mapping: a folded one is given its record (before
+        // anything changes, so that a refusal leaves all as it was).
+        let m = self.mapping_record(r)?;
+        let map = self.mappings[m as usize];
         // Pinned while a recycled session may have been its last.
         let mut reuse = None;
         if inbound {
@@ -1826,6 +2232,13 @@ impl Nat {
             }
         }
         Ok(si)
+    }
+
+    /// Whether [`Nat::inbound_room`] would make room for an inbound-created session
+    /// of subscriber `sub` (under its budget, or an unanswered one to recycle).
+    fn inbound_possible(&self, sub: u32) -> bool {
+        let list = &self.sub_inbound[sub as usize];
+        list.count < self.params.max_inbound_sessions_per_subscriber || list.ends[0].0 != NIL
     }
 
     /// Whether subscriber `sub` may have one more inbound-created session: Ok(None)
@@ -2049,20 +2462,9 @@ impl Nat {
         if m.sessions > 0 {
             return;
         }
-        let m = *m;
-        self.unindex_mapping_in(&m.key());
-        self.unindex_mapping_out(&m.out_key(&self.pool));
+        self.drop_mapping(self.map_base + mi, now, clean);
         self.mappings[mi as usize].sessions = self.free_mapping;
         self.free_mapping = mi;
-        self.subs[m.sub() as usize].mappings -= 1;
-        if let Some((a, b, owner)) =
-            self.pool
-                .release(usize::from(m.pool), m.proto(), m.out_port, now, clean)
-        {
-            self.drop_block(a, b, owner);
-        }
-        self.counters.mappings_active.set(self.map_out.len() as u64);
-        self.maybe_remove_subscriber(m.sub());
     }
 
     /// An ALG announced a connection to inside endpoint (`in_addr`, `in_port`) from
@@ -2112,10 +2514,12 @@ impl Nat {
 
     /// The subscriber of master session `master` if `in_addr` is its address.
     fn master_sub(&self, master: u32, in_addr: u32) -> Option<u32> {
-        let sub = self
-            .mappings
-            .get(self.sessions.get(master as usize)?.mapping as usize)?
-            .sub();
+        let s = self.sessions.get(master as usize)?;
+        let sub = match s.mapping {
+            NIL => return None,
+            _ if s.folded() => s.mapping & SUB_NONE,
+            m => self.mappings.get(m as usize)?.sub(),
+        };
         (sub != SUB_NONE && self.subs.get(sub as usize)?.addr == in_addr).then_some(sub)
     }
 
@@ -2137,8 +2541,15 @@ impl Nat {
             b: 0,
             pb: 0,
         };
-        let m = match self.mapping_by_in_key(&mkey) {
-            Some(m) => m,
+        let m = match self
+            .mapping_by_in_key(&mkey)
+            .map(|r| self.mapping_record(r))
+        {
+            Some(Ok(m)) => m,
+            Some(Err(_)) => {
+                self.counters.expectations_refused.inc();
+                return None;
+            }
             None => match self.new_mapping(sub, mkey, now) {
                 Ok(m) => m,
                 Err(_) => {
@@ -2324,7 +2735,7 @@ impl Nat {
     /// A new mapping of `mkey` on pool address `a`, port `port`, if the subscriber may
     /// have that port and it is free.
     fn new_mapping_at(&mut self, sub: u32, mkey: Key, a: u16, port: u16) -> Option<u32> {
-        if port == 0 || self.free_mapping == NIL {
+        if port == 0 || self.mapping_full() {
             return None;
         }
         let allowed = self.try_port(sub, mkey, port, usize::from(a))? == usize::from(a);
@@ -2351,7 +2762,7 @@ impl Nat {
 
     /// Ends the registration pinhole of inside endpoint (`proto`, `in_addr`, `in_port`).
     pub fn alg_unregister(&mut self, proto: u8, in_addr: u32, in_port: u16, now: u32) -> bool {
-        let Some(m) = self.mapping_by_in_key(&Key {
+        let Some(r) = self.mapping_by_in_key(&Key {
             proto,
             a: in_addr,
             pa: in_port,
@@ -2360,14 +2771,7 @@ impl Nat {
         }) else {
             return false;
         };
-        let map = self.mappings[m as usize];
-        let okey = Key {
-            proto,
-            a: map.out_addr(&self.pool),
-            pa: map.out_port,
-            b: 0,
-            pb: 0,
-        };
+        let okey = map_keys!(self).out_key(r);
         if self
             .expects
             .get(&okey)
@@ -2383,14 +2787,14 @@ impl Nat {
     /// The inside endpoint of outside endpoint (`proto`, `out_addr`, `out_port`), if
     /// mapped.
     pub fn inside_of(&self, proto: u8, out_addr: u32, out_port: u16) -> Option<(u32, u16)> {
-        let m = self.mapping_by_out_key(&Key {
+        let r = self.mapping_by_out_key(&Key {
             proto,
             a: out_addr,
             pa: out_port,
             b: 0,
             pb: 0,
         })?;
-        let k = self.mappings[m as usize].key();
+        let k = map_keys!(self).in_key(r);
         Some((k.a, k.pa))
     }
 
@@ -2424,7 +2828,8 @@ impl Nat {
         }
     }
 
-    /// A mapping by index.
+    /// A mapping record by index ([`Expect::mapping`], a shared session's
+    /// [`Session::mapping`]; a folded session's mapping is the session itself).
     pub fn mapping(&self, i: u32) -> &Mapping {
         &self.mappings[i as usize]
     }
@@ -2464,15 +2869,16 @@ impl Nat {
             self.emit(self.session_event(event::SESSION_DELETE, &s));
         }
         self.unindex_session(&s);
+        let r = self.mapping_ref(i, &s);
         if self.params.filtering == Behavior::AddressDependent {
-            if let Some(c) = self.adf.get_mut(&(s.mapping, s.rem_addr)) {
+            if let Some(c) = self.adf.get_mut(&(r, s.rem_addr)) {
                 *c -= 1;
                 if *c == 0 {
-                    self.adf.remove(&(s.mapping, s.rem_addr));
+                    self.adf.remove(&(r, s.rem_addr));
                 }
             }
         }
-        let sub = self.mappings[s.mapping as usize].sub();
+        let sub = self.session_sub(&s);
         if s.inbound() {
             self.unlink_inbound(sub, i, usize::from(!s.unanswered()));
         } else {
@@ -2480,7 +2886,11 @@ impl Nat {
         }
         // A TCP port after a clean close may be reused at once (RFC 6888 REQ-8).
         let clean = s.proto == ipv4::PROTO_TCP && s.state() == TcpState::Closing;
-        self.unpin_mapping(s.mapping, now, clean);
+        if s.folded() {
+            self.drop_mapping(r, now, clean);
+        } else {
+            self.unpin_mapping(s.mapping, now, clean);
+        }
         if s.alg() != 0 && !self.expects.is_empty() {
             // Expectations die with their master; a registration lives its own
             // lifetime (the signalling session comes and goes meanwhile).

@@ -1,17 +1,20 @@
 //! Port mappings subscribers ask for (PCP, NAT-PMP): the NAT side, kept apart from
 //! the translation. A PCP mapping is a mapping of the worker's tables (so hairpinning,
 //! ICMP, logging, quarantine and the inspection cover it) that holds one reference on
-//! itself until its lifetime ends, like a static mapping with a deadline; inbound
+//! itself until its lifetime ends, like a static mapping with a deadline. It is always
+//! a mapping record (it lives without a session): a mapping of the inside endpoint
+//! folded in its only session is first given its record, as a second session or an
+//! ALG's pin gives it one ([`Nat::mapping_record`]). Inbound
 //! connections to it are wanted (a port forward), narrowed to the remotes of its
 //! FILTER options if it has any. Only the worker that owns the subscriber calls this.
 
-use super::{event, Key, Nat, NIL};
+use super::{event, Key, Nat};
 use crate::wire::pcp::{Filter, MAX_FILTERS};
 
 /// One mapping a subscriber asked for.
 #[derive(Clone, Copy, Debug)]
 pub struct PcpEntry {
-    /// The mapping record it pins.
+    /// The mapping record it pins (an index of [`Nat::mapping`], never folded).
     pub mapping: u32,
     /// IP protocol.
     pub proto: u8,
@@ -87,7 +90,10 @@ impl Nat {
             b: 0,
             pb: 0,
         };
-        if let Some(m) = self.mapping_by_in_key(&mkey) {
+        if let Some(m) = self
+            .mapping_by_in_key(&mkey)
+            .and_then(|r| self.record_of(r))
+        {
             if let Some(e) = self.pcp.get_mut(&m) {
                 if e.nonce != ask.nonce {
                     return Err(PcpRefusal::NonceMismatch);
@@ -143,22 +149,29 @@ impl Nat {
         Ok(outside)
     }
 
-    /// The mapping for a new entry: the existing one of the inside endpoint, else a
-    /// new one on the suggested port when the subscriber may have it, else any port of
-    /// its own (its block, its range).
+    /// The mapping record of mapping index record `r` if it has one (not folded).
+    fn record_of(&self, r: u32) -> Option<u32> {
+        r.checked_sub(self.map_base)
+    }
+
+    /// The mapping record for a new entry: the existing mapping of the inside endpoint
+    /// (a folded one given its record), else a new one on the suggested port when the
+    /// subscriber may have it, else any port of its own (its block, its range).
     fn pcp_mapping(&mut self, sub: u32, mkey: Key, ask: &PcpAsk) -> Result<u32, PcpRefusal> {
         let wants = |out: (u32, u16)| {
             (ask.suggest.0 == 0 || ask.suggest.0 == out.0)
                 && (ask.suggest.1 == 0 || ask.suggest.1 == out.1)
         };
-        if let Some(m) = self.mapping_by_in_key(&mkey) {
-            let map = self.mappings[m as usize];
-            if ask.prefer_failure && !wants((map.out_addr(&self.pool), map.out_port)) {
+        if let Some(r) = self.mapping_by_in_key(&mkey) {
+            let out = self.mapping_out_key(r);
+            if ask.prefer_failure && !wants((out.a, out.pa)) {
                 return Err(PcpRefusal::CannotProvide);
             }
-            return Ok(m);
+            // Shared with its session from now on: a record of its own, counting
+            // that session (refused, and nothing changed, when none is free).
+            return self.mapping_record(r).map_err(|_| PcpRefusal::NoResources);
         }
-        if self.free_mapping == NIL {
+        if self.mapping_full() {
             return Err(PcpRefusal::NoResources);
         }
         if ask.suggest.1 != 0 {
@@ -252,14 +265,14 @@ impl Nat {
         self.pcp_ending = over;
     }
 
-    /// Whether remote `src`:`sport` may open a session on mapping `m`: None when `m`
-    /// is no PCP mapping, else whether its filters (if any) let it in.
+    /// Whether remote `src`:`sport` may open a session on mapping index record `r`:
+    /// None when it is no PCP mapping, else whether its filters (if any) let it in.
     #[inline]
-    pub(super) fn pcp_admits(&self, m: u32, src: u32, sport: u16) -> Option<bool> {
+    pub(super) fn pcp_admits(&self, r: u32, src: u32, sport: u16) -> Option<bool> {
         if self.pcp.is_empty() {
             return None;
         }
-        let e = self.pcp.get(&m)?;
+        let e = self.pcp.get(&self.record_of(r)?)?;
         let f = &e.filters[..usize::from(e.n_filters)];
         Some(f.is_empty() || f.iter().any(|f| f.admits(src, sport)))
     }

@@ -490,6 +490,17 @@ impl Pool {
         true
     }
 
+    /// Takes back a port of address `a` that waits in quarantine (a static mapping
+    /// put back by a reload): it stays in use and never comes free by itself. False
+    /// when it is not in quarantine.
+    pub fn reclaim(&mut self, a: usize, proto: u8, port: u16) -> bool {
+        let (a, p) = (a as u16, pidx(proto) as u8);
+        let before = self.quarantine.len();
+        self.quarantine
+            .retain(|q| !(q.pool == a && q.proto == p && q.port == port));
+        self.quarantine.len() < before
+    }
+
     /// Releases a port into quarantine; it becomes free after `quarantine_secs`.
     /// With `immediate` (TCP after a clean close) it is free at once. Returns the
     /// block that became empty, if any, for the caller to return.

@@ -3,6 +3,7 @@
 
 /// One's-complement sum of `data` as big-endian 16-bit words, not yet folded.
 /// An odd trailing byte is padded with zero.
+#[inline]
 pub fn sum(data: &[u8]) -> u32 {
     let mut acc: u64 = 0;
     let mut chunks = data.chunks_exact(8);
@@ -25,6 +26,7 @@ pub fn sum(data: &[u8]) -> u32 {
 }
 
 /// Folds a 32-bit one's-complement accumulator to 16 bits.
+#[inline]
 pub fn fold(mut acc: u32) -> u16 {
     while acc >> 16 != 0 {
         acc = (acc & 0xffff) + (acc >> 16);
@@ -33,11 +35,13 @@ pub fn fold(mut acc: u32) -> u16 {
 }
 
 /// The checksum field value for data whose (unfolded) sum is `acc`.
+#[inline]
 pub fn finish(acc: u32) -> u16 {
     !fold(acc)
 }
 
 /// Adds two partial sums.
+#[inline]
 pub fn add(a: u32, b: u32) -> u32 {
     let (s, carry) = a.overflowing_add(b);
     s + u32::from(carry)
@@ -49,6 +53,7 @@ pub fn pseudo_header(src: [u8; 4], dst: [u8; 4], proto: u8, l4_len: u16) -> u32 
 }
 
 /// RFC 1624 eqn. 3: the new checksum after a 16-bit word changed from `old` to `new`.
+#[inline]
 pub fn update16(check: u16, old: u16, new: u16) -> u16 {
     let acc = u32::from(!check) + u32::from(!old) + u32::from(new);
     !fold(acc)
@@ -72,6 +77,7 @@ pub struct Delta(pub u32);
 
 impl Delta {
     /// The delta of replacing `old` by `new` (both as 16-bit word sums).
+    #[inline]
     pub fn between(old: &[u16], new: &[u16]) -> Delta {
         let mut acc = 0u32;
         for w in old {
@@ -84,6 +90,7 @@ impl Delta {
     }
 
     /// Delta of an address and port change.
+    #[inline]
     pub fn addr_port(old_addr: u32, old_port: u16, new_addr: u32, new_port: u16) -> Delta {
         Delta::between(
             &[(old_addr >> 16) as u16, old_addr as u16, old_port],
@@ -105,6 +112,7 @@ impl Delta {
     }
 
     /// Applies the delta to a checksum field value.
+    #[inline]
     pub fn apply(self, check: u16) -> u16 {
         !fold(u32::from(!check) + self.0)
     }

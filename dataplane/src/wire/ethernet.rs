@@ -39,19 +39,28 @@ impl<T: AsRef<[u8]>> Frame<T> {
         }
         Ok(Frame { buffer })
     }
+    /// A view over a frame whose header was checked already (when it was parsed);
+    /// the accessors panic on a buffer shorter than the header.
+    #[inline]
+    pub fn new_unchecked(buffer: T) -> Self {
+        Frame { buffer }
+    }
     /// Destination MAC.
+    #[inline]
     pub fn dst(&self) -> Mac {
         let mut m = [0; 6];
         m.copy_from_slice(&self.buffer.as_ref()[0..6]);
         m
     }
     /// Source MAC.
+    #[inline]
     pub fn src(&self) -> Mac {
         let mut m = [0; 6];
         m.copy_from_slice(&self.buffer.as_ref()[6..12]);
         m
     }
     /// EtherType.
+    #[inline]
     pub fn ethertype(&self) -> u16 {
         be16(self.buffer.as_ref(), 12)
     }
@@ -59,12 +68,14 @@ impl<T: AsRef<[u8]>> Frame<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
     /// Sets both addresses.
+    #[inline]
     pub fn set_addrs(&mut self, src: &Mac, dst: &Mac) {
         let b = self.buffer.as_mut();
         b[0..6].copy_from_slice(dst);
         b[6..12].copy_from_slice(src);
     }
     /// Sets the EtherType.
+    #[inline]
     pub fn set_ethertype(&mut self, t: u16) {
         put16(self.buffer.as_mut(), 12, t);
     }

@@ -60,23 +60,34 @@ impl<T: AsRef<[u8]>> Message<T> {
         }
         Ok(Message { buffer })
     }
+    /// A view over a message whose header was checked already (when the packet was
+    /// parsed); the accessors panic on a buffer shorter than the 8-byte header.
+    #[inline(always)]
+    pub fn new_unchecked(buffer: T) -> Self {
+        Message { buffer }
+    }
     /// Type.
+    #[inline(always)]
     pub fn msg_type(&self) -> u8 {
         self.buffer.as_ref()[0]
     }
     /// Code.
+    #[inline(always)]
     pub fn code(&self) -> u8 {
         self.buffer.as_ref()[1]
     }
     /// Checksum field.
+    #[inline(always)]
     pub fn checksum(&self) -> u16 {
         be16(self.buffer.as_ref(), 2)
     }
     /// Identifier of a query message.
+    #[inline(always)]
     pub fn ident(&self) -> u16 {
         be16(self.buffer.as_ref(), 4)
     }
     /// The bytes after the 8-byte header (the embedded packet of an error).
+    #[inline(always)]
     pub fn body(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..]
     }
@@ -84,14 +95,17 @@ impl<T: AsRef<[u8]>> Message<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Message<T> {
     /// Sets the identifier (checksum is the caller's).
+    #[inline(always)]
     pub fn set_ident(&mut self, id: u16) {
         put16(self.buffer.as_mut(), 4, id);
     }
     /// Sets the checksum field.
+    #[inline(always)]
     pub fn set_checksum(&mut self, c: u16) {
         put16(self.buffer.as_mut(), 2, c);
     }
     /// Recomputes the checksum over the whole message.
+    #[inline]
     pub fn fill_checksum(&mut self) {
         let b = self.buffer.as_mut();
         put16(b, 2, 0);
@@ -99,6 +113,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Message<T> {
         put16(b, 2, c);
     }
     /// The body, mutable.
+    #[inline(always)]
     pub fn body_mut(&mut self) -> &mut [u8] {
         &mut self.buffer.as_mut()[HEADER_LEN..]
     }

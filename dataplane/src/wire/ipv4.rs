@@ -59,54 +59,67 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Packet { buffer }
     }
     /// Header length in bytes (IHL * 4).
+    #[inline]
     pub fn header_len(&self) -> usize {
         usize::from(self.buffer.as_ref()[field::VER_IHL] & 0x0f) * 4
     }
     /// Total length field.
+    #[inline]
     pub fn total_len(&self) -> usize {
         usize::from(be16(self.buffer.as_ref(), field::LENGTH))
     }
     /// Identification.
+    #[inline]
     pub fn ident(&self) -> u16 {
         be16(self.buffer.as_ref(), field::IDENT)
     }
     /// Flags and fragment offset word.
+    #[inline]
     pub fn flags_frag(&self) -> u16 {
         be16(self.buffer.as_ref(), field::FLAGS_FRAG)
     }
     /// Fragment offset in bytes.
+    #[inline]
     pub fn frag_offset(&self) -> usize {
         usize::from(self.flags_frag() & 0x1fff) * 8
     }
     /// True if this is a fragment (MF set or non-zero offset).
+    #[inline]
     pub fn is_fragment(&self) -> bool {
         self.flags_frag() & (FLAG_MF | 0x1fff) != 0
     }
     /// Time to live.
+    #[inline]
     pub fn ttl(&self) -> u8 {
         self.buffer.as_ref()[field::TTL]
     }
     /// Protocol.
+    #[inline]
     pub fn protocol(&self) -> u8 {
         self.buffer.as_ref()[field::PROTO]
     }
     /// Header checksum field.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         be16(self.buffer.as_ref(), field::CHECKSUM)
     }
     /// Source address as a host-order u32.
+    #[inline]
     pub fn src(&self) -> u32 {
         be32(self.buffer.as_ref(), field::SRC)
     }
     /// Destination address as a host-order u32.
+    #[inline]
     pub fn dst(&self) -> u32 {
         be32(self.buffer.as_ref(), field::DST)
     }
     /// True when the header checksum verifies.
+    #[inline]
     pub fn checksum_ok(&self) -> bool {
         checksum::fold(checksum::sum(&self.buffer.as_ref()[..self.header_len()])) == 0xffff
     }
     /// The payload (up to total length).
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[self.header_len()..self.total_len()]
     }
@@ -114,6 +127,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Sets the source address, updating the header checksum incrementally.
+    #[inline]
     pub fn set_src(&mut self, a: u32) {
         let old = self.src();
         let c = checksum::update32(self.checksum(), old, a);
@@ -122,6 +136,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         put16(b, field::CHECKSUM, c);
     }
     /// Sets the destination address, updating the header checksum incrementally.
+    #[inline]
     pub fn set_dst(&mut self, a: u32) {
         let old = self.dst();
         let c = checksum::update32(self.checksum(), old, a);
@@ -130,6 +145,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         put16(b, field::CHECKSUM, c);
     }
     /// Sets the identification, updating the checksum incrementally.
+    #[inline]
     pub fn set_ident(&mut self, id: u16) {
         let old = self.ident();
         let c = checksum::update16(self.checksum(), old, id);
@@ -139,6 +155,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 
     /// Decrements the TTL, updating the checksum incrementally.
+    #[inline]
     pub fn decrement_ttl(&mut self) {
         let b = self.buffer.as_mut();
         let old = be16(b, field::TTL);
@@ -148,6 +165,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         put16(b, field::CHECKSUM, c);
     }
     /// Sets the total length, updating the checksum incrementally.
+    #[inline]
     pub fn set_total_len(&mut self, len: u16) {
         let old = self.total_len() as u16;
         let c = checksum::update16(self.checksum(), old, len);
@@ -156,6 +174,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         put16(b, field::CHECKSUM, c);
     }
     /// Recomputes the header checksum from scratch.
+    #[inline]
     pub fn fill_checksum(&mut self) {
         let hl = self.header_len();
         let b = self.buffer.as_mut();
@@ -164,6 +183,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         put16(b, field::CHECKSUM, c);
     }
     /// The payload, mutable.
+    #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let (hl, tl) = (self.header_len(), self.total_len());
         &mut self.buffer.as_mut()[hl..tl]

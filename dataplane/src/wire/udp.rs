@@ -30,22 +30,27 @@ impl<T: AsRef<[u8]>> Datagram<T> {
         Datagram { buffer }
     }
     /// Source port.
+    #[inline(always)]
     pub fn src_port(&self) -> u16 {
         be16(self.buffer.as_ref(), 0)
     }
     /// Destination port.
+    #[inline(always)]
     pub fn dst_port(&self) -> u16 {
         be16(self.buffer.as_ref(), 2)
     }
     /// Length field.
+    #[inline(always)]
     pub fn len(&self) -> usize {
         usize::from(be16(self.buffer.as_ref(), 4))
     }
     /// True if the length field says no payload.
+    #[inline(always)]
     pub fn is_empty(&self) -> bool {
         self.len() == HEADER_LEN
     }
     /// Checksum field (0: none).
+    #[inline(always)]
     pub fn checksum(&self) -> u16 {
         be16(self.buffer.as_ref(), CHECKSUM)
     }
@@ -53,14 +58,17 @@ impl<T: AsRef<[u8]>> Datagram<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Datagram<T> {
     /// Sets the source port (checksum is the caller's).
+    #[inline(always)]
     pub fn set_src_port(&mut self, p: u16) {
         put16(self.buffer.as_mut(), 0, p);
     }
     /// Sets the destination port (checksum is the caller's).
+    #[inline(always)]
     pub fn set_dst_port(&mut self, p: u16) {
         put16(self.buffer.as_mut(), 2, p);
     }
     /// Sets the checksum field; a computed 0 is sent as 0xffff (RFC 768).
+    #[inline(always)]
     pub fn set_checksum(&mut self, c: u16) {
         put16(
             self.buffer.as_mut(),

@@ -21,3 +21,29 @@ pub fn skip_without_root(what: &str) -> bool {
     eprintln!("skipped: not root and CGNAT_SKIP_NETNS is set");
     true
 }
+
+/// Runs `bash scripts/SCRIPT CGNAT_BINARY target/WORK`, shows its output, and asserts
+/// that it passed: exit status 0 and `pass` in what it printed.
+pub fn run_script(script: &str, work: &str, pass: &str) {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let work = root.join("target").join(work);
+    let _ = std::fs::remove_dir_all(&work);
+    let out = Command::new("bash")
+        .arg(root.join("scripts").join(script))
+        .arg(env!("CARGO_BIN_EXE_cgnat"))
+        .arg(&work)
+        .output()
+        .unwrap_or_else(|e| panic!("running scripts/{script}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    assert!(
+        out.status.success(),
+        "scripts/{script} failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains(pass),
+        "scripts/{script} did not print {pass}"
+    );
+}

@@ -12,8 +12,10 @@ use cgnat_dataplane::neighbors::Neighbors;
 use cgnat_dataplane::pipeline::{port_infos, PipelineParams, Side, Worker};
 use cgnat_dataplane::wire::checksum;
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
+use std::process::Child;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub const GW_MAC: [u8; 6] = [0x02, 0xaa, 0, 0, 0, 0xfe];
 pub const HOST_MAC: [u8; 6] = [0x02, 0xbb, 0, 0, 0, 0x01];
@@ -376,4 +378,69 @@ pub fn tftp_answer_reaches_client(h: &mut Harness, m: SocketAddrV4, now: u32) {
     );
     let back = out(&one(h, &data, Side::Outside, now, Side::Inside));
     assert_eq!(back.dst, sa("100.64.1.2:44935"));
+}
+
+/// A TCP port on loopback that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The body of a GET of `url` (curl, 2 s at most), if it answered 2xx.
+pub fn http_get(url: &str) -> Option<String> {
+    let out = std::process::Command::new("curl")
+        .args(["-sf", "--max-time", "2", url])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A spawned process (`cgnat run`), stopped with SIGTERM (then SIGKILL) when dropped.
+pub struct Killed(pub std::process::Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg(self.0.id().to_string())
+            .status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Fails the test, naming what installs them, if any of `tools` is not on the PATH.
+pub fn require_tools(tools: &[&str]) {
+    for tool in tools {
+        assert!(
+            std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .status()
+                .unwrap()
+                .success(),
+            "{tool} is missing: run scripts/install-deps.sh --test"
+        );
+    }
+}
+
+/// Waits at most `limit` for `child` to exit.
+pub fn exit_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
 }

@@ -1,0 +1,197 @@
+//! What a reload changes: the settings that differ between the running config and a
+//! newly read one, each either changeable live or not. A reload is all or nothing:
+//! one setting that cannot change live refuses the whole file ([`plan`]).
+
+use crate::raw::FileConfig;
+use crate::{Config, ConfigError};
+use toml::Value;
+
+/// One setting a reload changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// Dotted key (`nat.timeouts.udp`, `alg.ftp.enabled`, `nat.static`, ...).
+    pub key: String,
+    /// The running value (TOML), `-` when not set.
+    pub from: String,
+    /// The file's value (TOML), `-` when not set.
+    pub to: String,
+}
+
+/// Settings that change live, as dotted keys: a key matches one equal to it or below
+/// it (`alg` covers `alg.ftp.ports`).
+const LIVE: &[&str] = &[
+    "nat.timeouts",
+    "nat.max_sessions_per_subscriber",
+    "nat.max_inbound_sessions_per_subscriber",
+    "nat.static",
+    "nat.hairpinning",
+    "nat.exclude_destinations",
+    "nat.allow_destinations",
+    "nat.identity",
+    "nat.ip_options",
+    "nat.icmp_on_limit",
+    "nat.inbound_syn",
+    "nat.port_parity",
+    "nat.port_preservation",
+    "alg",
+    "logging",
+    "metrics.token",
+    "api.token",
+    "dataplane.arp_per_source",
+    "dataplane.unresolved_secs",
+];
+
+/// Why the settings under a key cannot change live, most specific first.
+const FIXED: &[(&str, &str)] = &[
+    (
+        "nat.pool",
+        "pool prefixes cannot change live yet: each worker's pool (addresses indexed \
+         densely, port usage shared with the metrics) is built at start; restart to change it",
+    ),
+    (
+        "nat.inside",
+        "the inside prefixes decide which worker owns a subscriber; restart to change them",
+    ),
+    (
+        "nat.max_sessions",
+        "the session tables are sized from it at start",
+    ),
+    (
+        "nat.max_mappings",
+        "the mapping records are allocated at start",
+    ),
+    (
+        "nat.max_subscribers",
+        "the subscriber tables are sized from it at start",
+    ),
+    (
+        "nat.max_blocks_per_subscriber",
+        "the subscribers' block tables are sized from it at start",
+    ),
+    (
+        "nat",
+        "live mappings were made under it (port layout, behaviour, allocation)",
+    ),
+    (
+        "dataplane.worker_lcores",
+        "lcores, their queues and rings are set up when DPDK starts",
+    ),
+    (
+        "dataplane.control_lcore",
+        "lcores, their queues and rings are set up when DPDK starts",
+    ),
+    (
+        "dataplane",
+        "DPDK's memory, mbufs, descriptors and queues are set up at start",
+    ),
+    ("ports", "devices and their addresses are set up at start"),
+    ("metrics", "the metrics listener is bound at start"),
+    ("api", "the control API's listener is bound at start"),
+];
+
+fn under(key: &str, prefix: &str) -> bool {
+    key == prefix
+        || key
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+}
+
+/// Why `key` cannot change live, or None when it can.
+pub fn fixed_reason(key: &str) -> Option<&'static str> {
+    if LIVE.iter().any(|p| under(key, p)) {
+        return None;
+    }
+    Some(
+        FIXED
+            .iter()
+            .find(|(p, _)| under(key, p))
+            .map_or("it is read only at start", |(_, why)| why),
+    )
+}
+
+fn render(v: Option<&Value>) -> String {
+    match v {
+        None => "-".into(),
+        Some(Value::String(s)) => format!("{s:?}"),
+        Some(v) => {
+            let s = v.to_string();
+            // Arrays of tables render over several lines: keep the answer one line.
+            s.split_whitespace().collect::<Vec<_>>().join(" ")
+        }
+    }
+}
+
+/// Every setting (dotted key) that differs between `a` and `b`; arrays count as one
+/// setting.
+fn differences(prefix: &str, a: Option<&Value>, b: Option<&Value>, out: &mut Vec<Change>) {
+    match (a, b) {
+        (Some(Value::Table(x)), Some(Value::Table(y))) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                differences(&key, x.get(k), y.get(k), out);
+            }
+        }
+        // A whole table set or unset: each of its settings changed.
+        (Some(Value::Table(x)), None) => {
+            for (k, v) in x {
+                differences(&format!("{prefix}.{k}"), Some(v), None, out);
+            }
+        }
+        (None, Some(Value::Table(y))) => {
+            for (k, v) in y {
+                differences(&format!("{prefix}.{k}"), None, Some(v), out);
+            }
+        }
+        _ if a == b => {}
+        _ => out.push(Change {
+            key: prefix.to_string(),
+            from: render(a),
+            to: render(b),
+        }),
+    }
+}
+
+/// The settings of `new` that differ from `running`, sorted by key.
+pub fn changes(running: &Config, new: &Config) -> Vec<Change> {
+    let tree = |c: &Config| Value::try_from(FileConfig::from_config(c)).ok();
+    let (a, b) = (tree(running), tree(new));
+    let mut out = Vec::new();
+    differences("", a.as_ref(), b.as_ref(), &mut out);
+    out
+}
+
+/// What a reload from `new` (read from `text`) would change in `running`: every
+/// change, when all can be made live; otherwise every change that cannot, each named
+/// by the file, its line in `text` (0 when the file leaves it to its default), the key,
+/// and why it needs a restart. Nothing is to be applied then.
+pub fn plan(running: &Config, new: &Config, text: &str) -> Result<Vec<Change>, Vec<ConfigError>> {
+    let all = changes(running, new);
+    let refused: Vec<ConfigError> = all
+        .iter()
+        .filter_map(|c| {
+            let why = fixed_reason(&c.key)?;
+            Some(ConfigError {
+                file: new.file.clone(),
+                line: crate::locate::line_of_key(text, &c.key),
+                key: c.key.clone(),
+                message: format!(
+                    "cannot change without a restart ({why}): running {}, file {}; \
+                     nothing was applied",
+                    c.from, c.to
+                ),
+            })
+        })
+        .collect();
+    if refused.is_empty() {
+        Ok(all)
+    } else {
+        Err(refused)
+    }
+}

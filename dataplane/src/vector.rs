@@ -1,0 +1,305 @@
+//! A worker's burst path: each burst is processed as a vector, in stages over all of
+//! its frames (as VPP does), with one metadata record per frame carried from the
+//! first stage to the last:
+//!
+//! 1. parse and classify every frame ([`Worker::classify`]): the plain ones (IPv4
+//!    TCP, UDP or ICMP query, no options, no fragment, nothing special about their
+//!    addresses, this worker's) keep their offsets, tuple and TCP flags; every other
+//!    frame is marked slow, and one the slow pass may still translate through a
+//!    session (a first fragment, IP options, a group MAC: [`Worker::touching`]) keeps
+//!    its tuple too;
+//! 2. hash the plain frames' session keys and prefetch their index slots;
+//! 3. prefetch the session records the slots name, then look the sessions up (those
+//!    of the marked slow frames too); a miss (likely a new flow) is slow, and for an
+//!    outbound one what creating its session reads first is prefetched;
+//! 4. translate the plain frames whose session needs nothing but its translation
+//!    ([`Worker::translate`]: state and timer as [`crate::nat::Nat::in2out`] and
+//!    `out2in` leave them, rewrite, TTL, MAC addresses); an ALG session, an unanswered
+//!    inbound one, an unknown next hop, or a marked slow frame of the same session
+//!    ahead of it in the burst makes the frame slow, with nothing changed;
+//! 5. the slow frames, in their order, through the full per-packet path
+//!    ([`Worker::process`], the reference behaviour), after what creating the
+//!    sessions of the burst's new flows reads was prefetched for all of them; a frame
+//!    it holds (a fragment, a frame waiting for its next hop) is given to
+//!    [`Worker::hold`] at once;
+//! 6. one dispatch of every frame's verdict in the burst's order
+//!    ([`dispatch::route`]), then of what the burst released ([`dispatch::send_ready`]).
+//!
+//! A packet of a plain session is therefore translated before the slow frames that
+//! came ahead of it in its burst are processed; no slow frame ahead of it changes its
+//! session (creation leaves existing sessions alone, a recycled inbound session is
+//! never plain, and a slow frame of the same session sends it the slow way too), so
+//! the outputs are those of processing the frames one by one. Frames released during
+//! a burst (fragments held for a first one) go out after all of the burst's frames. The cycles of each stage (a TSC read between stages, six per burst) and the
+//! packets each handled are counted per worker
+//! ([`crate::counters::WorkerCounters::stage_cycles`]).
+//!
+//! No allocation, lock or log: the metadata and the frames of a burst live in fixed
+//! arrays on the stack.
+
+use crate::buf::PacketBuf;
+use crate::dispatch::{self, Outputs};
+use crate::pipeline::{Plain, Side, Verdict, Worker};
+
+/// The most frames one vector holds (a receive burst's).
+pub const VECTOR: usize = 32;
+
+const _: () = assert!(VECTOR <= 32, "a u32 marks the frames of a vector");
+
+/// What happens next to a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Next {
+    /// A plain frame: looked up, and translated if its session allows.
+    Fast,
+    /// Through the full per-packet path.
+    Slow,
+    /// Processed: dispatch this verdict.
+    Done(Verdict),
+    /// Taken by the worker (held).
+    Gone,
+}
+
+/// One frame's metadata, carried through the stages.
+#[derive(Clone, Copy, Debug)]
+struct Meta {
+    side: Side,
+    next: Next,
+    plain: Plain,
+    hash: u32,
+    session: u32,
+}
+
+impl Meta {
+    const EMPTY: Meta = Meta {
+        side: Side::Inside,
+        next: Next::Slow,
+        plain: Plain::EMPTY,
+        hash: 0,
+        session: 0,
+    };
+}
+
+/// Processes `frames` (each with the side it was received on; `handed`: handed over
+/// by another worker, as [`Worker::process_handed`]) at `now`, in vectors of up to
+/// [`VECTOR`], and dispatches every one to `out`.
+#[inline]
+pub fn receive_burst<B, O, I>(
+    worker: &mut Worker<B>,
+    frames: I,
+    handed: bool,
+    now: u32,
+    out: &mut O,
+) where
+    B: PacketBuf,
+    O: Outputs<B>,
+    I: IntoIterator<Item = (B, Side)>,
+{
+    let mut it = frames.into_iter();
+    let mut bufs: [Option<B>; VECTOR] = std::array::from_fn(|_| None);
+    let mut meta = [Meta::EMPTY; VECTOR];
+    loop {
+        let mut n = 0;
+        while n < VECTOR {
+            let Some((b, side)) = it.next() else { break };
+            bufs[n] = Some(b);
+            meta[n] = Meta {
+                side,
+                ..Meta::EMPTY
+            };
+            n += 1;
+        }
+        if n == 0 {
+            return;
+        }
+        vector(worker, &mut bufs[..n], &mut meta[..n], handed, now, out);
+        if n < VECTOR {
+            return;
+        }
+    }
+}
+
+/// Processes one frame received on `from` and dispatches it: a burst of one.
+#[inline]
+pub fn receive<B: PacketBuf, O: Outputs<B>>(
+    worker: &mut Worker<B>,
+    buf: B,
+    from: Side,
+    now: u32,
+    out: &mut O,
+) {
+    receive_burst(worker, [(buf, from)], false, now, out);
+}
+
+/// Processes one frame another worker handed over (as received on `from`) and
+/// dispatches it: a burst of one.
+#[inline]
+pub fn receive_handed<B: PacketBuf, O: Outputs<B>>(
+    worker: &mut Worker<B>,
+    buf: B,
+    from: Side,
+    now: u32,
+    out: &mut O,
+) {
+    receive_burst(worker, [(buf, from)], true, now, out);
+}
+
+/// The stages over one vector (`bufs` all Some on entry, empty on return).
+#[inline]
+fn vector<B: PacketBuf, O: Outputs<B>>(
+    worker: &mut Worker<B>,
+    bufs: &mut [Option<B>],
+    meta: &mut [Meta],
+    handed: bool,
+    now: u32,
+    out: &mut O,
+) {
+    let n = bufs.len();
+    let t0 = cgnat_ffi::tsc();
+
+    // 1. Parse and classify. A frame left out that the slow pass may still
+    //    translate through a session (a first fragment, IP options, a group MAC)
+    //    is marked: a plain frame of the same session after it goes the slow way
+    //    too, so that the session sees its packets in their order.
+    let mut fast = 0u64;
+    let mut touching = 0u32;
+    for (i, (b, m)) in bufs.iter_mut().zip(meta.iter_mut()).enumerate() {
+        let Some(b) = b.as_mut() else { continue };
+        if let Some(p) = worker.classify(b, m.side, handed) {
+            m.plain = p;
+            m.next = Next::Fast;
+            fast += 1;
+        } else if let Some(t) = worker.touching(b, m.side, handed) {
+            m.plain.tuple = t;
+            touching |= 1 << i;
+        }
+    }
+    let t1 = cgnat_ffi::tsc();
+
+    // 2. Hashes, index slots.
+    let looked = |i: usize, m: &Meta| m.next == Next::Fast || touching & 1 << i != 0;
+    for (_, m) in meta.iter_mut().enumerate().filter(|(i, m)| looked(*i, m)) {
+        let outbound = m.side == Side::Inside;
+        m.hash = worker.nat.session_hash(&m.plain.tuple, outbound);
+        worker.nat.prefetch_slot(m.hash, outbound);
+    }
+    // 3. Session records, lookups. A miss goes the slow way; an outbound one is
+    //    likely a new flow (marked for the creation prefetch).
+    for (_, m) in meta.iter().enumerate().filter(|(i, m)| looked(*i, m)) {
+        worker
+            .nat
+            .prefetch_candidate(m.hash, m.side == Side::Inside);
+    }
+    let mut new_flows = 0u32;
+    for (i, m) in meta.iter_mut().enumerate() {
+        if touching & 1 << i != 0 {
+            let outbound = m.side == Side::Inside;
+            match worker.nat.find_hashed(&m.plain.tuple, outbound, m.hash) {
+                Some(s) => m.session = s,
+                None => touching &= !(1 << i),
+            }
+            continue;
+        }
+        if m.next != Next::Fast {
+            continue;
+        }
+        let outbound = m.side == Side::Inside;
+        match worker.nat.find_hashed(&m.plain.tuple, outbound, m.hash) {
+            Some(s) => m.session = s,
+            None => {
+                m.next = Next::Slow;
+                if outbound {
+                    new_flows |= 1 << i;
+                }
+            }
+        }
+    }
+    let t2 = cgnat_ffi::tsc();
+
+    // 4. Translate.
+    let mut translated = 0u64;
+    for i in 0..n {
+        if meta[i].next != Next::Fast {
+            continue;
+        }
+        let mut before = touching & ((1 << i) - 1);
+        let mut shared = false;
+        while before != 0 {
+            let j = before.trailing_zeros() as usize;
+            shared |= meta[j].session == meta[i].session;
+            before &= before - 1;
+        }
+        let (Some(b), m) = (bufs[i].as_mut(), &mut meta[i]) else {
+            continue;
+        };
+        if shared {
+            m.next = Next::Slow;
+            continue;
+        }
+        m.next = match worker.translate(b, &m.plain, m.side, handed, m.session, now) {
+            Some(v) => {
+                translated += 1;
+                Next::Done(v)
+            }
+            None => Next::Slow,
+        };
+    }
+    let t3 = cgnat_ffi::tsc();
+
+    // 5. The slow frames, in order; what creating the new flows' sessions reads
+    //    prefetched for all of them first.
+    if new_flows != 0 {
+        for (i, m) in meta.iter().enumerate() {
+            if new_flows & 1 << i != 0 {
+                worker.nat.prefetch(&m.plain.tuple, true, 2);
+            }
+        }
+    }
+    let mut slow = 0u64;
+    for (b, m) in bufs.iter_mut().zip(meta.iter_mut()) {
+        if m.next != Next::Slow {
+            continue;
+        }
+        slow += 1;
+        let Some(buf) = b.as_mut() else { continue };
+        let v = if handed {
+            worker.process_handed(buf, m.side, now)
+        } else {
+            worker.process(buf, m.side, now)
+        };
+        m.next = if v == Verdict::Hold {
+            // What the worker noted for this frame is for this frame only.
+            if let Some(buf) = b.take() {
+                worker.hold(buf);
+            }
+            Next::Gone
+        } else {
+            Next::Done(v)
+        };
+    }
+    let t4 = cgnat_ffi::tsc();
+
+    // 6. Dispatch, in the burst's order, then what the burst released.
+    for (b, m) in bufs.iter_mut().zip(meta.iter()) {
+        if let (Some(buf), Next::Done(v)) = (b.take(), m.next) {
+            dispatch::route(worker, buf, v, m.side, out);
+        }
+    }
+    dispatch::send_ready(worker, out);
+    let t5 = cgnat_ffi::tsc();
+
+    let c = worker.counters();
+    let n = n as u64;
+    for (k, (cycles, packets)) in [
+        (t1.wrapping_sub(t0), n),
+        (t2.wrapping_sub(t1), fast),
+        (t3.wrapping_sub(t2), translated),
+        (t4.wrapping_sub(t3), slow),
+        (t5.wrapping_sub(t4), n),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        c.stage_cycles[k].add(cycles);
+        c.stage_packets[k].add(packets);
+    }
+}

@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# Changes without restart, end to end: a subscriber downloads a file over HTTP (rate
+# limited, so it spans the test) and keeps a UDP exchange going while cgnat is
+# reloaded three times (`cgnat reload` twice, SIGHUP once) with timeouts, an ALG
+# switch, a static mapping, a limit and a log collector changed. Checks: the download's
+# sha256, every UDP datagram answered from one unchanged mapping, the subscriber's
+# sessions (inside and outside endpoints) the same after each reload, the running
+# config changed each time, and the ALG switch followed: active FTP fails with the
+# FTP ALG off and works again once it is back on. Needs root.
+# Usage: reload-e2e.sh CGNAT_BINARY WORKDIR
+set -euo pipefail
+. "$(dirname "$0")/lib/cgnat-bed.sh"
+bin=$(realpath "$1")
+work=$(realpath -m "$2")
+rm -rf "$work"
+mkdir -p "$work"
+bed_init rl
+fail() {
+    echo "RELOAD-E2E FAIL: $*" >&2
+    echo "--- cgnat log" >&2; cat "$work/cgnat.log" >&2 || true
+    for f in udp-client.log udp-server.log curl.log; do
+        [ -f "$work/$f" ] && { echo "--- $f"; tail -20 "$work/$f"; } >&2
+    done
+    exit 1
+}
+
+bed_up "$sub" "$inet" "$vs" "$vsn" "$vi" "$vin"
+
+# The config of reload N: the bed's, with EXTRA [nat] keys and tables.
+config() { # extra
+    local api=${api_port:-} metrics=${metrics_port:-}
+    write_cgnat_config "$work/cgnat.toml" reload "$vsn" "$vin" "$1"
+    if [ -n "$api" ]; then
+        # Same listeners as at start (they cannot change live).
+        sed -i "s/127.0.0.1:$api_port\"/127.0.0.1:$api\"/; s/127.0.0.1:$metrics_port\"/127.0.0.1:$metrics\"/" "$work/cgnat.toml"
+        api_port=$api metrics_port=$metrics
+    fi
+}
+config ''
+"$bin" check -c "$work/cgnat.toml" > /dev/null || fail "config refused"
+"$bin" run -c "$work/cgnat.toml" > "$work/summary.json" 2> "$work/cgnat.log" &
+cg=$!
+pids+=("$cg")
+api="127.0.0.1:$api_port"
+
+wait_up "$cg" || fail "cgnat did not answer ping on 100.64.0.1 (or exited)"
+echo "reload-e2e: appliance up"
+
+# Servers: HTTP with an 8 MB file, a UDP echo, FTP (pyftpdlib) with a small file.
+head -c 8388608 /dev/urandom > "$work/blob.bin"
+want=$(sha256sum "$work/blob.bin" | cut -d' ' -f1)
+mkdir -p "$work/ftp"
+head -c 65536 /dev/urandom > "$work/ftp/small.bin"
+ip netns exec "$inet" python3 -m http.server 8080 --bind 192.0.2.10 --directory "$work" > "$work/http.log" 2>&1 &
+pids+=($!)
+ip netns exec "$inet" /usr/bin/python3 -m pyftpdlib -i 192.0.2.10 -p 21 -d "$work/ftp" > "$work/ftp.log" 2>&1 &
+pids+=($!)
+ip netns exec "$inet" python3 - > "$work/udp-server.log" 2>&1 <<'PY' &
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("192.0.2.10", 7007))
+s.settimeout(60)
+peers = set()
+while True:
+    data, peer = s.recvfrom(2048)
+    if data == b"END":
+        print("peers", " ".join("%s:%d" % p for p in sorted(peers)), flush=True)
+        s.sendto(b"BYE", peer)
+        break
+    peers.add(peer)
+    s.sendto(data.upper(), peer)
+PY
+pids+=($!)
+for port in 8080 21; do
+    for _ in $(seq 1 50); do
+        ip netns exec "$inet" python3 -c "import socket; socket.create_connection(('192.0.2.10', $port), 0.2)" 2>/dev/null && break
+        sleep 0.1
+    done
+done
+
+# The long transfers: the download at 250 KB/s (about 33 s), and a datagram every
+# 50 ms from one socket, each answer awaited (3 s at most) until told to stop.
+ip netns exec "$sub" curl -sS --max-time 120 --limit-rate 250k -o "$work/got.bin" \
+    http://192.0.2.10:8080/blob.bin > "$work/curl.log" 2>&1 &
+curl_pid=$!
+pids+=("$curl_pid")
+ip netns exec "$sub" python3 - "$work/udp-stop" > "$work/udp-client.log" 2>&1 <<'PY' &
+import os, socket, sys, time
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.bind(("100.64.0.2", 40777))
+c.settimeout(3)
+# Warm-up: the first datagram may wait for ARP on either side.
+for _ in range(20):
+    c.sendto(b"hello", ("192.0.2.10", 7007))
+    try:
+        if c.recvfrom(2048)[0] == b"HELLO":
+            break
+    except socket.timeout:
+        pass
+else:
+    sys.exit("no answer at all")
+sent = answered = 0
+while not os.path.exists(sys.argv[1]) and sent < 2000:
+    msg = b"ping %d" % sent
+    c.sendto(msg, ("192.0.2.10", 7007))
+    sent += 1
+    try:
+        data, _ = c.recvfrom(2048)
+    except socket.timeout:
+        print("no answer to", msg, flush=True)
+        continue
+    if data == msg.upper():
+        answered += 1
+    time.sleep(0.05)
+c.sendto(b"END", ("192.0.2.10", 7007))
+c.recvfrom(2048)
+print("sent", sent, "answered", answered, flush=True)
+sys.exit(0 if sent == answered and sent > 100 else 1)
+PY
+udp_pid=$!
+pids+=("$udp_pid")
+
+# The subscriber's sessions as "protocol inside outside" lines: the download and the
+# UDP exchange (FTP sessions come and go).
+sessions() {
+    "$bin" show sessions --api "$api" --subscriber 100.64.0.2 --json \
+        | python3 -c '
+import json, sys
+for s in json.load(sys.stdin)["sessions"]:
+    if s["remote"] in ("192.0.2.10:8080", "192.0.2.10:7007"):
+        print(s["protocol"], s["inside"], s["outside"])' | sort
+}
+for _ in $(seq 1 50); do
+    [ "$(sessions | wc -l)" = 2 ] && break
+    sleep 0.1
+done
+before=$(sessions)
+[ "$(echo "$before" | wc -l)" = 2 ] || fail "the download and the UDP exchange are not both in the sessions: $before"
+echo "reload-e2e: live sessions:"; echo "$before" | sed 's/^/    /'
+
+check_same() { # after-what
+    local now
+    now=$(sessions)
+    [ "$now" = "$before" ] || fail "sessions changed $1: before [$before] now [$now]"
+    kill -0 "$curl_pid" 2>/dev/null || fail "the download ended $1 (too early)"
+    echo "reload-e2e: $1: the same sessions, both transfers going"
+}
+active_ftp() { # -> status of an active-mode (PORT) download
+    ip netns exec "$sub" curl -sS --max-time 10 --ftp-port - --disable-eprt \
+        -o "$work/ftp-got.bin" ftp://192.0.2.10/small.bin > "$work/ftp-curl.log" 2>&1
+}
+
+sleep 1
+# Reload 1 (cgnat reload): longer UDP timeout, the FTP ALG off.
+config '[nat.timeouts]
+udp = 600
+[alg]
+ftp = { enabled = false }'
+"$bin" reload -c "$work/cgnat.toml" > "$work/reload1.txt" 2>&1 || fail "reload 1: $(cat "$work/reload1.txt")"
+grep -q "changed alg.ftp.enabled: true -> false" "$work/reload1.txt" || fail "reload 1 answer: $(cat "$work/reload1.txt")"
+"$bin" show config --api "$api" | grep -q "^udp = 600" || fail "reload 1 not in show config"
+check_same "after reload 1"
+if active_ftp; then fail "active FTP worked with the FTP ALG off"; fi
+# The PORT command went out as the subscriber wrote it: the server saw the inside
+# address (and refused it).
+grep -q "Rejected data connection to foreign address 100.64.0.2:" "$work/ftp.log" \
+    || fail "with the FTP ALG off the server did not see the inside address: $(tail -3 "$work/ftp.log")"
+echo "reload-e2e: active FTP fails with the FTP ALG off: the server saw PORT 100.64.0.2"
+
+sleep 1
+# Reload 2 (SIGHUP): a static mapping, a session limit, an IPFIX collector.
+config 'max_sessions_per_subscriber = 500
+[nat.timeouts]
+udp = 600
+[[nat.static]]
+protocol = "tcp"
+inside = "100.64.0.3:80"
+outside = "198.51.100.2:8080"
+[alg]
+ftp = { enabled = false }
+[logging.ipfix]
+collector = "127.0.0.1:4739"'
+n=$(grep -c "reload (SIGHUP): applied" "$work/cgnat.log" || true)
+kill -HUP "$cg"
+for _ in $(seq 1 50); do
+    [ "$(grep -c "reload (SIGHUP): applied" "$work/cgnat.log" || true)" -gt "$n" ] && break
+    sleep 0.1
+done
+grep "reload (SIGHUP): applied" "$work/cgnat.log" | grep -q "nat.static" || fail "SIGHUP reload not applied"
+"$bin" show config --api "$api" | grep -q "198.51.100.2:8080" || fail "reload 2 not in show config"
+check_same "after reload 2 (SIGHUP)"
+
+sleep 1
+# Reload 3 (cgnat reload): back to the start, the FTP ALG on again.
+config ''
+"$bin" reload --api "$api" > "$work/reload3.txt" 2>&1 || fail "reload 3: $(cat "$work/reload3.txt")"
+grep -q "changed alg.ftp.enabled: false -> true" "$work/reload3.txt" || fail "reload 3 answer: $(cat "$work/reload3.txt")"
+"$bin" show config --api "$api" | grep -q "^udp = 300" || fail "reload 3 not in show config"
+check_same "after reload 3"
+active_ftp || fail "active FTP with the FTP ALG back on: $(cat "$work/ftp-curl.log")"
+cmp -s "$work/ftp-got.bin" "$work/ftp/small.bin" || fail "active FTP download differs"
+echo "reload-e2e: active FTP works with the FTP ALG back on"
+
+wait "$curl_pid" || fail "the download failed: $(cat "$work/curl.log")"
+got=$(sha256sum "$work/got.bin" | cut -d' ' -f1)
+[ "$want" = "$got" ] || fail "sha256 mismatch: $want vs $got"
+echo "reload-e2e: 8 MB download across three reloads ok, sha256 $got"
+touch "$work/udp-stop"
+wait "$udp_pid" || fail "the UDP exchange lost datagrams: $(tail -3 "$work/udp-client.log")"
+peers=$(grep '^peers' "$work/udp-server.log" | cut -d' ' -f2-)
+case "$peers" in
+198.51.100.*:*) ;;
+*) fail "the UDP server saw $peers, not one pool address and port" ;;
+esac
+[ "$(echo "$peers" | wc -w)" = 1 ] || fail "the UDP server saw several mappings: $peers"
+echo "reload-e2e: UDP exchange across three reloads ok ($(tail -1 "$work/udp-client.log")), one mapping $peers"
+echo "RELOAD-E2E PASS"
