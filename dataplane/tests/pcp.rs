@@ -558,3 +558,49 @@ fn under_deterministic_allocation_the_mapping_is_in_the_subscribers_range() {
         "{ext} outside {first}-{last}"
     );
 }
+
+#[test]
+fn a_reload_gives_the_next_request_the_new_lifetimes_and_quota() {
+    let text = |pcp: &str| {
+        config_text(&format!(
+            "filtering = \"address-and-port-dependent\"\n[pcp]\n{pcp}"
+        ))
+    };
+    let before = text("max_lifetime = 7200");
+    let mut h = pcp_harness("max_lifetime = 7200");
+    let r = ask(
+        &mut h,
+        &pcp_req(1, 3600, ME, &map_data(7, 6, 8080, 0, &[])),
+        1000,
+    );
+    assert_eq!((r[3], &r[4..8]), (0, &3600u32.to_be_bytes()[..]));
+    let ext = ext_of(&r);
+    // Live settings (cgnat_config::reload_plan takes them), taken between bursts.
+    let after = text("max_lifetime = 600\nmax_mappings_per_subscriber = 1");
+    let (old, new) = (
+        cgnat_config::Config::parse(&before, "a.toml").unwrap(),
+        cgnat_config::Config::parse(&after, "b.toml").unwrap(),
+    );
+    let plan = cgnat_config::reload_plan(&old, &new, &after).expect("live");
+    assert_eq!(plan.len(), 2, "{plan:?}");
+    h.reconfigure(&new, 1001);
+    // The refresh is granted the new maximum, on the same endpoint, still reached.
+    let r = ask(
+        &mut h,
+        &pcp_req(1, 3600, ME, &map_data(7, 6, 8080, 0, &[])),
+        1002,
+    );
+    assert_eq!(
+        (r[3], &r[4..8], ext_of(&r)),
+        (0, &600u32.to_be_bytes()[..], ext)
+    );
+    assert!(syn_reaches(&mut h, "192.0.2.9:5555", ext, 8080, 1003));
+    // One mapping per subscriber now: a second is USER_EX_QUOTA.
+    let r = ask(
+        &mut h,
+        &pcp_req(1, 60, ME, &map_data(7, 6, 8081, 0, &[])),
+        1004,
+    );
+    assert_eq!(r[3], 10);
+    assert_eq!(outcome(&h, PcpOutcome::Quota), 1);
+}
