@@ -604,3 +604,58 @@ fn a_reload_gives_the_next_request_the_new_lifetimes_and_quota() {
     assert_eq!(r[3], 10);
     assert_eq!(outcome(&h, PcpOutcome::Quota), 1);
 }
+
+#[test]
+fn in_a_burst_requests_go_the_slow_way_and_a_mappings_sessions_the_fast_way() {
+    use cgnat_dataplane::counters::STAGES;
+    let stage = |name: &str| STAGES.iter().position(|s| *s == name).unwrap();
+    let (translate, slow) = (stage("translate"), stage("slow"));
+    let mut h = pcp_harness("");
+    let r = ask(
+        &mut h,
+        &pcp_req(1, 600, ME, &map_data(7, 17, 9000, 0, &[])),
+        1000,
+    );
+    let ext = ext_of(&r).to_string();
+    // A remote opens a session through the mapping (the full path creates it).
+    let first = udp("192.0.2.9:4000", &ext, b"hello", true);
+    let o = h.inject(&first, Side::Outside, 1001);
+    assert_eq!(o.len(), 1);
+    assert_eq!(out(&o[0].1).dst, sa(&format!("{SUB}:9000")));
+    let c = h.counters.clone();
+    let (t0, s0) = (
+        c.stage_packets[translate].get(),
+        c.stage_packets[slow].get(),
+    );
+    // Then, in one burst: the remote again, a refresh to the server, the subscriber's
+    // answer. The request to the inside address is never a plain frame.
+    let refresh = udp(
+        &format!("{SUB}:40000"),
+        SERVER,
+        &pcp_req(1, 600, ME, &map_data(7, 17, 9000, 0, &[])),
+        false,
+    );
+    let answer = udp(&format!("{SUB}:9000"), "192.0.2.9:4000", b"hi", false);
+    let o = h.inject_burst(
+        &[
+            (&first, Side::Outside),
+            (&refresh, Side::Inside),
+            (&answer, Side::Inside),
+        ],
+        1002,
+    );
+    assert_eq!(c.stage_packets[translate].get() - t0, 2);
+    assert_eq!(c.stage_packets[slow].get() - s0, 1);
+    let to = |side: Side| o.iter().filter(|(s, _)| *s == side).count();
+    assert_eq!((to(Side::Inside), to(Side::Outside)), (2, 1), "{o:?}");
+    let pcp = o
+        .iter()
+        .find(|(s, f)| *s == Side::Inside && out(f).src == sa(SERVER))
+        .expect("the refresh answered");
+    assert_eq!(
+        (pcp.1[42 + 3], ext_of(&pcp.1[42..]).to_string()),
+        (0, ext.clone())
+    );
+    let back = o.iter().find(|(s, _)| *s == Side::Outside).unwrap();
+    assert_eq!(out(&back.1).src, sa(&ext));
+}
