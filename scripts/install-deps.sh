@@ -16,6 +16,8 @@ if [ "${1:-}" = "--test" ]; then
     # Real peers for the end-to-end tests; tmux reads `cgnat top`'s screen;
     # systemd-analyze and groff check the package's units and man page.
     pkgs+=(systemd groff-base socat prometheus tshark python3-pyftpdlib tftpd-hpa tftp-hpa nftables lftp baresip-core kamailio ffmpeg vlc-bin vlc-plugin-base tmux)
+    # PCP and NAT-PMP clients, and a BitTorrent swarm (seeder, tracker, leecher).
+    pkgs+=(natpmpc transmission-daemon transmission-cli opentracker aria2)
 fi
 
 missing=()

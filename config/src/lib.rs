@@ -454,6 +454,41 @@ pub struct Config {
     pub api: Api,
     /// Logging.
     pub logging: Logging,
+    /// PCP and NAT-PMP server.
+    pub pcp: Pcp,
+}
+
+/// The PCP (RFC 6887) and NAT-PMP (RFC 6886) server on the inside port's address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pcp {
+    /// Answer requests (the `[pcp]` table present, unless `enabled = false`).
+    pub enabled: bool,
+    /// UDP port on the inside port's address (5351).
+    pub listen: u16,
+    /// Shortest lifetime granted (seconds): shorter requests get it.
+    pub min_lifetime: u32,
+    /// Longest lifetime granted (seconds): longer requests get it.
+    pub max_lifetime: u32,
+    /// PCP and NAT-PMP mappings one subscriber may hold at once.
+    pub max_mappings_per_subscriber: u32,
+    /// Honour the THIRD_PARTY option (else NOT_AUTHORIZED).
+    pub allow_third_party: bool,
+    /// Answer NAT-PMP (version 0) requests too.
+    pub nat_pmp: bool,
+}
+
+impl Default for Pcp {
+    fn default() -> Self {
+        Pcp {
+            enabled: false,
+            listen: 5351,
+            min_lifetime: 120,
+            max_lifetime: 86400,
+            max_mappings_per_subscriber: 32,
+            allow_third_party: false,
+            nat_pmp: true,
+        }
+    }
 }
 
 /// Reads, parses and validates a file.

@@ -89,6 +89,40 @@ pub(crate) struct FileConfig {
     api: FileApi,
     #[serde(default)]
     logging: FileLogging,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pcp: Option<FilePcp>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePcp {
+    #[serde(default = "d_true")]
+    enabled: bool,
+    #[serde(default = "d_pcp_listen")]
+    listen: u16,
+    #[serde(default = "d_pcp_min")]
+    min_lifetime: u32,
+    #[serde(default = "d_pcp_max")]
+    max_lifetime: u32,
+    #[serde(default = "d_pcp_mappings")]
+    max_mappings_per_subscriber: u32,
+    #[serde(default)]
+    allow_third_party: bool,
+    #[serde(default = "d_true")]
+    nat_pmp: bool,
+}
+
+fn d_pcp_listen() -> u16 {
+    crate::Pcp::default().listen
+}
+fn d_pcp_min() -> u32 {
+    crate::Pcp::default().min_lifetime
+}
+fn d_pcp_max() -> u32 {
+    crate::Pcp::default().max_lifetime
+}
+fn d_pcp_mappings() -> u32 {
+    crate::Pcp::default().max_mappings_per_subscriber
 }
 
 #[derive(Serialize, Deserialize)]
@@ -1543,6 +1577,46 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         }),
         None => None,
     };
+    let pcp = match &f.pcp {
+        None => Pcp::default(),
+        Some(p) => {
+            let pk = |k: &'static str| vec![Key("pcp"), Key(k)];
+            if p.listen == 0 {
+                return Err(cx.err(&pk("listen"), "a UDP port from 1 to 65535 (PCP's is 5351)"));
+            }
+            if p.min_lifetime == 0 {
+                return Err(cx.err(
+                    &pk("min_lifetime"),
+                    "at least 1 second (a lifetime of 0 deletes a mapping)",
+                ));
+            }
+            if p.max_lifetime < p.min_lifetime || p.max_lifetime > 1 << 30 {
+                return Err(cx.err(
+                    &pk("max_lifetime"),
+                    format!(
+                        "from min_lifetime ({}) to {} seconds",
+                        p.min_lifetime,
+                        1u32 << 30
+                    ),
+                ));
+            }
+            if p.max_mappings_per_subscriber == 0 || p.max_mappings_per_subscriber > 65535 {
+                return Err(cx.err(
+                    &pk("max_mappings_per_subscriber"),
+                    "from 1 to 65535 (set enabled = false to refuse every request)",
+                ));
+            }
+            Pcp {
+                enabled: p.enabled,
+                listen: p.listen,
+                min_lifetime: p.min_lifetime,
+                max_lifetime: p.max_lifetime,
+                max_mappings_per_subscriber: p.max_mappings_per_subscriber,
+                allow_third_party: p.allow_third_party,
+                nat_pmp: p.nat_pmp,
+            }
+        }
+    };
 
     Ok(Config {
         file: file.to_string(),
@@ -1559,6 +1633,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             token: api_token,
         },
         logging: Logging { ipfix, syslog },
+        pcp,
     })
 }
 
@@ -1714,6 +1789,15 @@ impl FileConfig {
                     server: s.server.to_string(),
                 }),
             },
+            pcp: (c.pcp != Pcp::default()).then_some(FilePcp {
+                enabled: c.pcp.enabled,
+                listen: c.pcp.listen,
+                min_lifetime: c.pcp.min_lifetime,
+                max_lifetime: c.pcp.max_lifetime,
+                max_mappings_per_subscriber: c.pcp.max_mappings_per_subscriber,
+                allow_third_party: c.pcp.allow_third_party,
+                nat_pmp: c.pcp.nat_pmp,
+            }),
         }
     }
 }

@@ -39,6 +39,12 @@ const LIVE: &[&str] = &[
     "api.token",
     "dataplane.arp_per_source",
     "dataplane.unresolved_secs",
+    // Read by the worker that serves each request: the next request has them.
+    "pcp.min_lifetime",
+    "pcp.max_lifetime",
+    "pcp.max_mappings_per_subscriber",
+    "pcp.allow_third_party",
+    "pcp.nat_pmp",
 ];
 
 /// Why the settings under a key cannot change live, most specific first.
@@ -85,6 +91,11 @@ const FIXED: &[(&str, &str)] = &[
         "DPDK's memory, mbufs, descriptors and queues are set up at start",
     ),
     ("ports", "devices and their addresses are set up at start"),
+    (
+        "pcp",
+        "the PCP server (on or off, its port) is set up at start: its epoch counts \
+         from then and its ANNOUNCE tells clients to renew their mappings",
+    ),
     ("metrics", "the metrics listener is bound at start"),
     ("api", "the control API's listener is bound at start"),
 ];

@@ -134,3 +134,45 @@ fn mapping_records_and_the_subscriber_limit_are_refused_live() {
     assert!(e[0].message.contains("allocated at start"), "{}", e[0]);
     assert!(e[1].message.contains("sized from it at start"), "{}", e[1]);
 }
+
+#[test]
+fn pcp_limits_change_live_and_the_server_itself_does_not() {
+    let on = format!("{BASE}[pcp]\n");
+    // Its lifetimes, quota and switches: read by the worker at each request.
+    let text = format!(
+        "{on}min_lifetime = 60\nmax_lifetime = 3600\nmax_mappings_per_subscriber = 4\n\
+         allow_third_party = true\nnat_pmp = false\n"
+    );
+    let plan = reload_plan(&cfg(&on), &cfg(&text), &text).unwrap();
+    let k: Vec<&str> = plan.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(
+        k,
+        [
+            "pcp.allow_third_party",
+            "pcp.max_lifetime",
+            "pcp.max_mappings_per_subscriber",
+            "pcp.min_lifetime",
+            "pcp.nat_pmp"
+        ]
+    );
+    // Turning it on, off, or moving its port: a restart (its epoch, its ANNOUNCE).
+    for (running, new) in [
+        (BASE.to_string(), on.clone()),
+        (on.clone(), BASE.to_string()),
+        (on.clone(), format!("{on}enabled = false\n")),
+        (on.clone(), format!("{on}listen = 5352\n")),
+    ] {
+        let e = reload_plan(&cfg(&running), &cfg(&new), &new).expect_err(&new);
+        let refused: Vec<&str> = e.iter().map(|e| e.key.as_str()).collect();
+        assert!(
+            refused
+                .iter()
+                .all(|k| *k == "pcp.enabled" || *k == "pcp.listen"),
+            "{refused:?}"
+        );
+        assert!(e[0].message.contains("PCP server"), "{}", e[0]);
+    }
+    let text = format!("{on}listen = 5352\n");
+    let e = reload_plan(&cfg(&on), &cfg(&text), &text).unwrap_err();
+    assert_eq!((e[0].key.as_str(), e[0].line), ("pcp.listen", 21));
+}

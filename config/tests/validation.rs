@@ -1278,3 +1278,47 @@ fn the_full_example_has_inside_vlans() {
     let tags: Vec<_> = p.vlans.iter().map(|v| v.tags.clone()).collect();
     assert_eq!(tags, [vec![100], vec![20, 200]]);
 }
+
+// ---- [pcp] ---------------------------------------------------------------------
+
+#[test]
+fn pcp_is_off_without_its_table_and_on_with_it() {
+    let off = Config::parse(BASE, "t.toml").unwrap();
+    assert!(!off.pcp.enabled);
+    let on = Config::parse(
+        &plus("[pcp]\nmax_lifetime = 7200\nallow_third_party = true"),
+        "t.toml",
+    )
+    .unwrap();
+    assert!(on.pcp.enabled && on.pcp.allow_third_party && on.pcp.nat_pmp);
+    assert_eq!(
+        (on.pcp.listen, on.pcp.min_lifetime, on.pcp.max_lifetime),
+        (5351, 120, 7200)
+    );
+    let again = Config::parse(&on.resolved_toml(), "t.toml").unwrap();
+    assert_eq!(on, again);
+}
+
+#[test]
+fn pcp_values_are_checked() {
+    let t = plus("[pcp]\nlisten = 0");
+    refused(&t, "listen = 0", "pcp.listen", "from 1 to 65535");
+    let t = plus("[pcp]\nmin_lifetime = 0");
+    refused(&t, "min_lifetime", "pcp.min_lifetime", "at least 1 second");
+    let t = plus("[pcp]\nmin_lifetime = 600\nmax_lifetime = 300");
+    refused(
+        &t,
+        "max_lifetime",
+        "pcp.max_lifetime",
+        "from min_lifetime (600)",
+    );
+    let t = plus("[pcp]\nmax_mappings_per_subscriber = 0");
+    refused(
+        &t,
+        "max_mappings_per_subscriber",
+        "pcp.max_mappings_per_subscriber",
+        "from 1 to 65535",
+    );
+    let t = plus("[pcp]\nthird_party = true");
+    refused(&t, "third_party", "pcp.third_party", "allow_third_party");
+}

@@ -33,26 +33,30 @@ impl Counter {
     }
 }
 
-macro_rules! reasons {
-    ($( $(#[$doc:meta])* $name:ident = $label:literal, )*) => {
-        /// Why a packet was dropped. Each reason is a counter of its own, named by
-        /// [`DropReason::label`] in summaries and metrics.
+/// An enum of named counters: each variant has a snake_case label (its name in
+/// summaries and metrics) and `ALL` lists them in a stable order.
+macro_rules! labelled {
+    ($(#[$m:meta])* $e:ident { $( $(#[$doc:meta])* $name:ident = $label:literal, )* }) => {
+        $(#[$m])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         #[repr(u8)]
-        pub enum DropReason { $( $(#[$doc])* $name, )* }
+        pub enum $e { $( $(#[$doc])* $name, )* }
 
-        impl DropReason {
-            /// Every reason, in a stable order.
-            pub const ALL: &'static [DropReason] = &[ $( DropReason::$name, )* ];
+        impl $e {
+            /// Every value, in a stable order.
+            pub const ALL: &'static [$e] = &[ $( $e::$name, )* ];
             /// The snake_case name used in summaries and metrics.
             pub fn label(self) -> &'static str {
-                match self { $( DropReason::$name => $label, )* }
+                match self { $( $e::$name => $label, )* }
             }
         }
     };
 }
 
-reasons! {
+labelled! {
+    /// Why a packet was dropped. Each reason is a counter of its own, named by
+    /// [`DropReason::label`] in summaries and metrics.
+    DropReason {
     /// Frame shorter than an Ethernet header.
     EthTruncated = "eth_truncated",
     /// EtherType neither IPv4 nor ARP (IPv6, LLDP, ...).
@@ -177,6 +181,10 @@ reasons! {
     /// Session refused because its mapping, shared by a second session, needed a
     /// mapping record and all `nat.max_mappings` (this worker's share) are in use.
     MappingTableFull = "mapping_table_full",
+    /// A PCP or NAT-PMP request dropped without an answer (see the PCP outcome
+    /// counters for why).
+    PcpDropped = "pcp_dropped",
+    }
 }
 
 /// Number of drop reasons.
@@ -299,6 +307,12 @@ pub struct WorkerCounters {
     pub inbound_sessions_recycled: Counter,
     /// NAT events lost because a buffer or ring toward the exporter was full.
     pub log_events_dropped: Counter,
+    /// PCP and NAT-PMP mappings alive now.
+    pub pcp_mappings_active: Counter,
+    /// PCP and NAT-PMP mappings whose lifetime ended.
+    pub pcp_mappings_expired: Counter,
+    /// PCP and NAT-PMP requests, by outcome (see [`PcpOutcome`]).
+    pub pcp: [Counter; PcpOutcome::ALL.len()],
     /// Drops, by reason.
     pub drops: DropCounters,
     /// Per VLAN sub-interface: received, sent, dropped ([`crate::vlan::slot`]).
@@ -447,3 +461,48 @@ pub fn proto_index(proto: u8) -> usize {
 
 /// Protocol names in per-protocol counter order.
 pub const PROTO_NAMES: [&str; 3] = ["tcp", "udp", "icmp"];
+
+labelled! {
+    /// What became of a PCP or NAT-PMP request: granted, or why it was refused or
+    /// dropped. Each is a counter of its own.
+    PcpOutcome {
+    /// A mapping created or refreshed.
+    Mapped = "mapped",
+    /// A mapping deleted (lifetime 0).
+    Deleted = "deleted",
+    /// ANNOUNCE or NAT-PMP public address answered.
+    Answered = "answered",
+    /// Too short, or a response: dropped without an answer.
+    Dropped = "dropped",
+    /// Not from the inside port: dropped.
+    NotInside = "not_inside",
+    /// More requests from one subscriber in a second than allowed: dropped.
+    RateLimited = "rate_limited",
+    /// Version neither 2 (PCP) nor 0 (NAT-PMP, when on).
+    UnsuppVersion = "unsupp_version",
+    /// Unknown opcode.
+    UnsuppOpcode = "unsupp_opcode",
+    /// Malformed header or opcode data.
+    MalformedRequest = "malformed_request",
+    /// Unknown mandatory option.
+    UnsuppOption = "unsupp_option",
+    /// Malformed option (or one its opcode does not take).
+    MalformedOption = "malformed_option",
+    /// Protocol neither TCP nor UDP, or an IPv6 address.
+    UnsuppProtocol = "unsupp_protocol",
+    /// Client address field is not the source address.
+    AddressMismatch = "address_mismatch",
+    /// THIRD_PARTY without allow_third_party.
+    ThirdParty = "third_party",
+    /// The mapping exists under another nonce, or "all ports" asked for.
+    NotAuthorized = "not_authorized",
+    /// The subscriber holds max_mappings_per_subscriber, or its port quota is used.
+    Quota = "quota",
+    /// No port or record left.
+    NoResources = "no_resources",
+    /// PREFER_FAILURE and the suggested endpoint cannot be had.
+    CannotProvide = "cannot_provide_external",
+    /// More FILTER options than a mapping keeps.
+    ExcessivePeers = "excessive_remote_peers",
+    }
+}

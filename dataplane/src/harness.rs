@@ -75,6 +75,7 @@ impl Harness {
         let mut control = Control::new(ports, pool, neighbors.clone(), control_counters.clone());
         // A rewritten datagram may need more fragments than it came in.
         control.set_alloc(Box::new(|| Some(VecBuf::new(&[]))));
+        control.set_pcp(crate::pcp::params(&cfg.pcp));
         Harness {
             worker,
             others: all,

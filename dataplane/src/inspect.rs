@@ -157,6 +157,26 @@ pub struct SubscriberInfo {
     pub mappings: u32,
     /// Port blocks: (pool address, first port, last port).
     pub port_blocks: Vec<(Ipv4Addr, u16, u16)>,
+    /// The mappings it asked for with PCP or NAT-PMP.
+    #[serde(default)]
+    pub port_mappings: Vec<PortMappingInfo>,
+}
+
+/// A mapping a subscriber asked for (PCP, NAT-PMP) as an operator reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortMappingInfo {
+    /// tcp or udp.
+    pub protocol: String,
+    /// Inside endpoint.
+    pub inside: String,
+    /// Outside endpoint.
+    pub outside: String,
+    /// Seconds left of its lifetime.
+    pub expires_in_secs: u32,
+    /// Made by PEER (else MAP or NAT-PMP).
+    pub peer: bool,
+    /// Remotes allowed in (`ADDR/PREFIX:PORT`, port 0: any); empty: any remote.
+    pub filters: Vec<String>,
 }
 
 /// An ALG expectation as an operator reads it.
@@ -340,6 +360,21 @@ pub fn answer(nat: &Nat, worker: u16, q: &Query, now: u32) -> Answer {
                         let p = *nat.pool.addresses().get((e >> 16) as usize)?;
                         let first = layout.block_start(e as u16);
                         Some((Ipv4Addr::from(p), first, first + (layout.block_size - 1)))
+                    })
+                    .collect(),
+                port_mappings: nat
+                    .pcp_entries()
+                    .filter(|e| e.inside.0 == u32::from(*a))
+                    .map(|e| PortMappingInfo {
+                        protocol: proto_name(e.proto).into(),
+                        inside: endpoint(e.inside.0, e.inside.1),
+                        outside: endpoint(e.outside.0, e.outside.1),
+                        expires_in_secs: e.expires.saturating_sub(now),
+                        peer: e.peer,
+                        filters: e.filters[..usize::from(e.n_filters)]
+                            .iter()
+                            .map(|f| format!("{}/{}:{}", Ipv4Addr::from(f.addr), f.prefix, f.port))
+                            .collect(),
                     })
                     .collect(),
             }

@@ -22,6 +22,7 @@ pub mod mangle;
 pub mod nat;
 pub mod neighbors;
 pub mod pcap;
+pub mod pcp;
 pub mod pipeline;
 pub mod replay;
 pub mod vector;

@@ -358,6 +358,29 @@ impl Source {
             vec![(vec![], sum(&|c| c.ip_options_stripped.get()))],
         );
         f.counter(
+            "cgnat_pcp_requests_total",
+            "PCP and NAT-PMP requests, by outcome (mapped, deleted, answered, or why refused or dropped).",
+            cgnat_dataplane::counters::PcpOutcome::ALL
+                .iter()
+                .map(|&o| {
+                    (
+                        vec![("outcome", o.label().to_string())],
+                        sum(&|c| c.pcp[o as usize].get()),
+                    )
+                })
+                .collect(),
+        );
+        f.gauge(
+            "cgnat_pcp_mappings",
+            "PCP and NAT-PMP mappings alive now.",
+            vec![(vec![], sum(&|c| c.pcp_mappings_active.get()))],
+        );
+        f.counter(
+            "cgnat_pcp_mappings_expired_total",
+            "PCP and NAT-PMP mappings whose lifetime ended.",
+            vec![(vec![], sum(&|c| c.pcp_mappings_expired.get()))],
+        );
+        f.counter(
             "cgnat_inbound_sessions_recycled_total",
             "Unanswered inbound-created sessions recycled for newer ones (inbound budget full).",
             vec![(vec![], sum(&|c| c.inbound_sessions_recycled.get()))],

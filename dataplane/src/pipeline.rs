@@ -171,6 +171,8 @@ pub struct PipelineParams {
     /// source address: a subscriber then belongs to the worker whose queue its packets
     /// reach, instead of to a hash of its address.
     pub steering: Option<Arc<crate::nat::rss::Steering>>,
+    /// The PCP and NAT-PMP server, when on.
+    pub pcp: Option<crate::pcp::PcpParams>,
 }
 
 impl PipelineParams {
@@ -198,6 +200,7 @@ impl PipelineParams {
                 cgnat_config::InboundSyn::Drop => 0,
             },
             steering: None,
+            pcp: crate::pcp::params(&cfg.pcp),
         }
     }
 }
@@ -379,6 +382,8 @@ pub struct Worker<B> {
     ftp_partial: Vec<(u32, [u8; PARTIAL], usize, u32)>,
     /// SIP and RTSP messages not complete yet, likewise.
     text_partials: crate::alg_text::Partials,
+    /// PCP and NAT-PMP requests per subscriber this second.
+    pcp_rate: crate::pcp::RateLimit,
 }
 
 /// A frame waiting for its next hop's MAC.
@@ -456,6 +461,7 @@ impl<B: PacketBuf> Worker<B> {
             alg_tag: None,
             ftp_partial: Vec::with_capacity(PARTIALS),
             text_partials: crate::alg_text::Partials::default(),
+            pcp_rate: crate::pcp::RateLimit::default(),
         }
     }
 
@@ -1158,6 +1164,58 @@ impl<B: PacketBuf> Worker<B> {
         self.releasing = list;
     }
 
+    /// A PCP or NAT-PMP request to the inside address's server port: served here by
+    /// the worker that owns the subscriber (handed to it if another received it), and
+    /// passed to the control lcore with the decision to be answered. None: not one.
+    fn pcp_request(&mut self, buf: &mut B, p: &Parsed, from: Side, now: u32) -> Option<Verdict> {
+        use crate::counters::PcpOutcome;
+        let params = self.params.pcp?;
+        let d = buf.data();
+        if p.proto != ipv4::PROTO_UDP
+            || p.dst != self.ports[Side::Inside as usize].addr()
+            || p.end < p.l4 + 8
+            || crate::wire::be16(d, p.l4 + 2) != params.listen
+        {
+            return None;
+        }
+        let ff = ipv4::Packet::new_unchecked(&d[p.l3..p.end]).flags_frag();
+        let refuse = |c: &WorkerCounters, o| {
+            crate::pcp::count(c, o);
+            Some(Verdict::Drop(DropReason::PcpDropped))
+        };
+        if from != Side::Inside || !in_any(&self.params.inside, p.src) {
+            return refuse(&self.counters, PcpOutcome::NotInside);
+        }
+        if ff & (ipv4::FLAG_MF | 0x1fff) != 0 {
+            return refuse(&self.counters, PcpOutcome::Dropped);
+        }
+        let Ok(req) = crate::wire::pcp::parse(&d[p.l4 + 8..p.end]) else {
+            return refuse(&self.counters, PcpOutcome::Dropped);
+        };
+        let internal = crate::pcp::internal_addr(&req, p.src);
+        if self.nat.pool.layout.workers > 1 && !self.handed {
+            let q = Parsed {
+                src: internal,
+                ..*p
+            };
+            if let Some(w) = self.owner(buf, &q, Side::Inside) {
+                if w != self.nat.pool.worker() {
+                    return Some(Verdict::Handoff(w, from));
+                }
+            }
+        }
+        if !self.pcp_rate.allow(p.src, now) {
+            return refuse(&self.counters, PcpOutcome::RateLimited);
+        }
+        let (decision, outcome) = crate::pcp::serve(&mut self.nat, &params, &req, p.src, now);
+        crate::pcp::count(&self.counters, outcome);
+        Some(if decision.push(buf) {
+            Verdict::Alg(Side::Inside)
+        } else {
+            Verdict::Drop(DropReason::TooBig)
+        })
+    }
+
     fn process_inner(&mut self, buf: &mut B, from: Side, now: u32) -> Verdict {
         // A frame handed over by another worker was counted received by that one.
         if !self.handed {
@@ -1192,6 +1250,9 @@ impl<B: PacketBuf> Worker<B> {
             Err(r) => return Verdict::Drop(r),
         };
         if self.ports[0].owns(p.dst) || self.ports[1].owns(p.dst) {
+            if let Some(v) = self.pcp_request(buf, &p, from, now) {
+                return v;
+            }
             return Verdict::Control;
         }
         if martian(p.src) || martian(p.dst) || p.dst == u32::MAX {
@@ -2325,6 +2386,9 @@ pub struct Control<B> {
     frag_sets: Vec<FragSet<B>>,
     /// Gives a buffer when a rewritten datagram needs more fragments than it came in.
     alloc: Option<Box<dyn FnMut() -> Option<B>>>,
+    /// The PCP server (when on), the second it started (its epoch's zero) and the
+    /// ANNOUNCE copies sent.
+    pcp: Option<(crate::pcp::PcpParams, u32, usize)>,
 }
 
 /// The fragments of one reassembled datagram, as the control lcore gathers them.
@@ -2436,6 +2500,62 @@ impl<B: PacketBuf> Control<B> {
             now: 0,
             frag_sets: Vec::new(),
             alloc: None,
+            pcp: None,
+        }
+    }
+
+    /// Turns the PCP server on (announced at the next [`Control::tick`]).
+    pub fn set_pcp(&mut self, params: Option<crate::pcp::PcpParams>) {
+        self.pcp = params.map(|p| (p, 0, 0));
+    }
+
+    /// The inside port's MAC and address and the PCP server's port.
+    fn pcp_server(&self) -> Option<(Mac, u32, u16)> {
+        let (p, ..) = self.pcp?;
+        let port = &self.ports[Side::Inside as usize];
+        Some((port.mac, port.addr(), p.listen))
+    }
+
+    /// The PCP epoch: seconds since the server started.
+    fn pcp_epoch(&self) -> u32 {
+        self.pcp.map_or(0, |(_, t0, _)| self.now.saturating_sub(t0))
+    }
+
+    /// Answers a PCP or NAT-PMP request a worker served (its decision in front).
+    fn pcp_answer(&mut self, buf: &mut B) -> Verdict {
+        let epoch = self.pcp_epoch();
+        match self.pcp_server() {
+            Some(server) if crate::pcp::answer(buf, server, epoch) => Verdict::Tx(Side::Inside),
+            _ => {
+                self.counters.count_drop(DropReason::PcpDropped);
+                Verdict::Drop(DropReason::PcpDropped)
+            }
+        }
+    }
+
+    /// Sends the ANNOUNCE copies that are due (RFC 6887 14.1.3: the server started,
+    /// with a new epoch; clients renew their mappings).
+    fn pcp_announce(&mut self) {
+        let Some((p, t0, sent)) = self.pcp else {
+            return;
+        };
+        let t0 = if t0 == 0 { self.now } else { t0 };
+        self.pcp = Some((p, t0, sent));
+        let due = crate::pcp::ANNOUNCE_AT
+            .get(sent)
+            .is_some_and(|&at| self.now >= t0 + at);
+        if !due {
+            return;
+        }
+        self.pcp = Some((p, t0, sent + 1));
+        let Some(server) = self.pcp_server() else {
+            return;
+        };
+        let epoch = self.pcp_epoch();
+        if let Some(mut b) = self.alloc.as_mut().and_then(|a| a()) {
+            if crate::pcp::announce(&mut b, server, epoch) {
+                self.ready.push((b, Side::Inside));
+            }
         }
     }
 
@@ -2569,11 +2689,14 @@ impl<B: PacketBuf> Control<B> {
     /// drop such a segment (a command split at the start of a segment) or pass it
     /// untranslated (a command after another in the same segment).
     pub fn alg(&mut self, buf: &mut B, side: Side, now: u32) -> Verdict {
+        self.now = self.now.max(now);
+        if crate::pcp::Decision::tagged(buf) {
+            return self.pcp_answer(buf);
+        }
         let Some(tag) = crate::alg::Tag::pop(buf) else {
             self.counters.count_drop(DropReason::LocalUnsupported);
             return Verdict::Drop(DropReason::LocalUnsupported);
         };
-        self.now = self.now.max(now);
         if tag.frags > 0 {
             self.pending = Some(Pending::Fragment(tag, side));
             return Verdict::Hold;
@@ -2727,6 +2850,7 @@ impl<B: PacketBuf> Control<B> {
     /// adjustment); [`Control::take_ready`] hands them out.
     pub fn tick(&mut self, now: u32) {
         self.now = self.now.max(now);
+        self.pcp_announce();
         if self.requests_ended != self.now {
             self.requests_ended = self.now;
             self.end_requests(self.now);

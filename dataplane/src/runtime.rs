@@ -449,6 +449,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     // A rewritten datagram may need more fragments than it came in.
     let control_pool = pool.clone();
     control.set_alloc(Box::new(move || control_pool.alloc()));
+    control.set_pcp(cgnat_dataplane::pcp::params(&cfg.pcp));
     control_loop(&mut control, &links, opts, &clock, cfg.dataplane.busy_poll);
     opts.stop.store(true, Ordering::SeqCst);
     for &lcore in &cfg.dataplane.worker_lcores {
@@ -1052,6 +1053,21 @@ fn control_loop(
     }
 }
 
+/// The PCP server's counters for the summary: requests by outcome, mappings alive
+/// and expired.
+fn pcp_json(all: &[&WorkerCounters]) -> Value {
+    let sum = |f: &dyn Fn(&WorkerCounters) -> u64| -> u64 { all.iter().map(|c| f(c)).sum() };
+    let mut m = serde_json::Map::new();
+    for &o in cgnat_dataplane::counters::PcpOutcome::ALL {
+        m.insert(o.label().into(), json!(sum(&|c| c.pcp[o as usize].get())));
+    }
+    json!({
+        "requests": Value::Object(m),
+        "mappings_active": sum(&|c| c.pcp_mappings_active.get()),
+        "mappings_expired": sum(&|c| c.pcp_mappings_expired.get()),
+    })
+}
+
 pub(crate) fn summarize(
     links: &[Arc<WorkerLink>],
     control: &WorkerCounters,
@@ -1131,6 +1147,7 @@ pub(crate) fn summarize(
         "icmp_sent": sum(&|c| c.icmp_sent.get()),
         "ip_options_stripped": sum(&|c| c.ip_options_stripped.get()),
         "inbound_sessions_recycled": sum(&|c| c.inbound_sessions_recycled.get()),
+        "pcp": pcp_json(&all),
         "handoff": { "sent": sum(&|c| c.handoff_out.get()), "received": sum(&|c| c.handoff_in.get()) },
         "fragments": { "translated": sum(&|c| c.fragments_translated.get()), "held": sum(&|c| c.fragments_held.get()),
                        "reassembled": sum(&|c| c.fragments_reassembled.get()),

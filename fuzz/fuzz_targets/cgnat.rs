@@ -46,6 +46,9 @@ ftp = { enabled = true }
 tftp = { enabled = true }
 sip = { enabled = true }
 rtsp = { enabled = true }
+
+[pcp]
+min_lifetime = 1
 "#;
 
 fn config() -> &'static Config {

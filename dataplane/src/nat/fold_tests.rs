@@ -292,6 +292,115 @@ fn an_alg_pinhole_on_a_folded_mapping_gives_it_a_record() {
     assert!(n.alg_unregister(ipv4::PROTO_UDP, SUB, 5060, T0 + 302));
 }
 
+/// A PCP (or NAT-PMP) request for UDP inside endpoint `inside`, `lifetime` seconds.
+fn pcp_ask(inside: (u32, u16), lifetime: u32) -> pcp::PcpAsk {
+    pcp::PcpAsk {
+        proto: ipv4::PROTO_UDP,
+        inside,
+        lifetime,
+        nonce: [7; 12],
+        max_per_subscriber: 32,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_pcp_mapping_of_a_folded_mapping_gives_it_a_record_that_outlives_the_session() {
+    let (mut n, _) = nat("");
+    let a = n.in2out(&udp(SUB, 5000, R1, 53), 0, true, T0).unwrap();
+    assert!(n.session(a).folded());
+    // The subscriber asks for the endpoint its session uses: the same mapping
+    // (RFC 6887 11.3), now in a record holding the session and the PCP mapping.
+    let ext = n.pcp_map(&pcp_ask((SUB, 5000), 600), T0).unwrap();
+    assert_eq!(ext, outside(&n, a));
+    assert!(!n.session(a).folded());
+    let m = n.session(a).mapping;
+    assert_eq!(n.mapping(m).sessions, 2);
+    assert_eq!(n.pcp_entries().next().unwrap().mapping, m);
+    assert_eq!((n.live_mappings(), records_used(&n)), (1, 1));
+    assert_eq!(n.subscriber(SUB).unwrap().mappings, 1);
+    check(&n);
+    // A remote comes in through it, and the session goes: the PCP mapping stays.
+    let b = n.out2in(&udp(R3, 4444, ext.0, ext.1), 0, true, T0).unwrap();
+    assert_eq!(n.session(b).mapping, m);
+    check(&n);
+    n.expire(T0 + 301, 100);
+    assert_eq!(n.live_sessions(), 0);
+    assert_eq!(n.mapping(m).sessions, 1);
+    assert_eq!(
+        n.inside_of(ipv4::PROTO_UDP, ext.0, ext.1),
+        Some((SUB, 5000))
+    );
+    check(&n);
+    // Still reached, with no session at all.
+    let c = n
+        .out2in(&udp(R2, 4444, ext.0, ext.1), 0, true, T0 + 302)
+        .unwrap();
+    assert_eq!((n.session(c).in_addr, n.session(c).in_port), (SUB, 5000));
+    check(&n);
+    // Its lifetime ends, then its last session: record, port and subscriber go.
+    n.expire(T0 + 601, 100);
+    assert_eq!(n.pcp_entries().count(), 0);
+    check(&n);
+    n.expire(T0 + 700, 100);
+    check(&n);
+    assert_eq!(
+        (n.live_mappings(), records_used(&n), ports_used(&n)),
+        (0, 0, 0)
+    );
+    assert_eq!(n.live_subscribers(), 0);
+}
+
+#[test]
+fn a_pcp_mapping_without_a_session_is_a_record_of_its_own() {
+    let (mut n, _) = nat("");
+    let ext = n.pcp_map(&pcp_ask((SUB, 6000), 600), T0).unwrap();
+    assert_eq!((n.live_mappings(), records_used(&n)), (1, 1));
+    check(&n);
+    // The subscriber's own traffic from that port shares it.
+    let a = n.in2out(&udp(SUB, 6000, R1, 53), 0, true, T0).unwrap();
+    assert!(!n.session(a).folded());
+    assert_eq!(outside(&n, a), ext);
+    check(&n);
+    // A delete leaves it to its session.
+    n.pcp_delete(ipv4::PROTO_UDP, (SUB, 6000), Some([7; 12]), T0 + 1)
+        .unwrap();
+    assert_eq!(n.mapping(n.session(a).mapping).sessions, 1);
+    check(&n);
+    n.expire(T0 + 400, 100);
+    check(&n);
+    assert_eq!((n.live_mappings(), records_used(&n)), (0, 0));
+}
+
+#[test]
+fn a_pcp_request_with_no_record_left_is_refused_and_changes_nothing() {
+    let (mut n, c) = nat("max_mappings = 1
+");
+    let a = n.in2out(&udp(SUB, 5000, R1, 53), 0, true, T0).unwrap();
+    let b = n.in2out(&udp(SUB, 5001, R1, 53), 0, true, T0).unwrap();
+    n.pcp_map(&pcp_ask((SUB, 5000), 600), T0).unwrap();
+    assert_eq!(records_used(&n), 1);
+    // Neither the folded mapping of another port nor a new one can have a record.
+    let before = (n.live_mappings(), ports_used(&n), *n.session(b));
+    for port in [5001, 7000] {
+        assert_eq!(
+            n.pcp_map(&pcp_ask((SUB, port), 600), T0),
+            Err(pcp::PcpRefusal::NoResources)
+        );
+    }
+    assert!(n.session(b).folded());
+    assert_eq!(before.0, n.live_mappings());
+    assert_eq!(before.1, ports_used(&n));
+    assert_eq!(before.2.mapping, n.session(b).mapping);
+    assert_eq!(n.pcp_entries().count(), 1);
+    check(&n);
+    // The refused request's session still works both ways.
+    let (oa, op) = outside(&n, b);
+    assert_eq!(n.out2in(&udp(R1, 53, oa, op), 0, true, T0), Ok(b));
+    assert!(n.session(a).mapping != n.session(b).mapping);
+    assert_eq!(c.dropped(DropReason::MappingTableFull), 0);
+}
+
 /// What the tables must agree on whatever happened: every live mapping is in both
 /// mapping indexes once, folded in its only session or in a record counting its
 /// sessions and pins; records in use are exactly the mappings not folded; each
@@ -315,6 +424,11 @@ fn check(n: &Nat) {
     }
     let mut pins: HashMap<u32, u32> = HashMap::new();
     for (_, e) in n.expectations() {
+        *pins.entry(e.mapping).or_insert(0) += 1;
+    }
+    // A PCP mapping holds its record (it may have no session).
+    for e in n.pcp_entries() {
+        assert!(e.mapping < n.mappings.len() as u32);
         *pins.entry(e.mapping).or_insert(0) += 1;
     }
     let records: std::collections::HashSet<u32> = n
@@ -370,6 +484,14 @@ fn churn_keeps_the_mapping_tables_consistent() {
                         if let Some(s) = n.session_at(i).copied() {
                             let _ = n.out2in(&udp(rem, 99, s.out_addr, s.out_port), 0, true, now);
                         }
+                    }
+                }
+                6 if (x >> 40) & 1 == 1 => {
+                    // A subscriber asks for a port (PCP), or deletes what it has.
+                    if (x >> 41) & 3 == 0 {
+                        let _ = n.pcp_delete(ipv4::PROTO_UDP, (sub, port), None, now);
+                    } else {
+                        let _ = n.pcp_map(&pcp_ask((sub, port), 60), now);
                     }
                 }
                 6 => {

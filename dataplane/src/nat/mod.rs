@@ -12,9 +12,9 @@
 //! [`FOLDED`]): the mapping indexes name the session record, and no mapping record is
 //! taken. A mapping record (`nat.max_mappings` of them) is taken when a second session
 //! comes to share the mapping (endpoint-independent mapping, or an inbound session
-//! under endpoint-independent or address-dependent filtering), when an ALG pins it, or
-//! for a static mapping; it stays until the mapping ends, even once one session is
-//! left. The subscriber table is sized by `nat.max_subscribers`, not by the sessions.
+//! under endpoint-independent or address-dependent filtering), when an ALG pins it,
+//! for a static mapping, or when a subscriber asks for it (PCP, NAT-PMP: see [`pcp`]);
+//! it stays until the mapping ends, even once one session is left. The subscriber table is sized by `nat.max_subscribers`, not by the sessions.
 //!
 //! Everything is sized at start-up: slabs with free lists, and fixed-size hash indexes
 //! ([`index::Index`]) with room for every record of their slab, which never grow.
@@ -25,6 +25,7 @@ pub mod deterministic;
 #[cfg(test)]
 mod fold_tests;
 pub mod index;
+pub mod pcp;
 pub mod pool;
 pub mod rss;
 pub mod wheel;
@@ -747,6 +748,11 @@ pub struct Nat {
     /// inbound connections need no filtering pass.
     statics: hashbrown::HashSet<u32>,
     expect_order: u32,
+    /// Mappings subscribers asked for (PCP, NAT-PMP), by mapping record.
+    pcp: HashMap<u32, pcp::PcpEntry>,
+    /// Room for the records of the entries a delete or the expiry ends (reserved
+    /// once: no allocation on the worker).
+    pcp_ending: Vec<u32>,
 }
 
 const NO_POOL: u16 = u16::MAX;
@@ -879,10 +885,11 @@ impl Nat {
         // indexes, all in 24 bits (the config keeps within it).
         let map_cap = (params.max_mappings as usize).min(index::MAX_RECORD as usize + 1 - cap);
         // Live mappings: each live session's (folded or shared), plus those only
-        // pins hold (an expectation, a static mapping; two while a pair is tried),
-        // with room for 1,024 static mappings a reload adds. Past that a new mapping
-        // is refused (`mapping_table_full`), never a live one dropped.
-        let pinned = MAX_EXPECT + params.statics.len() + 2 + 1024;
+        // pins hold (an expectation, a static mapping, a PCP or NAT-PMP mapping; two
+        // while a pair is tried), with room for 1,024 static mappings a reload adds.
+        // Past that a new mapping is refused (`mapping_table_full`), never a live one
+        // dropped.
+        let pinned = MAX_EXPECT + pcp::MAX_PCP_ENTRIES + params.statics.len() + 2 + 1024;
         let map_idx = (cap + map_cap.min(pinned)).min(index::MAX_RECORD as usize);
         let sub_cap = (params.max_subscribers as usize).min(index::MAX_RECORD as usize);
         // The tables every packet reads on huge pages where the kernel has them: fewer
@@ -961,6 +968,8 @@ impl Nat {
             expect_per_sub: HashMap::with_capacity(2 * MAX_EXPECT),
             statics: hashbrown::HashSet::new(),
             expect_order: 0,
+            pcp: HashMap::with_capacity(pcp::MAX_PCP_ENTRIES),
+            pcp_ending: Vec::with_capacity(pcp::MAX_PCP_ENTRIES),
         };
         nat.above_threshold = vec![false; nat.pool.addrs.len()];
         nat.install_statics(worker);
@@ -1448,6 +1457,12 @@ impl Nat {
         let mk = map_keys!(self);
         self.map_out
             .find(self.hasher.key(k), |r| mk.out_key(r) == *k)
+    }
+
+    /// The outside key of mapping index record `r` (folded or not).
+    #[inline]
+    fn mapping_out_key(&self, r: u32) -> Key {
+        map_keys!(self).out_key(r)
     }
 
     /// Enters mapping index record `r` (already written) in both mapping indexes,
@@ -2120,8 +2135,13 @@ impl Nat {
             .filter(|e| e.remote == t.src || e.remote == 0)
             .copied();
         let expected = exp.is_some();
-        // A static mapping is a port forward: connections to it are wanted.
-        let forward = !self.statics.is_empty() && self.statics.contains(&r);
+        // A static mapping is a port forward: connections to it are wanted; so is one
+        // a subscriber asked for (PCP), from the remotes its filters name.
+        let asked = self.pcp_admits(r, t.src, t.sport);
+        if asked == Some(false) && !expected {
+            return Err(DropReason::Filtered);
+        }
+        let forward = (!self.statics.is_empty() && self.statics.contains(&r)) || asked.is_some();
         let allowed = expected
             || forward
             || match self.params.filtering {
@@ -2281,6 +2301,7 @@ impl Nat {
     /// sessions expired.
     pub fn expire(&mut self, now: u32, budget: usize) -> usize {
         self.expire_expectations(now);
+        self.pcp_expire(now);
         let mut expired = 0;
         for _ in 0..budget {
             let sessions = &self.sessions;

@@ -9,6 +9,7 @@ pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
+pub mod pcp;
 pub mod tcp;
 pub mod udp;
 pub mod vlan;
