@@ -323,3 +323,42 @@ fn a_prefix_added_live_is_split_between_workers_and_answered_by_proxy_arp() {
         reply_in(&mut h, m, 1004);
     }
 }
+
+#[test]
+fn under_port_block_a_subscriber_on_a_draining_address_uses_its_block_and_gets_no_new_one() {
+    // Paired port-block pooling, blocks of 4 ports, two per address.
+    let blocks = "allocation = \"port-block\"\nport_range = [1024, 1031]\nblock_size = 4\n\
+        max_blocks_per_subscriber = 2\nmax_subscribers = 64";
+    let both = format!("{OLD}, \"{NEW}/32\"");
+    let mut h = pool_harness(&pooled(&both, blocks));
+    let (sub, first) = (2..60u8)
+        .map(|i| (i, udp_out(&mut h, &format!("100.64.1.{i}:5000"), 1000)))
+        .find(|(_, m)| m.is_some_and(|m| m.ip().to_string() == "198.51.100.1"))
+        .expect("some subscriber on 198.51.100.1");
+    h.reconfigure(&pooled(&format!("\"{NEW}/32\""), blocks), 1001);
+    // Its block's three other ports, on its draining address.
+    for p in 1..4 {
+        let m = udp_out(&mut h, &format!("100.64.1.{sub}:{}", 5000 + p), 1002).unwrap();
+        assert_eq!(m.ip(), first.unwrap().ip());
+    }
+    // Its block full: no new block on the draining address, and none elsewhere (its
+    // one address, RFC 4787 REQ-2): refused.
+    assert_eq!(udp_out(&mut h, &format!("100.64.1.{sub}:6000"), 1003), None);
+    reply_in(&mut h, first.unwrap(), 1003);
+}
+
+#[test]
+fn port_preservation_does_not_map_onto_a_draining_address() {
+    // Arbitrary pooling tries the inside port on the first address (index 0): once
+    // that address drains, on the first one that does not.
+    let cfg = |pool: &str| pooled(pool, &(dynamic("arbitrary") + "\nport_preservation = true"));
+    let mut h = pool_harness(&cfg(&format!("{OLD}, \"{NEW}/32\"")));
+    let m = udp_out(&mut h, "100.64.1.2:5000", 1000).unwrap();
+    assert_eq!(m.to_string(), "198.51.100.1:5000", "preserved on index 0");
+    h.reconfigure(&cfg(&format!("\"{NEW}/32\"")), 1001);
+    // The inside port kept, on the address that does not drain.
+    for i in 3..20u16 {
+        let m = udp_out(&mut h, &format!("100.64.1.{i}:{}", 6000 + i), 1002).unwrap();
+        assert_eq!(m.to_string(), format!("{NEW}:{}", 6000 + i));
+    }
+}

@@ -2076,7 +2076,8 @@ impl Nat {
     /// port-block: a block the subscriber holds; deterministic: inside its range).
     fn try_preserve(&mut self, sub: u32, mkey: Key) -> Option<(usize, u16)> {
         let port = mkey.pa;
-        let a = self.try_port_on(sub, mkey, port, 0)?;
+        // Arbitrary pooling tries the first address that does not drain.
+        let a = self.try_port_on(sub, mkey, port, self.pool.first_active())?;
         self.pool.take(a, mkey.proto, port).then_some((a, port))
     }
 

@@ -302,6 +302,12 @@ impl Pool {
         self.addrs.get(a).is_some_and(|p| p.draining)
     }
 
+    /// The first address that does not drain (0 when all do: it is refused then).
+    #[inline]
+    pub fn first_active(&self) -> usize {
+        self.addrs.iter().position(|p| !p.draining).unwrap_or(0)
+    }
+
     /// True if address `a` drains and holds nothing of this worker any more (no port in
     /// use or quarantined, no subscriber paired): released.
     pub fn is_released(&self, a: usize) -> bool {
