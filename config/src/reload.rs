@@ -166,11 +166,11 @@ pub fn changes(running: &Config, new: &Config) -> Vec<Change> {
 /// Why the pool of `new` cannot replace the running one live, when `key` is the
 /// pool's (prefixes added are appended, removed ones drain; see the dataplane's
 /// `nat::pool`), or None when it can.
-fn pool_reason(running: &Config, new: &Config, key: &str) -> Option<String> {
+fn pool_reason(started: &Config, new: &Config, key: &str) -> Option<String> {
     if key != "nat.pool" {
         return None;
     }
-    if running.nat.allocation == Allocation::Deterministic {
+    if started.nat.allocation == Allocation::Deterministic {
         return Some(
             "under deterministic allocation (RFC 7422) the pool is part of the computation \
              of every subscriber's address and port range: another pool would move live \
@@ -180,12 +180,12 @@ fn pool_reason(running: &Config, new: &Config, key: &str) -> Option<String> {
     }
     // The subscriber tables were sized from the pool at start when max_subscribers is
     // left to its default: a pool that serves more subscribers needs bigger ones.
-    let workers = running.dataplane.worker_lcores.len() as u32;
+    let workers = started.dataplane.worker_lcores.len() as u32;
     let (had, needs) = (
-        running.nat.subscriber_limit(workers),
+        started.nat.subscriber_limit(workers),
         new.nat.subscriber_limit(workers),
     );
-    (running.nat.max_subscribers.is_none() && needs > had).then(|| {
+    (started.nat.max_subscribers.is_none() && needs > had).then(|| {
         format!(
             "the subscriber tables (nat.max_subscribers, by default what the pool serves) \
              were sized at start for {had} subscribers and this pool needs {needs}: set \
@@ -199,13 +199,25 @@ fn pool_reason(running: &Config, new: &Config, key: &str) -> Option<String> {
 /// by the file, its line in `text` (0 when the file leaves it to its default), the key,
 /// and why it needs a restart. Nothing is to be applied then.
 pub fn plan(running: &Config, new: &Config, text: &str) -> Result<Vec<Change>, Vec<ConfigError>> {
+    plan_since(running, running, new, text)
+}
+
+/// [`plan`] for an appliance started with `started` (its tables sized from it) and
+/// running `running` after earlier reloads: a pool that shrank by a reload may grow
+/// back to what the tables were sized for.
+pub fn plan_since(
+    started: &Config,
+    running: &Config,
+    new: &Config,
+    text: &str,
+) -> Result<Vec<Change>, Vec<ConfigError>> {
     let all = changes(running, new);
     let refused: Vec<ConfigError> = all
         .iter()
         .filter_map(|c| {
             let why = fixed_reason(&c.key)
                 .map(String::from)
-                .or_else(|| pool_reason(running, new, &c.key))?;
+                .or_else(|| pool_reason(started, new, &c.key))?;
             Some(ConfigError {
                 file: new.file.clone(),
                 line: crate::locate::line_of_key(text, &c.key),

@@ -142,8 +142,12 @@ fn a_pool_that_would_need_bigger_subscriber_tables_is_refused() {
     assert!(e[0].message.contains("nat.max_subscribers"), "{}", e[0]);
     assert!(e[0].message.contains("198.51.100.0/27"), "{}", e[0]);
     // Removing a prefix needs no room: live.
-    let text = BASE.replace("198.51.100.0/28", "198.51.100.0/29");
-    assert_eq!(keys(&text), ["nat.pool"]);
+    let smaller = BASE.replace("198.51.100.0/28", "198.51.100.0/29");
+    assert_eq!(keys(&smaller), ["nat.pool"]);
+    // Back to the /28 after that: the tables were sized for it at start.
+    let plan = cgnat_config::reload_plan_since(&cfg(BASE), &cfg(&smaller), &cfg(BASE), BASE)
+        .unwrap_or_else(|e| panic!("refused: {e:?}"));
+    assert_eq!(plan.len(), 1, "{plan:?}");
 }
 
 #[test]

@@ -107,6 +107,8 @@ const WORKER_WAIT: Duration = Duration::from_secs(3);
 
 pub(crate) struct Reloader {
     pub builder: Builder,
+    /// The config the appliance started with (the tables were sized from it).
+    pub started: Config,
     pub running: Running,
     /// One per worker: the settings it polls for.
     pub to_workers: Vec<Sender<Settings>>,
@@ -158,7 +160,7 @@ impl Reloader {
             Ok(c) => c,
             Err(e) => return refused(&file, &[e]),
         };
-        let changes = match cgnat_config::reload_plan(&running, &new, &text) {
+        let changes = match cgnat_config::reload_plan_since(&self.started, &running, &new, &text) {
             Ok(c) => c,
             Err(errors) => return refused(&file, &errors),
         };

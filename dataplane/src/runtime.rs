@@ -406,6 +406,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let reloader = crate::reload::spawn(
         crate::reload::Reloader {
             builder,
+            started: cfg.clone(),
             running: running.clone(),
             to_workers: reload_tx,
             replaced: replaced_rx,
