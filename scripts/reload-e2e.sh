@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Changes without restart, end to end: a subscriber downloads a file over HTTP (rate
 # limited, so it spans the test) and keeps a UDP exchange going while cgnat is
-# reloaded three times (`cgnat reload` twice, SIGHUP once) with timeouts, an ALG
-# switch, a static mapping, a limit and a log collector changed. Checks: the download's
+# reloaded four times (`cgnat reload` three times, SIGHUP once) with timeouts, an ALG
+# switch, a static mapping, a limit, a log collector and the pool changed (the last
+# reload adds 198.51.100.64/30 and removes the /28: the subscriber's live sessions
+# stay on its draining address, `cgnat show pool` shows it draining and the new
+# addresses active, and a second subscriber address gets a new one). Checks: the download's
 # sha256, every UDP datagram answered from one unchanged mapping, the subscriber's
 # sessions (inside and outside endpoints) the same after each reload, the running
 # config changed each time, and the ALG switch followed: active FTP fails with the
@@ -29,7 +32,10 @@ bed_up "$sub" "$inet" "$vs" "$vsn" "$vi" "$vin"
 # The config of reload N: the bed's, with EXTRA [nat] keys and tables.
 config() { # extra
     local api=${api_port:-} metrics=${metrics_port:-}
-    write_cgnat_config "$work/cgnat.toml" reload "$vsn" "$vin" "$1"
+    # Room for subscribers set at start: the default is sized from the pool, and a
+    # pool added live must not need bigger tables.
+    write_cgnat_config "$work/cgnat.toml" reload "$vsn" "$vin" "max_subscribers = 4096
+$1"
     if [ -n "$api" ]; then
         # Same listeners as at start (they cannot change live).
         sed -i "s/127.0.0.1:$api_port\"/127.0.0.1:$api\"/; s/127.0.0.1:$metrics_port\"/127.0.0.1:$metrics\"/" "$work/cgnat.toml"
@@ -201,10 +207,38 @@ active_ftp || fail "active FTP with the FTP ALG back on: $(cat "$work/ftp-curl.l
 cmp -s "$work/ftp-got.bin" "$work/ftp/small.bin" || fail "active FTP download differs"
 echo "reload-e2e: active FTP works with the FTP ALG back on"
 
+sleep 1
+# Reload 4 (cgnat reload): 198.51.100.64/30 added, the /28 removed (it drains). The
+# internet routes the new prefix to the appliance too.
+ip -n "$inet" route add 198.51.100.64/30 via 203.0.113.1
+config ''
+sed -i 's|^pool = \["198.51.100.0/28"\]|pool = ["198.51.100.64/30"]|' "$work/cgnat.toml"
+grep -q '^pool = \["198.51.100.64/30"\]' "$work/cgnat.toml" || fail "the pool line of the bed's config moved"
+"$bin" reload --api "$api" > "$work/reload4.txt" 2>&1 || fail "reload 4: $(cat "$work/reload4.txt")"
+grep -q "changed nat.pool" "$work/reload4.txt" || fail "reload 4 answer: $(cat "$work/reload4.txt")"
+check_same "after reload 4 (pool)"
+"$bin" show pool --api "$api" > "$work/pool.txt" || fail "show pool: $(cat "$work/pool.txt")"
+out_addr=$(echo "$before" | awk '$1 == "udp" { split($3, a, ":"); print a[1] }')
+grep -Eq "^$out_addr +[1-9][0-9]* +draining$" "$work/pool.txt" \
+    || fail "the subscriber's address $out_addr is not draining in show pool: $(cat "$work/pool.txt")"
+grep -Eq "^198.51.100.64 +[0-9]+ +active$" "$work/pool.txt" \
+    || fail "198.51.100.64 not active in show pool: $(cat "$work/pool.txt")"
+echo "reload-e2e: show pool after reload 4:"; sed 's/^/    /' "$work/pool.txt"
+# A new subscriber (a second address of the subscriber's namespace) gets an address
+# of the new prefix, never a draining one: the HTTP server sees it.
+ip -n "$sub" addr add 100.64.0.4/10 dev "$vs"
+ip netns exec "$sub" curl -sS --max-time 10 --interface 100.64.0.4 -o "$work/small-new.bin" \
+    http://192.0.2.10:8080/ftp/small.bin > "$work/curl-new.log" 2>&1 \
+    || fail "the new subscriber's download failed: $(cat "$work/curl-new.log")"
+cmp -s "$work/small-new.bin" "$work/ftp/small.bin" || fail "the new subscriber's download differs"
+grep -Eq '^198\.51\.100\.6[4-7] .*GET /ftp/small.bin' "$work/http.log" \
+    || fail "the new subscriber did not come from 198.51.100.64/30: $(grep small.bin "$work/http.log")"
+echo "reload-e2e: a new subscriber comes from $(grep 'GET /ftp/small.bin' "$work/http.log" | cut -d' ' -f1)"
+
 wait "$curl_pid" || fail "the download failed: $(cat "$work/curl.log")"
 got=$(sha256sum "$work/got.bin" | cut -d' ' -f1)
 [ "$want" = "$got" ] || fail "sha256 mismatch: $want vs $got"
-echo "reload-e2e: 8 MB download across three reloads ok, sha256 $got"
+echo "reload-e2e: 8 MB download across four reloads ok, sha256 $got"
 touch "$work/udp-stop"
 wait "$udp_pid" || fail "the UDP exchange lost datagrams: $(tail -3 "$work/udp-client.log")"
 peers=$(grep '^peers' "$work/udp-server.log" | cut -d' ' -f2-)
@@ -213,5 +247,5 @@ case "$peers" in
 *) fail "the UDP server saw $peers, not one pool address and port" ;;
 esac
 [ "$(echo "$peers" | wc -w)" = 1 ] || fail "the UDP server saw several mappings: $peers"
-echo "reload-e2e: UDP exchange across three reloads ok ($(tail -1 "$work/udp-client.log")), one mapping $peers"
+echo "reload-e2e: UDP exchange across four reloads ok ($(tail -1 "$work/udp-client.log")), one mapping $peers"
 echo "RELOAD-E2E PASS"

@@ -13,7 +13,7 @@ mod raw;
 pub mod reload;
 
 pub use net::Ipv4Net;
-pub use reload::{plan as reload_plan, Change};
+pub use reload::{plan as reload_plan, plan_since as reload_plan_since, Change};
 
 use raw::{FileConfig, Seg};
 use std::fmt;

@@ -3,7 +3,7 @@
 //! one setting that cannot change live refuses the whole file ([`plan`]).
 
 use crate::raw::FileConfig;
-use crate::{Config, ConfigError};
+use crate::{Allocation, Config, ConfigError};
 use toml::Value;
 
 /// One setting a reload changes.
@@ -24,6 +24,7 @@ const LIVE: &[&str] = &[
     "nat.max_sessions_per_subscriber",
     "nat.max_inbound_sessions_per_subscriber",
     "nat.static",
+    "nat.pool",
     "nat.hairpinning",
     "nat.exclude_destinations",
     "nat.allow_destinations",
@@ -49,11 +50,6 @@ const LIVE: &[&str] = &[
 
 /// Why the settings under a key cannot change live, most specific first.
 const FIXED: &[(&str, &str)] = &[
-    (
-        "nat.pool",
-        "pool prefixes cannot change live yet: each worker's pool (addresses indexed \
-         densely, port usage shared with the metrics) is built at start; restart to change it",
-    ),
     (
         "nat.inside",
         "the inside prefixes decide which worker owns a subscriber; restart to change them",
@@ -178,16 +174,61 @@ pub fn changes(running: &Config, new: &Config) -> Vec<Change> {
     out
 }
 
+/// Why the pool of `new` cannot replace the running one live, when `key` is the
+/// pool's (prefixes added are appended, removed ones drain; see the dataplane's
+/// `nat::pool`), or None when it can.
+fn pool_reason(started: &Config, new: &Config, key: &str) -> Option<String> {
+    if key != "nat.pool" {
+        return None;
+    }
+    if started.nat.allocation == Allocation::Deterministic {
+        return Some(
+            "under deterministic allocation (RFC 7422) the pool is part of the computation \
+             of every subscriber's address and port range: another pool would move live \
+             subscribers to other addresses and ports"
+                .into(),
+        );
+    }
+    // The subscriber tables were sized from the pool at start when max_subscribers is
+    // left to its default: a pool that serves more subscribers needs bigger ones.
+    let workers = started.dataplane.worker_lcores.len() as u32;
+    let (had, needs) = (
+        started.nat.subscriber_limit(workers),
+        new.nat.subscriber_limit(workers),
+    );
+    (started.nat.max_subscribers.is_none() && needs > had).then(|| {
+        format!(
+            "the subscriber tables (nat.max_subscribers, by default what the pool serves) \
+             were sized at start for {had} subscribers and this pool needs {needs}: set \
+             nat.max_subscribers at a restart to leave room for the prefixes to come"
+        )
+    })
+}
+
 /// What a reload from `new` (read from `text`) would change in `running`: every
 /// change, when all can be made live; otherwise every change that cannot, each named
 /// by the file, its line in `text` (0 when the file leaves it to its default), the key,
 /// and why it needs a restart. Nothing is to be applied then.
 pub fn plan(running: &Config, new: &Config, text: &str) -> Result<Vec<Change>, Vec<ConfigError>> {
+    plan_since(running, running, new, text)
+}
+
+/// [`plan`] for an appliance started with `started` (its tables sized from it) and
+/// running `running` after earlier reloads: a pool that shrank by a reload may grow
+/// back to what the tables were sized for.
+pub fn plan_since(
+    started: &Config,
+    running: &Config,
+    new: &Config,
+    text: &str,
+) -> Result<Vec<Change>, Vec<ConfigError>> {
     let all = changes(running, new);
     let refused: Vec<ConfigError> = all
         .iter()
         .filter_map(|c| {
-            let why = fixed_reason(&c.key)?;
+            let why = fixed_reason(&c.key)
+                .map(String::from)
+                .or_else(|| pool_reason(started, new, &c.key))?;
             Some(ConfigError {
                 file: new.file.clone(),
                 line: crate::locate::line_of_key(text, &c.key),

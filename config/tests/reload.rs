@@ -84,19 +84,70 @@ fn lcores_are_refused_by_key_and_line_and_nothing_is_applied() {
 }
 
 #[test]
-fn devices_table_sizes_and_pools_are_refused_each_named() {
-    let text = BASE
-        .replace("net_null1", "net_null9")
-        .replace("198.51.100.0/28", "198.51.100.0/27")
-        + "max_sessions = 5000\n";
+fn devices_and_table_sizes_are_refused_each_named() {
+    let text = BASE.replace("net_null1", "net_null9") + "max_sessions = 5000\n";
     let e = reload_plan(&cfg(BASE), &cfg(&text), &text).expect_err("must be refused");
     let k: Vec<(&str, usize)> = e.iter().map(|e| (e.key.as_str(), e.line)).collect();
-    assert_eq!(
-        k,
-        [("nat.max_sessions", 20), ("nat.pool", 19), ("ports", 5)]
-    );
-    assert!(e[1].message.contains("cannot change live yet"), "{}", e[1]);
-    assert!(e[1].message.contains("198.51.100.0/27"), "{}", e[1]);
+    assert_eq!(k, [("nat.max_sessions", 20), ("ports", 5)]);
+}
+
+/// BASE under `allocation`, with room for subscribers set (the pool does not size the
+/// subscriber tables then), and `pool`.
+fn pooled(allocation: &str, pool: &str) -> String {
+    BASE.replace("\"198.51.100.0/28\"", pool)
+        + &format!("allocation = \"{allocation}\"\nmax_subscribers = 100000\n")
+}
+
+#[test]
+fn pool_prefixes_are_added_and_removed_live() {
+    for allocation in ["port-block", "dynamic"] {
+        let running = pooled(allocation, "\"198.51.100.0/28\"");
+        // One prefix added, then the first one removed: both live.
+        let added = pooled(allocation, "\"198.51.100.0/28\", \"192.0.2.0/29\"");
+        let plan = reload_plan(&cfg(&running), &cfg(&added), &added)
+            .unwrap_or_else(|e| panic!("{allocation}: refused: {e:?}"));
+        let k: Vec<&str> = plan.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(k, ["nat.pool"], "{allocation}");
+        assert!(plan[0].to.contains("192.0.2.0/29"), "{}", plan[0].to);
+        let removed = pooled(allocation, "\"192.0.2.0/29\"");
+        let plan = reload_plan(&cfg(&added), &cfg(&removed), &removed)
+            .unwrap_or_else(|e| panic!("{allocation}: refused: {e:?}"));
+        assert_eq!(plan.len(), 1, "{plan:?}");
+    }
+}
+
+#[test]
+fn pool_changes_are_refused_under_deterministic_allocation() {
+    let det = |pool: &str| {
+        BASE.replace("\"198.51.100.0/28\"", pool)
+            + "allocation = \"deterministic\"\ninside = [\"100.64.0.0/24\"]\n"
+    };
+    let running = det("\"198.51.100.0/28\"");
+    let text = det("\"198.51.100.0/28\", \"192.0.2.0/28\"");
+    let e = reload_plan(&cfg(&running), &cfg(&text), &text).expect_err("must be refused");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!((e[0].key.as_str(), e[0].line), ("nat.pool", 19));
+    assert!(e[0].message.contains("RFC 7422"), "{}", e[0]);
+    assert!(e[0].message.contains("nothing was applied"), "{}", e[0]);
+}
+
+#[test]
+fn a_pool_that_would_need_bigger_subscriber_tables_is_refused() {
+    // Port-block allocation with max_subscribers left to its default: the tables were
+    // sized for what the /28 serves; a /27 serves twice as many.
+    let text = BASE.replace("198.51.100.0/28", "198.51.100.0/27");
+    let e = reload_plan(&cfg(BASE), &cfg(&text), &text).expect_err("must be refused");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].key, "nat.pool");
+    assert!(e[0].message.contains("nat.max_subscribers"), "{}", e[0]);
+    assert!(e[0].message.contains("198.51.100.0/27"), "{}", e[0]);
+    // Removing a prefix needs no room: live.
+    let smaller = BASE.replace("198.51.100.0/28", "198.51.100.0/29");
+    assert_eq!(keys(&smaller), ["nat.pool"]);
+    // Back to the /28 after that: the tables were sized for it at start.
+    let plan = cgnat_config::reload_plan_since(&cfg(BASE), &cfg(&smaller), &cfg(BASE), BASE)
+        .unwrap_or_else(|e| panic!("refused: {e:?}"));
+    assert_eq!(plan.len(), 1, "{plan:?}");
 }
 
 #[test]

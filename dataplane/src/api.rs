@@ -46,7 +46,8 @@ pub struct State {
     pub control: Arc<WorkerCounters>,
     pub ports: [Port; 2],
     pub pool_usage: Vec<Arc<Vec<Counter>>>,
-    pub pool_addrs: Vec<Ipv4Addr>,
+    /// The pool by index, draining marks included (a reload changes it).
+    pub pool_addrs: crate::reload::SharedPool,
     pub block_size: u16,
     /// Ports each pool address has for dynamic translation, the three protocols'
     /// port spaces together (what `ports_used` counts against).
@@ -266,14 +267,21 @@ impl State {
                 Ok(json!({ "file": c.file, "toml": c.resolved_toml() }))
             }
             "/pool" => {
-                let addrs: Vec<Value> = self
-                    .pool_addrs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, a)| {
+                let view = self.pool_addrs.read().unwrap_or_else(|e| e.into_inner());
+                let addrs: Vec<Value> = view
+                    .entries()
+                    .map(|(i, a, draining)| {
                         let used = crate::metrics::ports_used(&self.pool_usage, i);
+                        // A draining address with no port left in use (quarantine
+                        // included) has no mapping left: released.
+                        let state = match (draining, used) {
+                            (false, _) => "active",
+                            (true, 0) => "released",
+                            (true, _) => "draining",
+                        };
                         json!({ "address": a.to_string(), "ports_used": used,
-                                "ports_total": self.ports_per_address })
+                                "ports_total": self.ports_per_address,
+                                "draining": draining, "state": state })
                     })
                     .collect();
                 Ok(json!({ "block_size": self.block_size, "addresses": addrs }))

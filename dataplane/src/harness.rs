@@ -109,13 +109,18 @@ impl Harness {
     /// (`cgnat_config::reload_plan`).
     pub fn reconfigure(&mut self, cfg: &Config, now: u32) {
         let workers = 1 + self.others.len() as u16;
+        let mut sorted = Vec::new();
         for w in self.workers() {
-            w.reconfigure(
-                PipelineParams::from_config(cfg),
-                nat_params(cfg, workers),
-                now,
-            );
+            let mut nat = nat_params(cfg, workers);
+            let pool = &w.nat().pool;
+            nat.follow(pool.addresses(), pool.usage.len())
+                .expect("the pool fits its room");
+            sorted.clone_from(&nat.pool);
+            w.reconfigure(PipelineParams::from_config(cfg), nat, now);
         }
+        // The control lcore answers proxy ARP for every pool address, draining ones too.
+        sorted.sort_unstable();
+        self.control.set_pool(sorted);
     }
 
     /// Worker `w`.

@@ -623,12 +623,13 @@ fn show_mode(args: &Args) -> Result<()> {
     }
     if kind == "pool" {
         println!("block size {}", v["block_size"]);
-        println!("{:<18} {:>10}", "ADDRESS", "PORTS USED");
+        println!("{:<18} {:>10}  STATE", "ADDRESS", "PORTS USED");
         for a in v["addresses"].as_array().into_iter().flatten() {
             println!(
-                "{:<18} {:>10}",
+                "{:<18} {:>10}  {}",
                 a["address"].as_str().unwrap_or(""),
-                a["ports_used"]
+                a["ports_used"],
+                a["state"].as_str().unwrap_or("active")
             );
         }
         return Ok(());

@@ -7,7 +7,6 @@ use cgnat_dataplane::counters::{Counter, DropReason, WorkerCounters, PROTO_NAMES
 use cgnat_ffi::Port;
 use prometheus::proto::{Counter as PCounter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{Encoder, TextEncoder};
-use std::net::Ipv4Addr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -21,8 +20,8 @@ pub struct Source {
     pub ports: Vec<(String, Port)>,
     /// Per worker, ports in use per pool address.
     pub pool_usage: Vec<Arc<Vec<Counter>>>,
-    /// The pool addresses, in the order of `pool_usage`.
-    pub pool_addrs: Vec<Ipv4Addr>,
+    /// The pool addresses, in the order of `pool_usage`, with their draining marks.
+    pub pool_addrs: crate::reload::SharedPool,
     /// How each port (by name) decides which worker owns a frame
     /// ([`cgnat_dataplane::nat::rss::ownership`]: `rss`, `hash`, `range`, `blocks` or `single`).
     pub ownership: Vec<(String, &'static str)>,
@@ -519,19 +518,28 @@ impl Source {
                 ),
             ],
         );
-        let usage = self
-            .pool_addrs
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
+        let view = self.pool_addrs.read().unwrap_or_else(|e| e.into_inner());
+        let usage = view
+            .entries()
+            .map(|(i, a, _)| {
                 let used = ports_used(&self.pool_usage, i);
                 (vec![("address", a.to_string())], used as f64)
             })
             .collect();
+        let draining = view
+            .entries()
+            .map(|(_, a, d)| (vec![("address", a.to_string())], f64::from(u8::from(d))))
+            .collect();
+        drop(view);
         f.gauge(
             "cgnat_pool_ports_used",
             "Outside ports in use (all protocols, quarantine included) per pool address.",
             usage,
+        );
+        f.gauge(
+            "cgnat_pool_address_draining",
+            "1 for a pool address a reload removed: no new mappings, its live ones kept.",
+            draining,
         );
 
         let mut refused = Vec::new();

@@ -2479,6 +2479,12 @@ const MAX_HELD_LINES: usize = 256;
 const HOLD_SECS: u32 = 2;
 
 impl<B: PacketBuf> Control<B> {
+    /// Takes the pool a reload made (sorted, draining addresses included: their
+    /// replies still come); returns the list it replaces.
+    pub fn set_pool(&mut self, pool: Vec<u32>) -> Vec<u32> {
+        std::mem::replace(&mut self.pool, pool)
+    }
+
     /// The control handler; `pool` sorted.
     pub fn new(
         ports: [PortInfo; 2],

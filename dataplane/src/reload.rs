@@ -20,7 +20,7 @@ use cgnat_dataplane::pipeline::PipelineParams;
 use crossbeam::channel::{Receiver, Sender};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// A worker's settings: what a reload hands it, and what it hands back.
@@ -59,6 +59,43 @@ impl Builder {
     }
 }
 
+/// The pool as the workers hold it, by pool index: what `/pool` and `/metrics` show,
+/// what the control lcore answers proxy ARP for, and what the next reload orders its
+/// pool after ([`NatParams::follow`]).
+pub(crate) struct PoolView {
+    /// The addresses, by pool index (draining ones kept).
+    pub addrs: Vec<u32>,
+    /// By pool index: removed by a reload, draining.
+    pub draining: Vec<bool>,
+    /// Addresses the workers' usage counters have room for.
+    pub room: usize,
+}
+
+impl PoolView {
+    /// The pool of a worker at start.
+    pub fn new(pool: &cgnat_dataplane::nat::pool::Pool) -> PoolView {
+        PoolView {
+            addrs: pool.addresses().to_vec(),
+            draining: vec![false; pool.addresses().len()],
+            room: pool.usage.len(),
+        }
+    }
+
+    /// The addresses with their draining marks, by pool index.
+    pub fn entries(&self) -> impl Iterator<Item = (usize, std::net::Ipv4Addr, bool)> + '_ {
+        self.addrs.iter().enumerate().map(|(i, &a)| {
+            (
+                i,
+                std::net::Ipv4Addr::from(a),
+                self.draining.get(i).copied().unwrap_or(false),
+            )
+        })
+    }
+}
+
+/// The pool view the reload thread updates and the servers read.
+pub(crate) type SharedPool = Arc<RwLock<PoolView>>;
+
 /// The running config, readable by the control API (`/config`).
 pub(crate) type Running = Arc<Mutex<Config>>;
 
@@ -70,6 +107,8 @@ const WORKER_WAIT: Duration = Duration::from_secs(3);
 
 pub(crate) struct Reloader {
     pub builder: Builder,
+    /// The config the appliance started with (the tables were sized from it).
+    pub started: Config,
     pub running: Running,
     /// One per worker: the settings it polls for.
     pub to_workers: Vec<Sender<Settings>>,
@@ -78,6 +117,11 @@ pub(crate) struct Reloader {
     pub destinations: Arc<Destinations>,
     /// The control API's and the metrics server's bearer tokens.
     pub tokens: [crate::http::Token; 2],
+    /// The pool by index, as the workers hold it.
+    pub pool: SharedPool,
+    /// The control lcore's proxy-ARP list (every pool address, sorted), when a reload
+    /// changes it.
+    pub to_control: Sender<Vec<u32>>,
 }
 
 fn refusal(e: &ConfigError) -> Value {
@@ -116,17 +160,34 @@ impl Reloader {
             Ok(c) => c,
             Err(e) => return refused(&file, &[e]),
         };
-        let changes = match cgnat_config::reload_plan(&running, &new, &text) {
+        let changes = match cgnat_config::reload_plan_since(&self.started, &running, &new, &text) {
             Ok(c) => c,
             Err(errors) => return refused(&file, &errors),
         };
-        let settings = match self.builder.settings(&new) {
+        let running_pool = {
+            let v = self.pool.read().unwrap_or_else(|e| e.into_inner());
+            (v.addrs.clone(), v.room)
+        };
+        let settings = match self.builder.settings(&new).and_then(|mut s| {
+            // Running pool addresses keep their indexes: new ones are appended,
+            // removed ones drain.
+            s.nat
+                .follow(&running_pool.0, running_pool.1)
+                .map_err(|e| anyhow!("nat.pool: {e}"))?;
+            Ok(s)
+        }) {
             Ok(s) => s,
             Err(e) => {
+                let e = e.to_string();
+                let key = if e.starts_with("nat.pool:") {
+                    "nat.pool"
+                } else {
+                    "nat"
+                };
                 let e = ConfigError {
                     file: file.clone(),
                     line: 0,
-                    key: "nat".into(),
+                    key: key.into(),
                     message: format!("{e}; nothing was applied"),
                 };
                 return refused(&file, &[e]);
@@ -151,6 +212,16 @@ impl Reloader {
         let mut back = 0;
         while back < taken && self.replaced.recv_timeout(WORKER_WAIT).is_ok() {
             back += 1;
+        }
+        if settings.nat.pool != running_pool.0
+            || changes.iter().any(|c| c.key.starts_with("nat.pool"))
+        {
+            let mut sorted = settings.nat.pool.clone();
+            sorted.sort_unstable();
+            let _ = self.to_control.send(sorted);
+            let mut v = self.pool.write().unwrap_or_else(|e| e.into_inner());
+            v.addrs = settings.nat.pool.clone();
+            v.draining = settings.nat.pool_draining.clone();
         }
         if changes.iter().any(|c| c.key.starts_with("logging.")) {
             self.destinations.set(new.logging.clone());

@@ -266,6 +266,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         nat: nat_params,
     } = builder.settings(cfg)?;
     let pool_addrs = nat_params.pool.clone();
+    let mut pool_view = None;
 
     let mut links = Vec::new();
     let mut query_tx = Vec::new();
@@ -323,6 +324,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         );
         pool_usage.push(nat.pool.usage.clone());
         pool_usage_api.push(nat.pool.usage.clone());
+        pool_view.get_or_insert_with(|| crate::reload::PoolView::new(&nat.pool));
         let worker = Worker::new(
             nat,
             infos.clone(),
@@ -347,10 +349,11 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
 
     let control_counters = Arc::new(WorkerCounters::default());
     let gate = Arc::new(crate::http::Gate::default());
-    let pool_v4: Vec<std::net::Ipv4Addr> = pool_addrs
-        .iter()
-        .map(|&a| std::net::Ipv4Addr::from(a))
-        .collect();
+    let pool_v4: crate::reload::SharedPool = Arc::new(std::sync::RwLock::new(
+        pool_view.context("no worker lcore")?,
+    ));
+    // A reload changing the pool sends the control lcore its new proxy-ARP list.
+    let (control_pool_tx, control_pool_rx) = crossbeam::channel::bounded(4);
     let http_stats = [
         Arc::new(crate::http::Stats::default()),
         Arc::new(crate::http::Stats::default()),
@@ -403,11 +406,14 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let reloader = crate::reload::spawn(
         crate::reload::Reloader {
             builder,
+            started: cfg.clone(),
             running: running.clone(),
             to_workers: reload_tx,
             replaced: replaced_rx,
             destinations,
             tokens: tokens.clone(),
+            pool: pool_v4.clone(),
+            to_control: control_pool_tx,
         },
         reload_req_rx,
         hup,
@@ -450,7 +456,14 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let control_pool = pool.clone();
     control.set_alloc(Box::new(move || control_pool.alloc()));
     control.set_pcp(cgnat_dataplane::pcp::params(&cfg.pcp));
-    control_loop(&mut control, &links, opts, &clock, cfg.dataplane.busy_poll);
+    control_loop(
+        &mut control,
+        &links,
+        opts,
+        &clock,
+        cfg.dataplane.busy_poll,
+        &control_pool_rx,
+    );
     opts.stop.store(true, Ordering::SeqCst);
     for &lcore in &cfg.dataplane.worker_lcores {
         cgnat_ffi::wait(lcore);
@@ -889,6 +902,7 @@ fn control_loop(
     opts: &RunOptions,
     clock: &Clock,
     busy: bool,
+    pool: &crossbeam::channel::Receiver<Vec<u32>>,
 ) {
     let control_counters = control.counters().clone();
     let mut burst = MbufBurst::new();
@@ -924,6 +938,10 @@ fn control_loop(
             eprintln!("cgnat: {rx} packets in, {tx} out, {s} sessions");
         }
         let mut work = 0;
+        if let Ok(list) = pool.try_recv() {
+            // A reload changed the pool: proxy ARP for the addresses added too.
+            drop(control.set_pool(list));
+        }
         for link in links {
             // The workers' clock: the neighbour table's ages are read by them.
             let now = clock.now();

@@ -281,7 +281,7 @@ pub fn render(prev: &Sample, cur: &Sample, o: &Options, width: Option<usize>) ->
 
     // Pool use per address, the fullest first.
     let total = num(&cur.pool["addresses"][0]["ports_total"]).max(1);
-    let mut addrs: Vec<(String, u64)> = cur.pool["addresses"]
+    let mut addrs: Vec<(String, u64, bool)> = cur.pool["addresses"]
         .as_array()
         .unwrap_or(&empty)
         .iter()
@@ -289,6 +289,7 @@ pub fn render(prev: &Sample, cur: &Sample, o: &Options, width: Option<usize>) ->
             (
                 a["address"].as_str().unwrap_or("?").to_string(),
                 num(&a["ports_used"]),
+                a["draining"] == true,
             )
         })
         .collect();
@@ -302,13 +303,15 @@ pub fn render(prev: &Sample, cur: &Sample, o: &Options, width: Option<usize>) ->
     ));
     const POOL_LINES: usize = 16;
     let start = l.len();
-    for (a, used) in addrs.iter().take(POOL_LINES) {
+    for (a, used, draining) in addrs.iter().take(POOL_LINES) {
         let share = *used as f64 / total as f64;
-        let line = format!("  {a:<16}{:>7.2} %{used:>12} used  ", share * 100.0);
+        // An address a reload removed: its ports drain.
+        let what = if *draining { "drain" } else { "used " };
+        let line = format!("  {a:<16}{:>7.2} %{used:>12} {what} ", share * 100.0);
         l.push(with_bar(line, share, width));
     }
     if addrs.len() > POOL_LINES {
-        let idle = addrs.iter().filter(|(_, u)| *u == 0).count();
+        let idle = addrs.iter().filter(|(_, u, _)| *u == 0).count();
         l.push(format!(
             "  ... {} more addresses ({idle} unused)",
             addrs.len() - POOL_LINES
@@ -636,7 +639,8 @@ mod tests {
                   "sessions_active": 3, "subscribers_active": 2, "dropped": drops }
             ]}),
             pool: json!({ "block_size": 512, "addresses": [
-                { "address": "198.51.100.1", "ports_used": 3, "ports_total": 12 },
+                { "address": "198.51.100.1", "ports_used": 3, "ports_total": 12,
+                  "draining": true },
                 { "address": "198.51.100.2", "ports_used": 6, "ports_total": 12 },
             ]}),
             busiest: json!({ "busiest": [
@@ -692,7 +696,8 @@ mod tests {
             drop.split_whitespace().collect::<Vec<_>>(),
             ["source_not_inside", "10", "30"]
         );
-        // The fuller address first, half of its ports as half a bar.
+        // The fuller address first, half of its ports as half a bar; the one a reload
+        // removed says it drains.
         let pool: Vec<&str> = text
             .lines()
             .filter(|l| l.starts_with("  198.51.100."))
@@ -705,7 +710,7 @@ mod tests {
             pool,
             [
                 format!("  198.51.100.2      50.00 %           6 used  {half}"),
-                format!("  198.51.100.1      25.00 %           3 used  {quarter}"),
+                format!("  198.51.100.1      25.00 %           3 drain {quarter}"),
             ],
             "{text}"
         );

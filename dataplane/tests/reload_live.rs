@@ -97,7 +97,8 @@ fn reload_and_sighup_apply_live_settings_and_refuse_the_rest_whole() {
             "reload",
             "[1]",
             &format!(
-                "[nat]\npool = [\"198.51.100.0/28\"]\nmax_sessions = 100000\n{extra}\n\
+                "[nat]\npool = [\"198.51.100.0/28\"]\nmax_sessions = 100000\n\
+                 max_subscribers = 4096\n{extra}\n\
                  [api]\nlisten = \"{api}\"\n[metrics]\nlisten = \"127.0.0.1:{mport}\"\n"
             ),
         )
@@ -303,6 +304,40 @@ fn reload_and_sighup_apply_live_settings_and_refuse_the_rest_whole() {
     assert_eq!(code, 0, "reload: {out}\n{err}");
     assert!(metrics(false));
 
+    // 6. The pool: a prefix added and the running one removed. The sessions stay on
+    // their addresses, which drain; the new ones are active; the metrics say which.
+    let pooled = base(with_tokens).replace("198.51.100.0/28", "198.51.100.64/30");
+    std::fs::write(&file, &pooled).unwrap();
+    let (code, out, err) = cgnat(&["reload", "--api", &api]);
+    assert_eq!(code, 0, "reload: {out}\n{err}");
+    assert!(out.contains("changed nat.pool"), "{out}");
+    let (code, pool, err) = cgnat(&["show", "pool", "--api", &api]);
+    assert_eq!(code, 0, "{err}");
+    let state = |addr: &str| {
+        pool.lines()
+            .find(|l| l.split_whitespace().next() == Some(addr))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .unwrap_or_else(|| panic!("{addr} not in {pool}"))
+            .to_string()
+    };
+    for s in &before {
+        let addr = s.1.split(':').next().unwrap();
+        assert_eq!(state(addr), "draining", "{pool}");
+    }
+    assert_eq!(state("198.51.100.64"), "active", "{pool}");
+    assert_eq!(state("198.51.100.67"), "active", "{pool}");
+    let m = http_get(&format!("http://127.0.0.1:{mport}/metrics")).unwrap();
+    assert!(
+        m.contains("cgnat_pool_address_draining{address=\"198.51.100.64\"} 0"),
+        "{m}"
+    );
+    let drained = format!(
+        "cgnat_pool_address_draining{{address=\"{}\"}} 1",
+        before[0].1.split(':').next().unwrap()
+    );
+    assert!(m.contains(&drained), "{m}");
+    assert_eq!(mapping(&sessions(&api)), mapping(&before));
+
     // The appliance runs on, with every session it had.
     assert!(app.0.try_wait().unwrap().is_none(), "cgnat exited");
     let last = sessions(&api);
@@ -311,9 +346,11 @@ fn reload_and_sighup_apply_live_settings_and_refuse_the_rest_whole() {
 }
 
 /// scripts/reload-e2e.sh: an HTTP download and a UDP exchange through a running
-/// appliance on a network-namespace bed, across three reloads (two `cgnat reload`, one
-/// SIGHUP): sha256 checked, no datagram unanswered, the subscriber's sessions the same
-/// after each, and the FTP ALG switched off and on seen in active FTP.
+/// appliance on a network-namespace bed, across four reloads (three `cgnat reload`,
+/// one SIGHUP): sha256 checked, no datagram unanswered, the subscriber's sessions the
+/// same after each, the FTP ALG switched off and on seen in active FTP, and a pool
+/// prefix added and the old one removed: the live sessions stay on their draining
+/// address (`cgnat show pool` says so) and a new subscriber comes from the new prefix.
 #[test]
 fn transfers_and_sessions_survive_three_reloads() {
     if bed::skip_without_root("the reload end-to-end test") {

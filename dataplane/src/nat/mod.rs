@@ -472,8 +472,12 @@ pub struct NatParams {
     pub pooling: Pooling,
     /// Port allocation.
     pub allocation: Allocation,
-    /// Pool addresses, sorted.
+    /// Pool addresses by pool index: sorted at start, a reload appends
+    /// ([`pool::merged`]).
     pub pool: Vec<u32>,
+    /// By pool index, true for the addresses a reload removed (they drain); empty at
+    /// start.
+    pub pool_draining: Vec<bool>,
     /// Port range.
     pub port_range: (u16, u16),
     /// Ports per block.
@@ -526,6 +530,26 @@ pub struct NatParams {
 }
 
 impl NatParams {
+    /// Orders this (newly read) pool as a reload applies it to `running` (by pool
+    /// index): running addresses keep their indexes, new ones are appended, the ones
+    /// no longer configured drain ([`pool::merged`]). Refused when the pool would
+    /// exceed `room` addresses (the usage counters allocated at start) or the 16-bit
+    /// pool indexes.
+    pub fn follow(&mut self, running: &[u32], room: usize) -> Result<(), String> {
+        let (list, draining) = pool::merged(running, &self.pool);
+        let most = room.min(pool::MAX_POOL_INDEXES);
+        if list.len() > most {
+            return Err(format!(
+                "the pool would hold {} addresses (those draining included), more than the \
+                 {most} it has room for since start",
+                list.len()
+            ));
+        }
+        self.pool = list;
+        self.pool_draining = draining;
+        Ok(())
+    }
+
     /// The server ports of the ALGs that are on.
     pub fn set_algs(&mut self, alg: &cgnat_config::Alg) {
         let on = |a: &cgnat_config::AlgProto| {
@@ -578,6 +602,7 @@ impl NatParams {
             pooling: nat.pooling,
             allocation: nat.allocation,
             pool,
+            pool_draining: Vec::new(),
             port_range: nat.port_range,
             block_size,
             max_blocks_per_subscriber: nat.max_blocks_per_subscriber,
@@ -1024,10 +1049,18 @@ impl Nat {
     /// caller to drop off the worker). Live sessions keep their mappings and ALG; new
     /// timeouts count from each session's last packet. A static mapping added is
     /// installed; one removed takes no new inbound sessions and lives on until the
-    /// sessions using it end. What sizes the tables (pool, port layout, session
-    /// limits of the whole worker, behaviours) must be unchanged: the steering is kept.
+    /// sessions using it end. Pool addresses added are appended, those removed drain
+    /// ([`Pool::update`]; `params.pool` as [`pool::merged`] orders it). What sizes the
+    /// tables (port layout, session limits of the whole worker, behaviours) must be
+    /// unchanged: the steering is kept.
     pub fn reconfigure(&mut self, mut params: NatParams, now: u32) -> NatParams {
         params.steering = self.params.steering.clone();
+        if let Err(e) = self.pool.update(&params.pool, &params.pool_draining) {
+            // The reload thread checked the same (`NatParams::follow`): keep the pool.
+            debug_assert!(false, "pool update refused: {e}");
+            params.pool = self.pool.addresses().to_vec();
+        }
+        self.above_threshold.resize(self.pool.addrs.len(), false);
         let old = std::mem::replace(&mut self.params, params);
         for st in &old.statics {
             if !self.params.statics.contains(st) {
@@ -1894,12 +1927,9 @@ impl Nat {
         let start = hash32(s.addr) as usize % n;
         let port_block = self.params.allocation == Allocation::PortBlock;
         let chosen = (0..n).map(|k| (start + k) % n).find(|&a| {
+            // A draining address takes no new subscriber (one paired with it keeps it).
             let pa = &self.pool.addrs[a];
-            if port_block {
-                pa.free_block_count() > 0
-            } else {
-                true
-            }
+            !pa.draining && (!port_block || pa.free_block_count() > 0)
         });
         let a = chosen.ok_or(DropReason::PoolExhausted)?;
         self.subs[sub as usize].pool = a as u16;
@@ -1962,7 +1992,7 @@ impl Nat {
                                 self.pool
                                     .addrs
                                     .get(a)
-                                    .is_some_and(|p| p.free_block_count() > 0)
+                                    .is_some_and(|p| !p.draining && p.free_block_count() > 0)
                             })
                             .unwrap_or(start)
                     }
@@ -2030,6 +2060,9 @@ impl Nat {
                 let mut got = None;
                 for k in 0..n {
                     let a = (start + k) % n;
+                    if self.pool.is_draining(a) {
+                        continue;
+                    }
                     if let Ok(p) = self.pool.alloc_dynamic(a, mkey.proto, parity) {
                         got = Some((a, p));
                         break;
@@ -2058,7 +2091,8 @@ impl Nat {
     /// port-block: a block the subscriber holds; deterministic: inside its range).
     fn try_preserve(&mut self, sub: u32, mkey: Key) -> Option<(usize, u16)> {
         let port = mkey.pa;
-        let a = self.try_port_on(sub, mkey, port, 0)?;
+        // Arbitrary pooling tries the first address that does not drain.
+        let a = self.try_port_on(sub, mkey, port, self.pool.first_active())?;
         self.pool.take(a, mkey.proto, port).then_some((a, port))
     }
 
@@ -2085,6 +2119,7 @@ impl Nat {
             Allocation::Dynamic => {
                 let a = match self.params.pooling {
                     Pooling::Paired => self.pair_address(sub).ok()?,
+                    Pooling::Arbitrary if self.pool.is_draining(prefer) => return None,
                     Pooling::Arbitrary => prefer,
                 };
                 let addr = *self.pool.addresses().get(a)?;

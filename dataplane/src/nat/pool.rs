@@ -11,6 +11,16 @@
 //! device delivers to its own RX queue (the Toeplitz hash of the pool address and the
 //! port, through the redirection table), and hands out only those, so that no reply
 //! needs a handoff. Blocks then only count ports for metrics.
+//!
+//! A reload may change the pool ([`Pool::update`]). Indexes of pool addresses are
+//! stored in mappings, subscribers, blocks and quarantine, so they never change: an
+//! address added is appended (next index), one removed is marked draining and kept.
+//! A draining address takes no new subscribers, no new blocks and no new mappings
+//! (except those of a subscriber already paired with it under paired pooling, RFC 4787
+//! REQ-2: it keeps its one address until it has no mappings left, and is then paired
+//! anew); its live mappings work on until they end, and it stays a pool address
+//! (replies, proxy ARP) for good. Added again, it simply stops draining. Every worker
+//! applies the same update, so indexes agree across workers and with the metrics.
 
 use super::rss::Steering;
 use std::collections::VecDeque;
@@ -81,6 +91,8 @@ pub struct PoolAddr {
     pub subscribers: u32,
     /// The address's share of the outside port's RSS hash (steered pools).
     rss_part: u32,
+    /// Removed from the pool by a reload: no new subscribers, blocks or mappings.
+    pub draining: bool,
 }
 
 impl PoolAddr {
@@ -97,6 +109,7 @@ impl PoolAddr {
             ports_used: 0,
             subscribers: 0,
             rss_part: 0,
+            draining: false,
         }
     }
 
@@ -149,11 +162,16 @@ pub enum PortError {
 pub struct Pool {
     /// Addresses of the pool.
     pub addrs: Vec<PoolAddr>,
-    /// The addresses (host order, sorted), densely, 4 bytes each: what every packet's
-    /// pool membership test and every mapping's outside address read, in few cache
-    /// lines; `addrs[i]` is the state of `list[i]`.
+    /// The addresses (host order) by pool index, densely, 4 bytes each: what every
+    /// mapping's outside address reads; `addrs[i]` is the state of `list[i]`. Sorted
+    /// at start; a reload appends.
     list: Vec<u32>,
-    /// Ports in use per address (all protocols, quarantined included), for metrics.
+    /// The addresses sorted (the membership test every packet makes, a binary
+    /// search), with their pool indexes in `sorted_idx`.
+    sorted: Vec<u32>,
+    sorted_idx: Vec<u16>,
+    /// Ports in use per address (all protocols, quarantined included), for metrics:
+    /// [`POOL_ROOM`] more counters than addresses at start, for addresses a reload adds.
     pub usage: std::sync::Arc<Vec<crate::counters::Counter>>,
     /// How ports are cut into blocks.
     pub layout: PortLayout,
@@ -163,6 +181,26 @@ pub struct Pool {
     rng: u64,
     /// The outside port's RSS steering, when ownership follows it.
     steering: Option<Arc<Steering>>,
+}
+
+/// Addresses a reload may add to the pool beyond those it had at start: the usage
+/// counters shared with the metrics and the API are allocated for them at start.
+pub const POOL_ROOM: usize = 4096;
+
+/// Pool indexes are 16 bits (`u16::MAX` marks "none").
+pub const MAX_POOL_INDEXES: usize = u16::MAX as usize;
+
+/// The pool by index after a reload asks for `wanted` (sorted) while `running` (by
+/// index) is in use: `running` kept in its order, the addresses of `wanted` it lacks
+/// appended in order; the second list marks (by index) the addresses `wanted` no longer
+/// has (draining).
+pub fn merged(running: &[u32], wanted: &[u32]) -> (Vec<u32>, Vec<bool>) {
+    let known: std::collections::HashSet<u32> = running.iter().copied().collect();
+    let keep: std::collections::HashSet<u32> = wanted.iter().copied().collect();
+    let mut list = running.to_vec();
+    list.extend(wanted.iter().filter(|a| !known.contains(a)));
+    let draining = list.iter().map(|a| !keep.contains(a)).collect();
+    (list, draining)
 }
 
 /// Protocol index of a port space.
@@ -182,15 +220,17 @@ impl Pool {
         seed: u64,
     ) -> Pool {
         debug_assert!(addrs.windows(2).all(|w| w[0] < w[1]), "pool not sorted");
+        let capacity_addrs = addrs.len() + POOL_ROOM;
         Pool {
             addrs: addrs
                 .iter()
                 .map(|_| PoolAddr::new(&layout, worker))
                 .collect(),
             list: addrs.to_vec(),
+            sorted: addrs.to_vec(),
+            sorted_idx: (0..addrs.len()).map(|i| i as u16).collect(),
             usage: std::sync::Arc::new(
-                addrs
-                    .iter()
+                (0..capacity_addrs)
                     .map(|_| crate::counters::Counter::default())
                     .collect(),
             ),
@@ -211,6 +251,69 @@ impl Pool {
         }
         self.steering = Some(steering);
         self
+    }
+
+    /// Takes the pool a reload asks for: `list` by index (the running one first, as
+    /// [`merged`] makes it) and which of them drain. Addresses past the running ones
+    /// are appended; indexes never change. Refused (nothing changed) when `list` does
+    /// not start with the running addresses or more would be added than the usage
+    /// counters have room for. Allocates (the new addresses' port maps): called
+    /// between bursts, never per packet.
+    pub fn update(&mut self, list: &[u32], draining: &[bool]) -> Result<(), String> {
+        let n = self.list.len();
+        if list.len() < n || list[..n] != self.list[..] {
+            return Err("the new pool does not keep the running addresses' indexes".into());
+        }
+        if list.len() > self.usage.len() || list.len() > MAX_POOL_INDEXES {
+            return Err(format!(
+                "{} pool addresses, room for {}",
+                list.len(),
+                self.usage.len().min(MAX_POOL_INDEXES)
+            ));
+        }
+        for &addr in &list[n..] {
+            let mut pa = PoolAddr::new(&self.layout, self.worker);
+            if let Some(s) = &self.steering {
+                pa.rss_part = s.addr_part(addr);
+            }
+            self.addrs.push(pa);
+            self.list.push(addr);
+        }
+        if list.len() > n {
+            let mut pairs: Vec<(u32, u16)> = self
+                .list
+                .iter()
+                .enumerate()
+                .map(|(i, &a)| (a, i as u16))
+                .collect();
+            pairs.sort_unstable();
+            self.sorted = pairs.iter().map(|p| p.0).collect();
+            self.sorted_idx = pairs.iter().map(|p| p.1).collect();
+        }
+        for (i, pa) in self.addrs.iter_mut().enumerate() {
+            pa.draining = draining.get(i).copied().unwrap_or(false);
+        }
+        Ok(())
+    }
+
+    /// True if address `a` drains (a reload removed it).
+    #[inline]
+    pub fn is_draining(&self, a: usize) -> bool {
+        self.addrs.get(a).is_some_and(|p| p.draining)
+    }
+
+    /// The first address that does not drain (0 when all do: it is refused then).
+    #[inline]
+    pub fn first_active(&self) -> usize {
+        self.addrs.iter().position(|p| !p.draining).unwrap_or(0)
+    }
+
+    /// True if address `a` drains and holds nothing of this worker any more (no port in
+    /// use or quarantined, no subscriber paired): released.
+    pub fn is_released(&self, a: usize) -> bool {
+        self.addrs
+            .get(a)
+            .is_some_and(|p| p.draining && p.ports_used == 0 && p.subscribers == 0)
     }
 
     /// The outside port's RSS steering, if ownership follows it.
@@ -281,10 +384,12 @@ impl Pool {
     pub fn index_of(&self, addr: u32) -> Option<usize> {
         // Most addresses asked about (every outbound packet's destination) are not
         // the pool's: two compares. Otherwise a binary search of the dense list.
-        match (self.list.first(), self.list.last()) {
-            (Some(&lo), Some(&hi)) if lo <= addr && addr <= hi => {
-                self.list.binary_search(&addr).ok()
-            }
+        match (self.sorted.first(), self.sorted.last()) {
+            (Some(&lo), Some(&hi)) if lo <= addr && addr <= hi => self
+                .sorted
+                .binary_search(&addr)
+                .ok()
+                .map(|i| usize::from(self.sorted_idx[i])),
             _ => None,
         }
     }
@@ -452,6 +557,10 @@ impl Pool {
         }
         if n >= room.len() {
             return Err(PortError::SubscriberLimit);
+        }
+        // New blocks only from addresses that do not drain.
+        if self.is_draining(a) {
+            return Err(PortError::Exhausted);
         }
         let b = self.addrs[a]
             .free_blocks
@@ -679,5 +788,82 @@ mod tests {
         assert!(p.addrs[0].is_used(1, port), "still quarantined at 129");
         assert_eq!(p.pop_expired(130), Some(None), "block still has 3 ports");
         assert!(!p.addrs[0].is_used(1, port));
+    }
+
+    #[test]
+    fn a_reload_appends_addresses_and_keeps_every_index() {
+        let l = PortLayout::new(1024, 2047, 64, 2);
+        let (a, b, c) = (0xc633_6405, 0xc000_0201, 0xc633_6401);
+        let mut p = Pool::new(&[c, a], l, 0, 0, 16, 9);
+        let port = p.alloc_dynamic(1, 17, None).unwrap();
+        // b sorts first, yet it is appended: indexes 0 and 1 keep their addresses.
+        let (list, draining) = merged(p.addresses(), &[b, a]);
+        assert_eq!(list, [c, a, b]);
+        assert_eq!(draining, [true, false, false]);
+        p.update(&list, &draining).unwrap();
+        assert_eq!(p.addresses(), [c, a, b]);
+        assert_eq!(
+            (p.index_of(c), p.index_of(a), p.index_of(b)),
+            (Some(0), Some(1), Some(2))
+        );
+        assert_eq!(p.index_of(0xc000_0202), None);
+        assert!(p.addrs[1].is_used(1, port), "address 1's state kept");
+        assert!(
+            p.alloc_dynamic(2, 17, None).is_ok(),
+            "the new address hands out ports"
+        );
+        assert_eq!(p.usage[2].get(), 1, "its usage counter is the reserved one");
+        // Removed and added back: it stops draining, still at index 0.
+        let (list, draining) = merged(p.addresses(), &[a, b, c]);
+        assert_eq!(list, [c, a, b]);
+        p.update(&list, &draining).unwrap();
+        assert!(!p.is_draining(0));
+        // A list that would move an index is refused, nothing changed.
+        assert!(p.update(&[a, c, b], &[false; 3]).is_err());
+        assert_eq!(p.addresses(), [c, a, b]);
+        // No more addresses than the usage counters have room for.
+        let many: Vec<u32> = (0..(3 + POOL_ROOM) as u32)
+            .map(|i| 0x0a00_0000 + i)
+            .collect();
+        let (list, draining) = merged(p.addresses(), &many);
+        assert!(p.update(&list, &draining).is_err());
+        assert_eq!(p.addresses().len(), 3);
+    }
+
+    #[test]
+    fn a_draining_address_gives_no_new_block_but_its_blocks_serve_on() {
+        let l = PortLayout::new(1024, 2047, 4, 1);
+        let mut p = Pool::new(&[1, 2], l, 0, 0, 16, 3);
+        let (mut room, mut held) = ([0u32; 2], 0u16);
+        let (a, first, _) = p
+            .alloc_in_blocks(&mut room, &mut held, 5, 0, 17, None)
+            .unwrap();
+        assert_eq!((a, held), (0, 1));
+        let (list, draining) = merged(p.addresses(), &[2]);
+        p.update(&list, &draining).unwrap();
+        assert!(p.is_draining(0) && !p.is_released(0));
+        // The block held on the draining address keeps handing out its ports...
+        for _ in 0..3 {
+            let (a, _, new) = p
+                .alloc_in_blocks(&mut room, &mut held, 5, 0, 17, None)
+                .unwrap();
+            assert_eq!((a, new), (0, false));
+        }
+        // ...but no new block comes from it, only from address 1.
+        assert_eq!(
+            p.alloc_in_blocks(&mut room, &mut held, 5, 0, 17, None),
+            Err(PortError::Exhausted)
+        );
+        let (a, _, new) = p
+            .alloc_in_blocks(&mut room, &mut held, 5, 1, 17, None)
+            .unwrap();
+        assert_eq!((a, new), (1, true));
+        // Its ports released, it holds nothing more: released.
+        let b = room[0] as u16;
+        for port in l.block_start(b)..l.block_start(b) + 4 {
+            p.release(0, 17, port, 0, true);
+        }
+        assert!(!p.addrs[0].is_used(1, first));
+        assert!(p.is_released(0));
     }
 }
