@@ -38,8 +38,8 @@
 //! never plain, and a slow frame of the same session sends it the slow way too), so
 //! the outputs are those of processing the frames one by one. Frames released during
 //! a burst (fragments held for a first one) go out after all of the burst's frames.
-//! The cycles of each stage (a TSC read between stages, six per burst, and two around
-//! each creation's commit) and the packets each handled are counted per worker
+//! The cycles of each stage (a TSC read between stages, six per burst, and, in a
+//! burst with new flows, one after each frame of the create-or-slow pass) and the packets each handled are counted per worker
 //! ([`crate::counters::WorkerCounters::stage_cycles`]).
 //!
 //! No allocation, lock or log: the metadata and the frames of a burst live in fixed
@@ -292,7 +292,10 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
             .create_ports(&m.plain.tuple, m.create, bits == new_flows);
         bits &= bits - 1;
     }
-    let mut create_cycles = cgnat_ffi::tsc().wrapping_sub(t3);
+    // The create stage's cycles: stages b and c, and each frame's of the pass that
+    // was created (one TSC read after each frame, only in a burst with new flows).
+    let mut last = if new_flows != 0 { cgnat_ffi::tsc() } else { t3 };
+    let mut create_cycles = last.wrapping_sub(t3);
     let mut slow = 0u64;
     // A frame the full path processed may have created any session (its own, or the
     // inbound one of a new flow's tuple): the new flows after it look again.
@@ -316,10 +319,7 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
         };
         let v = if creates {
             created |= 1 << i;
-            let c0 = cgnat_ffi::tsc();
-            let v = worker.create(buf, &m.plain, m.create, now);
-            create_cycles = create_cycles.wrapping_add(cgnat_ffi::tsc().wrapping_sub(c0));
-            v
+            worker.create(buf, &m.plain, m.create, now)
         } else {
             slow += 1;
             full = true;
@@ -338,6 +338,13 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
         } else {
             Next::Done(v)
         };
+        if new_flows != 0 {
+            let t = cgnat_ffi::tsc();
+            if creates {
+                create_cycles = create_cycles.wrapping_add(t.wrapping_sub(last));
+            }
+            last = t;
+        }
     }
     let t4 = cgnat_ffi::tsc();
 
