@@ -1635,6 +1635,19 @@ impl Nat {
                 (FOLDED | sub, self.pool.addr(a), port)
             }
         };
+        // The outside keys' index slots are known only now that the port is: their
+        // misses overlap writing the session (new_session_in inserts it last).
+        let out = |b, pb| Key {
+            proto: key.proto,
+            a: out_addr,
+            pa: out_port,
+            b,
+            pb,
+        };
+        self.out_idx.prefetch(self.hasher.key(&out(key.b, key.pb)));
+        if m & FOLDED != 0 {
+            self.map_out.prefetch(self.hasher.key(&out(0, 0)));
+        }
         let state = if key.proto == ipv4::PROTO_TCP {
             TcpState::SynOut
         } else {
@@ -1712,7 +1725,6 @@ impl Nat {
         };
         let link = self.sessions[i as usize].next;
         self.sessions[i as usize] = s;
-        self.index_session(i);
         let sub = if s.folded() {
             s.mapping & SUB_NONE
         } else {
@@ -1735,6 +1747,8 @@ impl Nat {
             self.wheel.insert(i, deadline, &mut next);
             self.sessions[i as usize].next = next;
         }
+        // Last: the outside key's slot was likely prefetched by the caller.
+        self.index_session(i);
         self.live_sessions += 1;
         if self.params.log.sessions {
             self.emit(self.session_event(event::SESSION_CREATE, &s));
