@@ -632,3 +632,24 @@ fn an_inbound_frame_ahead_in_the_burst_creating_a_new_flows_session_sends_it_the
     assert_eq!(c.stage_packets[CREATE].get(), 0);
     assert_eq!(c.stage_packets[SLOW].get(), 2);
 }
+
+#[test]
+fn new_flows_that_may_not_create_a_session_are_refused_in_the_creation_stage_as_one_at_a_time() {
+    // A TCP segment without SYN and an outbound echo reply of no session: refused
+    // (no session) by the creation stage's commit, as the full path refuses them.
+    let frames = vec![
+        (
+            tcp("100.64.1.5:4000", "192.0.2.30:80", 1, "A", b"", false),
+            Inside,
+        ),
+        (ping("100.64.1.5", "192.0.2.30", 77, 1, true, false), Inside),
+        (udp("100.64.1.5:4001", "192.0.2.30:53", b"q", false), Inside),
+    ];
+    let (h, o) = same_as_one_at_a_time(&|| harness(""), &just(frames), false, 1000);
+    assert_eq!(o.tx.len(), 1, "{}", outputs(&o));
+    assert_eq!(h.worker.nat().live_sessions(), 1);
+    let c = h.worker.counters();
+    assert_eq!(c.dropped(DropReason::TcpNoSessionNotSyn), 1);
+    assert_eq!(c.dropped(DropReason::NoMapping), 1);
+    assert_eq!(c.stage_packets[CREATE].get(), 3);
+}
