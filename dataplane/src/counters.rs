@@ -339,13 +339,14 @@ impl std::ops::Index<usize> for VlanCounters {
 
 /// The stages of a worker's burst path ([`crate::vector`]), in order: parse and
 /// classify every frame; hash, prefetch and look up the sessions of the plain ones;
-/// translate those with a session; the full per-packet path for the rest (new
-/// flows, ALG, ICMP errors, fragments, hairpin, foreign frames); dispatch of every
-/// frame.
-pub const STAGES: [&str; N_STAGES] = ["parse", "lookup", "translate", "slow", "dispatch"];
+/// translate those with a session; create the sessions of the plain new outbound
+/// flows (in stages over all of them); the full per-packet path for the rest (new
+/// flows it cannot create as the full path would, ALG, ICMP errors, fragments,
+/// hairpin, foreign frames); dispatch of every frame.
+pub const STAGES: [&str; N_STAGES] = ["parse", "lookup", "translate", "create", "slow", "dispatch"];
 
 /// Number of [`STAGES`].
-pub const N_STAGES: usize = 5;
+pub const N_STAGES: usize = 6;
 
 /// Picks one counter of a worker's set.
 pub type CounterOf = fn(&WorkerCounters) -> &Counter;

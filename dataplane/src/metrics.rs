@@ -231,7 +231,8 @@ impl Source {
         f.counter(
             "cgnat_worker_stage_cycles_total",
             "TSC cycles a worker's burst path spent in each stage: parse (and classify), \
-             lookup, translate, slow (the full per-packet path), dispatch.",
+             lookup, translate, create (new plain outbound flows' sessions), slow (the full \
+             per-packet path), dispatch.",
             stages(&|c, k| c.stage_cycles[k].get()),
         );
         f.counter(

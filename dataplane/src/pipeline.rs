@@ -270,6 +270,20 @@ pub(crate) struct Plain {
 }
 
 impl Plain {
+    /// The parse facts of the frame (Ethernet and IPv4 headers without options).
+    #[inline(always)]
+    fn parsed(&self) -> Parsed {
+        Parsed {
+            l3: ethernet::HEADER_LEN,
+            l4: usize::from(self.l4),
+            end: usize::from(self.end),
+            proto: self.tuple.proto,
+            src: self.tuple.src,
+            dst: self.tuple.dst,
+            first_fragment: false,
+        }
+    }
+
     pub(crate) const EMPTY: Plain = Plain {
         l4: 0,
         end: 0,
@@ -606,15 +620,7 @@ impl<B: PacketBuf> Worker<B> {
         let mac = known.map(|(m, _)| m).or(self.params.unresolved_mac)?;
         let src_mac = port.mac;
         self.nat.touch(i, pl.flags, outbound, now);
-        let p = Parsed {
-            l3: ethernet::HEADER_LEN,
-            l4: usize::from(pl.l4),
-            end: usize::from(pl.end),
-            proto: t.proto,
-            src: t.src,
-            dst: t.dst,
-            first_fragment: false,
-        };
+        let p = pl.parsed();
         if outbound {
             rewrite(buf, &p, true, s.out_addr, s.out_port, s.in_addr, s.in_port);
             self.counters.in2out.inc();
@@ -715,6 +721,13 @@ impl<B: PacketBuf> Worker<B> {
                 };
             }
         }
+        self.count_verdict(v);
+        v
+    }
+
+    /// Counts where a processed frame goes.
+    #[inline]
+    fn count_verdict(&self, v: Verdict) {
         match v {
             Verdict::Drop(r) => self.counters.count_drop(r),
             Verdict::Tx(side) => self.counters.tx[side as usize].inc(),
@@ -722,6 +735,44 @@ impl<B: PacketBuf> Worker<B> {
             // Counted as sent when the control lcore gives it back for sending.
             Verdict::Alg(_) | Verdict::Control | Verdict::Hold => {}
         }
+    }
+
+    /// The burst path's creation stage, commit ([`crate::vector`]): processes a plain
+    /// outbound frame ([`Worker::classify`], received, not handed over) whose session
+    /// lookup missed, with its session created by [`Nat::create_commit`] (`h`: its
+    /// carried hashes), exactly as [`Worker::process`] does with it: no re-parse and
+    /// no second lookup. The caller makes sure that no session of its tuple was
+    /// created since the lookup and that the new session gets no ALG
+    /// ([`Nat::creates_plain`]).
+    #[inline]
+    pub(crate) fn create(
+        &mut self,
+        buf: &mut B,
+        pl: &Plain,
+        h: crate::nat::CreateHashes,
+        now: u32,
+    ) -> Verdict {
+        self.counters.rx[Side::Inside as usize].inc();
+        let t = &pl.tuple;
+        let p = pl.parsed();
+        // As `tuple` says: an ICMP query creates a session only if it is a request.
+        let may_create = t.proto != ipv4::PROTO_ICMP || icmp::is_request(buf.data()[p.l4]);
+        let v = match self.nat.create_commit(t, pl.flags, may_create, h, now) {
+            Ok(i) => {
+                self.glean_source(buf, p.src, now);
+                let s = *self.nat.session(i);
+                if self.held_len > 0 && t.proto == ipv4::PROTO_TCP {
+                    self.forget_held(s.rem_addr, s.rem_port, s.out_addr, s.out_port);
+                }
+                rewrite(buf, &p, true, s.out_addr, s.out_port, s.in_addr, s.in_port);
+                self.counters.in2out.inc();
+                let d = buf.data_mut();
+                ipv4::Packet::new_unchecked(&mut d[p.l3..p.end]).decrement_ttl();
+                self.l2_out(buf, Side::Outside, t.dst, now)
+            }
+            Err(r) => self.refuse(buf, &p, r, now),
+        };
+        self.count_verdict(v);
         v
     }
 

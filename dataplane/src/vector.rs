@@ -10,18 +10,25 @@
 //!    its tuple too;
 //! 2. hash the plain frames' session keys and prefetch their index slots;
 //! 3. prefetch the session records the slots name, then look the sessions up (those
-//!    of the marked slow frames too); a miss (likely a new flow) is slow, and for an
-//!    outbound one what creating its session reads first is prefetched;
+//!    of the marked slow frames too); a miss is slow, and an outbound one (a new
+//!    flow) gets the hashes creating its session needs, its subscriber and mapping
+//!    index slots prefetched (creation stage a: [`crate::nat::Nat::create_slots`]);
 //! 4. translate the plain frames whose session needs nothing but its translation
 //!    ([`Worker::translate`]: state and timer as [`crate::nat::Nat::in2out`] and
 //!    `out2in` leave them, rewrite, TTL, MAC addresses); an ALG session, an unanswered
 //!    inbound one, an unknown next hop, or a marked slow frame of the same session
 //!    ahead of it in the burst makes the frame slow, with nothing changed;
-//! 5. the slow frames, in their order, through the full per-packet path
-//!    ([`Worker::process`], the reference behaviour), after what creating the
-//!    sessions of the burst's new flows reads was prefetched for all of them; a frame
-//!    it holds (a fragment, a frame waiting for its next hop) is given to
-//!    [`Worker::hold`] at once;
+//! 5. creation stages b and c over all the new flows (their subscriber and mapping
+//!    records, then their subscribers' port bitmap words and the free session
+//!    record: prefetches only), then the slow frames in their order: a plain new
+//!    outbound flow's session is created without a re-parse or a second lookup
+//!    ([`Worker::create`], creation stage d: the "create" stage counters), the
+//!    others go through the full per-packet path ([`Worker::process`], the
+//!    reference behaviour). A new flow goes the full way too when its session may
+//!    exist by then (an earlier frame of its tuple created it, or a frame the full
+//!    path processed ahead of it may have) or would get an ALG. A frame held (a
+//!    fragment, a frame waiting for its next hop) is given to [`Worker::hold`] at
+//!    once;
 //! 6. one dispatch of every frame's verdict in the burst's order
 //!    ([`dispatch::route`]), then of what the burst released ([`dispatch::send_ready`]).
 //!
@@ -30,8 +37,9 @@
 //! session (creation leaves existing sessions alone, a recycled inbound session is
 //! never plain, and a slow frame of the same session sends it the slow way too), so
 //! the outputs are those of processing the frames one by one. Frames released during
-//! a burst (fragments held for a first one) go out after all of the burst's frames. The cycles of each stage (a TSC read between stages, six per burst) and the
-//! packets each handled are counted per worker
+//! a burst (fragments held for a first one) go out after all of the burst's frames.
+//! The cycles of each stage (a TSC read between stages, six per burst, and, in a
+//! burst with new flows, one after each frame of the create-or-slow pass) and the packets each handled are counted per worker
 //! ([`crate::counters::WorkerCounters::stage_cycles`]).
 //!
 //! No allocation, lock or log: the metadata and the frames of a burst live in fixed
@@ -39,6 +47,7 @@
 
 use crate::buf::PacketBuf;
 use crate::dispatch::{self, Outputs};
+use crate::nat::CreateHashes;
 use crate::pipeline::{Plain, Side, Verdict, Worker};
 
 /// The most frames one vector holds (a receive burst's).
@@ -69,6 +78,8 @@ struct Meta {
     session: u32,
     /// The VLAN sub-interface it came in on (0: untagged; [`crate::vlan::ingress`]).
     vlan: u8,
+    /// A new flow's subscriber and mapping key hashes (creation stage a).
+    create: CreateHashes,
 }
 
 impl Meta {
@@ -79,7 +90,23 @@ impl Meta {
         hash: 0,
         session: 0,
         vlan: 0,
+        create: CreateHashes { sub: 0, map: 0 },
     };
+}
+
+/// True when one of the frames `created` marks before frame `i` has its tuple: the
+/// session the lookup of `i` missed may exist now.
+#[inline]
+fn earlier(meta: &[Meta], created: u32, i: usize) -> bool {
+    let t = &meta[i].plain.tuple;
+    let mut bits = created & ((1 << i) - 1);
+    while bits != 0 {
+        if meta[bits.trailing_zeros() as usize].plain.tuple == *t {
+            return true;
+        }
+        bits &= bits - 1;
+    }
+    false
 }
 
 /// Processes `frames` (each with the side it was received on; `handed`: handed over
@@ -221,6 +248,8 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
             None => {
                 m.next = Next::Slow;
                 if outbound {
+                    // Creation stage a: the subscriber and mapping index slots.
+                    m.create = worker.nat.create_slots(&m.plain.tuple);
                     new_flows |= 1 << i;
                 }
             }
@@ -258,36 +287,77 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
     }
     let t3 = cgnat_ffi::tsc();
 
-    // 5. The slow frames, in order; what creating the new flows' sessions reads
-    //    prefetched for all of them first.
-    if new_flows != 0 {
-        for (i, m) in meta.iter().enumerate() {
-            if new_flows & 1 << i != 0 {
-                worker.nat.prefetch(&m.plain.tuple, true, 2);
-            }
-        }
+    // 5. The new flows' sessions are created in stages over all of them (b: the
+    //    subscriber and existing mapping records; c: the port bitmap words, the free
+    //    session record; d, in order: commit), the slow frames go the full way; both
+    //    in the burst's order, so that each decides what one at a time decides.
+    let mut bits = new_flows;
+    while bits != 0 {
+        let m = &meta[bits.trailing_zeros() as usize];
+        worker.nat.create_records(m.create);
+        bits &= bits - 1;
     }
+    let mut bits = new_flows;
+    while bits != 0 {
+        let m = &meta[bits.trailing_zeros() as usize];
+        worker
+            .nat
+            .create_ports(&m.plain.tuple, m.create, bits == new_flows);
+        bits &= bits - 1;
+    }
+    // The create stage's cycles: stages b and c, and each frame's of the pass that
+    // was created (one TSC read after each frame, only in a burst with new flows).
+    let mut last = if new_flows != 0 { cgnat_ffi::tsc() } else { t3 };
+    let mut create_cycles = last.wrapping_sub(t3);
     let mut slow = 0u64;
-    for (b, m) in bufs.iter_mut().zip(meta.iter_mut()) {
-        if m.next != Next::Slow {
+    // A frame the full path processed may have created any session (its own, or the
+    // inbound one of a new flow's tuple): the new flows after it look again.
+    let mut full = false;
+    let mut created = 0u32;
+    for i in 0..n {
+        if meta[i].next != Next::Slow {
             continue;
         }
-        slow += 1;
-        let Some(buf) = b.as_mut() else { continue };
-        let v = if handed {
-            worker.process_handed(buf, m.side, now)
+        let creates = !handed
+            && new_flows & 1 << i != 0
+            && !earlier(meta, created, i)
+            && (!full
+                || worker
+                    .nat
+                    .find_hashed(&meta[i].plain.tuple, true, meta[i].hash)
+                    .is_none())
+            && worker.nat.creates_plain(&meta[i].plain.tuple);
+        let (Some(buf), m) = (bufs[i].as_mut(), &mut meta[i]) else {
+            continue;
+        };
+        let v = if creates {
+            created |= 1 << i;
+            worker.create(buf, &m.plain, m.create, now)
         } else {
-            worker.process(buf, m.side, now)
+            slow += 1;
+            full = true;
+            if handed {
+                worker.process_handed(buf, m.side, now)
+            } else {
+                worker.process(buf, m.side, now)
+            }
         };
         m.next = if v == Verdict::Hold {
             // What the worker noted for this frame is for this frame only.
-            if let Some(buf) = b.take() {
+            if let Some(buf) = bufs[i].take() {
                 worker.hold(buf);
             }
             Next::Gone
         } else {
             Next::Done(v)
         };
+        if new_flows != 0 {
+            let t = cgnat_ffi::tsc();
+            if creates {
+                create_cycles = create_cycles.wrapping_add(t.wrapping_sub(last));
+            }
+            last = t;
+        }
     }
     let t4 = cgnat_ffi::tsc();
 
@@ -309,7 +379,8 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
         (t1.wrapping_sub(t0), n),
         (t2.wrapping_sub(t1), fast),
         (t3.wrapping_sub(t2), translated),
-        (t4.wrapping_sub(t3), slow),
+        (create_cycles, u64::from(created.count_ones())),
+        (t4.wrapping_sub(t3).wrapping_sub(create_cycles), slow),
         (t5.wrapping_sub(t4), n),
     ]
     .into_iter()

@@ -148,7 +148,8 @@ fn prometheus_scrapes_cgnat_and_reads_back_the_traffic() {
     assert_eq!(query(pport, "sum(cgnat_drops_total)"), Some(0.0));
     assert!(query(pport, "cgnat_worker_busy_cycles_total{worker=\"0\"}").unwrap_or(0.0) > 0.0);
     // The burst path's stages: every frame parsed and dispatched once; each one
-    // either translated the fast way or taken the slow one.
+    // either translated the fast way, or had its session created in the creation
+    // stage, or taken the slow one.
     let stage = |what: &str, s: &str| {
         query(
             pport,
@@ -159,12 +160,15 @@ fn prometheus_scrapes_cgnat_and_reads_back_the_traffic() {
     assert_eq!(stage("packets", "dispatch"), Some(300.0));
     assert_eq!(
         stage("packets", "translate")
+            .zip(stage("packets", "create"))
             .zip(stage("packets", "slow"))
-            .map(|(a, b)| a + b),
+            .map(|((a, b), c)| a + b + c),
         Some(300.0)
     );
     assert!(stage("cycles", "parse").unwrap_or(0.0) > 0.0);
-    assert!(stage("cycles", "slow").unwrap_or(0.0) > 0.0);
+    assert!(
+        stage("cycles", "create").unwrap_or(0.0) + stage("cycles", "slow").unwrap_or(0.0) > 0.0
+    );
 
     // Live inspection through the control API and the CLI that uses it.
     let show = |args: &[&str]| -> String {

@@ -16,8 +16,9 @@ use common::*;
 const PARSE: usize = 0;
 const LOOKUP: usize = 1;
 const TRANSLATE: usize = 2;
-const SLOW: usize = 3;
-const DISPATCH: usize = 4;
+const CREATE: usize = 3;
+const SLOW: usize = 4;
+const DISPATCH: usize = 5;
 
 type Frames = Vec<(Vec<u8>, Side)>;
 
@@ -301,7 +302,10 @@ fn a_mixed_burst_gives_the_frames_counters_and_sessions_of_one_at_a_time() {
     // The plain frames: those 8 and the last one, the two new ones (looked up and
     // missed) and the FTP command (found, but its session has an ALG).
     assert_eq!(c.stage_packets[LOOKUP].get(), 12);
-    assert_eq!(c.stage_packets[SLOW].get(), 23 - 8);
+    // Of the rest, the new flow's first frame had its session created in the
+    // creation stage; its second (a duplicate) and the others went the full way.
+    assert_eq!(c.stage_packets[CREATE].get(), 1, "{:?}", c.stage_packets);
+    assert_eq!(c.stage_packets[SLOW].get(), 23 - 8 - 1);
     // The frame with options was forwarded, as the one-at-a-time path does.
     assert!(frames_of(&o.tx)
         .iter()
@@ -341,7 +345,12 @@ fn two_packets_of_one_new_flow_in_a_burst_share_its_one_session() {
     assert_eq!(out(o.tx[0].1.data()).src, out(o.tx[1].1.data()).src);
     let c = h.worker.counters();
     assert_eq!(c.sessions_created[1].get(), 1);
-    assert_eq!(c.stage_packets[SLOW].get(), 2, "both missed the lookup");
+    assert_eq!(
+        c.stage_packets[CREATE].get(),
+        1,
+        "the first created the session"
+    );
+    assert_eq!(c.stage_packets[SLOW].get(), 1, "the second looked again");
 }
 
 #[test]
@@ -494,7 +503,9 @@ fn a_slow_frame_of_a_session_keeps_its_place_before_a_plain_one_of_the_same_sess
     assert_eq!(s.state(), cgnat_dataplane::nat::TcpState::SynOut);
     let c = h.worker.counters();
     assert_eq!(c.stage_packets[TRANSLATE].get(), 0);
-    assert_eq!(c.stage_packets[SLOW].get(), 3, "{:?}", c.stage_packets);
+    // The new flow's session is created in the creation stage.
+    assert_eq!(c.stage_packets[CREATE].get(), 1, "{:?}", c.stage_packets);
+    assert_eq!(c.stage_packets[SLOW].get(), 2, "{:?}", c.stage_packets);
 }
 
 #[test]
@@ -512,4 +523,133 @@ fn with_two_workers_the_mixed_burst_hands_off_what_the_other_owns_as_before() {
     let (h, o) = same_as_one_at_a_time(&make, &mixed, false, 1001);
     assert!(!o.handoff.is_empty(), "{}", outputs(&o));
     assert!(h.worker.counters().stage_packets[TRANSLATE].get() > 0);
+}
+
+/// `n` new outbound flows of `subs` subscribers: UDP, TCP SYNs and ICMP echo
+/// requests in turn.
+fn new_flows(n: usize, subs: usize) -> Frames {
+    (0..n)
+        .map(|k| {
+            let src = format!("100.64.{}.{}", 1 + k % subs, 10 + k % 7);
+            let dst = format!("192.0.2.{}", 1 + k % 50);
+            let port = 10000 + k as u16;
+            let f = match k % 3 {
+                0 => udp(&format!("{src}:{port}"), &format!("{dst}:53"), b"q", false),
+                1 => tcp(
+                    &format!("{src}:{port}"),
+                    &format!("{dst}:443"),
+                    7,
+                    "S",
+                    b"",
+                    false,
+                ),
+                _ => ping(&src, &dst, port, 1, false, false),
+            };
+            (f, Inside)
+        })
+        .collect()
+}
+
+#[test]
+fn a_burst_of_new_flows_is_created_in_the_creation_stage_as_one_at_a_time_would() {
+    let (h, o) = same_as_one_at_a_time(&|| harness(""), &just(new_flows(32, 5)), false, 1000);
+    assert_eq!(o.tx.len(), 32, "{}", outputs(&o));
+    assert_eq!(h.worker.nat().live_sessions(), 32);
+    let c = h.worker.counters();
+    assert_eq!(c.stage_packets[CREATE].get(), 32);
+    assert_eq!(c.stage_packets[SLOW].get(), 0);
+    // Port-block allocation too (the subscriber's blocks, their bitmap words).
+    let pb = "allocation = \"port-block\"\nblock_size = 64\nport_parity = false";
+    let (h, o) = same_as_one_at_a_time(&|| harness(pb), &just(new_flows(32, 3)), false, 1000);
+    assert_eq!(o.tx.len(), 32, "{}", outputs(&o));
+    assert_eq!(h.worker.counters().stage_packets[CREATE].get(), 32);
+}
+
+#[test]
+fn duplicate_new_flows_in_a_burst_create_one_session_each_and_go_the_full_way() {
+    let mut frames = new_flows(8, 2);
+    let again: Frames = frames.iter().rev().take(4).cloned().collect();
+    frames.extend(again);
+    frames.insert(3, frames[0].clone());
+    let (h, o) = same_as_one_at_a_time(&|| harness(""), &just(frames), false, 1000);
+    assert_eq!(o.tx.len(), 13, "{}", outputs(&o));
+    assert_eq!(h.worker.nat().live_sessions(), 8);
+    let c = h.worker.counters();
+    assert_eq!(c.stage_packets[CREATE].get(), 8);
+    assert_eq!(c.stage_packets[SLOW].get(), 5);
+}
+
+#[test]
+fn a_limit_hit_mid_burst_refuses_as_one_at_a_time_would() {
+    // One subscriber, at most 5 sessions: the sixth flow on is refused, with ICMP
+    // (the default) or silently.
+    let frames: Frames = (0..12u16)
+        .map(|k| {
+            let f = udp(
+                &format!("100.64.1.9:{}", 2000 + k),
+                "192.0.2.7:53",
+                b"q",
+                false,
+            );
+            (f, Inside)
+        })
+        .collect();
+    for extra in ["", "icmp_on_limit = false"] {
+        let cfg = format!("max_sessions_per_subscriber = 5\n{extra}");
+        let (h, o) = same_as_one_at_a_time(&|| harness(&cfg), &just(frames.clone()), false, 1000);
+        assert_eq!(h.worker.nat().live_sessions(), 5);
+        assert_eq!(
+            o.tx.len(),
+            if extra.is_empty() { 12 } else { 5 },
+            "{}",
+            outputs(&o)
+        );
+        let c = h.worker.counters();
+        assert_eq!(c.dropped(DropReason::SubscriberSessionLimit), 7);
+        assert_eq!(c.stage_packets[CREATE].get(), 12);
+    }
+}
+
+#[test]
+fn an_inbound_frame_ahead_in_the_burst_creating_a_new_flows_session_sends_it_the_full_way() {
+    // Endpoint-independent filtering: a third remote's packet to an existing mapping
+    // creates the session an outbound packet after it in the burst (whose lookup had
+    // missed) belongs to.
+    let setup = |h: &mut Harness| {
+        let m = open_udp(h, 1000);
+        vec![
+            (udp("192.0.2.99:7000", &m.to_string(), b"in", true), Outside),
+            (
+                udp("100.64.1.2:5000", "192.0.2.99:7000", b"out", false),
+                Inside,
+            ),
+        ]
+    };
+    let (h, o) = same_as_one_at_a_time(&|| harness(""), &setup, false, 1000);
+    assert_eq!(o.tx.len(), 2, "{}", outputs(&o));
+    assert_eq!(h.worker.nat().live_sessions(), 2);
+    let c = h.worker.counters();
+    assert_eq!(c.stage_packets[CREATE].get(), 0);
+    assert_eq!(c.stage_packets[SLOW].get(), 2);
+}
+
+#[test]
+fn new_flows_that_may_not_create_a_session_are_refused_in_the_creation_stage_as_one_at_a_time() {
+    // A TCP segment without SYN and an outbound echo reply of no session: refused
+    // (no session) by the creation stage's commit, as the full path refuses them.
+    let frames = vec![
+        (
+            tcp("100.64.1.5:4000", "192.0.2.30:80", 1, "A", b"", false),
+            Inside,
+        ),
+        (ping("100.64.1.5", "192.0.2.30", 77, 1, true, false), Inside),
+        (udp("100.64.1.5:4001", "192.0.2.30:53", b"q", false), Inside),
+    ];
+    let (h, o) = same_as_one_at_a_time(&|| harness(""), &just(frames), false, 1000);
+    assert_eq!(o.tx.len(), 1, "{}", outputs(&o));
+    assert_eq!(h.worker.nat().live_sessions(), 1);
+    let c = h.worker.counters();
+    assert_eq!(c.dropped(DropReason::TcpNoSessionNotSyn), 1);
+    assert_eq!(c.dropped(DropReason::NoMapping), 1);
+    assert_eq!(c.stage_packets[CREATE].get(), 3);
 }

@@ -21,6 +21,7 @@
 //! When a slab is empty, new sessions are refused and counted; live ones are never
 //! evicted (RFC 6888 REQ-11).
 
+mod create;
 pub mod deterministic;
 #[cfg(test)]
 mod fold_tests;
@@ -34,6 +35,7 @@ use crate::counters::{proto_index, DropReason, WorkerCounters};
 use crate::log::{event, quota, LogEvent};
 use crate::wire::{ipv4, tcp};
 use cgnat_config::{Allocation, Behavior, Pooling};
+pub use create::CreateHashes;
 use hashbrown::HashMap;
 use index::{Hasher, Index};
 use pool::{Pool, PortError, PortLayout};
@@ -1271,69 +1273,6 @@ impl Nat {
         self.session_by_out_key(&t.out2in_key())
     }
 
-    /// Prefetches for a coming lookup of tuple `t` (inside to outside when `outbound`),
-    /// in stages run over a whole burst before it is translated, so that the cache
-    /// misses of its packets overlap:
-    /// - stage 0: the index slot;
-    /// - stage 1 (once that is likely in the cache): the session record it names; for
-    ///   an outbound packet whose slot names none (likely a new flow), the subscriber
-    ///   and mapping index slots that creating its session reads first, and true is
-    ///   returned;
-    /// - stage 2, only for the packets stage 1 returned true for: the subscriber's slot
-    ///   and port blocks, the existing mapping (a mapping record, or the session
-    ///   record it is folded in), and the free session record the next creation
-    ///   takes.
-    #[inline]
-    pub fn prefetch(&self, t: &Tuple, outbound: bool, stage: u8) -> bool {
-        let (idx, key) = if outbound {
-            (&self.in_idx, t.in2out_key())
-        } else {
-            (&self.out_idx, t.out2in_key())
-        };
-        match stage {
-            0 => idx.prefetch(self.hasher.key(&key)),
-            1 => {
-                let h = self.hasher.key(&key);
-                if let Some(s) = idx.guess(h).and_then(|r| self.sessions.get(r as usize)) {
-                    cgnat_ffi::prefetch(s);
-                } else if outbound {
-                    self.sub_idx.prefetch(self.hasher.addr(t.src));
-                    self.map_in
-                        .prefetch(self.hasher.key(&self.mapping_key(&key)));
-                    return true;
-                }
-            }
-            _ => {
-                if let Some(i) = self.sub_idx.guess(self.hasher.addr(t.src)) {
-                    if let Some(s) = self.subs.get(i as usize) {
-                        cgnat_ffi::prefetch(s);
-                    }
-                    if let Some(b) = self.sub_blocks.get(i as usize * self.block_room) {
-                        cgnat_ffi::prefetch(b);
-                    }
-                }
-                let mh = self.hasher.key(&self.mapping_key(&key));
-                match self.map_in.guess(mh) {
-                    Some(r) if r < self.map_base => {
-                        if let Some(s) = self.sessions.get(r as usize) {
-                            cgnat_ffi::prefetch(s);
-                        }
-                    }
-                    Some(r) => {
-                        if let Some(m) = self.mappings.get((r - self.map_base) as usize) {
-                            cgnat_ffi::prefetch(m);
-                        }
-                    }
-                    None => {}
-                }
-                if let Some(s) = self.sessions.get(self.free_session as usize) {
-                    cgnat_ffi::prefetch(s);
-                }
-            }
-        }
-        false
-    }
-
     /// The burst stages' lookup ([`crate::vector`]), in passes over a whole burst:
     /// the hash of the tuple's session key (inside key when `outbound`), computed
     /// once and carried in the packet's metadata.
@@ -1373,27 +1312,19 @@ impl Nat {
         }
     }
 
-    /// The session of tuple `t`, whose key hashes to `h`, without creating one. On
-    /// a miss of an outbound tuple (likely a new flow) the subscriber and mapping
-    /// index slots that creating its session reads first are prefetched, as
-    /// [`Nat::prefetch`] stage 1 does; stage 2 then reaches the records.
+    /// The session of tuple `t`, whose key hashes to `h`, without creating one (the
+    /// burst path then creates a new flow's in stages: [`Nat::create_slots`]).
     #[inline]
     pub fn find_hashed(&self, t: &Tuple, outbound: bool, h: u32) -> Option<u32> {
         let sessions = &self.sessions;
-        let found = if outbound {
+        if outbound {
             let k = t.in2out_key();
             self.in_idx.find(h, |i| sessions[i as usize].in_key() == k)
         } else {
             let k = t.out2in_key();
             self.out_idx
                 .find(h, |i| sessions[i as usize].out_key() == k)
-        };
-        if found.is_none() && outbound {
-            self.sub_idx.prefetch(self.hasher.addr(t.src));
-            self.map_in
-                .prefetch(self.hasher.key(&self.mapping_key(&t.in2out_key())));
         }
-        found
     }
 
     /// Session `i` if a packet of it needs nothing but its translation: no ALG,
@@ -1685,6 +1616,27 @@ impl Nat {
             }
             return Ok(i);
         }
+        let h = CreateHashes {
+            sub: self.hasher.addr(t.src),
+            map: self.hasher.key(&self.mapping_key(&key)),
+        };
+        self.create_commit(t, tcp_flags, may_create, h, now)
+    }
+
+    /// [`Nat::in2out`] once the lookup of `t`'s session missed: creates it (with a
+    /// mapping if needed), or refuses. `h`: the hashes of its subscriber and mapping
+    /// keys ([`Nat::create_slots`]). The burst path's creation stage d
+    /// (`nat/create.rs`) calls it directly: its caller makes sure no session of `t`
+    /// was created since its lookup.
+    pub fn create_commit(
+        &mut self,
+        t: &Tuple,
+        tcp_flags: u8,
+        may_create: bool,
+        h: CreateHashes,
+        now: u32,
+    ) -> Result<u32, DropReason> {
+        let key = t.in2out_key();
         if t.proto == ipv4::PROTO_TCP && (tcp_flags & (tcp::SYN | tcp::ACK | tcp::RST) != tcp::SYN)
         {
             return Err(DropReason::TcpNoSessionNotSyn);
@@ -1695,8 +1647,8 @@ impl Nat {
         if self.free_session == NIL {
             return Err(DropReason::SessionTableFull);
         }
-        let sub = self.find_or_add_subscriber(t.src)?;
-        let result = self.in2out_new(sub, key, now);
+        let sub = self.find_or_add_subscriber_hashed(t.src, h.sub)?;
+        let result = self.in2out_new(sub, key, h.map, now);
         if let Err(r) = result {
             self.limit_event(r, key.a, now);
             self.maybe_remove_subscriber(sub);
@@ -1704,12 +1656,14 @@ impl Nat {
         result
     }
 
-    fn in2out_new(&mut self, sub: u32, key: Key, now: u32) -> Result<u32, DropReason> {
+    fn in2out_new(&mut self, sub: u32, key: Key, mh: u32, now: u32) -> Result<u32, DropReason> {
         if self.subs[sub as usize].sessions >= self.params.max_sessions_per_subscriber {
             return Err(DropReason::SubscriberSessionLimit);
         }
         let mkey = self.mapping_key(&key);
-        let (m, out_addr, out_port) = match self.mapping_by_in_key(&mkey) {
+        let mk = map_keys!(self);
+        let found = self.map_in.find(mh, |r| mk.in_key(r) == mkey);
+        let (m, out_addr, out_port) = match found {
             Some(r) => {
                 // A second session shares the mapping: it needs a record of its own.
                 let m = self.mapping_record(r)?;
@@ -1729,6 +1683,19 @@ impl Nat {
                 (FOLDED | sub, self.pool.addr(a), port)
             }
         };
+        // The outside keys' index slots are known only now that the port is: their
+        // misses overlap writing the session (new_session_in inserts it last).
+        let out = |b, pb| Key {
+            proto: key.proto,
+            a: out_addr,
+            pa: out_port,
+            b,
+            pb,
+        };
+        self.out_idx.prefetch(self.hasher.key(&out(key.b, key.pb)));
+        if m & FOLDED != 0 {
+            self.map_out.prefetch(self.hasher.key(&out(0, 0)));
+        }
         let state = if key.proto == ipv4::PROTO_TCP {
             TcpState::SynOut
         } else {
@@ -1806,7 +1773,6 @@ impl Nat {
         };
         let link = self.sessions[i as usize].next;
         self.sessions[i as usize] = s;
-        self.index_session(i);
         let sub = if s.folded() {
             s.mapping & SUB_NONE
         } else {
@@ -1829,6 +1795,8 @@ impl Nat {
             self.wheel.insert(i, deadline, &mut next);
             self.sessions[i as usize].next = next;
         }
+        // Last: the outside key's slot was likely prefetched by the caller.
+        self.index_session(i);
         self.live_sessions += 1;
         if self.params.log.sessions {
             self.emit(self.session_event(event::SESSION_CREATE, &s));
@@ -1848,7 +1816,13 @@ impl Nat {
     }
 
     fn find_or_add_subscriber(&mut self, addr: u32) -> Result<u32, DropReason> {
-        if let Some(i) = self.subscriber_by_addr(addr) {
+        self.find_or_add_subscriber_hashed(addr, self.hasher.addr(addr))
+    }
+
+    /// [`Nat::find_or_add_subscriber`] with the hash of `addr` (`h`) known.
+    fn find_or_add_subscriber_hashed(&mut self, addr: u32, h: u32) -> Result<u32, DropReason> {
+        let subs = &self.subs;
+        if let Some(i) = self.sub_idx.find(h, |j| subs[j as usize].addr == addr) {
             return Ok(i);
         }
         let fresh = Subscriber {
@@ -1878,9 +1852,7 @@ impl Nat {
         };
         let subs = &self.subs;
         // Never full: room for every subscriber slot.
-        let r = self
-            .sub_idx
-            .insert(self.hasher.addr(addr), i, |j| subs[j as usize].addr == addr);
+        let r = self.sub_idx.insert(h, i, |j| subs[j as usize].addr == addr);
         debug_assert!(r.is_ok());
         self.counters
             .subscribers_active

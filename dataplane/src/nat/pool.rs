@@ -588,6 +588,27 @@ impl Pool {
         self.pick_in(a, pidx(proto), start, len, parity)
     }
 
+    /// Prefetches what picking a port in block `b` of address `a` for `proto` reads
+    /// ([`Pool::alloc_in_blocks`]): the block's words of the used-port bitmap and its
+    /// use count. A hint only: nothing changes.
+    #[inline]
+    pub fn prefetch_block(&self, a: usize, proto: u8, b: u16) {
+        let Some(addr) = self.addrs.get(a) else {
+            return;
+        };
+        let start = self.layout.block_start(b);
+        let last = start.saturating_add(self.layout.block_size.saturating_sub(1));
+        let used = &addr.used[pidx(proto)];
+        for w in [usize::from(start >> 6), usize::from(last >> 6)] {
+            if let Some(x) = used.get(w) {
+                cgnat_ffi::prefetch(x);
+            }
+        }
+        if let Some(n) = addr.block_used.get(usize::from(b)) {
+            cgnat_ffi::prefetch(n);
+        }
+    }
+
     /// Takes a specific port (static mappings, port preservation); false if in use.
     pub fn take(&mut self, a: usize, proto: u8, port: u16) -> bool {
         let p = pidx(proto);
