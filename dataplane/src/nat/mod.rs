@@ -1431,12 +1431,7 @@ impl Nat {
         });
         debug_assert!(r.is_ok());
         if mapping {
-            let mk = map_keys!(self);
-            let ko = mk.out_key(i);
-            let x = self
-                .map_out
-                .insert(self.hasher.key(&ko), i, |j| mk.out_key(j) == ko);
-            debug_assert!(x.is_ok());
+            self.index_mapping_out(i);
         }
     }
 
@@ -1517,8 +1512,13 @@ impl Nat {
 
     /// Enters mapping index record `r` (already written) in both mapping indexes,
     /// replacing the entries of the same keys (those of a folded mapping given a
-    /// record).
-    /// Enters the inside key of mapping index record `r` (already written) only.
+    /// record). Never full: room for every live mapping (see `Nat::new`).
+    fn index_mapping(&mut self, r: u32) {
+        self.index_mapping_in(r);
+        self.index_mapping_out(r);
+    }
+
+    /// Enters the inside key of mapping index record `r` (already written).
     fn index_mapping_in(&mut self, r: u32) {
         let mk = map_keys!(self);
         let ki = mk.in_key(r);
@@ -1528,14 +1528,10 @@ impl Nat {
         debug_assert!(x.is_ok());
     }
 
-    fn index_mapping(&mut self, r: u32) {
+    /// Enters the outside key of mapping index record `r` (already written).
+    fn index_mapping_out(&mut self, r: u32) {
         let mk = map_keys!(self);
-        let (ki, ko) = (mk.in_key(r), mk.out_key(r));
-        // Never full: room for every live mapping (see `Nat::new`).
-        let x = self
-            .map_in
-            .insert(self.hasher.key(&ki), r, |j| mk.in_key(j) == ki);
-        debug_assert!(x.is_ok());
+        let ko = mk.out_key(r);
         let x = self
             .map_out
             .insert(self.hasher.key(&ko), r, |j| mk.out_key(j) == ko);
