@@ -757,7 +757,10 @@ impl<B: PacketBuf> Worker<B> {
         let p = pl.parsed();
         // As `tuple` says: an ICMP query creates a session only if it is a request.
         let may_create = t.proto != ipv4::PROTO_ICMP || icmp::is_request(buf.data()[p.l4]);
-        let v = match self.nat.create_commit(t, pl.flags, may_create, h, now) {
+        let v = match self
+            .nat
+            .create_commit(t, pl.flags, may_create, h, Some(0), now)
+        {
             Ok(i) => {
                 self.glean_source(buf, p.src, now);
                 let s = *self.nat.session(i);

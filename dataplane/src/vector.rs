@@ -22,9 +22,11 @@
 //!    records, then their subscribers' port bitmap words and the free session
 //!    record: prefetches only), then the slow frames in their order: a plain new
 //!    outbound flow's session is created without a re-parse or a second lookup
-//!    ([`Worker::create`], creation stage d: the "create" stage counters), the
-//!    others go through the full per-packet path ([`Worker::process`], the
-//!    reference behaviour). A new flow goes the full way too when its session may
+//!    ([`Worker::create`], creation stage d: the "create" stage counters; the new
+//!    sessions' outside keys are indexed after the next creations, before any other
+//!    frame's processing: [`crate::nat::Nat::defer_out_keys`]), the others go
+//!    through the full per-packet path ([`Worker::process`], the reference
+//!    behaviour). A new flow goes the full way too when its session may
 //!    exist by then (an earlier frame of its tuple created it, or a frame the full
 //!    path processed ahead of it may have) or would get an ALG. A frame held (a
 //!    fragment, a frame waiting for its next hop) is given to [`Worker::hold`] at
@@ -332,8 +334,12 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
         };
         let v = if creates {
             created |= 1 << i;
+            // The new sessions' outside keys are indexed after the next creations
+            // (their slots' misses overlap those), before anything else reads them.
+            worker.nat.defer_out_keys();
             worker.create(buf, &m.plain, m.create, now)
         } else {
+            worker.nat.index_deferred();
             slow += 1;
             full = true;
             if handed {
@@ -344,6 +350,7 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
         };
         m.next = if v == Verdict::Hold {
             // What the worker noted for this frame is for this frame only.
+            worker.nat.index_deferred();
             if let Some(buf) = bufs[i].take() {
                 worker.hold(buf);
             }
@@ -358,6 +365,11 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
             }
             last = t;
         }
+    }
+    if created != 0 {
+        worker.nat.index_deferred();
+        let t = cgnat_ffi::tsc();
+        create_cycles = create_cycles.wrapping_add(t.wrapping_sub(last));
     }
     let t4 = cgnat_ffi::tsc();
 

@@ -653,3 +653,56 @@ fn new_flows_that_may_not_create_a_session_are_refused_in_the_creation_stage_as_
     assert_eq!(c.dropped(DropReason::NoMapping), 1);
     assert_eq!(c.stage_packets[CREATE].get(), 3);
 }
+
+#[test]
+fn the_outside_keys_of_new_flows_are_found_by_replies_and_shared_mappings_in_and_after_their_burst()
+{
+    // The creation stage indexes a new session's outside keys (its own, its folded
+    // mapping's) after the next creations of the burst: a reply to it later in the
+    // burst, a second flow sharing its mapping (which gets a mapping record of its
+    // own), and the next burst's replies and new remotes all find what one at a time
+    // leaves. Flows 0-15 share four mappings; 16-23 have one each (left folded).
+    let outbound = |k: usize| {
+        let port = if k < 16 { 4000 + k % 4 } else { 5000 + k };
+        udp(
+            &format!("100.64.1.{}:{port}", 1 + k % 2),
+            &format!("192.0.2.{}:53", 1 + k),
+            b"q",
+            false,
+        )
+    };
+    // The outside endpoints the flows get, learnt on a third twin.
+    let mut t = harness("");
+    let ends: Vec<String> = (0..24)
+        .map(|k| {
+            let f = one(&mut t, &outbound(k), Inside, 1000, Outside);
+            out(&f).src.to_string()
+        })
+        .collect();
+    let reply = |k: usize| udp(&format!("192.0.2.{}:53", 1 + k), &ends[k], b"a", true);
+    // From a remote no flow went to: a new session of the mapping (endpoint-
+    // independent filtering), found by the mapping's outside key.
+    let stranger = |k: usize| udp("198.51.100.9:999", &ends[k], b"s", true);
+    let mut first: Frames = Vec::new();
+    for k in 0..24 {
+        first.push((outbound(k), Inside));
+        if k % 8 == 7 {
+            first.push((reply(k - 2), Outside));
+            first.push((stranger(k - 1), Outside));
+        }
+    }
+    let next: Frames = (0..24)
+        .flat_map(|k| [(reply(k), Outside), (stranger(k), Outside)])
+        .collect();
+    let (mut a, mut b) = (harness(""), harness(""));
+    for (frames, now, sent) in [(&first, 1000, 30), (&next, 1001, 48)] {
+        let oa = one_at_a_time(&mut a, frames, false, now);
+        let ob = as_burst(&mut b, frames, false, now);
+        assert_eq!(outputs(&oa), outputs(&ob));
+        assert_eq!(state(&mut a), state(&mut b));
+        assert_eq!(ob.tx.len(), sent, "{}", outputs(&ob));
+    }
+    let c = b.worker.counters();
+    assert_eq!(c.stage_packets[CREATE].get(), 24);
+    assert!(c.stage_packets[TRANSLATE].get() >= 24);
+}

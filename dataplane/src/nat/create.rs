@@ -12,7 +12,11 @@
 //! - [`Nat::create_commit`] (stage d, in `nat/mod.rs` beside [`Nat::in2out`], which
 //!   calls it after a miss), in the burst's order: it decides exactly what
 //!   [`Nat::in2out`] decides (the stages before only read and prefetch: they choose
-//!   nothing).
+//!   nothing). The outside keys of the sessions it creates (the session's, a
+//!   folded mapping's), whose index slots are known only once the port is picked,
+//!   are entered after the burst's next creations ([`Nat::defer_out_keys`],
+//!   [`Nat::index_deferred`]), so that their slots' misses overlap those instead
+//!   of each following its own pick.
 
 use super::{Nat, Tuple, NIL};
 

@@ -714,6 +714,9 @@ pub struct Nat {
     sessions: Vec<Session>,
     free_session: u32,
     live_sessions: u32,
+    /// The sessions the burst path's creation stage made whose outside keys (the
+    /// session's, and a folded mapping's) are not indexed yet ([`Nat::defer_out_keys`]).
+    deferred: Deferred,
     /// Mapping records (mappings a second session or a pin shares, static ones).
     mappings: Vec<Mapping>,
     free_mapping: u32,
@@ -867,6 +870,25 @@ impl MapKeys<'_> {
 
 /// [`MapKeys`] of a [`Nat`], borrowing only the fields it reads (the indexes stay
 /// free to change).
+/// Sessions whose outside keys wait to be indexed ([`Nat::defer_out_keys`]):
+/// at most a burst's creations (once full, they are entered before the next).
+#[derive(Debug)]
+struct Deferred {
+    on: bool,
+    n: usize,
+    list: [u32; crate::vector::VECTOR],
+}
+
+impl Default for Deferred {
+    fn default() -> Self {
+        Deferred {
+            on: false,
+            n: 0,
+            list: [0; crate::vector::VECTOR],
+        }
+    }
+}
+
 macro_rules! map_keys {
     ($nat:expr) => {
         MapKeys {
@@ -968,6 +990,7 @@ impl Nat {
             sessions,
             free_session: if cap > 0 { 0 } else { NIL },
             live_sessions: 0,
+            deferred: Deferred::default(),
             mappings,
             free_mapping: if map_cap > 0 { 0 } else { NIL },
             map_base: cap as u32,
@@ -1379,16 +1402,74 @@ impl Nat {
     fn index_session(&mut self, i: u32) {
         let s = self.sessions[i as usize];
         let sessions = &self.sessions;
-        let (ki, ko) = (s.in_key(), s.out_key());
+        let ki = s.in_key();
         // Never full: the indexes have room for every session record.
         let r = self.in_idx.insert(self.hasher.key(&ki), i, |j| {
             sessions[j as usize].in_key() == ki
         });
         debug_assert!(r.is_ok());
+        if self.deferred.on {
+            if self.deferred.n == self.deferred.list.len() {
+                self.flush_deferred();
+            }
+            self.deferred.list[self.deferred.n] = i;
+            self.deferred.n += 1;
+        } else {
+            self.index_out_keys(i, false);
+        }
+    }
+
+    /// Enters the outside key of session `i` (already written, its inside key
+    /// indexed) in the session index, and, with `mapping`, the outside key of the
+    /// mapping folded in it.
+    fn index_out_keys(&mut self, i: u32, mapping: bool) {
+        let s = self.sessions[i as usize];
+        let sessions = &self.sessions;
+        let ko = s.out_key();
         let r = self.out_idx.insert(self.hasher.key(&ko), i, |j| {
             sessions[j as usize].out_key() == ko
         });
         debug_assert!(r.is_ok());
+        if mapping {
+            self.index_mapping_out(i);
+        }
+    }
+
+    /// From now on, until [`Nat::index_deferred`], the outside keys of the sessions
+    /// [`Nat::create_commit`] creates (their own, and their folded mappings') are
+    /// entered in the outside indexes later, by [`Nat::index_deferred`]: their
+    /// slots, prefetched once the port is chosen, have the next creations' time to
+    /// arrive. Nothing reads the outside indexes meanwhile: the burst path calls
+    /// [`Nat::index_deferred`] before any other processing, and a creation that
+    /// shares a mapping (which re-indexes it) enters the deferred keys first.
+    #[inline]
+    pub fn defer_out_keys(&mut self) {
+        self.deferred.on = true;
+    }
+
+    /// Enters the deferred outside keys ([`Nat::defer_out_keys`]), in the order
+    /// their sessions were created (what entering each at once would have left),
+    /// and stops deferring.
+    #[inline]
+    pub fn index_deferred(&mut self) {
+        if !self.deferred.on {
+            return;
+        }
+        self.flush_deferred();
+        self.deferred.on = false;
+    }
+
+    fn flush_deferred(&mut self) {
+        if self.deferred.n == 0 {
+            return;
+        }
+        for k in 0..self.deferred.n {
+            let i = self.deferred.list[k];
+            // A deferred session's folded mapping is its own, made with it.
+            self.index_out_keys(i, self.sessions[i as usize].folded());
+        }
+        self.deferred.n = 0;
+        self.counters.mappings_active.set(self.map_out.len() as u64);
     }
 
     /// Takes the entries of the keys of session record `s` out of the session indexes
@@ -1431,15 +1512,26 @@ impl Nat {
 
     /// Enters mapping index record `r` (already written) in both mapping indexes,
     /// replacing the entries of the same keys (those of a folded mapping given a
-    /// record).
+    /// record). Never full: room for every live mapping (see `Nat::new`).
     fn index_mapping(&mut self, r: u32) {
+        self.index_mapping_in(r);
+        self.index_mapping_out(r);
+    }
+
+    /// Enters the inside key of mapping index record `r` (already written).
+    fn index_mapping_in(&mut self, r: u32) {
         let mk = map_keys!(self);
-        let (ki, ko) = (mk.in_key(r), mk.out_key(r));
-        // Never full: room for every live mapping (see `Nat::new`).
+        let ki = mk.in_key(r);
         let x = self
             .map_in
             .insert(self.hasher.key(&ki), r, |j| mk.in_key(j) == ki);
         debug_assert!(x.is_ok());
+    }
+
+    /// Enters the outside key of mapping index record `r` (already written).
+    fn index_mapping_out(&mut self, r: u32) {
+        let mk = map_keys!(self);
+        let ko = mk.out_key(r);
         let x = self
             .map_out
             .insert(self.hasher.key(&ko), r, |j| mk.out_key(j) == ko);
@@ -1620,20 +1712,22 @@ impl Nat {
             sub: self.hasher.addr(t.src),
             map: self.hasher.key(&self.mapping_key(&key)),
         };
-        self.create_commit(t, tcp_flags, may_create, h, now)
+        self.create_commit(t, tcp_flags, may_create, h, None, now)
     }
 
     /// [`Nat::in2out`] once the lookup of `t`'s session missed: creates it (with a
     /// mapping if needed), or refuses. `h`: the hashes of its subscriber and mapping
     /// keys ([`Nat::create_slots`]). The burst path's creation stage d
     /// (`nat/create.rs`) calls it directly: its caller makes sure no session of `t`
-    /// was created since its lookup.
+    /// was created since its lookup, and passes the ALG of the new session (`alg`:
+    /// 0, [`Nat::creates_plain`]) it found already; None looks it up here.
     pub fn create_commit(
         &mut self,
         t: &Tuple,
         tcp_flags: u8,
         may_create: bool,
         h: CreateHashes,
+        alg: Option<u8>,
         now: u32,
     ) -> Result<u32, DropReason> {
         let key = t.in2out_key();
@@ -1648,7 +1742,7 @@ impl Nat {
             return Err(DropReason::SessionTableFull);
         }
         let sub = self.find_or_add_subscriber_hashed(t.src, h.sub)?;
-        let result = self.in2out_new(sub, key, h.map, now);
+        let result = self.in2out_new(sub, key, h.map, alg, now);
         if let Err(r) = result {
             self.limit_event(r, key.a, now);
             self.maybe_remove_subscriber(sub);
@@ -1656,7 +1750,14 @@ impl Nat {
         result
     }
 
-    fn in2out_new(&mut self, sub: u32, key: Key, mh: u32, now: u32) -> Result<u32, DropReason> {
+    fn in2out_new(
+        &mut self,
+        sub: u32,
+        key: Key,
+        mh: u32,
+        alg: Option<u8>,
+        now: u32,
+    ) -> Result<u32, DropReason> {
         if self.subs[sub as usize].sessions >= self.params.max_sessions_per_subscriber {
             return Err(DropReason::SubscriberSessionLimit);
         }
@@ -1665,7 +1766,10 @@ impl Nat {
         let found = self.map_in.find(mh, |r| mk.in_key(r) == mkey);
         let (m, out_addr, out_port) = match found {
             Some(r) => {
-                // A second session shares the mapping: it needs a record of its own.
+                // A second session shares the mapping: it needs a record of its own
+                // (a folded mapping is indexed again: the deferred outside keys go
+                // first, so that every index ends as entering them at once leaves it).
+                self.flush_deferred();
                 let m = self.mapping_record(r)?;
                 let map = &self.mappings[m as usize];
                 (m, map.out_addr(&self.pool), map.out_port)
@@ -1684,7 +1788,9 @@ impl Nat {
             }
         };
         // The outside keys' index slots are known only now that the port is: their
-        // misses overlap writing the session (new_session_in inserts it last).
+        // misses overlap writing the session (new_session_in inserts it last), or,
+        // in the burst path's creation stage, the next creations (their insert is
+        // deferred: `Nat::defer_out_keys`).
         let out = |b, pb| Key {
             proto: key.proto,
             a: out_addr,
@@ -1711,7 +1817,7 @@ impl Nat {
             proto: key.proto,
             flags: Session::flags(
                 state,
-                match self.alg_for(key.proto, key.pb) {
+                match alg.unwrap_or_else(|| self.alg_for(key.proto, key.pb)) {
                     0 if !self.expects.is_empty() => {
                         self.expected_alg(key.proto, out_addr, out_port)
                     }
@@ -1723,8 +1829,13 @@ impl Nat {
             next: NIL,
         });
         if m & FOLDED != 0 {
-            self.index_mapping(i);
-            self.counters.mappings_active.set(self.map_out.len() as u64);
+            if self.deferred.on {
+                // The outside key with the session's ([`Nat::index_deferred`]).
+                self.index_mapping_in(i);
+            } else {
+                self.index_mapping(i);
+                self.counters.mappings_active.set(self.map_out.len() as u64);
+            }
         }
         Ok(i)
     }
