@@ -30,6 +30,14 @@
 #   incoming bob calls alice's AOR sip:alice@192.0.2.10; kamailio relays to the contact
 #            alice registered through the NAT; alice auto-answers
 #   direct-tcp (SIP_TCP=1) the direct call with SIP over TCP
+#   reloads  (cgnat) the direct call with SIP_RELOAD_CALL_SECS (8) s of media; 2 s in,
+#            `cgnat reload` three times about a second apart, each after changing
+#            nat.timeouts.udp (301, 300, 301) in the config file; passes as above and
+#            when each reload answered applied with that change, at least
+#            SIP_MIN_RTP_AFTER_RELOADS (20) RTP packets reached each end from the last
+#            reload's answer to the media's end, and the call's RTP/RTCP sessions
+#            (show sessions --subscriber 100.64.0.2: inside, outside, remote) were the
+#            same before the first and after the last reload
 #   whole-tcp (cgnat, linux) an INVITE with SDP over TCP from alice's address to a recorder at
 #            192.0.2.30:5060 (scripts/sip-split-tcp.py), in one segment
 #   split-tcp the same INVITE in two TCP segments, cut inside the SDP c= address
@@ -77,6 +85,8 @@ vs=sipvs$tag vsn=sipvsn$tag vi=sipvi$tag vin=sipvin$tag
 secs=${SIP_CALL_SECS:-3}
 min_rtp=${SIP_MIN_RTP:-50}
 min_rtcp=${SIP_MIN_RTCP:-1}
+reload_secs=${SIP_RELOAD_CALL_SECS:-8}
+min_rtp_after=${SIP_MIN_RTP_AFTER_RELOADS:-20}
 alice=100.64.0.2 kam=192.0.2.10 bob=192.0.2.20 probe=192.0.2.30
 rtp_lo=10000 rtp_hi=10099
 pids=()
@@ -417,13 +427,61 @@ print(",".join(out))' "$1-expectations.json" "$rtp_lo" "$rtp_hi" 2>/dev/null ;;
 
 # One call: start, media for $secs, hang up; judge signalling from the driver's
 # timeline, media from the captures on both sides, and the BYE's 200 on the wire.
-scenario() { # name caller callee uri
+# The RTP/RTCP mappings of alice's call with bob in cgnat's sessions, sorted
+# (protocol inside->outside<->remote, comma-separated).
+call_mappings() {
+    "$bin" show sessions --api "127.0.0.1:$api_port" --subscriber "$alice" --json 2>/dev/null \
+        | /usr/bin/python3 -c '
+import json, sys
+lo, hi, bob = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+out = []
+for s in json.load(sys.stdin)["sessions"]:
+    port = int(s["inside"].rsplit(":", 1)[1])
+    if s["remote"].startswith(bob + ":") and lo <= port <= hi + 1:
+        out.append("%s:%s->%s<->%s" % (s["protocol"].lower(), s["inside"], s["outside"], s["remote"]))
+print(",".join(sorted(out)))' "$rtp_lo" "$rtp_hi" "$bob" 2>/dev/null
+}
+
+# While a call is up (run by scenario): three `cgnat reload`s about a second apart,
+# each after changing a live setting in the config file (nat.timeouts.udp 301, 300,
+# 301); leaves the call's mappings before the first and after the last reload, each
+# reload's answer (applied or not) and when the last one was answered.
+reload_during_call() {
+    sleep 2
+    map_before=$(call_mappings)
+    reload_answers="" reload_t=0
+    local i v
+    for i in 1 2 3; do
+        v=$((i % 2 == 1 ? 301 : 300))
+        if grep -q '^\[nat.timeouts\]' "$work/cgnat.toml"; then
+            sed -i "s/^udp = .*/udp = $v/" "$work/cgnat.toml"
+        else
+            printf '\n[nat.timeouts]\nudp = %s\n' "$v" >> "$work/cgnat.toml"
+        fi
+        if "$bin" reload -c "$work/cgnat.toml" > "$work/reload-$i.txt" 2>&1 \
+            && grep -q "^changed nat.timeouts.udp: .* -> $v" "$work/reload-$i.txt"; then
+            reload_answers="$reload_answers${reload_answers:+,}applied"
+        else
+            reload_answers="$reload_answers${reload_answers:+,}NOT-applied"
+        fi
+        reload_t=$(date +%s.%N)
+        [ "$i" = 3 ] || sleep 1
+    done
+    map_after=$(call_mappings)
+}
+
+scenario() { # name caller callee uri [seconds [during-call-function]]
     local name=$1 caller=$2 callee=$3 uri=$4 json="$work/call-$1.json"
+    local secs=${5:-$secs} during=${6:-}
     local callerns=$sub calleens=$inet
     [ "$caller" = bob ] && { callerns=$inet; calleens=$sub; }
     /usr/bin/python3 "$ctl" call "$caller=$callerns:4444" "$callee=$calleens:4444" "$uri" "$secs" > "$json" 2> "$work/call-$name.err" &
     local callpid=$!
-    sleep "$(echo "$secs / 2 + 0.5" | bc -l)"
+    if [ -n "$during" ]; then
+        "$during"
+    else
+        sleep "$(echo "$secs / 2 + 0.5" | bc -l)"
+    fi
     snapshot "$work/midcall-$name"
     wait "$callpid"
     local rc=$?
@@ -466,7 +524,30 @@ print(d["start"], d["end"], d.get("media_start", d["start"]), d.get("media_end",
     sdp_out=$(tshark -r "$work/internet-in.pcap" -Y "frame.time_epoch >= $t0 and frame.time_epoch <= $t1 and sdp" \
         -T fields -e sdp.connection_info.address -e sdp.media.port 2>/dev/null | tr '\t' ':' | tr '\n' ',' | sed 's/,$//')
     pins=$(media_pinholes "$work/midcall-$name")
-    result "$name" "$ok" "uri=$uri alice_rtp_tx=$a_tx alice_rtp_rx=$a_rx bob_rtp_tx=$b_tx bob_rtp_rx=$b_rx alice_rtcp_rx=$a_rtcp bob_rtcp_rx=$b_rtcp rtpestab_caller/callee=$rtpe alice_heard=$a_heard bob_heard=$b_heard bye_200=$bye200 sdp_toward_internet=${sdp_out:-none} midcall_media_pinholes=${pins:-none}${why:+ failed:$why}"
+    local after=""
+    if [ "$during" = reload_during_call ]; then
+        # RTP through the NAT both ways from the last reload's answer to the media's end
+        # (alice's from the subscriber link, bob's toward bob), and the same mappings.
+        local a_rx2 b_rx2
+        a_rx2=$(count "$work/subscriber.pcap" "$reload_t" "$m1" "ip.dst == $alice and $in_range and udp.dstport % 2 == 0")
+        b_rx2=$(count "$work/internet-in.pcap" "$reload_t" "$m1" "ip.dst == $bob and $in_range and udp.dstport % 2 == 0")
+        [ "$reload_answers" = applied,applied,applied ] || { ok=0; why="$why reload-not-applied"; }
+        # This call's own sessions: those whose outside is the media address alice's
+        # SDP announced toward the internet (RTP) or the port above it (RTCP); the
+        # earlier calls' sessions are still there, idle.
+        local rtp_out=${sdp_out%%,*} call_before call_after port
+        port=${rtp_out##*:}
+        [[ $port =~ ^[0-9]+$ ]] || port=0
+        local rtcp_out=${rtp_out%:*}:$((port + 1))
+        call_before=$(echo "$map_before" | tr ',' '\n' | grep -F -e "->$rtp_out<" -e "->$rtcp_out<" | paste -sd,)
+        call_after=$(echo "$map_after" | tr ',' '\n' | grep -F -e "->$rtp_out<" -e "->$rtcp_out<" | paste -sd,)
+        [ "$a_rx2" -ge "$min_rtp_after" ] || { ok=0; why="$why alice-rx-rtp-after-reloads<$min_rtp_after"; }
+        [ "$b_rx2" -ge "$min_rtp_after" ] || { ok=0; why="$why bob-rx-rtp-after-reloads<$min_rtp_after"; }
+        case "$call_before" in *"->$rtp_out<"*) ;; *) ok=0; why="$why no-rtp-mapping-before-reloads";; esac
+        [ "$call_after" = "$call_before" ] || { ok=0; why="$why mappings-changed"; }
+        after=" reloads=$reload_answers last_reload_to_media_end=$(echo "$m1 - $reload_t" | bc -l | xargs printf %.2f)s alice_rtp_rx_after_reloads=$a_rx2 bob_rtp_rx_after_reloads=$b_rx2 mappings_before=${call_before:-none} mappings_after=${call_after:-none}"
+    fi
+    result "$name" "$ok" "uri=$uri alice_rtp_tx=$a_tx alice_rtp_rx=$a_rx bob_rtp_tx=$b_tx bob_rtp_rx=$b_rx alice_rtcp_rx=$a_rtcp bob_rtcp_rx=$b_rtcp rtpestab_caller/callee=$rtpe alice_heard=$a_heard bob_heard=$b_heard bye_200=$bye200 sdp_toward_internet=${sdp_out:-none} midcall_media_pinholes=${pins:-none}$after${why:+ failed:$why}"
     sleep 0.5
 }
 
@@ -476,6 +557,8 @@ if [ "${SIP_CALLS:-1}" = 1 ]; then
     scenario incoming bob alice "sip:alice@$kam"
     # Opt-in: the direct call with SIP over TCP (SDP rewrites change the stream's length).
     [ "${SIP_TCP:-0}" = 1 ] && scenario direct-tcp alice bob "sip:bob@$bob;transport=tcp"
+    # cgnat: the direct call, longer, with three live reloads while it is up.
+    [ "$mode" = cgnat ] && scenario reloads alice bob "sip:bob@$bob" "$reload_secs" reload_during_call
 fi
 
 # ---------------------------------------------------------------- split INVITE over TCP

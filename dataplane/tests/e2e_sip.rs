@@ -15,7 +15,10 @@
 //! in two segments inside the SDP's c= address, reaches the internet side whole
 //! (Content-Length equal to the body), with no inside address, and its SDP lets
 //! media in; no 100.64.x.x address reaches the internet side; no SIP media pinhole is
-//! left once the calls are over.
+//! left once the calls are over; and issue 20's call across reloads (`reloads`): the
+//! direct call with 8 s of media, during which the bed changes nat.timeouts.udp and
+//! runs `cgnat reload` three times, each answered applied; RTP reached both ends after
+//! the last reload and the call's sessions (inside, outside, remote) stayed the same.
 //!
 //! Asserted for Linux: it fails at least one of the leak check (with SIP over TCP the
 //! helper leaves the inside address in Via or Contact) and the split INVITE (the
@@ -124,6 +127,7 @@ const CGNAT_PASSES: &[&str] = &[
     "proxy",
     "incoming",
     "direct-tcp",
+    "reloads",
     "whole-tcp",
     "split-tcp",
     "leak",
@@ -257,6 +261,19 @@ fn sip_cgnat_against_linux_helper() {
             && field(split, "inside_addr_in") == Some("none")
             && count(split, "media_in") >= 1,
         "split-tcp through cgnat: {split}"
+    );
+
+    // The call across three reloads: each applied, RTP both ways after the last one,
+    // the call's mappings the same.
+    let reloads = &cgnat["reloads"].detail;
+    let before = field(reloads, "mappings_before").unwrap_or("none");
+    assert!(
+        field(reloads, "reloads") == Some("applied,applied,applied")
+            && count(reloads, "alice_rtp_rx_after_reloads") >= 20
+            && count(reloads, "bob_rtp_rx_after_reloads") >= 20
+            && before.contains("udp:100.64.0.2:")
+            && field(reloads, "mappings_after") == Some(before),
+        "reloads through cgnat: {reloads}"
     );
 
     for name in LINUX_REPORTS {
