@@ -34,9 +34,7 @@ case "$mode" in
 esac
 write_cgnat_config "$work/cgnat.toml" bt "$vsn" "$vin" "$extra"
 "$bin" check -c "$work/cgnat.toml" > "$work/check.txt" || fail "config refused"
-"$bin" run -c "$work/cgnat.toml" > "$work/summary.json" 2> "$work/cgnat.log" &
-cg=$!
-pids+=("$cg")
+start_cgnat "$bin" "$work/cgnat.toml"
 wait_up "$cg" || fail "cgnat did not answer ping on 100.64.0.1 (or exited)"
 echo "swarm: appliance up ($mode)"
 

@@ -39,9 +39,7 @@ outside = "198.51.100.2:21"
 tftp = { enabled = true }'
 
 "$bin" check -c "$work/cgnat.toml" > "$work/check.txt" || fail "config refused"
-"$bin" run -c "$work/cgnat.toml" > "$work/summary.json" 2> "$work/cgnat.log" &
-cg=$!
-pids+=("$cg")
+start_cgnat "$bin" "$work/cgnat.toml"
 
 # The capture on the internet side: everything that reaches it from cgnat.
 ip netns exec "$inet" tcpdump -i "$vi" -Q in -nn -U -w "$work/internet.pcap" 2>/dev/null &

@@ -140,9 +140,7 @@ bed_outside='vlans = [{ id = 7, ipv4 = "203.0.113.1/24", gateway = "203.0.113.25
 write_cgnat_config "$work/cgnat.toml" vlan "$vsn" "$vin" 'inside = ["100.64.0.0/10"]'
 
 "$bin" check -c "$work/cgnat.toml" > "$work/check.txt" || fail "config refused: $(cat "$work/check.txt")"
-"$bin" run -c "$work/cgnat.toml" > "$work/summary.json" 2> "$work/cgnat.log" &
-cg=$!
-pids+=("$cg")
+start_cgnat "$bin" "$work/cgnat.toml"
 
 # Everything that reaches the internet side's trunk, tags included.
 ip netns exec "$inet" tcpdump -i "$vi" -Q in -nn -U -w "$work/internet.pcap" 2>/dev/null &

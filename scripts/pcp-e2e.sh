@@ -33,9 +33,7 @@ cap=$!
 pids+=("$cap")
 sleep 0.5
 "$bin" check -c "$work/cgnat.toml" > "$work/check.txt" || fail "config refused"
-"$bin" run -c "$work/cgnat.toml" > "$work/summary.json" 2> "$work/cgnat.log" &
-cg=$!
-pids+=("$cg")
+start_cgnat "$bin" "$work/cgnat.toml"
 wait_up "$cg" || fail "cgnat did not answer ping on 100.64.0.1 (or exited)"
 echo "pcp-e2e: appliance up"
 

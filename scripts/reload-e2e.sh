@@ -44,9 +44,7 @@ $1"
 }
 config ''
 "$bin" check -c "$work/cgnat.toml" > /dev/null || fail "config refused"
-"$bin" run -c "$work/cgnat.toml" > "$work/summary.json" 2> "$work/cgnat.log" &
-cg=$!
-pids+=("$cg")
+start_cgnat "$bin" "$work/cgnat.toml"
 api="127.0.0.1:$api_port"
 
 wait_up "$cg" || fail "cgnat did not answer ping on 100.64.0.1 (or exited)"

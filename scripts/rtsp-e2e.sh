@@ -182,9 +182,7 @@ if [ "$mode" = cgnat ]; then
 [alg]
 rtsp = { enabled = true, ports = [554, 8554] }'
     "$bin" check -c "$work/cgnat.toml" > "$work/check.txt" 2>&1 || die "config refused: $(cat "$work/check.txt")"
-    "$bin" run -c "$work/cgnat.toml" > "$work/summary.json" 2> "$work/cgnat.log" &
-    cg=$!
-    pids+=("$cg")
+    start_cgnat "$bin" "$work/cgnat.toml"
 fi
 
 # ---- captures: what reaches the internet, and what the subscriber sees

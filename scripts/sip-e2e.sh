@@ -210,9 +210,7 @@ if [ "$mode" = cgnat ]; then
 [alg]
 sip = { enabled = true, ports = [5060] }'
     "$bin" check -c "$work/cgnat.toml" > "$work/check.txt" 2>&1 || die "config refused: $(cat "$work/check.txt")"
-    "$bin" run -c "$work/cgnat.toml" > "$work/summary.json" 2> "$work/cgnat.log" &
-    cg=$!
-    pids+=("$cg")
+    start_cgnat "$bin" "$work/cgnat.toml"
 fi
 
 # Captures: everything on the subscriber's link, and both directions on the internet

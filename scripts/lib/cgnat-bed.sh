@@ -113,6 +113,32 @@ bed_init() {
     trap 'bed_down "$sub" "$inet" "$vsn" "$vin"' EXIT
 }
 
+# start_cgnat BIN CONFIG
+# Starts `BIN run -c CONFIG` in the background (stdout to $work/summary.json, stderr to
+# $work/cgnat.log), its pid in cg and in pids. DPDK's af_packet PMD names each port's
+# PACKET_FANOUT group after the process id and the interface's index, and group ids
+# are shared by the whole network namespace: two beds running at once can draw the
+# same id, and the later port's probe then fails (EINVAL, "could not set
+# PACKET_FANOUT"). A start that failed so is tried again with a new process (a new
+# id), three times at most; any other outcome is left to the bed's own checks.
+start_cgnat() {
+    local try _
+    for try in 1 2 3; do
+        "$1" run -c "$2" > "$work/summary.json" 2> "$work/cgnat.log" &
+        cg=$!
+        pids+=("$cg")
+        for _ in $(seq 1 100); do
+            grep -q "^cgnat: port " "$work/cgnat.log" 2>/dev/null && return 0
+            kill -0 "$cg" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -0 "$cg" 2>/dev/null && return 0
+        grep -q "could not set PACKET_FANOUT" "$work/cgnat.log" || return 0
+        wait "$cg" 2>/dev/null
+        echo "bed: another process holds this af_packet fanout group id (try $try): cgnat started again" >&2
+    done
+}
+
 # wait_up PID
 # Waits (E2E_WAIT half-seconds, 60) until the subscriber namespace can ping cgnat's
 # inside address (answered by the control lcore after ARP); fails at once when PID
