@@ -134,7 +134,7 @@ start_cgnat() {
         done
         kill -0 "$cg" 2>/dev/null && return 0
         grep -q "could not set PACKET_FANOUT" "$work/cgnat.log" || return 0
-        wait "$cg" 2>/dev/null
+        wait "$cg" 2>/dev/null || true
         echo "bed: another process holds this af_packet fanout group id (try $try): cgnat started again" >&2
     done
 }
