@@ -103,6 +103,13 @@ impl Neighbors {
         None
     }
 
+    /// Brings the slot where `ip` would be first looked for into the cache, ahead of
+    /// a lookup (a new flow's subscriber, whose MAC its first packet checks).
+    #[inline]
+    pub fn prefetch(&self, ip: u32) {
+        cgnat_ffi::prefetch(&self.slots[self.home(ip)]);
+    }
+
     /// The MAC of `ip`, if known.
     pub fn lookup(&self, ip: u32) -> Option<Mac> {
         self.find(ip).map(|(mac, _)| mac)

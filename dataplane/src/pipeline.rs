@@ -643,6 +643,14 @@ impl<B: PacketBuf> Worker<B> {
         Some(Verdict::Tx(out))
     }
 
+    /// Creation stage a's share of the worker ([`crate::vector`]): the neighbour slot
+    /// of a new flow's inside source, which its creation checks (the gleaning of
+    /// subscribers' MACs): a miss in a table as large as the subscribers' otherwise.
+    #[inline]
+    pub(crate) fn prefetch_source(&self, src: u32) {
+        self.neighbors.prefetch(src);
+    }
+
     /// A received frame's VLAN ([`crate::vlan::ingress`]: its tags stripped), or the
     /// drop (counted, with the frame as received).
     #[inline]

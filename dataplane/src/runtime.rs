@@ -12,7 +12,9 @@ use cgnat_dataplane::nat::{Nat, NatParams};
 use cgnat_dataplane::neighbors::Neighbors;
 use cgnat_dataplane::pipeline::{port_infos, Control, Side, Verdict, Worker};
 use cgnat_dataplane::vector;
-use cgnat_ffi::{Eal, Mbuf, MbufBurst, Mempool, MsgRing, Port, PortConf, PortStats, Ring, RssConf};
+use cgnat_ffi::{
+    Eal, Mbuf, MbufBurst, Mempool, MsgRing, Port, PortConf, PortStats, Ring, RssConf, MAX_BURST,
+};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -572,6 +574,7 @@ fn worker_loop(
 ) {
     let counters = link.counters.clone();
     let mut rx = MbufBurst::new();
+    let mut rx2 = MbufBurst::new();
     let mut lanes = Lanes {
         ports,
         q,
@@ -593,17 +596,27 @@ fn worker_loop(
         let started = cgnat_ffi::tsc();
         let mut got = 0;
         for side in [Side::Inside, Side::Outside] {
-            let n = ports[side as usize].rx_burst(q, &mut rx);
+            let port = ports[side as usize];
+            let mut n = port.rx_burst(q, &mut rx);
             if n == 0 {
                 continue;
             }
-            got += n;
             counters.bursts.inc();
-            // The burst as a vector, in stages (parse, lookup, translate, the slow
-            // frames, dispatch): see cgnat_dataplane::vector.
+            // A full burst: the next one too, if there is one, into the same vector
+            // (its lookups' misses then overlap over twice as many frames).
+            if n == MAX_BURST {
+                let more = port.rx_burst(q, &mut rx2);
+                if more > 0 {
+                    counters.bursts.inc();
+                    n += more;
+                }
+            }
+            got += n;
+            // The bursts as one vector, in stages (parse, lookup, translate, the
+            // slow frames, dispatch): see cgnat_dataplane::vector.
             vector::receive_burst(
                 &mut worker,
-                rx.take_all().map(|m| (m, side)),
+                rx.take_all().chain(rx2.take_all()).map(|m| (m, side)),
                 false,
                 now,
                 &mut lanes,

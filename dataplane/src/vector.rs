@@ -12,7 +12,7 @@
 //! 3. prefetch the session records the slots name, then look the sessions up (those
 //!    of the marked slow frames too); a miss is slow, and an outbound one (a new
 //!    flow) gets the hashes creating its session needs, its subscriber and mapping
-//!    index slots prefetched (creation stage a: [`crate::nat::Nat::create_slots`]);
+//!    index slots and its source's neighbour slot prefetched (creation stage a: [`crate::nat::Nat::create_slots`]);
 //! 4. translate the plain frames whose session needs nothing but its translation
 //!    ([`Worker::translate`]: state and timer as [`crate::nat::Nat::in2out`] and
 //!    `out2in` leave them, rewrite, TTL, MAC addresses); an ALG session, an unanswered
@@ -41,7 +41,8 @@
 //! the outputs are those of processing the frames one by one. Frames released during
 //! a burst (fragments held for a first one) go out after all of the burst's frames.
 //! The cycles of each stage (a TSC read between stages, six per burst, and, in a
-//! burst with new flows, one after each frame of the create-or-slow pass) and the packets each handled are counted per worker
+//! burst with new flows, one where a run of created frames of the create-or-slow
+//! pass starts or ends) and the packets each handled are counted per worker
 //! ([`crate::counters::WorkerCounters::stage_cycles`]).
 //!
 //! No allocation, lock or log: the metadata and the frames of a burst live in fixed
@@ -53,9 +54,27 @@ use crate::nat::CreateHashes;
 use crate::pipeline::{Plain, Side, Verdict, Worker};
 
 /// The most frames one vector holds (a receive burst's).
-pub const VECTOR: usize = 32;
+pub const VECTOR: usize = 64;
 
-const _: () = assert!(VECTOR <= 32, "a u32 marks the frames of a vector");
+/// A set of frames of a vector, one bit each.
+type Mask = u64;
+
+const _: () = assert!(
+    VECTOR <= Mask::BITS as usize,
+    "a Mask marks the frames of a vector"
+);
+
+/// The set of frame `i` alone.
+#[inline(always)]
+const fn bit(i: usize) -> Mask {
+    1 << i
+}
+
+/// The set of the frames before frame `i`.
+#[inline(always)]
+const fn before(i: usize) -> Mask {
+    bit(i) - 1
+}
 
 /// What happens next to a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,9 +118,9 @@ impl Meta {
 /// True when one of the frames `created` marks before frame `i` has its tuple: the
 /// session the lookup of `i` missed may exist now.
 #[inline]
-fn earlier(meta: &[Meta], created: u32, i: usize) -> bool {
+fn earlier(meta: &[Meta], created: Mask, i: usize) -> bool {
     let t = &meta[i].plain.tuple;
-    let mut bits = created & ((1 << i) - 1);
+    let mut bits = created & before(i);
     while bits != 0 {
         if meta[bits.trailing_zeros() as usize].plain.tuple == *t {
             return true;
@@ -194,7 +213,7 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
     //    same session after it goes the slow way too, so that the session sees its
     //    packets in their order.
     let mut fast = 0u64;
-    let mut touching = 0u32;
+    let mut touching: Mask = 0;
     for (i, (b, m)) in bufs.iter_mut().zip(meta.iter_mut()).enumerate() {
         let Some(b) = b.as_mut() else { continue };
         if !handed {
@@ -212,13 +231,13 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
             fast += 1;
         } else if let Some(t) = worker.touching(b, m.side, handed) {
             m.plain.tuple = t;
-            touching |= 1 << i;
+            touching |= bit(i);
         }
     }
     let t1 = cgnat_ffi::tsc();
 
     // 2. Hashes, index slots.
-    let looked = |i: usize, m: &Meta| m.next == Next::Fast || touching & 1 << i != 0;
+    let looked = |i: usize, m: &Meta| m.next == Next::Fast || touching & bit(i) != 0;
     for (_, m) in meta.iter_mut().enumerate().filter(|(i, m)| looked(*i, m)) {
         let outbound = m.side == Side::Inside;
         m.hash = worker.nat.session_hash(&m.plain.tuple, outbound);
@@ -231,13 +250,13 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
             .nat
             .prefetch_candidate(m.hash, m.side == Side::Inside);
     }
-    let mut new_flows = 0u32;
+    let mut new_flows: Mask = 0;
     for (i, m) in meta.iter_mut().enumerate() {
-        if touching & 1 << i != 0 {
+        if touching & bit(i) != 0 {
             let outbound = m.side == Side::Inside;
             match worker.nat.find_hashed(&m.plain.tuple, outbound, m.hash) {
                 Some(s) => m.session = s,
-                None => touching &= !(1 << i),
+                None => touching &= !bit(i),
             }
             continue;
         }
@@ -252,7 +271,8 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
                 if outbound {
                     // Creation stage a: the subscriber and mapping index slots.
                     m.create = worker.nat.create_slots(&m.plain.tuple);
-                    new_flows |= 1 << i;
+                    worker.prefetch_source(m.plain.tuple.src);
+                    new_flows |= bit(i);
                 }
             }
         }
@@ -265,12 +285,12 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
         if meta[i].next != Next::Fast {
             continue;
         }
-        let mut before = touching & ((1 << i) - 1);
+        let mut ahead = touching & before(i);
         let mut shared = false;
-        while before != 0 {
-            let j = before.trailing_zeros() as usize;
+        while ahead != 0 {
+            let j = ahead.trailing_zeros() as usize;
             shared |= meta[j].session == meta[i].session;
-            before &= before - 1;
+            ahead &= ahead - 1;
         }
         let (Some(b), m) = (bufs[i].as_mut(), &mut meta[i]) else {
             continue;
@@ -307,21 +327,23 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
             .create_ports(&m.plain.tuple, m.create, bits == new_flows);
         bits &= bits - 1;
     }
-    // The create stage's cycles: stages b and c, and each frame's of the pass that
-    // was created (one TSC read after each frame, only in a burst with new flows).
+    // The create stage's cycles: stages b and c, and the runs of frames of the pass
+    // that were created (a TSC read where a run of created frames starts or ends,
+    // only in a burst with new flows).
     let mut last = if new_flows != 0 { cgnat_ffi::tsc() } else { t3 };
     let mut create_cycles = last.wrapping_sub(t3);
+    let mut creating = false;
     let mut slow = 0u64;
     // A frame the full path processed may have created any session (its own, or the
     // inbound one of a new flow's tuple): the new flows after it look again.
     let mut full = false;
-    let mut created = 0u32;
+    let mut created: Mask = 0;
     for i in 0..n {
         if meta[i].next != Next::Slow {
             continue;
         }
         let creates = !handed
-            && new_flows & 1 << i != 0
+            && new_flows & bit(i) != 0
             && !earlier(meta, created, i)
             && (!full
                 || worker
@@ -329,11 +351,18 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
                     .find_hashed(&meta[i].plain.tuple, true, meta[i].hash)
                     .is_none())
             && worker.nat.creates_plain(&meta[i].plain.tuple);
+        if creates != creating {
+            let t = cgnat_ffi::tsc();
+            if creating {
+                create_cycles = create_cycles.wrapping_add(t.wrapping_sub(last));
+            }
+            (last, creating) = (t, creates);
+        }
         let (Some(buf), m) = (bufs[i].as_mut(), &mut meta[i]) else {
             continue;
         };
         let v = if creates {
-            created |= 1 << i;
+            created |= bit(i);
             // The new sessions' outside keys are indexed after the next creations
             // (their slots' misses overlap those), before anything else reads them.
             worker.nat.defer_out_keys();
@@ -358,20 +387,17 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
         } else {
             Next::Done(v)
         };
-        if new_flows != 0 {
-            let t = cgnat_ffi::tsc();
-            if creates {
-                create_cycles = create_cycles.wrapping_add(t.wrapping_sub(last));
-            }
-            last = t;
-        }
     }
     if created != 0 {
+        if !creating {
+            (last, creating) = (cgnat_ffi::tsc(), true);
+        }
         worker.nat.index_deferred();
-        let t = cgnat_ffi::tsc();
-        create_cycles = create_cycles.wrapping_add(t.wrapping_sub(last));
     }
     let t4 = cgnat_ffi::tsc();
+    if creating {
+        create_cycles = create_cycles.wrapping_add(t4.wrapping_sub(last));
+    }
 
     // 6. Dispatch, in the burst's order, then what the burst released.
     for (b, m) in bufs.iter_mut().zip(meta.iter()) {

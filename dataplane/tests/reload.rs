@@ -45,6 +45,40 @@ fn an_alg_switched_off_skips_new_connections_and_keeps_following_live_ones() {
 }
 
 #[test]
+fn an_alg_moved_to_other_ports_follows_new_connections_there_only() {
+    let mut h = harness("");
+    let port_to = |h: &mut cgnat_dataplane::harness::Harness, client: &str, server: &str| {
+        connect(h, client, server, 700);
+        let cmd = tcp(
+            client,
+            server,
+            101,
+            "PA",
+            b"PORT 100,64,1,2,19,137\r\n",
+            false,
+        );
+        one(h, &cmd, Inside, 1002, Outside)
+    };
+    // FTP on 2121 and 990 only (neighbours of 21 in the port bitmap's words: 2112..2175).
+    h.reconfigure(
+        &config("[alg]\nftp = { enabled = true, ports = [2121, 990] }"),
+        1001,
+    );
+    let o = port_to(&mut h, "100.64.1.2:40001", "192.0.2.10:2121");
+    assert!(contains(&o, b"PORT 198,51,100,"), "{o:02x?}");
+    let o = port_to(&mut h, "100.64.1.2:40002", "192.0.2.10:990");
+    assert!(contains(&o, b"PORT 198,51,100,"), "{o:02x?}");
+    for (k, other) in ["192.0.2.10:2120", "192.0.2.10:2122", "192.0.2.10:21"]
+        .into_iter()
+        .enumerate()
+    {
+        let client = format!("100.64.1.2:{}", 41000 + k);
+        let o = port_to(&mut h, &client, other);
+        assert!(contains(&o, b"PORT 100,64,1,2,19,137"), "{other}: {o:02x?}");
+    }
+}
+
+#[test]
 fn a_longer_timeout_keeps_live_sessions_and_a_shorter_one_ends_them_by_their_old_deadline() {
     let mut h = harness("");
     let m = open_udp(&mut h, 1000);

@@ -450,7 +450,7 @@ fn a_burst_longer_than_a_vector_is_processed_in_vectors() {
     };
     let (h, o) = same_as_one_at_a_time(&|| harness(""), &setup, false, 1001);
     assert_eq!(o.tx.len(), 70);
-    // In vectors of 32: a host's packets miss the lookup in the vector its flow is
+    // In vectors of VECTOR frames: a host's packets miss the lookup in the vector its flow is
     // created in (all of them: the lookups come before the creation), and go the
     // fast way in the vectors after it. The replies always do.
     let mut known = vec![2];
@@ -552,12 +552,15 @@ fn new_flows(n: usize, subs: usize) -> Frames {
 
 #[test]
 fn a_burst_of_new_flows_is_created_in_the_creation_stage_as_one_at_a_time_would() {
-    let (h, o) = same_as_one_at_a_time(&|| harness(""), &just(new_flows(32, 5)), false, 1000);
-    assert_eq!(o.tx.len(), 32, "{}", outputs(&o));
-    assert_eq!(h.worker.nat().live_sessions(), 32);
-    let c = h.worker.counters();
-    assert_eq!(c.stage_packets[CREATE].get(), 32);
-    assert_eq!(c.stage_packets[SLOW].get(), 0);
+    // A whole vector of them, and more than two vectors.
+    for n in [vector::VECTOR, 2 * vector::VECTOR + 5] {
+        let (h, o) = same_as_one_at_a_time(&|| harness(""), &just(new_flows(n, 5)), false, 1000);
+        assert_eq!(o.tx.len(), n, "{}", outputs(&o));
+        assert_eq!(h.worker.nat().live_sessions(), n as u32);
+        let c = h.worker.counters();
+        assert_eq!(c.stage_packets[CREATE].get(), n as u64);
+        assert_eq!(c.stage_packets[SLOW].get(), 0);
+    }
     // Port-block allocation too (the subscriber's blocks, their bitmap words).
     let pb = "allocation = \"port-block\"\nblock_size = 64\nport_parity = false";
     let (h, o) = same_as_one_at_a_time(&|| harness(pb), &just(new_flows(32, 3)), false, 1000);

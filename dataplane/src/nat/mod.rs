@@ -708,6 +708,30 @@ impl Tuple {
     }
 }
 
+/// Words of [`Nat::alg_ports`] per protocol (a bit for each of 65,536 ports).
+const ALG_PORT_WORDS: usize = 1024;
+
+/// Each ALG with the ports it is configured on.
+fn alg_lists(p: &NatParams) -> impl Iterator<Item = (&'static cgnat_alg::Plugin, &Vec<u16>)> {
+    let ports = [&p.ftp_ports, &p.tftp_ports, &p.sip_ports, &p.rtsp_ports];
+    cgnat_alg::PLUGINS.iter().zip(ports)
+}
+
+/// Fills [`Nat::alg_ports`] (TCP's words, then UDP's) for `p`, in place.
+fn set_alg_port_bits(p: &NatParams, bits: &mut Vec<u64>) {
+    bits.clear();
+    bits.resize(2 * ALG_PORT_WORDS, 0);
+    for (a, ports) in alg_lists(p) {
+        for (i, proto) in [ipv4::PROTO_TCP, ipv4::PROTO_UDP].into_iter().enumerate() {
+            if a.protocols.contains(&proto) {
+                for &port in ports {
+                    bits[i * ALG_PORT_WORDS + usize::from(port >> 6)] |= 1 << (port & 63);
+                }
+            }
+        }
+    }
+}
+
 /// The NAT tables of one worker.
 pub struct Nat {
     params: NatParams,
@@ -778,6 +802,9 @@ pub struct Nat {
     /// inbound connections need no filtering pass.
     statics: hashbrown::HashSet<u32>,
     expect_order: u32,
+    /// The TCP and UDP ports some ALG is on, a bit each ([`set_alg_port_bits`]): a new
+    /// flow to any other port is known to get no ALG without a look at the lists.
+    alg_ports: Vec<u64>,
     /// Mappings subscribers asked for (PCP, NAT-PMP), by mapping record.
     pcp: HashMap<u32, pcp::PcpEntry>,
     /// Room for the records of the entries a delete or the expiry ends (reserved
@@ -1018,10 +1045,12 @@ impl Nat {
             expect_per_sub: HashMap::with_capacity(2 * MAX_EXPECT),
             statics: hashbrown::HashSet::new(),
             expect_order: 0,
+            alg_ports: Vec::new(),
             pcp: HashMap::with_capacity(pcp::MAX_PCP_ENTRIES),
             pcp_ending: Vec::with_capacity(pcp::MAX_PCP_ENTRIES),
         };
         nat.above_threshold = vec![false; nat.pool.addrs.len()];
+        set_alg_port_bits(&nat.params, &mut nat.alg_ports);
         nat.install_statics(worker);
         nat
     }
@@ -1087,6 +1116,7 @@ impl Nat {
         }
         self.above_threshold.resize(self.pool.addrs.len(), false);
         let old = std::mem::replace(&mut self.params, params);
+        set_alg_port_bits(&self.params, &mut self.alg_ports);
         for st in &old.statics {
             if !self.params.statics.contains(st) {
                 self.remove_static(*st, now);
@@ -1856,12 +1886,23 @@ impl Nat {
 
     /// The ALG of a new session to server port `port`, 0 if none: the first ALG of
     /// the registry that is on, speaks `proto`, and has that port configured.
+    #[inline]
     fn alg_for(&self, proto: u8, port: u16) -> u8 {
-        let p = &self.params;
-        let ports = [&p.ftp_ports, &p.tftp_ports, &p.sip_ports, &p.rtsp_ports];
-        cgnat_alg::PLUGINS
-            .iter()
-            .zip(ports)
+        let base = match proto {
+            ipv4::PROTO_TCP => 0,
+            ipv4::PROTO_UDP => ALG_PORT_WORDS,
+            _ => return self.alg_in_lists(proto, port),
+        };
+        let w = self.alg_ports.get(base + usize::from(port >> 6)).copied();
+        if w.is_some_and(|w| w >> (port & 63) & 1 == 0) {
+            return 0;
+        }
+        self.alg_in_lists(proto, port)
+    }
+
+    /// The ALG of a new session of `proto` to `port`, from the configured port lists.
+    fn alg_in_lists(&self, proto: u8, port: u16) -> u8 {
+        alg_lists(&self.params)
             .find(|(a, ports)| a.protocols.contains(&proto) && ports.contains(&port))
             .map_or(0, |(a, _)| a.id)
     }
