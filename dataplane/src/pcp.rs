@@ -303,9 +303,14 @@ pub fn serve(
 const MAX_ANSWER: usize = w::MAX_LEN;
 
 /// Turns a request frame (Ethernet, IPv4, UDP to the server) carrying a decision
-/// into its answer, in place: from `server` (the inside port's MAC and address, and
-/// the server's port) back to the client. False if the frame is not one.
-pub fn answer<B: PacketBuf>(buf: &mut B, server: (Mac, u32, u16), epoch: u32) -> bool {
+/// into its answer, in place: from `server(client address)` (the inside port's MAC,
+/// its address where that client reaches it, and the server's port) back to the
+/// client. False if the frame is not one.
+pub fn answer<B: PacketBuf>(
+    buf: &mut B,
+    server: impl Fn(u32) -> Option<(Mac, u32, u16)>,
+    epoch: u32,
+) -> bool {
     let Some(dec) = Decision::pop(buf) else {
         return false;
     };
@@ -318,6 +323,9 @@ pub fn answer<B: PacketBuf>(buf: &mut B, server: (Mac, u32, u16), epoch: u32) ->
         None => return false,
     };
     let client = (be32(d, ethernet::HEADER_LEN + 12), be16(d, l4));
+    let Some(server) = server(client.0) else {
+        return false;
+    };
     let req = &d[l4 + 8..end];
     let mut out = [0u8; MAX_ANSWER];
     let n = if dec.pmp {

@@ -1233,8 +1233,10 @@ impl<B: PacketBuf> Worker<B> {
         use crate::counters::PcpOutcome;
         let params = self.params.pcp?;
         let d = buf.data();
+        // The server is the address of the subscriber's own interface (untagged or
+        // its VLAN: ingress checked that the source belongs there).
         if p.proto != ipv4::PROTO_UDP
-            || p.dst != self.ports[Side::Inside as usize].addr()
+            || p.dst != self.ports[Side::Inside as usize].addr_for(p.src)
             || p.end < p.l4 + 8
             || crate::wire::be16(d, p.l4 + 2) != params.listen
         {
@@ -2577,11 +2579,12 @@ impl<B: PacketBuf> Control<B> {
         self.pcp = params.map(|p| (p, 0, 0));
     }
 
-    /// The inside port's MAC and address and the PCP server's port.
-    fn pcp_server(&self) -> Option<(Mac, u32, u16)> {
+    /// The inside port's MAC, its address where `client` reaches it (the untagged
+    /// interface's or that of the client's VLAN), and the PCP server's port.
+    fn pcp_server(&self, client: u32) -> Option<(Mac, u32, u16)> {
         let (p, ..) = self.pcp?;
         let port = &self.ports[Side::Inside as usize];
-        Some((port.mac, port.addr(), p.listen))
+        Some((port.mac, port.addr_for(client), p.listen))
     }
 
     /// The PCP epoch: seconds since the server started.
@@ -2592,8 +2595,9 @@ impl<B: PacketBuf> Control<B> {
     /// Answers a PCP or NAT-PMP request a worker served (its decision in front).
     fn pcp_answer(&mut self, buf: &mut B) -> Verdict {
         let epoch = self.pcp_epoch();
-        match self.pcp_server() {
-            Some(server) if crate::pcp::answer(buf, server, epoch) => Verdict::Tx(Side::Inside),
+        let server = |client| self.pcp_server(client);
+        match crate::pcp::answer(buf, server, epoch) {
+            true => Verdict::Tx(Side::Inside),
             _ => {
                 self.counters.count_drop(DropReason::PcpDropped);
                 Verdict::Drop(DropReason::PcpDropped)
@@ -2616,7 +2620,8 @@ impl<B: PacketBuf> Control<B> {
             return;
         }
         self.pcp = Some((p, t0, sent + 1));
-        let Some(server) = self.pcp_server() else {
+        // (On the untagged interface, or the first VLAN when there is none.)
+        let Some(server) = self.pcp_server(self.ports[Side::Inside as usize].addr()) else {
             return;
         };
         let epoch = self.pcp_epoch();

@@ -87,6 +87,7 @@ impl PortInfo {
 
     /// The appliance's own address on the sub-interface that routes `peer` (the
     /// source of what it sends there).
+    #[inline]
     pub fn addr_for(&self, peer: u32) -> u32 {
         match self.iface(peer) {
             Some(i) => u32::from(self.vlans[i].net.addr),

@@ -57,7 +57,13 @@ pool = ["198.51.100.0/28"]
 }
 
 fn appliance(inside_untagged: bool) -> Harness {
-    let cfg = Config::parse(&config_text(inside_untagged), "test.toml").unwrap_or_else(|e| {
+    appliance_with(inside_untagged, "")
+}
+
+/// The same, with `more` appended to the config.
+fn appliance_with(inside_untagged: bool, more: &str) -> Harness {
+    let text = config_text(inside_untagged) + more;
+    let cfg = Config::parse(&text, "test.toml").unwrap_or_else(|e| {
         panic!("{e}");
     });
     let h = Harness::new(&cfg, 1000);
@@ -108,6 +114,42 @@ fn subscribers_on_two_vlans_and_qinq_are_answered_on_their_own_vlan() {
     }
     assert_eq!(vlan_count(&h, Outside, 0, vlan::TX), 3);
     assert_eq!(vlan_count(&h, Outside, 0, vlan::RX), 3);
+}
+
+#[test]
+fn pcp_is_answered_on_each_vlan_from_that_vlans_own_address() {
+    let mut h = appliance_with(true, "\n[pcp]\n");
+    // A NAT-PMP public address request (version 0, opcode 0) to the address of the
+    // subscriber's own interface: the answer comes from that address, on that VLAN.
+    for (src, tags, me) in [
+        ("100.64.100.5:40000", &[100u16][..], "100.64.100.1"),
+        ("100.64.200.5:40000", &[200][..], "100.64.200.1"),
+        ("100.64.30.5:40000", &[10, 300][..], "100.64.30.1"),
+        ("100.64.0.5:40000", &[][..], "100.64.0.1"),
+    ] {
+        let server = format!("{me}:5351");
+        let f = vlan_tagged(&udp(src, &server, &[0, 0], false), tags);
+        let (t, r) = one_tagged(&mut h, &f, Inside, Inside);
+        assert_eq!(t, tags, "{src}");
+        let m = out(&r);
+        assert_eq!((m.src, m.dst), (sa(&server), sa(src)));
+        assert_eq!(&r[42..44], &[0, 128], "a NAT-PMP answer to opcode 0");
+        assert_eq!(&r[44..46], &[0, 0], "success");
+        assert_eq!(&r[50..53], &[198, 51, 100], "the pool address");
+    }
+    // Another VLAN's address is not a server for this one.
+    let f = vlan_tagged(
+        &udp("100.64.100.5:40000", "100.64.200.1:5351", &[0, 0], false),
+        &[100],
+    );
+    let o = h.inject(&f, Inside, 1000);
+    assert!(
+        o.iter().all(|(_, b)| {
+            let (_, r) = vlan_untagged(b);
+            r.len() < 44 || r[42..44] != [0, 128]
+        }),
+        "{o:02x?}"
+    );
 }
 
 #[test]
