@@ -47,12 +47,7 @@ impl Harness {
     /// by the other, as the runtime's handoff ring delivers it.
     pub fn with_workers(cfg: &Config, workers: u16, now: u32) -> Harness {
         let ports = port_infos(cfg, [INSIDE_MAC, OUTSIDE_MAC]);
-        let neighbors = Arc::new(Neighbors::new(4096));
-        for p in &cfg.ports {
-            if let (Some(gw), Some(mac)) = (p.gateway, p.gateway_mac) {
-                neighbors.pin(u32::from(gw), &mac);
-            }
-        }
+        let neighbors = Arc::new(Neighbors::of_config(cfg));
         let control_counters = Arc::new(WorkerCounters::default());
         let params = nat_params(cfg, workers);
         let pool = params.pool.clone();

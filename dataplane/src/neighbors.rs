@@ -48,7 +48,24 @@ fn unpack(v: u64) -> Mac {
     [b[2], b[3], b[4], b[5], b[6], b[7]]
 }
 
+/// Slots of the appliance's table (as many hosts as it holds on the inside and
+/// outside links together, at most a probe window's worth past it).
+pub const APPLIANCE_SLOTS: usize = 1 << 16;
+
 impl Neighbors {
+    /// The appliance's table for `cfg` (the runtime's, and the harness's, so that
+    /// the tests and benches look subscribers up in the same table): sized
+    /// [`APPLIANCE_SLOTS`], with each port's configured gateway MAC pinned.
+    pub fn of_config(cfg: &cgnat_config::Config) -> Neighbors {
+        let n = Neighbors::new(APPLIANCE_SLOTS);
+        for p in &cfg.ports {
+            if let (Some(gw), Some(mac)) = (p.gateway, p.gateway_mac) {
+                n.pin(u32::from(gw), &mac);
+            }
+        }
+        n
+    }
+
     /// A table of `size` slots (rounded up to a power of two).
     pub fn new(size: usize) -> Neighbors {
         let n = size.next_power_of_two().max(PROBE);

@@ -248,12 +248,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let ports = [ports[0], ports[1]];
     let macs = [ports[0].mac_addr(), ports[1].mac_addr()];
     let infos = port_infos(cfg, macs);
-    let neighbors = Arc::new(Neighbors::new(1 << 16));
-    for p in &cfg.ports {
-        if let (Some(gw), Some(mac)) = (p.gateway, p.gateway_mac) {
-            neighbors.pin(u32::from(gw), &mac);
-        }
-    }
+    let neighbors = Arc::new(Neighbors::of_config(cfg));
     let clock = Arc::new(Clock {
         t0: cgnat_ffi::tsc(),
         hz: cgnat_ffi::tsc_hz().max(1),
