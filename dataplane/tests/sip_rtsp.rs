@@ -195,6 +195,32 @@ fn responses_are_translated_back_and_bye_ends_the_pinholes() {
 }
 
 #[test]
+fn bye_ends_every_pinhole_of_a_call_with_many_media_streams() {
+    // Ten streams: RTP and RTCP pinholes for the first eight, twice what the worker
+    // gathers at once when it ends a call.
+    let mut h = harness(STRICT);
+    let media: String = (0..10)
+        .map(|k| format!("m=audio {} RTP/AVP 0\r\n", 30000 + 2 * k))
+        .collect();
+    let sdp = format!(
+        "v=0\r\no=alice 1 1 IN IP4 100.64.1.2\r\ns=-\r\nc=IN IP4 100.64.1.2\r\nt=0 0\r\n{media}"
+    );
+    let invite = format!(
+        "INVITE sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 100.64.1.2:5060;branch=z9hG4bK-1\r\nFrom: <sip:alice@100.64.1.2>;tag=a1\r\nTo: <sip:bob@192.0.2.20>\r\nCall-ID: many@100.64.1.2\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@100.64.1.2:5060>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    from_phone(&mut h, invite.as_bytes(), 1000);
+    // (The SDP parser reads at most MAX_MEDIA streams: 2 x 8 pinholes.)
+    let share = 2 * cgnat_alg::sip::MAX_MEDIA;
+    assert_eq!(h.worker.nat().expectations().count(), share);
+    assert!(share > 8);
+    let bye = "BYE sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 100.64.1.2:5060;branch=z9hG4bK-2\r\nCall-ID: many@100.64.1.2\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+    from_phone(&mut h, bye.as_bytes(), 1001);
+    assert_eq!(h.worker.nat().expectations().count(), 0);
+    assert_eq!(h.counters.expectations_removed.get(), share as u64);
+}
+
+#[test]
 fn two_calls_of_one_phone_keep_their_own_pinholes() {
     let mut h = harness(STRICT);
     one(

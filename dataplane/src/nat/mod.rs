@@ -43,7 +43,7 @@ use std::sync::Arc;
 use wheel::{Wheel, NIL};
 
 /// A lookup key: protocol and two endpoints (addresses host order).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Key {
     /// IP protocol.
     pub proto: u8,
@@ -2905,18 +2905,32 @@ impl Nat {
     }
 
     /// Ends the expectations of call or session `tag` announced during `master`.
+    /// (No allocation: the worker calls it for a BYE or a TEARDOWN; the keys are
+    /// gathered a few at a time on the stack.)
     pub fn alg_forget(&mut self, master: u32, tag: u32, now: u32) -> usize {
-        let dead: Vec<Key> = self
-            .expects
-            .iter()
-            .filter(|(_, e)| e.master == master && e.tag == tag && e.class != class::SIP_REGISTER)
-            .map(|(k, _)| *k)
-            .collect();
-        for k in &dead {
-            self.remove_expectation(k, now);
-            self.counters.expectations_removed.inc();
+        const AT_ONCE: usize = 8;
+        let mut removed = 0;
+        loop {
+            let mut dead = [Key::default(); AT_ONCE];
+            let mut n = 0;
+            for (k, _) in self.expects.iter().filter(|(_, e)| {
+                e.master == master && e.tag == tag && e.class != class::SIP_REGISTER
+            }) {
+                dead[n] = *k;
+                n += 1;
+                if n == AT_ONCE {
+                    break;
+                }
+            }
+            for k in &dead[..n] {
+                self.remove_expectation(k, now);
+                self.counters.expectations_removed.inc();
+            }
+            removed += n;
+            if n < AT_ONCE {
+                return removed;
+            }
         }
-        dead.len()
     }
 
     /// Ends the registration pinhole of inside endpoint (`proto`, `in_addr`, `in_port`).
