@@ -1,5 +1,5 @@
 //! Session creation through the burst path (figure (c) of scripts/bench, without
-//! DPDK): `N` TCP SYNs of distinct flows from 65,536 subscribers, as bursts of 32
+//! DPDK): `N` TCP SYNs of distinct flows from 65,536 subscribers, as vectors of `VECTOR`
 //! through `vector::receive_burst` on a harness worker whose tables are sized as
 //! (c)'s (max_sessions 2,097,152, pool 198.51.96.0/20, the defaults otherwise).
 //! Prints the nanoseconds and TSC cycles per new session (only the bursts' own
