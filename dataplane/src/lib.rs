@@ -28,3 +28,4 @@ pub mod replay;
 pub mod vector;
 pub mod vlan;
 pub mod wire;
+pub mod xlat;

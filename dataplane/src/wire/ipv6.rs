@@ -239,27 +239,33 @@ pub fn emit_fragment(b: &mut [u8], next_header: u8, offset: usize, more: bool, i
 }
 
 /// Where the upper layer starts: walks the hop-by-hop, routing and destination options
-/// headers after the fixed header and stops at the first other one (a fragment header,
-/// the upper layer, or no next header).
+/// headers after the fixed header and stops at the first other one, or right after a
+/// fragment header (what follows a fragment header is its fragmentable part).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Chain {
     /// Offset (from the start of the IPv6 header) of the first header that is not a
-    /// skippable extension.
+    /// skippable extension, or of the bytes after the fragment header.
     pub offset: usize,
     /// Its type (the next header value that names it).
     pub next_header: u8,
-    /// Offset of the fragment header if the chain holds one, and then `offset` and
-    /// `next_header` are those after it.
+    /// Offset of the fragment header if the chain holds one.
     pub fragment: Option<usize>,
+    /// Offset of the segments-left byte of the first routing header whose segments
+    /// left is not zero (RFC 7915 5.1: such a packet is not translated).
+    pub segments_left: Option<usize>,
 }
 
-/// Walks the extension headers of a checked packet `p` (bytes from the IPv6 header on,
-/// at least `40 + payload length` long). Fails when a header runs past the payload.
-pub fn walk(p: &[u8]) -> Result<Chain, WireError> {
-    let end = HEADER_LEN + usize::from(be16(p, field::PAYLOAD_LEN));
+/// Walks the extension headers of `p` (bytes from the IPv6 header on) up to `end`
+/// (40 + the payload length, or fewer bytes for the truncated packet inside an ICMPv6
+/// error). Fails when a header runs past `end`.
+pub fn walk(p: &[u8], end: usize) -> Result<Chain, WireError> {
+    let end = end.min(p.len());
+    if end < HEADER_LEN {
+        return Err(WireError::Truncated);
+    }
     let mut nh = p[field::NEXT_HEADER];
     let mut at = HEADER_LEN;
-    let mut fragment = None;
+    let mut segments_left = None;
     loop {
         if is_skippable_extension(nh) {
             if at + 8 > end {
@@ -269,20 +275,27 @@ pub fn walk(p: &[u8]) -> Result<Chain, WireError> {
             if at + len > end {
                 return Err(WireError::Truncated);
             }
+            if nh == NH_ROUTING && p[at + 3] != 0 && segments_left.is_none() {
+                segments_left = Some(at + 3);
+            }
             nh = p[at];
             at += len;
-        } else if nh == NH_FRAGMENT && fragment.is_none() {
+        } else if nh == NH_FRAGMENT {
             if at + FRAG_HEADER_LEN > end {
                 return Err(WireError::Truncated);
             }
-            fragment = Some(at);
-            nh = p[at];
-            at += FRAG_HEADER_LEN;
+            return Ok(Chain {
+                offset: at + FRAG_HEADER_LEN,
+                next_header: p[at],
+                fragment: Some(at),
+                segments_left,
+            });
         } else {
             return Ok(Chain {
                 offset: at,
                 next_header: nh,
-                fragment,
+                fragment: None,
+                segments_left,
             });
         }
     }
@@ -397,17 +410,23 @@ mod tests {
         v.splice(40..40, ext);
         v[6] = NH_DEST_OPTS;
         v[5] = 12 + 16;
-        let c = walk(&v).unwrap();
+        let c = walk(&v, v.len()).unwrap();
         assert_eq!(
             c,
             Chain {
                 offset: 56,
                 next_header: NH_UDP,
-                fragment: Some(48)
+                fragment: Some(48),
+                segments_left: None,
             }
         );
-        // An options header whose length runs past the payload.
+        // A routing header (type 4, 2 segments left) in place of the options.
+        v[40..44].copy_from_slice(&[NH_FRAGMENT, 0, 4, 2]);
+        v[6] = NH_ROUTING;
+        assert_eq!(walk(&v, v.len()).unwrap().segments_left, Some(43));
+        // A header whose length runs past the end given.
+        assert_eq!(walk(&v, 47), Err(WireError::Truncated));
         v[41] = 9;
-        assert_eq!(walk(&v), Err(WireError::Truncated));
+        assert_eq!(walk(&v, v.len()), Err(WireError::Truncated));
     }
 }
