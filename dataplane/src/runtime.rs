@@ -115,6 +115,16 @@ fn eal_args(cfg: &Config, until_drained: bool) -> Vec<String> {
 
 /// Runs the appliance until stopped (or drained); returns the final summary.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
+    // NAT64 (issue 17): its settings are validated, but until the dataplane serves IPv6
+    // the appliance refuses them rather than run without them.
+    if cfg.nat64.is_some() || cfg.ports.iter().any(|p| !p.ipv6.is_empty()) {
+        anyhow::bail!(
+            "{}: [nat64] and ports[].ipv6 are valid, but this build does not serve IPv6 yet \
+             (issue 17: the RFC 7915 translator is in; the inside port's IPv6 and the NAT64 \
+             sessions are not); remove them to run",
+            cfg.file
+        );
+    }
     // Everything that can fail for reasons outside DPDK is claimed before anything
     // runs: a listen address taken elsewhere stops the start with nothing running.
     let serving = !opts.until_drained;

@@ -864,3 +864,36 @@ fn vlan_tagged_subscribers_through_pcap_mode() {
     assert_eq!(count("outside", "7", "tx"), Some(3));
     assert_eq!(count("outside", "7", "rx"), Some(1));
 }
+
+#[test]
+fn a_nat64_config_is_refused_at_start_until_the_dataplane_serves_ipv6() {
+    // `cgnat check` accepts it (the settings are valid)...
+    let dir = workdir("nat64-refused");
+    let text = CONFIG.replace(
+        "ipv4 = \"100.64.0.1/10\"",
+        "ipv4 = \"100.64.0.1/10\"\nipv6 = [\"fd00:ffff::1/64\"]",
+    ) + "\n[nat64]\n";
+    let cfg = dir.join("cgnat.toml");
+    std::fs::write(&cfg, &text).unwrap();
+    let check = Command::new(env!("CARGO_BIN_EXE_cgnat"))
+        .args(["check", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+    // ...but the appliance does not start without serving them.
+    write_pcap(&dir.join("in.pcap"), &[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_cgnat"))
+        .args(["pcap", "-c"])
+        .arg(&cfg)
+        .arg("--inside")
+        .arg(dir.join("in.pcap"))
+        .arg("--out-dir")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("does not serve IPv6 yet"), "{err}");
+    assert!(!dir.join("out/summary.json").exists());
+}
