@@ -891,11 +891,11 @@ fn port_ipv6(cx: &Ctx, i: usize, p: &FilePort, role: Role) -> Result<Vec<Ipv6Net
                  pool's side",
             ));
         }
-        if p.ipv4.is_none() {
+        if p.ipv4.is_none() || !p.vlans.is_empty() {
             return Err(cx.err(
                 &at,
-                "IPv6 is served on untagged frames: give the port its own ipv4 too (a port \
-                 with VLAN sub-interfaces only takes no untagged frames)",
+                "IPv6 is served on an untagged port without VLAN sub-interfaces: give it \
+                 its own ipv4 and no vlans (IPv6 on a trunk is not served yet)",
             ));
         }
         let example = "write the port's own address and its on-link prefix, e.g. \

@@ -1451,6 +1451,13 @@ fn port_ipv6_addresses_are_checked() {
     let outside = "ipv4 = \"203.0.113.1/24\"";
     let t = with(outside, &format!("{outside}\nipv6 = [\"2001:db8::1/64\"]"));
     refused(&t, "ipv6 = [", "ports[1].ipv6[0]", "inside port only");
+    let t = with(
+        inside,
+        &format!(
+            "{inside}\nipv6 = [\"2001:db8::1/64\"]\nvlans = [{{ id = 7, ipv4 = \"10.7.0.1/24\" }}]"
+        ),
+    );
+    refused(&t, "ipv6 = [", "ports[0].ipv6[0]", "not served yet");
     // Several addresses on the inside port are fine.
     let t = bad("\"2001:db8::1/64\", \"fd00:1::1/64\"");
     let c = Config::parse(&t, "t.toml").unwrap();

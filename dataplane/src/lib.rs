@@ -20,6 +20,7 @@ pub mod inspect;
 pub mod log;
 pub mod mangle;
 pub mod nat;
+pub mod nd;
 pub mod neighbors;
 pub mod pcap;
 pub mod pcp;

@@ -3,10 +3,12 @@
 //! UDP and TCP headers and their checksums) or by hand (ICMP messages, with the
 //! checksum helper below), never by the code under test.
 
+mod common;
 use cgnat_dataplane::buf::{PacketBuf, VecBuf};
 use cgnat_dataplane::xlat::{
     split_ipv6, to_ipv4, to_ipv6, Mtus, Out6, Refused, Side4, Side6, To4, To6,
 };
+use common::csum;
 use etherparse::{
     EtherType, Ethernet2Header, IpFragOffset, IpNumber, Ipv4Dscp, Ipv4Ecn, Ipv4Header, Ipv4Options,
     Ipv6FlowLabel, Ipv6Header, TcpHeader, UdpHeader,
@@ -34,25 +36,6 @@ const POOL_PORT: u16 = 1025;
 const L3: usize = 14;
 
 // ---- Builders (etherparse and by hand) ----
-
-/// The Internet checksum of the concatenated parts (each of even length but the last).
-fn csum(parts: &[&[u8]]) -> u16 {
-    let mut all = Vec::new();
-    for p in parts {
-        all.extend_from_slice(p);
-    }
-    if all.len() % 2 == 1 {
-        all.push(0);
-    }
-    let mut s: u32 = all
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-        .sum();
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
-}
 
 fn eth(t: EtherType) -> Vec<u8> {
     Ethernet2Header {

@@ -5,7 +5,7 @@
 
 use super::checksum;
 use super::ipv6::{pseudo_header, Addr, NH_ICMPV6};
-use super::put16;
+use super::{put16, WireError};
 
 /// Header length of echo and error messages.
 pub const HEADER_LEN: usize = 8;
@@ -50,6 +50,69 @@ pub const CODE_ERRONEOUS_FIELD: u8 = 0;
 pub const CODE_UNRECOGNIZED_NEXT_HEADER: u8 = 1;
 /// Parameter problem: unrecognized IPv6 option encountered.
 pub const CODE_UNRECOGNIZED_OPTION: u8 = 2;
+
+/// Length of a neighbour solicitation or advertisement before its options (RFC 4861
+/// 4.3, 4.4): type, code, checksum, flags or reserved, target address.
+pub const ND_LEN: usize = 24;
+/// Neighbour discovery option: source link-layer address.
+pub const OPT_SOURCE_LLA: u8 = 1;
+/// Neighbour discovery option: target link-layer address.
+pub const OPT_TARGET_LLA: u8 = 2;
+/// Neighbour advertisement flag: the sender is a router.
+pub const NA_ROUTER: u32 = 0x8000_0000;
+/// Neighbour advertisement flag: an answer to a solicitation.
+pub const NA_SOLICITED: u32 = 0x4000_0000;
+/// Neighbour advertisement flag: override a cached link-layer address.
+pub const NA_OVERRIDE: u32 = 0x2000_0000;
+
+/// The target address of a neighbour solicitation or advertisement at least
+/// [`ND_LEN`] long.
+pub fn nd_target(msg: &[u8]) -> Addr {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&msg[8..24]);
+    a
+}
+
+/// The Ethernet address in the first link-layer address option of `kind` among the
+/// options after [`ND_LEN`], if any. An option of length zero, or one running past the
+/// message, is malformed (RFC 4861 4.6: the message is discarded).
+pub fn nd_option(msg: &[u8], kind: u8) -> Result<Option<[u8; 6]>, WireError> {
+    let mut at = ND_LEN;
+    let mut found = None;
+    while at < msg.len() {
+        if at + 2 > msg.len() {
+            return Err(WireError::Truncated);
+        }
+        let len = usize::from(msg[at + 1]) * 8;
+        if len == 0 {
+            return Err(WireError::Malformed);
+        }
+        if at + len > msg.len() {
+            return Err(WireError::Truncated);
+        }
+        if msg[at] == kind && found.is_none() && len >= 8 {
+            let mut m = [0u8; 6];
+            m.copy_from_slice(&msg[at + 2..at + 8]);
+            found = Some(m);
+        }
+        at += len;
+    }
+    Ok(found)
+}
+
+/// Writes a neighbour solicitation or advertisement (`ty`) with `flags` (the word after
+/// the checksum), `target`, and one link-layer address option of `kind` holding `mac`
+/// into `msg[..32]`; the checksum is the caller's.
+pub fn emit_nd(msg: &mut [u8], ty: u8, flags: u32, target: &Addr, kind: u8, mac: &[u8; 6]) {
+    msg[0] = ty;
+    msg[1] = 0;
+    put16(msg, 2, 0);
+    super::put32(msg, 4, flags);
+    msg[8..24].copy_from_slice(target);
+    msg[24] = kind;
+    msg[25] = 1;
+    msg[26..32].copy_from_slice(mac);
+}
 
 /// True for the error messages (types below 128) that embed the offending packet.
 pub fn is_error(t: u8) -> bool {
@@ -104,6 +167,35 @@ mod tests {
         assert_eq!(m.msg_type(), ECHO_REQUEST);
         assert_eq!(m.ident(), 0x1234);
         assert_eq!(m.word(), 0x1234_0001);
+    }
+
+    #[test]
+    fn nd_options_are_found_and_bad_ones_refused() {
+        let mut m = [0u8; 40];
+        emit_nd(
+            &mut m,
+            NEIGHBOR_SOLICITATION,
+            0,
+            &[0xfe; 16],
+            OPT_SOURCE_LLA,
+            &[2, 0, 0, 0, 0, 9],
+        );
+        assert_eq!(nd_target(&m), [0xfe; 16]);
+        assert_eq!(
+            nd_option(&m[..32], OPT_SOURCE_LLA),
+            Ok(Some([2, 0, 0, 0, 0, 9]))
+        );
+        assert_eq!(nd_option(&m[..32], OPT_TARGET_LLA), Ok(None));
+        // A second option of length 0 after the first.
+        assert_eq!(
+            nd_option(&m[..34], OPT_SOURCE_LLA),
+            Err(WireError::Malformed)
+        );
+        m[33] = 2; // 16 bytes, past the end
+        assert_eq!(
+            nd_option(&m[..40], OPT_SOURCE_LLA),
+            Err(WireError::Truncated)
+        );
     }
 
     #[test]
