@@ -10,8 +10,9 @@
 //! just before `l3` (the EtherType) are set to the new version's. The packet grows or
 //! shrinks with `prepend`/`adj` at the front and `append`/`trim` at the tail: no
 //! allocation. What cannot be translated comes back as a [`Refused`], each reason its
-//! own counter for the caller; the ones the RFC answers with an ICMP error carry what
-//! the caller needs to build it.
+//! own counter for the caller; the ones the RFC answers with an ICMP error (hop
+//! limit, too big, source route, segments left) carry what the caller needs to build
+//! it and leave the packet as it came, for the error to quote.
 
 use crate::buf::PacketBuf;
 use crate::wire::checksum::{self, Delta};
@@ -556,6 +557,15 @@ pub fn to_ipv6<B: PacketBuf>(
     }
     buf.set_len(l3 + h.total);
     let l4 = l3 + h.hl;
+    // Refusals for size come first, the packet untouched: the caller's ICMP error
+    // quotes it as it was sent. (An ICMP error is cut to 1280 bytes: never too big.)
+    let icmp_error =
+        h.proto == ipv4::PROTO_ICMP && buf.data().get(l4).is_some_and(|t| icmp::is_error(*t));
+    if !icmp_error {
+        if let Some(mtu) = too_big6(&h, h.total - h.hl, mtus) {
+            return Err(Refused::TooBig { mtu });
+        }
+    }
     let old_addrs = sum4(h.src) + sum4(h.dst);
     let new_addrs = checksum::add(checksum::sum(&t.outer.src), checksum::sum(&t.outer.dst));
     let mut nh = h.proto;
@@ -596,10 +606,6 @@ pub fn to_ipv6<B: PacketBuf>(
     let split = !h.df && ipv6::HEADER_LEN + plen > usize::from(mtus.lowest_ipv6);
     let fh = h.fragment() || split;
     let hlen6 = ipv6::HEADER_LEN + if fh { ipv6::FRAG_HEADER_LEN } else { 0 };
-    if h.df && hlen6 + plen > usize::from(mtus.ipv6) {
-        let mtu = usize::from(mtus.ipv6) - (hlen6 - ipv4::MIN_HEADER_LEN);
-        return Err(Refused::TooBig { mtu: mtu as u16 });
-    }
     resize_front(buf, l3, hlen6 as isize - h.hl as isize)?;
     let plen6 = hlen6 - ipv6::HEADER_LEN + plen;
     h.emit_v6(
@@ -614,6 +620,20 @@ pub fn to_ipv6<B: PacketBuf>(
     Ok(if split { Out6::Split } else { Out6::Whole })
 }
 
+/// The MTU to report when the IPv4 packet `h` with DF, `plen` bytes after its header,
+/// is too big for the IPv6 next hop (RFC 7915 4.1: its total length + 20, or + 28 for
+/// a fragment, above the hop's MTU); None when it fits or may be fragmented.
+fn too_big6(h: &V4, plen: usize, mtus: &Mtus) -> Option<u16> {
+    let hlen6 = ipv6::HEADER_LEN
+        + if h.fragment() {
+            ipv6::FRAG_HEADER_LEN
+        } else {
+            0
+        };
+    (h.df && hlen6 + plen > usize::from(mtus.ipv6))
+        .then(|| (usize::from(mtus.ipv6) - (hlen6 - ipv4::MIN_HEADER_LEN)) as u16)
+}
+
 /// Cuts the IPv6 packet at `l3` of `buf`, as [`to_ipv6`] leaves it when it answers
 /// [`Out6::Split`] (a fragment header right after the fixed header), to `mtu` bytes,
 /// and writes the rest, with the same L2 header and a fragment header of its own, into
@@ -626,7 +646,10 @@ pub fn split_ipv6<B: PacketBuf>(
     rest: &mut B,
 ) -> Result<bool, Refused> {
     let hl = ipv6::HEADER_LEN + ipv6::FRAG_HEADER_LEN;
-    let piece = (usize::from(mtu) - hl) & !7;
+    let piece = usize::from(mtu).saturating_sub(hl) & !7;
+    if piece == 0 {
+        return Err(Refused::TooBig { mtu });
+    }
     let len = buf.len();
     let data = len - l3 - hl;
     if data <= piece {
@@ -868,6 +891,17 @@ pub fn to_ipv4<B: PacketBuf>(buf: &mut B, l3: usize, t: &To4, mtus: &Mtus) -> Re
     }
     buf.set_len(l3 + ipv6::HEADER_LEN + h.plen);
     let l4 = l3 + h.hlen;
+    // Refusals for size first, the packet untouched (see to_ipv6); an ICMPv6 error is
+    // cut to 576 bytes.
+    let icmp_error =
+        h.nh == ipv6::NH_ICMPV6 && buf.data().get(l4).is_some_and(|t| icmpv6::is_error(*t));
+    let total = ipv4::MIN_HEADER_LEN + buf.len() - l4;
+    if !icmp_error && total > usize::from(mtus.ipv4) {
+        let grow = if h.frag.is_some() { 28 } else { 20 };
+        return Err(Refused::TooBig {
+            mtu: mtus.ipv4 + grow,
+        });
+    }
     let old_addrs = checksum::add(checksum::sum(&h.src), checksum::sum(&h.dst));
     let new_addrs = sum4(t.outer.src) + sum4(t.outer.dst);
     let mut proto = h.nh;
@@ -890,12 +924,6 @@ pub fn to_ipv4<B: PacketBuf>(buf: &mut B, l3: usize, t: &To4, mtus: &Mtus) -> Re
     }
     let total = ipv4::MIN_HEADER_LEN + buf.len() - l4;
     let (ident, flags_frag) = v4_ident_flags(h.frag, total, t.ident);
-    if total > usize::from(mtus.ipv4) {
-        let grow = if h.frag.is_some() { 28 } else { 20 };
-        return Err(Refused::TooBig {
-            mtu: mtus.ipv4 + grow,
-        });
-    }
     resize_front(buf, l3, ipv4::MIN_HEADER_LEN as isize - h.hlen as isize)?;
     write_v4(
         &mut buf.data_mut()[l3..],

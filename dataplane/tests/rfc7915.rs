@@ -1141,3 +1141,35 @@ fn truncated_and_malformed_packets_are_refused() {
         Err(Refused::Malformed)
     );
 }
+
+#[test]
+fn a_refused_packet_is_left_as_it_came_for_the_callers_icmp_error() {
+    // Too big for the next hop: the caller answers with the packet as it was sent
+    // (ports and checksum not rewritten), so the sender can match the error.
+    let data = vec![1u8; 1452];
+    let f = v4frame(&ip4(
+        h4(17, SERVER, POOL),
+        &[],
+        &udp4(SERVER, POOL, 53, POOL_PORT, &data),
+    ));
+    let m = Mtus {
+        ipv6: 1480,
+        ..Mtus::default()
+    };
+    let mut b = VecBuf::new(&f);
+    let r = to_ipv6(&mut b, L3, &inbound(Some((53, SUB_PORT))), &m);
+    assert_eq!(r, Err(Refused::TooBig { mtu: 1460 }));
+    same(&b.to_vec(), &f);
+    let f = v6frame(&ip6(
+        h6(17, SUB, SERVER6),
+        &udp6(SUB, SERVER6, SUB_PORT, 53, &data),
+    ));
+    let m = Mtus {
+        ipv4: 1400,
+        ..Mtus::default()
+    };
+    let mut b = VecBuf::new(&f);
+    let r = to_ipv4(&mut b, L3, &outbound(Some((POOL_PORT, 53))), &m);
+    assert_eq!(r, Err(Refused::TooBig { mtu: 1420 }));
+    same(&b.to_vec(), &f);
+}
