@@ -667,14 +667,28 @@ fn rfc7915_4_1_without_df_a_large_packet_is_fragmented_to_lowest_ipv6_mtu() {
     assert_eq!(run6(&f, &inbound(None), &m).unwrap().0, Out6::Whole);
 }
 
-#[test]
-fn rfc7915_4_1_df_and_too_big_for_the_ipv6_hop_is_refused_with_the_mtu() {
+/// A 1480-byte IPv4 UDP packet with DF (1500 bytes as IPv6), server to pool.
+fn big4() -> Vec<u8> {
     let data = vec![1u8; 1452];
-    let f = v4frame(&ip4(
+    v4frame(&ip4(
         h4(17, SERVER, POOL),
         &[],
         &udp4(SERVER, POOL, 53, POOL_PORT, &data),
-    ));
+    ))
+}
+
+/// A 1500-byte IPv6 UDP packet (1480 bytes as IPv4), subscriber to server.
+fn big6() -> Vec<u8> {
+    let data = vec![1u8; 1452];
+    v6frame(&ip6(
+        h6(17, SUB, SERVER6),
+        &udp6(SUB, SERVER6, SUB_PORT, 53, &data),
+    ))
+}
+
+#[test]
+fn rfc7915_4_1_df_and_too_big_for_the_ipv6_hop_is_refused_with_the_mtu() {
+    let f = big4();
     // 1480 + 20 = 1500 bytes as IPv6 fits a 1500 hop; a 1480 hop does not.
     assert!(run6(&f, &inbound(None), &Mtus::default()).is_ok());
     let m = Mtus {
@@ -689,11 +703,7 @@ fn rfc7915_4_1_df_and_too_big_for_the_ipv6_hop_is_refused_with_the_mtu() {
 
 #[test]
 fn rfc7915_5_ipv6_too_big_for_the_ipv4_hop_is_refused_with_the_mtu() {
-    let data = vec![1u8; 1452];
-    let f = v6frame(&ip6(
-        h6(17, SUB, SERVER6),
-        &udp6(SUB, SERVER6, SUB_PORT, 53, &data),
-    ));
+    let f = big6();
     let m = Mtus {
         ipv4: 1400,
         ..Mtus::default()
@@ -1146,12 +1156,7 @@ fn truncated_and_malformed_packets_are_refused() {
 fn a_refused_packet_is_left_as_it_came_for_the_callers_icmp_error() {
     // Too big for the next hop: the caller answers with the packet as it was sent
     // (ports and checksum not rewritten), so the sender can match the error.
-    let data = vec![1u8; 1452];
-    let f = v4frame(&ip4(
-        h4(17, SERVER, POOL),
-        &[],
-        &udp4(SERVER, POOL, 53, POOL_PORT, &data),
-    ));
+    let f = big4();
     let m = Mtus {
         ipv6: 1480,
         ..Mtus::default()
@@ -1160,10 +1165,7 @@ fn a_refused_packet_is_left_as_it_came_for_the_callers_icmp_error() {
     let r = to_ipv6(&mut b, L3, &inbound(Some((53, SUB_PORT))), &m);
     assert_eq!(r, Err(Refused::TooBig { mtu: 1460 }));
     same(&b.to_vec(), &f);
-    let f = v6frame(&ip6(
-        h6(17, SUB, SERVER6),
-        &udp6(SUB, SERVER6, SUB_PORT, 53, &data),
-    ));
+    let f = big6();
     let m = Mtus {
         ipv4: 1400,
         ..Mtus::default()
