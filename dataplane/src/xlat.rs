@@ -774,6 +774,9 @@ fn icmp4_to_6<B: PacketBuf>(buf: &mut B, l4: usize, t: &To6, mtus: &Mtus) -> Res
         return Err(Refused::Checksum);
     }
     let (nt, ncode, mut nword) = map_error_4to6(ty, code, word)?;
+    // RFC 4884: the original datagram's length (32-bit words) in byte 5, an extension
+    // after it. Only ICMPv6 destination unreachable and time exceeded carry one on.
+    let ext = take_extension(buf, l4, usize::from((word >> 16) as u8) * 4);
     let inner = inner_4to6(buf, l4 + icmp::HEADER_LEN, &t.inner)?;
     if nt == icmpv6::PACKET_TOO_BIG {
         let mut mtu4 = nword;
@@ -794,9 +797,75 @@ fn icmp4_to_6<B: PacketBuf>(buf: &mut B, l4: usize, t: &To6, mtus: &Mtus) -> Res
             .max(ipv6::MIN_MTU as u32);
     }
     let max = ICMPV6_ERROR_MAX - ipv6::HEADER_LEN;
+    if matches!(nt, icmpv6::DEST_UNREACHABLE | icmpv6::TIME_EXCEEDED) {
+        nword |= u32::from(put_extension(buf, l4, &ext, 8, max)?) << 24;
+    }
     let msg = error_header(buf, l4, max, nt, ncode, nword);
     icmpv6::fill_checksum(&t.outer.src, &t.outer.dst, msg);
     Ok(())
+}
+
+/// Largest ICMP extension (RFC 4884) carried over: what follows the original datagram
+/// in a message that fits a 1500-byte packet.
+const EXT_MAX: usize = 1500;
+/// The original datagram field of an error with an extension is at least this long.
+const EXT_ORIGINAL_MIN: usize = 128;
+
+/// An ICMP extension (RFC 4884) taken off an error while its original datagram is
+/// translated, kept on the stack (no allocation).
+struct Extension {
+    bytes: [u8; EXT_MAX],
+    len: usize,
+}
+
+/// Takes the extension off the ICMP error at `l4` whose original datagram field is
+/// `orig` bytes (0: none), leaving the message to the end of that field. A length
+/// that does not fit the message means no extension (RFC 4884 5.5: the message is
+/// then taken as one without).
+fn take_extension<B: PacketBuf>(buf: &mut B, l4: usize, orig: usize) -> Extension {
+    let mut e = Extension {
+        bytes: [0; EXT_MAX],
+        len: 0,
+    };
+    let at = l4 + icmp::HEADER_LEN + orig;
+    if orig == 0 || at >= buf.len() || buf.len() - at > EXT_MAX {
+        return e;
+    }
+    e.len = buf.len() - at;
+    e.bytes[..e.len].copy_from_slice(&buf.data()[at..]);
+    buf.trim(e.len);
+    e
+}
+
+/// Puts `ext` back after the translated original datagram of the error at `l4`: the
+/// datagram zero-padded to a multiple of `unit` bytes and at least 128 (RFC 4884),
+/// the extension after it, the message cut to `max` bytes (RFC 7915 4.2: an extension
+/// that does not fit is cut). Returns the length attribute (the padded datagram in
+/// `unit`s), 0 when there is no extension or no room for any of it.
+fn put_extension<B: PacketBuf>(
+    buf: &mut B,
+    l4: usize,
+    ext: &Extension,
+    unit: usize,
+    max: usize,
+) -> Result<u8, Refused> {
+    if ext.len == 0 {
+        return Ok(0);
+    }
+    let orig = buf.len() - l4 - icmp::HEADER_LEN;
+    let padded = orig.max(EXT_ORIGINAL_MIN).div_ceil(unit) * unit;
+    if icmp::HEADER_LEN + padded >= max || padded / unit > usize::from(u8::MAX) {
+        return Ok(0);
+    }
+    let room = (max - icmp::HEADER_LEN - padded).min(ext.len);
+    let end = buf.len();
+    if !buf.append(padded - orig + room) {
+        return Err(Refused::NoRoom);
+    }
+    let d = buf.data_mut();
+    d[end..end + padded - orig].fill(0);
+    d[end + padded - orig..].copy_from_slice(&ext.bytes[..room]);
+    Ok((padded / unit) as u8)
 }
 
 /// Cuts the translated ICMP error at `l4` to `max` bytes and writes its type, code and
@@ -964,6 +1033,14 @@ fn icmp6_to_4<B: PacketBuf>(
         return Err(Refused::Checksum);
     }
     let (nt, ncode, mut nword) = map_error_6to4(ty, code, word)?;
+    // RFC 4884: ICMPv6 destination unreachable and time exceeded give the original
+    // datagram's length (64-bit words) in byte 4, an extension after it.
+    let words = if matches!(ty, icmpv6::DEST_UNREACHABLE | icmpv6::TIME_EXCEEDED) {
+        usize::from((word >> 24) as u8) * 8
+    } else {
+        0
+    };
+    let ext = take_extension(buf, l4, words);
     let inner = inner_6to4(buf, l4 + icmp::HEADER_LEN, &t.inner)?;
     if ty == icmpv6::PACKET_TOO_BIG {
         let shrink = if inner.fragment { 28 } else { 20 };
@@ -975,6 +1052,12 @@ fn icmp6_to_4<B: PacketBuf>(
         nword = mtu & 0xffff;
     }
     let max = ICMPV4_ERROR_MAX - ipv4::MIN_HEADER_LEN;
+    if matches!(
+        nt,
+        icmp::DEST_UNREACHABLE | icmp::TIME_EXCEEDED | icmp::PARAMETER_PROBLEM
+    ) {
+        nword |= u32::from(put_extension(buf, l4, &ext, 4, max)?) << 16;
+    }
     let msg = error_header(buf, l4, max, nt, ncode, nword);
     icmp::Message::new_unchecked(msg).fill_checksum();
     Ok(())

@@ -1175,3 +1175,84 @@ fn a_refused_packet_is_left_as_it_came_for_the_callers_icmp_error() {
     assert_eq!(r, Err(Refused::TooBig { mtu: 1420 }));
     same(&b.to_vec(), &f);
 }
+
+/// An RFC 4884 extension structure (version 2, its checksum) with one MPLS label stack
+/// object (RFC 4950: class 1, c-type 1, one entry).
+fn extension() -> Vec<u8> {
+    let mut e = vec![0x20, 0, 0, 0, 0x00, 0x08, 1, 1, 0x00, 0x12, 0x31, 0xff];
+    let c = csum(&[&e]);
+    e[2..4].copy_from_slice(&c.to_be_bytes());
+    e
+}
+
+/// `orig` zero-padded to `len` bytes, then `ext`.
+fn padded(orig: &[u8], len: usize, ext: &[u8]) -> Vec<u8> {
+    let mut v = orig.to_vec();
+    v.resize(len, 0);
+    v.extend_from_slice(ext);
+    v
+}
+
+#[test]
+fn rfc7915_4_2_an_icmpv4_extension_follows_the_translated_datagram_with_its_length() {
+    let t = To6 {
+        outer: s6(ROUTER6, SUB, None),
+        inner: s6(SUB, SERVER6, Some((SUB_PORT, 53))),
+    };
+    // Time exceeded: the original datagram padded to 128 bytes (length 32 words),
+    // then the extension.
+    let body = padded(&sent4(b"query"), 128, &extension());
+    let f = v4frame(&ip4(
+        h4(1, ROUTER, POOL),
+        &[],
+        &icmp4(11, 0, 32 << 16, &body),
+    ));
+    let (_, got) = run6(&f, &t, &Mtus::default()).unwrap();
+    // As IPv6 the datagram is 148 bytes (40 + 108), padded to 152: 19 8-byte words.
+    let want_body = padded(&sent6(b"query"), 152, &extension());
+    let mut e = h6(58, ROUTER6, SUB);
+    e.hop = 63;
+    same(
+        &got,
+        &v6frame(&ip6(e, &icmp6(ROUTER6, SUB, 3, 0, 19 << 24, &want_body))),
+    );
+    // A parameter problem has no extension in ICMPv6: the extension is left out.
+    let f = v4frame(&ip4(
+        h4(1, ROUTER, POOL),
+        &[],
+        &icmp4(12, 0, 12 << 24 | 32 << 16, &body),
+    ));
+    let (_, got) = run6(&f, &t, &Mtus::default()).unwrap();
+    let want_body = padded(&sent6(b"query"), 148, &[]);
+    same(
+        &got,
+        &v6frame(&ip6(e, &icmp6(ROUTER6, SUB, 4, 0, 8, &want_body))),
+    );
+}
+
+#[test]
+fn rfc7915_5_2_an_icmpv6_extension_follows_the_translated_datagram_with_its_length() {
+    // Destination unreachable (port): the original datagram padded to 128 bytes (16
+    // 8-byte words), then the extension.
+    let body = padded(&reply6(b"answer"), 128, &extension());
+    let f = v6frame(&ip6(
+        h6(58, ROUTER_V6, SERVER6),
+        &icmp6(ROUTER_V6, SERVER6, 1, 4, 16 << 24, &body),
+    ));
+    let t = To4 {
+        outer: s4(ROUTER_V6_AS4, SERVER, None),
+        inner: s4(SERVER, POOL, Some((53, POOL_PORT))),
+        ident: 0x0999,
+    };
+    let got = run4(&f, &t, &Mtus::default()).unwrap();
+    // As IPv4 the datagram is 108 bytes (20 + 88), padded to 128: 32 4-byte words.
+    let want_body = padded(&reply4(b"answer"), 128, &extension());
+    let mut e = h4(1, ROUTER_V6_AS4, SERVER);
+    e.ttl = 63;
+    e.df = false;
+    e.ident = 0x0999;
+    same(
+        &got,
+        &v4frame(&ip4(e, &[], &icmp4(3, 3, 32 << 16, &want_body))),
+    );
+}
