@@ -822,6 +822,14 @@ fn sent6(data: &[u8]) -> Vec<u8> {
     ip6(h, &udp6(SUB, SERVER6, SUB_PORT, 53, data))
 }
 
+/// The translation of an error from the IPv4 router about `sent4`.
+fn about_sent() -> To6 {
+    To6 {
+        outer: s6(ROUTER6, SUB, None),
+        inner: s6(SUB, SERVER6, Some((SUB_PORT, 53))),
+    }
+}
+
 /// An ICMPv4 error from the IPv4 router about `sent4`, translated.
 fn error4(ty: u8, code: u8, word: u32, m: &Mtus) -> Result<Vec<u8>, Refused> {
     let f = v4frame(&ip4(
@@ -829,10 +837,7 @@ fn error4(ty: u8, code: u8, word: u32, m: &Mtus) -> Result<Vec<u8>, Refused> {
         &[],
         &icmp4(ty, code, word, &sent4(b"query")),
     ));
-    let t = To6 {
-        outer: s6(ROUTER6, SUB, None),
-        inner: s6(SUB, SERVER6, Some((SUB_PORT, 53))),
-    };
+    let t = about_sent();
     run6(&f, &t, m).map(|(_, v)| v)
 }
 
@@ -934,10 +939,7 @@ fn rfc7915_4_3_icmpv6_error_is_truncated_to_1280_bytes() {
         &[],
         &icmp4(3, 3, 0, &sent4(&data)),
     ));
-    let t = To6 {
-        outer: s6(ROUTER6, SUB, None),
-        inner: s6(SUB, SERVER6, Some((SUB_PORT, 53))),
-    };
+    let t = about_sent();
     let (_, got) = run6(&f, &t, &Mtus::default()).unwrap();
     assert_eq!(got.len(), L3 + 1280);
     let inner = sent6(&data);
@@ -1004,16 +1006,21 @@ fn reply4(data: &[u8]) -> Vec<u8> {
     ip4(h, &[], &udp4(SERVER, POOL, 53, POOL_PORT, data))
 }
 
+/// The translation of an error from the IPv6 router about `reply6`.
+fn about_reply() -> To4 {
+    To4 {
+        outer: s4(ROUTER_V6_AS4, SERVER, None),
+        inner: s4(SERVER, POOL, Some((53, POOL_PORT))),
+        ident: 0x0999,
+    }
+}
+
 fn error6(ty: u8, code: u8, word: u32, m: &Mtus) -> Result<Vec<u8>, Refused> {
     let f = v6frame(&ip6(
         h6(58, ROUTER_V6, SERVER6),
         &icmp6(ROUTER_V6, SERVER6, ty, code, word, &reply6(b"answer")),
     ));
-    let t = To4 {
-        outer: s4(ROUTER_V6_AS4, SERVER, None),
-        inner: s4(SERVER, POOL, Some((53, POOL_PORT))),
-        ident: 0x0999,
-    };
+    let t = about_reply();
     run4(&f, &t, m)
 }
 
@@ -1093,11 +1100,7 @@ fn rfc7915_5_3_icmpv4_error_is_truncated_to_576_bytes() {
         h6(58, ROUTER_V6, SERVER6),
         &icmp6(ROUTER_V6, SERVER6, 1, 4, 0, &reply6(&data)),
     ));
-    let t = To4 {
-        outer: s4(ROUTER_V6_AS4, SERVER, None),
-        inner: s4(SERVER, POOL, Some((53, POOL_PORT))),
-        ident: 0x0999,
-    };
+    let t = about_reply();
     let got = run4(&f, &t, &Mtus::default()).unwrap();
     assert_eq!(got.len(), L3 + 576);
     let inner = reply4(&data);
@@ -1195,10 +1198,7 @@ fn padded(orig: &[u8], len: usize, ext: &[u8]) -> Vec<u8> {
 
 #[test]
 fn rfc7915_4_2_an_icmpv4_extension_follows_the_translated_datagram_with_its_length() {
-    let t = To6 {
-        outer: s6(ROUTER6, SUB, None),
-        inner: s6(SUB, SERVER6, Some((SUB_PORT, 53))),
-    };
+    let t = about_sent();
     // Time exceeded: the original datagram padded to 128 bytes (length 32 words),
     // then the extension.
     let body = padded(&sent4(b"query"), 128, &extension());
@@ -1239,11 +1239,7 @@ fn rfc7915_5_2_an_icmpv6_extension_follows_the_translated_datagram_with_its_leng
         h6(58, ROUTER_V6, SERVER6),
         &icmp6(ROUTER_V6, SERVER6, 1, 4, 16 << 24, &body),
     ));
-    let t = To4 {
-        outer: s4(ROUTER_V6_AS4, SERVER, None),
-        inner: s4(SERVER, POOL, Some((53, POOL_PORT))),
-        ident: 0x0999,
-    };
+    let t = about_reply();
     let got = run4(&f, &t, &Mtus::default()).unwrap();
     // As IPv4 the datagram is 108 bytes (20 + 88), padded to 128: 32 4-byte words.
     let want_body = padded(&reply4(b"answer"), 128, &extension());
