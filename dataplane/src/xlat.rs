@@ -555,17 +555,18 @@ pub fn to_ipv6<B: PacketBuf>(
     if h.ttl <= 1 {
         return Err(Refused::HopLimit);
     }
-    buf.set_len(l3 + h.total);
     let l4 = l3 + h.hl;
     // Refusals for size come first, the packet untouched: the caller's ICMP error
     // quotes it as it was sent. (An ICMP error is cut to 1280 bytes: never too big.)
-    let icmp_error =
-        h.proto == ipv4::PROTO_ICMP && buf.data().get(l4).is_some_and(|t| icmp::is_error(*t));
+    let icmp_error = h.proto == ipv4::PROTO_ICMP
+        && h.total > h.hl
+        && buf.data().get(l4).is_some_and(|t| icmp::is_error(*t));
     if !icmp_error {
         if let Some(mtu) = too_big6(&h, h.total - h.hl, mtus) {
             return Err(Refused::TooBig { mtu });
         }
     }
+    buf.set_len(l3 + h.total);
     let old_addrs = sum4(h.src) + sum4(h.dst);
     let new_addrs = checksum::add(checksum::sum(&t.outer.src), checksum::sum(&t.outer.dst));
     let mut nh = h.proto;
@@ -958,19 +959,20 @@ pub fn to_ipv4<B: PacketBuf>(buf: &mut B, l3: usize, t: &To4, mtus: &Mtus) -> Re
     if h.hop <= 1 {
         return Err(Refused::HopLimit);
     }
-    buf.set_len(l3 + ipv6::HEADER_LEN + h.plen);
+    let end = l3 + ipv6::HEADER_LEN + h.plen;
     let l4 = l3 + h.hlen;
     // Refusals for size first, the packet untouched (see to_ipv6); an ICMPv6 error is
     // cut to 576 bytes.
-    let icmp_error =
-        h.nh == ipv6::NH_ICMPV6 && buf.data().get(l4).is_some_and(|t| icmpv6::is_error(*t));
-    let total = ipv4::MIN_HEADER_LEN + buf.len() - l4;
-    if !icmp_error && total > usize::from(mtus.ipv4) {
+    let icmp_error = h.nh == ipv6::NH_ICMPV6
+        && end > l4
+        && buf.data().get(l4).is_some_and(|t| icmpv6::is_error(*t));
+    if !icmp_error && ipv4::MIN_HEADER_LEN + end - l4 > usize::from(mtus.ipv4) {
         let grow = if h.frag.is_some() { 28 } else { 20 };
         return Err(Refused::TooBig {
             mtu: mtus.ipv4 + grow,
         });
     }
+    buf.set_len(end);
     let old_addrs = checksum::add(checksum::sum(&h.src), checksum::sum(&h.dst));
     let new_addrs = sum4(t.outer.src) + sum4(t.outer.dst);
     let mut proto = h.nh;

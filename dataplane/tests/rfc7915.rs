@@ -1177,6 +1177,27 @@ fn a_refused_packet_is_left_as_it_came_for_the_callers_icmp_error() {
     let r = to_ipv4(&mut b, L3, &outbound(Some((POOL_PORT, 53))), &m);
     assert_eq!(r, Err(Refused::TooBig { mtu: 1420 }));
     same(&b.to_vec(), &f);
+    // Bytes after the packet (padding) are left too.
+    for (f, v6) in [(big4(), false), (big6(), true)] {
+        let mut f = f;
+        f.extend_from_slice(&[0xee; 6]);
+        let mut b = VecBuf::new(&f);
+        let r = if v6 {
+            let m = Mtus {
+                ipv4: 1400,
+                ..Mtus::default()
+            };
+            to_ipv4(&mut b, L3, &outbound(None), &m).err()
+        } else {
+            let m = Mtus {
+                ipv6: 1480,
+                ..Mtus::default()
+            };
+            to_ipv6(&mut b, L3, &inbound(None), &m).err()
+        };
+        assert!(matches!(r, Some(Refused::TooBig { .. })));
+        same(&b.to_vec(), &f);
+    }
 }
 
 /// An RFC 4884 extension structure (version 2, its checksum) with one MPLS label stack
@@ -1251,4 +1272,148 @@ fn rfc7915_5_2_an_icmpv6_extension_follows_the_translated_datagram_with_its_leng
         &got,
         &v4frame(&ip4(e, &[], &icmp4(3, 3, 32 << 16, &want_body))),
     );
+}
+
+/// A small xorshift generator: the same mutations every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// `f` with a few bytes changed, cut or grown (the L2 header left alone).
+fn mutate(r: &mut Rng, f: &[u8]) -> Vec<u8> {
+    let mut v = f.to_vec();
+    for _ in 0..1 + r.below(4) {
+        match r.below(6) {
+            0..=2 if v.len() > L3 => {
+                let i = L3 + r.below(v.len() - L3);
+                v[i] = r.next() as u8;
+            }
+            3 if v.len() > L3 => v.truncate(L3 + r.below(v.len() - L3)),
+            4 => v.extend((0..r.below(64)).map(|_| r.next() as u8)),
+            _ if v.len() > L3 + 48 => {
+                // A plausible field: a length, a type, a header length.
+                let i = L3 + [2, 3, 4, 5, 6, 9, 20, 21, 24, 25, 40, 41, 48, 49][r.below(14)];
+                if i < v.len() {
+                    v[i] = [0, 1, 0x40, 0x80, 0xff, 8, 58, 44][r.below(8)];
+                }
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
+#[test]
+fn mutated_frames_never_panic_and_what_is_translated_is_consistent() {
+    let seeds4: Vec<Vec<u8>> = vec![
+        big4(),
+        v4frame(&ip4(
+            h4(6, SERVER, POOL),
+            &[7, 7, 4, 0, 0, 0, 0, 1],
+            &tcp4(SERVER, POOL, 80, POOL_PORT, b"GET /"),
+        )),
+        v4frame(&ip4(
+            h4(1, SERVER, POOL),
+            &[],
+            &icmp4(0, 0, 0x2222 << 16, b"ping"),
+        )),
+        v4frame(&ip4(
+            h4(1, ROUTER, POOL),
+            &[],
+            &icmp4(3, 4, 1400, &sent4(b"q")),
+        )),
+        v4frame(&ip4(
+            h4(1, ROUTER, POOL),
+            &[],
+            &icmp4(
+                11,
+                0,
+                32 << 16,
+                &padded(&sent4(b"query"), 128, &extension()),
+            ),
+        )),
+    ];
+    let seeds6: Vec<Vec<u8>> = vec![
+        big6(),
+        v6frame(&ip6(
+            h6(6, SUB, SERVER6),
+            &tcp6(SUB, SERVER6, SUB_PORT, 80, b"GET /"),
+        )),
+        v6frame(&ip6(
+            h6(58, SUB, SERVER6),
+            &icmp6(SUB, SERVER6, 128, 0, 0x1111 << 16, b"ping"),
+        )),
+        v6frame(&ip6(
+            h6(58, ROUTER_V6, SERVER6),
+            &icmp6(ROUTER_V6, SERVER6, 2, 0, 1400, &reply6(b"a")),
+        )),
+        v6frame(&ip6(
+            h6(58, ROUTER_V6, SERVER6),
+            &icmp6(
+                ROUTER_V6,
+                SERVER6,
+                1,
+                4,
+                16 << 24,
+                &padded(&reply6(b"answer"), 128, &extension()),
+            ),
+        )),
+    ];
+    let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut ok4, mut ok6) = (0, 0);
+    for _ in 0..20_000 {
+        let k = r.below(seeds4.len());
+        let f = mutate(&mut r, &seeds4[k]);
+        let mut b = VecBuf::new(&f);
+        match to_ipv6(&mut b, L3, &about_sent(), &Mtus::default()) {
+            Ok(Out6::Whole) => {
+                ok4 += 1;
+                let out = b.to_vec();
+                assert_eq!(&out[12..14], &[0x86, 0xdd]);
+                let plen = usize::from(u16::from_be_bytes([out[L3 + 4], out[L3 + 5]]));
+                assert_eq!(out.len(), L3 + 40 + plen, "payload length of {}", hex(&f));
+            }
+            Ok(Out6::Split) => {
+                let mut rest = VecBuf::new(&[]);
+                while split_ipv6(&mut b, L3, 1280, &mut rest).unwrap() {
+                    assert!(b.len() <= L3 + 1280);
+                    b = std::mem::replace(&mut rest, VecBuf::new(&[]));
+                }
+            }
+            Err(Refused::TooBig { .. }) => same(&b.to_vec(), &f),
+            Err(_) => {}
+        }
+        let k = r.below(seeds6.len());
+        let f = mutate(&mut r, &seeds6[k]);
+        let mut b = VecBuf::new(&f);
+        match to_ipv4(&mut b, L3, &about_reply(), &Mtus::default()) {
+            Ok(()) => {
+                ok6 += 1;
+                let out = b.to_vec();
+                assert_eq!(&out[12..14], &[0x08, 0x00]);
+                let total = usize::from(u16::from_be_bytes([out[L3 + 2], out[L3 + 3]]));
+                assert_eq!(out.len(), L3 + total, "total length of {}", hex(&f));
+                assert_eq!(
+                    csum(&[&out[L3..L3 + 20]]),
+                    0,
+                    "header checksum of {}",
+                    hex(&f)
+                );
+            }
+            Err(Refused::TooBig { .. }) => same(&b.to_vec(), &f),
+            Err(_) => {}
+        }
+    }
+    // The mutations leave many packets translatable.
+    assert!(ok4 > 1000 && ok6 > 1000, "{ok4} {ok6}");
 }
