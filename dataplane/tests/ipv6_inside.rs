@@ -35,18 +35,23 @@ fn only(out: Vec<(Side, Vec<u8>)>) -> Vec<u8> {
     out.into_iter().next().unwrap().1
 }
 
+/// The subscriber's solicitation for the port's address, to its solicited-node group.
+fn port_solicitation() -> Vec<u8> {
+    let group = sol_node(a6(PORT6));
+    frame(
+        HOST_MAC,
+        group_mac(group),
+        a6(SUB6),
+        group,
+        255,
+        &nd(135, 0, a6(PORT6), 1, HOST_MAC),
+    )
+}
+
 #[test]
 fn a_solicitation_for_the_ports_address_is_answered() {
     let mut h = harness();
-    let ns = frame(
-        HOST_MAC,
-        group_mac(sol_node(a6(PORT6))),
-        a6(SUB6),
-        sol_node(a6(PORT6)),
-        255,
-        &nd(135, 0, a6(PORT6), 1, HOST_MAC),
-    );
-    let got = only(h.inject(&ns, Side::Inside, 1000));
+    let got = only(h.inject(&port_solicitation(), Side::Inside, 1000));
     let want = frame(
         INSIDE_MAC,
         HOST_MAC,
@@ -279,15 +284,7 @@ fn ipv6_that_is_not_served_is_dropped_and_counted() {
 #[test]
 fn solicitations_past_the_source_budget_are_dropped_before_the_control_lcore() {
     let mut h = harness();
-    let group = sol_node(a6(PORT6));
-    let ns = frame(
-        HOST_MAC,
-        group_mac(group),
-        a6(SUB6),
-        group,
-        255,
-        &nd(135, 0, a6(PORT6), 1, HOST_MAC),
-    );
+    let ns = port_solicitation();
     // dataplane.arp_per_source = 16 a second, shared with ARP.
     let answered = (0..20)
         .filter(|_| !h.inject(&ns, Side::Inside, 1000).is_empty())
@@ -295,4 +292,61 @@ fn solicitations_past_the_source_budget_are_dropped_before_the_control_lcore() {
     assert_eq!(answered, 16);
     assert_eq!(h.counters.dropped(DropReason::NdRateLimited), 4);
     assert_eq!(h.inject(&ns, Side::Inside, 1001).len(), 1);
+}
+
+#[test]
+fn mutated_ipv6_frames_never_panic_and_every_answer_checks_out() {
+    let mut h = harness();
+    let seeds = [
+        port_solicitation(),
+        frame(
+            HOST_MAC,
+            INSIDE_MAC,
+            a6(SUB6),
+            a6(PORT6),
+            255,
+            &nd(136, 0x6000_0000, a6(SUB6), 2, HOST_MAC),
+        ),
+        frame(
+            HOST_MAC,
+            INSIDE_MAC,
+            a6(SUB6),
+            a6(PORT6),
+            64,
+            &[128, 0, 0, 0, 0, 1, 0, 1, 1, 2, 3, 4],
+        ),
+    ];
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut answered = 0;
+    for i in 0..20_000u32 {
+        let mut f = seeds[(next() % 3) as usize].clone();
+        for _ in 0..1 + next() % 3 {
+            let at = 14 + (next() as usize) % (f.len() - 14);
+            match next() % 4 {
+                0 => f.truncate(at),
+                _ => f[at] = next() as u8,
+            }
+            if f.len() <= 14 {
+                break;
+            }
+        }
+        // A new second now and then: the per-source budget does not hide the rest.
+        for (side, out) in h.inject(&f, Side::Inside, 1000 + i / 8) {
+            answered += 1;
+            assert_eq!(side, Side::Inside);
+            assert_eq!(&out[12..14], &[0x86, 0xdd]);
+            let plen = usize::from(u16::from_be_bytes([out[18], out[19]]));
+            assert_eq!(out.len(), 54 + plen);
+            let len = (plen as u32).to_be_bytes();
+            let sum = common::csum(&[&out[22..38], &out[38..54], &len, &[0, 0, 0, 58], &out[54..]]);
+            assert_eq!(sum, 0, "answer's checksum to {f:02x?}");
+        }
+    }
+    assert!(answered > 100, "{answered}");
 }
