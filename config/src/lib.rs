@@ -12,7 +12,7 @@ mod net;
 mod raw;
 pub mod reload;
 
-pub use net::Ipv4Net;
+pub use net::{Ipv4Net, Ipv6Net};
 pub use reload::{plan as reload_plan, plan_since as reload_plan_since, Change};
 
 use raw::{FileConfig, Seg};
@@ -106,6 +106,9 @@ pub struct PortConfig {
     pub untagged: bool,
     /// VLAN sub-interfaces (802.1Q or QinQ), each with its own address.
     pub vlans: Vec<VlanConfig>,
+    /// The port's own IPv6 addresses and their on-link prefixes (inside port only: the
+    /// IPv6 subscribers of NAT64 reach the appliance there).
+    pub ipv6: Vec<Ipv6Net>,
 }
 
 /// Most VLAN sub-interfaces one port may have.
@@ -456,6 +459,40 @@ pub struct Config {
     pub logging: Logging,
     /// PCP and NAT-PMP server.
     pub pcp: Pcp,
+    /// Stateful NAT64 from IPv6 subscribers to the pool (the `[nat64]` table present).
+    pub nat64: Option<Nat64>,
+}
+
+/// The prefix lengths RFC 6052 allows for IPv4-embedded IPv6 addresses.
+pub const NAT64_PREFIX_LENGTHS: [u8; 6] = [32, 40, 48, 56, 64, 96];
+/// The subscriber prefix lengths NAT64 takes: a subscriber is one such IPv6 prefix.
+pub const NAT64_SUBSCRIBER_LENGTHS: [u8; 3] = [56, 64, 128];
+
+/// Stateful NAT64 (RFC 6146) settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Nat64 {
+    /// The prefix IPv4 addresses are represented under (RFC 6052): 64:ff9b::/96 by
+    /// default, or a network-specific prefix of a length in [`NAT64_PREFIX_LENGTHS`].
+    pub prefix: Ipv6Net,
+    /// A subscriber is an IPv6 prefix of this length (56 by default; 64 or 128): its
+    /// addresses share its port blocks and limits.
+    pub subscriber_prefix_len: u8,
+    /// IPv4 packets without DF that become IPv6 packets larger than this are
+    /// fragmented to it (RFC 7915 4.1's lowest-ipv6-mtu; 1280 by default).
+    pub lowest_ipv6_mtu: u16,
+}
+
+impl Default for Nat64 {
+    fn default() -> Self {
+        Nat64 {
+            prefix: Ipv6Net {
+                addr: std::net::Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0),
+                prefix: 96,
+            },
+            subscriber_prefix_len: 56,
+            lowest_ipv6_mtu: 1280,
+        }
+    }
 }
 
 /// The PCP (RFC 6887) and NAT-PMP (RFC 6886) server on the inside port's address.

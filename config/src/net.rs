@@ -1,7 +1,7 @@
-//! IPv4 prefixes.
+//! IPv4 and IPv6 prefixes.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 /// An IPv4 address with a prefix length: a port's address and subnet, or a prefix.
@@ -93,6 +93,68 @@ impl FromStr for Ipv4Net {
     }
 }
 
+/// An IPv6 address with a prefix length: a port's address and subnet, or a prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ipv6Net {
+    /// The address as written.
+    pub addr: Ipv6Addr,
+    /// Prefix length, 0 to 128.
+    pub prefix: u8,
+}
+
+impl Ipv6Net {
+    /// The netmask as a u128.
+    #[inline]
+    pub fn mask(&self) -> u128 {
+        if self.prefix == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(self.prefix))
+        }
+    }
+    /// True if `a` is inside the prefix.
+    pub fn contains(&self, a: Ipv6Addr) -> bool {
+        u128::from(a) & self.mask() == u128::from(self.addr) & self.mask()
+    }
+    /// The network address.
+    pub fn network(&self) -> Ipv6Addr {
+        Ipv6Addr::from(u128::from(self.addr) & self.mask())
+    }
+    /// True if the address is the network address (no host bits set).
+    pub fn is_network(&self) -> bool {
+        self.addr == self.network()
+    }
+    /// True if the two prefixes share an address.
+    pub fn overlaps(&self, other: &Ipv6Net) -> bool {
+        self.contains(other.network()) || other.contains(self.network())
+    }
+}
+
+impl fmt::Display for Ipv6Net {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl FromStr for Ipv6Net {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let Some((a, p)) = s.split_once('/') else {
+            return Err(format!("`{s}` has no prefix length"));
+        };
+        let addr: Ipv6Addr = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{a}` is not an IPv6 address"))?;
+        let d = p.trim();
+        let digits = (1..=3).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit());
+        match d.parse::<u8>() {
+            Ok(n) if digits && n <= 128 => Ok(Ipv6Net { addr, prefix: n }),
+            _ => Err(format!("prefix length `{p}` is not 0 to 128")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +185,26 @@ mod tests {
         assert_eq!(h.to_string(), "100.64.0.1/10");
         assert!(h.overlaps(&"100.127.0.0/16".parse().unwrap()));
         assert_eq!("0.0.0.0/0".parse::<Ipv4Net>().unwrap().len(), 1 << 32);
+    }
+
+    #[test]
+    fn ipv6_parse_and_query() {
+        let n: Ipv6Net = "2001:db8:1::/48".parse().unwrap();
+        assert!(n.is_network());
+        assert!(n.contains("2001:db8:1:ffff::1".parse().unwrap()));
+        assert!(!n.contains("2001:db8:2::".parse().unwrap()));
+        let h: Ipv6Net = "2001:db8:1::1/64".parse().unwrap();
+        assert!(!h.is_network());
+        assert_eq!(h.to_string(), "2001:db8:1::1/64");
+        assert!(h.overlaps(&n));
+        for bad in [
+            "2001:db8::",
+            "2001:db8::/129",
+            "2001:db8::/+8",
+            "10.0.0.0/8",
+            "/64",
+        ] {
+            assert!(bad.parse::<Ipv6Net>().is_err(), "{bad}");
+        }
     }
 }

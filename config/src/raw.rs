@@ -91,6 +91,29 @@ pub(crate) struct FileConfig {
     logging: FileLogging,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pcp: Option<FilePcp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nat64: Option<FileNat64>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileNat64 {
+    #[serde(default = "d_nat64_prefix")]
+    prefix: String,
+    #[serde(default = "d_nat64_subscriber")]
+    subscriber_prefix_len: u8,
+    #[serde(default = "d_nat64_mtu")]
+    lowest_ipv6_mtu: u16,
+}
+
+fn d_nat64_prefix() -> String {
+    crate::Nat64::default().prefix.to_string()
+}
+fn d_nat64_subscriber() -> u8 {
+    crate::Nat64::default().subscriber_prefix_len
+}
+fn d_nat64_mtu() -> u16 {
+    crate::Nat64::default().lowest_ipv6_mtu
 }
 
 #[derive(Serialize, Deserialize)]
@@ -207,6 +230,8 @@ struct FilePort {
     gateway_mac: Option<String>,
     #[serde(default = "d_mtu")]
     mtu: u16,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    ipv6: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     vlans: Vec<FileVlan>,
 }
@@ -853,6 +878,152 @@ fn port_vlans(
     Ok(out)
 }
 
+/// A port's IPv6 addresses: each its own address in its on-link prefix, global or
+/// unique-local, on the inside port only, no two prefixes overlapping.
+fn port_ipv6(cx: &Ctx, i: usize, p: &FilePort, role: Role) -> Result<Vec<Ipv6Net>, ConfigError> {
+    let mut out: Vec<Ipv6Net> = Vec::new();
+    for (j, a) in p.ipv6.iter().enumerate() {
+        let at = [Key("ports"), Idx(i), Key("ipv6"), Idx(j)];
+        if role == Role::Outside {
+            return Err(cx.err(
+                &at,
+                "IPv6 addresses go on the inside port only: the outside port is the IPv4 \
+                 pool's side",
+            ));
+        }
+        if p.ipv4.is_none() || !p.vlans.is_empty() {
+            return Err(cx.err(
+                &at,
+                "IPv6 is served on an untagged port without VLAN sub-interfaces: give it \
+                 its own ipv4 and no vlans (IPv6 on a trunk is not served yet)",
+            ));
+        }
+        let example = "write the port's own address and its on-link prefix, e.g. \
+                       \"2001:db8:ffff::1/64\"";
+        let net: Ipv6Net = a
+            .parse()
+            .map_err(|e| cx.err(&at, format!("{e}; {example}")))?;
+        let seg0 = net.addr.segments()[0];
+        let special = if net.addr.is_unspecified() || net.addr.is_loopback() {
+            Some("the unspecified or loopback address")
+        } else if seg0 & 0xff00 == 0xff00 {
+            Some("a multicast address")
+        } else if seg0 & 0xffc0 == 0xfe80 {
+            Some("a link-local address (the port's own is made from its MAC)")
+        } else if net.addr.to_ipv4_mapped().is_some() {
+            Some("an IPv4-mapped address")
+        } else {
+            None
+        };
+        if let Some(what) = special {
+            return Err(cx.err(&at, format!("`{a}` is {what}; {example}")));
+        }
+        if net.prefix == 0 || net.prefix > 127 || net.is_network() {
+            return Err(cx.err(
+                &at,
+                format!("`{a}` is not an address in its subnet; {example}"),
+            ));
+        }
+        if let Some(o) = out.iter().find(|o| o.overlaps(&net)) {
+            return Err(cx.err(&at, format!("{net} overlaps {o}, also on this port")));
+        }
+        out.push(net);
+    }
+    Ok(out)
+}
+
+/// The `[nat64]` table, checked against the ports and the NAT.
+fn nat64(cx: &Ctx, f: &FileNat64, ports: &[PortConfig], nat: &Nat) -> Result<Nat64, ConfigError> {
+    let nk = |k: &'static str| vec![Key("nat64"), Key(k)];
+    let lengths = "32, 40, 48, 56, 64 or 96 (RFC 6052), e.g. the well-known \"64:ff9b::/96\"";
+    let prefix: Ipv6Net = f
+        .prefix
+        .parse()
+        .map_err(|e| cx.err(&nk("prefix"), format!("{e}; a prefix of length {lengths}")))?;
+    if !crate::NAT64_PREFIX_LENGTHS.contains(&prefix.prefix) {
+        return Err(cx.err(
+            &nk("prefix"),
+            format!(
+                "prefix length /{} is not one RFC 6052 allows: {lengths}",
+                prefix.prefix
+            ),
+        ));
+    }
+    if !prefix.is_network() {
+        return Err(cx.err(
+            &nk("prefix"),
+            format!(
+                "`{}` has host bits set; the prefix is {}/{}",
+                f.prefix,
+                prefix.network(),
+                prefix.prefix
+            ),
+        ));
+    }
+    if prefix.addr.octets()[8] != 0 {
+        return Err(cx.err(
+            &nk("prefix"),
+            "bits 64 to 71 (the u octet) must be zero (RFC 6052 2.2)",
+        ));
+    }
+    if !crate::NAT64_SUBSCRIBER_LENGTHS.contains(&f.subscriber_prefix_len) {
+        return Err(cx.err(
+            &nk("subscriber_prefix_len"),
+            format!(
+                "{} is not a subscriber prefix length NAT64 takes: 56 (the default), 64 or 128",
+                f.subscriber_prefix_len
+            ),
+        ));
+    }
+    let Some((pi, inside)) = ports
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.role == Role::Inside)
+    else {
+        return Err(cx.err(&[Key("nat64")], "NAT64 needs an inside port"));
+    };
+    if inside.ipv6.is_empty() {
+        return Err(cx.err(
+            &[Key("nat64")],
+            format!(
+                "NAT64 needs an IPv6 address on the inside port: add e.g. ipv6 = \
+                 [\"2001:db8:ffff::1/64\"] to port {}",
+                inside.name
+            ),
+        ));
+    }
+    for (j, a) in inside.ipv6.iter().enumerate() {
+        if a.overlaps(&prefix) {
+            return Err(cx.err(
+                &[Key("ports"), Idx(pi), Key("ipv6"), Idx(j)],
+                format!("{a} overlaps the NAT64 prefix {prefix} (nat64.prefix)"),
+            ));
+        }
+    }
+    if !(1280..=inside.mtu).contains(&f.lowest_ipv6_mtu) {
+        return Err(cx.err(
+            &nk("lowest_ipv6_mtu"),
+            format!(
+                "{} is out of range: from 1280 (IPv6's minimum MTU) to the inside port's \
+                 MTU ({})",
+                f.lowest_ipv6_mtu, inside.mtu
+            ),
+        ));
+    }
+    if nat.allocation == Allocation::Deterministic {
+        return Err(cx.err(
+            &[Key("nat64")],
+            "NAT64 does not run with nat.allocation = \"deterministic\" (it maps IPv4 \
+             inside prefixes); use \"port-block\" or \"dynamic\"",
+        ));
+    }
+    Ok(Nat64 {
+        prefix,
+        subscriber_prefix_len: f.subscriber_prefix_len,
+        lowest_ipv6_mtu: f.lowest_ipv6_mtu,
+    })
+}
+
 fn mac(s: &str) -> Option<[u8; 6]> {
     let parts: Vec<&str> = s.split(':').collect();
     if parts.len() != 6 {
@@ -1107,6 +1278,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
                 format!("mtu {} is out of range; 68 to 9600", p.mtu),
             ));
         }
+        let ipv6 = port_ipv6(&cx, i, p, role)?;
         ports.push(PortConfig {
             name: p.name.clone(),
             role,
@@ -1117,6 +1289,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             mtu: p.mtu,
             untagged: p.ipv4.is_some(),
             vlans,
+            ipv6,
         });
     }
     if let Some(p) = ports
@@ -1617,6 +1790,10 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             }
         }
     };
+    let nat64 = match &f.nat64 {
+        Some(n) => Some(nat64(&cx, n, &ports, &nat)?),
+        None => None,
+    };
 
     Ok(Config {
         file: file.to_string(),
@@ -1634,6 +1811,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         },
         logging: Logging { ipfix, syslog },
         pcp,
+        nat64,
     })
 }
 
@@ -1686,6 +1864,7 @@ impl FileConfig {
                             .join(":")
                     }),
                     mtu: p.mtu,
+                    ipv6: p.ipv6.iter().map(|a| a.to_string()).collect(),
                     vlans: p
                         .vlans
                         .iter()
@@ -1797,6 +1976,11 @@ impl FileConfig {
                 max_mappings_per_subscriber: c.pcp.max_mappings_per_subscriber,
                 allow_third_party: c.pcp.allow_third_party,
                 nat_pmp: c.pcp.nat_pmp,
+            }),
+            nat64: c.nat64.map(|n| FileNat64 {
+                prefix: n.prefix.to_string(),
+                subscriber_prefix_len: n.subscriber_prefix_len,
+                lowest_ipv6_mtu: n.lowest_ipv6_mtu,
             }),
         }
     }

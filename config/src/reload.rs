@@ -92,6 +92,10 @@ const FIXED: &[(&str, &str)] = &[
         "the PCP server (on or off, its port) is set up at start: its epoch counts \
          from then and its ANNOUNCE tells clients to renew their mappings",
     ),
+    (
+        "nat64",
+        "NAT64 subscribers' mappings were made under its prefix and subscriber length",
+    ),
     ("metrics", "the metrics listener is bound at start"),
     ("api", "the control API's listener is bound at start"),
 ];

@@ -269,9 +269,9 @@ fn unknown_key_lists_the_allowed_keys() {
     );
     let t = with(
         "ipv4 = \"203.0.113.1/24\"",
-        "ipv4 = \"203.0.113.1/24\"\nipv6 = \"::1/64\"",
+        "ipv4 = \"203.0.113.1/24\"\nip6 = \"::1/64\"",
     );
-    refused(&t, "ipv6", "ports[1].ipv6", "`gateway_mac`, `mtu`");
+    refused(&t, "ip6", "ports[1].ip6", "`gateway_mac`, `mtu`, `ipv6`");
 }
 
 #[test]
@@ -1321,4 +1321,145 @@ fn pcp_values_are_checked() {
     );
     let t = plus("[pcp]\nthird_party = true");
     refused(&t, "third_party", "pcp.third_party", "allow_third_party");
+}
+
+// ---- NAT64 ----------------------------------------------------------------------
+
+/// BASE with an IPv6 address on the inside port and `table` as the [nat64] table.
+fn nat64(table: &str) -> String {
+    let t = with(
+        "ipv4 = \"100.64.0.1/10\"",
+        "ipv4 = \"100.64.0.1/10\"\nipv6 = [\"fd00:ffff::1/64\"]",
+    );
+    format!("{t}\n[nat64]\n{table}\n")
+}
+
+#[test]
+fn nat64_is_off_without_its_table_and_has_the_rfc_defaults_with_it() {
+    let off = Config::parse(BASE, "t.toml").unwrap();
+    assert_eq!(off.nat64, None);
+    let on = Config::parse(&nat64(""), "t.toml").unwrap();
+    let n = on.nat64.unwrap();
+    assert_eq!(n.prefix.to_string(), "64:ff9b::/96");
+    assert_eq!((n.subscriber_prefix_len, n.lowest_ipv6_mtu), (56, 1280));
+    let inside = on.port(Role::Inside).unwrap();
+    assert_eq!(inside.ipv6[0].to_string(), "fd00:ffff::1/64");
+    let again = Config::parse(&on.resolved_toml(), "t.toml").unwrap();
+    assert_eq!(on, again);
+    // Every RFC 6052 length, and each subscriber length.
+    for (p, len) in [
+        ("2001:db8::/32", 56),
+        ("2001:db8:100::/40", 64),
+        ("2001:db8:122::/48", 128),
+        ("2001:db8:122:300::/56", 56),
+        ("2001:db8:122:344::/64", 56),
+        ("2001:db8:122:344::/96", 56),
+    ] {
+        let t = nat64(&format!(
+            "prefix = \"{p}\"\nsubscriber_prefix_len = {len}\nlowest_ipv6_mtu = 1500"
+        ));
+        let c = Config::parse(&t, "t.toml").unwrap();
+        let n = c.nat64.unwrap();
+        assert_eq!(n.prefix.to_string(), p);
+        assert_eq!((n.subscriber_prefix_len, n.lowest_ipv6_mtu), (len, 1500));
+        assert_eq!(Config::parse(&c.resolved_toml(), "t.toml").unwrap(), c);
+    }
+}
+
+#[test]
+fn nat64_prefix_is_checked_against_rfc_6052() {
+    let t = nat64("prefix = \"2001:db8::/33\"");
+    refused(&t, "prefix =", "nat64.prefix", "32, 40, 48, 56, 64 or 96");
+    let t = nat64("prefix = \"2001:db8::1/96\"");
+    refused(&t, "prefix =", "nat64.prefix", "host bits set");
+    let t = nat64("prefix = \"2001:db8:0:0:100::/96\"");
+    refused(&t, "prefix =", "nat64.prefix", "u octet");
+    let t = nat64("prefix = \"64:ff9b::\"");
+    refused(&t, "prefix =", "nat64.prefix", "no prefix length");
+    let t = nat64("prefix = \"198.51.100.0/24\"");
+    refused(&t, "prefix =", "nat64.prefix", "not an IPv6 address");
+    let t = nat64("prefix = \"fd00:ffff::/48\"");
+    refused(
+        &t,
+        "ipv6 = [",
+        "ports[0].ipv6[0]",
+        "overlaps the NAT64 prefix fd00:ffff::/48",
+    );
+}
+
+#[test]
+fn nat64_subscriber_length_mtu_and_allocation_are_checked() {
+    let t = nat64("subscriber_prefix_len = 48");
+    refused(
+        &t,
+        "subscriber_prefix_len",
+        "nat64.subscriber_prefix_len",
+        "56 (the default), 64 or 128",
+    );
+    let t = nat64("lowest_ipv6_mtu = 1279");
+    refused(&t, "lowest_ipv6_mtu", "nat64.lowest_ipv6_mtu", "from 1280");
+    let t = nat64("lowest_ipv6_mtu = 1501");
+    refused(
+        &t,
+        "lowest_ipv6_mtu",
+        "nat64.lowest_ipv6_mtu",
+        "the inside port's MTU (1500)",
+    );
+    let t = nat64("prefix_len = 56");
+    refused(
+        &t,
+        "prefix_len",
+        "nat64.prefix_len",
+        "subscriber_prefix_len",
+    );
+    let t = nat64("").replace(POOL, &format!("{POOL}\nallocation = \"deterministic\""));
+    refused(&t, "[nat64]", "nat64", "port-block");
+}
+
+#[test]
+fn nat64_needs_an_ipv6_address_on_the_inside_port() {
+    let t = plus("[nat64]");
+    refused(&t, "[nat64]", "nat64", "IPv6 address on the inside port");
+}
+
+#[test]
+fn port_ipv6_addresses_are_checked() {
+    let inside = "ipv4 = \"100.64.0.1/10\"";
+    let bad = |v: &str| with(inside, &format!("{inside}\nipv6 = [{v}]"));
+    let cases = [
+        ("\"2001:db8::1\"", "no prefix length"),
+        ("\"2001:db8::/64\"", "not an address in its subnet"),
+        ("\"2001:db8::1/128\"", "not an address in its subnet"),
+        ("\"fe80::1/64\"", "link-local"),
+        ("\"ff02::1/64\"", "multicast"),
+        ("\"::1/64\"", "loopback"),
+        ("\"::ffff:10.0.0.1/120\"", "IPv4-mapped"),
+        (
+            "\"2001:db8::1/64\", \"2001:db8::2/64\"",
+            "overlaps 2001:db8::1/64",
+        ),
+    ];
+    for (v, hint) in cases {
+        let t = bad(v);
+        let key = if v.contains(", ") {
+            "ports[0].ipv6[1]"
+        } else {
+            "ports[0].ipv6[0]"
+        };
+        refused(&t, "ipv6 = [", key, hint);
+    }
+    let outside = "ipv4 = \"203.0.113.1/24\"";
+    let t = with(outside, &format!("{outside}\nipv6 = [\"2001:db8::1/64\"]"));
+    refused(&t, "ipv6 = [", "ports[1].ipv6[0]", "inside port only");
+    let t = with(
+        inside,
+        &format!(
+            "{inside}\nipv6 = [\"2001:db8::1/64\"]\nvlans = [{{ id = 7, ipv4 = \"10.7.0.1/24\" }}]"
+        ),
+    );
+    refused(&t, "ipv6 = [", "ports[0].ipv6[0]", "not served yet");
+    // Several addresses on the inside port are fine.
+    let t = bad("\"2001:db8::1/64\", \"fd00:1::1/64\"");
+    let c = Config::parse(&t, "t.toml").unwrap();
+    assert_eq!(c.port(Role::Inside).unwrap().ipv6.len(), 2);
 }

@@ -59,7 +59,8 @@ labelled! {
     DropReason {
     /// Frame shorter than an Ethernet header.
     EthTruncated = "eth_truncated",
-    /// EtherType neither IPv4 nor ARP (IPv6, LLDP, ...).
+    /// EtherType neither IPv4 nor ARP, nor IPv6 on an inside port with IPv6 addresses
+    /// (LLDP, ...).
     EthUnsupported = "eth_unsupported_ethertype",
     /// Unicast frame for another MAC address.
     EthOtherHost = "eth_other_host",
@@ -88,6 +89,27 @@ labelled! {
     /// ARP (or a frame for the appliance itself) dropped because its ring to the
     /// control lcore was full; ALG frames have a ring of their own (`ring_full`).
     ArpRingFull = "arp_ring_full",
+    /// IPv6 header shorter than 40 bytes or than its payload length, or an extension
+    /// header running past the packet (inside port with IPv6 addresses).
+    Ipv6Truncated = "ipv6_truncated",
+    /// IPv6 header with a bad version, a jumbogram, or a multicast source.
+    Ipv6Malformed = "ipv6_malformed",
+    /// IPv6 multicast the appliance does not serve (MLD, router solicitations, groups
+    /// other than its solicited-node ones).
+    Ipv6Multicast = "ipv6_multicast",
+    /// Unicast IPv6 for another host: NAT64 does not translate it (not yet: issue 17).
+    Ipv6NotTranslated = "ipv6_not_translated",
+    /// Neighbour discovery message that fails RFC 4861's checks (hop limit 255, code
+    /// 0, length, checksum, options, unicast target).
+    NdMalformed = "nd_malformed",
+    /// Neighbour discovery message handled (answered, learned from, or for another
+    /// target) and consumed.
+    NdConsumed = "nd_consumed",
+    /// Neighbour advertisement that answers no solicitation of ours: nothing learned.
+    NdUnsolicited = "nd_unsolicited",
+    /// Neighbour discovery or echo over its source MAC's budget (shared with ARP,
+    /// `dataplane.arp_per_source`): dropped before the control lcore.
+    NdRateLimited = "nd_rate_limited",
     /// IPv4 header shorter than 20 bytes or than its IHL / total length.
     Ipv4Truncated = "ipv4_truncated",
     /// IPv4 header with bad version, IHL below 5 or total length below the header.

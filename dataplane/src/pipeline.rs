@@ -11,7 +11,7 @@ use crate::frag::{self, Fragments, Key as FragKey};
 use crate::nat::{Nat, Tuple};
 use crate::neighbors::Neighbors;
 use crate::wire::checksum::{self, Delta};
-use crate::wire::ethernet::{self, Mac, ETHERTYPE_ARP, ETHERTYPE_IPV4};
+use crate::wire::ethernet::{self, Mac, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use crate::wire::{arp, be16, icmp, ipv4, tcp, udp, WireError};
 use cgnat_config::{Config, Ipv4Net, Role};
 use std::sync::Arc;
@@ -77,6 +77,8 @@ pub struct PortInfo {
     pub untagged: bool,
     /// VLAN sub-interfaces ([`crate::vlan`]).
     pub vlans: Vec<crate::vlan::VlanIf>,
+    /// The port's IPv6 side (inside port with IPv6 addresses: [`crate::nd`]).
+    pub ipv6: Option<crate::nd::Ipv6If>,
 }
 
 impl PortInfo {
@@ -123,6 +125,7 @@ pub fn port_infos(cfg: &Config, macs: [Mac; 2]) -> [PortInfo; 2] {
             mtu: p.mtu,
             untagged: p.untagged,
             vlans: crate::vlan::vlans_of(p),
+            ipv6: crate::nd::Ipv6If::new(macs[side as usize], &p.ipv6),
         }
     };
     [info(Side::Inside), info(Side::Outside)]
@@ -1307,6 +1310,7 @@ impl<B: PacketBuf> Worker<B> {
                     Verdict::Drop(DropReason::ArpRateLimited)
                 };
             }
+            ETHERTYPE_IPV6 if from == Side::Inside => return self.ipv6_in(buf, now),
             _ => return Verdict::Drop(DropReason::EthUnsupported),
         }
         let p = match parse_l3(buf) {
@@ -1438,6 +1442,26 @@ impl<B: PacketBuf> Worker<B> {
     /// timestamp and source route would carry inside addresses out or steer packets.
     /// A few compares for a packet without options to the internet.
     #[inline(always)]
+    /// An IPv6 frame from the inside ([`crate::nd::classify`]): neighbour discovery and
+    /// echo for the port go to the control lcore, within the source MAC's ARP budget.
+    fn ipv6_in(&mut self, buf: &B, now: u32) -> Verdict {
+        let Some(ifc) = &self.ports[Side::Inside as usize].ipv6 else {
+            return Verdict::Drop(DropReason::EthUnsupported);
+        };
+        match crate::nd::classify(buf.data(), ifc) {
+            crate::nd::Class::Control => {
+                let src = ethernet::Frame::new_unchecked(buf.data()).src();
+                if self.arp_allowed(&src, now) {
+                    Verdict::Control
+                } else {
+                    Verdict::Drop(DropReason::NdRateLimited)
+                }
+            }
+            crate::nd::Class::Forward => Verdict::Drop(DropReason::Ipv6NotTranslated),
+            crate::nd::Class::Drop(r) => Verdict::Drop(r),
+        }
+    }
+
     fn screen(&mut self, buf: &mut B, p: &Parsed, from: Side) -> Result<(), DropReason> {
         let prm = &self.params;
         match from {
@@ -2453,6 +2477,8 @@ pub struct Control<B> {
     /// The PCP server (when on), the second it started (its epoch's zero) and the
     /// ANNOUNCE copies sent.
     pcp: Option<(crate::pcp::PcpParams, u32, usize)>,
+    /// Neighbour discovery and echo on the inside port's IPv6 addresses.
+    nd: Option<crate::nd::Nd>,
 }
 
 /// The fragments of one reassembled datagram, as the control lcore gathers them.
@@ -2556,6 +2582,7 @@ impl<B: PacketBuf> Control<B> {
         neighbors: Arc<Neighbors>,
         counters: Arc<WorkerCounters>,
     ) -> Control<B> {
+        let ports_ipv6 = ports[Side::Inside as usize].ipv6.clone();
         Control {
             ports,
             pool,
@@ -2571,7 +2598,14 @@ impl<B: PacketBuf> Control<B> {
             frag_sets: Vec::new(),
             alloc: None,
             pcp: None,
+            nd: ports_ipv6
+                .map(|i| crate::nd::Nd::new(i, Arc::new(crate::neighbors::Neighbors6::new(4096)))),
         }
+    }
+
+    /// Neighbour discovery on the inside port, if it speaks IPv6.
+    pub fn nd(&mut self) -> Option<&mut crate::nd::Nd> {
+        self.nd.as_mut()
     }
 
     /// Turns the PCP server on (announced at the next [`Control::tick`]).
@@ -2993,6 +3027,14 @@ impl<B: PacketBuf> Control<B> {
         match frame.ethertype() {
             ETHERTYPE_ARP => self.arp(buf, side),
             ETHERTYPE_IPV4 => self.local_ipv4(buf, side),
+            ETHERTYPE_IPV6 if side == Side::Inside => {
+                let now = self.now;
+                match self.nd.as_mut().map(|nd| nd.handle(buf, now)) {
+                    Some(crate::nd::Answer::Send) => Verdict::Tx(side),
+                    Some(crate::nd::Answer::Drop(r)) => Verdict::Drop(r),
+                    None => Verdict::Drop(DropReason::EthUnsupported),
+                }
+            }
             _ => Verdict::Drop(DropReason::EthUnsupported),
         }
     }

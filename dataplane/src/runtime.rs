@@ -117,6 +117,17 @@ fn eal_args(cfg: &Config, until_drained: bool) -> Vec<String> {
 
 /// Runs the appliance until stopped (or drained); returns the final summary.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
+    // NAT64 (issue 17): its settings are validated, but until the dataplane translates
+    // IPv6 subscribers the appliance refuses them rather than run without them. The
+    // inside port's IPv6 addresses are served (neighbour discovery, echo).
+    if cfg.nat64.is_some() {
+        anyhow::bail!(
+            "{}: [nat64] is valid, but this build does not translate IPv6 subscribers yet \
+             (issue 17: the RFC 7915 translator and the inside port's IPv6 are in; the \
+             NAT64 sessions are not); remove it to run",
+            cfg.file
+        );
+    }
     // Everything that can fail for reasons outside DPDK is claimed before anything
     // runs: a listen address taken elsewhere stops the start with nothing running.
     let serving = !opts.until_drained;

@@ -864,3 +864,85 @@ fn vlan_tagged_subscribers_through_pcap_mode() {
     assert_eq!(count("outside", "7", "tx"), Some(3));
     assert_eq!(count("outside", "7", "rx"), Some(1));
 }
+
+#[test]
+fn a_nat64_config_is_refused_at_start_until_the_dataplane_translates() {
+    // `cgnat check` accepts it (the settings are valid)...
+    let dir = workdir("nat64-refused");
+    let text = CONFIG.replace(
+        "ipv4 = \"100.64.0.1/10\"",
+        "ipv4 = \"100.64.0.1/10\"\nipv6 = [\"fd00:ffff::1/64\"]",
+    ) + "\n[nat64]\n";
+    let cfg = dir.join("cgnat.toml");
+    std::fs::write(&cfg, &text).unwrap();
+    let check = Command::new(env!("CARGO_BIN_EXE_cgnat"))
+        .args(["check", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+    // ...but the appliance does not start without translating.
+    write_pcap(&dir.join("in.pcap"), &[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_cgnat"))
+        .args(["pcap", "-c"])
+        .arg(&cfg)
+        .arg("--inside")
+        .arg(dir.join("in.pcap"))
+        .arg("--out-dir")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("does not translate IPv6 subscribers yet"),
+        "{err}"
+    );
+    assert!(!dir.join("out/summary.json").exists());
+}
+
+#[test]
+fn the_inside_port_answers_neighbour_solicitations_and_echo_over_dpdk() {
+    let dir = workdir("ipv6-inside");
+    let (port, sub) = (a6("fd00:ffff::1"), a6("fd00:ffff::10"));
+    let text = CONFIG.replace(
+        "ipv4 = \"100.64.0.1/10\"",
+        "ipv4 = \"100.64.0.1/10\"\nipv6 = [\"fd00:ffff::1/64\"]",
+    );
+    let group = sol_node(port);
+    let ns = icmp6_frame(
+        HOST_MAC,
+        group_mac(group),
+        sub,
+        group,
+        255,
+        &nd(135, 0, port, 1, HOST_MAC),
+    );
+    let echo = |ty: u8| vec![ty, 0, 0, 0, 0xab, 0xcd, 0, 1, b'v', b'6'];
+    // Any destination MAC is taken in pcap mode.
+    let req = icmp6_frame(HOST_MAC, [2, 0, 0, 0, 0, 0], sub, port, 64, &echo(128));
+    let bad = {
+        let mut f = req.clone();
+        f[14] = 0x40;
+        f
+    };
+    let summary = run_pcap_config(&dir, &text, &[ns, req, bad], None);
+    assert_eq!(summary["dropped"]["ipv6_malformed"], 1, "{summary}");
+    let out = read_pcap(&dir.join("out/inside.pcap"));
+    assert_eq!(out.len(), 2, "{summary}");
+    let mut mac = [0u8; 6];
+    mac.copy_from_slice(&out[0][6..12]);
+    let na = icmp6_frame(
+        mac,
+        HOST_MAC,
+        port,
+        sub,
+        255,
+        &nd(136, 0xe000_0000, port, 2, mac),
+    );
+    assert_eq!(out[0], na);
+    assert_eq!(
+        out[1],
+        icmp6_frame(mac, HOST_MAC, port, sub, 64, &echo(129))
+    );
+}

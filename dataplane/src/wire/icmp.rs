@@ -1,6 +1,6 @@
 //! ICMPv4 (RFC 792): echo queries and the error messages NAT must translate.
 
-use super::{be16, put16, WireError};
+use super::{be16, be32, put16, put32, WireError};
 
 /// Header length of echo and error messages.
 pub const HEADER_LEN: usize = 8;
@@ -86,6 +86,13 @@ impl<T: AsRef<[u8]>> Message<T> {
     pub fn ident(&self) -> u16 {
         be16(self.buffer.as_ref(), 4)
     }
+    /// The 4 bytes after the checksum as one word: identifier and sequence of a
+    /// query, the MTU of a fragmentation-needed (ICMPv6 packet-too-big), the pointer
+    /// of a parameter problem.
+    #[inline(always)]
+    pub fn word(&self) -> u32 {
+        be32(self.buffer.as_ref(), 4)
+    }
     /// The bytes after the 8-byte header (the embedded packet of an error).
     #[inline(always)]
     pub fn body(&self) -> &[u8] {
@@ -103,6 +110,18 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Message<T> {
     #[inline(always)]
     pub fn set_checksum(&mut self, c: u16) {
         put16(self.buffer.as_mut(), 2, c);
+    }
+    /// Sets type and code (checksum is the caller's).
+    #[inline(always)]
+    pub fn set_type_code(&mut self, t: u8, code: u8) {
+        let b = self.buffer.as_mut();
+        b[0] = t;
+        b[1] = code;
+    }
+    /// Sets the 4 bytes after the checksum (see [`Message::word`]).
+    #[inline(always)]
+    pub fn set_word(&mut self, w: u32) {
+        put32(self.buffer.as_mut(), 4, w);
     }
     /// Recomputes the checksum over the whole message.
     #[inline]

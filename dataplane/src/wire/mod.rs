@@ -1,5 +1,6 @@
-//! Wire formats: zero-copy views over Ethernet, ARP, IPv4, TCP, UDP and ICMP, and the
-//! checksum helpers. Stateless: parsing and emitting only, no NAT knowledge.
+//! Wire formats: zero-copy views over Ethernet, ARP, IPv4, IPv6, TCP, UDP, ICMP and
+//! ICMPv6, the checksum helpers, and RFC 6052's IPv4-embedded IPv6 addresses.
+//! Stateless: parsing and emitting only, no NAT knowledge.
 //!
 //! Each view is `View<T: AsRef<[u8]>>`: `new_checked` validates lengths once, after
 //! which no getter can panic; setters need `T: AsMut<[u8]>`.
@@ -8,8 +9,11 @@ pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ipv4;
+pub mod ipv6;
 pub mod pcp;
+pub mod rfc6052;
 pub mod tcp;
 pub mod udp;
 pub mod vlan;

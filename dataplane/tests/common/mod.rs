@@ -496,3 +496,77 @@ pub fn exit_within(child: &mut Child, limit: Duration) -> Option<std::process::E
     }
     None
 }
+
+// ---- IPv6 (issue 17) ----
+
+/// An IPv6 address's bytes.
+pub fn a6(s: &str) -> [u8; 16] {
+    s.parse::<std::net::Ipv6Addr>().unwrap().octets()
+}
+
+/// The Internet checksum over the concatenated parts (each of even length but the
+/// last), written here rather than taken from the code under test.
+pub fn csum(parts: &[&[u8]]) -> u16 {
+    let mut all: Vec<u8> = parts.concat();
+    if all.len() % 2 == 1 {
+        all.push(0);
+    }
+    let mut s: u32 = all
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
+
+/// An Ethernet frame carrying an IPv6 ICMPv6 message, its checksum filled, by hand.
+pub fn icmp6_frame(
+    smac: [u8; 6],
+    dmac: [u8; 6],
+    src: [u8; 16],
+    dst: [u8; 16],
+    hop: u8,
+    icmp: &[u8],
+) -> Vec<u8> {
+    let mut m = icmp.to_vec();
+    m[2] = 0;
+    m[3] = 0;
+    let len = (m.len() as u32).to_be_bytes();
+    let c = csum(&[&src, &dst, &len, &[0, 0, 0, 58], &m]);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut f = Vec::new();
+    f.extend_from_slice(&dmac);
+    f.extend_from_slice(&smac);
+    f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+    f.extend_from_slice(&(m.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[58, hop]);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&m);
+    f
+}
+
+/// A neighbour solicitation or advertisement body: type, flags, target, and a
+/// link-layer address option (`opt` kind, 0 for none).
+pub fn nd(ty: u8, flags: u32, target: [u8; 16], opt: u8, mac: [u8; 6]) -> Vec<u8> {
+    let mut m = vec![ty, 0, 0, 0];
+    m.extend_from_slice(&flags.to_be_bytes());
+    m.extend_from_slice(&target);
+    if opt != 0 {
+        m.extend_from_slice(&[opt, 1]);
+        m.extend_from_slice(&mac);
+    }
+    m
+}
+
+pub fn sol_node(a: [u8; 16]) -> [u8; 16] {
+    let mut s = a6("ff02::1:ff00:0");
+    s[13..].copy_from_slice(&a[13..]);
+    s
+}
+
+pub fn group_mac(a: [u8; 16]) -> [u8; 6] {
+    [0x33, 0x33, a[12], a[13], a[14], a[15]]
+}
