@@ -7,6 +7,8 @@
 //! sync thread, off the hot path.
 
 pub mod auth;
+pub mod link;
+pub mod transport;
 pub mod wire;
 
 use crate::counters::Counter;
