@@ -381,6 +381,11 @@ impl Source {
             vec![(vec![], sum(&|c| c.pcp_mappings_expired.get()))],
         );
         f.counter(
+            "cgnat_ha_journal_full_total",
+            "Sessions created or ended that found the HA sync journal full (a bulk sync follows).",
+            vec![(vec![], sum(&|c| c.ha_journal_full.get()))],
+        );
+        f.counter(
             "cgnat_inbound_sessions_recycled_total",
             "Unanswered inbound-created sessions recycled for newer ones (inbound budget full).",
             vec![(vec![], sum(&|c| c.inbound_sessions_recycled.get()))],

@@ -370,6 +370,8 @@ pub struct Worker<B> {
     glean: [(u32, Mac); 32],
     glean_len: usize,
     held: [HeldSyn; HELD_SYNS],
+    /// HA standby: every received frame is dropped (`ha_standby`) until promoted.
+    standby: bool,
     held_len: usize,
     frags: Fragments<B>,
     /// Where the fragment `process` answered [`Verdict::Hold`] for is held (its
@@ -459,6 +461,7 @@ impl<B: PacketBuf> Worker<B> {
             glean: [(0, [0; 6]); 32],
             glean_len: 0,
             held: [HeldSyn::EMPTY; HELD_SYNS],
+            standby: false,
             held_len: 0,
             frags: Fragments::new(0x4000),
             pending_hold: None,
@@ -659,6 +662,22 @@ impl<B: PacketBuf> Worker<B> {
     #[inline]
     pub fn vlan_out<F: PacketBuf>(&self, buf: &mut F, side: Side) -> Result<(), DropReason> {
         crate::vlan::egress(&self.ports[side as usize], side, buf, &self.counters)
+    }
+
+    /// HA role: a standby forwards nothing (its received frames are dropped and
+    /// counted, `ha_standby`) and creates nothing; its tables are what the active
+    /// syncs. Promoting gives every synced session a fresh timer.
+    pub fn set_standby(&mut self, standby: bool, now: u32) {
+        if self.standby && !standby {
+            self.nat.sync_promote(now);
+        }
+        self.standby = standby;
+    }
+
+    /// Whether this worker is an HA standby.
+    #[inline]
+    pub fn standby(&self) -> bool {
+        self.standby
     }
 
     /// The worker's NAT tables (for inspection).

@@ -1165,6 +1165,7 @@ pub(crate) fn summarize(
         "icmp_sent": sum(&|c| c.icmp_sent.get()),
         "ip_options_stripped": sum(&|c| c.ip_options_stripped.get()),
         "inbound_sessions_recycled": sum(&|c| c.inbound_sessions_recycled.get()),
+        "ha_journal_full": sum(&|c| c.ha_journal_full.get()),
         "pcp": pcp_json(&all),
         "handoff": { "sent": sum(&|c| c.handoff_out.get()), "received": sum(&|c| c.handoff_in.get()) },
         "fragments": { "translated": sum(&|c| c.fragments_translated.get()), "held": sum(&|c| c.fragments_held.get()),

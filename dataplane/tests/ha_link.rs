@@ -52,13 +52,14 @@ impl Store {
 }
 
 impl Tables for Store {
-    fn updates(&mut self, push: &mut dyn FnMut(Item) -> bool) {
+    fn updates(&mut self, push: &mut dyn FnMut(Item) -> bool) -> bool {
         while let Some(it) = self.news.front() {
             if !push(*it) {
                 break;
             }
             self.news.pop_front();
         }
+        false
     }
     fn walk_start(&mut self) {
         self.walk = self.held.values().copied().collect();

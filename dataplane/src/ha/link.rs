@@ -146,6 +146,13 @@ impl Link {
         true
     }
 
+    /// Asks for a bulk sync (the tables lost track of changes).
+    pub fn want_bulk(&mut self) {
+        if self.role == Role::Active {
+            self.bulk_wanted = true;
+        }
+    }
+
     /// The driver should start walking its tables for a bulk sync: call
     /// [`Link::bulk_started`], then [`Link::bulk`] while there is room, then
     /// [`Link::bulk_fed`].

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod link;
+pub mod tables;
 pub mod transport;
 pub mod wire;
 
@@ -40,6 +41,9 @@ pub struct HaCounters {
     pub resync_requests: Counter,
     /// Bulk syncs completed (sent by an active, received by a standby).
     pub bulk_syncs: Counter,
+    /// Records a standby could not install (a port or block held here otherwise, a
+    /// full table, an address not in the pool).
+    pub install_failed: Counter,
 }
 
 impl HaCounters {
@@ -54,7 +58,7 @@ impl HaCounters {
     }
 
     /// Every counter with its metric name, in a stable order.
-    pub fn all(&self) -> [(&'static str, &Counter); 11] {
+    pub fn all(&self) -> [(&'static str, &Counter); 12] {
         [
             ("sent", &self.sent),
             ("records_sent", &self.records_sent),
@@ -67,6 +71,7 @@ impl HaCounters {
             ("refused_replay", &self.replay),
             ("resync_requests", &self.resync_requests),
             ("bulk_syncs", &self.bulk_syncs),
+            ("install_failed", &self.install_failed),
         ]
     }
 }

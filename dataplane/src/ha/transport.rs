@@ -13,8 +13,9 @@ use std::net::{SocketAddr, UdpSocket};
 /// The tables a link syncs: the active's source of records, the standby's sink.
 pub trait Tables {
     /// Incremental records since the last call (active), handed to `push` until it
-    /// returns false (the rest waits for the next call).
-    fn updates(&mut self, push: &mut dyn FnMut(Item) -> bool);
+    /// returns false (the rest waits for the next call). True when some were lost
+    /// (the peer needs a bulk sync).
+    fn updates(&mut self, push: &mut dyn FnMut(Item) -> bool) -> bool;
     /// Restarts the walk of the whole state for a bulk sync.
     fn walk_start(&mut self);
     /// The next records of the walk, handed to `push` until it returns false (no
@@ -60,7 +61,9 @@ pub fn step(
         link.bulk_fed();
     }
     // Updates during a bulk sync go after it (they are newer than what it read).
-    tables.updates(&mut |it| link.update(it));
+    if tables.updates(&mut |it| link.update(it)) {
+        link.want_bulk();
+    }
     link.poll(now_ms, counters, &mut |d| {
         // A lost datagram is found by the receiver (a sequence gap); nothing to do.
         let _ = socket.send(d);

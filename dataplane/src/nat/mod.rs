@@ -29,6 +29,7 @@ pub mod index;
 pub mod pcp;
 pub mod pool;
 pub mod rss;
+pub mod sync;
 pub mod wheel;
 
 use crate::counters::{proto_index, DropReason, WorkerCounters};
@@ -783,6 +784,11 @@ pub struct Nat {
     /// Room for the records of the entries a delete or the expiry ends (reserved
     /// once: no allocation on the worker).
     pcp_ending: Vec<u32>,
+    /// HA sync: sessions created and ended since the last drain (`nat/sync.rs`), when
+    /// `journal_on`; `journal_lost` when one found no room.
+    journal: Vec<(bool, Session)>,
+    journal_on: bool,
+    journal_lost: bool,
 }
 
 const NO_POOL: u16 = u16::MAX;
@@ -1020,6 +1026,9 @@ impl Nat {
             expect_order: 0,
             pcp: HashMap::with_capacity(pcp::MAX_PCP_ENTRIES),
             pcp_ending: Vec::with_capacity(pcp::MAX_PCP_ENTRIES),
+            journal: Vec::new(),
+            journal_on: false,
+            journal_lost: false,
         };
         nat.above_threshold = vec![false; nat.pool.addrs.len()];
         nat.install_statics(worker);
@@ -1909,6 +1918,7 @@ impl Nat {
         // Last: the outside key's slot was likely prefetched by the caller.
         self.index_session(i);
         self.live_sessions += 1;
+        self.note(false, &s);
         if self.params.log.sessions {
             self.emit(self.session_event(event::SESSION_CREATE, &s));
         }
@@ -2983,6 +2993,7 @@ impl Nat {
     /// keeps its timer wheel link for the caller.
     fn release_session(&mut self, i: u32, now: u32) {
         let s = self.sessions[i as usize];
+        self.note(true, &s);
         if self.params.log.sessions {
             self.emit(self.session_event(event::SESSION_DELETE, &s));
         }
