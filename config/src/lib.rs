@@ -456,7 +456,38 @@ pub struct Config {
     pub logging: Logging,
     /// PCP and NAT-PMP server.
     pub pcp: Pcp,
+    /// HA state sync with a peer appliance (`[ha]`), if configured.
+    pub ha: Option<Ha>,
 }
+
+/// The role an appliance of an HA pair starts in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HaRole {
+    /// Forwards and sends its state to the peer.
+    Active,
+    /// Forwards nothing; installs the state the active sends.
+    Standby,
+}
+
+/// HA state sync (`[ha]`): a UDP socket on a management network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ha {
+    /// Role at start (keepalived changes it through the control API).
+    pub role: HaRole,
+    /// This appliance's sync address.
+    pub listen: SocketAddrV4,
+    /// The peer's sync address.
+    pub peer: SocketAddrV4,
+    /// File holding the shared key (both appliances the same).
+    pub key_file: String,
+    /// Sync messages per second at most.
+    pub rate: u32,
+}
+
+/// Default `ha.rate`.
+pub const HA_DEFAULT_RATE: u32 = 2000;
+/// Shortest HA key (bytes).
+pub const HA_MIN_KEY: usize = 16;
 
 /// The PCP (RFC 6887) and NAT-PMP (RFC 6886) server on the inside port's address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
