@@ -671,7 +671,43 @@ impl<B: PacketBuf> Worker<B> {
         if self.standby && !standby {
             self.nat.sync_promote(now);
         }
+        self.nat.sync_hold(standby);
         self.standby = standby;
+    }
+
+    /// Writes into `buf` a gratuitous ARP (a broadcast request for `ip` from `ip`)
+    /// out of `side`: a new HA active takes the addresses it answers for.
+    pub fn build_garp(&mut self, side: Side, ip: u32, buf: &mut B) -> Verdict {
+        if !buf.set_len(ethernet::HEADER_LEN + arp::LEN) {
+            return Verdict::Drop(DropReason::TooBig);
+        }
+        let port = &self.ports[side as usize];
+        let d = buf.data_mut();
+        let mut f = ethernet::Frame::new_unchecked(&mut d[..]);
+        f.set_addrs(&port.mac, &ethernet::BROADCAST);
+        f.set_ethertype(ETHERTYPE_ARP);
+        arp::emit(
+            &mut d[14..],
+            arp::OP_REQUEST,
+            &port.mac,
+            ip.into(),
+            &[0; 6],
+            ip.into(),
+        );
+        self.counters.tx[side as usize].inc();
+        Verdict::Tx(side)
+    }
+
+    /// The addresses a new HA active announces on `side` (gratuitous ARP): the
+    /// port's own and, outside, the pool's (proxy ARP answers for them), at most
+    /// `max`.
+    pub fn announced(&self, side: Side, max: usize) -> Vec<u32> {
+        let mut v = vec![self.ports[side as usize].addr()];
+        if side == Side::Outside {
+            v.extend(self.nat.pool.addresses().iter().copied());
+        }
+        v.truncate(max);
+        v
     }
 
     /// Whether this worker is an HA standby.

@@ -789,6 +789,9 @@ pub struct Nat {
     journal: Vec<(bool, Session)>,
     journal_on: bool,
     journal_lost: bool,
+    /// HA standby: live sessions are not expired (the active's traffic refreshes
+    /// them, unseen here); their end comes from the active.
+    hold: bool,
 }
 
 const NO_POOL: u16 = u16::MAX;
@@ -907,6 +910,12 @@ macro_rules! map_keys {
     };
 }
 
+/// Slots of the expiry wheel under `params`: one per second up to the longest timeout.
+fn wheel_slots(params: &NatParams) -> usize {
+    let t = &params.timeouts;
+    (t.tcp_established.max(t.udp).max(t.icmp) as usize + 1).min(1 << 14)
+}
+
 /// The inside key of static mapping `st` (no remote: endpoint-independent).
 fn static_key(st: (u8, u32, u16, u32, u16)) -> Key {
     Key {
@@ -973,11 +982,6 @@ impl Nat {
         } else {
             0
         };
-        let max_timeout = params
-            .timeouts
-            .tcp_established
-            .max(params.timeouts.udp)
-            .max(params.timeouts.icmp);
         let mut pool = Pool::new(
             &params.pool,
             layout,
@@ -991,7 +995,7 @@ impl Nat {
         }
         let mut nat = Nat {
             pool,
-            wheel: Wheel::new((max_timeout as usize + 1).min(1 << 14), now),
+            wheel: Wheel::new(wheel_slots(&params), now),
             params,
             sessions,
             free_session: if cap > 0 { 0 } else { NIL },
@@ -1029,6 +1033,7 @@ impl Nat {
             journal: Vec::new(),
             journal_on: false,
             journal_lost: false,
+            hold: false,
         };
         nat.above_threshold = vec![false; nat.pool.addrs.len()];
         nat.install_statics(worker);
@@ -2436,7 +2441,17 @@ impl Nat {
             let Some(i) = self.wheel.pop_due(now, |i| sessions[i as usize].next) else {
                 break;
             };
-            let deadline = self.deadline(i);
+            if self.sessions[i as usize].mapping == NIL {
+                // Released while on the wheel (an HA standby told so): free now.
+                self.sessions[i as usize].next = self.free_session;
+                self.free_session = i;
+                continue;
+            }
+            let mut deadline = self.deadline(i);
+            if deadline <= now && self.hold && self.sessions[i as usize].mapping != NIL {
+                // A standby's live session: due again one timeout from now.
+                deadline = now.saturating_add(self.timeout(&self.sessions[i as usize]).max(1));
+            }
             if deadline > now {
                 let mut next = NIL;
                 self.wheel.insert(i, deadline, &mut next);

@@ -227,31 +227,39 @@ impl Nat {
         })
     }
 
-    /// Drops everything received before a bulk sync (a standby): every session, PCP
-    /// mapping and expectation, their ports freed at once (no quarantine: the same
-    /// ports come back with the bulk). Static mappings stay (they come from the
-    /// configuration, as on the active). Released session records are reused as their
-    /// old deadline passes (the expiry frees them).
+    /// A bulk sync begins (a standby): everything received before is dropped, the
+    /// bulk brings the active's whole state again. Every session ends (its port
+    /// freed at once), every session record is free again and the timer wheel empty;
+    /// PCP mappings and expectations end. Static mappings stay (they come from the
+    /// configuration, as on the active).
     pub fn sync_flush(&mut self, now: u32) {
-        let q = self.pool.set_quarantine_secs(0);
         let keys: Vec<Key> = self.expects.keys().copied().collect();
         for k in keys {
             self.remove_expectation(&k, now);
         }
         let pcps: Vec<u32> = self.pcp.keys().copied().collect();
         for m in pcps {
-            if let Some(e) = self.pcp.remove(&m) {
-                let _ = e;
+            if self.pcp.remove(&m).is_some() {
                 self.unpin_mapping(m, now, true);
             }
         }
         self.counters.pcp_mappings_active.set(0);
+        let q = self.pool.set_quarantine_secs(0);
         for i in 0..self.session_slots() {
             if self.session_at(i).is_some() {
                 self.release_session(i, now);
             }
         }
         self.pool.set_quarantine_secs(q);
+        debug_assert_eq!(self.live_sessions, 0);
+        // No session is left: every record goes back on the free list, the wheel
+        // starts empty (released records need not wait there for their deadline).
+        let cap = self.sessions.len();
+        for (i, s) in self.sessions.iter_mut().enumerate() {
+            s.next = if i + 1 < cap { i as u32 + 1 } else { NIL };
+        }
+        self.free_session = if cap > 0 { 0 } else { NIL };
+        self.wheel = Wheel::new(wheel_slots(&self.params), now);
     }
 
     /// Installs (or, `it.end`, removes) what a standby received, at `now`, with the
@@ -439,9 +447,9 @@ impl Nat {
         Ok(())
     }
 
-    /// Ends session `i` now (a standby told so, or replacing it).
+    /// Ends session `i` now (a standby told so, or replacing it). Its record stays on
+    /// the timer wheel until its deadline comes, then the expiry frees it.
     fn free_session_at_sync(&mut self, i: u32, now: u32) {
-        // Its record stays on the timer wheel until its deadline, as any released one.
         self.release_session(i, now);
     }
 
@@ -583,6 +591,17 @@ impl Nat {
             return Err(InstallError::PortTaken);
         }
         Ok(self.install_mapping(sub, mkey, a, outside.1))
+    }
+
+    /// A standby holds its live sessions (the expiry does not end them: the active's
+    /// traffic, unseen here, keeps them alive; their end comes from the active);
+    /// released records are still freed as their deadline passes.
+    /// A standby also frees the ports of the sessions it is told ended at once (no
+    /// quarantine: the active decides when a port is reused; this one only follows).
+    pub fn sync_hold(&mut self, hold: bool) {
+        self.hold = hold;
+        self.pool
+            .set_quarantine_secs(if hold { 0 } else { self.params.quarantine_secs });
     }
 
     /// Gives every live session a fresh timer at `now` (a standby becoming active: its
