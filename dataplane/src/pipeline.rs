@@ -678,36 +678,17 @@ impl<B: PacketBuf> Worker<B> {
     /// Writes into `buf` a gratuitous ARP (a broadcast request for `ip` from `ip`)
     /// out of `side`: a new HA active takes the addresses it answers for.
     pub fn build_garp(&mut self, side: Side, ip: u32, buf: &mut B) -> Verdict {
-        if !buf.set_len(ethernet::HEADER_LEN + arp::LEN) {
-            return Verdict::Drop(DropReason::TooBig);
-        }
-        let port = &self.ports[side as usize];
-        let d = buf.data_mut();
-        let mut f = ethernet::Frame::new_unchecked(&mut d[..]);
-        f.set_addrs(&port.mac, &ethernet::BROADCAST);
-        f.set_ethertype(ETHERTYPE_ARP);
-        arp::emit(
-            &mut d[14..],
-            arp::OP_REQUEST,
-            &port.mac,
-            ip.into(),
-            &[0; 6],
-            ip.into(),
-        );
-        self.counters.tx[side as usize].inc();
-        Verdict::Tx(side)
+        self.build_arp(side, ip, ip, buf)
     }
 
-    /// The addresses a new HA active announces on `side` (gratuitous ARP): the
-    /// port's own and, outside, the pool's (proxy ARP answers for them), at most
-    /// `max`.
-    pub fn announced(&self, side: Side, max: usize) -> Vec<u32> {
-        let mut v = vec![self.ports[side as usize].addr()];
-        if side == Side::Outside {
-            v.extend(self.nat.pool.addresses().iter().copied());
+    /// The `i`-th address a new HA active announces on `side` (gratuitous ARP): the
+    /// port's own first and, outside, then the pool's (proxy ARP answers for them).
+    pub fn announced(&self, side: Side, i: usize) -> Option<u32> {
+        match (i, side) {
+            (0, _) => Some(self.ports[side as usize].addr()),
+            (_, Side::Outside) => self.nat.pool.addresses().get(i - 1).copied(),
+            _ => None,
         }
-        v.truncate(max);
-        v
     }
 
     /// Whether this worker is an HA standby.
@@ -2089,6 +2070,12 @@ impl<B: PacketBuf> Worker<B> {
     /// Writes into `buf` (any contents) the broadcast ARP request for `hop` out of
     /// `side`.
     pub fn build_arp_request(&mut self, hop: u32, side: Side, buf: &mut B) -> Verdict {
+        let from = self.ports[side as usize].addr_for(hop);
+        self.build_arp(side, from, hop, buf)
+    }
+
+    /// Writes into `buf` a broadcast ARP request for `tpa` from `spa` out of `side`.
+    fn build_arp(&mut self, side: Side, spa: u32, tpa: u32, buf: &mut B) -> Verdict {
         if !buf.set_len(ethernet::HEADER_LEN + arp::LEN) {
             return Verdict::Drop(DropReason::TooBig);
         }
@@ -2101,9 +2088,9 @@ impl<B: PacketBuf> Worker<B> {
             &mut d[14..],
             arp::OP_REQUEST,
             &port.mac,
-            port.addr_for(hop).into(),
+            spa.into(),
             &[0; 6],
-            hop.into(),
+            tpa.into(),
         );
         self.counters.tx[side as usize].inc();
         Verdict::Tx(side)

@@ -69,6 +69,8 @@ pub(crate) struct WorkerLink {
     reload: crossbeam::channel::Receiver<Settings>,
     /// Where the settings a reload replaced go, to be dropped off the lcore.
     reloaded: crossbeam::channel::Sender<Settings>,
+    /// HA state sync (`[ha]`): the worker's end toward the `cgnat-ha` thread.
+    pub(crate) ha: Option<Arc<crate::hasync::WorkerHa>>,
 }
 
 struct Clock {
@@ -268,6 +270,11 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let pool_addrs = nat_params.pool.clone();
     let mut pool_view = None;
 
+    let ha_shared = cfg
+        .ha
+        .as_ref()
+        .map(|h| Arc::new(crate::hasync::Shared::new(h)));
+    let mut ha_thread_end = None;
     let mut links = Vec::new();
     let mut query_tx = Vec::new();
     let mut reload_tx = Vec::new();
@@ -290,6 +297,11 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             queries: qrx,
             reload: rrx,
             reloaded: replaced_tx.clone(),
+            ha: ha_shared.as_ref().map(|sh| {
+                let (w, t) = crate::hasync::ends(sh.clone());
+                ha_thread_end.get_or_insert(t);
+                Arc::new(w)
+            }),
             events: Arc::new(MsgRing::new(
                 &format!("cgnat_events{w}"),
                 8192,
@@ -325,13 +337,19 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         pool_usage.push(nat.pool.usage.clone());
         pool_usage_api.push(nat.pool.usage.clone());
         pool_view.get_or_insert_with(|| crate::reload::PoolView::new(&nat.pool));
-        let worker = Worker::new(
+        let mut worker = Worker::new(
             nat,
             infos.clone(),
             pparams.clone(),
             neighbors.clone(),
             links[w].counters.clone(),
         );
+        if let Some(sh) = &ha_shared {
+            // The configured role from the first packet on.
+            let standby = sh.standby.load(Ordering::Relaxed);
+            worker.set_standby(standby, clock.now());
+            worker.nat.sync_journal(!standby);
+        }
         let link = links[w].clone();
         let all_links = links.clone();
         let stop = opts.stop.clone();
@@ -347,6 +365,21 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         .with_context(|| format!("launching worker on lcore {lcore}"))?;
     }
 
+    let ha_thread = match (&ha_shared, ha_thread_end) {
+        (Some(sh), Some(end)) => {
+            let worker = links[0].ha.clone().context("the HA worker end")?;
+            let h = crate::hasync::spawn(sh.clone(), worker, end, opts.stop.clone())
+                .context("starting the HA sync thread")?;
+            eprintln!(
+                "cgnat: HA {} on {}, peer {}",
+                sh.role(),
+                sh.cfg.listen,
+                sh.cfg.peer
+            );
+            Some(h)
+        }
+        _ => None,
+    };
     let control_counters = Arc::new(WorkerCounters::default());
     let gate = Arc::new(crate::http::Gate::default());
     let pool_v4: crate::reload::SharedPool = Arc::new(std::sync::RwLock::new(
@@ -388,6 +421,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
                     ("metrics", http_stats[1].clone()),
                 ],
                 vlans: cgnat_dataplane::vlan::labels(cfg),
+                ha: ha_shared.clone(),
             };
             let srv = server("cgnat-metrics", listener, 1);
             let h = crate::metrics::serve(srv, src, opts.stop.clone())
@@ -437,6 +471,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
                 stop: opts.stop.clone(),
                 running,
                 reload: reload_req_tx,
+                ha: ha_shared.clone(),
             };
             let srv = server("cgnat-api", listener, 0);
             let h = crate::api::serve(srv, state, opts.stop.clone())
@@ -470,7 +505,10 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     }
     // The accept threads return within a poll; connection threads are not waited
     // for (a client cannot hold the stop), but none reads the ports once closed.
-    for h in [metrics, api, Some(reloader)].into_iter().flatten() {
+    for h in [metrics, api, Some(reloader), ha_thread]
+        .into_iter()
+        .flatten()
+    {
         let _ = h.join();
     }
     gate.close();
@@ -725,6 +763,35 @@ fn worker_loop(
         if let Ok(new) = link.reload.try_recv() {
             let (pipeline, nat) = worker.reconfigure(new.pipeline, new.nat, now);
             let _ = link.reloaded.try_send(Settings { pipeline, nat });
+        }
+        // HA sync, between bursts: session changes to the sync thread, one of its
+        // requests answered, a role change applied (a new active announces its
+        // addresses).
+        if let Some(ha) = &link.ha {
+            let standby_now = worker.standby();
+            if let Some(standby) = ha.turn(&mut worker.nat, standby_now, now) {
+                worker.set_standby(standby, now);
+                worker.nat.sync_journal(!standby);
+                if !standby {
+                    for side in [Side::Inside, Side::Outside] {
+                        let mut i = 0;
+                        while let Some(ip) = worker.announced(side, i).filter(|_| i <= 256) {
+                            i += 1;
+                            let Some(mut m) = pool.alloc() else { break };
+                            if let Verdict::Tx(out) = worker.build_garp(side, ip, &mut m) {
+                                dispatch::transmit(&mut lanes, out, m, &worker);
+                                ha.shared.garp_sent.inc();
+                            }
+                        }
+                        flush(
+                            ports[side as usize],
+                            q,
+                            &mut lanes.tx[side as usize],
+                            &counters,
+                        );
+                    }
+                }
+            }
         }
         // Once a second, busy or not: expiry (bounded) and held SYNs.
         if now != last_now {

@@ -118,7 +118,7 @@ fn session(n: u32) -> Record {
 
 struct End {
     link: Link,
-    socket: UdpSocket,
+    socket: transport::SyncSocket,
     store: Store,
     counters: HaCounters,
     buf: Vec<u8>,
@@ -137,7 +137,7 @@ impl End {
     }
 }
 
-fn sockets() -> (UdpSocket, UdpSocket) {
+fn sockets() -> (transport::SyncSocket, transport::SyncSocket) {
     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
     let b = UdpSocket::bind("127.0.0.1:0").unwrap();
     let (aa, ba): (SocketAddr, SocketAddr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
@@ -148,7 +148,7 @@ fn sockets() -> (UdpSocket, UdpSocket) {
     )
 }
 
-fn end(role: Role, socket: UdpSocket, node: u32, rate: u32) -> End {
+fn end(role: Role, socket: transport::SyncSocket, node: u32, rate: u32) -> End {
     End {
         link: Link::new(
             role,
@@ -219,7 +219,8 @@ fn bulk_then_incremental_and_a_lost_datagram_brings_a_resync() {
     a.step(t);
     std::thread::sleep(std::time::Duration::from_millis(5));
     let mut scratch = [0u8; wire::MAX_MESSAGE];
-    let n = s.socket.recv(&mut scratch).expect("the update was sent");
+    let (n, from_peer) = s.socket.recv(&mut scratch).expect("the update was sent");
+    assert!(from_peer);
     assert!(n > wire::HEADER_LEN);
     assert!(s.store.held != a.store.held);
     // The next message (here a heartbeat or update) shows the gap.

@@ -28,7 +28,7 @@ const KEY: &[u8] = b"ha_nat test key, 32 bytes long!!";
 struct Node {
     h: Harness,
     link: Link,
-    socket: UdpSocket,
+    socket: transport::SyncSocket,
     counters: HaCounters,
     cursor: SyncCursor,
     buf: Vec<u8>,

@@ -302,6 +302,11 @@ impl Link {
         send(&self.buf[..n]);
     }
 
+    /// A datagram from another address than the peer's: refused, counted.
+    pub fn refuse_foreign(&self, datagram: &[u8], counters: &HaCounters) {
+        self.receiver.refuse_foreign(datagram, counters);
+    }
+
     /// Opens a datagram received at `now_ms` and hands what it carries to `apply`
     /// (only on a standby; an active takes resync requests). Refusals are counted and
     /// leave everything as it was.

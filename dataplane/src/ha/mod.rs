@@ -37,6 +37,8 @@ pub struct HaCounters {
     pub bad_mac: Counter,
     /// Refused: replayed (or from an older epoch of the sender).
     pub replay: Counter,
+    /// Refused: authentic, but sent from another address than the peer's.
+    pub foreign: Counter,
     /// Resync requests sent (after a loss or on joining).
     pub resync_requests: Counter,
     /// Bulk syncs completed (sent by an active, received by a standby).
@@ -54,11 +56,12 @@ impl HaCounters {
             Refusal::Version => self.bad_version.inc(),
             Refusal::BadMac => self.bad_mac.inc(),
             Refusal::Replay => self.replay.inc(),
+            Refusal::Source => self.foreign.inc(),
         }
     }
 
     /// Every counter with its metric name, in a stable order.
-    pub fn all(&self) -> [(&'static str, &Counter); 12] {
+    pub fn all(&self) -> [(&'static str, &Counter); 13] {
         [
             ("sent", &self.sent),
             ("records_sent", &self.records_sent),
@@ -69,6 +72,7 @@ impl HaCounters {
             ("refused_version", &self.bad_version),
             ("refused_bad_mac", &self.bad_mac),
             ("refused_replay", &self.replay),
+            ("refused_source", &self.foreign),
             ("resync_requests", &self.resync_requests),
             ("bulk_syncs", &self.bulk_syncs),
             ("install_failed", &self.install_failed),
@@ -165,6 +169,22 @@ impl Receiver {
             Err(e) => counters.refused(e),
         }
         r
+    }
+
+    /// A datagram from another address than the peer's: refused and counted, under
+    /// what is wrong with it first (malformed, version, MAC), else as foreign. The
+    /// replay window is not touched.
+    pub fn refuse_foreign(&self, datagram: &[u8], counters: &HaCounters) {
+        let r: Result<(), Refusal> = Message::new_checked(datagram).and_then(|m| {
+            if self.auth.verify(m.signed(), m.mac()) {
+                Err(Refusal::Source)
+            } else {
+                Err(Refusal::BadMac)
+            }
+        });
+        if let Err(e) = r {
+            counters.refused(e);
+        }
     }
 
     fn check<'a>(&mut self, datagram: &'a [u8]) -> Result<(Message<&'a [u8]>, Arrival), Refusal> {

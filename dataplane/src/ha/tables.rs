@@ -27,7 +27,7 @@ impl Tables for NatTables<'_> {
         *self.cursor = SyncCursor::default();
     }
     fn walk(&mut self, push: &mut dyn FnMut(super::wire::Item) -> bool) -> bool {
-        self.nat.sync_walk(self.cursor, self.now, push)
+        self.nat.sync_walk(self.cursor, self.now, u32::MAX, push)
     }
     fn apply(&mut self, a: Apply) {
         match a {

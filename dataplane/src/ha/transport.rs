@@ -23,22 +23,43 @@ pub trait Tables {
     fn walk(&mut self, push: &mut dyn FnMut(Item) -> bool) -> bool;
     /// Applies what a standby received.
     fn apply(&mut self, a: Apply);
+    /// The datagrams waiting were all handed to [`Tables::apply`] (a driver that
+    /// batches its applies sends them on now).
+    fn received(&mut self) {}
 }
 
-/// Opens the sync socket: bound to `local`, talking to `peer` only (datagrams from
-/// elsewhere are not read), non-blocking.
-pub fn open(local: SocketAddr, peer: SocketAddr) -> std::io::Result<UdpSocket> {
-    let s = UdpSocket::bind(local)?;
-    s.connect(peer)?;
-    s.set_nonblocking(true)?;
-    Ok(s)
+/// The sync socket: bound to `local`, sending to `peer`; datagrams from elsewhere
+/// are read and refused (counted), never applied. Non-blocking.
+pub struct SyncSocket {
+    socket: UdpSocket,
+    peer: SocketAddr,
+}
+
+/// Opens the sync socket.
+pub fn open(local: SocketAddr, peer: SocketAddr) -> std::io::Result<SyncSocket> {
+    let socket = UdpSocket::bind(local)?;
+    socket.set_nonblocking(true)?;
+    Ok(SyncSocket { socket, peer })
+}
+
+impl SyncSocket {
+    /// The next datagram waiting: its length and whether the peer sent it.
+    pub fn recv(&self, buf: &mut [u8]) -> std::io::Result<(usize, bool)> {
+        let (n, from) = self.socket.recv_from(buf)?;
+        Ok((n, from == self.peer))
+    }
+
+    /// Sends a datagram to the peer.
+    pub fn send(&self, d: &[u8]) -> std::io::Result<usize> {
+        self.socket.send_to(d, self.peer)
+    }
 }
 
 /// One turn of the link at `now_ms`: receive, feed, send. `buf` holds a datagram
 /// (at least [`MAX_MESSAGE`] bytes).
 pub fn step(
     link: &mut Link,
-    socket: &UdpSocket,
+    socket: &SyncSocket,
     tables: &mut dyn Tables,
     counters: &HaCounters,
     now_ms: u64,
@@ -47,12 +68,14 @@ pub fn step(
     debug_assert!(buf.len() >= MAX_MESSAGE);
     loop {
         match socket.recv(buf) {
-            Ok(n) => link.receive(&buf[..n], now_ms, counters, &mut |a| tables.apply(a)),
+            Ok((n, true)) => link.receive(&buf[..n], now_ms, counters, &mut |a| tables.apply(a)),
+            Ok((n, false)) => link.refuse_foreign(&buf[..n], counters),
             // A refused send (the peer's port closed: it is down) shows up here.
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
             Err(_) => break,
         }
     }
+    tables.received();
     if link.wants_bulk() {
         link.bulk_started();
         tables.walk_start();

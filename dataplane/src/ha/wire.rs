@@ -79,6 +79,8 @@ pub enum Refusal {
     /// A sequence number already received, or older than the window (or an older
     /// epoch).
     Replay,
+    /// Authentic, but from another address than the peer's.
+    Source,
 }
 
 /// A subscriber's pairing with a pool address.

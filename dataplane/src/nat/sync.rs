@@ -94,13 +94,14 @@ impl Nat {
     }
 
     /// The next records of a bulk walk from `cur`, handed to `push` until it returns
-    /// false; true once the whole state was walked. Expectations are walked in the
+    /// false or `budget` slots were examined; true once the whole state was walked. Expectations are walked in the
     /// table's own order: one created or ended during the walk may be missed by it
     /// (the journal and the next walk catch sessions; an expectation lives seconds).
     pub fn sync_walk(
         &self,
         cur: &mut SyncCursor,
         now: u32,
+        budget: u32,
         push: &mut dyn FnMut(Item) -> bool,
     ) -> bool {
         let mut put = |r: Record| {
@@ -109,7 +110,7 @@ impl Nat {
                 record: r,
             })
         };
-        loop {
+        for _ in 0..budget {
             match cur.phase {
                 0 => {
                     let Some(s) = self.subs.get(cur.at as usize) else {
@@ -197,6 +198,7 @@ impl Nat {
                 _ => return true,
             }
         }
+        false
     }
 
     fn static_rec(&self, m: u32) -> MappingRec {
