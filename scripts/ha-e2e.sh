@@ -6,7 +6,10 @@
 # A download (50 MB over HTTP) runs through the active A; A is SIGKILLed mid-way;
 # keepalived promotes B, B announces the addresses (gratuitous ARP) and forwards with
 # the sessions A synced: the download completes with the right sha256, on the same
-# outside port, and no inside address reached the internet. Needs root.
+# outside port, and no inside address reached the internet. Then A comes back as
+# standby (keepalived does not preempt) and is bulk-synced; a planned switchover back
+# to A (B demoted, its keepalived stopped) during a second download loses nothing.
+# Needs root.
 # Usage: ha-e2e.sh CGNAT_BINARY WORKDIR
 set -euo pipefail
 . "$(dirname "$0")/lib/cgnat-bed.sh"
@@ -159,6 +162,7 @@ vrrp_instance CGNAT {
     virtual_router_id 51
     priority $prio
     advert_int 1
+    nopreempt
     virtual_ipaddress {
         10.255.0.100/24
     }
@@ -178,20 +182,25 @@ SH
 }
 keepalived_conf a 150 ham$tag "$api_a"
 keepalived_conf b 100 hamb$tag "$api_b"
-for n in a b; do
-    ns=$mga
-    [ "$n" = b ] && ns=$mgb
-    ip netns exec "$ns" keepalived --dont-fork --log-console --log-detail --vrrp \
-        -f "$work/keepalived-$n.conf" -p "$work/keepalived-$n.pid" -r "$work/vrrp-$n.pid" \
-        > "$work/keepalived-$n.log" 2>&1 &
-    pids+=("$!")
-done
 role() { "$bin" ha status --api "127.0.0.1:$1" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["role"])' 2>/dev/null || echo down; }
+# keepalived N NS: starts appliance N's keepalived in namespace NS.
+keepalived_start() {
+    ip netns exec "$2" keepalived --dont-fork --log-console --log-detail --vrrp \
+        -f "$work/keepalived-$1.conf" -p "$work/keepalived-$1.pid" -r "$work/vrrp-$1.pid" \
+        > "$work/keepalived-$1.log" 2>&1 &
+    pids+=("$!")
+    eval "ka_$1=$!"
+}
+# A's first (no preemption: the first master stays master), then B's.
+keepalived_start a "$mga"
 for _ in $(seq 1 100); do
     [ "$(role "$api_a")" = active ] && break
     sleep 0.2
 done
 [ "$(role "$api_a")" = active ] || fail "keepalived did not make A active"
+keepalived_start b "$mgb"
+sleep 3
+[ "$(role "$api_a")" = active ] || fail "A is no longer active once B's keepalived runs"
 [ "$(role "$api_b")" = standby ] || fail "B is not standby"
 echo "ha-e2e: keepalived made A active"
 for _ in $(seq 1 60); do
@@ -255,6 +264,7 @@ have=$(sha256sum "$work/got.bin" | cut -d' ' -f1)
 echo "ha-e2e: the download completed through B, sha256 $have"
 sleep 0.5
 kill "$cap" 2>/dev/null || true
+sleep 0.2
 leaks=$(tcpdump -nn -r "$work/outside.pcap" 2>/dev/null | grep -c "100\.64\." || true)
 [ "$leaks" = 0 ] || fail "$leaks packets with an inside address on the outside"
 garp=$("$bin" ha status --api "127.0.0.1:$api_b" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["garp_sent"])')
@@ -265,4 +275,48 @@ out2in=$("$bin" show counters --api "127.0.0.1:$api_b" --json | python3 -c 'impo
 out_b2=$("$bin" show sessions --api "127.0.0.1:$api_b" --remote 192.0.2.10:8080 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["sessions"][0]["outside"])')
 [ "$out_b2" = "$out_a" ] || fail "B carried the download on $out_b2, A on $out_a"
 echo "ha-e2e: B translated $out2in packets of it on $out_b2, as A did"
+
+# A comes back, as standby (nopreempt): B syncs it in bulk.
+start a
+for _ in $(seq 1 150); do
+    "$bin" ha status --api "127.0.0.1:$api_a" --json 2>/dev/null \
+        | python3 -c 'import json,sys; v=json.load(sys.stdin); sys.exit(0 if v["role"] == "standby" and v["in_sync"] else 1)' 2>/dev/null && break
+    sleep 0.2
+done
+[ "$(role "$api_a")" = standby ] || fail "A did not come back as standby"
+[ "$(role "$api_b")" = active ] || fail "B is no longer active after A came back"
+echo "ha-e2e: A back as standby, bulk-synced from B"
+
+# A planned switchover back to A during a second download: B is demoted, then its
+# keepalived stops; A's promotes A.
+rm -f "$work/got.bin"
+ip netns exec "$sub" curl -sS --limit-rate 3500k --max-time 120 -o "$work/got.bin" \
+    "http://192.0.2.10:8080/blob.bin" > "$work/curl.log" 2>&1 &
+dl=$!
+pids+=("$dl")
+for _ in $(seq 1 100); do
+    [ "$(stat -c %s "$work/got.bin" 2>/dev/null || echo 0)" -gt 10000000 ] && break
+    sleep 0.1
+done
+out_b=$("$bin" show sessions --api "127.0.0.1:$api_b" --remote 192.0.2.10:8080 --json | python3 -c 'import json,sys; print([s["outside"] for s in json.load(sys.stdin)["sessions"] if s["state"] not in ("Closing", "Reset")][-1])')
+for _ in $(seq 1 50); do
+    "$bin" show sessions --api "127.0.0.1:$api_a" --remote 192.0.2.10:8080 --json 2>/dev/null | grep -q "\"$out_b\"" && break
+    sleep 0.1
+done
+"$bin" show sessions --api "127.0.0.1:$api_a" --remote 192.0.2.10:8080 --json | grep -q "\"$out_b\"" \
+    || fail "A does not hold the second download's session ($out_b)"
+"$bin" ha demote --api "127.0.0.1:$api_b" > /dev/null || fail "demoting B"
+kill -TERM "$ka_b"
+for _ in $(seq 1 100); do
+    [ "$(role "$api_a")" = active ] && break
+    sleep 0.1
+done
+[ "$(role "$api_a")" = active ] || fail "keepalived did not promote A after B stepped down"
+echo "ha-e2e: planned switchover to A during the second download ($out_b)"
+wait "$dl" || fail "the second download failed across the switchover: $(cat "$work/curl.log")"
+have=$(sha256sum "$work/got.bin" | cut -d' ' -f1)
+[ "$have" = "$want" ] || fail "second download: sha256 $have, want $want"
+"$bin" show sessions --api "127.0.0.1:$api_a" --remote 192.0.2.10:8080 --json | grep -q "\"$out_b\"" \
+    || fail "A carried the second download on another port than $out_b"
+echo "ha-e2e: the second download completed through A, sha256 $have"
 echo "HA E2E PASS"
