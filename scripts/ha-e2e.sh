@@ -2,7 +2,10 @@
 # End-to-end failover of an HA pair (issue 18): two cgnat appliances, A and B, on the
 # same two L2 segments (Linux bridges: the subscriber's and the internet's), their
 # state synced over a management link; keepalived (VRRP, one per management
-# namespace) decides which is active and tells cgnat with `cgnat ha promote|demote`.
+# namespace) decides which is active and tells cgnat with `cgnat ha promote|demote`;
+# BIRD in each management namespace announces the pool by BGP to the upstream router
+# (BIRD in the internet namespace, which has no other route to the pool) only while
+# its appliance is active, and withdraws it on a demotion.
 # A download (50 MB over HTTP) runs through the active A; A is SIGKILLed mid-way;
 # keepalived promotes B, B announces the addresses (gratuitous ARP) and forwards with
 # the sessions A synced: the download completes with the right sha256, on the same
@@ -31,7 +34,7 @@ down() {
     done
     # The root namespace's name only (never its processes).
     ip netns del "$root" 2>/dev/null
-    for l in "$brin" "$brout" hasv$tag hai$tag haai$tag haao$tag haba$tag habb$tag habo$tag; do
+    for l in "$brin" "$brout" habrg$tag hasv$tag hai$tag haai$tag haao$tag haba$tag habb$tag habo$tag; do
         ip link del "$l" 2>/dev/null
     done
 }
@@ -86,8 +89,7 @@ ip netns exec "$inet" sh -c "
     ip addr add 192.0.2.10/32 dev lo
     ip addr add 203.0.113.254/24 dev hai$tag
     ip link set hai$tag up
-    ethtool -K hai$tag tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
-    ip route add 198.51.100.0/28 via 203.0.113.1"
+    ethtool -K hai$tag tx off rx off tso off gso off gro off >/dev/null 2>&1 || true"
 # Each appliance's two ports on the two segments.
 veth haai$tag haaib$tag "$brin"
 veth haao$tag haaob$tag "$brout"
@@ -102,6 +104,20 @@ ip link set ham$tag netns "$mga"
 ip link set hamb$tag netns "$mgb"
 ip netns exec "$mga" sh -c "ip link set lo up; ip addr add 10.255.0.1/24 dev ham$tag; ip link set ham$tag up"
 ip netns exec "$mgb" sh -c "ip link set lo up; ip addr add 10.255.0.2/24 dev hamb$tag; ip link set hamb$tag up"
+# The BGP segment: the upstream router (the internet namespace) and both appliances'
+# speakers (their management namespaces).
+brbgp=habrg$tag
+ip link add "$brbgp" type bridge
+ip link set "$brbgp" up
+k=0
+for x in "$mga:10.254.0.1" "$mgb:10.254.0.2" "$inet:10.254.0.254"; do
+    ns=${x%%:*} addr=${x#*:} k=$((k + 1))
+    ip link add hg$k$tag type veth peer name hgb$k$tag
+    ip link set hgb$k$tag master "$brbgp"
+    ip link set hgb$k$tag up
+    ip link set hg$k$tag netns "$ns"
+    ip netns exec "$ns" sh -c "ip addr add $addr/24 dev hg$k$tag; ip link set hg$k$tag up"
+done
 
 head -c 32 /dev/urandom | base64 > "$work/ha.key"
 sync_a=$(free_port) sync_b=$(free_port)
@@ -136,6 +152,55 @@ for n in a b; do
     "$bin" ha status --api "127.0.0.1:$api" > /dev/null || fail "cgnat $n did not come up"
 done
 echo "ha-e2e: both appliances up, standby"
+
+# BIRD: each appliance's speaker announces the pool (a static route, disabled until
+# its appliance is promoted) to the router; the router installs what it learns via
+# the appliances' shared outside address in its kernel table.
+bird_conf() {
+    local n=$1 me=$2
+    cat > "$work/bird-$n.conf" <<CONF
+router id $me;
+protocol device {}
+protocol static pool {
+    disabled;
+    ipv4;
+    route 198.51.100.0/28 blackhole;
+}
+protocol bgp upstream {
+    local $me as 64512;
+    neighbor 10.254.0.254 as 64500;
+    hold time 3;
+    connect retry time 1;
+    ipv4 { import none; export where proto = "pool"; };
+}
+CONF
+}
+bird_conf a 10.254.0.1
+bird_conf b 10.254.0.2
+cat > "$work/bird-r.conf" <<CONF
+router id 10.254.0.254;
+protocol device {}
+protocol kernel { ipv4 { export all; }; }
+template bgp cgn {
+    local 10.254.0.254 as 64500;
+    hold time 3;
+    connect retry time 1;
+    ipv4 { import filter { gw = 203.0.113.1; accept; }; export none; };
+}
+protocol bgp cgn_a from cgn { neighbor 10.254.0.1 as 64512; }
+protocol bgp cgn_b from cgn { neighbor 10.254.0.2 as 64512; }
+CONF
+for x in "a:$mga" "b:$mgb" "r:$inet"; do
+    n=${x%%:*} ns=${x#*:}
+    ip netns exec "$ns" bird -f -c "$work/bird-$n.conf" -s "$work/bird-$n.ctl" -P "$work/bird-$n.pid" \
+        > "$work/bird-$n.log" 2>&1 &
+    pids+=("$!")
+done
+birdc_() { birdc -s "$work/bird-$1.ctl" "${@:2}"; }
+# The router's route to the pool, and which speaker it came from (none: "-").
+pool_route() {
+    birdc_ r show route 198.51.100.0/28 all 2>/dev/null | sed -n 's/.*\[cgn_\([ab]\) .*/\1/p' | head -1 | grep . || echo -
+}
 
 # keepalived: A has the higher priority; each tracks its own cgnat (its control API
 # answering) and calls it on a change. keepalived runs in the management namespace;
@@ -176,7 +241,15 @@ vrrp_instance CGNAT {
 CONF
     cat > "$work/cgnat-$n.sh" <<SH
 #!/bin/sh
-exec ip netns exec $root $bin ha "\$1" --api 127.0.0.1:$api --timeout 1 >> $work/notify-$n.log 2>&1
+# keepalived's notify and check script: cgnat's role, and the pool's announcement
+# (withdrawn before a demotion, announced after a promotion).
+log=$work/notify-$n.log
+cgnat() { ip netns exec $root $bin ha "\$1" --api 127.0.0.1:$api --timeout 1 >> \$log 2>&1; }
+case "\$1" in
+    promote) cgnat promote && birdc -s $work/bird-$n.ctl enable pool >> \$log 2>&1 ;;
+    demote) birdc -s $work/bird-$n.ctl disable pool >> \$log 2>&1; echo "\$(date +%s.%N) withdrawn" >> $work/withdrawn-$n; cgnat demote ;;
+    *) cgnat "\$1" ;;
+esac
 SH
     chmod 755 "$work/cgnat-$n.sh"
 }
@@ -202,6 +275,12 @@ keepalived_start b "$mgb"
 sleep 3
 [ "$(role "$api_a")" = active ] || fail "A is no longer active once B's keepalived runs"
 [ "$(role "$api_b")" = standby ] || fail "B is not standby"
+for _ in $(seq 1 100); do
+    [ "$(pool_route)" = a ] && break
+    sleep 0.1
+done
+[ "$(pool_route)" = a ] || fail "the router has no route to the pool from A: $(birdc_ r show route all 2>&1)"
+echo "ha-e2e: the router routes the pool by BGP from A only"
 echo "ha-e2e: keepalived made A active"
 for _ in $(seq 1 60); do
     ip netns exec "$sub" ping -c 1 -W 1 100.64.0.1 >/dev/null 2>&1 && break
@@ -248,6 +327,13 @@ done
 [ "$(role "$api_b")" = active ] || fail "keepalived did not promote B"
 t_promoted=$(date +%s.%N)
 echo "ha-e2e: B promoted $(python3 -c "print(round($t_promoted - $t_kill, 1))") s after the kill"
+for _ in $(seq 1 100); do
+    [ "$(pool_route)" = b ] && break
+    sleep 0.05
+done
+[ "$(pool_route)" = b ] || fail "the route to the pool did not move to B: $(birdc_ r show route all 2>&1)"
+birdc_ r show route 198.51.100.0/28 all | grep -q "cgn_a" && fail "the router still has A's route to the pool"
+echo "ha-e2e: the router's route to the pool moved to B ($(python3 -c "print(round($(date +%s.%N) - $t_kill, 1))") s after the kill)"
 # The download goes on through B (bytes beyond what came before the kill, plus what
 # was in flight).
 for _ in $(seq 1 300); do
@@ -305,13 +391,27 @@ for _ in $(seq 1 50); do
 done
 "$bin" show sessions --api "127.0.0.1:$api_a" --remote 192.0.2.10:8080 --json | grep -q "\"$out_b\"" \
     || fail "A does not hold the second download's session ($out_b)"
-"$bin" ha demote --api "127.0.0.1:$api_b" > /dev/null || fail "demoting B"
+# Planned: B steps down the way keepalived would (the notify script: withdraw, then
+# demote), then its keepalived stops.
+"$work/cgnat-b.sh" demote || fail "demoting B"
+t_w=$(tail -1 "$work/withdrawn-b" | cut -d' ' -f1)
+for _ in $(seq 1 40); do
+    birdc_ r show route 198.51.100.0/28 all 2>/dev/null | grep -q "cgn_b" || break
+    sleep 0.025
+done
+birdc_ r show route 198.51.100.0/28 all 2>/dev/null | grep -q "cgn_b" && fail "the router kept B's route a second after B's demotion"
+echo "ha-e2e: the router dropped B's route $(python3 -c "print(round($(date +%s.%N) - $t_w, 2))") s after B's withdrawal"
 kill -TERM "$ka_b"
 for _ in $(seq 1 100); do
     [ "$(role "$api_a")" = active ] && break
     sleep 0.1
 done
 [ "$(role "$api_a")" = active ] || fail "keepalived did not promote A after B stepped down"
+for _ in $(seq 1 100); do
+    [ "$(pool_route)" = a ] && break
+    sleep 0.05
+done
+[ "$(pool_route)" = a ] || fail "the route to the pool did not come back to A"
 echo "ha-e2e: planned switchover to A during the second download ($out_b)"
 wait "$dl" || fail "the second download failed across the switchover: $(cat "$work/curl.log")"
 have=$(sha256sum "$work/got.bin" | cut -d' ' -f1)
