@@ -198,6 +198,11 @@ fn ha_metrics(f: &mut Families, ha: &crate::hasync::Shared) {
         "Bulk syncs completed (sent as active, received as standby).",
         vec![(vec![], c.bulk_syncs.get() as f64)],
     );
+    f.counter(
+        "cgnat_ha_refresh_sweeps_total",
+        "Refresh sweeps the active sent (its whole state again, as updates).",
+        vec![(vec![], c.refreshes.get() as f64)],
+    );
     let last = ha.last_bulk_ms.load(Relaxed);
     if last != 0 {
         f.gauge(

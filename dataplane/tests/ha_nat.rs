@@ -154,9 +154,13 @@ fn sync_round_trip(nat_extra: &str) {
     assert_same(&a, &s);
     assert_eq!(s.counters.install_failed.get(), 0);
     let flushes = s.counters.bulk_syncs.get();
+    a.link.set_refresh_ms(200);
 
-    // Incremental: new flows, flows that end.
+    // Incremental: new flows, flows that end, a TCP connection whose handshake
+    // completes after its creation was journaled (its state reaches the standby with
+    // the next refresh sweep).
     udp_flows(&mut a.h, 40..80, 123, 1010);
+    connect(&mut a.h, "100.64.2.8:40001", "192.0.2.20:443", 7000);
     assert!(
         a.h.expire(1010 + 400) > 0,
         "the first flows time out on the active"

@@ -36,6 +36,11 @@ impl Role {
 pub const HEARTBEAT_MS: u64 = 1000;
 /// Milliseconds between two resync requests.
 pub const RESYNC_MS: u64 = 1000;
+/// Milliseconds between two refresh sweeps by default: the active walks its tables
+/// again and sends every record as an update, so that what the journal does not carry
+/// (TCP state changes, idle times, PCP mappings, expectations) reaches the standby
+/// within this time.
+pub const REFRESH_MS: u64 = 30_000;
 
 /// What [`Link::receive`] hands the driver to apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +73,12 @@ pub struct Link {
     /// The driver fed the whole state.
     bulk_fed: bool,
     begin_pending: bool,
+    /// The walk in progress is a refresh sweep (updates, no BEGIN or END).
+    refreshing: bool,
+    /// Milliseconds between refresh sweeps (0: none).
+    refresh_ms: u64,
+    /// When the last walk (bulk or refresh) ended.
+    last_walk_ms: u64,
     /// Messages per second at most.
     rate: u32,
     tokens: f64,
@@ -101,6 +112,9 @@ impl Link {
             bulk_open: false,
             bulk_fed: false,
             begin_pending: false,
+            refreshing: false,
+            refresh_ms: REFRESH_MS,
+            last_walk_ms: 0,
             rate: rate.max(1),
             tokens: 1.0,
             last_ms: 0,
@@ -127,6 +141,7 @@ impl Link {
             self.updates.clear();
             self.bulk.clear();
             self.bulk_open = false;
+            self.refreshing = false;
             self.bulk_wanted = role == Role::Active;
             self.in_sync = false;
         }
@@ -156,18 +171,32 @@ impl Link {
     /// The driver should start walking its tables for a bulk sync: call
     /// [`Link::bulk_started`], then [`Link::bulk`] while there is room, then
     /// [`Link::bulk_fed`].
+    /// A refresh sweep (the same walk, sent as updates) is due as well.
     pub fn wants_bulk(&self) -> bool {
-        self.role == Role::Active && self.bulk_wanted && !self.bulk_open
+        let refresh = self.refresh_ms > 0
+            && !self.bulk_open
+            && self.last_ms.saturating_sub(self.last_walk_ms) >= self.refresh_ms;
+        self.role == Role::Active
+            && ((self.bulk_wanted && (!self.bulk_open || self.refreshing)) || refresh)
     }
 
-    /// A bulk sync starts (updates queued before it are superseded by it).
+    /// A walk starts: a bulk sync if one was asked for (updates queued before it are
+    /// superseded by it; a refresh in progress is dropped), else a refresh sweep.
     pub fn bulk_started(&mut self) {
-        self.bulk_wanted = false;
         self.bulk_open = true;
         self.bulk_fed = false;
-        self.begin_pending = true;
         self.bulk.clear();
-        self.updates.clear();
+        self.refreshing = !self.bulk_wanted;
+        if self.bulk_wanted {
+            self.bulk_wanted = false;
+            self.begin_pending = true;
+            self.updates.clear();
+        }
+    }
+
+    /// Sets the time between refresh sweeps (0: none).
+    pub fn set_refresh_ms(&mut self, ms: u64) {
+        self.refresh_ms = ms;
     }
 
     /// Room for more bulk records.
@@ -252,13 +281,26 @@ impl Link {
                     if self.begin_pending {
                         self.begin_pending = false;
                         self.emit(kind::BULK_BEGIN, None, counters, now_ms, send);
+                    } else if self.refreshing && !self.updates.is_empty() {
+                        // A sweep's records wait for the news.
+                        self.emit(kind::UPDATE, Some(false), counters, now_ms, send);
                     } else if !self.bulk.is_empty() {
-                        self.emit(kind::BULK, Some(true), counters, now_ms, send);
+                        let k = if self.refreshing {
+                            kind::UPDATE
+                        } else {
+                            kind::BULK
+                        };
+                        self.emit(k, Some(true), counters, now_ms, send);
                     } else if self.bulk_open && self.bulk_fed {
                         self.bulk_open = false;
-                        self.last_bulk_ms = Some(now_ms);
-                        counters.bulk_syncs.inc();
-                        self.emit(kind::BULK_END, None, counters, now_ms, send);
+                        self.last_walk_ms = now_ms;
+                        if std::mem::take(&mut self.refreshing) {
+                            counters.refreshes.inc();
+                        } else {
+                            self.last_bulk_ms = Some(now_ms);
+                            counters.bulk_syncs.inc();
+                            self.emit(kind::BULK_END, None, counters, now_ms, send);
+                        }
                     } else if !self.bulk_open && !self.updates.is_empty() {
                         self.emit(kind::UPDATE, Some(false), counters, now_ms, send);
                     } else {

@@ -43,6 +43,8 @@ pub struct HaCounters {
     pub resync_requests: Counter,
     /// Bulk syncs completed (sent by an active, received by a standby).
     pub bulk_syncs: Counter,
+    /// Refresh sweeps the active completed (its whole state again, as updates).
+    pub refreshes: Counter,
     /// Records a standby could not install (a port or block held here otherwise, a
     /// full table, an address not in the pool).
     pub install_failed: Counter,
@@ -61,7 +63,7 @@ impl HaCounters {
     }
 
     /// Every counter with its metric name, in a stable order.
-    pub fn all(&self) -> [(&'static str, &Counter); 13] {
+    pub fn all(&self) -> [(&'static str, &Counter); 14] {
         [
             ("sent", &self.sent),
             ("records_sent", &self.records_sent),
@@ -75,6 +77,7 @@ impl HaCounters {
             ("refused_source", &self.foreign),
             ("resync_requests", &self.resync_requests),
             ("bulk_syncs", &self.bulk_syncs),
+            ("refresh_sweeps", &self.refreshes),
             ("install_failed", &self.install_failed),
         ]
     }

@@ -268,29 +268,28 @@ impl Nat {
     /// outside address and port it names.
     pub fn sync_install(&mut self, it: &Item, now: u32) -> Result<(), InstallError> {
         match (it.end, &it.record) {
+            // A pairing of a subscriber with no state here (on the active it may hold
+            // only ports in quarantine, which a standby does not keep) is not taken:
+            // its next session brings it.
             (false, Record::Pair(p)) => {
                 let a = self
                     .pool
                     .index_of(p.outside)
                     .ok_or(InstallError::NotInPool)?;
-                let sub = self
-                    .find_or_add_subscriber(p.inside)
-                    .map_err(|_| InstallError::TableFull)?;
-                self.pair_with(sub, a);
+                if let Some(sub) = self.subscriber_by_addr(p.inside) {
+                    self.pair_with(sub, a);
+                }
                 Ok(())
             }
             (true, Record::Pair(_)) => Ok(()),
+            // Blocks follow the ports of what is installed (a session's, a PCP
+            // mapping's, an expectation's): a block the active holds only for ports in
+            // quarantine would never be released here.
             (false, Record::Block(b)) => {
-                let a = self
-                    .pool
+                self.pool
                     .index_of(b.outside)
                     .ok_or(InstallError::NotInPool)?;
-                let sub = self
-                    .find_or_add_subscriber(b.inside)
-                    .map_err(|_| InstallError::TableFull)?;
-                let r = self.hold_block(sub, a, b.first_port);
-                self.maybe_remove_subscriber(sub);
-                r
+                Ok(())
             }
             // A block ends on the standby as on the active: with its last port.
             (true, Record::Block(_)) => Ok(()),
