@@ -16,7 +16,7 @@ use cgnat_dataplane::counters::Counter;
 use cgnat_dataplane::ha::auth::Auth;
 use cgnat_dataplane::ha::link::{Apply, Link, Role};
 use cgnat_dataplane::ha::transport::{self, Tables};
-use cgnat_dataplane::ha::wire::{Item, MAX_MESSAGE};
+use cgnat_dataplane::ha::wire::{Item, Record, SeqAdjRec, MAX_MESSAGE};
 use cgnat_dataplane::ha::{HaCounters, Receiver, Sender};
 use cgnat_dataplane::nat::sync::SyncCursor;
 use cgnat_dataplane::nat::Nat;
@@ -36,6 +36,8 @@ const WALK_CHUNK: usize = 1024;
 const WALK_SLOTS: u32 = 65536;
 /// Records the thread hands the worker to install at once.
 const APPLY_CHUNK: usize = 1024;
+/// ALG adjustments queued each way between the control lcore and the thread.
+const SEQ_QUEUE: usize = 4096;
 /// Longest wait for a worker's answer.
 const WORKER_WAIT: Duration = Duration::from_secs(1);
 
@@ -72,6 +74,10 @@ pub struct Shared {
     pub peer_seq: AtomicU64,
     /// Gratuitous ARP frames sent on promotions.
     pub garp_sent: Counter,
+    /// ALG connections' sequence adjustments that changed (control lcore -> thread).
+    pub seq_out: ArrayQueue<Item>,
+    /// Adjustments received, for the control lcore to install (thread -> control lcore).
+    pub seq_in: ArrayQueue<Item>,
     /// The configuration.
     pub cfg: cgnat_config::Ha,
 }
@@ -92,6 +98,8 @@ impl Shared {
             seq_sent: AtomicU64::new(0),
             peer_seq: AtomicU64::new(0),
             garp_sent: Counter::default(),
+            seq_out: ArrayQueue::new(SEQ_QUEUE),
+            seq_in: ArrayQueue::new(SEQ_QUEUE),
             cfg: cfg.clone(),
         }
     }
@@ -136,6 +144,38 @@ fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The control lcore's turn (it owns the ALG connections): an active's changed
+/// sequence adjustments to the thread, a standby's received ones installed.
+/// `journal` is whether the ALG's journal is on (changed here with the role).
+pub fn control_turn(
+    shared: &Shared,
+    alg: &mut cgnat_dataplane::alg::AlgControl,
+    journal: &mut bool,
+    now: u32,
+) {
+    let active = !shared.standby.load(Ordering::Relaxed);
+    if active != *journal {
+        alg.sync_journal(active);
+        *journal = active;
+    }
+    if active {
+        alg.sync_take(&mut |r| {
+            shared
+                .seq_out
+                .push(Item {
+                    end: false,
+                    record: Record::SeqAdj(r),
+                })
+                .is_ok()
+        });
+    }
+    while let Some(it) = shared.seq_in.pop() {
+        if let Record::SeqAdj(r) = it.record {
+            alg.sync_install(&r, it.end, now);
+        }
+    }
 }
 
 /// What the thread asks of the worker.
@@ -244,6 +284,16 @@ struct WorkerTables<'a> {
     cursor: SyncCursor,
     walked: VecDeque<Item>,
     walk_done: bool,
+    /// The latest adjustment of each ALG connection the active rewrote (kept here for
+    /// bulk syncs and refreshes: the control lcore is not walked), until its session
+    /// ends.
+    seq: std::collections::HashMap<(u32, u16, u32, u16), SeqAdjRec>,
+    seq_walk: Vec<SeqAdjRec>,
+    seq_walking: bool,
+}
+
+fn seq_key(inside: (u32, u16), remote: (u32, u16)) -> (u32, u16, u32, u16) {
+    (inside.0, inside.1, remote.0, remote.1)
 }
 
 impl WorkerTables<'_> {
@@ -271,7 +321,22 @@ impl WorkerTables<'_> {
 
 impl Tables for WorkerTables<'_> {
     fn updates(&mut self, push: &mut dyn FnMut(Item) -> bool) -> bool {
-        while let Some(it) = self.held.take().or_else(|| self.worker.journal.pop()) {
+        let shared = &self.worker.shared;
+        while let Some(it) = self
+            .held
+            .take()
+            .or_else(|| self.worker.journal.pop())
+            .or_else(|| shared.seq_out.pop())
+        {
+            match it.record {
+                Record::SeqAdj(r) => {
+                    self.seq.insert(seq_key(r.inside, r.remote), r);
+                }
+                Record::Session(x) if it.end && x.proto == 6 => {
+                    self.seq.remove(&seq_key(x.inside, x.remote));
+                }
+                _ => {}
+            }
             if !push(it) {
                 self.held = Some(it);
                 break;
@@ -283,6 +348,7 @@ impl Tables for WorkerTables<'_> {
         self.cursor = SyncCursor::default();
         self.walked.clear();
         self.walk_done = false;
+        self.seq_walking = false;
     }
     fn walk(&mut self, push: &mut dyn FnMut(Item) -> bool) -> bool {
         loop {
@@ -293,6 +359,21 @@ impl Tables for WorkerTables<'_> {
                 self.walked.pop_front();
             }
             if self.walk_done {
+                // Then the ALG connections' adjustments.
+                if !self.seq_walking {
+                    self.seq_walking = true;
+                    self.seq_walk = self.seq.values().copied().collect();
+                }
+                while let Some(r) = self.seq_walk.last() {
+                    let it = Item {
+                        end: false,
+                        record: Record::SeqAdj(*r),
+                    };
+                    if !push(it) {
+                        return false;
+                    }
+                    self.seq_walk.pop();
+                }
                 return true;
             }
             match self.ask(Cmd::Walk(self.cursor, Vec::with_capacity(WALK_CHUNK))) {
@@ -306,6 +387,19 @@ impl Tables for WorkerTables<'_> {
         }
     }
     fn apply(&mut self, a: Apply) {
+        if let Apply::Item(
+            it @ Item {
+                record: Record::SeqAdj(_),
+                ..
+            },
+        ) = a
+        {
+            // The control lcore's, not the worker's.
+            if self.worker.shared.seq_in.push(it).is_err() {
+                self.worker.shared.counters.install_failed.inc();
+            }
+            return;
+        }
         self.applies.push(a);
         if self.applies.len() >= APPLY_CHUNK {
             self.send_applies();
@@ -362,6 +456,9 @@ pub fn spawn(
                 cursor: SyncCursor::default(),
                 walked: VecDeque::new(),
                 walk_done: false,
+                seq: std::collections::HashMap::new(),
+                seq_walk: Vec::new(),
+                seq_walking: false,
             };
             while !stop.load(Ordering::Relaxed) {
                 let now_ms = t0.elapsed().as_millis() as u64;

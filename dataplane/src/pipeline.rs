@@ -2575,6 +2575,11 @@ const MAX_HELD_LINES: usize = 256;
 const HOLD_SECS: u32 = 2;
 
 impl<B: PacketBuf> Control<B> {
+    /// The ALG connections' state (HA sync of their sequence adjustments).
+    pub fn alg_control(&mut self) -> &mut crate::alg::AlgControl {
+        &mut self.alg
+    }
+
     /// Takes the pool a reload made (sorted, draining addresses included: their
     /// replies still come); returns the list it replaces.
     pub fn set_pool(&mut self, pool: Vec<u32>) -> Vec<u32> {

@@ -980,6 +980,7 @@ fn control_loop(
     let mut idle = 0u32;
     let hz = cgnat_ffi::tsc_hz().max(1);
     let mut last_report = cgnat_ffi::tsc();
+    let mut alg_journal = false;
     while !opts.stop.load(Ordering::Relaxed) {
         if opts.until_drained && cgnat_ffi::tsc() - last_report > hz {
             // Progress on long inputs, on stderr (stdout is the JSON summary).
@@ -1005,6 +1006,14 @@ fn control_loop(
             eprintln!("cgnat: {rx} packets in, {tx} out, {s} sessions");
         }
         let mut work = 0;
+        if let Some(ha) = links.first().and_then(|l| l.ha.as_ref()) {
+            crate::hasync::control_turn(
+                &ha.shared,
+                control.alg_control(),
+                &mut alg_journal,
+                clock.now(),
+            );
+        }
         if let Ok(list) = pool.try_recv() {
             // A reload changed the pool: proxy ARP for the addresses added too.
             drop(control.set_pool(list));

@@ -38,6 +38,7 @@ impl Node {
     fn step(&mut self, now: u32, ms: u64) {
         let mut t = NatTables {
             nat: &mut self.h.worker.nat,
+            alg: Some(self.h.control.alg_control()),
             cursor: &mut self.cursor,
             now,
             counters: &self.counters,
@@ -61,6 +62,7 @@ fn pair(nat_extra: &str) -> (Node, Node) {
     let node = |role, local, peer, id| {
         let mut h = harness(nat_extra);
         h.worker.nat.sync_journal(role == Role::Active);
+        h.control.alg_control().sync_journal(role == Role::Active);
         h.worker.set_standby(role == Role::Standby, 1000);
         Node {
             h,
@@ -349,4 +351,47 @@ fn pcp_mappings_and_alg_expectations_sync() {
         Side::Inside,
     );
     assert_eq!(out(&back).dst, sa("100.64.4.4:8080"));
+}
+
+/// An FTP control connection the ALG rewrote (a PORT command of another length) keeps
+/// its sequence adjustment on the promoted standby: the client's next command goes out
+/// shifted by the length change, as the server expects. Without the adjustment synced
+/// it would go out unshifted and the server would see a hole in the stream.
+#[test]
+fn a_rewritten_ftp_control_connection_keeps_its_sequence_adjustment_after_failover() {
+    let (mut a, mut s) = pair("filtering = \"address-and-port-dependent\"");
+    connect(&mut a.h, "100.64.1.2:40000", "192.0.2.10:21", 500);
+    let port = tcp(
+        "100.64.1.2:40000",
+        "192.0.2.10:21",
+        101,
+        "PA",
+        b"PORT 100,64,1,2,19,137\r\n",
+        false,
+    );
+    let o = one(&mut a.h, &port, Side::Inside, 1001, Side::Outside);
+    let delta = (o.len() - 54) as i64 - "PORT 100,64,1,2,19,137\r\n".len() as i64;
+    assert_ne!(delta, 0, "a PORT of another length");
+    run(&mut a, &mut s, 1001, 300);
+    assert!(s.link.in_sync());
+    assert_eq!(s.counters.install_failed.get(), 0);
+    s.h.worker.set_standby(false, 1002);
+    let next = one(
+        &mut s.h,
+        &tcp(
+            "100.64.1.2:40000",
+            "192.0.2.10:21",
+            125,
+            "PA",
+            b"RETR f\r\n",
+            false,
+        ),
+        Side::Inside,
+        1002,
+        Side::Outside,
+    );
+    assert_eq!(
+        u32::from_be_bytes([next[38], next[39], next[40], next[41]]) as i64,
+        125 + delta
+    );
 }

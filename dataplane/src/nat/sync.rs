@@ -38,6 +38,9 @@ pub struct SyncCursor {
     at: u32,
     /// Within a subscriber: the next of its records (0 its pairing, then blocks).
     sub_item: u16,
+    /// Where a walk beyond the NAT's tables is (the ALG connections' adjustments,
+    /// [`crate::alg::AlgControl::sync_walk`]).
+    pub(crate) extra: usize,
 }
 
 impl Nat {
