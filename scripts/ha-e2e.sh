@@ -9,7 +9,9 @@
 # A download (50 MB over HTTP) runs through the active A; A is SIGKILLed mid-way;
 # keepalived promotes B, B announces the addresses (gratuitous ARP) and forwards with
 # the sessions A synced: the download completes with the right sha256, on the same
-# outside port, and no inside address reached the internet. Then A comes back as
+# outside port, and no inside address reached the internet; an FTP control connection
+# opened through A (its PORT rewritten by the ALG) still answers through B and makes
+# another active-mode transfer. Then A comes back as
 # standby (keepalived does not preempt) and is bulk-synced; a planned switchover back
 # to A (B demoted, its keepalived stopped) during a second download loses nothing.
 # Needs root.
@@ -291,6 +293,15 @@ done
 head -c 52428800 /dev/urandom > "$work/blob.bin"
 want=$(sha256sum "$work/blob.bin" | cut -d' ' -f1)
 serve_http "$inet" 192.0.2.10 8080 "$work" "$work/http.log" || fail "the HTTP server did not start"
+# An FTP server (pyftpdlib, anonymous) with a small file.
+mkdir -p "$work/ftp"
+head -c 300000 /dev/urandom > "$work/ftp/small.bin"
+ip netns exec "$inet" /usr/bin/python3 -m pyftpdlib -i 192.0.2.10 -p 21 -d "$work/ftp" > "$work/ftp.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+    ip netns exec "$inet" python3 -c "import socket; socket.create_connection(('192.0.2.10', 21), 0.2)" 2>/dev/null && break
+    sleep 0.1
+done
 # The internet side sees only pool addresses.
 ip netns exec "$inet" tcpdump -i hai$tag -nn -U --immediate-mode -w "$work/outside.pcap" ip 2>/dev/null &
 cap=$!
@@ -317,6 +328,21 @@ done
 [ "$out_b" = "$out_a" ] || fail "the standby holds $out_b, the active $out_a"
 echo "ha-e2e: download at $got bytes through A ($out_a), synced to B; SIGKILL A"
 
+# The FTP control connection through A: a first active-mode transfer.
+rm -f "$work/ftp-ready" "$work/ftp-go"
+ip netns exec "$sub" /usr/bin/python3 "$(dirname "$0")/ha-ftp-client.py" "$work" > "$work/ftp-client.log" 2>&1 &
+ftpc=$!
+pids+=("$ftpc")
+for _ in $(seq 1 200); do
+    [ -e "$work/ftp-ready" ] && break
+    kill -0 "$ftpc" 2>/dev/null || break
+    sleep 0.05
+done
+[ -e "$work/ftp-ready" ] || fail "the FTP client did not get its first file: $(cat "$work/ftp-client.log")"
+cmp -s "$work/ftp1.bin" "$work/ftp/small.bin" || fail "the first FTP transfer differs"
+# The adjustment of the rewritten PORT reaches B (a few milliseconds).
+sleep 0.5
+echo "ha-e2e: an FTP control connection through A, its PORT rewritten, a file fetched"
 size_at_kill=$(stat -c %s "$work/got.bin")
 kill -9 "$cg_a"
 t_kill=$(date +%s.%N)
@@ -344,6 +370,11 @@ t_resumed=$(date +%s.%N)
 [ "$(stat -c %s "$work/got.bin")" -gt $((size_at_kill + 2000000)) ] || fail "the download did not resume"
 echo "ha-e2e: the download resumed through B $(python3 -c "print(round($t_resumed - $t_kill, 1))") s after the kill"
 
+touch "$work/ftp-go"
+wait "$ftpc" || fail "the FTP control connection did not survive the failover: $(cat "$work/ftp-client.log")"
+grep -q "ftp ok" "$work/ftp-client.log" || fail "FTP: $(cat "$work/ftp-client.log")"
+cmp -s "$work/ftp2.bin" "$work/ftp/small.bin" || fail "the FTP transfer after the failover differs"
+echo "ha-e2e: the FTP control connection answered through B ($(grep pwd "$work/ftp-client.log")) and fetched the file again"
 wait "$dl" || fail "the download failed after the failover: $(cat "$work/curl.log")"
 have=$(sha256sum "$work/got.bin" | cut -d' ' -f1)
 [ "$have" = "$want" ] || fail "sha256 $have, want $want ($(stat -c %s "$work/got.bin") bytes)"
