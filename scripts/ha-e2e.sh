@@ -11,7 +11,8 @@
 # the sessions A synced: the download completes with the right sha256, on the same
 # outside port, and no inside address reached the internet; an FTP control connection
 # opened through A (its PORT rewritten by the ALG) still answers through B and makes
-# another active-mode transfer. Then A comes back as
+# another active-mode transfer; a UDP stream (50 datagrams a second, echoed) resumes
+# both ways within 3 s. Then A comes back as
 # standby (keepalived does not preempt) and is bulk-synced; a planned switchover back
 # to A (B demoted, its keepalived stopped) during a second download loses nothing.
 # Needs root.
@@ -328,9 +329,18 @@ done
 [ "$out_b" = "$out_a" ] || fail "the standby holds $out_b, the active $out_a"
 echo "ha-e2e: download at $got bytes through A ($out_a), synced to B; SIGKILL A"
 
+# A UDP stream through A, echoed by the internet side, across the failover.
+here=$(cd "$(dirname "$0")" && pwd)
+ip netns exec "$inet" python3 "$here/ha-udp-stream.py" server 192.0.2.10 5004 "$work/udp-up.log" > /dev/null 2>&1 &
+pids+=($!)
+sleep 0.3
+ip netns exec "$sub" python3 "$here/ha-udp-stream.py" client 192.0.2.10 5004 20 "$work/udp-down.log" > /dev/null 2>&1 &
+udpc=$!
+pids+=("$udpc")
+sleep 1
 # The FTP control connection through A: a first active-mode transfer.
 rm -f "$work/ftp-ready" "$work/ftp-go"
-ip netns exec "$sub" /usr/bin/python3 "$(dirname "$0")/ha-ftp-client.py" "$work" > "$work/ftp-client.log" 2>&1 &
+ip netns exec "$sub" /usr/bin/python3 "$here/ha-ftp-client.py" "$work" > "$work/ftp-client.log" 2>&1 &
 ftpc=$!
 pids+=("$ftpc")
 for _ in $(seq 1 200); do
@@ -375,6 +385,15 @@ wait "$ftpc" || fail "the FTP control connection did not survive the failover: $
 grep -q "ftp ok" "$work/ftp-client.log" || fail "FTP: $(cat "$work/ftp-client.log")"
 cmp -s "$work/ftp2.bin" "$work/ftp/small.bin" || fail "the FTP transfer after the failover differs"
 echo "ha-e2e: the FTP control connection answered through B ($(grep pwd "$work/ftp-client.log")) and fetched the file again"
+wait "$udpc" || true
+t_end=$(date +%s.%N)
+up=$(python3 "$here/ha-udp-stream.py" gap "$work/udp-up.log" "$t_kill" "$t_end")
+down=$(python3 "$here/ha-udp-stream.py" gap "$work/udp-down.log" "$t_kill" "$t_end")
+python3 -c "import sys; sys.exit(0 if $up < 3 and $down < 3 else 1)" \
+    || fail "the UDP stream stopped for $up s toward the internet, $down s echoed back"
+last_up=$(tail -1 "$work/udp-up.log")
+python3 -c "import sys; sys.exit(0 if $last_up > $t_promoted else 1)" || fail "the UDP stream did not resume"
+echo "ha-e2e: the UDP stream resumed both ways: longest gaps $up s (to the internet) and $down s (echoed back)"
 wait "$dl" || fail "the download failed after the failover: $(cat "$work/curl.log")"
 have=$(sha256sum "$work/got.bin" | cut -d' ' -f1)
 [ "$have" = "$want" ] || fail "sha256 $have, want $want ($(stat -c %s "$work/got.bin") bytes)"
