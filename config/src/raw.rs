@@ -1648,7 +1648,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
 
     let ha = match &f.ha {
         None => None,
-        Some(h) => Some(resolve_ha(&cx, h, dataplane.worker_lcores.len())?),
+        Some(h) => Some(resolve_ha(&cx, h)?),
     };
 
     Ok(Config {
@@ -1672,8 +1672,8 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
 }
 
 /// The `[ha]` table: addresses that parse, a key file that holds a usable key, a rate
-/// in range, one worker.
-fn resolve_ha(cx: &Ctx, h: &FileHa, workers: usize) -> Result<Ha, ConfigError> {
+/// in range.
+fn resolve_ha(cx: &Ctx, h: &FileHa) -> Result<Ha, ConfigError> {
     let hk = |k: &'static str| vec![Key("ha"), Key(k)];
     let addr = |k: &'static str, s: &str| {
         s.parse::<SocketAddrV4>().map_err(|_| {
@@ -1729,12 +1729,6 @@ fn resolve_ha(cx: &Ctx, h: &FileHa, workers: usize) -> Result<Ha, ConfigError> {
     }
     if h.rate == 0 || h.rate > 100_000 {
         return Err(cx.err(&hk("rate"), "from 1 to 100000 sync messages a second"));
-    }
-    if workers != 1 {
-        return Err(cx.err(
-            &hk("role"),
-            format!("HA sync runs with one worker for now; dataplane.worker_lcores has {workers}"),
-        ));
     }
     Ok(Ha {
         role: match h.role {

@@ -275,10 +275,15 @@ impl WorkerHa {
     }
 }
 
-/// The [`Tables`] of the appliance's worker, reached over its channels.
+/// The [`Tables`] of the appliance's workers, reached over their channels: news from
+/// every worker's journal, the bulk walk worker after worker, every install handed to
+/// every worker (each takes what lives on its outside ports).
 struct WorkerTables<'a> {
-    end: &'a ThreadEnd,
-    worker: &'a WorkerHa,
+    ends: &'a [ThreadEnd],
+    workers: &'a [Arc<WorkerHa>],
+    shared: &'a Shared,
+    /// The worker the walk is at.
+    walk_w: usize,
     held: Option<Item>,
     applies: Vec<Apply>,
     cursor: SyncCursor,
@@ -297,37 +302,40 @@ fn seq_key(inside: (u32, u16), remote: (u32, u16)) -> (u32, u16, u32, u16) {
 }
 
 impl WorkerTables<'_> {
-    /// Sends `cmd` and waits for its reply.
-    fn ask(&self, cmd: Cmd) -> Option<Reply> {
-        self.end.cmds.send_timeout(cmd, WORKER_WAIT).ok()?;
-        self.end.replies.recv_timeout(WORKER_WAIT).ok()
+    /// Sends `cmd` to worker `w` and waits for its reply.
+    fn ask(&self, w: usize, cmd: Cmd) -> Option<Reply> {
+        let end = &self.ends[w];
+        end.cmds.send_timeout(cmd, WORKER_WAIT).ok()?;
+        end.replies.recv_timeout(WORKER_WAIT).ok()
     }
 
     fn send_applies(&mut self) {
         if self.applies.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.applies);
-        // The emptied Vec comes back to be used again (never freed on the worker).
-        match self.ask(Cmd::Apply(batch)) {
-            Some(Reply::Applied(v)) => self.applies = v,
-            _ => {
-                self.worker.shared.counters.install_failed.inc();
-                self.applies = Vec::with_capacity(APPLY_CHUNK);
+        // Every worker gets the batch (the emptied Vecs come back, freed here, never
+        // on a worker).
+        for w in 0..self.ends.len() {
+            let batch = self.applies.clone();
+            match self.ask(w, Cmd::Apply(batch)) {
+                Some(Reply::Applied(v)) => drop(v),
+                _ => self.shared.counters.install_failed.inc(),
             }
         }
+        self.applies.clear();
     }
 }
 
 impl Tables for WorkerTables<'_> {
     fn updates(&mut self, push: &mut dyn FnMut(Item) -> bool) -> bool {
-        let shared = &self.worker.shared;
-        while let Some(it) = self
-            .held
-            .take()
-            .or_else(|| self.worker.journal.pop())
-            .or_else(|| shared.seq_out.pop())
-        {
+        let (shared, workers) = (self.shared, self.workers);
+        let next = || {
+            workers
+                .iter()
+                .find_map(|w| w.journal.pop())
+                .or_else(|| shared.seq_out.pop())
+        };
+        while let Some(it) = self.held.take().or_else(next) {
             match it.record {
                 Record::SeqAdj(r) => {
                     self.seq.insert(seq_key(r.inside, r.remote), r);
@@ -342,10 +350,16 @@ impl Tables for WorkerTables<'_> {
                 break;
             }
         }
-        self.worker.lost.swap(false, Ordering::Relaxed)
+        // Every worker's flag is taken (none is left set for later).
+        let mut lost = false;
+        for w in self.workers {
+            lost |= w.lost.swap(false, Ordering::Relaxed);
+        }
+        lost
     }
     fn walk_start(&mut self) {
         self.cursor = SyncCursor::default();
+        self.walk_w = 0;
         self.walked.clear();
         self.walk_done = false;
         self.seq_walking = false;
@@ -376,11 +390,17 @@ impl Tables for WorkerTables<'_> {
                 }
                 return true;
             }
-            match self.ask(Cmd::Walk(self.cursor, Vec::with_capacity(WALK_CHUNK))) {
+            let chunk = Cmd::Walk(self.cursor, Vec::with_capacity(WALK_CHUNK));
+            match self.ask(self.walk_w, chunk) {
                 Some(Reply::Walked(cur, items, done)) => {
                     self.cursor = cur;
                     self.walked.extend(items);
-                    self.walk_done = done;
+                    if done {
+                        // The next worker's tables, or the end.
+                        self.walk_w += 1;
+                        self.cursor = SyncCursor::default();
+                        self.walk_done = self.walk_w >= self.ends.len();
+                    }
                 }
                 _ => return false,
             }
@@ -394,9 +414,9 @@ impl Tables for WorkerTables<'_> {
             },
         ) = a
         {
-            // The control lcore's, not the worker's.
-            if self.worker.shared.seq_in.push(it).is_err() {
-                self.worker.shared.counters.install_failed.inc();
+            // The control lcore's, not the workers'.
+            if self.shared.seq_in.push(it).is_err() {
+                self.shared.counters.install_failed.inc();
             }
             return;
         }
@@ -414,8 +434,8 @@ impl Tables for WorkerTables<'_> {
 /// role changes the API asks for, one turn every millisecond until `stop`.
 pub fn spawn(
     shared: Arc<Shared>,
-    worker: Arc<WorkerHa>,
-    end: ThreadEnd,
+    workers: Vec<Arc<WorkerHa>>,
+    ends: Vec<ThreadEnd>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let cfg = shared.cfg.clone();
@@ -449,8 +469,10 @@ pub fn spawn(
             let base = unix_ms();
             let mut buf = vec![0u8; MAX_MESSAGE];
             let mut tables = WorkerTables {
-                end: &end,
-                worker: &worker,
+                ends: &ends,
+                workers: &workers,
+                shared: &shared,
+                walk_w: 0,
                 held: None,
                 applies: Vec::with_capacity(APPLY_CHUNK),
                 cursor: SyncCursor::default(),
@@ -495,10 +517,10 @@ pub fn spawn(
                 if let Some(t) = link.last_rx_ms() {
                     shared.last_rx_ms.store(base + t, Ordering::Relaxed);
                 }
-                shared.queued.store(
-                    link.queued() as u64 + worker.journal.len() as u64,
-                    Ordering::Relaxed,
-                );
+                let journals: usize = workers.iter().map(|w| w.journal.len()).sum();
+                shared
+                    .queued
+                    .store((link.queued() + journals) as u64, Ordering::Relaxed);
                 shared.seq_sent.store(link.seq_sent(), Ordering::Relaxed);
                 if let Some((_, s)) = link.peer_position() {
                     shared.peer_seq.store(s, Ordering::Relaxed);

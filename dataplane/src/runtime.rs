@@ -274,7 +274,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         .ha
         .as_ref()
         .map(|h| Arc::new(crate::hasync::Shared::new(h)));
-    let mut ha_thread_end = None;
+    let mut ha_thread_ends = Vec::new();
     let mut links = Vec::new();
     let mut query_tx = Vec::new();
     let mut reload_tx = Vec::new();
@@ -299,7 +299,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             reloaded: replaced_tx.clone(),
             ha: ha_shared.as_ref().map(|sh| {
                 let (w, t) = crate::hasync::ends(sh.clone());
-                ha_thread_end.get_or_insert(t);
+                ha_thread_ends.push(t);
                 Arc::new(w)
             }),
             events: Arc::new(MsgRing::new(
@@ -365,10 +365,10 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         .with_context(|| format!("launching worker on lcore {lcore}"))?;
     }
 
-    let ha_thread = match (&ha_shared, ha_thread_end) {
-        (Some(sh), Some(end)) => {
-            let worker = links[0].ha.clone().context("the HA worker end")?;
-            let h = crate::hasync::spawn(sh.clone(), worker, end, opts.stop.clone())
+    let ha_thread = match &ha_shared {
+        Some(sh) => {
+            let workers = links.iter().filter_map(|l| l.ha.clone()).collect();
+            let h = crate::hasync::spawn(sh.clone(), workers, ha_thread_ends, opts.stop.clone())
                 .context("starting the HA sync thread")?;
             eprintln!(
                 "cgnat: HA {} on {}, peer {}",
@@ -378,7 +378,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             );
             Some(h)
         }
-        _ => None,
+        None => None,
     };
     let control_counters = Arc::new(WorkerCounters::default());
     let gate = Arc::new(crate::http::Gate::default());
@@ -772,7 +772,8 @@ fn worker_loop(
             if let Some(standby) = ha.turn(&mut worker.nat, standby_now, now) {
                 worker.set_standby(standby, now);
                 worker.nat.sync_journal(!standby);
-                if !standby {
+                // One worker announces the addresses.
+                if !standby && q == 0 {
                     for side in [Side::Inside, Side::Outside] {
                         let mut i = 0;
                         while let Some(ip) = worker.announced(side, i).filter(|_| i <= 256) {

@@ -34,8 +34,8 @@ fn json(api: u16, path: &str) -> Option<Value> {
     serde_json::from_str(&http_get(&format!("http://127.0.0.1:{api}{path}"))?).ok()
 }
 
-/// (outside endpoint, inside endpoint) of every session.
-fn sessions(api: u16) -> BTreeSet<(String, String)> {
+/// (outside endpoint, inside endpoint, worker) of every session.
+fn sessions(api: u16) -> BTreeSet<(String, String, u64)> {
     let v = json(api, "/sessions?limit=10000").unwrap_or_default();
     v["sessions"]
         .as_array()
@@ -45,6 +45,7 @@ fn sessions(api: u16) -> BTreeSet<(String, String)> {
             (
                 s["outside"].as_str().unwrap_or("").to_string(),
                 s["inside"].as_str().unwrap_or("").to_string(),
+                s["worker"].as_u64().unwrap_or(u64::MAX),
             )
         })
         .collect()
@@ -52,8 +53,22 @@ fn sessions(api: u16) -> BTreeSet<(String, String)> {
 
 #[test]
 fn a_standby_gets_the_actives_sessions_and_roles_change_through_the_api() {
+    pair_of_appliances("[1]", "one");
+}
+
+/// The same with two workers each: every worker's sessions reach the standby's worker
+/// that owns their outside ports (the same worker number as on the active).
+#[test]
+fn with_two_workers_each_worker_syncs_its_own_sessions() {
+    pair_of_appliances("[1, 2]", "two");
+}
+
+fn pair_of_appliances(workers: &str, name: &str) {
     require_tools(&["curl"]);
-    let (da, ds) = (workdir("ha-run-a"), workdir("ha-run-s"));
+    let (da, ds) = (
+        workdir(&format!("ha-run-{name}-a")),
+        workdir(&format!("ha-run-{name}-s")),
+    );
     let frames: Vec<Vec<u8>> = (0..300)
         .map(|i| to_pcap0(&format!("100.64.1.{}:{}", 2 + i % 200, 4000 + i)))
         .collect();
@@ -64,28 +79,59 @@ fn a_standby_gets_the_actives_sessions_and_roles_change_through_the_api() {
     let (sync_a, sync_s) = (free_port(), free_port());
     let (api_a, api_s, metrics_s) = (free_port(), free_port(), free_port());
     let cfg = |dir: &Path, prefix: &str, role: &str, me: u16, peer: u16, api: u16, extra: &str| {
-        run_config(
+        let text = run_config(
             dir,
             prefix,
-            "[1]",
+            workers,
             &format!(
                 "[nat]\npool = [\"198.51.100.0/28\"]\n[api]\nlisten = \"127.0.0.1:{api}\"\n\
                  {extra}[ha]\nrole = \"{role}\"\nlisten = \"127.0.0.1:{me}\"\n\
                  peer = \"127.0.0.1:{peer}\"\nkey_file = \"{}\"\n",
                 key.display()
             ),
+        );
+        if workers == "[1]" {
+            return text;
+        }
+        // One more queue per port (net_pcap: one rx_pcap and tx_pcap per queue); the
+        // frames all come in on queue 0 and are handed to the worker that owns them.
+        write_pcap(&dir.join("in1.pcap"), &[]);
+        let d = dir.display();
+        text.replace(
+            &format!("rx_pcap={d}/in.pcap,tx_pcap={d}/in-tx.pcap"),
+            &format!("rx_pcap={d}/in.pcap,rx_pcap={d}/in1.pcap,tx_pcap={d}/in-tx.pcap,tx_pcap={d}/in-tx1.pcap"),
+        )
+        .replace(
+            &format!("rx_pcap={d}/none.pcap,tx_pcap={d}/out-tx.pcap"),
+            &format!("rx_pcap={d}/none.pcap,rx_pcap={d}/none.pcap,tx_pcap={d}/out-tx.pcap,tx_pcap={d}/out-tx1.pcap"),
         )
     };
     let metrics = format!("[metrics]\nlisten = \"127.0.0.1:{metrics_s}\"\n");
     let (log_a, log_s) = (da.join("cgnat.log"), ds.join("cgnat.log"));
     let _s = spawn_run(
         &ds,
-        &cfg(&ds, "ha-s", "standby", sync_s, sync_a, api_s, &metrics),
+        &cfg(
+            &ds,
+            &format!("ha-s-{name}"),
+            "standby",
+            sync_s,
+            sync_a,
+            api_s,
+            &metrics,
+        ),
         &log_s,
     );
     let _a = spawn_run(
         &da,
-        &cfg(&da, "ha-a", "active", sync_a, sync_s, api_a, ""),
+        &cfg(
+            &da,
+            &format!("ha-a-{name}"),
+            "active",
+            sync_a,
+            sync_s,
+            api_a,
+            "[metrics]\nlisten = \"off\"\n",
+        ),
         &log_a,
     );
 
@@ -93,6 +139,8 @@ fn a_standby_gets_the_actives_sessions_and_roles_change_through_the_api() {
         sessions(api_a).len() == 300
     });
     let on_active = sessions(api_a);
+    let used: BTreeSet<u64> = on_active.iter().map(|s| s.2).collect();
+    assert_eq!(used.len(), if workers == "[1]" { 1 } else { 2 }, "{used:?}");
     until(
         30,
         "the standby holds the active's sessions",

@@ -268,8 +268,22 @@ impl Nat {
     }
 
     /// Installs (or, `it.end`, removes) what a standby received, at `now`, with the
-    /// outside address and port it names.
+    /// outside address and port it names, if this worker owns that port (else it is
+    /// another worker's: nothing is done).
     pub fn sync_install(&mut self, it: &Item, now: u32) -> Result<(), InstallError> {
+        // With several workers every worker is handed every record: each takes what
+        // lives on its outside ports (where the replies come), as the active's did.
+        let outside = match &it.record {
+            Record::Session(x) => Some(x.outside),
+            Record::Mapping(x) => Some(x.outside),
+            Record::Expect(x) => Some(x.outside),
+            _ => None,
+        };
+        if let Some((addr, port)) = outside {
+            if self.pool.owner(addr, port).unwrap_or(0) != self.pool.worker() {
+                return Ok(());
+            }
+        }
         match (it.end, &it.record) {
             // A pairing of a subscriber with no state here (on the active it may hold
             // only ports in quarantine, which a standby does not keep) is not taken:
