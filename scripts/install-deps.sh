@@ -18,6 +18,9 @@ if [ "${1:-}" = "--test" ]; then
     pkgs+=(systemd groff-base socat prometheus tshark python3-pyftpdlib tftpd-hpa tftp-hpa nftables lftp baresip-core kamailio ffmpeg vlc-bin vlc-plugin-base tmux)
     # PCP and NAT-PMP clients, and a BitTorrent swarm (seeder, tracker, leecher).
     pkgs+=(natpmpc transmission-daemon transmission-cli opentracker aria2)
+    # The HA pair's failover is decided by keepalived (VRRP); BIRD announces the pool
+    # from the active to the upstream router.
+    pkgs+=(keepalived bird2)
 fi
 
 missing=()
@@ -42,4 +45,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # Debian starts tftpd-hpa as a service on install; the tests start their own.
 if command -v service >/dev/null 2>&1; then service tftpd-hpa stop >/dev/null 2>&1 || true; fi
+# Likewise keepalived and BIRD: the HA test runs its own, in its namespaces.
+if command -v service >/dev/null 2>&1; then
+    service keepalived stop >/dev/null 2>&1 || true
+    service bird stop >/dev/null 2>&1 || true
+fi
 pkg-config --atleast-version=22.11 libdpdk || { echo "install-deps: DPDK >= 22.11 is required" >&2; exit 1; }

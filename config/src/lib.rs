@@ -461,6 +461,8 @@ pub struct Config {
     pub pcp: Pcp,
     /// Stateful NAT64 from IPv6 subscribers to the pool (the `[nat64]` table present).
     pub nat64: Option<Nat64>,
+    /// HA state sync with a peer appliance (`[ha]`), if configured.
+    pub ha: Option<Ha>,
 }
 
 /// The prefix lengths RFC 6052 allows for IPv4-embedded IPv6 addresses.
@@ -494,6 +496,35 @@ impl Default for Nat64 {
         }
     }
 }
+
+/// The role an appliance of an HA pair starts in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HaRole {
+    /// Forwards and sends its state to the peer.
+    Active,
+    /// Forwards nothing; installs the state the active sends.
+    Standby,
+}
+
+/// HA state sync (`[ha]`): a UDP socket on a management network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ha {
+    /// Role at start (keepalived changes it through the control API).
+    pub role: HaRole,
+    /// This appliance's sync address.
+    pub listen: SocketAddrV4,
+    /// The peer's sync address.
+    pub peer: SocketAddrV4,
+    /// File holding the shared key (both appliances the same).
+    pub key_file: String,
+    /// Sync messages per second at most.
+    pub rate: u32,
+}
+
+/// Default `ha.rate`.
+pub const HA_DEFAULT_RATE: u32 = 2000;
+/// Shortest HA key (bytes).
+pub const HA_MIN_KEY: usize = 16;
 
 /// The PCP (RFC 6887) and NAT-PMP (RFC 6886) server on the inside port's address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -93,6 +93,14 @@ pub(crate) struct FileConfig {
     pcp: Option<FilePcp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     nat64: Option<FileNat64>,
+    ha: Option<FileHa>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum HaRoleName {
+    Active,
+    Standby,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -114,6 +122,21 @@ fn d_nat64_subscriber() -> u8 {
 }
 fn d_nat64_mtu() -> u16 {
     crate::Nat64::default().lowest_ipv6_mtu
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHa {
+    role: HaRoleName,
+    listen: String,
+    peer: String,
+    key_file: String,
+    #[serde(default = "d_ha_rate")]
+    rate: u32,
+}
+
+fn d_ha_rate() -> u32 {
+    crate::HA_DEFAULT_RATE
 }
 
 #[derive(Serialize, Deserialize)]
@@ -604,12 +627,16 @@ fn needs(table: &str) -> &'static str {
         "nat.static" => "; each [[nat.static]] entry needs protocol, inside and outside",
         "logging.ipfix" => "; e.g. ipfix = { collector = \"127.0.0.1:4739\" }",
         "logging.syslog" => "; e.g. syslog = { server = \"127.0.0.1:514\" }",
+        "ha" => "; [ha] needs role, listen, peer and key_file",
         _ => "",
     }
 }
 
 /// The strings an enum-valued key takes, by the key's last name.
 fn choices(key: &str) -> Option<&'static str> {
+    if key == "ha.role" {
+        return Some("\"active\" or \"standby\"");
+    }
     Some(match key.rsplit('.').next()? {
         "role" => "\"inside\" or \"outside\"",
         "protocol" => "\"tcp\" or \"udp\"",
@@ -1795,6 +1822,11 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         None => None,
     };
 
+    let ha = match &f.ha {
+        None => None,
+        Some(h) => Some(resolve_ha(&cx, h)?),
+    };
+
     Ok(Config {
         file: file.to_string(),
         dataplane,
@@ -1812,6 +1844,78 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         logging: Logging { ipfix, syslog },
         pcp,
         nat64,
+        ha,
+    })
+}
+
+/// The `[ha]` table: addresses that parse, a key file that holds a usable key, a rate
+/// in range.
+fn resolve_ha(cx: &Ctx, h: &FileHa) -> Result<Ha, ConfigError> {
+    let hk = |k: &'static str| vec![Key("ha"), Key(k)];
+    let addr = |k: &'static str, s: &str| {
+        s.parse::<SocketAddrV4>().map_err(|_| {
+            cx.err(
+                &hk(k),
+                format!(
+                    "`{s}` is not an IPv4 address and port on the sync network; e.g. \"10.255.0.1:7946\""
+                ),
+            )
+        })
+    };
+    let listen = addr("listen", &h.listen)?;
+    let peer = addr("peer", &h.peer)?;
+    if peer == listen {
+        return Err(cx.err(
+            &hk("peer"),
+            "the other appliance's sync address, not this one's (`listen`)",
+        ));
+    }
+    if listen.ip().is_unspecified() || peer.ip().is_unspecified() || peer.port() == 0 {
+        return Err(cx.err(
+            &hk(if peer.port() == 0 || peer.ip().is_unspecified() {
+                "peer"
+            } else {
+                "listen"
+            }),
+            "a specific address and port: the sync socket talks to its peer only",
+        ));
+    }
+    let key = std::fs::read(&h.key_file).map_err(|e| {
+        cx.err(
+            &hk("key_file"),
+            format!(
+                "cannot read `{}`: {e}; the shared key of both appliances (at least {} bytes)",
+                h.key_file,
+                crate::HA_MIN_KEY
+            ),
+        )
+    })?;
+    let len = key
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    if len < crate::HA_MIN_KEY {
+        return Err(cx.err(
+            &hk("key_file"),
+            format!(
+                "`{}` holds a key of {len} bytes; at least {} are needed (e.g. `head -c 32 /dev/urandom | base64 > FILE`)",
+                h.key_file,
+                crate::HA_MIN_KEY
+            ),
+        ));
+    }
+    if h.rate == 0 || h.rate > 100_000 {
+        return Err(cx.err(&hk("rate"), "from 1 to 100000 sync messages a second"));
+    }
+    Ok(Ha {
+        role: match h.role {
+            HaRoleName::Active => HaRole::Active,
+            HaRoleName::Standby => HaRole::Standby,
+        },
+        listen,
+        peer,
+        key_file: h.key_file.clone(),
+        rate: h.rate,
     })
 }
 
@@ -1981,6 +2085,16 @@ impl FileConfig {
                 prefix: n.prefix.to_string(),
                 subscriber_prefix_len: n.subscriber_prefix_len,
                 lowest_ipv6_mtu: n.lowest_ipv6_mtu,
+            }),
+            ha: c.ha.as_ref().map(|h| FileHa {
+                role: match h.role {
+                    HaRole::Active => HaRoleName::Active,
+                    HaRole::Standby => HaRoleName::Standby,
+                },
+                listen: h.listen.to_string(),
+                peer: h.peer.to_string(),
+                key_file: h.key_file.clone(),
+                rate: h.rate,
             }),
         }
     }

@@ -98,6 +98,11 @@ const FIXED: &[(&str, &str)] = &[
     ),
     ("metrics", "the metrics listener is bound at start"),
     ("api", "the control API's listener is bound at start"),
+    (
+        "ha",
+        "the sync socket and key are set up at start; the role changes with \
+         `cgnat ha promote|demote`",
+    ),
 ];
 
 fn under(key: &str, prefix: &str) -> bool {

@@ -1463,3 +1463,78 @@ fn port_ipv6_addresses_are_checked() {
     let c = Config::parse(&t, "t.toml").unwrap();
     assert_eq!(c.port(Role::Inside).unwrap().ipv6.len(), 2);
 }
+
+// ---- [ha] ----------------------------------------------------------------------
+
+/// A key file of `len` bytes in the test's temp directory; its path.
+fn ha_key(name: &str, len: usize) -> String {
+    let dir = std::env::temp_dir().join(format!("cgnat-ha-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, "k".repeat(len) + "\n").unwrap();
+    p.display().to_string()
+}
+
+fn ha(lines: &str) -> String {
+    plus(&format!("[ha]\n{lines}"))
+}
+
+#[test]
+fn ha_is_off_without_its_table_and_round_trips_with_it() {
+    assert_eq!(Config::parse(BASE, "t.toml").unwrap().ha, None);
+    let key = ha_key("good", 32);
+    let c = Config::parse(
+        &ha(&format!(
+            "role = \"standby\"\nlisten = \"10.255.0.2:7946\"\npeer = \"10.255.0.1:7946\"\nkey_file = \"{key}\""
+        )),
+        "t.toml",
+    )
+    .unwrap();
+    let h = c.ha.clone().unwrap();
+    assert_eq!(h.role, cgnat_config::HaRole::Standby);
+    assert_eq!(
+        (h.listen.to_string(), h.peer.to_string(), h.rate),
+        ("10.255.0.2:7946".into(), "10.255.0.1:7946".into(), 2000)
+    );
+    assert_eq!(Config::parse(&c.resolved_toml(), "t.toml").unwrap(), c);
+}
+
+#[test]
+fn ha_values_are_checked() {
+    let key = ha_key("ok", 20);
+    let good = format!(
+        "role = \"active\"\nlisten = \"10.255.0.1:7946\"\npeer = \"10.255.0.2:7946\"\nkey_file = \"{key}\""
+    );
+    let t = ha(&good.replace("\"active\"", "\"primary\""));
+    refused(
+        &t,
+        "role = \"primary\"",
+        "ha.role",
+        "expected `active` or `standby`",
+    );
+    let t = ha(&good.replace("10.255.0.1:7946", "10.255.0.1"));
+    refused(&t, "listen =", "ha.listen", "not an IPv4 address and port");
+    let t = ha(&good.replace("10.255.0.2:7946", "10.255.0.1:7946"));
+    refused(&t, "peer =", "ha.peer", "not this one's");
+    let t = ha(&good.replace("10.255.0.2:7946", "0.0.0.0:7946"));
+    refused(&t, "peer =", "ha.peer", "a specific address");
+    let t = ha(&good.replace(&key, "/nonexistent/ha.key"));
+    refused(&t, "key_file =", "ha.key_file", "cannot read");
+    let short = ha_key("short", 8);
+    let t = ha(&good.replace(&key, &short));
+    refused(&t, "key_file =", "ha.key_file", "at least 16");
+    let t = ha(&format!("{good}\nrate = 0"));
+    refused(&t, "rate = 0", "ha.rate", "from 1 to 100000");
+    let t = ha(&good.replace("role = \"active\"\n", ""));
+    refused(
+        &t,
+        "[ha]",
+        "ha.role",
+        "needs role, listen, peer and key_file",
+    );
+    // Any number of workers.
+    let t = ha(&good).replace("worker_lcores = [1]", "worker_lcores = [1, 2]");
+    assert!(Config::parse(&t, "t.toml").is_ok());
+    let t = ha(&format!("{good}\nelection = true"));
+    refused(&t, "election", "ha.election", "rate");
+}

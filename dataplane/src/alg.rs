@@ -205,6 +205,10 @@ struct Conn {
 /// adjustment, the last rewritten run, and whether the ALG still reads it.
 pub struct AlgControl {
     conns: HashMap<(u32, u16, u32, u16), Conn>,
+    /// HA sync: connections whose sequence adjustment changed since the last
+    /// [`AlgControl::sync_take`], while `sync_on`.
+    changed: Vec<ConnKey>,
+    sync_on: bool,
     /// The last run of segments rewritten as one text, per connection and direction:
     /// a retransmission of any of its bytes must carry the rewritten ones.
     runs: HashMap<(ConnKey, u8), Run>,
@@ -229,11 +233,96 @@ const MAX_RUNS: usize = 4096;
 /// Control connections followed at once.
 pub const MAX_CONNS: usize = 65536;
 
+/// Connections whose adjustment changed, noted for the HA sync between two takes.
+const SYNC_ROOM: usize = 4096;
+
 impl AlgControl {
+    /// HA sync (the active): notes the connections whose sequence adjustment changes.
+    pub fn sync_journal(&mut self, on: bool) {
+        self.sync_on = on;
+        if on && self.changed.capacity() < SYNC_ROOM {
+            self.changed.reserve_exact(SYNC_ROOM);
+        }
+        self.changed.clear();
+    }
+
+    /// The adjustments that changed since the last call, handed to `push` until it
+    /// returns false (the rest wait).
+    pub fn sync_take(&mut self, push: &mut dyn FnMut(crate::ha::wire::SeqAdjRec) -> bool) {
+        let mut n = 0;
+        while n < self.changed.len() {
+            let key = self.changed[n];
+            if let Some(rec) = self.sync_rec(&key) {
+                if !push(rec) {
+                    break;
+                }
+            }
+            n += 1;
+        }
+        self.changed.drain(..n);
+    }
+
+    /// Every connection's adjustment (a bulk sync or refresh), from `*at` on, handed to
+    /// `push` until it returns false; true once all were.
+    pub fn sync_walk(
+        &self,
+        at: &mut usize,
+        push: &mut dyn FnMut(crate::ha::wire::SeqAdjRec) -> bool,
+    ) -> bool {
+        for key in self.conns.keys().skip(*at) {
+            if let Some(rec) = self.sync_rec(key) {
+                if !push(rec) {
+                    return false;
+                }
+            }
+            *at += 1;
+        }
+        true
+    }
+
+    fn sync_rec(&self, key: &ConnKey) -> Option<crate::ha::wire::SeqAdjRec> {
+        let c = self.conns.get(key)?;
+        if !c.seq.active() {
+            return None;
+        }
+        let mut rec = crate::ha::wire::SeqAdjRec {
+            inside: (key.0, key.1),
+            remote: (key.2, key.3),
+            ..Default::default()
+        };
+        for (d, (base, points)) in rec.dirs.iter_mut().zip(c.seq.parts()) {
+            d.base = base;
+            d.n = points.len() as u8;
+            d.points[..points.len()].copy_from_slice(points);
+        }
+        Some(rec)
+    }
+
+    /// Installs (a standby) the adjustment of a control connection the active
+    /// rewrote, at `now`; `end`: forgets the connection.
+    pub fn sync_install(&mut self, rec: &crate::ha::wire::SeqAdjRec, end: bool, now: u32) {
+        let key = (rec.inside.0, rec.inside.1, rec.remote.0, rec.remote.1);
+        if end {
+            self.conns.remove(&key);
+            return;
+        }
+        if !self.conns.contains_key(&key) && self.conns.len() >= MAX_CONNS {
+            return;
+        }
+        let c = self.conns.entry(key).or_default();
+        c.seq = crate::mangle::SeqAdj::from_parts([0, 1].map(|d| {
+            let x = &rec.dirs[d];
+            (x.base, &x.points[..usize::from(x.n)])
+        }));
+        c.last_seen = now;
+    }
+
     /// Empty, sized for [`MAX_CONNS`].
     pub fn new(counters: std::sync::Arc<WorkerCounters>) -> AlgControl {
         AlgControl {
             conns: HashMap::with_capacity(MAX_CONNS),
+            changed: Vec::new(),
+            sync_on: false,
             runs: HashMap::new(),
             counters,
         }
@@ -405,6 +494,9 @@ impl AlgControl {
                     self.count_rewrite(tag.alg);
                     if let (Some(seq), true) = (orig_seq, k + 1 == n) {
                         conn.seq.record(dir, seq, d as i32);
+                        if self.sync_on && d != 0 && self.changed.len() < SYNC_ROOM {
+                            self.changed.push(key);
+                        }
                     }
                 }
                 Err(_) => self.count_no_room(tag.alg),

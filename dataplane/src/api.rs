@@ -64,6 +64,8 @@ pub struct State {
     pub running: crate::reload::Running,
     /// Reload requests (`POST /reload`).
     pub reload: crossbeam::channel::Sender<crate::reload::Request>,
+    /// HA state sync, when `[ha]` is configured (`/ha`, `POST /ha/promote|demote`).
+    pub ha: Option<Arc<crate::hasync::Shared>>,
 }
 
 fn endpoint(s: &str) -> Result<(Ipv4Addr, Option<u16>), String> {
@@ -225,9 +227,36 @@ impl State {
         rx.recv_timeout(RELOAD_DEADLINE).map_err(|_| busy())
     }
 
+    /// `GET /ha`: the sync's state; `POST /ha/promote|demote`: a role change (the
+    /// sync thread makes it within a millisecond; the answer says the role asked).
+    fn ha_route(&self, path: &str) -> Result<Value, (u16, String)> {
+        let ha = self
+            .ha
+            .as_ref()
+            .ok_or((404, "HA is not configured ([ha])".to_string()))?;
+        let want = match path {
+            "/ha/promote" => crate::hasync::WANT_ACTIVE,
+            "/ha/demote" => crate::hasync::WANT_STANDBY,
+            _ => return Ok(ha.status()),
+        };
+        ha.wanted.store(want, Ordering::Relaxed);
+        // Wait (briefly) for the thread to take it, so that the answer is the new role.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while ha.wanted.load(Ordering::Relaxed) != crate::hasync::WANT_NONE
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(ha.status())
+    }
+
     fn route(&self, method: &str, path: &str, query: &str) -> Result<Value, (u16, String)> {
-        if (path == "/reload") != (method == "POST") {
-            return Err((405, "POST /reload; every other endpoint is GET".into()));
+        let post = matches!(path, "/reload" | "/ha/promote" | "/ha/demote");
+        if post != (method == "POST") {
+            return Err((
+                405,
+                "POST /reload, /ha/promote, /ha/demote; every other endpoint is GET".into(),
+            ));
         }
         let params: Vec<(&str, &str)> = query
             .split('&')
@@ -252,6 +281,7 @@ impl State {
                 Ok(v)
             }
             "/reload" => self.reload(),
+            "/ha" | "/ha/promote" | "/ha/demote" => self.ha_route(path),
             "/config" => {
                 // The tokens are not for whoever reads the config.
                 let mut c = self

@@ -206,6 +206,8 @@ labelled! {
     /// A PCP or NAT-PMP request dropped without an answer (see the PCP outcome
     /// counters for why).
     PcpDropped = "pcp_dropped",
+    /// Frame received by an HA standby: it forwards nothing until promoted.
+    HaStandby = "ha_standby",
     }
 }
 
@@ -329,6 +331,9 @@ pub struct WorkerCounters {
     pub inbound_sessions_recycled: Counter,
     /// NAT events lost because a buffer or ring toward the exporter was full.
     pub log_events_dropped: Counter,
+    /// HA sync: sessions created or ended that found the journal toward the sync
+    /// thread full (the standby then gets a bulk sync).
+    pub ha_journal_full: Counter,
     /// PCP and NAT-PMP mappings alive now.
     pub pcp_mappings_active: Counter,
     /// PCP and NAT-PMP mappings whose lifetime ended.

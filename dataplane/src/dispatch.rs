@@ -40,6 +40,18 @@ pub trait Outputs<B> {
     }
 }
 
+/// An HA standby's received frames: dropped, each counted `ha_standby`.
+pub fn standby_drop<B: PacketBuf, O: Outputs<B>>(
+    worker: &Worker<B>,
+    bufs: &mut [Option<B>],
+    out: &mut O,
+) {
+    for b in bufs.iter_mut().filter_map(Option::take) {
+        worker.counters().count_drop(DropReason::HaStandby);
+        out.discard(DropReason::HaStandby, b);
+    }
+}
+
 /// Sends `buf` where verdict `v` (of `worker`, for a frame received on `from`) says,
 /// then the fragments its processing released.
 #[inline(always)]

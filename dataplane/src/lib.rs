@@ -15,6 +15,7 @@ pub mod counters;
 pub mod dispatch;
 pub mod dpdk;
 pub mod frag;
+pub mod ha;
 pub mod harness;
 pub mod inspect;
 pub mod log;

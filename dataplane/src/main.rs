@@ -7,6 +7,7 @@
 
 mod api;
 mod exporter;
+mod hasync;
 mod http;
 mod metrics;
 mod reload;
@@ -39,7 +40,7 @@ usage:
   cgnat check -c FILE
       Validate FILE and print every resolved setting.
   cgnat show sessions [--subscriber IP] [--outside IP[:PORT]] [--remote IP[:PORT]] [--limit N] [--cursor C]
-  cgnat show subscriber IP | pool | counters | expectations | config   (-c FILE or --api HOST:PORT [--token T]; --json; --timeout SECS, 10)
+  cgnat show subscriber IP | pool | counters | expectations | config | ha   (-c FILE or --api HOST:PORT [--token T]; --json; --timeout SECS, 10)
       Live state of a running appliance, through its control API (api.listen, with
       api.token from FILE). A page holds at most 10000 sessions; --cursor continues.
       `config`: the settings it runs with (after the last reload), resolved.
@@ -54,6 +55,11 @@ usage:
       mappings, logging. A setting that needs a restart (lcores, devices, table sizes,
       the pool, listeners) or an invalid file is named and nothing is applied (exit
       status 2). Live sessions stay. SIGHUP does the same.
+  cgnat ha promote|demote|status (-c FILE | --api HOST:PORT [--token T]) [--json] [--timeout SECS, 10]
+      HA (`[ha]`): make the appliance active (it forwards, announces its addresses
+      with gratuitous ARP and sends its state to the peer) or standby (it forwards
+      nothing and installs the active's state), or show its role and sync state
+      (also `cgnat show ha`). keepalived's notify scripts call these.
   cgnat map -c FILE forward INSIDE_IP
   cgnat map -c FILE reverse PUBLIC_IP PORT
       Deterministic NAT (RFC 7422): the public address and port range of an inside
@@ -130,7 +136,7 @@ impl Args {
     }
 
     fn only(&self, allowed: &[&str]) -> Result<()> {
-        if !["map", "show", "replay"].contains(&self.cmd.as_str()) {
+        if !["map", "show", "replay", "ha"].contains(&self.cmd.as_str()) {
             if let Some(w) = self.words.first() {
                 bail!("unexpected argument `{w}` for `cgnat {}`", self.cmd);
             }
@@ -610,11 +616,16 @@ fn show_mode(args: &Args) -> Result<()> {
         ["expectations"] => ("/expectations".to_string(), "expectations"),
         ["counters"] => ("/counters".to_string(), "counters"),
         ["config"] => ("/config".to_string(), "config"),
-        _ => bail!("usage: cgnat show sessions|subscriber IP|pool|counters|expectations|config [-c FILE | --api HOST:PORT] [--json]"),
+        ["ha"] => ("/ha".to_string(), "ha"),
+        _ => bail!("usage: cgnat show sessions|subscriber IP|pool|counters|expectations|config|ha [-c FILE | --api HOST:PORT] [--json]"),
     };
     let v = http_get(&api, &path, token.as_deref(), timeout)?;
     if kind == "config" && !json {
         print!("{}", v["toml"].as_str().unwrap_or(""));
+        return Ok(());
+    }
+    if kind == "ha" && !json {
+        print_ha(&v);
         return Ok(());
     }
     if json || kind == "counters" || kind == "subscriber" || kind == "expectations" {
@@ -662,6 +673,69 @@ fn show_mode(args: &Args) -> Result<()> {
             None => String::new(),
         }
     );
+    Ok(())
+}
+
+/// `cgnat show ha` and `cgnat ha status` in words.
+fn print_ha(v: &serde_json::Value) {
+    let secs = |k: &str| match v[k].as_f64() {
+        Some(s) => format!("{s:.1} s ago"),
+        None => "never".to_string(),
+    };
+    println!(
+        "role {}   peer {}   sync address {}",
+        v["role"].as_str().unwrap_or("?"),
+        v["peer"].as_str().unwrap_or("?"),
+        v["listen"].as_str().unwrap_or("?")
+    );
+    println!(
+        "in sync {}   sync lag {} records   last message from peer {}   last bulk sync {}",
+        v["in_sync"],
+        v["sync_lag_records"],
+        secs("last_message_from_peer_secs_ago"),
+        secs("last_bulk_sync_secs_ago")
+    );
+    let m = &v["messages"];
+    println!(
+        "messages sent {} received {} lost {}   refused: malformed {} version {} bad MAC {} replay {} other sender {}",
+        m["sent"],
+        m["received"],
+        m["lost"],
+        m["refused_malformed"],
+        m["refused_version"],
+        m["refused_bad_mac"],
+        m["refused_replay"],
+        m["refused_source"]
+    );
+    println!(
+        "records sent {} received {} not installed {}   resync requests {}   bulk syncs {}",
+        m["records_sent"],
+        m["records_received"],
+        m["install_failed"],
+        m["resync_requests"],
+        m["bulk_syncs"]
+    );
+}
+
+fn ha_mode(args: &Args) -> Result<()> {
+    args.only(&["-c", "--config", "--api", "--token", "--timeout", "--json"])?;
+    let (method, path) = match args.words.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["promote"] => ("POST", "/ha/promote"),
+        ["demote"] => ("POST", "/ha/demote"),
+        ["status"] => ("GET", "/ha"),
+        _ => bail!("usage: cgnat ha promote|demote|status [-c FILE | --api HOST:PORT] [--json]"),
+    };
+    let (api, token, timeout) = api_target(args, SHOW_TIMEOUT_SECS)?;
+    let v = if method == "POST" {
+        http_call(method, &api, path, token.as_deref(), timeout)?
+    } else {
+        http_get(&api, path, token.as_deref(), timeout)?
+    };
+    if args.get(&["--json"]).is_some_and(|v| v != "false") {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print_ha(&v);
+    }
     Ok(())
 }
 
@@ -716,6 +790,7 @@ fn main() -> ExitCode {
         "show" => show_mode(&args),
         "top" => top_mode(&args),
         "reload" => reload_mode(&args),
+        "ha" => ha_mode(&args),
         "replay" => replay_mode(&args),
         "setup" => setup_mode(&args),
         other => Err(anyhow!("unknown command `{other}`\n{USAGE}")),

@@ -180,6 +180,27 @@ pub struct SeqAdj {
 }
 
 impl SeqAdj {
+    /// Its corrections, per direction: the offset before the oldest point, the points
+    /// (original sequence number, cumulative offset), oldest first (HA sync).
+    pub fn parts(&self) -> [(i32, &[(u32, i32)]); 2] {
+        [0, 1].map(|d| {
+            let x = &self.dirs[d];
+            (x.base, &x.points[..x.n])
+        })
+    }
+
+    /// The adjustment of `parts` (as [`SeqAdj::parts`] gives them; points past the
+    /// eighth of a direction are left out).
+    pub fn from_parts(parts: [(i32, &[(u32, i32)]); 2]) -> SeqAdj {
+        let mut s = SeqAdj::default();
+        for (d, (base, points)) in s.dirs.iter_mut().zip(parts) {
+            d.base = base;
+            d.n = points.len().min(POINTS);
+            d.points[..d.n].copy_from_slice(&points[..d.n]);
+        }
+        s
+    }
+
     /// Records that the segment starting at `seq` in direction `dir` changed length by
     /// `delta` (call after mangling, with the segment's original sequence number).
     pub fn record(&mut self, dir: usize, seq: u32, delta: i32) {

@@ -29,6 +29,8 @@ pub struct Source {
     pub http: Vec<(&'static str, Arc<crate::http::Stats>)>,
     /// The ports' VLAN sub-interfaces ([`cgnat_dataplane::vlan::labels`]).
     pub vlans: Vec<(String, String, usize)>,
+    /// HA state sync, when configured.
+    pub ha: Option<Arc<crate::hasync::Shared>>,
 }
 
 /// Reads one counter of a worker.
@@ -102,6 +104,121 @@ impl Families {
     fn gauge(&mut self, name: &str, help: &str, samples: Vec<(Vec<(&str, String)>, f64)>) {
         self.family(name, help, MetricType::GAUGE, samples);
     }
+}
+
+/// The HA sync's metrics: role, peer, sync lag, messages by outcome, last bulk sync.
+fn ha_metrics(f: &mut Families, ha: &crate::hasync::Shared) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let role = ha.role();
+    f.gauge(
+        "cgnat_ha_role",
+        "HA role: 1 for the role this appliance has (active forwards; standby installs the active's state).",
+        ["active", "standby"]
+            .iter()
+            .map(|r| (vec![("role", r.to_string())], f64::from(u8::from(*r == role))))
+            .collect(),
+    );
+    f.gauge(
+        "cgnat_ha_peer_info",
+        "The HA peer's sync address (value 1).",
+        vec![(
+            vec![
+                ("peer", ha.cfg.peer.to_string()),
+                ("listen", ha.cfg.listen.to_string()),
+            ],
+            1.0,
+        )],
+    );
+    f.gauge(
+        "cgnat_ha_in_sync",
+        "1 while a standby holds a complete bulk sync and saw no loss since.",
+        vec![(vec![], f64::from(u8::from(ha.in_sync.load(Relaxed))))],
+    );
+    f.gauge(
+        "cgnat_ha_sync_lag_records",
+        "Sync records waiting to be sent to the peer.",
+        vec![(vec![], ha.queued.load(Relaxed) as f64)],
+    );
+    let c = &ha.counters;
+    f.counter(
+        "cgnat_ha_messages_total",
+        "Sync messages: sent, received (accepted), lost (sequence gaps seen).",
+        vec![
+            (vec![("outcome", "sent".into())], c.sent.get() as f64),
+            (
+                vec![("outcome", "received".into())],
+                c.received.get() as f64,
+            ),
+            (vec![("outcome", "lost".into())], c.lost.get() as f64),
+        ],
+    );
+    f.counter(
+        "cgnat_ha_refused_total",
+        "Sync messages refused, by reason.",
+        vec![
+            (
+                vec![("reason", "malformed".into())],
+                c.malformed.get() as f64,
+            ),
+            (
+                vec![("reason", "version".into())],
+                c.bad_version.get() as f64,
+            ),
+            (vec![("reason", "bad_mac".into())], c.bad_mac.get() as f64),
+            (vec![("reason", "replay".into())], c.replay.get() as f64),
+            (vec![("reason", "source".into())], c.foreign.get() as f64),
+        ],
+    );
+    f.counter(
+        "cgnat_ha_records_total",
+        "Sync records sent and received.",
+        vec![
+            (
+                vec![("direction", "sent".into())],
+                c.records_sent.get() as f64,
+            ),
+            (
+                vec![("direction", "received".into())],
+                c.records_received.get() as f64,
+            ),
+        ],
+    );
+    f.counter(
+        "cgnat_ha_install_failed_total",
+        "Records a standby could not install as given.",
+        vec![(vec![], c.install_failed.get() as f64)],
+    );
+    f.counter(
+        "cgnat_ha_resync_requests_total",
+        "Resync requests sent (on joining, after a loss).",
+        vec![(vec![], c.resync_requests.get() as f64)],
+    );
+    f.counter(
+        "cgnat_ha_bulk_syncs_total",
+        "Bulk syncs completed (sent as active, received as standby).",
+        vec![(vec![], c.bulk_syncs.get() as f64)],
+    );
+    f.counter(
+        "cgnat_ha_refresh_sweeps_total",
+        "Refresh sweeps the active sent (its whole state again, as updates).",
+        vec![(vec![], c.refreshes.get() as f64)],
+    );
+    let last = ha.last_bulk_ms.load(Relaxed);
+    if last != 0 {
+        f.gauge(
+            "cgnat_ha_last_bulk_sync_timestamp_seconds",
+            "When the last bulk sync completed (Unix time).",
+            vec![(vec![], last as f64 / 1000.0)],
+        );
+    }
+    f.counter(
+        "cgnat_ha_role_changes_total",
+        "Role changes made through the control API.",
+        vec![
+            (vec![("to", "active".into())], ha.promotions.get() as f64),
+            (vec![("to", "standby".into())], ha.demotions.get() as f64),
+        ],
+    );
 }
 
 impl Source {
@@ -379,6 +496,14 @@ impl Source {
             "cgnat_pcp_mappings_expired_total",
             "PCP and NAT-PMP mappings whose lifetime ended.",
             vec![(vec![], sum(&|c| c.pcp_mappings_expired.get()))],
+        );
+        if let Some(ha) = &self.ha {
+            ha_metrics(&mut f, ha);
+        }
+        f.counter(
+            "cgnat_ha_journal_full_total",
+            "Sessions created or ended that found the HA sync journal full (a bulk sync follows).",
+            vec![(vec![], sum(&|c| c.ha_journal_full.get()))],
         );
         f.counter(
             "cgnat_inbound_sessions_recycled_total",

@@ -373,6 +373,8 @@ pub struct Worker<B> {
     glean: [(u32, Mac); 32],
     glean_len: usize,
     held: [HeldSyn; HELD_SYNS],
+    /// HA standby: every received frame is dropped (`ha_standby`) until promoted.
+    standby: bool,
     held_len: usize,
     frags: Fragments<B>,
     /// Where the fragment `process` answered [`Verdict::Hold`] for is held (its
@@ -462,6 +464,7 @@ impl<B: PacketBuf> Worker<B> {
             glean: [(0, [0; 6]); 32],
             glean_len: 0,
             held: [HeldSyn::EMPTY; HELD_SYNS],
+            standby: false,
             held_len: 0,
             frags: Fragments::new(0x4000),
             pending_hold: None,
@@ -670,6 +673,39 @@ impl<B: PacketBuf> Worker<B> {
     #[inline]
     pub fn vlan_out<F: PacketBuf>(&self, buf: &mut F, side: Side) -> Result<(), DropReason> {
         crate::vlan::egress(&self.ports[side as usize], side, buf, &self.counters)
+    }
+
+    /// HA role: a standby forwards nothing (its received frames are dropped and
+    /// counted, `ha_standby`) and creates nothing; its tables are what the active
+    /// syncs. Promoting gives every synced session a fresh timer.
+    pub fn set_standby(&mut self, standby: bool, now: u32) {
+        if self.standby && !standby {
+            self.nat.sync_promote(now);
+        }
+        self.nat.sync_hold(standby);
+        self.standby = standby;
+    }
+
+    /// Writes into `buf` a gratuitous ARP (a broadcast request for `ip` from `ip`)
+    /// out of `side`: a new HA active takes the addresses it answers for.
+    pub fn build_garp(&mut self, side: Side, ip: u32, buf: &mut B) -> Verdict {
+        self.build_arp(side, ip, ip, buf)
+    }
+
+    /// The `i`-th address a new HA active announces on `side` (gratuitous ARP): the
+    /// port's own first and, outside, then the pool's (proxy ARP answers for them).
+    pub fn announced(&self, side: Side, i: usize) -> Option<u32> {
+        match (i, side) {
+            (0, _) => Some(self.ports[side as usize].addr()),
+            (_, Side::Outside) => self.nat.pool.addresses().get(i - 1).copied(),
+            _ => None,
+        }
+    }
+
+    /// Whether this worker is an HA standby.
+    #[inline]
+    pub fn standby(&self) -> bool {
+        self.standby
     }
 
     /// The worker's NAT tables (for inspection).
@@ -2068,6 +2104,12 @@ impl<B: PacketBuf> Worker<B> {
     /// Writes into `buf` (any contents) the broadcast ARP request for `hop` out of
     /// `side`.
     pub fn build_arp_request(&mut self, hop: u32, side: Side, buf: &mut B) -> Verdict {
+        let from = self.ports[side as usize].addr_for(hop);
+        self.build_arp(side, from, hop, buf)
+    }
+
+    /// Writes into `buf` a broadcast ARP request for `tpa` from `spa` out of `side`.
+    fn build_arp(&mut self, side: Side, spa: u32, tpa: u32, buf: &mut B) -> Verdict {
         if !buf.set_len(ethernet::HEADER_LEN + arp::LEN) {
             return Verdict::Drop(DropReason::TooBig);
         }
@@ -2080,9 +2122,9 @@ impl<B: PacketBuf> Worker<B> {
             &mut d[14..],
             arp::OP_REQUEST,
             &port.mac,
-            port.addr_for(hop).into(),
+            spa.into(),
             &[0; 6],
-            hop.into(),
+            tpa.into(),
         );
         self.counters.tx[side as usize].inc();
         Verdict::Tx(side)
@@ -2569,6 +2611,11 @@ const MAX_HELD_LINES: usize = 256;
 const HOLD_SECS: u32 = 2;
 
 impl<B: PacketBuf> Control<B> {
+    /// The ALG connections' state (HA sync of their sequence adjustments).
+    pub fn alg_control(&mut self) -> &mut crate::alg::AlgControl {
+        &mut self.alg
+    }
+
     /// Takes the pool a reload made (sorted, draining addresses included: their
     /// replies still come); returns the list it replaces.
     pub fn set_pool(&mut self, pool: Vec<u32>) -> Vec<u32> {

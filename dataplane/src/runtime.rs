@@ -71,6 +71,8 @@ pub(crate) struct WorkerLink {
     reload: crossbeam::channel::Receiver<Settings>,
     /// Where the settings a reload replaced go, to be dropped off the lcore.
     reloaded: crossbeam::channel::Sender<Settings>,
+    /// HA state sync (`[ha]`): the worker's end toward the `cgnat-ha` thread.
+    pub(crate) ha: Option<Arc<crate::hasync::WorkerHa>>,
 }
 
 struct Clock {
@@ -276,6 +278,11 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let pool_addrs = nat_params.pool.clone();
     let mut pool_view = None;
 
+    let ha_shared = cfg
+        .ha
+        .as_ref()
+        .map(|h| Arc::new(crate::hasync::Shared::new(h)));
+    let mut ha_thread_ends = Vec::new();
     let mut links = Vec::new();
     let mut query_tx = Vec::new();
     let mut reload_tx = Vec::new();
@@ -298,6 +305,11 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             queries: qrx,
             reload: rrx,
             reloaded: replaced_tx.clone(),
+            ha: ha_shared.as_ref().map(|sh| {
+                let (w, t) = crate::hasync::ends(sh.clone());
+                ha_thread_ends.push(t);
+                Arc::new(w)
+            }),
             events: Arc::new(MsgRing::new(
                 &format!("cgnat_events{w}"),
                 8192,
@@ -333,13 +345,19 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         pool_usage.push(nat.pool.usage.clone());
         pool_usage_api.push(nat.pool.usage.clone());
         pool_view.get_or_insert_with(|| crate::reload::PoolView::new(&nat.pool));
-        let worker = Worker::new(
+        let mut worker = Worker::new(
             nat,
             infos.clone(),
             pparams.clone(),
             neighbors.clone(),
             links[w].counters.clone(),
         );
+        if let Some(sh) = &ha_shared {
+            // The configured role from the first packet on.
+            let standby = sh.standby.load(Ordering::Relaxed);
+            worker.set_standby(standby, clock.now());
+            worker.nat.sync_journal(!standby);
+        }
         let link = links[w].clone();
         let all_links = links.clone();
         let stop = opts.stop.clone();
@@ -355,6 +373,21 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         .with_context(|| format!("launching worker on lcore {lcore}"))?;
     }
 
+    let ha_thread = match &ha_shared {
+        Some(sh) => {
+            let workers = links.iter().filter_map(|l| l.ha.clone()).collect();
+            let h = crate::hasync::spawn(sh.clone(), workers, ha_thread_ends, opts.stop.clone())
+                .context("starting the HA sync thread")?;
+            eprintln!(
+                "cgnat: HA {} on {}, peer {}",
+                sh.role(),
+                sh.cfg.listen,
+                sh.cfg.peer
+            );
+            Some(h)
+        }
+        None => None,
+    };
     let control_counters = Arc::new(WorkerCounters::default());
     let gate = Arc::new(crate::http::Gate::default());
     let pool_v4: crate::reload::SharedPool = Arc::new(std::sync::RwLock::new(
@@ -396,6 +429,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
                     ("metrics", http_stats[1].clone()),
                 ],
                 vlans: cgnat_dataplane::vlan::labels(cfg),
+                ha: ha_shared.clone(),
             };
             let srv = server("cgnat-metrics", listener, 1);
             let h = crate::metrics::serve(srv, src, opts.stop.clone())
@@ -445,6 +479,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
                 stop: opts.stop.clone(),
                 running,
                 reload: reload_req_tx,
+                ha: ha_shared.clone(),
             };
             let srv = server("cgnat-api", listener, 0);
             let h = crate::api::serve(srv, state, opts.stop.clone())
@@ -478,7 +513,10 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     }
     // The accept threads return within a poll; connection threads are not waited
     // for (a client cannot hold the stop), but none reads the ports once closed.
-    for h in [metrics, api, Some(reloader)].into_iter().flatten() {
+    for h in [metrics, api, Some(reloader), ha_thread]
+        .into_iter()
+        .flatten()
+    {
         let _ = h.join();
     }
     gate.close();
@@ -745,6 +783,36 @@ fn worker_loop(
             let (pipeline, nat) = worker.reconfigure(new.pipeline, new.nat, now);
             let _ = link.reloaded.try_send(Settings { pipeline, nat });
         }
+        // HA sync, between bursts: session changes to the sync thread, one of its
+        // requests answered, a role change applied (a new active announces its
+        // addresses).
+        if let Some(ha) = &link.ha {
+            let standby_now = worker.standby();
+            if let Some(standby) = ha.turn(&mut worker.nat, standby_now, now) {
+                worker.set_standby(standby, now);
+                worker.nat.sync_journal(!standby);
+                // One worker announces the addresses.
+                if !standby && q == 0 {
+                    for side in [Side::Inside, Side::Outside] {
+                        let mut i = 0;
+                        while let Some(ip) = worker.announced(side, i).filter(|_| i <= 256) {
+                            i += 1;
+                            let Some(mut m) = pool.alloc() else { break };
+                            if let Verdict::Tx(out) = worker.build_garp(side, ip, &mut m) {
+                                dispatch::transmit(&mut lanes, out, m, &worker);
+                                ha.shared.garp_sent.inc();
+                            }
+                        }
+                        flush(
+                            ports[side as usize],
+                            q,
+                            &mut lanes.tx[side as usize],
+                            &counters,
+                        );
+                    }
+                }
+            }
+        }
         // Once a second, busy or not: expiry (bounded) and held SYNs.
         if now != last_now {
             last_now = now;
@@ -932,6 +1000,7 @@ fn control_loop(
     let mut idle = 0u32;
     let hz = cgnat_ffi::tsc_hz().max(1);
     let mut last_report = cgnat_ffi::tsc();
+    let mut alg_journal = false;
     while !opts.stop.load(Ordering::Relaxed) {
         if opts.until_drained && cgnat_ffi::tsc() - last_report > hz {
             // Progress on long inputs, on stderr (stdout is the JSON summary).
@@ -957,6 +1026,14 @@ fn control_loop(
             eprintln!("cgnat: {rx} packets in, {tx} out, {s} sessions");
         }
         let mut work = 0;
+        if let Some(ha) = links.first().and_then(|l| l.ha.as_ref()) {
+            crate::hasync::control_turn(
+                &ha.shared,
+                control.alg_control(),
+                &mut alg_journal,
+                clock.now(),
+            );
+        }
         if let Ok(list) = pool.try_recv() {
             // A reload changed the pool: proxy ARP for the addresses added too.
             drop(control.set_pool(list));
@@ -1184,6 +1261,7 @@ pub(crate) fn summarize(
         "icmp_sent": sum(&|c| c.icmp_sent.get()),
         "ip_options_stripped": sum(&|c| c.ip_options_stripped.get()),
         "inbound_sessions_recycled": sum(&|c| c.inbound_sessions_recycled.get()),
+        "ha_journal_full": sum(&|c| c.ha_journal_full.get()),
         "pcp": pcp_json(&all),
         "handoff": { "sent": sum(&|c| c.handoff_out.get()), "received": sum(&|c| c.handoff_in.get()) },
         "fragments": { "translated": sum(&|c| c.fragments_translated.get()), "held": sum(&|c| c.fragments_held.get()),

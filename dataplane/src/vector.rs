@@ -162,7 +162,11 @@ pub fn receive_burst<B, O, I>(
         if n == 0 {
             return;
         }
-        vector(worker, &mut bufs[..n], &mut meta[..n], handed, now, out);
+        if worker.standby() {
+            crate::dispatch::standby_drop(worker, &mut bufs[..n], out);
+        } else {
+            vector(worker, &mut bufs[..n], &mut meta[..n], handed, now, out);
+        }
         if n < VECTOR {
             return;
         }

@@ -9,9 +9,8 @@ mod running;
 use common::*;
 use running::*;
 use serde_json::Value;
-use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `cgnat ARGS` (status, stdout, stderr).
 fn cgnat(args: &[&str]) -> (i32, String, String) {
@@ -67,19 +66,6 @@ fn sessions(api: &str) -> Vec<(String, String, u64)> {
 
 fn mapping(s: &[(String, String, u64)]) -> Vec<(String, String)> {
     s.iter().map(|(i, o, _)| (i.clone(), o.clone())).collect()
-}
-
-/// Waits until `f` holds, at most `secs`.
-fn until(secs: u64, what: &str, log: &Path, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} never happened; cgnat's log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

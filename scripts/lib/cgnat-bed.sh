@@ -161,3 +161,17 @@ stop_cgnat() {
     kill -0 "$1" 2>/dev/null && fail "cgnat did not stop on SIGTERM"
     wait "$1" || fail "cgnat exited non-zero"
 }
+
+# serve_http NS ADDR PORT DIR LOG
+# Serves DIR over HTTP on ADDR:PORT in namespace NS (python3's http.server, its pid
+# added to pids), and waits (10 s at most) until it accepts connections.
+serve_http() {
+    local _
+    ip netns exec "$1" python3 -m http.server "$3" --bind "$2" --directory "$4" > "$5" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 1 100); do
+        ip netns exec "$1" python3 -c "import socket; socket.create_connection(('$2', $3), 0.2)" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}

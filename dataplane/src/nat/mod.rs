@@ -29,6 +29,7 @@ pub mod index;
 pub mod pcp;
 pub mod pool;
 pub mod rss;
+pub mod sync;
 pub mod wheel;
 
 use crate::counters::{proto_index, DropReason, WorkerCounters};
@@ -810,6 +811,14 @@ pub struct Nat {
     /// Room for the records of the entries a delete or the expiry ends (reserved
     /// once: no allocation on the worker).
     pcp_ending: Vec<u32>,
+    /// HA sync: sessions created and ended since the last drain (`nat/sync.rs`), when
+    /// `journal_on`; `journal_lost` when one found no room.
+    journal: Vec<(bool, Session)>,
+    journal_on: bool,
+    journal_lost: bool,
+    /// HA standby: live sessions are not expired (the active's traffic refreshes
+    /// them, unseen here); their end comes from the active.
+    hold: bool,
 }
 
 const NO_POOL: u16 = u16::MAX;
@@ -928,6 +937,12 @@ macro_rules! map_keys {
     };
 }
 
+/// Slots of the expiry wheel under `params`: one per second up to the longest timeout.
+fn wheel_slots(params: &NatParams) -> usize {
+    let t = &params.timeouts;
+    (t.tcp_established.max(t.udp).max(t.icmp) as usize + 1).min(1 << 14)
+}
+
 /// The inside key of static mapping `st` (no remote: endpoint-independent).
 fn static_key(st: (u8, u32, u16, u32, u16)) -> Key {
     Key {
@@ -994,11 +1009,6 @@ impl Nat {
         } else {
             0
         };
-        let max_timeout = params
-            .timeouts
-            .tcp_established
-            .max(params.timeouts.udp)
-            .max(params.timeouts.icmp);
         let mut pool = Pool::new(
             &params.pool,
             layout,
@@ -1012,7 +1022,7 @@ impl Nat {
         }
         let mut nat = Nat {
             pool,
-            wheel: Wheel::new((max_timeout as usize + 1).min(1 << 14), now),
+            wheel: Wheel::new(wheel_slots(&params), now),
             params,
             sessions,
             free_session: if cap > 0 { 0 } else { NIL },
@@ -1048,6 +1058,10 @@ impl Nat {
             alg_ports: Vec::new(),
             pcp: HashMap::with_capacity(pcp::MAX_PCP_ENTRIES),
             pcp_ending: Vec::with_capacity(pcp::MAX_PCP_ENTRIES),
+            journal: Vec::new(),
+            journal_on: false,
+            journal_lost: false,
+            hold: false,
         };
         nat.above_threshold = vec![false; nat.pool.addrs.len()];
         set_alg_port_bits(&nat.params, &mut nat.alg_ports);
@@ -1950,6 +1964,7 @@ impl Nat {
         // Last: the outside key's slot was likely prefetched by the caller.
         self.index_session(i);
         self.live_sessions += 1;
+        self.note(false, &s);
         if self.params.log.sessions {
             self.emit(self.session_event(event::SESSION_CREATE, &s));
         }
@@ -2467,7 +2482,17 @@ impl Nat {
             let Some(i) = self.wheel.pop_due(now, |i| sessions[i as usize].next) else {
                 break;
             };
-            let deadline = self.deadline(i);
+            if self.sessions[i as usize].mapping == NIL {
+                // Released while on the wheel (an HA standby told so): free now.
+                self.sessions[i as usize].next = self.free_session;
+                self.free_session = i;
+                continue;
+            }
+            let mut deadline = self.deadline(i);
+            if deadline <= now && self.hold && self.sessions[i as usize].mapping != NIL {
+                // A standby's live session: due again one timeout from now.
+                deadline = now.saturating_add(self.timeout(&self.sessions[i as usize]).max(1));
+            }
             if deadline > now {
                 let mut next = NIL;
                 self.wheel.insert(i, deadline, &mut next);
@@ -3038,6 +3063,7 @@ impl Nat {
     /// keeps its timer wheel link for the caller.
     fn release_session(&mut self, i: u32, now: u32) {
         let s = self.sessions[i as usize];
+        self.note(true, &s);
         if self.params.log.sessions {
             self.emit(self.session_event(event::SESSION_DELETE, &s));
         }

@@ -620,6 +620,29 @@ impl Pool {
         true
     }
 
+    /// Gives block `b` of address `a` to subscriber slot `owner` (an HA standby
+    /// installing what the active holds); false when another holds it or it is not
+    /// this worker's.
+    pub fn take_block(&mut self, a: usize, b: u16, owner: u32) -> bool {
+        let pa = &mut self.addrs[a];
+        match pa.block_owner.get(usize::from(b)) {
+            Some(&o) if o == owner => return true,
+            Some(&NO_OWNER) => {}
+            _ => return false,
+        }
+        let Some(k) = pa.free_blocks.iter().position(|&x| x == b) else {
+            return false;
+        };
+        pa.free_blocks.remove(k);
+        pa.block_owner[usize::from(b)] = owner;
+        true
+    }
+
+    /// Sets the quarantine of released ports; returns the one it replaces.
+    pub fn set_quarantine_secs(&mut self, secs: u32) -> u32 {
+        std::mem::replace(&mut self.quarantine_secs, secs)
+    }
+
     /// Takes back a port of address `a` that waits in quarantine (a static mapping
     /// put back by a reload): it stays in use and never comes free by itself. False
     /// when it is not in quarantine.

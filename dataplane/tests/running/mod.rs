@@ -61,3 +61,16 @@ pub fn spawn_run(dir: &Path, cfg: &str, log: &Path) -> Killed {
             .unwrap(),
     )
 }
+
+/// Waits until `f` holds, at most `secs`; else fails with `what` and cgnat's log.
+pub fn until(secs: u64, what: &str, log: &Path, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} never happened; cgnat's log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,76 @@
+//! The sync link's [`Tables`] over one worker's NAT ([`crate::nat::Nat`]): the
+//! active's journal and bulk walk, the standby's installs, each refusal counted.
+
+use super::link::Apply;
+use super::transport::Tables;
+use super::wire::{Item, Record};
+use super::HaCounters;
+use crate::alg::AlgControl;
+use crate::nat::sync::SyncCursor;
+use crate::nat::Nat;
+
+/// One NAT's tables at second `now` of its clock, and the ALG connections' state if
+/// given (their sequence adjustments).
+pub struct NatTables<'a> {
+    /// The tables.
+    pub nat: &'a mut Nat,
+    /// The ALG control connections (the control lcore's; a harness's `control`).
+    pub alg: Option<&'a mut AlgControl>,
+    /// The bulk walk's position (kept by the caller between turns).
+    pub cursor: &'a mut SyncCursor,
+    /// The worker clock's second.
+    pub now: u32,
+    /// Where install refusals are counted.
+    pub counters: &'a HaCounters,
+}
+
+impl Tables for NatTables<'_> {
+    fn updates(&mut self, push: &mut dyn FnMut(Item) -> bool) -> bool {
+        let lost = self.nat.sync_drain(self.now, push);
+        if let Some(alg) = self.alg.as_deref_mut() {
+            alg.sync_take(&mut |r| {
+                push(Item {
+                    end: false,
+                    record: Record::SeqAdj(r),
+                })
+            });
+        }
+        lost
+    }
+    fn walk_start(&mut self) {
+        *self.cursor = SyncCursor::default();
+    }
+    fn walk(&mut self, push: &mut dyn FnMut(Item) -> bool) -> bool {
+        if !self.nat.sync_walk(self.cursor, self.now, u32::MAX, push) {
+            return false;
+        }
+        match self.alg.as_deref() {
+            Some(alg) => alg.sync_walk(&mut self.cursor.extra, &mut |r| {
+                push(Item {
+                    end: false,
+                    record: Record::SeqAdj(r),
+                })
+            }),
+            None => true,
+        }
+    }
+    fn apply(&mut self, a: Apply) {
+        match a {
+            Apply::Flush => self.nat.sync_flush(self.now),
+            Apply::Item(Item {
+                end,
+                record: Record::SeqAdj(r),
+            }) => {
+                if let Some(alg) = self.alg.as_deref_mut() {
+                    alg.sync_install(&r, end, self.now);
+                }
+            }
+            Apply::Item(it) => {
+                if self.nat.sync_install(&it, self.now).is_err() {
+                    self.counters.install_failed.inc();
+                }
+            }
+            Apply::BulkDone => {}
+        }
+    }
+}

@@ -1,0 +1,703 @@
+//! HA state sync, the NAT side: the tables as sync records (a bulk walk, and a journal
+//! of sessions created and ended for the incremental updates), and a standby's
+//! installing of what it receives, with the same outside address and port, never
+//! choosing one of its own.
+//!
+//! Kept apart from the translation: the journal costs the packet path one test of a
+//! flag where a session is created or released (never on the fast path of an
+//! existing session), and is written only into room reserved when sync is switched on.
+
+use super::*;
+use crate::ha::wire::{
+    self, mapping_kind, Block, ExpectRec, Item, MappingRec, Pair, Record, SessionRec,
+};
+
+/// Room for journal entries between two drains by the worker loop.
+pub const JOURNAL_ROOM: usize = 8192;
+
+/// Why a record was not installed (each counted by the caller).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstallError {
+    /// Its outside address is not in this worker's pool.
+    NotInPool,
+    /// Its outside port is held by another mapping here.
+    PortTaken,
+    /// Its port block is held by another subscriber, or is not this worker's.
+    BlockTaken,
+    /// A table (sessions, mappings, subscribers, expectations) is full.
+    TableFull,
+    /// An expectation whose master session is not here.
+    NoMaster,
+}
+
+/// Where a bulk walk is: a phase (subscribers, sessions, PCP mappings,
+/// expectations) and a slot in it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncCursor {
+    phase: u8,
+    at: u32,
+    /// Within a subscriber: the next of its records (0 its pairing, then blocks).
+    sub_item: u16,
+    /// Where a walk beyond the NAT's tables is (the ALG connections' adjustments,
+    /// [`crate::alg::AlgControl::sync_walk`]).
+    pub(crate) extra: usize,
+}
+
+impl Nat {
+    /// Switches the journal of created and ended sessions on (the active's source of
+    /// incremental updates) or off; its room is reserved once.
+    pub fn sync_journal(&mut self, on: bool) {
+        self.journal_on = on;
+        if on && self.journal.capacity() < JOURNAL_ROOM {
+            self.journal.reserve_exact(JOURNAL_ROOM);
+        }
+        if !on {
+            self.journal.clear();
+        }
+    }
+
+    /// Notes session `s` created (`end` false) or ended, if the journal is on. Past
+    /// its room the entry is dropped and counted: the sync link then asks for a bulk
+    /// sync.
+    #[inline]
+    pub(super) fn note(&mut self, end: bool, s: &Session) {
+        if !self.journal_on {
+            return;
+        }
+        if self.journal.len() < self.journal.capacity() {
+            self.journal.push((end, *s));
+        } else {
+            self.journal_lost = true;
+            self.counters.ha_journal_full.inc();
+        }
+    }
+
+    /// Hands the journal's entries to `push` (oldest first) until it returns false,
+    /// as sync items at `now`. Returns true when entries were lost since the last
+    /// call (the peer needs a bulk sync).
+    pub fn sync_drain(&mut self, now: u32, push: &mut dyn FnMut(Item) -> bool) -> bool {
+        let mut n = 0;
+        while n < self.journal.len() {
+            let (end, s) = self.journal[n];
+            if !push(Item {
+                end,
+                record: Record::Session(session_rec(&s, now)),
+            }) {
+                break;
+            }
+            n += 1;
+        }
+        self.journal.drain(..n);
+        std::mem::take(&mut self.journal_lost)
+    }
+
+    /// Session `i` as a sync record at `now`, if alive.
+    pub fn sync_session(&self, i: u32, now: u32) -> Option<SessionRec> {
+        self.session_at(i).map(|s| session_rec(s, now))
+    }
+
+    /// The next records of a bulk walk from `cur`, handed to `push` until it returns
+    /// false or `budget` slots were examined; true once the whole state was walked. Expectations are walked in the
+    /// table's own order: one created or ended during the walk may be missed by it
+    /// (the journal and the next walk catch sessions; an expectation lives seconds).
+    pub fn sync_walk(
+        &self,
+        cur: &mut SyncCursor,
+        now: u32,
+        budget: u32,
+        push: &mut dyn FnMut(Item) -> bool,
+    ) -> bool {
+        let mut put = |r: Record| {
+            push(Item {
+                end: false,
+                record: r,
+            })
+        };
+        for _ in 0..budget {
+            match cur.phase {
+                0 => {
+                    let Some(s) = self.subs.get(cur.at as usize) else {
+                        cur.phase = 1;
+                        cur.at = 0;
+                        continue;
+                    };
+                    let live = self.subscriber_at(cur.at).is_some();
+                    let blocks = if live { self.blocks_of(cur.at) } else { &[] };
+                    let k = usize::from(cur.sub_item);
+                    let rec = if !live {
+                        None
+                    } else if k == 0 {
+                        (s.pool != NO_POOL).then(|| {
+                            Record::Pair(Pair {
+                                inside: s.addr,
+                                outside: self.pool.addr(usize::from(s.pool)),
+                            })
+                        })
+                    } else {
+                        blocks.get(k - 1).map(|&e| {
+                            Record::Block(Block {
+                                inside: s.addr,
+                                outside: self.pool.addr((e >> 16) as usize),
+                                first_port: self.pool.layout.block_start(e as u16),
+                            })
+                        })
+                    };
+                    if let Some(r) = rec {
+                        if !put(r) {
+                            return false;
+                        }
+                    }
+                    if live && k < blocks.len() {
+                        cur.sub_item += 1;
+                    } else {
+                        cur.sub_item = 0;
+                        cur.at += 1;
+                    }
+                }
+                1 => {
+                    if cur.at >= self.session_slots() {
+                        cur.phase = 2;
+                        cur.at = 0;
+                        continue;
+                    }
+                    if let Some(r) = self.sync_session(cur.at, now) {
+                        if !put(Record::Session(r)) {
+                            return false;
+                        }
+                    }
+                    cur.at += 1;
+                }
+                2 => {
+                    if cur.at as usize >= self.mappings.len() {
+                        cur.phase = 3;
+                        cur.at = 0;
+                        continue;
+                    }
+                    let r = self.map_base + cur.at;
+                    let rec = if self.statics.contains(&r) {
+                        Some(self.static_rec(cur.at))
+                    } else {
+                        self.pcp.get(&cur.at).map(|e| pcp_rec(e, now))
+                    };
+                    if let Some(m) = rec {
+                        if !put(Record::Mapping(m)) {
+                            return false;
+                        }
+                    }
+                    cur.at += 1;
+                }
+                3 => {
+                    let Some((k, e)) = self.expects.iter().nth(cur.at as usize) else {
+                        cur.phase = 4;
+                        return true;
+                    };
+                    if let Some(x) = self.expect_rec(k, e, now) {
+                        if !put(Record::Expect(x)) {
+                            return false;
+                        }
+                    }
+                    cur.at += 1;
+                }
+                _ => return true,
+            }
+        }
+        false
+    }
+
+    fn static_rec(&self, m: u32) -> MappingRec {
+        let map = &self.mappings[m as usize];
+        MappingRec {
+            kind: mapping_kind::STATIC,
+            proto: map.proto(),
+            inside: (map.in_addr, map.in_port),
+            outside: (map.out_addr(&self.pool), map.out_port),
+            ..MappingRec::default()
+        }
+    }
+
+    fn expect_rec(&self, k: &Key, e: &Expect, now: u32) -> Option<ExpectRec> {
+        let map = &self.mappings[e.mapping as usize];
+        let m = self.session_at(e.master)?;
+        Some(ExpectRec {
+            proto: k.proto,
+            class: e.class,
+            alg: e.alg,
+            keep: e.keep,
+            inside: (map.in_addr, map.in_port),
+            outside: (k.a, k.pa),
+            remote: e.remote,
+            tag: e.tag,
+            remaining: e.until.saturating_sub(now),
+            master: (m.proto, (m.in_addr, m.in_port), (m.rem_addr, m.rem_port)),
+        })
+    }
+
+    /// A bulk sync begins (a standby): everything received before is dropped, the
+    /// bulk brings the active's whole state again. Every session ends (its port
+    /// freed at once), every session record is free again and the timer wheel empty;
+    /// PCP mappings and expectations end. Static mappings stay (they come from the
+    /// configuration, as on the active).
+    pub fn sync_flush(&mut self, now: u32) {
+        let keys: Vec<Key> = self.expects.keys().copied().collect();
+        for k in keys {
+            self.remove_expectation(&k, now);
+        }
+        let pcps: Vec<u32> = self.pcp.keys().copied().collect();
+        for m in pcps {
+            if self.pcp.remove(&m).is_some() {
+                self.unpin_mapping(m, now, true);
+            }
+        }
+        self.counters.pcp_mappings_active.set(0);
+        let q = self.pool.set_quarantine_secs(0);
+        for i in 0..self.session_slots() {
+            if self.session_at(i).is_some() {
+                self.release_session(i, now);
+            }
+        }
+        self.pool.set_quarantine_secs(q);
+        debug_assert_eq!(self.live_sessions, 0);
+        // No session is left: every record goes back on the free list, the wheel
+        // starts empty (released records need not wait there for their deadline).
+        let cap = self.sessions.len();
+        for (i, s) in self.sessions.iter_mut().enumerate() {
+            s.next = if i + 1 < cap { i as u32 + 1 } else { NIL };
+        }
+        self.free_session = if cap > 0 { 0 } else { NIL };
+        self.wheel = Wheel::new(wheel_slots(&self.params), now);
+    }
+
+    /// Installs (or, `it.end`, removes) what a standby received, at `now`, with the
+    /// outside address and port it names, if this worker owns that port (else it is
+    /// another worker's: nothing is done).
+    pub fn sync_install(&mut self, it: &Item, now: u32) -> Result<(), InstallError> {
+        // With several workers every worker is handed every record: each takes what
+        // lives on its outside ports (where the replies come), as the active's did.
+        let outside = match &it.record {
+            Record::Session(x) => Some(x.outside),
+            Record::Mapping(x) => Some(x.outside),
+            Record::Expect(x) => Some(x.outside),
+            _ => None,
+        };
+        if let Some((addr, port)) = outside {
+            if self.pool.owner(addr, port).unwrap_or(0) != self.pool.worker() {
+                return Ok(());
+            }
+        }
+        match (it.end, &it.record) {
+            // A pairing of a subscriber with no state here (on the active it may hold
+            // only ports in quarantine, which a standby does not keep) is not taken:
+            // its next session brings it.
+            (false, Record::Pair(p)) => {
+                let a = self
+                    .pool
+                    .index_of(p.outside)
+                    .ok_or(InstallError::NotInPool)?;
+                if let Some(sub) = self.subscriber_by_addr(p.inside) {
+                    self.pair_with(sub, a);
+                }
+                Ok(())
+            }
+            (true, Record::Pair(_)) => Ok(()),
+            // Blocks follow the ports of what is installed (a session's, a PCP
+            // mapping's, an expectation's): a block the active holds only for ports in
+            // quarantine would never be released here.
+            (false, Record::Block(b)) => {
+                self.pool
+                    .index_of(b.outside)
+                    .ok_or(InstallError::NotInPool)?;
+                Ok(())
+            }
+            // A block ends on the standby as on the active: with its last port.
+            (true, Record::Block(_)) => Ok(()),
+            (false, Record::Session(s)) => self.install_session(s, now),
+            (true, Record::Session(s)) => {
+                if let Some(i) = self.session_by_in_key(&rec_in_key(s)) {
+                    self.free_session_at_sync(i, now);
+                }
+                Ok(())
+            }
+            (end, Record::Mapping(m)) => self.install_mapping_rec(end, m, now),
+            (false, Record::Expect(e)) => self.install_expect(e, now),
+            (true, Record::Expect(e)) => {
+                let k = Key {
+                    proto: e.proto,
+                    a: e.outside.0,
+                    pa: e.outside.1,
+                    b: 0,
+                    pb: 0,
+                };
+                self.remove_expectation(&k, now);
+                Ok(())
+            }
+            // The control lcore's (crate::alg::AlgControl::sync_install).
+            (_, Record::SeqAdj(_)) => Ok(()),
+        }
+    }
+
+    /// Pairs subscriber `sub` with pool address `a` if it has no pairing yet.
+    fn pair_with(&mut self, sub: u32, a: usize) {
+        let s = &mut self.subs[sub as usize];
+        if s.pool == NO_POOL {
+            s.pool = a as u16;
+            self.pool.addrs[a].subscribers += 1;
+        }
+    }
+
+    /// Under port-block allocation, gives subscriber `sub` the block of `port` on
+    /// address `a` (if it does not hold it already).
+    fn hold_block(&mut self, sub: u32, a: usize, port: u16) -> Result<(), InstallError> {
+        if self.block_room == 0 {
+            return Ok(());
+        }
+        let b = self
+            .pool
+            .layout
+            .block_of(port)
+            .ok_or(InstallError::BlockTaken)?;
+        let entry = (a as u32) << 16 | u32::from(b);
+        if self.blocks_of(sub).contains(&entry) {
+            return Ok(());
+        }
+        let held = self.subs[sub as usize].block_count();
+        if held >= self.block_room || !self.pool.take_block(a, b, sub) {
+            return Err(InstallError::BlockTaken);
+        }
+        self.sub_blocks[sub as usize * self.block_room + held] = entry;
+        self.subs[sub as usize].blocks += 1;
+        self.counters.blocks_active.add(1);
+        Ok(())
+    }
+
+    fn install_session(&mut self, r: &SessionRec, now: u32) -> Result<(), InstallError> {
+        let key = rec_in_key(r);
+        let flags = r.state | r.alg << 4;
+        let last_seen = now.saturating_sub(r.idle);
+        if let Some(i) = self.session_by_in_key(&key) {
+            let s = self.sessions[i as usize];
+            if (s.out_addr, s.out_port) == r.outside {
+                // Known: its state and timer.
+                let s = &mut self.sessions[i as usize];
+                s.flags = s.flags & (INBOUND | ANSWERED) | flags & !(INBOUND | ANSWERED);
+                s.last_seen = last_seen;
+                return Ok(());
+            }
+            // Another outside endpoint (a session ended and came back while messages
+            // were lost): the active's is the one.
+            self.free_session_at_sync(i, now);
+        }
+        if self.free_session == NIL {
+            return Err(InstallError::TableFull);
+        }
+        let a = self
+            .pool
+            .index_of(r.outside.0)
+            .ok_or(InstallError::NotInPool)?;
+        let sub = self
+            .find_or_add_subscriber(r.inside.0)
+            .map_err(|_| InstallError::TableFull)?;
+        let result = self.install_session_for(sub, a, key, r, flags, last_seen);
+        if result.is_err() {
+            self.maybe_remove_subscriber(sub);
+        }
+        result
+    }
+
+    fn install_session_for(
+        &mut self,
+        sub: u32,
+        a: usize,
+        key: Key,
+        r: &SessionRec,
+        flags: u8,
+        last_seen: u32,
+    ) -> Result<(), InstallError> {
+        self.pair_with(sub, a);
+        self.hold_block(sub, a, r.outside.1)?;
+        let mkey = self.mapping_key(&key);
+        let m = match self.mapping_by_in_key(&mkey) {
+            Some(mr) => {
+                let o = self.mapping_out_key(mr);
+                if (o.a, o.pa) != r.outside {
+                    return Err(InstallError::PortTaken);
+                }
+                self.mapping_record(mr)
+                    .map_err(|_| InstallError::TableFull)?
+            }
+            None => {
+                if self.map_in.is_full() {
+                    return Err(InstallError::TableFull);
+                }
+                if !self.pool.take(a, r.proto, r.outside.1) {
+                    return Err(InstallError::PortTaken);
+                }
+                self.subs[sub as usize].mappings += 1;
+                FOLDED | sub
+            }
+        };
+        let mut extra = 0;
+        if r.flags & wire::FLAG_INBOUND != 0 {
+            extra |= INBOUND;
+            if r.flags & wire::FLAG_ANSWERED != 0 {
+                extra |= ANSWERED;
+            }
+        }
+        let i = self.new_session(Session {
+            in_addr: key.a,
+            in_port: key.pa,
+            out_addr: r.outside.0,
+            out_port: r.outside.1,
+            rem_addr: key.b,
+            rem_port: key.pb,
+            proto: key.proto,
+            flags: flags | extra,
+            last_seen,
+            mapping: m,
+            next: NIL,
+        });
+        if m & FOLDED != 0 {
+            self.index_mapping(i);
+            self.counters.mappings_active.set(self.map_out.len() as u64);
+        }
+        if extra & INBOUND != 0 {
+            self.link_inbound(sub, i, usize::from(extra & ANSWERED != 0));
+        }
+        Ok(())
+    }
+
+    /// Ends session `i` now (a standby told so, or replacing it). Its record stays on
+    /// the timer wheel until its deadline comes, then the expiry frees it.
+    fn free_session_at_sync(&mut self, i: u32, now: u32) {
+        self.release_session(i, now);
+    }
+
+    fn install_mapping_rec(
+        &mut self,
+        end: bool,
+        m: &MappingRec,
+        now: u32,
+    ) -> Result<(), InstallError> {
+        if m.kind == mapping_kind::STATIC {
+            // Static mappings come from the configuration, the same on both.
+            return Ok(());
+        }
+        let mkey = Key {
+            proto: m.proto,
+            a: m.inside.0,
+            pa: m.inside.1,
+            b: 0,
+            pb: 0,
+        };
+        let existing = self
+            .mapping_by_in_key(&mkey)
+            .and_then(|r| r.checked_sub(self.map_base));
+        if end {
+            if let Some(mi) = existing {
+                if let Some(e) = self.pcp.remove(&mi) {
+                    let _ = e;
+                    self.unpin_mapping(mi, now, false);
+                    self.counters.pcp_mappings_active.set(self.pcp.len() as u64);
+                }
+            }
+            return Ok(());
+        }
+        if let Some(mi) = existing {
+            if let Some(e) = self.pcp.get_mut(&mi) {
+                e.expires = now.saturating_add(m.remaining);
+                e.n_filters = m.n_filters;
+                fill_filters(e, m);
+                return Ok(());
+            }
+        }
+        if self.pcp.len() >= pcp::MAX_PCP_ENTRIES {
+            return Err(InstallError::TableFull);
+        }
+        let a = self
+            .pool
+            .index_of(m.outside.0)
+            .ok_or(InstallError::NotInPool)?;
+        let sub = self
+            .find_or_add_subscriber(m.inside.0)
+            .map_err(|_| InstallError::TableFull)?;
+        let mi = match self.mapping_at(sub, a, mkey, m.outside) {
+            Ok(mi) => mi,
+            Err(e) => {
+                self.maybe_remove_subscriber(sub);
+                return Err(e);
+            }
+        };
+        self.mappings[mi as usize].sessions += 1;
+        let mut e = pcp::PcpEntry {
+            mapping: mi,
+            proto: m.proto,
+            inside: m.inside,
+            outside: m.outside,
+            expires: now.saturating_add(m.remaining),
+            nonce: m.nonce,
+            filters: Default::default(),
+            n_filters: m.n_filters,
+            peer: m.kind == mapping_kind::PEER,
+        };
+        fill_filters(&mut e, m);
+        self.pcp.insert(mi, e);
+        self.counters.pcp_mappings_active.set(self.pcp.len() as u64);
+        Ok(())
+    }
+
+    fn install_expect(&mut self, x: &ExpectRec, now: u32) -> Result<(), InstallError> {
+        let (mp, mi, mr) = x.master;
+        let master = self
+            .session_by_in_key(&Key {
+                proto: mp,
+                a: mi.0,
+                pa: mi.1,
+                b: mr.0,
+                pb: mr.1,
+            })
+            .ok_or(InstallError::NoMaster)?;
+        let sub = self
+            .master_sub(master, x.inside.0)
+            .ok_or(InstallError::NoMaster)?;
+        let a = self
+            .pool
+            .index_of(x.outside.0)
+            .ok_or(InstallError::NotInPool)?;
+        let mkey = Key {
+            proto: x.proto,
+            a: x.inside.0,
+            pa: x.inside.1,
+            b: 0,
+            pb: 0,
+        };
+        let m = self.mapping_at(sub, a, mkey, x.outside)?;
+        let req = ExpectReq {
+            proto: x.proto,
+            in_addr: x.inside.0,
+            in_port: x.inside.1,
+            remote: x.remote,
+            class: x.class,
+            tag: x.tag,
+            secs: x.remaining.max(1),
+            keep: x.keep,
+            alg: x.alg,
+        };
+        self.pin_expectation(m, master, &req, now)
+            .map(|_| ())
+            .ok_or(InstallError::TableFull)
+    }
+
+    /// The mapping record of `mkey` at outside endpoint `outside` (address index
+    /// `a`) for a pin (a PCP mapping, an expectation): the existing mapping (given a
+    /// record if folded), else a new one on that very port.
+    fn mapping_at(
+        &mut self,
+        sub: u32,
+        a: usize,
+        mkey: Key,
+        outside: (u32, u16),
+    ) -> Result<u32, InstallError> {
+        if let Some(r) = self.mapping_by_in_key(&mkey) {
+            let o = self.mapping_out_key(r);
+            if (o.a, o.pa) != outside {
+                return Err(InstallError::PortTaken);
+            }
+            return self.mapping_record(r).map_err(|_| InstallError::TableFull);
+        }
+        self.pair_with(sub, a);
+        self.hold_block(sub, a, outside.1)?;
+        if self.mapping_full() || !self.pool.take(a, mkey.proto, outside.1) {
+            return Err(InstallError::PortTaken);
+        }
+        Ok(self.install_mapping(sub, mkey, a, outside.1))
+    }
+
+    /// A standby holds its live sessions (the expiry does not end them: the active's
+    /// traffic, unseen here, keeps them alive; their end comes from the active);
+    /// released records are still freed as their deadline passes.
+    /// A standby also frees the ports of the sessions it is told ended at once (no
+    /// quarantine: the active decides when a port is reused; this one only follows).
+    pub fn sync_hold(&mut self, hold: bool) {
+        self.hold = hold;
+        self.pool
+            .set_quarantine_secs(if hold { 0 } else { self.params.quarantine_secs });
+    }
+
+    /// Gives every live session a fresh timer at `now` (a standby becoming active: its
+    /// sessions' last packets went through the old active).
+    pub fn sync_promote(&mut self, now: u32) {
+        for i in 0..self.session_slots() {
+            let s = &mut self.sessions[i as usize];
+            if s.mapping != NIL && s.last_seen < now {
+                s.last_seen = now;
+            }
+        }
+    }
+}
+
+fn fill_filters(e: &mut pcp::PcpEntry, m: &MappingRec) {
+    for (f, &(addr, prefix, port)) in e.filters.iter_mut().zip(&m.filters) {
+        *f = crate::wire::pcp::Filter { addr, prefix, port };
+    }
+    e.filters[usize::from(m.n_filters)..]
+        .iter_mut()
+        .for_each(|f| *f = Default::default());
+}
+
+fn rec_in_key(r: &SessionRec) -> Key {
+    Key {
+        proto: r.proto,
+        a: r.inside.0,
+        pa: r.inside.1,
+        b: r.remote.0,
+        pb: r.remote.1,
+    }
+}
+
+/// A session as a sync record at `now`.
+fn session_rec(s: &Session, now: u32) -> SessionRec {
+    let mut flags = 0;
+    if s.inbound() {
+        flags |= wire::FLAG_INBOUND;
+        if !s.unanswered() {
+            flags |= wire::FLAG_ANSWERED;
+        }
+    }
+    SessionRec {
+        proto: s.proto,
+        state: s.state() as u8,
+        alg: s.alg(),
+        flags,
+        inside: (s.in_addr, s.in_port),
+        outside: (s.out_addr, s.out_port),
+        remote: (s.rem_addr, s.rem_port),
+        idle: now.saturating_sub(s.last_seen),
+    }
+}
+
+/// A PCP or NAT-PMP entry as a sync record at `now`.
+fn pcp_rec(e: &pcp::PcpEntry, now: u32) -> MappingRec {
+    let mut m = MappingRec {
+        kind: if e.peer {
+            mapping_kind::PEER
+        } else if e.nonce == [0; 12] {
+            mapping_kind::NATPMP
+        } else {
+            mapping_kind::PCP
+        },
+        proto: e.proto,
+        inside: e.inside,
+        outside: e.outside,
+        remaining: e.expires.saturating_sub(now),
+        nonce: e.nonce,
+        n_filters: e.n_filters,
+        ..MappingRec::default()
+    };
+    for (d, f) in m
+        .filters
+        .iter_mut()
+        .zip(&e.filters[..usize::from(e.n_filters)])
+    {
+        *d = (f.addr, f.prefix, f.port);
+    }
+    m
+}

@@ -1,0 +1,397 @@
+//! HA sync of the NAT's own tables, without EAL: two pipelines (one active, one
+//! standby) joined by the sync link over UDP on the loopback. After the bulk sync and
+//! after incremental updates the standby holds the same sessions (same outside address
+//! and port, TCP state, ALG), subscriber pairings and port blocks as the active; a lost
+//! datagram brings a resync that leaves them equal again; a reply from the outside
+//! is dropped by a standby (counted) and, once it is promoted, reaches the inside host
+//! through the tables the sync built (what a failover relies on).
+
+mod common;
+
+use cgnat_dataplane::counters::DropReason;
+use cgnat_dataplane::ha::auth::Auth;
+use cgnat_dataplane::ha::link::{Link, Role};
+use cgnat_dataplane::ha::tables::NatTables;
+use cgnat_dataplane::ha::transport;
+use cgnat_dataplane::ha::wire;
+use cgnat_dataplane::ha::{HaCounters, Receiver, Sender};
+use cgnat_dataplane::harness::Harness;
+use cgnat_dataplane::nat::sync::SyncCursor;
+use cgnat_dataplane::nat::Nat;
+use cgnat_dataplane::pipeline::Side;
+use common::*;
+use std::collections::BTreeSet;
+use std::net::UdpSocket;
+
+const KEY: &[u8] = b"ha_nat test key, 32 bytes long!!";
+
+struct Node {
+    h: Harness,
+    link: Link,
+    socket: transport::SyncSocket,
+    counters: HaCounters,
+    cursor: SyncCursor,
+    buf: Vec<u8>,
+}
+
+impl Node {
+    fn step(&mut self, now: u32, ms: u64) {
+        let mut t = NatTables {
+            nat: &mut self.h.worker.nat,
+            alg: Some(self.h.control.alg_control()),
+            cursor: &mut self.cursor,
+            now,
+            counters: &self.counters,
+        };
+        transport::step(
+            &mut self.link,
+            &self.socket,
+            &mut t,
+            &self.counters,
+            ms,
+            &mut self.buf,
+        );
+    }
+}
+
+fn pair(nat_extra: &str) -> (Node, Node) {
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (aa, ba) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+    drop((a, b));
+    let node = |role, local, peer, id| {
+        let mut h = harness(nat_extra);
+        h.worker.nat.sync_journal(role == Role::Active);
+        h.control.alg_control().sync_journal(role == Role::Active);
+        h.worker.set_standby(role == Role::Standby, 1000);
+        Node {
+            h,
+            link: Link::new(
+                role,
+                Sender::new(Auth::new(KEY).unwrap(), id, 1),
+                Receiver::new(Auth::new(KEY).unwrap()),
+                2000,
+                8192,
+            ),
+            socket: transport::open(local, peer).unwrap(),
+            counters: HaCounters::default(),
+            cursor: SyncCursor::default(),
+            buf: vec![0; wire::MAX_MESSAGE],
+        }
+    };
+    (
+        node(Role::Active, aa, ba, 1),
+        node(Role::Standby, ba, aa, 2),
+    )
+}
+
+/// Runs both ends for `ms` milliseconds of link time at worker second `now`.
+fn run(a: &mut Node, s: &mut Node, now: u32, ms: u64) {
+    let base = u64::from(now) * 1000;
+    let mut t = 0;
+    while t < ms {
+        a.step(now, base + t);
+        std::thread::sleep(std::time::Duration::from_micros(200));
+        s.step(now, base + t);
+        std::thread::sleep(std::time::Duration::from_micros(200));
+        t += 10;
+    }
+}
+
+type SessionView = (u8, (u32, u16), (u32, u16), (u32, u16), u8, u8);
+type SubView = (u32, Option<u32>, Vec<u32>);
+
+/// What the tables hold: sessions (protocol, inside, outside, remote, TCP state, ALG),
+/// subscribers with mappings (address, paired pool address, blocks).
+fn tables(n: &Nat) -> (BTreeSet<SessionView>, BTreeSet<SubView>) {
+    let sessions = n
+        .iter_sessions()
+        .map(|s| {
+            (
+                s.proto,
+                (s.in_addr, s.in_port),
+                (s.out_addr, s.out_port),
+                (s.rem_addr, s.rem_port),
+                s.state() as u8,
+                s.alg(),
+            )
+        })
+        .collect();
+    // Subscribers that hold something besides ports in quarantine (the quarantine
+    // is the active's: a standby frees a port when told its mapping ended).
+    let subs = (0..n.subscriber_slots())
+        .filter_map(|i| n.subscriber_at(i))
+        .filter(|(s, inbound)| s.sessions > 0 || s.mappings > 0 || *inbound > 0)
+        .map(|(s, _)| {
+            let pool = n.pool.addresses().get(usize::from(s.pool)).copied();
+            (s.addr, pool, n.subscriber_blocks(s.addr).to_vec())
+        })
+        .collect();
+    (sessions, subs)
+}
+
+fn assert_same(a: &Node, s: &Node) {
+    let (ta, ts) = (tables(&a.h.worker.nat), tables(&s.h.worker.nat));
+    assert!(!ta.0.is_empty());
+    assert_eq!(ta.0.len(), ts.0.len(), "session counts");
+    assert_eq!(ta.0, ts.0, "sessions");
+    assert_eq!(ta.1, ts.1, "subscribers, pairings, blocks");
+}
+
+fn udp_flows(h: &mut Harness, subs: std::ops::Range<u8>, dport: u16, now: u32) {
+    for i in subs {
+        let src = format!("100.64.1.{i}:{}", 4000 + u16::from(i));
+        let f = udp(&src, &format!("192.0.2.10:{dport}"), b"q", false);
+        one(h, &f, Side::Inside, now, Side::Outside);
+    }
+}
+
+fn sync_round_trip(nat_extra: &str) {
+    let (mut a, mut s) = pair(nat_extra);
+    udp_flows(&mut a.h, 1..40, 53, 1000);
+    let tcp_out = connect(&mut a.h, "100.64.2.7:40000", "192.0.2.20:80", 5000);
+    // The standby joins: a bulk sync.
+    run(&mut a, &mut s, 1000, 300);
+    assert!(s.link.in_sync());
+    assert_same(&a, &s);
+    assert_eq!(s.counters.install_failed.get(), 0);
+    let flushes = s.counters.bulk_syncs.get();
+    a.link.set_refresh_ms(200);
+
+    // Incremental: new flows, flows that end, a TCP connection whose handshake
+    // completes after its creation was journaled (its state reaches the standby with
+    // the next refresh sweep).
+    udp_flows(&mut a.h, 40..80, 123, 1010);
+    connect(&mut a.h, "100.64.2.8:40001", "192.0.2.20:443", 7000);
+    assert!(
+        a.h.expire(1010 + 400) > 0,
+        "the first flows time out on the active"
+    );
+    udp_flows(&mut a.h, 80..90, 53, 1410);
+    run(&mut a, &mut s, 1410, 300);
+    assert_same(&a, &s);
+    assert_eq!(s.counters.bulk_syncs.get(), flushes, "no bulk sync needed");
+    assert_eq!(s.counters.lost.get(), 0);
+    // The records of the sessions it was told ended are freed by the standby's
+    // expiry when their deadline comes; what it holds stays.
+    let held = s.h.worker.nat.live_sessions();
+    s.h.expire(1412);
+    assert_eq!(s.h.worker.nat.live_sessions(), held);
+    assert_same(&a, &s);
+
+    // A datagram lost: taken off the standby's socket before it reads it. It held
+    // the end of ten flows (left on the standby until the resync's sweep) and five
+    // new ones.
+    assert_eq!(a.h.expire(1720), 10);
+    udp_flows(&mut a.h, 90..95, 53, 1720);
+    a.step(1720, 1_720_000);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let mut scratch = [0u8; wire::MAX_MESSAGE];
+    assert!(s.socket.recv(&mut scratch).is_ok());
+    udp_flows(&mut a.h, 95..99, 53, 1721);
+    run(&mut a, &mut s, 1721, 2500);
+    assert_eq!(s.counters.lost.get(), 1);
+    assert_eq!(s.counters.bulk_syncs.get(), flushes + 1, "a resync");
+    assert_same(&a, &s);
+    assert_eq!(s.counters.install_failed.get(), 0);
+
+    // A standby does not expire what it holds (the active's traffic, unseen here,
+    // keeps it alive): long past every timeout, the sessions are still there.
+    let held = s.h.worker.nat.live_sessions();
+    s.h.expire(6422);
+    assert_eq!(s.h.worker.nat.live_sessions(), held);
+
+    // A standby forwards nothing and creates nothing: both counted drops.
+    let reply = tcp(
+        "192.0.2.20:80",
+        &tcp_out.to_string(),
+        5001,
+        "A",
+        b"data",
+        true,
+    );
+    let before = s.h.worker.nat.live_sessions();
+    none(&mut s.h, &reply, Side::Outside, 6422);
+    none(
+        &mut s.h,
+        &udp("100.64.3.3:7000", "192.0.2.10:53", b"q", false),
+        Side::Inside,
+        6422,
+    );
+    assert_eq!(s.h.counters.dropped(DropReason::HaStandby), 2);
+    assert_eq!(s.h.worker.nat.live_sessions(), before);
+
+    // Promoted: the server's next segment reaches the client through the tables the
+    // sync built.
+    s.h.worker.set_standby(false, 6422);
+    let back = one(&mut s.h, &reply, Side::Outside, 6422, Side::Inside);
+    assert_eq!(out(&back).dst, sa("100.64.2.7:40000"));
+    // And a UDP answer to a flow the resync brought.
+    let mapped =
+        s.h.worker
+            .nat
+            .iter_sessions()
+            .find(|x| x.in_addr == u32::from(ip("100.64.1.96")))
+            .map(|x| format!("{}:{}", std::net::Ipv4Addr::from(x.out_addr), x.out_port))
+            .expect("synced");
+    let back = one(
+        &mut s.h,
+        &udp("192.0.2.10:53", &mapped, b"a", true),
+        Side::Outside,
+        6422,
+        Side::Inside,
+    );
+    assert_eq!(out(&back).dst, sa("100.64.1.96:4096"));
+}
+
+#[test]
+fn dynamic_allocation_sessions_and_pairings_sync_bulk_incremental_and_after_loss() {
+    sync_round_trip("allocation = \"dynamic\"\n");
+}
+
+#[test]
+fn port_block_allocation_sessions_and_blocks_sync_bulk_incremental_and_after_loss() {
+    sync_round_trip("allocation = \"port-block\"\nblock_size = 64\n");
+}
+
+/// PCP mappings (with their nonce, filters and lifetime left) and ALG expectations
+/// (pinned mapping, remote, class, master session) sync too: after the bulk sync an
+/// FTP data connection the active expected is admitted by the promoted standby, and a
+/// remote the PCP filter names reaches the mapped inside server.
+#[test]
+fn pcp_mappings_and_alg_expectations_sync() {
+    use cgnat_dataplane::nat::pcp::PcpAsk;
+    use cgnat_dataplane::nat::{class, ExpectReq, ALG_FTP};
+    use cgnat_dataplane::wire::pcp::Filter;
+    let (mut a, mut s) = pair("");
+    let sub = u32::from(ip("100.64.4.4"));
+    let mut ask = PcpAsk {
+        proto: 6,
+        inside: (sub, 8080),
+        lifetime: 600,
+        nonce: *b"twelve bytes",
+        n_filters: 1,
+        max_per_subscriber: 8,
+        ..PcpAsk::default()
+    };
+    ask.filters[0] = Filter {
+        addr: u32::from(ip("192.0.2.0")),
+        prefix: 24,
+        port: 0,
+    };
+    let pcp_out = a.h.worker.nat.pcp_map(&ask, 1000).expect("mapped");
+    // An FTP control connection and the data connection its PORT announced.
+    connect(&mut a.h, "100.64.5.5:41000", "192.0.2.21:21", 9000);
+    let master =
+        a.h.worker
+            .nat
+            .iter_sessions_indexed()
+            .find(|(_, x)| x.rem_port == 21)
+            .map(|(i, _)| i)
+            .unwrap();
+    let req = ExpectReq {
+        proto: 6,
+        in_addr: u32::from(ip("100.64.5.5")),
+        in_port: 41001,
+        remote: u32::from(ip("192.0.2.21")),
+        class: class::FTP_DATA,
+        tag: 0,
+        secs: 0,
+        keep: false,
+        alg: 0,
+    };
+    let data_out =
+        a.h.worker
+            .nat
+            .alg_expect_with(master, &req, 1000)
+            .expect("expected");
+    run(&mut a, &mut s, 1000, 300);
+    assert!(s.link.in_sync());
+    assert_eq!(s.counters.install_failed.get(), 0);
+    let pcp: Vec<_> = s.h.worker.nat.pcp_entries().copied().collect();
+    assert_eq!(pcp.len(), 1);
+    assert_eq!(
+        (
+            pcp[0].outside,
+            pcp[0].nonce,
+            pcp[0].n_filters,
+            pcp[0].expires
+        ),
+        (pcp_out, ask.nonce, 1, 1600)
+    );
+    let exp: Vec<_> =
+        s.h.worker
+            .nat
+            .expectations()
+            .map(|(k, e)| (*k, *e))
+            .collect();
+    assert_eq!(exp.len(), 1);
+    assert_eq!((exp[0].0.a, exp[0].0.pa), data_out);
+    assert_eq!(exp[0].1.class, class::FTP_DATA);
+    let master_s = s.h.worker.nat.session(exp[0].1.master);
+    assert_eq!((master_s.rem_port, master_s.alg()), (21, ALG_FTP));
+
+    s.h.worker.set_standby(false, 1001);
+    let to = |ep: (u32, u16)| format!("{}:{}", std::net::Ipv4Addr::from(ep.0), ep.1);
+    // The server opens the data connection to the announced endpoint.
+    let back = one(
+        &mut s.h,
+        &tcp("192.0.2.21:20", &to(data_out), 7000, "S", b"", true),
+        Side::Outside,
+        1001,
+        Side::Inside,
+    );
+    assert_eq!(out(&back).dst, sa("100.64.5.5:41001"));
+    // A remote inside the PCP filter reaches the mapped server.
+    let back = one(
+        &mut s.h,
+        &tcp("192.0.2.99:5555", &to(pcp_out), 1, "S", b"", true),
+        Side::Outside,
+        1001,
+        Side::Inside,
+    );
+    assert_eq!(out(&back).dst, sa("100.64.4.4:8080"));
+}
+
+/// An FTP control connection the ALG rewrote (a PORT command of another length) keeps
+/// its sequence adjustment on the promoted standby: the client's next command goes out
+/// shifted by the length change, as the server expects. Without the adjustment synced
+/// it would go out unshifted and the server would see a hole in the stream.
+#[test]
+fn a_rewritten_ftp_control_connection_keeps_its_sequence_adjustment_after_failover() {
+    let (mut a, mut s) = pair("filtering = \"address-and-port-dependent\"");
+    connect(&mut a.h, "100.64.1.2:40000", "192.0.2.10:21", 500);
+    let port = tcp(
+        "100.64.1.2:40000",
+        "192.0.2.10:21",
+        101,
+        "PA",
+        b"PORT 100,64,1,2,19,137\r\n",
+        false,
+    );
+    let o = one(&mut a.h, &port, Side::Inside, 1001, Side::Outside);
+    let delta = (o.len() - 54) as i64 - "PORT 100,64,1,2,19,137\r\n".len() as i64;
+    assert_ne!(delta, 0, "a PORT of another length");
+    run(&mut a, &mut s, 1001, 300);
+    assert!(s.link.in_sync());
+    assert_eq!(s.counters.install_failed.get(), 0);
+    s.h.worker.set_standby(false, 1002);
+    let next = one(
+        &mut s.h,
+        &tcp(
+            "100.64.1.2:40000",
+            "192.0.2.10:21",
+            125,
+            "PA",
+            b"RETR f\r\n",
+            false,
+        ),
+        Side::Inside,
+        1002,
+        Side::Outside,
+    );
+    assert_eq!(
+        u32::from_be_bytes([next[38], next[39], next[40], next[41]]) as i64,
+        125 + delta
+    );
+}
