@@ -99,7 +99,7 @@ ip netns exec "$sub" transmission-remote 127.0.0.1:9091 -a "$work/payload.torren
 # Seeding once verified, and announced to the tracker.
 seeding=0
 for _ in $(seq 1 150); do
-    if ip netns exec "$sub" transmission-remote 127.0.0.1:9091 -t 1 -i 2>/dev/null | grep -q 'Percent Done: 100%'; then seeding=1; break; fi
+    if grep -q 'Percent Done: 100%' <<<"$(ip netns exec "$sub" transmission-remote 127.0.0.1:9091 -t 1 -i 2>/dev/null)"; then seeding=1; break; fi
     sleep 0.2
 done
 [ $seeding = 1 ] || fail "the seeder does not seed"

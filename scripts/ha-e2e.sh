@@ -368,7 +368,7 @@ for _ in $(seq 1 100); do
     sleep 0.05
 done
 [ "$(pool_route)" = b ] || fail "the route to the pool did not move to B: $(birdc_ r show route all 2>&1)"
-birdc_ r show route 198.51.100.0/28 all | grep -q "cgn_a" && fail "the router still has A's route to the pool"
+grep -q "cgn_a" <<<"$(birdc_ r show route 198.51.100.0/28 all)" && fail "the router still has A's route to the pool"
 echo "ha-e2e: the router's route to the pool moved to B ($(python3 -c "print(round($(date +%s.%N) - $t_kill, 1))") s after the kill)"
 # The download goes on through B (bytes beyond what came before the kill, plus what
 # was in flight).
@@ -436,20 +436,20 @@ for _ in $(seq 1 100); do
 done
 out_b=$("$bin" show sessions --api "127.0.0.1:$api_b" --remote 192.0.2.10:8080 --json | python3 -c 'import json,sys; print([s["outside"] for s in json.load(sys.stdin)["sessions"] if s["state"] not in ("Closing", "Reset")][-1])')
 for _ in $(seq 1 50); do
-    "$bin" show sessions --api "127.0.0.1:$api_a" --remote 192.0.2.10:8080 --json 2>/dev/null | grep -q "\"$out_b\"" && break
+    grep -q "\"$out_b\"" <<<"$("$bin" show sessions --api "127.0.0.1:$api_a" --remote 192.0.2.10:8080 --json 2>/dev/null)" && break
     sleep 0.1
 done
-"$bin" show sessions --api "127.0.0.1:$api_a" --remote 192.0.2.10:8080 --json | grep -q "\"$out_b\"" \
+grep -q "\"$out_b\"" <<<"$("$bin" show sessions --api "127.0.0.1:$api_a" --remote 192.0.2.10:8080 --json)" \
     || fail "A does not hold the second download's session ($out_b)"
 # Planned: B steps down the way keepalived would (the notify script: withdraw, then
 # demote), then its keepalived stops.
 "$work/cgnat-b.sh" demote || fail "demoting B"
 t_w=$(tail -1 "$work/withdrawn-b" | cut -d' ' -f1)
 for _ in $(seq 1 40); do
-    birdc_ r show route 198.51.100.0/28 all 2>/dev/null | grep -q "cgn_b" || break
+    grep -q "cgn_b" <<<"$(birdc_ r show route 198.51.100.0/28 all 2>/dev/null)" || break
     sleep 0.025
 done
-birdc_ r show route 198.51.100.0/28 all 2>/dev/null | grep -q "cgn_b" && fail "the router kept B's route a second after B's demotion"
+grep -q "cgn_b" <<<"$(birdc_ r show route 198.51.100.0/28 all 2>/dev/null)" && fail "the router kept B's route a second after B's demotion"
 echo "ha-e2e: the router dropped B's route $(python3 -c "print(round($(date +%s.%N) - $t_w, 2))") s after B's withdrawal"
 kill -TERM "$ka_b"
 for _ in $(seq 1 100); do
@@ -466,7 +466,7 @@ echo "ha-e2e: planned switchover to A during the second download ($out_b)"
 wait "$dl" || fail "the second download failed across the switchover: $(cat "$work/curl.log")"
 have=$(sha256sum "$work/got.bin" | cut -d' ' -f1)
 [ "$have" = "$want" ] || fail "second download: sha256 $have, want $want"
-"$bin" show sessions --api "127.0.0.1:$api_a" --remote 192.0.2.10:8080 --json | grep -q "\"$out_b\"" \
+grep -q "\"$out_b\"" <<<"$("$bin" show sessions --api "127.0.0.1:$api_a" --remote 192.0.2.10:8080 --json)" \
     || fail "A carried the second download on another port than $out_b"
 echo "ha-e2e: the second download completed through A, sha256 $have"
 echo "HA E2E PASS"

@@ -126,8 +126,8 @@ echo "pcp-e2e: a request naming another address got ADDRESS_MISMATCH"
 
 # 5. The counters, in /metrics.
 m=$(curl -s --max-time 3 "http://127.0.0.1:$metrics_port/metrics")
-echo "$m" | grep -q 'cgnat_pcp_requests_total{outcome="mapped"} [3-9]' || fail "metrics: $(echo "$m" | grep pcp)"
-echo "$m" | grep -q 'cgnat_pcp_requests_total{outcome="address_mismatch"} 1' || fail "metrics: $(echo "$m" | grep pcp)"
+grep -q 'cgnat_pcp_requests_total{outcome="mapped"} [3-9]' <<<"$m" || fail "metrics: $(echo "$m" | grep pcp)"
+grep -q 'cgnat_pcp_requests_total{outcome="address_mismatch"} 1' <<<"$m" || fail "metrics: $(echo "$m" | grep pcp)"
 echo "pcp-e2e: metrics count the outcomes"
 
 # 6. The wire format, as tshark's PCP and NAT-PMP dissectors read it.

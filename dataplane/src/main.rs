@@ -782,7 +782,16 @@ fn main() -> ExitCode {
         _ => {}
     }
     let argv = argv.into_iter();
-    let result = Args::parse(argv).and_then(|args| match args.cmd.as_str() {
+    let result = Args::parse(argv).inspect(|args| {
+        if matches!(
+            args.cmd.as_str(),
+            "map" | "show" | "check" | "ha" | "reload"
+        ) {
+            // Commands that print and exit: a reader that went away ends them quietly.
+            cgnat_ffi::default_sigpipe();
+        }
+    });
+    let result = result.and_then(|args| match args.cmd.as_str() {
         "run" => run_mode(&args),
         "pcap" => pcap_mode(&args),
         "check" => check_mode(&args),

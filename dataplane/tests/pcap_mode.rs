@@ -946,3 +946,29 @@ fn the_inside_port_answers_neighbour_solicitations_and_echo_over_dpdk() {
         icmp6_frame(mac, HOST_MAC, port, sub, 64, &echo(129))
     );
 }
+
+#[test]
+fn a_command_whose_reader_went_away_ends_quietly() {
+    // `cgnat check | head -1`, `cgnat show ... | grep -q`: the reader closes the pipe
+    // before the output is all written. The command ends as Unix tools do (SIGPIPE),
+    // not with a panic's backtrace on a failed print.
+    use std::os::unix::process::ExitStatusExt;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cgnat"))
+        .arg("check")
+        .arg("-c")
+        .arg(root.join("config/examples/full.toml"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        out.status.success() || out.status.signal() == Some(13),
+        "{:?}: {err}",
+        out.status
+    );
+}

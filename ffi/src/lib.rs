@@ -50,6 +50,7 @@ mod mbuf;
 mod mem;
 mod port;
 mod ring;
+mod sig;
 
 pub use burst::{Drain, MbufBurst, MAX_BURST};
 pub use eal::{
@@ -62,6 +63,7 @@ pub use port::{
     rss_hash, softrss, Link, Port, PortConf, PortInfo, PortStats, RssConf, RssState, MAX_QUEUES,
 };
 pub use ring::{MsgRing, Ring, MAX_MSG_SIZE};
+pub use sig::default_sigpipe;
 
 #[cfg(test)]
 mod tests {
