@@ -331,10 +331,10 @@ echo "ha-e2e: download at $got bytes through A ($out_a), synced to B; SIGKILL A"
 
 # A UDP stream through A, echoed by the internet side, across the failover.
 here=$(cd "$(dirname "$0")" && pwd)
-ip netns exec "$inet" python3 "$here/ha-udp-stream.py" server 192.0.2.10 5004 "$work/udp-up.log" > /dev/null 2>&1 &
+ip netns exec "$inet" python3 "$here/ha-udp-stream.py" server 192.0.2.10 5004 "$work/udp-up.log" > /dev/null 2> "$work/udp-server.err" &
 pids+=($!)
 sleep 0.3
-ip netns exec "$sub" python3 "$here/ha-udp-stream.py" client 192.0.2.10 5004 20 "$work/udp-down.log" > /dev/null 2>&1 &
+ip netns exec "$sub" python3 "$here/ha-udp-stream.py" client 192.0.2.10 5004 20 "$work/udp-down.log" > /dev/null 2> "$work/udp-client.err" &
 udpc=$!
 pids+=("$udpc")
 sleep 1
@@ -392,7 +392,8 @@ down=$(python3 "$here/ha-udp-stream.py" gap "$work/udp-down.log" "$t_kill" "$t_e
 python3 -c "import sys; sys.exit(0 if $up < 3 and $down < 3 else 1)" \
     || fail "the UDP stream stopped for $up s toward the internet, $down s echoed back"
 last_up=$(tail -1 "$work/udp-up.log")
-python3 -c "import sys; sys.exit(0 if $last_up > $t_promoted else 1)" || fail "the UDP stream did not resume"
+python3 -c "import sys; sys.exit(0 if $last_up > $t_promoted else 1)" \
+    || fail "the UDP stream did not resume (last datagram at $last_up, B promoted at $t_promoted; the client said: $(tail -3 "$work/udp-client.err"), the server: $(tail -3 "$work/udp-server.err"))"
 echo "ha-e2e: the UDP stream resumed both ways: longest gaps $up s (to the internet) and $down s (echoed back)"
 wait "$dl" || fail "the download failed after the failover: $(cat "$work/curl.log")"
 have=$(sha256sum "$work/got.bin" | cut -d' ' -f1)
