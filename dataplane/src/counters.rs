@@ -203,6 +203,9 @@ labelled! {
     /// Session refused because its mapping, shared by a second session, needed a
     /// mapping record and all `nat.max_mappings` (this worker's share) are in use.
     MappingTableFull = "mapping_table_full",
+    /// New NAT64 session refused: this worker's table of IPv6 hosts with sessions
+    /// (a handle each, as many as its sessions) is full.
+    Nat64HostTableFull = "nat64_host_table_full",
     /// A PCP or NAT-PMP request dropped without an answer (see the PCP outcome
     /// counters for why).
     PcpDropped = "pcp_dropped",
@@ -329,6 +332,9 @@ pub struct WorkerCounters {
     pub inbound_sessions_recycled: Counter,
     /// NAT events lost because a buffer or ring toward the exporter was full.
     pub log_events_dropped: Counter,
+    /// NAT events about NAT64 subscribers not logged: the IPFIX and syslog records
+    /// carry an IPv4 inside address, and a NAT64 host has none (no wrong one is sent).
+    pub log_events_nat64_unlogged: Counter,
     /// PCP and NAT-PMP mappings alive now.
     pub pcp_mappings_active: Counter,
     /// PCP and NAT-PMP mappings whose lifetime ended.

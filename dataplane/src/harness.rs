@@ -290,6 +290,7 @@ fn nat_params(cfg: &Config, workers: u16) -> NatParams {
     let mut params =
         NatParams::from_config(&cfg.nat, workers).expect("deterministic parameters fit");
     params.set_algs(&cfg.alg);
+    params.set_nat64(cfg.nat64.as_ref());
     params
 }
 

@@ -386,6 +386,11 @@ impl Source {
             vec![(vec![], sum(&|c| c.inbound_sessions_recycled.get()))],
         );
         f.counter(
+            "cgnat_log_events_nat64_unlogged_total",
+            "NAT events about NAT64 subscribers not logged (the records carry an IPv4 inside address).",
+            vec![(vec![], sum(&|c| c.log_events_nat64_unlogged.get()))],
+        );
+        f.counter(
             "cgnat_fragments_translated_total",
             "Fragments translated.",
             vec![(vec![], sum(&|c| c.fragments_translated.get()))],

@@ -1184,6 +1184,7 @@ pub(crate) fn summarize(
         "icmp_sent": sum(&|c| c.icmp_sent.get()),
         "ip_options_stripped": sum(&|c| c.ip_options_stripped.get()),
         "inbound_sessions_recycled": sum(&|c| c.inbound_sessions_recycled.get()),
+        "log_events_nat64_unlogged": sum(&|c| c.log_events_nat64_unlogged.get()),
         "pcp": pcp_json(&all),
         "handoff": { "sent": sum(&|c| c.handoff_out.get()), "received": sum(&|c| c.handoff_in.get()) },
         "fragments": { "translated": sum(&|c| c.fragments_translated.get()), "held": sum(&|c| c.fragments_held.get()),
