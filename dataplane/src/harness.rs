@@ -71,6 +71,11 @@ impl Harness {
         // A rewritten datagram may need more fragments than it came in.
         control.set_alloc(Box::new(|| Some(VecBuf::new(&[]))));
         control.set_pcp(crate::pcp::params(&cfg.pcp));
+        let neighbors6 = control.nd().map(|nd| nd.neighbors().clone());
+        let mut worker = worker;
+        for w in std::iter::once(&mut worker).chain(all.iter_mut()) {
+            w.set_neighbors6(neighbors6.clone());
+        }
         Harness {
             worker,
             others: all,

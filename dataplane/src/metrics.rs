@@ -391,6 +391,11 @@ impl Source {
             vec![(vec![], sum(&|c| c.log_events_nat64_unlogged.get()))],
         );
         f.counter(
+            "cgnat_alg_nat64_skipped_total",
+            "NAT64 sessions to an ALG's server port made without the ALG.",
+            vec![(vec![], sum(&|c| c.alg_nat64_skipped.get()))],
+        );
+        f.counter(
             "cgnat_fragments_translated_total",
             "Fragments translated.",
             vec![(vec![], sum(&|c| c.fragments_translated.get()))],

@@ -176,6 +176,55 @@ pub struct PipelineParams {
     pub steering: Option<Arc<crate::nat::rss::Steering>>,
     /// The PCP and NAT-PMP server, when on.
     pub pcp: Option<crate::pcp::PcpParams>,
+    /// NAT64 (`[nat64]`), when on.
+    pub nat64: Option<Nat64Params>,
+}
+
+/// What NAT64 translation needs of the config.
+#[derive(Clone, Copy, Debug)]
+pub struct Nat64Params {
+    /// The prefix IPv4 addresses are represented under (RFC 6052).
+    pub prefix: crate::wire::rfc6052::Prefix,
+    /// lowest-ipv6-mtu and the two ports' MTUs (inside: IPv6, outside: IPv4).
+    pub mtus: crate::xlat::Mtus,
+}
+
+impl Nat64Params {
+    /// From the config: None without `[nat64]`.
+    pub fn from_config(cfg: &Config) -> Option<Nat64Params> {
+        let n = cfg.nat64?;
+        let mtu = |r| cfg.port(r).map_or(1500, |p| p.mtu);
+        Some(Nat64Params {
+            // Validated with the config (RFC 6052 lengths, host bits, u octet).
+            prefix: crate::wire::rfc6052::Prefix::new(n.prefix.addr.octets(), n.prefix.prefix)
+                .ok()?,
+            mtus: crate::xlat::Mtus {
+                lowest_ipv6: n.lowest_ipv6_mtu,
+                ipv6: mtu(Role::Inside),
+                ipv4: mtu(Role::Outside),
+            },
+        })
+    }
+}
+
+/// The drop reason of each RFC 7915 refusal.
+fn xlat_reason(r: crate::xlat::Refused) -> DropReason {
+    use crate::xlat::Refused as R;
+    match r {
+        R::Truncated => DropReason::XlatTruncated,
+        R::Malformed => DropReason::XlatMalformed,
+        R::Checksum => DropReason::XlatChecksum,
+        R::HopLimit => DropReason::XlatHopLimit,
+        R::TooBig { .. } => DropReason::XlatTooBig,
+        R::IcmpUntranslatable => DropReason::XlatIcmpUntranslatable,
+        R::FragmentedIcmp => DropReason::XlatFragmentedIcmp,
+        R::UdpZeroChecksumFragment => DropReason::XlatUdpZeroChecksumFragment,
+        R::SourceRoute => DropReason::XlatSourceRoute,
+        R::SegmentsLeft { .. } => DropReason::XlatSegmentsLeft,
+        R::ExtensionAfterFragment => DropReason::XlatExtensionAfterFragment,
+        R::NestedError => DropReason::XlatNestedError,
+        R::NoRoom => DropReason::XlatNoRoom,
+    }
 }
 
 impl PipelineParams {
@@ -204,6 +253,7 @@ impl PipelineParams {
             },
             steering: None,
             pcp: crate::pcp::params(&cfg.pcp),
+            nat64: Nat64Params::from_config(cfg),
         }
     }
 }
@@ -341,6 +391,8 @@ pub const HELD_SYNS: usize = 64;
 pub struct Worker<B> {
     /// The NAT tables.
     pub nat: Nat,
+    /// The inside port's IPv6 neighbours (the control lcore's table, read only).
+    neighbors6: Option<Arc<crate::neighbors::Neighbors6>>,
     ports: [PortInfo; 2],
     /// The ports' subnet broadcast addresses.
     bcast: [u32; 2],
@@ -440,6 +492,7 @@ impl<B: PacketBuf> Worker<B> {
     ) -> Worker<B> {
         let wait_max = params.wait_max;
         Worker {
+            neighbors6: None,
             nat,
             bcast: [
                 u32::from(ports[0].net.broadcast()),
@@ -613,6 +666,10 @@ impl<B: PacketBuf> Worker<B> {
         now: u32,
     ) -> Option<Verdict> {
         let s = self.nat.plain(i)?;
+        if crate::nat::hosts6::is_host(s.in_addr) {
+            // A NAT64 session: translated to IPv6 by the full path.
+            return None;
+        }
         let outbound = from == Side::Inside;
         let out = from.other();
         let t = &pl.tuple;
@@ -644,6 +701,12 @@ impl<B: PacketBuf> Worker<B> {
         }
         self.counters.tx[out as usize].inc();
         Some(Verdict::Tx(out))
+    }
+
+    /// Gives the worker the inside port's IPv6 neighbour table (the control lcore's,
+    /// [`crate::nd::Nd::neighbors`]), where NAT64 finds its hosts' MACs.
+    pub fn set_neighbors6(&mut self, n: Option<Arc<crate::neighbors::Neighbors6>>) {
+        self.neighbors6 = n;
     }
 
     /// Creation stage a's share of the worker ([`crate::vector`]): the neighbour slot
@@ -1421,6 +1484,18 @@ impl<B: PacketBuf> Worker<B> {
                 Err(r) => return Verdict::Drop(r),
             },
         };
+        let to = ipv4::Packet::new_unchecked(&buf.data()[p.l3..]).dst();
+        if out == Side::Inside && crate::nat::hosts6::is_host(to) {
+            // A NAT64 session's host (a handle).
+            if from == Side::Inside {
+                // Hairpinned from a NAT44 subscriber: not done for NAT64.
+                return Verdict::Drop(DropReason::Nat64Hairpin);
+            }
+            if fragment {
+                return Verdict::Drop(DropReason::Nat64Fragment);
+            }
+            return self.nat64_in(buf, &p, to, now);
+        }
         if fragment {
             if let Err(r) = self.first_fragment_done(buf, &p, key, out, now) {
                 return Verdict::Drop(r);
@@ -1444,7 +1519,7 @@ impl<B: PacketBuf> Worker<B> {
     #[inline(always)]
     /// An IPv6 frame from the inside ([`crate::nd::classify`]): neighbour discovery and
     /// echo for the port go to the control lcore, within the source MAC's ARP budget.
-    fn ipv6_in(&mut self, buf: &B, now: u32) -> Verdict {
+    fn ipv6_in(&mut self, buf: &mut B, now: u32) -> Verdict {
         let Some(ifc) = &self.ports[Side::Inside as usize].ipv6 else {
             return Verdict::Drop(DropReason::EthUnsupported);
         };
@@ -1457,9 +1532,141 @@ impl<B: PacketBuf> Worker<B> {
                     Verdict::Drop(DropReason::NdRateLimited)
                 }
             }
-            crate::nd::Class::Forward => Verdict::Drop(DropReason::Ipv6NotTranslated),
+            crate::nd::Class::Forward => match self.params.nat64 {
+                Some(x) => self.nat64_out(buf, &x, now),
+                None => Verdict::Drop(DropReason::Ipv6NotTranslated),
+            },
             crate::nd::Class::Drop(r) => Verdict::Drop(r),
         }
+    }
+
+    /// NAT64, IPv6 to IPv4 (RFC 6146 3.5): a TCP, UDP or ICMPv6 echo packet of an
+    /// inside host to an address under the `[nat64]` prefix finds or makes its session
+    /// (the host stands in as a handle, [`crate::nat::hosts6`]) and leaves translated
+    /// (RFC 7915) from the session's pool address and port on the outside port.
+    fn nat64_out(&mut self, buf: &mut B, x: &Nat64Params, now: u32) -> Verdict {
+        let l3 = ethernet::HEADER_LEN;
+        let d = buf.data();
+        let Ok(ip) = crate::wire::ipv6::Packet::new_checked(&d[l3..]) else {
+            return Verdict::Drop(DropReason::Ipv6Truncated);
+        };
+        let end = crate::wire::ipv6::HEADER_LEN + ip.payload_len();
+        let (src, dst) = (ip.src(), ip.dst());
+        let Some(rem) = x.prefix.extract(&dst) else {
+            return Verdict::Drop(DropReason::Nat64NotPrefix);
+        };
+        if martian(rem) || rem == u32::MAX {
+            return Verdict::Drop(DropReason::Ipv4Martian);
+        }
+        if self.nat.is_pool_addr(rem) {
+            return Verdict::Drop(DropReason::Nat64Hairpin);
+        }
+        let prm = &self.params;
+        if (!x.prefix.may_embed(rem) || reserved(rem) || in_any(&self.inside_unreserved, rem))
+            && !in_any(&prm.allow, rem)
+        {
+            return Verdict::Drop(DropReason::DestinationReserved);
+        }
+        let Ok(chain) = crate::wire::ipv6::walk(&d[l3..], end) else {
+            return Verdict::Drop(DropReason::Ipv6Truncated);
+        };
+        if chain.fragment.is_some() {
+            return Verdict::Drop(DropReason::Nat64Fragment);
+        }
+        let l4 = &d[l3 + chain.offset..(l3 + end).min(d.len())];
+        let (proto, sport, dport, flags) = match chain.next_header {
+            crate::wire::ipv6::NH_TCP if l4.len() >= tcp::MIN_HEADER_LEN => {
+                (ipv4::PROTO_TCP, be16(l4, 0), be16(l4, 2), l4[13])
+            }
+            crate::wire::ipv6::NH_UDP if l4.len() >= udp::HEADER_LEN => {
+                (ipv4::PROTO_UDP, be16(l4, 0), be16(l4, 2), 0)
+            }
+            crate::wire::ipv6::NH_ICMPV6 if l4.len() >= crate::wire::icmpv6::HEADER_LEN => {
+                if l4[0] != crate::wire::icmpv6::ECHO_REQUEST {
+                    return Verdict::Drop(DropReason::Nat64IcmpUnsupported);
+                }
+                // The identifier plays the port of the inside host.
+                (ipv4::PROTO_ICMP, be16(l4, 4), 0, 0)
+            }
+            crate::wire::ipv6::NH_TCP
+            | crate::wire::ipv6::NH_UDP
+            | crate::wire::ipv6::NH_ICMPV6 => return Verdict::Drop(DropReason::L4Truncated),
+            _ => return Verdict::Drop(DropReason::UnsupportedProtocol),
+        };
+        let t = Tuple {
+            proto,
+            src: 0,
+            dst: rem,
+            sport,
+            dport,
+        };
+        let i = match self
+            .nat
+            .in2out6(u128::from_be_bytes(src), &t, flags, true, now)
+        {
+            Ok(i) => i,
+            Err(r) => return Verdict::Drop(r),
+        };
+        let s = *self.nat.session(i);
+        self.ident = self.ident.wrapping_add(1);
+        let side = crate::xlat::Side4 {
+            src: s.out_addr,
+            dst: rem,
+            ports: Some((s.out_port, dport)),
+        };
+        let to4 = crate::xlat::To4 {
+            outer: side,
+            inner: side,
+            ident: self.ident,
+        };
+        if let Err(r) = crate::xlat::to_ipv4(buf, l3, &to4, &x.mtus) {
+            return Verdict::Drop(xlat_reason(r));
+        }
+        self.counters.in2out.inc();
+        self.l2_out(buf, Side::Outside, rem, now)
+    }
+
+    /// NAT64, IPv4 to IPv6: a packet NAT44's inbound path has rewritten to a NAT64
+    /// session's inside endpoint (a host handle, [`crate::nat::hosts6`]) leaves
+    /// translated (RFC 7915) to the host's IPv6 address from its source embedded in
+    /// the `[nat64]` prefix, to the host's MAC from the IPv6 neighbour table.
+    fn nat64_in(&mut self, buf: &mut B, p: &Parsed, handle: u32, now: u32) -> Verdict {
+        let (Some(x), Some(host)) = (self.params.nat64, self.nat.host6(handle)) else {
+            return Verdict::Drop(DropReason::Ipv6NotTranslated);
+        };
+        if Self::is_icmp_error(buf, p)
+            || !matches!(
+                p.proto,
+                ipv4::PROTO_TCP | ipv4::PROTO_UDP | ipv4::PROTO_ICMP
+            )
+        {
+            return Verdict::Drop(DropReason::Nat64IcmpUnsupported);
+        }
+        let rem = ipv4::Packet::new_unchecked(&buf.data()[p.l3..]).src();
+        let dst = host.to_be_bytes();
+        let side = crate::xlat::Side6 {
+            src: x.prefix.embed(rem),
+            dst,
+            ports: None,
+        };
+        let to6 = crate::xlat::To6 {
+            outer: side,
+            inner: side,
+        };
+        match crate::xlat::to_ipv6(buf, p.l3, &to6, &x.mtus) {
+            Ok(crate::xlat::Out6::Whole) => {}
+            Ok(crate::xlat::Out6::Split) => return Verdict::Drop(DropReason::Nat64Fragment),
+            Err(r) => return Verdict::Drop(xlat_reason(r)),
+        }
+        let known = (self.neighbors6.as_ref())
+            .and_then(|n| n.lookup_due(&dst, now))
+            .map(|(m, _)| m);
+        let Some(mac) = known.or(self.params.unresolved_mac) else {
+            return Verdict::Drop(DropReason::Nat64NeighborUnresolved);
+        };
+        let src_mac = self.ports[Side::Inside as usize].mac;
+        ethernet::Frame::new_unchecked(buf.data_mut()).set_addrs(&src_mac, &mac);
+        Verdict::Tx(Side::Inside)
     }
 
     fn screen(&mut self, buf: &mut B, p: &Parsed, from: Side) -> Result<(), DropReason> {

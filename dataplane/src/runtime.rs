@@ -1185,6 +1185,7 @@ pub(crate) fn summarize(
         "ip_options_stripped": sum(&|c| c.ip_options_stripped.get()),
         "inbound_sessions_recycled": sum(&|c| c.inbound_sessions_recycled.get()),
         "log_events_nat64_unlogged": sum(&|c| c.log_events_nat64_unlogged.get()),
+        "alg_nat64_skipped": sum(&|c| c.alg_nat64_skipped.get()),
         "pcp": pcp_json(&all),
         "handoff": { "sent": sum(&|c| c.handoff_out.get()), "received": sum(&|c| c.handoff_in.get()) },
         "fragments": { "translated": sum(&|c| c.fragments_translated.get()), "held": sum(&|c| c.fragments_held.get()),

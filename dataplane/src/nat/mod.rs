@@ -1271,7 +1271,21 @@ impl Nat {
             None => self.hosts6.handle(src6)?,
         };
         let t = Tuple { src: h, ..*t };
-        let r = self.in2out(&t, tcp_flags, may_create, now);
+        let key = t.in2out_key();
+        let r = if known.is_some() && self.session_by_in_key(&key).is_some() {
+            self.in2out(&t, tcp_flags, may_create, now)
+        } else {
+            // No ALG follows a NAT64 session yet: their rewriting is IPv4's (counted).
+            let hashes = CreateHashes {
+                sub: 0, // a handle's subscriber is found by its key's hash
+                map: self.hasher.key(&self.mapping_key(&key)),
+            };
+            let r = self.create_commit(&t, tcp_flags, may_create, hashes, Some(0), now);
+            if r.is_ok() && self.alg_for(t.proto, t.dport) != 0 {
+                self.counters.alg_nat64_skipped.inc();
+            }
+            r
+        };
         if r.is_err() && known.is_none() {
             self.hosts6.forget_unused(h);
         }

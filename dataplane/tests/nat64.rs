@@ -1,0 +1,404 @@
+//! Stateful NAT64 (RFC 6146) through the whole pipeline: IPv6 hosts on the inside
+//! reach IPv4 servers under the `[nat64]` prefix, their sessions in NAT44's tables
+//! with the pool's addresses and ports, the answers translated back. Frames in and
+//! expected frames out are built here with etherparse (addresses, ports, lengths and
+//! checksums), never by the code under test; only what the NAT chooses (the pool
+//! port, the IPv4 identification) is read from its output and checked for range.
+
+mod common;
+use cgnat_config::Config;
+use cgnat_dataplane::counters::DropReason;
+use cgnat_dataplane::harness::{Harness, INSIDE_MAC, OUTSIDE_MAC};
+use cgnat_dataplane::pipeline::Side;
+use common::{a6, config_text, csum, GW_MAC, HOST_MAC};
+use etherparse::PacketBuilder;
+
+const PORT6: &str = "2001:db8:ffff::1";
+const HOST6: &str = "2001:db8:ffff::10";
+const HOST6B: &str = "2001:db8:ffff::20";
+/// 8.8.4.4 under the well-known prefix (which carries only global addresses: RFC
+/// 6052 3.1 keeps the documentation ranges out).
+const SERVER6: &str = "64:ff9b::808:404";
+const SERVER4: [u8; 4] = [8, 8, 4, 4];
+const T0: u32 = 1000;
+
+fn config(nat64: &str) -> Config {
+    let text = config_text("allocation = \"port-block\"\nblock_size = 64\n").replace(
+        "ipv4 = \"100.64.0.1/10\"",
+        &format!("ipv4 = \"100.64.0.1/10\"\nipv6 = [\"{PORT6}/64\"]"),
+    );
+    Config::parse(&format!("{text}\n[nat64]\n{nat64}\n"), "t.toml")
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The appliance with the two IPv6 hosts' MACs known (as after neighbour discovery).
+fn harness(nat64: &str) -> Harness {
+    let mut h = Harness::new(&config(nat64), T0);
+    let nd = h.control.nd().expect("the inside port speaks IPv6");
+    for a in [HOST6, HOST6B] {
+        nd.neighbors().learn_answer(&a6(a), &HOST_MAC, T0);
+    }
+    h
+}
+
+fn v6(src: &str, dst: &str) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
+    PacketBuilder::ethernet2(HOST_MAC, INSIDE_MAC).ipv6(a6(src), a6(dst), 64)
+}
+
+fn write(b: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut v = Vec::new();
+    b(&mut v);
+    v
+}
+
+fn udp6(src: &str, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    write(|v| {
+        v6(src, SERVER6)
+            .udp(sport, dport)
+            .write(v, payload)
+            .unwrap()
+    })
+}
+
+fn only(out: Vec<(Side, Vec<u8>)>, side: Side) -> Vec<u8> {
+    assert_eq!(out.len(), 1, "one frame out: {out:?}");
+    assert_eq!(out[0].0, side);
+    out.into_iter().next().unwrap().1
+}
+
+/// The pool address, port (or ICMP identifier) and IPv4 identification the NAT
+/// chose for an outbound frame, checked for range.
+fn chosen(f: &[u8]) -> ([u8; 4], u16, u16) {
+    assert_eq!(&f[12..14], &[0x08, 0x00], "IPv4 leaves");
+    let src: [u8; 4] = f[26..30].try_into().unwrap();
+    assert_eq!(&src[..3], &[198, 51, 100], "from the pool 198.51.100.0/28");
+    assert!(src[3] < 16);
+    // ICMP: the identifier, after type, code and checksum.
+    let at = if f[23] == 1 { 38 } else { 34 };
+    let port = u16::from_be_bytes([f[at], f[at + 1]]);
+    (src, port, u16::from_be_bytes([f[18], f[19]]))
+}
+
+/// An IPv4 frame as cgnat sends it from IPv6 (RFC 7915 5.1): TTL = hop limit - 1,
+/// identification `ident`, no DF at these sizes (1260 bytes or less), TOS 0.
+fn v4_out(built: Vec<u8>, ident: u16) -> Vec<u8> {
+    let mut f = built;
+    f[18..20].copy_from_slice(&ident.to_be_bytes());
+    f[20] = 0;
+    f[21] = 0;
+    f[24] = 0;
+    f[25] = 0;
+    let c = csum(&[&f[14..34]]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+fn to_server(src: [u8; 4], ttl: u8) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
+    PacketBuilder::ethernet2(OUTSIDE_MAC, GW_MAC).ipv4(src, SERVER4, ttl)
+}
+
+fn from_server(dst: [u8; 4]) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
+    PacketBuilder::ethernet2(GW_MAC, OUTSIDE_MAC).ipv4(SERVER4, dst, 64)
+}
+
+fn to_host(host: &str) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
+    PacketBuilder::ethernet2(INSIDE_MAC, HOST_MAC).ipv6(a6(SERVER6), a6(host), 63)
+}
+
+#[test]
+fn a_udp_datagram_leaves_from_the_pool_and_its_answer_returns_as_ipv6() {
+    let mut h = harness("");
+    let got = only(
+        h.inject(&udp6(HOST6, 5000, 53, b"query"), Side::Inside, T0),
+        Side::Outside,
+    );
+    let (pool, port, ident) = chosen(&got);
+    let want = write(|v| {
+        to_server(pool, 63)
+            .udp(port, 53)
+            .write(v, b"query")
+            .unwrap()
+    });
+    assert_eq!(got, v4_out(want, ident));
+    assert_eq!(h.counters.in2out.get(), 1);
+    // The answer, to the pool address and port.
+    let answer = write(|v| from_server(pool).udp(53, port).write(v, b"answer").unwrap());
+    let got = only(h.inject(&answer, Side::Outside, T0 + 1), Side::Inside);
+    let want = write(|v| to_host(HOST6).udp(53, 5000).write(v, b"answer").unwrap());
+    assert_eq!(got, want);
+    // The session is NAT44's: one session, one subscriber (the host's /56).
+    assert_eq!(h.worker.nat.live_sessions(), 1);
+    assert_eq!(h.worker.nat.nat64_counts(), (1, 1));
+}
+
+/// The appliance as in pcap mode: any destination MAC taken, next hops nobody
+/// resolved sent to the broadcast MAC (so the fast path would not stop at an unknown
+/// MAC for a handle).
+fn replay_harness() -> Harness {
+    let mut h = Harness::new_replay(&config(""), T0);
+    let nd = h.control.nd().expect("the inside port speaks IPv6");
+    nd.neighbors().learn_answer(&a6(HOST6), &HOST_MAC, T0);
+    h
+}
+
+#[test]
+fn a_burst_of_answers_takes_the_full_path_and_each_is_translated() {
+    for mut h in [harness(""), replay_harness()] {
+        let got = only(
+            h.inject(&udp6(HOST6, 5000, 53, b"q"), Side::Inside, T0),
+            Side::Outside,
+        );
+        let (pool, port, _) = chosen(&got);
+        let answers: Vec<Vec<u8>> = (0..8u8)
+            .map(|k| write(|v| from_server(pool).udp(53, port).write(v, &[k; 9]).unwrap()))
+            .collect();
+        let burst: Vec<(&[u8], Side)> = answers.iter().map(|a| (&a[..], Side::Outside)).collect();
+        let out = h.inject_burst(&burst, T0 + 1);
+        assert_eq!(out.len(), 8, "{out:?}");
+        for (k, (side, f)) in out.into_iter().enumerate() {
+            assert_eq!(side, Side::Inside);
+            let want = write(|v| {
+                to_host(HOST6)
+                    .udp(53, 5000)
+                    .write(v, &[k as u8; 9])
+                    .unwrap()
+            });
+            assert_eq!(f, want, "answer {k}");
+        }
+    }
+}
+
+#[test]
+fn a_tcp_handshake_goes_through_both_ways() {
+    let mut h = harness("");
+    let syn = write(|v| {
+        v6(HOST6, SERVER6)
+            .tcp(40000, 80, 1000, 64000)
+            .syn()
+            .write(v, &[])
+            .unwrap()
+    });
+    let got = only(h.inject(&syn, Side::Inside, T0), Side::Outside);
+    let (pool, port, ident) = chosen(&got);
+    let want = write(|v| {
+        to_server(pool, 63)
+            .tcp(port, 80, 1000, 64000)
+            .syn()
+            .write(v, &[])
+            .unwrap()
+    });
+    assert_eq!(got, v4_out(want, ident));
+    let synack = write(|v| {
+        from_server(pool)
+            .tcp(80, port, 7000, 29200)
+            .syn()
+            .ack(1001)
+            .write(v, &[])
+            .unwrap()
+    });
+    let got = only(h.inject(&synack, Side::Outside, T0), Side::Inside);
+    let want = write(|v| {
+        to_host(HOST6)
+            .tcp(80, 40000, 7000, 29200)
+            .syn()
+            .ack(1001)
+            .write(v, &[])
+            .unwrap()
+    });
+    assert_eq!(got, want);
+    let ack = write(|v| {
+        v6(HOST6, SERVER6)
+            .tcp(40000, 80, 1001, 64000)
+            .ack(7001)
+            .write(v, b"GET / HTTP/1.0\r\n\r\n")
+            .unwrap()
+    });
+    let got = only(h.inject(&ack, Side::Inside, T0 + 1), Side::Outside);
+    let (_, _, ident) = chosen(&got);
+    let want = write(|v| {
+        to_server(pool, 63)
+            .tcp(port, 80, 1001, 64000)
+            .ack(7001)
+            .write(v, b"GET / HTTP/1.0\r\n\r\n")
+            .unwrap()
+    });
+    assert_eq!(got, v4_out(want, ident));
+}
+
+#[test]
+fn an_echo_request_and_its_reply_are_translated() {
+    let mut h = harness("");
+    let ping = write(|v| {
+        v6(HOST6, SERVER6)
+            .icmpv6_echo_request(0x1234, 7)
+            .write(v, b"abcdefgh")
+            .unwrap()
+    });
+    let got = only(h.inject(&ping, Side::Inside, T0), Side::Outside);
+    let (pool, id, ident) = chosen(&got);
+    let want = write(|v| {
+        to_server(pool, 63)
+            .icmpv4_echo_request(id, 7)
+            .write(v, b"abcdefgh")
+            .unwrap()
+    });
+    assert_eq!(got, v4_out(want, ident));
+    let reply = write(|v| {
+        from_server(pool)
+            .icmpv4_echo_reply(id, 7)
+            .write(v, b"abcdefgh")
+            .unwrap()
+    });
+    let got = only(h.inject(&reply, Side::Outside, T0), Side::Inside);
+    let want = write(|v| {
+        to_host(HOST6)
+            .icmpv6_echo_reply(0x1234, 7)
+            .write(v, b"abcdefgh")
+            .unwrap()
+    });
+    assert_eq!(got, want);
+}
+
+#[test]
+fn nat44_and_nat64_run_at_once_on_one_pool() {
+    let mut h = harness("");
+    h.neighbors
+        .learn(u32::from(std::net::Ipv4Addr::new(100, 64, 1, 2)), &HOST_MAC);
+    let v4 = common::udp("100.64.1.2:6000", "8.8.4.4:53", b"four", false);
+    let got4 = only(h.inject(&v4, Side::Inside, T0), Side::Outside);
+    let got6 = only(
+        h.inject(&udp6(HOST6, 6000, 53, b"six"), Side::Inside, T0),
+        Side::Outside,
+    );
+    let (o4, o6) = (common::out(&got4), chosen(&got6));
+    assert_ne!((o4.src.ip().octets(), o4.src.port()), (o6.0, o6.1));
+    assert_eq!(h.worker.nat.live_subscribers(), 2);
+    // Each answer finds its own host.
+    let a4 = write(|v| {
+        from_server(o4.src.ip().octets())
+            .udp(53, o4.src.port())
+            .write(v, b"4")
+            .unwrap()
+    });
+    let a6_ = write(|v| from_server(o6.0).udp(53, o6.1).write(v, b"6").unwrap());
+    let back4 = only(h.inject(&a4, Side::Outside, T0), Side::Inside);
+    assert_eq!(common::out(&back4).dst, common::sa("100.64.1.2:6000"));
+    let back6 = only(h.inject(&a6_, Side::Outside, T0), Side::Inside);
+    let want = write(|v| to_host(HOST6).udp(53, 6000).write(v, b"6").unwrap());
+    assert_eq!(back6, want);
+}
+
+#[test]
+fn a_nat44_subscriber_hairpinned_to_a_nat64_mapping_is_refused_and_counted() {
+    let mut h = harness("");
+    h.neighbors
+        .learn(u32::from(std::net::Ipv4Addr::new(100, 64, 1, 2)), &HOST_MAC);
+    let (pool, port, _) = chosen(&only(
+        h.inject(&udp6(HOST6, 5000, 53, b"q"), Side::Inside, T0),
+        Side::Outside,
+    ));
+    let to_mapping = std::net::SocketAddrV4::new(pool.into(), port).to_string();
+    let f = common::udp("100.64.1.2:6000", &to_mapping, b"hairpin", false);
+    assert!(h.inject(&f, Side::Inside, T0).is_empty());
+    assert_eq!(h.counters.dropped(DropReason::Nat64Hairpin), 1);
+}
+
+#[test]
+fn two_hosts_of_one_subscriber_prefix_share_its_port_block() {
+    let mut h = harness("");
+    let a = chosen(&only(
+        h.inject(&udp6(HOST6, 5000, 53, b"a"), Side::Inside, T0),
+        Side::Outside,
+    ));
+    let b = chosen(&only(
+        h.inject(&udp6(HOST6B, 5000, 53, b"b"), Side::Inside, T0),
+        Side::Outside,
+    ));
+    assert_eq!(a.0, b.0, "one pool address");
+    assert_eq!(a.1 / 64, b.1 / 64, "one block of 64 ports");
+    assert_ne!(a.1, b.1);
+    assert_eq!(h.worker.nat.live_subscribers(), 1);
+    assert_eq!(h.worker.nat.nat64_counts(), (2, 1));
+    // Each /128 its own subscriber when configured so.
+    let mut h = harness("subscriber_prefix_len = 128");
+    for host in [HOST6, HOST6B] {
+        only(
+            h.inject(&udp6(host, 5000, 53, b"x"), Side::Inside, T0),
+            Side::Outside,
+        );
+    }
+    assert_eq!(h.worker.nat.live_subscribers(), 2);
+}
+
+#[test]
+fn what_nat64_does_not_translate_is_dropped_and_counted() {
+    let mut h = harness("");
+    let cases: Vec<(Vec<u8>, DropReason)> = vec![
+        // Not under the prefix.
+        (
+            write(|v| v6(HOST6, "2001:db8:9::1").udp(1, 2).write(v, b"x").unwrap()),
+            DropReason::Nat64NotPrefix,
+        ),
+        // A pool address (hairpinning is not done for NAT64).
+        (
+            write(|v| {
+                v6(HOST6, "64:ff9b::c633:6401")
+                    .udp(1, 2)
+                    .write(v, b"x")
+                    .unwrap()
+            }),
+            DropReason::Nat64Hairpin,
+        ),
+        // Private space under the well-known prefix (RFC 6052 3.1).
+        (
+            write(|v| {
+                v6(HOST6, "64:ff9b::a00:1")
+                    .udp(1, 2)
+                    .write(v, b"x")
+                    .unwrap()
+            }),
+            DropReason::DestinationReserved,
+        ),
+        // An ICMPv6 message other than an echo request.
+        (
+            write(|v| {
+                v6(HOST6, SERVER6)
+                    .icmpv6_echo_reply(1, 1)
+                    .write(v, b"x")
+                    .unwrap()
+            }),
+            DropReason::Nat64IcmpUnsupported,
+        ),
+        // A TCP segment that opens nothing.
+        (
+            write(|v| {
+                v6(HOST6, SERVER6)
+                    .tcp(1, 80, 1, 100)
+                    .ack(1)
+                    .write(v, &[])
+                    .unwrap()
+            }),
+            DropReason::TcpNoSessionNotSyn,
+        ),
+    ];
+    for (f, r) in cases {
+        let before = h.counters.dropped(r);
+        assert!(h.inject(&f, Side::Inside, T0).is_empty(), "{r:?}");
+        assert_eq!(h.counters.dropped(r), before + 1, "{r:?}");
+    }
+    assert_eq!(h.worker.nat.live_sessions(), 0);
+    assert_eq!(h.worker.nat.nat64_counts(), (0, 0));
+}
+
+#[test]
+fn without_nat64_ipv6_to_the_prefix_is_not_translated() {
+    let text = config_text("").replace(
+        "ipv4 = \"100.64.0.1/10\"",
+        &format!("ipv4 = \"100.64.0.1/10\"\nipv6 = [\"{PORT6}/64\"]"),
+    );
+    let mut h = Harness::new(&Config::parse(&text, "t.toml").unwrap(), T0);
+    assert!(h
+        .inject(&udp6(HOST6, 5000, 53, b"q"), Side::Inside, T0)
+        .is_empty());
+    assert_eq!(h.counters.dropped(DropReason::Ipv6NotTranslated), 1);
+}
