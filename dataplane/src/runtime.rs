@@ -117,17 +117,6 @@ fn eal_args(cfg: &Config, until_drained: bool) -> Vec<String> {
 
 /// Runs the appliance until stopped (or drained); returns the final summary.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
-    // NAT64 (issue 17): its settings are validated, but until the dataplane translates
-    // IPv6 subscribers the appliance refuses them rather than run without them. The
-    // inside port's IPv6 addresses are served (neighbour discovery, echo).
-    if cfg.nat64.is_some() {
-        anyhow::bail!(
-            "{}: [nat64] is valid, but this build does not translate IPv6 subscribers yet \
-             (issue 17: the RFC 7915 translator and the inside port's IPv6 are in; the \
-             NAT64 sessions are not); remove it to run",
-            cfg.file
-        );
-    }
     // Everything that can fail for reasons outside DPDK is claimed before anything
     // runs: a listen address taken elsewhere stops the start with nothing running.
     let serving = !opts.until_drained;
@@ -259,6 +248,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let ports = [ports[0], ports[1]];
     let macs = [ports[0].mac_addr(), ports[1].mac_addr()];
     let infos = port_infos(cfg, macs);
+    // The inside port's IPv6 neighbours: learned by the control lcore (neighbour
+    // discovery), read by the workers (NAT64 sends to its hosts).
+    let neighbors6 = infos[Side::Inside as usize]
+        .ipv6
+        .as_ref()
+        .map(|_| Arc::new(cgnat_dataplane::neighbors::Neighbors6::new(4096)));
     let neighbors = Arc::new(Neighbors::of_config(cfg));
     let clock = Arc::new(Clock {
         t0: cgnat_ffi::tsc(),
@@ -333,13 +328,14 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         pool_usage.push(nat.pool.usage.clone());
         pool_usage_api.push(nat.pool.usage.clone());
         pool_view.get_or_insert_with(|| crate::reload::PoolView::new(&nat.pool));
-        let worker = Worker::new(
+        let mut worker = Worker::new(
             nat,
             infos.clone(),
             pparams.clone(),
             neighbors.clone(),
             links[w].counters.clone(),
         );
+        worker.set_neighbors6(neighbors6.clone());
         let link = links[w].clone();
         let all_links = links.clone();
         let stop = opts.stop.clone();
@@ -464,6 +460,9 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let control_pool = pool.clone();
     control.set_alloc(Box::new(move || control_pool.alloc()));
     control.set_pcp(cgnat_dataplane::pcp::params(&cfg.pcp));
+    if let (Some(nd), Some(n)) = (control.nd(), neighbors6) {
+        nd.set_neighbors(n);
+    }
     control_loop(
         &mut control,
         &links,
