@@ -248,6 +248,11 @@ impl Harness {
     /// (whose answers it then learns).
     fn requests(&mut self, w: u16, now: u32) -> Vec<(Side, Vec<u8>)> {
         let mut out = Vec::new();
+        while let Some(a) = self.nth(w).next_solicit6() {
+            if let Some(buf) = self.control.solicit6(&a, now) {
+                send(self.nth(w), Side::Inside, buf, &mut out);
+            }
+        }
         while let Some((hop, side)) = self.nth(w).next_request() {
             let mut buf = VecBuf::new(&[]);
             if let Verdict::Tx(side) = self.nth(w).build_arp_request(hop, side, &mut buf) {

@@ -393,6 +393,12 @@ pub struct Worker<B> {
     pub nat: Nat,
     /// The inside port's IPv6 neighbours (the control lcore's table, read only).
     neighbors6: Option<Arc<crate::neighbors::Neighbors6>>,
+    /// IPv6 neighbours to solicit (through the control lcore), and their number.
+    solicits6: [crate::wire::ipv6::Addr; 8],
+    solicits6_len: usize,
+    /// (address fold, second) of the last solicitation asked per bucket: one a
+    /// second per neighbour.
+    nd_sent: [(u32, u32); 64],
     ports: [PortInfo; 2],
     /// The ports' subnet broadcast addresses.
     bcast: [u32; 2],
@@ -493,6 +499,9 @@ impl<B: PacketBuf> Worker<B> {
         let wait_max = params.wait_max;
         Worker {
             neighbors6: None,
+            solicits6: [[0; 16]; 8],
+            solicits6_len: 0,
+            nd_sent: [(0, 0); 64],
             nat,
             bcast: [
                 u32::from(ports[0].net.broadcast()),
@@ -1658,10 +1667,13 @@ impl<B: PacketBuf> Worker<B> {
             Ok(crate::xlat::Out6::Split) => return Verdict::Drop(DropReason::Nat64Fragment),
             Err(r) => return Verdict::Drop(xlat_reason(r)),
         }
-        let known = (self.neighbors6.as_ref())
-            .and_then(|n| n.lookup_due(&dst, now))
-            .map(|(m, _)| m);
-        let Some(mac) = known.or(self.params.unresolved_mac) else {
+        let known = (self.neighbors6.as_ref()).and_then(|n| n.lookup_due(&dst, now));
+        if known.is_none_or(|(_, due)| due) && self.params.unresolved_mac.is_none() {
+            // Unknown (the answer is dropped: the host asks again) or old enough to
+            // ask again (the answer goes to the MAC known now).
+            self.solicit6(&dst, now);
+        }
+        let Some(mac) = known.map(|(m, _)| m).or(self.params.unresolved_mac) else {
             return Verdict::Drop(DropReason::Nat64NeighborUnresolved);
         };
         let src_mac = self.ports[Side::Inside as usize].mac;
@@ -2261,6 +2273,34 @@ impl<B: PacketBuf> Worker<B> {
                 i += 1;
             }
         }
+    }
+
+    /// The IPv6 neighbours a NAT64 answer found unresolved (or due for a refresh):
+    /// the driver has the control lcore solicit each ([`Control::solicit6`]).
+    pub fn next_solicit6(&mut self) -> Option<crate::wire::ipv6::Addr> {
+        if self.solicits6_len == 0 {
+            return None;
+        }
+        self.solicits6_len -= 1;
+        Some(self.solicits6[self.solicits6_len])
+    }
+
+    /// Asks for IPv6 neighbour `a`'s MAC on the inside port: at most once a second per
+    /// neighbour, eight at a time.
+    fn solicit6(&mut self, a: &crate::wire::ipv6::Addr, now: u32) {
+        let w = |i: usize| u32::from_be_bytes([a[i], a[i + 1], a[i + 2], a[i + 3]]);
+        let fold = w(0) ^ w(4) ^ w(8) ^ w(12);
+        let bucket = (fold ^ fold >> 16) as usize & 63;
+        let len = self.solicits6_len;
+        if self.nd_sent[bucket] == (fold, now)
+            || len == self.solicits6.len()
+            || self.solicits6[..len].contains(a)
+        {
+            return;
+        }
+        self.nd_sent[bucket] = (fold, now);
+        self.solicits6[len] = *a;
+        self.solicits6_len += 1;
     }
 
     /// The next ARP request to send (next hop, side).
@@ -2877,6 +2917,15 @@ impl<B: PacketBuf> Control<B> {
     /// than it came in (the mbuf pool; tests give Vec buffers).
     pub fn set_alloc(&mut self, alloc: Box<dyn FnMut() -> Option<B>>) {
         self.alloc = Some(alloc);
+    }
+
+    /// A neighbour solicitation for `target` on the inside port, which a worker asked
+    /// for (NAT64 sends to that host: [`Worker::next_solicit6`]); its answer is then
+    /// learned. None without IPv6 on the inside, a buffer, or room for another.
+    pub fn solicit6(&mut self, target: &crate::wire::ipv6::Addr, now: u32) -> Option<B> {
+        let nd = self.nd.as_mut()?;
+        let mut buf = (self.alloc.as_mut()?)()?;
+        nd.solicit(target, &mut buf, now).then_some(buf)
     }
 
     /// Gathers a fragment of a datagram a worker reassembled; once all have come, the

@@ -32,8 +32,9 @@ pub struct RunOptions {
 }
 
 /// A neighbour note from a worker to the control lcore: a MAC gleaned (replay and
-/// pcap mode, `kind` 0) or an ARP request the worker sent (`kind` 1, on `side`), whose
-/// answer the control lcore then learns.
+/// pcap mode, `kind` 0), an ARP request the worker sent (`kind` 1, on `side`), whose
+/// answer the control lcore then learns, or an IPv6 neighbour for the control lcore
+/// to solicit (`kind` 2).
 #[derive(Clone, Copy, Default)]
 #[repr(C)]
 struct Glean {
@@ -41,6 +42,8 @@ struct Glean {
     mac: [u8; 6],
     kind: u8,
     side: u8,
+    /// Kind 2: an IPv6 neighbour of the inside port to solicit (NAT64 sends to it).
+    ip6: [u8; 16],
 }
 
 /// What each worker shares with the control lcore.
@@ -633,8 +636,7 @@ fn worker_loop(
                     msgs[i] = Glean {
                         ip,
                         mac,
-                        kind: 0,
-                        side: 0,
+                        ..Glean::default()
                     };
                 }
                 link.glean.enqueue_burst(&msgs[..gleaned.len()]);
@@ -676,13 +678,24 @@ fn worker_loop(
                 if n_notes < notes.len() {
                     notes[n_notes] = Glean {
                         ip: hop,
-                        mac: [0; 6],
                         kind: 1,
                         side: side as u8,
+                        ..Glean::default()
                     };
                     n_notes += 1;
                 }
             }
+        }
+        while n_notes < notes.len() {
+            let Some(a) = worker.next_solicit6() else {
+                break;
+            };
+            notes[n_notes] = Glean {
+                kind: 2,
+                ip6: a,
+                ..Glean::default()
+            };
+            n_notes += 1;
         }
         if n_notes > 0 {
             link.glean.enqueue_burst(&notes[..n_notes]);
@@ -965,7 +978,15 @@ fn control_loop(
             let now = clock.now();
             let n = link.glean.dequeue_burst(&mut gleans);
             for g in &gleans[..n] {
-                if g.kind == 1 {
+                if g.kind == 2 {
+                    if let Some(mut m) = control.solicit6(&g.ip6, now) {
+                        m.set_port(Side::Inside as u16);
+                        if let Err(m) = back_arp.push(m) {
+                            control_counters.count_drop(DropReason::ArpRingFull);
+                            drop(m);
+                        }
+                    }
+                } else if g.kind == 1 {
                     let side = if g.side == 0 {
                         Side::Inside
                     } else {

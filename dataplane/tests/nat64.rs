@@ -402,3 +402,44 @@ fn without_nat64_ipv6_to_the_prefix_is_not_translated() {
         .is_empty());
     assert_eq!(h.counters.dropped(DropReason::Ipv6NotTranslated), 1);
 }
+
+#[test]
+fn an_answer_to_an_unresolved_host_asks_the_control_lcore_to_solicit_it() {
+    // The host's MAC is not known: its first answer is dropped and counted, and the
+    // inside port solicits it (byte for byte); once its advertisement answers, the
+    // next answer reaches it.
+    let mut h = Harness::new(&config(""), T0);
+    let host = "2001:db8:ffff::30";
+    let (pool, port, _) = chosen(&only(
+        h.inject(&udp6(host, 5000, 53, b"q"), Side::Inside, T0),
+        Side::Outside,
+    ));
+    let answer = write(|v| from_server(pool).udp(53, port).write(v, b"a").unwrap());
+    let ns = only(h.inject(&answer, Side::Outside, T0), Side::Inside);
+    assert_eq!(h.counters.dropped(DropReason::Nat64NeighborUnresolved), 1);
+    let group = common::sol_node(a6(host));
+    let want = common::icmp6_frame(
+        INSIDE_MAC,
+        common::group_mac(group),
+        a6(PORT6),
+        group,
+        255,
+        &common::nd(135, 0, a6(host), 1, INSIDE_MAC),
+    );
+    assert_eq!(ns, want);
+    // Asked once a second, not once per answer.
+    assert!(h.inject(&answer, Side::Outside, T0).is_empty());
+    assert_eq!(h.counters.dropped(DropReason::Nat64NeighborUnresolved), 2);
+    let na = common::icmp6_frame(
+        HOST_MAC,
+        INSIDE_MAC,
+        a6(host),
+        a6(PORT6),
+        255,
+        &common::nd(136, 0x6000_0000, a6(host), 2, HOST_MAC),
+    );
+    assert!(h.inject(&na, Side::Inside, T0 + 1).is_empty());
+    let got = only(h.inject(&answer, Side::Outside, T0 + 1), Side::Inside);
+    let want = write(|v| to_host(host).udp(53, 5000).write(v, b"a").unwrap());
+    assert_eq!(got, want);
+}
