@@ -1591,6 +1591,10 @@ impl<B: PacketBuf> Worker<B> {
                 (ipv4::PROTO_UDP, be16(l4, 0), be16(l4, 2), 0)
             }
             crate::wire::ipv6::NH_ICMPV6 if l4.len() >= crate::wire::icmpv6::HEADER_LEN => {
+                if crate::wire::icmpv6::is_error(l4[0]) {
+                    let at = l3 + chain.offset + crate::wire::icmpv6::HEADER_LEN;
+                    return self.nat64_error_out(buf, x, at, src, rem, now);
+                }
                 if l4[0] != crate::wire::icmpv6::ECHO_REQUEST {
                     return Verdict::Drop(DropReason::Nat64IcmpUnsupported);
                 }
@@ -1635,6 +1639,78 @@ impl<B: PacketBuf> Worker<B> {
         self.l2_out(buf, Side::Outside, rem, now)
     }
 
+    /// NAT64, an ICMPv6 error from an inside host (`host`) to `rem` about a packet it
+    /// received (quoted at `at`: from an IPv4 host under the prefix, to it): its
+    /// session, found by the quoted packet, gives the pool address and port the error
+    /// and the packet it quotes carry as IPv4 (RFC 7915 5.2, 5.3).
+    fn nat64_error_out(
+        &mut self,
+        buf: &mut B,
+        x: &Nat64Params,
+        at: usize,
+        host: crate::wire::ipv6::Addr,
+        rem: u32,
+        now: u32,
+    ) -> Verdict {
+        let d = buf.data();
+        let Ok(q) = crate::wire::ipv6::Packet::new_checked(&d[at.min(d.len())..]) else {
+            return Verdict::Drop(DropReason::XlatTruncated);
+        };
+        let (qsrc, qdst) = (q.src(), q.dst());
+        let (Some(server), Some(handle)) = (
+            x.prefix.extract(&qsrc),
+            self.nat.handle6(u128::from_be_bytes(host)),
+        ) else {
+            return Verdict::Drop(DropReason::NoMapping);
+        };
+        if qdst != host {
+            return Verdict::Drop(DropReason::NoMapping);
+        }
+        let Ok(chain) = crate::wire::ipv6::walk(&d[at..], d.len() - at) else {
+            return Verdict::Drop(DropReason::XlatTruncated);
+        };
+        let l4 = at + chain.offset;
+        let proto = match chain.next_header {
+            crate::wire::ipv6::NH_TCP => ipv4::PROTO_TCP,
+            crate::wire::ipv6::NH_UDP => ipv4::PROTO_UDP,
+            _ => return Verdict::Drop(DropReason::Nat64IcmpUnsupported),
+        };
+        if d.len() < l4 + 4 {
+            return Verdict::Drop(DropReason::XlatTruncated);
+        }
+        let (rport, hport) = (be16(d, l4), be16(d, l4 + 2));
+        let t = Tuple {
+            proto,
+            src: handle,
+            dst: server,
+            sport: hport,
+            dport: rport,
+        };
+        let Some(i) = self.nat.find_in2out(&t) else {
+            return Verdict::Drop(DropReason::NoMapping);
+        };
+        let s = *self.nat.session(i);
+        self.ident = self.ident.wrapping_add(1);
+        let to4 = crate::xlat::To4 {
+            outer: crate::xlat::Side4 {
+                src: s.out_addr,
+                dst: rem,
+                ports: None,
+            },
+            inner: crate::xlat::Side4 {
+                src: server,
+                dst: s.out_addr,
+                ports: Some((rport, s.out_port)),
+            },
+            ident: self.ident,
+        };
+        if let Err(r) = crate::xlat::to_ipv4(buf, ethernet::HEADER_LEN, &to4, &x.mtus) {
+            return Verdict::Drop(xlat_reason(r));
+        }
+        self.counters.in2out.inc();
+        self.l2_out(buf, Side::Outside, rem, now)
+    }
+
     /// NAT64, IPv4 to IPv6: a packet NAT44's inbound path has rewritten to a NAT64
     /// session's inside endpoint (a host handle, [`crate::nat::hosts6`]) leaves
     /// translated (RFC 7915) to the host's IPv6 address from its source embedded in
@@ -1643,14 +1719,6 @@ impl<B: PacketBuf> Worker<B> {
         let (Some(x), Some(host)) = (self.params.nat64, self.nat.host6(handle)) else {
             return Verdict::Drop(DropReason::Ipv6NotTranslated);
         };
-        if Self::is_icmp_error(buf, p)
-            || !matches!(
-                p.proto,
-                ipv4::PROTO_TCP | ipv4::PROTO_UDP | ipv4::PROTO_ICMP
-            )
-        {
-            return Verdict::Drop(DropReason::Nat64IcmpUnsupported);
-        }
         let rem = ipv4::Packet::new_unchecked(&buf.data()[p.l3..]).src();
         let dst = host.to_be_bytes();
         let side = crate::xlat::Side6 {
@@ -1658,10 +1726,24 @@ impl<B: PacketBuf> Worker<B> {
             dst,
             ports: None,
         };
-        let to6 = crate::xlat::To6 {
-            outer: side,
-            inner: side,
+        // An ICMP error about the host's packet (NAT44's inbound path put the host's
+        // handle and port back in it): the packet it quotes goes from the host to the
+        // IPv4 destination it was sent to, under the prefix.
+        let inner = if Self::is_icmp_error(buf, p) {
+            let at = p.l4 + icmp::HEADER_LEN;
+            let d = buf.data();
+            if d.len() < at + ipv4::MIN_HEADER_LEN {
+                return Verdict::Drop(DropReason::XlatTruncated);
+            }
+            crate::xlat::Side6 {
+                src: dst,
+                dst: x.prefix.embed(ipv4::Packet::new_unchecked(&d[at..]).dst()),
+                ports: None,
+            }
+        } else {
+            side
         };
+        let to6 = crate::xlat::To6 { outer: side, inner };
         match crate::xlat::to_ipv6(buf, p.l3, &to6, &x.mtus) {
             Ok(crate::xlat::Out6::Whole) => {}
             Ok(crate::xlat::Out6::Split) => return Verdict::Drop(DropReason::Nat64Fragment),

@@ -443,3 +443,121 @@ fn an_answer_to_an_unresolved_host_asks_the_control_lcore_to_solicit_it() {
     let want = write(|v| to_host(host).udp(53, 5000).write(v, b"a").unwrap());
     assert_eq!(got, want);
 }
+
+/// The IPv6 packet (no Ethernet header) `f` carries, with its hop limit set to `hop`.
+fn ip6_of(f: &[u8], hop: u8) -> Vec<u8> {
+    let mut p = f[14..].to_vec();
+    p[7] = hop;
+    p
+}
+
+#[test]
+fn icmp_errors_about_a_hosts_packet_return_to_it_as_icmpv6_errors() {
+    // A server's port unreachable and a router's time exceeded about the translated
+    // datagram come back as ICMPv6 destination unreachable (port, code 4) and time
+    // exceeded (code 0), from the IPv4 sender embedded in the prefix, quoting the
+    // host's datagram as it left the host (the hop limit the IPv4 copy had: 63).
+    let mut h = harness("");
+    let sent = udp6(HOST6, 5000, 53, b"query");
+    let out = only(h.inject(&sent, Side::Inside, T0), Side::Outside);
+    let (pool, _, _) = chosen(&out);
+    let quoted = out[14..].to_vec();
+    let router4 = [9, 9, 9, 9];
+    let router6 = "64:ff9b::909:909";
+    for (from4, from6, ty4, ty6) in [
+        (
+            SERVER4,
+            SERVER6,
+            etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::Port,
+            ),
+            etherparse::Icmpv6Type::DestinationUnreachable(
+                etherparse::icmpv6::DestUnreachableCode::Port,
+            ),
+        ),
+        (
+            router4,
+            router6,
+            etherparse::Icmpv4Type::TimeExceeded(
+                etherparse::icmpv4::TimeExceededCode::TtlExceededInTransit,
+            ),
+            etherparse::Icmpv6Type::TimeExceeded(
+                etherparse::icmpv6::TimeExceededCode::HopLimitExceeded,
+            ),
+        ),
+    ] {
+        let err = write(|v| {
+            PacketBuilder::ethernet2(GW_MAC, OUTSIDE_MAC)
+                .ipv4(from4, pool, 64)
+                .icmpv4(ty4.clone())
+                .write(v, &quoted)
+                .unwrap()
+        });
+        let got = only(h.inject(&err, Side::Outside, T0 + 1), Side::Inside);
+        let want = write(|v| {
+            PacketBuilder::ethernet2(INSIDE_MAC, HOST_MAC)
+                .ipv6(a6(from6), a6(HOST6), 63)
+                .icmpv6(ty6)
+                .write(v, &ip6_of(&sent, 63))
+                .unwrap()
+        });
+        assert_eq!(got, want, "{ty4:?}");
+    }
+}
+
+#[test]
+fn a_hosts_icmpv6_error_leaves_as_an_icmp_error_from_its_mapping() {
+    // The server's datagram reaches the host through its mapping; the host answers
+    // with port unreachable: it leaves as ICMP 3/3 from the pool address, quoting the
+    // datagram as the server sent it (to the pool address and port; TTL as the host
+    // got it, 63; identification 0, no DF, RFC 7915 5.3).
+    let mut h = harness("");
+    let (pool, port, _) = chosen(&only(
+        h.inject(&udp6(HOST6, 5000, 53, b"q"), Side::Inside, T0),
+        Side::Outside,
+    ));
+    let answer = write(|v| from_server(pool).udp(53, port).write(v, b"late").unwrap());
+    let got6 = only(h.inject(&answer, Side::Outside, T0), Side::Inside);
+    let err6 = write(|v| {
+        v6(HOST6, SERVER6)
+            .icmpv6(etherparse::Icmpv6Type::DestinationUnreachable(
+                etherparse::icmpv6::DestUnreachableCode::Port,
+            ))
+            .write(v, &got6[14..])
+            .unwrap()
+    });
+    let got = only(h.inject(&err6, Side::Inside, T0), Side::Outside);
+    let mut quoted = write(|v| {
+        PacketBuilder::ipv4(SERVER4, pool, 63)
+            .udp(53, port)
+            .write(v, b"late")
+            .unwrap()
+    });
+    quoted[4..8].copy_from_slice(&[0, 0, 0, 0]);
+    quoted[10..12].copy_from_slice(&[0, 0]);
+    let c = csum(&[&quoted[..20]]);
+    quoted[10..12].copy_from_slice(&c.to_be_bytes());
+    let (_, _, ident) = chosen(&got);
+    let want = write(|v| {
+        to_server(pool, 63)
+            .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::Port,
+            ))
+            .write(v, &quoted)
+            .unwrap()
+    });
+    assert_eq!(got, v4_out(want, ident));
+    // An error about a packet no session sent is dropped.
+    let mut stray = got6.clone();
+    stray[14 + 40 + 2..14 + 40 + 4].copy_from_slice(&4999u16.to_be_bytes());
+    let err6 = write(|v| {
+        v6(HOST6, SERVER6)
+            .icmpv6(etherparse::Icmpv6Type::DestinationUnreachable(
+                etherparse::icmpv6::DestUnreachableCode::Port,
+            ))
+            .write(v, &stray[14..])
+            .unwrap()
+    });
+    assert!(h.inject(&err6, Side::Inside, T0).is_empty());
+    assert_eq!(h.counters.dropped(DropReason::NoMapping), 1);
+}
