@@ -561,3 +561,30 @@ fn a_hosts_icmpv6_error_leaves_as_an_icmp_error_from_its_mapping() {
     assert!(h.inject(&err6, Side::Inside, T0).is_empty());
     assert_eq!(h.counters.dropped(DropReason::NoMapping), 1);
 }
+
+#[test]
+fn show_names_a_nat64_sessions_ipv6_host_and_its_subscriber_prefix() {
+    use cgnat_dataplane::inspect::{answer, Answer, Filter, Query};
+    let mut h = harness("");
+    only(
+        h.inject(&udp6(HOST6, 5000, 53, b"q"), Side::Inside, T0),
+        Side::Outside,
+    );
+    let nat = &h.worker.nat;
+    let Answer::Sessions(rows, _) = answer(nat, 0, &Query::Sessions(Filter::default(), 0, 10), T0)
+    else {
+        panic!("not a session answer")
+    };
+    assert_eq!(rows.len(), 1);
+    let info = rows[0].info();
+    assert_eq!(info.inside, "[2001:db8:ffff::10]:5000");
+    assert_eq!(info.remote, "8.8.4.4:53");
+    assert!(info.outside.starts_with("198.51.100."), "{info:?}");
+    let Answer::Busiest(subs, _) = answer(nat, 0, &Query::Busiest(0, 10), T0) else {
+        panic!("not a busiest answer")
+    };
+    assert_eq!(subs.len(), 1);
+    // The /56 the host is under.
+    assert_eq!(subs[0].address.to_string(), "2001:db8:ffff::");
+    assert_eq!(subs[0].sessions, 1);
+}
