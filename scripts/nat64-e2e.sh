@@ -14,14 +14,7 @@ bin=$(realpath "$1")
 work=$(realpath -m "$2")
 mkdir -p "$work"
 bed_init c64
-fail() {
-    echo "NAT64 E2E FAIL: $*" >&2
-    echo "--- subscriber"; ip netns exec "$sub" ip -6 addr show dev "$vs" >&2 || true
-    ip netns exec "$sub" ip -6 neigh show dev "$vs" >&2 || true
-    echo "--- cgnat counters"; curl -s --max-time 3 "http://127.0.0.1:${api_port:-9470}/counters" >&2 || true
-    echo "--- cgnat log"; cat "$work/cgnat.log" >&2 || true
-    exit 1
-}
+fail() { bed_fail6 "NAT64 E2E" "$*"; }
 server6=2001:db8:64::c000:20a
 
 bed_up "$sub" "$inet" "$vs" "$vsn" "$vi" "$vin"

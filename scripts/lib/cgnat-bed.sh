@@ -161,3 +161,15 @@ stop_cgnat() {
     kill -0 "$1" 2>/dev/null && fail "cgnat did not stop on SIGTERM"
     wait "$1" || fail "cgnat exited non-zero"
 }
+
+# bed_fail6 LABEL MESSAGE
+# The IPv6 beds' failure: "LABEL FAIL: MESSAGE", the subscriber's IPv6 addresses and
+# neighbours, cgnat's counters and log, on stderr; exits 1.
+bed_fail6() {
+    echo "$1 FAIL: $2" >&2
+    echo "--- subscriber"; ip netns exec "$sub" ip -6 addr show dev "$vs" >&2 || true
+    ip netns exec "$sub" ip -6 neigh show dev "$vs" >&2 || true
+    echo "--- cgnat counters"; curl -s --max-time 3 "http://127.0.0.1:${api_port:-9470}/counters" >&2 || true
+    echo "--- cgnat log"; cat "$work/cgnat.log" >&2 || true
+    exit 1
+}
