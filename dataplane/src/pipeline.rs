@@ -393,6 +393,10 @@ pub struct Worker<B> {
     pub nat: Nat,
     /// The inside port's IPv6 neighbours (the control lcore's table, read only).
     neighbors6: Option<Arc<crate::neighbors::Neighbors6>>,
+    /// The outside endpoint (pool address, port) of the NAT64 session the slow path's
+    /// `out2in` last found: `nat64_in` puts it back in a packet it cannot translate, for
+    /// the ICMP error to quote the packet as it was sent.
+    nat64_undo: (u32, u16),
     /// IPv6 neighbours to solicit (through the control lcore), and their number.
     solicits6: [crate::wire::ipv6::Addr; 8],
     solicits6_len: usize,
@@ -499,6 +503,7 @@ impl<B: PacketBuf> Worker<B> {
         let wait_max = params.wait_max;
         Worker {
             neighbors6: None,
+            nat64_undo: (0, 0),
             solicits6: [[0; 16]; 8],
             solicits6_len: 0,
             nd_sent: [(0, 0); 64],
@@ -1747,6 +1752,25 @@ impl<B: PacketBuf> Worker<B> {
         match crate::xlat::to_ipv6(buf, p.l3, &to6, &x.mtus) {
             Ok(crate::xlat::Out6::Whole) => {}
             Ok(crate::xlat::Out6::Split) => return Verdict::Drop(DropReason::Nat64Fragment),
+            Err(crate::xlat::Refused::TooBig { mtu }) if !Self::is_icmp_error(buf, p) => {
+                // DF and too big for the inside (RFC 7915 4.1): fragmentation needed
+                // to the sender, quoting the packet as it came (NAT44's rewrite to
+                // the host's handle and port undone).
+                let (addr, port) = self.nat64_undo;
+                let at = if p.proto == ipv4::PROTO_ICMP { 4 } else { 2 };
+                let in_port = be16(buf.data(), p.l4 + at);
+                rewrite(buf, p, false, addr, port, handle, in_port);
+                return self.icmp_error(
+                    buf,
+                    p,
+                    Side::Outside,
+                    icmp::DEST_UNREACHABLE,
+                    icmp::CODE_FRAG_NEEDED,
+                    mtu,
+                    now,
+                    DropReason::XlatTooBig,
+                );
+            }
             Err(r) => return Verdict::Drop(xlat_reason(r)),
         }
         let known = (self.neighbors6.as_ref()).and_then(|n| n.lookup_due(&dst, now));
@@ -1969,6 +1993,9 @@ impl<B: PacketBuf> Worker<B> {
         let (t, flags, _) = Self::tuple(buf, p, false)?;
         let i = self.nat.out2in(&t, flags, true, now)?;
         let s = *self.nat.session(i);
+        if crate::nat::hosts6::is_host(s.in_addr) {
+            self.nat64_undo = (s.out_addr, s.out_port);
+        }
         if p.first_fragment && s.alg() != 0 {
             return Err(DropReason::AlgFragment);
         }

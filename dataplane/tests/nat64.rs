@@ -588,3 +588,42 @@ fn show_names_a_nat64_sessions_ipv6_host_and_its_subscriber_prefix() {
     assert_eq!(subs[0].address.to_string(), "2001:db8:ffff::");
     assert_eq!(subs[0].sessions, 1);
 }
+
+#[test]
+fn a_df_packet_too_big_for_the_inside_gets_fragmentation_needed_with_the_ipv6_mtu_less_20() {
+    // 1500 bytes of IPv4 with DF become 1520 of IPv6: more than the inside port's
+    // 1500. The server is told 1480 (RFC 7915 4.1), quoting the datagram as it sent
+    // it (to the pool address and port).
+    let mut h = harness("");
+    let (pool, port, _) = chosen(&only(
+        h.inject(&udp6(HOST6, 5000, 53, b"q"), Side::Inside, T0),
+        Side::Outside,
+    ));
+    let mut big = write(|v| {
+        from_server(pool)
+            .udp(53, port)
+            .write(v, &[7; 1472])
+            .unwrap()
+    });
+    assert_eq!(big.len(), 14 + 1500);
+    big[20] = 0x40; // DF
+    big[21] = 0;
+    big[24..26].copy_from_slice(&[0, 0]);
+    let c = csum(&[&big[14..34]]);
+    big[24..26].copy_from_slice(&c.to_be_bytes());
+    let got = only(h.inject(&big, Side::Outside, T0), Side::Outside);
+    assert_eq!(&got[30..34], &SERVER4, "to the server");
+    assert_eq!(
+        (got[23], got[34], got[35]),
+        (1, 3, 4),
+        "ICMP fragmentation needed"
+    );
+    assert_eq!(u16::from_be_bytes([got[40], got[41]]), 1480);
+    assert_eq!(csum(&[&got[14..34]]), 0, "IP header checksum");
+    assert_eq!(csum(&[&got[34..]]), 0, "ICMP checksum");
+    // The quote: the server's header as sent (DF, to the pool address and port).
+    let q = &got[42..];
+    assert_eq!(&q[..20], &big[14..34]);
+    assert_eq!(&q[20..24], &big[34..38], "ports as sent");
+    assert_eq!(h.counters.dropped(DropReason::XlatTooBig), 1);
+}
