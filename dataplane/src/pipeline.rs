@@ -1565,7 +1565,7 @@ impl<B: PacketBuf> Worker<B> {
             return Verdict::Drop(DropReason::Ipv6Truncated);
         };
         let end = crate::wire::ipv6::HEADER_LEN + ip.payload_len();
-        let (src, dst) = (ip.src(), ip.dst());
+        let (src, dst, hop) = (ip.src(), ip.dst(), ip.hop_limit());
         let Some(rem) = x.prefix.extract(&dst) else {
             return Verdict::Drop(DropReason::Nat64NotPrefix);
         };
@@ -1586,6 +1586,12 @@ impl<B: PacketBuf> Worker<B> {
         };
         if chain.fragment.is_some() {
             return Verdict::Drop(DropReason::Nat64Fragment);
+        }
+        if hop <= 1 {
+            // Before any state is made (RFC 7915 5.1: time exceeded to the host).
+            let nh = chain.next_header;
+            let (kind, reason) = (crate::wire::icmpv6::TIME_EXCEEDED, DropReason::XlatHopLimit);
+            return self.icmp6_error(buf, nh, kind, 0, 0, now, reason);
         }
         let l4 = &d[l3 + chain.offset..(l3 + end).min(d.len())];
         let (proto, sport, dport, flags) = match chain.next_header {
@@ -1637,8 +1643,15 @@ impl<B: PacketBuf> Worker<B> {
             inner: side,
             ident: self.ident,
         };
-        if let Err(r) = crate::xlat::to_ipv4(buf, l3, &to4, &x.mtus) {
-            return Verdict::Drop(xlat_reason(r));
+        match crate::xlat::to_ipv4(buf, l3, &to4, &x.mtus) {
+            Ok(()) => {}
+            Err(crate::xlat::Refused::TooBig { mtu }) => {
+                // Too big for the outside (RFC 7915 5.1): packet too big to the host.
+                let (kind, nh) = (crate::wire::icmpv6::PACKET_TOO_BIG, chain.next_header);
+                let r = DropReason::XlatTooBig;
+                return self.icmp6_error(buf, nh, kind, 0, u32::from(mtu), now, r);
+            }
+            Err(r) => return Verdict::Drop(xlat_reason(r)),
         }
         self.counters.in2out.inc();
         self.l2_out(buf, Side::Outside, rem, now)
@@ -2228,6 +2241,79 @@ impl<B: PacketBuf> Worker<B> {
         Verdict::Drop(r)
     }
 
+    /// True when one more ICMP or ICMPv6 error may be sent this second (`icmp_rate`
+    /// per worker), taking it.
+    fn icmp_allowed(&mut self, now: u32) -> bool {
+        if self.params.icmp_rate == 0 {
+            return false;
+        }
+        if self.icmp_second != now {
+            self.icmp_second = now;
+            self.icmp_left = self.params.icmp_rate;
+        }
+        if self.icmp_left == 0 {
+            return false;
+        }
+        self.icmp_left -= 1;
+        true
+    }
+
+    /// NAT64: turns the inside host's IPv6 packet (untagged, at 14, its upper layer of
+    /// type `nh`) into an ICMPv6 error about itself (`kind`, `code`, the 32-bit field
+    /// `word`: MTU or pointer), from the inside port's address to the host, quoting as
+    /// much of it as 1280 bytes hold (RFC 4443 2.4). Counts `reason` as its drop. Never
+    /// about an ICMPv6 error or from an unspecified or multicast source.
+    #[allow(clippy::too_many_arguments)]
+    fn icmp6_error(
+        &mut self,
+        buf: &mut B,
+        nh: u8,
+        kind: u8,
+        code: u8,
+        word: u32,
+        now: u32,
+        reason: DropReason,
+    ) -> Verdict {
+        use crate::wire::{icmpv6, ipv6};
+        let l3 = ethernet::HEADER_LEN;
+        let d = buf.data();
+        let ip = ipv6::Packet::new_unchecked(&d[l3..]);
+        let (host, len) = (ip.src(), ipv6::HEADER_LEN + ip.payload_len());
+        let at = l3 + ipv6::HEADER_LEN;
+        let about_error = nh == ipv6::NH_ICMPV6 && d.len() > at && icmpv6::is_error(d[at]);
+        let Some((me, my_mac)) = (self.ports[Side::Inside as usize].ipv6.as_ref())
+            .map(|ifc| (ifc.source_for(&host), ifc.mac))
+        else {
+            return Verdict::Drop(reason);
+        };
+        if about_error || host == [0; 16] || host[0] == 0xff || !self.icmp_allowed(now) {
+            return Verdict::Drop(reason);
+        }
+        let peer_mac = ethernet::Frame::new_unchecked(d).src();
+        let quote = len
+            .min(d.len() - l3)
+            .min(ipv6::MIN_MTU - ipv6::HEADER_LEN - icmpv6::HEADER_LEN);
+        let extra = ipv6::HEADER_LEN + icmpv6::HEADER_LEN;
+        if !buf.set_len(l3 + quote) || !buf.prepend(extra) {
+            return Verdict::Drop(reason);
+        }
+        self.counters.count_drop(reason);
+        let d = buf.data_mut();
+        let mut f = ethernet::Frame::new_unchecked(&mut d[..]);
+        f.set_addrs(&my_mac, &peer_mac);
+        f.set_ethertype(ETHERTYPE_IPV6);
+        let plen = (icmpv6::HEADER_LEN + quote) as u16;
+        ipv6::emit(&mut d[l3..], 0, 0, plen, ipv6::NH_ICMPV6, 64, &me, &host);
+        let m = &mut d[l3 + ipv6::HEADER_LEN..];
+        m[0] = kind;
+        m[1] = code;
+        m[2..4].copy_from_slice(&[0, 0]);
+        m[4..8].copy_from_slice(&word.to_be_bytes());
+        icmpv6::fill_checksum(&me, &host, m);
+        self.counters.icmp_sent.inc();
+        Verdict::Tx(Side::Inside)
+    }
+
     /// Turns the frame into an ICMP error about itself, sent back where it came from,
     /// from the appliance's address on that port. Counts `reason` as the packet's drop.
     #[allow(clippy::too_many_arguments)]
@@ -2243,17 +2329,9 @@ impl<B: PacketBuf> Worker<B> {
         reason: DropReason,
     ) -> Verdict {
         // Never an error about an error, a fragment or a group address (RFC 1812 4.3.2.7).
-        if Self::is_icmp_error(buf, p) || martian(p.src) || self.params.icmp_rate == 0 {
+        if Self::is_icmp_error(buf, p) || martian(p.src) || !self.icmp_allowed(now) {
             return Verdict::Drop(reason);
         }
-        if self.icmp_second != now {
-            self.icmp_second = now;
-            self.icmp_left = self.params.icmp_rate;
-        }
-        if self.icmp_left == 0 {
-            return Verdict::Drop(reason);
-        }
-        self.icmp_left -= 1;
         self.counters.count_drop(reason);
         let ihl = p.l4 - p.l3;
         let quote = (ihl + 8).min(p.end - p.l3);

@@ -627,3 +627,64 @@ fn a_df_packet_too_big_for_the_inside_gets_fragmentation_needed_with_the_ipv6_mt
     assert_eq!(&q[20..24], &big[34..38], "ports as sent");
     assert_eq!(h.counters.dropped(DropReason::XlatTooBig), 1);
 }
+
+#[test]
+fn the_translator_answers_a_host_with_icmpv6_time_exceeded_and_packet_too_big() {
+    // Hop limit 1: time exceeded, no session made (RFC 7915 5.1). Too big for an
+    // outside MTU of 1280 once IPv4: packet too big with 1280 + 20 (the quote cut to
+    // what 1280 bytes of ICMPv6 hold, RFC 4443 2.4). From the inside port's address.
+    let text = config_text("").replace(
+        "ipv4 = \"100.64.0.1/10\"",
+        &format!("ipv4 = \"100.64.0.1/10\"\nipv6 = [\"{PORT6}/64\"]"),
+    );
+    let text = text.replace(
+        "gateway = \"203.0.113.254\"",
+        "gateway = \"203.0.113.254\"\nmtu = 1280",
+    );
+    let cfg = Config::parse(&format!("{text}\n[nat64]\n"), "t.toml").unwrap();
+    let mut h = Harness::new(&cfg, T0);
+    let nd = h.control.nd().unwrap();
+    nd.neighbors().learn_answer(&a6(HOST6), &HOST_MAC, T0);
+    let low = write(|v| {
+        PacketBuilder::ethernet2(HOST_MAC, INSIDE_MAC)
+            .ipv6(a6(HOST6), a6(SERVER6), 1)
+            .udp(5000, 33434)
+            .write(v, b"trace")
+            .unwrap()
+    });
+    let got = only(h.inject(&low, Side::Inside, T0), Side::Inside);
+    let want = write(|v| {
+        PacketBuilder::ethernet2(INSIDE_MAC, HOST_MAC)
+            .ipv6(a6(PORT6), a6(HOST6), 64)
+            .icmpv6(etherparse::Icmpv6Type::TimeExceeded(
+                etherparse::icmpv6::TimeExceededCode::HopLimitExceeded,
+            ))
+            .write(v, &low[14..])
+            .unwrap()
+    });
+    assert_eq!(got, want);
+    assert_eq!(h.worker.nat.live_sessions(), 0, "no session for it");
+    assert_eq!(h.counters.dropped(DropReason::XlatHopLimit), 1);
+    let big = udp6(HOST6, 5000, 53, &[9; 1400 - 48]);
+    assert_eq!(big.len(), 14 + 1400);
+    let got = only(h.inject(&big, Side::Inside, T0), Side::Inside);
+    let want = write(|v| {
+        PacketBuilder::ethernet2(INSIDE_MAC, HOST_MAC)
+            .ipv6(a6(PORT6), a6(HOST6), 64)
+            .icmpv6(etherparse::Icmpv6Type::PacketTooBig { mtu: 1300 })
+            .write(v, &big[14..14 + 1280 - 48])
+            .unwrap()
+    });
+    assert_eq!(got, want);
+    assert_eq!(h.counters.dropped(DropReason::XlatTooBig), 1);
+    // An ICMPv6 error is never answered with one.
+    let err = write(|v| {
+        v6(HOST6, SERVER6)
+            .icmpv6(etherparse::Icmpv6Type::PacketTooBig { mtu: 1280 })
+            .write(v, &big[14..200])
+            .unwrap()
+    });
+    let mut err = err;
+    err[14 + 7] = 1;
+    assert!(h.inject(&err, Side::Inside, T0).is_empty());
+}
