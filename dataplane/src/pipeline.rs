@@ -207,6 +207,21 @@ impl Nat64Params {
     }
 }
 
+/// True for the refusals of a new session by a limit or a full table (answered with
+/// an administratively prohibited error when `nat.icmp_on_limit`).
+fn is_limit(r: DropReason) -> bool {
+    matches!(
+        r,
+        DropReason::PoolExhausted
+            | DropReason::SubscriberPortLimit
+            | DropReason::SubscriberSessionLimit
+            | DropReason::SessionTableFull
+            | DropReason::SubscriberTableFull
+            | DropReason::MappingTableFull
+            | DropReason::Nat64HostTableFull
+    )
+}
+
 /// The drop reason of each RFC 7915 refusal.
 fn xlat_reason(r: crate::xlat::Refused) -> DropReason {
     use crate::xlat::Refused as R;
@@ -1629,6 +1644,13 @@ impl<B: PacketBuf> Worker<B> {
             .in2out6(u128::from_be_bytes(src), &t, flags, true, now)
         {
             Ok(i) => i,
+            Err(r) if is_limit(r) && self.params.icmp_on_limit => {
+                let (kind, code) = (
+                    crate::wire::icmpv6::DEST_UNREACHABLE,
+                    crate::wire::icmpv6::CODE_ADMIN_PROHIBITED,
+                );
+                return self.icmp6_error(buf, chain.next_header, kind, code, 0, now, r);
+            }
             Err(r) => return Verdict::Drop(r),
         };
         let s = *self.nat.session(i);
@@ -2217,16 +2239,7 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     fn refuse(&mut self, buf: &mut B, p: &Parsed, r: DropReason, now: u32) -> Verdict {
-        let limit = matches!(
-            r,
-            DropReason::PoolExhausted
-                | DropReason::SubscriberPortLimit
-                | DropReason::SubscriberSessionLimit
-                | DropReason::SessionTableFull
-                | DropReason::SubscriberTableFull
-                | DropReason::MappingTableFull
-        );
-        if limit && self.params.icmp_on_limit {
+        if is_limit(r) && self.params.icmp_on_limit {
             return self.icmp_error(
                 buf,
                 p,

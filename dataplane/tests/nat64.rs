@@ -22,11 +22,17 @@ const SERVER6: &str = "64:ff9b::808:404";
 const SERVER4: [u8; 4] = [8, 8, 4, 4];
 const T0: u32 = 1000;
 
-fn config(nat64: &str) -> Config {
-    let text = config_text("allocation = \"port-block\"\nblock_size = 64\n").replace(
+/// The common config text with `nat_extra` in `[nat]` and the inside port's IPv6
+/// address (no `[nat64]` yet).
+fn text6(nat_extra: &str) -> String {
+    config_text(nat_extra).replace(
         "ipv4 = \"100.64.0.1/10\"",
         &format!("ipv4 = \"100.64.0.1/10\"\nipv6 = [\"{PORT6}/64\"]"),
-    );
+    )
+}
+
+fn config(nat64: &str) -> Config {
+    let text = text6("allocation = \"port-block\"\nblock_size = 64\n");
     Config::parse(&format!("{text}\n[nat64]\n{nat64}\n"), "t.toml")
         .unwrap_or_else(|e| panic!("{e}"))
 }
@@ -91,6 +97,17 @@ fn v4_out(built: Vec<u8>, ident: u16) -> Vec<u8> {
     let c = csum(&[&f[14..34]]);
     f[24..26].copy_from_slice(&c.to_be_bytes());
     f
+}
+
+/// An ICMPv6 error from the inside port's address to `host` quoting `quote`.
+fn port_error(host: &str, ty: etherparse::Icmpv6Type, quote: &[u8]) -> Vec<u8> {
+    write(|v| {
+        PacketBuilder::ethernet2(INSIDE_MAC, HOST_MAC)
+            .ipv6(a6(PORT6), a6(host), 64)
+            .icmpv6(ty)
+            .write(v, quote)
+            .unwrap()
+    })
 }
 
 fn to_server(src: [u8; 4], ttl: u8) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
@@ -392,11 +409,7 @@ fn what_nat64_does_not_translate_is_dropped_and_counted() {
 
 #[test]
 fn without_nat64_ipv6_to_the_prefix_is_not_translated() {
-    let text = config_text("").replace(
-        "ipv4 = \"100.64.0.1/10\"",
-        &format!("ipv4 = \"100.64.0.1/10\"\nipv6 = [\"{PORT6}/64\"]"),
-    );
-    let mut h = Harness::new(&Config::parse(&text, "t.toml").unwrap(), T0);
+    let mut h = Harness::new(&Config::parse(&text6(""), "t.toml").unwrap(), T0);
     assert!(h
         .inject(&udp6(HOST6, 5000, 53, b"q"), Side::Inside, T0)
         .is_empty());
@@ -633,11 +646,7 @@ fn the_translator_answers_a_host_with_icmpv6_time_exceeded_and_packet_too_big() 
     // Hop limit 1: time exceeded, no session made (RFC 7915 5.1). Too big for an
     // outside MTU of 1280 once IPv4: packet too big with 1280 + 20 (the quote cut to
     // what 1280 bytes of ICMPv6 hold, RFC 4443 2.4). From the inside port's address.
-    let text = config_text("").replace(
-        "ipv4 = \"100.64.0.1/10\"",
-        &format!("ipv4 = \"100.64.0.1/10\"\nipv6 = [\"{PORT6}/64\"]"),
-    );
-    let text = text.replace(
+    let text = text6("").replace(
         "gateway = \"203.0.113.254\"",
         "gateway = \"203.0.113.254\"\nmtu = 1280",
     );
@@ -653,28 +662,24 @@ fn the_translator_answers_a_host_with_icmpv6_time_exceeded_and_packet_too_big() 
             .unwrap()
     });
     let got = only(h.inject(&low, Side::Inside, T0), Side::Inside);
-    let want = write(|v| {
-        PacketBuilder::ethernet2(INSIDE_MAC, HOST_MAC)
-            .ipv6(a6(PORT6), a6(HOST6), 64)
-            .icmpv6(etherparse::Icmpv6Type::TimeExceeded(
-                etherparse::icmpv6::TimeExceededCode::HopLimitExceeded,
-            ))
-            .write(v, &low[14..])
-            .unwrap()
-    });
+    let want = port_error(
+        HOST6,
+        etherparse::Icmpv6Type::TimeExceeded(
+            etherparse::icmpv6::TimeExceededCode::HopLimitExceeded,
+        ),
+        &low[14..],
+    );
     assert_eq!(got, want);
     assert_eq!(h.worker.nat.live_sessions(), 0, "no session for it");
     assert_eq!(h.counters.dropped(DropReason::XlatHopLimit), 1);
     let big = udp6(HOST6, 5000, 53, &[9; 1400 - 48]);
     assert_eq!(big.len(), 14 + 1400);
     let got = only(h.inject(&big, Side::Inside, T0), Side::Inside);
-    let want = write(|v| {
-        PacketBuilder::ethernet2(INSIDE_MAC, HOST_MAC)
-            .ipv6(a6(PORT6), a6(HOST6), 64)
-            .icmpv6(etherparse::Icmpv6Type::PacketTooBig { mtu: 1300 })
-            .write(v, &big[14..14 + 1280 - 48])
-            .unwrap()
-    });
+    let want = port_error(
+        HOST6,
+        etherparse::Icmpv6Type::PacketTooBig { mtu: 1300 },
+        &big[14..14 + 1280 - 48],
+    );
     assert_eq!(got, want);
     assert_eq!(h.counters.dropped(DropReason::XlatTooBig), 1);
     // An ICMPv6 error is never answered with one.
@@ -687,4 +692,35 @@ fn the_translator_answers_a_host_with_icmpv6_time_exceeded_and_packet_too_big() 
     let mut err = err;
     err[14 + 7] = 1;
     assert!(h.inject(&err, Side::Inside, T0).is_empty());
+}
+
+#[test]
+fn a_session_a_limit_refuses_gets_admin_prohibited_when_icmp_on_limit() {
+    let text = text6("max_sessions_per_subscriber = 1\nicmp_on_limit = true");
+    let cfg = Config::parse(&format!("{text}\n[nat64]\n"), "t.toml").unwrap();
+    let mut h = Harness::new(&cfg, T0);
+    only(
+        h.inject(&udp6(HOST6, 5000, 53, b"one"), Side::Inside, T0),
+        Side::Outside,
+    );
+    let second = udp6(HOST6B, 5001, 53, b"two");
+    let got = only(h.inject(&second, Side::Inside, T0), Side::Inside);
+    let want = port_error(
+        HOST6B,
+        etherparse::Icmpv6Type::DestinationUnreachable(
+            etherparse::icmpv6::DestUnreachableCode::Prohibited,
+        ),
+        &second[14..],
+    );
+    assert_eq!(got, want);
+    assert_eq!(
+        h.counters.dropped(DropReason::SubscriberSessionLimit),
+        1,
+        "the /56's one session is taken"
+    );
+    assert_eq!(
+        h.worker.nat.nat64_counts(),
+        (1, 1),
+        "no handle left for the refused host"
+    );
 }
