@@ -320,6 +320,10 @@ pub struct WorkerCounters {
     pub mappings_active: Counter,
     /// Subscribers with state now.
     pub subscribers_active: Counter,
+    /// NAT64: IPv6 hosts with sessions (a handle each) now.
+    pub nat64_hosts_active: Counter,
+    /// NAT64: subscriber prefixes with state now (counted in `subscribers_active` too).
+    pub nat64_subscribers_active: Counter,
     /// Port blocks allocated now.
     pub blocks_active: Counter,
     /// ALG expectations created.

@@ -494,6 +494,16 @@ impl Source {
             vec![(vec![], sum(&|c| c.subscribers_active.get()))],
         );
         f.gauge(
+            "cgnat_nat64_hosts",
+            "NAT64: IPv6 hosts with sessions now.",
+            vec![(vec![], sum(&|c| c.nat64_hosts_active.get()))],
+        );
+        f.gauge(
+            "cgnat_nat64_subscribers",
+            "NAT64: subscriber prefixes with state now (among cgnat_nat_subscribers).",
+            vec![(vec![], sum(&|c| c.nat64_subscribers_active.get()))],
+        );
+        f.gauge(
             "cgnat_nat_port_blocks",
             "Port blocks allocated now.",
             vec![(vec![], sum(&|c| c.blocks_active.get()))],

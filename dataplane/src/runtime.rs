@@ -1222,6 +1222,8 @@ pub(crate) fn summarize(
         "sessions_expired": per_proto(&|c, i| c.sessions_expired[i].get()),
         "sessions_active": per_proto(&|c, i| c.sessions_active[i].get()),
         "subscribers_active": sum(&|c| c.subscribers_active.get()),
+        "nat64_hosts_active": sum(&|c| c.nat64_hosts_active.get()),
+        "nat64_subscribers_active": sum(&|c| c.nat64_subscribers_active.get()),
         "port_stats": {
             "inside": port_json(&stats[0]),
             "outside": port_json(&stats[1]),

@@ -1289,7 +1289,20 @@ impl Nat {
         if r.is_err() && known.is_none() {
             self.hosts6.forget_unused(h);
         }
+        if known.is_none() {
+            self.count_hosts6();
+        }
         r
+    }
+
+    /// Sets the NAT64 gauges (hosts with a handle, subscriber prefixes with state).
+    fn count_hosts6(&self) {
+        self.counters
+            .nat64_hosts_active
+            .set(self.hosts6.hosts() as u64);
+        self.counters
+            .nat64_subscribers_active
+            .set(self.hosts6.subscribers() as u64);
     }
 
     /// NAT64: the IPv6 address of inside address `a` if it is a host handle (a
@@ -2165,6 +2178,7 @@ impl Nat {
             self.free_sub = i;
             if hosts6::is_key(addr) {
                 self.hosts6.release_key(addr);
+                self.count_hosts6();
             }
             self.counters
                 .subscribers_active
@@ -3224,6 +3238,7 @@ impl Nat {
             // After the subscriber: its key outlives the host's last session while
             // the subscriber holds it (port blocks).
             self.hosts6.release(s.in_addr);
+            self.count_hosts6();
         }
         self.sessions[i as usize].mapping = NIL;
         self.live_sessions -= 1;

@@ -89,6 +89,8 @@ fn hosts_of_one_56_share_a_subscriber_its_port_block_and_pool_address() {
     assert_eq!(other.sessions, 1);
     assert_eq!(n.live_subscribers(), 2);
     assert_eq!(n.nat64_counts(), (3, 2));
+    assert_eq!(n.counters.nat64_hosts_active.get(), 3);
+    assert_eq!(n.counters.nat64_subscribers_active.get(), 2);
 }
 
 #[test]
@@ -152,6 +154,12 @@ fn a_host_handle_and_its_subscriber_end_with_the_last_session() {
     assert_eq!((sub.sessions, sub.block_count()), (0, 1));
     assert_eq!(n.nat64_counts(), (0, 1));
     // A new host of the prefix meanwhile is the same subscriber, with the same block.
+    let c = &n.counters;
+    assert_eq!(
+        (c.nat64_hosts_active.get(), c.nat64_subscribers_active.get()),
+        (0, 1),
+        "the gauges: no host, the prefix's subscriber"
+    );
     let blocks = n.subscriber6_blocks(h).to_vec();
     let i = n
         .in2out6(
@@ -173,6 +181,12 @@ fn a_host_handle_and_its_subscriber_end_with_the_last_session() {
     assert!(n.subscriber6(h).is_none());
     assert_eq!(n.nat64_counts(), (0, 0));
     assert_eq!(n.live_subscribers(), 0);
+    let c = &n.counters;
+    assert_eq!(
+        (c.nat64_hosts_active.get(), c.nat64_subscribers_active.get()),
+        (0, 0),
+        "the gauges follow"
+    );
 }
 
 #[test]
