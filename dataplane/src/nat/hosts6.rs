@@ -118,6 +118,7 @@ impl Table {
             |k| hasher.addr6(slots[k as usize].key),
         );
         self.slots[j as usize].next_free = self.free;
+        self.slots[j as usize].net = NIL;
         self.free = j;
     }
 }
@@ -206,6 +207,14 @@ impl Hosts6 {
     #[inline]
     pub fn key_of(&self, h: u32) -> u32 {
         KEY_BASE + self.hosts.slots[(h - HOST_BASE) as usize].net
+    }
+
+    /// The subscriber key of `h` if it is a live host handle (any 32-bit value: one
+    /// from outside the NAT64 path names nothing).
+    #[inline]
+    pub fn key_if_live(&self, h: u32) -> Option<u32> {
+        let e = self.hosts.slots.get(h.wrapping_sub(HOST_BASE) as usize)?;
+        (is_host(h) && e.net != NIL).then(|| KEY_BASE + e.net)
     }
 
     /// The prefix subscriber key `k` names (live).

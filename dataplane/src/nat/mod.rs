@@ -2081,13 +2081,13 @@ impl Nat {
     }
 
     /// The subscriber key of inside address `addr`: itself, or for a NAT64 host
-    /// handle the key of its subscriber prefix.
+    /// handle the key of its subscriber prefix (None: not a live handle).
     #[inline]
-    fn sub_key(&self, addr: u32) -> u32 {
+    fn sub_key(&self, addr: u32) -> Option<u32> {
         if hosts6::is_host(addr) {
-            self.hosts6.key_of(addr)
+            self.hosts6.key_if_live(addr)
         } else {
-            addr
+            Some(addr)
         }
     }
 
@@ -2095,13 +2095,19 @@ impl Nat {
     /// subscriber prefix's; a subscriber key: its own).
     #[inline]
     fn subscriber_by_addr(&self, addr: u32) -> Option<u32> {
-        let key = self.sub_key(addr);
+        let key = self.sub_key(addr)?;
         let subs = &self.subs;
         self.sub_idx
             .find(self.hasher.addr(key), |j| subs[j as usize].addr == key)
     }
 
+    /// The subscriber of a NAT44 inside address (static mappings, PCP), made if new.
+    /// An address of 0/8 (a NAT64 handle or key, or one a PCP THIRD_PARTY option
+    /// names) is refused: no pin is ever made on a NAT64 mapping.
     fn find_or_add_subscriber(&mut self, addr: u32) -> Result<u32, DropReason> {
+        if addr >> 24 == 0 {
+            return Err(DropReason::Ipv4Martian);
+        }
         self.find_or_add_subscriber_hashed(addr, self.hasher.addr(addr))
     }
 
@@ -2110,7 +2116,7 @@ impl Nat {
     /// handle is not used).
     fn find_or_add_subscriber_hashed(&mut self, addr: u32, h: u32) -> Result<u32, DropReason> {
         let (addr, h) = if hosts6::is_host(addr) {
-            let key = self.hosts6.key_of(addr);
+            let key = self.sub_key(addr).ok_or(DropReason::Ipv4Martian)?;
             (key, self.hasher.addr(key))
         } else {
             (addr, h)

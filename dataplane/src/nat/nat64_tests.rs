@@ -256,3 +256,49 @@ fn no_log_event_carries_a_handle_for_an_inside_address() {
     assert_eq!(inside, vec![SUB4], "the NAT44 session's event alone");
     assert_eq!(c.log_events_nat64_unlogged.get(), 1);
 }
+
+#[test]
+fn addresses_in_0_slash_8_from_outside_the_nat64_path_find_and_pin_nothing() {
+    // The control API's subscriber query and PCP (a THIRD_PARTY option names any
+    // address) can hand the NAT an address of 0/8: never a crash, never a host's
+    // subscriber, never a pin on a NAT64 mapping.
+    for nat64 in [false, true] {
+        let (mut n, _) = if nat64 {
+            nat("", "")
+        } else {
+            let cfg = cgnat_config::Config::parse(
+                &format!("{CONFIG}[nat]\npool = [\"198.51.100.0/30\"]\n"),
+                "t.toml",
+            )
+            .unwrap();
+            let params = NatParams::from_config(&cfg.nat, 1).unwrap();
+            let c = Arc::new(WorkerCounters::default());
+            (Nat::new(params, 0, 1, T0, 7, c.clone()), c)
+        };
+        for a in [0x0000_0001, 0x0000_0005, 0x007f_ffff] {
+            assert!(n.subscriber(a).is_none(), "{a:#x}");
+            assert!(n.subscriber_blocks(a).is_empty());
+            assert_eq!(n.subscriber_inbound(a), (0, 0));
+        }
+        if nat64 {
+            let i = n
+                .in2out6(a6("2001:db8:1:100::1"), &udp(5000, R1, 53), 0, true, T0)
+                .unwrap();
+            let h = n.session(i).in_addr;
+            // A PCP mapping for the host's handle is refused.
+            let ask = pcp::PcpAsk {
+                proto: ipv4::PROTO_UDP,
+                inside: (h, 5000),
+                lifetime: 600,
+                nonce: [7; 12],
+                max_per_subscriber: 32,
+                ..Default::default()
+            };
+            assert!(n.pcp_map(&ask, T0).is_err());
+            assert!(n.pcp_entries().next().is_none());
+            // Once the host is gone its handle names nothing.
+            n.expire(T0 + 400, usize::MAX);
+            assert!(n.subscriber(h).is_none());
+        }
+    }
+}
