@@ -1309,7 +1309,7 @@ impl Nat {
     /// session's `in_addr`), None for a NAT44 inside address.
     #[inline]
     pub fn host6(&self, a: u32) -> Option<u128> {
-        hosts6::is_host(a).then(|| self.hosts6.addr(a))
+        self.hosts6.key_if_live(a).map(|_| self.hosts6.addr(a))
     }
 
     /// NAT64: the handle of IPv6 host `addr`, if it has sessions.

@@ -279,6 +279,7 @@ fn addresses_in_0_slash_8_from_outside_the_nat64_path_find_and_pin_nothing() {
             assert!(n.subscriber(a).is_none(), "{a:#x}");
             assert!(n.subscriber_blocks(a).is_empty());
             assert_eq!(n.subscriber_inbound(a), (0, 0));
+            assert_eq!(n.host6(a), None);
         }
         if nat64 {
             let i = n
@@ -299,6 +300,7 @@ fn addresses_in_0_slash_8_from_outside_the_nat64_path_find_and_pin_nothing() {
             // Once the host is gone its handle names nothing.
             n.expire(T0 + 400, usize::MAX);
             assert!(n.subscriber(h).is_none());
+            assert_eq!(n.host6(h), None);
         }
     }
 }
