@@ -1590,6 +1590,10 @@ impl<B: PacketBuf> Worker<B> {
         if self.nat.is_pool_addr(rem) {
             return Verdict::Drop(DropReason::Nat64Hairpin);
         }
+        if self.ports[0].owns(rem) || self.ports[1].owns(rem) {
+            // The appliance's own IPv4 addresses are not reached through NAT64.
+            return Verdict::Drop(DropReason::LocalUnsupported);
+        }
         let prm = &self.params;
         if (!x.prefix.may_embed(rem) || reserved(rem) || in_any(&self.inside_unreserved, rem))
             && !in_any(&prm.allow, rem)

@@ -824,3 +824,21 @@ fn mutated_frames_never_panic_and_what_leaves_is_whole() {
     // changed breaks its checksum): both ways were run.
     assert!(left[0] > 1000 && left[1] > 100, "{left:?}");
 }
+
+#[test]
+fn under_a_network_specific_prefix_any_ipv4_destination_but_the_appliance_is_reached() {
+    // 2001:db8:64::/96 may carry non-global addresses (RFC 6052 3.1 restricts only
+    // the Well-Known Prefix): 192.0.2.10 is reached; the outside port's own address
+    // is not (local_unsupported).
+    let mut h = harness("prefix = \"2001:db8:64::/96\"");
+    let to = |dst: &str| write(|v| v6(HOST6, dst).udp(5000, 53).write(v, b"x").unwrap());
+    let got = only(
+        h.inject(&to("2001:db8:64::c000:20a"), Side::Inside, T0),
+        Side::Outside,
+    );
+    assert_eq!(&got[30..34], &[192, 0, 2, 10]);
+    assert!(h
+        .inject(&to("2001:db8:64::cb00:7101"), Side::Inside, T0)
+        .is_empty());
+    assert_eq!(h.counters.dropped(DropReason::LocalUnsupported), 1);
+}
