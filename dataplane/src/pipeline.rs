@@ -1595,7 +1595,10 @@ impl<B: PacketBuf> Worker<B> {
             return Verdict::Drop(DropReason::LocalUnsupported);
         }
         let prm = &self.params;
-        if (!x.prefix.may_embed(rem) || reserved(rem) || in_any(&self.inside_unreserved, rem))
+        if (!x.prefix.may_embed(rem)
+            || reserved(rem)
+            || self.bcast.contains(&rem)
+            || in_any(&self.inside_unreserved, rem))
             && !in_any(&prm.allow, rem)
         {
             return Verdict::Drop(DropReason::DestinationReserved);

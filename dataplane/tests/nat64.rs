@@ -841,4 +841,9 @@ fn under_a_network_specific_prefix_any_ipv4_destination_but_the_appliance_is_rea
         .inject(&to("2001:db8:64::cb00:7101"), Side::Inside, T0)
         .is_empty());
     assert_eq!(h.counters.dropped(DropReason::LocalUnsupported), 1);
+    // Nor the outside subnet's broadcast address.
+    assert!(h
+        .inject(&to("2001:db8:64::cb00:71ff"), Side::Inside, T0)
+        .is_empty());
+    assert_eq!(h.counters.dropped(DropReason::DestinationReserved), 1);
 }
