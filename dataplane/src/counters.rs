@@ -97,7 +97,7 @@ labelled! {
     /// IPv6 multicast the appliance does not serve (MLD, router solicitations, groups
     /// other than its solicited-node ones).
     Ipv6Multicast = "ipv6_multicast",
-    /// Unicast IPv6 for another host: NAT64 does not translate it (not yet: issue 17).
+    /// Unicast IPv6 for another host without `[nat64]` (nothing translates it).
     Ipv6NotTranslated = "ipv6_not_translated",
     /// Neighbour discovery message that fails RFC 4861's checks (hop limit 255, code
     /// 0, length, checksum, options, unicast target).
