@@ -13,14 +13,7 @@ bin=$(realpath "$1")
 work=$(realpath -m "$2")
 mkdir -p "$work"
 bed_init c6i
-fail() {
-    echo "IPV6 INSIDE E2E FAIL: $*" >&2
-    echo "--- subscriber"; ip netns exec "$sub" ip -6 addr show dev "$vs" >&2 || true
-    ip netns exec "$sub" ip -6 neigh show dev "$vs" >&2 || true
-    echo "--- cgnat counters"; curl -s --max-time 3 "http://127.0.0.1:${api_port:-9470}/counters" >&2 || true
-    echo "--- cgnat log"; cat "$work/cgnat.log" >&2 || true
-    exit 1
-}
+fail() { bed_fail6 "IPV6 INSIDE E2E" "$*"; }
 
 bed_up "$sub" "$inet" "$vs" "$vsn" "$vi" "$vin"
 bed_inside='ipv4 = "100.64.0.1/10"

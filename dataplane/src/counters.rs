@@ -97,7 +97,7 @@ labelled! {
     /// IPv6 multicast the appliance does not serve (MLD, router solicitations, groups
     /// other than its solicited-node ones).
     Ipv6Multicast = "ipv6_multicast",
-    /// Unicast IPv6 for another host: NAT64 does not translate it (not yet: issue 17).
+    /// Unicast IPv6 for another host without `[nat64]` (nothing translates it).
     Ipv6NotTranslated = "ipv6_not_translated",
     /// Neighbour discovery message that fails RFC 4861's checks (hop limit 255, code
     /// 0, length, checksum, options, unicast target).
@@ -203,6 +203,46 @@ labelled! {
     /// Session refused because its mapping, shared by a second session, needed a
     /// mapping record and all `nat.max_mappings` (this worker's share) are in use.
     MappingTableFull = "mapping_table_full",
+    /// New NAT64 session refused: this worker's table of IPv6 hosts with sessions
+    /// (a handle each, as many as its sessions) is full.
+    Nat64HostTableFull = "nat64_host_table_full",
+    /// IPv6 from the inside to an address outside the `[nat64]` prefix.
+    Nat64NotPrefix = "nat64_not_prefix",
+    /// NAT64: an IPv6 packet to a pool address (hairpinning is not done for NAT64).
+    Nat64Hairpin = "nat64_hairpin",
+    /// NAT64: a fragmented packet (not translated yet).
+    Nat64Fragment = "nat64_fragment",
+    /// NAT64: an ICMP or ICMPv6 message that is not an echo request or reply (errors
+    /// are not translated yet).
+    Nat64IcmpUnsupported = "nat64_icmp_unsupported",
+    /// NAT64: the IPv6 host's MAC is not known (its neighbour entry missing).
+    Nat64NeighborUnresolved = "nat64_neighbor_unresolved",
+    /// RFC 7915 refused: shorter than its headers say.
+    XlatTruncated = "xlat_truncated",
+    /// RFC 7915 refused: a malformed header.
+    XlatMalformed = "xlat_malformed",
+    /// RFC 7915 refused: an IPv4 header or ICMP error checksum does not verify.
+    XlatChecksum = "xlat_checksum",
+    /// RFC 7915 refused: the TTL or hop limit would reach zero.
+    XlatHopLimit = "xlat_hop_limit",
+    /// RFC 7915 refused: too big for the next hop (DF, or IPv6).
+    XlatTooBig = "xlat_too_big",
+    /// RFC 7915 refused: an ICMP message the RFC drops.
+    XlatIcmpUntranslatable = "xlat_icmp_untranslatable",
+    /// RFC 7915 refused: a fragmented ICMP message.
+    XlatFragmentedIcmp = "xlat_fragmented_icmp",
+    /// RFC 7915 refused: an IPv4 UDP fragment with a zero checksum.
+    XlatUdpZeroChecksumFragment = "xlat_udp_zero_checksum_fragment",
+    /// RFC 7915 refused: an unexpired IPv4 source route.
+    XlatSourceRoute = "xlat_source_route",
+    /// RFC 7915 refused: an IPv6 routing header with segments left.
+    XlatSegmentsLeft = "xlat_segments_left",
+    /// RFC 7915 refused: an extension header after the fragment header.
+    XlatExtensionAfterFragment = "xlat_extension_after_fragment",
+    /// RFC 7915 refused: an ICMP error inside an ICMP error.
+    XlatNestedError = "xlat_nested_error",
+    /// RFC 7915 refused: no room in the buffer to grow the packet.
+    XlatNoRoom = "xlat_no_room",
     /// A PCP or NAT-PMP request dropped without an answer (see the PCP outcome
     /// counters for why).
     PcpDropped = "pcp_dropped",
@@ -282,6 +322,10 @@ pub struct WorkerCounters {
     pub mappings_active: Counter,
     /// Subscribers with state now.
     pub subscribers_active: Counter,
+    /// NAT64: IPv6 hosts with sessions (a handle each) now.
+    pub nat64_hosts_active: Counter,
+    /// NAT64: subscriber prefixes with state now (counted in `subscribers_active` too).
+    pub nat64_subscribers_active: Counter,
     /// Port blocks allocated now.
     pub blocks_active: Counter,
     /// ALG expectations created.
@@ -334,6 +378,12 @@ pub struct WorkerCounters {
     /// HA sync: sessions created or ended that found the journal toward the sync
     /// thread full (the standby then gets a bulk sync).
     pub ha_journal_full: Counter,
+    /// NAT events about NAT64 subscribers not logged: the IPFIX and syslog records
+    /// carry an IPv4 inside address, and a NAT64 host has none (no wrong one is sent).
+    pub log_events_nat64_unlogged: Counter,
+    /// NAT64 sessions made to an ALG's server port without the ALG (no ALG follows
+    /// a NAT64 session yet).
+    pub alg_nat64_skipped: Counter,
     /// PCP and NAT-PMP mappings alive now.
     pub pcp_mappings_active: Counter,
     /// PCP and NAT-PMP mappings whose lifetime ended.

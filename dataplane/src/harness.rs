@@ -71,6 +71,11 @@ impl Harness {
         // A rewritten datagram may need more fragments than it came in.
         control.set_alloc(Box::new(|| Some(VecBuf::new(&[]))));
         control.set_pcp(crate::pcp::params(&cfg.pcp));
+        let neighbors6 = control.nd().map(|nd| nd.neighbors().clone());
+        let mut worker = worker;
+        for w in std::iter::once(&mut worker).chain(all.iter_mut()) {
+            w.set_neighbors6(neighbors6.clone());
+        }
         Harness {
             worker,
             others: all,
@@ -243,6 +248,11 @@ impl Harness {
     /// (whose answers it then learns).
     fn requests(&mut self, w: u16, now: u32) -> Vec<(Side, Vec<u8>)> {
         let mut out = Vec::new();
+        while let Some(a) = self.nth(w).next_solicit6() {
+            if let Some(buf) = self.control.solicit6(&a, now) {
+                send(self.nth(w), Side::Inside, buf, &mut out);
+            }
+        }
         while let Some((hop, side)) = self.nth(w).next_request() {
             let mut buf = VecBuf::new(&[]);
             if let Verdict::Tx(side) = self.nth(w).build_arp_request(hop, side, &mut buf) {
@@ -290,6 +300,7 @@ fn nat_params(cfg: &Config, workers: u16) -> NatParams {
     let mut params =
         NatParams::from_config(&cfg.nat, workers).expect("deterministic parameters fit");
     params.set_algs(&cfg.alg);
+    params.set_nat64(cfg.nat64.as_ref());
     params
 }
 

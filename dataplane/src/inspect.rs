@@ -4,7 +4,7 @@
 
 use crate::nat::{Nat, TcpState};
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// What to look up.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,8 +50,9 @@ pub const BUSIEST_MAX: usize = 100;
 pub struct SubscriberLoad {
     /// Worker that owns it.
     pub worker: u16,
-    /// Inside address.
-    pub address: Ipv4Addr,
+    /// Inside address; a NAT64 subscriber: its IPv6 prefix's first address (the prefix
+    /// is `nat64.subscriber_prefix_len` long).
+    pub address: IpAddr,
     /// All its sessions: those counted against `nat.max_sessions_per_subscriber`
     /// and those remote hosts opened (`inbound_sessions`).
     pub sessions: u32,
@@ -67,7 +68,7 @@ pub struct SubscriberLoad {
 
 impl SubscriberLoad {
     /// Busiest first: most sessions, then most mappings, then the lower address.
-    pub fn rank(&self) -> (std::cmp::Reverse<u32>, std::cmp::Reverse<u32>, Ipv4Addr) {
+    pub fn rank(&self) -> (std::cmp::Reverse<u32>, std::cmp::Reverse<u32>, IpAddr) {
         (
             std::cmp::Reverse(self.sessions),
             std::cmp::Reverse(self.mappings),
@@ -84,8 +85,8 @@ pub struct SessionRow {
     pub worker: u16,
     /// IP protocol.
     pub proto: u8,
-    /// Inside endpoint.
-    pub inside: (Ipv4Addr, u16),
+    /// Inside endpoint (a NAT64 session's: the IPv6 host).
+    pub inside: (IpAddr, u16),
     /// Outside endpoint.
     pub outside: (Ipv4Addr, u16),
     /// Remote endpoint.
@@ -105,7 +106,7 @@ impl SessionRow {
         SessionInfo {
             worker: self.worker,
             protocol: proto_name(self.proto).into(),
-            inside: ep(self.inside),
+            inside: std::net::SocketAddr::from(self.inside).to_string(),
             outside: ep(self.outside),
             remote: ep(self.remote),
             state: self.state.map_or_else(|| "-".into(), |s| format!("{s:?}")),
@@ -238,7 +239,9 @@ fn load(nat: &Nat, worker: u16, slot: u32) -> Option<SubscriberLoad> {
     let (s, inbound) = nat.subscriber_at(slot)?;
     Some(SubscriberLoad {
         worker,
-        address: Ipv4Addr::from(s.addr),
+        address: nat
+            .subscriber_prefix6(s.addr)
+            .map_or(IpAddr::V4(s.addr.into()), |p| IpAddr::V6(p.into())),
         sessions: s.sessions + inbound,
         inbound_sessions: inbound,
         mappings: s.mappings,
@@ -275,7 +278,11 @@ pub fn answer(nat: &Nat, worker: u16, q: &Query, now: u32) -> Answer {
                 out.push(SessionRow {
                     worker,
                     proto: s.proto,
-                    inside: (Ipv4Addr::from(s.in_addr), s.in_port),
+                    inside: (
+                        nat.host6(s.in_addr)
+                            .map_or(IpAddr::V4(s.in_addr.into()), |h| IpAddr::V6(h.into())),
+                        s.in_port,
+                    ),
                     outside: (Ipv4Addr::from(s.out_addr), s.out_port),
                     remote: (Ipv4Addr::from(s.rem_addr), s.rem_port),
                     state: (s.state() != TcpState::None).then(|| s.state()),

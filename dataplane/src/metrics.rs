@@ -511,6 +511,16 @@ impl Source {
             vec![(vec![], sum(&|c| c.inbound_sessions_recycled.get()))],
         );
         f.counter(
+            "cgnat_log_events_nat64_unlogged_total",
+            "NAT events about NAT64 subscribers not logged (the records carry an IPv4 inside address).",
+            vec![(vec![], sum(&|c| c.log_events_nat64_unlogged.get()))],
+        );
+        f.counter(
+            "cgnat_alg_nat64_skipped_total",
+            "NAT64 sessions to an ALG's server port made without the ALG.",
+            vec![(vec![], sum(&|c| c.alg_nat64_skipped.get()))],
+        );
+        f.counter(
             "cgnat_fragments_translated_total",
             "Fragments translated.",
             vec![(vec![], sum(&|c| c.fragments_translated.get()))],
@@ -607,6 +617,16 @@ impl Source {
             "cgnat_nat_subscribers",
             "Subscribers with state now.",
             vec![(vec![], sum(&|c| c.subscribers_active.get()))],
+        );
+        f.gauge(
+            "cgnat_nat64_hosts",
+            "NAT64: IPv6 hosts with sessions now.",
+            vec![(vec![], sum(&|c| c.nat64_hosts_active.get()))],
+        );
+        f.gauge(
+            "cgnat_nat64_subscribers",
+            "NAT64: subscriber prefixes with state now (among cgnat_nat_subscribers).",
+            vec![(vec![], sum(&|c| c.nat64_subscribers_active.get()))],
         );
         f.gauge(
             "cgnat_nat_port_blocks",

@@ -217,6 +217,12 @@ impl Nd {
         }
     }
 
+    /// Learns into `neighbors` from now on (a table the workers share, made before
+    /// the control lcore's state).
+    pub fn set_neighbors(&mut self, neighbors: Arc<Neighbors6>) {
+        self.neighbors = neighbors;
+    }
+
     /// The neighbour table it learns into.
     pub fn neighbors(&self) -> &Arc<Neighbors6> {
         &self.neighbors

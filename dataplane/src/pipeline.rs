@@ -176,6 +176,70 @@ pub struct PipelineParams {
     pub steering: Option<Arc<crate::nat::rss::Steering>>,
     /// The PCP and NAT-PMP server, when on.
     pub pcp: Option<crate::pcp::PcpParams>,
+    /// NAT64 (`[nat64]`), when on.
+    pub nat64: Option<Nat64Params>,
+}
+
+/// What NAT64 translation needs of the config.
+#[derive(Clone, Copy, Debug)]
+pub struct Nat64Params {
+    /// The prefix IPv4 addresses are represented under (RFC 6052).
+    pub prefix: crate::wire::rfc6052::Prefix,
+    /// lowest-ipv6-mtu and the two ports' MTUs (inside: IPv6, outside: IPv4).
+    pub mtus: crate::xlat::Mtus,
+}
+
+impl Nat64Params {
+    /// From the config: None without `[nat64]`.
+    pub fn from_config(cfg: &Config) -> Option<Nat64Params> {
+        let n = cfg.nat64?;
+        let mtu = |r| cfg.port(r).map_or(1500, |p| p.mtu);
+        Some(Nat64Params {
+            // Validated with the config (RFC 6052 lengths, host bits, u octet).
+            prefix: crate::wire::rfc6052::Prefix::new(n.prefix.addr.octets(), n.prefix.prefix)
+                .ok()?,
+            mtus: crate::xlat::Mtus {
+                lowest_ipv6: n.lowest_ipv6_mtu,
+                ipv6: mtu(Role::Inside),
+                ipv4: mtu(Role::Outside),
+            },
+        })
+    }
+}
+
+/// True for the refusals of a new session by a limit or a full table (answered with
+/// an administratively prohibited error when `nat.icmp_on_limit`).
+fn is_limit(r: DropReason) -> bool {
+    matches!(
+        r,
+        DropReason::PoolExhausted
+            | DropReason::SubscriberPortLimit
+            | DropReason::SubscriberSessionLimit
+            | DropReason::SessionTableFull
+            | DropReason::SubscriberTableFull
+            | DropReason::MappingTableFull
+            | DropReason::Nat64HostTableFull
+    )
+}
+
+/// The drop reason of each RFC 7915 refusal.
+fn xlat_reason(r: crate::xlat::Refused) -> DropReason {
+    use crate::xlat::Refused as R;
+    match r {
+        R::Truncated => DropReason::XlatTruncated,
+        R::Malformed => DropReason::XlatMalformed,
+        R::Checksum => DropReason::XlatChecksum,
+        R::HopLimit => DropReason::XlatHopLimit,
+        R::TooBig { .. } => DropReason::XlatTooBig,
+        R::IcmpUntranslatable => DropReason::XlatIcmpUntranslatable,
+        R::FragmentedIcmp => DropReason::XlatFragmentedIcmp,
+        R::UdpZeroChecksumFragment => DropReason::XlatUdpZeroChecksumFragment,
+        R::SourceRoute => DropReason::XlatSourceRoute,
+        R::SegmentsLeft { .. } => DropReason::XlatSegmentsLeft,
+        R::ExtensionAfterFragment => DropReason::XlatExtensionAfterFragment,
+        R::NestedError => DropReason::XlatNestedError,
+        R::NoRoom => DropReason::XlatNoRoom,
+    }
 }
 
 impl PipelineParams {
@@ -204,6 +268,7 @@ impl PipelineParams {
             },
             steering: None,
             pcp: crate::pcp::params(&cfg.pcp),
+            nat64: Nat64Params::from_config(cfg),
         }
     }
 }
@@ -341,6 +406,18 @@ pub const HELD_SYNS: usize = 64;
 pub struct Worker<B> {
     /// The NAT tables.
     pub nat: Nat,
+    /// The inside port's IPv6 neighbours (the control lcore's table, read only).
+    neighbors6: Option<Arc<crate::neighbors::Neighbors6>>,
+    /// The outside endpoint (pool address, port) of the NAT64 session the slow path's
+    /// `out2in` last found: `nat64_in` puts it back in a packet it cannot translate, for
+    /// the ICMP error to quote the packet as it was sent.
+    nat64_undo: (u32, u16),
+    /// IPv6 neighbours to solicit (through the control lcore), and their number.
+    solicits6: [crate::wire::ipv6::Addr; 8],
+    solicits6_len: usize,
+    /// (address fold, second) of the last solicitation asked per bucket: one a
+    /// second per neighbour.
+    nd_sent: [(u32, u32); 64],
     ports: [PortInfo; 2],
     /// The ports' subnet broadcast addresses.
     bcast: [u32; 2],
@@ -442,6 +519,11 @@ impl<B: PacketBuf> Worker<B> {
     ) -> Worker<B> {
         let wait_max = params.wait_max;
         Worker {
+            neighbors6: None,
+            nat64_undo: (0, 0),
+            solicits6: [[0; 16]; 8],
+            solicits6_len: 0,
+            nd_sent: [(0, 0); 64],
             nat,
             bcast: [
                 u32::from(ports[0].net.broadcast()),
@@ -616,6 +698,10 @@ impl<B: PacketBuf> Worker<B> {
         now: u32,
     ) -> Option<Verdict> {
         let s = self.nat.plain(i)?;
+        if crate::nat::hosts6::is_host(s.in_addr) {
+            // A NAT64 session: translated to IPv6 by the full path.
+            return None;
+        }
         let outbound = from == Side::Inside;
         let out = from.other();
         let t = &pl.tuple;
@@ -647,6 +733,12 @@ impl<B: PacketBuf> Worker<B> {
         }
         self.counters.tx[out as usize].inc();
         Some(Verdict::Tx(out))
+    }
+
+    /// Gives the worker the inside port's IPv6 neighbour table (the control lcore's,
+    /// [`crate::nd::Nd::neighbors`]), where NAT64 finds its hosts' MACs.
+    pub fn set_neighbors6(&mut self, n: Option<Arc<crate::neighbors::Neighbors6>>) {
+        self.neighbors6 = n;
     }
 
     /// Creation stage a's share of the worker ([`crate::vector`]): the neighbour slot
@@ -1457,6 +1549,18 @@ impl<B: PacketBuf> Worker<B> {
                 Err(r) => return Verdict::Drop(r),
             },
         };
+        let to = ipv4::Packet::new_unchecked(&buf.data()[p.l3..]).dst();
+        if out == Side::Inside && crate::nat::hosts6::is_host(to) {
+            // A NAT64 session's host (a handle).
+            if from == Side::Inside {
+                // Hairpinned from a NAT44 subscriber: not done for NAT64.
+                return Verdict::Drop(DropReason::Nat64Hairpin);
+            }
+            if fragment {
+                return Verdict::Drop(DropReason::Nat64Fragment);
+            }
+            return self.nat64_in(buf, &p, to, now);
+        }
         if fragment {
             if let Err(r) = self.first_fragment_done(buf, &p, key, out, now) {
                 return Verdict::Drop(r);
@@ -1480,7 +1584,7 @@ impl<B: PacketBuf> Worker<B> {
     #[inline(always)]
     /// An IPv6 frame from the inside ([`crate::nd::classify`]): neighbour discovery and
     /// echo for the port go to the control lcore, within the source MAC's ARP budget.
-    fn ipv6_in(&mut self, buf: &B, now: u32) -> Verdict {
+    fn ipv6_in(&mut self, buf: &mut B, now: u32) -> Verdict {
         let Some(ifc) = &self.ports[Side::Inside as usize].ipv6 else {
             return Verdict::Drop(DropReason::EthUnsupported);
         };
@@ -1493,9 +1597,272 @@ impl<B: PacketBuf> Worker<B> {
                     Verdict::Drop(DropReason::NdRateLimited)
                 }
             }
-            crate::nd::Class::Forward => Verdict::Drop(DropReason::Ipv6NotTranslated),
+            crate::nd::Class::Forward => match self.params.nat64 {
+                Some(x) => self.nat64_out(buf, &x, now),
+                None => Verdict::Drop(DropReason::Ipv6NotTranslated),
+            },
             crate::nd::Class::Drop(r) => Verdict::Drop(r),
         }
+    }
+
+    /// NAT64, IPv6 to IPv4 (RFC 6146 3.5): a TCP, UDP or ICMPv6 echo packet of an
+    /// inside host to an address under the `[nat64]` prefix finds or makes its session
+    /// (the host stands in as a handle, [`crate::nat::hosts6`]) and leaves translated
+    /// (RFC 7915) from the session's pool address and port on the outside port.
+    fn nat64_out(&mut self, buf: &mut B, x: &Nat64Params, now: u32) -> Verdict {
+        let l3 = ethernet::HEADER_LEN;
+        let d = buf.data();
+        let Ok(ip) = crate::wire::ipv6::Packet::new_checked(&d[l3..]) else {
+            return Verdict::Drop(DropReason::Ipv6Truncated);
+        };
+        let end = crate::wire::ipv6::HEADER_LEN + ip.payload_len();
+        let (src, dst, hop) = (ip.src(), ip.dst(), ip.hop_limit());
+        let Some(rem) = x.prefix.extract(&dst) else {
+            return Verdict::Drop(DropReason::Nat64NotPrefix);
+        };
+        if martian(rem) || rem == u32::MAX {
+            return Verdict::Drop(DropReason::Ipv4Martian);
+        }
+        if self.nat.is_pool_addr(rem) {
+            return Verdict::Drop(DropReason::Nat64Hairpin);
+        }
+        if self.ports[0].owns(rem) || self.ports[1].owns(rem) {
+            // The appliance's own IPv4 addresses are not reached through NAT64.
+            return Verdict::Drop(DropReason::LocalUnsupported);
+        }
+        let prm = &self.params;
+        if (!x.prefix.may_embed(rem)
+            || reserved(rem)
+            || self.bcast.contains(&rem)
+            || in_any(&self.inside_unreserved, rem))
+            && !in_any(&prm.allow, rem)
+        {
+            return Verdict::Drop(DropReason::DestinationReserved);
+        }
+        let Ok(chain) = crate::wire::ipv6::walk(&d[l3..], end) else {
+            return Verdict::Drop(DropReason::Ipv6Truncated);
+        };
+        if chain.fragment.is_some() {
+            return Verdict::Drop(DropReason::Nat64Fragment);
+        }
+        if hop <= 1 {
+            // Before any state is made (RFC 7915 5.1: time exceeded to the host).
+            let nh = chain.next_header;
+            let (kind, reason) = (crate::wire::icmpv6::TIME_EXCEEDED, DropReason::XlatHopLimit);
+            return self.icmp6_error(buf, nh, kind, 0, 0, now, reason);
+        }
+        let l4 = &d[l3 + chain.offset..(l3 + end).min(d.len())];
+        let (proto, sport, dport, flags) = match chain.next_header {
+            crate::wire::ipv6::NH_TCP if l4.len() >= tcp::MIN_HEADER_LEN => {
+                (ipv4::PROTO_TCP, be16(l4, 0), be16(l4, 2), l4[13])
+            }
+            crate::wire::ipv6::NH_UDP if l4.len() >= udp::HEADER_LEN => {
+                (ipv4::PROTO_UDP, be16(l4, 0), be16(l4, 2), 0)
+            }
+            crate::wire::ipv6::NH_ICMPV6 if l4.len() >= crate::wire::icmpv6::HEADER_LEN => {
+                if crate::wire::icmpv6::is_error(l4[0]) {
+                    let at = l3 + chain.offset + crate::wire::icmpv6::HEADER_LEN;
+                    return self.nat64_error_out(buf, x, at, src, rem, now);
+                }
+                if l4[0] != crate::wire::icmpv6::ECHO_REQUEST {
+                    return Verdict::Drop(DropReason::Nat64IcmpUnsupported);
+                }
+                // The identifier plays the port of the inside host.
+                (ipv4::PROTO_ICMP, be16(l4, 4), 0, 0)
+            }
+            crate::wire::ipv6::NH_TCP
+            | crate::wire::ipv6::NH_UDP
+            | crate::wire::ipv6::NH_ICMPV6 => return Verdict::Drop(DropReason::L4Truncated),
+            _ => return Verdict::Drop(DropReason::UnsupportedProtocol),
+        };
+        let t = Tuple {
+            proto,
+            src: 0,
+            dst: rem,
+            sport,
+            dport,
+        };
+        let i = match self
+            .nat
+            .in2out6(u128::from_be_bytes(src), &t, flags, true, now)
+        {
+            Ok(i) => i,
+            Err(r) if is_limit(r) && self.params.icmp_on_limit => {
+                let (kind, code) = (
+                    crate::wire::icmpv6::DEST_UNREACHABLE,
+                    crate::wire::icmpv6::CODE_ADMIN_PROHIBITED,
+                );
+                return self.icmp6_error(buf, chain.next_header, kind, code, 0, now, r);
+            }
+            Err(r) => return Verdict::Drop(r),
+        };
+        let s = *self.nat.session(i);
+        self.ident = self.ident.wrapping_add(1);
+        let side = crate::xlat::Side4 {
+            src: s.out_addr,
+            dst: rem,
+            ports: Some((s.out_port, dport)),
+        };
+        let to4 = crate::xlat::To4 {
+            outer: side,
+            inner: side,
+            ident: self.ident,
+        };
+        match crate::xlat::to_ipv4(buf, l3, &to4, &x.mtus) {
+            Ok(()) => {}
+            Err(crate::xlat::Refused::TooBig { mtu }) => {
+                // Too big for the outside (RFC 7915 5.1): packet too big to the host.
+                let (kind, nh) = (crate::wire::icmpv6::PACKET_TOO_BIG, chain.next_header);
+                let r = DropReason::XlatTooBig;
+                return self.icmp6_error(buf, nh, kind, 0, u32::from(mtu), now, r);
+            }
+            Err(r) => return Verdict::Drop(xlat_reason(r)),
+        }
+        self.counters.in2out.inc();
+        self.l2_out(buf, Side::Outside, rem, now)
+    }
+
+    /// NAT64, an ICMPv6 error from an inside host (`host`) to `rem` about a packet it
+    /// received (quoted at `at`: from an IPv4 host under the prefix, to it): its
+    /// session, found by the quoted packet, gives the pool address and port the error
+    /// and the packet it quotes carry as IPv4 (RFC 7915 5.2, 5.3).
+    fn nat64_error_out(
+        &mut self,
+        buf: &mut B,
+        x: &Nat64Params,
+        at: usize,
+        host: crate::wire::ipv6::Addr,
+        rem: u32,
+        now: u32,
+    ) -> Verdict {
+        let d = buf.data();
+        let Ok(q) = crate::wire::ipv6::Packet::new_checked(&d[at.min(d.len())..]) else {
+            return Verdict::Drop(DropReason::XlatTruncated);
+        };
+        let (qsrc, qdst) = (q.src(), q.dst());
+        let (Some(server), Some(handle)) = (
+            x.prefix.extract(&qsrc),
+            self.nat.handle6(u128::from_be_bytes(host)),
+        ) else {
+            return Verdict::Drop(DropReason::NoMapping);
+        };
+        if qdst != host {
+            return Verdict::Drop(DropReason::NoMapping);
+        }
+        let Ok(chain) = crate::wire::ipv6::walk(&d[at..], d.len() - at) else {
+            return Verdict::Drop(DropReason::XlatTruncated);
+        };
+        let l4 = at + chain.offset;
+        let proto = match chain.next_header {
+            crate::wire::ipv6::NH_TCP => ipv4::PROTO_TCP,
+            crate::wire::ipv6::NH_UDP => ipv4::PROTO_UDP,
+            _ => return Verdict::Drop(DropReason::Nat64IcmpUnsupported),
+        };
+        if d.len() < l4 + 4 {
+            return Verdict::Drop(DropReason::XlatTruncated);
+        }
+        let (rport, hport) = (be16(d, l4), be16(d, l4 + 2));
+        let t = Tuple {
+            proto,
+            src: handle,
+            dst: server,
+            sport: hport,
+            dport: rport,
+        };
+        let Some(i) = self.nat.find_in2out(&t) else {
+            return Verdict::Drop(DropReason::NoMapping);
+        };
+        let s = *self.nat.session(i);
+        self.ident = self.ident.wrapping_add(1);
+        let to4 = crate::xlat::To4 {
+            outer: crate::xlat::Side4 {
+                src: s.out_addr,
+                dst: rem,
+                ports: None,
+            },
+            inner: crate::xlat::Side4 {
+                src: server,
+                dst: s.out_addr,
+                ports: Some((rport, s.out_port)),
+            },
+            ident: self.ident,
+        };
+        if let Err(r) = crate::xlat::to_ipv4(buf, ethernet::HEADER_LEN, &to4, &x.mtus) {
+            return Verdict::Drop(xlat_reason(r));
+        }
+        self.counters.in2out.inc();
+        self.l2_out(buf, Side::Outside, rem, now)
+    }
+
+    /// NAT64, IPv4 to IPv6: a packet NAT44's inbound path has rewritten to a NAT64
+    /// session's inside endpoint (a host handle, [`crate::nat::hosts6`]) leaves
+    /// translated (RFC 7915) to the host's IPv6 address from its source embedded in
+    /// the `[nat64]` prefix, to the host's MAC from the IPv6 neighbour table.
+    fn nat64_in(&mut self, buf: &mut B, p: &Parsed, handle: u32, now: u32) -> Verdict {
+        let (Some(x), Some(host)) = (self.params.nat64, self.nat.host6(handle)) else {
+            return Verdict::Drop(DropReason::Ipv6NotTranslated);
+        };
+        let rem = ipv4::Packet::new_unchecked(&buf.data()[p.l3..]).src();
+        let dst = host.to_be_bytes();
+        let side = crate::xlat::Side6 {
+            src: x.prefix.embed(rem),
+            dst,
+            ports: None,
+        };
+        // An ICMP error about the host's packet (NAT44's inbound path put the host's
+        // handle and port back in it): the packet it quotes goes from the host to the
+        // IPv4 destination it was sent to, under the prefix.
+        let inner = if Self::is_icmp_error(buf, p) {
+            let at = p.l4 + icmp::HEADER_LEN;
+            let d = buf.data();
+            if d.len() < at + ipv4::MIN_HEADER_LEN {
+                return Verdict::Drop(DropReason::XlatTruncated);
+            }
+            crate::xlat::Side6 {
+                src: dst,
+                dst: x.prefix.embed(ipv4::Packet::new_unchecked(&d[at..]).dst()),
+                ports: None,
+            }
+        } else {
+            side
+        };
+        let to6 = crate::xlat::To6 { outer: side, inner };
+        match crate::xlat::to_ipv6(buf, p.l3, &to6, &x.mtus) {
+            Ok(crate::xlat::Out6::Whole) => {}
+            Ok(crate::xlat::Out6::Split) => return Verdict::Drop(DropReason::Nat64Fragment),
+            Err(crate::xlat::Refused::TooBig { mtu }) if !Self::is_icmp_error(buf, p) => {
+                // DF and too big for the inside (RFC 7915 4.1): fragmentation needed
+                // to the sender, quoting the packet as it came (NAT44's rewrite to
+                // the host's handle and port undone).
+                let (addr, port) = self.nat64_undo;
+                let at = if p.proto == ipv4::PROTO_ICMP { 4 } else { 2 };
+                let in_port = be16(buf.data(), p.l4 + at);
+                rewrite(buf, p, false, addr, port, handle, in_port);
+                return self.icmp_error(
+                    buf,
+                    p,
+                    Side::Outside,
+                    icmp::DEST_UNREACHABLE,
+                    icmp::CODE_FRAG_NEEDED,
+                    mtu,
+                    now,
+                    DropReason::XlatTooBig,
+                );
+            }
+            Err(r) => return Verdict::Drop(xlat_reason(r)),
+        }
+        let known = (self.neighbors6.as_ref()).and_then(|n| n.lookup_due(&dst, now));
+        if known.is_none_or(|(_, due)| due) && self.params.unresolved_mac.is_none() {
+            // Unknown (the answer is dropped: the host asks again) or old enough to
+            // ask again (the answer goes to the MAC known now).
+            self.solicit6(&dst, now);
+        }
+        let Some(mac) = known.map(|(m, _)| m).or(self.params.unresolved_mac) else {
+            return Verdict::Drop(DropReason::Nat64NeighborUnresolved);
+        };
+        let src_mac = self.ports[Side::Inside as usize].mac;
+        ethernet::Frame::new_unchecked(buf.data_mut()).set_addrs(&src_mac, &mac);
+        Verdict::Tx(Side::Inside)
     }
 
     fn screen(&mut self, buf: &mut B, p: &Parsed, from: Side) -> Result<(), DropReason> {
@@ -1704,6 +2071,9 @@ impl<B: PacketBuf> Worker<B> {
         let (t, flags, _) = Self::tuple(buf, p, false)?;
         let i = self.nat.out2in(&t, flags, true, now)?;
         let s = *self.nat.session(i);
+        if crate::nat::hosts6::is_host(s.in_addr) {
+            self.nat64_undo = (s.out_addr, s.out_port);
+        }
         if p.first_fragment && s.alg() != 0 {
             return Err(DropReason::AlgFragment);
         }
@@ -1912,16 +2282,7 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     fn refuse(&mut self, buf: &mut B, p: &Parsed, r: DropReason, now: u32) -> Verdict {
-        let limit = matches!(
-            r,
-            DropReason::PoolExhausted
-                | DropReason::SubscriberPortLimit
-                | DropReason::SubscriberSessionLimit
-                | DropReason::SessionTableFull
-                | DropReason::SubscriberTableFull
-                | DropReason::MappingTableFull
-        );
-        if limit && self.params.icmp_on_limit {
+        if is_limit(r) && self.params.icmp_on_limit {
             return self.icmp_error(
                 buf,
                 p,
@@ -1934,6 +2295,79 @@ impl<B: PacketBuf> Worker<B> {
             );
         }
         Verdict::Drop(r)
+    }
+
+    /// True when one more ICMP or ICMPv6 error may be sent this second (`icmp_rate`
+    /// per worker), taking it.
+    fn icmp_allowed(&mut self, now: u32) -> bool {
+        if self.params.icmp_rate == 0 {
+            return false;
+        }
+        if self.icmp_second != now {
+            self.icmp_second = now;
+            self.icmp_left = self.params.icmp_rate;
+        }
+        if self.icmp_left == 0 {
+            return false;
+        }
+        self.icmp_left -= 1;
+        true
+    }
+
+    /// NAT64: turns the inside host's IPv6 packet (untagged, at 14, its upper layer of
+    /// type `nh`) into an ICMPv6 error about itself (`kind`, `code`, the 32-bit field
+    /// `word`: MTU or pointer), from the inside port's address to the host, quoting as
+    /// much of it as 1280 bytes hold (RFC 4443 2.4). Counts `reason` as its drop. Never
+    /// about an ICMPv6 error or from an unspecified or multicast source.
+    #[allow(clippy::too_many_arguments)]
+    fn icmp6_error(
+        &mut self,
+        buf: &mut B,
+        nh: u8,
+        kind: u8,
+        code: u8,
+        word: u32,
+        now: u32,
+        reason: DropReason,
+    ) -> Verdict {
+        use crate::wire::{icmpv6, ipv6};
+        let l3 = ethernet::HEADER_LEN;
+        let d = buf.data();
+        let ip = ipv6::Packet::new_unchecked(&d[l3..]);
+        let (host, len) = (ip.src(), ipv6::HEADER_LEN + ip.payload_len());
+        let at = l3 + ipv6::HEADER_LEN;
+        let about_error = nh == ipv6::NH_ICMPV6 && d.len() > at && icmpv6::is_error(d[at]);
+        let Some((me, my_mac)) = (self.ports[Side::Inside as usize].ipv6.as_ref())
+            .map(|ifc| (ifc.source_for(&host), ifc.mac))
+        else {
+            return Verdict::Drop(reason);
+        };
+        if about_error || host == [0; 16] || host[0] == 0xff || !self.icmp_allowed(now) {
+            return Verdict::Drop(reason);
+        }
+        let peer_mac = ethernet::Frame::new_unchecked(d).src();
+        let quote = len
+            .min(d.len() - l3)
+            .min(ipv6::MIN_MTU - ipv6::HEADER_LEN - icmpv6::HEADER_LEN);
+        let extra = ipv6::HEADER_LEN + icmpv6::HEADER_LEN;
+        if !buf.set_len(l3 + quote) || !buf.prepend(extra) {
+            return Verdict::Drop(reason);
+        }
+        self.counters.count_drop(reason);
+        let d = buf.data_mut();
+        let mut f = ethernet::Frame::new_unchecked(&mut d[..]);
+        f.set_addrs(&my_mac, &peer_mac);
+        f.set_ethertype(ETHERTYPE_IPV6);
+        let plen = (icmpv6::HEADER_LEN + quote) as u16;
+        ipv6::emit(&mut d[l3..], 0, 0, plen, ipv6::NH_ICMPV6, 64, &me, &host);
+        let m = &mut d[l3 + ipv6::HEADER_LEN..];
+        m[0] = kind;
+        m[1] = code;
+        m[2..4].copy_from_slice(&[0, 0]);
+        m[4..8].copy_from_slice(&word.to_be_bytes());
+        icmpv6::fill_checksum(&me, &host, m);
+        self.counters.icmp_sent.inc();
+        Verdict::Tx(Side::Inside)
     }
 
     /// Turns the frame into an ICMP error about itself, sent back where it came from,
@@ -1951,17 +2385,9 @@ impl<B: PacketBuf> Worker<B> {
         reason: DropReason,
     ) -> Verdict {
         // Never an error about an error, a fragment or a group address (RFC 1812 4.3.2.7).
-        if Self::is_icmp_error(buf, p) || martian(p.src) || self.params.icmp_rate == 0 {
+        if Self::is_icmp_error(buf, p) || martian(p.src) || !self.icmp_allowed(now) {
             return Verdict::Drop(reason);
         }
-        if self.icmp_second != now {
-            self.icmp_second = now;
-            self.icmp_left = self.params.icmp_rate;
-        }
-        if self.icmp_left == 0 {
-            return Verdict::Drop(reason);
-        }
-        self.icmp_left -= 1;
         self.counters.count_drop(reason);
         let ihl = p.l4 - p.l3;
         let quote = (ihl + 8).min(p.end - p.l3);
@@ -2090,6 +2516,34 @@ impl<B: PacketBuf> Worker<B> {
                 i += 1;
             }
         }
+    }
+
+    /// The IPv6 neighbours a NAT64 answer found unresolved (or due for a refresh):
+    /// the driver has the control lcore solicit each ([`Control::solicit6`]).
+    pub fn next_solicit6(&mut self) -> Option<crate::wire::ipv6::Addr> {
+        if self.solicits6_len == 0 {
+            return None;
+        }
+        self.solicits6_len -= 1;
+        Some(self.solicits6[self.solicits6_len])
+    }
+
+    /// Asks for IPv6 neighbour `a`'s MAC on the inside port: at most once a second per
+    /// neighbour, eight at a time.
+    fn solicit6(&mut self, a: &crate::wire::ipv6::Addr, now: u32) {
+        let w = |i: usize| u32::from_be_bytes([a[i], a[i + 1], a[i + 2], a[i + 3]]);
+        let fold = w(0) ^ w(4) ^ w(8) ^ w(12);
+        let bucket = (fold ^ fold >> 16) as usize & 63;
+        let len = self.solicits6_len;
+        if self.nd_sent[bucket] == (fold, now)
+            || len == self.solicits6.len()
+            || self.solicits6[..len].contains(a)
+        {
+            return;
+        }
+        self.nd_sent[bucket] = (fold, now);
+        self.solicits6[len] = *a;
+        self.solicits6_len += 1;
     }
 
     /// The next ARP request to send (next hop, side).
@@ -2717,6 +3171,15 @@ impl<B: PacketBuf> Control<B> {
     /// than it came in (the mbuf pool; tests give Vec buffers).
     pub fn set_alloc(&mut self, alloc: Box<dyn FnMut() -> Option<B>>) {
         self.alloc = Some(alloc);
+    }
+
+    /// A neighbour solicitation for `target` on the inside port, which a worker asked
+    /// for (NAT64 sends to that host: [`Worker::next_solicit6`]); its answer is then
+    /// learned. None without IPv6 on the inside, a buffer, or room for another.
+    pub fn solicit6(&mut self, target: &crate::wire::ipv6::Addr, now: u32) -> Option<B> {
+        let nd = self.nd.as_mut()?;
+        let mut buf = (self.alloc.as_mut()?)()?;
+        nd.solicit(target, &mut buf, now).then_some(buf)
     }
 
     /// Gathers a fragment of a datagram a worker reassembled; once all have come, the

@@ -53,6 +53,7 @@ impl Builder {
         let mut nat = NatParams::from_config(&cfg.nat, self.workers)
             .map_err(|e| anyhow!("{}: {}", cfg.file, e.0))?;
         nat.set_algs(&cfg.alg);
+        nat.set_nat64(cfg.nat64.as_ref());
         nat.steering = self.steering[1].clone();
         nat.log = cgnat_dataplane::log::Policy::from_config(cfg);
         Ok(Settings { pipeline, nat })

@@ -32,8 +32,9 @@ pub struct RunOptions {
 }
 
 /// A neighbour note from a worker to the control lcore: a MAC gleaned (replay and
-/// pcap mode, `kind` 0) or an ARP request the worker sent (`kind` 1, on `side`), whose
-/// answer the control lcore then learns.
+/// pcap mode, `kind` 0), an ARP request the worker sent (`kind` 1, on `side`), whose
+/// answer the control lcore then learns, or an IPv6 neighbour for the control lcore
+/// to solicit (`kind` 2).
 #[derive(Clone, Copy, Default)]
 #[repr(C)]
 struct Glean {
@@ -41,6 +42,8 @@ struct Glean {
     mac: [u8; 6],
     kind: u8,
     side: u8,
+    /// Kind 2: an IPv6 neighbour of the inside port to solicit (NAT64 sends to it).
+    ip6: [u8; 16],
 }
 
 /// What each worker shares with the control lcore.
@@ -119,17 +122,6 @@ fn eal_args(cfg: &Config, until_drained: bool) -> Vec<String> {
 
 /// Runs the appliance until stopped (or drained); returns the final summary.
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
-    // NAT64 (issue 17): its settings are validated, but until the dataplane translates
-    // IPv6 subscribers the appliance refuses them rather than run without them. The
-    // inside port's IPv6 addresses are served (neighbour discovery, echo).
-    if cfg.nat64.is_some() {
-        anyhow::bail!(
-            "{}: [nat64] is valid, but this build does not translate IPv6 subscribers yet \
-             (issue 17: the RFC 7915 translator and the inside port's IPv6 are in; the \
-             NAT64 sessions are not); remove it to run",
-            cfg.file
-        );
-    }
     // Everything that can fail for reasons outside DPDK is claimed before anything
     // runs: a listen address taken elsewhere stops the start with nothing running.
     let serving = !opts.until_drained;
@@ -261,6 +253,12 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let ports = [ports[0], ports[1]];
     let macs = [ports[0].mac_addr(), ports[1].mac_addr()];
     let infos = port_infos(cfg, macs);
+    // The inside port's IPv6 neighbours: learned by the control lcore (neighbour
+    // discovery), read by the workers (NAT64 sends to its hosts).
+    let neighbors6 = infos[Side::Inside as usize]
+        .ipv6
+        .as_ref()
+        .map(|_| Arc::new(cgnat_dataplane::neighbors::Neighbors6::new(4096)));
     let neighbors = Arc::new(Neighbors::of_config(cfg));
     let clock = Arc::new(Clock {
         t0: cgnat_ffi::tsc(),
@@ -358,6 +356,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             worker.set_standby(standby, clock.now());
             worker.nat.sync_journal(!standby);
         }
+        worker.set_neighbors6(neighbors6.clone());
         let link = links[w].clone();
         let all_links = links.clone();
         let stop = opts.stop.clone();
@@ -499,6 +498,9 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let control_pool = pool.clone();
     control.set_alloc(Box::new(move || control_pool.alloc()));
     control.set_pcp(cgnat_dataplane::pcp::params(&cfg.pcp));
+    if let (Some(nd), Some(n)) = (control.nd(), neighbors6) {
+        nd.set_neighbors(n);
+    }
     control_loop(
         &mut control,
         &links,
@@ -672,8 +674,7 @@ fn worker_loop(
                     msgs[i] = Glean {
                         ip,
                         mac,
-                        kind: 0,
-                        side: 0,
+                        ..Glean::default()
                     };
                 }
                 link.glean.enqueue_burst(&msgs[..gleaned.len()]);
@@ -715,13 +716,24 @@ fn worker_loop(
                 if n_notes < notes.len() {
                     notes[n_notes] = Glean {
                         ip: hop,
-                        mac: [0; 6],
                         kind: 1,
                         side: side as u8,
+                        ..Glean::default()
                     };
                     n_notes += 1;
                 }
             }
+        }
+        while n_notes < notes.len() {
+            let Some(a) = worker.next_solicit6() else {
+                break;
+            };
+            notes[n_notes] = Glean {
+                kind: 2,
+                ip6: a,
+                ..Glean::default()
+            };
+            n_notes += 1;
         }
         if n_notes > 0 {
             link.glean.enqueue_burst(&notes[..n_notes]);
@@ -1043,7 +1055,15 @@ fn control_loop(
             let now = clock.now();
             let n = link.glean.dequeue_burst(&mut gleans);
             for g in &gleans[..n] {
-                if g.kind == 1 {
+                if g.kind == 2 {
+                    if let Some(mut m) = control.solicit6(&g.ip6, now) {
+                        m.set_port(Side::Inside as u16);
+                        if let Err(m) = back_arp.push(m) {
+                            control_counters.count_drop(DropReason::ArpRingFull);
+                            drop(m);
+                        }
+                    }
+                } else if g.kind == 1 {
                     let side = if g.side == 0 {
                         Side::Inside
                     } else {
@@ -1262,6 +1282,8 @@ pub(crate) fn summarize(
         "ip_options_stripped": sum(&|c| c.ip_options_stripped.get()),
         "inbound_sessions_recycled": sum(&|c| c.inbound_sessions_recycled.get()),
         "ha_journal_full": sum(&|c| c.ha_journal_full.get()),
+        "log_events_nat64_unlogged": sum(&|c| c.log_events_nat64_unlogged.get()),
+        "alg_nat64_skipped": sum(&|c| c.alg_nat64_skipped.get()),
         "pcp": pcp_json(&all),
         "handoff": { "sent": sum(&|c| c.handoff_out.get()), "received": sum(&|c| c.handoff_in.get()) },
         "fragments": { "translated": sum(&|c| c.fragments_translated.get()), "held": sum(&|c| c.fragments_held.get()),
@@ -1278,6 +1300,8 @@ pub(crate) fn summarize(
         "sessions_expired": per_proto(&|c, i| c.sessions_expired[i].get()),
         "sessions_active": per_proto(&|c, i| c.sessions_active[i].get()),
         "subscribers_active": sum(&|c| c.subscribers_active.get()),
+        "nat64_hosts_active": sum(&|c| c.nat64_hosts_active.get()),
+        "nat64_subscribers_active": sum(&|c| c.nat64_subscribers_active.get()),
         "port_stats": {
             "inside": port_json(&stats[0]),
             "outside": port_json(&stats[1]),

@@ -866,39 +866,110 @@ fn vlan_tagged_subscribers_through_pcap_mode() {
 }
 
 #[test]
-fn a_nat64_config_is_refused_at_start_until_the_dataplane_translates() {
-    // `cgnat check` accepts it (the settings are valid)...
-    let dir = workdir("nat64-refused");
+fn ipv6_subscribers_reach_ipv4_servers_through_nat64_over_dpdk() {
+    // [nat64] runs (it was refused at start until the dataplane translated): IPv6
+    // UDP, TCP and echo to 8.8.4.4 under the well-known prefix leave the outside
+    // port as IPv4 from the pool, byte for byte as built here with etherparse (the
+    // pool port and the IPv4 identification read from the output); IPv6 to an
+    // address outside the prefix is dropped and counted.
+    let dir = workdir("nat64");
+    // Pcap mode takes any destination MAC.
+    const PORT_MAC: [u8; 6] = [0x02, 0, 0, 0, 1, 1];
     let text = CONFIG.replace(
         "ipv4 = \"100.64.0.1/10\"",
         "ipv4 = \"100.64.0.1/10\"\nipv6 = [\"fd00:ffff::1/64\"]",
     ) + "\n[nat64]\n";
-    let cfg = dir.join("cgnat.toml");
-    std::fs::write(&cfg, &text).unwrap();
-    let check = Command::new(env!("CARGO_BIN_EXE_cgnat"))
-        .args(["check", "-c"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(check.status.success(), "{check:?}");
-    // ...but the appliance does not start without translating.
-    write_pcap(&dir.join("in.pcap"), &[]);
-    let out = Command::new(env!("CARGO_BIN_EXE_cgnat"))
-        .args(["pcap", "-c"])
-        .arg(&cfg)
-        .arg("--inside")
-        .arg(dir.join("in.pcap"))
-        .arg("--out-dir")
-        .arg(dir.join("out"))
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
-    assert!(
-        err.contains("does not translate IPv6 subscribers yet"),
-        "{err}"
-    );
-    assert!(!dir.join("out/summary.json").exists());
+    let server6 = a6("64:ff9b::808:404");
+    let v6 = |host: &str| {
+        etherparse::PacketBuilder::ethernet2(HOST_MAC, PORT_MAC).ipv6(a6(host), server6, 64)
+    };
+    let build = |b: &dyn Fn(&mut Vec<u8>)| {
+        let mut v = Vec::new();
+        b(&mut v);
+        v
+    };
+    let inside = vec![
+        build(&|v| {
+            v6("fd00:ffff::10")
+                .udp(5000, 53)
+                .write(v, b"query")
+                .unwrap()
+        }),
+        build(&|v| {
+            v6("fd00:ffff::10")
+                .tcp(40000, 80, 1000, 64000)
+                .syn()
+                .write(v, &[])
+                .unwrap()
+        }),
+        build(&|v| {
+            v6("fd00:ffff::20")
+                .icmpv6_echo_request(0x1234, 1)
+                .write(v, b"abcdefgh")
+                .unwrap()
+        }),
+        build(&|v| {
+            etherparse::PacketBuilder::ethernet2(HOST_MAC, PORT_MAC)
+                .ipv6(a6("fd00:ffff::10"), a6("2001:db8:9::1"), 64)
+                .udp(5000, 53)
+                .write(v, b"elsewhere")
+                .unwrap()
+        }),
+    ];
+    let summary = run_pcap_config(&dir, &text, &inside, None);
+    assert_eq!(summary["dropped"]["nat64_not_prefix"], 1, "{summary}");
+    assert_eq!(summary["translated"]["in2out"], 3, "{summary}");
+    // Two IPv6 hosts, one /56 subscriber: the NAT64 gauges (also in /metrics).
+    assert_eq!(summary["nat64_hosts_active"], 2, "{summary}");
+    assert_eq!(summary["nat64_subscribers_active"], 1, "{summary}");
+    let out = read_pcap(&dir.join("out/outside.pcap"));
+    assert_eq!(out.len(), 3, "{summary}");
+    // From the outside port's MAC (the pcap device's) to the gateway_mac.
+    let gw = [0x02, 0xaa, 0, 0, 0, 0xfe];
+    let to_server = |smac: [u8; 6], src: [u8; 4]| {
+        etherparse::PacketBuilder::ethernet2(smac, gw).ipv4(src, [8, 8, 4, 4], 63)
+    };
+    let mut protos = Vec::new();
+    for f in &out {
+        let src: [u8; 4] = f[26..30].try_into().unwrap();
+        let smac: [u8; 6] = f[6..12].try_into().unwrap();
+        assert!(in_pool(src.into()), "{f:?}");
+        let proto = f[23];
+        let at = if proto == 1 { 38 } else { 34 };
+        let port = u16::from_be_bytes([f[at], f[at + 1]]);
+        let mut want = match proto {
+            17 => build(&|v| {
+                to_server(smac, src)
+                    .udp(port, 53)
+                    .write(v, b"query")
+                    .unwrap()
+            }),
+            6 => build(&|v| {
+                to_server(smac, src)
+                    .tcp(port, 80, 1000, 64000)
+                    .syn()
+                    .write(v, &[])
+                    .unwrap()
+            }),
+            1 => build(&|v| {
+                to_server(smac, src)
+                    .icmpv4_echo_request(port, 1)
+                    .write(v, b"abcdefgh")
+                    .unwrap()
+            }),
+            p => panic!("protocol {p}"),
+        };
+        // RFC 7915 5.1: the worker's identification, no DF at this size.
+        want[18..20].copy_from_slice(&f[18..20]);
+        want[20..22].copy_from_slice(&[0, 0]);
+        want[24..26].copy_from_slice(&[0, 0]);
+        let c = csum(&[&want[14..34]]);
+        want[24..26].copy_from_slice(&c.to_be_bytes());
+        assert_eq!(f, &want, "protocol {proto}");
+        protos.push(proto);
+    }
+    protos.sort_unstable();
+    assert_eq!(protos, [1, 6, 17]);
 }
 
 #[test]

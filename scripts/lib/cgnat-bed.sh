@@ -175,3 +175,15 @@ serve_http() {
     done
     return 1
 }
+
+# bed_fail6 LABEL MESSAGE
+# The IPv6 beds' failure: "LABEL FAIL: MESSAGE", the subscriber's IPv6 addresses and
+# neighbours, cgnat's counters and log, on stderr; exits 1.
+bed_fail6() {
+    echo "$1 FAIL: $2" >&2
+    echo "--- subscriber"; ip netns exec "$sub" ip -6 addr show dev "$vs" >&2 || true
+    ip netns exec "$sub" ip -6 neigh show dev "$vs" >&2 || true
+    echo "--- cgnat counters"; curl -s --max-time 3 "http://127.0.0.1:${api_port:-9470}/counters" >&2 || true
+    echo "--- cgnat log"; cat "$work/cgnat.log" >&2 || true
+    exit 1
+}

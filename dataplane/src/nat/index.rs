@@ -303,6 +303,12 @@ impl Hasher {
         self.mix(u64::from(a), 0)
     }
 
+    /// The hash of a 128-bit key (an IPv6 address or prefix).
+    #[inline]
+    pub fn addr6(&self, a: u128) -> u32 {
+        self.mix(a as u64, (a >> 64) as u64)
+    }
+
     #[inline]
     fn mix(&self, x: u64, y: u64) -> u32 {
         let h = fold(x ^ self.k[0], y ^ self.k[1]);

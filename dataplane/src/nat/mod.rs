@@ -25,7 +25,10 @@ mod create;
 pub mod deterministic;
 #[cfg(test)]
 mod fold_tests;
+pub mod hosts6;
 pub mod index;
+#[cfg(test)]
+mod nat64_tests;
 pub mod pcp;
 pub mod pool;
 pub mod rss;
@@ -38,6 +41,7 @@ use crate::wire::{ipv4, tcp};
 use cgnat_config::{Allocation, Behavior, Pooling};
 pub use create::CreateHashes;
 use hashbrown::HashMap;
+use hosts6::Hosts6;
 use index::{Hasher, Index};
 use pool::{Pool, PortError, PortLayout};
 use std::sync::Arc;
@@ -530,6 +534,9 @@ pub struct NatParams {
     /// then hands each worker the ports whose replies reach its queue. Ignored under
     /// port-block and deterministic allocation (they need contiguous ranges).
     pub steering: Option<Arc<rss::Steering>>,
+    /// NAT64 (`[nat64]`): the subscriber prefix length (56, 64 or 128); None: NAT64
+    /// off (no IPv6 host table).
+    pub nat64_prefix_len: Option<u8>,
 }
 
 impl NatParams {
@@ -652,7 +659,13 @@ impl NatParams {
             rtsp_min_media_port: 1024,
             rtsp_ports: Vec::new(),
             steering: None,
+            nat64_prefix_len: None,
         })
+    }
+
+    /// Sets NAT64's subscriber prefix length from `[nat64]` (absent: NAT64 off).
+    pub fn set_nat64(&mut self, nat64: Option<&cgnat_config::Nat64>) {
+        self.nat64_prefix_len = nat64.map(|n| n.subscriber_prefix_len);
     }
 }
 
@@ -780,8 +793,11 @@ pub struct Nat {
     map_in: Index,
     /// Mappings by outside key (protocol, outside address and port).
     map_out: Index,
-    /// Subscribers by inside address.
+    /// Subscribers by inside address (NAT44) or NAT64 subscriber key.
     sub_idx: Index,
+    /// NAT64's IPv6 hosts (handles standing in as inside addresses) and subscriber
+    /// prefixes (keys of their subscribers).
+    hosts6: Hosts6,
     /// Address-dependent filtering: sessions per (mapping, remote address).
     adf: HashMap<(u32, u32), u32>,
     /// The worker's outside ports.
@@ -1020,6 +1036,12 @@ impl Nat {
         if let (Allocation::Dynamic, Some(s)) = (params.allocation, &params.steering) {
             pool = pool.with_steering(s.clone());
         }
+        // NAT64: a host handle per IPv6 host with a session (at most one each), a key
+        // per subscriber prefix.
+        let hosts6 = match params.nat64_prefix_len {
+            Some(len) => Hosts6::new(len, cap as u32, sub_cap as u32, seed),
+            None => Hosts6::off(),
+        };
         let mut nat = Nat {
             pool,
             wheel: Wheel::new(wheel_slots(&params), now),
@@ -1044,6 +1066,7 @@ impl Nat {
             map_in: Index::new_huge(map_idx as u32),
             map_out: Index::new_huge(map_idx as u32),
             sub_idx: Index::new(sub_cap as u32),
+            hosts6,
             adf: HashMap::with_capacity(adf_cap),
             counters,
             events: Vec::with_capacity(4096),
@@ -1242,6 +1265,101 @@ impl Nat {
         let s = self.subs.get(i as usize)?;
         let inbound = self.sub_inbound[i as usize].count;
         (s.sessions > 0 || inbound > 0 || s.mappings > 0 || s.blocks > 0).then_some((s, inbound))
+    }
+
+    /// NAT64: outbound tuple `t` of IPv6 host `src6` (`t.src` is not read: the host's
+    /// handle stands in for it, see [`hosts6`]), as [`Nat::in2out`]: the session,
+    /// found or made. A host's handle is taken with its first session and given back
+    /// at once when that session is refused.
+    pub fn in2out6(
+        &mut self,
+        src6: u128,
+        t: &Tuple,
+        tcp_flags: u8,
+        may_create: bool,
+        now: u32,
+    ) -> Result<u32, DropReason> {
+        let known = self.hosts6.find(src6);
+        let h = match known {
+            Some(h) => h,
+            None => self.hosts6.handle(src6)?,
+        };
+        let t = Tuple { src: h, ..*t };
+        let key = t.in2out_key();
+        let r = if known.is_some() && self.session_by_in_key(&key).is_some() {
+            self.in2out(&t, tcp_flags, may_create, now)
+        } else {
+            // No ALG follows a NAT64 session yet: their rewriting is IPv4's (counted).
+            let hashes = CreateHashes {
+                sub: 0, // a handle's subscriber is found by its key's hash
+                map: self.hasher.key(&self.mapping_key(&key)),
+            };
+            let r = self.create_commit(&t, tcp_flags, may_create, hashes, Some(0), now);
+            if r.is_ok() && self.alg_for(t.proto, t.dport) != 0 {
+                self.counters.alg_nat64_skipped.inc();
+            }
+            r
+        };
+        if r.is_err() && known.is_none() {
+            self.hosts6.forget_unused(h);
+        }
+        if known.is_none() {
+            self.count_hosts6();
+        }
+        r
+    }
+
+    /// Sets the NAT64 gauges (hosts with a handle, subscriber prefixes with state).
+    fn count_hosts6(&self) {
+        self.counters
+            .nat64_hosts_active
+            .set(self.hosts6.hosts() as u64);
+        self.counters
+            .nat64_subscribers_active
+            .set(self.hosts6.subscribers() as u64);
+    }
+
+    /// NAT64: the IPv6 address of inside address `a` if it is a host handle (a
+    /// session's `in_addr`), None for a NAT44 inside address.
+    #[inline]
+    pub fn host6(&self, a: u32) -> Option<u128> {
+        self.hosts6.key_if_live(a).map(|_| self.hosts6.addr(a))
+    }
+
+    /// NAT64: the handle of IPv6 host `addr`, if it has sessions.
+    pub fn handle6(&self, addr: u128) -> Option<u32> {
+        self.hosts6.find(addr)
+    }
+
+    /// NAT64: the subscriber (prefix of `[nat64] subscriber_prefix_len` bits) IPv6
+    /// address `addr` is under, and that prefix.
+    pub fn subscriber6(&self, addr: u128) -> Option<(&Subscriber, u128)> {
+        let k = self.hosts6.key_for(addr)?;
+        let i = self.subscriber_by_addr(k)?;
+        Some((&self.subs[i as usize], self.hosts6.prefix(k)))
+    }
+
+    /// NAT64: the port blocks of the subscriber IPv6 address `addr` is under.
+    pub fn subscriber6_blocks(&self, addr: u128) -> &[u32] {
+        match self
+            .hosts6
+            .key_for(addr)
+            .and_then(|k| self.subscriber_by_addr(k))
+        {
+            Some(i) => self.blocks_of(i),
+            None => &[],
+        }
+    }
+
+    /// NAT64: the IPv6 prefix of a subscriber whose `addr` is a NAT64 subscriber
+    /// key (a [`Subscriber::addr`]), None for a NAT44 subscriber.
+    pub fn subscriber_prefix6(&self, key: u32) -> Option<u128> {
+        hosts6::is_key(key).then(|| self.hosts6.prefix(key))
+    }
+
+    /// NAT64: IPv6 hosts with sessions, and subscriber prefixes with state.
+    pub fn nat64_counts(&self) -> (usize, usize) {
+        (self.hosts6.hosts(), self.hosts6.subscribers())
     }
 
     /// The blocks held by subscriber slot `i`.
@@ -1949,6 +2067,9 @@ impl Nat {
         if !s.inbound() {
             self.subs[sub as usize].sessions += 1;
         }
+        if hosts6::is_host(s.in_addr) {
+            self.hosts6.hold(s.in_addr);
+        }
         if self.params.filtering == Behavior::AddressDependent {
             let r = self.mapping_ref(i, &s);
             *self.adf.entry((r, s.rem_addr)).or_insert(0) += 1;
@@ -1974,20 +2095,47 @@ impl Nat {
         i
     }
 
-    /// The subscriber slot of inside address `addr`.
+    /// The subscriber key of inside address `addr`: itself, or for a NAT64 host
+    /// handle the key of its subscriber prefix (None: not a live handle).
     #[inline]
-    fn subscriber_by_addr(&self, addr: u32) -> Option<u32> {
-        let subs = &self.subs;
-        self.sub_idx
-            .find(self.hasher.addr(addr), |j| subs[j as usize].addr == addr)
+    fn sub_key(&self, addr: u32) -> Option<u32> {
+        if hosts6::is_host(addr) {
+            self.hosts6.key_if_live(addr)
+        } else {
+            Some(addr)
+        }
     }
 
+    /// The subscriber slot of inside address `addr` (a NAT64 host handle: its
+    /// subscriber prefix's; a subscriber key: its own).
+    #[inline]
+    fn subscriber_by_addr(&self, addr: u32) -> Option<u32> {
+        let key = self.sub_key(addr)?;
+        let subs = &self.subs;
+        self.sub_idx
+            .find(self.hasher.addr(key), |j| subs[j as usize].addr == key)
+    }
+
+    /// The subscriber of a NAT44 inside address (static mappings, PCP), made if new.
+    /// An address of 0/8 (a NAT64 handle or key, or one a PCP THIRD_PARTY option
+    /// names) is refused: no pin is ever made on a NAT64 mapping.
     fn find_or_add_subscriber(&mut self, addr: u32) -> Result<u32, DropReason> {
+        if addr >> 24 == 0 {
+            return Err(DropReason::Ipv4Martian);
+        }
         self.find_or_add_subscriber_hashed(addr, self.hasher.addr(addr))
     }
 
-    /// [`Nat::find_or_add_subscriber`] with the hash of `addr` (`h`) known.
+    /// [`Nat::find_or_add_subscriber`] with the hash of `addr` (`h`) known. A NAT64
+    /// host handle's subscriber is its prefix's: found by the key (the hash of the
+    /// handle is not used).
     fn find_or_add_subscriber_hashed(&mut self, addr: u32, h: u32) -> Result<u32, DropReason> {
+        let (addr, h) = if hosts6::is_host(addr) {
+            let key = self.sub_key(addr).ok_or(DropReason::Ipv4Martian)?;
+            (key, self.hasher.addr(key))
+        } else {
+            (addr, h)
+        };
         let subs = &self.subs;
         if let Some(i) = self.sub_idx.find(h, |j| subs[j as usize].addr == addr) {
             return Ok(i);
@@ -2021,6 +2169,9 @@ impl Nat {
         // Never full: room for every subscriber slot.
         let r = self.sub_idx.insert(h, i, |j| subs[j as usize].addr == addr);
         debug_assert!(r.is_ok());
+        if hosts6::is_key(addr) {
+            self.hosts6.hold_key(addr);
+        }
         self.counters
             .subscribers_active
             .set(self.sub_idx.len() as u64);
@@ -2046,6 +2197,10 @@ impl Nat {
                 |j| h.addr(subs[j as usize].addr),
             );
             self.free_sub = i;
+            if hosts6::is_key(addr) {
+                self.hosts6.release_key(addr);
+                self.count_hosts6();
+            }
             self.counters
                 .subscribers_active
                 .set(self.sub_idx.len() as u64);
@@ -2569,6 +2724,13 @@ impl Nat {
 
     /// Records an event for the exporter; a full buffer drops it (counted).
     fn emit(&mut self, e: LogEvent) {
+        if e.inside >> 24 == 0 && e.inside != 0 {
+            // A NAT64 host handle or subscriber key (0/8, never a NAT44 inside
+            // address): the records carry an IPv4 inside address, and a wrong one
+            // is worse than none.
+            self.counters.log_events_nat64_unlogged.inc();
+            return;
+        }
         if self.events.len() < self.events.capacity() {
             self.events.push(e);
         } else {
@@ -3104,6 +3266,12 @@ impl Nat {
             }
         }
         self.maybe_remove_subscriber(sub);
+        if hosts6::is_host(s.in_addr) {
+            // After the subscriber: its key outlives the host's last session while
+            // the subscriber holds it (port blocks).
+            self.hosts6.release(s.in_addr);
+            self.count_hosts6();
+        }
         self.sessions[i as usize].mapping = NIL;
         self.live_sessions -= 1;
         let p = proto_index(s.proto);

@@ -1,0 +1,849 @@
+//! Stateful NAT64 (RFC 6146) through the whole pipeline: IPv6 hosts on the inside
+//! reach IPv4 servers under the `[nat64]` prefix, their sessions in NAT44's tables
+//! with the pool's addresses and ports, the answers translated back. Frames in and
+//! expected frames out are built here with etherparse (addresses, ports, lengths and
+//! checksums), never by the code under test; only what the NAT chooses (the pool
+//! port, the IPv4 identification) is read from its output and checked for range.
+
+mod common;
+use cgnat_config::Config;
+use cgnat_dataplane::counters::DropReason;
+use cgnat_dataplane::harness::{Harness, INSIDE_MAC, OUTSIDE_MAC};
+use cgnat_dataplane::pipeline::Side;
+use common::{a6, config_text, csum, GW_MAC, HOST_MAC};
+use etherparse::PacketBuilder;
+
+const PORT6: &str = "2001:db8:ffff::1";
+const HOST6: &str = "2001:db8:ffff::10";
+const HOST6B: &str = "2001:db8:ffff::20";
+/// 8.8.4.4 under the well-known prefix (which carries only global addresses: RFC
+/// 6052 3.1 keeps the documentation ranges out).
+const SERVER6: &str = "64:ff9b::808:404";
+const SERVER4: [u8; 4] = [8, 8, 4, 4];
+const T0: u32 = 1000;
+
+/// The common config text with `nat_extra` in `[nat]` and the inside port's IPv6
+/// address (no `[nat64]` yet).
+fn text6(nat_extra: &str) -> String {
+    config_text(nat_extra).replace(
+        "ipv4 = \"100.64.0.1/10\"",
+        &format!("ipv4 = \"100.64.0.1/10\"\nipv6 = [\"{PORT6}/64\"]"),
+    )
+}
+
+fn config(nat64: &str) -> Config {
+    let text = text6("allocation = \"port-block\"\nblock_size = 64\n");
+    Config::parse(&format!("{text}\n[nat64]\n{nat64}\n"), "t.toml")
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The appliance with the two IPv6 hosts' MACs known (as after neighbour discovery).
+fn harness(nat64: &str) -> Harness {
+    let mut h = Harness::new(&config(nat64), T0);
+    let nd = h.control.nd().expect("the inside port speaks IPv6");
+    for a in [HOST6, HOST6B] {
+        nd.neighbors().learn_answer(&a6(a), &HOST_MAC, T0);
+    }
+    h
+}
+
+fn v6(src: &str, dst: &str) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
+    PacketBuilder::ethernet2(HOST_MAC, INSIDE_MAC).ipv6(a6(src), a6(dst), 64)
+}
+
+fn write(b: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut v = Vec::new();
+    b(&mut v);
+    v
+}
+
+fn udp6(src: &str, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    write(|v| {
+        v6(src, SERVER6)
+            .udp(sport, dport)
+            .write(v, payload)
+            .unwrap()
+    })
+}
+
+fn only(out: Vec<(Side, Vec<u8>)>, side: Side) -> Vec<u8> {
+    assert_eq!(out.len(), 1, "one frame out: {out:?}");
+    assert_eq!(out[0].0, side);
+    out.into_iter().next().unwrap().1
+}
+
+/// The pool address, port (or ICMP identifier) and IPv4 identification the NAT
+/// chose for an outbound frame, checked for range.
+fn chosen(f: &[u8]) -> ([u8; 4], u16, u16) {
+    assert_eq!(&f[12..14], &[0x08, 0x00], "IPv4 leaves");
+    let src: [u8; 4] = f[26..30].try_into().unwrap();
+    assert_eq!(&src[..3], &[198, 51, 100], "from the pool 198.51.100.0/28");
+    assert!(src[3] < 16);
+    // ICMP: the identifier, after type, code and checksum.
+    let at = if f[23] == 1 { 38 } else { 34 };
+    let port = u16::from_be_bytes([f[at], f[at + 1]]);
+    (src, port, u16::from_be_bytes([f[18], f[19]]))
+}
+
+/// An IPv4 frame as cgnat sends it from IPv6 (RFC 7915 5.1): TTL = hop limit - 1,
+/// identification `ident`, no DF at these sizes (1260 bytes or less), TOS 0.
+fn v4_out(built: Vec<u8>, ident: u16) -> Vec<u8> {
+    let mut f = built;
+    f[18..20].copy_from_slice(&ident.to_be_bytes());
+    f[20] = 0;
+    f[21] = 0;
+    f[24] = 0;
+    f[25] = 0;
+    let c = csum(&[&f[14..34]]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// An ICMPv6 error from the inside port's address to `host` quoting `quote`.
+fn port_error(host: &str, ty: etherparse::Icmpv6Type, quote: &[u8]) -> Vec<u8> {
+    write(|v| {
+        PacketBuilder::ethernet2(INSIDE_MAC, HOST_MAC)
+            .ipv6(a6(PORT6), a6(host), 64)
+            .icmpv6(ty)
+            .write(v, quote)
+            .unwrap()
+    })
+}
+
+fn to_server(src: [u8; 4], ttl: u8) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
+    PacketBuilder::ethernet2(OUTSIDE_MAC, GW_MAC).ipv4(src, SERVER4, ttl)
+}
+
+fn from_server(dst: [u8; 4]) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
+    PacketBuilder::ethernet2(GW_MAC, OUTSIDE_MAC).ipv4(SERVER4, dst, 64)
+}
+
+fn to_host(host: &str) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
+    PacketBuilder::ethernet2(INSIDE_MAC, HOST_MAC).ipv6(a6(SERVER6), a6(host), 63)
+}
+
+#[test]
+fn a_udp_datagram_leaves_from_the_pool_and_its_answer_returns_as_ipv6() {
+    let mut h = harness("");
+    let got = only(
+        h.inject(&udp6(HOST6, 5000, 53, b"query"), Side::Inside, T0),
+        Side::Outside,
+    );
+    let (pool, port, ident) = chosen(&got);
+    let want = write(|v| {
+        to_server(pool, 63)
+            .udp(port, 53)
+            .write(v, b"query")
+            .unwrap()
+    });
+    assert_eq!(got, v4_out(want, ident));
+    assert_eq!(h.counters.in2out.get(), 1);
+    // The answer, to the pool address and port.
+    let answer = write(|v| from_server(pool).udp(53, port).write(v, b"answer").unwrap());
+    let got = only(h.inject(&answer, Side::Outside, T0 + 1), Side::Inside);
+    let want = write(|v| to_host(HOST6).udp(53, 5000).write(v, b"answer").unwrap());
+    assert_eq!(got, want);
+    // The session is NAT44's: one session, one subscriber (the host's /56).
+    assert_eq!(h.worker.nat.live_sessions(), 1);
+    assert_eq!(h.worker.nat.nat64_counts(), (1, 1));
+}
+
+/// The appliance as in pcap mode: any destination MAC taken, next hops nobody
+/// resolved sent to the broadcast MAC (so the fast path would not stop at an unknown
+/// MAC for a handle).
+fn replay_harness() -> Harness {
+    let mut h = Harness::new_replay(&config(""), T0);
+    let nd = h.control.nd().expect("the inside port speaks IPv6");
+    nd.neighbors().learn_answer(&a6(HOST6), &HOST_MAC, T0);
+    h
+}
+
+#[test]
+fn a_burst_of_answers_takes_the_full_path_and_each_is_translated() {
+    for mut h in [harness(""), replay_harness()] {
+        let got = only(
+            h.inject(&udp6(HOST6, 5000, 53, b"q"), Side::Inside, T0),
+            Side::Outside,
+        );
+        let (pool, port, _) = chosen(&got);
+        let answers: Vec<Vec<u8>> = (0..8u8)
+            .map(|k| write(|v| from_server(pool).udp(53, port).write(v, &[k; 9]).unwrap()))
+            .collect();
+        let burst: Vec<(&[u8], Side)> = answers.iter().map(|a| (&a[..], Side::Outside)).collect();
+        let out = h.inject_burst(&burst, T0 + 1);
+        assert_eq!(out.len(), 8, "{out:?}");
+        for (k, (side, f)) in out.into_iter().enumerate() {
+            assert_eq!(side, Side::Inside);
+            let want = write(|v| {
+                to_host(HOST6)
+                    .udp(53, 5000)
+                    .write(v, &[k as u8; 9])
+                    .unwrap()
+            });
+            assert_eq!(f, want, "answer {k}");
+        }
+    }
+}
+
+#[test]
+fn a_tcp_handshake_goes_through_both_ways() {
+    let mut h = harness("");
+    let syn = write(|v| {
+        v6(HOST6, SERVER6)
+            .tcp(40000, 80, 1000, 64000)
+            .syn()
+            .write(v, &[])
+            .unwrap()
+    });
+    let got = only(h.inject(&syn, Side::Inside, T0), Side::Outside);
+    let (pool, port, ident) = chosen(&got);
+    let want = write(|v| {
+        to_server(pool, 63)
+            .tcp(port, 80, 1000, 64000)
+            .syn()
+            .write(v, &[])
+            .unwrap()
+    });
+    assert_eq!(got, v4_out(want, ident));
+    let synack = write(|v| {
+        from_server(pool)
+            .tcp(80, port, 7000, 29200)
+            .syn()
+            .ack(1001)
+            .write(v, &[])
+            .unwrap()
+    });
+    let got = only(h.inject(&synack, Side::Outside, T0), Side::Inside);
+    let want = write(|v| {
+        to_host(HOST6)
+            .tcp(80, 40000, 7000, 29200)
+            .syn()
+            .ack(1001)
+            .write(v, &[])
+            .unwrap()
+    });
+    assert_eq!(got, want);
+    let ack = write(|v| {
+        v6(HOST6, SERVER6)
+            .tcp(40000, 80, 1001, 64000)
+            .ack(7001)
+            .write(v, b"GET / HTTP/1.0\r\n\r\n")
+            .unwrap()
+    });
+    let got = only(h.inject(&ack, Side::Inside, T0 + 1), Side::Outside);
+    let (_, _, ident) = chosen(&got);
+    let want = write(|v| {
+        to_server(pool, 63)
+            .tcp(port, 80, 1001, 64000)
+            .ack(7001)
+            .write(v, b"GET / HTTP/1.0\r\n\r\n")
+            .unwrap()
+    });
+    assert_eq!(got, v4_out(want, ident));
+}
+
+#[test]
+fn an_echo_request_and_its_reply_are_translated() {
+    let mut h = harness("");
+    let ping = write(|v| {
+        v6(HOST6, SERVER6)
+            .icmpv6_echo_request(0x1234, 7)
+            .write(v, b"abcdefgh")
+            .unwrap()
+    });
+    let got = only(h.inject(&ping, Side::Inside, T0), Side::Outside);
+    let (pool, id, ident) = chosen(&got);
+    let want = write(|v| {
+        to_server(pool, 63)
+            .icmpv4_echo_request(id, 7)
+            .write(v, b"abcdefgh")
+            .unwrap()
+    });
+    assert_eq!(got, v4_out(want, ident));
+    let reply = write(|v| {
+        from_server(pool)
+            .icmpv4_echo_reply(id, 7)
+            .write(v, b"abcdefgh")
+            .unwrap()
+    });
+    let got = only(h.inject(&reply, Side::Outside, T0), Side::Inside);
+    let want = write(|v| {
+        to_host(HOST6)
+            .icmpv6_echo_reply(0x1234, 7)
+            .write(v, b"abcdefgh")
+            .unwrap()
+    });
+    assert_eq!(got, want);
+}
+
+#[test]
+fn nat44_and_nat64_run_at_once_on_one_pool() {
+    let mut h = harness("");
+    h.neighbors
+        .learn(u32::from(std::net::Ipv4Addr::new(100, 64, 1, 2)), &HOST_MAC);
+    let v4 = common::udp("100.64.1.2:6000", "8.8.4.4:53", b"four", false);
+    let got4 = only(h.inject(&v4, Side::Inside, T0), Side::Outside);
+    let got6 = only(
+        h.inject(&udp6(HOST6, 6000, 53, b"six"), Side::Inside, T0),
+        Side::Outside,
+    );
+    let (o4, o6) = (common::out(&got4), chosen(&got6));
+    assert_ne!((o4.src.ip().octets(), o4.src.port()), (o6.0, o6.1));
+    assert_eq!(h.worker.nat.live_subscribers(), 2);
+    // Each answer finds its own host.
+    let a4 = write(|v| {
+        from_server(o4.src.ip().octets())
+            .udp(53, o4.src.port())
+            .write(v, b"4")
+            .unwrap()
+    });
+    let a6_ = write(|v| from_server(o6.0).udp(53, o6.1).write(v, b"6").unwrap());
+    let back4 = only(h.inject(&a4, Side::Outside, T0), Side::Inside);
+    assert_eq!(common::out(&back4).dst, common::sa("100.64.1.2:6000"));
+    let back6 = only(h.inject(&a6_, Side::Outside, T0), Side::Inside);
+    let want = write(|v| to_host(HOST6).udp(53, 6000).write(v, b"6").unwrap());
+    assert_eq!(back6, want);
+}
+
+#[test]
+fn a_nat44_subscriber_hairpinned_to_a_nat64_mapping_is_refused_and_counted() {
+    let mut h = harness("");
+    h.neighbors
+        .learn(u32::from(std::net::Ipv4Addr::new(100, 64, 1, 2)), &HOST_MAC);
+    let (pool, port, _) = chosen(&only(
+        h.inject(&udp6(HOST6, 5000, 53, b"q"), Side::Inside, T0),
+        Side::Outside,
+    ));
+    let to_mapping = std::net::SocketAddrV4::new(pool.into(), port).to_string();
+    let f = common::udp("100.64.1.2:6000", &to_mapping, b"hairpin", false);
+    assert!(h.inject(&f, Side::Inside, T0).is_empty());
+    assert_eq!(h.counters.dropped(DropReason::Nat64Hairpin), 1);
+}
+
+#[test]
+fn two_hosts_of_one_subscriber_prefix_share_its_port_block() {
+    let mut h = harness("");
+    let a = chosen(&only(
+        h.inject(&udp6(HOST6, 5000, 53, b"a"), Side::Inside, T0),
+        Side::Outside,
+    ));
+    let b = chosen(&only(
+        h.inject(&udp6(HOST6B, 5000, 53, b"b"), Side::Inside, T0),
+        Side::Outside,
+    ));
+    assert_eq!(a.0, b.0, "one pool address");
+    assert_eq!(a.1 / 64, b.1 / 64, "one block of 64 ports");
+    assert_ne!(a.1, b.1);
+    assert_eq!(h.worker.nat.live_subscribers(), 1);
+    assert_eq!(h.worker.nat.nat64_counts(), (2, 1));
+    // Each /128 its own subscriber when configured so.
+    let mut h = harness("subscriber_prefix_len = 128");
+    for host in [HOST6, HOST6B] {
+        only(
+            h.inject(&udp6(host, 5000, 53, b"x"), Side::Inside, T0),
+            Side::Outside,
+        );
+    }
+    assert_eq!(h.worker.nat.live_subscribers(), 2);
+}
+
+#[test]
+fn what_nat64_does_not_translate_is_dropped_and_counted() {
+    let mut h = harness("");
+    let cases: Vec<(Vec<u8>, DropReason)> = vec![
+        // Not under the prefix.
+        (
+            write(|v| v6(HOST6, "2001:db8:9::1").udp(1, 2).write(v, b"x").unwrap()),
+            DropReason::Nat64NotPrefix,
+        ),
+        // A pool address (hairpinning is not done for NAT64).
+        (
+            write(|v| {
+                v6(HOST6, "64:ff9b::c633:6401")
+                    .udp(1, 2)
+                    .write(v, b"x")
+                    .unwrap()
+            }),
+            DropReason::Nat64Hairpin,
+        ),
+        // Private space under the well-known prefix (RFC 6052 3.1).
+        (
+            write(|v| {
+                v6(HOST6, "64:ff9b::a00:1")
+                    .udp(1, 2)
+                    .write(v, b"x")
+                    .unwrap()
+            }),
+            DropReason::DestinationReserved,
+        ),
+        // An ICMPv6 message other than an echo request.
+        (
+            write(|v| {
+                v6(HOST6, SERVER6)
+                    .icmpv6_echo_reply(1, 1)
+                    .write(v, b"x")
+                    .unwrap()
+            }),
+            DropReason::Nat64IcmpUnsupported,
+        ),
+        // A TCP segment that opens nothing.
+        (
+            write(|v| {
+                v6(HOST6, SERVER6)
+                    .tcp(1, 80, 1, 100)
+                    .ack(1)
+                    .write(v, &[])
+                    .unwrap()
+            }),
+            DropReason::TcpNoSessionNotSyn,
+        ),
+    ];
+    for (f, r) in cases {
+        let before = h.counters.dropped(r);
+        assert!(h.inject(&f, Side::Inside, T0).is_empty(), "{r:?}");
+        assert_eq!(h.counters.dropped(r), before + 1, "{r:?}");
+    }
+    assert_eq!(h.worker.nat.live_sessions(), 0);
+    assert_eq!(h.worker.nat.nat64_counts(), (0, 0));
+}
+
+#[test]
+fn without_nat64_ipv6_to_the_prefix_is_not_translated() {
+    let mut h = Harness::new(&Config::parse(&text6(""), "t.toml").unwrap(), T0);
+    assert!(h
+        .inject(&udp6(HOST6, 5000, 53, b"q"), Side::Inside, T0)
+        .is_empty());
+    assert_eq!(h.counters.dropped(DropReason::Ipv6NotTranslated), 1);
+}
+
+#[test]
+fn an_answer_to_an_unresolved_host_asks_the_control_lcore_to_solicit_it() {
+    // The host's MAC is not known: its first answer is dropped and counted, and the
+    // inside port solicits it (byte for byte); once its advertisement answers, the
+    // next answer reaches it.
+    let mut h = Harness::new(&config(""), T0);
+    let host = "2001:db8:ffff::30";
+    let (pool, port, _) = chosen(&only(
+        h.inject(&udp6(host, 5000, 53, b"q"), Side::Inside, T0),
+        Side::Outside,
+    ));
+    let answer = write(|v| from_server(pool).udp(53, port).write(v, b"a").unwrap());
+    let ns = only(h.inject(&answer, Side::Outside, T0), Side::Inside);
+    assert_eq!(h.counters.dropped(DropReason::Nat64NeighborUnresolved), 1);
+    let group = common::sol_node(a6(host));
+    let want = common::icmp6_frame(
+        INSIDE_MAC,
+        common::group_mac(group),
+        a6(PORT6),
+        group,
+        255,
+        &common::nd(135, 0, a6(host), 1, INSIDE_MAC),
+    );
+    assert_eq!(ns, want);
+    // Asked once a second, not once per answer.
+    assert!(h.inject(&answer, Side::Outside, T0).is_empty());
+    assert_eq!(h.counters.dropped(DropReason::Nat64NeighborUnresolved), 2);
+    let na = common::icmp6_frame(
+        HOST_MAC,
+        INSIDE_MAC,
+        a6(host),
+        a6(PORT6),
+        255,
+        &common::nd(136, 0x6000_0000, a6(host), 2, HOST_MAC),
+    );
+    assert!(h.inject(&na, Side::Inside, T0 + 1).is_empty());
+    let got = only(h.inject(&answer, Side::Outside, T0 + 1), Side::Inside);
+    let want = write(|v| to_host(host).udp(53, 5000).write(v, b"a").unwrap());
+    assert_eq!(got, want);
+}
+
+/// The IPv6 packet (no Ethernet header) `f` carries, with its hop limit set to `hop`.
+fn ip6_of(f: &[u8], hop: u8) -> Vec<u8> {
+    let mut p = f[14..].to_vec();
+    p[7] = hop;
+    p
+}
+
+#[test]
+fn icmp_errors_about_a_hosts_packet_return_to_it_as_icmpv6_errors() {
+    // A server's port unreachable and a router's time exceeded about the translated
+    // datagram come back as ICMPv6 destination unreachable (port, code 4) and time
+    // exceeded (code 0), from the IPv4 sender embedded in the prefix, quoting the
+    // host's datagram as it left the host (the hop limit the IPv4 copy had: 63).
+    let mut h = harness("");
+    let sent = udp6(HOST6, 5000, 53, b"query");
+    let out = only(h.inject(&sent, Side::Inside, T0), Side::Outside);
+    let (pool, _, _) = chosen(&out);
+    let quoted = out[14..].to_vec();
+    let router4 = [9, 9, 9, 9];
+    let router6 = "64:ff9b::909:909";
+    for (from4, from6, ty4, ty6) in [
+        (
+            SERVER4,
+            SERVER6,
+            etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::Port,
+            ),
+            etherparse::Icmpv6Type::DestinationUnreachable(
+                etherparse::icmpv6::DestUnreachableCode::Port,
+            ),
+        ),
+        (
+            router4,
+            router6,
+            etherparse::Icmpv4Type::TimeExceeded(
+                etherparse::icmpv4::TimeExceededCode::TtlExceededInTransit,
+            ),
+            etherparse::Icmpv6Type::TimeExceeded(
+                etherparse::icmpv6::TimeExceededCode::HopLimitExceeded,
+            ),
+        ),
+    ] {
+        let err = write(|v| {
+            PacketBuilder::ethernet2(GW_MAC, OUTSIDE_MAC)
+                .ipv4(from4, pool, 64)
+                .icmpv4(ty4.clone())
+                .write(v, &quoted)
+                .unwrap()
+        });
+        let got = only(h.inject(&err, Side::Outside, T0 + 1), Side::Inside);
+        let want = write(|v| {
+            PacketBuilder::ethernet2(INSIDE_MAC, HOST_MAC)
+                .ipv6(a6(from6), a6(HOST6), 63)
+                .icmpv6(ty6)
+                .write(v, &ip6_of(&sent, 63))
+                .unwrap()
+        });
+        assert_eq!(got, want, "{ty4:?}");
+    }
+}
+
+#[test]
+fn a_hosts_icmpv6_error_leaves_as_an_icmp_error_from_its_mapping() {
+    // The server's datagram reaches the host through its mapping; the host answers
+    // with port unreachable: it leaves as ICMP 3/3 from the pool address, quoting the
+    // datagram as the server sent it (to the pool address and port; TTL as the host
+    // got it, 63; identification 0, no DF, RFC 7915 5.3).
+    let mut h = harness("");
+    let (pool, port, _) = chosen(&only(
+        h.inject(&udp6(HOST6, 5000, 53, b"q"), Side::Inside, T0),
+        Side::Outside,
+    ));
+    let answer = write(|v| from_server(pool).udp(53, port).write(v, b"late").unwrap());
+    let got6 = only(h.inject(&answer, Side::Outside, T0), Side::Inside);
+    let err6 = write(|v| {
+        v6(HOST6, SERVER6)
+            .icmpv6(etherparse::Icmpv6Type::DestinationUnreachable(
+                etherparse::icmpv6::DestUnreachableCode::Port,
+            ))
+            .write(v, &got6[14..])
+            .unwrap()
+    });
+    let got = only(h.inject(&err6, Side::Inside, T0), Side::Outside);
+    let mut quoted = write(|v| {
+        PacketBuilder::ipv4(SERVER4, pool, 63)
+            .udp(53, port)
+            .write(v, b"late")
+            .unwrap()
+    });
+    quoted[4..8].copy_from_slice(&[0, 0, 0, 0]);
+    quoted[10..12].copy_from_slice(&[0, 0]);
+    let c = csum(&[&quoted[..20]]);
+    quoted[10..12].copy_from_slice(&c.to_be_bytes());
+    let (_, _, ident) = chosen(&got);
+    let want = write(|v| {
+        to_server(pool, 63)
+            .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::Port,
+            ))
+            .write(v, &quoted)
+            .unwrap()
+    });
+    assert_eq!(got, v4_out(want, ident));
+    // An error about a packet no session sent is dropped.
+    let mut stray = got6.clone();
+    stray[14 + 40 + 2..14 + 40 + 4].copy_from_slice(&4999u16.to_be_bytes());
+    let err6 = write(|v| {
+        v6(HOST6, SERVER6)
+            .icmpv6(etherparse::Icmpv6Type::DestinationUnreachable(
+                etherparse::icmpv6::DestUnreachableCode::Port,
+            ))
+            .write(v, &stray[14..])
+            .unwrap()
+    });
+    assert!(h.inject(&err6, Side::Inside, T0).is_empty());
+    assert_eq!(h.counters.dropped(DropReason::NoMapping), 1);
+}
+
+#[test]
+fn show_names_a_nat64_sessions_ipv6_host_and_its_subscriber_prefix() {
+    use cgnat_dataplane::inspect::{answer, Answer, Filter, Query};
+    let mut h = harness("");
+    only(
+        h.inject(&udp6(HOST6, 5000, 53, b"q"), Side::Inside, T0),
+        Side::Outside,
+    );
+    let nat = &h.worker.nat;
+    let Answer::Sessions(rows, _) = answer(nat, 0, &Query::Sessions(Filter::default(), 0, 10), T0)
+    else {
+        panic!("not a session answer")
+    };
+    assert_eq!(rows.len(), 1);
+    let info = rows[0].info();
+    assert_eq!(info.inside, "[2001:db8:ffff::10]:5000");
+    assert_eq!(info.remote, "8.8.4.4:53");
+    assert!(info.outside.starts_with("198.51.100."), "{info:?}");
+    let Answer::Busiest(subs, _) = answer(nat, 0, &Query::Busiest(0, 10), T0) else {
+        panic!("not a busiest answer")
+    };
+    assert_eq!(subs.len(), 1);
+    // The /56 the host is under.
+    assert_eq!(subs[0].address.to_string(), "2001:db8:ffff::");
+    assert_eq!(subs[0].sessions, 1);
+}
+
+#[test]
+fn a_df_packet_too_big_for_the_inside_gets_fragmentation_needed_with_the_ipv6_mtu_less_20() {
+    // 1500 bytes of IPv4 with DF become 1520 of IPv6: more than the inside port's
+    // 1500. The server is told 1480 (RFC 7915 4.1), quoting the datagram as it sent
+    // it (to the pool address and port).
+    let mut h = harness("");
+    let (pool, port, _) = chosen(&only(
+        h.inject(&udp6(HOST6, 5000, 53, b"q"), Side::Inside, T0),
+        Side::Outside,
+    ));
+    let mut big = write(|v| {
+        from_server(pool)
+            .udp(53, port)
+            .write(v, &[7; 1472])
+            .unwrap()
+    });
+    assert_eq!(big.len(), 14 + 1500);
+    big[20] = 0x40; // DF
+    big[21] = 0;
+    big[24..26].copy_from_slice(&[0, 0]);
+    let c = csum(&[&big[14..34]]);
+    big[24..26].copy_from_slice(&c.to_be_bytes());
+    let got = only(h.inject(&big, Side::Outside, T0), Side::Outside);
+    assert_eq!(&got[30..34], &SERVER4, "to the server");
+    assert_eq!(
+        (got[23], got[34], got[35]),
+        (1, 3, 4),
+        "ICMP fragmentation needed"
+    );
+    assert_eq!(u16::from_be_bytes([got[40], got[41]]), 1480);
+    assert_eq!(csum(&[&got[14..34]]), 0, "IP header checksum");
+    assert_eq!(csum(&[&got[34..]]), 0, "ICMP checksum");
+    // The quote: the server's header as sent (DF, to the pool address and port).
+    let q = &got[42..];
+    assert_eq!(&q[..20], &big[14..34]);
+    assert_eq!(&q[20..24], &big[34..38], "ports as sent");
+    assert_eq!(h.counters.dropped(DropReason::XlatTooBig), 1);
+}
+
+#[test]
+fn the_translator_answers_a_host_with_icmpv6_time_exceeded_and_packet_too_big() {
+    // Hop limit 1: time exceeded, no session made (RFC 7915 5.1). Too big for an
+    // outside MTU of 1280 once IPv4: packet too big with 1280 + 20 (the quote cut to
+    // what 1280 bytes of ICMPv6 hold, RFC 4443 2.4). From the inside port's address.
+    let text = text6("").replace(
+        "gateway = \"203.0.113.254\"",
+        "gateway = \"203.0.113.254\"\nmtu = 1280",
+    );
+    let cfg = Config::parse(&format!("{text}\n[nat64]\n"), "t.toml").unwrap();
+    let mut h = Harness::new(&cfg, T0);
+    let nd = h.control.nd().unwrap();
+    nd.neighbors().learn_answer(&a6(HOST6), &HOST_MAC, T0);
+    let low = write(|v| {
+        PacketBuilder::ethernet2(HOST_MAC, INSIDE_MAC)
+            .ipv6(a6(HOST6), a6(SERVER6), 1)
+            .udp(5000, 33434)
+            .write(v, b"trace")
+            .unwrap()
+    });
+    let got = only(h.inject(&low, Side::Inside, T0), Side::Inside);
+    let want = port_error(
+        HOST6,
+        etherparse::Icmpv6Type::TimeExceeded(
+            etherparse::icmpv6::TimeExceededCode::HopLimitExceeded,
+        ),
+        &low[14..],
+    );
+    assert_eq!(got, want);
+    assert_eq!(h.worker.nat.live_sessions(), 0, "no session for it");
+    assert_eq!(h.counters.dropped(DropReason::XlatHopLimit), 1);
+    let big = udp6(HOST6, 5000, 53, &[9; 1400 - 48]);
+    assert_eq!(big.len(), 14 + 1400);
+    let got = only(h.inject(&big, Side::Inside, T0), Side::Inside);
+    let want = port_error(
+        HOST6,
+        etherparse::Icmpv6Type::PacketTooBig { mtu: 1300 },
+        &big[14..14 + 1280 - 48],
+    );
+    assert_eq!(got, want);
+    assert_eq!(h.counters.dropped(DropReason::XlatTooBig), 1);
+    // An ICMPv6 error is never answered with one.
+    let err = write(|v| {
+        v6(HOST6, SERVER6)
+            .icmpv6(etherparse::Icmpv6Type::PacketTooBig { mtu: 1280 })
+            .write(v, &big[14..200])
+            .unwrap()
+    });
+    let mut err = err;
+    err[14 + 7] = 1;
+    assert!(h.inject(&err, Side::Inside, T0).is_empty());
+}
+
+#[test]
+fn a_session_a_limit_refuses_gets_admin_prohibited_when_icmp_on_limit() {
+    let text = text6("max_sessions_per_subscriber = 1\nicmp_on_limit = true");
+    let cfg = Config::parse(&format!("{text}\n[nat64]\n"), "t.toml").unwrap();
+    let mut h = Harness::new(&cfg, T0);
+    only(
+        h.inject(&udp6(HOST6, 5000, 53, b"one"), Side::Inside, T0),
+        Side::Outside,
+    );
+    let second = udp6(HOST6B, 5001, 53, b"two");
+    let got = only(h.inject(&second, Side::Inside, T0), Side::Inside);
+    let want = port_error(
+        HOST6B,
+        etherparse::Icmpv6Type::DestinationUnreachable(
+            etherparse::icmpv6::DestUnreachableCode::Prohibited,
+        ),
+        &second[14..],
+    );
+    assert_eq!(got, want);
+    assert_eq!(
+        h.counters.dropped(DropReason::SubscriberSessionLimit),
+        1,
+        "the /56's one session is taken"
+    );
+    assert_eq!(
+        h.worker.nat.nat64_counts(),
+        (1, 1),
+        "no handle left for the refused host"
+    );
+}
+
+#[test]
+fn mutated_frames_never_panic_and_what_leaves_is_whole() {
+    // 20,000 frames both ways, each a valid NAT64 frame (UDP, TCP, echo, an ICMPv6
+    // error, an answer, an ICMP error) with a few bytes changed and maybe cut short:
+    // no panic, and every frame that leaves is a whole IPv4 packet with a valid header
+    // checksum or a whole IPv6 packet (deterministic; more iterations by hand).
+    let mut h = harness("");
+    let (pool, port, _) = chosen(&only(
+        h.inject(&udp6(HOST6, 5000, 53, b"q"), Side::Inside, T0),
+        Side::Outside,
+    ));
+    let answer = write(|v| from_server(pool).udp(53, port).write(v, b"answer").unwrap());
+    let got6 = only(h.inject(&answer, Side::Outside, T0), Side::Inside);
+    let seeds: Vec<(Vec<u8>, Side)> = vec![
+        (udp6(HOST6, 5000, 53, b"query"), Side::Inside),
+        (
+            write(|v| {
+                v6(HOST6, SERVER6)
+                    .tcp(40000, 80, 1, 64000)
+                    .syn()
+                    .write(v, &[])
+                    .unwrap()
+            }),
+            Side::Inside,
+        ),
+        (
+            write(|v| {
+                v6(HOST6B, SERVER6)
+                    .icmpv6_echo_request(1, 2)
+                    .write(v, b"ping")
+                    .unwrap()
+            }),
+            Side::Inside,
+        ),
+        (
+            write(|v| {
+                v6(HOST6, SERVER6)
+                    .icmpv6(etherparse::Icmpv6Type::DestinationUnreachable(
+                        etherparse::icmpv6::DestUnreachableCode::Port,
+                    ))
+                    .write(v, &got6[14..])
+                    .unwrap()
+            }),
+            Side::Inside,
+        ),
+        (answer.clone(), Side::Outside),
+        (
+            write(|v| {
+                from_server(pool)
+                    .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+                        etherparse::icmpv4::DestUnreachableHeader::Port,
+                    ))
+                    .write(v, &answer[14..])
+                    .unwrap()
+            }),
+            Side::Outside,
+        ),
+    ];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut left = [0u32; 2];
+    for k in 0..20_000u32 {
+        let (seed, side) = &seeds[k as usize % seeds.len()];
+        let mut f = seed.clone();
+        for _ in 0..1 + next() % 4 {
+            // Past the Ethernet header: the frame stays IPv6 or IPv4 mostly.
+            let at = 14 + (next() as usize) % (f.len() - 14);
+            f[at] = next() as u8;
+        }
+        if next() % 4 == 0 {
+            f.truncate(14 + (next() as usize) % (f.len() - 14));
+        }
+        for (_, out) in h.inject(&f, *side, T0 + k / 1000) {
+            match u16::from_be_bytes([out[12], out[13]]) {
+                0x0800 => {
+                    let ihl = usize::from(out[14] & 15) * 4;
+                    let total = usize::from(u16::from_be_bytes([out[16], out[17]]));
+                    assert!(ihl >= 20 && 14 + total <= out.len(), "{out:?}");
+                    assert_eq!(csum(&[&out[14..14 + ihl]]), 0, "{out:?}");
+                    left[0] += 1;
+                }
+                0x86dd => {
+                    let plen = usize::from(u16::from_be_bytes([out[18], out[19]]));
+                    assert_eq!(14 + 40 + plen, out.len(), "{out:?}");
+                    left[1] += 1;
+                }
+                t => panic!("ethertype {t:#x}: {out:?}"),
+            }
+        }
+    }
+    // Many mutations keep a frame translatable (payload bytes; an IPv4 header byte
+    // changed breaks its checksum): both ways were run.
+    assert!(left[0] > 1000 && left[1] > 100, "{left:?}");
+}
+
+#[test]
+fn under_a_network_specific_prefix_any_ipv4_destination_but_the_appliance_is_reached() {
+    // 2001:db8:64::/96 may carry non-global addresses (RFC 6052 3.1 restricts only
+    // the Well-Known Prefix): 192.0.2.10 is reached; the outside port's own address
+    // is not (local_unsupported).
+    let mut h = harness("prefix = \"2001:db8:64::/96\"");
+    let to = |dst: &str| write(|v| v6(HOST6, dst).udp(5000, 53).write(v, b"x").unwrap());
+    let got = only(
+        h.inject(&to("2001:db8:64::c000:20a"), Side::Inside, T0),
+        Side::Outside,
+    );
+    assert_eq!(&got[30..34], &[192, 0, 2, 10]);
+    assert!(h
+        .inject(&to("2001:db8:64::cb00:7101"), Side::Inside, T0)
+        .is_empty());
+    assert_eq!(h.counters.dropped(DropReason::LocalUnsupported), 1);
+    // Nor the outside subnet's broadcast address.
+    assert!(h
+        .inject(&to("2001:db8:64::cb00:71ff"), Side::Inside, T0)
+        .is_empty());
+    assert_eq!(h.counters.dropped(DropReason::DestinationReserved), 1);
+}
