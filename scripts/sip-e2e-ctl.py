@@ -9,10 +9,11 @@ netstring ("LEN:JSON,"); commands are {"command", "params", "token"}, answers ca
 
 Usage:
   sip-e2e-ctl.py wait-reg NETNS:PORT [NETNS:PORT ...]      every UA registered (200)
-  sip-e2e-ctl.py call CALLER=NETNS:PORT CALLEE=NETNS:PORT URI SECONDS
+  sip-e2e-ctl.py call CALLER=NETNS:PORT CALLEE=NETNS:PORT URI SECONDS [READY_FILE]
       CALLER dials URI, CALLEE must see the call and (auto-)answer, both sides must
       report CALL_ESTABLISHED; after SECONDS the caller hangs up and both must report
       CALL_CLOSED. Prints one JSON line with the timeline (epoch seconds) and events.
+      With READY_FILE, writes the time the call was established (both sides) there.
 """
 import ctypes
 import json
@@ -181,7 +182,7 @@ def wait_both(uas, types, timeout):
         pump(uas, min(0.1, deadline - time.time()))
 
 
-def call(caller_spec, callee_spec, uri, seconds):
+def call(caller_spec, callee_spec, uri, seconds, ready=None):
     caller = Baresip(caller_spec.split("=", 1)[1], caller_spec.split("=", 1)[0])
     callee = Baresip(callee_spec.split("=", 1)[1], callee_spec.split("=", 1)[0])
     both = (caller, callee)
@@ -194,6 +195,9 @@ def call(caller_spec, callee_spec, uri, seconds):
     out["established"] = established
     if established:
         out["media_start"] = time.time()
+        if ready:
+            with open(ready, "w") as f:
+                f.write("%.3f\n" % out["media_start"])
         pump(both, seconds)
         out["media_end"] = time.time()
         # baresip's own word that RTP arrived (first packet received).
@@ -226,7 +230,7 @@ def main(argv):
     if argv[1] == "wait-reg":
         return wait_reg(argv[2:])
     if argv[1] == "call":
-        return call(argv[2], argv[3], argv[4], float(argv[5]))
+        return call(argv[2], argv[3], argv[4], float(argv[5]), *argv[6:7])
     if argv[1] == "cmd":  # cmd NETNS:PORT COMMAND [PARAMS]: one command, print the answer
         b = Baresip(argv[2])
         print(json.dumps(b.command(argv[3], argv[4] if len(argv) > 4 else "")))

@@ -70,6 +70,7 @@
 #   untranslated (sip released counter), and the inside address reaches the recorder.
 set -uo pipefail
 . "$(dirname "$0")/lib/cgnat-bed.sh"
+. "$(dirname "$0")/lib/sip-peers.sh"
 mode=$1
 bin=$(realpath -m "$2")
 work=$(realpath -m "$3")
@@ -234,80 +235,7 @@ done
 echo "sip-e2e: $mode bed up"
 
 # ---------------------------------------------------------------- kamailio
-mkdir -p "$work/kamailio"
-cat > "$work/kamailio/kamailio.cfg" <<KAM
-#!KAMAILIO
-debug=2
-log_stderror=yes
-children=2
-tcp_children=1
-auto_aliases=no
-alias="$kam"
-listen=udp:$kam:5060
-listen=tcp:$kam:5060
-
-loadmodule "tm.so"
-loadmodule "sl.so"
-loadmodule "rr.so"
-loadmodule "pv.so"
-loadmodule "maxfwd.so"
-loadmodule "usrloc.so"
-loadmodule "registrar.so"
-loadmodule "textops.so"
-loadmodule "siputils.so"
-loadmodule "xlog.so"
-
-modparam("usrloc", "db_mode", 0)
-modparam("rr", "enable_full_lr", 1)
-
-request_route {
-    xlog("L_INFO", "req \$rm \$ru from \$si:\$sp ct=\$ct\n");
-    if (!mf_process_maxfwd_header("10")) {
-        sl_send_reply("483", "Too Many Hops");
-        exit;
-    }
-    if (has_totag()) {
-        if (loose_route()) {
-            t_relay();
-            exit;
-        }
-        if (is_method("ACK")) {
-            if (t_check_trans()) t_relay();
-            exit;
-        }
-        sl_send_reply("404", "Not here");
-        exit;
-    }
-    if (is_method("CANCEL")) {
-        if (t_check_trans()) t_relay();
-        exit;
-    }
-    t_check_trans();
-    if (is_method("REGISTER")) {
-        if (!save("location")) sl_reply_error();
-        exit;
-    }
-    if (is_method("INVITE|SUBSCRIBE")) record_route();
-    if (!uri==myself) {
-        t_relay();
-        exit;
-    }
-    if (\$rU == \$null) {
-        sl_send_reply("484", "Address Incomplete");
-        exit;
-    }
-    if (!lookup("location")) {
-        sl_send_reply("404", "Not Found");
-        exit;
-    }
-    xlog("L_INFO", "relay \$rm to \$ru\n");
-    t_relay();
-}
-
-onreply_route {
-    xlog("L_INFO", "reply \$rs \$rr from \$si:\$sp ct=\$ct\n");
-}
-KAM
+kamailio_config "$work/kamailio" "$kam"
 ip netns exec "$inet" kamailio -c -f "$work/kamailio/kamailio.cfg" > "$work/kamailio-check.txt" 2>&1 \
     || die "kamailio refused its config: $(tail -5 "$work/kamailio-check.txt")"
 ip netns exec "$inet" kamailio -f "$work/kamailio/kamailio.cfg" -DD -E -m 32 -M 4 \
@@ -315,43 +243,8 @@ ip netns exec "$inet" kamailio -f "$work/kamailio/kamailio.cfg" -DD -E -m 32 -M 
 pids+=($!)
 
 # ---------------------------------------------------------------- baresip
-baresip_conf() { # name address interface
-    local dir="$work/$1"
-    mkdir -p "$dir/audio"
-    cat > "$dir/config" <<CONF
-poll_method		epoll
-sip_listen		$2:5060
-net_interface		$3
-call_local_timeout	30
-call_max_calls		4
-audio_player		aubridge,$1
-audio_source		ausine,440
-audio_alert		aubridge,$1-alert
-ausrc_srate		48000
-ausrc_channels		2
-audio_level		no
-audio_buffer		20-160
-rtp_tos			0
-rtp_ports		$rtp_lo-$rtp_hi
-rtcp_mux		no
-jitter_buffer_delay	5-10
-rtp_stats		yes
-module_path		/usr/lib/baresip/modules
-module			g711.so
-module			ausine.so
-module			aubridge.so
-module			sndfile.so
-module_tmp		account.so
-module_app		ctrl_tcp.so
-module_app		menu.so
-ctrl_tcp_listen		127.0.0.1:4444
-snd_path		$dir/audio
-CONF
-    echo "<sip:$1@$kam;transport=udp>;regint=120;answermode=auto;audio_codecs=PCMU;medianat=" > "$dir/accounts"
-    : > "$dir/contacts"
-}
-baresip_conf alice "$alice" "$vs"
-baresip_conf bob "$bob" bob0
+baresip_config "$work/alice" alice "$alice" "$vs" "$kam" "$rtp_lo" "$rtp_hi"
+baresip_config "$work/bob" bob "$bob" bob0 "$kam" "$rtp_lo" "$rtp_hi"
 ip netns exec "$sub" baresip -f "$work/alice" -v > "$work/alice.log" 2>&1 < /dev/null &
 pids+=($!)
 ip netns exec "$inet" baresip -f "$work/bob" -v > "$work/bob.log" 2>&1 < /dev/null &
