@@ -12,18 +12,24 @@
 # outside port, and no inside address reached the internet; an FTP control connection
 # opened through A (its PORT rewritten by the ALG) still answers through B and makes
 # another active-mode transfer; a UDP stream (50 datagrams a second, echoed) resumes
-# both ways within 3 s. Then A comes back as
+# both ways within 3 s; a SIP call (baresip alice behind the NAT, registered with
+# kamailio on the internet side, calling baresip bob through it, the SIP ALG
+# rewriting its SDP) established through A goes on through B: its RTP resumes both
+# ways within 3 s (the longest gaps measured from captures on the subscriber's link
+# and the internet side), with no BYE or re-INVITE until alice hangs up, and the BYE
+# answered through B. Then A comes back as
 # standby (keepalived does not preempt) and is bulk-synced; a planned switchover back
 # to A (B demoted, its keepalived stopped) during a second download loses nothing.
 # Needs root.
 # Usage: ha-e2e.sh CGNAT_BINARY WORKDIR
 set -euo pipefail
 . "$(dirname "$0")/lib/cgnat-bed.sh"
+. "$(dirname "$0")/lib/sip-peers.sh"
 bin=$(realpath "$1")
 work=$(realpath -m "$2")
 mkdir -p "$work"
 tag=$$
-sub=hasub$tag inet=hainet$tag mga=hamga$tag mgb=hamgb$tag root=haroot$tag
+sub=hasub$tag inet=hainet$tag bobns=habob$tag mga=hamga$tag mgb=hamgb$tag root=haroot$tag
 brin=habri$tag brout=habro$tag
 pids=()
 down() {
@@ -31,7 +37,7 @@ down() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
     sleep 0.3
     for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    for ns in "$sub" "$inet" "$mga" "$mgb"; do
+    for ns in "$sub" "$inet" "$bobns" "$mga" "$mgb"; do
         for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
         ip netns del "$ns" 2>/dev/null
     done
@@ -79,13 +85,18 @@ veth hasv$tag hasvb$tag "$brin"
 veth hai$tag haib$tag "$brout"
 ip link set hasv$tag netns "$sub"
 ip link set hai$tag netns "$inet"
-ip netns exec "$sub" sh -c "
-    sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-    ip link set lo up
-    ip addr add 100.64.0.2/10 dev hasv$tag
-    ip link set hasv$tag up
-    ethtool -K hasv$tag tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
-    ip route add default via 100.64.0.1"
+# host NS IFACE ADDRESS/LEN GATEWAY: a host's interface in its namespace, and its
+# default route.
+host() {
+    ip netns exec "$1" sh -c "
+        sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+        ip link set lo up
+        ip addr add $3 dev $2
+        ip link set $2 up
+        ethtool -K $2 tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+        ip route add default via $4"
+}
+host "$sub" hasv$tag 100.64.0.2/10 100.64.0.1
 ip netns exec "$inet" sh -c "
     sysctl -qw net.ipv6.conf.all.disable_ipv6=1
     ip link set lo up
@@ -93,6 +104,18 @@ ip netns exec "$inet" sh -c "
     ip addr add 203.0.113.254/24 dev hai$tag
     ip link set hai$tag up
     ethtool -K hai$tag tx off rx off tso off gso off gro off >/dev/null 2>&1 || true"
+# Bob (the SIP call's far end) in a namespace of his own behind the internet
+# namespace, so that his RTP leaves from the address his SDP names.
+ip netns add "$bobns"
+ip link add hbob$tag type veth peer name hbobi$tag
+ip link set hbob$tag netns "$bobns"
+ip link set hbobi$tag netns "$inet"
+host "$bobns" hbob$tag 192.0.2.20/24 192.0.2.10
+ip netns exec "$inet" sh -c "
+    sysctl -qw net.ipv4.ip_forward=1
+    ip link set hbobi$tag up
+    ethtool -K hbobi$tag tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+    ip route add 192.0.2.20/32 dev hbobi$tag"
 # Each appliance's two ports on the two segments.
 veth haai$tag haaib$tag "$brin"
 veth haao$tag haaob$tag "$brout"
@@ -133,7 +156,10 @@ config() {
 role = "standby"
 listen = "127.0.0.1:'"$4"'"
 peer = "127.0.0.1:'"$5"'"
-key_file = "'"$work/ha.key"'"'
+key_file = "'"$work/ha.key"'"
+
+[alg]
+sip = { enabled = true, ports = [5060] }'
     eval "api_$1=$api_port"
 }
 config a haai$tag haao$tag "$sync_a" "$sync_b"
@@ -290,6 +316,17 @@ for _ in $(seq 1 60); do
     sleep 0.5
 done
 
+# wait_for FILE PID: until FILE exists (at most 15 s) or PID has ended; fails if it
+# does not exist by then.
+wait_for() {
+    for _ in $(seq 1 300); do
+        [ -e "$1" ] && return 0
+        kill -0 "$2" 2>/dev/null || break
+        sleep 0.05
+    done
+    [ -e "$1" ]
+}
+
 # The download: 50 MB from the internet namespace, paced so that it lasts ~15 s.
 head -c 52428800 /dev/urandom > "$work/blob.bin"
 want=$(sha256sum "$work/blob.bin" | cut -d' ' -f1)
@@ -303,11 +340,66 @@ for _ in $(seq 1 100); do
     ip netns exec "$inet" python3 -c "import socket; socket.create_connection(('192.0.2.10', 21), 0.2)" 2>/dev/null && break
     sleep 0.1
 done
-# The internet side sees only pool addresses.
+# SIP: kamailio (registrar and proxy) on the internet side, baresip alice behind the
+# NAT and bob in his namespace, both registered (alice's REGISTER through A).
+here=$(cd "$(dirname "$0")" && pwd)
+ctl="$here/sip-e2e-ctl.py"
+rtp_lo=10000 rtp_hi=10099
+kamailio_config "$work/kamailio" 192.0.2.10
+ip netns exec "$inet" kamailio -f "$work/kamailio/kamailio.cfg" -DD -E -m 32 -M 4 \
+    -P "$work/kamailio.pid" -Y "$work/kamailio" -w "$work/kamailio" > "$work/kamailio.log" 2>&1 &
+pids+=($!)
+baresip_config "$work/alice" alice 100.64.0.2 hasv$tag 192.0.2.10 "$rtp_lo" "$rtp_hi"
+baresip_config "$work/bob" bob 192.0.2.20 hbob$tag 192.0.2.10 "$rtp_lo" "$rtp_hi"
+ip netns exec "$sub" baresip -f "$work/alice" -v > "$work/alice.log" 2>&1 < /dev/null &
+pids+=($!)
+ip netns exec "$bobns" baresip -f "$work/bob" -v > "$work/bob.log" 2>&1 < /dev/null &
+pids+=($!)
+/usr/bin/python3 "$ctl" wait-reg "$sub:4444" "$bobns:4444" > "$work/reg.json" 2>&1 \
+    || fail "alice and bob did not both register with kamailio: $(cat "$work/reg.json")"
+# The internet side sees only pool addresses; the subscriber's link, for the call.
 ip netns exec "$inet" tcpdump -i hai$tag -nn -U --immediate-mode -w "$work/outside.pcap" ip 2>/dev/null &
 cap=$!
 pids+=("$cap")
+ip netns exec "$sub" tcpdump -i hasv$tag -nn -U --immediate-mode -w "$work/subscriber.pcap" udp 2>/dev/null &
+subcap=$!
+pids+=("$subcap")
 sleep 0.5
+# The call: alice calls bob through kamailio (and A); alice hangs up 20 s after it is
+# established, well after the failover.
+rm -f "$work/call-ready"
+/usr/bin/python3 "$ctl" call "alice=$sub:4444" "bob=$bobns:4444" "sip:bob@192.0.2.10" 20 "$work/call-ready" \
+    > "$work/call.json" 2> "$work/call.err" &
+callpid=$!
+pids+=("$callpid")
+wait_for "$work/call-ready" "$callpid" || fail "the call was not established through A: $(cat "$work/call.json" "$work/call.err")"
+echo "ha-e2e: alice's call to bob established through A"
+# The call's sessions on an appliance: alice's SIP (5060) and RTP/RTCP ones, sorted
+# (inside->outside<->remote).
+call_sessions() { # api
+    "$bin" show sessions --api "127.0.0.1:$1" --subscriber 100.64.0.2 --json 2>/dev/null | python3 -c '
+import json, sys
+lo, hi = int(sys.argv[1]), int(sys.argv[2])
+out = []
+for s in json.load(sys.stdin)["sessions"]:
+    port = int(s["inside"].rsplit(":", 1)[1])
+    if s["protocol"].lower() == "udp" and (port == 5060 or lo <= port <= hi + 1):
+        out.append("%s->%s<->%s" % (s["inside"], s["outside"], s["remote"]))
+print(",".join(sorted(out)))' "$rtp_lo" "$rtp_hi"
+}
+# The SIP media expectations (pinholes) an appliance holds, sorted
+# (remote->outside(inside)).
+call_pinholes() { # api
+    curl -s --max-time 3 "http://127.0.0.1:$1/expectations" | python3 -c '
+import json, sys
+lo, hi = int(sys.argv[1]), int(sys.argv[2])
+out = []
+for e in json.load(sys.stdin).get("expectations", []):
+    port = int(e.get("inside", ":0").rsplit(":", 1)[1] or 0)
+    if lo <= port <= hi + 1:
+        out.append("%s->%s(%s)" % (e.get("remote"), e.get("outside"), e.get("inside")))
+print(",".join(sorted(out)))' "$rtp_lo" "$rtp_hi"
+}
 rm -f "$work/got.bin"
 ip netns exec "$sub" curl -sS --limit-rate 3500k --max-time 120 -o "$work/got.bin" \
     "http://192.0.2.10:8080/blob.bin" > "$work/curl.log" 2>&1 &
@@ -330,7 +422,6 @@ done
 echo "ha-e2e: download at $got bytes through A ($out_a), synced to B; SIGKILL A"
 
 # A UDP stream through A, echoed by the internet side, across the failover.
-here=$(cd "$(dirname "$0")" && pwd)
 ip netns exec "$inet" python3 "$here/ha-udp-stream.py" server 192.0.2.10 5004 "$work/udp-up.log" > /dev/null 2> "$work/udp-server.err" &
 pids+=($!)
 sleep 0.3
@@ -343,15 +434,20 @@ rm -f "$work/ftp-ready" "$work/ftp-go"
 ip netns exec "$sub" /usr/bin/python3 "$here/ha-ftp-client.py" "$work" > "$work/ftp-client.log" 2>&1 &
 ftpc=$!
 pids+=("$ftpc")
-for _ in $(seq 1 200); do
-    [ -e "$work/ftp-ready" ] && break
-    kill -0 "$ftpc" 2>/dev/null || break
-    sleep 0.05
-done
-[ -e "$work/ftp-ready" ] || fail "the FTP client did not get its first file: $(cat "$work/ftp-client.log")"
+wait_for "$work/ftp-ready" "$ftpc" || fail "the FTP client did not get its first file: $(cat "$work/ftp-client.log")"
 cmp -s "$work/ftp1.bin" "$work/ftp/small.bin" || fail "the first FTP transfer differs"
 # The adjustment of the rewritten PORT reaches B (a few milliseconds).
 sleep 0.5
+# B holds the call's signalling and media sessions as A does (same outside ports).
+calls_a=$(call_sessions "$api_a")
+calls_b=$(call_sessions "$api_b")
+grep -q "100.64.0.2:5060->[^,]*<->192.0.2.10:5060" <<<"$calls_a" && grep -q "<->192.0.2.20:100" <<<"$calls_a" \
+    || fail "A has no SIP or RTP session of the call: $calls_a"
+[ "$calls_b" = "$calls_a" ] || fail "the call's sessions on B ($calls_b) are not A's ($calls_a)"
+pins_a=$(call_pinholes "$api_a")
+pins_b=$(call_pinholes "$api_b")
+[ "$pins_b" = "$pins_a" ] || fail "the call's media pinholes on B ($pins_b) are not A's ($pins_a)"
+echo "ha-e2e: the call's sessions synced to B: $calls_a; its media pinholes: ${pins_a:-none}"
 echo "ha-e2e: an FTP control connection through A, its PORT rewritten, a file fetched"
 size_at_kill=$(stat -c %s "$work/got.bin")
 kill -9 "$cg_a"
@@ -395,13 +491,41 @@ last_up=$(tail -1 "$work/udp-up.log")
 python3 -c "import sys; sys.exit(0 if $last_up > $t_promoted else 1)" \
     || fail "the UDP stream did not resume (last datagram at $last_up, B promoted at $t_promoted; the client said: $(tail -3 "$work/udp-client.err"), the server: $(tail -3 "$work/udp-server.err"))"
 echo "ha-e2e: the UDP stream resumed both ways: longest gaps $up s (to the internet) and $down s (echoed back)"
+# The call: still up after the failover (no early close), hung up by alice through B
+# (both ends closed), and baresip got RTP on both ends.
+wait "$callpid" || fail "the call did not survive the failover: $(cat "$work/call.json" "$work/call.err")"
+read -r m0 m1 < <(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["media_start"], d["media_end"])' "$work/call.json")
+python3 -c "import sys; sys.exit(0 if $m0 < $t_kill and $m1 > $t_promoted + 5 else 1)" \
+    || fail "the call's media ($m0 to $m1) did not span the kill ($t_kill) and 5 s after B's promotion ($t_promoted)"
 wait "$dl" || fail "the download failed after the failover: $(cat "$work/curl.log")"
 have=$(sha256sum "$work/got.bin" | cut -d' ' -f1)
 [ "$have" = "$want" ] || fail "sha256 $have, want $want ($(stat -c %s "$work/got.bin") bytes)"
 echo "ha-e2e: the download completed through B, sha256 $have"
 sleep 0.5
-kill "$cap" 2>/dev/null || true
+kill "$cap" "$subcap" 2>/dev/null || true
 sleep 0.2
+# The call's RTP (even ports of baresip's range), toward alice on the subscriber's
+# link and toward bob on the internet side: the longest gap between arrivals that
+# overlaps the time from the kill to alice's hang-up (the hang-up counts as an
+# arrival, so RTP that never came back is a gap to the end), and how many packets
+# came after B's promotion.
+rtp() { # pcap display-filter: arrival times while the call was up, then the hang-up
+    tshark -r "$1" -Y "frame.time_epoch >= $m0 and frame.time_epoch <= $m1 and udp.dstport >= $rtp_lo and udp.dstport <= $rtp_hi and udp.dstport % 2 == 0 and ($2)" \
+        -T fields -e frame.time_epoch 2>/dev/null
+    echo "$m1"
+}
+rtp "$work/subscriber.pcap" "ip.dst == 100.64.0.2" > "$work/rtp-to-alice.log"
+rtp "$work/outside.pcap" "ip.dst == 192.0.2.20" > "$work/rtp-to-bob.log"
+to_alice=$(python3 "$here/ha-udp-stream.py" gap "$work/rtp-to-alice.log" "$t_kill" "$m1")
+to_bob=$(python3 "$here/ha-udp-stream.py" gap "$work/rtp-to-bob.log" "$t_kill" "$m1")
+n_alice=$(awk -v t="$t_promoted" '$1 > t' "$work/rtp-to-alice.log" | wc -l)
+n_bob=$(awk -v t="$t_promoted" '$1 > t' "$work/rtp-to-bob.log" | wc -l)
+python3 -c "import sys; sys.exit(0 if $to_alice < 3 and $to_bob < 3 and $n_alice > 100 and $n_bob > 100 else 1)" \
+    || fail "the call's RTP stopped for $to_alice s toward alice, $to_bob s toward bob ($n_alice and $n_bob RTP packets after B's promotion)"
+# No BYE or re-INVITE while the call was up (the signalling on the subscriber's link).
+resig=$(tshark -r "$work/subscriber.pcap" -Y "frame.time_epoch > $m0 and frame.time_epoch < $m1 and (sip.Method == \"BYE\" or sip.Method == \"INVITE\")" 2>/dev/null | wc -l)
+[ "$resig" = 0 ] || fail "$resig BYE or INVITE messages while the call was up"
+echo "ha-e2e: the call survived: its RTP resumed both ways through B, longest gaps $to_alice s (toward alice) and $to_bob s (toward bob), $n_alice and $n_bob RTP packets after the promotion, no BYE or re-INVITE, hung up through B"
 leaks=$(tcpdump -nn -r "$work/outside.pcap" 2>/dev/null | grep -c "100\.64\." || true)
 [ "$leaks" = 0 ] || fail "$leaks packets with an inside address on the outside"
 garp=$("$bin" ha status --api "127.0.0.1:$api_b" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["garp_sent"])')
