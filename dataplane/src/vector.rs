@@ -12,7 +12,8 @@
 //! 3. prefetch the session records the slots name, then look the sessions up (those
 //!    of the marked slow frames too); a miss is slow, and an outbound one (a new
 //!    flow) gets the hashes creating its session needs, its subscriber and mapping
-//!    index slots and its source's neighbour slot prefetched (creation stage a: [`crate::nat::Nat::create_slots`]);
+//!    index slots and its source's neighbour slot prefetched (creation stage a:
+//!    [`crate::nat::Nat::create_slots`]);
 //! 4. translate the plain frames whose session needs nothing but its translation
 //!    ([`Worker::translate`]: state and timer as [`crate::nat::Nat::in2out`] and
 //!    `out2in` leave them, rewrite, TTL, MAC addresses); an ALG session, an unanswered
@@ -53,7 +54,7 @@ use crate::dispatch::{self, Outputs};
 use crate::nat::CreateHashes;
 use crate::pipeline::{Plain, Side, Verdict, Worker};
 
-/// The most frames one vector holds (a receive burst's).
+/// The most frames one vector holds (two receive bursts of 32).
 pub const VECTOR: usize = 64;
 
 /// A set of frames of a vector, one bit each.

@@ -119,19 +119,11 @@ impl Index {
         }
     }
 
-    /// Brings the home slot of `hash` into the cache, ahead of a lookup, and the
-    /// next cache line too when the home slot is one of the last four of its line (a
-    /// probe often goes on past it: linear probing at up to 3/4 full).
+    /// Brings the home slot of `hash` into the cache, ahead of a lookup.
     #[inline]
     pub fn prefetch(&self, hash: u32) {
-        let h = self.home(hash);
-        if let Some(s) = self.slots.get(h) {
-            cgnat_ffi::prefetch(s);
-            if (std::ptr::from_ref(s) as usize) & 63 >= 48 {
-                if let Some(s) = self.slots.get(h + 4) {
-                    cgnat_ffi::prefetch(s);
-                }
-            }
+        if !self.slots.is_empty() {
+            cgnat_ffi::prefetch(&self.slots[self.home(hash)]);
         }
     }
 
