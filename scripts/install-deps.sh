@@ -21,6 +21,9 @@ if [ "${1:-}" = "--test" ]; then
     # The HA pair's failover is decided by keepalived (VRRP); BIRD announces the pool
     # from the active to the upstream router.
     pkgs+=(keepalived bird2)
+    # The NAT64 bed: unbound's dns64 module is the DNS64, tayga the CLAT of 464XLAT
+    # (and, beside cgnat, the Linux PLAT).
+    pkgs+=(unbound tayga)
 fi
 
 missing=()
@@ -45,9 +48,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # Debian starts tftpd-hpa as a service on install; the tests start their own.
 if command -v service >/dev/null 2>&1; then service tftpd-hpa stop >/dev/null 2>&1 || true; fi
-# Likewise keepalived and BIRD: the HA test runs its own, in its namespaces.
+# Likewise keepalived and BIRD: the HA test runs its own, in its namespaces; and
+# unbound and tayga (whose Debian service would also add a NAT44 rule to the host).
 if command -v service >/dev/null 2>&1; then
     service keepalived stop >/dev/null 2>&1 || true
     service bird stop >/dev/null 2>&1 || true
+    service unbound stop >/dev/null 2>&1 || true
+    service tayga stop >/dev/null 2>&1 || true
 fi
 pkg-config --atleast-version=22.11 libdpdk || { echo "install-deps: DPDK >= 22.11 is required" >&2; exit 1; }

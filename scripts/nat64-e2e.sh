@@ -3,11 +3,26 @@
 # is IPv6-only (its IPv4 address goes once cgnat is up): fd00:ffff::10/64 on the inside
 # link, the NAT64 prefix 2001:db8:64::/96 (network-specific: the IPv4 server is on a
 # documentation address, which the Well-Known Prefix may not carry) routed to cgnat's
-# fd00:ffff::1. The internet namespace is IPv4-only: 192.0.2.10 serves a 3 MB file over
-# HTTP and echoes UDP. The subscriber downloads the file with curl (sha256 checked),
-# pings the server and makes a UDP round trip, all to 2001:db8:64::c000:20a; a capture
-# on the internet side shows only pool addresses (198.51.100.0/28) as sources toward
-# the server. Needs root. Usage: nat64-e2e.sh CGNAT_BINARY WORKDIR
+# fd00:ffff::1. The internet namespace is IPv4-only: 192.0.2.10 serves a 5 MB file over
+# HTTP and echoes UDP. Steps:
+# - literal: the subscriber downloads the file with curl (sha256 checked), pings the
+#   server and makes a UDP round trip, all to 2001:db8:64::c000:20a;
+# - DNS64: the same by name (www.nat64.test), resolved through a real unbound with its
+#   dns64 module in a namespace of its own (fd00:53::53, linked to the subscriber):
+#   the zone (an auth-zone, A records only) is local and everything else refused, so
+#   no internet is needed; the AAAA is synthesised under the prefix;
+# - 464XLAT (RFC 6877): an IPv4-only application in the subscriber namespace through a
+#   CLAT, tayga on a TUN device doing stateless RFC 7915 translation of 192.0.0.1 to
+#   fd00:ffff::464 (from the subscriber's /64, proxied by neighbour discovery) and of
+#   IPv4 destinations into the prefix; cgnat is the PLAT: the same checks by IPv4
+#   address;
+# then a capture on the internet side shows only pool addresses (198.51.100.0/28) as
+# sources toward the server. Last, side by side: cgnat stops and the usual Linux PLAT
+# takes its place on the same veth ends (moved into a namespace of their own): tayga
+# as a stateful-looking NAT64 (a dynamic pool of private IPv4 addresses, one per IPv6
+# host) plus nftables snat to 198.51.100.1, with the same namespaces, resolver and
+# CLAT, and the same checks. What differs is in docs/nat64.md. Needs root.
+# Usage: nat64-e2e.sh CGNAT_BINARY WORKDIR
 set -euo pipefail
 . "$(dirname "$0")/lib/cgnat-bed.sh"
 bin=$(realpath "$1")
@@ -16,6 +31,12 @@ mkdir -p "$work"
 bed_init c64
 fail() { bed_fail6 "NAT64 E2E" "$*"; }
 server6=2001:db8:64::c000:20a
+# (DNS64 and 464XLAT setup) The resolver's namespace and its link to the subscriber
+# (vd in the subscriber, vdn in dns), the Linux PLAT's namespace (step "Linux PLAT"),
+# and the subscriber's resolv.conf (ip netns exec binds /etc/netns/NAME/ over /etc):
+# all taken down on exit with the rest of the bed.
+dns=c64dns$tag plat=c64plat$tag vd=c64vd$tag vdn=c64vdn$tag
+trap 'bed_down "$sub" "$inet" "$vsn" "$vin"; ip netns del "$dns" 2>/dev/null; ip netns del "$plat" 2>/dev/null; rm -rf "/etc/netns/$sub"' EXIT
 
 bed_up "$sub" "$inet" "$vs" "$vsn" "$vi" "$vin"
 bed_inside='ipv4 = "100.64.0.1/10"
@@ -41,12 +62,11 @@ for _ in $(seq 1 50); do
     sleep 0.1
 done
 
-# The IPv4 server: a 3 MB file over HTTP, and a UDP echo.
-head -c 3000000 /dev/urandom > "$work/blob"
+# The IPv4 server: a 5 MB file over HTTP, and a UDP echo.
+size=5242880
+head -c $size /dev/urandom > "$work/blob"
 want=$(sha256sum "$work/blob" | cut -d' ' -f1)
-ip netns exec "$inet" python3 -m http.server 8080 --bind 192.0.2.10 --directory "$work" \
-    > "$work/http.log" 2>&1 &
-pids+=($!)
+serve_http "$inet" 192.0.2.10 8080 "$work" "$work/http.log" || fail "the HTTP server did not start"
 ip netns exec "$inet" python3 -c "
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -55,52 +75,269 @@ while True:
     d, a = s.recvfrom(2048)
     s.sendto(b'echo:' + d, a)" > "$work/udp.log" 2>&1 &
 pids+=($!)
-ip netns exec "$inet" tcpdump -i "$vi" -nn -U --immediate-mode -w "$work/outside.pcap" ip 2>/dev/null &
+
+# (DNS64 setup) unbound with its dns64 module in its own namespace, linked to the
+# subscriber: the zone nat64.test (A records only) is an auth-zone the iterator reads
+# (so dns64 synthesises from its answers, which it would not for local-data); every
+# other name is refused, so nothing is asked of the internet.
+ip netns add "$dns"
+ip link add "$vd" type veth peer name "$vdn"
+ip link set "$vd" netns "$sub"
+ip link set "$vdn" netns "$dns"
+ip netns exec "$dns" sh -c "
+    ip link set lo up
+    sysctl -qw net.ipv6.conf.all.disable_ipv6=0
+    sysctl -qw net.ipv6.conf.$vdn.disable_ipv6=0
+    ip -6 addr add fd00:53::53/64 dev $vdn nodad
+    ip link set $vdn up"
+ip netns exec "$sub" sh -c "
+    sysctl -qw net.ipv6.conf.$vd.disable_ipv6=0
+    ip -6 addr add fd00:53::2/64 dev $vd nodad
+    ip link set $vd up"
+cat > "$work/nat64.test.zone" <<'ZONE'
+$ORIGIN nat64.test.
+$TTL 60
+@    IN SOA ns hostmaster 1 3600 600 86400 60
+@    IN NS  ns
+ns   IN A   192.0.2.53
+www  IN A   192.0.2.10
+ZONE
+cat > "$work/unbound.conf" <<CONF
+server:
+    username: ""
+    chroot: ""
+    directory: "$work"
+    pidfile: ""
+    use-syslog: no
+    logfile: ""
+    verbosity: 1
+    interface: fd00:53::53
+    do-ip4: no
+    access-control: fd00:53::/64 allow
+    module-config: "dns64 iterator"
+    dns64-prefix: 2001:db8:64::/96
+    local-zone: "test." nodefault
+    local-zone: "." refuse
+    local-zone: "nat64.test." transparent
+auth-zone:
+    name: "nat64.test."
+    zonefile: "$work/nat64.test.zone"
+    for-upstream: yes
+    for-downstream: no
+    fallback-enabled: no
+CONF
+unbound-checkconf "$work/unbound.conf" > "$work/unbound-check.txt" 2>&1 \
+    || fail "unbound refused its config: $(cat "$work/unbound-check.txt")"
+ip netns exec "$dns" unbound -d -c "$work/unbound.conf" > "$work/unbound.log" 2>&1 &
 pids+=($!)
+mkdir -p "/etc/netns/$sub"
+echo "nameserver fd00:53::53" > "/etc/netns/$sub/resolv.conf"
+
+ip netns exec "$inet" tcpdump -i "$vi" -nn -U --immediate-mode -w "$work/outside.pcap" ip 2>/dev/null &
+capture=$!
+pids+=("$capture")
 sleep 1
 
-# Ping: the first answers may wait for cgnat to resolve the host (neighbour discovery).
-ip netns exec "$sub" ping -6 -c 2 -i 0.5 -W 2 "$server6" > "$work/ping-warm.txt" 2>&1 || true
-ip netns exec "$sub" ping -6 -c 3 -i 0.2 -W 2 "$server6" > "$work/ping6.txt" 2>&1 \
-    || fail "ping -6 $server6: $(cat "$work/ping6.txt")"
-echo "nat64-e2e: ping -6 $server6: $(grep -o '[0-9]* received' "$work/ping6.txt")"
-
-ip netns exec "$sub" curl -6 -sS --max-time 60 -o "$work/got" "http://[$server6]:8080/blob" \
-    || fail "curl over NAT64"
-got=$(sha256sum "$work/got" | cut -d' ' -f1)
-[ "$got" = "$want" ] || fail "sha256 $got, want $want"
-echo "nat64-e2e: curl 3000000 bytes over NAT64, sha256 matches"
-
-answer=$(ip netns exec "$sub" python3 -c "
+# reach LABEL FAMILY HOST: from the subscriber, to HOST (an address or a name) over
+# IPv FAMILY: ping (the first answers may wait for the PLAT to resolve the host:
+# neighbour discovery, so a warm-up first), curl of the 5 MB file (sha256 checked),
+# and a UDP round trip to the echo on port 7000.
+reach() {
+    local label=$1 fam=$2 host=$3 url answer got
+    ip netns exec "$sub" ping -"$fam" -c 2 -i 0.5 -W 2 "$host" > "$work/ping-warm-$label.txt" 2>&1 || true
+    ip netns exec "$sub" ping -"$fam" -c 3 -i 0.2 -W 2 "$host" > "$work/ping-$label.txt" 2>&1 \
+        || fail "$label: ping -$fam $host: $(cat "$work/ping-$label.txt")"
+    echo "nat64-e2e: $label: ping -$fam $host: $(grep -o '[0-9]* received' "$work/ping-$label.txt")"
+    url=$host
+    [ "$fam" = 6 ] && [ "${host#*:}" != "$host" ] && url="[$host]"
+    rm -f "$work/got"
+    ip netns exec "$sub" curl -"$fam" -sS --max-time 60 -o "$work/got" -w '%{time_total}' "http://$url:8080/blob" \
+        > "$work/curl-$label.txt" 2>&1 || fail "$label: curl -$fam http://$url:8080/blob: $(cat "$work/curl-$label.txt")"
+    got=$(sha256sum "$work/got" | cut -d' ' -f1)
+    [ "$got" = "$want" ] || fail "$label: sha256 $got, want $want"
+    echo "nat64-e2e: $label: curl -$fam of $size bytes from http://$url:8080 in $(cat "$work/curl-$label.txt") s, sha256 matches"
+    answer=$(ip netns exec "$sub" python3 -c "
 import socket
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+fam = socket.AF_INET6 if '$fam' == '6' else socket.AF_INET
+to = socket.getaddrinfo('$host', 7000, fam, socket.SOCK_DGRAM)[0][4]
+s = socket.socket(fam, socket.SOCK_DGRAM)
 s.settimeout(2)
 for _ in range(3):
-    s.sendto(b'hello64', ('$server6', 7000))
+    s.sendto(b'hello64', to)
     try:
-        print(s.recv(2048).decode()); break
+        print(s.recv(2048).decode(), 'via', to[0]); break
     except socket.timeout:
         pass") || true
-[ "$answer" = "echo:hello64" ] || fail "UDP round trip: got '$answer'"
-echo "nat64-e2e: UDP round trip: $answer"
+    [ "${answer%% *}" = "echo:hello64" ] || fail "$label: UDP round trip to $host: got '$answer'"
+    echo "nat64-e2e: $label: UDP round trip: $answer"
+}
+
+# Literal: the server's address under the prefix.
+reach literal 6 "$server6"
+
+# ---- step DNS64 (unbound's dns64 module) ----
+# The name has only an A record: the subscriber's resolver (glibc, through unbound)
+# gets an AAAA synthesised under the prefix, and only that; then the same checks by
+# name.
+dns64_step() {
+    local resolved
+    resolved=$(ip netns exec "$sub" getent ahosts www.nat64.test | awk '{print $1}' | sort -u | tr '\n' ' ')
+    [ "$resolved" = "$server6 " ] || fail "DNS64: www.nat64.test resolved to '$resolved', want $server6 ($(cat "$work/unbound.log"))"
+    echo "nat64-e2e: DNS64: www.nat64.test is $resolved(synthesised from A 192.0.2.10)"
+    reach dns64 6 www.nat64.test
+}
+dns64_step
+# ---- end of step DNS64 ----
+
+# ---- step 464XLAT (tayga as the CLAT, cgnat as the PLAT) ----
+# (CLAT setup) tayga in the subscriber namespace on the TUN device clat: the
+# application's 192.0.0.1 (RFC 7335's range) is fd00:ffff::464 on the IPv6 side, an
+# address of the subscriber's /64 that the namespace routes to clat and answers
+# neighbour solicitations for (proxy NDP, which needs forwarding on); every other IPv4
+# address is written into the prefix. IPv4 to anywhere goes through clat, on a route
+# whose MTU (1480) leaves room for the 20 bytes IPv6 adds; clat itself keeps 1500 for
+# the IPv6 packets forwarded into it (with 1480 there, every full-sized answer would
+# get the namespace's ICMPv6 packet too big instead).
+clat_up() {
+    mkdir -p "$work/clat"
+    cat > "$work/clat/tayga.conf" <<CONF
+tun-device clat
+ipv4-addr 192.0.0.2
+prefix 2001:db8:64::/96
+map 192.0.0.1 fd00:ffff::464
+data-dir $work/clat
+CONF
+    ip netns exec "$sub" tayga -c "$work/clat/tayga.conf" --mktun > "$work/clat/mktun.log" 2>&1 \
+        || fail "tayga --mktun: $(cat "$work/clat/mktun.log")"
+    ip netns exec "$sub" sh -c "
+        sysctl -qw net.ipv6.conf.all.forwarding=1
+        sysctl -qw net.ipv6.conf.all.proxy_ndp=1
+        sysctl -qw net.ipv6.neigh.$vs.proxy_delay=0
+        ip -6 neigh add proxy fd00:ffff::464 dev $vs
+        ip link set clat up
+        ip addr add 192.0.0.1/29 dev clat
+        ip route add default dev clat src 192.0.0.1 mtu 1480
+        ip -6 route add fd00:ffff::464/128 dev clat" || fail "CLAT: the namespace's setup"
+    ip netns exec "$sub" tayga -c "$work/clat/tayga.conf" -d > "$work/clat/tayga.log" 2>&1 &
+    pids+=($!)
+    sleep 0.5
+    kill -0 "${pids[-1]}" 2>/dev/null || fail "CLAT: tayga exited: $(cat "$work/clat/tayga.log")"
+}
+clat_up
+route=$(ip netns exec "$sub" ip route get 192.0.2.10)
+case $route in *" dev clat "*) ;; *) fail "CLAT: IPv4 does not go through clat: $route" ;; esac
+reach 464xlat 4 192.0.2.10
+# ---- end of step 464XLAT ----
 
 sleep 0.5
 stop_cgnat "$cg"
-python3 - "$work/summary.json" "$work/outside.pcap" <<'PY' || fail "summary or capture: $(cat "$work/summary.json")"
-import json, struct, sys
-s = json.load(open(sys.argv[1]))
-print("nat64-e2e: translated", s["translated"]["in2out"], "out,", s["translated"]["out2in"], "in")
-# Every IPv4 packet toward the server comes from the pool (pcap, Ethernet).
-data = open(sys.argv[2], "rb").read()
-at, srcs = 24, set()
+kill "$capture"
+wait "$capture" 2>/dev/null || true
+# sources PCAP ADDRS...: the IPv4 sources of the packets toward 192.0.2.10 in PCAP
+# (Ethernet) must all be among ADDRS (a pool address); prints them and the source
+# ports seen.
+sources() {
+    python3 - "$@" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+allowed = set(sys.argv[2:])
+at, srcs, ports = 24, set(), set()
 while at + 16 <= len(data):
     caplen = struct.unpack("<I", data[at + 8:at + 12])[0]
     f = data[at + 16:at + 16 + caplen]
     at += 16 + caplen
     if len(f) >= 34 and f[12:14] == b"\x08\x00" and f[30:34] == bytes([192, 0, 2, 10]):
         srcs.add(".".join(map(str, f[26:30])))
-print("nat64-e2e: sources toward 192.0.2.10:", sorted(srcs))
+        ihl = (f[14] & 15) * 4
+        if f[23] in (6, 17) and len(f) >= 14 + ihl + 2:
+            ports.add(struct.unpack(">H", f[14 + ihl:16 + ihl])[0])
+print("sources toward 192.0.2.10:", sorted(srcs), "source ports:", sorted(ports))
 assert srcs, "nothing captured toward the server"
-assert all(a.startswith("198.51.100.") and int(a.split(".")[3]) < 16 for a in srcs), srcs
+assert srcs <= allowed, "sources %s, allowed %s" % (sorted(srcs), sorted(allowed))
 PY
+}
+python3 -c "
+import json, sys
+s = json.load(open(sys.argv[1]))
+print('nat64-e2e: translated', s['translated']['in2out'], 'out,', s['translated']['out2in'], 'in')" \
+    "$work/summary.json" || fail "summary: $(cat "$work/summary.json")"
+pool=$(for i in $(seq 0 15); do echo "198.51.100.$i"; done)
+seen=$(sources "$work/outside.pcap" $pool) || fail "the capture on the internet side: $seen"
+echo "nat64-e2e: cgnat: $seen"
+
+# ---- step Linux PLAT (side by side: tayga + nftables instead of cgnat) ----
+# cgnat's two veth ends move into a router namespace, which takes cgnat's addresses
+# (fd00:ffff::1, 203.0.113.1): tayga on the TUN device nat64 translates the prefix
+# to and from a dynamic pool of private IPv4 addresses (192.168.255.0/24, one per
+# IPv6 host, as it does), and nftables snat takes those to 198.51.100.1, with a
+# forward filter as strict as cgnat's (only established or related from outside).
+# The subscriber, its resolver and its CLAT stay as they are: the same checks.
+linux_plat_step() {
+    ip netns add "$plat"
+    ip link set "$vsn" netns "$plat"
+    ip link set "$vin" netns "$plat"
+    mkdir -p "$work/plat"
+    cat > "$work/plat/tayga.conf" <<CONF
+tun-device nat64
+ipv4-addr 192.168.255.1
+prefix 2001:db8:64::/96
+dynamic-pool 192.168.255.0/24
+data-dir $work/plat
+CONF
+    ip netns exec "$plat" tayga -c "$work/plat/tayga.conf" --mktun > "$work/plat/mktun.log" 2>&1 \
+        || fail "Linux PLAT: tayga --mktun: $(cat "$work/plat/mktun.log")"
+    ip netns exec "$plat" sh -c "
+        ip link set lo up
+        sysctl -qw net.ipv6.conf.all.disable_ipv6=0
+        sysctl -qw net.ipv6.conf.$vsn.disable_ipv6=0
+        sysctl -qw net.ipv6.conf.all.forwarding=1
+        sysctl -qw net.ipv4.ip_forward=1
+        ip -6 addr add fd00:ffff::1/64 dev $vsn nodad
+        ip addr add 203.0.113.1/24 dev $vin
+        ip link set $vsn up
+        ip link set $vin up
+        ip link set nat64 up
+        ip addr add 192.168.254.1/32 dev nat64
+        ip -6 addr add fd00:fffe::1/128 dev nat64
+        ip route add 192.168.255.0/24 dev nat64
+        ip -6 route add 2001:db8:64::/96 dev nat64
+        ip route add default via 203.0.113.254" || fail "Linux PLAT: the namespace's setup"
+    cat > "$work/plat/nat.nft" <<NFT
+table ip plat {
+    chain forward {
+        type filter hook forward priority filter; policy drop;
+        ct state established,related accept
+        iifname "nat64" oifname "$vin" ct state new accept
+    }
+    chain postrouting {
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname "$vin" ip saddr 192.168.255.0/24 snat to 198.51.100.1
+    }
+}
+NFT
+    ip netns exec "$plat" nft -f "$work/plat/nat.nft" || fail "Linux PLAT: nft refused the ruleset"
+    ip netns exec "$plat" tayga -c "$work/plat/tayga.conf" -d > "$work/plat/tayga.log" 2>&1 &
+    local plat_tayga=$!
+    pids+=("$plat_tayga")
+    sleep 0.5
+    kill -0 "$plat_tayga" 2>/dev/null || fail "Linux PLAT: tayga exited: $(cat "$work/plat/tayga.log")"
+    ip netns exec "$sub" ip -6 neigh flush dev "$vs"
+    ip netns exec "$inet" ip neigh flush dev "$vi"
+    ip netns exec "$inet" tcpdump -i "$vi" -nn -U --immediate-mode -w "$work/outside-linux.pcap" ip 2>/dev/null &
+    pids+=($!)
+    sleep 1
+    reach linux-literal 6 "$server6"
+    reach linux-dns64 6 www.nat64.test
+    reach linux-464xlat 4 192.0.2.10
+    sleep 0.5
+    seen=$(sources "$work/outside-linux.pcap" 198.51.100.1) || fail "Linux PLAT: the capture on the internet side: $seen"
+    echo "nat64-e2e: Linux PLAT: $seen"
+    # One private IPv4 address per IPv6 host, then all behind 198.51.100.1: what tayga
+    # logged (its output is written out when it ends).
+    kill "$plat_tayga"
+    wait "$plat_tayga" 2>/dev/null || true
+    sed -n 's/^assigned new pool address/nat64-e2e: Linux PLAT: tayga assigned/p' "$work/plat/tayga.log"
+}
+linux_plat_step
+# ---- end of step Linux PLAT ----
 echo "NAT64 E2E PASS"

@@ -1,6 +1,10 @@
-//! End to end with stateful NAT64 (issue 17): an IPv6-only Linux subscriber reaches an
-//! IPv4-only server through cgnat: curl of 3 MB (sha256), ping, a UDP round trip; the
-//! server side sees only pool addresses (scripts/nat64-e2e.sh).
+//! End to end with stateful NAT64 (issue 17), scripts/nat64-e2e.sh: an IPv6-only Linux
+//! subscriber reaches an IPv4-only server through cgnat (curl of 5 MB with sha256,
+//! ping, a UDP round trip) by the address under the prefix, by name through a real
+//! DNS64 (unbound's dns64 module), and from an IPv4-only application through a CLAT
+//! (tayga, 464XLAT, cgnat as the PLAT); the server side sees only pool addresses. Then
+//! the same checks with the usual Linux PLAT (tayga plus nftables snat) in cgnat's
+//! place, on the same namespaces.
 
 mod bed;
 
