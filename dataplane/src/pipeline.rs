@@ -1598,7 +1598,19 @@ impl<B: PacketBuf> Worker<B> {
                 }
             }
             crate::nd::Class::Forward => match self.params.nat64 {
-                Some(x) => self.nat64_out(buf, &x, now),
+                Some(x) => {
+                    // With several workers, the subscriber's owner translates (the
+                    // source's prefix: a host's packet, or an error it sends).
+                    let at = ethernet::HEADER_LEN + 8;
+                    let src = buf.data().get(at..at + 16).and_then(|a| a.try_into().ok());
+                    if let Some(src) = src.filter(|_| self.nat.pool.layout.workers > 1) {
+                        let owner = self.nat.owner6(u128::from_be_bytes(src));
+                        if owner != self.nat.pool.worker() && !self.handed {
+                            return Verdict::Handoff(owner, Side::Inside);
+                        }
+                    }
+                    self.nat64_out(buf, &x, now)
+                }
                 None => Verdict::Drop(DropReason::Ipv6NotTranslated),
             },
             crate::nd::Class::Drop(r) => Verdict::Drop(r),

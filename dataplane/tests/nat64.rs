@@ -847,3 +847,86 @@ fn under_a_network_specific_prefix_any_ipv4_destination_but_the_appliance_is_rea
         .is_empty());
     assert_eq!(h.counters.dropped(DropReason::DestinationReserved), 1);
 }
+
+/// With several workers, all hosts of a subscriber prefix are translated by one
+/// worker, the prefix's owner, whichever queue their frames arrive on. A frame that
+/// reaches another worker is handed over. The subscriber then has one block on one
+/// worker, and the answers, which go to the owner of the pool port, find its sessions.
+/// Before the handover, each worker made the prefix a subscriber of its own, with a
+/// block from its own share of the pool.
+#[test]
+fn with_two_workers_a_subscriber_prefix_is_translated_by_its_owner_alone() {
+    use cgnat_dataplane::buf::{PacketBuf, VecBuf};
+    use cgnat_dataplane::neighbors::Neighbors6;
+    use cgnat_dataplane::pipeline::Verdict;
+    use std::sync::Arc;
+
+    // The inside port's prefix is 2001:db8::/32: every host below is on-link.
+    let text = text6("allocation = \"port-block\"\nblock_size = 64\n")
+        .replace(&format!("{PORT6}/64"), &format!("{PORT6}/32"));
+    let cfg = Config::parse(&format!("{text}\n[nat64]\n"), "t.toml").unwrap();
+    let (mut ws, _) = common::build_workers(&cfg, 2, None, None);
+    let n6 = Arc::new(Neighbors6::new(4096));
+    for w in &mut ws {
+        w.set_neighbors6(Some(n6.clone()));
+    }
+    // A frame given to worker `at`, then to the worker it is handed to, if any:
+    // the verdict, the frame, and the worker that processed it last.
+    let through = |ws: &mut Vec<_>, at: usize, frame: &[u8], from: Side, now: u32| {
+        let ws: &mut Vec<cgnat_dataplane::pipeline::Worker<VecBuf>> = ws;
+        let mut buf = VecBuf::new(frame);
+        match ws[at].process(&mut buf, from, now) {
+            Verdict::Handoff(w, side) => {
+                let w = usize::from(w);
+                (ws[w].process_handed(&mut buf, side, now), buf, w)
+            }
+            v => (v, buf, at),
+        }
+    };
+    let mut owned = [0u32; 2];
+    for s in 0..16u32 {
+        let hosts = [
+            format!("2001:db8:ff{s:02x}:1::10"),
+            format!("2001:db8:ff{s:02x}:2::20"),
+        ];
+        // (worker, pool address, block of 64 ports) of every frame of the prefix.
+        let mut placed = Vec::new();
+        for (k, host) in hosts.iter().enumerate() {
+            n6.learn_answer(&a6(host), &HOST_MAC, T0);
+            for f in 0..2u16 {
+                // Spread over the two queues, as RSS would.
+                let at = (k + usize::from(f)) % 2;
+                let sport = 5000 + f;
+                let (v, buf, w) =
+                    through(&mut ws, at, &udp6(host, sport, 53, b"q"), Side::Inside, T0);
+                assert_eq!(
+                    v,
+                    Verdict::Tx(Side::Outside),
+                    "{host}:{sport} from queue {at}: {:02x?}",
+                    buf.data()
+                );
+                let (pool, port, _) = chosen(buf.data());
+                placed.push((w, pool, port / 64));
+                // The answer, given to the other worker first: it goes to the port's
+                // owner, which has the session.
+                let answer = write(|v| from_server(pool).udp(53, port).write(v, b"a").unwrap());
+                let (v, buf, _) = through(&mut ws, 1 - w, &answer, Side::Outside, T0 + 1);
+                assert_eq!(v, Verdict::Tx(Side::Inside), "the answer to {host}:{sport}");
+                let want = write(|v| to_host(host).udp(53, sport).write(v, b"a").unwrap());
+                assert_eq!(buf.data(), &want[..]);
+            }
+        }
+        assert!(
+            placed.iter().all(|p| *p == placed[0]),
+            "subscriber {s}: one worker, one address, one block: {placed:?}"
+        );
+        owned[placed[0].0] += 1;
+    }
+    assert!(
+        owned[0] > 0 && owned[1] > 0,
+        "both workers own prefixes: {owned:?}"
+    );
+    // Each subscriber is known to its owner only.
+    let subs: u32 = ws.iter().map(|w| w.nat.nat64_counts().1 as u32).sum();
+    assert_eq!(subs, 16);
+}

@@ -972,6 +972,56 @@ fn ipv6_subscribers_reach_ipv4_servers_through_nat64_over_dpdk() {
     assert_eq!(protos, [1, 6, 17]);
 }
 
+/// NAT64 with two workers over DPDK: pcap mode brings every frame to the first
+/// worker's queue; the frames of a subscriber (here each host, `subscriber_prefix_len
+/// = 128`) that the other worker owns are handed to it over the handoff ring and
+/// translated there, from its share of the pool.
+#[test]
+fn nat64_subscribers_are_translated_by_their_owner_among_two_workers_over_dpdk() {
+    let dir = workdir("nat64-workers");
+    const PORT_MAC: [u8; 6] = [0x02, 0, 0, 0, 1, 1];
+    let text = CONFIG
+        .replace("worker_lcores = [1]", "worker_lcores = [1, 2]")
+        .replace(
+            "ipv4 = \"100.64.0.1/10\"",
+            "ipv4 = \"100.64.0.1/10\"\nipv6 = [\"fd00:ffff::1/64\"]",
+        )
+        + "\n[nat64]\nsubscriber_prefix_len = 128\n";
+    let server6 = a6("64:ff9b::808:404");
+    let hosts: Vec<String> = (1..=8).map(|h| format!("fd00:ffff::{h:x}0")).collect();
+    let mut inside = Vec::new();
+    for h in &hosts {
+        for sport in [5000u16, 5001] {
+            let mut v = Vec::new();
+            etherparse::PacketBuilder::ethernet2(HOST_MAC, PORT_MAC)
+                .ipv6(a6(h), server6, 64)
+                .udp(sport, 53)
+                .write(&mut v, b"query")
+                .unwrap();
+            inside.push(v);
+        }
+    }
+    let summary = run_pcap_config(&dir, &text, &inside, None);
+    assert_eq!(summary["translated"]["in2out"], 16, "{summary}");
+    assert_eq!(summary["nat64_subscribers_active"], 8, "{summary}");
+    let handed = summary["handoff"]["sent"].as_u64().unwrap();
+    assert!(
+        handed > 0 && handed < 16,
+        "some hosts are the second worker's: {summary}"
+    );
+    assert_eq!(summary["handoff"]["received"], handed, "{summary}");
+    let out = read_pcap(&dir.join("out/outside.pcap"));
+    assert_eq!(out.len(), 16, "{summary}");
+    let mut by_port = std::collections::HashMap::new();
+    for f in &out {
+        let src: [u8; 4] = f[26..30].try_into().unwrap();
+        assert!(in_pool(src.into()), "{f:?}");
+        let sport = u16::from_be_bytes([f[34], f[35]]);
+        by_port.insert(sport, src);
+    }
+    assert_eq!(by_port.len(), 16, "16 distinct outside ports");
+}
+
 #[test]
 fn the_inside_port_answers_neighbour_solicitations_and_echo_over_dpdk() {
     let dir = workdir("ipv6-inside");

@@ -1331,6 +1331,21 @@ impl Nat {
         self.hosts6.find(addr)
     }
 
+    /// NAT64 with several workers: the worker that owns the subscriber (the prefix of
+    /// `[nat64] subscriber_prefix_len` bits) IPv6 address `addr` is under. The same on
+    /// every worker for every host of a prefix, whatever queue its frames arrive on,
+    /// so that a subscriber's port blocks and sessions are all on one worker (as a
+    /// NAT44 subscriber's are on the owner of its address).
+    pub fn owner6(&self, addr: u128) -> u16 {
+        let workers = u32::from(self.pool.layout.workers.max(1));
+        let len = u32::from(self.params.nat64_prefix_len.unwrap_or(128).min(128));
+        let prefix = addr.checked_shr(128 - len).unwrap_or(0);
+        let h = (0..4).fold(0x6e61_7436u32, |h, k| {
+            hash32(h ^ (prefix >> (32 * k)) as u32)
+        });
+        (h % workers) as u16
+    }
+
     /// NAT64: the subscriber (prefix of `[nat64] subscriber_prefix_len` bits) IPv6
     /// address `addr` is under, and that prefix.
     pub fn subscriber6(&self, addr: u128) -> Option<(&Subscriber, u128)> {

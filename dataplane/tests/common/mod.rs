@@ -323,6 +323,7 @@ pub fn build_workers(
             let counters = Arc::new(WorkerCounters::default());
             let mut params = NatParams::from_config(&cfg.nat, n).unwrap();
             params.set_algs(&cfg.alg);
+            params.set_nat64(cfg.nat64.as_ref());
             params.steering = outside.cloned();
             let nat = Nat::new(params, w, n, 1000, 77 + u64::from(w), counters.clone());
             let mut pp = PipelineParams::from_config(cfg);
