@@ -55,12 +55,17 @@ impl Node {
 }
 
 fn pair(nat_extra: &str) -> (Node, Node) {
+    pair_of(&|| harness(nat_extra))
+}
+
+/// An active and a standby, each a pipeline `make` builds.
+fn pair_of(make: &dyn Fn() -> Harness) -> (Node, Node) {
     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
     let b = UdpSocket::bind("127.0.0.1:0").unwrap();
     let (aa, ba) = (a.local_addr().unwrap(), b.local_addr().unwrap());
     drop((a, b));
     let node = |role, local, peer, id| {
-        let mut h = harness(nat_extra);
+        let mut h = make();
         h.worker.nat.sync_journal(role == Role::Active);
         h.control.alg_control().sync_journal(role == Role::Active);
         h.worker.set_standby(role == Role::Standby, 1000);
@@ -394,4 +399,98 @@ fn a_rewritten_ftp_control_connection_keeps_its_sequence_adjustment_after_failov
         u32::from_be_bytes([next[38], next[39], next[40], next[41]]) as i64,
         125 + delta
     );
+}
+
+/// NAT64 sessions sync with their hosts' IPv6 addresses: each node names a host by a
+/// handle of its own (here they differ: the active's first host ended before the
+/// bulk sync, so the standby numbers the others from one), and the standby takes its
+/// own for the address a session record carries. Once promoted, it translates the
+/// servers' answers to the right IPv6 hosts; the sessions a journal says ended end
+/// there too, and their hosts with them.
+#[test]
+fn nat64_sessions_sync_with_their_hosts_addresses_and_reach_them_after_failover() {
+    use cgnat_dataplane::harness::{INSIDE_MAC, OUTSIDE_MAC};
+    use etherparse::PacketBuilder;
+    let make = || {
+        let text = config_text("allocation = \"port-block\"\nblock_size = 64\n").replace(
+            "ipv4 = \"100.64.0.1/10\"",
+            "ipv4 = \"100.64.0.1/10\"\nipv6 = [\"2001:db8:ffff::1/48\"]",
+        ) + "\n[nat64]\nsubscriber_prefix_len = 64\n";
+        let cfg = cgnat_config::Config::parse(&text, "t.toml").unwrap();
+        Harness::new(&cfg, 1000)
+    };
+    let (mut a, mut s) = pair_of(&make);
+    let server6 = a6("64:ff9b::808:404");
+    let host = |k: u16| format!("2001:db8:ffff:{k:x}::10");
+    let send = |n: &mut Node, k: u16, now: u32| {
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(HOST_MAC, INSIDE_MAC)
+            .ipv6(a6(&host(k)), server6, 64)
+            .udp(5000 + k, 53)
+            .write(&mut f, b"q")
+            .unwrap();
+        let got = one(&mut n.h, &f, Side::Inside, now, Side::Outside);
+        let pool: [u8; 4] = got[26..30].try_into().unwrap();
+        (pool, u16::from_be_bytes([got[34], got[35]]))
+    };
+    // Host 0's session ends before the standby joins: the active's handles of the
+    // others start at 2.
+    send(&mut a, 0, 1000);
+    let mut mapped = Vec::new();
+    for k in 1..6 {
+        mapped.push((k, send(&mut a, k, 1200)));
+    }
+    assert_eq!(a.h.expire(1000 + 301), 1, "host 0's session times out");
+    run(&mut a, &mut s, 1301, 300);
+    assert!(s.link.in_sync());
+    assert_eq!(s.counters.install_failed.get(), 0);
+    let handles = |n: &Node| -> BTreeSet<(u32, u128)> {
+        n.h.worker
+            .nat
+            .iter_sessions()
+            .map(|x| {
+                (
+                    x.in_addr,
+                    n.h.worker.nat.host6(x.in_addr).expect("a NAT64 host"),
+                )
+            })
+            .collect()
+    };
+    let (ha, hs) = (handles(&a), handles(&s));
+    assert_eq!(hs.len(), 5);
+    assert_ne!(ha, hs, "the two nodes number the hosts differently");
+    let hosts = |v: &BTreeSet<(u32, u128)>| v.iter().map(|x| x.1).collect::<BTreeSet<_>>();
+    assert_eq!(hosts(&ha), hosts(&hs), "the same hosts");
+    // The same hosts (the active's subscriber of host 0 lives on while its port
+    // block does; a standby takes subscribers with their sessions).
+    assert_eq!(s.h.worker.nat.nat64_counts(), (5, 5));
+
+    // Incremental: a new host, and one whose session ends on the active.
+    a.link.set_refresh_ms(200);
+    mapped.push((6, send(&mut a, 6, 1400)));
+    assert_eq!(a.h.expire(1200 + 301), 5, "hosts 1-5 time out");
+    for k in 1..6 {
+        mapped.push((k, send(&mut a, k, 1510)));
+    }
+    mapped.drain(..5);
+    run(&mut a, &mut s, 1510, 300);
+    assert_eq!(s.counters.install_failed.get(), 0);
+    assert_eq!(hosts(&handles(&a)), hosts(&handles(&s)));
+    assert_eq!(s.h.worker.nat.live_sessions(), 6);
+
+    // Promoted: every server's answer reaches its host.
+    s.h.worker.set_standby(false, 1510);
+    for (k, (pool, port)) in mapped {
+        let mut answer = Vec::new();
+        PacketBuilder::ethernet2(GW_MAC, OUTSIDE_MAC)
+            .ipv4([8, 8, 4, 4], pool, 64)
+            .udp(53, port)
+            .write(&mut answer, b"a")
+            .unwrap();
+        let nd = s.h.control.nd().unwrap();
+        nd.neighbors().learn_answer(&a6(&host(k)), &HOST_MAC, 1510);
+        let back = one(&mut s.h, &answer, Side::Outside, 1510, Side::Inside);
+        assert_eq!(&back[38..54], &a6(&host(k)), "the answer to host {k}");
+        assert_eq!(u16::from_be_bytes([back[56], back[57]]), 5000 + k);
+    }
 }

@@ -67,6 +67,19 @@ fn every_record() -> Vec<(bool, Record)> {
                 outside: (0xcb00_7105, 1030),
                 remote: (0xc633_6407, 21),
                 idle: 17,
+                host6: None,
+            }),
+        ),
+        (
+            true,
+            Record::Session(SessionRec {
+                proto: 17,
+                inside: (0x0000_0002, 5000),
+                outside: (0xcb00_7105, 1031),
+                remote: (0x0808_0404, 53),
+                idle: 3,
+                host6: Some(0x2001_0db8_ffff_0001_0000_0000_0000_0010),
+                ..SessionRec::default()
             }),
         ),
         (false, Record::Mapping(pcp)),
@@ -126,8 +139,8 @@ fn every_record_type_round_trips_through_a_signed_message() {
         .map(|&(end, record)| Item { end, record })
         .collect();
     assert_eq!(got, want);
-    assert_eq!((tx.sent.get(), tx.records_sent.get()), (1, 6));
-    assert_eq!((rx.received.get(), rx.records_received.get()), (1, 6));
+    assert_eq!((tx.sent.get(), tx.records_sent.get()), (1, 7));
+    assert_eq!((rx.received.get(), rx.records_received.get()), (1, 7));
 }
 
 #[test]

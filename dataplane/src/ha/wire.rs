@@ -124,6 +124,10 @@ pub struct SessionRec {
     /// Seconds since its last packet when sent (its timer: the receiver's clock is its
     /// own).
     pub idle: u32,
+    /// NAT64: the inside IPv6 host. `inside.0` is then the sender's handle for it
+    /// (`nat::hosts6`), which means nothing to the receiver: it takes its own handle
+    /// for this address. Sent as 16 more bytes of the value.
+    pub host6: Option<u128>,
 }
 
 /// [`SessionRec::flags`]: created by an inbound packet admitted by the filtering.
@@ -281,7 +285,7 @@ impl Record {
         match self {
             Record::Pair(_) => PAIR_LEN,
             Record::Block(_) => BLOCK_LEN,
-            Record::Session(_) => SESSION_LEN,
+            Record::Session(x) => SESSION_LEN + if x.host6.is_some() { 16 } else { 0 },
             Record::Mapping(m) => MAPPING_BASE_LEN + FILTER_LEN * usize::from(m.n_filters),
             Record::Expect(_) => EXPECT_LEN,
             Record::SeqAdj(s) => {
@@ -315,6 +319,9 @@ impl Record {
                 put_ep(v, 10, s.outside);
                 put_ep(v, 16, s.remote);
                 put32(v, 22, s.idle);
+                if let Some(a) = s.host6 {
+                    v[SESSION_LEN..SESSION_LEN + 16].copy_from_slice(&a.to_be_bytes());
+                }
             }
             Record::Mapping(m) => {
                 v[0] = m.kind;
@@ -391,7 +398,9 @@ impl Record {
                 }))
             }
             rtype::SESSION => {
-                exact(SESSION_LEN)?;
+                if v.len() != SESSION_LEN && v.len() != SESSION_LEN + 16 {
+                    return Err(Refusal::Malformed);
+                }
                 if v[1] > 7 || v[2] > 7 || v[3] & !(FLAG_INBOUND | FLAG_ANSWERED) != 0 {
                     return Err(Refusal::Malformed);
                 }
@@ -404,6 +413,10 @@ impl Record {
                     outside: get_ep(v, 10),
                     remote: get_ep(v, 16),
                     idle: be32(v, 22),
+                    host6: v
+                        .get(SESSION_LEN..SESSION_LEN + 16)
+                        .and_then(|a| a.try_into().ok())
+                        .map(u128::from_be_bytes),
                 }))
             }
             rtype::MAPPING => {

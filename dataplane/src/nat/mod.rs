@@ -829,7 +829,7 @@ pub struct Nat {
     pcp_ending: Vec<u32>,
     /// HA sync: sessions created and ended since the last drain (`nat/sync.rs`), when
     /// `journal_on`; `journal_lost` when one found no room.
-    journal: Vec<(bool, Session)>,
+    journal: Vec<(bool, Session, Option<u128>)>,
     journal_on: bool,
     journal_lost: bool,
     /// HA standby: live sessions are not expired (the active's traffic refreshes

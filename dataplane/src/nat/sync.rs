@@ -65,7 +65,9 @@ impl Nat {
             return;
         }
         if self.journal.len() < self.journal.capacity() {
-            self.journal.push((end, *s));
+            // A NAT64 host's address now: its handle may be gone when the journal is
+            // drained.
+            self.journal.push((end, *s, self.host6(s.in_addr)));
         } else {
             self.journal_lost = true;
             self.counters.ha_journal_full.inc();
@@ -78,10 +80,10 @@ impl Nat {
     pub fn sync_drain(&mut self, now: u32, push: &mut dyn FnMut(Item) -> bool) -> bool {
         let mut n = 0;
         while n < self.journal.len() {
-            let (end, s) = self.journal[n];
+            let (end, s, host6) = self.journal[n];
             if !push(Item {
                 end,
-                record: Record::Session(session_rec(&s, now)),
+                record: Record::Session(session_rec(&s, host6, now)),
             }) {
                 break;
             }
@@ -93,7 +95,8 @@ impl Nat {
 
     /// Session `i` as a sync record at `now`, if alive.
     pub fn sync_session(&self, i: u32, now: u32) -> Option<SessionRec> {
-        self.session_at(i).map(|s| session_rec(s, now))
+        self.session_at(i)
+            .map(|s| session_rec(s, self.host6(s.in_addr), now))
     }
 
     /// The next records of a bulk walk from `cur`, handed to `push` until it returns
@@ -121,7 +124,9 @@ impl Nat {
                         cur.at = 0;
                         continue;
                     };
-                    let live = self.subscriber_at(cur.at).is_some();
+                    // A NAT64 subscriber's key is this node's own (its sessions,
+                    // which carry their hosts' addresses, bring it on the standby).
+                    let live = self.subscriber_at(cur.at).is_some() && !hosts6::is_key(s.addr);
                     let blocks = if live { self.blocks_of(cur.at) } else { &[] };
                     let k = usize::from(cur.sub_item);
                     let rec = if !live {
@@ -218,6 +223,12 @@ impl Nat {
     fn expect_rec(&self, k: &Key, e: &Expect, now: u32) -> Option<ExpectRec> {
         let map = &self.mappings[e.mapping as usize];
         let m = self.session_at(e.master)?;
+        // An expectation of a NAT64 session is not synced: its record names the host
+        // by this node's handle (a data connection being set up at a failover is
+        // lost; its control session is synced).
+        if hosts6::is_host(map.in_addr) || hosts6::is_host(m.in_addr) {
+            return None;
+        }
         Some(ExpectRec {
             proto: k.proto,
             class: e.class,
@@ -312,7 +323,14 @@ impl Nat {
             (true, Record::Block(_)) => Ok(()),
             (false, Record::Session(s)) => self.install_session(s, now),
             (true, Record::Session(s)) => {
-                if let Some(i) = self.session_by_in_key(&rec_in_key(s)) {
+                let mut key = rec_in_key(s);
+                if let Some(a6) = s.host6 {
+                    match self.hosts6.find(a6) {
+                        Some(h) => key.a = h,
+                        None => return Ok(()),
+                    }
+                }
+                if let Some(i) = self.session_by_in_key(&key) {
                     self.free_session_at_sync(i, now);
                 }
                 Ok(())
@@ -370,6 +388,33 @@ impl Nat {
     }
 
     fn install_session(&mut self, r: &SessionRec, now: u32) -> Result<(), InstallError> {
+        let Some(a6) = r.host6 else {
+            return self.install_session_v4(r, now);
+        };
+        // NAT64: this node's handle for the host, taken now if it has none.
+        let known = self.hosts6.find(a6);
+        let h = match known {
+            Some(h) => h,
+            None => self
+                .hosts6
+                .handle(a6)
+                .map_err(|_| InstallError::TableFull)?,
+        };
+        let local = SessionRec {
+            inside: (h, r.inside.1),
+            ..*r
+        };
+        let result = self.install_session_v4(&local, now);
+        if known.is_none() {
+            if result.is_err() {
+                self.hosts6.forget_unused(h);
+            }
+            self.count_hosts6();
+        }
+        result
+    }
+
+    fn install_session_v4(&mut self, r: &SessionRec, now: u32) -> Result<(), InstallError> {
         let key = rec_in_key(r);
         let flags = r.state | r.alg << 4;
         let last_seen = now.saturating_sub(r.idle);
@@ -393,9 +438,14 @@ impl Nat {
             .pool
             .index_of(r.outside.0)
             .ok_or(InstallError::NotInPool)?;
-        let sub = self
-            .find_or_add_subscriber(r.inside.0)
-            .map_err(|_| InstallError::TableFull)?;
+        // A NAT64 host's handle (which the martian check of an inside address would
+        // refuse) finds its prefix's subscriber by its key.
+        let sub = if hosts6::is_host(r.inside.0) {
+            self.find_or_add_subscriber_hashed(r.inside.0, 0)
+        } else {
+            self.find_or_add_subscriber(r.inside.0)
+        }
+        .map_err(|_| InstallError::TableFull)?;
         let result = self.install_session_for(sub, a, key, r, flags, last_seen);
         if result.is_err() {
             self.maybe_remove_subscriber(sub);
@@ -654,7 +704,7 @@ fn rec_in_key(r: &SessionRec) -> Key {
 }
 
 /// A session as a sync record at `now`.
-fn session_rec(s: &Session, now: u32) -> SessionRec {
+fn session_rec(s: &Session, host6: Option<u128>, now: u32) -> SessionRec {
     let mut flags = 0;
     if s.inbound() {
         flags |= wire::FLAG_INBOUND;
@@ -671,6 +721,7 @@ fn session_rec(s: &Session, now: u32) -> SessionRec {
         outside: (s.out_addr, s.out_port),
         remote: (s.rem_addr, s.rem_port),
         idle: now.saturating_sub(s.last_seen),
+        host6,
     }
 }
 
