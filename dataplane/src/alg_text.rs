@@ -106,10 +106,8 @@ fn count(c: &WorkerCounters, alg: u8, e: AlgEvent) {
 
 /// The payload of the frame's UDP datagram or TCP segment, and whether it is a datagram.
 pub fn payload(d: &[u8]) -> Option<(usize, usize, bool)> {
-    let ip = ipv4::Packet::new_checked(d.get(14..)?).ok()?;
-    let l4 = 14 + ip.header_len();
-    let end = 14 + ip.total_len();
-    match ip.protocol() {
+    let (l4, end, proto) = crate::mangle::l4_of(d, 14)?;
+    match proto {
         ipv4::PROTO_UDP if end >= l4 + 8 => Some((l4 + 8, end, true)),
         ipv4::PROTO_TCP => {
             let (s, e) = crate::alg::tcp_payload(d)?;

@@ -521,6 +521,11 @@ impl Source {
             vec![(vec![], sum(&|c| c.alg_nat64_skipped.get()))],
         );
         f.counter(
+            "cgnat_alg_nat64_ftp_refused_total",
+            "NAT64 FTP control lines the ALG could not translate (RFC 6384), passed unchanged.",
+            vec![(vec![], sum(&|c| c.alg_nat64_ftp_refused.get()))],
+        );
+        f.counter(
             "cgnat_fragments_translated_total",
             "Fragments translated.",
             vec![(vec![], sum(&|c| c.fragments_translated.get()))],

@@ -10,7 +10,7 @@ use cgnat_config::Config;
 use cgnat_dataplane::counters::DropReason;
 use cgnat_dataplane::harness::{Harness, INSIDE_MAC, OUTSIDE_MAC};
 use cgnat_dataplane::pipeline::Side;
-use common::{a6, config_text, csum, GW_MAC, HOST_MAC};
+use common::{a6, config_text, csum, v4_out, GW_MAC, HOST_MAC};
 use etherparse::PacketBuilder;
 
 const PORT6: &str = "2001:db8:ffff::1";
@@ -83,20 +83,6 @@ fn chosen(f: &[u8]) -> ([u8; 4], u16, u16) {
     let at = if f[23] == 1 { 38 } else { 34 };
     let port = u16::from_be_bytes([f[at], f[at + 1]]);
     (src, port, u16::from_be_bytes([f[18], f[19]]))
-}
-
-/// An IPv4 frame as cgnat sends it from IPv6 (RFC 7915 5.1): TTL = hop limit - 1,
-/// identification `ident`, no DF at these sizes (1260 bytes or less), TOS 0.
-fn v4_out(built: Vec<u8>, ident: u16) -> Vec<u8> {
-    let mut f = built;
-    f[18..20].copy_from_slice(&ident.to_be_bytes());
-    f[20] = 0;
-    f[21] = 0;
-    f[24] = 0;
-    f[25] = 0;
-    let c = csum(&[&f[14..34]]);
-    f[24..26].copy_from_slice(&c.to_be_bytes());
-    f
 }
 
 /// An ICMPv6 error from the inside port's address to `host` quoting `quote`.

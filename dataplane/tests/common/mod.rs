@@ -570,3 +570,17 @@ pub fn sol_node(a: [u8; 16]) -> [u8; 16] {
 pub fn group_mac(a: [u8; 16]) -> [u8; 6] {
     [0x33, 0x33, a[12], a[13], a[14], a[15]]
 }
+
+/// An IPv4 frame as cgnat sends it from IPv6 (RFC 7915 5.1): TTL = hop limit - 1,
+/// identification `ident`, no DF at these sizes (1260 bytes or less), TOS 0.
+pub fn v4_out(built: Vec<u8>, ident: u16) -> Vec<u8> {
+    let mut f = built;
+    f[18..20].copy_from_slice(&ident.to_be_bytes());
+    f[20] = 0;
+    f[21] = 0;
+    f[24] = 0;
+    f[25] = 0;
+    let c = csum(&[&f[14..34]]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
