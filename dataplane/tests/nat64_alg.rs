@@ -291,3 +291,20 @@ fn what_cannot_be_translated_passes_unchanged_and_is_counted() {
     assert_eq!(got, to_host_seg(5001, seq + 6, r227));
     assert_eq!(h.control_counters.alg_nat64_ftp_refused.get(), refused + 1);
 }
+
+#[test]
+fn a_tftp_answer_from_a_new_port_reaches_the_ipv6_host() {
+    let mut h = harness();
+    let rrq = b"\x00\x01file.bin\x00octet\x00";
+    let f = write(|v| from_host().udp(5000, 69).write(v, rrq).unwrap());
+    let got = only(h.inject(&f, Side::Inside, T0), Side::Outside);
+    let (pool, port, ident) = chosen(&got);
+    let want = write(|v| to_server(pool).udp(port, 69).write(v, rrq).unwrap());
+    assert_eq!(got, v4_out(want, ident));
+    // The first data block, from the server's new port.
+    let data = b"\x00\x03\x00\x01hello";
+    let f = write(|v| from_server(pool).udp(7777, port).write(v, data).unwrap());
+    let got = only(h.inject(&f, Side::Outside, T0 + 1), Side::Inside);
+    let want = write(|v| to_host().udp(7777, 5000).write(v, data).unwrap());
+    assert_eq!(got, want);
+}
