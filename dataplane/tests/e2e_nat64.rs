@@ -1,6 +1,8 @@
 //! End to end with stateful NAT64 (issue 17): an IPv6-only Linux subscriber reaches an
-//! IPv4-only server through cgnat: curl of 3 MB (sha256), ping, a UDP round trip; the
-//! server side sees only pool addresses (scripts/nat64-e2e.sh).
+//! IPv4-only server through cgnat: curl of 3 MB (sha256), ping, a UDP round trip; FTP
+//! through the RFC 6384 ALG (curl EPSV, --disable-epsv, EPRT to pyftpdlib, 5 MB each)
+//! and TFTP (tftp-hpa to tftpd-hpa); the server side sees only pool addresses
+//! (scripts/nat64-e2e.sh).
 
 mod bed;
 
