@@ -210,6 +210,7 @@ pub fn worker<B: PacketBuf>(
         inside: (s.in_addr, s.in_port),
         remote: (s.rem_addr, s.rem_port),
         outside: (s.out_addr, s.out_port),
+        nat64: crate::nat::hosts6::is_host(s.in_addr),
         ..Tag::default()
     };
     let Some((start, end, datagram)) = payload(buf.data()) else {
@@ -223,8 +224,7 @@ pub fn worker<B: PacketBuf>(
     let seq = if datagram {
         0
     } else {
-        let l4 = 14 + usize::from(buf.data()[14] & 0x0f) * 4;
-        crate::wire::be32(buf.data(), l4 + 4)
+        crate::wire::be32(buf.data(), crate::alg::l4_at(buf.data()) + 4)
     };
     let held = if datagram {
         None

@@ -381,8 +381,8 @@ pub struct WorkerCounters {
     /// NAT events about NAT64 subscribers not logged: the IPFIX and syslog records
     /// carry an IPv4 inside address, and a NAT64 host has none (no wrong one is sent).
     pub log_events_nat64_unlogged: Counter,
-    /// NAT64 sessions made to an ALG's server port without the ALG (SIP and RTSP
-    /// do not follow a NAT64 session; FTP and TFTP do).
+    /// NAT64 sessions made to an ALG's server port without the ALG: SIP, whose
+    /// messages name the IPv6 host (FTP, TFTP and RTSP follow a NAT64 session).
     pub alg_nat64_skipped: Counter,
     /// NAT64 FTP control lines the ALG could not translate for the IPv4 server or
     /// the IPv6 client (RFC 6384), passed unchanged: PORT, PASV, LPRT, LPSV, EPRT

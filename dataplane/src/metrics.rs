@@ -517,7 +517,7 @@ impl Source {
         );
         f.counter(
             "cgnat_alg_nat64_skipped_total",
-            "NAT64 sessions to an ALG's server port made without the ALG.",
+            "NAT64 sessions to an ALG's server port made without the ALG (SIP).",
             vec![(vec![], sum(&|c| c.alg_nat64_skipped.get()))],
         );
         f.counter(

@@ -1736,6 +1736,10 @@ impl<B: PacketBuf> Worker<B> {
                 Ok(p) => self.ftp_from_inside(buf, &p, i, &s, now),
                 Err(r) => return Verdict::Drop(r),
             }
+        } else if s.alg() == crate::nat::ALG_RTSP {
+            // A SETUP's client ports get an RTP/RTCP pair of the host's handle, as
+            // for NAT44; the control lcore rewrites them on the IPv4 segment.
+            self.text_alg(buf, i, &s, 0, now);
         }
         self.counters.in2out.inc();
         self.l2_out(buf, Side::Outside, rem, now)

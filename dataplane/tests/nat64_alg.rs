@@ -1,8 +1,9 @@
 //! The ALGs over NAT64 through the whole pipeline: FTP between an IPv6 client and an
 //! IPv4 server (RFC 6384: EPRT |2| to PORT, EPSV to PASV and the 227 answer to a
 //! 229, the sequence adjustment that follows, the commands that cannot be
-//! translated passed and counted) and TFTP (the server's answer from a new port
-//! reaches the IPv6 host). Frames in and expected frames out are built here with
+//! translated passed and counted), TFTP (the server's answer from a new port
+//! reaches the IPv6 host) and RTSP (the client ports of a SETUP get a pinhole pair);
+//! SIP is not followed (counted). Frames in and expected frames out are built here with
 //! etherparse; only what the NAT chooses (pool port, IPv4 identification) is read
 //! from its output.
 
@@ -29,7 +30,11 @@ fn harness() -> Harness {
         "ipv4 = \"100.64.0.1/10\"",
         &format!("ipv4 = \"100.64.0.1/10\"\nipv6 = [\"{PORT6}/64\"]"),
     );
-    let text = format!("{text}\n[alg]\ntftp = {{ enabled = true }}\n\n[nat64]\n");
+    let text = format!(
+        "{text}\n[alg]\ntftp = {{ enabled = true }}\n\
+         rtsp = {{ enabled = true, ports = [554] }}\n\
+         sip = {{ enabled = true, ports = [5060] }}\n\n[nat64]\n"
+    );
     let cfg = Config::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
     let mut h = Harness::new(&cfg, T0);
     let nd = h.control.nd().expect("the inside port speaks IPv6");
@@ -83,12 +88,12 @@ fn payload4(f: &[u8]) -> &[u8] {
     &f[l4 + usize::from(f[l4 + 12] >> 4) * 4..]
 }
 
-/// A control connection from the host's port 40000 to the server's 21, handshake
-/// done (client ISN 1000, server 5000): the pool address and port.
-fn control(h: &mut Harness) -> ([u8; 4], u16) {
+/// A connection from the host's port `sport` to the server's `dport`, handshake done
+/// (client ISN `isn`, server `isn_s`): the pool address and port.
+fn handshake(h: &mut Harness, sport: u16, dport: u16, isn: u32, isn_s: u32) -> ([u8; 4], u16) {
     let syn = write(|v| {
         from_host()
-            .tcp(40000, 21, 1000, 64000)
+            .tcp(sport, dport, isn, 64000)
             .syn()
             .write(v, &[])
             .unwrap()
@@ -97,14 +102,20 @@ fn control(h: &mut Harness) -> ([u8; 4], u16) {
     let (pool, port, _) = chosen(&got);
     let synack = write(|v| {
         from_server(pool)
-            .tcp(21, port, 5000, 29200)
+            .tcp(dport, port, isn_s, 29200)
             .syn()
-            .ack(1001)
+            .ack(isn + 1)
             .write(v, &[])
             .unwrap()
     });
     only(h.inject(&synack, Side::Outside, T0), Side::Inside);
     (pool, port)
+}
+
+/// The FTP control connection: from the host's port 40000 to the server's 21 (client
+/// ISN 1000, server 5000).
+fn control(h: &mut Harness) -> ([u8; 4], u16) {
+    handshake(h, 40000, 21, 1000, 5000)
 }
 
 /// The client's segment (seq, ack) with `text`: what leaves to the server.
@@ -307,4 +318,108 @@ fn a_tftp_answer_from_a_new_port_reaches_the_ipv6_host() {
     let got = only(h.inject(&f, Side::Outside, T0 + 1), Side::Inside);
     let want = write(|v| to_host().udp(7777, 5000).write(v, data).unwrap());
     assert_eq!(got, want);
+}
+
+#[test]
+fn an_rtsp_setups_client_ports_get_a_pair_and_the_servers_rtp_reaches_the_ipv6_host() {
+    let mut h = harness();
+    let (pool, port) = handshake(&mut h, 41000, 554, 100, 900);
+    let setup = format!(
+        "SETUP rtsp://[{SERVER6}]/t/trackID=1 RTSP/1.0\r\nCSeq: 4\r\n\
+         Transport: RTP/AVP;unicast;client_port=50220-50221\r\n\r\n"
+    );
+    let f = write(|v| {
+        from_host()
+            .tcp(41000, 554, 101, 64000)
+            .ack(901)
+            .psh()
+            .write(v, setup.as_bytes())
+            .unwrap()
+    });
+    let got = only(h.inject(&f, Side::Inside, T0 + 1), Side::Outside);
+    let text = String::from_utf8(payload4(&got).to_vec()).unwrap();
+    let ports = text
+        .split("client_port=")
+        .nth(1)
+        .and_then(|t| t.split("\r\n").next())
+        .unwrap_or_else(|| panic!("{text}"));
+    let (a, b) = ports.split_once('-').unwrap();
+    let (a, b): (u16, u16) = (a.parse().unwrap(), b.parse().unwrap());
+    assert_eq!(
+        (a % 2, b),
+        (0, a + 1),
+        "an even RTP port, RTCP next: {text}"
+    );
+    let sent = setup.replace("50220-50221", &format!("{a}-{b}"));
+    let (_, _, ident) = chosen(&got);
+    let want = v4_out(
+        write(|v| {
+            to_server(pool)
+                .tcp(port, 554, 101, 64000)
+                .ack(901)
+                .psh()
+                .write(v, sent.as_bytes())
+                .unwrap()
+        }),
+        ident,
+    );
+    assert_eq!(got, want);
+    // The reply names the pool ports: the host gets its own back, the ack numbered
+    // for what it sent.
+    let reply = format!(
+        "RTSP/1.0 200 OK\r\nCSeq: 4\r\nSession: 8c30e1\r\n\
+         Transport: RTP/AVP/UDP;unicast;client_port={a}-{b};server_port=58547-58548\r\n\r\n"
+    );
+    let f = write(|v| {
+        from_server(pool)
+            .tcp(554, port, 901, 29200)
+            .ack(101 + sent.len() as u32)
+            .psh()
+            .write(v, reply.as_bytes())
+            .unwrap()
+    });
+    let got = only(h.inject(&f, Side::Outside, T0 + 1), Side::Inside);
+    let back = reply.replace(&format!("{a}-{b}"), "50220-50221");
+    let want = write(|v| {
+        to_host()
+            .tcp(554, 41000, 901, 29200)
+            .ack(101 + setup.len() as u32)
+            .psh()
+            .write(v, back.as_bytes())
+            .unwrap()
+    });
+    assert_eq!(got, want);
+    // The server's RTP, to the pool port the SETUP named, reaches the host.
+    let f = write(|v| from_server(pool).udp(58547, a).write(v, b"rtp").unwrap());
+    let got = only(h.inject(&f, Side::Outside, T0 + 2), Side::Inside);
+    let want = write(|v| to_host().udp(58547, 50220).write(v, b"rtp").unwrap());
+    assert_eq!(got, want);
+    assert_eq!(h.counters.alg_nat64_skipped.get(), 0);
+}
+
+#[test]
+fn sip_is_not_followed_over_nat64_and_is_counted() {
+    // Its messages name the host's IPv6 address (Via, Contact, SDP c=IN IP6), which
+    // an IPv4 peer cannot use: the session goes without the ALG, counted.
+    let mut h = harness();
+    let invite = format!(
+        "INVITE sip:bob@[{SERVER6}] SIP/2.0\r\nVia: SIP/2.0/UDP [{HOST6}]:5060\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    let f = write(|v| {
+        from_host()
+            .udp(5060, 5060)
+            .write(v, invite.as_bytes())
+            .unwrap()
+    });
+    let got = only(h.inject(&f, Side::Inside, T0), Side::Outside);
+    let (pool, port, ident) = chosen(&got);
+    let want = write(|v| {
+        to_server(pool)
+            .udp(port, 5060)
+            .write(v, invite.as_bytes())
+            .unwrap()
+    });
+    assert_eq!(got, v4_out(want, ident));
+    assert_eq!(h.counters.alg_nat64_skipped.get(), 1);
 }

@@ -1289,14 +1289,15 @@ impl Nat {
         let r = if known.is_some() && self.session_by_in_key(&key).is_some() {
             self.in2out(&t, tcp_flags, may_create, now)
         } else {
-            // FTP (RFC 6384) and TFTP follow a NAT64 session; SIP and RTSP do not
-            // (their rewriting is IPv4's): the session goes without (counted).
+            // FTP (RFC 6384), TFTP and RTSP (client ports, no addresses) follow a
+            // NAT64 session; SIP does not (its messages carry the host's IPv6
+            // address in Via, Contact and SDP): the session goes without (counted).
             let hashes = CreateHashes {
                 sub: 0, // a handle's subscriber is found by its key's hash
                 map: self.hasher.key(&self.mapping_key(&key)),
             };
             let alg = match self.alg_for(t.proto, t.dport) {
-                a @ (ALG_FTP | ALG_TFTP) => a,
+                a @ (ALG_FTP | ALG_TFTP | ALG_RTSP) => a,
                 _ => 0,
             };
             let r = self.create_commit(&t, tcp_flags, may_create, hashes, Some(alg), now);
