@@ -423,3 +423,50 @@ fn sip_is_not_followed_over_nat64_and_is_counted() {
     assert_eq!(got, v4_out(want, ident));
     assert_eq!(h.counters.alg_nat64_skipped.get(), 1);
 }
+
+#[test]
+fn an_eprt_split_across_two_segments_is_held_and_leaves_as_port_cut_where_the_client_cut() {
+    let mut h = harness();
+    let ctl = control(&mut h);
+    let eprt = format!("EPRT |2|{HOST6}|50000|\r\n");
+    let (a, b) = eprt.as_bytes().split_at(12);
+    let f = write(|v| {
+        from_host()
+            .tcp(40000, 21, 1001, 64000)
+            .ack(5001)
+            .psh()
+            .write(v, a)
+            .unwrap()
+    });
+    // The start is held until the rest comes.
+    assert!(h.inject(&f, Side::Inside, T0 + 1).is_empty());
+    let f = write(|v| {
+        from_host()
+            .tcp(40000, 21, 1001 + a.len() as u32, 64000)
+            .ack(5001)
+            .psh()
+            .write(v, b)
+            .unwrap()
+    });
+    let out = h.inject(&f, Side::Inside, T0 + 1);
+    assert_eq!(out.len(), 2, "both segments leave: {out:?}");
+    let (first, second) = (&out[0].1, &out[1].1);
+    let text = [payload4(first), payload4(second)].concat();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.starts_with("PORT 198,51,100,"), "{text}");
+    assert_eq!(payload4(first).len(), a.len(), "the first keeps its length");
+    // Each in its place in the server's numbering, checksums whole.
+    let seq = |f: &[u8]| u32::from_be_bytes(f[38..42].try_into().unwrap());
+    assert_eq!(seq(first), 1001);
+    assert_eq!(seq(second), 1001 + a.len() as u32);
+    for (f, part) in [(first, &text[..a.len()]), (second, &text[a.len()..])] {
+        let (_, _, ident) = chosen(f);
+        let want = to_server_seg(ctl, seq(f), 5001, part.as_bytes(), ident);
+        assert_eq!(f, &want);
+    }
+    // The server's ack of the whole PORT line reaches the client as the ack of its
+    // EPRT.
+    let reply = b"200 PORT command successful\r\n";
+    let got = server_says(&mut h, ctl, 5001, 1001 + text.len() as u32, reply);
+    assert_eq!(got, to_host_seg(5001, 1001 + eprt.len() as u32, reply));
+}
