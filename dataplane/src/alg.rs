@@ -227,7 +227,8 @@ struct Conn {
     auth_pending: bool,
     stand_aside: bool,
     /// NAT64: the client's EPSV went to the server as PASV; its 227 answer goes back
-    /// to the client as a 229 (RFC 6384).
+    /// to the client as a 229 (RFC 6384), until the client's next command or another
+    /// final reply.
     epsv_as_pasv: bool,
     last_seen: u32,
 }
@@ -658,6 +659,10 @@ impl AlgControl {
             self.counters.alg_nat64_ftp_refused.inc();
             None
         };
+        if dir == 0 && !matches!(msg, Message::Epsv(_)) {
+            // The client's next command: the EPSV was answered.
+            conn.epsv_as_pasv = false;
+        }
         match (msg, dir) {
             (Message::Eprt(arg), 0) => {
                 let Ok(Eprt::V6(_, p)) = parse_eprt(arg) else {
@@ -693,7 +698,8 @@ impl AlgControl {
                 None
             }
             (Message::Reply227, 1) if conn.epsv_as_pasv => {
-                conn.epsv_as_pasv = false;
+                // Kept until the client's next command: a retransmitted 227 is
+                // translated again, the same bytes at the same place.
                 match cgnat_alg::ftp::parse_227(line) {
                     Ok((a, p, _, _)) if u32::from(a) == tag.remote.0 => {
                         Some(format!("229 Entering Extended Passive Mode (|||{p}|)"))

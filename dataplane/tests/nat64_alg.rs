@@ -250,6 +250,9 @@ fn epsv_goes_to_the_ipv4_server_as_pasv_and_its_227_comes_back_as_229() {
     let got = server_says(&mut h, ctl, 5001, 1007, r227);
     let r229 = b"229 Entering Extended Passive Mode (|||50000|)\r\n";
     assert_eq!(got, to_host_seg(5001, 1007, r229));
+    // The 227 again (the server did not see the client's ack): the same 229 again.
+    let got = server_says(&mut h, ctl, 5001, 1007, r227);
+    assert_eq!(got, to_host_seg(5001, 1007, r229));
     // What follows is numbered after the 229 for the host, after the 227 for the
     // server.
     let (s227, s229) = (5001 + r227.len() as u32, 5001 + r229.len() as u32);
