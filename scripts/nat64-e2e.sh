@@ -107,12 +107,12 @@ pids+=($!)
 sleep 1
 ftp64_get() { # mode, curl options...
     local mode=$1; shift
-    ip netns exec "$sub" curl -6 -sS --max-time 60 "$@" -o "$work/got-ftp-$mode.bin" \
+    ip netns exec "$sub" curl -6 -v -sS --max-time 60 "$@" -o "$work/got-ftp-$mode.bin" \
         "ftp://[$server6]/blob5.bin" > "$work/curl-ftp-$mode.log" 2>&1 \
         || fail "FTP $mode over NAT64: $(cat "$work/curl-ftp-$mode.log"; tail -5 "$work/ftp.log")"
     [ "$(sha256sum "$work/got-ftp-$mode.bin" | cut -d' ' -f1)" = "$want5" ] \
         || fail "FTP $mode over NAT64: sha256 mismatch"
-    echo "nat64-e2e: ftp $mode over NAT64, 5 MB, sha256 matches"
+    echo "nat64-e2e: ftp $mode over NAT64 ($(grep -o '^> \(EPSV\|PASV\|EPRT\|PORT\).*' "$work/curl-ftp-$mode.log" | tr -d '\r' | tr '\n' ' ')), 5 MB, sha256 matches"
 }
 ftp64_get epsv --ftp-pasv
 ftp64_get pasv --ftp-pasv --disable-epsv
@@ -122,8 +122,9 @@ ftp64_get eprt --ftp-port -
 [ "$(sha256sum "$work/got-tftp.bin" | cut -d' ' -f1)" = "$(sha256sum "$work/tftp/t.bin" | cut -d' ' -f1)" ] \
     || fail "TFTP over NAT64: sha256 mismatch"
 echo "nat64-e2e: tftp over NAT64, 256 KB, sha256 matches"
-# The EPRT's data connection and the TFTP answer came in by expectations; nothing was
-# left untranslated.
+# The EPRT's data connection and the TFTP answer came in by expectations; the two
+# EPSVs went as PASV and their 227s came back as 229s, the EPRT went as PORT (five
+# rewrites); nothing was left untranslated.
 curl -s --max-time 5 "http://127.0.0.1:$metrics_port/metrics" > "$work/metrics-alg64.txt" \
     || fail "scraping /metrics"
 python3 - "$work/metrics-alg64.txt" <<'PY' || fail "ALG counters: $(grep -i 'alg' "$work/metrics-alg64.txt")"
@@ -134,9 +135,11 @@ for line in open(sys.argv[1]):
         k, _, v = line.rpartition(" ")
         m[k] = float(v)
 matched = m['cgnat_alg_expectations_total{event="matched"}']
-print("nat64-e2e: expectations matched", int(matched), "refused lines",
+rewritten = m['cgnat_alg_events_total{alg="ftp",event="rewritten"}']
+print("nat64-e2e: ftp rewrites", int(rewritten), "expectations matched", int(matched), "refused lines",
       int(m["cgnat_alg_nat64_ftp_refused_total"]), "skipped", int(m["cgnat_alg_nat64_skipped_total"]))
 assert matched >= 2, matched
+assert rewritten >= 5, rewritten
 assert m["cgnat_alg_nat64_ftp_refused_total"] == 0
 assert m["cgnat_alg_nat64_skipped_total"] == 0
 PY
