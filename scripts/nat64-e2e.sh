@@ -21,7 +21,9 @@
 # takes its place on the same veth ends (moved into a namespace of their own): tayga
 # as a stateful-looking NAT64 (a dynamic pool of private IPv4 addresses, one per IPv6
 # host) plus nftables snat to 198.51.100.1, with the same namespaces, resolver and
-# CLAT, and the same checks. What differs is in docs/nat64.md. Needs root.
+# CLAT, and the same checks. What differs is in docs/nat64.md. Before cgnat stops, the
+# ALGs over NAT64 (a step of their own): FTP (RFC 6384) with curl to pyftpdlib, EPSV
+# and EPRT, and TFTP with tftp-hpa to tftpd-hpa. Needs root.
 # Usage: nat64-e2e.sh CGNAT_BINARY WORKDIR
 set -euo pipefail
 . "$(dirname "$0")/lib/cgnat-bed.sh"
@@ -43,7 +45,10 @@ bed_inside='ipv4 = "100.64.0.1/10"
 ipv6 = ["fd00:ffff::1/64"]'
 write_cgnat_config "$work/cgnat.toml" nat64 "$vsn" "$vin" '
 [nat64]
-prefix = "2001:db8:64::/96"'
+prefix = "2001:db8:64::/96"
+
+[alg]
+tftp = { enabled = true }'
 "$bin" check -c "$work/cgnat.toml" > "$work/check.txt" || fail "config refused: $(cat "$work/check.txt")"
 start_cgnat "$bin" "$work/cgnat.toml"
 wait_up "$cg" || fail "cgnat did not answer ping on 100.64.0.1 (or exited)"
@@ -228,6 +233,62 @@ route=$(ip netns exec "$sub" ip route get 192.0.2.10)
 case $route in *" dev clat "*) ;; *) fail "CLAT: IPv4 does not go through clat: $route" ;; esac
 reach 464xlat 4 192.0.2.10
 # ---- end of step 464XLAT ----
+
+# ---- ALGs over NAT64 (RFC 6384 FTP, TFTP) ---------------------------------------------
+# An IPv4-only FTP server (pyftpdlib) and an IPv6-only client (curl): EPSV (cgnat sends
+# PASV, the 227 comes back as a 229), --disable-epsv (curl keeps EPSV on IPv6), and
+# EPRT |2| (--ftp-port -: cgnat sends PORT with the pool address, the server's data
+# connection reaches the client); 5 MB each, sha256 checked. Then tftp-hpa over IPv6
+# from tftpd-hpa on IPv4 (its answers come from a new port).
+mkdir -p "$work/ftp" "$work/tftp"
+head -c 5242880 /dev/urandom > "$work/ftp/blob5.bin"
+want5=$(sha256sum "$work/ftp/blob5.bin" | cut -d' ' -f1)
+ip netns exec "$inet" /usr/bin/python3 -m pyftpdlib -i 192.0.2.10 -p 21 -d "$work/ftp" \
+    > "$work/ftp.log" 2>&1 &
+pids+=($!)
+head -c 262144 /dev/urandom > "$work/tftp/t.bin"
+ip netns exec "$inet" /usr/sbin/in.tftpd -L -a 192.0.2.10:69 -s "$work/tftp" > "$work/tftpd.log" 2>&1 &
+pids+=($!)
+sleep 1
+ftp64_get() { # mode, curl options...
+    local mode=$1; shift
+    ip netns exec "$sub" curl -6 -v -sS --max-time 60 "$@" -o "$work/got-ftp-$mode.bin" \
+        "ftp://[$server6]/blob5.bin" > "$work/curl-ftp-$mode.log" 2>&1 \
+        || fail "FTP $mode over NAT64: $(cat "$work/curl-ftp-$mode.log"; tail -5 "$work/ftp.log")"
+    [ "$(sha256sum "$work/got-ftp-$mode.bin" | cut -d' ' -f1)" = "$want5" ] \
+        || fail "FTP $mode over NAT64: sha256 mismatch"
+    echo "nat64-e2e: ftp $mode over NAT64 ($(grep -o '^> \(EPSV\|PASV\|EPRT\|PORT\).*' "$work/curl-ftp-$mode.log" | tr -d '\r' | tr '\n' ' ')), 5 MB, sha256 matches"
+}
+ftp64_get epsv --ftp-pasv
+ftp64_get pasv --ftp-pasv --disable-epsv
+ftp64_get eprt --ftp-port -
+(cd "$work" && ip netns exec "$sub" timeout 30 tftp -6 "$server6" -m binary -c get t.bin got-tftp.bin) \
+    || fail "TFTP over NAT64"
+[ "$(sha256sum "$work/got-tftp.bin" | cut -d' ' -f1)" = "$(sha256sum "$work/tftp/t.bin" | cut -d' ' -f1)" ] \
+    || fail "TFTP over NAT64: sha256 mismatch"
+echo "nat64-e2e: tftp over NAT64, 256 KB, sha256 matches"
+# The EPRT's data connection and the TFTP answer came in by expectations; the two
+# EPSVs went as PASV and their 227s came back as 229s, the EPRT went as PORT (five
+# rewrites); nothing was left untranslated.
+curl -s --max-time 5 "http://127.0.0.1:$metrics_port/metrics" > "$work/metrics-alg64.txt" \
+    || fail "scraping /metrics"
+python3 - "$work/metrics-alg64.txt" <<'PY' || fail "ALG counters: $(grep -i 'alg' "$work/metrics-alg64.txt")"
+import sys
+m = {}
+for line in open(sys.argv[1]):
+    if line and not line.startswith("#"):
+        k, _, v = line.rpartition(" ")
+        m[k] = float(v)
+matched = m['cgnat_alg_expectations_total{event="matched"}']
+rewritten = m['cgnat_alg_events_total{alg="ftp",event="rewritten"}']
+print("nat64-e2e: ftp rewrites", int(rewritten), "expectations matched", int(matched), "refused lines",
+      int(m["cgnat_alg_nat64_ftp_refused_total"]), "skipped", int(m["cgnat_alg_nat64_skipped_total"]))
+assert matched >= 2, matched
+assert rewritten >= 5, rewritten
+assert m["cgnat_alg_nat64_ftp_refused_total"] == 0
+assert m["cgnat_alg_nat64_skipped_total"] == 0
+PY
+# ---- end of the ALGs over NAT64 --------------------------------------------------------
 
 sleep 0.5
 stop_cgnat "$cg"

@@ -2,7 +2,7 @@
 //! carry addresses: PORT, EPRT, 227 and 229, and the line framing that finds them.
 //! A line longer than [`MAX_LINE`] is refused; a line not yet ended asks for more.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Longest control line accepted (RFC 959 has no limit; real ones are far shorter).
 pub const MAX_LINE: usize = 512;
@@ -101,8 +101,8 @@ pub fn format_host_port(a: Ipv4Addr, port: u16) -> String {
 pub enum Eprt {
     /// `|1|a.b.c.d|port|`.
     V4(Ipv4Addr, u16),
-    /// Protocol 2 (IPv6): not NAT44's business, the ALG stands aside.
-    V6,
+    /// `|2|ipv6-address|port|`: not NAT44's business; NAT64 translates it (RFC 6384).
+    V6(Ipv6Addr, u16),
 }
 
 /// "|1|132.235.1.2|6275|" (RFC 2428): any delimiter in 33..=126, the same throughout.
@@ -132,7 +132,15 @@ pub fn parse_eprt(s: &[u8]) -> Result<Eprt, FtpError> {
             }
             Ok(Eprt::V4(Ipv4Addr::from(o), port))
         }
-        b"2" => Ok(Eprt::V6),
+        b"2" => {
+            let text = std::str::from_utf8(fields[1]).map_err(|_| FtpError::BadSyntax)?;
+            let a: Ipv6Addr = text.parse().map_err(|_| FtpError::BadSyntax)?;
+            let port = number(fields[2], 5, 65535)? as u16;
+            if port == 0 {
+                return Err(FtpError::PortZero);
+            }
+            Ok(Eprt::V6(a, port))
+        }
         _ => Err(FtpError::BadSyntax),
     }
 }
@@ -202,6 +210,12 @@ pub enum Message<'a> {
     Port(&'a [u8]),
     /// EPRT with its argument.
     Eprt(&'a [u8]),
+    /// EPSV with its argument (empty, a protocol number, or `ALL`; RFC 2428 3).
+    Epsv(&'a [u8]),
+    /// PASV (RFC 959).
+    Pasv,
+    /// LPRT or LPSV (RFC 1639).
+    Long,
     /// AUTH TLS / AUTH SSL (the channel is about to be encrypted).
     Auth,
     /// A 227 reply.
@@ -223,6 +237,20 @@ pub fn classify(line: &[u8]) -> Message<'_> {
         Message::Port(&line[5..])
     } else if cmd(b"EPRT") {
         Message::Eprt(&line[5..])
+    } else if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"EPSV") {
+        let rest = &line[4..];
+        match rest.split_first() {
+            None => Message::Epsv(rest),
+            Some((b' ', arg)) => Message::Epsv(arg),
+            _ => Message::Other,
+        }
+    } else if line.eq_ignore_ascii_case(b"PASV") {
+        Message::Pasv
+    } else if line.len() >= 4
+        && (line[..4].eq_ignore_ascii_case(b"LPRT") || line[..4].eq_ignore_ascii_case(b"LPSV"))
+        && line.get(4).is_none_or(|&b| b == b' ')
+    {
+        Message::Long
     } else if line.len() >= 8
         && (line[..8].eq_ignore_ascii_case(b"AUTH TLS")
             || line[..8].eq_ignore_ascii_case(b"AUTH SSL"))
@@ -294,7 +322,10 @@ mod tests {
             parse_eprt(b"!1!132.235.1.2!6275!"),
             Ok(Eprt::V4(Ipv4Addr::new(132, 235, 1, 2), 6275))
         );
-        assert_eq!(parse_eprt(b"|2|1080::8:800:200C:417A|5282|"), Ok(Eprt::V6));
+        assert_eq!(
+            parse_eprt(b"|2|1080::8:800:200C:417A|5282|"),
+            Ok(Eprt::V6("1080::8:800:200c:417a".parse().unwrap(), 5282))
+        );
         assert_eq!(parse_eprt(b"|1|132.235.1.2|0|"), Err(FtpError::PortZero));
         assert_eq!(parse_eprt(b"|1|132.235.1|6275|"), Err(FtpError::BadSyntax));
         assert_eq!(
@@ -342,6 +373,24 @@ mod tests {
         assert_eq!(classify(b"auth ssl"), Message::Auth);
         assert_eq!(classify(b"PORTX 1"), Message::Other);
         assert_eq!(classify(b"234 AUTH TLS OK."), Message::Reply234);
+    }
+
+    #[test]
+    fn eprt_2_and_the_passive_commands_are_read_for_nat64() {
+        assert_eq!(
+            parse_eprt(b"|2|2001:db8::10|50000|"),
+            Ok(Eprt::V6("2001:db8::10".parse().unwrap(), 50000))
+        );
+        assert_eq!(parse_eprt(b"|2|2001:db8::10|0|"), Err(FtpError::PortZero));
+        assert_eq!(parse_eprt(b"|2|10.0.0.1|50000|"), Err(FtpError::BadSyntax));
+        assert_eq!(classify(b"EPSV"), Message::Epsv(b""));
+        assert_eq!(classify(b"epsv 2"), Message::Epsv(b"2"));
+        assert_eq!(classify(b"EPSV ALL"), Message::Epsv(b"ALL"));
+        assert_eq!(classify(b"EPSVX"), Message::Other);
+        assert_eq!(classify(b"PASV"), Message::Pasv);
+        assert_eq!(classify(b"LPSV"), Message::Long);
+        assert_eq!(classify(b"LPRT 6,16,1,2,3"), Message::Long);
+        assert_eq!(classify(b"LPRTX"), Message::Other);
     }
 
     #[test]

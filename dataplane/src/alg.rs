@@ -7,7 +7,7 @@
 //!
 //! The tag travels in front of the frame, in the mbuf headroom:
 //! `[0xA7, direction, n, alg, in_addr, in_port, rem_addr, rem_port, out_addr, out_port, frag, frags,
-//! n x (in_addr, in_port, out_addr, out_port)]`.
+//! nat64, 0, n x (in_addr, in_port, out_addr, out_port)]`.
 
 use crate::buf::PacketBuf;
 use crate::counters::WorkerCounters;
@@ -22,7 +22,7 @@ use std::net::Ipv4Addr;
 const MAGIC: u8 = 0xA7;
 /// Rewrites one packet may carry.
 pub const MAX_REWRITES: usize = 8;
-const HEAD: usize = 24;
+const HEAD: usize = 26;
 const EACH: usize = 12;
 
 /// An announced endpoint and its translation.
@@ -56,6 +56,9 @@ pub struct Tag {
     pub frag: u8,
     /// Fragments of that datagram; 0 for a frame that is a whole packet.
     pub frags: u8,
+    /// A NAT64 session (the inside endpoint is an IPv6 host's handle): the FTP ALG
+    /// translates between the IPv6 client and the IPv4 server (RFC 6384).
+    pub nat64: bool,
 }
 
 impl Tag {
@@ -78,6 +81,8 @@ impl Tag {
         put16(d, 20, self.outside.1);
         d[22] = self.frag;
         d[23] = self.frags;
+        d[24] = u8::from(self.nat64);
+        d[25] = 0;
         for (k, r) in self.rewrites[..usize::from(self.n)].iter().enumerate() {
             let at = HEAD + EACH * k;
             put32(d, at, r.inside.0);
@@ -108,6 +113,7 @@ impl Tag {
             n,
             frag: d[22],
             frags: d[23],
+            nat64: d[24] == 1,
             ..Tag::default()
         };
         for k in 0..usize::from(n) {
@@ -130,16 +136,20 @@ pub fn starts_address_command(line: &[u8]) -> bool {
     })
 }
 
-/// The TCP payload range of the IPv4 frame, if any.
+/// The TCP payload range of the IPv4 frame (or IPv6, a NAT64 session's frame to its
+/// host), if any.
 pub fn tcp_payload(d: &[u8]) -> Option<(usize, usize)> {
-    let ip = ipv4::Packet::new_checked(d.get(14..)?).ok()?;
-    if ip.protocol() != ipv4::PROTO_TCP {
+    let (l4, end, proto) = crate::mangle::l4_of(d, 14)?;
+    if proto != ipv4::PROTO_TCP || end > d.len() || l4 > end {
         return None;
     }
-    let l4 = 14 + ip.header_len();
-    let end = 14 + ip.total_len();
     let seg = tcp::Segment::new_checked(&d[l4..end]).ok()?;
     Some((l4 + seg.header_len(), end))
+}
+
+/// Where the L4 header of the frame's IPv4 or IPv6 packet starts (14 + 20 if unknown).
+pub fn l4_at(d: &[u8]) -> usize {
+    crate::mangle::l4_of(d, 14).map_or(34, |x| x.0)
 }
 
 /// The FTP commands of a client's payload that announce an endpoint, as (address,
@@ -153,7 +163,7 @@ pub fn announced(payload: &[u8], counters: &WorkerCounters) -> Vec<(Ipv4Addr, u1
             Message::Port(arg) => Some(parse_host_port(arg).map(Some)),
             Message::Eprt(arg) => Some(parse_eprt(arg).map(|e| match e {
                 Eprt::V4(a, p) => Some((a, p)),
-                Eprt::V6 => None,
+                Eprt::V6(..) => None,
             })),
             _ => None,
         };
@@ -161,6 +171,24 @@ pub fn announced(payload: &[u8], counters: &WorkerCounters) -> Vec<(Ipv4Addr, u1
             Some(Ok(Some(ep))) => out.push(ep),
             Some(Err(_)) => counters.alg_ftp_parse_errors.inc(),
             _ => {}
+        }
+        at = l.next;
+    }
+    out
+}
+
+/// The IPv6 endpoints a client's EPRT |2| commands announce (a NAT64 session). Only
+/// complete lines count.
+pub fn announced6(payload: &[u8], counters: &WorkerCounters) -> Vec<(std::net::Ipv6Addr, u16)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Ok(Some(l)) = next_line(payload, at) {
+        if let Message::Eprt(arg) = classify(&payload[l.start..l.end]) {
+            match parse_eprt(arg) {
+                Ok(Eprt::V6(a, p)) => out.push((a, p)),
+                Ok(Eprt::V4(..)) => {}
+                Err(_) => counters.alg_ftp_parse_errors.inc(),
+            }
         }
         at = l.next;
     }
@@ -198,6 +226,10 @@ struct Conn {
     seq: SeqAdj,
     auth_pending: bool,
     stand_aside: bool,
+    /// NAT64: the client's EPSV went to the server as PASV; its 227 answer goes back
+    /// to the client as a 229 (RFC 6384), until the client's next command or another
+    /// final reply.
+    epsv_as_pasv: bool,
     last_seen: u32,
 }
 
@@ -392,8 +424,7 @@ impl AlgControl {
         }
         let seq_of = |b: &B| {
             let d = b.data();
-            let l4 = 14 + usize::from(d[14] & 0x0f) * 4;
-            crate::wire::be32(d, l4 + 4)
+            crate::wire::be32(d, l4_at(d) + 4)
         };
         if !datagram && segs.len() == 1 {
             if let Some(r) = self.runs.get(&(key, tag.dir)) {
@@ -416,7 +447,7 @@ impl AlgControl {
                         None
                     };
                     let buf: &mut B = segs.pop().expect("one segment");
-                    let l4 = 14 + usize::from(buf.data()[14] & 0x0f) * 4;
+                    let l4 = l4_at(buf.data());
                     conn.seq.adjust(buf, l4, dir);
                     // Bytes that cannot be matched to the rewritten ones leave out: the
                     // segment goes as a bare ack, never with the untranslated text.
@@ -466,16 +497,13 @@ impl AlgControl {
         }
         for (k, b) in segs.iter_mut().enumerate() {
             let buf: &mut B = b;
-            let Some(ip_len) = ipv4::Packet::new_checked(&buf.data()[14..])
-                .ok()
-                .map(|p| p.header_len())
-            else {
+            let Some((l4, _, _)) = crate::mangle::l4_of(buf.data(), 14) else {
                 continue;
             };
             let orig_seq = if datagram {
                 None
             } else {
-                conn.seq.adjust(buf, 14 + ip_len, dir)
+                conn.seq.adjust(buf, l4, dir)
             };
             let Some(nt) = &new_text else { continue };
             let old_len = starts.get(k + 1).copied().unwrap_or(text.len()) - starts[k];
@@ -560,6 +588,13 @@ impl AlgControl {
             if msg != Message::Other {
                 self.counters.alg_ftp_messages.inc();
             }
+            if tag.nat64 {
+                if let Some(e) = self.ftp64_edit(line, msg, tag, conn, dir) {
+                    edits.push((l.start, l.end - l.start, e));
+                }
+                at = l.next;
+                continue;
+            }
             match (msg, dir) {
                 (Message::Port(arg), 0) => {
                     if let Ok((a, p)) = parse_host_port(arg) {
@@ -601,5 +636,86 @@ impl AlgControl {
             at = l.next;
         }
         edits
+    }
+
+    /// NAT64 (RFC 6384), one control line between the IPv6 client and the IPv4 server:
+    /// its replacement, if any. The client's EPRT naming its own IPv6 address (the
+    /// worker reserved the data connection's mapping) becomes PORT with the pool
+    /// address and port; EPSV (or EPSV 2) becomes PASV and the server's 227 answer a
+    /// 229 with the port alone, which the client reaches at the server's address
+    /// under the NAT64 prefix (the 227 must name the server's own address). The
+    /// IPv4-only commands (PORT, PASV, LPRT, LPSV, EPRT |1|), EPSV ALL or 1, and an
+    /// EPRT or a 227 that cannot be translated pass unchanged, counted
+    /// (`alg_nat64_ftp_refused`).
+    fn ftp64_edit(
+        &self,
+        line: &[u8],
+        msg: Message<'_>,
+        tag: &Tag,
+        conn: &mut Conn,
+        dir: usize,
+    ) -> Option<String> {
+        let refused = || {
+            self.counters.alg_nat64_ftp_refused.inc();
+            None
+        };
+        if dir == 0 && !matches!(msg, Message::Epsv(_)) {
+            // The client's next command: the EPSV was answered.
+            conn.epsv_as_pasv = false;
+        }
+        match (msg, dir) {
+            (Message::Eprt(arg), 0) => {
+                let Ok(Eprt::V6(_, p)) = parse_eprt(arg) else {
+                    return refused();
+                };
+                let r = tag.rewrites[..usize::from(tag.n)]
+                    .iter()
+                    .find(|r| r.inside == (tag.inside.0, p));
+                match r {
+                    Some(r) => Some(format!(
+                        "PORT {}",
+                        format_host_port(Ipv4Addr::from(r.outside.0), r.outside.1)
+                    )),
+                    None => refused(),
+                }
+            }
+            (Message::Epsv(arg), 0) => {
+                if arg.is_empty() || arg == b"2" {
+                    conn.epsv_as_pasv = true;
+                    Some("PASV".into())
+                } else {
+                    refused()
+                }
+            }
+            (Message::Port(_) | Message::Pasv | Message::Long, 0) => refused(),
+            (Message::Auth, 0) => {
+                conn.auth_pending = true;
+                None
+            }
+            (Message::Reply234, 1) if conn.auth_pending => {
+                conn.stand_aside = true;
+                self.counters.alg_ftp_stand_aside.inc();
+                None
+            }
+            (Message::Reply227, 1) if conn.epsv_as_pasv => {
+                // Kept until the client's next command: a retransmitted 227 is
+                // translated again, the same bytes at the same place.
+                match cgnat_alg::ftp::parse_227(line) {
+                    Ok((a, p, _, _)) if u32::from(a) == tag.remote.0 => {
+                        Some(format!("229 Entering Extended Passive Mode (|||{p}|)"))
+                    }
+                    _ => refused(),
+                }
+            }
+            (_, 1) if conn.epsv_as_pasv && matches!(line.first(), Some(b'2'..=b'5')) => {
+                // The server refused the PASV (or answered something else): nothing
+                // more to translate for that EPSV.
+                if line.get(3) != Some(&b'-') {
+                    conn.epsv_as_pasv = false;
+                }
+                None
+            }
+            _ => None,
+        }
     }
 }

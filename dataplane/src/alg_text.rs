@@ -106,10 +106,8 @@ fn count(c: &WorkerCounters, alg: u8, e: AlgEvent) {
 
 /// The payload of the frame's UDP datagram or TCP segment, and whether it is a datagram.
 pub fn payload(d: &[u8]) -> Option<(usize, usize, bool)> {
-    let ip = ipv4::Packet::new_checked(d.get(14..)?).ok()?;
-    let l4 = 14 + ip.header_len();
-    let end = 14 + ip.total_len();
-    match ip.protocol() {
+    let (l4, end, proto) = crate::mangle::l4_of(d, 14)?;
+    match proto {
         ipv4::PROTO_UDP if end >= l4 + 8 => Some((l4 + 8, end, true)),
         ipv4::PROTO_TCP => {
             let (s, e) = crate::alg::tcp_payload(d)?;
@@ -212,6 +210,7 @@ pub fn worker<B: PacketBuf>(
         inside: (s.in_addr, s.in_port),
         remote: (s.rem_addr, s.rem_port),
         outside: (s.out_addr, s.out_port),
+        nat64: crate::nat::hosts6::is_host(s.in_addr),
         ..Tag::default()
     };
     let Some((start, end, datagram)) = payload(buf.data()) else {
@@ -225,8 +224,7 @@ pub fn worker<B: PacketBuf>(
     let seq = if datagram {
         0
     } else {
-        let l4 = 14 + usize::from(buf.data()[14] & 0x0f) * 4;
-        crate::wire::be32(buf.data(), l4 + 4)
+        crate::wire::be32(buf.data(), crate::alg::l4_at(buf.data()) + 4)
     };
     let held = if datagram {
         None

@@ -381,9 +381,14 @@ pub struct WorkerCounters {
     /// NAT events about NAT64 subscribers not logged: the IPFIX and syslog records
     /// carry an IPv4 inside address, and a NAT64 host has none (no wrong one is sent).
     pub log_events_nat64_unlogged: Counter,
-    /// NAT64 sessions made to an ALG's server port without the ALG (no ALG follows
-    /// a NAT64 session yet).
+    /// NAT64 sessions made to an ALG's server port without the ALG: SIP, whose
+    /// messages name the IPv6 host (FTP, TFTP and RTSP follow a NAT64 session).
     pub alg_nat64_skipped: Counter,
+    /// NAT64 FTP control lines the ALG could not translate for the IPv4 server or
+    /// the IPv6 client (RFC 6384), passed unchanged: PORT, PASV, LPRT, LPSV, EPRT
+    /// |1| or an EPRT |2| naming another address (or no mapping free), EPSV ALL or
+    /// 1, a 227 naming an address other than the server's.
+    pub alg_nat64_ftp_refused: Counter,
     /// PCP and NAT-PMP mappings alive now.
     pub pcp_mappings_active: Counter,
     /// PCP and NAT-PMP mappings whose lifetime ended.

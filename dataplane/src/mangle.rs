@@ -21,9 +21,27 @@ pub enum MangleError {
     NoRoom,
 }
 
-/// Replaces `len` bytes at `offset` of the L4 payload of the IPv4 packet at `l3` with
-/// `with`, moving the tail, and fixes IP total length and checksum and the L4 length
-/// and checksum. Returns the change in length.
+/// Where the L4 header of the IP packet at `l3` starts and the packet ends, and its
+/// protocol: IPv4, or IPv6 without extension headers (as NAT64 translation leaves a
+/// packet it sends to a host, RFC 7915). None for anything else.
+pub fn l4_of(d: &[u8], l3: usize) -> Option<(usize, usize, u8)> {
+    let v = d.get(l3)? >> 4;
+    if v == 6 {
+        let ip = crate::wire::ipv6::Packet::new_checked(d.get(l3..)?).ok()?;
+        let l4 = l3 + crate::wire::ipv6::HEADER_LEN;
+        let end = l4 + ip.payload_len();
+        let nh = ip.next_header();
+        (end <= d.len() && matches!(nh, ipv4::PROTO_TCP | ipv4::PROTO_UDP)).then_some((l4, end, nh))
+    } else {
+        let ip = ipv4::Packet::new_checked(d.get(l3..)?).ok()?;
+        Some((l3 + ip.header_len(), l3 + ip.total_len(), ip.protocol()))
+    }
+}
+
+/// Replaces `len` bytes at `offset` of the L4 payload of the IP packet at `l3` (IPv4,
+/// or IPv6 as [`l4_of`] reads it) with `with`, moving the tail, and fixes the IP
+/// length (and IPv4 checksum) and the L4 length and checksum. Returns the change in
+/// length.
 pub fn mangle<B: PacketBuf>(
     buf: &mut B,
     l3: usize,
@@ -31,13 +49,12 @@ pub fn mangle<B: PacketBuf>(
     len: usize,
     with: &[u8],
 ) -> Result<isize, MangleError> {
-    let (ihl, total, proto) = {
-        let ip = ipv4::Packet::new_checked(buf.data().get(l3..).ok_or(MangleError::OutOfRange)?)
-            .map_err(|_| MangleError::OutOfRange)?;
-        (ip.header_len(), ip.total_len(), ip.protocol())
-    };
-    let l4 = l3 + ihl;
-    let end = l3 + total;
+    let (l4, end, proto) = l4_of(buf.data(), l3).ok_or(MangleError::OutOfRange)?;
+    let v6 = buf.data()[l3] >> 4 == 6;
+    let total = end - l3;
+    if end > buf.data().len() || l4 > end {
+        return Err(MangleError::OutOfRange);
+    }
     let hdr = match proto {
         ipv4::PROTO_TCP => tcp::Segment::new_checked(&buf.data()[l4..end])
             .map_err(|_| MangleError::OutOfRange)?
@@ -72,23 +89,35 @@ pub fn mangle<B: PacketBuf>(
     let new_end = (end as isize + delta) as usize;
     let d = buf.data_mut();
     d[at..at + with.len()].copy_from_slice(with);
-    {
+    let pseudo = |d: &[u8], l4_len: u16| {
+        if v6 {
+            let (s6, d6) = (&d[l3 + 8..l3 + 24], &d[l3 + 24..l3 + 40]);
+            let mut acc = checksum::add(checksum::sum(s6), checksum::sum(d6));
+            acc = checksum::add(acc, u32::from(l4_len));
+            checksum::add(acc, u32::from(proto))
+        } else {
+            let ip = ipv4::Packet::new_unchecked(&d[l3..]);
+            checksum::pseudo_header(
+                ip.src().to_be_bytes(),
+                ip.dst().to_be_bytes(),
+                proto,
+                l4_len,
+            )
+        }
+    };
+    if v6 {
+        put16(d, l3 + 4, (new_end - l4) as u16);
+    } else {
         let mut ip = ipv4::Packet::new_unchecked(&mut d[l3..new_end]);
         ip.set_total_len(new_total as u16);
     }
-    let (src, dst) = {
-        let ip = ipv4::Packet::new_unchecked(&d[l3..new_end]);
-        (ip.src().to_be_bytes(), ip.dst().to_be_bytes())
-    };
+    let l4_len = (new_end - l4) as u16;
+    let ph = pseudo(d, l4_len);
     let seg = &mut d[l4..new_end];
-    let l4_len = seg.len() as u16;
     match proto {
         ipv4::PROTO_TCP => {
             put16(seg, tcp::CHECKSUM, 0);
-            let c = checksum::finish(checksum::add(
-                checksum::sum(seg),
-                checksum::pseudo_header(src, dst, proto, l4_len),
-            ));
+            let c = checksum::finish(checksum::add(checksum::sum(seg), ph));
             put16(seg, tcp::CHECKSUM, c);
         }
         _ => {
@@ -96,10 +125,7 @@ pub fn mangle<B: PacketBuf>(
             let had = be16(seg, udp::CHECKSUM) != 0;
             put16(seg, udp::CHECKSUM, 0);
             if had {
-                let c = checksum::finish(checksum::add(
-                    checksum::sum(seg),
-                    checksum::pseudo_header(src, dst, proto, l4_len),
-                ));
+                let c = checksum::finish(checksum::add(checksum::sum(seg), ph));
                 put16(seg, udp::CHECKSUM, if c == 0 { 0xffff } else { c });
             }
         }

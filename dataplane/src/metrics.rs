@@ -517,8 +517,13 @@ impl Source {
         );
         f.counter(
             "cgnat_alg_nat64_skipped_total",
-            "NAT64 sessions to an ALG's server port made without the ALG.",
+            "NAT64 sessions to an ALG's server port made without the ALG (SIP).",
             vec![(vec![], sum(&|c| c.alg_nat64_skipped.get()))],
+        );
+        f.counter(
+            "cgnat_alg_nat64_ftp_refused_total",
+            "NAT64 FTP control lines the ALG could not translate (RFC 6384), passed unchanged.",
+            vec![(vec![], sum(&|c| c.alg_nat64_ftp_refused.get()))],
         );
         f.counter(
             "cgnat_fragments_translated_total",

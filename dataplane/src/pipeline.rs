@@ -1709,6 +1709,17 @@ impl<B: PacketBuf> Worker<B> {
             Err(r) => return Verdict::Drop(r),
         };
         let s = *self.nat.session(i);
+        if s.alg() == crate::nat::ALG_TFTP {
+            // RRQ (1) or WRQ (2): the server answers from a new port to the pool
+            // address and port of the host's request (RFC 1350); the expectation lets
+            // it in, and the answer reaches the host as any NAT64 session's.
+            let l4 = &buf.data()[l3 + chain.offset..(l3 + end).min(buf.data().len())];
+            if l4.len() >= 10 && l4[8] == 0 && matches!(l4[9], 1 | 2) {
+                let (h, port) = (s.in_addr, s.in_port);
+                self.nat
+                    .alg_expect_proto(ipv4::PROTO_UDP, i, h, port, rem, now);
+            }
+        }
         self.ident = self.ident.wrapping_add(1);
         let side = crate::xlat::Side4 {
             src: s.out_addr,
@@ -1729,6 +1740,18 @@ impl<B: PacketBuf> Worker<B> {
                 return self.icmp6_error(buf, nh, kind, 0, u32::from(mtu), now, r);
             }
             Err(r) => return Verdict::Drop(xlat_reason(r)),
+        }
+        if s.alg() == crate::nat::ALG_FTP {
+            // The control lcore translates the commands (RFC 6384) on the IPv4
+            // segment; the worker reserves what an EPRT announces.
+            match parse_l3(buf) {
+                Ok(p) => self.ftp_from_inside(buf, &p, i, &s, now),
+                Err(r) => return Verdict::Drop(r),
+            }
+        } else if s.alg() == crate::nat::ALG_RTSP {
+            // A SETUP's client ports get an RTP/RTCP pair of the host's handle, as
+            // for NAT44; the control lcore rewrites them on the IPv4 segment.
+            self.text_alg(buf, i, &s, 0, now);
         }
         self.counters.in2out.inc();
         self.l2_out(buf, Side::Outside, rem, now)
@@ -2096,6 +2119,7 @@ impl<B: PacketBuf> Worker<B> {
                 remote: (s.rem_addr, s.rem_port),
                 outside: (s.out_addr, s.out_port),
                 alg: s.alg(),
+                nat64: crate::nat::hosts6::is_host(s.in_addr),
                 ..Default::default()
             });
         } else if s.alg() == crate::nat::ALG_SIP || s.alg() == crate::nat::ALG_RTSP {
@@ -2139,12 +2163,14 @@ impl<B: PacketBuf> Worker<B> {
         now: u32,
     ) {
         use crate::alg::{announced, tcp_payload, Tag};
+        let nat64 = crate::nat::hosts6::is_host(s.in_addr);
         let mut tag = Tag {
             dir: 0,
             inside: (s.in_addr, s.in_port),
             remote: (s.rem_addr, s.rem_port),
             outside: (s.out_addr, s.out_port),
             alg: s.alg(),
+            nat64,
             ..Tag::default()
         };
         if let Some((start, end)) = tcp_payload(buf.data()) {
@@ -2180,6 +2206,22 @@ impl<B: PacketBuf> Worker<B> {
                     tail.len(),
                     seq.wrapping_add(payload.len() as u32),
                 ));
+            }
+            if nat64 {
+                // An IPv6 client (RFC 6384): EPRT |2| naming its own address gets a
+                // mapping of its handle and port; anything else is not translated
+                // (counted by the control lcore).
+                let host = self.nat.host6(s.in_addr);
+                for (a, port) in crate::alg::announced6(text, &self.counters) {
+                    if host == Some(u128::from(a)) {
+                        let h = std::net::Ipv4Addr::from(s.in_addr);
+                        if !self.ftp_reserve(&mut tag, h, port, true, i, s, p.dst, now) {
+                            break;
+                        }
+                    }
+                }
+                self.alg_tag = Some(tag);
+                return;
             }
             if self.nat.params().ftp_ports.contains(&s.in_port) {
                 // The server is the inside host (a port forward): its 227 and 229
@@ -3333,7 +3375,7 @@ impl<B: PacketBuf> Control<B> {
         let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
         let text = tag.alg == crate::nat::ALG_SIP || tag.alg == crate::nat::ALG_RTSP;
         let seg = crate::alg::tcp_payload(buf.data()).map(|(s, e)| {
-            let l4 = 14 + usize::from(buf.data()[14] & 0x0f) * 4;
+            let l4 = crate::alg::l4_at(buf.data());
             (crate::wire::be32(buf.data(), l4 + 4), e - s)
         });
         let repeat = seg.is_some_and(|(seq, _)| self.alg.in_run(&key, tag.dir, seq));

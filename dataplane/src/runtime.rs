@@ -1284,6 +1284,7 @@ pub(crate) fn summarize(
         "ha_journal_full": sum(&|c| c.ha_journal_full.get()),
         "log_events_nat64_unlogged": sum(&|c| c.log_events_nat64_unlogged.get()),
         "alg_nat64_skipped": sum(&|c| c.alg_nat64_skipped.get()),
+        "alg_nat64_ftp_refused": sum(&|c| c.alg_nat64_ftp_refused.get()),
         "pcp": pcp_json(&all),
         "handoff": { "sent": sum(&|c| c.handoff_out.get()), "received": sum(&|c| c.handoff_in.get()) },
         "fragments": { "translated": sum(&|c| c.fragments_translated.get()), "held": sum(&|c| c.fragments_held.get()),

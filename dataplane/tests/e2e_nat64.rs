@@ -2,7 +2,9 @@
 //! subscriber reaches an IPv4-only server through cgnat (curl of 5 MB with sha256,
 //! ping, a UDP round trip) by the address under the prefix, by name through a real
 //! DNS64 (unbound's dns64 module), and from an IPv4-only application through a CLAT
-//! (tayga, 464XLAT, cgnat as the PLAT); the server side sees only pool addresses. Then
+//! (tayga, 464XLAT, cgnat as the PLAT); the server side sees only pool addresses; FTP
+//! through the RFC 6384 ALG (curl EPSV, --disable-epsv, EPRT to pyftpdlib, 5 MB each)
+//! and TFTP (tftp-hpa to tftpd-hpa). Then
 //! the same checks with the usual Linux PLAT (tayga plus nftables snat) in cgnat's
 //! place, on the same namespaces.
 

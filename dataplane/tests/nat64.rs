@@ -10,7 +10,7 @@ use cgnat_config::Config;
 use cgnat_dataplane::counters::DropReason;
 use cgnat_dataplane::harness::{Harness, INSIDE_MAC, OUTSIDE_MAC};
 use cgnat_dataplane::pipeline::Side;
-use common::{a6, config_text, csum, GW_MAC, HOST_MAC};
+use common::{a6, config_text, csum, v4_out, GW_MAC, HOST_MAC};
 use etherparse::PacketBuilder;
 
 const PORT6: &str = "2001:db8:ffff::1";
@@ -83,20 +83,6 @@ fn chosen(f: &[u8]) -> ([u8; 4], u16, u16) {
     let at = if f[23] == 1 { 38 } else { 34 };
     let port = u16::from_be_bytes([f[at], f[at + 1]]);
     (src, port, u16::from_be_bytes([f[18], f[19]]))
-}
-
-/// An IPv4 frame as cgnat sends it from IPv6 (RFC 7915 5.1): TTL = hop limit - 1,
-/// identification `ident`, no DF at these sizes (1260 bytes or less), TOS 0.
-fn v4_out(built: Vec<u8>, ident: u16) -> Vec<u8> {
-    let mut f = built;
-    f[18..20].copy_from_slice(&ident.to_be_bytes());
-    f[20] = 0;
-    f[21] = 0;
-    f[24] = 0;
-    f[25] = 0;
-    let c = csum(&[&f[14..34]]);
-    f[24..26].copy_from_slice(&c.to_be_bytes());
-    f
 }
 
 /// An ICMPv6 error from the inside port's address to `host` quoting `quote`.
@@ -783,43 +769,7 @@ fn mutated_frames_never_panic_and_what_leaves_is_whole() {
             Side::Outside,
         ),
     ];
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    let mut left = [0u32; 2];
-    for k in 0..20_000u32 {
-        let (seed, side) = &seeds[k as usize % seeds.len()];
-        let mut f = seed.clone();
-        for _ in 0..1 + next() % 4 {
-            // Past the Ethernet header: the frame stays IPv6 or IPv4 mostly.
-            let at = 14 + (next() as usize) % (f.len() - 14);
-            f[at] = next() as u8;
-        }
-        if next() % 4 == 0 {
-            f.truncate(14 + (next() as usize) % (f.len() - 14));
-        }
-        for (_, out) in h.inject(&f, *side, T0 + k / 1000) {
-            match u16::from_be_bytes([out[12], out[13]]) {
-                0x0800 => {
-                    let ihl = usize::from(out[14] & 15) * 4;
-                    let total = usize::from(u16::from_be_bytes([out[16], out[17]]));
-                    assert!(ihl >= 20 && 14 + total <= out.len(), "{out:?}");
-                    assert_eq!(csum(&[&out[14..14 + ihl]]), 0, "{out:?}");
-                    left[0] += 1;
-                }
-                0x86dd => {
-                    let plen = usize::from(u16::from_be_bytes([out[18], out[19]]));
-                    assert_eq!(14 + 40 + plen, out.len(), "{out:?}");
-                    left[1] += 1;
-                }
-                t => panic!("ethertype {t:#x}: {out:?}"),
-            }
-        }
-    }
+    let left = common::mutated_run(&mut h, &seeds, 20_000, 0x9e37_79b9_7f4a_7c15, T0);
     // Many mutations keep a frame translatable (payload bytes; an IPv4 header byte
     // changed breaks its checksum): both ways were run.
     assert!(left[0] > 1000 && left[1] > 100, "{left:?}");

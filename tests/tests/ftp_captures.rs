@@ -86,6 +86,10 @@ fn auth_tls_is_seen_in_a_real_session() {
 
 #[test]
 fn ipv6_eprt_is_recognised_and_left_alone() {
-    // The IPv6 capture is not NAT44 traffic; its EPRT form is still recognised.
-    assert_eq!(parse_eprt(b"|2|2001:470:1f05:17a9::3|40000|"), Ok(Eprt::V6));
+    // The IPv6 capture is not NAT44 traffic; its EPRT form is still recognised (NAT64
+    // translates it, RFC 6384).
+    assert_eq!(
+        parse_eprt(b"|2|2001:470:1f05:17a9::3|40000|"),
+        Ok(Eprt::V6("2001:470:1f05:17a9::3".parse().unwrap(), 40000))
+    );
 }

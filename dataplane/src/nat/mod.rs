@@ -1289,13 +1289,19 @@ impl Nat {
         let r = if known.is_some() && self.session_by_in_key(&key).is_some() {
             self.in2out(&t, tcp_flags, may_create, now)
         } else {
-            // No ALG follows a NAT64 session yet: their rewriting is IPv4's (counted).
+            // FTP (RFC 6384), TFTP and RTSP (client ports, no addresses) follow a
+            // NAT64 session; SIP does not (its messages carry the host's IPv6
+            // address in Via, Contact and SDP): the session goes without (counted).
             let hashes = CreateHashes {
                 sub: 0, // a handle's subscriber is found by its key's hash
                 map: self.hasher.key(&self.mapping_key(&key)),
             };
-            let r = self.create_commit(&t, tcp_flags, may_create, hashes, Some(0), now);
-            if r.is_ok() && self.alg_for(t.proto, t.dport) != 0 {
+            let alg = match self.alg_for(t.proto, t.dport) {
+                a @ (ALG_FTP | ALG_TFTP | ALG_RTSP) => a,
+                _ => 0,
+            };
+            let r = self.create_commit(&t, tcp_flags, may_create, hashes, Some(alg), now);
+            if r.is_ok() && alg == 0 && self.alg_for(t.proto, t.dport) != 0 {
                 self.counters.alg_nat64_skipped.inc();
             }
             r
@@ -2873,7 +2879,9 @@ impl Nat {
         self.alg_expect_with(master, &req, now)
     }
 
-    /// The subscriber of master session `master` if `in_addr` is its address.
+    /// The subscriber of master session `master` if `in_addr` is its address (for a
+    /// NAT64 session: the master's own host handle; the expectation dies with the
+    /// master, which holds the handle, so the handle outlives the pin).
     fn master_sub(&self, master: u32, in_addr: u32) -> Option<u32> {
         let s = self.sessions.get(master as usize)?;
         let sub = match s.mapping {
@@ -2881,7 +2889,12 @@ impl Nat {
             _ if s.folded() => s.mapping & SUB_NONE,
             m => self.mappings.get(m as usize)?.sub(),
         };
-        (sub != SUB_NONE && self.subs.get(sub as usize)?.addr == in_addr).then_some(sub)
+        let own = if hosts6::is_host(in_addr) {
+            s.in_addr == in_addr
+        } else {
+            self.subs.get(sub as usize)?.addr == in_addr
+        };
+        (sub != SUB_NONE && own).then_some(sub)
     }
 
     /// Installs the expectation `req` announced during master session `master`: the

@@ -571,3 +571,68 @@ pub fn sol_node(a: [u8; 16]) -> [u8; 16] {
 pub fn group_mac(a: [u8; 16]) -> [u8; 6] {
     [0x33, 0x33, a[12], a[13], a[14], a[15]]
 }
+
+/// An IPv4 frame as cgnat sends it from IPv6 (RFC 7915 5.1): TTL = hop limit - 1,
+/// identification `ident`, no DF at these sizes (1260 bytes or less), TOS 0.
+pub fn v4_out(built: Vec<u8>, ident: u16) -> Vec<u8> {
+    let mut f = built;
+    f[18..20].copy_from_slice(&ident.to_be_bytes());
+    f[20] = 0;
+    f[21] = 0;
+    f[24] = 0;
+    f[25] = 0;
+    let c = csum(&[&f[14..34]]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// Injects `n` frames at `now` + k / 1000 (k the frame's index), each one of `seeds`
+/// in turn with 1 to 4 bytes after the Ethernet header changed and maybe cut short
+/// (xorshift from `x`): nothing may panic, and every frame that leaves must be a
+/// whole IPv4 packet with a valid header checksum or a whole IPv6 packet. Returns
+/// how many left as IPv4 and as IPv6.
+pub fn mutated_run(
+    h: &mut Harness,
+    seeds: &[(Vec<u8>, Side)],
+    n: u32,
+    mut x: u64,
+    now: u32,
+) -> [u32; 2] {
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut left = [0u32; 2];
+    for k in 0..n {
+        let (seed, side) = &seeds[k as usize % seeds.len()];
+        let mut f = seed.clone();
+        for _ in 0..1 + next() % 4 {
+            // Past the Ethernet header: the frame stays IPv6 or IPv4 mostly.
+            let at = 14 + (next() as usize) % (f.len() - 14);
+            f[at] = next() as u8;
+        }
+        if next() % 4 == 0 {
+            f.truncate(14 + (next() as usize) % (f.len() - 14));
+        }
+        for (_, out) in h.inject(&f, *side, now + k / 1000) {
+            match u16::from_be_bytes([out[12], out[13]]) {
+                0x0800 => {
+                    let ihl = usize::from(out[14] & 15) * 4;
+                    let total = usize::from(u16::from_be_bytes([out[16], out[17]]));
+                    assert!(ihl >= 20 && 14 + total <= out.len(), "{out:?}");
+                    assert_eq!(csum(&[&out[14..14 + ihl]]), 0, "{out:?}");
+                    left[0] += 1;
+                }
+                0x86dd => {
+                    let plen = usize::from(u16::from_be_bytes([out[18], out[19]]));
+                    assert_eq!(14 + 40 + plen, out.len(), "{out:?}");
+                    left[1] += 1;
+                }
+                t => panic!("ethertype {t:#x}: {out:?}"),
+            }
+        }
+    }
+    left
+}
