@@ -322,6 +322,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let exporter = crate::exporter::spawn(
         destinations.clone(),
         links.iter().map(|l| l.events.clone()).collect(),
+        cgnat_dataplane::pipeline::Nat64Params::from_config(cfg).map(|n| n.prefix),
         exporter_stop.clone(),
     )
     .context("starting the NAT event exporter")?;

@@ -217,6 +217,29 @@ impl Hosts6 {
         (is_host(h) && e.net != NIL).then(|| KEY_BASE + e.net)
     }
 
+    /// What a log event made from `a` names: a live host handle's address (128 bits),
+    /// or with `subscriber` its subscriber prefix; a live key's prefix. None for
+    /// anything else (a freed handle or key, a value outside 0/8's ranges).
+    pub fn resolve(&self, a: u32, subscriber: bool) -> Option<(u128, u8)> {
+        let k = if is_host(a) {
+            let k = self.key_if_live(a)?;
+            if !subscriber {
+                return Some((self.addr(a), 128));
+            }
+            k
+        } else if is_key(a) {
+            let j = a - KEY_BASE;
+            let e = self.nets.slots.get(j as usize)?;
+            if self.nets.find(&self.hasher, e.key) != Some(j) {
+                return None;
+            }
+            a
+        } else {
+            return None;
+        };
+        Some((self.prefix(k), self.prefix_len))
+    }
+
     /// The prefix subscriber key `k` names (live).
     pub fn prefix(&self, k: u32) -> u128 {
         self.nets.slots[(k - KEY_BASE) as usize].key

@@ -2723,13 +2723,23 @@ impl Nat {
     }
 
     /// Records an event for the exporter; a full buffer drops it (counted).
-    fn emit(&mut self, e: LogEvent) {
+    fn emit(&mut self, mut e: LogEvent) {
         if e.inside >> 24 == 0 && e.inside != 0 {
             // A NAT64 host handle or subscriber key (0/8, never a NAT44 inside
-            // address): the records carry an IPv4 inside address, and a wrong one
-            // is worse than none.
-            self.counters.log_events_nat64_unlogged.inc();
-            return;
+            // address): the event carries the IPv6 host (a session's) or subscriber
+            // prefix (a block's, a quota's), resolved now, while the handle or key
+            // is alive. One that names nothing live is not sent: a wrong address is
+            // worse than none.
+            let session = matches!(e.kind, event::SESSION_CREATE | event::SESSION_DELETE);
+            let Some((addr, len)) = self.hosts6.resolve(e.inside, !session) else {
+                self.counters.log_events_nat64_unlogged.inc();
+                return;
+            };
+            e.inside6 = addr.to_be_bytes();
+            e.v6_len = len;
+            if session {
+                e.kind += event::NAT64_SESSION_CREATE - event::SESSION_CREATE;
+            }
         }
         if self.events.len() < self.events.capacity() {
             self.events.push(e);

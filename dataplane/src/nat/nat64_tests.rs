@@ -247,14 +247,56 @@ fn without_nat64_no_ipv6_host_is_taken() {
 }
 
 #[test]
-fn no_log_event_carries_a_handle_for_an_inside_address() {
-    let (mut n, c) = nat("", "");
+fn nat64_events_carry_the_ipv6_host_or_the_subscriber_prefix() {
+    let (mut n, c) = nat(
+        &format!("{PORT_BLOCK}max_sessions_per_subscriber = 1\n"),
+        "",
+    );
+    n.params.log.blocks = true;
+    let v6 = |e: &LogEvent| (e.kind, e.v6_len, std::net::Ipv6Addr::from(e.inside6));
+    let host: std::net::Ipv6Addr = "2001:db8:1:100::1".parse().unwrap();
+    let prefix: std::net::Ipv6Addr = "2001:db8:1:100::".parse().unwrap();
     nat44_session(&mut n);
-    n.in2out6(a6("2001:db8:1:100::1"), &udp(5000, R1, 53), 0, true, T0)
+    let i = n
+        .in2out6(u128::from(host), &udp(5000, R1, 53), 0, true, T0)
         .unwrap();
-    let inside: Vec<u32> = n.events().iter().map(|e| e.inside).collect();
-    assert_eq!(inside, vec![SUB4], "the NAT44 session's event alone");
-    assert_eq!(c.log_events_nat64_unlogged.get(), 1);
+    let s = *n.session(i);
+    // The limit is the prefix's: another host of it is refused, logged as the prefix.
+    assert_eq!(
+        n.in2out6(a6("2001:db8:1:1ff::2"), &udp(5000, R1, 53), 0, true, T0),
+        Err(DropReason::SubscriberSessionLimit)
+    );
+    let ev: Vec<LogEvent> = n.events().drain(..).collect();
+    assert_eq!(ev.len(), 5, "{ev:?}");
+    // NAT44's events as before: IPv4 inside, no IPv6 part.
+    assert_eq!(
+        (ev[0].kind, ev[0].inside, ev[0].v6_len),
+        (event::PORT_BLOCK_ALLOC, SUB4, 0)
+    );
+    assert_eq!(
+        (ev[1].kind, ev[1].inside, ev[1].v6_len),
+        (event::SESSION_CREATE, SUB4, 0)
+    );
+    assert_eq!(v6(&ev[2]), (event::PORT_BLOCK_ALLOC, 56, prefix));
+    assert_eq!(v6(&ev[3]), (event::NAT64_SESSION_CREATE, 128, host));
+    assert_eq!(
+        (ev[3].proto, ev[3].outside, ev[3].in_port, ev[3].out_port),
+        (ipv4::PROTO_UDP, s.out_addr, 5000, s.out_port)
+    );
+    assert_eq!(v6(&ev[4]), (event::QUOTA_EXCEEDED, 56, prefix));
+    assert_eq!(ev[4].dst, quota::MAX_ENTRIES_PER_USER);
+    // The session ends (its handle with it): the delete names the host, resolved
+    // before the handle went; the block's release after the quarantine, the prefix.
+    n.expire(T0 + 400, usize::MAX);
+    for t in (T0 + 400..T0 + 2000).step_by(50) {
+        n.expire(t, usize::MAX);
+    }
+    let ev: Vec<LogEvent> = n.events().drain(..).filter(|e| e.inside != SUB4).collect();
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_eq!(v6(&ev[0]), (event::NAT64_SESSION_DELETE, 128, host));
+    assert_eq!(v6(&ev[1]), (event::PORT_BLOCK_FREE, 56, prefix));
+    assert_eq!(c.log_events_nat64_unlogged.get(), 0);
+    assert_eq!(n.nat64_counts(), (0, 0));
 }
 
 #[test]
