@@ -512,7 +512,7 @@ impl Source {
         );
         f.counter(
             "cgnat_log_events_nat64_unlogged_total",
-            "NAT events about NAT64 subscribers not logged (the records carry an IPv4 inside address).",
+            "NAT events about NAT64 subscribers not logged (their handle or key named no live IPv6 host or prefix).",
             vec![(vec![], sum(&|c| c.log_events_nat64_unlogged.get()))],
         );
         f.counter(
