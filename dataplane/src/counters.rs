@@ -326,6 +326,8 @@ pub struct WorkerCounters {
     pub nat64_hosts_active: Counter,
     /// NAT64: subscriber prefixes with state now (counted in `subscribers_active` too).
     pub nat64_subscribers_active: Counter,
+    /// NAT64: sessions of IPv6 hosts now (counted in `sessions_active` too).
+    pub nat64_sessions_active: Counter,
     /// Port blocks allocated now.
     pub blocks_active: Counter,
     /// ALG expectations created.

@@ -629,6 +629,11 @@ impl Source {
             vec![(vec![], sum(&|c| c.nat64_subscribers_active.get()))],
         );
         f.gauge(
+            "cgnat_nat64_sessions",
+            "NAT64: sessions of IPv6 hosts now (among cgnat_nat_sessions).",
+            vec![(vec![], sum(&|c| c.nat64_sessions_active.get()))],
+        );
+        f.gauge(
             "cgnat_nat_port_blocks",
             "Port blocks allocated now.",
             vec![(vec![], sum(&|c| c.blocks_active.get()))],

@@ -1303,6 +1303,7 @@ pub(crate) fn summarize(
         "subscribers_active": sum(&|c| c.subscribers_active.get()),
         "nat64_hosts_active": sum(&|c| c.nat64_hosts_active.get()),
         "nat64_subscribers_active": sum(&|c| c.nat64_subscribers_active.get()),
+        "nat64_sessions_active": sum(&|c| c.nat64_sessions_active.get()),
         "port_stats": {
             "inside": port_json(&stats[0]),
             "outside": port_json(&stats[1]),

@@ -1357,6 +1357,23 @@ impl Nat {
         hosts6::is_key(key).then(|| self.hosts6.prefix(key))
     }
 
+    /// NAT64: the subscriber key of the prefix IPv6 address `addr` is under, if that
+    /// prefix has state.
+    pub fn subscriber_key6(&self, addr: u128) -> Option<u32> {
+        self.hosts6.key_for(addr)
+    }
+
+    /// NAT64: the subscriber prefix length (`[nat64] subscriber_prefix_len`).
+    pub fn subscriber_prefix_len6(&self) -> u8 {
+        self.hosts6.prefix_len()
+    }
+
+    /// The subscriber address or key inside address `addr` counts against (a NAT64
+    /// host handle: its prefix's key; else `addr`), None for a dead handle.
+    pub fn subscriber_key_of(&self, addr: u32) -> Option<u32> {
+        self.sub_key(addr)
+    }
+
     /// NAT64: IPv6 hosts with sessions, and subscriber prefixes with state.
     pub fn nat64_counts(&self) -> (usize, usize) {
         (self.hosts6.hosts(), self.hosts6.subscribers())
@@ -2069,6 +2086,7 @@ impl Nat {
         }
         if hosts6::is_host(s.in_addr) {
             self.hosts6.hold(s.in_addr);
+            self.counters.nat64_sessions_active.add(1);
         }
         if self.params.filtering == Behavior::AddressDependent {
             let r = self.mapping_ref(i, &s);
@@ -3281,6 +3299,8 @@ impl Nat {
             // the subscriber holds it (port blocks).
             self.hosts6.release(s.in_addr);
             self.count_hosts6();
+            let v = self.counters.nat64_sessions_active.get();
+            self.counters.nat64_sessions_active.set(v.saturating_sub(1));
         }
         self.sessions[i as usize].mapping = NIL;
         self.live_sessions -= 1;

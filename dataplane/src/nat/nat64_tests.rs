@@ -144,11 +144,13 @@ fn a_host_handle_and_its_subscriber_end_with_the_last_session() {
     n.in2out6(h, &udp(5001, R1, 53), 0, true, T0).unwrap();
     assert!(n.handle6(h).is_some());
     assert_eq!(n.nat64_counts(), (1, 1));
+    assert_eq!(n.counters.nat64_sessions_active.get(), 2);
     // UDP's timeout (300 s by default) passes: the host's handle goes with its last
     // session; its subscriber (and the prefix's key) stays while it holds its port
     // block (the ports are in quarantine).
     n.expire(T0 + 400, usize::MAX);
     assert_eq!(n.live_sessions(), 0);
+    assert_eq!(n.counters.nat64_sessions_active.get(), 0);
     assert_eq!(n.handle6(h), None);
     let (sub, _) = n.subscriber6(a6("2001:db8:1:1ff::9")).unwrap();
     assert_eq!((sub.sessions, sub.block_count()), (0, 1));
