@@ -327,6 +327,22 @@ mod tests {
     }
 
     #[test]
+    fn resolve_names_live_hosts_and_prefixes_only() {
+        let mut t = Hosts6::new(56, 4, 4, 9);
+        let h = t.handle(a("2001:db8:1:100::1")).unwrap();
+        t.hold(h);
+        let k = t.key_of(h);
+        assert_eq!(t.resolve(h, false), Some((a("2001:db8:1:100::1"), 128)));
+        assert_eq!(t.resolve(h, true), Some((a("2001:db8:1:100::"), 56)));
+        assert_eq!(t.resolve(k, false), Some((a("2001:db8:1:100::"), 56)));
+        // Gone with its last session, the handle and its prefix's key name nothing.
+        t.release(h);
+        assert_eq!((t.resolve(h, false), t.resolve(k, true)), (None, None));
+        assert_eq!(t.resolve(0x0a00_0001, false), None, "not in 0/8");
+        assert_eq!(t.resolve(KEY_BASE + 3, true), None, "never taken");
+    }
+
+    #[test]
     fn hosts_of_one_prefix_share_a_key_and_other_prefixes_do_not() {
         for (len, same, other) in [
             (56, "2001:db8:1:1ff:1234::9", "2001:db8:1:200::1"),
