@@ -2755,9 +2755,11 @@ impl Nat {
             };
             e.inside6 = addr.to_be_bytes();
             e.v6_len = len;
-            if session {
-                e.kind += event::NAT64_SESSION_CREATE - event::SESSION_CREATE;
-            }
+            e.kind = match e.kind {
+                event::SESSION_CREATE => event::NAT64_SESSION_CREATE,
+                event::SESSION_DELETE => event::NAT64_SESSION_DELETE,
+                k => k,
+            };
         }
         if self.events.len() < self.events.capacity() {
             self.events.push(e);
