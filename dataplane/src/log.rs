@@ -17,6 +17,14 @@ pub mod event {
     pub const NAT64_SESSION_CREATE: u8 = 4;
     /// NAT64 session delete.
     pub const NAT64_SESSION_DELETE: u8 = 5;
+    /// NAT44 BIB (mapping) create.
+    pub const BIB_CREATE: u8 = 6;
+    /// NAT44 BIB (mapping) delete.
+    pub const BIB_DELETE: u8 = 7;
+    /// NAT64 BIB (mapping) create.
+    pub const NAT64_BIB_CREATE: u8 = 8;
+    /// NAT64 BIB (mapping) delete.
+    pub const NAT64_BIB_DELETE: u8 = 9;
     /// Quota exceeded.
     pub const QUOTA_EXCEEDED: u8 = 11;
     /// Port block allocation.
@@ -96,6 +104,8 @@ pub struct Policy {
     pub sessions: bool,
     /// Remote address and port in session events.
     pub destinations: bool,
+    /// BIB (mapping) create and delete events.
+    pub mappings: bool,
     /// Port block events.
     pub blocks: bool,
     /// Exhaustion and quota events.
@@ -118,6 +128,7 @@ impl Policy {
                     SessionLogging::Auto => cfg.nat.allocation == Allocation::Dynamic,
                 },
                 destinations: i.destinations,
+                mappings: i.mappings,
                 blocks,
                 limits: true,
                 threshold_percent: i.threshold_percent,
@@ -151,6 +162,10 @@ pub const T_SESSION6_DST: u16 = 263;
 pub const T_BLOCK6: u16 = 264;
 /// Quota exceeded by a NAT64 subscriber.
 pub const T_QUOTA6: u16 = 265;
+/// NAT44 BIB (mapping) create/delete.
+pub const T_BIB: u16 = 266;
+/// NAT64 BIB (mapping) create/delete.
+pub const T_BIB6: u16 = 267;
 
 // Information elements (IANA IPFIX registry; RFC 8158 for the NAT ones).
 const IE_PROTOCOL: u16 = 4;
@@ -232,6 +247,9 @@ fn templates() -> Vec<(u16, Vec<(u16, u16)>)> {
         (T_SESSION6_DST, with(&[src6, post, ports, dst6])),
         (T_BLOCK6, with(&[prefix6, post, range])),
         (T_QUOTA6, with(&[quota, prefix6, limits])),
+        // RFC 8158's BIB templates: the session ones without the remote.
+        (T_BIB, with(&[src4, post, ports])),
+        (T_BIB6, with(&[src6, post, ports])),
     ]
 }
 
@@ -313,6 +331,8 @@ impl Encoder {
                     T_SESSION6
                 })
             }
+            event::BIB_CREATE | event::BIB_DELETE if !v6 => Some(T_BIB),
+            event::NAT64_BIB_CREATE | event::NAT64_BIB_DELETE if v6 => Some(T_BIB6),
             event::PORT_BLOCK_ALLOC | event::PORT_BLOCK_FREE => {
                 Some(if v6 { T_BLOCK6 } else { T_BLOCK })
             }
@@ -340,23 +360,33 @@ impl Encoder {
         out.extend_from_slice(&ms.to_be_bytes());
         out.push(e.kind);
         match e.kind {
+            // Sessions and BIB entries: the same fields, the remote for sessions
+            // only (RFC 8158's BIB templates have none).
             event::SESSION_CREATE
             | event::SESSION_DELETE
             | event::NAT64_SESSION_CREATE
-            | event::NAT64_SESSION_DELETE => {
+            | event::NAT64_SESSION_DELETE
+            | event::BIB_CREATE
+            | event::BIB_DELETE
+            | event::NAT64_BIB_CREATE
+            | event::NAT64_BIB_DELETE => {
                 Self::inside(e, out, false);
                 put32(out, e.outside);
                 out.push(e.proto);
                 put16(out, e.in_port);
                 put16(out, e.out_port);
-                if self.destinations && e.is_v6() {
+                let session = e.kind <= event::NAT64_SESSION_DELETE;
+                if !session || !self.destinations {
+                    return;
+                }
+                if e.is_v6() {
                     // Without a prefix (no [nat64]: no NAT64 event either) `::`.
                     let d6 = self.nat64.map_or([0; 16], |p| p.embed(e.dst));
                     out.extend_from_slice(&d6);
                     put32(out, e.dst);
                     put16(out, e.dst_port);
                     put16(out, e.dst_port);
-                } else if self.destinations {
+                } else {
                     put32(out, e.dst);
                     put16(out, e.dst_port);
                 }
@@ -446,6 +476,8 @@ pub fn syslog_line(e: &LogEvent, hostname: &str, timestamp: &str) -> String {
         event::SESSION_DELETE => "session-delete",
         event::NAT64_SESSION_CREATE => "nat64-session-create",
         event::NAT64_SESSION_DELETE => "nat64-session-delete",
+        event::BIB_CREATE | event::NAT64_BIB_CREATE => "mapping-create",
+        event::BIB_DELETE | event::NAT64_BIB_DELETE => "mapping-delete",
         event::ADDRESSES_EXHAUSTED => "addresses-exhausted",
         _ => "quota-exceeded",
     };
@@ -519,43 +551,55 @@ mod tests {
         s.parse::<Ipv6Addr>().unwrap().octets()
     }
 
-    #[test]
-    fn nat64_session_records_carry_the_ipv6_host_and_destination() {
-        let ev = LogEvent {
-            kind: event::NAT64_SESSION_CREATE,
-            proto: 17,
+    /// An event of host 2001:db8:1:100::1 (handle 1) mapped to 198.51.100.2, about
+    /// remote 192.0.2.10.
+    fn host_event(kind: u8, proto: u8, ports: (u16, u16, u16)) -> LogEvent {
+        LogEvent {
+            kind,
+            proto,
             v6_len: 128,
             inside: 1,
             inside6: v6("2001:db8:1:100::1"),
-            outside: 0xc633_6402, // 198.51.100.2
-            dst: 0xc000_020a,     // 192.0.2.10
-            in_port: 5000,
-            out_port: 1024,
-            dst_port: 53,
+            outside: 0xc633_6402,
+            dst: 0xc000_020a,
+            in_port: ports.0,
+            out_port: ports.1,
+            dst_port: ports.2,
             ..Default::default()
-        };
-        let mut plain = Encoder::new(7, false);
-        let (t, rec) = one_set(&mut plain, &[ev]);
-        assert_eq!(t, T_SESSION6);
-        let mut want = vec![0, 0, 1, 2, 3, 4, 5, 6, 4];
+        }
+    }
+
+    /// Asserts that `ev` alone makes one `template` record: the stamp, its kind, the
+    /// host of [`host_event`], then `tail`.
+    fn host_record(enc: &mut Encoder, ev: LogEvent, template: u16, tail: &[&[u8]]) {
+        let (t, rec) = one_set(enc, &[ev]);
+        assert_eq!(t, template);
+        let mut want = vec![0, 0, 1, 2, 3, 4, 5, 6, ev.kind];
         want.extend_from_slice(&v6("2001:db8:1:100::1"));
-        want.extend_from_slice(&[198, 51, 100, 2, 17, 0x13, 0x88, 0x04, 0x00]);
+        want.extend_from_slice(&tail.concat());
         assert_eq!(rec, want);
+    }
+
+    #[test]
+    fn nat64_session_records_carry_the_ipv6_host_and_destination() {
+        let ev = host_event(event::NAT64_SESSION_CREATE, 17, (5000, 1024, 53));
+        // Pool address, protocol, ports.
+        let src: &[u8] = &[198, 51, 100, 2, 17, 0x13, 0x88, 0x04, 0x00];
+        host_record(&mut Encoder::new(7, false), ev, T_SESSION6, &[src]);
         // With destinations: under a network-specific /40 (the u octet skipped).
         let prefix = Prefix::new(v6("2001:db8:100::"), 40).unwrap();
         let mut dst = Encoder::new(7, true).with_nat64(Some(prefix));
-        let (t, rec) = one_set(
+        let delete = LogEvent {
+            kind: event::NAT64_SESSION_DELETE,
+            ..ev
+        };
+        let to: &[u8] = &[192, 0, 2, 10, 0, 53, 0, 53];
+        host_record(
             &mut dst,
-            &[LogEvent {
-                kind: event::NAT64_SESSION_DELETE,
-                ..ev
-            }],
+            delete,
+            T_SESSION6_DST,
+            &[src, &v6("2001:db8:1c0:2:a::"), to],
         );
-        assert_eq!(t, T_SESSION6_DST);
-        want[8] = 5;
-        want.extend_from_slice(&v6("2001:db8:1c0:2:a::"));
-        want.extend_from_slice(&[192, 0, 2, 10, 0, 53, 0, 53]);
-        assert_eq!(rec, want);
         // A NAT44 session's record beside it keeps its own template.
         let (t, _) = one_set(
             &mut dst,
@@ -566,6 +610,32 @@ mod tests {
             }],
         );
         assert_eq!(t, T_SESSION_DST);
+    }
+
+    #[test]
+    fn bib_records_nat44_and_nat64() {
+        let bib = host_event(event::NAT64_BIB_CREATE, 6, (40000, 1025, 80));
+        // Destinations on: a BIB record has none all the same.
+        let mut enc = Encoder::new(7, true);
+        let src: &[u8] = &[198, 51, 100, 2, 6, 0x9c, 0x40, 0x04, 0x01];
+        host_record(&mut enc, bib, T_BIB6, &[src]);
+        let (t, rec) = one_set(
+            &mut enc,
+            &[LogEvent {
+                kind: event::BIB_DELETE,
+                v6_len: 0,
+                inside: 0x6440_0102,
+                ..bib
+            }],
+        );
+        assert_eq!(t, T_BIB);
+        assert_eq!(
+            rec,
+            vec![
+                0, 0, 1, 2, 3, 4, 5, 6, 7, 100, 64, 1, 2, 198, 51, 100, 2, 6, 0x9c, 0x40, 0x04,
+                0x01
+            ]
+        );
     }
 
     #[test]
@@ -630,24 +700,23 @@ mod tests {
             at += 4 + 4 * n;
         }
         let ids: Vec<u16> = found.iter().map(|f| f.0).collect();
-        assert_eq!(ids, vec![256, 257, 258, 259, 260, 261, 262, 263, 264, 265]);
         assert_eq!(
-            found[7].1,
-            vec![
-                (323, 8),
-                (230, 1),
-                (27, 16),
-                (225, 4),
-                (4, 1),
-                (7, 2),
-                (227, 2),
-                (28, 16),
-                (226, 4),
-                (11, 2),
-                (228, 2)
-            ],
-            "RFC 8158's NAT64 session template"
+            ids,
+            vec![256, 257, 258, 259, 260, 261, 262, 263, 264, 265, 266, 267]
         );
+        // RFC 8158's NAT64 BIB template; its session template adds the remote.
+        let bib6 = [
+            (323, 8),
+            (230, 1),
+            (27, 16),
+            (225, 4),
+            (4, 1),
+            (7, 2),
+            (227, 2),
+        ];
+        assert_eq!(found[11].1, bib6);
+        let remote6 = [(28, 16), (226, 4), (11, 2), (228, 2)];
+        assert_eq!(found[7].1, [&bib6[..], &remote6[..]].concat());
         assert_eq!(
             found[8].1,
             vec![

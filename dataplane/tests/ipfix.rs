@@ -320,15 +320,16 @@ fn ipfix_port_block_events_and_syslog() {
 }
 
 #[test]
-fn ipfix_nat64_session_destinations_decode_with_tshark() {
+fn ipfix_nat64_session_destinations_and_bib_decode_with_tshark() {
     // With destinations logged (RFC 8158's NAT64 session template in full): the
     // destination as the host named it under a network-specific prefix, and the
-    // IPv4 address it left for.
+    // IPv4 address it left for. With mappings logged, the NAT64 BIB create before
+    // the session's and its delete after (natEvent 8, 9), without the remote.
     let port = free_udp_port();
     let extra = format!(
         "[nat]\npool = [\"198.51.100.0/28\"]\nallocation = \"dynamic\"\n\
          [nat64]\nprefix = \"2001:db8:64::/48\"\n\
-         [logging]\nipfix = {{ collector = \"127.0.0.1:{port}\", destinations = true }}\n"
+         [logging]\nipfix = {{ collector = \"127.0.0.1:{port}\", destinations = true, mappings = true }}\n"
     );
     let mut frame = Vec::new();
     etherparse::PacketBuilder::ethernet2(HOST_MAC, [0x02, 0, 0, 0, 1, 1])
@@ -338,8 +339,15 @@ fn ipfix_nat64_session_destinations_decode_with_tshark() {
         .write(&mut frame, b"q")
         .unwrap();
     let cap = run_and_capture("ipfix-nat64-dst", &extra, port, &[frame]);
-    assert_eq!(column(&cap, port, "cflow.nat_event"), vec!["4", "5"]);
-    twice(&cap, port, "cflow.srcaddrv6", "fd00:ffff::10");
+    assert_eq!(
+        column(&cap, port, "cflow.nat_event"),
+        vec!["8", "4", "5", "9"]
+    );
+    let four = |field: &str, want: &str| {
+        assert_eq!(column(&cap, port, field), vec![want; 4], "{field}");
+    };
+    four("cflow.srcaddrv6", "fd00:ffff::10");
+    four("cflow.srcport", "5000");
     twice(&cap, port, "cflow.dstaddrv6", "2001:db8:64:c000:2:a00::");
     twice(
         &cap,
@@ -354,10 +362,12 @@ fn ipfix_nat64_session_destinations_decode_with_tshark() {
         "cflow.post_naptdestination_transport_port",
         "53",
     );
-    twice(&cap, port, "cflow.srcport", "5000");
     let post = column(&cap, port, "cflow.post_natsource_ipv4_address");
     assert!(
-        post.len() == 2 && post.iter().all(|a| a.starts_with("198.51.100.")),
+        post.len() == 4
+            && post
+                .iter()
+                .all(|a| a == &post[0] && a.starts_with("198.51.100.")),
         "{post:?}"
     );
 }

@@ -302,6 +302,69 @@ fn nat64_events_carry_the_ipv6_host_or_the_subscriber_prefix() {
 }
 
 #[test]
+fn bib_events_open_and_close_each_mapping_once_with_the_ipv6_host() {
+    // logging.ipfix.mappings: a BIB create when a mapping is made, a delete when it
+    // ends or at the stop; a mapping two sessions share (endpoint-independent) is
+    // one pair. NAT44's are natEvent 6/7, NAT64's 8/9 with the host's address.
+    let (mut n, c) = nat("", "");
+    n.params.log.mappings = true;
+    n.params.log.sessions = false;
+    let host: std::net::Ipv6Addr = "2001:db8:1:100::1".parse().unwrap();
+    let i = n
+        .in2out6(u128::from(host), &udp(5000, R1, 53), 0, true, T0)
+        .unwrap();
+    let j = n
+        .in2out6(u128::from(host), &udp(5000, R1 + 1, 53), 0, true, T0)
+        .unwrap();
+    let (si, sj) = (*n.session(i), *n.session(j));
+    assert_eq!((si.out_addr, si.out_port), (sj.out_addr, sj.out_port));
+    nat44_session(&mut n);
+    let ev: Vec<LogEvent> = n.events().drain(..).collect();
+    let kinds: Vec<(u8, u8)> = ev.iter().map(|e| (e.kind, e.v6_len)).collect();
+    assert_eq!(
+        kinds,
+        vec![(event::NAT64_BIB_CREATE, 128), (event::BIB_CREATE, 0)],
+        "{ev:?}"
+    );
+    assert_eq!(std::net::Ipv6Addr::from(ev[0].inside6), host);
+    assert_eq!(
+        (ev[0].proto, ev[0].in_port, ev[0].outside, ev[0].out_port),
+        (ipv4::PROTO_UDP, 5000, si.out_addr, si.out_port)
+    );
+    assert_eq!((ev[1].inside, ev[1].in_port), (SUB4, 5000));
+    // The stop closes both mappings (the shared one is a mapping record now).
+    let mut cursor = 0;
+    while !n.close_log(&mut cursor, 1000) {}
+    let ev: Vec<LogEvent> = n.events().drain(..).collect();
+    let mut kinds: Vec<(u8, u32, u16)> =
+        ev.iter().map(|e| (e.kind, e.outside, e.out_port)).collect();
+    kinds.sort();
+    let s4 = *n.iter_sessions().find(|s| s.in_addr == SUB4).unwrap();
+    let mut want = vec![
+        (event::BIB_DELETE, s4.out_addr, s4.out_port),
+        (event::NAT64_BIB_DELETE, si.out_addr, si.out_port),
+    ];
+    want.sort();
+    assert_eq!(kinds, want, "{ev:?}");
+    // The sessions end: each mapping's delete once, the NAT64 one naming the host.
+    n.expire(T0 + 400, usize::MAX);
+    let ev: Vec<LogEvent> = n.events().drain(..).collect();
+    let mut kinds: Vec<u8> = ev.iter().map(|e| e.kind).collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        vec![event::BIB_DELETE, event::NAT64_BIB_DELETE],
+        "{ev:?}"
+    );
+    let d6 = ev
+        .iter()
+        .find(|e| e.kind == event::NAT64_BIB_DELETE)
+        .unwrap();
+    assert_eq!(std::net::Ipv6Addr::from(d6.inside6), host);
+    assert_eq!(c.log_events_nat64_unlogged.get(), 0);
+}
+
+#[test]
 fn addresses_in_0_slash_8_from_outside_the_nat64_path_find_and_pin_nothing() {
     // The control API's subscriber query and PCP (a THIRD_PARTY option names any
     // address) can hand the NAT an address of 0/8: never a crash, never a host's
