@@ -414,6 +414,8 @@ pub struct Ipfix {
     pub sessions: SessionLogging,
     /// Log remote addresses and ports in session events (off: RFC 6888 REQ-12).
     pub destinations: bool,
+    /// BIB (mapping) create and delete events (RFC 8158 natEvent 6/7, NAT64's 8/9).
+    pub mappings: bool,
     /// Seconds between template retransmissions (RFC 7011 over UDP).
     pub template_refresh_secs: u32,
     /// Observation domain ID.

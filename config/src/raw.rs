@@ -541,6 +541,8 @@ struct FileIpfix {
     sessions: SessionLoggingName,
     #[serde(default)]
     destinations: bool,
+    #[serde(default)]
+    mappings: bool,
     #[serde(default = "d_refresh")]
     template_refresh_secs: u32,
     #[serde(default = "d_domain")]
@@ -1756,6 +1758,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
                     SessionLoggingName::Off => SessionLogging::Off,
                 },
                 destinations: i.destinations,
+                mappings: i.mappings,
                 template_refresh_secs: i.template_refresh_secs,
                 domain_id: i.domain_id,
                 threshold_percent: i.threshold_percent,
@@ -2064,6 +2067,7 @@ impl FileConfig {
                         SessionLogging::Off => SessionLoggingName::Off,
                     },
                     destinations: i.destinations,
+                    mappings: i.mappings,
                     template_refresh_secs: i.template_refresh_secs,
                     domain_id: i.domain_id,
                     threshold_percent: i.threshold_percent,

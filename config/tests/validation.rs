@@ -221,7 +221,7 @@ listen = "0.0.0.0:8080"
 token = "0123456789abcdef0123"
 
 [logging]
-ipfix = { collector = "[::1]:4739", sessions = "on", destinations = true, threshold_percent = 0 }
+ipfix = { collector = "[::1]:4739", sessions = "on", destinations = true, mappings = true, threshold_percent = 0 }
 syslog = { server = "192.0.2.9:514" }
 "#;
     let c = Config::parse(text, "x.toml").unwrap();
@@ -231,6 +231,7 @@ syslog = { server = "192.0.2.9:514" }
         c.port(Role::Outside).unwrap().gateway_mac,
         Some([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x0f])
     );
+    assert!(c.logging.ipfix.as_ref().is_some_and(|i| i.mappings));
     let resolved = c.resolved_toml();
     assert!(resolved.contains("listen = \"off\""), "{resolved}");
     let again = Config::parse(&resolved, "x.toml").unwrap_or_else(|e| panic!("{e}\n{resolved}"));
@@ -343,6 +344,17 @@ fn bad_enum_string_lists_valid_values() {
     refused(&t, "sctp", "nat.static[0].protocol", "`tcp` or `udp`");
     let t = plus("[logging]\nipfix = { collector = \"127.0.0.1:4739\", sessions = \"all\" }");
     refused(&t, "all", "logging.ipfix.sessions", "`auto`, `on`, `off`");
+}
+
+#[test]
+fn ipfix_mappings_is_a_boolean() {
+    let t = plus("[logging]\nipfix = { collector = \"127.0.0.1:4739\", mappings = \"yes\" }");
+    refused(
+        &t,
+        "mappings",
+        "logging.ipfix.mappings",
+        "expected true or false",
+    );
 }
 
 #[test]

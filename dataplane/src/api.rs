@@ -19,10 +19,29 @@ use cgnat_dataplane::counters::{Counter, WorkerCounters};
 use cgnat_dataplane::inspect::{Answer, Filter, Query, SubscriberLoad, BUSIEST_MAX};
 use cgnat_ffi::Port;
 use serde_json::{json, Value};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// A subscriber as `/subscribers/` names it: an IPv4 address, an IPv6 address (the
+/// NAT64 subscriber whose prefix holds it) or an IPv6 prefix `ADDR/LEN` (the same, by
+/// its first address; the subscriber's prefix must hold all of it).
+fn subscriber_arg(s: &str) -> Result<(IpAddr, Option<u8>), String> {
+    let bad =
+        || format!("`{s}` is not an IPv4 address, an IPv6 address or an IPv6 prefix (ADDR/LEN)");
+    let (a, len) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s, None),
+    };
+    let addr: IpAddr = a.parse().map_err(|_| bad())?;
+    let len = match (addr, len) {
+        (_, None) => None,
+        (IpAddr::V6(_), Some(l)) => Some(l.parse().ok().filter(|l| *l <= 128).ok_or_else(bad)?),
+        (IpAddr::V4(_), Some(_)) => return Err(bad()),
+    };
+    Ok((addr, len))
+}
 
 /// Most sessions one `/sessions` answer holds (larger limits are cut to it).
 pub const MAX_PAGE: usize = 10_000;
@@ -320,8 +339,9 @@ impl State {
                 let filter = Filter {
                     subscriber: get("subscriber")
                         .map(|s| {
-                            s.parse()
-                                .map_err(|_| format!("subscriber `{s}` is not an IPv4 address"))
+                            s.parse().map_err(|_| {
+                                format!("subscriber `{s}` is not an IPv4 or IPv6 address")
+                            })
                         })
                         .transpose()
                         .map_err(bad)?,
@@ -381,15 +401,21 @@ impl State {
                 Ok(json!({ "busiest": self.busiest(n)? }))
             }
             p if p.starts_with("/subscribers/") => {
-                let a: Ipv4Addr = p["/subscribers/".len()..]
-                    .parse()
-                    .map_err(|_| bad(format!("`{p}`: not an IPv4 address")))?;
+                let arg = &p["/subscribers/".len()..];
+                let (a, len) = subscriber_arg(arg).map_err(bad)?;
                 for ans in self.ask(&Query::Subscriber(a)) {
                     if let Answer::Subscriber(Some(s)) = ans {
+                        if let (Some(want), Some(have)) = (len, s.prefix_len) {
+                            if want < have {
+                                return Err(bad(format!(
+                                    "`{arg}` is wider than one subscriber (nat64.subscriber_prefix_len is {have})"
+                                )));
+                            }
+                        }
                         return Ok(serde_json::to_value(s).unwrap_or(Value::Null));
                     }
                 }
-                Err((404, format!("subscriber {a} has no state")))
+                Err((404, format!("subscriber {arg} has no state")))
             }
             _ => Err((
                 404,

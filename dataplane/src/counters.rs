@@ -326,6 +326,8 @@ pub struct WorkerCounters {
     pub nat64_hosts_active: Counter,
     /// NAT64: subscriber prefixes with state now (counted in `subscribers_active` too).
     pub nat64_subscribers_active: Counter,
+    /// NAT64: sessions of IPv6 hosts now (counted in `sessions_active` too).
+    pub nat64_sessions_active: Counter,
     /// Port blocks allocated now.
     pub blocks_active: Counter,
     /// ALG expectations created.
@@ -378,8 +380,9 @@ pub struct WorkerCounters {
     /// HA sync: sessions created or ended that found the journal toward the sync
     /// thread full (the standby then gets a bulk sync).
     pub ha_journal_full: Counter,
-    /// NAT events about NAT64 subscribers not logged: the IPFIX and syslog records
-    /// carry an IPv4 inside address, and a NAT64 host has none (no wrong one is sent).
+    /// NAT events about NAT64 subscribers not logged: the handle or key they were
+    /// made from named no live host or prefix when the event was made (never seen
+    /// in a correct run; no wrong address is sent).
     pub log_events_nat64_unlogged: Counter,
     /// NAT64 sessions made to an ALG's server port without the ALG: SIP, whose
     /// messages name the IPv6 host (FTP, TFTP and RTSP follow a NAT64 session).

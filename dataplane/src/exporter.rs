@@ -5,6 +5,7 @@
 
 use cgnat_config::Logging;
 use cgnat_dataplane::log::{event, syslog_line, Encoder, LogEvent};
+use cgnat_dataplane::wire::rfc6052::Prefix;
 use cgnat_ffi::MsgRing;
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -70,9 +71,12 @@ impl Destinations {
 
 /// Runs until `stop`, then drains what is left and returns. It runs with no
 /// destination too (events are then not asked for): a reload may add one.
+/// `nat64`: the NAT64 prefix (restart-only), under which NAT64 session records name
+/// their destination.
 pub fn spawn(
     dest: Arc<Destinations>,
     rings: Vec<Arc<MsgRing<LogEvent>>>,
+    nat64: Option<Prefix>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let sock = UdpSocket::bind("0.0.0.0:0")?;
@@ -96,7 +100,7 @@ pub fn spawn(
                     let l = dest.get();
                     if l.ipfix != ipfix {
                         enc = l.ipfix.as_ref().map(|i: &cgnat_config::Ipfix| {
-                            Encoder::new(i.domain_id, i.destinations)
+                            Encoder::new(i.domain_id, i.destinations).with_nat64(nat64)
                         });
                         refresh = Duration::from_secs(u64::from(
                             l.ipfix.as_ref().map_or(60, |i| i.template_refresh_secs),

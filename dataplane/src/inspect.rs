@@ -14,8 +14,9 @@ pub enum Query {
     /// a worker's answer is a bounded piece of work between two bursts however large
     /// its table; the control API asks again from where the answer stopped.
     Sessions(Filter, u32, usize),
-    /// A subscriber's state.
-    Subscriber(Ipv4Addr),
+    /// A subscriber's state: a NAT44 inside address, or an IPv6 address under a
+    /// NAT64 subscriber's prefix.
+    Subscriber(IpAddr),
     /// ALG expectations (pinholes), at most `limit`.
     Expectations(usize),
     /// The subscribers with the most sessions among subscriber slots `from` on: at
@@ -27,8 +28,9 @@ pub enum Query {
 /// A filter on sessions; empty fields match everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Filter {
-    /// Inside address.
-    pub subscriber: Option<Ipv4Addr>,
+    /// Inside address; an IPv6 address: every session of the NAT64 subscriber whose
+    /// prefix holds it.
+    pub subscriber: Option<IpAddr>,
     /// Outside address, and port if given.
     pub outside: Option<(Ipv4Addr, Option<u16>)>,
     /// Remote address, and port if given.
@@ -142,8 +144,11 @@ pub struct SessionInfo {
 pub struct SubscriberInfo {
     /// Worker that owns it.
     pub worker: u16,
-    /// Inside address.
-    pub address: Ipv4Addr,
+    /// Inside address; a NAT64 subscriber: its prefix's first address.
+    pub address: IpAddr,
+    /// A NAT64 subscriber: its prefix's length (`nat64.subscriber_prefix_len`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_len: Option<u8>,
     /// Paired pool address, if any.
     pub pool_address: Option<Ipv4Addr>,
     /// Sessions counted against `nat.max_sessions_per_subscriber`.
@@ -263,13 +268,23 @@ pub fn answer(nat: &Nat, worker: u16, q: &Query, now: u32) -> Answer {
                 .saturating_add(SLOTS_PER_ANSWER)
                 .min(nat.session_slots());
             let mut i = *from;
+            // An IPv6 subscriber: the key of the prefix it is under (none: no session).
+            let want6 = match f.subscriber {
+                Some(IpAddr::V6(a)) => Some(nat.subscriber_key6(a.into())),
+                _ => None,
+            };
             while i < end && out.len() < max {
                 let slot = i;
                 i += 1;
                 let Some(s) = nat.session_at(slot) else {
                     continue;
                 };
-                if f.subscriber.is_some_and(|a| u32::from(a) != s.in_addr)
+                let other = match (f.subscriber, want6) {
+                    (Some(IpAddr::V4(a)), _) => u32::from(a) != s.in_addr,
+                    (_, Some(k)) => k.is_none() || nat.subscriber_key_of(s.in_addr) != k,
+                    _ => false,
+                };
+                if other
                     || !matches(f.outside, s.out_addr, s.out_port)
                     || !matches(f.remote, s.rem_addr, s.rem_port)
                 {
@@ -342,49 +357,77 @@ pub fn answer(nat: &Nat, worker: u16, q: &Query, now: u32) -> Answer {
                 })
                 .collect(),
         ),
-        Query::Subscriber(a) => Answer::Subscriber(nat.subscriber(u32::from(*a)).map(|s| {
-            let layout = nat.pool.layout;
-            let (inbound_sessions, inbound_answered) = nat.subscriber_inbound(u32::from(*a));
-            SubscriberInfo {
-                worker,
-                address: *a,
-                pool_address: (s.pool != u16::MAX)
-                    .then(|| {
-                        nat.pool
-                            .addresses()
-                            .get(usize::from(s.pool))
-                            .map(|&p| Ipv4Addr::from(p))
-                    })
-                    .flatten(),
-                sessions: s.sessions,
-                inbound_sessions,
-                inbound_answered,
-                mappings: s.mappings,
-                port_blocks: nat
-                    .subscriber_blocks(u32::from(*a))
-                    .iter()
-                    .filter_map(|&e| {
-                        let p = *nat.pool.addresses().get((e >> 16) as usize)?;
-                        let first = layout.block_start(e as u16);
-                        Some((Ipv4Addr::from(p), first, first + (layout.block_size - 1)))
-                    })
-                    .collect(),
-                port_mappings: nat
-                    .pcp_entries()
-                    .filter(|e| e.inside.0 == u32::from(*a))
-                    .map(|e| PortMappingInfo {
-                        protocol: proto_name(e.proto).into(),
-                        inside: endpoint(e.inside.0, e.inside.1),
-                        outside: endpoint(e.outside.0, e.outside.1),
-                        expires_in_secs: e.expires.saturating_sub(now),
-                        peer: e.peer,
-                        filters: e.filters[..usize::from(e.n_filters)]
-                            .iter()
-                            .map(|f| format!("{}/{}:{}", Ipv4Addr::from(f.addr), f.prefix, f.port))
-                            .collect(),
-                    })
-                    .collect(),
-            }
-        })),
+        Query::Subscriber(a) => {
+            // NAT44: the inside address; NAT64: the key of the prefix `a` is under.
+            let (key, address, prefix_len) = match a {
+                IpAddr::V4(v4) => (Some(u32::from(*v4)), *a, None),
+                IpAddr::V6(v6) => {
+                    let k = nat.subscriber_key6(u128::from(*v6));
+                    let p = k.and_then(|k| nat.subscriber_prefix6(k)).unwrap_or(0);
+                    let len = nat.subscriber_prefix_len6();
+                    (k, IpAddr::V6(p.into()), Some(len))
+                }
+            };
+            Answer::Subscriber(
+                key.and_then(|k| subscriber_info(nat, worker, k, address, prefix_len, now)),
+            )
+        }
     }
+}
+
+/// Subscriber `key` (a NAT44 inside address or a NAT64 subscriber key) as an
+/// operator reads it, named `address` (and `prefix_len`).
+fn subscriber_info(
+    nat: &Nat,
+    worker: u16,
+    key: u32,
+    address: IpAddr,
+    prefix_len: Option<u8>,
+    now: u32,
+) -> Option<SubscriberInfo> {
+    nat.subscriber(key).map(|s| {
+        let layout = nat.pool.layout;
+        let (inbound_sessions, inbound_answered) = nat.subscriber_inbound(key);
+        SubscriberInfo {
+            worker,
+            address,
+            prefix_len,
+            pool_address: (s.pool != u16::MAX)
+                .then(|| {
+                    nat.pool
+                        .addresses()
+                        .get(usize::from(s.pool))
+                        .map(|&p| Ipv4Addr::from(p))
+                })
+                .flatten(),
+            sessions: s.sessions,
+            inbound_sessions,
+            inbound_answered,
+            mappings: s.mappings,
+            port_blocks: nat
+                .subscriber_blocks(key)
+                .iter()
+                .filter_map(|&e| {
+                    let p = *nat.pool.addresses().get((e >> 16) as usize)?;
+                    let first = layout.block_start(e as u16);
+                    Some((Ipv4Addr::from(p), first, first + (layout.block_size - 1)))
+                })
+                .collect(),
+            port_mappings: nat
+                .pcp_entries()
+                .filter(|e| e.inside.0 == key)
+                .map(|e| PortMappingInfo {
+                    protocol: proto_name(e.proto).into(),
+                    inside: endpoint(e.inside.0, e.inside.1),
+                    outside: endpoint(e.outside.0, e.outside.1),
+                    expires_in_secs: e.expires.saturating_sub(now),
+                    peer: e.peer,
+                    filters: e.filters[..usize::from(e.n_filters)]
+                        .iter()
+                        .map(|f| format!("{}/{}:{}", Ipv4Addr::from(f.addr), f.prefix, f.port))
+                        .collect(),
+                })
+                .collect(),
+        }
+    })
 }

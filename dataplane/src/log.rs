@@ -2,7 +2,8 @@
 //! IPFIX (RFC 7011) encoding. Workers only append fixed-size events to a bounded
 //! buffer; the exporter, off the workers, encodes and sends them.
 
-use std::net::Ipv4Addr;
+use crate::wire::rfc6052::Prefix;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// natEvent values (IANA "natEvent Values", RFC 8158).
 pub mod event {
@@ -12,6 +13,18 @@ pub mod event {
     pub const SESSION_DELETE: u8 = 2;
     /// NAT addresses exhausted.
     pub const ADDRESSES_EXHAUSTED: u8 = 3;
+    /// NAT64 session create.
+    pub const NAT64_SESSION_CREATE: u8 = 4;
+    /// NAT64 session delete.
+    pub const NAT64_SESSION_DELETE: u8 = 5;
+    /// NAT44 BIB (mapping) create.
+    pub const BIB_CREATE: u8 = 6;
+    /// NAT44 BIB (mapping) delete.
+    pub const BIB_DELETE: u8 = 7;
+    /// NAT64 BIB (mapping) create.
+    pub const NAT64_BIB_CREATE: u8 = 8;
+    /// NAT64 BIB (mapping) delete.
+    pub const NAT64_BIB_DELETE: u8 = 9;
     /// Quota exceeded.
     pub const QUOTA_EXCEEDED: u8 = 11;
     /// Port block allocation.
@@ -30,7 +43,10 @@ pub mod quota {
     pub const MAX_ENTRIES_PER_USER: u32 = 3;
 }
 
-/// One event, as a worker records it. 28 bytes, `Copy`, fits a DPDK ring element.
+/// One event, as a worker records it. 44 bytes, `Copy`, fits a DPDK ring element.
+/// A NAT64 subscriber's event carries its IPv6 address or prefix in `inside6`, which
+/// the worker resolves from the handle or key when it makes the event (the handle
+/// may be gone by the time the exporter reads it).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct LogEvent {
@@ -38,9 +54,12 @@ pub struct LogEvent {
     pub kind: u8,
     /// IP protocol (session events).
     pub proto: u8,
+    /// 0: the inside address is `inside` (IPv4). Else the inside is IPv6: `inside6`,
+    /// a prefix of this many bits (128 for a host).
+    pub v6_len: u8,
     /// Padding.
-    pub _pad: u16,
-    /// Inside address.
+    pub _pad: u8,
+    /// Inside address (IPv4; a NAT64 event: the handle or key it was made from).
     pub inside: u32,
     /// Outside (pool) address.
     pub outside: u32,
@@ -57,6 +76,24 @@ pub struct LogEvent {
     pub step: u16,
     /// The limit that was hit (quota events).
     pub limit: u32,
+    /// The IPv6 inside host or subscriber prefix (`v6_len` != 0).
+    pub inside6: [u8; 16],
+}
+
+impl LogEvent {
+    /// True for a NAT64 subscriber's event (its inside is IPv6).
+    pub fn is_v6(&self) -> bool {
+        self.v6_len != 0
+    }
+
+    /// The inside as text: an IPv4 address, an IPv6 host, or an IPv6 prefix.
+    pub fn inside_text(&self) -> String {
+        match self.v6_len {
+            0 => Ipv4Addr::from(self.inside).to_string(),
+            128 => Ipv6Addr::from(self.inside6).to_string(),
+            n => format!("{}/{n}", Ipv6Addr::from(self.inside6)),
+        }
+    }
 }
 
 /// What gets logged (RFC 6888 REQ-12: no destinations by default; REQ-14: one
@@ -67,6 +104,8 @@ pub struct Policy {
     pub sessions: bool,
     /// Remote address and port in session events.
     pub destinations: bool,
+    /// BIB (mapping) create and delete events.
+    pub mappings: bool,
     /// Port block events.
     pub blocks: bool,
     /// Exhaustion and quota events.
@@ -89,6 +128,7 @@ impl Policy {
                     SessionLogging::Auto => cfg.nat.allocation == Allocation::Dynamic,
                 },
                 destinations: i.destinations,
+                mappings: i.mappings,
                 blocks,
                 limits: true,
                 threshold_percent: i.threshold_percent,
@@ -114,6 +154,18 @@ pub const T_EXHAUSTED: u16 = 259;
 pub const T_QUOTA: u16 = 260;
 /// Threshold reached.
 pub const T_THRESHOLD: u16 = 261;
+/// NAT64 sessions (RFC 8158 NAT64 session create/delete: sourceIPv6Address).
+pub const T_SESSION6: u16 = 262;
+/// NAT64 sessions with destination (destinationIPv6Address and its IPv4 address).
+pub const T_SESSION6_DST: u16 = 263;
+/// Port blocks of NAT64 subscribers (their IPv6 prefix).
+pub const T_BLOCK6: u16 = 264;
+/// Quota exceeded by a NAT64 subscriber.
+pub const T_QUOTA6: u16 = 265;
+/// NAT44 BIB (mapping) create/delete.
+pub const T_BIB: u16 = 266;
+/// NAT64 BIB (mapping) create/delete.
+pub const T_BIB6: u16 = 267;
 
 // Information elements (IANA IPFIX registry; RFC 8158 for the NAT ones).
 const IE_PROTOCOL: u16 = 4;
@@ -121,8 +173,13 @@ const IE_SRC_PORT: u16 = 7;
 const IE_SRC_ADDR: u16 = 8;
 const IE_DST_PORT: u16 = 11;
 const IE_DST_ADDR: u16 = 12;
+const IE_SRC_ADDR6: u16 = 27;
+const IE_DST_ADDR6: u16 = 28;
+const IE_SRC_PREFIX_LEN6: u16 = 29;
 const IE_POST_NAT_SRC_ADDR: u16 = 225;
+const IE_POST_NAT_DST_ADDR: u16 = 226;
 const IE_POST_NAPT_SRC_PORT: u16 = 227;
+const IE_POST_NAPT_DST_PORT: u16 = 228;
 const IE_NAT_EVENT: u16 = 230;
 const IE_NAT_POOL_ID: u16 = 283;
 const IE_OBS_TIME_MS: u16 = 323;
@@ -137,53 +194,62 @@ const IE_MAX_ENTRIES_PER_USER: u16 = 473;
 
 fn templates() -> Vec<(u16, Vec<(u16, u16)>)> {
     let head = vec![(IE_OBS_TIME_MS, 8), (IE_NAT_EVENT, 1)];
-    let session = [
-        (IE_SRC_ADDR, 4),
-        (IE_POST_NAT_SRC_ADDR, 4),
+    let with = |parts: &[&[(u16, u16)]]| {
+        let mut v = head.clone();
+        for p in parts {
+            v.extend_from_slice(p);
+        }
+        v
+    };
+    let ports: &[(u16, u16)] = &[
         (IE_PROTOCOL, 1),
         (IE_SRC_PORT, 2),
         (IE_POST_NAPT_SRC_PORT, 2),
     ];
-    let with = |rest: &[(u16, u16)]| {
-        let mut v = head.clone();
-        v.extend_from_slice(rest);
-        v
-    };
-    let mut session_dst = session.to_vec();
-    session_dst.extend_from_slice(&[(IE_DST_ADDR, 4), (IE_DST_PORT, 2)]);
+    let post: &[(u16, u16)] = &[(IE_POST_NAT_SRC_ADDR, 4)];
+    let src4: &[(u16, u16)] = &[(IE_SRC_ADDR, 4)];
+    // A NAT64 host (RFC 8158's NAT64 session template), or a NAT64 subscriber: its
+    // prefix and length (port blocks and quotas are a subscriber's).
+    let src6: &[(u16, u16)] = &[(IE_SRC_ADDR6, 16)];
+    let prefix6: &[(u16, u16)] = &[(IE_SRC_ADDR6, 16), (IE_SRC_PREFIX_LEN6, 1)];
+    let dst4: &[(u16, u16)] = &[(IE_DST_ADDR, 4), (IE_DST_PORT, 2)];
+    // The destination as the host named it (under the NAT64 prefix) and as it left.
+    let dst6: &[(u16, u16)] = &[
+        (IE_DST_ADDR6, 16),
+        (IE_POST_NAT_DST_ADDR, 4),
+        (IE_DST_PORT, 2),
+        (IE_POST_NAPT_DST_PORT, 2),
+    ];
+    let range: &[(u16, u16)] = &[
+        (IE_PORT_RANGE_START, 2),
+        (IE_PORT_RANGE_END, 2),
+        (IE_PORT_RANGE_STEP, 2),
+        (IE_PORT_RANGE_NUM, 2),
+    ];
+    let quota: &[(u16, u16)] = &[(IE_QUOTA_EVENT, 4)];
+    let limits: &[(u16, u16)] = &[(IE_MAX_SESSION_ENTRIES, 4), (IE_MAX_ENTRIES_PER_USER, 4)];
     vec![
-        (T_SESSION, with(&session)),
-        (T_SESSION_DST, with(&session_dst)),
-        (
-            T_BLOCK,
-            with(&[
-                (IE_SRC_ADDR, 4),
-                (IE_POST_NAT_SRC_ADDR, 4),
-                (IE_PORT_RANGE_START, 2),
-                (IE_PORT_RANGE_END, 2),
-                (IE_PORT_RANGE_STEP, 2),
-                (IE_PORT_RANGE_NUM, 2),
-            ]),
-        ),
-        (T_EXHAUSTED, with(&[(IE_NAT_POOL_ID, 4)])),
-        (
-            T_QUOTA,
-            with(&[
-                (IE_QUOTA_EVENT, 4),
-                (IE_SRC_ADDR, 4),
-                (IE_MAX_SESSION_ENTRIES, 4),
-                (IE_MAX_ENTRIES_PER_USER, 4),
-            ]),
-        ),
+        (T_SESSION, with(&[src4, post, ports])),
+        (T_SESSION_DST, with(&[src4, post, ports, dst4])),
+        (T_BLOCK, with(&[src4, post, range])),
+        (T_EXHAUSTED, with(&[&[(IE_NAT_POOL_ID, 4)]])),
+        (T_QUOTA, with(&[quota, src4, limits])),
         // natThresholdEvent 1: address pool high threshold, and which address.
         (
             T_THRESHOLD,
-            with(&[
+            with(&[&[
                 (IE_THRESHOLD_EVENT, 4),
                 (IE_POST_NAT_SRC_ADDR, 4),
                 (IE_NAT_POOL_ID, 4),
-            ]),
+            ]]),
         ),
+        (T_SESSION6, with(&[src6, post, ports])),
+        (T_SESSION6_DST, with(&[src6, post, ports, dst6])),
+        (T_BLOCK6, with(&[prefix6, post, range])),
+        (T_QUOTA6, with(&[quota, prefix6, limits])),
+        // RFC 8158's BIB templates: the session ones without the remote.
+        (T_BIB, with(&[src4, post, ports])),
+        (T_BIB6, with(&[src6, post, ports])),
     ]
 }
 
@@ -192,6 +258,7 @@ pub struct Encoder {
     domain: u32,
     sequence: u32,
     destinations: bool,
+    nat64: Option<Prefix>,
 }
 
 fn put16(v: &mut Vec<u8>, x: u16) {
@@ -208,7 +275,15 @@ impl Encoder {
             domain,
             sequence: 0,
             destinations,
+            nat64: None,
         }
+    }
+
+    /// The NAT64 prefix, under which NAT64 session records name their destination
+    /// (destinationIPv6Address: the IPv4 destination embedded as the host addressed it).
+    pub fn with_nat64(mut self, prefix: Option<Prefix>) -> Encoder {
+        self.nat64 = prefix;
+        self
     }
 
     fn header(&self, len: usize, export_secs: u32) -> Vec<u8> {
@@ -242,17 +317,42 @@ impl Encoder {
     }
 
     fn template_of(&self, e: &LogEvent) -> Option<u16> {
+        let v6 = e.is_v6();
         match e.kind {
-            event::SESSION_CREATE | event::SESSION_DELETE => Some(if self.destinations {
+            event::SESSION_CREATE | event::SESSION_DELETE if !v6 => Some(if self.destinations {
                 T_SESSION_DST
             } else {
                 T_SESSION
             }),
-            event::PORT_BLOCK_ALLOC | event::PORT_BLOCK_FREE => Some(T_BLOCK),
+            event::NAT64_SESSION_CREATE | event::NAT64_SESSION_DELETE if v6 => {
+                Some(if self.destinations {
+                    T_SESSION6_DST
+                } else {
+                    T_SESSION6
+                })
+            }
+            event::BIB_CREATE | event::BIB_DELETE if !v6 => Some(T_BIB),
+            event::NAT64_BIB_CREATE | event::NAT64_BIB_DELETE if v6 => Some(T_BIB6),
+            event::PORT_BLOCK_ALLOC | event::PORT_BLOCK_FREE => {
+                Some(if v6 { T_BLOCK6 } else { T_BLOCK })
+            }
             event::ADDRESSES_EXHAUSTED => Some(T_EXHAUSTED),
-            event::QUOTA_EXCEEDED => Some(T_QUOTA),
+            event::QUOTA_EXCEEDED => Some(if v6 { T_QUOTA6 } else { T_QUOTA }),
             event::THRESHOLD_REACHED => Some(T_THRESHOLD),
             _ => None,
+        }
+    }
+
+    /// The inside as the record's template has it: sourceIPv4Address, or
+    /// sourceIPv6Address (with sourceIPv6PrefixLength for a subscriber's record).
+    fn inside(e: &LogEvent, out: &mut Vec<u8>, with_len: bool) {
+        if e.is_v6() {
+            out.extend_from_slice(&e.inside6);
+            if with_len {
+                out.push(e.v6_len);
+            }
+        } else {
+            put32(out, e.inside);
         }
     }
 
@@ -260,19 +360,39 @@ impl Encoder {
         out.extend_from_slice(&ms.to_be_bytes());
         out.push(e.kind);
         match e.kind {
-            event::SESSION_CREATE | event::SESSION_DELETE => {
-                put32(out, e.inside);
+            // Sessions and BIB entries: the same fields, the remote for sessions
+            // only (RFC 8158's BIB templates have none).
+            event::SESSION_CREATE
+            | event::SESSION_DELETE
+            | event::NAT64_SESSION_CREATE
+            | event::NAT64_SESSION_DELETE
+            | event::BIB_CREATE
+            | event::BIB_DELETE
+            | event::NAT64_BIB_CREATE
+            | event::NAT64_BIB_DELETE => {
+                Self::inside(e, out, false);
                 put32(out, e.outside);
                 out.push(e.proto);
                 put16(out, e.in_port);
                 put16(out, e.out_port);
-                if self.destinations {
+                let session = e.kind <= event::NAT64_SESSION_DELETE;
+                if !session || !self.destinations {
+                    return;
+                }
+                if e.is_v6() {
+                    // Without a prefix (no [nat64]: no NAT64 event either) `::`.
+                    let d6 = self.nat64.map_or([0; 16], |p| p.embed(e.dst));
+                    out.extend_from_slice(&d6);
+                    put32(out, e.dst);
+                    put16(out, e.dst_port);
+                    put16(out, e.dst_port);
+                } else {
                     put32(out, e.dst);
                     put16(out, e.dst_port);
                 }
             }
             event::PORT_BLOCK_ALLOC | event::PORT_BLOCK_FREE => {
-                put32(out, e.inside);
+                Self::inside(e, out, true);
                 put32(out, e.outside);
                 put16(out, e.out_port);
                 put16(out, e.dst_port);
@@ -287,7 +407,7 @@ impl Encoder {
             }
             _ => {
                 put32(out, e.dst);
-                put32(out, e.inside);
+                Self::inside(e, out, true);
                 let (sessions, per_user) = if e.dst == quota::MAX_SESSION_ENTRIES {
                     (e.limit, 0)
                 } else {
@@ -346,20 +466,25 @@ impl Encoder {
     }
 }
 
-/// Formats an event as an RFC 5424 syslog line (for block events on syslog).
+/// Formats an event as an RFC 5424 syslog line (for block events on syslog). A
+/// NAT64 subscriber's inside is its IPv6 prefix (`2001:db8:1::/56`).
 pub fn syslog_line(e: &LogEvent, hostname: &str, timestamp: &str) -> String {
     let what = match e.kind {
         event::PORT_BLOCK_ALLOC => "port-block-alloc",
         event::PORT_BLOCK_FREE => "port-block-free",
         event::SESSION_CREATE => "session-create",
         event::SESSION_DELETE => "session-delete",
+        event::NAT64_SESSION_CREATE => "nat64-session-create",
+        event::NAT64_SESSION_DELETE => "nat64-session-delete",
+        event::BIB_CREATE | event::NAT64_BIB_CREATE => "mapping-create",
+        event::BIB_DELETE | event::NAT64_BIB_DELETE => "mapping-delete",
         event::ADDRESSES_EXHAUSTED => "addresses-exhausted",
         _ => "quota-exceeded",
     };
     // <134> = facility local0 (16) * 8 + severity informational (6).
     format!(
         "<134>1 {timestamp} {hostname} cgnat - {what} [nat@32473 inside=\"{}\" outside=\"{}\" first=\"{}\" last=\"{}\"]",
-        Ipv4Addr::from(e.inside),
+        e.inside_text(),
         Ipv4Addr::from(e.outside),
         e.out_port,
         e.dst_port
@@ -409,6 +534,202 @@ mod tests {
             u32::from_be_bytes([more[1][8], more[1][9], more[1][10], more[1][11]]),
             3 + 60,
             "sequence counts records (60 per message)"
+        );
+    }
+
+    /// The data set of the one message `enc` makes of `ev`: (template id, records).
+    fn one_set(enc: &mut Encoder, ev: &[LogEvent]) -> (u16, Vec<u8>) {
+        let msgs = enc.data(ev, 0x0102_0304_0506);
+        assert_eq!(msgs.len(), 1);
+        let m = &msgs[0];
+        let len = usize::from(u16::from_be_bytes([m[18], m[19]]));
+        assert_eq!(16 + len, m.len(), "one set");
+        (u16::from_be_bytes([m[16], m[17]]), m[20..].to_vec())
+    }
+
+    fn v6(s: &str) -> [u8; 16] {
+        s.parse::<Ipv6Addr>().unwrap().octets()
+    }
+
+    /// An event of host 2001:db8:1:100::1 (handle 1) mapped to 198.51.100.2, about
+    /// remote 192.0.2.10.
+    fn host_event(kind: u8, proto: u8, ports: (u16, u16, u16)) -> LogEvent {
+        LogEvent {
+            kind,
+            proto,
+            v6_len: 128,
+            inside: 1,
+            inside6: v6("2001:db8:1:100::1"),
+            outside: 0xc633_6402,
+            dst: 0xc000_020a,
+            in_port: ports.0,
+            out_port: ports.1,
+            dst_port: ports.2,
+            ..Default::default()
+        }
+    }
+
+    /// Asserts that `ev` alone makes one `template` record: the stamp, its kind, the
+    /// host of [`host_event`], then `tail`.
+    fn host_record(enc: &mut Encoder, ev: LogEvent, template: u16, tail: &[&[u8]]) {
+        let (t, rec) = one_set(enc, &[ev]);
+        assert_eq!(t, template);
+        let mut want = vec![0, 0, 1, 2, 3, 4, 5, 6, ev.kind];
+        want.extend_from_slice(&v6("2001:db8:1:100::1"));
+        want.extend_from_slice(&tail.concat());
+        assert_eq!(rec, want);
+    }
+
+    #[test]
+    fn nat64_session_records_carry_the_ipv6_host_and_destination() {
+        let ev = host_event(event::NAT64_SESSION_CREATE, 17, (5000, 1024, 53));
+        // Pool address, protocol, ports.
+        let src: &[u8] = &[198, 51, 100, 2, 17, 0x13, 0x88, 0x04, 0x00];
+        host_record(&mut Encoder::new(7, false), ev, T_SESSION6, &[src]);
+        // With destinations: under a network-specific /40 (the u octet skipped).
+        let prefix = Prefix::new(v6("2001:db8:100::"), 40).unwrap();
+        let mut dst = Encoder::new(7, true).with_nat64(Some(prefix));
+        let delete = LogEvent {
+            kind: event::NAT64_SESSION_DELETE,
+            ..ev
+        };
+        let to: &[u8] = &[192, 0, 2, 10, 0, 53, 0, 53];
+        host_record(
+            &mut dst,
+            delete,
+            T_SESSION6_DST,
+            &[src, &v6("2001:db8:1c0:2:a::"), to],
+        );
+        // A NAT44 session's record beside it keeps its own template.
+        let (t, _) = one_set(
+            &mut dst,
+            &[LogEvent {
+                kind: event::SESSION_CREATE,
+                v6_len: 0,
+                ..ev
+            }],
+        );
+        assert_eq!(t, T_SESSION_DST);
+    }
+
+    #[test]
+    fn bib_records_nat44_and_nat64() {
+        let bib = host_event(event::NAT64_BIB_CREATE, 6, (40000, 1025, 80));
+        // Destinations on: a BIB record has none all the same.
+        let mut enc = Encoder::new(7, true);
+        let src: &[u8] = &[198, 51, 100, 2, 6, 0x9c, 0x40, 0x04, 0x01];
+        host_record(&mut enc, bib, T_BIB6, &[src]);
+        let (t, rec) = one_set(
+            &mut enc,
+            &[LogEvent {
+                kind: event::BIB_DELETE,
+                v6_len: 0,
+                inside: 0x6440_0102,
+                ..bib
+            }],
+        );
+        assert_eq!(t, T_BIB);
+        assert_eq!(
+            rec,
+            vec![
+                0, 0, 1, 2, 3, 4, 5, 6, 7, 100, 64, 1, 2, 198, 51, 100, 2, 6, 0x9c, 0x40, 0x04,
+                0x01
+            ]
+        );
+    }
+
+    #[test]
+    fn nat64_block_and_quota_records_carry_the_subscriber_prefix() {
+        let blk = LogEvent {
+            kind: event::PORT_BLOCK_ALLOC,
+            v6_len: 56,
+            inside: 0x0080_0000,
+            inside6: v6("2001:db8:1:100::"),
+            outside: 0xc633_6402,
+            out_port: 1024,
+            dst_port: 1087,
+            step: 1,
+            ..Default::default()
+        };
+        let mut enc = Encoder::new(7, false);
+        let (t, rec) = one_set(&mut enc, &[blk]);
+        assert_eq!(t, T_BLOCK6);
+        let mut want = vec![0, 0, 1, 2, 3, 4, 5, 6, 14];
+        want.extend_from_slice(&v6("2001:db8:1:100::"));
+        want.extend_from_slice(&[56, 198, 51, 100, 2, 4, 0, 4, 63, 0, 1, 0, 64]);
+        assert_eq!(rec, want);
+        let q = LogEvent {
+            kind: event::QUOTA_EXCEEDED,
+            dst: quota::MAX_ENTRIES_PER_USER,
+            limit: 2,
+            outside: 0,
+            ..blk
+        };
+        let (t, rec) = one_set(&mut enc, &[q]);
+        assert_eq!(t, T_QUOTA6);
+        let mut want = vec![0, 0, 1, 2, 3, 4, 5, 6, 11, 0, 0, 0, 3];
+        want.extend_from_slice(&v6("2001:db8:1:100::"));
+        want.extend_from_slice(&[56, 0, 0, 0, 0, 0, 0, 0, 2]);
+        assert_eq!(rec, want);
+        let line = syslog_line(&blk, "h", "t");
+        assert!(
+            line.contains("port-block-alloc [nat@32473 inside=\"2001:db8:1:100::/56\" outside=\"198.51.100.2\" first=\"1024\" last=\"1087\"]"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn the_nat64_templates_are_sent_beside_the_ipv4_ones() {
+        let t = Encoder::new(7, false).templates(100);
+        // Template records after the set header: id, count, (ie, len)*.
+        let mut at = 20;
+        let mut found = Vec::new();
+        while at < t.len() {
+            let id = u16::from_be_bytes([t[at], t[at + 1]]);
+            let n = usize::from(u16::from_be_bytes([t[at + 2], t[at + 3]]));
+            let fields: Vec<(u16, u16)> = (0..n)
+                .map(|k| {
+                    let f = at + 4 + 4 * k;
+                    (
+                        u16::from_be_bytes([t[f], t[f + 1]]),
+                        u16::from_be_bytes([t[f + 2], t[f + 3]]),
+                    )
+                })
+                .collect();
+            found.push((id, fields));
+            at += 4 + 4 * n;
+        }
+        let ids: Vec<u16> = found.iter().map(|f| f.0).collect();
+        assert_eq!(
+            ids,
+            vec![256, 257, 258, 259, 260, 261, 262, 263, 264, 265, 266, 267]
+        );
+        // RFC 8158's NAT64 BIB template; its session template adds the remote.
+        let bib6 = [
+            (323, 8),
+            (230, 1),
+            (27, 16),
+            (225, 4),
+            (4, 1),
+            (7, 2),
+            (227, 2),
+        ];
+        assert_eq!(found[11].1, bib6);
+        let remote6 = [(28, 16), (226, 4), (11, 2), (228, 2)];
+        assert_eq!(found[7].1, [&bib6[..], &remote6[..]].concat());
+        assert_eq!(
+            found[8].1,
+            vec![
+                (323, 8),
+                (230, 1),
+                (27, 16),
+                (29, 1),
+                (225, 4),
+                (361, 2),
+                (362, 2),
+                (363, 2),
+                (364, 2)
+            ]
         );
     }
 }

@@ -40,7 +40,7 @@ usage:
   cgnat check -c FILE
       Validate FILE and print every resolved setting.
   cgnat show sessions [--subscriber IP] [--outside IP[:PORT]] [--remote IP[:PORT]] [--limit N] [--cursor C]
-  cgnat show subscriber IP | pool | counters | expectations | config | ha   (-c FILE or --api HOST:PORT [--token T]; --json; --timeout SECS, 10)
+  cgnat show subscriber IP|IPV6[/LEN] | pool | counters | expectations | config | ha   (-c FILE or --api HOST:PORT [--token T]; --json; --timeout SECS, 10)
       Live state of a running appliance, through its control API (api.listen, with
       api.token from FILE). A page holds at most 10000 sessions; --cursor continues.
       `config`: the settings it runs with (after the last reload), resolved.
@@ -65,6 +65,12 @@ usage:
       Deterministic NAT (RFC 7422): the public address and port range of an inside
       address, or the inside address that owned a public address and port. No logs
       needed: the answer is computed from the config.
+  cgnat map -c FILE [--api HOST:PORT] [--token T] forward IP|IPV6[/LEN] | reverse PUBLIC_IP PORT
+      With [nat64] (never deterministic): from the running appliance's live state,
+      the port blocks of a subscriber (an IPv6 address or prefix: the NAT64
+      subscriber whose prefix holds it), or the inside host (an IPv6 one for a NAT64
+      session) of each session using a public address and port now. What was held
+      before is in the event logs (IPFIX, syslog).
   cgnat setup -c FILE [--dry-run] [--bind] [--page-size 2M|1G]
       Prepare the host for FILE: reserve the huge pages its DPDK memory needs
       (dataplane.eal_args -m or --socket-mem, at least its mbuf pool, queues and rings;
@@ -292,10 +298,13 @@ fn check_mode(args: &Args) -> Result<()> {
 }
 
 fn map_mode(args: &Args) -> Result<()> {
-    args.only(&["-c", "--config"])?;
+    args.only(&["-c", "--config", "--api", "--token", "--timeout"])?;
     let cfg = args.config()?;
     if cfg.nat.allocation != cgnat_config::Allocation::Deterministic {
-        bail!("{}: nat.allocation is not \"deterministic\"; only deterministic NAT can be mapped without logs", cfg.file);
+        if cfg.nat64.is_none() {
+            bail!("{}: nat.allocation is not \"deterministic\"; only deterministic NAT can be mapped without logs", cfg.file);
+        }
+        return map_live(args, &cfg.file);
     }
     let params = cgnat_dataplane::nat::NatParams::from_config(&cfg.nat, 1)
         .map_err(|e| anyhow!("{}: {}", cfg.file, e.0))?;
@@ -328,6 +337,62 @@ fn map_mode(args: &Args) -> Result<()> {
             println!("{public}:{port} <- {ip}");
         }
         _ => bail!("usage: cgnat map -c FILE forward INSIDE_IP | reverse PUBLIC_IP PORT"),
+    }
+    Ok(())
+}
+
+/// `cgnat map` beside `[nat64]` (never deterministic): the blocks and sessions the
+/// running appliance holds now, through its control API; what was held before is in
+/// the event logs (IPFIX, syslog).
+fn map_live(args: &Args, file: &str) -> Result<()> {
+    let (api, token, timeout) = api_target(args, SHOW_TIMEOUT_SECS)?;
+    let live = |path: &str| {
+        http_get(&api, path, token.as_deref(), timeout).with_context(|| {
+            format!("{file}: allocation is not deterministic, so `cgnat map` answers from the running appliance's live state (api.listen {api}); earlier mappings are in its event logs")
+        })
+    };
+    let w: Vec<&str> = args.words.iter().map(String::as_str).collect();
+    match w.as_slice() {
+        ["forward", who] => {
+            let v = live(&format!("/subscribers/{who}"))?;
+            let name = match v["prefix_len"].as_u64() {
+                Some(len) => format!("{}/{len}", v["address"].as_str().unwrap_or("?")),
+                None => v["address"].as_str().unwrap_or("?").to_string(),
+            };
+            let blocks = v["port_blocks"].as_array().cloned().unwrap_or_default();
+            for b in &blocks {
+                println!(
+                    "{name} -> {} ports {}-{}",
+                    b[0].as_str().unwrap_or("?"),
+                    b[1],
+                    b[2]
+                );
+            }
+            if blocks.is_empty() {
+                println!(
+                    "{name}: no port block now ({} sessions: `cgnat show sessions --subscriber {who}`)",
+                    v["sessions"]
+                );
+            }
+        }
+        ["reverse", public, port] => {
+            let v = live(&format!("/sessions?outside={public}:{port}&limit=100"))?;
+            let list = v["sessions"].as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                bail!("no session uses {public}:{port} now; an earlier one is in the event logs");
+            }
+            for s in &list {
+                println!(
+                    "{public}:{port} <- {} ({} to {})",
+                    s["inside"].as_str().unwrap_or("?"),
+                    s["protocol"].as_str().unwrap_or("?"),
+                    s["remote"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        _ => {
+            bail!("usage: cgnat map -c FILE forward INSIDE_IP|IPV6[/LEN] | reverse PUBLIC_IP PORT")
+        }
     }
     Ok(())
 }
@@ -645,15 +710,20 @@ fn show_mode(args: &Args) -> Result<()> {
         }
         return Ok(());
     }
+    let list = v["sessions"].as_array().cloned().unwrap_or_default();
+    // An IPv6 host's endpoint (`[addr]:port`) may be longer than the column.
+    let wide = list
+        .iter()
+        .filter_map(|s| s["inside"].as_str().map(str::len))
+        .fold(22, usize::max);
     println!(
-        "{:<5} {:<22} {:<22} {:<22} {:<12} {:>6} {:>8} {:>6}",
+        "{:<5} {:<wide$} {:<22} {:<22} {:<12} {:>6} {:>8} {:>6}",
         "PROTO", "INSIDE", "OUTSIDE", "REMOTE", "STATE", "IDLE", "EXPIRES", "WORKER"
     );
-    let list = v["sessions"].as_array().cloned().unwrap_or_default();
     for s in &list {
         let f = |k: &str| s[k].as_str().unwrap_or("").to_string();
         println!(
-            "{:<5} {:<22} {:<22} {:<22} {:<12} {:>5}s {:>7}s {:>6}",
+            "{:<5} {:<wide$} {:<22} {:<22} {:<12} {:>5}s {:>7}s {:>6}",
             f("protocol"),
             f("inside"),
             f("outside"),

@@ -512,7 +512,7 @@ impl Source {
         );
         f.counter(
             "cgnat_log_events_nat64_unlogged_total",
-            "NAT events about NAT64 subscribers not logged (the records carry an IPv4 inside address).",
+            "NAT events about NAT64 subscribers not logged (their handle or key named no live IPv6 host or prefix).",
             vec![(vec![], sum(&|c| c.log_events_nat64_unlogged.get()))],
         );
         f.counter(
@@ -632,6 +632,11 @@ impl Source {
             "cgnat_nat64_subscribers",
             "NAT64: subscriber prefixes with state now (among cgnat_nat_subscribers).",
             vec![(vec![], sum(&|c| c.nat64_subscribers_active.get()))],
+        );
+        f.gauge(
+            "cgnat_nat64_sessions",
+            "NAT64: sessions of IPv6 hosts now (among cgnat_nat_sessions).",
+            vec![(vec![], sum(&|c| c.nat64_sessions_active.get()))],
         );
         f.gauge(
             "cgnat_nat_port_blocks",

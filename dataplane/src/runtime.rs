@@ -322,6 +322,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let exporter = crate::exporter::spawn(
         destinations.clone(),
         links.iter().map(|l| l.events.clone()).collect(),
+        cgnat_dataplane::pipeline::Nat64Params::from_config(cfg).map(|n| n.prefix),
         exporter_stop.clone(),
     )
     .context("starting the NAT event exporter")?;
@@ -1303,6 +1304,7 @@ pub(crate) fn summarize(
         "subscribers_active": sum(&|c| c.subscribers_active.get()),
         "nat64_hosts_active": sum(&|c| c.nat64_hosts_active.get()),
         "nat64_subscribers_active": sum(&|c| c.nat64_subscribers_active.get()),
+        "nat64_sessions_active": sum(&|c| c.nat64_sessions_active.get()),
         "port_stats": {
             "inside": port_json(&stats[0]),
             "outside": port_json(&stats[1]),

@@ -1,6 +1,7 @@
 //! NAT event logs (RFC 8158 over IPFIX) from a running cgnat, captured on the wire and
 //! decoded by a real collector-side decoder (tshark's IPFIX dissector); the fields
-//! must match the traffic sent. Syslog (RFC 5424) block events likewise.
+//! must match the traffic sent. Syslog (RFC 5424) block events likewise. NAT64
+//! subscribers' events (RFC 8158's IPv6 fields) beside NAT44's in the same runs.
 
 mod common;
 use common::*;
@@ -25,6 +26,7 @@ name = "inside"
 role = "inside"
 device = "pcap"
 ipv4 = "100.64.0.1/10"
+ipv6 = ["fd00:ffff::1/64"]
 [[ports]]
 name = "outside"
 role = "outside"
@@ -33,6 +35,18 @@ ipv4 = "203.0.113.1/24"
 gateway = "203.0.113.254"
 gateway_mac = "02:aa:00:00:00:fe"
 "#;
+
+/// A UDP datagram from IPv6 host `host` to IPv4 `server` under the Well-Known
+/// Prefix (pcap mode takes any destination MAC).
+fn udp6(host: &str, sport: u16, server: &str, dport: u16) -> Vec<u8> {
+    let mut v = Vec::new();
+    etherparse::PacketBuilder::ethernet2(HOST_MAC, [0x02, 0, 0, 0, 1, 1])
+        .ipv6(a6(host), a6(&format!("64:ff9b::{server}")), 64)
+        .udp(sport, dport)
+        .write(&mut v, b"q")
+        .unwrap();
+    v
+}
 
 /// Runs `cgnat pcap` on `frames` with `extra` config while tcpdump captures UDP to
 /// `port` on loopback; returns the capture's path.
@@ -123,11 +137,17 @@ fn column(cap: &Path, port: u16, field: &str) -> Vec<String> {
         .collect()
 }
 
+/// Asserts that `field` has the value `want` in two records, and in no other.
+fn twice(cap: &Path, port: u16, field: &str, want: &str) {
+    assert_eq!(column(cap, port, field), vec![want, want], "{field}");
+}
+
 #[test]
 fn ipfix_session_and_quota_events_decode_with_tshark() {
     let port = free_udp_port();
     let extra = format!(
         "[nat]\npool = [\"198.51.100.0/28\"]\nallocation = \"dynamic\"\nmax_sessions_per_subscriber = 2\nicmp_on_limit = false\n\
+         [nat64]\n\
          [logging]\nipfix = {{ collector = \"127.0.0.1:{port}\" }}\n"
     );
     let frames = vec![
@@ -135,33 +155,66 @@ fn ipfix_session_and_quota_events_decode_with_tshark() {
         udp("100.64.1.2:2222", "192.0.2.10:53", b"b", false),
         udp("100.64.1.2:3333", "192.0.2.10:53", b"refused", false),
         udp("100.64.1.3:4444", "192.0.2.11:53", b"c", false),
+        // Two hosts of one /56: one NAT64 subscriber, whose limit refuses the third.
+        udp6("fd00:ffff::10", 5555, "8.8.4.4", 53),
+        udp6("fd00:ffff::20", 6666, "8.8.4.4", 53),
+        udp6("fd00:ffff::30", 7777, "8.8.4.4", 53),
     ];
     let cap = run_and_capture("ipfix-sessions", &extra, port, &frames);
     let events = column(&cap, port, "cflow.nat_event");
+    let n = |kind: &str| events.iter().filter(|e| *e == kind).count();
+    // NAT64 session create and delete (RFC 8158 natEvent 4 and 5), with the host's
+    // IPv6 address in sourceIPv6Address, in templates of their own.
+    assert_eq!(n("4"), 2, "two NAT64 session creates: {events:?}");
     assert_eq!(
-        events.iter().filter(|e| *e == "1").count(),
-        3,
-        "three session creates: {events:?}"
+        n("5"),
+        2,
+        "two NAT64 session deletes at the stop: {events:?}"
     );
+    let src6 = column(&cap, port, "cflow.srcaddrv6");
+    for want in ["fd00:ffff::10", "fd00:ffff::20"] {
+        assert_eq!(
+            src6.iter().filter(|s| *s == want).count(),
+            2,
+            "{want}: its create and delete: {src6:?}"
+        );
+    }
+    // The quota event of the NAT64 subscriber names its /56.
+    assert!(
+        src6.iter().any(|s| s == "fd00:ffff::"),
+        "the subscriber's prefix: {src6:?}"
+    );
+    assert_eq!(column(&cap, port, "cflow.srcmaskv6"), vec!["56"]);
+    assert!(!src6.iter().any(|s| s == "fd00:ffff::30"), "{src6:?}");
+    for p in ["5555", "6666"] {
+        assert!(
+            column(&cap, port, "cflow.srcport").iter().any(|x| x == p),
+            "{p} not logged"
+        );
+    }
+    assert_eq!(n("1"), 3, "three session creates: {events:?}");
     assert_eq!(
-        events.iter().filter(|e| *e == "11").count(),
-        1,
-        "one quota exceeded: {events:?}"
+        n("11"),
+        2,
+        "one quota exceeded for each kind of subscriber: {events:?}"
     );
     // The end of the run closes in the log what it opened: a delete for each
     // session still alive, after its create.
-    assert_eq!(
-        events.iter().filter(|e| *e == "2").count(),
-        3,
-        "three session deletes at the stop: {events:?}"
+    assert_eq!(n("2"), 3, "three session deletes at the stop: {events:?}");
+    assert!(
+        matches!(events.last().map(String::as_str), Some("2" | "5")),
+        "{events:?}"
     );
-    assert_eq!(events.last().map(String::as_str), Some("2"), "{events:?}");
     let src = column(&cap, port, "cflow.srcaddr");
     for want in ["100.64.1.2", "100.64.1.3"] {
         assert!(src.iter().any(|s| s == want), "{want} not logged: {src:?}");
     }
     let post = column(&cap, port, "cflow.post_natsource_ipv4_address");
-    assert_eq!(post.len(), 6, "creates and deletes: {post:?}");
+    assert_eq!(
+        post.len(),
+        10,
+        "creates and deletes, NAT44 and NAT64: {post:?}"
+    );
     assert!(
         post.iter().all(|a| a.starts_with("198.51.100.")),
         "{post:?}"
@@ -172,12 +225,13 @@ fn ipfix_session_and_quota_events_decode_with_tshark() {
     }
     assert_eq!(
         column(&cap, port, "cflow.nat_quota_exceeded_event"),
-        vec!["3"],
+        vec!["3", "3"],
         "maximum entries per user"
     );
-    assert_eq!(column(&cap, port, "cflow.max_entries_per_user"), vec!["2"]);
+    twice(&cap, port, "cflow.max_entries_per_user", "2");
     // No destinations by default (RFC 6888 REQ-12).
     assert!(column(&cap, port, "cflow.dstaddr").is_empty());
+    assert!(column(&cap, port, "cflow.dstaddrv6").is_empty());
     // Templates came first, and timestamps are milliseconds.
     let t = column(&cap, port, "cflow.observation_time_milliseconds");
     assert!(!t.is_empty());
@@ -189,13 +243,14 @@ fn ipfix_port_block_events_and_syslog() {
     let sport = free_udp_port();
     let extra = format!(
         "[nat]\npool = [\"198.51.100.0/28\"]\nblock_size = 256\n\
+         [nat64]\n\
          [logging]\nipfix = {{ collector = \"127.0.0.1:{port}\" }}\nsyslog = {{ server = \"127.0.0.1:{sport}\" }}\n"
     );
     let syslog = UdpSocket::bind(("127.0.0.1", sport)).unwrap();
     syslog
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    let frames: Vec<Vec<u8>> = (0..5)
+    let mut frames: Vec<Vec<u8>> = (0..5)
         .map(|i| {
             udp(
                 &format!("100.64.1.2:{}", 1000 + i),
@@ -205,46 +260,115 @@ fn ipfix_port_block_events_and_syslog() {
             )
         })
         .collect();
+    // Then a NAT64 subscriber (two hosts of one /56): one block too.
+    frames.push(udp6("fd00:ffff::10", 5000, "8.8.4.4", 53));
+    frames.push(udp6("fd00:ffff::20", 5000, "8.8.4.4", 53));
     let cap = run_and_capture("ipfix-blocks", &extra, port, &frames);
     let events = column(&cap, port, "cflow.nat_event");
     assert_eq!(
         events,
-        vec!["14", "15"],
-        "one block allocation, no per-session events (RFC 6888 REQ-14), and the \
-         block's release when the run stops"
+        vec!["14", "14", "15", "15"],
+        "one block allocation per subscriber, no per-session events (RFC 6888 \
+         REQ-14), and the blocks' release when the run stops"
     );
-    let start: u16 = column(&cap, port, "cflow.port_range_start")[0]
-        .parse()
-        .unwrap();
-    let end: u16 = column(&cap, port, "cflow.port_range_end")[0]
-        .parse()
-        .unwrap();
+    let starts = column(&cap, port, "cflow.port_range_start");
+    let ends = column(&cap, port, "cflow.port_range_end");
+    assert_eq!((starts.len(), ends.len()), (4, 4));
+    let range = |k: usize| -> (u16, u16) { (starts[k].parse().unwrap(), ends[k].parse().unwrap()) };
+    let (start, end) = range(0);
     assert_eq!(end - start + 1, 256);
-    assert_eq!(
-        column(&cap, port, "cflow.srcaddr"),
-        vec!["100.64.1.2", "100.64.1.2"]
+    assert_eq!(range(1).1 - range(1).0 + 1, 256);
+    twice(&cap, port, "cflow.srcaddr", "100.64.1.2");
+    // The NAT64 subscriber's records name its prefix (sourceIPv6Address and
+    // sourceIPv6PrefixLength), never a host.
+    twice(&cap, port, "cflow.srcaddrv6", "fd00:ffff::");
+    twice(&cap, port, "cflow.srcmaskv6", "56");
+    // Each release names the block its allocation did.
+    let alloc6 = range(1);
+    assert!(
+        range(2) == (start, end) && range(3) == alloc6
+            || range(3) == (start, end) && range(2) == alloc6,
+        "{starts:?} {ends:?}"
     );
-    assert_eq!(
-        column(&cap, port, "cflow.port_range_start")[1],
-        start.to_string()
-    );
+    let mut lines = Vec::new();
     let mut buf = [0u8; 2048];
-    let n = syslog.recv(&mut buf).expect("a syslog line");
-    let line = String::from_utf8_lossy(&buf[..n]).into_owned();
-    assert!(line.starts_with("<134>1 "), "{line}");
+    for _ in 0..4 {
+        let n = syslog.recv(&mut buf).expect("a syslog line");
+        lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(lines.iter().all(|l| l.starts_with("<134>1 ")), "{lines:?}");
+    let has = |what: &str, inside: &str, first: u16| {
+        lines.iter().any(|l| {
+            l.contains(what)
+                && l.contains(&format!("inside=\"{inside}\""))
+                && l.contains(&format!("first=\"{first}\""))
+        })
+    };
+    assert!(has("port-block-alloc", "100.64.1.2", start), "{lines:?}");
     assert!(
-        line.contains("port-block-alloc")
-            && line.contains("inside=\"100.64.1.2\"")
-            && line.contains(&format!("first=\"{start}\"")),
-        "{line}"
+        has("port-block-free", "100.64.1.2", start),
+        "the stop releases the block: {lines:?}"
     );
-    let n = syslog.recv(&mut buf).expect("a second syslog line");
-    let line = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(
-        line.contains("port-block-free")
-            && line.contains("inside=\"100.64.1.2\"")
-            && line.contains(&format!("first=\"{start}\"")),
-        "the stop releases the block: {line}"
+        has("port-block-alloc", "fd00:ffff::/56", alloc6.0),
+        "{lines:?}"
+    );
+    assert!(
+        has("port-block-free", "fd00:ffff::/56", alloc6.0),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn ipfix_nat64_session_destinations_and_bib_decode_with_tshark() {
+    // With destinations logged (RFC 8158's NAT64 session template in full): the
+    // destination as the host named it under a network-specific prefix, and the
+    // IPv4 address it left for. With mappings logged, the NAT64 BIB create before
+    // the session's and its delete after (natEvent 8, 9), without the remote.
+    let port = free_udp_port();
+    let extra = format!(
+        "[nat]\npool = [\"198.51.100.0/28\"]\nallocation = \"dynamic\"\n\
+         [nat64]\nprefix = \"2001:db8:64::/48\"\n\
+         [logging]\nipfix = {{ collector = \"127.0.0.1:{port}\", destinations = true, mappings = true }}\n"
+    );
+    let mut frame = Vec::new();
+    etherparse::PacketBuilder::ethernet2(HOST_MAC, [0x02, 0, 0, 0, 1, 1])
+        // 192.0.2.10 under the /48: bytes 6-7, the u octet (8) skipped, then 9.
+        .ipv6(a6("fd00:ffff::10"), a6("2001:db8:64:c000:2:a00::"), 64)
+        .udp(5000, 53)
+        .write(&mut frame, b"q")
+        .unwrap();
+    let cap = run_and_capture("ipfix-nat64-dst", &extra, port, &[frame]);
+    assert_eq!(
+        column(&cap, port, "cflow.nat_event"),
+        vec!["8", "4", "5", "9"]
+    );
+    let four = |field: &str, want: &str| {
+        assert_eq!(column(&cap, port, field), vec![want; 4], "{field}");
+    };
+    four("cflow.srcaddrv6", "fd00:ffff::10");
+    four("cflow.srcport", "5000");
+    twice(&cap, port, "cflow.dstaddrv6", "2001:db8:64:c000:2:a00::");
+    twice(
+        &cap,
+        port,
+        "cflow.post_natdestination_ipv4_address",
+        "192.0.2.10",
+    );
+    twice(&cap, port, "cflow.dstport", "53");
+    twice(
+        &cap,
+        port,
+        "cflow.post_naptdestination_transport_port",
+        "53",
+    );
+    let post = column(&cap, port, "cflow.post_natsource_ipv4_address");
+    assert!(
+        post.len() == 4
+            && post
+                .iter()
+                .all(|a| a == &post[0] && a.starts_with("198.51.100.")),
+        "{post:?}"
     );
 }
 

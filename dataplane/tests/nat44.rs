@@ -1298,7 +1298,7 @@ fn the_busiest_subscribers_are_found_in_bounded_pieces() {
         let std::net::IpAddr::V4(a) = r.address else {
             panic!("{} is not a NAT44 subscriber", r.address)
         };
-        let Answer::Subscriber(Some(s)) = answer(nat, 0, &Query::Subscriber(a), 1000) else {
+        let Answer::Subscriber(Some(s)) = answer(nat, 0, &Query::Subscriber(a.into()), 1000) else {
             panic!("{} unknown", r.address)
         };
         assert_eq!(

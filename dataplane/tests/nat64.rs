@@ -586,6 +586,43 @@ fn show_names_a_nat64_sessions_ipv6_host_and_its_subscriber_prefix() {
     // The /56 the host is under.
     assert_eq!(subs[0].address.to_string(), "2001:db8:ffff::");
     assert_eq!(subs[0].sessions, 1);
+    // One subscriber by any address of its prefix: the prefix, its block, sessions.
+    let v6 = |s: &str| std::net::IpAddr::V6(s.parse().unwrap());
+    let Answer::Subscriber(Some(sub)) =
+        answer(nat, 0, &Query::Subscriber(v6("2001:db8:ffff:ab::1")), T0)
+    else {
+        panic!("no NAT64 subscriber")
+    };
+    assert_eq!(
+        (sub.address, sub.prefix_len, sub.sessions),
+        (v6("2001:db8:ffff::"), Some(56), 1)
+    );
+    assert_eq!(sub.port_blocks.len(), 1);
+    assert_eq!(
+        sub.port_blocks[0].0.to_string(),
+        info.outside.split(':').next().unwrap()
+    );
+    let Answer::Subscriber(none) = answer(nat, 0, &Query::Subscriber(v6("2001:db8:fffe::10")), T0)
+    else {
+        panic!("not a subscriber answer")
+    };
+    assert_eq!(none, None, "another /56 has no state");
+    // Its sessions by an address of the prefix (another host's too); none for another.
+    let by = |a: &str| {
+        let f = Filter {
+            subscriber: Some(v6(a)),
+            ..Filter::default()
+        };
+        match answer(nat, 0, &Query::Sessions(f, 0, 10), T0) {
+            Answer::Sessions(rows, _) => rows.len(),
+            _ => panic!("not a session answer"),
+        }
+    };
+    assert_eq!(
+        (by("2001:db8:ffff::10"), by("2001:db8:ffff:ff::99")),
+        (1, 1)
+    );
+    assert_eq!(by("2001:db8:fffe::10"), 0);
 }
 
 #[test]

@@ -266,6 +266,146 @@ fn prometheus_scrapes_cgnat_and_reads_back_the_traffic() {
 }
 
 #[test]
+fn nat64_subscribers_in_show_map_and_metrics() {
+    // A running cgnat with NAT44 and NAT64 subscribers: `cgnat show` and `cgnat map`
+    // take an IPv6 address or prefix and answer with the NAT64 subscriber's prefix,
+    // blocks and sessions (the IPv6 host inside); /metrics has the NAT64 gauges.
+    let dir = workdir("nat64-show");
+    let pcap0 = [0x02, 0x70, 0x63, 0x61, 0x70, 0x00];
+    let udp6 = |host: &str, sport: u16| {
+        let mut v = Vec::new();
+        etherparse::PacketBuilder::ethernet2(HOST_MAC, pcap0)
+            .ipv6(a6(host), a6("64:ff9b::808:404"), 64)
+            .udp(sport, 53)
+            .write(&mut v, b"q")
+            .unwrap();
+        v
+    };
+    let frames = vec![
+        to_pcap0("100.64.1.2:4000"),
+        udp6("fd00:ffff::10", 5000),
+        udp6("fd00:ffff::10", 5001),
+        udp6("fd00:ffff::20", 6000),
+    ];
+    write_pcap(&dir.join("in.pcap"), &frames);
+    let (mport, aport) = (free_port(), free_port());
+    let cfg = run_config(
+        &dir,
+        "nat64-show",
+        "[1]",
+        &format!(
+            "[nat]\npool = [\"198.51.100.0/28\"]\n[nat64]\n\
+             [metrics]\nlisten = \"127.0.0.1:{mport}\"\n[api]\nlisten = \"127.0.0.1:{aport}\"\n"
+        ),
+    )
+    .replace(
+        "ipv4 = \"100.64.0.1/10\"",
+        "ipv4 = \"100.64.0.1/10\"\nipv6 = [\"fd00:ffff::1/64\"]",
+    );
+    let log = dir.join("cgnat.log");
+    let cgnat = spawn_run(&dir, &cfg, &log);
+    let metrics_url = format!("http://127.0.0.1:{mport}/metrics");
+    let mut text = String::new();
+    until(30, "4 translations", &log, || {
+        text = http_get(&metrics_url).unwrap_or_default();
+        text.contains("cgnat_translated_packets_total{direction=\"in2out\"} 4")
+    });
+    for want in [
+        "cgnat_nat64_hosts 2",
+        "cgnat_nat64_subscribers 1",
+        "cgnat_nat64_sessions 3",
+        "cgnat_nat_subscribers 2",
+        "cgnat_nat_sessions{protocol=\"udp\"} 4",
+        "cgnat_log_events_nat64_unlogged_total 0",
+    ] {
+        assert!(text.contains(want), "{want} not in\n{text}");
+    }
+    let cgnat_cmd = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_cgnat"))
+            .args(args)
+            .arg("-c")
+            .arg(dir.join("cgnat.toml"))
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let ok = |args: &[&str]| {
+        let (code, out, err) = cgnat_cmd(args);
+        assert_eq!(code, Some(0), "cgnat {args:?}: {err}");
+        out
+    };
+    // Sessions by any address of the /56 (another host's too): the IPv6 hosts.
+    let table = ok(&["show", "sessions", "--subscriber", "fd00:ffff::99"]);
+    for host in [
+        "[fd00:ffff::10]:5000",
+        "[fd00:ffff::10]:5001",
+        "[fd00:ffff::20]:6000",
+    ] {
+        assert!(table.contains(host), "{host} not in\n{table}");
+    }
+    assert!(
+        table.contains("3 sessions") && !table.contains("100.64.1.2"),
+        "{table}"
+    );
+    let all: Value = serde_json::from_str(&ok(&["show", "sessions", "--json"])).unwrap();
+    let rows = all["sessions"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{all}");
+    let row = rows
+        .iter()
+        .find(|r| r["inside"] == "[fd00:ffff::20]:6000")
+        .expect("the IPv6 host's session");
+    let outside = row["outside"].as_str().unwrap().to_string();
+    assert!(outside.starts_with("198.51.100."), "{row}");
+    // The subscriber by its prefix: the prefix, its block, its sessions.
+    let sub: Value = serde_json::from_str(&ok(&["show", "subscriber", "fd00:ffff::/56"])).unwrap();
+    assert_eq!(
+        (&sub["address"], &sub["prefix_len"], &sub["sessions"]),
+        (&"fd00:ffff::".into(), &56.into(), &3.into()),
+        "{sub}"
+    );
+    let blocks = sub["port_blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 1, "{sub}");
+    let (pool, first, last) = (
+        blocks[0][0].as_str().unwrap(),
+        blocks[0][1].as_u64().unwrap(),
+        blocks[0][2].as_u64().unwrap(),
+    );
+    assert_eq!(Some(pool), outside.split(':').next());
+    assert_eq!(
+        ok(&["show", "subscriber", "fd00:ffff::10"]),
+        ok(&["show", "subscriber", "fd00:ffff::/56"])
+    );
+    // A prefix wider than a subscriber, and a /56 with no state, are refused.
+    let (code, _, err) = cgnat_cmd(&["show", "subscriber", "fd00:ffff::/48"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("wider than one subscriber"), "{err}");
+    let (code, _, err) = cgnat_cmd(&["show", "subscriber", "fd00:fffe::/56"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("has no state"), "{err}");
+    // `cgnat map` (never deterministic beside [nat64]) from the live state: the
+    // subscriber's block, and the host behind a public address and port.
+    assert_eq!(
+        ok(&["map", "forward", "fd00:ffff::20"]),
+        format!("fd00:ffff::/56 -> {pool} ports {first}-{last}\n")
+    );
+    let (public, port) = outside.split_once(':').unwrap();
+    assert_eq!(
+        ok(&["map", "reverse", public, port]),
+        format!("{outside} <- [fd00:ffff::20]:6000 (udp to 8.8.4.4:53)\n")
+    );
+    assert_eq!(
+        ok(&["map", "forward", "100.64.1.2"]).split(" -> ").next(),
+        Some("100.64.1.2"),
+        "a NAT44 subscriber beside"
+    );
+    drop(cgnat);
+}
+
+#[test]
 fn a_listen_address_in_use_stops_the_start_with_nothing_left_running() {
     let dir = workdir("listen-taken");
     write_pcap(&dir.join("in.pcap"), &[]);

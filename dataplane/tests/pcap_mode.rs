@@ -922,6 +922,7 @@ fn ipv6_subscribers_reach_ipv4_servers_through_nat64_over_dpdk() {
     // Two IPv6 hosts, one /56 subscriber: the NAT64 gauges (also in /metrics).
     assert_eq!(summary["nat64_hosts_active"], 2, "{summary}");
     assert_eq!(summary["nat64_subscribers_active"], 1, "{summary}");
+    assert_eq!(summary["nat64_sessions_active"], 3, "{summary}");
     let out = read_pcap(&dir.join("out/outside.pcap"));
     assert_eq!(out.len(), 3, "{summary}");
     // From the outside port's MAC (the pcap device's) to the gateway_mac.

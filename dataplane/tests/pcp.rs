@@ -409,7 +409,8 @@ fn the_subscriber_view_lists_its_port_mappings() {
         1000,
     );
     let ext = ext_of(&r);
-    let Answer::Subscriber(Some(s)) = answer(&h.worker.nat, 0, &Query::Subscriber(ip(SUB)), 1010)
+    let Answer::Subscriber(Some(s)) =
+        answer(&h.worker.nat, 0, &Query::Subscriber(ip(SUB).into()), 1010)
     else {
         panic!("no subscriber")
     };

@@ -217,6 +217,29 @@ impl Hosts6 {
         (is_host(h) && e.net != NIL).then(|| KEY_BASE + e.net)
     }
 
+    /// What a log event made from `a` names: a live host handle's address (128 bits),
+    /// or with `subscriber` its subscriber prefix; a live key's prefix. None for
+    /// anything else (a freed handle or key, a value outside 0/8's ranges).
+    pub fn resolve(&self, a: u32, subscriber: bool) -> Option<(u128, u8)> {
+        let k = if is_host(a) {
+            let k = self.key_if_live(a)?;
+            if !subscriber {
+                return Some((self.addr(a), 128));
+            }
+            k
+        } else if is_key(a) {
+            let j = a - KEY_BASE;
+            let e = self.nets.slots.get(j as usize)?;
+            if self.nets.find(&self.hasher, e.key) != Some(j) {
+                return None;
+            }
+            a
+        } else {
+            return None;
+        };
+        Some((self.prefix(k), self.prefix_len))
+    }
+
     /// The prefix subscriber key `k` names (live).
     pub fn prefix(&self, k: u32) -> u128 {
         self.nets.slots[(k - KEY_BASE) as usize].key
@@ -301,6 +324,22 @@ mod tests {
         assert!(!is_host(0x0a00_0001) && !is_key(0x0a00_0001));
         assert_eq!(t.addr(h), a("2001:db8:1:100::1"));
         assert_eq!(t.prefix(k), a("2001:db8:1:100::"));
+    }
+
+    #[test]
+    fn resolve_names_live_hosts_and_prefixes_only() {
+        let mut t = Hosts6::new(56, 4, 4, 9);
+        let h = t.handle(a("2001:db8:1:100::1")).unwrap();
+        t.hold(h);
+        let k = t.key_of(h);
+        assert_eq!(t.resolve(h, false), Some((a("2001:db8:1:100::1"), 128)));
+        assert_eq!(t.resolve(h, true), Some((a("2001:db8:1:100::"), 56)));
+        assert_eq!(t.resolve(k, false), Some((a("2001:db8:1:100::"), 56)));
+        // Gone with its last session, the handle and its prefix's key name nothing.
+        t.release(h);
+        assert_eq!((t.resolve(h, false), t.resolve(k, true)), (None, None));
+        assert_eq!(t.resolve(0x0a00_0001, false), None, "not in 0/8");
+        assert_eq!(t.resolve(KEY_BASE + 3, true), None, "never taken");
     }
 
     #[test]

@@ -1127,6 +1127,12 @@ impl Nat {
         let r = self.map_base + m;
         self.index_mapping(r);
         self.statics.insert(r);
+        self.bib_event(
+            event::BIB_CREATE,
+            proto,
+            (in_addr, key.pa),
+            (out_addr, out_port),
+        );
         let s = &mut self.subs[sub as usize];
         s.mappings += 1;
         if s.pool == NO_POOL {
@@ -1378,6 +1384,23 @@ impl Nat {
         hosts6::is_key(key).then(|| self.hosts6.prefix(key))
     }
 
+    /// NAT64: the subscriber key of the prefix IPv6 address `addr` is under, if that
+    /// prefix has state.
+    pub fn subscriber_key6(&self, addr: u128) -> Option<u32> {
+        self.hosts6.key_for(addr)
+    }
+
+    /// NAT64: the subscriber prefix length (`[nat64] subscriber_prefix_len`).
+    pub fn subscriber_prefix_len6(&self) -> u8 {
+        self.hosts6.prefix_len()
+    }
+
+    /// The subscriber address or key inside address `addr` counts against (a NAT64
+    /// host handle: its prefix's key; else `addr`), None for a dead handle.
+    pub fn subscriber_key_of(&self, addr: u32) -> Option<u32> {
+        self.sub_key(addr)
+    }
+
     /// NAT64: IPv6 hosts with sessions, and subscriber prefixes with state.
     pub fn nat64_counts(&self) -> (usize, usize) {
         (self.hosts6.hosts(), self.hosts6.subscribers())
@@ -1415,31 +1438,43 @@ impl Nat {
 
     /// Records, for the exporter, the end of what is alive at a stop (RFC 8158: what
     /// a log opened, it closes): a session delete for every session under session
-    /// logging, a port block release for every block held under block logging.
-    /// Examines at most `budget` slots from `*cursor` (session slots, then subscriber
-    /// slots) and moves it on; true once every slot was seen. Nothing is freed: the
-    /// tables go with the process.
+    /// logging, a port block release for every block held under block logging, a BIB
+    /// delete for every mapping under mapping logging. Examines at most `budget` slots
+    /// from `*cursor` (session slots, then subscriber slots, then mapping slots) and
+    /// moves it on; true once every slot was seen. Nothing is freed: the tables go
+    /// with the process.
     pub fn close_log(&mut self, cursor: &mut u64, budget: u32) -> bool {
         let slots = u64::from(self.session_slots());
         let subs = self.subs.len() as u64;
-        let end = (*cursor + u64::from(budget)).min(slots + subs);
+        let total = slots + subs + self.mappings.len() as u64;
+        let end = (*cursor + u64::from(budget)).min(total);
         let log = self.params.log;
         while *cursor < end {
-            // Room for what one slot may record (a subscriber's blocks).
-            if self.events.len() + self.block_room.max(1) > self.events.capacity() {
+            // Room for what one slot may record (a subscriber's blocks; a session
+            // and its folded mapping).
+            if self.events.len() + self.block_room.max(2) > self.events.capacity() {
                 break;
             }
             let c = *cursor;
             *cursor += 1;
             if c < slots {
-                if !log.sessions {
+                if !log.sessions && !log.mappings {
                     *cursor = slots;
                     continue;
                 }
                 if let Some(s) = self.session_at(c as u32).copied() {
-                    self.emit(self.session_event(event::SESSION_DELETE, &s));
+                    if log.sessions {
+                        self.emit(self.session_event(event::SESSION_DELETE, &s));
+                    }
+                    if s.folded() {
+                        self.bib_delete(c as u32);
+                    }
                 }
-            } else if log.blocks {
+            } else if c < slots + subs {
+                if !log.blocks {
+                    *cursor = slots + subs;
+                    continue;
+                }
                 let i = (c - slots) as u32;
                 let inside = self.subs[i as usize].addr;
                 let size = self.pool.layout.block_size;
@@ -1456,11 +1491,24 @@ impl Nat {
                         ..LogEvent::default()
                     });
                 }
+            } else if log.mappings {
+                let r = self.map_base + (c - slots - subs) as u32;
+                if self.mapping_live(r) {
+                    self.bib_delete(r);
+                }
             } else {
-                *cursor = slots + subs;
+                *cursor = total;
             }
         }
-        *cursor >= slots + subs
+        *cursor >= total
+    }
+
+    /// True if mapping index record `r` is in the mapping indexes (a live mapping).
+    fn mapping_live(&self, r: u32) -> bool {
+        let ko = map_keys!(self).out_key(r);
+        self.map_out
+            .find(self.hasher.key(&ko), |j| j == r)
+            .is_some()
     }
 
     /// True if `addr` is one of the pool's addresses.
@@ -1808,6 +1856,7 @@ impl Nat {
     /// Ends mapping index record `r` (still written): its index entries, its
     /// subscriber's count, its port.
     fn drop_mapping(&mut self, r: u32, now: u32, clean: bool) {
+        self.bib_delete(r);
         let (sub, a, proto, port) = if r < self.map_base {
             let s = &self.sessions[r as usize];
             let a = self.pool.index_of(s.out_addr).unwrap_or_default();
@@ -1967,7 +2016,14 @@ impl Nat {
                     self.alloc_port(sub, mkey, self.parity(&mkey), self.params.port_preservation)?;
                 self.subs[sub as usize].mappings += 1;
                 self.check_threshold(a);
-                (FOLDED | sub, self.pool.addr(a), port)
+                let out_addr = self.pool.addr(a);
+                self.bib_event(
+                    event::BIB_CREATE,
+                    key.proto,
+                    (key.a, key.pa),
+                    (out_addr, port),
+                );
+                (FOLDED | sub, out_addr, port)
             }
         };
         // The outside keys' index slots are known only now that the port is: their
@@ -2090,6 +2146,7 @@ impl Nat {
         }
         if hosts6::is_host(s.in_addr) {
             self.hosts6.hold(s.in_addr);
+            self.counters.nat64_sessions_active.add(1);
         }
         if self.params.filtering == Behavior::AddressDependent {
             let r = self.mapping_ref(i, &s);
@@ -2396,6 +2453,8 @@ impl Nat {
         self.mappings[m as usize] = Mapping::new(mkey, a, port, 0, sub);
         self.index_mapping(self.map_base + m);
         self.subs[sub as usize].mappings += 1;
+        let out = (self.pool.addr(a), port);
+        self.bib_event(event::BIB_CREATE, mkey.proto, (mkey.a, mkey.pa), out);
         self.counters.mappings_active.set(self.map_out.len() as u64);
         self.check_threshold(a);
         m
@@ -2744,19 +2803,73 @@ impl Nat {
     }
 
     /// Records an event for the exporter; a full buffer drops it (counted).
-    fn emit(&mut self, e: LogEvent) {
+    fn emit(&mut self, mut e: LogEvent) {
         if e.inside >> 24 == 0 && e.inside != 0 {
             // A NAT64 host handle or subscriber key (0/8, never a NAT44 inside
-            // address): the records carry an IPv4 inside address, and a wrong one
-            // is worse than none.
-            self.counters.log_events_nat64_unlogged.inc();
-            return;
+            // address): the event carries the IPv6 host (a session's) or subscriber
+            // prefix (a block's, a quota's), resolved now, while the handle or key
+            // is alive. One that names nothing live is not sent: a wrong address is
+            // worse than none.
+            let session = matches!(
+                e.kind,
+                event::SESSION_CREATE
+                    | event::SESSION_DELETE
+                    | event::BIB_CREATE
+                    | event::BIB_DELETE
+            );
+            let Some((addr, len)) = self.hosts6.resolve(e.inside, !session) else {
+                self.counters.log_events_nat64_unlogged.inc();
+                return;
+            };
+            e.inside6 = addr.to_be_bytes();
+            e.v6_len = len;
+            e.kind = match e.kind {
+                event::SESSION_CREATE => event::NAT64_SESSION_CREATE,
+                event::SESSION_DELETE => event::NAT64_SESSION_DELETE,
+                event::BIB_CREATE => event::NAT64_BIB_CREATE,
+                event::BIB_DELETE => event::NAT64_BIB_DELETE,
+                k => k,
+            };
         }
         if self.events.len() < self.events.capacity() {
             self.events.push(e);
         } else {
             self.counters.log_events_dropped.inc();
         }
+    }
+
+    /// A BIB (mapping) event under `logging.ipfix.mappings`: the mapping of inside
+    /// endpoint `inside` (a NAT64 host's handle: resolved by [`Nat::emit`]) to pool
+    /// endpoint `outside`.
+    fn bib_event(&mut self, kind: u8, proto: u8, inside: (u32, u16), outside: (u32, u16)) {
+        if self.params.log.mappings {
+            self.emit(LogEvent {
+                kind,
+                proto,
+                inside: inside.0,
+                in_port: inside.1,
+                outside: outside.0,
+                out_port: outside.1,
+                ..LogEvent::default()
+            });
+        }
+    }
+
+    /// The BIB delete event of mapping index record `r` (a session's folded mapping,
+    /// or a mapping record), still written.
+    fn bib_delete(&mut self, r: u32) {
+        if !self.params.log.mappings {
+            return;
+        }
+        let (proto, inside, outside) = if r < self.map_base {
+            let s = &self.sessions[r as usize];
+            (s.proto, (s.in_addr, s.in_port), (s.out_addr, s.out_port))
+        } else {
+            let m = &self.mappings[(r - self.map_base) as usize];
+            let out = (m.out_addr(&self.pool), m.out_port);
+            (m.proto(), (m.in_addr, m.in_port), out)
+        };
+        self.bib_event(event::BIB_DELETE, proto, inside, outside);
     }
 
     /// Events recorded since the last call, for the driver to pass to the exporter.
@@ -3299,6 +3412,8 @@ impl Nat {
             // the subscriber holds it (port blocks).
             self.hosts6.release(s.in_addr);
             self.count_hosts6();
+            let v = self.counters.nat64_sessions_active.get();
+            self.counters.nat64_sessions_active.set(v.saturating_sub(1));
         }
         self.sessions[i as usize].mapping = NIL;
         self.live_sessions -= 1;

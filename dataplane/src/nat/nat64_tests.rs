@@ -144,11 +144,13 @@ fn a_host_handle_and_its_subscriber_end_with_the_last_session() {
     n.in2out6(h, &udp(5001, R1, 53), 0, true, T0).unwrap();
     assert!(n.handle6(h).is_some());
     assert_eq!(n.nat64_counts(), (1, 1));
+    assert_eq!(n.counters.nat64_sessions_active.get(), 2);
     // UDP's timeout (300 s by default) passes: the host's handle goes with its last
     // session; its subscriber (and the prefix's key) stays while it holds its port
     // block (the ports are in quarantine).
     n.expire(T0 + 400, usize::MAX);
     assert_eq!(n.live_sessions(), 0);
+    assert_eq!(n.counters.nat64_sessions_active.get(), 0);
     assert_eq!(n.handle6(h), None);
     let (sub, _) = n.subscriber6(a6("2001:db8:1:1ff::9")).unwrap();
     assert_eq!((sub.sessions, sub.block_count()), (0, 1));
@@ -247,14 +249,119 @@ fn without_nat64_no_ipv6_host_is_taken() {
 }
 
 #[test]
-fn no_log_event_carries_a_handle_for_an_inside_address() {
-    let (mut n, c) = nat("", "");
+fn nat64_events_carry_the_ipv6_host_or_the_subscriber_prefix() {
+    let (mut n, c) = nat(
+        &format!("{PORT_BLOCK}max_sessions_per_subscriber = 1\n"),
+        "",
+    );
+    n.params.log.blocks = true;
+    let v6 = |e: &LogEvent| (e.kind, e.v6_len, std::net::Ipv6Addr::from(e.inside6));
+    let host: std::net::Ipv6Addr = "2001:db8:1:100::1".parse().unwrap();
+    let prefix: std::net::Ipv6Addr = "2001:db8:1:100::".parse().unwrap();
     nat44_session(&mut n);
-    n.in2out6(a6("2001:db8:1:100::1"), &udp(5000, R1, 53), 0, true, T0)
+    let i = n
+        .in2out6(u128::from(host), &udp(5000, R1, 53), 0, true, T0)
         .unwrap();
-    let inside: Vec<u32> = n.events().iter().map(|e| e.inside).collect();
-    assert_eq!(inside, vec![SUB4], "the NAT44 session's event alone");
-    assert_eq!(c.log_events_nat64_unlogged.get(), 1);
+    let s = *n.session(i);
+    // The limit is the prefix's: another host of it is refused, logged as the prefix.
+    assert_eq!(
+        n.in2out6(a6("2001:db8:1:1ff::2"), &udp(5000, R1, 53), 0, true, T0),
+        Err(DropReason::SubscriberSessionLimit)
+    );
+    let ev: Vec<LogEvent> = n.events().drain(..).collect();
+    assert_eq!(ev.len(), 5, "{ev:?}");
+    // NAT44's events as before: IPv4 inside, no IPv6 part.
+    assert_eq!(
+        (ev[0].kind, ev[0].inside, ev[0].v6_len),
+        (event::PORT_BLOCK_ALLOC, SUB4, 0)
+    );
+    assert_eq!(
+        (ev[1].kind, ev[1].inside, ev[1].v6_len),
+        (event::SESSION_CREATE, SUB4, 0)
+    );
+    assert_eq!(v6(&ev[2]), (event::PORT_BLOCK_ALLOC, 56, prefix));
+    assert_eq!(v6(&ev[3]), (event::NAT64_SESSION_CREATE, 128, host));
+    assert_eq!(
+        (ev[3].proto, ev[3].outside, ev[3].in_port, ev[3].out_port),
+        (ipv4::PROTO_UDP, s.out_addr, 5000, s.out_port)
+    );
+    assert_eq!(v6(&ev[4]), (event::QUOTA_EXCEEDED, 56, prefix));
+    assert_eq!(ev[4].dst, quota::MAX_ENTRIES_PER_USER);
+    // The session ends (its handle with it): the delete names the host, resolved
+    // before the handle went; the block's release after the quarantine, the prefix.
+    n.expire(T0 + 400, usize::MAX);
+    for t in (T0 + 400..T0 + 2000).step_by(50) {
+        n.expire(t, usize::MAX);
+    }
+    let ev: Vec<LogEvent> = n.events().drain(..).filter(|e| e.inside != SUB4).collect();
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_eq!(v6(&ev[0]), (event::NAT64_SESSION_DELETE, 128, host));
+    assert_eq!(v6(&ev[1]), (event::PORT_BLOCK_FREE, 56, prefix));
+    assert_eq!(c.log_events_nat64_unlogged.get(), 0);
+    assert_eq!(n.nat64_counts(), (0, 0));
+}
+
+#[test]
+fn bib_events_open_and_close_each_mapping_once_with_the_ipv6_host() {
+    // logging.ipfix.mappings: a BIB create when a mapping is made, a delete when it
+    // ends or at the stop; a mapping two sessions share (endpoint-independent) is
+    // one pair. NAT44's are natEvent 6/7, NAT64's 8/9 with the host's address.
+    let (mut n, c) = nat("", "");
+    n.params.log.mappings = true;
+    n.params.log.sessions = false;
+    let host: std::net::Ipv6Addr = "2001:db8:1:100::1".parse().unwrap();
+    let i = n
+        .in2out6(u128::from(host), &udp(5000, R1, 53), 0, true, T0)
+        .unwrap();
+    let j = n
+        .in2out6(u128::from(host), &udp(5000, R1 + 1, 53), 0, true, T0)
+        .unwrap();
+    let (si, sj) = (*n.session(i), *n.session(j));
+    assert_eq!((si.out_addr, si.out_port), (sj.out_addr, sj.out_port));
+    nat44_session(&mut n);
+    let ev: Vec<LogEvent> = n.events().drain(..).collect();
+    let kinds: Vec<(u8, u8)> = ev.iter().map(|e| (e.kind, e.v6_len)).collect();
+    assert_eq!(
+        kinds,
+        vec![(event::NAT64_BIB_CREATE, 128), (event::BIB_CREATE, 0)],
+        "{ev:?}"
+    );
+    assert_eq!(std::net::Ipv6Addr::from(ev[0].inside6), host);
+    assert_eq!(
+        (ev[0].proto, ev[0].in_port, ev[0].outside, ev[0].out_port),
+        (ipv4::PROTO_UDP, 5000, si.out_addr, si.out_port)
+    );
+    assert_eq!((ev[1].inside, ev[1].in_port), (SUB4, 5000));
+    // The stop closes both mappings (the shared one is a mapping record now).
+    let mut cursor = 0;
+    while !n.close_log(&mut cursor, 1000) {}
+    let ev: Vec<LogEvent> = n.events().drain(..).collect();
+    let mut kinds: Vec<(u8, u32, u16)> =
+        ev.iter().map(|e| (e.kind, e.outside, e.out_port)).collect();
+    kinds.sort();
+    let s4 = *n.iter_sessions().find(|s| s.in_addr == SUB4).unwrap();
+    let mut want = vec![
+        (event::BIB_DELETE, s4.out_addr, s4.out_port),
+        (event::NAT64_BIB_DELETE, si.out_addr, si.out_port),
+    ];
+    want.sort();
+    assert_eq!(kinds, want, "{ev:?}");
+    // The sessions end: each mapping's delete once, the NAT64 one naming the host.
+    n.expire(T0 + 400, usize::MAX);
+    let ev: Vec<LogEvent> = n.events().drain(..).collect();
+    let mut kinds: Vec<u8> = ev.iter().map(|e| e.kind).collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        vec![event::BIB_DELETE, event::NAT64_BIB_DELETE],
+        "{ev:?}"
+    );
+    let d6 = ev
+        .iter()
+        .find(|e| e.kind == event::NAT64_BIB_DELETE)
+        .unwrap();
+    assert_eq!(std::net::Ipv6Addr::from(d6.inside6), host);
+    assert_eq!(c.log_events_nat64_unlogged.get(), 0);
 }
 
 #[test]

@@ -482,6 +482,7 @@ impl Nat {
                     return Err(InstallError::PortTaken);
                 }
                 self.subs[sub as usize].mappings += 1;
+                self.bib_event(event::BIB_CREATE, r.proto, r.inside, r.outside);
                 FOLDED | sub
             }
         };
