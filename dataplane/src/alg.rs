@@ -313,6 +313,11 @@ impl AlgControl {
     }
 
     fn sync_rec(&self, key: &ConnKey) -> Option<crate::ha::wire::SeqAdjRec> {
+        // A NAT64 connection's inside endpoint is this node's handle for its host,
+        // which would name another host (or none) on the peer: not synced.
+        if crate::nat::hosts6::is_host(key.0) {
+            return None;
+        }
         let c = self.conns.get(key)?;
         if !c.seq.active() {
             return None;
