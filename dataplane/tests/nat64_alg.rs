@@ -539,3 +539,26 @@ fn mutated_alg_frames_never_panic_and_what_leaves_is_whole() {
     let left = common::mutated_run(&mut h, &seeds, 10_000, 0x2545_f491_4f6c_dd1d, T0 + 1);
     assert!(left[0] > 500 && left[1] > 100, "{left:?}");
 }
+
+/// HA: a NAT64 FTP control connection's sequence adjustment is not offered to the
+/// sync: its key holds this node's handle for the host, which on the peer would name
+/// another host (or none). A NAT44 connection's is (`ha_nat.rs`).
+#[test]
+fn a_nat64_control_connections_adjustment_is_not_synced_with_a_node_local_handle() {
+    let mut h = harness();
+    control(&mut h);
+    let eprt = format!("EPRT |2|{HOST6}|50000|\r\n");
+    let got = client_says(&mut h, 1001, 5001, eprt.as_bytes());
+    assert!(
+        payload4(&got).starts_with(b"PORT "),
+        "rewritten: lengths differ"
+    );
+    let mut recs = Vec::new();
+    let mut at = 0;
+    assert!(h.control.alg_control().sync_walk(&mut at, &mut |r| {
+        recs.push(r);
+        true
+    }));
+    assert!(at > 0, "the connection is followed");
+    assert!(recs.is_empty(), "{recs:?}");
+}
