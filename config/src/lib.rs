@@ -17,7 +17,7 @@ pub use reload::{plan as reload_plan, plan_since as reload_plan_since, Change};
 
 use raw::{FileConfig, Seg};
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
 
 /// A configuration error: where it is and what would be valid.
@@ -109,6 +109,9 @@ pub struct PortConfig {
     /// The port's own IPv6 addresses and their on-link prefixes (inside port only: the
     /// IPv6 subscribers of NAT64 reach the appliance there).
     pub ipv6: Vec<Ipv6Net>,
+    /// The next hop toward IPv6 hosts off the port's links (inside port: routed or
+    /// delegated subscriber prefixes); None: every host is taken as on-link.
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 /// Most VLAN sub-interfaces one port may have.

@@ -255,6 +255,8 @@ struct FilePort {
     mtu: u16,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     ipv6: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gateway6: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     vlans: Vec<FileVlan>,
 }
@@ -961,6 +963,55 @@ fn port_ipv6(cx: &Ctx, i: usize, p: &FilePort, role: Role) -> Result<Vec<Ipv6Net
     Ok(out)
 }
 
+/// The inside port's IPv6 next hop toward subscribers that are not on its links
+/// (routed or delegated prefixes): a link-local address, or one of an on-link prefix
+/// of the port that is not the port's own.
+fn port_gateway6(
+    cx: &Ctx,
+    i: usize,
+    p: &FilePort,
+    nets: &[Ipv6Net],
+) -> Result<Option<Ipv6Addr>, ConfigError> {
+    let Some(g) = &p.gateway6 else {
+        return Ok(None);
+    };
+    let at = [Key("ports"), Idx(i), Key("gateway6")];
+    let example = "the router toward the subscribers, on the port's link: a link-local \
+                   address such as \"fe80::1\" or one in the port's IPv6 prefix";
+    if nets.is_empty() {
+        return Err(cx.err(
+            &at,
+            "an IPv6 gateway needs the port's own IPv6 address: add ipv6 = \
+             [\"2001:db8:ffff::1/64\"] to this port",
+        ));
+    }
+    let a: Ipv6Addr = g
+        .parse()
+        .map_err(|_| cx.err(&at, format!("`{g}` is not an IPv6 address; {example}")))?;
+    let seg0 = a.segments()[0];
+    let link_local = seg0 & 0xffc0 == 0xfe80;
+    if a.is_unspecified() || a.is_loopback() || seg0 & 0xff00 == 0xff00 {
+        return Err(cx.err(&at, format!("`{g}` is not a unicast address; {example}")));
+    }
+    if nets.iter().any(|n| n.addr == a) {
+        return Err(cx.err(&at, format!("`{g}` is the port's own address; {example}")));
+    }
+    if !link_local && !nets.iter().any(|n| n.contains(a)) {
+        let on: Vec<String> = nets
+            .iter()
+            .map(|n| format!("{}/{}", n.network(), n.prefix))
+            .collect();
+        return Err(cx.err(
+            &at,
+            format!(
+                "`{g}` is not on the port's link ({}); {example}",
+                on.join(", ")
+            ),
+        ));
+    }
+    Ok(Some(a))
+}
+
 /// The `[nat64]` table, checked against the ports and the NAT.
 fn nat64(cx: &Ctx, f: &FileNat64, ports: &[PortConfig], nat: &Nat) -> Result<Nat64, ConfigError> {
     let nk = |k: &'static str| vec![Key("nat64"), Key(k)];
@@ -1308,6 +1359,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             ));
         }
         let ipv6 = port_ipv6(&cx, i, p, role)?;
+        let gateway6 = port_gateway6(&cx, i, p, &ipv6)?;
         ports.push(PortConfig {
             name: p.name.clone(),
             role,
@@ -1319,6 +1371,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             untagged: p.ipv4.is_some(),
             vlans,
             ipv6,
+            gateway6,
         });
     }
     if let Some(p) = ports
@@ -1972,6 +2025,7 @@ impl FileConfig {
                     }),
                     mtu: p.mtu,
                     ipv6: p.ipv6.iter().map(|a| a.to_string()).collect(),
+                    gateway6: p.gateway6.map(|g| g.to_string()),
                     vlans: p
                         .vlans
                         .iter()

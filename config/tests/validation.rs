@@ -1476,6 +1476,40 @@ fn port_ipv6_addresses_are_checked() {
     assert_eq!(c.port(Role::Inside).unwrap().ipv6.len(), 2);
 }
 
+#[test]
+fn the_inside_ports_ipv6_gateway_is_checked() {
+    let inside = "ipv4 = \"100.64.0.1/10\"";
+    let v6 = "ipv6 = [\"2001:db8:ffff::1/64\"]";
+    let gw = |g: &str| with(inside, &format!("{inside}\n{v6}\ngateway6 = \"{g}\""));
+    for (g, hint) in [
+        ("2001:db8::zz", "not an IPv6 address"),
+        ("ff02::2", "not a unicast address"),
+        ("::", "not a unicast address"),
+        ("2001:db8:ffff::1", "the port's own address"),
+        (
+            "2001:db8:1::1",
+            "not on the port's link (2001:db8:ffff::/64)",
+        ),
+    ] {
+        refused(&gw(g), "gateway6", "ports[0].gateway6", hint);
+    }
+    let t = with(inside, &format!("{inside}\ngateway6 = \"fe80::1\""));
+    refused(
+        &t,
+        "gateway6",
+        "ports[0].gateway6",
+        "needs the port's own IPv6 address",
+    );
+    // A link-local router, or one in the port's prefix.
+    for g in ["fe80::1", "2001:db8:ffff::fe"] {
+        let c = Config::parse(&gw(g), "t.toml").unwrap();
+        let p = c.port(Role::Inside).unwrap();
+        assert_eq!(p.gateway6, Some(g.parse().unwrap()));
+    }
+    let c = Config::parse(BASE, "t.toml").unwrap();
+    assert_eq!(c.port(Role::Inside).unwrap().gateway6, None);
+}
+
 // ---- [ha] ----------------------------------------------------------------------
 
 /// A key file of `len` bytes in the test's temp directory; its path.

@@ -86,6 +86,9 @@ pub struct Ipv6If {
     pub link_local: Addr,
     /// Its configured addresses and their on-link prefixes.
     pub nets: Vec<Ipv6Net>,
+    /// The router toward hosts off its links (`ports[].gateway6`): routed or
+    /// delegated subscriber prefixes. None: every host is taken as on-link.
+    pub gateway: Option<Addr>,
 }
 
 impl Ipv6If {
@@ -96,7 +99,23 @@ impl Ipv6If {
             mac,
             link_local: link_local(&mac),
             nets: nets.to_vec(),
+            gateway: None,
         })
+    }
+
+    /// The same with `gateway` as the next hop toward hosts off its links.
+    pub fn with_gateway(mut self, gateway: Option<std::net::Ipv6Addr>) -> Ipv6If {
+        self.gateway = gateway.map(|g| g.octets());
+        self
+    }
+
+    /// The next hop toward host `dst`: the host itself when it is on one of the
+    /// port's links (or no gateway is set), else the gateway.
+    pub fn next_hop(&self, dst: &Addr) -> Addr {
+        match self.gateway {
+            Some(g) if !self.on_link(dst) => g,
+            _ => *dst,
+        }
     }
 
     /// True for one of the port's own unicast addresses.

@@ -125,7 +125,8 @@ pub fn port_infos(cfg: &Config, macs: [Mac; 2]) -> [PortInfo; 2] {
             mtu: p.mtu,
             untagged: p.untagged,
             vlans: crate::vlan::vlans_of(p),
-            ipv6: crate::nd::Ipv6If::new(macs[side as usize], &p.ipv6),
+            ipv6: crate::nd::Ipv6If::new(macs[side as usize], &p.ipv6)
+                .map(|i| i.with_gateway(p.gateway6)),
         }
     };
     [info(Side::Inside), info(Side::Outside)]
@@ -1886,11 +1887,16 @@ impl<B: PacketBuf> Worker<B> {
             }
             Err(r) => return Verdict::Drop(xlat_reason(r)),
         }
-        let known = (self.neighbors6.as_ref()).and_then(|n| n.lookup_due(&dst, now));
+        // The host itself on the port's links, else the gateway toward it.
+        let hop = match &self.ports[Side::Inside as usize].ipv6 {
+            Some(ifc) => ifc.next_hop(&dst),
+            None => dst,
+        };
+        let known = (self.neighbors6.as_ref()).and_then(|n| n.lookup_due(&hop, now));
         if known.is_none_or(|(_, due)| due) && self.params.unresolved_mac.is_none() {
             // Unknown (the answer is dropped: the host asks again) or old enough to
             // ask again (the answer goes to the MAC known now).
-            self.solicit6(&dst, now);
+            self.solicit6(&hop, now);
         }
         let Some(mac) = known.map(|(m, _)| m).or(self.params.unresolved_mac) else {
             return Verdict::Drop(DropReason::Nat64NeighborUnresolved);

@@ -917,3 +917,67 @@ fn with_two_workers_a_subscriber_prefix_is_translated_by_its_owner_alone() {
     let subs: u32 = ws.iter().map(|w| w.nat.nat64_counts().1 as u32).sum();
     assert_eq!(subs, 16);
 }
+
+/// Subscribers behind a router (a routed or delegated prefix, as a BNG or a mobile
+/// gateway has them): with `ports[].gateway6`, an answer to a host off the port's
+/// links goes to the router. The port solicits the router (not the host), learns it
+/// from its advertisement, and the answer leaves to the router's MAC. A host on the
+/// port's link is still reached directly.
+#[test]
+fn answers_to_hosts_off_the_ports_link_go_to_the_ipv6_gateway() {
+    const ROUTER: &str = "2001:db8:ffff::fe";
+    const ROUTER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x66, 0x01];
+    let text = text6("allocation = \"port-block\"\nblock_size = 64\n").replace(
+        &format!("ipv6 = [\"{PORT6}/64\"]"),
+        &format!("ipv6 = [\"{PORT6}/64\"]\ngateway6 = \"{ROUTER}\""),
+    );
+    let cfg = Config::parse(&format!("{text}\n[nat64]\n"), "t.toml").unwrap();
+    let mut h = Harness::new(&cfg, T0);
+    // A host of a delegated prefix, behind the router.
+    let host = "2001:db8:100:7::10";
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2(ROUTER_MAC, INSIDE_MAC)
+        .ipv6(a6(host), a6(SERVER6), 64)
+        .udp(5000, 53)
+        .write(&mut out, b"q")
+        .unwrap();
+    let (pool, port, _) = chosen(&only(h.inject(&out, Side::Inside, T0), Side::Outside));
+    let answer = write(|v| from_server(pool).udp(53, port).write(v, b"a").unwrap());
+    // The router is solicited, not the host.
+    let ns = only(h.inject(&answer, Side::Outside, T0), Side::Inside);
+    assert_eq!(h.counters.dropped(DropReason::Nat64NeighborUnresolved), 1);
+    let group = common::sol_node(a6(ROUTER));
+    let want = common::icmp6_frame(
+        INSIDE_MAC,
+        common::group_mac(group),
+        a6(PORT6),
+        group,
+        255,
+        &common::nd(135, 0, a6(ROUTER), 1, INSIDE_MAC),
+    );
+    assert_eq!(ns, want);
+    let na = common::icmp6_frame(
+        ROUTER_MAC,
+        INSIDE_MAC,
+        a6(ROUTER),
+        a6(PORT6),
+        255,
+        &common::nd(136, 0xe000_0000, a6(ROUTER), 2, ROUTER_MAC),
+    );
+    assert!(h.inject(&na, Side::Inside, T0 + 1).is_empty());
+    let got = only(h.inject(&answer, Side::Outside, T0 + 1), Side::Inside);
+    let mut want = write(|v| to_host(host).udp(53, 5000).write(v, b"a").unwrap());
+    want[..6].copy_from_slice(&ROUTER_MAC);
+    assert_eq!(got, want, "to the router's MAC");
+    // A host on the port's link is reached directly (its own MAC).
+    let nd = h.control.nd().unwrap();
+    nd.neighbors().learn_answer(&a6(HOST6), &HOST_MAC, T0 + 1);
+    let (pool, port, _) = chosen(&only(
+        h.inject(&udp6(HOST6, 6000, 53, b"q"), Side::Inside, T0 + 1),
+        Side::Outside,
+    ));
+    let answer = write(|v| from_server(pool).udp(53, port).write(v, b"b").unwrap());
+    let got = only(h.inject(&answer, Side::Outside, T0 + 1), Side::Inside);
+    let want = write(|v| to_host(HOST6).udp(53, 6000).write(v, b"b").unwrap());
+    assert_eq!(got, want);
+}
