@@ -416,31 +416,41 @@ fn an_answer_to_an_unresolved_host_asks_the_control_lcore_to_solicit_it() {
     let answer = write(|v| from_server(pool).udp(53, port).write(v, b"a").unwrap());
     let ns = only(h.inject(&answer, Side::Outside, T0), Side::Inside);
     assert_eq!(h.counters.dropped(DropReason::Nat64NeighborUnresolved), 1);
-    let group = common::sol_node(a6(host));
-    let want = common::icmp6_frame(
+    assert_eq!(ns, solicitation(host));
+    // Asked once a second, not once per answer.
+    assert!(h.inject(&answer, Side::Outside, T0).is_empty());
+    assert_eq!(h.counters.dropped(DropReason::Nat64NeighborUnresolved), 2);
+    let na = advertisement(host, HOST_MAC, 0x6000_0000);
+    assert!(h.inject(&na, Side::Inside, T0 + 1).is_empty());
+    let got = only(h.inject(&answer, Side::Outside, T0 + 1), Side::Inside);
+    let want = write(|v| to_host(host).udp(53, 5000).write(v, b"a").unwrap());
+    assert_eq!(got, want);
+}
+
+/// The inside port's neighbour solicitation for `target` (from its address).
+fn solicitation(target: &str) -> Vec<u8> {
+    let group = common::sol_node(a6(target));
+    common::icmp6_frame(
         INSIDE_MAC,
         common::group_mac(group),
         a6(PORT6),
         group,
         255,
-        &common::nd(135, 0, a6(host), 1, INSIDE_MAC),
-    );
-    assert_eq!(ns, want);
-    // Asked once a second, not once per answer.
-    assert!(h.inject(&answer, Side::Outside, T0).is_empty());
-    assert_eq!(h.counters.dropped(DropReason::Nat64NeighborUnresolved), 2);
-    let na = common::icmp6_frame(
-        HOST_MAC,
+        &common::nd(135, 0, a6(target), 1, INSIDE_MAC),
+    )
+}
+
+/// `from`'s neighbour advertisement (flags R, S, O as given) of its MAC `mac`, to
+/// the inside port.
+fn advertisement(from: &str, mac: [u8; 6], flags: u32) -> Vec<u8> {
+    common::icmp6_frame(
+        mac,
         INSIDE_MAC,
-        a6(host),
+        a6(from),
         a6(PORT6),
         255,
-        &common::nd(136, 0x6000_0000, a6(host), 2, HOST_MAC),
-    );
-    assert!(h.inject(&na, Side::Inside, T0 + 1).is_empty());
-    let got = only(h.inject(&answer, Side::Outside, T0 + 1), Side::Inside);
-    let want = write(|v| to_host(host).udp(53, 5000).write(v, b"a").unwrap());
-    assert_eq!(got, want);
+        &common::nd(136, flags, a6(from), 2, mac),
+    )
 }
 
 /// The IPv6 packet (no Ethernet header) `f` carries, with its hop limit set to `hop`.
@@ -946,24 +956,8 @@ fn answers_to_hosts_off_the_ports_link_go_to_the_ipv6_gateway() {
     // The router is solicited, not the host.
     let ns = only(h.inject(&answer, Side::Outside, T0), Side::Inside);
     assert_eq!(h.counters.dropped(DropReason::Nat64NeighborUnresolved), 1);
-    let group = common::sol_node(a6(ROUTER));
-    let want = common::icmp6_frame(
-        INSIDE_MAC,
-        common::group_mac(group),
-        a6(PORT6),
-        group,
-        255,
-        &common::nd(135, 0, a6(ROUTER), 1, INSIDE_MAC),
-    );
-    assert_eq!(ns, want);
-    let na = common::icmp6_frame(
-        ROUTER_MAC,
-        INSIDE_MAC,
-        a6(ROUTER),
-        a6(PORT6),
-        255,
-        &common::nd(136, 0xe000_0000, a6(ROUTER), 2, ROUTER_MAC),
-    );
+    assert_eq!(ns, solicitation(ROUTER));
+    let na = advertisement(ROUTER, ROUTER_MAC, 0xe000_0000);
     assert!(h.inject(&na, Side::Inside, T0 + 1).is_empty());
     let got = only(h.inject(&answer, Side::Outside, T0 + 1), Side::Inside);
     let mut want = write(|v| to_host(host).udp(53, 5000).write(v, b"a").unwrap());
