@@ -37,12 +37,16 @@ server6=2001:db8:64::c000:20a
 # (vd in the subscriber, vdn in dns), the Linux PLAT's namespace (step "Linux PLAT"),
 # and the subscriber's resolv.conf (ip netns exec binds /etc/netns/NAME/ over /etc):
 # all taken down on exit with the rest of the bed.
+# (Routed subscriber setup) A host of a delegated prefix behind the subscriber
+# namespace, which routes for it (step "routed subscriber"): its namespace and link.
 dns=c64dns$tag plat=c64plat$tag vd=c64vd$tag vdn=c64vdn$tag
-trap 'bed_down "$sub" "$inet" "$vsn" "$vin"; ip netns del "$dns" 2>/dev/null; ip netns del "$plat" 2>/dev/null; rm -rf "/etc/netns/$sub"' EXIT
+routed=c64rt$tag vr=c64vr$tag vrn=c64vrn$tag
+trap 'bed_down "$sub" "$inet" "$vsn" "$vin"; ip netns del "$dns" 2>/dev/null; ip netns del "$plat" 2>/dev/null; ip netns del "$routed" 2>/dev/null; rm -rf "/etc/netns/$sub"' EXIT
 
 bed_up "$sub" "$inet" "$vs" "$vsn" "$vi" "$vin"
 bed_inside='ipv4 = "100.64.0.1/10"
-ipv6 = ["fd00:ffff::1/64"]'
+ipv6 = ["fd00:ffff::1/64"]
+gateway6 = "fd00:ffff::10"'
 write_cgnat_config "$work/cgnat.toml" nat64 "$vsn" "$vin" '
 [nat64]
 prefix = "2001:db8:64::/96"
@@ -289,6 +293,47 @@ assert m["cgnat_alg_nat64_ftp_refused_total"] == 0
 assert m["cgnat_alg_nat64_skipped_total"] == 0
 PY
 # ---- end of the ALGs over NAT64 --------------------------------------------------------
+
+# ---- step routed subscriber (ports[].gateway6) ----
+# A host of a delegated prefix (2001:db8:100:1::/64) sits behind the subscriber
+# namespace, which routes for it (IPv6 forwarding is on for the CLAT already) and does
+# not answer neighbour discovery on its behalf. cgnat's gateway6 is the subscriber's
+# address on the inside link: the answers to the routed host go there. Without it
+# cgnat would solicit the routed host itself on the inside link, nobody would answer,
+# and every answer would be dropped (nat64_neighbor_unresolved).
+routed_step() {
+    local got ans
+    ip netns add "$routed"
+    ip link add "$vr" type veth peer name "$vrn"
+    ip link set "$vr" netns "$sub"
+    ip link set "$vrn" netns "$routed"
+    ip netns exec "$sub" sh -c "
+        sysctl -qw net.ipv6.conf.all.forwarding=1
+        sysctl -qw net.ipv6.conf.$vr.disable_ipv6=0
+        ip -6 addr add 2001:db8:100:1::1/64 dev $vr nodad
+        ip link set $vr up" || fail "routed: the router's side"
+    ip netns exec "$routed" sh -c "
+        ip link set lo up
+        sysctl -qw net.ipv6.conf.all.disable_ipv6=0
+        sysctl -qw net.ipv6.conf.$vrn.disable_ipv6=0
+        ip -6 addr add 2001:db8:100:1::10/64 dev $vrn nodad
+        ip link set $vrn up
+        ip -6 route add default via 2001:db8:100:1::1" || fail "routed: the host's side"
+    ip netns exec "$routed" ping -6 -c 2 -i 0.5 -W 2 "$server6" > "$work/ping-warm-routed.txt" 2>&1 || true
+    ip netns exec "$routed" ping -6 -c 3 -i 0.2 -W 2 "$server6" > "$work/ping-routed.txt" 2>&1 \
+        || fail "routed: ping -6 $server6: $(cat "$work/ping-routed.txt")"
+    echo "nat64-e2e: routed: ping -6 $server6 from 2001:db8:100:1::10: $(grep -o '[0-9]* received' "$work/ping-routed.txt")"
+    rm -f "$work/got"
+    ip netns exec "$routed" curl -6 -sS --max-time 60 -o "$work/got" "http://[$server6]:8080/blob" \
+        > "$work/curl-routed.txt" 2>&1 || fail "routed: curl: $(cat "$work/curl-routed.txt")"
+    got=$(sha256sum "$work/got" | cut -d' ' -f1)
+    [ "$got" = "$want" ] || fail "routed: sha256 $got, want $want"
+    echo "nat64-e2e: routed: curl -6 of $size bytes through the router, sha256 matches"
+    ans=$(curl -s --max-time 5 "http://127.0.0.1:$api_port/subscribers/2001:db8:100:1::10" || true)
+    case $ans in *2001:db8:100*) ;; *) fail "routed: cgnat does not list the routed host's subscriber: $ans" ;; esac
+}
+routed_step
+# ---- end of step routed subscriber ----
 
 sleep 0.5
 stop_cgnat "$cg"
