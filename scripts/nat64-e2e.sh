@@ -236,6 +236,27 @@ clat_up
 route=$(ip netns exec "$sub" ip route get 192.0.2.10)
 case $route in *" dev clat "*) ;; *) fail "CLAT: IPv4 does not go through clat: $route" ;; esac
 reach 464xlat 4 192.0.2.10
+# Path MTU discovery through the CLAT: with the TUN at 1480 (and the route's MTU
+# lifted to it), every full-sized IPv6 answer from the PLAT is too big for the CLAT,
+# and the namespace sends an ICMPv6 packet too big, which quotes only the first 1232
+# bytes of the packet (RFC 4443 2.4(c)). cgnat must translate it to fragmentation
+# needed for the server (RFC 7915 5.2), which then sends smaller packets: the
+# download completes.
+ip netns exec "$sub" sh -c "
+    ip link set clat mtu 1480
+    ip route replace default dev clat src 192.0.0.1" || fail "CLAT: MTU 1480"
+ip netns exec "$inet" ip route flush cache 2>/dev/null || true
+rm -f "$work/got"
+ip netns exec "$sub" curl -4 -sS --max-time 30 -o "$work/got" "http://192.0.2.10:8080/blob" \
+    > "$work/curl-pmtud.txt" 2>&1 || fail "PMTUD through the CLAT: curl: $(cat "$work/curl-pmtud.txt")"
+[ "$(sha256sum "$work/got" | cut -d' ' -f1)" = "$want" ] || fail "PMTUD through the CLAT: sha256"
+# The server learned the smaller path MTU toward the pool address (1480 less 20).
+pmtu=$(ip netns exec "$inet" ip -4 route show cache | grep -o 'mtu [0-9]*' | sort -u | tr '\n' ' ')
+case $pmtu in *"mtu 1460"*) ;; *) fail "PMTUD through the CLAT: the server's route cache: '$pmtu'" ;; esac
+echo "nat64-e2e: 464xlat: path MTU discovery through a 1480-byte CLAT (server's path MTU: $pmtu): 5 MB, sha256 matches"
+ip netns exec "$sub" sh -c "
+    ip link set clat mtu 1500
+    ip route replace default dev clat src 192.0.0.1 mtu 1480" || fail "CLAT: MTU back"
 # ---- end of step 464XLAT ----
 
 # ---- ALGs over NAT64 (RFC 6384 FTP, TFTP) ---------------------------------------------

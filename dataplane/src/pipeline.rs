@@ -1602,8 +1602,18 @@ impl<B: PacketBuf> Worker<B> {
                 Some(x) => {
                     // With several workers, the subscriber's owner translates (the
                     // source's prefix: a host's packet, or an error it sends).
-                    let at = ethernet::HEADER_LEN + 8;
-                    let src = buf.data().get(at..at + 16).and_then(|a| a.try_into().ok());
+                    // An ICMPv6 error (right after the header) goes by the host its
+                    // quoted packet went to: its sender may be a router's address.
+                    let d = buf.data();
+                    let l4 = ethernet::HEADER_LEN + crate::wire::ipv6::HEADER_LEN;
+                    let error = d.get(l4 - 34) == Some(&crate::wire::ipv6::NH_ICMPV6)
+                        && d.get(l4).is_some_and(|t| crate::wire::icmpv6::is_error(*t));
+                    let at = if error && d.len() >= l4 + 8 + 40 {
+                        l4 + 8 + 24
+                    } else {
+                        ethernet::HEADER_LEN + 8
+                    };
+                    let src = d.get(at..at + 16).and_then(|a| a.try_into().ok());
                     if let Some(src) = src.filter(|_| self.nat.pool.layout.workers > 1) {
                         let owner = self.nat.owner6(u128::from_be_bytes(src));
                         if owner != self.nat.pool.worker() && !self.handed {
@@ -1772,17 +1782,27 @@ impl<B: PacketBuf> Worker<B> {
         now: u32,
     ) -> Verdict {
         let d = buf.data();
-        let Ok(q) = crate::wire::ipv6::Packet::new_checked(&d[at.min(d.len())..]) else {
+        // The quoted packet is as long as fits in the error (RFC 4443 2.4(c): a
+        // packet too big quotes at most 1232 bytes of a larger one): only its header
+        // need be whole.
+        let q = &d[at.min(d.len())..];
+        if q.len() < crate::wire::ipv6::HEADER_LEN || q[0] >> 4 != 6 {
             return Verdict::Drop(DropReason::XlatTruncated);
-        };
+        }
+        let q = crate::wire::ipv6::Packet::new_unchecked(q);
         let (qsrc, qdst) = (q.src(), q.dst());
-        let (Some(server), Some(handle)) = (
-            x.prefix.extract(&qsrc),
-            self.nat.handle6(u128::from_be_bytes(host)),
-        ) else {
+        // The error's sender is the host the packet went to, another address of its
+        // subscriber (a CLAT's, a CPE's), or the router toward it (`gateway6`); an
+        // error about another subscriber's session is not taken.
+        let gateway = self.ports[Side::Inside as usize]
+            .ipv6
+            .as_ref()
+            .and_then(|i| i.gateway);
+        let (h6, q6) = (u128::from_be_bytes(host), u128::from_be_bytes(qdst));
+        let (Some(server), Some(handle)) = (x.prefix.extract(&qsrc), self.nat.handle6(q6)) else {
             return Verdict::Drop(DropReason::NoMapping);
         };
-        if qdst != host {
+        if !self.nat.same_subscriber6(h6, q6) && gateway != Some(host) {
             return Verdict::Drop(DropReason::NoMapping);
         }
         let Ok(chain) = crate::wire::ipv6::walk(&d[at..], d.len() - at) else {

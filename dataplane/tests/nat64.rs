@@ -975,3 +975,129 @@ fn answers_to_hosts_off_the_ports_link_go_to_the_ipv6_gateway() {
     let want = write(|v| to_host(HOST6).udp(53, 6000).write(v, b"b").unwrap());
     assert_eq!(got, want);
 }
+
+/// RFC 4443 2.4(c): an ICMPv6 error quotes as much of the packet as fits in 1280
+/// bytes, so a host's packet too big about a full-sized answer quotes it truncated. It
+/// leaves as ICMP fragmentation needed from the pool address to the server, with the
+/// MTU less 20 (RFC 7915 5.2), quoting the server's datagram as it sent it. It is
+/// taken from the host, from another address of the host's subscriber prefix (a CLAT
+/// on the host sends it from its own address), not from another subscriber's
+/// (no_mapping). Before, a truncated quote was dropped (`xlat_truncated`) and so was an
+/// error from any address but the quoted destination: the server never lowered its
+/// MTU and a download through a CLAT stalled.
+#[test]
+fn a_packet_too_big_quoting_a_truncated_answer_reaches_the_server() {
+    let mut h = harness("");
+    let (pool, port, _) = chosen(&only(
+        h.inject(&udp6(HOST6, 5000, 53, b"q"), Side::Inside, T0),
+        Side::Outside,
+    ));
+    let big = vec![0x5a; 1400];
+    let answer = write(|v| from_server(pool).udp(53, port).write(v, &big).unwrap());
+    let got6 = only(h.inject(&answer, Side::Outside, T0), Side::Inside);
+    // The quote: as much as fits in 1280 bytes of ICMPv6 (1232 of the packet).
+    let quote = &got6[14..14 + 1232];
+    let ptb = |from: &str| {
+        write(|v| {
+            v6(from, SERVER6)
+                .icmpv6(etherparse::Icmpv6Type::PacketTooBig { mtu: 1400 })
+                .write(v, quote)
+                .unwrap()
+        })
+    };
+    for from in [HOST6, "2001:db8:ffff:0:1::464"] {
+        let got = only(h.inject(&ptb(from), Side::Inside, T0), Side::Outside);
+        let ip = etherparse::Ipv4HeaderSlice::from_slice(&got[14..]).unwrap();
+        assert_eq!(
+            (ip.source(), ip.destination(), ip.protocol().0),
+            (pool, SERVER4, 1),
+            "from {from}"
+        );
+        let icmp = &got[34..];
+        assert_eq!((icmp[0], icmp[1]), (3, 4), "fragmentation needed");
+        assert_eq!(
+            u16::from_be_bytes([icmp[6], icmp[7]]),
+            1380,
+            "the MTU less 20"
+        );
+        assert_eq!(csum(&[icmp]), 0, "ICMP checksum");
+        // The quoted datagram as the server sent it: to the pool address and port,
+        // its total length the whole datagram's.
+        let q = &icmp[8..];
+        assert_eq!(q[0], 0x45);
+        assert_eq!(u16::from_be_bytes([q[2], q[3]]), 20 + 8 + 1400);
+        assert_eq!((&q[12..16], &q[16..20]), (&SERVER4[..], &pool[..]));
+        assert_eq!(
+            (
+                u16::from_be_bytes([q[20], q[21]]),
+                u16::from_be_bytes([q[22], q[23]])
+            ),
+            (53, port)
+        );
+    }
+    // From another subscriber: not taken.
+    assert!(h
+        .inject(&ptb("2001:db8:fffe::10"), Side::Inside, T0)
+        .is_empty());
+    assert_eq!(h.counters.dropped(DropReason::NoMapping), 1);
+    assert_eq!(h.counters.dropped(DropReason::XlatTruncated), 0);
+}
+
+/// With several workers, an ICMPv6 error goes to the worker of the host its quoted
+/// packet went to, not of its sender: the router toward the hosts (`gateway6`) sends
+/// packet too big about answers to hosts of either worker, and each reaches the server.
+#[test]
+fn with_two_workers_a_routers_packet_too_big_goes_to_the_quoted_hosts_owner() {
+    use cgnat_dataplane::buf::{PacketBuf, VecBuf};
+    use cgnat_dataplane::neighbors::Neighbors6;
+    use cgnat_dataplane::pipeline::Verdict;
+    use std::sync::Arc;
+
+    const ROUTER: &str = "2001:db8:ffff::fe";
+    // The hosts are off the port's /64, behind the router.
+    let text = text6("allocation = \"port-block\"\nblock_size = 64\n").replace(
+        &format!("ipv6 = [\"{PORT6}/64\"]"),
+        &format!("ipv6 = [\"{PORT6}/64\"]\ngateway6 = \"{ROUTER}\""),
+    );
+    let cfg = Config::parse(&format!("{text}\n[nat64]\n"), "t.toml").unwrap();
+    let (mut ws, _) = common::build_workers(&cfg, 2, None, None);
+    let n6 = Arc::new(Neighbors6::new(4096));
+    n6.learn_answer(&a6(ROUTER), &HOST_MAC, T0);
+    for w in &mut ws {
+        w.set_neighbors6(Some(n6.clone()));
+    }
+    let run =
+        |ws: &mut Vec<cgnat_dataplane::pipeline::Worker<VecBuf>>, at: usize, f: &[u8], from| {
+            let mut buf = VecBuf::new(f);
+            let v = match ws[at].process(&mut buf, from, T0) {
+                Verdict::Handoff(w, side) => ws[usize::from(w)].process_handed(&mut buf, side, T0),
+                v => v,
+            };
+            (v, buf)
+        };
+    let mut owners = [0; 2];
+    for k in 0..8u16 {
+        let host = format!("2001:db8:{:x}::10", 0x100 + k);
+        let (v, buf) = run(&mut ws, 0, &udp6(&host, 5000, 53, b"q"), Side::Inside);
+        assert_eq!(v, Verdict::Tx(Side::Outside));
+        let (pool, port, _) = chosen(buf.data());
+        owners[usize::from(ws[1].nat.handle6(u128::from_be_bytes(a6(&host))).is_some())] += 1;
+        let answer = write(|v| from_server(pool).udp(53, port).write(v, &[7; 600]).unwrap());
+        let (v, got6) = run(&mut ws, 0, &answer, Side::Outside);
+        assert_eq!(v, Verdict::Tx(Side::Inside));
+        // The router's packet too big, arriving on the first worker's queue.
+        let ptb = write(|v| {
+            v6(ROUTER, SERVER6)
+                .icmpv6(etherparse::Icmpv6Type::PacketTooBig { mtu: 1280 })
+                .write(v, &got6.data()[14..])
+                .unwrap()
+        });
+        let (v, got) = run(&mut ws, 0, &ptb, Side::Inside);
+        assert_eq!(v, Verdict::Tx(Side::Outside), "the error about {host}");
+        assert_eq!(&got.data()[34..36], &[3, 4]);
+    }
+    assert!(
+        owners[0] > 0 && owners[1] > 0,
+        "hosts on both workers: {owners:?}"
+    );
+}

@@ -1343,6 +1343,14 @@ impl Nat {
         self.hosts6.find(addr)
     }
 
+    /// NAT64: true when IPv6 addresses `a` and `b` are under the same subscriber
+    /// prefix (`[nat64] subscriber_prefix_len` bits).
+    pub fn same_subscriber6(&self, a: u128, b: u128) -> bool {
+        let len = u32::from(self.params.nat64_prefix_len.unwrap_or(128).min(128));
+        let shift = 128 - len;
+        a.checked_shr(shift).unwrap_or(0) == b.checked_shr(shift).unwrap_or(0)
+    }
+
     /// NAT64 with several workers: the worker that owns the subscriber (the prefix of
     /// `[nat64] subscriber_prefix_len` bits) IPv6 address `addr` is under. The same on
     /// every worker for every host of a prefix, whatever queue its frames arrive on,
