@@ -1121,3 +1121,30 @@ fn fragments_past_the_limits_overlapping_or_whose_first_never_comes_are_dropped_
     assert_eq!(h.counters.dropped(DropReason::XlatFragmentedIcmp), 1);
     assert_eq!(h.worker.nat.live_sessions(), sessions);
 }
+
+#[test]
+fn a_servers_fragments_reach_the_nat64_sessions_worker_whichever_receives_them() {
+    let mut h = Harness::with_workers(&config(""), 2, T0);
+    let nd = h.control.nd().expect("the inside port speaks IPv6");
+    nd.neighbors().learn_answer(&a6(HOST6), &HOST_MAC, T0);
+    let (pool, port) = session(&mut h);
+    let payload = data(200);
+    let whole6 = write(|v| to_host(HOST6).udp(53, 5000).write(v, &payload).unwrap());
+    let orders: [[usize; 3]; 3] = [[0, 1, 2], [2, 1, 0], [1, 2, 0]];
+    for (n, order) in orders.iter().enumerate() {
+        let id = 0x0600 + n as u16;
+        let frags = frags4(&answer(pool, port, &payload, id), &[64, 136]);
+        let mut got = vec![];
+        for (k, &i) in order.iter().enumerate() {
+            // Fragments spread on addresses alone: any worker receives any.
+            for (s, f) in h.inject_at(((k + n) % 2) as u16, &frags[i], Side::Outside, T0) {
+                assert_eq!(s, Side::Inside);
+                got.push(f);
+            }
+        }
+        got.sort();
+        let mut want = frags6(&whole6, &[64, 136], u32::from(id));
+        want.sort();
+        assert_eq!(got, want, "order {order:?}");
+    }
+}
