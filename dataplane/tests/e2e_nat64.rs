@@ -1,6 +1,7 @@
 //! End to end with stateful NAT64 (issue 17): an IPv6-only Linux subscriber reaches an
-//! IPv4-only server through cgnat: curl of 3 MB (sha256), ping, a UDP round trip; the
-//! server side sees only pool addresses (scripts/nat64-e2e.sh).
+//! IPv4-only server through cgnat: curl of 3 MB (sha256), ping, a UDP round trip, UDP
+//! in fragments (3,000 bytes out as IPv6 fragments, 1,472 back cut into IPv6
+//! fragments); the server side sees only pool addresses (scripts/nat64-e2e.sh).
 
 mod bed;
 
