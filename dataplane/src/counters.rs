@@ -210,8 +210,13 @@ labelled! {
     Nat64NotPrefix = "nat64_not_prefix",
     /// NAT64: an IPv6 packet to a pool address (hairpinning is not done for NAT64).
     Nat64Hairpin = "nat64_hairpin",
-    /// NAT64: a fragmented packet (not translated yet).
-    Nat64Fragment = "nat64_fragment",
+    /// NAT64: a later fragment that starts before its first fragment ends (it would
+    /// overwrite the translated transport header at the receiver: RFC 1858, 5722).
+    Nat64FragmentOverlap = "nat64_fragment_overlap",
+    /// NAT64: an IPv4 packet without DF to be cut into IPv6 fragments (RFC 7915 4.1)
+    /// found no buffer for one of them (the mbuf pool empty) or would need more than
+    /// `SPLIT_MAX`: dropped whole.
+    Nat64SplitNoBuffer = "nat64_split_no_buffer",
     /// NAT64: an ICMP or ICMPv6 message that is not an echo request or reply (errors
     /// are not translated yet).
     Nat64IcmpUnsupported = "nat64_icmp_unsupported",
@@ -296,6 +301,9 @@ pub struct WorkerCounters {
     pub fragments_reassembled: Counter,
     /// Reassembled datagrams sent again as fragments (too big for one packet).
     pub fragments_refragmented: Counter,
+    /// NAT64: IPv4 packets without DF cut into IPv6 fragments to fit lowest-ipv6-mtu
+    /// (RFC 7915 4.1).
+    pub fragments_split6: Counter,
     /// Frames handed to another worker (it owns the subscriber or the port).
     pub handoff_out: Counter,
     /// Frames received from another worker.

@@ -34,6 +34,10 @@ pub const HANDED: u8 = 3;
 /// [`Translation::out`] of an ALG session's datagram being reassembled: its fragments
 /// are held until all have come.
 pub const REASSEMBLE: u8 = 4;
+/// [`Translation::out`] of an outside datagram to a NAT64 session's host
+/// ([`Translation::dst`], its handle): each fragment leaves translated to IPv6 (RFC
+/// 7915 4.1), its identification zero-extended.
+pub const NAT64: u8 = 5;
 /// Largest datagram reassembled for an ALG (IP payload bytes): a SIP message over UDP
 /// with a large SDP body is a few kilobytes.
 pub const MAX_REASSEMBLED: usize = 16 * 1024;
@@ -71,6 +75,44 @@ impl Key {
     }
 }
 
+/// What identifies a datagram among its fragments, and the source whose share of the
+/// tables it takes ([`MAX_DATAGRAMS_PER_SOURCE`], [`MAX_HELD_PER_SOURCE`]).
+pub trait DatagramKey: Copy + Eq + std::hash::Hash {
+    /// The source a datagram counts against.
+    type Source: Copy + Eq + std::hash::Hash;
+    /// This datagram's source.
+    fn source(&self) -> Self::Source;
+}
+
+impl DatagramKey for Key {
+    type Source = u32;
+    fn source(&self) -> u32 {
+        self.src
+    }
+}
+
+/// An IPv6 datagram from an inside host to NAT64, as its fragments identify it (RFC
+/// 8200 4.5: source, destination, identification).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Key6 {
+    /// Source address.
+    pub src: u128,
+    /// Destination address.
+    pub dst: u128,
+    /// Fragment header identification.
+    pub id: u32,
+    /// The source's subscriber prefix (`src` masked to `[nat64]
+    /// subscriber_prefix_len`): the source a subscriber's hosts share.
+    pub subscriber: u128,
+}
+
+impl DatagramKey for Key6 {
+    type Source = u128;
+    fn source(&self) -> u128 {
+        self.subscriber
+    }
+}
+
 /// How every fragment of a datagram is translated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Translation {
@@ -85,6 +127,10 @@ pub struct Translation {
     pub out: u8,
     /// Dies at this second.
     pub until: u32,
+    /// NAT64: where the first fragment's payload ends in the datagram (it carries the
+    /// translated transport header); a later fragment starting before it overlaps it
+    /// and is refused. 0: not checked (NAT44).
+    pub first_end: u16,
 }
 
 impl Translation {
@@ -97,6 +143,7 @@ impl Translation {
             id: worker,
             out,
             until: now + TIMEOUT,
+            first_end: 0,
         }
     }
 }
@@ -113,8 +160,8 @@ pub enum Refused {
 }
 
 /// A held fragment.
-struct Held<B> {
-    key: Key,
+struct Held<B, K> {
+    key: K,
     buf: B,
     from: u8,
     until: u32,
@@ -125,17 +172,17 @@ struct Held<B> {
 }
 
 /// Fragment state of one worker; `B` is the packet buffer type it holds.
-pub struct Fragments<B> {
-    records: HashMap<Key, Translation>,
-    /// Records per source address (sources with none are absent).
-    per_source: HashMap<u32, u16>,
-    held: Vec<Held<B>>,
+pub struct Fragments<B, K: DatagramKey = Key> {
+    records: HashMap<K, Translation>,
+    /// Records per source (sources with none are absent).
+    per_source: HashMap<K::Source, u16>,
+    held: Vec<Held<B, K>>,
     next_id: u16,
 }
 
-impl<B> Fragments<B> {
+impl<B, K: DatagramKey> Fragments<B, K> {
     /// Empty, sized for [`MAX_DATAGRAMS`] and [`MAX_HELD`].
-    pub fn new(seed: u16) -> Fragments<B> {
+    pub fn new(seed: u16) -> Fragments<B, K> {
         Fragments {
             records: HashMap::with_capacity(2 * MAX_DATAGRAMS),
             per_source: HashMap::with_capacity(2 * MAX_DATAGRAMS),
@@ -145,7 +192,7 @@ impl<B> Fragments<B> {
     }
 
     /// The translation of a datagram's later fragments, if its first one passed.
-    pub fn lookup(&self, k: &Key, now: u32) -> Option<Translation> {
+    pub fn lookup(&self, k: &K, now: u32) -> Option<Translation> {
         self.records.get(k).filter(|t| t.until >= now).copied()
     }
 
@@ -157,7 +204,7 @@ impl<B> Fragments<B> {
 
     /// Records a datagram's translation, unless the table is full or its source
     /// holds [`MAX_DATAGRAMS_PER_SOURCE`] records already.
-    pub fn record(&mut self, k: Key, t: Translation) -> Result<(), Refused> {
+    pub fn record(&mut self, k: K, t: Translation) -> Result<(), Refused> {
         if let Some(r) = self.records.get_mut(&k) {
             *r = t;
             return Ok(());
@@ -165,7 +212,7 @@ impl<B> Fragments<B> {
         if self.records.len() >= MAX_DATAGRAMS {
             return Err(Refused::Full);
         }
-        let n = self.per_source.entry(k.src).or_insert(0);
+        let n = self.per_source.entry(k.source()).or_insert(0);
         if usize::from(*n) >= MAX_DATAGRAMS_PER_SOURCE {
             return Err(Refused::Source);
         }
@@ -176,11 +223,17 @@ impl<B> Fragments<B> {
 
     /// Whether a fragment of `k` can be held: the table has room and its source holds
     /// fewer than [`MAX_HELD_PER_SOURCE`] (a scan of at most [`MAX_HELD`] keys).
-    pub fn can_hold(&self, k: &Key) -> Result<(), Refused> {
+    pub fn can_hold(&self, k: &K) -> Result<(), Refused> {
         if self.held.len() >= MAX_HELD {
             return Err(Refused::Full);
         }
-        if self.held.iter().filter(|h| h.key.src == k.src).count() >= MAX_HELD_PER_SOURCE {
+        if self
+            .held
+            .iter()
+            .filter(|h| h.key.source() == k.source())
+            .count()
+            >= MAX_HELD_PER_SOURCE
+        {
             return Err(Refused::Source);
         }
         Ok(())
@@ -188,11 +241,11 @@ impl<B> Fragments<B> {
 
     /// Whether `bytes` more can be held for reassembly for `k`'s source: within
     /// [`REASSEMBLY_BYTES_PER_SOURCE`] and [`REASSEMBLY_BYTES`].
-    pub fn reasm_room(&self, k: &Key, bytes: usize) -> Result<(), Refused> {
+    pub fn reasm_room(&self, k: &K, bytes: usize) -> Result<(), Refused> {
         let (mut all, mut source) = (bytes, bytes);
         for h in self.held.iter().filter(|h| h.reasm) {
             all += h.bytes as usize;
-            if h.key.src == k.src {
+            if h.key.source() == k.source() {
                 source += h.bytes as usize;
             }
         }
@@ -206,7 +259,7 @@ impl<B> Fragments<B> {
     /// first fragment comes or, `reasm`, until its datagram is whole.
     pub fn hold(
         &mut self,
-        k: Key,
+        k: K,
         buf: B,
         from: u8,
         now: u32,
@@ -228,7 +281,7 @@ impl<B> Fragments<B> {
     }
 
     /// Marks the fragments held for `k` as held for reassembly; returns their bytes.
-    pub fn mark_reasm(&mut self, k: &Key) -> usize {
+    pub fn mark_reasm(&mut self, k: &K) -> usize {
         let mut n = 0;
         for h in self.held.iter_mut().filter(|h| h.key == *k) {
             h.reasm = true;
@@ -238,7 +291,7 @@ impl<B> Fragments<B> {
     }
 
     /// The fragments held for `k`, with the side each came from.
-    pub fn held_of<'a>(&'a self, k: &'a Key) -> impl Iterator<Item = (&'a B, u8)> + 'a {
+    pub fn held_of<'a>(&'a self, k: &'a K) -> impl Iterator<Item = (&'a B, u8)> + 'a {
         self.held
             .iter()
             .filter(move |h| h.key == *k)
@@ -246,7 +299,7 @@ impl<B> Fragments<B> {
     }
 
     /// Takes the held fragments of datagram `k`.
-    pub fn take_held(&mut self, k: &Key, mut f: impl FnMut(B)) {
+    pub fn take_held(&mut self, k: &K, mut f: impl FnMut(B)) {
         let mut i = 0;
         while i < self.held.len() {
             if self.held[i].key == *k {
@@ -265,10 +318,10 @@ impl<B> Fragments<B> {
             if t.until >= now {
                 return true;
             }
-            if let Some(n) = per_source.get_mut(&k.src) {
+            if let Some(n) = per_source.get_mut(&k.source()) {
                 *n -= 1;
                 if *n == 0 {
-                    per_source.remove(&k.src);
+                    per_source.remove(&k.source());
                 }
             }
             false

@@ -75,6 +75,8 @@ impl Harness {
         let mut worker = worker;
         for w in std::iter::once(&mut worker).chain(all.iter_mut()) {
             w.set_neighbors6(neighbors6.clone());
+            // NAT64 cuts IPv4 packets into IPv6 fragments (RFC 7915 4.1).
+            w.set_alloc(Box::new(|| Some(VecBuf::new(&[]))));
         }
         Harness {
             worker,

@@ -540,6 +540,11 @@ impl Source {
             "Reassembled ALG datagrams sent again as fragments.",
             vec![(vec![], sum(&|c| c.fragments_refragmented.get()))],
         );
+        f.counter(
+            "cgnat_fragments_split6_total",
+            "NAT64: IPv4 packets without DF cut into IPv6 fragments (lowest-ipv6-mtu).",
+            vec![(vec![], sum(&|c| c.fragments_split6.get()))],
+        );
         let mut alg_events = vec![];
         for (name, _, counter) in cgnat_dataplane::counters::FTP_EVENTS {
             alg_events.push((

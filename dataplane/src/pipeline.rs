@@ -188,6 +188,9 @@ pub struct Nat64Params {
     pub prefix: crate::wire::rfc6052::Prefix,
     /// lowest-ipv6-mtu and the two ports' MTUs (inside: IPv6, outside: IPv4).
     pub mtus: crate::xlat::Mtus,
+    /// `subscriber_prefix_len`: the hosts under one such prefix share the fragment
+    /// tables' per-source share.
+    pub subscriber_len: u8,
 }
 
 impl Nat64Params {
@@ -204,6 +207,7 @@ impl Nat64Params {
                 ipv6: mtu(Role::Inside),
                 ipv4: mtu(Role::Outside),
             },
+            subscriber_len: n.subscriber_prefix_len,
         })
     }
 }
@@ -402,6 +406,9 @@ const OPT_NOP: u8 = 1;
 
 /// Unsolicited SYNs held at once, per worker.
 pub const HELD_SYNS: usize = 64;
+/// Fragments one IPv4 packet may be cut into on its way to IPv6 (RFC 7915 4.1): the
+/// largest, 65,535 bytes, in fragments of 1280 bytes makes 52.
+pub const SPLIT_MAX: usize = 64;
 
 /// One worker's pipeline: its NAT tables and what it needs to route.
 pub struct Worker<B> {
@@ -458,6 +465,15 @@ pub struct Worker<B> {
     /// Where the fragment `process` answered [`Verdict::Hold`] for is held (its
     /// datagram, side, time, and whether for reassembly).
     pending_hold: Option<(FragKey, Side, u32, bool)>,
+    /// NAT64: the inside hosts' IPv6 datagrams whose fragments follow their first's
+    /// session (RFC 6146 3.5, RFC 7915 5.1), and fragments held until it comes.
+    frags6: Fragments<B, frag::Key6>,
+    /// Where the IPv6 fragment `process` answered [`Verdict::Hold`] for is held (its
+    /// datagram, time).
+    pending_hold6: Option<(frag::Key6, u32)>,
+    /// Gives a buffer for each further IPv6 fragment an IPv4 packet is cut into (RFC
+    /// 7915 4.1, [`crate::xlat::split_ipv6`]): the mbuf pool; tests give Vec buffers.
+    alloc: Option<Box<dyn FnMut() -> Option<B> + Send>>,
     releasing: Vec<B>,
     /// Where an ALG session's datagram is reassembled (sized once for the largest).
     scratch: Option<crate::buf::VecBuf>,
@@ -551,13 +567,16 @@ impl<B: PacketBuf> Worker<B> {
             held_len: 0,
             frags: Fragments::new(0x4000),
             pending_hold: None,
+            frags6: Fragments::new(0),
+            pending_hold6: None,
+            alloc: None,
             releasing: Vec::with_capacity(frag::MAX_HELD),
             scratch: Some(crate::buf::VecBuf::with_room(
                 &[],
                 ethernet::HEADER_LEN + 60 + frag::MAX_REASSEMBLED + 1024,
             )),
             to_alg: Vec::with_capacity(frag::MAX_HELD),
-            ready: Vec::with_capacity(frag::MAX_HELD + wait_max),
+            ready: Vec::with_capacity(frag::MAX_HELD + wait_max + SPLIT_MAX),
             handing: Vec::with_capacity(frag::MAX_HELD),
             handed: false,
             hairpin_owner: None,
@@ -1006,6 +1025,17 @@ impl<B: PacketBuf> Worker<B> {
             self.wait(hop, side, now, buf);
             return;
         }
+        if let Some((key, now)) = self.pending_hold6.take() {
+            let bytes = buf.len();
+            match self.frags6.hold(key, buf, 0, now, bytes, false) {
+                Ok(()) => self.counters.fragments_held.inc(),
+                Err((b, r)) => {
+                    self.counters.count_drop(frag_reason(r));
+                    drop(b);
+                }
+            }
+            return;
+        }
         let Some((key, from, now, reasm)) = self.pending_hold.take() else {
             self.counters.count_drop(DropReason::Fragment);
             return;
@@ -1276,6 +1306,14 @@ impl<B: PacketBuf> Worker<B> {
         if t.out == frag::HANDED {
             return Verdict::Handoff(t.id, Side::Outside);
         }
+        if t.out == frag::NAT64 {
+            let ip = ipv4::Packet::new_unchecked(&buf.data()[p.l3..p.end]);
+            if ip.frag_offset() < usize::from(t.first_end) {
+                return Verdict::Drop(DropReason::Nat64FragmentOverlap);
+            }
+            self.counters.fragments_translated.inc();
+            return self.nat64_in(buf, p, t.dst, now);
+        }
         if buf.data()[p.l3 + 8] <= 1 {
             return Verdict::Drop(DropReason::TtlExpired);
         }
@@ -1313,6 +1351,7 @@ impl<B: PacketBuf> Worker<B> {
             id,
             out: out as u8,
             until: now + frag::TIMEOUT,
+            first_end: 0,
         };
         self.frags.record(key, t).map_err(frag_reason)?;
         ipv4::Packet::new_unchecked(&mut buf.data_mut()[p.l3..p.end]).set_ident(id);
@@ -1331,7 +1370,7 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Applies translation `t` to the fragments held for `key`.
     fn release_held(&mut self, key: FragKey, t: frag::Translation, now: u32) {
-        if t.out <= 1 {
+        if t.out <= 1 || t.out == frag::NAT64 {
             self.counters.fragments_translated.inc();
         }
         let mut list = std::mem::take(&mut self.releasing);
@@ -1341,21 +1380,28 @@ impl<B: PacketBuf> Worker<B> {
                 Ok(q) => self.apply_fragment(&mut b, &q, &t, now),
                 Err(r) => Verdict::Drop(r),
             };
-            match v {
-                Verdict::Tx(side) => {
-                    self.counters.tx[side as usize].inc();
-                    self.ready.push((b, side));
-                }
-                Verdict::Drop(r) => self.counters.count_drop(r),
-                Verdict::Hold => self.hold(b),
-                Verdict::Handoff(w, side) => {
-                    self.counters.handoff_out.inc();
-                    self.handing.push((b, w, side));
-                }
-                _ => {}
-            }
+            self.settle(b, v);
         }
         self.releasing = list;
+    }
+
+    /// Sends on (through [`Worker::take_ready`], [`Worker::take_handoff`]) or counts a
+    /// frame the worker produced outside `process`'s own: a released fragment, a
+    /// further fragment of a split packet.
+    fn settle(&mut self, b: B, v: Verdict) {
+        match v {
+            Verdict::Tx(side) => {
+                self.counters.tx[side as usize].inc();
+                self.ready.push((b, side));
+            }
+            Verdict::Drop(r) => self.counters.count_drop(r),
+            Verdict::Hold => self.hold(b),
+            Verdict::Handoff(w, side) => {
+                self.counters.handoff_out.inc();
+                self.handing.push((b, w, side));
+            }
+            _ => {}
+        }
     }
 
     /// A PCP or NAT-PMP request to the inside address's server port: served here by
@@ -1557,10 +1603,28 @@ impl<B: PacketBuf> Worker<B> {
                 // Hairpinned from a NAT44 subscriber: not done for NAT64.
                 return Verdict::Drop(DropReason::Nat64Hairpin);
             }
-            if fragment {
-                return Verdict::Drop(DropReason::Nat64Fragment);
+            let first_end = {
+                let ip = ipv4::Packet::new_unchecked(&buf.data()[p.l3..p.end]);
+                ip.total_len().saturating_sub(ip.header_len())
+            };
+            let v = self.nat64_in(buf, &p, to, now);
+            if fragment && matches!(v, Verdict::Tx(_)) {
+                // Its later fragments follow to the host (RFC 6146 3.5), with the
+                // datagram's own identification (RFC 7915 4.1).
+                let t = frag::Translation {
+                    src: p.src,
+                    dst: to,
+                    id: ident,
+                    out: frag::NAT64,
+                    until: now + frag::TIMEOUT,
+                    first_end: first_end as u16,
+                };
+                if let Err(r) = self.frags.record(key, t) {
+                    return Verdict::Drop(frag_reason(r));
+                }
+                self.release_held(key, t, now);
             }
-            return self.nat64_in(buf, &p, to, now);
+            return v;
         }
         if fragment {
             if let Err(r) = self.first_fragment_done(buf, &p, key, out, now) {
@@ -1665,8 +1729,27 @@ impl<B: PacketBuf> Worker<B> {
         let Ok(chain) = crate::wire::ipv6::walk(&d[l3..], end) else {
             return Verdict::Drop(DropReason::Ipv6Truncated);
         };
-        if chain.fragment.is_some() {
-            return Verdict::Drop(DropReason::Nat64Fragment);
+        // A fragment (RFC 7915 5.1.1, RFC 6146 3.5): the first makes or finds the
+        // session; the later ones follow it, or wait for it.
+        let frag = chain.fragment.and_then(|at| {
+            let f = crate::wire::ipv6::FragmentHeader::new_checked(&d[l3 + at..]).ok()?;
+            Some((f.frag_offset(), f.more_fragments(), f.ident()))
+        });
+        let key = frag.map(|(_, _, id)| frag::Key6 {
+            src: u128::from_be_bytes(src),
+            dst: u128::from_be_bytes(dst),
+            id,
+            subscriber: u128::from_be_bytes(src) & prefix_mask(x.subscriber_len),
+        });
+        let first_of = match (frag, key) {
+            (Some((off, _, _)), Some(k)) if off != 0 => return self.nat64_later6(buf, k, now),
+            // An atomic fragment (offset 0, no more) is a whole datagram.
+            (Some((_, true, _)), Some(k)) => Some(k),
+            _ => None,
+        };
+        if first_of.is_some() && chain.next_header == crate::wire::ipv6::NH_ICMPV6 {
+            // RFC 7915 1.2 (as to_ipv4 says), before any session is made.
+            return Verdict::Drop(DropReason::XlatFragmentedIcmp);
         }
         if hop <= 1 {
             // Before any state is made (RFC 7915 5.1: time exceeded to the host).
@@ -1765,7 +1848,91 @@ impl<B: PacketBuf> Worker<B> {
             self.text_alg(buf, i, &s, 0, now);
         }
         self.counters.in2out.inc();
+        if let Some(key) = first_of {
+            let ip = ipv4::Packet::new_unchecked(&buf.data()[l3..]);
+            let t = frag::Translation {
+                src: s.out_addr,
+                dst: rem,
+                id: 0,
+                out: Side::Outside as u8,
+                until: now + frag::TIMEOUT,
+                first_end: ip.total_len().saturating_sub(ip.header_len()) as u16,
+            };
+            if let Err(r) = self.frags6.record(key, t) {
+                return Verdict::Drop(frag_reason(r));
+            }
+            self.counters.fragments_translated.inc();
+            self.release_held6(key, t, now);
+        }
         self.l2_out(buf, Side::Outside, rem, now)
+    }
+
+    /// NAT64, a host's IPv6 fragment other than the first: translated to IPv4 as its
+    /// datagram's first fragment was (its session's pool address; the identification
+    /// the low 16 bits of its own, RFC 7915 5.1.1), or held until that one comes.
+    fn nat64_later6(&mut self, buf: &mut B, key: frag::Key6, now: u32) -> Verdict {
+        if let Some(t) = self.frags6.lookup(&key, now) {
+            return self.apply_fragment6(buf, &t, now);
+        }
+        if let Err(r) = self.frags6.can_hold(&key) {
+            return Verdict::Drop(frag_reason(r));
+        }
+        self.pending_hold6 = Some((key, now));
+        Verdict::Hold
+    }
+
+    /// Translates a host's later IPv6 fragment by its datagram's record `t`.
+    fn apply_fragment6(&mut self, buf: &mut B, t: &frag::Translation, now: u32) -> Verdict {
+        let (Some(x), l3) = (self.params.nat64, ethernet::HEADER_LEN) else {
+            return Verdict::Drop(DropReason::Ipv6NotTranslated);
+        };
+        let d = buf.data();
+        let end = d
+            .len()
+            .min(l3 + crate::wire::ipv6::HEADER_LEN + be16(d, l3 + 4) as usize);
+        let Some((off, nh)) = crate::wire::ipv6::walk(&d[l3..], end - l3)
+            .ok()
+            .and_then(|c| {
+                let f = crate::wire::ipv6::FragmentHeader::new_checked(&d[l3 + c.fragment?..]);
+                Some((f.ok()?.frag_offset(), c.next_header))
+            })
+        else {
+            return Verdict::Drop(DropReason::Ipv6Truncated);
+        };
+        if off < usize::from(t.first_end) {
+            return Verdict::Drop(DropReason::Nat64FragmentOverlap);
+        }
+        let side = crate::xlat::Side4 {
+            src: t.src,
+            dst: t.dst,
+            ports: None,
+        };
+        let to4 = crate::xlat::To4 {
+            outer: side,
+            inner: side,
+            ident: 0,
+        };
+        match crate::xlat::to_ipv4(buf, l3, &to4, &x.mtus) {
+            Ok(()) => {}
+            Err(crate::xlat::Refused::TooBig { mtu }) => {
+                let (kind, r) = (crate::wire::icmpv6::PACKET_TOO_BIG, DropReason::XlatTooBig);
+                return self.icmp6_error(buf, nh, kind, 0, u32::from(mtu), now, r);
+            }
+            Err(r) => return Verdict::Drop(xlat_reason(r)),
+        }
+        self.counters.fragments_translated.inc();
+        self.l2_out(buf, Side::Outside, t.dst, now)
+    }
+
+    /// Applies the record `t` of a host's IPv6 datagram to its fragments held.
+    fn release_held6(&mut self, key: frag::Key6, t: frag::Translation, now: u32) {
+        let mut list = std::mem::take(&mut self.releasing);
+        self.frags6.take_held(&key, |b| list.push(b));
+        for mut b in list.drain(..) {
+            let v = self.apply_fragment6(&mut b, &t, now);
+            self.settle(b, v);
+        }
+        self.releasing = list;
     }
 
     /// NAT64, an ICMPv6 error from an inside host (`host`) to `rem` about a packet it
@@ -1858,7 +2025,10 @@ impl<B: PacketBuf> Worker<B> {
         let (Some(x), Some(host)) = (self.params.nat64, self.nat.host6(handle)) else {
             return Verdict::Drop(DropReason::Ipv6NotTranslated);
         };
-        let rem = ipv4::Packet::new_unchecked(&buf.data()[p.l3..]).src();
+        let (rem, later) = {
+            let ip = ipv4::Packet::new_unchecked(&buf.data()[p.l3..]);
+            (ip.src(), ip.frag_offset() != 0)
+        };
         let dst = host.to_be_bytes();
         let side = crate::xlat::Side6 {
             src: x.prefix.embed(rem),
@@ -1883,9 +2053,13 @@ impl<B: PacketBuf> Worker<B> {
             side
         };
         let to6 = crate::xlat::To6 { outer: side, inner };
-        match crate::xlat::to_ipv6(buf, p.l3, &to6, &x.mtus) {
-            Ok(crate::xlat::Out6::Whole) => {}
-            Ok(crate::xlat::Out6::Split) => return Verdict::Drop(DropReason::Nat64Fragment),
+        let split = match crate::xlat::to_ipv6(buf, p.l3, &to6, &x.mtus) {
+            Ok(o) => o == crate::xlat::Out6::Split,
+            Err(crate::xlat::Refused::TooBig { .. }) if later => {
+                // A later fragment with DF: no transport header to quote as the
+                // sender's (its first fragment was answered already, if too big).
+                return Verdict::Drop(DropReason::XlatTooBig);
+            }
             Err(crate::xlat::Refused::TooBig { mtu }) if !Self::is_icmp_error(buf, p) => {
                 // DF and too big for the inside (RFC 7915 4.1): fragmentation needed
                 // to the sender, quoting the packet as it came (NAT44's rewrite to
@@ -1906,7 +2080,7 @@ impl<B: PacketBuf> Worker<B> {
                 );
             }
             Err(r) => return Verdict::Drop(xlat_reason(r)),
-        }
+        };
         // The host itself on the port's links, else the gateway toward it.
         let hop = match &self.ports[Side::Inside as usize].ipv6 {
             Some(ifc) => ifc.next_hop(&dst),
@@ -1923,7 +2097,66 @@ impl<B: PacketBuf> Worker<B> {
         };
         let src_mac = self.ports[Side::Inside as usize].mac;
         ethernet::Frame::new_unchecked(buf.data_mut()).set_addrs(&src_mac, &mac);
+        if split {
+            return self.split6(buf, p.l3, x.mtus.lowest_ipv6);
+        }
         Verdict::Tx(Side::Inside)
+    }
+
+    /// An IPv4 packet without DF, translated, larger than lowest-ipv6-mtu (RFC 7915
+    /// 4.1): cut to that size, `buf` the first fragment (its verdict returned), each
+    /// further one in a buffer from [`Worker::set_alloc`] sent after it
+    /// ([`Worker::take_ready`]). Without a buffer for every piece the packet is
+    /// dropped whole (`nat64_split_no_buffer`): a datagram missing a fragment is lost
+    /// anyway.
+    fn split6(&mut self, buf: &mut B, l3: usize, mtu: u16) -> Verdict {
+        use crate::wire::ipv6::{FRAG_HEADER_LEN, HEADER_LEN};
+        let per = usize::from(mtu).saturating_sub(HEADER_LEN + FRAG_HEADER_LEN) & !7;
+        let data = buf.len().saturating_sub(l3 + HEADER_LEN + FRAG_HEADER_LEN);
+        let pieces = data.div_ceil(per.max(1));
+        if per == 0 || pieces > SPLIT_MAX || self.ready.len() + pieces > self.ready.capacity() {
+            return Verdict::Drop(DropReason::Nat64SplitNoBuffer);
+        }
+        let Some(mut alloc) = self.alloc.take() else {
+            return Verdict::Drop(DropReason::Nat64SplitNoBuffer);
+        };
+        let mark = self.ready.len();
+        let mut failed = None;
+        for _ in 1..pieces {
+            let Some(mut piece) = alloc() else {
+                failed = Some(DropReason::Nat64SplitNoBuffer);
+                break;
+            };
+            let first = self.ready.len() == mark;
+            let cut = match self.ready.last_mut().filter(|_| !first) {
+                Some((last, _)) => crate::xlat::split_ipv6(last, l3, mtu, &mut piece),
+                None => crate::xlat::split_ipv6(buf, l3, mtu, &mut piece),
+            };
+            match cut {
+                Ok(true) => self.ready.push((piece, Side::Inside)),
+                Ok(false) => break,
+                Err(r) => {
+                    failed = Some(xlat_reason(r));
+                    break;
+                }
+            }
+        }
+        self.alloc = Some(alloc);
+        if let Some(r) = failed {
+            self.ready.truncate(mark);
+            return Verdict::Drop(r);
+        }
+        let n = (self.ready.len() - mark) as u64;
+        self.counters.tx[Side::Inside as usize].add(n);
+        self.counters.fragments_split6.inc();
+        Verdict::Tx(Side::Inside)
+    }
+
+    /// Sets where buffers come from for the further IPv6 fragments of an IPv4 packet
+    /// cut to lowest-ipv6-mtu (the mbuf pool; tests give Vec buffers). Without it such
+    /// a packet is dropped (`nat64_split_no_buffer`).
+    pub fn set_alloc(&mut self, alloc: Box<dyn FnMut() -> Option<B> + Send>) {
+        self.alloc = Some(alloc);
     }
 
     fn screen(&mut self, buf: &mut B, p: &Parsed, from: Side) -> Result<(), DropReason> {
@@ -2783,7 +3016,8 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Runs expiry, bounded.
     pub fn expire(&mut self, now: u32, budget: usize) -> usize {
-        let (dropped, reasm) = self.frags.expire(now);
+        let (mut dropped, reasm) = self.frags.expire(now);
+        dropped += self.frags6.expire(now).0;
         if reasm > 0 {
             self.counters.drops[DropReason::ReassemblyTimeout as usize].add(reasm as u64);
         }
@@ -2800,6 +3034,13 @@ fn frag_reason(r: frag::Refused) -> DropReason {
         frag::Refused::Source => DropReason::FragmentSourceLimit,
         frag::Refused::Bytes => DropReason::ReassemblyLimit,
     }
+}
+
+/// The mask of an IPv6 prefix of `len` bits.
+fn prefix_mask(len: u8) -> u128 {
+    u128::MAX
+        .checked_shl(128 - u32::from(len.min(128)))
+        .unwrap_or(0)
 }
 
 /// Where a fragment's payload ends in its datagram (offset plus length).

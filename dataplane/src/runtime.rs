@@ -358,6 +358,10 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             worker.nat.sync_journal(!standby);
         }
         worker.set_neighbors6(neighbors6.clone());
+        // NAT64 cuts IPv4 packets into IPv6 fragments (RFC 7915 4.1) into mbufs of
+        // the pool.
+        let split_pool = pool.clone();
+        worker.set_alloc(Box::new(move || split_pool.alloc()));
         let link = links[w].clone();
         let all_links = links.clone();
         let stop = opts.stop.clone();
@@ -1290,7 +1294,8 @@ pub(crate) fn summarize(
         "handoff": { "sent": sum(&|c| c.handoff_out.get()), "received": sum(&|c| c.handoff_in.get()) },
         "fragments": { "translated": sum(&|c| c.fragments_translated.get()), "held": sum(&|c| c.fragments_held.get()),
                        "reassembled": sum(&|c| c.fragments_reassembled.get()),
-                       "refragmented": sum(&|c| c.fragments_refragmented.get()) },
+                       "refragmented": sum(&|c| c.fragments_refragmented.get()),
+                       "split6": sum(&|c| c.fragments_split6.get()) },
         "alg": Value::Object(alg),
         "workers": links.len(),
         "ownership": { "inside": ownership[0], "outside": ownership[1] },

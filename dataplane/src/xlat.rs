@@ -603,8 +603,14 @@ pub fn to_ipv6<B: PacketBuf>(
     }
     let plen = buf.len() - l4;
     // RFC 7915 4: a fragment header only for a packet that is a fragment already, or
-    // one without DF that must be fragmented to fit lowest-ipv6-mtu.
-    let split = !h.df && ipv6::HEADER_LEN + plen > usize::from(mtus.lowest_ipv6);
+    // one without DF that must be fragmented to fit lowest-ipv6-mtu (a fragment's own
+    // fragment header counted in its size).
+    let fh_len = if h.fragment() {
+        ipv6::FRAG_HEADER_LEN
+    } else {
+        0
+    };
+    let split = !h.df && ipv6::HEADER_LEN + fh_len + plen > usize::from(mtus.lowest_ipv6);
     let fh = h.fragment() || split;
     let hlen6 = ipv6::HEADER_LEN + if fh { ipv6::FRAG_HEADER_LEN } else { 0 };
     resize_front(buf, l3, hlen6 as isize - h.hl as isize)?;

@@ -4,7 +4,8 @@
 //! DNS64 (unbound's dns64 module), and from an IPv4-only application through a CLAT
 //! (tayga, 464XLAT, cgnat as the PLAT); the server side sees only pool addresses; FTP
 //! through the RFC 6384 ALG (curl EPSV, --disable-epsv, EPRT to pyftpdlib, 5 MB each)
-//! and TFTP (tftp-hpa to tftpd-hpa). Then
+//! and TFTP (tftp-hpa to tftpd-hpa); UDP in fragments (3,000 bytes out as IPv6
+//! fragments, 1,472 back cut into IPv6 fragments). Then
 //! the same checks with the usual Linux PLAT (tayga plus nftables snat) in cgnat's
 //! place, on the same namespaces.
 

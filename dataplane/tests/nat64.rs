@@ -816,6 +816,17 @@ fn mutated_frames_never_panic_and_what_leaves_is_whole() {
             Side::Outside,
         ),
     ];
+    // Fragments both ways (first and later ones, out of order once mutated), and a
+    // packet cut into IPv6 fragments.
+    let mut seeds = seeds;
+    let long = data(200);
+    for f in frags6(&udp6(HOST6, 5000, 53, &long), &[64], 0x4242) {
+        seeds.push((f, Side::Inside));
+    }
+    for f in frags4(&self::answer(pool, port, &long, 0x4343), &[64]) {
+        seeds.push((f, Side::Outside));
+    }
+    seeds.push((self::answer(pool, port, &data(1400), 0x4444), Side::Outside));
     let left = common::mutated_run(&mut h, &seeds, 20_000, 0x9e37_79b9_7f4a_7c15, T0);
     // Many mutations keep a frame translatable (payload bytes; an IPv4 header byte
     // changed breaks its checksum): both ways were run.
@@ -1100,4 +1111,294 @@ fn with_two_workers_a_routers_packet_too_big_goes_to_the_quoted_hosts_owner() {
         owners[0] > 0 && owners[1] > 0,
         "hosts on both workers: {owners:?}"
     );
+}
+
+// ---- Fragments (RFC 7915 4.1, 5.1.1; RFC 6146 3.5) ----
+
+/// An IPv4 frame's datagram cut at payload offsets `cuts` (common::fragment), its TTL
+/// kept.
+fn frags4(frame: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+    common::fragment(frame, cuts)
+        .into_iter()
+        .map(|mut f| {
+            f[22] = frame[22];
+            f[24..26].copy_from_slice(&[0, 0]);
+            let c = csum(&[&f[14..34]]);
+            f[24..26].copy_from_slice(&c.to_be_bytes());
+            f
+        })
+        .collect()
+}
+
+/// An IPv6 frame's payload (no extension headers) cut at offsets `cuts` into
+/// fragments, each with a fragment header (RFC 8200 4.5, written by hand) of `id`.
+fn frags6(frame: &[u8], cuts: &[usize], id: u32) -> Vec<Vec<u8>> {
+    let payload = &frame[54..];
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(payload.len());
+    bounds
+        .windows(2)
+        .map(|w| {
+            let mut f = frame[..54].to_vec();
+            f[20] = 44;
+            f[18..20].copy_from_slice(&((8 + w[1] - w[0]) as u16).to_be_bytes());
+            let more = u16::from(w[1] < payload.len());
+            f.extend_from_slice(&[frame[20], 0]);
+            f.extend_from_slice(&((w[0] as u16) | more).to_be_bytes());
+            f.extend_from_slice(&id.to_be_bytes());
+            f.extend_from_slice(&payload[w[0]..w[1]]);
+            f
+        })
+        .collect()
+}
+
+/// Sends `frames` in from `side`, one by one; returns all that left, each with its
+/// side checked.
+fn each(h: &mut Harness, frames: &[&Vec<u8>], side: Side, now: u32) -> Vec<Vec<u8>> {
+    let mut out = vec![];
+    for f in frames {
+        for (s, g) in h.inject(f, side, now) {
+            assert_eq!(s, side.other());
+            out.push(g);
+        }
+    }
+    out
+}
+
+/// What a first fragment and the later ones held for it gave: the first, then the
+/// others in any order.
+fn released(mut got: Vec<Vec<u8>>, mut want: Vec<Vec<u8>>) {
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got[0], want[0], "the first fragment leaves first");
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+fn data(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+#[test]
+fn a_hosts_ipv6_fragments_leave_as_ipv4_fragments_of_its_session_in_any_order() {
+    let mut h = harness("");
+    let payload = data(200);
+    // In order: the first fragment (UDP header and 56 bytes) makes the session.
+    let frags = frags6(&udp6(HOST6, 5000, 53, &payload), &[64, 136], 0x1234_5678);
+    let got = each(&mut h, &[&frags[0]], Side::Inside, T0);
+    assert_eq!(got.len(), 1);
+    let (pool, port, ident) = chosen(&got[0]);
+    assert_eq!(ident, 0x5678, "the low 16 bits of the identification");
+    let whole4 = v4_out(
+        write(|v| {
+            to_server(pool, 63)
+                .udp(port, 53)
+                .write(v, &payload)
+                .unwrap()
+        }),
+        0x5678,
+    );
+    // The first fragment's checksum, updated by the pseudo-header and port delta,
+    // is the whole IPv4 datagram's.
+    let want = frags4(&whole4, &[64, 136]);
+    assert_eq!(got[0], want[0]);
+    let rest = each(&mut h, &[&frags[1], &frags[2]], Side::Inside, T0);
+    assert_eq!(rest, want[1..].to_vec());
+    assert_eq!(h.worker.nat.live_sessions(), 1);
+
+    // Out of order: the later fragments wait for the first, then follow it.
+    let frags = frags6(&udp6(HOST6, 5000, 53, &payload), &[64, 136], 0x0000_9abc);
+    assert!(each(&mut h, &[&frags[2], &frags[1]], Side::Inside, T0 + 1).is_empty());
+    assert_eq!(h.counters.fragments_held.get(), 2);
+    let got = each(&mut h, &[&frags[0]], Side::Inside, T0 + 1);
+    released(got, frags4(&with_ident(whole4.clone(), 0x9abc), &[64, 136]));
+    assert_eq!(h.counters.fragments_translated.get(), 6);
+    assert_eq!(h.worker.nat.live_sessions(), 1);
+}
+
+/// `f` with IPv4 identification `id` (header checksum recomputed).
+fn with_ident(f: Vec<u8>, id: u16) -> Vec<u8> {
+    common::with_ident(f, id)
+}
+
+/// A session of HOST6 port 5000 to the server's port 53: its pool address and port.
+fn session(h: &mut Harness) -> ([u8; 4], u16) {
+    let got = only(
+        h.inject(&udp6(HOST6, 5000, 53, b"q"), Side::Inside, T0),
+        Side::Outside,
+    );
+    let (pool, port, _) = chosen(&got);
+    (pool, port)
+}
+
+/// The server's UDP answer to (`pool`, `port`) with `payload`, DF clear,
+/// identification `id`.
+fn answer(pool: [u8; 4], port: u16, payload: &[u8], id: u16) -> Vec<u8> {
+    let mut f = write(|v| from_server(pool).udp(53, port).write(v, payload).unwrap());
+    f[20] &= !0x40;
+    with_ident(f, id)
+}
+
+#[test]
+fn a_servers_ipv4_fragments_return_to_the_host_as_ipv6_fragments_in_any_order() {
+    let mut h = harness("");
+    let (pool, port) = session(&mut h);
+    let payload = data(200);
+    let whole6 = write(|v| to_host(HOST6).udp(53, 5000).write(v, &payload).unwrap());
+    // The identification zero-extended, offsets and M copied (RFC 7915 4.1), the
+    // first fragment's checksum updated by the delta.
+    let want = frags6(&whole6, &[64, 136], 0xbeef);
+    let frags = frags4(&answer(pool, port, &payload, 0xbeef), &[64, 136]);
+    let got = each(
+        &mut h,
+        &[&frags[0], &frags[1], &frags[2]],
+        Side::Outside,
+        T0,
+    );
+    assert_eq!(got, want);
+
+    let want = frags6(&whole6, &[64, 136], 0x0102);
+    let frags = frags4(&answer(pool, port, &payload, 0x0102), &[64, 136]);
+    assert!(each(&mut h, &[&frags[2], &frags[1]], Side::Outside, T0).is_empty());
+    released(each(&mut h, &[&frags[0]], Side::Outside, T0), want);
+    assert_eq!(h.counters.fragments_held.get(), 2);
+}
+
+#[test]
+fn an_ipv4_packet_without_df_over_lowest_ipv6_mtu_is_cut_into_ipv6_fragments() {
+    let mut h = harness("");
+    let (pool, port) = session(&mut h);
+    // Whole, 1400 bytes of data: 40 + 1408 as IPv6, cut at 1232 (1280 - 48).
+    let payload = data(1400);
+    let whole6 = write(|v| to_host(HOST6).udp(53, 5000).write(v, &payload).unwrap());
+    let got = each(
+        &mut h,
+        &[&answer(pool, port, &payload, 0x0abc)],
+        Side::Outside,
+        T0,
+    );
+    assert_eq!(got, frags6(&whole6, &[1232], 0x0abc));
+    assert!(got.iter().all(|f| f.len() <= 14 + 1280));
+    // A 3000-byte datagram the server sent in 1500-byte fragments: each of the first
+    // two is cut again (M kept), the last fits.
+    let payload = data(3000);
+    let whole6 = write(|v| to_host(HOST6).udp(53, 5000).write(v, &payload).unwrap());
+    let frags = frags4(&answer(pool, port, &payload, 0x0def), &[1480, 2960]);
+    let got = each(
+        &mut h,
+        &[&frags[0], &frags[1], &frags[2]],
+        Side::Outside,
+        T0,
+    );
+    assert_eq!(
+        got,
+        frags6(&whole6, &[1232, 1480, 2712, 2960], 0x0def),
+        "fragments of 1232 and 248 bytes, then the last"
+    );
+    assert_eq!(h.counters.fragments_split6.get(), 3);
+    // With DF, as IPv6 (1508 bytes) too big for the inside port: fragmentation
+    // needed (as before). Whole with DF at 1448 bytes (no cutting to 1280).
+    let mut df = answer(pool, port, &payload[..1420], 6);
+    df[20] |= 0x40;
+    let out = h.inject(&with_ident(df, 6), Side::Outside, T0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].0, out[0].1.len()),
+        (Side::Inside, 14 + 40 + 8 + 1420)
+    );
+    let mut df = answer(pool, port, &payload[..1460], 7);
+    df[20] |= 0x40;
+    let df = with_ident(df, 7);
+    let before = h.counters.dropped(DropReason::XlatTooBig);
+    let out = h.inject(&df, Side::Outside, T0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, Side::Outside);
+    assert_eq!(h.counters.dropped(DropReason::XlatTooBig), before + 1);
+    // No buffer for the further fragments: dropped whole, counted.
+    h.worker.set_alloc(Box::new(|| None));
+    let f = answer(pool, port, &payload[..1400], 8);
+    assert!(h.inject(&f, Side::Outside, T0).is_empty());
+    assert_eq!(h.counters.dropped(DropReason::Nat64SplitNoBuffer), 1);
+}
+
+#[test]
+fn fragments_past_the_limits_overlapping_or_whose_first_never_comes_are_dropped_and_counted() {
+    let mut h = harness("");
+    let (pool, port) = session(&mut h);
+    let payload = data(200);
+    // Later fragments of 17 datagrams whose first never comes: a source holds 16.
+    for id in 0..17u32 {
+        let frags = frags6(&udp6(HOST6, 6000, 53, &payload), &[64], 0x7000 + id);
+        assert!(h.inject(&frags[1], Side::Inside, T0).is_empty());
+    }
+    assert_eq!(h.counters.fragments_held.get(), 16);
+    assert_eq!(h.counters.dropped(DropReason::FragmentSourceLimit), 1);
+    // Another host of the same /56 subscriber shares its share.
+    let frags = frags6(&udp6(HOST6B, 6000, 53, &payload), &[64], 0x7100);
+    assert!(h.inject(&frags[1], Side::Inside, T0).is_empty());
+    assert_eq!(h.counters.dropped(DropReason::FragmentSourceLimit), 2);
+    // Held past the timeout (15 s): dropped, counted.
+    h.expire(T0 + 16);
+    assert_eq!(h.counters.dropped(DropReason::FragmentTimeout), 16);
+    let frags = frags6(&udp6(HOST6B, 6000, 53, &payload), &[64], 0x7100);
+    assert!(h.inject(&frags[1], Side::Inside, T0 + 16).is_empty());
+    assert_eq!(h.counters.fragments_held.get(), 17, "room again");
+
+    // A later fragment overlapping the first (which carries the translated UDP
+    // header), both ways.
+    let frags = frags6(&udp6(HOST6, 5000, 53, &payload), &[64], 0x7200);
+    assert_eq!(each(&mut h, &[&frags[0]], Side::Inside, T0 + 16).len(), 1);
+    let mut overlap = frags[1].clone();
+    overlap[56..58].copy_from_slice(&(8u16 | 1).to_be_bytes());
+    assert!(h.inject(&overlap, Side::Inside, T0 + 16).is_empty());
+    assert_eq!(h.counters.dropped(DropReason::Nat64FragmentOverlap), 1);
+    let frags = frags4(&answer(pool, port, &payload, 0x7300), &[64]);
+    assert_eq!(each(&mut h, &[&frags[0]], Side::Outside, T0 + 16).len(), 1);
+    let overlap = common::fragment(&answer(pool, port, &payload, 0x7300), &[8])
+        .pop()
+        .unwrap();
+    assert!(h.inject(&overlap, Side::Outside, T0 + 16).is_empty());
+    assert_eq!(h.counters.dropped(DropReason::Nat64FragmentOverlap), 2);
+
+    // A fragmented ICMPv6 echo (RFC 7915 1.2): refused before any session is made.
+    let echo = write(|v| {
+        v6(HOST6, SERVER6)
+            .icmpv6_echo_request(9, 1)
+            .write(v, &payload)
+            .unwrap()
+    });
+    let sessions = h.worker.nat.live_sessions();
+    assert!(h
+        .inject(&frags6(&echo, &[64], 0x7400)[0], Side::Inside, T0 + 16)
+        .is_empty());
+    assert_eq!(h.counters.dropped(DropReason::XlatFragmentedIcmp), 1);
+    assert_eq!(h.worker.nat.live_sessions(), sessions);
+}
+
+#[test]
+fn a_servers_fragments_reach_the_nat64_sessions_worker_whichever_receives_them() {
+    let mut h = Harness::with_workers(&config(""), 2, T0);
+    let nd = h.control.nd().expect("the inside port speaks IPv6");
+    nd.neighbors().learn_answer(&a6(HOST6), &HOST_MAC, T0);
+    let (pool, port) = session(&mut h);
+    let payload = data(200);
+    let whole6 = write(|v| to_host(HOST6).udp(53, 5000).write(v, &payload).unwrap());
+    let orders: [[usize; 3]; 3] = [[0, 1, 2], [2, 1, 0], [1, 2, 0]];
+    for (n, order) in orders.iter().enumerate() {
+        let id = 0x0600 + n as u16;
+        let frags = frags4(&answer(pool, port, &payload, id), &[64, 136]);
+        let mut got = vec![];
+        for (k, &i) in order.iter().enumerate() {
+            // Fragments spread on addresses alone: any worker receives any.
+            for (s, f) in h.inject_at(((k + n) % 2) as u16, &frags[i], Side::Outside, T0) {
+                assert_eq!(s, Side::Inside);
+                got.push(f);
+            }
+        }
+        got.sort();
+        let mut want = frags6(&whole6, &[64, 136], u32::from(id));
+        want.sort();
+        assert_eq!(got, want, "order {order:?}");
+    }
 }

@@ -591,6 +591,39 @@ fn rfc7915_4_1_ipv4_fragments_get_a_fragment_header_with_their_identification() 
 }
 
 #[test]
+fn rfc7915_4_1_an_ipv4_fragment_over_lowest_ipv6_mtu_with_its_fragment_header_is_cut() {
+    // A first fragment of 20 + 1236 bytes: 40 + 8 + 1236 = 1284 bytes as IPv6, over
+    // 1280 only once its fragment header is counted.
+    let data: Vec<u8> = (0..3000u32).map(|i| (i % 253) as u8).collect();
+    let whole = udp4(SERVER, POOL, 53, POOL_PORT, &data);
+    let mut h = h4(17, SERVER, POOL);
+    h.df = false;
+    h.mf = true;
+    h.ident = 0x0d0e;
+    let f = v4frame(&ip4(h, &[], &whole[..1236]));
+    let mut b = VecBuf::new(&f);
+    let o = to_ipv6(&mut b, L3, &inbound(Some((53, SUB_PORT))), &Mtus::default()).unwrap();
+    assert_eq!(o, Out6::Split, "1284 bytes as IPv6 must be cut to 1280");
+    let mut rest = VecBuf::new(&[]);
+    assert!(split_ipv6(&mut b, L3, 1280, &mut rest).unwrap());
+    let u6 = udp6(SERVER6, SUB, 53, SUB_PORT, &data);
+    let mut e = h6(44, SERVER6, SUB);
+    e.hop = 63;
+    let mut p = frag6(17, 0, true, 0x0d0e);
+    p.extend_from_slice(&u6[..1232]);
+    same(&b.to_vec(), &v6frame(&ip6(e, &p)));
+    // The rest keeps M: more of the datagram follows in later IPv4 fragments.
+    let mut p = frag6(17, 1232 / 8, true, 0x0d0e);
+    p.extend_from_slice(&u6[1232..1236]);
+    same(&rest.to_vec(), &v6frame(&ip6(e, &p)));
+    // 4 bytes less: 1280 as IPv6, whole.
+    let f = v4frame(&ip4(h, &[], &whole[..1232]));
+    let (o, got) = run6(&f, &inbound(Some((53, SUB_PORT))), &Mtus::default()).unwrap();
+    assert_eq!(o, Out6::Whole);
+    assert_eq!(got.len(), L3 + 1280);
+}
+
+#[test]
 fn rfc7915_5_1_1_ipv6_fragments_become_ipv4_fragments_without_df() {
     let whole = udp6(SUB, SERVER6, SUB_PORT, 53, &[9u8; 40]);
     let mut p = frag6(17, 0, true, 0x1234_5678);
