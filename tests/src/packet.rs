@@ -1240,4 +1240,53 @@ mod tests {
         }
         assert!(checked > 2000, "{checked} IPv4 frames checked");
     }
+
+    /// IPv6 frames: what the builders write passes `check_checksums6`; a changed byte
+    /// under any transport checksum, a zero UDP checksum, a wrong UDP length and a
+    /// frame that is not IPv6 do not.
+    #[test]
+    fn ipv6_checksums_are_checked() {
+        let (a, b): (Ipv6Addr, Ipv6Addr) = (
+            "2001:db8:100::1".parse().unwrap(),
+            "64:ff9b::808:808".parse().unwrap(),
+        );
+        let f = Frame::new();
+        let frames = [
+            f.udp6(
+                SocketAddrV6::new(a, 5000, 0, 0),
+                SocketAddrV6::new(b, 53, 0, 0),
+                b"12345678",
+            ),
+            f.tcp6(
+                SocketAddrV6::new(a, 5000, 0, 0),
+                SocketAddrV6::new(b, 80, 0, 0),
+                7,
+                0,
+                TcpFlags::SYN,
+                &[],
+            ),
+            f.icmp6_echo(a, b, 9, 1, false, b"ping"),
+        ];
+        for good in &frames {
+            assert_eq!(check_checksums6(good), Ok(()));
+            assert_eq!(ipv6_packet(good).unwrap().len(), good.len() - 14);
+            // Every byte from the source address on is under the checksum.
+            for at in 22..good.len() {
+                let mut bad = good.clone();
+                bad[at] ^= 0x10;
+                assert!(check_checksums6(&bad).is_err(), "byte {at} of {good:02x?}");
+            }
+        }
+        let mut zero = frames[0].clone();
+        zero[14 + 40 + 6..14 + 40 + 8].copy_from_slice(&[0, 0]);
+        assert!(check_checksums6(&zero)
+            .unwrap_err()
+            .contains("UDP checksum 0"));
+        let mut long = frames[0].clone();
+        long[14 + 40 + 5] += 1;
+        assert!(check_checksums6(&long).unwrap_err().contains("UDP length"));
+        let v4 = udp(sa("100.64.0.2:5000"), sa("192.0.2.10:53"), b"q");
+        assert!(check_checksums6(&v4).is_err());
+        assert!(ipv6_packet(&v4).is_none());
+    }
 }
