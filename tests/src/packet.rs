@@ -1,4 +1,4 @@
-//! Ethernet + IPv4 frames for tests: builders (on etherparse) and checkers (our own
+//! Ethernet + IPv4 (and IPv6) frames for tests: builders (on etherparse) and checkers (our own
 //! parsing and one's complement checksums, so that a checksum bug shared with etherparse
 //! cannot hide one in the NAT).
 //!
@@ -16,8 +16,8 @@
 //! assert_eq!(packet::parse(&syn).unwrap().ttl, 1);
 //! ```
 
-use etherparse::{IpHeaders, IpNumber, Ipv4Header, PacketBuilder, TcpHeader};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use etherparse::{IpHeaders, IpNumber, Ipv4Header, Ipv6Header, PacketBuilder, TcpHeader};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 /// A MAC address.
 pub type Mac = [u8; 6];
@@ -124,7 +124,20 @@ impl TcpFlags {
     }
 }
 
-/// Builds Ethernet + IPv4 frames with settable link and IP header fields. Every setter
+/// The frame a `PacketBuilderStep` (of any header: etherparse has no trait for them)
+/// writes with `payload`.
+macro_rules! built {
+    ($step:expr, $payload:expr) => {{
+        let b = $step;
+        let mut out = Vec::with_capacity(b.size($payload.len()));
+        b.write(&mut out, $payload)
+            .expect("payload fits an IP packet");
+        out
+    }};
+}
+
+/// Builds Ethernet + IPv4 (or IPv6: `udp6`, `tcp6`, `icmp6_echo`) frames with settable
+/// link and IP header fields. Every setter
 /// returns the builder, so `Frame::new().ttl(1).df(true).udp(..)` reads as it builds.
 ///
 /// The builders panic if the payload does not fit in one IPv4 packet (65,535 bytes in
@@ -191,23 +204,47 @@ impl Frame {
         self
     }
 
-    fn ip(&self, src: Ipv4Addr, dst: Ipv4Addr) -> etherparse::PacketBuilderStep<IpHeaders> {
+    fn ip(&self, src: IpAddr, dst: IpAddr) -> etherparse::PacketBuilderStep<IpHeaders> {
         // Length, protocol and checksum are filled in when the frame is written.
-        let mut ip = Ipv4Header::new(0, self.ttl, IpNumber::UDP, src.octets(), dst.octets())
-            .expect("an empty payload fits");
-        ip.identification = self.ident;
-        ip.dont_fragment = self.df;
-        PacketBuilder::ethernet2(self.src_mac, self.dst_mac)
-            .ip(IpHeaders::Ipv4(ip, Default::default()))
+        let ip = match (src, dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                let mut ip =
+                    Ipv4Header::new(0, self.ttl, IpNumber::UDP, src.octets(), dst.octets())
+                        .expect("an empty payload fits");
+                ip.identification = self.ident;
+                ip.dont_fragment = self.df;
+                IpHeaders::Ipv4(ip, Default::default())
+            }
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                // The time to live is the hop limit; identification and DF are IPv4's.
+                let ip = Ipv6Header {
+                    hop_limit: self.ttl,
+                    source: src.octets(),
+                    destination: dst.octets(),
+                    ..Default::default()
+                };
+                IpHeaders::Ipv6(ip, Default::default())
+            }
+            _ => panic!("{src} to {dst}: one address family, please"),
+        };
+        PacketBuilder::ethernet2(self.src_mac, self.dst_mac).ip(ip)
     }
 
     /// A UDP datagram (with its checksum).
     pub fn udp(&self, src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> Vec<u8> {
-        let b = self.ip(*src.ip(), *dst.ip()).udp(src.port(), dst.port());
-        let mut out = Vec::with_capacity(b.size(payload.len()));
-        b.write(&mut out, payload)
-            .expect("payload fits an IPv4 packet");
-        out
+        self.udp_any(src.into(), dst.into(), payload)
+    }
+
+    /// A UDP datagram over IPv6 (with its checksum; the hop limit is [`Frame::ttl`]).
+    pub fn udp6(&self, src: SocketAddrV6, dst: SocketAddrV6, payload: &[u8]) -> Vec<u8> {
+        self.udp_any(src.into(), dst.into(), payload)
+    }
+
+    fn udp_any(&self, src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Vec<u8> {
+        built!(
+            self.ip(src.ip(), dst.ip()).udp(src.port(), dst.port()),
+            payload
+        )
     }
 
     /// A TCP segment without options, window [`TCP_WINDOW`]. `ack` is written as given,
@@ -221,6 +258,30 @@ impl Frame {
         flags: TcpFlags,
         payload: &[u8],
     ) -> Vec<u8> {
+        self.tcp_any(src.into(), dst.into(), (seq, ack), flags, payload)
+    }
+
+    /// A TCP segment over IPv6, as [`Frame::tcp`] builds one over IPv4.
+    pub fn tcp6(
+        &self,
+        src: SocketAddrV6,
+        dst: SocketAddrV6,
+        seq: u32,
+        ack: u32,
+        flags: TcpFlags,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        self.tcp_any(src.into(), dst.into(), (seq, ack), flags, payload)
+    }
+
+    fn tcp_any(
+        &self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        (seq, ack): (u32, u32),
+        flags: TcpFlags,
+        payload: &[u8],
+    ) -> Vec<u8> {
         let mut h = TcpHeader::new(src.port(), dst.port(), seq, TCP_WINDOW);
         h.acknowledgment_number = ack;
         h.syn = flags.syn;
@@ -228,11 +289,7 @@ impl Frame {
         h.fin = flags.fin;
         h.rst = flags.rst;
         h.psh = flags.psh;
-        let b = self.ip(*src.ip(), *dst.ip()).tcp_header(h);
-        let mut out = Vec::with_capacity(b.size(payload.len()));
-        b.write(&mut out, payload)
-            .expect("payload fits an IPv4 packet");
-        out
+        built!(self.ip(src.ip(), dst.ip()).tcp_header(h), payload)
     }
 
     /// An ICMP echo request (or reply, if `reply`).
@@ -245,16 +302,37 @@ impl Frame {
         reply: bool,
         payload: &[u8],
     ) -> Vec<u8> {
+        self.echo(src.into(), dst.into(), (id, seq), reply, payload)
+    }
+
+    /// An ICMPv6 echo request (type 128; or reply, 129, if `reply`).
+    pub fn icmp6_echo(
+        &self,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        id: u16,
+        seq: u16,
+        reply: bool,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        self.echo(src.into(), dst.into(), (id, seq), reply, payload)
+    }
+
+    fn echo(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        (id, seq): (u16, u16),
+        reply: bool,
+        p: &[u8],
+    ) -> Vec<u8> {
         let ip = self.ip(src, dst);
-        let b = if reply {
-            ip.icmpv4_echo_reply(id, seq)
-        } else {
-            ip.icmpv4_echo_request(id, seq)
-        };
-        let mut out = Vec::with_capacity(b.size(payload.len()));
-        b.write(&mut out, payload)
-            .expect("payload fits an IPv4 packet");
-        out
+        match (src.is_ipv6(), reply) {
+            (false, false) => built!(ip.icmpv4_echo_request(id, seq), p),
+            (false, true) => built!(ip.icmpv4_echo_reply(id, seq), p),
+            (true, false) => built!(ip.icmpv6_echo_request(id, seq), p),
+            (true, true) => built!(ip.icmpv6_echo_reply(id, seq), p),
+        }
     }
 
     /// An ICMP error (type 3 destination unreachable, 11 time exceeded, 12 parameter
@@ -270,11 +348,11 @@ impl Frame {
         rest: [u8; 4],
         embedded: &[u8],
     ) -> Vec<u8> {
-        let b = self.ip(src, dst).icmpv4_raw(icmp_type, code, rest);
-        let mut out = Vec::with_capacity(b.size(embedded.len()));
-        b.write(&mut out, embedded)
-            .expect("payload fits an IPv4 packet");
-        out
+        built!(
+            self.ip(src.into(), dst.into())
+                .icmpv4_raw(icmp_type, code, rest),
+            embedded
+        )
     }
 }
 
@@ -768,6 +846,53 @@ pub fn checksums_ok(frame: &[u8]) -> bool {
     check_checksums(frame).is_ok()
 }
 
+/// IP protocol number (next header) of ICMPv6.
+pub const PROTO_ICMPV6: u8 = 58;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+
+/// The IPv6 packet of an untagged Ethernet frame, cut to its payload length (Ethernet
+/// padding left out); `None` if it is not a well-formed IPv6 packet.
+pub fn ipv6_packet(frame: &[u8]) -> Option<&[u8]> {
+    if frame.len() < 14 + 40 || be16(frame, 12) != ETHERTYPE_IPV6 || frame[14] >> 4 != 6 {
+        return None;
+    }
+    let ip = &frame[14..];
+    let end = 40 + usize::from(be16(ip, 4));
+    (end <= ip.len()).then(|| &ip[..end])
+}
+
+/// Verifies the transport checksum of an Ethernet + IPv6 frame whose upper layer
+/// follows the fixed header: TCP, UDP (where 0, "none", is refused, RFC 8200 8.1) or
+/// ICMPv6, each over the IPv6 pseudo-header (RFC 8200 8.1); another next header is
+/// not looked at. Our own sums, as [`check_checksums`] does for IPv4.
+pub fn check_checksums6(frame: &[u8]) -> Result<(), String> {
+    let ip = ipv6_packet(frame).ok_or("not a well-formed IPv6 frame")?;
+    let body = &ip[40..];
+    let (what, field, min) = match ip[6] {
+        PROTO_TCP => ("TCP", 16, 20),
+        PROTO_UDP => ("UDP", 6, 8),
+        PROTO_ICMPV6 => ("ICMPv6", 2, 8),
+        _ => return Ok(()),
+    };
+    if body.len() < min {
+        return Err(format!("{what} message of {} bytes", body.len()));
+    }
+    if ip[6] == PROTO_UDP {
+        if usize::from(be16(body, 4)) != body.len() {
+            return Err(format!(
+                "UDP length {}, IPv6 payload of {} bytes",
+                be16(body, 4),
+                body.len()
+            ));
+        }
+        if be16(body, 6) == 0 {
+            return Err("UDP checksum 0, which IPv6 does not allow".into());
+        }
+    }
+    let pseudo = sum(&ip[8..40], 0) + body.len() as u64 + u64::from(ip[6]);
+    verify(what, body, field, pseudo)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1114,5 +1239,54 @@ mod tests {
             assert_eq!(bad, bad_expected, "{name}");
         }
         assert!(checked > 2000, "{checked} IPv4 frames checked");
+    }
+
+    /// IPv6 frames: what the builders write passes `check_checksums6`; a changed byte
+    /// under any transport checksum, a zero UDP checksum, a wrong UDP length and a
+    /// frame that is not IPv6 do not.
+    #[test]
+    fn ipv6_checksums_are_checked() {
+        let (a, b): (Ipv6Addr, Ipv6Addr) = (
+            "2001:db8:100::1".parse().unwrap(),
+            "64:ff9b::808:808".parse().unwrap(),
+        );
+        let f = Frame::new();
+        let frames = [
+            f.udp6(
+                SocketAddrV6::new(a, 5000, 0, 0),
+                SocketAddrV6::new(b, 53, 0, 0),
+                b"12345678",
+            ),
+            f.tcp6(
+                SocketAddrV6::new(a, 5000, 0, 0),
+                SocketAddrV6::new(b, 80, 0, 0),
+                7,
+                0,
+                TcpFlags::SYN,
+                &[],
+            ),
+            f.icmp6_echo(a, b, 9, 1, false, b"ping"),
+        ];
+        for good in &frames {
+            assert_eq!(check_checksums6(good), Ok(()));
+            assert_eq!(ipv6_packet(good).unwrap().len(), good.len() - 14);
+            // Every byte from the source address on is under the checksum.
+            for at in 22..good.len() {
+                let mut bad = good.clone();
+                bad[at] ^= 0x10;
+                assert!(check_checksums6(&bad).is_err(), "byte {at} of {good:02x?}");
+            }
+        }
+        let mut zero = frames[0].clone();
+        zero[14 + 40 + 6..14 + 40 + 8].copy_from_slice(&[0, 0]);
+        assert!(check_checksums6(&zero)
+            .unwrap_err()
+            .contains("UDP checksum 0"));
+        let mut long = frames[0].clone();
+        long[14 + 40 + 5] += 1;
+        assert!(check_checksums6(&long).unwrap_err().contains("UDP length"));
+        let v4 = udp(sa("100.64.0.2:5000"), sa("192.0.2.10:53"), b"q");
+        assert!(check_checksums6(&v4).is_err());
+        assert!(ipv6_packet(&v4).is_none());
     }
 }

@@ -1,7 +1,7 @@
 //! The traffic generator end to end: run the `gen-traffic` binary, read its pcap back,
 //! and check what the NAT's inside port would receive.
 
-use cgnat_testkit::packet::{check_checksums, parse, TcpFlags, L4};
+use cgnat_testkit::packet::{check_checksums, check_checksums6, ipv6_packet, parse, TcpFlags, L4};
 use cgnat_testkit::pcap::{read_packets, LINKTYPE_ETHERNET};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -209,6 +209,72 @@ fn bad_arguments_fail_with_a_message() {
     let o = gen(&["--help"]);
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("--packets-per-flow"));
+}
+
+/// `--ipv6`: every frame an IPv6 one, from the subscriber prefix to the NAT64 prefix,
+/// with a right checksum; its options refused without it or when wrong.
+#[test]
+fn ipv6_traffic_goes_to_the_nat64_prefix() {
+    let dir = temp();
+    let out = dir.join("v6.pcap");
+    let args = [
+        "--ipv6",
+        "--nat64-prefix",
+        "2001:db8:64::/96",
+        "--subscriber-prefix",
+        "2001:db8:200::/40",
+        "--flows",
+        "90",
+        "--subscribers",
+        "9",
+        "--pad",
+    ];
+    gen_ok(&out, &args);
+    let packets = read_packets(&out).unwrap();
+    assert_eq!(packets.len(), 270);
+    let mut hosts = std::collections::HashSet::new();
+    for (i, p) in packets.iter().enumerate() {
+        if let Err(e) = check_checksums6(&p.data) {
+            panic!("frame {i}: {e}");
+        }
+        let ip = ipv6_packet(&p.data).unwrap();
+        assert!(
+            matches!(ip[6], 6 | 17 | 58),
+            "frame {i}: next header {}",
+            ip[6]
+        );
+        assert_eq!(
+            &ip[8..13],
+            &[0x20, 0x01, 0x0d, 0xb8, 0x02],
+            "frame {i}: source"
+        );
+        assert_eq!(
+            &ip[24..36],
+            &[0x20, 0x01, 0x0d, 0xb8, 0, 0x64, 0, 0, 0, 0, 0, 0]
+        );
+        hosts.insert(ip[8..24].to_vec());
+    }
+    assert_eq!(hosts.len(), 9);
+    for bad in [
+        &["--family", "5"][..],
+        &["--nat64-prefix", "2001:db8:64::/96"],
+        &["--ipv6", "--nat64-prefix", "2001:db8:64::/80"],
+        &[
+            "--ipv6",
+            "--subscriber-prefix",
+            "2001:db8:100::/40",
+            "--subscriber-prefix-len",
+            "30",
+        ],
+        &["--ipv6", "--subscriber-prefix", "2001:db8::1/40"],
+    ] {
+        let mut all = vec!["--out", "x.pcap"];
+        all.extend_from_slice(bad);
+        let o = gen(&all);
+        assert!(!o.status.success(), "{bad:?} succeeded");
+        assert!(!o.stderr.is_empty(), "{bad:?}: no message");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// The bundled sample is what the command in samples/README.md produces.

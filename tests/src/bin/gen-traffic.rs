@@ -3,13 +3,14 @@
 //! ```text
 //! gen-traffic --out FILE [--flows N] [--subscribers S] [--dst-mac aa:bb:cc:dd:ee:ff]
 //!             [--seed X] [--servers A,B,...] [--mix udp,tcp,icmp] [--packets-per-flow K]
-//!             [--pad]
+//!             [--pad] [--ipv6 [--nat64-prefix P] [--subscriber-prefix P]
+//!             [--subscriber-prefix-len L]]
 //! ```
 //!
 //! See `cgnat_testkit::traffic` for what the flows look like.
 
 use anyhow::{anyhow, bail, Context, Result};
-use cgnat_testkit::traffic::{generate, Proto, Spec};
+use cgnat_testkit::traffic::{generate, Ipv6Spec, Net6, Proto, Spec};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
@@ -29,6 +30,14 @@ inside port of the NAT receives it.
   --packets-per-flow K     frames per flow (default 3): UDP datagrams; a TCP SYN, then
                            ACK segments with data; ICMP echo requests
   --pad                    pad frames to 60 bytes, as on a real wire
+
+IPv6 subscribers to a NAT64 (RFC 6052 addresses; UDP and ICMPv6 echo carry 8 bytes):
+  --ipv6, --family 6       IPv6 hosts, servers embedded in the NAT64 prefix
+  --nat64-prefix P         the NAT64 prefix (default 64:ff9b::/96, which carries only
+                           global IPv4 addresses: give --servers, or a network-specific
+                           prefix for the default servers)
+  --subscriber-prefix P    where the subscribers' prefixes are (default 2001:db8:100::/40)
+  --subscriber-prefix-len L  one subscriber's prefix (default 56; its host is ::1 in it)
 ";
 
 fn mac(s: &str) -> Result<[u8; 6]> {
@@ -46,6 +55,10 @@ fn mac(s: &str) -> Result<[u8; 6]> {
         .map_err(|_| anyhow!("--dst-mac {s}: a MAC has six bytes"))
 }
 
+fn net6(name: &str, s: &str) -> Result<Net6> {
+    s.parse().with_context(|| name.to_string())
+}
+
 fn seed(s: &str) -> Result<u64> {
     let r = match s.strip_prefix("0x") {
         Some(h) => u64::from_str_radix(h, 16),
@@ -56,6 +69,8 @@ fn seed(s: &str) -> Result<u64> {
 
 fn main() -> Result<()> {
     let mut spec = Spec::default();
+    let mut v6 = Ipv6Spec::default();
+    let mut family6 = false;
     let mut out: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -98,6 +113,19 @@ fn main() -> Result<()> {
                 spec.packets_per_flow = val()?.parse().context("--packets-per-flow")?
             }
             "--pad" => spec.pad = true,
+            "--ipv6" => family6 = true,
+            "--family" => {
+                family6 = match val()?.as_str() {
+                    "4" => false,
+                    "6" => true,
+                    f => bail!("--family {f}: 4 or 6"),
+                }
+            }
+            "--nat64-prefix" => v6.nat64_prefix = net6(&name, &val()?)?,
+            "--subscriber-prefix" => v6.subscriber_net = net6(&name, &val()?)?,
+            "--subscriber-prefix-len" => {
+                v6.subscriber_prefix_len = val()?.parse().context("--subscriber-prefix-len")?
+            }
             "-h" | "--help" => {
                 print!("{USAGE}");
                 return Ok(());
@@ -106,6 +134,11 @@ fn main() -> Result<()> {
         }
     }
     let out = out.ok_or_else(|| anyhow!("--out FILE is required\n{USAGE}"))?;
+    if family6 {
+        spec.ipv6 = Some(v6);
+    } else if v6 != Ipv6Spec::default() {
+        bail!("--nat64-prefix and --subscriber-prefix(-len) need --ipv6");
+    }
     for w in spec.warnings() {
         eprintln!("gen-traffic: warning: {w}");
     }
