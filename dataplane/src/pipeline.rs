@@ -1598,9 +1598,10 @@ impl<B: PacketBuf> Worker<B> {
         };
         let to = ipv4::Packet::new_unchecked(&buf.data()[p.l3..]).dst();
         if out == Side::Inside && crate::nat::hosts6::is_host(to) {
-            // A NAT64 session's host (a handle).
-            if from == Side::Inside {
-                // Hairpinned from a NAT44 subscriber: not done for NAT64.
+            // A NAT64 session's host (a handle), also hairpinned from a NAT44
+            // subscriber (RFC 6146 3.8): IPv6 from its mapping under the prefix.
+            if from == Side::Inside && fragment {
+                // Its later fragments would need the hairpin's second record.
                 return Verdict::Drop(DropReason::Nat64Hairpin);
             }
             let first_end = {
@@ -1710,18 +1711,22 @@ impl<B: PacketBuf> Worker<B> {
         if martian(rem) || rem == u32::MAX {
             return Verdict::Drop(DropReason::Ipv4Martian);
         }
-        if self.nat.is_pool_addr(rem) {
-            return Verdict::Drop(DropReason::Nat64Hairpin);
-        }
+        // A pool address: another subscriber's mapping, reached by hairpinning (RFC
+        // 6146 3.8) once the packet has its own session's (below).
+        let hairpin = self.nat.is_pool_addr(rem);
         if self.ports[0].owns(rem) || self.ports[1].owns(rem) {
             // The appliance's own IPv4 addresses are not reached through NAT64.
             return Verdict::Drop(DropReason::LocalUnsupported);
         }
         let prm = &self.params;
-        if (!x.prefix.may_embed(rem)
-            || reserved(rem)
-            || self.bcast.contains(&rem)
-            || in_any(&self.inside_unreserved, rem))
+        if hairpin && !prm.hairpinning {
+            return Verdict::Drop(DropReason::Nat64Hairpin);
+        }
+        if !hairpin
+            && (!x.prefix.may_embed(rem)
+                || reserved(rem)
+                || self.bcast.contains(&rem)
+                || in_any(&self.inside_unreserved, rem))
             && !in_any(&prm.allow, rem)
         {
             return Verdict::Drop(DropReason::DestinationReserved);
@@ -1747,6 +1752,11 @@ impl<B: PacketBuf> Worker<B> {
             (Some((_, true, _)), Some(k)) => Some(k),
             _ => None,
         };
+        if hairpin && frag.is_some() {
+            // A hairpinned datagram in fragments: not followed (its later fragments
+            // would need the second translation's record too).
+            return Verdict::Drop(DropReason::Nat64Hairpin);
+        }
         if first_of.is_some() && chain.next_header == crate::wire::ipv6::NH_ICMPV6 {
             // RFC 7915 1.2 (as to_ipv4 says), before any session is made.
             return Verdict::Drop(DropReason::XlatFragmentedIcmp);
@@ -1864,7 +1874,39 @@ impl<B: PacketBuf> Worker<B> {
             self.counters.fragments_translated.inc();
             self.release_held6(key, t, now);
         }
+        if hairpin {
+            return self.hairpin4(buf, now);
+        }
         self.l2_out(buf, Side::Outside, rem, now)
+    }
+
+    /// Hairpinning of a packet translated outbound whose destination is a pool
+    /// address (RFC 6146 3.8, RFC 4787 REQ-9): translated once more as if it came
+    /// from outside, by the worker that owns the destination's port (handed over
+    /// otherwise), to the other subscriber: a NAT64 host gets IPv6 from the source's
+    /// pool address under the prefix, a NAT44 subscriber IPv4 from that address.
+    fn hairpin4(&mut self, buf: &mut B, now: u32) -> Verdict {
+        let p = match parse_l3(buf) {
+            Ok(p) => p,
+            Err(r) => return Verdict::Drop(r),
+        };
+        let dport = match Self::tuple(buf, &p, false) {
+            Ok((t, _, _)) => t.dport,
+            Err(r) => return Verdict::Drop(r),
+        };
+        self.counters.hairpin.inc();
+        let owner = self.nat.pool.owner(p.dst, dport).unwrap_or(0);
+        if self.nat.pool.layout.workers > 1 && owner != self.nat.pool.worker() {
+            return Verdict::Handoff(owner, Side::Outside);
+        }
+        if let Err(r) = self.out2in(buf, &p, now) {
+            return Verdict::Drop(r);
+        }
+        let to = ipv4::Packet::new_unchecked(&buf.data()[p.l3..]).dst();
+        if crate::nat::hosts6::is_host(to) {
+            return self.nat64_in(buf, &p, to, now);
+        }
+        self.l2_out(buf, Side::Inside, to, now)
     }
 
     /// NAT64, a host's IPv6 fragment other than the first: translated to IPv4 as its

@@ -32,7 +32,14 @@ fn text6(nat_extra: &str) -> String {
 }
 
 fn config(nat64: &str) -> Config {
-    let text = text6("allocation = \"port-block\"\nblock_size = 64\n");
+    config_with("", nat64)
+}
+
+/// The same with `nat_extra` in `[nat]` too.
+fn config_with(nat_extra: &str, nat64: &str) -> Config {
+    let text = text6(&format!(
+        "allocation = \"port-block\"\nblock_size = 64\n{nat_extra}"
+    ));
     Config::parse(&format!("{text}\n[nat64]\n{nat64}\n"), "t.toml")
         .unwrap_or_else(|e| panic!("{e}"))
 }
@@ -291,9 +298,20 @@ fn nat44_and_nat64_run_at_once_on_one_pool() {
     assert_eq!(back6, want);
 }
 
+/// The appliance with `nat.hairpinning = false`, `host`'s MAC known.
+fn no_hairpinning(host: &str) -> Harness {
+    let mut h = Harness::new(&config_with("hairpinning = false\n", ""), T0);
+    let nd = h.control.nd().expect("the inside port speaks IPv6");
+    nd.neighbors().learn_answer(&a6(host), &HOST_MAC, T0);
+    h
+}
+
+/// With `nat.hairpinning = false`, a NAT44 subscriber's packet to a NAT64 host's
+/// mapping is refused as NAT44's hairpins are (`no_mapping`); with it on (the default)
+/// it is served: `hairpinning_joins_nat64_hosts_and_nat44_subscribers`.
 #[test]
-fn a_nat44_subscriber_hairpinned_to_a_nat64_mapping_is_refused_and_counted() {
-    let mut h = harness("");
+fn with_hairpinning_off_a_nat44_subscriber_does_not_reach_a_nat64_mapping() {
+    let mut h = no_hairpinning(HOST6);
     h.neighbors
         .learn(u32::from(std::net::Ipv4Addr::new(100, 64, 1, 2)), &HOST_MAC);
     let (pool, port, _) = chosen(&only(
@@ -303,7 +321,8 @@ fn a_nat44_subscriber_hairpinned_to_a_nat64_mapping_is_refused_and_counted() {
     let to_mapping = std::net::SocketAddrV4::new(pool.into(), port).to_string();
     let f = common::udp("100.64.1.2:6000", &to_mapping, b"hairpin", false);
     assert!(h.inject(&f, Side::Inside, T0).is_empty());
-    assert_eq!(h.counters.dropped(DropReason::Nat64Hairpin), 1);
+    assert_eq!(h.counters.dropped(DropReason::NoMapping), 1);
+    assert_eq!(h.counters.hairpin.get(), 0);
 }
 
 #[test]
@@ -341,16 +360,6 @@ fn what_nat64_does_not_translate_is_dropped_and_counted() {
         (
             write(|v| v6(HOST6, "2001:db8:9::1").udp(1, 2).write(v, b"x").unwrap()),
             DropReason::Nat64NotPrefix,
-        ),
-        // A pool address (hairpinning is not done for NAT64).
-        (
-            write(|v| {
-                v6(HOST6, "64:ff9b::c633:6401")
-                    .udp(1, 2)
-                    .write(v, b"x")
-                    .unwrap()
-            }),
-            DropReason::Nat64Hairpin,
         ),
         // Private space under the well-known prefix (RFC 6052 3.1).
         (
@@ -856,6 +865,9 @@ fn under_a_network_specific_prefix_any_ipv4_destination_but_the_appliance_is_rea
     assert_eq!(h.counters.dropped(DropReason::DestinationReserved), 1);
 }
 
+/// A host, its port, and the pool address and port of its mapping.
+type Mapped = (String, u16, [u8; 4], u16);
+
 /// With several workers, all hosts of a subscriber prefix are translated by one
 /// worker, the prefix's owner, whichever queue their frames arrive on. A frame that
 /// reaches another worker is handed over. The subscriber then has one block on one
@@ -892,6 +904,8 @@ fn with_two_workers_a_subscriber_prefix_is_translated_by_its_owner_alone() {
         }
     };
     let mut owned = [0u32; 2];
+    // A host of each worker and one of its mappings (for the hairpin below).
+    let mut mapped: [Option<Mapped>; 2] = [None, None];
     for s in 0..16u32 {
         let hosts = [
             format!("2001:db8:ff{s:02x}:1::10"),
@@ -915,6 +929,7 @@ fn with_two_workers_a_subscriber_prefix_is_translated_by_its_owner_alone() {
                 );
                 let (pool, port, _) = chosen(buf.data());
                 placed.push((w, pool, port / 64));
+                mapped[w] = Some((host.clone(), sport, pool, port));
                 // The answer, given to the other worker first: it goes to the port's
                 // owner, which has the session.
                 let answer = write(|v| from_server(pool).udp(53, port).write(v, b"a").unwrap());
@@ -937,6 +952,29 @@ fn with_two_workers_a_subscriber_prefix_is_translated_by_its_owner_alone() {
     // Each subscriber is known to its owner only.
     let subs: u32 = ws.iter().map(|w| w.nat.nat64_counts().1 as u32).sum();
     assert_eq!(subs, 16);
+    // Hairpinning across workers: the first worker's host to the second's mapping,
+    // given to the second worker's queue. It is handed to the sender's owner, which
+    // translates it out and hands it, as from outside, to the owner of the mapping's
+    // port, which delivers it.
+    let (Some((a, _, _, _)), Some((b, b_port, b_pool, b_out))) = (&mapped[0], &mapped[1]) else {
+        unreachable!("both workers own prefixes")
+    };
+    let mut dst = a6("64:ff9b::");
+    dst[12..].copy_from_slice(b_pool);
+    let f = udp6_between(a6(a), dst, 9000, *b_out, b"across");
+    let mut buf = VecBuf::new(&f);
+    let (mut v, mut at, mut hops) = (ws[1].process(&mut buf, Side::Inside, T0 + 2), 1, 0);
+    while let Verdict::Handoff(w, side) = v {
+        hops += 1;
+        at = usize::from(w);
+        v = ws[at].process_handed(&mut buf, side, T0 + 2);
+    }
+    assert_eq!((v, at, hops), (Verdict::Tx(Side::Inside), 1, 2));
+    assert_eq!(&buf.data()[38..54], &a6(b), "to the second worker's host");
+    assert_eq!(
+        u16::from_be_bytes([buf.data()[56], buf.data()[57]]),
+        *b_port
+    );
 }
 
 /// Subscribers behind a router (a routed or delegated prefix, as a BNG or a mobile
@@ -1401,4 +1439,134 @@ fn a_servers_fragments_reach_the_nat64_sessions_worker_whichever_receives_them()
         want.sort();
         assert_eq!(got, want, "order {order:?}");
     }
+}
+
+/// An IPv6 UDP frame from a host (its MAC) to the inside port.
+fn udp6_between(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    write(|v| {
+        PacketBuilder::ethernet2(HOST_MAC, INSIDE_MAC)
+            .ipv6(src, dst, 64)
+            .udp(sport, dport)
+            .write(v, payload)
+            .unwrap()
+    })
+}
+
+/// The source address, source port, destination port and payload of an IPv6 UDP
+/// frame, with its checksum checked.
+fn udp6_of(f: &[u8]) -> ([u8; 16], u16, u16, Vec<u8>) {
+    let p = etherparse::SlicedPacket::from_ethernet(f).expect("a frame");
+    let Some(etherparse::NetSlice::Ipv6(ip)) = p.net else {
+        panic!("IPv6 expected: {f:?}")
+    };
+    let Some(etherparse::TransportSlice::Udp(u)) = p.transport else {
+        panic!("UDP expected")
+    };
+    let want = u
+        .to_header()
+        .calc_checksum_ipv6(&ip.header().to_header(), u.payload())
+        .unwrap();
+    assert_eq!(u.checksum(), want, "UDP checksum");
+    (
+        ip.header().source(),
+        u.source_port(),
+        u.destination_port(),
+        u.payload().to_vec(),
+    )
+}
+
+/// RFC 6146 3.8 (and RFC 4787 REQ-9 for NAT44): hairpinning. An IPv6 host reaches
+/// another subscriber's mapping (its pool address under the prefix, its port): the
+/// packet takes its own session out and the other's in, and arrives from the
+/// sender's pool address and port. Between two NAT64 hosts it stays IPv6 (from the
+/// sender's pool address under the prefix); to a NAT44 subscriber it arrives as
+/// IPv4 from the host's pool address and port; from a NAT44 subscriber to a NAT64
+/// host's mapping, as IPv6 from the subscriber's under the prefix. Answers go back
+/// the same way. With `nat.hairpinning = false` it is dropped, counted.
+#[test]
+fn hairpinning_joins_nat64_hosts_and_nat44_subscribers() {
+    let mut h = harness("");
+    let sub4 = [100, 64, 1, 5];
+    h.neighbors.learn(u32::from_be_bytes(sub4), &HOST_MAC);
+    let embed = |a: [u8; 4]| {
+        let mut x = a6("64:ff9b::");
+        x[12..].copy_from_slice(&a);
+        x
+    };
+    // B (IPv6) and C (IPv4) have mappings: their first datagrams to the server.
+    let (pool_b, port_b, _) = chosen(&only(
+        h.inject(&udp6(HOST6B, 7000, 53, b"b"), Side::Inside, T0),
+        Side::Outside,
+    ));
+    let from_c = |dst: [u8; 4], dport: u16, payload: &[u8]| {
+        write(|v| {
+            PacketBuilder::ethernet2(HOST_MAC, INSIDE_MAC)
+                .ipv4(sub4, dst, 64)
+                .udp(6000, dport)
+                .write(v, payload)
+                .unwrap()
+        })
+    };
+    let out = only(
+        h.inject(&from_c(SERVER4, 53, b"c"), Side::Inside, T0),
+        Side::Outside,
+    );
+    let (pool_c, port_c) = (
+        <[u8; 4]>::try_from(&out[26..30]).unwrap(),
+        u16::from_be_bytes([out[34], out[35]]),
+    );
+
+    // A (IPv6) to B's mapping: B gets IPv6 from A's pool address and port.
+    let to_b = udp6_between(a6(HOST6), embed(pool_b), 5000, port_b, b"a to b");
+    let got = only(h.inject(&to_b, Side::Inside, T0 + 1), Side::Inside);
+    assert_eq!(&got[38..54], &a6(HOST6B), "to B");
+    let (src, sport, dport, payload) = udp6_of(&got);
+    assert_eq!((dport, &payload[..]), (7000, &b"a to b"[..]));
+    let pool_a: [u8; 4] = src[12..].try_into().unwrap();
+    assert_eq!(&src[..12], &embed([0; 4])[..12], "from under the prefix");
+    assert_eq!(&pool_a[..3], &[198, 51, 100], "from A's pool address");
+    assert_eq!(h.counters.hairpin.get(), 1);
+    // B answers A's pool address and port: A gets it from B's.
+    let back = udp6_between(a6(HOST6B), src, 7000, sport, b"b to a");
+    let got = only(h.inject(&back, Side::Inside, T0 + 1), Side::Inside);
+    assert_eq!(&got[38..54], &a6(HOST6), "to A");
+    let (src_b, sport_b, dport_a, payload) = udp6_of(&got);
+    assert_eq!((src_b, sport_b), (embed(pool_b), port_b));
+    assert_eq!((dport_a, &payload[..]), (5000, &b"b to a"[..]));
+
+    // A to C's mapping: C gets IPv4 from A's pool address.
+    let to_c = udp6_between(a6(HOST6), embed(pool_c), 5001, port_c, b"a to c");
+    let got = only(h.inject(&to_c, Side::Inside, T0 + 2), Side::Inside);
+    let p = etherparse::SlicedPacket::from_ethernet(&got).unwrap();
+    let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else {
+        panic!("IPv4 to C")
+    };
+    assert_eq!(ip.header().destination(), sub4);
+    assert_eq!(&ip.header().source()[..3], &[198, 51, 100]);
+    assert!(ip.header().to_header().header_checksum == ip.header().header_checksum());
+    let Some(etherparse::TransportSlice::Udp(u)) = p.transport else {
+        panic!("UDP to C")
+    };
+    assert_eq!((u.destination_port(), u.payload()), (6000, &b"a to c"[..]));
+
+    // C to B's mapping: B gets IPv6 from C's pool address and port under the prefix.
+    let got = only(
+        h.inject(&from_c(pool_b, port_b, b"c to b"), Side::Inside, T0 + 2),
+        Side::Inside,
+    );
+    assert_eq!(&got[38..54], &a6(HOST6B), "to B");
+    let (src, _, dport, payload) = udp6_of(&got);
+    assert_eq!(&src[12..], &pool_c[..], "from C's pool address");
+    assert_eq!((dport, &payload[..]), (7000, &b"c to b"[..]));
+    assert_eq!(h.counters.hairpin.get(), 4);
+
+    // Hairpinning off: refused, counted.
+    let mut h = no_hairpinning(HOST6B);
+    let (pool_b, port_b, _) = chosen(&only(
+        h.inject(&udp6(HOST6B, 7000, 53, b"b"), Side::Inside, T0),
+        Side::Outside,
+    ));
+    let to_b = udp6_between(a6(HOST6), embed(pool_b), 5000, port_b, b"a to b");
+    assert!(h.inject(&to_b, Side::Inside, T0 + 1).is_empty());
+    assert_eq!(h.counters.dropped(DropReason::Nat64Hairpin), 1);
 }
