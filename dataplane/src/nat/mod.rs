@@ -1292,8 +1292,12 @@ impl Nat {
         };
         let t = Tuple { src: h, ..*t };
         let key = t.in2out_key();
-        let r = if known.is_some() && self.session_by_in_key(&key).is_some() {
-            self.in2out(&t, tcp_flags, may_create, now)
+        // Looked up once: a known host's existing session is refreshed as in2out
+        // would.
+        let found = known.and_then(|_| self.session_by_in_key(&key));
+        let r = if let Some(i) = found {
+            self.outbound_on(i, t.proto, tcp_flags, now);
+            Ok(i)
         } else {
             // FTP (RFC 6384), TFTP and RTSP (client ports, no addresses) follow a
             // NAT64 session; SIP does not (its messages carry the host's IPv6
@@ -1933,19 +1937,7 @@ impl Nat {
     ) -> Result<u32, DropReason> {
         let key = t.in2out_key();
         if let Some(i) = self.session_by_in_key(&key) {
-            let s = &mut self.sessions[i as usize];
-            s.last_seen = now;
-            if t.proto == ipv4::PROTO_TCP {
-                Self::track_tcp(s, tcp_flags, true);
-            }
-            if s.unanswered() {
-                // The first packet of the inside host on a session a remote opened.
-                s.flags |= ANSWERED;
-                let s = *s;
-                let sub = self.session_sub(&s);
-                self.unlink_inbound(sub, i, 0);
-                self.link_inbound(sub, i, 1);
-            }
+            self.outbound_on(i, t.proto, tcp_flags, now);
             return Ok(i);
         }
         let h = CreateHashes {
@@ -1953,6 +1945,25 @@ impl Nat {
             map: self.hasher.key(&self.mapping_key(&key)),
         };
         self.create_commit(t, tcp_flags, may_create, h, None, now)
+    }
+
+    /// An outbound packet on existing session `i`: refreshes it, moves its TCP
+    /// state, and marks a session a remote opened as answered.
+    #[inline]
+    fn outbound_on(&mut self, i: u32, proto: u8, tcp_flags: u8, now: u32) {
+        let s = &mut self.sessions[i as usize];
+        s.last_seen = now;
+        if proto == ipv4::PROTO_TCP {
+            Self::track_tcp(s, tcp_flags, true);
+        }
+        if s.unanswered() {
+            // The first packet of the inside host on a session a remote opened.
+            s.flags |= ANSWERED;
+            let s = *s;
+            let sub = self.session_sub(&s);
+            self.unlink_inbound(sub, i, 0);
+            self.link_inbound(sub, i, 1);
+        }
     }
 
     /// [`Nat::in2out`] once the lookup of `t`'s session missed: creates it (with a
