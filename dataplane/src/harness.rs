@@ -208,6 +208,7 @@ impl Harness {
                     send(worker, s, b, &mut out);
                 }
             }
+            self.control.from_link(w);
             for (s, mut b) in o.alg.drain(..) {
                 match self.control.alg(&mut b, s, now) {
                     Verdict::Tx(s) => {
@@ -234,12 +235,18 @@ impl Harness {
             dispatch::send_ready(self.nth(w), &mut o);
             out.extend(o.tx.drain(..).map(|(s, b)| (s, b.data().to_vec())));
         }
-        while let Some((b, side)) = self.control.take_ready() {
-            let worker = self.nth(w);
-            worker.counters().tx[side as usize].inc();
-            send(worker, side, b, &mut out);
-        }
+        self.send_ready(&mut out);
         out
+    }
+
+    /// What the control lcore has ready, sent by the worker each frame came from (as
+    /// the runtime gives it back through that worker's ring).
+    fn send_ready(&mut self, out: &mut Vec<(Side, Vec<u8>)>) {
+        while let Some((b, side, link)) = self.control.take_ready() {
+            let worker = self.nth(link.min(self.workers_len() - 1));
+            worker.counters().tx[side as usize].inc();
+            send(worker, side, b, out);
+        }
     }
 
     fn workers_len(&self) -> u16 {
@@ -281,9 +288,7 @@ impl Harness {
             dispatch::send_ready(self.nth(w), &mut o);
             out.extend(o.tx.drain(..).map(|(s, b)| (s, b.data().to_vec())));
         }
-        while let Some((b, side)) = self.control.take_ready() {
-            send(&self.worker, side, b, &mut out);
-        }
+        self.send_ready(&mut out);
         for w in 0..self.workers_len() {
             let worker = self.nth(w);
             while let Some(h) = worker.pop_expired_syn(now) {

@@ -3320,7 +3320,11 @@ pub struct Control<B> {
     held: Vec<Held<B>>,
     /// What to do with the segment [`Control::alg`] answered [`Verdict::Hold`] for.
     pending: Option<Pending>,
-    ready: Vec<(B, Side)>,
+    /// Frames ready to send: where, and the worker link they go back through (the
+    /// one they came from).
+    ready: Vec<(B, Side, u16)>,
+    /// The worker link the frames given next come from ([`Control::from_link`]).
+    link: u16,
     /// ARP requests the workers sent and no one answered yet. Only an answer to one of
     /// them teaches a neighbour.
     solicited: Vec<Solicited>,
@@ -3348,6 +3352,8 @@ struct FragSet<B> {
     side: Side,
     bufs: Vec<B>,
     until: u32,
+    /// The worker link its fragments came from.
+    link: u16,
 }
 
 /// Reassembled datagrams gathered at once.
@@ -3381,6 +3387,8 @@ struct Held<B> {
     until: u32,
     seq: u32,
     len: usize,
+    /// The worker link its segments came from (they go back through it).
+    link: u16,
 }
 
 /// Where a held segment goes.
@@ -3456,6 +3464,7 @@ impl<B: PacketBuf> Control<B> {
             held: Vec::with_capacity(MAX_HELD_LINES),
             pending: None,
             ready: Vec::with_capacity(MAX_HELD_LINES),
+            link: 0,
             solicited: Vec::with_capacity(MAX_SOLICITED),
             requests_ended: 0,
             now: 0,
@@ -3525,7 +3534,7 @@ impl<B: PacketBuf> Control<B> {
         let epoch = self.pcp_epoch();
         if let Some(mut b) = self.alloc.as_mut().and_then(|a| a()) {
             if crate::pcp::announce(&mut b, server, epoch) {
-                self.ready.push((b, Side::Inside));
+                self.ready.push((b, Side::Inside, 0));
             }
         }
     }
@@ -3560,6 +3569,7 @@ impl<B: PacketBuf> Control<B> {
                     side,
                     bufs: Vec::with_capacity(usize::from(tag.frags)),
                     until: now + HOLD_SECS,
+                    link: self.link,
                 });
                 self.frag_sets.len() - 1
             }
@@ -3614,7 +3624,7 @@ impl<B: PacketBuf> Control<B> {
             self.counters.fragments_refragmented.inc();
         }
         for b in bufs {
-            self.ready.push((b, set.side));
+            self.ready.push((b, set.side, set.link));
         }
     }
 
@@ -3756,7 +3766,7 @@ impl<B: PacketBuf> Control<B> {
         let completed = bufs.remove(0);
         bufs.push(completed);
         for (k, b) in bufs.into_iter().enumerate() {
-            self.ready.insert(k, (b, side));
+            self.ready.insert(k, (b, side, self.link));
         }
     }
 
@@ -3815,6 +3825,7 @@ impl<B: PacketBuf> Control<B> {
                     until,
                     seq,
                     len,
+                    link: self.link,
                 });
             }
             Some(Pending::Append(at, len)) if at < self.held.len() => {
@@ -3854,9 +3865,18 @@ impl<B: PacketBuf> Control<B> {
         }
     }
 
+    /// Says which worker link the frames given next ([`Control::alg`],
+    /// [`Control::hold_alg`]) come from: what they complete or release goes back
+    /// through it, and a run held goes back, when released, through the link it came
+    /// from ([`Control::take_ready`]).
+    pub fn from_link(&mut self, link: u16) {
+        self.link = link;
+    }
+
     /// A frame the control lcore has ready to send (released or joined segments), in
-    /// the order they must go.
-    pub fn take_ready(&mut self) -> Option<(B, Side)> {
+    /// the order they must go: the side it leaves on and the worker link it goes back
+    /// through (the one its segments came from; 0 for the control lcore's own).
+    pub fn take_ready(&mut self) -> Option<(B, Side, u16)> {
         if self.ready.is_empty() {
             None
         } else {
@@ -3868,7 +3888,7 @@ impl<B: PacketBuf> Control<B> {
         self.alg.process_run(&mut h.bufs, None, &h.tag, now);
         self.count_hold(&h.tag, AlgHold::Released);
         for b in h.bufs {
-            self.ready.push((b, h.side));
+            self.ready.push((b, h.side, h.link));
         }
     }
 

@@ -909,6 +909,40 @@ fn send_to_control(
     }
 }
 
+/// Puts the frames the control lcore has ready (ALG segments joined, released or cut
+/// off, PCP announcements) on the way back to the worker link each names
+/// ([`Control::take_ready`]): link `w`'s into `back` (the caller sends that burst),
+/// another's straight onto its ring, in order.
+fn send_control_ready(
+    control: &mut Control<Mbuf>,
+    links: &[Arc<WorkerLink>],
+    w: usize,
+    back: &mut MbufBurst,
+    elsewhere: &mut MbufBurst,
+) {
+    while let Some((mut m, out, link)) = control.take_ready() {
+        m.set_port(out as u16 + 2);
+        let link = usize::from(link).min(links.len() - 1);
+        let burst = if link == w {
+            &mut *back
+        } else {
+            &mut *elsewhere
+        };
+        if let Err(m) = burst.push(m) {
+            control.counters().count_drop(DropReason::RingFull);
+            drop(m);
+        }
+        if link != w {
+            send_to_control(
+                &links[link].from_control,
+                elsewhere,
+                control.counters(),
+                DropReason::RingFull,
+            );
+        }
+    }
+}
+
 fn send_handoff(peer: &WorkerLink, burst: &mut MbufBurst, counters: &WorkerCounters) {
     if burst.is_empty() {
         return;
@@ -1012,6 +1046,7 @@ fn control_loop(
     let mut burst = MbufBurst::new();
     let mut arp_burst = MbufBurst::new();
     let mut back = MbufBurst::new();
+    let mut elsewhere = MbufBurst::new();
     let mut back_arp = MbufBurst::new();
     let mut gleans = [Glean::default(); 32];
     let mut idle = 0u32;
@@ -1055,9 +1090,10 @@ fn control_loop(
             // A reload changed the pool: proxy ARP for the addresses added too.
             drop(control.set_pool(list));
         }
-        for link in links {
+        for (w, link) in links.iter().enumerate() {
             // The workers' clock: the neighbour table's ages are read by them.
             let now = clock.now();
+            control.from_link(w as u16);
             let n = link.glean.dequeue_burst(&mut gleans);
             for g in &gleans[..n] {
                 if g.kind == 2 {
@@ -1086,7 +1122,6 @@ fn control_loop(
             work += n;
             let n = link.to_control_arp.dequeue_burst(&mut arp_burst);
             work += n;
-            control.tick(now);
             // ARP and local frames: answered on a ring of their own back, too.
             for mut m in arp_burst.take_all() {
                 let side = if m.port() & 1 == 0 {
@@ -1139,21 +1174,7 @@ fn control_loop(
                     _ => drop(m),
                 }
                 // What the ALG released or cut off goes right behind, in order.
-                while let Some((mut m, out)) = control.take_ready() {
-                    m.set_port(out as u16 + 2);
-                    if let Err(m) = back.push(m) {
-                        control_counters.count_drop(DropReason::RingFull);
-                        drop(m);
-                    }
-                }
-            }
-            control.tick(now);
-            while let Some((mut m, out)) = control.take_ready() {
-                m.set_port(out as u16 + 2);
-                if let Err(m) = back.push(m) {
-                    control_counters.count_drop(DropReason::RingFull);
-                    drop(m);
-                }
+                send_control_ready(control, links, w, &mut back, &mut elsewhere);
             }
             if !back.is_empty() {
                 link.from_control.enqueue_burst(&mut back);
@@ -1163,6 +1184,10 @@ fn control_loop(
                 }
             }
         }
+        // Once per poll, outside the loop over the links: runs held too long go as
+        // they are, each back through the worker that sent it.
+        control.tick(clock.now());
+        send_control_ready(control, links, usize::MAX, &mut back, &mut elsewhere);
         if work > 0 {
             idle = 0;
             continue;

@@ -341,3 +341,40 @@ fn a_hairpin_after_a_handoff_is_handed_on_to_the_mapping_owner() {
         0
     );
 }
+
+/// Issue 14: with two workers, a PORT command split across segments that the control
+/// lcore holds, then releases when its time runs out, goes back through the worker
+/// that sent it (and is counted as sent by it), whichever worker the control lcore
+/// was serving when the time ran out.
+#[test]
+fn a_held_ftp_run_released_on_timeout_goes_back_through_the_worker_it_came_from() {
+    let cfg = config("");
+    let mut h = harness_of(&cfg, 2);
+    for owner in [0u16, 1] {
+        let other = 1 - owner;
+        let client = format!("{}:40001", host_of(owner, 2, 0));
+        let t = 1000 + 10 * u32::from(owner);
+        let syn = tcp(&client, "192.0.2.10:21", 1, "S", b"", false);
+        assert_eq!(h.inject_at(owner, &syn, Inside, t).len(), 1);
+        let start = tcp(&client, "192.0.2.10:21", 2, "PA", b"PORT 100,64,", false);
+        assert!(
+            h.inject_at(owner, &start, Inside, t).is_empty(),
+            "the start of the PORT is held"
+        );
+        // The other worker passes traffic of its own meanwhile.
+        let mine = format!("{}:5000", host_of(other, 2, 1));
+        let q = udp(&mine, "192.0.2.11:53", b"q", false);
+        assert_eq!(h.inject_at(other, &q, Inside, t).len(), 1);
+        let sent = |h: &mut Harness, w: u16| h.nth(w).counters().tx[Outside as usize].get();
+        let before = (sent(&mut h, owner), sent(&mut h, other));
+        let out = h.timer_frames(t + 3);
+        assert_eq!(out.len(), 1, "the held segment is released: {out:02x?}");
+        assert_eq!(out[0].0, Outside);
+        assert_eq!(&out[0].1[54..], b"PORT 100,64,");
+        assert_eq!(
+            (sent(&mut h, owner), sent(&mut h, other)),
+            (before.0 + 1, before.1),
+            "worker {owner} sent it, worker {other} did not"
+        );
+    }
+}

@@ -599,7 +599,7 @@ fn drive(
             Verdict::Hold => control.hold_alg(b),
             _ => {}
         }
-        while let Some((b, s)) = control.take_ready() {
+        while let Some((b, s, _)) = control.take_ready() {
             out.push((s, b.to_vec()));
         }
     }
