@@ -579,17 +579,23 @@ mod ftp_alg {
         )
     }
 
-    #[test]
-    fn port_is_rewritten_and_the_data_connection_comes_in() {
-        let (mut h, c) = control_session("filtering = \"address-and-port-dependent\"");
-        let port = tcp(
+    /// The client's `PORT 100,64,1,2,19,137` on the control connection, its first
+    /// command.
+    fn port_frame() -> Vec<u8> {
+        tcp(
             "100.64.1.2:40000",
             "192.0.2.10:21",
             101,
             "PA",
             b"PORT 100,64,1,2,19,137\r\n",
             false,
-        );
+        )
+    }
+
+    #[test]
+    fn port_is_rewritten_and_the_data_connection_comes_in() {
+        let (mut h, c) = control_session("filtering = \"address-and-port-dependent\"");
+        let port = port_frame();
         let o = one(&mut h, &port, Inside, 1001, Outside);
         let text = payload(&o);
         assert!(
@@ -660,14 +666,7 @@ mod ftp_alg {
     #[test]
     fn port_floods_of_other_subscribers_do_not_evict_an_expectation() {
         let (mut h, _) = control_session("filtering = \"address-and-port-dependent\"");
-        let port = tcp(
-            "100.64.1.2:40000",
-            "192.0.2.10:21",
-            101,
-            "PA",
-            b"PORT 100,64,1,2,19,137\r\n",
-            false,
-        );
+        let port = port_frame();
         let text = payload(&one(&mut h, &port, Inside, 1001, Outside));
         let data = port_endpoint(&text);
         for host in [3u8, 4] {
@@ -892,20 +891,7 @@ mod ftp_alg {
             let (mut h, _) = control_session(&format!(
                 "filtering = \"address-and-port-dependent\"\n{extra}"
             ));
-            let o = one(
-                &mut h,
-                &tcp(
-                    "100.64.1.2:40000",
-                    "192.0.2.10:21",
-                    101,
-                    "PA",
-                    b"PORT 100,64,1,2,19,137\r\n",
-                    false,
-                ),
-                Inside,
-                1001,
-                Outside,
-            );
+            let o = one(&mut h, &port_frame(), Inside, 1001, Outside);
             let text = payload(&o);
             let nums: Vec<u16> = text[5..text.len() - 2]
                 .split(',')
@@ -997,6 +983,106 @@ mod ftp_alg {
             "PORT 100,64,1,2,19,137\r\n",
             "encrypted bytes are not touched"
         );
+    }
+
+    /// A control connection (strict filtering) whose client sent `PORT` at 1001: the
+    /// harness, the connection's outside endpoint and the data endpoint announced.
+    fn port_sent() -> (
+        cgnat_dataplane::harness::Harness,
+        (SocketAddrV4, SocketAddrV4),
+    ) {
+        let (mut h, c) = control_session("filtering = \"address-and-port-dependent\"");
+        let port = port_frame();
+        let data = port_endpoint(&payload(&one(&mut h, &port, Inside, 1001, Outside)));
+        (h, (c, data))
+    }
+
+    /// An active-mode transfer: PORT at 1001, the server's data connection from port
+    /// 20 answered by the client at 1002, then the client's acks every 1,000 s until
+    /// `until`, with expiry run along. Returns the harness and the control
+    /// connection's outside endpoint.
+    fn transfer_until(until: u32) -> (cgnat_dataplane::harness::Harness, SocketAddrV4) {
+        let (mut h, (c, data)) = port_sent();
+        let syn = tcp("192.0.2.10:20", &data.to_string(), 7, "S", b"", true);
+        one(&mut h, &syn, Outside, 1002, Inside);
+        let synack = tcp("100.64.1.2:5001", "192.0.2.10:20", 900, "SA", b"", false);
+        one(&mut h, &synack, Inside, 1002, Outside);
+        let mut t = 1002;
+        while t + 1000 <= until {
+            t += 1000;
+            h.expire(t);
+            let ack = tcp("100.64.1.2:5001", "192.0.2.10:20", 901, "A", b"", false);
+            one(&mut h, &ack, Inside, t, Outside);
+        }
+        (h, c)
+    }
+
+    /// The client's `NOOP` after its `PORT`, and the server's answer to outside
+    /// endpoint `c`.
+    fn noop() -> Vec<u8> {
+        tcp(
+            "100.64.1.2:40000",
+            "192.0.2.10:21",
+            125,
+            "PA",
+            b"NOOP\r\n",
+            false,
+        )
+    }
+
+    fn server_ok(c: SocketAddrV4) -> Vec<u8> {
+        tcp(
+            "192.0.2.10:21",
+            &c.to_string(),
+            501,
+            "PA",
+            b"200 ok\r\n",
+            true,
+        )
+    }
+
+    /// Issue 14: while the data connection the ALG opened carries traffic, the control
+    /// connection is kept alive: after a transfer longer than the established TCP
+    /// timeout (7,440 s) the client's next command still goes out and the server's
+    /// reply comes back.
+    #[test]
+    fn a_transfer_longer_than_the_control_timeout_keeps_the_control_connection() {
+        let end = 1002 + 20_000;
+        let (mut h, c) = transfer_until(end);
+        h.expire(end + 10);
+        let noop = noop();
+        let o = one(&mut h, &noop, Inside, end + 10, Outside);
+        assert_eq!(out(&o).src, c);
+        let reply = server_ok(c);
+        let back = one(&mut h, &reply, Outside, end + 11, Inside);
+        assert_eq!(out(&back).dst, sa("100.64.1.2:40000"));
+    }
+
+    /// The converse: once the data connection is quiet, the control connection
+    /// expires one established timeout after the last activity of either.
+    #[test]
+    fn a_quiet_data_connection_keeps_the_control_connection_no_longer() {
+        let last = 1002 + 3_000;
+        let (mut h, c) = transfer_until(last);
+        h.expire(last + 7_440 - 1);
+        let noop = noop();
+        let reply = server_ok(c);
+        one(&mut h, &reply, Outside, last + 7_440 - 1, Inside);
+        h.expire(last + 7_440 + 1);
+        none(&mut h, &noop, Inside, last + 7_440 + 1);
+        none(&mut h, &reply, Outside, last + 7_440 + 1);
+    }
+
+    /// And with no data connection at all, the control connection expires one
+    /// established timeout after its own last packet, as before.
+    #[test]
+    fn a_control_connection_without_data_expires_as_before() {
+        let (mut h, (c, _)) = port_sent();
+        let reply = server_ok(c);
+        h.expire(1001 + 7_440 - 1);
+        one(&mut h, &reply, Outside, 1001 + 7_440 - 1, Inside);
+        h.expire(1001 + 7_440 + 1);
+        none(&mut h, &reply, Outside, 1001 + 7_440 + 1);
     }
 }
 

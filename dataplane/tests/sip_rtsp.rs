@@ -945,3 +945,42 @@ fn every_via_naming_the_inside_host_is_rewritten_to_a_mapping_of_its_own() {
         .collect();
     assert_eq!(got, sent, "{b}");
 }
+
+/// Issue 14: a call whose RTP flows longer than the UDP timeout (300 s) keeps its
+/// signalling session alive: the proxy's BYE after 2,000 s of media still reaches the
+/// phone under the strictest filtering, whether the callee's RTP (through the
+/// pinhole) or the phone's came first. Once the media stops, the signalling session
+/// expires one UDP timeout after the last packet.
+#[test]
+fn rtp_flowing_longer_than_the_udp_timeout_keeps_the_signalling_session() {
+    for callee_first in [true, false] {
+        let mut h = harness(STRICT);
+        let o = from_phone(&mut h, invite("c9", 30002).as_bytes(), 1000);
+        let sig = out(&o).src;
+        let media = format!("{}:{}", sig.ip(), media_port(&udp_payload(&o)));
+        let rtp_in = udp("192.0.2.30:40000", &media, b"rtp", true);
+        let rtp_out = udp("100.64.1.2:30002", "192.0.2.30:40000", b"rtp", false);
+        if callee_first {
+            one(&mut h, &rtp_in, Outside, 1001, Inside);
+        } else {
+            let o = one(&mut h, &rtp_out, Inside, 1001, Outside);
+            assert_eq!(out(&o).src.to_string(), media, "the pinned mapping");
+        }
+        // Then both ways every 100 s.
+        let mut t = 1001;
+        while t < 3000 {
+            t += 100;
+            h.expire(t);
+            one(&mut h, &rtp_out, Inside, t, Outside);
+            one(&mut h, &rtp_in, Outside, t, Inside);
+        }
+        let bye = "BYE sip:alice@100.64.1.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bK-9\r\nCall-ID: c9@100.64.1.2\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+        let bye = udp("192.0.2.20:5060", &sig.to_string(), bye.as_bytes(), true);
+        h.expire(t + 1);
+        let back = one(&mut h, &bye, Outside, t + 1, Inside);
+        assert_eq!(out(&back).dst, sa("100.64.1.2:5060"));
+        // The media stopped at `t`: the signalling session goes one UDP timeout later.
+        h.expire(t + 301);
+        none(&mut h, &bye, Outside, t + 301);
+    }
+}

@@ -27,6 +27,7 @@ pub mod deterministic;
 mod fold_tests;
 pub mod hosts6;
 pub mod index;
+mod kin;
 #[cfg(test)]
 mod nat64_tests;
 pub mod pcp;
@@ -815,6 +816,9 @@ pub struct Nat {
     expect_count: [usize; 6],
     /// Live expectations per (subscriber slot, class).
     expect_per_sub: HashMap<(u32, u8), u32>,
+    /// Data sessions opened through expectations, with the control sessions they
+    /// keep alive (`nat/kin.rs`; reserved once).
+    kin: Vec<kin::Kin>,
     /// Mappings configured as static (port forwards), by mapping index record:
     /// inbound connections need no filtering pass.
     statics: hashbrown::HashSet<u32>,
@@ -1076,6 +1080,7 @@ impl Nat {
             expects: HashMap::with_capacity(2 * MAX_EXPECT),
             expect_count: [0; 6],
             expect_per_sub: HashMap::with_capacity(2 * MAX_EXPECT),
+            kin: Vec::with_capacity(kin::MAX_KIN),
             statics: hashbrown::HashSet::new(),
             expect_order: 0,
             alg_ports: Vec::new(),
@@ -2065,6 +2070,14 @@ impl Nat {
         } else {
             TcpState::None
         };
+        // A session on a mapping an expectation pins (media the inside host sends
+        // first) is one of its master's data sessions.
+        let (alg, master) = match alg.unwrap_or_else(|| self.alg_for(key.proto, key.pb)) {
+            0 if !self.expects.is_empty() => self
+                .expectation_of(key.proto, out_addr, out_port)
+                .map_or((0, NIL), |e| (e.alg, e.master)),
+            a => (a, NIL),
+        };
         let i = self.new_session(Session {
             in_addr: key.a,
             in_port: key.pa,
@@ -2073,19 +2086,14 @@ impl Nat {
             rem_addr: key.b,
             rem_port: key.pb,
             proto: key.proto,
-            flags: Session::flags(
-                state,
-                match alg.unwrap_or_else(|| self.alg_for(key.proto, key.pb)) {
-                    0 if !self.expects.is_empty() => {
-                        self.expected_alg(key.proto, out_addr, out_port)
-                    }
-                    a => a,
-                },
-            ),
+            flags: Session::flags(state, alg),
             last_seen: now,
             mapping: m,
             next: NIL,
         });
+        if master != NIL {
+            self.add_kin(master, i);
+        }
         if m & FOLDED != 0 {
             if self.deferred.on {
                 // The outside key with the session's ([`Nat::index_deferred`]).
@@ -2098,18 +2106,16 @@ impl Nat {
         Ok(i)
     }
 
-    /// The ALG an expectation pinning the mapping of outside endpoint (`proto`,
-    /// `out_addr`, `out_port`) gives its sessions (RTCP), 0 if none.
-    fn expected_alg(&self, proto: u8, out_addr: u32, out_port: u16) -> u8 {
-        self.expects
-            .get(&Key {
-                proto,
-                a: out_addr,
-                pa: out_port,
-                b: 0,
-                pb: 0,
-            })
-            .map_or(0, |e| e.alg)
+    /// The expectation pinning the mapping of outside endpoint (`proto`, `out_addr`,
+    /// `out_port`), if any: the ALG it gives its sessions (RTCP) and its master.
+    fn expectation_of(&self, proto: u8, out_addr: u32, out_port: u16) -> Option<&Expect> {
+        self.expects.get(&Key {
+            proto,
+            a: out_addr,
+            pa: out_port,
+            b: 0,
+            pb: 0,
+        })
     }
 
     /// The ALG of a new session to server port `port`, 0 if none: the first ALG of
@@ -2654,6 +2660,7 @@ impl Nat {
             self.link_inbound(map.sub(), si, 0);
         }
         if let Some(e) = exp {
+            self.add_kin(e.master, si);
             self.counters.expectations_matched.inc();
             if !e.keep {
                 self.remove_expectation(&okey, now);
@@ -2743,6 +2750,11 @@ impl Nat {
                 continue;
             }
             let mut deadline = self.deadline(i);
+            if deadline <= now && self.sessions[i as usize].alg() != 0 && !self.kin.is_empty() {
+                // A control session is as idle as its data sessions (`nat/kin.rs`).
+                self.keep_alive_by_kin(i);
+                deadline = self.deadline(i);
+            }
             if deadline <= now && self.hold && self.sessions[i as usize].mapping != NIL {
                 // A standby's live session: due again one timeout from now.
                 deadline = now.saturating_add(self.timeout(&self.sessions[i as usize]).max(1));
@@ -3411,6 +3423,9 @@ impl Nat {
             self.drop_mapping(r, now, clean);
         } else {
             self.unpin_mapping(s.mapping, now, clean);
+        }
+        if s.alg() != 0 && !self.kin.is_empty() {
+            self.forget_kin(i);
         }
         if s.alg() != 0 && !self.expects.is_empty() {
             // Expectations die with their master; a registration lives its own

@@ -1,0 +1,97 @@
+//! Control sessions kept alive by the data sessions their ALG opened (issue 14).
+//!
+//! A session created through an ALG expectation (an FTP data connection after PORT or
+//! EPRT, SIP or RTSP media, a TFTP answer) is recorded here with the control session
+//! that announced it (the expectation's master). Nothing is done per packet: when the
+//! control session comes due on the timer wheel ([`Nat::expire`]), its idle time is
+//! taken from the latest activity of itself and of its live data sessions, so a
+//! control connection outlives a transfer longer than its own timeout and expires as
+//! before once its data sessions are quiet too. A record is a few words beside the
+//! 32-byte session, written when the data session is created (never on the
+//! established fast path).
+
+use super::{Nat, Session, TcpState, NIL};
+use crate::wire::ipv4;
+
+/// Data sessions followed at once per worker; past it, records of sessions that
+/// ended go first, then the oldest.
+pub(super) const MAX_KIN: usize = 4096;
+
+/// A data session and the control session it keeps alive. The data session's
+/// endpoints are kept to recognise its record once another session reuses it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Kin {
+    master: u32,
+    child: u32,
+    rem_addr: u32,
+    out_port: u16,
+    rem_port: u16,
+}
+
+impl Kin {
+    /// Whether session record `child` still holds the data session recorded.
+    fn alive(&self, sessions: &[Session]) -> bool {
+        let s = &sessions[self.child as usize];
+        s.mapping != NIL
+            && s.out_port == self.out_port
+            && s.rem_addr == self.rem_addr
+            && s.rem_port == self.rem_port
+    }
+}
+
+impl Nat {
+    /// Records that session `child` was created through an expectation of control
+    /// session `master`.
+    pub(super) fn add_kin(&mut self, master: u32, child: u32) {
+        let m = self.sessions.get(master as usize).copied();
+        if master == child || m.is_none_or(|m| m.mapping == NIL) {
+            return;
+        }
+        if self.kin.len() == MAX_KIN {
+            let sessions = &self.sessions;
+            self.kin.retain(|k| k.alive(sessions));
+            if self.kin.len() == MAX_KIN {
+                self.kin.remove(0);
+            }
+        }
+        let s = &self.sessions[child as usize];
+        self.kin.push(Kin {
+            master,
+            child,
+            rem_addr: s.rem_addr,
+            out_port: s.out_port,
+            rem_port: s.rem_port,
+        });
+    }
+
+    /// The control session `i` due at `now`: refreshed to the last second one of its
+    /// live data sessions was seen, while it is open (an established TCP connection,
+    /// a UDP flow). Records of its data sessions that ended are dropped.
+    pub(super) fn keep_alive_by_kin(&mut self, i: u32) {
+        let s = self.sessions[i as usize];
+        let open = match s.proto {
+            ipv4::PROTO_TCP => s.state() == TcpState::Established,
+            _ => true,
+        };
+        let sessions = &self.sessions;
+        let mut seen = 0;
+        self.kin.retain(|k| {
+            if k.master != i {
+                return true;
+            }
+            let alive = k.alive(sessions);
+            if alive {
+                seen = seen.max(sessions[k.child as usize].last_seen);
+            }
+            alive
+        });
+        if open && seen > s.last_seen {
+            self.sessions[i as usize].last_seen = seen;
+        }
+    }
+
+    /// Forgets the data sessions of control session `i`, which ends.
+    pub(super) fn forget_kin(&mut self, i: u32) {
+        self.kin.retain(|k| k.master != i);
+    }
+}
