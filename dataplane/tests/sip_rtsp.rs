@@ -984,3 +984,42 @@ fn rtp_flowing_longer_than_the_udp_timeout_keeps_the_signalling_session() {
         none(&mut h, &bye, Outside, t + 301);
     }
 }
+
+/// Issue 14: RTSP media flowing longer than the established TCP timeout (7,440 s)
+/// keeps the RTSP control connection alive: the client's TEARDOWN after it still
+/// leaves, from the same outside endpoint.
+#[test]
+fn rtsp_media_longer_than_the_tcp_timeout_keeps_the_control_connection() {
+    let mut h = harness(STRICT);
+    let c = connect(&mut h, "100.64.1.2:41000", "192.0.2.40:554", 900);
+    let setup = b"SETUP rtsp://192.0.2.40/t/trackID=1 RTSP/1.0\r\nCSeq: 4\r\nTransport: RTP/AVP;unicast;client_port=50220-50221\r\n\r\n";
+    let to_server =
+        |seq, text: &[u8]| tcp("100.64.1.2:41000", "192.0.2.40:554", seq, "PA", text, false);
+    let o = one(&mut h, &to_server(101, setup), Inside, 1001, Outside);
+    let t = tcp_payload(&o);
+    let ports = header(&t, "Transport: ")
+        .split("client_port=")
+        .nth(1)
+        .unwrap();
+    let rtcp: u16 = ports.split_once('-').unwrap().1.parse().unwrap();
+    // The server's RTCP comes in through the pinhole; receiver reports go back.
+    let from_server = udp(
+        "192.0.2.40:58548",
+        &format!("{}:{rtcp}", c.ip()),
+        b"sr",
+        true,
+    );
+    let report = udp("100.64.1.2:50221", "192.0.2.40:58548", b"rr", false);
+    let mut now = 1002;
+    one(&mut h, &from_server, Outside, now, Inside);
+    while now < 1002 + 10_000 {
+        now += 100;
+        h.expire(now);
+        one(&mut h, &report, Inside, now, Outside);
+        one(&mut h, &from_server, Outside, now, Inside);
+    }
+    let teardown = b"TEARDOWN rtsp://192.0.2.40/t RTSP/1.0\r\nCSeq: 5\r\nSession: 8c30e1\r\n\r\n";
+    let seq = 101 + setup.len() as u32;
+    let o = one(&mut h, &to_server(seq, teardown), Inside, now + 1, Outside);
+    assert_eq!(out(&o).src, c);
+}

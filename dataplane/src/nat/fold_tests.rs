@@ -3,18 +3,18 @@
 
 use super::*;
 
-const CONFIG: &str = "[dataplane]\ncontrol_lcore = 0\nworker_lcores = [1]\n\
+pub(super) const CONFIG: &str = "[dataplane]\ncontrol_lcore = 0\nworker_lcores = [1]\n\
     [[ports]]\nname = \"inside\"\nrole = \"inside\"\ndevice = \"net_null0\"\nipv4 = \"100.64.0.1/10\"\n\
     [[ports]]\nname = \"outside\"\nrole = \"outside\"\ndevice = \"net_null1\"\nipv4 = \"203.0.113.1/24\"\n\
     [nat]\npool = [\"198.51.100.0/30\"]\nquarantine_secs = 0\n";
 
-const SUB: u32 = 0x6440_0102; // 100.64.1.2
-const R1: u32 = 0xc000_020a; // 192.0.2.10
+pub(super) const SUB: u32 = 0x6440_0102; // 100.64.1.2
+pub(super) const R1: u32 = 0xc000_020a; // 192.0.2.10
 const R2: u32 = 0xc000_020b; // 192.0.2.11
 const R3: u32 = 0xc000_020c; // 192.0.2.12
-const T0: u32 = 1000;
+pub(super) const T0: u32 = 1000;
 
-fn nat(extra: &str) -> (Nat, Arc<WorkerCounters>) {
+pub(super) fn nat(extra: &str) -> (Nat, Arc<WorkerCounters>) {
     let cfg = cgnat_config::Config::parse(&format!("{CONFIG}{extra}"), "t.toml").unwrap();
     let params = NatParams::from_config(&cfg.nat, 1).unwrap();
     let counters = Arc::new(WorkerCounters::default());

@@ -95,3 +95,74 @@ impl Nat {
         self.kin.retain(|k| k.master != i);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fold_tests::{CONFIG, R1, SUB, T0};
+    use super::super::{NatParams, Tuple, ALG_FTP};
+    use super::*;
+    use crate::counters::WorkerCounters;
+    use std::sync::Arc;
+
+    /// A worker's table with the ALGs of the default configuration (FTP on 21).
+    fn nat() -> Nat {
+        let cfg = cgnat_config::Config::parse(CONFIG, "t.toml").unwrap();
+        let mut params = NatParams::from_config(&cfg.nat, 1).unwrap();
+        params.set_algs(&cfg.alg);
+        Nat::new(params, 0, 1, T0, 7, Arc::new(WorkerCounters::default()))
+    }
+    use crate::wire::tcp::{ACK, RST, SYN};
+
+    fn tcp(src: u32, sport: u16, dst: u32, dport: u16) -> Tuple {
+        Tuple {
+            proto: ipv4::PROTO_TCP,
+            src,
+            dst,
+            sport,
+            dport,
+        }
+    }
+
+    /// A data session keeps its FTP control session alive; once it ended, a session
+    /// that took its record keeps nothing alive: the control session expires one
+    /// timeout after the data session's last packet.
+    #[test]
+    fn a_data_sessions_record_taken_by_another_session_keeps_nothing_alive() {
+        let mut n = nat();
+        let m = n.in2out(&tcp(SUB, 40000, R1, 21), SYN, true, T0).unwrap();
+        let c = *n.session(m);
+        n.out2in(&tcp(R1, 21, c.out_addr, c.out_port), SYN | ACK, true, T0)
+            .unwrap();
+        assert_eq!(n.session(m).alg(), ALG_FTP);
+        assert_eq!(n.session(m).state(), TcpState::Established);
+        let (a, p) = n.alg_expect(m, SUB, 5001, R1, T0).unwrap();
+        let d = n.out2in(&tcp(R1, 20, a, p), SYN, true, T0 + 1).unwrap();
+        let data = tcp(SUB, 5001, R1, 20);
+        assert_eq!(n.in2out(&data, SYN | ACK, true, T0 + 1), Ok(d));
+        let timeout = n.params.timeouts.tcp_established;
+        // The transfer ends with a reset at `last`.
+        let last = T0 + 3000;
+        assert_eq!(n.in2out(&data, RST, true, last), Ok(d));
+        // The control session comes due: refreshed to `last`.
+        n.expire(T0 + timeout, usize::MAX);
+        assert_eq!(n.session(m).last_seen, last);
+        // The data session goes (at its own slot); another flow takes its record and
+        // stays busy past the control session's new deadline.
+        n.expire(T0 + timeout + 1, usize::MAX);
+        assert_eq!(n.session(d).mapping, NIL);
+        let other = tcp(SUB, 6000, R1, 80);
+        let t = T0 + timeout + 2;
+        assert_eq!(n.in2out(&other, SYN, true, t), Ok(d), "the record reused");
+        let o = *n.session(d);
+        n.out2in(&tcp(R1, 80, o.out_addr, o.out_port), SYN | ACK, true, t)
+            .unwrap();
+        let mut now = t;
+        while now < last + timeout + 1000 {
+            now += 100;
+            n.expire(now, usize::MAX);
+            n.in2out(&other, ACK, true, now).unwrap();
+        }
+        assert_eq!(n.session(m).mapping, NIL, "expired at {}", last + timeout);
+        assert!(n.kin.is_empty());
+    }
+}
