@@ -14,6 +14,20 @@ const R2: u32 = 0xc000_020b; // 192.0.2.11
 const R3: u32 = 0xc000_020c; // 192.0.2.12
 pub(super) const T0: u32 = 1000;
 
+/// A SIP registration of the phone's signalling port, 5060: its contact pinned for an
+/// hour.
+pub(super) const REGISTER: ExpectReq = ExpectReq {
+    proto: ipv4::PROTO_UDP,
+    in_addr: SUB,
+    in_port: 5060,
+    remote: 0,
+    class: class::SIP_REGISTER,
+    tag: 0,
+    secs: 3600,
+    keep: true,
+    alg: ALG_SIP,
+};
+
 pub(super) fn nat(extra: &str) -> (Nat, Arc<WorkerCounters>) {
     let cfg = cgnat_config::Config::parse(&format!("{CONFIG}{extra}"), "t.toml").unwrap();
     let params = NatParams::from_config(&cfg.nat, 1).unwrap();
@@ -21,7 +35,7 @@ pub(super) fn nat(extra: &str) -> (Nat, Arc<WorkerCounters>) {
     (Nat::new(params, 0, 1, T0, 7, counters.clone()), counters)
 }
 
-fn udp(src: u32, sport: u16, dst: u32, dport: u16) -> Tuple {
+pub(super) fn udp(src: u32, sport: u16, dst: u32, dport: u16) -> Tuple {
     Tuple {
         proto: ipv4::PROTO_UDP,
         src,
@@ -251,17 +265,7 @@ fn an_alg_pinhole_on_a_folded_mapping_gives_it_a_record() {
     // mapping its signalling session has folded.
     let master = n.in2out(&udp(SUB, 5060, R1, 5060), 0, true, T0).unwrap();
     assert!(n.session(master).folded());
-    let req = ExpectReq {
-        proto: ipv4::PROTO_UDP,
-        in_addr: SUB,
-        in_port: 5060,
-        remote: 0,
-        class: class::SIP_REGISTER,
-        tag: 0,
-        secs: 3600,
-        keep: true,
-        alg: ALG_SIP,
-    };
+    let req = REGISTER;
     let got = n.alg_expect_with(master, &req, T0).unwrap();
     assert_eq!(got, outside(&n, master));
     let m = n.session(master).mapping;

@@ -2,7 +2,8 @@
 //!
 //! A session created through an ALG expectation (an FTP data connection after PORT or
 //! EPRT, SIP or RTSP media, a TFTP answer) is recorded here with the control session
-//! that announced it (the expectation's master). Nothing is done per packet: when the
+//! that announced it (the expectation's master). A SIP registration's expectation is
+//! not followed: it outlives its master, whose record may hold another session. Nothing is done per packet: when the
 //! control session comes due on the timer wheel ([`Nat::expire`]), its idle time is
 //! taken from the latest activity of itself and of its live data sessions, so a
 //! control connection outlives a transfer longer than its own timeout and expires as
@@ -98,10 +99,11 @@ impl Nat {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fold_tests::{CONFIG, R1, SUB, T0};
+    use super::super::fold_tests::{udp, CONFIG, R1, REGISTER, SUB, T0};
     use super::super::{NatParams, Tuple, ALG_FTP};
     use super::*;
     use crate::counters::WorkerCounters;
+    use crate::wire::tcp::{ACK, RST, SYN};
     use std::sync::Arc;
 
     /// A worker's table with the ALGs of the default configuration (FTP on 21).
@@ -111,16 +113,27 @@ mod tests {
         params.set_algs(&cfg.alg);
         Nat::new(params, 0, 1, T0, 7, Arc::new(WorkerCounters::default()))
     }
-    use crate::wire::tcp::{ACK, RST, SYN};
 
     fn tcp(src: u32, sport: u16, dst: u32, dport: u16) -> Tuple {
         Tuple {
             proto: ipv4::PROTO_TCP,
-            src,
-            dst,
-            sport,
-            dport,
+            ..udp(src, sport, dst, dport)
         }
+    }
+
+    /// A registration outlives the session that made it (whose record another
+    /// session may hold by then): the calls it lets in, and the sessions the inside
+    /// host opens on its pinned mapping, are nobody's data sessions.
+    #[test]
+    fn sessions_a_registration_lets_in_keep_no_session_alive() {
+        let mut n = nat();
+        let r = n.in2out(&udp(SUB, 5060, R1, 5060), 0, true, T0).unwrap();
+        let (a, p) = n.alg_expect_with(r, &REGISTER, T0).unwrap();
+        n.out2in(&udp(R1 + 1, 5060, a, p), 0, true, T0 + 1).unwrap();
+        n.in2out(&udp(SUB, 5060, R1 + 2, 5060), 0, true, T0 + 2)
+            .unwrap();
+        assert_eq!(n.live_sessions(), 3);
+        assert!(n.kin.is_empty());
     }
 
     /// A data session keeps its FTP control session alive; once it ended, a session

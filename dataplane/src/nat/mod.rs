@@ -2071,11 +2071,12 @@ impl Nat {
             TcpState::None
         };
         // A session on a mapping an expectation pins (media the inside host sends
-        // first) is one of its master's data sessions.
+        // first) is one of its master's data sessions. (Not a registration's: it
+        // outlives its master, whose record may be another session's by now.)
         let (alg, master) = match alg.unwrap_or_else(|| self.alg_for(key.proto, key.pb)) {
             0 if !self.expects.is_empty() => self
                 .expectation_of(key.proto, out_addr, out_port)
-                .map_or((0, NIL), |e| (e.alg, e.master)),
+                .map_or((0, NIL), |e| (e.alg, if e.keep { NIL } else { e.master })),
             a => (a, NIL),
         };
         let i = self.new_session(Session {
@@ -2660,7 +2661,9 @@ impl Nat {
             self.link_inbound(map.sub(), si, 0);
         }
         if let Some(e) = exp {
-            self.add_kin(e.master, si);
+            if !e.keep {
+                self.add_kin(e.master, si);
+            }
             self.counters.expectations_matched.inc();
             if !e.keep {
                 self.remove_expectation(&okey, now);
