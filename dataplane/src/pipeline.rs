@@ -188,9 +188,6 @@ pub struct Nat64Params {
     pub prefix: crate::wire::rfc6052::Prefix,
     /// lowest-ipv6-mtu and the two ports' MTUs (inside: IPv6, outside: IPv4).
     pub mtus: crate::xlat::Mtus,
-    /// `subscriber_prefix_len`: the hosts under one such prefix share the fragment
-    /// tables' per-source share.
-    pub subscriber_len: u8,
 }
 
 impl Nat64Params {
@@ -207,7 +204,6 @@ impl Nat64Params {
                 ipv6: mtu(Role::Inside),
                 ipv4: mtu(Role::Outside),
             },
-            subscriber_len: n.subscriber_prefix_len,
         })
     }
 }
@@ -1671,7 +1667,8 @@ impl<B: PacketBuf> Worker<B> {
                     // quoted packet went to: its sender may be a router's address.
                     let d = buf.data();
                     let l4 = ethernet::HEADER_LEN + crate::wire::ipv6::HEADER_LEN;
-                    let error = d.get(l4 - 34) == Some(&crate::wire::ipv6::NH_ICMPV6)
+                    let error = d.get(ethernet::HEADER_LEN + 6)
+                        == Some(&crate::wire::ipv6::NH_ICMPV6)
                         && d.get(l4).is_some_and(|t| crate::wire::icmpv6::is_error(*t));
                     let at = if error && d.len() >= l4 + 8 + 40 {
                         l4 + 8 + 24
@@ -1744,7 +1741,7 @@ impl<B: PacketBuf> Worker<B> {
             src: u128::from_be_bytes(src),
             dst: u128::from_be_bytes(dst),
             id,
-            subscriber: u128::from_be_bytes(src) & prefix_mask(x.subscriber_len),
+            subscriber: self.nat.prefix_of6(u128::from_be_bytes(src)),
         });
         let first_of = match (frag, key) {
             (Some((off, _, _)), Some(k)) if off != 0 => return self.nat64_later6(buf, k, now),
@@ -3076,13 +3073,6 @@ fn frag_reason(r: frag::Refused) -> DropReason {
         frag::Refused::Source => DropReason::FragmentSourceLimit,
         frag::Refused::Bytes => DropReason::ReassemblyLimit,
     }
-}
-
-/// The mask of an IPv6 prefix of `len` bits.
-fn prefix_mask(len: u8) -> u128 {
-    u128::MAX
-        .checked_shl(128 - u32::from(len.min(128)))
-        .unwrap_or(0)
 }
 
 /// Where a fragment's payload ends in its datagram (offset plus length).

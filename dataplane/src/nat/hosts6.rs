@@ -157,6 +157,12 @@ impl Hosts6 {
         self.prefix_len
     }
 
+    /// The subscriber prefix IPv6 address `addr` is under (its host bits cleared).
+    #[inline]
+    pub fn prefix_of(&self, addr: u128) -> u128 {
+        addr & self.mask
+    }
+
     /// Hosts with a handle.
     pub fn hosts(&self) -> usize {
         self.hosts.idx.len()
@@ -182,7 +188,7 @@ impl Hosts6 {
         if self.hosts.full() {
             return Err(DropReason::Nat64HostTableFull);
         }
-        let prefix = addr & self.mask;
+        let prefix = self.prefix_of(addr);
         let net = match self.nets.find(&self.hasher, prefix) {
             Some(n) => n,
             None => self
@@ -248,7 +254,7 @@ impl Hosts6 {
     /// The key of the subscriber prefix `addr` is under, if it has one.
     pub fn key_for(&self, addr: u128) -> Option<u32> {
         self.nets
-            .find(&self.hasher, addr & self.mask)
+            .find(&self.hasher, self.prefix_of(addr))
             .map(|n| KEY_BASE + n)
     }
 

@@ -1352,12 +1352,17 @@ impl Nat {
         self.hosts6.find(addr)
     }
 
+    /// NAT64: the subscriber prefix (`[nat64] subscriber_prefix_len` bits) IPv6
+    /// address `addr` is under, its host bits cleared.
+    #[inline]
+    pub fn prefix_of6(&self, addr: u128) -> u128 {
+        self.hosts6.prefix_of(addr)
+    }
+
     /// NAT64: true when IPv6 addresses `a` and `b` are under the same subscriber
-    /// prefix (`[nat64] subscriber_prefix_len` bits).
+    /// prefix.
     pub fn same_subscriber6(&self, a: u128, b: u128) -> bool {
-        let len = u32::from(self.params.nat64_prefix_len.unwrap_or(128).min(128));
-        let shift = 128 - len;
-        a.checked_shr(shift).unwrap_or(0) == b.checked_shr(shift).unwrap_or(0)
+        self.prefix_of6(a) == self.prefix_of6(b)
     }
 
     /// NAT64 with several workers: the worker that owns the subscriber (the prefix of
@@ -1367,8 +1372,7 @@ impl Nat {
     /// NAT44 subscriber's are on the owner of its address).
     pub fn owner6(&self, addr: u128) -> u16 {
         let workers = u32::from(self.pool.layout.workers.max(1));
-        let len = u32::from(self.params.nat64_prefix_len.unwrap_or(128).min(128));
-        let prefix = addr.checked_shr(128 - len).unwrap_or(0);
+        let prefix = self.prefix_of6(addr);
         let h = (0..4).fold(0x6e61_7436u32, |h, k| {
             hash32(h ^ (prefix >> (32 * k)) as u32)
         });
