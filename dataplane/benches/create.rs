@@ -28,29 +28,10 @@ use std::time::Instant;
 
 const SUBSCRIBERS: u32 = 65_536;
 
-const CONFIG: &str = r#"
-[dataplane]
-control_lcore = 0
-worker_lcores = [1]
-
-[[ports]]
-name = "inside"
-role = "inside"
-device = "net_null0"
-ipv4 = "100.64.0.1/10"
-
-[[ports]]
-name = "outside"
-role = "outside"
-device = "net_null1"
-ipv4 = "203.0.113.1/24"
-gateway = "203.0.113.254"
-gateway_mac = "02:aa:00:00:00:fe"
-
-[nat]
-pool = ["198.51.96.0/20"]
-max_sessions = 2097152
-"#;
+/// Sized as scripts/bench's (c): max_sessions 2,097,152, a /20 pool.
+fn config_text() -> String {
+    cgnat_testkit::null_ports_config("pool = [\"198.51.96.0/20\"]\nmax_sessions = 2097152")
+}
 
 /// The SYN of flow `k`: subscriber `k % 65,536`, a source port per round of them.
 fn syn(k: u32) -> Vec<u8> {
@@ -73,7 +54,7 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let cfg = Config::parse(CONFIG, "create-bench.toml").unwrap_or_else(|e| panic!("{e}"));
+    let cfg = Config::parse(&config_text(), "create-bench.toml").unwrap_or_else(|e| panic!("{e}"));
     let now = 1000;
     let mut h = Harness::new(&cfg, now);
     let mut o = VecOutputs::default();

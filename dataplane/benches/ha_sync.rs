@@ -21,32 +21,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn config(n: u32) -> String {
-    format!(
-        r#"
-[dataplane]
-control_lcore = 0
-worker_lcores = [1]
-
-[[ports]]
-name = "inside"
-role = "inside"
-device = "net_null0"
-ipv4 = "100.64.0.1/10"
-
-[[ports]]
-name = "outside"
-role = "outside"
-device = "net_null1"
-ipv4 = "203.0.113.1/24"
-
-[nat]
-pool = ["198.51.0.0/18"]
-allocation = "dynamic"
-max_sessions = {n}
-max_subscribers = {subs}
-"#,
+    cgnat_testkit::null_ports_config(&format!(
+        "pool = [\"198.51.0.0/18\"]\nallocation = \"dynamic\"\nmax_sessions = {n}\n\
+         max_subscribers = {subs}",
         subs = n / 100 + 1024
-    )
+    ))
 }
 
 fn nat(cfg: &Config) -> Nat {

@@ -12,6 +12,37 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::SystemTime;
 
+/// A configuration of two `net_null` ports (inside 100.64.0.1/10; outside
+/// 203.0.113.1/24 with its gateway and the gateway's MAC), one worker on lcore 1, and
+/// `nat` as the `[nat]` table: what the pipeline tests and the benches build their
+/// appliance from.
+pub fn null_ports_config(nat: &str) -> String {
+    format!(
+        r#"
+[dataplane]
+control_lcore = 0
+worker_lcores = [1]
+
+[[ports]]
+name = "inside"
+role = "inside"
+device = "net_null0"
+ipv4 = "100.64.0.1/10"
+
+[[ports]]
+name = "outside"
+role = "outside"
+device = "net_null1"
+ipv4 = "203.0.113.1/24"
+gateway = "203.0.113.254"
+gateway_mac = "02:aa:00:00:00:fe"
+
+[nat]
+{nat}
+"#
+    )
+}
+
 /// The workspace root: the parent of this crate's manifest directory.
 pub fn workspace() -> PathBuf {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

@@ -27,31 +27,7 @@ pub fn config(nat_extra: &str) -> Config {
 
 /// The text of [`config`].
 pub fn config_text(nat_extra: &str) -> String {
-    format!(
-        r#"
-[dataplane]
-control_lcore = 0
-worker_lcores = [1]
-
-[[ports]]
-name = "inside"
-role = "inside"
-device = "net_null0"
-ipv4 = "100.64.0.1/10"
-
-[[ports]]
-name = "outside"
-role = "outside"
-device = "net_null1"
-ipv4 = "203.0.113.1/24"
-gateway = "203.0.113.254"
-gateway_mac = "02:aa:00:00:00:fe"
-
-[nat]
-pool = ["198.51.100.0/28"]
-{nat_extra}
-"#
-    )
+    cgnat_testkit::null_ports_config(&format!("pool = [\"198.51.100.0/28\"]\n{nat_extra}"))
 }
 
 pub fn harness(nat_extra: &str) -> Harness {
