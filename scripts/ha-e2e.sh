@@ -400,15 +400,20 @@ for e in json.load(sys.stdin).get("expectations", []):
         out.append("%s->%s(%s)" % (e.get("remote"), e.get("outside"), e.get("inside")))
 print(",".join(sorted(out)))' "$rtp_lo" "$rtp_hi"
 }
-rm -f "$work/got.bin"
-ip netns exec "$sub" curl -sS --limit-rate 3500k --max-time 120 -o "$work/got.bin" \
-    "http://192.0.2.10:8080/blob.bin" > "$work/curl.log" 2>&1 &
-dl=$!
-pids+=("$dl")
-for _ in $(seq 1 100); do
-    [ "$(stat -c %s "$work/got.bin" 2>/dev/null || echo 0)" -gt 10000000 ] && break
-    sleep 0.1
-done
+# start_download: the subscriber's curl of the 50 MB file at 3.5 MB/s in the
+# background (its pid in dl), once more than 10 MB have arrived (at most 10 s).
+start_download() {
+    rm -f "$work/got.bin"
+    ip netns exec "$sub" curl -sS --limit-rate 3500k --max-time 120 -o "$work/got.bin" \
+        "http://192.0.2.10:8080/blob.bin" > "$work/curl.log" 2>&1 &
+    dl=$!
+    pids+=("$dl")
+    for _ in $(seq 1 100); do
+        [ "$(stat -c %s "$work/got.bin" 2>/dev/null || echo 0)" -gt 10000000 ] && break
+        sleep 0.1
+    done
+}
+start_download
 got=$(stat -c %s "$work/got.bin" 2>/dev/null || echo 0)
 [ "$got" -gt 10000000 ] || fail "the download did not start through A ($got bytes)"
 # The session is on the standby, on the same outside port.
@@ -550,15 +555,7 @@ echo "ha-e2e: A back as standby, bulk-synced from B"
 
 # A planned switchover back to A during a second download: B is demoted, then its
 # keepalived stops; A's promotes A.
-rm -f "$work/got.bin"
-ip netns exec "$sub" curl -sS --limit-rate 3500k --max-time 120 -o "$work/got.bin" \
-    "http://192.0.2.10:8080/blob.bin" > "$work/curl.log" 2>&1 &
-dl=$!
-pids+=("$dl")
-for _ in $(seq 1 100); do
-    [ "$(stat -c %s "$work/got.bin" 2>/dev/null || echo 0)" -gt 10000000 ] && break
-    sleep 0.1
-done
+start_download
 out_b=$("$bin" show sessions --api "127.0.0.1:$api_b" --remote 192.0.2.10:8080 --json | python3 -c 'import json,sys; print([s["outside"] for s in json.load(sys.stdin)["sessions"] if s["state"] not in ("Closing", "Reset")][-1])')
 for _ in $(seq 1 50); do
     grep -q "\"$out_b\"" <<<"$("$bin" show sessions --api "127.0.0.1:$api_a" --remote 192.0.2.10:8080 --json 2>/dev/null)" && break
