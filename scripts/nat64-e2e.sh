@@ -148,25 +148,25 @@ capture=$!
 pids+=("$capture")
 sleep 1
 
-# reach LABEL FAMILY HOST: from the subscriber, to HOST (an address or a name) over
+# [ns=NAMESPACE] reach LABEL FAMILY HOST: from the subscriber (or NAMESPACE), to HOST (an address or a name) over
 # IPv FAMILY: ping (the first answers may wait for the PLAT to resolve the host:
 # neighbour discovery, so a warm-up first), curl of the 5 MB file (sha256 checked),
 # and a UDP round trip to the echo on port 7000.
 reach() {
-    local label=$1 fam=$2 host=$3 url answer got
-    ip netns exec "$sub" ping -"$fam" -c 2 -i 0.5 -W 2 "$host" > "$work/ping-warm-$label.txt" 2>&1 || true
-    ip netns exec "$sub" ping -"$fam" -c 3 -i 0.2 -W 2 "$host" > "$work/ping-$label.txt" 2>&1 \
+    local label=$1 fam=$2 host=$3 url answer got ns=${ns:-$sub}
+    ip netns exec "$ns" ping -"$fam" -c 2 -i 0.5 -W 2 "$host" > "$work/ping-warm-$label.txt" 2>&1 || true
+    ip netns exec "$ns" ping -"$fam" -c 3 -i 0.2 -W 2 "$host" > "$work/ping-$label.txt" 2>&1 \
         || fail "$label: ping -$fam $host: $(cat "$work/ping-$label.txt")"
     echo "nat64-e2e: $label: ping -$fam $host: $(grep -o '[0-9]* received' "$work/ping-$label.txt")"
     url=$host
     [ "$fam" = 6 ] && [ "${host#*:}" != "$host" ] && url="[$host]"
     rm -f "$work/got"
-    ip netns exec "$sub" curl -"$fam" -sS --max-time 60 -o "$work/got" -w '%{time_total}' "http://$url:8080/blob" \
+    ip netns exec "$ns" curl -"$fam" -sS --max-time 60 -o "$work/got" -w '%{time_total}' "http://$url:8080/blob" \
         > "$work/curl-$label.txt" 2>&1 || fail "$label: curl -$fam http://$url:8080/blob: $(cat "$work/curl-$label.txt")"
     got=$(sha256sum "$work/got" | cut -d' ' -f1)
     [ "$got" = "$want" ] || fail "$label: sha256 $got, want $want"
     echo "nat64-e2e: $label: curl -$fam of $size bytes from http://$url:8080 in $(cat "$work/curl-$label.txt") s, sha256 matches"
-    answer=$(ip netns exec "$sub" python3 -c "
+    answer=$(ip netns exec "$ns" python3 -c "
 import socket
 fam = socket.AF_INET6 if '$fam' == '6' else socket.AF_INET
 to = socket.getaddrinfo('$host', 7000, fam, socket.SOCK_DGRAM)[0][4]
@@ -247,10 +247,7 @@ ip netns exec "$sub" sh -c "
     ip link set clat mtu 1480
     ip route replace default dev clat src 192.0.0.1" || fail "CLAT: MTU 1480"
 ip netns exec "$inet" ip route flush cache 2>/dev/null || true
-rm -f "$work/got"
-ip netns exec "$sub" curl -4 -sS --max-time 30 -o "$work/got" "http://192.0.2.10:8080/blob" \
-    > "$work/curl-pmtud.txt" 2>&1 || fail "PMTUD through the CLAT: curl: $(cat "$work/curl-pmtud.txt")"
-[ "$(sha256sum "$work/got" | cut -d' ' -f1)" = "$want" ] || fail "PMTUD through the CLAT: sha256"
+reach 464xlat-pmtud 4 192.0.2.10
 # The server learned the smaller path MTU toward the pool address (1480 less 20).
 pmtu=$(ip netns exec "$inet" ip -4 route show cache | grep -o 'mtu [0-9]*' | sort -u | tr '\n' ' ')
 case $pmtu in *"mtu 1460"*) ;; *) fail "PMTUD through the CLAT: the server's route cache: '$pmtu'" ;; esac
@@ -324,7 +321,7 @@ PY
 # cgnat would solicit the routed host itself on the inside link, nobody would answer,
 # and every answer would be dropped (nat64_neighbor_unresolved).
 routed_step() {
-    local got ans
+    local ans
     ip netns add "$routed"
     ip link add "$vr" type veth peer name "$vrn"
     ip link set "$vr" netns "$sub"
@@ -341,16 +338,7 @@ routed_step() {
         ip -6 addr add 2001:db8:100:1::10/64 dev $vrn nodad
         ip link set $vrn up
         ip -6 route add default via 2001:db8:100:1::1" || fail "routed: the host's side"
-    ip netns exec "$routed" ping -6 -c 2 -i 0.5 -W 2 "$server6" > "$work/ping-warm-routed.txt" 2>&1 || true
-    ip netns exec "$routed" ping -6 -c 3 -i 0.2 -W 2 "$server6" > "$work/ping-routed.txt" 2>&1 \
-        || fail "routed: ping -6 $server6: $(cat "$work/ping-routed.txt")"
-    echo "nat64-e2e: routed: ping -6 $server6 from 2001:db8:100:1::10: $(grep -o '[0-9]* received' "$work/ping-routed.txt")"
-    rm -f "$work/got"
-    ip netns exec "$routed" curl -6 -sS --max-time 60 -o "$work/got" "http://[$server6]:8080/blob" \
-        > "$work/curl-routed.txt" 2>&1 || fail "routed: curl: $(cat "$work/curl-routed.txt")"
-    got=$(sha256sum "$work/got" | cut -d' ' -f1)
-    [ "$got" = "$want" ] || fail "routed: sha256 $got, want $want"
-    echo "nat64-e2e: routed: curl -6 of $size bytes through the router, sha256 matches"
+    ns=$routed reach routed 6 "$server6"
     ans=$(curl -s --max-time 5 "http://127.0.0.1:$api_port/subscribers/2001:db8:100:1::10" || true)
     case $ans in *2001:db8:100*) ;; *) fail "routed: cgnat does not list the routed host's subscriber: $ans" ;; esac
 }
