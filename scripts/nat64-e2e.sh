@@ -343,6 +343,83 @@ routed_step() {
     case $ans in *2001:db8:100*) ;; *) fail "routed: cgnat does not list the routed host's subscriber: $ans" ;; esac
 }
 routed_step
+
+# Hairpinning (RFC 6146 3.8), as two peers behind the same NAT64 find each other: the
+# subscriber (A, port 7200) and the routed host (B, port 7100) each get a mapping by
+# sending to the server; the bed's filtering is address-and-port-dependent, so B first
+# sends to A's mapping (its pool address under the prefix and its port; dropped at A's
+# filter, but it opens B's side), then A sends to B's mapping: the datagram reaches B's
+# socket from A's pool address and port under the prefix.
+hairpin_step() {
+    local a_map b_map got mapped_of
+    rm -f "$work/hp-a" "$work/hp-b" "$work/hp-punched"
+    # hp-peer.py ADDR PORT ROLE: opens a mapping by a datagram to the server's echo,
+    # then, as B, punches toward A's mapping and waits for A's datagram (printing its
+    # source), or, as A, sends to B's mapping once B has punched.
+    cat > "$work/hp-peer.py" <<PY
+import ipaddress, os, socket, sys, time
+addr, port, role = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def wait(f):
+    while not os.path.exists(f):
+        time.sleep(0.05)
+def under(f):
+    wait(f)
+    a, p = open(f).read().strip().rsplit(':', 1)
+    v6 = int(ipaddress.IPv6Address('2001:db8:64::')) | int(ipaddress.IPv4Address(a))
+    return (str(ipaddress.IPv6Address(v6)), int(p))
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind((addr, port))
+s.settimeout(15)
+s.sendto(b'open', ('$server6', 7000))
+s.recvfrom(2048)
+if role == 'B':
+    s.sendto(b'punch', under('$work/hp-a'))
+    open('$work/hp-punched', 'w').close()
+    while True:
+        d, a = s.recvfrom(2048)
+        if d == b'hairpin':
+            print(a[0], a[1], d.decode())
+            break
+else:
+    to = under('$work/hp-b')
+    wait('$work/hp-punched')
+    for _ in range(3):
+        s.sendto(b'hairpin', to)
+        time.sleep(0.1)
+PY
+    ip netns exec "$routed" python3 "$work/hp-peer.py" 2001:db8:100:1::10 7100 B > "$work/hairpin-b.txt" 2>&1 &
+    local b=$!
+    pids+=("$b")
+    ip netns exec "$sub" python3 "$work/hp-peer.py" fd00:ffff::10 7200 A > "$work/hairpin-a.txt" 2>&1 &
+    local a=$!
+    pids+=("$a")
+    # The outside endpoint of the session from inside port PORT to the server's echo.
+    mapped_of() {
+        "$bin" show sessions --api "127.0.0.1:$api_port" --remote 192.0.2.10:7000 --json 2>/dev/null \
+            | python3 -c 'import json,sys
+for s in json.load(sys.stdin)["sessions"]:
+    if s["inside"].endswith(":'"$1"'"): print(s["outside"]); break' 2>/dev/null || true
+    }
+    for _ in $(seq 1 100); do
+        a_map=$(mapped_of 7200)
+        b_map=$(mapped_of 7100)
+        [ -n "$a_map" ] && [ -n "$b_map" ] && break
+        sleep 0.1
+    done
+    [ -n "$a_map" ] && [ -n "$b_map" ] || fail "hairpin: the peers' mappings are not listed ('$a_map', '$b_map')"
+    # Renamed into place: a peer never reads a half-written file.
+    echo "$a_map" > "$work/hp-a.tmp" && mv "$work/hp-a.tmp" "$work/hp-a"
+    echo "$b_map" > "$work/hp-b.tmp" && mv "$work/hp-b.tmp" "$work/hp-b"
+    wait "$b" || fail "hairpin: nothing reached the routed host: $(cat "$work/hairpin-b.txt" "$work/hairpin-a.txt")"
+    wait "$a" || true
+    got=$(cat "$work/hairpin-b.txt")
+    # From A's pool address (under the prefix) and port.
+    local want_src
+    want_src=$(python3 -c "import ipaddress; a, p = '$a_map'.rsplit(':', 1); print(ipaddress.IPv6Address(int(ipaddress.IPv6Address('2001:db8:64::')) | int(ipaddress.IPv4Address(a))), p, 'hairpin')")
+    [ "$got" = "$want_src" ] || fail "hairpin: got '$got', want '$want_src'"
+    echo "nat64-e2e: hairpin: $a_map (the subscriber's mapping) reached $b_map (the routed host's): '$got'"
+}
+hairpin_step
 # ---- end of step routed subscriber ----
 
 # ---- step: fragments both ways (RFC 7915 4.1, 5.1.1) ----
