@@ -53,25 +53,50 @@ fn sessions(api: u16) -> BTreeSet<(String, String, u64)> {
 
 #[test]
 fn a_standby_gets_the_actives_sessions_and_roles_change_through_the_api() {
-    pair_of_appliances("[1]", "one");
+    pair_of_appliances("[1]", "one", false);
 }
 
 /// The same with two workers each: every worker's sessions reach the standby's worker
 /// that owns their outside ports (the same worker number as on the active).
 #[test]
 fn with_two_workers_each_worker_syncs_its_own_sessions() {
-    pair_of_appliances("[1, 2]", "two");
+    pair_of_appliances("[1, 2]", "two", false);
 }
 
-fn pair_of_appliances(workers: &str, name: &str) {
+/// The same with half the flows from IPv6 hosts through NAT64: each appliance names a
+/// host by a handle of its own, and the standby's sessions show the same IPv6 hosts
+/// on the same outside ports as the active's (the sync records carry the hosts'
+/// addresses).
+#[test]
+fn a_standby_gets_the_actives_nat64_sessions_with_their_ipv6_hosts() {
+    pair_of_appliances("[1]", "nat64", true);
+}
+
+/// Flow `i` of the active's input: IPv4 from a NAT44 subscriber, or, with `nat64`,
+/// every other one IPv6 from a host of fd00:ffff::/64 to 8.8.4.4 under the
+/// well-known prefix.
+fn flow(i: usize, nat64: bool) -> Vec<u8> {
+    if !(nat64 && i % 2 == 1) {
+        return to_pcap0(&format!("100.64.1.{}:{}", 2 + i % 200, 4000 + i));
+    }
+    let host: std::net::Ipv6Addr = format!("fd00:ffff::{:x}", 0x10 + i).parse().unwrap();
+    let server: std::net::Ipv6Addr = "64:ff9b::808:404".parse().unwrap();
+    let mut f = Vec::new();
+    etherparse::PacketBuilder::ethernet2(HOST_MAC, [0x02, 0x70, 0x63, 0x61, 0x70, 0x00])
+        .ipv6(host.octets(), server.octets(), 64)
+        .udp(4000 + i as u16, 53)
+        .write(&mut f, b"m")
+        .unwrap();
+    f
+}
+
+fn pair_of_appliances(workers: &str, name: &str, nat64: bool) {
     require_tools(&["curl"]);
     let (da, ds) = (
         workdir(&format!("ha-run-{name}-a")),
         workdir(&format!("ha-run-{name}-s")),
     );
-    let frames: Vec<Vec<u8>> = (0..300)
-        .map(|i| to_pcap0(&format!("100.64.1.{}:{}", 2 + i % 200, 4000 + i)))
-        .collect();
+    let frames: Vec<Vec<u8>> = (0..300).map(|i| flow(i, nat64)).collect();
     write_pcap(&da.join("in.pcap"), &frames);
     write_pcap(&ds.join("in.pcap"), &[]);
     let key = da.join("ha.key");
@@ -90,6 +115,15 @@ fn pair_of_appliances(workers: &str, name: &str) {
                 key.display()
             ),
         );
+        let text = if nat64 {
+            text.replacen(
+                "ipv4 = \"100.64.0.1/10\"",
+                "ipv4 = \"100.64.0.1/10\"\nipv6 = [\"fd00:ffff::1/64\"]",
+                1,
+            ) + "[nat64]\n"
+        } else {
+            text
+        };
         if workers == "[1]" {
             return text;
         }
@@ -139,6 +173,13 @@ fn pair_of_appliances(workers: &str, name: &str) {
         sessions(api_a).len() == 300
     });
     let on_active = sessions(api_a);
+    if nat64 {
+        let v6 = on_active
+            .iter()
+            .filter(|s| s.1.starts_with("[fd00:ffff::"))
+            .count();
+        assert_eq!(v6, 150, "the IPv6 hosts' sessions: {on_active:?}");
+    }
     let used: BTreeSet<u64> = on_active.iter().map(|s| s.2).collect();
     assert_eq!(used.len(), if workers == "[1]" { 1 } else { 2 }, "{used:?}");
     until(
