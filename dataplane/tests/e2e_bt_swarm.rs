@@ -10,7 +10,14 @@ mod bed;
 use std::path::PathBuf;
 use std::process::Command;
 
+/// The two swarms run one after the other: each runs cgnat on net_af_packet over veth
+/// ends in the root namespace, and DPDK's af_packet names its PACKET_FANOUT group by
+/// the process id XOR the interface index, so two beds at once can pick the same group
+/// (seen: "could not set PACKET_FANOUT ... Invalid argument", the second cgnat never up).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn swarm(mode: &str) -> String {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let work = root.join("target").join(format!("e2e-swarm-{mode}"));
     let out = Command::new("bash")
