@@ -165,10 +165,28 @@ sip = { enabled = true, ports = [5060] }'
 config a haai$tag haao$tag "$sync_a" "$sync_b"
 config b haba$tag habo$tag "$sync_b" "$sync_a"
 
+# start N: cgnat N in the background (its pid in cg_N). Both appliances run on
+# af_packet in this namespace, and DPDK names each port's PACKET_FANOUT group by its
+# pid XOR the interface's index: the second one can draw a group the first holds,
+# and then exits at once ("could not set PACKET_FANOUT"). A new process (another
+# pid) is tried then, up to three times; any other exit is left to the caller.
 start() {
-    "$bin" run -c "$work/$1/cgnat.toml" > "$work/$1/summary.json" 2> "$work/$1/cgnat.log" &
-    eval "cg_$1=$!"
-    pids+=("$!")
+    local api try pid
+    api=$(eval echo "\$api_$1")
+    for try in 1 2 3; do
+        "$bin" run -c "$work/$1/cgnat.toml" > "$work/$1/summary.json" 2> "$work/$1/cgnat.log" &
+        pid=$!
+        eval "cg_$1=$pid"
+        pids+=("$pid")
+        for _ in $(seq 1 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            "$bin" ha status --api "127.0.0.1:$api" > /dev/null 2>&1 && return 0
+            sleep 0.1
+        done
+        kill -0 "$pid" 2>/dev/null && return 0
+        grep -q "PACKET_FANOUT" "$work/$1/cgnat.log" || return 0
+        echo "ha-e2e: cgnat $1 drew a PACKET_FANOUT group in use (try $try), starting it again"
+    done
 }
 start a
 start b
