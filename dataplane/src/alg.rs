@@ -550,10 +550,8 @@ impl AlgControl {
 
     fn count_no_room(&self, alg: u8) {
         use crate::counters::AlgEvent;
-        match alg {
-            crate::nat::ALG_SIP => self.counters.alg_sip[AlgEvent::NoRoom as usize].inc(),
-            crate::nat::ALG_RTSP => self.counters.alg_rtsp[AlgEvent::NoRoom as usize].inc(),
-            _ => {}
+        if let Some(ev) = self.counters.text_alg_events(alg) {
+            ev[AlgEvent::NoRoom as usize].inc();
         }
     }
 

@@ -11,7 +11,7 @@
 
 use crate::alg::{Rewrite, Tag, MAX_REWRITES};
 use crate::buf::PacketBuf;
-use crate::counters::{AlgEvent, Counter, WorkerCounters, N_ALG_EVENTS};
+use crate::counters::{AlgEvent, WorkerCounters};
 use crate::nat::{class, ExpectReq, Nat, Session, ALG_RTSP, ALG_SIP};
 use crate::wire::ipv4;
 use cgnat_alg::text::{Edit, TextError};
@@ -92,16 +92,10 @@ impl Partials {
     }
 }
 
-fn events(c: &WorkerCounters, alg: u8) -> &[Counter; N_ALG_EVENTS] {
-    if alg == ALG_RTSP {
-        &c.alg_rtsp
-    } else {
-        &c.alg_sip
-    }
-}
-
 fn count(c: &WorkerCounters, alg: u8, e: AlgEvent) {
-    events(c, alg)[e as usize].inc();
+    if let Some(ev) = c.text_alg_events(alg) {
+        ev[e as usize].inc();
+    }
 }
 
 /// The payload of the frame's UDP datagram or TCP segment, and whether it is a datagram.

@@ -10,59 +10,50 @@ use hashbrown::HashMap;
 
 /// Expectation classes: what announced the connection. Each has its own maximum per
 /// worker and per subscriber (past either, the requesting subscriber's own oldest
-/// expectation of the class goes, or the request is refused) and timeout.
+/// expectation of the class goes, or the request is refused) and timeout. The ids and
+/// the limits are the ALG registry's (`cgnat_alg::class`, `cgnat_alg::CLASSES`); the
+/// tables here are built from it.
 pub mod class {
+    pub use cgnat_alg::class::*;
     use cgnat_alg::CLASSES;
-    /// An FTP data connection (PORT, EPRT, 227, 229).
-    pub const FTP_DATA: u8 = 0;
-    /// A TFTP server's answer from a new port.
-    pub const TFTP: u8 = 1;
-    /// SIP media (RTP and RTCP of an SDP `m=` line).
-    pub const SIP_MEDIA: u8 = 2;
-    /// A SIP registration: incoming requests to the registered contact.
-    pub const SIP_REGISTER: u8 = 3;
-    /// RTSP media (a SETUP's client ports).
-    pub const RTSP_MEDIA: u8 = 4;
-    /// A SIP dialog's contact on another port than its signalling session's (SIP over
-    /// TCP from an ephemeral port): requests within the dialog; ends with the call.
-    pub const SIP_DIALOG: u8 = 5;
+
+    /// Number of classes.
+    pub const N: usize = CLASSES.len();
+
+    /// `$e` of every class `$c`, in id order (a loop: const code calls no closures).
+    macro_rules! each {
+        ($zero:expr, |$c:ident| $e:expr) => {{
+            let mut a = [$zero; N];
+            let mut i = 0;
+            while i < N {
+                let $c = &CLASSES[i];
+                a[i] = $e;
+                i += 1;
+            }
+            a
+        }};
+    }
+
     /// Names, for counters and the API (from the ALG registry).
-    pub const NAMES: [&str; 6] = [
-        CLASSES[0].name,
-        CLASSES[1].name,
-        CLASSES[2].name,
-        CLASSES[3].name,
-        CLASSES[4].name,
-        CLASSES[5].name,
-    ];
+    pub const NAMES: [&str; N] = each!("", |c| c.name);
     /// Most live expectations of each class per worker.
-    pub const MAX: [usize; 6] = [
-        CLASSES[0].max,
-        CLASSES[1].max,
-        CLASSES[2].max,
-        CLASSES[3].max,
-        CLASSES[4].max,
-        CLASSES[5].max,
-    ];
+    pub const MAX: [usize; N] = each!(0, |c| c.max);
     /// Most live expectations of each class per subscriber (a sixteenth of the
     /// worker's): one subscriber cannot take a class from the others.
-    pub const PER_SUBSCRIBER: [usize; 6] = [
-        MAX[0] / 16,
-        MAX[1] / 16,
-        MAX[2] / 16,
-        MAX[3] / 16,
-        MAX[4] / 16,
-        MAX[5] / 16,
-    ];
+    pub const PER_SUBSCRIBER: [usize; N] = each!(0, |c| c.max / 16);
     /// Seconds an unmatched expectation of each class lives.
-    pub const TIMEOUT: [u32; 6] = [
-        CLASSES[0].timeout_secs,
-        CLASSES[1].timeout_secs,
-        CLASSES[2].timeout_secs,
-        CLASSES[3].timeout_secs,
-        CLASSES[4].timeout_secs,
-        CLASSES[5].timeout_secs,
-    ];
+    pub const TIMEOUT: [u32; N] = each!(0, |c| c.timeout_secs);
+
+    /// Expectations a worker holds at once, all classes together.
+    pub const TOTAL: usize = {
+        let mut t = 0;
+        let mut i = 0;
+        while i < N {
+            t += MAX[i];
+            i += 1;
+        }
+        t
+    };
 }
 
 /// A connection an ALG announced: a mapping kept alive (pinned) for it, the remote it
@@ -90,8 +81,7 @@ pub struct Expect {
 }
 
 /// Expectations a worker holds at once, all classes together.
-pub const MAX_EXPECT: usize =
-    class::MAX[0] + class::MAX[1] + class::MAX[2] + class::MAX[3] + class::MAX[4] + class::MAX[5];
+pub const MAX_EXPECT: usize = class::TOTAL;
 
 /// What an ALG asks for (of `Nat::alg_expect_with`).
 #[derive(Clone, Copy, Debug)]
@@ -121,7 +111,7 @@ pub struct ExpectReq {
 pub struct Expectations {
     by_key: HashMap<Key, Expect>,
     /// Live expectations per class.
-    count: [usize; class::MAX.len()],
+    count: [usize; class::N],
     /// Live expectations per (subscriber slot, class).
     per_sub: HashMap<(u32, u8), u32>,
     /// Order of the last one created.
@@ -149,7 +139,7 @@ impl Expectations {
     pub fn new() -> Self {
         Expectations {
             by_key: HashMap::with_capacity(2 * MAX_EXPECT),
-            count: [0; class::MAX.len()],
+            count: [0; class::N],
             per_sub: HashMap::with_capacity(2 * MAX_EXPECT),
             order: 0,
         }
@@ -184,7 +174,7 @@ impl Expectations {
 
     /// Class index of `class` (an unknown class counts as the last one).
     pub fn class_index(class: u8) -> usize {
-        usize::from(class).min(class::MAX.len() - 1)
+        usize::from(class).min(class::N - 1)
     }
 
     /// A retransmitted message or a refreshed registration: the expectation on `k`,

@@ -119,19 +119,20 @@ const INBOUND: u8 = 0x08;
 /// [`Session`] flag of an [`INBOUND`] session: the inside host has sent on it.
 const ANSWERED: u8 = 0x80;
 
-/// The FTP ALG's id in [`Session::alg`].
-pub const ALG_FTP: u8 = cgnat_alg::PLUGINS[0].id;
+/// The FTP ALG's id in [`Session::alg`] (the ids are the ALG registry's,
+/// `cgnat_alg::id`, checked there to fit the 3 bits a session keeps them in).
+pub const ALG_FTP: u8 = cgnat_alg::id::FTP;
 /// The TFTP ALG's id in [`Session::alg`].
-pub const ALG_TFTP: u8 = cgnat_alg::PLUGINS[1].id;
+pub const ALG_TFTP: u8 = cgnat_alg::id::TFTP;
 /// The SIP ALG's id in [`Session::alg`].
-pub const ALG_SIP: u8 = cgnat_alg::PLUGINS[2].id;
+pub const ALG_SIP: u8 = cgnat_alg::id::SIP;
 /// The RTSP ALG's id in [`Session::alg`].
-pub const ALG_RTSP: u8 = cgnat_alg::PLUGINS[3].id;
+pub const ALG_RTSP: u8 = cgnat_alg::id::RTSP;
 /// An RTCP session an ALG announced (its CNAME may carry the inside address).
-pub const ALG_RTCP: u8 = 5;
+pub const ALG_RTCP: u8 = cgnat_alg::id::RTCP;
 
 // A session keeps its ALG in 3 bits.
-const _: () = assert!(ALG_FTP < 8 && ALG_TFTP < 8 && ALG_SIP < 8 && ALG_RTSP < 8 && ALG_RTCP < 8);
+const _: () = assert!(cgnat_alg::id::MAX < 8);
 
 impl Session {
     const EMPTY: Session = Session {
@@ -399,14 +400,9 @@ pub struct NatParams {
     pub statics: Vec<(u8, u32, u16, u32, u16)>,
     /// What to log (nothing unless the driver asks for it).
     pub log: crate::log::Policy,
-    /// Server ports of FTP control sessions the FTP ALG follows (empty: off).
-    pub ftp_ports: Vec<u16>,
-    /// Server ports of TFTP requests the TFTP ALG follows (empty: off).
-    pub tftp_ports: Vec<u16>,
-    /// SIP ALG server ports (UDP and TCP; empty: off).
-    pub sip_ports: Vec<u16>,
-    /// RTSP ALG server ports (TCP; empty: off).
-    pub rtsp_ports: Vec<u16>,
+    /// Server ports of each ALG of the registry (`cgnat_alg::PLUGINS`, in its order;
+    /// empty: off): see [`NatParams::alg_ports`].
+    pub alg_server_ports: [Vec<u16>; cgnat_alg::PLUGINS.len()],
     /// Lowest media port a SIP (SDP) or RTSP message may open a pinhole to.
     pub sip_min_media_port: u16,
     /// Likewise for RTSP.
@@ -442,6 +438,14 @@ impl NatParams {
         Ok(())
     }
 
+    /// The server ports ALG `id` (`cgnat_alg::id`) is configured on (empty: off).
+    pub fn alg_ports(&self, id: u8) -> &[u16] {
+        cgnat_alg::PLUGINS
+            .iter()
+            .position(|p| p.id == id)
+            .map_or(&[], |i| &self.alg_server_ports[i])
+    }
+
     /// The server ports of the ALGs that are on.
     pub fn set_algs(&mut self, alg: &cgnat_config::Alg) {
         let on = |a: &cgnat_config::AlgProto| {
@@ -451,10 +455,9 @@ impl NatParams {
                 Vec::new()
             }
         };
-        self.ftp_ports = on(&alg.ftp);
-        self.tftp_ports = on(&alg.tftp);
-        self.sip_ports = on(&alg.sip);
-        self.rtsp_ports = on(&alg.rtsp);
+        for (ports, p) in self.alg_server_ports.iter_mut().zip(&cgnat_alg::PLUGINS) {
+            *ports = alg.get(p.name).map_or_else(Vec::new, on);
+        }
         self.sip_min_media_port = alg.sip.min_media_port;
         self.rtsp_min_media_port = alg.rtsp.min_media_port;
     }
@@ -534,12 +537,9 @@ impl NatParams {
                 })
                 .collect(),
             log: crate::log::Policy::default(),
-            ftp_ports: Vec::new(),
-            tftp_ports: Vec::new(),
-            sip_ports: Vec::new(),
+            alg_server_ports: Default::default(),
             sip_min_media_port: 1024,
             rtsp_min_media_port: 1024,
-            rtsp_ports: Vec::new(),
             steering: None,
             nat64_prefix_len: None,
         })
@@ -609,8 +609,7 @@ const ALG_PORT_WORDS: usize = 1024;
 
 /// Each ALG with the ports it is configured on.
 fn alg_lists(p: &NatParams) -> impl Iterator<Item = (&'static cgnat_alg::Plugin, &Vec<u16>)> {
-    let ports = [&p.ftp_ports, &p.tftp_ports, &p.sip_ports, &p.rtsp_ports];
-    cgnat_alg::PLUGINS.iter().zip(ports)
+    cgnat_alg::PLUGINS.iter().zip(&p.alg_server_ports)
 }
 
 /// Fills [`Nat::alg_ports`] (TCP's words, then UDP's) for `p`, in place.
@@ -3355,5 +3354,54 @@ mod steering_tests {
         // a pair.
         let (split, made) = pairs(8, 3, &Steering::spread(8, 512));
         assert!(split > 0 && made + split as usize == 100, "{split} {made}");
+    }
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::fold_tests::{CONFIG, T0};
+    use super::*;
+
+    #[test]
+    fn every_alg_of_the_registry_has_its_config_section_with_the_registry_defaults() {
+        let cfg = cgnat_config::Config::parse(CONFIG, "t.toml").unwrap();
+        for p in &cgnat_alg::PLUGINS {
+            let a = cfg
+                .alg
+                .get(p.name)
+                .unwrap_or_else(|| panic!("no [alg.{}] section", p.name));
+            assert_eq!(
+                (a.enabled, a.ports.as_slice()),
+                (p.on_by_default, p.default_ports),
+                "alg.{}",
+                p.name
+            );
+        }
+    }
+
+    #[test]
+    fn a_new_flow_gets_the_alg_the_registry_names_for_its_port() {
+        let on: String = cgnat_alg::PLUGINS
+            .iter()
+            .map(|p| format!("[alg.{}]\nenabled = true\n", p.name))
+            .collect();
+        let cfg = cgnat_config::Config::parse(&format!("{CONFIG}{on}"), "t.toml").unwrap();
+        let mut params = NatParams::from_config(&cfg.nat, 1).unwrap();
+        params.set_algs(&cfg.alg);
+        let nat = Nat::new(params, 0, 1, T0, 7, Arc::new(WorkerCounters::default()));
+        for p in &cgnat_alg::PLUGINS {
+            assert_eq!(nat.params().alg_ports(p.id), p.default_ports, "{}", p.name);
+            for &port in p.default_ports {
+                for proto in [ipv4::PROTO_TCP, ipv4::PROTO_UDP] {
+                    let want = if p.protocols.contains(&proto) {
+                        p.id
+                    } else {
+                        0
+                    };
+                    assert_eq!(nat.alg_for(proto, port), want, "{} {proto} {port}", p.name);
+                }
+            }
+        }
+        assert_eq!(nat.alg_for(ipv4::PROTO_TCP, 80), 0);
     }
 }
