@@ -9,7 +9,7 @@
 //! TCP sequence adjustment kept for both directions) and holds a TCP segment that ends
 //! inside a message until the rest comes.
 
-use crate::alg::{Rewrite, Tag, MAX_REWRITES};
+use crate::alg_tag::{Rewrite, Tag, MAX_REWRITES};
 use crate::buf::PacketBuf;
 use crate::counters::{AlgEvent, WorkerCounters};
 use crate::nat::{class, ExpectReq, Nat, Session, ALG_RTSP, ALG_SIP};
@@ -104,7 +104,7 @@ pub fn payload(d: &[u8]) -> Option<(usize, usize, bool)> {
     match proto {
         ipv4::PROTO_UDP if end >= l4 + 8 => Some((l4 + 8, end, true)),
         ipv4::PROTO_TCP => {
-            let (s, e) = crate::alg::tcp_payload(d)?;
+            let (s, e) = crate::alg_tag::tcp_payload(d)?;
             Some((s, e, false))
         }
         _ => None,
@@ -218,7 +218,7 @@ pub fn worker<B: PacketBuf>(
     let seq = if datagram {
         0
     } else {
-        crate::wire::be32(buf.data(), crate::alg::l4_at(buf.data()) + 4)
+        crate::wire::be32(buf.data(), crate::alg_tag::l4_at(buf.data()) + 4)
     };
     let held = if datagram {
         None
