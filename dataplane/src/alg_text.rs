@@ -9,9 +9,9 @@
 //! TCP sequence adjustment kept for both directions) and holds a TCP segment that ends
 //! inside a message until the rest comes.
 
-use crate::alg::{Rewrite, Tag, MAX_REWRITES};
+use crate::alg_tag::{Rewrite, Tag, MAX_REWRITES};
 use crate::buf::PacketBuf;
-use crate::counters::{AlgEvent, Counter, WorkerCounters, N_ALG_EVENTS};
+use crate::counters::{AlgEvent, WorkerCounters};
 use crate::nat::{class, ExpectReq, Nat, Session, ALG_RTSP, ALG_SIP};
 use crate::wire::ipv4;
 use cgnat_alg::text::{Edit, TextError};
@@ -92,16 +92,10 @@ impl Partials {
     }
 }
 
-fn events(c: &WorkerCounters, alg: u8) -> &[Counter; N_ALG_EVENTS] {
-    if alg == ALG_RTSP {
-        &c.alg_rtsp
-    } else {
-        &c.alg_sip
-    }
-}
-
 fn count(c: &WorkerCounters, alg: u8, e: AlgEvent) {
-    events(c, alg)[e as usize].inc();
+    if let Some(ev) = c.text_alg_events(alg) {
+        ev[e as usize].inc();
+    }
 }
 
 /// The payload of the frame's UDP datagram or TCP segment, and whether it is a datagram.
@@ -110,7 +104,7 @@ pub fn payload(d: &[u8]) -> Option<(usize, usize, bool)> {
     match proto {
         ipv4::PROTO_UDP if end >= l4 + 8 => Some((l4 + 8, end, true)),
         ipv4::PROTO_TCP => {
-            let (s, e) = crate::alg::tcp_payload(d)?;
+            let (s, e) = crate::alg_tag::tcp_payload(d)?;
             Some((s, e, false))
         }
         _ => None,
@@ -224,7 +218,7 @@ pub fn worker<B: PacketBuf>(
     let seq = if datagram {
         0
     } else {
-        crate::wire::be32(buf.data(), crate::alg::l4_at(buf.data()) + 4)
+        crate::wire::be32(buf.data(), crate::alg_tag::l4_at(buf.data()) + 4)
     };
     let held = if datagram {
         None

@@ -462,7 +462,34 @@ pub const FTP_EVENTS: [(&str, &str, CounterOf); 10] = [
     ("stand_aside", "ftp_stand_aside", |c| &c.alg_ftp_stand_aside),
 ];
 
+/// Picks the [`AlgEvent`] counters of a text ALG.
+pub type EventsOf = fn(&WorkerCounters) -> &[Counter; N_ALG_EVENTS];
+
+/// The text ALGs (SIP, RTSP: their messages are framed and rewritten the same way) by
+/// session id (`cgnat_alg::id`), with their [`AlgEvent`] counters: the `alg` label of
+/// `cgnat_alg_events_total` and the key in the summary's `alg` table are the
+/// registry's name of the ALG. One list, so that no output can miss one.
+pub const TEXT_ALG_EVENTS: [(u8, EventsOf); 2] = [
+    (cgnat_alg::id::SIP, |c| &c.alg_sip),
+    (cgnat_alg::id::RTSP, |c| &c.alg_rtsp),
+];
+
+/// The registry's name of ALG `id` (`cgnat_alg::id`).
+pub fn alg_name(id: u8) -> &'static str {
+    cgnat_alg::plugin(id).map_or("", |p| p.name)
+}
+
 impl WorkerCounters {
+    /// The [`AlgEvent`] counters of text ALG `alg` (see [`TEXT_ALG_EVENTS`]); None
+    /// for the others.
+    #[inline]
+    pub fn text_alg_events(&self, alg: u8) -> Option<&[Counter; N_ALG_EVENTS]> {
+        TEXT_ALG_EVENTS
+            .iter()
+            .find(|(id, _)| *id == alg)
+            .map(|(_, of)| of(self))
+    }
+
     /// Counts a drop.
     #[inline]
     pub fn count_drop(&self, r: DropReason) {

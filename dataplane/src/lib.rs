@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alg;
+pub mod alg_tag;
 pub mod alg_text;
 pub mod buf;
 pub mod counters;
@@ -18,6 +19,8 @@ pub mod frag;
 pub mod ha;
 pub mod harness;
 pub mod inspect;
+#[cfg(test)]
+mod layering_tests;
 pub mod log;
 pub mod mangle;
 pub mod nat;

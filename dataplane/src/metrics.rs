@@ -552,20 +552,15 @@ impl Source {
                 sum(&|c| counter(c).get()),
             ));
         }
-        for (alg, k) in [("sip", 0), ("rtsp", 1)] {
+        for (id, of) in cgnat_dataplane::counters::TEXT_ALG_EVENTS {
+            let alg = cgnat_dataplane::counters::alg_name(id);
             for (e, name) in cgnat_dataplane::counters::ALG_EVENT_NAMES
                 .iter()
                 .enumerate()
             {
                 alg_events.push((
                     vec![("alg", alg.to_string()), ("event", (*name).to_string())],
-                    sum(&|c| {
-                        if k == 0 {
-                            c.alg_sip[e].get()
-                        } else {
-                            c.alg_rtsp[e].get()
-                        }
-                    }),
+                    sum(&|c| of(c)[e].get()),
                 ));
             }
         }

@@ -1289,11 +1289,13 @@ pub(crate) fn summarize(
         "expectations_evicted": sum(&|c| c.expectations_evicted.get()),
         "expectations_removed": sum(&|c| c.expectations_removed.get()),
         "pair_split": sum(&|c| c.alg_pair_split.get()),
-        "sip": alg_events(&|c, e| c.alg_sip[e].get()),
-        "rtsp": alg_events(&|c, e| c.alg_rtsp[e].get()),
     });
     if let Value::Object(o) = others {
         alg.extend(o);
+    }
+    for (id, of) in cgnat_dataplane::counters::TEXT_ALG_EVENTS {
+        let name = cgnat_dataplane::counters::alg_name(id);
+        alg.insert(name.into(), alg_events(&|c, e| of(c)[e].get()));
     }
     let per_vlan: Vec<Value> = vlans
         .iter()
