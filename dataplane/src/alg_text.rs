@@ -311,12 +311,12 @@ fn sip_message(c: &mut Ctx, text: &[u8], m: &sip::Sip) {
     if p.sdp_problem.is_some() {
         count(counters, ALG_SIP, AlgEvent::NoPinhole);
     }
-    let sig = |port: u16, secs: u32| ExpectReq {
+    let sig = |port: u16, class: u8, secs: u32| ExpectReq {
         proto: s.proto,
         in_addr: s.in_addr,
         in_port: port,
         remote: s.rem_addr,
-        class: class::SIP_REGISTER,
+        class,
         tag: p.call,
         secs,
         keep: true,
@@ -330,7 +330,7 @@ fn sip_message(c: &mut Ctx, text: &[u8], m: &sip::Sip) {
         } else {
             // Incoming requests to the registered contact get in while it lives.
             let secs = expires.saturating_add(30).min(86_400);
-            match nat.alg_expect_with(i, &sig(port, secs), now) {
+            match nat.alg_expect_with(i, &sig(port, class::SIP_REGISTER, secs), now) {
                 Some(o) => {
                     count(counters, ALG_SIP, AlgEvent::Registrations);
                     if port != s.in_port {
@@ -346,12 +346,9 @@ fn sip_message(c: &mut Ctx, text: &[u8], m: &sip::Sip) {
             continue;
         }
         // A contact on another port than the session's (SIP over TCP from an
-        // ephemeral port): requests in the dialog come to it.
-        match nat.alg_expect_with(
-            i,
-            &sig(port, class::TIMEOUT[class::SIP_REGISTER as usize]),
-            now,
-        ) {
+        // ephemeral port): requests in the dialog come to it until the call ends.
+        let secs = class::TIMEOUT[class::SIP_DIALOG as usize];
+        match nat.alg_expect_with(i, &sig(port, class::SIP_DIALOG, secs), now) {
             Some(o) => add(tag, counters, (s.in_addr, port), o),
             None => count(counters, ALG_SIP, AlgEvent::PinholeRefused),
         }
