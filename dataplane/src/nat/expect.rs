@@ -267,23 +267,29 @@ impl Expectations {
         n
     }
 
-    /// Outside keys of the expectations that die with master session `master`
-    /// (all but those that stay after a match: registrations).
-    pub fn of_master(&self, master: u32) -> Vec<Key> {
-        self.by_key
-            .iter()
-            .filter(|(_, e)| e.master == master && !e.keep)
-            .map(|(k, _)| *k)
-            .collect()
+    /// Up to `out.len()` outside keys of the expectations that die with master session
+    /// `master` (all but those that stay after a match: registrations); how many were
+    /// written. The caller removes them and asks again while the slice came back full.
+    pub fn of_master(&self, master: u32, out: &mut [Key]) -> usize {
+        fill(
+            self.by_key
+                .iter()
+                .filter(|(_, e)| e.master == master && !e.keep)
+                .map(|(k, _)| *k),
+            out,
+        )
     }
 
-    /// Outside keys of the expectations whose deadline is `now` or past.
-    pub fn due(&self, now: u32) -> Vec<Key> {
-        self.by_key
-            .iter()
-            .filter(|(_, e)| e.until <= now)
-            .map(|(k, _)| *k)
-            .collect()
+    /// Up to `out.len()` outside keys of the expectations whose deadline is `now` or
+    /// past; how many were written (as [`Expectations::of_master`]).
+    pub fn due(&self, now: u32, out: &mut [Key]) -> usize {
+        fill(
+            self.by_key
+                .iter()
+                .filter(|(_, e)| e.until <= now)
+                .map(|(k, _)| *k),
+            out,
+        )
     }
 
     /// The remote party's media address is known: the call's media pinholes that
@@ -313,4 +319,15 @@ impl Expectations {
             }
         }
     }
+}
+
+/// Writes the first `out.len()` keys of `keys` into `out`; how many (no allocation:
+/// the worker calls this when expectations end).
+fn fill(keys: impl Iterator<Item = Key>, out: &mut [Key]) -> usize {
+    let mut n = 0;
+    for (slot, k) in out.iter_mut().zip(keys) {
+        *slot = k;
+        n += 1;
+    }
+    n
 }

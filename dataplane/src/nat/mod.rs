@@ -3204,9 +3204,16 @@ impl Nat {
         if self.expects.is_empty() {
             return;
         }
-        for k in self.expects.due(now) {
-            self.remove_expectation(&k, now);
-            self.counters.expectations_expired.inc();
+        let mut keys = [Key::default(); 32];
+        loop {
+            let n = self.expects.due(now, &mut keys);
+            for k in &keys[..n] {
+                self.remove_expectation(k, now);
+                self.counters.expectations_expired.inc();
+            }
+            if n < keys.len() {
+                break;
+            }
         }
     }
 
@@ -3253,8 +3260,15 @@ impl Nat {
         if s.alg() != 0 && !self.expects.is_empty() {
             // Expectations die with their master; a registration lives its own
             // lifetime (the signalling session comes and goes meanwhile).
-            for k in self.expects.of_master(i) {
-                self.remove_expectation(&k, now);
+            let mut keys = [Key::default(); 32];
+            loop {
+                let n = self.expects.of_master(i, &mut keys);
+                for k in &keys[..n] {
+                    self.remove_expectation(k, now);
+                }
+                if n < keys.len() {
+                    break;
+                }
             }
         }
         self.maybe_remove_subscriber(sub);
