@@ -10,6 +10,7 @@
 
 pub mod alg;
 pub mod alg_text;
+pub mod backlog;
 pub mod buf;
 pub mod counters;
 pub mod dispatch;
