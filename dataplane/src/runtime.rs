@@ -929,61 +929,73 @@ fn flush_to_control(
     arp: &mut MbufBurst,
     counters: &WorkerCounters,
 ) {
-    send_alg(&link.to_control, held, alg, counters);
+    send_alg(&link.to_control, held, alg, counters, None);
     send_to_control(&link.to_control_arp, arp, counters, DropReason::ArpRingFull);
 }
 
 /// Puts ALG frames on `ring` in order, never dropping one for want of room: first
 /// what `held` holds (the oldest), then `burst`; what the ring does not take waits in
-/// `held` (counted `alg_frames_held`) for the next try. A frame that finds `held`
-/// full too, which the owner's back-pressure rules out, is counted
-/// `alg_backlog_full`. Allocates nothing.
+/// `held` (counted `alg_frames_held`) for the next try. Should `held` be full too,
+/// which the owner's back-pressure rules out: with `wait` (the control lcore, whose
+/// ring back the worker empties on every poll, whatever else it does), waits for the
+/// ring until the appliance stops; without (a worker), or when stopping, the frame is
+/// counted `alg_backlog_full`. Allocates nothing.
 fn send_alg(
     ring: &Ring,
     held: &mut Backlog<Mbuf>,
     burst: &mut MbufBurst,
     counters: &WorkerCounters,
+    wait: Option<&AtomicBool>,
 ) {
-    if !held.is_empty() {
-        let mut chunk = MbufBurst::new();
-        while !held.is_empty() {
-            while !chunk.is_full() {
-                match held.pop() {
-                    Some(m) => {
-                        if let Err(m) = chunk.push(m) {
-                            let _ = held.unpop(m);
-                            break;
-                        }
-                    }
-                    None => break,
-                }
-            }
-            ring.enqueue_burst(&mut chunk);
-            if !chunk.is_empty() {
-                // The ring is full: the rest back in front, in order.
-                while let Some(m) = chunk.pop() {
-                    if let Err(m) = held.unpop(m) {
-                        counters.count_drop(DropReason::AlgBacklogFull);
-                        drop(m);
-                    }
-                }
-                break;
-            }
-        }
-    }
+    drain_backlog(ring, held);
     if held.is_empty() && !burst.is_empty() {
         ring.enqueue_burst(burst);
     }
     if !burst.is_empty() {
         counters.alg_frames_held.add(burst.len() as u64);
-        for m in burst.take_all() {
-            if let Err(m) = held.push(m) {
-                counters.count_drop(DropReason::AlgBacklogFull);
-                drop(m);
+        for mut m in burst.take_all() {
+            loop {
+                match held.push(m) {
+                    Ok(()) => break,
+                    Err(again) => m = again,
+                }
+                match wait {
+                    Some(stop) if !stop.load(Ordering::Relaxed) => {
+                        cgnat_ffi::pause();
+                        drain_backlog(ring, held);
+                    }
+                    _ => {
+                        counters.count_drop(DropReason::AlgBacklogFull);
+                        drop(m);
+                        break;
+                    }
+                }
             }
         }
     }
     counters.alg_backlog.set(held.len() as u64);
+}
+
+/// Moves what `held` holds onto `ring`, oldest first, as far as the ring takes it;
+/// the rest stays in `held`, in order.
+fn drain_backlog(ring: &Ring, held: &mut Backlog<Mbuf>) {
+    let mut chunk = MbufBurst::new();
+    while !held.is_empty() {
+        while !chunk.is_full() {
+            let Some(m) = held.pop() else { break };
+            // Not full (checked above): the push takes it.
+            let _ = chunk.push(m);
+        }
+        ring.enqueue_burst(&mut chunk);
+        if !chunk.is_empty() {
+            // The ring is full: the rest back in front, in order (each slot was just
+            // freed by its pop, so unpop finds room).
+            while let Some(m) = chunk.pop() {
+                let _ = held.unpop(m);
+            }
+            return;
+        }
+    }
 }
 
 fn send_to_control(
@@ -1008,42 +1020,44 @@ fn send_to_control(
 fn send_control_ready(
     control: &mut Control<Mbuf>,
     links: &[Arc<WorkerLink>],
-    back: &mut [Backlog<Mbuf>],
+    back: &mut [Back],
     stop: &AtomicBool,
 ) {
     while let Some((mut m, out, link)) = control.take_ready() {
         m.set_port(out as u16 + 2);
         let link = usize::from(link).min(links.len() - 1);
-        queue_back(&links[link], &mut back[link], m, control.counters(), stop);
+        back[link].queue(&links[link], m, control.counters(), stop);
     }
 }
 
-/// Queues `m` for worker `link` behind the frames waiting for it. When even that
-/// backlog is full (past the reserve back-pressure keeps), waits for the worker's
-/// ring, which the worker empties on every poll whatever it is doing: the frame is
-/// held, not dropped (unless the appliance is stopping: `alg_backlog_full`).
-fn queue_back(
-    link: &WorkerLink,
-    back: &mut Backlog<Mbuf>,
-    m: Mbuf,
-    counters: &WorkerCounters,
-    stop: &AtomicBool,
-) {
-    let mut m = m;
-    loop {
-        match back.push(m) {
-            Ok(()) => return,
-            Err(again) => m = again,
+/// The control lcore's way back to one worker: a burst being gathered, and the
+/// frames the full ring did not take, oldest first.
+struct Back {
+    burst: MbufBurst,
+    held: Backlog<Mbuf>,
+}
+
+impl Back {
+    /// Queues `m` behind everything waiting for this worker (sent when the burst is
+    /// full).
+    fn queue(&mut self, link: &WorkerLink, m: Mbuf, counters: &WorkerCounters, stop: &AtomicBool) {
+        if let Err(m) = self.burst.push(m) {
+            self.send(link, counters, stop);
+            // Empty now: send moved all of it to the ring or the backlog.
+            let _ = self.burst.push(m);
         }
-        let mut none = MbufBurst::new();
-        send_alg(&link.from_control, back, &mut none, counters);
-        if back.len() == back.capacity() {
-            if stop.load(Ordering::Relaxed) {
-                counters.count_drop(DropReason::AlgBacklogFull);
-                return;
-            }
-            cgnat_ffi::pause();
-        }
+    }
+
+    /// Sends what waits, in order ([`send_alg`], waiting for the ring rather than
+    /// dropping should the backlog ever be full).
+    fn send(&mut self, link: &WorkerLink, counters: &WorkerCounters, stop: &AtomicBool) {
+        send_alg(
+            &link.from_control,
+            &mut self.held,
+            &mut self.burst,
+            counters,
+            Some(stop),
+        );
     }
 }
 
@@ -1168,11 +1182,13 @@ fn control_loop(
     let mut arp_burst = MbufBurst::new();
     // Per worker: the frames on their way back to it, oldest first (held there while
     // its ring back is full).
-    let mut back: Vec<Backlog<Mbuf>> = links
+    let mut back: Vec<Back> = links
         .iter()
-        .map(|_| Backlog::new(CONTROL_ALG_BACKLOG, CONTROL_ALG_RESERVE))
+        .map(|_| Back {
+            burst: MbufBurst::new(),
+            held: Backlog::new(CONTROL_ALG_BACKLOG, CONTROL_ALG_RESERVE),
+        })
         .collect();
-    let mut none = MbufBurst::new();
     let mut back_arp = MbufBurst::new();
     let mut gleans = [Glean::default(); 32];
     let mut idle = 0u32;
@@ -1247,13 +1263,8 @@ fn control_loop(
             // back to this worker are past their mark, none is taken from it
             // (back-pressure: its ring fills, then its own backlog, then it stops
             // receiving); they go first.
-            send_alg(
-                &link.from_control,
-                &mut back[w],
-                &mut none,
-                &control_counters,
-            );
-            if back[w].over() {
+            back[w].send(link, &control_counters, &opts.stop);
+            if back[w].held.over() {
                 control_counters.alg_backpressured_polls.inc();
                 work += 1;
             } else {
@@ -1304,7 +1315,7 @@ fn control_loop(
                         // 0/1: the control lcore's own frames (counted as sent by it);
                         // 2/3: ALG frames, counted as sent by the worker that sends them.
                         m.set_port(out as u16 + if alg { 2 } else { 0 });
-                        queue_back(link, &mut back[w], m, &control_counters, &opts.stop);
+                        back[w].queue(link, m, &control_counters, &opts.stop);
                     }
                     Verdict::Hold => control.hold_alg(m),
                     _ => drop(m),
@@ -1312,12 +1323,7 @@ fn control_loop(
                 // What the ALG released or cut off goes right behind, in order.
                 send_control_ready(control, links, &mut back, &opts.stop);
             }
-            send_alg(
-                &link.from_control,
-                &mut back[w],
-                &mut none,
-                &control_counters,
-            );
+            back[w].send(link, &control_counters, &opts.stop);
         }
         // Once per poll, outside the loop over the links: runs held too long go as
         // they are, each back through the worker that sent it.
@@ -1325,8 +1331,8 @@ fn control_loop(
         send_control_ready(control, links, &mut back, &opts.stop);
         let mut waiting = 0;
         for (link, b) in links.iter().zip(back.iter_mut()) {
-            send_alg(&link.from_control, b, &mut none, &control_counters);
-            waiting += b.len();
+            b.send(link, &control_counters, &opts.stop);
+            waiting += b.held.len();
         }
         control_counters.alg_backlog.set(waiting as u64);
         if work > 0 {
