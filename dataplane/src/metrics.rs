@@ -839,3 +839,37 @@ pub fn serve(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_latency_histogram_renders_cumulative_buckets_in_seconds() {
+        let l = Latency::default();
+        for ns in [800, 1_500, 1_500, 3_000_000, 2_000_000_000] {
+            l.record(ns);
+        }
+        let mut f = Families(Vec::new());
+        f.histogram(
+            "cgnat_alg_frame_latency_seconds",
+            "help",
+            vec![(vec![("worker", "0".to_string())], &l)],
+        );
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&f.0, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for line in [
+            "# TYPE cgnat_alg_frame_latency_seconds histogram",
+            r#"cgnat_alg_frame_latency_seconds_bucket{worker="0",le="0.000001"} 1"#,
+            r#"cgnat_alg_frame_latency_seconds_bucket{worker="0",le="0.000002"} 3"#,
+            r#"cgnat_alg_frame_latency_seconds_bucket{worker="0",le="0.005"} 4"#,
+            r#"cgnat_alg_frame_latency_seconds_bucket{worker="0",le="1"} 4"#,
+            r#"cgnat_alg_frame_latency_seconds_bucket{worker="0",le="+Inf"} 5"#,
+            r#"cgnat_alg_frame_latency_seconds_count{worker="0"} 5"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        assert!(text.contains("cgnat_alg_frame_latency_seconds_sum{worker=\"0\"} 2.0030038"));
+    }
+}
