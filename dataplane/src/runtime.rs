@@ -54,6 +54,9 @@ struct Glean {
 /// cut again, twice over for a smaller MTU on the way out. Past `capacity - reserve`
 /// the worker takes no new frames (back-pressure): the backlog never fills.
 const WORKER_ALG_BACKLOG: usize = 2048;
+/// Bursts a worker takes from its ring back from the control lcore per poll, at most:
+/// as many as it receives from its ports (two per port).
+const FROM_CONTROL_BURSTS: usize = 4;
 const WORKER_ALG_RESERVE: usize = 5 * MAX_BURST + 2 * cgnat_dataplane::frag::MAX_HELD + 256;
 
 /// What the control lcore holds for each worker when the ring back to it is full, and
@@ -783,7 +786,13 @@ fn worker_loop(
                 dispatch::transmit(&mut lanes, out, m, &worker);
             }
         }
-        if link.from_control.dequeue_burst(&mut rx) > 0 {
+        // What the control lcore sent back: up to as many bursts as this poll could
+        // have received, so that the way back keeps up with the way there (it is
+        // never back-pressured: the control lcore may be waiting for this ring).
+        for _ in 0..FROM_CONTROL_BURSTS {
+            if link.from_control.dequeue_burst(&mut rx) == 0 {
+                break;
+            }
             for m in rx.take_all() {
                 let out = if m.port() & 1 == 0 {
                     Side::Inside
