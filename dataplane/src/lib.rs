@@ -11,6 +11,7 @@
 pub mod alg;
 pub mod alg_tag;
 pub mod alg_text;
+pub mod backlog;
 pub mod buf;
 pub mod counters;
 pub mod dispatch;
