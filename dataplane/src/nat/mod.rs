@@ -34,6 +34,8 @@ mod kin;
 mod nat64_tests;
 pub mod pcp;
 pub mod pool;
+#[cfg(test)]
+mod portless_tests;
 pub mod rss;
 pub mod sync;
 pub mod wheel;
@@ -2162,7 +2164,7 @@ impl Nat {
         self.index_session(i);
         self.live_sessions += 1;
         self.note(false, &s);
-        if self.params.log.sessions {
+        if self.logs_session(&s) {
             self.emit(self.session_event(event::SESSION_CREATE, &s));
         }
         let p = proto_index(s.proto);
@@ -2925,8 +2927,18 @@ impl Nat {
         });
     }
 
+    /// Whether session `s`'s create and delete are logged: every session's under
+    /// `log.sessions`, an address-only one's under `log.other_sessions` too.
+    #[inline]
+    fn logs_session(&self, s: &Session) -> bool {
+        let log = &self.params.log;
+        log.sessions || (log.other_sessions && portless(s.proto))
+    }
+
     fn session_event(&self, kind: u8, s: &Session) -> LogEvent {
-        let dst = self.params.log.destinations;
+        // An address-only session's remote is what tells it from another subscriber's
+        // on the same address: always carried.
+        let dst = self.params.log.destinations || portless(s.proto);
         LogEvent {
             kind,
             proto: s.proto,
@@ -3323,7 +3335,7 @@ impl Nat {
     fn release_session(&mut self, i: u32, now: u32) {
         let s = self.sessions[i as usize];
         self.note(true, &s);
-        if self.params.log.sessions {
+        if self.logs_session(&s) {
             self.emit(self.session_event(event::SESSION_DELETE, &s));
         }
         self.unindex_session(&s);
