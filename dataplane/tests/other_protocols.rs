@@ -7,7 +7,7 @@
 
 mod common;
 use cgnat_dataplane::counters::{proto_index, DropReason};
-use cgnat_dataplane::harness::{Harness, INSIDE_MAC, OUTSIDE_MAC};
+use cgnat_dataplane::harness::Harness;
 use cgnat_dataplane::pipeline::Side::{Inside, Outside};
 use cgnat_dataplane::wire::checksum;
 use common::*;
@@ -24,35 +24,6 @@ fn harness_n(nat_extra: &str, workers: u16) -> Harness {
                 .learn(u32::from(Ipv4Addr::new(100, 64, j, i)), &HOST_MAC);
         }
     }
-    h
-}
-
-/// An Ethernet frame of IPv4 protocol `proto` from `src` to `dst` carrying `payload`.
-fn raw(src: &str, dst: &str, proto: u8, payload: &[u8], inbound: bool) -> Vec<u8> {
-    let (smac, dmac) = if inbound {
-        (GW_MAC, OUTSIDE_MAC)
-    } else {
-        (HOST_MAC, INSIDE_MAC)
-    };
-    let mut f = Vec::new();
-    f.extend_from_slice(&dmac);
-    f.extend_from_slice(&smac);
-    f.extend_from_slice(&[0x08, 0x00]);
-    f.extend_from_slice(&ipv4(ip(src), ip(dst), proto, payload));
-    f
-}
-
-/// An IPv4 packet (no options, TTL 64, checksum filled).
-fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload: &[u8]) -> Vec<u8> {
-    let len = (20 + payload.len()) as u16;
-    let mut h = vec![0x45, 0];
-    h.extend_from_slice(&len.to_be_bytes());
-    h.extend_from_slice(&[0x12, 0x34, 0, 0, 64, proto, 0, 0]);
-    h.extend_from_slice(&src.octets());
-    h.extend_from_slice(&dst.octets());
-    let c = !checksum::fold(checksum::sum(&h));
-    h[10..12].copy_from_slice(&c.to_be_bytes());
-    h.extend_from_slice(payload);
     h
 }
 
@@ -89,7 +60,7 @@ fn in_pool(a: Ipv4Addr) -> bool {
 fn gre_and_esp_go_out_and_back_on_the_address_alone() {
     let mut h = harness_n("", 1);
     for (proto, body) in [(GRE, gre_body(1)), (ESP, esp_body(0x1000))] {
-        let f = raw("100.64.1.2", "192.0.2.10", proto, &body, false);
+        let f = ip_frame("100.64.1.2", "192.0.2.10", proto, &body, false);
         let o = one(&mut h, &f, Inside, 1000, Outside);
         let (p, src, dst, payload) = parts(&o);
         assert_eq!(p, proto);
@@ -97,7 +68,7 @@ fn gre_and_esp_go_out_and_back_on_the_address_alone() {
         assert_eq!(dst, ip("192.0.2.10"));
         assert_eq!(payload, body, "the payload is not touched");
         assert_eq!(o[14 + 8], 63, "TTL");
-        let back = raw("192.0.2.10", &src.to_string(), proto, &body, true);
+        let back = ip_frame("192.0.2.10", &src.to_string(), proto, &body, true);
         let b = one(&mut h, &back, Outside, 1001, Inside);
         let (p, s, d, payload) = parts(&b);
         assert_eq!((p, s, d), (proto, ip("192.0.2.10"), ip("100.64.1.2")));
@@ -115,7 +86,7 @@ fn gre_and_esp_go_out_and_back_on_the_address_alone() {
     ));
     let g = one(
         &mut h,
-        &raw("100.64.1.2", "192.0.2.10", GRE, &gre_body(2), false),
+        &ip_frame("100.64.1.2", "192.0.2.10", GRE, &gre_body(2), false),
         Inside,
         1002,
         Outside,
@@ -140,7 +111,7 @@ fn two_subscribers_to_one_remote_get_two_pool_addresses() {
     for sub in &subs[..2] {
         let o = one(
             &mut h,
-            &raw(sub, "192.0.2.10", GRE, &gre_body(1), false),
+            &ip_frame(sub, "192.0.2.10", GRE, &gre_body(1), false),
             Inside,
             1000,
             Outside,
@@ -149,7 +120,7 @@ fn two_subscribers_to_one_remote_get_two_pool_addresses() {
     }
     assert_ne!(srcs[0], srcs[1], "two subscribers, two pool addresses");
     let r = h.inject(
-        &raw(subs[2], "192.0.2.10", GRE, &gre_body(1), false),
+        &ip_frame(subs[2], "192.0.2.10", GRE, &gre_body(1), false),
         Inside,
         1000,
     );
@@ -162,7 +133,7 @@ fn two_subscribers_to_one_remote_get_two_pool_addresses() {
     for (sub, src) in subs.iter().zip(&srcs) {
         let b = one(
             &mut h,
-            &raw("192.0.2.10", &src.to_string(), GRE, &gre_body(9), true),
+            &ip_frame("192.0.2.10", &src.to_string(), GRE, &gre_body(9), true),
             Outside,
             1001,
             Inside,
@@ -180,10 +151,10 @@ fn a_pool_of_one_address_refuses_the_second_subscriber_and_keeps_the_first() {
         h.neighbors
             .learn(u32::from(Ipv4Addr::new(100, 64, 1, i)), &HOST_MAC);
     }
-    let first = raw("100.64.1.2", "192.0.2.10", GRE, &gre_body(1), false);
+    let first = ip_frame("100.64.1.2", "192.0.2.10", GRE, &gre_body(1), false);
     let o = one(&mut h, &first, Inside, 1000, Outside);
     assert_eq!(parts(&o).1, ip("198.51.100.1"));
-    let second = raw("100.64.1.3", "192.0.2.10", GRE, &gre_body(2), false);
+    let second = ip_frame("100.64.1.3", "192.0.2.10", GRE, &gre_body(2), false);
     let r = h.inject(&second, Inside, 1000);
     // Refused (an ICMP admin-prohibited to the subscriber at most), never sent out.
     assert!(r.iter().all(|(side, _)| *side == Inside), "{r:02x?}");
@@ -194,21 +165,21 @@ fn a_pool_of_one_address_refuses_the_second_subscriber_and_keeps_the_first() {
     // Another remote, or another protocol to that remote, is free for it.
     one(
         &mut h,
-        &raw("100.64.1.3", "192.0.2.11", GRE, &gre_body(3), false),
+        &ip_frame("100.64.1.3", "192.0.2.11", GRE, &gre_body(3), false),
         Inside,
         1000,
         Outside,
     );
     one(
         &mut h,
-        &raw("100.64.1.3", "192.0.2.10", ESP, &esp_body(7), false),
+        &ip_frame("100.64.1.3", "192.0.2.10", ESP, &esp_body(7), false),
         Inside,
         1000,
         Outside,
     );
     // The first subscriber's flow goes on, both ways.
     one(&mut h, &first, Inside, 1001, Outside);
-    let back = raw("192.0.2.10", "198.51.100.1", GRE, &gre_body(4), true);
+    let back = ip_frame("192.0.2.10", "198.51.100.1", GRE, &gre_body(4), true);
     let b = one(&mut h, &back, Outside, 1001, Inside);
     assert_eq!(parts(&b).2, ip("100.64.1.2"));
 }
@@ -218,13 +189,13 @@ fn nothing_comes_in_without_a_session() {
     let mut h = harness_n("", 1);
     none(
         &mut h,
-        &raw("192.0.2.10", "198.51.100.3", GRE, &gre_body(1), true),
+        &ip_frame("192.0.2.10", "198.51.100.3", GRE, &gre_body(1), true),
         Outside,
         1000,
     );
     none(
         &mut h,
-        &raw("192.0.2.10", "198.51.100.3", ESP, &esp_body(1), true),
+        &ip_frame("192.0.2.10", "198.51.100.3", ESP, &esp_body(1), true),
         Outside,
         1000,
     );
@@ -239,13 +210,13 @@ fn icmp_error(from: &str, to: &str, kind: u8, code: u8, quoted: &[u8], inbound: 
     m.extend_from_slice(&quoted[..28.min(quoted.len())]);
     let c = !checksum::fold(checksum::sum(&m));
     m[2..4].copy_from_slice(&c.to_be_bytes());
-    raw(from, to, 1, &m, inbound)
+    ip_frame(from, to, 1, &m, inbound)
 }
 
 #[test]
 fn icmp_errors_about_gre_are_translated_both_ways() {
     let mut h = harness_n("", 1);
-    let f = raw("100.64.1.2", "192.0.2.10", GRE, &gre_body(1), false);
+    let f = ip_frame("100.64.1.2", "192.0.2.10", GRE, &gre_body(1), false);
     let o = one(&mut h, &f, Inside, 1000, Outside);
     let pool = parts(&o).1;
     // A router on the way: host unreachable about the GRE packet the NAT sent.
@@ -259,7 +230,7 @@ fn icmp_errors_about_gre_are_translated_both_ways() {
     assert_eq!(&quoted[12..16], &ip("100.64.1.2").octets(), "quoted source");
     assert_eq!(&quoted[16..20], &ip("192.0.2.10").octets());
     // The subscriber's error about GRE that came in goes out from the pool address.
-    let inbound = raw("192.0.2.10", &pool.to_string(), GRE, &gre_body(2), true);
+    let inbound = ip_frame("192.0.2.10", &pool.to_string(), GRE, &gre_body(2), true);
     let i = one(&mut h, &inbound, Outside, 1002, Inside);
     let e = icmp_error("100.64.1.2", "192.0.2.10", 3, 2, &i[14..], false);
     let x = one(&mut h, &e, Inside, 1003, Outside);
@@ -277,13 +248,13 @@ fn nat_protocols_decides_which_are_translated() {
     );
     none(
         &mut h,
-        &raw("100.64.1.2", "192.0.2.10", GRE, &gre_body(1), false),
+        &ip_frame("100.64.1.2", "192.0.2.10", GRE, &gre_body(1), false),
         Inside,
         1000,
     );
     none(
         &mut h,
-        &raw("100.64.1.2", "192.0.2.10", 103, b"pim pim!", false),
+        &ip_frame("100.64.1.2", "192.0.2.10", 103, b"pim pim!", false),
         Inside,
         1000,
     );
@@ -291,7 +262,7 @@ fn nat_protocols_decides_which_are_translated() {
     for proto in [ESP, 132, 99] {
         let o = one(
             &mut h,
-            &raw("100.64.1.2", "192.0.2.10", proto, &esp_body(3), false),
+            &ip_frame("100.64.1.2", "192.0.2.10", proto, &esp_body(3), false),
             Inside,
             1000,
             Outside,
@@ -302,7 +273,7 @@ fn nat_protocols_decides_which_are_translated() {
     let mut d = harness_n("", 1);
     none(
         &mut d,
-        &raw("100.64.1.2", "192.0.2.10", 132, &esp_body(1), false),
+        &ip_frame("100.64.1.2", "192.0.2.10", 132, &esp_body(1), false),
         Inside,
         1000,
     );
@@ -312,9 +283,9 @@ fn nat_protocols_decides_which_are_translated() {
 #[test]
 fn an_idle_session_expires_after_the_other_timeout() {
     let mut h = harness_n("timeouts = { other = 120 }", 1);
-    let f = raw("100.64.1.2", "192.0.2.10", GRE, &gre_body(1), false);
+    let f = ip_frame("100.64.1.2", "192.0.2.10", GRE, &gre_body(1), false);
     let pool = parts(&one(&mut h, &f, Inside, 1000, Outside)).1;
-    let back = raw("192.0.2.10", &pool.to_string(), GRE, &gre_body(2), true);
+    let back = ip_frame("192.0.2.10", &pool.to_string(), GRE, &gre_body(2), true);
     h.expire(1100);
     one(&mut h, &back, Outside, 1100, Inside);
     h.expire(1121);
@@ -337,7 +308,7 @@ fn with_two_workers_replies_reach_the_session_whichever_queue_they_arrive_on() {
             let subs = ["100.64.1.2", "100.64.2.3"];
             let mut pools = Vec::new();
             for sub in subs {
-                let f = raw(sub, remote, GRE, &gre_body(k as u8), false);
+                let f = ip_frame(sub, remote, GRE, &gre_body(k as u8), false);
                 let o = h.inject_at(w_out, &f, Inside, 1000);
                 assert_eq!(o.len(), 1, "one frame out: {o:02x?}");
                 assert_eq!(o[0].0, Outside);
@@ -348,11 +319,40 @@ fn with_two_workers_replies_reach_the_session_whichever_queue_they_arrive_on() {
                 "two subscribers, one remote: two addresses"
             );
             for (sub, pool) in subs.iter().zip(&pools) {
-                let back = raw(remote, &pool.to_string(), GRE, &gre_body(9), true);
+                let back = ip_frame(remote, &pool.to_string(), GRE, &gre_body(9), true);
                 let b = h.inject_at(w_in, &back, Outside, 1001);
                 assert_eq!(b.len(), 1, "the reply reaches {sub}: {b:02x?}");
                 assert_eq!(parts(&b[0].1).2, ip(sub));
             }
         }
     }
+}
+
+#[test]
+fn cgnat_show_names_the_protocol_of_an_address_only_session() {
+    use cgnat_dataplane::inspect::{answer, Answer, Filter, Query};
+    let mut h = harness_n("[nat.protocols]\n99 = \"allow\"", 1);
+    for proto in [GRE, ESP, 99] {
+        one(
+            &mut h,
+            &ip_frame("100.64.1.2", "192.0.2.10", proto, &esp_body(1), false),
+            Inside,
+            1000,
+            Outside,
+        );
+    }
+    let q = Query::Sessions(Filter::default(), 0, 10);
+    let Answer::Sessions(rows, _) = answer(&h.worker.nat, 0, &q, 1000) else {
+        panic!("not a session answer")
+    };
+    let mut seen: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            let i = r.info();
+            (i.protocol, i.inside, i.remote)
+        })
+        .collect();
+    seen.sort();
+    let row = |p: &str| (p.into(), "100.64.1.2:0".into(), "192.0.2.10:0".into());
+    assert_eq!(seen, vec![row("99"), row("esp"), row("gre")]);
 }
