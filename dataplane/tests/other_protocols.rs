@@ -356,3 +356,20 @@ fn cgnat_show_names_the_protocol_of_an_address_only_session() {
     let row = |p: &str| (p.into(), "100.64.1.2:0".into(), "192.0.2.10:0".into());
     assert_eq!(seen, vec![row("99"), row("esp"), row("gre")]);
 }
+
+#[test]
+fn a_reload_that_drops_a_protocol_stops_it_both_ways_at_once() {
+    let mut h = harness_n("", 1);
+    let f = ip_frame("100.64.1.2", "192.0.2.10", GRE, &gre_body(1), false);
+    let pool = parts(&one(&mut h, &f, Inside, 1000, Outside)).1;
+    let back = ip_frame("192.0.2.10", &pool.to_string(), GRE, &gre_body(2), true);
+    let text = config_text("[nat.protocols]\ngre = \"drop\"");
+    let running = config("");
+    let new = cgnat_config::Config::parse(&text, "test.toml").unwrap();
+    let changes = cgnat_config::reload_plan(&running, &new, &text).expect("nat.protocols is live");
+    assert!(changes.iter().any(|c| c.key.starts_with("nat.protocols")));
+    h.reconfigure(&new, 1001);
+    none(&mut h, &f, Inside, 1001);
+    none(&mut h, &back, Outside, 1001);
+    assert_eq!(h.counters.dropped(DropReason::ProtocolDenied), 2);
+}
