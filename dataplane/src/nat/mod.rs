@@ -1386,15 +1386,16 @@ impl Nat {
             let c = *cursor;
             *cursor += 1;
             if c < slots {
-                if !log.sessions && !log.mappings {
+                if !log.sessions && !log.mappings && !log.other_sessions {
                     *cursor = slots;
                     continue;
                 }
                 if let Some(s) = self.session_at(c as u32).copied() {
-                    if log.sessions {
+                    if self.logs_session(&s) {
                         self.emit(self.session_event(event::SESSION_DELETE, &s));
                     }
-                    if s.folded() {
+                    // An address-only session has no mapping to close.
+                    if s.folded() && !portless(s.proto) {
                         self.bib_delete(c as u32);
                     }
                 }
