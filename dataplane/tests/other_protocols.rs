@@ -373,3 +373,37 @@ fn a_reload_that_drops_a_protocol_stops_it_both_ways_at_once() {
     none(&mut h, &back, Outside, 1001);
     assert_eq!(h.counters.dropped(DropReason::ProtocolDenied), 2);
 }
+
+#[test]
+fn address_only_packets_to_a_pool_address_are_not_hairpinned() {
+    let mut h = harness_n("", 1);
+    none(
+        &mut h,
+        &ip_frame("100.64.1.2", "198.51.100.5", GRE, &gre_body(1), false),
+        Inside,
+        1000,
+    );
+    assert_eq!(h.counters.dropped(DropReason::ProtocolDenied), 1);
+    assert_eq!(h.counters.sessions_created[proto_index(GRE)].get(), 0);
+}
+
+#[test]
+fn with_two_workers_an_icmp_error_about_gre_reaches_the_session_from_either_queue() {
+    let mut h = harness_n("", 2);
+    for (k, remote) in ["192.0.2.10", "192.0.2.11", "192.0.2.12"]
+        .iter()
+        .enumerate()
+    {
+        let f = ip_frame("100.64.1.2", remote, GRE, &gre_body(k as u8), false);
+        let o = h.inject_at(0, &f, Inside, 1000);
+        assert_eq!(o.len(), 1, "{o:02x?}");
+        let pool = parts(&o[0].1).1;
+        for w in [0u16, 1] {
+            // A router's error, whose source says nothing of the session's worker.
+            let e = icmp_error("203.0.113.7", &pool.to_string(), 3, 1, &o[0].1[14..], true);
+            let b = h.inject_at(w, &e, Outside, 1001);
+            assert_eq!(b.len(), 1, "the error reaches the subscriber: {b:02x?}");
+            assert_eq!(parts(&b[0].1).2, ip("100.64.1.2"));
+        }
+    }
+}

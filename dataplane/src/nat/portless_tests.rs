@@ -67,3 +67,23 @@ fn address_only_sessions_are_logged_with_protocol_and_remote_under_block_logging
         .iter()
         .any(|e| e.kind == event::SESSION_DELETE && e.proto == 47));
 }
+
+#[test]
+fn address_only_sessions_are_not_synced_to_a_standby() {
+    // A standby's worker takes what lives on its outside ports; these have none
+    // (docs/design.md 5.5). A UDP session beside it is synced as ever.
+    let (mut n, _) = nat("");
+    n.sync_journal(true);
+    let g = n.in2out(&gre(SUB, R1), 0, true, T0).unwrap();
+    let u = n
+        .in2out(&fold_tests::udp(SUB, 5000, R1, 53), 0, true, T0)
+        .unwrap();
+    let mut items = Vec::new();
+    n.sync_drain(T0, &mut |it| {
+        items.push(it);
+        true
+    });
+    assert_eq!(items.len(), 1, "the UDP session alone: {items:?}");
+    assert!(n.sync_session(g, T0).is_none());
+    assert!(n.sync_session(u, T0).is_some());
+}
