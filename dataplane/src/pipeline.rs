@@ -981,8 +981,12 @@ impl<B: PacketBuf> Worker<B> {
                 if in_any(&self.params.identity, p.src) || in_any(&self.params.exclude, p.dst) {
                     return None;
                 }
-                if let Some(remote) = self.portless_remote(buf, p, from) {
-                    return Some(self.nat.portless_owner(remote));
+                // Address only (and ICMP errors about it): the remote's worker. (Not
+                // asked of TCP and UDP, the fast path's.)
+                if !matches!(p.proto, ipv4::PROTO_TCP | ipv4::PROTO_UDP) {
+                    if let Some(remote) = self.portless_remote(buf, p, from) {
+                        return Some(self.nat.portless_owner(remote));
+                    }
                 }
                 if let Some(w) = self.nat.range_owner(p.src) {
                     return Some(w);
@@ -998,9 +1002,11 @@ impl<B: PacketBuf> Worker<B> {
                 if ff & 0x1fff != 0 || !self.nat.is_pool_addr(p.dst) {
                     return None;
                 }
-                if let Some(remote) = self.portless_remote(buf, p, from) {
-                    return Some(self.nat.portless_owner(remote));
-                }
+                // Address only (and ICMP errors about it): no port; the remote's worker.
+                let portless = || {
+                    self.portless_remote(buf, p, from)
+                        .map(|r| self.nat.portless_owner(r))
+                };
                 let port = match p.proto {
                     ipv4::PROTO_TCP | ipv4::PROTO_UDP if d.len() >= 4 => crate::wire::be16(d, 2),
                     ipv4::PROTO_ICMP if d.len() >= 8 && icmp::is_query(d[0]) => {
@@ -1015,10 +1021,11 @@ impl<B: PacketBuf> Worker<B> {
                         match e[9] {
                             ipv4::PROTO_TCP | ipv4::PROTO_UDP => crate::wire::be16(e, ihl),
                             ipv4::PROTO_ICMP => crate::wire::be16(e, ihl + 4),
-                            _ => return None,
+                            _ => return portless(),
                         }
                     }
-                    _ => return None,
+                    ipv4::PROTO_TCP | ipv4::PROTO_UDP | ipv4::PROTO_ICMP => return None,
+                    _ => return portless(),
                 };
                 Some(self.nat.pool.owner(p.dst, port).unwrap_or(0))
             }
