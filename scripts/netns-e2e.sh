@@ -287,6 +287,59 @@ sleep 0.5
 result tftp 1 "256 KB sha256 ok"
 echo "e2e: tftp download of 256 KB ok (address-and-port-dependent filtering, TFTP ALG)"
 
+# 5b. GRE (47) and ESP (50), translated by address alone, from two subscribers
+#     (100.64.0.2 and 100.64.0.3, both in the subscriber namespace) to one remote. No
+#     GRE or ESP module is needed: raw IP sockets send and receive them. The remote
+#     echoes each packet to its source; each subscriber must get its own back (tagged),
+#     and the remote must have seen two different pool addresses.
+ip netns exec "$inet" python3 - > "$work/other-echo.log" 2>&1 <<'PY' &
+import select, socket, time
+socks = [socket.socket(socket.AF_INET, socket.SOCK_RAW, p) for p in (47, 50)]
+for s in socks:
+    s.bind(("192.0.2.10", 0))  # replies from the remote's address, not the route's
+end = time.time() + 30
+seen = 0
+while time.time() < end and seen < 8:
+    r, _, _ = select.select(socks, [], [], 1)
+    for s in r:
+        data, peer = s.recvfrom(4096)
+        body = data[(data[0] & 15) * 4:]
+        s.sendto(b"echo " + body, (peer[0], 0))
+        print(s.proto, peer[0], body.decode(errors="replace"), flush=True)
+        seen += 1
+PY
+pids+=($!)
+sleep 0.5
+ip netns exec "$sub" python3 - > "$work/other-client.log" 2>&1 <<'PY' || fail "GRE/ESP round trip: $(cat "$work/other-client.log")"
+import socket, time
+subs = ["100.64.0.2", "100.64.0.3"]
+for proto in (47, 50):
+    r = socket.socket(socket.AF_INET, socket.SOCK_RAW, proto)
+    r.settimeout(3)
+    for k in range(2):
+        for sub in subs:
+            s = socket.socket(socket.AF_INET, socket.SOCK_RAW, proto)
+            s.bind((sub, 0))
+            s.sendto(("%s %d from %s" % (proto, k, sub)).encode(), ("192.0.2.10", 0))
+            s.close()
+    got = {}
+    deadline = time.time() + 5
+    while len(got) < 4 and time.time() < deadline:
+        data, peer = r.recvfrom(4096)
+        dst = socket.inet_ntoa(data[16:20])
+        body = data[(data[0] & 15) * 4:].decode(errors="replace")
+        assert peer[0] == "192.0.2.10", peer
+        assert body.startswith("echo %d " % proto) and body.endswith("from " + dst), (dst, body)
+        got[body] = dst
+    assert len(got) == 4, got
+    print("proto", proto, "ok:", sorted(got.values()))
+PY
+pools=$(awk '{print $2}' "$work/other-echo.log" | sort -u | tr '\n' ' ')
+[ "$(awk '{print $2}' "$work/other-echo.log" | sort -u | wc -l)" = 2 ] \
+    || fail "GRE/ESP: the remote saw sources [$pools], not two pool addresses"
+case "$pools" in *100.64.*) fail "GRE/ESP: an inside address reached the remote: $pools";; esac
+echo "e2e: GRE and ESP from two subscribers to one remote and back ok (remote saw $pools)"
+
 # 6. Only pool addresses may appear as sources on the internet side.
 sleep 0.5
 kill "${pids[1]}" 2>/dev/null || true
@@ -306,6 +359,8 @@ text = open(sys.argv[1]).read()
 s = json.loads(text[text.index("{"):])
 assert s["translated"]["in2out"] > 0 and s["translated"]["out2in"] > 0, s["translated"]
 assert s["sessions_created"]["tcp"] >= 1 and s["sessions_created"]["udp"] >= 1 and s["sessions_created"]["icmp"] >= 1, s
+# GRE and ESP of two subscribers (5b): four address-only sessions.
+assert s["sessions_created"]["other"] == 4, s["sessions_created"]
 alg = s["alg"]
 # At least four active FTP transfers (EPRT and PORT downloads, PORT upload, split PORT;
 # lftp active and the other tricky cases add to them): four rewrites and expectations

@@ -205,6 +205,53 @@ pub struct Timeouts {
     pub icmp: u32,
     /// How long an unsolicited inbound SYN is held (RFC 5382 REQ-4: 6).
     pub tcp_syn_inbound: u32,
+    /// Address-only sessions of the other IP protocols (GRE, ESP, AH, ...): 300 by
+    /// default, UDP's (their traffic is datagrams, their keepalives spaced like UDP's).
+    pub other: u32,
+}
+
+/// The IP protocols other than TCP, UDP and ICMP translated (address only) unless
+/// `nat.protocols` says otherwise: GRE (47), ESP (50), AH (51).
+pub const OTHER_DEFAULT_ALLOW: [u8; 3] = [47, 50, 51];
+
+/// The names `nat.protocols` knows besides numbers.
+pub const OTHER_PROTOCOL_NAMES: [(&str, u8); 7] = [
+    ("gre", 47),
+    ("esp", 50),
+    ("ah", 51),
+    ("sctp", 132),
+    ("ipip", 4),
+    ("ipv6", 41),
+    ("l2tp", 115),
+];
+
+/// The protocol number of a `nat.protocols` key: a name of
+/// [`OTHER_PROTOCOL_NAMES`], `tcp`, `udp`, `icmp`, or a number from 0 to 255.
+pub fn protocol_number(name: &str) -> Option<u8> {
+    match name {
+        "tcp" => Some(6),
+        "udp" => Some(17),
+        "icmp" => Some(1),
+        _ => OTHER_PROTOCOL_NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, p)| p)
+            .or_else(|| name.parse().ok()),
+    }
+}
+
+/// The name of protocol `p` as `nat.protocols`, logs and `cgnat show` write it (its
+/// number when it has no name).
+pub fn protocol_name(p: u8) -> String {
+    match p {
+        1 => "icmp".into(),
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        _ => OTHER_PROTOCOL_NAMES
+            .iter()
+            .find(|&&(_, q)| q == p)
+            .map_or_else(|| p.to_string(), |(n, _)| (*n).to_string()),
+    }
 }
 
 /// L4 protocol of a static mapping.
@@ -298,6 +345,9 @@ pub struct Nat {
     pub inbound_syn: InboundSyn,
     /// Static mappings (`[[nat.static]]`).
     pub statics: Vec<StaticMapping>,
+    /// The IP protocols other than TCP, UDP and ICMP translated address-only
+    /// (`[nat.protocols]`, sorted); the rest are dropped (`protocol_denied`).
+    pub other_protocols: Vec<u8>,
 }
 
 impl Nat {
@@ -626,6 +676,10 @@ fn path_string(path: &[Seg]) -> String {
                 s.push_str(k);
             }
             Seg::Idx(i) => s.push_str(&format!("[{i}]")),
+            Seg::Name(k) => {
+                s.push('.');
+                s.push_str(k);
+            }
         }
     }
     s

@@ -11,6 +11,8 @@ use std::ops::Range;
 pub(crate) enum Seg {
     Key(&'static str),
     Idx(usize),
+    /// A key the file chose (a table's entry, e.g. `nat.protocols.gre`).
+    Name(String),
 }
 
 fn d_eal() -> Vec<String> {
@@ -314,6 +316,13 @@ enum IpOptionsName {
 
 #[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
+enum ProtoAction {
+    Allow,
+    Drop,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
 enum ProtoName {
     Tcp,
     Udp,
@@ -332,6 +341,8 @@ struct FileTimeouts {
     icmp: u32,
     #[serde(default = "d_syn")]
     tcp_syn_inbound: u32,
+    #[serde(default = "d_other")]
+    other: u32,
 }
 fn d_udp() -> u32 {
     300
@@ -348,6 +359,11 @@ fn d_icmp() -> u32 {
 fn d_syn() -> u32 {
     6
 }
+// Address-only sessions (GRE, ESP, ...) carry datagrams like UDP's, and their
+// keepalives (PPTP's echo every 60 s, IKE's) are spaced like UDP's: UDP's default.
+fn d_other() -> u32 {
+    300
+}
 impl Default for FileTimeouts {
     fn default() -> Self {
         FileTimeouts {
@@ -356,6 +372,7 @@ impl Default for FileTimeouts {
             tcp_transitory: d_trans(),
             icmp: d_icmp(),
             tcp_syn_inbound: d_syn(),
+            other: d_other(),
         }
     }
 }
@@ -428,6 +445,9 @@ struct FileNat {
     inbound_syn: InboundSynName,
     #[serde(default, rename = "static")]
     statics: Vec<FileStatic>,
+    // Protocol name or number -> allow | drop; over the defaults (OTHER_DEFAULT_ALLOW).
+    #[serde(default)]
+    protocols: std::collections::BTreeMap<String, ProtoAction>,
 }
 fn d_pooling() -> PoolingName {
     PoolingName::Paired
@@ -702,6 +722,7 @@ impl Ctx<'_> {
             let next = match seg {
                 Seg::Key(k) => item.get(*k),
                 Seg::Idx(i) => item.get(*i),
+                Seg::Name(k) => item.get(k.as_str()),
             };
             let Some(next) = next else { break };
             item = next;
@@ -1593,6 +1614,12 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         ("tcp_established", t.tcp_established, 7440, "RFC 5382 REQ-5"),
         ("tcp_transitory", t.tcp_transitory, 240, "RFC 5382 REQ-5"),
         ("icmp", t.icmp, 60, "RFC 5508 REQ-1"),
+        (
+            "other",
+            t.other,
+            60,
+            "the ICMP query's, the shortest of any session",
+        ),
     ] {
         if v < min {
             return Err(cx.err(
@@ -1610,6 +1637,37 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             ),
         ));
     }
+    let mut allowed: Vec<u8> = crate::OTHER_DEFAULT_ALLOW.to_vec();
+    for (name, action) in &n.protocols {
+        let pk = vec![Key("nat"), Key("protocols"), Seg::Name(name.clone())];
+        let number = crate::protocol_number(name).ok_or_else(|| {
+            cx.err(
+                &pk,
+                format!(
+                    "unknown protocol {name:?}; a name ({}) or a number from 0 to 255",
+                    crate::OTHER_PROTOCOL_NAMES
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+        if matches!(number, 1 | 6 | 17) {
+            return Err(cx.err(
+                &pk,
+                format!(
+                    "protocol {number} (TCP, UDP and ICMP) has its own translation; \
+                     nat.protocols names the others (gre, esp, ah, sctp or a number)"
+                ),
+            ));
+        }
+        allowed.retain(|&p| p != number);
+        if *action == ProtoAction::Allow {
+            allowed.push(number);
+        }
+    }
+    allowed.sort_unstable();
     let mut statics = Vec::new();
     for (i, s) in n.statics.iter().enumerate() {
         let sk = |k: &'static str| vec![Key("nat"), Key("static"), Idx(i), Key(k)];
@@ -1682,6 +1740,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             tcp_transitory: t.tcp_transitory,
             icmp: t.icmp,
             tcp_syn_inbound: t.tcp_syn_inbound,
+            other: t.other,
         },
         icmp_on_limit: n.icmp_on_limit,
         inbound_syn: match n.inbound_syn {
@@ -1689,6 +1748,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             InboundSynName::Drop => InboundSyn::Drop,
         },
         statics,
+        other_protocols: allowed,
     };
 
     // [alg]
@@ -2078,6 +2138,7 @@ impl FileConfig {
                     tcp_transitory: n.timeouts.tcp_transitory,
                     icmp: n.timeouts.icmp,
                     tcp_syn_inbound: n.timeouts.tcp_syn_inbound,
+                    other: n.timeouts.other,
                 },
                 icmp_on_limit: n.icmp_on_limit,
                 inbound_syn: match n.inbound_syn {
@@ -2095,6 +2156,19 @@ impl FileConfig {
                         },
                         inside: s.inside.to_string(),
                         outside: s.outside.to_string(),
+                    })
+                    .collect(),
+                protocols: (0..=255u8)
+                    .filter(|p| !matches!(p, 1 | 6 | 17))
+                    .filter_map(|p| {
+                        let on = n.other_protocols.contains(&p);
+                        let default = crate::OTHER_DEFAULT_ALLOW.contains(&p);
+                        let action = if on {
+                            ProtoAction::Allow
+                        } else {
+                            ProtoAction::Drop
+                        };
+                        (on != default).then(|| (crate::protocol_name(p), action))
                     })
                     .collect(),
             }),

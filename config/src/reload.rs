@@ -34,6 +34,9 @@ const LIVE: &[&str] = &[
     "nat.inbound_syn",
     "nat.port_parity",
     "nat.port_preservation",
+    // Read per packet: a protocol dropped now is dropped both ways at once (its
+    // sessions end at their timeout); one allowed now is translated from now on.
+    "nat.protocols",
     "alg",
     "logging",
     "metrics.token",

@@ -1584,3 +1584,44 @@ fn ha_values_are_checked() {
     let t = ha(&format!("{good}\nelection = true"));
     refused(&t, "election", "ha.election", "rate");
 }
+
+// ---- nat.protocols, nat.timeouts.other ---------------------------------------------
+
+#[test]
+fn other_protocols_default_to_gre_esp_ah_and_follow_nat_protocols() {
+    let c = Config::parse(BASE, "t.toml").unwrap();
+    assert_eq!(c.nat.other_protocols, vec![47, 50, 51]);
+    assert_eq!(c.nat.timeouts.other, 300);
+    let t = nat("timeouts = { other = 90 }\n[nat.protocols]\nesp = \"drop\"\nsctp = \"allow\"\n99 = \"allow\"");
+    let c = Config::parse(&t, "t.toml").unwrap();
+    assert_eq!(c.nat.other_protocols, vec![47, 51, 99, 132]);
+    assert_eq!(c.nat.timeouts.other, 90);
+    // The resolved file writes what differs from the defaults, and reads back.
+    let again = Config::parse(&c.resolved_toml(), "r.toml").unwrap();
+    assert_eq!(again.nat.other_protocols, c.nat.other_protocols);
+}
+
+#[test]
+fn nat_protocols_refuses_unknown_names_and_the_protocols_with_their_own_handling() {
+    let t = nat("[nat.protocols]\ngree = \"allow\"");
+    refused(&t, "gree", "nat.protocols.gree", "gre, esp, ah, sctp");
+    let t = nat("[nat.protocols]\n256 = \"allow\"");
+    refused(&t, "256", "nat.protocols.256", "a number from 0 to 255");
+    for p in ["tcp", "udp", "icmp", "6", "17", "1"] {
+        let t = nat(&format!("[nat.protocols]\n{p} = \"drop\""));
+        refused(
+            &t,
+            &format!("{p} = "),
+            &format!("nat.protocols.{p}"),
+            "has its own translation",
+        );
+    }
+    let t = nat("[nat.protocols]\ngre = \"maybe\"");
+    refused(&t, "maybe", "nat.protocols.gre", "`allow`");
+}
+
+#[test]
+fn nat_timeouts_other_has_a_floor() {
+    let t = nat("timeouts = { other = 59 }");
+    refused(&t, "timeouts", "nat.timeouts.other", "60 s minimum");
+}

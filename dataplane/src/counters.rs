@@ -120,8 +120,16 @@ labelled! {
     Ipv4Martian = "ipv4_martian",
     /// TTL expired; an ICMP time-exceeded was sent instead where allowed.
     TtlExpired = "ttl_expired",
-    /// Protocol other than TCP, UDP and ICMP.
+    /// NAT64: an IPv6 upper layer other than TCP, UDP and ICMPv6 (address-only
+    /// translation is NAT44's only).
     UnsupportedProtocol = "unsupported_protocol",
+    /// An IP protocol other than TCP, UDP and ICMP that `nat.protocols` does not
+    /// allow (by default all but GRE, ESP and AH), or one of those to a pool address
+    /// (address-only sessions are not hairpinned).
+    ProtocolDenied = "protocol_denied",
+    /// A new address-only session (GRE, ESP, ...) refused: every pool address is
+    /// another subscriber's for that remote and protocol.
+    OtherProtocolAddressConflict = "other_protocol_address_conflict",
     /// Fragment that cannot be translated (hairpinned, or handed to hold by mistake).
     Fragment = "fragment",
     /// Fragment held for its first fragment, which never came in time.
@@ -324,12 +332,12 @@ pub struct WorkerCounters {
     pub stage_cycles: [Counter; N_STAGES],
     /// Packets each stage of the burst path handled ([`STAGES`]).
     pub stage_packets: [Counter; N_STAGES],
-    /// Sessions created, per protocol (tcp, udp, icmp).
-    pub sessions_created: [Counter; 3],
+    /// Sessions created, per protocol ([`PROTO_NAMES`]).
+    pub sessions_created: [Counter; PROTO_NAMES.len()],
     /// Sessions expired, per protocol.
-    pub sessions_expired: [Counter; 3],
+    pub sessions_expired: [Counter; PROTO_NAMES.len()],
     /// Sessions alive now, per protocol.
-    pub sessions_active: [Counter; 3],
+    pub sessions_active: [Counter; PROTO_NAMES.len()],
     /// Mappings alive now.
     pub mappings_active: Counter,
     /// Subscribers with state now.
@@ -657,12 +665,14 @@ pub fn proto_index(proto: u8) -> usize {
     match proto {
         6 => 0,
         17 => 1,
-        _ => 2,
+        1 => 2,
+        _ => 3,
     }
 }
 
-/// Protocol names in per-protocol counter order.
-pub const PROTO_NAMES: [&str; 3] = ["tcp", "udp", "icmp"];
+/// Protocol names in per-protocol counter order ("other": the address-only
+/// protocols, GRE, ESP, AH, ...).
+pub const PROTO_NAMES: [&str; 4] = ["tcp", "udp", "icmp", "other"];
 
 labelled! {
     /// What became of a PCP or NAT-PMP request: granted, or why it was refused or

@@ -130,7 +130,16 @@ pub fn spawn(
                     }
                     if let Some(s) = &syslog {
                         for ev in &buf[..n] {
-                            if matches!(ev.kind, event::PORT_BLOCK_ALLOC | event::PORT_BLOCK_FREE) {
+                            // Blocks; and the sessions of the address-only protocols,
+                            // which have no block (`Policy::other_sessions`).
+                            let other = cgnat_dataplane::nat::portless(ev.proto)
+                                && matches!(ev.kind, event::SESSION_CREATE | event::SESSION_DELETE);
+                            if other
+                                || matches!(
+                                    ev.kind,
+                                    event::PORT_BLOCK_ALLOC | event::PORT_BLOCK_FREE
+                                )
+                            {
                                 let _ = sock.send_to(
                                     syslog_line(ev, &hostname, &rfc3339(ms)).as_bytes(),
                                     s.server,

@@ -107,7 +107,7 @@ impl SessionRow {
         let ep = |(a, p): (Ipv4Addr, u16)| format!("{a}:{p}");
         SessionInfo {
             worker: self.worker,
-            protocol: proto_name(self.proto).into(),
+            protocol: proto_name(self.proto),
             inside: std::net::SocketAddr::from(self.inside).to_string(),
             outside: ep(self.outside),
             remote: ep(self.remote),
@@ -123,7 +123,7 @@ impl SessionRow {
 pub struct SessionInfo {
     /// Worker that owns it.
     pub worker: u16,
-    /// tcp, udp or icmp.
+    /// tcp, udp, icmp, or an address-only protocol's name or number (gre, esp, 99).
     pub protocol: String,
     /// Inside endpoint.
     pub inside: String,
@@ -223,12 +223,10 @@ pub enum Answer {
     Busiest(Vec<SubscriberLoad>, Option<u32>),
 }
 
-fn proto_name(p: u8) -> &'static str {
-    match p {
-        6 => "tcp",
-        17 => "udp",
-        _ => "icmp",
-    }
+/// tcp, udp, icmp, an address-only protocol's name (gre, esp, ah, sctp, ...) or
+/// its number (`cgnat_config::protocol_name`).
+fn proto_name(p: u8) -> String {
+    cgnat_config::protocol_name(p)
 }
 
 fn endpoint(a: u32, p: u16) -> String {
@@ -342,7 +340,7 @@ pub fn answer(nat: &Nat, worker: u16, q: &Query, now: u32) -> Answer {
                     let m = nat.mapping(e.mapping);
                     ExpectationInfo {
                         worker,
-                        protocol: proto_name(k.proto).into(),
+                        protocol: proto_name(k.proto),
                         outside: endpoint(k.a, k.pa),
                         inside: endpoint(m.key().a, m.key().pa),
                         remote: Ipv4Addr::from(e.remote).to_string(),
@@ -417,7 +415,7 @@ fn subscriber_info(
                 .pcp_entries()
                 .filter(|e| e.inside.0 == key)
                 .map(|e| PortMappingInfo {
-                    protocol: proto_name(e.proto).into(),
+                    protocol: proto_name(e.proto),
                     inside: endpoint(e.inside.0, e.inside.1),
                     outside: endpoint(e.outside.0, e.outside.1),
                     expires_in_secs: e.expires.saturating_sub(now),

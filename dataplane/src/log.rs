@@ -112,6 +112,11 @@ pub struct Policy {
     pub limits: bool,
     /// Pool utilisation (percent) that raises a threshold event; 0: none.
     pub threshold_percent: u32,
+    /// Session create and delete events of the address-only protocols (GRE, ESP,
+    /// ...: `crate::nat::portless`) even when `sessions` is off: they hold no port
+    /// block and no port, so nothing else records who had the address. On with any
+    /// collector, unless `logging.ipfix.sessions = "off"`.
+    pub other_sessions: bool,
 }
 
 impl Policy {
@@ -132,9 +137,11 @@ impl Policy {
                 blocks,
                 limits: true,
                 threshold_percent: i.threshold_percent,
+                other_sessions: i.sessions != SessionLogging::Off,
             },
             (None, Some(_)) => Policy {
                 blocks,
+                other_sessions: true,
                 ..Policy::default()
             },
             (None, None) => Policy::default(),
@@ -481,14 +488,27 @@ pub fn syslog_line(e: &LogEvent, hostname: &str, timestamp: &str) -> String {
         event::ADDRESSES_EXHAUSTED => "addresses-exhausted",
         _ => "quota-exceeded",
     };
+    // An address-only session (GRE, ESP, ...) names its protocol and remote; the
+    // other lines are as they were.
+    let other = crate::nat::portless(e.proto)
+        && matches!(e.kind, event::SESSION_CREATE | event::SESSION_DELETE);
     // <134> = facility local0 (16) * 8 + severity informational (6).
-    format!(
-        "<134>1 {timestamp} {hostname} cgnat - {what} [nat@32473 inside=\"{}\" outside=\"{}\" first=\"{}\" last=\"{}\"]",
+    let mut line = format!(
+        "<134>1 {timestamp} {hostname} cgnat - {what} [nat@32473 inside=\"{}\" outside=\"{}\" first=\"{}\" last=\"{}\"",
         e.inside_text(),
         Ipv4Addr::from(e.outside),
         e.out_port,
         e.dst_port
-    )
+    );
+    if other {
+        line.push_str(&format!(
+            " protocol=\"{}\" remote=\"{}\"",
+            cgnat_config::protocol_name(e.proto),
+            Ipv4Addr::from(e.dst)
+        ));
+    }
+    line.push(']');
+    line
 }
 
 #[cfg(test)]

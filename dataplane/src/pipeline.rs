@@ -631,6 +631,10 @@ impl<B: PacketBuf> Worker<B> {
             return None;
         }
         let (tuple, flags, _) = Self::tuple(buf, &p, from == Side::Inside).ok()?;
+        if crate::nat::portless(tuple.proto) {
+            // Address only: the full path (its protocol policy, its owner).
+            return None;
+        }
         if self.nat.pool.layout.workers > 1 && !handed {
             if let Some(w) = self.owner(buf, &p, from) {
                 if w != self.nat.pool.worker() {
@@ -977,6 +981,13 @@ impl<B: PacketBuf> Worker<B> {
                 if in_any(&self.params.identity, p.src) || in_any(&self.params.exclude, p.dst) {
                     return None;
                 }
+                // Address only (and ICMP errors about it): the remote's worker. (Not
+                // asked of TCP and UDP, the fast path's.)
+                if !matches!(p.proto, ipv4::PROTO_TCP | ipv4::PROTO_UDP) {
+                    if let Some(remote) = self.portless_remote(buf, p, from) {
+                        return Some(self.nat.portless_owner(remote));
+                    }
+                }
                 if let Some(w) = self.nat.range_owner(p.src) {
                     return Some(w);
                 }
@@ -991,6 +1002,11 @@ impl<B: PacketBuf> Worker<B> {
                 if ff & 0x1fff != 0 || !self.nat.is_pool_addr(p.dst) {
                     return None;
                 }
+                // Address only (and ICMP errors about it): no port; the remote's worker.
+                let portless = || {
+                    self.portless_remote(buf, p, from)
+                        .map(|r| self.nat.portless_owner(r))
+                };
                 let port = match p.proto {
                     ipv4::PROTO_TCP | ipv4::PROTO_UDP if d.len() >= 4 => crate::wire::be16(d, 2),
                     ipv4::PROTO_ICMP if d.len() >= 8 && icmp::is_query(d[0]) => {
@@ -1005,14 +1021,37 @@ impl<B: PacketBuf> Worker<B> {
                         match e[9] {
                             ipv4::PROTO_TCP | ipv4::PROTO_UDP => crate::wire::be16(e, ihl),
                             ipv4::PROTO_ICMP => crate::wire::be16(e, ihl + 4),
-                            _ => return None,
+                            _ => return portless(),
                         }
                     }
-                    _ => return None,
+                    ipv4::PROTO_TCP | ipv4::PROTO_UDP | ipv4::PROTO_ICMP => return None,
+                    _ => return portless(),
                 };
                 Some(self.nat.pool.owner(p.dst, port).unwrap_or(0))
             }
         }
+    }
+
+    /// The remote address of a frame of an address-only session
+    /// ([`crate::nat::portless`]), or of an ICMP error about one (the quoted
+    /// packet's remote), that came in `from`; None for every other frame.
+    fn portless_remote(&self, buf: &B, p: &Parsed, from: Side) -> Option<u32> {
+        let (proto, src, dst, quoted) = if Self::is_icmp_error(buf, p) {
+            let e = embedded(buf, p).ok()?;
+            (e.proto, e.src, e.dst, true)
+        } else {
+            (p.proto, p.src, p.dst, false)
+        };
+        if !crate::nat::portless(proto) {
+            return None;
+        }
+        // The remote is the destination of what the inside sends, the source of what
+        // comes in; a quoted packet went the other way.
+        Some(if (from == Side::Inside) != quoted {
+            dst
+        } else {
+            src
+        })
     }
 
     /// Takes a frame `process` answered [`Verdict::Hold`] for.
@@ -2287,7 +2326,8 @@ impl<B: PacketBuf> Worker<B> {
                 };
                 Ok((tup, 0, create))
             }
-            _ => Err(DropReason::UnsupportedProtocol),
+            // Address only (GRE, ESP, AH, ...): ports 0; the inside host creates.
+            _ => Ok((t(0, 0), 0, outbound)),
         }
     }
 
@@ -2321,6 +2361,11 @@ impl<B: PacketBuf> Worker<B> {
             return Ok(Side::Outside);
         }
         let (t, flags, create) = Self::tuple(buf, p, true)?;
+        if crate::nat::portless(t.proto)
+            && (!self.nat.params().allows_protocol(t.proto) || self.nat.is_pool_addr(p.dst))
+        {
+            return Err(DropReason::ProtocolDenied);
+        }
         let before = self.nat.live_sessions();
         let i = self.nat.in2out(&t, flags, create, now)?;
         if self.nat.live_sessions() != before {
@@ -2402,6 +2447,9 @@ impl<B: PacketBuf> Worker<B> {
             return Ok(());
         }
         let (t, flags, _) = Self::tuple(buf, p, false)?;
+        if crate::nat::portless(t.proto) && !self.nat.params().allows_protocol(t.proto) {
+            return Err(DropReason::ProtocolDenied);
+        }
         let i = self.nat.out2in(&t, flags, true, now)?;
         let s = *self.nat.session(i);
         if crate::nat::hosts6::is_host(s.in_addr) {
@@ -3169,7 +3217,7 @@ fn rewrite<B: PacketBuf>(
                 u.set_checksum(c);
             }
         }
-        _ => {
+        ipv4::PROTO_ICMP => {
             // ICMP query: the identifier only; the ICMP checksum has no pseudo-header.
             // Checked when parsed (`Worker::tuple`).
             let mut m = icmp::Message::new_unchecked(&mut l4[..]);
@@ -3177,6 +3225,8 @@ fn rewrite<B: PacketBuf>(
             m.set_ident(new_port);
             m.set_checksum(c);
         }
+        // Address only (GRE, ESP, AH, SCTP, ...): no pseudo-header in their checks.
+        _ => {}
     }
 }
 
@@ -3231,7 +3281,8 @@ fn embedded<B: PacketBuf>(buf: &B, p: &Parsed) -> Result<Embedded, DropReason> {
             }
             (id, 0)
         }
-        _ => return Err(DropReason::UnsupportedProtocol),
+        // An address-only session's packet (GRE, ESP, ...): no ports.
+        _ => (0, 0),
     };
     Ok(Embedded {
         l3,
@@ -3290,12 +3341,14 @@ fn rewrite_embedded<B: PacketBuf>(
                 }
             }
         }
-        _ => {
+        ipv4::PROTO_ICMP => {
             let old = crate::wire::be16(l4, 2);
             let new = checksum::update16(old, old_port, port);
             l4[4..6].copy_from_slice(&port.to_be_bytes());
             l4[2..4].copy_from_slice(&new.to_be_bytes());
         }
+        // Address only: no L4 field covers the addresses (no pseudo-header).
+        _ => {}
     }
     // `embedded` checked that the error holds its header and a quote.
     icmp::Message::new_unchecked(&mut d[p.l4..end]).fill_checksum();

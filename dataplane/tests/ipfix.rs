@@ -320,6 +320,61 @@ fn ipfix_port_block_events_and_syslog() {
 }
 
 #[test]
+fn address_only_sessions_are_logged_beside_port_blocks_on_ipfix_and_syslog() {
+    // Port-block allocation logs blocks, not sessions (RFC 6888 REQ-14); a GRE
+    // session holds no block, so its create and delete (protocol 47, ports 0) are
+    // logged all the same, on syslog with its protocol and remote.
+    let port = free_udp_port();
+    let sport = free_udp_port();
+    let extra = format!(
+        "[nat]\npool = [\"198.51.100.0/28\"]\nblock_size = 256\n\
+         [logging]\nipfix = {{ collector = \"127.0.0.1:{port}\" }}\nsyslog = {{ server = \"127.0.0.1:{sport}\" }}\n"
+    );
+    let syslog = UdpSocket::bind(("127.0.0.1", sport)).unwrap();
+    syslog
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let frames = vec![
+        udp("100.64.1.2:1000", "192.0.2.10:53", b"x", false),
+        ip_frame(
+            "100.64.1.2",
+            "192.0.2.10",
+            47,
+            &[0, 0, 8, 0, 1, 2, 3, 4],
+            false,
+        ),
+    ];
+    let cap = run_and_capture("ipfix-other", &extra, port, &frames);
+    let events = column(&cap, port, "cflow.nat_event");
+    let mut sorted = events.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        vec!["1", "14", "15", "2"],
+        "the block's allocation and release, the GRE session's create and delete"
+    );
+    assert_eq!(column(&cap, port, "cflow.protocol"), vec!["47", "47"]);
+    let mut lines = Vec::new();
+    let mut buf = [0u8; 2048];
+    for _ in 0..4 {
+        let n = syslog.recv(&mut buf).expect("a syslog line");
+        lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    for what in ["session-create", "session-delete"] {
+        assert!(
+            lines.iter().any(|l| l.contains(what)
+                && l.contains("inside=\"100.64.1.2\"")
+                && l.contains("protocol=\"gre\" remote=\"192.0.2.10\"")),
+            "{what}: {lines:?}"
+        );
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("port-block-alloc")),
+        "{lines:?}"
+    );
+}
+
+#[test]
 fn ipfix_nat64_session_destinations_and_bib_decode_with_tshark() {
     // With destinations logged (RFC 8158's NAT64 session template in full): the
     // destination as the host named it under a network-specific prefix, and the

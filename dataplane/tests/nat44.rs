@@ -865,7 +865,8 @@ fn malformed_input_is_dropped_with_its_own_counter() {
         (
             {
                 let mut f = good.clone();
-                f[23] = 47;
+                // SCTP: not in nat.protocols' defaults (GRE, ESP, AH are translated).
+                f[23] = 132;
                 f[24] = 0;
                 f[25] = 0;
                 let c = cgnat_dataplane::wire::checksum::finish(
@@ -874,7 +875,7 @@ fn malformed_input_is_dropped_with_its_own_counter() {
                 f[24..26].copy_from_slice(&c.to_be_bytes());
                 f
             },
-            DropReason::UnsupportedProtocol,
+            DropReason::ProtocolDenied,
         ),
         (
             udp("100.64.1.2:5000", "127.0.0.1:53", b"", false),

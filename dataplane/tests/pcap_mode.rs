@@ -1174,3 +1174,55 @@ fn more_alg_frames_than_the_ring_holds_all_leave_rewritten() {
     assert_eq!(a["backlog"], 0, "{s}");
     eprintln!("alg_frames: {a}");
 }
+
+#[test]
+fn gre_and_esp_leave_by_address_alone_on_two_workers_and_sctp_is_denied() {
+    // Twenty subscribers, each with GRE and ESP to three remotes, over two workers
+    // (the frames all reach worker 0's queue: the owners take theirs by handoff): a
+    // pool of 16 addresses serves 16 subscribers per (remote, protocol), the other
+    // four are refused. SCTP is not translated by default; GRE from outside with no
+    // session is dropped.
+    let dir = workdir("other-protocols");
+    let remotes = ["192.0.2.10", "192.0.2.11", "192.0.2.12"];
+    let mut frames = Vec::new();
+    for s in 0..20u8 {
+        let sub = format!("100.64.1.{}", 2 + s);
+        for r in remotes {
+            for proto in [47u8, 50] {
+                frames.push(ip_frame(&sub, r, proto, &[0, 0, 8, 0, s, 1, 2, 3], false));
+            }
+        }
+        frames.push(ip_frame(&sub, remotes[0], 132, &[0; 12], false));
+    }
+    let unsolicited = ip_frame("192.0.2.99", "198.51.100.3", 47, &[0; 8], true);
+    let text = CONFIG.replace("worker_lcores = [1]", "worker_lcores = [1, 2]");
+    let summary = run_pcap_config(
+        &dir,
+        &text,
+        &frames,
+        Some(std::slice::from_ref(&unsolicited)),
+    );
+    let out = read_pcap(&dir.join("out/outside.pcap"));
+    assert_eq!(out.len(), 16 * 3 * 2, "{summary}");
+    // (protocol, pool address, remote) -> the subscriber's payload byte: one each.
+    let mut owner: HashMap<(u8, Ipv4Addr, Ipv4Addr), u8> = HashMap::new();
+    for f in &out {
+        assert!(checksums_ok(f));
+        let ipb = &f[14..];
+        let a = |o: usize| Ipv4Addr::new(ipb[o], ipb[o + 1], ipb[o + 2], ipb[o + 3]);
+        let (proto, src, dst) = (ipb[9], a(12), a(16));
+        assert!(in_pool(src), "{src} not a pool address");
+        let who = owner.insert((proto, src, dst), ipb[24]);
+        assert!(
+            who.is_none(),
+            "{proto} {src} -> {dst} shared by two subscribers"
+        );
+    }
+    assert_eq!(summary["sessions_created"]["other"], out.len(), "{summary}");
+    assert_eq!(
+        summary["dropped"]["other_protocol_address_conflict"],
+        4 * 3 * 2
+    );
+    assert_eq!(summary["dropped"]["protocol_denied"], 20, "{summary}");
+    assert_eq!(summary["dropped"]["no_mapping"], 1, "{summary}");
+}

@@ -34,6 +34,8 @@ mod kin;
 mod nat64_tests;
 pub mod pcp;
 pub mod pool;
+#[cfg(test)]
+mod portless_tests;
 pub mod rss;
 pub mod sync;
 pub mod wheel;
@@ -349,6 +351,18 @@ pub struct Timeouts {
     pub tcp_transitory: u32,
     /// ICMP query (RFC 5508 REQ-1).
     pub icmp: u32,
+    /// Address-only sessions of the other IP protocols ([`portless`]).
+    pub other: u32,
+}
+
+/// True for an IP protocol the NAT translates by address alone (GRE, ESP, AH, SCTP,
+/// ...: every protocol but TCP, UDP and ICMP). Its session has ports 0 and keys
+/// (inside, remote, protocol) and (pool address, remote, protocol); it has no
+/// mapping (no port, no mapping index entry, no port-block accounting), counts in its
+/// subscriber's session quota, and is created by the inside host only.
+#[inline]
+pub fn portless(proto: u8) -> bool {
+    !matches!(proto, ipv4::PROTO_TCP | ipv4::PROTO_UDP | ipv4::PROTO_ICMP)
 }
 
 /// The NAT behaviour of one worker, resolved from the config.
@@ -415,9 +429,27 @@ pub struct NatParams {
     /// NAT64 (`[nat64]`): the subscriber prefix length (56, 64 or 128); None: NAT64
     /// off (no IPv6 host table).
     pub nat64_prefix_len: Option<u8>,
+    /// The [`portless`] protocols translated (`nat.protocols`), one bit each; the
+    /// others are dropped (`protocol_denied`).
+    pub other_protocols: [u64; 4],
+}
+
+/// The bit set of protocols `list`.
+pub fn protocol_set(list: &[u8]) -> [u64; 4] {
+    let mut set = [0u64; 4];
+    for &p in list {
+        set[usize::from(p >> 6)] |= 1 << (p & 63);
+    }
+    set
 }
 
 impl NatParams {
+    /// Whether [`portless`] protocol `proto` is translated (`nat.protocols`).
+    #[inline]
+    pub fn allows_protocol(&self, proto: u8) -> bool {
+        self.other_protocols[usize::from(proto >> 6)] >> (proto & 63) & 1 != 0
+    }
+
     /// Orders this (newly read) pool as a reload applies it to `running` (by pool
     /// index): running addresses keep their indexes, new ones are appended, the ones
     /// no longer configured drain ([`pool::merged`]). Refused when the pool would
@@ -517,6 +549,7 @@ impl NatParams {
                 tcp_established: nat.timeouts.tcp_established,
                 tcp_transitory: nat.timeouts.tcp_transitory,
                 icmp: nat.timeouts.icmp,
+                other: nat.timeouts.other,
             },
             deterministic,
             statics: nat
@@ -542,6 +575,7 @@ impl NatParams {
             rtsp_min_media_port: 1024,
             steering: None,
             nat64_prefix_len: None,
+            other_protocols: protocol_set(&nat.other_protocols),
         })
     }
 
@@ -836,7 +870,7 @@ macro_rules! map_keys {
 /// Slots of the expiry wheel under `params`: one per second up to the longest timeout.
 fn wheel_slots(params: &NatParams) -> usize {
     let t = &params.timeouts;
-    (t.tcp_established.max(t.udp).max(t.icmp) as usize + 1).min(1 << 14)
+    (t.tcp_established.max(t.udp).max(t.icmp).max(t.other) as usize + 1).min(1 << 14)
 }
 
 /// The inside key of static mapping `st` (no remote: endpoint-independent).
@@ -1352,15 +1386,16 @@ impl Nat {
             let c = *cursor;
             *cursor += 1;
             if c < slots {
-                if !log.sessions && !log.mappings {
+                if !log.sessions && !log.mappings && !log.other_sessions {
                     *cursor = slots;
                     continue;
                 }
                 if let Some(s) = self.session_at(c as u32).copied() {
-                    if log.sessions {
+                    if self.logs_session(&s) {
                         self.emit(self.session_event(event::SESSION_DELETE, &s));
                     }
-                    if s.folded() {
+                    // An address-only session has no mapping to close.
+                    if s.folded() && !portless(s.proto) {
                         self.bib_delete(c as u32);
                     }
                 }
@@ -1776,7 +1811,8 @@ impl Nat {
                 _ => t.tcp_transitory,
             },
             ipv4::PROTO_UDP => t.udp,
-            _ => t.icmp,
+            ipv4::PROTO_ICMP => t.icmp,
+            _ => t.other,
         }
     }
 
@@ -1875,7 +1911,11 @@ impl Nat {
             return Err(DropReason::SessionTableFull);
         }
         let sub = self.find_or_add_subscriber_hashed(t.src, h.sub)?;
-        let result = self.in2out_new(sub, key, h.map, alg, now);
+        let result = if portless(key.proto) {
+            self.portless_new(sub, key, now)
+        } else {
+            self.in2out_new(sub, key, h.map, alg, now)
+        };
         if let Err(r) = result {
             self.limit_event(r, key.a, now);
             self.maybe_remove_subscriber(sub);
@@ -1984,6 +2024,64 @@ impl Nat {
         Ok(i)
     }
 
+    /// A new address-only session ([`portless`]) of subscriber `sub` for inside key
+    /// `key` (ports 0): on the subscriber's own pool address (its paired one, or the
+    /// one its address hashes to) when no other subscriber has (that address, the
+    /// remote, the protocol), else on the next pool address that is free for them;
+    /// refused (`other_protocol_address_conflict`) when none is: two subscribers are
+    /// never behind one (pool address, remote, protocol). Every session of a remote
+    /// lives on one worker ([`Nat::portless_owner`]), so this worker sees them all.
+    fn portless_new(&mut self, sub: u32, key: Key, now: u32) -> Result<u32, DropReason> {
+        if self.subs[sub as usize].sessions >= self.params.max_sessions_per_subscriber {
+            return Err(DropReason::SubscriberSessionLimit);
+        }
+        // The outside keys of sessions created in this burst are looked up below.
+        self.flush_deferred();
+        let n = self.pool.addrs.len();
+        if n == 0 {
+            return Err(DropReason::PoolExhausted);
+        }
+        let home = self.subs[sub as usize].pool;
+        let start = if home != NO_POOL {
+            usize::from(home)
+        } else {
+            hash32(key.a) as usize % n
+        };
+        let a = (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&a| {
+                let out = Key {
+                    a: self.pool.addr(a),
+                    ..key
+                };
+                (a == start || !self.pool.addrs[a].draining)
+                    && self.session_by_out_key(&out).is_none()
+            })
+            .ok_or(DropReason::OtherProtocolAddressConflict)?;
+        Ok(self.new_session(Session {
+            in_addr: key.a,
+            in_port: 0,
+            out_addr: self.pool.addr(a),
+            out_port: 0,
+            rem_addr: key.b,
+            rem_port: 0,
+            proto: key.proto,
+            flags: Session::flags(TcpState::None, 0),
+            last_seen: now,
+            mapping: FOLDED | sub,
+            next: NIL,
+        }))
+    }
+
+    /// The worker that owns the address-only sessions ([`portless`]) with remote
+    /// `remote`, both ways: a hash of the remote address (which both directions
+    /// carry; no port steers them), so that one worker sees every subscriber's
+    /// session with that remote and keeps them apart.
+    #[inline]
+    pub fn portless_owner(&self, remote: u32) -> u16 {
+        (hash32(remote) % u32::from(self.pool.layout.workers.max(1))) as u16
+    }
+
     /// The expectation pinning the mapping of outside endpoint (`proto`, `out_addr`,
     /// `out_port`), if any: the ALG it gives its sessions (RTCP) and its master.
     fn expectation_of(&self, proto: u8, out_addr: u32, out_port: u16) -> Option<&Expect> {
@@ -2067,7 +2165,7 @@ impl Nat {
         self.index_session(i);
         self.live_sessions += 1;
         self.note(false, &s);
-        if self.params.log.sessions {
+        if self.logs_session(&s) {
             self.emit(self.session_event(event::SESSION_CREATE, &s));
         }
         let p = proto_index(s.proto);
@@ -2830,8 +2928,18 @@ impl Nat {
         });
     }
 
+    /// Whether session `s`'s create and delete are logged: every session's under
+    /// `log.sessions`, an address-only one's under `log.other_sessions` too.
+    #[inline]
+    fn logs_session(&self, s: &Session) -> bool {
+        let log = &self.params.log;
+        log.sessions || (log.other_sessions && portless(s.proto))
+    }
+
     fn session_event(&self, kind: u8, s: &Session) -> LogEvent {
-        let dst = self.params.log.destinations;
+        // An address-only session's remote is what tells it from another subscriber's
+        // on the same address: always carried.
+        let dst = self.params.log.destinations || portless(s.proto);
         LogEvent {
             kind,
             proto: s.proto,
@@ -3228,7 +3336,7 @@ impl Nat {
     fn release_session(&mut self, i: u32, now: u32) {
         let s = self.sessions[i as usize];
         self.note(true, &s);
-        if self.params.log.sessions {
+        if self.logs_session(&s) {
             self.emit(self.session_event(event::SESSION_DELETE, &s));
         }
         self.unindex_session(&s);
@@ -3249,7 +3357,9 @@ impl Nat {
         }
         // A TCP port after a clean close may be reused at once (RFC 6888 REQ-8).
         let clean = s.proto == ipv4::PROTO_TCP && s.state() == TcpState::Closing;
-        if s.folded() {
+        if portless(s.proto) {
+            // No mapping, no port: the subscriber's count alone (above).
+        } else if s.folded() {
             self.drop_mapping(r, now, clean);
         } else {
             self.unpin_mapping(s.mapping, now, clean);

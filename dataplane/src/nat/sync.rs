@@ -61,7 +61,9 @@ impl Nat {
     /// sync.
     #[inline]
     pub(super) fn note(&mut self, end: bool, s: &Session) {
-        if !self.journal_on {
+        // Address-only sessions (GRE, ESP, ...) are not synced: a standby's worker
+        // takes what lives on its outside ports, and they have none (docs/design.md).
+        if !self.journal_on || super::portless(s.proto) {
             return;
         }
         if self.journal.len() < self.journal.capacity() {
@@ -96,6 +98,7 @@ impl Nat {
     /// Session `i` as a sync record at `now`, if alive.
     pub fn sync_session(&self, i: u32, now: u32) -> Option<SessionRec> {
         self.session_at(i)
+            .filter(|s| !super::portless(s.proto))
             .map(|s| session_rec(s, self.host6(s.in_addr), now))
     }
 

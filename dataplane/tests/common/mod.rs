@@ -63,6 +63,28 @@ fn builder(
     PacketBuilder::ethernet2(smac, dmac).ipv4(src.octets(), dst.octets(), 64)
 }
 
+/// An Ethernet frame of IPv4 protocol `proto` (any: GRE, ESP, ...) from `src` to
+/// `dst` carrying `payload` (no options, TTL 64, header checksum filled).
+pub fn ip_frame(src: &str, dst: &str, proto: u8, payload: &[u8], inbound: bool) -> Vec<u8> {
+    let (smac, dmac) = if inbound {
+        (GW_MAC, OUTSIDE_MAC)
+    } else {
+        (HOST_MAC, INSIDE_MAC)
+    };
+    let mut f = [&dmac[..], &smac[..], &[0x08, 0x00]].concat();
+    let len = (20 + payload.len()) as u16;
+    let mut h = vec![0x45, 0];
+    h.extend_from_slice(&len.to_be_bytes());
+    h.extend_from_slice(&[0x12, 0x34, 0, 0, 64, proto, 0, 0]);
+    h.extend_from_slice(&ip(src).octets());
+    h.extend_from_slice(&ip(dst).octets());
+    let c = !checksum::fold(checksum::sum(&h));
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&h);
+    f.extend_from_slice(payload);
+    f
+}
+
 pub fn udp(src: &str, dst: &str, payload: &[u8], inbound: bool) -> Vec<u8> {
     let (s, d) = (sa(src), sa(dst));
     let b = builder(*s.ip(), *d.ip(), inbound).udp(s.port(), d.port());
