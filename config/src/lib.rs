@@ -363,6 +363,28 @@ pub struct AlgProto {
     /// SIP and RTSP: lowest media (RTP) port an SDP `m=` line or an RTSP
     /// `client_port` may name; lower ones open no pinhole (1024 by default).
     pub min_media_port: u16,
+    /// FTP: commands refused (upper case verbs, e.g. `SITE`).
+    pub deny: Vec<String>,
+    /// FTP: when not empty, the only commands let through (upper case verbs).
+    pub allow: Vec<String>,
+    /// FTP: a PORT or EPRT naming a host other than the client itself (FTP bounce,
+    /// FXP) is refused (true, the default) or passes unchanged, opening nothing.
+    pub refuse_bounce: bool,
+    /// FTP: a PORT or EPRT naming a data port of the client below `min_data_port` is
+    /// refused (true, the default) or passes, opening nothing.
+    pub refuse_low_port: bool,
+    /// FTP: what a refused command gets.
+    pub on_deny: OnDeny,
+}
+
+/// What a command an ALG's policy refuses gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnDeny {
+    /// It does not reach the server; the client gets the protocol's error reply from
+    /// the server's address (FTP `504`), and its session goes on.
+    Reply,
+    /// The segment carrying it is dropped (and so are its retransmissions).
+    Drop,
 }
 
 /// ALGs.

@@ -455,6 +455,30 @@ struct FileAlgProto {
     loose: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     min_media_port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deny: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    allow: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bounce: Option<RefusePass>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    low_port: Option<RefusePass>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on_deny: Option<OnDenyName>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum RefusePass {
+    Refuse,
+    Pass,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum OnDenyName {
+    Reply,
+    Drop,
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -1722,6 +1746,40 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             a.as_ref().is_some_and(|a| a.min_data_port.is_some()),
         )?;
         ftp_only("loose", a.as_ref().is_some_and(|a| a.loose.is_some()))?;
+        ftp_only("deny", a.as_ref().is_some_and(|a| a.deny.is_some()))?;
+        ftp_only("allow", a.as_ref().is_some_and(|a| a.allow.is_some()))?;
+        ftp_only("bounce", a.as_ref().is_some_and(|a| a.bounce.is_some()))?;
+        ftp_only("low_port", a.as_ref().is_some_and(|a| a.low_port.is_some()))?;
+        ftp_only("on_deny", a.as_ref().is_some_and(|a| a.on_deny.is_some()))?;
+        // Command verbs (RFC 959 4.1: alphabetic, three or four letters).
+        let verbs =
+            |k: &'static str, v: Option<&Vec<String>>| -> Result<Vec<String>, ConfigError> {
+                let mut out: Vec<String> = Vec::new();
+                for c in v.into_iter().flatten() {
+                    if !(3..=4).contains(&c.len()) || !c.bytes().all(|b| b.is_ascii_alphabetic()) {
+                        return Err(cx.err(
+                            &[Key("alg"), Key(name), Key(k)],
+                            format!(
+                                "`{c}` is not an FTP command: three or four letters, \
+                             e.g. \"SITE\", \"DELE\", \"PORT\""
+                            ),
+                        ));
+                    }
+                    let c = c.to_ascii_uppercase();
+                    if !out.contains(&c) {
+                        out.push(c);
+                    }
+                }
+                Ok(out)
+            };
+        let deny = verbs("deny", a.as_ref().and_then(|a| a.deny.as_ref()))?;
+        let allow = verbs("allow", a.as_ref().and_then(|a| a.allow.as_ref()))?;
+        if let Some(c) = deny.iter().find(|c| allow.contains(c)) {
+            return Err(cx.err(
+                &[Key("alg"), Key(name), Key("deny")],
+                format!("`{c}` is in both deny and allow: name it in one of them"),
+            ));
+        }
         let media = name == "sip" || name == "rtsp";
         if !media && a.as_ref().is_some_and(|a| a.min_media_port.is_some()) {
             return Err(cx.err(
@@ -1744,12 +1802,21 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             ));
         }
         let loose = a.as_ref().and_then(|a| a.loose).unwrap_or(false);
+        let refuse = |v: Option<RefusePass>| v != Some(RefusePass::Pass);
         Ok(AlgProto {
             enabled,
             ports,
             min_data_port,
             loose,
             min_media_port,
+            deny,
+            allow,
+            refuse_bounce: refuse(a.as_ref().and_then(|a| a.bounce)),
+            refuse_low_port: refuse(a.as_ref().and_then(|a| a.low_port)),
+            on_deny: match a.as_ref().and_then(|a| a.on_deny) {
+                Some(OnDenyName::Drop) => OnDeny::Drop,
+                _ => OnDeny::Reply,
+            },
         })
     };
     let alg = Alg {
@@ -1986,6 +2053,22 @@ impl FileConfig {
                 min_data_port: ftp.then_some(a.min_data_port),
                 loose: ftp.then_some(a.loose),
                 min_media_port: media.then_some(a.min_media_port),
+                deny: ftp.then(|| a.deny.clone()),
+                allow: ftp.then(|| a.allow.clone()),
+                bounce: ftp.then_some(if a.refuse_bounce {
+                    RefusePass::Refuse
+                } else {
+                    RefusePass::Pass
+                }),
+                low_port: ftp.then_some(if a.refuse_low_port {
+                    RefusePass::Refuse
+                } else {
+                    RefusePass::Pass
+                }),
+                on_deny: ftp.then_some(match a.on_deny {
+                    OnDeny::Reply => OnDenyName::Reply,
+                    OnDeny::Drop => OnDenyName::Drop,
+                }),
             })
         };
         let n = &c.nat;

@@ -927,6 +927,40 @@ fn ftp_only_switches_are_refused_elsewhere() {
 }
 
 #[test]
+fn ftp_command_policy_is_validated() {
+    let t = plus("[alg]\nftp = { deny = [\"SITE\", \"RM -R\"] }");
+    refused(&t, "ftp", "alg.ftp.deny", "`RM -R` is not an FTP command");
+    let t = plus("[alg]\nftp = { allow = [\"USER\", \"X\"] }");
+    refused(&t, "ftp", "alg.ftp.allow", "three or four letters");
+    let t = plus("[alg]\nftp = { deny = [\"site\"], allow = [\"USER\", \"SITE\"] }");
+    refused(
+        &t,
+        "ftp",
+        "alg.ftp.deny",
+        "`SITE` is in both deny and allow",
+    );
+    let t = plus("[alg]\nftp = { bounce = \"allow\" }");
+    refused(&t, "allow", "alg.ftp.bounce", "`refuse` or `pass`");
+    let t = plus("[alg]\nftp = { low_port = \"yes\" }");
+    refused(&t, "yes", "alg.ftp.low_port", "`refuse` or `pass`");
+    let t = plus("[alg]\nftp = { on_deny = \"reset\" }");
+    refused(&t, "reset", "alg.ftp.on_deny", "`reply` or `drop`");
+    let t = plus("[alg]\nsip = { deny = [\"SITE\"] }");
+    refused(&t, "sip", "alg.sip.deny", "only alg.ftp");
+    // The defaults: bounce and low ports refused, with a reply; verbs upper-cased.
+    let c = Config::parse(&plus(""), "t").unwrap();
+    let f = &c.alg.ftp;
+    assert!(f.refuse_bounce && f.refuse_low_port && f.deny.is_empty() && f.allow.is_empty());
+    assert_eq!(f.on_deny, cgnat_config::OnDeny::Reply);
+    let t =
+        plus("[alg]\nftp = { deny = [\"site\", \"Dele\"], bounce = \"pass\", on_deny = \"drop\" }");
+    let c = Config::parse(&t, "t").unwrap();
+    assert_eq!(c.alg.ftp.deny, ["SITE", "DELE"]);
+    assert!(!c.alg.ftp.refuse_bounce && c.alg.ftp.refuse_low_port);
+    assert_eq!(c.alg.ftp.on_deny, cgnat_config::OnDeny::Drop);
+}
+
+#[test]
 fn min_media_port_is_for_sip_and_rtsp_and_never_zero() {
     let t = plus("[alg]\nftp = { min_media_port = 1024 }");
     refused(

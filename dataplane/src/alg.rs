@@ -127,6 +127,184 @@ impl Tag {
     }
 }
 
+/// The FTP command policy the control lcore applies to the client's commands
+/// (`alg.ftp.deny`, `allow`, `bounce`, `low_port`, `on_deny`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FtpPolicy {
+    /// Verbs refused (upper case).
+    pub deny: Vec<String>,
+    /// When not empty, the only verbs let through.
+    pub allow: Vec<String>,
+    /// PORT/EPRT naming another host than the client refused.
+    pub refuse_bounce: bool,
+    /// PORT/EPRT naming a data port of the client below `min_data_port` refused.
+    pub refuse_low_port: bool,
+    /// The lowest data port.
+    pub min_data_port: u16,
+    /// Refused commands' segments are dropped instead of answered.
+    pub drop: bool,
+}
+
+impl FtpPolicy {
+    /// The policy of `alg.ftp`.
+    pub fn of(a: &cgnat_config::AlgProto) -> FtpPolicy {
+        FtpPolicy {
+            deny: a.deny.clone(),
+            allow: a.allow.clone(),
+            refuse_bounce: a.refuse_bounce,
+            refuse_low_port: a.refuse_low_port,
+            min_data_port: a.min_data_port,
+            drop: a.on_deny == cgnat_config::OnDeny::Drop,
+        }
+    }
+
+    /// Why the client's command `line` is refused (the reply's text), if it is.
+    /// `client`: the client's own address.
+    fn refuses(&self, line: &[u8], msg: Message<'_>, client: u32) -> Option<&'static str> {
+        let verb = &line[..line.iter().position(|&b| b == b' ').unwrap_or(line.len())];
+        if !(3..=4).contains(&verb.len()) || !verb.iter().all(u8::is_ascii_alphabetic) {
+            return None; // not a command (a reply of a server behind the NAT)
+        }
+        let named = |list: &[String]| list.iter().any(|c| c.as_bytes().eq_ignore_ascii_case(verb));
+        if named(&self.deny) || (!self.allow.is_empty() && !named(&self.allow)) {
+            return Some("504 Command not allowed by policy.");
+        }
+        let ep = match msg {
+            Message::Port(arg) => parse_host_port(arg).ok(),
+            Message::Eprt(arg) => match parse_eprt(arg) {
+                Ok(Eprt::V4(a, p)) => Some((a, p)),
+                _ => None,
+            },
+            _ => None,
+        };
+        match ep {
+            Some((a, _)) if u32::from(a) != client && self.refuse_bounce => {
+                Some("504 Data connection to another host not allowed by policy.")
+            }
+            Some((a, p))
+                if u32::from(a) == client && p < self.min_data_port && self.refuse_low_port =>
+            {
+                Some("504 Data port not allowed by policy.")
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What the FTP policy decided for a text of the client's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Refusal {
+    /// Nothing refused.
+    #[default]
+    None,
+    /// Refused commands were taken out; this reply goes to the client.
+    Reply(Reply),
+    /// The text's segments are dropped.
+    Drop,
+}
+
+/// A reply to the client in the server's name: a TCP segment from the server's
+/// endpoint to the client's, in the client's view of the server's sequence space.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reply {
+    /// The reply lines.
+    pub text: Vec<u8>,
+    /// Its sequence number and the ack (all the client sent).
+    pub seq: u32,
+    /// The acknowledgement.
+    pub ack: u32,
+    /// The server's last advertised window.
+    pub window: u16,
+    /// Timestamps (TSval, TSecr) when the connection uses them.
+    pub ts: Option<(u32, u32)>,
+}
+
+/// Writes `r` into `buf` as an Ethernet frame from `macs.0` to `macs.1`, from the
+/// tag's remote endpoint to its inside one. False without room.
+pub fn write_reply<B: PacketBuf>(
+    buf: &mut B,
+    macs: (crate::wire::ethernet::Mac, crate::wire::ethernet::Mac),
+    tag: &Tag,
+    r: &Reply,
+) -> bool {
+    let opts = if r.ts.is_some() { 12 } else { 0 };
+    let tcp_len = 20 + opts + r.text.len();
+    let len = 14 + 20 + tcp_len;
+    let have = buf.len();
+    if !(if have < len {
+        buf.append(len - have)
+    } else {
+        buf.set_len(len)
+    }) {
+        return false;
+    }
+    let d = buf.data_mut();
+    d[..6].copy_from_slice(&macs.1);
+    d[6..12].copy_from_slice(&macs.0);
+    put16(d, 12, 0x0800);
+    ipv4::emit(
+        &mut d[14..34],
+        (20 + tcp_len) as u16,
+        0,
+        true,
+        64,
+        ipv4::PROTO_TCP,
+        tag.remote.0,
+        tag.inside.0,
+    );
+    let t = &mut d[34..];
+    put16(t, 0, tag.remote.1);
+    put16(t, 2, tag.inside.1);
+    put32(t, 4, r.seq);
+    put32(t, 8, r.ack);
+    t[12] = (((20 + opts) / 4) << 4) as u8;
+    t[13] = tcp::ACK | tcp::PSH;
+    put16(t, 14, r.window);
+    put16(t, 16, 0);
+    put16(t, 18, 0);
+    if let Some((val, ecr)) = r.ts {
+        t[20..24].copy_from_slice(&[1, 1, 8, 10]);
+        put32(t, 24, val);
+        put32(t, 28, ecr);
+    }
+    t[20 + opts..tcp_len].copy_from_slice(&r.text);
+    let ph = crate::wire::checksum::pseudo_header(
+        tag.remote.0.to_be_bytes(),
+        tag.inside.0.to_be_bytes(),
+        ipv4::PROTO_TCP,
+        tcp_len as u16,
+    );
+    let c = crate::wire::checksum::finish(crate::wire::checksum::add(
+        crate::wire::checksum::sum(&t[..tcp_len]),
+        ph,
+    ));
+    put16(t, 16, c);
+    true
+}
+
+/// The TCP timestamps (TSval, TSecr) of the segment whose header is at `l4`.
+fn timestamps(d: &[u8], l4: usize) -> Option<(u32, u32)> {
+    let seg = tcp::Segment::new_checked(d.get(l4..)?).ok()?;
+    let mut i = 20;
+    while i < seg.header_len() {
+        match d[l4 + i] {
+            0 => break,
+            1 => i += 1,
+            kind => {
+                let olen = usize::from(*d.get(l4 + i + 1)?);
+                if olen < 2 || i + olen > seg.header_len() {
+                    break;
+                }
+                if kind == 8 && olen == 10 {
+                    return Some((be32(d, l4 + i + 2), be32(d, l4 + i + 6)));
+                }
+                i += olen;
+            }
+        }
+    }
+    None
+}
+
 /// Whether `line` (unfinished) is the start of a line that announces an endpoint: a
 /// client's PORT or EPRT, or a server's 227 or 229 reply (a server behind the NAT).
 pub fn starts_address_command(line: &[u8]) -> bool {
@@ -231,6 +409,13 @@ struct Conn {
     /// final reply.
     epsv_as_pasv: bool,
     last_seen: u32,
+    /// The server's next sequence number as seen (its numbering), and its last
+    /// advertised window: where and how a policy reply goes.
+    srv_next: Option<u32>,
+    srv_window: u16,
+    /// The last policy reply: the client's segment it answered (its sequence number)
+    /// and the reply's own, so that a retransmission gets the same reply again.
+    replied: Option<(u32, u32)>,
 }
 
 /// The control lcore's ALG state (FTP, SIP, RTSP): per control connection, the sequence
@@ -245,7 +430,12 @@ pub struct AlgControl {
     /// a retransmission of any of its bytes must carry the rewritten ones.
     runs: HashMap<(ConnKey, u8), Run>,
     counters: std::sync::Arc<WorkerCounters>,
+    ftp_policy: FtpPolicy,
 }
+
+/// The replies of the commands the FTP policy refused in a text, and whether one of
+/// them follows a command let through (pipelined).
+type Refused = (String, bool);
 
 /// A control connection: inside address and port, remote address and port.
 type ConnKey = (u32, u16, u32, u16);
@@ -362,7 +552,32 @@ impl AlgControl {
             sync_on: false,
             runs: HashMap::new(),
             counters,
+            ftp_policy: FtpPolicy::default(),
         }
+    }
+
+    /// Sets the FTP command policy (at start and on a reload).
+    pub fn set_ftp_policy(&mut self, p: FtpPolicy) {
+        self.ftp_policy = p;
+    }
+
+    /// Whether the unfinished start of a client's line `tail` may be a command the
+    /// policy refuses (it is held for the rest, as an address-carrying command is:
+    /// a command cut in two must not slip through).
+    pub fn policy_holds(&self, tail: &[u8]) -> bool {
+        let p = &self.ftp_policy;
+        if !p.allow.is_empty() {
+            return true;
+        }
+        let word = tail.iter().position(|&b| b == b' ');
+        let verb = &tail[..word.unwrap_or(tail.len())];
+        p.deny.iter().any(|c| {
+            let c = c.as_bytes();
+            match word {
+                Some(_) => c.eq_ignore_ascii_case(verb),
+                None => verb.len() <= c.len() && c[..verb.len()].eq_ignore_ascii_case(verb),
+            }
+        })
     }
 
     /// Whether a segment at `seq` repeats bytes of a run already rewritten (it is
@@ -379,36 +594,37 @@ impl AlgControl {
     }
 
     /// Processes one tagged packet of an ALG control connection, at `now`.
-    pub fn process<B: PacketBuf>(&mut self, buf: &mut B, tag: &Tag, now: u32) {
-        self.process_run(std::slice::from_mut(buf), None, tag, now);
+    pub fn process<B: PacketBuf>(&mut self, buf: &mut B, tag: &Tag, now: u32) -> Refusal {
+        self.process_run(std::slice::from_mut(buf), None, tag, now)
     }
 
     /// Processes a run of held segments (and the segment that completed it, if any)
     /// as one text: the edits are computed over all their payloads together, and each
     /// segment gets those that fall in it (an edit across a boundary goes to the
     /// segment it starts in; the old bytes after the boundary leave the next), so
-    /// no segment grows by more than its own rewrites.
+    /// no segment grows by more than its own rewrites. A client's FTP command the
+    /// policy refuses is taken out of the text; the answer says what the client gets.
     pub fn process_run<B: PacketBuf>(
         &mut self,
         run: &mut [B],
         last: Option<&mut B>,
         tag: &Tag,
         now: u32,
-    ) {
+    ) -> Refusal {
         let mut segs: Vec<&mut B> = run.iter_mut().collect();
         if let Some(l) = last {
             segs.push(l);
         }
         let Some(first) = segs.first() else {
-            return;
+            return Refusal::None;
         };
         let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
         let text_alg = tag.alg == crate::nat::ALG_SIP || tag.alg == crate::nat::ALG_RTSP;
         let Some((_, _, datagram)) = crate::alg_text::payload(first.data()) else {
-            return;
+            return Refusal::None;
         };
         if datagram && !text_alg {
-            return;
+            return Refusal::None;
         }
         if !datagram && !self.conns.contains_key(&key) && self.conns.len() >= MAX_CONNS {
             // Forget connections idle for more than a TCP established timeout.
@@ -461,10 +677,26 @@ impl AlgControl {
                         self.count_no_room(tag.alg);
                     }
                     self.conns.insert(key, conn);
-                    return;
+                    return Refusal::None;
                 }
             }
         }
+        if !datagram && !text_alg && dir == 1 {
+            // Where the server's stream is (its numbering): a policy reply goes after.
+            if let Some(b) = segs.last() {
+                let d = b.data();
+                let l4 = l4_at(d);
+                let end = seq_of(b).wrapping_add(text.len() as u32 - starts[segs.len() - 1] as u32);
+                if conn
+                    .srv_next
+                    .is_none_or(|n| (end.wrapping_sub(n) as i32) > 0)
+                {
+                    conn.srv_next = Some(end);
+                }
+                conn.srv_window = be16(d, l4 + 14);
+            }
+        }
+        let mut refused: Option<Refused> = None;
         let edits: Vec<(usize, usize, String)> = if conn.stand_aside {
             Vec::new()
         } else if text_alg {
@@ -472,8 +704,19 @@ impl AlgControl {
                 crate::alg_text::control_edits(&text, 0, text.len(), datagram, tag, &self.counters);
             e.into_iter().map(|x| (x.at, x.len, x.with)).collect()
         } else {
-            self.ftp_edits(&text, tag, &mut conn, dir)
+            let (e, r) = self.ftp_edits(&text, tag, &mut conn, dir);
+            refused = r;
+            e
         };
+        if let Some((_, pipelined)) = &refused {
+            if self.ftp_policy.drop || *pipelined {
+                self.counters.alg_ftp_policy_drop.inc();
+                self.conns.insert(key, conn);
+                return Refusal::Drop;
+            }
+            self.counters.alg_ftp_policy_reply.inc();
+        }
+        let mut reply = None;
         // The rewritten text, cut again where the segments were cut: every segment but
         // the last keeps its length (so none grows past what its sender sent), the last
         // takes the difference. Each segment gets its sequence adjustment; the run's
@@ -510,6 +753,36 @@ impl AlgControl {
             } else {
                 conn.seq.adjust(buf, l4, dir)
             };
+            if let (Some((lines, _)), Some(seq), true) = (&refused, orig_seq, k + 1 == n) {
+                // The reply acks all the client sent, and goes where the server's
+                // stream is (what the client acked, or more if the server sent more).
+                let d = buf.data();
+                let acked = be32(d, l4 + 8);
+                let at = match conn.srv_next {
+                    Some(s) if (s.wrapping_sub(acked) as i32) > 0 => s,
+                    _ => acked,
+                };
+                let end = seq.wrapping_add((text.len() - starts[k]) as u32);
+                let rseq = match conn.replied {
+                    Some((c, r)) if c == seq => r,
+                    _ => {
+                        let r = at.wrapping_add(conn.seq.offset(1, at) as u32);
+                        conn.seq.insert(1, at.wrapping_sub(1), lines.len() as i32);
+                        conn.replied = Some((seq, r));
+                        if self.sync_on && self.changed.len() < SYNC_ROOM {
+                            self.changed.push(key);
+                        }
+                        r
+                    }
+                };
+                reply = Some(Reply {
+                    text: lines.as_bytes().to_vec(),
+                    seq: rseq,
+                    ack: end,
+                    window: conn.srv_window,
+                    ts: timestamps(d, l4).map(|(val, ecr)| (ecr, val)),
+                });
+            }
             let Some(nt) = &new_text else { continue };
             let old_len = starts.get(k + 1).copied().unwrap_or(text.len()) - starts[k];
             let from = starts[k].min(nt.len());
@@ -525,7 +798,10 @@ impl AlgControl {
             match mangle(buf, 14, 0, old_len, piece) {
                 Ok(d) => {
                     self.count_rewrite(tag.alg);
-                    if let (Some(seq), true) = (orig_seq, k + 1 == n) {
+                    // Usually only the last segment changes length; one before it
+                    // does when the text shrinks past the last's share (a refused
+                    // command taken out), and its correction is recorded at it.
+                    if let Some(seq) = orig_seq {
                         conn.seq.record(dir, seq, d as i32);
                         if self.sync_on && d != 0 && self.changed.len() < SYNC_ROOM {
                             self.changed.push(key);
@@ -538,6 +814,7 @@ impl AlgControl {
         if !datagram {
             self.conns.insert(key, conn);
         }
+        reply.map_or(Refusal::None, Refusal::Reply)
     }
 
     /// FTP counts rewritten segments here (SIP and RTSP count messages as they are
@@ -559,14 +836,19 @@ impl AlgControl {
 
     /// The FTP edits of a control payload: PORT and EPRT from the client, 227 and 229
     /// from a server behind the NAT, with the worker's translations; AUTH TLS noted.
+    /// A client's command the policy refuses is taken out; the replies for the
+    /// refused commands come back too, and whether one follows a command let through
+    /// in the same text (pipelined: no reply can be put in order).
     fn ftp_edits(
         &self,
         payload: &[u8],
         tag: &Tag,
         conn: &mut Conn,
         dir: usize,
-    ) -> Vec<(usize, usize, String)> {
+    ) -> (Vec<(usize, usize, String)>, Option<Refused>) {
         let mut edits: Vec<(usize, usize, String)> = Vec::new();
+        let mut refused: Option<Refused> = None;
+        let mut passed = false;
         let find = |inside: (u32, u16)| {
             tag.rewrites[..usize::from(tag.n)]
                 .iter()
@@ -599,6 +881,18 @@ impl AlgControl {
                 }
                 at = l.next;
                 continue;
+            }
+            if dir == 0 {
+                if let Some(why) = self.ftp_policy.refuses(line, msg, tag.inside.0) {
+                    edits.push((l.start, l.next - l.start, String::new()));
+                    let r = refused.get_or_insert((String::new(), false));
+                    r.1 |= passed;
+                    r.0.push_str(why);
+                    r.0.push_str("\r\n");
+                    at = l.next;
+                    continue;
+                }
+                passed |= !line.is_empty();
             }
             match (msg, dir) {
                 (Message::Port(arg), 0) => {
@@ -640,7 +934,7 @@ impl AlgControl {
             }
             at = l.next;
         }
-        edits
+        (edits, refused)
     }
 
     /// NAT64 (RFC 6384), one control line between the IPv6 client and the IPv4 server:

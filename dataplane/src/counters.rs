@@ -253,6 +253,13 @@ labelled! {
     PcpDropped = "pcp_dropped",
     /// Frame received by an HA standby: it forwards nothing until promoted.
     HaStandby = "ha_standby",
+    /// Segment of an FTP control connection carrying a command the ALG's policy
+    /// refuses, under `alg.ftp.on_deny = "drop"` (or refused while pipelined behind
+    /// other commands, where a reply cannot be put in order).
+    AlgPolicy = "alg_policy",
+    /// The reply to a command the ALG's policy refused could not be sent (no buffer,
+    /// the client's MAC unknown); the command did not reach the server.
+    AlgPolicyReplyUnsent = "alg_policy_reply_unsent",
     }
 }
 
@@ -378,6 +385,11 @@ pub struct WorkerCounters {
     pub alg_ftp_released: Counter,
     /// FTP sessions the ALG stood aside from (AUTH TLS accepted).
     pub alg_ftp_stand_aside: Counter,
+    /// FTP commands the policy refused and answered (`504` to the client, the command
+    /// kept from the server).
+    pub alg_ftp_policy_reply: Counter,
+    /// FTP commands the policy refused by dropping their segment.
+    pub alg_ftp_policy_drop: Counter,
     /// Packets whose IPv4 options were overwritten with no-operation options.
     pub ip_options_stripped: Counter,
     /// Inbound-created sessions nobody answered, recycled for a newer one (the
@@ -447,7 +459,7 @@ pub type CounterOf = fn(&WorkerCounters) -> &Counter;
 /// The FTP ALG's counters: the event label in `/metrics`
 /// (`cgnat_alg_events_total{alg="ftp",event=...}`), the key in the summary's `alg`
 /// table, and the counter. One list, so that neither output can miss one.
-pub const FTP_EVENTS: [(&str, &str, CounterOf); 10] = [
+pub const FTP_EVENTS: [(&str, &str, CounterOf); 12] = [
     ("messages", "ftp_messages", |c| &c.alg_ftp_messages),
     ("rewritten", "ftp_rewrites", |c| &c.alg_ftp_rewrites),
     ("bounce", "ftp_bounce", |c| &c.alg_ftp_bounce),
@@ -460,6 +472,10 @@ pub const FTP_EVENTS: [(&str, &str, CounterOf); 10] = [
     ("joined", "ftp_joined", |c| &c.alg_ftp_joined),
     ("released", "ftp_released", |c| &c.alg_ftp_released),
     ("stand_aside", "ftp_stand_aside", |c| &c.alg_ftp_stand_aside),
+    ("policy_reply", "ftp_policy_reply", |c| {
+        &c.alg_ftp_policy_reply
+    }),
+    ("policy_drop", "ftp_policy_drop", |c| &c.alg_ftp_policy_drop),
 ];
 
 impl WorkerCounters {

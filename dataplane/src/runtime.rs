@@ -503,6 +503,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let control_pool = pool.clone();
     control.set_alloc(Box::new(move || control_pool.alloc()));
     control.set_pcp(cgnat_dataplane::pcp::params(&cfg.pcp));
+    control.set_ftp_policy(cgnat_dataplane::alg::FtpPolicy::of(&cfg.alg.ftp));
     if let (Some(nd), Some(n)) = (control.nd(), neighbors6) {
         nd.set_neighbors(n);
     }
@@ -1040,7 +1041,7 @@ fn control_loop(
     opts: &RunOptions,
     clock: &Clock,
     busy: bool,
-    pool: &crossbeam::channel::Receiver<Vec<u32>>,
+    pool: &crossbeam::channel::Receiver<cgnat_dataplane::pipeline::ControlSettings>,
 ) {
     let control_counters = control.counters().clone();
     let mut burst = MbufBurst::new();
@@ -1086,9 +1087,10 @@ fn control_loop(
                 clock.now(),
             );
         }
-        if let Ok(list) = pool.try_recv() {
-            // A reload changed the pool: proxy ARP for the addresses added too.
-            drop(control.set_pool(list));
+        if let Ok(settings) = pool.try_recv() {
+            // A reload changed the pool (proxy ARP for the addresses added too) or
+            // the FTP policy.
+            control.reconfigure(settings);
         }
         for (w, link) in links.iter().enumerate() {
             // The workers' clock: the neighbour table's ages are read by them.
