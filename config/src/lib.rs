@@ -375,6 +375,11 @@ pub struct AlgProto {
     pub refuse_low_port: bool,
     /// FTP: what a refused command gets.
     pub on_deny: OnDeny,
+    /// When not empty, the ALG serves only subscribers in these prefixes.
+    pub only: Vec<Ipv4Net>,
+    /// Subscribers in these prefixes are not served by the ALG (their sessions to its
+    /// ports are plain sessions).
+    pub except: Vec<Ipv4Net>,
 }
 
 /// What a command an ALG's policy refuses gets.

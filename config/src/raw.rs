@@ -465,6 +465,10 @@ struct FileAlgProto {
     low_port: Option<RefusePass>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     on_deny: Option<OnDenyName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    only: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    except: Option<Vec<String>>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -1802,6 +1806,29 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             ));
         }
         let loose = a.as_ref().and_then(|a| a.loose).unwrap_or(false);
+        // Subscriber prefixes: each within the inside prefixes (else it names nobody).
+        let subs =
+            |k: &'static str, v: Option<&Vec<String>>| -> Result<Vec<Ipv4Net>, ConfigError> {
+                let mut out = Vec::new();
+                for (i, s) in v.into_iter().flatten().enumerate() {
+                    let at = [Key("alg"), Key(name), Key(k), Idx(i)];
+                    let p = cx.prefix(&at, s)?;
+                    if !nat.inside.iter().any(|q| q.overlaps(&p)) {
+                        let all: Vec<String> = nat.inside.iter().map(|q| q.to_string()).collect();
+                        return Err(cx.err(
+                            &at,
+                            format!(
+                                "{p} names no subscriber: a prefix within nat.inside ({})",
+                                all.join(", ")
+                            ),
+                        ));
+                    }
+                    out.push(p);
+                }
+                Ok(out)
+            };
+        let only = subs("only", a.as_ref().and_then(|a| a.only.as_ref()))?;
+        let except = subs("except", a.as_ref().and_then(|a| a.except.as_ref()))?;
         let refuse = |v: Option<RefusePass>| v != Some(RefusePass::Pass);
         Ok(AlgProto {
             enabled,
@@ -1817,6 +1844,8 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
                 Some(OnDenyName::Drop) => OnDeny::Drop,
                 _ => OnDeny::Reply,
             },
+            only,
+            except,
         })
     };
     let alg = Alg {
@@ -2069,6 +2098,8 @@ impl FileConfig {
                     OnDeny::Reply => OnDenyName::Reply,
                     OnDeny::Drop => OnDenyName::Drop,
                 }),
+                only: Some(strs(&a.only)),
+                except: Some(strs(&a.except)),
             })
         };
         let n = &c.nat;

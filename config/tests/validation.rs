@@ -961,6 +961,25 @@ fn ftp_command_policy_is_validated() {
 }
 
 #[test]
+fn alg_subscriber_prefixes_are_within_the_inside_prefixes() {
+    let t =
+        plus("[alg]\nsip = { enabled = true, except = [\"100.64.8.0/24\", \"100.64.9.1/24\"] }");
+    refused(&t, "sip", "alg.sip.except[1]", "host bits set");
+    let t = plus("[alg]\nftp = { only = [\"198.18.0.0/15\"] }");
+    refused(
+        &t,
+        "ftp",
+        "alg.ftp.only[0]",
+        "198.18.0.0/15 names no subscriber: a prefix within nat.inside (10.0.0.0/8, 100.64.0.0/10",
+    );
+    let t = plus("[alg]\nrtsp = { only = [\"100.64.0.0/16\"], except = [\"100.64.8.0/24\"] }");
+    let c = Config::parse(&t, "t").unwrap();
+    assert_eq!(c.alg.rtsp.only[0].to_string(), "100.64.0.0/16");
+    assert_eq!(c.alg.rtsp.except[0].to_string(), "100.64.8.0/24");
+    assert!(c.alg.ftp.only.is_empty() && c.alg.ftp.except.is_empty());
+}
+
+#[test]
 fn min_media_port_is_for_sip_and_rtsp_and_never_zero() {
     let t = plus("[alg]\nftp = { min_media_port = 1024 }");
     refused(

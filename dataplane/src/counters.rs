@@ -390,6 +390,9 @@ pub struct WorkerCounters {
     pub alg_ftp_policy_reply: Counter,
     /// FTP commands the policy refused by dropping their segment.
     pub alg_ftp_policy_drop: Counter,
+    /// New sessions to an ALG's port that the ALG does not serve because of their
+    /// subscriber (`alg.<name>.only`, `except`), by ALG id.
+    pub alg_subscriber_off: [Counter; 8],
     /// Packets whose IPv4 options were overwritten with no-operation options.
     pub ip_options_stripped: Counter,
     /// Inbound-created sessions nobody answered, recycled for a newer one (the

@@ -570,6 +570,20 @@ impl Source {
             }
         }
         f.counter(
+            "cgnat_alg_subscriber_off_total",
+            "New sessions to an ALG's port not bound to the ALG because of their subscriber (alg.<name>.only, except).",
+            cgnat_alg::PLUGINS
+                .iter()
+                .map(|p| {
+                    let id = usize::from(p.id);
+                    (
+                        vec![("alg", p.name.to_string())],
+                        sum(&|c| c.alg_subscriber_off.get(id).map_or(0, |x| x.get())),
+                    )
+                })
+                .collect(),
+        );
+        f.counter(
             "cgnat_alg_events_total",
             "What the ALGs did with control messages, by ALG and event.",
             alg_events,

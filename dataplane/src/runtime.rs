@@ -1291,6 +1291,13 @@ pub(crate) fn summarize(
         "expectations_evicted": sum(&|c| c.expectations_evicted.get()),
         "expectations_removed": sum(&|c| c.expectations_removed.get()),
         "pair_split": sum(&|c| c.alg_pair_split.get()),
+        "subscriber_off": cgnat_alg::PLUGINS
+            .iter()
+            .map(|p| {
+                let id = usize::from(p.id);
+                (p.name.to_string(), json!(sum(&|c| c.alg_subscriber_off.get(id).map_or(0, |x| x.get()))))
+            })
+            .collect::<serde_json::Map<_, _>>(),
         "sip": alg_events(&|c, e| c.alg_sip[e].get()),
         "rtsp": alg_events(&|c, e| c.alg_rtsp[e].get()),
     });
