@@ -375,6 +375,13 @@ pub struct AlgProto {
     pub refuse_low_port: bool,
     /// FTP: what a refused command gets.
     pub on_deny: OnDeny,
+    /// SIP and RTSP: request methods refused (as written on the request line).
+    pub deny_methods: Vec<String>,
+    /// SIP: largest message accepted from a client (bytes; 0: no limit); a larger
+    /// request gets `513 Message Too Large`.
+    pub max_message_size: usize,
+    /// SIP: the status a refused method gets: 405 (Method Not Allowed) or 403.
+    pub deny_status: u16,
     /// When not empty, the ALG serves only subscribers in these prefixes.
     pub only: Vec<Ipv4Net>,
     /// Subscribers in these prefixes are not served by the ALG (their sessions to its

@@ -980,6 +980,58 @@ fn alg_subscriber_prefixes_are_within_the_inside_prefixes() {
 }
 
 #[test]
+fn sip_and_rtsp_method_policy_is_validated() {
+    let t = plus("[alg]\nsip = { deny_methods = [\"MESSAGE\", \"invite\"] }");
+    refused(
+        &t,
+        "sip",
+        "alg.sip.deny_methods",
+        "`invite` is not a request method",
+    );
+    let t = plus("[alg]\nftp = { deny_methods = [\"SITE\"] }");
+    refused(
+        &t,
+        "ftp",
+        "alg.ftp.deny_methods",
+        "only alg.sip and alg.rtsp",
+    );
+    let t = plus("[alg]\nrtsp = { max_message_size = 2048 }");
+    refused(&t, "rtsp", "alg.rtsp.max_message_size", "only alg.sip");
+    let t = plus("[alg]\nsip = { max_message_size = 100 }");
+    refused(&t, "sip", "alg.sip.max_message_size", "512 to 24576 bytes");
+    let t = plus("[alg]\nsip = { deny_status = 404 }");
+    refused(
+        &t,
+        "sip",
+        "alg.sip.deny_status",
+        "405 (Method Not Allowed) or 403",
+    );
+    let t = plus("[alg]\ntftp = { on_deny = \"drop\" }");
+    refused(
+        &t,
+        "tftp",
+        "alg.tftp.on_deny",
+        "only alg.ftp, alg.sip and alg.rtsp",
+    );
+    let t = plus(
+        "[alg]\nsip = { deny_methods = [\"MESSAGE\"], max_message_size = 4096, deny_status = 403 }\n\
+         rtsp = { deny_methods = [\"RECORD\"], on_deny = \"drop\" }",
+    );
+    let c = Config::parse(&t, "t").unwrap();
+    assert_eq!(c.alg.sip.deny_methods, ["MESSAGE"]);
+    assert_eq!(
+        (c.alg.sip.max_message_size, c.alg.sip.deny_status),
+        (4096, 403)
+    );
+    assert_eq!(c.alg.rtsp.on_deny, cgnat_config::OnDeny::Drop);
+    let d = Config::parse(&plus(""), "t").unwrap();
+    assert_eq!(
+        (d.alg.sip.max_message_size, d.alg.sip.deny_status),
+        (0, 405)
+    );
+}
+
+#[test]
 fn min_media_port_is_for_sip_and_rtsp_and_never_zero() {
     let t = plus("[alg]\nftp = { min_media_port = 1024 }");
     refused(

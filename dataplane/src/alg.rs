@@ -191,6 +191,55 @@ impl FtpPolicy {
     }
 }
 
+/// The SIP or RTSP request policy (`alg.<name>.deny_methods`, SIP's
+/// `max_message_size` and `deny_status`, `on_deny`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TextPolicy {
+    /// Methods refused.
+    pub deny: Vec<String>,
+    /// Largest message accepted from the client (0: any).
+    pub max_size: usize,
+    /// The status a refused method gets (SIP: 405 or 403; RTSP: 405).
+    pub status: u16,
+    /// Refused requests' frames are dropped instead of answered.
+    pub drop: bool,
+}
+
+impl TextPolicy {
+    /// Whether it refuses anything.
+    pub fn active(&self) -> bool {
+        !self.deny.is_empty() || self.max_size > 0
+    }
+}
+
+/// Every ALG's policy, as the control lcore applies it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlgPolicy {
+    /// FTP commands.
+    pub ftp: FtpPolicy,
+    /// SIP requests.
+    pub sip: TextPolicy,
+    /// RTSP requests.
+    pub rtsp: TextPolicy,
+}
+
+impl AlgPolicy {
+    /// The policy of `[alg]`.
+    pub fn of(a: &cgnat_config::Alg) -> AlgPolicy {
+        let text = |p: &cgnat_config::AlgProto, status: u16| TextPolicy {
+            deny: p.deny_methods.clone(),
+            max_size: p.max_message_size,
+            status,
+            drop: p.on_deny == cgnat_config::OnDeny::Drop,
+        };
+        AlgPolicy {
+            ftp: FtpPolicy::of(&a.ftp),
+            sip: text(&a.sip, a.sip.deny_status),
+            rtsp: text(&a.rtsp, 405),
+        }
+    }
+}
+
 /// What the FTP policy decided for a text of the client's.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Refusal {
@@ -201,6 +250,9 @@ pub enum Refusal {
     Reply(Reply),
     /// The text's segments are dropped.
     Drop,
+    /// A datagram's request refused: it is dropped and this response goes to the
+    /// client in a datagram of its own.
+    Datagram(Vec<u8>),
 }
 
 /// A reply to the client in the server's name: a TCP segment from the server's
@@ -219,6 +271,63 @@ pub struct Reply {
     pub ts: Option<(u32, u32)>,
 }
 
+/// Sizes `buf` for an IPv4 packet of `proto` with `l4_len` bytes of L4 header and
+/// payload, from the tag's remote endpoint to its inside one, in an Ethernet frame
+/// from `macs.0` to `macs.1`; writes the Ethernet and IP headers and the ports, and
+/// returns the L4 bytes (the caller fills the rest, then [`l4_checksum`]). None
+/// without room.
+fn reply_frame<'b, B: PacketBuf>(
+    buf: &'b mut B,
+    macs: (crate::wire::ethernet::Mac, crate::wire::ethernet::Mac),
+    tag: &Tag,
+    proto: u8,
+    l4_len: usize,
+) -> Option<&'b mut [u8]> {
+    let len = 14 + 20 + l4_len;
+    let have = buf.len();
+    let sized = if have < len {
+        buf.append(len - have)
+    } else {
+        buf.set_len(len)
+    };
+    if l4_len > 65535 - 20 || !sized {
+        return None;
+    }
+    let d = buf.data_mut();
+    d[..6].copy_from_slice(&macs.1);
+    d[6..12].copy_from_slice(&macs.0);
+    put16(d, 12, 0x0800);
+    let df = proto == ipv4::PROTO_TCP;
+    let total = (20 + l4_len) as u16;
+    ipv4::emit(
+        &mut d[14..34],
+        total,
+        0,
+        df,
+        64,
+        proto,
+        tag.remote.0,
+        tag.inside.0,
+    );
+    let l4 = &mut d[34..len];
+    put16(l4, 0, tag.remote.1);
+    put16(l4, 2, tag.inside.1);
+    Some(l4)
+}
+
+/// The checksum of the L4 bytes `l4` (their checksum field zero) of `proto`, from the
+/// tag's remote address to its inside one.
+fn l4_checksum(tag: &Tag, proto: u8, l4: &[u8]) -> u16 {
+    use crate::wire::checksum;
+    let ph = checksum::pseudo_header(
+        tag.remote.0.to_be_bytes(),
+        tag.inside.0.to_be_bytes(),
+        proto,
+        l4.len() as u16,
+    );
+    checksum::finish(checksum::add(checksum::sum(l4), ph))
+}
+
 /// Writes `r` into `buf` as an Ethernet frame from `macs.0` to `macs.1`, from the
 /// tag's remote endpoint to its inside one. False without room.
 pub fn write_reply<B: PacketBuf>(
@@ -229,32 +338,9 @@ pub fn write_reply<B: PacketBuf>(
 ) -> bool {
     let opts = if r.ts.is_some() { 12 } else { 0 };
     let tcp_len = 20 + opts + r.text.len();
-    let len = 14 + 20 + tcp_len;
-    let have = buf.len();
-    if !(if have < len {
-        buf.append(len - have)
-    } else {
-        buf.set_len(len)
-    }) {
+    let Some(t) = reply_frame(buf, macs, tag, ipv4::PROTO_TCP, tcp_len) else {
         return false;
-    }
-    let d = buf.data_mut();
-    d[..6].copy_from_slice(&macs.1);
-    d[6..12].copy_from_slice(&macs.0);
-    put16(d, 12, 0x0800);
-    ipv4::emit(
-        &mut d[14..34],
-        (20 + tcp_len) as u16,
-        0,
-        true,
-        64,
-        ipv4::PROTO_TCP,
-        tag.remote.0,
-        tag.inside.0,
-    );
-    let t = &mut d[34..];
-    put16(t, 0, tag.remote.1);
-    put16(t, 2, tag.inside.1);
+    };
     put32(t, 4, r.seq);
     put32(t, 8, r.ack);
     t[12] = (((20 + opts) / 4) << 4) as u8;
@@ -267,18 +353,29 @@ pub fn write_reply<B: PacketBuf>(
         put32(t, 24, val);
         put32(t, 28, ecr);
     }
-    t[20 + opts..tcp_len].copy_from_slice(&r.text);
-    let ph = crate::wire::checksum::pseudo_header(
-        tag.remote.0.to_be_bytes(),
-        tag.inside.0.to_be_bytes(),
-        ipv4::PROTO_TCP,
-        tcp_len as u16,
-    );
-    let c = crate::wire::checksum::finish(crate::wire::checksum::add(
-        crate::wire::checksum::sum(&t[..tcp_len]),
-        ph,
-    ));
+    t[20 + opts..].copy_from_slice(&r.text);
+    let c = l4_checksum(tag, ipv4::PROTO_TCP, t);
     put16(t, 16, c);
+    true
+}
+
+/// Writes `text` into `buf` as a UDP datagram in an Ethernet frame from `macs.0` to
+/// `macs.1`, from the tag's remote endpoint to its inside one. False without room.
+pub fn write_datagram<B: PacketBuf>(
+    buf: &mut B,
+    macs: (crate::wire::ethernet::Mac, crate::wire::ethernet::Mac),
+    tag: &Tag,
+    text: &[u8],
+) -> bool {
+    let udp_len = 8 + text.len();
+    let Some(u) = reply_frame(buf, macs, tag, ipv4::PROTO_UDP, udp_len) else {
+        return false;
+    };
+    put16(u, 4, udp_len as u16);
+    put16(u, 6, 0);
+    u[8..].copy_from_slice(text);
+    let c = l4_checksum(tag, ipv4::PROTO_UDP, u);
+    put16(u, 6, if c == 0 { 0xffff } else { c });
     true
 }
 
@@ -430,7 +527,7 @@ pub struct AlgControl {
     /// a retransmission of any of its bytes must carry the rewritten ones.
     runs: HashMap<(ConnKey, u8), Run>,
     counters: std::sync::Arc<WorkerCounters>,
-    ftp_policy: FtpPolicy,
+    policy: AlgPolicy,
 }
 
 /// The replies of the commands the FTP policy refused in a text, and whether one of
@@ -552,20 +649,20 @@ impl AlgControl {
             sync_on: false,
             runs: HashMap::new(),
             counters,
-            ftp_policy: FtpPolicy::default(),
+            policy: AlgPolicy::default(),
         }
     }
 
-    /// Sets the FTP command policy (at start and on a reload).
-    pub fn set_ftp_policy(&mut self, p: FtpPolicy) {
-        self.ftp_policy = p;
+    /// Sets the ALGs' command and request policy (at start and on a reload).
+    pub fn set_policy(&mut self, p: AlgPolicy) {
+        self.policy = p;
     }
 
     /// Whether the unfinished start of a client's line `tail` may be a command the
     /// policy refuses (it is held for the rest, as an address-carrying command is:
     /// a command cut in two must not slip through).
     pub fn policy_holds(&self, tail: &[u8]) -> bool {
-        let p = &self.ftp_policy;
+        let p = &self.policy.ftp;
         if !p.allow.is_empty() {
             return true;
         }
@@ -702,19 +799,55 @@ impl AlgControl {
         } else if text_alg {
             let (e, _) =
                 crate::alg_text::control_edits(&text, 0, text.len(), datagram, tag, &self.counters);
-            e.into_iter().map(|x| (x.at, x.len, x.with)).collect()
+            let mut e: Vec<(usize, usize, String)> =
+                e.into_iter().map(|x| (x.at, x.len, x.with)).collect();
+            let policy = if tag.alg == crate::nat::ALG_SIP {
+                &self.policy.sip
+            } else {
+                &self.policy.rtsp
+            };
+            if dir == 0 && !tag.nat64 && policy.active() {
+                let r = crate::alg_text::refused_requests(&text, datagram, tag.alg, policy);
+                if let Some((cut, reply, pipelined)) = r {
+                    if datagram {
+                        let e = crate::alg_text::policy_event(policy.drop || reply.is_empty());
+                        crate::alg_text::count_event(&self.counters, tag.alg, e);
+                        return if policy.drop || reply.is_empty() {
+                            Refusal::Drop
+                        } else {
+                            Refusal::Datagram(reply)
+                        };
+                    }
+                    // The refused messages leave the stream whole: no rewrite in them.
+                    e.retain(|(at, _, _)| !cut.iter().any(|&(a, n)| (a..a + n).contains(at)));
+                    e.extend(cut.iter().map(|&(a, n)| (a, n, String::new())));
+                    refused = Some((String::from_utf8_lossy(&reply).into_owned(), pipelined));
+                }
+            }
+            e
         } else {
             let (e, r) = self.ftp_edits(&text, tag, &mut conn, dir);
             refused = r;
             e
         };
         if let Some((_, pipelined)) = &refused {
-            if self.ftp_policy.drop || *pipelined {
+            let drop = match tag.alg {
+                crate::nat::ALG_SIP => self.policy.sip.drop,
+                crate::nat::ALG_RTSP => self.policy.rtsp.drop,
+                _ => self.policy.ftp.drop,
+            } || *pipelined;
+            if text_alg {
+                let e = crate::alg_text::policy_event(drop);
+                crate::alg_text::count_event(&self.counters, tag.alg, e);
+            } else if drop {
                 self.counters.alg_ftp_policy_drop.inc();
+            } else {
+                self.counters.alg_ftp_policy_reply.inc();
+            }
+            if drop {
                 self.conns.insert(key, conn);
                 return Refusal::Drop;
             }
-            self.counters.alg_ftp_policy_reply.inc();
         }
         let mut reply = None;
         // The rewritten text, cut again where the segments were cut: every segment but
@@ -883,7 +1016,7 @@ impl AlgControl {
                 continue;
             }
             if dir == 0 {
-                if let Some(why) = self.ftp_policy.refuses(line, msg, tag.inside.0) {
+                if let Some(why) = self.policy.ftp.refuses(line, msg, tag.inside.0) {
                     edits.push((l.start, l.next - l.start, String::new()));
                     let r = refused.get_or_insert((String::new(), false));
                     r.1 |= passed;

@@ -253,9 +253,10 @@ labelled! {
     PcpDropped = "pcp_dropped",
     /// Frame received by an HA standby: it forwards nothing until promoted.
     HaStandby = "ha_standby",
-    /// Segment of an FTP control connection carrying a command the ALG's policy
-    /// refuses, under `alg.ftp.on_deny = "drop"` (or refused while pipelined behind
-    /// other commands, where a reply cannot be put in order).
+    /// Frame carrying a command or request an ALG's policy refuses, not forwarded:
+    /// under `on_deny = "drop"`, refused while pipelined behind other commands (where
+    /// a reply cannot be put in order), or a SIP/RTSP datagram answered in the
+    /// server's name.
     AlgPolicy = "alg_policy",
     /// The reply to a command the ALG's policy refused could not be sent (no buffer,
     /// the client's MAC unknown); the command did not reach the server.
@@ -536,10 +537,15 @@ pub enum AlgEvent {
     /// Media ports (SDP `m=`, RTSP `client_port`) below the configured
     /// `min_media_port`: no pinhole opened for them.
     LowPort,
+    /// Client texts with requests the ALG's policy refused and answered (a response
+    /// in the server's name; the requests never reach the server).
+    PolicyReply,
+    /// Client texts with requests the policy refused by dropping their frames.
+    PolicyDrop,
 }
 
 /// Number of [`AlgEvent`]s.
-pub const N_ALG_EVENTS: usize = 18;
+pub const N_ALG_EVENTS: usize = 20;
 
 /// Label values of [`AlgEvent`]s, in order.
 pub const ALG_EVENT_NAMES: [&str; N_ALG_EVENTS] = [
@@ -561,6 +567,8 @@ pub const ALG_EVENT_NAMES: [&str; N_ALG_EVENTS] = [
     "no_room",
     "rtcp_cname_rewritten",
     "low_media_port",
+    "policy_reply",
+    "policy_drop",
 ];
 
 /// Index of a protocol in per-protocol counters.

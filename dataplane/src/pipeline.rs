@@ -3301,8 +3301,8 @@ fn rewrite_embedded<B: PacketBuf>(
 pub enum ControlSettings {
     /// The pool (every address, draining ones too, sorted): proxy ARP.
     Pool(Vec<u32>),
-    /// The FTP command policy.
-    FtpPolicy(crate::alg::FtpPolicy),
+    /// The ALGs' command and request policy.
+    Policy(crate::alg::AlgPolicy),
 }
 
 /// The control lcore's share of the pipeline: ARP (replies for the ports' addresses
@@ -3596,7 +3596,13 @@ impl<B: PacketBuf> Control<B> {
             self.counters.drops[DropReason::AlgFragment as usize].add(n);
             return;
         }
-        self.alg.process(&mut whole, &set.tag, now);
+        let refusal = self.alg.process(&mut whole, &set.tag, now);
+        let link = std::mem::replace(&mut self.link, set.link);
+        let refused = self.refused(refusal, &set.tag, set.bufs.len());
+        self.link = link;
+        if refused.is_some() {
+            return;
+        }
         let mtu = usize::from(self.ports[0].mtu.min(self.ports[1].mtu));
         let id = crate::wire::be16(whole.data(), ethernet::HEADER_LEN + 4);
         let mut bufs = set.bufs;
@@ -3749,16 +3755,16 @@ impl<B: PacketBuf> Control<B> {
             .map_or(Verdict::Tx(side), Verdict::Drop)
     }
 
-    /// Sets the FTP command policy (at start and on a reload).
-    pub fn set_ftp_policy(&mut self, p: crate::alg::FtpPolicy) {
-        self.alg.set_ftp_policy(p);
+    /// Sets the ALGs' command and request policy (at start and on a reload).
+    pub fn set_policy(&mut self, p: crate::alg::AlgPolicy) {
+        self.alg.set_policy(p);
     }
 
     /// Takes what a reload changed.
     pub fn reconfigure(&mut self, s: ControlSettings) {
         match s {
             ControlSettings::Pool(list) => drop(self.set_pool(list)),
-            ControlSettings::FtpPolicy(p) => self.set_ftp_policy(p),
+            ControlSettings::Policy(p) => self.set_policy(p),
         }
     }
 
@@ -3778,21 +3784,37 @@ impl<B: PacketBuf> Control<B> {
                 Some(DropReason::AlgPolicy)
             }
             crate::alg::Refusal::Reply(reply) => {
-                let port = &self.ports[Side::Inside as usize];
-                let mac = self.neighbors.lookup(port.next_hop(tag.inside.0));
-                let buf = self.alloc.as_mut().and_then(|a| a());
-                let built = match (mac, buf) {
-                    (Some(mac), Some(mut b)) => {
-                        crate::alg::write_reply(&mut b, (port.mac, mac), tag, &reply).then_some(b)
-                    }
-                    _ => None,
-                };
-                match built {
-                    Some(b) => self.ready.push((b, Side::Inside, self.link)),
-                    None => self.counters.count_drop(DropReason::AlgPolicyReplyUnsent),
-                }
+                self.send_refusal(tag, |b, macs| crate::alg::write_reply(b, macs, tag, &reply));
                 None
             }
+            crate::alg::Refusal::Datagram(text) => {
+                self.send_refusal(tag, |b, macs| {
+                    crate::alg::write_datagram(b, macs, tag, &text)
+                });
+                self.counters.drops[DropReason::AlgPolicy as usize].add(frames as u64);
+                Some(DropReason::AlgPolicy)
+            }
+        }
+    }
+
+    /// Builds a policy reply to the tag's client in a buffer from the pool (`write`
+    /// fills it, given the MACs) and sends it back through the current worker link.
+    fn send_refusal(
+        &mut self,
+        tag: &crate::alg::Tag,
+        write: impl FnOnce(&mut B, (Mac, Mac)) -> bool,
+    ) {
+        let port = &self.ports[Side::Inside as usize];
+        let mac = self.neighbors.lookup(port.next_hop(tag.inside.0));
+        let own = port.mac;
+        let buf = self.alloc.as_mut().and_then(|a| a());
+        let built = match (mac, buf) {
+            (Some(mac), Some(mut b)) => write(&mut b, (own, mac)).then_some(b),
+            _ => None,
+        };
+        match built {
+            Some(b) => self.ready.push((b, Side::Inside, self.link)),
+            None => self.counters.count_drop(DropReason::AlgPolicyReplyUnsent),
         }
     }
 

@@ -227,10 +227,10 @@ impl Reloader {
             v.draining = settings.nat.pool_draining.clone();
         }
         if changes.iter().any(|c| c.key.starts_with("alg")) {
-            let p = cgnat_dataplane::alg::FtpPolicy::of(&new.alg.ftp);
+            let p = cgnat_dataplane::alg::AlgPolicy::of(&new.alg);
             let _ = self
                 .to_control
-                .send(cgnat_dataplane::pipeline::ControlSettings::FtpPolicy(p));
+                .send(cgnat_dataplane::pipeline::ControlSettings::Policy(p));
         }
         if changes.iter().any(|c| c.key.starts_with("logging.")) {
             self.destinations.set(new.logging.clone());

@@ -503,7 +503,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let control_pool = pool.clone();
     control.set_alloc(Box::new(move || control_pool.alloc()));
     control.set_pcp(cgnat_dataplane::pcp::params(&cfg.pcp));
-    control.set_ftp_policy(cgnat_dataplane::alg::FtpPolicy::of(&cfg.alg.ftp));
+    control.set_policy(cgnat_dataplane::alg::AlgPolicy::of(&cfg.alg));
     if let (Some(nd), Some(n)) = (control.nd(), neighbors6) {
         nd.set_neighbors(n);
     }

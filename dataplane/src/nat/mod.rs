@@ -530,6 +530,14 @@ pub struct NatParams {
     pub sip_min_media_port: u16,
     /// Likewise for RTSP.
     pub rtsp_min_media_port: u16,
+    /// SIP and RTSP request methods the policy refuses, and SIP's largest message
+    /// (0: any): the worker plans nothing for such a request (the control lcore
+    /// refuses it).
+    pub sip_deny_methods: Vec<String>,
+    /// See [`NatParams::sip_deny_methods`].
+    pub sip_max_message_size: usize,
+    /// See [`NatParams::sip_deny_methods`].
+    pub rtsp_deny_methods: Vec<String>,
     /// Per ALG (its id), the subscriber prefixes it serves only (`alg.<name>.only`, if
     /// any) and those it does not (`except`); ALGs with neither are not listed.
     pub alg_subscribers: Vec<(u8, Vec<cgnat_config::Ipv4Net>, Vec<cgnat_config::Ipv4Net>)>,
@@ -579,6 +587,9 @@ impl NatParams {
         self.rtsp_ports = on(&alg.rtsp);
         self.sip_min_media_port = alg.sip.min_media_port;
         self.rtsp_min_media_port = alg.rtsp.min_media_port;
+        self.sip_deny_methods = alg.sip.deny_methods.clone();
+        self.sip_max_message_size = alg.sip.max_message_size;
+        self.rtsp_deny_methods = alg.rtsp.deny_methods.clone();
         self.alg_subscribers = [
             (ALG_FTP, &alg.ftp),
             (ALG_TFTP, &alg.tftp),
@@ -670,6 +681,9 @@ impl NatParams {
             tftp_ports: Vec::new(),
             sip_ports: Vec::new(),
             alg_subscribers: Vec::new(),
+            sip_deny_methods: Vec::new(),
+            sip_max_message_size: 0,
+            rtsp_deny_methods: Vec::new(),
             sip_min_media_port: 1024,
             rtsp_min_media_port: 1024,
             rtsp_ports: Vec::new(),
