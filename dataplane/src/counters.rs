@@ -482,7 +482,34 @@ pub const FTP_EVENTS: [(&str, &str, CounterOf); 12] = [
     ("policy_drop", "ftp_policy_drop", |c| &c.alg_ftp_policy_drop),
 ];
 
+/// The decisions of the ALGs' policies, as `cgnat_alg_policy_total{alg,decision}` and
+/// the summary's `alg.policy` name them: a command or request refused and answered in
+/// the server's name, refused by dropping it, and a new session left without its ALG
+/// because of its subscriber (`alg.<name>.only`, `except`).
+pub const POLICY_DECISIONS: [&str; 3] = ["reply", "drop", "subscriber_off"];
+
 impl WorkerCounters {
+    /// How many times ALG `alg` (its id) took policy decision `d` (an index of
+    /// [`POLICY_DECISIONS`]).
+    pub fn alg_policy(&self, alg: u8, d: usize) -> u64 {
+        let event = |e: AlgEvent| match alg {
+            a if a == cgnat_alg::PLUGINS[2].id => self.alg_sip[e as usize].get(),
+            a if a == cgnat_alg::PLUGINS[3].id => self.alg_rtsp[e as usize].get(),
+            _ => 0,
+        };
+        let ftp = alg == cgnat_alg::PLUGINS[0].id;
+        match d {
+            0 if ftp => self.alg_ftp_policy_reply.get(),
+            1 if ftp => self.alg_ftp_policy_drop.get(),
+            0 => event(AlgEvent::PolicyReply),
+            1 => event(AlgEvent::PolicyDrop),
+            _ => self
+                .alg_subscriber_off
+                .get(usize::from(alg))
+                .map_or(0, Counter::get),
+        }
+    }
+
     /// Counts a drop.
     #[inline]
     pub fn count_drop(&self, r: DropReason) {
@@ -625,5 +652,30 @@ labelled! {
     CannotProvide = "cannot_provide_external",
     /// More FILTER options than a mapping keeps.
     ExcessivePeers = "excessive_remote_peers",
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+
+    #[test]
+    fn every_policy_decision_reads_its_own_counter() {
+        let c = WorkerCounters::default();
+        let [ftp, tftp, sip, rtsp] = [0, 1, 2, 3].map(|k| cgnat_alg::PLUGINS[k].id);
+        c.alg_ftp_policy_reply.add(1);
+        c.alg_ftp_policy_drop.add(2);
+        c.alg_sip[AlgEvent::PolicyReply as usize].add(3);
+        c.alg_sip[AlgEvent::PolicyDrop as usize].add(4);
+        c.alg_rtsp[AlgEvent::PolicyReply as usize].add(5);
+        c.alg_rtsp[AlgEvent::PolicyDrop as usize].add(6);
+        for (k, a) in [ftp, tftp, sip, rtsp].into_iter().enumerate() {
+            c.alg_subscriber_off[usize::from(a)].add(10 + k as u64);
+        }
+        let got: Vec<[u64; 3]> = [ftp, tftp, sip, rtsp]
+            .iter()
+            .map(|&a| [0, 1, 2].map(|d| c.alg_policy(a, d)))
+            .collect();
+        assert_eq!(got, [[1, 2, 10], [0, 0, 11], [3, 4, 12], [5, 6, 13]]);
     }
 }

@@ -569,19 +569,25 @@ impl Source {
                 ));
             }
         }
-        f.counter(
-            "cgnat_alg_subscriber_off_total",
-            "New sessions to an ALG's port not bound to the ALG because of their subscriber (alg.<name>.only, except).",
-            cgnat_alg::PLUGINS
+        let mut policy = vec![];
+        for p in cgnat_alg::PLUGINS.iter() {
+            for (d, decision) in cgnat_dataplane::counters::POLICY_DECISIONS
                 .iter()
-                .map(|p| {
-                    let id = usize::from(p.id);
-                    (
-                        vec![("alg", p.name.to_string())],
-                        sum(&|c| c.alg_subscriber_off.get(id).map_or(0, |x| x.get())),
-                    )
-                })
-                .collect(),
+                .enumerate()
+            {
+                policy.push((
+                    vec![
+                        ("alg", p.name.to_string()),
+                        ("decision", (*decision).to_string()),
+                    ],
+                    sum(&|c| c.alg_policy(p.id, d)),
+                ));
+            }
+        }
+        f.counter(
+            "cgnat_alg_policy_total",
+            "What the ALGs' policies decided, by ALG: commands or requests refused and answered in the server's name (reply) or dropped (drop), new sessions left without the ALG because of their subscriber (subscriber_off).",
+            policy,
         );
         f.counter(
             "cgnat_alg_events_total",

@@ -1291,11 +1291,15 @@ pub(crate) fn summarize(
         "expectations_evicted": sum(&|c| c.expectations_evicted.get()),
         "expectations_removed": sum(&|c| c.expectations_removed.get()),
         "pair_split": sum(&|c| c.alg_pair_split.get()),
-        "subscriber_off": cgnat_alg::PLUGINS
+        "policy": cgnat_alg::PLUGINS
             .iter()
             .map(|p| {
-                let id = usize::from(p.id);
-                (p.name.to_string(), json!(sum(&|c| c.alg_subscriber_off.get(id).map_or(0, |x| x.get()))))
+                let d = cgnat_dataplane::counters::POLICY_DECISIONS
+                    .iter()
+                    .enumerate()
+                    .map(|(k, d)| ((*d).to_string(), json!(sum(&|c| c.alg_policy(p.id, k)))))
+                    .collect::<serde_json::Map<_, _>>();
+                (p.name.to_string(), Value::Object(d))
             })
             .collect::<serde_json::Map<_, _>>(),
         "sip": alg_events(&|c, e| c.alg_sip[e].get()),
