@@ -663,18 +663,26 @@ impl AlgControl {
     /// a command cut in two must not slip through).
     pub fn policy_holds(&self, tail: &[u8]) -> bool {
         let p = &self.policy.ftp;
-        if !p.allow.is_empty() {
-            return true;
-        }
         let word = tail.iter().position(|&b| b == b' ');
         let verb = &tail[..word.unwrap_or(tail.len())];
-        p.deny.iter().any(|c| {
-            let c = c.as_bytes();
-            match word {
-                Some(_) => c.eq_ignore_ascii_case(verb),
-                None => verb.len() <= c.len() && c[..verb.len()].eq_ignore_ascii_case(verb),
-            }
-        })
+        // Only what can still be a command (a server's reply starts with digits).
+        if verb.len() > 4 || !verb.iter().all(u8::is_ascii_alphabetic) {
+            return false;
+        }
+        let named = |list: &[String]| {
+            list.iter().any(|c| {
+                let c = c.as_bytes();
+                match word {
+                    Some(_) => c.eq_ignore_ascii_case(verb),
+                    None => verb.len() <= c.len() && c[..verb.len()].eq_ignore_ascii_case(verb),
+                }
+            })
+        };
+        let allowed_whole = word.is_some()
+            && p.allow
+                .iter()
+                .any(|c| c.as_bytes().eq_ignore_ascii_case(verb));
+        named(&p.deny) || (!p.allow.is_empty() && !allowed_whole)
     }
 
     /// Whether a segment at `seq` repeats bytes of a run already rewritten (it is

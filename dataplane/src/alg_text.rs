@@ -255,6 +255,7 @@ pub fn worker<B: PacketBuf>(
             let method = &mt[..mt.iter().position(|&b| b == b' ').unwrap_or(0)];
             let p = nat.params();
             dir == 0
+                && !crate::nat::hosts6::is_host(s.in_addr)
                 && !mt.starts_with(b"SIP/")
                 && !mt.starts_with(b"RTSP/")
                 && (deny(p).iter().any(|d| d.as_bytes() == method)

@@ -385,3 +385,45 @@ fn the_policy_follows_a_reload() {
     let (to_client, _) = sides(h.inject(&site(109, b"SITE Y\r\n"), Inside, 1003));
     assert_eq!(to_client[0].text, REFUSED);
 }
+
+/// Under an allow list, a client's unfinished line that may still become a refused
+/// command is held; a server's reply (digits) and an allowed command's unfinished
+/// line are not.
+#[test]
+fn only_what_may_become_a_refused_command_is_held() {
+    let (mut h, _) = session("allow = [\"USER\", \"RETR\"]");
+    let (_, to_server) = sides(h.inject(
+        &seg(CLIENT, SERVER, 101, 512, b"RETR fi", None),
+        Inside,
+        1002,
+    ));
+    assert_eq!(to_server[0].text, "RETR fi", "an allowed command goes on");
+    none(
+        &mut h,
+        &seg(CLIENT, SERVER, 108, 512, b"le\r\nST", None),
+        Inside,
+        1002,
+    );
+    assert_eq!(
+        h.control_counters.alg_ftp_held.get(),
+        1,
+        "STOR or STAT may follow"
+    );
+    let (mut h, _) = session("deny = [\"SITE\"]");
+    let (_, to_server) = sides(h.inject(
+        &seg(CLIENT, SERVER, 101, 512, b"RETR fi", None),
+        Inside,
+        1002,
+    ));
+    assert_eq!(to_server[0].text, "RETR fi");
+    let (_, to_server) = sides(h.inject(
+        &seg(CLIENT, SERVER, 108, 512, b"le\r\n220-multi", None),
+        Inside,
+        1002,
+    ));
+    assert_eq!(
+        to_server[0].text, "le\r\n220-multi",
+        "digits never start a command"
+    );
+    assert_eq!(h.control_counters.alg_ftp_held.get(), 0);
+}
