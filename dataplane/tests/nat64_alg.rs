@@ -328,10 +328,10 @@ fn a_tftp_answer_from_a_new_port_reaches_the_ipv6_host() {
     assert_eq!(got, want);
 }
 
-#[test]
-fn an_rtsp_setups_client_ports_get_a_pair_and_the_servers_rtp_reaches_the_ipv6_host() {
-    let mut h = harness();
-    let (pool, port) = handshake(&mut h, 41000, 554, 100, 900);
+/// The host's SETUP (client ports 50220-50221) on its control connection (41000 to
+/// 554, after [`handshake`]): the text sent, the frame that left toward the server, and
+/// its payload.
+fn send_setup(h: &mut Harness) -> (String, Vec<u8>, String) {
     let setup = format!(
         "SETUP rtsp://[{SERVER6}]/t/trackID=1 RTSP/1.0\r\nCSeq: 4\r\n\
          Transport: RTP/AVP;unicast;client_port=50220-50221\r\n\r\n"
@@ -346,6 +346,14 @@ fn an_rtsp_setups_client_ports_get_a_pair_and_the_servers_rtp_reaches_the_ipv6_h
     });
     let got = only(h.inject(&f, Side::Inside, T0 + 1), Side::Outside);
     let text = String::from_utf8(payload4(&got).to_vec()).unwrap();
+    (setup, got, text)
+}
+
+#[test]
+fn an_rtsp_setups_client_ports_get_a_pair_and_the_servers_rtp_reaches_the_ipv6_host() {
+    let mut h = harness();
+    let (pool, port) = handshake(&mut h, 41000, 554, 100, 900);
+    let (setup, got, text) = send_setup(&mut h);
     let ports = text
         .split("client_port=")
         .nth(1)
@@ -576,20 +584,7 @@ fn a_nat64_control_connections_adjustment_is_not_synced_with_a_node_local_handle
 fn the_rtsp_request_policy_leaves_nat64_sessions_alone() {
     let mut h = harness_with(", deny_methods = [\"SETUP\"]");
     handshake(&mut h, 41000, 554, 100, 900);
-    let setup = format!(
-        "SETUP rtsp://[{SERVER6}]/t/trackID=1 RTSP/1.0\r\nCSeq: 4\r\n\
-         Transport: RTP/AVP;unicast;client_port=50220-50221\r\n\r\n"
-    );
-    let f = write(|v| {
-        from_host()
-            .tcp(41000, 554, 101, 64000)
-            .ack(901)
-            .psh()
-            .write(v, setup.as_bytes())
-            .unwrap()
-    });
-    let got = only(h.inject(&f, Side::Inside, T0 + 1), Side::Outside);
-    let text = String::from_utf8(payload4(&got).to_vec()).unwrap();
+    let (_, _, text) = send_setup(&mut h);
     assert!(
         text.starts_with("SETUP ") && !text.contains("50220"),
         "{text}"
