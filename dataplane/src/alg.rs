@@ -509,7 +509,7 @@ struct Conn {
     /// The server's next sequence number as seen (its numbering), and its last
     /// advertised window: where and how a policy reply goes.
     srv_next: Option<u32>,
-    srv_window: u16,
+    srv_window: Option<u16>,
     /// The last policy reply: the client's segment it answered (its sequence number)
     /// and the reply's own, so that a retransmission gets the same reply again.
     replied: Option<(u32, u32)>,
@@ -786,7 +786,7 @@ impl AlgControl {
                 }
             }
         }
-        if !datagram && !text_alg && dir == 1 {
+        if !datagram && dir == 1 {
             // Where the server's stream is (its numbering): a policy reply goes after.
             if let Some(b) = segs.last() {
                 let d = b.data();
@@ -798,7 +798,7 @@ impl AlgControl {
                 {
                     conn.srv_next = Some(end);
                 }
-                conn.srv_window = be16(d, l4 + 14);
+                conn.srv_window = Some(be16(d, l4 + 14));
             }
         }
         let mut refused: Option<Refused> = None;
@@ -920,7 +920,9 @@ impl AlgControl {
                     text: lines.as_bytes().to_vec(),
                     seq: rseq,
                     ack: end,
-                    window: conn.srv_window,
+                    // (None seen, as after a restart: not a zero window, which
+                    // would stop the client.)
+                    window: conn.srv_window.unwrap_or(u16::MAX),
                     ts: timestamps(d, l4).map(|(val, ecr)| (ecr, val)),
                 });
             }
@@ -1157,5 +1159,45 @@ impl AlgControl {
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buf::VecBuf;
+    use etherparse::PacketBuilder;
+
+    /// A connection whose server the control lcore never saw (as after a restart): a
+    /// refused command's reply advertises an open window, not a zero one, which
+    /// would stop the client.
+    #[test]
+    fn a_reply_with_no_server_segment_seen_has_an_open_window() {
+        let mut c = AlgControl::new(std::sync::Arc::new(WorkerCounters::default()));
+        c.set_policy(AlgPolicy {
+            ftp: FtpPolicy {
+                deny: vec!["SITE".into()],
+                ..FtpPolicy::default()
+            },
+            ..AlgPolicy::default()
+        });
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4([198, 51, 100, 1], [192, 0, 2, 10], 64)
+            .tcp(1024, 21, 7000, 1000)
+            .ack(9000)
+            .write(&mut v, b"SITE X\r\n")
+            .unwrap();
+        let tag = Tag {
+            inside: (u32::from(Ipv4Addr::new(100, 64, 1, 2)), 40000),
+            remote: (u32::from(Ipv4Addr::new(192, 0, 2, 10)), 21),
+            outside: (u32::from(Ipv4Addr::new(198, 51, 100, 1)), 1024),
+            alg: crate::nat::ALG_FTP,
+            ..Tag::default()
+        };
+        let Refusal::Reply(r) = c.process(&mut VecBuf::new(&v), &tag, 1) else {
+            panic!("refused with a reply")
+        };
+        assert_eq!((r.seq, r.ack, r.window), (9000, 7008, u16::MAX));
     }
 }

@@ -319,3 +319,19 @@ fn a_refused_invite_opens_no_pinhole() {
         );
     }
 }
+
+/// Bytes the server sent that the client has not acknowledged yet (in flight when it
+/// sends its request): the response goes after them, not over them.
+#[test]
+fn a_response_goes_after_the_servers_bytes_in_flight() {
+    let mut h = harness("[alg]\nrtsp = { enabled = true, deny_methods = [\"RECORD\"] }");
+    let (client, server) = ("100.64.1.2:40000", "192.0.2.30:554");
+    let c = connect(&mut h, client, server, 500).to_string();
+    let note = b"ANNOUNCE rtsp://100.64.1.2/x RTSP/1.0\r\nCSeq: 1\r\n\r\n";
+    h.inject(&seg(server, &c, 501, 101, note), Outside, 1001);
+    // The client's request acks only what came before the server's message.
+    let rec = b"RECORD rtsp://192.0.2.30/cam RTSP/1.0\r\nCSeq: 5\r\n\r\n";
+    let o = h.inject(&seg(client, server, 101, 501, rec), Inside, 1002);
+    let back = o.iter().find(|(s, _)| *s == Inside).expect("a response");
+    assert_eq!(seq_ack(&back.1).0, 501 + note.len() as u32);
+}
