@@ -158,31 +158,17 @@ grep -q "< 504 Command not allowed by policy" "$work/ftp-policy.log" \
 sent_to_server() { tcpdump -nn -A -r "$work/internet.pcap" 'tcp dst port 21' 2>/dev/null | grep -c "$1" || true; }
 [ "$(sent_to_server "SITE CHMOD")" = 0 ] || fail "SITE CHMOD reached the server"
 echo "e2e: ftp SITE refused with 504, the download after it ok (5 MB sha256)"
-result ftp-policy-site 1 "504, then 5 MB sha256 ok"
-ip netns exec "$sub" python3 - > "$work/ftp-bounce.log" 2>&1 <<'PY' || fail "FTP bounce PORT: $(cat "$work/ftp-bounce.log")"
-import socket
-c = socket.create_connection(("192.0.2.10", 21), 10)
-f = c.makefile("rb")
-def reply():
-    while True:
-        line = f.readline().decode()
-        print("<", line.strip(), flush=True)
-        if len(line) > 3 and line[3] == " ":
-            return line
-reply()
-for cmd in ("USER anonymous", "PASS x@", "PORT 192,0,2,99,0,25", "PWD", "QUIT"):
-    print(">", cmd, flush=True)
-    c.sendall(cmd.encode() + b"\r\n")
-    r = reply()
-    if cmd.startswith("PORT"):
-        assert r.startswith("504 Data connection to another host"), r
-    if cmd == "PWD":
-        assert r.startswith("257 "), r
-PY
+site_reply=$(awk '/^> SITE/{f = 1; next} f && /^< [0-9]/{print; exit}' "$work/ftp-policy.log")
+result ftp-policy-site 1 "site_reply='${site_reply#< }' then 5 MB sha256 ok"
+ip netns exec "$sub" python3 "$(dirname "$(realpath "$0")")/ftp-policy-probe.py" 192.0.2.10 > "$work/ftp-bounce.log" 2>&1 \
+    || fail "FTP bounce PORT: $(cat "$work/ftp-bounce.log")"
+grep -q "port_reply='504 Data connection to another host" "$work/ftp-bounce.log" \
+    || fail "the bounce PORT was not refused: $(cat "$work/ftp-bounce.log")"
+grep -q "pwd_reply='257 " "$work/ftp-bounce.log" || fail "no answer to PWD after the bounce PORT: $(cat "$work/ftp-bounce.log")"
 [ "$(sent_to_server "PORT 192,0,2,99")" = 0 ] || fail "the bounce PORT reached the server"
 [ "$(sent_to_server "PWD")" -ge 2 ] || fail "the capture of the control traffic shows no PWD (the check above reads nothing)"
 echo "e2e: ftp bounce PORT refused with 504, the session goes on (PWD answered)"
-result ftp-policy-bounce 1 "504, PWD answered after it"
+result ftp-policy-bounce 1 "$(cat "$work/ftp-bounce.log")"
 
 # PORT and EPRT commands that a per-segment helper gets wrong (scripts/ftp-tricky.py):
 # split across two TCP segments (Linux drops the first part; cgnat holds it, joins and
