@@ -528,11 +528,25 @@ pub struct AlgControl {
     runs: HashMap<(ConnKey, u8), Run>,
     counters: std::sync::Arc<WorkerCounters>,
     policy: AlgPolicy,
+    /// Policy decisions for the event exporter (syslog).
+    events: Vec<crate::log::LogEvent>,
 }
 
 /// The replies of the commands the FTP policy refused in a text, and whether one of
 /// them follows a command let through (pipelined).
-type Refused = (String, bool);
+type Refused = (String, bool, [u8; 16]);
+
+/// The command or method at the start of `line` (up to 16 bytes, zero-padded).
+fn verb_of(line: &[u8]) -> [u8; 16] {
+    let mut w = [0u8; 16];
+    let v = &line[..line.iter().position(|&b| b == b' ').unwrap_or(line.len())];
+    let n = v.len().min(16);
+    w[..n].copy_from_slice(&v[..n]);
+    w
+}
+
+/// ALG policy events kept for the exporter at most (the oldest are kept).
+const MAX_EVENTS: usize = 1024;
 
 /// A control connection: inside address and port, remote address and port.
 type ConnKey = (u32, u16, u32, u16);
@@ -650,6 +664,27 @@ impl AlgControl {
             runs: HashMap::new(),
             counters,
             policy: AlgPolicy::default(),
+            events: Vec::new(),
+        }
+    }
+
+    /// The policy decisions recorded since the events were last taken (the caller
+    /// clears what it sent on).
+    pub fn events(&mut self) -> &mut Vec<crate::log::LogEvent> {
+        &mut self.events
+    }
+
+    /// Records a policy decision for the exporter (syslog), if there is room.
+    fn log_refusal(&mut self, tag: &Tag, drop: bool, what: &[u8; 16]) {
+        if self.events.len() < MAX_EVENTS {
+            self.events.push(crate::log::LogEvent::alg_policy(
+                tag.alg,
+                drop,
+                tag.inside,
+                tag.outside,
+                tag.remote,
+                what,
+            ));
         }
     }
 
@@ -817,10 +852,13 @@ impl AlgControl {
             if dir == 0 && !tag.nat64 && policy.active() {
                 let r = crate::alg_text::refused_requests(&text, datagram, tag.alg, policy);
                 if let Some((cut, reply, pipelined)) = r {
+                    let what = verb_of(cut.first().map_or(&[][..], |&(a, _)| &text[a..]));
                     if datagram {
-                        let e = crate::alg_text::policy_event(policy.drop || reply.is_empty());
+                        let drop = policy.drop || reply.is_empty();
+                        let e = crate::alg_text::policy_event(drop);
                         crate::alg_text::count_event(&self.counters, tag.alg, e);
-                        return if policy.drop || reply.is_empty() {
+                        self.log_refusal(tag, drop, &what);
+                        return if drop {
                             Refusal::Drop
                         } else {
                             Refusal::Datagram(reply)
@@ -829,7 +867,11 @@ impl AlgControl {
                     // The refused messages leave the stream whole: no rewrite in them.
                     e.retain(|(at, _, _)| !cut.iter().any(|&(a, n)| (a..a + n).contains(at)));
                     e.extend(cut.iter().map(|&(a, n)| (a, n, String::new())));
-                    refused = Some((String::from_utf8_lossy(&reply).into_owned(), pipelined));
+                    refused = Some((
+                        String::from_utf8_lossy(&reply).into_owned(),
+                        pipelined,
+                        what,
+                    ));
                 }
             }
             e
@@ -838,7 +880,7 @@ impl AlgControl {
             refused = r;
             e
         };
-        if let Some((_, pipelined)) = &refused {
+        if let Some((_, pipelined, what)) = &refused {
             let drop = match tag.alg {
                 crate::nat::ALG_SIP => self.policy.sip.drop,
                 crate::nat::ALG_RTSP => self.policy.rtsp.drop,
@@ -852,6 +894,7 @@ impl AlgControl {
             } else {
                 self.counters.alg_ftp_policy_reply.inc();
             }
+            self.log_refusal(tag, drop, what);
             if drop {
                 self.conns.insert(key, conn);
                 return Refusal::Drop;
@@ -894,7 +937,7 @@ impl AlgControl {
             } else {
                 conn.seq.adjust(buf, l4, dir)
             };
-            if let (Some((lines, _)), Some(seq), true) = (&refused, orig_seq, k + 1 == n) {
+            if let (Some((lines, _, _)), Some(seq), true) = (&refused, orig_seq, k + 1 == n) {
                 // The reply acks all the client sent, and goes where the server's
                 // stream is (what the client acked, or more if the server sent more).
                 let d = buf.data();
@@ -1028,7 +1071,7 @@ impl AlgControl {
             if dir == 0 {
                 if let Some(why) = self.policy.ftp.refuses(line, msg, tag.inside.0) {
                     edits.push((l.start, l.next - l.start, String::new()));
-                    let r = refused.get_or_insert((String::new(), false));
+                    let r = refused.get_or_insert((String::new(), false, verb_of(line)));
                     r.1 |= passed;
                     r.0.push_str(why);
                     r.0.push_str("\r\n");

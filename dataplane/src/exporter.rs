@@ -130,7 +130,12 @@ pub fn spawn(
                     }
                     if let Some(s) = &syslog {
                         for ev in &buf[..n] {
-                            if matches!(ev.kind, event::PORT_BLOCK_ALLOC | event::PORT_BLOCK_FREE) {
+                            if matches!(
+                                ev.kind,
+                                event::PORT_BLOCK_ALLOC
+                                    | event::PORT_BLOCK_FREE
+                                    | event::ALG_POLICY
+                            ) {
                                 let _ = sock.send_to(
                                     syslog_line(ev, &hostname, &rfc3339(ms)).as_bytes(),
                                     s.server,

@@ -317,11 +317,23 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             )?),
         }));
     }
+    // The control lcore's events (ALG policy decisions) toward the exporter.
+    let control_events = Arc::new(MsgRing::new(
+        "cgnat_events_ctl",
+        1024,
+        true,
+        true,
+        Eal::socket_id(),
+    )?);
     let exporter_stop = Arc::new(AtomicBool::new(false));
     let destinations = Arc::new(crate::exporter::Destinations::new(cfg.logging.clone()));
     let exporter = crate::exporter::spawn(
         destinations.clone(),
-        links.iter().map(|l| l.events.clone()).collect(),
+        links
+            .iter()
+            .map(|l| l.events.clone())
+            .chain([control_events.clone()])
+            .collect(),
         cgnat_dataplane::pipeline::Nat64Params::from_config(cfg).map(|n| n.prefix),
         exporter_stop.clone(),
     )
@@ -514,6 +526,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         &clock,
         cfg.dataplane.busy_poll,
         &control_pool_rx,
+        &control_events,
     );
     opts.stop.store(true, Ordering::SeqCst);
     for &lcore in &cfg.dataplane.worker_lcores {
@@ -1042,7 +1055,16 @@ fn control_loop(
     clock: &Clock,
     busy: bool,
     pool: &crossbeam::channel::Receiver<cgnat_dataplane::pipeline::ControlSettings>,
+    events: &MsgRing<cgnat_dataplane::log::LogEvent>,
 ) {
+    // ALG policy decisions toward the exporter; what the ring cannot take waits.
+    let send_events = |control: &mut Control<Mbuf>| {
+        let ev = control.alg_control().events();
+        if !ev.is_empty() {
+            let sent = events.enqueue_burst(ev);
+            ev.drain(..sent);
+        }
+    };
     let control_counters = control.counters().clone();
     let mut burst = MbufBurst::new();
     let mut arp_burst = MbufBurst::new();
@@ -1190,6 +1212,7 @@ fn control_loop(
         // they are, each back through the worker that sent it.
         control.tick(clock.now());
         send_control_ready(control, links, usize::MAX, &mut back, &mut elsewhere);
+        send_events(control);
         if work > 0 {
             idle = 0;
             continue;
@@ -1217,6 +1240,7 @@ fn control_loop(
         }
         idle_sleep(&mut idle, busy);
     }
+    send_events(control);
 }
 
 /// The PCP server's counters for the summary: requests by outcome, mappings alive

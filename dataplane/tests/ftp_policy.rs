@@ -135,6 +135,15 @@ fn a_denied_command_gets_504_and_never_reaches_the_server() {
     assert_eq!((reply.seq, reply.ack), (512, 101 + n));
     assert_eq!(reply.window, 29200, "the server's last window");
     assert_eq!(h.control_counters.alg_ftp_policy_reply.get(), 1);
+    // Logged for the exporter: the ALG, the decision, the endpoints, the command.
+    let ev = h.control.alg_control().events().clone();
+    assert_eq!(ev.len(), 1);
+    let line = cgnat_dataplane::log::syslog_line(&ev[0], "h", "T");
+    assert!(
+        line.contains("alg=\"ftp\" decision=\"reply\" inside=\"100.64.1.2:40000\"")
+            && line.contains("remote=\"192.0.2.10:21\" refused=\"SITE\"]"),
+        "{line}"
+    );
 
     // The client acks the reply and sends its next command: the server sees it right
     // after the banner's ack, acking only what it sent.
