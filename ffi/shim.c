@@ -125,6 +125,16 @@ uint32_t cgnat_shim_mbuf_packet_type(const struct rte_mbuf *m)
     return m->packet_type;
 }
 
+int cgnat_shim_mbuf_stamp_register(void)
+{
+    static const struct rte_mbuf_dynfield desc = {
+        .name = "cgnat_dynfield_alg_stamp",
+        .size = sizeof(uint64_t),
+        .align = __alignof__(uint64_t),
+    };
+    return rte_mbuf_dynfield_register(&desc);
+}
+
 /* --- ethdev fast path --- */
 
 uint16_t cgnat_shim_eth_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)

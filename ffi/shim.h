@@ -42,6 +42,9 @@ uint16_t cgnat_shim_mbuf_port(const struct rte_mbuf *m);
 void cgnat_shim_mbuf_set_port(struct rte_mbuf *m, uint16_t port);
 uint64_t cgnat_shim_mbuf_ol_flags(const struct rte_mbuf *m);
 uint32_t cgnat_shim_mbuf_packet_type(const struct rte_mbuf *m);
+/* Registers cgnat's 8-byte mbuf dynamic field (an ALG frame's TSC stamp): its offset
+ * in struct rte_mbuf, or -1. */
+int cgnat_shim_mbuf_stamp_register(void);
 
 /* --- ethdev fast path --- */
 uint16_t cgnat_shim_eth_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);

@@ -28,9 +28,47 @@ pub mod rtsp;
 pub mod sip;
 pub mod text;
 
+/// The session ids: what a session carries to say which ALG follows it (3 bits: 1 to 7;
+/// 0 is none). One per ALG of [`PLUGINS`], and [`id::RTCP`].
+pub mod id {
+    /// FTP control sessions.
+    pub const FTP: u8 = 1;
+    /// TFTP requests.
+    pub const TFTP: u8 = 2;
+    /// SIP signalling.
+    pub const SIP: u8 = 3;
+    /// RTSP control sessions.
+    pub const RTSP: u8 = 4;
+    /// RTCP sessions a media expectation (SIP, RTSP) creates: not an ALG of its own (no
+    /// ports, no `[alg]` key), but their CNAME may carry the inside address
+    /// ([`crate::rtcp`]).
+    pub const RTCP: u8 = 5;
+    /// The largest id a session has room for.
+    pub const MAX: u8 = 7;
+}
+
+/// The expectation class ids: indexes into [`CLASSES`].
+pub mod class {
+    /// An FTP data connection (PORT, EPRT, 227, 229).
+    pub const FTP_DATA: u8 = 0;
+    /// A TFTP server's answer from a new port.
+    pub const TFTP: u8 = 1;
+    /// SIP media (RTP and RTCP of an SDP `m=` line).
+    pub const SIP_MEDIA: u8 = 2;
+    /// A SIP registration: incoming requests to the registered contact.
+    pub const SIP_REGISTER: u8 = 3;
+    /// RTSP media (a SETUP's client ports).
+    pub const RTSP_MEDIA: u8 = 4;
+    /// A SIP dialog's contact on another port than its signalling session's (SIP over
+    /// TCP from an ephemeral port): requests within the dialog; ends with the call.
+    pub const SIP_DIALOG: u8 = 5;
+}
+
 /// A class of expectations (pinholes) with its limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExpectClass {
+    /// Its id (see [`class`]): its index in [`CLASSES`].
+    pub id: u8,
     /// Name, for counters and the API.
     pub name: &'static str,
     /// Most live expectations of the class per worker (a subscriber holds a sixteenth
@@ -40,34 +78,40 @@ pub struct ExpectClass {
     pub timeout_secs: u32,
 }
 
-/// Every expectation class, indexed by the class ids below.
+/// Every expectation class, indexed by its id (see [`class`]).
 pub const CLASSES: [ExpectClass; 6] = [
     ExpectClass {
+        id: class::FTP_DATA,
         name: "ftp_data",
         max: 4096,
         timeout_secs: 120,
     },
     ExpectClass {
+        id: class::TFTP,
         name: "tftp",
         max: 1024,
         timeout_secs: 30,
     },
     ExpectClass {
+        id: class::SIP_MEDIA,
         name: "sip_media",
         max: 4096,
         timeout_secs: 300,
     },
     ExpectClass {
+        id: class::SIP_REGISTER,
         name: "sip_register",
         max: 4096,
         timeout_secs: 3600,
     },
     ExpectClass {
+        id: class::RTSP_MEDIA,
         name: "rtsp_media",
         max: 2048,
         timeout_secs: 300,
     },
     ExpectClass {
+        id: class::SIP_DIALOG,
         name: "sip_dialog",
         max: 2048,
         timeout_secs: 3600,
@@ -99,36 +143,36 @@ pub struct Plugin {
 /// The ALGs.
 pub const PLUGINS: [Plugin; 4] = [
     Plugin {
-        id: 1,
+        id: id::FTP,
         name: "ftp",
         protocols: &[TCP],
         default_ports: &[21],
         on_by_default: true,
-        classes: &[0],
+        classes: &[class::FTP_DATA],
     },
     Plugin {
-        id: 2,
+        id: id::TFTP,
         name: "tftp",
         protocols: &[UDP],
         default_ports: &[69],
         on_by_default: false,
-        classes: &[1],
+        classes: &[class::TFTP],
     },
     Plugin {
-        id: 3,
+        id: id::SIP,
         name: "sip",
         protocols: &[UDP, TCP],
         default_ports: &[5060],
         on_by_default: false,
-        classes: &[2, 3, 5],
+        classes: &[class::SIP_MEDIA, class::SIP_REGISTER, class::SIP_DIALOG],
     },
     Plugin {
-        id: 4,
+        id: id::RTSP,
         name: "rtsp",
         protocols: &[TCP],
         default_ports: &[554, 8554],
         on_by_default: false,
-        classes: &[4],
+        classes: &[class::RTSP_MEDIA],
     },
 ];
 
@@ -136,6 +180,27 @@ pub const PLUGINS: [Plugin; 4] = [
 pub fn plugin(id: u8) -> Option<&'static Plugin> {
     PLUGINS.iter().find(|p| p.id == id)
 }
+
+/// The ALG whose expectations class `class` is.
+pub fn plugin_of_class(class: u8) -> Option<&'static Plugin> {
+    PLUGINS.iter().find(|p| p.classes.contains(&class))
+}
+
+/// The registry checked as it is compiled: class ids are their indexes, session ids
+/// fit a session's 3 bits and are not RTCP's.
+const _: () = {
+    let mut i = 0;
+    while i < CLASSES.len() {
+        assert!(CLASSES[i].id as usize == i);
+        i += 1;
+    }
+    let mut i = 0;
+    while i < PLUGINS.len() {
+        assert!(PLUGINS[i].id > 0 && PLUGINS[i].id <= id::MAX && PLUGINS[i].id != id::RTCP);
+        i += 1;
+    }
+    assert!(id::RTCP <= id::MAX);
+};
 
 #[cfg(test)]
 mod tests {
@@ -155,5 +220,9 @@ mod tests {
             assert_eq!(PLUGINS.iter().filter(|p| p.classes.contains(&c)).count(), 1);
         }
         assert_eq!(PLUGINS.iter().filter(|p| p.on_by_default).count(), 1);
+        for c in &CLASSES {
+            assert!(plugin_of_class(c.id).is_some(), "{}", c.name);
+            assert!(CLASSES.iter().filter(|d| d.name == c.name).count() == 1);
+        }
     }
 }

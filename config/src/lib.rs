@@ -412,6 +412,20 @@ pub struct Alg {
     pub rtsp: AlgProto,
 }
 
+impl Alg {
+    /// The `[alg.<name>]` section of ALG `name` (the ALG registry's name), if there is
+    /// such a key.
+    pub fn get(&self, name: &str) -> Option<&AlgProto> {
+        match name {
+            "ftp" => Some(&self.ftp),
+            "tftp" => Some(&self.tftp),
+            "sip" => Some(&self.sip),
+            "rtsp" => Some(&self.rtsp),
+            _ => None,
+        }
+    }
+}
+
 /// Prometheus endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Metrics {

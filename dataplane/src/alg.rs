@@ -5,9 +5,8 @@
 //! payload (the one mangle helper), keeps the TCP sequence adjustment of the
 //! connection for both directions, and stands aside once AUTH TLS is accepted.
 //!
-//! The tag travels in front of the frame, in the mbuf headroom:
-//! `[0xA7, direction, n, alg, in_addr, in_port, rem_addr, rem_port, out_addr, out_port, frag, frags,
-//! nat64, 0, n x (in_addr, in_port, out_addr, out_port)]`.
+//! The tag (what the worker decided, in front of the frame) is `alg_tag.rs`, which
+//! both this module and the SIP and RTSP ALGs (`alg_text.rs`) use.
 
 use crate::buf::PacketBuf;
 use crate::counters::WorkerCounters;
@@ -19,113 +18,8 @@ use cgnat_alg::ftp::{
 use hashbrown::HashMap;
 use std::net::Ipv4Addr;
 
-const MAGIC: u8 = 0xA7;
-/// Rewrites one packet may carry.
-pub const MAX_REWRITES: usize = 8;
-const HEAD: usize = 26;
-const EACH: usize = 12;
-
-/// An announced endpoint and its translation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Rewrite {
-    /// Inside address and port as the client wrote them.
-    pub inside: (u32, u16),
-    /// Their translation.
-    pub outside: (u32, u16),
-}
-
-/// What the worker tells the control lcore about a packet.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Tag {
-    /// 0: from the inside host, 1: from the outside peer.
-    pub dir: u8,
-    /// The session's inside endpoint.
-    pub inside: (u32, u16),
-    /// The session's remote endpoint.
-    pub remote: (u32, u16),
-    /// The session's outside endpoint (the inside one's translation).
-    pub outside: (u32, u16),
-    /// The ALG (see [`crate::nat::ALG_FTP`] and the others).
-    pub alg: u8,
-    /// Rewrites decided by the worker.
-    pub rewrites: [Rewrite; MAX_REWRITES],
-    /// How many.
-    pub n: u8,
-    /// Index of this fragment among the `frags` of a datagram the worker reassembled
-    /// (the control lcore gathers them, rewrites the whole and fragments it again).
-    pub frag: u8,
-    /// Fragments of that datagram; 0 for a frame that is a whole packet.
-    pub frags: u8,
-    /// A NAT64 session (the inside endpoint is an IPv6 host's handle): the FTP ALG
-    /// translates between the IPv6 client and the IPv4 server (RFC 6384).
-    pub nat64: bool,
-}
-
-impl Tag {
-    /// Prepends the tag to the frame; false without headroom.
-    pub fn push<B: PacketBuf>(&self, buf: &mut B) -> bool {
-        let len = HEAD + EACH * usize::from(self.n);
-        if !buf.prepend(len) {
-            return false;
-        }
-        let d = buf.data_mut();
-        d[0] = MAGIC;
-        d[1] = self.dir;
-        d[2] = self.n;
-        d[3] = self.alg;
-        put32(d, 4, self.inside.0);
-        put16(d, 8, self.inside.1);
-        put32(d, 10, self.remote.0);
-        put16(d, 14, self.remote.1);
-        put32(d, 16, self.outside.0);
-        put16(d, 20, self.outside.1);
-        d[22] = self.frag;
-        d[23] = self.frags;
-        d[24] = u8::from(self.nat64);
-        d[25] = 0;
-        for (k, r) in self.rewrites[..usize::from(self.n)].iter().enumerate() {
-            let at = HEAD + EACH * k;
-            put32(d, at, r.inside.0);
-            put16(d, at + 4, r.inside.1);
-            put32(d, at + 6, r.outside.0);
-            put16(d, at + 10, r.outside.1);
-        }
-        true
-    }
-
-    /// Takes the tag off the front of the frame.
-    pub fn pop<B: PacketBuf>(buf: &mut B) -> Option<Tag> {
-        let d = buf.data();
-        if d.len() < HEAD || d[0] != MAGIC || usize::from(d[2]) > MAX_REWRITES {
-            return None;
-        }
-        let n = d[2];
-        let len = HEAD + EACH * usize::from(n);
-        if d.len() < len {
-            return None;
-        }
-        let mut t = Tag {
-            dir: d[1],
-            inside: (be32(d, 4), be16(d, 8)),
-            remote: (be32(d, 10), be16(d, 14)),
-            outside: (be32(d, 16), be16(d, 20)),
-            alg: d[3],
-            n,
-            frag: d[22],
-            frags: d[23],
-            nat64: d[24] == 1,
-            ..Tag::default()
-        };
-        for k in 0..usize::from(n) {
-            let at = HEAD + EACH * k;
-            t.rewrites[k] = Rewrite {
-                inside: (be32(d, at), be16(d, at + 4)),
-                outside: (be32(d, at + 6), be16(d, at + 10)),
-            };
-        }
-        buf.adj(len).then_some(t)
-    }
-}
+pub use crate::alg_tag::{l4_at, tcp_payload, Rewrite, Tag, MAX_REWRITES};
+pub use crate::alg_text::TextPolicy;
 
 /// The FTP command policy the control lcore applies to the client's commands
 /// (`alg.ftp.deny`, `allow`, `bounce`, `low_port`, `on_deny`).
@@ -188,27 +82,6 @@ impl FtpPolicy {
             }
             _ => None,
         }
-    }
-}
-
-/// The SIP or RTSP request policy (`alg.<name>.deny_methods`, SIP's
-/// `max_message_size` and `deny_status`, `on_deny`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TextPolicy {
-    /// Methods refused.
-    pub deny: Vec<String>,
-    /// Largest message accepted from the client (0: any).
-    pub max_size: usize,
-    /// The status a refused method gets (SIP: 405 or 403; RTSP: 405).
-    pub status: u16,
-    /// Refused requests' frames are dropped instead of answered.
-    pub drop: bool,
-}
-
-impl TextPolicy {
-    /// Whether it refuses anything.
-    pub fn active(&self) -> bool {
-        !self.deny.is_empty() || self.max_size > 0
     }
 }
 
@@ -409,22 +282,6 @@ pub fn starts_address_command(line: &[u8]) -> bool {
         let n = line.len().min(c.len());
         n > 0 && line[..n].eq_ignore_ascii_case(&c[..n])
     })
-}
-
-/// The TCP payload range of the IPv4 frame (or IPv6, a NAT64 session's frame to its
-/// host), if any.
-pub fn tcp_payload(d: &[u8]) -> Option<(usize, usize)> {
-    let (l4, end, proto) = crate::mangle::l4_of(d, 14)?;
-    if proto != ipv4::PROTO_TCP || end > d.len() || l4 > end {
-        return None;
-    }
-    let seg = tcp::Segment::new_checked(&d[l4..end]).ok()?;
-    Some((l4 + seg.header_len(), end))
-}
-
-/// Where the L4 header of the frame's IPv4 or IPv6 packet starts (14 + 20 if unknown).
-pub fn l4_at(d: &[u8]) -> usize {
-    crate::mangle::l4_of(d, 14).map_or(34, |x| x.0)
 }
 
 /// The FTP commands of a client's payload that announce an endpoint, as (address,
@@ -1013,10 +870,8 @@ impl AlgControl {
 
     fn count_no_room(&self, alg: u8) {
         use crate::counters::AlgEvent;
-        match alg {
-            crate::nat::ALG_SIP => self.counters.alg_sip[AlgEvent::NoRoom as usize].inc(),
-            crate::nat::ALG_RTSP => self.counters.alg_rtsp[AlgEvent::NoRoom as usize].inc(),
-            _ => {}
+        if let Some(ev) = self.counters.text_alg_events(alg) {
+            ev[AlgEvent::NoRoom as usize].inc();
         }
     }
 

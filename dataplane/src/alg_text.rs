@@ -9,9 +9,9 @@
 //! TCP sequence adjustment kept for both directions) and holds a TCP segment that ends
 //! inside a message until the rest comes.
 
-use crate::alg::{Rewrite, Tag, MAX_REWRITES};
+use crate::alg_tag::{Rewrite, Tag, MAX_REWRITES};
 use crate::buf::PacketBuf;
-use crate::counters::{AlgEvent, Counter, WorkerCounters, N_ALG_EVENTS};
+use crate::counters::{AlgEvent, WorkerCounters};
 use crate::nat::{class, ExpectReq, Nat, Session, ALG_RTSP, ALG_SIP};
 use crate::wire::ipv4;
 use cgnat_alg::text::{Edit, TextError};
@@ -92,16 +92,10 @@ impl Partials {
     }
 }
 
-fn events(c: &WorkerCounters, alg: u8) -> &[Counter; N_ALG_EVENTS] {
-    if alg == ALG_RTSP {
-        &c.alg_rtsp
-    } else {
-        &c.alg_sip
-    }
-}
-
 fn count(c: &WorkerCounters, alg: u8, e: AlgEvent) {
-    events(c, alg)[e as usize].inc();
+    if let Some(ev) = c.text_alg_events(alg) {
+        ev[e as usize].inc();
+    }
 }
 
 /// The payload of the frame's UDP datagram or TCP segment, and whether it is a datagram.
@@ -110,7 +104,7 @@ pub fn payload(d: &[u8]) -> Option<(usize, usize, bool)> {
     match proto {
         ipv4::PROTO_UDP if end >= l4 + 8 => Some((l4 + 8, end, true)),
         ipv4::PROTO_TCP => {
-            let (s, e) = crate::alg::tcp_payload(d)?;
+            let (s, e) = crate::alg_tag::tcp_payload(d)?;
             Some((s, e, false))
         }
         _ => None,
@@ -224,7 +218,7 @@ pub fn worker<B: PacketBuf>(
     let seq = if datagram {
         0
     } else {
-        crate::wire::be32(buf.data(), crate::alg::l4_at(buf.data()) + 4)
+        crate::wire::be32(buf.data(), crate::alg_tag::l4_at(buf.data()) + 4)
     };
     let held = if datagram {
         None
@@ -338,12 +332,12 @@ fn sip_message(c: &mut Ctx, text: &[u8], m: &sip::Sip) {
     if p.sdp_problem.is_some() {
         count(counters, ALG_SIP, AlgEvent::NoPinhole);
     }
-    let sig = |port: u16, secs: u32| ExpectReq {
+    let sig = |port: u16, class: u8, secs: u32| ExpectReq {
         proto: s.proto,
         in_addr: s.in_addr,
         in_port: port,
         remote: s.rem_addr,
-        class: class::SIP_REGISTER,
+        class,
         tag: p.call,
         secs,
         keep: true,
@@ -357,7 +351,7 @@ fn sip_message(c: &mut Ctx, text: &[u8], m: &sip::Sip) {
         } else {
             // Incoming requests to the registered contact get in while it lives.
             let secs = expires.saturating_add(30).min(86_400);
-            match nat.alg_expect_with(i, &sig(port, secs), now) {
+            match nat.alg_expect_with(i, &sig(port, class::SIP_REGISTER, secs), now) {
                 Some(o) => {
                     count(counters, ALG_SIP, AlgEvent::Registrations);
                     if port != s.in_port {
@@ -373,12 +367,9 @@ fn sip_message(c: &mut Ctx, text: &[u8], m: &sip::Sip) {
             continue;
         }
         // A contact on another port than the session's (SIP over TCP from an
-        // ephemeral port): requests in the dialog come to it.
-        match nat.alg_expect_with(
-            i,
-            &sig(port, class::TIMEOUT[class::SIP_REGISTER as usize]),
-            now,
-        ) {
+        // ephemeral port): requests in the dialog come to it until the call ends.
+        let secs = class::TIMEOUT[class::SIP_DIALOG as usize];
+        match nat.alg_expect_with(i, &sig(port, class::SIP_DIALOG, secs), now) {
             Some(o) => add(tag, counters, (s.in_addr, port), o),
             None => count(counters, ALG_SIP, AlgEvent::PinholeRefused),
         }
@@ -578,6 +569,27 @@ pub fn control_edits(
     }
 }
 
+/// The SIP or RTSP request policy (`alg.<name>.deny_methods`, SIP's
+/// `max_message_size` and `deny_status`, `on_deny`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TextPolicy {
+    /// Methods refused.
+    pub deny: Vec<String>,
+    /// Largest message accepted from the client (0: any).
+    pub max_size: usize,
+    /// The status a refused method gets (SIP: 405 or 403; RTSP: 405).
+    pub status: u16,
+    /// Refused requests' frames are dropped instead of answered.
+    pub drop: bool,
+}
+
+impl TextPolicy {
+    /// Whether it refuses anything.
+    pub fn active(&self) -> bool {
+        !self.deny.is_empty() || self.max_size > 0
+    }
+}
+
 /// The event that counts a policy refusal.
 pub fn policy_event(drop: bool) -> AlgEvent {
     if drop {
@@ -606,7 +618,7 @@ pub fn refused_requests(
     text: &[u8],
     datagram: bool,
     alg: u8,
-    p: &crate::alg::TextPolicy,
+    p: &TextPolicy,
 ) -> Option<RefusedRequests> {
     let too_big = |n: usize| p.max_size > 0 && n > p.max_size;
     let mut cut = Vec::new();

@@ -165,8 +165,12 @@ labelled! {
     LocalUnsupported = "local_unsupported",
     /// TX queue full: freed after a failed send.
     TxFull = "tx_full",
-    /// A ring between lcores was full.
+    /// The handoff ring to another worker was full. (ALG frames are never counted
+    /// here: a full ring to or from the control lcore holds them in a backlog.)
     RingFull = "ring_full",
+    /// An ALG frame found its lcore's backlog full (held frames past the reserve that
+    /// back-pressure keeps free): never seen in a correct run.
+    AlgBacklogFull = "alg_backlog_full",
     /// Packet too big for the outgoing MTU (and DF set: ICMP frag-needed sent).
     TooBig = "too_big",
     /// ICMP error from a subscriber quoting a packet that was not sent to it (forged
@@ -422,10 +426,87 @@ pub struct WorkerCounters {
     pub pcp_mappings_expired: Counter,
     /// PCP and NAT-PMP requests, by outcome (see [`PcpOutcome`]).
     pub pcp: [Counter; PcpOutcome::ALL.len()],
+    /// ALG frames a full ring to the control lcore (on the control lcore: back to a
+    /// worker) could not take, held in the lcore's backlog to be sent in order.
+    pub alg_frames_held: Counter,
+    /// ALG frames in that backlog now (a gauge).
+    pub alg_backlog: Counter,
+    /// Polls that took no new frames (a worker: from its ports and handoff ring; the
+    /// control lcore: from a worker's ALG ring) while the backlog was past its mark.
+    pub alg_backpressured_polls: Counter,
+    /// A worker: the time its ALG frames spent at the control lcore, from handing
+    /// over to coming back for transmission.
+    pub alg_latency: Latency,
     /// Drops, by reason.
     pub drops: DropCounters,
     /// Per VLAN sub-interface: received, sent, dropped ([`crate::vlan::slot`]).
     pub vlan: VlanCounters,
+}
+
+/// Upper bounds of [`Latency`]'s buckets, in nanoseconds (1 us to 1 s; one more
+/// bucket holds the rest).
+pub const LATENCY_BOUNDS_NS: [u64; 16] = [
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    20_000,
+    50_000,
+    100_000,
+    200_000,
+    500_000,
+    1_000_000,
+    2_000_000,
+    5_000_000,
+    10_000_000,
+    100_000_000,
+    500_000_000,
+    1_000_000_000,
+];
+
+/// A latency histogram with one writer: a counter per bucket of
+/// [`LATENCY_BOUNDS_NS`] (the last one above all of them) and the sum.
+#[derive(Debug, Default)]
+pub struct Latency {
+    /// Values per bucket (not cumulative): `buckets[i]` counts those at most
+    /// `LATENCY_BOUNDS_NS[i]` and above the bound before it.
+    pub buckets: [Counter; LATENCY_BOUNDS_NS.len() + 1],
+    /// Sum of the values, in nanoseconds.
+    pub sum_ns: Counter,
+}
+
+impl Latency {
+    /// Counts one value.
+    #[inline]
+    pub fn record(&self, ns: u64) {
+        let i = LATENCY_BOUNDS_NS.partition_point(|&b| b < ns);
+        self.buckets[i].inc();
+        self.sum_ns.add(ns);
+    }
+
+    /// The bucket counts.
+    pub fn counts(&self) -> [u64; LATENCY_BOUNDS_NS.len() + 1] {
+        std::array::from_fn(|i| self.buckets[i].get())
+    }
+}
+
+/// The upper bound (ns) of the bucket holding quantile `q` (0 to 1) of `counts`
+/// (buckets of [`Latency`], summed over lcores); `None` without values, `u64::MAX`
+/// in the last bucket.
+pub fn quantile_ns(counts: &[u64], q: f64) -> Option<u64> {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+    let mut seen = 0;
+    for (i, n) in counts.iter().enumerate() {
+        seen += n;
+        if seen >= rank {
+            return Some(LATENCY_BOUNDS_NS.get(i).copied().unwrap_or(u64::MAX));
+        }
+    }
+    Some(u64::MAX)
 }
 
 /// Counters per VLAN sub-interface of each port: [`crate::vlan::RX`], `TX` and
@@ -488,6 +569,23 @@ pub const FTP_EVENTS: [(&str, &str, CounterOf); 12] = [
 /// because of its subscriber (`alg.<name>.only`, `except`).
 pub const POLICY_DECISIONS: [&str; 3] = ["reply", "drop", "subscriber_off"];
 
+/// Picks the [`AlgEvent`] counters of a text ALG.
+pub type EventsOf = fn(&WorkerCounters) -> &[Counter; N_ALG_EVENTS];
+
+/// The text ALGs (SIP, RTSP: their messages are framed and rewritten the same way) by
+/// session id (`cgnat_alg::id`), with their [`AlgEvent`] counters: the `alg` label of
+/// `cgnat_alg_events_total` and the key in the summary's `alg` table are the
+/// registry's name of the ALG. One list, so that no output can miss one.
+pub const TEXT_ALG_EVENTS: [(u8, EventsOf); 2] = [
+    (cgnat_alg::id::SIP, |c| &c.alg_sip),
+    (cgnat_alg::id::RTSP, |c| &c.alg_rtsp),
+];
+
+/// The registry's name of ALG `id` (`cgnat_alg::id`).
+pub fn alg_name(id: u8) -> &'static str {
+    cgnat_alg::plugin(id).map_or("", |p| p.name)
+}
+
 impl WorkerCounters {
     /// How many times ALG `alg` (its id) took policy decision `d` (an index of
     /// [`POLICY_DECISIONS`]).
@@ -508,6 +606,16 @@ impl WorkerCounters {
                 .get(usize::from(alg))
                 .map_or(0, Counter::get),
         }
+    }
+
+    /// The [`AlgEvent`] counters of text ALG `alg` (see [`TEXT_ALG_EVENTS`]); None
+    /// for the others.
+    #[inline]
+    pub fn text_alg_events(&self, alg: u8) -> Option<&[Counter; N_ALG_EVENTS]> {
+        TEXT_ALG_EVENTS
+            .iter()
+            .find(|(id, _)| *id == alg)
+            .map(|(_, of)| of(self))
     }
 
     /// Counts a drop.
@@ -677,5 +785,49 @@ mod policy_tests {
             .map(|&a| [0, 1, 2].map(|d| c.alg_policy(a, d)))
             .collect();
         assert_eq!(got, [[1, 2, 10], [0, 0, 11], [3, 4, 12], [5, 6, 13]]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_hold_values_up_to_their_bound() {
+        let l = Latency::default();
+        for ns in [
+            0,
+            1_000,
+            1_001,
+            2_000,
+            999_999_999,
+            1_000_000_000,
+            1_000_000_001,
+        ] {
+            l.record(ns);
+        }
+        let c = l.counts();
+        assert_eq!(c[0], 2, "0 and 1 us: the first bucket");
+        assert_eq!(c[1], 2, "1.001 and 2 us");
+        assert_eq!(c[LATENCY_BOUNDS_NS.len() - 1], 2, "up to 1 s");
+        assert_eq!(c[LATENCY_BOUNDS_NS.len()], 1, "above every bound");
+        assert_eq!(
+            l.sum_ns.get(),
+            1_000 + 1_001 + 2_000 + 999_999_999 + 2_000_000_001
+        );
+    }
+
+    #[test]
+    fn quantiles_are_the_bound_of_the_bucket_reached() {
+        let mut c = [0u64; LATENCY_BOUNDS_NS.len() + 1];
+        assert_eq!(quantile_ns(&c, 0.5), None);
+        c[2] = 98; // up to 5 us
+        c[9] = 1; // up to 1 ms
+        c[LATENCY_BOUNDS_NS.len()] = 1;
+        assert_eq!(quantile_ns(&c, 0.5), Some(5_000));
+        assert_eq!(quantile_ns(&c, 0.98), Some(5_000));
+        assert_eq!(quantile_ns(&c, 0.99), Some(1_000_000));
+        assert_eq!(quantile_ns(&c, 1.0), Some(u64::MAX));
+        assert_eq!(quantile_ns(&c, 0.0), Some(5_000));
     }
 }

@@ -8,9 +8,11 @@
 //!
 //! The dispatcher does not allocate, lock or log. A frame an output has no room for
 //! (after the output flushed what it could) is counted dropped with that output's own
-//! reason: [`DropReason::TxFull`], [`DropReason::RingFull`] (handoff, ALG) or
-//! [`DropReason::ArpRingFull`] (control). A [`Verdict::Drop`] was counted by the worker
-//! already; its frame is only given to [`Outputs::discard`].
+//! reason: [`DropReason::TxFull`], [`DropReason::RingFull`] (handoff; ALG, for an
+//! output that can refuse one: the runtime's never does, it holds ALG frames its ring
+//! cannot take and back-pressures) or [`DropReason::ArpRingFull`] (control). A
+//! [`Verdict::Drop`] was counted by the worker already; its frame is only given to
+//! [`Outputs::discard`].
 //!
 //! Its functions are `#[inline(always)]`: the worker loop calls them once per packet,
 //! and an out-of-line call there (which the release build chose) costs the loop what

@@ -9,7 +9,9 @@
 #![forbid(unsafe_code)]
 
 pub mod alg;
+pub mod alg_tag;
 pub mod alg_text;
+pub mod backlog;
 pub mod buf;
 pub mod counters;
 pub mod dispatch;
@@ -18,6 +20,8 @@ pub mod frag;
 pub mod ha;
 pub mod harness;
 pub mod inspect;
+#[cfg(test)]
+mod layering_tests;
 pub mod log;
 pub mod mangle;
 pub mod nat;

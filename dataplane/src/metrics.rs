@@ -3,9 +3,13 @@
 //! ports' DPDK statistics, and renders the text format with the `prometheus` crate.
 
 use crate::http::Response;
-use cgnat_dataplane::counters::{Counter, DropReason, WorkerCounters, PROTO_NAMES, STAGES};
+use cgnat_dataplane::counters::{
+    Counter, DropReason, Latency, WorkerCounters, LATENCY_BOUNDS_NS, PROTO_NAMES, STAGES,
+};
 use cgnat_ffi::Port;
-use prometheus::proto::{Counter as PCounter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::proto::{
+    Bucket, Counter as PCounter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
+};
 use prometheus::{Encoder, TextEncoder};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -103,6 +107,46 @@ impl Families {
 
     fn gauge(&mut self, name: &str, help: &str, samples: Vec<(Vec<(&str, String)>, f64)>) {
         self.family(name, help, MetricType::GAUGE, samples);
+    }
+
+    /// A histogram in seconds from [`Latency`] counters (its buckets made cumulative).
+    fn histogram(&mut self, name: &str, help: &str, samples: Vec<(Vec<(&str, String)>, &Latency)>) {
+        if samples.is_empty() {
+            return;
+        }
+        let mut f = MetricFamily::default();
+        f.set_name(name.to_string());
+        f.set_help(help.to_string());
+        f.set_field_type(MetricType::HISTOGRAM);
+        let metrics = samples
+            .into_iter()
+            .map(|(ls, l)| {
+                let mut m = Metric::default();
+                let pairs: Vec<(&str, &str)> = ls.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                m.set_label(labels(&pairs));
+                let counts = l.counts();
+                let mut h = Histogram::default();
+                let mut seen = 0;
+                let buckets = LATENCY_BOUNDS_NS
+                    .iter()
+                    .zip(counts)
+                    .map(|(&bound, n)| {
+                        seen += n;
+                        let mut b = Bucket::default();
+                        b.set_upper_bound(bound as f64 / 1e9);
+                        b.set_cumulative_count(seen);
+                        b
+                    })
+                    .collect();
+                h.set_bucket(buckets);
+                h.set_sample_count(counts.iter().sum());
+                h.set_sample_sum(l.sum_ns.get() as f64 / 1e9);
+                m.set_histogram(h);
+                m
+            })
+            .collect();
+        f.set_metric(metrics);
+        self.0.push(f);
     }
 }
 
@@ -394,8 +438,36 @@ impl Source {
         );
         f.counter(
             "cgnat_worker_ring_drops_total",
-            "Packets dropped because a ring between lcores was full.",
+            "Packets dropped because the handoff ring to another worker was full (ALG \
+             frames are held instead: cgnat_alg_frames_held_total).",
             per_worker(&|c| c.dropped(DropReason::RingFull)),
+        );
+        f.counter(
+            "cgnat_alg_frames_held_total",
+            "ALG frames a full ring to the control lcore (worker=\"control\": back to a \
+             worker) could not take, held in the lcore's backlog and sent in order.",
+            per_worker(&|c| c.alg_frames_held.get()),
+        );
+        f.gauge(
+            "cgnat_alg_backlog_frames",
+            "ALG frames held in the lcore's backlog now.",
+            per_worker(&|c| c.alg_backlog.get()),
+        );
+        f.counter(
+            "cgnat_alg_backpressured_polls_total",
+            "Polls that took no new frames (a worker: from its ports and handoff ring; \
+             the control lcore: from a worker's ALG ring) while the backlog was past its \
+             mark.",
+            per_worker(&|c| c.alg_backpressured_polls.get()),
+        );
+        f.histogram(
+            "cgnat_alg_frame_latency_seconds",
+            "Time an ALG frame spent between its worker handing it to the control lcore \
+             and coming back to that worker for transmission.",
+            all.iter()
+                .filter(|(w, _)| w != "control")
+                .map(|(w, c)| (vec![("worker", w.clone())], &c.alg_latency))
+                .collect(),
         );
 
         let mut drops = Vec::new();
@@ -552,20 +624,15 @@ impl Source {
                 sum(&|c| counter(c).get()),
             ));
         }
-        for (alg, k) in [("sip", 0), ("rtsp", 1)] {
+        for (id, of) in cgnat_dataplane::counters::TEXT_ALG_EVENTS {
+            let alg = cgnat_dataplane::counters::alg_name(id);
             for (e, name) in cgnat_dataplane::counters::ALG_EVENT_NAMES
                 .iter()
                 .enumerate()
             {
                 alg_events.push((
                     vec![("alg", alg.to_string()), ("event", (*name).to_string())],
-                    sum(&|c| {
-                        if k == 0 {
-                            c.alg_sip[e].get()
-                        } else {
-                            c.alg_rtsp[e].get()
-                        }
-                    }),
+                    sum(&|c| of(c)[e].get()),
                 ));
             }
         }
@@ -786,4 +853,38 @@ pub fn serve(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_latency_histogram_renders_cumulative_buckets_in_seconds() {
+        let l = Latency::default();
+        for ns in [800, 1_500, 1_500, 3_000_000, 2_000_000_000] {
+            l.record(ns);
+        }
+        let mut f = Families(Vec::new());
+        f.histogram(
+            "cgnat_alg_frame_latency_seconds",
+            "help",
+            vec![(vec![("worker", "0".to_string())], &l)],
+        );
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&f.0, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for line in [
+            "# TYPE cgnat_alg_frame_latency_seconds histogram",
+            r#"cgnat_alg_frame_latency_seconds_bucket{worker="0",le="0.000001"} 1"#,
+            r#"cgnat_alg_frame_latency_seconds_bucket{worker="0",le="0.000002"} 3"#,
+            r#"cgnat_alg_frame_latency_seconds_bucket{worker="0",le="0.005"} 4"#,
+            r#"cgnat_alg_frame_latency_seconds_bucket{worker="0",le="1"} 4"#,
+            r#"cgnat_alg_frame_latency_seconds_bucket{worker="0",le="+Inf"} 5"#,
+            r#"cgnat_alg_frame_latency_seconds_count{worker="0"} 5"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        assert!(text.contains("cgnat_alg_frame_latency_seconds_sum{worker=\"0\"} 2.0030038"));
+    }
 }

@@ -2521,7 +2521,12 @@ impl<B: PacketBuf> Worker<B> {
                 self.alg_tag = Some(tag);
                 return;
             }
-            if self.nat.params().ftp_ports.contains(&s.in_port) {
+            if self
+                .nat
+                .params()
+                .alg_ports(crate::nat::ALG_FTP)
+                .contains(&s.in_port)
+            {
                 // The server is the inside host (a port forward): its 227 and 229
                 // replies announce where the client connects.
                 for (a, port) in crate::alg::announced_replies(text, &self.counters) {
@@ -3872,10 +3877,9 @@ impl<B: PacketBuf> Control<B> {
             AlgHold::Joined => (&self.counters.alg_ftp_joined, AlgEvent::Joined),
             AlgHold::Released => (&self.counters.alg_ftp_released, AlgEvent::Released),
         };
-        match tag.alg {
-            crate::nat::ALG_SIP => self.counters.alg_sip[e as usize].inc(),
-            crate::nat::ALG_RTSP => self.counters.alg_rtsp[e as usize].inc(),
-            _ => ftp.inc(),
+        match self.counters.text_alg_events(tag.alg) {
+            Some(ev) => ev[e as usize].inc(),
+            None => ftp.inc(),
         }
     }
 

@@ -373,8 +373,10 @@ fn held_count(h: &Harness) -> u64 {
     use crate::counters::AlgEvent;
     let c = &h.control_counters;
     c.alg_ftp_held.get()
-        + c.alg_sip[AlgEvent::Held as usize].get()
-        + c.alg_rtsp[AlgEvent::Held as usize].get()
+        + crate::counters::TEXT_ALG_EVENTS
+            .iter()
+            .map(|(_, of)| of(c)[AlgEvent::Held as usize].get())
+            .sum::<u64>()
 }
 
 /// `a` after `b` in sequence space.

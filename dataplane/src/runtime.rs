@@ -4,6 +4,7 @@
 use crate::reload::Settings;
 use anyhow::{Context, Result};
 use cgnat_config::{Config, Role};
+use cgnat_dataplane::backlog::Backlog;
 use cgnat_dataplane::counters::{DropReason, WorkerCounters, PROTO_NAMES, STAGES};
 use cgnat_dataplane::dispatch::{self, Outputs};
 use cgnat_dataplane::inspect::{Answer, Query};
@@ -45,6 +46,25 @@ struct Glean {
     /// Kind 2: an IPv6 neighbour of the inside port to solicit (NAT64 sends to it).
     ip6: [u8; 16],
 }
+
+/// ALG frames a worker holds when its ring to the control lcore is full
+/// ([`Backlog`]), and the most one poll can add to them: four receive bursts of
+/// [`MAX_BURST`] (two per port), a handoff burst, and every fragment the worker holds
+/// ([`cgnat_dataplane::frag::MAX_HELD`]) released at once as a reassembled datagram
+/// cut again, twice over for a smaller MTU on the way out. Past `capacity - reserve`
+/// the worker takes no new frames (back-pressure): the backlog never fills.
+const WORKER_ALG_BACKLOG: usize = 2048;
+/// Bursts a worker takes from its ring back from the control lcore per poll, at most:
+/// as many as it receives from its ports (two per port).
+const FROM_CONTROL_BURSTS: usize = 4;
+const WORKER_ALG_RESERVE: usize = 5 * MAX_BURST + 2 * cgnat_dataplane::frag::MAX_HELD + 256;
+
+/// What the control lcore holds for each worker when the ring back to it is full, and
+/// the reserve kept free: a burst from the worker, and runs the ALG held and
+/// releases at once (the control lcore waits for the worker's ring instead of
+/// dropping if they ever exceed it: the worker empties that ring on every poll).
+const CONTROL_ALG_BACKLOG: usize = 4096;
+const CONTROL_ALG_RESERVE: usize = 2048;
 
 /// What each worker shares with the control lcore.
 pub(crate) struct WorkerLink {
@@ -645,6 +665,7 @@ fn worker_loop(
         q,
         tx: [MbufBurst::new(), MbufBurst::new()],
         to_ctl: MbufBurst::new(),
+        alg_backlog: Backlog::new(WORKER_ALG_BACKLOG, WORKER_ALG_RESERVE),
         to_arp: MbufBurst::new(),
         to_peer: peers.iter().map(|_| MbufBurst::new()).collect(),
         peers,
@@ -654,13 +675,25 @@ fn worker_loop(
     let mut handed = MbufBurst::new();
     let mut idle = 0u32;
     let mut last_now = 0;
+    // TSC cycles to nanoseconds, as a 32.32 fixed-point factor.
+    let ns_per_cycle = (1_000_000_000u128 << 32) / u128::from(cgnat_ffi::tsc_hz().max(1));
     link.last_rx.store(cgnat_ffi::tsc(), Ordering::Relaxed);
     link.started.store(true, Ordering::Release);
     while !stop.load(Ordering::Relaxed) {
         let now = clock.now();
         let started = cgnat_ffi::tsc();
         let mut got = 0;
+        // Back-pressure: while the ALG frames held for the control lcore are past
+        // their mark, no new frame is taken (from the ports or other workers); the
+        // ports' queues fill and count their own misses. Held frames go first below.
+        let pressed = lanes.alg_backlog.over();
+        if pressed {
+            counters.alg_backpressured_polls.inc();
+        }
         for side in [Side::Inside, Side::Outside] {
+            if pressed {
+                break;
+            }
             let port = ports[side as usize];
             let mut n = port.rx_burst(q, &mut rx);
             if n == 0 {
@@ -707,7 +740,7 @@ fn worker_loop(
                 .add((events.len() - sent) as u64);
             events.clear();
         }
-        if link.handoff.dequeue_burst(&mut handed) > 0 {
+        if !pressed && link.handoff.dequeue_burst(&mut handed) > 0 {
             got += handed.len();
             let burst = handed.take_all().map(|m| {
                 let side = if m.port() == 0 {
@@ -767,7 +800,13 @@ fn worker_loop(
                 dispatch::transmit(&mut lanes, out, m, &worker);
             }
         }
-        if link.from_control.dequeue_burst(&mut rx) > 0 {
+        // What the control lcore sent back: up to as many bursts as this poll could
+        // have received, so that the way back keeps up with the way there (it is
+        // never back-pressured: the control lcore may be waiting for this ring).
+        for _ in 0..FROM_CONTROL_BURSTS {
+            if link.from_control.dequeue_burst(&mut rx) == 0 {
+                break;
+            }
             for m in rx.take_all() {
                 let out = if m.port() & 1 == 0 {
                     Side::Inside
@@ -775,8 +814,16 @@ fn worker_loop(
                     Side::Outside
                 };
                 if m.port() >= 2 {
-                    // An ALG frame back from the control lcore: sent now.
+                    // An ALG frame back from the control lcore: sent now, its time
+                    // there counted (frames the control lcore made carry no stamp).
                     counters.tx[out as usize].inc();
+                    if let Some(t0) = m.stamp().filter(|&t| t != 0) {
+                        let cycles = cgnat_ffi::tsc().saturating_sub(t0);
+                        let ns = (u128::from(cycles) * ns_per_cycle) >> 32;
+                        counters
+                            .alg_latency
+                            .record(ns.min(u128::from(u64::MAX)) as u64);
+                    }
                 }
                 dispatch::transmit(&mut lanes, out, m, &worker);
             }
@@ -856,7 +903,7 @@ fn worker_loop(
             }
             flush(ports[1], q, &mut lanes.tx[1], &counters);
         }
-        if got == 0 {
+        if got == 0 && lanes.alg_backlog.is_empty() {
             idle_sleep(&mut idle, busy);
         }
     }
@@ -896,15 +943,82 @@ fn close_logs(worker: &mut Worker<Mbuf>, link: &WorkerLink) {
 }
 
 /// Sends the ALG frames and the ARP and local frames gathered for the control lcore,
-/// each on its ring.
+/// each on its ring: the ALG frames behind those held before ([`send_alg`]), the ARP
+/// and local ones dropped when their ring is full (`arp_ring_full`).
 fn flush_to_control(
     link: &WorkerLink,
     alg: &mut MbufBurst,
+    held: &mut Backlog<Mbuf>,
     arp: &mut MbufBurst,
     counters: &WorkerCounters,
 ) {
-    send_to_control(&link.to_control, alg, counters, DropReason::RingFull);
+    send_alg(&link.to_control, held, alg, counters, None);
     send_to_control(&link.to_control_arp, arp, counters, DropReason::ArpRingFull);
+}
+
+/// Puts ALG frames on `ring` in order, never dropping one for want of room: first
+/// what `held` holds (the oldest), then `burst`; what the ring does not take waits in
+/// `held` (counted `alg_frames_held`) for the next try. Should `held` be full too,
+/// which the owner's back-pressure rules out: with `wait` (the control lcore, whose
+/// ring back the worker empties on every poll, whatever else it does), waits for the
+/// ring until the appliance stops; without (a worker), or when stopping, the frame is
+/// counted `alg_backlog_full`. Allocates nothing.
+fn send_alg(
+    ring: &Ring,
+    held: &mut Backlog<Mbuf>,
+    burst: &mut MbufBurst,
+    counters: &WorkerCounters,
+    wait: Option<&AtomicBool>,
+) {
+    drain_backlog(ring, held);
+    if held.is_empty() && !burst.is_empty() {
+        ring.enqueue_burst(burst);
+    }
+    if !burst.is_empty() {
+        counters.alg_frames_held.add(burst.len() as u64);
+        for mut m in burst.take_all() {
+            loop {
+                match held.push(m) {
+                    Ok(()) => break,
+                    Err(again) => m = again,
+                }
+                match wait {
+                    Some(stop) if !stop.load(Ordering::Relaxed) => {
+                        cgnat_ffi::pause();
+                        drain_backlog(ring, held);
+                    }
+                    _ => {
+                        counters.count_drop(DropReason::AlgBacklogFull);
+                        drop(m);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    counters.alg_backlog.set(held.len() as u64);
+}
+
+/// Moves what `held` holds onto `ring`, oldest first, as far as the ring takes it;
+/// the rest stays in `held`, in order.
+fn drain_backlog(ring: &Ring, held: &mut Backlog<Mbuf>) {
+    let mut chunk = MbufBurst::new();
+    while !held.is_empty() {
+        while !chunk.is_full() {
+            let Some(m) = held.pop() else { break };
+            // Not full (checked above): the push takes it.
+            let _ = chunk.push(m);
+        }
+        ring.enqueue_burst(&mut chunk);
+        if !chunk.is_empty() {
+            // The ring is full: the rest back in front, in order (each slot was just
+            // freed by its pop, so unpop finds room).
+            while let Some(m) = chunk.pop() {
+                let _ = held.unpop(m);
+            }
+            return;
+        }
+    }
 }
 
 fn send_to_control(
@@ -923,37 +1037,50 @@ fn send_to_control(
     }
 }
 
-/// Puts the frames the control lcore has ready (ALG segments joined, released or cut
-/// off, PCP announcements) on the way back to the worker link each names
-/// ([`Control::take_ready`]): link `w`'s into `back` (the caller sends that burst),
-/// another's straight onto its ring, in order.
+/// Queues the frames the control lcore has ready (ALG segments joined, released or
+/// cut off, PCP announcements) on the way back to the worker link each names
+/// ([`Control::take_ready`]), in order, behind what waits for that link.
 fn send_control_ready(
     control: &mut Control<Mbuf>,
     links: &[Arc<WorkerLink>],
-    w: usize,
-    back: &mut MbufBurst,
-    elsewhere: &mut MbufBurst,
+    back: &mut [Back],
+    stop: &AtomicBool,
 ) {
     while let Some((mut m, out, link)) = control.take_ready() {
         m.set_port(out as u16 + 2);
         let link = usize::from(link).min(links.len() - 1);
-        let burst = if link == w {
-            &mut *back
-        } else {
-            &mut *elsewhere
-        };
-        if let Err(m) = burst.push(m) {
-            control.counters().count_drop(DropReason::RingFull);
-            drop(m);
+        back[link].queue(&links[link], m, control.counters(), stop);
+    }
+}
+
+/// The control lcore's way back to one worker: a burst being gathered, and the
+/// frames the full ring did not take, oldest first.
+struct Back {
+    burst: MbufBurst,
+    held: Backlog<Mbuf>,
+}
+
+impl Back {
+    /// Queues `m` behind everything waiting for this worker (sent when the burst is
+    /// full).
+    fn queue(&mut self, link: &WorkerLink, m: Mbuf, counters: &WorkerCounters, stop: &AtomicBool) {
+        if let Err(m) = self.burst.push(m) {
+            self.send(link, counters, stop);
+            // Empty now: send moved all of it to the ring or the backlog.
+            let _ = self.burst.push(m);
         }
-        if link != w {
-            send_to_control(
-                &links[link].from_control,
-                elsewhere,
-                control.counters(),
-                DropReason::RingFull,
-            );
-        }
+    }
+
+    /// Sends what waits, in order ([`send_alg`], waiting for the ring rather than
+    /// dropping should the backlog ever be full).
+    fn send(&mut self, link: &WorkerLink, counters: &WorkerCounters, stop: &AtomicBool) {
+        send_alg(
+            &link.from_control,
+            &mut self.held,
+            &mut self.burst,
+            counters,
+            Some(stop),
+        );
     }
 }
 
@@ -977,6 +1104,8 @@ struct Lanes<'a> {
     tx: [MbufBurst; 2],
     /// ALG frames (ports 2/3: to send on that side once processed).
     to_ctl: MbufBurst,
+    /// ALG frames the full ring to the control lcore did not take, oldest first.
+    alg_backlog: Backlog<Mbuf>,
     /// ARP and frames for the appliance (ports 0/1: from that side).
     to_arp: MbufBurst,
     to_peer: Vec<MbufBurst>,
@@ -987,10 +1116,23 @@ struct Lanes<'a> {
 }
 
 impl Lanes<'_> {
+    /// Sends what is gathered for the control lcore ([`flush_to_control`]).
+    #[inline]
+    fn flush_control(&mut self) {
+        flush_to_control(
+            self.link,
+            &mut self.to_ctl,
+            &mut self.alg_backlog,
+            &mut self.to_arp,
+            self.counters,
+        );
+    }
+
     /// Puts what is queued for the control lcore and for the other workers on their
-    /// rings (what a ring has no room for is counted dropped).
+    /// rings (ALG frames a ring has no room for are held; other frames are counted
+    /// dropped).
     fn flush_rings(&mut self) {
-        flush_to_control(self.link, &mut self.to_ctl, &mut self.to_arp, self.counters);
+        self.flush_control();
         for (b, peer) in self.to_peer.iter_mut().zip(self.peers) {
             send_handoff(peer, b, self.counters);
         }
@@ -1028,20 +1170,22 @@ impl Outputs<Mbuf> for Lanes<'_> {
         match self.to_arp.push(m) {
             Ok(()) => Ok(()),
             Err(m) => {
-                flush_to_control(self.link, &mut self.to_ctl, &mut self.to_arp, self.counters);
+                self.flush_control();
                 self.to_arp.push(m)
             }
         }
     }
     #[inline]
     fn alg(&mut self, side: Side, mut m: Mbuf) -> Result<(), Mbuf> {
-        // Ports 2 and 3 mark ALG frames for the control lcore. (A reassembled
-        // datagram's fragments come in a row: flush to make room.)
+        // Ports 2 and 3 mark ALG frames for the control lcore; the stamp times their
+        // stay there. (A reassembled datagram's fragments come in a row: flush to
+        // make room.)
         m.set_port(2 + side as u16);
+        m.set_stamp(cgnat_ffi::tsc());
         match self.to_ctl.push(m) {
             Ok(()) => Ok(()),
             Err(m) => {
-                flush_to_control(self.link, &mut self.to_ctl, &mut self.to_arp, self.counters);
+                self.flush_control();
                 self.to_ctl.push(m)
             }
         }
@@ -1068,8 +1212,15 @@ fn control_loop(
     let control_counters = control.counters().clone();
     let mut burst = MbufBurst::new();
     let mut arp_burst = MbufBurst::new();
-    let mut back = MbufBurst::new();
-    let mut elsewhere = MbufBurst::new();
+    // Per worker: the frames on their way back to it, oldest first (held there while
+    // its ring back is full).
+    let mut back: Vec<Back> = links
+        .iter()
+        .map(|_| Back {
+            burst: MbufBurst::new(),
+            held: Backlog::new(CONTROL_ALG_BACKLOG, CONTROL_ALG_RESERVE),
+        })
+        .collect();
     let mut back_arp = MbufBurst::new();
     let mut gleans = [Glean::default(); 32];
     let mut idle = 0u32;
@@ -1141,9 +1292,17 @@ fn control_loop(
             }
             work += n;
             // ALG frames first, then one burst of ARP and local frames: each has its
-            // own ring and its own share of the poll.
-            let n = link.to_control.dequeue_burst(&mut burst);
-            work += n;
+            // own ring and its own share of the poll. While the frames waiting to go
+            // back to this worker are past their mark, none is taken from it
+            // (back-pressure: its ring fills, then its own backlog, then it stops
+            // receiving); they go first.
+            back[w].send(link, &control_counters, &opts.stop);
+            if back[w].held.over() {
+                control_counters.alg_backpressured_polls.inc();
+                work += 1;
+            } else {
+                work += link.to_control.dequeue_burst(&mut burst);
+            }
             let n = link.to_control_arp.dequeue_burst(&mut arp_burst);
             work += n;
             // ARP and local frames: answered on a ring of their own back, too.
@@ -1189,29 +1348,26 @@ fn control_loop(
                         // 0/1: the control lcore's own frames (counted as sent by it);
                         // 2/3: ALG frames, counted as sent by the worker that sends them.
                         m.set_port(out as u16 + if alg { 2 } else { 0 });
-                        if let Err(m) = back.push(m) {
-                            control_counters.count_drop(DropReason::RingFull);
-                            drop(m);
-                        }
+                        back[w].queue(link, m, &control_counters, &opts.stop);
                     }
                     Verdict::Hold => control.hold_alg(m),
                     _ => drop(m),
                 }
                 // What the ALG released or cut off goes right behind, in order.
-                send_control_ready(control, links, w, &mut back, &mut elsewhere);
+                send_control_ready(control, links, &mut back, &opts.stop);
             }
-            if !back.is_empty() {
-                link.from_control.enqueue_burst(&mut back);
-                if !back.is_empty() {
-                    control_counters.drops[DropReason::RingFull as usize].add(back.len() as u64);
-                    back.clear();
-                }
-            }
+            back[w].send(link, &control_counters, &opts.stop);
         }
         // Once per poll, outside the loop over the links: runs held too long go as
         // they are, each back through the worker that sent it.
         control.tick(clock.now());
-        send_control_ready(control, links, usize::MAX, &mut back, &mut elsewhere);
+        send_control_ready(control, links, &mut back, &opts.stop);
+        let mut waiting = 0;
+        for (link, b) in links.iter().zip(back.iter_mut()) {
+            b.send(link, &control_counters, &opts.stop);
+            waiting += b.held.len();
+        }
+        control_counters.alg_backlog.set(waiting as u64);
         send_events(control);
         if work > 0 {
             idle = 0;
@@ -1228,19 +1384,57 @@ fn control_loop(
             let quiet = links.iter().all(|l| {
                 l.started.load(Ordering::Acquire)
                     && now.saturating_sub(l.last_rx.load(Ordering::Relaxed)) > wait
+                    && l.counters.alg_backlog.get() == 0
                     && l.to_control.count() == 0
                     && l.to_control_arp.count() == 0
                     && l.from_control.count() == 0
                     && l.from_control_arp.count() == 0
                     && l.handoff.count() == 0
             });
-            if quiet {
+            if quiet && waiting == 0 {
                 break;
             }
         }
         idle_sleep(&mut idle, busy);
     }
     send_events(control);
+}
+
+/// The ALG frames' way through the control lcore for the summary: frames held when
+/// a ring was full, held now, polls back-pressured, and the time they spent there
+/// (p50 and p99: the upper bound of the histogram bucket reached, in microseconds).
+fn alg_frames_json(all: &[&WorkerCounters]) -> Value {
+    let sum = |f: &dyn Fn(&WorkerCounters) -> u64| -> u64 { all.iter().map(|c| f(c)).sum() };
+    let mut counts = [0u64; cgnat_dataplane::counters::LATENCY_BOUNDS_NS.len() + 1];
+    for c in all {
+        for (t, n) in counts.iter_mut().zip(c.alg_latency.counts()) {
+            *t += n;
+        }
+    }
+    let q = |p: f64| {
+        cgnat_dataplane::counters::quantile_ns(&counts, p)
+            .map(|ns| {
+                if ns == u64::MAX {
+                    json!("inf")
+                } else {
+                    json!(ns as f64 / 1e3)
+                }
+            })
+            .unwrap_or(Value::Null)
+    };
+    let n: u64 = counts.iter().sum();
+    let total = sum(&|c| c.alg_latency.sum_ns.get());
+    json!({
+        "held": sum(&|c| c.alg_frames_held.get()),
+        "backlog": sum(&|c| c.alg_backlog.get()),
+        "backpressured_polls": sum(&|c| c.alg_backpressured_polls.get()),
+        "latency_us": {
+            "count": n,
+            "mean": if n > 0 { json!(total as f64 / n as f64 / 1e3) } else { Value::Null },
+            "p50": q(0.5),
+            "p99": q(0.99),
+        },
+    })
 }
 
 /// The PCP server's counters for the summary: requests by outcome, mappings alive
@@ -1326,11 +1520,13 @@ pub(crate) fn summarize(
                 (p.name.to_string(), Value::Object(d))
             })
             .collect::<serde_json::Map<_, _>>(),
-        "sip": alg_events(&|c, e| c.alg_sip[e].get()),
-        "rtsp": alg_events(&|c, e| c.alg_rtsp[e].get()),
     });
     if let Value::Object(o) = others {
         alg.extend(o);
+    }
+    for (id, of) in cgnat_dataplane::counters::TEXT_ALG_EVENTS {
+        let name = cgnat_dataplane::counters::alg_name(id);
+        alg.insert(name.into(), alg_events(&|c, e| of(c)[e].get()));
     }
     let per_vlan: Vec<Value> = vlans
         .iter()
@@ -1353,6 +1549,7 @@ pub(crate) fn summarize(
         "alg_nat64_skipped": sum(&|c| c.alg_nat64_skipped.get()),
         "alg_nat64_ftp_refused": sum(&|c| c.alg_nat64_ftp_refused.get()),
         "pcp": pcp_json(&all),
+        "alg_frames": alg_frames_json(&all),
         "handoff": { "sent": sum(&|c| c.handoff_out.get()), "received": sum(&|c| c.handoff_in.get()) },
         "fragments": { "translated": sum(&|c| c.fragments_translated.get()), "held": sum(&|c| c.fragments_held.get()),
                        "reassembled": sum(&|c| c.fragments_reassembled.get()),

@@ -261,6 +261,21 @@ fn prometheus_scrapes_cgnat_and_reads_back_the_traffic() {
             assert!(text.contains(&line), "{line}");
         }
     }
+    // And every SIP and RTSP event, under the ALG's name.
+    for alg in ["sip", "rtsp"] {
+        for label in cgnat_dataplane::counters::ALG_EVENT_NAMES {
+            assert!(
+                counters["alg"][alg][label].is_u64(),
+                "{alg} {label} not in {counters}"
+            );
+            assert!(
+                text.contains(&format!(
+                    "cgnat_alg_events_total{{alg=\"{alg}\",event=\"{label}\"}}"
+                )),
+                "{alg} {label}"
+            );
+        }
+    }
     assert_eq!(counters["ownership"]["inside"], "single");
     for stage in cgnat_dataplane::counters::STAGES {
         assert!(

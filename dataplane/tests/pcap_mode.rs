@@ -1143,3 +1143,83 @@ fn a_refused_sip_request_is_answered_counted_and_logged_through_pcap_mode() {
         "{line}"
     );
 }
+
+/// Issue 14: ALG frames are held or back-pressured, never dropped. 1,500 FTP control
+/// connections, every SYN first, then two rounds of one PORT command each: 3,000 ALG
+/// frames in a row, three times what the ring to the control lcore holds, read from
+/// the pcap as fast as the worker polls. Every PORT leaves rewritten to a pool address
+/// (each its own segment, in order per connection), and nothing is counted dropped.
+#[test]
+fn more_alg_frames_than_the_ring_holds_all_leave_rewritten() {
+    let dir = workdir("alg-burst");
+    let conns = 1500u32;
+    let client = |k: u32| format!("100.64.{}.{}:40000", 1 + k / 200, 1 + k % 200);
+    let mut inside: Vec<Vec<u8>> = (0..conns)
+        .map(|k| tcp(&client(k), "192.0.2.10:21", 100, "S", b"", false))
+        .collect();
+    let mut seq = vec![101u32; conns as usize];
+    for round in 0..2u32 {
+        for k in 0..conns {
+            let port = 20000 + 2 * round;
+            let line = format!(
+                "PORT 100,64,{},{},{},{}\r\n",
+                1 + k / 200,
+                1 + k % 200,
+                port >> 8,
+                port & 255
+            );
+            let i = k as usize;
+            inside.push(tcp(
+                &client(k),
+                "192.0.2.10:21",
+                seq[i],
+                "PA",
+                line.as_bytes(),
+                false,
+            ));
+            seq[i] += line.len() as u32;
+        }
+    }
+    let s = run_pcap(&dir, "", &inside, None);
+    let out = read_pcap(&dir.join("out/outside.pcap"));
+    let ports: Vec<([u8; 6], u32, String)> = out
+        .iter()
+        .filter(|f| f.len() > 54 && f[12..14] == [0x08, 0x00] && f[23] == 6)
+        .map(|f| {
+            (
+                [f[26], f[27], f[28], f[29], f[34], f[35]],
+                u32::from_be_bytes([f[38], f[39], f[40], f[41]]),
+                String::from_utf8_lossy(&f[54..]).into_owned(),
+            )
+        })
+        .filter(|(_, _, t)| t.starts_with("PORT "))
+        .collect();
+    assert_eq!(s["dropped"], serde_json::json!({}), "{s}");
+    assert_eq!(ports.len(), 2 * conns as usize, "{s}");
+    assert!(
+        ports
+            .iter()
+            .all(|(_, _, t)| t.starts_with("PORT 198,51,100,")),
+        "{ports:?}"
+    );
+    // Per connection (its outside source address and port), its two commands left in
+    // the order they came: the second one's sequence number is the later.
+    let mut per: HashMap<[u8; 6], Vec<u32>> = HashMap::new();
+    for (p, seq, _) in ports {
+        per.entry(p).or_default().push(seq);
+    }
+    assert_eq!(per.len(), conns as usize);
+    assert!(per.values().all(|s| s.len() == 2 && s[0] < s[1]), "{per:?}");
+    assert_eq!(s["alg"]["ftp_rewrites"], 2 * conns, "{s}");
+    assert_eq!(s["alg"]["expectations_created"], 2 * conns, "{s}");
+    // Every PORT was timed on its way through the control lcore, and nothing is left
+    // waiting.
+    let a = &s["alg_frames"];
+    assert!(
+        a["latency_us"]["count"].as_u64() >= Some(2 * u64::from(conns)),
+        "{s}"
+    );
+    assert!(a["latency_us"]["p99"].as_f64().is_some(), "{s}");
+    assert_eq!(a["backlog"], 0, "{s}");
+    eprintln!("alg_frames: {a}");
+}

@@ -1023,3 +1023,44 @@ fn rtsp_media_longer_than_the_tcp_timeout_keeps_the_control_connection() {
     let o = one(&mut h, &to_server(seq, teardown), Inside, now + 1, Outside);
     assert_eq!(out(&o).src, c);
 }
+
+/// A dialog's contact on another port than its signalling session's (a phone whose
+/// Contact names 5072 while it sends from 5060) is pinned in the `sip_dialog` class
+/// and ends with the call: BYE closes it with the media pinholes (it was pinned as a
+/// registration, which outlives calls, and stayed for an hour).
+#[test]
+fn a_dialogs_contact_on_another_port_is_a_dialog_pinhole_that_ends_with_the_call() {
+    let mut h = harness(STRICT);
+    let text = invite("c12", 30010).replace(
+        "Contact: <sip:alice@100.64.1.2:5060>",
+        "Contact: <sip:alice@100.64.1.2:5072>",
+    );
+    from_phone(&mut h, text.as_bytes(), 1000);
+    let classes = |h: &cgnat_dataplane::harness::Harness| {
+        let mut c: Vec<u8> = h
+            .worker
+            .nat()
+            .expectations()
+            .map(|(_, e)| e.class)
+            .collect();
+        c.sort_unstable();
+        c
+    };
+    use cgnat_dataplane::nat::class;
+    assert_eq!(
+        classes(&h),
+        [class::SIP_MEDIA, class::SIP_MEDIA, class::SIP_DIALOG],
+        "RTP, RTCP and the dialog's contact"
+    );
+    let dialog = h
+        .worker
+        .nat()
+        .expectations()
+        .find(|(_, e)| e.class == class::SIP_DIALOG)
+        .map(|(_, e)| e.until)
+        .unwrap();
+    assert_eq!(dialog, 1000 + class::TIMEOUT[class::SIP_DIALOG as usize]);
+    let bye = "BYE sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 100.64.1.2:5060;branch=z9hG4bK-2\r\nCall-ID: c12@100.64.1.2\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+    from_phone(&mut h, bye.as_bytes(), 1002);
+    assert_eq!(classes(&h), [], "BYE removed every pinhole of the call");
+}

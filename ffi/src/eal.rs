@@ -282,6 +282,7 @@ impl Eal {
             return Err(prefix_clash(args).map_or(e, Error::Invalid));
         }
         ctl.state = State::Running;
+        crate::mbuf::register_stamp();
         Ok(Eal {
             _main_lcore_only: PhantomData,
         })

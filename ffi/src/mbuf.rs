@@ -6,7 +6,9 @@ use crate::eal::{control, OrphanPool};
 use crate::error::{self, Error, Result};
 use crate::sys;
 use std::fmt;
+use std::mem::size_of;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 
 /// A pool of packet buffers (`rte_pktmbuf_pool_create`).
@@ -82,14 +84,18 @@ impl Mempool {
         })
     }
 
-    /// A new mbuf (empty, with the pool's headroom), or `None` when the pool is empty.
+    /// A new mbuf (empty, with the pool's headroom, its stamp 0), or `None` when the
+    /// pool is empty.
     #[inline]
     pub fn alloc(&self) -> Option<Mbuf> {
         // SAFETY: the pool is alive (self holds a handle); allocation is thread-safe.
         let m = unsafe { sys::cgnat_shim_pktmbuf_alloc(self.as_ptr()) };
         // SAFETY: a fresh mbuf from a live pool, direct, with refcnt 1 and owned by
         // nobody else: exactly what from_raw asks.
-        NonNull::new(m).map(|m| unsafe { Mbuf::from_raw(m) })
+        let mut m = NonNull::new(m).map(|m| unsafe { Mbuf::from_raw(m) })?;
+        // DPDK keeps dynamic fields across uses: a frame built here was never stamped.
+        m.set_stamp(0);
+        Some(m)
     }
 
     /// Appends `n` new mbufs to `out`, all or none (`rte_pktmbuf_alloc_bulk`); false
@@ -318,6 +324,63 @@ impl Mbuf {
     pub fn packet_type(&self) -> u32 {
         // SAFETY: a read-only query on an owned, valid mbuf.
         unsafe { sys::cgnat_shim_mbuf_packet_type(self.as_ptr()) }
+    }
+}
+
+/// Offset in `struct rte_mbuf` of cgnat's stamp field (a DPDK mbuf dynamic field,
+/// registered when the EAL starts), or -1: none registered, stamps are not kept.
+static STAMP_OFFSET: AtomicIsize = AtomicIsize::new(-1);
+
+/// Registers the stamp field ([`Mbuf::set_stamp`]); called once the EAL runs. A
+/// failure (no room left among the dynamic fields) leaves stamps off.
+pub(crate) fn register_stamp() {
+    // SAFETY: the EAL is running; the shim passes a static descriptor.
+    let off = unsafe { sys::cgnat_shim_mbuf_stamp_register() };
+    let fits = usize::try_from(off)
+        .is_ok_and(|o| o + size_of::<u64>() <= size_of::<sys::rte_mbuf>() && o % 8 == 0);
+    if fits {
+        STAMP_OFFSET.store(off as isize, Ordering::Relaxed);
+    }
+}
+
+impl Mbuf {
+    /// Stores `v` in the mbuf's stamp field (cgnat's own dynamic field: a TSC read
+    /// when an ALG frame leaves the worker for the control lcore). Nothing without
+    /// the field (before the EAL started).
+    #[inline]
+    pub fn set_stamp(&mut self, v: u64) {
+        let off = STAMP_OFFSET.load(Ordering::Relaxed);
+        if off < 0 {
+            return;
+        }
+        // SAFETY: &mut self: the only access to an owned, valid mbuf; DPDK reserved
+        // these 8 bytes at `off` (8-aligned, inside struct rte_mbuf, checked at
+        // registration) for this field alone.
+        unsafe {
+            self.as_ptr()
+                .cast::<u8>()
+                .add(off as usize)
+                .cast::<u64>()
+                .write(v)
+        }
+    }
+
+    /// The value [`Mbuf::set_stamp`] stored, if the field exists (whatever it holds
+    /// otherwise: DPDK does not clear dynamic fields).
+    #[inline]
+    pub fn stamp(&self) -> Option<u64> {
+        let off = STAMP_OFFSET.load(Ordering::Relaxed);
+        if off < 0 {
+            return None;
+        }
+        // SAFETY: as in `set_stamp`, read-only through &self.
+        Some(unsafe {
+            self.as_ptr()
+                .cast::<u8>()
+                .add(off as usize)
+                .cast::<u64>()
+                .read()
+        })
     }
 }
 

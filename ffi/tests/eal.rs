@@ -140,6 +140,12 @@ fn mempool_and_mbuf(socket: i32) {
 
     m.set_port(7);
     assert_eq!(m.port(), 7);
+    // The stamp: cgnat's own dynamic field, registered when the EAL started, 0 in a
+    // fresh mbuf, apart from every other field.
+    assert_eq!(m.stamp(), Some(0));
+    m.set_stamp(0x1234_5678_9abc_def0);
+    assert_eq!(m.stamp(), Some(0x1234_5678_9abc_def0));
+    assert_eq!((m.port(), m.len(), m.headroom()), (7, 50, 128));
     assert_eq!((m.ol_flags(), m.packet_type()), (0, 0));
     assert_eq!(format!("{m:?}"), "Mbuf { len: 50, segments: 1, port: 7 }");
 
@@ -155,6 +161,10 @@ fn mempool_and_mbuf(socket: i32) {
     // Empty pool: alloc says so.
     let all: Vec<Mbuf> = std::iter::from_fn(|| pool.alloc()).collect();
     assert_eq!((all.len(), pool.available()), (63, 0));
+    assert!(
+        all.iter().all(|m| m.stamp() == Some(0)),
+        "the stamped mbuf, reused, starts at 0 again"
+    );
     assert!(pool.alloc().is_none());
     drop(all);
     assert_eq!(pool.in_use(), 0);

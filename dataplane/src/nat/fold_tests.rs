@@ -535,3 +535,46 @@ fn churn_keeps_the_mapping_tables_consistent() {
         assert!(refused > 0, "{extra}");
     }
 }
+
+/// More expectations than the worker gathers at once (32) end with their master
+/// session, and as many expire at their deadline: each is removed, none is left
+/// pinning its mapping.
+#[test]
+fn many_expectations_end_with_their_master_and_at_their_deadline() {
+    let text = format!("{CONFIG}[alg]\nsip = {{ enabled = true, ports = [5060] }}\n");
+    let cfg = cgnat_config::Config::parse(&text, "t.toml").unwrap();
+    let mut params = NatParams::from_config(&cfg.nat, 1).unwrap();
+    params.set_algs(&cfg.alg);
+    let c = Arc::new(WorkerCounters::default());
+    let mut n = Nat::new(params, 0, 1, T0, 7, c.clone());
+    let pin = |port: u16, secs: u32| ExpectReq {
+        in_port: port,
+        remote: R1,
+        class: class::SIP_MEDIA,
+        tag: 9,
+        secs,
+        keep: false,
+        ..REGISTER
+    };
+    let i = n.in2out(&udp(SUB, 5060, R1, 5060), 0, true, T0).unwrap();
+    assert_eq!(n.session(i).alg(), ALG_SIP);
+    for p in 0..40 {
+        assert!(n.alg_expect_with(i, &pin(20_000 + 2 * p, 60), T0).is_some());
+    }
+    assert_eq!(n.expectations().count(), 40);
+    // Their deadline: all 40 go (the master lives on).
+    n.expire(T0 + 61, 100);
+    assert_eq!(n.expectations().count(), 0);
+    assert_eq!(c.expectations_expired.get(), 40);
+    // 40 more, then the master's end takes them.
+    for p in 0..40 {
+        assert!(n
+            .alg_expect_with(i, &pin(30_000 + 2 * p, 3600), T0 + 61)
+            .is_some());
+    }
+    assert_eq!(n.expectations().count(), 40);
+    n.expire(T0 + 61 + 301, 100);
+    assert_eq!(n.live_sessions(), 0);
+    assert_eq!(n.expectations().count(), 0);
+    assert_eq!(n.live_mappings(), 0);
+}

@@ -23,10 +23,12 @@
 
 mod create;
 pub mod deterministic;
+pub mod expect;
 #[cfg(test)]
 mod fold_tests;
 pub mod hosts6;
 pub mod index;
+mod key;
 mod kin;
 #[cfg(test)]
 mod nat64_tests;
@@ -41,27 +43,14 @@ use crate::log::{event, quota, LogEvent};
 use crate::wire::{ipv4, tcp};
 use cgnat_config::{Allocation, Behavior, Pooling};
 pub use create::CreateHashes;
+pub use expect::{class, Expect, ExpectReq, Expectations, MAX_EXPECT};
 use hashbrown::HashMap;
 use hosts6::Hosts6;
 use index::{Hasher, Index};
+pub use key::Key;
 use pool::{Pool, PortError, PortLayout};
 use std::sync::Arc;
 use wheel::{Wheel, NIL};
-
-/// A lookup key: protocol and two endpoints (addresses host order).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Key {
-    /// IP protocol.
-    pub proto: u8,
-    /// First endpoint's address (inside or outside side of the NAT).
-    pub a: u32,
-    /// The remote endpoint's address.
-    pub b: u32,
-    /// First endpoint's port (or ICMP identifier).
-    pub pa: u16,
-    /// Remote port (0 for ICMP).
-    pub pb: u16,
-}
 
 /// TCP state of a session (RFC 7857 section 3, after RFC 6146).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,127 +119,20 @@ const INBOUND: u8 = 0x08;
 /// [`Session`] flag of an [`INBOUND`] session: the inside host has sent on it.
 const ANSWERED: u8 = 0x80;
 
-/// The FTP ALG's id in [`Session::alg`].
-pub const ALG_FTP: u8 = cgnat_alg::PLUGINS[0].id;
+/// The FTP ALG's id in [`Session::alg`] (the ids are the ALG registry's,
+/// `cgnat_alg::id`, checked there to fit the 3 bits a session keeps them in).
+pub const ALG_FTP: u8 = cgnat_alg::id::FTP;
 /// The TFTP ALG's id in [`Session::alg`].
-pub const ALG_TFTP: u8 = cgnat_alg::PLUGINS[1].id;
+pub const ALG_TFTP: u8 = cgnat_alg::id::TFTP;
 /// The SIP ALG's id in [`Session::alg`].
-pub const ALG_SIP: u8 = cgnat_alg::PLUGINS[2].id;
+pub const ALG_SIP: u8 = cgnat_alg::id::SIP;
 /// The RTSP ALG's id in [`Session::alg`].
-pub const ALG_RTSP: u8 = cgnat_alg::PLUGINS[3].id;
+pub const ALG_RTSP: u8 = cgnat_alg::id::RTSP;
 /// An RTCP session an ALG announced (its CNAME may carry the inside address).
-pub const ALG_RTCP: u8 = 5;
+pub const ALG_RTCP: u8 = cgnat_alg::id::RTCP;
 
 // A session keeps its ALG in 3 bits.
-const _: () = assert!(ALG_FTP < 8 && ALG_TFTP < 8 && ALG_SIP < 8 && ALG_RTSP < 8 && ALG_RTCP < 8);
-
-/// Expectation classes: what announced the connection. Each has its own maximum per
-/// worker and per subscriber (past either, the requesting subscriber's own oldest
-/// expectation of the class goes, or the request is refused) and timeout.
-pub mod class {
-    use cgnat_alg::CLASSES;
-    /// An FTP data connection (PORT, EPRT, 227, 229).
-    pub const FTP_DATA: u8 = 0;
-    /// A TFTP server's answer from a new port.
-    pub const TFTP: u8 = 1;
-    /// SIP media (RTP and RTCP of an SDP `m=` line).
-    pub const SIP_MEDIA: u8 = 2;
-    /// A SIP registration: incoming requests to the registered contact.
-    pub const SIP_REGISTER: u8 = 3;
-    /// RTSP media (a SETUP's client ports).
-    pub const RTSP_MEDIA: u8 = 4;
-    /// A SIP dialog's contact on another port than its signalling session's (SIP over
-    /// TCP from an ephemeral port): requests within the dialog; ends with the call.
-    pub const SIP_DIALOG: u8 = 5;
-    /// Names, for counters and the API (from the ALG registry).
-    pub const NAMES: [&str; 6] = [
-        CLASSES[0].name,
-        CLASSES[1].name,
-        CLASSES[2].name,
-        CLASSES[3].name,
-        CLASSES[4].name,
-        CLASSES[5].name,
-    ];
-    /// Most live expectations of each class per worker.
-    pub const MAX: [usize; 6] = [
-        CLASSES[0].max,
-        CLASSES[1].max,
-        CLASSES[2].max,
-        CLASSES[3].max,
-        CLASSES[4].max,
-        CLASSES[5].max,
-    ];
-    /// Most live expectations of each class per subscriber (a sixteenth of the
-    /// worker's): one subscriber cannot take a class from the others.
-    pub const PER_SUBSCRIBER: [usize; 6] = [
-        MAX[0] / 16,
-        MAX[1] / 16,
-        MAX[2] / 16,
-        MAX[3] / 16,
-        MAX[4] / 16,
-        MAX[5] / 16,
-    ];
-    /// Seconds an unmatched expectation of each class lives.
-    pub const TIMEOUT: [u32; 6] = [
-        CLASSES[0].timeout_secs,
-        CLASSES[1].timeout_secs,
-        CLASSES[2].timeout_secs,
-        CLASSES[3].timeout_secs,
-        CLASSES[4].timeout_secs,
-        CLASSES[5].timeout_secs,
-    ];
-}
-
-/// A connection an ALG announced: a mapping kept alive (pinned) for it, the remote it
-/// may come from, and the master session it dies with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Expect {
-    /// The pinned mapping.
-    pub mapping: u32,
-    /// Remote address allowed to connect.
-    pub remote: u32,
-    /// The control session that announced it.
-    pub master: u32,
-    /// Dies at this second unless used.
-    pub until: u32,
-    /// Its class (see [`class`]).
-    pub class: u8,
-    /// The call or media session it belongs to (SIP Call-ID, RTSP Session), 0 if none.
-    pub tag: u32,
-    /// Stays after a match (a registration lets every incoming request in).
-    pub keep: bool,
-    /// The ALG of the session a match creates (a SIP registration's incoming calls).
-    pub alg: u8,
-    /// Creation order, for evicting the oldest.
-    pub order: u32,
-}
-
-/// Expectations a worker holds at once, all classes together.
-pub const MAX_EXPECT: usize =
-    class::MAX[0] + class::MAX[1] + class::MAX[2] + class::MAX[3] + class::MAX[4] + class::MAX[5];
-
-/// What an ALG asks of [`Nat::alg_expect_with`].
-#[derive(Clone, Copy, Debug)]
-pub struct ExpectReq {
-    /// IP protocol of the expected connection.
-    pub proto: u8,
-    /// Inside endpoint it goes to.
-    pub in_addr: u32,
-    /// Inside port.
-    pub in_port: u16,
-    /// Remote address allowed (0: any).
-    pub remote: u32,
-    /// Class.
-    pub class: u8,
-    /// Call or media session tag.
-    pub tag: u32,
-    /// Lifetime in seconds (0: the class's).
-    pub secs: u32,
-    /// Stays after a match.
-    pub keep: bool,
-    /// ALG of the sessions a match creates.
-    pub alg: u8,
-}
+const _: () = assert!(cgnat_alg::id::MAX < 8);
 
 impl Session {
     const EMPTY: Session = Session {
@@ -518,14 +400,9 @@ pub struct NatParams {
     pub statics: Vec<(u8, u32, u16, u32, u16)>,
     /// What to log (nothing unless the driver asks for it).
     pub log: crate::log::Policy,
-    /// Server ports of FTP control sessions the FTP ALG follows (empty: off).
-    pub ftp_ports: Vec<u16>,
-    /// Server ports of TFTP requests the TFTP ALG follows (empty: off).
-    pub tftp_ports: Vec<u16>,
-    /// SIP ALG server ports (UDP and TCP; empty: off).
-    pub sip_ports: Vec<u16>,
-    /// RTSP ALG server ports (TCP; empty: off).
-    pub rtsp_ports: Vec<u16>,
+    /// Server ports of each ALG of the registry (`cgnat_alg::PLUGINS`, in its order;
+    /// empty: off): see [`NatParams::alg_ports`].
+    pub alg_server_ports: [Vec<u16>; cgnat_alg::PLUGINS.len()],
     /// Lowest media port a SIP (SDP) or RTSP message may open a pinhole to.
     pub sip_min_media_port: u16,
     /// Likewise for RTSP.
@@ -572,6 +449,14 @@ impl NatParams {
         Ok(())
     }
 
+    /// The server ports ALG `id` (`cgnat_alg::id`) is configured on (empty: off).
+    pub fn alg_ports(&self, id: u8) -> &[u16] {
+        cgnat_alg::PLUGINS
+            .iter()
+            .position(|p| p.id == id)
+            .map_or(&[], |i| &self.alg_server_ports[i])
+    }
+
     /// The server ports of the ALGs that are on.
     pub fn set_algs(&mut self, alg: &cgnat_config::Alg) {
         let on = |a: &cgnat_config::AlgProto| {
@@ -581,10 +466,9 @@ impl NatParams {
                 Vec::new()
             }
         };
-        self.ftp_ports = on(&alg.ftp);
-        self.tftp_ports = on(&alg.tftp);
-        self.sip_ports = on(&alg.sip);
-        self.rtsp_ports = on(&alg.rtsp);
+        for (ports, p) in self.alg_server_ports.iter_mut().zip(&cgnat_alg::PLUGINS) {
+            *ports = alg.get(p.name).map_or_else(Vec::new, on);
+        }
         self.sip_min_media_port = alg.sip.min_media_port;
         self.rtsp_min_media_port = alg.rtsp.min_media_port;
         self.sip_deny_methods = alg.sip.deny_methods.clone();
@@ -677,16 +561,13 @@ impl NatParams {
                 })
                 .collect(),
             log: crate::log::Policy::default(),
-            ftp_ports: Vec::new(),
-            tftp_ports: Vec::new(),
-            sip_ports: Vec::new(),
+            alg_server_ports: Default::default(),
             alg_subscribers: Vec::new(),
             sip_deny_methods: Vec::new(),
             sip_max_message_size: 0,
             rtsp_deny_methods: Vec::new(),
             sip_min_media_port: 1024,
             rtsp_min_media_port: 1024,
-            rtsp_ports: Vec::new(),
             steering: None,
             nat64_prefix_len: None,
         })
@@ -756,8 +637,7 @@ const ALG_PORT_WORDS: usize = 1024;
 
 /// Each ALG with the ports it is configured on.
 fn alg_lists(p: &NatParams) -> impl Iterator<Item = (&'static cgnat_alg::Plugin, &Vec<u16>)> {
-    let ports = [&p.ftp_ports, &p.tftp_ports, &p.sip_ports, &p.rtsp_ports];
-    cgnat_alg::PLUGINS.iter().zip(ports)
+    cgnat_alg::PLUGINS.iter().zip(&p.alg_server_ports)
 }
 
 /// Fills [`Nat::alg_ports`] (TCP's words, then UDP's) for `p`, in place.
@@ -840,17 +720,13 @@ pub struct Nat {
     /// threshold - 10 %).
     above_threshold: Vec<bool>,
     /// ALG expectations, keyed by the pinned mapping's outside key.
-    expects: HashMap<Key, Expect>,
-    expect_count: [usize; 6],
-    /// Live expectations per (subscriber slot, class).
-    expect_per_sub: HashMap<(u32, u8), u32>,
+    expects: Expectations,
     /// Data sessions opened through expectations, with the control sessions they
     /// keep alive (`nat/kin.rs`; reserved once).
     kin: Vec<kin::Kin>,
     /// Mappings configured as static (port forwards), by mapping index record:
     /// inbound connections need no filtering pass.
     statics: hashbrown::HashSet<u32>,
-    expect_order: u32,
     /// The TCP and UDP ports some ALG is on, a bit each ([`set_alg_port_bits`]): a new
     /// flow to any other port is known to get no ALG without a look at the lists.
     alg_ports: Vec<u64>,
@@ -1105,12 +981,9 @@ impl Nat {
             limit_second: 0,
             limit_left: 0,
             above_threshold: Vec::new(),
-            expects: HashMap::with_capacity(2 * MAX_EXPECT),
-            expect_count: [0; 6],
-            expect_per_sub: HashMap::with_capacity(2 * MAX_EXPECT),
+            expects: Expectations::new(),
             kin: Vec::with_capacity(kin::MAX_KIN),
             statics: hashbrown::HashSet::new(),
-            expect_order: 0,
             alg_ports: Vec::new(),
             pcp: HashMap::with_capacity(pcp::MAX_PCP_ENTRIES),
             pcp_ending: Vec::with_capacity(pcp::MAX_PCP_ENTRIES),
@@ -3157,36 +3030,21 @@ impl Nat {
             b: 0,
             pb: 0,
         };
-        let c = usize::from(req.class).min(class::MAX.len() - 1);
+        let c = Expectations::class_index(req.class);
         let secs = if req.secs == 0 {
             class::TIMEOUT[c]
         } else {
             req.secs
         };
         let until = now.saturating_add(secs);
-        if let Some(e) = self.expects.get_mut(&okey) {
-            // A retransmitted message or a refreshed registration: the same mapping, a
-            // fresh deadline.
-            e.until = until;
-            e.keep |= req.keep;
-            e.remote = req.remote;
-            e.tag = req.tag;
-            e.master = master;
+        if self.expects.refresh(&okey, req, master, until) {
             return Some((map.out_addr(&self.pool), map.out_port));
         }
-        // A subscriber at its share of the class, or asking when the class is full,
-        // gives up its own oldest expectation of the class; never another's.
         let sub = map.sub();
-        let own = self
-            .expect_per_sub
-            .get(&(sub, c as u8))
-            .copied()
-            .unwrap_or(0);
-        let full = self.expect_count[c] >= class::MAX[c];
-        if (own as usize >= class::PER_SUBSCRIBER[c] || full) && own > 0 {
+        if self.expects.make_room(sub, c) == expect::Room::EvictOwn {
             self.evict_oldest(sub, c as u8, now);
         }
-        if self.expects.len() >= MAX_EXPECT || self.expect_count[c] >= class::MAX[c] {
+        if self.expects.full(c) {
             if self.mappings[m as usize].sessions == 0 {
                 self.mappings[m as usize].sessions = 1;
                 self.unpin_mapping(m, now, true);
@@ -3195,7 +3053,6 @@ impl Nat {
             return None;
         }
         self.mappings[m as usize].sessions += 1;
-        self.expect_order = self.expect_order.wrapping_add(1);
         self.expects.insert(
             okey,
             Expect {
@@ -3207,41 +3064,27 @@ impl Nat {
                 tag: req.tag,
                 keep: req.keep,
                 alg: req.alg,
-                order: self.expect_order,
+                order: 0,
             },
+            sub,
         );
-        self.expect_count[c] += 1;
-        *self.expect_per_sub.entry((sub, c as u8)).or_insert(0) += 1;
         self.counters.expectations_created.inc();
         Some((map.out_addr(&self.pool), map.out_port))
     }
 
     /// Evicts subscriber slot `sub`'s oldest expectation of class `c`.
     fn evict_oldest(&mut self, sub: u32, c: u8, now: u32) {
-        let order = self.expect_order;
         let mappings = &self.mappings;
-        let oldest = self
-            .expects
-            .iter()
-            .filter(|(_, e)| e.class == c && mappings[e.mapping as usize].sub() == sub)
-            .max_by_key(|(_, e)| order.wrapping_sub(e.order))
-            .map(|(k, _)| *k);
-        if let Some(k) = oldest {
+        if let Some(k) = self.expects.oldest(sub, c, |m| mappings[m as usize].sub()) {
             self.remove_expectation(&k, now);
             self.counters.expectations_evicted.inc();
         }
     }
 
+    /// Ends the expectation on outside key `k` and unpins its mapping.
     fn remove_expectation(&mut self, k: &Key, now: u32) -> Option<Expect> {
-        let e = self.expects.remove(k)?;
-        self.expect_count[usize::from(e.class)] -= 1;
-        let sub = self.mappings[e.mapping as usize].sub();
-        if let Some(n) = self.expect_per_sub.get_mut(&(sub, e.class)) {
-            *n -= 1;
-            if *n == 0 {
-                self.expect_per_sub.remove(&(sub, e.class));
-            }
-        }
+        let mappings = &self.mappings;
+        let e = self.expects.remove(k, |m| mappings[m as usize].sub())?;
         self.unpin_mapping(e.mapping, now, true);
         Some(e)
     }
@@ -3333,16 +3176,7 @@ impl Nat {
         let mut removed = 0;
         loop {
             let mut dead = [Key::default(); AT_ONCE];
-            let mut n = 0;
-            for (k, _) in self.expects.iter().filter(|(_, e)| {
-                e.master == master && e.tag == tag && e.class != class::SIP_REGISTER
-            }) {
-                dead[n] = *k;
-                n += 1;
-                if n == AT_ONCE {
-                    break;
-                }
-            }
+            let n = self.expects.of_call(master, tag, &mut dead);
             for k in &dead[..n] {
                 self.remove_expectation(k, now);
                 self.counters.expectations_removed.inc();
@@ -3395,31 +3229,19 @@ impl Nat {
     /// The remote party's media address is known (its SDP): the call's media pinholes
     /// that allowed any source now allow only it.
     pub fn alg_narrow(&mut self, master: u32, tag: u32, remote: u32) {
-        for e in self.expects.values_mut() {
-            if e.master == master && e.tag == tag && e.remote == 0 && e.class == class::SIP_MEDIA {
-                e.remote = remote;
-            }
-        }
+        self.expects.narrow(master, tag, remote);
     }
 
     /// The RTSP media of `master`'s session `tag` comes from `remote` (a reply's
     /// `source`).
     pub fn alg_retarget(&mut self, master: u32, tag: u32, remote: u32) {
-        for e in self.expects.values_mut() {
-            if e.master == master && e.tag == tag && e.class == class::RTSP_MEDIA {
-                e.remote = remote;
-            }
-        }
+        self.expects.retarget(master, tag, remote);
     }
 
     /// Gives the expectations of `master` tagged `from` the tag `to` (an RTSP reply
     /// naming the session its SETUP created).
     pub fn alg_retag(&mut self, master: u32, from: u32, to: u32) {
-        for e in self.expects.values_mut() {
-            if e.master == master && e.tag == from {
-                e.tag = to;
-            }
-        }
+        self.expects.retag(master, from, to);
     }
 
     /// A mapping record by index ([`Expect::mapping`], a shared session's
@@ -3437,15 +3259,16 @@ impl Nat {
         if self.expects.is_empty() {
             return;
         }
-        let dead: Vec<(Key, u32)> = self
-            .expects
-            .iter()
-            .filter(|(_, e)| e.until <= now)
-            .map(|(k, e)| (*k, e.mapping))
-            .collect();
-        for (k, _) in dead {
-            self.remove_expectation(&k, now);
-            self.counters.expectations_expired.inc();
+        let mut keys = [Key::default(); 32];
+        loop {
+            let n = self.expects.due(now, &mut keys);
+            for k in &keys[..n] {
+                self.remove_expectation(k, now);
+                self.counters.expectations_expired.inc();
+            }
+            if n < keys.len() {
+                break;
+            }
         }
     }
 
@@ -3492,14 +3315,15 @@ impl Nat {
         if s.alg() != 0 && !self.expects.is_empty() {
             // Expectations die with their master; a registration lives its own
             // lifetime (the signalling session comes and goes meanwhile).
-            let dead: Vec<Key> = self
-                .expects
-                .iter()
-                .filter(|(_, e)| e.master == i && !e.keep)
-                .map(|(k, _)| *k)
-                .collect();
-            for k in dead {
-                self.remove_expectation(&k, now);
+            let mut keys = [Key::default(); 32];
+            loop {
+                let n = self.expects.of_master(i, &mut keys);
+                for k in &keys[..n] {
+                    self.remove_expectation(k, now);
+                }
+                if n < keys.len() {
+                    break;
+                }
             }
         }
         self.maybe_remove_subscriber(sub);
@@ -3599,5 +3423,54 @@ mod steering_tests {
         // a pair.
         let (split, made) = pairs(8, 3, &Steering::spread(8, 512));
         assert!(split > 0 && made + split as usize == 100, "{split} {made}");
+    }
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::fold_tests::{CONFIG, T0};
+    use super::*;
+
+    #[test]
+    fn every_alg_of_the_registry_has_its_config_section_with_the_registry_defaults() {
+        let cfg = cgnat_config::Config::parse(CONFIG, "t.toml").unwrap();
+        for p in &cgnat_alg::PLUGINS {
+            let a = cfg
+                .alg
+                .get(p.name)
+                .unwrap_or_else(|| panic!("no [alg.{}] section", p.name));
+            assert_eq!(
+                (a.enabled, a.ports.as_slice()),
+                (p.on_by_default, p.default_ports),
+                "alg.{}",
+                p.name
+            );
+        }
+    }
+
+    #[test]
+    fn a_new_flow_gets_the_alg_the_registry_names_for_its_port() {
+        let on: String = cgnat_alg::PLUGINS
+            .iter()
+            .map(|p| format!("[alg.{}]\nenabled = true\n", p.name))
+            .collect();
+        let cfg = cgnat_config::Config::parse(&format!("{CONFIG}{on}"), "t.toml").unwrap();
+        let mut params = NatParams::from_config(&cfg.nat, 1).unwrap();
+        params.set_algs(&cfg.alg);
+        let nat = Nat::new(params, 0, 1, T0, 7, Arc::new(WorkerCounters::default()));
+        for p in &cgnat_alg::PLUGINS {
+            assert_eq!(nat.params().alg_ports(p.id), p.default_ports, "{}", p.name);
+            for &port in p.default_ports {
+                for proto in [ipv4::PROTO_TCP, ipv4::PROTO_UDP] {
+                    let want = if p.protocols.contains(&proto) {
+                        p.id
+                    } else {
+                        0
+                    };
+                    assert_eq!(nat.alg_for(proto, port), want, "{} {proto} {port}", p.name);
+                }
+            }
+        }
+        assert_eq!(nat.alg_for(ipv4::PROTO_TCP, 80), 0);
     }
 }

@@ -1,0 +1,46 @@
+//! The guide's layering, checked on the sources: no two modules import each other. The
+//! ALG tag (`alg_tag.rs`) is below the FTP ALG (`alg.rs`) and the text ALGs
+//! (`alg_text.rs`), and the text ALGs below the FTP ALG's control (which calls their
+//! rewrite); the expectation table (`nat/expect.rs`) is below the NAT (`nat/mod.rs`).
+
+/// The source of `path` (under `dataplane/src`), comments left out.
+fn code(path: &str) -> String {
+    let p = format!("{}/src/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{p}: {e}"))
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The lines of `src` that name any of `paths`.
+fn naming<'a>(src: &'a str, paths: &[&str]) -> Vec<&'a str> {
+    src.lines()
+        .filter(|l| paths.iter().any(|p| l.contains(p)))
+        .collect()
+}
+
+#[test]
+fn the_alg_modules_do_not_import_each_other() {
+    // `crate::alg::` and `crate::alg_text` name them; `crate::alg_tag` is neither.
+    let alg = ["crate::alg::", "crate::alg::{", "crate::alg;"];
+    assert_eq!(naming(&code("alg_text.rs"), &alg), Vec::<&str>::new());
+    assert_eq!(
+        naming(
+            &code("alg_tag.rs"),
+            &[&alg[..], &["crate::alg_text"]].concat()
+        ),
+        Vec::<&str>::new()
+    );
+}
+
+#[test]
+fn the_expectation_table_does_not_import_the_nat() {
+    let src = code("nat/expect.rs");
+    let uses: Vec<&str> = naming(&src, &["super::", "crate::nat"])
+        .into_iter()
+        .filter(|l| !l.contains("super::key::Key"))
+        .collect();
+    assert_eq!(uses, Vec::<&str>::new());
+}
