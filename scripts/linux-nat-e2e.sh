@@ -230,6 +230,19 @@ lftp_get() { # name passive-mode
 lftp_get lftp-passive on
 lftp_get lftp-active off
 
+# 1b. The FTP command policy of cgnat (alg.ftp.deny = ["SITE"], bounce PORTs refused):
+#     the kernel's helper has none. The probes of scripts/netns-e2e.sh record what came
+#     back: curl's SITE CHMOD, and a raw client's PORT naming another host, then PWD.
+#     ok=1 only for a 504 refusal.
+in_sub curl -v -sS --max-time 60 -Q "*SITE CHMOD 644 blob5.bin" -o "$work/got-policy.bin" \
+    ftp://192.0.2.10/blob5.bin > "$work/ftp-policy.log" 2>&1
+site_reply=$(awk '/^> SITE/{f = 1; next} f && /^< [0-9]/{print; exit}' "$work/ftp-policy.log")
+case "$site_reply" in "< 504 "*) ok=1 ;; *) ok=0 ;; esac
+result ftp-policy-site "$ok" "site_reply='${site_reply#< }'"
+bounce=$(in_sub $PY "$here/ftp-policy-probe.py" 192.0.2.10 2>&1)
+case "$bounce" in "port_reply='504 "*) ok=1 ;; *) ok=0 ;; esac
+result ftp-policy-bounce "$ok" "$bounce"
+
 # 2. The cases that trip up a per-segment helper (scripts/ftp-tricky.py): a PORT or
 #    EPRT split over two TCP segments, or not at the start of its segment.
 for case in port split-port split-eprt pipelined-port pipelined-eprt pipelined-split-port; do

@@ -36,7 +36,9 @@ inside = "100.64.0.3:21"
 outside = "198.51.100.2:21"
 
 [alg]
-tftp = { enabled = true }'
+tftp = { enabled = true }
+# The FTP command policy (issue 14): SITE refused; bounce PORTs refused (the default).
+ftp = { deny = ["SITE"] }'
 
 "$bin" check -c "$work/cgnat.toml" > "$work/check.txt" || fail "config refused"
 start_cgnat "$bin" "$work/cgnat.toml"
@@ -143,6 +145,30 @@ for m in passive:on active:off; do
     echo "e2e: $name download of 5 MB ok ($(grep -o -m1 -E -- '---> (EPSV|PASV|EPRT|PORT)' "$work/$name.log" | cut -c6-))"
     result "$name" 1 "5 MB sha256 ok"
 done
+
+# The FTP command policy: curl's SITE CHMOD (the "*" lets curl go on past a failed
+# quote command) gets 504 from cgnat in the server's name and never reaches pyftpdlib
+# (which would answer 200), and the transfer after it works; a raw client's bounce
+# PORT (naming another host) gets 504 and its next command (PWD) is answered.
+ip netns exec "$sub" curl -v -sS --max-time 60 -Q "*SITE CHMOD 644 blob5.bin" -o "$work/got-policy.bin" \
+    ftp://192.0.2.10/blob5.bin > "$work/ftp-policy.log" 2>&1 || fail "FTP after a refused SITE: $(tail -3 "$work/ftp-policy.log")"
+grep -q "< 504 Command not allowed by policy" "$work/ftp-policy.log" \
+    || fail "SITE was not refused: $(grep -E '^[<>] (SITE|[0-9]{3} )' "$work/ftp-policy.log" | tail -5)"
+[ "$(sha256sum "$work/got-policy.bin" | cut -d' ' -f1)" = "$want5" ] || fail "FTP after a refused SITE: sha256 mismatch"
+sent_to_server() { tcpdump -nn -A -r "$work/internet.pcap" 'tcp dst port 21' 2>/dev/null | grep -c "$1" || true; }
+[ "$(sent_to_server "SITE CHMOD")" = 0 ] || fail "SITE CHMOD reached the server"
+echo "e2e: ftp SITE refused with 504, the download after it ok (5 MB sha256)"
+site_reply=$(awk '/^> SITE/{f = 1; next} f && /^< [0-9]/{print; exit}' "$work/ftp-policy.log")
+result ftp-policy-site 1 "site_reply='${site_reply#< }' then 5 MB sha256 ok"
+ip netns exec "$sub" python3 "$(dirname "$(realpath "$0")")/ftp-policy-probe.py" 192.0.2.10 > "$work/ftp-bounce.log" 2>&1 \
+    || fail "FTP bounce PORT: $(cat "$work/ftp-bounce.log")"
+grep -q "port_reply='504 Data connection to another host" "$work/ftp-bounce.log" \
+    || fail "the bounce PORT was not refused: $(cat "$work/ftp-bounce.log")"
+grep -q "pwd_reply='257 " "$work/ftp-bounce.log" || fail "no answer to PWD after the bounce PORT: $(cat "$work/ftp-bounce.log")"
+[ "$(sent_to_server "PORT 192,0,2,99")" = 0 ] || fail "the bounce PORT reached the server"
+[ "$(sent_to_server "PWD")" -ge 2 ] || fail "the capture of the control traffic shows no PWD (the check above reads nothing)"
+echo "e2e: ftp bounce PORT refused with 504, the session goes on (PWD answered)"
+result ftp-policy-bounce 1 "$(cat "$work/ftp-bounce.log")"
 
 # PORT and EPRT commands that a per-segment helper gets wrong (scripts/ftp-tricky.py):
 # split across two TCP segments (Linux drops the first part; cgnat holds it, joins and
@@ -367,6 +393,7 @@ alg = s["alg"]
 # the server's data connections matched; one more for TFTP.
 assert alg["ftp_rewrites"] >= 5 and alg["expectations_matched"] >= 5, alg
 assert alg["ftp_held"] >= 1 and alg["ftp_joined"] >= 1, alg
+assert alg["ftp_policy_reply"] >= 2, alg
 print("e2e: final counters", json.dumps(s["translated"]), json.dumps(alg))
 PY
 echo "E2E PASS"

@@ -51,6 +51,10 @@
 #            to the SDP's media address and port reached alice's 10096, and the 486
 #            came back to alice. wire_mismatch (not judged) counts segments toward the
 #            recorder whose bytes differ from its stream at their place.
+#   policy-message (cgnat) with alg.sip.deny_methods = ["MESSAGE"]: a MESSAGE from
+#            alice's address to kamailio gets 405 from kamailio's address (Via, Call-ID,
+#            CSeq copied; Allow without MESSAGE) and none reaches the internet; an
+#            OPTIONS right after gets kamailio's own answer
 #   leak     no 100.64.x.x address in any packet of the calls and registrations that
 #            left toward the internet (the probes above are judged on their own)
 #   pinholes (cgnat) no SIP media expectation left once the calls are over
@@ -209,7 +213,7 @@ fi
 if [ "$mode" = cgnat ]; then
     write_cgnat_config "$work/cgnat.toml" sip "$vsn" "$vin" '
 [alg]
-sip = { enabled = true, ports = [5060] }'
+sip = { enabled = true, ports = [5060], deny_methods = ["MESSAGE"] }'
     "$bin" check -c "$work/cgnat.toml" > "$work/check.txt" 2>&1 || die "config refused: $(cat "$work/check.txt")"
     start_cgnat "$bin" "$work/cgnat.toml"
 fi
@@ -524,6 +528,45 @@ else
     # The same with the second part late: a NAT that holds the first part
     # unacknowledged sees it retransmitted (after ~200 ms) before the rest comes.
     split_probe split-tcp-late "${SIP_SPLIT:-sdp}" 0.6
+fi
+
+# ---------------------------------------------------------------- request policy
+# (cgnat) alg.sip.deny_methods = ["MESSAGE"]: a MESSAGE from alice's address to
+# kamailio gets 405 Method Not Allowed in kamailio's name (Via, Call-ID and CSeq copied,
+# an Allow without MESSAGE) and never reaches the internet side; an OPTIONS from the
+# same socket right after gets kamailio's own answer.
+if [ "$mode" = cgnat ]; then
+    pol=$(ip netns exec "$sub" /usr/bin/python3 - "$alice" "$kam" <<'PY' 2>&1
+import socket, sys
+me, kam = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((me, 5072)); s.settimeout(3)
+def ask(method, n):
+    m = (f"{method} sip:bob@{kam} SIP/2.0\r\nVia: SIP/2.0/UDP {me}:5072;branch=z9hG4bK-pol{n};rport\r\n"
+         f"Max-Forwards: 70\r\nFrom: <sip:alice@{me}>;tag=p{n}\r\nTo: <sip:bob@{kam}>\r\n"
+         f"Call-ID: pol{n}@{me}\r\nCSeq: {n} {method}\r\nContent-Type: text/plain\r\n"
+         f"Content-Length: 2\r\n\r\nhi")
+    s.sendto(m.encode(), (kam, 5060))
+    while True:
+        data, src = s.recvfrom(4096)
+        r = data.decode(errors="replace")
+        if not r.startswith("SIP/2.0 1"):
+            return r, src
+r, src = ask("MESSAGE", 1)
+first = r.split("\r\n")[0]
+ok = (first == "SIP/2.0 405 Method Not Allowed" and src == (kam, 5060) and "CSeq: 1 MESSAGE" in r
+      and "Call-ID: pol1@" in r and "branch=z9hG4bK-pol1" in r and "MESSAGE" not in r.split("Allow:")[1].split("\r\n")[0])
+r2, src2 = ask("OPTIONS", 2)
+second = r2.split("\r\n")[0]
+ok = ok and src2 == (kam, 5060) and "CSeq: 2 OPTIONS" in r2 and "405 Method Not Allowed" not in second
+print(int(ok), f"message_reply={first!r} options_reply={second!r}")
+PY
+)
+    sleep 0.5
+    reached=$(tshark -r "$work/internet-in.pcap" -Y 'sip.Method == "MESSAGE"' 2>/dev/null | wc -l)
+    ok=${pol%% *}
+    [ "$reached" = 0 ] || ok=0
+    result policy-message "${ok:-0}" "${pol#* } messages_toward_internet=$reached"
 fi
 
 # ---------------------------------------------------------------- leak check

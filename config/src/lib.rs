@@ -413,6 +413,40 @@ pub struct AlgProto {
     /// SIP and RTSP: lowest media (RTP) port an SDP `m=` line or an RTSP
     /// `client_port` may name; lower ones open no pinhole (1024 by default).
     pub min_media_port: u16,
+    /// FTP: commands refused (upper case verbs, e.g. `SITE`).
+    pub deny: Vec<String>,
+    /// FTP: when not empty, the only commands let through (upper case verbs).
+    pub allow: Vec<String>,
+    /// FTP: a PORT or EPRT naming a host other than the client itself (FTP bounce,
+    /// FXP) is refused (true, the default) or passes unchanged, opening nothing.
+    pub refuse_bounce: bool,
+    /// FTP: a PORT or EPRT naming a data port of the client below `min_data_port` is
+    /// refused (true, the default) or passes, opening nothing.
+    pub refuse_low_port: bool,
+    /// FTP: what a refused command gets.
+    pub on_deny: OnDeny,
+    /// SIP and RTSP: request methods refused (as written on the request line).
+    pub deny_methods: Vec<String>,
+    /// SIP: largest message accepted from a client (bytes; 0: no limit); a larger
+    /// request gets `513 Message Too Large`.
+    pub max_message_size: usize,
+    /// SIP: the status a refused method gets: 405 (Method Not Allowed) or 403.
+    pub deny_status: u16,
+    /// When not empty, the ALG serves only subscribers in these prefixes.
+    pub only: Vec<Ipv4Net>,
+    /// Subscribers in these prefixes are not served by the ALG (their sessions to its
+    /// ports are plain sessions).
+    pub except: Vec<Ipv4Net>,
+}
+
+/// What a command an ALG's policy refuses gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnDeny {
+    /// It does not reach the server; the client gets the protocol's error reply from
+    /// the server's address (FTP `504`), and its session goes on.
+    Reply,
+    /// The segment carrying it is dropped (and so are its retransmissions).
+    Drop,
 }
 
 /// ALGs.

@@ -475,6 +475,40 @@ struct FileAlgProto {
     loose: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     min_media_port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deny: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    allow: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bounce: Option<RefusePass>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    low_port: Option<RefusePass>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on_deny: Option<OnDenyName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deny_methods: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_message_size: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deny_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    only: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    except: Option<Vec<String>>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum RefusePass {
+    Refuse,
+    Pass,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+enum OnDenyName {
+    Reply,
+    Drop,
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -1782,7 +1816,100 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             a.as_ref().is_some_and(|a| a.min_data_port.is_some()),
         )?;
         ftp_only("loose", a.as_ref().is_some_and(|a| a.loose.is_some()))?;
+        ftp_only("deny", a.as_ref().is_some_and(|a| a.deny.is_some()))?;
+        ftp_only("allow", a.as_ref().is_some_and(|a| a.allow.is_some()))?;
+        ftp_only("bounce", a.as_ref().is_some_and(|a| a.bounce.is_some()))?;
+        ftp_only("low_port", a.as_ref().is_some_and(|a| a.low_port.is_some()))?;
         let media = name == "sip" || name == "rtsp";
+        let only_in = |k: &'static str, set: bool, ok: bool, which: &str| {
+            if set && !ok {
+                return Err(cx.err(
+                    &[Key("alg"), Key(name), Key(k)],
+                    format!("only {which} take {k}"),
+                ));
+            }
+            Ok(())
+        };
+        let on_deny_set = a.as_ref().is_some_and(|a| a.on_deny.is_some());
+        only_in(
+            "on_deny",
+            on_deny_set,
+            name != "tftp",
+            "alg.ftp, alg.sip and alg.rtsp",
+        )?;
+        let dm_set = a.as_ref().is_some_and(|a| a.deny_methods.is_some());
+        only_in("deny_methods", dm_set, media, "alg.sip and alg.rtsp")?;
+        let mm_set = a.as_ref().is_some_and(|a| a.max_message_size.is_some());
+        only_in("max_message_size", mm_set, name == "sip", "alg.sip")?;
+        let ds_set = a.as_ref().is_some_and(|a| a.deny_status.is_some());
+        only_in("deny_status", ds_set, name == "sip", "alg.sip")?;
+        let mut deny_methods: Vec<String> = Vec::new();
+        for m in a
+            .as_ref()
+            .and_then(|a| a.deny_methods.as_ref())
+            .into_iter()
+            .flatten()
+        {
+            let ok = !m.is_empty()
+                && m.len() <= 32
+                && m.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-');
+            if !ok {
+                return Err(cx.err(
+                    &[Key("alg"), Key(name), Key("deny_methods")],
+                    format!(
+                        "`{m}` is not a request method: upper-case letters as on the request \
+                         line, e.g. \"MESSAGE\", \"SUBSCRIBE\", \"RECORD\""
+                    ),
+                ));
+            }
+            if !deny_methods.contains(m) {
+                deny_methods.push(m.clone());
+            }
+        }
+        let max_message_size = a.as_ref().and_then(|a| a.max_message_size).unwrap_or(0);
+        if max_message_size != 0 && !(512..=24576).contains(&max_message_size) {
+            return Err(cx.err(
+                &[Key("alg"), Key(name), Key("max_message_size")],
+                "512 to 24576 bytes (the largest message the ALG reads), or 0 for no limit",
+            ));
+        }
+        let deny_status = a.as_ref().and_then(|a| a.deny_status).unwrap_or(405);
+        if deny_status != 405 && deny_status != 403 {
+            return Err(cx.err(
+                &[Key("alg"), Key(name), Key("deny_status")],
+                "405 (Method Not Allowed) or 403 (Forbidden)",
+            ));
+        }
+        // Command verbs (RFC 959 4.1: alphabetic, three or four letters).
+        let verbs =
+            |k: &'static str, v: Option<&Vec<String>>| -> Result<Vec<String>, ConfigError> {
+                let mut out: Vec<String> = Vec::new();
+                for c in v.into_iter().flatten() {
+                    if !(3..=4).contains(&c.len()) || !c.bytes().all(|b| b.is_ascii_alphabetic()) {
+                        return Err(cx.err(
+                            &[Key("alg"), Key(name), Key(k)],
+                            format!(
+                                "`{c}` is not an FTP command: three or four letters, \
+                             e.g. \"SITE\", \"DELE\", \"PORT\""
+                            ),
+                        ));
+                    }
+                    let c = c.to_ascii_uppercase();
+                    if !out.contains(&c) {
+                        out.push(c);
+                    }
+                }
+                Ok(out)
+            };
+        let deny = verbs("deny", a.as_ref().and_then(|a| a.deny.as_ref()))?;
+        let allow = verbs("allow", a.as_ref().and_then(|a| a.allow.as_ref()))?;
+        if let Some(c) = deny.iter().find(|c| allow.contains(c)) {
+            return Err(cx.err(
+                &[Key("alg"), Key(name), Key("deny")],
+                format!("`{c}` is in both deny and allow: name it in one of them"),
+            ));
+        }
         if !media && a.as_ref().is_some_and(|a| a.min_media_port.is_some()) {
             return Err(cx.err(
                 &[Key("alg"), Key(name), Key("min_media_port")],
@@ -1804,12 +1931,49 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             ));
         }
         let loose = a.as_ref().and_then(|a| a.loose).unwrap_or(false);
+        // Subscriber prefixes: each within the inside prefixes (else it names nobody).
+        let subs =
+            |k: &'static str, v: Option<&Vec<String>>| -> Result<Vec<Ipv4Net>, ConfigError> {
+                let mut out = Vec::new();
+                for (i, s) in v.into_iter().flatten().enumerate() {
+                    let at = [Key("alg"), Key(name), Key(k), Idx(i)];
+                    let p = cx.prefix(&at, s)?;
+                    if !nat.inside.iter().any(|q| q.overlaps(&p)) {
+                        let all: Vec<String> = nat.inside.iter().map(|q| q.to_string()).collect();
+                        return Err(cx.err(
+                            &at,
+                            format!(
+                                "{p} names no subscriber: a prefix within nat.inside ({})",
+                                all.join(", ")
+                            ),
+                        ));
+                    }
+                    out.push(p);
+                }
+                Ok(out)
+            };
+        let only = subs("only", a.as_ref().and_then(|a| a.only.as_ref()))?;
+        let except = subs("except", a.as_ref().and_then(|a| a.except.as_ref()))?;
+        let refuse = |v: Option<RefusePass>| v != Some(RefusePass::Pass);
         Ok(AlgProto {
             enabled,
             ports,
             min_data_port,
             loose,
             min_media_port,
+            deny,
+            allow,
+            refuse_bounce: refuse(a.as_ref().and_then(|a| a.bounce)),
+            refuse_low_port: refuse(a.as_ref().and_then(|a| a.low_port)),
+            on_deny: match a.as_ref().and_then(|a| a.on_deny) {
+                Some(OnDenyName::Drop) => OnDeny::Drop,
+                _ => OnDeny::Reply,
+            },
+            deny_methods,
+            max_message_size,
+            deny_status,
+            only,
+            except,
         })
     };
     let alg = Alg {
@@ -2039,13 +2203,36 @@ impl FileConfig {
     /// The file form of a resolved config, every default written out.
     pub(crate) fn from_config(c: &Config) -> FileConfig {
         let strs = |v: &[Ipv4Net]| v.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-        let alg = |a: &AlgProto, ftp: bool, media: bool| {
+        let alg = |a: &AlgProto, name: &str| {
+            let (ftp, sip) = (name == "ftp", name == "sip");
+            let media = sip || name == "rtsp";
             Some(FileAlgProto {
                 enabled: Some(a.enabled),
                 ports: Some(a.ports.clone()),
                 min_data_port: ftp.then_some(a.min_data_port),
                 loose: ftp.then_some(a.loose),
                 min_media_port: media.then_some(a.min_media_port),
+                deny: ftp.then(|| a.deny.clone()),
+                allow: ftp.then(|| a.allow.clone()),
+                bounce: ftp.then_some(if a.refuse_bounce {
+                    RefusePass::Refuse
+                } else {
+                    RefusePass::Pass
+                }),
+                low_port: ftp.then_some(if a.refuse_low_port {
+                    RefusePass::Refuse
+                } else {
+                    RefusePass::Pass
+                }),
+                on_deny: (name != "tftp").then_some(match a.on_deny {
+                    OnDeny::Reply => OnDenyName::Reply,
+                    OnDeny::Drop => OnDenyName::Drop,
+                }),
+                deny_methods: media.then(|| a.deny_methods.clone()),
+                max_message_size: sip.then_some(a.max_message_size),
+                deny_status: sip.then_some(a.deny_status),
+                only: Some(strs(&a.only)),
+                except: Some(strs(&a.except)),
             })
         };
         let n = &c.nat;
@@ -2173,10 +2360,10 @@ impl FileConfig {
                     .collect(),
             }),
             alg: FileAlg {
-                ftp: alg(&c.alg.ftp, true, false),
-                tftp: alg(&c.alg.tftp, false, false),
-                sip: alg(&c.alg.sip, false, true),
-                rtsp: alg(&c.alg.rtsp, false, true),
+                ftp: alg(&c.alg.ftp, "ftp"),
+                tftp: alg(&c.alg.tftp, "tftp"),
+                sip: alg(&c.alg.sip, "sip"),
+                rtsp: alg(&c.alg.rtsp, "rtsp"),
             },
             metrics: FileMetrics {
                 listen: c.metrics.listen.map_or("off".into(), |a| a.to_string()),

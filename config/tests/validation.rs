@@ -927,6 +927,111 @@ fn ftp_only_switches_are_refused_elsewhere() {
 }
 
 #[test]
+fn ftp_command_policy_is_validated() {
+    let t = plus("[alg]\nftp = { deny = [\"SITE\", \"RM -R\"] }");
+    refused(&t, "ftp", "alg.ftp.deny", "`RM -R` is not an FTP command");
+    let t = plus("[alg]\nftp = { allow = [\"USER\", \"X\"] }");
+    refused(&t, "ftp", "alg.ftp.allow", "three or four letters");
+    let t = plus("[alg]\nftp = { deny = [\"site\"], allow = [\"USER\", \"SITE\"] }");
+    refused(
+        &t,
+        "ftp",
+        "alg.ftp.deny",
+        "`SITE` is in both deny and allow",
+    );
+    let t = plus("[alg]\nftp = { bounce = \"allow\" }");
+    refused(&t, "allow", "alg.ftp.bounce", "`refuse` or `pass`");
+    let t = plus("[alg]\nftp = { low_port = \"yes\" }");
+    refused(&t, "yes", "alg.ftp.low_port", "`refuse` or `pass`");
+    let t = plus("[alg]\nftp = { on_deny = \"reset\" }");
+    refused(&t, "reset", "alg.ftp.on_deny", "`reply` or `drop`");
+    let t = plus("[alg]\nsip = { deny = [\"SITE\"] }");
+    refused(&t, "sip", "alg.sip.deny", "only alg.ftp");
+    // The defaults: bounce and low ports refused, with a reply; verbs upper-cased.
+    let c = Config::parse(&plus(""), "t").unwrap();
+    let f = &c.alg.ftp;
+    assert!(f.refuse_bounce && f.refuse_low_port && f.deny.is_empty() && f.allow.is_empty());
+    assert_eq!(f.on_deny, cgnat_config::OnDeny::Reply);
+    let t =
+        plus("[alg]\nftp = { deny = [\"site\", \"Dele\"], bounce = \"pass\", on_deny = \"drop\" }");
+    let c = Config::parse(&t, "t").unwrap();
+    assert_eq!(c.alg.ftp.deny, ["SITE", "DELE"]);
+    assert!(!c.alg.ftp.refuse_bounce && c.alg.ftp.refuse_low_port);
+    assert_eq!(c.alg.ftp.on_deny, cgnat_config::OnDeny::Drop);
+}
+
+#[test]
+fn alg_subscriber_prefixes_are_within_the_inside_prefixes() {
+    let t =
+        plus("[alg]\nsip = { enabled = true, except = [\"100.64.8.0/24\", \"100.64.9.1/24\"] }");
+    refused(&t, "sip", "alg.sip.except[1]", "host bits set");
+    let t = plus("[alg]\nftp = { only = [\"198.18.0.0/15\"] }");
+    refused(
+        &t,
+        "ftp",
+        "alg.ftp.only[0]",
+        "198.18.0.0/15 names no subscriber: a prefix within nat.inside (10.0.0.0/8, 100.64.0.0/10",
+    );
+    let t = plus("[alg]\nrtsp = { only = [\"100.64.0.0/16\"], except = [\"100.64.8.0/24\"] }");
+    let c = Config::parse(&t, "t").unwrap();
+    assert_eq!(c.alg.rtsp.only[0].to_string(), "100.64.0.0/16");
+    assert_eq!(c.alg.rtsp.except[0].to_string(), "100.64.8.0/24");
+    assert!(c.alg.ftp.only.is_empty() && c.alg.ftp.except.is_empty());
+}
+
+#[test]
+fn sip_and_rtsp_method_policy_is_validated() {
+    let t = plus("[alg]\nsip = { deny_methods = [\"MESSAGE\", \"invite\"] }");
+    refused(
+        &t,
+        "sip",
+        "alg.sip.deny_methods",
+        "`invite` is not a request method",
+    );
+    let t = plus("[alg]\nftp = { deny_methods = [\"SITE\"] }");
+    refused(
+        &t,
+        "ftp",
+        "alg.ftp.deny_methods",
+        "only alg.sip and alg.rtsp",
+    );
+    let t = plus("[alg]\nrtsp = { max_message_size = 2048 }");
+    refused(&t, "rtsp", "alg.rtsp.max_message_size", "only alg.sip");
+    let t = plus("[alg]\nsip = { max_message_size = 100 }");
+    refused(&t, "sip", "alg.sip.max_message_size", "512 to 24576 bytes");
+    let t = plus("[alg]\nsip = { deny_status = 404 }");
+    refused(
+        &t,
+        "sip",
+        "alg.sip.deny_status",
+        "405 (Method Not Allowed) or 403",
+    );
+    let t = plus("[alg]\ntftp = { on_deny = \"drop\" }");
+    refused(
+        &t,
+        "tftp",
+        "alg.tftp.on_deny",
+        "only alg.ftp, alg.sip and alg.rtsp",
+    );
+    let t = plus(
+        "[alg]\nsip = { deny_methods = [\"MESSAGE\"], max_message_size = 4096, deny_status = 403 }\n\
+         rtsp = { deny_methods = [\"RECORD\"], on_deny = \"drop\" }",
+    );
+    let c = Config::parse(&t, "t").unwrap();
+    assert_eq!(c.alg.sip.deny_methods, ["MESSAGE"]);
+    assert_eq!(
+        (c.alg.sip.max_message_size, c.alg.sip.deny_status),
+        (4096, 403)
+    );
+    assert_eq!(c.alg.rtsp.on_deny, cgnat_config::OnDeny::Drop);
+    let d = Config::parse(&plus(""), "t").unwrap();
+    assert_eq!(
+        (d.alg.sip.max_message_size, d.alg.sip.deny_status),
+        (0, 405)
+    );
+}
+
+#[test]
 fn min_media_port_is_for_sip_and_rtsp_and_never_zero() {
     let t = plus("[alg]\nftp = { min_media_port = 1024 }");
     refused(

@@ -11,6 +11,7 @@
 use crate::buf::PacketBuf;
 use crate::counters::WorkerCounters;
 use crate::mangle::{mangle, SeqAdj};
+use crate::wire::{be16, be32, ipv4, put16, put32, tcp};
 use cgnat_alg::ftp::{
     classify, format_eprt, format_host_port, next_line, parse_eprt, parse_host_port, Eprt, Message,
 };
@@ -18,6 +19,261 @@ use hashbrown::HashMap;
 use std::net::Ipv4Addr;
 
 pub use crate::alg_tag::{l4_at, tcp_payload, Rewrite, Tag, MAX_REWRITES};
+pub use crate::alg_text::TextPolicy;
+
+/// The FTP command policy the control lcore applies to the client's commands
+/// (`alg.ftp.deny`, `allow`, `bounce`, `low_port`, `on_deny`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FtpPolicy {
+    /// Verbs refused (upper case).
+    pub deny: Vec<String>,
+    /// When not empty, the only verbs let through.
+    pub allow: Vec<String>,
+    /// PORT/EPRT naming another host than the client refused.
+    pub refuse_bounce: bool,
+    /// PORT/EPRT naming a data port of the client below `min_data_port` refused.
+    pub refuse_low_port: bool,
+    /// The lowest data port.
+    pub min_data_port: u16,
+    /// Refused commands' segments are dropped instead of answered.
+    pub drop: bool,
+}
+
+impl FtpPolicy {
+    /// The policy of `alg.ftp`.
+    pub fn of(a: &cgnat_config::AlgProto) -> FtpPolicy {
+        FtpPolicy {
+            deny: a.deny.clone(),
+            allow: a.allow.clone(),
+            refuse_bounce: a.refuse_bounce,
+            refuse_low_port: a.refuse_low_port,
+            min_data_port: a.min_data_port,
+            drop: a.on_deny == cgnat_config::OnDeny::Drop,
+        }
+    }
+
+    /// Why the client's command `line` is refused (the reply's text), if it is.
+    /// `client`: the client's own address.
+    fn refuses(&self, line: &[u8], msg: Message<'_>, client: u32) -> Option<&'static str> {
+        let verb = &line[..line.iter().position(|&b| b == b' ').unwrap_or(line.len())];
+        if !(3..=4).contains(&verb.len()) || !verb.iter().all(u8::is_ascii_alphabetic) {
+            return None; // not a command (a reply of a server behind the NAT)
+        }
+        let named = |list: &[String]| list.iter().any(|c| c.as_bytes().eq_ignore_ascii_case(verb));
+        if named(&self.deny) || (!self.allow.is_empty() && !named(&self.allow)) {
+            return Some("504 Command not allowed by policy.");
+        }
+        let ep = match msg {
+            Message::Port(arg) => parse_host_port(arg).ok(),
+            Message::Eprt(arg) => match parse_eprt(arg) {
+                Ok(Eprt::V4(a, p)) => Some((a, p)),
+                _ => None,
+            },
+            _ => None,
+        };
+        match ep {
+            Some((a, _)) if u32::from(a) != client && self.refuse_bounce => {
+                Some("504 Data connection to another host not allowed by policy.")
+            }
+            Some((a, p))
+                if u32::from(a) == client && p < self.min_data_port && self.refuse_low_port =>
+            {
+                Some("504 Data port not allowed by policy.")
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Every ALG's policy, as the control lcore applies it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlgPolicy {
+    /// FTP commands.
+    pub ftp: FtpPolicy,
+    /// SIP requests.
+    pub sip: TextPolicy,
+    /// RTSP requests.
+    pub rtsp: TextPolicy,
+}
+
+impl AlgPolicy {
+    /// The policy of `[alg]`.
+    pub fn of(a: &cgnat_config::Alg) -> AlgPolicy {
+        let text = |p: &cgnat_config::AlgProto, status: u16| TextPolicy {
+            deny: p.deny_methods.clone(),
+            max_size: p.max_message_size,
+            status,
+            drop: p.on_deny == cgnat_config::OnDeny::Drop,
+        };
+        AlgPolicy {
+            ftp: FtpPolicy::of(&a.ftp),
+            sip: text(&a.sip, a.sip.deny_status),
+            rtsp: text(&a.rtsp, 405),
+        }
+    }
+}
+
+/// What the FTP policy decided for a text of the client's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Refusal {
+    /// Nothing refused.
+    #[default]
+    None,
+    /// Refused commands were taken out; this reply goes to the client.
+    Reply(Reply),
+    /// The text's segments are dropped.
+    Drop,
+    /// A datagram's request refused: it is dropped and this response goes to the
+    /// client in a datagram of its own.
+    Datagram(Vec<u8>),
+}
+
+/// A reply to the client in the server's name: a TCP segment from the server's
+/// endpoint to the client's, in the client's view of the server's sequence space.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reply {
+    /// The reply lines.
+    pub text: Vec<u8>,
+    /// Its sequence number and the ack (all the client sent).
+    pub seq: u32,
+    /// The acknowledgement.
+    pub ack: u32,
+    /// The server's last advertised window.
+    pub window: u16,
+    /// Timestamps (TSval, TSecr) when the connection uses them.
+    pub ts: Option<(u32, u32)>,
+}
+
+/// Sizes `buf` for an IPv4 packet of `proto` with `l4_len` bytes of L4 header and
+/// payload, from the tag's remote endpoint to its inside one, in an Ethernet frame
+/// from `macs.0` to `macs.1`; writes the Ethernet and IP headers and the ports, and
+/// returns the L4 bytes (the caller fills the rest, then [`l4_checksum`]). None
+/// without room.
+fn reply_frame<'b, B: PacketBuf>(
+    buf: &'b mut B,
+    macs: (crate::wire::ethernet::Mac, crate::wire::ethernet::Mac),
+    tag: &Tag,
+    proto: u8,
+    l4_len: usize,
+) -> Option<&'b mut [u8]> {
+    let len = 14 + 20 + l4_len;
+    let have = buf.len();
+    let sized = if have < len {
+        buf.append(len - have)
+    } else {
+        buf.set_len(len)
+    };
+    if l4_len > 65535 - 20 || !sized {
+        return None;
+    }
+    let d = buf.data_mut();
+    d[..6].copy_from_slice(&macs.1);
+    d[6..12].copy_from_slice(&macs.0);
+    put16(d, 12, 0x0800);
+    let df = proto == ipv4::PROTO_TCP;
+    let total = (20 + l4_len) as u16;
+    ipv4::emit(
+        &mut d[14..34],
+        total,
+        0,
+        df,
+        64,
+        proto,
+        tag.remote.0,
+        tag.inside.0,
+    );
+    let l4 = &mut d[34..len];
+    put16(l4, 0, tag.remote.1);
+    put16(l4, 2, tag.inside.1);
+    Some(l4)
+}
+
+/// The checksum of the L4 bytes `l4` (their checksum field zero) of `proto`, from the
+/// tag's remote address to its inside one.
+fn l4_checksum(tag: &Tag, proto: u8, l4: &[u8]) -> u16 {
+    use crate::wire::checksum;
+    let ph = checksum::pseudo_header(
+        tag.remote.0.to_be_bytes(),
+        tag.inside.0.to_be_bytes(),
+        proto,
+        l4.len() as u16,
+    );
+    checksum::finish(checksum::add(checksum::sum(l4), ph))
+}
+
+/// Writes `r` into `buf` as an Ethernet frame from `macs.0` to `macs.1`, from the
+/// tag's remote endpoint to its inside one. False without room.
+pub fn write_reply<B: PacketBuf>(
+    buf: &mut B,
+    macs: (crate::wire::ethernet::Mac, crate::wire::ethernet::Mac),
+    tag: &Tag,
+    r: &Reply,
+) -> bool {
+    let opts = if r.ts.is_some() { 12 } else { 0 };
+    let tcp_len = 20 + opts + r.text.len();
+    let Some(t) = reply_frame(buf, macs, tag, ipv4::PROTO_TCP, tcp_len) else {
+        return false;
+    };
+    put32(t, 4, r.seq);
+    put32(t, 8, r.ack);
+    t[12] = (((20 + opts) / 4) << 4) as u8;
+    t[13] = tcp::ACK | tcp::PSH;
+    put16(t, 14, r.window);
+    put16(t, 16, 0);
+    put16(t, 18, 0);
+    if let Some((val, ecr)) = r.ts {
+        t[20..24].copy_from_slice(&[1, 1, 8, 10]);
+        put32(t, 24, val);
+        put32(t, 28, ecr);
+    }
+    t[20 + opts..].copy_from_slice(&r.text);
+    let c = l4_checksum(tag, ipv4::PROTO_TCP, t);
+    put16(t, 16, c);
+    true
+}
+
+/// Writes `text` into `buf` as a UDP datagram in an Ethernet frame from `macs.0` to
+/// `macs.1`, from the tag's remote endpoint to its inside one. False without room.
+pub fn write_datagram<B: PacketBuf>(
+    buf: &mut B,
+    macs: (crate::wire::ethernet::Mac, crate::wire::ethernet::Mac),
+    tag: &Tag,
+    text: &[u8],
+) -> bool {
+    let udp_len = 8 + text.len();
+    let Some(u) = reply_frame(buf, macs, tag, ipv4::PROTO_UDP, udp_len) else {
+        return false;
+    };
+    put16(u, 4, udp_len as u16);
+    put16(u, 6, 0);
+    u[8..].copy_from_slice(text);
+    let c = l4_checksum(tag, ipv4::PROTO_UDP, u);
+    put16(u, 6, if c == 0 { 0xffff } else { c });
+    true
+}
+
+/// The TCP timestamps (TSval, TSecr) of the segment whose header is at `l4`.
+fn timestamps(d: &[u8], l4: usize) -> Option<(u32, u32)> {
+    let seg = tcp::Segment::new_checked(d.get(l4..)?).ok()?;
+    let mut i = 20;
+    while i < seg.header_len() {
+        match d[l4 + i] {
+            0 => break,
+            1 => i += 1,
+            kind => {
+                let olen = usize::from(*d.get(l4 + i + 1)?);
+                if olen < 2 || i + olen > seg.header_len() {
+                    break;
+                }
+                if kind == 8 && olen == 10 {
+                    return Some((be32(d, l4 + i + 2), be32(d, l4 + i + 6)));
+                }
+                i += olen;
+            }
+        }
+    }
+    None
+}
 
 /// Whether `line` (unfinished) is the start of a line that announces an endpoint: a
 /// client's PORT or EPRT, or a server's 227 or 229 reply (a server behind the NAT).
@@ -107,6 +363,13 @@ struct Conn {
     /// final reply.
     epsv_as_pasv: bool,
     last_seen: u32,
+    /// The server's next sequence number as seen (its numbering), and its last
+    /// advertised window: where and how a policy reply goes.
+    srv_next: Option<u32>,
+    srv_window: Option<u16>,
+    /// The last policy reply: the client's segment it answered (its sequence number)
+    /// and the reply's own, so that a retransmission gets the same reply again.
+    replied: Option<(u32, u32)>,
 }
 
 /// The control lcore's ALG state (FTP, SIP, RTSP): per control connection, the sequence
@@ -121,7 +384,26 @@ pub struct AlgControl {
     /// a retransmission of any of its bytes must carry the rewritten ones.
     runs: HashMap<(ConnKey, u8), Run>,
     counters: std::sync::Arc<WorkerCounters>,
+    policy: AlgPolicy,
+    /// Policy decisions for the event exporter (syslog).
+    events: Vec<crate::log::LogEvent>,
 }
+
+/// The replies of the commands the FTP policy refused in a text, and whether one of
+/// them follows a command let through (pipelined).
+type Refused = (String, bool, [u8; 16]);
+
+/// The command or method at the start of `line` (up to 16 bytes, zero-padded).
+fn verb_of(line: &[u8]) -> [u8; 16] {
+    let mut w = [0u8; 16];
+    let v = &line[..line.iter().position(|&b| b == b' ').unwrap_or(line.len())];
+    let n = v.len().min(16);
+    w[..n].copy_from_slice(&v[..n]);
+    w
+}
+
+/// ALG policy events kept for the exporter at most (the oldest are kept).
+const MAX_EVENTS: usize = 1024;
 
 /// A control connection: inside address and port, remote address and port.
 type ConnKey = (u32, u16, u32, u16);
@@ -238,7 +520,61 @@ impl AlgControl {
             sync_on: false,
             runs: HashMap::new(),
             counters,
+            policy: AlgPolicy::default(),
+            events: Vec::new(),
         }
+    }
+
+    /// The policy decisions recorded since the events were last taken (the caller
+    /// clears what it sent on).
+    pub fn events(&mut self) -> &mut Vec<crate::log::LogEvent> {
+        &mut self.events
+    }
+
+    /// Records a policy decision for the exporter (syslog), if there is room.
+    fn log_refusal(&mut self, tag: &Tag, drop: bool, what: &[u8; 16]) {
+        if self.events.len() < MAX_EVENTS {
+            self.events.push(crate::log::LogEvent::alg_policy(
+                tag.alg,
+                drop,
+                tag.inside,
+                tag.outside,
+                tag.remote,
+                what,
+            ));
+        }
+    }
+
+    /// Sets the ALGs' command and request policy (at start and on a reload).
+    pub fn set_policy(&mut self, p: AlgPolicy) {
+        self.policy = p;
+    }
+
+    /// Whether the unfinished start of a client's line `tail` may be a command the
+    /// policy refuses (it is held for the rest, as an address-carrying command is:
+    /// a command cut in two must not slip through).
+    pub fn policy_holds(&self, tail: &[u8]) -> bool {
+        let p = &self.policy.ftp;
+        let word = tail.iter().position(|&b| b == b' ');
+        let verb = &tail[..word.unwrap_or(tail.len())];
+        // Only what can still be a command (a server's reply starts with digits).
+        if verb.len() > 4 || !verb.iter().all(u8::is_ascii_alphabetic) {
+            return false;
+        }
+        let named = |list: &[String]| {
+            list.iter().any(|c| {
+                let c = c.as_bytes();
+                match word {
+                    Some(_) => c.eq_ignore_ascii_case(verb),
+                    None => verb.len() <= c.len() && c[..verb.len()].eq_ignore_ascii_case(verb),
+                }
+            })
+        };
+        let allowed_whole = word.is_some()
+            && p.allow
+                .iter()
+                .any(|c| c.as_bytes().eq_ignore_ascii_case(verb));
+        named(&p.deny) || (!p.allow.is_empty() && !allowed_whole)
     }
 
     /// Whether a segment at `seq` repeats bytes of a run already rewritten (it is
@@ -255,36 +591,37 @@ impl AlgControl {
     }
 
     /// Processes one tagged packet of an ALG control connection, at `now`.
-    pub fn process<B: PacketBuf>(&mut self, buf: &mut B, tag: &Tag, now: u32) {
-        self.process_run(std::slice::from_mut(buf), None, tag, now);
+    pub fn process<B: PacketBuf>(&mut self, buf: &mut B, tag: &Tag, now: u32) -> Refusal {
+        self.process_run(std::slice::from_mut(buf), None, tag, now)
     }
 
     /// Processes a run of held segments (and the segment that completed it, if any)
     /// as one text: the edits are computed over all their payloads together, and each
     /// segment gets those that fall in it (an edit across a boundary goes to the
     /// segment it starts in; the old bytes after the boundary leave the next), so
-    /// no segment grows by more than its own rewrites.
+    /// no segment grows by more than its own rewrites. A client's FTP command the
+    /// policy refuses is taken out of the text; the answer says what the client gets.
     pub fn process_run<B: PacketBuf>(
         &mut self,
         run: &mut [B],
         last: Option<&mut B>,
         tag: &Tag,
         now: u32,
-    ) {
+    ) -> Refusal {
         let mut segs: Vec<&mut B> = run.iter_mut().collect();
         if let Some(l) = last {
             segs.push(l);
         }
         let Some(first) = segs.first() else {
-            return;
+            return Refusal::None;
         };
         let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
         let text_alg = tag.alg == crate::nat::ALG_SIP || tag.alg == crate::nat::ALG_RTSP;
         let Some((_, _, datagram)) = crate::alg_text::payload(first.data()) else {
-            return;
+            return Refusal::None;
         };
         if datagram && !text_alg {
-            return;
+            return Refusal::None;
         }
         if !datagram && !self.conns.contains_key(&key) && self.conns.len() >= MAX_CONNS {
             // Forget connections idle for more than a TCP established timeout.
@@ -337,19 +674,90 @@ impl AlgControl {
                         self.count_no_room(tag.alg);
                     }
                     self.conns.insert(key, conn);
-                    return;
+                    return Refusal::None;
                 }
             }
         }
+        if !datagram && dir == 1 {
+            // Where the server's stream is (its numbering): a policy reply goes after.
+            if let Some(b) = segs.last() {
+                let d = b.data();
+                let l4 = l4_at(d);
+                let end = seq_of(b).wrapping_add(text.len() as u32 - starts[segs.len() - 1] as u32);
+                if conn
+                    .srv_next
+                    .is_none_or(|n| (end.wrapping_sub(n) as i32) > 0)
+                {
+                    conn.srv_next = Some(end);
+                }
+                conn.srv_window = Some(be16(d, l4 + 14));
+            }
+        }
+        let mut refused: Option<Refused> = None;
         let edits: Vec<(usize, usize, String)> = if conn.stand_aside {
             Vec::new()
         } else if text_alg {
             let (e, _) =
                 crate::alg_text::control_edits(&text, 0, text.len(), datagram, tag, &self.counters);
-            e.into_iter().map(|x| (x.at, x.len, x.with)).collect()
+            let mut e: Vec<(usize, usize, String)> =
+                e.into_iter().map(|x| (x.at, x.len, x.with)).collect();
+            let policy = if tag.alg == crate::nat::ALG_SIP {
+                &self.policy.sip
+            } else {
+                &self.policy.rtsp
+            };
+            if dir == 0 && !tag.nat64 && policy.active() {
+                let r = crate::alg_text::refused_requests(&text, datagram, tag.alg, policy);
+                if let Some((cut, reply, pipelined)) = r {
+                    let what = verb_of(cut.first().map_or(&[][..], |&(a, _)| &text[a..]));
+                    if datagram {
+                        let drop = policy.drop || reply.is_empty();
+                        let e = crate::alg_text::policy_event(drop);
+                        crate::alg_text::count_event(&self.counters, tag.alg, e);
+                        self.log_refusal(tag, drop, &what);
+                        return if drop {
+                            Refusal::Drop
+                        } else {
+                            Refusal::Datagram(reply)
+                        };
+                    }
+                    // The refused messages leave the stream whole: no rewrite in them.
+                    e.retain(|(at, _, _)| !cut.iter().any(|&(a, n)| (a..a + n).contains(at)));
+                    e.extend(cut.iter().map(|&(a, n)| (a, n, String::new())));
+                    refused = Some((
+                        String::from_utf8_lossy(&reply).into_owned(),
+                        pipelined,
+                        what,
+                    ));
+                }
+            }
+            e
         } else {
-            self.ftp_edits(&text, tag, &mut conn, dir)
+            let (e, r) = self.ftp_edits(&text, tag, &mut conn, dir);
+            refused = r;
+            e
         };
+        if let Some((_, pipelined, what)) = &refused {
+            let drop = match tag.alg {
+                crate::nat::ALG_SIP => self.policy.sip.drop,
+                crate::nat::ALG_RTSP => self.policy.rtsp.drop,
+                _ => self.policy.ftp.drop,
+            } || *pipelined;
+            if text_alg {
+                let e = crate::alg_text::policy_event(drop);
+                crate::alg_text::count_event(&self.counters, tag.alg, e);
+            } else if drop {
+                self.counters.alg_ftp_policy_drop.inc();
+            } else {
+                self.counters.alg_ftp_policy_reply.inc();
+            }
+            self.log_refusal(tag, drop, what);
+            if drop {
+                self.conns.insert(key, conn);
+                return Refusal::Drop;
+            }
+        }
+        let mut reply = None;
         // The rewritten text, cut again where the segments were cut: every segment but
         // the last keeps its length (so none grows past what its sender sent), the last
         // takes the difference. Each segment gets its sequence adjustment; the run's
@@ -386,6 +794,38 @@ impl AlgControl {
             } else {
                 conn.seq.adjust(buf, l4, dir)
             };
+            if let (Some((lines, _, _)), Some(seq), true) = (&refused, orig_seq, k + 1 == n) {
+                // The reply acks all the client sent, and goes where the server's
+                // stream is (what the client acked, or more if the server sent more).
+                let d = buf.data();
+                let acked = be32(d, l4 + 8);
+                let at = match conn.srv_next {
+                    Some(s) if (s.wrapping_sub(acked) as i32) > 0 => s,
+                    _ => acked,
+                };
+                let end = seq.wrapping_add((text.len() - starts[k]) as u32);
+                let rseq = match conn.replied {
+                    Some((c, r)) if c == seq => r,
+                    _ => {
+                        let r = at.wrapping_add(conn.seq.offset(1, at) as u32);
+                        conn.seq.insert(1, at.wrapping_sub(1), lines.len() as i32);
+                        conn.replied = Some((seq, r));
+                        if self.sync_on && self.changed.len() < SYNC_ROOM {
+                            self.changed.push(key);
+                        }
+                        r
+                    }
+                };
+                reply = Some(Reply {
+                    text: lines.as_bytes().to_vec(),
+                    seq: rseq,
+                    ack: end,
+                    // (None seen, as after a restart: not a zero window, which
+                    // would stop the client.)
+                    window: conn.srv_window.unwrap_or(u16::MAX),
+                    ts: timestamps(d, l4).map(|(val, ecr)| (ecr, val)),
+                });
+            }
             let Some(nt) = &new_text else { continue };
             let old_len = starts.get(k + 1).copied().unwrap_or(text.len()) - starts[k];
             let from = starts[k].min(nt.len());
@@ -401,7 +841,10 @@ impl AlgControl {
             match mangle(buf, 14, 0, old_len, piece) {
                 Ok(d) => {
                     self.count_rewrite(tag.alg);
-                    if let (Some(seq), true) = (orig_seq, k + 1 == n) {
+                    // Usually only the last segment changes length; one before it
+                    // does when the text shrinks past the last's share (a refused
+                    // command taken out), and its correction is recorded at it.
+                    if let Some(seq) = orig_seq {
                         conn.seq.record(dir, seq, d as i32);
                         if self.sync_on && d != 0 && self.changed.len() < SYNC_ROOM {
                             self.changed.push(key);
@@ -414,6 +857,7 @@ impl AlgControl {
         if !datagram {
             self.conns.insert(key, conn);
         }
+        reply.map_or(Refusal::None, Refusal::Reply)
     }
 
     /// FTP counts rewritten segments here (SIP and RTSP count messages as they are
@@ -433,14 +877,19 @@ impl AlgControl {
 
     /// The FTP edits of a control payload: PORT and EPRT from the client, 227 and 229
     /// from a server behind the NAT, with the worker's translations; AUTH TLS noted.
+    /// A client's command the policy refuses is taken out; the replies for the
+    /// refused commands come back too, and whether one follows a command let through
+    /// in the same text (pipelined: no reply can be put in order).
     fn ftp_edits(
         &self,
         payload: &[u8],
         tag: &Tag,
         conn: &mut Conn,
         dir: usize,
-    ) -> Vec<(usize, usize, String)> {
+    ) -> (Vec<(usize, usize, String)>, Option<Refused>) {
         let mut edits: Vec<(usize, usize, String)> = Vec::new();
+        let mut refused: Option<Refused> = None;
+        let mut passed = false;
         let find = |inside: (u32, u16)| {
             tag.rewrites[..usize::from(tag.n)]
                 .iter()
@@ -473,6 +922,18 @@ impl AlgControl {
                 }
                 at = l.next;
                 continue;
+            }
+            if dir == 0 {
+                if let Some(why) = self.policy.ftp.refuses(line, msg, tag.inside.0) {
+                    edits.push((l.start, l.next - l.start, String::new()));
+                    let r = refused.get_or_insert((String::new(), false, verb_of(line)));
+                    r.1 |= passed;
+                    r.0.push_str(why);
+                    r.0.push_str("\r\n");
+                    at = l.next;
+                    continue;
+                }
+                passed |= !line.is_empty();
             }
             match (msg, dir) {
                 (Message::Port(arg), 0) => {
@@ -514,7 +975,7 @@ impl AlgControl {
             }
             at = l.next;
         }
-        edits
+        (edits, refused)
     }
 
     /// NAT64 (RFC 6384), one control line between the IPv6 client and the IPv4 server:
@@ -596,5 +1057,45 @@ impl AlgControl {
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buf::VecBuf;
+    use etherparse::PacketBuilder;
+
+    /// A connection whose server the control lcore never saw (as after a restart): a
+    /// refused command's reply advertises an open window, not a zero one, which
+    /// would stop the client.
+    #[test]
+    fn a_reply_with_no_server_segment_seen_has_an_open_window() {
+        let mut c = AlgControl::new(std::sync::Arc::new(WorkerCounters::default()));
+        c.set_policy(AlgPolicy {
+            ftp: FtpPolicy {
+                deny: vec!["SITE".into()],
+                ..FtpPolicy::default()
+            },
+            ..AlgPolicy::default()
+        });
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4([198, 51, 100, 1], [192, 0, 2, 10], 64)
+            .tcp(1024, 21, 7000, 1000)
+            .ack(9000)
+            .write(&mut v, b"SITE X\r\n")
+            .unwrap();
+        let tag = Tag {
+            inside: (u32::from(Ipv4Addr::new(100, 64, 1, 2)), 40000),
+            remote: (u32::from(Ipv4Addr::new(192, 0, 2, 10)), 21),
+            outside: (u32::from(Ipv4Addr::new(198, 51, 100, 1)), 1024),
+            alg: crate::nat::ALG_FTP,
+            ..Tag::default()
+        };
+        let Refusal::Reply(r) = c.process(&mut VecBuf::new(&v), &tag, 1) else {
+            panic!("refused with a reply")
+        };
+        assert_eq!((r.seq, r.ack, r.window), (9000, 7008, u16::MAX));
     }
 }

@@ -243,17 +243,38 @@ pub fn worker<B: PacketBuf>(
         s,
         now,
     };
+    // A client's request the policy refuses: nothing planned for it (no pinhole).
+    let refused =
+        |nat: &Nat, mt: &[u8], len: usize, deny: fn(&crate::nat::NatParams) -> &[String]| {
+            let method = &mt[..mt.iter().position(|&b| b == b' ').unwrap_or(0)];
+            let p = nat.params();
+            dir == 0
+                && !crate::nat::hosts6::is_host(s.in_addr)
+                && !mt.starts_with(b"SIP/")
+                && !mt.starts_with(b"RTSP/")
+                && (deny(p).iter().any(|d| d.as_bytes() == method)
+                    || (s.alg() == ALG_SIP
+                        && p.sip_max_message_size > 0
+                        && len > p.sip_max_message_size))
+        };
     let rest = if s.alg() == ALG_SIP {
         let (msgs, rest) = messages(text, datagram, sip_parse, Some(counters), s.alg());
         for (at, m) in &msgs {
-            sip_message(&mut ctx, &text[*at..*at + m.msg.len], m);
+            let mt = &text[*at..*at + m.msg.len];
+            let len = if datagram { text.len() - at } else { m.msg.len };
+            if !refused(ctx.nat, mt, len, |p| &p.sip_deny_methods) {
+                sip_message(&mut ctx, mt, m);
+            }
         }
         rest
     } else {
         let (msgs, rest) = messages(text, datagram, rtsp_parse, Some(counters), s.alg());
         for (at, m) in &msgs {
             if let Some(m) = m {
-                rtsp_message(&mut ctx, &text[*at..*at + m.msg.len], m);
+                let mt = &text[*at..*at + m.msg.len];
+                if !refused(ctx.nat, mt, m.msg.len, |p| &p.rtsp_deny_methods) {
+                    rtsp_message(&mut ctx, mt, m);
+                }
             }
         }
         rest
@@ -546,6 +567,199 @@ pub fn control_edits(
         }
         (edits, rest)
     }
+}
+
+/// The SIP or RTSP request policy (`alg.<name>.deny_methods`, SIP's
+/// `max_message_size` and `deny_status`, `on_deny`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TextPolicy {
+    /// Methods refused.
+    pub deny: Vec<String>,
+    /// Largest message accepted from the client (0: any).
+    pub max_size: usize,
+    /// The status a refused method gets (SIP: 405 or 403; RTSP: 405).
+    pub status: u16,
+    /// Refused requests' frames are dropped instead of answered.
+    pub drop: bool,
+}
+
+impl TextPolicy {
+    /// Whether it refuses anything.
+    pub fn active(&self) -> bool {
+        !self.deny.is_empty() || self.max_size > 0
+    }
+}
+
+/// The event that counts a policy refusal.
+pub fn policy_event(drop: bool) -> AlgEvent {
+    if drop {
+        AlgEvent::PolicyDrop
+    } else {
+        AlgEvent::PolicyReply
+    }
+}
+
+/// Counts an event of the SIP or RTSP ALG.
+pub fn count_event(c: &WorkerCounters, alg: u8, e: AlgEvent) {
+    count(c, alg, e);
+}
+
+/// Requests a policy refused: their ranges (offset, length) in the text, the
+/// responses, and whether one is pipelined behind a message let through.
+pub type RefusedRequests = (Vec<(usize, usize)>, Vec<u8>, bool);
+
+/// The requests of a client's SIP or RTSP text (`datagram`: one UDP datagram) that
+/// `p` refuses: their ranges (offset, length), the responses for them (RFC 3261 8.2.6:
+/// Via, From, To with a tag, Call-ID and CSeq copied; `Allow` with a 405; an ACK gets
+/// none; RFC 2326: CSeq copied), and whether one follows a message let through in the
+/// same text (pipelined). A datagram over `max_size` that does not parse is refused
+/// with no response. None when nothing is refused.
+pub fn refused_requests(
+    text: &[u8],
+    datagram: bool,
+    alg: u8,
+    p: &TextPolicy,
+) -> Option<RefusedRequests> {
+    let too_big = |n: usize| p.max_size > 0 && n > p.max_size;
+    let mut cut = Vec::new();
+    let mut reply = Vec::new();
+    let mut passed = false;
+    let mut pipelined = false;
+    let mut refuse = |at: usize, len: usize, r: Option<Vec<u8>>, passed: bool| {
+        cut.push((at, len));
+        reply.extend(r.unwrap_or_default());
+        pipelined |= passed;
+    };
+    if alg == ALG_SIP {
+        let (msgs, _) = messages(text, datagram, sip_parse, None, ALG_SIP);
+        if msgs.is_empty() && datagram && too_big(text.len()) {
+            return Some((vec![(0, text.len())], Vec::new(), false));
+        }
+        for (at, m) in &msgs {
+            let mt = &text[*at..*at + m.msg.len];
+            let len = if datagram { text.len() - at } else { m.msg.len };
+            let method = &mt[..mt.iter().position(|&b| b == b' ').unwrap_or(0)];
+            let denied = matches!(m.kind, sip::Kind::Request(_))
+                && p.deny.iter().any(|d| d.as_bytes() == method);
+            let big = matches!(m.kind, sip::Kind::Request(_)) && too_big(len);
+            if denied || big {
+                let (code, reason) = if big {
+                    (513, "Message Too Large")
+                } else if p.status == 403 {
+                    (403, "Forbidden")
+                } else {
+                    (405, "Method Not Allowed")
+                };
+                let r = (method != b"ACK").then(|| sip_response(mt, m, code, reason, &p.deny));
+                refuse(*at, len, r, passed);
+            } else {
+                passed = true;
+            }
+        }
+    } else {
+        let (msgs, _) = messages(text, datagram, rtsp_parse, None, ALG_RTSP);
+        for (at, m) in &msgs {
+            let Some(m) = m else {
+                passed = true;
+                continue;
+            };
+            let mt = &text[*at..*at + m.msg.len];
+            let method = &mt[..mt.iter().position(|&b| b == b' ').unwrap_or(0)];
+            if matches!(m.kind, rtsp::Kind::Request(_))
+                && p.deny.iter().any(|d| d.as_bytes() == method)
+            {
+                let mut r = b"RTSP/1.0 405 Method Not Allowed\r\n".to_vec();
+                if let Some(v) = m.msg.value(mt, "CSeq", None) {
+                    r.extend_from_slice(b"CSeq: ");
+                    r.extend_from_slice(&mt[v]);
+                    r.extend_from_slice(b"\r\n");
+                }
+                let allow = allowed(
+                    &[
+                        "OPTIONS",
+                        "DESCRIBE",
+                        "ANNOUNCE",
+                        "SETUP",
+                        "PLAY",
+                        "PAUSE",
+                        "TEARDOWN",
+                        "GET_PARAMETER",
+                        "SET_PARAMETER",
+                        "RECORD",
+                    ],
+                    &p.deny,
+                );
+                r.extend_from_slice(format!("Allow: {allow}\r\n\r\n").as_bytes());
+                refuse(*at, m.msg.len, Some(r), passed);
+            } else {
+                passed = true;
+            }
+        }
+    }
+    (!cut.is_empty()).then_some((cut, reply, pipelined))
+}
+
+/// The methods of `all` not in `deny`, comma separated.
+fn allowed(all: &[&str], deny: &[String]) -> String {
+    all.iter()
+        .filter(|m| !deny.iter().any(|d| d == *m))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A SIP response to request `mt` (RFC 3261 8.2.6): the Via, From, To, Call-ID and
+/// CSeq headers copied, a To tag added when there is none, `Allow` with a 405.
+fn sip_response(mt: &[u8], m: &sip::Sip, code: u16, reason: &str, deny: &[String]) -> Vec<u8> {
+    let mut r = format!("SIP/2.0 {code} {reason}\r\n").into_bytes();
+    for h in &m.msg.headers {
+        let name = &mt[h.name.clone()];
+        let is = |long: &str, short: &str| {
+            name.eq_ignore_ascii_case(long.as_bytes())
+                || name.eq_ignore_ascii_case(short.as_bytes())
+        };
+        if !(is("Via", "v")
+            || is("From", "f")
+            || is("To", "t")
+            || is("Call-ID", "i")
+            || is("CSeq", "CSeq"))
+        {
+            continue;
+        }
+        let value = &mt[h.value.clone()];
+        r.extend_from_slice(name);
+        r.extend_from_slice(b": ");
+        r.extend_from_slice(value);
+        if is("To", "t") && !value.windows(5).any(|w| w.eq_ignore_ascii_case(b";tag=")) {
+            let call = m.call_id.clone().map_or(&[][..], |c| &mt[c]);
+            r.extend_from_slice(format!(";tag=cgnat{:08x}", cgnat_alg::text::tag(call)).as_bytes());
+        }
+        r.extend_from_slice(b"\r\n");
+    }
+    if code == 405 {
+        let allow = allowed(
+            &[
+                "INVITE",
+                "ACK",
+                "BYE",
+                "CANCEL",
+                "OPTIONS",
+                "REGISTER",
+                "PRACK",
+                "SUBSCRIBE",
+                "NOTIFY",
+                "PUBLISH",
+                "INFO",
+                "REFER",
+                "MESSAGE",
+                "UPDATE",
+            ],
+            deny,
+        );
+        r.extend_from_slice(format!("Allow: {allow}\r\n").as_bytes());
+    }
+    r.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    r
 }
 
 /// Whether a TCP payload of a SIP or RTSP session ends inside a message (hold it for

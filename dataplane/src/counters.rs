@@ -265,6 +265,14 @@ labelled! {
     PcpDropped = "pcp_dropped",
     /// Frame received by an HA standby: it forwards nothing until promoted.
     HaStandby = "ha_standby",
+    /// Frame carrying a command or request an ALG's policy refuses, not forwarded:
+    /// under `on_deny = "drop"`, refused while pipelined behind other commands (where
+    /// a reply cannot be put in order), or a SIP/RTSP datagram answered in the
+    /// server's name.
+    AlgPolicy = "alg_policy",
+    /// The reply to a command the ALG's policy refused could not be sent (no buffer,
+    /// the client's MAC unknown); the command did not reach the server.
+    AlgPolicyReplyUnsent = "alg_policy_reply_unsent",
     }
 }
 
@@ -390,6 +398,14 @@ pub struct WorkerCounters {
     pub alg_ftp_released: Counter,
     /// FTP sessions the ALG stood aside from (AUTH TLS accepted).
     pub alg_ftp_stand_aside: Counter,
+    /// FTP commands the policy refused and answered (`504` to the client, the command
+    /// kept from the server).
+    pub alg_ftp_policy_reply: Counter,
+    /// FTP commands the policy refused by dropping their segment.
+    pub alg_ftp_policy_drop: Counter,
+    /// New sessions to an ALG's port that the ALG does not serve because of their
+    /// subscriber (`alg.<name>.only`, `except`), by ALG id.
+    pub alg_subscriber_off: [Counter; 8],
     /// Packets whose IPv4 options were overwritten with no-operation options.
     pub ip_options_stripped: Counter,
     /// Inbound-created sessions nobody answered, recycled for a newer one (the
@@ -536,7 +552,7 @@ pub type CounterOf = fn(&WorkerCounters) -> &Counter;
 /// The FTP ALG's counters: the event label in `/metrics`
 /// (`cgnat_alg_events_total{alg="ftp",event=...}`), the key in the summary's `alg`
 /// table, and the counter. One list, so that neither output can miss one.
-pub const FTP_EVENTS: [(&str, &str, CounterOf); 10] = [
+pub const FTP_EVENTS: [(&str, &str, CounterOf); 12] = [
     ("messages", "ftp_messages", |c| &c.alg_ftp_messages),
     ("rewritten", "ftp_rewrites", |c| &c.alg_ftp_rewrites),
     ("bounce", "ftp_bounce", |c| &c.alg_ftp_bounce),
@@ -549,7 +565,17 @@ pub const FTP_EVENTS: [(&str, &str, CounterOf); 10] = [
     ("joined", "ftp_joined", |c| &c.alg_ftp_joined),
     ("released", "ftp_released", |c| &c.alg_ftp_released),
     ("stand_aside", "ftp_stand_aside", |c| &c.alg_ftp_stand_aside),
+    ("policy_reply", "ftp_policy_reply", |c| {
+        &c.alg_ftp_policy_reply
+    }),
+    ("policy_drop", "ftp_policy_drop", |c| &c.alg_ftp_policy_drop),
 ];
+
+/// The decisions of the ALGs' policies, as `cgnat_alg_policy_total{alg,decision}` and
+/// the summary's `alg.policy` name them: a command or request refused and answered in
+/// the server's name, refused by dropping it, and a new session left without its ALG
+/// because of its subscriber (`alg.<name>.only`, `except`).
+pub const POLICY_DECISIONS: [&str; 3] = ["reply", "drop", "subscriber_off"];
 
 /// Picks the [`AlgEvent`] counters of a text ALG.
 pub type EventsOf = fn(&WorkerCounters) -> &[Counter; N_ALG_EVENTS];
@@ -569,6 +595,27 @@ pub fn alg_name(id: u8) -> &'static str {
 }
 
 impl WorkerCounters {
+    /// How many times ALG `alg` (its id) took policy decision `d` (an index of
+    /// [`POLICY_DECISIONS`]).
+    pub fn alg_policy(&self, alg: u8, d: usize) -> u64 {
+        let event = |e: AlgEvent| match alg {
+            a if a == cgnat_alg::PLUGINS[2].id => self.alg_sip[e as usize].get(),
+            a if a == cgnat_alg::PLUGINS[3].id => self.alg_rtsp[e as usize].get(),
+            _ => 0,
+        };
+        let ftp = alg == cgnat_alg::PLUGINS[0].id;
+        match d {
+            0 if ftp => self.alg_ftp_policy_reply.get(),
+            1 if ftp => self.alg_ftp_policy_drop.get(),
+            0 => event(AlgEvent::PolicyReply),
+            1 => event(AlgEvent::PolicyDrop),
+            _ => self
+                .alg_subscriber_off
+                .get(usize::from(alg))
+                .map_or(0, Counter::get),
+        }
+    }
+
     /// The [`AlgEvent`] counters of text ALG `alg` (see [`TEXT_ALG_EVENTS`]); None
     /// for the others.
     #[inline]
@@ -633,10 +680,15 @@ pub enum AlgEvent {
     /// Media ports (SDP `m=`, RTSP `client_port`) below the configured
     /// `min_media_port`: no pinhole opened for them.
     LowPort,
+    /// Client texts with requests the ALG's policy refused and answered (a response
+    /// in the server's name; the requests never reach the server).
+    PolicyReply,
+    /// Client texts with requests the policy refused by dropping their frames.
+    PolicyDrop,
 }
 
 /// Number of [`AlgEvent`]s.
-pub const N_ALG_EVENTS: usize = 18;
+pub const N_ALG_EVENTS: usize = 20;
 
 /// Label values of [`AlgEvent`]s, in order.
 pub const ALG_EVENT_NAMES: [&str; N_ALG_EVENTS] = [
@@ -658,6 +710,8 @@ pub const ALG_EVENT_NAMES: [&str; N_ALG_EVENTS] = [
     "no_room",
     "rtcp_cname_rewritten",
     "low_media_port",
+    "policy_reply",
+    "policy_drop",
 ];
 
 /// Index of a protocol in per-protocol counters.
@@ -716,6 +770,31 @@ labelled! {
     CannotProvide = "cannot_provide_external",
     /// More FILTER options than a mapping keeps.
     ExcessivePeers = "excessive_remote_peers",
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+
+    #[test]
+    fn every_policy_decision_reads_its_own_counter() {
+        let c = WorkerCounters::default();
+        let [ftp, tftp, sip, rtsp] = [0, 1, 2, 3].map(|k| cgnat_alg::PLUGINS[k].id);
+        c.alg_ftp_policy_reply.add(1);
+        c.alg_ftp_policy_drop.add(2);
+        c.alg_sip[AlgEvent::PolicyReply as usize].add(3);
+        c.alg_sip[AlgEvent::PolicyDrop as usize].add(4);
+        c.alg_rtsp[AlgEvent::PolicyReply as usize].add(5);
+        c.alg_rtsp[AlgEvent::PolicyDrop as usize].add(6);
+        for (k, a) in [ftp, tftp, sip, rtsp].into_iter().enumerate() {
+            c.alg_subscriber_off[usize::from(a)].add(10 + k as u64);
+        }
+        let got: Vec<[u64; 3]> = [ftp, tftp, sip, rtsp]
+            .iter()
+            .map(|&a| [0, 1, 2].map(|d| c.alg_policy(a, d)))
+            .collect();
+        assert_eq!(got, [[1, 2, 10], [0, 0, 11], [3, 4, 12], [5, 6, 13]]);
     }
 }
 

@@ -130,14 +130,17 @@ pub fn spawn(
                     }
                     if let Some(s) = &syslog {
                         for ev in &buf[..n] {
-                            // Blocks; and the sessions of the address-only protocols,
-                            // which have no block (`Policy::other_sessions`).
+                            // Blocks, ALG policy refusals; and the sessions of the
+                            // address-only protocols, which have no block
+                            // (`Policy::other_sessions`).
                             let other = cgnat_dataplane::nat::portless(ev.proto)
                                 && matches!(ev.kind, event::SESSION_CREATE | event::SESSION_DELETE);
                             if other
                                 || matches!(
                                     ev.kind,
-                                    event::PORT_BLOCK_ALLOC | event::PORT_BLOCK_FREE
+                                    event::PORT_BLOCK_ALLOC
+                                        | event::PORT_BLOCK_FREE
+                                        | event::ALG_POLICY
                                 )
                             {
                                 let _ = sock.send_to(

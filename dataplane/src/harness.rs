@@ -71,6 +71,7 @@ impl Harness {
         // A rewritten datagram may need more fragments than it came in.
         control.set_alloc(Box::new(|| Some(VecBuf::new(&[]))));
         control.set_pcp(crate::pcp::params(&cfg.pcp));
+        control.set_policy(crate::alg::AlgPolicy::of(&cfg.alg));
         let neighbors6 = control.nd().map(|nd| nd.neighbors().clone());
         let mut worker = worker;
         for w in std::iter::once(&mut worker).chain(all.iter_mut()) {
@@ -123,6 +124,7 @@ impl Harness {
         // The control lcore answers proxy ARP for every pool address, draining ones too.
         sorted.sort_unstable();
         self.control.set_pool(sorted);
+        self.control.set_policy(crate::alg::AlgPolicy::of(&cfg.alg));
     }
 
     /// Worker `w`.

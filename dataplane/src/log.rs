@@ -33,6 +33,10 @@ pub mod event {
     pub const PORT_BLOCK_FREE: u8 = 15;
     /// Threshold reached.
     pub const THRESHOLD_REACHED: u8 = 16;
+    /// Not an RFC 8158 natEvent: a command or request an ALG's policy refused (the
+    /// control lcore's). Sent to syslog only: no IPFIX information element names it,
+    /// so the encoder has no template for it.
+    pub const ALG_POLICY: u8 = 128;
 }
 
 /// natQuotaExceededEvent values (RFC 8158).
@@ -76,11 +80,41 @@ pub struct LogEvent {
     pub step: u16,
     /// The limit that was hit (quota events).
     pub limit: u32,
-    /// The IPv6 inside host or subscriber prefix (`v6_len` != 0).
+    /// The IPv6 inside host or subscriber prefix (`v6_len` != 0). For an
+    /// [`event::ALG_POLICY`] event: the refused command or method (ASCII, zero-padded).
     pub inside6: [u8; 16],
 }
 
 impl LogEvent {
+    /// An ALG policy decision: ALG `alg` (its id) refused command or method `what`
+    /// of the client `inside`:`in_port` (outside `outside`:`out_port`) to server
+    /// `remote`, answering it (`drop` false) or dropping it.
+    pub fn alg_policy(
+        alg: u8,
+        drop: bool,
+        inside: (u32, u16),
+        outside: (u32, u16),
+        remote: (u32, u16),
+        what: &[u8],
+    ) -> LogEvent {
+        let mut w = [0u8; 16];
+        let n = what.len().min(16);
+        w[..n].copy_from_slice(&what[..n]);
+        LogEvent {
+            kind: event::ALG_POLICY,
+            proto: alg,
+            _pad: u8::from(drop),
+            inside: inside.0,
+            in_port: inside.1,
+            outside: outside.0,
+            out_port: outside.1,
+            dst: remote.0,
+            dst_port: remote.1,
+            inside6: w,
+            ..LogEvent::default()
+        }
+    }
+
     /// True for a NAT64 subscriber's event (its inside is IPv6).
     pub fn is_v6(&self) -> bool {
         self.v6_len != 0
@@ -476,6 +510,32 @@ impl Encoder {
 /// Formats an event as an RFC 5424 syslog line (for block events on syslog). A
 /// NAT64 subscriber's inside is its IPv6 prefix (`2001:db8:1::/56`).
 pub fn syslog_line(e: &LogEvent, hostname: &str, timestamp: &str) -> String {
+    if e.kind == event::ALG_POLICY {
+        // <132> = local0, warning: a subscriber's command refused.
+        let what: String = e
+            .inside6
+            .iter()
+            .take_while(|&&b| b != 0)
+            .map(|&b| {
+                if b.is_ascii_graphic() && b != b'"' && b != b'\\' && b != b']' {
+                    b as char
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        return format!(
+            "<132>1 {timestamp} {hostname} cgnat - alg-policy [nat@32473 alg=\"{}\" decision=\"{}\" inside=\"{}:{}\" outside=\"{}:{}\" remote=\"{}:{}\" refused=\"{what}\"]",
+            cgnat_alg::plugin(e.proto).map_or("?", |p| p.name),
+            if e._pad == 1 { "drop" } else { "reply" },
+            Ipv4Addr::from(e.inside),
+            e.in_port,
+            Ipv4Addr::from(e.outside),
+            e.out_port,
+            Ipv4Addr::from(e.dst),
+            e.dst_port,
+        );
+    }
     let what = match e.kind {
         event::PORT_BLOCK_ALLOC => "port-block-alloc",
         event::PORT_BLOCK_FREE => "port-block-free",
@@ -514,6 +574,25 @@ pub fn syslog_line(e: &LogEvent, hostname: &str, timestamp: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_alg_policy_event_goes_to_syslog_and_not_to_ipfix() {
+        let e = LogEvent::alg_policy(
+            cgnat_alg::PLUGINS[0].id,
+            false,
+            (u32::from(Ipv4Addr::new(100, 64, 1, 2)), 40000),
+            (u32::from(Ipv4Addr::new(198, 51, 100, 1)), 1024),
+            (u32::from(Ipv4Addr::new(192, 0, 2, 10)), 21),
+            b"SITE",
+        );
+        assert_eq!(
+            syslog_line(&e, "h", "T"),
+            "<132>1 T h cgnat - alg-policy [nat@32473 alg=\"ftp\" decision=\"reply\" \
+             inside=\"100.64.1.2:40000\" outside=\"198.51.100.1:1024\" \
+             remote=\"192.0.2.10:21\" refused=\"SITE\"]"
+        );
+        assert!(Encoder::new(7, false).data(&[e], 0).is_empty());
+    }
 
     #[test]
     fn template_and_data_messages_are_well_formed() {

@@ -235,6 +235,25 @@ impl SeqAdj {
         }
     }
 
+    /// Records `n` bytes put into direction `dir`'s stream after sequence number
+    /// `pos` (original numbering): a reply the ALG sends in the sender's name. Bytes
+    /// put at the same place again (a second reply before the sender sent more) add
+    /// to the same correction.
+    pub fn insert(&mut self, dir: usize, pos: u32, n: i32) {
+        let d = &mut self.dirs[dir & 1];
+        if d.n > 0 && d.points[d.n - 1].0 == pos {
+            d.points[d.n - 1].1 += n;
+        } else {
+            d.record(pos, n);
+        }
+    }
+
+    /// The offset a segment of direction `dir` starting at `seq` (original
+    /// numbering) is shifted by.
+    pub fn offset(&self, dir: usize, seq: u32) -> i32 {
+        self.dirs[dir & 1].for_seq(seq)
+    }
+
     /// True if any correction was recorded.
     pub fn active(&self) -> bool {
         self.dirs.iter().any(|d| d.n > 0 || d.base != 0)

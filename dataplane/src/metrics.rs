@@ -636,6 +636,26 @@ impl Source {
                 ));
             }
         }
+        let mut policy = vec![];
+        for p in cgnat_alg::PLUGINS.iter() {
+            for (d, decision) in cgnat_dataplane::counters::POLICY_DECISIONS
+                .iter()
+                .enumerate()
+            {
+                policy.push((
+                    vec![
+                        ("alg", p.name.to_string()),
+                        ("decision", (*decision).to_string()),
+                    ],
+                    sum(&|c| c.alg_policy(p.id, d)),
+                ));
+            }
+        }
+        f.counter(
+            "cgnat_alg_policy_total",
+            "What the ALGs' policies decided, by ALG: commands or requests refused and answered in the server's name (reply) or dropped (drop), new sessions left without the ALG because of their subscriber (subscriber_off).",
+            policy,
+        );
         f.counter(
             "cgnat_alg_events_total",
             "What the ALGs did with control messages, by ALG and event.",

@@ -3354,6 +3354,15 @@ fn rewrite_embedded<B: PacketBuf>(
     icmp::Message::new_unchecked(&mut d[p.l4..end]).fill_checksum();
 }
 
+/// What a reload gives the control lcore.
+#[derive(Debug)]
+pub enum ControlSettings {
+    /// The pool (every address, draining ones too, sorted): proxy ARP.
+    Pool(Vec<u32>),
+    /// The ALGs' command and request policy.
+    Policy(crate::alg::AlgPolicy),
+}
+
 /// The control lcore's share of the pipeline: ARP (replies for the ports' addresses
 /// and, on the outside, proxy ARP for the pool; learning) and ICMP echo to the
 /// appliance's own addresses.
@@ -3645,7 +3654,13 @@ impl<B: PacketBuf> Control<B> {
             self.counters.drops[DropReason::AlgFragment as usize].add(n);
             return;
         }
-        self.alg.process(&mut whole, &set.tag, now);
+        let refusal = self.alg.process(&mut whole, &set.tag, now);
+        let link = std::mem::replace(&mut self.link, set.link);
+        let refused = self.refused(refusal, &set.tag, set.bufs.len());
+        self.link = link;
+        if refused.is_some() {
+            return;
+        }
         let mtu = usize::from(self.ports[0].mtu.min(self.ports[1].mtu));
         let id = crate::wire::be16(whole.data(), ethernet::HEADER_LEN + 4);
         let mut bufs = set.bufs;
@@ -3775,8 +3790,7 @@ impl<B: PacketBuf> Control<B> {
                     }
                     let h = self.held.swap_remove(at);
                     self.count_hold(&tag, AlgHold::Joined);
-                    self.send_run(h.bufs, buf, &tag, side, now);
-                    return Verdict::Tx(side);
+                    return self.send_run(h.bufs, buf, &tag, side, now);
                 }
             }
             let payload =
@@ -3794,8 +3808,72 @@ impl<B: PacketBuf> Control<B> {
                 return Verdict::Hold;
             }
         }
-        self.alg.process(buf, &tag, now);
-        Verdict::Tx(side)
+        let refusal = self.alg.process(buf, &tag, now);
+        self.refused(refusal, &tag, 1)
+            .map_or(Verdict::Tx(side), Verdict::Drop)
+    }
+
+    /// Sets the ALGs' command and request policy (at start and on a reload).
+    pub fn set_policy(&mut self, p: crate::alg::AlgPolicy) {
+        self.alg.set_policy(p);
+    }
+
+    /// Takes what a reload changed.
+    pub fn reconfigure(&mut self, s: ControlSettings) {
+        match s {
+            ControlSettings::Pool(list) => drop(self.set_pool(list)),
+            ControlSettings::Policy(p) => self.set_policy(p),
+        }
+    }
+
+    /// Carries out what the FTP policy decided for a text of `frames` segments: a
+    /// reply to the client (in the server's name, back through the worker link the
+    /// text came from), or the segments dropped (the reason, counted).
+    fn refused(
+        &mut self,
+        r: crate::alg::Refusal,
+        tag: &crate::alg::Tag,
+        frames: usize,
+    ) -> Option<DropReason> {
+        match r {
+            crate::alg::Refusal::None => None,
+            crate::alg::Refusal::Drop => {
+                self.counters.drops[DropReason::AlgPolicy as usize].add(frames as u64);
+                Some(DropReason::AlgPolicy)
+            }
+            crate::alg::Refusal::Reply(reply) => {
+                self.send_refusal(tag, |b, macs| crate::alg::write_reply(b, macs, tag, &reply));
+                None
+            }
+            crate::alg::Refusal::Datagram(text) => {
+                self.send_refusal(tag, |b, macs| {
+                    crate::alg::write_datagram(b, macs, tag, &text)
+                });
+                self.counters.drops[DropReason::AlgPolicy as usize].add(frames as u64);
+                Some(DropReason::AlgPolicy)
+            }
+        }
+    }
+
+    /// Builds a policy reply to the tag's client in a buffer from the pool (`write`
+    /// fills it, given the MACs) and sends it back through the current worker link.
+    fn send_refusal(
+        &mut self,
+        tag: &crate::alg::Tag,
+        write: impl FnOnce(&mut B, (Mac, Mac)) -> bool,
+    ) {
+        let port = &self.ports[Side::Inside as usize];
+        let mac = self.neighbors.lookup(port.next_hop(tag.inside.0));
+        let own = port.mac;
+        let buf = self.alloc.as_mut().and_then(|a| a());
+        let built = match (mac, buf) {
+            (Some(mac), Some(mut b)) => write(&mut b, (own, mac)).then_some(b),
+            _ => None,
+        };
+        match built {
+            Some(b) => self.ready.push((b, Side::Inside, self.link)),
+            None => self.counters.count_drop(DropReason::AlgPolicyReplyUnsent),
+        }
     }
 
     /// Rewrites a held run completed by `last` (the caller's frame) and puts them in
@@ -3808,14 +3886,20 @@ impl<B: PacketBuf> Control<B> {
         tag: &crate::alg::Tag,
         side: Side,
         now: u32,
-    ) {
-        self.alg.process_run(&mut bufs, Some(&mut *last), tag, now);
+    ) -> Verdict {
+        let refusal = self.alg.process_run(&mut bufs, Some(&mut *last), tag, now);
+        if let Some(r) = self.refused(refusal, tag, bufs.len() + 1) {
+            // The run's segments go nowhere, the caller's frame neither.
+            return Verdict::Drop(r);
+        }
         std::mem::swap(last, &mut bufs[0]);
         let completed = bufs.remove(0);
         bufs.push(completed);
+        // (A policy reply to the client, if any, is already behind: the run goes first.)
         for (k, b) in bufs.into_iter().enumerate() {
             self.ready.insert(k, (b, side, self.link));
         }
+        Verdict::Tx(side)
     }
 
     /// Whether a payload (or a run's whole text) ends inside an address-carrying FTP
@@ -3835,7 +3919,8 @@ impl<B: PacketBuf> Control<B> {
             .map_or(0, |i| i + 1)..];
         !tail.is_empty()
             && tail.len() <= cgnat_alg::ftp::MAX_LINE
-            && crate::alg::starts_address_command(tail)
+            && (crate::alg::starts_address_command(tail)
+                || (tag.dir == 0 && !tag.nat64 && self.alg.policy_holds(tail)))
     }
 
     fn count_hold(&self, tag: &crate::alg::Tag, what: AlgHold) {
@@ -3932,8 +4017,11 @@ impl<B: PacketBuf> Control<B> {
     }
 
     fn release(&mut self, mut h: Held<B>, now: u32) {
-        self.alg.process_run(&mut h.bufs, None, &h.tag, now);
+        let refusal = self.alg.process_run(&mut h.bufs, None, &h.tag, now);
         self.count_hold(&h.tag, AlgHold::Released);
+        if self.refused(refusal, &h.tag, h.bufs.len()).is_some() {
+            return;
+        }
         for b in h.bufs {
             self.ready.push((b, h.side, h.link));
         }

@@ -121,8 +121,8 @@ pub(crate) struct Reloader {
     /// The pool by index, as the workers hold it.
     pub pool: SharedPool,
     /// The control lcore's proxy-ARP list (every pool address, sorted), when a reload
-    /// changes it.
-    pub to_control: Sender<Vec<u32>>,
+    /// changes it, and the FTP policy.
+    pub to_control: Sender<cgnat_dataplane::pipeline::ControlSettings>,
 }
 
 fn refusal(e: &ConfigError) -> Value {
@@ -219,10 +219,18 @@ impl Reloader {
         {
             let mut sorted = settings.nat.pool.clone();
             sorted.sort_unstable();
-            let _ = self.to_control.send(sorted);
+            let _ = self
+                .to_control
+                .send(cgnat_dataplane::pipeline::ControlSettings::Pool(sorted));
             let mut v = self.pool.write().unwrap_or_else(|e| e.into_inner());
             v.addrs = settings.nat.pool.clone();
             v.draining = settings.nat.pool_draining.clone();
+        }
+        if changes.iter().any(|c| c.key.starts_with("alg")) {
+            let p = cgnat_dataplane::alg::AlgPolicy::of(&new.alg);
+            let _ = self
+                .to_control
+                .send(cgnat_dataplane::pipeline::ControlSettings::Policy(p));
         }
         if changes.iter().any(|c| c.key.starts_with("logging.")) {
             self.destinations.set(new.logging.clone());

@@ -337,11 +337,23 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             )?),
         }));
     }
+    // The control lcore's events (ALG policy decisions) toward the exporter.
+    let control_events = Arc::new(MsgRing::new(
+        "cgnat_events_ctl",
+        1024,
+        true,
+        true,
+        Eal::socket_id(),
+    )?);
     let exporter_stop = Arc::new(AtomicBool::new(false));
     let destinations = Arc::new(crate::exporter::Destinations::new(cfg.logging.clone()));
     let exporter = crate::exporter::spawn(
         destinations.clone(),
-        links.iter().map(|l| l.events.clone()).collect(),
+        links
+            .iter()
+            .map(|l| l.events.clone())
+            .chain([control_events.clone()])
+            .collect(),
         cgnat_dataplane::pipeline::Nat64Params::from_config(cfg).map(|n| n.prefix),
         exporter_stop.clone(),
     )
@@ -523,6 +535,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let control_pool = pool.clone();
     control.set_alloc(Box::new(move || control_pool.alloc()));
     control.set_pcp(cgnat_dataplane::pcp::params(&cfg.pcp));
+    control.set_policy(cgnat_dataplane::alg::AlgPolicy::of(&cfg.alg));
     if let (Some(nd), Some(n)) = (control.nd(), neighbors6) {
         nd.set_neighbors(n);
     }
@@ -533,6 +546,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         &clock,
         cfg.dataplane.busy_poll,
         &control_pool_rx,
+        &control_events,
     );
     opts.stop.store(true, Ordering::SeqCst);
     for &lcore in &cfg.dataplane.worker_lcores {
@@ -1184,8 +1198,17 @@ fn control_loop(
     opts: &RunOptions,
     clock: &Clock,
     busy: bool,
-    pool: &crossbeam::channel::Receiver<Vec<u32>>,
+    pool: &crossbeam::channel::Receiver<cgnat_dataplane::pipeline::ControlSettings>,
+    events: &MsgRing<cgnat_dataplane::log::LogEvent>,
 ) {
+    // ALG policy decisions toward the exporter; what the ring cannot take waits.
+    let send_events = |control: &mut Control<Mbuf>| {
+        let ev = control.alg_control().events();
+        if !ev.is_empty() {
+            let sent = events.enqueue_burst(ev);
+            ev.drain(..sent);
+        }
+    };
     let control_counters = control.counters().clone();
     let mut burst = MbufBurst::new();
     let mut arp_burst = MbufBurst::new();
@@ -1237,9 +1260,10 @@ fn control_loop(
                 clock.now(),
             );
         }
-        if let Ok(list) = pool.try_recv() {
-            // A reload changed the pool: proxy ARP for the addresses added too.
-            drop(control.set_pool(list));
+        if let Ok(settings) = pool.try_recv() {
+            // A reload changed the pool (proxy ARP for the addresses added too) or
+            // the FTP policy.
+            control.reconfigure(settings);
         }
         for (w, link) in links.iter().enumerate() {
             // The workers' clock: the neighbour table's ages are read by them.
@@ -1344,6 +1368,7 @@ fn control_loop(
             waiting += b.held.len();
         }
         control_counters.alg_backlog.set(waiting as u64);
+        send_events(control);
         if work > 0 {
             idle = 0;
             continue;
@@ -1372,6 +1397,7 @@ fn control_loop(
         }
         idle_sleep(&mut idle, busy);
     }
+    send_events(control);
 }
 
 /// The ALG frames' way through the control lcore for the summary: frames held when
@@ -1483,6 +1509,17 @@ pub(crate) fn summarize(
         "expectations_evicted": sum(&|c| c.expectations_evicted.get()),
         "expectations_removed": sum(&|c| c.expectations_removed.get()),
         "pair_split": sum(&|c| c.alg_pair_split.get()),
+        "policy": cgnat_alg::PLUGINS
+            .iter()
+            .map(|p| {
+                let d = cgnat_dataplane::counters::POLICY_DECISIONS
+                    .iter()
+                    .enumerate()
+                    .map(|(k, d)| ((*d).to_string(), json!(sum(&|c| c.alg_policy(p.id, k)))))
+                    .collect::<serde_json::Map<_, _>>();
+                (p.name.to_string(), Value::Object(d))
+            })
+            .collect::<serde_json::Map<_, _>>(),
     });
     if let Value::Object(o) = others {
         alg.extend(o);

@@ -8,7 +8,9 @@
 //! Asserted: the ordinary modes (curl EPSV, PASV, EPRT, PORT, uploads, lftp passive
 //! and active, TFTP) work under both; a PORT command split across two TCP segments
 //! fails or leaks the inside address under Linux, and is translated by cgnat with
-//! the transfer intact. The other cases are printed side by side, not asserted.
+//! the transfer intact; the FTP command policy (a SITE command and a bounce PORT)
+//! gets 504 from cgnat, while under Linux the server itself answers both. The other
+//! cases are printed side by side, not asserted.
 
 mod bed;
 
@@ -143,6 +145,25 @@ fn linux_nat_helper_against_cgnat() {
             .get(*name)
             .unwrap_or_else(|| panic!("cgnat bed gave no result for {name}"));
         assert!(c.ok, "{name} through cgnat: {}", c.detail);
+    }
+
+    // The FTP command policy (issue 14): through cgnat the SITE command and the bounce
+    // PORT get 504 in the server's name; Linux's helper has no policy, so the server
+    // itself answers both (pyftpdlib: 200 to SITE CHMOD, a refusal of its own to the
+    // foreign PORT).
+    for name in ["ftp-policy-site", "ftp-policy-bounce"] {
+        let c = &cgnat[name];
+        assert!(
+            c.ok && c.detail.contains("'504 "),
+            "{name} through cgnat: {}",
+            c.detail
+        );
+        let l = &linux[name];
+        assert!(
+            !l.ok && l.detail.contains("_reply='") && !l.detail.contains("'504 "),
+            "{name} under Linux NAT: {}",
+            l.detail
+        );
     }
 
     // The split PORT: Linux's helper drops the first part (and every retransmission of

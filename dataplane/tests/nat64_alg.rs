@@ -24,6 +24,11 @@ const T0: u32 = 1000;
 /// Address-and-port-dependent filtering: only an expectation lets a server's new
 /// connection or answer from a new port in.
 fn harness() -> Harness {
+    harness_with("")
+}
+
+/// [`harness`] with more settings for the RTSP ALG.
+fn harness_with(rtsp: &str) -> Harness {
     let nat = "allocation = \"port-block\"\nblock_size = 64\n\
                filtering = \"address-and-port-dependent\"\n";
     let text = config_text(nat).replace(
@@ -32,7 +37,7 @@ fn harness() -> Harness {
     );
     let text = format!(
         "{text}\n[alg]\ntftp = {{ enabled = true }}\n\
-         rtsp = {{ enabled = true, ports = [554] }}\n\
+         rtsp = {{ enabled = true, ports = [554]{rtsp} }}\n\
          sip = {{ enabled = true, ports = [5060] }}\n\n[nat64]\n"
     );
     let cfg = Config::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
@@ -323,10 +328,10 @@ fn a_tftp_answer_from_a_new_port_reaches_the_ipv6_host() {
     assert_eq!(got, want);
 }
 
-#[test]
-fn an_rtsp_setups_client_ports_get_a_pair_and_the_servers_rtp_reaches_the_ipv6_host() {
-    let mut h = harness();
-    let (pool, port) = handshake(&mut h, 41000, 554, 100, 900);
+/// The host's SETUP (client ports 50220-50221) on its control connection (41000 to
+/// 554, after [`handshake`]): the text sent, the frame that left toward the server, and
+/// its payload.
+fn send_setup(h: &mut Harness) -> (String, Vec<u8>, String) {
     let setup = format!(
         "SETUP rtsp://[{SERVER6}]/t/trackID=1 RTSP/1.0\r\nCSeq: 4\r\n\
          Transport: RTP/AVP;unicast;client_port=50220-50221\r\n\r\n"
@@ -341,6 +346,14 @@ fn an_rtsp_setups_client_ports_get_a_pair_and_the_servers_rtp_reaches_the_ipv6_h
     });
     let got = only(h.inject(&f, Side::Inside, T0 + 1), Side::Outside);
     let text = String::from_utf8(payload4(&got).to_vec()).unwrap();
+    (setup, got, text)
+}
+
+#[test]
+fn an_rtsp_setups_client_ports_get_a_pair_and_the_servers_rtp_reaches_the_ipv6_host() {
+    let mut h = harness();
+    let (pool, port) = handshake(&mut h, 41000, 554, 100, 900);
+    let (setup, got, text) = send_setup(&mut h);
     let ports = text
         .split("client_port=")
         .nth(1)
@@ -561,4 +574,19 @@ fn a_nat64_control_connections_adjustment_is_not_synced_with_a_node_local_handle
     }));
     assert!(at > 0, "the connection is followed");
     assert!(recs.is_empty(), "{recs:?}");
+}
+
+/// The request policy applies to NAT44 sessions only: an IPv6 host's SETUP, whose
+/// method is denied, is not refused (the control lcore does not police NAT64
+/// sessions), so the worker still plans its pinhole pair and the server gets it
+/// translated.
+#[test]
+fn the_rtsp_request_policy_leaves_nat64_sessions_alone() {
+    let mut h = harness_with(", deny_methods = [\"SETUP\"]");
+    handshake(&mut h, 41000, 554, 100, 900);
+    let (_, _, text) = send_setup(&mut h);
+    assert!(
+        text.starts_with("SETUP ") && !text.contains("50220"),
+        "{text}"
+    );
 }

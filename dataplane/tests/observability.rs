@@ -246,6 +246,21 @@ fn prometheus_scrapes_cgnat_and_reads_back_the_traffic() {
             "{label}"
         );
     }
+    // Every ALG policy decision of every ALG, in both outputs.
+    for p in cgnat_alg::PLUGINS.iter() {
+        for d in cgnat_dataplane::counters::POLICY_DECISIONS {
+            assert!(
+                counters["alg"]["policy"][p.name][d].is_u64(),
+                "policy {} {d} not in {counters}",
+                p.name
+            );
+            let line = format!(
+                "cgnat_alg_policy_total{{alg=\"{}\",decision=\"{d}\"}} 0",
+                p.name
+            );
+            assert!(text.contains(&line), "{line}");
+        }
+    }
     // And every SIP and RTSP event, under the ALG's name.
     for alg in ["sip", "rtsp"] {
         for label in cgnat_dataplane::counters::ALG_EVENT_NAMES {

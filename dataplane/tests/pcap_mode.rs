@@ -1095,6 +1095,55 @@ fn a_command_whose_reader_went_away_ends_quietly() {
     );
 }
 
+/// Issue 14 over DPDK: a SIP request the policy refuses never leaves the outside
+/// port; the response leaves the inside port (a buffer from the pool, back through
+/// the worker), the decision is counted in the summary and logged to syslog.
+#[test]
+fn a_refused_sip_request_is_answered_counted_and_logged_through_pcap_mode() {
+    let syslog = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    syslog
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let port = syslog.local_addr().unwrap().port();
+    let msg = "MESSAGE sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 100.64.1.2:5060;branch=z9hG4bK-9\r\n\
+               From: <sip:alice@100.64.1.2>;tag=a\r\nTo: <sip:bob@192.0.2.20>\r\nCall-ID: m9@100.64.1.2\r\n\
+               CSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n";
+    let dir = workdir("sip-policy");
+    let config = format!(
+        "{CONFIG}\n[alg]\nsip = {{ enabled = true, deny_methods = [\"MESSAGE\"] }}\n\
+         [logging]\nsyslog = {{ server = \"127.0.0.1:{port}\" }}\n"
+    );
+    let frame = udp("100.64.1.2:5060", "192.0.2.20:5060", msg.as_bytes(), false);
+    let summary = run_pcap_config(&dir, &config, &[frame], None);
+    let out = read_pcap(&dir.join("out/outside.pcap"));
+    assert!(
+        out.iter().all(|f| !contains(f, b"MESSAGE")),
+        "the request left: {summary}"
+    );
+    let back = read_pcap(&dir.join("out/inside.pcap"));
+    let r = back
+        .iter()
+        .find(|f| contains(f, b"SIP/2.0 405 Method Not Allowed"))
+        .unwrap_or_else(|| panic!("no response on the inside: {summary}"));
+    assert!(udp_ok(r) && contains(r, b"CSeq: 1 MESSAGE"));
+    assert_eq!(summary["alg"]["policy"]["sip"]["reply"], 1, "{summary}");
+    // (The subscriber's port block comes first.)
+    let mut buf = [0u8; 1024];
+    let line = (0..8)
+        .map(|_| {
+            let n = syslog.recv(&mut buf).expect("a syslog line");
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        })
+        .find(|l| l.contains(" alg-policy "))
+        .expect("an alg-policy line");
+    assert!(
+        line.contains(
+            "alg-policy [nat@32473 alg=\"sip\" decision=\"reply\" inside=\"100.64.1.2:5060\""
+        ) && line.contains("remote=\"192.0.2.20:5060\" refused=\"MESSAGE\"]"),
+        "{line}"
+    );
+}
+
 /// Issue 14: ALG frames are held or back-pressured, never dropped. 1,500 FTP control
 /// connections, every SYN first, then two rounds of one PORT command each: 3,000 ALG
 /// frames in a row, three times what the ring to the control lcore holds, read from

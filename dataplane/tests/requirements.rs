@@ -779,7 +779,7 @@ mod ftp_alg {
 
     #[test]
     fn privileged_data_ports_open_nothing_unless_allowed() {
-        let (mut h, _) = control_session("");
+        let (mut h, _) = control_session("[alg]\nftp = { low_port = \"pass\" }");
         let o = one(
             &mut h,
             &tcp(
@@ -864,7 +864,7 @@ mod ftp_alg {
     /// leaves as the outside one (the port as written: no mapping answers there).
     #[test]
     fn a_refused_port_command_does_not_leak_the_inside_address() {
-        let (mut h, c) = control_session("");
+        let (mut h, c) = control_session("[alg]\nftp = { low_port = \"pass\" }");
         let o = one(
             &mut h,
             &tcp(
@@ -912,7 +912,7 @@ mod ftp_alg {
 
     #[test]
     fn bounce_attempts_open_nothing() {
-        let (mut h, _) = control_session("");
+        let (mut h, _) = control_session("[alg]\nftp = { bounce = \"pass\" }");
         let o = one(
             &mut h,
             &tcp(

@@ -421,6 +421,17 @@ pub struct NatParams {
     pub sip_min_media_port: u16,
     /// Likewise for RTSP.
     pub rtsp_min_media_port: u16,
+    /// SIP and RTSP request methods the policy refuses, and SIP's largest message
+    /// (0: any): the worker plans nothing for such a request (the control lcore
+    /// refuses it).
+    pub sip_deny_methods: Vec<String>,
+    /// See [`NatParams::sip_deny_methods`].
+    pub sip_max_message_size: usize,
+    /// See [`NatParams::sip_deny_methods`].
+    pub rtsp_deny_methods: Vec<String>,
+    /// Per ALG (its id), the subscriber prefixes it serves only (`alg.<name>.only`, if
+    /// any) and those it does not (`except`); ALGs with neither are not listed.
+    pub alg_subscribers: Vec<(u8, Vec<cgnat_config::Ipv4Net>, Vec<cgnat_config::Ipv4Net>)>,
     /// The outside port's RSS steering, set by the driver when the device steers
     /// replies by destination address and port; under dynamic allocation the pool
     /// then hands each worker the ports whose replies reach its queue. Ignored under
@@ -492,6 +503,19 @@ impl NatParams {
         }
         self.sip_min_media_port = alg.sip.min_media_port;
         self.rtsp_min_media_port = alg.rtsp.min_media_port;
+        self.sip_deny_methods = alg.sip.deny_methods.clone();
+        self.sip_max_message_size = alg.sip.max_message_size;
+        self.rtsp_deny_methods = alg.rtsp.deny_methods.clone();
+        self.alg_subscribers = [
+            (ALG_FTP, &alg.ftp),
+            (ALG_TFTP, &alg.tftp),
+            (ALG_SIP, &alg.sip),
+            (ALG_RTSP, &alg.rtsp),
+        ]
+        .into_iter()
+        .filter(|(_, a)| !a.only.is_empty() || !a.except.is_empty())
+        .map(|(id, a)| (id, a.only.clone(), a.except.clone()))
+        .collect();
     }
 
     /// Resolves the NAT settings for `workers` workers from the config. Fails only when
@@ -571,6 +595,10 @@ impl NatParams {
                 .collect(),
             log: crate::log::Policy::default(),
             alg_server_ports: Default::default(),
+            alg_subscribers: Vec::new(),
+            sip_deny_methods: Vec::new(),
+            sip_max_message_size: 0,
+            rtsp_deny_methods: Vec::new(),
             sip_min_media_port: 1024,
             rtsp_min_media_port: 1024,
             steering: None,
@@ -1990,7 +2018,8 @@ impl Nat {
         // A session on a mapping an expectation pins (media the inside host sends
         // first) is one of its master's data sessions. (Not a registration's: it
         // outlives its master, whose record may be another session's by now.)
-        let (alg, master) = match alg.unwrap_or_else(|| self.alg_for(key.proto, key.pb)) {
+        let bound = alg.unwrap_or_else(|| self.alg_for_subscriber(key.proto, key.pb, key.a));
+        let (alg, master) = match bound {
             0 if !self.expects.is_empty() => self
                 .expectation_of(key.proto, out_addr, out_port)
                 .map_or((0, NIL), |e| (e.alg, if e.keep { NIL } else { e.master })),
@@ -2108,6 +2137,32 @@ impl Nat {
             return 0;
         }
         self.alg_in_lists(proto, port)
+    }
+
+    /// [`Nat::alg_for`] for a session of subscriber `sub`: 0 when the ALG is off for
+    /// the subscriber (`alg.<name>.only`, `except`), counted per ALG.
+    fn alg_for_subscriber(&self, proto: u8, port: u16, sub: u32) -> u8 {
+        let a = self.alg_for(proto, port);
+        if a == 0 || self.params.alg_subscribers.is_empty() {
+            return a;
+        }
+        let ip = std::net::Ipv4Addr::from(sub);
+        let served = self
+            .params
+            .alg_subscribers
+            .iter()
+            .find(|(id, ..)| *id == a)
+            .is_none_or(|(_, only, except)| {
+                (only.is_empty() || only.iter().any(|n| n.contains(ip)))
+                    && !except.iter().any(|n| n.contains(ip))
+            });
+        if served {
+            return a;
+        }
+        if let Some(c) = self.counters.alg_subscriber_off.get(usize::from(a)) {
+            c.inc();
+        }
+        0
     }
 
     /// The ALG of a new session of `proto` to `port`, from the configured port lists.
@@ -2619,7 +2674,7 @@ impl Nat {
                     state,
                     exp.map_or(
                         if forward {
-                            self.alg_for(t.proto, map.key().pa)
+                            self.alg_for_subscriber(t.proto, map.key().pa, map.key().a)
                         } else {
                             0
                         },
