@@ -687,7 +687,10 @@ mod tests {
             worker.ends_with("25.0 %  ") && worker.len() <= 80,
             "{worker}"
         );
-        assert!(text.contains("sessions 3 (tcp 1, udp 2, icmp 0)"), "{text}");
+        assert!(
+            text.contains("sessions 3 (tcp 1, udp 2, icmp 0, other 0)"),
+            "{text}"
+        );
         let drop = text
             .lines()
             .find(|l| l.contains("source_not_inside"))
