@@ -1,7 +1,9 @@
 //! The guide's layering, checked on the sources: no two modules import each other. The
 //! ALG tag (`alg_tag.rs`) is below the FTP ALG (`alg.rs`) and the text ALGs
 //! (`alg_text.rs`), and the text ALGs below the FTP ALG's control (which calls their
-//! rewrite); the expectation table (`nat/expect.rs`) is below the NAT (`nat/mod.rs`).
+//! rewrite); the expectation table (`nat/expect.rs`) is below the NAT (`nat/mod.rs`);
+//! the ALG stream engine (`alg_stream.rs`) and the port side (`side.rs`) are below the
+//! pipeline (`pipeline.rs`), whose control lcore owns the engine.
 
 /// The source of `path` (under `dataplane/src`), comments left out.
 fn code(path: &str) -> String {
@@ -43,4 +45,16 @@ fn the_expectation_table_does_not_import_the_nat() {
         .filter(|l| !l.contains("super::key::Key"))
         .collect();
     assert_eq!(uses, Vec::<&str>::new());
+}
+
+#[test]
+fn the_alg_stream_engine_does_not_import_the_pipeline() {
+    let pipeline = ["crate::pipeline", "super::"];
+    assert_eq!(
+        naming(&code("alg_stream.rs"), &pipeline),
+        Vec::<&str>::new()
+    );
+    assert_eq!(naming(&code("side.rs"), &pipeline), Vec::<&str>::new());
+    // The engine is the pipeline's: the pipeline names it (it is not a stray module).
+    assert!(!naming(&code("pipeline.rs"), &["crate::alg_stream"]).is_empty());
 }

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alg;
+pub mod alg_stream;
 pub mod alg_tag;
 pub mod alg_text;
 pub mod backlog;
@@ -31,6 +32,7 @@ pub mod pcap;
 pub mod pcp;
 pub mod pipeline;
 pub mod replay;
+pub mod side;
 pub mod vector;
 pub mod vlan;
 pub mod wire;

@@ -1,0 +1,530 @@
+//! The ALG stream engine on the control lcore: it runs the ALGs on the frames the
+//! workers tag ([`crate::alg::Tag`]), holds the TCP segments that end inside an
+//! address-carrying FTP command or a SIP or RTSP message until the rest arrives and
+//! rewrites the run as one text, gathers the fragments of datagrams a worker
+//! reassembled, and carries out what the ALG policies decide (a reply to the client,
+//! or the frames dropped). The control lcore ([`crate::pipeline`]'s `Control`) owns
+//! one and hands it the tagged frames.
+//!
+//! It sits below the pipeline: it names none of its types (what it needs of the
+//! ports, it is given).
+
+use crate::buf::PacketBuf;
+use crate::counters::{DropReason, WorkerCounters};
+use crate::frag;
+use crate::side::Side;
+use crate::wire::ethernet::{self, Mac};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// What [`AlgStream::alg`] decided for a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The frame goes on the side it was to go (rewritten).
+    Send,
+    /// Give the frame to [`AlgStream::hold_alg`].
+    Hold,
+    /// Free the frame; the reason has been counted.
+    Drop(DropReason),
+}
+
+/// The ALG stream engine (see the module's doc).
+pub struct AlgStream<B> {
+    counters: Arc<WorkerCounters>,
+    alg: crate::alg::AlgControl,
+    /// Runs of segments that end inside a command or message, per connection and
+    /// direction, waiting for the rest.
+    held: Vec<Held<B>>,
+    /// What to do with the segment [`AlgStream::alg`] answered [`Outcome::Hold`] for.
+    pending: Option<Pending>,
+    /// Frames ready to send: where, and the worker link they go back through (the
+    /// one they came from).
+    ready: VecDeque<(B, Side, u16)>,
+    /// The worker link the frames given next come from ([`AlgStream::from_link`]).
+    link: u16,
+    /// Fragments of datagrams a worker reassembled, gathered until all have come.
+    frag_sets: Vec<FragSet<B>>,
+    /// Gives a buffer when a rewritten datagram needs more fragments than it came in,
+    /// or a policy reply is built.
+    alloc: Option<Box<dyn FnMut() -> Option<B>>>,
+    /// The inside port's MAC (a policy reply's source).
+    own_mac: Mac,
+    /// The MAC of the next hop to an inside address, if known (a policy reply's
+    /// destination).
+    client_mac: Box<dyn Fn(u32) -> Option<Mac>>,
+    /// The smaller of the two ports' MTUs (a rewritten datagram is fragmented to it).
+    mtu: u16,
+}
+
+/// The fragments of one reassembled datagram, as the control lcore gathers them.
+struct FragSet<B> {
+    /// Inside endpoint, remote endpoint, direction, IP identifier.
+    key: ((u32, u16), (u32, u16), u8, u16),
+    tag: crate::alg::Tag,
+    side: Side,
+    bufs: Vec<B>,
+    until: u32,
+    /// The worker link its fragments came from.
+    link: u16,
+}
+
+/// Reassembled datagrams gathered at once.
+const MAX_FRAG_SETS: usize = 64;
+
+/// A run of held segments: its connection, where it goes, until when, and its
+/// sequence range.
+struct Held<B> {
+    key: (u32, u16, u32, u16),
+    tag: crate::alg::Tag,
+    bufs: Vec<B>,
+    side: Side,
+    until: u32,
+    seq: u32,
+    len: usize,
+    /// The worker link its segments came from (they go back through it).
+    link: u16,
+}
+
+/// Where a held segment goes.
+enum Pending {
+    /// It starts a new run.
+    New {
+        key: (u32, u16, u32, u16),
+        tag: crate::alg::Tag,
+        side: Side,
+        until: u32,
+        seq: u32,
+        len: usize,
+    },
+    /// It continues the run at this index (with this many payload bytes).
+    Append(usize, usize),
+    /// It is a fragment of a datagram a worker reassembled.
+    Fragment(crate::alg::Tag, Side),
+}
+
+/// Segments a run holds at most.
+const MAX_RUN: usize = 8;
+
+/// The payloads of a run's segments, in order.
+fn run_payload<B: PacketBuf>(bufs: &[B]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for b in bufs {
+        if let Some((s, e)) = crate::alg::tcp_payload(b.data()) {
+            v.extend_from_slice(&b.data()[s..e]);
+        }
+    }
+    v
+}
+
+/// What happened to a held segment, for the counters.
+#[derive(Clone, Copy)]
+enum AlgHold {
+    Held,
+    Joined,
+    Released,
+}
+
+/// Segments held at once, and for how long (seconds) before they go as they are.
+const MAX_HELD_LINES: usize = 256;
+// Whole seconds on the control clock: 2 means one to two seconds.
+const HOLD_SECS: u32 = 2;
+
+impl<B: PacketBuf> AlgStream<B> {
+    /// The engine: the inside port's MAC, how to find the MAC of the next hop to an
+    /// inside address, and the smaller of the two ports' MTUs.
+    pub fn new(
+        own_mac: Mac,
+        client_mac: Box<dyn Fn(u32) -> Option<Mac>>,
+        mtu: u16,
+        counters: Arc<WorkerCounters>,
+    ) -> AlgStream<B> {
+        AlgStream {
+            alg: crate::alg::AlgControl::new(counters.clone()),
+            counters,
+            held: Vec::with_capacity(MAX_HELD_LINES),
+            pending: None,
+            ready: VecDeque::with_capacity(MAX_HELD_LINES),
+            link: 0,
+            frag_sets: Vec::new(),
+            alloc: None,
+            own_mac,
+            client_mac,
+            mtu,
+        }
+    }
+
+    /// The ALG connections' state (HA sync of their sequence adjustments).
+    pub fn alg_control(&mut self) -> &mut crate::alg::AlgControl {
+        &mut self.alg
+    }
+
+    /// Sets where buffers come from when a rewritten datagram needs more fragments
+    /// than it came in, or a policy reply is built (the mbuf pool; tests give Vec
+    /// buffers).
+    pub fn set_alloc(&mut self, alloc: Box<dyn FnMut() -> Option<B>>) {
+        self.alloc = Some(alloc);
+    }
+
+    /// A buffer from [`AlgStream::set_alloc`]'s allocator, if there is one and it
+    /// gives one.
+    pub fn alloc(&mut self) -> Option<B> {
+        self.alloc.as_mut().and_then(|a| a())
+    }
+
+    /// Queues a frame of the control lcore's own behind those ready
+    /// ([`AlgStream::take_ready`] hands it out in turn).
+    pub fn push_ready(&mut self, buf: B, side: Side, link: u16) {
+        self.ready.push_back((buf, side, link));
+    }
+
+    /// Gathers a fragment of a datagram a worker reassembled; once all have come, the
+    /// ALG rewrites the whole and it leaves as one packet or fragmented again
+    /// ([`AlgStream::take_ready`]).
+    fn gather(&mut self, buf: B, tag: crate::alg::Tag, side: Side, now: u32) {
+        let id = crate::wire::be16(buf.data(), ethernet::HEADER_LEN + 4);
+        let key = (tag.inside, tag.remote, tag.dir, id);
+        let at = match self.frag_sets.iter().position(|f| f.key == key) {
+            Some(at) => at,
+            None if self.frag_sets.len() < MAX_FRAG_SETS => {
+                self.frag_sets.push(FragSet {
+                    key,
+                    tag,
+                    side,
+                    bufs: Vec::with_capacity(usize::from(tag.frags)),
+                    until: now + HOLD_SECS,
+                    link: self.link,
+                });
+                self.frag_sets.len() - 1
+            }
+            None => {
+                self.counters.count_drop(DropReason::RingFull);
+                return;
+            }
+        };
+        self.frag_sets[at].bufs.push(buf);
+        if self.frag_sets[at].bufs.len() < usize::from(tag.frags) {
+            return;
+        }
+        let set = self.frag_sets.swap_remove(at);
+        self.rewrite_reassembled(set, now);
+    }
+
+    fn rewrite_reassembled(&mut self, set: FragSet<B>, now: u32) {
+        let n = set.bufs.len() as u64;
+        let mut whole = crate::buf::VecBuf::with_room(&[], ethernet::HEADER_LEN + 60 + 65535);
+        let frames: Vec<&[u8]> = set.bufs.iter().map(|b| b.data()).collect();
+        if !matches!(
+            frag::assemble(&frames, &mut whole, 65535),
+            frag::Assembly::Whole(_)
+        ) {
+            self.counters.drops[DropReason::AlgFragment as usize].add(n);
+            return;
+        }
+        let refusal = self.alg.process(&mut whole, &set.tag, now);
+        let link = std::mem::replace(&mut self.link, set.link);
+        let refused = self.refused(refusal, &set.tag, set.bufs.len());
+        self.link = link;
+        if refused.is_some() {
+            return;
+        }
+        let mtu = usize::from(self.mtu);
+        let id = crate::wire::be16(whole.data(), ethernet::HEADER_LEN + 4);
+        let mut bufs = set.bufs;
+        let k = loop {
+            match frag::refragment(whole.data(), &mut bufs, mtu, id) {
+                Ok(k) => break k,
+                Err(need) if need != usize::MAX && need > bufs.len() => {
+                    match self.alloc.as_mut().and_then(|a| a()) {
+                        Some(b) => bufs.push(b),
+                        None => {
+                            self.counters.drops[DropReason::ReassemblyTooBig as usize].add(n);
+                            return;
+                        }
+                    }
+                }
+                Err(_) => {
+                    self.counters.drops[DropReason::ReassemblyTooBig as usize].add(n);
+                    return;
+                }
+            }
+        };
+        bufs.truncate(k);
+        if k > 1 {
+            self.counters.fragments_refragmented.inc();
+        }
+        for b in bufs {
+            self.ready.push_back((b, set.side, set.link));
+        }
+    }
+
+    /// Runs the ALG on a frame a worker tagged, and says where it goes. A TCP segment
+    /// that ends inside an address-carrying FTP command or a SIP or RTSP message is
+    /// held (answer [`Outcome::Hold`]: give it to [`AlgStream::hold_alg`]) until the
+    /// rest arrives; then the run is rewritten as one text, each segment keeping its
+    /// own bytes and its share of the edits, and they go in order. Linux's helpers
+    /// drop such a segment (a command split at the start of a segment) or pass it
+    /// untranslated (a command after another in the same segment).
+    pub fn alg(&mut self, buf: &mut B, side: Side, now: u32) -> Outcome {
+        let Some(tag) = crate::alg::Tag::pop(buf) else {
+            self.counters.count_drop(DropReason::LocalUnsupported);
+            return Outcome::Drop(DropReason::LocalUnsupported);
+        };
+        if tag.frags > 0 {
+            self.pending = Some(Pending::Fragment(tag, side));
+            return Outcome::Hold;
+        }
+        let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
+        let text = tag.alg == crate::nat::ALG_SIP || tag.alg == crate::nat::ALG_RTSP;
+        let seg = crate::alg::tcp_payload(buf.data()).map(|(s, e)| {
+            let l4 = crate::alg::l4_at(buf.data());
+            (crate::wire::be32(buf.data(), l4 + 4), e - s)
+        });
+        let repeat = seg.is_some_and(|(seq, _)| self.alg.in_run(&key, tag.dir, seq));
+        if let (true, Some((seq, len)), false) = (tag.dir == 0 || text, seg, repeat) {
+            if let Some(at) = self
+                .held
+                .iter()
+                .position(|h| h.key == key && h.tag.dir == tag.dir)
+            {
+                let (hseq, hlen, n) = {
+                    let h = &self.held[at];
+                    (h.seq, h.len, h.bufs.len())
+                };
+                if seq == hseq {
+                    // The sender sent the run's start again (nothing of it was acked):
+                    // start over from this copy.
+                    drop(self.held.swap_remove(at));
+                } else if seq != hseq.wrapping_add(hlen as u32) {
+                    let h = self.held.swap_remove(at);
+                    self.release(h, now);
+                } else {
+                    let mut whole = run_payload(&self.held[at].bufs);
+                    if let Some((s, e)) = crate::alg::tcp_payload(buf.data()) {
+                        whole.extend_from_slice(&buf.data()[s..e]);
+                    }
+                    if n < MAX_RUN && self.incomplete(&whole, key, &tag) {
+                        self.pending = Some(Pending::Append(at, len));
+                        self.count_hold(&tag, AlgHold::Held);
+                        return Outcome::Hold;
+                    }
+                    let h = self.held.swap_remove(at);
+                    self.count_hold(&tag, AlgHold::Joined);
+                    return self.send_run(h.bufs, buf, &tag, side, now);
+                }
+            }
+            let payload =
+                crate::alg::tcp_payload(buf.data()).map_or(&[][..], |(s, e)| &buf.data()[s..e]);
+            if self.incomplete(payload, key, &tag) {
+                self.pending = Some(Pending::New {
+                    key,
+                    tag,
+                    side,
+                    until: now + HOLD_SECS,
+                    seq,
+                    len,
+                });
+                self.count_hold(&tag, AlgHold::Held);
+                return Outcome::Hold;
+            }
+        }
+        let refusal = self.alg.process(buf, &tag, now);
+        self.refused(refusal, &tag, 1)
+            .map_or(Outcome::Send, Outcome::Drop)
+    }
+
+    /// Sets the ALGs' command and request policy (at start and on a reload).
+    pub fn set_policy(&mut self, p: crate::alg::AlgPolicy) {
+        self.alg.set_policy(p);
+    }
+
+    /// Carries out what the FTP policy decided for a text of `frames` segments: a
+    /// reply to the client (in the server's name, back through the worker link the
+    /// text came from), or the segments dropped (the reason, counted).
+    fn refused(
+        &mut self,
+        r: crate::alg::Refusal,
+        tag: &crate::alg::Tag,
+        frames: usize,
+    ) -> Option<DropReason> {
+        match r {
+            crate::alg::Refusal::None => None,
+            crate::alg::Refusal::Drop => {
+                self.counters.drops[DropReason::AlgPolicy as usize].add(frames as u64);
+                Some(DropReason::AlgPolicy)
+            }
+            crate::alg::Refusal::Reply(reply) => {
+                self.send_refusal(tag, |b, macs| crate::alg::write_reply(b, macs, tag, &reply));
+                None
+            }
+            crate::alg::Refusal::Datagram(text) => {
+                self.send_refusal(tag, |b, macs| {
+                    crate::alg::write_datagram(b, macs, tag, &text)
+                });
+                self.counters.drops[DropReason::AlgPolicy as usize].add(frames as u64);
+                Some(DropReason::AlgPolicy)
+            }
+        }
+    }
+
+    /// Builds a policy reply to the tag's client in a buffer from the pool (`write`
+    /// fills it, given the MACs) and sends it back through the current worker link.
+    fn send_refusal(
+        &mut self,
+        tag: &crate::alg::Tag,
+        write: impl FnOnce(&mut B, (Mac, Mac)) -> bool,
+    ) {
+        let mac = (self.client_mac)(tag.inside.0);
+        let own = self.own_mac;
+        let buf = self.alloc.as_mut().and_then(|a| a());
+        let built = match (mac, buf) {
+            (Some(mac), Some(mut b)) => write(&mut b, (own, mac)).then_some(b),
+            _ => None,
+        };
+        match built {
+            Some(b) => self.ready.push_back((b, Side::Inside, self.link)),
+            None => self.counters.count_drop(DropReason::AlgPolicyReplyUnsent),
+        }
+    }
+
+    /// Rewrites a held run completed by `last` (the caller's frame) and puts them in
+    /// order: the run's first segment takes `last`'s place as the caller's frame, the
+    /// others and then `last` follow right behind it.
+    fn send_run(
+        &mut self,
+        mut bufs: Vec<B>,
+        last: &mut B,
+        tag: &crate::alg::Tag,
+        side: Side,
+        now: u32,
+    ) -> Outcome {
+        let refusal = self.alg.process_run(&mut bufs, Some(&mut *last), tag, now);
+        if let Some(r) = self.refused(refusal, tag, bufs.len() + 1) {
+            // The run's segments go nowhere, the caller's frame neither.
+            return Outcome::Drop(r);
+        }
+        std::mem::swap(last, &mut bufs[0]);
+        let completed = bufs.remove(0);
+        bufs.push(completed);
+        // (A policy reply to the client, if any, is already behind: the run goes first.)
+        for b in bufs.into_iter().rev() {
+            self.ready.push_front((b, side, self.link));
+        }
+        Outcome::Send
+    }
+
+    /// Whether a payload (or a run's whole text) ends inside an address-carrying FTP
+    /// command or a SIP or RTSP message.
+    fn incomplete(&self, payload: &[u8], key: (u32, u16, u32, u16), tag: &crate::alg::Tag) -> bool {
+        if payload.is_empty() || !self.alg.reading(&key) {
+            return false;
+        }
+        if tag.alg == crate::nat::ALG_SIP || tag.alg == crate::nat::ALG_RTSP {
+            return crate::alg_text::incomplete_tail(payload, tag.alg);
+        }
+        // The last line, unfinished: the start of a PORT or EPRT (alone, or after
+        // whole commands in the same segment).
+        let tail = &payload[payload
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1)..];
+        !tail.is_empty()
+            && tail.len() <= cgnat_alg::ftp::MAX_LINE
+            && (crate::alg::starts_address_command(tail)
+                || (tag.dir == 0 && !tag.nat64 && self.alg.policy_holds(tail)))
+    }
+
+    fn count_hold(&self, tag: &crate::alg::Tag, what: AlgHold) {
+        use crate::counters::AlgEvent;
+        let (ftp, e) = match what {
+            AlgHold::Held => (&self.counters.alg_ftp_held, AlgEvent::Held),
+            AlgHold::Joined => (&self.counters.alg_ftp_joined, AlgEvent::Joined),
+            AlgHold::Released => (&self.counters.alg_ftp_released, AlgEvent::Released),
+        };
+        match self.counters.text_alg_events(tag.alg) {
+            Some(ev) => ev[e as usize].inc(),
+            None => ftp.inc(),
+        }
+    }
+
+    /// Takes the segment [`AlgStream::alg`] answered [`Outcome::Hold`] for.
+    pub fn hold_alg(&mut self, buf: B, now: u32) {
+        match self.pending.take() {
+            Some(Pending::New {
+                key,
+                tag,
+                side,
+                until,
+                seq,
+                len,
+            }) if self.held.len() < MAX_HELD_LINES => {
+                let mut bufs = Vec::with_capacity(MAX_RUN);
+                bufs.push(buf);
+                self.held.push(Held {
+                    key,
+                    tag,
+                    bufs,
+                    side,
+                    until,
+                    seq,
+                    len,
+                    link: self.link,
+                });
+            }
+            Some(Pending::Append(at, len)) if at < self.held.len() => {
+                self.held[at].bufs.push(buf);
+                self.held[at].len += len;
+            }
+            Some(Pending::Fragment(tag, side)) => self.gather(buf, tag, side, now),
+            _ => self.counters.count_drop(DropReason::RingFull),
+        }
+    }
+
+    /// Held runs whose time ran out go as they are (after the connection's sequence
+    /// adjustment; [`AlgStream::take_ready`] hands them out); fragments gathered too
+    /// long are dropped.
+    pub fn tick(&mut self, now: u32) {
+        let counters = &self.counters;
+        self.frag_sets.retain(|f| {
+            if f.until > now {
+                return true;
+            }
+            counters.drops[DropReason::ReassemblyTimeout as usize].add(f.bufs.len() as u64);
+            false
+        });
+        let mut i = 0;
+        while i < self.held.len() {
+            if self.held[i].until <= now {
+                let h = self.held.swap_remove(i);
+                self.release(h, now);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Says which worker link the frames given next ([`AlgStream::alg`],
+    /// [`AlgStream::hold_alg`]) come from: what they complete or release goes back
+    /// through it, and a run held goes back, when released, through the link it came
+    /// from ([`AlgStream::take_ready`]).
+    pub fn from_link(&mut self, link: u16) {
+        self.link = link;
+    }
+
+    /// A frame the control lcore has ready to send (released or joined segments), in
+    /// the order they must go: the side it leaves on and the worker link it goes back
+    /// through (the one its segments came from; 0 for the control lcore's own).
+    pub fn take_ready(&mut self) -> Option<(B, Side, u16)> {
+        self.ready.pop_front()
+    }
+
+    fn release(&mut self, mut h: Held<B>, now: u32) {
+        let refusal = self.alg.process_run(&mut h.bufs, None, &h.tag, now);
+        self.count_hold(&h.tag, AlgHold::Released);
+        if self.refused(refusal, &h.tag, h.bufs.len()).is_some() {
+            return;
+        }
+        for b in h.bufs {
+            self.ready.push_back((b, h.side, h.link));
+        }
+    }
+}
