@@ -449,30 +449,47 @@ pub enum OnDeny {
     Drop,
 }
 
-/// ALGs.
+/// The ALGs' sections: one [`AlgProto`] per ALG of the registry
+/// ([`cgnat_alg::PLUGINS`]), in its order, each defaulted from its registry entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Alg {
-    /// FTP (on by default).
-    pub ftp: AlgProto,
-    /// TFTP.
-    pub tftp: AlgProto,
-    /// SIP.
-    pub sip: AlgProto,
-    /// RTSP.
-    pub rtsp: AlgProto,
+    /// `protos[i]` is the section of `PLUGINS[i]`.
+    protos: Vec<AlgProto>,
 }
 
 impl Alg {
+    /// The sections in the registry's order (`protos.len() == PLUGINS.len()`).
+    pub(crate) fn from_registry_order(protos: Vec<AlgProto>) -> Alg {
+        assert_eq!(protos.len(), cgnat_alg::PLUGINS.len());
+        Alg { protos }
+    }
+
     /// The `[alg.<name>]` section of ALG `name` (the ALG registry's name), if there is
-    /// such a key.
+    /// such an ALG.
     pub fn get(&self, name: &str) -> Option<&AlgProto> {
-        match name {
-            "ftp" => Some(&self.ftp),
-            "tftp" => Some(&self.tftp),
-            "sip" => Some(&self.sip),
-            "rtsp" => Some(&self.rtsp),
-            _ => None,
-        }
+        let i = cgnat_alg::PLUGINS.iter().position(|p| p.name == name)?;
+        self.protos.get(i)
+    }
+
+    /// The section of the ALG whose session id is `id` ([`cgnat_alg::id`]).
+    pub fn by_id(&self, id: u8) -> Option<&AlgProto> {
+        let i = cgnat_alg::PLUGINS.iter().position(|p| p.id == id)?;
+        self.protos.get(i)
+    }
+
+    /// Every ALG of the registry with its section, in the registry's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static cgnat_alg::Plugin, &AlgProto)> {
+        cgnat_alg::PLUGINS.iter().zip(&self.protos)
+    }
+}
+
+/// `alg["ftp"]`: the section of a registry ALG (a name not in the registry is a bug of
+/// the caller and panics; [`Alg::get`] is the checked form).
+impl std::ops::Index<&str> for Alg {
+    type Output = AlgProto;
+    fn index(&self, name: &str) -> &AlgProto {
+        self.get(name)
+            .unwrap_or_else(|| panic!("no ALG `{name}` in the registry"))
     }
 }
 

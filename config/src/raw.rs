@@ -462,7 +462,7 @@ fn d_inbound_syn() -> InboundSynName {
     InboundSynName::Hold
 }
 
-#[derive(Serialize, Deserialize, Clone)]
+#[derive(Serialize, Deserialize, Clone, Default)]
 #[serde(deny_unknown_fields)]
 struct FileAlgProto {
     #[serde(default)]
@@ -511,17 +511,91 @@ enum OnDenyName {
     Drop,
 }
 
-#[derive(Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct FileAlg {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    ftp: Option<FileAlgProto>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    tftp: Option<FileAlgProto>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    sip: Option<FileAlgProto>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    rtsp: Option<FileAlgProto>,
+impl FileAlgProto {
+    /// Each key of the section with whether the file sets it.
+    fn keys(&self) -> [(&'static str, bool); 15] {
+        [
+            ("enabled", self.enabled.is_some()),
+            ("ports", self.ports.is_some()),
+            ("min_data_port", self.min_data_port.is_some()),
+            ("loose", self.loose.is_some()),
+            ("min_media_port", self.min_media_port.is_some()),
+            ("deny", self.deny.is_some()),
+            ("allow", self.allow.is_some()),
+            ("bounce", self.bounce.is_some()),
+            ("low_port", self.low_port.is_some()),
+            ("on_deny", self.on_deny.is_some()),
+            ("deny_methods", self.deny_methods.is_some()),
+            ("max_message_size", self.max_message_size.is_some()),
+            ("deny_status", self.deny_status.is_some()),
+            ("only", self.only.is_some()),
+            ("except", self.except.is_some()),
+        ]
+    }
+}
+
+/// The keys of `[alg.<name>]` only some ALGs take, each with the ALGs (registry names)
+/// that take it. Every other key (`enabled`, `ports`, `only`, `except`) every ALG of
+/// the registry takes.
+const ALG_KEYS: &[(&str, &[&str])] = &[
+    ("min_data_port", &["ftp"]),
+    ("loose", &["ftp"]),
+    ("deny", &["ftp"]),
+    ("allow", &["ftp"]),
+    ("bounce", &["ftp"]),
+    ("low_port", &["ftp"]),
+    ("on_deny", &["ftp", "sip", "rtsp"]),
+    ("min_media_port", &["sip", "rtsp"]),
+    ("deny_methods", &["sip", "rtsp"]),
+    ("max_message_size", &["sip"]),
+    ("deny_status", &["sip"]),
+];
+
+/// Whether `[alg.<alg>]` takes `key`.
+fn alg_takes(alg: &str, key: &str) -> bool {
+    match ALG_KEYS.iter().find(|(k, _)| *k == key) {
+        Some((_, algs)) => algs.contains(&alg),
+        None => true,
+    }
+}
+
+/// "only alg.ftp takes deny", "only alg.sip and alg.rtsp take deny_methods".
+fn alg_key_misplaced(key: &str) -> String {
+    let algs = ALG_KEYS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or(&[][..], |(_, a)| *a);
+    let names: Vec<String> = algs.iter().map(|a| format!("alg.{a}")).collect();
+    match names.as_slice() {
+        [one] => format!("only {one} takes {key}"),
+        [init @ .., last] => format!("only {} and {last} take {key}", init.join(", ")),
+        [] => format!("no ALG takes {key}"),
+    }
+}
+
+/// `[alg]`: a section per ALG, by its registry name; a name the registry does not
+/// have is refused when the file is resolved, with the names it has.
+#[derive(Deserialize, Default)]
+#[serde(transparent)]
+struct FileAlg(std::collections::BTreeMap<String, FileAlgProto>);
+
+/// Written in the registry's order.
+impl Serialize for FileAlg {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for p in &cgnat_alg::PLUGINS {
+            if let Some(a) = self.0.get(p.name) {
+                m.serialize_entry(p.name, a)?;
+            }
+        }
+        for (name, a) in &self.0 {
+            if !cgnat_alg::PLUGINS.iter().any(|p| p.name == name) {
+                m.serialize_entry(name, a)?;
+            }
+        }
+        m.end()
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -1785,64 +1859,44 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         other_protocols: allowed,
     };
 
-    // [alg]
-    let alg_of = |name: &'static str,
-                  a: &Option<FileAlgProto>,
-                  on: bool,
-                  ports: &[u16]|
-     -> Result<AlgProto, ConfigError> {
-        let enabled = a.as_ref().and_then(|a| a.enabled).unwrap_or(on);
+    // [alg]: one section per ALG of the registry.
+    if let Some(name) = f
+        .alg
+        .0
+        .keys()
+        .find(|n| !cgnat_alg::PLUGINS.iter().any(|p| p.name == n.as_str()))
+    {
+        let names: Vec<String> = cgnat_alg::PLUGINS
+            .iter()
+            .map(|p| format!("`{}`", p.name))
+            .collect();
+        return Err(cx.err(
+            &[Key("alg"), Seg::Name(name.clone())],
+            format!("no ALG `{name}`: the ALGs are {}", names.join(", ")),
+        ));
+    }
+    let alg_of = |plugin: &cgnat_alg::Plugin| -> Result<AlgProto, ConfigError> {
+        let name = plugin.name;
+        let a = &f.alg.0.get(name).cloned();
+        let enabled = a
+            .as_ref()
+            .and_then(|a| a.enabled)
+            .unwrap_or(plugin.on_by_default);
         let ports = a
             .as_ref()
             .and_then(|a| a.ports.clone())
-            .unwrap_or_else(|| ports.to_vec());
+            .unwrap_or_else(|| plugin.default_ports.to_vec());
         if ports.is_empty() || ports.contains(&0) {
             return Err(cx.err(
                 &[Key("alg"), Key(name), Key("ports")],
                 "at least one port, none of them 0",
             ));
         }
-        let ftp_only = |k: &'static str, set: bool| -> Result<(), ConfigError> {
-            if set && name != "ftp" {
-                return Err(cx.err(
-                    &[Key("alg"), Key(name), Key(k)],
-                    format!("only alg.ftp takes {k}"),
-                ));
-            }
-            Ok(())
-        };
-        ftp_only(
-            "min_data_port",
-            a.as_ref().is_some_and(|a| a.min_data_port.is_some()),
-        )?;
-        ftp_only("loose", a.as_ref().is_some_and(|a| a.loose.is_some()))?;
-        ftp_only("deny", a.as_ref().is_some_and(|a| a.deny.is_some()))?;
-        ftp_only("allow", a.as_ref().is_some_and(|a| a.allow.is_some()))?;
-        ftp_only("bounce", a.as_ref().is_some_and(|a| a.bounce.is_some()))?;
-        ftp_only("low_port", a.as_ref().is_some_and(|a| a.low_port.is_some()))?;
-        let media = name == "sip" || name == "rtsp";
-        let only_in = |k: &'static str, set: bool, ok: bool, which: &str| {
-            if set && !ok {
-                return Err(cx.err(
-                    &[Key("alg"), Key(name), Key(k)],
-                    format!("only {which} take {k}"),
-                ));
-            }
-            Ok(())
-        };
-        let on_deny_set = a.as_ref().is_some_and(|a| a.on_deny.is_some());
-        only_in(
-            "on_deny",
-            on_deny_set,
-            name != "tftp",
-            "alg.ftp, alg.sip and alg.rtsp",
-        )?;
-        let dm_set = a.as_ref().is_some_and(|a| a.deny_methods.is_some());
-        only_in("deny_methods", dm_set, media, "alg.sip and alg.rtsp")?;
-        let mm_set = a.as_ref().is_some_and(|a| a.max_message_size.is_some());
-        only_in("max_message_size", mm_set, name == "sip", "alg.sip")?;
-        let ds_set = a.as_ref().is_some_and(|a| a.deny_status.is_some());
-        only_in("deny_status", ds_set, name == "sip", "alg.sip")?;
+        // The keys of other ALGs.
+        let keys = a.as_ref().map(FileAlgProto::keys).unwrap_or_default();
+        if let Some((k, _)) = keys.iter().find(|(k, set)| *set && !alg_takes(name, k)) {
+            return Err(cx.err(&[Key("alg"), Key(name), Key(k)], alg_key_misplaced(k)));
+        }
         let mut deny_methods: Vec<String> = Vec::new();
         for m in a
             .as_ref()
@@ -1910,12 +1964,6 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
                 format!("`{c}` is in both deny and allow: name it in one of them"),
             ));
         }
-        if !media && a.as_ref().is_some_and(|a| a.min_media_port.is_some()) {
-            return Err(cx.err(
-                &[Key("alg"), Key(name), Key("min_media_port")],
-                "only alg.sip and alg.rtsp take min_media_port",
-            ));
-        }
         let min_media_port = a.as_ref().and_then(|a| a.min_media_port).unwrap_or(1024);
         if min_media_port == 0 {
             return Err(cx.err(
@@ -1976,12 +2024,12 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             except,
         })
     };
-    let alg = Alg {
-        ftp: alg_of("ftp", &f.alg.ftp, true, &[21])?,
-        tftp: alg_of("tftp", &f.alg.tftp, false, &[69])?,
-        sip: alg_of("sip", &f.alg.sip, false, &[5060])?,
-        rtsp: alg_of("rtsp", &f.alg.rtsp, false, &[554, 8554])?,
-    };
+    let alg = Alg::from_registry_order(
+        cgnat_alg::PLUGINS
+            .iter()
+            .map(alg_of)
+            .collect::<Result<_, _>>()?,
+    );
 
     // [metrics], [logging]
     let listen = match f.metrics.listen.trim() {
@@ -2203,37 +2251,36 @@ impl FileConfig {
     /// The file form of a resolved config, every default written out.
     pub(crate) fn from_config(c: &Config) -> FileConfig {
         let strs = |v: &[Ipv4Net]| v.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-        let alg = |a: &AlgProto, name: &str| {
-            let (ftp, sip) = (name == "ftp", name == "sip");
-            let media = sip || name == "rtsp";
-            Some(FileAlgProto {
+        // A key of the ALG's, written out; None for another ALG's key.
+        let alg = |name: &str, a: &AlgProto| {
+            let of = |k: &str| alg_takes(name, k);
+            let refuse = |r: bool| {
+                if r {
+                    RefusePass::Refuse
+                } else {
+                    RefusePass::Pass
+                }
+            };
+            FileAlgProto {
                 enabled: Some(a.enabled),
                 ports: Some(a.ports.clone()),
-                min_data_port: ftp.then_some(a.min_data_port),
-                loose: ftp.then_some(a.loose),
-                min_media_port: media.then_some(a.min_media_port),
-                deny: ftp.then(|| a.deny.clone()),
-                allow: ftp.then(|| a.allow.clone()),
-                bounce: ftp.then_some(if a.refuse_bounce {
-                    RefusePass::Refuse
-                } else {
-                    RefusePass::Pass
-                }),
-                low_port: ftp.then_some(if a.refuse_low_port {
-                    RefusePass::Refuse
-                } else {
-                    RefusePass::Pass
-                }),
-                on_deny: (name != "tftp").then_some(match a.on_deny {
+                min_data_port: of("min_data_port").then_some(a.min_data_port),
+                loose: of("loose").then_some(a.loose),
+                min_media_port: of("min_media_port").then_some(a.min_media_port),
+                deny: of("deny").then(|| a.deny.clone()),
+                allow: of("allow").then(|| a.allow.clone()),
+                bounce: of("bounce").then_some(refuse(a.refuse_bounce)),
+                low_port: of("low_port").then_some(refuse(a.refuse_low_port)),
+                on_deny: of("on_deny").then_some(match a.on_deny {
                     OnDeny::Reply => OnDenyName::Reply,
                     OnDeny::Drop => OnDenyName::Drop,
                 }),
-                deny_methods: media.then(|| a.deny_methods.clone()),
-                max_message_size: sip.then_some(a.max_message_size),
-                deny_status: sip.then_some(a.deny_status),
+                deny_methods: of("deny_methods").then(|| a.deny_methods.clone()),
+                max_message_size: of("max_message_size").then_some(a.max_message_size),
+                deny_status: of("deny_status").then_some(a.deny_status),
                 only: Some(strs(&a.only)),
                 except: Some(strs(&a.except)),
-            })
+            }
         };
         let n = &c.nat;
         FileConfig {
@@ -2359,12 +2406,12 @@ impl FileConfig {
                     })
                     .collect(),
             }),
-            alg: FileAlg {
-                ftp: alg(&c.alg.ftp, "ftp"),
-                tftp: alg(&c.alg.tftp, "tftp"),
-                sip: alg(&c.alg.sip, "sip"),
-                rtsp: alg(&c.alg.rtsp, "rtsp"),
-            },
+            alg: FileAlg(
+                c.alg
+                    .iter()
+                    .map(|(p, a)| (p.name.to_string(), alg(p.name, a)))
+                    .collect(),
+            ),
             metrics: FileMetrics {
                 listen: c.metrics.listen.map_or("off".into(), |a| a.to_string()),
                 token: c.metrics.token.clone(),
@@ -2415,6 +2462,31 @@ impl FileConfig {
                 key_file: h.key_file.clone(),
                 rate: h.rate,
             }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table of ALG-specific keys names registry ALGs and keys of the section, and
+    /// leaves every ALG at least the keys all take.
+    #[test]
+    fn alg_keys_name_registry_algs_and_section_keys() {
+        let section = FileAlgProto::default().keys().map(|(k, _)| k);
+        for (k, algs) in ALG_KEYS {
+            assert!(section.contains(k), "{k} is not a key of [alg.<name>]");
+            assert!(!algs.is_empty(), "{k}");
+            for a in *algs {
+                assert!(
+                    cgnat_alg::PLUGINS.iter().any(|p| p.name == *a),
+                    "{k}: no ALG {a} in the registry"
+                );
+            }
+        }
+        for k in ["enabled", "ports", "only", "except"] {
+            assert!(cgnat_alg::PLUGINS.iter().all(|p| alg_takes(p.name, k)));
         }
     }
 }

@@ -99,9 +99,9 @@ fn base_parses_with_defaults() {
         c.port(Role::Inside).unwrap().ipv4.to_string(),
         "100.64.0.1/10"
     );
-    assert!(c.alg.ftp.enabled && !c.alg.tftp.enabled && !c.alg.sip.enabled);
-    assert_eq!(c.alg.ftp.ports, [21]);
-    assert_eq!(c.alg.rtsp.ports, [554, 8554]);
+    assert!(c.alg["ftp"].enabled && !c.alg["tftp"].enabled && !c.alg["sip"].enabled);
+    assert_eq!(c.alg["ftp"].ports, [21]);
+    assert_eq!(c.alg["rtsp"].ports, [554, 8554]);
     assert_eq!(c.metrics.listen, Some("127.0.0.1:9469".parse().unwrap()));
     assert!(c.logging.ipfix.is_none());
     let d = &c.dataplane;
@@ -949,15 +949,15 @@ fn ftp_command_policy_is_validated() {
     refused(&t, "sip", "alg.sip.deny", "only alg.ftp");
     // The defaults: bounce and low ports refused, with a reply; verbs upper-cased.
     let c = Config::parse(&plus(""), "t").unwrap();
-    let f = &c.alg.ftp;
+    let f = &c.alg["ftp"];
     assert!(f.refuse_bounce && f.refuse_low_port && f.deny.is_empty() && f.allow.is_empty());
     assert_eq!(f.on_deny, cgnat_config::OnDeny::Reply);
     let t =
         plus("[alg]\nftp = { deny = [\"site\", \"Dele\"], bounce = \"pass\", on_deny = \"drop\" }");
     let c = Config::parse(&t, "t").unwrap();
-    assert_eq!(c.alg.ftp.deny, ["SITE", "DELE"]);
-    assert!(!c.alg.ftp.refuse_bounce && c.alg.ftp.refuse_low_port);
-    assert_eq!(c.alg.ftp.on_deny, cgnat_config::OnDeny::Drop);
+    assert_eq!(c.alg["ftp"].deny, ["SITE", "DELE"]);
+    assert!(!c.alg["ftp"].refuse_bounce && c.alg["ftp"].refuse_low_port);
+    assert_eq!(c.alg["ftp"].on_deny, cgnat_config::OnDeny::Drop);
 }
 
 #[test]
@@ -974,9 +974,9 @@ fn alg_subscriber_prefixes_are_within_the_inside_prefixes() {
     );
     let t = plus("[alg]\nrtsp = { only = [\"100.64.0.0/16\"], except = [\"100.64.8.0/24\"] }");
     let c = Config::parse(&t, "t").unwrap();
-    assert_eq!(c.alg.rtsp.only[0].to_string(), "100.64.0.0/16");
-    assert_eq!(c.alg.rtsp.except[0].to_string(), "100.64.8.0/24");
-    assert!(c.alg.ftp.only.is_empty() && c.alg.ftp.except.is_empty());
+    assert_eq!(c.alg["rtsp"].only[0].to_string(), "100.64.0.0/16");
+    assert_eq!(c.alg["rtsp"].except[0].to_string(), "100.64.8.0/24");
+    assert!(c.alg["ftp"].only.is_empty() && c.alg["ftp"].except.is_empty());
 }
 
 #[test]
@@ -1018,17 +1018,109 @@ fn sip_and_rtsp_method_policy_is_validated() {
          rtsp = { deny_methods = [\"RECORD\"], on_deny = \"drop\" }",
     );
     let c = Config::parse(&t, "t").unwrap();
-    assert_eq!(c.alg.sip.deny_methods, ["MESSAGE"]);
+    assert_eq!(c.alg["sip"].deny_methods, ["MESSAGE"]);
     assert_eq!(
-        (c.alg.sip.max_message_size, c.alg.sip.deny_status),
+        (c.alg["sip"].max_message_size, c.alg["sip"].deny_status),
         (4096, 403)
     );
-    assert_eq!(c.alg.rtsp.on_deny, cgnat_config::OnDeny::Drop);
+    assert_eq!(c.alg["rtsp"].on_deny, cgnat_config::OnDeny::Drop);
     let d = Config::parse(&plus(""), "t").unwrap();
     assert_eq!(
-        (d.alg.sip.max_message_size, d.alg.sip.deny_status),
+        (d.alg["sip"].max_message_size, d.alg["sip"].deny_status),
         (0, 405)
     );
+}
+
+#[test]
+fn every_registry_alg_has_its_section_with_the_registry_defaults() {
+    use cgnat_alg::PLUGINS;
+    let c = Config::parse(BASE, "t.toml").unwrap();
+    let order: Vec<&str> = c.alg.iter().map(|(p, _)| p.name).collect();
+    let names: Vec<&str> = PLUGINS.iter().map(|p| p.name).collect();
+    assert_eq!(order, names);
+    for p in &PLUGINS {
+        let n = p.name;
+        let a = c.alg.get(n).unwrap_or_else(|| panic!("no [alg.{n}]"));
+        assert_eq!(a.enabled, p.on_by_default, "{n}");
+        assert_eq!(a.ports, p.default_ports, "{n}");
+        assert!(a.only.is_empty() && a.except.is_empty(), "{n}");
+        assert_eq!(c.alg.by_id(p.id), Some(a), "{n}");
+        // The keys every ALG takes, set under each.
+        let t = plus(&format!(
+            "[alg.{n}]\nenabled = {}\nports = [4000, 4001]\n\
+             only = [\"100.64.0.0/16\"]\nexcept = [\"100.64.8.0/24\"]",
+            !p.on_by_default
+        ));
+        let d = Config::parse(&t, "t.toml").unwrap_or_else(|e| panic!("{n}: {e}"));
+        let b = &d.alg[n];
+        assert_eq!(b.enabled, !p.on_by_default, "{n}");
+        assert_eq!(b.ports, [4000, 4001], "{n}");
+        assert_eq!(b.only[0].to_string(), "100.64.0.0/16", "{n}");
+        assert_eq!(b.except[0].to_string(), "100.64.8.0/24", "{n}");
+        for q in PLUGINS.iter().filter(|q| q.name != n) {
+            assert_eq!(d.alg[q.name], c.alg[q.name], "{n} changed {}", q.name);
+        }
+        let t = plus(&format!("[alg.{n}]\nports = []"));
+        refused(
+            &t,
+            "ports = []",
+            &format!("alg.{n}.ports"),
+            "at least one port",
+        );
+    }
+}
+
+#[test]
+fn an_unknown_alg_section_is_refused_naming_the_registry_algs() {
+    let t = plus("[alg.ftps]\nenabled = true");
+    let e = refused(&t, "[alg.ftps]", "alg.ftps", "no ALG `ftps`: the ALGs are");
+    let t = plus("[alg]\nh323 = { enabled = true }");
+    let f = refused(&t, "h323", "alg.h323", "no ALG `h323`: the ALGs are");
+    for p in &cgnat_alg::PLUGINS {
+        let name = format!("`{}`", p.name);
+        assert!(
+            e.message.contains(&name) && f.message.contains(&name),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn a_key_of_some_algs_is_refused_under_another_naming_the_algs_it_belongs_to() {
+    for (alg, key, hint) in [
+        ("tftp", "loose = true", "only alg.ftp takes loose"),
+        (
+            "sip",
+            "min_data_port = 2000",
+            "only alg.ftp takes min_data_port",
+        ),
+        ("rtsp", "bounce = \"pass\"", "only alg.ftp takes bounce"),
+        (
+            "rtsp",
+            "deny_status = 403",
+            "only alg.sip takes deny_status",
+        ),
+        ("sip", "allow = [\"LIST\"]", "only alg.ftp takes allow"),
+        (
+            "ftp",
+            "max_message_size = 4096",
+            "only alg.sip takes max_message_size",
+        ),
+        (
+            "tftp",
+            "deny_methods = [\"X\"]",
+            "only alg.sip and alg.rtsp take deny_methods",
+        ),
+        (
+            "tftp",
+            "on_deny = \"drop\"",
+            "only alg.ftp, alg.sip and alg.rtsp take on_deny",
+        ),
+    ] {
+        let t = plus(&format!("[alg.{alg}]\n{key}"));
+        let k = key.split(' ').next().unwrap();
+        refused(&t, key, &format!("alg.{alg}.{k}"), hint);
+    }
 }
 
 #[test]
@@ -1047,7 +1139,7 @@ fn min_media_port_is_for_sip_and_rtsp_and_never_zero() {
     let c = cgnat_config::Config::parse(&plus("[alg]\nsip = { min_media_port = 2000 }"), "t.toml")
         .unwrap();
     assert_eq!(
-        (c.alg.sip.min_media_port, c.alg.rtsp.min_media_port),
+        (c.alg["sip"].min_media_port, c.alg["rtsp"].min_media_port),
         (2000, 1024)
     );
 }

@@ -106,9 +106,9 @@ impl AlgPolicy {
             drop: p.on_deny == cgnat_config::OnDeny::Drop,
         };
         AlgPolicy {
-            ftp: FtpPolicy::of(&a.ftp),
-            sip: text(&a.sip, a.sip.deny_status),
-            rtsp: text(&a.rtsp, 405),
+            ftp: FtpPolicy::of(&a["ftp"]),
+            sip: text(&a["sip"], a["sip"].deny_status),
+            rtsp: text(&a["rtsp"], 405),
         }
     }
 }

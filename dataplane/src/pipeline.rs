@@ -237,8 +237,8 @@ impl PipelineParams {
             wait_per_hop: cfg.dataplane.unresolved_queue,
             wait_max: cfg.dataplane.unresolved_queue_total,
             wait_secs: cfg.dataplane.unresolved_secs,
-            ftp_min_data_port: cfg.alg.ftp.min_data_port,
-            ftp_loose: cfg.alg.ftp.loose,
+            ftp_min_data_port: cfg.alg["ftp"].min_data_port,
+            ftp_loose: cfg.alg["ftp"].loose,
             syn_hold_secs: match cfg.nat.inbound_syn {
                 cgnat_config::InboundSyn::Hold => cfg.nat.timeouts.tcp_syn_inbound,
                 cgnat_config::InboundSyn::Drop => 0,

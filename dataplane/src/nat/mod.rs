@@ -498,24 +498,19 @@ impl NatParams {
                 Vec::new()
             }
         };
-        for (ports, p) in self.alg_server_ports.iter_mut().zip(&cgnat_alg::PLUGINS) {
-            *ports = alg.get(p.name).map_or_else(Vec::new, on);
+        for (ports, (_, a)) in self.alg_server_ports.iter_mut().zip(alg.iter()) {
+            *ports = on(a);
         }
-        self.sip_min_media_port = alg.sip.min_media_port;
-        self.rtsp_min_media_port = alg.rtsp.min_media_port;
-        self.sip_deny_methods = alg.sip.deny_methods.clone();
-        self.sip_max_message_size = alg.sip.max_message_size;
-        self.rtsp_deny_methods = alg.rtsp.deny_methods.clone();
-        self.alg_subscribers = [
-            (ALG_FTP, &alg.ftp),
-            (ALG_TFTP, &alg.tftp),
-            (ALG_SIP, &alg.sip),
-            (ALG_RTSP, &alg.rtsp),
-        ]
-        .into_iter()
-        .filter(|(_, a)| !a.only.is_empty() || !a.except.is_empty())
-        .map(|(id, a)| (id, a.only.clone(), a.except.clone()))
-        .collect();
+        self.sip_min_media_port = alg["sip"].min_media_port;
+        self.rtsp_min_media_port = alg["rtsp"].min_media_port;
+        self.sip_deny_methods = alg["sip"].deny_methods.clone();
+        self.sip_max_message_size = alg["sip"].max_message_size;
+        self.rtsp_deny_methods = alg["rtsp"].deny_methods.clone();
+        self.alg_subscribers = alg
+            .iter()
+            .filter(|(_, a)| !a.only.is_empty() || !a.except.is_empty())
+            .map(|(p, a)| (p.id, a.only.clone(), a.except.clone()))
+            .collect();
     }
 
     /// Resolves the NAT settings for `workers` workers from the config. Fails only when
