@@ -1312,6 +1312,24 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         doc: text.parse::<toml_edit::ImDocument<String>>().ok(),
     };
 
+    // An [alg] section the registry has no ALG for: a schema error, refused before
+    // any value is checked, as serde refuses an unknown key.
+    if let Some(name) = f
+        .alg
+        .0
+        .keys()
+        .find(|n| !cgnat_alg::PLUGINS.iter().any(|p| p.name == n.as_str()))
+    {
+        let names: Vec<String> = cgnat_alg::PLUGINS
+            .iter()
+            .map(|p| format!("`{}`", p.name))
+            .collect();
+        return Err(cx.err(
+            &[Key("alg"), Seg::Name(name.clone())],
+            format!("no ALG `{name}`: the ALGs are {}", names.join(", ")),
+        ));
+    }
+
     // [dataplane]
     let dp = &f.dataplane;
     let dpk = |k: &'static str| vec![Key("dataplane"), Key(k)];
@@ -1859,22 +1877,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         other_protocols: allowed,
     };
 
-    // [alg]: one section per ALG of the registry.
-    if let Some(name) = f
-        .alg
-        .0
-        .keys()
-        .find(|n| !cgnat_alg::PLUGINS.iter().any(|p| p.name == n.as_str()))
-    {
-        let names: Vec<String> = cgnat_alg::PLUGINS
-            .iter()
-            .map(|p| format!("`{}`", p.name))
-            .collect();
-        return Err(cx.err(
-            &[Key("alg"), Seg::Name(name.clone())],
-            format!("no ALG `{name}`: the ALGs are {}", names.join(", ")),
-        ));
-    }
+    // [alg]: one section per ALG of the registry (the unknown ones refused first).
     let alg_of = |plugin: &cgnat_alg::Plugin| -> Result<AlgProto, ConfigError> {
         let name = plugin.name;
         let a = &f.alg.0.get(name).cloned();

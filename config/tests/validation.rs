@@ -1083,6 +1083,12 @@ fn an_unknown_alg_section_is_refused_naming_the_registry_algs() {
             "{e}"
         );
     }
+    // A schema error, named before the values of other tables are checked.
+    let t = format!(
+        "{}\n[alg.ftps]\nenabled = true\n",
+        with(POOL, "pool = [\"198.51.100.0/99\"]")
+    );
+    refused(&t, "[alg.ftps]", "alg.ftps", "no ALG `ftps`");
 }
 
 #[test]
