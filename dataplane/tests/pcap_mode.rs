@@ -1018,9 +1018,10 @@ fn nat64_subscribers_are_translated_by_their_owner_among_two_workers_over_dpdk()
         let src: [u8; 4] = f[26..30].try_into().unwrap();
         assert!(in_pool(src.into()), "{f:?}");
         let sport = u16::from_be_bytes([f[34], f[35]]);
-        by_port.insert(sport, src);
+        by_port.insert((src, sport), ());
     }
-    assert_eq!(by_port.len(), 16, "16 distinct outside ports");
+    // The two workers' shares of the pool are apart: a port may be used on each.
+    assert_eq!(by_port.len(), 16, "16 distinct outside endpoints");
 }
 
 #[test]
