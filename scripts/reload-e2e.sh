@@ -50,8 +50,11 @@ api="127.0.0.1:$api_port"
 wait_up "$cg" || fail "cgnat did not answer ping on 100.64.0.1 (or exited)"
 echo "reload-e2e: appliance up"
 
-# Servers: HTTP with an 8 MB file, a UDP echo, FTP (pyftpdlib) with a small file.
-head -c 8388608 /dev/urandom > "$work/blob.bin"
+# Servers: HTTP with a 24 MB file, a UDP echo, FTP (pyftpdlib) with a small file.
+# 24 MB at 250 KB/s: 80 s or more, over twice what the four reloads and their checks take
+# on an idle machine (with 8 MB a loaded CI run reached reload 3 after the download
+# had ended).
+head -c 25165824 /dev/urandom > "$work/blob.bin"
 want=$(sha256sum "$work/blob.bin" | cut -d' ' -f1)
 mkdir -p "$work/ftp"
 head -c 65536 /dev/urandom > "$work/ftp/small.bin"
@@ -84,7 +87,7 @@ done
 
 # The long transfers: the download at 250 KB/s (about 33 s), and a datagram every
 # 50 ms from one socket, each answer awaited (3 s at most) until told to stop.
-ip netns exec "$sub" curl -sS --max-time 120 --limit-rate 250k -o "$work/got.bin" \
+ip netns exec "$sub" curl -sS --max-time 180 --limit-rate 250k -o "$work/got.bin" \
     http://192.0.2.10:8080/blob.bin > "$work/curl.log" 2>&1 &
 curl_pid=$!
 pids+=("$curl_pid")
@@ -236,7 +239,7 @@ echo "reload-e2e: a new subscriber comes from $(grep 'GET /ftp/small.bin' "$work
 wait "$curl_pid" || fail "the download failed: $(cat "$work/curl.log")"
 got=$(sha256sum "$work/got.bin" | cut -d' ' -f1)
 [ "$want" = "$got" ] || fail "sha256 mismatch: $want vs $got"
-echo "reload-e2e: 8 MB download across four reloads ok, sha256 $got"
+echo "reload-e2e: 24 MB download across four reloads ok, sha256 $got"
 touch "$work/udp-stop"
 wait "$udp_pid" || fail "the UDP exchange lost datagrams: $(tail -3 "$work/udp-client.log")"
 peers=$(grep '^peers' "$work/udp-server.log" | cut -d' ' -f2-)
