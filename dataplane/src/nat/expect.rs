@@ -252,19 +252,15 @@ impl Expectations {
     /// Up to `out.len()` outside keys of the expectations of call or session `tag`
     /// announced during `master`, registrations aside; how many were written.
     pub fn of_call(&self, master: u32, tag: u32, out: &mut [Key]) -> usize {
-        let mut n = 0;
-        for (k, _) in self
-            .by_key
-            .iter()
-            .filter(|(_, e)| e.master == master && e.tag == tag && e.class != class::SIP_REGISTER)
-        {
-            if n == out.len() {
-                break;
-            }
-            out[n] = *k;
-            n += 1;
-        }
-        n
+        fill(
+            self.by_key
+                .iter()
+                .filter(|(_, e)| {
+                    e.master == master && e.tag == tag && e.class != class::SIP_REGISTER
+                })
+                .map(|(k, _)| *k),
+            out,
+        )
     }
 
     /// Up to `out.len()` outside keys of the expectations that die with master session

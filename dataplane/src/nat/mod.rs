@@ -3275,17 +3275,28 @@ impl Nat {
     /// (No allocation: the worker calls it for a BYE or a TEARDOWN; the keys are
     /// gathered a few at a time on the stack.)
     pub fn alg_forget(&mut self, master: u32, tag: u32, now: u32) -> usize {
-        const AT_ONCE: usize = 8;
+        let removed = self.remove_expectations::<8>(now, |x, out| x.of_call(master, tag, out));
+        self.counters.expectations_removed.add(removed as u64);
+        removed
+    }
+
+    /// Removes the expectations `pick` names, `N` at a time (it writes up to `N` of
+    /// their outside keys and says how many) until it names fewer: the worker gathers
+    /// them on the stack, never in an allocation. How many went.
+    fn remove_expectations<const N: usize>(
+        &mut self,
+        now: u32,
+        pick: impl Fn(&Expectations, &mut [Key]) -> usize,
+    ) -> usize {
+        let mut keys = [Key::default(); N];
         let mut removed = 0;
         loop {
-            let mut dead = [Key::default(); AT_ONCE];
-            let n = self.expects.of_call(master, tag, &mut dead);
-            for k in &dead[..n] {
+            let n = pick(&self.expects, &mut keys);
+            for k in &keys[..n] {
                 self.remove_expectation(k, now);
-                self.counters.expectations_removed.inc();
             }
             removed += n;
-            if n < AT_ONCE {
+            if n < N {
                 return removed;
             }
         }
@@ -3362,17 +3373,8 @@ impl Nat {
         if self.expects.is_empty() {
             return;
         }
-        let mut keys = [Key::default(); 32];
-        loop {
-            let n = self.expects.due(now, &mut keys);
-            for k in &keys[..n] {
-                self.remove_expectation(k, now);
-                self.counters.expectations_expired.inc();
-            }
-            if n < keys.len() {
-                break;
-            }
-        }
+        let expired = self.remove_expectations::<32>(now, |x, out| x.due(now, out));
+        self.counters.expectations_expired.add(expired as u64);
     }
 
     fn free_session_at(&mut self, i: u32, now: u32) {
@@ -3420,16 +3422,7 @@ impl Nat {
         if s.alg() != 0 && !self.expects.is_empty() {
             // Expectations die with their master; a registration lives its own
             // lifetime (the signalling session comes and goes meanwhile).
-            let mut keys = [Key::default(); 32];
-            loop {
-                let n = self.expects.of_master(i, &mut keys);
-                for k in &keys[..n] {
-                    self.remove_expectation(k, now);
-                }
-                if n < keys.len() {
-                    break;
-                }
-            }
+            self.remove_expectations::<32>(now, |x, out| x.of_master(i, out));
         }
         self.maybe_remove_subscriber(sub);
         if hosts6::is_host(s.in_addr) {
