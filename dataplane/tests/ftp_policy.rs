@@ -99,6 +99,12 @@ fn sides(o: Vec<(Side, Vec<u8>)>) -> (Vec<Seg>, Vec<Seg>) {
 /// A control connection (client ISN 100, server ISN 500) past the server's banner
 /// (`220 ready\r\n`, 11 bytes: the client is at 101, the server at 512); returns the
 /// harness and the client's outside endpoint.
+/// A client's segment (window 512) at `seq` carrying `text` at `now`: what reaches
+/// the client and what reaches the server.
+fn from_client(h: &mut Harness, seq: u32, text: &[u8], now: u32) -> (Vec<Seg>, Vec<Seg>) {
+    sides(h.inject(&seg(CLIENT, SERVER, seq, 512, text, None), Inside, now))
+}
+
 fn session(alg: &str) -> (Harness, SocketAddrV4) {
     let mut h = harness(&format!("[alg]\nftp = {{ {alg} }}"));
     let c = connect(&mut h, CLIENT, SERVER, 500);
@@ -120,8 +126,7 @@ fn a_denied_command_gets_504_and_never_reaches_the_server() {
     let site = b"SITE CHMOD 777 f\r\n";
     let n = site.len() as u32;
     let r = REFUSED.len() as u32;
-    let (to_client, to_server) =
-        sides(h.inject(&seg(CLIENT, SERVER, 101, 512, site, None), Inside, 1002));
+    let (to_client, to_server) = from_client(&mut h, 101, site, 1002);
     // The server gets a bare ack: the command's bytes left the stream.
     assert_eq!(to_server.len(), 1, "{to_server:?}");
     assert_eq!(to_server[0].text, "");
@@ -246,11 +251,7 @@ fn a_retransmitted_denied_command_gets_the_same_reply_once_in_sequence() {
 fn two_refusals_in_a_row_stack() {
     let (mut h, c) = session("deny = [\"SITE\"]");
     let r = REFUSED.len() as u32;
-    let (a, _) = sides(h.inject(
-        &seg(CLIENT, SERVER, 101, 512, b"SITE A\r\n", None),
-        Inside,
-        1002,
-    ));
+    let (a, _) = from_client(&mut h, 101, b"SITE A\r\n", 1002);
     let (b, to_server) = sides(h.inject(
         &seg(CLIENT, SERVER, 109, 512 + r, b"SITE B\r\nNOOP\r\n", None),
         Inside,
@@ -271,11 +272,7 @@ fn two_refusals_in_a_row_stack() {
 #[test]
 fn bounce_and_low_data_ports_are_refused_by_default() {
     let (mut h, _) = session("");
-    let (to_client, to_server) = sides(h.inject(
-        &seg(CLIENT, SERVER, 101, 512, b"PORT 192,0,2,99,0,25\r\n", None),
-        Inside,
-        1002,
-    ));
+    let (to_client, to_server) = from_client(&mut h, 101, b"PORT 192,0,2,99,0,25\r\n", 1002);
     assert_eq!(to_server[0].text, "");
     assert_eq!(
         to_client[0].text,
@@ -302,11 +299,7 @@ fn bounce_and_low_data_ports_are_refused_by_default() {
     assert_eq!(h.counters.expectations_created.get(), 0);
     // "pass": today's behaviour (nothing opened, the command goes on).
     let (mut h, _) = session("bounce = \"pass\", low_port = \"pass\"");
-    let (to_client, to_server) = sides(h.inject(
-        &seg(CLIENT, SERVER, 101, 512, b"PORT 192,0,2,99,0,25\r\n", None),
-        Inside,
-        1002,
-    ));
+    let (to_client, to_server) = from_client(&mut h, 101, b"PORT 192,0,2,99,0,25\r\n", 1002);
     assert!(to_client.is_empty());
     assert_eq!(to_server[0].text, "PORT 192,0,2,99,0,25\r\n");
 }
@@ -314,18 +307,10 @@ fn bounce_and_low_data_ports_are_refused_by_default() {
 #[test]
 fn an_allow_list_refuses_everything_else() {
     let (mut h, _) = session("allow = [\"USER\", \"PASS\", \"RETR\"]");
-    let (to_client, to_server) = sides(h.inject(
-        &seg(CLIENT, SERVER, 101, 512, b"USER a\r\n", None),
-        Inside,
-        1002,
-    ));
+    let (to_client, to_server) = from_client(&mut h, 101, b"USER a\r\n", 1002);
     assert!(to_client.is_empty());
     assert_eq!(to_server[0].text, "USER a\r\n");
-    let (to_client, to_server) = sides(h.inject(
-        &seg(CLIENT, SERVER, 109, 512, b"stor f\r\n", None),
-        Inside,
-        1003,
-    ));
+    let (to_client, to_server) = from_client(&mut h, 109, b"stor f\r\n", 1003);
     assert_eq!(to_server[0].text, "");
     assert_eq!(to_client[0].text, REFUSED);
 }
@@ -360,11 +345,7 @@ fn a_denied_command_cut_in_two_is_held_and_refused() {
         Inside,
         1002,
     );
-    let (to_client, to_server) = sides(h.inject(
-        &seg(CLIENT, SERVER, 103, 512, b"TE CHMOD 777 f\r\n", None),
-        Inside,
-        1002,
-    ));
+    let (to_client, to_server) = from_client(&mut h, 103, b"TE CHMOD 777 f\r\n", 1002);
     assert_eq!(
         to_server
             .iter()
@@ -401,11 +382,7 @@ fn the_policy_follows_a_reload() {
 #[test]
 fn only_what_may_become_a_refused_command_is_held() {
     let (mut h, _) = session("allow = [\"USER\", \"RETR\"]");
-    let (_, to_server) = sides(h.inject(
-        &seg(CLIENT, SERVER, 101, 512, b"RETR fi", None),
-        Inside,
-        1002,
-    ));
+    let (_, to_server) = from_client(&mut h, 101, b"RETR fi", 1002);
     assert_eq!(to_server[0].text, "RETR fi", "an allowed command goes on");
     none(
         &mut h,
@@ -419,17 +396,9 @@ fn only_what_may_become_a_refused_command_is_held() {
         "STOR or STAT may follow"
     );
     let (mut h, _) = session("deny = [\"SITE\"]");
-    let (_, to_server) = sides(h.inject(
-        &seg(CLIENT, SERVER, 101, 512, b"RETR fi", None),
-        Inside,
-        1002,
-    ));
+    let (_, to_server) = from_client(&mut h, 101, b"RETR fi", 1002);
     assert_eq!(to_server[0].text, "RETR fi");
-    let (_, to_server) = sides(h.inject(
-        &seg(CLIENT, SERVER, 108, 512, b"le\r\n220-multi", None),
-        Inside,
-        1002,
-    ));
+    let (_, to_server) = from_client(&mut h, 108, b"le\r\n220-multi", 1002);
     assert_eq!(
         to_server[0].text, "le\r\n220-multi",
         "digits never start a command"
