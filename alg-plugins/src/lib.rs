@@ -22,6 +22,7 @@
 //! (FTP only: RFC 4787 REQ-10, RFC 5382 REQ-6), and its expectation classes.
 #![forbid(unsafe_code)]
 
+pub mod contract;
 pub mod ftp;
 pub mod rtcp;
 pub mod rtsp;
@@ -124,7 +125,7 @@ pub const TCP: u8 = 6;
 pub const UDP: u8 = 17;
 
 /// One ALG.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub struct Plugin {
     /// The id sessions bound to it carry.
     pub id: u8,
@@ -138,7 +139,34 @@ pub struct Plugin {
     pub on_by_default: bool,
     /// Its expectation classes (indexes into [`CLASSES`]).
     pub classes: &'static [u8],
+    /// Its implementation of the [`contract::Contract`], which the dataplane runs
+    /// without knowing the ALG's name; `None` for the ALGs whose dataplane code
+    /// predates the contract (FTP, TFTP, SIP, RTSP).
+    pub contract: Option<&'static dyn contract::Contract>,
 }
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("protocols", &self.protocols)
+            .field("default_ports", &self.default_ports)
+            .field("on_by_default", &self.on_by_default)
+            .field("classes", &self.classes)
+            .field("contract", &self.contract.is_some())
+            .finish()
+    }
+}
+
+/// Two entries are the same ALG when their ids are (the registry checks ids unique).
+impl PartialEq for Plugin {
+    fn eq(&self, other: &Plugin) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for Plugin {}
 
 /// The ALGs.
 pub const PLUGINS: [Plugin; 4] = [
@@ -149,6 +177,7 @@ pub const PLUGINS: [Plugin; 4] = [
         default_ports: &[21],
         on_by_default: true,
         classes: &[class::FTP_DATA],
+        contract: None,
     },
     Plugin {
         id: id::TFTP,
@@ -157,6 +186,7 @@ pub const PLUGINS: [Plugin; 4] = [
         default_ports: &[69],
         on_by_default: false,
         classes: &[class::TFTP],
+        contract: None,
     },
     Plugin {
         id: id::SIP,
@@ -165,6 +195,7 @@ pub const PLUGINS: [Plugin; 4] = [
         default_ports: &[5060],
         on_by_default: false,
         classes: &[class::SIP_MEDIA, class::SIP_REGISTER, class::SIP_DIALOG],
+        contract: None,
     },
     Plugin {
         id: id::RTSP,
@@ -173,6 +204,7 @@ pub const PLUGINS: [Plugin; 4] = [
         default_ports: &[554, 8554],
         on_by_default: false,
         classes: &[class::RTSP_MEDIA],
+        contract: None,
     },
 ];
 

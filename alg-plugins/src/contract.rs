@@ -1,0 +1,399 @@
+//! The ALG contract: what a protocol implements once, so that the dataplane runs it
+//! without knowing its name. An ALG here sees bytes only: the framing of its control
+//! stream, what a whole message asks of the NAT (its *plan*), and the edits of the
+//! message once the NAT has granted those asks. It owns no packets and no tables, so it
+//! is tested and fuzzed on bytes alone; every buffer here is of fixed size (the
+//! dataplane's hot path does not allocate).
+//!
+//! The dataplane's side of the contract, for every ALG whose registry entry
+//! ([`crate::Plugin::contract`]) names an implementation:
+//! 1. on the worker that owns the session, each whole message of a frame is framed
+//!    ([`Contract::framing`]) and planned ([`Contract::plan`]);
+//! 2. the worker grants each [`Ask`] from its own tables (a translation reserved with an
+//!    expectation of the ALG's class, an identifier mapped, a mapping looked up) or
+//!    refuses it (counted), and records what the message ends ([`Ask::End`]);
+//! 3. the edits of the message ([`Contract::edits`]) are made with those grants: by the
+//!    worker itself, inline, when they keep the message's length (no sequence
+//!    adjustment); otherwise by the stream engine, which adjusts sequence and
+//!    acknowledgement numbers for the rest of the connection.
+//!
+//! Adding an ALG is its module, implementing [`Contract`], and one line in
+//! [`crate::PLUGINS`] (with its expectation classes in [`crate::CLASSES`]).
+
+/// Which way a message goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    /// From the inside subscriber to the outside peer.
+    FromInside,
+    /// From the outside peer to the subscriber.
+    FromOutside,
+}
+
+/// An address (IPv4, host order) and a port or 16-bit identifier.
+pub type Endpoint = (u32, u16);
+
+/// The session a message travels on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ctx {
+    /// Its direction.
+    pub dir: Dir,
+    /// The subscriber's own endpoint.
+    pub inside: Endpoint,
+    /// Its translation (the pool address and port).
+    pub outside: Endpoint,
+    /// The peer's endpoint.
+    pub remote: Endpoint,
+    /// Whether the control session is a datagram one (UDP): a message is one datagram.
+    pub datagram: bool,
+}
+
+/// What the front of a control stream holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// A whole message of this many bytes.
+    Whole(usize),
+    /// The start of a message not yet whole: hold it until more comes.
+    More,
+    /// This many bytes that are no message of the ALG's (or one it will never read:
+    /// too long, malformed): passed on untouched, and counted by the dataplane.
+    Skip(usize),
+}
+
+/// What kind of thing an [`Ask`] names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A TCP port.
+    Tcp,
+    /// A UDP port.
+    Udp,
+    /// A pair of UDP ports, even and odd (RTP and RTCP).
+    UdpPair,
+    /// A 16-bit identifier the ALG's own tunnels are keyed by (PPTP's call ID, which
+    /// enhanced GRE packets carry in their key field).
+    Id,
+}
+
+/// One thing a message asks of the NAT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ask {
+    /// The subscriber announces `inside` (its own address and a port or identifier)
+    /// for the peer to reach: reserve its translation (the same for the same endpoint)
+    /// and, for a port, expect the peer's connection to it (`class`, from `from` when
+    /// known, else from the session's remote address).
+    Announce {
+        /// What `inside.1` is.
+        kind: Kind,
+        /// The announced endpoint.
+        inside: Endpoint,
+        /// The expectation class (an id of [`crate::class`]).
+        class: u8,
+        /// The peer expected, when the message names another than the session's.
+        from: Option<u32>,
+    },
+    /// The peer names one of the subscriber's translations (`outside`: a pool address,
+    /// or 0 for the session's own, and a port or identifier): what it stands for inside.
+    Lookup {
+        /// What `outside.1` is.
+        kind: Kind,
+        /// The translated endpoint the peer wrote.
+        outside: Endpoint,
+    },
+    /// The peer's own identifier for a tunnel the subscriber announced (`inside`, as
+    /// written by the subscriber): binds the two, so the tunnel's packets are mapped
+    /// both ways (PPTP's Outgoing-Call-Reply: the server's call ID).
+    Bind {
+        /// What the identifiers are.
+        kind: Kind,
+        /// The subscriber's endpoint, as it announced it.
+        inside: Endpoint,
+        /// The peer's identifier.
+        peer: u16,
+    },
+    /// The end of what an earlier announce opened (`inside` as the subscriber wrote it,
+    /// or the translation when `translated`): its mapping and expectation go.
+    End {
+        /// What `endpoint.1` is.
+        kind: Kind,
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// `endpoint` is the translation (the peer named it), not the inside one.
+        translated: bool,
+    },
+}
+
+/// Most asks one message may make; more are refused and counted by the dataplane.
+pub const MAX_ASKS: usize = 8;
+
+/// What one message asks: a bounded list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    asks: [Option<Ask>; MAX_ASKS],
+    n: usize,
+    /// Asks that did not fit.
+    pub over: usize,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan {
+            asks: [None; MAX_ASKS],
+            n: 0,
+            over: 0,
+        }
+    }
+}
+
+impl Plan {
+    /// Adds an ask; false (and counted in `over`) when the plan is full.
+    pub fn push(&mut self, a: Ask) -> bool {
+        if self.n == MAX_ASKS {
+            self.over += 1;
+            return false;
+        }
+        self.asks[self.n] = Some(a);
+        self.n += 1;
+        true
+    }
+
+    /// The asks, in order.
+    pub fn asks(&self) -> impl Iterator<Item = &Ask> {
+        self.asks[..self.n].iter().flatten()
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// No asks.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Forgets every ask.
+    pub fn clear(&mut self) {
+        *self = Plan::default();
+    }
+}
+
+/// The NAT's answer to the ask of the same index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// Refused (no port, table full, policy): the message is left as written where it
+    /// named this endpoint, and the dataplane counts it.
+    Refused,
+    /// The endpoint as the other side must see it: for an announce or a bind, the
+    /// translation; for a lookup, the inside endpoint; for an end, the endpoint that
+    /// ended, seen from the other side.
+    To(Endpoint),
+}
+
+/// Longest replacement one edit carries (a dotted address and port fit well).
+pub const MAX_EDIT: usize = 48;
+
+/// One replacement in a message: `len` bytes at `at` (offsets within the message)
+/// become `bytes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Edit {
+    /// Offset in the message.
+    pub at: usize,
+    /// Bytes replaced.
+    pub len: usize,
+    bytes: [u8; MAX_EDIT],
+    n: u8,
+}
+
+impl Edit {
+    /// An edit; None when `with` is longer than [`MAX_EDIT`].
+    pub fn new(at: usize, len: usize, with: &[u8]) -> Option<Edit> {
+        if with.len() > MAX_EDIT {
+            return None;
+        }
+        let mut bytes = [0u8; MAX_EDIT];
+        bytes[..with.len()].copy_from_slice(with);
+        Some(Edit {
+            at,
+            len,
+            bytes,
+            n: with.len() as u8,
+        })
+    }
+
+    /// The replacement.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.n)]
+    }
+
+    /// How the edit changes the message's length.
+    pub fn delta(&self) -> isize {
+        usize::from(self.n) as isize - self.len as isize
+    }
+}
+
+/// Most edits one message may need.
+pub const MAX_EDITS: usize = 16;
+
+/// The edits of one message, in increasing, non-overlapping offsets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Edits {
+    edits: [Option<Edit>; MAX_EDITS],
+    n: usize,
+}
+
+impl Default for Edits {
+    fn default() -> Self {
+        Edits {
+            edits: [None; MAX_EDITS],
+            n: 0,
+        }
+    }
+}
+
+/// Why a message's edits could not be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EditError {
+    /// More edits than [`MAX_EDITS`], or a replacement longer than [`MAX_EDIT`].
+    TooMany,
+    /// An edit overlaps or precedes the one before it, or lies outside the message.
+    Misplaced,
+}
+
+impl Edits {
+    /// Adds an edit after the others.
+    pub fn push(&mut self, at: usize, len: usize, with: &[u8]) -> Result<(), EditError> {
+        if self.n == MAX_EDITS {
+            return Err(EditError::TooMany);
+        }
+        if let Some(last) = self.iter().last() {
+            if at < last.at + last.len {
+                return Err(EditError::Misplaced);
+            }
+        }
+        self.edits[self.n] = Some(Edit::new(at, len, with).ok_or(EditError::TooMany)?);
+        self.n += 1;
+        Ok(())
+    }
+
+    /// The edits, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Edit> {
+        self.edits[..self.n].iter().flatten()
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// No edits.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// How the edits change the message's length.
+    pub fn delta(&self) -> isize {
+        self.iter().map(Edit::delta).sum()
+    }
+
+    /// The edits keep every byte in its place (the worker may make them inline).
+    pub fn keep_length(&self) -> bool {
+        self.iter().all(|e| e.delta() == 0)
+    }
+
+    /// Applies the edits to `msg` in place when they keep its length.
+    pub fn apply_in_place(&self, msg: &mut [u8]) -> Result<(), EditError> {
+        if !self.keep_length() || self.iter().any(|e| e.at + e.len > msg.len()) {
+            return Err(EditError::Misplaced);
+        }
+        for e in self.iter() {
+            msg[e.at..e.at + e.len].copy_from_slice(e.bytes());
+        }
+        Ok(())
+    }
+
+    /// Writes `msg` with the edits made into `out`; the length written, or None when
+    /// `out` is too short or an edit lies outside the message.
+    pub fn apply_into(&self, msg: &[u8], out: &mut [u8]) -> Option<usize> {
+        let (mut from, mut to) = (0usize, 0usize);
+        for e in self.iter() {
+            let keep = msg.get(from..e.at)?;
+            out.get_mut(to..to + keep.len())?.copy_from_slice(keep);
+            to += keep.len();
+            out.get_mut(to..to + e.bytes().len())?
+                .copy_from_slice(e.bytes());
+            to += e.bytes().len();
+            from = e.at + e.len;
+        }
+        let rest = msg.get(from..)?;
+        out.get_mut(to..to + rest.len())?.copy_from_slice(rest);
+        Some(to + rest.len())
+    }
+}
+
+/// The contract an ALG implements. Every method is bounded in time by the message's
+/// length and does not allocate.
+pub trait Contract: Sync {
+    /// The front of the stream `buf` (for a datagram session, one whole datagram).
+    fn framing(&self, buf: &[u8], ctx: &Ctx) -> Framing;
+
+    /// What a whole message asks of the NAT, pushed into `plan`. A message the ALG
+    /// reads but finds malformed asks nothing (and is left as it is).
+    fn plan(&self, msg: &[u8], ctx: &Ctx, plan: &mut Plan);
+
+    /// The edits of the message given the grants of its plan (index for index). The
+    /// message's framing and plan are the same as when it was planned.
+    fn edits(
+        &self,
+        msg: &[u8],
+        ctx: &Ctx,
+        plan: &Plan,
+        grants: &[Grant],
+        edits: &mut Edits,
+    ) -> Result<(), EditError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edits_apply_in_order_and_keep_or_change_the_length() {
+        let mut e = Edits::default();
+        e.push(0, 3, b"xyz").unwrap();
+        e.push(4, 1, b"12").unwrap();
+        assert_eq!(e.push(4, 1, b"no"), Err(EditError::Misplaced));
+        assert_eq!(e.delta(), 1);
+        assert!(!e.keep_length());
+        let mut out = [0u8; 16];
+        let n = e.apply_into(b"abc d e", &mut out).unwrap();
+        assert_eq!(&out[..n], b"xyz 12 e");
+        assert_eq!(e.apply_into(b"abc d e", &mut out[..4]), None);
+        let mut msg = *b"abc d e";
+        assert_eq!(e.apply_in_place(&mut msg), Err(EditError::Misplaced));
+
+        let mut same = Edits::default();
+        same.push(2, 2, b"ZZ").unwrap();
+        let mut msg = *b"abcdef";
+        same.apply_in_place(&mut msg).unwrap();
+        assert_eq!(&msg, b"abZZef");
+        assert_eq!(
+            same.push(6, 1, &[0u8; MAX_EDIT + 1]),
+            Err(EditError::TooMany)
+        );
+    }
+
+    #[test]
+    fn a_plan_is_bounded_and_counts_what_did_not_fit() {
+        let mut p = Plan::default();
+        let a = Ask::Lookup {
+            kind: Kind::Tcp,
+            outside: (0, 1),
+        };
+        for _ in 0..MAX_ASKS {
+            assert!(p.push(a));
+        }
+        assert!(!p.push(a));
+        assert_eq!((p.len(), p.over), (MAX_ASKS, 1));
+        p.clear();
+        assert!(p.is_empty());
+    }
+}
