@@ -24,6 +24,7 @@
 
 pub mod contract;
 pub mod ftp;
+pub mod pptp;
 pub mod rtcp;
 pub mod rtsp;
 pub mod sip;
@@ -44,6 +45,8 @@ pub mod id {
     /// ports, no `[alg]` key), but their CNAME may carry the inside address
     /// ([`crate::rtcp`]).
     pub const RTCP: u8 = 5;
+    /// PPTP control sessions ([`crate::pptp`]).
+    pub const PPTP: u8 = 7;
     /// The largest id a session has room for.
     pub const MAX: u8 = 7;
 }
@@ -63,6 +66,9 @@ pub mod class {
     /// A SIP dialog's contact on another port than its signalling session's (SIP over
     /// TCP from an ephemeral port): requests within the dialog; ends with the call.
     pub const SIP_DIALOG: u8 = 5;
+    /// A PPTP call: its call ID translated, the enhanced GRE of the call mapped both
+    /// ways by it (the dataplane's call table, not an expectation; `max` bounds it).
+    pub const PPTP_CALL: u8 = 6;
 }
 
 /// A class of expectations (pinholes) with its limits.
@@ -80,7 +86,7 @@ pub struct ExpectClass {
 }
 
 /// Every expectation class, indexed by its id (see [`class`]).
-pub const CLASSES: [ExpectClass; 6] = [
+pub const CLASSES: [ExpectClass; 7] = [
     ExpectClass {
         id: class::FTP_DATA,
         name: "ftp_data",
@@ -116,6 +122,12 @@ pub const CLASSES: [ExpectClass; 6] = [
         name: "sip_dialog",
         max: 2048,
         timeout_secs: 3600,
+    },
+    ExpectClass {
+        id: class::PPTP_CALL,
+        name: "pptp_call",
+        max: 1024,
+        timeout_secs: 300,
     },
 ];
 
@@ -169,7 +181,7 @@ impl PartialEq for Plugin {
 impl Eq for Plugin {}
 
 /// The ALGs.
-pub const PLUGINS: [Plugin; 4] = [
+pub const PLUGINS: [Plugin; 5] = [
     Plugin {
         id: id::FTP,
         name: "ftp",
@@ -205,6 +217,15 @@ pub const PLUGINS: [Plugin; 4] = [
         on_by_default: false,
         classes: &[class::RTSP_MEDIA],
         contract: None,
+    },
+    Plugin {
+        id: id::PPTP,
+        name: "pptp",
+        protocols: &[TCP],
+        default_ports: &[1723],
+        on_by_default: false,
+        classes: &[class::PPTP_CALL],
+        contract: Some(&pptp::Pptp),
     },
 ];
 
