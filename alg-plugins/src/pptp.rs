@@ -259,6 +259,21 @@ impl Contract for Pptp {
     }
 }
 
+/// A control message of type `kind` (its RFC 2637 length; 16 bytes for a type without
+/// a call ID) with `a` at offset 12 (the Call ID) and `b` at 14, zeros elsewhere: for
+/// tests and tools, not the dataplane.
+pub fn message(kind: u16, a: u16, b: u16) -> Vec<u8> {
+    let len = fixed_len(kind).unwrap_or(MIN_LEN);
+    let mut m = vec![0u8; len];
+    m[0..2].copy_from_slice(&(len as u16).to_be_bytes());
+    m[2..4].copy_from_slice(&CONTROL.to_be_bytes());
+    m[4..8].copy_from_slice(&MAGIC.to_be_bytes());
+    m[8..10].copy_from_slice(&kind.to_be_bytes());
+    m[12..14].copy_from_slice(&a.to_be_bytes());
+    m[14..16].copy_from_slice(&b.to_be_bytes());
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,21 +290,6 @@ mod tests {
             remote: (SERVER, 1723),
             datagram: false,
         }
-    }
-
-    /// A control message of type `kind`, its type's length, with `a` at 12 and `b` at 14.
-    fn message(kind: u16, a: u16, b: u16) -> Vec<u8> {
-        let len = fixed_len(kind).unwrap_or(MIN_LEN);
-        let mut m = vec![0u8; len];
-        m[0..2].copy_from_slice(&(len as u16).to_be_bytes());
-        m[2..4].copy_from_slice(&CONTROL.to_be_bytes());
-        m[4..8].copy_from_slice(&MAGIC.to_be_bytes());
-        m[8..10].copy_from_slice(&kind.to_be_bytes());
-        m[12..14].copy_from_slice(&a.to_be_bytes());
-        if len >= 16 {
-            m[14..16].copy_from_slice(&b.to_be_bytes());
-        }
-        m
     }
 
     fn plan_of(m: &[u8], dir: Dir) -> Vec<Ask> {

@@ -130,6 +130,9 @@ labelled! {
     /// A new address-only session (GRE, ESP, ...) refused: every pool address is
     /// another subscriber's for that remote and protocol.
     OtherProtocolAddressConflict = "other_protocol_address_conflict",
+    /// Enhanced GRE (version 1) with the PPTP ALG on that belongs to no PPTP call of
+    /// the worker (no call, its call ended, no key).
+    GreNoCall = "gre_no_call",
     /// Fragment that cannot be translated (hairpinned, or handed to hold by mistake).
     Fragment = "fragment",
     /// Fragment held for its first fragment, which never came in time.
@@ -376,6 +379,8 @@ pub struct WorkerCounters {
     pub alg_sip: [Counter; N_ALG_EVENTS],
     /// RTSP ALG events (see [`AlgEvent`]).
     pub alg_rtsp: [Counter; N_ALG_EVENTS],
+    /// PPTP calls and their GRE (see `cgnat_dataplane::nat::PPTP_EVENTS`).
+    pub pptp: [Counter; 5],
     /// FTP commands and replies the ALG parsed.
     pub alg_ftp_messages: Counter,
     /// FTP addresses rewritten.

@@ -58,3 +58,16 @@ fn the_alg_stream_engine_does_not_import_the_pipeline() {
     // The engine is the pipeline's: the pipeline names it (it is not a stray module).
     assert!(!naming(&code("pipeline.rs"), &["crate::alg_stream"]).is_empty());
 }
+
+#[test]
+fn the_gre_call_table_does_not_import_the_nat() {
+    // Its unit tests' `use super::*` is the table itself.
+    let src = code("nat/gre.rs");
+    let uses: Vec<&str> = naming(&src, &["super::", "crate::"])
+        .into_iter()
+        .filter(|l| l.trim() != "use super::*;")
+        .collect();
+    assert_eq!(uses, Vec::<&str>::new());
+    // It is the NAT's: the NAT names it (it is not a stray module).
+    assert!(!naming(&code("nat/mod.rs"), &["gre::"]).is_empty());
+}

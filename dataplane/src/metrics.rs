@@ -636,6 +636,20 @@ impl Source {
                 ));
             }
         }
+        let pptp = cgnat_dataplane::counters::alg_name(cgnat_alg::id::PPTP);
+        for (k, name) in cgnat_dataplane::nat::PPTP_EVENTS.iter().enumerate() {
+            alg_events.push((
+                vec![("alg", pptp.to_string()), ("event", (*name).to_string())],
+                sum(&|c| c.pptp[k].get()),
+            ));
+        }
+        alg_events.push((
+            vec![
+                ("alg", pptp.to_string()),
+                ("event", "gre_no_call".to_string()),
+            ],
+            sum(&|c| c.dropped(cgnat_dataplane::counters::DropReason::GreNoCall)),
+        ));
         let mut policy = vec![];
         for p in cgnat_alg::PLUGINS.iter() {
             for (d, decision) in cgnat_dataplane::counters::POLICY_DECISIONS

@@ -958,8 +958,11 @@ impl<B: PacketBuf> Worker<B> {
                     return None;
                 }
                 // Address only (and ICMP errors about it): the remote's worker. (Not
-                // asked of TCP and UDP, the fast path's.)
-                if !matches!(p.proto, ipv4::PROTO_TCP | ipv4::PROTO_UDP) {
+                // asked of TCP and UDP, the fast path's.) A PPTP call's GRE: the
+                // subscriber's worker, which holds the call.
+                if !matches!(p.proto, ipv4::PROTO_TCP | ipv4::PROTO_UDP)
+                    && self.gre_call(buf, p).is_none()
+                {
                     if let Some(remote) = self.portless_remote(buf, p, from) {
                         return Some(self.nat.portless_owner(remote));
                     }
@@ -985,6 +988,12 @@ impl<B: PacketBuf> Worker<B> {
                 };
                 let port = match p.proto {
                     ipv4::PROTO_TCP | ipv4::PROTO_UDP if d.len() >= 4 => crate::wire::be16(d, 2),
+                    // A PPTP call's GRE: its key is a call ID of the owner's share.
+                    crate::nat::PROTO_GRE => match self.gre_call(buf, p) {
+                        Some(Ok(call)) => call,
+                        Some(Err(_)) => return None,
+                        None => return portless(),
+                    },
                     ipv4::PROTO_ICMP if d.len() >= 8 && icmp::is_query(d[0]) => {
                         crate::wire::be16(d, 4)
                     }
@@ -1006,6 +1015,18 @@ impl<B: PacketBuf> Worker<B> {
                 Some(self.nat.pool.owner(p.dst, port).unwrap_or(0))
             }
         }
+    }
+
+    /// For a GRE version 1 frame while the PPTP ALG is on: the call ID its key names,
+    /// or [`DropReason::GreNoCall`] when it names none; None for every other frame
+    /// (plain GRE is translated by address alone). A later fragment names none.
+    #[inline]
+    fn gre_call<F: PacketBuf>(&self, buf: &F, p: &Parsed) -> Option<Result<u16, DropReason>> {
+        if p.proto != crate::nat::PROTO_GRE || !self.nat.pptp_on() {
+            return None;
+        }
+        crate::nat::gre_call_id(buf.data().get(p.l4..p.end)?)
+            .map(|c| c.ok_or(DropReason::GreNoCall))
     }
 
     /// The remote address of a frame of an address-only session
@@ -2342,6 +2363,13 @@ impl<B: PacketBuf> Worker<B> {
         {
             return Err(DropReason::ProtocolDenied);
         }
+        if let Some(call) = self.gre_call(buf, p) {
+            // Enhanced GRE of a PPTP call (`nat/calls.rs`): the key stays the server's.
+            let pool = self.nat.gre_in2out(p.src, p.dst, call?, now)?;
+            rewrite(buf, p, true, pool, 0, p.src, 0);
+            self.counters.in2out.inc();
+            return Ok(Side::Outside);
+        }
         let before = self.nat.live_sessions();
         let i = self.nat.in2out(&t, flags, create, now)?;
         if self.nat.live_sessions() != before {
@@ -2425,6 +2453,15 @@ impl<B: PacketBuf> Worker<B> {
         let (t, flags, _) = Self::tuple(buf, p, false)?;
         if crate::nat::portless(t.proto) && !self.nat.params().allows_protocol(t.proto) {
             return Err(DropReason::ProtocolDenied);
+        }
+        if let Some(call) = self.gre_call(buf, p) {
+            // Enhanced GRE of a PPTP call: to the subscriber, keyed by its own call ID
+            // (GRE version 1 has no checksum; the IP header's is updated).
+            let (inside, id) = self.nat.gre_out2in(p.dst, p.src, call?, now)?;
+            rewrite(buf, p, false, inside, 0, p.dst, 0);
+            buf.data_mut()[p.l4 + 6..p.l4 + 8].copy_from_slice(&id.to_be_bytes());
+            self.counters.out2in.inc();
+            return Ok(());
         }
         let i = self.nat.out2in(&t, flags, true, now)?;
         let s = *self.nat.session(i);

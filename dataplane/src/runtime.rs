@@ -1528,6 +1528,20 @@ pub(crate) fn summarize(
         let name = cgnat_dataplane::counters::alg_name(id);
         alg.insert(name.into(), alg_events(&|c, e| of(c)[e].get()));
     }
+    let mut pptp = serde_json::Map::new();
+    for (k, name) in cgnat_dataplane::nat::PPTP_EVENTS.iter().enumerate() {
+        pptp.insert((*name).into(), json!(sum(&|c| c.pptp[k].get())));
+    }
+    pptp.insert(
+        "gre_no_call".into(),
+        json!(sum(
+            &|c| c.dropped(cgnat_dataplane::counters::DropReason::GreNoCall)
+        )),
+    );
+    alg.insert(
+        cgnat_dataplane::counters::alg_name(cgnat_alg::id::PPTP).into(),
+        Value::Object(pptp),
+    );
     let per_vlan: Vec<Value> = vlans
         .iter()
         .zip(cgnat_dataplane::vlan::totals(vlans, all.iter().copied()))
