@@ -636,6 +636,17 @@ impl Source {
                 ));
             }
         }
+        for p in cgnat_dataplane::counters::contract_algs() {
+            for (e, name) in cgnat_dataplane::counters::CONTRACT_EVENT_NAMES
+                .iter()
+                .enumerate()
+            {
+                alg_events.push((
+                    vec![("alg", p.name.to_string()), ("event", (*name).to_string())],
+                    sum(&|c| c.alg_contract[usize::from(p.id) & 7][e].get()),
+                ));
+            }
+        }
         let pptp = cgnat_dataplane::counters::alg_name(cgnat_alg::id::PPTP);
         for (k, name) in cgnat_dataplane::nat::PPTP_EVENTS.iter().enumerate() {
             alg_events.push((

@@ -77,7 +77,10 @@ fn granted(h: &mut Harness, i: u32, ctx: &Ctx, mut m: Vec<u8>, now: u32) -> Vec<
     let mut plan = Plan::default();
     Pptp.plan(&m, ctx, &mut plan);
     let nat = &mut h.nth(0).nat;
-    let grants: Vec<Grant> = plan.asks().map(|a| nat.grant_id(a, ctx, i, now)).collect();
+    let grants: Vec<Grant> = plan
+        .asks()
+        .map(|a| nat.pptp_grant(a, ctx, i, now))
+        .collect();
     let mut e = Edits::default();
     Pptp.edits(&m, ctx, &plan, &grants, &mut e).unwrap();
     e.apply_in_place(&mut m).unwrap();

@@ -18,7 +18,7 @@ use cgnat_alg::contract::{Ask, Ctx, Dir, Grant, Kind};
 /// (`cgnat_alg_events_total{alg="pptp",event=...}`) and the key in the summary's
 /// `alg.pptp`, by index of [`crate::counters::WorkerCounters::pptp`] (with
 /// `gre_no_call`, the drop counter, beside them).
-pub const PPTP_EVENTS: [&str; 5] = ["calls", "refused", "ended", "gre_out", "gre_in"];
+pub const PPTP_EVENTS: [&str; 5] = ["calls", "calls_refused", "calls_ended", "gre_out", "gre_in"];
 /// Indexes of [`PPTP_EVENTS`].
 pub mod event {
     /// Calls made (a subscriber's call ID translated).
@@ -67,7 +67,7 @@ impl Nat {
     /// Grants an ask of identifier kind of PPTP control session `control` (its message
     /// `ctx`): a new or known call's translation (announce), what the server names
     /// (lookup), the server's call ID recorded (bind), a call's end.
-    pub fn grant_id(&mut self, ask: &Ask, ctx: &Ctx, control: u32, now: u32) -> Grant {
+    pub fn pptp_grant(&mut self, ask: &Ask, ctx: &Ctx, control: u32, now: u32) -> Grant {
         let (pool, server) = (ctx.outside.0, ctx.remote.0);
         let pptp = &self.counters.pptp;
         match *ask {
@@ -274,7 +274,7 @@ mod tests {
         assert_eq!(Pptp.framing(&m, ctx), Framing::Whole(m.len()));
         let mut plan = Plan::default();
         Pptp.plan(&m, ctx, &mut plan);
-        let grants: Vec<Grant> = plan.asks().map(|a| n.grant_id(a, ctx, i, now)).collect();
+        let grants: Vec<Grant> = plan.asks().map(|a| n.pptp_grant(a, ctx, i, now)).collect();
         let mut e = Edits::default();
         Pptp.edits(&m, ctx, &plan, &grants, &mut e).unwrap();
         e.apply_in_place(&mut m).unwrap();
