@@ -450,3 +450,22 @@ fn with_two_workers_gre_reaches_the_worker_that_holds_the_call() {
         .sum();
     assert_eq!(no_call, 0);
 }
+
+#[test]
+fn calls_are_listed_with_the_expectations() {
+    use cgnat_dataplane::inspect::{answer, Answer, Query};
+    let mut h = harness(ON);
+    let (c, out) = call(&mut h, "100.64.1.2", 7, 0x100);
+    let Answer::Expectations(rows) = answer(&h.nth(0).nat, 0, &Query::Expectations(100), 1010)
+    else {
+        panic!("not expectations")
+    };
+    let calls: Vec<_> = rows.iter().filter(|r| r.class == "pptp_call").collect();
+    assert_eq!(calls.len(), 1, "{rows:?}");
+    let r = calls[0];
+    assert_eq!(r.protocol, "gre");
+    assert_eq!(r.outside, format!("{}:{out}", c.ip()));
+    assert_eq!(r.inside, "100.64.1.2:7");
+    assert_eq!(r.remote, SERVER);
+    assert_eq!(r.expires_in_secs, 290);
+}
