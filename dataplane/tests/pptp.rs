@@ -469,3 +469,79 @@ fn calls_are_listed_with_the_expectations() {
     assert_eq!(r.remote, SERVER);
     assert_eq!(r.expires_in_secs, 290);
 }
+
+#[test]
+fn a_fragmented_gre_packet_of_a_call_reaches_the_subscriber_whole() {
+    let mut h = harness(ON);
+    let (c, out) = call(&mut h, "100.64.1.2", 7, 0x100);
+    let mut g = gre1(out, 5);
+    // A later fragment whose bytes look like a GRE v1 header of no call.
+    let fake = gre1(0x7777, 0);
+    g.resize(24, 0x11);
+    g.extend_from_slice(&fake);
+    g.extend_from_slice(&[0xab; 40]);
+    let whole = with_ident(ip_frame(SERVER, &c.ip().to_string(), GRE, &g, true), 0x4242);
+    let frags = fragment(&whole, &[24]);
+    assert_eq!(frags[1][34..42], fake[..8]);
+    let mut got = vec![];
+    for f in &frags {
+        for (side, o) in h.inject(f, Outside, 1001) {
+            assert_eq!(side, Inside);
+            got.push(o);
+        }
+    }
+    assert_eq!(got.len(), 2, "both fragments delivered");
+    let back = reassemble(&got);
+    let (_, dst, gre) = gre_parts(&back);
+    assert_eq!(dst, ip("100.64.1.2"));
+    assert_eq!(key(&gre), 7);
+    assert_eq!(gre[8..], g[8..]);
+    assert_eq!(h.counters.dropped(DropReason::GreNoCall), 0);
+}
+
+#[test]
+fn with_two_workers_fragmented_gre_follows_its_first_fragment_both_ways() {
+    let mut h = Harness::with_workers(&config(ON), 2, 1000);
+    for i in 1..=8u8 {
+        h.neighbors
+            .learn(u32::from(Ipv4Addr::new(100, 64, 1, i)), &HOST_MAC);
+    }
+    for k in 1..=8u16 {
+        let client = format!("100.64.1.{k}");
+        let (c, out) = call(&mut h, &client, 7, 0x600 + k);
+        // Out, then in: the first fragment on one queue, the later on the other; a
+        // later fragment whose bytes look like GRE version 0.
+        for (from, src, dst, key_id, to) in [
+            (
+                Inside,
+                client.clone(),
+                SERVER.to_string(),
+                0x600 + k,
+                Outside,
+            ),
+            (Outside, SERVER.to_string(), c.ip().to_string(), out, Inside),
+        ] {
+            let mut g = gre1(key_id, 5);
+            g.resize(24, 0x11);
+            g.extend_from_slice(&[0, 0, 0x08, 0x00, 0x45, 0, 0, 8]);
+            g.extend_from_slice(&[0xab; 40]);
+            let whole = with_ident(ip_frame(&src, &dst, GRE, &g, from == Outside), 0x100 + k);
+            let frags = fragment(&whole, &[24]);
+            let mut got = vec![];
+            for (q, f) in frags.iter().enumerate() {
+                for (side, o) in h.inject_at((q as u16 + k) % 2, f, from, 1001) {
+                    assert_eq!(side, to);
+                    got.push(o);
+                }
+            }
+            assert_eq!(got.len(), 2, "call {k} from {from:?}: both fragments");
+            let (s, d, gre) = gre_parts(&reassemble(&got));
+            assert_eq!(gre[8..], g[8..]);
+            if from == Inside {
+                assert_eq!((s, d), (*c.ip(), ip(SERVER)));
+            } else {
+                assert_eq!((d, key(&gre)), (ip(&client), 7));
+            }
+        }
+    }
+}
