@@ -545,3 +545,34 @@ fn with_two_workers_fragmented_gre_follows_its_first_fragment_both_ways() {
         }
     }
 }
+
+#[test]
+fn an_incoming_call_is_translated_and_its_gre_mapped() {
+    let mut h = harness(ON);
+    let sub = "100.64.1.2";
+    let c = control(&mut h, sub);
+    // The server's Incoming-Call-Request carries its own call ID: passed as it is.
+    let icrq = message(msg::IN_CALL_REQUEST, 0x700, 1);
+    assert_eq!(from_server(&mut h, c, SERVER_SEQ, &icrq, 1000), icrq);
+    // The subscriber's reply: its call ID translated, the server's bound to it.
+    let icrp = from_client(
+        &mut h,
+        sub,
+        CLIENT_SEQ,
+        &message(msg::IN_CALL_REPLY, 9, 0x700),
+        1000,
+    );
+    let out = id_at(&icrp, 12);
+    assert_ne!(out, 9);
+    assert_eq!(id_at(&icrp, 14), 0x700);
+    // Incoming-Call-Connected names the translation: the subscriber gets its own.
+    let iccn = message(msg::IN_CALL_CONNECTED, out, 0);
+    assert_eq!(
+        id_at(&from_server(&mut h, c, SERVER_SEQ + 220, &iccn, 1001), 12),
+        9
+    );
+    assert_eq!(gre_in(&mut h, *c.ip(), out, 1002), Some((ip(sub), 9)));
+    let f = ip_frame(sub, SERVER, GRE, &gre1(0x700, 1), false);
+    let (src, _, g) = gre_parts(&one(&mut h, &f, Inside, 1002, Outside));
+    assert_eq!((src, key(&g)), (*c.ip(), 0x700));
+}
