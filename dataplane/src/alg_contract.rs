@@ -464,6 +464,8 @@ pub fn worker<B: PacketBuf>(
     // Edits to make inline: (offset in the payload, edit).
     let mut inline = [None::<(usize, Edit)>; MAX_INLINE];
     let mut n_inline = 0;
+    // Messages those edits are of.
+    let mut inline_msgs = 0u64;
     let mut at = 0;
     if !datagram {
         if let Some(p) = streams.take(master, dir) {
@@ -511,6 +513,7 @@ pub fn worker<B: PacketBuf>(
                             inline[n_inline] = Some((at, *x));
                             n_inline += 1;
                         }
+                        inline_msgs += 1;
                     } else {
                         resized |= !e.keep_length();
                         to_control = true;
@@ -548,8 +551,9 @@ pub fn worker<B: PacketBuf>(
         }
     }
     if made > 0 {
-        f.count(ContractEvent::Rewritten);
-        f.count(ContractEvent::RewrittenInline);
+        for e in [ContractEvent::Rewritten, ContractEvent::RewrittenInline] {
+            counters.contract_event(f.alg, e).add(inline_msgs);
+        }
     }
     None
 }
