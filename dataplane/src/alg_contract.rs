@@ -467,9 +467,10 @@ pub fn worker<B: PacketBuf>(
     // Messages those edits are of.
     let mut inline_msgs = 0u64;
     let mut at = 0;
-    if !datagram {
+    // (A segment without payload, a bare ack, leaves a start kept as it is.)
+    if !datagram && len > 0 {
         if let Some(p) = streams.take(master, dir) {
-            if p.next == seq && len > 0 {
+            if p.next == seq {
                 // The continuation of a message the control lcore holds the start of:
                 // the whole is read here, and rewritten there.
                 to_control = true;
