@@ -160,6 +160,17 @@ fn payload(d: &[u8]) -> Option<(usize, usize, bool, u32)> {
     }
 }
 
+/// The endpoint a message names, with address 0 (the session's own) made the
+/// session's address on the side its sender sees: the pool address from the peer, the
+/// subscriber's from the subscriber.
+fn named(ctx: &Ctx, e: (u32, u16)) -> (u32, u16) {
+    match (e.0, ctx.dir) {
+        (0, Dir::FromOutside) => (ctx.outside.0, e.1),
+        (0, Dir::FromInside) => (ctx.inside.0, e.1),
+        _ => e,
+    }
+}
+
 fn dir_of(tag_dir: u8) -> Dir {
     if tag_dir == 0 {
         Dir::FromInside
@@ -207,28 +218,57 @@ impl Frame<'_> {
         self.tag.n += 1;
     }
 
+    /// The tag's rewrite for an identifier [`grant_id`] granted, as for a port: the
+    /// control lcore finds it again the same way ([`grants_from_tag`]).
+    fn note_id(&mut self, ask: &Ask, e: (u32, u16)) {
+        match *ask {
+            Ask::Announce { inside, .. } | Ask::Bind { inside, .. } => self.note(inside, e),
+            Ask::Lookup { outside, .. } => match self.ctx.dir {
+                Dir::FromOutside => {
+                    let at = named(&self.ctx, outside);
+                    self.note(e, at)
+                }
+                Dir::FromInside => {
+                    let at = named(&self.ctx, outside);
+                    self.note(at, e)
+                }
+            },
+            Ask::End {
+                endpoint,
+                translated,
+                ..
+            } => {
+                if translated {
+                    self.note(e, endpoint)
+                } else {
+                    self.note(endpoint, e)
+                }
+            }
+        }
+    }
+
     /// The NAT's answer to one ask.
     fn grant(&mut self, ask: &Ask) -> Grant {
         let (s, now) = (self.s, self.now);
         let g = match *ask {
-            Ask::Announce { kind: Kind::Id, .. } | Ask::Bind { .. } => grant_id(
-                self.nat,
-                self.counters,
-                self.alg,
-                self.master,
-                &self.ctx,
-                ask,
-                now,
-            ),
-            Ask::Lookup { kind: Kind::Id, .. } | Ask::End { kind: Kind::Id, .. } => grant_id(
-                self.nat,
-                self.counters,
-                self.alg,
-                self.master,
-                &self.ctx,
-                ask,
-                now,
-            ),
+            Ask::Announce { kind: Kind::Id, .. }
+            | Ask::Bind { .. }
+            | Ask::Lookup { kind: Kind::Id, .. }
+            | Ask::End { kind: Kind::Id, .. } => {
+                let g = grant_id(
+                    self.nat,
+                    self.counters,
+                    self.alg,
+                    self.master,
+                    &self.ctx,
+                    ask,
+                    now,
+                );
+                if let Grant::To(e) = g {
+                    self.note_id(ask, e);
+                }
+                g
+            }
             Ask::Announce {
                 kind,
                 inside,
@@ -271,14 +311,7 @@ impl Frame<'_> {
                 let proto = proto_of(kind);
                 match self.ctx.dir {
                     Dir::FromOutside => {
-                        let at = (
-                            if outside.0 == 0 {
-                                s.out_addr
-                            } else {
-                                outside.0
-                            },
-                            outside.1,
-                        );
+                        let at = named(&self.ctx, outside);
                         match self.nat.inside_of(proto, at.0, at.1) {
                             Some(inside) if inside.0 == s.in_addr => {
                                 self.note(inside, at);
@@ -288,10 +321,7 @@ impl Frame<'_> {
                         }
                     }
                     Dir::FromInside => {
-                        let at = (
-                            if outside.0 == 0 { s.in_addr } else { outside.0 },
-                            outside.1,
-                        );
+                        let at = named(&self.ctx, outside);
                         match self.nat.outside_of(proto, at.0, at.1) {
                             Some(out) if at.0 == s.in_addr => {
                                 self.note(at, out);
@@ -362,9 +392,11 @@ impl Frame<'_> {
 }
 
 /// The one place an ask for a 16-bit identifier ([`Kind::Id`]: PPTP's call IDs, and
-/// any [`Ask::Bind`]) is answered: PPTP's from the worker's call table
+/// any [`Ask::Bind`]) is answered, on the worker: PPTP's from the worker's call table
 /// ([`Nat::pptp_grant`], `nat/calls.rs`; `master` is the control session); any other
-/// ALG's refused, counted `id_unsupported` (the message is left as written).
+/// ALG's refused, counted `id_unsupported` (the message is left as written). A grant
+/// it gives is recorded in the tag as a port's is (inside, outside), and found again
+/// by the control lcore the same way: this function is the whole seam.
 pub fn grant_id(
     nat: &mut Nat,
     counters: &WorkerCounters,
@@ -436,10 +468,13 @@ pub fn worker<B: PacketBuf>(
     // Edits to make inline: (offset in the payload, edit).
     let mut inline = [None::<(usize, Edit)>; MAX_INLINE];
     let mut n_inline = 0;
+    // Messages those edits are of.
+    let mut inline_msgs = 0u64;
     let mut at = 0;
-    if !datagram {
+    // (A segment without payload, a bare ack, leaves a start kept as it is.)
+    if !datagram && len > 0 {
         if let Some(p) = streams.take(master, dir) {
-            if p.next == seq && len > 0 {
+            if p.next == seq {
                 // The continuation of a message the control lcore holds the start of:
                 // the whole is read here, and rewritten there.
                 to_control = true;
@@ -483,6 +518,7 @@ pub fn worker<B: PacketBuf>(
                             inline[n_inline] = Some((at, *x));
                             n_inline += 1;
                         }
+                        inline_msgs += 1;
                     } else {
                         resized |= !e.keep_length();
                         to_control = true;
@@ -520,8 +556,9 @@ pub fn worker<B: PacketBuf>(
         }
     }
     if made > 0 {
-        f.count(ContractEvent::Rewritten);
-        f.count(ContractEvent::RewrittenInline);
+        for e in [ContractEvent::Rewritten, ContractEvent::RewrittenInline] {
+            counters.contract_event(f.alg, e).add(inline_msgs);
+        }
     }
     None
 }
@@ -535,31 +572,16 @@ fn grants_from_tag(plan: &Plan, ctx: &Ctx, tag: &Tag) -> [Grant; MAX_ASKS] {
     let mut g = [Grant::Refused; MAX_ASKS];
     for (k, a) in plan.asks().enumerate() {
         g[k] = match *a {
-            Ask::Announce { kind: Kind::Id, .. } | Ask::Bind { .. } => Grant::Refused,
-            Ask::Announce { inside, .. } => {
+            Ask::Announce { inside, .. } | Ask::Bind { inside, .. } => {
                 by_inside(inside).map_or(Grant::Refused, |r| Grant::To(r.outside))
             }
             Ask::Lookup { outside, .. } => match ctx.dir {
                 Dir::FromOutside => {
-                    let at = (
-                        if outside.0 == 0 {
-                            ctx.outside.0
-                        } else {
-                            outside.0
-                        },
-                        outside.1,
-                    );
+                    let at = named(ctx, outside);
                     by_outside(at).map_or(Grant::Refused, |r| Grant::To(r.inside))
                 }
                 Dir::FromInside => {
-                    let at = (
-                        if outside.0 == 0 {
-                            ctx.inside.0
-                        } else {
-                            outside.0
-                        },
-                        outside.1,
-                    );
+                    let at = named(ctx, outside);
                     by_inside(at).map_or(Grant::Refused, |r| Grant::To(r.outside))
                 }
             },
@@ -698,5 +720,20 @@ mod tests {
         });
         let g = grants_from_tag(&plan, &inside, &tag);
         assert_eq!(g[..2], [Grant::To((9, 2000)), Grant::To((9, 2000))]);
+        // An identifier granted (as grant_id records it) is found the same way.
+        let mut plan = Plan::default();
+        plan.push(Ask::Bind {
+            kind: Kind::Id,
+            inside: (1, 5000),
+            peer: 77,
+        });
+        plan.push(Ask::Announce {
+            kind: Kind::Id,
+            inside: (1, 5001),
+            class: 0,
+            from: None,
+        });
+        let g = grants_from_tag(&plan, &inside, &tag);
+        assert_eq!(g[..2], [Grant::To((9, 2000)), Grant::Refused]);
     }
 }

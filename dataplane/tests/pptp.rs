@@ -576,3 +576,41 @@ fn an_incoming_call_is_translated_and_its_gre_mapped() {
     let (src, _, g) = gre_parts(&one(&mut h, &f, Inside, 1002, Outside));
     assert_eq!((src, key(&g)), (*c.ip(), 0x700));
 }
+
+/// Message `m` sent in two segments cut at `at` (the first at `seq`), each made by
+/// `seg` (seq, payload) and coming in on `from`: the payloads that left, joined.
+fn in_two(
+    h: &mut Harness,
+    seg: impl Fn(u32, &[u8]) -> Vec<u8>,
+    seq: u32,
+    m: &[u8],
+    at: usize,
+    from: cgnat_dataplane::pipeline::Side,
+) -> Vec<u8> {
+    let (a, b) = m.split_at(at);
+    let mut out = h.inject(&seg(seq, a), from, 1001);
+    out.extend(h.inject(&seg(seq + a.len() as u32, b), from, 1001));
+    out.iter().flat_map(|(_, f)| payload_of(f)).collect()
+}
+
+#[test]
+fn a_control_message_cut_across_segments_is_joined_and_translated() {
+    let mut h = harness(ON);
+    let sub = "100.64.1.2";
+    let c = control(&mut h, sub);
+    let (client, server) = (format!("{sub}:40000"), format!("{SERVER}:1723"));
+    // The request cut in the middle of its Call ID (offset 12).
+    let rq = message(msg::OUT_CALL_REQUEST, 7, 1);
+    let up = |seq: u32, p: &[u8]| tcp(&client, &server, seq, "PA", p, false);
+    let sent = in_two(&mut h, up, CLIENT_SEQ, &rq, 13, Inside);
+    assert_eq!(sent.len(), rq.len(), "{sent:02x?}");
+    let out = id_at(&sent, 12);
+    assert_ne!(out, 7, "the call ID left untranslated");
+    assert_eq!(sent[14..], rq[14..]);
+    // The reply cut likewise, in its Peer's Call ID (offset 14).
+    let rp = message(msg::OUT_CALL_REPLY, 0x100, out);
+    let down = |seq: u32, p: &[u8]| tcp(&server, &c.to_string(), seq, "PA", p, true);
+    let got = in_two(&mut h, down, SERVER_SEQ, &rp, 15, Outside);
+    assert_eq!((id_at(&got, 12), id_at(&got, 14)), (0x100, 7));
+    assert_eq!(gre_in(&mut h, *c.ip(), out, 1002), Some((ip(sub), 7)));
+}
