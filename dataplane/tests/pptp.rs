@@ -614,3 +614,26 @@ fn a_control_message_cut_across_segments_is_joined_and_translated() {
     assert_eq!((id_at(&got, 12), id_at(&got, 14)), (0x100, 7));
     assert_eq!(gre_in(&mut h, *c.ip(), out, 1002), Some((ip(sub), 7)));
 }
+
+#[test]
+fn turning_the_alg_on_by_reload_leaves_earlier_calls_gre_without_a_call() {
+    let mut h = harness("");
+    let c = control(&mut h, "100.64.1.2");
+    let f = ip_frame("100.64.1.2", SERVER, GRE, &gre1(0x100, 1), false);
+    let (pool, _, _) = gre_parts(&one(&mut h, &f, Inside, 1001, Outside));
+    assert_eq!(
+        gre_in(&mut h, pool, 0x55, 1001),
+        Some((ip("100.64.1.2"), 0x55))
+    );
+    h.reconfigure(&config(ON), 1002);
+    // The control connection predates the ALG: no call was made, its GRE is dropped.
+    assert_eq!(gre_in(&mut h, pool, 0x55, 1003), None);
+    assert_eq!(h.counters.dropped(DropReason::GreNoCall), 1);
+    assert_eq!(*c.ip(), pool);
+    // Off again: by address alone.
+    h.reconfigure(&config(""), 1004);
+    assert_eq!(
+        gre_in(&mut h, pool, 0x55, 1005),
+        Some((ip("100.64.1.2"), 0x55))
+    );
+}
