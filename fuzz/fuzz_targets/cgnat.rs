@@ -46,6 +46,8 @@ ftp = { enabled = true }
 tftp = { enabled = true }
 sip = { enabled = true }
 rtsp = { enabled = true }
+irc = { enabled = true }
+pptp = { enabled = true }
 
 [pcp]
 min_lifetime = 1
