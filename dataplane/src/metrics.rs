@@ -636,6 +636,31 @@ impl Source {
                 ));
             }
         }
+        for p in cgnat_dataplane::counters::contract_algs() {
+            for (e, name) in cgnat_dataplane::counters::CONTRACT_EVENT_NAMES
+                .iter()
+                .enumerate()
+            {
+                alg_events.push((
+                    vec![("alg", p.name.to_string()), ("event", (*name).to_string())],
+                    sum(&|c| c.alg_contract[usize::from(p.id) & 7][e].get()),
+                ));
+            }
+        }
+        let pptp = cgnat_dataplane::counters::alg_name(cgnat_alg::id::PPTP);
+        for (k, name) in cgnat_dataplane::nat::PPTP_EVENTS.iter().enumerate() {
+            alg_events.push((
+                vec![("alg", pptp.to_string()), ("event", (*name).to_string())],
+                sum(&|c| c.pptp[k].get()),
+            ));
+        }
+        alg_events.push((
+            vec![
+                ("alg", pptp.to_string()),
+                ("event", "gre_no_call".to_string()),
+            ],
+            sum(&|c| c.dropped(cgnat_dataplane::counters::DropReason::GreNoCall)),
+        ));
         let mut policy = vec![];
         for p in cgnat_alg::PLUGINS.iter() {
             for (d, decision) in cgnat_dataplane::counters::POLICY_DECISIONS

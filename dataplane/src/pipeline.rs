@@ -467,6 +467,9 @@ pub struct Worker<B> {
     ftp_partial: Vec<(u32, [u8; PARTIAL], usize, u32)>,
     /// SIP and RTSP messages not complete yet, likewise.
     text_partials: crate::alg_text::Partials,
+    /// The contract ALGs' TCP streams: messages not complete yet, likewise, and the
+    /// sessions whose sequence numbers the control lcore adjusts.
+    contract_streams: crate::alg_contract::Streams,
     /// PCP and NAT-PMP requests per subscriber this second.
     pcp_rate: crate::pcp::RateLimit,
 }
@@ -555,6 +558,7 @@ impl<B: PacketBuf> Worker<B> {
             alg_tag: None,
             ftp_partial: Vec::with_capacity(PARTIALS),
             text_partials: crate::alg_text::Partials::default(),
+            contract_streams: crate::alg_contract::Streams::default(),
             pcp_rate: crate::pcp::RateLimit::default(),
         }
     }
@@ -958,8 +962,11 @@ impl<B: PacketBuf> Worker<B> {
                     return None;
                 }
                 // Address only (and ICMP errors about it): the remote's worker. (Not
-                // asked of TCP and UDP, the fast path's.)
-                if !matches!(p.proto, ipv4::PROTO_TCP | ipv4::PROTO_UDP) {
+                // asked of TCP and UDP, the fast path's.) A PPTP call's GRE: the
+                // subscriber's worker, which holds the call.
+                if !matches!(p.proto, ipv4::PROTO_TCP | ipv4::PROTO_UDP)
+                    && self.gre_call(buf, p).is_none()
+                {
                     if let Some(remote) = self.portless_remote(buf, p, from) {
                         return Some(self.nat.portless_owner(remote));
                     }
@@ -985,6 +992,12 @@ impl<B: PacketBuf> Worker<B> {
                 };
                 let port = match p.proto {
                     ipv4::PROTO_TCP | ipv4::PROTO_UDP if d.len() >= 4 => crate::wire::be16(d, 2),
+                    // A PPTP call's GRE: its key is a call ID of the owner's share.
+                    crate::nat::PROTO_GRE => match self.gre_call(buf, p) {
+                        Some(Ok(call)) => call,
+                        Some(Err(_)) => return None,
+                        None => return portless(),
+                    },
                     ipv4::PROTO_ICMP if d.len() >= 8 && icmp::is_query(d[0]) => {
                         crate::wire::be16(d, 4)
                     }
@@ -1006,6 +1019,18 @@ impl<B: PacketBuf> Worker<B> {
                 Some(self.nat.pool.owner(p.dst, port).unwrap_or(0))
             }
         }
+    }
+
+    /// For a GRE version 1 frame while the PPTP ALG is on: the call ID its key names,
+    /// or [`DropReason::GreNoCall`] when it names none; None for every other frame
+    /// (plain GRE is translated by address alone). A later fragment names none.
+    #[inline]
+    fn gre_call<F: PacketBuf>(&self, buf: &F, p: &Parsed) -> Option<Result<u16, DropReason>> {
+        if p.proto != crate::nat::PROTO_GRE || !self.nat.pptp_on() {
+            return None;
+        }
+        crate::nat::gre_call_id(buf.data().get(p.l4..p.end)?)
+            .map(|c| c.ok_or(DropReason::GreNoCall))
     }
 
     /// The remote address of a frame of an address-only session
@@ -2342,6 +2367,13 @@ impl<B: PacketBuf> Worker<B> {
         {
             return Err(DropReason::ProtocolDenied);
         }
+        if let Some(call) = self.gre_call(buf, p) {
+            // Enhanced GRE of a PPTP call (`nat/calls.rs`): the key stays the server's.
+            let pool = self.nat.gre_in2out(p.src, p.dst, call?, now)?;
+            rewrite(buf, p, true, pool, 0, p.src, 0);
+            self.counters.in2out.inc();
+            return Ok(Side::Outside);
+        }
         let before = self.nat.live_sessions();
         let i = self.nat.in2out(&t, flags, create, now)?;
         if self.nat.live_sessions() != before {
@@ -2358,7 +2390,9 @@ impl<B: PacketBuf> Worker<B> {
             return Err(DropReason::AlgFragment);
         }
         let mut grew = 0isize;
-        if s.alg() == crate::nat::ALG_FTP {
+        if let Some(c) = crate::alg_contract::contract_of(s.alg()) {
+            self.contract_alg(c, buf, i, &s, cgnat_alg::contract::Dir::FromInside, now);
+        } else if s.alg() == crate::nat::ALG_FTP {
             self.ftp_from_inside(buf, p, i, &s, now);
         } else if s.alg() == crate::nat::ALG_SIP || s.alg() == crate::nat::ALG_RTSP {
             self.text_alg(buf, i, &s, 0, now);
@@ -2426,6 +2460,15 @@ impl<B: PacketBuf> Worker<B> {
         if crate::nat::portless(t.proto) && !self.nat.params().allows_protocol(t.proto) {
             return Err(DropReason::ProtocolDenied);
         }
+        if let Some(call) = self.gre_call(buf, p) {
+            // Enhanced GRE of a PPTP call: to the subscriber, keyed by its own call ID
+            // (GRE version 1 has no checksum; the IP header's is updated).
+            let (inside, id) = self.nat.gre_out2in(p.dst, p.src, call?, now)?;
+            rewrite(buf, p, false, inside, 0, p.dst, 0);
+            buf.data_mut()[p.l4 + 6..p.l4 + 8].copy_from_slice(&id.to_be_bytes());
+            self.counters.out2in.inc();
+            return Ok(());
+        }
         let i = self.nat.out2in(&t, flags, true, now)?;
         let s = *self.nat.session(i);
         if crate::nat::hosts6::is_host(s.in_addr) {
@@ -2434,7 +2477,9 @@ impl<B: PacketBuf> Worker<B> {
         if p.first_fragment && s.alg() != 0 {
             return Err(DropReason::AlgFragment);
         }
-        if s.alg() == crate::nat::ALG_FTP {
+        if let Some(c) = crate::alg_contract::contract_of(s.alg()) {
+            self.contract_alg(c, buf, i, &s, cgnat_alg::contract::Dir::FromOutside, now);
+        } else if s.alg() == crate::nat::ALG_FTP {
             self.alg_tag = Some(crate::alg::Tag {
                 dir: 1,
                 inside: (s.in_addr, s.in_port),
@@ -2450,6 +2495,31 @@ impl<B: PacketBuf> Worker<B> {
         rewrite(buf, p, false, s.in_addr, s.in_port, s.out_addr, s.out_port);
         self.counters.out2in.inc();
         Ok(())
+    }
+
+    /// A frame of a session of an ALG the dataplane runs through its contract
+    /// ([`crate::alg_contract::worker`]): tagged for the control lcore if it must go
+    /// there.
+    fn contract_alg<F: PacketBuf>(
+        &mut self,
+        c: &'static dyn cgnat_alg::contract::Contract,
+        buf: &mut F,
+        i: u32,
+        s: &crate::nat::Session,
+        dir: cgnat_alg::contract::Dir,
+        now: u32,
+    ) {
+        self.alg_tag = crate::alg_contract::worker(
+            c,
+            &mut self.nat,
+            &self.counters,
+            &mut self.contract_streams,
+            buf,
+            i,
+            s,
+            dir,
+            now,
+        );
     }
 
     /// A frame of a SIP or RTSP control session, `dir` 0 from the inside host.

@@ -1528,6 +1528,31 @@ pub(crate) fn summarize(
         let name = cgnat_dataplane::counters::alg_name(id);
         alg.insert(name.into(), alg_events(&|c, e| of(c)[e].get()));
     }
+    for p in cgnat_dataplane::counters::contract_algs() {
+        let m: serde_json::Map<_, _> = cgnat_dataplane::counters::CONTRACT_EVENT_NAMES
+            .iter()
+            .enumerate()
+            .map(|(e, name)| {
+                let v = sum(&|c| c.alg_contract[usize::from(p.id) & 7][e].get());
+                ((*name).to_string(), json!(v))
+            })
+            .collect();
+        alg.insert(p.name.into(), Value::Object(m));
+    }
+    // PPTP's calls and their GRE beside its contract events.
+    if let Some(Value::Object(m)) =
+        alg.get_mut(cgnat_dataplane::counters::alg_name(cgnat_alg::id::PPTP))
+    {
+        for (k, name) in cgnat_dataplane::nat::PPTP_EVENTS.iter().enumerate() {
+            m.insert((*name).into(), json!(sum(&|c| c.pptp[k].get())));
+        }
+        m.insert(
+            "gre_no_call".into(),
+            json!(sum(
+                &|c| c.dropped(cgnat_dataplane::counters::DropReason::GreNoCall)
+            )),
+        );
+    }
     let per_vlan: Vec<Value> = vlans
         .iter()
         .zip(cgnat_dataplane::vlan::totals(vlans, all.iter().copied()))

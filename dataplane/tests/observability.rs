@@ -276,6 +276,38 @@ fn prometheus_scrapes_cgnat_and_reads_back_the_traffic() {
             );
         }
     }
+    // And PPTP's calls and GRE, with the GRE no call names (the drop counter).
+    for label in cgnat_dataplane::nat::PPTP_EVENTS
+        .iter()
+        .chain(&["gre_no_call"])
+    {
+        assert!(
+            counters["alg"]["pptp"][label].is_u64(),
+            "pptp {label} not in {counters}"
+        );
+        assert!(
+            text.contains(&format!(
+                "cgnat_alg_events_total{{alg=\"pptp\",event=\"{label}\"}} 0"
+            )),
+            "pptp {label}"
+        );
+    }
+    // And every event of the ALGs run through their contract (IRC), likewise.
+    for p in cgnat_dataplane::counters::contract_algs() {
+        for label in cgnat_dataplane::counters::CONTRACT_EVENT_NAMES {
+            assert!(
+                counters["alg"][p.name][label].is_u64(),
+                "{} {label} not in {counters}",
+                p.name
+            );
+            let line = format!(
+                "cgnat_alg_events_total{{alg=\"{}\",event=\"{label}\"}} 0",
+                p.name
+            );
+            assert!(text.contains(&line), "{line}");
+        }
+    }
+    assert!(text.contains("cgnat_alg_events_total{alg=\"irc\",event=\"pinholes\"}"));
     assert_eq!(counters["ownership"]["inside"], "single");
     for stage in cgnat_dataplane::counters::STAGES {
         assert!(

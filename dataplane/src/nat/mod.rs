@@ -21,11 +21,14 @@
 //! When a slab is empty, new sessions are refused and counted; live ones are never
 //! evicted (RFC 6888 REQ-11).
 
+mod calls;
+pub use calls::{gre_call_id, PPTP_EVENTS, PROTO_GRE};
 mod create;
 pub mod deterministic;
 pub mod expect;
 #[cfg(test)]
 mod fold_tests;
+pub mod gre;
 pub mod hosts6;
 pub mod index;
 mod key;
@@ -132,6 +135,8 @@ pub const ALG_SIP: u8 = cgnat_alg::id::SIP;
 pub const ALG_RTSP: u8 = cgnat_alg::id::RTSP;
 /// An RTCP session an ALG announced (its CNAME may carry the inside address).
 pub const ALG_RTCP: u8 = cgnat_alg::id::RTCP;
+/// PPTP control sessions (`nat/calls.rs`).
+pub const ALG_PPTP: u8 = cgnat_alg::id::PPTP;
 
 // A session keeps its ALG in 3 bits.
 const _: () = assert!(cgnat_alg::id::MAX < 8);
@@ -417,6 +422,8 @@ pub struct NatParams {
     /// Server ports of each ALG of the registry (`cgnat_alg::PLUGINS`, in its order;
     /// empty: off): see [`NatParams::alg_ports`].
     pub alg_server_ports: [Vec<u16>; cgnat_alg::PLUGINS.len()],
+    /// Most PPTP calls per worker (`nat/gre.rs`; the registry's `pptp_call` class).
+    pub pptp_calls: usize,
     /// Lowest media port a SIP (SDP) or RTSP message may open a pinhole to.
     pub sip_min_media_port: u16,
     /// Likewise for RTSP.
@@ -594,6 +601,7 @@ impl NatParams {
             sip_deny_methods: Vec::new(),
             sip_max_message_size: 0,
             rtsp_deny_methods: Vec::new(),
+            pptp_calls: cgnat_alg::CLASSES[usize::from(cgnat_alg::class::PPTP_CALL)].max,
             sip_min_media_port: 1024,
             rtsp_min_media_port: 1024,
             steering: None,
@@ -753,6 +761,10 @@ pub struct Nat {
     /// Data sessions opened through expectations, with the control sessions they
     /// keep alive (`nat/kin.rs`; reserved once).
     kin: Vec<kin::Kin>,
+    /// PPTP calls and their GRE (`nat/calls.rs`, `nat/gre.rs`).
+    calls: gre::Calls,
+    /// The second the calls were last checked for idleness.
+    calls_checked: u32,
     /// Mappings configured as static (port forwards), by mapping index record:
     /// inbound connections need no filtering pass.
     statics: hashbrown::HashSet<u32>,
@@ -919,6 +931,7 @@ impl Nat {
     ) -> Nat {
         // Records are numbered in 24 bits (the config keeps within it).
         let cap = (params.max_sessions as usize).min(index::MAX_RECORD as usize);
+        let pptp_calls = params.pptp_calls;
         let layout = PortLayout::new(
             params.port_range.0,
             params.port_range.1,
@@ -1012,6 +1025,8 @@ impl Nat {
             above_threshold: Vec::new(),
             expects: Expectations::new(),
             kin: Vec::with_capacity(kin::MAX_KIN),
+            calls: gre::Calls::new(pptp_calls),
+            calls_checked: 0,
             statics: hashbrown::HashSet::new(),
             alg_ports: Vec::new(),
             pcp: HashMap::with_capacity(pcp::MAX_PCP_ENTRIES),
@@ -2764,6 +2779,7 @@ impl Nat {
     /// sessions expired.
     pub fn expire(&mut self, now: u32, budget: usize) -> usize {
         self.expire_expectations(now);
+        self.expire_calls(now);
         self.pcp_expire(now);
         let mut expired = 0;
         for _ in 0..budget {
@@ -3340,6 +3356,44 @@ impl Nat {
         Some((k.a, k.pa))
     }
 
+    /// The outside endpoint of inside endpoint (`proto`, `in_addr`, `in_port`), if
+    /// mapped (none is made).
+    pub fn outside_of(&self, proto: u8, in_addr: u32, in_port: u16) -> Option<(u32, u16)> {
+        let r = self.mapping_by_in_key(&Key {
+            proto,
+            a: in_addr,
+            pa: in_port,
+            b: 0,
+            pb: 0,
+        })?;
+        let k = map_keys!(self).out_key(r);
+        Some((k.a, k.pa))
+    }
+
+    /// Ends the expectation pinning the mapping of inside endpoint (`proto`,
+    /// `in_addr`, `in_port`) (an ALG's message ended what an earlier one announced),
+    /// if it has one: its outside endpoint.
+    pub fn alg_end(
+        &mut self,
+        proto: u8,
+        in_addr: u32,
+        in_port: u16,
+        now: u32,
+    ) -> Option<(u32, u16)> {
+        let out = self.outside_of(proto, in_addr, in_port)?;
+        let okey = Key {
+            proto,
+            a: out.0,
+            pa: out.1,
+            b: 0,
+            pb: 0,
+        };
+        self.expects.get(&okey)?;
+        self.remove_expectation(&okey, now);
+        self.counters.expectations_removed.inc();
+        Some(out)
+    }
+
     /// The remote party's media address is known (its SDP): the call's media pinholes
     /// that allowed any source now allow only it.
     pub fn alg_narrow(&mut self, master: u32, tag: u32, remote: u32) {
@@ -3418,6 +3472,9 @@ impl Nat {
         }
         if s.alg() != 0 && !self.kin.is_empty() {
             self.forget_kin(i);
+        }
+        if s.alg() == ALG_PPTP {
+            self.end_calls_of(i);
         }
         if s.alg() != 0 && !self.expects.is_empty() {
             // Expectations die with their master; a registration lives its own

@@ -1,0 +1,472 @@
+//! The NAT's side of PPTP (`cgnat_alg::pptp`): the asks of identifier kind
+//! ([`cgnat_alg::contract::Kind::Id`]) its control messages make are granted from the
+//! worker's call table (`nat/gre.rs`), and enhanced GRE (version 1) is translated by it.
+//! A call lives on the worker of its control session (the subscriber's); its
+//! translated call ID is taken from that worker's share of the pool address's port
+//! space (as a port: [`super::pool::Pool::owner`]), so that inbound GRE, keyed by that
+//! ID, is the same worker's. Calls end with a Call-Clear-Request or a
+//! Call-Disconnect-Notify, with their control session, or after the `pptp_call`
+//! class's timeout without a control message or GRE packet; GRE of a call keeps its
+//! control session alive.
+
+use super::gre::{Call, Refused};
+use super::{Nat, ALG_PPTP};
+use crate::counters::DropReason;
+use cgnat_alg::contract::{Ask, Ctx, Dir, Grant, Kind};
+
+/// The PPTP counters: the event label in `/metrics`
+/// (`cgnat_alg_events_total{alg="pptp",event=...}`) and the key in the summary's
+/// `alg.pptp`, by index of [`crate::counters::WorkerCounters::pptp`] (with
+/// `gre_no_call`, the drop counter, beside them).
+pub const PPTP_EVENTS: [&str; 5] = ["calls", "calls_refused", "calls_ended", "gre_out", "gre_in"];
+/// Indexes of [`PPTP_EVENTS`].
+pub mod event {
+    /// Calls made (a subscriber's call ID translated).
+    pub const CALLS: usize = 0;
+    /// Calls refused (the table full, no call ID free).
+    pub const REFUSED: usize = 1;
+    /// Calls ended (either side, the control session, idleness).
+    pub const ENDED: usize = 2;
+    /// GRE packets of calls translated outbound.
+    pub const GRE_OUT: usize = 3;
+    /// Likewise inbound.
+    pub const GRE_IN: usize = 4;
+}
+
+/// The seconds a call lives without a control message or GRE packet.
+const CALL_TIMEOUT: u32 = cgnat_alg::CLASSES[cgnat_alg::class::PPTP_CALL as usize].timeout_secs;
+
+/// GRE's IP protocol number.
+pub const PROTO_GRE: u8 = 47;
+
+/// The call ID in the key of an enhanced GRE packet (RFC 2637 4.1: version 1, key
+/// present, protocol type 0x880B); `gre` starts at the GRE header. Some(None): a GRE
+/// version 1 packet that names no call (no key, another protocol type, truncated);
+/// None: not version 1 (plain GRE, translated by address alone).
+#[inline]
+pub fn gre_call_id(gre: &[u8]) -> Option<Option<u16>> {
+    if gre.len() < 2 || gre[1] & 0x07 != 1 {
+        return None;
+    }
+    let ok = gre.len() >= 8 && gre[0] & 0x20 != 0 && gre[2] == 0x88 && gre[3] == 0x0b;
+    Some(ok.then(|| u16::from_be_bytes([gre[6], gre[7]])))
+}
+
+impl Nat {
+    /// Whether the PPTP ALG is on (its GRE is then translated by call).
+    #[inline]
+    pub fn pptp_on(&self) -> bool {
+        !self.params.alg_ports(ALG_PPTP).is_empty()
+    }
+
+    /// The live PPTP calls of this worker (for the API).
+    pub fn pptp_calls(&self) -> impl Iterator<Item = &Call> {
+        self.calls.iter()
+    }
+
+    /// Grants an ask of identifier kind of PPTP control session `control` (its message
+    /// `ctx`): a new or known call's translation (announce), what the server names
+    /// (lookup), the server's call ID recorded (bind), a call's end.
+    pub fn pptp_grant(&mut self, ask: &Ask, ctx: &Ctx, control: u32, now: u32) -> Grant {
+        let (pool, server) = (ctx.outside.0, ctx.remote.0);
+        let pptp = &self.counters.pptp;
+        match *ask {
+            Ask::Announce {
+                kind: Kind::Id,
+                inside,
+                ..
+            } => {
+                let known = self.calls.get_inside(inside.0, server, inside.1).is_some();
+                let owner = &self.pool;
+                let me = owner.worker();
+                let mine = |a: u32, id: u16| owner.owner(a, id).is_none_or(|w| w == me);
+                match self
+                    .calls
+                    .announce(inside, server, pool, control, now, mine)
+                {
+                    Ok(c) => {
+                        if !known {
+                            pptp[event::CALLS].inc();
+                        }
+                        Grant::To((c.outside, c.outside_id))
+                    }
+                    Err(Refused::Full | Refused::NoId) => {
+                        pptp[event::REFUSED].inc();
+                        Grant::Refused
+                    }
+                }
+            }
+            Ask::Lookup {
+                kind: Kind::Id,
+                outside,
+            } => {
+                let a = if outside.0 == 0 { pool } else { outside.0 };
+                match self.calls.lookup_outside(a, server, outside.1, now) {
+                    Some(c) => Grant::To((c.inside, c.inside_id)),
+                    None => Grant::Refused,
+                }
+            }
+            Ask::Bind {
+                kind: Kind::Id,
+                inside,
+                peer,
+            } => {
+                let c = match ctx.dir {
+                    Dir::FromInside => self
+                        .calls
+                        .bind_inside(inside.0, server, inside.1, peer, now),
+                    Dir::FromOutside => {
+                        let a = if inside.0 == 0 { pool } else { inside.0 };
+                        self.calls.bind_outside(a, server, inside.1, peer, now)
+                    }
+                };
+                c.map_or(Grant::Refused, |c| Grant::To((c.outside, c.outside_id)))
+            }
+            Ask::End {
+                kind: Kind::Id,
+                endpoint,
+                translated,
+            } => {
+                let c = if translated {
+                    // The server's own call ID (`cgnat_alg::pptp`'s convention).
+                    self.calls.end_server(ctx.inside.0, endpoint.0, endpoint.1)
+                } else {
+                    self.calls.end_inside(endpoint.0, server, endpoint.1)
+                };
+                match c {
+                    Some(c) => {
+                        pptp[event::ENDED].inc();
+                        Grant::To(if translated {
+                            (c.inside, c.inside_id)
+                        } else {
+                            (c.outside, c.outside_id)
+                        })
+                    }
+                    None => Grant::Refused,
+                }
+            }
+            _ => Grant::Refused,
+        }
+    }
+
+    /// Refreshes the control session of a call its GRE was seen on.
+    #[inline]
+    fn touch_control(&mut self, control: u32, now: u32) {
+        if let Some(s) = self.sessions.get_mut(control as usize) {
+            if s.alg() == ALG_PPTP && s.last_seen < now {
+                s.last_seen = now;
+            }
+        }
+    }
+
+    /// Outbound enhanced GRE from `inside` to `server` keyed `key` (the server's call
+    /// ID): the pool address it leaves from.
+    #[inline]
+    pub fn gre_in2out(
+        &mut self,
+        inside: u32,
+        server: u32,
+        key: u16,
+        now: u32,
+    ) -> Result<u32, DropReason> {
+        let c = self
+            .calls
+            .outbound(inside, server, key, now)
+            .copied()
+            .ok_or(DropReason::GreNoCall)?;
+        self.touch_control(c.control, now);
+        self.counters.pptp[event::GRE_OUT].inc();
+        Ok(c.outside)
+    }
+
+    /// Inbound enhanced GRE from `server` to `pool` keyed `key` (the translated call
+    /// ID): the subscriber's address and own call ID.
+    #[inline]
+    pub fn gre_out2in(
+        &mut self,
+        pool: u32,
+        server: u32,
+        key: u16,
+        now: u32,
+    ) -> Result<(u32, u16), DropReason> {
+        let c = self
+            .calls
+            .inbound(pool, server, key, now)
+            .copied()
+            .ok_or(DropReason::GreNoCall)?;
+        self.touch_control(c.control, now);
+        self.counters.pptp[event::GRE_IN].inc();
+        Ok((c.inside, c.inside_id))
+    }
+
+    /// Ends the calls of control session `i`, which ends.
+    pub(super) fn end_calls_of(&mut self, i: u32) {
+        if !self.calls.is_empty() {
+            let n = self.calls.end_control(i);
+            self.counters.pptp[event::ENDED].add(n as u64);
+        }
+    }
+
+    /// Ends the calls idle for the class's timeout (a walk of the table, once a second).
+    pub(super) fn expire_calls(&mut self, now: u32) {
+        if self.calls.is_empty() || self.calls_checked == now {
+            return;
+        }
+        self.calls_checked = now;
+        let n = self.calls.expire(now, CALL_TIMEOUT);
+        self.counters.pptp[event::ENDED].add(n as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fold_tests::{CONFIG, T0};
+    use super::super::{NatParams, Tuple};
+    use super::*;
+    use crate::counters::WorkerCounters;
+    use crate::wire::{ipv4, tcp};
+    use cgnat_alg::contract::{Contract, Edits, Framing, Plan};
+    use cgnat_alg::pptp::{message, msg, Pptp};
+    use std::sync::Arc;
+
+    const SERVER: u32 = 0xCB00_7107; // 203.0.113.7
+    const SUB: u32 = 0x6440_0102; // 100.64.1.2
+
+    /// A worker's table with the PPTP ALG on and room for `calls` calls.
+    fn nat(calls: usize) -> (Nat, Arc<WorkerCounters>) {
+        let cfg = cgnat_config::Config::parse(
+            &format!("{CONFIG}[alg]\npptp = {{ enabled = true }}\n"),
+            "t.toml",
+        )
+        .unwrap();
+        let mut params = NatParams::from_config(&cfg.nat, 1).unwrap();
+        params.set_algs(&cfg.alg);
+        params.pptp_calls = calls;
+        let counters = Arc::new(WorkerCounters::default());
+        (Nat::new(params, 0, 1, T0, 7, counters.clone()), counters)
+    }
+
+    /// A subscriber's PPTP control connection: its session and the message context
+    /// of direction `dir`.
+    fn control(n: &mut Nat, sub: u32) -> (u32, impl Fn(Dir) -> Ctx) {
+        let t = Tuple {
+            proto: ipv4::PROTO_TCP,
+            src: sub,
+            sport: 40000,
+            dst: SERVER,
+            dport: 1723,
+        };
+        let i = n.in2out(&t, tcp::SYN, true, T0).unwrap();
+        let s = *n.session(i);
+        assert_eq!(s.alg(), ALG_PPTP);
+        (i, move |dir| Ctx {
+            dir,
+            inside: (s.in_addr, s.in_port),
+            outside: (s.out_addr, s.out_port),
+            remote: (s.rem_addr, s.rem_port),
+            datagram: false,
+        })
+    }
+
+    /// What the worker does with a whole control message on session `i`: framed,
+    /// planned, granted from the call table, edited in place.
+    fn through(n: &mut Nat, i: u32, ctx: &Ctx, mut m: Vec<u8>, now: u32) -> Vec<u8> {
+        assert_eq!(Pptp.framing(&m, ctx), Framing::Whole(m.len()));
+        let mut plan = Plan::default();
+        Pptp.plan(&m, ctx, &mut plan);
+        let grants: Vec<Grant> = plan.asks().map(|a| n.pptp_grant(a, ctx, i, now)).collect();
+        let mut e = Edits::default();
+        Pptp.edits(&m, ctx, &plan, &grants, &mut e).unwrap();
+        e.apply_in_place(&mut m).unwrap();
+        m
+    }
+
+    fn id_at(m: &[u8], at: usize) -> u16 {
+        u16::from_be_bytes([m[at], m[at + 1]])
+    }
+
+    /// An outgoing call of subscriber `sub` with its call ID `id`, the server answering
+    /// with `server_id`: the translated call ID.
+    fn call(n: &mut Nat, sub: u32, id: u16, server_id: u16) -> (u32, u32, u16) {
+        let (i, ctx) = control(n, sub);
+        let rq = through(
+            n,
+            i,
+            &ctx(Dir::FromInside),
+            message(msg::OUT_CALL_REQUEST, id, 1),
+            T0,
+        );
+        let out_id = id_at(&rq, 12);
+        let rp = through(
+            n,
+            i,
+            &ctx(Dir::FromOutside),
+            message(msg::OUT_CALL_REPLY, server_id, out_id),
+            T0,
+        );
+        assert_eq!(
+            id_at(&rp, 14),
+            id,
+            "the reply names the subscriber's own call ID"
+        );
+        assert_eq!(id_at(&rp, 12), server_id);
+        (i, ctx(Dir::FromInside).outside.0, out_id)
+    }
+
+    #[test]
+    fn two_subscribers_same_call_id_same_server_are_kept_apart() {
+        let (mut n, c) = nat(16);
+        let b = SUB + 1;
+        let (_, pool_a, out_a) = call(&mut n, SUB, 7, 0x100);
+        let (_, pool_b, out_b) = call(&mut n, b, 7, 0x101);
+        assert!(
+            pool_a != pool_b || out_a != out_b,
+            "one outside call for two"
+        );
+        // GRE both ways.
+        assert_eq!(n.gre_in2out(SUB, SERVER, 0x100, T0 + 1), Ok(pool_a));
+        assert_eq!(n.gre_in2out(b, SERVER, 0x101, T0 + 1), Ok(pool_b));
+        assert_eq!(n.gre_out2in(pool_a, SERVER, out_a, T0 + 1), Ok((SUB, 7)));
+        assert_eq!(n.gre_out2in(pool_b, SERVER, out_b, T0 + 1), Ok((b, 7)));
+        // Another subscriber's server call ID or another server: no call.
+        assert_eq!(
+            n.gre_in2out(SUB, SERVER, 0x101, T0 + 1),
+            Err(DropReason::GreNoCall)
+        );
+        assert_eq!(
+            n.gre_out2in(pool_a, SERVER + 1, out_a, T0 + 1),
+            Err(DropReason::GreNoCall)
+        );
+        assert_eq!(c.pptp[event::CALLS].get(), 2);
+        assert_eq!(c.pptp[event::GRE_OUT].get(), 2);
+        assert_eq!(c.pptp[event::GRE_IN].get(), 2);
+    }
+
+    #[test]
+    fn a_hundred_subscribers_with_one_call_id_each_reach_their_own() {
+        let (mut n, _) = nat(1024);
+        let calls: Vec<_> = (0..100u32)
+            .map(|k| call(&mut n, SUB + k, 1, 0x200 + k as u16))
+            .collect();
+        let mut outside: Vec<_> = calls.iter().map(|&(_, p, o)| (p, o)).collect();
+        outside.sort();
+        outside.dedup();
+        assert_eq!(outside.len(), 100);
+        for (k, &(_, pool, out)) in calls.iter().enumerate() {
+            let k = k as u32;
+            assert_eq!(n.gre_out2in(pool, SERVER, out, T0 + 2), Ok((SUB + k, 1)));
+            assert_eq!(
+                n.gre_in2out(SUB + k, SERVER, 0x200 + k as u16, T0 + 2),
+                Ok(pool)
+            );
+        }
+    }
+
+    #[test]
+    fn clear_disconnect_and_the_control_sessions_end_remove_the_call() {
+        let (mut n, c) = nat(16);
+        // Call-Clear-Request from the subscriber: its call ID rewritten, the call gone.
+        let (i, pool, out) = call(&mut n, SUB, 7, 0x100);
+        let (_, ctx) = control(&mut n, SUB);
+        let m = through(
+            &mut n,
+            i,
+            &ctx(Dir::FromInside),
+            message(msg::CALL_CLEAR_REQUEST, 7, 0),
+            T0 + 1,
+        );
+        assert_eq!(id_at(&m, 12), out);
+        assert_eq!(
+            n.gre_out2in(pool, SERVER, out, T0 + 2),
+            Err(DropReason::GreNoCall)
+        );
+        assert_eq!(
+            n.gre_in2out(SUB, SERVER, 0x100, T0 + 2),
+            Err(DropReason::GreNoCall)
+        );
+
+        // Call-Disconnect-Notify from the server, naming its own call ID.
+        let (i, pool, out) = call(&mut n, SUB, 8, 0x102);
+        let m = message(msg::CALL_DISCONNECT_NOTIFY, 0x102, 0);
+        assert_eq!(
+            through(&mut n, i, &ctx(Dir::FromOutside), m.clone(), T0 + 3),
+            m
+        );
+        assert_eq!(
+            n.gre_out2in(pool, SERVER, out, T0 + 4),
+            Err(DropReason::GreNoCall)
+        );
+
+        // The control connection's end (a reset) takes its calls.
+        let (i, pool, out) = call(&mut n, SUB, 9, 0x103);
+        let rst = Tuple {
+            proto: ipv4::PROTO_TCP,
+            src: SUB,
+            sport: 40000,
+            dst: SERVER,
+            dport: 1723,
+        };
+        n.in2out(&rst, tcp::RST | tcp::ACK, true, T0 + 5).unwrap();
+        n.expire(T0 + 400, 1000);
+        assert_eq!(n.live_sessions(), 0, "the control session {i} ended");
+        assert_eq!(
+            n.gre_out2in(pool, SERVER, out, T0 + 401),
+            Err(DropReason::GreNoCall)
+        );
+        assert_eq!(n.pptp_calls().count(), 0);
+        assert_eq!(c.pptp[event::ENDED].get(), 3);
+    }
+
+    #[test]
+    fn gre_keeps_its_control_session_alive_and_idle_calls_expire() {
+        let (mut n, _) = nat(16);
+        let (i, pool, out) = call(&mut n, SUB, 7, 0x100);
+        // Established: the control session's timeout is long; GRE refreshes it.
+        let before = n.session(i).last_seen;
+        n.gre_out2in(pool, SERVER, out, T0 + 50).unwrap();
+        assert_eq!(n.session(i).last_seen, T0 + 50);
+        assert!(n.session(i).last_seen > before);
+        // No GRE nor control message for the class's timeout: the call goes.
+        n.expire(T0 + 50 + CALL_TIMEOUT - 1, 0);
+        assert_eq!(n.pptp_calls().count(), 1);
+        n.expire(T0 + 50 + CALL_TIMEOUT, 0);
+        assert_eq!(n.pptp_calls().count(), 0);
+    }
+
+    #[test]
+    fn a_full_table_refuses_the_next_call_and_keeps_the_others() {
+        let (mut n, c) = nat(100);
+        let calls: Vec<_> = (0..100u32)
+            .map(|k| call(&mut n, SUB + k, 5, 0x300 + k as u16))
+            .collect();
+        let (i, ctx) = control(&mut n, SUB + 100);
+        let rq = message(msg::OUT_CALL_REQUEST, 5, 1);
+        // Refused: the message goes on as written, no call is made.
+        assert_eq!(
+            through(&mut n, i, &ctx(Dir::FromInside), rq.clone(), T0),
+            rq
+        );
+        assert_eq!(c.pptp[event::REFUSED].get(), 1);
+        assert_eq!(n.pptp_calls().count(), 100);
+        for (k, &(_, pool, out)) in calls.iter().enumerate() {
+            assert_eq!(
+                n.gre_out2in(pool, SERVER, out, T0 + 1),
+                Ok((SUB + k as u32, 5))
+            );
+        }
+    }
+
+    #[test]
+    fn the_gre_key_is_read_from_version_1_only() {
+        let v1 = [0x30, 0x81, 0x88, 0x0b, 0, 0, 0x12, 0x34];
+        assert_eq!(gre_call_id(&v1), Some(Some(0x1234)));
+        let v0 = [0x20, 0x00, 0x08, 0x00, 0, 0, 0x12, 0x34];
+        assert_eq!(gre_call_id(&v0), None);
+        let no_key = [0x10, 0x81, 0x88, 0x0b, 0, 0, 0x12, 0x34];
+        assert_eq!(gre_call_id(&no_key), Some(None));
+        assert_eq!(gre_call_id(&v1[..6]), Some(None));
+        assert_eq!(gre_call_id(&[0x30]), None);
+        let other = [0x30, 0x81, 0x08, 0x00, 0, 0, 0x12, 0x34];
+        assert_eq!(gre_call_id(&other), Some(None));
+    }
+}

@@ -1,0 +1,402 @@
+//! PPTP calls and their enhanced GRE (RFC 2637 section 4.1: GRE version 1, the key
+//! field's low half the *receiver's* call ID). The PPTP ALG (`cgnat_alg::pptp`) gives
+//! each subscriber's call a translated call ID of its own, unique per pool address and
+//! server; [`Calls`] is a worker's table of them, looked up both ways:
+//! - outbound GRE (key: the server's call ID) by (inside address, server, server's call
+//!   ID): the source becomes the pool address, the key stays;
+//! - inbound GRE (key: the translated call ID) by (pool address, server, key): the
+//!   destination becomes the inside address, the key the subscriber's own call ID;
+//! - the control messages by (inside address, server, subscriber's call ID) and by the
+//!   translated one.
+//!
+//! The table is bounded (its size is given when it is made: every map and the slots
+//! are allocated then, never on the hot path); when full a new call is refused and the
+//! live ones are untouched. It knows nothing of sessions or the pool: the NAT passes in
+//! the control session's id and which call IDs are its worker's to hand out (the same
+//! owner function as ports, so the worker that owns inbound GRE is computable from the
+//! pool address and key alone).
+
+use hashbrown::HashMap;
+
+/// One call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Call {
+    /// The subscriber's address.
+    pub inside: u32,
+    /// The subscriber's own call ID.
+    pub inside_id: u16,
+    /// The pool address the call goes out from.
+    pub outside: u32,
+    /// Its translated call ID.
+    pub outside_id: u16,
+    /// The server's address.
+    pub server: u32,
+    /// The server's call ID (0 until a reply binds it: `bound`).
+    pub server_id: u16,
+    /// The server's call ID is known.
+    pub bound: bool,
+    /// The control session (its slot in the NAT's session table).
+    pub control: u32,
+    /// Second of the last control message or GRE packet of the call.
+    pub seen: u32,
+}
+
+/// (address, server, call ID).
+type Key = (u32, u32, u16);
+
+/// Why a call was not made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The table holds its maximum of calls.
+    Full,
+    /// No call ID of the worker's share is free for the pool address and server.
+    NoId,
+}
+
+/// A worker's PPTP calls.
+pub struct Calls {
+    slots: Vec<Option<Call>>,
+    free: Vec<u32>,
+    by_inside: HashMap<Key, u32>,
+    by_outside: HashMap<Key, u32>,
+    by_server: HashMap<Key, u32>,
+    /// Where the search for the next translated call ID starts.
+    cursor: u16,
+}
+
+impl Calls {
+    /// A table of at most `max` calls (everything allocated now).
+    pub fn new(max: usize) -> Calls {
+        Calls {
+            slots: vec![None; max],
+            free: (0..max as u32).rev().collect(),
+            by_inside: HashMap::with_capacity(max),
+            by_outside: HashMap::with_capacity(max),
+            by_server: HashMap::with_capacity(max),
+            cursor: 1,
+        }
+    }
+
+    /// Most calls.
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Live calls.
+    pub fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    /// No call.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The live calls.
+    pub fn iter(&self) -> impl Iterator<Item = &Call> {
+        self.slots.iter().flatten()
+    }
+
+    /// The subscriber's call (`inside`: its address and call ID) to `server`, announced on control session
+    /// `control`: its translation, the same as before when the call is known (it is
+    /// refreshed), else a new call ID on `pool` that no call to `server` from `pool`
+    /// has and `mine` accepts (this worker's share).
+    pub fn announce(
+        &mut self,
+        (inside, inside_id): (u32, u16),
+        server: u32,
+        pool: u32,
+        control: u32,
+        now: u32,
+        mine: impl Fn(u32, u16) -> bool,
+    ) -> Result<&Call, Refused> {
+        if let Some(&s) = self.by_inside.get(&(inside, server, inside_id)) {
+            let c = self.slots[s as usize].as_mut().expect("indexed call");
+            c.seen = now;
+            c.control = control;
+            return Ok(c);
+        }
+        let Some(&slot) = self.free.last() else {
+            return Err(Refused::Full);
+        };
+        // Every ID once at most, from where the last search ended (0 is never handed
+        // out: some implementations read it as no call).
+        let mut id = self.cursor;
+        let mut found = None;
+        for _ in 0..u16::MAX {
+            if id != 0 && mine(pool, id) && !self.by_outside.contains_key(&(pool, server, id)) {
+                found = Some(id);
+                break;
+            }
+            id = id.wrapping_add(1);
+        }
+        let outside_id = found.ok_or(Refused::NoId)?;
+        self.cursor = outside_id.wrapping_add(1);
+        self.free.pop();
+        let call = Call {
+            inside,
+            inside_id,
+            outside: pool,
+            outside_id,
+            server,
+            server_id: 0,
+            bound: false,
+            control,
+            seen: now,
+        };
+        self.by_inside.insert((inside, server, inside_id), slot);
+        self.by_outside.insert((pool, server, outside_id), slot);
+        Ok(self.slots[slot as usize].insert(call))
+    }
+
+    fn bind_slot(&mut self, slot: u32, server_id: u16, now: u32) -> &Call {
+        let c = self.slots[slot as usize].expect("indexed call");
+        if c.bound {
+            self.by_server.remove(&(c.inside, c.server, c.server_id));
+        }
+        self.by_server.insert((c.inside, c.server, server_id), slot);
+        let c = self.slots[slot as usize].as_mut().expect("indexed call");
+        c.server_id = server_id;
+        c.bound = true;
+        c.seen = now;
+        c
+    }
+
+    /// The server's call ID of the subscriber's call `inside_id` (an
+    /// Incoming-Call-Reply the subscriber sends).
+    pub fn bind_inside(
+        &mut self,
+        inside: u32,
+        server: u32,
+        inside_id: u16,
+        server_id: u16,
+        now: u32,
+    ) -> Option<&Call> {
+        let &s = self.by_inside.get(&(inside, server, inside_id))?;
+        Some(self.bind_slot(s, server_id, now))
+    }
+
+    /// The server's call ID of the call it knows as `outside_id` (an
+    /// Outgoing-Call-Reply the server sends).
+    pub fn bind_outside(
+        &mut self,
+        pool: u32,
+        server: u32,
+        outside_id: u16,
+        server_id: u16,
+        now: u32,
+    ) -> Option<&Call> {
+        let &s = self.by_outside.get(&(pool, server, outside_id))?;
+        Some(self.bind_slot(s, server_id, now))
+    }
+
+    /// The call `server` knows as `outside_id` on `pool` (a control message from the
+    /// server naming the subscriber's call), refreshed.
+    pub fn lookup_outside(
+        &mut self,
+        pool: u32,
+        server: u32,
+        outside_id: u16,
+        now: u32,
+    ) -> Option<&Call> {
+        let &s = self.by_outside.get(&(pool, server, outside_id))?;
+        let c = self.slots[s as usize].as_mut().expect("indexed call");
+        c.seen = now;
+        Some(c)
+    }
+
+    /// The subscriber's call `inside_id` to `server`.
+    pub fn get_inside(&self, inside: u32, server: u32, inside_id: u16) -> Option<&Call> {
+        let &s = self.by_inside.get(&(inside, server, inside_id))?;
+        self.slots[s as usize].as_ref()
+    }
+
+    /// Outbound GRE: the bound call of `inside` whose server call ID is `key`,
+    /// refreshed.
+    #[inline]
+    pub fn outbound(&mut self, inside: u32, server: u32, key: u16, now: u32) -> Option<&Call> {
+        let &s = self.by_server.get(&(inside, server, key))?;
+        let c = self.slots[s as usize].as_mut().expect("indexed call");
+        c.seen = now;
+        Some(c)
+    }
+
+    /// Inbound GRE: the call the server knows as `key` on `pool`, refreshed.
+    #[inline]
+    pub fn inbound(&mut self, pool: u32, server: u32, key: u16, now: u32) -> Option<&Call> {
+        self.lookup_outside(pool, server, key, now)
+    }
+
+    fn remove_slot(&mut self, s: u32) -> Option<Call> {
+        let c = self.slots[s as usize].take()?;
+        self.by_inside.remove(&(c.inside, c.server, c.inside_id));
+        self.by_outside.remove(&(c.outside, c.server, c.outside_id));
+        if c.bound {
+            self.by_server.remove(&(c.inside, c.server, c.server_id));
+        }
+        self.free.push(s);
+        Some(c)
+    }
+
+    /// Ends the subscriber's call `inside_id` to `server` (it cleared the call).
+    pub fn end_inside(&mut self, inside: u32, server: u32, inside_id: u16) -> Option<Call> {
+        let &s = self.by_inside.get(&(inside, server, inside_id))?;
+        self.remove_slot(s)
+    }
+
+    /// Ends the call of `inside` whose server call ID is `server_id` (the server
+    /// disconnected it).
+    pub fn end_server(&mut self, inside: u32, server: u32, server_id: u16) -> Option<Call> {
+        let &s = self.by_server.get(&(inside, server, server_id))?;
+        self.remove_slot(s)
+    }
+
+    /// Ends every call of control session `control` (it ended); how many.
+    pub fn end_control(&mut self, control: u32) -> usize {
+        self.end_where(|c| c.control == control)
+    }
+
+    /// Ends every call not seen since `idle` seconds before `now`; how many.
+    pub fn expire(&mut self, now: u32, idle: u32) -> usize {
+        self.end_where(|c| now.wrapping_sub(c.seen) >= idle)
+    }
+
+    /// Ends every call `f` picks (a walk of the slots: not on the hot path).
+    fn end_where(&mut self, f: impl Fn(&Call) -> bool) -> usize {
+        let mut n = 0;
+        for s in 0..self.slots.len() as u32 {
+            if self.slots[s as usize].as_ref().is_some_and(&f) {
+                self.remove_slot(s);
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POOL: u32 = 0xC633_6411;
+    const SERVER: u32 = 0xCB00_7107;
+    const A: u32 = 0x6440_0102;
+    const B: u32 = 0x6440_0103;
+
+    fn all(_: u32, _: u16) -> bool {
+        true
+    }
+
+    #[test]
+    fn two_subscribers_with_the_same_call_id_get_two_translations() {
+        let mut t = Calls::new(8);
+        let a = *t.announce((A, 7), SERVER, POOL, 1, 0, all).unwrap();
+        let b = *t.announce((B, 7), SERVER, POOL, 2, 0, all).unwrap();
+        assert_ne!(a.outside_id, b.outside_id);
+        assert_eq!((a.outside, b.outside), (POOL, POOL));
+        // The same call announced again keeps its translation.
+        assert_eq!(
+            t.announce((A, 7), SERVER, POOL, 1, 5, all)
+                .unwrap()
+                .outside_id,
+            a.outside_id
+        );
+        assert_eq!(t.len(), 2);
+
+        // Both bound to the same server call ID (two calls of one server are two IDs
+        // in practice, but each subscriber's own table entry is apart).
+        t.bind_outside(POOL, SERVER, a.outside_id, 0x500, 6)
+            .unwrap();
+        t.bind_outside(POOL, SERVER, b.outside_id, 0x501, 6)
+            .unwrap();
+        assert_eq!(t.outbound(A, SERVER, 0x500, 7).unwrap().outside, POOL);
+        assert_eq!(t.outbound(B, SERVER, 0x501, 7).unwrap().inside_id, 7);
+        assert!(t.outbound(A, SERVER, 0x501, 7).is_none());
+        let ia = *t.inbound(POOL, SERVER, a.outside_id, 8).unwrap();
+        let ib = *t.inbound(POOL, SERVER, b.outside_id, 8).unwrap();
+        assert_eq!((ia.inside, ia.inside_id), (A, 7));
+        assert_eq!((ib.inside, ib.inside_id), (B, 7));
+        assert!(t.inbound(POOL, SERVER + 1, a.outside_id, 8).is_none());
+    }
+
+    #[test]
+    fn translated_ids_are_the_workers_share_and_unique_per_server() {
+        let mut t = Calls::new(64);
+        let even = |_: u32, id: u16| id.is_multiple_of(2);
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..32u16 {
+            let c = *t.announce((A, i), SERVER, POOL, 1, 0, even).unwrap();
+            assert_eq!(c.outside_id % 2, 0);
+            assert_ne!(c.outside_id, 0);
+            assert!(seen.insert(c.outside_id));
+        }
+        // None of the share free: refused, nothing taken.
+        let none = |_: u32, _: u16| false;
+        assert_eq!(
+            t.announce((B, 1), SERVER, POOL, 2, 0, none).err(),
+            Some(Refused::NoId)
+        );
+        assert_eq!(t.len(), 32);
+    }
+
+    #[test]
+    fn a_full_table_refuses_new_calls_and_keeps_the_live_ones() {
+        let mut t = Calls::new(100);
+        for i in 0..100u32 {
+            t.announce((A + i, 7), SERVER, POOL, i, 0, all).unwrap();
+        }
+        assert_eq!(
+            t.announce((A + 100, 7), SERVER, POOL, 100, 0, all).err(),
+            Some(Refused::Full)
+        );
+        assert_eq!(t.len(), 100);
+        for i in 0..100u32 {
+            assert!(t.get_inside(A + i, SERVER, 7).is_some());
+        }
+        // A known call is still refreshed when full.
+        assert!(t.announce((A, 7), SERVER, POOL, 0, 9, all).is_ok());
+        t.end_inside(A, SERVER, 7).unwrap();
+        assert!(t.announce((A + 100, 7), SERVER, POOL, 100, 0, all).is_ok());
+    }
+
+    #[test]
+    fn calls_end_by_either_side_their_control_session_or_idleness() {
+        let mut t = Calls::new(8);
+        let a = *t.announce((A, 7), SERVER, POOL, 1, 0, all).unwrap();
+        t.bind_inside(A, SERVER, 7, 0x500, 0).unwrap();
+        assert_eq!(t.end_server(A, SERVER, 0x500).unwrap().inside_id, 7);
+        assert!(t.inbound(POOL, SERVER, a.outside_id, 1).is_none());
+        assert!(t.outbound(A, SERVER, 0x500, 1).is_none());
+        assert!(t.is_empty());
+
+        t.announce((A, 7), SERVER, POOL, 1, 0, all).unwrap();
+        t.announce((A, 8), SERVER, POOL, 1, 0, all).unwrap();
+        t.announce((B, 7), SERVER, POOL, 2, 0, all).unwrap();
+        assert_eq!(t.end_control(1), 2);
+        assert_eq!(t.len(), 1);
+        assert!(t.end_inside(A, SERVER, 7).is_none());
+
+        // B seen at 100 by its GRE: not idle at 350 with 300 s, idle at 400.
+        let b = t.get_inside(B, SERVER, 7).copied().unwrap();
+        t.inbound(POOL, SERVER, b.outside_id, 100).unwrap();
+        assert_eq!(t.expire(350, 300), 0);
+        assert_eq!(t.expire(400, 300), 1);
+        assert!(t.is_empty());
+        assert_eq!(t.free.len(), t.capacity());
+    }
+
+    #[test]
+    fn a_rebind_replaces_the_server_call_id() {
+        let mut t = Calls::new(4);
+        let a = *t.announce((A, 7), SERVER, POOL, 1, 0, all).unwrap();
+        t.bind_outside(POOL, SERVER, a.outside_id, 0x500, 0)
+            .unwrap();
+        t.bind_outside(POOL, SERVER, a.outside_id, 0x600, 0)
+            .unwrap();
+        assert!(t.outbound(A, SERVER, 0x500, 0).is_none());
+        assert!(t.outbound(A, SERVER, 0x600, 0).is_some());
+        assert!(t
+            .bind_outside(POOL, SERVER, a.outside_id ^ 1, 1, 0)
+            .is_none());
+    }
+}
