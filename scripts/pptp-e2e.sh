@@ -9,7 +9,7 @@
 # scripts/pptp-peer.py (the control protocol of RFC 2637 on TCP 1723, and an echo of
 # each GRE packet to its call's peer Call ID); the clients are scripts/pptp-clients.py
 # (real TCP control connections bound to their own addresses, every client with Call
-# ID 1, GRE from scapy). Both need Debian's python3 with python3-scapy.
+# ID 1, GRE from scapy; Debian's python3 with python3-scapy).
 #
 # Usage: pptp-e2e.sh MODE CGNAT_BINARY WORKDIR
 #   MODE cgnat   cgnat runs in the root namespace on the veth ends (net_af_packet),
@@ -24,6 +24,10 @@
 #   PPTP_E2E_ALG=0 (cgnat mode): no [alg.pptp]; GRE is then translated by address
 #                alone (nat.protocols), which one pool address cannot do for two
 #                subscribers talking to the same server.
+#   PPTP_E2E_SERVER_CALL_ID: the server's first Call ID (2): its Call IDs 2, 3, ... are
+#                the numbers cgnat gives its translations (1, 2, ...) one call apart,
+#                so that a NAT that took one kind for the other would pick another
+#                client's call.
 #   PPTP_E2E_HELPER=0 (linux mode): no ct helper, plain snat; shows what the bed sees
 #                when nothing translates the Call IDs.
 #
@@ -55,7 +59,8 @@ mkdir -p "$work"
 bed_init pp
 rtr=pprtr$tag
 server=192.0.2.10
-trap 'ip netns del "$rtr" 2>/dev/null; bed_down "$sub" "$inet" "$vsn" "$vin"' EXIT
+# (The router namespace exists in linux mode only; set -e still holds in the trap.)
+trap 'ip netns del "$rtr" 2>/dev/null || true; bed_down "$sub" "$inet" "$vsn" "$vin"' EXIT
 
 bed_checks PPTP
 
@@ -122,7 +127,8 @@ gateway_up "$server"
 
 # ---- the server
 : > "$work/server.jsonl"
-ip netns exec "$inet" $PY "$here/pptp-peer.py" "$server" "$work/server.jsonl" > "$work/server.log" 2>&1 &
+ip netns exec "$inet" $PY "$here/pptp-peer.py" "$server" "$work/server.jsonl" "${PPTP_E2E_SERVER_CALL_ID:-2}" \
+    > "$work/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 50); do grep -q listening "$work/server.jsonl" && break; sleep 0.1; done
 grep -q listening "$work/server.jsonl" || die "pptp-peer.py did not start: $(cat "$work/server.log")"
@@ -168,7 +174,7 @@ for k in sorted(b):
         print("%s=%+d" % (k, b[k] - a.get(k, 0)))
 PY
     echo "pptp-e2e: counters that moved: $(tr '\n' ' ' < "$work/gre-counters.txt")"
-    nocall=$(awk -F= '$1 ~ /(^|\.)gre_no_call$/ {print $2+0}' "$work/gre-counters.txt" | head -1)
+    nocall=$(awk -F= '$1 == "dropped.gre_no_call" {print $2+0}' "$work/gre-counters.txt" | head -1)
     sent=$($PY -c "import json,sys; print(json.load(open(sys.argv[1])).get('after_clear', {}).get('sent', 0))" "$work/clients.json" 2>/dev/null || echo 0)
     if [ -n "$nocall" ] && [ "$nocall" -ge "$sent" ] && [ "$sent" -gt 0 ]; then
         result cleared-call-counted 1 1 "gre_no_call rose by $nocall for $sent GRE packets sent on the cleared call"

@@ -17,7 +17,8 @@ answered.
 Every event is one JSON line in the log: {"ev": "sccrq" | "call" | "sli" | "clear" |
 "clear-unknown" | "gre" | "gre-unknown" | ..., ...}, with the peer's address.
 
-Usage: pptp-peer.py ADDR LOGFILE
+Usage: pptp-peer.py ADDR LOGFILE [FIRST_CALL_ID]
+  FIRST_CALL_ID: the server's first Call ID (0x4000); the next calls count up from it.
 """
 
 import json
@@ -40,7 +41,7 @@ log_lock = threading.Lock()
 log = open(logfile, "a", buffering=1)
 calls_lock = threading.Lock()
 calls = {}  # the server's call ID -> {"peer": address, "pns": peer call ID}
-next_call = [0x4000]
+next_call = [int(sys.argv[3]) if len(sys.argv) > 3 else 0x4000]
 
 
 def record(**ev):
