@@ -185,23 +185,44 @@ pub struct PortMappingInfo {
     pub filters: Vec<String>,
 }
 
+/// The PPTP calls of a worker as expectation rows (class `pptp_call`).
+fn pptp_calls(
+    nat: &crate::nat::Nat,
+    worker: u16,
+    now: u32,
+) -> impl Iterator<Item = ExpectationInfo> + '_ {
+    let timeout = cgnat_alg::CLASSES[usize::from(cgnat_alg::class::PPTP_CALL)].timeout_secs;
+    nat.pptp_calls().map(move |c| ExpectationInfo {
+        worker,
+        protocol: "gre".to_string(),
+        outside: format!("{}:{}", Ipv4Addr::from(c.outside), c.outside_id),
+        inside: format!("{}:{}", Ipv4Addr::from(c.inside), c.inside_id),
+        remote: Ipv4Addr::from(c.server).to_string(),
+        expires_in_secs: (c.seen + timeout).saturating_sub(now),
+        class: "pptp_call".to_string(),
+        persistent: false,
+    })
+}
+
 /// An ALG expectation as an operator reads it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpectationInfo {
     /// Worker that holds it.
     pub worker: u16,
-    /// tcp or udp.
+    /// tcp or udp; gre for a PPTP call (its endpoints' ports are call IDs).
     pub protocol: String,
-    /// Outside endpoint the connection must arrive at.
+    /// Outside endpoint the connection must arrive at (a PPTP call: the pool address
+    /// and the translated call ID).
     pub outside: String,
-    /// Inside endpoint it goes to.
+    /// Inside endpoint it goes to (a PPTP call: the subscriber's own call ID).
     pub inside: String,
     /// Remote address allowed to connect (0.0.0.0: any, until known).
     pub remote: String,
     /// Seconds left.
     pub expires_in_secs: u32,
     /// What announced it (ftp_data, tftp, sip_media, sip_register, sip_dialog,
-    /// rtsp_media).
+    /// rtsp_media, irc_dcc; pptp_call: a PPTP call of the GRE call table, which lasts
+    /// while its GRE or control messages flow).
     #[serde(default)]
     pub class: String,
     /// Stays after a match (a registration).
@@ -353,6 +374,8 @@ pub fn answer(nat: &Nat, worker: u16, q: &Query, now: u32) -> Answer {
                         persistent: e.keep,
                     }
                 })
+                .chain(pptp_calls(nat, worker, now))
+                .take((*limit).min(ROWS_PER_ANSWER * 4))
                 .collect(),
         ),
         Query::Subscriber(a) => {

@@ -8,6 +8,7 @@
 use crate::harness::Harness;
 use crate::pipeline::Side;
 use crate::wire::{be16, be32, ipv4, put16, put32};
+use cgnat_alg::contract::{Ask, Contract, Ctx, Dir, Edits, Framing, Grant, Kind, Plan};
 use cgnat_config::Config;
 use hashbrown::HashMap;
 use serde::Serialize;
@@ -43,6 +44,9 @@ pub struct Report {
     pub picked_up: usize,
     /// FTP control connections the ALG stood aside from (AUTH TLS accepted).
     pub ftp_stand_aside: u64,
+    /// Asks of the contract ALGs' messages the NAT refused (a lookup of an endpoint
+    /// or call ID it does not know, a call it cannot make or end).
+    pub alg_refused: u64,
     /// What left the outside port.
     #[serde(skip)]
     pub outside_view: Vec<Vec<u8>>,
@@ -302,9 +306,23 @@ fn announced(payload: &[u8]) -> Vec<(u32, u16)> {
         .into_iter()
         .map(|(a, p)| (u32::from(a), p))
         .collect();
-    use cgnat_alg::contract::{Ask, Ctx, Dir, Framing, Plan};
+    messages(payload, Dir::FromInside, |_, plan, _, _| {
+        v.extend(plan.asks().filter_map(|a| match a {
+            Ask::Announce { kind, inside, .. } if *kind != Kind::Id => Some(*inside),
+            _ => None,
+        }))
+    });
+    v
+}
+
+/// The contract ALGs' whole messages in `payload` going `dir`, each with its plan.
+fn messages(
+    payload: &[u8],
+    dir: Dir,
+    mut each: impl FnMut(std::ops::Range<usize>, &Plan, &Ctx, &'static dyn Contract),
+) {
     let ctx = Ctx {
-        dir: Dir::FromInside,
+        dir,
         inside: (0, 0),
         outside: (0, 0),
         remote: (0, 0),
@@ -317,10 +335,7 @@ fn announced(payload: &[u8]) -> Vec<(u32, u16)> {
                 Framing::Whole(n) if n > 0 => {
                     let mut plan = Plan::default();
                     c.plan(&payload[at..at + n], &ctx, &mut plan);
-                    v.extend(plan.asks().filter_map(|a| match a {
-                        Ask::Announce { inside, .. } => Some(*inside),
-                        _ => None,
-                    }));
+                    each(at..at + n, &plan, &ctx, c);
                     at += n;
                 }
                 Framing::Skip(n) if n > 0 => at += n,
@@ -328,7 +343,57 @@ fn announced(payload: &[u8]) -> Vec<(u32, u16)> {
             }
         }
     }
+}
+
+/// The identifiers (PPTP call IDs) the subscriber's messages in `payload` announce, in
+/// order.
+fn announced_ids(payload: &[u8]) -> Vec<u16> {
+    let mut v = Vec::new();
+    messages(payload, Dir::FromInside, |_, plan, _, _| {
+        v.extend(plan.asks().filter_map(|a| match a {
+            Ask::Announce {
+                kind: Kind::Id,
+                inside,
+                ..
+            } => Some(inside.1),
+            _ => None,
+        }))
+    });
     v
+}
+
+/// Writes the peer's messages in `payload` as the peer saw them: where one names a
+/// subscriber's identifier (a PPTP Peer's Call ID), its translation from `ids`. The
+/// edits keep the length.
+fn as_the_peer_saw(payload: &mut [u8], ids: &HashMap<u16, (u32, u16)>) {
+    let mut edits = Vec::new();
+    messages(payload, Dir::FromOutside, |r, plan, ctx, c| {
+        let grants: Vec<Grant> = plan
+            .asks()
+            .map(|a| match a {
+                Ask::Lookup {
+                    kind: Kind::Id,
+                    outside,
+                } => ids
+                    .get(&outside.1)
+                    .map_or(Grant::Refused, |&(a, id)| Grant::To((a, id))),
+                _ => Grant::Refused,
+            })
+            .collect();
+        if grants.iter().all(|g| *g == Grant::Refused) {
+            return;
+        }
+        let mut e = Edits::default();
+        if c.edits(&payload[r.clone()], ctx, plan, &grants, &mut e)
+            .is_ok()
+            && e.keep_length()
+        {
+            edits.push((r.start, e));
+        }
+    });
+    for (at, e) in edits {
+        let _ = e.apply_in_place(&mut payload[at..]);
+    }
 }
 
 /// A bare TCP segment made from `f` (a TCP frame): no payload, the given flags,
@@ -440,6 +505,9 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
     // Segments an ALG holds (the start of a message), per conversation and direction.
     let mut held_out: HashMap<ConvKey, (u32, Vec<u8>)> = HashMap::new();
     let mut held_in: HashMap<ConvKey, (u32, Vec<u8>)> = HashMap::new();
+    // The subscriber's identifiers (PPTP call IDs) and their translation (pool address,
+    // identifier), as its messages announced them.
+    let mut ids: HashMap<u16, (u32, u16)> = HashMap::new();
     for (i, (ts, frame)) in frames.iter().enumerate() {
         if i > 0 && i % 100_000 == 0 {
             // Progress on long captures, on stderr (stdout is the report).
@@ -525,6 +593,10 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
                         by_port.insert((proto, inside.1), outside);
                     }
                 }
+                // Identifiers (PPTP call IDs) the ALG translated: the peer names those.
+                for (inside, outside) in announced_ids(a).into_iter().zip(announced_ids(b)) {
+                    ids.insert(inside, (be32(&o, 26), outside));
+                }
                 let grew = b.len() as i32 - a.len() as i32;
                 let seq = be32(frame, p.l4 + 4);
                 let v = shifts.entry((proto, p.sport, dst, p.dport)).or_default();
@@ -592,8 +664,18 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
                 continue;
             }
             let key = (proto, p.dport, src, p.sport);
-            let Some(&(oaddr, oport)) = conv.get(&key).or_else(|| by_port.get(&(proto, p.dport)))
-            else {
+            // Enhanced GRE keyed by a call ID the subscriber announced: the peer sent it
+            // to the call's translation.
+            let call = (proto == crate::nat::PROTO_GRE)
+                .then(|| crate::nat::gre_call_id(&frame[p.l4..]))
+                .flatten()
+                .flatten()
+                .and_then(|k| ids.get(&k).copied());
+            let Some((oaddr, oport)) = call.map(|(a, _)| (a, 0)).or_else(|| {
+                conv.get(&key)
+                    .or_else(|| by_port.get(&(proto, p.dport)))
+                    .copied()
+            }) else {
                 r.mismatches.push(format!(
                     "frame {i}: inbound packet to {}:{} has no mapping",
                     inside_host, p.dport
@@ -611,6 +693,13 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
                         .map_or(0, |x| x.1);
                     put32(&mut f, p.l4 + 8, ack.wrapping_add(off as u32));
                 }
+            }
+            if let Some((_, id)) = call {
+                put16(&mut f, p.l4 + 6, id);
+            }
+            if proto == ipv4::PROTO_TCP && !ids.is_empty() && !ip_is_fragment(frame) {
+                let (s0, e0) = crate::alg::tcp_payload(&f).unwrap_or((0, 0));
+                as_the_peer_saw(&mut f[s0..e0], &ids);
             }
             if !ip_is_fragment(frame) {
                 match proto {
@@ -664,5 +753,12 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
         }
     }
     r.ftp_stand_aside = h.control_counters.alg_ftp_stand_aside.get();
+    r.alg_refused = crate::counters::contract_algs()
+        .map(|p| {
+            h.counters
+                .contract_event(p.id, crate::counters::ContractEvent::Refused)
+                .get()
+        })
+        .sum();
     r
 }

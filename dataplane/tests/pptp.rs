@@ -5,14 +5,14 @@
 //! the ALG is off.
 
 mod common;
-use cgnat_alg::contract::{Contract, Ctx, Dir, Edits, Grant, Plan};
-use cgnat_alg::pptp::{message, msg, Pptp};
-use cgnat_dataplane::counters::DropReason;
+use cgnat_alg::pptp::{message, msg};
+use cgnat_dataplane::counters::{ContractEvent, DropReason};
 use cgnat_dataplane::harness::Harness;
 use cgnat_dataplane::pipeline::Side::{Inside, Outside};
 use cgnat_dataplane::wire::checksum;
 use common::*;
-use std::net::Ipv4Addr;
+use etherparse::{SlicedPacket, TransportSlice};
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 const GRE: u8 = 47;
 const SERVER: &str = "192.0.2.10";
@@ -47,75 +47,88 @@ fn key(gre: &[u8]) -> u16 {
     u16::from_be_bytes([gre[6], gre[7]])
 }
 
-/// The PPTP control session of `client` (established through the NAT) and its
-/// context for messages of direction `dir`.
-fn control(h: &mut Harness, client: &str) -> (u32, impl Fn(Dir) -> Ctx) {
-    let c = connect(
+/// Seq of the client's and the server's next bytes on a control connection made by
+/// [`control`] (client ISN 100, server ISN 5000).
+const CLIENT_SEQ: u32 = 101;
+const SERVER_SEQ: u32 = 5001;
+
+/// A PPTP control connection of `client` (port 40000) to the server, established
+/// through the NAT: the client's outside endpoint.
+fn control(h: &mut Harness, client: &str) -> SocketAddrV4 {
+    connect(
         h,
         &format!("{client}:40000"),
         &format!("{SERVER}:1723"),
         5000,
-    );
-    let nat = &h.nth(0).nat;
-    let (i, s) = nat
-        .iter_sessions_indexed()
-        .find(|(_, s)| s.out_addr == u32::from(*c.ip()) && s.out_port == c.port())
-        .map(|(i, s)| (i, *s))
-        .unwrap();
-    assert_eq!(s.alg(), cgnat_alg::id::PPTP);
-    (i, move |dir| Ctx {
-        dir,
-        inside: (s.in_addr, s.in_port),
-        outside: (s.out_addr, s.out_port),
-        remote: (s.rem_addr, s.rem_port),
-        datagram: false,
-    })
+    )
 }
 
-/// The worker's grants for control message `m` of session `i`, and `m` edited.
-fn granted(h: &mut Harness, i: u32, ctx: &Ctx, mut m: Vec<u8>, now: u32) -> Vec<u8> {
-    let mut plan = Plan::default();
-    Pptp.plan(&m, ctx, &mut plan);
-    let nat = &mut h.nth(0).nat;
-    let grants: Vec<Grant> = plan
-        .asks()
-        .map(|a| nat.pptp_grant(a, ctx, i, now))
-        .collect();
-    let mut e = Edits::default();
-    Pptp.edits(&m, ctx, &plan, &grants, &mut e).unwrap();
-    e.apply_in_place(&mut m).unwrap();
-    m
+/// The PPTP payload of a TCP frame (its checksums checked).
+fn payload_of(f: &[u8]) -> Vec<u8> {
+    assert!(checksums_ok(f), "checksums: {f:02x?}");
+    match SlicedPacket::from_ethernet(f).unwrap().transport {
+        Some(TransportSlice::Tcp(t)) => t.payload().to_vec(),
+        _ => panic!("not TCP"),
+    }
+}
+
+/// The subscriber `client` sends `m` at `seq`: what reached the server.
+fn from_client(h: &mut Harness, client: &str, seq: u32, m: &[u8], now: u32) -> Vec<u8> {
+    let f = tcp(
+        &format!("{client}:40000"),
+        &format!("{SERVER}:1723"),
+        seq,
+        "PA",
+        m,
+        false,
+    );
+    payload_of(&one(h, &f, Inside, now, Outside))
+}
+
+/// The server sends `m` at `seq` to the client's outside endpoint `c`: what reached
+/// the subscriber.
+fn from_server(h: &mut Harness, c: SocketAddrV4, seq: u32, m: &[u8], now: u32) -> Vec<u8> {
+    let f = tcp(
+        &format!("{SERVER}:1723"),
+        &c.to_string(),
+        seq,
+        "PA",
+        m,
+        true,
+    );
+    payload_of(&one(h, &f, Outside, now, Inside))
+}
+
+fn id_at(m: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([m[at], m[at + 1]])
 }
 
 /// An outgoing call of `client` with its call ID `id` answered by the server's
-/// `server_id`: the translated call ID.
-fn call(h: &mut Harness, client: &str, id: u16, server_id: u16) -> u16 {
-    let (i, ctx) = control(h, client);
-    let rq = granted(
-        h,
-        i,
-        &ctx(Dir::FromInside),
-        message(msg::OUT_CALL_REQUEST, id, 1),
-        1000,
+/// `server_id`, through the pipeline: the control connection's outside endpoint and
+/// the translated call ID.
+fn call(h: &mut Harness, client: &str, id: u16, server_id: u16) -> (SocketAddrV4, u16) {
+    let c = control(h, client);
+    let rq = message(msg::OUT_CALL_REQUEST, id, 1);
+    let sent = from_client(h, client, CLIENT_SEQ, &rq, 1000);
+    assert_eq!(sent.len(), rq.len());
+    assert_eq!(sent[14..], rq[14..], "only the call ID is rewritten");
+    let out = id_at(&sent, 12);
+    let rp = message(msg::OUT_CALL_REPLY, server_id, out);
+    let got = from_server(h, c, SERVER_SEQ, &rp, 1000);
+    assert_eq!(
+        (id_at(&got, 12), id_at(&got, 14)),
+        (server_id, id),
+        "the reply names the subscriber's own call ID"
     );
-    let out = u16::from_be_bytes([rq[12], rq[13]]);
-    let rp = granted(
-        h,
-        i,
-        &ctx(Dir::FromOutside),
-        message(msg::OUT_CALL_REPLY, server_id, out),
-        1000,
-    );
-    assert_eq!(u16::from_be_bytes([rp[14], rp[15]]), id);
-    out
+    (c, out)
 }
 
 #[test]
 fn gre_of_two_calls_with_one_call_id_reaches_each_subscriber() {
     let mut h = harness(ON);
     let (a, b) = ("100.64.1.2", "100.64.1.3");
-    let out_a = call(&mut h, a, 7, 0x100);
-    let out_b = call(&mut h, b, 7, 0x101);
+    let (_, out_a) = call(&mut h, a, 7, 0x100);
+    let (_, out_b) = call(&mut h, b, 7, 0x101);
     // Out: the pool address, the server's call ID kept.
     let mut pools = vec![];
     for (client, server_id) in [(a, 0x100), (b, 0x101)] {
@@ -146,7 +159,7 @@ fn gre_of_two_calls_with_one_call_id_reaches_each_subscriber() {
 #[test]
 fn gre_version_1_without_a_call_is_dropped_and_counted() {
     let mut h = harness(ON);
-    let out_a = call(&mut h, "100.64.1.2", 7, 0x100);
+    let (_, out_a) = call(&mut h, "100.64.1.2", 7, 0x100);
     // Another server call ID from inside; another call ID from outside; no key.
     none(
         &mut h,
@@ -194,4 +207,265 @@ fn gre_version_1_goes_by_address_alone_while_the_alg_is_off() {
     let (_, dst, g) = gre_parts(&one(&mut h, &back, Outside, 1001, Inside));
     assert_eq!((dst, key(&g)), (ip("100.64.1.2"), 0x55));
     assert_eq!(h.counters.dropped(DropReason::GreNoCall), 0);
+}
+
+/// Inbound GRE keyed `out` to pool address `pool`: the subscriber it reaches and the
+/// call ID it carries there; None when dropped.
+fn gre_in(h: &mut Harness, pool: Ipv4Addr, out: u16, now: u32) -> Option<(Ipv4Addr, u16)> {
+    let f = ip_frame(SERVER, &pool.to_string(), GRE, &gre1(out, 3), true);
+    let mut o = h.inject(&f, Outside, now);
+    let (side, f) = o.pop()?;
+    assert_eq!(side, Inside);
+    let (_, dst, g) = gre_parts(&f);
+    Some((dst, key(&g)))
+}
+
+#[test]
+fn a_hundred_subscribers_with_one_call_id_each_get_their_own_gre() {
+    let mut h = harness(ON);
+    let clients: Vec<String> = (0..100).map(|k| format!("100.64.2.{}", k + 1)).collect();
+    let calls: Vec<_> = clients
+        .iter()
+        .enumerate()
+        .map(|(k, c)| call(&mut h, c, 1, 0x400 + k as u16))
+        .collect();
+    let mut outside: Vec<_> = calls.iter().map(|(c, o)| (*c.ip(), *o)).collect();
+    outside.sort();
+    outside.dedup();
+    assert_eq!(outside.len(), 100, "one outside call ID per call");
+    for (k, (c, out)) in calls.iter().enumerate() {
+        assert_eq!(
+            gre_in(&mut h, *c.ip(), *out, 1001),
+            Some((ip(&clients[k]), 1))
+        );
+        let f = ip_frame(&clients[k], SERVER, GRE, &gre1(0x400 + k as u16, 1), false);
+        let (src, _, _) = gre_parts(&one(&mut h, &f, Inside, 1001, Outside));
+        assert_eq!(src, *c.ip());
+    }
+    assert_eq!(h.counters.pptp[0].get(), 100, "calls");
+}
+
+#[test]
+fn clear_request_disconnect_notify_and_the_control_end_remove_the_call() {
+    let mut h = harness(ON);
+    let sub = "100.64.1.2";
+    // Call-Clear-Request from the subscriber: rewritten to the translated call ID.
+    let (c, out) = call(&mut h, sub, 7, 0x100);
+    let seq = CLIENT_SEQ + 168;
+    let clear = from_client(
+        &mut h,
+        sub,
+        seq,
+        &message(msg::CALL_CLEAR_REQUEST, 7, 0),
+        1001,
+    );
+    assert_eq!(id_at(&clear, 12), out);
+    assert_eq!(gre_in(&mut h, *c.ip(), out, 1002), None);
+    none(
+        &mut h,
+        &ip_frame(sub, SERVER, GRE, &gre1(0x100, 1), false),
+        Inside,
+        1002,
+    );
+    assert_eq!(h.counters.dropped(DropReason::GreNoCall), 2);
+
+    // A second call on the same connection; the server disconnects it, naming its
+    // own call ID (left as written).
+    let seq = seq + 16;
+    let rq = from_client(
+        &mut h,
+        sub,
+        seq,
+        &message(msg::OUT_CALL_REQUEST, 8, 2),
+        1003,
+    );
+    let out2 = id_at(&rq, 12);
+    let sseq = SERVER_SEQ + 32;
+    from_server(
+        &mut h,
+        c,
+        sseq,
+        &message(msg::OUT_CALL_REPLY, 0x101, out2),
+        1003,
+    );
+    assert_eq!(gre_in(&mut h, *c.ip(), out2, 1004), Some((ip(sub), 8)));
+    let cdn = message(msg::CALL_DISCONNECT_NOTIFY, 0x101, 0);
+    assert_eq!(from_server(&mut h, c, sseq + 32, &cdn, 1005), cdn);
+    assert_eq!(gre_in(&mut h, *c.ip(), out2, 1006), None);
+
+    // A third call; the control connection is reset: its calls go with it.
+    let rq = from_client(
+        &mut h,
+        sub,
+        seq + 168,
+        &message(msg::OUT_CALL_REQUEST, 9, 3),
+        1007,
+    );
+    let out3 = id_at(&rq, 12);
+    from_server(
+        &mut h,
+        c,
+        sseq + 32 + 148,
+        &message(msg::OUT_CALL_REPLY, 0x102, out3),
+        1007,
+    );
+    assert_eq!(gre_in(&mut h, *c.ip(), out3, 1008), Some((ip(sub), 9)));
+    let rst = tcp(
+        &format!("{sub}:40000"),
+        &format!("{SERVER}:1723"),
+        seq + 336,
+        "RA",
+        b"",
+        false,
+    );
+    h.inject(&rst, Inside, 1009);
+    // Sooner than the call's own idle timeout (300 s): the reset session's transitory
+    // timeout (240 s) ends it, and its call with it.
+    h.expire(1009 + 250);
+    assert_eq!(gre_in(&mut h, *c.ip(), out3, 1009 + 251), None);
+    assert_eq!(h.counters.pptp[2].get(), 3, "calls_ended");
+    assert_eq!(h.counters.dropped(DropReason::GreNoCall), 4);
+}
+
+#[test]
+fn link_info_from_the_server_names_the_subscribers_own_call_id() {
+    let mut h = harness(ON);
+    let (c, out) = call(&mut h, "100.64.1.2", 7, 0x100);
+    assert_ne!(out, 7, "the call ID was not translated");
+    let sli = message(msg::SET_LINK_INFO, out, 0);
+    let got = from_server(&mut h, c, SERVER_SEQ + 32, &sli, 1001);
+    assert_eq!(id_at(&got, 12), 7);
+    assert_eq!(got[14..], sli[14..]);
+}
+
+#[test]
+fn a_full_call_table_refuses_the_next_call_and_keeps_the_others() {
+    let mut h = harness(ON);
+    let max = cgnat_alg::CLASSES[usize::from(cgnat_alg::class::PPTP_CALL)].max;
+    let client = |k: usize| format!("100.64.{}.{}", 1 + k / 250, 1 + k % 250);
+    let calls: Vec<_> = (0..max)
+        .map(|k| call(&mut h, &client(k), 5, k as u16))
+        .collect();
+    control(&mut h, &client(max));
+    let rq = message(msg::OUT_CALL_REQUEST, 5, 1);
+    assert_eq!(
+        from_client(&mut h, &client(max), CLIENT_SEQ, &rq, 1001),
+        rq,
+        "a refused call goes on as written"
+    );
+    assert_eq!(h.counters.pptp[1].get(), 1, "calls_refused");
+    for (k, (c, out)) in calls.iter().enumerate() {
+        assert_eq!(
+            gre_in(&mut h, *c.ip(), *out, 1002),
+            Some((ip(&client(k)), 5))
+        );
+    }
+}
+
+#[test]
+fn malformed_control_messages_pass_untouched_and_are_counted() {
+    let mut h = harness(ON);
+    let (c, out) = call(&mut h, "100.64.1.2", 7, 0x100);
+    let skipped = |h: &mut Harness| {
+        h.worker
+            .counters()
+            .contract_event(cgnat_alg::id::PPTP, ContractEvent::Skipped)
+            .get()
+    };
+    let before = skipped(&mut h);
+    // A bad magic cookie, a Length below the header's, a Length past any message.
+    let mut cookie = message(msg::SET_LINK_INFO, out, 0);
+    cookie[4] = 0;
+    let mut short = message(msg::SET_LINK_INFO, out, 0);
+    short[0..2].copy_from_slice(&4u16.to_be_bytes());
+    let mut long = message(msg::SET_LINK_INFO, out, 0);
+    long[0..2].copy_from_slice(&0xfff0u16.to_be_bytes());
+    let mut seq = SERVER_SEQ + 32;
+    for m in [cookie, short, long] {
+        assert_eq!(from_server(&mut h, c, seq, &m, 1001), m);
+        seq += m.len() as u32;
+    }
+    assert!(skipped(&mut h) >= before + 3, "skipped not counted");
+    // Random bytes from both sides: no panic, the call still works.
+    let mut x: u32 = 0x1234_5678;
+    for n in 0..200u32 {
+        let len = (n % 40 + 1) as usize;
+        let junk: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        let f = tcp(
+            "100.64.1.2:40000",
+            &format!("{SERVER}:1723"),
+            50_000 + n * 64,
+            "PA",
+            &junk,
+            false,
+        );
+        h.inject(&f, Inside, 1002);
+    }
+    assert_eq!(
+        gre_in(&mut h, *c.ip(), out, 1003),
+        Some((ip("100.64.1.2"), 7))
+    );
+}
+
+#[test]
+fn with_two_workers_gre_reaches_the_worker_that_holds_the_call() {
+    let mut h = Harness::with_workers(&config(ON), 2, 1000);
+    for i in 1..=40u8 {
+        h.neighbors
+            .learn(u32::from(Ipv4Addr::new(100, 64, 1, i)), &HOST_MAC);
+    }
+    let clients: Vec<String> = (1..=40).map(|k| format!("100.64.1.{k}")).collect();
+    let calls: Vec<_> = clients
+        .iter()
+        .enumerate()
+        .map(|(k, c)| call(&mut h, c, 7, 0x500 + k as u16))
+        .collect();
+    let mut outside: Vec<_> = calls.iter().map(|(c, o)| (*c.ip(), *o)).collect();
+    outside.sort();
+    outside.dedup();
+    assert_eq!(outside.len(), 40);
+    // Whichever queue the device delivers GRE to, it reaches its call.
+    for (k, (c, out)) in calls.iter().enumerate() {
+        let queue = (k % 2) as u16;
+        let f = ip_frame(SERVER, &c.ip().to_string(), GRE, &gre1(*out, 3), true);
+        let o = h.inject_at(queue, &f, Outside, 1001);
+        assert_eq!(o.len(), 1, "call {k} from queue {queue}");
+        let (_, dst, g) = gre_parts(&o[0].1);
+        assert_eq!((dst, key(&g)), (ip(&clients[k]), 7));
+        let f = ip_frame(&clients[k], SERVER, GRE, &gre1(0x500 + k as u16, 1), false);
+        let o = h.inject_at(1 - queue, &f, Inside, 1001);
+        assert_eq!(o.len(), 1, "call {k} out from queue {}", 1 - queue);
+        assert_eq!(gre_parts(&o[0].1).0, *c.ip());
+    }
+    let no_call: u64 = h
+        .workers()
+        .map(|w| w.counters().dropped(DropReason::GreNoCall))
+        .sum();
+    assert_eq!(no_call, 0);
+}
+
+#[test]
+fn calls_are_listed_with_the_expectations() {
+    use cgnat_dataplane::inspect::{answer, Answer, Query};
+    let mut h = harness(ON);
+    let (c, out) = call(&mut h, "100.64.1.2", 7, 0x100);
+    let Answer::Expectations(rows) = answer(&h.nth(0).nat, 0, &Query::Expectations(100), 1010)
+    else {
+        panic!("not expectations")
+    };
+    let calls: Vec<_> = rows.iter().filter(|r| r.class == "pptp_call").collect();
+    assert_eq!(calls.len(), 1, "{rows:?}");
+    let r = calls[0];
+    assert_eq!(r.protocol, "gre");
+    assert_eq!(r.outside, format!("{}:{out}", c.ip()));
+    assert_eq!(r.inside, "100.64.1.2:7");
+    assert_eq!(r.remote, SERVER);
+    assert_eq!(r.expires_in_secs, 290);
 }

@@ -17,7 +17,7 @@ device = "replay"
 ipv4 = "203.0.113.1/24"
 gateway = "203.0.113.254"
 [nat]
-inside = ["192.168.1.2/32", "141.142.0.0/16", "10.0.0.0/8", "172.16.0.0/12"]
+inside = ["192.168.1.2/32", "141.142.0.0/16", "10.0.0.0/8", "172.16.0.0/12", "192.168.43.0/24", "16.0.0.200/32"]
 pool = ["198.51.100.0/28"]
 "#;
 
@@ -271,6 +271,128 @@ fn replay_catches_the_dcc_leak_without_the_alg() {
             .any(|l| l.as_str().unwrap().contains("payload (decimal)")),
         "{r}"
     );
+}
+
+const PPTP: &str = "[alg]\npptp = { enabled = true }\n";
+
+/// A PPTP control message: its type, Call ID and Peer's Call ID.
+type Control = (u16, u16, u16);
+/// A GRE packet: its source and key.
+type Gre = (std::net::Ipv4Addr, u16);
+
+/// The PPTP control messages and the GRE packets of the outside view of a replay in
+/// `dir`.
+fn pptp_outside(dir: &str) -> (Vec<Control>, Vec<Gre>) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(dir);
+    let frames = cgnat_dataplane::pcap::frames(&dir.join("outside.pcap")).unwrap();
+    let be16 = |b: &[u8], at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
+    let (mut control, mut gre) = (vec![], vec![]);
+    for f in &frames {
+        let ip = &f[14..];
+        let hl = usize::from(ip[0] & 0x0f) * 4;
+        let l4 = &ip[hl..];
+        match ip[9] {
+            6 => {
+                let p = &l4[usize::from(l4[12] >> 4) * 4..];
+                if p.len() >= 16 && p[4..8] == [0x1a, 0x2b, 0x3c, 0x4d] {
+                    control.push((be16(p, 8), be16(p, 12), be16(p, 14)));
+                }
+            }
+            47 => gre.push((
+                std::net::Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
+                be16(l4, 6),
+            )),
+            _ => {}
+        }
+    }
+    (control, gre)
+}
+
+/// PPTP, a real capture: Outgoing-Call-Request (the client's call ID 0), the reply
+/// (naming it), Set-Link-Info and the client's first GRE packet (keyed by the server's
+/// call ID 0). The request leaves with a translated call ID, the reply comes back
+/// naming the client's own, and the GRE leaves from the pool address, its key kept.
+#[test]
+fn pptp_call_and_its_gre_round_trip_with_the_call_id_translated() {
+    let (ok, r) = replay_with("pptp-call.pcap", "10.1.1.11", PPTP);
+    assert!(ok, "{r}");
+    assert!(r["inbound_ok"].as_u64().unwrap() >= 5, "{r}");
+    let (control, gre) = pptp_outside("replay-pptp-call.pcap-x");
+    let request: Vec<_> = control.iter().filter(|m| m.0 == 7).collect();
+    assert_eq!(request.len(), 1, "{control:?}");
+    assert_ne!(request[0].1, 0, "the call ID left untranslated");
+    assert_eq!(gre.len(), 1, "{gre:?}");
+    assert_eq!(
+        gre[0].1, 0,
+        "the key (the server's call ID) is not the NAT's"
+    );
+    assert_eq!(gre[0].0.octets()[..3], [198, 51, 100]);
+}
+
+/// PPTP from a private client to a public server through Call-Clear-Request: the
+/// request and the clear name the same translated call ID; the server's reply and
+/// Set-Link-Info, sent to that translation, reach the client naming its own (0).
+#[test]
+fn pptp_call_clear_names_the_same_translated_call_id() {
+    let (ok, r) = replay_with("pptp-clear.pcap", "192.168.43.22", PPTP);
+    assert!(ok, "{r}");
+    let (control, _) = pptp_outside("replay-pptp-clear.pcap-x");
+    let ids = |t: u16| -> Vec<u16> { control.iter().filter(|m| m.0 == t).map(|m| m.1).collect() };
+    let (request, clear) = (ids(7), ids(12));
+    assert_eq!(request.len(), 1, "{control:?}");
+    assert_ne!(request[0], 0);
+    assert!(!clear.is_empty() && clear[0] == request[0], "{control:?}");
+    // The server's messages naming the client's call came back (inbound_ok) as
+    // captured: Outgoing-Call-Reply, two Set-Link-Info, Call-Disconnect-Notify.
+    assert!(r["inbound_ok"].as_u64().unwrap() >= 4, "{r}");
+    // The NAT knew the call each server message named; only the Call-Disconnect-Notify
+    // after the clear, and the clear's retransmission, name a call that had ended.
+    assert_eq!(r["alg_refused"], 2, "{r}");
+}
+
+/// Enhanced GRE alone (no control connection in the capture; its frames carry the
+/// IPv4 GRE packets in an IPv6 tunnel, taken off here with its VLAN tag): with the PPTP ALG off it goes
+/// by address alone both ways; with it on, no call names it: dropped.
+#[test]
+fn gre_version_1_without_its_control_connection() {
+    let frames =
+        cgnat_dataplane::pcap::frames(&cgnat_testkit::capture("gre-pptp-v1.pcap")).unwrap();
+    let unwrapped: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|f| {
+            // Ethernet, a VLAN tag, IPv6 (next header 4), then the IPv4 packet.
+            assert_eq!(
+                (&f[12..14], &f[16..18]),
+                (&[0x81, 0][..], &[0x86, 0xdd][..])
+            );
+            assert_eq!(f[18 + 6], 4, "IPv4 in IPv6");
+            [&f[..12], &[0x08, 0x00][..], &f[18 + 40..]].concat()
+        })
+        .collect();
+    for (alg, ok) in [("", true), (PPTP, false)] {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("replay-gre-pptp-v1-{}", alg.len()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let pcap = dir.join("gre-v4.pcap");
+        cgnat_dataplane::pcap::write(&pcap, &unwrapped, 1, 1000).unwrap();
+        let (passed, r) = replay_in(&dir, &pcap, "16.0.0.200", alg, &[]);
+        assert_eq!(passed, ok, "{r}");
+        if ok {
+            assert_eq!(
+                (r["outbound"].as_u64(), r["inbound_ok"].as_u64()),
+                (Some(1), Some(1))
+            );
+        } else {
+            assert!(
+                r["mismatches"][0]
+                    .as_str()
+                    .unwrap()
+                    .contains("not translated"),
+                "{r}"
+            );
+        }
+    }
 }
 
 /// FTP upgraded with AUTH TLS, captured on loopback (both ends 127.0.0.1): the server's

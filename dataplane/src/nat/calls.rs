@@ -79,7 +79,8 @@ impl Nat {
                 let known = self.calls.get_inside(inside.0, server, inside.1).is_some();
                 let owner = &self.pool;
                 let me = owner.worker();
-                let mine = |a: u32, id: u16| owner.owner(a, id).is_none_or(|w| w == me);
+                // The IDs whose inbound GRE reaches this worker (as a port would).
+                let mine = |a: u32, id: u16| owner.owner(a, id) == Some(me);
                 match self
                     .calls
                     .announce(inside, server, pool, control, now, mine)
@@ -407,10 +408,11 @@ mod tests {
             dport: 1723,
         };
         n.in2out(&rst, tcp::RST | tcp::ACK, true, T0 + 5).unwrap();
-        n.expire(T0 + 400, 1000);
+        // Before the call's own idle timeout: the reset session's transitory one.
+        n.expire(T0 + 5 + 241, 1000);
         assert_eq!(n.live_sessions(), 0, "the control session {i} ended");
         assert_eq!(
-            n.gre_out2in(pool, SERVER, out, T0 + 401),
+            n.gre_out2in(pool, SERVER, out, T0 + 5 + 242),
             Err(DropReason::GreNoCall)
         );
         assert_eq!(n.pptp_calls().count(), 0);
