@@ -315,6 +315,22 @@ def main():
     run_phase([c for c in (one, two) if c.pac], "one-conn", 3, "two-calls", calls_before)
     clients += [one, two]
 
+    # 5. a client closes its control connection (FIN) without clearing its call, then
+    # sends GRE on the call: reported, not required (a call ends with its control
+    # session, which a NAT may keep for a while after the FIN)
+    closer = next((c for c in live if c is not gone), None)
+    if closer is not None:
+        closer.sock.close()
+        time.sleep(0.5)
+        t_close = time.time()
+        got = send_round([closer], "after-close", 3, settle=1.0)
+        time.sleep(0.3)
+        reached = [e for e in server_events() if e.get("ev") in ("gre", "gre-unknown")
+                   and "/after-close/" in e.get("payload", "") and e.get("t", 0) >= t_close - 0.1]
+        result("closed-connection-gre", not reached,
+               "GRE sent on a call whose control connection closed: 3, reached the server: %d, echoed: %d" % (
+                   len(reached), sum(1 for r in got if "/after-close/" in r[2])), "0")
+
     summary["secs"] = round(time.time() - t0, 1)
     for c in clients:
         if c.sock:

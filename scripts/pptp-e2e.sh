@@ -138,9 +138,26 @@ if [ "$mode" = cgnat ]; then
 fi
 
 # ---- the clients: two, then all, then a call cleared
-rc=0
 ip netns exec "$sub" timeout 80 $PY "$here/pptp-clients.py" "$server" "$work/server.jsonl" \
-    "$work/clients.json" "$(req)" "$nclients" > "$work/clients.out" 2> "$work/clients.err" || rc=$?
+    "$work/clients.json" "$(req)" "$nclients" > "$work/clients.out" 2> "$work/clients.err" &
+client=$!
+pids+=("$client")
+# In cgnat mode, the PPTP calls `cgnat show expectations` lists while the clients run
+# (class pptp_call), twice a second.
+count_calls() {
+    curl -s --max-time 2 "http://127.0.0.1:$api_port/expectations" | $PY -c "
+import json, sys
+try:
+    print(sum(1 for x in json.load(sys.stdin)['expectations'] if x.get('class') == 'pptp_call'))
+except Exception:
+    print('?')"
+}
+while kill -0 "$client" 2>/dev/null; do
+    [ "$mode" = cgnat ] && count_calls >> "$work/calls-listed.txt"
+    sleep 0.5
+done
+rc=0
+wait "$client" || rc=$?
 grep '^PPTP-RESULT' "$work/clients.out" || true
 while read -r line; do results+=("$line"); done < <(grep '^PPTP-RESULT' "$work/clients.out" || true)
 if grep -q '^PPTP-RESULT .* ok=0 required=1 ' "$work/clients.out"; then failed_required=1; fi
@@ -151,6 +168,18 @@ fi
 # ---- cgnat: the drop of the cleared call's GRE is counted, and what the ALG counted
 if [ "$mode" = cgnat ]; then
     sleep 0.5
+    # The calls listed: up to the live ones (100 before the clear, 101 after the two
+    # calls on one connection) while the clients ran; and once every control
+    # connection has closed (FIN both ways), reported: a call ends with its control
+    # session, which outlives the FIN by the transitory timeout.
+    left=$(count_calls)
+    most=$(grep -x '[0-9]*' "$work/calls-listed.txt" | sort -n | tail -1)
+    if [ "${most:-0}" -ge "$nclients" ] && [ "${most:-0}" -le $((nclients + 2)) ]; then
+        result calls-listed 1 1 "cgnat show expectations listed up to $most PPTP calls while the clients ran"
+    else
+        result calls-listed 0 1 "cgnat show expectations listed up to ${most:-none} PPTP calls while the clients ran (want $nclients to $((nclients + 2)))"
+    fi
+    result calls-after-close "$([ "$left" = 0 ] && echo 1 || echo 0)" 0 "$left PPTP calls listed 0.5 s after every control connection closed"
     curl -s --max-time 3 "http://127.0.0.1:$api_port/counters" > "$work/counters.json" || true
     # Every counter whose name speaks of GRE, PPTP, calls or address-only sessions, and
     # what it rose by.

@@ -9,9 +9,11 @@
 //! two and then 100 clients each get their own GRE echoes back, none crossed, and the
 //! server saw every call from the one pool address with a Call ID of its own; after
 //! Call-Clear-Request the GRE of that call is dropped and counted (`gre_no_call`)
-//! while the other 99 flow; two calls on one control connection each work; no
-//! 100.64/10 address reaches the internet side; cgnat exits cleanly. Printed, not
-//! asserted: the Call ID of the server's Call-Disconnect-Notify as the client gets it.
+//! while the other 99 flow; `cgnat show expectations` lists the live calls; two calls
+//! on one control connection each work; no 100.64/10 address reaches the internet
+//! side; cgnat exits cleanly. Printed, not asserted: the Call ID of the server's
+//! Call-Disconnect-Notify as the client gets it, and the GRE of a call whose control
+//! connection closed without clearing it.
 //!
 //! Asserted for Linux (`ct helper "pptp"`, snat to one address): the two and the 100
 //! clients each get their own echoes and the server sees distinct Call IDs from the
@@ -91,6 +93,7 @@ fn pptp_through_cgnat_two_and_100_clients() {
     must.extend([
         "cleared-call-dropped",
         "cleared-call-counted",
+        "calls-listed",
         "two-calls-control",
         "two-calls-echo",
         "two-calls-call-ids",
