@@ -107,7 +107,8 @@ enabled = true
 ports = [1723]'
     [ "${PPTP_E2E_ALG:-1}" = 0 ] && alg=""
     # The 100 client addresses share one MAC: cgnat's per-source ARP budget (16 a second)
-    # would make resolving them take seconds.
+    # would make resolving them take seconds. One pool address for them all; blocks of
+    # 256 ports give it 252 subscribers (512 would give 126, for the 101 here).
     bed_dataplane='arp_per_source = 1000' bed_pool='"198.51.100.1/32"' write_cgnat_config "$work/cgnat.toml" pptp "$vsn" "$vin" "
 block_size = 256
 $alg"
