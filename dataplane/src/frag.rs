@@ -129,7 +129,8 @@ pub struct Translation {
     pub until: u32,
     /// NAT64: where the first fragment's payload ends in the datagram (it carries the
     /// translated transport header); a later fragment starting before it overlaps it
-    /// and is refused. 0: not checked (NAT44).
+    /// and is refused. 0: not checked (NAT44). [`HANDED`]: the side the datagram came
+    /// in on (0 inside, 1 outside), which the worker it is handed to processes it as.
     pub first_end: u16,
 }
 
@@ -144,6 +145,15 @@ impl Translation {
             out,
             until: now + TIMEOUT,
             first_end: 0,
+        }
+    }
+
+    /// The record of a datagram whose fragments worker `worker` translates, having come
+    /// in on side `from` (0 inside, 1 outside), until `now` + [`TIMEOUT`].
+    pub fn handed(worker: u16, from: u8, now: u32) -> Translation {
+        Translation {
+            first_end: u16::from(from),
+            ..Translation::mark(HANDED, worker, now)
         }
     }
 }

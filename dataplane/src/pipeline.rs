@@ -1029,6 +1029,10 @@ impl<B: PacketBuf> Worker<B> {
         if p.proto != crate::nat::PROTO_GRE || !self.nat.pptp_on() {
             return None;
         }
+        if ipv4::Packet::new_unchecked(&buf.data()[p.l3..p.end]).flags_frag() & 0x1fff != 0 {
+            // A later fragment: no GRE header (it follows its first fragment).
+            return None;
+        }
         crate::nat::gre_call_id(buf.data().get(p.l4..p.end)?)
             .map(|c| c.ok_or(DropReason::GreNoCall))
     }
@@ -1277,7 +1281,12 @@ impl<B: PacketBuf> Worker<B> {
     ) -> Option<Verdict> {
         let me = self.nat.pool.worker();
         let ff = ipv4::Packet::new_unchecked(&buf.data()[p.l3..p.end]).flags_frag();
-        if from == Side::Outside && ff & (ipv4::FLAG_MF | 0x1fff) != 0 {
+        // Fragments from outside, and GRE fragments from inside while the PPTP ALG is
+        // on (a first fragment of a call's GRE goes to the subscriber's worker, plain
+        // GRE's to the remote's; a later one cannot tell), meet at their director.
+        let directed =
+            from == Side::Outside || (p.proto == crate::nat::PROTO_GRE && self.nat.pptp_on());
+        if directed && ff & (ipv4::FLAG_MF | 0x1fff) != 0 {
             let d = key.director(self.nat.pool.layout.workers);
             if d != me {
                 // Handed by the director: this worker owns the datagram.
@@ -1291,7 +1300,7 @@ impl<B: PacketBuf> Worker<B> {
             if o == me {
                 return None;
             }
-            let t = frag::Translation::mark(frag::HANDED, o, now);
+            let t = frag::Translation::handed(o, from as u8, now);
             if let Err(r) = self.frags.record(key, t) {
                 return Some(Verdict::Drop(frag_reason(r)));
             }
@@ -1340,7 +1349,12 @@ impl<B: PacketBuf> Worker<B> {
             return Verdict::Drop(DropReason::AlgFragment);
         }
         if t.out == frag::HANDED {
-            return Verdict::Handoff(t.id, Side::Outside);
+            let from = if t.first_end == 0 {
+                Side::Inside
+            } else {
+                Side::Outside
+            };
+            return Verdict::Handoff(t.id, from);
         }
         if t.out == frag::NAT64 {
             let ip = ipv4::Packet::new_unchecked(&buf.data()[p.l3..p.end]);

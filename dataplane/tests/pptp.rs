@@ -469,3 +469,110 @@ fn calls_are_listed_with_the_expectations() {
     assert_eq!(r.remote, SERVER);
     assert_eq!(r.expires_in_secs, 290);
 }
+
+#[test]
+fn a_fragmented_gre_packet_of_a_call_reaches_the_subscriber_whole() {
+    let mut h = harness(ON);
+    let (c, out) = call(&mut h, "100.64.1.2", 7, 0x100);
+    let mut g = gre1(out, 5);
+    // A later fragment whose bytes look like a GRE v1 header of no call.
+    let fake = gre1(0x7777, 0);
+    g.resize(24, 0x11);
+    g.extend_from_slice(&fake);
+    g.extend_from_slice(&[0xab; 40]);
+    let whole = with_ident(ip_frame(SERVER, &c.ip().to_string(), GRE, &g, true), 0x4242);
+    let frags = fragment(&whole, &[24]);
+    assert_eq!(frags[1][34..42], fake[..8]);
+    let mut got = vec![];
+    for f in &frags {
+        for (side, o) in h.inject(f, Outside, 1001) {
+            assert_eq!(side, Inside);
+            got.push(o);
+        }
+    }
+    assert_eq!(got.len(), 2, "both fragments delivered");
+    let back = reassemble(&got);
+    let (_, dst, gre) = gre_parts(&back);
+    assert_eq!(dst, ip("100.64.1.2"));
+    assert_eq!(key(&gre), 7);
+    assert_eq!(gre[8..], g[8..]);
+    assert_eq!(h.counters.dropped(DropReason::GreNoCall), 0);
+}
+
+#[test]
+fn with_two_workers_fragmented_gre_follows_its_first_fragment_both_ways() {
+    let mut h = Harness::with_workers(&config(ON), 2, 1000);
+    for i in 1..=8u8 {
+        h.neighbors
+            .learn(u32::from(Ipv4Addr::new(100, 64, 1, i)), &HOST_MAC);
+    }
+    for k in 1..=8u16 {
+        let client = format!("100.64.1.{k}");
+        let (c, out) = call(&mut h, &client, 7, 0x600 + k);
+        // Out, then in: the first fragment on one queue, the later on the other; a
+        // later fragment whose bytes look like GRE version 0.
+        for (from, src, dst, key_id, to) in [
+            (
+                Inside,
+                client.clone(),
+                SERVER.to_string(),
+                0x600 + k,
+                Outside,
+            ),
+            (Outside, SERVER.to_string(), c.ip().to_string(), out, Inside),
+        ] {
+            let mut g = gre1(key_id, 5);
+            g.resize(24, 0x11);
+            g.extend_from_slice(&[0, 0, 0x08, 0x00, 0x45, 0, 0, 8]);
+            g.extend_from_slice(&[0xab; 40]);
+            let whole = with_ident(ip_frame(&src, &dst, GRE, &g, from == Outside), 0x100 + k);
+            let frags = fragment(&whole, &[24]);
+            let mut got = vec![];
+            for (q, f) in frags.iter().enumerate() {
+                for (side, o) in h.inject_at((q as u16 + k) % 2, f, from, 1001) {
+                    assert_eq!(side, to);
+                    got.push(o);
+                }
+            }
+            assert_eq!(got.len(), 2, "call {k} from {from:?}: both fragments");
+            let (s, d, gre) = gre_parts(&reassemble(&got));
+            assert_eq!(gre[8..], g[8..]);
+            if from == Inside {
+                assert_eq!((s, d), (*c.ip(), ip(SERVER)));
+            } else {
+                assert_eq!((d, key(&gre)), (ip(&client), 7));
+            }
+        }
+    }
+}
+
+#[test]
+fn an_incoming_call_is_translated_and_its_gre_mapped() {
+    let mut h = harness(ON);
+    let sub = "100.64.1.2";
+    let c = control(&mut h, sub);
+    // The server's Incoming-Call-Request carries its own call ID: passed as it is.
+    let icrq = message(msg::IN_CALL_REQUEST, 0x700, 1);
+    assert_eq!(from_server(&mut h, c, SERVER_SEQ, &icrq, 1000), icrq);
+    // The subscriber's reply: its call ID translated, the server's bound to it.
+    let icrp = from_client(
+        &mut h,
+        sub,
+        CLIENT_SEQ,
+        &message(msg::IN_CALL_REPLY, 9, 0x700),
+        1000,
+    );
+    let out = id_at(&icrp, 12);
+    assert_ne!(out, 9);
+    assert_eq!(id_at(&icrp, 14), 0x700);
+    // Incoming-Call-Connected names the translation: the subscriber gets its own.
+    let iccn = message(msg::IN_CALL_CONNECTED, out, 0);
+    assert_eq!(
+        id_at(&from_server(&mut h, c, SERVER_SEQ + 220, &iccn, 1001), 12),
+        9
+    );
+    assert_eq!(gre_in(&mut h, *c.ip(), out, 1002), Some((ip(sub), 9)));
+    let f = ip_frame(sub, SERVER, GRE, &gre1(0x700, 1), false);
+    let (src, _, g) = gre_parts(&one(&mut h, &f, Inside, 1002, Outside));
+    assert_eq!((src, key(&g)), (*c.ip(), 0x700));
+}

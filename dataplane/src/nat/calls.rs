@@ -40,15 +40,16 @@ const CALL_TIMEOUT: u32 = cgnat_alg::CLASSES[cgnat_alg::class::PPTP_CALL as usiz
 pub const PROTO_GRE: u8 = 47;
 
 /// The call ID in the key of an enhanced GRE packet (RFC 2637 4.1: version 1, key
-/// present, protocol type 0x880B); `gre` starts at the GRE header. Some(None): a GRE
-/// version 1 packet that names no call (no key, another protocol type, truncated);
-/// None: not version 1 (plain GRE, translated by address alone).
+/// present, no checksum or routing, protocol type 0x880B); `gre` starts at the GRE
+/// header. Some(None): a GRE version 1 packet that names no call (no key, a checksum
+/// or routing field before it, another protocol type, truncated); None: not version 1
+/// (plain GRE, translated by address alone).
 #[inline]
 pub fn gre_call_id(gre: &[u8]) -> Option<Option<u16>> {
     if gre.len() < 2 || gre[1] & 0x07 != 1 {
         return None;
     }
-    let ok = gre.len() >= 8 && gre[0] & 0x20 != 0 && gre[2] == 0x88 && gre[3] == 0x0b;
+    let ok = gre.len() >= 8 && gre[0] & 0xe0 == 0x20 && gre[2] == 0x88 && gre[3] == 0x0b;
     Some(ok.then(|| u16::from_be_bytes([gre[6], gre[7]])))
 }
 
@@ -470,5 +471,10 @@ mod tests {
         assert_eq!(gre_call_id(&[0x30]), None);
         let other = [0x30, 0x81, 0x08, 0x00, 0, 0, 0x12, 0x34];
         assert_eq!(gre_call_id(&other), Some(None));
+        // A checksum or routing field would move the key: no call named.
+        let csum = [0xb0, 0x01, 0x88, 0x0b, 0, 0, 0x12, 0x34];
+        assert_eq!(gre_call_id(&csum), Some(None));
+        let routing = [0x70, 0x01, 0x88, 0x0b, 0, 0, 0x12, 0x34];
+        assert_eq!(gre_call_id(&routing), Some(None));
     }
 }
