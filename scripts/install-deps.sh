@@ -24,6 +24,8 @@ if [ "${1:-}" = "--test" ]; then
     # The NAT64 bed: unbound's dns64 module is the DNS64, tayga the CLAT of 464XLAT
     # (and, beside cgnat, the Linux PLAT).
     pkgs+=(unbound tayga)
+    # The PPTP bed builds and sends enhanced GRE with scapy (Debian's python3).
+    pkgs+=(python3-scapy)
 fi
 
 missing=()

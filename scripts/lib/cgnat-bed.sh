@@ -9,12 +9,15 @@ free_port() {
 # The bed's cgnat config: the two root-namespace veth ends as net_af_packet ports, the
 # pool, address-and-port-dependent filtering (only what the ALGs expect gets in),
 # EXTRA (more [nat] keys or tables, [alg], ...), and the API and metrics on free ports,
-# which it leaves in api_port and metrics_port. The ports' addresses are bed_inside and
-# bed_outside when set (e.g. VLAN sub-interfaces), else 100.64.0.1/10 and
-# 203.0.113.1/24 with the gateway 203.0.113.254.
+# which it leaves in api_port and metrics_port. The pool is bed_pool when set (the items
+# of a TOML list, e.g. '"198.51.100.1/32"'), else 198.51.100.0/28; bed_dataplane, when
+# set, adds its keys to [dataplane]. The ports' addresses
+# are bed_inside and bed_outside when set (e.g. VLAN sub-interfaces), else
+# 100.64.0.1/10 and 203.0.113.1/24 with the gateway 203.0.113.254.
 write_cgnat_config() {
     api_port=$(free_port)
     metrics_port=$(free_port)
+    local pool=${bed_pool:-'"198.51.100.0/28"'}
     local inside_addr=${bed_inside:-'ipv4 = "100.64.0.1/10"'}
     local outside_addr=${bed_outside:-'ipv4 = "203.0.113.1/24"
 gateway = "203.0.113.254"'}
@@ -23,6 +26,7 @@ gateway = "203.0.113.254"'}
 eal_args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--file-prefix=cgnat-$2-$tag"]
 control_lcore = 0
 worker_lcores = [1]
+${bed_dataplane:-}
 
 [[ports]]
 name = "inside"
@@ -37,7 +41,7 @@ device = "net_af_packet1,iface=$4"
 $outside_addr
 
 [nat]
-pool = ["198.51.100.0/28"]
+pool = [$pool]
 filtering = "address-and-port-dependent"
 $5
 
@@ -186,4 +190,83 @@ bed_fail6() {
     echo "--- cgnat counters"; curl -s --max-time 3 "http://127.0.0.1:${api_port:-9470}/counters" >&2 || true
     echo "--- cgnat log"; cat "$work/cgnat.log" >&2 || true
     exit 1
+}
+
+# bed_checks LABEL
+# The checks of a bed that runs in a mode (cgnat, or a Linux comparison): defines
+# `result NAME OK REQUIRED DETAIL...`, which prints "LABEL-RESULT name=NAME ok=OK
+# required=REQUIRED detail=DETAIL", keeps the line in results and sets failed_required
+# when a required check failed; `req`, which prints 1 in cgnat mode ($mode) and 0
+# otherwise (elsewhere the bed only reports); and `die MESSAGE`, which prints
+# "LABEL-E2E FAIL: MESSAGE" (with the tail of cgnat's log in cgnat mode) and exits 1;
+# and `gateway_up SERVER`, which waits (E2E_WAIT half-seconds, 60) until the subscriber
+# namespace ($sub) pings the gateway 100.64.0.1 (cgnat, $cg, or a Linux router), then
+# pings SERVER through it (evidence in $work/ping.txt), and dies if either fails.
+bed_checks() {
+    bed_label=$1
+    results=()
+    failed_required=0
+    result() {
+        local name=$1 ok=$2 req=$3
+        shift 3
+        local line="$bed_label-RESULT name=$name ok=$ok required=$req detail=$*"
+        echo "$line"
+        results+=("$line")
+        if [ "$ok" != 1 ] && [ "$req" = 1 ]; then failed_required=1; fi
+    }
+    req() { [ "$mode" = cgnat ] && echo 1 || echo 0; }
+    die() {
+        echo "$bed_label-E2E FAIL: $*" >&2
+        if [ "$mode" = cgnat ]; then
+            echo "--- cgnat log" >&2
+            tail -30 "$work/cgnat.log" >&2 || true
+        fi
+        exit 1
+    }
+    gateway_up() {
+        local _ up=0
+        for _ in $(seq 1 "${E2E_WAIT:-60}"); do
+            if ip netns exec "$sub" ping -c 1 -W 1 100.64.0.1 >/dev/null 2>&1; then up=1; break; fi
+            if [ "$mode" = cgnat ]; then kill -0 "$cg" 2>/dev/null || die "cgnat exited early"; fi
+            sleep 0.5
+        done
+        [ $up = 1 ] || die "the gateway 100.64.0.1 does not answer ping"
+        ip netns exec "$sub" ping -c 2 -i 0.2 -W 2 "$1" > "$work/ping.txt" 2>&1 || die "no ping to $1 through the $mode gateway"
+        echo "${bed_label,,}-e2e: $mode gateway up, $1 reachable"
+    }
+}
+
+# router_up RTR VSN VIN
+# The Linux router of a comparison: a namespace RTR that takes the root namespace's
+# veth ends VSN (100.64.0.1/10, toward the subscriber) and VIN (203.0.113.1/24, toward
+# the internet, default route via 203.0.113.254), forwards IPv4, IPv6 off, offloads
+# off; the NAT is the caller's nftables ruleset.
+router_up() {
+    local rtr=$1 vsn=$2 vin=$3 ifc
+    ip netns add "$rtr"
+    ip link set "$vsn" netns "$rtr"
+    ip link set "$vin" netns "$rtr"
+    ip netns exec "$rtr" sh -c "
+        sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+        sysctl -qw net.ipv4.ip_forward=1
+        ip link set lo up
+        ip addr add 100.64.0.1/10 dev $vsn
+        ip addr add 203.0.113.1/24 dev $vin
+        ip link set $vsn up
+        ip link set $vin up
+        ip route add default via 203.0.113.254"
+    for ifc in "$vsn" "$vin"; do
+        ip netns exec "$rtr" ethtool -K "$ifc" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+    done
+}
+
+# end_cgnat PID
+# SIGTERM, then up to 5 s for PID to exit; leaves its exit status in cg_rc ("stuck"
+# when it did not exit). For beds that report a clean exit as a check.
+end_cgnat() {
+    local _
+    kill -TERM "$1"
+    for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    cg_rc=0
+    if kill -0 "$1" 2>/dev/null; then cg_rc=stuck; else wait "$1" || cg_rc=$?; fi
 }

@@ -47,3 +47,46 @@ pub fn run_script(script: &str, work: &str, pass: &str) {
         "scripts/{script} did not print {pass}"
     );
 }
+
+/// One check of a bed: passed or not, required or not, and its detail text.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub ok: bool,
+    pub required: bool,
+    pub detail: String,
+}
+
+/// The `PREFIX name=N ok=0|1 required=0|1 detail=D` lines of a bed's output, by name.
+pub fn checks(stdout: &str, prefix: &str) -> std::collections::BTreeMap<String, Check> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in stdout.lines() {
+        let Some(rest) = line.strip_prefix(prefix) else {
+            continue;
+        };
+        let (head, detail) = rest.split_once(" detail=").unwrap_or((rest, ""));
+        let mut name = None;
+        let mut ok = None;
+        let mut required = false;
+        for field in head.split_whitespace() {
+            if let Some(n) = field.strip_prefix("name=") {
+                name = Some(n.to_string());
+            } else if let Some(v) = field.strip_prefix("ok=") {
+                ok = Some(v == "1");
+            } else if let Some(v) = field.strip_prefix("required=") {
+                required = v == "1";
+            }
+        }
+        if let (Some(name), Some(ok)) = (name, ok) {
+            let detail = detail.to_string();
+            out.insert(
+                name,
+                Check {
+                    ok,
+                    required,
+                    detail,
+                },
+            );
+        }
+    }
+    out
+}
