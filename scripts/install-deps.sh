@@ -24,6 +24,8 @@ if [ "${1:-}" = "--test" ]; then
     # The NAT64 bed: unbound's dns64 module is the DNS64, tayga the CLAT of 464XLAT
     # (and, beside cgnat, the Linux PLAT).
     pkgs+=(unbound tayga)
+    # The IRC bed: an IRC server and the library its DCC clients are written with.
+    pkgs+=(ircd-hybrid python3-irc)
 fi
 
 missing=()
@@ -49,11 +51,13 @@ fi
 # Debian starts tftpd-hpa as a service on install; the tests start their own.
 if command -v service >/dev/null 2>&1; then service tftpd-hpa stop >/dev/null 2>&1 || true; fi
 # Likewise keepalived and BIRD: the HA test runs its own, in its namespaces; and
-# unbound and tayga (whose Debian service would also add a NAT44 rule to the host).
+# unbound and tayga (whose Debian service would also add a NAT44 rule to the host), and
+# ircd-hybrid (the IRC test runs its own in a namespace).
 if command -v service >/dev/null 2>&1; then
     service keepalived stop >/dev/null 2>&1 || true
     service bird stop >/dev/null 2>&1 || true
     service unbound stop >/dev/null 2>&1 || true
     service tayga stop >/dev/null 2>&1 || true
+    service ircd-hybrid stop >/dev/null 2>&1 || true
 fi
 pkg-config --atleast-version=22.11 libdpdk || { echo "install-deps: DPDK >= 22.11 is required" >&2; exit 1; }

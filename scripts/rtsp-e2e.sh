@@ -26,6 +26,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib/cgnat-bed.sh"
 mode=${1:?usage: rtsp-e2e.sh cgnat|linux|routed CGNAT_BINARY WORKDIR}
+result_label=RTSP
 bin=${2:?CGNAT_BINARY (or -)}
 work=$(realpath -m "${3:?WORKDIR}")
 case "$mode" in
@@ -61,26 +62,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-results=()
-failed_required=0
-result() { # name ok required detail...
-    local name=$1 ok=$2 req=$3
-    shift 3
-    local line="RTSP-RESULT name=$name ok=$ok required=$req detail=$*"
-    echo "$line"
-    results+=("$line")
-    if [ "$ok" != 1 ] && [ "$req" = 1 ]; then failed_required=1; fi
-}
-# Required only in cgnat mode: elsewhere the bed just reports.
-req() { [ "$mode" = cgnat ] && echo 1 || echo 0; }
-die() {
-    echo "RTSP-E2E FAIL: $*" >&2
-    if [ "$mode" = cgnat ]; then
-        echo "--- cgnat log" >&2
-        tail -30 "$work/cgnat.log" >&2 || true
-    fi
-    exit 1
-}
 wait_tcp() { # ns addr port
     for _ in $(seq 1 100); do
         ip netns exec "$1" bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null && return 0
@@ -134,21 +115,7 @@ if [ "$mode" = cgnat ]; then
         ip link set "$ifc" up
     done
 else
-    ip netns add "$rtr"
-    ip link set "$vsn" netns "$rtr"
-    ip link set "$vin" netns "$rtr"
-    ip netns exec "$rtr" sh -c "
-        sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-        sysctl -qw net.ipv4.ip_forward=1
-        ip link set lo up
-        ip addr add 100.64.0.1/10 dev $vsn
-        ip addr add 203.0.113.1/24 dev $vin
-        ip link set $vsn up
-        ip link set $vin up
-        ip route add default via 203.0.113.254"
-    for ifc in "$vsn" "$vin"; do
-        ip netns exec "$rtr" ethtool -K "$ifc" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
-    done
+    router_up "$rtr" "$vsn" "$vin"
     if [ "$mode" = routed ]; then
         ip netns exec "$inet" ip route add 100.64.0.0/10 via 203.0.113.1 $src_opt
     else
@@ -188,21 +155,8 @@ fi
 # ---- captures: what reaches the internet, and what the subscriber sees
 # Both directions on the internet link; what went toward the internet is what came
 # from the NAT side's MAC address.
-ip netns exec "$inet" tcpdump -i "$vi" -nn -U -s 0 -w "$work/internet.pcap" 2>/dev/null &
-cap_inet=$!
-pids+=("$cap_inet")
-ip netns exec "$sub" tcpdump -i "$vs" -nn -U -s 0 -w "$work/subscriber.pcap" 2>/dev/null &
-cap_sub=$!
-pids+=("$cap_sub")
-
-up=0
-for _ in $(seq 1 "${E2E_WAIT:-60}"); do
-    if ip netns exec "$sub" ping -c 1 -W 1 100.64.0.1 >/dev/null 2>&1; then up=1; break; fi
-    if [ "$mode" = cgnat ]; then kill -0 "$cg" 2>/dev/null || die "cgnat exited early"; fi
-    sleep 0.5
-done
-[ $up = 1 ] || die "the gateway 100.64.0.1 does not answer ping"
-ip netns exec "$sub" ping -c 2 -i 0.2 -W 2 "$server" > "$work/ping.txt" 2>&1 || die "no ping to $server through the $mode gateway"
+capture_both
+gateway_up "$server"
 echo "rtsp-e2e: $mode gateway up, $server reachable"
 
 # ---- media and servers (a 180 s clip takes a few seconds to encode)

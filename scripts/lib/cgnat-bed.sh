@@ -1,4 +1,4 @@
-# Shared by the end-to-end beds (netns-e2e.sh, sip-e2e.sh, rtsp-e2e.sh): source it.
+# Shared by the end-to-end beds (netns-e2e.sh, sip-e2e.sh, rtsp-e2e.sh, irc-e2e.sh): source it.
 
 # An unused loopback TCP port (for the API and metrics, so parallel beds do not collide).
 free_port() {
@@ -186,4 +186,81 @@ bed_fail6() {
     echo "--- cgnat counters"; curl -s --max-time 3 "http://127.0.0.1:${api_port:-9470}/counters" >&2 || true
     echo "--- cgnat log"; cat "$work/cgnat.log" >&2 || true
     exit 1
+}
+
+# router_up RTR VSN VIN
+# The Linux router the comparison beds put in cgnat's place: namespace RTR takes the
+# root namespace's ends VSN (100.64.0.1/10) and VIN (203.0.113.1/24, default via
+# 203.0.113.254), forwards, offloads and IPv6 off. Its NAT and filter are the bed's.
+router_up() {
+    local rtr=$1 vsn=$2 vin=$3 ifc
+    ip netns add "$rtr"
+    ip link set "$vsn" netns "$rtr"
+    ip link set "$vin" netns "$rtr"
+    ip netns exec "$rtr" sh -c "
+        sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+        sysctl -qw net.ipv4.ip_forward=1
+        ip link set lo up
+        ip addr add 100.64.0.1/10 dev $vsn
+        ip addr add 203.0.113.1/24 dev $vin
+        ip link set $vsn up
+        ip link set $vin up
+        ip route add default via 203.0.113.254"
+    for ifc in "$vsn" "$vin"; do
+        ip netns exec "$rtr" ethtool -K "$ifc" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+    done
+}
+
+# The RESULT lines of the beds that run in a cgnat mode and a Linux mode (rtsp-e2e.sh,
+# irc-e2e.sh): the bed sets result_label (RTSP, IRC) and mode.
+# result NAME OK REQUIRED DETAIL...: prints "LABEL-RESULT name=NAME ok=OK
+# required=REQUIRED detail=DETAIL", keeps the line in results, and sets
+# failed_required when a required check failed.
+results=()
+failed_required=0
+result() {
+    local name=$1 ok=$2 req=$3
+    shift 3
+    local line="$result_label-RESULT name=$name ok=$ok required=$req detail=$*"
+    echo "$line"
+    results+=("$line")
+    if [ "$ok" != 1 ] && [ "$req" = 1 ]; then failed_required=1; fi
+}
+# req: 1 in cgnat mode, 0 elsewhere (the other modes report).
+req() { [ "$mode" = cgnat ] && echo 1 || echo 0; }
+# die MESSAGE: "LABEL-E2E FAIL: MESSAGE" and, in cgnat mode, the end of cgnat's log
+# ($work/cgnat.log), on stderr; exits 1.
+die() {
+    echo "$result_label-E2E FAIL: $*" >&2
+    if [ "$mode" = cgnat ]; then
+        echo "--- cgnat log" >&2
+        tail -30 "$work/cgnat.log" >&2 || true
+    fi
+    exit 1
+}
+
+# capture_both: tcpdump on the internet namespace's $vi (WORK/internet.pcap) and the
+# subscriber's $vs (WORK/subscriber.pcap); their pids in cap_inet, cap_sub and pids.
+# Immediate mode: each packet reaches the file as it comes, none is left in the
+# kernel's buffer when the capture is stopped.
+capture_both() {
+    ip netns exec "$inet" tcpdump -i "$vi" -nn -U --immediate-mode -s 0 -w "$work/internet.pcap" 2>/dev/null &
+    cap_inet=$!
+    ip netns exec "$sub" tcpdump -i "$vs" -nn -U --immediate-mode -s 0 -w "$work/subscriber.pcap" 2>/dev/null &
+    cap_sub=$!
+    pids+=("$cap_inet" "$cap_sub")
+}
+
+# gateway_up ADDR: waits (E2E_WAIT half-seconds, 60) until the subscriber pings the
+# gateway 100.64.0.1 (in cgnat mode, dies as soon as cgnat, $cg, is gone), then pings
+# ADDR through it (WORK/ping.txt); dies when either fails.
+gateway_up() {
+    local _
+    for _ in $(seq 1 "${E2E_WAIT:-60}"); do
+        ip netns exec "$sub" ping -c 1 -W 1 100.64.0.1 >/dev/null 2>&1 && break
+        if [ "$mode" = cgnat ]; then kill -0 "$cg" 2>/dev/null || die "cgnat exited early"; fi
+        sleep 0.5
+    done
+    ip netns exec "$sub" ping -c 1 -W 1 100.64.0.1 >/dev/null 2>&1 || die "the gateway 100.64.0.1 does not answer ping"
+    ip netns exec "$sub" ping -c 2 -i 0.2 -W 2 "$1" > "$work/ping.txt" 2>&1 || die "no ping to $1 through the $mode gateway"
 }

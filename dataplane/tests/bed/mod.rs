@@ -47,3 +47,52 @@ pub fn run_script(script: &str, work: &str, pass: &str) {
         "scripts/{script} did not print {pass}"
     );
 }
+
+/// One scenario's outcome in a bed's output: passed or not, required or not, and the
+/// bed's detail text.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub ok: bool,
+    pub required: bool,
+    pub detail: String,
+}
+
+/// The `PREFIX name=N ok=B [required=R] detail=D` lines of a bed's output, by name.
+pub fn parse_results(stdout: &str, prefix: &str) -> std::collections::BTreeMap<String, Outcome> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in stdout.lines() {
+        let Some(rest) = line.strip_prefix(prefix) else {
+            continue;
+        };
+        let (head, detail) = rest.split_once(" detail=").unwrap_or((rest, ""));
+        let (mut name, mut ok, mut required) = (None, None, false);
+        for f in head.split_whitespace() {
+            if let Some(n) = f.strip_prefix("name=") {
+                name = Some(n.to_string());
+            } else if let Some(v) = f.strip_prefix("ok=") {
+                ok = Some(v == "1");
+            } else if let Some(v) = f.strip_prefix("required=") {
+                required = v == "1";
+            }
+        }
+        if let (Some(name), Some(ok)) = (name, ok) {
+            let detail = detail.to_string();
+            out.insert(
+                name,
+                Outcome {
+                    ok,
+                    required,
+                    detail,
+                },
+            );
+        }
+    }
+    out
+}
+
+/// The value of `key=` in a detail text (up to the next space).
+pub fn field<'a>(detail: &'a str, key: &str) -> Option<&'a str> {
+    detail
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
