@@ -92,6 +92,8 @@ pub enum Ask {
     },
     /// The peer names one of the subscriber's translations (`outside`: a pool address,
     /// or 0 for the session's own, and a port or identifier): what it stands for inside.
+    /// In a message from the subscriber, `outside` is one of its own endpoints (0: its
+    /// address) and the grant is the translation it already has (none is made).
     Lookup {
         /// What `outside.1` is.
         kind: Kind,

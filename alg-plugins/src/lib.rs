@@ -24,6 +24,7 @@
 
 pub mod contract;
 pub mod ftp;
+pub mod irc;
 pub mod rtcp;
 pub mod rtsp;
 pub mod sip;
@@ -44,6 +45,8 @@ pub mod id {
     /// ports, no `[alg]` key), but their CNAME may carry the inside address
     /// ([`crate::rtcp`]).
     pub const RTCP: u8 = 5;
+    /// IRC sessions (DCC, [`crate::irc`]).
+    pub const IRC: u8 = 6;
     /// The largest id a session has room for.
     pub const MAX: u8 = 7;
 }
@@ -63,6 +66,8 @@ pub mod class {
     /// A SIP dialog's contact on another port than its signalling session's (SIP over
     /// TCP from an ephemeral port): requests within the dialog; ends with the call.
     pub const SIP_DIALOG: u8 = 5;
+    /// An IRC DCC connection (SEND, CHAT) a subscriber offered, from any peer.
+    pub const IRC_DCC: u8 = 6;
 }
 
 /// A class of expectations (pinholes) with its limits.
@@ -80,7 +85,7 @@ pub struct ExpectClass {
 }
 
 /// Every expectation class, indexed by its id (see [`class`]).
-pub const CLASSES: [ExpectClass; 6] = [
+pub const CLASSES: [ExpectClass; 7] = [
     ExpectClass {
         id: class::FTP_DATA,
         name: "ftp_data",
@@ -117,6 +122,12 @@ pub const CLASSES: [ExpectClass; 6] = [
         max: 2048,
         timeout_secs: 3600,
     },
+    ExpectClass {
+        id: class::IRC_DCC,
+        name: "irc_dcc",
+        max: 2048,
+        timeout_secs: 300,
+    },
 ];
 
 /// IP protocol numbers.
@@ -141,7 +152,7 @@ pub struct Plugin {
     pub classes: &'static [u8],
     /// Its implementation of the [`contract::Contract`], which the dataplane runs
     /// without knowing the ALG's name; `None` for the ALGs whose dataplane code
-    /// predates the contract (FTP, TFTP, SIP, RTSP).
+    /// predates the contract (FTP, TFTP, SIP, RTSP); IRC has one.
     pub contract: Option<&'static dyn contract::Contract>,
 }
 
@@ -169,7 +180,7 @@ impl PartialEq for Plugin {
 impl Eq for Plugin {}
 
 /// The ALGs.
-pub const PLUGINS: [Plugin; 4] = [
+pub const PLUGINS: [Plugin; 5] = [
     Plugin {
         id: id::FTP,
         name: "ftp",
@@ -205,6 +216,15 @@ pub const PLUGINS: [Plugin; 4] = [
         on_by_default: false,
         classes: &[class::RTSP_MEDIA],
         contract: None,
+    },
+    Plugin {
+        id: id::IRC,
+        name: "irc",
+        protocols: &[TCP],
+        default_ports: &[6667],
+        on_by_default: false,
+        classes: &[class::IRC_DCC],
+        contract: Some(&irc::Irc),
     },
 ];
 

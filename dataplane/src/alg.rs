@@ -617,10 +617,11 @@ impl AlgControl {
         };
         let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
         let text_alg = tag.alg == crate::nat::ALG_SIP || tag.alg == crate::nat::ALG_RTSP;
+        let contract = crate::alg_contract::contract_of(tag.alg);
         let Some((_, _, datagram)) = crate::alg_text::payload(first.data()) else {
             return Refusal::None;
         };
-        if datagram && !text_alg {
+        if datagram && !text_alg && contract.is_none() {
             return Refusal::None;
         }
         if !datagram && !self.conns.contains_key(&key) && self.conns.len() >= MAX_CONNS {
@@ -696,6 +697,11 @@ impl AlgControl {
         let mut refused: Option<Refused> = None;
         let edits: Vec<(usize, usize, String)> = if conn.stand_aside {
             Vec::new()
+        } else if let Some(c) = contract {
+            crate::alg_contract::control_edits(c, &text, datagram, tag, &self.counters)
+                .into_iter()
+                .map(|(at, len, with)| (at, len, String::from_utf8_lossy(&with).into_owned()))
+                .collect()
         } else if text_alg {
             let (e, _) =
                 crate::alg_text::control_edits(&text, 0, text.len(), datagram, tag, &self.counters);
@@ -863,7 +869,7 @@ impl AlgControl {
     /// FTP counts rewritten segments here (SIP and RTSP count messages as they are
     /// rewritten).
     fn count_rewrite(&self, alg: u8) {
-        if alg != crate::nat::ALG_SIP && alg != crate::nat::ALG_RTSP {
+        if alg == crate::nat::ALG_FTP {
             self.counters.alg_ftp_rewrites.inc();
         }
     }
@@ -872,6 +878,10 @@ impl AlgControl {
         use crate::counters::AlgEvent;
         if let Some(ev) = self.counters.text_alg_events(alg) {
             ev[AlgEvent::NoRoom as usize].inc();
+        } else if crate::alg_contract::contract_of(alg).is_some() {
+            self.counters
+                .contract_event(alg, crate::counters::ContractEvent::NoRoom)
+                .inc();
         }
     }
 

@@ -274,7 +274,10 @@ impl<B: PacketBuf> AlgStream<B> {
             return Outcome::Hold;
         }
         let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
-        let text = tag.alg == crate::nat::ALG_SIP || tag.alg == crate::nat::ALG_RTSP;
+        // (Held both ways: SIP, RTSP and the contract ALGs; FTP from the client only.)
+        let text = tag.alg == crate::nat::ALG_SIP
+            || tag.alg == crate::nat::ALG_RTSP
+            || crate::alg_contract::contract_of(tag.alg).is_some();
         let seg = crate::alg::tcp_payload(buf.data()).map(|(s, e)| {
             let l4 = crate::alg::l4_at(buf.data());
             (crate::wire::be32(buf.data(), l4 + 4), e - s)
@@ -421,6 +424,9 @@ impl<B: PacketBuf> AlgStream<B> {
         if tag.alg == crate::nat::ALG_SIP || tag.alg == crate::nat::ALG_RTSP {
             return crate::alg_text::incomplete_tail(payload, tag.alg);
         }
+        if let Some(c) = crate::alg_contract::contract_of(tag.alg) {
+            return crate::alg_contract::incomplete(c, payload, tag);
+        }
         // The last line, unfinished: the start of a PORT or EPRT (alone, or after
         // whole commands in the same segment).
         let tail = &payload[payload
@@ -440,8 +446,17 @@ impl<B: PacketBuf> AlgStream<B> {
             AlgHold::Joined => (&self.counters.alg_ftp_joined, AlgEvent::Joined),
             AlgHold::Released => (&self.counters.alg_ftp_released, AlgEvent::Released),
         };
+        use crate::counters::ContractEvent as C;
+        let contract = match what {
+            AlgHold::Held => C::Held,
+            AlgHold::Joined => C::Joined,
+            AlgHold::Released => C::Released,
+        };
         match self.counters.text_alg_events(tag.alg) {
             Some(ev) => ev[e as usize].inc(),
+            None if crate::alg_contract::contract_of(tag.alg).is_some() => {
+                self.counters.contract_event(tag.alg, contract).inc()
+            }
             None => ftp.inc(),
         }
     }

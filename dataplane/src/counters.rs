@@ -376,6 +376,9 @@ pub struct WorkerCounters {
     pub alg_sip: [Counter; N_ALG_EVENTS],
     /// RTSP ALG events (see [`AlgEvent`]).
     pub alg_rtsp: [Counter; N_ALG_EVENTS],
+    /// Events of the ALGs the dataplane runs through their contract (IRC), by session
+    /// id (see [`ContractEvent`]).
+    pub alg_contract: [[Counter; N_CONTRACT_EVENTS]; 8],
     /// FTP commands and replies the ALG parsed.
     pub alg_ftp_messages: Counter,
     /// FTP addresses rewritten.
@@ -626,6 +629,12 @@ impl WorkerCounters {
             .map(|(_, of)| of(self))
     }
 
+    /// The [`ContractEvent`] counter `e` of contract ALG `alg` (its session id).
+    #[inline]
+    pub fn contract_event(&self, alg: u8, e: ContractEvent) -> &Counter {
+        &self.alg_contract[usize::from(alg) & 7][e as usize]
+    }
+
     /// Counts a drop.
     #[inline]
     pub fn count_drop(&self, r: DropReason) {
@@ -685,6 +694,70 @@ pub enum AlgEvent {
     PolicyReply,
     /// Client texts with requests the policy refused by dropping their frames.
     PolicyDrop,
+}
+
+/// What happened to the messages of an ALG the dataplane runs through its contract
+/// (`cgnat_alg::contract`): one set per ALG of the registry with a contract, in
+/// `cgnat_alg_events_total{alg,event}` and the summary's `alg` table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContractEvent {
+    /// Whole messages read.
+    Messages = 0,
+    /// Messages rewritten (on the worker or the control lcore).
+    Rewritten,
+    /// Of those, rewritten inline by the worker (the edits kept the length).
+    RewrittenInline,
+    /// Announced endpoints given a translation and an expectation.
+    Pinholes,
+    /// Endpoints of the subscriber's the peer named, found (lookups).
+    Lookups,
+    /// Asks refused: no port, table full, a lookup of no translation of the
+    /// subscriber's.
+    Refused,
+    /// Announced endpoints naming another address than the subscriber's: left as
+    /// written, nothing opened.
+    Elsewhere,
+    /// Bytes the ALG would not read (too long, malformed), passed untouched.
+    Skipped,
+    /// Segments holding an incomplete message, held for the rest.
+    Held,
+    /// Held segments joined with their continuation.
+    Joined,
+    /// Held segments sent as they were.
+    Released,
+    /// Rewrites that did not fit in the buffer or the edit list.
+    NoRoom,
+    /// More asks in one message than a plan carries (the rest left alone).
+    TooManyAsks,
+    /// Asks for a 16-bit identifier (`Kind::Id`): refused until the NAT maps them.
+    IdUnsupported,
+}
+
+/// Number of [`ContractEvent`]s.
+pub const N_CONTRACT_EVENTS: usize = 14;
+
+/// Label values of [`ContractEvent`]s, in order.
+pub const CONTRACT_EVENT_NAMES: [&str; N_CONTRACT_EVENTS] = [
+    "messages",
+    "rewritten",
+    "rewritten_inline",
+    "pinholes",
+    "lookups",
+    "refused",
+    "elsewhere",
+    "skipped",
+    "held",
+    "joined",
+    "released",
+    "no_room",
+    "too_many_asks",
+    "id_unsupported",
+];
+
+/// The ALGs of the registry the dataplane runs through their contract: each has its
+/// [`ContractEvent`] counters ([`WorkerCounters::contract_event`]).
+pub fn contract_algs() -> impl Iterator<Item = &'static cgnat_alg::Plugin> {
+    cgnat_alg::PLUGINS.iter().filter(|p| p.contract.is_some())
 }
 
 /// Number of [`AlgEvent`]s.

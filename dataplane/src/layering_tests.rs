@@ -38,6 +38,23 @@ fn the_alg_modules_do_not_import_each_other() {
 }
 
 #[test]
+fn the_contract_path_imports_no_alg_and_not_the_pipeline() {
+    // The generic side of the ALG contract names no ALG's module, nor the pipeline
+    // (which calls it) nor the stream engine.
+    let above = [
+        "crate::alg::",
+        "crate::alg::{",
+        "crate::alg;",
+        "crate::alg_text",
+        "crate::pipeline",
+        "crate::alg_stream",
+    ];
+    assert_eq!(naming(&code("alg_contract.rs"), &above), Vec::<&str>::new());
+    // It is the pipeline's: the pipeline names it.
+    assert!(!naming(&code("pipeline.rs"), &["crate::alg_contract"]).is_empty());
+}
+
+#[test]
 fn the_expectation_table_does_not_import_the_nat() {
     let src = code("nat/expect.rs");
     let uses: Vec<&str> = naming(&src, &["super::", "crate::nat"])

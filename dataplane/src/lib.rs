@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alg;
+pub mod alg_contract;
 pub mod alg_stream;
 pub mod alg_tag;
 pub mod alg_text;

@@ -636,6 +636,17 @@ impl Source {
                 ));
             }
         }
+        for p in cgnat_dataplane::counters::contract_algs() {
+            for (e, name) in cgnat_dataplane::counters::CONTRACT_EVENT_NAMES
+                .iter()
+                .enumerate()
+            {
+                alg_events.push((
+                    vec![("alg", p.name.to_string()), ("event", (*name).to_string())],
+                    sum(&|c| c.alg_contract[usize::from(p.id) & 7][e].get()),
+                ));
+            }
+        }
         let mut policy = vec![];
         for p in cgnat_alg::PLUGINS.iter() {
             for (d, decision) in cgnat_dataplane::counters::POLICY_DECISIONS

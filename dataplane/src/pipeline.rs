@@ -467,6 +467,9 @@ pub struct Worker<B> {
     ftp_partial: Vec<(u32, [u8; PARTIAL], usize, u32)>,
     /// SIP and RTSP messages not complete yet, likewise.
     text_partials: crate::alg_text::Partials,
+    /// The contract ALGs' TCP streams: messages not complete yet, likewise, and the
+    /// sessions whose sequence numbers the control lcore adjusts.
+    contract_streams: crate::alg_contract::Streams,
     /// PCP and NAT-PMP requests per subscriber this second.
     pcp_rate: crate::pcp::RateLimit,
 }
@@ -555,6 +558,7 @@ impl<B: PacketBuf> Worker<B> {
             alg_tag: None,
             ftp_partial: Vec::with_capacity(PARTIALS),
             text_partials: crate::alg_text::Partials::default(),
+            contract_streams: crate::alg_contract::Streams::default(),
             pcp_rate: crate::pcp::RateLimit::default(),
         }
     }
@@ -2358,7 +2362,9 @@ impl<B: PacketBuf> Worker<B> {
             return Err(DropReason::AlgFragment);
         }
         let mut grew = 0isize;
-        if s.alg() == crate::nat::ALG_FTP {
+        if let Some(c) = crate::alg_contract::contract_of(s.alg()) {
+            self.contract_alg(c, buf, i, &s, cgnat_alg::contract::Dir::FromInside, now);
+        } else if s.alg() == crate::nat::ALG_FTP {
             self.ftp_from_inside(buf, p, i, &s, now);
         } else if s.alg() == crate::nat::ALG_SIP || s.alg() == crate::nat::ALG_RTSP {
             self.text_alg(buf, i, &s, 0, now);
@@ -2434,7 +2440,9 @@ impl<B: PacketBuf> Worker<B> {
         if p.first_fragment && s.alg() != 0 {
             return Err(DropReason::AlgFragment);
         }
-        if s.alg() == crate::nat::ALG_FTP {
+        if let Some(c) = crate::alg_contract::contract_of(s.alg()) {
+            self.contract_alg(c, buf, i, &s, cgnat_alg::contract::Dir::FromOutside, now);
+        } else if s.alg() == crate::nat::ALG_FTP {
             self.alg_tag = Some(crate::alg::Tag {
                 dir: 1,
                 inside: (s.in_addr, s.in_port),
@@ -2450,6 +2458,31 @@ impl<B: PacketBuf> Worker<B> {
         rewrite(buf, p, false, s.in_addr, s.in_port, s.out_addr, s.out_port);
         self.counters.out2in.inc();
         Ok(())
+    }
+
+    /// A frame of a session of an ALG the dataplane runs through its contract
+    /// ([`crate::alg_contract::worker`]): tagged for the control lcore if it must go
+    /// there.
+    fn contract_alg<F: PacketBuf>(
+        &mut self,
+        c: &'static dyn cgnat_alg::contract::Contract,
+        buf: &mut F,
+        i: u32,
+        s: &crate::nat::Session,
+        dir: cgnat_alg::contract::Dir,
+        now: u32,
+    ) {
+        self.alg_tag = crate::alg_contract::worker(
+            c,
+            &mut self.nat,
+            &self.counters,
+            &mut self.contract_streams,
+            buf,
+            i,
+            s,
+            dir,
+            now,
+        );
     }
 
     /// A frame of a SIP or RTSP control session, `dir` 0 from the inside host.

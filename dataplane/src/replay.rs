@@ -210,6 +210,10 @@ fn leak(f: &[u8], host: Ipv4Addr) -> Option<&'static str> {
     ) {
         return Some("payload (FTP comma form)");
     }
+    if find(payload, u32::from(host).to_string().as_bytes()) {
+        // (IRC DCC writes an address as one decimal number.)
+        return Some("payload (decimal)");
+    }
     None
 }
 
@@ -290,13 +294,41 @@ fn tcp_payload(f: &[u8]) -> &[u8] {
     crate::alg::tcp_payload(f).map_or(&[][..], |(s, e)| &f[s..e])
 }
 
-/// The endpoints FTP commands in a payload announce, in order.
+/// The endpoints FTP commands in a payload announce, in order, then those the
+/// messages of the contract ALGs (IRC DCC) announce from the inside.
 fn announced(payload: &[u8]) -> Vec<(u32, u16)> {
     let counters = crate::counters::WorkerCounters::default();
-    crate::alg::announced(payload, &counters)
+    let mut v: Vec<(u32, u16)> = crate::alg::announced(payload, &counters)
         .into_iter()
         .map(|(a, p)| (u32::from(a), p))
-        .collect()
+        .collect();
+    use cgnat_alg::contract::{Ask, Ctx, Dir, Framing, Plan};
+    let ctx = Ctx {
+        dir: Dir::FromInside,
+        inside: (0, 0),
+        outside: (0, 0),
+        remote: (0, 0),
+        datagram: false,
+    };
+    for c in crate::counters::contract_algs().filter_map(|p| p.contract) {
+        let mut at = 0;
+        while at < payload.len() {
+            match c.framing(&payload[at..], &ctx) {
+                Framing::Whole(n) if n > 0 => {
+                    let mut plan = Plan::default();
+                    c.plan(&payload[at..at + n], &ctx, &mut plan);
+                    v.extend(plan.asks().filter_map(|a| match a {
+                        Ask::Announce { inside, .. } => Some(*inside),
+                        _ => None,
+                    }));
+                    at += n;
+                }
+                Framing::Skip(n) if n > 0 => at += n,
+                _ => break,
+            }
+        }
+    }
+    v
 }
 
 /// A bare TCP segment made from `f` (a TCP frame): no payload, the given flags,
@@ -376,6 +408,12 @@ fn held_count(h: &Harness) -> u64 {
         + crate::counters::TEXT_ALG_EVENTS
             .iter()
             .map(|(_, of)| of(c)[AlgEvent::Held as usize].get())
+            .sum::<u64>()
+        + crate::counters::contract_algs()
+            .map(|p| {
+                c.contract_event(p.id, crate::counters::ContractEvent::Held)
+                    .get()
+            })
             .sum::<u64>()
 }
 

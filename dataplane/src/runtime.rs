@@ -1528,6 +1528,17 @@ pub(crate) fn summarize(
         let name = cgnat_dataplane::counters::alg_name(id);
         alg.insert(name.into(), alg_events(&|c, e| of(c)[e].get()));
     }
+    for p in cgnat_dataplane::counters::contract_algs() {
+        let m: serde_json::Map<_, _> = cgnat_dataplane::counters::CONTRACT_EVENT_NAMES
+            .iter()
+            .enumerate()
+            .map(|(e, name)| {
+                let v = sum(&|c| c.alg_contract[usize::from(p.id) & 7][e].get());
+                ((*name).to_string(), json!(v))
+            })
+            .collect();
+        alg.insert(p.name.into(), Value::Object(m));
+    }
     let per_vlan: Vec<Value> = vlans
         .iter()
         .zip(cgnat_dataplane::vlan::totals(vlans, all.iter().copied()))

@@ -276,6 +276,22 @@ fn prometheus_scrapes_cgnat_and_reads_back_the_traffic() {
             );
         }
     }
+    // And every event of the ALGs run through their contract (IRC), likewise.
+    for p in cgnat_dataplane::counters::contract_algs() {
+        for label in cgnat_dataplane::counters::CONTRACT_EVENT_NAMES {
+            assert!(
+                counters["alg"][p.name][label].is_u64(),
+                "{} {label} not in {counters}",
+                p.name
+            );
+            let line = format!(
+                "cgnat_alg_events_total{{alg=\"{}\",event=\"{label}\"}} 0",
+                p.name
+            );
+            assert!(text.contains(&line), "{line}");
+        }
+    }
+    assert!(text.contains("cgnat_alg_events_total{alg=\"irc\",event=\"pinholes\"}"));
     assert_eq!(counters["ownership"]["inside"], "single");
     for stage in cgnat_dataplane::counters::STAGES {
         assert!(

@@ -231,6 +231,48 @@ fn rtsp_single_setup_from_a_pcapng_round_trips() {
     assert!(!t.contains("client_port=50220-50221"), "{t}");
 }
 
+const IRC: &str = "[alg]\nirc = { enabled = true }\n";
+
+/// IRC DCC, a real capture: a client behind the NAT offers a file (DCC SEND, 1.3 MB)
+/// and a chat (DCC CHAT) with its address as a decimal number. The offers leave with
+/// the pool address and the translated ports (a length-changing rewrite: the stream
+/// after it is adjusted), and the peer's connections come in through the pinholes.
+#[test]
+fn irc_dcc_send_and_chat_round_trip_with_the_alg() {
+    let (ok, r) = replay_with("irc-dcc-send.pcapng", "10.0.0.7", IRC);
+    assert!(ok, "{r}");
+    assert!(r["inbound_ok"].as_u64().unwrap() > 150, "{r}");
+    assert!(r["outbound"].as_u64().unwrap() > 1000, "{r}");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("replay-irc-dcc-send.pcapng-x");
+    let out = cgnat_dataplane::pcap::frames(&dir.join("outside.pcap")).unwrap();
+    let offers: Vec<String> = out
+        .iter()
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .filter(|t| t.contains("\x01DCC "))
+        .collect();
+    assert_eq!(offers.len(), 2, "{offers:?}");
+    for t in &offers {
+        // 10.0.0.7 is 167772167; the pool (198.51.100.0/28) is 33252567xx.
+        assert!(!t.contains("167772167") && t.contains(" 33252567"), "{t}");
+        assert!(!t.contains(" 59130 ") && !t.contains(" 59214\x01"), "{t}");
+    }
+}
+
+/// Without the ALG the same capture leaks the inside address (in the DCC offers, as a
+/// decimal number) and the peer's connections find no mapping.
+#[test]
+fn replay_catches_the_dcc_leak_without_the_alg() {
+    let (ok, r) = replay("irc-dcc-send.pcapng", "10.0.0.7");
+    assert!(!ok);
+    let leaks = r["leaks"].as_array().unwrap();
+    assert!(
+        leaks
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("payload (decimal)")),
+        "{r}"
+    );
+}
+
 /// FTP upgraded with AUTH TLS, captured on loopback (both ends 127.0.0.1): the server's
 /// end plays the outside peer at another address. The ALG reads FEAT and AUTH, stands
 /// aside once 234 accepts it, and the encrypted stream passes untouched both ways.

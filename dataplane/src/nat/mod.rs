@@ -3340,6 +3340,44 @@ impl Nat {
         Some((k.a, k.pa))
     }
 
+    /// The outside endpoint of inside endpoint (`proto`, `in_addr`, `in_port`), if
+    /// mapped (none is made).
+    pub fn outside_of(&self, proto: u8, in_addr: u32, in_port: u16) -> Option<(u32, u16)> {
+        let r = self.mapping_by_in_key(&Key {
+            proto,
+            a: in_addr,
+            pa: in_port,
+            b: 0,
+            pb: 0,
+        })?;
+        let k = map_keys!(self).out_key(r);
+        Some((k.a, k.pa))
+    }
+
+    /// Ends the expectation pinning the mapping of inside endpoint (`proto`,
+    /// `in_addr`, `in_port`) (an ALG's message ended what an earlier one announced),
+    /// if it has one: its outside endpoint.
+    pub fn alg_end(
+        &mut self,
+        proto: u8,
+        in_addr: u32,
+        in_port: u16,
+        now: u32,
+    ) -> Option<(u32, u16)> {
+        let out = self.outside_of(proto, in_addr, in_port)?;
+        let okey = Key {
+            proto,
+            a: out.0,
+            pa: out.1,
+            b: 0,
+            pb: 0,
+        };
+        self.expects.get(&okey)?;
+        self.remove_expectation(&okey, now);
+        self.counters.expectations_removed.inc();
+        Some(out)
+    }
+
     /// The remote party's media address is known (its SDP): the call's media pinholes
     /// that allowed any source now allow only it.
     pub fn alg_narrow(&mut self, master: u32, tag: u32, remote: u32) {

@@ -1,0 +1,730 @@
+//! The dataplane's side of the ALG contract (`cgnat_alg::contract`): it runs every ALG
+//! of the registry whose entry has a contract (IRC today) without naming it.
+//!
+//! On the worker that owns the session ([`worker`]): the frame's payload is framed into
+//! messages (a TCP message cut across segments is kept here, bounded per session, and
+//! parsed with its continuation), each whole message is planned, and each ask granted
+//! from the NAT's tables: an announce reserves the translation of the subscriber's
+//! endpoint with an expectation of the ask's class ([`Nat::alg_expect_with`]); a lookup
+//! finds which endpoint of the subscriber's a port stands for on the other side; an end
+//! removes what an announce opened; an identifier ([`Kind::Id`]) goes to [`grant_id`].
+//! When every edit keeps its message's length, the worker makes them itself, inline
+//! (the L4 checksum recomputed), and the frame goes out with no trip to the control
+//! lcore. Otherwise (an edit changes the length, or a message is cut across segments)
+//! the frame goes to the control lcore tagged with the grants as rewrites
+//! ([`crate::alg_tag::Tag`]); the stream engine holds and joins the segments, and
+//! [`control_edits`] computes the same edits there, which the engine makes with the
+//! sequence adjustment of the connection.
+//!
+//! Below the FTP ALG (`alg.rs`), the text ALGs (`alg_text.rs`) and the pipeline: it
+//! imports none of them.
+
+use crate::alg_tag::{Rewrite, Tag, MAX_REWRITES};
+use crate::buf::PacketBuf;
+use crate::counters::{ContractEvent, WorkerCounters};
+use crate::nat::expect::ExpectReq;
+use crate::nat::{Nat, Session};
+use crate::wire::{ipv4, udp};
+use cgnat_alg::contract::{
+    Ask, Contract, Ctx, Dir, Edit, Edits, Framing, Grant, Kind, Plan, MAX_ASKS,
+};
+
+/// The contract of ALG `alg` (a session id), if its registry entry has one.
+#[inline]
+pub fn contract_of(alg: u8) -> Option<&'static dyn Contract> {
+    if alg == 0 {
+        return None;
+    }
+    cgnat_alg::plugin(alg).and_then(|p| p.contract)
+}
+
+/// Longest start of a message kept per session until its continuation comes (an IRC
+/// line is 512 bytes; tags may make it longer: a longer start is not held).
+pub const HOLD: usize = 1024;
+/// Sessions with a message start kept at once, per worker.
+pub const PARTIALS: usize = 64;
+/// Edits one frame may have made inline (more: the control lcore makes them).
+const MAX_INLINE: usize = 32;
+
+/// A message start kept for its continuation.
+struct Partial {
+    session: u32,
+    dir: Dir,
+    /// The sequence number the continuation starts at.
+    next: u32,
+    n: usize,
+    bytes: [u8; HOLD],
+}
+
+/// Sessions whose TCP stream carries a length-changing rewrite, at most, per worker.
+pub const ADJUSTED: usize = 4096;
+
+/// What the worker keeps of the contract ALGs' TCP streams, sized at start and never
+/// grown: message starts per session and direction, and the sessions whose sequence
+/// numbers the control lcore adjusts (a rewrite changed a length): every later frame
+/// of theirs goes there, both ways.
+pub struct Streams {
+    held: Vec<Partial>,
+    adjusted: Vec<u32>,
+}
+
+impl Default for Streams {
+    fn default() -> Self {
+        Streams {
+            held: Vec::with_capacity(PARTIALS),
+            adjusted: Vec::with_capacity(ADJUSTED),
+        }
+    }
+}
+
+impl Streams {
+    /// Whether session `i`'s stream is adjusted by the control lcore.
+    fn adjusted(&self, i: u32) -> bool {
+        self.adjusted.contains(&i)
+    }
+
+    /// Notes that session `i`'s stream is adjusted from now on. When full, the
+    /// records of sessions that are no longer a contract ALG's TCP session go first
+    /// (a record reused by another such session only sends its frames to the
+    /// control lcore, which has no adjustment for it); false if none could.
+    fn adjust(&mut self, i: u32, nat: &Nat) -> bool {
+        if self.adjusted(i) {
+            return true;
+        }
+        if self.adjusted.len() == ADJUSTED {
+            self.adjusted.retain(|&k| {
+                let s = nat.session(k);
+                s.proto == ipv4::PROTO_TCP && contract_of(s.alg()).is_some()
+            });
+        }
+        if self.adjusted.len() == ADJUSTED {
+            return false;
+        }
+        self.adjusted.push(i);
+        true
+    }
+
+    /// Takes the start kept for `session` in `dir`, if any.
+    fn take(&mut self, session: u32, dir: Dir) -> Option<Partial> {
+        let k = self
+            .held
+            .iter()
+            .position(|p| p.session == session && p.dir == dir)?;
+        Some(self.held.swap_remove(k))
+    }
+
+    /// Keeps `bytes` (at most [`HOLD`]) for `session` in `dir`, the oldest going when
+    /// full.
+    fn keep(&mut self, session: u32, dir: Dir, next: u32, bytes: &[u8]) {
+        if self.held.len() == PARTIALS {
+            self.held.swap_remove(0);
+        }
+        let mut p = Partial {
+            session,
+            dir,
+            next,
+            n: bytes.len(),
+            bytes: [0; HOLD],
+        };
+        p.bytes[..bytes.len()].copy_from_slice(bytes);
+        self.held.push(p);
+    }
+
+    /// Starts kept now.
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    /// None kept.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+}
+
+/// The payload of an IPv4 TCP or UDP frame (Ethernet at 0): its range, whether it is
+/// a datagram, and the TCP sequence number.
+fn payload(d: &[u8]) -> Option<(usize, usize, bool, u32)> {
+    let (l4, end, proto) = crate::mangle::l4_of(d, 14)?;
+    if end > d.len() || l4 > end {
+        return None;
+    }
+    match proto {
+        ipv4::PROTO_TCP => {
+            let (s, e) = crate::alg_tag::tcp_payload(d)?;
+            Some((s, e, false, crate::wire::be32(d, l4 + 4)))
+        }
+        ipv4::PROTO_UDP if end >= l4 + udp::HEADER_LEN => {
+            Some((l4 + udp::HEADER_LEN, end, true, 0))
+        }
+        _ => None,
+    }
+}
+
+/// The endpoint a message names, with address 0 (the session's own) made the
+/// session's address on the side its sender sees: the pool address from the peer, the
+/// subscriber's from the subscriber.
+fn named(ctx: &Ctx, e: (u32, u16)) -> (u32, u16) {
+    match (e.0, ctx.dir) {
+        (0, Dir::FromOutside) => (ctx.outside.0, e.1),
+        (0, Dir::FromInside) => (ctx.inside.0, e.1),
+        _ => e,
+    }
+}
+
+fn dir_of(tag_dir: u8) -> Dir {
+    if tag_dir == 0 {
+        Dir::FromInside
+    } else {
+        Dir::FromOutside
+    }
+}
+
+fn proto_of(kind: Kind) -> u8 {
+    match kind {
+        Kind::Tcp => ipv4::PROTO_TCP,
+        _ => ipv4::PROTO_UDP,
+    }
+}
+
+/// What the worker decided for a frame.
+struct Frame<'a> {
+    nat: &'a mut Nat,
+    counters: &'a WorkerCounters,
+    alg: u8,
+    master: u32,
+    s: &'a Session,
+    ctx: Ctx,
+    now: u32,
+    tag: Tag,
+}
+
+impl Frame<'_> {
+    fn count(&self, e: ContractEvent) {
+        self.counters.contract_event(self.alg, e).inc();
+    }
+
+    /// The tag's rewrite for a grant (the control lcore finds the grant again there).
+    fn note(&mut self, inside: (u32, u16), outside: (u32, u16)) {
+        let r = Rewrite { inside, outside };
+        let n = usize::from(self.tag.n);
+        if self.tag.rewrites[..n].contains(&r) {
+            return;
+        }
+        if n == MAX_REWRITES {
+            self.count(ContractEvent::NoRoom);
+            return;
+        }
+        self.tag.rewrites[n] = r;
+        self.tag.n += 1;
+    }
+
+    /// The tag's rewrite for an identifier [`grant_id`] granted, as for a port: the
+    /// control lcore finds it again the same way ([`grants_from_tag`]).
+    fn note_id(&mut self, ask: &Ask, e: (u32, u16)) {
+        match *ask {
+            Ask::Announce { inside, .. } | Ask::Bind { inside, .. } => self.note(inside, e),
+            Ask::Lookup { outside, .. } => match self.ctx.dir {
+                Dir::FromOutside => {
+                    let at = named(&self.ctx, outside);
+                    self.note(e, at)
+                }
+                Dir::FromInside => {
+                    let at = named(&self.ctx, outside);
+                    self.note(at, e)
+                }
+            },
+            Ask::End {
+                endpoint,
+                translated,
+                ..
+            } => {
+                if translated {
+                    self.note(e, endpoint)
+                } else {
+                    self.note(endpoint, e)
+                }
+            }
+        }
+    }
+
+    /// The NAT's answer to one ask.
+    fn grant(&mut self, ask: &Ask) -> Grant {
+        let (s, now) = (self.s, self.now);
+        let g = match *ask {
+            Ask::Announce { kind: Kind::Id, .. }
+            | Ask::Bind { .. }
+            | Ask::Lookup { kind: Kind::Id, .. }
+            | Ask::End { kind: Kind::Id, .. } => {
+                let g = grant_id(
+                    self.nat,
+                    self.counters,
+                    self.alg,
+                    self.master,
+                    &self.ctx,
+                    ask,
+                    now,
+                );
+                if let Grant::To(e) = g {
+                    self.note_id(ask, e);
+                }
+                g
+            }
+            Ask::Announce {
+                kind,
+                inside,
+                class,
+                from,
+            } => {
+                if inside.0 != s.in_addr {
+                    // Another host's address (as an FTP bounce): nothing opened.
+                    self.count(ContractEvent::Elsewhere);
+                    return Grant::Refused;
+                }
+                let req = ExpectReq {
+                    proto: proto_of(kind),
+                    in_addr: inside.0,
+                    in_port: inside.1,
+                    remote: from.unwrap_or(s.rem_addr),
+                    class,
+                    tag: 0,
+                    secs: 0,
+                    keep: false,
+                    alg: 0,
+                };
+                let out = if kind == Kind::UdpPair {
+                    self.nat
+                        .alg_expect_pair(self.master, &req, inside.1.wrapping_add(1), now)
+                        .map(|(rtp, _)| rtp)
+                } else {
+                    self.nat.alg_expect_with(self.master, &req, now)
+                };
+                match out {
+                    Some(out) => {
+                        self.count(ContractEvent::Pinholes);
+                        self.note(inside, out);
+                        Grant::To(out)
+                    }
+                    None => Grant::Refused,
+                }
+            }
+            Ask::Lookup { kind, outside } => {
+                let proto = proto_of(kind);
+                match self.ctx.dir {
+                    Dir::FromOutside => {
+                        let at = named(&self.ctx, outside);
+                        match self.nat.inside_of(proto, at.0, at.1) {
+                            Some(inside) if inside.0 == s.in_addr => {
+                                self.note(inside, at);
+                                Grant::To(inside)
+                            }
+                            _ => Grant::Refused,
+                        }
+                    }
+                    Dir::FromInside => {
+                        let at = named(&self.ctx, outside);
+                        match self.nat.outside_of(proto, at.0, at.1) {
+                            Some(out) if at.0 == s.in_addr => {
+                                self.note(at, out);
+                                Grant::To(out)
+                            }
+                            _ => Grant::Refused,
+                        }
+                    }
+                }
+            }
+            Ask::End {
+                kind,
+                endpoint,
+                translated,
+            } => {
+                let proto = proto_of(kind);
+                let inside = if translated {
+                    self.nat.inside_of(proto, endpoint.0, endpoint.1)
+                } else {
+                    Some(endpoint)
+                };
+                match inside.filter(|i| i.0 == s.in_addr) {
+                    Some(i) => match self.nat.alg_end(proto, i.0, i.1, now) {
+                        Some(out) => {
+                            self.note(i, out);
+                            Grant::To(if translated { i } else { out })
+                        }
+                        None => Grant::Refused,
+                    },
+                    None => Grant::Refused,
+                }
+            }
+        };
+        if g == Grant::Refused {
+            self.count(ContractEvent::Refused);
+        } else if matches!(ask, Ask::Lookup { .. }) {
+            self.count(ContractEvent::Lookups);
+        }
+        g
+    }
+
+    /// Plans and grants one whole message; its edits (in message offsets).
+    fn message(&mut self, msg: &[u8], c: &dyn Contract, edits: &mut Edits) -> bool {
+        self.count(ContractEvent::Messages);
+        let mut plan = Plan::default();
+        c.plan(msg, &self.ctx, &mut plan);
+        if plan.over > 0 {
+            self.counters
+                .contract_event(self.alg, ContractEvent::TooManyAsks)
+                .add(plan.over as u64);
+        }
+        if plan.is_empty() {
+            // (Edits without asks: an address written over with the session's own.)
+            return c.edits(msg, &self.ctx, &plan, &[], edits).is_ok();
+        }
+        let mut grants = [Grant::Refused; MAX_ASKS];
+        for (k, a) in plan.asks().enumerate() {
+            grants[k] = self.grant(a);
+        }
+        let ok = c
+            .edits(msg, &self.ctx, &plan, &grants[..plan.len()], edits)
+            .is_ok();
+        if !ok {
+            self.count(ContractEvent::NoRoom);
+        }
+        ok
+    }
+}
+
+/// The one place an ask for a 16-bit identifier ([`Kind::Id`]: PPTP's call IDs, and
+/// any [`Ask::Bind`]) is answered, on the worker. The NAT keeps no identifier table
+/// yet: refused, counted `id_unsupported` (the message is left as written). A grant
+/// it gives is recorded in the tag as a port's is (inside, outside), and found again
+/// by the control lcore the same way: this function is the whole seam.
+pub fn grant_id(
+    _nat: &mut Nat,
+    counters: &WorkerCounters,
+    alg: u8,
+    _master: u32,
+    _ctx: &Ctx,
+    _ask: &Ask,
+    _now: u32,
+) -> Grant {
+    counters
+        .contract_event(alg, ContractEvent::IdUnsupported)
+        .inc();
+    Grant::Refused
+}
+
+/// A frame of a session of contract ALG `c` (the session `s`, record `master`), from
+/// the subscriber or to it (`dir`), on the worker that owns it. Grants what its whole
+/// messages ask; makes their edits inline when they keep the length. Returns the tag
+/// when the frame must go to the control lcore (an edit changes the length, or a
+/// message is cut across segments), None when it goes out as it is now.
+#[allow(clippy::too_many_arguments)]
+pub fn worker<B: PacketBuf>(
+    c: &dyn Contract,
+    nat: &mut Nat,
+    counters: &WorkerCounters,
+    streams: &mut Streams,
+    buf: &mut B,
+    master: u32,
+    s: &Session,
+    dir: Dir,
+    now: u32,
+) -> Option<Tag> {
+    if crate::nat::hosts6::is_host(s.in_addr) {
+        return None; // (NAT64 sessions are not followed by contract ALGs.)
+    }
+    let (start, end, datagram, seq) = payload(buf.data())?;
+    let ctx = Ctx {
+        dir,
+        inside: (s.in_addr, s.in_port),
+        outside: (s.out_addr, s.out_port),
+        remote: (s.rem_addr, s.rem_port),
+        datagram,
+    };
+    let mut f = Frame {
+        nat,
+        counters,
+        alg: s.alg(),
+        master,
+        s,
+        ctx,
+        now,
+        tag: Tag {
+            dir: u8::from(dir == Dir::FromOutside),
+            inside: ctx.inside,
+            remote: ctx.remote,
+            outside: ctx.outside,
+            alg: s.alg(),
+            ..Tag::default()
+        },
+    };
+    let payload = &buf.data()[start..end];
+    let len = payload.len();
+    let mut to_control = !datagram && streams.adjusted(master);
+    // A rewrite that changes a length (made by the control lcore).
+    let mut resized = false;
+    // Edits to make inline: (offset in the payload, edit).
+    let mut inline = [None::<(usize, Edit)>; MAX_INLINE];
+    let mut n_inline = 0;
+    let mut at = 0;
+    if !datagram {
+        if let Some(p) = streams.take(master, dir) {
+            if p.next == seq && len > 0 {
+                // The continuation of a message the control lcore holds the start of:
+                // the whole is read here, and rewritten there.
+                to_control = true;
+                let mut joined = [0u8; 2 * HOLD];
+                let m = len.min(2 * HOLD - p.n);
+                joined[..p.n].copy_from_slice(&p.bytes[..p.n]);
+                joined[p.n..p.n + m].copy_from_slice(&payload[..m]);
+                let text = &joined[..p.n + m];
+                match c.framing(text, &ctx) {
+                    Framing::Whole(n) if n > p.n && n <= text.len() => {
+                        let mut e = Edits::default();
+                        f.message(&text[..n], c, &mut e);
+                        resized |= !e.keep_length();
+                        at = n - p.n;
+                    }
+                    Framing::Skip(n) if n > p.n => {
+                        f.count(ContractEvent::Skipped);
+                        at = (n - p.n).min(len);
+                    }
+                    Framing::More if text.len() <= HOLD && m == len => {
+                        streams.keep(master, dir, seq.wrapping_add(len as u32), text);
+                        return Some(f.tag);
+                    }
+                    _ => {
+                        f.count(ContractEvent::Skipped);
+                        at = len;
+                    }
+                }
+            }
+        }
+    }
+    while at < len {
+        let rest = &payload[at..];
+        match c.framing(rest, &ctx) {
+            Framing::Whole(n) if n > 0 && n <= rest.len() => {
+                let mut e = Edits::default();
+                let ok = f.message(&rest[..n], c, &mut e);
+                if ok && !e.is_empty() {
+                    if e.keep_length() && n_inline + e.len() <= MAX_INLINE {
+                        for x in e.iter() {
+                            inline[n_inline] = Some((at, *x));
+                            n_inline += 1;
+                        }
+                    } else {
+                        resized |= !e.keep_length();
+                        to_control = true;
+                    }
+                }
+                at += n;
+            }
+            Framing::Skip(n) => {
+                f.count(ContractEvent::Skipped);
+                at += n.max(1);
+            }
+            Framing::More if !datagram && rest.len() <= HOLD => {
+                streams.keep(master, dir, seq.wrapping_add(len as u32), rest);
+                to_control = true;
+                break;
+            }
+            Framing::More | Framing::Whole(_) => {
+                // Longer than what is held for its end: passed as it is.
+                f.count(ContractEvent::Skipped);
+                break;
+            }
+        }
+    }
+    if to_control {
+        if resized && !datagram && !streams.adjust(master, f.nat) {
+            f.count(ContractEvent::NoRoom);
+        }
+        return Some(f.tag);
+    }
+    let mut made = 0;
+    for (off, e) in inline[..n_inline].iter().flatten() {
+        match crate::mangle::mangle(buf, 14, off + e.at, e.len, e.bytes()) {
+            Ok(_) => made += 1,
+            Err(_) => f.count(ContractEvent::NoRoom),
+        }
+    }
+    if made > 0 {
+        f.count(ContractEvent::Rewritten);
+        f.count(ContractEvent::RewrittenInline);
+    }
+    None
+}
+
+/// The grants of `plan` as the worker recorded them in the tag's rewrites (a grant
+/// the worker refused has none: refused here too).
+fn grants_from_tag(plan: &Plan, ctx: &Ctx, tag: &Tag) -> [Grant; MAX_ASKS] {
+    let rw = &tag.rewrites[..usize::from(tag.n)];
+    let by_inside = |e: (u32, u16)| rw.iter().find(|r| r.inside == e);
+    let by_outside = |e: (u32, u16)| rw.iter().find(|r| r.outside == e);
+    let mut g = [Grant::Refused; MAX_ASKS];
+    for (k, a) in plan.asks().enumerate() {
+        g[k] = match *a {
+            Ask::Announce { inside, .. } | Ask::Bind { inside, .. } => {
+                by_inside(inside).map_or(Grant::Refused, |r| Grant::To(r.outside))
+            }
+            Ask::Lookup { outside, .. } => match ctx.dir {
+                Dir::FromOutside => {
+                    let at = named(ctx, outside);
+                    by_outside(at).map_or(Grant::Refused, |r| Grant::To(r.inside))
+                }
+                Dir::FromInside => {
+                    let at = named(ctx, outside);
+                    by_inside(at).map_or(Grant::Refused, |r| Grant::To(r.outside))
+                }
+            },
+            Ask::End {
+                endpoint,
+                translated,
+                ..
+            } => {
+                if translated {
+                    by_outside(endpoint).map_or(Grant::Refused, |r| Grant::To(r.inside))
+                } else {
+                    by_inside(endpoint).map_or(Grant::Refused, |r| Grant::To(r.outside))
+                }
+            }
+        };
+    }
+    g
+}
+
+/// The session as the tag describes it, for a text that is a datagram or not.
+fn ctx_of(tag: &Tag, datagram: bool) -> Ctx {
+    Ctx {
+        dir: dir_of(tag.dir),
+        inside: tag.inside,
+        outside: tag.outside,
+        remote: tag.remote,
+        datagram,
+    }
+}
+
+/// On the control lcore: the edits (offset, length, replacement) of a frame's or a
+/// held run's text for contract ALG `c`, with the grants the worker recorded in the
+/// tag. Counts the messages rewritten.
+pub fn control_edits(
+    c: &dyn Contract,
+    text: &[u8],
+    datagram: bool,
+    tag: &Tag,
+    counters: &WorkerCounters,
+) -> Vec<(usize, usize, Vec<u8>)> {
+    let ctx = ctx_of(tag, datagram);
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < text.len() {
+        let rest = &text[at..];
+        match c.framing(rest, &ctx) {
+            Framing::Whole(n) if n > 0 && n <= rest.len() => {
+                let msg = &rest[..n];
+                let mut plan = Plan::default();
+                c.plan(msg, &ctx, &mut plan);
+                let grants = grants_from_tag(&plan, &ctx, tag);
+                let mut e = Edits::default();
+                if c.edits(msg, &ctx, &plan, &grants[..plan.len()], &mut e)
+                    .is_err()
+                {
+                    counters
+                        .contract_event(tag.alg, ContractEvent::NoRoom)
+                        .inc();
+                } else if !e.is_empty() {
+                    counters
+                        .contract_event(tag.alg, ContractEvent::Rewritten)
+                        .inc();
+                    out.extend(e.iter().map(|x| (at + x.at, x.len, x.bytes().to_vec())));
+                }
+                at += n;
+            }
+            Framing::Skip(n) => at += n.max(1),
+            Framing::More | Framing::Whole(_) => break,
+        }
+    }
+    out
+}
+
+/// On the control lcore: whether a segment's payload (or a held run's text) ends in
+/// the start of a message the worker keeps for its end ([`HOLD`] bytes at most): the
+/// stream engine holds it until the rest comes.
+pub fn incomplete(c: &dyn Contract, text: &[u8], tag: &Tag) -> bool {
+    let ctx = ctx_of(tag, false);
+    let mut at = 0;
+    while at < text.len() {
+        match c.framing(&text[at..], &ctx) {
+            Framing::Whole(n) | Framing::Skip(n) if n > 0 => at += n,
+            Framing::More => return text.len() - at <= HOLD,
+            _ => return false,
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_are_found_again_in_the_tag() {
+        let ctx = Ctx {
+            dir: Dir::FromOutside,
+            inside: (1, 40000),
+            outside: (9, 1024),
+            remote: (5, 6667),
+            datagram: false,
+        };
+        let mut tag = Tag {
+            n: 1,
+            ..Tag::default()
+        };
+        tag.rewrites[0] = Rewrite {
+            inside: (1, 5000),
+            outside: (9, 2000),
+        };
+        let mut plan = Plan::default();
+        plan.push(Ask::Lookup {
+            kind: Kind::Tcp,
+            outside: (0, 2000),
+        });
+        plan.push(Ask::Lookup {
+            kind: Kind::Tcp,
+            outside: (0, 2001),
+        });
+        let g = grants_from_tag(&plan, &ctx, &tag);
+        assert_eq!(g[..2], [Grant::To((1, 5000)), Grant::Refused]);
+        let inside = Ctx {
+            dir: Dir::FromInside,
+            ..ctx
+        };
+        let mut plan = Plan::default();
+        plan.push(Ask::Announce {
+            kind: Kind::Tcp,
+            inside: (1, 5000),
+            class: 0,
+            from: None,
+        });
+        plan.push(Ask::Lookup {
+            kind: Kind::Tcp,
+            outside: (0, 5000),
+        });
+        let g = grants_from_tag(&plan, &inside, &tag);
+        assert_eq!(g[..2], [Grant::To((9, 2000)), Grant::To((9, 2000))]);
+        // An identifier granted (as grant_id records it) is found the same way.
+        let mut plan = Plan::default();
+        plan.push(Ask::Bind {
+            kind: Kind::Id,
+            inside: (1, 5000),
+            peer: 77,
+        });
+        plan.push(Ask::Announce {
+            kind: Kind::Id,
+            inside: (1, 5001),
+            class: 0,
+            from: None,
+        });
+        let g = grants_from_tag(&plan, &inside, &tag);
+        assert_eq!(g[..2], [Grant::To((9, 2000)), Grant::Refused]);
+    }
+}
