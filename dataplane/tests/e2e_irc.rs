@@ -75,6 +75,51 @@ fn parses_result_lines() {
 }
 
 #[test]
+fn irc_dcc_through_cgnat_with_ircd_hybrid() {
+    if bed::skip_without_root("the IRC end-to-end test") {
+        return;
+    }
+    let (ok, r, stdout) = run_bed("cgnat");
+    let expected = DCC.iter().chain(&[
+        "no-inside-address",
+        "expectations-irc-dcc",
+        "alg-irc-metrics",
+        "cgnat-clean-exit",
+    ]);
+    for name in expected {
+        let o = r
+            .get(*name)
+            .unwrap_or_else(|| panic!("the cgnat bed gave no result for {name}:\n{stdout}"));
+        assert!(o.required, "{name} must be required through cgnat");
+    }
+    let failed: Vec<String> = r
+        .iter()
+        .filter(|(_, o)| o.required && !o.ok)
+        .map(|(n, o)| format!("{n}: {}", o.detail))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "required IRC checks failed through cgnat:\n{}",
+        failed.join("\n")
+    );
+    for name in DCC {
+        assert_eq!(
+            field(&r[*name].detail, "leak"),
+            Some("0"),
+            "{name}: {}",
+            r[*name].detail
+        );
+    }
+    // the joined case happened: the offer left alice in one segment with the line
+    let joined = &r["dcc-send-after-line"].detail;
+    assert!(
+        field(joined, "one_segment").is_some_and(|n| n != "0"),
+        "the offer did not leave in one segment with the chat line: {joined}"
+    );
+    assert!(ok && stdout.contains("IRC-E2E PASS"), "{stdout}");
+}
+
+#[test]
 fn irc_dcc_through_linux_nf_conntrack_irc() {
     if bed::skip_without_root("the IRC end-to-end test under Linux") {
         return;
