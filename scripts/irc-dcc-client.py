@@ -6,13 +6,15 @@ Usage: irc-dcc-client.py --server ADDR:PORT --nick NICK --peer NICK ROLE [option
 
 Roles:
   send          offers --file with DCC SEND ADDR PORT SIZE, listening on --listen; the
-                peer connects in and receives (DCC acks, 4 bytes each)
+                peer connects in and receives (DCC acks, 4 bytes each); a DCC RESUME
+                naming the offered port is answered ACCEPT and the file sent from there
   send-passive  offers --file with DCC SEND ADDR 0 SIZE TOKEN (reverse DCC); the peer
                 answers with its own address, port and the token; connects there and
                 sends
   receive       takes the peer's DCC SEND: a port connects there; port 0 (reverse)
                 listens on --listen and answers with DCC SEND ADDR PORT SIZE TOKEN;
-                stores what comes in --file
+                stores what comes in --file; with --resume, asks to resume from what
+                --file holds (DCC RESUME file port position, answered ACCEPT)
   chat          offers DCC CHAT chat ADDR PORT, listening on --listen; sends --say,
                 expects --expect
   chat-accept   takes the peer's DCC CHAT, connects, expects --expect, sends --say
@@ -168,9 +170,10 @@ class User:
         s.settimeout(max(1.0, self.deadline - time.time()))
         return s
 
-    def accept(self, s):
-        """Waits for the peer's connection while it is on IRC: a peer that gave up
-        (its connection failed) quits, and this side stops waiting."""
+    def accept(self, s, meanwhile=lambda: None):
+        """Waits for the peer's connection while it is on IRC (calling MEANWHILE
+        between IRC reads): a peer that gave up (its connection failed) quits, and
+        this side stops waiting."""
         s.settimeout(0.1)
         last = time.time()
         while True:
@@ -180,6 +183,7 @@ class User:
             except socket.timeout:
                 pass
             self.reactor.process_once(0)
+            meanwhile()
             if time.time() - last > 0.5:
                 self.peer_online = False
                 self.conn.ison([self.args.peer])
@@ -222,10 +226,12 @@ class User:
             pass
 
 
-def send_file(c, path):
-    """Sends the file and waits for the receiver's last ack (bytes counted mod 2^32)."""
+def send_file(c, path, start=0):
+    """Sends the file from START and waits for the receiver's last ack (its position
+    in the file, mod 2^32)."""
     size = os.path.getsize(path)
     with open(path, "rb") as f:
+        f.seek(start)
         while True:
             chunk = f.read(65536)
             if not chunk:
@@ -246,22 +252,25 @@ def send_file(c, path):
     return size
 
 
-def receive_file(c, path, size):
-    """Receives SIZE bytes into PATH, acking each read; returns (bytes, sha256)."""
-    h, got = hashlib.sha256(), 0
-    with open(path, "wb") as f:
+def receive_file(c, path, size, start=0):
+    """Receives the file from START to SIZE into PATH (kept up to START), acking each
+    read with the position reached; returns (bytes received, sha256 of the file)."""
+    got = start
+    with open(path, "r+b" if start else "wb") as f:
+        f.seek(start)
+        f.truncate()
         while got < size:
             data = c.recv(65536)
             if not data:
                 break
             f.write(data)
-            h.update(data)
             got += len(data)
             c.sendall(struct.pack(">L", got & 0xFFFFFFFF))
     c.close()
     if got != size:
-        raise Failed("received %d of %d bytes" % (got, size))
-    return got, h.hexdigest()
+        raise Failed("received up to %d of %d bytes" % (got, size))
+    with open(path, "rb") as f:
+        return got - start, hashlib.sha256(f.read()).hexdigest()
 
 
 def read_line(c):
@@ -282,9 +291,22 @@ def run(u, a):
         s = u.listener()
         port = s.getsockname()[1]
         u.dcc("SEND %s %d %d %d" % (name, quad_to_num(u.my_address()), port, size))
-        c = u.accept(s)
-        n = send_file(c, a.file)
-        say("done role=send bytes=%d secs=%.2f" % (n, time.time() - t0))
+        start = []
+
+        def resume():
+            # DCC RESUME file port position: accepted when it names the port offered
+            for i, (k, w) in enumerate(u.offers):
+                if k == "RESUME" and len(w) >= 3:
+                    del u.offers[i]
+                    if w[1] != str(port):
+                        raise Failed("a RESUME for port %s, not the offered %d" % (w[1], port))
+                    start.append(int(w[2]))
+                    u.dcc("ACCEPT %s %s %s" % (dcc_name(w[0]), w[1], w[2]))
+                    return
+
+        c = u.accept(s, resume)
+        n = send_file(c, a.file, start[0] if start else 0)
+        say("done role=send bytes=%d from=%d secs=%.2f" % (n, start[0] if start else 0, time.time() - t0))
     elif a.role == "send-passive":
         size = os.path.getsize(a.file)
         token = str(random.randint(1, 99999))
@@ -309,9 +331,17 @@ def run(u, a):
             port = s.getsockname()[1]
             u.dcc("SEND %s %d %d %d %s" % (dcc_name(w[0]), quad_to_num(u.my_address()), port, size, w[4]))
             c = u.accept(s)
+            start = 0
         else:
+            start = os.path.getsize(a.file) if a.resume and os.path.exists(a.file) else 0
+            if start:
+                # DCC RESUME file port position, answered ACCEPT file port position
+                u.dcc("RESUME %s %s %d" % (dcc_name(w[0]), w[2], start))
+                r = u.next_offer("ACCEPT")
+                if len(r) < 3 or r[1] != w[2] or r[2] != str(start):
+                    raise Failed("the ACCEPT does not match the RESUME: %s" % " ".join(r))
             c = u.connect_to(w[1], w[2])
-        n, digest = receive_file(c, a.file, size)
+        n, digest = receive_file(c, a.file, size, start)
         say("done role=receive bytes=%d sha256=%s secs=%.2f" % (n, digest, time.time() - t0))
     elif a.role == "chat":
         s = u.listener()
@@ -353,6 +383,7 @@ def main():
     p.add_argument("--say", default="")
     p.add_argument("--expect", default="")
     p.add_argument("--hold")
+    p.add_argument("--resume", action="store_true", help="receive: resume from what --file holds (DCC RESUME/ACCEPT)")
     p.add_argument("--line-first", help="send this chat line and the DCC offer in one segment")
     p.add_argument("--timeout", type=float, default=30)
     a = p.parse_args()

@@ -27,6 +27,9 @@
 #   g dcc-send-quoted   as a, the file name with a space, quoted as clients send it
 #   h dcc-send-after-line  as a, the offer in one TCP segment behind a chat line
 #                       (PRIVMSG bob :here it comes), as Nagle joins two messages
+#   i dcc-resume        as a, bob holding the first MB: bob's DCC RESUME names the port
+#                       he was offered, alice's ACCEPT the one she offered; bob gets
+#                       the rest
 #   d dcc-chat          alice offers DCC CHAT; bob connects in; a line each way
 #   e no-inside-address what reached the internet side names no 100.64/10 address,
 #                       dotted or as DCC's decimal, in headers or IRC payloads
@@ -283,6 +286,16 @@ pair dcc-send-after-line h
 both=$(tshark -r "$work/subscriber.pcap" -Y 'tcp.dstport == 6667 && tcp.payload contains "here it comes" && tcp.payload contains "DCC SEND"' 2>/dev/null | wc -l)
 transfer_result dcc-send-after-line "$work/a.bin" "$work/dcc-send-after-line/received.bin" "one_segment=$both"
 
+# i) as a, bob holding the first MB already: DCC RESUME naming the offered port (as
+#    bob sees it), alice's ACCEPT naming it (as she sees it), the rest sent from there
+mkdir -p "$work/dcc-resume"
+head -c 1048576 "$work/a.bin" > "$work/dcc-resume/received.bin"
+alice=(send --file "$work/a.bin" --listen 100.64.0.2:41007)
+bob=(receive --resume --file "$work/dcc-resume/received.bin" --hold "$work/dcc-resume")
+pair dcc-resume i
+alice_got=$(grep -o 'received=DCC .*' "$work/dcc-resume/alice.log" 2>/dev/null | sed 's/^received=//' | paste -sd'|' || true)
+transfer_result dcc-resume "$work/a.bin" "$work/dcc-resume/received.bin" "from=$(grep -o 'from=[0-9]*' "$work/dcc-resume/alice.log" | cut -d= -f2 || true) alice_received=[$alice_got]"
+
 # d) DCC CHAT offered by alice, a line each way
 alice=(chat --listen 100.64.0.2:41004 --say "hello from inside" --expect "hello from outside")
 bob=(chat-accept --say "hello from outside" --expect "hello from inside" --hold "$work/dcc-chat")
@@ -294,7 +307,7 @@ else
 fi
 
 # The pinholes listed while bob was about to connect in, for the record.
-for s in dcc-send-out dcc-reverse dcc-send-quoted dcc-send-after-line dcc-chat; do
+for s in dcc-send-out dcc-reverse dcc-send-quoted dcc-send-after-line dcc-resume dcc-chat; do
     if [ "$mode" = cgnat ]; then
         listed=$($py -c "
 import json, sys
@@ -365,9 +378,9 @@ if [ "$hdr" = 0 ] && [ "${leaks%% *}" = 0 ]; then
 else
     result no-inside-address 0 "$(req)" "ip_headers=$hdr irc_payload=${leaks:-unreadable}; $dccs"
 fi
-# The inside listening ports (41001, 41003 to 41006) in a DCC message on the internet side:
+# The inside listening ports (41001, 41003 to 41007) in a DCC message on the internet side:
 # reported, not required (a NAT may keep the port: Linux's helper tries to).
-kept=$(echo "$dccs" | grep -o -E ' (4100[1-6])( |$)' | tr -d ' ' | paste -sd, || true)
+kept=$(echo "$dccs" | grep -o -E ' (4100[1-7])( |$)' | tr -d ' ' | paste -sd, || true)
 result inside-port-in-dcc "$([ -z "$kept" ] && echo 1 || echo 0)" 0 "inside ports named on the internet side: ${kept:-none}"
 
 # ---- cgnat stops cleanly

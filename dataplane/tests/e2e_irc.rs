@@ -5,8 +5,10 @@
 //! data connections: alice's DCC SEND (bob connects in), bob's (alice connects out),
 //! reverse DCC (bob offers port 0 and a token, alice answers with her endpoint and bob
 //! connects in), alice's DCC SEND of a file name with a space (quoted, as clients send
-//! it), alice's DCC SEND in the same TCP segment as a chat line before it, and alice's
-//! DCC CHAT (a line each way). Each transfer is 3 MB compared by sha256.
+//! it), alice's DCC SEND in the same TCP segment as a chat line before it, alice's DCC
+//! SEND resumed by bob from 1 MB (DCC RESUME and ACCEPT, each naming the port as its
+//! sender sees it), and alice's DCC CHAT (a line each way). Each file is 3 MB compared
+//! by sha256.
 //!
 //! cgnat (address-and-port-dependent filtering, `[alg.irc]` on 6667): every check is
 //! required: each scenario works, no 100.64/10 address reaches the internet side,
@@ -15,7 +17,7 @@
 //!
 //! Linux (nftables masquerade, `ct helper "irc"`: nf_conntrack_irc + nf_nat_irc, new
 //! inbound connections dropped unless related): asserted as measured on kernel 6.18:
-//! the ordinary offers (SEND both ways, reverse DCC, CHAT) work; the quoted file name
+//! the ordinary offers (SEND both ways, reverse DCC, RESUME, CHAT) work; the quoted file name
 //! and the offer behind a chat line in one segment are not translated: the inside
 //! address reaches bob and his connection fails.
 
@@ -55,6 +57,7 @@ const DCC: &[&str] = &[
     "dcc-reverse",
     "dcc-send-quoted",
     "dcc-send-after-line",
+    "dcc-resume",
     "dcc-chat",
 ];
 
@@ -110,6 +113,14 @@ fn irc_dcc_through_cgnat_with_ircd_hybrid() {
             r[*name].detail
         );
     }
+    // the resume: bob named the outside port, alice read her own, and back
+    let resume = &r["dcc-resume"].detail;
+    assert!(
+        field(resume, "from") == Some("1048576")
+            && resume.contains("alice_received=[DCC RESUME a.bin 41007 1048576]")
+            && !resume.contains("ACCEPT a.bin 41007"),
+        "dcc-resume through cgnat: {resume}"
+    );
     // the joined case happened: the offer left alice in one segment with the line
     let joined = &r["dcc-send-after-line"].detail;
     assert!(
@@ -139,8 +150,15 @@ fn irc_dcc_through_linux_nf_conntrack_irc() {
     }
     // What the helper handles: offers read from the client's own messages, each alone
     // in its segment, the file name one word; reverse DCC is the same to it (alice's
-    // answer is a DCC SEND with her endpoint).
-    for name in ["dcc-send-out", "dcc-send-in", "dcc-reverse", "dcc-chat"] {
+    // answer is a DCC SEND with her endpoint). RESUME and ACCEPT it does not read: they
+    // work because the masquerade kept alice's port.
+    for name in [
+        "dcc-send-out",
+        "dcc-send-in",
+        "dcc-reverse",
+        "dcc-resume",
+        "dcc-chat",
+    ] {
         let o = get(name);
         assert!(
             o.ok && field(&o.detail, "leak") == Some("0"),
