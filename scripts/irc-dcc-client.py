@@ -133,9 +133,10 @@ class User:
             raise Failed("timed out")
         self.reactor.process_once(0.1)
 
-    def pump(self, done, what):
+    def pump(self, done, what, within=None):
+        until = min(self.deadline, time.time() + within) if within else self.deadline
         while not done():
-            if time.time() > self.deadline:
+            if time.time() > until:
                 raise Failed("timed out waiting for %s" % what)
             self.reactor.process_once(0.1)
 
@@ -151,8 +152,8 @@ class User:
             self.conn.ctcp("DCC", self.args.peer, text)
         say("sent=DCC %s" % text)
 
-    def next_offer(self, kind):
-        self.pump(lambda: any(k == kind for k, _ in self.offers), "a DCC %s" % kind)
+    def next_offer(self, kind, within=None):
+        self.pump(lambda: any(k == kind for k, _ in self.offers), "a DCC %s" % kind, within)
         for i, (k, w) in enumerate(self.offers):
             if k == kind:
                 del self.offers[i]
@@ -337,7 +338,7 @@ def run(u, a):
             if start:
                 # DCC RESUME file port position, answered ACCEPT file port position
                 u.dcc("RESUME %s %s %d" % (dcc_name(w[0]), w[2], start))
-                r = u.next_offer("ACCEPT")
+                r = u.next_offer("ACCEPT", within=5)
                 if len(r) < 3 or r[1] != w[2] or r[2] != str(start):
                     raise Failed("the ACCEPT does not match the RESUME: %s" % " ".join(r))
             c = u.connect_to(w[1], w[2])

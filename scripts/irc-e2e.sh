@@ -30,6 +30,8 @@
 #   i dcc-resume        as a, bob holding the first MB: bob's DCC RESUME names the port
 #                       he was offered, alice's ACCEPT the one she offered; bob gets
 #                       the rest
+#   j dcc-resume-shared as i, while carol (100.64.0.3, the same subscriber namespace)
+#                       has an offer pending to dave on the same inside port
 #   d dcc-chat          alice offers DCC CHAT; bob connects in; a line each way
 #   e no-inside-address what reached the internet side names no 100.64/10 address,
 #                       dotted or as DCC's decimal, in headers or IRC payloads
@@ -73,6 +75,8 @@ trap cleanup EXIT
 # ---- topology
 bed_up "$sub" "$inet" "$vs" "$vsn" "$vi" "$vin"
 ip netns exec "$inet" ip addr add 192.0.2.20/32 dev lo
+# a second subscriber's address (carol, scenario j) in the subscriber namespace
+ip netns exec "$sub" ip addr add 100.64.0.3/10 dev "$vs"
 if [ "$mode" = linux ]; then
     router_up "$rtr" "$vsn" "$vin"
     # Masquerade to the first pool address, the kernel's IRC helper on the
@@ -296,6 +300,33 @@ pair dcc-resume i
 alice_got=$(grep -o 'received=DCC .*' "$work/dcc-resume/alice.log" 2>/dev/null | sed 's/^received=//' | paste -sd'|' || true)
 transfer_result dcc-resume "$work/a.bin" "$work/dcc-resume/received.bin" "from=$(grep -o 'from=[0-9]*' "$work/dcc-resume/alice.log" | cut -d= -f2 || true) alice_received=[$alice_got]"
 
+# j) as i, while carol (another subscriber, 100.64.0.3) has an offer pending on the
+#    same inside port (clients draw DCC ports from the same default ranges): carol
+#    offers to dave, who waits; then alice offers on that port, bob resumes; then dave
+#    takes carol's file.
+d=$work/dcc-resume-shared
+mkdir -p "$d/carol"
+ip netns exec "$inet" timeout 40 $py "$client" --server 192.0.2.10:6667 --nick davej --peer carolj \
+    --bind 192.0.2.20 receive --file "$d/carol/received.bin" --hold "$d/carol" > "$d/carol/dave.log" 2>&1 &
+dave=$!
+ip netns exec "$sub" timeout 40 $py "$client" --server 192.0.2.10:6667 --nick carolj --peer davej \
+    --bind 100.64.0.3 send --file "$work/b.bin" --listen 100.64.0.3:41008 > "$d/carol/carol.log" 2>&1 &
+carol=$!
+pids+=("$dave" "$carol")
+for _ in $(seq 1 100); do [ -e "$d/carol/offered" ] && break; sleep 0.1; done
+list_pinholes "$d/carol/pinholes"
+head -c 1048576 "$work/a.bin" > "$d/received.bin"
+alice=(send --file "$work/a.bin" --listen 100.64.0.2:41008)
+bob=(receive --resume --file "$d/received.bin" --hold "$d")
+pair dcc-resume-shared j
+touch "$d/carol/go"
+c_rc=0
+wait "$carol" || c_rc=$?
+wait "$dave" || c_rc=$?
+alice_got=$(grep -o 'received=DCC .*' "$d/alice.log" 2>/dev/null | sed 's/^received=//' | paste -sd'|' || true)
+dave_got=$(grep -o 'received=DCC .*' "$d/carol/dave.log" 2>/dev/null | sed 's/^received=//' | paste -sd'|' || true)
+transfer_result dcc-resume-shared "$work/a.bin" "$d/received.bin" "carol_rc=$c_rc carol_sha256=$([ "$(sha "$work/b.bin")" = "$(sha "$d/carol/received.bin")" ] && echo equal || echo differs) dave_received=[$dave_got] alice_received=[$alice_got]"
+
 # d) DCC CHAT offered by alice, a line each way
 alice=(chat --listen 100.64.0.2:41004 --say "hello from inside" --expect "hello from outside")
 bob=(chat-accept --say "hello from outside" --expect "hello from inside" --hold "$work/dcc-chat")
@@ -307,7 +338,7 @@ else
 fi
 
 # The pinholes listed while bob was about to connect in, for the record.
-for s in dcc-send-out dcc-reverse dcc-send-quoted dcc-send-after-line dcc-resume dcc-chat; do
+for s in dcc-send-out dcc-reverse dcc-send-quoted dcc-send-after-line dcc-resume dcc-resume-shared dcc-chat; do
     if [ "$mode" = cgnat ]; then
         listed=$($py -c "
 import json, sys
@@ -378,9 +409,9 @@ if [ "$hdr" = 0 ] && [ "${leaks%% *}" = 0 ]; then
 else
     result no-inside-address 0 "$(req)" "ip_headers=$hdr irc_payload=${leaks:-unreadable}; $dccs"
 fi
-# The inside listening ports (41001, 41003 to 41007) in a DCC message on the internet side:
+# The inside listening ports (41001, 41003 to 41008) in a DCC message on the internet side:
 # reported, not required (a NAT may keep the port: Linux's helper tries to).
-kept=$(echo "$dccs" | grep -o -E ' (4100[1-7])( |$)' | tr -d ' ' | paste -sd, || true)
+kept=$(echo "$dccs" | grep -o -E ' (4100[1-8])( |$)' | tr -d ' ' | paste -sd, || true)
 result inside-port-in-dcc "$([ -z "$kept" ] && echo 1 || echo 0)" 0 "inside ports named on the internet side: ${kept:-none}"
 
 # ---- cgnat stops cleanly

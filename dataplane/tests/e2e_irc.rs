@@ -7,8 +7,9 @@
 //! connects in), alice's DCC SEND of a file name with a space (quoted, as clients send
 //! it), alice's DCC SEND in the same TCP segment as a chat line before it, alice's DCC
 //! SEND resumed by bob from 1 MB (DCC RESUME and ACCEPT, each naming the port as its
-//! sender sees it), and alice's DCC CHAT (a line each way). Each file is 3 MB compared
-//! by sha256.
+//! sender sees it), the same while carol, another subscriber, has an offer pending on
+//! the same inside port, and alice's DCC CHAT (a line each way). Each file is 3 MB
+//! compared by sha256.
 //!
 //! cgnat (address-and-port-dependent filtering, `[alg.irc]` on 6667): every check is
 //! required: each scenario works, no 100.64/10 address reaches the internet side,
@@ -17,9 +18,11 @@
 //!
 //! Linux (nftables masquerade, `ct helper "irc"`: nf_conntrack_irc + nf_nat_irc, new
 //! inbound connections dropped unless related): asserted as measured on kernel 6.18:
-//! the ordinary offers (SEND both ways, reverse DCC, RESUME, CHAT) work; the quoted file name
-//! and the offer behind a chat line in one segment are not translated: the inside
-//! address reaches bob and his connection fails.
+//! the ordinary offers (SEND both ways, reverse DCC, RESUME, CHAT) work; the quoted file
+//! name and the offer behind a chat line in one segment are not translated: the inside
+//! address reaches bob and his connection fails; and a resume fails when another
+//! subscriber's pending offer holds the same port (the helper moves alice's offer to
+//! another port and does not translate RESUME or ACCEPT).
 
 mod bed;
 
@@ -58,6 +61,7 @@ const DCC: &[&str] = &[
     "dcc-send-quoted",
     "dcc-send-after-line",
     "dcc-resume",
+    "dcc-resume-shared",
     "dcc-chat",
 ];
 
@@ -182,6 +186,19 @@ fn irc_dcc_through_linux_nf_conntrack_irc() {
         field(&joined.detail, "one_segment").is_some_and(|n| n != "0"),
         "the offer did not leave in one segment with the chat line: {}",
         joined.detail
+    );
+    // Two subscribers behind the masquerade on the same inside port: carol's pending
+    // offer keeps 41008, so alice's gets another port; bob's RESUME names that one, the
+    // helper leaves it, and alice refuses a RESUME for a port she did not offer.
+    let shared = get("dcc-resume-shared");
+    assert!(
+        !shared.ok
+            && shared
+                .detail
+                .contains("dave_received=[DCC SEND b.bin 3325256705 41008 ")
+            && shared.detail.contains("not the offered 41008"),
+        "expected the resume on a port another subscriber holds to fail under Linux: {}",
+        shared.detail
     );
     let leak = get("no-inside-address");
     assert!(
