@@ -464,10 +464,13 @@ pub fn worker<B: PacketBuf>(
     // Edits to make inline: (offset in the payload, edit).
     let mut inline = [None::<(usize, Edit)>; MAX_INLINE];
     let mut n_inline = 0;
+    // Messages those edits are of.
+    let mut inline_msgs = 0u64;
     let mut at = 0;
-    if !datagram {
+    // (A segment without payload, a bare ack, leaves a start kept as it is.)
+    if !datagram && len > 0 {
         if let Some(p) = streams.take(master, dir) {
-            if p.next == seq && len > 0 {
+            if p.next == seq {
                 // The continuation of a message the control lcore holds the start of:
                 // the whole is read here, and rewritten there.
                 to_control = true;
@@ -511,6 +514,7 @@ pub fn worker<B: PacketBuf>(
                             inline[n_inline] = Some((at, *x));
                             n_inline += 1;
                         }
+                        inline_msgs += 1;
                     } else {
                         resized |= !e.keep_length();
                         to_control = true;
@@ -548,8 +552,9 @@ pub fn worker<B: PacketBuf>(
         }
     }
     if made > 0 {
-        f.count(ContractEvent::Rewritten);
-        f.count(ContractEvent::RewrittenInline);
+        for e in [ContractEvent::Rewritten, ContractEvent::RewrittenInline] {
+            counters.contract_event(f.alg, e).add(inline_msgs);
+        }
     }
     None
 }

@@ -215,6 +215,29 @@ fn a_dcc_line_cut_across_two_segments_is_joined_and_rewritten() {
 }
 
 #[test]
+fn a_bare_ack_between_the_two_parts_of_a_dcc_line_does_not_lose_the_start() {
+    let (mut h, c) = session();
+    let line = format!("PRIVMSG bob :\x01DCC SEND file.txt {SUB_DEC} 5000 1024\x01\r\n");
+    let (a, b) = line.as_bytes().split_at(30);
+    assert!(from_client(&mut h, 101, a, 1001).is_empty());
+    // The client acks data of the server's meanwhile: no payload, at the same seq.
+    let next = 101 + a.len() as u32;
+    let o = from_client(&mut h, next, b"", 1001);
+    assert!(o.iter().all(|s| s.2.is_empty()), "{o:?}");
+    let o: Vec<_> = from_client(&mut h, next, b, 1001)
+        .into_iter()
+        .filter(|s| !s.2.is_empty())
+        .collect();
+    let mut text = Vec::new();
+    for s in &o {
+        text.extend_from_slice(&s.2);
+    }
+    let (addr, port) = offer(&text);
+    assert_eq!(addr, dec(*c.ip()), "{:?}", String::from_utf8_lossy(&text));
+    peer_reaches(&mut h, c, port, 5000, 1002);
+}
+
+#[test]
 fn a_length_changing_rewrite_adjusts_the_sequence_numbers_both_ways() {
     let (mut h, c) = session();
     // Dotted 100.64.1.2 (10 bytes) becomes the pool address, dotted (12 to 14 bytes).
