@@ -185,12 +185,11 @@ class User:
                 pass
             self.reactor.process_once(0)
             meanwhile()
+            if not self.peer_online:  # the server's answer to ISON, not its silence
+                raise Failed("nobody connected to %s; the peer left" % self.args.listen)
             if time.time() - last > 0.5:
-                self.peer_online = False
                 self.conn.ison([self.args.peer])
                 last = time.time()
-            elif not self.peer_online and time.time() - last > 0.4:
-                raise Failed("nobody connected to %s; the peer left" % self.args.listen)
             if time.time() > self.deadline:
                 raise Failed("nobody connected to %s" % self.args.listen)
         say("accepted=%s:%d" % peer)

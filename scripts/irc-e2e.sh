@@ -173,10 +173,13 @@ while True:
         s.sendto(q[:2] + bytes([0x80 | (q[2] & 0x79), 0x83]) + q[4:6] + bytes(6) + q[12:], peer)
 PY
 pids+=($!)
+# WORKDIR's ircd/ is also mounted on /mnt there: nobody may not be let through the
+# directories above WORKDIR (a clone under /root).
 d=$work/ircd
-ip netns exec "$inet" unshare -m sh -c "mount --bind $d/resolv.conf /etc/resolv.conf && exec setpriv --reuid=nobody --regid=nogroup --clear-groups \
-    $ircd -foreground -configfile $d/ircd.conf -pidfile $d/ircd.pid -logfile $d/ircd.log \
-    -klinefile $d/kline -dlinefile $d/dline -xlinefile $d/xline -resvfile $d/resv" > "$d/ircd.out" 2>&1 &
+ip netns exec "$inet" unshare -m sh -c "mount --bind $d/resolv.conf /etc/resolv.conf && mount --bind $d /mnt && \
+    exec setpriv --reuid=nobody --regid=nogroup --clear-groups $ircd -foreground -configfile /mnt/ircd.conf \
+    -pidfile /mnt/ircd.pid -logfile /mnt/ircd.log -klinefile /mnt/kline -dlinefile /mnt/dline -xlinefile /mnt/xline \
+    -resvfile /mnt/resv" > "$d/ircd.out" 2>&1 &
 pids+=($!)
 up=0
 for _ in $(seq 1 100); do
