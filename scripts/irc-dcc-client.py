@@ -57,7 +57,7 @@ def num_to_quad(num):
 
 def dcc_words(text):
     """The words of a DCC message; a quoted argument (a file name with spaces, as
-    irssi and HexChat send it) is one word, without its quotes."""
+    irssi sends it) is one word, without its quotes."""
     words, rest = [], text.strip()
     while rest:
         if rest.startswith('"') and '"' in rest[1:]:
