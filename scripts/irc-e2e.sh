@@ -412,10 +412,12 @@ if [ "$hdr" = 0 ] && [ "${leaks%% *}" = 0 ]; then
 else
     result no-inside-address 0 "$(req)" "ip_headers=$hdr irc_payload=${leaks:-unreadable}; $dccs"
 fi
-# The inside listening ports (41001, 41003 to 41008) in a DCC message on the internet side:
-# reported, not required (a NAT may keep the port: Linux's helper tries to).
+# The inside listening ports (41001, 41003 to 41008) in a DCC message on the internet
+# side: Linux's helper keeps the port when it can (reported); cgnat translates to a
+# port of the subscriber's block, and a fresh cgnat hands out the lowest blocks first
+# (1024 up), so that no translated port can be an inside one here (required).
 kept=$(echo "$dccs" | grep -o -E ' (4100[1-8])( |$)' | tr -d ' ' | paste -sd, || true)
-result inside-port-in-dcc "$([ -z "$kept" ] && echo 1 || echo 0)" 0 "inside ports named on the internet side: ${kept:-none}"
+result inside-port-in-dcc "$([ -z "$kept" ] && echo 1 || echo 0)" "$(req)" "inside ports named on the internet side: ${kept:-none}"
 
 # ---- cgnat stops cleanly
 if [ "$mode" = cgnat ]; then

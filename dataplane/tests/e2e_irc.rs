@@ -12,9 +12,9 @@
 //! compared by sha256.
 //!
 //! cgnat (address-and-port-dependent filtering, `[alg.irc]` on 6667): every check is
-//! required: each scenario works, no 100.64/10 address reaches the internet side,
-//! `cgnat show expectations` lists alice's irc_dcc pinhole before bob connects in,
-//! `/metrics` has the irc ALG's counters, cgnat stops cleanly.
+//! required: each scenario works, no 100.64/10 address or inside port reaches the
+//! internet side, `cgnat show expectations` lists alice's irc_dcc pinhole before bob
+//! connects in, `/metrics` has the irc ALG's counters, cgnat stops cleanly.
 //!
 //! Linux (nftables masquerade, `ct helper "irc"`: nf_conntrack_irc + nf_nat_irc, new
 //! inbound connections dropped unless related): asserted as measured on kernel 6.18:
@@ -89,6 +89,7 @@ fn irc_dcc_through_cgnat_with_ircd_hybrid() {
     let (ok, r, stdout) = run_bed("cgnat");
     let expected = DCC.iter().chain(&[
         "no-inside-address",
+        "inside-port-in-dcc",
         "expectations-irc-dcc",
         "alg-irc-metrics",
         "cgnat-clean-exit",
@@ -199,6 +200,13 @@ fn irc_dcc_through_linux_nf_conntrack_irc() {
             && shared.detail.contains("not the offered 41008"),
         "expected the resume on a port another subscriber holds to fail under Linux: {}",
         shared.detail
+    );
+    // masquerade keeps the inside port when it can
+    let kept = get("inside-port-in-dcc");
+    assert!(
+        !kept.ok && kept.detail.contains("41001"),
+        "expected Linux to keep alice's ports: {}",
+        kept.detail
     );
     let leak = get("no-inside-address");
     assert!(
