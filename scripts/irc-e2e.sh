@@ -35,9 +35,10 @@
 #   d dcc-chat          alice offers DCC CHAT; bob connects in; a line each way
 #   e no-inside-address what reached the internet side names no 100.64/10 address,
 #                       dotted or as DCC's decimal, in headers or IRC payloads
-#   f (cgnat) alg-irc-metrics, expectations-irc-dcc: /metrics has the irc ALG's
-#                       counters, `cgnat show expectations` lists the irc_dcc pinhole
-#                       while bob is about to connect in (scenario a)
+#   f (cgnat) alg-irc-metrics, expectations-irc-dcc, pinholes-after: /metrics has
+#                       the irc ALG's counters, `cgnat show expectations` lists the
+#                       irc_dcc pinhole while bob is about to connect in (scenario a)
+#                       and none once every offer was taken
 #
 # Output: one line per check, "IRC-RESULT name=N ok=0|1 required=0|1 detail=...";
 # evidence (clients' logs, captures, pinholes, counters) in WORKDIR.
@@ -368,6 +369,15 @@ print('%d %s' % (len(m), ';'.join('%s->%s<-%s expires_in=%ss' % (x['outside'], x
 " "$work/dcc-send-out/pinholes" 2>/dev/null || echo "0 unreadable: $(head -c 200 "$work/dcc-send-out/pinholes" 2>/dev/null)")
     [ "${pin%% *}" -ge 1 ] 2>/dev/null && result expectations-irc-dcc 1 1 "cgnat show expectations during dcc-send-out: ${pin#* }" \
         || result expectations-irc-dcc 0 1 "no irc_dcc pinhole for 100.64.0.2:41001 listed during dcc-send-out: ${pin#* }"
+    # every offer's pinhole was taken by the peer's connection: none is left
+    list_pinholes "$work/pinholes-after"
+    left=$($py -c "
+import json, sys
+e = [x for x in json.load(open(sys.argv[1]))['expectations'] if x.get('class') == 'irc_dcc']
+print(len(e), ';'.join('%s->%s' % (x['outside'], x['inside']) for x in e))
+" "$work/pinholes-after" 2>/dev/null || echo "unreadable")
+    [ "${left%% *}" = 0 ] && result pinholes-after 1 1 "no irc_dcc pinhole left once every offer was taken" \
+        || result pinholes-after 0 1 "irc_dcc pinholes left: $left"
     curl -s --max-time 3 "http://127.0.0.1:$metrics_port/metrics" > "$work/metrics.txt" || true
     irc_lines=$(grep -E '^cgnat_[a-z_]+\{[^}]*alg="irc"' "$work/metrics.txt" || true)
     nonzero=$(echo "$irc_lines" | awk 'NF == 2 && $2 > 0' | sed 's/^cgnat_//' | paste -sd' ' || true)

@@ -14,7 +14,8 @@
 //! cgnat (address-and-port-dependent filtering, `[alg.irc]` on 6667): every check is
 //! required: each scenario works, no 100.64/10 address or inside port reaches the
 //! internet side, `cgnat show expectations` lists alice's irc_dcc pinhole before bob
-//! connects in, `/metrics` has the irc ALG's counters, cgnat stops cleanly.
+//! connects in and none once every offer was taken, `/metrics` has the irc ALG's
+//! counters, cgnat stops cleanly.
 //!
 //! Linux (nftables masquerade, `ct helper "irc"`: nf_conntrack_irc + nf_nat_irc, new
 //! inbound connections dropped unless related): asserted as measured on kernel 6.18:
@@ -91,6 +92,7 @@ fn irc_dcc_through_cgnat_with_ircd_hybrid() {
         "no-inside-address",
         "inside-port-in-dcc",
         "expectations-irc-dcc",
+        "pinholes-after",
         "alg-irc-metrics",
         "cgnat-clean-exit",
     ]);
