@@ -13,6 +13,7 @@
 #                and drops new inbound connections that conntrack does not relate to
 #                one from inside; report only (required=0).
 #   CGNAT_BINARY is only used in cgnat mode (pass - otherwise).
+#   IRC_E2E_ALG=off (cgnat mode) leaves [alg.irc] out: what fails without the ALG.
 #
 #   subscriber ns                    cgnat (root ns) or router ns               internet ns
 #   ircvs 100.64.0.2/10 <veth> ircvsn [inside 100.64.0.1] [outside 203.0.113.1] ircvin <veth> ircvi 203.0.113.254/24
