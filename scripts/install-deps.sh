@@ -26,6 +26,8 @@ if [ "${1:-}" = "--test" ]; then
     pkgs+=(unbound tayga)
     # The PPTP bed builds and sends enhanced GRE with scapy (Debian's python3).
     pkgs+=(python3-scapy)
+    # The IRC bed: an IRC server and the library its DCC clients are written with.
+    pkgs+=(ircd-hybrid python3-irc)
 fi
 
 missing=()
@@ -51,11 +53,13 @@ fi
 # Debian starts tftpd-hpa as a service on install; the tests start their own.
 if command -v service >/dev/null 2>&1; then service tftpd-hpa stop >/dev/null 2>&1 || true; fi
 # Likewise keepalived and BIRD: the HA test runs its own, in its namespaces; and
-# unbound and tayga (whose Debian service would also add a NAT44 rule to the host).
+# unbound and tayga (whose Debian service would also add a NAT44 rule to the host), and
+# ircd-hybrid (the IRC test runs its own in a namespace).
 if command -v service >/dev/null 2>&1; then
     service keepalived stop >/dev/null 2>&1 || true
     service bird stop >/dev/null 2>&1 || true
     service unbound stop >/dev/null 2>&1 || true
     service tayga stop >/dev/null 2>&1 || true
+    service ircd-hybrid stop >/dev/null 2>&1 || true
 fi
 pkg-config --atleast-version=22.11 libdpdk || { echo "install-deps: DPDK >= 22.11 is required" >&2; exit 1; }

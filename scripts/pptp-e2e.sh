@@ -62,7 +62,7 @@ server=192.0.2.10
 # (The router namespace exists in linux mode only; set -e still holds in the trap.)
 trap 'ip netns del "$rtr" 2>/dev/null || true; bed_down "$sub" "$inet" "$vsn" "$vin"' EXIT
 
-bed_checks PPTP
+result_label=PPTP
 
 # ---- topology: the bed of scripts/lib/cgnat-bed.sh, the clients' addresses on the
 # subscriber's link (the kernel answers ARP for each)

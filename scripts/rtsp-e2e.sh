@@ -26,6 +26,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib/cgnat-bed.sh"
 mode=${1:?usage: rtsp-e2e.sh cgnat|linux|routed CGNAT_BINARY WORKDIR}
+result_label=RTSP
 bin=${2:?CGNAT_BINARY (or -)}
 work=$(realpath -m "${3:?WORKDIR}")
 case "$mode" in
@@ -60,8 +61,6 @@ cleanup() {
     rm -rf "$vlcdir"
 }
 trap cleanup EXIT
-
-bed_checks RTSP
 
 wait_tcp() { # ns addr port
     for _ in $(seq 1 100); do
@@ -156,14 +155,9 @@ fi
 # ---- captures: what reaches the internet, and what the subscriber sees
 # Both directions on the internet link; what went toward the internet is what came
 # from the NAT side's MAC address.
-ip netns exec "$inet" tcpdump -i "$vi" -nn -U -s 0 -w "$work/internet.pcap" 2>/dev/null &
-cap_inet=$!
-pids+=("$cap_inet")
-ip netns exec "$sub" tcpdump -i "$vs" -nn -U -s 0 -w "$work/subscriber.pcap" 2>/dev/null &
-cap_sub=$!
-pids+=("$cap_sub")
-
+capture_both
 gateway_up "$server"
+echo "rtsp-e2e: $mode gateway up, $server reachable"
 
 # ---- media and servers (a 180 s clip takes a few seconds to encode)
 ffmpeg -hide_banner -loglevel error -y \

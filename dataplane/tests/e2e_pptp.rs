@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// Runs scripts/pptp-e2e.sh MODE; returns (success, stdout, its checks by name).
-fn run_bed(mode: &str) -> (bool, String, BTreeMap<String, bed::Check>) {
+fn run_bed(mode: &str) -> (bool, String, BTreeMap<String, bed::Outcome>) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let work = root.join("target").join(format!("e2e-pptp-{mode}"));
     let out = Command::new("bash")
@@ -48,12 +48,12 @@ fn run_bed(mode: &str) -> (bool, String, BTreeMap<String, bed::Check>) {
     if !stderr.is_empty() {
         eprintln!("--- pptp-e2e.sh {mode} (stderr)\n{stderr}");
     }
-    let checks = bed::checks(&stdout, "PPTP-RESULT ");
+    let checks = bed::parse_results(&stdout, "PPTP-RESULT");
     (out.status.success(), stdout, checks)
 }
 
 /// The checks named that did not give `want`, with their detail.
-fn not_as(checks: &BTreeMap<String, bed::Check>, names: &[&str], want: bool) -> Vec<String> {
+fn not_as(checks: &BTreeMap<String, bed::Outcome>, names: &[&str], want: bool) -> Vec<String> {
     names
         .iter()
         .filter(|n| checks.get(**n).map(|c| c.ok) != Some(want))

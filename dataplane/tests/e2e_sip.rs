@@ -37,9 +37,13 @@
 
 mod bed;
 
+use bed::{field, parse_results, Outcome};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+const PREFIX: &str = "SIP-RESULT ";
 
 fn skip() -> bool {
     bed::skip_without_root("the SIP end-to-end test")
@@ -73,50 +77,6 @@ fn work_dir(name: &str) -> PathBuf {
         .join("..")
         .join("target")
         .join(name)
-}
-
-/// One scenario's outcome: passed or not, and the bed's detail text.
-#[derive(Debug, Clone)]
-struct Outcome {
-    ok: bool,
-    detail: String,
-}
-
-/// The `SIP-RESULT name=N ok=B detail=D` lines of a bed's output, by name.
-fn parse_results(stdout: &str) -> BTreeMap<String, Outcome> {
-    let mut out = BTreeMap::new();
-    for line in stdout.lines() {
-        let Some(rest) = line.strip_prefix("SIP-RESULT ") else {
-            continue;
-        };
-        let (head, detail) = rest.split_once(" detail=").unwrap_or((rest, ""));
-        let mut name = None;
-        let mut ok = None;
-        for field in head.split_whitespace() {
-            if let Some(n) = field.strip_prefix("name=") {
-                name = Some(n.to_string());
-            } else if let Some(v) = field.strip_prefix("ok=") {
-                ok = Some(v == "1");
-            }
-        }
-        if let (Some(name), Some(ok)) = (name, ok) {
-            out.insert(
-                name,
-                Outcome {
-                    ok,
-                    detail: detail.to_string(),
-                },
-            );
-        }
-    }
-    out
-}
-
-/// The value of `key=` in a detail text (up to the next space).
-fn field<'a>(detail: &'a str, key: &str) -> Option<&'a str> {
-    detail
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
 }
 
 /// A count `key=N` in a detail text, 0 when absent or not a number.
@@ -188,7 +148,7 @@ fn parses_result_lines() {
     let text = "noise\nSIP-RESULT name=leak ok=0 detail=sip_messages_toward_internet=13 in_via=3 in_contact=1 (see x)\n\
                 SIP-RESULT name=split-tcp ok=0 detail=split=sdp cut_at=422 subscriber_segments=422,75,276 leak=1 whole=1 inside_addr_in=Via,Contact,sdp-c sdp_media_out=100.64.0.2:10096(x)\n\
                 SIP-RESULT name=pinholes ok=1 detail=\nSIP-E2E FAIL\n";
-    let r = parse_results(text);
+    let r = parse_results(text, PREFIX);
     assert_eq!(r.len(), 3);
     assert!(!r["leak"].ok && r["pinholes"].ok && r["pinholes"].detail.is_empty());
     assert_eq!(count(&r["leak"].detail, "in_via"), 3);
@@ -198,6 +158,7 @@ fn parses_result_lines() {
     assert!(e.contains("Via,Contact,sdp-c"), "{e}");
     let passed = Outcome {
         ok: true,
+        required: false,
         detail: r["split-tcp"].detail.clone(),
     };
     assert!(linux_split_evidence(&passed).is_none());
@@ -217,7 +178,7 @@ fn sip_cgnat_against_linux_helper() {
             .filter(|l| l.starts_with("SIP-RESULT "))
             .collect();
         let _ = std::fs::write(work.join("results.txt"), lines.join("\n") + "\n");
-        runs.insert(mode, (ok, parse_results(&stdout), stdout, stderr));
+        runs.insert(mode, (ok, parse_results(&stdout, PREFIX), stdout, stderr));
     }
     let (cgnat_ok, cgnat, cgnat_out, cgnat_err) = &runs["cgnat"];
     let (_, linux, linux_out, linux_err) = &runs["linux"];

@@ -14,47 +14,9 @@
 
 mod bed;
 
-use std::collections::BTreeMap;
+use bed::{parse_results, Outcome};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// One scenario's outcome: worked or not, and the bed's detail text.
-#[derive(Debug, Clone)]
-struct Outcome {
-    ok: bool,
-    detail: String,
-}
-
-/// The `PREFIX name=N ok=B detail=D` lines of a bed's output, by name.
-fn parse_results(stdout: &str, prefix: &str) -> BTreeMap<String, Outcome> {
-    let mut out = BTreeMap::new();
-    for line in stdout.lines() {
-        let Some(rest) = line.strip_prefix(prefix) else {
-            continue;
-        };
-        let mut name = None;
-        let mut ok = None;
-        let mut detail = String::new();
-        let mut rest = rest.trim_start();
-        while !rest.is_empty() {
-            if let Some(d) = rest.strip_prefix("detail=") {
-                detail = d.to_string();
-                break;
-            }
-            let (field, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-            if let Some(n) = field.strip_prefix("name=") {
-                name = Some(n.to_string());
-            } else if let Some(v) = field.strip_prefix("ok=") {
-                ok = Some(v == "1");
-            }
-            rest = tail.trim_start();
-        }
-        if let (Some(name), Some(ok)) = (name, ok) {
-            out.insert(name, Outcome { ok, detail });
-        }
-    }
-    out
-}
 
 fn run_bed(script: &Path, args: &[&Path]) -> (bool, String) {
     let out = Command::new("bash")

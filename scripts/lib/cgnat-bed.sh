@@ -1,4 +1,4 @@
-# Shared by the end-to-end beds (netns-e2e.sh, sip-e2e.sh, rtsp-e2e.sh): source it.
+# Shared by the end-to-end beds (netns-e2e.sh, sip-e2e.sh, rtsp-e2e.sh, irc-e2e.sh): source it.
 
 # An unused loopback TCP port (for the API and metrics, so parallel beds do not collide).
 free_port() {
@@ -192,55 +192,10 @@ bed_fail6() {
     exit 1
 }
 
-# bed_checks LABEL
-# The checks of a bed that runs in a mode (cgnat, or a Linux comparison): defines
-# `result NAME OK REQUIRED DETAIL...`, which prints "LABEL-RESULT name=NAME ok=OK
-# required=REQUIRED detail=DETAIL", keeps the line in results and sets failed_required
-# when a required check failed; `req`, which prints 1 in cgnat mode ($mode) and 0
-# otherwise (elsewhere the bed only reports); and `die MESSAGE`, which prints
-# "LABEL-E2E FAIL: MESSAGE" (with the tail of cgnat's log in cgnat mode) and exits 1;
-# and `gateway_up SERVER`, which waits (E2E_WAIT half-seconds, 60) until the subscriber
-# namespace ($sub) pings the gateway 100.64.0.1 (cgnat, $cg, or a Linux router), then
-# pings SERVER through it (evidence in $work/ping.txt), and dies if either fails.
-bed_checks() {
-    bed_label=$1
-    results=()
-    failed_required=0
-    result() {
-        local name=$1 ok=$2 req=$3
-        shift 3
-        local line="$bed_label-RESULT name=$name ok=$ok required=$req detail=$*"
-        echo "$line"
-        results+=("$line")
-        if [ "$ok" != 1 ] && [ "$req" = 1 ]; then failed_required=1; fi
-    }
-    req() { [ "$mode" = cgnat ] && echo 1 || echo 0; }
-    die() {
-        echo "$bed_label-E2E FAIL: $*" >&2
-        if [ "$mode" = cgnat ]; then
-            echo "--- cgnat log" >&2
-            tail -30 "$work/cgnat.log" >&2 || true
-        fi
-        exit 1
-    }
-    gateway_up() {
-        local _ up=0
-        for _ in $(seq 1 "${E2E_WAIT:-60}"); do
-            if ip netns exec "$sub" ping -c 1 -W 1 100.64.0.1 >/dev/null 2>&1; then up=1; break; fi
-            if [ "$mode" = cgnat ]; then kill -0 "$cg" 2>/dev/null || die "cgnat exited early"; fi
-            sleep 0.5
-        done
-        [ $up = 1 ] || die "the gateway 100.64.0.1 does not answer ping"
-        ip netns exec "$sub" ping -c 2 -i 0.2 -W 2 "$1" > "$work/ping.txt" 2>&1 || die "no ping to $1 through the $mode gateway"
-        echo "${bed_label,,}-e2e: $mode gateway up, $1 reachable"
-    }
-}
-
 # router_up RTR VSN VIN
-# The Linux router of a comparison: a namespace RTR that takes the root namespace's
-# veth ends VSN (100.64.0.1/10, toward the subscriber) and VIN (203.0.113.1/24, toward
-# the internet, default route via 203.0.113.254), forwards IPv4, IPv6 off, offloads
-# off; the NAT is the caller's nftables ruleset.
+# The Linux router the comparison beds put in cgnat's place: namespace RTR takes the
+# root namespace's ends VSN (100.64.0.1/10) and VIN (203.0.113.1/24, default via
+# 203.0.113.254), forwards, offloads and IPv6 off. Its NAT and filter are the bed's.
 router_up() {
     local rtr=$1 vsn=$2 vin=$3 ifc
     ip netns add "$rtr"
@@ -269,4 +224,58 @@ end_cgnat() {
     for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
     cg_rc=0
     if kill -0 "$1" 2>/dev/null; then cg_rc=stuck; else wait "$1" || cg_rc=$?; fi
+}
+
+# The RESULT lines of the beds that run in a cgnat mode and a Linux mode (rtsp-e2e.sh,
+# irc-e2e.sh): the bed sets result_label (RTSP, IRC) and mode.
+# result NAME OK REQUIRED DETAIL...: prints "LABEL-RESULT name=NAME ok=OK
+# required=REQUIRED detail=DETAIL", keeps the line in results, and sets
+# failed_required when a required check failed.
+results=()
+failed_required=0
+result() {
+    local name=$1 ok=$2 req=$3
+    shift 3
+    local line="$result_label-RESULT name=$name ok=$ok required=$req detail=$*"
+    echo "$line"
+    results+=("$line")
+    if [ "$ok" != 1 ] && [ "$req" = 1 ]; then failed_required=1; fi
+}
+# req: 1 in cgnat mode, 0 elsewhere (the other modes report).
+req() { [ "$mode" = cgnat ] && echo 1 || echo 0; }
+# die MESSAGE: "LABEL-E2E FAIL: MESSAGE" and, in cgnat mode, the end of cgnat's log
+# ($work/cgnat.log), on stderr; exits 1.
+die() {
+    echo "$result_label-E2E FAIL: $*" >&2
+    if [ "$mode" = cgnat ]; then
+        echo "--- cgnat log" >&2
+        tail -30 "$work/cgnat.log" >&2 || true
+    fi
+    exit 1
+}
+
+# capture_both: tcpdump on the internet namespace's $vi (WORK/internet.pcap) and the
+# subscriber's $vs (WORK/subscriber.pcap); their pids in cap_inet, cap_sub and pids.
+# Immediate mode: each packet reaches the file as it comes, none is left in the
+# kernel's buffer when the capture is stopped.
+capture_both() {
+    ip netns exec "$inet" tcpdump -i "$vi" -nn -U --immediate-mode -s 0 -w "$work/internet.pcap" 2>/dev/null &
+    cap_inet=$!
+    ip netns exec "$sub" tcpdump -i "$vs" -nn -U --immediate-mode -s 0 -w "$work/subscriber.pcap" 2>/dev/null &
+    cap_sub=$!
+    pids+=("$cap_inet" "$cap_sub")
+}
+
+# gateway_up ADDR: waits (E2E_WAIT half-seconds, 60) until the subscriber pings the
+# gateway 100.64.0.1 (in cgnat mode, dies as soon as cgnat, $cg, is gone), then pings
+# ADDR through it (WORK/ping.txt); dies when either fails.
+gateway_up() {
+    local _
+    for _ in $(seq 1 "${E2E_WAIT:-60}"); do
+        ip netns exec "$sub" ping -c 1 -W 1 100.64.0.1 >/dev/null 2>&1 && break
+        if [ "$mode" = cgnat ]; then kill -0 "$cg" 2>/dev/null || die "cgnat exited early"; fi
+        sleep 0.5
+    done
+    ip netns exec "$sub" ping -c 1 -W 1 100.64.0.1 >/dev/null 2>&1 || die "the gateway 100.64.0.1 does not answer ping"
+    ip netns exec "$sub" ping -c 2 -i 0.2 -W 2 "$1" > "$work/ping.txt" 2>&1 || die "no ping to $1 through the $mode gateway"
 }

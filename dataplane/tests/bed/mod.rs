@@ -48,31 +48,30 @@ pub fn run_script(script: &str, work: &str, pass: &str) {
     );
 }
 
-/// One check of a bed: passed or not, required or not, and its detail text.
+/// One scenario's outcome in a bed's output: passed or not, required or not, and the
+/// bed's detail text.
 #[derive(Debug, Clone)]
-pub struct Check {
+pub struct Outcome {
     pub ok: bool,
     pub required: bool,
     pub detail: String,
 }
 
-/// The `PREFIX name=N ok=0|1 required=0|1 detail=D` lines of a bed's output, by name.
-pub fn checks(stdout: &str, prefix: &str) -> std::collections::BTreeMap<String, Check> {
+/// The `PREFIX name=N ok=B [required=R] detail=D` lines of a bed's output, by name.
+pub fn parse_results(stdout: &str, prefix: &str) -> std::collections::BTreeMap<String, Outcome> {
     let mut out = std::collections::BTreeMap::new();
     for line in stdout.lines() {
         let Some(rest) = line.strip_prefix(prefix) else {
             continue;
         };
         let (head, detail) = rest.split_once(" detail=").unwrap_or((rest, ""));
-        let mut name = None;
-        let mut ok = None;
-        let mut required = false;
-        for field in head.split_whitespace() {
-            if let Some(n) = field.strip_prefix("name=") {
+        let (mut name, mut ok, mut required) = (None, None, false);
+        for f in head.split_whitespace() {
+            if let Some(n) = f.strip_prefix("name=") {
                 name = Some(n.to_string());
-            } else if let Some(v) = field.strip_prefix("ok=") {
+            } else if let Some(v) = f.strip_prefix("ok=") {
                 ok = Some(v == "1");
-            } else if let Some(v) = field.strip_prefix("required=") {
+            } else if let Some(v) = f.strip_prefix("required=") {
                 required = v == "1";
             }
         }
@@ -80,7 +79,7 @@ pub fn checks(stdout: &str, prefix: &str) -> std::collections::BTreeMap<String, 
             let detail = detail.to_string();
             out.insert(
                 name,
-                Check {
+                Outcome {
                     ok,
                     required,
                     detail,
@@ -89,4 +88,11 @@ pub fn checks(stdout: &str, prefix: &str) -> std::collections::BTreeMap<String, 
         }
     }
     out
+}
+
+/// The value of `key=` in a detail text (up to the next space).
+pub fn field<'a>(detail: &'a str, key: &str) -> Option<&'a str> {
+    detail
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
 }
