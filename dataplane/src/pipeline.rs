@@ -1861,7 +1861,12 @@ impl<B: PacketBuf> Worker<B> {
             }
             Err(r) => return Verdict::Drop(xlat_reason(r)),
         }
-        if s.alg() == crate::nat::ALG_FTP {
+        if let Some(c) = crate::alg_contract::contract_of(s.alg()) {
+            // On the IPv4 frame, as for NAT44: the session's inside endpoint is the
+            // host's handle (TFTP: the server's answer from a new port reaches the
+            // host as any NAT64 session's).
+            self.contract_alg(c, buf, i, &s, cgnat_alg::contract::Dir::FromInside, now);
+        } else if s.alg() == crate::nat::ALG_FTP {
             // The control lcore translates the commands (RFC 6384) on the IPv4
             // segment; the worker reserves what an EPRT announces.
             match parse_l3(buf) {
