@@ -30,6 +30,7 @@ pub mod rtcp;
 pub mod rtsp;
 pub mod sip;
 pub mod text;
+pub mod tftp;
 
 /// The session ids: what a session carries to say which ALG follows it (3 bits: 1 to 7;
 /// 0 is none). One per ALG of [`PLUGINS`], and [`id::RTCP`].
@@ -164,7 +165,7 @@ pub struct Plugin {
     pub classes: &'static [u8],
     /// Its implementation of the [`contract::Contract`], which the dataplane runs
     /// without knowing the ALG's name; `None` for the ALGs whose dataplane code
-    /// predates the contract (FTP, TFTP, SIP, RTSP); IRC has one.
+    /// predates the contract (FTP, SIP, RTSP); IRC and TFTP have one.
     pub contract: Option<&'static dyn contract::Contract>,
 }
 
@@ -209,7 +210,7 @@ pub const PLUGINS: [Plugin; 6] = [
         default_ports: &[69],
         on_by_default: false,
         classes: &[class::TFTP],
-        contract: None,
+        contract: Some(&tftp::Tftp),
     },
     Plugin {
         id: id::SIP,

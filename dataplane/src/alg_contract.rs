@@ -1,5 +1,5 @@
 //! The dataplane's side of the ALG contract (`cgnat_alg::contract`): it runs every ALG
-//! of the registry whose entry has a contract (IRC today) without naming it.
+//! of the registry whose entry has a contract (IRC, TFTP) without naming it.
 //!
 //! On the worker that owns the session ([`worker`]): the frame's payload is framed into
 //! messages (a TCP message cut across segments is kept here, bounded per session, and
@@ -15,6 +15,11 @@
 //! ([`crate::alg_tag::Tag`]); the stream engine holds and joins the segments, and
 //! [`control_edits`] computes the same edits there, which the engine makes with the
 //! sequence adjustment of the connection.
+//!
+//! A NAT64 session is followed on its IPv4 side (the frame translated from IPv6, or
+//! not yet translated back), its inside endpoint the host's handle: its messages are
+//! planned and granted as a NAT44 session's, but their edits are not made
+//! ([`nat64_untouched`]).
 //!
 //! Below the FTP ALG (`alg.rs`), the text ALGs (`alg_text.rs`) and the pipeline: it
 //! imports none of them.
@@ -363,8 +368,18 @@ impl Frame<'_> {
         g
     }
 
-    /// Plans and grants one whole message; its edits (in message offsets).
+    /// Plans and grants one whole message; its edits (in message offsets): none on a
+    /// NAT64 session ([`nat64_untouched`]).
     fn message(&mut self, msg: &[u8], c: &dyn Contract, edits: &mut Edits) -> bool {
+        let ok = self.plan_and_edit(msg, c, edits);
+        let nat64 = crate::nat::hosts6::is_host(self.s.in_addr);
+        if nat64_untouched(nat64, edits) {
+            self.count(ContractEvent::Nat64Untouched);
+        }
+        ok
+    }
+
+    fn plan_and_edit(&mut self, msg: &[u8], c: &dyn Contract, edits: &mut Edits) -> bool {
         self.count(ContractEvent::Messages);
         let mut plan = Plan::default();
         c.plan(msg, &self.ctx, &mut plan);
@@ -389,6 +404,19 @@ impl Frame<'_> {
         }
         ok
     }
+}
+
+/// A message of a NAT64 session (`nat64`) is read and its asks granted (as TFTP's),
+/// but its edits are not made: a contract ALG writes IPv4 endpoints, which the IPv6
+/// host neither writes (its own address is IPv6) nor can use (the peer's would need
+/// the NAT64 prefix). Clears `edits`; whether there were any (counted
+/// `nat64_untouched` on the worker).
+fn nat64_untouched(nat64: bool, edits: &mut Edits) -> bool {
+    if !nat64 || edits.is_empty() {
+        return false;
+    }
+    *edits = Edits::default();
+    true
 }
 
 /// The one place an ask for a 16-bit identifier ([`Kind::Id`]: PPTP's call IDs, and
@@ -432,9 +460,6 @@ pub fn worker<B: PacketBuf>(
     dir: Dir,
     now: u32,
 ) -> Option<Tag> {
-    if crate::nat::hosts6::is_host(s.in_addr) {
-        return None; // (NAT64 sessions are not followed by contract ALGs.)
-    }
     let (start, end, datagram, seq) = payload(buf.data())?;
     let ctx = Ctx {
         dir,
@@ -457,6 +482,7 @@ pub fn worker<B: PacketBuf>(
             remote: ctx.remote,
             outside: ctx.outside,
             alg: s.alg(),
+            nat64: crate::nat::hosts6::is_host(s.in_addr),
             ..Tag::default()
         },
     };
@@ -634,9 +660,10 @@ pub fn control_edits(
                 c.plan(msg, &ctx, &mut plan);
                 let grants = grants_from_tag(&plan, &ctx, tag);
                 let mut e = Edits::default();
-                if c.edits(msg, &ctx, &plan, &grants[..plan.len()], &mut e)
-                    .is_err()
-                {
+                let made = c.edits(msg, &ctx, &plan, &grants[..plan.len()], &mut e);
+                // (Counted by the worker, which read the message first.)
+                nat64_untouched(tag.nat64, &mut e);
+                if made.is_err() {
                     counters
                         .contract_event(tag.alg, ContractEvent::NoRoom)
                         .inc();
@@ -674,6 +701,98 @@ pub fn incomplete(c: &dyn Contract, text: &[u8], tag: &Tag) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::buf::VecBuf;
+    use crate::nat::NatParams;
+    use cgnat_alg::irc::Irc;
+    use std::sync::Arc;
+
+    /// A contract ALG with edits on a NAT64 session (IRC's DCC RESUME from the peer,
+    /// naming the session's own translated port, which a lookup grants): the message
+    /// is read and granted, but left as written, counted `nat64_untouched`; on the
+    /// control lcore too.
+    #[test]
+    fn a_nat64_sessions_messages_are_granted_but_not_rewritten() {
+        let text = "[dataplane]\ncontrol_lcore = 0\nworker_lcores = [1]\n\
+            [[ports]]\nname = \"inside\"\nrole = \"inside\"\ndevice = \"net_null0\"\n\
+            ipv4 = \"100.64.0.1/10\"\nipv6 = [\"2001:db8:ffff::1/64\"]\n\
+            [[ports]]\nname = \"outside\"\nrole = \"outside\"\ndevice = \"net_null1\"\n\
+            ipv4 = \"203.0.113.1/24\"\n[nat]\npool = [\"198.51.100.0/30\"]\n[nat64]\n";
+        let cfg = cgnat_config::Config::parse(text, "t.toml").unwrap();
+        let mut params = NatParams::from_config(&cfg.nat, 1).unwrap();
+        params.set_nat64(cfg.nat64.as_ref());
+        let counters = Arc::new(WorkerCounters::default());
+        let mut nat = Nat::new(params, 0, 1, 1000, 7, counters.clone());
+        let (server, host) = ([192, 0, 2, 10], 0x2001_0db8_ffff_0000_0000_0000_0000_0010);
+        let t = crate::nat::Tuple {
+            proto: ipv4::PROTO_TCP,
+            src: 0,
+            dst: u32::from_be_bytes(server),
+            sport: 40000,
+            dport: 6667,
+        };
+        let i = nat
+            .in2out6(host, &t, crate::wire::tcp::SYN, true, 1000)
+            .unwrap();
+        let s = *nat.session(i);
+        assert!(crate::nat::hosts6::is_host(s.in_addr));
+        let msg = format!(
+            ":bob!b@h PRIVMSG alice :\x01DCC RESUME f {} 4096\x01\r\n",
+            s.out_port
+        );
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4(server, s.out_addr.to_be_bytes(), 64)
+            .tcp(6667, s.out_port, 1, 64000)
+            .ack(1)
+            .write(&mut frame, msg.as_bytes())
+            .unwrap();
+        let mut buf = VecBuf::new(&frame);
+        let mut streams = Streams::default();
+        let c: &dyn Contract = &Irc;
+        let tag = worker(
+            c,
+            &mut nat,
+            &counters,
+            &mut streams,
+            &mut buf,
+            i,
+            &s,
+            Dir::FromOutside,
+            1000,
+        );
+        assert_eq!((tag, buf.data()), (None, &frame[..]));
+        let ev = |e| counters.contract_event(s.alg(), e).get();
+        assert_eq!(
+            [
+                ContractEvent::Lookups,
+                ContractEvent::Nat64Untouched,
+                ContractEvent::Rewritten
+            ]
+            .map(ev),
+            [1, 1, 0]
+        );
+        // The control lcore makes none either, whatever the tag's rewrites.
+        let mut tag = Tag {
+            dir: 1,
+            inside: (s.in_addr, s.in_port),
+            outside: (s.out_addr, s.out_port),
+            remote: (s.rem_addr, s.rem_port),
+            n: 1,
+            nat64: true,
+            ..Tag::default()
+        };
+        tag.rewrites[0] = Rewrite {
+            inside: (s.in_addr, s.in_port),
+            outside: (s.out_addr, s.out_port),
+        };
+        let control = WorkerCounters::default();
+        assert!(control_edits(c, msg.as_bytes(), false, &tag, &control).is_empty());
+        tag.nat64 = false;
+        assert_eq!(
+            control_edits(c, msg.as_bytes(), false, &tag, &control).len(),
+            1
+        );
+    }
 
     #[test]
     fn grants_are_found_again_in_the_tag() {

@@ -736,10 +736,13 @@ pub enum ContractEvent {
     TooManyAsks,
     /// Asks for a 16-bit identifier (`Kind::Id`): refused until the NAT maps them.
     IdUnsupported,
+    /// Messages of a NAT64 session whose edits were not made (they would write IPv4
+    /// endpoints for or to an IPv6 host): passed as written, the asks still granted.
+    Nat64Untouched,
 }
 
 /// Number of [`ContractEvent`]s.
-pub const N_CONTRACT_EVENTS: usize = 14;
+pub const N_CONTRACT_EVENTS: usize = 15;
 
 /// Label values of [`ContractEvent`]s, in order.
 pub const CONTRACT_EVENT_NAMES: [&str; N_CONTRACT_EVENTS] = [
@@ -757,6 +760,7 @@ pub const CONTRACT_EVENT_NAMES: [&str; N_CONTRACT_EVENTS] = [
     "no_room",
     "too_many_asks",
     "id_unsupported",
+    "nat64_untouched",
 ];
 
 /// The ALGs of the registry the dataplane runs through their contract: each has its

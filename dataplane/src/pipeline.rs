@@ -1864,17 +1864,6 @@ impl<B: PacketBuf> Worker<B> {
             Err(r) => return Verdict::Drop(r),
         };
         let s = *self.nat.session(i);
-        if s.alg() == crate::nat::ALG_TFTP {
-            // RRQ (1) or WRQ (2): the server answers from a new port to the pool
-            // address and port of the host's request (RFC 1350); the expectation lets
-            // it in, and the answer reaches the host as any NAT64 session's.
-            let l4 = &buf.data()[l3 + chain.offset..(l3 + end).min(buf.data().len())];
-            if l4.len() >= 10 && l4[8] == 0 && matches!(l4[9], 1 | 2) {
-                let (h, port) = (s.in_addr, s.in_port);
-                self.nat
-                    .alg_expect_proto(ipv4::PROTO_UDP, i, h, port, rem, now);
-            }
-        }
         self.ident = self.ident.wrapping_add(1);
         let side = crate::xlat::Side4 {
             src: s.out_addr,
@@ -1896,7 +1885,12 @@ impl<B: PacketBuf> Worker<B> {
             }
             Err(r) => return Verdict::Drop(xlat_reason(r)),
         }
-        if s.alg() == crate::nat::ALG_FTP {
+        if let Some(c) = crate::alg_contract::contract_of(s.alg()) {
+            // On the IPv4 frame, as for NAT44: the session's inside endpoint is the
+            // host's handle (TFTP: the server's answer from a new port reaches the
+            // host as any NAT64 session's).
+            self.contract_alg(c, buf, i, &s, cgnat_alg::contract::Dir::FromInside, now);
+        } else if s.alg() == crate::nat::ALG_FTP {
             // The control lcore translates the commands (RFC 6384) on the IPv4
             // segment; the worker reserves what an EPRT announces.
             match parse_l3(buf) {
@@ -2412,20 +2406,6 @@ impl<B: PacketBuf> Worker<B> {
             self.text_alg(buf, i, &s, 0, now);
         } else if s.alg() == crate::nat::ALG_RTCP {
             grew = crate::alg_text::rtcp_from_inside(buf, s.in_addr, s.out_addr, &self.counters);
-        } else if s.alg() == crate::nat::ALG_TFTP {
-            // RRQ (1) or WRQ (2): the server answers from a new port to the client's
-            // mapping (RFC 1350); an expectation lets it in whatever the filtering.
-            let d = buf.data();
-            if p.end >= p.l4 + 10 && d[p.l4 + 8] == 0 && matches!(d[p.l4 + 9], 1 | 2) {
-                self.nat.alg_expect_proto(
-                    ipv4::PROTO_UDP,
-                    i,
-                    s.in_addr,
-                    s.in_port,
-                    s.rem_addr,
-                    now,
-                );
-            }
         }
         // An inline payload rewrite (RTCP) changed the packet's length.
         let p = &Parsed {

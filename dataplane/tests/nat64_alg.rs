@@ -328,6 +328,20 @@ fn a_tftp_answer_from_a_new_port_reaches_the_ipv6_host() {
     assert_eq!(got, want);
 }
 
+/// The TFTP ALG follows a NAT64 session through the contract path, as it does a NAT44
+/// one: the host's request is counted under `alg="tftp"` and opens the pinhole.
+#[test]
+fn a_tftp_request_over_nat64_runs_on_the_alg_contract() {
+    use cgnat_dataplane::counters::ContractEvent::{Messages, Pinholes};
+    let mut h = harness();
+    let rrq = b"\x00\x02up.bin\x00octet\x00";
+    let f = write(|v| from_host().udp(5001, 69).write(v, rrq).unwrap());
+    only(h.inject(&f, Side::Inside, T0), Side::Outside);
+    let ev = |e| h.counters.contract_event(cgnat_alg::id::TFTP, e).get();
+    assert_eq!((ev(Messages), ev(Pinholes)), (1, 1));
+    assert_eq!(h.counters.expectations_created.get(), 1);
+}
+
 /// The host's SETUP (client ports 50220-50221) on its control connection (41000 to
 /// 554, after [`handshake`]): the text sent, the frame that left toward the server, and
 /// its payload.

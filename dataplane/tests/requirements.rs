@@ -1108,6 +1108,54 @@ fn tftp_alg_lets_the_server_answer_from_a_new_port_under_strict_filtering() {
     assert_eq!(h.counters.expectations_matched.get(), 1);
 }
 
+/// TFTP runs on the ALG contract (`alg-plugins/src/tftp.rs`): its datagrams are
+/// counted under `cgnat_alg_events_total{alg="tftp"}`: a request from the client is a
+/// message that opens a pinhole, another message none, a datagram too short for an
+/// opcode is skipped, and nothing from the server asks anything.
+#[test]
+fn tftp_runs_on_the_alg_contract_and_is_counted_as_tftp() {
+    use cgnat_dataplane::counters::ContractEvent::{Messages, Pinholes, Refused, Skipped};
+    let mut h =
+        harness("filtering = \"address-and-port-dependent\"\n[alg]\ntftp = { enabled = true }");
+    let ev = |h: &cgnat_dataplane::harness::Harness, e| {
+        h.counters.contract_event(cgnat_alg::id::TFTP, e).get()
+    };
+    let req = |payload: &[u8]| udp("100.64.1.2:44935", "192.0.2.10:69", payload, false);
+    let m = out(&one(
+        &mut h,
+        &req(b"\x00\x01file1\x00octet\x00"),
+        Inside,
+        1000,
+        Outside,
+    ))
+    .src;
+    assert_eq!((ev(&h, Messages), ev(&h, Pinholes)), (1, 1));
+    // The client's error on the same session: a message, no pinhole.
+    one(
+        &mut h,
+        &req(b"\x00\x05\x00\x00stop\x00"),
+        Inside,
+        1000,
+        Outside,
+    );
+    one(&mut h, &req(b"\x00"), Inside, 1000, Outside);
+    assert_eq!(
+        [Messages, Pinholes, Skipped, Refused].map(|e| ev(&h, e)),
+        [2, 1, 1, 0]
+    );
+    // A request from the server's port on the session asks nothing.
+    let back = udp(
+        "192.0.2.10:69",
+        &m.to_string(),
+        b"\x00\x01f\x00octet\x00",
+        true,
+    );
+    one(&mut h, &back, Outside, 1000, Inside);
+    assert_eq!([Messages, Pinholes].map(|e| ev(&h, e)), [3, 1]);
+    tftp_answer_reaches_client(&mut h, m, 1000);
+    assert_eq!(h.counters.expectations_created.get(), 1);
+}
+
 /// A TFTP expectation lasts its class's timeout (30 s, `tftp` in the registry), not the
 /// FTP data connection's 120 s: an answer after it is filtered like any stranger's.
 #[test]

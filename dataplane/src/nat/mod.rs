@@ -3033,10 +3033,10 @@ impl Nat {
     }
 
     /// An ALG announced a connection to inside endpoint (`in_addr`, `in_port`) from
-    /// `remote`, during master session `master`: a mapping for that endpoint (the
-    /// existing one, or a new one from the subscriber's ports) is pinned until the
-    /// connection comes or its class's timeout passes (`class::TIMEOUT`: FTP data
-    /// 120 s, TFTP 30 s). Returns its outside endpoint.
+    /// `remote`, during master session `master` (FTP data over TCP): a mapping for
+    /// that endpoint (the existing one, or a new one from the subscriber's ports) is
+    /// pinned until the connection comes or its class's timeout passes
+    /// (`class::TIMEOUT`: FTP data 120 s). Returns its outside endpoint.
     pub fn alg_expect(
         &mut self,
         master: u32,
@@ -3045,30 +3045,12 @@ impl Nat {
         remote: u32,
         now: u32,
     ) -> Option<(u32, u16)> {
-        self.alg_expect_proto(ipv4::PROTO_TCP, master, in_addr, in_port, remote, now)
-    }
-
-    /// [`Nat::alg_expect`] for a connection of protocol `proto` (FTP data over TCP,
-    /// TFTP over UDP).
-    pub fn alg_expect_proto(
-        &mut self,
-        proto: u8,
-        master: u32,
-        in_addr: u32,
-        in_port: u16,
-        remote: u32,
-        now: u32,
-    ) -> Option<(u32, u16)> {
         let req = ExpectReq {
-            proto,
+            proto: ipv4::PROTO_TCP,
             in_addr,
             in_port,
             remote,
-            class: if proto == ipv4::PROTO_UDP {
-                class::TFTP
-            } else {
-                class::FTP_DATA
-            },
+            class: class::FTP_DATA,
             tag: 0,
             secs: 0,
             keep: false,
