@@ -17,14 +17,22 @@
 //! | Outgoing/Incoming-Call-Request  | announce `own` (rewritten)               | nothing (the server's own ID)             |
 //! | Outgoing/Incoming-Call-Reply    | announce `own` (rewritten), bind `peer`  | look up `peer` (rewritten back), bind `own` |
 //! | Incoming-Call-Connected, Set-Link-Info, WAN-Error-Notify | nothing (`peer` is the server's) | look up `peer` (rewritten back) |
-//! | Call-Clear-Request, Call-Disconnect-Notify | end `own` (rewritten)         | end the call whose server ID is `own`      |
+//! | Call-Clear-Request, Call-Disconnect-Notify | end `own` (rewritten)         | end the call `own` names (see below): rewritten back when it is the translated ID |
 //!
 //! Conventions for [`Kind::Id`] asks (the dataplane's call table reads them so):
 //! - a [`Ask::Bind`] from outside names the subscriber's call by its translation (as
 //!   the server wrote it; address 0: the session's pool address), from inside by the
 //!   subscriber's own ID;
-//! - an [`Ask::End`] from outside names the call by the *server's* call ID, with the
-//!   server's address (`translated` is true: it is not the subscriber's own ID).
+//! - an [`Ask::End`] from inside names the subscriber's call by its own ID (the call is
+//!   closing: GRE may still flow until the server's Call-Disconnect-Notify);
+//! - an [`Ask::End`] from outside (`translated` is true: it is not the subscriber's own
+//!   ID) names the call by the Call ID as the server wrote it, address 0 (the
+//!   session's pool address). Two conventions meet there: RFC 2637 2.13 says a
+//!   Call-Disconnect-Notify carries the server's own call ID, while deployed servers
+//!   (pptpd, accel-ppp; Linux's nf_nat_pptp reads it so) write the subscriber's, i.e.
+//!   the translated one. The NAT tries the translated ID first, among the control
+//!   session's calls, and grants the subscriber's own ID (the field is rewritten
+//!   back); else the server's own, granted as written (left); else refused (left).
 
 use crate::contract::{Ask, Contract, Ctx, Dir, EditError, Edits, Framing, Grant, Kind, Plan};
 
@@ -215,7 +223,7 @@ impl Contract for Pptp {
             (Dir::FromOutside, Read::End { own }) => {
                 plan.push(Ask::End {
                     kind: Kind::Id,
-                    endpoint: (ctx.remote.0, own),
+                    endpoint: (0, own),
                     translated: true,
                 });
             }
@@ -234,14 +242,13 @@ impl Contract for Pptp {
         edits: &mut Edits,
     ) -> Result<(), EditError> {
         let Some(r) = read(m) else { return Ok(()) };
-        // The field the first ask's grant goes into; the others (bind, end from
-        // outside) edit nothing.
+        // The field the first ask's grant goes into; the others (bind) edit nothing.
         let at = match (ctx.dir, r) {
             (Dir::FromInside, Read::Request { .. } | Read::Reply { .. } | Read::End { .. }) => {
                 AT_CALL
             }
             (Dir::FromOutside, Read::Reply { .. }) => AT_PEER,
-            (Dir::FromOutside, Read::ToPeer { .. }) => AT_CALL,
+            (Dir::FromOutside, Read::ToPeer { .. } | Read::End { .. }) => AT_CALL,
             _ => return Ok(()),
         };
         match (plan.asks().next(), grants.first()) {
@@ -457,15 +464,21 @@ mod tests {
                 plan_of(&s, Dir::FromOutside),
                 vec![Ask::End {
                     kind: Kind::Id,
-                    endpoint: (SERVER, 0x0500),
+                    endpoint: (0, 0x0500),
                     translated: true
                 }]
             );
+            // Granted as the translated ID of a call: rewritten to the subscriber's.
+            let back = edited(&s, Dir::FromOutside, &[Grant::To((CLIENT, 7))]);
+            assert_eq!(be16(&back, 12), 7);
+            assert_eq!(back[14..], s[14..]);
+            // Granted as written (the server's own ID), or refused: left.
             assert_eq!(
-                edited(&s, Dir::FromOutside, &[Grant::To((CLIENT, 7))]),
+                edited(&s, Dir::FromOutside, &[Grant::To((POOL, 0x0500))]),
                 s,
                 "the server's own ID is not rewritten"
             );
+            assert_eq!(edited(&s, Dir::FromOutside, &[Grant::Refused]), s);
         }
     }
 

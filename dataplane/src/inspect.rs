@@ -198,7 +198,13 @@ fn pptp_calls(
         outside: format!("{}:{}", Ipv4Addr::from(c.outside), c.outside_id),
         inside: format!("{}:{}", Ipv4Addr::from(c.inside), c.inside_id),
         remote: Ipv4Addr::from(c.server).to_string(),
-        expires_in_secs: (c.seen + timeout).saturating_sub(now),
+        // A closing call goes at the end of its linger, if not idle before.
+        expires_in_secs: c
+            .closing
+            .map_or(c.seen + timeout, |t| {
+                (t + crate::nat::CALL_LINGER).min(c.seen + timeout)
+            })
+            .saturating_sub(now),
         class: "pptp_call".to_string(),
         persistent: false,
     })

@@ -363,8 +363,9 @@ fn announced_ids(payload: &[u8]) -> Vec<u16> {
 }
 
 /// Writes the peer's messages in `payload` as the peer saw them: where one names a
-/// subscriber's identifier (a PPTP Peer's Call ID), its translation from `ids`. The
-/// edits keep the length.
+/// subscriber's identifier (a PPTP Peer's Call ID, or the Call ID of a
+/// Call-Disconnect-Notify written as deployed servers do), its translation from `ids`.
+/// The edits keep the length.
 fn as_the_peer_saw(payload: &mut [u8], ids: &HashMap<u16, (u32, u16)>) {
     let mut edits = Vec::new();
     messages(payload, Dir::FromOutside, |r, plan, ctx, c| {
@@ -374,6 +375,11 @@ fn as_the_peer_saw(payload: &mut [u8], ids: &HashMap<u16, (u32, u16)>) {
                 Ask::Lookup {
                     kind: Kind::Id,
                     outside,
+                }
+                | Ask::End {
+                    kind: Kind::Id,
+                    endpoint: outside,
+                    translated: true,
                 } => ids
                     .get(&outside.1)
                     .map_or(Grant::Refused, |&(a, id)| Grant::To((a, id))),

@@ -10,10 +10,11 @@
 //! server saw every call from the one pool address with a Call ID of its own; after
 //! Call-Clear-Request the GRE of that call is dropped and counted (`gre_no_call`)
 //! while the other 99 flow; `cgnat show expectations` lists the live calls; two calls
-//! on one control connection each work; no 100.64/10 address reaches the internet
-//! side; cgnat exits cleanly. Printed, not asserted: the Call ID of the server's
-//! Call-Disconnect-Notify as the client gets it, and the GRE of a call whose control
-//! connection closed without clearing it.
+//! on one control connection each work; the server's Call-Disconnect-Notify (naming
+//! the call as the server knows it, the translated ID) reaches the client naming its
+//! own Call ID; the GRE of a call whose control connection closed without clearing it
+//! is dropped once the linger (10 s) is past, and no call is listed then; no
+//! 100.64/10 address reaches the internet side; cgnat exits cleanly.
 //!
 //! Asserted for Linux (`ct helper "pptp"`, snat to one address): the two and the 100
 //! clients each get their own echoes and the server sees distinct Call IDs from the
@@ -93,6 +94,9 @@ fn pptp_through_cgnat_two_and_100_clients() {
     must.extend([
         "cleared-call-dropped",
         "cleared-call-counted",
+        "clear-disconnect-notify",
+        "closed-connection-gre",
+        "calls-after-close",
         "calls-listed",
         "two-calls-control",
         "two-calls-echo",

@@ -260,6 +260,16 @@ fn clear_request_disconnect_notify_and_the_control_end_remove_the_call() {
         1001,
     );
     assert_eq!(id_at(&clear, 12), out);
+    // The server's Call-Disconnect-Notify (naming the translated ID) ends it.
+    let sseq = SERVER_SEQ + 32;
+    let cdn = from_server(
+        &mut h,
+        c,
+        sseq,
+        &message(msg::CALL_DISCONNECT_NOTIFY, out, 0),
+        1001,
+    );
+    assert_eq!(id_at(&cdn, 12), 7);
     assert_eq!(gre_in(&mut h, *c.ip(), out, 1002), None);
     none(
         &mut h,
@@ -272,6 +282,7 @@ fn clear_request_disconnect_notify_and_the_control_end_remove_the_call() {
     // A second call on the same connection; the server disconnects it, naming its
     // own call ID (left as written).
     let seq = seq + 16;
+    let sseq = sseq + 148;
     let rq = from_client(
         &mut h,
         sub,
@@ -280,7 +291,6 @@ fn clear_request_disconnect_notify_and_the_control_end_remove_the_call() {
         1003,
     );
     let out2 = id_at(&rq, 12);
-    let sseq = SERVER_SEQ + 32;
     from_server(
         &mut h,
         c,
@@ -636,4 +646,259 @@ fn turning_the_alg_on_by_reload_leaves_earlier_calls_gre_without_a_call() {
         gre_in(&mut h, pool, 0x55, 1005),
         Some((ip("100.64.1.2"), 0x55))
     );
+}
+
+/// The seconds a closing call lingers (`cgnat_dataplane::nat::CALL_LINGER`, as
+/// docs/alg.md says).
+const LINGER: u32 = 10;
+
+/// A PPTP event counter by its name (`cgnat_dataplane::nat::PPTP_EVENTS`).
+fn pptp_event(h: &Harness, name: &str) -> u64 {
+    let k = cgnat_dataplane::nat::PPTP_EVENTS
+        .iter()
+        .position(|n| *n == name)
+        .unwrap_or_else(|| panic!("no PPTP event {name}"));
+    h.counters.pptp[k].get()
+}
+
+fn contract_refused(h: &mut Harness) -> u64 {
+    h.worker
+        .counters()
+        .contract_event(cgnat_alg::id::PPTP, ContractEvent::Refused)
+        .get()
+}
+
+/// Outbound GRE of `client` keyed by the server's call ID `server_id`: whether it left.
+fn gre_out(h: &mut Harness, client: &str, server_id: u16, now: u32) -> bool {
+    let f = ip_frame(client, SERVER, GRE, &gre1(server_id, 1), false);
+    !h.inject(&f, Inside, now).is_empty()
+}
+
+/// The seconds the API gives the one PPTP call listed at `now`.
+fn listed_expiry(h: &mut Harness, now: u32) -> Option<u32> {
+    use cgnat_dataplane::inspect::{answer, Answer, Query};
+    let Answer::Expectations(rows) = answer(&h.nth(0).nat, 0, &Query::Expectations(100), now)
+    else {
+        panic!("not expectations")
+    };
+    let calls: Vec<_> = rows.iter().filter(|r| r.class == "pptp_call").collect();
+    assert!(calls.len() <= 1, "{rows:?}");
+    calls.first().map(|r| r.expires_in_secs)
+}
+
+/// The subscriber clears its call `id` (translated `out`) at `now`.
+fn clear(h: &mut Harness, client: &str, id: u16, out: u16, now: u32) {
+    let m = from_client(
+        h,
+        client,
+        CLIENT_SEQ + 168,
+        &message(msg::CALL_CLEAR_REQUEST, id, 0),
+        now,
+    );
+    assert_eq!(id_at(&m, 12), out, "the clear names the translated call ID");
+}
+
+/// The server's Call-Disconnect-Notify naming `named` at `now` (after the reply):
+/// the Call ID the subscriber got.
+fn disconnect(h: &mut Harness, c: SocketAddrV4, named: u16, now: u32) -> u16 {
+    let m = message(msg::CALL_DISCONNECT_NOTIFY, named, 0);
+    let got = from_server(h, c, SERVER_SEQ + 32, &m, now);
+    assert_eq!(got[14..], m[14..]);
+    id_at(&got, 12)
+}
+
+#[test]
+fn a_disconnect_naming_the_translated_call_id_is_rewritten_to_the_subscribers_own() {
+    // The de-facto convention (pptpd, accel-ppp): the PNS's call ID, as the server
+    // knows it, i.e. the translation.
+    let mut h = harness(ON);
+    let sub = "100.64.1.2";
+    let (c, out) = call(&mut h, sub, 7, 0x100);
+    let refused = contract_refused(&mut h);
+    assert_eq!(disconnect(&mut h, c, out, 1001), 7);
+    assert_eq!(gre_in(&mut h, *c.ip(), out, 1002), None);
+    assert!(!gre_out(&mut h, sub, 0x100, 1002));
+    assert_eq!(h.counters.dropped(DropReason::GreNoCall), 2);
+    assert_eq!(
+        contract_refused(&mut h),
+        refused,
+        "the disconnect was refused"
+    );
+    assert_eq!(pptp_event(&h, "calls_ended"), 1);
+    assert_eq!(pptp_event(&h, "disconnects_unmatched"), 0);
+}
+
+#[test]
+fn after_a_clear_gre_flows_until_the_disconnect_naming_the_servers_id() {
+    // RFC 2637 2.13's convention: the PAC's own call ID, left as written.
+    let mut h = harness(ON);
+    let sub = "100.64.1.2";
+    let (c, out) = call(&mut h, sub, 7, 0x100);
+    clear(&mut h, sub, 7, out, 1001);
+    // Closing: the server may still send (and the subscriber too) until it notifies.
+    assert_eq!(gre_in(&mut h, *c.ip(), out, 1002), Some((ip(sub), 7)));
+    assert!(gre_out(&mut h, sub, 0x100, 1002));
+    assert_eq!(disconnect(&mut h, c, 0x100, 1003), 0x100);
+    assert_eq!(gre_in(&mut h, *c.ip(), out, 1004), None);
+    assert!(!gre_out(&mut h, sub, 0x100, 1004));
+    assert_eq!(pptp_event(&h, "calls_ended"), 1);
+    assert_eq!(pptp_event(&h, "disconnects_unmatched"), 0);
+}
+
+#[test]
+fn clear_then_disconnect_gives_the_client_its_own_call_id_back() {
+    let mut h = harness(ON);
+    let sub = "100.64.1.2";
+    let (c, out) = call(&mut h, sub, 7, 0x100);
+    assert_ne!(out, 7, "the call ID was not translated");
+    clear(&mut h, sub, 7, out, 1001);
+    let refused = contract_refused(&mut h);
+    assert_eq!(
+        disconnect(&mut h, c, out, 1002),
+        7,
+        "the client would not find its call"
+    );
+    assert_eq!(
+        contract_refused(&mut h),
+        refused,
+        "the disconnect was refused"
+    );
+    assert_eq!(gre_in(&mut h, *c.ip(), out, 1003), None);
+    assert_eq!(pptp_event(&h, "calls_ended"), 1);
+    assert_eq!(pptp_event(&h, "calls_lingered"), 0);
+    // A second disconnect names nothing now: left as written, counted.
+    assert_eq!(disconnect(&mut h, c, out, 1004), out);
+    assert_eq!(pptp_event(&h, "disconnects_unmatched"), 1);
+}
+
+#[test]
+fn a_cleared_call_without_a_disconnect_goes_after_the_linger() {
+    let linger = LINGER;
+    let mut h = harness(ON);
+    let sub = "100.64.1.2";
+    let (c, out) = call(&mut h, sub, 7, 0x100);
+    clear(&mut h, sub, 7, out, 1001);
+    assert_eq!(
+        listed_expiry(&mut h, 1004),
+        Some(LINGER - 3),
+        "the API's expiry"
+    );
+    // GRE refreshes nothing of a closing call: the linger counts from the clear.
+    for t in 1002..1001 + linger {
+        h.expire(t);
+        assert_eq!(gre_in(&mut h, *c.ip(), out, t), Some((ip(sub), 7)), "{t}");
+    }
+    h.expire(1001 + linger);
+    assert_eq!(gre_in(&mut h, *c.ip(), out, 1001 + linger), None);
+    assert!(!gre_out(&mut h, sub, 0x100, 1001 + linger));
+    assert_eq!(h.counters.dropped(DropReason::GreNoCall), 2);
+    assert_eq!(pptp_event(&h, "calls_lingered"), 1);
+    assert_eq!(pptp_event(&h, "calls_ended"), 1);
+    // The server's late disconnect names nothing: left as written, counted.
+    assert_eq!(disconnect(&mut h, c, out, 1001 + linger), out);
+    assert_eq!(pptp_event(&h, "disconnects_unmatched"), 1);
+}
+
+#[test]
+fn a_disconnect_matching_two_calls_ends_the_translated_ids() {
+    let mut h = harness(ON);
+    let sub = "100.64.1.2";
+    // Call 7 (translated `out_a`), then call 8 to which the server gives the call ID
+    // `out_a` as its own: a disconnect naming `out_a` matches both.
+    let (c, out_a) = call(&mut h, sub, 7, 0x100);
+    let rq = from_client(
+        &mut h,
+        sub,
+        CLIENT_SEQ + 168,
+        &message(msg::OUT_CALL_REQUEST, 8, 2),
+        1001,
+    );
+    let out_b = id_at(&rq, 12);
+    let rp = from_server(
+        &mut h,
+        c,
+        SERVER_SEQ + 32,
+        &message(msg::OUT_CALL_REPLY, out_a, out_b),
+        1001,
+    );
+    assert_eq!(id_at(&rp, 14), 8);
+    let cdn = from_server(
+        &mut h,
+        c,
+        SERVER_SEQ + 64,
+        &message(msg::CALL_DISCONNECT_NOTIFY, out_a, 0),
+        1002,
+    );
+    assert_eq!(
+        id_at(&cdn, 12),
+        7,
+        "the translated ID's call is the one ended"
+    );
+    assert_eq!(gre_in(&mut h, *c.ip(), out_a, 1003), None);
+    assert_eq!(gre_in(&mut h, *c.ip(), out_b, 1003), Some((ip(sub), 8)));
+    assert!(gre_out(&mut h, sub, out_a, 1003), "call 8's GRE out");
+}
+
+#[test]
+fn a_closed_control_connection_ends_its_calls_after_the_linger() {
+    let linger = LINGER;
+    for how in ["fin", "rst"] {
+        let mut h = harness(ON);
+        let sub = "100.64.1.2";
+        let (c, out) = call(&mut h, sub, 7, 0x100);
+        let (client, server) = (format!("{sub}:40000"), format!("{SERVER}:1723"));
+        if how == "fin" {
+            h.inject(
+                &tcp(&client, &server, CLIENT_SEQ + 168, "FA", b"", false),
+                Inside,
+                1001,
+            );
+            let back = tcp(&server, &c.to_string(), SERVER_SEQ + 32, "FA", b"", true);
+            h.inject(&back, Outside, 1001);
+        } else {
+            h.inject(
+                &tcp(&client, &server, CLIENT_SEQ + 168, "RA", b"", false),
+                Inside,
+                1001,
+            );
+        }
+        // GRE still flows for the linger (and keeps the session alive meanwhile)...
+        for t in 1002..=1001 + linger {
+            h.expire(t);
+            assert_eq!(
+                gre_in(&mut h, *c.ip(), out, t),
+                Some((ip(sub), 7)),
+                "{how} {t}"
+            );
+        }
+        // ... then the call goes, long before the control session's own timeout.
+        h.expire(1002 + linger);
+        assert_eq!(gre_in(&mut h, *c.ip(), out, 1002 + linger), None, "{how}");
+        assert!(!gre_out(&mut h, sub, 0x100, 1002 + linger), "{how}");
+        assert_eq!(h.counters.dropped(DropReason::GreNoCall), 2, "{how}");
+        assert_eq!(pptp_event(&h, "calls_lingered"), 1, "{how}");
+    }
+}
+
+#[test]
+fn a_call_id_reused_after_its_clear_is_a_new_call() {
+    let mut h = harness(ON);
+    let sub = "100.64.1.2";
+    let (c, out) = call(&mut h, sub, 7, 0x100);
+    clear(&mut h, sub, 7, out, 1001);
+    let rq = from_client(
+        &mut h,
+        sub,
+        CLIENT_SEQ + 184,
+        &message(msg::OUT_CALL_REQUEST, 7, 2),
+        1002,
+    );
+    let again = id_at(&rq, 12);
+    assert_ne!(
+        again, out,
+        "the closing call's translation handed out again"
+    );
+    assert_eq!(gre_in(&mut h, *c.ip(), out, 1003), None);
+    assert_eq!(pptp_event(&h, "calls"), 2);
+    assert_eq!(pptp_event(&h, "calls_ended"), 1);
 }

@@ -4,13 +4,26 @@
 //! A call lives on the worker of its control session (the subscriber's); its
 //! translated call ID is taken from that worker's share of the pool address's port
 //! space (as a port: [`super::pool::Pool::owner`]), so that inbound GRE, keyed by that
-//! ID, is the same worker's. Calls end with a Call-Clear-Request or a
-//! Call-Disconnect-Notify, with their control session, or after the `pptp_call`
-//! class's timeout without a control message or GRE packet; GRE of a call keeps its
-//! control session alive.
+//! ID, is the same worker's. A Call-Clear-Request from the subscriber, or its control
+//! connection closing (FIN both ways, or a reset), marks a call closing: its GRE still
+//! flows (the server sends its Call-Disconnect-Notify, then stops) until the server's
+//! Call-Disconnect-Notify ends it, or [`CALL_LINGER`] seconds later (`calls_lingered`).
+//! A call also ends with its control session, or after the `pptp_call` class's timeout
+//! without a control message or GRE packet; GRE of a call keeps its control session
+//! alive.
+//!
+//! A Call-Disconnect-Notify from the server names the call by the subscriber's call ID
+//! as the server knows it (the translated one), as deployed servers write it (pptpd,
+//! accel-ppp; Linux's nf_nat_pptp reads it so), or by the server's own call ID, as RFC
+//! 2637 2.13 says. The translated ID is tried first, among this control session's
+//! calls: it is then rewritten to the subscriber's own; else the server's own ID, left
+//! as written; else the message is left as written and counted
+//! (`disconnects_unmatched`). When both name a call, and not the same, the translated
+//! ID's is ended: server call IDs and translated ones are apart only by accident, and
+//! the translated one is what deployed servers send.
 
 use super::gre::{Call, Refused};
-use super::{Nat, ALG_PPTP};
+use super::{Nat, TcpState, ALG_PPTP};
 use crate::counters::DropReason;
 use cgnat_alg::contract::{Ask, Ctx, Dir, Grant, Kind};
 
@@ -18,23 +31,40 @@ use cgnat_alg::contract::{Ask, Ctx, Dir, Grant, Kind};
 /// (`cgnat_alg_events_total{alg="pptp",event=...}`) and the key in the summary's
 /// `alg.pptp`, by index of [`crate::counters::WorkerCounters::pptp`] (with
 /// `gre_no_call`, the drop counter, beside them).
-pub const PPTP_EVENTS: [&str; 5] = ["calls", "calls_refused", "calls_ended", "gre_out", "gre_in"];
+pub const PPTP_EVENTS: [&str; 7] = [
+    "calls",
+    "calls_refused",
+    "calls_ended",
+    "gre_out",
+    "gre_in",
+    "calls_lingered",
+    "disconnects_unmatched",
+];
 /// Indexes of [`PPTP_EVENTS`].
 pub mod event {
     /// Calls made (a subscriber's call ID translated).
     pub const CALLS: usize = 0;
     /// Calls refused (the table full, no call ID free).
     pub const REFUSED: usize = 1;
-    /// Calls ended (either side, the control session, idleness).
+    /// Calls ended (either side, the control session, idleness, the linger).
     pub const ENDED: usize = 2;
     /// GRE packets of calls translated outbound.
     pub const GRE_OUT: usize = 3;
     /// Likewise inbound.
     pub const GRE_IN: usize = 4;
+    /// Calls closing (cleared by the subscriber, or their control connection closed)
+    /// ended by the linger, no Call-Disconnect-Notify having come (also in `ENDED`).
+    pub const LINGERED: usize = 5;
+    /// Call-Disconnect-Notify (or Call-Clear-Request) messages from the server naming
+    /// no call of their control session by either convention: left as written.
+    pub const UNMATCHED: usize = 6;
 }
 
 /// The seconds a call lives without a control message or GRE packet.
 const CALL_TIMEOUT: u32 = cgnat_alg::CLASSES[cgnat_alg::class::PPTP_CALL as usize].timeout_secs;
+
+/// The seconds a closing call still carries GRE without a Call-Disconnect-Notify.
+pub const CALL_LINGER: u32 = 10;
 
 /// GRE's IP protocol number.
 pub const PROTO_GRE: u8 = 47;
@@ -77,7 +107,16 @@ impl Nat {
                 inside,
                 ..
             } => {
-                let known = self.calls.get_inside(inside.0, server, inside.1).is_some();
+                let known = match self.calls.get_inside(inside.0, server, inside.1) {
+                    // A call ID announced again after its clear: a new call (the old
+                    // one's Call-Disconnect-Notify then names nothing).
+                    Some(c) if c.closing.is_some() => {
+                        self.calls.end_inside(inside.0, server, inside.1);
+                        pptp[event::ENDED].inc();
+                        false
+                    }
+                    known => known.is_some(),
+                };
                 let owner = &self.pool;
                 let me = owner.worker();
                 // The IDs whose inbound GRE reaches this worker (as a port would).
@@ -127,24 +166,38 @@ impl Nat {
             Ask::End {
                 kind: Kind::Id,
                 endpoint,
-                translated,
+                translated: false,
             } => {
-                let c = if translated {
-                    // The server's own call ID (`cgnat_alg::pptp`'s convention).
-                    self.calls.end_server(ctx.inside.0, endpoint.0, endpoint.1)
-                } else {
-                    self.calls.end_inside(endpoint.0, server, endpoint.1)
-                };
-                match c {
-                    Some(c) => {
-                        pptp[event::ENDED].inc();
-                        Grant::To(if translated {
-                            (c.inside, c.inside_id)
-                        } else {
-                            (c.outside, c.outside_id)
-                        })
-                    }
+                // The subscriber cleared its call: closing until the server's
+                // Call-Disconnect-Notify (or the linger) ends it.
+                match self.calls.close_inside(endpoint.0, server, endpoint.1, now) {
+                    Some(c) => Grant::To((c.outside, c.outside_id)),
                     None => Grant::Refused,
+                }
+            }
+            Ask::End {
+                kind: Kind::Id,
+                endpoint,
+                translated: true,
+            } => {
+                // The translated call ID first (deployed servers), then the server's
+                // own (RFC 2637): see the module's doc.
+                let named = (if endpoint.0 == 0 { pool } else { endpoint.0 }, endpoint.1);
+                let (c, back) = match self.calls.end_outside_of(control, named.0, server, named.1) {
+                    Some(c) => (Some(c), (c.inside, c.inside_id)),
+                    None => (
+                        self.calls.end_server(ctx.inside.0, server, endpoint.1),
+                        endpoint,
+                    ),
+                };
+                if c.is_some() {
+                    pptp[event::ENDED].inc();
+                    // The server's own ID is left as written: the grant is the
+                    // endpoint as named.
+                    Grant::To(back)
+                } else {
+                    pptp[event::UNMATCHED].inc();
+                    Grant::Refused
                 }
             }
             _ => Grant::Refused,
@@ -209,14 +262,24 @@ impl Nat {
         }
     }
 
-    /// Ends the calls idle for the class's timeout (a walk of the table, once a second).
+    /// Once a second (a walk of the table): marks closing the calls whose control
+    /// connection closed (FIN both ways, or a reset), and ends those closing for
+    /// [`CALL_LINGER`] and those idle for the class's timeout.
     pub(super) fn expire_calls(&mut self, now: u32) {
         if self.calls.is_empty() || self.calls_checked == now {
             return;
         }
         self.calls_checked = now;
-        let n = self.calls.expire(now, CALL_TIMEOUT);
-        self.counters.pptp[event::ENDED].add(n as u64);
+        let sessions = &self.sessions;
+        let closed = |i: u32| {
+            sessions.get(i as usize).is_some_and(|s| {
+                s.proto == crate::wire::ipv4::PROTO_TCP
+                    && matches!(s.state(), TcpState::Closing | TcpState::Reset)
+            })
+        };
+        let (lingered, idle) = self.calls.sweep(now, CALL_TIMEOUT, CALL_LINGER, closed);
+        self.counters.pptp[event::LINGERED].add(lingered as u64);
+        self.counters.pptp[event::ENDED].add((lingered + idle) as u64);
     }
 }
 
@@ -367,7 +430,9 @@ mod tests {
     #[test]
     fn clear_disconnect_and_the_control_sessions_end_remove_the_call() {
         let (mut n, c) = nat(16);
-        // Call-Clear-Request from the subscriber: its call ID rewritten, the call gone.
+        // Call-Clear-Request from the subscriber: its call ID rewritten, the call
+        // closing (its GRE still flows) until the server's Call-Disconnect-Notify,
+        // naming the translated ID (rewritten back), ends it.
         let (i, pool, out) = call(&mut n, SUB, 7, 0x100);
         let (_, ctx) = control(&mut n, SUB);
         let m = through(
@@ -378,6 +443,16 @@ mod tests {
             T0 + 1,
         );
         assert_eq!(id_at(&m, 12), out);
+        assert!(n.pptp_calls().next().unwrap().closing == Some(T0 + 1));
+        assert_eq!(n.gre_out2in(pool, SERVER, out, T0 + 1), Ok((SUB, 7)));
+        let m = through(
+            &mut n,
+            i,
+            &ctx(Dir::FromOutside),
+            message(msg::CALL_DISCONNECT_NOTIFY, out, 0),
+            T0 + 1,
+        );
+        assert_eq!(id_at(&m, 12), 7);
         assert_eq!(
             n.gre_out2in(pool, SERVER, out, T0 + 2),
             Err(DropReason::GreNoCall)
@@ -409,15 +484,27 @@ mod tests {
             dport: 1723,
         };
         n.in2out(&rst, tcp::RST | tcp::ACK, true, T0 + 5).unwrap();
-        // Before the call's own idle timeout: the reset session's transitory one.
-        n.expire(T0 + 5 + 241, 1000);
-        assert_eq!(n.live_sessions(), 0, "the control session {i} ended");
+        // Closing from the next sweep, gone the linger after: long before the call's
+        // own idle timeout or the reset session's transitory one.
+        n.expire(T0 + 6, 1000);
+        n.expire(T0 + 6 + CALL_LINGER - 1, 1000);
         assert_eq!(
-            n.gre_out2in(pool, SERVER, out, T0 + 5 + 242),
+            n.gre_out2in(pool, SERVER, out, T0 + 6 + CALL_LINGER - 1),
+            Ok((SUB, 9))
+        );
+        n.expire(T0 + 6 + CALL_LINGER, 1000);
+        assert_eq!(
+            n.live_sessions(),
+            1,
+            "the control session {i} is still held"
+        );
+        assert_eq!(
+            n.gre_out2in(pool, SERVER, out, T0 + 6 + CALL_LINGER),
             Err(DropReason::GreNoCall)
         );
         assert_eq!(n.pptp_calls().count(), 0);
         assert_eq!(c.pptp[event::ENDED].get(), 3);
+        assert_eq!(c.pptp[event::LINGERED].get(), 1);
     }
 
     #[test]

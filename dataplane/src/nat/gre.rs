@@ -39,6 +39,10 @@ pub struct Call {
     pub control: u32,
     /// Second of the last control message or GRE packet of the call.
     pub seen: u32,
+    /// The second the call was marked closing (a Call-Clear-Request from the
+    /// subscriber, or its control connection closed): it still carries GRE until a
+    /// Call-Disconnect-Notify ends it, or the linger after this second does.
+    pub closing: Option<u32>,
 }
 
 /// (address, server, call ID).
@@ -143,6 +147,7 @@ impl Calls {
             bound: false,
             control,
             seen: now,
+            closing: None,
         };
         self.by_inside.insert((inside, server, inside_id), slot);
         self.by_outside.insert((pool, server, outside_id), slot);
@@ -238,14 +243,47 @@ impl Calls {
         Some(c)
     }
 
-    /// Ends the subscriber's call `inside_id` to `server` (it cleared the call).
+    /// Ends the subscriber's call `inside_id` to `server` at once.
     pub fn end_inside(&mut self, inside: u32, server: u32, inside_id: u16) -> Option<Call> {
         let &s = self.by_inside.get(&(inside, server, inside_id))?;
         self.remove_slot(s)
     }
 
+    /// Marks the subscriber's call `inside_id` to `server` closing at `now` (it
+    /// cleared the call: the server's Call-Disconnect-Notify, or the linger, ends it).
+    /// A call already closing keeps its first second.
+    pub fn close_inside(
+        &mut self,
+        inside: u32,
+        server: u32,
+        inside_id: u16,
+        now: u32,
+    ) -> Option<&Call> {
+        let &s = self.by_inside.get(&(inside, server, inside_id))?;
+        let c = self.slots[s as usize].as_mut().expect("indexed call");
+        c.closing.get_or_insert(now);
+        Some(c)
+    }
+
+    /// Ends the call of control session `control` that `server` knows by its
+    /// translated call ID `outside_id` on `pool` (a Call-Disconnect-Notify as deployed
+    /// servers write it: the subscriber's call ID, as the NAT translated it).
+    pub fn end_outside_of(
+        &mut self,
+        control: u32,
+        pool: u32,
+        server: u32,
+        outside_id: u16,
+    ) -> Option<Call> {
+        let &s = self.by_outside.get(&(pool, server, outside_id))?;
+        if self.slots[s as usize].as_ref()?.control != control {
+            return None;
+        }
+        self.remove_slot(s)
+    }
+
     /// Ends the call of `inside` whose server call ID is `server_id` (the server
-    /// disconnected it).
+    /// disconnected it, naming its own call ID as RFC 2637 2.13 says).
     pub fn end_server(&mut self, inside: u32, server: u32, server_id: u16) -> Option<Call> {
         let &s = self.by_server.get(&(inside, server, server_id))?;
         self.remove_slot(s)
@@ -256,9 +294,34 @@ impl Calls {
         self.end_where(|c| c.control == control)
     }
 
-    /// Ends every call not seen since `idle` seconds before `now`; how many.
-    pub fn expire(&mut self, now: u32, idle: u32) -> usize {
-        self.end_where(|c| now.wrapping_sub(c.seen) >= idle)
+    /// Once a second: marks closing at `now` the calls whose control session `closed`
+    /// says is closed, then ends the calls closing for `linger` seconds and those not
+    /// seen for `idle`; how many of each (lingered, idle). A walk of the slots: not on
+    /// the hot path.
+    pub fn sweep(
+        &mut self,
+        now: u32,
+        idle: u32,
+        linger: u32,
+        closed: impl Fn(u32) -> bool,
+    ) -> (usize, usize) {
+        let (mut lingered, mut idled) = (0, 0);
+        for s in 0..self.slots.len() as u32 {
+            let Some(c) = self.slots[s as usize].as_mut() else {
+                continue;
+            };
+            if c.closing.is_none() && closed(c.control) {
+                c.closing = Some(now);
+            }
+            if c.closing.is_some_and(|t| now.wrapping_sub(t) >= linger) {
+                self.remove_slot(s);
+                lingered += 1;
+            } else if now.wrapping_sub(c.seen) >= idle {
+                self.remove_slot(s);
+                idled += 1;
+            }
+        }
+        (lingered, idled)
     }
 
     /// Ends every call `f` picks (a walk of the slots: not on the hot path).
@@ -379,10 +442,41 @@ mod tests {
         // B seen at 100 by its GRE: not idle at 350 with 300 s, idle at 400.
         let b = t.get_inside(B, SERVER, 7).copied().unwrap();
         t.inbound(POOL, SERVER, b.outside_id, 100).unwrap();
-        assert_eq!(t.expire(350, 300), 0);
-        assert_eq!(t.expire(400, 300), 1);
+        assert_eq!(t.sweep(350, 300, 10, |_| false), (0, 0));
+        assert_eq!(t.sweep(400, 300, 10, |_| false), (0, 1));
         assert!(t.is_empty());
         assert_eq!(t.free.len(), t.capacity());
+    }
+
+    #[test]
+    fn a_closing_call_lingers_and_a_disconnect_ends_only_its_control_sessions_call() {
+        let mut t = Calls::new(8);
+        let a = *t.announce((A, 7), SERVER, POOL, 1, 0, all).unwrap();
+        let b = *t.announce((B, 7), SERVER, POOL, 2, 0, all).unwrap();
+        // Another control session's call is not ended by its translated ID.
+        assert!(t.end_outside_of(1, POOL, SERVER, b.outside_id).is_none());
+        assert_eq!(t.len(), 2);
+        // Closing keeps its first second; GRE still finds it but does not extend it.
+        assert_eq!(t.close_inside(A, SERVER, 7, 10).unwrap().closing, Some(10));
+        assert_eq!(t.close_inside(A, SERVER, 7, 12).unwrap().closing, Some(10));
+        assert!(t.inbound(POOL, SERVER, a.outside_id, 15).is_some());
+        assert_eq!(t.sweep(19, 300, 10, |_| false), (0, 0));
+        assert_eq!(t.sweep(20, 300, 10, |_| false), (1, 0));
+        assert!(t.inbound(POOL, SERVER, a.outside_id, 20).is_none());
+        // A closed control session marks its calls closing at the sweep.
+        assert_eq!(t.sweep(30, 300, 10, |c| c == 2), (0, 0));
+        assert_eq!(t.get_inside(B, SERVER, 7).unwrap().closing, Some(30));
+        assert_eq!(t.sweep(40, 300, 10, |_| false), (1, 0));
+        assert!(t.is_empty());
+        // Ended by its translated ID on its own control session.
+        let a = *t.announce((A, 8), SERVER, POOL, 1, 50, all).unwrap();
+        assert_eq!(
+            t.end_outside_of(1, POOL, SERVER, a.outside_id)
+                .unwrap()
+                .inside_id,
+            8
+        );
+        assert!(t.is_empty());
     }
 
     #[test]

@@ -22,7 +22,7 @@
 //! evicted (RFC 6888 REQ-11).
 
 mod calls;
-pub use calls::{gre_call_id, PPTP_EVENTS, PROTO_GRE};
+pub use calls::{gre_call_id, CALL_LINGER, PPTP_EVENTS, PROTO_GRE};
 mod create;
 pub mod deterministic;
 pub mod expect;
