@@ -310,6 +310,8 @@ fn nat_params(cfg: &Config, workers: u16) -> NatParams {
         NatParams::from_config(&cfg.nat, workers).expect("deterministic parameters fit");
     params.set_algs(&cfg.alg);
     params.set_nat64(cfg.nat64.as_ref());
+    // What gets logged, as the runtime sets it (`[logging]`).
+    params.log = crate::log::Policy::from_config(cfg);
     params
 }
 

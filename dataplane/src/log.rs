@@ -552,19 +552,29 @@ pub fn syslog_line(e: &LogEvent, hostname: &str, timestamp: &str) -> String {
     // other lines are as they were.
     let other = crate::nat::portless(e.proto)
         && matches!(e.kind, event::SESSION_CREATE | event::SESSION_DELETE);
+    // A PPTP call (`Nat::log_calls`): a GRE session whose ports are call IDs (its
+    // translated one never 0; a GRE session by address alone has no ports). Its pool
+    // "range" is its translated call ID; the three call IDs are named.
+    let call = other && e.proto == crate::nat::PROTO_GRE && e.out_port != 0;
     // <134> = facility local0 (16) * 8 + severity informational (6).
     let mut line = format!(
         "<134>1 {timestamp} {hostname} cgnat - {what} [nat@32473 inside=\"{}\" outside=\"{}\" first=\"{}\" last=\"{}\"",
         e.inside_text(),
         Ipv4Addr::from(e.outside),
         e.out_port,
-        e.dst_port
+        if call { e.out_port } else { e.dst_port }
     );
     if other {
         line.push_str(&format!(
             " protocol=\"{}\" remote=\"{}\"",
             cgnat_config::protocol_name(e.proto),
             Ipv4Addr::from(e.dst)
+        ));
+    }
+    if call {
+        line.push_str(&format!(
+            " call=\"{}\" outside-call=\"{}\" remote-call=\"{}\"",
+            e.in_port, e.out_port, e.dst_port
         ));
     }
     line.push(']');
@@ -592,6 +602,45 @@ mod tests {
              remote=\"192.0.2.10:21\" refused=\"SITE\"]"
         );
         assert!(Encoder::new(7, false).data(&[e], 0).is_empty());
+    }
+
+    #[test]
+    fn a_pptp_call_is_a_gre_session_with_its_call_ids_on_syslog_and_ipfix() {
+        // Subscriber 100.64.1.2's call 7, translated to 1025 on 198.51.100.1, to
+        // server 192.0.2.10's call 256 (`Nat::log_calls`).
+        let call = LogEvent {
+            kind: event::SESSION_DELETE,
+            proto: 47,
+            inside: 0x6440_0102,
+            in_port: 7,
+            outside: 0xc633_6401,
+            out_port: 1025,
+            dst: 0xc000_020a,
+            dst_port: 256,
+            ..Default::default()
+        };
+        assert_eq!(
+            syslog_line(&call, "h", "T"),
+            "<134>1 T h cgnat - session-delete [nat@32473 inside=\"100.64.1.2\" \
+             outside=\"198.51.100.1\" first=\"1025\" last=\"1025\" protocol=\"gre\" \
+             remote=\"192.0.2.10\" call=\"7\" outside-call=\"1025\" remote-call=\"256\"]"
+        );
+        // A GRE session by address alone (no ports) names no call.
+        let plain = LogEvent {
+            in_port: 0,
+            out_port: 0,
+            dst_port: 0,
+            ..call
+        };
+        assert!(syslog_line(&plain, "h", "T").ends_with("remote=\"192.0.2.10\"]"));
+        // IPFIX: the session template, the call IDs in the port fields.
+        let (t, rec) = one_set(&mut Encoder::new(7, true), &[call]);
+        assert_eq!(t, T_SESSION_DST);
+        let mut want = vec![
+            0, 0, 1, 2, 3, 4, 5, 6, 2, 100, 64, 1, 2, 198, 51, 100, 1, 47,
+        ];
+        want.extend_from_slice(&[0, 7, 4, 1, 192, 0, 2, 10, 1, 0]);
+        assert_eq!(rec, want);
     }
 
     #[test]

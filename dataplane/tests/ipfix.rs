@@ -319,21 +319,52 @@ fn ipfix_port_block_events_and_syslog() {
     );
 }
 
-#[test]
-fn address_only_sessions_are_logged_beside_port_blocks_on_ipfix_and_syslog() {
-    // Port-block allocation logs blocks, not sessions (RFC 6888 REQ-14); a GRE
-    // session holds no block, so its create and delete (protocol 47, ports 0) are
-    // logged all the same, on syslog with its protocol and remote.
+/// Runs `frames` under port-block allocation with both an IPFIX collector (`ipfix`:
+/// its further keys) and a syslog server, `alg` added to the config; asserts that the
+/// records are a block's allocation and release and one GRE (protocol 47) session's
+/// create and delete (`what`). The capture, the collector's port and the four syslog
+/// lines.
+fn gre_beside_blocks(
+    name: &str,
+    alg: &str,
+    ipfix: &str,
+    frames: &[Vec<u8>],
+    what: &str,
+) -> (PathBuf, u16, Vec<String>) {
     let port = free_udp_port();
     let sport = free_udp_port();
     let extra = format!(
-        "[nat]\npool = [\"198.51.100.0/28\"]\nblock_size = 256\n\
-         [logging]\nipfix = {{ collector = \"127.0.0.1:{port}\" }}\nsyslog = {{ server = \"127.0.0.1:{sport}\" }}\n"
+        "[nat]\npool = [\"198.51.100.0/28\"]\nblock_size = 256\n{alg}\
+         [logging]\nipfix = {{ collector = \"127.0.0.1:{port}\"{ipfix} }}\n\
+         syslog = {{ server = \"127.0.0.1:{sport}\" }}\n"
     );
     let syslog = UdpSocket::bind(("127.0.0.1", sport)).unwrap();
     syslog
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
+    let cap = run_and_capture(name, &extra, port, frames);
+    let mut events = column(&cap, port, "cflow.nat_event");
+    events.sort();
+    assert_eq!(
+        events,
+        vec!["1", "14", "15", "2"],
+        "the block's allocation and release, {what}"
+    );
+    assert_eq!(column(&cap, port, "cflow.protocol"), vec!["47", "47"]);
+    let mut lines = Vec::new();
+    let mut buf = [0u8; 2048];
+    for _ in 0..4 {
+        let n = syslog.recv(&mut buf).expect("a syslog line");
+        lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    (cap, port, lines)
+}
+
+#[test]
+fn address_only_sessions_are_logged_beside_port_blocks_on_ipfix_and_syslog() {
+    // Port-block allocation logs blocks, not sessions (RFC 6888 REQ-14); a GRE
+    // session holds no block, so its create and delete (protocol 47, ports 0) are
+    // logged all the same, on syslog with its protocol and remote.
     let frames = vec![
         udp("100.64.1.2:1000", "192.0.2.10:53", b"x", false),
         ip_frame(
@@ -344,22 +375,13 @@ fn address_only_sessions_are_logged_beside_port_blocks_on_ipfix_and_syslog() {
             false,
         ),
     ];
-    let cap = run_and_capture("ipfix-other", &extra, port, &frames);
-    let events = column(&cap, port, "cflow.nat_event");
-    let mut sorted = events.clone();
-    sorted.sort();
-    assert_eq!(
-        sorted,
-        vec!["1", "14", "15", "2"],
-        "the block's allocation and release, the GRE session's create and delete"
+    let (_, _, lines) = gre_beside_blocks(
+        "ipfix-other",
+        "",
+        "",
+        &frames,
+        "the GRE session's create and delete",
     );
-    assert_eq!(column(&cap, port, "cflow.protocol"), vec!["47", "47"]);
-    let mut lines = Vec::new();
-    let mut buf = [0u8; 2048];
-    for _ in 0..4 {
-        let n = syslog.recv(&mut buf).expect("a syslog line");
-        lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-    }
     for what in ["session-create", "session-delete"] {
         assert!(
             lines.iter().any(|l| l.contains(what)
@@ -372,6 +394,63 @@ fn address_only_sessions_are_logged_beside_port_blocks_on_ipfix_and_syslog() {
         lines.iter().any(|l| l.contains("port-block-alloc")),
         "{lines:?}"
     );
+}
+
+#[test]
+fn a_pptp_call_is_logged_with_its_call_ids_on_ipfix_and_syslog() {
+    // A PPTP call's GRE is attributed only through the call's translation: its
+    // creation and end are logged as a GRE session whose ports are the call IDs (the
+    // subscriber's 7 inside, the translated one outside), beside port blocks.
+    use cgnat_alg::pptp::{message, msg};
+    let (c, s) = ("100.64.1.2:40000", "192.0.2.10:1723");
+    let frames = vec![
+        tcp(c, s, 100, "S", b"", false),
+        tcp(
+            c,
+            s,
+            101,
+            "PA",
+            &message(msg::OUT_CALL_REQUEST, 7, 1),
+            false,
+        ),
+        tcp(
+            c,
+            s,
+            269,
+            "PA",
+            &message(msg::CALL_CLEAR_REQUEST, 7, 0),
+            false,
+        ),
+    ];
+    let (cap, port, lines) = gre_beside_blocks(
+        "ipfix-pptp",
+        "[alg]\npptp = { enabled = true }\n",
+        ", destinations = true",
+        &frames,
+        "the call's create and delete",
+    );
+    // The subscriber in the call's records and its block's.
+    assert_eq!(column(&cap, port, "cflow.srcaddr"), vec!["100.64.1.2"; 4]);
+    twice(&cap, port, "cflow.srcport", "7");
+    twice(&cap, port, "cflow.dstaddr", "192.0.2.10");
+    // Never answered: the server's call ID unknown (0) at both ends.
+    twice(&cap, port, "cflow.dstport", "0");
+    let out = column(&cap, port, "cflow.post_naptsource_transport_port");
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(out[0], out[1]);
+    assert_ne!(out[0], "0");
+    for what in ["session-create", "session-delete"] {
+        let call = format!(
+            "protocol=\"gre\" remote=\"192.0.2.10\" call=\"7\" outside-call=\"{}\" remote-call=\"0\"]",
+            out[0]
+        );
+        assert!(
+            lines.iter().any(|l| l.contains(what)
+                && l.contains("inside=\"100.64.1.2\"")
+                && l.ends_with(&call)),
+            "{what}: {lines:?}"
+        );
+    }
 }
 
 #[test]

@@ -902,3 +902,125 @@ fn a_call_id_reused_after_its_clear_is_a_new_call() {
     assert_eq!(pptp_event(&h, "calls"), 2);
     assert_eq!(pptp_event(&h, "calls_ended"), 1);
 }
+
+/// The GRE events the worker logged since the last look (the others dropped):
+/// (natEvent, inside, its call ID, pool address, translated call ID, server, its call
+/// ID).
+type CallEvent = (u8, Ipv4Addr, u16, Ipv4Addr, u16, Ipv4Addr, u16);
+fn gre_events(h: &mut Harness) -> Vec<CallEvent> {
+    let ev = h.nth(0).nat.events();
+    let v = ev
+        .iter()
+        .filter(|e| e.proto == GRE)
+        .map(|e| {
+            let a = Ipv4Addr::from;
+            let (i, o, d) = (a(e.inside), a(e.outside), a(e.dst));
+            (e.kind, i, e.in_port, o, e.out_port, d, e.dst_port)
+        })
+        .collect();
+    ev.clear();
+    v
+}
+
+/// Another outgoing call of `client` on its control connection `c` (its outside
+/// endpoint), the subscriber's call ID and the server's `ids`, the client's and the
+/// server's next sequence numbers `seqs` moved on: the translated call ID.
+fn another_call(
+    h: &mut Harness,
+    client: &str,
+    c: SocketAddrV4,
+    seqs: &mut (u32, u32),
+    (id, server_id): (u16, u16),
+    now: u32,
+) -> u16 {
+    let rq = message(msg::OUT_CALL_REQUEST, id, 1);
+    let out = id_at(&from_client(h, client, seqs.0, &rq, now), 12);
+    let rp = message(msg::OUT_CALL_REPLY, server_id, out);
+    from_server(h, c, seqs.1, &rp, now);
+    *seqs = (seqs.0 + rq.len() as u32, seqs.1 + rp.len() as u32);
+    out
+}
+
+#[test]
+fn a_call_is_logged_when_made_and_when_it_ends_whichever_way() {
+    use cgnat_dataplane::log::event::{SESSION_CREATE as MADE, SESSION_DELETE as ENDED};
+    // Port blocks: no per-session events, but a call holds no block: logged.
+    let mut h = harness(&format!(
+        "allocation = \"port-block\"\n{ON}[logging]\nipfix = {{ collector = \"127.0.0.1:4739\" }}\n"
+    ));
+    let (a, b, server) = ("100.64.1.2", "100.64.1.3", ip(SERVER));
+    // Subscriber b's call, left idle; made before the server answers (its call ID
+    // unknown then).
+    let (cb, out_b) = call(&mut h, b, 5, 0x200);
+    let made_b = (MADE, ip(b), 5, *cb.ip(), out_b, server, 0);
+    assert_eq!(gre_events(&mut h), vec![made_b]);
+
+    // a's first call: cleared by the subscriber, disconnected by the server.
+    let (c, out) = call(&mut h, a, 7, 0x100);
+    let pool = *c.ip();
+    // The call made (the server's call ID unknown) and ended (known).
+    let logged = |id, out, server_id| {
+        vec![
+            (MADE, ip(a), id, pool, out, server, 0),
+            (ENDED, ip(a), id, pool, out, server, server_id),
+        ]
+    };
+    let mut seqs = (CLIENT_SEQ + 168, SERVER_SEQ + 32);
+    let clear = message(msg::CALL_CLEAR_REQUEST, 7, 0);
+    from_client(&mut h, a, seqs.0, &clear, 1001);
+    seqs.0 += 16;
+    let cdn = |id| message(msg::CALL_DISCONNECT_NOTIFY, id, 0);
+    from_server(&mut h, c, seqs.1, &cdn(0x100), 1001);
+    seqs.1 += 148;
+    assert_eq!(gre_events(&mut h), logged(7, out, 0x100));
+
+    // A second call, disconnected by the server.
+    let out2 = another_call(&mut h, a, c, &mut seqs, (8, 0x101), 1003);
+    from_server(&mut h, c, seqs.1, &cdn(0x101), 1004);
+    seqs.1 += 148;
+    assert_eq!(gre_events(&mut h), logged(8, out2, 0x101));
+
+    // A third, ended with its control connection (reset, then its timeout).
+    let out3 = another_call(&mut h, a, c, &mut seqs, (9, 0x102), 1007);
+    let rst = tcp(
+        &format!("{a}:40000"),
+        &format!("{SERVER}:1723"),
+        seqs.0,
+        "RA",
+        b"",
+        false,
+    );
+    h.inject(&rst, Inside, 1009);
+    h.expire(1009 + 250);
+    assert_eq!(
+        gre_events(&mut h),
+        logged(9, out3, 0x102),
+        "b's call is not idle yet"
+    );
+
+    // b's call, idle for the class's timeout (300 s).
+    h.expire(1000 + 300);
+    assert_eq!(
+        gre_events(&mut h),
+        vec![(ENDED, ip(b), 5, cb.ip().to_owned(), out_b, server, 0x200)]
+    );
+    assert_eq!(h.counters.pptp[2].get(), 4, "calls_ended");
+}
+
+#[test]
+fn a_call_alive_at_the_stop_is_closed_in_the_log() {
+    use cgnat_dataplane::log::event::{SESSION_CREATE as MADE, SESSION_DELETE as ENDED};
+    let mut h = harness(&format!(
+        "allocation = \"port-block\"\n{ON}[logging]\nsyslog = {{ server = \"127.0.0.1:514\" }}\n"
+    ));
+    let (c, out) = call(&mut h, "100.64.1.2", 7, 0x100);
+    let made = (MADE, ip("100.64.1.2"), 7, *c.ip(), out, ip(SERVER), 0);
+    // What the stop records (`close_log`), after what the worker had not yet handed
+    // over: the call made, then its end, with the server's call ID.
+    let mut cursor = 0;
+    while !h.nth(0).nat.close_log(&mut cursor, 1000) {}
+    assert_eq!(
+        gre_events(&mut h),
+        vec![made, (ENDED, made.1, 7, made.3, out, made.5, 0x100)]
+    );
+}

@@ -25,6 +25,7 @@
 use super::gre::{Call, Refused};
 use super::{Nat, TcpState, ALG_PPTP};
 use crate::counters::DropReason;
+use crate::log::{event as log_event, LogEvent};
 use cgnat_alg::contract::{Ask, Ctx, Dir, Grant, Kind};
 
 /// The PPTP counters: the event label in `/metrics`
@@ -81,6 +82,25 @@ pub fn gre_call_id(gre: &[u8]) -> Option<Option<u16>> {
     }
     let ok = gre.len() >= 8 && gre[0] & 0xe0 == 0x20 && gre[2] == 0x88 && gre[3] == 0x0b;
     Some(ok.then(|| u16::from_be_bytes([gre[6], gre[7]])))
+}
+
+/// The log event of call `c` made (`made`) or ended: see [`Nat::log_calls`].
+pub(super) fn call_event(made: bool, c: &Call) -> LogEvent {
+    LogEvent {
+        kind: if made {
+            log_event::SESSION_CREATE
+        } else {
+            log_event::SESSION_DELETE
+        },
+        proto: PROTO_GRE,
+        inside: c.inside,
+        in_port: c.inside_id,
+        outside: c.outside,
+        out_port: c.outside_id,
+        dst: c.server,
+        dst_port: if c.bound { c.server_id } else { 0 },
+        ..LogEvent::default()
+    }
 }
 
 impl Nat {
@@ -260,6 +280,30 @@ impl Nat {
             let n = self.calls.end_control(i);
             self.counters.pptp[event::ENDED].add(n as u64);
         }
+    }
+
+    /// The log events of the calls made and ended since the last time (the call
+    /// table's journal, emptied): a session create or delete (natEvent 1/2) of
+    /// protocol GRE whose ports are call IDs, the subscriber's address and own call ID
+    /// inside, the pool address and translated call ID outside, the server and its
+    /// call ID (0 while unknown: a call is made before the server answers) as the
+    /// remote, always carried as for the other address-only sessions. Logged when
+    /// GRE's sessions are (`Policy::other_sessions`): a call holds no port block, so
+    /// nothing else attributes its GRE to the subscriber.
+    pub(super) fn log_calls(&mut self) {
+        let (changes, lost) = self.calls.changes();
+        if changes.is_empty() && lost == 0 {
+            return;
+        }
+        let log = self.params.log;
+        if log.sessions || log.other_sessions {
+            for k in 0..changes.len() {
+                let (made, c) = self.calls.changes().0[k];
+                self.emit(call_event(made, &c));
+            }
+            self.counters.log_events_dropped.add(lost);
+        }
+        self.calls.clear_changes();
     }
 
     /// Once a second (a walk of the table): marks closing the calls whose control

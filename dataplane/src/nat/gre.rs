@@ -15,6 +15,10 @@
 //! the control session's id and which call IDs are its worker's to hand out (the same
 //! owner function as ports, so the worker that owns inbound GRE is computable from the
 //! pool address and key alone).
+//!
+//! Every call made and every call ended, whichever way it ends, is noted in the
+//! table's journal (bounded too: [`Calls::changes`]), which the NAT turns into its
+//! log events (`Nat::log_calls`), so no path that ends a call goes unlogged.
 
 use hashbrown::HashMap;
 
@@ -66,6 +70,10 @@ pub struct Calls {
     by_server: HashMap<Key, u32>,
     /// Where the search for the next translated call ID starts.
     cursor: u16,
+    /// The calls made (true) and ended (false) since [`Calls::clear_changes`].
+    changes: Vec<(bool, Call)>,
+    /// Changes not noted since then, the journal full.
+    changes_lost: u64,
 }
 
 impl Calls {
@@ -78,7 +86,30 @@ impl Calls {
             by_outside: HashMap::with_capacity(max),
             by_server: HashMap::with_capacity(max),
             cursor: 1,
+            changes: Vec::with_capacity(max),
+            changes_lost: 0,
         }
+    }
+
+    fn note(&mut self, made: bool, c: Call) {
+        if self.changes.len() < self.changes.capacity() {
+            self.changes.push((made, c));
+        } else {
+            self.changes_lost += 1;
+        }
+    }
+
+    /// The calls made (true) and ended (false, as they were at their end) since the
+    /// last [`Calls::clear_changes`], in order; and how many more there were that the
+    /// journal (room for as many as the table holds) had no room for.
+    pub fn changes(&self) -> (&[(bool, Call)], u64) {
+        (&self.changes, self.changes_lost)
+    }
+
+    /// Empties the journal.
+    pub fn clear_changes(&mut self) {
+        self.changes.clear();
+        self.changes_lost = 0;
     }
 
     /// Most calls.
@@ -151,6 +182,7 @@ impl Calls {
         };
         self.by_inside.insert((inside, server, inside_id), slot);
         self.by_outside.insert((pool, server, outside_id), slot);
+        self.note(true, call);
         Ok(self.slots[slot as usize].insert(call))
     }
 
@@ -240,6 +272,7 @@ impl Calls {
             self.by_server.remove(&(c.inside, c.server, c.server_id));
         }
         self.free.push(s);
+        self.note(false, c);
         Some(c)
     }
 

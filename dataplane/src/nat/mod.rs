@@ -1415,6 +1415,15 @@ impl Nat {
         let total = slots + subs + self.mappings.len() as u64;
         let end = (*cursor + u64::from(budget)).min(total);
         let log = self.params.log;
+        if *cursor == 0 && (log.sessions || log.other_sessions) && !self.calls.is_empty() {
+            // The PPTP calls alive (their journal first, so a call made just now is
+            // opened before it is closed); a stop is not the hot path.
+            self.log_calls();
+            let live: Vec<gre::Call> = self.calls.iter().copied().collect();
+            for c in &live {
+                self.emit(calls::call_event(false, c));
+            }
+        }
         while *cursor < end {
             // Room for what one slot may record (a subscriber's blocks; a session
             // and its folded mapping).
@@ -2947,8 +2956,10 @@ impl Nat {
         self.bib_event(event::BIB_DELETE, proto, inside, outside);
     }
 
-    /// Events recorded since the last call, for the driver to pass to the exporter.
+    /// Events recorded since the last call, for the driver to pass to the exporter
+    /// (the PPTP calls made and ended meanwhile added now: [`Nat::log_calls`]).
     pub fn events(&mut self) -> &mut Vec<LogEvent> {
+        self.log_calls();
         &mut self.events
     }
 
