@@ -109,6 +109,20 @@ impl Streams {
         true
     }
 
+    /// An HA standby promoted: the contract ALG TCP sessions whose sequence
+    /// adjustment the active's control lcore synced ([`Nat::sync_adjusted`]) are
+    /// adjusted here from now on (their frames go to the control lcore, which was
+    /// given the adjustment). One that finds no room is counted `no_room`.
+    pub fn promote(&mut self, nat: &mut Nat, counters: &WorkerCounters) {
+        nat.sync_adjusted(&mut |nat, i| {
+            let s = nat.session(i);
+            let alg = s.alg();
+            if s.proto == ipv4::PROTO_TCP && contract_of(alg).is_some() && !self.adjust(i, nat) {
+                counters.contract_event(alg, ContractEvent::NoRoom).inc();
+            }
+        });
+    }
+
     /// Takes the start kept for `session` in `dir`, if any.
     fn take(&mut self, session: u32, dir: Dir) -> Option<Partial> {
         let k = self

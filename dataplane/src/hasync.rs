@@ -414,11 +414,11 @@ impl Tables for WorkerTables<'_> {
             },
         ) = a
         {
-            // The control lcore's, not the workers'.
+            // The control lcore's adjustment; the workers are handed it too (the
+            // one holding the session notes that its frames are to go there).
             if self.shared.seq_in.push(it).is_err() {
                 self.shared.counters.install_failed.inc();
             }
-            return;
         }
         self.applies.push(a);
         if self.applies.len() >= APPLY_CHUNK {

@@ -773,6 +773,7 @@ impl<B: PacketBuf> Worker<B> {
     pub fn set_standby(&mut self, standby: bool, now: u32) {
         if self.standby && !standby {
             self.nat.sync_promote(now);
+            self.contract_streams.promote(&mut self.nat, &self.counters);
         }
         self.nat.sync_hold(standby);
         self.standby = standby;

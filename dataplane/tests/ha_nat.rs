@@ -494,3 +494,67 @@ fn nat64_sessions_sync_with_their_hosts_addresses_and_reach_them_after_failover(
         assert_eq!(u16::from_be_bytes([back[56], back[57]]), 5000 + k);
     }
 }
+
+/// An IRC connection whose DCC offer the active rewrote to another length: once the
+/// standby is promoted, the client's next line goes out moved by the growth and the
+/// server's acknowledgement comes back in the client's own numbering (the control
+/// lcore's adjustment is synced, and the standby's worker sends the session's frames
+/// there).
+#[test]
+fn an_irc_connection_with_a_resized_dcc_offer_keeps_its_adjustment_after_failover() {
+    let (mut a, mut s) = pair("[alg]\nirc = { enabled = true }\n");
+    let (client, server) = ("100.64.1.2:40000", "192.0.2.10:6667");
+    let c = connect(&mut a.h, client, server, 500).to_string();
+    let line = b"PRIVMSG bob :\x01DCC SEND f 100.64.1.2 5000 1024\x01\r\n";
+    let o = one(
+        &mut a.h,
+        &tcp(client, server, 101, "PA", line, false),
+        Side::Inside,
+        1001,
+        Side::Outside,
+    );
+    let grown = (o.len() - 54) as i64 - line.len() as i64;
+    assert_ne!(grown, 0, "an offer of another length");
+    run(&mut a, &mut s, 1001, 300);
+    assert!(s.link.in_sync());
+    assert_eq!(s.counters.install_failed.get(), 0);
+
+    s.h.worker.set_standby(false, 1002);
+    let next = 101 + line.len() as u32;
+    let o = one(
+        &mut s.h,
+        &tcp(client, server, next, "PA", b"PING x\r\n", false),
+        Side::Inside,
+        1002,
+        Side::Outside,
+    );
+    let seq_of = |f: &[u8]| u32::from_be_bytes([f[38], f[39], f[40], f[41]]);
+    let ack_of = |f: &[u8]| u32::from_be_bytes([f[42], f[43], f[44], f[45]]);
+    assert_eq!(
+        seq_of(&o) as i64,
+        next as i64 + grown,
+        "moved by the growth"
+    );
+    assert_eq!(&o[54..], b"PING x\r\n");
+    // The server acknowledges what it received: the client sees its own numbering.
+    let acked = (next as i64 + grown + 8) as u32;
+    let pong = {
+        use cgnat_dataplane::harness::OUTSIDE_MAC;
+        let d = sa(&c);
+        let mut v = Vec::new();
+        etherparse::PacketBuilder::ethernet2(GW_MAC, OUTSIDE_MAC)
+            .ipv4([192, 0, 2, 10], d.ip().octets(), 64)
+            .tcp(6667, d.port(), 501, 29200)
+            .ack(acked)
+            .psh()
+            .write(&mut v, b"PONG x\r\n")
+            .unwrap();
+        v
+    };
+    let i = one(&mut s.h, &pong, Side::Outside, 1003, Side::Inside);
+    assert_eq!(
+        ack_of(&i),
+        next + 8,
+        "acknowledged in the client's numbering"
+    );
+}

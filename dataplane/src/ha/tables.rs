@@ -57,12 +57,19 @@ impl Tables for NatTables<'_> {
     fn apply(&mut self, a: Apply) {
         match a {
             Apply::Flush => self.nat.sync_flush(self.now),
-            Apply::Item(Item {
-                end,
-                record: Record::SeqAdj(r),
-            }) => {
+            Apply::Item(
+                it @ Item {
+                    end,
+                    record: Record::SeqAdj(r),
+                },
+            ) => {
+                // The control lcore's adjustment, and the worker's note that the
+                // session's frames go there.
                 if let Some(alg) = self.alg.as_deref_mut() {
                     alg.sync_install(&r, end, self.now);
+                }
+                if self.nat.sync_install(&it, self.now).is_err() {
+                    self.counters.install_failed.inc();
                 }
             }
             Apply::Item(it) => {

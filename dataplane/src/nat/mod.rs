@@ -784,6 +784,10 @@ pub struct Nat {
     /// HA standby: live sessions are not expired (the active's traffic refreshes
     /// them, unseen here); their end comes from the active.
     hold: bool,
+    /// HA standby: the TCP connections (inside and remote endpoints) whose sequence
+    /// adjustment the active's control lcore synced (`Nat::sync_adjusted`); room
+    /// reserved when the standby role is taken.
+    adjusted_in: Vec<(u32, u16, u32, u16)>,
 }
 
 const NO_POOL: u16 = u16::MAX;
@@ -1035,6 +1039,7 @@ impl Nat {
             journal_on: false,
             journal_lost: false,
             hold: false,
+            adjusted_in: Vec::new(),
         };
         nat.above_threshold = vec![false; nat.pool.addrs.len()];
         set_alg_port_bits(&nat.params, &mut nat.alg_ports);

@@ -15,6 +15,10 @@ use crate::ha::wire::{
 /// Room for journal entries between two drains by the worker loop.
 pub const JOURNAL_ROOM: usize = 8192;
 
+/// Connections with a synced sequence adjustment a standby's worker keeps at most
+/// (as many as a worker's contract path follows: `alg_contract::ADJUSTED`).
+pub const ADJUSTED_ROOM: usize = 4096;
+
 /// Why a record was not installed (each counted by the caller).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InstallError {
@@ -279,6 +283,56 @@ impl Nat {
         }
         self.free_session = if cap > 0 { 0 } else { NIL };
         self.wheel = Wheel::new(wheel_slots(&self.params), now);
+        // The bulk brings the adjustments again, after the sessions.
+        self.adjusted_in.clear();
+    }
+
+    /// A standby: notes the TCP connection of adjustment `r` if its session is this
+    /// worker's. When the room is full, the connections whose session ended go first.
+    fn note_adjusted(&mut self, r: &wire::SeqAdjRec) -> Result<(), InstallError> {
+        let key = (r.inside.0, r.inside.1, r.remote.0, r.remote.1);
+        let session = |k: &(u32, u16, u32, u16)| Key {
+            proto: crate::wire::ipv4::PROTO_TCP,
+            a: k.0,
+            pa: k.1,
+            b: k.2,
+            pb: k.3,
+        };
+        if self.session_by_in_key(&session(&key)).is_none() || self.adjusted_in.contains(&key) {
+            return Ok(());
+        }
+        if self.adjusted_in.len() >= ADJUSTED_ROOM {
+            let mut keys = std::mem::take(&mut self.adjusted_in);
+            keys.retain(|k| self.session_by_in_key(&session(k)).is_some());
+            self.adjusted_in = keys;
+        }
+        if self.adjusted_in.len() >= ADJUSTED_ROOM {
+            return Err(InstallError::TableFull);
+        }
+        self.adjusted_in.push(key);
+        Ok(())
+    }
+
+    /// The sessions whose sequence adjustment a standby was synced (still alive),
+    /// each handed to `f` once, then forgotten: at promotion, so that the worker's
+    /// contract path sends their frames to the control lcore, which holds the
+    /// adjustment (`alg_contract::Streams::promote`).
+    pub fn sync_adjusted(&mut self, f: &mut dyn FnMut(&Nat, u32)) {
+        let mut keys = std::mem::take(&mut self.adjusted_in);
+        for &(a, pa, b, pb) in &keys {
+            let k = Key {
+                proto: crate::wire::ipv4::PROTO_TCP,
+                a,
+                pa,
+                b,
+                pb,
+            };
+            if let Some(i) = self.session_by_in_key(&k) {
+                f(self, i);
+            }
+        }
+        keys.clear();
+        self.adjusted_in = keys;
     }
 
     /// Installs (or, `it.end`, removes) what a standby received, at `now`, with the
@@ -351,8 +405,11 @@ impl Nat {
                 self.remove_expectation(&k, now);
                 Ok(())
             }
-            // The control lcore's (crate::alg::AlgControl::sync_install).
-            (_, Record::SeqAdj(_)) => Ok(()),
+            // The adjustment is the control lcore's (crate::alg::AlgControl::
+            // sync_install); the worker holding the session notes that its frames
+            // are to go there once promoted (Nat::sync_adjusted).
+            (false, Record::SeqAdj(r)) => self.note_adjusted(r),
+            (true, Record::SeqAdj(_)) => Ok(()),
         }
     }
 
@@ -672,6 +729,9 @@ impl Nat {
     /// quarantine: the active decides when a port is reused; this one only follows).
     pub fn sync_hold(&mut self, hold: bool) {
         self.hold = hold;
+        if hold && self.adjusted_in.capacity() < ADJUSTED_ROOM {
+            self.adjusted_in.reserve_exact(ADJUSTED_ROOM);
+        }
         self.pool
             .set_quarantine_secs(if hold { 0 } else { self.params.quarantine_secs });
     }
