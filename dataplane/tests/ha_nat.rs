@@ -495,6 +495,133 @@ fn nat64_sessions_sync_with_their_hosts_addresses_and_reach_them_after_failover(
     }
 }
 
+/// A PPTP control connection of `client` (port 40000) to 192.0.2.10 and a call on it
+/// with the subscriber's call ID `id`, the server answering with `server_id`: the
+/// control connection's outside endpoint and the translated call ID.
+fn pptp_call(h: &mut Harness, client: &str, id: u16, server_id: u16) -> (String, u16) {
+    use cgnat_alg::pptp::{message, msg};
+    let c = connect(h, &format!("{client}:40000"), "192.0.2.10:1723", 5000).to_string();
+    let rq = tcp(
+        &format!("{client}:40000"),
+        "192.0.2.10:1723",
+        101,
+        "PA",
+        &message(msg::OUT_CALL_REQUEST, id, 1),
+        false,
+    );
+    let sent = one(h, &rq, Side::Inside, 1000, Side::Outside);
+    let out_id = u16::from_be_bytes([sent[54 + 12], sent[54 + 13]]);
+    let rp = tcp(
+        "192.0.2.10:1723",
+        &c,
+        5001,
+        "PA",
+        &message(msg::OUT_CALL_REPLY, server_id, out_id),
+        true,
+    );
+    let got = one(h, &rp, Side::Outside, 1000, Side::Inside);
+    assert_eq!(u16::from_be_bytes([got[54 + 14], got[54 + 15]]), id);
+    (c, out_id)
+}
+
+/// An enhanced GRE packet (version 1, key and sequence number) keyed `call`.
+fn gre1(call: u16) -> Vec<u8> {
+    let mut g = vec![0x30, 0x01, 0x88, 0x0b, 0, 4];
+    g.extend_from_slice(&call.to_be_bytes());
+    g.extend_from_slice(&[0, 0, 0, 9, 0xff, 0x03, 0x00, 0x21]);
+    g
+}
+
+/// (subscriber, its call ID, pool address, translated ID, server, server's ID, bound)
+/// of every call.
+type CallView = (u32, u16, u32, u16, u32, u16, bool);
+
+fn calls(n: &Nat) -> BTreeSet<CallView> {
+    n.pptp_calls()
+        .map(|c| {
+            (
+                c.inside,
+                c.inside_id,
+                c.outside,
+                c.outside_id,
+                c.server,
+                c.server_id,
+                c.bound,
+            )
+        })
+        .collect()
+}
+
+/// PPTP calls sync: one made before the standby joins (the bulk sync) and one after
+/// (the journal) are on the standby with the same translated call IDs, bound to the
+/// same server call IDs; a call the subscriber clears and the server disconnects ends
+/// there too. Once promoted, the standby carries a live call's GRE both ways (out from
+/// the pool address, back to the subscriber with its own call ID); the ended call's
+/// GRE is dropped (`gre_no_call`).
+#[test]
+fn pptp_calls_sync_and_their_gre_flows_through_the_promoted_standby() {
+    use cgnat_alg::pptp::{message, msg};
+    let (mut a, mut s) = pair("[alg]\npptp = { enabled = true }\n");
+    let (_, out_a) = pptp_call(&mut a.h, "100.64.1.2", 7, 0x100);
+    run(&mut a, &mut s, 1000, 300);
+    assert!(s.link.in_sync());
+    assert_eq!(s.counters.install_failed.get(), 0);
+    assert_eq!(calls(&s.h.worker.nat).len(), 1, "the bulk sync's call");
+    assert_eq!(calls(&a.h.worker.nat), calls(&s.h.worker.nat));
+
+    // Incremental: a second subscriber's call with the same call ID, and a third
+    // call that is cleared and disconnected.
+    let (_, out_b) = pptp_call(&mut a.h, "100.64.1.3", 7, 0x101);
+    let (c_c, out_c) = pptp_call(&mut a.h, "100.64.1.4", 9, 0x102);
+    run(&mut a, &mut s, 1001, 300);
+    assert_eq!(s.counters.install_failed.get(), 0);
+    assert_eq!(calls(&s.h.worker.nat).len(), 3);
+    assert_eq!(calls(&a.h.worker.nat), calls(&s.h.worker.nat));
+    let clear = tcp(
+        "100.64.1.4:40000",
+        "192.0.2.10:1723",
+        101 + 168,
+        "PA",
+        &message(msg::CALL_CLEAR_REQUEST, 9, 0),
+        false,
+    );
+    one(&mut a.h, &clear, Side::Inside, 1002, Side::Outside);
+    let notify = tcp(
+        "192.0.2.10:1723",
+        &c_c,
+        5001 + 32,
+        "PA",
+        &message(msg::CALL_DISCONNECT_NOTIFY, out_c, 0),
+        true,
+    );
+    one(&mut a.h, &notify, Side::Outside, 1002, Side::Inside);
+    assert_eq!(calls(&a.h.worker.nat).len(), 2);
+    run(&mut a, &mut s, 1002, 300);
+    assert_eq!(calls(&a.h.worker.nat), calls(&s.h.worker.nat), "ended");
+    assert_eq!(s.counters.install_failed.get(), 0);
+
+    // A standby holds its calls past their idle timeout (the active's GRE keeps them).
+    s.h.expire(1002 + 1000);
+    assert_eq!(calls(&s.h.worker.nat).len(), 2);
+
+    // Promoted: each live call's GRE both ways.
+    s.h.worker.set_standby(false, 2002);
+    for (client, server_id, out_id) in [("100.64.1.2", 0x100, out_a), ("100.64.1.3", 0x101, out_b)]
+    {
+        let f = ip_frame(client, "192.0.2.10", 47, &gre1(server_id), false);
+        let o = one(&mut s.h, &f, Side::Inside, 2002, Side::Outside);
+        let pool = std::net::Ipv4Addr::new(o[26], o[27], o[28], o[29]);
+        assert_eq!(&o[34..], &gre1(server_id)[..], "the key kept");
+        let f = ip_frame("192.0.2.10", &pool.to_string(), 47, &gre1(out_id), true);
+        let o = one(&mut s.h, &f, Side::Outside, 2002, Side::Inside);
+        assert_eq!(&o[30..34], &ip(client).octets(), "to {client}");
+        assert_eq!(u16::from_be_bytes([o[40], o[41]]), 7, "its own call ID");
+    }
+    let f = ip_frame("100.64.1.4", "192.0.2.10", 47, &gre1(0x102), false);
+    none(&mut s.h, &f, Side::Inside, 2002);
+    assert_eq!(s.h.counters.dropped(DropReason::GreNoCall), 1);
+}
+
 /// An IRC connection whose DCC offer the active rewrote to another length: once the
 /// standby is promoted, the client's next line goes out moved by the growth and the
 /// server's acknowledgement comes back in the client's own numbering (the control

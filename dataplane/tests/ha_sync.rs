@@ -4,8 +4,8 @@
 
 use cgnat_dataplane::ha::auth::Auth;
 use cgnat_dataplane::ha::wire::{
-    self, kind, Block, ExpectRec, Item, MappingRec, Pair, Record, Refusal, SeqAdjRec, SeqDir,
-    SessionRec,
+    self, kind, Block, CallRec, ExpectRec, Item, MappingRec, Pair, Record, Refusal, SeqAdjRec,
+    SeqDir, SessionRec,
 };
 use cgnat_dataplane::ha::{Arrival, HaCounters, Receiver, Sender};
 
@@ -99,6 +99,28 @@ fn every_record() -> Vec<(bool, Record)> {
             }),
         ),
         (false, Record::SeqAdj(seq)),
+        (
+            false,
+            Record::Call(CallRec {
+                inside: (0x6440_0102, 7),
+                outside: (0xcb00_7105, 0x1234),
+                server: (0xc633_6407, 0x0100),
+                control: (40000, 1723),
+                flags: wire::CALL_BOUND | wire::CALL_CLOSING,
+                idle: 12,
+                closing: 3,
+            }),
+        ),
+        (
+            true,
+            Record::Call(CallRec {
+                inside: (0x6440_0103, 9),
+                outside: (0xcb00_7105, 0x1235),
+                server: (0xc633_6407, 0),
+                control: (40001, 1723),
+                ..CallRec::default()
+            }),
+        ),
     ]
 }
 
@@ -139,8 +161,8 @@ fn every_record_type_round_trips_through_a_signed_message() {
         .map(|&(end, record)| Item { end, record })
         .collect();
     assert_eq!(got, want);
-    assert_eq!((tx.sent.get(), tx.records_sent.get()), (1, 7));
-    assert_eq!((rx.received.get(), rx.records_received.get()), (1, 7));
+    assert_eq!((tx.sent.get(), tx.records_sent.get()), (1, 9));
+    assert_eq!((rx.received.get(), rx.records_received.get()), (1, 9));
 }
 
 #[test]

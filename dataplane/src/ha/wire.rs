@@ -12,6 +12,12 @@
 //! header once; [`Message::records`] decodes the records into fixed-size [`Record`]s
 //! (no allocation; never panics on any input). [`Builder`] writes a message into a
 //! caller's buffer. Authentication and replay refusal are in [`super::auth`].
+//!
+//! Compatibility: record types are only ever added, within version 1 (a message's
+//! layout and the existing records' values are unchanged). A peer running code from
+//! before a type refuses every message holding one as malformed (counted), so it is
+//! upgraded first: [`rtype::CALL`] (PPTP calls) is sent only by a node whose PPTP ALG
+//! holds calls; the others' messages are the same as before.
 
 use crate::wire::{be16, be32, put16, put32};
 
@@ -64,6 +70,8 @@ pub mod rtype {
     pub const EXPECT: u8 = 5;
     /// An ALG control connection's sequence adjustment.
     pub const SEQ_ADJ: u8 = 6;
+    /// A PPTP call (its translated call ID, the server's, its control connection).
+    pub const CALL: u8 = 7;
 }
 
 /// Why a message was refused. Each has its own counter ([`super::HaCounters`]).
@@ -222,6 +230,30 @@ pub struct SeqAdjRec {
     pub dirs: [SeqDir; 2],
 }
 
+/// [`CallRec::flags`]: the server's call ID is known.
+pub const CALL_BOUND: u8 = 1;
+/// [`CallRec::flags`]: the call is closing (cleared, or its control connection closed).
+pub const CALL_CLOSING: u8 = 2;
+
+/// A PPTP call (`nat::gre::Call`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct CallRec {
+    /// The subscriber's address and own call ID.
+    pub inside: (u32, u16),
+    /// The pool address and translated call ID.
+    pub outside: (u32, u16),
+    /// The server's address and call ID (0 until bound).
+    pub server: (u32, u16),
+    /// The control connection: the subscriber's port and the server's.
+    pub control: (u16, u16),
+    /// [`CALL_BOUND`], [`CALL_CLOSING`].
+    pub flags: u8,
+    /// Seconds since its last control message or GRE packet when sent.
+    pub idle: u32,
+    /// Seconds since it was marked closing when sent (0 unless closing).
+    pub closing: u32,
+}
+
 /// A decoded record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Record {
@@ -237,6 +269,8 @@ pub enum Record {
     Expect(ExpectRec),
     /// [`rtype::SEQ_ADJ`].
     SeqAdj(SeqAdjRec),
+    /// [`rtype::CALL`].
+    Call(CallRec),
 }
 
 /// One record of a message: the state, and whether it ended.
@@ -257,6 +291,7 @@ const EXPECT_LEN: usize = 44;
 const SEQ_KEY_LEN: usize = 12;
 const SEQ_DIR_BASE: usize = 5;
 const SEQ_POINT_LEN: usize = 8;
+const CALL_LEN: usize = 31;
 
 fn get_ep(b: &[u8], at: usize) -> (u32, u16) {
     (be32(b, at), be16(b, at + 4))
@@ -277,6 +312,7 @@ impl Record {
             Record::Mapping(_) => rtype::MAPPING,
             Record::Expect(_) => rtype::EXPECT,
             Record::SeqAdj(_) => rtype::SEQ_ADJ,
+            Record::Call(_) => rtype::CALL,
         }
     }
 
@@ -295,6 +331,7 @@ impl Record {
                         .map(|d| SEQ_DIR_BASE + SEQ_POINT_LEN * usize::from(d.n))
                         .sum::<usize>()
             }
+            Record::Call(_) => CALL_LEN,
         }
     }
 
@@ -368,6 +405,16 @@ impl Record {
                         at += SEQ_POINT_LEN;
                     }
                 }
+            }
+            Record::Call(c) => {
+                put_ep(v, 0, c.inside);
+                put_ep(v, 6, c.outside);
+                put_ep(v, 12, c.server);
+                put16(v, 18, c.control.0);
+                put16(v, 20, c.control.1);
+                v[22] = c.flags;
+                put32(v, 23, c.idle);
+                put32(v, 27, c.closing);
             }
         }
     }
@@ -497,6 +544,21 @@ impl Record {
                 }
                 exact(at)?;
                 Ok(Record::SeqAdj(s))
+            }
+            rtype::CALL => {
+                exact(CALL_LEN)?;
+                if v[22] & !(CALL_BOUND | CALL_CLOSING) != 0 {
+                    return Err(Refusal::Malformed);
+                }
+                Ok(Record::Call(CallRec {
+                    inside: get_ep(v, 0),
+                    outside: get_ep(v, 6),
+                    server: get_ep(v, 12),
+                    control: (be16(v, 18), be16(v, 20)),
+                    flags: v[22],
+                    idle: be32(v, 23),
+                    closing: be32(v, 27),
+                }))
             }
             _ => Err(Refusal::Malformed),
         }

@@ -310,7 +310,8 @@ impl Nat {
     /// connection closed (FIN both ways, or a reset), and ends those closing for
     /// [`CALL_LINGER`] and those idle for the class's timeout.
     pub(super) fn expire_calls(&mut self, now: u32) {
-        if self.calls.is_empty() || self.calls_checked == now {
+        // A standby holds its calls: their end comes from the active.
+        if self.calls.is_empty() || self.calls_checked == now || self.hold {
             return;
         }
         self.calls_checked = now;

@@ -19,6 +19,10 @@
 //! Every call made and every call ended, whichever way it ends, is noted in the
 //! table's journal (bounded too: [`Calls::changes`]), which the NAT turns into its
 //! log events (`Nat::log_calls`), so no path that ends a call goes unlogged.
+//!
+//! For the HA sync (an active), a second journal ([`Calls::sync_journal`]) notes each
+//! call as it is made, bound, marked closing and ended; a standby installs the calls
+//! it is sent with their translated call IDs ([`Calls::install`]).
 
 use hashbrown::HashMap;
 
@@ -74,6 +78,13 @@ pub struct Calls {
     changes: Vec<(bool, Call)>,
     /// Changes not noted since then, the journal full.
     changes_lost: u64,
+    /// HA sync (an active): calls made, bound or marked closing (true) and ended
+    /// (false) since the last [`Calls::sync_take`], while `sync_on`; room reserved when
+    /// switched on.
+    sync: Vec<(bool, Call)>,
+    sync_on: bool,
+    /// A sync entry found no room since the last take.
+    sync_lost: bool,
 }
 
 impl Calls {
@@ -88,6 +99,9 @@ impl Calls {
             cursor: 1,
             changes: Vec::with_capacity(max),
             changes_lost: 0,
+            sync: Vec::new(),
+            sync_on: false,
+            sync_lost: false,
         }
     }
 
@@ -96,6 +110,106 @@ impl Calls {
             self.changes.push((made, c));
         } else {
             self.changes_lost += 1;
+        }
+        self.note_sync(made, c);
+    }
+
+    /// Notes call `c` for the HA sync: as it is now (`live`), or ended.
+    fn note_sync(&mut self, live: bool, c: Call) {
+        if !self.sync_on {
+            return;
+        }
+        if self.sync.len() < self.sync.capacity() {
+            self.sync.push((live, c));
+        } else {
+            self.sync_lost = true;
+        }
+    }
+
+    /// Switches the HA sync journal on (an active) or off; its room (as many entries
+    /// as the table holds calls) is reserved once.
+    pub fn sync_journal(&mut self, on: bool) {
+        self.sync_on = on;
+        if on && self.sync.capacity() < self.slots.len() {
+            self.sync.reserve_exact(self.slots.len());
+        }
+        self.sync.clear();
+        self.sync_lost = false;
+    }
+
+    /// Hands the sync journal's entries (the call as it was then, and whether it is
+    /// still live) to `push`, oldest first, until it returns false; true when entries
+    /// were lost since the last call.
+    pub fn sync_take(&mut self, push: &mut dyn FnMut(bool, &Call) -> bool) -> bool {
+        let mut n = 0;
+        while n < self.sync.len() {
+            let (live, c) = self.sync[n];
+            if !push(live, &c) {
+                break;
+            }
+            n += 1;
+        }
+        self.sync.drain(..n);
+        std::mem::take(&mut self.sync_lost)
+    }
+
+    /// The call in slot `s`, if any (a walk of the table: [`Calls::slot_count`]).
+    pub fn slot(&self, s: u32) -> Option<&Call> {
+        self.slots.get(s as usize)?.as_ref()
+    }
+
+    /// Slots of the table.
+    pub fn slot_count(&self) -> u32 {
+        self.slots.len() as u32
+    }
+
+    /// A standby installs call `c` as the active has it (its translated call ID
+    /// given, never chosen): a known call (the subscriber's, to that server, by its
+    /// own call ID) is updated (binding, closing, time), one with another translation
+    /// replaced. Refused when the table is full or another call holds the
+    /// translated ID.
+    pub fn install(&mut self, c: Call) -> Result<(), Refused> {
+        let inside = (c.inside, c.server, c.inside_id);
+        if let Some(&s) = self.by_inside.get(&inside) {
+            let old = self.slots[s as usize].expect("indexed call");
+            if (old.outside, old.outside_id) == (c.outside, c.outside_id) {
+                if c.bound && (!old.bound || old.server_id != c.server_id) {
+                    self.bind_slot(s, c.server_id, c.seen);
+                }
+                let x = self.slots[s as usize].as_mut().expect("indexed call");
+                x.seen = c.seen;
+                x.control = c.control;
+                x.closing = c.closing;
+                return Ok(());
+            }
+            self.remove_slot(s);
+        }
+        if self
+            .by_outside
+            .contains_key(&(c.outside, c.server, c.outside_id))
+        {
+            return Err(Refused::NoId);
+        }
+        let Some(slot) = self.free.pop() else {
+            return Err(Refused::Full);
+        };
+        let bound = Call { bound: false, ..c };
+        self.by_inside.insert(inside, slot);
+        self.by_outside
+            .insert((c.outside, c.server, c.outside_id), slot);
+        self.slots[slot as usize] = Some(bound);
+        if c.bound {
+            self.bind_slot(slot, c.server_id, c.seen);
+        }
+        self.note(true, c);
+        Ok(())
+    }
+
+    /// Gives every call a fresh time at `now` (a standby promoted: the calls' last
+    /// packets went through the old active).
+    pub fn refresh_all(&mut self, now: u32) {
+        for c in self.slots.iter_mut().flatten() {
+            c.seen = c.seen.max(now);
         }
     }
 
@@ -196,7 +310,9 @@ impl Calls {
         c.server_id = server_id;
         c.bound = true;
         c.seen = now;
-        c
+        let c = *c;
+        self.note_sync(true, c);
+        self.slots[slot as usize].as_ref().expect("indexed call")
     }
 
     /// The server's call ID of the subscriber's call `inside_id` (an
@@ -294,8 +410,12 @@ impl Calls {
     ) -> Option<&Call> {
         let &s = self.by_inside.get(&(inside, server, inside_id))?;
         let c = self.slots[s as usize].as_mut().expect("indexed call");
-        c.closing.get_or_insert(now);
-        Some(c)
+        if c.closing.is_none() {
+            c.closing = Some(now);
+            let c = *c;
+            self.note_sync(true, c);
+        }
+        self.slots[s as usize].as_ref()
     }
 
     /// Ends the call of control session `control` that `server` knows by its
@@ -345,7 +465,12 @@ impl Calls {
             };
             if c.closing.is_none() && closed(c.control) {
                 c.closing = Some(now);
+                let c = *c;
+                self.note_sync(true, c);
             }
+            let Some(c) = self.slots[s as usize].as_ref() else {
+                continue;
+            };
             if c.closing.is_some_and(|t| now.wrapping_sub(t) >= linger) {
                 self.remove_slot(s);
                 lingered += 1;
@@ -510,6 +635,72 @@ mod tests {
             8
         );
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn the_sync_journal_notes_each_change_and_install_keeps_the_given_translation() {
+        let mut t = Calls::new(4);
+        t.sync_journal(true);
+        let a = *t.announce((A, 7), SERVER, POOL, 1, 0, all).unwrap();
+        t.bind_outside(POOL, SERVER, a.outside_id, 0x500, 1)
+            .unwrap();
+        t.close_inside(A, SERVER, 7, 2).unwrap();
+        t.close_inside(A, SERVER, 7, 3).unwrap();
+        t.end_inside(A, SERVER, 7).unwrap();
+        let mut seen = vec![];
+        assert!(!t.sync_take(&mut |live, c| {
+            seen.push((live, c.bound, c.closing));
+            true
+        }));
+        assert_eq!(
+            seen,
+            [
+                (true, false, None),
+                (true, true, None),
+                (true, true, Some(2)),
+                (false, true, Some(2))
+            ]
+        );
+
+        // A standby's table: the translation given, the binding with it.
+        let mut s = Calls::new(2);
+        let c = Call {
+            server_id: 0x500,
+            bound: true,
+            ..a
+        };
+        s.install(c).unwrap();
+        assert_eq!(
+            s.outbound(A, SERVER, 0x500, 5).unwrap().outside_id,
+            a.outside_id
+        );
+        assert_eq!(
+            s.inbound(POOL, SERVER, a.outside_id, 5).unwrap().inside_id,
+            7
+        );
+        // Again with a new server call ID: rebound, still one call.
+        s.install(Call {
+            server_id: 0x600,
+            ..c
+        })
+        .unwrap();
+        assert!(s.outbound(A, SERVER, 0x500, 5).is_none());
+        assert!(s.outbound(A, SERVER, 0x600, 5).is_some());
+        assert_eq!(s.len(), 1);
+        // Another subscriber's call on the same translated ID: refused.
+        assert_eq!(
+            s.install(Call { inside: B, ..c }).err(),
+            Some(Refused::NoId)
+        );
+        // The same call with another translation replaces it.
+        let moved = Call {
+            outside_id: a.outside_id + 1,
+            ..c
+        };
+        s.install(moved).unwrap();
+        assert!(s.inbound(POOL, SERVER, a.outside_id, 6).is_none());
+        assert!(s.inbound(POOL, SERVER, a.outside_id + 1, 6).is_some());
+        assert_eq!(s.len(), 1);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use super::*;
 use crate::ha::wire::{
-    self, mapping_kind, Block, ExpectRec, Item, MappingRec, Pair, Record, SessionRec,
+    self, mapping_kind, Block, CallRec, ExpectRec, Item, MappingRec, Pair, Record, SessionRec,
 };
 
 /// Room for journal entries between two drains by the worker loop.
@@ -30,12 +30,15 @@ pub enum InstallError {
     BlockTaken,
     /// A table (sessions, mappings, subscribers, expectations) is full.
     TableFull,
-    /// An expectation whose master session is not here.
+    /// An expectation whose master session is not here, or a PPTP call whose
+    /// control session is not.
     NoMaster,
+    /// A PPTP call whose translated call ID another call holds here.
+    CallTaken,
 }
 
 /// Where a bulk walk is: a phase (subscribers, sessions, PCP mappings,
-/// expectations) and a slot in it.
+/// expectations, PPTP calls) and a slot in it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SyncCursor {
     phase: u8,
@@ -58,6 +61,7 @@ impl Nat {
         if !on {
             self.journal.clear();
         }
+        self.calls.sync_journal(on);
     }
 
     /// Notes session `s` created (`end` false) or ended, if the journal is on. Past
@@ -95,8 +99,30 @@ impl Nat {
             }
             n += 1;
         }
+        let all = n == self.journal.len();
         self.journal.drain(..n);
-        std::mem::take(&mut self.journal_lost)
+        let mut lost = std::mem::take(&mut self.journal_lost);
+        // Then the PPTP calls made, bound, closing or ended since (after the sessions:
+        // a call's control session is created before it and ends with or after it).
+        if all {
+            let sessions = &self.sessions;
+            lost |= self.calls.sync_take(&mut |live, c| {
+                match call_rec(c, control_of(sessions, c), now) {
+                    Some(r) => push(Item {
+                        end: !live,
+                        record: Record::Call(r),
+                    }),
+                    // Its control session ended since: so did the call, whose end
+                    // follows in the journal.
+                    None if live => true,
+                    None => push(Item {
+                        end: true,
+                        record: Record::Call(call_rec(c, Some((0, 0)), now).expect("given")),
+                    }),
+                }
+            });
+        }
+        lost
     }
 
     /// Session `i` as a sync record at `now`, if alive.
@@ -201,11 +227,26 @@ impl Nat {
                 3 => {
                     let Some((k, e)) = self.expects.iter().nth(cur.at as usize) else {
                         cur.phase = 4;
-                        return true;
+                        cur.at = 0;
+                        continue;
                     };
                     if let Some(x) = self.expect_rec(k, e, now) {
                         if !put(Record::Expect(x)) {
                             return false;
+                        }
+                    }
+                    cur.at += 1;
+                }
+                4 => {
+                    if cur.at >= self.calls.slot_count() {
+                        cur.phase = 5;
+                        return true;
+                    }
+                    if let Some(c) = self.calls.slot(cur.at) {
+                        if let Some(r) = call_rec(c, control_of(&self.sessions, c), now) {
+                            if !put(Record::Call(r)) {
+                                return false;
+                            }
                         }
                     }
                     cur.at += 1;
@@ -345,6 +386,9 @@ impl Nat {
             Record::Session(x) => Some(x.outside),
             Record::Mapping(x) => Some(x.outside),
             Record::Expect(x) => Some(x.outside),
+            // A call is the worker's whose share its translated call ID is in (as a
+            // port), which is its control session's.
+            Record::Call(x) => Some(x.outside),
             _ => None,
         };
         if let Some((addr, port)) = outside {
@@ -410,7 +454,45 @@ impl Nat {
             // are to go there once promoted (Nat::sync_adjusted).
             (false, Record::SeqAdj(r)) => self.note_adjusted(r),
             (true, Record::SeqAdj(_)) => Ok(()),
+            (false, Record::Call(c)) => self.install_call(c, now),
+            (true, Record::Call(c)) => {
+                let known = self.calls.get_inside(c.inside.0, c.server.0, c.inside.1);
+                if known.is_some_and(|k| (k.outside, k.outside_id) == c.outside) {
+                    self.calls.end_inside(c.inside.0, c.server.0, c.inside.1);
+                }
+                Ok(())
+            }
         }
+    }
+
+    /// A standby installs PPTP call `r` on its control session (which the records
+    /// before it brought), with the translated call ID it names.
+    fn install_call(&mut self, r: &CallRec, now: u32) -> Result<(), InstallError> {
+        let control = self
+            .session_by_in_key(&Key {
+                proto: crate::wire::ipv4::PROTO_TCP,
+                a: r.inside.0,
+                pa: r.control.0,
+                b: r.server.0,
+                pb: r.control.1,
+            })
+            .ok_or(InstallError::NoMaster)?;
+        let call = gre::Call {
+            inside: r.inside.0,
+            inside_id: r.inside.1,
+            outside: r.outside.0,
+            outside_id: r.outside.1,
+            server: r.server.0,
+            server_id: r.server.1,
+            bound: r.flags & wire::CALL_BOUND != 0,
+            control,
+            seen: now.saturating_sub(r.idle),
+            closing: (r.flags & wire::CALL_CLOSING != 0).then(|| now.saturating_sub(r.closing)),
+        };
+        self.calls.install(call).map_err(|e| match e {
+            gre::Refused::Full => InstallError::TableFull,
+            gre::Refused::NoId => InstallError::CallTaken,
+        })
     }
 
     /// Pairs subscriber `sub` with pool address `a` if it has no pairing yet.
@@ -739,6 +821,7 @@ impl Nat {
     /// Gives every live session a fresh timer at `now` (a standby becoming active: its
     /// sessions' last packets went through the old active).
     pub fn sync_promote(&mut self, now: u32) {
+        self.calls.refresh_all(now);
         for i in 0..self.session_slots() {
             let s = &mut self.sessions[i as usize];
             if s.mapping != NIL && s.last_seen < now {
@@ -787,6 +870,38 @@ fn session_rec(s: &Session, host6: Option<u128>, now: u32) -> SessionRec {
         idle: now.saturating_sub(s.last_seen),
         host6,
     }
+}
+
+/// The ports (subscriber's, server's) of call `c`'s control session, while it is
+/// that call's (alive, PPTP, the same subscriber and server).
+fn control_of(sessions: &[Session], c: &gre::Call) -> Option<(u16, u16)> {
+    let s = sessions.get(c.control as usize)?;
+    (s.mapping != NIL
+        && s.proto == crate::wire::ipv4::PROTO_TCP
+        && s.alg() == ALG_PPTP
+        && (s.in_addr, s.rem_addr) == (c.inside, c.server))
+        .then_some((s.in_port, s.rem_port))
+}
+
+/// Call `c` on its control connection `control` (its ports) as a sync record at
+/// `now`; None without a control connection.
+fn call_rec(c: &gre::Call, control: Option<(u16, u16)>, now: u32) -> Option<CallRec> {
+    let mut flags = 0;
+    if c.bound {
+        flags |= wire::CALL_BOUND;
+    }
+    if c.closing.is_some() {
+        flags |= wire::CALL_CLOSING;
+    }
+    Some(CallRec {
+        inside: (c.inside, c.inside_id),
+        outside: (c.outside, c.outside_id),
+        server: (c.server, c.server_id),
+        control: control?,
+        flags,
+        idle: now.saturating_sub(c.seen),
+        closing: c.closing.map_or(0, |t| now.saturating_sub(t)),
+    })
 }
 
 /// A PCP or NAT-PMP entry as a sync record at `now`.
