@@ -524,6 +524,20 @@ fn pptp_call(h: &mut Harness, client: &str, id: u16, server_id: u16) -> (String,
     (c, out_id)
 }
 
+/// The subscriber `client` clears its call `id` (after the call made by [`pptp_call`]).
+fn pptp_clear(h: &mut Harness, client: &str, id: u16, now: u32) {
+    use cgnat_alg::pptp::{message, msg};
+    let clear = tcp(
+        &format!("{client}:40000"),
+        "192.0.2.10:1723",
+        101 + 168,
+        "PA",
+        &message(msg::CALL_CLEAR_REQUEST, id, 0),
+        false,
+    );
+    one(h, &clear, Side::Inside, now, Side::Outside);
+}
+
 /// An enhanced GRE packet (version 1, key and sequence number) keyed `call`.
 fn gre1(call: u16) -> Vec<u8> {
     let mut g = vec![0x30, 0x01, 0x88, 0x0b, 0, 4];
@@ -532,9 +546,9 @@ fn gre1(call: u16) -> Vec<u8> {
     g
 }
 
-/// (subscriber, its call ID, pool address, translated ID, server, server's ID, bound)
-/// of every call.
-type CallView = (u32, u16, u32, u16, u32, u16, bool);
+/// (subscriber, its call ID, pool address, translated ID, server, server's ID, bound,
+/// closing) of every call.
+type CallView = (u32, u16, u32, u16, u32, u16, bool, bool);
 
 fn calls(n: &Nat) -> BTreeSet<CallView> {
     n.pptp_calls()
@@ -547,6 +561,7 @@ fn calls(n: &Nat) -> BTreeSet<CallView> {
                 c.server,
                 c.server_id,
                 c.bound,
+                c.closing.is_some(),
             )
         })
         .collect()
@@ -577,15 +592,7 @@ fn pptp_calls_sync_and_their_gre_flows_through_the_promoted_standby() {
     assert_eq!(s.counters.install_failed.get(), 0);
     assert_eq!(calls(&s.h.worker.nat).len(), 3);
     assert_eq!(calls(&a.h.worker.nat), calls(&s.h.worker.nat));
-    let clear = tcp(
-        "100.64.1.4:40000",
-        "192.0.2.10:1723",
-        101 + 168,
-        "PA",
-        &message(msg::CALL_CLEAR_REQUEST, 9, 0),
-        false,
-    );
-    one(&mut a.h, &clear, Side::Inside, 1002, Side::Outside);
+    pptp_clear(&mut a.h, "100.64.1.4", 9, 1002);
     let notify = tcp(
         "192.0.2.10:1723",
         &c_c,
@@ -595,14 +602,29 @@ fn pptp_calls_sync_and_their_gre_flows_through_the_promoted_standby() {
         true,
     );
     one(&mut a.h, &notify, Side::Outside, 1002, Side::Inside);
-    assert_eq!(calls(&a.h.worker.nat).len(), 2);
+    // A fourth call its subscriber clears, the server not answering yet: closing.
+    pptp_call(&mut a.h, "100.64.1.5", 11, 0x103);
+    pptp_clear(&mut a.h, "100.64.1.5", 11, 1002);
+    assert_eq!(calls(&a.h.worker.nat).len(), 3);
     run(&mut a, &mut s, 1002, 300);
     assert_eq!(calls(&a.h.worker.nat), calls(&s.h.worker.nat), "ended");
     assert_eq!(s.counters.install_failed.get(), 0);
 
-    // A standby holds its calls past their idle timeout (the active's GRE keeps them).
+    let closing: Vec<_> =
+        s.h.worker
+            .nat
+            .pptp_calls()
+            .filter(|c| c.closing.is_some())
+            .collect();
+    assert_eq!(
+        (closing.len(), closing[0].inside_id),
+        (1, 11),
+        "closing there too"
+    );
+    // A standby holds its calls past their idle timeout and the linger (their end
+    // comes from the active).
     s.h.expire(1002 + 1000);
-    assert_eq!(calls(&s.h.worker.nat).len(), 2);
+    assert_eq!(calls(&s.h.worker.nat).len(), 3);
 
     // Promoted: each live call's GRE both ways.
     s.h.worker.set_standby(false, 2002);
@@ -620,6 +642,14 @@ fn pptp_calls_sync_and_their_gre_flows_through_the_promoted_standby() {
     let f = ip_frame("100.64.1.4", "192.0.2.10", 47, &gre1(0x102), false);
     none(&mut s.h, &f, Side::Inside, 2002);
     assert_eq!(s.h.counters.dropped(DropReason::GreNoCall), 1);
+    // Active now, it sweeps its calls: the closing one, past its linger, goes; the
+    // live ones stay.
+    s.h.expire(2003);
+    let left: BTreeSet<u32> = s.h.worker.nat.pptp_calls().map(|c| c.inside).collect();
+    assert_eq!(
+        left,
+        [ip("100.64.1.2"), ip("100.64.1.3")].map(u32::from).into()
+    );
 }
 
 /// An IRC connection whose DCC offer the active rewrote to another length: once the
