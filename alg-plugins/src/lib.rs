@@ -165,7 +165,7 @@ pub struct Plugin {
     pub classes: &'static [u8],
     /// Its implementation of the [`contract::Contract`], which the dataplane runs
     /// without knowing the ALG's name; `None` for the ALGs whose dataplane code
-    /// predates the contract (FTP, SIP, RTSP); IRC and TFTP have one.
+    /// predates the contract (FTP, SIP); IRC, TFTP, PPTP and RTSP have one.
     pub contract: Option<&'static dyn contract::Contract>,
 }
 
@@ -228,7 +228,7 @@ pub const PLUGINS: [Plugin; 6] = [
         default_ports: &[554, 8554],
         on_by_default: false,
         classes: &[class::RTSP_MEDIA],
-        contract: None,
+        contract: Some(&rtsp::Rtsp),
     },
     Plugin {
         id: id::IRC,

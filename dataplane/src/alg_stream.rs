@@ -274,10 +274,9 @@ impl<B: PacketBuf> AlgStream<B> {
             return Outcome::Hold;
         }
         let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
-        // (Held both ways: SIP, RTSP and the contract ALGs; FTP from the client only.)
-        let text = tag.alg == crate::nat::ALG_SIP
-            || tag.alg == crate::nat::ALG_RTSP
-            || crate::alg_contract::contract_of(tag.alg).is_some();
+        // (Held both ways: SIP and the contract ALGs; FTP from the client only.)
+        let text =
+            tag.alg == crate::nat::ALG_SIP || crate::alg_contract::contract_of(tag.alg).is_some();
         let seg = crate::alg::tcp_payload(buf.data()).map(|(s, e)| {
             let l4 = crate::alg::l4_at(buf.data());
             (crate::wire::be32(buf.data(), l4 + 4), e - s)
@@ -421,11 +420,11 @@ impl<B: PacketBuf> AlgStream<B> {
         if payload.is_empty() || !self.alg.reading(&key) {
             return false;
         }
-        if tag.alg == crate::nat::ALG_SIP || tag.alg == crate::nat::ALG_RTSP {
-            return crate::alg_text::incomplete_tail(payload, tag.alg);
-        }
         if let Some(c) = crate::alg_contract::contract_of(tag.alg) {
             return crate::alg_contract::incomplete(c, payload, tag);
+        }
+        if tag.alg == crate::nat::ALG_SIP {
+            return crate::alg_text::incomplete_tail(payload, tag.alg);
         }
         // The last line, unfinished: the start of a PORT or EPRT (alone, or after
         // whole commands in the same segment).

@@ -161,7 +161,7 @@ fn sip_parse(b: &[u8], datagram: bool) -> Result<Option<(sip::Sip, usize)>, Text
     }))
 }
 
-fn rtsp_parse(b: &[u8], _datagram: bool) -> Result<Option<(Option<rtsp::Rtsp>, usize)>, TextError> {
+fn rtsp_parse(b: &[u8], _datagram: bool) -> Result<Option<(Option<rtsp::Msg>, usize)>, TextError> {
     Ok(rtsp::parse(b)?.map(|f| match f {
         rtsp::Frame::Message(m) => {
             let n = m.msg.len;
@@ -409,7 +409,7 @@ fn sip_message(c: &mut Ctx, text: &[u8], m: &sip::Sip) {
     }
 }
 
-fn rtsp_message(c: &mut Ctx, text: &[u8], m: &rtsp::Rtsp) {
+fn rtsp_message(c: &mut Ctx, text: &[u8], m: &rtsp::Msg) {
     let (nat, counters, i, s, now) = (&mut *c.nat, c.counters, c.i, c.s, c.now);
     let tag = &mut *c.tag;
     count(counters, ALG_RTSP, AlgEvent::Messages);
