@@ -6,7 +6,7 @@
 //! connection for both directions, and stands aside once AUTH TLS is accepted.
 //!
 //! The tag (what the worker decided, in front of the frame) is `alg_tag.rs`, which
-//! both this module and the SIP and RTSP ALGs (`alg_text.rs`) use.
+//! both this module and the SIP ALG (`alg_text.rs`) use, and the contract ALGs (`alg_contract.rs`).
 
 use crate::buf::PacketBuf;
 use crate::counters::WorkerCounters;
@@ -737,7 +737,7 @@ impl AlgControl {
                     Some(c) => {
                         crate::alg_contract::refused_requests(c, &text, datagram, tag, &policy.deny)
                     }
-                    None => crate::alg_text::refused_requests(&text, datagram, tag.alg, policy),
+                    None => crate::alg_text::refused_requests(&text, datagram, policy),
                 };
                 if let Some((cut, reply, pipelined)) = r {
                     let what = verb_of(cut.first().map_or(&[][..], |&(a, _)| &text[a..]));

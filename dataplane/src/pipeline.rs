@@ -465,7 +465,7 @@ pub struct Worker<B> {
     /// FTP command starts without their end yet, per session (the control lcore holds
     /// the segment; the worker keeps the bytes to parse the joined line).
     ftp_partial: Vec<(u32, [u8; PARTIAL], usize, u32)>,
-    /// SIP and RTSP messages not complete yet, likewise.
+    /// SIP messages not complete yet, likewise.
     text_partials: crate::alg_text::Partials,
     /// The contract ALGs' TCP streams: messages not complete yet, likewise, and the
     /// sessions whose sequence numbers the control lcore adjusts.
