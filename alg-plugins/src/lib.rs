@@ -8,11 +8,12 @@
 //! - *plan* (on the worker that owns the subscriber and its ports): read a control
 //!   message and say which inside endpoints it announces and what they need (an
 //!   expectation of a class, an RTP/RTCP pair, a registration, the end of a call):
-//!   `ftp::classify`/`parse_*`, `sip::plan`, `rtsp::plan`;
+//!   `ftp::classify`/`parse_*`, `sip::plan`, and the contract ALGs' `plan`
+//!   ([`contract::Contract`]: IRC, TFTP, PPTP, RTSP);
 //! - *rewrite* (on the control lcore, which sees every packet of the session in order):
 //!   given the translations the worker reserved, the edits (offset, length,
-//!   replacement) of the message, Content-Length included: `sip::rewrite`,
-//!   `rtsp::rewrite`, the FTP formatters, `rtcp::rewrite_cname`;
+//!   replacement) of the message, Content-Length included: `sip::rewrite`, the FTP
+//!   formatters, `rtcp::rewrite_cname`, the contract ALGs' `edits`;
 //! - *need more*: the framing (`text::parse`, `ftp::next_line`) says when a message is
 //!   not complete yet, and the dataplane holds the segment rather than letting it
 //!   through untranslated.

@@ -278,6 +278,11 @@ pub fn rewrite(
 /// (`$`) are passed untouched, and so is a message whose head is whole (only heads are
 /// rewritten, and a sender waiting for its body must not be stalled). Port edits are
 /// address-free: an IPv6 host over NAT64 gets them as a NAT44 one does.
+///
+/// It reads with the parsers above ([`parse`], [`transports`]), which build their
+/// header and parameter lists on the heap, as the dataplane's RTSP code did before
+/// it ran on the contract: unlike IRC's, TFTP's and PPTP's, this implementation does
+/// allocate (bounded by the message, [`text::MAX_HEAD`]).
 pub struct Rtsp;
 
 /// The methods of RFC 2326 a server may allow (the `Allow` of a refusal).
