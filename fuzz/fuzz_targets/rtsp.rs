@@ -2,7 +2,9 @@
 //! both ways: framing stays within the input, the edits made with any grants lie
 //! within their message, in order, and apply, and a refusal's reply is bounded.
 #![no_main]
-use cgnat_alg::contract::{Contract, Ctx, Dir, Edits, Framing, Grant, Plan, Reply, MAX_ASKS};
+#[path = "common/contract.rs"]
+mod contract;
+use cgnat_alg::contract::{Contract, Ctx, Dir, Reply};
 use cgnat_alg::{rtsp, text};
 use libfuzzer_sys::fuzz_target;
 use std::net::Ipv4Addr;
@@ -34,46 +36,11 @@ fuzz_target!(|data: &[u8]| {
             remote: (0xC000_020A, 554),
             datagram: false,
         };
-        let mut at = 0;
-        while at < data.len() {
-            let rest = &data[at..];
-            match rtsp::Rtsp.framing(rest, &ctx) {
-                Framing::Whole(n) => {
-                    assert!(n > 0 && n <= rest.len());
-                    let msg = &rest[..n];
-                    let mut plan = Plan::default();
-                    rtsp::Rtsp.plan(msg, &ctx, &mut plan);
-                    let mut grants = [Grant::Refused; MAX_ASKS];
-                    for (k, g) in grants.iter_mut().enumerate().take(plan.len()) {
-                        if k % 2 == 0 {
-                            *g = Grant::To((u32::MAX - k as u32, 65535 - k as u16));
-                        }
-                    }
-                    let mut e = Edits::default();
-                    if rtsp::Rtsp
-                        .edits(msg, &ctx, &plan, &grants[..plan.len()], &mut e)
-                        .is_ok()
-                    {
-                        let mut last = 0;
-                        for x in e.iter() {
-                            assert!(x.at >= last && x.at + x.len <= msg.len());
-                            last = x.at + x.len;
-                        }
-                        let mut out = vec![0u8; msg.len() + 64 * e.len()];
-                        assert!(e.apply_into(msg, &mut out).is_some());
-                    }
-                    let mut r = Reply::default();
-                    if rtsp::Rtsp.refuse(msg, &ctx, &|m: &[u8]| m.len() % 2 == 0, &mut r) {
-                        assert!(r.bytes().starts_with(b"RTSP/1.0 405"));
-                    }
-                    at += n;
-                }
-                Framing::Skip(n) => {
-                    assert!(n > 0 && n <= rest.len());
-                    at += n;
-                }
-                Framing::More => break,
+        contract::check(&rtsp::Rtsp, data, &ctx, |msg| {
+            let mut r = Reply::default();
+            if rtsp::Rtsp.refuse(msg, &ctx, &|m: &[u8]| m.len() % 2 == 0, &mut r) {
+                assert!(r.bytes().starts_with(b"RTSP/1.0 405"));
             }
-        }
+        });
     }
 });
