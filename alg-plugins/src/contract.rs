@@ -121,6 +121,23 @@ pub enum Ask {
         /// `endpoint` is the translation (the peer named it), not the inside one.
         translated: bool,
     },
+    /// The end of a group (see [`Plan::group`]): every expectation of the session's
+    /// announces of that group goes (RTSP's TEARDOWN of a session). Granted
+    /// `To((0, n))` with n the expectations removed (at most 65535), refused when none.
+    EndGroup {
+        /// The group.
+        group: u32,
+    },
+    /// The peer names the group of what the session announced without one (an RTSP
+    /// reply's Session answers the SETUP that opened its media): the session's
+    /// ungrouped expectations join `group`, and the media of the group comes only from
+    /// `source` when the peer names one.
+    Regroup {
+        /// The group.
+        group: u32,
+        /// The peer's media source (IPv4, host order), when it names one.
+        source: Option<u32>,
+    },
 }
 
 /// Most asks one message may make; more are refused and counted by the dataplane.
@@ -133,6 +150,10 @@ pub struct Plan {
     n: usize,
     /// Asks that did not fit.
     pub over: usize,
+    /// The group the message's announces join (0: none): a hash of the protocol's own
+    /// session or call identifier ([`crate::text::tag`]), which [`Ask::EndGroup`]
+    /// ends as a whole.
+    pub group: u32,
 }
 
 impl Default for Plan {
@@ -141,6 +162,7 @@ impl Default for Plan {
             asks: [None; MAX_ASKS],
             n: 0,
             over: 0,
+            group: 0,
         }
     }
 }
@@ -203,10 +225,14 @@ pub struct Edit {
     pub len: usize,
     bytes: [u8; MAX_EDIT],
     n: u8,
+    /// The edit writes no address (a port or an identifier only): it is as valid for
+    /// a NAT64 session, whose inside host is IPv6, as for a NAT44 one.
+    pub address_free: bool,
 }
 
 impl Edit {
-    /// An edit; None when `with` is longer than [`MAX_EDIT`].
+    /// An edit; None when `with` is longer than [`MAX_EDIT`]. It may write an address
+    /// (see [`Edit::address_free`]).
     pub fn new(at: usize, len: usize, with: &[u8]) -> Option<Edit> {
         if with.len() > MAX_EDIT {
             return None;
@@ -218,6 +244,7 @@ impl Edit {
             len,
             bytes,
             n: with.len() as u8,
+            address_free: false,
         })
     }
 
@@ -261,8 +288,30 @@ pub enum EditError {
 }
 
 impl Edits {
-    /// Adds an edit after the others.
+    /// Adds an edit after the others: one that may write an address (the dataplane
+    /// does not make it on a NAT64 session).
     pub fn push(&mut self, at: usize, len: usize, with: &[u8]) -> Result<(), EditError> {
+        self.push_edit(at, len, with, false)
+    }
+
+    /// Adds an edit after the others that writes no address (a port, an identifier):
+    /// made on a NAT64 session too.
+    pub fn push_address_free(
+        &mut self,
+        at: usize,
+        len: usize,
+        with: &[u8],
+    ) -> Result<(), EditError> {
+        self.push_edit(at, len, with, true)
+    }
+
+    fn push_edit(
+        &mut self,
+        at: usize,
+        len: usize,
+        with: &[u8],
+        address_free: bool,
+    ) -> Result<(), EditError> {
         if self.n == MAX_EDITS {
             return Err(EditError::TooMany);
         }
@@ -271,9 +320,24 @@ impl Edits {
                 return Err(EditError::Misplaced);
             }
         }
-        self.edits[self.n] = Some(Edit::new(at, len, with).ok_or(EditError::TooMany)?);
+        let mut e = Edit::new(at, len, with).ok_or(EditError::TooMany)?;
+        e.address_free = address_free;
+        self.edits[self.n] = Some(e);
         self.n += 1;
         Ok(())
+    }
+
+    /// Keeps only the edits that write no address (what a NAT64 session may have);
+    /// how many went.
+    pub fn retain_address_free(&mut self) -> usize {
+        let mut kept = Edits::default();
+        for e in self.iter().filter(|e| e.address_free) {
+            kept.edits[kept.n] = Some(*e);
+            kept.n += 1;
+        }
+        let gone = self.n - kept.n;
+        *self = kept;
+        gone
     }
 
     /// The edits, in order.
@@ -331,6 +395,43 @@ impl Edits {
     }
 }
 
+/// Longest reply an ALG writes in the server's name ([`Contract::refuse`]).
+pub const MAX_REPLY: usize = 512;
+
+/// A reply in the server's name to a request the ALG's policy refuses: bytes of a
+/// fixed buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reply {
+    bytes: [u8; MAX_REPLY],
+    n: usize,
+}
+
+impl Default for Reply {
+    fn default() -> Self {
+        Reply {
+            bytes: [0; MAX_REPLY],
+            n: 0,
+        }
+    }
+}
+
+impl Reply {
+    /// Appends `b`; false (and nothing appended) when it does not fit.
+    pub fn push(&mut self, b: &[u8]) -> bool {
+        let Some(to) = self.bytes.get_mut(self.n..self.n + b.len()) else {
+            return false;
+        };
+        to.copy_from_slice(b);
+        self.n += b.len();
+        true
+    }
+
+    /// The reply.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.n]
+    }
+}
+
 /// The contract an ALG implements. Every method is bounded in time by the message's
 /// length and does not allocate.
 pub trait Contract: Sync {
@@ -351,6 +452,24 @@ pub trait Contract: Sync {
         grants: &[Grant],
         edits: &mut Edits,
     ) -> Result<(), EditError>;
+
+    /// Policy: whether the whole message `msg` is a request of the subscriber's that
+    /// the ALG's policy refuses, `denied` saying which of the protocol's methods (its
+    /// verb, as written) are refused (`alg.<name>.deny_methods`). When it is, the reply
+    /// the server would give to a method it does not allow is written into `reply`
+    /// (RTSP's 405 with the request's CSeq); the dataplane cuts the request from the
+    /// stream and sends the reply back, or drops the frame (`on_deny`). By default an
+    /// ALG refuses nothing.
+    fn refuse(
+        &self,
+        msg: &[u8],
+        ctx: &Ctx,
+        denied: &dyn Fn(&[u8]) -> bool,
+        reply: &mut Reply,
+    ) -> bool {
+        let _ = (msg, ctx, denied, reply);
+        false
+    }
 }
 
 #[cfg(test)]
@@ -381,6 +500,30 @@ mod tests {
             same.push(6, 1, &[0u8; MAX_EDIT + 1]),
             Err(EditError::TooMany)
         );
+    }
+
+    #[test]
+    fn only_address_free_edits_are_kept_for_nat64() {
+        let mut e = Edits::default();
+        e.push(0, 3, b"1.2.3.4").unwrap();
+        e.push_address_free(4, 4, b"2000").unwrap();
+        e.push(9, 1, b"x").unwrap();
+        assert_eq!(e.retain_address_free(), 2);
+        assert_eq!(e.len(), 1);
+        let only = e.iter().next().unwrap();
+        assert_eq!(
+            (only.at, only.bytes(), only.address_free),
+            (4, &b"2000"[..], true)
+        );
+        assert_eq!(e.retain_address_free(), 0);
+    }
+
+    #[test]
+    fn a_reply_is_bounded() {
+        let mut r = Reply::default();
+        assert!(r.push(b"RTSP/1.0 405"));
+        assert!(!r.push(&[b'x'; MAX_REPLY]));
+        assert_eq!(r.bytes(), b"RTSP/1.0 405");
     }
 
     #[test]

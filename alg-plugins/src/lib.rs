@@ -8,11 +8,12 @@
 //! - *plan* (on the worker that owns the subscriber and its ports): read a control
 //!   message and say which inside endpoints it announces and what they need (an
 //!   expectation of a class, an RTP/RTCP pair, a registration, the end of a call):
-//!   `ftp::classify`/`parse_*`, `sip::plan`, `rtsp::plan`;
+//!   `ftp::classify`/`parse_*`, `sip::plan`, and the contract ALGs' `plan`
+//!   ([`contract::Contract`]: IRC, TFTP, PPTP, RTSP);
 //! - *rewrite* (on the control lcore, which sees every packet of the session in order):
 //!   given the translations the worker reserved, the edits (offset, length,
-//!   replacement) of the message, Content-Length included: `sip::rewrite`,
-//!   `rtsp::rewrite`, the FTP formatters, `rtcp::rewrite_cname`;
+//!   replacement) of the message, Content-Length included: `sip::rewrite`, the FTP
+//!   formatters, `rtcp::rewrite_cname`, the contract ALGs' `edits`;
 //! - *need more*: the framing (`text::parse`, `ftp::next_line`) says when a message is
 //!   not complete yet, and the dataplane holds the segment rather than letting it
 //!   through untranslated.
@@ -165,7 +166,7 @@ pub struct Plugin {
     pub classes: &'static [u8],
     /// Its implementation of the [`contract::Contract`], which the dataplane runs
     /// without knowing the ALG's name; `None` for the ALGs whose dataplane code
-    /// predates the contract (FTP, SIP, RTSP); IRC and TFTP have one.
+    /// predates the contract (FTP, SIP); IRC, TFTP, PPTP and RTSP have one.
     pub contract: Option<&'static dyn contract::Contract>,
 }
 
@@ -228,7 +229,7 @@ pub const PLUGINS: [Plugin; 6] = [
         default_ports: &[554, 8554],
         on_by_default: false,
         classes: &[class::RTSP_MEDIA],
-        contract: None,
+        contract: Some(&rtsp::Rtsp),
     },
     Plugin {
         id: id::IRC,

@@ -4,6 +4,7 @@
 //! reply; `server_port` and `source` name the server and stay as they are. Interleaved
 //! transport (RTP over the RTSP connection, `RTP/AVP/TCP;interleaved=`) opens nothing.
 
+use crate::contract::{self, Ask, Contract, Ctx, Dir, EditError, Edits, Framing, Grant, Reply};
 use crate::text::{self, Edit, Message, TextError};
 use std::net::Ipv4Addr;
 use std::ops::Range;
@@ -30,7 +31,7 @@ pub enum Kind {
 
 /// A parsed RTSP message.
 #[derive(Clone, Debug)]
-pub struct Rtsp {
+pub struct Msg {
     /// The framing.
     pub msg: Message,
     /// Request or reply.
@@ -57,7 +58,7 @@ fn start_ok(l: &[u8]) -> bool {
 #[derive(Clone, Debug)]
 pub enum Frame {
     /// A message.
-    Message(Rtsp),
+    Message(Msg),
     /// Interleaved binary data (`$`, channel, 16-bit length): this many bytes.
     Interleaved(usize),
 }
@@ -97,7 +98,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<Frame>, TextError> {
             .map_or(r.end, |i| r.start + i);
         text::trim(buf, r.start..end)
     });
-    Ok(Some(Frame::Message(Rtsp { msg, kind, session })))
+    Ok(Some(Frame::Message(Msg { msg, kind, session })))
 }
 
 /// One transport specification of a Transport header.
@@ -125,7 +126,7 @@ pub enum TransportError {
 }
 
 /// The specifications of every Transport header of `m`.
-pub fn transports(buf: &[u8], m: &Rtsp) -> Result<Vec<Spec>, TransportError> {
+pub fn transports(buf: &[u8], m: &Msg) -> Result<Vec<Spec>, TransportError> {
     let mut out = Vec::new();
     for v in m.msg.values(buf, "Transport", None) {
         for part in text::split_commas(buf, v) {
@@ -199,7 +200,7 @@ pub struct Plan {
 
 /// The plan of a SETUP from `host` (nothing for other messages and for interleaved
 /// or multicast transport).
-pub fn plan(buf: &[u8], m: &Rtsp, host: Ipv4Addr) -> Result<Plan, TransportError> {
+pub fn plan(buf: &[u8], m: &Msg, host: Ipv4Addr) -> Result<Plan, TransportError> {
     let mut p = Plan::default();
     if m.kind != Kind::Request(Method::Setup) {
         return Ok(p);
@@ -228,7 +229,7 @@ pub fn plan(buf: &[u8], m: &Rtsp, host: Ipv4Addr) -> Result<Plan, TransportError
 /// by `port` (None: leave it), in every Transport header of `m`.
 pub fn rewrite(
     buf: &[u8],
-    m: &Rtsp,
+    m: &Msg,
     from: Ipv4Addr,
     to: Ipv4Addr,
     port: &dyn Fn(u16) -> Option<u16>,
@@ -268,11 +269,219 @@ pub fn rewrite(
     Ok(edits)
 }
 
+/// The RTSP ALG on the ALG [`Contract`]: a SETUP's UDP client ports are announced as an
+/// RTP/RTCP pair (class `rtsp_media`, in the group of the SETUP's Session when it has
+/// one) and rewritten with their translation, a `destination` naming the subscriber
+/// with its pool address; the server's reply gets the ports (and `destination`) back,
+/// and its Session groups the media the SETUP opened (its `source`, when named, is the
+/// only peer the media comes from); TEARDOWN ends the group. Interleaved binary frames
+/// (`$`) are passed untouched, and so is a message whose head is whole (only heads are
+/// rewritten, and a sender waiting for its body must not be stalled). Port edits are
+/// address-free: an IPv6 host over NAT64 gets them as a NAT44 one does.
+///
+/// It reads with the parsers above ([`parse`], [`transports`]), which build their
+/// header and parameter lists on the heap, as the dataplane's RTSP code did before
+/// it ran on the contract: unlike IRC's, TFTP's and PPTP's, this implementation does
+/// allocate (bounded by the message, [`text::MAX_HEAD`]).
+pub struct Rtsp;
+
+/// The methods of RFC 2326 a server may allow (the `Allow` of a refusal).
+const METHODS: [&str; 10] = [
+    "OPTIONS",
+    "DESCRIBE",
+    "ANNOUNCE",
+    "SETUP",
+    "PLAY",
+    "PAUSE",
+    "TEARDOWN",
+    "GET_PARAMETER",
+    "SET_PARAMETER",
+    "RECORD",
+];
+
+/// The message that is all of `msg`, if it parses.
+fn whole(msg: &[u8]) -> Option<Msg> {
+    match parse(msg) {
+        Ok(Some(Frame::Message(m))) => Some(m),
+        _ => None,
+    }
+}
+
+/// The group of a message: the hash of its Session identifier (0: none).
+fn group(msg: &[u8], m: &Msg) -> u32 {
+    m.session.clone().map_or(0, |r| text::tag(&msg[r]))
+}
+
+impl Contract for Rtsp {
+    fn framing(&self, buf: &[u8], _ctx: &Ctx) -> Framing {
+        match parse(buf) {
+            Ok(Some(Frame::Interleaved(n))) => Framing::Skip(n),
+            Ok(Some(Frame::Message(m))) => Framing::Whole(m.msg.len),
+            // Held only while its head is unfinished; never interleaved data.
+            Ok(None) if buf.first() != Some(&b'$') && !buf.windows(4).any(|w| w == b"\r\n\r\n") => {
+                Framing::More
+            }
+            // Interleaved data or a body cut short, or bytes that are no RTSP: the rest
+            // goes as it is.
+            _ => Framing::Skip(buf.len()),
+        }
+    }
+
+    fn plan(&self, msg: &[u8], ctx: &Ctx, plan: &mut contract::Plan) {
+        let Some(m) = whole(msg) else { return };
+        let session = group(msg, &m);
+        plan.group = session;
+        match (ctx.dir, m.kind) {
+            (Dir::FromInside, Kind::Request(Method::Teardown)) => {
+                plan.push(Ask::EndGroup { group: session });
+            }
+            (Dir::FromInside, Kind::Request(Method::Setup)) => {
+                let Ok(specs) = transports(msg, &m) else {
+                    return;
+                };
+                for s in specs {
+                    if !s.udp || s.multicast || s.client.is_empty() || s.client[0].1 == 0 {
+                        continue;
+                    }
+                    // Another host's destination: announced for it, opened for nobody.
+                    let addr = match s.destination {
+                        None => ctx.inside.0,
+                        Some((_, d)) => d.map_or(0, u32::from),
+                    };
+                    plan.push(Ask::Announce {
+                        kind: contract::Kind::UdpPair,
+                        inside: (addr, s.client[0].1),
+                        class: crate::class::RTSP_MEDIA,
+                        from: None,
+                    });
+                }
+            }
+            (Dir::FromOutside, _) => {
+                let specs = transports(msg, &m).unwrap_or_default();
+                for s in &specs {
+                    for (_, p) in &s.client {
+                        plan.push(Ask::Lookup {
+                            kind: contract::Kind::Udp,
+                            outside: (0, *p),
+                        });
+                    }
+                }
+                let source = specs.iter().find_map(|x| x.source).map(u32::from);
+                if session != 0 || source.is_some() {
+                    plan.push(Ask::Regroup {
+                        group: session,
+                        source,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn edits(
+        &self,
+        msg: &[u8],
+        ctx: &Ctx,
+        plan: &contract::Plan,
+        grants: &[Grant],
+        edits: &mut Edits,
+    ) -> Result<(), EditError> {
+        let Some(m) = whole(msg) else { return Ok(()) };
+        let Ok(specs) = transports(msg, &m) else {
+            return Ok(());
+        };
+        let (from, to) = match ctx.dir {
+            Dir::FromInside => (ctx.inside.0, ctx.outside.0),
+            Dir::FromOutside => (ctx.outside.0, ctx.inside.0),
+        };
+        // What a client port the asks named becomes (an announced pair's RTCP port is
+        // the one after its RTP port, on both sides).
+        let port = |p: u16| {
+            plan.asks().zip(grants).find_map(|(a, g)| match (*a, *g) {
+                (Ask::Announce { inside, kind, .. }, Grant::To(o)) => {
+                    if inside.1 == p {
+                        Some(o.1)
+                    } else if kind == contract::Kind::UdpPair && inside.1.wrapping_add(1) == p {
+                        Some(o.1.wrapping_add(1))
+                    } else {
+                        None
+                    }
+                }
+                (Ask::Lookup { outside, .. }, Grant::To(i)) if outside.1 == p => Some(i.1),
+                _ => None,
+            })
+        };
+        // (offset, length, replacement, address-free)
+        let mut out: Vec<(usize, usize, String, bool)> = Vec::new();
+        for s in &specs {
+            match &s.destination {
+                Some((r, Some(a))) if u32::from(*a) == from => {
+                    out.push((r.start, r.len(), Ipv4Addr::from(to).to_string(), false));
+                }
+                Some(_) => continue,
+                None => {}
+            }
+            if !s.udp {
+                continue;
+            }
+            for (r, p) in &s.client {
+                match port(*p) {
+                    Some(np) if np != *p => out.push((r.start, r.len(), np.to_string(), true)),
+                    _ => {}
+                }
+            }
+        }
+        out.sort_by_key(|e| e.0);
+        for (at, len, with, free) in out {
+            if free {
+                edits.push_address_free(at, len, with.as_bytes())?;
+            } else {
+                edits.push(at, len, with.as_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn refuse(
+        &self,
+        msg: &[u8],
+        ctx: &Ctx,
+        denied: &dyn Fn(&[u8]) -> bool,
+        reply: &mut Reply,
+    ) -> bool {
+        if ctx.dir != Dir::FromInside {
+            return false;
+        }
+        let Some(m) = whole(msg) else { return false };
+        let method = &msg[..msg.iter().position(|&b| b == b' ').unwrap_or(0)];
+        if !matches!(m.kind, Kind::Request(_)) || !denied(method) {
+            return false;
+        }
+        reply.push(b"RTSP/1.0 405 Method Not Allowed\r\n");
+        if let Some(v) = m.msg.value(msg, "CSeq", None) {
+            reply.push(b"CSeq: ");
+            reply.push(&msg[v]);
+            reply.push(b"\r\n");
+        }
+        reply.push(b"Allow: ");
+        let mut first = true;
+        for a in METHODS.iter().filter(|a| !denied(a.as_bytes())) {
+            if !first {
+                reply.push(b", ");
+            }
+            first = false;
+            reply.push(a.as_bytes());
+        }
+        reply.push(b"\r\n\r\n");
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn msg(b: &[u8]) -> Rtsp {
+    fn msg(b: &[u8]) -> Msg {
         match parse(b).unwrap().unwrap() {
             Frame::Message(m) => m,
             Frame::Interleaved(_) => panic!("not a message"),
@@ -309,6 +518,170 @@ mod tests {
         .unwrap();
         let out = String::from_utf8(text::apply(r, &e)).unwrap();
         assert!(out.contains("client_port=55664-55665;server_port=58547-58548;source=10.2.2.2"));
+    }
+
+    fn ctx(dir: Dir) -> Ctx {
+        Ctx {
+            dir,
+            inside: (u32::from(Ipv4Addr::new(10, 1, 1, 10)), 41000),
+            outside: (u32::from(Ipv4Addr::new(198, 51, 100, 1)), 1024),
+            remote: (u32::from(Ipv4Addr::new(10, 2, 2, 2)), 554),
+            datagram: false,
+        }
+    }
+
+    /// Plans `b`, grants with `grant`, applies the edits.
+    fn run(b: &[u8], c: &Ctx, grant: impl Fn(&Ask) -> Grant) -> (contract::Plan, String) {
+        let mut p = contract::Plan::default();
+        Rtsp.plan(b, c, &mut p);
+        let g: Vec<Grant> = p.asks().map(grant).collect();
+        let mut e = Edits::default();
+        Rtsp.edits(b, c, &p, &g, &mut e).unwrap();
+        let mut out = vec![0u8; b.len() + 64];
+        let n = e.apply_into(b, &mut out).unwrap();
+        (p, String::from_utf8(out[..n].to_vec()).unwrap())
+    }
+
+    #[test]
+    fn contract_framing_holds_only_an_unfinished_head() {
+        let c = ctx(Dir::FromInside);
+        let setup = b"SETUP rtsp://s/t RTSP/1.0\r\nCSeq: 1\r\n\r\n";
+        let mut two = setup.to_vec();
+        two.extend_from_slice(b"$\x00\x00\x02ab");
+        assert_eq!(Rtsp.framing(&two, &c), Framing::Whole(setup.len()));
+        assert_eq!(Rtsp.framing(&two[setup.len()..], &c), Framing::Skip(6));
+        assert_eq!(Rtsp.framing(&setup[..30], &c), Framing::More);
+        // Interleaved data cut short, a body not all there, no RTSP: not held.
+        assert_eq!(Rtsp.framing(b"$\x00\x01\x00ab", &c), Framing::Skip(6));
+        let body = b"ANNOUNCE rtsp://s/t RTSP/1.0\r\nContent-Length: 10\r\n\r\nv=0";
+        assert_eq!(Rtsp.framing(body, &c), Framing::Skip(body.len()));
+        assert_eq!(
+            Rtsp.framing(b"GET / HTTP/1.1\r\n\r\n", &c),
+            Framing::Skip(18)
+        );
+    }
+
+    #[test]
+    fn contract_setup_announces_a_pair_and_the_reply_gets_it_back() {
+        let c = ctx(Dir::FromInside);
+        let b = b"SETUP rtsp://s/t RTSP/1.0\r\nCSeq: 4\r\nSession: 8c30e1\r\nTransport: RTP/AVP;unicast;destination=10.1.1.10;client_port=55664-55665\r\n\r\n";
+        let (p, out) = run(b, &c, |_| Grant::To((c.outside.0, 2000)));
+        assert_eq!(
+            p.asks().copied().collect::<Vec<_>>(),
+            vec![Ask::Announce {
+                kind: contract::Kind::UdpPair,
+                inside: (c.inside.0, 55664),
+                class: crate::class::RTSP_MEDIA,
+                from: None,
+            }]
+        );
+        assert_eq!(p.group, text::tag(b"8c30e1"));
+        assert!(
+            out.contains("destination=198.51.100.1;client_port=2000-2001\r\n"),
+            "{out}"
+        );
+        // Refused: the ports left as written, the subscriber's address still not sent.
+        let out = run(b, &c, |_| Grant::Refused).1;
+        assert!(
+            out.contains("destination=198.51.100.1;client_port=55664-55665\r\n"),
+            "{out}"
+        );
+        // The reply: each client port looked up, the session groups the media, whose
+        // source is the server's.
+        let r = b"RTSP/1.0 200 OK\r\nCSeq: 4\r\nSession: 8c30e1;timeout=60\r\nTransport: RTP/AVP/UDP;unicast;client_port=2000-2001;server_port=58547-58548;source=10.2.2.3\r\n\r\n";
+        let o = ctx(Dir::FromOutside);
+        let (p, out) = run(r, &o, |a| match a {
+            Ask::Lookup { outside, .. } => Grant::To((o.inside.0, outside.1 - 2000 + 55664)),
+            _ => Grant::To((0, 0)),
+        });
+        assert_eq!(
+            p.asks().copied().collect::<Vec<_>>(),
+            vec![
+                Ask::Lookup {
+                    kind: contract::Kind::Udp,
+                    outside: (0, 2000)
+                },
+                Ask::Lookup {
+                    kind: contract::Kind::Udp,
+                    outside: (0, 2001)
+                },
+                Ask::Regroup {
+                    group: text::tag(b"8c30e1"),
+                    source: Some(u32::from(Ipv4Addr::new(10, 2, 2, 3))),
+                },
+            ]
+        );
+        assert!(
+            out.contains("client_port=55664-55665;server_port=58547-58548;source=10.2.2.3"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn contract_port_edits_are_address_free_and_destination_is_not() {
+        let c = ctx(Dir::FromInside);
+        let b = b"SETUP rtsp://s/t RTSP/1.0\r\nTransport: RTP/AVP;destination=10.1.1.10;client_port=4000-4001\r\n\r\n";
+        let mut p = contract::Plan::default();
+        Rtsp.plan(b, &c, &mut p);
+        let mut e = Edits::default();
+        Rtsp.edits(b, &c, &p, &[Grant::To((c.outside.0, 2000))], &mut e)
+            .unwrap();
+        assert_eq!(
+            e.iter().map(|x| x.address_free).collect::<Vec<_>>(),
+            [false, true, true]
+        );
+    }
+
+    #[test]
+    fn contract_teardown_ends_the_group_and_elsewhere_is_announced_for_another_host() {
+        let c = ctx(Dir::FromInside);
+        let b = b"TEARDOWN rtsp://s/t RTSP/1.0\r\nCSeq: 9\r\nSession: abc\r\n\r\n";
+        let (p, _) = run(b, &c, |_| Grant::Refused);
+        assert_eq!(
+            p.asks().copied().collect::<Vec<_>>(),
+            vec![Ask::EndGroup {
+                group: text::tag(b"abc")
+            }]
+        );
+        for (t, addr) in [
+            ("destination=10.9.9.9;client_port=4000-4001", 0x0a09_0909),
+            ("destination=somewhere;client_port=4000-4001", 0),
+        ] {
+            let b = format!("SETUP rtsp://s/t RTSP/1.0\r\nTransport: RTP/AVP;{t}\r\n\r\n");
+            let (p, out) = run(b.as_bytes(), &c, |_| Grant::Refused);
+            assert!(
+                matches!(p.asks().next(), Some(Ask::Announce { inside, .. }) if inside.0 == addr),
+                "{t}"
+            );
+            assert_eq!(out, b);
+        }
+        for t in [
+            "RTP/AVP/TCP;interleaved=0-1",
+            "RTP/AVP;multicast;client_port=4000-4001",
+            "RTP/AVP;client_port=a",
+        ] {
+            let b = format!("SETUP rtsp://s/t RTSP/1.0\r\nTransport: {t}\r\n\r\n");
+            let (p, _) = run(b.as_bytes(), &c, |_| Grant::Refused);
+            assert!(p.is_empty(), "{t}");
+        }
+    }
+
+    #[test]
+    fn contract_refuses_a_denied_method_with_405_and_its_cseq() {
+        let c = ctx(Dir::FromInside);
+        let deny = |m: &[u8]| m == b"RECORD" || m == b"ANNOUNCE";
+        let b = b"RECORD rtsp://s/t RTSP/1.0\r\nCSeq: 7\r\n\r\n";
+        let mut r = Reply::default();
+        assert!(Rtsp.refuse(b, &c, &deny, &mut r));
+        assert_eq!(
+            r.bytes(),
+            b"RTSP/1.0 405 Method Not Allowed\r\nCSeq: 7\r\nAllow: OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER\r\n\r\n"
+        );
+        let mut r = Reply::default();
+        assert!(!Rtsp.refuse(b"PLAY rtsp://s/t RTSP/1.0\r\n\r\n", &c, &deny, &mut r));
+        assert!(!Rtsp.refuse(b, &ctx(Dir::FromOutside), &deny, &mut r));
+        assert!(!Rtsp.refuse(b"RTSP/1.0 200 OK\r\n\r\n", &c, &|_| true, &mut r));
+        assert!(r.bytes().is_empty());
     }
 
     #[test]

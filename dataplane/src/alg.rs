@@ -6,7 +6,7 @@
 //! connection for both directions, and stands aside once AUTH TLS is accepted.
 //!
 //! The tag (what the worker decided, in front of the frame) is `alg_tag.rs`, which
-//! both this module and the SIP and RTSP ALGs (`alg_text.rs`) use.
+//! both this module and the SIP ALG (`alg_text.rs`) use, and the contract ALGs (`alg_contract.rs`).
 
 use crate::buf::PacketBuf;
 use crate::counters::WorkerCounters;
@@ -97,6 +97,15 @@ pub struct AlgPolicy {
 }
 
 impl AlgPolicy {
+    /// The request policy of ALG `alg` (its id), for the ALGs with one (SIP, RTSP).
+    pub fn text(&self, alg: u8) -> Option<&TextPolicy> {
+        match alg {
+            crate::nat::ALG_SIP => Some(&self.sip),
+            crate::nat::ALG_RTSP => Some(&self.rtsp),
+            _ => None,
+        }
+    }
+
     /// The policy of `[alg]`.
     pub fn of(a: &cgnat_config::Alg) -> AlgPolicy {
         let text = |p: &cgnat_config::AlgProto, status: u16| TextPolicy {
@@ -616,8 +625,8 @@ impl AlgControl {
             return Refusal::None;
         };
         let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
-        let text_alg = tag.alg == crate::nat::ALG_SIP || tag.alg == crate::nat::ALG_RTSP;
         let contract = crate::alg_contract::contract_of(tag.alg);
+        let text_alg = tag.alg == crate::nat::ALG_SIP && contract.is_none();
         let Some((_, _, datagram)) = crate::alg_text::payload(first.data()) else {
             return Refusal::None;
         };
@@ -697,23 +706,39 @@ impl AlgControl {
         let mut refused: Option<Refused> = None;
         let edits: Vec<(usize, usize, String)> = if conn.stand_aside {
             Vec::new()
-        } else if let Some(c) = contract {
-            crate::alg_contract::control_edits(c, &text, datagram, tag, &self.counters)
-                .into_iter()
-                .map(|(at, len, with)| (at, len, String::from_utf8_lossy(&with).into_owned()))
-                .collect()
-        } else if text_alg {
-            let (e, _) =
-                crate::alg_text::control_edits(&text, 0, text.len(), datagram, tag, &self.counters);
-            let mut e: Vec<(usize, usize, String)> =
-                e.into_iter().map(|x| (x.at, x.len, x.with)).collect();
-            let policy = if tag.alg == crate::nat::ALG_SIP {
-                &self.policy.sip
-            } else {
-                &self.policy.rtsp
+        } else if contract.is_some() || text_alg {
+            let mut e: Vec<(usize, usize, String)> = match contract {
+                Some(c) => {
+                    crate::alg_contract::control_edits(c, &text, datagram, tag, &self.counters)
+                        .into_iter()
+                        .map(|(at, len, with)| {
+                            (at, len, String::from_utf8_lossy(&with).into_owned())
+                        })
+                        .collect()
+                }
+                None => {
+                    let (e, _) = crate::alg_text::control_edits(
+                        &text,
+                        0,
+                        text.len(),
+                        datagram,
+                        tag,
+                        &self.counters,
+                    );
+                    e.into_iter().map(|x| (x.at, x.len, x.with)).collect()
+                }
             };
-            if dir == 0 && !tag.nat64 && policy.active() {
-                let r = crate::alg_text::refused_requests(&text, datagram, tag.alg, policy);
+            let policy = self
+                .policy
+                .text(tag.alg)
+                .filter(|p| dir == 0 && !tag.nat64 && p.active());
+            if let Some(policy) = policy {
+                let r = match contract {
+                    Some(c) => {
+                        crate::alg_contract::refused_requests(c, &text, datagram, tag, &policy.deny)
+                    }
+                    None => crate::alg_text::refused_requests(&text, datagram, policy),
+                };
                 if let Some((cut, reply, pipelined)) = r {
                     let what = verb_of(cut.first().map_or(&[][..], |&(a, _)| &text[a..]));
                     if datagram {
@@ -744,12 +769,9 @@ impl AlgControl {
             e
         };
         if let Some((_, pipelined, what)) = &refused {
-            let drop = match tag.alg {
-                crate::nat::ALG_SIP => self.policy.sip.drop,
-                crate::nat::ALG_RTSP => self.policy.rtsp.drop,
-                _ => self.policy.ftp.drop,
-            } || *pipelined;
-            if text_alg {
+            let text_policy = self.policy.text(tag.alg);
+            let drop = text_policy.map_or(self.policy.ftp.drop, |p| p.drop) || *pipelined;
+            if text_policy.is_some() {
                 let e = crate::alg_text::policy_event(drop);
                 crate::alg_text::count_event(&self.counters, tag.alg, e);
             } else if drop {

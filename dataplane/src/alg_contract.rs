@@ -18,8 +18,8 @@
 //!
 //! A NAT64 session is followed on its IPv4 side (the frame translated from IPv6, or
 //! not yet translated back), its inside endpoint the host's handle: its messages are
-//! planned and granted as a NAT44 session's, but their edits are not made
-//! ([`nat64_untouched`]).
+//! planned and granted as a NAT44 session's, but only their address-free edits (ports,
+//! identifiers) are made ([`nat64_untouched`]).
 //!
 //! Below the FTP ALG (`alg.rs`), the text ALGs (`alg_text.rs`) and the pipeline: it
 //! imports none of them.
@@ -31,7 +31,7 @@ use crate::nat::expect::ExpectReq;
 use crate::nat::{Nat, Session};
 use crate::wire::{ipv4, udp};
 use cgnat_alg::contract::{
-    Ask, Contract, Ctx, Dir, Edit, Edits, Framing, Grant, Kind, Plan, MAX_ASKS,
+    Ask, Contract, Ctx, Dir, Edit, Edits, Framing, Grant, Kind, Plan, Reply, MAX_ASKS,
 };
 
 /// The contract of ALG `alg` (a session id), if its registry entry has one.
@@ -215,6 +215,8 @@ struct Frame<'a> {
     ctx: Ctx,
     now: u32,
     tag: Tag,
+    /// A message the policy refuses: the control lcore answers or drops it.
+    refused: bool,
 }
 
 impl Frame<'_> {
@@ -263,13 +265,32 @@ impl Frame<'_> {
                     self.note(endpoint, e)
                 }
             }
+            Ask::EndGroup { .. } | Ask::Regroup { .. } => {}
         }
     }
 
-    /// The NAT's answer to one ask.
-    fn grant(&mut self, ask: &Ask) -> Grant {
+    /// The NAT's answer to one ask of a message whose announces join `group`.
+    fn grant(&mut self, ask: &Ask, group: u32) -> Grant {
         let (s, now) = (self.s, self.now);
         let g = match *ask {
+            Ask::EndGroup { group } => {
+                let n = self.nat.alg_forget(self.master, group, now);
+                if n == 0 {
+                    // Nothing opened in the group: nothing to end (not a refusal).
+                    return Grant::Refused;
+                }
+                self.count(ContractEvent::Ended);
+                Grant::To((0, n.min(usize::from(u16::MAX)) as u16))
+            }
+            Ask::Regroup { group, source } => {
+                if group != 0 {
+                    self.nat.alg_retag(self.master, 0, group);
+                }
+                if let Some(src) = source {
+                    self.nat.alg_retarget(self.master, group, src);
+                }
+                return Grant::To((0, 0));
+            }
             Ask::Announce { kind: Kind::Id, .. }
             | Ask::Bind { .. }
             | Ask::Lookup { kind: Kind::Id, .. }
@@ -299,13 +320,19 @@ impl Frame<'_> {
                     self.count(ContractEvent::Elsewhere);
                     return Grant::Refused;
                 }
+                let min = self.nat.params().min_media_port(self.alg);
+                if kind == Kind::UdpPair && inside.1 < min {
+                    // Media to a privileged port of the subscriber's: refused.
+                    self.count(ContractEvent::LowPort);
+                    return Grant::Refused;
+                }
                 let req = ExpectReq {
                     proto: proto_of(kind),
                     in_addr: inside.0,
                     in_port: inside.1,
                     remote: from.unwrap_or(s.rem_addr),
                     class,
-                    tag: 0,
+                    tag: group,
                     secs: 0,
                     keep: false,
                     alg: 0,
@@ -320,6 +347,9 @@ impl Frame<'_> {
                 match out {
                     Some(out) => {
                         self.count(ContractEvent::Pinholes);
+                        if kind == Kind::UdpPair {
+                            self.count(ContractEvent::MediaPairs);
+                        }
                         self.note(inside, out);
                         Grant::To(out)
                     }
@@ -394,6 +424,16 @@ impl Frame<'_> {
     }
 
     fn plan_and_edit(&mut self, msg: &[u8], c: &dyn Contract, edits: &mut Edits) -> bool {
+        if self.ctx.dir == Dir::FromInside && !crate::nat::hosts6::is_host(self.s.in_addr) {
+            let deny = self.nat.params().deny_methods(self.alg);
+            let denied = |m: &[u8]| deny.iter().any(|d| d.as_bytes() == m);
+            if !deny.is_empty() && c.refuse(msg, &self.ctx, &denied, &mut Reply::default()) {
+                // A request the policy refuses (the control lcore answers or drops
+                // it): nothing planned, nothing opened.
+                self.refused = true;
+                return true;
+            }
+        }
         self.count(ContractEvent::Messages);
         let mut plan = Plan::default();
         c.plan(msg, &self.ctx, &mut plan);
@@ -408,7 +448,7 @@ impl Frame<'_> {
         }
         let mut grants = [Grant::Refused; MAX_ASKS];
         for (k, a) in plan.asks().enumerate() {
-            grants[k] = self.grant(a);
+            grants[k] = self.grant(a, plan.group);
         }
         let ok = c
             .edits(msg, &self.ctx, &plan, &grants[..plan.len()], edits)
@@ -421,16 +461,13 @@ impl Frame<'_> {
 }
 
 /// A message of a NAT64 session (`nat64`) is read and its asks granted (as TFTP's),
-/// but its edits are not made: a contract ALG writes IPv4 endpoints, which the IPv6
-/// host neither writes (its own address is IPv6) nor can use (the peer's would need
-/// the NAT64 prefix). Clears `edits`; whether there were any (counted
+/// but only its address-free edits are made (a port, an identifier: RTSP's client
+/// ports): an edit that writes an IPv4 address is not, as the IPv6 host neither writes
+/// one (its own address is IPv6) nor can use one (the peer's would need the NAT64
+/// prefix). Removes those from `edits`; whether there were any (counted
 /// `nat64_untouched` on the worker).
 fn nat64_untouched(nat64: bool, edits: &mut Edits) -> bool {
-    if !nat64 || edits.is_empty() {
-        return false;
-    }
-    *edits = Edits::default();
-    true
+    nat64 && edits.retain_address_free() > 0
 }
 
 /// The one place an ask for a 16-bit identifier ([`Kind::Id`]: PPTP's call IDs, and
@@ -499,10 +536,14 @@ pub fn worker<B: PacketBuf>(
             nat64: crate::nat::hosts6::is_host(s.in_addr),
             ..Tag::default()
         },
+        refused: false,
     };
     let payload = &buf.data()[start..end];
     let len = payload.len();
-    let mut to_control = !datagram && streams.adjusted(master);
+    // With a request policy on, the control lcore sees every frame of the session: it
+    // answers in the server's name after what the server has sent.
+    let policed = !f.tag.nat64 && !f.nat.params().deny_methods(f.alg).is_empty();
+    let mut to_control = policed || (!datagram && streams.adjusted(master));
     // A rewrite that changes a length (made by the control lcore).
     let mut resized = false;
     // Edits to make inline: (offset in the payload, edit).
@@ -582,6 +623,8 @@ pub fn worker<B: PacketBuf>(
             }
         }
     }
+    // (A refused request leaves the stream: the rest is renumbered.)
+    resized |= f.refused;
     if to_control {
         if resized && !datagram && !streams.adjust(master, f.nat) {
             f.count(ContractEvent::NoRoom);
@@ -636,6 +679,8 @@ fn grants_from_tag(plan: &Plan, ctx: &Ctx, tag: &Tag) -> [Grant; MAX_ASKS] {
                     by_inside(endpoint).map_or(Grant::Refused, |r| Grant::To(r.outside))
                 }
             }
+            // (Nothing an edit is made with.)
+            Ask::EndGroup { .. } | Ask::Regroup { .. } => Grant::To((0, 0)),
         };
     }
     g
@@ -696,6 +741,50 @@ pub fn control_edits(
     out
 }
 
+/// The subscriber's requests a policy refuses in a text: their ranges (offset,
+/// length), the replies written for them in the server's name, and whether one
+/// follows a message let through in the same text (pipelined).
+pub type Refused = (Vec<(usize, usize)>, Vec<u8>, bool);
+
+/// On the control lcore: the requests of a subscriber's text (a frame's payload or a
+/// held run's) that contract ALG `c` refuses when `deny` lists their method
+/// ([`Contract::refuse`]); None when none is.
+pub fn refused_requests(
+    c: &dyn Contract,
+    text: &[u8],
+    datagram: bool,
+    tag: &Tag,
+    deny: &[String],
+) -> Option<Refused> {
+    let ctx = ctx_of(tag, datagram);
+    let denied = |m: &[u8]| deny.iter().any(|d| d.as_bytes() == m);
+    let (mut cut, mut replies) = (Vec::new(), Vec::new());
+    let (mut passed, mut pipelined) = (false, false);
+    let mut at = 0;
+    while at < text.len() {
+        let rest = &text[at..];
+        match c.framing(rest, &ctx) {
+            Framing::Whole(n) if n > 0 && n <= rest.len() => {
+                let mut reply = Reply::default();
+                if c.refuse(&rest[..n], &ctx, &denied, &mut reply) {
+                    cut.push((at, n));
+                    replies.extend_from_slice(reply.bytes());
+                    pipelined |= passed;
+                } else {
+                    passed = true;
+                }
+                at += n;
+            }
+            Framing::Skip(n) => {
+                passed = true;
+                at += n.max(1);
+            }
+            Framing::More | Framing::Whole(_) => break,
+        }
+    }
+    (!cut.is_empty()).then_some((cut, replies, pipelined))
+}
+
 /// On the control lcore: whether a segment's payload (or a held run's text) ends in
 /// the start of a message the worker keeps for its end ([`HOLD`] bytes at most): the
 /// stream engine holds it until the rest comes.
@@ -720,12 +809,9 @@ mod tests {
     use cgnat_alg::irc::Irc;
     use std::sync::Arc;
 
-    /// A contract ALG with edits on a NAT64 session (IRC's DCC RESUME from the peer,
-    /// naming the session's own translated port, which a lookup grants): the message
-    /// is read and granted, but left as written, counted `nat64_untouched`; on the
-    /// control lcore too.
-    #[test]
-    fn a_nat64_sessions_messages_are_granted_but_not_rewritten() {
+    /// A NAT with NAT64 on, and a TCP session of an IPv6 host to server port `dport`
+    /// of 192.0.2.10: the NAT, its counters, the session's index and the session.
+    fn nat64_session(dport: u16) -> (Nat, Arc<WorkerCounters>, u32, Session) {
         let text = "[dataplane]\ncontrol_lcore = 0\nworker_lcores = [1]\n\
             [[ports]]\nname = \"inside\"\nrole = \"inside\"\ndevice = \"net_null0\"\n\
             ipv4 = \"100.64.0.1/10\"\nipv6 = [\"2001:db8:ffff::1/64\"]\n\
@@ -736,19 +822,32 @@ mod tests {
         params.set_nat64(cfg.nat64.as_ref());
         let counters = Arc::new(WorkerCounters::default());
         let mut nat = Nat::new(params, 0, 1, 1000, 7, counters.clone());
-        let (server, host) = ([192, 0, 2, 10], 0x2001_0db8_ffff_0000_0000_0000_0000_0010);
+        let host = 0x2001_0db8_ffff_0000_0000_0000_0000_0010;
         let t = crate::nat::Tuple {
             proto: ipv4::PROTO_TCP,
             src: 0,
-            dst: u32::from_be_bytes(server),
+            dst: u32::from_be_bytes(SERVER),
             sport: 40000,
-            dport: 6667,
+            dport,
         };
         let i = nat
             .in2out6(host, &t, crate::wire::tcp::SYN, true, 1000)
             .unwrap();
         let s = *nat.session(i);
         assert!(crate::nat::hosts6::is_host(s.in_addr));
+        (nat, counters, i, s)
+    }
+
+    const SERVER: [u8; 4] = [192, 0, 2, 10];
+
+    /// A contract ALG with edits on a NAT64 session that write an address (IRC's DCC
+    /// RESUME from the peer, naming the session's own translated endpoint, which a
+    /// lookup grants): the message is read and granted, but left as written, counted
+    /// `nat64_untouched`; on the control lcore too.
+    #[test]
+    fn a_nat64_sessions_messages_are_granted_but_not_rewritten() {
+        let (mut nat, counters, i, s) = nat64_session(6667);
+        let server = SERVER;
         let msg = format!(
             ":bob!b@h PRIVMSG alice :\x01DCC RESUME f {} 4096\x01\r\n",
             s.out_port
@@ -806,6 +905,82 @@ mod tests {
             control_edits(c, msg.as_bytes(), false, &tag, &control).len(),
             1
         );
+    }
+
+    /// The RTSP text `msg` as it leaves after the worker (and the control lcore, if
+    /// the worker sends it there) on session `s` going `dir`.
+    fn through_rtsp(
+        nat: &mut Nat,
+        counters: &WorkerCounters,
+        i: u32,
+        s: &Session,
+        dir: Dir,
+        msg: &str,
+    ) -> String {
+        let (src, dst, sport, dport) = match dir {
+            Dir::FromInside => (s.out_addr.to_be_bytes(), SERVER, s.out_port, 554),
+            Dir::FromOutside => (SERVER, s.out_addr.to_be_bytes(), 554, s.out_port),
+        };
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4(src, dst, 64)
+            .tcp(sport, dport, 1, 64000)
+            .ack(1)
+            .write(&mut frame, msg.as_bytes())
+            .unwrap();
+        let mut buf = VecBuf::new(&frame);
+        let mut streams = Streams::default();
+        let c: &dyn Contract = &cgnat_alg::rtsp::Rtsp;
+        match worker(c, nat, counters, &mut streams, &mut buf, i, s, dir, 1000) {
+            Some(tag) => {
+                let e = control_edits(c, msg.as_bytes(), false, &tag, counters);
+                let e: Vec<cgnat_alg::text::Edit> = e
+                    .into_iter()
+                    .map(|(at, len, with)| cgnat_alg::text::Edit {
+                        at,
+                        len,
+                        with: String::from_utf8(with).unwrap(),
+                    })
+                    .collect();
+                String::from_utf8(cgnat_alg::text::apply(msg.as_bytes(), &e)).unwrap()
+            }
+            None => {
+                let (a, b) = crate::alg_tag::tcp_payload(buf.data()).unwrap();
+                String::from_utf8(buf.data()[a..b].to_vec()).unwrap()
+            }
+        }
+    }
+
+    /// RTSP on a NAT64 session: its port edits write no address and are made (the
+    /// host's client ports become the pair's and come back), but a `destination`
+    /// naming the pool address is left as written (counted `nat64_untouched`).
+    #[test]
+    fn a_nat64_sessions_address_free_edits_are_made_and_its_address_edits_are_not() {
+        let (mut nat, counters, i, s) = nat64_session(554);
+        let setup = "SETUP rtsp://s/t RTSP/1.0\r\nCSeq: 4\r\n\
+            Transport: RTP/AVP;unicast;client_port=50220-50221\r\n\r\n";
+        let out = through_rtsp(&mut nat, &counters, i, &s, Dir::FromInside, setup);
+        let ports = out
+            .split("client_port=")
+            .nth(1)
+            .and_then(|t| t.split("\r\n").next())
+            .unwrap()
+            .to_string();
+        assert_ne!(ports, "50220-50221", "{out}");
+        let ev = |e| counters.contract_event(s.alg(), e).get();
+        assert_eq!(ev(ContractEvent::Nat64Untouched), 0);
+        let pool = std::net::Ipv4Addr::from(s.out_addr);
+        let reply = format!(
+            "RTSP/1.0 200 OK\r\nCSeq: 4\r\n\
+             Transport: RTP/AVP;unicast;destination={pool};client_port={ports}\r\n\r\n"
+        );
+        let back = through_rtsp(&mut nat, &counters, i, &s, Dir::FromOutside, &reply);
+        assert_eq!(
+            back,
+            reply.replace(&ports, "50220-50221"),
+            "the ports back, the pool address left"
+        );
+        assert_eq!(ev(ContractEvent::Nat64Untouched), 1);
     }
 
     #[test]

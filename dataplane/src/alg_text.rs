@@ -1,9 +1,9 @@
-//! The SIP and RTSP ALGs in the dataplane. As for FTP, the work is split by who owns
-//! what: the worker that owns the subscriber and its ports reads each message of the
-//! control session for the endpoints it announces, reserves their outside ports
-//! (expectations pinning mappings: an RTP/RTCP pair with an even RTP port per SDP
-//! `m=` line or RTSP stream, the registered contact for a REGISTER), ends a call's or
-//! session's pinholes on BYE, CANCEL, a final error or TEARDOWN, and tags the frame
+//! The SIP ALG in the dataplane (RTSP runs on the ALG contract, `alg_contract.rs`). As
+//! for FTP, the work is split by who owns what: the worker that owns the subscriber
+//! and its ports reads each message of the control session for the endpoints it
+//! announces, reserves their outside ports (expectations pinning mappings: an
+//! RTP/RTCP pair with an even RTP port per SDP `m=` line, the registered contact for a
+//! REGISTER), ends a call's pinholes on BYE, CANCEL or a final error, and tags the frame
 //! with the translations; the control lcore, which sees every frame of the session in
 //! order, rewrites the text with them (the one mangle helper, Content-Length fixed,
 //! TCP sequence adjustment kept for both directions) and holds a TCP segment that ends
@@ -12,10 +12,10 @@
 use crate::alg_tag::{Rewrite, Tag, MAX_REWRITES};
 use crate::buf::PacketBuf;
 use crate::counters::{AlgEvent, WorkerCounters};
-use crate::nat::{class, ExpectReq, Nat, Session, ALG_RTSP, ALG_SIP};
+use crate::nat::{class, ExpectReq, Nat, Session, ALG_SIP};
 use crate::wire::ipv4;
+use cgnat_alg::sip;
 use cgnat_alg::text::{Edit, TextError};
-use cgnat_alg::{rtsp, sip};
 use std::net::Ipv4Addr;
 
 /// Incomplete messages at the end of a TCP segment, per session and direction, that
@@ -161,16 +161,6 @@ fn sip_parse(b: &[u8], datagram: bool) -> Result<Option<(sip::Sip, usize)>, Text
     }))
 }
 
-fn rtsp_parse(b: &[u8], _datagram: bool) -> Result<Option<(Option<rtsp::Rtsp>, usize)>, TextError> {
-    Ok(rtsp::parse(b)?.map(|f| match f {
-        rtsp::Frame::Message(m) => {
-            let n = m.msg.len;
-            (Some(m), n)
-        }
-        rtsp::Frame::Interleaved(n) => (None, n),
-    }))
-}
-
 /// Adds a rewrite to the tag unless it is there or the tag is full.
 fn add(tag: &mut Tag, counters: &WorkerCounters, inside: (u32, u16), outside: (u32, u16)) {
     let n = usize::from(tag.n);
@@ -185,7 +175,7 @@ fn add(tag: &mut Tag, counters: &WorkerCounters, inside: (u32, u16), outside: (u
     tag.n += 1;
 }
 
-/// The worker's part for a frame of a SIP or RTSP control session: reads the messages,
+/// The worker's part for a frame of a SIP control session: reads the messages,
 /// reserves and releases pinholes, and returns the tag for the control lcore.
 #[allow(clippy::too_many_arguments)]
 pub fn worker<B: PacketBuf>(
@@ -244,42 +234,24 @@ pub fn worker<B: PacketBuf>(
         now,
     };
     // A client's request the policy refuses: nothing planned for it (no pinhole).
-    let refused =
-        |nat: &Nat, mt: &[u8], len: usize, deny: fn(&crate::nat::NatParams) -> &[String]| {
-            let method = &mt[..mt.iter().position(|&b| b == b' ').unwrap_or(0)];
-            let p = nat.params();
-            dir == 0
-                && !crate::nat::hosts6::is_host(s.in_addr)
-                && !mt.starts_with(b"SIP/")
-                && !mt.starts_with(b"RTSP/")
-                && (deny(p).iter().any(|d| d.as_bytes() == method)
-                    || (s.alg() == ALG_SIP
-                        && p.sip_max_message_size > 0
-                        && len > p.sip_max_message_size))
-        };
-    let rest = if s.alg() == ALG_SIP {
-        let (msgs, rest) = messages(text, datagram, sip_parse, Some(counters), s.alg());
-        for (at, m) in &msgs {
-            let mt = &text[*at..*at + m.msg.len];
-            let len = if datagram { text.len() - at } else { m.msg.len };
-            if !refused(ctx.nat, mt, len, |p| &p.sip_deny_methods) {
-                sip_message(&mut ctx, mt, m);
-            }
-        }
-        rest
-    } else {
-        let (msgs, rest) = messages(text, datagram, rtsp_parse, Some(counters), s.alg());
-        for (at, m) in &msgs {
-            if let Some(m) = m {
-                let mt = &text[*at..*at + m.msg.len];
-                if !refused(ctx.nat, mt, m.msg.len, |p| &p.rtsp_deny_methods) {
-                    rtsp_message(&mut ctx, mt, m);
-                }
-            }
-        }
-        rest
+    let refused = |nat: &Nat, mt: &[u8], len: usize| {
+        let method = &mt[..mt.iter().position(|&b| b == b' ').unwrap_or(0)];
+        let p = nat.params();
+        dir == 0
+            && !crate::nat::hosts6::is_host(s.in_addr)
+            && !mt.starts_with(b"SIP/")
+            && (p.sip_deny_methods.iter().any(|d| d.as_bytes() == method)
+                || (p.sip_max_message_size > 0 && len > p.sip_max_message_size))
     };
-    if let Some(r) = rest.filter(|&r| held_rest(s.alg(), &text[r..])) {
+    let (msgs, rest) = messages(text, datagram, sip_parse, Some(counters), s.alg());
+    for (at, m) in &msgs {
+        let mt = &text[*at..*at + m.msg.len];
+        let len = if datagram { text.len() - at } else { m.msg.len };
+        if !refused(ctx.nat, mt, len) {
+            sip_message(&mut ctx, mt, m);
+        }
+    }
+    if let Some(r) = rest {
         partials.keep(i, dir, text_seq.wrapping_add(r as u32), &text[r..]);
     }
     tag
@@ -409,81 +381,7 @@ fn sip_message(c: &mut Ctx, text: &[u8], m: &sip::Sip) {
     }
 }
 
-fn rtsp_message(c: &mut Ctx, text: &[u8], m: &rtsp::Rtsp) {
-    let (nat, counters, i, s, now) = (&mut *c.nat, c.counters, c.i, c.s, c.now);
-    let tag = &mut *c.tag;
-    count(counters, ALG_RTSP, AlgEvent::Messages);
-    let session = m
-        .session
-        .clone()
-        .map_or(0, |r| cgnat_alg::text::tag(&text[r]));
-    if tag.dir == 1 {
-        // A reply: its client ports are our outside ones; the streams of the SETUP it
-        // answers take its session's tag.
-        let specs = rtsp::transports(text, m).unwrap_or_default();
-        for spec in &specs {
-            for (_, p) in &spec.client {
-                if let Some((ia, ip)) = nat.inside_of(ipv4::PROTO_UDP, s.out_addr, *p) {
-                    add(tag, counters, (ia, ip), (s.out_addr, *p));
-                }
-            }
-        }
-        if session != 0 {
-            nat.alg_retag(i, 0, session);
-        }
-        // The media comes from `source` when the server names one (RFC 2326 12.39).
-        if let Some(src) = specs.iter().find_map(|x| x.source) {
-            nat.alg_retarget(i, session, u32::from(src));
-        }
-        return;
-    }
-    match m.kind {
-        rtsp::Kind::Request(rtsp::Method::Teardown) if nat.alg_forget(i, session, now) > 0 => {
-            count(counters, ALG_RTSP, AlgEvent::Ended);
-        }
-        rtsp::Kind::Request(rtsp::Method::Setup) => {
-            let plan = match rtsp::plan(text, m, Ipv4Addr::from(s.in_addr)) {
-                Ok(p) => p,
-                Err(_) => {
-                    count(counters, ALG_RTSP, AlgEvent::NoPinhole);
-                    return;
-                }
-            };
-            for _ in 0..plan.elsewhere {
-                count(counters, ALG_RTSP, AlgEvent::Elsewhere);
-            }
-            let min_media = nat.params().rtsp_min_media_port;
-            for st in &plan.streams {
-                if st.rtp < min_media || st.rtcp < min_media {
-                    count(counters, ALG_RTSP, AlgEvent::LowPort);
-                    continue;
-                }
-                let req = ExpectReq {
-                    proto: ipv4::PROTO_UDP,
-                    in_addr: s.in_addr,
-                    in_port: st.rtp,
-                    remote: s.rem_addr,
-                    class: class::RTSP_MEDIA,
-                    tag: session,
-                    secs: 0,
-                    keep: false,
-                    alg: 0,
-                };
-                match nat.alg_expect_pair(i, &req, st.rtcp, now) {
-                    Some((rtp, rtcp)) => {
-                        count(counters, ALG_RTSP, AlgEvent::MediaPairs);
-                        add(tag, counters, (s.in_addr, st.rtp), rtp);
-                        add(tag, counters, (s.in_addr, st.rtcp), rtcp);
-                    }
-                    None => count(counters, ALG_RTSP, AlgEvent::PinholeRefused),
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-/// The control lcore's rewrite of the messages of a SIP or RTSP payload at
+/// The control lcore's rewrite of the messages of a SIP payload at
 /// `start..end` in `d`, with the tag's translations: the edits, with offsets from the
 /// start of the payload. Also says where an incomplete message starts, if one does.
 pub fn control_edits(
@@ -530,43 +428,27 @@ pub fn control_edits(
             _ => reserved(p),
         }
     };
-    if tag.alg == ALG_SIP {
-        let (msgs, rest) = messages(text, datagram, sip_parse, None, ALG_SIP);
-        for (at, m) in &msgs {
-            let mt = &text[*at..*at + m.msg.len];
-            let ports = |role: sip::Role, p: u16| match role {
-                // Media ports only from the reservations, never the session's own.
-                sip::Role::Media(_) | sip::Role::Rtcp(_) => reserved(p),
-                _ => port_of(p),
-            };
-            let t = sip::Translate {
-                from,
-                to,
-                port: &ports,
-                tokens: true,
-            };
-            let e = sip::rewrite(mt, m, &t);
-            if !e.is_empty() {
-                count(counters, ALG_SIP, AlgEvent::Rewritten);
-            }
-            edits.extend(e.into_iter().map(|x| Edit { at: x.at + at, ..x }));
+    let (msgs, rest) = messages(text, datagram, sip_parse, None, ALG_SIP);
+    for (at, m) in &msgs {
+        let mt = &text[*at..*at + m.msg.len];
+        let ports = |role: sip::Role, p: u16| match role {
+            // Media ports only from the reservations, never the session's own.
+            sip::Role::Media(_) | sip::Role::Rtcp(_) => reserved(p),
+            _ => port_of(p),
+        };
+        let t = sip::Translate {
+            from,
+            to,
+            port: &ports,
+            tokens: true,
+        };
+        let e = sip::rewrite(mt, m, &t);
+        if !e.is_empty() {
+            count(counters, ALG_SIP, AlgEvent::Rewritten);
         }
-        (edits, rest)
-    } else {
-        let (msgs, rest) = messages(text, datagram, rtsp_parse, None, ALG_RTSP);
-        for (at, m) in &msgs {
-            let Some(m) = m else { continue };
-            let mt = &text[*at..*at + m.msg.len];
-            let ports = |p: u16| reserved(p);
-            if let Ok(e) = rtsp::rewrite(mt, m, from, to, &ports) {
-                if !e.is_empty() {
-                    count(counters, ALG_RTSP, AlgEvent::Rewritten);
-                }
-                edits.extend(e.into_iter().map(|x| Edit { at: x.at + at, ..x }));
-            }
-        }
-        (edits, rest)
+        edits.extend(e.into_iter().map(|x| Edit { at: x.at + at, ..x }));
     }
+    (edits, rest)
 }
 
 /// The SIP or RTSP request policy (`alg.<name>.deny_methods`, SIP's
@@ -608,18 +490,14 @@ pub fn count_event(c: &WorkerCounters, alg: u8, e: AlgEvent) {
 /// responses, and whether one is pipelined behind a message let through.
 pub type RefusedRequests = (Vec<(usize, usize)>, Vec<u8>, bool);
 
-/// The requests of a client's SIP or RTSP text (`datagram`: one UDP datagram) that
-/// `p` refuses: their ranges (offset, length), the responses for them (RFC 3261 8.2.6:
+/// The requests of a client's SIP text (`datagram`: one UDP datagram) that `p`
+/// refuses: their ranges (offset, length), the responses for them (RFC 3261 8.2.6:
 /// Via, From, To with a tag, Call-ID and CSeq copied; `Allow` with a 405; an ACK gets
-/// none; RFC 2326: CSeq copied), and whether one follows a message let through in the
-/// same text (pipelined). A datagram over `max_size` that does not parse is refused
-/// with no response. None when nothing is refused.
-pub fn refused_requests(
-    text: &[u8],
-    datagram: bool,
-    alg: u8,
-    p: &TextPolicy,
-) -> Option<RefusedRequests> {
+/// none), and whether one follows a message let through in the same text
+/// (pipelined). A datagram over `max_size` that does not parse is refused with no
+/// response. None when nothing is refused. (RTSP's:
+/// [`crate::alg_contract::refused_requests`].)
+pub fn refused_requests(text: &[u8], datagram: bool, p: &TextPolicy) -> Option<RefusedRequests> {
     let too_big = |n: usize| p.max_size > 0 && n > p.max_size;
     let mut cut = Vec::new();
     let mut reply = Vec::new();
@@ -630,70 +508,29 @@ pub fn refused_requests(
         reply.extend(r.unwrap_or_default());
         pipelined |= passed;
     };
-    if alg == ALG_SIP {
-        let (msgs, _) = messages(text, datagram, sip_parse, None, ALG_SIP);
-        if msgs.is_empty() && datagram && too_big(text.len()) {
-            return Some((vec![(0, text.len())], Vec::new(), false));
-        }
-        for (at, m) in &msgs {
-            let mt = &text[*at..*at + m.msg.len];
-            let len = if datagram { text.len() - at } else { m.msg.len };
-            let method = &mt[..mt.iter().position(|&b| b == b' ').unwrap_or(0)];
-            let denied = matches!(m.kind, sip::Kind::Request(_))
-                && p.deny.iter().any(|d| d.as_bytes() == method);
-            let big = matches!(m.kind, sip::Kind::Request(_)) && too_big(len);
-            if denied || big {
-                let (code, reason) = if big {
-                    (513, "Message Too Large")
-                } else if p.status == 403 {
-                    (403, "Forbidden")
-                } else {
-                    (405, "Method Not Allowed")
-                };
-                let r = (method != b"ACK").then(|| sip_response(mt, m, code, reason, &p.deny));
-                refuse(*at, len, r, passed);
+    let (msgs, _) = messages(text, datagram, sip_parse, None, ALG_SIP);
+    if msgs.is_empty() && datagram && too_big(text.len()) {
+        return Some((vec![(0, text.len())], Vec::new(), false));
+    }
+    for (at, m) in &msgs {
+        let mt = &text[*at..*at + m.msg.len];
+        let len = if datagram { text.len() - at } else { m.msg.len };
+        let method = &mt[..mt.iter().position(|&b| b == b' ').unwrap_or(0)];
+        let denied = matches!(m.kind, sip::Kind::Request(_))
+            && p.deny.iter().any(|d| d.as_bytes() == method);
+        let big = matches!(m.kind, sip::Kind::Request(_)) && too_big(len);
+        if denied || big {
+            let (code, reason) = if big {
+                (513, "Message Too Large")
+            } else if p.status == 403 {
+                (403, "Forbidden")
             } else {
-                passed = true;
-            }
-        }
-    } else {
-        let (msgs, _) = messages(text, datagram, rtsp_parse, None, ALG_RTSP);
-        for (at, m) in &msgs {
-            let Some(m) = m else {
-                passed = true;
-                continue;
+                (405, "Method Not Allowed")
             };
-            let mt = &text[*at..*at + m.msg.len];
-            let method = &mt[..mt.iter().position(|&b| b == b' ').unwrap_or(0)];
-            if matches!(m.kind, rtsp::Kind::Request(_))
-                && p.deny.iter().any(|d| d.as_bytes() == method)
-            {
-                let mut r = b"RTSP/1.0 405 Method Not Allowed\r\n".to_vec();
-                if let Some(v) = m.msg.value(mt, "CSeq", None) {
-                    r.extend_from_slice(b"CSeq: ");
-                    r.extend_from_slice(&mt[v]);
-                    r.extend_from_slice(b"\r\n");
-                }
-                let allow = allowed(
-                    &[
-                        "OPTIONS",
-                        "DESCRIBE",
-                        "ANNOUNCE",
-                        "SETUP",
-                        "PLAY",
-                        "PAUSE",
-                        "TEARDOWN",
-                        "GET_PARAMETER",
-                        "SET_PARAMETER",
-                        "RECORD",
-                    ],
-                    &p.deny,
-                );
-                r.extend_from_slice(format!("Allow: {allow}\r\n\r\n").as_bytes());
-                refuse(*at, m.msg.len, Some(r), passed);
-            } else {
-                passed = true;
-            }
+            let r = (method != b"ACK").then(|| sip_response(mt, m, code, reason, &p.deny));
+            refuse(*at, len, r, passed);
+        } else {
+            passed = true;
         }
     }
     (!cut.is_empty()).then_some((cut, reply, pipelined))
@@ -762,29 +599,15 @@ fn sip_response(mt: &[u8], m: &sip::Sip, code: u16, reason: &str, deny: &[String
     r
 }
 
-/// Whether a TCP payload of a SIP or RTSP session ends inside a message (hold it for
-/// the rest).
-pub fn incomplete_tail(payload: &[u8], alg: u8) -> bool {
+/// Whether a TCP payload of a SIP session ends inside a message (hold it for the
+/// rest: its body may need rewriting).
+pub fn incomplete_tail(payload: &[u8]) -> bool {
     if payload.is_empty() || payload.len() > MAX_PARTIAL {
         return false;
     }
-    if alg == ALG_SIP {
-        messages(payload, false, sip_parse, None, alg).1.is_some()
-    } else {
-        // RTSP rewrites only headers: a message whose head is whole goes at once
-        // (holding its head for a body can stall a sender waiting on Nagle), and
-        // interleaved media is never held.
-        messages(payload, false, rtsp_parse, None, alg)
-            .1
-            .is_some_and(|at| held_rest(alg, &payload[at..]))
-    }
-}
-
-/// Whether an unfinished message is held for its end: always for SIP (its body may
-/// need rewriting); for RTSP only while its head is unfinished, and never interleaved
-/// media.
-fn held_rest(alg: u8, rest: &[u8]) -> bool {
-    alg == ALG_SIP || (rest.first() != Some(&b'$') && !rest.windows(4).any(|w| w == b"\r\n\r\n"))
+    messages(payload, false, sip_parse, None, ALG_SIP)
+        .1
+        .is_some()
 }
 
 /// An RTCP packet of a media session an ALG announced, from the inside host: a CNAME

@@ -634,10 +634,21 @@ impl WorkerCounters {
             .map(|(_, of)| of(self))
     }
 
-    /// The [`ContractEvent`] counter `e` of contract ALG `alg` (its session id).
+    /// The [`ContractEvent`] counter `e` of contract ALG `alg` (its session id): for a
+    /// text ALG, its [`AlgEvent`] counter of the same meaning when there is one.
     #[inline]
     pub fn contract_event(&self, alg: u8, e: ContractEvent) -> &Counter {
-        &self.alg_contract[usize::from(alg) & 7][e as usize]
+        self.contract_event_at(alg, e as usize)
+    }
+
+    /// [`WorkerCounters::contract_event`] by the event's index (in
+    /// [`CONTRACT_EVENT_NAMES`]).
+    #[inline]
+    pub fn contract_event_at(&self, alg: u8, e: usize) -> &Counter {
+        if let (Some(Some(a)), Some(ev)) = (TEXT_EVENT_OF.get(e), self.text_alg_events(alg)) {
+            return &ev[*a as usize];
+        }
+        &self.alg_contract[usize::from(alg) & 7][e % N_CONTRACT_EVENTS]
     }
 
     /// Counts a drop.
@@ -739,10 +750,35 @@ pub enum ContractEvent {
     /// Messages of a NAT64 session whose edits were not made (they would write IPv4
     /// endpoints for or to an IPv6 host): passed as written, the asks still granted.
     Nat64Untouched,
+    /// Announced RTP/RTCP pairs (`Kind::UdpPair`) given their translations.
+    MediaPairs,
+    /// Groups ended ([`cgnat_alg::contract::Ask::EndGroup`]) that had expectations.
+    Ended,
+    /// Announced pairs below the ALG's `min_media_port`: refused.
+    LowPort,
 }
 
 /// Number of [`ContractEvent`]s.
-pub const N_CONTRACT_EVENTS: usize = 15;
+pub const N_CONTRACT_EVENTS: usize = 18;
+
+/// The [`AlgEvent`] a text ALG (one of [`TEXT_ALG_EVENTS`]) run through its contract
+/// counts each [`ContractEvent`] (by index) as, so that its counters keep their names:
+/// the events of the same meaning.
+const TEXT_EVENT_OF: [Option<AlgEvent>; N_CONTRACT_EVENTS] = {
+    let mut t = [None; N_CONTRACT_EVENTS];
+    t[ContractEvent::Messages as usize] = Some(AlgEvent::Messages);
+    t[ContractEvent::Rewritten as usize] = Some(AlgEvent::Rewritten);
+    t[ContractEvent::Elsewhere as usize] = Some(AlgEvent::Elsewhere);
+    t[ContractEvent::Held as usize] = Some(AlgEvent::Held);
+    t[ContractEvent::Joined as usize] = Some(AlgEvent::Joined);
+    t[ContractEvent::Released as usize] = Some(AlgEvent::Released);
+    t[ContractEvent::NoRoom as usize] = Some(AlgEvent::NoRoom);
+    t[ContractEvent::TooManyAsks as usize] = Some(AlgEvent::TooManyEndpoints);
+    t[ContractEvent::MediaPairs as usize] = Some(AlgEvent::MediaPairs);
+    t[ContractEvent::Ended as usize] = Some(AlgEvent::Ended);
+    t[ContractEvent::LowPort as usize] = Some(AlgEvent::LowPort);
+    t
+};
 
 /// Label values of [`ContractEvent`]s, in order.
 pub const CONTRACT_EVENT_NAMES: [&str; N_CONTRACT_EVENTS] = [
@@ -761,7 +797,18 @@ pub const CONTRACT_EVENT_NAMES: [&str; N_CONTRACT_EVENTS] = [
     "too_many_asks",
     "id_unsupported",
     "nat64_untouched",
+    "media_pairs",
+    "ended",
+    "low_media_port",
 ];
+
+/// Whether contract event `e` of ALG `alg` is exported under its own name: not when
+/// the ALG is a text ALG as well whose [`AlgEvent`] of that name already is (the same
+/// counter, [`WorkerCounters::contract_event`]).
+pub fn contract_event_exported(alg: u8, e: usize) -> bool {
+    let text = TEXT_ALG_EVENTS.iter().any(|(id, _)| *id == alg);
+    !(text && ALG_EVENT_NAMES.contains(&CONTRACT_EVENT_NAMES[e]))
+}
 
 /// The ALGs of the registry the dataplane runs through their contract: each has its
 /// [`ContractEvent`] counters ([`WorkerCounters::contract_event`]).
@@ -858,6 +905,40 @@ labelled! {
 #[cfg(test)]
 mod policy_tests {
     use super::*;
+
+    /// RTSP, a text ALG run through its contract, counts its contract events under its
+    /// own names where they mean the same; the others on their own, exported beside.
+    #[test]
+    fn a_text_alg_on_the_contract_counts_under_its_own_names() {
+        let c = WorkerCounters::default();
+        let rtsp = cgnat_alg::id::RTSP;
+        c.contract_event(rtsp, ContractEvent::MediaPairs).inc();
+        c.contract_event(rtsp, ContractEvent::Lookups).inc();
+        assert_eq!(c.alg_rtsp[AlgEvent::MediaPairs as usize].get(), 1);
+        assert_eq!(
+            c.alg_contract[usize::from(rtsp)][ContractEvent::Lookups as usize].get(),
+            1
+        );
+        assert!(!contract_event_exported(
+            rtsp,
+            ContractEvent::Messages as usize
+        ));
+        assert!(contract_event_exported(
+            rtsp,
+            ContractEvent::Lookups as usize
+        ));
+        let irc = cgnat_alg::id::IRC;
+        assert!(contract_event_exported(
+            irc,
+            ContractEvent::Messages as usize
+        ));
+        // A name both lists have is the same counter: the event of that name.
+        for (e, name) in CONTRACT_EVENT_NAMES.iter().enumerate() {
+            if let Some(a) = ALG_EVENT_NAMES.iter().position(|n| n == name) {
+                assert_eq!(TEXT_EVENT_OF[e].map(|x| x as usize), Some(a), "{name}");
+            }
+        }
+    }
 
     #[test]
     fn every_policy_decision_reads_its_own_counter() {

@@ -640,10 +640,11 @@ impl Source {
             for (e, name) in cgnat_dataplane::counters::CONTRACT_EVENT_NAMES
                 .iter()
                 .enumerate()
+                .filter(|(e, _)| cgnat_dataplane::counters::contract_event_exported(p.id, *e))
             {
                 alg_events.push((
                     vec![("alg", p.name.to_string()), ("event", (*name).to_string())],
-                    sum(&|c| c.alg_contract[usize::from(p.id) & 7][e].get()),
+                    sum(&|c| c.contract_event_at(p.id, e).get()),
                 ));
             }
         }

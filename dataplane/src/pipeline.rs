@@ -465,7 +465,7 @@ pub struct Worker<B> {
     /// FTP command starts without their end yet, per session (the control lcore holds
     /// the segment; the worker keeps the bytes to parse the joined line).
     ftp_partial: Vec<(u32, [u8; PARTIAL], usize, u32)>,
-    /// SIP and RTSP messages not complete yet, likewise.
+    /// SIP messages not complete yet, likewise.
     text_partials: crate::alg_text::Partials,
     /// The contract ALGs' TCP streams: messages not complete yet, likewise, and the
     /// sessions whose sequence numbers the control lcore adjusts.
@@ -1898,10 +1898,6 @@ impl<B: PacketBuf> Worker<B> {
                 Ok(p) => self.ftp_from_inside(buf, &p, i, &s, now),
                 Err(r) => return Verdict::Drop(r),
             }
-        } else if s.alg() == crate::nat::ALG_RTSP {
-            // A SETUP's client ports get an RTP/RTCP pair of the host's handle, as
-            // for NAT44; the control lcore rewrites them on the IPv4 segment.
-            self.text_alg(buf, i, &s, 0, now);
         }
         self.counters.in2out.inc();
         if let Some(key) = first_of {
@@ -2403,7 +2399,7 @@ impl<B: PacketBuf> Worker<B> {
             self.contract_alg(c, buf, i, &s, cgnat_alg::contract::Dir::FromInside, now);
         } else if s.alg() == crate::nat::ALG_FTP {
             self.ftp_from_inside(buf, p, i, &s, now);
-        } else if s.alg() == crate::nat::ALG_SIP || s.alg() == crate::nat::ALG_RTSP {
+        } else if s.alg() == crate::nat::ALG_SIP {
             self.text_alg(buf, i, &s, 0, now);
         } else if s.alg() == crate::nat::ALG_RTCP {
             grew = crate::alg_text::rtcp_from_inside(buf, s.in_addr, s.out_addr, &self.counters);
@@ -2484,7 +2480,7 @@ impl<B: PacketBuf> Worker<B> {
                 nat64: crate::nat::hosts6::is_host(s.in_addr),
                 ..Default::default()
             });
-        } else if s.alg() == crate::nat::ALG_SIP || s.alg() == crate::nat::ALG_RTSP {
+        } else if s.alg() == crate::nat::ALG_SIP {
             self.text_alg(buf, i, &s, 1, now);
         }
         rewrite(buf, p, false, s.in_addr, s.in_port, s.out_addr, s.out_port);
@@ -2517,7 +2513,7 @@ impl<B: PacketBuf> Worker<B> {
         );
     }
 
-    /// A frame of a SIP or RTSP control session, `dir` 0 from the inside host.
+    /// A frame of a SIP control session, `dir` 0 from the inside host.
     fn text_alg<F: PacketBuf>(
         &mut self,
         buf: &F,

@@ -481,6 +481,7 @@ fn held_count(h: &Harness) -> u64 {
             .map(|(_, of)| of(c)[AlgEvent::Held as usize].get())
             .sum::<u64>()
         + crate::counters::contract_algs()
+            .filter(|p| c.text_alg_events(p.id).is_none())
             .map(|p| {
                 c.contract_event(p.id, crate::counters::ContractEvent::Held)
                     .get()

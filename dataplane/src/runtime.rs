@@ -1532,12 +1532,19 @@ pub(crate) fn summarize(
         let m: serde_json::Map<_, _> = cgnat_dataplane::counters::CONTRACT_EVENT_NAMES
             .iter()
             .enumerate()
+            .filter(|(e, _)| cgnat_dataplane::counters::contract_event_exported(p.id, *e))
             .map(|(e, name)| {
-                let v = sum(&|c| c.alg_contract[usize::from(p.id) & 7][e].get());
+                let v = sum(&|c| c.contract_event_at(p.id, e).get());
                 ((*name).to_string(), json!(v))
             })
             .collect();
-        alg.insert(p.name.into(), Value::Object(m));
+        // (Beside a text ALG's own events, when it has them.)
+        match alg.get_mut(p.name) {
+            Some(Value::Object(o)) => o.extend(m),
+            _ => {
+                alg.insert(p.name.into(), Value::Object(m));
+            }
+        }
     }
     // PPTP's calls and their GRE beside its contract events.
     if let Some(Value::Object(m)) =

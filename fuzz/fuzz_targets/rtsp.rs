@@ -1,5 +1,10 @@
-//! RTSP on arbitrary bytes: framing, Transport, plan and rewrite.
+//! RTSP on arbitrary bytes: framing, Transport, plan and rewrite; and its ALG contract
+//! both ways: framing stays within the input, the edits made with any grants lie
+//! within their message, in order, and apply, and a refusal's reply is bounded.
 #![no_main]
+#[path = "common/contract.rs"]
+mod contract;
+use cgnat_alg::contract::{Contract, Ctx, Dir, Reply};
 use cgnat_alg::{rtsp, text};
 use libfuzzer_sys::fuzz_target;
 use std::net::Ipv4Addr;
@@ -22,5 +27,20 @@ fuzz_target!(|data: &[u8]| {
             }
             _ => break,
         }
+    }
+    for dir in [Dir::FromInside, Dir::FromOutside] {
+        let ctx = Ctx {
+            dir,
+            inside: (u32::from(host), 41000),
+            outside: (0xC633_6401, 1024),
+            remote: (0xC000_020A, 554),
+            datagram: false,
+        };
+        contract::check(&rtsp::Rtsp, data, &ctx, |msg| {
+            let mut r = Reply::default();
+            if rtsp::Rtsp.refuse(msg, &ctx, &|m: &[u8]| m.len() % 2 == 0, &mut r) {
+                assert!(r.bytes().starts_with(b"RTSP/1.0 405"));
+            }
+        });
     }
 });

@@ -462,6 +462,28 @@ pub fn protocol_set(list: &[u8]) -> [u64; 4] {
 }
 
 impl NatParams {
+    /// The lowest media port ALG `alg` (its id) may open a pinhole pair to
+    /// (`alg.<name>.min_media_port`; 0 for an ALG without one).
+    #[inline]
+    pub fn min_media_port(&self, alg: u8) -> u16 {
+        match alg {
+            ALG_SIP => self.sip_min_media_port,
+            ALG_RTSP => self.rtsp_min_media_port,
+            _ => 0,
+        }
+    }
+
+    /// The request methods ALG `alg` (its id) refuses (`alg.<name>.deny_methods`;
+    /// none for an ALG without the key).
+    #[inline]
+    pub fn deny_methods(&self, alg: u8) -> &[String] {
+        match alg {
+            ALG_SIP => &self.sip_deny_methods,
+            ALG_RTSP => &self.rtsp_deny_methods,
+            _ => &[],
+        }
+    }
+
     /// Whether [`portless`] protocol `proto` is translated (`nat.protocols`).
     #[inline]
     pub fn allows_protocol(&self, proto: u8) -> bool {
