@@ -348,12 +348,29 @@ impl Contract for Rtsp {
                         None => ctx.inside.0,
                         Some((_, d)) => d.map_or(0, u32::from),
                     };
-                    plan.push(Ask::Announce {
-                        kind: contract::Kind::UdpPair,
-                        inside: (addr, s.client[0].1),
-                        class: crate::class::RTSP_MEDIA,
-                        from: None,
-                    });
+                    let (rtp, rtcp) = (s.client[0].1, s.client.get(1).map(|x| x.1));
+                    match rtcp {
+                        // `a-b` with b not a's neighbour: each port is announced on its
+                        // own, so both are translated and opened.
+                        Some(b) if b != rtp && b != rtp.wrapping_add(1) => {
+                            for port in [rtp, b] {
+                                plan.push(Ask::Announce {
+                                    kind: contract::Kind::Udp,
+                                    inside: (addr, port),
+                                    class: crate::class::RTSP_MEDIA,
+                                    from: None,
+                                });
+                            }
+                        }
+                        _ => {
+                            plan.push(Ask::Announce {
+                                kind: contract::Kind::UdpPair,
+                                inside: (addr, rtp),
+                                class: crate::class::RTSP_MEDIA,
+                                from: None,
+                            });
+                        }
+                    }
                 }
             }
             (Dir::FromOutside, _) => {
@@ -615,6 +632,28 @@ mod tests {
             out.contains("client_port=55664-55665;server_port=58547-58548;source=10.2.2.3"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn contract_setup_with_ports_apart_announces_each_and_rewrites_both() {
+        let c = ctx(Dir::FromInside);
+        let b = b"SETUP rtsp://s/t RTSP/1.0\r\nCSeq: 4\r\nTransport: RTP/AVP;unicast;client_port=6970-6974\r\n\r\n";
+        let (p, out) = run(b, &c, |a| match a {
+            Ask::Announce { inside, .. } => Grant::To((c.outside.0, inside.1 - 6970 + 3000)),
+            _ => Grant::Refused,
+        });
+        let announced: Vec<_> = p
+            .asks()
+            .map(|a| match a {
+                Ask::Announce { kind, inside, .. } => (*kind, inside.1),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            announced,
+            vec![(contract::Kind::Udp, 6970), (contract::Kind::Udp, 6974)]
+        );
+        assert!(out.contains("client_port=3000-3004\r\n"), "{out}");
     }
 
     #[test]
