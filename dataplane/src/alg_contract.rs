@@ -228,6 +228,7 @@ impl Frame<'_> {
     fn note_id(&mut self, ask: &Ask, e: (u32, u16)) {
         match *ask {
             Ask::Announce { inside, .. } | Ask::Bind { inside, .. } => self.note(inside, e),
+            Ask::Announce6 { port, .. } => self.note((self.ctx.inside.0, port), e),
             Ask::Lookup { outside, .. } => match self.ctx.dir {
                 Dir::FromOutside => {
                     let at = named(&self.ctx, outside);
@@ -255,7 +256,29 @@ impl Frame<'_> {
     /// The NAT's answer to one ask.
     fn grant(&mut self, ask: &Ask) -> Grant {
         let (s, now) = (self.s, self.now);
+        if let Ask::Announce6 {
+            kind,
+            addr,
+            port,
+            class,
+            from,
+        } = *ask
+        {
+            // An IPv6 host's own address: an announce of its handle's endpoint.
+            if kind != Kind::Id && self.nat.host6(s.in_addr) == Some(addr) {
+                let inside = (s.in_addr, port);
+                return self.grant(&Ask::Announce {
+                    kind,
+                    inside,
+                    class,
+                    from,
+                });
+            }
+            self.count(ContractEvent::Refused);
+            return Grant::Refused;
+        }
         let g = match *ask {
+            Ask::Announce6 { .. } => Grant::Refused,
             Ask::Announce { kind: Kind::Id, .. }
             | Ask::Bind { .. }
             | Ask::Lookup { kind: Kind::Id, .. }
@@ -601,6 +624,9 @@ fn grants_from_tag(plan: &Plan, ctx: &Ctx, tag: &Tag) -> [Grant; MAX_ASKS] {
             Ask::Announce { inside, .. } | Ask::Bind { inside, .. } => {
                 by_inside(inside).map_or(Grant::Refused, |r| Grant::To(r.outside))
             }
+            Ask::Announce6 { port, .. } => {
+                by_inside((ctx.inside.0, port)).map_or(Grant::Refused, |r| Grant::To(r.outside))
+            }
             Ask::Lookup { outside, .. } => match ctx.dir {
                 Dir::FromOutside => {
                     let at = named(ctx, outside);
@@ -706,12 +732,9 @@ mod tests {
     use cgnat_alg::irc::Irc;
     use std::sync::Arc;
 
-    /// A contract ALG with edits on a NAT64 session (IRC's DCC RESUME from the peer,
-    /// naming the session's own translated port, which a lookup grants): the message
-    /// is read and granted, but left as written, counted `nat64_untouched`; on the
-    /// control lcore too.
-    #[test]
-    fn a_nat64_sessions_messages_are_granted_but_not_rewritten() {
+    /// A NAT with NAT64 on and a TCP session of IPv6 host [`HOST6`] to 192.0.2.10
+    /// port `dport`: the counters, the NAT, the session's record and the session.
+    fn nat64_session(dport: u16) -> (Arc<WorkerCounters>, Nat, u32, Session) {
         let text = "[dataplane]\ncontrol_lcore = 0\nworker_lcores = [1]\n\
             [[ports]]\nname = \"inside\"\nrole = \"inside\"\ndevice = \"net_null0\"\n\
             ipv4 = \"100.64.0.1/10\"\nipv6 = [\"2001:db8:ffff::1/64\"]\n\
@@ -722,18 +745,31 @@ mod tests {
         params.set_nat64(cfg.nat64.as_ref());
         let counters = Arc::new(WorkerCounters::default());
         let mut nat = Nat::new(params, 0, 1, 1000, 7, counters.clone());
-        let (server, host) = ([192, 0, 2, 10], 0x2001_0db8_ffff_0000_0000_0000_0000_0010);
         let t = crate::nat::Tuple {
             proto: ipv4::PROTO_TCP,
             src: 0,
-            dst: u32::from_be_bytes(server),
+            dst: u32::from_be_bytes([192, 0, 2, 10]),
             sport: 40000,
-            dport: 6667,
+            dport,
         };
         let i = nat
-            .in2out6(host, &t, crate::wire::tcp::SYN, true, 1000)
+            .in2out6(HOST6, &t, crate::wire::tcp::SYN, true, 1000)
             .unwrap();
         let s = *nat.session(i);
+        (counters, nat, i, s)
+    }
+
+    /// The IPv6 host of [`nat64_session`].
+    const HOST6: u128 = 0x2001_0db8_ffff_0000_0000_0000_0000_0010;
+
+    /// A contract ALG with edits on a NAT64 session (IRC's DCC RESUME from the peer,
+    /// naming the session's own translated port, which a lookup grants): the message
+    /// is read and granted, but left as written, counted `nat64_untouched`; on the
+    /// control lcore too.
+    #[test]
+    fn a_nat64_sessions_messages_are_granted_but_not_rewritten() {
+        let server = [192, 0, 2, 10];
+        let (counters, mut nat, i, s) = nat64_session(6667);
         assert!(crate::nat::hosts6::is_host(s.in_addr));
         let msg = format!(
             ":bob!b@h PRIVMSG alice :\x01DCC RESUME f {} 4096\x01\r\n",
@@ -792,6 +828,53 @@ mod tests {
             control_edits(c, msg.as_bytes(), false, &tag, &control).len(),
             1
         );
+    }
+
+    /// A NAT64 host announcing an IPv6 endpoint (an EPRT |2|): granted as an announce
+    /// of its handle's endpoint when the address is the host's own, refused when it is
+    /// another's; the control lcore finds the grant again by the handle and port.
+    #[test]
+    fn an_ipv6_announce_is_granted_for_the_hosts_own_address_only() {
+        let (counters, mut nat, i, s) = nat64_session(21);
+        let host = HOST6;
+        let ctx = Ctx {
+            dir: Dir::FromInside,
+            inside: (s.in_addr, s.in_port),
+            outside: (s.out_addr, s.out_port),
+            remote: (s.rem_addr, s.rem_port),
+            datagram: false,
+        };
+        let mut f = Frame {
+            nat: &mut nat,
+            counters: &counters,
+            alg: s.alg(),
+            master: i,
+            s: &s,
+            ctx,
+            now: 1000,
+            tag: Tag::default(),
+        };
+        let ask = |addr| Ask::Announce6 {
+            kind: Kind::Tcp,
+            addr,
+            port: 50000,
+            class: cgnat_alg::class::FTP_DATA,
+            from: None,
+        };
+        assert_eq!(f.grant(&ask(host + 1)), Grant::Refused);
+        let Grant::To(out) = f.grant(&ask(host)) else {
+            panic!("the host's own address is granted");
+        };
+        assert_eq!(out.0, s.out_addr);
+        let ev = |e| counters.contract_event(s.alg(), e).get();
+        assert_eq!(
+            [ContractEvent::Pinholes, ContractEvent::Refused].map(ev),
+            [1, 1]
+        );
+        let mut plan = Plan::default();
+        plan.push(ask(host));
+        let g = grants_from_tag(&plan, &ctx, &f.tag);
+        assert_eq!(g[0], Grant::To(out));
     }
 
     #[test]
