@@ -52,36 +52,22 @@ impl FtpPolicy {
         }
     }
 
+    /// The policy as the FTP ALG reads it.
+    pub fn contract(&self) -> cgnat_alg::contract::Policy<'_> {
+        cgnat_alg::contract::Policy {
+            deny: &self.deny,
+            allow: &self.allow,
+            refuse_bounce: self.refuse_bounce,
+            refuse_low_port: self.refuse_low_port,
+            min_data_port: self.min_data_port,
+            loose: false,
+        }
+    }
+
     /// Why the client's command `line` is refused (the reply's text), if it is.
     /// `client`: the client's own address.
-    fn refuses(&self, line: &[u8], msg: Message<'_>, client: u32) -> Option<&'static str> {
-        let verb = &line[..line.iter().position(|&b| b == b' ').unwrap_or(line.len())];
-        if !(3..=4).contains(&verb.len()) || !verb.iter().all(u8::is_ascii_alphabetic) {
-            return None; // not a command (a reply of a server behind the NAT)
-        }
-        let named = |list: &[String]| list.iter().any(|c| c.as_bytes().eq_ignore_ascii_case(verb));
-        if named(&self.deny) || (!self.allow.is_empty() && !named(&self.allow)) {
-            return Some("504 Command not allowed by policy.");
-        }
-        let ep = match msg {
-            Message::Port(arg) => parse_host_port(arg).ok(),
-            Message::Eprt(arg) => match parse_eprt(arg) {
-                Ok(Eprt::V4(a, p)) => Some((a, p)),
-                _ => None,
-            },
-            _ => None,
-        };
-        match ep {
-            Some((a, _)) if u32::from(a) != client && self.refuse_bounce => {
-                Some("504 Data connection to another host not allowed by policy.")
-            }
-            Some((a, p))
-                if u32::from(a) == client && p < self.min_data_port && self.refuse_low_port =>
-            {
-                Some("504 Data port not allowed by policy.")
-            }
-            _ => None,
-        }
+    fn refuses(&self, line: &[u8], client: u32) -> Option<&'static str> {
+        cgnat_alg::ftp::refused_by(&self.contract(), line, client)
     }
 }
 
@@ -278,10 +264,7 @@ fn timestamps(d: &[u8], l4: usize) -> Option<(u32, u32)> {
 /// Whether `line` (unfinished) is the start of a line that announces an endpoint: a
 /// client's PORT or EPRT, or a server's 227 or 229 reply (a server behind the NAT).
 pub fn starts_address_command(line: &[u8]) -> bool {
-    [&b"PORT "[..], b"EPRT ", b"227 ", b"229 "].iter().any(|c| {
-        let n = line.len().min(c.len());
-        n > 0 && line[..n].eq_ignore_ascii_case(&c[..n])
-    })
+    cgnat_alg::ftp::starts_address_line(line)
 }
 
 /// The FTP commands of a client's payload that announce an endpoint, as (address,
@@ -554,27 +537,7 @@ impl AlgControl {
     /// policy refuses (it is held for the rest, as an address-carrying command is:
     /// a command cut in two must not slip through).
     pub fn policy_holds(&self, tail: &[u8]) -> bool {
-        let p = &self.policy.ftp;
-        let word = tail.iter().position(|&b| b == b' ');
-        let verb = &tail[..word.unwrap_or(tail.len())];
-        // Only what can still be a command (a server's reply starts with digits).
-        if verb.len() > 4 || !verb.iter().all(u8::is_ascii_alphabetic) {
-            return false;
-        }
-        let named = |list: &[String]| {
-            list.iter().any(|c| {
-                let c = c.as_bytes();
-                match word {
-                    Some(_) => c.eq_ignore_ascii_case(verb),
-                    None => verb.len() <= c.len() && c[..verb.len()].eq_ignore_ascii_case(verb),
-                }
-            })
-        };
-        let allowed_whole = word.is_some()
-            && p.allow
-                .iter()
-                .any(|c| c.as_bytes().eq_ignore_ascii_case(verb));
-        named(&p.deny) || (!p.allow.is_empty() && !allowed_whole)
+        cgnat_alg::ftp::policy_holds(&self.policy.ftp.contract(), tail)
     }
 
     /// Whether a segment at `seq` repeats bytes of a run already rewritten (it is
@@ -934,7 +897,7 @@ impl AlgControl {
                 continue;
             }
             if dir == 0 {
-                if let Some(why) = self.policy.ftp.refuses(line, msg, tag.inside.0) {
+                if let Some(why) = self.policy.ftp.refuses(line, tag.inside.0) {
                     edits.push((l.start, l.next - l.start, String::new()));
                     let r = refused.get_or_insert((String::new(), false, verb_of(line)));
                     r.1 |= passed;
