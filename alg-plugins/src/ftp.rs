@@ -657,7 +657,8 @@ impl Contract for Ftp {
             Ok(None) if buf.is_empty() => Framing::Skip(0),
             Ok(None)
                 if conn.ctx.dir == Dir::FromInside
-                    && (starts_address_line(buf) || policy_holds(&conn.policy, buf)) =>
+                    && (starts_address_line(buf)
+                        || (!conn.nat64 && policy_holds(&conn.policy, buf))) =>
             {
                 Framing::More
             }

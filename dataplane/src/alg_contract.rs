@@ -1,5 +1,6 @@
 //! The dataplane's side of the ALG contract (`cgnat_alg::contract`): it runs every ALG
-//! of the registry whose entry has a contract (IRC, TFTP) without naming it.
+//! of the registry whose entry has a contract (FTP, IRC, TFTP, PPTP) without naming
+//! it.
 //!
 //! On the worker that owns the session ([`worker`]): the frame's payload is framed into
 //! messages (a TCP message cut across segments is kept here, bounded per session, and
@@ -19,10 +20,18 @@
 //! A NAT64 session is followed on its IPv4 side (the frame translated from IPv6, or
 //! not yet translated back), its inside endpoint the host's handle: its messages are
 //! planned and granted as a NAT44 session's, but their edits are not made
-//! ([`nat64_untouched`]).
+//! ([`nat64_untouched`]) unless the ALG decides them ([`Contract::nat64_edits`], told
+//! [`Conn::nat64`]; an IPv6 host's own address announced is an [`Ask::Announce6`]).
 //!
-//! Below the FTP ALG (`alg.rs`), the text ALGs (`alg_text.rs`) and the pipeline: it
-//! imports none of them.
+//! A [`Contract::stateful`] ALG's TCP frames all go to the control lcore, which reads
+//! every message in order and keeps the ALG's state of the connection
+//! ([`control_edits`]); there its [`Contract::police`] may refuse a message, which the
+//! stream engine takes out of the stream and answers. The ALG's own events
+//! ([`Contract::events`]) are counted under their names
+//! ([`WorkerCounters::own_event`]).
+//!
+//! Below the stream engine (`alg.rs`), the text ALGs (`alg_text.rs`) and the pipeline:
+//! it imports none of them.
 
 use crate::alg_tag::{Rewrite, Tag, MAX_REWRITES};
 use crate::buf::PacketBuf;
@@ -31,7 +40,8 @@ use crate::nat::expect::ExpectReq;
 use crate::nat::{Nat, Session};
 use crate::wire::{ipv4, udp};
 use cgnat_alg::contract::{
-    Ask, Contract, Ctx, Dir, Edit, Edits, Framing, Grant, Kind, Plan, MAX_ASKS,
+    Ask, Conn, Contract, Ctx, Dir, Edit, Edits, Framing, Grant, Kind, Notes, Plan, Policy, State,
+    MAX_ASKS, STAND_ASIDE,
 };
 
 /// The contract of ALG `alg` (a session id), if its registry entry has one.
@@ -191,6 +201,19 @@ fn proto_of(kind: Kind) -> u8 {
     }
 }
 
+/// Counts the ALG's own events noted ([`Contract::events`]) under their counters.
+fn count_notes(counters: &WorkerCounters, alg: u8, c: &dyn Contract, notes: &Notes) {
+    for (k, n) in notes.iter() {
+        let counter = c
+            .events()
+            .get(k)
+            .and_then(|name| counters.own_event(alg, name));
+        if let Some(counter) = counter {
+            counter.add(u64::from(n));
+        }
+    }
+}
+
 /// What the worker decided for a frame.
 struct Frame<'a> {
     nat: &'a mut Nat,
@@ -201,6 +224,8 @@ struct Frame<'a> {
     ctx: Ctx,
     now: u32,
     tag: Tag,
+    /// The connection as the ALG is told it (the worker keeps no state: 0).
+    conn: Conn<'a>,
 }
 
 impl Frame<'_> {
@@ -308,6 +333,16 @@ impl Frame<'_> {
                     self.count(ContractEvent::Elsewhere);
                     return Grant::Refused;
                 }
+                let n = usize::from(self.tag.n);
+                if let Some(r) = self.tag.rewrites[..n].iter().find(|r| r.inside == inside) {
+                    // Announced again in the same frame: the one reservation.
+                    return Grant::To(r.outside);
+                }
+                if n == MAX_REWRITES {
+                    // No room left to rewrite it: nothing opened that no one is told.
+                    self.count(ContractEvent::NoRoom);
+                    return Grant::Refused;
+                }
                 let req = ExpectReq {
                     proto: proto_of(kind),
                     in_addr: inside.0,
@@ -392,11 +427,11 @@ impl Frame<'_> {
     }
 
     /// Plans and grants one whole message; its edits (in message offsets): none on a
-    /// NAT64 session ([`nat64_untouched`]).
+    /// NAT64 session ([`nat64_untouched`]) unless the ALG makes NAT64 edits, none for
+    /// a stateful ALG (the control lcore makes them, in order).
     fn message(&mut self, msg: &[u8], c: &dyn Contract, edits: &mut Edits) -> bool {
         let ok = self.plan_and_edit(msg, c, edits);
-        let nat64 = crate::nat::hosts6::is_host(self.s.in_addr);
-        if nat64_untouched(nat64, edits) {
+        if !c.nat64_edits() && nat64_untouched(self.conn.nat64, edits) {
             self.count(ContractEvent::Nat64Untouched);
         }
         ok
@@ -405,22 +440,26 @@ impl Frame<'_> {
     fn plan_and_edit(&mut self, msg: &[u8], c: &dyn Contract, edits: &mut Edits) -> bool {
         self.count(ContractEvent::Messages);
         let mut plan = Plan::default();
-        c.plan(msg, &self.ctx, &mut plan);
+        c.plan_in(msg, &self.conn, &mut plan);
+        count_notes(self.counters, self.alg, c, &plan.notes);
         if plan.over > 0 {
             self.counters
                 .contract_event(self.alg, ContractEvent::TooManyAsks)
                 .add(plan.over as u64);
         }
-        if plan.is_empty() {
-            // (Edits without asks: an address written over with the session's own.)
-            return c.edits(msg, &self.ctx, &plan, &[], edits).is_ok();
-        }
         let mut grants = [Grant::Refused; MAX_ASKS];
         for (k, a) in plan.asks().enumerate() {
             grants[k] = self.grant(a);
         }
+        if c.stateful() {
+            return true;
+        }
+        if plan.is_empty() {
+            // (Edits without asks: an address written over with the session's own.)
+            return c.edits_in(msg, &self.conn, &plan, &[], edits).is_ok();
+        }
         let ok = c
-            .edits(msg, &self.ctx, &plan, &grants[..plan.len()], edits)
+            .edits_in(msg, &self.conn, &plan, &grants[..plan.len()], edits)
             .is_ok();
         if !ok {
             self.count(ContractEvent::NoRoom);
@@ -470,7 +509,8 @@ pub fn grant_id(
 /// the subscriber or to it (`dir`), on the worker that owns it. Grants what its whole
 /// messages ask; makes their edits inline when they keep the length. Returns the tag
 /// when the frame must go to the control lcore (an edit changes the length, or a
-/// message is cut across segments), None when it goes out as it is now.
+/// message is cut across segments, or the ALG is [`Contract::stateful`]), None when
+/// it goes out as it is now. `policy`: the ALG's keys of `[alg.<name>]`.
 #[allow(clippy::too_many_arguments)]
 pub fn worker<B: PacketBuf>(
     c: &dyn Contract,
@@ -482,6 +522,7 @@ pub fn worker<B: PacketBuf>(
     s: &Session,
     dir: Dir,
     now: u32,
+    policy: Policy<'_>,
 ) -> Option<Tag> {
     let (start, end, datagram, seq) = payload(buf.data())?;
     let ctx = Ctx {
@@ -490,6 +531,15 @@ pub fn worker<B: PacketBuf>(
         outside: (s.out_addr, s.out_port),
         remote: (s.rem_addr, s.rem_port),
         datagram,
+    };
+    let nat64 = crate::nat::hosts6::is_host(s.in_addr);
+    let inside_server = nat.params().alg_ports(s.alg()).contains(&s.in_port);
+    let conn = Conn {
+        ctx,
+        nat64,
+        inside_server,
+        state: 0,
+        policy,
     };
     let mut f = Frame {
         nat,
@@ -505,13 +555,16 @@ pub fn worker<B: PacketBuf>(
             remote: ctx.remote,
             outside: ctx.outside,
             alg: s.alg(),
-            nat64: crate::nat::hosts6::is_host(s.in_addr),
+            nat64,
+            inside_server,
             ..Tag::default()
         },
+        conn,
     };
     let payload = &buf.data()[start..end];
     let len = payload.len();
-    let mut to_control = !datagram && streams.adjusted(master);
+    // (A stateful ALG's TCP frames all go: the control lcore reads them in order.)
+    let mut to_control = !datagram && (c.stateful() || streams.adjusted(master));
     // A rewrite that changes a length (made by the control lcore).
     let mut resized = false;
     // Edits to make inline: (offset in the payload, edit).
@@ -532,7 +585,7 @@ pub fn worker<B: PacketBuf>(
                 joined[..p.n].copy_from_slice(&p.bytes[..p.n]);
                 joined[p.n..p.n + m].copy_from_slice(&payload[..m]);
                 let text = &joined[..p.n + m];
-                match c.framing(text, &ctx) {
+                match c.framing_in(text, &conn) {
                     Framing::Whole(n) if n > p.n && n <= text.len() => {
                         let mut e = Edits::default();
                         f.message(&text[..n], c, &mut e);
@@ -557,12 +610,13 @@ pub fn worker<B: PacketBuf>(
     }
     while at < len {
         let rest = &payload[at..];
-        match c.framing(rest, &ctx) {
+        match c.framing_in(rest, &conn) {
             Framing::Whole(n) if n > 0 && n <= rest.len() => {
                 let mut e = Edits::default();
                 let ok = f.message(&rest[..n], c, &mut e);
                 if ok && !e.is_empty() {
-                    if e.keep_length() && n_inline + e.len() <= MAX_INLINE {
+                    if !to_control && e.keep_length() && n_inline + e.len() <= MAX_INLINE {
+                        count_notes(counters, f.alg, c, &e.notes);
                         for x in e.iter() {
                             inline[n_inline] = Some((at, *x));
                             n_inline += 1;
@@ -664,31 +718,72 @@ fn ctx_of(tag: &Tag, datagram: bool) -> Ctx {
     }
 }
 
-/// On the control lcore: the edits (offset, length, replacement) of a frame's or a
-/// held run's text for contract ALG `c`, with the grants the worker recorded in the
-/// tag. Counts the messages rewritten.
+/// What the control lcore makes of a frame's or a held run's text for a contract ALG.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ControlText {
+    /// The edits (offset, length, replacement) of its messages.
+    pub edits: Vec<(usize, usize, Vec<u8>)>,
+    /// The messages the ALG's policy refused (offset, length) and each one's reply
+    /// line ([`Contract::police`]): taken out of the stream.
+    pub refused: Vec<(usize, usize, &'static str)>,
+    /// A refused message follows one let through in the same text (pipelined: no
+    /// reply can be put in order).
+    pub pipelined: bool,
+}
+
+/// A message without its line end is not empty.
+fn has_text(msg: &[u8]) -> bool {
+    msg.iter().any(|&b| b != b'\r' && b != b'\n')
+}
+
+/// On the control lcore: what a frame's or a held run's text for contract ALG `c`
+/// becomes, with the grants the worker recorded in the tag: its edits, and the
+/// messages the ALG's `policy` refuses (TCP only). The connection's `state` (a
+/// [`Contract::stateful`] ALG's) is advanced message by message; once it says
+/// [`STAND_ASIDE`], the rest is not read. Counts the messages rewritten and the ALG's
+/// own events.
 pub fn control_edits(
     c: &dyn Contract,
     text: &[u8],
     datagram: bool,
     tag: &Tag,
     counters: &WorkerCounters,
-) -> Vec<(usize, usize, Vec<u8>)> {
+    state: &mut State,
+    policy: Policy<'_>,
+) -> ControlText {
     let ctx = ctx_of(tag, datagram);
-    let mut out = Vec::new();
+    let mut out = ControlText::default();
+    let mut passed = false;
     let mut at = 0;
-    while at < text.len() {
+    while at < text.len() && *state & STAND_ASIDE == 0 {
+        let conn = Conn {
+            ctx,
+            nat64: tag.nat64,
+            inside_server: tag.inside_server,
+            state: *state,
+            policy,
+        };
         let rest = &text[at..];
-        match c.framing(rest, &ctx) {
+        match c.framing_in(rest, &conn) {
             Framing::Whole(n) if n > 0 && n <= rest.len() => {
                 let msg = &rest[..n];
+                if let Some(r) = c.police(msg, &conn).filter(|_| !datagram) {
+                    out.refused.push((at, n, r.reply));
+                    out.pipelined |= passed;
+                    at += n;
+                    continue;
+                }
+                passed |= has_text(msg);
                 let mut plan = Plan::default();
-                c.plan(msg, &ctx, &mut plan);
+                c.plan_in(msg, &conn, &mut plan);
                 let grants = grants_from_tag(&plan, &ctx, tag);
                 let mut e = Edits::default();
-                let made = c.edits(msg, &ctx, &plan, &grants[..plan.len()], &mut e);
+                let made = c.edits_in(msg, &conn, &plan, &grants[..plan.len()], &mut e);
                 // (Counted by the worker, which read the message first.)
-                nat64_untouched(tag.nat64, &mut e);
+                if !c.nat64_edits() {
+                    nat64_untouched(tag.nat64, &mut e);
+                }
+                count_notes(counters, tag.alg, c, &e.notes);
                 if made.is_err() {
                     counters
                         .contract_event(tag.alg, ContractEvent::NoRoom)
@@ -697,8 +792,12 @@ pub fn control_edits(
                     counters
                         .contract_event(tag.alg, ContractEvent::Rewritten)
                         .inc();
-                    out.extend(e.iter().map(|x| (at + x.at, x.len, x.bytes().to_vec())));
+                    out.edits
+                        .extend(e.iter().map(|x| (at + x.at, x.len, x.bytes().to_vec())));
                 }
+                let mut notes = Notes::default();
+                *state = c.advance(msg, &conn, &mut notes);
+                count_notes(counters, tag.alg, c, &notes);
                 at += n;
             }
             Framing::Skip(n) => at += n.max(1),
@@ -711,11 +810,16 @@ pub fn control_edits(
 /// On the control lcore: whether a segment's payload (or a held run's text) ends in
 /// the start of a message the worker keeps for its end ([`HOLD`] bytes at most): the
 /// stream engine holds it until the rest comes.
-pub fn incomplete(c: &dyn Contract, text: &[u8], tag: &Tag) -> bool {
-    let ctx = ctx_of(tag, false);
+pub fn incomplete(c: &dyn Contract, text: &[u8], tag: &Tag, policy: Policy<'_>) -> bool {
+    let conn = Conn {
+        nat64: tag.nat64,
+        inside_server: tag.inside_server,
+        policy,
+        ..Conn::of(ctx_of(tag, false))
+    };
     let mut at = 0;
     while at < text.len() {
-        match c.framing(&text[at..], &ctx) {
+        match c.framing_in(&text[at..], &conn) {
             Framing::Whole(n) | Framing::Skip(n) if n > 0 => at += n,
             Framing::More => return text.len() - at <= HOLD,
             _ => return false,
@@ -795,6 +899,7 @@ mod tests {
             &s,
             Dir::FromOutside,
             1000,
+            Policy::default(),
         );
         assert_eq!((tag, buf.data()), (None, &frame[..]));
         let ev = |e| counters.contract_event(s.alg(), e).get();
@@ -822,12 +927,48 @@ mod tests {
             outside: (s.out_addr, s.out_port),
         };
         let control = WorkerCounters::default();
-        assert!(control_edits(c, msg.as_bytes(), false, &tag, &control).is_empty());
+        let edits = |tag: &Tag| {
+            control_edits(
+                c,
+                msg.as_bytes(),
+                false,
+                tag,
+                &control,
+                &mut 0,
+                Policy::default(),
+            )
+            .edits
+        };
+        assert!(edits(&tag).is_empty());
         tag.nat64 = false;
-        assert_eq!(
-            control_edits(c, msg.as_bytes(), false, &tag, &control).len(),
-            1
-        );
+        assert_eq!(edits(&tag).len(), 1);
+    }
+
+    /// The worker's frame of session `s` (record `i`) from the subscriber, at 1000.
+    fn frame<'a>(
+        nat: &'a mut Nat,
+        counters: &'a WorkerCounters,
+        i: u32,
+        s: &'a Session,
+    ) -> Frame<'a> {
+        let ctx = Ctx {
+            dir: Dir::FromInside,
+            inside: (s.in_addr, s.in_port),
+            outside: (s.out_addr, s.out_port),
+            remote: (s.rem_addr, s.rem_port),
+            datagram: false,
+        };
+        Frame {
+            nat,
+            counters,
+            alg: s.alg(),
+            master: i,
+            s,
+            ctx,
+            now: 1000,
+            tag: Tag::default(),
+            conn: Conn::of(ctx),
+        }
     }
 
     /// A NAT64 host announcing an IPv6 endpoint (an EPRT |2|): granted as an announce
@@ -837,23 +978,8 @@ mod tests {
     fn an_ipv6_announce_is_granted_for_the_hosts_own_address_only() {
         let (counters, mut nat, i, s) = nat64_session(21);
         let host = HOST6;
-        let ctx = Ctx {
-            dir: Dir::FromInside,
-            inside: (s.in_addr, s.in_port),
-            outside: (s.out_addr, s.out_port),
-            remote: (s.rem_addr, s.rem_port),
-            datagram: false,
-        };
-        let mut f = Frame {
-            nat: &mut nat,
-            counters: &counters,
-            alg: s.alg(),
-            master: i,
-            s: &s,
-            ctx,
-            now: 1000,
-            tag: Tag::default(),
-        };
+        let mut f = frame(&mut nat, &counters, i, &s);
+        let ctx = f.ctx;
         let ask = |addr| Ask::Announce6 {
             kind: Kind::Tcp,
             addr,
@@ -875,6 +1001,39 @@ mod tests {
         plan.push(ask(host));
         let g = grants_from_tag(&plan, &ctx, &f.tag);
         assert_eq!(g[0], Grant::To(out));
+    }
+
+    /// An announce is reserved once per frame, and not at all when the tag has no
+    /// room left to tell the control lcore its translation (nothing is opened that
+    /// the message would not name).
+    #[test]
+    fn an_announce_the_tag_cannot_record_opens_nothing() {
+        let (counters, mut nat, i, s) = nat64_session(21);
+        let mut f = frame(&mut nat, &counters, i, &s);
+        let ask = |port| Ask::Announce {
+            kind: Kind::Tcp,
+            inside: (s.in_addr, port),
+            class: cgnat_alg::class::FTP_DATA,
+            from: None,
+        };
+        let first = f.grant(&ask(5000));
+        assert!(matches!(first, Grant::To(_)));
+        assert_eq!(f.grant(&ask(5000)), first, "the same reservation again");
+        for k in 1..MAX_REWRITES as u16 {
+            assert!(matches!(f.grant(&ask(5000 + k)), Grant::To(_)));
+        }
+        assert_eq!(f.grant(&ask(6000)), Grant::Refused);
+        assert_eq!(
+            counters.expectations_created.get(),
+            MAX_REWRITES as u64,
+            "none for what the tag cannot carry"
+        );
+        assert_eq!(
+            counters
+                .contract_event(s.alg(), ContractEvent::NoRoom)
+                .get(),
+            1
+        );
     }
 
     #[test]

@@ -624,6 +624,21 @@ impl WorkerCounters {
         }
     }
 
+    /// The counter of contract ALG `alg`'s own event `name` (its
+    /// `cgnat_alg::contract::Contract::events`, and the stream engine's
+    /// `policy_reply`, `policy_drop`, `held`, `joined`, `released` for an ALG that has
+    /// them): FTP's are its `cgnat_alg_ftp_*` counters, by their labels in
+    /// [`FTP_EVENTS`], and `alg_nat64_ftp_refused`; None for the others.
+    pub fn own_event(&self, alg: u8, name: &str) -> Option<&Counter> {
+        if alg != cgnat_alg::id::FTP {
+            return None;
+        }
+        if name == "nat64_refused" {
+            return Some(&self.alg_nat64_ftp_refused);
+        }
+        FTP_EVENTS.iter().find(|e| e.0 == name).map(|e| (e.2)(self))
+    }
+
     /// The [`AlgEvent`] counters of text ALG `alg` (see [`TEXT_ALG_EVENTS`]); None
     /// for the others.
     #[inline]
