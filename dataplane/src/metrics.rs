@@ -637,10 +637,7 @@ impl Source {
             }
         }
         for p in cgnat_dataplane::counters::contract_algs() {
-            for (e, name) in cgnat_dataplane::counters::CONTRACT_EVENT_NAMES
-                .iter()
-                .enumerate()
-            {
+            for (e, name) in cgnat_dataplane::counters::contract_series(p.id) {
                 alg_events.push((
                     vec![("alg", p.name.to_string()), ("event", (*name).to_string())],
                     sum(&|c| c.alg_contract[usize::from(p.id) & 7][e].get()),

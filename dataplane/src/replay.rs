@@ -473,11 +473,10 @@ fn hold(runs: &mut HashMap<ConvKey, (u32, Vec<u8>)>, key: ConvKey, seq: u32, pay
 fn held_count(h: &Harness) -> u64 {
     use crate::counters::AlgEvent;
     let c = &h.control_counters;
-    c.alg_ftp_held.get()
-        + crate::counters::TEXT_ALG_EVENTS
-            .iter()
-            .map(|(_, of)| of(c)[AlgEvent::Held as usize].get())
-            .sum::<u64>()
+    crate::counters::TEXT_ALG_EVENTS
+        .iter()
+        .map(|(_, of)| of(c)[AlgEvent::Held as usize].get())
+        .sum::<u64>()
         + crate::counters::contract_algs()
             .map(|p| {
                 c.contract_event(p.id, crate::counters::ContractEvent::Held)
