@@ -90,6 +90,22 @@ pub enum Ask {
         /// The peer expected, when the message names another than the session's.
         from: Option<u32>,
     },
+    /// An IPv6 host of a NAT64 session announces `addr` and `port` for the peer to
+    /// reach (RFC 6384: an EPRT `|2|`): granted as an [`Ask::Announce`] of the
+    /// session's own inside endpoint (the host's handle) and `port` when `addr` is the
+    /// host's own IPv6 address; refused otherwise (counted `refused`), nothing opened.
+    Announce6 {
+        /// What `port` is.
+        kind: Kind,
+        /// The IPv6 address announced.
+        addr: u128,
+        /// The port announced.
+        port: u16,
+        /// The expectation class.
+        class: u8,
+        /// The peer expected (0: any), when not the session's remote address.
+        from: Option<u32>,
+    },
     /// The peer names one of the subscriber's translations (`outside`: a pool address,
     /// or 0 for the session's own, and a port or identifier): what it stands for inside.
     /// In a message from the subscriber, `outside` is one of its own endpoints (0: its
@@ -154,6 +170,10 @@ pub struct Plan {
     /// session or call identifier ([`crate::text::tag`]), which [`Ask::EndGroup`]
     /// ends as a whole.
     pub group: u32,
+    /// The ALG's own events of the message ([`Contract::events`]), counted by the
+    /// worker (which plans each message first; the control lcore's plan of the same
+    /// message is not counted again).
+    pub notes: Notes,
 }
 
 impl Default for Plan {
@@ -163,7 +183,40 @@ impl Default for Plan {
             n: 0,
             over: 0,
             group: 0,
+            notes: Notes::default(),
         }
+    }
+}
+
+/// Most events of its own an ALG names ([`Contract::events`]).
+pub const MAX_NOTES: usize = 8;
+
+/// How many times each of an ALG's own events ([`Contract::events`], by index)
+/// happened while a message was read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Notes([u16; MAX_NOTES]);
+
+impl Notes {
+    /// Notes event `k` once (an index past [`MAX_NOTES`] is ignored).
+    pub fn note(&mut self, k: usize) {
+        if let Some(n) = self.0.get_mut(k) {
+            *n = n.saturating_add(1);
+        }
+    }
+
+    /// How many times event `k` was noted.
+    pub fn get(&self, k: usize) -> u16 {
+        self.0.get(k).copied().unwrap_or(0)
+    }
+
+    /// Nothing noted.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|&n| n == 0)
+    }
+
+    /// Each event noted, with its count.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, u16)> + '_ {
+        self.0.iter().copied().enumerate().filter(|&(_, n)| n > 0)
     }
 }
 
@@ -267,6 +320,10 @@ pub const MAX_EDITS: usize = 16;
 pub struct Edits {
     edits: [Option<Edit>; MAX_EDITS],
     n: usize,
+    /// The ALG's own events of the message ([`Contract::events`]) found while its
+    /// edits were computed, counted where the edits are made (by the control lcore for
+    /// a [`Contract::stateful`] ALG's sessions).
+    pub notes: Notes,
 }
 
 impl Default for Edits {
@@ -274,6 +331,7 @@ impl Default for Edits {
         Edits {
             edits: [None; MAX_EDITS],
             n: 0,
+            notes: Notes::default(),
         }
     }
 }
@@ -415,6 +473,66 @@ impl Default for Reply {
     }
 }
 
+/// The `[alg.<name>]` keys an ALG may read beyond its ports (each ALG's own; the
+/// defaults are those of an ALG with no such keys): what it refuses, and how far the
+/// connections it expects may stray.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Policy<'a> {
+    /// Commands or methods refused (as configured, any case).
+    pub deny: &'a [String],
+    /// When not empty, the only ones let through.
+    pub allow: &'a [String],
+    /// An announce naming another host than the subscriber is refused.
+    pub refuse_bounce: bool,
+    /// An announce of a port below `min_data_port` is refused.
+    pub refuse_low_port: bool,
+    /// The lowest port the subscriber may announce (lower: nothing opened).
+    pub min_data_port: u16,
+    /// An expected connection may come from any address, not only the peer's.
+    pub loose: bool,
+}
+
+/// A connection's state as an ALG keeps it ([`Contract::stateful`]): a byte of the
+/// ALG's own meaning, but for [`STAND_ASIDE`].
+pub type State = u8;
+
+/// In a [`State`]: the ALG reads no more of the connection (it is encrypted from
+/// now on, as FTP's after AUTH TLS): the stream engine passes the rest untouched.
+pub const STAND_ASIDE: State = 0x80;
+
+/// Everything the dataplane tells an ALG about a message's connection: the [`Ctx`]
+/// and what later ALGs needed (the `*_in` methods of [`Contract`] take it; their
+/// defaults call the plain ones with `ctx`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conn<'a> {
+    /// The session.
+    pub ctx: Ctx,
+    /// The subscriber is an IPv6 host (NAT64): `ctx.inside` is its handle, and the
+    /// peer is IPv4. An ALG whose [`Contract::nat64_edits`] is true decides its edits
+    /// for it; for the others, the dataplane makes none.
+    pub nat64: bool,
+    /// The subscriber is the ALG's server (its port is one of the ALG's ports: a
+    /// port forward).
+    pub inside_server: bool,
+    /// The connection's state before the message ([`Contract::stateful`]; 0 else).
+    pub state: State,
+    /// The ALG's keys of `[alg.<name>]`.
+    pub policy: Policy<'a>,
+}
+
+impl Conn<'_> {
+    /// A connection with nothing more than `ctx` (NAT44, no state, no policy).
+    pub fn of(ctx: Ctx) -> Conn<'static> {
+        Conn {
+            ctx,
+            nat64: false,
+            inside_server: false,
+            state: 0,
+            policy: Policy::default(),
+        }
+    }
+}
+
 impl Reply {
     /// Appends `b`; false (and nothing appended) when it does not fit.
     pub fn push(&mut self, b: &[u8]) -> bool {
@@ -432,8 +550,25 @@ impl Reply {
     }
 }
 
+/// A message the ALG refuses ([`Contract::police`]): the stream engine takes it out of
+/// the stream and answers the subscriber with `reply` (a line the peer could have
+/// sent, its line end added) from the peer's address, in the peer's sequence space, or
+/// drops the segment when configured to (`on_deny = "drop"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The reply, without its line end.
+    pub reply: &'static str,
+}
+
 /// The contract an ALG implements. Every method is bounded in time by the message's
 /// length and does not allocate.
+///
+/// The provided methods are what later ALGs needed, each with a default that leaves
+/// an ALG without it as it was: a connection state read in order
+/// ([`Contract::stateful`], [`Contract::advance`]), edits on NAT64 sessions
+/// ([`Contract::nat64_edits`], [`Conn::nat64`], [`Ask::Announce6`]), a policy that
+/// refuses a message with a reply ([`Contract::police`]), and events of the ALG's own
+/// ([`Contract::events`], [`Notes`]).
 pub trait Contract: Sync {
     /// The front of the stream `buf` (for a datagram session, one whole datagram).
     fn framing(&self, buf: &[u8], ctx: &Ctx) -> Framing;
@@ -470,6 +605,63 @@ pub trait Contract: Sync {
         let _ = (msg, ctx, denied, reply);
         false
     }
+
+    /// Names of the ALG's own events (at most [`MAX_NOTES`]), which its plans and
+    /// edits note by index ([`Plan::notes`], [`Edits::notes`]) and the dataplane
+    /// counts under the ALG's name.
+    fn events(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether the ALG keeps a state per connection ([`State`]): every frame of its
+    /// TCP sessions then goes to the control lcore, which reads each message in order,
+    /// both ways, and keeps the state ([`Contract::advance`]); the worker only plans
+    /// and grants.
+    fn stateful(&self) -> bool {
+        false
+    }
+
+    /// Whether the ALG decides its edits on NAT64 sessions ([`Conn::nat64`]); when
+    /// not, the dataplane makes none there (the asks are still granted).
+    fn nat64_edits(&self) -> bool {
+        false
+    }
+
+    /// [`Contract::framing`] knowing the connection (its policy: the start of a
+    /// message the policy may refuse is held for the rest too).
+    fn framing_in(&self, buf: &[u8], conn: &Conn<'_>) -> Framing {
+        self.framing(buf, &conn.ctx)
+    }
+
+    /// [`Contract::plan`] knowing the connection.
+    fn plan_in(&self, msg: &[u8], conn: &Conn<'_>, plan: &mut Plan) {
+        self.plan(msg, &conn.ctx, plan)
+    }
+
+    /// [`Contract::edits`] knowing the connection.
+    fn edits_in(
+        &self,
+        msg: &[u8],
+        conn: &Conn<'_>,
+        plan: &Plan,
+        grants: &[Grant],
+        edits: &mut Edits,
+    ) -> Result<(), EditError> {
+        self.edits(msg, &conn.ctx, plan, grants, edits)
+    }
+
+    /// Whether the connection's policy refuses the whole message `msg` (on the control
+    /// lcore, before its edits; a refused message is neither planned nor edited
+    /// there).
+    fn police(&self, _msg: &[u8], _conn: &Conn<'_>) -> Option<Refusal> {
+        None
+    }
+
+    /// The connection's state after the message (on the control lcore, in order),
+    /// its events noted in `notes`.
+    fn advance(&self, _msg: &[u8], conn: &Conn<'_>, _notes: &mut Notes) -> State {
+        conn.state
+    }
 }
 
 #[cfg(test)]
@@ -500,6 +692,85 @@ mod tests {
             same.push(6, 1, &[0u8; MAX_EDIT + 1]),
             Err(EditError::TooMany)
         );
+    }
+
+    /// An ALG with none of the provided methods: the `*_in` ones are its plain ones,
+    /// it keeps no state, refuses nothing and makes no NAT64 edits.
+    struct Plain;
+
+    impl Contract for Plain {
+        fn framing(&self, buf: &[u8], _: &Ctx) -> Framing {
+            Framing::Whole(buf.len())
+        }
+        fn plan(&self, msg: &[u8], ctx: &Ctx, plan: &mut Plan) {
+            plan.push(Ask::Lookup {
+                kind: Kind::Tcp,
+                outside: (0, msg.len() as u16 + ctx.remote.1),
+            });
+            plan.notes.note(1);
+        }
+        fn edits(
+            &self,
+            msg: &[u8],
+            _: &Ctx,
+            _: &Plan,
+            grants: &[Grant],
+            edits: &mut Edits,
+        ) -> Result<(), EditError> {
+            if let Some(Grant::To(_)) = grants.first() {
+                edits.push(0, msg.len(), b"x")?;
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_provided_methods_leave_an_alg_without_them_as_it_was() {
+        let ctx = Ctx {
+            dir: Dir::FromInside,
+            inside: (1, 2),
+            outside: (3, 4),
+            remote: (5, 6),
+            datagram: false,
+        };
+        let deny = ["PORT".to_string()];
+        let conn = Conn {
+            nat64: true,
+            state: 3,
+            policy: Policy {
+                deny: &deny,
+                ..Policy::default()
+            },
+            ..Conn::of(ctx)
+        };
+        let c: &dyn Contract = &Plain;
+        assert_eq!(c.framing_in(b"abc", &conn), Framing::Whole(3));
+        let mut plan = Plan::default();
+        c.plan_in(b"abc", &conn, &mut plan);
+        assert_eq!(plan.len(), 1);
+        assert_eq!(plan.notes.iter().collect::<Vec<_>>(), [(1, 1)]);
+        let mut e = Edits::default();
+        c.edits_in(b"abc", &conn, &plan, &[Grant::To((1, 1))], &mut e)
+            .unwrap();
+        assert_eq!(e.len(), 1);
+        assert!(e.notes.is_empty());
+        assert_eq!(c.police(b"PORT 1,2,3,4,5,6", &conn), None);
+        let mut notes = Notes::default();
+        assert_eq!(c.advance(b"abc", &conn, &mut notes), 3);
+        assert!(notes.is_empty());
+        assert!(!c.stateful() && !c.nat64_edits() && c.events().is_empty());
+    }
+
+    #[test]
+    fn notes_count_each_event_and_ignore_the_unknown() {
+        let mut n = Notes::default();
+        n.note(0);
+        n.note(0);
+        n.note(MAX_NOTES - 1);
+        n.note(MAX_NOTES);
+        assert_eq!((n.get(0), n.get(1), n.get(MAX_NOTES - 1)), (2, 0, 1));
+        assert_eq!(n.get(MAX_NOTES), 0);
+        assert_eq!(n.iter().count(), 2);
     }
 
     #[test]

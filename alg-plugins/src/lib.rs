@@ -166,7 +166,7 @@ pub struct Plugin {
     pub classes: &'static [u8],
     /// Its implementation of the [`contract::Contract`], which the dataplane runs
     /// without knowing the ALG's name; `None` for the ALGs whose dataplane code
-    /// predates the contract (FTP, SIP); IRC, TFTP, PPTP and RTSP have one.
+    /// predates the contract (SIP); FTP, IRC, TFTP, PPTP and RTSP have one.
     pub contract: Option<&'static dyn contract::Contract>,
 }
 
@@ -202,7 +202,7 @@ pub const PLUGINS: [Plugin; 6] = [
         default_ports: &[21],
         on_by_default: true,
         classes: &[class::FTP_DATA],
-        contract: None,
+        contract: Some(&ftp::Ftp),
     },
     Plugin {
         id: id::TFTP,

@@ -12,11 +12,7 @@ use crate::buf::PacketBuf;
 use crate::counters::WorkerCounters;
 use crate::mangle::{mangle, SeqAdj};
 use crate::wire::{be16, be32, ipv4, put16, put32, tcp};
-use cgnat_alg::ftp::{
-    classify, format_eprt, format_host_port, next_line, parse_eprt, parse_host_port, Eprt, Message,
-};
 use hashbrown::HashMap;
-use std::net::Ipv4Addr;
 
 pub use crate::alg_tag::{l4_at, tcp_payload, Rewrite, Tag, MAX_REWRITES};
 pub use crate::alg_text::TextPolicy;
@@ -52,35 +48,15 @@ impl FtpPolicy {
         }
     }
 
-    /// Why the client's command `line` is refused (the reply's text), if it is.
-    /// `client`: the client's own address.
-    fn refuses(&self, line: &[u8], msg: Message<'_>, client: u32) -> Option<&'static str> {
-        let verb = &line[..line.iter().position(|&b| b == b' ').unwrap_or(line.len())];
-        if !(3..=4).contains(&verb.len()) || !verb.iter().all(u8::is_ascii_alphabetic) {
-            return None; // not a command (a reply of a server behind the NAT)
-        }
-        let named = |list: &[String]| list.iter().any(|c| c.as_bytes().eq_ignore_ascii_case(verb));
-        if named(&self.deny) || (!self.allow.is_empty() && !named(&self.allow)) {
-            return Some("504 Command not allowed by policy.");
-        }
-        let ep = match msg {
-            Message::Port(arg) => parse_host_port(arg).ok(),
-            Message::Eprt(arg) => match parse_eprt(arg) {
-                Ok(Eprt::V4(a, p)) => Some((a, p)),
-                _ => None,
-            },
-            _ => None,
-        };
-        match ep {
-            Some((a, _)) if u32::from(a) != client && self.refuse_bounce => {
-                Some("504 Data connection to another host not allowed by policy.")
-            }
-            Some((a, p))
-                if u32::from(a) == client && p < self.min_data_port && self.refuse_low_port =>
-            {
-                Some("504 Data port not allowed by policy.")
-            }
-            _ => None,
+    /// The policy as the FTP ALG reads it.
+    pub fn contract(&self) -> cgnat_alg::contract::Policy<'_> {
+        cgnat_alg::contract::Policy {
+            deny: &self.deny,
+            allow: &self.allow,
+            refuse_bounce: self.refuse_bounce,
+            refuse_low_port: self.refuse_low_port,
+            min_data_port: self.min_data_port,
+            loose: false,
         }
     }
 }
@@ -284,93 +260,13 @@ fn timestamps(d: &[u8], l4: usize) -> Option<(u32, u32)> {
     None
 }
 
-/// Whether `line` (unfinished) is the start of a line that announces an endpoint: a
-/// client's PORT or EPRT, or a server's 227 or 229 reply (a server behind the NAT).
-pub fn starts_address_command(line: &[u8]) -> bool {
-    [&b"PORT "[..], b"EPRT ", b"227 ", b"229 "].iter().any(|c| {
-        let n = line.len().min(c.len());
-        n > 0 && line[..n].eq_ignore_ascii_case(&c[..n])
-    })
-}
-
-/// The FTP commands of a client's payload that announce an endpoint, as (address,
-/// port): PORT and EPRT |1|. Only complete lines count.
-pub fn announced(payload: &[u8], counters: &WorkerCounters) -> Vec<(Ipv4Addr, u16)> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while let Ok(Some(l)) = next_line(payload, at) {
-        let line = &payload[l.start..l.end];
-        let parsed = match classify(line) {
-            Message::Port(arg) => Some(parse_host_port(arg).map(Some)),
-            Message::Eprt(arg) => Some(parse_eprt(arg).map(|e| match e {
-                Eprt::V4(a, p) => Some((a, p)),
-                Eprt::V6(..) => None,
-            })),
-            _ => None,
-        };
-        match parsed {
-            Some(Ok(Some(ep))) => out.push(ep),
-            Some(Err(_)) => counters.alg_ftp_parse_errors.inc(),
-            _ => {}
-        }
-        at = l.next;
-    }
-    out
-}
-
-/// The IPv6 endpoints a client's EPRT |2| commands announce (a NAT64 session). Only
-/// complete lines count.
-pub fn announced6(payload: &[u8], counters: &WorkerCounters) -> Vec<(std::net::Ipv6Addr, u16)> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while let Ok(Some(l)) = next_line(payload, at) {
-        if let Message::Eprt(arg) = classify(&payload[l.start..l.end]) {
-            match parse_eprt(arg) {
-                Ok(Eprt::V6(a, p)) => out.push((a, p)),
-                Ok(Eprt::V4(..)) => {}
-                Err(_) => counters.alg_ftp_parse_errors.inc(),
-            }
-        }
-        at = l.next;
-    }
-    out
-}
-
-/// The endpoints a server's replies announce (227 with its address, 229 with a port
-/// only), for a server behind the NAT. Only complete lines count.
-pub fn announced_replies(
-    payload: &[u8],
-    counters: &WorkerCounters,
-) -> Vec<(Option<Ipv4Addr>, u16)> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while let Ok(Some(l)) = next_line(payload, at) {
-        let line = &payload[l.start..l.end];
-        match classify(line) {
-            Message::Reply227 => match cgnat_alg::ftp::parse_227(line) {
-                Ok((a, p, _, _)) => out.push((Some(a), p)),
-                Err(_) => counters.alg_ftp_parse_errors.inc(),
-            },
-            Message::Reply229 => match cgnat_alg::ftp::parse_229(line) {
-                Ok((p, _, _)) => out.push((None, p)),
-                Err(_) => counters.alg_ftp_parse_errors.inc(),
-            },
-            _ => {}
-        }
-        at = l.next;
-    }
-    out
-}
-
 #[derive(Clone, Copy, Debug, Default)]
 struct Conn {
     seq: SeqAdj,
-    auth_pending: bool,
+    /// The ALG reads no more of it (FTP: AUTH TLS accepted).
     stand_aside: bool,
-    /// NAT64: the client's EPSV went to the server as PASV; its 227 answer goes back
-    /// to the client as a 229 (RFC 6384), until the client's next command or another
-    /// final reply.
-    epsv_as_pasv: bool,
+    /// A stateful contract ALG's state of the connection.
+    alg_state: cgnat_alg::contract::State,
     last_seen: u32,
     /// The server's next sequence number as seen (its numbering), and its last
     /// advertised window: where and how a policy reply goes.
@@ -554,36 +450,18 @@ impl AlgControl {
         }
     }
 
+    /// The `[alg.<name>]` policy keys contract ALG `alg` reads on the control lcore.
+    pub fn policy_of(&self, alg: u8) -> cgnat_alg::contract::Policy<'_> {
+        if alg == crate::nat::ALG_FTP {
+            self.policy.ftp.contract()
+        } else {
+            cgnat_alg::contract::Policy::default()
+        }
+    }
+
     /// Sets the ALGs' command and request policy (at start and on a reload).
     pub fn set_policy(&mut self, p: AlgPolicy) {
         self.policy = p;
-    }
-
-    /// Whether the unfinished start of a client's line `tail` may be a command the
-    /// policy refuses (it is held for the rest, as an address-carrying command is:
-    /// a command cut in two must not slip through).
-    pub fn policy_holds(&self, tail: &[u8]) -> bool {
-        let p = &self.policy.ftp;
-        let word = tail.iter().position(|&b| b == b' ');
-        let verb = &tail[..word.unwrap_or(tail.len())];
-        // Only what can still be a command (a server's reply starts with digits).
-        if verb.len() > 4 || !verb.iter().all(u8::is_ascii_alphabetic) {
-            return false;
-        }
-        let named = |list: &[String]| {
-            list.iter().any(|c| {
-                let c = c.as_bytes();
-                match word {
-                    Some(_) => c.eq_ignore_ascii_case(verb),
-                    None => verb.len() <= c.len() && c[..verb.len()].eq_ignore_ascii_case(verb),
-                }
-            })
-        };
-        let allowed_whole = word.is_some()
-            && p.allow
-                .iter()
-                .any(|c| c.as_bytes().eq_ignore_ascii_case(verb));
-        named(&p.deny) || (!p.allow.is_empty() && !allowed_whole)
     }
 
     /// Whether a segment at `seq` repeats bytes of a run already rewritten (it is
@@ -709,12 +587,43 @@ impl AlgControl {
         } else if contract.is_some() || text_alg {
             let mut e: Vec<(usize, usize, String)> = match contract {
                 Some(c) => {
-                    crate::alg_contract::control_edits(c, &text, datagram, tag, &self.counters)
+                    let mut state = conn.alg_state;
+                    let policy = self.policy_of(tag.alg);
+                    let t = crate::alg_contract::control_edits(
+                        c,
+                        &text,
+                        datagram,
+                        tag,
+                        &self.counters,
+                        &mut state,
+                        policy,
+                    );
+                    if !datagram {
+                        conn.alg_state = state;
+                        if state & cgnat_alg::contract::STAND_ASIDE != 0 {
+                            conn.stand_aside = true;
+                        }
+                    }
+                    let mut e: Vec<(usize, usize, String)> = t
+                        .edits
                         .into_iter()
                         .map(|(at, len, with)| {
                             (at, len, String::from_utf8_lossy(&with).into_owned())
                         })
-                        .collect()
+                        .collect();
+                    if let Some(&(first, _, _)) = t.refused.first() {
+                        // The refused messages leave the stream whole; their replies
+                        // go back.
+                        let mut lines = String::new();
+                        for &(at, n, reply) in &t.refused {
+                            e.push((at, n, String::new()));
+                            lines.push_str(reply);
+                            lines.push_str("\r\n");
+                        }
+                        e.sort_by_key(|x| x.0);
+                        refused = Some((lines, t.pipelined, verb_of(&text[first..])));
+                    }
+                    e
                 }
                 None => {
                     let (e, _) = crate::alg_text::control_edits(
@@ -764,9 +673,7 @@ impl AlgControl {
             }
             e
         } else {
-            let (e, r) = self.ftp_edits(&text, tag, &mut conn, dir);
-            refused = r;
-            e
+            Vec::new()
         };
         if let Some((_, pipelined, what)) = &refused {
             let text_policy = self.policy.text(tag.alg);
@@ -774,6 +681,11 @@ impl AlgControl {
             if text_policy.is_some() {
                 let e = crate::alg_text::policy_event(drop);
                 crate::alg_text::count_event(&self.counters, tag.alg, e);
+            } else if contract.is_some() {
+                let name = if drop { "policy_drop" } else { "policy_reply" };
+                if let Some(c) = self.counters.own_event(tag.alg, name) {
+                    c.inc();
+                }
             } else if drop {
                 self.counters.alg_ftp_policy_drop.inc();
             } else {
@@ -888,11 +800,11 @@ impl AlgControl {
         reply.map_or(Refusal::None, Refusal::Reply)
     }
 
-    /// FTP counts rewritten segments here (SIP and RTSP count messages as they are
-    /// rewritten).
+    /// An ALG with a `rewritten` event of its own (FTP) counts rewritten segments here
+    /// (SIP and RTSP count messages as they are rewritten).
     fn count_rewrite(&self, alg: u8) {
-        if alg == crate::nat::ALG_FTP {
-            self.counters.alg_ftp_rewrites.inc();
+        if let Some(c) = self.counters.own_event(alg, "rewritten") {
+            c.inc();
         }
     }
 
@@ -906,190 +818,6 @@ impl AlgControl {
                 .inc();
         }
     }
-
-    /// The FTP edits of a control payload: PORT and EPRT from the client, 227 and 229
-    /// from a server behind the NAT, with the worker's translations; AUTH TLS noted.
-    /// A client's command the policy refuses is taken out; the replies for the
-    /// refused commands come back too, and whether one follows a command let through
-    /// in the same text (pipelined: no reply can be put in order).
-    fn ftp_edits(
-        &self,
-        payload: &[u8],
-        tag: &Tag,
-        conn: &mut Conn,
-        dir: usize,
-    ) -> (Vec<(usize, usize, String)>, Option<Refused>) {
-        let mut edits: Vec<(usize, usize, String)> = Vec::new();
-        let mut refused: Option<Refused> = None;
-        let mut passed = false;
-        let find = |inside: (u32, u16)| {
-            tag.rewrites[..usize::from(tag.n)]
-                .iter()
-                .find(|r| r.inside == inside)
-                .copied()
-        };
-        // What an endpoint the client announced becomes: its reserved mapping; or, for
-        // the client's own address with none (the tag had no room, a port below
-        // min_data_port, no port free), the outside address with the port as written
-        // (no mapping answers there): the inside address never leaves. Another
-        // host's address (bounce, FXP) is left alone.
-        let to = |inside: (u32, u16)| match find(inside) {
-            Some(r) => Some((Ipv4Addr::from(r.outside.0), r.outside.1)),
-            None if inside.0 == tag.inside.0 => {
-                self.counters.alg_ftp_masked.inc();
-                Some((Ipv4Addr::from(tag.outside.0), inside.1))
-            }
-            None => None,
-        };
-        let mut at = 0;
-        while let Ok(Some(l)) = next_line(payload, at) {
-            let line = &payload[l.start..l.end];
-            let msg = classify(line);
-            if msg != Message::Other {
-                self.counters.alg_ftp_messages.inc();
-            }
-            if tag.nat64 {
-                if let Some(e) = self.ftp64_edit(line, msg, tag, conn, dir) {
-                    edits.push((l.start, l.end - l.start, e));
-                }
-                at = l.next;
-                continue;
-            }
-            if dir == 0 {
-                if let Some(why) = self.policy.ftp.refuses(line, msg, tag.inside.0) {
-                    edits.push((l.start, l.next - l.start, String::new()));
-                    let r = refused.get_or_insert((String::new(), false, verb_of(line)));
-                    r.1 |= passed;
-                    r.0.push_str(why);
-                    r.0.push_str("\r\n");
-                    at = l.next;
-                    continue;
-                }
-                passed |= !line.is_empty();
-            }
-            match (msg, dir) {
-                (Message::Port(arg), 0) => {
-                    if let Ok((a, p)) = parse_host_port(arg) {
-                        if let Some((a, p)) = to((u32::from(a), p)) {
-                            edits.push((l.start + 5, arg.len(), format_host_port(a, p)));
-                        }
-                    }
-                }
-                (Message::Eprt(arg), 0) => {
-                    if let Ok(Eprt::V4(a, p)) = parse_eprt(arg) {
-                        if let Some((a, p)) = to((u32::from(a), p)) {
-                            edits.push((l.start + 5, arg.len(), format_eprt(a, p)));
-                        }
-                    }
-                }
-                // A server behind the NAT announcing where to connect.
-                (Message::Reply227, 0) => {
-                    if let Ok((a, p, st, en)) = cgnat_alg::ftp::parse_227(line) {
-                        if let Some((a, p)) = to((u32::from(a), p)) {
-                            edits.push((l.start + st, en - st, format_host_port(a, p)));
-                        }
-                    }
-                }
-                (Message::Reply229, 0) => {
-                    if let Ok((p, st, en)) = cgnat_alg::ftp::parse_229(line) {
-                        if let Some(r) = find((tag.inside.0, p)) {
-                            edits.push((l.start + st, en - st, r.outside.1.to_string()));
-                        }
-                    }
-                }
-                (Message::Auth, 0) => conn.auth_pending = true,
-                (Message::Reply234, 1) if conn.auth_pending => {
-                    // The next bytes are TLS: nothing more to read or rewrite.
-                    conn.stand_aside = true;
-                    self.counters.alg_ftp_stand_aside.inc();
-                }
-                _ => {}
-            }
-            at = l.next;
-        }
-        (edits, refused)
-    }
-
-    /// NAT64 (RFC 6384), one control line between the IPv6 client and the IPv4 server:
-    /// its replacement, if any. The client's EPRT naming its own IPv6 address (the
-    /// worker reserved the data connection's mapping) becomes PORT with the pool
-    /// address and port; EPSV (or EPSV 2) becomes PASV and the server's 227 answer a
-    /// 229 with the port alone, which the client reaches at the server's address
-    /// under the NAT64 prefix (the 227 must name the server's own address). The
-    /// IPv4-only commands (PORT, PASV, LPRT, LPSV, EPRT |1|), EPSV ALL or 1, and an
-    /// EPRT or a 227 that cannot be translated pass unchanged, counted
-    /// (`alg_nat64_ftp_refused`).
-    fn ftp64_edit(
-        &self,
-        line: &[u8],
-        msg: Message<'_>,
-        tag: &Tag,
-        conn: &mut Conn,
-        dir: usize,
-    ) -> Option<String> {
-        let refused = || {
-            self.counters.alg_nat64_ftp_refused.inc();
-            None
-        };
-        if dir == 0 && !matches!(msg, Message::Epsv(_)) {
-            // The client's next command: the EPSV was answered.
-            conn.epsv_as_pasv = false;
-        }
-        match (msg, dir) {
-            (Message::Eprt(arg), 0) => {
-                let Ok(Eprt::V6(_, p)) = parse_eprt(arg) else {
-                    return refused();
-                };
-                let r = tag.rewrites[..usize::from(tag.n)]
-                    .iter()
-                    .find(|r| r.inside == (tag.inside.0, p));
-                match r {
-                    Some(r) => Some(format!(
-                        "PORT {}",
-                        format_host_port(Ipv4Addr::from(r.outside.0), r.outside.1)
-                    )),
-                    None => refused(),
-                }
-            }
-            (Message::Epsv(arg), 0) => {
-                if arg.is_empty() || arg == b"2" {
-                    conn.epsv_as_pasv = true;
-                    Some("PASV".into())
-                } else {
-                    refused()
-                }
-            }
-            (Message::Port(_) | Message::Pasv | Message::Long, 0) => refused(),
-            (Message::Auth, 0) => {
-                conn.auth_pending = true;
-                None
-            }
-            (Message::Reply234, 1) if conn.auth_pending => {
-                conn.stand_aside = true;
-                self.counters.alg_ftp_stand_aside.inc();
-                None
-            }
-            (Message::Reply227, 1) if conn.epsv_as_pasv => {
-                // Kept until the client's next command: a retransmitted 227 is
-                // translated again, the same bytes at the same place.
-                match cgnat_alg::ftp::parse_227(line) {
-                    Ok((a, p, _, _)) if u32::from(a) == tag.remote.0 => {
-                        Some(format!("229 Entering Extended Passive Mode (|||{p}|)"))
-                    }
-                    _ => refused(),
-                }
-            }
-            (_, 1) if conn.epsv_as_pasv && matches!(line.first(), Some(b'2'..=b'5')) => {
-                // The server refused the PASV (or answered something else): nothing
-                // more to translate for that EPSV.
-                if line.get(3) != Some(&b'-') {
-                    conn.epsv_as_pasv = false;
-                }
-                None
-            }
-            _ => None,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -1097,6 +825,7 @@ mod tests {
     use super::*;
     use crate::buf::VecBuf;
     use etherparse::PacketBuilder;
+    use std::net::Ipv4Addr;
 
     /// A connection whose server the control lcore never saw (as after a restart): a
     /// refused command's reply advertises an open window, not a zero one, which

@@ -1,5 +1,6 @@
 //! The dataplane's side of the ALG contract (`cgnat_alg::contract`): it runs every ALG
-//! of the registry whose entry has a contract (IRC, TFTP) without naming it.
+//! of the registry whose entry has a contract (FTP, IRC, TFTP, PPTP) without naming
+//! it.
 //!
 //! On the worker that owns the session ([`worker`]): the frame's payload is framed into
 //! messages (a TCP message cut across segments is kept here, bounded per session, and
@@ -19,10 +20,19 @@
 //! A NAT64 session is followed on its IPv4 side (the frame translated from IPv6, or
 //! not yet translated back), its inside endpoint the host's handle: its messages are
 //! planned and granted as a NAT44 session's, but only their address-free edits (ports,
-//! identifiers) are made ([`nat64_untouched`]).
+//! identifiers) are made ([`nat64_untouched`]), unless the ALG decides its edits there
+//! ([`Contract::nat64_edits`], told [`Conn::nat64`]; an IPv6 host's own address
+//! announced is an [`Ask::Announce6`]).
 //!
-//! Below the FTP ALG (`alg.rs`), the text ALGs (`alg_text.rs`) and the pipeline: it
-//! imports none of them.
+//! A [`Contract::stateful`] ALG's TCP frames all go to the control lcore, which reads
+//! every message in order and keeps the ALG's state of the connection
+//! ([`control_edits`]); there its [`Contract::police`] may refuse a message, which the
+//! stream engine takes out of the stream and answers. The ALG's own events
+//! ([`Contract::events`]) are counted under their names
+//! ([`WorkerCounters::own_event`]).
+//!
+//! Below the stream engine (`alg.rs`), the text ALGs (`alg_text.rs`) and the pipeline:
+//! it imports none of them.
 
 use crate::alg_tag::{Rewrite, Tag, MAX_REWRITES};
 use crate::buf::PacketBuf;
@@ -31,7 +41,8 @@ use crate::nat::expect::ExpectReq;
 use crate::nat::{Nat, Session};
 use crate::wire::{ipv4, udp};
 use cgnat_alg::contract::{
-    Ask, Contract, Ctx, Dir, Edit, Edits, Framing, Grant, Kind, Plan, Reply, MAX_ASKS,
+    Ask, Conn, Contract, Ctx, Dir, Edit, Edits, Framing, Grant, Kind, Notes, Plan, Policy, Reply,
+    State, MAX_ASKS, STAND_ASIDE,
 };
 
 /// The contract of ALG `alg` (a session id), if its registry entry has one.
@@ -205,6 +216,19 @@ fn proto_of(kind: Kind) -> u8 {
     }
 }
 
+/// Counts the ALG's own events noted ([`Contract::events`]) under their counters.
+fn count_notes(counters: &WorkerCounters, alg: u8, c: &dyn Contract, notes: &Notes) {
+    for (k, n) in notes.iter() {
+        let counter = c
+            .events()
+            .get(k)
+            .and_then(|name| counters.own_event(alg, name));
+        if let Some(counter) = counter {
+            counter.add(u64::from(n));
+        }
+    }
+}
+
 /// What the worker decided for a frame.
 struct Frame<'a> {
     nat: &'a mut Nat,
@@ -217,6 +241,8 @@ struct Frame<'a> {
     tag: Tag,
     /// A message the policy refuses: the control lcore answers or drops it.
     refused: bool,
+    /// The connection as the ALG is told it (the worker keeps no state: 0).
+    conn: Conn<'a>,
 }
 
 impl Frame<'_> {
@@ -244,6 +270,7 @@ impl Frame<'_> {
     fn note_id(&mut self, ask: &Ask, e: (u32, u16)) {
         match *ask {
             Ask::Announce { inside, .. } | Ask::Bind { inside, .. } => self.note(inside, e),
+            Ask::Announce6 { port, .. } => self.note((self.ctx.inside.0, port), e),
             Ask::Lookup { outside, .. } => match self.ctx.dir {
                 Dir::FromOutside => {
                     let at = named(&self.ctx, outside);
@@ -272,6 +299,30 @@ impl Frame<'_> {
     /// The NAT's answer to one ask of a message whose announces join `group`.
     fn grant(&mut self, ask: &Ask, group: u32) -> Grant {
         let (s, now) = (self.s, self.now);
+        if let Ask::Announce6 {
+            kind,
+            addr,
+            port,
+            class,
+            from,
+        } = *ask
+        {
+            // An IPv6 host's own address: an announce of its handle's endpoint.
+            if kind != Kind::Id && self.nat.host6(s.in_addr) == Some(addr) {
+                let inside = (s.in_addr, port);
+                return self.grant(
+                    &Ask::Announce {
+                        kind,
+                        inside,
+                        class,
+                        from,
+                    },
+                    group,
+                );
+            }
+            self.count(ContractEvent::Refused);
+            return Grant::Refused;
+        }
         let g = match *ask {
             Ask::EndGroup { group } => {
                 let n = self.nat.alg_forget(self.master, group, now);
@@ -291,6 +342,7 @@ impl Frame<'_> {
                 }
                 return Grant::To((0, 0));
             }
+            Ask::Announce6 { .. } => Grant::Refused,
             Ask::Announce { kind: Kind::Id, .. }
             | Ask::Bind { .. }
             | Ask::Lookup { kind: Kind::Id, .. }
@@ -318,6 +370,16 @@ impl Frame<'_> {
                 if inside.0 != s.in_addr {
                     // Another host's address (as an FTP bounce): nothing opened.
                     self.count(ContractEvent::Elsewhere);
+                    return Grant::Refused;
+                }
+                let n = usize::from(self.tag.n);
+                if let Some(r) = self.tag.rewrites[..n].iter().find(|r| r.inside == inside) {
+                    // Announced again in the same frame: the one reservation.
+                    return Grant::To(r.outside);
+                }
+                if n == MAX_REWRITES {
+                    // No room left to rewrite it: nothing opened that no one is told.
+                    self.count(ContractEvent::NoRoom);
                     return Grant::Refused;
                 }
                 let min = self.nat.params().min_media_port(self.alg);
@@ -413,11 +475,11 @@ impl Frame<'_> {
     }
 
     /// Plans and grants one whole message; its edits (in message offsets): none on a
-    /// NAT64 session ([`nat64_untouched`]).
+    /// NAT64 session ([`nat64_untouched`]) unless the ALG makes NAT64 edits, none for
+    /// a stateful ALG (the control lcore makes them, in order).
     fn message(&mut self, msg: &[u8], c: &dyn Contract, edits: &mut Edits) -> bool {
         let ok = self.plan_and_edit(msg, c, edits);
-        let nat64 = crate::nat::hosts6::is_host(self.s.in_addr);
-        if nat64_untouched(nat64, edits) {
+        if !c.nat64_edits() && nat64_untouched(self.conn.nat64, edits) {
             self.count(ContractEvent::Nat64Untouched);
         }
         ok
@@ -436,22 +498,26 @@ impl Frame<'_> {
         }
         self.count(ContractEvent::Messages);
         let mut plan = Plan::default();
-        c.plan(msg, &self.ctx, &mut plan);
+        c.plan_in(msg, &self.conn, &mut plan);
+        count_notes(self.counters, self.alg, c, &plan.notes);
         if plan.over > 0 {
             self.counters
                 .contract_event(self.alg, ContractEvent::TooManyAsks)
                 .add(plan.over as u64);
         }
-        if plan.is_empty() {
-            // (Edits without asks: an address written over with the session's own.)
-            return c.edits(msg, &self.ctx, &plan, &[], edits).is_ok();
-        }
         let mut grants = [Grant::Refused; MAX_ASKS];
         for (k, a) in plan.asks().enumerate() {
             grants[k] = self.grant(a, plan.group);
         }
+        if c.stateful() {
+            return true;
+        }
+        if plan.is_empty() {
+            // (Edits without asks: an address written over with the session's own.)
+            return c.edits_in(msg, &self.conn, &plan, &[], edits).is_ok();
+        }
         let ok = c
-            .edits(msg, &self.ctx, &plan, &grants[..plan.len()], edits)
+            .edits_in(msg, &self.conn, &plan, &grants[..plan.len()], edits)
             .is_ok();
         if !ok {
             self.count(ContractEvent::NoRoom);
@@ -498,7 +564,8 @@ pub fn grant_id(
 /// the subscriber or to it (`dir`), on the worker that owns it. Grants what its whole
 /// messages ask; makes their edits inline when they keep the length. Returns the tag
 /// when the frame must go to the control lcore (an edit changes the length, or a
-/// message is cut across segments), None when it goes out as it is now.
+/// message is cut across segments, or the ALG is [`Contract::stateful`]), None when
+/// it goes out as it is now. `policy`: the ALG's keys of `[alg.<name>]`.
 #[allow(clippy::too_many_arguments)]
 pub fn worker<B: PacketBuf>(
     c: &dyn Contract,
@@ -510,6 +577,7 @@ pub fn worker<B: PacketBuf>(
     s: &Session,
     dir: Dir,
     now: u32,
+    policy: Policy<'_>,
 ) -> Option<Tag> {
     let (start, end, datagram, seq) = payload(buf.data())?;
     let ctx = Ctx {
@@ -518,6 +586,15 @@ pub fn worker<B: PacketBuf>(
         outside: (s.out_addr, s.out_port),
         remote: (s.rem_addr, s.rem_port),
         datagram,
+    };
+    let nat64 = crate::nat::hosts6::is_host(s.in_addr);
+    let inside_server = nat.params().alg_ports(s.alg()).contains(&s.in_port);
+    let conn = Conn {
+        ctx,
+        nat64,
+        inside_server,
+        state: 0,
+        policy,
     };
     let mut f = Frame {
         nat,
@@ -533,17 +610,20 @@ pub fn worker<B: PacketBuf>(
             remote: ctx.remote,
             outside: ctx.outside,
             alg: s.alg(),
-            nat64: crate::nat::hosts6::is_host(s.in_addr),
+            nat64,
+            inside_server,
             ..Tag::default()
         },
         refused: false,
+        conn,
     };
     let payload = &buf.data()[start..end];
     let len = payload.len();
     // With a request policy on, the control lcore sees every frame of the session: it
-    // answers in the server's name after what the server has sent.
+    // answers in the server's name after what the server has sent. (A stateful ALG's
+    // TCP frames all go too: the control lcore reads them in order.)
     let policed = !f.tag.nat64 && !f.nat.params().deny_methods(f.alg).is_empty();
-    let mut to_control = policed || (!datagram && streams.adjusted(master));
+    let mut to_control = policed || (!datagram && (c.stateful() || streams.adjusted(master)));
     // A rewrite that changes a length (made by the control lcore).
     let mut resized = false;
     // Edits to make inline: (offset in the payload, edit).
@@ -564,7 +644,7 @@ pub fn worker<B: PacketBuf>(
                 joined[..p.n].copy_from_slice(&p.bytes[..p.n]);
                 joined[p.n..p.n + m].copy_from_slice(&payload[..m]);
                 let text = &joined[..p.n + m];
-                match c.framing(text, &ctx) {
+                match c.framing_in(text, &conn) {
                     Framing::Whole(n) if n > p.n && n <= text.len() => {
                         let mut e = Edits::default();
                         f.message(&text[..n], c, &mut e);
@@ -589,12 +669,13 @@ pub fn worker<B: PacketBuf>(
     }
     while at < len {
         let rest = &payload[at..];
-        match c.framing(rest, &ctx) {
+        match c.framing_in(rest, &conn) {
             Framing::Whole(n) if n > 0 && n <= rest.len() => {
                 let mut e = Edits::default();
                 let ok = f.message(&rest[..n], c, &mut e);
                 if ok && !e.is_empty() {
-                    if e.keep_length() && n_inline + e.len() <= MAX_INLINE {
+                    if !to_control && e.keep_length() && n_inline + e.len() <= MAX_INLINE {
+                        count_notes(counters, f.alg, c, &e.notes);
                         for x in e.iter() {
                             inline[n_inline] = Some((at, *x));
                             n_inline += 1;
@@ -658,6 +739,9 @@ fn grants_from_tag(plan: &Plan, ctx: &Ctx, tag: &Tag) -> [Grant; MAX_ASKS] {
             Ask::Announce { inside, .. } | Ask::Bind { inside, .. } => {
                 by_inside(inside).map_or(Grant::Refused, |r| Grant::To(r.outside))
             }
+            Ask::Announce6 { port, .. } => {
+                by_inside((ctx.inside.0, port)).map_or(Grant::Refused, |r| Grant::To(r.outside))
+            }
             Ask::Lookup { outside, .. } => match ctx.dir {
                 Dir::FromOutside => {
                     let at = named(ctx, outside);
@@ -697,31 +781,72 @@ fn ctx_of(tag: &Tag, datagram: bool) -> Ctx {
     }
 }
 
-/// On the control lcore: the edits (offset, length, replacement) of a frame's or a
-/// held run's text for contract ALG `c`, with the grants the worker recorded in the
-/// tag. Counts the messages rewritten.
+/// What the control lcore makes of a frame's or a held run's text for a contract ALG.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ControlText {
+    /// The edits (offset, length, replacement) of its messages.
+    pub edits: Vec<(usize, usize, Vec<u8>)>,
+    /// The messages the ALG's policy refused (offset, length) and each one's reply
+    /// line ([`Contract::police`]): taken out of the stream.
+    pub refused: Vec<(usize, usize, &'static str)>,
+    /// A refused message follows one let through in the same text (pipelined: no
+    /// reply can be put in order).
+    pub pipelined: bool,
+}
+
+/// A message without its line end is not empty.
+fn has_text(msg: &[u8]) -> bool {
+    msg.iter().any(|&b| b != b'\r' && b != b'\n')
+}
+
+/// On the control lcore: what a frame's or a held run's text for contract ALG `c`
+/// becomes, with the grants the worker recorded in the tag: its edits, and the
+/// messages the ALG's `policy` refuses (TCP only). The connection's `state` (a
+/// [`Contract::stateful`] ALG's) is advanced message by message; once it says
+/// [`STAND_ASIDE`], the rest is not read. Counts the messages rewritten and the ALG's
+/// own events.
 pub fn control_edits(
     c: &dyn Contract,
     text: &[u8],
     datagram: bool,
     tag: &Tag,
     counters: &WorkerCounters,
-) -> Vec<(usize, usize, Vec<u8>)> {
+    state: &mut State,
+    policy: Policy<'_>,
+) -> ControlText {
     let ctx = ctx_of(tag, datagram);
-    let mut out = Vec::new();
+    let mut out = ControlText::default();
+    let mut passed = false;
     let mut at = 0;
-    while at < text.len() {
+    while at < text.len() && *state & STAND_ASIDE == 0 {
+        let conn = Conn {
+            ctx,
+            nat64: tag.nat64,
+            inside_server: tag.inside_server,
+            state: *state,
+            policy,
+        };
         let rest = &text[at..];
-        match c.framing(rest, &ctx) {
+        match c.framing_in(rest, &conn) {
             Framing::Whole(n) if n > 0 && n <= rest.len() => {
                 let msg = &rest[..n];
+                if let Some(r) = c.police(msg, &conn).filter(|_| !datagram) {
+                    out.refused.push((at, n, r.reply));
+                    out.pipelined |= passed;
+                    at += n;
+                    continue;
+                }
+                passed |= has_text(msg);
                 let mut plan = Plan::default();
-                c.plan(msg, &ctx, &mut plan);
+                c.plan_in(msg, &conn, &mut plan);
                 let grants = grants_from_tag(&plan, &ctx, tag);
                 let mut e = Edits::default();
-                let made = c.edits(msg, &ctx, &plan, &grants[..plan.len()], &mut e);
+                let made = c.edits_in(msg, &conn, &plan, &grants[..plan.len()], &mut e);
                 // (Counted by the worker, which read the message first.)
-                nat64_untouched(tag.nat64, &mut e);
+                if !c.nat64_edits() {
+                    nat64_untouched(tag.nat64, &mut e);
+                }
+                count_notes(counters, tag.alg, c, &e.notes);
                 if made.is_err() {
                     counters
                         .contract_event(tag.alg, ContractEvent::NoRoom)
@@ -730,8 +855,12 @@ pub fn control_edits(
                     counters
                         .contract_event(tag.alg, ContractEvent::Rewritten)
                         .inc();
-                    out.extend(e.iter().map(|x| (at + x.at, x.len, x.bytes().to_vec())));
+                    out.edits
+                        .extend(e.iter().map(|x| (at + x.at, x.len, x.bytes().to_vec())));
                 }
+                let mut notes = Notes::default();
+                *state = c.advance(msg, &conn, &mut notes);
+                count_notes(counters, tag.alg, c, &notes);
                 at += n;
             }
             Framing::Skip(n) => at += n.max(1),
@@ -788,11 +917,16 @@ pub fn refused_requests(
 /// On the control lcore: whether a segment's payload (or a held run's text) ends in
 /// the start of a message the worker keeps for its end ([`HOLD`] bytes at most): the
 /// stream engine holds it until the rest comes.
-pub fn incomplete(c: &dyn Contract, text: &[u8], tag: &Tag) -> bool {
-    let ctx = ctx_of(tag, false);
+pub fn incomplete(c: &dyn Contract, text: &[u8], tag: &Tag, policy: Policy<'_>) -> bool {
+    let conn = Conn {
+        nat64: tag.nat64,
+        inside_server: tag.inside_server,
+        policy,
+        ..Conn::of(ctx_of(tag, false))
+    };
     let mut at = 0;
     while at < text.len() {
-        match c.framing(&text[at..], &ctx) {
+        match c.framing_in(&text[at..], &conn) {
             Framing::Whole(n) | Framing::Skip(n) if n > 0 => at += n,
             Framing::More => return text.len() - at <= HOLD,
             _ => return false,
@@ -809,9 +943,9 @@ mod tests {
     use cgnat_alg::irc::Irc;
     use std::sync::Arc;
 
-    /// A NAT with NAT64 on, and a TCP session of an IPv6 host to server port `dport`
-    /// of 192.0.2.10: the NAT, its counters, the session's index and the session.
-    fn nat64_session(dport: u16) -> (Nat, Arc<WorkerCounters>, u32, Session) {
+    /// A NAT with NAT64 on and a TCP session of IPv6 host [`HOST6`] to 192.0.2.10
+    /// port `dport`: the counters, the NAT, the session's record and the session.
+    fn nat64_session(dport: u16) -> (Arc<WorkerCounters>, Nat, u32, Session) {
         let text = "[dataplane]\ncontrol_lcore = 0\nworker_lcores = [1]\n\
             [[ports]]\nname = \"inside\"\nrole = \"inside\"\ndevice = \"net_null0\"\n\
             ipv4 = \"100.64.0.1/10\"\nipv6 = [\"2001:db8:ffff::1/64\"]\n\
@@ -822,32 +956,32 @@ mod tests {
         params.set_nat64(cfg.nat64.as_ref());
         let counters = Arc::new(WorkerCounters::default());
         let mut nat = Nat::new(params, 0, 1, 1000, 7, counters.clone());
-        let host = 0x2001_0db8_ffff_0000_0000_0000_0000_0010;
         let t = crate::nat::Tuple {
             proto: ipv4::PROTO_TCP,
             src: 0,
-            dst: u32::from_be_bytes(SERVER),
+            dst: u32::from_be_bytes([192, 0, 2, 10]),
             sport: 40000,
             dport,
         };
         let i = nat
-            .in2out6(host, &t, crate::wire::tcp::SYN, true, 1000)
+            .in2out6(HOST6, &t, crate::wire::tcp::SYN, true, 1000)
             .unwrap();
         let s = *nat.session(i);
-        assert!(crate::nat::hosts6::is_host(s.in_addr));
-        (nat, counters, i, s)
+        (counters, nat, i, s)
     }
 
-    const SERVER: [u8; 4] = [192, 0, 2, 10];
+    /// The IPv6 host of [`nat64_session`].
+    const HOST6: u128 = 0x2001_0db8_ffff_0000_0000_0000_0000_0010;
 
-    /// A contract ALG with edits on a NAT64 session that write an address (IRC's DCC
-    /// RESUME from the peer, naming the session's own translated endpoint, which a
-    /// lookup grants): the message is read and granted, but left as written, counted
-    /// `nat64_untouched`; on the control lcore too.
+    /// A contract ALG with edits on a NAT64 session (IRC's DCC RESUME from the peer,
+    /// naming the session's own translated port, which a lookup grants): the message
+    /// is read and granted, but left as written, counted `nat64_untouched`; on the
+    /// control lcore too.
     #[test]
     fn a_nat64_sessions_messages_are_granted_but_not_rewritten() {
-        let (mut nat, counters, i, s) = nat64_session(6667);
-        let server = SERVER;
+        let server = [192, 0, 2, 10];
+        let (counters, mut nat, i, s) = nat64_session(6667);
+        assert!(crate::nat::hosts6::is_host(s.in_addr));
         let msg = format!(
             ":bob!b@h PRIVMSG alice :\x01DCC RESUME f {} 4096\x01\r\n",
             s.out_port
@@ -872,6 +1006,7 @@ mod tests {
             &s,
             Dir::FromOutside,
             1000,
+            Policy::default(),
         );
         assert_eq!((tag, buf.data()), (None, &frame[..]));
         let ev = |e| counters.contract_event(s.alg(), e).get();
@@ -899,13 +1034,24 @@ mod tests {
             outside: (s.out_addr, s.out_port),
         };
         let control = WorkerCounters::default();
-        assert!(control_edits(c, msg.as_bytes(), false, &tag, &control).is_empty());
+        let edits = |tag: &Tag| {
+            control_edits(
+                c,
+                msg.as_bytes(),
+                false,
+                tag,
+                &control,
+                &mut 0,
+                Policy::default(),
+            )
+            .edits
+        };
+        assert!(edits(&tag).is_empty());
         tag.nat64 = false;
-        assert_eq!(
-            control_edits(c, msg.as_bytes(), false, &tag, &control).len(),
-            1
-        );
+        assert_eq!(edits(&tag).len(), 1);
     }
+
+    const SERVER: [u8; 4] = [192, 0, 2, 10];
 
     /// The RTSP text `msg` as it leaves after the worker (and the control lcore, if
     /// the worker sends it there) on session `s` going `dir`.
@@ -931,10 +1077,23 @@ mod tests {
         let mut buf = VecBuf::new(&frame);
         let mut streams = Streams::default();
         let c: &dyn Contract = &cgnat_alg::rtsp::Rtsp;
-        match worker(c, nat, counters, &mut streams, &mut buf, i, s, dir, 1000) {
+        let policy = Policy::default();
+        match worker(
+            c,
+            nat,
+            counters,
+            &mut streams,
+            &mut buf,
+            i,
+            s,
+            dir,
+            1000,
+            policy,
+        ) {
             Some(tag) => {
-                let e = control_edits(c, msg.as_bytes(), false, &tag, counters);
+                let e = control_edits(c, msg.as_bytes(), false, &tag, counters, &mut 0, policy);
                 let e: Vec<cgnat_alg::text::Edit> = e
+                    .edits
                     .into_iter()
                     .map(|(at, len, with)| cgnat_alg::text::Edit {
                         at,
@@ -956,7 +1115,7 @@ mod tests {
     /// naming the pool address is left as written (counted `nat64_untouched`).
     #[test]
     fn a_nat64_sessions_address_free_edits_are_made_and_its_address_edits_are_not() {
-        let (mut nat, counters, i, s) = nat64_session(554);
+        let (counters, mut nat, i, s) = nat64_session(554);
         let setup = "SETUP rtsp://s/t RTSP/1.0\r\nCSeq: 4\r\n\
             Transport: RTP/AVP;unicast;client_port=50220-50221\r\n\r\n";
         let out = through_rtsp(&mut nat, &counters, i, &s, Dir::FromInside, setup);
@@ -981,6 +1140,99 @@ mod tests {
             "the ports back, the pool address left"
         );
         assert_eq!(ev(ContractEvent::Nat64Untouched), 1);
+    }
+
+    /// The worker's frame of session `s` (record `i`) from the subscriber, at 1000.
+    fn frame<'a>(
+        nat: &'a mut Nat,
+        counters: &'a WorkerCounters,
+        i: u32,
+        s: &'a Session,
+    ) -> Frame<'a> {
+        let ctx = Ctx {
+            dir: Dir::FromInside,
+            inside: (s.in_addr, s.in_port),
+            outside: (s.out_addr, s.out_port),
+            remote: (s.rem_addr, s.rem_port),
+            datagram: false,
+        };
+        Frame {
+            nat,
+            counters,
+            alg: s.alg(),
+            master: i,
+            s,
+            ctx,
+            now: 1000,
+            tag: Tag::default(),
+            refused: false,
+            conn: Conn::of(ctx),
+        }
+    }
+
+    /// A NAT64 host announcing an IPv6 endpoint (an EPRT |2|): granted as an announce
+    /// of its handle's endpoint when the address is the host's own, refused when it is
+    /// another's; the control lcore finds the grant again by the handle and port.
+    #[test]
+    fn an_ipv6_announce_is_granted_for_the_hosts_own_address_only() {
+        let (counters, mut nat, i, s) = nat64_session(21);
+        let host = HOST6;
+        let mut f = frame(&mut nat, &counters, i, &s);
+        let ctx = f.ctx;
+        let ask = |addr| Ask::Announce6 {
+            kind: Kind::Tcp,
+            addr,
+            port: 50000,
+            class: cgnat_alg::class::FTP_DATA,
+            from: None,
+        };
+        assert_eq!(f.grant(&ask(host + 1), 0), Grant::Refused);
+        let Grant::To(out) = f.grant(&ask(host), 0) else {
+            panic!("the host's own address is granted");
+        };
+        assert_eq!(out.0, s.out_addr);
+        let ev = |e| counters.contract_event(s.alg(), e).get();
+        assert_eq!(
+            [ContractEvent::Pinholes, ContractEvent::Refused].map(ev),
+            [1, 1]
+        );
+        let mut plan = Plan::default();
+        plan.push(ask(host));
+        let g = grants_from_tag(&plan, &ctx, &f.tag);
+        assert_eq!(g[0], Grant::To(out));
+    }
+
+    /// An announce is reserved once per frame, and not at all when the tag has no
+    /// room left to tell the control lcore its translation (nothing is opened that
+    /// the message would not name).
+    #[test]
+    fn an_announce_the_tag_cannot_record_opens_nothing() {
+        let (counters, mut nat, i, s) = nat64_session(21);
+        let mut f = frame(&mut nat, &counters, i, &s);
+        let ask = |port| Ask::Announce {
+            kind: Kind::Tcp,
+            inside: (s.in_addr, port),
+            class: cgnat_alg::class::FTP_DATA,
+            from: None,
+        };
+        let first = f.grant(&ask(5000), 0);
+        assert!(matches!(first, Grant::To(_)));
+        assert_eq!(f.grant(&ask(5000), 0), first, "the same reservation again");
+        for k in 1..MAX_REWRITES as u16 {
+            assert!(matches!(f.grant(&ask(5000 + k), 0), Grant::To(_)));
+        }
+        assert_eq!(f.grant(&ask(6000), 0), Grant::Refused);
+        assert_eq!(
+            counters.expectations_created.get(),
+            MAX_REWRITES as u64,
+            "none for what the tag cannot carry"
+        );
+        assert_eq!(
+            counters
+                .contract_event(s.alg(), ContractEvent::NoRoom)
+                .get(),
+            1
+        );
     }
 
     #[test]

@@ -274,7 +274,7 @@ impl<B: PacketBuf> AlgStream<B> {
             return Outcome::Hold;
         }
         let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
-        // (Held both ways: SIP and the contract ALGs; FTP from the client only.)
+        // (Held both ways: SIP and the contract ALGs, whose framing says what.)
         let text =
             tag.alg == crate::nat::ALG_SIP || crate::alg_contract::contract_of(tag.alg).is_some();
         let seg = crate::alg::tcp_payload(buf.data()).map(|(s, e)| {
@@ -420,30 +420,24 @@ impl<B: PacketBuf> AlgStream<B> {
         if payload.is_empty() || !self.alg.reading(&key) {
             return false;
         }
-        if let Some(c) = crate::alg_contract::contract_of(tag.alg) {
-            return crate::alg_contract::incomplete(c, payload, tag);
-        }
         if tag.alg == crate::nat::ALG_SIP {
             return crate::alg_text::incomplete_tail(payload);
         }
-        // The last line, unfinished: the start of a PORT or EPRT (alone, or after
-        // whole commands in the same segment).
-        let tail = &payload[payload
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1)..];
-        !tail.is_empty()
-            && tail.len() <= cgnat_alg::ftp::MAX_LINE
-            && (crate::alg::starts_address_command(tail)
-                || (tag.dir == 0 && !tag.nat64 && self.alg.policy_holds(tail)))
+        match crate::alg_contract::contract_of(tag.alg) {
+            Some(c) => {
+                let policy = self.alg.policy_of(tag.alg);
+                crate::alg_contract::incomplete(c, payload, tag, policy)
+            }
+            None => false,
+        }
     }
 
     fn count_hold(&self, tag: &crate::alg::Tag, what: AlgHold) {
         use crate::counters::AlgEvent;
-        let (ftp, e) = match what {
-            AlgHold::Held => (&self.counters.alg_ftp_held, AlgEvent::Held),
-            AlgHold::Joined => (&self.counters.alg_ftp_joined, AlgEvent::Joined),
-            AlgHold::Released => (&self.counters.alg_ftp_released, AlgEvent::Released),
+        let (own, e) = match what {
+            AlgHold::Held => ("held", AlgEvent::Held),
+            AlgHold::Joined => ("joined", AlgEvent::Joined),
+            AlgHold::Released => ("released", AlgEvent::Released),
         };
         use crate::counters::ContractEvent as C;
         let contract = match what {
@@ -453,10 +447,13 @@ impl<B: PacketBuf> AlgStream<B> {
         };
         match self.counters.text_alg_events(tag.alg) {
             Some(ev) => ev[e as usize].inc(),
-            None if crate::alg_contract::contract_of(tag.alg).is_some() => {
-                self.counters.contract_event(tag.alg, contract).inc()
+            None => {
+                self.counters.contract_event(tag.alg, contract).inc();
+                // (Under the ALG's own name too, if it has one: FTP's `held`.)
+                if let Some(c) = self.counters.own_event(tag.alg, own) {
+                    c.inc();
+                }
             }
-            None => ftp.inc(),
         }
     }
 

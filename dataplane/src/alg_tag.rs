@@ -6,7 +6,7 @@
 //!
 //! The tag travels in front of the frame, in the mbuf headroom:
 //! `[0xA7, direction, n, alg, in_addr, in_port, rem_addr, rem_port, out_addr, out_port, frag, frags,
-//! nat64, 0, n x (in_addr, in_port, out_addr, out_port)]`.
+//! nat64, inside_server, n x (in_addr, in_port, out_addr, out_port)]`.
 
 use crate::buf::PacketBuf;
 use crate::wire::{be16, be32, ipv4, put16, put32, tcp};
@@ -51,6 +51,9 @@ pub struct Tag {
     /// A NAT64 session (the inside endpoint is an IPv6 host's handle): the FTP ALG
     /// translates between the IPv6 client and the IPv4 server (RFC 6384).
     pub nat64: bool,
+    /// The session's inside host is the ALG's server (its port is one of the ALG's:
+    /// a port forward).
+    pub inside_server: bool,
 }
 
 impl Tag {
@@ -74,7 +77,7 @@ impl Tag {
         d[22] = self.frag;
         d[23] = self.frags;
         d[24] = u8::from(self.nat64);
-        d[25] = 0;
+        d[25] = u8::from(self.inside_server);
         for (k, r) in self.rewrites[..usize::from(self.n)].iter().enumerate() {
             let at = HEAD + EACH * k;
             put32(d, at, r.inside.0);
@@ -106,6 +109,7 @@ impl Tag {
             frag: d[22],
             frags: d[23],
             nat64: d[24] == 1,
+            inside_server: d[25] == 1,
             ..Tag::default()
         };
         for k in 0..usize::from(n) {

@@ -624,6 +624,21 @@ impl WorkerCounters {
         }
     }
 
+    /// The counter of contract ALG `alg`'s own event `name` (its
+    /// `cgnat_alg::contract::Contract::events`, and the stream engine's
+    /// `policy_reply`, `policy_drop`, `held`, `joined`, `released` for an ALG that has
+    /// them): FTP's are its `cgnat_alg_ftp_*` counters, by their labels in
+    /// [`FTP_EVENTS`], and `alg_nat64_ftp_refused`; None for the others.
+    pub fn own_event(&self, alg: u8, name: &str) -> Option<&Counter> {
+        if !has_own_event(alg, name) {
+            return None;
+        }
+        if name == "nat64_refused" {
+            return Some(&self.alg_nat64_ftp_refused);
+        }
+        FTP_EVENTS.iter().find(|e| e.0 == name).map(|e| (e.2)(self))
+    }
+
     /// The [`AlgEvent`] counters of text ALG `alg` (see [`TEXT_ALG_EVENTS`]); None
     /// for the others.
     #[inline]
@@ -816,6 +831,24 @@ pub fn contract_algs() -> impl Iterator<Item = &'static cgnat_alg::Plugin> {
     cgnat_alg::PLUGINS.iter().filter(|p| p.contract.is_some())
 }
 
+/// The [`ContractEvent`]s of contract ALG `alg` exported under their own label
+/// (`cgnat_alg_events_total{alg,event}`), as (index, label): those whose label the
+/// ALG's own counters already have ([`WorkerCounters::own_event`], FTP's `messages`,
+/// `rewritten`, `held`...) are left to them, so no series is written twice.
+pub fn contract_series(alg: u8) -> impl Iterator<Item = (usize, &'static str)> {
+    CONTRACT_EVENT_NAMES
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(move |&(_, name)| !has_own_event(alg, name))
+}
+
+/// Whether contract ALG `alg` counts event `name` in a counter of its own
+/// ([`WorkerCounters::own_event`]).
+pub fn has_own_event(alg: u8, name: &str) -> bool {
+    alg == cgnat_alg::id::FTP && (name == "nat64_refused" || FTP_EVENTS.iter().any(|e| e.0 == name))
+}
+
 /// Number of [`AlgEvent`]s.
 pub const N_ALG_EVENTS: usize = 20;
 
@@ -964,6 +997,23 @@ mod policy_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// FTP, on the contract, keeps its own `messages`, `rewritten`, `held`, `joined`,
+    /// `released` series; the contract's same labels are not written again for it (a
+    /// series twice in `/metrics`), while an ALG without counters of its own (IRC) has
+    /// every contract event.
+    #[test]
+    fn a_contract_algs_events_never_repeat_its_own_labels() {
+        let ftp: Vec<&str> = contract_series(cgnat_alg::id::FTP).map(|e| e.1).collect();
+        for (own, _, _) in FTP_EVENTS {
+            assert!(!ftp.contains(&own), "{own} twice for ftp");
+        }
+        assert!(ftp.contains(&"pinholes") && ftp.contains(&"nat64_untouched"));
+        assert_eq!(
+            contract_series(cgnat_alg::id::IRC).count(),
+            N_CONTRACT_EVENTS
+        );
+    }
 
     #[test]
     fn latency_buckets_hold_values_up_to_their_bound() {

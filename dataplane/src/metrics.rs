@@ -637,11 +637,7 @@ impl Source {
             }
         }
         for p in cgnat_dataplane::counters::contract_algs() {
-            for (e, name) in cgnat_dataplane::counters::CONTRACT_EVENT_NAMES
-                .iter()
-                .enumerate()
-                .filter(|(e, _)| cgnat_dataplane::counters::contract_event_exported(p.id, *e))
-            {
+            for (e, name) in cgnat_dataplane::counters::contract_series(p.id) {
                 alg_events.push((
                     vec![("alg", p.name.to_string()), ("event", (*name).to_string())],
                     sum(&|c| c.contract_event_at(p.id, e).get()),

@@ -143,10 +143,9 @@ pub struct PipelineParams {
     pub wait_secs: u32,
     /// Hold unsolicited inbound SYNs (RFC 5382 REQ-4) for this many seconds; 0 drops.
     pub syn_hold_secs: u32,
-    /// FTP: lowest data port a PORT/EPRT may name.
-    pub ftp_min_data_port: u16,
-    /// FTP: data connections may come from any address.
-    pub ftp_loose: bool,
+    /// Each ALG's `min_data_port` and `loose` (by session id), as its contract reads
+    /// them on the worker.
+    pub alg_keys: [(u16, bool); 8],
     /// The inside port's RSS steering, set by the driver when the device steers by
     /// source address: a subscriber then belongs to the worker whose queue its packets
     /// reach, instead of to a hash of its address.
@@ -237,8 +236,14 @@ impl PipelineParams {
             wait_per_hop: cfg.dataplane.unresolved_queue,
             wait_max: cfg.dataplane.unresolved_queue_total,
             wait_secs: cfg.dataplane.unresolved_secs,
-            ftp_min_data_port: cfg.alg["ftp"].min_data_port,
-            ftp_loose: cfg.alg["ftp"].loose,
+            alg_keys: {
+                let mut k = [(0, false); 8];
+                for p in &cgnat_alg::PLUGINS {
+                    let a = &cfg.alg[p.name];
+                    k[usize::from(p.id) & 7] = (a.min_data_port, a.loose);
+                }
+                k
+            },
             syn_hold_secs: match cfg.nat.inbound_syn {
                 cgnat_config::InboundSyn::Hold => cfg.nat.timeouts.tcp_syn_inbound,
                 cgnat_config::InboundSyn::Drop => 0,
@@ -462,10 +467,8 @@ pub struct Worker<B> {
     hairpin_owner: Option<u16>,
     /// Set when the packet belongs to an ALG control session.
     alg_tag: Option<crate::alg::Tag>,
-    /// FTP command starts without their end yet, per session (the control lcore holds
-    /// the segment; the worker keeps the bytes to parse the joined line).
-    ftp_partial: Vec<(u32, [u8; PARTIAL], usize, u32)>,
-    /// SIP messages not complete yet, likewise.
+    /// SIP messages not complete yet, per session (the control lcore holds the
+    /// segment; the worker keeps the bytes to parse the joined message).
     text_partials: crate::alg_text::Partials,
     /// The contract ALGs' TCP streams: messages not complete yet, likewise, and the
     /// sessions whose sequence numbers the control lcore adjusts.
@@ -495,10 +498,6 @@ pub const WAIT_SECS: u32 = 3;
 /// per second (per worker); the rest are dropped before they reach the control lcore.
 pub const ARP_PER_SOURCE: u32 = 16;
 const ARP_RATE_SLOTS: usize = 256;
-
-/// Longest command start kept, and how many at once.
-const PARTIAL: usize = 64;
-const PARTIALS: usize = 64;
 
 impl<B: PacketBuf> Worker<B> {
     /// A worker over `nat`.
@@ -556,7 +555,6 @@ impl<B: PacketBuf> Worker<B> {
             handed: false,
             hairpin_owner: None,
             alg_tag: None,
-            ftp_partial: Vec::with_capacity(PARTIALS),
             text_partials: crate::alg_text::Partials::default(),
             contract_streams: crate::alg_contract::Streams::default(),
             pcp_rate: crate::pcp::RateLimit::default(),
@@ -1891,13 +1889,6 @@ impl<B: PacketBuf> Worker<B> {
             // host's handle (TFTP: the server's answer from a new port reaches the
             // host as any NAT64 session's).
             self.contract_alg(c, buf, i, &s, cgnat_alg::contract::Dir::FromInside, now);
-        } else if s.alg() == crate::nat::ALG_FTP {
-            // The control lcore translates the commands (RFC 6384) on the IPv4
-            // segment; the worker reserves what an EPRT announces.
-            match parse_l3(buf) {
-                Ok(p) => self.ftp_from_inside(buf, &p, i, &s, now),
-                Err(r) => return Verdict::Drop(r),
-            }
         }
         self.counters.in2out.inc();
         if let Some(key) = first_of {
@@ -2397,8 +2388,6 @@ impl<B: PacketBuf> Worker<B> {
         let mut grew = 0isize;
         if let Some(c) = crate::alg_contract::contract_of(s.alg()) {
             self.contract_alg(c, buf, i, &s, cgnat_alg::contract::Dir::FromInside, now);
-        } else if s.alg() == crate::nat::ALG_FTP {
-            self.ftp_from_inside(buf, p, i, &s, now);
         } else if s.alg() == crate::nat::ALG_SIP {
             self.text_alg(buf, i, &s, 0, now);
         } else if s.alg() == crate::nat::ALG_RTCP {
@@ -2470,16 +2459,6 @@ impl<B: PacketBuf> Worker<B> {
         }
         if let Some(c) = crate::alg_contract::contract_of(s.alg()) {
             self.contract_alg(c, buf, i, &s, cgnat_alg::contract::Dir::FromOutside, now);
-        } else if s.alg() == crate::nat::ALG_FTP {
-            self.alg_tag = Some(crate::alg::Tag {
-                dir: 1,
-                inside: (s.in_addr, s.in_port),
-                remote: (s.rem_addr, s.rem_port),
-                outside: (s.out_addr, s.out_port),
-                alg: s.alg(),
-                nat64: crate::nat::hosts6::is_host(s.in_addr),
-                ..Default::default()
-            });
         } else if s.alg() == crate::nat::ALG_SIP {
             self.text_alg(buf, i, &s, 1, now);
         }
@@ -2500,6 +2479,12 @@ impl<B: PacketBuf> Worker<B> {
         dir: cgnat_alg::contract::Dir,
         now: u32,
     ) {
+        let (min_data_port, loose) = self.params.alg_keys[usize::from(s.alg()) & 7];
+        let policy = cgnat_alg::contract::Policy {
+            min_data_port,
+            loose,
+            ..Default::default()
+        };
         self.alg_tag = crate::alg_contract::worker(
             c,
             &mut self.nat,
@@ -2510,6 +2495,7 @@ impl<B: PacketBuf> Worker<B> {
             s,
             dir,
             now,
+            policy,
         );
     }
 
@@ -2532,150 +2518,6 @@ impl<B: PacketBuf> Worker<B> {
             dir,
             now,
         ));
-    }
-
-    /// A packet of an FTP control session from the client: endpoints it announces
-    /// (PORT, EPRT) get a mapping pinned by an expectation on this worker, which owns
-    /// the subscriber's ports; the control lcore rewrites the text.
-    fn ftp_from_inside<F: PacketBuf>(
-        &mut self,
-        buf: &F,
-        p: &Parsed,
-        i: u32,
-        s: &crate::nat::Session,
-        now: u32,
-    ) {
-        use crate::alg::{announced, tcp_payload, Tag};
-        let nat64 = crate::nat::hosts6::is_host(s.in_addr);
-        let mut tag = Tag {
-            dir: 0,
-            inside: (s.in_addr, s.in_port),
-            remote: (s.rem_addr, s.rem_port),
-            outside: (s.out_addr, s.out_port),
-            alg: s.alg(),
-            nat64,
-            ..Tag::default()
-        };
-        if let Some((start, end)) = tcp_payload(buf.data()) {
-            // The start of a command held by the control lcore: parse it together with
-            // its continuation, as the control lcore will join them.
-            let payload = &buf.data()[start..end];
-            let seq = crate::wire::be32(buf.data(), p.l4 + 4);
-            let mut joined = [0u8; 2 * PARTIAL];
-            let mut text: &[u8] = payload;
-            if let Some(k) = self.ftp_partial.iter().position(|x| x.0 == i) {
-                let (_, held, n, next) = self.ftp_partial.swap_remove(k);
-                // Only the segment that continues it (not a retransmission of the start).
-                if next == seq {
-                    let m = payload.len().min(PARTIAL);
-                    joined[..n].copy_from_slice(&held[..n]);
-                    joined[n..n + m].copy_from_slice(&payload[..m]);
-                    text = &joined[..n + m];
-                }
-            }
-            // The unfinished start of a PORT or EPRT at the end (alone or after whole
-            // commands): kept to parse with its end.
-            let tail = &text[text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)..];
-            if !tail.is_empty() && tail.len() <= PARTIAL && crate::alg::starts_address_command(tail)
-            {
-                if self.ftp_partial.len() == PARTIALS {
-                    self.ftp_partial.remove(0);
-                }
-                let mut held = [0u8; PARTIAL];
-                held[..tail.len()].copy_from_slice(tail);
-                self.ftp_partial.push((
-                    i,
-                    held,
-                    tail.len(),
-                    seq.wrapping_add(payload.len() as u32),
-                ));
-            }
-            if nat64 {
-                // An IPv6 client (RFC 6384): EPRT |2| naming its own address gets a
-                // mapping of its handle and port; anything else is not translated
-                // (counted by the control lcore).
-                let host = self.nat.host6(s.in_addr);
-                for (a, port) in crate::alg::announced6(text, &self.counters) {
-                    if host == Some(u128::from(a)) {
-                        let h = std::net::Ipv4Addr::from(s.in_addr);
-                        if !self.ftp_reserve(&mut tag, h, port, true, i, s, p.dst, now) {
-                            break;
-                        }
-                    }
-                }
-                self.alg_tag = Some(tag);
-                return;
-            }
-            if self
-                .nat
-                .params()
-                .alg_ports(crate::nat::ALG_FTP)
-                .contains(&s.in_port)
-            {
-                // The server is the inside host (a port forward): its 227 and 229
-                // replies announce where the client connects.
-                for (a, port) in crate::alg::announced_replies(text, &self.counters) {
-                    let a = a.unwrap_or(std::net::Ipv4Addr::from(s.in_addr));
-                    if !self.ftp_reserve(&mut tag, a, port, false, i, s, p.dst, now) {
-                        break;
-                    }
-                }
-            }
-            for (a, port) in announced(text, &self.counters) {
-                if !self.ftp_reserve(&mut tag, a, port, true, i, s, p.dst, now) {
-                    break;
-                }
-            }
-        }
-        self.alg_tag = Some(tag);
-    }
-
-    /// Reserves the endpoint (`a`, `port`) an FTP command or reply announced, for a
-    /// data connection from `remote` (any with `loose`), and adds its rewrite to the
-    /// tag. An address other than the inside host's own (bounce) opens nothing, nor
-    /// (for a client's PORT/EPRT, `client`) a port below `min_data_port`; both
-    /// counted. False when the tag is full.
-    #[allow(clippy::too_many_arguments)]
-    fn ftp_reserve(
-        &mut self,
-        tag: &mut crate::alg::Tag,
-        a: std::net::Ipv4Addr,
-        port: u16,
-        client: bool,
-        i: u32,
-        s: &crate::nat::Session,
-        remote: u32,
-        now: u32,
-    ) -> bool {
-        if u32::from(a) != s.in_addr {
-            self.counters.alg_ftp_bounce.inc();
-            return true;
-        }
-        let n = usize::from(tag.n);
-        if tag.rewrites[..n]
-            .iter()
-            .any(|r| r.inside == (s.in_addr, port))
-        {
-            return true; // announced again in the same segment: one reservation
-        }
-        if n == crate::alg::MAX_REWRITES {
-            return false;
-        }
-        if client && port < self.params.ftp_min_data_port {
-            // A privileged data port (e.g. 25 for a mail relay bounce) opens nothing
-            // unless configured.
-            self.counters.alg_ftp_low_port.inc();
-            return true;
-        }
-        let remote = if self.params.ftp_loose { 0 } else { remote };
-        if let Some(out) = self.nat.alg_expect(i, s.in_addr, port, remote, now) {
-            tag.rewrites[usize::from(tag.n)] = crate::alg::Rewrite {
-                inside: (s.in_addr, port),
-                outside: out,
-            };
-            tag.n += 1;
-        }
-        true
     }
 
     /// An ICMP error from outside about a packet the NAT sent out: the embedded packet

@@ -298,15 +298,12 @@ fn tcp_payload(f: &[u8]) -> &[u8] {
     crate::alg::tcp_payload(f).map_or(&[][..], |(s, e)| &f[s..e])
 }
 
-/// The endpoints FTP commands in a payload announce, in order, then those the
-/// messages of the contract ALGs (IRC DCC) announce from the inside.
-fn announced(payload: &[u8]) -> Vec<(u32, u16)> {
-    let counters = crate::counters::WorkerCounters::default();
-    let mut v: Vec<(u32, u16)> = crate::alg::announced(payload, &counters)
-        .into_iter()
-        .map(|(a, p)| (u32::from(a), p))
-        .collect();
-    messages(payload, Dir::FromInside, |_, plan, _, _| {
+/// The endpoints the messages of the contract ALGs (FTP's PORT and EPRT, IRC DCC) in a
+/// payload announce from the inside, in order; `sender`: the frame's source address
+/// (what the subscriber's own is, as FTP reads it).
+fn announced(payload: &[u8], sender: u32) -> Vec<(u32, u16)> {
+    let mut v = Vec::new();
+    messages(payload, Dir::FromInside, sender, |_, plan, _, _| {
         v.extend(plan.asks().filter_map(|a| match a {
             Ask::Announce { kind, inside, .. } if *kind != Kind::Id => Some(*inside),
             _ => None,
@@ -319,11 +316,12 @@ fn announced(payload: &[u8]) -> Vec<(u32, u16)> {
 fn messages(
     payload: &[u8],
     dir: Dir,
+    inside: u32,
     mut each: impl FnMut(std::ops::Range<usize>, &Plan, &Ctx, &'static dyn Contract),
 ) {
     let ctx = Ctx {
         dir,
-        inside: (0, 0),
+        inside: (inside, 0),
         outside: (0, 0),
         remote: (0, 0),
         datagram: false,
@@ -349,7 +347,7 @@ fn messages(
 /// order.
 fn announced_ids(payload: &[u8]) -> Vec<u16> {
     let mut v = Vec::new();
-    messages(payload, Dir::FromInside, |_, plan, _, _| {
+    messages(payload, Dir::FromInside, 0, |_, plan, _, _| {
         v.extend(plan.asks().filter_map(|a| match a {
             Ask::Announce {
                 kind: Kind::Id,
@@ -368,7 +366,7 @@ fn announced_ids(payload: &[u8]) -> Vec<u16> {
 /// The edits keep the length.
 fn as_the_peer_saw(payload: &mut [u8], ids: &HashMap<u16, (u32, u16)>) {
     let mut edits = Vec::new();
-    messages(payload, Dir::FromOutside, |r, plan, ctx, c| {
+    messages(payload, Dir::FromOutside, 0, |r, plan, ctx, c| {
         let grants: Vec<Grant> = plan
             .asks()
             .map(|a| match a {
@@ -475,11 +473,10 @@ fn hold(runs: &mut HashMap<ConvKey, (u32, Vec<u8>)>, key: ConvKey, seq: u32, pay
 fn held_count(h: &Harness) -> u64 {
     use crate::counters::AlgEvent;
     let c = &h.control_counters;
-    c.alg_ftp_held.get()
-        + crate::counters::TEXT_ALG_EVENTS
-            .iter()
-            .map(|(_, of)| of(c)[AlgEvent::Held as usize].get())
-            .sum::<u64>()
+    crate::counters::TEXT_ALG_EVENTS
+        .iter()
+        .map(|(_, of)| of(c)[AlgEvent::Held as usize].get())
+        .sum::<u64>()
         + crate::counters::contract_algs()
             .filter(|p| c.text_alg_events(p.id).is_none())
             .map(|p| {
@@ -595,7 +592,9 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
                     sent.as_slice(),
                 );
                 // Endpoints the ALG rewrote: the peer will connect to their translation.
-                for (inside, outside) in announced(a).into_iter().zip(announced(b)) {
+                let senders = (be32(frame, 26), be32(&o, 26));
+                let (ia, ib) = (announced(a, senders.0), announced(b, senders.1));
+                for (inside, outside) in ia.into_iter().zip(ib) {
                     if inside != outside {
                         by_port.insert((proto, inside.1), outside);
                     }

@@ -593,6 +593,26 @@ mod ftp_alg {
         )
     }
 
+    /// FTP runs on the ALG contract (issue 14): its PORT is read, granted and
+    /// rewritten by the one generic path, counted as a contract ALG's message and
+    /// pinhole, and under FTP's own names as before.
+    #[test]
+    fn ftp_runs_on_the_alg_contract() {
+        use cgnat_dataplane::counters::ContractEvent;
+        let ftp = cgnat_alg::id::FTP;
+        assert!(cgnat_alg::plugin(ftp).unwrap().contract.is_some());
+        let (mut h, _) = control_session("");
+        let o = one(&mut h, &port_frame(), Inside, 1001, Outside);
+        assert!(payload(&o).starts_with("PORT 198,51,100,"));
+        let ev = |e| h.counters.contract_event(ftp, e).get();
+        assert_eq!(
+            [ContractEvent::Messages, ContractEvent::Pinholes].map(ev),
+            [1, 1]
+        );
+        assert_eq!(h.control_counters.alg_ftp_messages.get(), 1);
+        assert_eq!(h.control_counters.alg_ftp_rewrites.get(), 1);
+    }
+
     #[test]
     fn port_is_rewritten_and_the_data_connection_comes_in() {
         let (mut h, c) = control_session("filtering = \"address-and-port-dependent\"");
