@@ -5,7 +5,7 @@
 # then reach servers in the subscriber namespace at the mapped pool address and port
 # (the filtering, address-and-port-dependent, keeps them out before). The PCP
 # messages on the inside are captured and decoded by tshark's PCP dissector (no
-# malformed packet, no expert error). Needs root. Usage: pcp-e2e.sh CGNAT_BINARY WORKDIR
+# malformed packet, no expert warning or error). Needs root. Usage: pcp-e2e.sh CGNAT_BINARY WORKDIR
 set -euo pipefail
 . "$(dirname "$0")/lib/cgnat-bed.sh"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -136,8 +136,12 @@ kill -INT "$cap" 2>/dev/null || true
 wait "$cap" 2>/dev/null || true
 sleep 0.5
 tshark -r "$work/inside.pcap" -Y "portcontrol or nat-pmp" -V > "$work/tshark.txt" 2>&1 || fail "tshark: $(tail -5 "$work/tshark.txt")"
-if grep -qi 'malformed\|Expert Info' "$work/tshark.txt"; then
-    fail "tshark flags the messages: $(grep -i -B3 'malformed\|expert' "$work/tshark.txt" | head -20)"
+# Only what tshark rates a warning or an error counts: its chat and note items are
+# guesses about the traffic (a client source port in 33434-33534 reads to it as a
+# traceroute hop: "Expert Info (Chat/Sequence): Possible traceroute").
+flagged='malformed\|Expert Info (\(Warning\|Error\)'
+if grep -qi "$flagged" "$work/tshark.txt"; then
+    fail "tshark flags the messages: $(grep -i -B3 "$flagged" "$work/tshark.txt" | head -20)"
 fi
 for want in "Opcode: Map (1)" "Opcode: Peer (2)" "Opcode: Announce (0)" "Result Code: Success (0)" \
     "Result Code: Address mismatch (12)" "Assigned External IP Address: ::ffff:198.51.100." \
