@@ -144,6 +144,46 @@ pub enum Ask {
         /// The group.
         group: u32,
     },
+    /// The subscriber names `inside` as where the peer's own control sessions of the
+    /// ALG reach it (a SIP Contact: a registered one, or a dialog's on another port):
+    /// its translation is reserved with an expectation of `class` from the session's
+    /// peer that keeps its mapping for `secs` (0: the class's timeout), in the
+    /// message's group, and a session it lets in is one of the ALG's own (its messages
+    /// are read). Granted as an [`Ask::Announce`] is.
+    Contact {
+        /// What `inside.1` is (the session's own transport).
+        kind: Kind,
+        /// The contact endpoint.
+        inside: Endpoint,
+        /// The expectation class.
+        class: u8,
+        /// Seconds the expectation lives (0: the class's timeout).
+        secs: u32,
+    },
+    /// An RTP/RTCP pair whose RTCP port need not be the one after RTP's (SDP's
+    /// `a=rtcp`): announced as [`Kind::UdpPair`] is (both below the ALG's
+    /// `min_media_port`: refused); granted the RTP port's translation, the RTCP port's
+    /// being a [`Ask::Lookup`] of it in a message from the subscriber.
+    Pair {
+        /// The RTP endpoint.
+        inside: Endpoint,
+        /// The RTCP port.
+        rtcp: u16,
+        /// The expectation class.
+        class: u8,
+        /// The peer expected (`Some(0)`: any, until [`Ask::Narrow`] names it), when
+        /// not the session's remote address.
+        from: Option<u32>,
+    },
+    /// The peer names where the media of a group comes from (SIP's SDP from outside):
+    /// the group's expectations that take any source take only `source`, and so do
+    /// the group's announces of any source to come (the answer to that offer).
+    Narrow {
+        /// The group.
+        group: u32,
+        /// The peer's media address (IPv4, host order).
+        source: u32,
+    },
     /// The peer names the group of what the session announced without one (an RTSP
     /// reply's Session answers the SETUP that opened its media): the session's
     /// ungrouped expectations join `group`, and the media of the group comes only from
@@ -156,8 +196,9 @@ pub enum Ask {
     },
 }
 
-/// Most asks one message may make; more are refused and counted by the dataplane.
-pub const MAX_ASKS: usize = 8;
+/// Most asks one message may make; more are refused and counted by the dataplane (a
+/// SIP offer of eight media streams asks two for each).
+pub const MAX_ASKS: usize = 32;
 
 /// What one message asks: a bounded list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -312,8 +353,9 @@ impl Edit {
     }
 }
 
-/// Most edits one message may need.
-pub const MAX_EDITS: usize = 16;
+/// Most edits one message may need (a SIP INVITE with its SDP, several Vias and
+/// routes needs a few dozen).
+pub const MAX_EDITS: usize = 48;
 
 /// The edits of one message, in increasing, non-overlapping offsets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -453,8 +495,9 @@ impl Edits {
     }
 }
 
-/// Longest reply an ALG writes in the server's name ([`Contract::refuse`]).
-pub const MAX_REPLY: usize = 512;
+/// Longest reply an ALG writes in the server's name ([`Contract::refuse`]): a SIP
+/// response copies the request's Via, From, To, Call-ID and CSeq.
+pub const MAX_REPLY: usize = 4096;
 
 /// A reply in the server's name to a request the ALG's policy refuses: bytes of a
 /// fixed buffer.
@@ -490,6 +533,12 @@ pub struct Policy<'a> {
     pub min_data_port: u16,
     /// An expected connection may come from any address, not only the peer's.
     pub loose: bool,
+    /// The largest request the subscriber may send (0: any); a larger one is refused
+    /// ([`Contract::refuse_in`]).
+    pub max_message_size: usize,
+    /// The status a refused method gets, when the protocol has a choice (SIP: 403 or
+    /// 405; 0: the ALG's own).
+    pub deny_status: u16,
 }
 
 /// A connection's state as an ALG keeps it ([`Contract::stateful`]): a byte of the
@@ -560,6 +609,14 @@ pub struct Refusal {
     pub reply: &'static str,
 }
 
+/// The start of a message held for its end, by default ([`Contract::hold`]): an IRC
+/// line is 512 bytes, tags may make it longer.
+pub const HOLD: usize = 1024;
+
+/// The longest start of a message any ALG may have held ([`Contract::hold`]): a SIP
+/// message's head and body.
+pub const MAX_HOLD: usize = crate::text::MAX_HEAD + crate::text::MAX_BODY;
+
 /// The contract an ALG implements. Every method is bounded in time by the message's
 /// length and does not allocate.
 ///
@@ -604,6 +661,40 @@ pub trait Contract: Sync {
     ) -> bool {
         let _ = (msg, ctx, denied, reply);
         false
+    }
+
+    /// [`Contract::refuse`] knowing the connection: its policy's
+    /// [`Policy::max_message_size`] and [`Policy::deny_status`] too (a datagram is
+    /// one whole message here, parsed or not).
+    fn refuse_in(
+        &self,
+        msg: &[u8],
+        conn: &Conn<'_>,
+        denied: &dyn Fn(&[u8]) -> bool,
+        reply: &mut Reply,
+    ) -> bool {
+        self.refuse(msg, &conn.ctx, denied, reply)
+    }
+
+    /// The ALG's own events ([`Contract::events`]) of how the worker answered a
+    /// message's asks (`grants`, index for index with `plan`), noted in `notes` and
+    /// counted by the worker. By default none.
+    fn granted(&self, plan: &Plan, grants: &[Grant], notes: &mut Notes) {
+        let _ = (plan, grants, notes);
+    }
+
+    /// The ALG's own event ([`Contract::events`], by index) that bytes its framing
+    /// skips ([`Framing::Skip`]) count as, instead of the dataplane's `skipped`; by
+    /// default none.
+    fn skipped(&self, bytes: &[u8], ctx: &Ctx) -> Option<usize> {
+        let _ = (bytes, ctx);
+        None
+    }
+
+    /// The longest start of a message the dataplane holds for its end (a longer one
+    /// goes as it is); at most [`MAX_HOLD`].
+    fn hold(&self) -> usize {
+        HOLD
     }
 
     /// Names of the ALG's own events (at most [`MAX_NOTES`]), which its plans and

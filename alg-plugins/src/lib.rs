@@ -220,7 +220,7 @@ pub const PLUGINS: [Plugin; 6] = [
         default_ports: &[5060],
         on_by_default: false,
         classes: &[class::SIP_MEDIA, class::SIP_REGISTER, class::SIP_DIALOG],
-        contract: None,
+        contract: Some(&sip::SipAlg),
     },
     Plugin {
         id: id::RTSP,

@@ -274,9 +274,8 @@ impl<B: PacketBuf> AlgStream<B> {
             return Outcome::Hold;
         }
         let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
-        // (Held both ways: SIP and the contract ALGs, whose framing says what.)
-        let text =
-            tag.alg == crate::nat::ALG_SIP || crate::alg_contract::contract_of(tag.alg).is_some();
+        // (Held both ways: the contract ALGs, whose framing says what.)
+        let text = crate::alg_contract::contract_of(tag.alg).is_some();
         let seg = crate::alg::tcp_payload(buf.data()).map(|(s, e)| {
             let l4 = crate::alg::l4_at(buf.data());
             (crate::wire::be32(buf.data(), l4 + 4), e - s)
@@ -414,14 +413,10 @@ impl<B: PacketBuf> AlgStream<B> {
         Outcome::Send
     }
 
-    /// Whether a payload (or a run's whole text) ends inside an address-carrying FTP
-    /// command or a SIP or contract ALG message.
+    /// Whether a payload (or a run's whole text) ends inside a contract ALG's message.
     fn incomplete(&self, payload: &[u8], key: (u32, u16, u32, u16), tag: &crate::alg::Tag) -> bool {
         if payload.is_empty() || !self.alg.reading(&key) {
             return false;
-        }
-        if tag.alg == crate::nat::ALG_SIP {
-            return crate::alg_text::incomplete_tail(payload);
         }
         match crate::alg_contract::contract_of(tag.alg) {
             Some(c) => {

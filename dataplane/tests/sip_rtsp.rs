@@ -1064,3 +1064,37 @@ fn a_dialogs_contact_on_another_port_is_a_dialog_pinhole_that_ends_with_the_call
     from_phone(&mut h, bye.as_bytes(), 1002);
     assert_eq!(classes(&h), [], "BYE removed every pinhole of the call");
 }
+
+/// SIP runs on the ALG contract (issue 14): an INVITE over UDP is read, granted and
+/// rewritten by the one generic path, by the worker itself (a datagram has no
+/// sequence numbers to adjust: no trip to the control lcore), counted as a contract
+/// ALG's message and pinhole, and under SIP's own names as before.
+#[test]
+fn sip_runs_on_the_alg_contract_and_a_datagram_is_rewritten_by_the_worker() {
+    use cgnat_dataplane::counters::ContractEvent;
+    let sip = cgnat_alg::id::SIP;
+    assert!(cgnat_alg::plugin(sip).unwrap().contract.is_some());
+    let mut h = harness(STRICT);
+    let o = from_phone(&mut h, invite("k1", 30000).as_bytes(), 1000);
+    let t = udp_payload(&o);
+    assert!(!t.contains("100.64.1.2"), "{t}");
+    content_length_ok(&t);
+    let ev = |e| h.counters.contract_event(sip, e).get();
+    assert_eq!(
+        [
+            ContractEvent::Messages,
+            ContractEvent::Pinholes,
+            ContractEvent::MediaPairs,
+            ContractEvent::RewrittenInline,
+        ]
+        .map(ev),
+        [1, 1, 1, 1]
+    );
+    assert_eq!(h.counters.alg_sip[AlgEvent::Messages as usize].get(), 1);
+    assert_eq!(h.counters.alg_sip[AlgEvent::Rewritten as usize].get(), 1);
+    assert_eq!(h.counters.alg_sip[AlgEvent::MediaPairs as usize].get(), 1);
+    assert_eq!(
+        h.control_counters.alg_sip[AlgEvent::Rewritten as usize].get(),
+        0
+    );
+}
