@@ -10,7 +10,8 @@
 //! - Content-Length when the body changed.
 //!
 //! Nothing else changes by a byte. Which ports map where is the caller's: the worker
-//! reserves them, the control lcore rewrites with them.
+//! reserves them (what [`SipAlg`], the ALG's [`Contract`], asks), and the edits are made
+//! with them (by the worker for a datagram, by the control lcore for a stream).
 
 use crate::contract::{
     self, Ask, Conn, Contract, Ctx, Dir, EditError, Edits, Framing, Grant, Notes, Reply,

@@ -1,6 +1,6 @@
 //! The dataplane's side of the ALG contract (`cgnat_alg::contract`): it runs every ALG
-//! of the registry whose entry has a contract (FTP, IRC, TFTP, PPTP) without naming
-//! it.
+//! of the registry whose entry has a contract (FTP, TFTP, SIP, RTSP, IRC, PPTP: all of
+//! them) without naming it.
 //!
 //! On the worker that owns the session ([`worker`]): the frame's payload is framed into
 //! messages (a TCP message cut across segments is kept here, bounded per session, and
@@ -8,9 +8,13 @@
 //! from the NAT's tables: an announce reserves the translation of the subscriber's
 //! endpoint with an expectation of the ask's class ([`Nat::alg_expect_with`]); a lookup
 //! finds which endpoint of the subscriber's a port stands for on the other side; an end
-//! removes what an announce opened; an identifier ([`Kind::Id`]) goes to [`grant_id`].
-//! When every edit keeps its message's length, the worker makes them itself, inline
-//! (the L4 checksum recomputed), and the frame goes out with no trip to the control
+//! removes what an announce opened; an identifier ([`Kind::Id`]) goes to [`grant_id`];
+//! a contact reserves a translation whose expectation keeps its mapping and lets in
+//! the ALG's own sessions; a pair reserves RTP and RTCP; a narrow tells the media
+//! source of a group, remembered for its announces to come.
+//! When every edit keeps its message's length, or the message is a datagram (no
+//! sequence numbers to adjust), the worker makes them itself, inline (the lengths and
+//! L4 checksum recomputed), and the frame goes out with no trip to the control
 //! lcore. Otherwise (an edit changes the length, or a message is cut across segments)
 //! the frame goes to the control lcore tagged with the grants as rewrites
 //! ([`crate::alg_tag::Tag`]); the stream engine holds and joins the segments, and
@@ -31,8 +35,7 @@
 //! ([`Contract::events`]) are counted under their names
 //! ([`WorkerCounters::own_event`]).
 //!
-//! Below the stream engine (`alg.rs`), the text ALGs (`alg_text.rs`) and the pipeline:
-//! it imports none of them.
+//! Below the stream engine (`alg.rs`) and the pipeline: it imports neither.
 
 use crate::alg_tag::{Rewrite, Tag, MAX_REWRITES};
 use crate::buf::PacketBuf;

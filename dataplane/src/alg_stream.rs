@@ -1,6 +1,6 @@
 //! The ALG stream engine on the control lcore: it runs the ALGs on the frames the
-//! workers tag ([`crate::alg::Tag`]), holds the TCP segments that end inside an
-//! address-carrying FTP command, a SIP message or a contract ALG's (RTSP, IRC, ...)
+//! workers tag ([`crate::alg::Tag`]), holds the TCP segments that end inside a
+//! contract ALG's message (an FTP command, a SIP message, an RTSP head, an IRC line...)
 //! until the rest arrives and rewrites the run as one text, gathers the fragments of
 //! datagrams a worker reassembled, and carries out what the ALG policies decide (a
 //! reply to the client, or the frames dropped). The control lcore
@@ -258,8 +258,7 @@ impl<B: PacketBuf> AlgStream<B> {
     }
 
     /// Runs the ALG on a frame a worker tagged, and says where it goes. A TCP segment
-    /// that ends inside an address-carrying FTP command or a SIP or contract ALG
-    /// message is held (answer [`Outcome::Hold`]: give it to [`AlgStream::hold_alg`]) until the
+    /// that ends inside a contract ALG's message is held (answer [`Outcome::Hold`]: give it to [`AlgStream::hold_alg`]) until the
     /// rest arrives; then the run is rewritten as one text, each segment keeping its
     /// own bytes and its share of the edits, and they go in order. Linux's helpers
     /// drop such a segment (a command split at the start of a segment) or pass it
