@@ -539,6 +539,10 @@ pub struct Policy<'a> {
     /// The status a refused method gets, when the protocol has a choice (SIP: 403 or
     /// 405; 0: the ALG's own).
     pub deny_status: u16,
+    /// The lowest media port the subscriber may announce (`min_media_port`; 0: any):
+    /// an ALG may leave a lower one unasked, noting it among its own events (the
+    /// dataplane refuses a lower [`Kind::UdpPair`] or [`Ask::Pair`] anyway).
+    pub min_media_port: u16,
 }
 
 /// A connection's state as an ALG keeps it ([`Contract::stateful`]): a byte of the

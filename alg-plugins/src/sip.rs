@@ -887,16 +887,18 @@ mod ev {
     pub const PINHOLE_REFUSED: usize = 3;
     pub const REGISTRATIONS: usize = 4;
     pub const DEREGISTRATIONS: usize = 5;
+    pub const LOW_MEDIA_PORT: usize = 6;
 }
 
 /// The names of [`SipAlg`]'s own events (the dataplane's SIP counters of those names).
-const EVENTS: [&str; 6] = [
+const EVENTS: [&str; 7] = [
     "not_a_message",
     "parse_errors",
     "no_pinhole",
     "pinhole_refused",
     "registrations",
     "deregistrations",
+    "low_media_port",
 ];
 
 /// The methods a refusal's `Allow` names (those not denied).
@@ -963,95 +965,11 @@ impl Contract for SipAlg {
     }
 
     fn plan(&self, msg: &[u8], ctx: &Ctx, out: &mut contract::Plan) {
-        let Ok(Some(m)) = message(msg, ctx.datagram) else {
-            return;
-        };
-        let kind = kind_of(ctx);
-        if ctx.dir == Dir::FromOutside {
-            let pool = ctx.outside.0;
-            let p = plan(msg, &m, Ipv4Addr::from(pool));
-            out.group = p.call;
-            // Ports of the pool address the peer names: the subscriber's, found back.
-            for sp in head_spots(msg, &m) {
-                if let (Some((_, a)), Some((_, port))) = (&sp.addr, &sp.port) {
-                    if u32::from(*a) == pool && *port != ctx.outside.1 {
-                        let ask = Ask::Lookup {
-                            kind,
-                            outside: (pool, *port),
-                        };
-                        if !out.asks().any(|x| *x == ask) {
-                            out.push(ask);
-                        }
-                    }
-                }
-            }
-            if is_sdp(msg, &m) {
-                let d = sdp(msg, m.msg.body.clone());
-                if let Some(remote) = d.media.first().map(|x| x.addr) {
-                    out.push(Ask::Narrow {
-                        group: p.call,
-                        source: u32::from(remote),
-                    });
-                }
-            }
-            if p.ends_call {
-                out.push(Ask::EndGroup { group: p.call });
-            }
-            return;
-        }
-        let host = ctx.inside.0;
-        let p = plan(msg, &m, Ipv4Addr::from(host));
-        out.group = p.call;
-        if p.sdp_problem.is_some() {
-            out.notes.note(ev::NO_PINHOLE);
-        }
-        match p.register {
-            Some((port, 0)) => {
-                out.push(Ask::End {
-                    kind,
-                    endpoint: (host, port),
-                    translated: false,
-                });
-            }
-            Some((port, expires)) => {
-                // Incoming requests to the registered contact get in while it lives.
-                out.push(Ask::Contact {
-                    kind,
-                    inside: (host, port),
-                    class: crate::class::SIP_REGISTER,
-                    secs: expires.saturating_add(30).min(86_400),
-                });
-            }
-            None => {}
-        }
-        for &port in &p.signal_ports {
-            if port == ctx.inside.1 || p.register.is_some_and(|r| r.0 == port) {
-                continue;
-            }
-            // A contact on another port than the session's (SIP over TCP from an
-            // ephemeral port): requests in the dialog come to it until the call ends.
-            out.push(Ask::Contact {
-                kind,
-                inside: (host, port),
-                class: crate::class::SIP_DIALOG,
-                secs: 0,
-            });
-        }
-        for media in &p.media {
-            out.push(Ask::Pair {
-                inside: (host, media.port),
-                rtcp: media.rtcp,
-                class: crate::class::SIP_MEDIA,
-                from: Some(0),
-            });
-            out.push(Ask::Lookup {
-                kind: contract::Kind::Udp,
-                outside: (0, media.rtcp),
-            });
-        }
-        if p.ends_call {
-            out.push(Ask::EndGroup { group: p.call });
-        }
+        plan_with(msg, ctx, 0, out)
+    }
+
+    fn plan_in(&self, msg: &[u8], conn: &Conn<'_>, out: &mut contract::Plan) {
+        plan_with(msg, &conn.ctx, conn.policy.min_media_port, out)
     }
 
     fn granted(&self, plan: &contract::Plan, grants: &[Grant], notes: &mut Notes) {
@@ -1070,7 +988,6 @@ impl Contract for SipAlg {
             }
         }
     }
-
     fn edits(
         &self,
         msg: &[u8],
@@ -1179,6 +1096,106 @@ impl Contract for SipAlg {
                 .push(format!("SIP/2.0 {code} {reason}\r\nContent-Length: 0\r\n\r\n").as_bytes());
         }
         true
+    }
+}
+
+/// [`SipAlg`]'s plan of `msg` (see its docs); media below `min_media` (0: none) is not
+/// asked for, noted `low_media_port`.
+fn plan_with(msg: &[u8], ctx: &Ctx, min_media: u16, out: &mut contract::Plan) {
+    let Ok(Some(m)) = message(msg, ctx.datagram) else {
+        return;
+    };
+    let kind = kind_of(ctx);
+    if ctx.dir == Dir::FromOutside {
+        let pool = ctx.outside.0;
+        let p = plan(msg, &m, Ipv4Addr::from(pool));
+        out.group = p.call;
+        // Ports of the pool address the peer names: the subscriber's, found back.
+        for sp in head_spots(msg, &m) {
+            if let (Some((_, a)), Some((_, port))) = (&sp.addr, &sp.port) {
+                if u32::from(*a) == pool && *port != ctx.outside.1 {
+                    let ask = Ask::Lookup {
+                        kind,
+                        outside: (pool, *port),
+                    };
+                    if !out.asks().any(|x| *x == ask) {
+                        out.push(ask);
+                    }
+                }
+            }
+        }
+        if is_sdp(msg, &m) {
+            let d = sdp(msg, m.msg.body.clone());
+            if let Some(remote) = d.media.first().map(|x| x.addr) {
+                out.push(Ask::Narrow {
+                    group: p.call,
+                    source: u32::from(remote),
+                });
+            }
+        }
+        if p.ends_call {
+            out.push(Ask::EndGroup { group: p.call });
+        }
+        return;
+    }
+    let host = ctx.inside.0;
+    let p = plan(msg, &m, Ipv4Addr::from(host));
+    out.group = p.call;
+    if p.sdp_problem.is_some() {
+        out.notes.note(ev::NO_PINHOLE);
+    }
+    match p.register {
+        Some((port, 0)) => {
+            out.push(Ask::End {
+                kind,
+                endpoint: (host, port),
+                translated: false,
+            });
+        }
+        Some((port, expires)) => {
+            // Incoming requests to the registered contact get in while it lives.
+            out.push(Ask::Contact {
+                kind,
+                inside: (host, port),
+                class: crate::class::SIP_REGISTER,
+                secs: expires.saturating_add(30).min(86_400),
+            });
+        }
+        None => {}
+    }
+    for &port in &p.signal_ports {
+        if port == ctx.inside.1 || p.register.is_some_and(|r| r.0 == port) {
+            continue;
+        }
+        // A contact on another port than the session's (SIP over TCP from an
+        // ephemeral port): requests in the dialog come to it until the call ends.
+        out.push(Ask::Contact {
+            kind,
+            inside: (host, port),
+            class: crate::class::SIP_DIALOG,
+            secs: 0,
+        });
+    }
+    for media in &p.media {
+        if media.port < min_media || media.rtcp < min_media {
+            // A pinhole to a privileged port of the subscriber (`m=audio 52`) from
+            // any source until the answer: not asked.
+            out.notes.note(ev::LOW_MEDIA_PORT);
+            continue;
+        }
+        out.push(Ask::Pair {
+            inside: (host, media.port),
+            rtcp: media.rtcp,
+            class: crate::class::SIP_MEDIA,
+            from: Some(0),
+        });
+        out.push(Ask::Lookup {
+            kind: contract::Kind::Udp,
+            outside: (0, media.rtcp),
+        });
+    }
+    if p.ends_call {
+        out.push(Ask::EndGroup { group: p.call });
     }
 }
 
@@ -1545,6 +1562,18 @@ a=sendrecv\r\n";
         let mut notes = Notes::default();
         SipAlg.granted(&plan, &[Grant::Refused, Grant::Refused], &mut notes);
         assert_eq!(notes.get(ev::PINHOLE_REFUSED), 1);
+        // Below the media port floor: not asked, noted.
+        let conn = Conn {
+            policy: contract::Policy {
+                min_media_port: 30001,
+                ..contract::Policy::default()
+            },
+            ..Conn::of(c)
+        };
+        let mut low = contract::Plan::default();
+        SipAlg.plan_in(INVITE, &conn, &mut low);
+        assert!(low.is_empty());
+        assert_eq!(low.notes.get(ev::LOW_MEDIA_PORT), 1);
     }
 
     #[test]
@@ -1655,7 +1684,7 @@ a=sendrecv\r\n";
         assert_eq!(SipAlg.framing(bad, &c), Framing::Skip(bad.len()));
         assert_eq!(SipAlg.skipped(bad, &c), Some(ev::PARSE_ERRORS));
         assert_eq!(SipAlg.hold(), contract::MAX_HOLD);
-        assert_eq!(EVENTS.len(), 6);
+        assert_eq!(EVENTS.len(), 7);
     }
 
     #[test]

@@ -790,7 +790,10 @@ fn worker_frame<B: PacketBuf>(
         nat64,
         inside_server,
         state: 0,
-        policy,
+        policy: Policy {
+            min_media_port: nat.params().min_media_port(s.alg()),
+            ..policy
+        },
     };
     let mut f = Frame {
         nat,

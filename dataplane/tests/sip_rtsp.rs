@@ -1098,3 +1098,23 @@ fn sip_runs_on_the_alg_contract_and_a_datagram_is_rewritten_by_the_worker() {
         0
     );
 }
+
+/// On the contract, SIP leaves a media stream below `min_media_port` unasked: counted
+/// `low_media_port` only, as before (not `pinhole_refused`, nor the contract's
+/// `refused`).
+#[test]
+fn a_low_media_port_is_counted_once_and_asks_nothing() {
+    use cgnat_dataplane::counters::ContractEvent;
+    let mut h = harness(STRICT);
+    from_phone(&mut h, invite("low2", 52).as_bytes(), 1000);
+    let sip = |e: AlgEvent| h.counters.alg_sip[e as usize].get();
+    assert_eq!(
+        [AlgEvent::LowPort, AlgEvent::PinholeRefused].map(sip),
+        [1, 0]
+    );
+    let ev = |e| h.counters.contract_event(cgnat_alg::id::SIP, e).get();
+    assert_eq!(
+        [ContractEvent::Refused, ContractEvent::Pinholes].map(ev),
+        [0, 0]
+    );
+}
