@@ -351,23 +351,25 @@ impl Frame<'_> {
         }
     }
 
-    /// Whether an announce of `inside` may open anything: not for another host's
-    /// address (as an FTP bounce; counted `elsewhere`), nor without room in the tag.
-    fn may_open(&self, inside: (u32, u16)) -> bool {
+    /// Whether an announce of `inside` whose grant takes `slots` rewrites of the tag
+    /// (a pair: two) may open anything: not for another host's address (as an FTP
+    /// bounce; counted `elsewhere`), nor without room in the tag.
+    fn may_open(&self, inside: (u32, u16), slots: usize) -> bool {
         if inside.0 != self.s.in_addr {
             self.count(ContractEvent::Elsewhere);
             return false;
         }
-        self.room_for(inside)
+        self.room_for(inside, slots)
     }
 
-    /// Whether the tag has room to record the announce of `inside` (counted `no_room`
-    /// when not: nothing is opened that no one is told). A datagram's edits are made
-    /// by the worker, with the grants themselves: room is not needed.
-    fn room_for(&self, inside: (u32, u16)) -> bool {
+    /// Whether the tag has room to record the announce of `inside` in `slots`
+    /// rewrites (counted `no_room` when not: nothing is opened that no one is told). A
+    /// datagram's edits are made by the worker, with the grants themselves: room is
+    /// not needed.
+    fn room_for(&self, inside: (u32, u16), slots: usize) -> bool {
         let n = usize::from(self.tag.n);
         if self.ctx.datagram
-            || n < MAX_REWRITES
+            || n + slots <= MAX_REWRITES
             || self.tag.rewrites[..n].iter().any(|r| r.inside == inside)
         {
             return true;
@@ -433,7 +435,7 @@ impl Frame<'_> {
                 class,
                 secs,
             } => {
-                if kind == Kind::Id || !self.may_open(inside) {
+                if kind == Kind::Id || !self.may_open(inside, 1) {
                     return Grant::Refused;
                 }
                 let req = ExpectReq {
@@ -462,7 +464,7 @@ impl Frame<'_> {
                 class,
                 from,
             } => {
-                if !self.may_open(inside) {
+                if !self.may_open(inside, 2) {
                     return Grant::Refused;
                 }
                 let min = self.nat.params().min_media_port(self.alg);
@@ -523,7 +525,7 @@ impl Frame<'_> {
                 class,
                 from,
             } => {
-                if !self.may_open(inside) {
+                if !self.may_open(inside, 1) {
                     return Grant::Refused;
                 }
                 let n = usize::from(self.tag.n);
@@ -1465,6 +1467,56 @@ mod tests {
                 .contract_event(s.alg(), ContractEvent::NoRoom)
                 .get(),
             1
+        );
+    }
+
+    /// A pair (SIP's media) takes two of the tag's rewrites: with one left it opens
+    /// nothing; a datagram's grants need no room (its edits are the worker's); a
+    /// narrow's source is the one a later pair of its group of any source takes.
+    #[test]
+    fn a_pair_needs_two_rewrites_a_datagram_none_and_takes_its_groups_source() {
+        let (counters, mut nat, i, s) = nat64_session(5060);
+        let mut f = frame(&mut nat, &counters, i, &s);
+        let pair = |port| Ask::Pair {
+            inside: (s.in_addr, port),
+            rtcp: port + 1,
+            class: cgnat_alg::class::SIP_MEDIA,
+            from: Some(0),
+        };
+        let contact = Ask::Contact {
+            kind: Kind::Tcp,
+            inside: (s.in_addr, 5062),
+            class: cgnat_alg::class::SIP_DIALOG,
+            secs: 0,
+        };
+        assert!(matches!(f.grant(&contact, 7), Grant::To(_)));
+        for k in 0..(MAX_REWRITES as u16 - 1) / 2 {
+            assert!(matches!(f.grant(&pair(30000 + 2 * k), 7), Grant::To(_)));
+        }
+        assert_eq!(usize::from(f.tag.n), MAX_REWRITES - 1);
+        assert_eq!(f.grant(&pair(31000), 7), Grant::Refused);
+        assert_eq!(
+            counters
+                .contract_event(s.alg(), ContractEvent::NoRoom)
+                .get(),
+            1
+        );
+        f.ctx.datagram = true;
+        let source = 0xC000_021E;
+        let narrow = Ask::Narrow { group: 7, source };
+        assert_eq!(f.grant(&narrow, 7), Grant::To((0, 0)));
+        assert!(matches!(f.grant(&pair(31000), 7), Grant::To(_)));
+        let media: Vec<u32> = f
+            .nat
+            .expectations()
+            .filter(|(_, e)| e.class == cgnat_alg::class::SIP_MEDIA)
+            .map(|(_, e)| e.remote)
+            .collect();
+        assert_eq!(media.len(), 2 * 4);
+        assert_eq!(
+            media.iter().filter(|&&r| r == source).count(),
+            8,
+            "the group's any-source media narrowed, and the new pair from it"
         );
     }
 
