@@ -13,9 +13,9 @@
 //!    expectation of the ALG's class, an identifier mapped, a mapping looked up) or
 //!    refuses it (counted), and records what the message ends ([`Ask::End`]);
 //! 3. the edits of the message ([`Contract::edits`]) are made with those grants: by the
-//!    worker itself, inline, when they keep the message's length (no sequence
-//!    adjustment); otherwise by the stream engine, which adjusts sequence and
-//!    acknowledgement numbers for the rest of the connection.
+//!    worker itself, inline, when they keep the message's length or the message is a
+//!    datagram (no sequence adjustment); otherwise by the stream engine, which adjusts
+//!    sequence and acknowledgement numbers for the rest of the connection.
 //!
 //! Adding an ALG is its module, implementing [`Contract`], and one line in
 //! [`crate::PLUGINS`] (with its expectation classes in [`crate::CLASSES`]).
@@ -629,7 +629,10 @@ pub const MAX_HOLD: usize = crate::text::MAX_HEAD + crate::text::MAX_BODY;
 /// ([`Contract::stateful`], [`Contract::advance`]), edits on NAT64 sessions
 /// ([`Contract::nat64_edits`], [`Conn::nat64`], [`Ask::Announce6`]), a policy that
 /// refuses a message with a reply ([`Contract::police`]), and events of the ALG's own
-/// ([`Contract::events`], [`Notes`]).
+/// ([`Contract::events`], [`Notes`]); then SIP's: a request policy that knows the
+/// connection's size limit and status ([`Contract::refuse_in`]), events of how the
+/// asks were granted ([`Contract::granted`]) and of skipped bytes
+/// ([`Contract::skipped`]), and a longer start held ([`Contract::hold`]).
 pub trait Contract: Sync {
     /// The front of the stream `buf` (for a datagram session, one whole datagram).
     fn framing(&self, buf: &[u8], ctx: &Ctx) -> Framing;
