@@ -427,6 +427,38 @@ impl Edits {
         Ok(())
     }
 
+    /// Adds the edits that make `old` (a message, from its start) into `new`: the bytes
+    /// between their common start and common end, replaced in pieces of at most
+    /// [`MAX_EDIT`] (an ALG that rebuilds a message whole, as RTCP's CNAME rewrite
+    /// does). Each piece may write an address.
+    pub fn push_diff(&mut self, old: &[u8], new: &[u8]) -> Result<(), EditError> {
+        let pre = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+        let room = old.len().min(new.len()) - pre;
+        let suf = old
+            .iter()
+            .rev()
+            .zip(new.iter().rev())
+            .take(room)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let (o, n) = (&old[pre..old.len() - suf], &new[pre..new.len() - suf]);
+        if o.is_empty() && n.is_empty() {
+            return Ok(());
+        }
+        let pieces = n.len().div_ceil(MAX_EDIT).max(1);
+        for k in 0..pieces {
+            let with = &n[k * MAX_EDIT..((k + 1) * MAX_EDIT).min(n.len())];
+            let from = (k * MAX_EDIT).min(o.len());
+            let to = if k + 1 == pieces {
+                o.len()
+            } else {
+                ((k + 1) * MAX_EDIT).min(o.len())
+            };
+            self.push(pre + from, to - from, with)?;
+        }
+        Ok(())
+    }
+
     /// Keeps only the edits that write no address (what a NAT64 session may have);
     /// how many went.
     pub fn retain_address_free(&mut self) -> usize {
@@ -885,6 +917,29 @@ mod tests {
             (4, &b"2000"[..], true)
         );
         assert_eq!(e.retain_address_free(), 0);
+    }
+
+    #[test]
+    fn a_diff_is_made_in_pieces_that_apply_to_the_new_bytes() {
+        let old = b"head:192.168.1.2:tail".to_vec();
+        for new in [
+            b"head:198.51.100.7:tail".to_vec(),
+            b"head:1.2.3.4:tail".to_vec(),
+            [&b"head:"[..], &[b'x'; 3 * MAX_EDIT + 5], b":tail"].concat(),
+            b"head::tail".to_vec(),
+            old.clone(),
+        ] {
+            let mut e = Edits::default();
+            e.push_diff(&old, &new).unwrap();
+            let mut out = vec![0u8; new.len()];
+            assert_eq!(e.apply_into(&old, &mut out), Some(new.len()));
+            assert_eq!(out, new);
+            assert_eq!(e.is_empty(), new == old);
+        }
+        let mut e = Edits::default();
+        e.push_diff(b"ab", b"aXXb").unwrap();
+        assert_eq!(e.len(), 1);
+        assert_eq!((e.iter().next().unwrap().at, e.delta()), (1, 2));
     }
 
     #[test]

@@ -256,6 +256,15 @@ pub fn plugin(id: u8) -> Option<&'static Plugin> {
     PLUGINS.iter().find(|p| p.id == id)
 }
 
+/// The contract that runs the sessions of session id `id`: its registry entry's, or
+/// RTCP's ([`rtcp::Rtcp`]) for [`id::RTCP`], which is no ALG of the registry.
+pub fn contract_of(id: u8) -> Option<&'static dyn contract::Contract> {
+    if id == id::RTCP {
+        return Some(&rtcp::Rtcp);
+    }
+    plugin(id).and_then(|p| p.contract)
+}
+
 /// The ALG whose expectations class `class` is.
 pub fn plugin_of_class(class: u8) -> Option<&'static Plugin> {
     PLUGINS.iter().find(|p| p.classes.contains(&class))

@@ -54,7 +54,7 @@ pub fn contract_of(alg: u8) -> Option<&'static dyn Contract> {
     if alg == 0 {
         return None;
     }
-    cgnat_alg::plugin(alg).and_then(|p| p.contract)
+    cgnat_alg::contract_of(alg)
 }
 
 /// Longest start of a message kept per session until its continuation comes, for any

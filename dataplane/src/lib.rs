@@ -10,7 +10,6 @@
 
 pub mod alg;
 pub mod alg_contract;
-pub mod alg_rtcp;
 pub mod alg_stream;
 pub mod alg_tag;
 pub mod backlog;

@@ -2400,10 +2400,9 @@ impl<B: PacketBuf> Worker<B> {
         let mut grew = 0isize;
         if let Some(c) = crate::alg_contract::contract_of(s.alg()) {
             grew = self.contract_alg(c, buf, i, &s, cgnat_alg::contract::Dir::FromInside, now);
-        } else if s.alg() == crate::nat::ALG_RTCP {
-            grew = crate::alg_rtcp::from_inside(buf, s.in_addr, s.out_addr, &self.counters);
         }
-        // An inline payload rewrite (a datagram's, RTCP's) changed the packet's length.
+        // An inline payload rewrite (a datagram's: SIP's, RTCP's) changed the packet's
+        // length.
         let p = &Parsed {
             end: p.end.wrapping_add_signed(grew),
             ..*p

@@ -1118,3 +1118,45 @@ fn a_low_media_port_is_counted_once_and_asks_nothing() {
         [0, 0]
     );
 }
+
+/// RTCP of a call's media, on the contract too (`rtcp::Rtcp`, session id `rtcp`): the
+/// phone's CNAME naming its address names the pool address, the packet grows by the
+/// difference (made by the worker), counted `rtcp_cname_rewritten` among SIP's
+/// events as before; the callee's RTCP comes back untouched.
+#[test]
+fn rtcp_cname_of_the_phone_is_rewritten_on_the_contract_and_counted_as_sips() {
+    let mut h = harness(STRICT);
+    let o = from_phone(&mut h, invite("r1", 30600).as_bytes(), 1000);
+    let pub_ip = out(&o).src.ip().to_string();
+    let cname = b"alice@100.64.1.2";
+    let mut sdes = vec![0x81, 202, 0, 0, 9, 9, 9, 9, 1, cname.len() as u8];
+    sdes.extend_from_slice(cname);
+    sdes.push(0);
+    while sdes.len() % 4 != 0 {
+        sdes.push(0);
+    }
+    let w = (sdes.len() / 4 - 1) as u16;
+    sdes[2..4].copy_from_slice(&w.to_be_bytes());
+    let mut rtcp = vec![0x80, 201, 0, 1, 1, 2, 3, 4];
+    rtcp.extend_from_slice(&sdes);
+    let f = one(
+        &mut h,
+        &udp("100.64.1.2:30601", "192.0.2.30:40001", &rtcp, false),
+        Inside,
+        1001,
+        Outside,
+    );
+    assert!(checksums_ok(&f));
+    let payload = &f[42..];
+    let want = format!("alice@{pub_ip}");
+    assert!(
+        payload.windows(want.len()).any(|w| w == want.as_bytes()),
+        "{payload:?}"
+    );
+    assert!(!payload.windows(10).any(|w| w == b"100.64.1.2"));
+    assert_eq!(payload.len() % 4, 0);
+    assert_eq!(
+        h.counters.alg_sip[AlgEvent::RtcpRewritten as usize].get(),
+        1
+    );
+}
