@@ -49,15 +49,7 @@ impl TextPolicy {
 
 /// The payload of the frame's UDP datagram or TCP segment, and whether it is a datagram.
 fn payload(d: &[u8]) -> Option<(usize, usize, bool)> {
-    let (l4, end, proto) = crate::mangle::l4_of(d, 14)?;
-    match proto {
-        ipv4::PROTO_UDP if end >= l4 + 8 => Some((l4 + 8, end, true)),
-        ipv4::PROTO_TCP => {
-            let (s, e) = tcp_payload(d)?;
-            Some((s, e, false))
-        }
-        _ => None,
-    }
+    crate::alg_contract::payload(d).map(|(s, e, datagram, _)| (s, e, datagram))
 }
 
 /// Counts a SIP or RTSP policy refusal (`policy_drop` or `policy_reply`).

@@ -205,9 +205,10 @@ impl Streams {
     }
 }
 
-/// The payload of an IPv4 TCP or UDP frame (Ethernet at 0): its range, whether it is
-/// a datagram, and the TCP sequence number.
-fn payload(d: &[u8]) -> Option<(usize, usize, bool, u32)> {
+/// The payload of a TCP or UDP frame (Ethernet at 0; IPv4, or IPv6 as a NAT64 frame
+/// reaches the control lcore): its range, whether it is a datagram, and the TCP
+/// sequence number.
+pub(crate) fn payload(d: &[u8]) -> Option<(usize, usize, bool, u32)> {
     let (l4, end, proto) = crate::mangle::l4_of(d, 14)?;
     if end > d.len() || l4 > end {
         return None;
