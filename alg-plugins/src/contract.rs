@@ -13,9 +13,9 @@
 //!    expectation of the ALG's class, an identifier mapped, a mapping looked up) or
 //!    refuses it (counted), and records what the message ends ([`Ask::End`]);
 //! 3. the edits of the message ([`Contract::edits`]) are made with those grants: by the
-//!    worker itself, inline, when they keep the message's length (no sequence
-//!    adjustment); otherwise by the stream engine, which adjusts sequence and
-//!    acknowledgement numbers for the rest of the connection.
+//!    worker itself, inline, when they keep the message's length or the message is a
+//!    datagram (no sequence adjustment); otherwise by the stream engine, which adjusts
+//!    sequence and acknowledgement numbers for the rest of the connection.
 //!
 //! Adding an ALG is its module, implementing [`Contract`], and one line in
 //! [`crate::PLUGINS`] (with its expectation classes in [`crate::CLASSES`]).
@@ -144,6 +144,46 @@ pub enum Ask {
         /// The group.
         group: u32,
     },
+    /// The subscriber names `inside` as where the peer's own control sessions of the
+    /// ALG reach it (a SIP Contact: a registered one, or a dialog's on another port):
+    /// its translation is reserved with an expectation of `class` from the session's
+    /// peer that keeps its mapping for `secs` (0: the class's timeout), in the
+    /// message's group, and a session it lets in is one of the ALG's own (its messages
+    /// are read). Granted as an [`Ask::Announce`] is.
+    Contact {
+        /// What `inside.1` is (the session's own transport).
+        kind: Kind,
+        /// The contact endpoint.
+        inside: Endpoint,
+        /// The expectation class.
+        class: u8,
+        /// Seconds the expectation lives (0: the class's timeout).
+        secs: u32,
+    },
+    /// An RTP/RTCP pair whose RTCP port need not be the one after RTP's (SDP's
+    /// `a=rtcp`): announced as [`Kind::UdpPair`] is (both below the ALG's
+    /// `min_media_port`: refused); granted the RTP port's translation, the RTCP port's
+    /// being a [`Ask::Lookup`] of it in a message from the subscriber.
+    Pair {
+        /// The RTP endpoint.
+        inside: Endpoint,
+        /// The RTCP port.
+        rtcp: u16,
+        /// The expectation class.
+        class: u8,
+        /// The peer expected (`Some(0)`: any, until [`Ask::Narrow`] names it), when
+        /// not the session's remote address.
+        from: Option<u32>,
+    },
+    /// The peer names where the media of a group comes from (SIP's SDP from outside):
+    /// the group's expectations that take any source take only `source`, and so do
+    /// the group's announces of any source to come (the answer to that offer).
+    Narrow {
+        /// The group.
+        group: u32,
+        /// The peer's media address (IPv4, host order).
+        source: u32,
+    },
     /// The peer names the group of what the session announced without one (an RTSP
     /// reply's Session answers the SETUP that opened its media): the session's
     /// ungrouped expectations join `group`, and the media of the group comes only from
@@ -156,8 +196,9 @@ pub enum Ask {
     },
 }
 
-/// Most asks one message may make; more are refused and counted by the dataplane.
-pub const MAX_ASKS: usize = 8;
+/// Most asks one message may make; more are refused and counted by the dataplane (a
+/// SIP offer of eight media streams asks two for each).
+pub const MAX_ASKS: usize = 32;
 
 /// What one message asks: a bounded list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -312,8 +353,9 @@ impl Edit {
     }
 }
 
-/// Most edits one message may need.
-pub const MAX_EDITS: usize = 16;
+/// Most edits one message may need (a SIP INVITE with its SDP, several Vias and
+/// routes needs a few dozen).
+pub const MAX_EDITS: usize = 48;
 
 /// The edits of one message, in increasing, non-overlapping offsets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -385,6 +427,38 @@ impl Edits {
         Ok(())
     }
 
+    /// Adds the edits that make `old` (a message, from its start) into `new`: the bytes
+    /// between their common start and common end, replaced in pieces of at most
+    /// [`MAX_EDIT`] (an ALG that rebuilds a message whole, as RTCP's CNAME rewrite
+    /// does). Each piece may write an address.
+    pub fn push_diff(&mut self, old: &[u8], new: &[u8]) -> Result<(), EditError> {
+        let pre = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+        let room = old.len().min(new.len()) - pre;
+        let suf = old
+            .iter()
+            .rev()
+            .zip(new.iter().rev())
+            .take(room)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let (o, n) = (&old[pre..old.len() - suf], &new[pre..new.len() - suf]);
+        if o.is_empty() && n.is_empty() {
+            return Ok(());
+        }
+        let pieces = n.len().div_ceil(MAX_EDIT).max(1);
+        for k in 0..pieces {
+            let with = &n[k * MAX_EDIT..((k + 1) * MAX_EDIT).min(n.len())];
+            let from = (k * MAX_EDIT).min(o.len());
+            let to = if k + 1 == pieces {
+                o.len()
+            } else {
+                ((k + 1) * MAX_EDIT).min(o.len())
+            };
+            self.push(pre + from, to - from, with)?;
+        }
+        Ok(())
+    }
+
     /// Keeps only the edits that write no address (what a NAT64 session may have);
     /// how many went.
     pub fn retain_address_free(&mut self) -> usize {
@@ -453,8 +527,9 @@ impl Edits {
     }
 }
 
-/// Longest reply an ALG writes in the server's name ([`Contract::refuse`]).
-pub const MAX_REPLY: usize = 512;
+/// Longest reply an ALG writes in the server's name ([`Contract::refuse`]): a SIP
+/// response copies the request's Via, From, To, Call-ID and CSeq.
+pub const MAX_REPLY: usize = 4096;
 
 /// A reply in the server's name to a request the ALG's policy refuses: bytes of a
 /// fixed buffer.
@@ -490,6 +565,16 @@ pub struct Policy<'a> {
     pub min_data_port: u16,
     /// An expected connection may come from any address, not only the peer's.
     pub loose: bool,
+    /// The largest request the subscriber may send (0: any); a larger one is refused
+    /// ([`Contract::refuse_in`]).
+    pub max_message_size: usize,
+    /// The status a refused method gets, when the protocol has a choice (SIP: 403 or
+    /// 405; 0: the ALG's own).
+    pub deny_status: u16,
+    /// The lowest media port the subscriber may announce (`min_media_port`; 0: any):
+    /// an ALG may leave a lower one unasked, noting it among its own events (the
+    /// dataplane refuses a lower [`Kind::UdpPair`] or [`Ask::Pair`] anyway).
+    pub min_media_port: u16,
 }
 
 /// A connection's state as an ALG keeps it ([`Contract::stateful`]): a byte of the
@@ -560,6 +645,14 @@ pub struct Refusal {
     pub reply: &'static str,
 }
 
+/// The start of a message held for its end, by default ([`Contract::hold`]): an IRC
+/// line is 512 bytes, tags may make it longer.
+pub const HOLD: usize = 1024;
+
+/// The longest start of a message any ALG may have held ([`Contract::hold`]): a SIP
+/// message's head and body.
+pub const MAX_HOLD: usize = crate::text::MAX_HEAD + crate::text::MAX_BODY;
+
 /// The contract an ALG implements. Every method is bounded in time by the message's
 /// length and does not allocate.
 ///
@@ -568,7 +661,10 @@ pub struct Refusal {
 /// ([`Contract::stateful`], [`Contract::advance`]), edits on NAT64 sessions
 /// ([`Contract::nat64_edits`], [`Conn::nat64`], [`Ask::Announce6`]), a policy that
 /// refuses a message with a reply ([`Contract::police`]), and events of the ALG's own
-/// ([`Contract::events`], [`Notes`]).
+/// ([`Contract::events`], [`Notes`]); then SIP's: a request policy that knows the
+/// connection's size limit and status ([`Contract::refuse_in`]), events of how the
+/// asks were granted ([`Contract::granted`]) and of skipped bytes
+/// ([`Contract::skipped`]), and a longer start held ([`Contract::hold`]).
 pub trait Contract: Sync {
     /// The front of the stream `buf` (for a datagram session, one whole datagram).
     fn framing(&self, buf: &[u8], ctx: &Ctx) -> Framing;
@@ -604,6 +700,40 @@ pub trait Contract: Sync {
     ) -> bool {
         let _ = (msg, ctx, denied, reply);
         false
+    }
+
+    /// [`Contract::refuse`] knowing the connection: its policy's
+    /// [`Policy::max_message_size`] and [`Policy::deny_status`] too (a datagram is
+    /// one whole message here, parsed or not).
+    fn refuse_in(
+        &self,
+        msg: &[u8],
+        conn: &Conn<'_>,
+        denied: &dyn Fn(&[u8]) -> bool,
+        reply: &mut Reply,
+    ) -> bool {
+        self.refuse(msg, &conn.ctx, denied, reply)
+    }
+
+    /// The ALG's own events ([`Contract::events`]) of how the worker answered a
+    /// message's asks (`grants`, index for index with `plan`), noted in `notes` and
+    /// counted by the worker. By default none.
+    fn granted(&self, plan: &Plan, grants: &[Grant], notes: &mut Notes) {
+        let _ = (plan, grants, notes);
+    }
+
+    /// The ALG's own event ([`Contract::events`], by index) that bytes its framing
+    /// skips ([`Framing::Skip`]) count as, instead of the dataplane's `skipped`; by
+    /// default none.
+    fn skipped(&self, bytes: &[u8], ctx: &Ctx) -> Option<usize> {
+        let _ = (bytes, ctx);
+        None
+    }
+
+    /// The longest start of a message the dataplane holds for its end (a longer one
+    /// goes as it is); at most [`MAX_HOLD`].
+    fn hold(&self) -> usize {
+        HOLD
     }
 
     /// Names of the ALG's own events (at most [`MAX_NOTES`]), which its plans and
@@ -787,6 +917,29 @@ mod tests {
             (4, &b"2000"[..], true)
         );
         assert_eq!(e.retain_address_free(), 0);
+    }
+
+    #[test]
+    fn a_diff_is_made_in_pieces_that_apply_to_the_new_bytes() {
+        let old = b"head:192.168.1.2:tail".to_vec();
+        for new in [
+            b"head:198.51.100.7:tail".to_vec(),
+            b"head:1.2.3.4:tail".to_vec(),
+            [&b"head:"[..], &[b'x'; 3 * MAX_EDIT + 5], b":tail"].concat(),
+            b"head::tail".to_vec(),
+            old.clone(),
+        ] {
+            let mut e = Edits::default();
+            e.push_diff(&old, &new).unwrap();
+            let mut out = vec![0u8; new.len()];
+            assert_eq!(e.apply_into(&old, &mut out), Some(new.len()));
+            assert_eq!(out, new);
+            assert_eq!(e.is_empty(), new == old);
+        }
+        let mut e = Edits::default();
+        e.push_diff(b"ab", b"aXXb").unwrap();
+        assert_eq!(e.len(), 1);
+        assert_eq!((e.iter().next().unwrap().at, e.delta()), (1, 2));
     }
 
     #[test]

@@ -7,13 +7,13 @@
 //! need more) is split along who owns what in the dataplane:
 //! - *plan* (on the worker that owns the subscriber and its ports): read a control
 //!   message and say which inside endpoints it announces and what they need (an
-//!   expectation of a class, an RTP/RTCP pair, a registration, the end of a call):
-//!   `ftp::classify`/`parse_*`, `sip::plan`, and the contract ALGs' `plan`
-//!   ([`contract::Contract`]: IRC, TFTP, PPTP, RTSP);
-//! - *rewrite* (on the control lcore, which sees every packet of the session in order):
-//!   given the translations the worker reserved, the edits (offset, length,
-//!   replacement) of the message, Content-Length included: `sip::rewrite`, the FTP
-//!   formatters, `rtcp::rewrite_cname`, the contract ALGs' `edits`;
+//!   expectation of a class, an RTP/RTCP pair, a registration, the end of a call): every
+//!   ALG's `plan` ([`contract::Contract`]: FTP, TFTP, SIP, RTSP, IRC, PPTP);
+//! - *rewrite* (on the control lcore, which sees every packet of the session in order,
+//!   or inline on the worker when the edits keep the length or the message is a
+//!   datagram): given the translations the worker reserved, the edits (offset, length,
+//!   replacement) of the message, Content-Length included: every ALG's `edits` (SIP's
+//!   are `sip::rewrite`'s), and `rtcp::rewrite_cname` for RTCP of announced media;
 //! - *need more*: the framing (`text::parse`, `ftp::next_line`) says when a message is
 //!   not complete yet, and the dataplane holds the segment rather than letting it
 //!   through untranslated.
@@ -220,7 +220,7 @@ pub const PLUGINS: [Plugin; 6] = [
         default_ports: &[5060],
         on_by_default: false,
         classes: &[class::SIP_MEDIA, class::SIP_REGISTER, class::SIP_DIALOG],
-        contract: None,
+        contract: Some(&sip::SipAlg),
     },
     Plugin {
         id: id::RTSP,
@@ -254,6 +254,15 @@ pub const PLUGINS: [Plugin; 6] = [
 /// The ALG with session id `id`.
 pub fn plugin(id: u8) -> Option<&'static Plugin> {
     PLUGINS.iter().find(|p| p.id == id)
+}
+
+/// The contract that runs the sessions of session id `id`: its registry entry's, or
+/// RTCP's ([`rtcp::Rtcp`]) for [`id::RTCP`], which is no ALG of the registry.
+pub fn contract_of(id: u8) -> Option<&'static dyn contract::Contract> {
+    if id == id::RTCP {
+        return Some(&rtcp::Rtcp);
+    }
+    plugin(id).and_then(|p| p.contract)
 }
 
 /// The ALG whose expectations class `class` is.

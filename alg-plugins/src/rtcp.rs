@@ -2,7 +2,12 @@
 //! build as `user@host-address` (section 6.5.1) and so carries the inside address out
 //! of a media session. [`rewrite_cname`] rebuilds the compound packet with the address
 //! replaced; any packet that does not parse cleanly (SRTCP, truncated, bad lengths)
-//! is left alone.
+//! is left alone. [`Rtcp`] is its ALG contract, for the RTCP sessions an RTP/RTCP
+//! pair's expectation makes (session id [`crate::id::RTCP`]: no ALG of the registry,
+//! no ports, no `[alg]` section; [`crate::contract_of`] names it).
+
+use crate::contract::{Contract, Ctx, Dir, EditError, Edits, Framing, Grant, Plan};
+use std::net::Ipv4Addr;
 
 /// SDES packet type.
 const SDES: u8 = 202;
@@ -69,6 +74,54 @@ pub fn rewrite_cname(p: &[u8], from: &str, to: &str) -> Option<Vec<u8>> {
     changed.then_some(out)
 }
 
+/// The RTCP of announced media on the ALG [`Contract`]: a datagram is one message,
+/// which asks nothing; from the inside host, a CNAME naming its address names the
+/// session's outside address instead (the edits that make the packet
+/// [`rewrite_cname`]'s, noted `rtcp_cname_rewritten`, counted among SIP's events by
+/// the dataplane as before). Its edits are made by the worker (a datagram's), so the
+/// dataplane's fast path for media is left only for RTCP from the inside host.
+pub struct Rtcp;
+
+/// [`Rtcp`]'s own events.
+const EVENTS: [&str; 1] = ["rtcp_cname_rewritten"];
+
+impl Contract for Rtcp {
+    fn framing(&self, buf: &[u8], ctx: &Ctx) -> Framing {
+        // Read only from the inside host (the peer's CNAME is its own).
+        if ctx.datagram && ctx.dir == Dir::FromInside && !buf.is_empty() {
+            Framing::Whole(buf.len())
+        } else {
+            Framing::Skip(buf.len().max(1))
+        }
+    }
+
+    fn plan(&self, _msg: &[u8], _ctx: &Ctx, _plan: &mut Plan) {}
+
+    fn events(&self) -> &'static [&'static str] {
+        &EVENTS
+    }
+
+    fn edits(
+        &self,
+        msg: &[u8],
+        ctx: &Ctx,
+        _plan: &Plan,
+        _grants: &[Grant],
+        edits: &mut Edits,
+    ) -> Result<(), EditError> {
+        if ctx.dir != Dir::FromInside {
+            return Ok(());
+        }
+        let from = Ipv4Addr::from(ctx.inside.0).to_string();
+        let to = Ipv4Addr::from(ctx.outside.0).to_string();
+        if let Some(new) = rewrite_cname(msg, &from, &to) {
+            edits.push_diff(msg, &new)?;
+            edits.notes.note(0);
+        }
+        Ok(())
+    }
+}
+
 fn cname(text: &[u8], from: &str, to: &str) -> Option<Vec<u8>> {
     let host_at = text.iter().rposition(|&b| b == b'@').map_or(0, |i| i + 1);
     (&text[host_at..] == from.as_bytes()).then(|| {
@@ -108,6 +161,35 @@ mod tests {
             rewrite_cname(&q, "198.51.100.13", "192.168.1.2").unwrap(),
             p
         );
+    }
+
+    #[test]
+    fn the_contract_rewrites_the_inside_hosts_cname_only() {
+        let ctx = |dir| Ctx {
+            dir,
+            inside: (u32::from(Ipv4Addr::new(192, 168, 1, 2)), 30001),
+            outside: (u32::from(Ipv4Addr::new(198, 51, 100, 13)), 61001),
+            remote: (0xC000_021E, 7001),
+            datagram: true,
+        };
+        let long = [b'u'; 60];
+        for user in [&b"11894297-4432a9f8"[..], &long[..]] {
+            let p = compound(&[user, b"@192.168.1.2"].concat());
+            let c = ctx(Dir::FromInside);
+            assert_eq!(Rtcp.framing(&p, &c), Framing::Whole(p.len()));
+            let mut e = Edits::default();
+            Rtcp.edits(&p, &c, &Plan::default(), &[], &mut e).unwrap();
+            let mut out = vec![0u8; p.len() + 64];
+            let n = e.apply_into(&p, &mut out).unwrap();
+            assert_eq!(out[..n], compound(&[user, b"@198.51.100.13"].concat()));
+            assert_eq!(e.notes.get(0), 1);
+        }
+        let p = compound(b"a@192.168.1.2");
+        let c = ctx(Dir::FromOutside);
+        assert_eq!(Rtcp.framing(&p, &c), Framing::Skip(p.len()));
+        let mut e = Edits::default();
+        Rtcp.edits(&p, &c, &Plan::default(), &[], &mut e).unwrap();
+        assert!(e.is_empty() && e.notes.is_empty());
     }
 
     #[test]

@@ -10,8 +10,12 @@
 //! - Content-Length when the body changed.
 //!
 //! Nothing else changes by a byte. Which ports map where is the caller's: the worker
-//! reserves them, the control lcore rewrites with them.
+//! reserves them (what [`SipAlg`], the ALG's [`Contract`], asks), and the edits are made
+//! with them (by the worker for a datagram, by the control lcore for a stream).
 
+use crate::contract::{
+    self, Ask, Conn, Contract, Ctx, Dir, EditError, Edits, Framing, Grant, Notes, Reply,
+};
 use crate::text::{self, Edit, Message, TextError};
 use std::net::Ipv4Addr;
 use std::ops::Range;
@@ -852,6 +856,394 @@ fn register(buf: &[u8], s: &Sip, host: Ipv4Addr) -> Option<(u16, u32)> {
     None
 }
 
+/// The SIP ALG on the ALG [`Contract`]. A datagram is one message; a stream is framed
+/// by [`parse`] (keep-alives and bytes that do not parse: the rest of the text goes as
+/// it is, counted `not_a_message` or `parse_errors`).
+///
+/// From the subscriber, a message's plan ([`plan`]) asks, in the group of its call (a
+/// hash of its Call-ID, [`call_tag`]): a REGISTER's contact an [`Ask::Contact`] of
+/// class `sip_register` living as long as the registration (expires + 30 s, a day at
+/// most), or its end ([`Ask::End`]) when it is removed; every other contact or Via
+/// port of the subscriber's but the session's own an [`Ask::Contact`] of class
+/// `sip_dialog`; each SDP media stream of the subscriber's an [`Ask::Pair`] (RTP and
+/// RTCP, class `sip_media`, from any source until the offer's address is known) and
+/// a [`Ask::Lookup`] of its RTCP port's translation; BYE, CANCEL or a final error to
+/// an INVITE end the call ([`Ask::EndGroup`]). From the peer: a lookup of each port
+/// of the pool address the head names, the media address of its SDP narrows the
+/// call's media ([`Ask::Narrow`]), and the call may end. The edits are
+/// [`rewrite`]'s with the grants (media ports only from announces, never the
+/// session's own). The request policy ([`Contract::refuse_in`]) answers a denied
+/// method 405 (or 403) and a request over `max_message_size` 513 (RFC 3261 8.2.6).
+///
+/// It reads with the parsers above, which build their lists on the heap, as the
+/// dataplane's SIP code did before it ran on the contract (bounded by the message).
+pub struct SipAlg;
+
+/// [`SipAlg`]'s own events ([`Contract::events`]), by index.
+mod ev {
+    pub const NOT_A_MESSAGE: usize = 0;
+    pub const PARSE_ERRORS: usize = 1;
+    pub const NO_PINHOLE: usize = 2;
+    pub const PINHOLE_REFUSED: usize = 3;
+    pub const REGISTRATIONS: usize = 4;
+    pub const DEREGISTRATIONS: usize = 5;
+    pub const LOW_MEDIA_PORT: usize = 6;
+}
+
+/// The names of [`SipAlg`]'s own events (the dataplane's SIP counters of those names).
+const EVENTS: [&str; 7] = [
+    "not_a_message",
+    "parse_errors",
+    "no_pinhole",
+    "pinhole_refused",
+    "registrations",
+    "deregistrations",
+    "low_media_port",
+];
+
+/// The methods a refusal's `Allow` names (those not denied).
+const METHODS: [&str; 14] = [
+    "INVITE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "OPTIONS",
+    "REGISTER",
+    "PRACK",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "PUBLISH",
+    "INFO",
+    "REFER",
+    "MESSAGE",
+    "UPDATE",
+];
+
+/// The message at the start of `b`; keep-alives (CR and LF only) are none.
+fn message(b: &[u8], datagram: bool) -> Result<Option<Sip>, TextError> {
+    if b.iter().all(|&c| c == b'\r' || c == b'\n') {
+        return Err(TextError::NotThisProtocol);
+    }
+    parse(b, datagram)
+}
+
+/// The transport of the session (its kind of port).
+fn kind_of(ctx: &Ctx) -> contract::Kind {
+    if ctx.datagram {
+        contract::Kind::Udp
+    } else {
+        contract::Kind::Tcp
+    }
+}
+
+impl Contract for SipAlg {
+    fn framing(&self, buf: &[u8], ctx: &Ctx) -> Framing {
+        match message(buf, ctx.datagram) {
+            // A datagram is one message, whatever follows its body.
+            Ok(Some(_)) if ctx.datagram => Framing::Whole(buf.len()),
+            Ok(Some(m)) => Framing::Whole(m.msg.len.max(1)),
+            Ok(None) if !ctx.datagram => Framing::More,
+            // Not SIP, or not readable: the rest goes as it is.
+            _ => Framing::Skip(buf.len()),
+        }
+    }
+
+    fn skipped(&self, bytes: &[u8], ctx: &Ctx) -> Option<usize> {
+        match message(bytes, ctx.datagram) {
+            Err(TextError::NotThisProtocol) => Some(ev::NOT_A_MESSAGE),
+            Err(_) => Some(ev::PARSE_ERRORS),
+            _ => None,
+        }
+    }
+
+    fn hold(&self) -> usize {
+        contract::MAX_HOLD
+    }
+
+    fn events(&self) -> &'static [&'static str] {
+        &EVENTS
+    }
+
+    fn plan(&self, msg: &[u8], ctx: &Ctx, out: &mut contract::Plan) {
+        plan_with(msg, ctx, 0, out)
+    }
+
+    fn plan_in(&self, msg: &[u8], conn: &Conn<'_>, out: &mut contract::Plan) {
+        plan_with(msg, &conn.ctx, conn.policy.min_media_port, out)
+    }
+
+    fn granted(&self, plan: &contract::Plan, grants: &[Grant], notes: &mut Notes) {
+        for (a, g) in plan.asks().zip(grants) {
+            match (a, g) {
+                (Ask::Contact { class, .. }, Grant::To(_))
+                    if *class == crate::class::SIP_REGISTER =>
+                {
+                    notes.note(ev::REGISTRATIONS)
+                }
+                (Ask::Contact { .. } | Ask::Pair { .. }, Grant::Refused) => {
+                    notes.note(ev::PINHOLE_REFUSED)
+                }
+                (Ask::End { .. }, Grant::To(_)) => notes.note(ev::DEREGISTRATIONS),
+                _ => {}
+            }
+        }
+    }
+    fn edits(
+        &self,
+        msg: &[u8],
+        ctx: &Ctx,
+        plan: &contract::Plan,
+        grants: &[Grant],
+        edits: &mut Edits,
+    ) -> Result<(), EditError> {
+        let Ok(Some(m)) = message(msg, ctx.datagram) else {
+            return Ok(());
+        };
+        let asks: Vec<(Ask, Grant)> = plan.asks().copied().zip(grants.iter().copied()).collect();
+        // A port the asks reserved (from the subscriber) or found back (from the
+        // peer), and what it becomes. An RTCP lookup counts only after its pair.
+        let reserved = |p: u16| -> Option<u16> {
+            asks.iter().enumerate().find_map(|(k, (a, g))| {
+                let Grant::To(to) = g else { return None };
+                match (ctx.dir, a) {
+                    (Dir::FromInside, Ask::Contact { inside, .. } | Ask::Pair { inside, .. })
+                        if inside.1 == p =>
+                    {
+                        Some(to.1)
+                    }
+                    (Dir::FromInside, Ask::Lookup { outside, .. })
+                        if outside.1 == p
+                            && k > 0
+                            && matches!(asks[k - 1], (Ask::Pair { .. }, Grant::To(_))) =>
+                    {
+                        Some(to.1)
+                    }
+                    (Dir::FromOutside, Ask::Lookup { outside, .. }) if outside.1 == p => Some(to.1),
+                    _ => None,
+                }
+            })
+        };
+        let (from, to, own, own_to) = match ctx.dir {
+            Dir::FromInside => (ctx.inside.0, ctx.outside.0, ctx.inside.1, ctx.outside.1),
+            Dir::FromOutside => (ctx.outside.0, ctx.inside.0, ctx.outside.1, ctx.inside.1),
+        };
+        let ports = |role: Role, p: u16| match role {
+            // Media ports only from the reservations, never the session's own.
+            Role::Media(_) | Role::Rtcp(_) => reserved(p),
+            _ if p == own => Some(own_to),
+            _ => reserved(p),
+        };
+        let t = Translate {
+            from: Ipv4Addr::from(from),
+            to: Ipv4Addr::from(to),
+            port: &ports,
+            tokens: true,
+        };
+        let mut e = rewrite(msg, &m, &t);
+        e.sort_by_key(|x| (x.at, x.len));
+        for x in e {
+            edits.push(x.at, x.len, x.with.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn refuse(
+        &self,
+        msg: &[u8],
+        ctx: &Ctx,
+        denied: &dyn Fn(&[u8]) -> bool,
+        reply: &mut Reply,
+    ) -> bool {
+        self.refuse_in(msg, &Conn::of(*ctx), denied, reply)
+    }
+
+    fn refuse_in(
+        &self,
+        msg: &[u8],
+        conn: &Conn<'_>,
+        denied: &dyn Fn(&[u8]) -> bool,
+        reply: &mut Reply,
+    ) -> bool {
+        let datagram = conn.ctx.datagram;
+        let max = conn.policy.max_message_size;
+        let too_big = |n: usize| max > 0 && n > max;
+        let m = match message(msg, datagram) {
+            Ok(Some(m)) => m,
+            // A datagram too large that does not parse: refused, with no response.
+            _ => return datagram && too_big(msg.len()),
+        };
+        if !matches!(m.kind, Kind::Request(_)) {
+            return false;
+        }
+        let len = if datagram { msg.len() } else { m.msg.len };
+        let method = &msg[..msg.iter().position(|&b| b == b' ').unwrap_or(0)];
+        let big = too_big(len);
+        if !big && !denied(method) {
+            return false;
+        }
+        let (code, reason) = if big {
+            (513, "Message Too Large")
+        } else if conn.policy.deny_status == 403 {
+            (403, "Forbidden")
+        } else {
+            (405, "Method Not Allowed")
+        };
+        // An ACK gets no response.
+        if method != b"ACK" && !response(msg, &m, code, reason, denied, reply) {
+            // (Too long for the reply buffer: the status line alone.)
+            *reply = Reply::default();
+            let _ = reply
+                .push(format!("SIP/2.0 {code} {reason}\r\nContent-Length: 0\r\n\r\n").as_bytes());
+        }
+        true
+    }
+}
+
+/// [`SipAlg`]'s plan of `msg` (see its docs); media below `min_media` (0: none) is not
+/// asked for, noted `low_media_port`.
+fn plan_with(msg: &[u8], ctx: &Ctx, min_media: u16, out: &mut contract::Plan) {
+    let Ok(Some(m)) = message(msg, ctx.datagram) else {
+        return;
+    };
+    let kind = kind_of(ctx);
+    if ctx.dir == Dir::FromOutside {
+        let pool = ctx.outside.0;
+        let p = plan(msg, &m, Ipv4Addr::from(pool));
+        out.group = p.call;
+        // Ports of the pool address the peer names: the subscriber's, found back.
+        for sp in head_spots(msg, &m) {
+            if let (Some((_, a)), Some((_, port))) = (&sp.addr, &sp.port) {
+                if u32::from(*a) == pool && *port != ctx.outside.1 {
+                    let ask = Ask::Lookup {
+                        kind,
+                        outside: (pool, *port),
+                    };
+                    if !out.asks().any(|x| *x == ask) {
+                        out.push(ask);
+                    }
+                }
+            }
+        }
+        if is_sdp(msg, &m) {
+            let d = sdp(msg, m.msg.body.clone());
+            if let Some(remote) = d.media.first().map(|x| x.addr) {
+                out.push(Ask::Narrow {
+                    group: p.call,
+                    source: u32::from(remote),
+                });
+            }
+        }
+        if p.ends_call {
+            out.push(Ask::EndGroup { group: p.call });
+        }
+        return;
+    }
+    let host = ctx.inside.0;
+    let p = plan(msg, &m, Ipv4Addr::from(host));
+    out.group = p.call;
+    if p.sdp_problem.is_some() {
+        out.notes.note(ev::NO_PINHOLE);
+    }
+    match p.register {
+        Some((port, 0)) => {
+            out.push(Ask::End {
+                kind,
+                endpoint: (host, port),
+                translated: false,
+            });
+        }
+        Some((port, expires)) => {
+            // Incoming requests to the registered contact get in while it lives.
+            out.push(Ask::Contact {
+                kind,
+                inside: (host, port),
+                class: crate::class::SIP_REGISTER,
+                secs: expires.saturating_add(30).min(86_400),
+            });
+        }
+        None => {}
+    }
+    for &port in &p.signal_ports {
+        if port == ctx.inside.1 || p.register.is_some_and(|r| r.0 == port) {
+            continue;
+        }
+        // A contact on another port than the session's (SIP over TCP from an
+        // ephemeral port): requests in the dialog come to it until the call ends.
+        out.push(Ask::Contact {
+            kind,
+            inside: (host, port),
+            class: crate::class::SIP_DIALOG,
+            secs: 0,
+        });
+    }
+    for media in &p.media {
+        if media.port < min_media || media.rtcp < min_media {
+            // A pinhole to a privileged port of the subscriber (`m=audio 52`) from
+            // any source until the answer: not asked.
+            out.notes.note(ev::LOW_MEDIA_PORT);
+            continue;
+        }
+        out.push(Ask::Pair {
+            inside: (host, media.port),
+            rtcp: media.rtcp,
+            class: crate::class::SIP_MEDIA,
+            from: Some(0),
+        });
+        out.push(Ask::Lookup {
+            kind: contract::Kind::Udp,
+            outside: (0, media.rtcp),
+        });
+    }
+    if p.ends_call {
+        out.push(Ask::EndGroup { group: p.call });
+    }
+}
+
+/// A SIP response to request `m` (in `msg`) written into `r` (RFC 3261 8.2.6): the
+/// Via, From, To, Call-ID and CSeq headers copied, a To tag added when there is none,
+/// `Allow` (the methods not `denied`) with a 405. False when it does not fit.
+fn response(
+    msg: &[u8],
+    m: &Sip,
+    code: u16,
+    reason: &str,
+    denied: &dyn Fn(&[u8]) -> bool,
+    r: &mut Reply,
+) -> bool {
+    let mut ok = r.push(format!("SIP/2.0 {code} {reason}\r\n").as_bytes());
+    for h in &m.msg.headers {
+        let name = &msg[h.name.clone()];
+        let is = |long: &str, short: &str| {
+            name.eq_ignore_ascii_case(long.as_bytes())
+                || name.eq_ignore_ascii_case(short.as_bytes())
+        };
+        if !(is("Via", "v")
+            || is("From", "f")
+            || is("To", "t")
+            || is("Call-ID", "i")
+            || is("CSeq", "CSeq"))
+        {
+            continue;
+        }
+        let value = &msg[h.value.clone()];
+        ok &= r.push(name) && r.push(b": ") && r.push(value);
+        if is("To", "t") && !value.windows(5).any(|w| w.eq_ignore_ascii_case(b";tag=")) {
+            let call = m.call_id.clone().map_or(&[][..], |c| &msg[c]);
+            ok &= r.push(format!(";tag=cgnat{:08x}", text::tag(call)).as_bytes());
+        }
+        ok &= r.push(b"\r\n");
+    }
+    if code == 405 {
+        let allow: Vec<&str> = METHODS
+            .iter()
+            .copied()
+            .filter(|x| !denied(x.as_bytes()))
+            .collect();
+        ok &= r.push(format!("Allow: {}\r\n", allow.join(", ")).as_bytes());
+    }
+    ok && r.push(b"Content-Length: 0\r\n\r\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1091,5 +1483,256 @@ a=sendrecv\r\n";
         // Non-UTF-8 bytes in a header value are carried, not interpreted.
         let m = b"OPTIONS sip:x@1.2.3.4 SIP/2.0\r\nX: \xff\xfe\r\n\r\n";
         assert!(parse(m, true).unwrap().is_some());
+    }
+
+    /// The session of the contract tests: the phone 192.168.1.2:5060 to a proxy, its
+    /// translation 198.51.100.7:40000.
+    fn ctx(dir: contract::Dir, datagram: bool) -> Ctx {
+        Ctx {
+            dir,
+            inside: (u32::from(inside()), 5060),
+            outside: (u32::from(outside()), 40000),
+            remote: (0xC000_0214, 5060),
+            datagram,
+        }
+    }
+
+    /// The edits of `msg` with `grants`, applied.
+    fn edited(msg: &[u8], c: &Ctx, plan: &contract::Plan, grants: &[Grant]) -> String {
+        let mut e = Edits::default();
+        SipAlg.edits(msg, c, plan, grants, &mut e).unwrap();
+        let mut out = vec![0u8; msg.len() + 256];
+        let n = e.apply_into(msg, &mut out).unwrap();
+        String::from_utf8(out[..n].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn contract_invite_asks_its_media_pair_and_is_rewritten_with_the_grants() {
+        let c = ctx(Dir::FromInside, true);
+        assert_eq!(SipAlg.framing(INVITE, &c), Framing::Whole(INVITE.len()));
+        let mut plan = contract::Plan::default();
+        SipAlg.plan(INVITE, &c, &mut plan);
+        let asks: Vec<Ask> = plan.asks().copied().collect();
+        assert_eq!(
+            asks,
+            [
+                Ask::Pair {
+                    inside: (u32::from(inside()), 30000),
+                    rtcp: 30001,
+                    class: crate::class::SIP_MEDIA,
+                    from: Some(0),
+                },
+                Ask::Lookup {
+                    kind: contract::Kind::Udp,
+                    outside: (0, 30001),
+                },
+            ]
+        );
+        assert_eq!(plan.group, text::tag(b"85216695-42dcdb1d"));
+        let out = u32::from(outside());
+        // RTCP next to RTP: the media port only.
+        let t = edited(
+            INVITE,
+            &c,
+            &plan,
+            &[Grant::To((out, 61000)), Grant::To((out, 61001))],
+        );
+        assert!(t.contains("m=audio 61000 RTP/AVP 0 8\r\na=sendrecv"), "{t}");
+        assert!(
+            t.contains("Contact: <sip:voi18062@198.51.100.7:40000>"),
+            "{t}"
+        );
+        assert!(!t.contains("192.168.1.2"), "{t}");
+        let s = parse(t.as_bytes(), true).unwrap().unwrap();
+        assert_eq!(s.msg.body.len(), t.len() - s.msg.body.start);
+        // RTCP elsewhere: said where.
+        let t = edited(
+            INVITE,
+            &c,
+            &plan,
+            &[Grant::To((out, 61000)), Grant::To((out, 1201))],
+        );
+        assert!(
+            t.contains("m=audio 61000 RTP/AVP 0 8\r\na=rtcp:1201\r\n"),
+            "{t}"
+        );
+        // The pair refused: its ports stay, and its RTCP's translation is not used.
+        let t = edited(INVITE, &c, &plan, &[Grant::Refused, Grant::To((out, 1201))]);
+        assert!(t.contains("m=audio 30000 RTP/AVP 0 8\r\na=sendrecv"), "{t}");
+        let mut notes = Notes::default();
+        SipAlg.granted(&plan, &[Grant::Refused, Grant::Refused], &mut notes);
+        assert_eq!(notes.get(ev::PINHOLE_REFUSED), 1);
+        // Below the media port floor: not asked, noted.
+        let conn = Conn {
+            policy: contract::Policy {
+                min_media_port: 30001,
+                ..contract::Policy::default()
+            },
+            ..Conn::of(c)
+        };
+        let mut low = contract::Plan::default();
+        SipAlg.plan_in(INVITE, &conn, &mut low);
+        assert!(low.is_empty());
+        assert_eq!(low.notes.get(ev::LOW_MEDIA_PORT), 1);
+    }
+
+    #[test]
+    fn contract_register_is_a_contact_that_lives_as_long_and_unregister_ends_it() {
+        let c = ctx(Dir::FromInside, true);
+        let m = b"REGISTER sip:reg SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.2:5060\r\nCall-ID: r1\r\nCSeq: 1 REGISTER\r\nContact: <sip:voi@192.168.1.2:5062>;expires=1200\r\nContent-Length: 0\r\n\r\n";
+        let mut plan = contract::Plan::default();
+        SipAlg.plan(m, &c, &mut plan);
+        let host = u32::from(inside());
+        assert_eq!(
+            plan.asks().copied().collect::<Vec<_>>(),
+            [Ask::Contact {
+                kind: contract::Kind::Udp,
+                inside: (host, 5062),
+                class: crate::class::SIP_REGISTER,
+                secs: 1230,
+            }]
+        );
+        let g = [Grant::To((u32::from(outside()), 40002))];
+        let mut notes = Notes::default();
+        SipAlg.granted(&plan, &g, &mut notes);
+        assert_eq!(notes.get(ev::REGISTRATIONS), 1);
+        let t = edited(m, &c, &plan, &g);
+        assert!(
+            t.contains("Contact: <sip:voi@198.51.100.7:40002>;expires=1200"),
+            "{t}"
+        );
+        assert!(t.contains("Via: SIP/2.0/UDP 198.51.100.7:40000\r\n"), "{t}");
+        let un = b"REGISTER sip:reg SIP/2.0\r\nCall-ID: r1\r\nCSeq: 2 REGISTER\r\nContact: <sip:voi@192.168.1.2:5062>;expires=0\r\n\r\n";
+        let mut plan = contract::Plan::default();
+        SipAlg.plan(un, &c, &mut plan);
+        assert_eq!(
+            plan.asks().copied().collect::<Vec<_>>(),
+            [Ask::End {
+                kind: contract::Kind::Udp,
+                endpoint: (host, 5062),
+                translated: false,
+            }]
+        );
+        let mut notes = Notes::default();
+        SipAlg.granted(&plan, &g, &mut notes);
+        assert_eq!(notes.get(ev::DEREGISTRATIONS), 1);
+    }
+
+    #[test]
+    fn contract_from_the_peer_finds_ports_back_narrows_the_media_and_ends_the_call() {
+        let c = ctx(Dir::FromOutside, true);
+        let body = "v=0\r\nc=IN IP4 192.0.2.30\r\nm=audio 7000 RTP/AVP 0\r\n";
+        let ok = format!(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 198.51.100.7:40000;rport=40000\r\nCall-ID: c1@198.51.100.7\r\nCSeq: 1 INVITE\r\nContact: <sip:a@198.51.100.7:40002>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut plan = contract::Plan::default();
+        SipAlg.plan(ok.as_bytes(), &c, &mut plan);
+        let call = text::tag(b"c1");
+        assert_eq!(plan.group, call);
+        assert_eq!(
+            plan.asks().copied().collect::<Vec<_>>(),
+            [
+                Ask::Lookup {
+                    kind: contract::Kind::Udp,
+                    outside: (u32::from(outside()), 40002),
+                },
+                Ask::Narrow {
+                    group: call,
+                    source: 0xC000_021E,
+                },
+            ]
+        );
+        let host = u32::from(inside());
+        let t = edited(
+            ok.as_bytes(),
+            &c,
+            &plan,
+            &[Grant::To((host, 5062)), Grant::To((0, 0))],
+        );
+        assert!(t.contains("Contact: <sip:a@192.168.1.2:5062>\r\n"), "{t}");
+        // (rport only with a `received` naming the pool address.)
+        assert!(
+            t.contains("Via: SIP/2.0/UDP 192.168.1.2:5060;rport=40000\r\n"),
+            "{t}"
+        );
+        assert!(t.contains("Call-ID: c1@192.168.1.2\r\n"), "{t}");
+        assert!(
+            t.contains("m=audio 7000 RTP/AVP 0"),
+            "the peer's media as it is: {t}"
+        );
+        let bye = b"BYE sip:a@198.51.100.7:40000 SIP/2.0\r\nCall-ID: c1@198.51.100.7\r\nCSeq: 2 BYE\r\n\r\n";
+        let mut plan = contract::Plan::default();
+        SipAlg.plan(bye, &c, &mut plan);
+        assert_eq!(
+            plan.asks().copied().collect::<Vec<_>>(),
+            [Ask::EndGroup { group: call }]
+        );
+    }
+
+    #[test]
+    fn contract_framing_holds_a_start_and_skips_what_is_no_sip() {
+        let c = ctx(Dir::FromInside, false);
+        let bye = b"BYE sip:x SIP/2.0\r\nCall-ID: k\r\nContent-Length: 0\r\n\r\n";
+        let mut two = bye.to_vec();
+        two.extend_from_slice(b"OPTIONS sip:x SIP/2.0\r\nCall-ID: k\r\n");
+        assert_eq!(SipAlg.framing(&two, &c), Framing::Whole(bye.len()));
+        assert_eq!(SipAlg.framing(&two[bye.len()..], &c), Framing::More);
+        assert_eq!(SipAlg.framing(b"\r\n\r\n", &c), Framing::Skip(4));
+        assert_eq!(SipAlg.skipped(b"\r\n\r\n", &c), Some(ev::NOT_A_MESSAGE));
+        let bad = b"INVITE sip:x SIP/2.0\r\nVia SIP/2.0/UDP x\r\n\r\n";
+        assert_eq!(SipAlg.framing(bad, &c), Framing::Skip(bad.len()));
+        assert_eq!(SipAlg.skipped(bad, &c), Some(ev::PARSE_ERRORS));
+        assert_eq!(SipAlg.hold(), contract::MAX_HOLD);
+        assert_eq!(EVENTS.len(), 7);
+    }
+
+    #[test]
+    fn contract_policy_answers_a_denied_method_or_a_large_request() {
+        let c = ctx(Dir::FromInside, true);
+        let m = b"MESSAGE sip:b@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=f\r\nTo: <sip:b@x>\r\nCall-ID: m1\r\nCSeq: 7 MESSAGE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+        let deny = |x: &[u8]| x == b"MESSAGE" || x == b"ACK";
+        let mut conn = Conn::of(c);
+        let mut r = Reply::default();
+        assert!(SipAlg.refuse_in(m, &conn, &deny, &mut r));
+        let t = String::from_utf8(r.bytes().to_vec()).unwrap();
+        assert!(t.starts_with("SIP/2.0 405 Method Not Allowed\r\n"), "{t}");
+        assert!(
+            t.contains("Via: SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bK1\r\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains(&format!(
+                "To: <sip:b@x>;tag=cgnat{:08x}\r\n",
+                text::tag(b"m1")
+            )),
+            "{t}"
+        );
+        assert!(
+            t.contains("CSeq: 7 MESSAGE\r\n") && !t.contains("Max-Forwards"),
+            "{t}"
+        );
+        assert!(
+            t.contains("Allow: INVITE, BYE,") && !t.contains("MESSAGE,"),
+            "{t}"
+        );
+        conn.policy.deny_status = 403;
+        let mut r = Reply::default();
+        assert!(SipAlg.refuse_in(m, &conn, &deny, &mut r));
+        assert!(r.bytes().starts_with(b"SIP/2.0 403 Forbidden\r\n"));
+        // Too large: 513, whatever its method; a response is never refused.
+        conn.policy.max_message_size = 100;
+        let none = |_: &[u8]| false;
+        let mut r = Reply::default();
+        assert!(SipAlg.refuse_in(INVITE, &conn, &none, &mut r));
+        assert!(r.bytes().starts_with(b"SIP/2.0 513 Message Too Large\r\n"));
+        let resp = b"SIP/2.0 200 OK\r\nCall-ID: m1\r\nCSeq: 7 MESSAGE\r\nContent-Length: 0\r\n\r\n";
+        assert!(!SipAlg.refuse_in(resp, &conn, &deny, &mut Reply::default()));
+        // An ACK gets no response; a large datagram that does not parse is refused.
+        let ack = b"ACK sip:b@x SIP/2.0\r\nCall-ID: m1\r\nCSeq: 7 ACK\r\n\r\n";
+        let mut r = Reply::default();
+        assert!(SipAlg.refuse_in(ack, &conn, &deny, &mut r) && r.bytes().is_empty());
+        assert!(SipAlg.refuse_in(&[b'x'; 200], &conn, &none, &mut Reply::default()));
+        assert!(!SipAlg.refuse_in(&[b'x'; 50], &conn, &none, &mut Reply::default()));
     }
 }

@@ -6,7 +6,7 @@
 //! connection for both directions, and stands aside once AUTH TLS is accepted.
 //!
 //! The tag (what the worker decided, in front of the frame) is `alg_tag.rs`, which
-//! both this module and the SIP ALG (`alg_text.rs`) use, and the contract ALGs (`alg_contract.rs`).
+//! both this module and the contract ALGs (`alg_contract.rs`) use.
 
 use crate::buf::PacketBuf;
 use crate::counters::WorkerCounters;
@@ -15,7 +15,54 @@ use crate::wire::{be16, be32, ipv4, put16, put32, tcp};
 use hashbrown::HashMap;
 
 pub use crate::alg_tag::{l4_at, tcp_payload, Rewrite, Tag, MAX_REWRITES};
-pub use crate::alg_text::TextPolicy;
+
+/// The SIP or RTSP request policy (`alg.<name>.deny_methods`, SIP's
+/// `max_message_size` and `deny_status`, `on_deny`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TextPolicy {
+    /// Methods refused.
+    pub deny: Vec<String>,
+    /// Largest message accepted from the client (0: any).
+    pub max_size: usize,
+    /// The status a refused method gets (SIP: 405 or 403; RTSP: 405).
+    pub status: u16,
+    /// Refused requests' frames are dropped instead of answered.
+    pub drop: bool,
+}
+
+impl TextPolicy {
+    /// Whether it refuses anything.
+    pub fn active(&self) -> bool {
+        !self.deny.is_empty() || self.max_size > 0
+    }
+
+    /// The policy as the ALG's contract reads it.
+    pub fn contract(&self) -> cgnat_alg::contract::Policy<'_> {
+        cgnat_alg::contract::Policy {
+            deny: &self.deny,
+            max_message_size: self.max_size,
+            deny_status: self.status,
+            ..Default::default()
+        }
+    }
+}
+
+/// The payload of the frame's UDP datagram or TCP segment, and whether it is a datagram.
+fn payload(d: &[u8]) -> Option<(usize, usize, bool)> {
+    crate::alg_contract::payload(d).map(|(s, e, datagram, _)| (s, e, datagram))
+}
+
+/// Counts a SIP or RTSP policy refusal (`policy_drop` or `policy_reply`).
+fn count_policy(c: &WorkerCounters, alg: u8, drop: bool) {
+    let e = if drop {
+        crate::counters::AlgEvent::PolicyDrop
+    } else {
+        crate::counters::AlgEvent::PolicyReply
+    };
+    if let Some(ev) = c.text_alg_events(alg) {
+        ev[e as usize].inc();
+    }
+}
 
 /// The FTP command policy the control lcore applies to the client's commands
 /// (`alg.ftp.deny`, `allow`, `bounce`, `low_port`, `on_deny`).
@@ -57,6 +104,7 @@ impl FtpPolicy {
             refuse_low_port: self.refuse_low_port,
             min_data_port: self.min_data_port,
             loose: false,
+            ..Default::default()
         }
     }
 }
@@ -504,11 +552,10 @@ impl AlgControl {
         };
         let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
         let contract = crate::alg_contract::contract_of(tag.alg);
-        let text_alg = tag.alg == crate::nat::ALG_SIP && contract.is_none();
-        let Some((_, _, datagram)) = crate::alg_text::payload(first.data()) else {
+        let Some((_, _, datagram)) = payload(first.data()) else {
             return Refusal::None;
         };
-        if datagram && !text_alg && contract.is_none() {
+        if datagram && contract.is_none() {
             return Refusal::None;
         }
         if !datagram && !self.conns.contains_key(&key) && self.conns.len() >= MAX_CONNS {
@@ -524,7 +571,7 @@ impl AlgControl {
         let mut starts = Vec::with_capacity(segs.len());
         for b in &segs {
             starts.push(text.len());
-            if let Some((s, e, _)) = crate::alg_text::payload(b.data()) {
+            if let Some((s, e, _)) = payload(b.data()) {
                 text.extend_from_slice(&b.data()[s..e]);
             }
         }
@@ -584,9 +631,9 @@ impl AlgControl {
         let mut refused: Option<Refused> = None;
         let edits: Vec<(usize, usize, String)> = if conn.stand_aside {
             Vec::new()
-        } else if contract.is_some() || text_alg {
-            let mut e: Vec<(usize, usize, String)> = match contract {
-                Some(c) => {
+        } else if let Some(c) = contract {
+            let mut e: Vec<(usize, usize, String)> = {
+                {
                     let mut state = conn.alg_state;
                     let policy = self.policy_of(tag.alg);
                     let t = crate::alg_contract::control_edits(
@@ -625,35 +672,24 @@ impl AlgControl {
                     }
                     e
                 }
-                None => {
-                    let (e, _) = crate::alg_text::control_edits(
-                        &text,
-                        0,
-                        text.len(),
-                        datagram,
-                        tag,
-                        &self.counters,
-                    );
-                    e.into_iter().map(|x| (x.at, x.len, x.with)).collect()
-                }
             };
             let policy = self
                 .policy
                 .text(tag.alg)
                 .filter(|p| dir == 0 && !tag.nat64 && p.active());
             if let Some(policy) = policy {
-                let r = match contract {
-                    Some(c) => {
-                        crate::alg_contract::refused_requests(c, &text, datagram, tag, &policy.deny)
-                    }
-                    None => crate::alg_text::refused_requests(&text, datagram, policy),
-                };
+                let r = crate::alg_contract::refused_requests(
+                    c,
+                    &text,
+                    datagram,
+                    tag,
+                    policy.contract(),
+                );
                 if let Some((cut, reply, pipelined)) = r {
                     let what = verb_of(cut.first().map_or(&[][..], |&(a, _)| &text[a..]));
                     if datagram {
                         let drop = policy.drop || reply.is_empty();
-                        let e = crate::alg_text::policy_event(drop);
-                        crate::alg_text::count_event(&self.counters, tag.alg, e);
+                        count_policy(&self.counters, tag.alg, drop);
                         self.log_refusal(tag, drop, &what);
                         return if drop {
                             Refusal::Drop
@@ -679,8 +715,7 @@ impl AlgControl {
             let text_policy = self.policy.text(tag.alg);
             let drop = text_policy.map_or(self.policy.ftp.drop, |p| p.drop) || *pipelined;
             if text_policy.is_some() {
-                let e = crate::alg_text::policy_event(drop);
-                crate::alg_text::count_event(&self.counters, tag.alg, e);
+                count_policy(&self.counters, tag.alg, drop);
             } else if contract.is_some() {
                 let name = if drop { "policy_drop" } else { "policy_reply" };
                 if let Some(c) = self.counters.own_event(tag.alg, name) {

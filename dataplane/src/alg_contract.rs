@@ -1,6 +1,6 @@
 //! The dataplane's side of the ALG contract (`cgnat_alg::contract`): it runs every ALG
-//! of the registry whose entry has a contract (FTP, IRC, TFTP, PPTP) without naming
-//! it.
+//! of the registry whose entry has a contract (FTP, TFTP, SIP, RTSP, IRC, PPTP: all of
+//! them) without naming it.
 //!
 //! On the worker that owns the session ([`worker`]): the frame's payload is framed into
 //! messages (a TCP message cut across segments is kept here, bounded per session, and
@@ -8,9 +8,13 @@
 //! from the NAT's tables: an announce reserves the translation of the subscriber's
 //! endpoint with an expectation of the ask's class ([`Nat::alg_expect_with`]); a lookup
 //! finds which endpoint of the subscriber's a port stands for on the other side; an end
-//! removes what an announce opened; an identifier ([`Kind::Id`]) goes to [`grant_id`].
-//! When every edit keeps its message's length, the worker makes them itself, inline
-//! (the L4 checksum recomputed), and the frame goes out with no trip to the control
+//! removes what an announce opened; an identifier ([`Kind::Id`]) goes to [`grant_id`];
+//! a contact reserves a translation whose expectation keeps its mapping and lets in
+//! the ALG's own sessions; a pair reserves RTP and RTCP; a narrow tells the media
+//! source of a group, remembered for its announces to come.
+//! When every edit keeps its message's length, or the message is a datagram (no
+//! sequence numbers to adjust), the worker makes them itself, inline (the lengths and
+//! L4 checksum recomputed), and the frame goes out with no trip to the control
 //! lcore. Otherwise (an edit changes the length, or a message is cut across segments)
 //! the frame goes to the control lcore tagged with the grants as rewrites
 //! ([`crate::alg_tag::Tag`]); the stream engine holds and joins the segments, and
@@ -31,8 +35,7 @@
 //! ([`Contract::events`]) are counted under their names
 //! ([`WorkerCounters::own_event`]).
 //!
-//! Below the stream engine (`alg.rs`), the text ALGs (`alg_text.rs`) and the pipeline:
-//! it imports none of them.
+//! Below the stream engine (`alg.rs`) and the pipeline: it imports neither.
 
 use crate::alg_tag::{Rewrite, Tag, MAX_REWRITES};
 use crate::buf::PacketBuf;
@@ -42,7 +45,7 @@ use crate::nat::{Nat, Session};
 use crate::wire::{ipv4, udp};
 use cgnat_alg::contract::{
     Ask, Conn, Contract, Ctx, Dir, Edit, Edits, Framing, Grant, Kind, Notes, Plan, Policy, Reply,
-    State, MAX_ASKS, STAND_ASIDE,
+    State, MAX_ASKS, MAX_EDITS, MAX_HOLD, STAND_ASIDE,
 };
 
 /// The contract of ALG `alg` (a session id), if its registry entry has one.
@@ -51,16 +54,19 @@ pub fn contract_of(alg: u8) -> Option<&'static dyn Contract> {
     if alg == 0 {
         return None;
     }
-    cgnat_alg::plugin(alg).and_then(|p| p.contract)
+    cgnat_alg::contract_of(alg)
 }
 
-/// Longest start of a message kept per session until its continuation comes (an IRC
-/// line is 512 bytes; tags may make it longer: a longer start is not held).
-pub const HOLD: usize = 1024;
+/// Longest start of a message kept per session until its continuation comes, for any
+/// ALG (each says its own, [`Contract::hold`]: IRC's 1024 bytes, SIP's head and body):
+/// a longer start is not held.
+pub const HOLD: usize = MAX_HOLD;
 /// Sessions with a message start kept at once, per worker.
 pub const PARTIALS: usize = 64;
 /// Edits one frame may have made inline (more: the control lcore makes them).
-const MAX_INLINE: usize = 32;
+const MAX_INLINE: usize = 2 * MAX_EDITS;
+/// Media sources the peers named ([`Ask::Narrow`]) remembered at once, per worker.
+pub const SOURCES: usize = 256;
 
 /// A message start kept for its continuation.
 struct Partial {
@@ -82,6 +88,7 @@ pub const ADJUSTED: usize = 4096;
 pub struct Streams {
     held: Vec<Partial>,
     adjusted: Vec<u32>,
+    sources: Sources,
 }
 
 impl Default for Streams {
@@ -89,7 +96,34 @@ impl Default for Streams {
         Streams {
             held: Vec::with_capacity(PARTIALS),
             adjusted: Vec::with_capacity(ADJUSTED),
+            sources: Sources(Vec::with_capacity(SOURCES)),
         }
+    }
+}
+
+/// The media source a peer named for a group of a session ([`Ask::Narrow`]: the
+/// offer's address), as (session, group, source), for the announces of that group to
+/// come (the answer's): sized at start, the oldest going when full.
+#[derive(Default)]
+struct Sources(Vec<(u32, u32, u32)>);
+
+impl Sources {
+    fn set(&mut self, session: u32, group: u32, source: u32) {
+        if let Some(o) = self.0.iter_mut().find(|o| o.0 == session && o.1 == group) {
+            o.2 = source;
+            return;
+        }
+        if self.0.len() == SOURCES {
+            self.0.remove(0);
+        }
+        self.0.push((session, group, source));
+    }
+
+    fn get(&self, session: u32, group: u32) -> Option<u32> {
+        self.0
+            .iter()
+            .find(|o| o.0 == session && o.1 == group)
+            .map(|o| o.2)
     }
 }
 
@@ -171,9 +205,10 @@ impl Streams {
     }
 }
 
-/// The payload of an IPv4 TCP or UDP frame (Ethernet at 0): its range, whether it is
-/// a datagram, and the TCP sequence number.
-fn payload(d: &[u8]) -> Option<(usize, usize, bool, u32)> {
+/// The payload of a TCP or UDP frame (Ethernet at 0; IPv4, or IPv6 as a NAT64 frame
+/// reaches the control lcore): its range, whether it is a datagram, and the TCP
+/// sequence number.
+pub(crate) fn payload(d: &[u8]) -> Option<(usize, usize, bool, u32)> {
     let (l4, end, proto) = crate::mangle::l4_of(d, 14)?;
     if end > d.len() || l4 > end {
         return None;
@@ -243,11 +278,26 @@ struct Frame<'a> {
     refused: bool,
     /// The connection as the ALG is told it (the worker keeps no state: 0).
     conn: Conn<'a>,
+    /// The media sources peers named.
+    sources: &'a mut Sources,
 }
 
 impl Frame<'_> {
     fn count(&self, e: ContractEvent) {
         self.counters.contract_event(self.alg, e).inc();
+    }
+
+    /// Bytes the framing skips: counted as the ALG's own event for them
+    /// ([`Contract::skipped`]), else `skipped`.
+    fn skipped(&self, c: &dyn Contract, bytes: &[u8]) {
+        let mut notes = Notes::default();
+        match c.skipped(bytes, &self.ctx) {
+            Some(k) => {
+                notes.note(k);
+                count_notes(self.counters, self.alg, c, &notes);
+            }
+            None => self.count(ContractEvent::Skipped),
+        }
     }
 
     /// The tag's rewrite for a grant (the control lcore finds the grant again there).
@@ -258,7 +308,10 @@ impl Frame<'_> {
             return;
         }
         if n == MAX_REWRITES {
-            self.count(ContractEvent::NoRoom);
+            // (A datagram's edits are the worker's: its tag carries none.)
+            if !self.ctx.datagram {
+                self.count(ContractEvent::NoRoom);
+            }
             return;
         }
         self.tag.rewrites[n] = r;
@@ -269,7 +322,10 @@ impl Frame<'_> {
     /// control lcore finds it again the same way ([`grants_from_tag`]).
     fn note_id(&mut self, ask: &Ask, e: (u32, u16)) {
         match *ask {
-            Ask::Announce { inside, .. } | Ask::Bind { inside, .. } => self.note(inside, e),
+            Ask::Announce { inside, .. }
+            | Ask::Bind { inside, .. }
+            | Ask::Contact { inside, .. }
+            | Ask::Pair { inside, .. } => self.note(inside, e),
             Ask::Announce6 { port, .. } => self.note((self.ctx.inside.0, port), e),
             Ask::Lookup { outside, .. } => match self.ctx.dir {
                 Dir::FromOutside => {
@@ -292,8 +348,35 @@ impl Frame<'_> {
                     self.note(endpoint, e)
                 }
             }
-            Ask::EndGroup { .. } | Ask::Regroup { .. } => {}
+            Ask::EndGroup { .. } | Ask::Regroup { .. } | Ask::Narrow { .. } => {}
         }
+    }
+
+    /// Whether an announce of `inside` whose grant takes `slots` rewrites of the tag
+    /// (a pair: two) may open anything: not for another host's address (as an FTP
+    /// bounce; counted `elsewhere`), nor without room in the tag.
+    fn may_open(&self, inside: (u32, u16), slots: usize) -> bool {
+        if inside.0 != self.s.in_addr {
+            self.count(ContractEvent::Elsewhere);
+            return false;
+        }
+        self.room_for(inside, slots)
+    }
+
+    /// Whether the tag has room to record the announce of `inside` in `slots`
+    /// rewrites (counted `no_room` when not: nothing is opened that no one is told). A
+    /// datagram's edits are made by the worker, with the grants themselves: room is
+    /// not needed.
+    fn room_for(&self, inside: (u32, u16), slots: usize) -> bool {
+        let n = usize::from(self.tag.n);
+        if self.ctx.datagram
+            || n + slots <= MAX_REWRITES
+            || self.tag.rewrites[..n].iter().any(|r| r.inside == inside)
+        {
+            return true;
+        }
+        self.count(ContractEvent::NoRoom);
+        false
     }
 
     /// The NAT's answer to one ask of a message whose announces join `group`.
@@ -342,6 +425,82 @@ impl Frame<'_> {
                 }
                 return Grant::To((0, 0));
             }
+            Ask::Narrow { group, source } => {
+                self.nat.alg_narrow(self.master, group, source);
+                self.sources.set(self.master, group, source);
+                return Grant::To((0, 0));
+            }
+            Ask::Contact {
+                kind,
+                inside,
+                class,
+                secs,
+            } => {
+                if kind == Kind::Id || !self.may_open(inside, 1) {
+                    return Grant::Refused;
+                }
+                let req = ExpectReq {
+                    proto: proto_of(kind),
+                    in_addr: inside.0,
+                    in_port: inside.1,
+                    remote: s.rem_addr,
+                    class,
+                    tag: group,
+                    secs,
+                    keep: true,
+                    alg: self.alg,
+                };
+                match self.nat.alg_expect_with(self.master, &req, now) {
+                    Some(out) => {
+                        self.count(ContractEvent::Pinholes);
+                        self.note(inside, out);
+                        Grant::To(out)
+                    }
+                    None => Grant::Refused,
+                }
+            }
+            Ask::Pair {
+                inside,
+                rtcp,
+                class,
+                from,
+            } => {
+                if !self.may_open(inside, 2) {
+                    return Grant::Refused;
+                }
+                let min = self.nat.params().min_media_port(self.alg);
+                if inside.1 < min || rtcp < min {
+                    self.count(ContractEvent::LowPort);
+                    return Grant::Refused;
+                }
+                // Any source (0) until the peer names the group's: then only it.
+                let remote = match from {
+                    Some(0) => self.sources.get(self.master, group).unwrap_or(0),
+                    Some(a) => a,
+                    None => s.rem_addr,
+                };
+                let req = ExpectReq {
+                    proto: ipv4::PROTO_UDP,
+                    in_addr: inside.0,
+                    in_port: inside.1,
+                    remote,
+                    class,
+                    tag: group,
+                    secs: 0,
+                    keep: false,
+                    alg: 0,
+                };
+                match self.nat.alg_expect_pair(self.master, &req, rtcp, now) {
+                    Some((rtp, rtcp_out)) => {
+                        self.count(ContractEvent::Pinholes);
+                        self.count(ContractEvent::MediaPairs);
+                        self.note(inside, rtp);
+                        self.note((inside.0, rtcp), rtcp_out);
+                        Grant::To(rtp)
+                    }
+                    None => Grant::Refused,
+                }
+            }
             Ask::Announce6 { .. } => Grant::Refused,
             Ask::Announce { kind: Kind::Id, .. }
             | Ask::Bind { .. }
@@ -367,20 +526,13 @@ impl Frame<'_> {
                 class,
                 from,
             } => {
-                if inside.0 != s.in_addr {
-                    // Another host's address (as an FTP bounce): nothing opened.
-                    self.count(ContractEvent::Elsewhere);
+                if !self.may_open(inside, 1) {
                     return Grant::Refused;
                 }
                 let n = usize::from(self.tag.n);
                 if let Some(r) = self.tag.rewrites[..n].iter().find(|r| r.inside == inside) {
                     // Announced again in the same frame: the one reservation.
                     return Grant::To(r.outside);
-                }
-                if n == MAX_REWRITES {
-                    // No room left to rewrite it: nothing opened that no one is told.
-                    self.count(ContractEvent::NoRoom);
-                    return Grant::Refused;
                 }
                 let min = self.nat.params().min_media_port(self.alg);
                 if kind == Kind::UdpPair && inside.1 < min {
@@ -487,9 +639,18 @@ impl Frame<'_> {
 
     fn plan_and_edit(&mut self, msg: &[u8], c: &dyn Contract, edits: &mut Edits) -> bool {
         if self.ctx.dir == Dir::FromInside && !crate::nat::hosts6::is_host(self.s.in_addr) {
-            let deny = self.nat.params().deny_methods(self.alg);
+            let p = self.nat.params();
+            let deny = p.deny_methods(self.alg);
             let denied = |m: &[u8]| deny.iter().any(|d| d.as_bytes() == m);
-            if !deny.is_empty() && c.refuse(msg, &self.ctx, &denied, &mut Reply::default()) {
+            let conn = Conn {
+                policy: Policy {
+                    max_message_size: p.max_message_size(self.alg),
+                    ..self.conn.policy
+                },
+                ..self.conn
+            };
+            let on = !deny.is_empty() || conn.policy.max_message_size > 0;
+            if on && c.refuse_in(msg, &conn, &denied, &mut Reply::default()) {
                 // A request the policy refuses (the control lcore answers or drops
                 // it): nothing planned, nothing opened.
                 self.refused = true;
@@ -509,6 +670,9 @@ impl Frame<'_> {
         for (k, a) in plan.asks().enumerate() {
             grants[k] = self.grant(a, plan.group);
         }
+        let mut notes = Notes::default();
+        c.granted(&plan, &grants[..plan.len()], &mut notes);
+        count_notes(self.counters, self.alg, c, &notes);
         if c.stateful() {
             return true;
         }
@@ -565,7 +729,11 @@ pub fn grant_id(
 /// messages ask; makes their edits inline when they keep the length. Returns the tag
 /// when the frame must go to the control lcore (an edit changes the length, or a
 /// message is cut across segments, or the ALG is [`Contract::stateful`]), None when
-/// it goes out as it is now. `policy`: the ALG's keys of `[alg.<name>]`.
+/// it goes out as it is now, with how much its edits made inline changed its length (a
+/// datagram's edits are all made inline: it has no sequence numbers to adjust, and
+/// goes to the control lcore only when its policy refuses it, or when it is `whole`: a
+/// datagram reassembled from fragments, which the control lcore cuts again into as
+/// many buffers as its edits need). `policy`: the ALG's keys of `[alg.<name>]`.
 #[allow(clippy::too_many_arguments)]
 pub fn worker<B: PacketBuf>(
     c: &dyn Contract,
@@ -573,13 +741,44 @@ pub fn worker<B: PacketBuf>(
     counters: &WorkerCounters,
     streams: &mut Streams,
     buf: &mut B,
+    (master, s): (u32, &Session),
+    dir: Dir,
+    now: u32,
+    policy: Policy<'_>,
+    whole: bool,
+) -> (Option<Tag>, isize) {
+    let mut sources = std::mem::take(&mut streams.sources);
+    let r = worker_frame(
+        c,
+        (nat, counters, streams, &mut sources),
+        buf,
+        master,
+        s,
+        dir,
+        now,
+        policy,
+        whole,
+    );
+    streams.sources = sources;
+    r
+}
+
+/// [`worker`], with the media sources apart from the rest of `streams`.
+#[allow(clippy::too_many_arguments)]
+fn worker_frame<B: PacketBuf>(
+    c: &dyn Contract,
+    (nat, counters, streams, sources): (&mut Nat, &WorkerCounters, &mut Streams, &mut Sources),
+    buf: &mut B,
     master: u32,
     s: &Session,
     dir: Dir,
     now: u32,
     policy: Policy<'_>,
-) -> Option<Tag> {
-    let (start, end, datagram, seq) = payload(buf.data())?;
+    whole: bool,
+) -> (Option<Tag>, isize) {
+    let Some((start, end, datagram, seq)) = payload(buf.data()) else {
+        return (None, 0);
+    };
     let ctx = Ctx {
         dir,
         inside: (s.in_addr, s.in_port),
@@ -594,7 +793,10 @@ pub fn worker<B: PacketBuf>(
         nat64,
         inside_server,
         state: 0,
-        policy,
+        policy: Policy {
+            min_media_port: nat.params().min_media_port(s.alg()),
+            ..policy
+        },
     };
     let mut f = Frame {
         nat,
@@ -616,13 +818,18 @@ pub fn worker<B: PacketBuf>(
         },
         refused: false,
         conn,
+        sources,
     };
     let payload = &buf.data()[start..end];
     let len = payload.len();
     // With a request policy on, the control lcore sees every frame of the session: it
     // answers in the server's name after what the server has sent. (A stateful ALG's
     // TCP frames all go too: the control lcore reads them in order.)
-    let policed = !f.tag.nat64 && !f.nat.params().deny_methods(f.alg).is_empty();
+    // (A datagram goes there only when refused.)
+    let params = f.nat.params();
+    let policed = !datagram
+        && !f.tag.nat64
+        && (!params.deny_methods(f.alg).is_empty() || params.max_message_size(f.alg) > 0);
     let mut to_control = policed || (!datagram && (c.stateful() || streams.adjusted(master)));
     // A rewrite that changes a length (made by the control lcore).
     let mut resized = false;
@@ -652,12 +859,12 @@ pub fn worker<B: PacketBuf>(
                         at = n - p.n;
                     }
                     Framing::Skip(n) if n > p.n => {
-                        f.count(ContractEvent::Skipped);
+                        f.skipped(c, &text[..n]);
                         at = (n - p.n).min(len);
                     }
-                    Framing::More if text.len() <= HOLD && m == len => {
+                    Framing::More if text.len() <= c.hold() && m == len => {
                         streams.keep(master, dir, seq.wrapping_add(len as u32), text);
-                        return Some(f.tag);
+                        return (Some(f.tag), 0);
                     }
                     _ => {
                         f.count(ContractEvent::Skipped);
@@ -674,7 +881,8 @@ pub fn worker<B: PacketBuf>(
                 let mut e = Edits::default();
                 let ok = f.message(&rest[..n], c, &mut e);
                 if ok && !e.is_empty() {
-                    if !to_control && e.keep_length() && n_inline + e.len() <= MAX_INLINE {
+                    let inline_ok = e.keep_length() || (datagram && !whole);
+                    if !to_control && inline_ok && n_inline + e.len() <= MAX_INLINE {
                         count_notes(counters, f.alg, c, &e.notes);
                         for x in e.iter() {
                             inline[n_inline] = Some((at, *x));
@@ -689,10 +897,10 @@ pub fn worker<B: PacketBuf>(
                 at += n;
             }
             Framing::Skip(n) => {
-                f.count(ContractEvent::Skipped);
+                f.skipped(c, &rest[..n.min(rest.len())]);
                 at += n.max(1);
             }
-            Framing::More if !datagram && rest.len() <= HOLD => {
+            Framing::More if !datagram && rest.len() <= c.hold() => {
                 streams.keep(master, dir, seq.wrapping_add(len as u32), rest);
                 to_control = true;
                 break;
@@ -704,18 +912,26 @@ pub fn worker<B: PacketBuf>(
             }
         }
     }
-    // (A refused request leaves the stream: the rest is renumbered.)
+    // (A refused request leaves the stream: the rest is renumbered; a refused
+    // datagram is answered or dropped there.)
     resized |= f.refused;
+    to_control |= datagram && f.refused;
     if to_control {
         if resized && !datagram && !streams.adjust(master, f.nat) {
             f.count(ContractEvent::NoRoom);
         }
-        return Some(f.tag);
+        return (Some(f.tag), 0);
     }
     let mut made = 0;
+    // How the edits made so far moved the bytes after them.
+    let mut grew = 0isize;
     for (off, e) in inline[..n_inline].iter().flatten() {
-        match crate::mangle::mangle(buf, 14, off + e.at, e.len, e.bytes()) {
-            Ok(_) => made += 1,
+        let at = (off + e.at).wrapping_add_signed(grew);
+        match crate::mangle::mangle(buf, 14, at, e.len, e.bytes()) {
+            Ok(d) => {
+                made += 1;
+                grew += d;
+            }
             Err(_) => f.count(ContractEvent::NoRoom),
         }
     }
@@ -724,7 +940,7 @@ pub fn worker<B: PacketBuf>(
             counters.contract_event(f.alg, e).add(inline_msgs);
         }
     }
-    None
+    (None, grew)
 }
 
 /// The grants of `plan` as the worker recorded them in the tag's rewrites (a grant
@@ -736,7 +952,10 @@ fn grants_from_tag(plan: &Plan, ctx: &Ctx, tag: &Tag) -> [Grant; MAX_ASKS] {
     let mut g = [Grant::Refused; MAX_ASKS];
     for (k, a) in plan.asks().enumerate() {
         g[k] = match *a {
-            Ask::Announce { inside, .. } | Ask::Bind { inside, .. } => {
+            Ask::Announce { inside, .. }
+            | Ask::Bind { inside, .. }
+            | Ask::Contact { inside, .. }
+            | Ask::Pair { inside, .. } => {
                 by_inside(inside).map_or(Grant::Refused, |r| Grant::To(r.outside))
             }
             Ask::Announce6 { port, .. } => {
@@ -764,7 +983,7 @@ fn grants_from_tag(plan: &Plan, ctx: &Ctx, tag: &Tag) -> [Grant; MAX_ASKS] {
                 }
             }
             // (Nothing an edit is made with.)
-            Ask::EndGroup { .. } | Ask::Regroup { .. } => Grant::To((0, 0)),
+            Ask::EndGroup { .. } | Ask::Regroup { .. } | Ask::Narrow { .. } => Grant::To((0, 0)),
         };
     }
     g
@@ -876,26 +1095,34 @@ pub fn control_edits(
 pub type Refused = (Vec<(usize, usize)>, Vec<u8>, bool);
 
 /// On the control lcore: the requests of a subscriber's text (a frame's payload or a
-/// held run's) that contract ALG `c` refuses when `deny` lists their method
-/// ([`Contract::refuse`]); None when none is.
+/// held run's) that contract ALG `c` refuses under `policy` (its `deny` methods, its
+/// `max_message_size`, [`Contract::refuse_in`]); None when none is. Bytes the framing
+/// skips may be refused too (a datagram too large to read).
 pub fn refused_requests(
     c: &dyn Contract,
     text: &[u8],
     datagram: bool,
     tag: &Tag,
-    deny: &[String],
+    policy: Policy<'_>,
 ) -> Option<Refused> {
     let ctx = ctx_of(tag, datagram);
+    let conn = Conn {
+        nat64: tag.nat64,
+        inside_server: tag.inside_server,
+        policy,
+        ..Conn::of(ctx)
+    };
+    let deny = policy.deny;
     let denied = |m: &[u8]| deny.iter().any(|d| d.as_bytes() == m);
     let (mut cut, mut replies) = (Vec::new(), Vec::new());
     let (mut passed, mut pipelined) = (false, false);
     let mut at = 0;
     while at < text.len() {
         let rest = &text[at..];
-        match c.framing(rest, &ctx) {
+        match c.framing_in(rest, &conn) {
             Framing::Whole(n) if n > 0 && n <= rest.len() => {
                 let mut reply = Reply::default();
-                if c.refuse(&rest[..n], &ctx, &denied, &mut reply) {
+                if c.refuse_in(&rest[..n], &conn, &denied, &mut reply) {
                     cut.push((at, n));
                     replies.extend_from_slice(reply.bytes());
                     pipelined |= passed;
@@ -905,8 +1132,14 @@ pub fn refused_requests(
                 at += n;
             }
             Framing::Skip(n) => {
-                passed = true;
-                at += n.max(1);
+                let n = n.clamp(1, rest.len());
+                if c.refuse_in(&rest[..n], &conn, &denied, &mut Reply::default()) {
+                    cut.push((at, n));
+                    pipelined |= passed;
+                } else {
+                    passed = true;
+                }
+                at += n;
             }
             Framing::More | Framing::Whole(_) => break,
         }
@@ -928,7 +1161,7 @@ pub fn incomplete(c: &dyn Contract, text: &[u8], tag: &Tag, policy: Policy<'_>) 
     while at < text.len() {
         match c.framing_in(&text[at..], &conn) {
             Framing::Whole(n) | Framing::Skip(n) if n > 0 => at += n,
-            Framing::More => return text.len() - at <= HOLD,
+            Framing::More => return text.len() - at <= c.hold(),
             _ => return false,
         }
     }
@@ -1002,13 +1235,13 @@ mod tests {
             &counters,
             &mut streams,
             &mut buf,
-            i,
-            &s,
+            (i, &s),
             Dir::FromOutside,
             1000,
             Policy::default(),
+            false,
         );
-        assert_eq!((tag, buf.data()), (None, &frame[..]));
+        assert_eq!((tag, buf.data()), ((None, 0), &frame[..]));
         let ev = |e| counters.contract_event(s.alg(), e).get();
         assert_eq!(
             [
@@ -1084,12 +1317,14 @@ mod tests {
             counters,
             &mut streams,
             &mut buf,
-            i,
-            s,
+            (i, s),
             dir,
             1000,
             policy,
-        ) {
+            false,
+        )
+        .0
+        {
             Some(tag) => {
                 let e = control_edits(c, msg.as_bytes(), false, &tag, counters, &mut 0, policy);
                 let e: Vec<cgnat_alg::text::Edit> = e
@@ -1167,6 +1402,7 @@ mod tests {
             tag: Tag::default(),
             refused: false,
             conn: Conn::of(ctx),
+            sources: Box::leak(Box::default()),
         }
     }
 
@@ -1232,6 +1468,56 @@ mod tests {
                 .contract_event(s.alg(), ContractEvent::NoRoom)
                 .get(),
             1
+        );
+    }
+
+    /// A pair (SIP's media) takes two of the tag's rewrites: with one left it opens
+    /// nothing; a datagram's grants need no room (its edits are the worker's); a
+    /// narrow's source is the one a later pair of its group of any source takes.
+    #[test]
+    fn a_pair_needs_two_rewrites_a_datagram_none_and_takes_its_groups_source() {
+        let (counters, mut nat, i, s) = nat64_session(5060);
+        let mut f = frame(&mut nat, &counters, i, &s);
+        let pair = |port| Ask::Pair {
+            inside: (s.in_addr, port),
+            rtcp: port + 1,
+            class: cgnat_alg::class::SIP_MEDIA,
+            from: Some(0),
+        };
+        let contact = Ask::Contact {
+            kind: Kind::Tcp,
+            inside: (s.in_addr, 5062),
+            class: cgnat_alg::class::SIP_DIALOG,
+            secs: 0,
+        };
+        assert!(matches!(f.grant(&contact, 7), Grant::To(_)));
+        for k in 0..(MAX_REWRITES as u16 - 1) / 2 {
+            assert!(matches!(f.grant(&pair(30000 + 2 * k), 7), Grant::To(_)));
+        }
+        assert_eq!(usize::from(f.tag.n), MAX_REWRITES - 1);
+        assert_eq!(f.grant(&pair(31000), 7), Grant::Refused);
+        assert_eq!(
+            counters
+                .contract_event(s.alg(), ContractEvent::NoRoom)
+                .get(),
+            1
+        );
+        f.ctx.datagram = true;
+        let source = 0xC000_021E;
+        let narrow = Ask::Narrow { group: 7, source };
+        assert_eq!(f.grant(&narrow, 7), Grant::To((0, 0)));
+        assert!(matches!(f.grant(&pair(31000), 7), Grant::To(_)));
+        let media: Vec<u32> = f
+            .nat
+            .expectations()
+            .filter(|(_, e)| e.class == cgnat_alg::class::SIP_MEDIA)
+            .map(|(_, e)| e.remote)
+            .collect();
+        assert_eq!(media.len(), 2 * 4);
+        assert_eq!(
+            media.iter().filter(|&&r| r == source).count(),
+            8,
+            "the group's any-source media narrowed, and the new pair from it"
         );
     }
 

@@ -1,6 +1,6 @@
 //! The ALG stream engine on the control lcore: it runs the ALGs on the frames the
-//! workers tag ([`crate::alg::Tag`]), holds the TCP segments that end inside an
-//! address-carrying FTP command, a SIP message or a contract ALG's (RTSP, IRC, ...)
+//! workers tag ([`crate::alg::Tag`]), holds the TCP segments that end inside a
+//! contract ALG's message (an FTP command, a SIP message, an RTSP head, an IRC line...)
 //! until the rest arrives and rewrites the run as one text, gathers the fragments of
 //! datagrams a worker reassembled, and carries out what the ALG policies decide (a
 //! reply to the client, or the frames dropped). The control lcore
@@ -258,8 +258,7 @@ impl<B: PacketBuf> AlgStream<B> {
     }
 
     /// Runs the ALG on a frame a worker tagged, and says where it goes. A TCP segment
-    /// that ends inside an address-carrying FTP command or a SIP or contract ALG
-    /// message is held (answer [`Outcome::Hold`]: give it to [`AlgStream::hold_alg`]) until the
+    /// that ends inside a contract ALG's message is held (answer [`Outcome::Hold`]: give it to [`AlgStream::hold_alg`]) until the
     /// rest arrives; then the run is rewritten as one text, each segment keeping its
     /// own bytes and its share of the edits, and they go in order. Linux's helpers
     /// drop such a segment (a command split at the start of a segment) or pass it
@@ -274,9 +273,8 @@ impl<B: PacketBuf> AlgStream<B> {
             return Outcome::Hold;
         }
         let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
-        // (Held both ways: SIP and the contract ALGs, whose framing says what.)
-        let text =
-            tag.alg == crate::nat::ALG_SIP || crate::alg_contract::contract_of(tag.alg).is_some();
+        // (Held both ways: the contract ALGs, whose framing says what.)
+        let text = crate::alg_contract::contract_of(tag.alg).is_some();
         let seg = crate::alg::tcp_payload(buf.data()).map(|(s, e)| {
             let l4 = crate::alg::l4_at(buf.data());
             (crate::wire::be32(buf.data(), l4 + 4), e - s)
@@ -414,14 +412,10 @@ impl<B: PacketBuf> AlgStream<B> {
         Outcome::Send
     }
 
-    /// Whether a payload (or a run's whole text) ends inside an address-carrying FTP
-    /// command or a SIP or contract ALG message.
+    /// Whether a payload (or a run's whole text) ends inside a contract ALG's message.
     fn incomplete(&self, payload: &[u8], key: (u32, u16, u32, u16), tag: &crate::alg::Tag) -> bool {
         if payload.is_empty() || !self.alg.reading(&key) {
             return false;
-        }
-        if tag.alg == crate::nat::ALG_SIP {
-            return crate::alg_text::incomplete_tail(payload);
         }
         match crate::alg_contract::contract_of(tag.alg) {
             Some(c) => {

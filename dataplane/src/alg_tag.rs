@@ -1,8 +1,7 @@
 //! The ALG tag: what the worker tells the control lcore about a frame of an ALG's
 //! control session (the session's endpoints, the ALG, the translations it reserved),
-//! and where a frame's L4 header and TCP payload are. Below the FTP ALG (`alg.rs`),
-//! the SIP ALG (`alg_text.rs`) and the contract ALGs (`alg_contract.rs`); it imports
-//! none.
+//! and where a frame's L4 header and TCP payload are. Below the stream engine's
+//! control (`alg.rs`) and the contract ALGs (`alg_contract.rs`); it imports neither.
 //!
 //! The tag travels in front of the frame, in the mbuf headroom:
 //! `[0xA7, direction, n, alg, in_addr, in_port, rem_addr, rem_port, out_addr, out_port, frag, frags,

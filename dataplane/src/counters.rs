@@ -628,10 +628,18 @@ impl WorkerCounters {
     /// `cgnat_alg::contract::Contract::events`, and the stream engine's
     /// `policy_reply`, `policy_drop`, `held`, `joined`, `released` for an ALG that has
     /// them): FTP's are its `cgnat_alg_ftp_*` counters, by their labels in
-    /// [`FTP_EVENTS`], and `alg_nat64_ftp_refused`; None for the others.
+    /// [`FTP_EVENTS`], and `alg_nat64_ftp_refused`; a text ALG's ([`TEXT_ALG_EVENTS`]:
+    /// SIP's `not_a_message`, `registrations`...) its [`AlgEvent`] counters of the
+    /// same name; None for the others.
     pub fn own_event(&self, alg: u8, name: &str) -> Option<&Counter> {
         if !has_own_event(alg, name) {
             return None;
+        }
+        if let Some(ev) = self.text_alg_events(counted_as(alg)) {
+            return ALG_EVENT_NAMES
+                .iter()
+                .position(|n| *n == name)
+                .map(|k| &ev[k]);
         }
         if name == "nat64_refused" {
             return Some(&self.alg_nat64_ftp_refused);
@@ -662,6 +670,10 @@ impl WorkerCounters {
     pub fn contract_event_at(&self, alg: u8, e: usize) -> &Counter {
         if let (Some(Some(a)), Some(ev)) = (TEXT_EVENT_OF.get(e), self.text_alg_events(alg)) {
             return &ev[*a as usize];
+        }
+        if alg == cgnat_alg::id::RTCP && e == ContractEvent::NoRoom as usize {
+            // An RTCP rewrite without room: SIP's `no_room`, as always.
+            return &self.alg_sip[AlgEvent::NoRoom as usize];
         }
         &self.alg_contract[usize::from(alg) & 7][e % N_CONTRACT_EVENTS]
     }
@@ -846,7 +858,23 @@ pub fn contract_series(alg: u8) -> impl Iterator<Item = (usize, &'static str)> {
 /// Whether contract ALG `alg` counts event `name` in a counter of its own
 /// ([`WorkerCounters::own_event`]).
 pub fn has_own_event(alg: u8, name: &str) -> bool {
+    if TEXT_ALG_EVENTS.iter().any(|(id, _)| *id == counted_as(alg)) {
+        // A text ALG's events its contract names, as its counters of those names.
+        let named = cgnat_alg::contract_of(alg).is_some_and(|c| c.events().contains(&name));
+        return named && ALG_EVENT_NAMES.contains(&name);
+    }
     alg == cgnat_alg::id::FTP && (name == "nat64_refused" || FTP_EVENTS.iter().any(|e| e.0 == name))
+}
+
+/// The ALG among whose counters session id `alg`'s own events are counted: the RTCP
+/// of announced media (`cgnat_alg::id::RTCP`, SIP's and RTSP's alike) among SIP's
+/// (`rtcp_cname_rewritten`), as always; any other ALG among its own.
+fn counted_as(alg: u8) -> u8 {
+    if alg == cgnat_alg::id::RTCP {
+        cgnat_alg::id::SIP
+    } else {
+        alg
+    }
 }
 
 /// Number of [`AlgEvent`]s.

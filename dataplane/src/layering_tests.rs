@@ -1,7 +1,7 @@
 //! The guide's layering, checked on the sources: no two modules import each other. The
-//! ALG tag (`alg_tag.rs`) is below the FTP ALG (`alg.rs`) and the text ALGs
-//! (`alg_text.rs`), and the text ALGs below the FTP ALG's control (which calls their
-//! rewrite); the expectation table (`nat/expect.rs`) is below the NAT (`nat/mod.rs`);
+//! ALG tag (`alg_tag.rs`) is below the stream engine's control (`alg.rs`) and the
+//! contract path (`alg_contract.rs`); the expectation table (`nat/expect.rs`) is below
+//! the NAT (`nat/mod.rs`);
 //! the ALG stream engine (`alg_stream.rs`) and the port side (`side.rs`) are below the
 //! pipeline (`pipeline.rs`), whose control lcore owns the engine.
 
@@ -25,13 +25,13 @@ fn naming<'a>(src: &'a str, paths: &[&str]) -> Vec<&'a str> {
 
 #[test]
 fn the_alg_modules_do_not_import_each_other() {
-    // `crate::alg::` and `crate::alg_text` name them; `crate::alg_tag` is neither.
+    // `crate::alg::` and `crate::alg_contract` name them; `crate::alg_tag` is neither.
     let alg = ["crate::alg::", "crate::alg::{", "crate::alg;"];
-    assert_eq!(naming(&code("alg_text.rs"), &alg), Vec::<&str>::new());
+    assert_eq!(naming(&code("alg_contract.rs"), &alg), Vec::<&str>::new());
     assert_eq!(
         naming(
             &code("alg_tag.rs"),
-            &[&alg[..], &["crate::alg_text"]].concat()
+            &[&alg[..], &["crate::alg_contract"]].concat()
         ),
         Vec::<&str>::new()
     );
@@ -45,7 +45,6 @@ fn the_contract_path_imports_no_alg_and_not_the_pipeline() {
         "crate::alg::",
         "crate::alg::{",
         "crate::alg;",
-        "crate::alg_text",
         "crate::pipeline",
         "crate::alg_stream",
     ];

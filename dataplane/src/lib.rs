@@ -12,7 +12,6 @@ pub mod alg;
 pub mod alg_contract;
 pub mod alg_stream;
 pub mod alg_tag;
-pub mod alg_text;
 pub mod backlog;
 pub mod buf;
 pub mod counters;

@@ -467,11 +467,12 @@ pub struct Worker<B> {
     hairpin_owner: Option<u16>,
     /// Set when the packet belongs to an ALG control session.
     alg_tag: Option<crate::alg::Tag>,
-    /// SIP messages not complete yet, per session (the control lcore holds the
-    /// segment; the worker keeps the bytes to parse the joined message).
-    text_partials: crate::alg_text::Partials,
-    /// The contract ALGs' TCP streams: messages not complete yet, likewise, and the
-    /// sessions whose sequence numbers the control lcore adjusts.
+    /// Set while a datagram reassembled from fragments is translated.
+    reassembled: bool,
+    /// The contract ALGs' TCP streams: messages not complete yet (the control lcore
+    /// holds the segment; the worker keeps the bytes to parse the joined message), the
+    /// sessions whose sequence numbers the control lcore adjusts, and the media
+    /// sources peers named.
     contract_streams: crate::alg_contract::Streams,
     /// PCP and NAT-PMP requests per subscriber this second.
     pcp_rate: crate::pcp::RateLimit,
@@ -555,7 +556,7 @@ impl<B: PacketBuf> Worker<B> {
             handed: false,
             hairpin_owner: None,
             alg_tag: None,
-            text_partials: crate::alg_text::Partials::default(),
+            reassembled: false,
             contract_streams: crate::alg_contract::Streams::default(),
             pcp_rate: crate::pcp::RateLimit::default(),
         }
@@ -1182,10 +1183,13 @@ impl<B: PacketBuf> Worker<B> {
         if whole.data()[p.l3 + 8] <= 1 {
             return self.drop_datagram(key, now);
         }
+        // (Its ALG's edits are the control lcore's, which cuts it again.)
+        self.reassembled = true;
         let done = match from {
             Side::Inside => self.in2out(whole, &p, now),
             Side::Outside => self.out2in(whole, &p, now).map(|()| Side::Inside),
         };
+        self.reassembled = false;
         let hairpin = self.hairpin_owner.take().is_some();
         let out = match done {
             Ok(side) if !hairpin => side,
@@ -1199,6 +1203,11 @@ impl<B: PacketBuf> Worker<B> {
             }
         };
         let tag = self.alg_tag.take();
+        // (An ALG's inline rewrite of the datagram may have changed its length.)
+        let p = Parsed {
+            end: ip_end(whole.data(), p.l3),
+            ..p
+        };
         let dst = {
             let mut ip = ipv4::Packet::new_unchecked(&mut whole.data_mut()[p.l3..p.end]);
             ip.decrement_ttl();
@@ -1681,7 +1690,9 @@ impl<B: PacketBuf> Worker<B> {
                 return Verdict::Drop(r);
             }
         }
-        let mut ip = ipv4::Packet::new_unchecked(&mut buf.data_mut()[p.l3..p.end]);
+        // (An ALG's inline rewrite of a datagram may have changed its length.)
+        let end = ip_end(buf.data(), p.l3);
+        let mut ip = ipv4::Packet::new_unchecked(&mut buf.data_mut()[p.l3..end]);
         ip.decrement_ttl();
         let dst = ip.dst();
         self.l2_out(buf, out, dst, now)
@@ -1887,7 +1898,8 @@ impl<B: PacketBuf> Worker<B> {
         if let Some(c) = crate::alg_contract::contract_of(s.alg()) {
             // On the IPv4 frame, as for NAT44: the session's inside endpoint is the
             // host's handle (TFTP: the server's answer from a new port reaches the
-            // host as any NAT64 session's).
+            // host as any NAT64 session's). Its edits there write no address and
+            // keep the length (a datagram's that would not are not made: NAT64).
             self.contract_alg(c, buf, i, &s, cgnat_alg::contract::Dir::FromInside, now);
         }
         self.counters.in2out.inc();
@@ -2387,13 +2399,10 @@ impl<B: PacketBuf> Worker<B> {
         }
         let mut grew = 0isize;
         if let Some(c) = crate::alg_contract::contract_of(s.alg()) {
-            self.contract_alg(c, buf, i, &s, cgnat_alg::contract::Dir::FromInside, now);
-        } else if s.alg() == crate::nat::ALG_SIP {
-            self.text_alg(buf, i, &s, 0, now);
-        } else if s.alg() == crate::nat::ALG_RTCP {
-            grew = crate::alg_text::rtcp_from_inside(buf, s.in_addr, s.out_addr, &self.counters);
+            grew = self.contract_alg(c, buf, i, &s, cgnat_alg::contract::Dir::FromInside, now);
         }
-        // An inline payload rewrite (RTCP) changed the packet's length.
+        // An inline payload rewrite (a datagram's: SIP's, RTCP's) changed the packet's
+        // length.
         let p = &Parsed {
             end: p.end.wrapping_add_signed(grew),
             ..*p
@@ -2457,11 +2466,15 @@ impl<B: PacketBuf> Worker<B> {
         if p.first_fragment && s.alg() != 0 {
             return Err(DropReason::AlgFragment);
         }
+        let mut grew = 0isize;
         if let Some(c) = crate::alg_contract::contract_of(s.alg()) {
-            self.contract_alg(c, buf, i, &s, cgnat_alg::contract::Dir::FromOutside, now);
-        } else if s.alg() == crate::nat::ALG_SIP {
-            self.text_alg(buf, i, &s, 1, now);
+            grew = self.contract_alg(c, buf, i, &s, cgnat_alg::contract::Dir::FromOutside, now);
         }
+        // An inline rewrite of a datagram changed the packet's length.
+        let p = &Parsed {
+            end: p.end.wrapping_add_signed(grew),
+            ..*p
+        };
         rewrite(buf, p, false, s.in_addr, s.in_port, s.out_addr, s.out_port);
         self.counters.out2in.inc();
         Ok(())
@@ -2469,7 +2482,7 @@ impl<B: PacketBuf> Worker<B> {
 
     /// A frame of a session of an ALG the dataplane runs through its contract
     /// ([`crate::alg_contract::worker`]): tagged for the control lcore if it must go
-    /// there.
+    /// there. How much an inline rewrite (a datagram's) changed its length.
     fn contract_alg<F: PacketBuf>(
         &mut self,
         c: &'static dyn cgnat_alg::contract::Contract,
@@ -2478,46 +2491,27 @@ impl<B: PacketBuf> Worker<B> {
         s: &crate::nat::Session,
         dir: cgnat_alg::contract::Dir,
         now: u32,
-    ) {
+    ) -> isize {
         let (min_data_port, loose) = self.params.alg_keys[usize::from(s.alg()) & 7];
         let policy = cgnat_alg::contract::Policy {
             min_data_port,
             loose,
             ..Default::default()
         };
-        self.alg_tag = crate::alg_contract::worker(
+        let (tag, grew) = crate::alg_contract::worker(
             c,
             &mut self.nat,
             &self.counters,
             &mut self.contract_streams,
             buf,
-            i,
-            s,
+            (i, s),
             dir,
             now,
             policy,
+            self.reassembled,
         );
-    }
-
-    /// A frame of a SIP control session, `dir` 0 from the inside host.
-    fn text_alg<F: PacketBuf>(
-        &mut self,
-        buf: &F,
-        i: u32,
-        s: &crate::nat::Session,
-        dir: u8,
-        now: u32,
-    ) {
-        self.alg_tag = Some(crate::alg_text::worker(
-            &mut self.nat,
-            &self.counters,
-            &mut self.text_partials,
-            buf,
-            i,
-            s,
-            dir,
-            now,
-        ));
+        self.alg_tag = tag;
+        grew
     }
 
     /// An ICMP error from outside about a packet the NAT sent out: the embedded packet
@@ -3120,6 +3114,13 @@ struct Embedded {
     dst: u32,
     sport: u16,
     dport: u16,
+}
+
+/// The end of the IPv4 packet at `l3` in `d`, by its total length (within `d`, past
+/// its header): after an ALG's inline rewrite of a datagram changed its length.
+fn ip_end(d: &[u8], l3: usize) -> usize {
+    let total = usize::from(crate::wire::be16(d, l3 + 2));
+    (l3 + total).clamp((l3 + 20).min(d.len()), d.len())
 }
 
 impl Embedded {

@@ -1064,3 +1064,99 @@ fn a_dialogs_contact_on_another_port_is_a_dialog_pinhole_that_ends_with_the_call
     from_phone(&mut h, bye.as_bytes(), 1002);
     assert_eq!(classes(&h), [], "BYE removed every pinhole of the call");
 }
+
+/// SIP runs on the ALG contract (issue 14): an INVITE over UDP is read, granted and
+/// rewritten by the one generic path, by the worker itself (a datagram has no
+/// sequence numbers to adjust: no trip to the control lcore), counted as a contract
+/// ALG's message and pinhole, and under SIP's own names as before.
+#[test]
+fn sip_runs_on_the_alg_contract_and_a_datagram_is_rewritten_by_the_worker() {
+    use cgnat_dataplane::counters::ContractEvent;
+    let sip = cgnat_alg::id::SIP;
+    assert!(cgnat_alg::plugin(sip).unwrap().contract.is_some());
+    let mut h = harness(STRICT);
+    let o = from_phone(&mut h, invite("k1", 30000).as_bytes(), 1000);
+    let t = udp_payload(&o);
+    assert!(!t.contains("100.64.1.2"), "{t}");
+    content_length_ok(&t);
+    let ev = |e| h.counters.contract_event(sip, e).get();
+    assert_eq!(
+        [
+            ContractEvent::Messages,
+            ContractEvent::Pinholes,
+            ContractEvent::MediaPairs,
+            ContractEvent::RewrittenInline,
+        ]
+        .map(ev),
+        [1, 1, 1, 1]
+    );
+    assert_eq!(h.counters.alg_sip[AlgEvent::Messages as usize].get(), 1);
+    assert_eq!(h.counters.alg_sip[AlgEvent::Rewritten as usize].get(), 1);
+    assert_eq!(h.counters.alg_sip[AlgEvent::MediaPairs as usize].get(), 1);
+    assert_eq!(
+        h.control_counters.alg_sip[AlgEvent::Rewritten as usize].get(),
+        0
+    );
+}
+
+/// On the contract, SIP leaves a media stream below `min_media_port` unasked: counted
+/// `low_media_port` only, as before (not `pinhole_refused`, nor the contract's
+/// `refused`).
+#[test]
+fn a_low_media_port_is_counted_once_and_asks_nothing() {
+    use cgnat_dataplane::counters::ContractEvent;
+    let mut h = harness(STRICT);
+    from_phone(&mut h, invite("low2", 52).as_bytes(), 1000);
+    let sip = |e: AlgEvent| h.counters.alg_sip[e as usize].get();
+    assert_eq!(
+        [AlgEvent::LowPort, AlgEvent::PinholeRefused].map(sip),
+        [1, 0]
+    );
+    let ev = |e| h.counters.contract_event(cgnat_alg::id::SIP, e).get();
+    assert_eq!(
+        [ContractEvent::Refused, ContractEvent::Pinholes].map(ev),
+        [0, 0]
+    );
+}
+
+/// RTCP of a call's media, on the contract too (`rtcp::Rtcp`, session id `rtcp`): the
+/// phone's CNAME naming its address names the pool address, the packet grows by the
+/// difference (made by the worker), counted `rtcp_cname_rewritten` among SIP's
+/// events as before; the callee's RTCP comes back untouched.
+#[test]
+fn rtcp_cname_of_the_phone_is_rewritten_on_the_contract_and_counted_as_sips() {
+    let mut h = harness(STRICT);
+    let o = from_phone(&mut h, invite("r1", 30600).as_bytes(), 1000);
+    let pub_ip = out(&o).src.ip().to_string();
+    let cname = b"alice@100.64.1.2";
+    let mut sdes = vec![0x81, 202, 0, 0, 9, 9, 9, 9, 1, cname.len() as u8];
+    sdes.extend_from_slice(cname);
+    sdes.push(0);
+    while sdes.len() % 4 != 0 {
+        sdes.push(0);
+    }
+    let w = (sdes.len() / 4 - 1) as u16;
+    sdes[2..4].copy_from_slice(&w.to_be_bytes());
+    let mut rtcp = vec![0x80, 201, 0, 1, 1, 2, 3, 4];
+    rtcp.extend_from_slice(&sdes);
+    let f = one(
+        &mut h,
+        &udp("100.64.1.2:30601", "192.0.2.30:40001", &rtcp, false),
+        Inside,
+        1001,
+        Outside,
+    );
+    assert!(checksums_ok(&f));
+    let payload = &f[42..];
+    let want = format!("alice@{pub_ip}");
+    assert!(
+        payload.windows(want.len()).any(|w| w == want.as_bytes()),
+        "{payload:?}"
+    );
+    assert!(!payload.windows(10).any(|w| w == b"100.64.1.2"));
+    assert_eq!(payload.len() % 4, 0);
+    assert_eq!(
+        h.counters.alg_sip[AlgEvent::RtcpRewritten as usize].get(),
+        1
+    );
+}

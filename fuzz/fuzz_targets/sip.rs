@@ -1,7 +1,12 @@
 //! SIP on arbitrary bytes, as a datagram and as a stream: parse, plan, and rewrite
 //! both ways; a rewrite must leave a message that parses again with a body as long as
-//! its Content-Length says.
+//! its Content-Length says. And its ALG contract, both ways, datagram and stream:
+//! framing stays within the input, the edits made with any grants lie within their
+//! message, in order, and apply, and a refusal's reply is a SIP response or none.
 #![no_main]
+#[path = "common/contract.rs"]
+mod contract;
+use cgnat_alg::contract::{Conn, Contract, Ctx, Dir, Policy, Reply};
 use cgnat_alg::{sip, text};
 use libfuzzer_sys::fuzz_target;
 use std::net::Ipv4Addr;
@@ -30,6 +35,32 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(m2.msg.len, out.len());
                 }
             }
+        }
+    }
+    for datagram in [true, false] {
+        for dir in [Dir::FromInside, Dir::FromOutside] {
+            let ctx = Ctx {
+                dir,
+                inside: (u32::from(inside), 5060),
+                outside: (u32::from(outside), 1024),
+                remote: (0xC000_0214, 5060),
+                datagram,
+            };
+            contract::check(&sip::SipAlg, data, &ctx, |msg| {
+                let conn = Conn {
+                    policy: Policy {
+                        max_message_size: 300,
+                        deny_status: 403,
+                        ..Policy::default()
+                    },
+                    ..Conn::of(ctx)
+                };
+                let mut r = Reply::default();
+                let denied = |m: &[u8]| m.len() % 2 == 0;
+                if sip::SipAlg.refuse_in(msg, &conn, &denied, &mut r) {
+                    assert!(r.bytes().is_empty() || r.bytes().starts_with(b"SIP/2.0 "));
+                }
+            });
         }
     }
 });

@@ -484,6 +484,16 @@ impl NatParams {
         }
     }
 
+    /// The largest request ALG `alg` (its id) lets the subscriber send
+    /// (`alg.<name>.max_message_size`; 0: any, and for an ALG without the key).
+    #[inline]
+    pub fn max_message_size(&self, alg: u8) -> usize {
+        match alg {
+            ALG_SIP => self.sip_max_message_size,
+            _ => 0,
+        }
+    }
+
     /// Whether [`portless`] protocol `proto` is translated (`nat.protocols`).
     #[inline]
     pub fn allows_protocol(&self, proto: u8) -> bool {
