@@ -517,7 +517,10 @@ pub fn tag(b: &[u8]) -> u32 {
     h | 1
 }
 
-/// One byte-range replacement in a message.
+/// One byte-range replacement in a message, with its text on the heap: what the
+/// control lcore's stream engine (`dataplane/src/alg.rs`) applies to a joined run with
+/// [`apply`]. No ALG on the worker uses it: their edits are the contract's bounded
+/// [`crate::contract::Edits`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Edit {
     /// Offset of the first byte replaced.
