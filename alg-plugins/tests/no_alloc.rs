@@ -3,62 +3,19 @@
 //! events, edits and request policy on realistic messages both ways, once to warm up,
 //! then again with this thread's allocations counted; there must be none.
 //!
-//! The counting allocator wraps the system one and counts only while this thread has
-//! switched counting on (a thread-local flag), so the test harness's own threads do
-//! not disturb it. It is the one `unsafe` outside `ffi/`: `GlobalAlloc` is an unsafe
-//! trait, and a global allocator is the only way to see every allocation.
+//! The allocations are counted by the `allocation-counter` crate (a dev-dependency):
+//! its global allocator wraps the system one and counts per thread, only inside
+//! `measure`, so the test harness's own threads do not disturb it, and the project
+//! keeps its unsafe code in `ffi/` (a global allocator is an unsafe trait).
 
 use cgnat_alg::contract::{
     Ask, Conn, Contract, Ctx, Dir, Edits, Framing, Grant, Notes, Plan, Policy, Reply, MAX_ASKS,
 };
 use cgnat_alg::{contract_of, id, pptp, PLUGINS};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note_allocation() {
-    let on = COUNTING.try_with(Cell::get).unwrap_or(false);
-    if on {
-        let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-    }
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the count is a
-// const-initialised thread-local cell, which itself never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// How many allocations `f` made on this thread.
-fn allocations(f: impl FnOnce()) -> usize {
-    COUNT.with(|c| c.set(0));
-    COUNTING.with(|c| c.set(true));
-    f();
-    COUNTING.with(|c| c.set(false));
-    COUNT.with(Cell::get)
+fn allocations(f: impl FnOnce()) -> u64 {
+    allocation_counter::measure(f).count_total
 }
 
 const INSIDE: u32 = 0x6440_0102; // 100.64.1.2
@@ -380,6 +337,8 @@ fn the_contract_algs_do_not_allocate_per_message() {
         .map(|p| p.id)
         .chain([id::RTCP]);
     let deny = ["MESSAGE".to_string(), "RECORD".to_string()];
+    // The counter sees an allocation made here (so a zero below means none).
+    assert_eq!(allocations(|| drop(std::hint::black_box(vec![0u8; 64]))), 1);
     let mut report = Vec::new();
     for alg in ids {
         let c = contract_of(alg).expect("a contract");
