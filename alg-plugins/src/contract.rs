@@ -324,6 +324,19 @@ pub struct Edit {
     pub address_free: bool,
 }
 
+impl Default for Edit {
+    /// An empty insertion at the start.
+    fn default() -> Edit {
+        Edit {
+            at: 0,
+            len: 0,
+            bytes: [0; MAX_EDIT],
+            n: 0,
+            address_free: false,
+        }
+    }
+}
+
 impl Edit {
     /// An edit; None when `with` is longer than [`MAX_EDIT`]. It may write an address
     /// (see [`Edit::address_free`]).
@@ -403,6 +416,11 @@ impl Edits {
         with: &[u8],
     ) -> Result<(), EditError> {
         self.push_edit(at, len, with, true)
+    }
+
+    /// Adds a copy of `e` (its [`Edit::address_free`] kept) after the others.
+    pub fn add(&mut self, e: &Edit) -> Result<(), EditError> {
+        self.push_edit(e.at, e.len, e.bytes(), e.address_free)
     }
 
     fn push_edit(
@@ -632,6 +650,18 @@ impl Reply {
     /// The reply.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes[..self.n]
+    }
+}
+
+/// Text written with `write!` is appended as [`Reply::push`] does; past the reply's
+/// room, an error (and nothing of that piece appended).
+impl std::fmt::Write for Reply {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.push(s.as_bytes()) {
+            Ok(())
+        } else {
+            Err(std::fmt::Error)
+        }
     }
 }
 

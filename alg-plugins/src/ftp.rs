@@ -71,8 +71,8 @@ fn number(s: &[u8], digits: usize, max: u32) -> Result<u32, FtpError> {
 
 /// "h1,h2,h3,h4,p1,p2" (PORT and 227): the address and port.
 pub fn parse_host_port(s: &[u8]) -> Result<(Ipv4Addr, u16), FtpError> {
-    let parts: Vec<&[u8]> = s.split(|&b| b == b',').collect();
-    if parts.len() != 6 {
+    let mut parts = [&s[..0]; 6];
+    if split_exact(s, b',', &mut parts) != Some(6) {
         return Err(FtpError::BadSyntax);
     }
     let mut n = [0u8; 6];
@@ -84,6 +84,16 @@ pub fn parse_host_port(s: &[u8]) -> Result<(Ipv4Addr, u16), FtpError> {
         return Err(FtpError::PortZero);
     }
     Ok((Ipv4Addr::new(n[0], n[1], n[2], n[3]), port))
+}
+
+/// `s` split at `d` into `out`: how many parts, None when more than `out` holds.
+fn split_exact<'s>(s: &'s [u8], d: u8, out: &mut [&'s [u8]]) -> Option<usize> {
+    let mut n = 0;
+    for part in s.split(|&b| b == d) {
+        *out.get_mut(n)? = part;
+        n += 1;
+    }
+    Some(n)
 }
 
 /// Formats an address and port as PORT/227 write them.
@@ -115,20 +125,19 @@ pub fn parse_eprt(s: &[u8]) -> Result<Eprt, FtpError> {
     if s.len() < 2 || !(33..=126).contains(&d) || d.is_ascii_digit() || s.last() != Some(&d) {
         return Err(FtpError::BadSyntax);
     }
-    let fields: Vec<&[u8]> = s[1..s.len() - 1].split(|&b| b == d).collect();
-    if fields.len() != 3 {
+    let mut fields = [&s[..0]; 3];
+    if split_exact(&s[1..s.len() - 1], d, &mut fields) != Some(3) {
         return Err(FtpError::BadSyntax);
     }
     match fields[0] {
         b"1" => {
-            let text = std::str::from_utf8(fields[1]).map_err(|_| FtpError::BadSyntax)?;
-            let octets: Vec<&str> = text.split('.').collect();
-            if octets.len() != 4 {
+            let mut octets = [&s[..0]; 4];
+            if split_exact(fields[1], b'.', &mut octets) != Some(4) {
                 return Err(FtpError::BadSyntax);
             }
             let mut o = [0u8; 4];
             for (i, x) in octets.iter().enumerate() {
-                o[i] = number(x.as_bytes(), 3, 255)? as u8;
+                o[i] = number(x, 3, 255)? as u8;
             }
             let port = number(fields[2], 5, 65535)? as u16;
             if port == 0 {

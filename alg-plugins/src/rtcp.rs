@@ -7,6 +7,7 @@
 //! no ports, no `[alg]` section; [`crate::contract_of`] names it).
 
 use crate::contract::{Contract, Ctx, Dir, EditError, Edits, Framing, Grant, Plan};
+use crate::text;
 use std::net::Ipv4Addr;
 
 /// SDES packet type.
@@ -18,7 +19,60 @@ const CNAME: u8 = 1;
 /// (after `@`) or whole text is `from`; None when nothing changes or `p` is not a
 /// clean compound RTCP packet.
 pub fn rewrite_cname(p: &[u8], from: &str, to: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(p.len() + 32);
+    let mut room = p.len() + 32;
+    loop {
+        let mut out = vec![0u8; room];
+        match rewrite_cname_into(p, from.as_bytes(), to.as_bytes(), &mut out) {
+            Ok(n) => return n.map(|n| out[..n].to_vec()),
+            Err(_) => room *= 2,
+        }
+    }
+}
+
+/// Bytes written into a buffer of fixed size.
+struct Out<'o> {
+    b: &'o mut [u8],
+    n: usize,
+    /// Something did not fit.
+    full: bool,
+}
+
+impl Out<'_> {
+    fn put(&mut self, x: &[u8]) {
+        match self.b.get_mut(self.n..self.n + x.len()) {
+            Some(to) => {
+                to.copy_from_slice(x);
+                self.n += x.len();
+            }
+            None => self.full = true,
+        }
+    }
+}
+
+/// [`rewrite_cname`] into `out` (no allocation): the length of the new packet, None
+/// when nothing changes or `p` is not clean; [`EditError::TooMany`] when the new packet
+/// does not fit in `out`.
+pub fn rewrite_cname_into(
+    p: &[u8],
+    from: &[u8],
+    to: &[u8],
+    out: &mut [u8],
+) -> Result<Option<usize>, EditError> {
+    let mut out = Out {
+        b: out,
+        n: 0,
+        full: false,
+    };
+    let changed = cname_packets(p, from, to, &mut out);
+    if out.full {
+        return Err(EditError::TooMany);
+    }
+    Ok(changed.filter(|&c| c).map(|_| out.n))
+}
+
+/// Writes the compound packet `p` with its CNAMEs rewritten into `out`: whether a
+/// CNAME changed; None when `p` is not clean.
+fn cname_packets(p: &[u8], from: &[u8], to: &[u8], out: &mut Out<'_>) -> Option<bool> {
     let mut changed = false;
     let mut at = 0;
     while at < p.len() {
@@ -29,16 +83,16 @@ pub fn rewrite_cname(p: &[u8], from: &str, to: &str) -> Option<Vec<u8>> {
         let len = (usize::from(u16::from_be_bytes([h[2], h[3]])) + 1) * 4;
         let pkt = p.get(at..at + len)?;
         if h[1] != SDES || h[0] & 0x20 != 0 {
-            out.extend_from_slice(pkt);
+            out.put(pkt);
             at += len;
             continue;
         }
         let chunks = usize::from(h[0] & 0x1f);
-        let start = out.len();
-        out.extend_from_slice(&pkt[..4]);
+        let start = out.n;
+        out.put(&pkt[..4]);
         let mut c = 4;
         for _ in 0..chunks {
-            out.extend_from_slice(pkt.get(c..c + 4)?);
+            out.put(pkt.get(c..c + 4)?);
             c += 4;
             loop {
                 let t = *pkt.get(c)?;
@@ -47,32 +101,40 @@ pub fn rewrite_cname(p: &[u8], from: &str, to: &str) -> Option<Vec<u8>> {
                 }
                 let n = usize::from(*pkt.get(c + 1)?);
                 let text = pkt.get(c + 2..c + 2 + n)?;
-                let new = if t == CNAME {
-                    cname(text, from, to)
+                let host_at = text.iter().rposition(|&b| b == b'@').map_or(0, |i| i + 1);
+                out.put(&[t]);
+                if t == CNAME && &text[host_at..] == from {
+                    changed = true;
+                    out.put(&[u8::try_from(host_at + to.len()).ok()?]);
+                    out.put(&text[..host_at]);
+                    out.put(to);
                 } else {
-                    None
-                };
-                let text = new.as_deref().unwrap_or(text);
-                changed |= new.is_some();
-                out.push(t);
-                out.push(u8::try_from(text.len()).ok()?);
-                out.extend_from_slice(text);
+                    out.put(&[n as u8]);
+                    out.put(text);
+                }
                 c += 2 + n;
             }
             // The end item and padding to a 32-bit boundary, in and out.
             c += 4 - (c % 4);
-            let pad = 4 - ((out.len() - start) % 4);
-            out.extend(std::iter::repeat_n(0, pad));
+            let pad = 4 - ((out.n.saturating_sub(start)) % 4);
+            out.put(&[0u8; 4][..pad]);
         }
         if c != len {
             return None;
         }
-        let words = (out.len() - start) / 4 - 1;
-        out[start + 2..start + 4].copy_from_slice(&u16::try_from(words).ok()?.to_be_bytes());
+        let words = (out.n.saturating_sub(start) / 4).checked_sub(1)?;
+        let words = u16::try_from(words).ok()?.to_be_bytes();
+        if let Some(w) = out.b.get_mut(start + 2..start + 4) {
+            w.copy_from_slice(&words);
+        }
         at += len;
     }
-    changed.then_some(out)
+    Some(changed)
 }
+
+/// Longest RTCP packet rewritten (a jumbo frame's, and room for its CNAMEs to grow);
+/// a longer one is left as it is, counted `no_room` by the dataplane.
+pub const MAX_RTCP: usize = 9216;
 
 /// The RTCP of announced media on the ALG [`Contract`]: a datagram is one message,
 /// which asks nothing; from the inside host, a CNAME naming its address names the
@@ -112,23 +174,18 @@ impl Contract for Rtcp {
         if ctx.dir != Dir::FromInside {
             return Ok(());
         }
-        let from = Ipv4Addr::from(ctx.inside.0).to_string();
-        let to = Ipv4Addr::from(ctx.outside.0).to_string();
-        if let Some(new) = rewrite_cname(msg, &from, &to) {
-            edits.push_diff(msg, &new)?;
+        let from = text::text::<16>(format_args!("{}", Ipv4Addr::from(ctx.inside.0)));
+        let to = text::text::<16>(format_args!("{}", Ipv4Addr::from(ctx.outside.0)));
+        let (Some(from), Some(to)) = (from, to) else {
+            return Ok(());
+        };
+        let mut new = [0u8; MAX_RTCP];
+        if let Some(n) = rewrite_cname_into(msg, from.bytes(), to.bytes(), &mut new)? {
+            edits.push_diff(msg, &new[..n])?;
             edits.notes.note(0);
         }
         Ok(())
     }
-}
-
-fn cname(text: &[u8], from: &str, to: &str) -> Option<Vec<u8>> {
-    let host_at = text.iter().rposition(|&b| b == b'@').map_or(0, |i| i + 1);
-    (&text[host_at..] == from.as_bytes()).then(|| {
-        let mut v = text[..host_at].to_vec();
-        v.extend_from_slice(to.as_bytes());
-        v
-    })
 }
 
 #[cfg(test)]
@@ -149,6 +206,38 @@ mod tests {
         p.extend_from_slice(&sdes);
         p.extend_from_slice(&[0x81, 203, 0, 1, 9, 9, 9, 9]);
         p
+    }
+
+    #[test]
+    fn a_packet_whose_rewrite_does_not_fit_is_left_as_it_is() {
+        let p = compound(b"a@192.168.1.2");
+        let mut small = [0u8; 16];
+        assert_eq!(
+            rewrite_cname_into(&p, b"192.168.1.2", b"198.51.100.13", &mut small),
+            Err(EditError::TooMany)
+        );
+        // Past MAX_RTCP with the rewrite: the contract's edits fail (the dataplane
+        // counts `no_room` and sends the packet as it was).
+        let mut big = p.clone();
+        let words = (MAX_RTCP / 4) as u16;
+        big.extend_from_slice(&[0x80, 204]);
+        big.extend_from_slice(&(words - 1).to_be_bytes());
+        big.resize(big.len() + usize::from(words - 1) * 4, 0);
+        let ctx = Ctx {
+            dir: Dir::FromInside,
+            inside: (u32::from(Ipv4Addr::new(192, 168, 1, 2)), 30001),
+            outside: (u32::from(Ipv4Addr::new(198, 51, 100, 13)), 61001),
+            remote: (0xC000_021E, 7001),
+            datagram: true,
+        };
+        let mut e = Edits::default();
+        assert_eq!(
+            Rtcp.edits(&big, &ctx, &Plan::default(), &[], &mut e),
+            Err(EditError::TooMany)
+        );
+        assert!(e.is_empty() && e.notes.is_empty());
+        // rewrite_cname has room for any packet.
+        assert!(rewrite_cname(&big, "192.168.1.2", "198.51.100.13").is_some());
     }
 
     #[test]

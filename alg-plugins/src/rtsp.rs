@@ -5,7 +5,8 @@
 //! transport (RTP over the RTSP connection, `RTP/AVP/TCP;interleaved=`) opens nothing.
 
 use crate::contract::{self, Ask, Contract, Ctx, Dir, EditError, Edits, Framing, Grant, Reply};
-use crate::text::{self, Edit, Message, TextError};
+use crate::contract::{Edit, MAX_EDITS};
+use crate::text::{self, List, Message, TextError};
 use std::net::Ipv4Addr;
 use std::ops::Range;
 
@@ -55,6 +56,9 @@ fn start_ok(l: &[u8]) -> bool {
 }
 
 /// What is at the start of an RTSP stream.
+// A message keeps its headers in place (no allocation per message), so it is large;
+// boxing it would allocate, and a frame lives on the stack only while it is read.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Frame {
     /// A message.
@@ -109,14 +113,19 @@ pub struct Spec {
     /// Multicast asked for.
     pub multicast: bool,
     /// `client_port`: the text of each port and its value (one or two).
-    pub client: Vec<(Range<usize>, u16)>,
+    pub client: List<(Range<usize>, u16), 2>,
     /// `destination`: its text and address (None if it is not an IPv4 literal).
     pub destination: Option<(Range<usize>, Option<Ipv4Addr>)>,
     /// `source` (a reply's media source).
     pub source: Option<Ipv4Addr>,
     /// `server_port` values.
-    pub server: Vec<u16>,
+    pub server: List<u16, 2>,
 }
+
+/// Most transport specifications read of a message (all its Transport headers
+/// together); more are not kept ([`List::over`]): a SETUP's are counted as asks that
+/// did not fit (`too_many_asks`), and every one left as written.
+pub const MAX_TRANSPORTS: usize = 16;
 
 /// Why a Transport header was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,9 +134,10 @@ pub enum TransportError {
     BadPort,
 }
 
-/// The specifications of every Transport header of `m`.
-pub fn transports(buf: &[u8], m: &Msg) -> Result<Vec<Spec>, TransportError> {
-    let mut out = Vec::new();
+/// The specifications of every Transport header of `m` (the first
+/// [`MAX_TRANSPORTS`]; every one is read for its ports' errors).
+pub fn transports(buf: &[u8], m: &Msg) -> Result<List<Spec, MAX_TRANSPORTS>, TransportError> {
+    let mut out = List::default();
     for v in m.msg.values(buf, "Transport", None) {
         for part in text::split_commas(buf, v) {
             let semi = buf[part.clone()]
@@ -148,26 +158,30 @@ pub fn transports(buf: &[u8], m: &Msg) -> Result<Vec<Spec>, TransportError> {
                 } else if name.eq_ignore_ascii_case(b"client_port") {
                     s.client = port_range(buf, val)?;
                 } else if name.eq_ignore_ascii_case(b"server_port") {
-                    s.server = port_range(buf, val)?.into_iter().map(|x| x.1).collect();
+                    for (_, p) in port_range(buf, val)?.iter() {
+                        let _ = s.server.push(*p);
+                    }
                 } else if name.eq_ignore_ascii_case(b"destination") {
                     s.destination = Some((val.clone(), text::ipv4(&buf[val])));
                 } else if name.eq_ignore_ascii_case(b"source") {
                     s.source = text::ipv4(&buf[val]);
                 }
             }
-            out.push(s);
+            let _ = out.push(s);
         }
     }
     Ok(out)
 }
 
 /// `a` or `a-b`, with b = a + 1 or a itself, or b > a within 16 ports.
-fn port_range(buf: &[u8], r: Range<usize>) -> Result<Vec<(Range<usize>, u16)>, TransportError> {
+fn port_range(buf: &[u8], r: Range<usize>) -> Result<List<(Range<usize>, u16), 2>, TransportError> {
+    let mut out = List::default();
     let v = &buf[r.clone()];
     match v.iter().position(|&b| b == b'-') {
         None => {
             let p = text::port(v).ok_or(TransportError::BadPort)?;
-            Ok(vec![(r, p)])
+            out.push((r, p));
+            Ok(out)
         }
         Some(d) => {
             let a = text::port(&v[..d]).ok_or(TransportError::BadPort)?;
@@ -175,13 +189,15 @@ fn port_range(buf: &[u8], r: Range<usize>) -> Result<Vec<(Range<usize>, u16)>, T
             if b < a || b - a > 16 {
                 return Err(TransportError::BadPort);
             }
-            Ok(vec![(r.start..r.start + d, a), (r.start + d + 1..r.end, b)])
+            out.push((r.start..r.start + d, a));
+            out.push((r.start + d + 1..r.end, b));
+            Ok(out)
         }
     }
 }
 
 /// A stream a SETUP asks for: the client's RTP and RTCP ports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stream {
     /// RTP port.
     pub rtp: u16,
@@ -192,8 +208,9 @@ pub struct Stream {
 /// What a SETUP from `host` asks the NAT for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// Streams to the client over UDP.
-    pub streams: Vec<Stream>,
+    /// Streams to the client over UDP (its `over`: specifications past
+    /// [`MAX_TRANSPORTS`], not read).
+    pub streams: List<Stream, MAX_TRANSPORTS>,
     /// Specifications that name another host as destination (opened for nobody).
     pub elsewhere: usize,
 }
@@ -205,7 +222,9 @@ pub fn plan(buf: &[u8], m: &Msg, host: Ipv4Addr) -> Result<Plan, TransportError>
     if m.kind != Kind::Request(Method::Setup) {
         return Ok(p);
     }
-    for s in transports(buf, m)? {
+    let specs = transports(buf, m)?;
+    p.streams.over = specs.over;
+    for s in specs.iter() {
         if !s.udp || s.multicast || s.client.is_empty() {
             continue;
         }
@@ -220,29 +239,26 @@ pub fn plan(buf: &[u8], m: &Msg, host: Ipv4Addr) -> Result<Plan, TransportError>
         if rtp == 0 {
             continue;
         }
-        p.streams.push(Stream { rtp, rtcp });
+        let _ = p.streams.push(Stream { rtp, rtcp });
     }
     Ok(p)
 }
 
 /// The edits that replace address `from` by `to` in `destination`, and the client ports
-/// by `port` (None: leave it), in every Transport header of `m`.
+/// by `port` (None: leave it), in every Transport header of `m`, in order (the port
+/// edits address-free). More than [`MAX_EDITS`]: counted in the list's `over`.
 pub fn rewrite(
     buf: &[u8],
     m: &Msg,
     from: Ipv4Addr,
     to: Ipv4Addr,
     port: &dyn Fn(u16) -> Option<u16>,
-) -> Result<Vec<Edit>, TransportError> {
-    let mut edits = Vec::new();
-    for s in transports(buf, m)? {
+) -> Result<List<Edit, MAX_EDITS>, TransportError> {
+    let mut edits = List::default();
+    for s in transports(buf, m)?.iter() {
         if let Some((r, Some(a))) = &s.destination {
             if *a == from {
-                edits.push(Edit {
-                    at: r.start,
-                    len: r.len(),
-                    with: to.to_string(),
-                });
+                push(&mut edits, r.start, r.len(), format_args!("{to}"), false);
             }
         }
         if let Some((_, Some(a))) = &s.destination {
@@ -253,20 +269,33 @@ pub fn rewrite(
         if !s.udp {
             continue;
         }
-        for (r, p) in &s.client {
+        for (r, p) in s.client.iter() {
             if let Some(np) = port(*p) {
                 if np != *p {
-                    edits.push(Edit {
-                        at: r.start,
-                        len: r.len(),
-                        with: np.to_string(),
-                    });
+                    push(&mut edits, r.start, r.len(), format_args!("{np}"), true);
                 }
             }
         }
     }
-    edits.sort_by_key(|e| e.at);
+    edits.sort_unstable_by_key(|e| e.at);
     Ok(edits)
+}
+
+/// Adds the edit of `len` bytes at `at` by the text `with` (an address or a port).
+fn push(
+    edits: &mut List<Edit, MAX_EDITS>,
+    at: usize,
+    len: usize,
+    with: std::fmt::Arguments<'_>,
+    address_free: bool,
+) {
+    match text::text::<16>(with).and_then(|t| Edit::new(at, len, t.bytes())) {
+        Some(mut e) => {
+            e.address_free = address_free;
+            let _ = edits.push(e);
+        }
+        None => edits.over += 1,
+    }
 }
 
 /// The RTSP ALG on the ALG [`Contract`]: a SETUP's UDP client ports are announced as an
@@ -279,10 +308,9 @@ pub fn rewrite(
 /// rewritten, and a sender waiting for its body must not be stalled). Port edits are
 /// address-free: an IPv6 host over NAT64 gets them as a NAT44 one does.
 ///
-/// It reads with the parsers above ([`parse`], [`transports`]), which build their
-/// header and parameter lists on the heap, as the dataplane's RTSP code did before
-/// it ran on the contract: unlike IRC's, TFTP's and PPTP's, this implementation does
-/// allocate (bounded by the message, [`text::MAX_HEAD`]).
+/// It reads with the parsers above ([`parse`], [`transports`]), which keep their
+/// header and transport lists in place ([`text::List`], [`MAX_TRANSPORTS`]): it
+/// allocates nothing per message (`alg-plugins/tests/no_alloc.rs`).
 pub struct Rtsp;
 
 /// The methods of RFC 2326 a server may allow (the `Allow` of a refusal).
@@ -339,12 +367,14 @@ impl Contract for Rtsp {
                 let Ok(specs) = transports(msg, &m) else {
                     return;
                 };
-                for s in specs {
+                // Specifications not read: asks that did not fit.
+                plan.over += specs.over;
+                for s in specs.iter() {
                     if !s.udp || s.multicast || s.client.is_empty() || s.client[0].1 == 0 {
                         continue;
                     }
                     // Another host's destination: announced for it, opened for nobody.
-                    let addr = match s.destination {
+                    let addr = match &s.destination {
                         None => ctx.inside.0,
                         Some((_, d)) => d.map_or(0, u32::from),
                     };
@@ -375,8 +405,9 @@ impl Contract for Rtsp {
             }
             (Dir::FromOutside, _) => {
                 let specs = transports(msg, &m).unwrap_or_default();
-                for s in &specs {
-                    for (_, p) in &s.client {
+                plan.over += specs.over;
+                for s in specs.iter() {
+                    for (_, p) in s.client.iter() {
                         plan.push(Ask::Lookup {
                             kind: contract::Kind::Udp,
                             outside: (0, *p),
@@ -428,12 +459,12 @@ impl Contract for Rtsp {
                 _ => None,
             })
         };
-        // (offset, length, replacement, address-free)
-        let mut out: Vec<(usize, usize, String, bool)> = Vec::new();
-        for s in &specs {
+        let mut out = List::<Edit, MAX_EDITS>::default();
+        for s in specs.iter() {
             match &s.destination {
                 Some((r, Some(a))) if u32::from(*a) == from => {
-                    out.push((r.start, r.len(), Ipv4Addr::from(to).to_string(), false));
+                    let to = Ipv4Addr::from(to);
+                    push(&mut out, r.start, r.len(), format_args!("{to}"), false);
                 }
                 Some(_) => continue,
                 None => {}
@@ -441,20 +472,21 @@ impl Contract for Rtsp {
             if !s.udp {
                 continue;
             }
-            for (r, p) in &s.client {
+            for (r, p) in s.client.iter() {
                 match port(*p) {
-                    Some(np) if np != *p => out.push((r.start, r.len(), np.to_string(), true)),
+                    Some(np) if np != *p => {
+                        push(&mut out, r.start, r.len(), format_args!("{np}"), true)
+                    }
                     _ => {}
                 }
             }
         }
-        out.sort_by_key(|e| e.0);
-        for (at, len, with, free) in out {
-            if free {
-                edits.push_address_free(at, len, with.as_bytes())?;
-            } else {
-                edits.push(at, len, with.as_bytes())?;
-            }
+        if out.over > 0 {
+            return Err(EditError::TooMany);
+        }
+        out.sort_unstable_by_key(|e| e.at);
+        for e in out.iter() {
+            edits.add(e)?;
         }
         Ok(())
     }
@@ -498,6 +530,18 @@ impl Contract for Rtsp {
 mod tests {
     use super::*;
 
+    /// `b` with the edits `e` made.
+    fn applied(b: &[u8], e: &[Edit]) -> Vec<u8> {
+        let mut all = Edits::default();
+        for x in e {
+            all.add(x).unwrap();
+        }
+        let mut out = vec![0u8; b.len() + 64 * all.len()];
+        let n = all.apply_into(b, &mut out).unwrap();
+        out.truncate(n);
+        out
+    }
+
     fn msg(b: &[u8]) -> Msg {
         match parse(b).unwrap().unwrap() {
             Frame::Message(m) => m,
@@ -513,8 +557,8 @@ mod tests {
         let host = Ipv4Addr::new(10, 1, 1, 10);
         let p = plan(b, &m, host).unwrap();
         assert_eq!(
-            p.streams,
-            vec![Stream {
+            p.streams[..],
+            [Stream {
                 rtp: 55664,
                 rtcp: 55665
             }]
@@ -523,7 +567,7 @@ mod tests {
             Some(p - 55664 + 2000)
         })
         .unwrap();
-        let out = String::from_utf8(text::apply(b, &e)).unwrap();
+        let out = String::from_utf8(applied(b, &e)).unwrap();
         assert!(out.contains("client_port=2000-2001\r\n"), "{out}");
         // The reply: the client's ports back, the server's left alone.
         let r = b"RTSP/1.0 200 OK\r\nCSeq: 4\r\nSession: 8c30e1;timeout=60\r\nTransport: RTP/AVP/UDP;unicast;client_port=2000-2001;server_port=58547-58548;source=10.2.2.2\r\n\r\n";
@@ -533,7 +577,7 @@ mod tests {
             Some(p + 55664 - 2000)
         })
         .unwrap();
-        let out = String::from_utf8(text::apply(r, &e)).unwrap();
+        let out = String::from_utf8(applied(r, &e)).unwrap();
         assert!(out.contains("client_port=55664-55665;server_port=58547-58548;source=10.2.2.2"));
     }
 
@@ -740,11 +784,46 @@ mod tests {
         }
         let b = b"SETUP rtsp://s/t RTSP/1.0\r\nTransport: RTP/AVP;unicast;destination=10.1.1.10;client_port=4000\r\n\r\n";
         assert_eq!(
-            plan(b, &msg(b), host).unwrap().streams,
-            vec![Stream {
+            plan(b, &msg(b), host).unwrap().streams[..],
+            [Stream {
                 rtp: 4000,
                 rtcp: 4001
             }]
+        );
+    }
+
+    #[test]
+    fn transports_past_the_bound_are_asks_that_did_not_fit_and_left_as_written() {
+        let specs: Vec<String> = (0..MAX_TRANSPORTS + 4)
+            .map(|k| {
+                format!(
+                    "RTP/AVP;unicast;client_port={}-{}",
+                    5000 + 2 * k,
+                    5001 + 2 * k
+                )
+            })
+            .collect();
+        let b = format!(
+            "SETUP rtsp://s/t RTSP/1.0\r\nCSeq: 1\r\nTransport: {}\r\n\r\n",
+            specs.join(",")
+        );
+        let m = msg(b.as_bytes());
+        let p = plan(b.as_bytes(), &m, Ipv4Addr::new(10, 1, 1, 10)).unwrap();
+        assert_eq!((p.streams.len(), p.streams.over), (MAX_TRANSPORTS, 4));
+        let c = ctx(Dir::FromInside);
+        let (plan, out) = run(b.as_bytes(), &c, |a| match a {
+            Ask::Announce { inside, .. } => Grant::To((0, inside.1 + 30000)),
+            _ => Grant::Refused,
+        });
+        assert_eq!((plan.len(), plan.over), (MAX_TRANSPORTS, 4));
+        let last = MAX_TRANSPORTS - 1;
+        assert!(
+            out.contains(&format!("client_port={}-", 35000 + 2 * last)),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("client_port={}-", 5000 + 2 * (last + 1))),
+            "{out}"
         );
     }
 

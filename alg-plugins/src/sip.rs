@@ -16,7 +16,8 @@
 use crate::contract::{
     self, Ask, Conn, Contract, Ctx, Dir, EditError, Edits, Framing, Grant, Notes, Reply,
 };
-use crate::text::{self, Edit, Message, TextError};
+use crate::text::{self, List, Message, TextError};
+use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::ops::Range;
 
@@ -145,6 +146,28 @@ pub enum Role {
     Rtcp(u8),
 }
 
+impl Default for Spot {
+    fn default() -> Spot {
+        Spot {
+            role: Role::Signal,
+            addr: None,
+            port: None,
+            port_at: None,
+        }
+    }
+}
+
+impl Default for Media {
+    fn default() -> Media {
+        Media {
+            index: 0,
+            addr: Ipv4Addr::UNSPECIFIED,
+            port: 0,
+            rtcp: 0,
+        }
+    }
+}
+
 /// One place an endpoint stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Spot {
@@ -183,15 +206,17 @@ pub enum SdpProblem {
     MissingConnection,
     /// IPv6 (or another address family): left alone.
     NotIpv4,
+    /// More addresses and ports than [`MAX_SDP_SPOTS`]: the body is left as it is.
+    TooMany,
 }
 
 /// Media streams and spots of an SDP body (offsets relative to `buf`).
 #[derive(Clone, Debug, Default)]
 pub struct Sdp {
     /// Address and port spots to rewrite.
-    pub spots: Vec<Spot>,
+    pub spots: List<Spot, MAX_SDP_SPOTS>,
     /// Streams that want a pinhole pair.
-    pub media: Vec<Media>,
+    pub media: List<Media, MAX_MEDIA>,
     /// Why some or all streams get none.
     pub problem: Option<SdpProblem>,
 }
@@ -199,11 +224,21 @@ pub struct Sdp {
 /// Most `m=` lines read.
 pub const MAX_MEDIA: usize = 8;
 
+/// Most places an SDP body may name an address or port ([`Sdp::spots`]): `o=`, a
+/// session `c=`, and for each of [`MAX_MEDIA`] streams its `c=`, port and `a=rtcp`
+/// (port and address) fit with room; a body with more is left as it is
+/// ([`SdpProblem::TooMany`], counted `no_pinhole` by the SIP ALG).
+pub const MAX_SDP_SPOTS: usize = 48;
+
+/// Most words of an SDP line read (the rest are not).
+const MAX_WORDS: usize = 32;
+
 /// Reads an SDP body at `r` in `buf`.
 pub fn sdp(buf: &[u8], r: Range<usize>) -> Sdp {
     let mut out = Sdp::default();
     let mut session_c: Option<Ipv4Addr> = None;
     // Per media: (index, port spot index in out.spots, media c, rtcp port, eligible)
+    #[derive(Clone, Default)]
     struct M {
         port: u16,
         port_r: Range<usize>,
@@ -215,22 +250,11 @@ pub fn sdp(buf: &[u8], r: Range<usize>) -> Sdp {
         /// Offset after the `m=` line's end.
         next: usize,
     }
-    impl M {
-        /// A media line that gets no pinhole (counted by the problem).
-        fn skipped() -> M {
-            M {
-                port: 0,
-                port_r: 0..0,
-                c: None,
-                c_seen: false,
-                rtcp: None,
-                eligible: false,
-                v6: false,
-                next: 0,
-            }
-        }
-    }
-    let mut media: Vec<M> = Vec::new();
+    // The first MAX_MEDIA media lines; those after them get no pinhole (counted by
+    // the problem), and are read into `spare`.
+    let mut media: List<M, MAX_MEDIA> = List::default();
+    let mut spare = M::default();
+    let mut seen = 0usize;
     let mut session_v6 = false;
     let mut at = r.start;
     while at < r.end {
@@ -255,8 +279,11 @@ pub fn sdp(buf: &[u8], r: Range<usize>) -> Sdp {
             out.media.clear();
             return out;
         }
+        if out.spots.over > 0 {
+            break;
+        }
         let v = line.start + 2..line.end;
-        let words: Vec<Range<usize>> = words(buf, v.clone());
+        let words = split_words(buf, v.clone());
         match l[0] {
             b'o' => {
                 if words.len() != 6 {
@@ -279,9 +306,8 @@ pub fn sdp(buf: &[u8], r: Range<usize>) -> Sdp {
                     out.problem = Some(SdpProblem::Malformed);
                     continue;
                 }
-                let in_media = !media.is_empty();
                 if &buf[words[1].clone()] != b"IP4" {
-                    if let Some(m) = media.last_mut() {
+                    if let Some(m) = current(&mut media, &mut spare, seen) {
                         m.v6 = true;
                         m.c_seen = true;
                     } else {
@@ -298,8 +324,7 @@ pub fn sdp(buf: &[u8], r: Range<usize>) -> Sdp {
                     out.problem = Some(SdpProblem::Malformed);
                     continue;
                 };
-                if in_media {
-                    let m = media.last_mut().expect("in media");
+                if let Some(m) = current(&mut media, &mut spare, seen) {
                     if m.c_seen {
                         out.problem = Some(SdpProblem::Duplicated);
                         m.eligible = false;
@@ -323,9 +348,12 @@ pub fn sdp(buf: &[u8], r: Range<usize>) -> Sdp {
                 });
             }
             b'm' => {
-                if media.len() >= MAX_MEDIA || words.len() < 4 {
+                seen += 1;
+                if seen > MAX_MEDIA || words.len() < 4 {
                     out.problem = Some(SdpProblem::Malformed);
-                    media.push(M::skipped());
+                    if !media.push(M::default()) {
+                        spare = M::default();
+                    }
                     continue;
                 }
                 let kind = &buf[words[0].clone()];
@@ -338,7 +366,7 @@ pub fn sdp(buf: &[u8], r: Range<usize>) -> Sdp {
                 };
                 let Some(port) = port else {
                     out.problem = Some(SdpProblem::Malformed);
-                    media.push(M::skipped());
+                    media.push(M::default());
                     continue;
                 };
                 let udp = proto.starts_with(b"RTP/") || proto.eq_ignore_ascii_case(b"udptl");
@@ -355,13 +383,15 @@ pub fn sdp(buf: &[u8], r: Range<usize>) -> Sdp {
                     next: at.min(r.end),
                 });
             }
-            b'a' if media.last().is_some() && buf[v.clone()].starts_with(b"rtcp:") => {
+            b'a' if seen > 0 && buf[v.clone()].starts_with(b"rtcp:") => {
                 let rest = v.start + 5..v.end;
-                let ws = words_of(buf, rest);
-                let m_i = media.len() - 1;
+                let ws = split_words(buf, rest);
+                let m_i = seen - 1;
                 match ws.first().and_then(|w| text::port(&buf[w.clone()])) {
                     Some(p) => {
-                        media[m_i].rtcp = Some(p);
+                        if let Some(m) = current(&mut media, &mut spare, seen) {
+                            m.rtcp = Some(p);
+                        }
                         out.spots.push(Spot {
                             role: Role::Rtcp(m_i as u8),
                             addr: None,
@@ -385,6 +415,12 @@ pub fn sdp(buf: &[u8], r: Range<usize>) -> Sdp {
             _ => {}
         }
     }
+    if out.spots.over > 0 {
+        out.problem = Some(SdpProblem::TooMany);
+        out.spots.clear();
+        out.media.clear();
+        return out;
+    }
     for (i, m) in media.iter().enumerate() {
         if !m.eligible {
             continue;
@@ -403,7 +439,7 @@ pub fn sdp(buf: &[u8], r: Range<usize>) -> Sdp {
             port: m.port,
             rtcp,
         });
-        out.spots.push(Spot {
+        let _ = out.spots.push(Spot {
             role: Role::Media(i as u8),
             addr: Some((None, addr)),
             port: Some((m.port_r.clone(), m.port)),
@@ -411,18 +447,32 @@ pub fn sdp(buf: &[u8], r: Range<usize>) -> Sdp {
             port_at: m.rtcp.is_none().then_some(m.next),
         });
     }
+    if out.spots.over > 0 {
+        out.problem = Some(SdpProblem::TooMany);
+        out.spots.clear();
+        out.media.clear();
+    }
     out
 }
 
-fn words_of(buf: &[u8], r: Range<usize>) -> Vec<Range<usize>> {
-    words(buf, r)
+/// The media line being read (the `seen`th): one of `media`, or `spare` past them.
+fn current<'m, T: Default, const N: usize>(
+    media: &'m mut List<T, N>,
+    spare: &'m mut T,
+    seen: usize,
+) -> Option<&'m mut T> {
+    match seen {
+        0 => None,
+        n if n <= media.len() => media.get_mut(n - 1),
+        _ => Some(spare),
+    }
 }
 
-/// Words separated by single or repeated spaces.
-fn words(buf: &[u8], r: Range<usize>) -> Vec<Range<usize>> {
-    let mut out = Vec::new();
+/// Words separated by single or repeated spaces (the first [`MAX_WORDS`]).
+fn split_words(buf: &[u8], r: Range<usize>) -> List<Range<usize>, MAX_WORDS> {
+    let mut out = List::default();
     let mut i = r.start;
-    while i < r.end && out.len() < 32 {
+    while i < r.end && out.len() < MAX_WORDS {
         while i < r.end && buf[i] == b' ' {
             i += 1;
         }
@@ -488,11 +538,13 @@ fn value_uri(buf: &[u8], r: Range<usize>) -> Range<usize> {
     r.start..r.start + end
 }
 
-/// Every place in the head of `s` an endpoint may stand (the body's are in [`sdp`]).
-pub fn head_spots(buf: &[u8], s: &Sip) -> Vec<Spot> {
-    let mut out = Vec::new();
+/// Every place in the head of `s` an endpoint may stand (the body's are in [`sdp`]),
+/// each given to `f` in order.
+pub fn head_spots(buf: &[u8], s: &Sip, f: &mut dyn FnMut(Spot)) {
     if let Some(u) = &s.uri {
-        out.extend(uri_spot(buf, u.clone()));
+        if let Some(sp) = uri_spot(buf, u.clone()) {
+            f(sp);
+        }
     }
     for name in ["Contact", "From", "To", "Route", "Record-Route"] {
         let compact = match name {
@@ -503,39 +555,38 @@ pub fn head_spots(buf: &[u8], s: &Sip) -> Vec<Spot> {
         };
         for v in s.msg.values(buf, name, compact) {
             for part in text::split_commas(buf, v) {
-                out.extend(uri_spot(buf, value_uri(buf, part)));
+                if let Some(sp) = uri_spot(buf, value_uri(buf, part)) {
+                    f(sp);
+                }
             }
         }
     }
-    for (k, via) in vias(buf, s).into_iter().enumerate() {
+    for (k, via) in vias(buf, s).enumerate() {
         // Every Via naming the host is its own (a host that forwards to itself, or
         // a second Via added on another port): each one's sent-by and `received`
         // translate; `rport` only of the top one, the hop the NAT is on.
-        out.extend(
-            via_spots(buf, via)
-                .into_iter()
-                .filter(|sp| k == 0 || sp.role != Role::Rport),
-        );
+        via_spots(buf, via, &mut |sp| {
+            if k == 0 || sp.role != Role::Rport {
+                f(sp)
+            }
+        });
     }
-    out
 }
 
 /// Every Via value of the message, top first: each header line, each comma-separated
 /// value of a line.
-fn vias(buf: &[u8], s: &Sip) -> Vec<Range<usize>> {
+fn vias<'b>(buf: &'b [u8], s: &'b Sip) -> impl Iterator<Item = Range<usize>> + 'b {
     s.msg
         .values(buf, "Via", Some("v"))
-        .flat_map(|v| text::split_commas(buf, v))
-        .collect()
+        .flat_map(move |v| text::split_commas(buf, v))
 }
 
-/// Sent-by, `received` and `rport` of one Via value.
-fn via_spots(buf: &[u8], r: Range<usize>) -> Vec<Spot> {
-    let mut out = Vec::new();
+/// Sent-by, `received` and `rport` of one Via value, each given to `f`.
+fn via_spots(buf: &[u8], r: Range<usize>, f: &mut dyn FnMut(Spot)) {
     let v = &buf[r.clone()];
     // "SIP/2.0/UDP host[:port]" then parameters.
     let Some(sp) = v.iter().position(|&b| b == b' ' || b == b'\t') else {
-        return out;
+        return;
     };
     let hs = r.start
         + sp
@@ -554,7 +605,7 @@ fn via_spots(buf: &[u8], r: Range<usize>) -> Vec<Spot> {
             let pr = hs + c + 1..he;
             text::port(&buf[pr.clone()]).map(|p| (pr, p))
         });
-        out.push(Spot {
+        f(Spot {
             role: Role::Signal,
             addr: Some((Some(host.clone()), a)),
             port,
@@ -565,7 +616,7 @@ fn via_spots(buf: &[u8], r: Range<usize>) -> Vec<Spot> {
         let name = &buf[n];
         if name.eq_ignore_ascii_case(b"received") {
             if let Some(a) = text::ipv4(&buf[val.clone()]) {
-                out.push(Spot {
+                f(Spot {
                     role: Role::Received,
                     addr: Some((Some(val), a)),
                     port: None,
@@ -574,7 +625,7 @@ fn via_spots(buf: &[u8], r: Range<usize>) -> Vec<Spot> {
             }
         } else if name.eq_ignore_ascii_case(b"rport") && !val.is_empty() {
             if let Some(p) = text::port(&buf[val.clone()]) {
-                out.push(Spot {
+                f(Spot {
                     role: Role::Rport,
                     addr: None,
                     port: Some((val, p)),
@@ -583,14 +634,12 @@ fn via_spots(buf: &[u8], r: Range<usize>) -> Vec<Spot> {
             }
         }
     }
-    out
 }
 
 /// Ranges of text `needle` within the Call-ID host part and every Via's branch:
-/// opaque tokens that often embed the host's address (RFC 3261 sections 8.1.1.4, 8.1.1.7).
-fn token_hits(buf: &[u8], s: &Sip, needle: &str) -> Vec<Range<usize>> {
-    let mut out = Vec::new();
-    let n = needle.as_bytes();
+/// opaque tokens that often embed the host's address (RFC 3261 sections 8.1.1.4,
+/// 8.1.1.7), each given to `f`.
+fn token_hits(buf: &[u8], s: &Sip, n: &[u8], f: &mut dyn FnMut(Range<usize>)) {
     // Call-ID's host part must be the address; a branch may glue it to other
     // characters (as some phones do), and is echoed back as it was sent, so any
     // occurrence is rewritten and reversed alike.
@@ -598,7 +647,7 @@ fn token_hits(buf: &[u8], s: &Sip, needle: &str) -> Vec<Range<usize>> {
         let mut i = r.start;
         while i + n.len() <= r.end {
             if &buf[i..i + n.len()] == n && (!whole || r.len() == n.len()) {
-                out.push(i..i + n.len());
+                f(i..i + n.len());
                 i += n.len();
             } else {
                 i += 1;
@@ -617,7 +666,6 @@ fn token_hits(buf: &[u8], s: &Sip, needle: &str) -> Vec<Range<usize>> {
             }
         }
     }
-    out
 }
 
 /// How one address and its ports translate in one direction.
@@ -632,121 +680,164 @@ pub struct Translate<'a> {
     pub tokens: bool,
 }
 
+/// Most edits [`rewrite`] gathers before ordering them: twice [`contract::MAX_EDITS`]
+/// (a place may be found twice, as a spot and as a token, and is edited once). More:
+/// [`EditError::TooMany`], and the message goes as it was written (counted `no_room`
+/// by the dataplane), as it does with more than [`contract::MAX_EDITS`] edits.
+pub const MAX_PENDING: usize = 2 * contract::MAX_EDITS;
+
+/// Edits gathered in the order they were found (that order breaks ties at an offset).
+type Pending = List<(usize, contract::Edit), MAX_PENDING>;
+
+/// Adds the edit of `len` bytes at `at` by `with` (one too long counts as one that
+/// did not fit).
+fn pend(p: &mut Pending, at: usize, len: usize, with: &[u8]) {
+    match contract::Edit::new(at, len, with) {
+        Some(e) => {
+            let _ = p.push((p.len(), e));
+        }
+        None => p.over += 1,
+    }
+}
+
+/// `args` as text of at most 32 bytes (a port, an address, an `a=rtcp` line).
+fn short(args: std::fmt::Arguments<'_>) -> text::Text<32> {
+    text::text(args).unwrap_or_default()
+}
+
 /// The edits that translate `s` (in `buf`) by `t`, with Content-Length fixed when the
-/// body changes. The SDP of a body that does not parse is left as it is.
-pub fn rewrite(buf: &[u8], s: &Sip, t: &Translate) -> Vec<Edit> {
-    let mut edits = Vec::new();
-    let from_text = t.from.to_string();
-    let to_text = t.to.to_string();
-    let mut spots = head_spots(buf, s);
+/// body changes, written into `out` in order (none when it returns an error). The SDP
+/// of a body that does not parse is left as it is.
+pub fn rewrite(buf: &[u8], s: &Sip, t: &Translate, out: &mut Edits) -> Result<(), EditError> {
+    let from_text = short(format_args!("{}", t.from));
+    let to_text = short(format_args!("{}", t.to));
     let body = s.msg.body.clone();
     let sdp_body = is_sdp(buf, s);
-    if sdp_body {
-        spots.extend(sdp(buf, body.clone()).spots);
-    }
+    let d = if sdp_body {
+        sdp(buf, body.clone())
+    } else {
+        Sdp::default()
+    };
     // Via: `received` tells whether `rport` is about the translated address.
-    let received_matches = spots
-        .iter()
-        .any(|x| x.role == Role::Received && x.addr.as_ref().is_some_and(|a| a.1 == t.from));
-    for sp in &spots {
-        let addr_hit = sp.addr.as_ref().is_some_and(|a| a.1 == t.from);
-        match sp.role {
-            Role::Rport => {
-                if let Some((r, p)) = &sp.port {
-                    if received_matches {
-                        if let Some(np) = (t.port)(Role::Rport, *p) {
-                            push_port(&mut edits, r.clone(), *p, np);
-                        }
-                    }
-                }
-                continue;
-            }
-            _ if !addr_hit => continue,
-            _ => {}
-        }
-        if let Some((Some(r), _)) = &sp.addr {
-            edits.push(Edit {
-                at: r.start,
-                len: r.len(),
-                with: to_text.clone(),
-            });
-        }
-        match (&sp.port, sp.port_at) {
-            (Some((r, p)), at) => {
-                let np = (t.port)(sp.role, *p);
-                if let Some(np) = np {
-                    push_port(&mut edits, r.clone(), *p, np);
-                }
-                if let (Role::Media(i), Some(at)) = (sp.role, at) {
-                    // RTCP is on the next port unless said otherwise (RFC 3605): when
-                    // its translation is not next to RTP's, say where it is.
-                    let rtcp = (t.port)(Role::Rtcp(i), p.wrapping_add(1));
-                    if let Some(rtcp) = rtcp.filter(|&x| x != np.unwrap_or(*p).wrapping_add(1)) {
-                        let eol = if at >= 2 && &buf[at - 2..at] == b"\r\n" {
-                            "\r\n"
-                        } else {
-                            "\n"
-                        };
-                        edits.push(Edit {
-                            at,
-                            len: 0,
-                            with: format!("a=rtcp:{rtcp}{eol}"),
-                        });
-                    }
-                }
-            }
-            (None, Some(at)) if sp.role == Role::Signal => {
-                if let Some(np) = (t.port)(Role::Signal, DEFAULT_PORT) {
-                    if np != DEFAULT_PORT {
-                        edits.push(Edit {
-                            at,
-                            len: 0,
-                            with: format!(":{np}"),
-                        });
-                    }
-                }
-            }
-            _ => {}
-        }
+    let mut received_matches = false;
+    let mut check = |x: &Spot| {
+        received_matches |=
+            x.role == Role::Received && x.addr.as_ref().is_some_and(|a| a.1 == t.from);
+    };
+    head_spots(buf, s, &mut |x| check(&x));
+    d.spots.iter().for_each(check);
+    let mut p = Pending::default();
+    let to = to_text.bytes();
+    head_spots(buf, s, &mut |sp| {
+        spot_edits(buf, &sp, t, to, received_matches, &mut p)
+    });
+    for sp in d.spots.iter() {
+        spot_edits(buf, sp, t, to, received_matches, &mut p);
     }
     if t.tokens {
-        for r in token_hits(buf, s, &from_text) {
-            edits.push(Edit {
-                at: r.start,
-                len: r.len(),
-                with: to_text.clone(),
-            });
-        }
+        token_hits(buf, s, from_text.bytes(), &mut |r| {
+            pend(&mut p, r.start, r.len(), to)
+        });
     }
-    edits.sort_by_key(|e| e.at);
-    edits.dedup_by_key(|e| e.at);
+    // In offset order, the first found of each offset kept.
+    p.sort_unstable_by_key(|(k, e)| (e.at, *k));
+    let mut kept = 0;
+    for i in 0..p.len() {
+        if kept > 0 && p[kept - 1].1.at == p[i].1.at {
+            continue;
+        }
+        p[kept] = p[i];
+        kept += 1;
+    }
+    p.truncate(kept);
     // The body is the end of the message: whatever is at or after its start is in it.
-    let grew: isize = edits
+    let grew: isize = p
         .iter()
-        .filter(|e| sdp_body && e.at >= body.start)
-        .map(|e| e.with.len() as isize - e.len as isize)
+        .filter(|(_, e)| sdp_body && e.at >= body.start)
+        .map(|(_, e)| e.delta())
         .sum();
     if grew != 0 {
         if let Some(cl) = &s.msg.content_length {
             let n = (body.len() as isize + grew) as usize;
-            edits.push(Edit {
-                at: cl.start,
-                len: cl.len(),
-                with: n.to_string(),
-            });
-            edits.sort_by_key(|e| e.at);
+            pend(
+                &mut p,
+                cl.start,
+                cl.len(),
+                short(format_args!("{n}")).bytes(),
+            );
+            p.sort_unstable_by_key(|(k, e)| (e.at, *k));
         }
     }
-    edits
+    if p.over > 0 {
+        return Err(EditError::TooMany);
+    }
+    for (_, e) in p.iter() {
+        out.push(e.at, e.len, e.bytes())?;
+    }
+    Ok(())
 }
 
-fn push_port(edits: &mut Vec<Edit>, r: Range<usize>, old: u16, new: u16) {
+/// The edits of one spot `sp` by `t` (`to`: the new address's text).
+fn spot_edits(
+    buf: &[u8],
+    sp: &Spot,
+    t: &Translate,
+    to: &[u8],
+    received_matches: bool,
+    p: &mut Pending,
+) {
+    let addr_hit = sp.addr.as_ref().is_some_and(|a| a.1 == t.from);
+    match sp.role {
+        Role::Rport => {
+            if let Some((r, old)) = &sp.port {
+                if received_matches {
+                    if let Some(np) = (t.port)(Role::Rport, *old) {
+                        push_port(p, r.clone(), *old, np);
+                    }
+                }
+            }
+            return;
+        }
+        _ if !addr_hit => return,
+        _ => {}
+    }
+    if let Some((Some(r), _)) = &sp.addr {
+        pend(p, r.start, r.len(), to);
+    }
+    match (&sp.port, sp.port_at) {
+        (Some((r, old)), at) => {
+            let np = (t.port)(sp.role, *old);
+            if let Some(np) = np {
+                push_port(p, r.clone(), *old, np);
+            }
+            if let (Role::Media(i), Some(at)) = (sp.role, at) {
+                // RTCP is on the next port unless said otherwise (RFC 3605): when
+                // its translation is not next to RTP's, say where it is.
+                let rtcp = (t.port)(Role::Rtcp(i), old.wrapping_add(1));
+                if let Some(rtcp) = rtcp.filter(|&x| x != np.unwrap_or(*old).wrapping_add(1)) {
+                    let eol = if at >= 2 && &buf[at - 2..at] == b"\r\n" {
+                        "\r\n"
+                    } else {
+                        "\n"
+                    };
+                    pend(p, at, 0, short(format_args!("a=rtcp:{rtcp}{eol}")).bytes());
+                }
+            }
+        }
+        (None, Some(at)) if sp.role == Role::Signal => {
+            if let Some(np) = (t.port)(Role::Signal, DEFAULT_PORT) {
+                if np != DEFAULT_PORT {
+                    pend(p, at, 0, short(format_args!(":{np}")).bytes());
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn push_port(p: &mut Pending, r: Range<usize>, old: u16, new: u16) {
     if old != new {
-        edits.push(Edit {
-            at: r.start,
-            len: r.len(),
-            with: new.to_string(),
-        });
+        pend(p, r.start, r.len(), short(format_args!("{new}")).bytes());
     }
 }
 
@@ -767,10 +858,12 @@ pub fn is_sdp(buf: &[u8], s: &Sip) -> bool {
 /// What the worker needs to know of a message from the inside host `host`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// Ports of `host` named in Contact or Via other than the session's own.
-    pub signal_ports: Vec<u16>,
+    /// Ports of `host` named in Contact or Via other than the session's own (the
+    /// first [`MAX_SIGNAL_PORTS`]; more are counted in its `over`, and the SIP ALG
+    /// counts them as asks that did not fit, `too_many_asks`).
+    pub signal_ports: List<u16, MAX_SIGNAL_PORTS>,
     /// Media streams of `host` wanting a pinhole pair.
-    pub media: Vec<Media>,
+    pub media: List<Media, MAX_MEDIA>,
     /// A REGISTER: the contact port and how long the registration lives (0: removed).
     pub register: Option<(u16, u32)>,
     /// The call (or registration) this message belongs to: a hash of its Call-ID.
@@ -781,24 +874,30 @@ pub struct Plan {
     pub sdp_problem: Option<SdpProblem>,
 }
 
+/// Most distinct signalling ports of a plan ([`Plan::signal_ports`]): as many as a
+/// contract plan has asks.
+pub const MAX_SIGNAL_PORTS: usize = contract::MAX_ASKS;
+
 /// The plan for message `s` concerning endpoints of `host`.
 pub fn plan(buf: &[u8], s: &Sip, host: Ipv4Addr) -> Plan {
     let mut p = Plan {
         call: call_tag(buf, s, host),
         ..Plan::default()
     };
-    for sp in head_spots(buf, s) {
+    head_spots(buf, s, &mut |sp| {
         if sp.role == Role::Signal && sp.addr.as_ref().is_some_and(|a| a.1 == host) {
             let port = sp.port.as_ref().map_or(DEFAULT_PORT, |x| x.1);
             if !p.signal_ports.contains(&port) {
-                p.signal_ports.push(port);
+                let _ = p.signal_ports.push(port);
             }
         }
-    }
+    });
     if is_sdp(buf, s) {
         let d = sdp(buf, s.msg.body.clone());
         p.sdp_problem = d.problem;
-        p.media = d.media.into_iter().filter(|m| m.addr == host).collect();
+        for m in d.media.iter().filter(|m| m.addr == host) {
+            let _ = p.media.push(*m);
+        }
     }
     p.ends_call = match s.kind {
         Kind::Request(Method::Bye | Method::Cancel) => true,
@@ -845,7 +944,6 @@ fn register(buf: &[u8], s: &Sip, host: Ipv4Addr) -> Option<(u16, u32)> {
             }
             let after = uri.end.min(part.end)..part.end;
             let expires = text::params(buf, after)
-                .into_iter()
                 .find(|(n, _)| buf[n.clone()].eq_ignore_ascii_case(b"expires"))
                 .and_then(|(_, v)| std::str::from_utf8(&buf[v]).ok()?.parse::<u32>().ok())
                 .or(header_expires)
@@ -875,8 +973,9 @@ fn register(buf: &[u8], s: &Sip, host: Ipv4Addr) -> Option<(u16, u32)> {
 /// session's own). The request policy ([`Contract::refuse_in`]) answers a denied
 /// method 405 (or 403) and a request over `max_message_size` 513 (RFC 3261 8.2.6).
 ///
-/// It reads with the parsers above, which build their lists on the heap, as the
-/// dataplane's SIP code did before it ran on the contract (bounded by the message).
+/// It reads with the parsers above, which keep what they find in bounded lists in
+/// place ([`text::List`]) and write numbers and addresses into buffers on the stack:
+/// it allocates nothing per message (`alg-plugins/tests/no_alloc.rs`).
 pub struct SipAlg;
 
 /// [`SipAlg`]'s own events ([`Contract::events`]), by index.
@@ -999,29 +1098,36 @@ impl Contract for SipAlg {
         let Ok(Some(m)) = message(msg, ctx.datagram) else {
             return Ok(());
         };
-        let asks: Vec<(Ask, Grant)> = plan.asks().copied().zip(grants.iter().copied()).collect();
         // A port the asks reserved (from the subscriber) or found back (from the
         // peer), and what it becomes. An RTCP lookup counts only after its pair.
         let reserved = |p: u16| -> Option<u16> {
-            asks.iter().enumerate().find_map(|(k, (a, g))| {
-                let Grant::To(to) = g else { return None };
-                match (ctx.dir, a) {
-                    (Dir::FromInside, Ask::Contact { inside, .. } | Ask::Pair { inside, .. })
-                        if inside.1 == p =>
+            let mut after_pair = false;
+            for (a, g) in plan.asks().zip(grants) {
+                let hit = match (g, ctx.dir, a) {
+                    (Grant::Refused, _, _) => None,
+                    (
+                        Grant::To(to),
+                        Dir::FromInside,
+                        Ask::Contact { inside, .. } | Ask::Pair { inside, .. },
+                    ) if inside.1 == p => Some(to.1),
+                    (Grant::To(to), Dir::FromInside, Ask::Lookup { outside, .. })
+                        if outside.1 == p && after_pair =>
                     {
                         Some(to.1)
                     }
-                    (Dir::FromInside, Ask::Lookup { outside, .. })
-                        if outside.1 == p
-                            && k > 0
-                            && matches!(asks[k - 1], (Ask::Pair { .. }, Grant::To(_))) =>
+                    (Grant::To(to), Dir::FromOutside, Ask::Lookup { outside, .. })
+                        if outside.1 == p =>
                     {
                         Some(to.1)
                     }
-                    (Dir::FromOutside, Ask::Lookup { outside, .. }) if outside.1 == p => Some(to.1),
                     _ => None,
+                };
+                if hit.is_some() {
+                    return hit;
                 }
-            })
+                after_pair = matches!((a, g), (Ask::Pair { .. }, Grant::To(_)));
+            }
+            None
         };
         let (from, to, own, own_to) = match ctx.dir {
             Dir::FromInside => (ctx.inside.0, ctx.outside.0, ctx.inside.1, ctx.outside.1),
@@ -1039,12 +1145,7 @@ impl Contract for SipAlg {
             port: &ports,
             tokens: true,
         };
-        let mut e = rewrite(msg, &m, &t);
-        e.sort_by_key(|x| (x.at, x.len));
-        for x in e {
-            edits.push(x.at, x.len, x.with.as_bytes())?;
-        }
-        Ok(())
+        rewrite(msg, &m, &t, edits)
     }
 
     fn refuse(
@@ -1092,8 +1193,10 @@ impl Contract for SipAlg {
         if method != b"ACK" && !response(msg, &m, code, reason, denied, reply) {
             // (Too long for the reply buffer: the status line alone.)
             *reply = Reply::default();
-            let _ = reply
-                .push(format!("SIP/2.0 {code} {reason}\r\nContent-Length: 0\r\n\r\n").as_bytes());
+            let _ = write!(
+                reply,
+                "SIP/2.0 {code} {reason}\r\nContent-Length: 0\r\n\r\n"
+            );
         }
         true
     }
@@ -1111,7 +1214,7 @@ fn plan_with(msg: &[u8], ctx: &Ctx, min_media: u16, out: &mut contract::Plan) {
         let p = plan(msg, &m, Ipv4Addr::from(pool));
         out.group = p.call;
         // Ports of the pool address the peer names: the subscriber's, found back.
-        for sp in head_spots(msg, &m) {
+        head_spots(msg, &m, &mut |sp| {
             if let (Some((_, a)), Some((_, port))) = (&sp.addr, &sp.port) {
                 if u32::from(*a) == pool && *port != ctx.outside.1 {
                     let ask = Ask::Lookup {
@@ -1123,7 +1226,7 @@ fn plan_with(msg: &[u8], ctx: &Ctx, min_media: u16, out: &mut contract::Plan) {
                     }
                 }
             }
-        }
+        });
         if is_sdp(msg, &m) {
             let d = sdp(msg, m.msg.body.clone());
             if let Some(remote) = d.media.first().map(|x| x.addr) {
@@ -1141,6 +1244,8 @@ fn plan_with(msg: &[u8], ctx: &Ctx, min_media: u16, out: &mut contract::Plan) {
     let host = ctx.inside.0;
     let p = plan(msg, &m, Ipv4Addr::from(host));
     out.group = p.call;
+    // Contacts past the plan's signalling ports: asks that did not fit.
+    out.over += p.signal_ports.over;
     if p.sdp_problem.is_some() {
         out.notes.note(ev::NO_PINHOLE);
     }
@@ -1210,7 +1315,7 @@ fn response(
     denied: &dyn Fn(&[u8]) -> bool,
     r: &mut Reply,
 ) -> bool {
-    let mut ok = r.push(format!("SIP/2.0 {code} {reason}\r\n").as_bytes());
+    let mut ok = write!(r, "SIP/2.0 {code} {reason}\r\n").is_ok();
     for h in &m.msg.headers {
         let name = &msg[h.name.clone()];
         let is = |long: &str, short: &str| {
@@ -1229,17 +1334,16 @@ fn response(
         ok &= r.push(name) && r.push(b": ") && r.push(value);
         if is("To", "t") && !value.windows(5).any(|w| w.eq_ignore_ascii_case(b";tag=")) {
             let call = m.call_id.clone().map_or(&[][..], |c| &msg[c]);
-            ok &= r.push(format!(";tag=cgnat{:08x}", text::tag(call)).as_bytes());
+            ok &= write!(r, ";tag=cgnat{:08x}", text::tag(call)).is_ok();
         }
         ok &= r.push(b"\r\n");
     }
     if code == 405 {
-        let allow: Vec<&str> = METHODS
-            .iter()
-            .copied()
-            .filter(|x| !denied(x.as_bytes()))
-            .collect();
-        ok &= r.push(format!("Allow: {}\r\n", allow.join(", ")).as_bytes());
+        ok &= r.push(b"Allow: ");
+        for (k, x) in METHODS.iter().filter(|x| !denied(x.as_bytes())).enumerate() {
+            ok &= (k == 0 || r.push(b", ")) && r.push(x.as_bytes());
+        }
+        ok &= r.push(b"\r\n");
     }
     ok && r.push(b"Content-Length: 0\r\n\r\n")
 }
@@ -1266,6 +1370,16 @@ t=0 0\r\n\
 m=audio 30000 RTP/AVP 0 8\r\n\
 a=sendrecv\r\n";
 
+    /// `buf` with [`rewrite`]'s edits made.
+    fn rewritten(buf: &[u8], s: &Sip, t: &Translate) -> Vec<u8> {
+        let mut e = Edits::default();
+        rewrite(buf, s, t, &mut e).unwrap();
+        let mut out = vec![0u8; buf.len() + 64 * e.len()];
+        let n = e.apply_into(buf, &mut out).unwrap();
+        out.truncate(n);
+        out
+    }
+
     fn inside() -> Ipv4Addr {
         Ipv4Addr::new(192, 168, 1, 2)
     }
@@ -1279,10 +1393,10 @@ a=sendrecv\r\n";
         assert_eq!(s.kind, Kind::Request(Method::Invite));
         assert_eq!(&INVITE[s.msg.body.clone()].len(), &131);
         let p = plan(INVITE, &s, inside());
-        assert_eq!(p.signal_ports, vec![5060]);
+        assert_eq!(p.signal_ports[..], [5060]);
         assert_eq!(
-            p.media,
-            vec![Media {
+            p.media[..],
+            [Media {
                 index: 0,
                 addr: inside(),
                 port: 30000,
@@ -1301,8 +1415,7 @@ a=sendrecv\r\n";
             port: &ports,
             tokens: true,
         };
-        let edits = rewrite(INVITE, &s, &t);
-        let out = crate::text::apply(INVITE, &edits);
+        let out = rewritten(INVITE, &s, &t);
         let text = String::from_utf8(out.clone()).unwrap();
         assert!(!text.contains("192.168.1.2"), "{text}");
         assert!(text.contains("Via: SIP/2.0/UDP 198.51.100.7:40000;branch=z9hG4bKnp83260863-46304c10198.51.100.7;rport\r\n"));
@@ -1333,7 +1446,7 @@ a=sendrecv\r\n";
             port: &ports,
             tokens: false,
         };
-        let out = crate::text::apply(INVITE, &rewrite(INVITE, &s, &t));
+        let out = rewritten(INVITE, &s, &t);
         let text = String::from_utf8(out.clone()).unwrap();
         assert!(
             text.contains("m=audio 61000 RTP/AVP 0 8\r\na=rtcp:1201\r\na=sendrecv"),
@@ -1353,7 +1466,7 @@ a=sendrecv\r\n";
             port: &ports,
             tokens: false,
         };
-        let text = String::from_utf8(crate::text::apply(INVITE, &rewrite(INVITE, &s, &t))).unwrap();
+        let text = String::from_utf8(rewritten(INVITE, &s, &t)).unwrap();
         assert!(!text.contains("a=rtcp"));
     }
 
@@ -1368,7 +1481,7 @@ a=sendrecv\r\n";
             port: &ports,
             tokens: true,
         };
-        let out = String::from_utf8(crate::text::apply(m, &rewrite(m, &s, &t))).unwrap();
+        let out = String::from_utf8(rewritten(m, &s, &t)).unwrap();
         assert_eq!(out, "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bK192.168.1.2;rport=5060;received=192.168.1.2\r\nCall-ID: x@192.168.1.2\r\nCSeq: 1 REGISTER\r\nContact: <sip:a@192.168.1.2:5060>;expires=60\r\nContent-Length: 0\r\n\r\n");
     }
 
@@ -1378,7 +1491,7 @@ a=sendrecv\r\n";
         let s = parse(m, true).unwrap().unwrap();
         let p = plan(m, &s, inside());
         assert_eq!(p.register, Some((5062, 1200)));
-        assert_eq!(p.signal_ports, vec![5062, 5060]);
+        assert_eq!(p.signal_ports[..], [5062, 5060]);
         let un = b"REGISTER sip:reg SIP/2.0\r\nCall-ID: r1\r\nCSeq: 2 REGISTER\r\nContact: *\r\nExpires: 0\r\n\r\n";
         let s = parse(un, true).unwrap().unwrap();
         assert_eq!(plan(un, &s, inside()).register, Some((5060, 0)));
@@ -1471,6 +1584,92 @@ a=sendrecv\r\n";
         let d = sdp(b.as_bytes(), 0..b.len());
         assert_eq!(d.media.len(), MAX_MEDIA);
         assert_eq!(d.problem, Some(SdpProblem::Malformed));
+    }
+
+    /// An INVITE from the inside host with `head` added to its head and `body` as
+    /// its SDP.
+    fn invite_with(head: &str, body: &str) -> Vec<u8> {
+        format!(
+            "INVITE sip:bob@192.0.2.20 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 192.168.1.2:5060;branch=z9hG4bKa\r\n\
+             Call-ID: c1@192.168.1.2\r\nCSeq: 1 INVITE\r\n{head}\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn an_sdp_with_more_places_than_its_bound_is_left_as_it_is() {
+        // Each `a=rtcp` with an address is two places: 30 of them are past the bound.
+        let mut body = String::from("v=0\r\nc=IN IP4 192.168.1.2\r\nm=audio 30000 RTP/AVP 0\r\n");
+        for _ in 0..30 {
+            body.push_str("a=rtcp:30001 IN IP4 192.168.1.2\r\n");
+        }
+        let d = sdp(body.as_bytes(), 0..body.len());
+        assert_eq!(d.problem, Some(SdpProblem::TooMany));
+        assert!(d.spots.is_empty() && d.media.is_empty());
+        // Under the bound the same body is read.
+        let few = body.replacen("a=rtcp:30001 IN IP4 192.168.1.2\r\n", "", 25);
+        let d = sdp(few.as_bytes(), 0..few.len());
+        assert_eq!((d.problem, d.media.len()), (None, 1));
+        // The SIP ALG asks no pinhole for it (noted `no_pinhole`) and leaves the body as
+        // written, the head translated.
+        let m = invite_with("", &body);
+        let c = ctx(Dir::FromInside, true);
+        let mut plan = contract::Plan::default();
+        SipAlg.plan(&m, &c, &mut plan);
+        assert!(!plan.asks().any(|a| matches!(a, Ask::Pair { .. })));
+        assert_eq!(plan.notes.get(ev::NO_PINHOLE), 1);
+        let out = edited(
+            &m,
+            &c,
+            &plan,
+            &[Grant::Refused; contract::MAX_ASKS][..plan.len()],
+        );
+        assert!(
+            out.contains("Via: SIP/2.0/UDP 198.51.100.7:40000;"),
+            "{out}"
+        );
+        assert!(out.ends_with(&body), "{out}");
+    }
+
+    #[test]
+    fn contacts_past_the_signal_port_bound_are_asks_that_did_not_fit() {
+        let contacts: Vec<String> = (0..MAX_SIGNAL_PORTS + 8)
+            .map(|k| format!("<sip:a@192.168.1.2:{}>", 6000 + k))
+            .collect();
+        let m = invite_with(&format!("Contact: {}\r\n", contacts.join(", ")), "");
+        let s = parse(&m, true).unwrap().unwrap();
+        let p = plan(&m, &s, inside());
+        assert_eq!(p.signal_ports.len(), MAX_SIGNAL_PORTS);
+        // The contacts come first: the last 8 did not fit, nor did the Via's 5060.
+        assert_eq!(p.signal_ports.over, 9);
+        assert!(!p.signal_ports.contains(&5060));
+        let mut plan = contract::Plan::default();
+        SipAlg.plan(&m, &ctx(Dir::FromInside, true), &mut plan);
+        assert_eq!(plan.len(), MAX_SIGNAL_PORTS);
+        assert_eq!(plan.over, 9);
+    }
+
+    #[test]
+    fn more_edits_than_gathered_leave_the_message_as_written() {
+        // Every contact is an address and a port to translate: past MAX_PENDING.
+        let contacts: Vec<String> = (0..MAX_PENDING / 2 + 1)
+            .map(|_| "<sip:a@192.168.1.2:5060>".to_string())
+            .collect();
+        let m = invite_with(&format!("Contact: {}\r\n", contacts.join(",")), "");
+        let s = parse(&m, true).unwrap().unwrap();
+        let ports = |_: Role, _: u16| Some(40000);
+        let t = Translate {
+            from: inside(),
+            to: outside(),
+            port: &ports,
+            tokens: true,
+        };
+        let mut e = Edits::default();
+        assert_eq!(rewrite(&m, &s, &t, &mut e), Err(EditError::TooMany));
+        assert!(e.is_empty());
     }
 
     #[test]

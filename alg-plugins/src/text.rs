@@ -48,8 +48,137 @@ impl TextError {
     }
 }
 
+/// A list of at most `N` items kept in place (no allocation): what the parsers of the
+/// ALGs that run on the worker collect. An item past `N` is not kept and is counted in
+/// [`List::over`]; each user says what that means for its message.
+#[derive(Clone)]
+pub struct List<T, const N: usize> {
+    items: [T; N],
+    n: usize,
+    /// Items that did not fit.
+    pub over: usize,
+}
+
+impl<T: Default, const N: usize> Default for List<T, N> {
+    fn default() -> Self {
+        List {
+            items: std::array::from_fn(|_| T::default()),
+            n: 0,
+            over: 0,
+        }
+    }
+}
+
+impl<T, const N: usize> List<T, N> {
+    /// Adds `t` at the end; false (and counted in `over`) when the list is full.
+    pub fn push(&mut self, t: T) -> bool {
+        match self.items.get_mut(self.n) {
+            Some(slot) => {
+                *slot = t;
+                self.n += 1;
+                true
+            }
+            None => {
+                self.over += 1;
+                false
+            }
+        }
+    }
+
+    /// Keeps the first `n` items (no more than there are).
+    pub fn truncate(&mut self, n: usize) {
+        self.n = self.n.min(n);
+    }
+
+    /// Forgets every item and what did not fit.
+    pub fn clear(&mut self) {
+        self.n = 0;
+        self.over = 0;
+    }
+}
+
+impl<T, const N: usize> std::ops::Deref for List<T, N> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.items[..self.n]
+    }
+}
+
+impl<T, const N: usize> std::ops::DerefMut for List<T, N> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.items[..self.n]
+    }
+}
+
+impl<T: std::fmt::Debug, const N: usize> std::fmt::Debug for List<T, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()?;
+        if self.over > 0 {
+            write!(f, " (+{} over)", self.over)?;
+        }
+        Ok(())
+    }
+}
+
+impl<T: PartialEq, const N: usize> PartialEq for List<T, N> {
+    fn eq(&self, other: &Self) -> bool {
+        self[..] == other[..] && self.over == other.over
+    }
+}
+
+impl<T: Eq, const N: usize> Eq for List<T, N> {}
+
+impl<'a, T, const N: usize> IntoIterator for &'a List<T, N> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// Text of at most `N` bytes kept in place: numbers and addresses written with
+/// `write!` (`core::fmt::Write`) without allocating. Writing past `N` fails and
+/// writes nothing more.
+#[derive(Clone, Copy)]
+pub struct Text<const N: usize> {
+    b: [u8; N],
+    n: usize,
+}
+
+impl<const N: usize> Default for Text<N> {
+    fn default() -> Self {
+        Text { b: [0; N], n: 0 }
+    }
+}
+
+impl<const N: usize> Text<N> {
+    /// The text written.
+    pub fn bytes(&self) -> &[u8] {
+        &self.b[..self.n]
+    }
+}
+
+impl<const N: usize> std::fmt::Write for Text<N> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let to = self
+            .b
+            .get_mut(self.n..self.n + s.len())
+            .ok_or(std::fmt::Error)?;
+        to.copy_from_slice(s.as_bytes());
+        self.n += s.len();
+        Ok(())
+    }
+}
+
+/// `args` written into a [`Text`] of `N` bytes (None when longer).
+pub fn text<const N: usize>(args: std::fmt::Arguments<'_>) -> Option<Text<N>> {
+    let mut t = Text::default();
+    std::fmt::Write::write_fmt(&mut t, args).ok()?;
+    Some(t)
+}
+
 /// One header: where its name and its (unfolded, trimmed) value are.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Header {
     /// The name, without the colon.
     pub name: Range<usize>,
@@ -62,8 +191,8 @@ pub struct Header {
 pub struct Message {
     /// The start line, without its line end.
     pub start_line: Range<usize>,
-    /// Headers in order.
-    pub headers: Vec<Header>,
+    /// Headers in order (at most [`MAX_HEADERS`]: a head with more is refused).
+    pub headers: List<Header, MAX_HEADERS>,
     /// The body (empty when there is none).
     pub body: Range<usize>,
     /// Where the Content-Length value is, if there is one.
@@ -133,7 +262,7 @@ pub fn parse(
     if !start_ok(&buf[..sl_end]) {
         return Err(TextError::NotThisProtocol);
     }
-    let mut headers: Vec<Header> = Vec::new();
+    let mut headers: List<Header, MAX_HEADERS> = List::default();
     let mut cl: Option<(usize, Range<usize>)> = None;
     loop {
         let Some((end, next)) = line_end(&buf[..limit], at) else {
@@ -209,6 +338,7 @@ pub fn parse(
             name: at..at + name_end,
             value,
         });
+        debug_assert!(headers.over == 0);
         at = next;
     }
     let (body_len, content_length) = match cl {
@@ -273,27 +403,51 @@ pub fn ipv4(s: &[u8]) -> Option<Ipv4Addr> {
     (n == 4).then(|| Ipv4Addr::from(parts))
 }
 
-/// Splits `r` at commas that are outside quotes and angle brackets.
-pub fn split_commas(buf: &[u8], r: Range<usize>) -> Vec<Range<usize>> {
-    let mut out = Vec::new();
-    let (mut quoted, mut angle, mut start) = (false, false, r.start);
-    let mut i = r.start;
-    while i < r.end {
-        match buf[i] {
-            b'\\' if quoted => i += 1,
-            b'"' => quoted = !quoted,
-            b'<' if !quoted => angle = true,
-            b'>' if !quoted => angle = false,
-            b',' if !quoted && !angle => {
-                out.push(trim(buf, start..i));
-                start = i + 1;
-            }
-            _ => {}
-        }
-        i += 1;
+/// Splits `r` at commas that are outside quotes and angle brackets: each part, trimmed.
+pub fn split_commas(buf: &[u8], r: Range<usize>) -> Commas<'_> {
+    Commas {
+        buf,
+        at: r.start,
+        end: r.end,
+        done: false,
     }
-    out.push(trim(buf, start..r.end));
-    out
+}
+
+/// The parts of [`split_commas`], in order.
+pub struct Commas<'b> {
+    buf: &'b [u8],
+    at: usize,
+    end: usize,
+    done: bool,
+}
+
+impl Iterator for Commas<'_> {
+    type Item = Range<usize>;
+
+    fn next(&mut self) -> Option<Range<usize>> {
+        if self.done {
+            return None;
+        }
+        let (buf, start) = (self.buf, self.at);
+        let (mut quoted, mut angle) = (false, false);
+        let mut i = start;
+        while i < self.end {
+            match buf[i] {
+                b'\\' if quoted => i += 1,
+                b'"' => quoted = !quoted,
+                b'<' if !quoted => angle = true,
+                b'>' if !quoted => angle = false,
+                b',' if !quoted && !angle => {
+                    self.at = i + 1;
+                    return Some(trim(buf, start..i));
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        self.done = true;
+        Some(trim(buf, start..self.end))
+    }
 }
 
 /// `r` without leading and trailing blanks.
@@ -310,30 +464,47 @@ pub fn trim(buf: &[u8], r: Range<usize>) -> Range<usize> {
 }
 
 /// Parameters `;name[=value]` in `r`: (name, value) ranges, value empty when absent.
-pub fn params(buf: &[u8], r: Range<usize>) -> Vec<(Range<usize>, Range<usize>)> {
-    let mut out = Vec::new();
-    let mut i = r.start;
-    while i < r.end {
-        if buf[i] != b';' {
-            i += 1;
-            continue;
+pub fn params(buf: &[u8], r: Range<usize>) -> Params<'_> {
+    Params {
+        buf,
+        at: r.start,
+        end: r.end,
+    }
+}
+
+/// The parameters of [`params`], in order.
+pub struct Params<'b> {
+    buf: &'b [u8],
+    at: usize,
+    end: usize,
+}
+
+impl Iterator for Params<'_> {
+    type Item = (Range<usize>, Range<usize>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let buf = self.buf;
+        while self.at < self.end && buf[self.at] != b';' {
+            self.at += 1;
         }
-        let s = i + 1;
+        if self.at >= self.end {
+            return None;
+        }
+        let s = self.at + 1;
         let mut e = s;
-        while e < r.end && buf[e] != b';' {
+        while e < self.end && buf[e] != b';' {
             e += 1;
         }
+        self.at = e;
         let p = trim(buf, s..e);
-        match buf[p.clone()].iter().position(|&b| b == b'=') {
-            Some(eq) => out.push((
+        Some(match buf[p.clone()].iter().position(|&b| b == b'=') {
+            Some(eq) => (
                 trim(buf, p.start..p.start + eq),
                 trim(buf, p.start + eq + 1..p.end),
-            )),
-            None => out.push((p.clone(), p.end..p.end)),
-        }
-        i = e;
+            ),
+            None => (p.clone(), p.end..p.end),
+        })
     }
-    out
 }
 
 /// A FNV-1a hash of the bytes, for tagging expectations with a call or session.
@@ -346,7 +517,10 @@ pub fn tag(b: &[u8]) -> u32 {
     h | 1
 }
 
-/// One byte-range replacement in a message.
+/// One byte-range replacement in a message, with its text on the heap: what the
+/// control lcore's stream engine (`dataplane/src/alg.rs`) applies to a joined run with
+/// [`apply`]. No ALG on the worker uses it: their edits are the contract's bounded
+/// [`crate::contract::Edits`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Edit {
     /// Offset of the first byte replaced.
@@ -378,6 +552,30 @@ mod tests {
 
     fn sip_start(l: &[u8]) -> bool {
         l.starts_with(b"SIP/2.0 ") || l.ends_with(b" SIP/2.0")
+    }
+
+    #[test]
+    fn a_list_is_bounded_and_counts_what_did_not_fit() {
+        let mut l: List<u16, 3> = List::default();
+        for k in 0..5 {
+            assert_eq!(l.push(k), k < 3);
+        }
+        assert_eq!((&l[..], l.over), (&[0, 1, 2][..], 2));
+        l.truncate(1);
+        assert_eq!(l.len(), 1);
+        l.clear();
+        assert!(l.is_empty() && l.over == 0);
+    }
+
+    #[test]
+    fn text_is_bounded() {
+        let t = text::<15>(format_args!("{}", Ipv4Addr::new(255, 255, 255, 255))).unwrap();
+        assert_eq!(t.bytes(), b"255.255.255.255");
+        assert!(text::<14>(format_args!("{}", Ipv4Addr::new(255, 255, 255, 255))).is_none());
+        assert_eq!(
+            text::<5>(format_args!("{}", 65535u16)).unwrap().bytes(),
+            b"65535"
+        );
     }
 
     #[test]
@@ -465,11 +663,11 @@ mod tests {
         assert_eq!(port(b"65536"), None);
         assert_eq!(port(b""), None);
         let b = b"\"a, b\" <sip:x@1.2.3.4;p=1,2>, <sip:y@5.6.7.8>;q=1";
-        let parts = split_commas(b, 0..b.len());
+        let parts: Vec<_> = split_commas(b, 0..b.len()).collect();
         assert_eq!(parts.len(), 2);
         assert_eq!(&b[parts[1].clone()], b"<sip:y@5.6.7.8>;q=1");
         let v = b"SIP/2.0/UDP h;branch=z9;rport;received=1.2.3.4";
-        let p = params(v, 0..v.len());
+        let p: Vec<_> = params(v, 0..v.len()).collect();
         assert_eq!(p.len(), 3);
         assert_eq!(&v[p[1].0.clone()], b"rport");
         assert!(p[1].1.is_empty());

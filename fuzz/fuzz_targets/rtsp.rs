@@ -4,8 +4,8 @@
 #![no_main]
 #[path = "common/contract.rs"]
 mod contract;
-use cgnat_alg::contract::{Contract, Ctx, Dir, Reply};
-use cgnat_alg::{rtsp, text};
+use cgnat_alg::contract::{Contract, Ctx, Dir, Edits, Reply, MAX_EDIT};
+use cgnat_alg::rtsp;
 use libfuzzer_sys::fuzz_target;
 use std::net::Ipv4Addr;
 
@@ -21,7 +21,12 @@ fuzz_target!(|data: &[u8]| {
                 if let Ok(e) = rtsp::rewrite(b, &m, host, Ipv4Addr::new(198, 51, 100, 7), &|p| {
                     Some(p ^ 1)
                 }) {
-                    let _ = text::apply(b, &e);
+                    let mut all = Edits::default();
+                    for x in e.iter() {
+                        all.add(x).expect("in order");
+                    }
+                    let mut out = vec![0u8; b.len() + MAX_EDIT * all.len()];
+                    assert!(all.apply_into(b, &mut out).is_some());
                 }
                 at += m.msg.len.max(1);
             }

@@ -6,8 +6,8 @@
 #![no_main]
 #[path = "common/contract.rs"]
 mod contract;
-use cgnat_alg::contract::{Conn, Contract, Ctx, Dir, Policy, Reply};
-use cgnat_alg::{sip, text};
+use cgnat_alg::contract::{Conn, Contract, Ctx, Dir, Edits, Policy, Reply, MAX_EDIT};
+use cgnat_alg::sip;
 use libfuzzer_sys::fuzz_target;
 use std::net::Ipv4Addr;
 
@@ -28,8 +28,14 @@ fuzz_target!(|data: &[u8]| {
                 port: &ports,
                 tokens: true,
             };
-            let edits = sip::rewrite(&data[..m.msg.len], &m, &t);
-            let out = text::apply(&data[..m.msg.len], &edits);
+            let msg = &data[..m.msg.len];
+            let mut edits = Edits::default();
+            if sip::rewrite(msg, &m, &t, &mut edits).is_err() {
+                continue;
+            }
+            let mut out = vec![0u8; msg.len() + MAX_EDIT * edits.len()];
+            let n = edits.apply_into(msg, &mut out).expect("edits apply");
+            out.truncate(n);
             if m.msg.content_length.is_some() {
                 if let Ok(Some(m2)) = sip::parse(&out, datagram) {
                     assert_eq!(m2.msg.len, out.len());
