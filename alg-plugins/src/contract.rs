@@ -693,7 +693,8 @@ pub const MAX_HOLD: usize = crate::text::MAX_HEAD + crate::text::MAX_BODY;
 /// refuses a message with a reply ([`Contract::police`]), and events of the ALG's own
 /// ([`Contract::events`], [`Notes`]); then SIP's: a request policy that knows the
 /// connection's size limit and status ([`Contract::refuse_in`]), events of how the
-/// asks were granted ([`Contract::granted`]) and of skipped bytes
+/// asks were granted ([`Contract::granted`]; [`Contract::granted_in`] knowing the
+/// connection, RTSP's) and of skipped bytes
 /// ([`Contract::skipped`]), and a longer start held ([`Contract::hold`]).
 pub trait Contract: Sync {
     /// The front of the stream `buf` (for a datagram session, one whole datagram).
@@ -750,6 +751,14 @@ pub trait Contract: Sync {
     /// counted by the worker. By default none.
     fn granted(&self, plan: &Plan, grants: &[Grant], notes: &mut Notes) {
         let _ = (plan, grants, notes);
+    }
+
+    /// [`Contract::granted`] knowing the connection (which asks the dataplane refuses
+    /// on its own account: another host's, a media port below
+    /// [`Policy::min_media_port`]).
+    fn granted_in(&self, plan: &Plan, grants: &[Grant], conn: &Conn<'_>, notes: &mut Notes) {
+        let _ = conn;
+        self.granted(plan, grants, notes)
     }
 
     /// The ALG's own event ([`Contract::events`], by index) that bytes its framing
