@@ -533,11 +533,11 @@ impl Contract for Rtsp {
     fn refuse(
         &self,
         msg: &[u8],
-        ctx: &Ctx,
+        conn: &Conn<'_>,
         denied: &dyn Fn(&[u8]) -> bool,
         reply: &mut Reply,
     ) -> bool {
-        if ctx.dir != Dir::FromInside {
+        if conn.ctx.dir != Dir::FromInside {
             return false;
         }
         let Some(m) = whole(msg) else { return false };
@@ -821,7 +821,7 @@ mod tests {
 
     #[test]
     fn contract_refuses_a_denied_method_with_405_and_its_cseq() {
-        let c = ctx(Dir::FromInside);
+        let c = Conn::of(ctx(Dir::FromInside));
         let deny = |m: &[u8]| m == b"RECORD" || m == b"ANNOUNCE";
         let b = b"RECORD rtsp://s/t RTSP/1.0\r\nCSeq: 7\r\n\r\n";
         let mut r = Reply::default();
@@ -832,7 +832,7 @@ mod tests {
         );
         let mut r = Reply::default();
         assert!(!Rtsp.refuse(b"PLAY rtsp://s/t RTSP/1.0\r\n\r\n", &c, &deny, &mut r));
-        assert!(!Rtsp.refuse(b, &ctx(Dir::FromOutside), &deny, &mut r));
+        assert!(!Rtsp.refuse(b, &Conn::of(ctx(Dir::FromOutside)), &deny, &mut r));
         assert!(!Rtsp.refuse(b"RTSP/1.0 200 OK\r\n\r\n", &c, &|_| true, &mut r));
         assert!(r.bytes().is_empty());
     }
