@@ -1032,10 +1032,10 @@ fn has_text(msg: &[u8]) -> bool {
 
 /// On the control lcore: what a frame's or a held run's text for contract ALG `c`
 /// becomes, with the grants the worker recorded in the tag: its edits, and the
-/// messages the ALG's `policy` refuses (TCP only). The connection's `state` (a
-/// [`Contract::stateful`] ALG's) is advanced message by message; once it says
-/// [`STAND_ASIDE`], the rest is not read. Counts the messages rewritten and the ALG's
-/// own events.
+/// messages the ALG's `policy` refuses (TCP, a stateful ALG's only). The connection's
+/// `state` (a [`Contract::stateful`] ALG's) is advanced message by message; once it
+/// says [`STAND_ASIDE`], the rest is not read. Counts the messages rewritten and the
+/// ALG's own events.
 pub fn control_edits(
     c: &dyn Contract,
     text: &[u8],
@@ -1062,7 +1062,10 @@ pub fn control_edits(
             Framing::Whole(n) if n > 0 && n <= rest.len() => {
                 let msg = &rest[..n];
                 let mut reply = Reply::default();
-                if !datagram && refused(c, msg, &conn, &mut reply) {
+                // Only a stateful ALG's requests are policed here, in order with its
+                // state (FTP: a refused AUTH must not advance it); the others' were
+                // policed on the worker, and parsing them again would be for nothing.
+                if !datagram && c.stateful() && refused(c, msg, &conn, &mut reply) {
                     out.refused.push((at, n));
                     out.replies.extend_from_slice(reply.bytes());
                     out.pipelined |= passed;
