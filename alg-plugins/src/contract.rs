@@ -584,7 +584,7 @@ pub struct Policy<'a> {
     /// An expected connection may come from any address, not only the peer's.
     pub loose: bool,
     /// The largest request the subscriber may send (0: any); a larger one is refused
-    /// ([`Contract::refuse_in`]).
+    /// ([`Contract::refuse`]).
     pub max_message_size: usize,
     /// The status a refused method gets, when the protocol has a choice (SIP: 403 or
     /// 405; 0: the ALG's own).
@@ -665,16 +665,6 @@ impl std::fmt::Write for Reply {
     }
 }
 
-/// A message the ALG refuses ([`Contract::police`]): the stream engine takes it out of
-/// the stream and answers the subscriber with `reply` (a line the peer could have
-/// sent, its line end added) from the peer's address, in the peer's sequence space, or
-/// drops the segment when configured to (`on_deny = "drop"`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Refusal {
-    /// The reply, without its line end.
-    pub reply: &'static str,
-}
-
 /// The start of a message held for its end, by default ([`Contract::hold`]): an IRC
 /// line is 512 bytes, tags may make it longer.
 pub const HOLD: usize = 1024;
@@ -687,14 +677,21 @@ pub const MAX_HOLD: usize = crate::text::MAX_HEAD + crate::text::MAX_BODY;
 /// length and does not allocate.
 ///
 /// The provided methods are what later ALGs needed, each with a default that leaves
-/// an ALG without it as it was: a connection state read in order
-/// ([`Contract::stateful`], [`Contract::advance`]), edits on NAT64 sessions
-/// ([`Contract::nat64_edits`], [`Conn::nat64`], [`Ask::Announce6`]), a policy that
-/// refuses a message with a reply ([`Contract::police`]), and events of the ALG's own
-/// ([`Contract::events`], [`Notes`]); then SIP's: a request policy that knows the
-/// connection's size limit and status ([`Contract::refuse_in`]), events of how the
-/// asks were granted ([`Contract::granted`]) and of skipped bytes
-/// ([`Contract::skipped`]), and a longer start held ([`Contract::hold`]).
+/// an ALG without it as it was:
+/// - every connection-aware ALG: [`Contract::framing_in`], [`Contract::plan_in`] and
+///   [`Contract::edits_in`] knowing the connection ([`Conn`]: its policy, NAT64, a
+///   state);
+/// - a policy that refuses a message with a reply in the server's name, one hook for
+///   all ([`Contract::refuse`]): FTP's commands (`deny`/`allow`, a bounce, a low data
+///   port), RTSP's methods (405), SIP's methods and size (405/403/513);
+/// - FTP's: a connection state read in order ([`Contract::stateful`],
+///   [`Contract::advance`]), edits on NAT64 sessions ([`Contract::nat64_edits`],
+///   [`Conn::nat64`], [`Ask::Announce6`]), events of the ALG's own
+///   ([`Contract::events`], [`Notes`]);
+/// - SIP's: events of how the asks were granted ([`Contract::granted`]) and of skipped
+///   bytes ([`Contract::skipped`]), and a longer start held ([`Contract::hold`]);
+/// - RTSP's: events of how the asks were granted knowing the connection
+///   ([`Contract::granted_in`]).
 pub trait Contract: Sync {
     /// The front of the stream `buf` (for a datagram session, one whole datagram).
     fn framing(&self, buf: &[u8], ctx: &Ctx) -> Framing;
@@ -714,35 +711,28 @@ pub trait Contract: Sync {
         edits: &mut Edits,
     ) -> Result<(), EditError>;
 
-    /// Policy: whether the whole message `msg` is a request of the subscriber's that
-    /// the ALG's policy refuses, `denied` saying which of the protocol's methods (its
-    /// verb, as written) are refused (`alg.<name>.deny_methods`). When it is, the reply
-    /// the server would give to a method it does not allow is written into `reply`
-    /// (RTSP's 405 with the request's CSeq); the dataplane cuts the request from the
-    /// stream and sends the reply back, or drops the frame (`on_deny`). By default an
+    /// Policy: whether the connection's policy refuses the whole message `msg` (a
+    /// request or command of the subscriber's), its reply in the server's name written
+    /// into `reply` (whole, its line ends included; none: refused with no reply). What
+    /// a policy refuses is the ALG's: `denied` says which of the protocol's methods
+    /// (its verb, as written) are refused (`alg.<name>.deny_methods`), `conn.policy`
+    /// the rest (FTP's `deny`/`allow` commands in any case, a bounce or a low data
+    /// port; SIP's [`Policy::max_message_size`] and [`Policy::deny_status`]; a datagram
+    /// is one whole message here, parsed or not). A refused message is neither planned
+    /// nor edited: the dataplane cuts it from the stream and sends the reply back, or
+    /// drops the frame (`on_deny = "drop"`). The one refusal hook, asked by the worker
+    /// (nothing planned for a refused message) and by the control lcore (the message
+    /// cut, the reply sent; a stateful ALG's state not advanced by it). By default an
     /// ALG refuses nothing.
     fn refuse(
-        &self,
-        msg: &[u8],
-        ctx: &Ctx,
-        denied: &dyn Fn(&[u8]) -> bool,
-        reply: &mut Reply,
-    ) -> bool {
-        let _ = (msg, ctx, denied, reply);
-        false
-    }
-
-    /// [`Contract::refuse`] knowing the connection: its policy's
-    /// [`Policy::max_message_size`] and [`Policy::deny_status`] too (a datagram is
-    /// one whole message here, parsed or not).
-    fn refuse_in(
         &self,
         msg: &[u8],
         conn: &Conn<'_>,
         denied: &dyn Fn(&[u8]) -> bool,
         reply: &mut Reply,
     ) -> bool {
-        self.refuse(msg, &conn.ctx, denied, reply)
+        let _ = (msg, conn, denied, reply);
+        false
     }
 
     /// The ALG's own events ([`Contract::events`]) of how the worker answered a
@@ -750,6 +740,14 @@ pub trait Contract: Sync {
     /// counted by the worker. By default none.
     fn granted(&self, plan: &Plan, grants: &[Grant], notes: &mut Notes) {
         let _ = (plan, grants, notes);
+    }
+
+    /// [`Contract::granted`] knowing the connection (which asks the dataplane refuses
+    /// on its own account: another host's, a media port below
+    /// [`Policy::min_media_port`]).
+    fn granted_in(&self, plan: &Plan, grants: &[Grant], conn: &Conn<'_>, notes: &mut Notes) {
+        let _ = conn;
+        self.granted(plan, grants, notes)
     }
 
     /// The ALG's own event ([`Contract::events`], by index) that bytes its framing
@@ -808,13 +806,6 @@ pub trait Contract: Sync {
         edits: &mut Edits,
     ) -> Result<(), EditError> {
         self.edits(msg, &conn.ctx, plan, grants, edits)
-    }
-
-    /// Whether the connection's policy refuses the whole message `msg` (on the control
-    /// lcore, before its edits; a refused message is neither planned nor edited
-    /// there).
-    fn police(&self, _msg: &[u8], _conn: &Conn<'_>) -> Option<Refusal> {
-        None
     }
 
     /// The connection's state after the message (on the control lcore, in order),
@@ -914,7 +905,9 @@ mod tests {
             .unwrap();
         assert_eq!(e.len(), 1);
         assert!(e.notes.is_empty());
-        assert_eq!(c.police(b"PORT 1,2,3,4,5,6", &conn), None);
+        let mut reply = Reply::default();
+        assert!(!c.refuse(b"PORT 1,2,3,4,5,6", &conn, &|_| true, &mut reply));
+        assert!(reply.bytes().is_empty());
         let mut notes = Notes::default();
         assert_eq!(c.advance(b"abc", &conn, &mut notes), 3);
         assert!(notes.is_empty());

@@ -4,7 +4,7 @@
 
 use crate::contract::{
     Ask, Conn, Contract, Ctx, Dir, EditError, Edits, Framing, Grant, Kind, Notes, Plan, Policy,
-    Refusal, State, MAX_EDIT, STAND_ASIDE,
+    Reply, State, MAX_EDIT, STAND_ASIDE,
 };
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -730,11 +730,24 @@ impl Contract for Ftp {
     }
 
     /// The client's commands on a NAT44 session (over NAT64 none is refused).
-    fn police(&self, msg: &[u8], conn: &Conn<'_>) -> Option<Refusal> {
+    /// FTP's command policy is all in `conn.policy` (commands matched in any case), so
+    /// `denied` is not asked; the reply is one line.
+    fn refuse(
+        &self,
+        msg: &[u8],
+        conn: &Conn<'_>,
+        _denied: &dyn Fn(&[u8]) -> bool,
+        reply: &mut Reply,
+    ) -> bool {
         if conn.nat64 || conn.ctx.dir != Dir::FromInside || conn.state & STAND_ASIDE != 0 {
-            return None;
+            return false;
         }
-        refused_by(&conn.policy, line_of(msg), conn.ctx.inside.0).map(|reply| Refusal { reply })
+        let Some(line) = refused_by(&conn.policy, line_of(msg), conn.ctx.inside.0) else {
+            return false;
+        };
+        reply.push(line.as_bytes());
+        reply.push(b"\r\n");
+        true
     }
 
     fn advance(&self, msg: &[u8], conn: &Conn<'_>, notes: &mut Notes) -> State {
@@ -930,6 +943,13 @@ mod tests {
         }
     }
 
+    /// The reply with which the policy of `conn` refuses `msg` (None: let through).
+    fn police(c: &dyn Contract, msg: &[u8], conn: &Conn<'_>) -> Option<String> {
+        let mut reply = Reply::default();
+        c.refuse(msg, conn, &|_| false, &mut reply)
+            .then(|| String::from_utf8(reply.bytes().to_vec()).unwrap())
+    }
+
     /// The message's plan, and its text once edited with `grants` (None: none made).
     fn run(msg: &[u8], conn: &Conn<'_>, grants: &[Grant]) -> (Plan, Option<Vec<u8>>, Edits) {
         let c: &dyn Contract = &Ftp;
@@ -1079,18 +1099,18 @@ mod tests {
             ..conn(Dir::FromInside)
         };
         let c: &dyn Contract = &Ftp;
-        let reply = |m: &[u8]| c.police(m, &p).map(|r| r.reply);
+        let reply = |m: &[u8]| police(c, m, &p);
         assert_eq!(
             reply(b"dele x\r\n"),
-            Some("504 Command not allowed by policy.")
+            Some("504 Command not allowed by policy.\r\n".into())
         );
         assert_eq!(
             reply(b"PORT 10,9,9,9,195,80\r\n"),
-            Some("504 Data connection to another host not allowed by policy.")
+            Some("504 Data connection to another host not allowed by policy.\r\n".into())
         );
         assert_eq!(
             reply(b"PORT 100,64,0,2,0,25\r\n"),
-            Some("504 Data port not allowed by policy.")
+            Some("504 Data port not allowed by policy.\r\n".into())
         );
         assert_eq!(reply(b"PORT 100,64,0,2,195,80\r\n"), None);
         assert_eq!(reply(b"226 done\r\n"), None, "a reply is no command");
@@ -1102,10 +1122,10 @@ mod tests {
             },
             ..p
         };
-        assert_eq!(c.police(b"USER a\r\n", &only), None);
-        assert!(c.police(b"RETR a\r\n", &only).is_some());
+        assert_eq!(police(c, b"USER a\r\n", &only), None);
+        assert!(police(c, b"RETR a\r\n", &only).is_some());
         let six = Conn { nat64: true, ..p };
-        assert_eq!(c.police(b"DELE x\r\n", &six), None, "not over NAT64");
+        assert_eq!(police(c, b"DELE x\r\n", &six), None, "not over NAT64");
     }
 
     #[test]
@@ -1130,7 +1150,7 @@ mod tests {
         };
         let (plan, text, e) = run(b"PORT 100,64,0,2,195,80\r\n", &aside, &[]);
         assert!(plan.is_empty() && text.is_none() && e.notes.is_empty());
-        assert_eq!(c.police(b"PORT 1,2,3,4,5,6\r\n", &aside), None);
+        assert_eq!(police(c, b"PORT 1,2,3,4,5,6\r\n", &aside), None);
     }
 
     #[test]
@@ -1233,7 +1253,7 @@ mod tests {
                         Ftp.plan_in(&b[..n], &cx, &mut plan);
                         let g = [Grant::To((POOL, 65535)); 8];
                         let _ = Ftp.edits_in(&b[..n], &cx, &plan, &g[..plan.len()], &mut e);
-                        let _ = Ftp.police(&b[..n], &cx);
+                        let _ = police(&Ftp, &b[..n], &cx);
                         Ftp.advance(&b[..n], &cx, &mut Notes::default());
                     }
                 }

@@ -4,7 +4,9 @@
 //! reply; `server_port` and `source` name the server and stay as they are. Interleaved
 //! transport (RTP over the RTSP connection, `RTP/AVP/TCP;interleaved=`) opens nothing.
 
-use crate::contract::{self, Ask, Contract, Ctx, Dir, EditError, Edits, Framing, Grant, Reply};
+use crate::contract::{
+    self, Ask, Conn, Contract, Ctx, Dir, EditError, Edits, Framing, Grant, Notes, Reply,
+};
 use crate::contract::{Edit, MAX_EDITS};
 use crate::text::{self, List, Message, TextError};
 use std::net::Ipv4Addr;
@@ -340,7 +342,42 @@ fn group(msg: &[u8], m: &Msg) -> u32 {
     m.session.clone().map_or(0, |r| text::tag(&msg[r]))
 }
 
+/// [`Rtsp`]'s own events ([`Contract::events`]), by index.
+mod ev {
+    pub const NO_PINHOLE: usize = 0;
+    pub const PINHOLE_REFUSED: usize = 1;
+}
+
+/// The names of [`Rtsp`]'s own events (the dataplane's RTSP counters of those names):
+/// a SETUP whose Transport names no client port the ALG can read (`no_pinhole`), and
+/// a stream's announce the NAT refused (`pinhole_refused`: no port, table full).
+const EVENTS: [&str; 2] = ["no_pinhole", "pinhole_refused"];
+
 impl Contract for Rtsp {
+    fn events(&self) -> &'static [&'static str] {
+        &EVENTS
+    }
+
+    fn granted_in(
+        &self,
+        plan: &contract::Plan,
+        grants: &[Grant],
+        conn: &Conn<'_>,
+        notes: &mut Notes,
+    ) {
+        for (a, g) in plan.asks().zip(grants) {
+            if let (Ask::Announce { kind, inside, .. }, Grant::Refused) = (a, g) {
+                // Another host's stream (counted `elsewhere`) and a media pair below
+                // `min_media_port` (counted `low_media_port`) are refused by the
+                // dataplane on its own account, not by the NAT.
+                let low = *kind == contract::Kind::UdpPair && inside.1 < conn.policy.min_media_port;
+                if inside.0 == conn.ctx.inside.0 && !low {
+                    notes.note(ev::PINHOLE_REFUSED);
+                }
+            }
+        }
+    }
+
     fn framing(&self, buf: &[u8], _ctx: &Ctx) -> Framing {
         match parse(buf) {
             Ok(Some(Frame::Interleaved(n))) => Framing::Skip(n),
@@ -365,6 +402,8 @@ impl Contract for Rtsp {
             }
             (Dir::FromInside, Kind::Request(Method::Setup)) => {
                 let Ok(specs) = transports(msg, &m) else {
+                    // A client port that is no port: nothing to open.
+                    plan.notes.note(ev::NO_PINHOLE);
                     return;
                 };
                 // Specifications not read: asks that did not fit.
@@ -494,11 +533,11 @@ impl Contract for Rtsp {
     fn refuse(
         &self,
         msg: &[u8],
-        ctx: &Ctx,
+        conn: &Conn<'_>,
         denied: &dyn Fn(&[u8]) -> bool,
         reply: &mut Reply,
     ) -> bool {
-        if ctx.dir != Dir::FromInside {
+        if conn.ctx.dir != Dir::FromInside {
             return false;
         }
         let Some(m) = whole(msg) else { return false };
@@ -601,6 +640,37 @@ mod tests {
         let mut out = vec![0u8; b.len() + 64];
         let n = e.apply_into(b, &mut out).unwrap();
         (p, String::from_utf8(out[..n].to_vec()).unwrap())
+    }
+
+    /// A client port that is no port notes `no_pinhole`; a refused announce of the
+    /// subscriber's own pair notes `pinhole_refused`, but not another host's or a pair
+    /// below `min_media_port` (the dataplane's refusals, counted on their own).
+    #[test]
+    fn unreadable_ports_and_the_nats_refusals_are_noted() {
+        let c = ctx(Dir::FromInside);
+        let bad = b"SETUP rtsp://s/t RTSP/1.0\r\nTransport: RTP/AVP;client_port=5x-6\r\n\r\n";
+        let mut p = contract::Plan::default();
+        Rtsp.plan(bad, &c, &mut p);
+        assert!(p.is_empty());
+        assert_eq!(p.notes.iter().collect::<Vec<_>>(), [(ev::NO_PINHOLE, 1)]);
+        assert_eq!(EVENTS[ev::NO_PINHOLE], "no_pinhole");
+
+        let b = b"SETUP rtsp://s/t RTSP/1.0\r\nTransport: RTP/AVP;client_port=4000-4001,RTP/AVP;destination=10.9.9.9;client_port=4002-4003,RTP/AVP;client_port=22-23\r\n\r\n";
+        let mut p = contract::Plan::default();
+        Rtsp.plan(b, &c, &mut p);
+        assert_eq!(p.len(), 3);
+        assert!(p.notes.is_empty());
+        let mut conn = Conn::of(c);
+        conn.policy.min_media_port = 1024;
+        let refused = [Grant::Refused; 3];
+        let mut notes = Notes::default();
+        Rtsp.granted_in(&p, &refused, &conn, &mut notes);
+        assert_eq!(notes.iter().collect::<Vec<_>>(), [(ev::PINHOLE_REFUSED, 1)]);
+        assert_eq!(EVENTS[ev::PINHOLE_REFUSED], "pinhole_refused");
+        let mut notes = Notes::default();
+        let granted = [Grant::To((1, 2)); 3];
+        Rtsp.granted_in(&p, &granted, &conn, &mut notes);
+        assert!(notes.is_empty());
     }
 
     #[test]
@@ -751,7 +821,7 @@ mod tests {
 
     #[test]
     fn contract_refuses_a_denied_method_with_405_and_its_cseq() {
-        let c = ctx(Dir::FromInside);
+        let c = Conn::of(ctx(Dir::FromInside));
         let deny = |m: &[u8]| m == b"RECORD" || m == b"ANNOUNCE";
         let b = b"RECORD rtsp://s/t RTSP/1.0\r\nCSeq: 7\r\n\r\n";
         let mut r = Reply::default();
@@ -762,7 +832,7 @@ mod tests {
         );
         let mut r = Reply::default();
         assert!(!Rtsp.refuse(b"PLAY rtsp://s/t RTSP/1.0\r\n\r\n", &c, &deny, &mut r));
-        assert!(!Rtsp.refuse(b, &ctx(Dir::FromOutside), &deny, &mut r));
+        assert!(!Rtsp.refuse(b, &Conn::of(ctx(Dir::FromOutside)), &deny, &mut r));
         assert!(!Rtsp.refuse(b"RTSP/1.0 200 OK\r\n\r\n", &c, &|_| true, &mut r));
         assert!(r.bytes().is_empty());
     }

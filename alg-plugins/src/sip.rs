@@ -970,7 +970,7 @@ fn register(buf: &[u8], s: &Sip, host: Ipv4Addr) -> Option<(u16, u32)> {
 /// of the pool address the head names, the media address of its SDP narrows the
 /// call's media ([`Ask::Narrow`]), and the call may end. The edits are
 /// [`rewrite`]'s with the grants (media ports only from announces, never the
-/// session's own). The request policy ([`Contract::refuse_in`]) answers a denied
+/// session's own). The request policy ([`Contract::refuse`]) answers a denied
 /// method 405 (or 403) and a request over `max_message_size` 513 (RFC 3261 8.2.6).
 ///
 /// It reads with the parsers above, which keep what they find in bounded lists in
@@ -1149,16 +1149,6 @@ impl Contract for SipAlg {
     }
 
     fn refuse(
-        &self,
-        msg: &[u8],
-        ctx: &Ctx,
-        denied: &dyn Fn(&[u8]) -> bool,
-        reply: &mut Reply,
-    ) -> bool {
-        self.refuse_in(msg, &Conn::of(*ctx), denied, reply)
-    }
-
-    fn refuse_in(
         &self,
         msg: &[u8],
         conn: &Conn<'_>,
@@ -1893,7 +1883,7 @@ a=sendrecv\r\n";
         let deny = |x: &[u8]| x == b"MESSAGE" || x == b"ACK";
         let mut conn = Conn::of(c);
         let mut r = Reply::default();
-        assert!(SipAlg.refuse_in(m, &conn, &deny, &mut r));
+        assert!(SipAlg.refuse(m, &conn, &deny, &mut r));
         let t = String::from_utf8(r.bytes().to_vec()).unwrap();
         assert!(t.starts_with("SIP/2.0 405 Method Not Allowed\r\n"), "{t}");
         assert!(
@@ -1917,21 +1907,21 @@ a=sendrecv\r\n";
         );
         conn.policy.deny_status = 403;
         let mut r = Reply::default();
-        assert!(SipAlg.refuse_in(m, &conn, &deny, &mut r));
+        assert!(SipAlg.refuse(m, &conn, &deny, &mut r));
         assert!(r.bytes().starts_with(b"SIP/2.0 403 Forbidden\r\n"));
         // Too large: 513, whatever its method; a response is never refused.
         conn.policy.max_message_size = 100;
         let none = |_: &[u8]| false;
         let mut r = Reply::default();
-        assert!(SipAlg.refuse_in(INVITE, &conn, &none, &mut r));
+        assert!(SipAlg.refuse(INVITE, &conn, &none, &mut r));
         assert!(r.bytes().starts_with(b"SIP/2.0 513 Message Too Large\r\n"));
         let resp = b"SIP/2.0 200 OK\r\nCall-ID: m1\r\nCSeq: 7 MESSAGE\r\nContent-Length: 0\r\n\r\n";
-        assert!(!SipAlg.refuse_in(resp, &conn, &deny, &mut Reply::default()));
+        assert!(!SipAlg.refuse(resp, &conn, &deny, &mut Reply::default()));
         // An ACK gets no response; a large datagram that does not parse is refused.
         let ack = b"ACK sip:b@x SIP/2.0\r\nCall-ID: m1\r\nCSeq: 7 ACK\r\n\r\n";
         let mut r = Reply::default();
-        assert!(SipAlg.refuse_in(ack, &conn, &deny, &mut r) && r.bytes().is_empty());
-        assert!(SipAlg.refuse_in(&[b'x'; 200], &conn, &none, &mut Reply::default()));
-        assert!(!SipAlg.refuse_in(&[b'x'; 50], &conn, &none, &mut Reply::default()));
+        assert!(SipAlg.refuse(ack, &conn, &deny, &mut r) && r.bytes().is_empty());
+        assert!(SipAlg.refuse(&[b'x'; 200], &conn, &none, &mut Reply::default()));
+        assert!(!SipAlg.refuse(&[b'x'; 50], &conn, &none, &mut Reply::default()));
     }
 }

@@ -68,10 +68,7 @@ fn drive(c: &dyn Contract, data: &[u8], conn: &Conn<'_>, seen: &mut Seen) {
                 let msg = &rest[..n];
                 seen.messages += 1;
                 let mut reply = Reply::default();
-                if c.refuse_in(msg, conn, &denied, &mut reply) {
-                    seen.refused += 1;
-                }
-                if c.police(msg, conn).is_some() {
+                if c.refuse(msg, conn, &denied, &mut reply) {
                     seen.refused += 1;
                 }
                 let mut plan = Plan::default();

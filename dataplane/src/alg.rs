@@ -658,15 +658,11 @@ impl AlgControl {
                             (at, len, String::from_utf8_lossy(&with).into_owned())
                         })
                         .collect();
-                    if let Some(&(first, _, _)) = t.refused.first() {
+                    if let Some(&(first, _)) = t.refused.first() {
                         // The refused messages leave the stream whole; their replies
                         // go back.
-                        let mut lines = String::new();
-                        for &(at, n, reply) in &t.refused {
-                            e.push((at, n, String::new()));
-                            lines.push_str(reply);
-                            lines.push_str("\r\n");
-                        }
+                        e.extend(t.refused.iter().map(|&(at, n)| (at, n, String::new())));
+                        let lines = String::from_utf8_lossy(&t.replies).into_owned();
                         e.sort_by_key(|x| x.0);
                         refused = Some((lines, t.pipelined, verb_of(&text[first..])));
                     }

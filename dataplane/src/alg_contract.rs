@@ -30,7 +30,7 @@
 //!
 //! A [`Contract::stateful`] ALG's TCP frames all go to the control lcore, which reads
 //! every message in order and keeps the ALG's state of the connection
-//! ([`control_edits`]); there its [`Contract::police`] may refuse a message, which the
+//! ([`control_edits`]); there its [`Contract::refuse`] may refuse a message, which the
 //! stream engine takes out of the stream and answers. The ALG's own events
 //! ([`Contract::events`]) are counted under their names
 //! ([`WorkerCounters::own_event`]).
@@ -249,6 +249,17 @@ fn proto_of(kind: Kind) -> u8 {
         Kind::Tcp => ipv4::PROTO_TCP,
         _ => ipv4::PROTO_UDP,
     }
+}
+
+/// Whether contract ALG `c`'s policy (`conn.policy`) refuses the whole message `msg`,
+/// its reply in the server's name written into `reply`: the dataplane's one question
+/// to [`Contract::refuse`] (on the worker, and on the control lcore for a stream's
+/// commands and for a subscriber's requests), the methods `conn.policy.deny` names
+/// (as written) the denied ones.
+fn refused(c: &dyn Contract, msg: &[u8], conn: &Conn<'_>, reply: &mut Reply) -> bool {
+    let deny = conn.policy.deny;
+    let denied = |m: &[u8]| deny.iter().any(|d| d.as_bytes() == m);
+    c.refuse(msg, conn, &denied, reply)
 }
 
 /// Counts the ALG's own events noted ([`Contract::events`]) under their counters.
@@ -640,17 +651,16 @@ impl Frame<'_> {
     fn plan_and_edit(&mut self, msg: &[u8], c: &dyn Contract, edits: &mut Edits) -> bool {
         if self.ctx.dir == Dir::FromInside && !crate::nat::hosts6::is_host(self.s.in_addr) {
             let p = self.nat.params();
-            let deny = p.deny_methods(self.alg);
-            let denied = |m: &[u8]| deny.iter().any(|d| d.as_bytes() == m);
             let conn = Conn {
                 policy: Policy {
+                    deny: p.deny_methods(self.alg),
                     max_message_size: p.max_message_size(self.alg),
                     ..self.conn.policy
                 },
                 ..self.conn
             };
-            let on = !deny.is_empty() || conn.policy.max_message_size > 0;
-            if on && c.refuse_in(msg, &conn, &denied, &mut Reply::default()) {
+            let on = !conn.policy.deny.is_empty() || conn.policy.max_message_size > 0;
+            if on && refused(c, msg, &conn, &mut Reply::default()) {
                 // A request the policy refuses (the control lcore answers or drops
                 // it): nothing planned, nothing opened.
                 self.refused = true;
@@ -671,7 +681,7 @@ impl Frame<'_> {
             grants[k] = self.grant(a, plan.group);
         }
         let mut notes = Notes::default();
-        c.granted(&plan, &grants[..plan.len()], &mut notes);
+        c.granted_in(&plan, &grants[..plan.len()], &self.conn, &mut notes);
         count_notes(self.counters, self.alg, c, &notes);
         if c.stateful() {
             return true;
@@ -1005,9 +1015,11 @@ fn ctx_of(tag: &Tag, datagram: bool) -> Ctx {
 pub struct ControlText {
     /// The edits (offset, length, replacement) of its messages.
     pub edits: Vec<(usize, usize, Vec<u8>)>,
-    /// The messages the ALG's policy refused (offset, length) and each one's reply
-    /// line ([`Contract::police`]): taken out of the stream.
-    pub refused: Vec<(usize, usize, &'static str)>,
+    /// The messages the ALG's policy refused (offset, length) ([`Contract::refuse`]):
+    /// taken out of the stream.
+    pub refused: Vec<(usize, usize)>,
+    /// Their replies, one after the other, line ends included.
+    pub replies: Vec<u8>,
     /// A refused message follows one let through in the same text (pipelined: no
     /// reply can be put in order).
     pub pipelined: bool,
@@ -1020,10 +1032,10 @@ fn has_text(msg: &[u8]) -> bool {
 
 /// On the control lcore: what a frame's or a held run's text for contract ALG `c`
 /// becomes, with the grants the worker recorded in the tag: its edits, and the
-/// messages the ALG's `policy` refuses (TCP only). The connection's `state` (a
-/// [`Contract::stateful`] ALG's) is advanced message by message; once it says
-/// [`STAND_ASIDE`], the rest is not read. Counts the messages rewritten and the ALG's
-/// own events.
+/// messages the ALG's `policy` refuses (TCP, a stateful ALG's only). The connection's
+/// `state` (a [`Contract::stateful`] ALG's) is advanced message by message; once it
+/// says [`STAND_ASIDE`], the rest is not read. Counts the messages rewritten and the
+/// ALG's own events.
 pub fn control_edits(
     c: &dyn Contract,
     text: &[u8],
@@ -1049,8 +1061,13 @@ pub fn control_edits(
         match c.framing_in(rest, &conn) {
             Framing::Whole(n) if n > 0 && n <= rest.len() => {
                 let msg = &rest[..n];
-                if let Some(r) = c.police(msg, &conn).filter(|_| !datagram) {
-                    out.refused.push((at, n, r.reply));
+                let mut reply = Reply::default();
+                // Only a stateful ALG's requests are policed here, in order with its
+                // state (FTP: a refused AUTH must not advance it); the others' were
+                // policed on the worker, and parsing them again would be for nothing.
+                if !datagram && c.stateful() && refused(c, msg, &conn, &mut reply) {
+                    out.refused.push((at, n));
+                    out.replies.extend_from_slice(reply.bytes());
                     out.pipelined |= passed;
                     at += n;
                     continue;
@@ -1096,7 +1113,7 @@ pub type Refused = (Vec<(usize, usize)>, Vec<u8>, bool);
 
 /// On the control lcore: the requests of a subscriber's text (a frame's payload or a
 /// held run's) that contract ALG `c` refuses under `policy` (its `deny` methods, its
-/// `max_message_size`, [`Contract::refuse_in`]); None when none is. Bytes the framing
+/// `max_message_size`, [`Contract::refuse`]); None when none is. Bytes the framing
 /// skips may be refused too (a datagram too large to read).
 pub fn refused_requests(
     c: &dyn Contract,
@@ -1112,8 +1129,6 @@ pub fn refused_requests(
         policy,
         ..Conn::of(ctx)
     };
-    let deny = policy.deny;
-    let denied = |m: &[u8]| deny.iter().any(|d| d.as_bytes() == m);
     let (mut cut, mut replies) = (Vec::new(), Vec::new());
     let (mut passed, mut pipelined) = (false, false);
     let mut at = 0;
@@ -1122,7 +1137,7 @@ pub fn refused_requests(
         match c.framing_in(rest, &conn) {
             Framing::Whole(n) if n > 0 && n <= rest.len() => {
                 let mut reply = Reply::default();
-                if c.refuse_in(&rest[..n], &conn, &denied, &mut reply) {
+                if refused(c, &rest[..n], &conn, &mut reply) {
                     cut.push((at, n));
                     replies.extend_from_slice(reply.bytes());
                     pipelined |= passed;
@@ -1133,7 +1148,7 @@ pub fn refused_requests(
             }
             Framing::Skip(n) => {
                 let n = n.clamp(1, rest.len());
-                if c.refuse_in(&rest[..n], &conn, &denied, &mut Reply::default()) {
+                if refused(c, &rest[..n], &conn, &mut Reply::default()) {
                     cut.push((at, n));
                     pipelined |= passed;
                 } else {

@@ -563,6 +563,11 @@ fn rtsp_interleaved_and_elsewhere_open_nothing() {
     assert_eq!(tcp_payload(&o).as_bytes(), setup);
     assert_eq!(h.worker.nat().expectations().count(), 0);
     assert_eq!(h.counters.alg_rtsp[AlgEvent::Elsewhere as usize].get(), 1);
+    // Refused by the dataplane on its own account, not by the NAT.
+    assert_eq!(
+        h.counters.alg_rtsp[AlgEvent::PinholeRefused as usize].get(),
+        0
+    );
     assert_eq!(h.counters.alg_rtsp[AlgEvent::Messages as usize].get(), 2);
 }
 
@@ -879,6 +884,10 @@ fn rtsp_client_ports_below_the_minimum_open_nothing() {
     );
     assert_eq!(h.worker.nat().expectations().count(), 0);
     assert_eq!(h.counters.alg_rtsp[AlgEvent::LowPort as usize].get(), 1);
+    assert_eq!(
+        h.counters.alg_rtsp[AlgEvent::PinholeRefused as usize].get(),
+        0
+    );
 }
 
 #[test]
@@ -1159,4 +1168,70 @@ fn rtcp_cname_of_the_phone_is_rewritten_on_the_contract_and_counted_as_sips() {
         h.counters.alg_sip[AlgEvent::RtcpRewritten as usize].get(),
         1
     );
+}
+
+/// A SETUP the NAT cannot give a media pair (the subscriber's one port block is
+/// used up) is counted `pinhole_refused` under RTSP's own counters, as before RTSP ran
+/// on the contract, and the contract's `refused` too; a SETUP whose client port is no
+/// port opens nothing and is counted `no_pinhole`.
+#[test]
+fn rtsp_refused_and_unreadable_client_ports_are_counted_as_rtsps_own() {
+    use cgnat_dataplane::counters::ContractEvent;
+    let cfg = format!(
+        "allocation = \"port-block\"\nblock_size = 16\nmax_blocks_per_subscriber = 1\nicmp_on_limit = false\n{STRICT}"
+    );
+    let mut h = harness(&cfg);
+    connect(&mut h, "100.64.1.2:41000", "192.0.2.40:8554", 900);
+    let ev =
+        |h: &cgnat_dataplane::harness::Harness, e: AlgEvent| h.counters.alg_rtsp[e as usize].get();
+    let mut seq = 101u32;
+    let mut send = |h: &mut cgnat_dataplane::harness::Harness, setup: &[u8]| {
+        one(
+            h,
+            &tcp(
+                "100.64.1.2:41000",
+                "192.0.2.40:8554",
+                seq,
+                "PA",
+                setup,
+                false,
+            ),
+            Inside,
+            1001,
+            Outside,
+        );
+        seq += setup.len() as u32;
+    };
+    let mut pairs = 0;
+    for k in 0..16u16 {
+        let port = 50000 + 2 * k;
+        let setup = format!(
+            "SETUP rtsp://192.0.2.40:8554/t/trackID={k} RTSP/1.0\r\nCSeq: {k}\r\nTransport: RTP/AVP;unicast;client_port={port}-{}\r\n\r\n",
+            port + 1
+        );
+        send(&mut h, setup.as_bytes());
+        if ev(&h, AlgEvent::PinholeRefused) > 0 {
+            break;
+        }
+        pairs += 1;
+    }
+    assert!(pairs > 0, "the block had room for some pairs");
+    assert_eq!(ev(&h, AlgEvent::PinholeRefused), 1);
+    assert_eq!(ev(&h, AlgEvent::MediaPairs), pairs);
+    let refused = ContractEvent::Refused;
+    assert_eq!(
+        h.counters
+            .contract_event(cgnat_alg::id::RTSP, refused)
+            .get(),
+        1
+    );
+    assert_eq!(ev(&h, AlgEvent::NoPinhole), 0);
+
+    // A client port that is no port: nothing asked, counted `no_pinhole`.
+    let bad = b"SETUP rtsp://192.0.2.40:8554/t/trackID=9 RTSP/1.0\r\nCSeq: 20\r\nTransport: RTP/AVP;unicast;client_port=5x000-5x001\r\n\r\n";
+    let before = h.worker.nat().expectations().count();
+    send(&mut h, bad);
+    assert_eq!(ev(&h, AlgEvent::NoPinhole), 1);
+    assert_eq!(ev(&h, AlgEvent::PinholeRefused), 1);
+    assert_eq!(h.worker.nat().expectations().count(), before);
 }

@@ -4,7 +4,7 @@
 #![no_main]
 #[path = "common/contract.rs"]
 mod contract;
-use cgnat_alg::contract::{Contract, Ctx, Dir, Edits, Reply, MAX_EDIT};
+use cgnat_alg::contract::{Conn, Contract, Ctx, Dir, Edits, Reply, MAX_EDIT};
 use cgnat_alg::rtsp;
 use libfuzzer_sys::fuzz_target;
 use std::net::Ipv4Addr;
@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
         };
         contract::check(&rtsp::Rtsp, data, &ctx, |msg| {
             let mut r = Reply::default();
-            if rtsp::Rtsp.refuse(msg, &ctx, &|m: &[u8]| m.len() % 2 == 0, &mut r) {
+            if rtsp::Rtsp.refuse(msg, &Conn::of(ctx), &|m: &[u8]| m.len() % 2 == 0, &mut r) {
                 assert!(r.bytes().starts_with(b"RTSP/1.0 405"));
             }
         });
