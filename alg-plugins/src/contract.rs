@@ -688,10 +688,9 @@ pub const MAX_HOLD: usize = crate::text::MAX_HEAD + crate::text::MAX_BODY;
 ///   [`Contract::advance`]), edits on NAT64 sessions ([`Contract::nat64_edits`],
 ///   [`Conn::nat64`], [`Ask::Announce6`]), events of the ALG's own
 ///   ([`Contract::events`], [`Notes`]);
-/// - SIP's: events of how the asks were granted ([`Contract::granted`]) and of skipped
-///   bytes ([`Contract::skipped`]), and a longer start held ([`Contract::hold`]);
-/// - RTSP's: events of how the asks were granted knowing the connection
-///   ([`Contract::granted_in`]).
+/// - SIP's and RTSP's: events of how the asks were granted ([`Contract::granted`]);
+/// - SIP's: events of skipped bytes ([`Contract::skipped`]), and a longer start held
+///   ([`Contract::hold`]).
 pub trait Contract: Sync {
     /// The front of the stream `buf` (for a datagram session, one whole datagram).
     fn framing(&self, buf: &[u8], ctx: &Ctx) -> Framing;
@@ -736,18 +735,12 @@ pub trait Contract: Sync {
     }
 
     /// The ALG's own events ([`Contract::events`]) of how the worker answered a
-    /// message's asks (`grants`, index for index with `plan`), noted in `notes` and
-    /// counted by the worker. By default none.
-    fn granted(&self, plan: &Plan, grants: &[Grant], notes: &mut Notes) {
-        let _ = (plan, grants, notes);
-    }
-
-    /// [`Contract::granted`] knowing the connection (which asks the dataplane refuses
-    /// on its own account: another host's, a media port below
-    /// [`Policy::min_media_port`]).
-    fn granted_in(&self, plan: &Plan, grants: &[Grant], conn: &Conn<'_>, notes: &mut Notes) {
-        let _ = conn;
-        self.granted(plan, grants, notes)
+    /// message's asks (`grants`, index for index with `plan`) on connection `conn`
+    /// (which tells the asks the dataplane refuses on its own account: another host's,
+    /// a media port below [`Policy::min_media_port`]), noted in `notes` and counted by
+    /// the worker. By default none.
+    fn granted(&self, plan: &Plan, grants: &[Grant], conn: &Conn<'_>, notes: &mut Notes) {
+        let _ = (plan, grants, conn, notes);
     }
 
     /// The ALG's own event ([`Contract::events`], by index) that bytes its framing

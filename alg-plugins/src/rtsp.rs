@@ -358,13 +358,7 @@ impl Contract for Rtsp {
         &EVENTS
     }
 
-    fn granted_in(
-        &self,
-        plan: &contract::Plan,
-        grants: &[Grant],
-        conn: &Conn<'_>,
-        notes: &mut Notes,
-    ) {
+    fn granted(&self, plan: &contract::Plan, grants: &[Grant], conn: &Conn<'_>, notes: &mut Notes) {
         for (a, g) in plan.asks().zip(grants) {
             if let (Ask::Announce { kind, inside, .. }, Grant::Refused) = (a, g) {
                 // Another host's stream (counted `elsewhere`) and a media pair below
@@ -664,12 +658,12 @@ mod tests {
         conn.policy.min_media_port = 1024;
         let refused = [Grant::Refused; 3];
         let mut notes = Notes::default();
-        Rtsp.granted_in(&p, &refused, &conn, &mut notes);
+        Rtsp.granted(&p, &refused, &conn, &mut notes);
         assert_eq!(notes.iter().collect::<Vec<_>>(), [(ev::PINHOLE_REFUSED, 1)]);
         assert_eq!(EVENTS[ev::PINHOLE_REFUSED], "pinhole_refused");
         let mut notes = Notes::default();
         let granted = [Grant::To((1, 2)); 3];
-        Rtsp.granted_in(&p, &granted, &conn, &mut notes);
+        Rtsp.granted(&p, &granted, &conn, &mut notes);
         assert!(notes.is_empty());
     }
 

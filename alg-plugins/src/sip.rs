@@ -1071,7 +1071,13 @@ impl Contract for SipAlg {
         plan_with(msg, &conn.ctx, conn.policy.min_media_port, out)
     }
 
-    fn granted(&self, plan: &contract::Plan, grants: &[Grant], notes: &mut Notes) {
+    fn granted(
+        &self,
+        plan: &contract::Plan,
+        grants: &[Grant],
+        _conn: &Conn<'_>,
+        notes: &mut Notes,
+    ) {
         for (a, g) in plan.asks().zip(grants) {
             match (a, g) {
                 (Ask::Contact { class, .. }, Grant::To(_))
@@ -1749,7 +1755,12 @@ a=sendrecv\r\n";
         let t = edited(INVITE, &c, &plan, &[Grant::Refused, Grant::To((out, 1201))]);
         assert!(t.contains("m=audio 30000 RTP/AVP 0 8\r\na=sendrecv"), "{t}");
         let mut notes = Notes::default();
-        SipAlg.granted(&plan, &[Grant::Refused, Grant::Refused], &mut notes);
+        SipAlg.granted(
+            &plan,
+            &[Grant::Refused, Grant::Refused],
+            &Conn::of(c),
+            &mut notes,
+        );
         assert_eq!(notes.get(ev::PINHOLE_REFUSED), 1);
         // Below the media port floor: not asked, noted.
         let conn = Conn {
@@ -1783,7 +1794,7 @@ a=sendrecv\r\n";
         );
         let g = [Grant::To((u32::from(outside()), 40002))];
         let mut notes = Notes::default();
-        SipAlg.granted(&plan, &g, &mut notes);
+        SipAlg.granted(&plan, &g, &Conn::of(c), &mut notes);
         assert_eq!(notes.get(ev::REGISTRATIONS), 1);
         let t = edited(m, &c, &plan, &g);
         assert!(
@@ -1803,7 +1814,7 @@ a=sendrecv\r\n";
             }]
         );
         let mut notes = Notes::default();
-        SipAlg.granted(&plan, &g, &mut notes);
+        SipAlg.granted(&plan, &g, &Conn::of(c), &mut notes);
         assert_eq!(notes.get(ev::DEREGISTRATIONS), 1);
     }
 

@@ -77,7 +77,7 @@ fn drive(c: &dyn Contract, data: &[u8], conn: &Conn<'_>, seen: &mut Seen) {
                 let g = grants(&plan, conn.ctx.dir);
                 let g = &g[..plan.len()];
                 let mut notes = Notes::default();
-                c.granted(&plan, g, &mut notes);
+                c.granted(&plan, g, conn, &mut notes);
                 let mut edits = Edits::default();
                 if c.edits_in(msg, conn, &plan, g, &mut edits).is_ok() {
                     seen.edits += edits.len();

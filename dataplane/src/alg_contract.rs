@@ -681,7 +681,7 @@ impl Frame<'_> {
             grants[k] = self.grant(a, plan.group);
         }
         let mut notes = Notes::default();
-        c.granted_in(&plan, &grants[..plan.len()], &self.conn, &mut notes);
+        c.granted(&plan, &grants[..plan.len()], &self.conn, &mut notes);
         count_notes(self.counters, self.alg, c, &notes);
         if c.stateful() {
             return true;
