@@ -507,9 +507,10 @@ impl AlgControl {
         }
     }
 
-    /// Sets the ALGs' command and request policy (at start and on a reload).
-    pub fn set_policy(&mut self, p: AlgPolicy) {
-        self.policy = p;
+    /// Sets the ALGs' command and request policy (at start and on a reload); returns
+    /// the one it replaces.
+    pub fn set_policy(&mut self, p: AlgPolicy) -> AlgPolicy {
+        std::mem::replace(&mut self.policy, p)
     }
 
     /// Whether a segment at `seq` repeats bytes of a run already rewritten (it is

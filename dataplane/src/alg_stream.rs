@@ -46,12 +46,15 @@ pub struct AlgStream<B> {
     frag_sets: Vec<FragSet<B>>,
     /// Gives a buffer when a rewritten datagram needs more fragments than it came in,
     /// or a policy reply is built.
-    alloc: Option<Box<dyn FnMut() -> Option<B>>>,
+    alloc: Option<Box<dyn FnMut() -> Option<B> + Send>>,
     /// The inside port's MAC (a policy reply's source).
     own_mac: Mac,
     /// The MAC of the next hop to an inside address, if known (a policy reply's
     /// destination).
-    client_mac: Box<dyn Fn(u32) -> Option<Mac>>,
+    client_mac: Box<dyn Fn(u32) -> Option<Mac> + Send>,
+    /// The MAC a policy reply goes to when the next hop's is not known (replay and
+    /// pcap mode's broadcast, as the worker sends its own frames), if any.
+    unresolved_mac: Option<Mac>,
     /// The smaller of the two ports' MTUs (a rewritten datagram is fragmented to it).
     mtu: u16,
 }
@@ -134,7 +137,7 @@ impl<B: PacketBuf> AlgStream<B> {
     /// inside address, and the smaller of the two ports' MTUs.
     pub fn new(
         own_mac: Mac,
-        client_mac: Box<dyn Fn(u32) -> Option<Mac>>,
+        client_mac: Box<dyn Fn(u32) -> Option<Mac> + Send>,
         mtu: u16,
         counters: Arc<WorkerCounters>,
     ) -> AlgStream<B> {
@@ -149,8 +152,15 @@ impl<B: PacketBuf> AlgStream<B> {
             alloc: None,
             own_mac,
             client_mac,
+            unresolved_mac: None,
             mtu,
         }
+    }
+
+    /// Sets the MAC a policy reply goes to when the next hop's is not known (the
+    /// worker's `unresolved_mac`).
+    pub fn set_unresolved_mac(&mut self, mac: Option<Mac>) {
+        self.unresolved_mac = mac;
     }
 
     /// The ALG connections' state (HA sync of their sequence adjustments).
@@ -161,7 +171,7 @@ impl<B: PacketBuf> AlgStream<B> {
     /// Sets where buffers come from when a rewritten datagram needs more fragments
     /// than it came in, or a policy reply is built (the mbuf pool; tests give Vec
     /// buffers).
-    pub fn set_alloc(&mut self, alloc: Box<dyn FnMut() -> Option<B>>) {
+    pub fn set_alloc(&mut self, alloc: Box<dyn FnMut() -> Option<B> + Send>) {
         self.alloc = Some(alloc);
     }
 
@@ -332,9 +342,10 @@ impl<B: PacketBuf> AlgStream<B> {
             .map_or(Outcome::Send, Outcome::Drop)
     }
 
-    /// Sets the ALGs' command and request policy (at start and on a reload).
-    pub fn set_policy(&mut self, p: crate::alg::AlgPolicy) {
-        self.alg.set_policy(p);
+    /// Sets the ALGs' command and request policy (at start and on a reload); returns
+    /// the one it replaces (to be dropped off the lcore).
+    pub fn set_policy(&mut self, p: crate::alg::AlgPolicy) -> crate::alg::AlgPolicy {
+        self.alg.set_policy(p)
     }
 
     /// Carries out what the FTP policy decided for a text of `frames` segments: a
@@ -373,7 +384,7 @@ impl<B: PacketBuf> AlgStream<B> {
         tag: &crate::alg::Tag,
         write: impl FnOnce(&mut B, (Mac, Mac)) -> bool,
     ) {
-        let mac = (self.client_mac)(tag.inside.0);
+        let mac = (self.client_mac)(tag.inside.0).or(self.unresolved_mac);
         let own = self.own_mac;
         let buf = self.alloc.as_mut().and_then(|a| a());
         let built = match (mac, buf) {

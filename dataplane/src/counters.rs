@@ -450,8 +450,8 @@ pub struct WorkerCounters {
     /// Polls that took no new frames (a worker: from its ports and handoff ring; the
     /// control lcore: from a worker's ALG ring) while the backlog was past its mark.
     pub alg_backpressured_polls: Counter,
-    /// A worker: the time its ALG frames spent at the control lcore, from handing
-    /// over to coming back for transmission.
+    /// A worker: the time its ALG stream engine took for an ALG frame, from taking it
+    /// to queueing it (and what it released) for transmission.
     pub alg_latency: Latency,
     /// Drops, by reason.
     pub drops: DropCounters,

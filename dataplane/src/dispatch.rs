@@ -1,6 +1,6 @@
 //! The one dispatcher of a worker's verdicts: what [`Worker::process`] answered for a
 //! frame decides where the frame goes next (a port, another worker, the control lcore,
-//! the worker's own hold, or nowhere). The runtime's worker loop (DPDK bursts and rings
+//! the worker's own hold, the worker's own ALG stream engine, or nowhere). The runtime's worker loop (DPDK bursts and rings
 //! as [`Outputs`]), the harness and replay (vectors as [`Outputs`]) all send their
 //! frames through [`crate::vector`]'s stages, whose last one is [`route`] for every
 //! frame of a burst and [`send_ready`] once, so the tests run the appliance's own
@@ -8,9 +8,9 @@
 //!
 //! The dispatcher does not allocate, lock or log. A frame an output has no room for
 //! (after the output flushed what it could) is counted dropped with that output's own
-//! reason: [`DropReason::TxFull`], [`DropReason::RingFull`] (handoff; ALG, for an
-//! output that can refuse one: the runtime's never does, it holds ALG frames its ring
-//! cannot take and back-pressures) or [`DropReason::ArpRingFull`] (control). A
+//! reason: [`DropReason::TxFull`], [`DropReason::RingFull`] (handoff; a PCP answer,
+//! for an output that can refuse one: the runtime's never does, it holds what its
+//! ring cannot take and back-pressures) or [`DropReason::ArpRingFull`] (control). A
 //! [`Verdict::Drop`] was counted by the worker already; its frame is only given to
 //! [`Outputs::discard`].
 //!
@@ -18,6 +18,7 @@
 //! and an out-of-line call there (which the release build chose) costs the loop what
 //! the match written in place did not.
 
+use crate::alg_stream::Outcome;
 use crate::buf::PacketBuf;
 use crate::counters::DropReason;
 use crate::pipeline::{Side, Verdict, Worker};
@@ -33,7 +34,8 @@ pub trait Outputs<B> {
     fn handoff(&mut self, worker: u16, side: Side, buf: B) -> Result<(), B>;
     /// To the control lcore (ARP, frames for the appliance), as received on `side`.
     fn control(&mut self, side: Side, buf: B) -> Result<(), B>;
-    /// To the control lcore's ALG (the frame is tagged), then to be sent on `side`.
+    /// To the control lcore's PCP server (the frame carries the worker's decision),
+    /// then to be sent on `side`.
     fn alg(&mut self, side: Side, buf: B) -> Result<(), B>;
     /// A frame dropped for `reason` (already counted): freed.
     fn discard(&mut self, reason: DropReason, buf: B) {
@@ -92,7 +94,7 @@ pub fn route<B: PacketBuf, O: Outputs<B>>(
             worker.hold(buf);
             None
         }
-        Verdict::Alg(side) => out.alg(side, buf).err().map(|b| (b, DropReason::RingFull)),
+        Verdict::Alg(side) => alg(worker, buf, side, out),
         Verdict::Handoff(w, side) => out
             .handoff(w, side, buf)
             .err()
@@ -108,10 +110,58 @@ pub fn route<B: PacketBuf, O: Outputs<B>>(
     }
 }
 
+/// A frame the worker tagged ([`Verdict::Alg`]): a PCP answer goes to the control
+/// lcore's server; any other is an ALG session's, run through the worker's own ALG
+/// stream engine ([`Worker::alg_frame`]) and sent, held, or dropped as it says, with
+/// what the engine then has ready right behind it (a held run's segments go before
+/// the one that completed them, and nothing of this burst comes between). Returns a
+/// frame the control lcore's ring refused.
+#[inline(never)]
+fn alg<B: PacketBuf, O: Outputs<B>>(
+    worker: &mut Worker<B>,
+    mut buf: B,
+    side: Side,
+    out: &mut O,
+) -> Option<(B, DropReason)> {
+    if crate::pcp::Decision::tagged(&buf) {
+        return out.alg(side, buf).err().map(|b| (b, DropReason::RingFull));
+    }
+    let t0 = cgnat_ffi::tsc();
+    match worker.alg_frame(&mut buf, side) {
+        Outcome::Send => {
+            worker.counters().tx[side as usize].inc();
+            transmit(out, side, buf, worker);
+        }
+        Outcome::Hold => worker.hold_alg(buf),
+        Outcome::Drop(r) => out.discard(r, buf),
+    }
+    send_alg_ready(worker, out);
+    // (Without the EAL, the harness's, the TSC's rate is unknown: not recorded.)
+    let hz = cgnat_ffi::tsc_hz();
+    if hz > 0 {
+        let cycles = u128::from(cgnat_ffi::tsc().saturating_sub(t0));
+        let ns = cycles * 1_000_000_000 / u128::from(hz);
+        worker
+            .counters()
+            .alg_latency
+            .record(ns.min(u128::from(u64::MAX)) as u64);
+    }
+    None
+}
+
+/// Sends what the worker's ALG stream engine has ready, in order.
+fn send_alg_ready<B: PacketBuf, O: Outputs<B>>(worker: &mut Worker<B>, out: &mut O) {
+    while let Some((b, side)) = worker.take_alg_ready() {
+        worker.counters().tx[side as usize].inc();
+        transmit(out, side, b, worker);
+    }
+}
+
 /// Sends the frames the worker has ready: fragments a first fragment released and
 /// frames whose next hop became known (to a port), outside fragments their director
-/// hands on to the datagram's owner (to that worker), and the frames of a datagram
-/// reassembled for an ALG (to the control lcore).
+/// hands on to the datagram's owner (to that worker), the fragments of a datagram
+/// reassembled for an ALG (through the worker's ALG stream engine), and what the
+/// engine released on its own (segments that waited too long).
 #[inline(always)]
 pub fn send_ready<B: PacketBuf, O: Outputs<B>>(worker: &mut Worker<B>, out: &mut O) {
     while let Some((b, side)) = worker.take_ready() {
@@ -124,11 +174,12 @@ pub fn send_ready<B: PacketBuf, O: Outputs<B>>(worker: &mut Worker<B>, out: &mut
         }
     }
     while let Some((b, side)) = worker.take_alg() {
-        if let Err(b) = out.alg(side, b) {
-            worker.counters().count_drop(DropReason::RingFull);
-            out.discard(DropReason::RingFull, b);
+        if let Some((b, r)) = alg(worker, b, side, out) {
+            worker.counters().count_drop(r);
+            out.discard(r, b);
         }
     }
+    send_alg_ready(worker, out);
 }
 
 /// Sends `buf` on `side` with the VLAN tags it leaves with
@@ -163,7 +214,7 @@ pub struct VecOutputs<B> {
     pub handoff: Vec<(u16, Side, B)>,
     /// Frames for the control lcore, with the side they came from.
     pub control: Vec<(Side, B)>,
-    /// Frames for the ALG, with the side they leave on.
+    /// Frames for the control lcore's PCP server, with the side they leave on.
     pub alg: Vec<(Side, B)>,
     /// Frames dropped, with their reason.
     pub dropped: Vec<(DropReason, B)>,

@@ -68,16 +68,19 @@ impl Harness {
         let worker = all.remove(0);
         let counters = worker.counters().clone();
         let mut control = Control::new(ports, pool, neighbors.clone(), control_counters.clone());
-        // A rewritten datagram may need more fragments than it came in.
+        // PCP announcements.
         control.set_alloc(Box::new(|| Some(VecBuf::new(&[]))));
         control.set_pcp(crate::pcp::params(&cfg.pcp));
-        control.set_policy(crate::alg::AlgPolicy::of(&cfg.alg));
         let neighbors6 = control.nd().map(|nd| nd.neighbors().clone());
         let mut worker = worker;
         for w in std::iter::once(&mut worker).chain(all.iter_mut()) {
             w.set_neighbors6(neighbors6.clone());
             // NAT64 cuts IPv4 packets into IPv6 fragments (RFC 7915 4.1).
             w.set_alloc(Box::new(|| Some(VecBuf::new(&[]))));
+            // A rewritten datagram may need more fragments than it came in; a policy
+            // reply is built.
+            w.set_alg_alloc(Box::new(|| Some(VecBuf::new(&[]))));
+            w.set_alg_policy(crate::alg::AlgPolicy::of(&cfg.alg));
         }
         Harness {
             worker,
@@ -120,11 +123,11 @@ impl Harness {
                 .expect("the pool fits its room");
             sorted.clone_from(&nat.pool);
             w.reconfigure(PipelineParams::from_config(cfg), nat, now);
+            w.set_alg_policy(crate::alg::AlgPolicy::of(&cfg.alg));
         }
         // The control lcore answers proxy ARP for every pool address, draining ones too.
         sorted.sort_unstable();
         self.control.set_pool(sorted);
-        self.control.set_policy(crate::alg::AlgPolicy::of(&cfg.alg));
     }
 
     /// Worker `w`.
@@ -147,7 +150,8 @@ impl Harness {
 
     /// Sends one frame in on `side` at `now` to worker `w` (the queue the device
     /// delivered it to), through the runtime's burst path and dispatcher: a handoff is
-    /// processed by its worker, frames for the control lcore by the control handler.
+    /// processed by its worker, frames for the control lcore by the control handler
+    /// (an ALG session's by its worker's own ALG stream engine, in the dispatcher).
     /// Returns what left which port.
     pub fn inject_at(
         &mut self,
@@ -210,16 +214,11 @@ impl Harness {
                     send(worker, s, b, &mut out);
                 }
             }
-            self.control.from_link(w);
-            for (s, mut b) in o.alg.drain(..) {
-                match self.control.alg(&mut b, s, now) {
-                    Verdict::Tx(s) => {
-                        // Sent by the worker once the control lcore gives it back.
-                        worker.counters().tx[s as usize].inc();
-                        send(worker, s, b, &mut out);
-                    }
-                    Verdict::Hold => self.control.hold_alg(b),
-                    _ => {}
+            for (_, mut b) in o.alg.drain(..) {
+                if let Verdict::Tx(s) = self.control.pcp(&mut b, now) {
+                    // Sent by the worker once the control lcore gives it back.
+                    worker.counters().tx[s as usize].inc();
+                    send(worker, s, b, &mut out);
                 }
             }
             // As the handoff ring delivers them: to their worker, once.
@@ -241,13 +240,12 @@ impl Harness {
         out
     }
 
-    /// What the control lcore has ready, sent by the worker each frame came from (as
-    /// the runtime gives it back through that worker's ring).
+    /// What the control lcore has ready (its own frames, to the inside), sent by
+    /// worker 0 (as the runtime gives them back through its ring).
     fn send_ready(&mut self, out: &mut Vec<(Side, Vec<u8>)>) {
-        while let Some((b, side, link)) = self.control.take_ready() {
-            let worker = self.nth(link.min(self.workers_len() - 1));
-            worker.counters().tx[side as usize].inc();
-            send(worker, side, b, out);
+        while let Some(b) = self.control.take_ready() {
+            self.worker.counters().tx[Side::Inside as usize].inc();
+            send(&self.worker, Side::Inside, b, out);
         }
     }
 
@@ -279,12 +277,14 @@ impl Harness {
         self.workers().map(|w| w.expire(now, usize::MAX)).sum()
     }
 
-    /// Frames the workers' timers send at `now` (ICMP for held SYNs).
+    /// Frames the workers' timers send at `now` (ICMP for held SYNs, the segments
+    /// their ALG stream engines held too long).
     pub fn timer_frames(&mut self, now: u32) -> Vec<(Side, Vec<u8>)> {
         let mut out = Vec::new();
         self.control.tick(now);
         let mut o = VecOutputs::default();
         for w in 0..self.workers_len() {
+            self.nth(w).alg_tick(now);
             self.nth(w).poll_neighbors(now);
             out.append(&mut self.requests(w, now));
             dispatch::send_ready(self.nth(w), &mut o);

@@ -12,6 +12,7 @@
 //! answers the thread's requests (a piece of a bulk walk, a batch of records to
 //! install).
 
+use cgnat_dataplane::alg::AlgControl;
 use cgnat_dataplane::counters::Counter;
 use cgnat_dataplane::ha::auth::Auth;
 use cgnat_dataplane::ha::link::{Apply, Link, Role};
@@ -36,7 +37,7 @@ const WALK_CHUNK: usize = 1024;
 const WALK_SLOTS: u32 = 65536;
 /// Records the thread hands the worker to install at once.
 const APPLY_CHUNK: usize = 1024;
-/// ALG adjustments queued each way between the control lcore and the thread.
+/// ALG adjustments queued from the workers to the thread.
 const SEQ_QUEUE: usize = 4096;
 /// Longest wait for a worker's answer.
 const WORKER_WAIT: Duration = Duration::from_secs(1);
@@ -74,10 +75,9 @@ pub struct Shared {
     pub peer_seq: AtomicU64,
     /// Gratuitous ARP frames sent on promotions.
     pub garp_sent: Counter,
-    /// ALG connections' sequence adjustments that changed (control lcore -> thread).
+    /// ALG connections' sequence adjustments that changed (the workers' ALG stream
+    /// engines -> thread).
     pub seq_out: ArrayQueue<Item>,
-    /// Adjustments received, for the control lcore to install (thread -> control lcore).
-    pub seq_in: ArrayQueue<Item>,
     /// The configuration.
     pub cfg: cgnat_config::Ha,
 }
@@ -99,7 +99,6 @@ impl Shared {
             peer_seq: AtomicU64::new(0),
             garp_sent: Counter::default(),
             seq_out: ArrayQueue::new(SEQ_QUEUE),
-            seq_in: ArrayQueue::new(SEQ_QUEUE),
             cfg: cfg.clone(),
         }
     }
@@ -144,38 +143,6 @@ fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// The control lcore's turn (it owns the ALG connections): an active's changed
-/// sequence adjustments to the thread, a standby's received ones installed.
-/// `journal` is whether the ALG's journal is on (changed here with the role).
-pub fn control_turn(
-    shared: &Shared,
-    alg: &mut cgnat_dataplane::alg::AlgControl,
-    journal: &mut bool,
-    now: u32,
-) {
-    let active = !shared.standby.load(Ordering::Relaxed);
-    if active != *journal {
-        alg.sync_journal(active);
-        *journal = active;
-    }
-    if active {
-        alg.sync_take(&mut |r| {
-            shared
-                .seq_out
-                .push(Item {
-                    end: false,
-                    record: Record::SeqAdj(r),
-                })
-                .is_ok()
-        });
-    }
-    while let Some(it) = shared.seq_in.pop() {
-        if let Record::SeqAdj(r) = it.record {
-            alg.sync_install(&r, it.end, now);
-        }
-    }
 }
 
 /// What the thread asks of the worker.
@@ -232,13 +199,32 @@ pub fn ends(shared: Arc<Shared>) -> (WorkerHa, ThreadEnd) {
 }
 
 impl WorkerHa {
-    /// The worker's turn, between bursts: its session changes to the journal (an
-    /// active), one request of the thread answered. Returns the role to apply when
-    /// it changed (true: standby).
-    pub fn turn(&self, nat: &mut Nat, standby: bool, now: u32) -> Option<bool> {
+    /// The worker's turn, between bursts: its session changes to the journal and
+    /// its ALG stream engine's changed sequence adjustments to the thread (an
+    /// active), one request of the thread answered (a standby's engine installs the
+    /// adjustments of the connections whose session this worker holds). Returns the
+    /// role to apply when it changed (true: standby).
+    pub fn turn(
+        &self,
+        nat: &mut Nat,
+        alg: &mut AlgControl,
+        standby: bool,
+        now: u32,
+    ) -> Option<bool> {
         let want = self.shared.standby.load(Ordering::Relaxed);
         if !standby && nat.sync_drain(now, &mut |it| self.journal.push(it).is_ok()) {
             self.lost.store(true, Ordering::Relaxed);
+        }
+        if !standby {
+            alg.sync_take(&mut |r| {
+                self.shared
+                    .seq_out
+                    .push(Item {
+                        end: false,
+                        record: Record::SeqAdj(r),
+                    })
+                    .is_ok()
+            });
         }
         if let Ok(cmd) = self.cmds.try_recv() {
             let reply = match cmd {
@@ -247,6 +233,11 @@ impl WorkerHa {
                         match a {
                             Apply::Flush => nat.sync_flush(now),
                             Apply::Item(it) => {
+                                if let Record::SeqAdj(r) = &it.record {
+                                    if it.end || nat.holds_tcp(r.inside, r.remote) {
+                                        alg.sync_install(r, it.end, now);
+                                    }
+                                }
                                 if nat.sync_install(&it, now).is_err() {
                                     self.shared.counters.install_failed.inc();
                                 }
@@ -290,7 +281,7 @@ struct WorkerTables<'a> {
     walked: VecDeque<Item>,
     walk_done: bool,
     /// The latest adjustment of each ALG connection the active rewrote (kept here for
-    /// bulk syncs and refreshes: the control lcore is not walked), until its session
+    /// bulk syncs and refreshes: the workers walk their sessions only), until its session
     /// ends.
     seq: std::collections::HashMap<(u32, u16, u32, u16), SeqAdjRec>,
     seq_walk: Vec<SeqAdjRec>,
@@ -407,19 +398,8 @@ impl Tables for WorkerTables<'_> {
         }
     }
     fn apply(&mut self, a: Apply) {
-        if let Apply::Item(
-            it @ Item {
-                record: Record::SeqAdj(_),
-                ..
-            },
-        ) = a
-        {
-            // The control lcore's adjustment; the workers are handed it too (the
-            // one holding the session notes that its frames are to go there).
-            if self.shared.seq_in.push(it).is_err() {
-                self.shared.counters.install_failed.inc();
-            }
-        }
+        // (An ALG adjustment too: the worker holding its session installs it in its
+        // ALG stream engine.)
         self.applies.push(a);
         if self.applies.len() >= APPLY_CHUNK {
             self.send_applies();

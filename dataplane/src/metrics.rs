@@ -438,19 +438,20 @@ impl Source {
         );
         f.counter(
             "cgnat_worker_ring_drops_total",
-            "Packets dropped because the handoff ring to another worker was full (ALG \
-             frames are held instead: cgnat_alg_frames_held_total).",
+            "Packets dropped because the handoff ring to another worker was full (PCP \
+             answers are held instead: cgnat_alg_frames_held_total).",
             per_worker(&|c| c.dropped(DropReason::RingFull)),
         );
         f.counter(
             "cgnat_alg_frames_held_total",
-            "ALG frames a full ring to the control lcore (worker=\"control\": back to a \
-             worker) could not take, held in the lcore's backlog and sent in order.",
+            "PCP frames a full ring to the control lcore (worker=\"control\": back to a \
+             worker) could not take, held in the lcore's backlog and sent in order (ALG \
+             frames never go there: each worker's ALG stream engine rewrites its own).",
             per_worker(&|c| c.alg_frames_held.get()),
         );
         f.gauge(
             "cgnat_alg_backlog_frames",
-            "ALG frames held in the lcore's backlog now.",
+            "PCP frames held in the lcore's backlog now.",
             per_worker(&|c| c.alg_backlog.get()),
         );
         f.counter(
@@ -462,8 +463,9 @@ impl Source {
         );
         f.histogram(
             "cgnat_alg_frame_latency_seconds",
-            "Time an ALG frame spent between its worker handing it to the control lcore \
-             and coming back to that worker for transmission.",
+            "Time the worker's ALG stream engine took for an ALG frame (rewrite, \
+             sequence adjustment, policy), from taking it to queueing it and what it \
+             released for transmission.",
             all.iter()
                 .filter(|(w, _)| w != "control")
                 .map(|(w, c)| (vec![("worker", w.clone())], &c.alg_latency))

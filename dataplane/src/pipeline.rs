@@ -476,6 +476,14 @@ pub struct Worker<B> {
     contract_streams: crate::alg_contract::Streams,
     /// PCP and NAT-PMP requests per subscriber this second.
     pcp_rate: crate::pcp::RateLimit,
+    /// The ALG stream engine of this worker's sessions ([`Worker::alg_frame`]): it
+    /// rewrites the frames [`Worker::process`] tagged with the sequence adjustment of
+    /// their connection, holds and joins the segments of a message cut across
+    /// segments, answers what the ALG policies refuse, and cuts a reassembled datagram
+    /// into fragments again.
+    alg_stream: AlgStream<B>,
+    /// The time of the frame last tagged for the ALG stream engine.
+    alg_now: u32,
 }
 
 /// A frame waiting for its next hop's MAC.
@@ -510,6 +518,14 @@ impl<B: PacketBuf> Worker<B> {
         counters: Arc<WorkerCounters>,
     ) -> Worker<B> {
         let wait_max = params.wait_max;
+        let inside = ports[Side::Inside as usize].clone();
+        let client_neighbors = neighbors.clone();
+        let alg_stream = AlgStream::new(
+            inside.mac,
+            Box::new(move |ip| client_neighbors.lookup(inside.next_hop(ip))),
+            ports[0].mtu.min(ports[1].mtu),
+            counters.clone(),
+        );
         Worker {
             neighbors6: None,
             nat64_undo: (0, 0),
@@ -559,7 +575,63 @@ impl<B: PacketBuf> Worker<B> {
             reassembled: false,
             contract_streams: crate::alg_contract::Streams::default(),
             pcp_rate: crate::pcp::RateLimit::default(),
+            alg_stream,
+            alg_now: 0,
         }
+    }
+
+    /// Runs this worker's ALG stream engine on a frame [`Worker::process`] tagged
+    /// ([`Verdict::Alg`], or [`Worker::take_alg`]'s fragments): the engine rewrites it
+    /// and says where it goes. A segment held (answer [`Outcome::Hold`]) goes to
+    /// [`Worker::hold_alg`]; what the engine then has ready (a run joined or released,
+    /// a policy reply, fragments cut again) comes from [`Worker::take_alg_ready`].
+    pub fn alg_frame(&mut self, buf: &mut B, side: Side) -> Outcome {
+        // (A policy reply goes where the worker's own frames go.)
+        self.alg_stream
+            .set_unresolved_mac(self.params.unresolved_mac);
+        self.alg_stream.alg(buf, side, self.alg_now)
+    }
+
+    /// Takes the segment [`Worker::alg_frame`] answered [`Outcome::Hold`] for.
+    pub fn hold_alg(&mut self, buf: B) {
+        self.alg_stream.hold_alg(buf, self.alg_now);
+    }
+
+    /// A frame the ALG stream engine has ready to send, in the order they must go,
+    /// with the side it leaves on.
+    pub fn take_alg_ready(&mut self) -> Option<(B, Side)> {
+        self.alg_stream.take_ready().map(|(b, side, _)| (b, side))
+    }
+
+    /// Lets the ALG stream engine release the segments and fragments that waited too
+    /// long at `now` ([`Worker::take_alg_ready`] hands them out).
+    pub fn alg_tick(&mut self, now: u32) {
+        self.alg_now = self.alg_now.max(now);
+        self.alg_stream.tick(now);
+    }
+
+    /// The ALG connections' state: their sequence adjustments (HA sync) and the
+    /// policy decisions to log.
+    pub fn alg_control(&mut self) -> &mut crate::alg::AlgControl {
+        self.alg_stream.alg_control()
+    }
+
+    /// The NAT tables and the ALG connections' state together (the HA sync's turn).
+    pub fn sync_parts(&mut self) -> (&mut Nat, &mut crate::alg::AlgControl) {
+        (&mut self.nat, self.alg_stream.alg_control())
+    }
+
+    /// Sets the ALGs' command and request policy (at start and on a reload); returns
+    /// the one it replaces (to be dropped off the lcore).
+    pub fn set_alg_policy(&mut self, p: crate::alg::AlgPolicy) -> crate::alg::AlgPolicy {
+        self.alg_stream.set_policy(p)
+    }
+
+    /// Sets where the ALG stream engine's buffers come from (a policy reply, the
+    /// further fragments of a rewritten datagram): the mbuf pool; tests give Vec
+    /// buffers.
+    pub fn set_alg_alloc(&mut self, alloc: Box<dyn FnMut() -> Option<B> + Send>) {
+        self.alg_stream.set_alloc(alloc);
     }
 
     /// Stage 1 of a burst ([`crate::vector`]): the frame's facts if it is a plain
@@ -844,6 +916,8 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Processes one frame received on `from` at time `now` (seconds).
     pub fn process(&mut self, buf: &mut B, from: Side, now: u32) -> Verdict {
+        // (The clock of the frames this one tags for the ALG stream engine.)
+        self.alg_now = now;
         let mut v = self.process_inner(buf, from, now);
         if v == Verdict::Hold && self.alg_tag.is_some() && self.pending_neigh.take().is_some() {
             // A frame the control lcore must rewrite gets its MACs before it goes
@@ -871,7 +945,7 @@ impl<B: PacketBuf> Worker<B> {
             Verdict::Drop(r) => self.counters.count_drop(r),
             Verdict::Tx(side) => self.counters.tx[side as usize].inc(),
             Verdict::Handoff(..) => self.counters.handoff_out.inc(),
-            // Counted as sent when the control lcore gives it back for sending.
+            // Counted as sent when the ALG stream engine sends it.
             Verdict::Alg(_) | Verdict::Control | Verdict::Hold => {}
         }
     }
@@ -1113,7 +1187,7 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// Fragments of a datagram reassembled for an ALG, translated and tagged: give
-    /// each to the control lcore ([`Control::alg`]) to go out on its side.
+    /// each to the ALG stream engine ([`Worker::alg_frame`]) to go out on its side.
     pub fn take_alg(&mut self) -> Option<(B, Side)> {
         self.to_alg.pop()
     }
@@ -3239,23 +3313,23 @@ fn rewrite_embedded<B: PacketBuf>(
 pub enum ControlSettings {
     /// The pool (every address, draining ones too, sorted): proxy ARP.
     Pool(Vec<u32>),
-    /// The ALGs' command and request policy.
-    Policy(crate::alg::AlgPolicy),
 }
 
 /// The control lcore's share of the pipeline: ARP (replies for the ports' addresses
-/// and, on the outside, proxy ARP for the pool; learning), ND, the PCP server and ICMP
-/// echo to the appliance's own addresses; the ALGs' frames go to the ALG stream engine
-/// it owns ([`AlgStream`]).
+/// and, on the outside, proxy ARP for the pool; learning), ND, the PCP server's
+/// answers and announcements, and ICMP echo to the appliance's own addresses. (The
+/// ALGs' frames never come here: each worker runs the ALG stream engine of its own
+/// sessions, [`Worker::alg_frame`].)
 pub struct Control<B> {
     ports: [PortInfo; 2],
     pool: Vec<u32>,
     neighbors: Arc<Neighbors>,
     counters: Arc<WorkerCounters>,
-    /// The ALG stream engine: the ALGs, held runs, gathered fragments, policy replies,
-    /// the buffer allocator and the frames ready to send (the control lcore's own
-    /// too).
-    stream: AlgStream<B>,
+    /// Gives a buffer for a frame of the control lcore's own (the mbuf pool; tests
+    /// give Vec buffers).
+    alloc: Option<Box<dyn FnMut() -> Option<B> + Send>>,
+    /// Frames of its own ready to send (PCP announcements), on the inside.
+    ready: std::collections::VecDeque<B>,
     /// ARP requests the workers sent and no one answered yet. Only an answer to one of
     /// them teaches a neighbour.
     solicited: Vec<Solicited>,
@@ -3290,11 +3364,6 @@ const MAX_SOLICITED: usize = 1024;
 const SOLICITED_SECS: u32 = 3;
 
 impl<B: PacketBuf> Control<B> {
-    /// The ALG connections' state (HA sync of their sequence adjustments).
-    pub fn alg_control(&mut self) -> &mut crate::alg::AlgControl {
-        self.stream.alg_control()
-    }
-
     /// Takes the pool a reload made (sorted, draining addresses included: their
     /// replies still come); returns the list it replaces.
     pub fn set_pool(&mut self, pool: Vec<u32>) -> Vec<u32> {
@@ -3309,20 +3378,13 @@ impl<B: PacketBuf> Control<B> {
         counters: Arc<WorkerCounters>,
     ) -> Control<B> {
         let ports_ipv6 = ports[Side::Inside as usize].ipv6.clone();
-        let inside = ports[Side::Inside as usize].clone();
-        let client_neighbors = neighbors.clone();
-        let stream = AlgStream::new(
-            inside.mac,
-            Box::new(move |ip| client_neighbors.lookup(inside.next_hop(ip))),
-            ports[0].mtu.min(ports[1].mtu),
-            counters.clone(),
-        );
         Control {
             ports,
             pool,
             neighbors,
             counters,
-            stream,
+            alloc: None,
+            ready: std::collections::VecDeque::with_capacity(crate::pcp::ANNOUNCE_AT.len()),
             solicited: Vec::with_capacity(MAX_SOLICITED),
             requests_ended: 0,
             now: 0,
@@ -3388,25 +3450,31 @@ impl<B: PacketBuf> Control<B> {
             return;
         };
         let epoch = self.pcp_epoch();
-        if let Some(mut b) = self.stream.alloc() {
+        if let Some(mut b) = self.alloc() {
             if crate::pcp::announce(&mut b, server, epoch) {
-                self.stream.push_ready(b, Side::Inside, 0);
+                self.ready.push_back(b);
             }
         }
     }
 
-    /// Sets where buffers come from when a rewritten datagram needs more fragments
-    /// than it came in (the mbuf pool; tests give Vec buffers).
-    pub fn set_alloc(&mut self, alloc: Box<dyn FnMut() -> Option<B>>) {
-        self.stream.set_alloc(alloc);
+    /// Sets where the buffers of the control lcore's own frames come from (the mbuf
+    /// pool; tests give Vec buffers).
+    pub fn set_alloc(&mut self, alloc: Box<dyn FnMut() -> Option<B> + Send>) {
+        self.alloc = Some(alloc);
+    }
+
+    /// A buffer from [`Control::set_alloc`]'s allocator, if it gives one.
+    fn alloc(&mut self) -> Option<B> {
+        self.alloc.as_mut().and_then(|a| a())
     }
 
     /// A neighbour solicitation for `target` on the inside port, which a worker asked
     /// for (NAT64 sends to that host: [`Worker::next_solicit6`]); its answer is then
     /// learned. None without IPv6 on the inside, a buffer, or room for another.
     pub fn solicit6(&mut self, target: &crate::wire::ipv6::Addr, now: u32) -> Option<B> {
+        self.nd.as_ref()?;
+        let mut buf = self.alloc()?;
         let nd = self.nd.as_mut()?;
-        let mut buf = self.stream.alloc()?;
         nd.solicit(target, &mut buf, now).then_some(buf)
     }
 
@@ -3453,42 +3521,22 @@ impl<B: PacketBuf> Control<B> {
         });
     }
 
-    /// Answers a PCP or NAT-PMP request a worker served, or runs the ALG on a frame a
-    /// worker tagged ([`AlgStream::alg`]), and says where it goes: a segment held
-    /// (answer [`Verdict::Hold`]) goes to [`Control::hold_alg`].
-    pub fn alg(&mut self, buf: &mut B, side: Side, now: u32) -> Verdict {
+    /// Answers a PCP or NAT-PMP request a worker served (its decision in front), and
+    /// says where it goes.
+    pub fn pcp(&mut self, buf: &mut B, now: u32) -> Verdict {
         self.now = self.now.max(now);
-        if crate::pcp::Decision::tagged(buf) {
-            return self.pcp_answer(buf);
-        }
-        match self.stream.alg(buf, side, now) {
-            Outcome::Send => Verdict::Tx(side),
-            Outcome::Hold => Verdict::Hold,
-            Outcome::Drop(r) => Verdict::Drop(r),
-        }
-    }
-
-    /// Sets the ALGs' command and request policy (at start and on a reload).
-    pub fn set_policy(&mut self, p: crate::alg::AlgPolicy) {
-        self.stream.alg_control().set_policy(p);
+        self.pcp_answer(buf)
     }
 
     /// Takes what a reload changed.
     pub fn reconfigure(&mut self, s: ControlSettings) {
         match s {
             ControlSettings::Pool(list) => drop(self.set_pool(list)),
-            ControlSettings::Policy(p) => self.set_policy(p),
         }
     }
 
-    /// Takes the segment [`Control::alg`] answered [`Verdict::Hold`] for.
-    pub fn hold_alg(&mut self, buf: B) {
-        self.stream.hold_alg(buf, self.now);
-    }
-
-    /// Sends the PCP announces due, ends the ARP requests no longer answered, and lets
-    /// the ALG stream release what waited too long ([`AlgStream::tick`]);
-    /// [`Control::take_ready`] hands them out.
+    /// Sends the PCP announces due and ends the ARP requests no longer answered;
+    /// [`Control::take_ready`] hands out what it built.
     pub fn tick(&mut self, now: u32) {
         self.now = self.now.max(now);
         self.pcp_announce();
@@ -3496,21 +3544,12 @@ impl<B: PacketBuf> Control<B> {
             self.requests_ended = self.now;
             self.end_requests(self.now);
         }
-        self.stream.tick(now);
     }
 
-    /// Says which worker link the frames given next ([`Control::alg`],
-    /// [`Control::hold_alg`]) come from ([`AlgStream::from_link`]).
-    pub fn from_link(&mut self, link: u16) {
-        self.stream.from_link(link);
-    }
-
-    /// A frame the control lcore has ready to send (released or joined segments, and
-    /// its own), in the order they must go: the side it leaves on and the worker link
-    /// it goes back through (the one its segments came from; 0 for the control
-    /// lcore's own).
-    pub fn take_ready(&mut self) -> Option<(B, Side, u16)> {
-        self.stream.take_ready()
+    /// A frame of the control lcore's own ready to send on the inside (a PCP
+    /// announcement).
+    pub fn take_ready(&mut self) -> Option<B> {
+        self.ready.pop_front()
     }
 
     /// The control lcore's counters.

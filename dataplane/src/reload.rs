@@ -28,6 +28,8 @@ use std::time::Duration;
 pub(crate) struct Settings {
     pub pipeline: PipelineParams,
     pub nat: NatParams,
+    /// The ALGs' command and request policy (each worker's ALG stream engine's).
+    pub alg: cgnat_dataplane::alg::AlgPolicy,
 }
 
 /// Builds the workers' settings from a config, at start and on each reload.
@@ -56,7 +58,8 @@ impl Builder {
         nat.set_nat64(cfg.nat64.as_ref());
         nat.steering = self.steering[1].clone();
         nat.log = cgnat_dataplane::log::Policy::from_config(cfg);
-        Ok(Settings { pipeline, nat })
+        let alg = cgnat_dataplane::alg::AlgPolicy::of(&cfg.alg);
+        Ok(Settings { pipeline, nat, alg })
     }
 }
 
@@ -225,12 +228,6 @@ impl Reloader {
             let mut v = self.pool.write().unwrap_or_else(|e| e.into_inner());
             v.addrs = settings.nat.pool.clone();
             v.draining = settings.nat.pool_draining.clone();
-        }
-        if changes.iter().any(|c| c.key.starts_with("alg")) {
-            let p = cgnat_dataplane::alg::AlgPolicy::of(&new.alg);
-            let _ = self
-                .to_control
-                .send(cgnat_dataplane::pipeline::ControlSettings::Policy(p));
         }
         if changes.iter().any(|c| c.key.starts_with("logging.")) {
             self.destinations.set(new.logging.clone());

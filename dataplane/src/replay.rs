@@ -469,10 +469,10 @@ fn hold(runs: &mut HashMap<ConvKey, (u32, Vec<u8>)>, key: ConvKey, seq: u32, pay
     }
 }
 
-/// Segments the control lcore has held so far, all ALGs.
+/// Segments the ALG stream engine has held so far, all ALGs.
 fn held_count(h: &Harness) -> u64 {
     use crate::counters::AlgEvent;
-    let c = &h.control_counters;
+    let c = &h.counters;
     crate::counters::TEXT_ALG_EVENTS
         .iter()
         .map(|(_, of)| of(c)[AlgEvent::Held as usize].get())
@@ -758,7 +758,7 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
             r.skipped += 1;
         }
     }
-    r.ftp_stand_aside = h.control_counters.alg_ftp_stand_aside.get();
+    r.ftp_stand_aside = h.counters.alg_ftp_stand_aside.get();
     r.alg_refused = crate::counters::contract_algs()
         .map(|p| {
             h.counters

@@ -292,6 +292,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
     let Settings {
         pipeline: pparams,
         nat: nat_params,
+        ..
     } = builder.settings(cfg)?;
     let pool_addrs = nat_params.pool.clone();
     let mut pool_view = None;
@@ -337,23 +338,11 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             )?),
         }));
     }
-    // The control lcore's events (ALG policy decisions) toward the exporter.
-    let control_events = Arc::new(MsgRing::new(
-        "cgnat_events_ctl",
-        1024,
-        true,
-        true,
-        Eal::socket_id(),
-    )?);
     let exporter_stop = Arc::new(AtomicBool::new(false));
     let destinations = Arc::new(crate::exporter::Destinations::new(cfg.logging.clone()));
     let exporter = crate::exporter::spawn(
         destinations.clone(),
-        links
-            .iter()
-            .map(|l| l.events.clone())
-            .chain([control_events.clone()])
-            .collect(),
+        links.iter().map(|l| l.events.clone()).collect(),
         cgnat_dataplane::pipeline::Nat64Params::from_config(cfg).map(|n| n.prefix),
         exporter_stop.clone(),
     )
@@ -388,12 +377,18 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
             let standby = sh.standby.load(Ordering::Relaxed);
             worker.set_standby(standby, clock.now());
             worker.nat.sync_journal(!standby);
+            worker.alg_control().sync_journal(!standby);
         }
         worker.set_neighbors6(neighbors6.clone());
         // NAT64 cuts IPv4 packets into IPv6 fragments (RFC 7915 4.1) into mbufs of
         // the pool.
         let split_pool = pool.clone();
         worker.set_alloc(Box::new(move || split_pool.alloc()));
+        // The ALG stream engine: a rewritten datagram may need more fragments than it
+        // came in; a policy reply is built.
+        let alg_pool = pool.clone();
+        worker.set_alg_alloc(Box::new(move || alg_pool.alloc()));
+        drop(worker.set_alg_policy(cgnat_dataplane::alg::AlgPolicy::of(&cfg.alg)));
         let link = links[w].clone();
         let all_links = links.clone();
         let stop = opts.stop.clone();
@@ -531,11 +526,10 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         neighbors.clone(),
         control_counters.clone(),
     );
-    // A rewritten datagram may need more fragments than it came in.
+    // Frames of its own (PCP announcements, neighbour solicitations).
     let control_pool = pool.clone();
     control.set_alloc(Box::new(move || control_pool.alloc()));
     control.set_pcp(cgnat_dataplane::pcp::params(&cfg.pcp));
-    control.set_policy(cgnat_dataplane::alg::AlgPolicy::of(&cfg.alg));
     if let (Some(nd), Some(n)) = (control.nd(), neighbors6) {
         nd.set_neighbors(n);
     }
@@ -546,7 +540,6 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         &clock,
         cfg.dataplane.busy_poll,
         &control_pool_rx,
-        &control_events,
     );
     opts.stop.store(true, Ordering::SeqCst);
     for &lcore in &cfg.dataplane.worker_lcores {
@@ -645,6 +638,22 @@ fn flush(port: Port, q: u16, burst: &mut MbufBurst, counters: &WorkerCounters) {
     }
 }
 
+/// Puts `events` on the worker's ring to the exporter; what it cannot take is
+/// counted `log_events_dropped`.
+fn send_events(
+    link: &WorkerLink,
+    counters: &WorkerCounters,
+    events: &mut Vec<cgnat_dataplane::log::LogEvent>,
+) {
+    if !events.is_empty() {
+        let sent = link.events.enqueue_burst(events);
+        counters
+            .log_events_dropped
+            .add((events.len() - sent) as u64);
+        events.clear();
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn worker_loop(
     mut worker: Worker<Mbuf>,
@@ -675,8 +684,6 @@ fn worker_loop(
     let mut handed = MbufBurst::new();
     let mut idle = 0u32;
     let mut last_now = 0;
-    // TSC cycles to nanoseconds, as a 32.32 fixed-point factor.
-    let ns_per_cycle = (1_000_000_000u128 << 32) / u128::from(cgnat_ffi::tsc_hz().max(1));
     link.last_rx.store(cgnat_ffi::tsc(), Ordering::Relaxed);
     link.started.store(true, Ordering::Release);
     while !stop.load(Ordering::Relaxed) {
@@ -732,14 +739,9 @@ fn worker_loop(
                 link.glean.enqueue_burst(&msgs[..gleaned.len()]);
             }
         }
-        let events = worker.nat.events();
-        if !events.is_empty() {
-            let sent = link.events.enqueue_burst(events);
-            counters
-                .log_events_dropped
-                .add((events.len() - sent) as u64);
-            events.clear();
-        }
+        // NAT events and the ALG policy decisions to the exporter.
+        send_events(link, &counters, worker.nat.events());
+        send_events(link, &counters, worker.alg_control().events());
         if !pressed && link.handoff.dequeue_burst(&mut handed) > 0 {
             got += handed.len();
             let burst = handed.take_all().map(|m| {
@@ -814,16 +816,8 @@ fn worker_loop(
                     Side::Outside
                 };
                 if m.port() >= 2 {
-                    // An ALG frame back from the control lcore: sent now, its time
-                    // there counted (frames the control lcore made carry no stamp).
+                    // A PCP answer back from the control lcore: sent now.
                     counters.tx[out as usize].inc();
-                    if let Some(t0) = m.stamp().filter(|&t| t != 0) {
-                        let cycles = cgnat_ffi::tsc().saturating_sub(t0);
-                        let ns = (u128::from(cycles) * ns_per_cycle) >> 32;
-                        counters
-                            .alg_latency
-                            .record(ns.min(u128::from(u64::MAX)) as u64);
-                    }
                 }
                 dispatch::transmit(&mut lanes, out, m, &worker);
             }
@@ -859,16 +853,19 @@ fn worker_loop(
         // dropped off this lcore.
         if let Ok(new) = link.reload.try_recv() {
             let (pipeline, nat) = worker.reconfigure(new.pipeline, new.nat, now);
-            let _ = link.reloaded.try_send(Settings { pipeline, nat });
+            let alg = worker.set_alg_policy(new.alg);
+            let _ = link.reloaded.try_send(Settings { pipeline, nat, alg });
         }
         // HA sync, between bursts: session changes to the sync thread, one of its
         // requests answered, a role change applied (a new active announces its
         // addresses).
         if let Some(ha) = &link.ha {
             let standby_now = worker.standby();
-            if let Some(standby) = ha.turn(&mut worker.nat, standby_now, now) {
+            let (nat, alg) = worker.sync_parts();
+            if let Some(standby) = ha.turn(nat, alg, standby_now, now) {
                 worker.set_standby(standby, now);
                 worker.nat.sync_journal(!standby);
+                worker.alg_control().sync_journal(!standby);
                 // One worker announces the addresses.
                 if !standby && q == 0 {
                     for side in [Side::Inside, Side::Outside] {
@@ -891,7 +888,8 @@ fn worker_loop(
                 }
             }
         }
-        // Once a second, busy or not: expiry (bounded) and held SYNs.
+        // Once a second, busy or not: expiry (bounded), held SYNs, and the ALG
+        // segments held too long.
         if now != last_now {
             last_now = now;
             worker.expire(now, 1 << 16);
@@ -901,7 +899,17 @@ fn worker_loop(
                     dispatch::transmit(&mut lanes, out, m, &worker);
                 }
             }
-            flush(ports[1], q, &mut lanes.tx[1], &counters);
+            worker.alg_tick(now);
+            dispatch::send_ready(&mut worker, &mut lanes);
+            lanes.flush_rings();
+            for side in [Side::Inside, Side::Outside] {
+                flush(
+                    ports[side as usize],
+                    q,
+                    &mut lanes.tx[side as usize],
+                    &counters,
+                );
+            }
         }
         if got == 0 && lanes.alg_backlog.is_empty() {
             idle_sleep(&mut idle, busy);
@@ -917,6 +925,7 @@ const CLOSE_LOG_SECS: u64 = 1;
 /// delete and a port block release for everything alive that the logs recorded,
 /// within [`CLOSE_LOG_SECS`]; what does not fit in time is counted as dropped events.
 fn close_logs(worker: &mut Worker<Mbuf>, link: &WorkerLink) {
+    send_events(link, &link.counters, worker.alg_control().events());
     let deadline = cgnat_ffi::tsc() + CLOSE_LOG_SECS * cgnat_ffi::tsc_hz().max(1);
     let mut cursor = 0u64;
     loop {
@@ -1037,19 +1046,17 @@ fn send_to_control(
     }
 }
 
-/// Queues the frames the control lcore has ready (ALG segments joined, released or
-/// cut off, PCP announcements) on the way back to the worker link each names
-/// ([`Control::take_ready`]), in order, behind what waits for that link.
+/// Queues the frames the control lcore has ready of its own (PCP announcements) on
+/// the way back to the first worker ([`Control::take_ready`]), to the inside.
 fn send_control_ready(
     control: &mut Control<Mbuf>,
     links: &[Arc<WorkerLink>],
     back: &mut [Back],
     stop: &AtomicBool,
 ) {
-    while let Some((mut m, out, link)) = control.take_ready() {
-        m.set_port(out as u16 + 2);
-        let link = usize::from(link).min(links.len() - 1);
-        back[link].queue(&links[link], m, control.counters(), stop);
+    while let Some(mut m) = control.take_ready() {
+        m.set_port(Side::Inside as u16 + 2);
+        back[0].queue(&links[0], m, control.counters(), stop);
     }
 }
 
@@ -1177,11 +1184,8 @@ impl Outputs<Mbuf> for Lanes<'_> {
     }
     #[inline]
     fn alg(&mut self, side: Side, mut m: Mbuf) -> Result<(), Mbuf> {
-        // Ports 2 and 3 mark ALG frames for the control lcore; the stamp times their
-        // stay there. (A reassembled datagram's fragments come in a row: flush to
-        // make room.)
+        // Ports 2 and 3 mark PCP frames for the control lcore's server.
         m.set_port(2 + side as u16);
-        m.set_stamp(cgnat_ffi::tsc());
         match self.to_ctl.push(m) {
             Ok(()) => Ok(()),
             Err(m) => {
@@ -1199,16 +1203,7 @@ fn control_loop(
     clock: &Clock,
     busy: bool,
     pool: &crossbeam::channel::Receiver<cgnat_dataplane::pipeline::ControlSettings>,
-    events: &MsgRing<cgnat_dataplane::log::LogEvent>,
 ) {
-    // ALG policy decisions toward the exporter; what the ring cannot take waits.
-    let send_events = |control: &mut Control<Mbuf>| {
-        let ev = control.alg_control().events();
-        if !ev.is_empty() {
-            let sent = events.enqueue_burst(ev);
-            ev.drain(..sent);
-        }
-    };
     let control_counters = control.counters().clone();
     let mut burst = MbufBurst::new();
     let mut arp_burst = MbufBurst::new();
@@ -1226,7 +1221,6 @@ fn control_loop(
     let mut idle = 0u32;
     let hz = cgnat_ffi::tsc_hz().max(1);
     let mut last_report = cgnat_ffi::tsc();
-    let mut alg_journal = false;
     while !opts.stop.load(Ordering::Relaxed) {
         if opts.until_drained && cgnat_ffi::tsc() - last_report > hz {
             // Progress on long inputs, on stderr (stdout is the JSON summary).
@@ -1252,23 +1246,13 @@ fn control_loop(
             eprintln!("cgnat: {rx} packets in, {tx} out, {s} sessions");
         }
         let mut work = 0;
-        if let Some(ha) = links.first().and_then(|l| l.ha.as_ref()) {
-            crate::hasync::control_turn(
-                &ha.shared,
-                control.alg_control(),
-                &mut alg_journal,
-                clock.now(),
-            );
-        }
         if let Ok(settings) = pool.try_recv() {
-            // A reload changed the pool (proxy ARP for the addresses added too) or
-            // the FTP policy.
+            // A reload changed the pool (proxy ARP for the addresses added too).
             control.reconfigure(settings);
         }
         for (w, link) in links.iter().enumerate() {
             // The workers' clock: the neighbour table's ages are read by them.
             let now = clock.now();
-            control.from_link(w as u16);
             let n = link.glean.dequeue_burst(&mut gleans);
             for g in &gleans[..n] {
                 if g.kind == 2 {
@@ -1338,28 +1322,26 @@ fn control_loop(
                     Side::Outside
                 };
                 let v = if m.port() >= 2 {
-                    control.alg(&mut m, side, now)
+                    control.pcp(&mut m, now)
                 } else {
                     control.handle(&mut m, side)
                 };
-                let alg = m.port() >= 2;
+                let pcp = m.port() >= 2;
                 match v {
                     Verdict::Tx(out) => {
                         // 0/1: the control lcore's own frames (counted as sent by it);
-                        // 2/3: ALG frames, counted as sent by the worker that sends them.
-                        m.set_port(out as u16 + if alg { 2 } else { 0 });
+                        // 2/3: PCP answers, counted as sent by the worker that sends
+                        // them.
+                        m.set_port(out as u16 + if pcp { 2 } else { 0 });
                         back[w].queue(link, m, &control_counters, &opts.stop);
                     }
-                    Verdict::Hold => control.hold_alg(m),
                     _ => drop(m),
                 }
-                // What the ALG released or cut off goes right behind, in order.
-                send_control_ready(control, links, &mut back, &opts.stop);
             }
             back[w].send(link, &control_counters, &opts.stop);
         }
-        // Once per poll, outside the loop over the links: runs held too long go as
-        // they are, each back through the worker that sent it.
+        // Once per poll, outside the loop over the links: PCP announcements (through
+        // the first worker).
         control.tick(clock.now());
         send_control_ready(control, links, &mut back, &opts.stop);
         let mut waiting = 0;
@@ -1368,7 +1350,6 @@ fn control_loop(
             waiting += b.held.len();
         }
         control_counters.alg_backlog.set(waiting as u64);
-        send_events(control);
         if work > 0 {
             idle = 0;
             continue;
@@ -1397,12 +1378,12 @@ fn control_loop(
         }
         idle_sleep(&mut idle, busy);
     }
-    send_events(control);
 }
 
-/// The ALG frames' way through the control lcore for the summary: frames held when
-/// a ring was full, held now, polls back-pressured, and the time they spent there
-/// (p50 and p99: the upper bound of the histogram bucket reached, in microseconds).
+/// The ALG frames for the summary: the frames for the control lcore (PCP) held when
+/// a ring was full, held now, polls back-pressured, and the time the workers' ALG
+/// stream engines took for each ALG frame (p50 and p99: the upper bound of the
+/// histogram bucket reached, in microseconds).
 fn alg_frames_json(all: &[&WorkerCounters]) -> Value {
     let sum = |f: &dyn Fn(&WorkerCounters) -> u64| -> u64 { all.iter().map(|c| f(c)).sum() };
     let mut counts = [0u64; cgnat_dataplane::counters::LATENCY_BOUNDS_NS.len() + 1];

@@ -2,15 +2,13 @@
 //! unsolicited SYNs (RFC 5382 REQ-4), through the whole pipeline.
 
 mod common;
+use cgnat_dataplane::alg_stream::Outcome;
 use cgnat_dataplane::buf::VecBuf;
 use cgnat_dataplane::counters::DropReason;
-use cgnat_dataplane::counters::WorkerCounters;
-use cgnat_dataplane::neighbors::Neighbors;
 use cgnat_dataplane::pipeline::Side::{Inside, Outside};
-use cgnat_dataplane::pipeline::{port_infos, Control, Side, Verdict, Worker};
+use cgnat_dataplane::pipeline::{Side, Verdict, Worker};
 use cgnat_dataplane::wire::checksum;
 use common::*;
-use std::sync::Arc;
 
 /// Splits a frame's IPv4 datagram in two fragments, the first carrying `first_len`
 /// payload bytes (a multiple of 8).
@@ -408,7 +406,7 @@ fn a_fragmented_sip_invite_is_reassembled_rewritten_and_opens_its_pinhole() {
         assert_eq!(back.dst, sa(&format!("100.64.1.2:{media}")), "case {n}");
     }
     assert_eq!(h.counters.fragments_reassembled.get(), cases.len() as u64);
-    assert_eq!(h.control_counters.fragments_refragmented.get(), 5);
+    assert_eq!(h.counters.fragments_refragmented.get(), 5);
     assert_eq!(h.counters.dropped(DropReason::AlgFragment), 0);
 }
 
@@ -532,36 +530,22 @@ fn a_later_fragment_of_an_echo_is_not_taken_for_a_redirect() {
     assert_eq!(h.counters.dropped(DropReason::IcmpRedirect), 0);
 }
 
-/// `n` workers of `cfg` (the inside host 100.64.1.2 known) and their control lcore.
-fn appliance(cfg: &cgnat_config::Config, n: u16) -> (Vec<Worker<VecBuf>>, Control<VecBuf>) {
-    let (ws, neighbors) = build_workers(cfg, n, None, None);
+/// `n` workers of `cfg` (the inside host 100.64.1.2 known; their ALG stream engines'
+/// buffers for more fragments from Vecs).
+fn appliance(cfg: &cgnat_config::Config, n: u16) -> Vec<Worker<VecBuf>> {
+    let (mut ws, neighbors) = build_workers(cfg, n, None, None);
     neighbors.learn(u32::from(ip("100.64.1.2")), &HOST_MAC);
-    let control = control_of(cfg, &neighbors);
-    (ws, control)
-}
-
-/// The control lcore of the workers of `cfg` (buffers for more fragments from Vecs).
-fn control_of(cfg: &cgnat_config::Config, neighbors: &Arc<Neighbors>) -> Control<VecBuf> {
-    let macs = [
-        cgnat_dataplane::harness::INSIDE_MAC,
-        cgnat_dataplane::harness::OUTSIDE_MAC,
-    ];
-    let mut c = Control::new(
-        port_infos(cfg, macs),
-        Vec::new(),
-        neighbors.clone(),
-        Arc::new(WorkerCounters::default()),
-    );
-    c.set_alloc(Box::new(|| Some(VecBuf::new(&[]))));
-    c
+    for w in &mut ws {
+        w.set_alg_alloc(Box::new(|| Some(VecBuf::new(&[]))));
+    }
+    ws
 }
 
 /// Drives `frame` into worker `w` as the runtime does: handoffs followed (in order),
 /// held frames held, released fragments sent or handed on, ALG frames through the
-/// control lcore. Returns what left.
+/// worker's ALG stream engine. Returns what left.
 fn drive(
     ws: &mut [Worker<VecBuf>],
-    control: &mut Control<VecBuf>,
     w: usize,
     frame: &[u8],
     from: Side,
@@ -569,18 +553,18 @@ fn drive(
 ) -> Vec<(Side, Vec<u8>)> {
     let mut queue = std::collections::VecDeque::from([(w, VecBuf::new(frame), from, false)]);
     let mut out = Vec::new();
-    let mut to_control = Vec::new();
     while let Some((w, mut b, side, handed)) = queue.pop_front() {
         let v = if handed {
             ws[w].process_handed(&mut b, side, now)
         } else {
             ws[w].process(&mut b, side, now)
         };
+        let mut to_alg = Vec::new();
         match v {
             Verdict::Tx(s) => out.push((s, b.to_vec())),
             Verdict::Hold => ws[w].hold(b),
             Verdict::Handoff(t, s) => queue.push_back((usize::from(t), b, s, true)),
-            Verdict::Alg(s) => to_control.push((b, s)),
+            Verdict::Alg(s) => to_alg.push((b, s)),
             _ => {}
         }
         while let Some((b, s)) = ws[w].take_ready() {
@@ -590,17 +574,17 @@ fn drive(
             queue.push_back((usize::from(t), b, s, true));
         }
         while let Some(a) = ws[w].take_alg() {
-            to_control.push(a);
+            to_alg.push(a);
         }
-    }
-    for (mut b, s) in to_control {
-        match control.alg(&mut b, s, now) {
-            Verdict::Tx(s) => out.push((s, b.to_vec())),
-            Verdict::Hold => control.hold_alg(b),
-            _ => {}
-        }
-        while let Some((b, s, _)) = control.take_ready() {
-            out.push((s, b.to_vec()));
+        for (mut b, s) in to_alg {
+            match ws[w].alg_frame(&mut b, s) {
+                Outcome::Send => out.push((s, b.to_vec())),
+                Outcome::Hold => ws[w].hold_alg(b),
+                Outcome::Drop(_) => {}
+            }
+            while let Some((b, s)) = ws[w].take_alg_ready() {
+                out.push((s, b.to_vec()));
+            }
         }
     }
     out
@@ -616,10 +600,9 @@ fn drive(
 fn outside_fragments_reach_the_owner_whichever_worker_receives_them() {
     let cfg = config("");
     for n in [2u16, 3] {
-        let (mut ws, mut control) = appliance(&cfg, n);
+        let mut ws = appliance(&cfg, n);
         let first = drive(
             &mut ws,
-            &mut control,
             0,
             &udp("100.64.1.2:5000", "192.0.2.10:53", b"q", false),
             Inside,
@@ -644,7 +627,7 @@ fn outside_fragments_reach_the_owner_whichever_worker_receives_them() {
                 for (k, &i) in order.iter().enumerate() {
                     // Mostly not the owner: the worker a device hashing addresses picks.
                     let w = (owner + usize::from(shift) + k) % usize::from(n);
-                    got.extend(drive(&mut ws, &mut control, w, &frags[i], Outside, 1001));
+                    got.extend(drive(&mut ws, w, &frags[i], Outside, 1001));
                 }
                 assert_eq!(
                     got.len(),
@@ -705,14 +688,14 @@ fn an_ftp_port_in_a_fragmented_segment_is_rewritten() {
 
 /// Both together, with several workers: a callee's SIP answer whose SDP makes it
 /// larger than the MTU arrives in fragments on any worker; they reach the worker that
-/// owns the caller's mapping, are reassembled there, rewritten by the control lcore
+/// owns the caller's mapping, are reassembled there, rewritten by its ALG stream engine
 /// (the caller's own address back in Via, From and Call-ID) and delivered whole.
 #[test]
 fn a_fragmented_sip_answer_reaches_the_owner_and_is_rewritten_with_several_workers() {
     let cfg = config("[alg]\nsip = { enabled = true, ports = [5060] }");
     for n in [2u16, 3] {
-        let (mut ws, mut control) = appliance(&cfg, n);
-        let sent = drive(&mut ws, &mut control, 0, &invite(30000, 700), Inside, 1000);
+        let mut ws = appliance(&cfg, n);
+        let sent = drive(&mut ws, 0, &invite(30000, 700), Inside, 1000);
         assert_eq!(sent.len(), 1);
         let sig = out(&sent[0].1).src;
         let pub_ip = sig.ip().to_string();
@@ -737,7 +720,7 @@ fn a_fragmented_sip_answer_reaches_the_owner_and_is_rewritten_with_several_worke
             let mut got = Vec::new();
             for (j, &i) in order.iter().enumerate() {
                 let w = (owner + 1 + j) % usize::from(n);
-                got.extend(drive(&mut ws, &mut control, w, &frags[i], Outside, 1001));
+                got.extend(drive(&mut ws, w, &frags[i], Outside, 1001));
             }
             let frames: Vec<Vec<u8>> = got.iter().map(|(_, f)| f.clone()).collect();
             assert_eq!(

@@ -139,9 +139,9 @@ fn a_denied_command_gets_504_and_never_reaches_the_server() {
     assert_eq!((reply.src, reply.dst), (sa(SERVER), sa(CLIENT)));
     assert_eq!((reply.seq, reply.ack), (512, 101 + n));
     assert_eq!(reply.window, 29200, "the server's last window");
-    assert_eq!(h.control_counters.alg_ftp_policy_reply.get(), 1);
+    assert_eq!(h.counters.alg_ftp_policy_reply.get(), 1);
     // Logged for the exporter: the ALG, the decision, the endpoints, the command.
-    let ev = h.control.alg_control().events().clone();
+    let ev = h.worker.alg_control().events().clone();
     assert_eq!(ev.len(), 1);
     let line = cgnat_dataplane::log::syslog_line(&ev[0], "h", "T");
     assert!(
@@ -224,7 +224,7 @@ fn a_denied_command_gets_504_and_never_reaches_the_server() {
     ));
     assert_eq!(to_server[0].text, "", "DELE is denied too");
     assert_eq!(to_server[0].seq, 130 + grown);
-    assert_eq!(h.control_counters.alg_ftp_policy_reply.get(), 2);
+    assert_eq!(h.counters.alg_ftp_policy_reply.get(), 2);
 }
 
 #[test]
@@ -331,8 +331,8 @@ fn on_deny_drop_and_a_pipelined_refusal_drop_the_segment() {
             Inside,
             1002,
         );
-        assert_eq!(h.control_counters.dropped(DropReason::AlgPolicy), 1);
-        assert_eq!(h.control_counters.alg_ftp_policy_drop.get(), 1);
+        assert_eq!(h.counters.dropped(DropReason::AlgPolicy), 1);
+        assert_eq!(h.counters.alg_ftp_policy_drop.get(), 1);
     }
 }
 
@@ -390,11 +390,7 @@ fn only_what_may_become_a_refused_command_is_held() {
         Inside,
         1002,
     );
-    assert_eq!(
-        h.control_counters.alg_ftp_held.get(),
-        1,
-        "STOR or STAT may follow"
-    );
+    assert_eq!(h.counters.alg_ftp_held.get(), 1, "STOR or STAT may follow");
     let (mut h, _) = session("deny = [\"SITE\"]");
     let (_, to_server) = from_client(&mut h, 101, b"RETR fi", 1002);
     assert_eq!(to_server[0].text, "RETR fi");
@@ -403,5 +399,5 @@ fn only_what_may_become_a_refused_command_is_held() {
         to_server[0].text, "le\r\n220-multi",
         "digits never start a command"
     );
-    assert_eq!(h.control_counters.alg_ftp_held.get(), 0);
+    assert_eq!(h.counters.alg_ftp_held.get(), 0);
 }

@@ -36,9 +36,10 @@ struct Node {
 
 impl Node {
     fn step(&mut self, now: u32, ms: u64) {
+        let (nat, alg) = self.h.worker.sync_parts();
         let mut t = NatTables {
-            nat: &mut self.h.worker.nat,
-            alg: Some(self.h.control.alg_control()),
+            nat,
+            alg: Some(alg),
             cursor: &mut self.cursor,
             now,
             counters: &self.counters,
@@ -67,7 +68,7 @@ fn pair_of(make: &dyn Fn() -> Harness) -> (Node, Node) {
     let node = |role, local, peer, id| {
         let mut h = make();
         h.worker.nat.sync_journal(role == Role::Active);
-        h.control.alg_control().sync_journal(role == Role::Active);
+        h.worker.alg_control().sync_journal(role == Role::Active);
         h.worker.set_standby(role == Role::Standby, 1000);
         Node {
             h,

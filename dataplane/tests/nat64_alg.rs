@@ -205,7 +205,7 @@ fn an_ipv6_clients_eprt_reaches_the_ipv4_server_as_port_and_its_data_connection_
     );
     let (_, _, ident) = chosen(&got);
     assert_eq!(got, to_server_seg(ctl, 1001, 5001, want.as_bytes(), ident));
-    assert_eq!(h.control_counters.alg_nat64_ftp_refused.get(), 0);
+    assert_eq!(h.counters.alg_nat64_ftp_refused.get(), 0);
     // The server acknowledges the PORT line: the host sees its EPRT acknowledged.
     let after_port = 1001 + want.len() as u32;
     let after_eprt = 1001 + eprt.len() as u32;
@@ -268,7 +268,7 @@ fn epsv_goes_to_the_ipv4_server_as_pasv_and_its_227_comes_back_as_229() {
     let (_, _, ident) = chosen(&got);
     let want = to_server_seg(ctl, 1007, s227 + r150.len() as u32, b"QUIT\r\n", ident);
     assert_eq!(got, want);
-    assert_eq!(h.control_counters.alg_nat64_ftp_refused.get(), 0);
+    assert_eq!(h.counters.alg_nat64_ftp_refused.get(), 0);
 }
 
 #[test]
@@ -295,11 +295,7 @@ fn what_cannot_be_translated_passes_unchanged_and_is_counted() {
         );
         seq += line.len() as u32;
         refused += 1;
-        assert_eq!(
-            h.control_counters.alg_nat64_ftp_refused.get(),
-            refused,
-            "{line:?}"
-        );
+        assert_eq!(h.counters.alg_nat64_ftp_refused.get(), refused, "{line:?}");
     }
     // A 227 naming another address than the server's, answering a translated EPSV.
     let got = client_says(&mut h, seq, 5001, b"EPSV\r\n");
@@ -308,7 +304,7 @@ fn what_cannot_be_translated_passes_unchanged_and_is_counted() {
     let r227 = b"227 Entering Passive Mode (10,1,2,3,195,80)\r\n";
     let got = server_says(&mut h, ctl, 5001, seq + 6, r227);
     assert_eq!(got, to_host_seg(5001, seq + 6, r227));
-    assert_eq!(h.control_counters.alg_nat64_ftp_refused.get(), refused + 1);
+    assert_eq!(h.counters.alg_nat64_ftp_refused.get(), refused + 1);
 }
 
 #[test]
@@ -582,7 +578,7 @@ fn a_nat64_control_connections_adjustment_is_not_synced_with_a_node_local_handle
     );
     let mut recs = Vec::new();
     let mut at = 0;
-    assert!(h.control.alg_control().sync_walk(&mut at, &mut |r| {
+    assert!(h.worker.alg_control().sync_walk(&mut at, &mut |r| {
         recs.push(r);
         true
     }));

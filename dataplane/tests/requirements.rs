@@ -609,8 +609,8 @@ mod ftp_alg {
             [ContractEvent::Messages, ContractEvent::Pinholes].map(ev),
             [1, 1]
         );
-        assert_eq!(h.control_counters.alg_ftp_messages.get(), 1);
-        assert_eq!(h.control_counters.alg_ftp_rewrites.get(), 1);
+        assert_eq!(h.counters.alg_ftp_messages.get(), 1);
+        assert_eq!(h.counters.alg_ftp_rewrites.get(), 1);
     }
 
     #[test]
@@ -741,7 +741,7 @@ mod ftp_alg {
             Inside,
             1001,
         );
-        assert_eq!(h.control_counters.alg_ftp_held.get(), 1);
+        assert_eq!(h.counters.alg_ftp_held.get(), 1);
         let o = h.inject(
             &tcp(
                 "100.64.1.2:40000",
@@ -769,7 +769,7 @@ mod ftp_alg {
         );
         assert!(!text.contains("100,64,1,2"));
         assert_eq!(h.counters.expectations_created.get(), 1);
-        assert_eq!(h.control_counters.alg_ftp_joined.get(), 1);
+        assert_eq!(h.counters.alg_ftp_joined.get(), 1);
     }
 
     #[test]
@@ -795,7 +795,7 @@ mod ftp_alg {
         let f = h.timer_frames(1003);
         assert_eq!(f.len(), 1);
         assert_eq!(payload(&f[0].1), "PORT 100,64,");
-        assert_eq!(h.control_counters.alg_ftp_released.get(), 1);
+        assert_eq!(h.counters.alg_ftp_released.get(), 1);
     }
 
     #[test]
@@ -878,7 +878,7 @@ mod ftp_alg {
         assert!(t.contains("EPRT |1|198.51.100."), "{t}");
         let created = h.counters.expectations_created.get();
         assert_eq!(created, cgnat_dataplane::alg::MAX_REWRITES as u64);
-        assert_eq!(h.control_counters.alg_ftp_masked.get(), 13 - created);
+        assert_eq!(h.counters.alg_ftp_masked.get(), 13 - created);
     }
 
     /// A PORT naming a privileged port of the client opens nothing, and its address
@@ -902,7 +902,7 @@ mod ftp_alg {
         );
         let pub_ip = c.ip().to_string().replace('.', ",");
         assert_eq!(payload(&o), format!("PORT {pub_ip},0,25\r\n"));
-        assert_eq!(h.control_counters.alg_ftp_masked.get(), 1);
+        assert_eq!(h.counters.alg_ftp_masked.get(), 1);
         assert_eq!(h.counters.expectations_created.get(), 0);
     }
 
@@ -984,7 +984,7 @@ mod ftp_alg {
             1001,
             Inside,
         );
-        assert_eq!(h.control_counters.alg_ftp_stand_aside.get(), 1);
+        assert_eq!(h.counters.alg_ftp_stand_aside.get(), 1);
         let o = one(
             &mut h,
             &tcp(

@@ -82,11 +82,8 @@ fn a_denied_sip_method_gets_405_with_the_dialog_headers_and_never_leaves() {
         r.ends_with("Content-Length: 0\r\n\r\n") && !r.contains("X-Pad"),
         "{r}"
     );
-    assert_eq!(
-        h.control_counters.alg_sip[AlgEvent::PolicyReply as usize].get(),
-        1
-    );
-    assert_eq!(h.control_counters.dropped(DropReason::AlgPolicy), 1);
+    assert_eq!(h.counters.alg_sip[AlgEvent::PolicyReply as usize].get(), 1);
+    assert_eq!(h.counters.dropped(DropReason::AlgPolicy), 1);
     // Another method goes on, rewritten as ever.
     let (back, sent) = sides(h.inject(
         &udp(PHONE, PROXY, request("OPTIONS", 0).as_bytes(), false),
@@ -152,14 +149,8 @@ fn on_deny_drop_and_a_denied_ack_send_nothing() {
         Inside,
         1001,
     );
-    assert_eq!(
-        h.control_counters.alg_sip[AlgEvent::PolicyDrop as usize].get(),
-        1
-    );
-    assert_eq!(
-        h2.control_counters.alg_sip[AlgEvent::PolicyDrop as usize].get(),
-        1
-    );
+    assert_eq!(h.counters.alg_sip[AlgEvent::PolicyDrop as usize].get(), 1);
+    assert_eq!(h2.counters.alg_sip[AlgEvent::PolicyDrop as usize].get(), 1);
 }
 
 /// A TCP segment with ACK and PSH.
@@ -228,10 +219,7 @@ fn a_denied_rtsp_method_over_tcp_gets_405_and_the_session_goes_on() {
         1002,
     );
     assert_eq!(seq_ack(&o[0].1), (501 + r, 101 + n + play.len() as u32));
-    assert_eq!(
-        h.control_counters.alg_rtsp[AlgEvent::PolicyReply as usize].get(),
-        1
-    );
+    assert_eq!(h.counters.alg_rtsp[AlgEvent::PolicyReply as usize].get(), 1);
 }
 
 #[test]
@@ -273,13 +261,7 @@ fn a_fragmented_request_over_the_limit_gets_513() {
     assert!(sent.is_empty(), "{sent:?}");
     let drops: Vec<_> = DropReason::ALL
         .iter()
-        .map(|r| {
-            (
-                r.label(),
-                h.control_counters.dropped(*r),
-                h.counters.dropped(*r),
-            )
-        })
+        .map(|r| (r.label(), h.counters.dropped(*r), h.counters.dropped(*r)))
         .filter(|x| x.1 + x.2 > 0)
         .collect();
     assert!(!back.is_empty(), "{drops:?}");
@@ -289,7 +271,7 @@ fn a_fragmented_request_over_the_limit_gets_513() {
         back[0].2
     );
     assert_eq!(
-        h.control_counters.dropped(DropReason::AlgPolicy),
+        h.counters.dropped(DropReason::AlgPolicy),
         frags.len() as u64
     );
 }

@@ -312,7 +312,10 @@ fn a_mixed_burst_gives_the_frames_counters_and_sessions_of_one_at_a_time() {
         .any(|(_, f)| f.len() > 14 && f[14] == 0x46));
     assert!(c.stage_cycles[PARSE].get() > 0 && c.stage_cycles[DISPATCH].get() > 0);
     // And the burst did what the frames ask for: an ALG frame, ARP to control, drops.
-    assert_eq!(o.alg.len(), 1);
+    assert!(
+        o.alg.is_empty(),
+        "the ALG frame is rewritten by the worker's own engine"
+    );
     assert_eq!(o.control.len(), 1);
     for r in [
         DropReason::EthUnsupported,

@@ -330,6 +330,19 @@ impl Nat {
 
     /// A standby: notes the TCP connection of adjustment `r` if its session is this
     /// worker's. When the room is full, the connections whose session ended go first.
+    /// Whether this table holds the TCP session of `inside` with `remote` (a standby:
+    /// whose ALG adjustment its worker's ALG stream engine installs).
+    pub fn holds_tcp(&self, inside: (u32, u16), remote: (u32, u16)) -> bool {
+        self.session_by_in_key(&Key {
+            proto: crate::wire::ipv4::PROTO_TCP,
+            a: inside.0,
+            pa: inside.1,
+            b: remote.0,
+            pb: remote.1,
+        })
+        .is_some()
+    }
+
     fn note_adjusted(&mut self, r: &wire::SeqAdjRec) -> Result<(), InstallError> {
         let key = (r.inside.0, r.inside.1, r.remote.0, r.remote.1);
         let session = |k: &(u32, u16, u32, u16)| Key {
@@ -449,9 +462,10 @@ impl Nat {
                 self.remove_expectation(&k, now);
                 Ok(())
             }
-            // The adjustment is the control lcore's (crate::alg::AlgControl::
-            // sync_install); the worker holding the session notes that its frames
-            // are to go there once promoted (Nat::sync_adjusted).
+            // The adjustment is installed in the ALG stream engine of the worker
+            // holding the session (crate::alg::AlgControl::sync_install), which
+            // notes here that its frames are to go there once promoted
+            // (Nat::sync_adjusted).
             (false, Record::SeqAdj(r)) => self.note_adjusted(r),
             (true, Record::SeqAdj(_)) => Ok(()),
             (false, Record::Call(c)) => self.install_call(c, now),
