@@ -1,5 +1,5 @@
-//! The ALG tag: what the worker tells the control lcore about a frame of an ALG's
-//! control session (the session's endpoints, the ALG, the translations it reserved),
+//! The ALG tag: what the worker's NAT and contract path tell its ALG stream engine
+//! about a frame of an ALG's control session (the session's endpoints, the ALG, the translations it reserved),
 //! and where a frame's L4 header and TCP payload are. Below the stream engine's
 //! control (`alg.rs`) and the contract ALGs (`alg_contract.rs`); it imports neither.
 //!
@@ -25,7 +25,7 @@ pub struct Rewrite {
     pub outside: (u32, u16),
 }
 
-/// What the worker tells the control lcore about a packet.
+/// What the worker's NAT and contract path tell the ALG stream engine about a packet.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tag {
     /// 0: from the inside host, 1: from the outside peer.
@@ -43,7 +43,7 @@ pub struct Tag {
     /// How many.
     pub n: u8,
     /// Index of this fragment among the `frags` of a datagram the worker reassembled
-    /// (the control lcore gathers them, rewrites the whole and fragments it again).
+    /// (the ALG stream engine gathers them, rewrites the whole and fragments it again).
     pub frag: u8,
     /// Fragments of that datagram; 0 for a frame that is a whole packet.
     pub frags: u8,

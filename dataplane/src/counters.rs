@@ -87,7 +87,7 @@ labelled! {
     /// the control lcore.
     ArpRateLimited = "arp_rate_limited",
     /// ARP (or a frame for the appliance itself) dropped because its ring to the
-    /// control lcore was full; ALG frames have a ring of their own (`ring_full`).
+    /// control lcore was full; PCP frames have a ring of their own.
     ArpRingFull = "arp_ring_full",
     /// IPv6 header shorter than 40 bytes or than its payload length, or an extension
     /// header running past the packet (inside port with IPv6 addresses).
@@ -176,10 +176,10 @@ labelled! {
     LocalUnsupported = "local_unsupported",
     /// TX queue full: freed after a failed send.
     TxFull = "tx_full",
-    /// The handoff ring to another worker was full. (ALG frames are never counted
+    /// The handoff ring to another worker was full. (PCP frames are never counted
     /// here: a full ring to or from the control lcore holds them in a backlog.)
     RingFull = "ring_full",
-    /// An ALG frame found its lcore's backlog full (held frames past the reserve that
+    /// A PCP frame found its lcore's backlog full (held frames past the reserve that
     /// back-pressure keeps free): never seen in a correct run.
     AlgBacklogFull = "alg_backlog_full",
     /// Packet too big for the outgoing MTU (and DF set: ICMP frag-needed sent).
@@ -442,13 +442,13 @@ pub struct WorkerCounters {
     pub pcp_mappings_expired: Counter,
     /// PCP and NAT-PMP requests, by outcome (see [`PcpOutcome`]).
     pub pcp: [Counter; PcpOutcome::ALL.len()],
-    /// ALG frames a full ring to the control lcore (on the control lcore: back to a
+    /// PCP frames a full ring to the control lcore (on the control lcore: back to a
     /// worker) could not take, held in the lcore's backlog to be sent in order.
     pub alg_frames_held: Counter,
-    /// ALG frames in that backlog now (a gauge).
+    /// PCP frames in that backlog now (a gauge).
     pub alg_backlog: Counter,
     /// Polls that took no new frames (a worker: from its ports and handoff ring; the
-    /// control lcore: from a worker's ALG ring) while the backlog was past its mark.
+    /// control lcore: from a worker's PCP ring) while the backlog was past its mark.
     pub alg_backpressured_polls: Counter,
     /// A worker: the time its ALG stream engine took for an ALG frame, from taking it
     /// to queueing it (and what it released) for transmission.
@@ -746,7 +746,7 @@ pub enum AlgEvent {
 pub enum ContractEvent {
     /// Whole messages read.
     Messages = 0,
-    /// Messages rewritten (on the worker or the control lcore).
+    /// Messages rewritten (inline on the contract path, or by the ALG stream engine).
     Rewritten,
     /// Of those, rewritten inline by the worker (the edits kept the length).
     RewrittenInline,

@@ -457,7 +457,7 @@ impl Source {
         f.counter(
             "cgnat_alg_backpressured_polls_total",
             "Polls that took no new frames (a worker: from its ports and handoff ring; \
-             the control lcore: from a worker's ALG ring) while the backlog was past its \
+             the control lcore: from a worker's PCP ring) while the backlog was past its \
              mark.",
             per_worker(&|c| c.alg_backpressured_polls.get()),
         );

@@ -30,7 +30,8 @@ pub enum Verdict {
     Control,
     /// Give the frame to [`Worker::hold`]: a fragment waiting for its first fragment.
     Hold,
-    /// Hand the frame (tagged, see [`crate::alg`]) to the control lcore's ALG, then
+    /// Hand the frame (tagged, see [`crate::alg`]) to this worker's ALG stream engine
+    /// ([`Worker::alg_frame`]; a PCP answer: to the control lcore's server), then
     /// transmit it on this side.
     Alg(Side),
     /// Hand the frame to worker `.0`, which processes it as received on side `.1`
@@ -469,9 +470,9 @@ pub struct Worker<B> {
     alg_tag: Option<crate::alg::Tag>,
     /// Set while a datagram reassembled from fragments is translated.
     reassembled: bool,
-    /// The contract ALGs' TCP streams: messages not complete yet (the control lcore
-    /// holds the segment; the worker keeps the bytes to parse the joined message), the
-    /// sessions whose sequence numbers the control lcore adjusts, and the media
+    /// The contract ALGs' TCP streams: messages not complete yet (the ALG stream
+    /// engine holds the segment; the contract path keeps the bytes to parse the joined
+    /// message), the sessions whose sequence numbers the engine adjusts, and the media
     /// sources peers named.
     contract_streams: crate::alg_contract::Streams,
     /// PCP and NAT-PMP requests per subscriber this second.
@@ -920,7 +921,7 @@ impl<B: PacketBuf> Worker<B> {
         self.alg_now = now;
         let mut v = self.process_inner(buf, from, now);
         if v == Verdict::Hold && self.alg_tag.is_some() && self.pending_neigh.take().is_some() {
-            // A frame the control lcore must rewrite gets its MACs before it goes
+            // A frame the ALG stream engine must rewrite gets its MACs before it goes
             // there: it does not wait (its sender retransmits; the request is out).
             self.alg_tag = None;
             v = Verdict::Drop(DropReason::NeighborUnresolved);
@@ -1207,8 +1208,8 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Reassembles datagram `key` if all its fragments are held: the whole is
     /// translated as one packet (the ALG's worker part reads it: pinholes, the tag),
-    /// then fragmented again into the held buffers, and goes to the control lcore's
-    /// ALG (tagged) or out (no text to rewrite: TFTP).
+    /// then fragmented again into the held buffers, and goes to the ALG stream engine
+    /// (tagged) or out (no text to rewrite: TFTP).
     fn try_reassemble(&mut self, key: FragKey, now: u32) {
         let Some(mut whole) = self.scratch.take() else {
             return;
@@ -1257,7 +1258,7 @@ impl<B: PacketBuf> Worker<B> {
         if whole.data()[p.l3 + 8] <= 1 {
             return self.drop_datagram(key, now);
         }
-        // (Its ALG's edits are the control lcore's, which cuts it again.)
+        // (Its ALG's edits are the ALG stream engine's, which cuts it again.)
         self.reassembled = true;
         let done = match from {
             Side::Inside => self.in2out(whole, &p, now),
@@ -1322,7 +1323,7 @@ impl<B: PacketBuf> Worker<B> {
                 }
                 (Verdict::Hold, None) => self.hold(b),
                 (Verdict::Hold, Some(_)) => {
-                    // As for any frame the control lcore rewrites: no waiting.
+                    // As for any frame the ALG stream engine rewrites: no waiting.
                     self.pending_neigh = None;
                     self.counters.count_drop(DropReason::NeighborUnresolved);
                 }
@@ -2555,8 +2556,8 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// A frame of a session of an ALG the dataplane runs through its contract
-    /// ([`crate::alg_contract::worker`]): tagged for the control lcore if it must go
-    /// there. How much an inline rewrite (a datagram's) changed its length.
+    /// ([`crate::alg_contract::worker`]): tagged for the ALG stream engine if it must
+    /// go there. How much an inline rewrite (a datagram's) changed its length.
     fn contract_alg<F: PacketBuf>(
         &mut self,
         c: &'static dyn cgnat_alg::contract::Contract,

@@ -47,8 +47,11 @@ struct Glean {
     ip6: [u8; 16],
 }
 
-/// ALG frames a worker holds when its ring to the control lcore is full
-/// ([`Backlog`]), and the most one poll can add to them: four receive bursts of
+/// PCP frames (a request the worker decided, for the control lcore's server to
+/// answer) a worker holds when its ring to the control lcore is full ([`Backlog`]):
+/// never dropped for want of room, as that ring's ALG frames were before each worker
+/// ran its own ALG stream engine. The most one poll can add to them: four receive
+/// bursts of
 /// [`MAX_BURST`] (two per port), a handoff burst, and every fragment the worker holds
 /// ([`cgnat_dataplane::frag::MAX_HELD`]) released at once as a reassembled datagram
 /// cut again, twice over for a smaller MTU on the way out. Past `capacity - reserve`
@@ -60,18 +63,18 @@ const FROM_CONTROL_BURSTS: usize = 4;
 const WORKER_ALG_RESERVE: usize = 5 * MAX_BURST + 2 * cgnat_dataplane::frag::MAX_HELD + 256;
 
 /// What the control lcore holds for each worker when the ring back to it is full, and
-/// the reserve kept free: a burst from the worker, and runs the ALG held and
-/// releases at once (the control lcore waits for the worker's ring instead of
+/// the reserve kept free: a burst from the worker, and its own announcements (the
+/// control lcore waits for the worker's ring instead of
 /// dropping if they ever exceed it: the worker empties that ring on every poll).
 const CONTROL_ALG_BACKLOG: usize = 4096;
 const CONTROL_ALG_RESERVE: usize = 2048;
 
 /// What each worker shares with the control lcore.
 pub(crate) struct WorkerLink {
-    /// ALG frames for the control lcore (ports 2/3).
+    /// PCP frames for the control lcore's server (ports 2/3).
     to_control: Ring,
     /// ARP and frames for the appliance itself (ports 0/1): a ring of their own, so
-    /// an ARP flood never takes the ALG frames' room; the control lcore takes a
+    /// an ARP flood never takes the PCP frames' room; the control lcore takes a
     /// bounded burst of it per poll.
     to_control_arp: Ring,
     from_control: Ring,
@@ -690,7 +693,7 @@ fn worker_loop(
         let now = clock.now();
         let started = cgnat_ffi::tsc();
         let mut got = 0;
-        // Back-pressure: while the ALG frames held for the control lcore are past
+        // Back-pressure: while the PCP frames held for the control lcore are past
         // their mark, no new frame is taken (from the ports or other workers); the
         // ports' queues fill and count their own misses. Held frames go first below.
         let pressed = lanes.alg_backlog.over();
@@ -951,8 +954,8 @@ fn close_logs(worker: &mut Worker<Mbuf>, link: &WorkerLink) {
     }
 }
 
-/// Sends the ALG frames and the ARP and local frames gathered for the control lcore,
-/// each on its ring: the ALG frames behind those held before ([`send_alg`]), the ARP
+/// Sends the PCP frames and the ARP and local frames gathered for the control lcore,
+/// each on its ring: the PCP frames behind those held before ([`send_alg`]), the ARP
 /// and local ones dropped when their ring is full (`arp_ring_full`).
 fn flush_to_control(
     link: &WorkerLink,
@@ -965,7 +968,7 @@ fn flush_to_control(
     send_to_control(&link.to_control_arp, arp, counters, DropReason::ArpRingFull);
 }
 
-/// Puts ALG frames on `ring` in order, never dropping one for want of room: first
+/// Puts PCP frames on `ring` in order, never dropping one for want of room: first
 /// what `held` holds (the oldest), then `burst`; what the ring does not take waits in
 /// `held` (counted `alg_frames_held`) for the next try. Should `held` be full too,
 /// which the owner's back-pressure rules out: with `wait` (the control lcore, whose
@@ -1109,9 +1112,9 @@ struct Lanes<'a> {
     ports: [Port; 2],
     q: u16,
     tx: [MbufBurst; 2],
-    /// ALG frames (ports 2/3: to send on that side once processed).
+    /// PCP frames (ports 2/3: to send on that side once answered).
     to_ctl: MbufBurst,
-    /// ALG frames the full ring to the control lcore did not take, oldest first.
+    /// PCP frames the full ring to the control lcore did not take, oldest first.
     alg_backlog: Backlog<Mbuf>,
     /// ARP and frames for the appliance (ports 0/1: from that side).
     to_arp: MbufBurst,
@@ -1136,7 +1139,7 @@ impl Lanes<'_> {
     }
 
     /// Puts what is queued for the control lcore and for the other workers on their
-    /// rings (ALG frames a ring has no room for are held; other frames are counted
+    /// rings (PCP frames a ring has no room for are held; other frames are counted
     /// dropped).
     fn flush_rings(&mut self) {
         self.flush_control();
@@ -1275,7 +1278,7 @@ fn control_loop(
                 }
             }
             work += n;
-            // ALG frames first, then one burst of ARP and local frames: each has its
+            // PCP frames first, then one burst of ARP and local frames: each has its
             // own ring and its own share of the poll. While the frames waiting to go
             // back to this worker are past their mark, none is taken from it
             // (back-pressure: its ring fills, then its own backlog, then it stops
@@ -1314,8 +1317,8 @@ fn control_loop(
                 DropReason::ArpRingFull,
             );
             for mut m in burst.take_all() {
-                // Ports 0/1: ARP and local traffic from that side; 2/3: ALG frames
-                // to send on that side once processed.
+                // Ports 0/1: ARP and local traffic from that side; 2/3: PCP frames
+                // to send on that side once answered.
                 let side = if m.port() & 1 == 0 {
                     Side::Inside
                 } else {

@@ -1145,11 +1145,12 @@ fn a_refused_sip_request_is_answered_counted_and_logged_through_pcap_mode() {
     );
 }
 
-/// Issue 14: ALG frames are held or back-pressured, never dropped. 1,500 FTP control
-/// connections, every SYN first, then two rounds of one PORT command each: 3,000 ALG
-/// frames in a row, three times what the ring to the control lcore holds, read from
-/// the pcap as fast as the worker polls. Every PORT leaves rewritten to a pool address
-/// (each its own segment, in order per connection), and nothing is counted dropped.
+/// Issue 14: ALG frames are never dropped. 1,500 FTP control connections, every SYN
+/// first, then two rounds of one PORT command each: 3,000 ALG frames in a row, read
+/// from the pcap as fast as the worker polls (three times what a ring to another lcore
+/// would hold: the worker's own ALG stream engine rewrites them, in their place). Every
+/// PORT leaves rewritten to a pool address (each its own segment, in order per
+/// connection), and nothing is counted dropped.
 #[test]
 fn more_alg_frames_than_the_ring_holds_all_leave_rewritten() {
     let dir = workdir("alg-burst");
@@ -1213,8 +1214,8 @@ fn more_alg_frames_than_the_ring_holds_all_leave_rewritten() {
     assert!(per.values().all(|s| s.len() == 2 && s[0] < s[1]), "{per:?}");
     assert_eq!(s["alg"]["ftp_rewrites"], 2 * conns, "{s}");
     assert_eq!(s["alg"]["expectations_created"], 2 * conns, "{s}");
-    // Every PORT was timed on its way through the control lcore, and nothing is left
-    // waiting.
+    // Every PORT was timed through the worker's ALG stream engine, and nothing is
+    // left waiting.
     let a = &s["alg_frames"];
     assert!(
         a["latency_us"]["count"].as_u64() >= Some(2 * u64::from(conns)),

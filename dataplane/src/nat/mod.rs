@@ -429,7 +429,7 @@ pub struct NatParams {
     /// Likewise for RTSP.
     pub rtsp_min_media_port: u16,
     /// SIP and RTSP request methods the policy refuses, and SIP's largest message
-    /// (0: any): the worker plans nothing for such a request (the control lcore
+    /// (0: any): the worker plans nothing for such a request (its ALG stream engine
     /// refuses it).
     pub sip_deny_methods: Vec<String>,
     /// See [`NatParams::sip_deny_methods`].
@@ -817,7 +817,7 @@ pub struct Nat {
     /// them, unseen here); their end comes from the active.
     hold: bool,
     /// HA standby: the TCP connections (inside and remote endpoints) whose sequence
-    /// adjustment the active's control lcore synced (`Nat::sync_adjusted`); room
+    /// adjustment the active synced (`Nat::sync_adjusted`); room
     /// reserved when the standby role is taken.
     adjusted_in: Vec<(u32, u16, u32, u16)>,
 }

@@ -369,7 +369,7 @@ impl Nat {
 
     /// The sessions whose sequence adjustment a standby was synced (still alive),
     /// each handed to `f` once, then forgotten: at promotion, so that the worker's
-    /// contract path sends their frames to the control lcore, which holds the
+    /// contract path sends their frames to its ALG stream engine, which holds the
     /// adjustment (`alg_contract::Streams::promote`).
     pub fn sync_adjusted(&mut self, f: &mut dyn FnMut(&Nat, u32)) {
         let mut keys = std::mem::take(&mut self.adjusted_in);
