@@ -164,6 +164,10 @@ pub struct Plugin {
     pub on_by_default: bool,
     /// Its expectation classes (indexes into [`CLASSES`]).
     pub classes: &'static [u8],
+    /// The keys of its `[alg.<name>]` section beyond those every ALG takes
+    /// (`enabled`, `ports`, `only`, `except`): the config refuses them for any other
+    /// ALG, and the dataplane reads them for this one only.
+    pub keys: &'static [&'static str],
     /// Its implementation of the [`contract::Contract`], which the dataplane runs
     /// without knowing the ALG's name; `None` for the ALGs whose dataplane code
     /// predates the contract (SIP); FTP, IRC, TFTP, PPTP and RTSP have one.
@@ -179,6 +183,7 @@ impl std::fmt::Debug for Plugin {
             .field("default_ports", &self.default_ports)
             .field("on_by_default", &self.on_by_default)
             .field("classes", &self.classes)
+            .field("keys", &self.keys)
             .field("contract", &self.contract.is_some())
             .finish()
     }
@@ -202,6 +207,15 @@ pub const PLUGINS: [Plugin; 6] = [
         default_ports: &[21],
         on_by_default: true,
         classes: &[class::FTP_DATA],
+        keys: &[
+            "min_data_port",
+            "loose",
+            "deny",
+            "allow",
+            "bounce",
+            "low_port",
+            "on_deny",
+        ],
         contract: Some(&ftp::Ftp),
     },
     Plugin {
@@ -211,6 +225,7 @@ pub const PLUGINS: [Plugin; 6] = [
         default_ports: &[69],
         on_by_default: false,
         classes: &[class::TFTP],
+        keys: &[],
         contract: Some(&tftp::Tftp),
     },
     Plugin {
@@ -220,6 +235,13 @@ pub const PLUGINS: [Plugin; 6] = [
         default_ports: &[5060],
         on_by_default: false,
         classes: &[class::SIP_MEDIA, class::SIP_REGISTER, class::SIP_DIALOG],
+        keys: &[
+            "on_deny",
+            "min_media_port",
+            "deny_methods",
+            "max_message_size",
+            "deny_status",
+        ],
         contract: Some(&sip::SipAlg),
     },
     Plugin {
@@ -229,6 +251,7 @@ pub const PLUGINS: [Plugin; 6] = [
         default_ports: &[554, 8554],
         on_by_default: false,
         classes: &[class::RTSP_MEDIA],
+        keys: &["on_deny", "min_media_port", "deny_methods"],
         contract: Some(&rtsp::Rtsp),
     },
     Plugin {
@@ -238,6 +261,7 @@ pub const PLUGINS: [Plugin; 6] = [
         default_ports: &[6667],
         on_by_default: false,
         classes: &[class::IRC_DCC],
+        keys: &[],
         contract: Some(&irc::Irc),
     },
     Plugin {
@@ -247,6 +271,7 @@ pub const PLUGINS: [Plugin; 6] = [
         default_ports: &[1723],
         on_by_default: false,
         classes: &[class::PPTP_CALL],
+        keys: &[],
         contract: Some(&pptp::Pptp),
     },
 ];

@@ -534,38 +534,25 @@ impl FileAlgProto {
     }
 }
 
-/// The keys of `[alg.<name>]` only some ALGs take, each with the ALGs (registry names)
-/// that take it. Every other key (`enabled`, `ports`, `only`, `except`) every ALG of
-/// the registry takes.
-const ALG_KEYS: &[(&str, &[&str])] = &[
-    ("min_data_port", &["ftp"]),
-    ("loose", &["ftp"]),
-    ("deny", &["ftp"]),
-    ("allow", &["ftp"]),
-    ("bounce", &["ftp"]),
-    ("low_port", &["ftp"]),
-    ("on_deny", &["ftp", "sip", "rtsp"]),
-    ("min_media_port", &["sip", "rtsp"]),
-    ("deny_methods", &["sip", "rtsp"]),
-    ("max_message_size", &["sip"]),
-    ("deny_status", &["sip"]),
-];
+/// The keys of `[alg.<name>]` every ALG of the registry takes; the others, each ALG
+/// says in its registry entry ([`cgnat_alg::Plugin::keys`]).
+const ALG_COMMON_KEYS: &[&str] = &["enabled", "ports", "only", "except"];
 
 /// Whether `[alg.<alg>]` takes `key`.
 fn alg_takes(alg: &str, key: &str) -> bool {
-    match ALG_KEYS.iter().find(|(k, _)| *k == key) {
-        Some((_, algs)) => algs.contains(&alg),
-        None => true,
-    }
+    ALG_COMMON_KEYS.contains(&key)
+        || cgnat_alg::PLUGINS
+            .iter()
+            .any(|p| p.name == alg && p.keys.contains(&key))
 }
 
 /// "only alg.ftp takes deny", "only alg.sip and alg.rtsp take deny_methods".
 fn alg_key_misplaced(key: &str) -> String {
-    let algs = ALG_KEYS
+    let names: Vec<String> = cgnat_alg::PLUGINS
         .iter()
-        .find(|(k, _)| *k == key)
-        .map_or(&[][..], |(_, a)| *a);
-    let names: Vec<String> = algs.iter().map(|a| format!("alg.{a}")).collect();
+        .filter(|p| p.keys.contains(&key))
+        .map(|p| format!("alg.{}", p.name))
+        .collect();
     match names.as_slice() {
         [one] => format!("only {one} takes {key}"),
         [init @ .., last] => format!("only {} and {last} take {key}", init.join(", ")),
@@ -2473,20 +2460,28 @@ impl FileConfig {
 mod tests {
     use super::*;
 
-    /// The table of ALG-specific keys names registry ALGs and keys of the section, and
-    /// leaves every ALG at least the keys all take.
+    /// Every key an ALG's registry entry names is a key of the section (not one of
+    /// those every ALG takes), and every key of the section is taken by some ALG: an
+    /// ALG added with a key the config does not read, or a key read for no ALG, fails
+    /// here.
     #[test]
     fn alg_keys_name_registry_algs_and_section_keys() {
         let section = FileAlgProto::default().keys().map(|(k, _)| k);
-        for (k, algs) in ALG_KEYS {
-            assert!(section.contains(k), "{k} is not a key of [alg.<name>]");
-            assert!(!algs.is_empty(), "{k}");
-            for a in *algs {
+        for p in &cgnat_alg::PLUGINS {
+            for k in p.keys {
                 assert!(
-                    cgnat_alg::PLUGINS.iter().any(|p| p.name == *a),
-                    "{k}: no ALG {a} in the registry"
+                    section.contains(k),
+                    "{}: {k} is not a key of [alg.<name>]",
+                    p.name
                 );
+                assert!(!ALG_COMMON_KEYS.contains(k), "{}: {k}", p.name);
             }
+        }
+        for k in section {
+            assert!(
+                cgnat_alg::PLUGINS.iter().any(|p| alg_takes(p.name, k)),
+                "no ALG takes {k}"
+            );
         }
         for k in ["enabled", "ports", "only", "except"] {
             assert!(cgnat_alg::PLUGINS.iter().all(|p| alg_takes(p.name, k)));

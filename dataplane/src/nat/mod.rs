@@ -424,18 +424,11 @@ pub struct NatParams {
     pub alg_server_ports: [Vec<u16>; cgnat_alg::PLUGINS.len()],
     /// Most PPTP calls per worker (`nat/gre.rs`; the registry's `pptp_call` class).
     pub pptp_calls: usize,
-    /// Lowest media port a SIP (SDP) or RTSP message may open a pinhole to.
-    pub sip_min_media_port: u16,
-    /// Likewise for RTSP.
-    pub rtsp_min_media_port: u16,
-    /// SIP and RTSP request methods the policy refuses, and SIP's largest message
-    /// (0: any): the worker plans nothing for such a request (its ALG stream engine
-    /// refuses it).
-    pub sip_deny_methods: Vec<String>,
-    /// See [`NatParams::sip_deny_methods`].
-    pub sip_max_message_size: usize,
-    /// See [`NatParams::sip_deny_methods`].
-    pub rtsp_deny_methods: Vec<String>,
+    /// The `[alg.<name>]` keys the worker reads, per ALG of the registry (in its
+    /// order), for the ALGs whose entry names them ([`cgnat_alg::Plugin::keys`]):
+    /// see [`NatParams::min_media_port`], [`NatParams::deny_methods`],
+    /// [`NatParams::max_message_size`].
+    pub alg_keys: [AlgKeys; cgnat_alg::PLUGINS.len()],
     /// Per ALG (its id), the subscriber prefixes it serves only (`alg.<name>.only`, if
     /// any) and those it does not (`except`); ALGs with neither are not listed.
     pub alg_subscribers: Vec<(u8, Vec<cgnat_config::Ipv4Net>, Vec<cgnat_config::Ipv4Net>)>,
@@ -452,6 +445,57 @@ pub struct NatParams {
     pub other_protocols: [u64; 4],
 }
 
+/// The `[alg.<name>]` keys of one ALG the worker reads (each neutral for an ALG whose
+/// registry entry does not name it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlgKeys {
+    /// `min_media_port`: the lowest media port a message may open a pinhole pair to
+    /// (0: any).
+    pub min_media_port: u16,
+    /// `deny_methods`: the request methods the policy refuses: the worker plans
+    /// nothing for such a request (its ALG stream engine refuses it).
+    pub deny_methods: Vec<String>,
+    /// `max_message_size`: the largest request the subscriber may send (0: any).
+    pub max_message_size: usize,
+}
+
+impl AlgKeys {
+    /// The keys of `plugin` before its section is read ([`NatParams::set_algs`]):
+    /// a media port floor of 1024 (the config's default) where it takes one.
+    fn unset(plugin: &cgnat_alg::Plugin) -> AlgKeys {
+        AlgKeys {
+            min_media_port: if plugin.keys.contains(&"min_media_port") {
+                1024
+            } else {
+                0
+            },
+            ..AlgKeys::default()
+        }
+    }
+
+    /// The keys of `a`, the section of `plugin`.
+    fn of(plugin: &cgnat_alg::Plugin, a: &cgnat_config::AlgProto) -> AlgKeys {
+        let takes = |k: &str| plugin.keys.contains(&k);
+        AlgKeys {
+            min_media_port: if takes("min_media_port") {
+                a.min_media_port
+            } else {
+                0
+            },
+            deny_methods: if takes("deny_methods") {
+                a.deny_methods.clone()
+            } else {
+                Vec::new()
+            },
+            max_message_size: if takes("max_message_size") {
+                a.max_message_size
+            } else {
+                0
+            },
+        }
+    }
+}
+
 /// The bit set of protocols `list`.
 pub fn protocol_set(list: &[u8]) -> [u64; 4] {
     let mut set = [0u64; 4];
@@ -466,32 +510,28 @@ impl NatParams {
     /// (`alg.<name>.min_media_port`; 0 for an ALG without one).
     #[inline]
     pub fn min_media_port(&self, alg: u8) -> u16 {
-        match alg {
-            ALG_SIP => self.sip_min_media_port,
-            ALG_RTSP => self.rtsp_min_media_port,
-            _ => 0,
-        }
+        self.keys_of(alg).map_or(0, |k| k.min_media_port)
+    }
+
+    /// The `[alg.<name>]` keys of ALG `alg` (its id).
+    #[inline]
+    fn keys_of(&self, alg: u8) -> Option<&AlgKeys> {
+        let i = cgnat_alg::PLUGINS.iter().position(|p| p.id == alg)?;
+        Some(&self.alg_keys[i])
     }
 
     /// The request methods ALG `alg` (its id) refuses (`alg.<name>.deny_methods`;
     /// none for an ALG without the key).
     #[inline]
     pub fn deny_methods(&self, alg: u8) -> &[String] {
-        match alg {
-            ALG_SIP => &self.sip_deny_methods,
-            ALG_RTSP => &self.rtsp_deny_methods,
-            _ => &[],
-        }
+        self.keys_of(alg).map_or(&[], |k| &k.deny_methods)
     }
 
     /// The largest request ALG `alg` (its id) lets the subscriber send
     /// (`alg.<name>.max_message_size`; 0: any, and for an ALG without the key).
     #[inline]
     pub fn max_message_size(&self, alg: u8) -> usize {
-        match alg {
-            ALG_SIP => self.sip_max_message_size,
-            _ => 0,
-        }
+        self.keys_of(alg).map_or(0, |k| k.max_message_size)
     }
 
     /// Whether [`portless`] protocol `proto` is translated (`nat.protocols`).
@@ -537,14 +577,15 @@ impl NatParams {
                 Vec::new()
             }
         };
-        for (ports, (_, a)) in self.alg_server_ports.iter_mut().zip(alg.iter()) {
+        for ((ports, keys), (p, a)) in self
+            .alg_server_ports
+            .iter_mut()
+            .zip(self.alg_keys.iter_mut())
+            .zip(alg.iter())
+        {
             *ports = on(a);
+            *keys = AlgKeys::of(p, a);
         }
-        self.sip_min_media_port = alg["sip"].min_media_port;
-        self.rtsp_min_media_port = alg["rtsp"].min_media_port;
-        self.sip_deny_methods = alg["sip"].deny_methods.clone();
-        self.sip_max_message_size = alg["sip"].max_message_size;
-        self.rtsp_deny_methods = alg["rtsp"].deny_methods.clone();
         self.alg_subscribers = alg
             .iter()
             .filter(|(_, a)| !a.only.is_empty() || !a.except.is_empty())
@@ -630,12 +671,8 @@ impl NatParams {
             log: crate::log::Policy::default(),
             alg_server_ports: Default::default(),
             alg_subscribers: Vec::new(),
-            sip_deny_methods: Vec::new(),
-            sip_max_message_size: 0,
-            rtsp_deny_methods: Vec::new(),
+            alg_keys: std::array::from_fn(|i| AlgKeys::unset(&cgnat_alg::PLUGINS[i])),
             pptp_calls: cgnat_alg::CLASSES[usize::from(cgnat_alg::class::PPTP_CALL)].max,
-            sip_min_media_port: 1024,
-            rtsp_min_media_port: 1024,
             steering: None,
             nat64_prefix_len: None,
             other_protocols: protocol_set(&nat.other_protocols),
