@@ -3316,6 +3316,7 @@ impl<B: PacketBuf> Control<B> {
             Box::new(move |ip| client_neighbors.lookup(inside.next_hop(ip))),
             ports[0].mtu.min(ports[1].mtu),
             counters.clone(),
+            crate::alg::MAX_CONNS,
         );
         Control {
             ports,
