@@ -529,19 +529,7 @@ impl Edits {
     /// Writes `msg` with the edits made into `out`; the length written, or None when
     /// `out` is too short or an edit lies outside the message.
     pub fn apply_into(&self, msg: &[u8], out: &mut [u8]) -> Option<usize> {
-        let (mut from, mut to) = (0usize, 0usize);
-        for e in self.iter() {
-            let keep = msg.get(from..e.at)?;
-            out.get_mut(to..to + keep.len())?.copy_from_slice(keep);
-            to += keep.len();
-            out.get_mut(to..to + e.bytes().len())?
-                .copy_from_slice(e.bytes());
-            to += e.bytes().len();
-            from = e.at + e.len;
-        }
-        let rest = msg.get(from..)?;
-        out.get_mut(to..to + rest.len())?.copy_from_slice(rest);
-        Some(to + rest.len())
+        crate::text::apply_into(msg, self.iter().map(|e| (e.at, e.len, e.bytes())), out)
     }
 }
 

@@ -517,33 +517,30 @@ pub fn tag(b: &[u8]) -> u32 {
     h | 1
 }
 
-/// One byte-range replacement in a message, with its text on the heap: what the
-/// control lcore's stream engine (`dataplane/src/alg.rs`) applies to a joined run with
-/// [`apply`]. No ALG on the worker uses it: their edits are the contract's bounded
-/// [`crate::contract::Edits`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Edit {
-    /// Offset of the first byte replaced.
-    pub at: usize,
-    /// Bytes replaced (0: an insertion).
-    pub len: usize,
-    /// What goes there.
-    pub with: String,
-}
-
-/// Applies edits (any order, not overlapping) to a copy of `buf`.
-pub fn apply(buf: &[u8], edits: &[Edit]) -> Vec<u8> {
-    let mut e: Vec<&Edit> = edits.iter().collect();
-    e.sort_by_key(|x| x.at);
-    let mut out = Vec::with_capacity(buf.len() + 64);
-    let mut at = 0;
-    for x in e {
-        out.extend_from_slice(&buf[at..x.at]);
-        out.extend_from_slice(x.with.as_bytes());
-        at = x.at + x.len;
+/// Writes `buf` with `edits` made into `out`: each edit is (offset, bytes replaced,
+/// replacement), in increasing, non-overlapping offsets of `buf`. Returns the length
+/// written, or None when `out` is too short or an edit precedes the end of the one
+/// before it or lies outside `buf` (what `out` then holds is not to be used). What the
+/// stream engine makes of a joined run's edits (`dataplane/src/alg.rs`), and of one
+/// message's ([`crate::contract::Edits::apply_into`]): no allocation, the caller's
+/// buffer.
+pub fn apply_into<'e>(
+    buf: &[u8],
+    edits: impl IntoIterator<Item = (usize, usize, &'e [u8])>,
+    out: &mut [u8],
+) -> Option<usize> {
+    let (mut from, mut to) = (0usize, 0usize);
+    for (at, len, with) in edits {
+        let keep = buf.get(from..at)?;
+        out.get_mut(to..to + keep.len())?.copy_from_slice(keep);
+        to += keep.len();
+        out.get_mut(to..to + with.len())?.copy_from_slice(with);
+        to += with.len();
+        from = at.checked_add(len)?;
     }
-    out.extend_from_slice(&buf[at..]);
-    out
+    let rest = buf.get(from..)?;
+    out.get_mut(to..to + rest.len())?.copy_from_slice(rest);
+    Some(to + rest.len())
 }
 
 #[cfg(test)]
@@ -552,6 +549,29 @@ mod tests {
 
     fn sip_start(l: &[u8]) -> bool {
         l.starts_with(b"SIP/2.0 ") || l.ends_with(b" SIP/2.0")
+    }
+
+    #[test]
+    fn apply_into_writes_the_edits_into_the_given_buffer_or_says_it_cannot() {
+        let buf = b"PORT 10,0,0,1,4,1\r\n";
+        let edits = [
+            (5usize, 12usize, &b"198,51,100,7,156,64"[..]),
+            (19, 0, &b"!"[..]),
+        ];
+        let mut out = [0u8; 64];
+        let n = apply_into(buf, edits, &mut out).unwrap();
+        assert_eq!(&out[..n], b"PORT 198,51,100,7,156,64\r\n!");
+        // One byte short of the result: refused, not cut.
+        assert_eq!(apply_into(buf, edits, &mut out[..n - 1]), None);
+        // An edit before the end of the one before it, or past the text: refused.
+        let back = [(5usize, 4usize, &b"x"[..]), (6, 1, &b"y"[..])];
+        assert_eq!(apply_into(buf, back, &mut out), None);
+        assert_eq!(
+            apply_into(buf, [(30usize, 0usize, &b"x"[..])], &mut out),
+            None
+        );
+        // No edits: a copy.
+        assert_eq!(apply_into(buf, [], &mut out), Some(buf.len()));
     }
 
     #[test]

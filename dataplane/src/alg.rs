@@ -10,9 +10,9 @@
 
 use crate::buf::PacketBuf;
 use crate::counters::WorkerCounters;
+use crate::fixed_map::FixedMap;
 use crate::mangle::{mangle, SeqAdj};
 use crate::wire::{be16, be32, ipv4, put16, put32, tcp};
-use hashbrown::HashMap;
 
 pub use crate::alg_tag::{l4_at, tcp_payload, Rewrite, Tag, MAX_REWRITES};
 
@@ -158,15 +158,19 @@ pub enum Refusal {
     Drop,
     /// A datagram's request refused: it is dropped and this response goes to the
     /// client in a datagram of its own.
-    Datagram(Vec<u8>),
+    Datagram(ReplyText),
 }
+
+/// The text of a reply to the client: fixed room ([`cgnat_alg::contract::MAX_REPLY`]
+/// bytes), no allocation.
+pub type ReplyText = cgnat_alg::contract::Reply;
 
 /// A reply to the client in the server's name: a TCP segment from the server's
 /// endpoint to the client's, in the client's view of the server's sequence space.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Reply {
     /// The reply lines.
-    pub text: Vec<u8>,
+    pub text: ReplyText,
     /// Its sequence number and the ack (all the client sent).
     pub seq: u32,
     /// The acknowledgement.
@@ -243,7 +247,8 @@ pub fn write_reply<B: PacketBuf>(
     r: &Reply,
 ) -> bool {
     let opts = if r.ts.is_some() { 12 } else { 0 };
-    let tcp_len = 20 + opts + r.text.len();
+    let text = r.text.bytes();
+    let tcp_len = 20 + opts + text.len();
     let Some(t) = reply_frame(buf, macs, tag, ipv4::PROTO_TCP, tcp_len) else {
         return false;
     };
@@ -259,7 +264,7 @@ pub fn write_reply<B: PacketBuf>(
         put32(t, 24, val);
         put32(t, 28, ecr);
     }
-    t[20 + opts..].copy_from_slice(&r.text);
+    t[20 + opts..].copy_from_slice(text);
     let c = l4_checksum(tag, ipv4::PROTO_TCP, t);
     put16(t, 16, c);
     true
@@ -326,25 +331,77 @@ struct Conn {
 }
 
 /// The control lcore's ALG state (FTP, SIP, RTSP): per control connection, the sequence
-/// adjustment, the last rewritten run, and whether the ALG still reads it.
+/// adjustment, the last rewritten run, and whether the ALG still reads it. Every
+/// table and buffer is sized in [`AlgControl::new`] and never grows: processing a
+/// frame allocates nothing.
 pub struct AlgControl {
-    conns: HashMap<(u32, u16, u32, u16), Conn>,
+    conns: FixedMap<ConnKey, Conn>,
     /// HA sync: connections whose sequence adjustment changed since the last
     /// [`AlgControl::sync_take`], while `sync_on`.
     changed: Vec<ConnKey>,
     sync_on: bool,
     /// The last run of segments rewritten as one text, per connection and direction:
     /// a retransmission of any of its bytes must carry the rewritten ones.
-    runs: HashMap<(ConnKey, u8), Run>,
+    runs: FixedMap<(ConnKey, u8), Run>,
+    /// The runs' rewritten bytes: [`RUN_TEXT`] bytes per run, at its slot.
+    run_text: Vec<u8>,
+    /// The slots of `run_text` no run holds.
+    run_free: Vec<u32>,
+    /// The texts being rewritten (taken while a text is).
+    scratch: Option<Box<Scratch>>,
     counters: std::sync::Arc<WorkerCounters>,
     policy: AlgPolicy,
     /// Policy decisions for the event exporter (syslog).
     events: Vec<crate::log::LogEvent>,
 }
 
-/// The replies of the commands the FTP policy refused in a text, and whether one of
-/// them follows a command let through (pipelined).
-type Refused = (String, bool, [u8; 16]);
+/// Where a text is rewritten: its bytes joined, the edits and refusals the ALG made of
+/// them, and the rewritten text.
+struct Scratch {
+    text: Vec<u8>,
+    new_text: Vec<u8>,
+    ctl: crate::alg_contract::ControlText,
+    cuts: crate::alg_contract::Cuts,
+}
+
+/// Segments processed as one text at most ([`AlgControl::process_run`]): a held
+/// run and the segment that completes it.
+pub const MAX_RUN_SEGS: usize = 9;
+
+/// Bytes of a text at most: the segments of a run, each a jumbo frame's payload
+/// (a reassembled datagram is smaller). A longer text is not rewritten (counted
+/// `no_room`).
+pub const TEXT_ROOM: usize = MAX_RUN_SEGS * 9216;
+
+/// Bytes of a rewritten run remembered at most (for its retransmissions); a longer
+/// one is not (counted `no_room`), and a retransmission of it is read anew.
+pub const RUN_TEXT: usize = 4096;
+
+/// The segments of a run and the one that completes it, one after the other.
+struct Segs<'a, B> {
+    run: &'a mut [B],
+    last: Option<&'a mut B>,
+}
+
+impl<B> Segs<'_, B> {
+    fn len(&self) -> usize {
+        self.run.len() + usize::from(self.last.is_some())
+    }
+
+    fn get(&self, k: usize) -> &B {
+        match self.run.get(k) {
+            Some(b) => b,
+            None => self.last.as_deref().expect("a segment"),
+        }
+    }
+
+    fn get_mut(&mut self, k: usize) -> &mut B {
+        match self.run.get_mut(k) {
+            Some(b) => b,
+            None => self.last.as_deref_mut().expect("a segment"),
+        }
+    }
+}
 
 /// The command or method at the start of `line` (up to 16 bytes, zero-padded).
 fn verb_of(line: &[u8]) -> [u8; 16] {
@@ -362,19 +419,25 @@ const MAX_EVENTS: usize = 1024;
 type ConnKey = (u32, u16, u32, u16);
 
 /// A rewritten run: where it was in the sender's sequence space, where its last
-/// segment began (every segment before kept its length), and its rewritten bytes.
+/// segment began (every segment before kept its length), and where its rewritten
+/// bytes are (`slot` of [`AlgControl`]'s `run_text`, `n` bytes).
+#[derive(Clone, Copy)]
 struct Run {
     start: u32,
     len: u32,
     last: u32,
-    text: Vec<u8>,
+    slot: u32,
+    n: u32,
 }
 
-/// Runs remembered at once.
+/// Runs remembered at once (for [`MAX_CONNS`] connections; fewer for fewer).
 const MAX_RUNS: usize = 4096;
 
-/// Control connections followed at once.
+/// Control connections followed at once (by all the engines: each worker's follows
+/// its share, at least [`MIN_CONNS`]).
 pub const MAX_CONNS: usize = 65536;
+/// Control connections one worker's engine follows at least.
+pub const MIN_CONNS: usize = 4096;
 
 /// Connections whose adjustment changed, noted for the HA sync between two takes.
 const SYNC_ROOM: usize = 4096;
@@ -454,27 +517,103 @@ impl AlgControl {
             self.conns.remove(&key);
             return;
         }
-        if !self.conns.contains_key(&key) && self.conns.len() >= MAX_CONNS {
-            return;
-        }
-        let c = self.conns.entry(key).or_default();
+        let mut c = self.conns.get(&key).copied().unwrap_or_default();
         c.seq = crate::mangle::SeqAdj::from_parts([0, 1].map(|d| {
             let x = &rec.dirs[d];
             (x.base, &x.points[..usize::from(x.n)])
         }));
         c.last_seen = now;
+        // (A new connection when the table is full is not followed.)
+        let _ = self.conns.insert(key, c);
     }
 
-    /// Empty, sized for [`MAX_CONNS`].
-    pub fn new(counters: std::sync::Arc<WorkerCounters>) -> AlgControl {
+    /// Empty, sized for `conns` control connections (at most [`MAX_CONNS`] in all
+    /// the engines) and a run remembered for one in sixteen; every buffer a text
+    /// needs is made here, none when one is processed.
+    pub fn new(counters: std::sync::Arc<WorkerCounters>, conns: usize) -> AlgControl {
+        let runs = (conns / 16).clamp(1, MAX_RUNS);
         AlgControl {
-            conns: HashMap::with_capacity(MAX_CONNS),
-            changed: Vec::new(),
+            conns: FixedMap::new(conns),
+            changed: Vec::with_capacity(SYNC_ROOM),
             sync_on: false,
-            runs: HashMap::new(),
+            runs: FixedMap::new(runs),
+            run_text: vec![0; runs * RUN_TEXT],
+            run_free: (0..runs as u32).rev().collect(),
+            scratch: Some(Box::new(Scratch {
+                text: Vec::with_capacity(TEXT_ROOM),
+                new_text: vec![0; TEXT_ROOM + crate::alg_contract::TEXT_EDIT_BYTES],
+                ctl: Default::default(),
+                cuts: Default::default(),
+            })),
             counters,
             policy: AlgPolicy::default(),
-            events: Vec::new(),
+            events: Vec::with_capacity(MAX_EVENTS),
+        }
+    }
+
+    /// The bytes of memory its tables and buffers take (what [`AlgControl::new`]
+    /// sized).
+    pub fn footprint(&self) -> usize {
+        use std::mem::size_of;
+        let conns = self.conns.capacity();
+        let runs = self.runs.capacity();
+        // (An index slot is 4 bytes, at most 3/4 of them used.)
+        let index = |n: usize| 4 * (n + n.div_ceil(3));
+        conns * (size_of::<Option<(ConnKey, Conn)>>() + 4)
+            + index(conns)
+            + runs * (size_of::<Option<((ConnKey, u8), Run)>>() + 4 + RUN_TEXT)
+            + index(runs)
+            + self.changed.capacity() * size_of::<ConnKey>()
+            + self.events.capacity() * size_of::<crate::log::LogEvent>()
+            + size_of::<Scratch>()
+            + TEXT_ROOM
+            + TEXT_ROOM
+            + crate::alg_contract::TEXT_EDIT_BYTES
+    }
+
+    /// Remembers the rewritten bytes `text` of a run (its place `start`, `len` in the
+    /// sender's sequence space, its last segment at `last`) for `k`; a run too long
+    /// is not (and one remembered before is forgotten).
+    fn remember_run(
+        &mut self,
+        alg: u8,
+        k: (ConnKey, u8),
+        (start, len, last): (u32, u32, u32),
+        text: &[u8],
+    ) {
+        if text.len() > RUN_TEXT {
+            if let Some(r) = self.runs.remove(&k) {
+                self.run_free.push(r.slot);
+            }
+            self.count_no_room(alg);
+            return;
+        }
+        let slot = match self.runs.get(&k) {
+            Some(r) => r.slot,
+            None => {
+                if self.runs.is_full() {
+                    // Forget them all (as many at once as there is room for).
+                    self.runs.clear();
+                    self.run_free.clear();
+                    self.run_free.extend((0..self.runs.capacity() as u32).rev());
+                }
+                match self.run_free.pop() {
+                    Some(s) => s,
+                    None => return,
+                }
+            }
+        };
+        let at = slot as usize * RUN_TEXT;
+        self.run_text[at..at + text.len()].copy_from_slice(text);
+        let run = Run {
+            start,
+            len,
+            last,
+            slot,
+            n: text.len() as u32,
+        };
+        if self.runs.insert(k, run).is_err() {
+            self.run_free.push(slot);
         }
     }
 
@@ -537,6 +676,14 @@ impl AlgControl {
     /// segment it starts in; the old bytes after the boundary leave the next), so
     /// no segment grows by more than its own rewrites. A client's FTP command the
     /// policy refuses is taken out of the text; the answer says what the client gets.
+    ///
+    /// Nothing is allocated. Past the room made in [`AlgControl::new`], the segments
+    /// go as the ALG would leave them with no room (counted `no_room`): a new
+    /// connection when the table is full (after forgetting the idle ones) is not
+    /// followed; a text of more than [`MAX_RUN_SEGS`] segments or [`TEXT_ROOM`]
+    /// bytes, or a message whose edits do not fit, is not rewritten (the segments
+    /// still get their adjustment); a rewritten run longer than [`RUN_TEXT`] is not
+    /// remembered. More refused messages than their room drop the text.
     pub fn process_run<B: PacketBuf>(
         &mut self,
         run: &mut [B],
@@ -544,171 +691,213 @@ impl AlgControl {
         tag: &Tag,
         now: u32,
     ) -> Refusal {
-        let mut segs: Vec<&mut B> = run.iter_mut().collect();
-        if let Some(l) = last {
-            segs.push(l);
-        }
-        let Some(first) = segs.first() else {
+        let Some(mut scratch) = self.scratch.take() else {
             return Refusal::None;
         };
+        let mut segs = Segs { run, last };
+        let r = self.process_segs(&mut segs, tag, now, &mut scratch);
+        self.scratch = Some(scratch);
+        r
+    }
+
+    /// [`AlgControl::process_run`] with the room a text needs.
+    fn process_segs<B: PacketBuf>(
+        &mut self,
+        segs: &mut Segs<'_, B>,
+        tag: &Tag,
+        now: u32,
+        scratch: &mut Scratch,
+    ) -> Refusal {
+        let n = segs.len();
+        if n == 0 {
+            return Refusal::None;
+        }
         let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
         let contract = crate::alg_contract::contract_of(tag.alg);
-        let Some((_, _, datagram)) = payload(first.data()) else {
+        let Some((_, _, datagram)) = payload(segs.get(0).data()) else {
             return Refusal::None;
         };
         if datagram && contract.is_none() {
             return Refusal::None;
         }
-        if !datagram && !self.conns.contains_key(&key) && self.conns.len() >= MAX_CONNS {
+        if !datagram && !self.conns.contains_key(&key) && self.conns.is_full() {
             // Forget connections idle for more than a TCP established timeout.
             self.conns
                 .retain(|_, c| now.saturating_sub(c.last_seen) < 7440);
+            if self.conns.is_full() {
+                // No room to follow it: its segments go as they came.
+                self.count_no_room(tag.alg);
+                return Refusal::None;
+            }
+        }
+        if n > MAX_RUN_SEGS {
+            // (The engine never holds that many.) Each segment gets its adjustment.
+            self.count_no_room(tag.alg);
+            let mut conn = self.conns.get(&key).copied().unwrap_or_default();
+            for k in 0..n {
+                let buf = segs.get_mut(k);
+                if let (false, Some((l4, _, _))) = (datagram, crate::mangle::l4_of(buf.data(), 14))
+                {
+                    conn.seq.adjust(buf, l4, usize::from(tag.dir & 1));
+                }
+            }
+            conn.last_seen = now;
+            let _ = self.conns.insert(key, conn);
+            return Refusal::None;
         }
         let mut conn = self.conns.get(&key).copied().unwrap_or_default();
         conn.last_seen = now;
         let dir = usize::from(tag.dir & 1);
-        // The whole text and where each segment starts in it.
-        let mut text = Vec::new();
-        let mut starts = Vec::with_capacity(segs.len());
-        for b in &segs {
-            starts.push(text.len());
-            if let Some((s, e, _)) = payload(b.data()) {
-                text.extend_from_slice(&b.data()[s..e]);
-            }
+        let Scratch {
+            text,
+            new_text,
+            ctl,
+            cuts,
+        } = scratch;
+        // The whole text and where each segment starts in it; a text longer than
+        // there is room for is not read (`fits` false).
+        let mut starts = [0usize; MAX_RUN_SEGS];
+        let mut total = 0;
+        for (k, start) in starts.iter_mut().enumerate().take(n) {
+            *start = total;
+            total += payload(segs.get(k).data()).map_or(0, |(s, e, _)| e - s);
         }
+        let fits = total <= text.capacity();
+        text.clear();
+        if fits {
+            for k in 0..n {
+                let d = segs.get(k).data();
+                if let Some((s, e, _)) = payload(d) {
+                    text.extend_from_slice(&d[s..e]);
+                }
+            }
+        } else {
+            self.count_no_room(tag.alg);
+        }
+        let text = &text[..];
         let seq_of = |b: &B| {
             let d = b.data();
             crate::wire::be32(d, l4_at(d) + 4)
         };
-        if !datagram && segs.len() == 1 {
+        if !datagram && n == 1 {
             if let Some(r) = self.runs.get(&(key, tag.dir)) {
                 // A retransmission of bytes of a run already rewritten: the same
                 // rewritten bytes again, or nothing if they cannot be told apart.
-                let (a, b) = (
-                    seq_of(&*segs[0]),
-                    seq_of(&*segs[0]).wrapping_add(text.len() as u32),
-                );
+                let a = seq_of(segs.get(0));
+                let b = a.wrapping_add(total as u32);
                 let (off_a, off_b) = (a.wrapping_sub(r.start), b.wrapping_sub(r.start));
                 if off_a < r.len && off_b <= r.len && off_a < off_b {
                     let last = r.last.wrapping_sub(r.start);
+                    let at = r.slot as usize * RUN_TEXT;
+                    let rt = &self.run_text[at..at + r.n as usize];
                     let piece = if off_b == r.len {
-                        r.text.get(off_a as usize..).map(<[u8]>::to_vec)
+                        rt.get(off_a as usize..)
                     } else if off_b <= last {
-                        r.text
-                            .get(off_a as usize..off_b as usize)
-                            .map(<[u8]>::to_vec)
+                        rt.get(off_a as usize..off_b as usize)
                     } else {
                         None
                     };
-                    let buf: &mut B = segs.pop().expect("one segment");
+                    let buf = segs.get_mut(0);
                     let l4 = l4_at(buf.data());
                     conn.seq.adjust(buf, l4, dir);
                     // Bytes that cannot be matched to the rewritten ones leave out: the
                     // segment goes as a bare ack, never with the untranslated text.
                     let piece = piece.unwrap_or_default();
-                    if mangle(buf, 14, 0, text.len(), &piece).is_err() {
+                    if mangle(buf, 14, 0, total, piece).is_err() {
                         self.count_no_room(tag.alg);
                     }
-                    self.conns.insert(key, conn);
+                    let _ = self.conns.insert(key, conn);
                     return Refusal::None;
                 }
             }
         }
         if !datagram && dir == 1 {
             // Where the server's stream is (its numbering): a policy reply goes after.
-            if let Some(b) = segs.last() {
-                let d = b.data();
-                let l4 = l4_at(d);
-                let end = seq_of(b).wrapping_add(text.len() as u32 - starts[segs.len() - 1] as u32);
-                if conn
-                    .srv_next
-                    .is_none_or(|n| (end.wrapping_sub(n) as i32) > 0)
-                {
-                    conn.srv_next = Some(end);
-                }
-                conn.srv_window = Some(be16(d, l4 + 14));
+            let b = segs.get(n - 1);
+            let d = b.data();
+            let l4 = l4_at(d);
+            let end = seq_of(b).wrapping_add((total - starts[n - 1]) as u32);
+            if conn
+                .srv_next
+                .is_none_or(|n| (end.wrapping_sub(n) as i32) > 0)
+            {
+                conn.srv_next = Some(end);
             }
+            conn.srv_window = Some(be16(d, l4 + 14));
         }
-        let mut refused: Option<Refused> = None;
-        let edits: Vec<(usize, usize, String)> = if conn.stand_aside {
-            Vec::new()
-        } else if let Some(c) = contract {
-            let mut e: Vec<(usize, usize, String)> = {
-                {
-                    let mut state = conn.alg_state;
-                    let policy = self.policy_of(tag.alg);
-                    let t = crate::alg_contract::control_edits(
-                        c,
-                        &text,
-                        datagram,
-                        tag,
-                        &self.counters,
-                        &mut state,
-                        policy,
-                    );
-                    if !datagram {
-                        conn.alg_state = state;
-                        if state & cgnat_alg::contract::STAND_ASIDE != 0 {
-                            conn.stand_aside = true;
-                        }
-                    }
-                    let mut e: Vec<(usize, usize, String)> = t
-                        .edits
-                        .into_iter()
-                        .map(|(at, len, with)| {
-                            (at, len, String::from_utf8_lossy(&with).into_owned())
-                        })
-                        .collect();
-                    if let Some(&(first, _)) = t.refused.first() {
-                        // The refused messages leave the stream whole; their replies
-                        // go back.
-                        e.extend(t.refused.iter().map(|&(at, n)| (at, n, String::new())));
-                        let lines = String::from_utf8_lossy(&t.replies).into_owned();
-                        e.sort_by_key(|x| x.0);
-                        refused = Some((lines, t.pipelined, verb_of(&text[first..])));
-                    }
-                    e
+        // The messages refused: whether one follows one let through (or did not fit:
+        // the text is dropped), the first's command, and whose replies they are.
+        let mut refused: Option<(bool, [u8; 16], bool)> = None;
+        ctl.clear();
+        if let (false, true, Some(c)) = (conn.stand_aside, fits, contract) {
+            let mut state = conn.alg_state;
+            let policy = self.policy_of(tag.alg);
+            crate::alg_contract::control_edits(
+                c,
+                text,
+                datagram,
+                tag,
+                &self.counters,
+                &mut state,
+                policy,
+                ctl,
+            );
+            if !datagram {
+                conn.alg_state = state;
+                if state & cgnat_alg::contract::STAND_ASIDE != 0 {
+                    conn.stand_aside = true;
                 }
-            };
+            }
+            if !ctl.refused.is_empty() {
+                // The refused messages leave the stream whole; their replies go back.
+                let mut over = ctl.refused.over;
+                for k in 0..ctl.refused.ranges.len() {
+                    let (at, len) = ctl.refused.ranges[k];
+                    over |= !ctl.push(at, len, &[]);
+                }
+                let first = ctl.refused.ranges.first().map_or(0, |r| r.0);
+                refused = Some((
+                    ctl.refused.pipelined || over,
+                    verb_of(&text[first..]),
+                    false,
+                ));
+            }
             let policy = self
                 .policy
                 .text(tag.alg)
                 .filter(|p| dir == 0 && !tag.nat64 && p.active());
             if let Some(policy) = policy {
-                let r = crate::alg_contract::refused_requests(
+                if crate::alg_contract::refused_requests(
                     c,
-                    &text,
+                    text,
                     datagram,
                     tag,
                     policy.contract(),
-                );
-                if let Some((cut, reply, pipelined)) = r {
-                    let what = verb_of(cut.first().map_or(&[][..], |&(a, _)| &text[a..]));
+                    cuts,
+                ) {
+                    let what = verb_of(cuts.ranges.first().map_or(&[][..], |&(a, _)| &text[a..]));
                     if datagram {
-                        let drop = policy.drop || reply.is_empty();
+                        let drop = policy.drop || cuts.replies.bytes().is_empty() || cuts.over;
                         count_policy(&self.counters, tag.alg, drop);
                         self.log_refusal(tag, drop, &what);
                         return if drop {
                             Refusal::Drop
                         } else {
-                            Refusal::Datagram(reply)
+                            Refusal::Datagram(cuts.replies)
                         };
                     }
                     // The refused messages leave the stream whole: no rewrite in them.
-                    e.retain(|(at, _, _)| !cut.iter().any(|&(a, n)| (a..a + n).contains(at)));
-                    e.extend(cut.iter().map(|&(a, n)| (a, n, String::new())));
-                    refused = Some((
-                        String::from_utf8_lossy(&reply).into_owned(),
-                        pipelined,
-                        what,
-                    ));
+                    ctl.retain_outside(&cuts.ranges);
+                    let mut over = cuts.over;
+                    for &(a, len) in cuts.ranges.iter() {
+                        over |= !ctl.push(a, len, &[]);
+                    }
+                    refused = Some((cuts.pipelined || over, what, true));
                 }
             }
-            e
-        } else {
-            Vec::new()
-        };
-        if let Some((_, pipelined, what)) = &refused {
+            ctl.sort();
+        }
+        if let Some((pipelined, what, _)) = &refused {
             let text_policy = self.policy.text(tag.alg);
             let drop = text_policy.map_or(self.policy.ftp.drop, |p| p.drop) || *pipelined;
             if text_policy.is_some() {
@@ -725,39 +914,41 @@ impl AlgControl {
             }
             self.log_refusal(tag, drop, what);
             if drop {
-                self.conns.insert(key, conn);
+                let _ = self.conns.insert(key, conn);
                 return Refusal::Drop;
             }
         }
+        let lines: &ReplyText = match refused {
+            Some((_, _, true)) => &cuts.replies,
+            _ => &ctl.refused.replies,
+        };
         let mut reply = None;
         // The rewritten text, cut again where the segments were cut: every segment but
         // the last keeps its length (so none grows past what its sender sent), the last
         // takes the difference. Each segment gets its sequence adjustment; the run's
         // correction is recorded at the last one.
-        let new_text = if edits.is_empty() {
+        let new_text = if ctl.edits.is_empty() {
             None
         } else {
-            let e: Vec<cgnat_alg::text::Edit> = edits
-                .into_iter()
-                .map(|(at, len, with)| cgnat_alg::text::Edit { at, len, with })
-                .collect();
-            Some(cgnat_alg::text::apply(&text, &e))
-        };
-        let n = segs.len();
-        if let (Some(nt), false, true) = (&new_text, datagram, n > 1) {
-            if self.runs.len() >= MAX_RUNS {
-                self.runs.clear();
+            match cgnat_alg::text::apply_into(text, ctl.edits(), new_text) {
+                Some(len) => Some(&new_text[..len]),
+                None => {
+                    self.count_no_room(tag.alg);
+                    if refused.is_some() {
+                        // (Never: the refused messages cannot be taken out.)
+                        let _ = self.conns.insert(key, conn);
+                        return Refusal::Drop;
+                    }
+                    None
+                }
             }
-            let run = Run {
-                start: seq_of(&*segs[0]),
-                len: text.len() as u32,
-                last: seq_of(&*segs[n - 1]),
-                text: nt.clone(),
-            };
-            self.runs.insert((key, tag.dir), run);
+        };
+        if let (Some(nt), false, true) = (new_text, datagram, n > 1) {
+            let place = (seq_of(segs.get(0)), total as u32, seq_of(segs.get(n - 1)));
+            self.remember_run(tag.alg, (key, tag.dir), place, nt);
         }
-        for (k, b) in segs.iter_mut().enumerate() {
-            let buf: &mut B = b;
+        for (k, &start) in starts.iter().enumerate().take(n) {
+            let buf = segs.get_mut(k);
             let Some((l4, _, _)) = crate::mangle::l4_of(buf.data(), 14) else {
                 continue;
             };
@@ -766,7 +957,7 @@ impl AlgControl {
             } else {
                 conn.seq.adjust(buf, l4, dir)
             };
-            if let (Some((lines, _, _)), Some(seq), true) = (&refused, orig_seq, k + 1 == n) {
+            if let (Some(_), Some(seq), true) = (&refused, orig_seq, k + 1 == n) {
                 // The reply acks all the client sent, and goes where the server's
                 // stream is (what the client acked, or more if the server sent more).
                 let d = buf.data();
@@ -775,12 +966,13 @@ impl AlgControl {
                     Some(s) if (s.wrapping_sub(acked) as i32) > 0 => s,
                     _ => acked,
                 };
-                let end = seq.wrapping_add((text.len() - starts[k]) as u32);
+                let end = seq.wrapping_add((total - start) as u32);
                 let rseq = match conn.replied {
                     Some((c, r)) if c == seq => r,
                     _ => {
                         let r = at.wrapping_add(conn.seq.offset(1, at) as u32);
-                        conn.seq.insert(1, at.wrapping_sub(1), lines.len() as i32);
+                        conn.seq
+                            .insert(1, at.wrapping_sub(1), lines.bytes().len() as i32);
                         conn.replied = Some((seq, r));
                         if self.sync_on && self.changed.len() < SYNC_ROOM {
                             self.changed.push(key);
@@ -789,7 +981,7 @@ impl AlgControl {
                     }
                 };
                 reply = Some(Reply {
-                    text: lines.as_bytes().to_vec(),
+                    text: *lines,
                     seq: rseq,
                     ack: end,
                     // (None seen, as after a restart: not a zero window, which
@@ -798,16 +990,16 @@ impl AlgControl {
                     ts: timestamps(d, l4).map(|(val, ecr)| (ecr, val)),
                 });
             }
-            let Some(nt) = &new_text else { continue };
-            let old_len = starts.get(k + 1).copied().unwrap_or(text.len()) - starts[k];
-            let from = starts[k].min(nt.len());
+            let Some(nt) = new_text else { continue };
+            let old_len = starts[..n].get(k + 1).copied().unwrap_or(total) - start;
+            let from = start.min(nt.len());
             let to = if k + 1 == n {
                 nt.len()
             } else {
-                (starts[k] + old_len).min(nt.len())
+                (start + old_len).min(nt.len())
             };
             let piece = &nt[from..to];
-            if piece == &text[starts[k]..starts[k] + old_len] {
+            if piece == &text[start..start + old_len] {
                 continue;
             }
             match mangle(buf, 14, 0, old_len, piece) {
@@ -827,7 +1019,7 @@ impl AlgControl {
             }
         }
         if !datagram {
-            self.conns.insert(key, conn);
+            let _ = self.conns.insert(key, conn);
         }
         reply.map_or(Refusal::None, Refusal::Reply)
     }
@@ -864,7 +1056,7 @@ mod tests {
     /// would stop the client.
     #[test]
     fn a_reply_with_no_server_segment_seen_has_an_open_window() {
-        let mut c = AlgControl::new(std::sync::Arc::new(WorkerCounters::default()));
+        let mut c = AlgControl::new(std::sync::Arc::new(WorkerCounters::default()), 16);
         c.set_policy(AlgPolicy {
             ftp: FtpPolicy {
                 deny: vec!["SITE".into()],
@@ -890,5 +1082,160 @@ mod tests {
             panic!("refused with a reply")
         };
         assert_eq!((r.seq, r.ack, r.window), (9000, 7008, u16::MAX));
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    //! The bounds of the engine's room ([`AlgControl::new`]): past each, what the
+    //! frame becomes, and the count.
+    use super::*;
+    use crate::buf::VecBuf;
+    use crate::counters::ContractEvent;
+    use etherparse::PacketBuilder;
+    use std::sync::Arc;
+
+    const CLIENT: u32 = 0x6440_0102; // 100.64.1.2
+    const POOL: u32 = 0xc633_6401; // 198.51.100.1
+    const SERVER: u32 = 0xc000_020a; // 192.0.2.10
+
+    /// The client's PORT for its data port 40000, and its translation.
+    const PORT: &[u8] = b"PORT 100,64,1,2,156,64\r\n";
+    const PORT_OUT: &[u8] = b"PORT 198,51,100,1,4,0\r\n";
+
+    /// The tag of a client's segment of control connection `cport`, granting the
+    /// data port 40000 the pool's 1024.
+    fn tag(cport: u16) -> Tag {
+        let mut t = Tag {
+            inside: (CLIENT, cport),
+            remote: (SERVER, 21),
+            outside: (POOL, cport),
+            alg: crate::nat::ALG_FTP,
+            n: 1,
+            ..Tag::default()
+        };
+        t.rewrites[0] = Rewrite {
+            inside: (CLIENT, 40000),
+            outside: (POOL, 1024),
+        };
+        t
+    }
+
+    /// The client's segment at `seq` carrying `text` (already translated).
+    fn seg(cport: u16, seq: u32, text: &[u8]) -> VecBuf {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4([198, 51, 100, 1], [192, 0, 2, 10], 64)
+            .tcp(cport, 21, seq, 1000)
+            .ack(9000)
+            .write(&mut v, text)
+            .unwrap();
+        VecBuf::with_room(&v, v.len() + 64)
+    }
+
+    fn text(b: &VecBuf) -> &[u8] {
+        let (s, e) = tcp_payload(b.data()).unwrap();
+        &b.data()[s..e]
+    }
+
+    fn seq(b: &VecBuf) -> u32 {
+        be32(b.data(), l4_at(b.data()) + 4)
+    }
+
+    fn no_room(c: &WorkerCounters) -> u64 {
+        c.contract_event(crate::nat::ALG_FTP, ContractEvent::NoRoom)
+            .get()
+    }
+
+    fn control(conns: usize) -> (AlgControl, Arc<WorkerCounters>) {
+        let counters = Arc::new(WorkerCounters::default());
+        (AlgControl::new(counters.clone(), conns), counters)
+    }
+
+    /// A table of one connection: a second connection's PORT goes as it came
+    /// (counted `no_room`), the first's is still rewritten and adjusted.
+    #[test]
+    fn a_connection_past_the_tables_room_goes_unrewritten() {
+        let (mut c, counters) = control(1);
+        let mut a = seg(5000, 100, PORT);
+        c.process(&mut a, &tag(5000), 1);
+        assert_eq!(text(&a), PORT_OUT);
+        let mut b = seg(5001, 100, PORT);
+        c.process(&mut b, &tag(5001), 1);
+        assert_eq!((text(&b), no_room(&counters)), (PORT, 1));
+        let mut a2 = seg(5000, 100 + PORT.len() as u32, b"NOOP\r\n");
+        c.process(&mut a2, &tag(5000), 2);
+        assert_eq!(seq(&a2), 100 + PORT_OUT.len() as u32);
+        assert_eq!(no_room(&counters), 1);
+    }
+
+    /// More refused commands in a text than their room: the text is dropped (its
+    /// refused commands cannot be taken out of it); within the room, answered.
+    #[test]
+    fn more_refused_commands_than_their_room_drop_the_text() {
+        let (mut c, _) = control(16);
+        c.set_policy(AlgPolicy {
+            ftp: FtpPolicy {
+                deny: vec!["SITE".into()],
+                ..FtpPolicy::default()
+            },
+            ..AlgPolicy::default()
+        });
+        let within = b"SITE X\r\n".repeat(crate::alg_contract::MAX_CUTS);
+        let r = c.process(&mut seg(5000, 100, &within), &tag(5000), 1);
+        assert!(matches!(r, Refusal::Reply(_)), "{r:?}");
+        let past = b"SITE X\r\n".repeat(crate::alg_contract::MAX_CUTS + 1);
+        let r = c.process(&mut seg(5001, 100, &past), &tag(5001), 1);
+        assert_eq!(r, Refusal::Drop);
+    }
+
+    /// A run of more segments than a text has room for, or a text longer than
+    /// [`TEXT_ROOM`]: nothing rewritten (counted `no_room`), each segment adjusted.
+    #[test]
+    fn a_text_past_its_room_goes_unrewritten_and_adjusted() {
+        let (mut c, counters) = control(16);
+        let mut a = seg(5000, 100, PORT);
+        c.process(&mut a, &tag(5000), 1);
+        let delta = (PORT_OUT.len() as u32).wrapping_sub(PORT.len() as u32);
+        let at = 100 + PORT.len() as u32;
+        // Ten segments, the first a PORT.
+        let mut run: Vec<VecBuf> = (0..MAX_RUN_SEGS as u32 + 1)
+            .map(|k| seg(5000, at + k * PORT.len() as u32, PORT))
+            .collect();
+        c.process_run(&mut run, None, &tag(5000), 2);
+        assert_eq!(no_room(&counters), 1);
+        for (k, b) in run.iter().enumerate() {
+            assert_eq!(text(b), PORT);
+            assert_eq!(seq(b), (at + (k * PORT.len()) as u32).wrapping_add(delta));
+        }
+        // Nine segments of 9300 bytes each: longer than the room.
+        let big = [PORT, &b"NOOP\r\n".repeat(1546)].concat();
+        let at = at + run.len() as u32 * PORT.len() as u32;
+        let mut run: Vec<VecBuf> = (0..MAX_RUN_SEGS as u32)
+            .map(|k| seg(5000, at + k * big.len() as u32, &big))
+            .collect();
+        assert!(big.len() * run.len() > TEXT_ROOM);
+        c.process_run(&mut run, None, &tag(5000), 3);
+        assert_eq!(no_room(&counters), 2);
+        assert!(run.iter().all(|b| text(b) == &big[..]));
+        assert_eq!(seq(&run[0]), at.wrapping_add(delta));
+    }
+
+    /// A rewritten run longer than [`RUN_TEXT`] is not remembered (counted
+    /// `no_room`): a retransmission of it is read anew; a shorter one is.
+    #[test]
+    fn a_run_past_its_room_is_not_remembered() {
+        let (mut c, counters) = control(16);
+        let key = |p| (CLIENT, p, SERVER, 21);
+        for (cport, before) in [(5000, 1), (5001, 700)] {
+            let first = b"NOOP\r\n".repeat(before);
+            let mut run = [seg(cport, 100, &first)];
+            let mut last = seg(cport, 100 + first.len() as u32, PORT);
+            c.process_run(&mut run, Some(&mut last), &tag(cport), 1);
+            assert_eq!(text(&last), PORT_OUT);
+            let long = first.len() + PORT_OUT.len() > RUN_TEXT;
+            assert_eq!(c.in_run(&key(cport), 0, 100), !long, "{before} before");
+            assert_eq!(no_room(&counters), u64::from(long));
+        }
     }
 }

@@ -1010,19 +1010,172 @@ fn ctx_of(tag: &Tag, datagram: bool) -> Ctx {
     }
 }
 
-/// What the control lcore makes of a frame's or a held run's text for a contract ALG.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ControlText {
-    /// The edits (offset, length, replacement) of its messages.
-    pub edits: Vec<(usize, usize, Vec<u8>)>,
-    /// The messages the ALG's policy refused (offset, length) ([`Contract::refuse`]):
-    /// taken out of the stream.
-    pub refused: Vec<(usize, usize)>,
-    /// Their replies, one after the other, line ends included.
-    pub replies: Vec<u8>,
-    /// A refused message follows one let through in the same text (pipelined: no
-    /// reply can be put in order).
+/// Edits of a text the control lcore keeps at most ([`ControlText`]): two messages'
+/// worth of the contract's, and room for the refused messages taken out.
+pub const MAX_TEXT_EDITS: usize = 2 * MAX_EDITS + MAX_CUTS;
+
+/// Messages of a text refused at most ([`Cuts`]); past them the text is dropped.
+pub const MAX_CUTS: usize = 32;
+
+/// Bytes of the replacements of a text's edits ([`ControlText`]).
+pub const TEXT_EDIT_BYTES: usize = 2 * MAX_EDITS * cgnat_alg::contract::MAX_EDIT;
+
+/// The messages of a text a policy refuses: their ranges (offset, length), the
+/// replies written for them in the server's name, one after the other, and whether
+/// one follows a message let through in the same text (pipelined: no reply can be
+/// put in order). Fixed room: `over` says some refused message or its reply did not
+/// fit (the text must then not pass: its refused messages would go with it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cuts {
+    /// The refused messages (offset, length), in order.
+    pub ranges: cgnat_alg::text::List<(usize, usize), MAX_CUTS>,
+    /// Their replies.
+    pub replies: Reply,
+    /// A refused message follows one let through (pipelined).
     pub pipelined: bool,
+    /// A refused message or its reply did not fit.
+    pub over: bool,
+}
+
+impl Cuts {
+    /// Forgets everything (the room stays).
+    pub fn clear(&mut self) {
+        self.ranges.clear();
+        self.replies = Reply::default();
+        self.pipelined = false;
+        self.over = false;
+    }
+
+    /// Notes the refused message at `at` (`n` bytes) and its reply.
+    fn push(&mut self, at: usize, n: usize, reply: &[u8], passed: bool) {
+        if !self.ranges.push((at, n)) || !self.replies.push(reply) {
+            self.over = true;
+        }
+        self.pipelined |= passed;
+    }
+
+    /// True when nothing was refused.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty() && !self.over
+    }
+}
+
+/// One edit of a text: its offset and the bytes it replaces; its replacement is in
+/// the [`ControlText`]'s room ([`ControlText::with`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TextEdit {
+    /// Offset of the first byte replaced.
+    pub at: usize,
+    /// Bytes replaced (0: an insertion).
+    pub len: usize,
+    from: u32,
+    to: u32,
+}
+
+/// What the control lcore makes of a frame's or a held run's text for a contract ALG,
+/// in room sized once (the stream engine keeps one and hands it to
+/// [`control_edits`] for each text: nothing is allocated).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlText {
+    /// The edits of its messages, in increasing offsets (and any the caller adds).
+    pub edits: cgnat_alg::text::List<TextEdit, MAX_TEXT_EDITS>,
+    bytes: [u8; TEXT_EDIT_BYTES],
+    n: usize,
+    /// The messages the ALG's policy refused ([`Contract::refuse`]): taken out of the
+    /// stream, their replies sent back.
+    pub refused: Cuts,
+}
+
+impl Default for ControlText {
+    fn default() -> Self {
+        ControlText {
+            edits: Default::default(),
+            bytes: [0; TEXT_EDIT_BYTES],
+            n: 0,
+            refused: Cuts::default(),
+        }
+    }
+}
+
+impl ControlText {
+    /// Forgets every edit and refusal (the room stays).
+    pub fn clear(&mut self) {
+        self.edits.clear();
+        self.n = 0;
+        self.refused.clear();
+    }
+
+    /// The replacement of edit `e`.
+    pub fn with(&self, e: &TextEdit) -> &[u8] {
+        &self.bytes[e.from as usize..e.to as usize]
+    }
+
+    /// Adds an edit replacing `len` bytes at `at` with `with`; false (nothing added)
+    /// without room.
+    pub fn push(&mut self, at: usize, len: usize, with: &[u8]) -> bool {
+        let from = self.n;
+        let Some(to) = self.bytes.get_mut(from..from + with.len()) else {
+            return false;
+        };
+        if self.edits.len() == MAX_TEXT_EDITS {
+            return false;
+        }
+        to.copy_from_slice(with);
+        self.edits.push(TextEdit {
+            at,
+            len,
+            from: from as u32,
+            to: (from + with.len()) as u32,
+        });
+        self.n += with.len();
+        true
+    }
+
+    /// Adds the edits of a message at `at` of the text, all or none (false: no room;
+    /// [`MAX_CUTS`] are kept for the refused messages).
+    fn push_message(&mut self, at: usize, e: &Edits) -> bool {
+        let (edits, n) = (self.edits.len(), self.n);
+        if edits + e.len() > MAX_TEXT_EDITS - MAX_CUTS {
+            return false;
+        }
+        if e.iter().all(|x| self.push(at + x.at, x.len, x.bytes())) {
+            return true;
+        }
+        self.edits.truncate(edits);
+        self.n = n;
+        false
+    }
+
+    /// Drops the edits that start inside one of `cuts` (offset, length).
+    pub fn retain_outside(&mut self, cuts: &[(usize, usize)]) {
+        let mut kept = 0;
+        for k in 0..self.edits.len() {
+            let e = self.edits[k];
+            if !cuts.iter().any(|&(a, n)| (a..a + n).contains(&e.at)) {
+                self.edits[kept] = e;
+                kept += 1;
+            }
+        }
+        self.edits.truncate(kept);
+    }
+
+    /// Puts the edits in increasing offsets, those at the same offset in the order
+    /// they came (an insertion sort: a text has few).
+    pub fn sort(&mut self) {
+        let e = &mut self.edits[..];
+        for i in 1..e.len() {
+            let mut j = i;
+            while j > 0 && e[j - 1].at > e[j].at {
+                e.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+    }
+
+    /// The edits as [`cgnat_alg::text::apply_into`] takes them.
+    pub fn edits(&self) -> impl Iterator<Item = (usize, usize, &[u8])> + '_ {
+        self.edits.iter().map(|e| (e.at, e.len, self.with(e)))
+    }
 }
 
 /// A message without its line end is not empty.
@@ -1031,11 +1184,13 @@ fn has_text(msg: &[u8]) -> bool {
 }
 
 /// On the control lcore: what a frame's or a held run's text for contract ALG `c`
-/// becomes, with the grants the worker recorded in the tag: its edits, and the
-/// messages the ALG's `policy` refuses (TCP, a stateful ALG's only). The connection's
-/// `state` (a [`Contract::stateful`] ALG's) is advanced message by message; once it
-/// says [`STAND_ASIDE`], the rest is not read. Counts the messages rewritten and the
-/// ALG's own events.
+/// becomes, with the grants the worker recorded in the tag, written into `out`
+/// (cleared first): its edits, and the messages the ALG's `policy` refuses (TCP, a
+/// stateful ALG's only). The connection's `state` (a [`Contract::stateful`] ALG's) is
+/// advanced message by message; once it says [`STAND_ASIDE`], the rest is not read.
+/// Counts the messages rewritten and the ALG's own events; a message whose edits do
+/// not fit `out`'s room is left as it is (counted `no_room`).
+#[allow(clippy::too_many_arguments)]
 pub fn control_edits(
     c: &dyn Contract,
     text: &[u8],
@@ -1044,9 +1199,10 @@ pub fn control_edits(
     counters: &WorkerCounters,
     state: &mut State,
     policy: Policy<'_>,
-) -> ControlText {
+    out: &mut ControlText,
+) {
+    out.clear();
     let ctx = ctx_of(tag, datagram);
-    let mut out = ControlText::default();
     let mut passed = false;
     let mut at = 0;
     while at < text.len() && *state & STAND_ASIDE == 0 {
@@ -1066,9 +1222,7 @@ pub fn control_edits(
                 // state (FTP: a refused AUTH must not advance it); the others' were
                 // policed on the worker, and parsing them again would be for nothing.
                 if !datagram && c.stateful() && refused(c, msg, &conn, &mut reply) {
-                    out.refused.push((at, n));
-                    out.replies.extend_from_slice(reply.bytes());
-                    out.pipelined |= passed;
+                    out.refused.push(at, n, reply.bytes(), passed);
                     at += n;
                     continue;
                 }
@@ -1083,7 +1237,7 @@ pub fn control_edits(
                     nat64_untouched(tag.nat64, &mut e);
                 }
                 count_notes(counters, tag.alg, c, &e.notes);
-                if made.is_err() {
+                if made.is_err() || !out.push_message(at, &e) {
                     counters
                         .contract_event(tag.alg, ContractEvent::NoRoom)
                         .inc();
@@ -1091,8 +1245,6 @@ pub fn control_edits(
                     counters
                         .contract_event(tag.alg, ContractEvent::Rewritten)
                         .inc();
-                    out.edits
-                        .extend(e.iter().map(|x| (at + x.at, x.len, x.bytes().to_vec())));
                 }
                 let mut notes = Notes::default();
                 *state = c.advance(msg, &conn, &mut notes);
@@ -1103,25 +1255,22 @@ pub fn control_edits(
             Framing::More | Framing::Whole(_) => break,
         }
     }
-    out
 }
-
-/// The subscriber's requests a policy refuses in a text: their ranges (offset,
-/// length), the replies written for them in the server's name, and whether one
-/// follows a message let through in the same text (pipelined).
-pub type Refused = (Vec<(usize, usize)>, Vec<u8>, bool);
 
 /// On the control lcore: the requests of a subscriber's text (a frame's payload or a
 /// held run's) that contract ALG `c` refuses under `policy` (its `deny` methods, its
-/// `max_message_size`, [`Contract::refuse`]); None when none is. Bytes the framing
-/// skips may be refused too (a datagram too large to read).
+/// `max_message_size`, [`Contract::refuse`]), written into `out` (cleared first);
+/// false when none is. Bytes the framing skips may be refused too (a datagram too
+/// large to read).
 pub fn refused_requests(
     c: &dyn Contract,
     text: &[u8],
     datagram: bool,
     tag: &Tag,
     policy: Policy<'_>,
-) -> Option<Refused> {
+    out: &mut Cuts,
+) -> bool {
+    out.clear();
     let ctx = ctx_of(tag, datagram);
     let conn = Conn {
         nat64: tag.nat64,
@@ -1129,8 +1278,7 @@ pub fn refused_requests(
         policy,
         ..Conn::of(ctx)
     };
-    let (mut cut, mut replies) = (Vec::new(), Vec::new());
-    let (mut passed, mut pipelined) = (false, false);
+    let mut passed = false;
     let mut at = 0;
     while at < text.len() {
         let rest = &text[at..];
@@ -1138,9 +1286,7 @@ pub fn refused_requests(
             Framing::Whole(n) if n > 0 && n <= rest.len() => {
                 let mut reply = Reply::default();
                 if refused(c, &rest[..n], &conn, &mut reply) {
-                    cut.push((at, n));
-                    replies.extend_from_slice(reply.bytes());
-                    pipelined |= passed;
+                    out.push(at, n, reply.bytes(), passed);
                 } else {
                     passed = true;
                 }
@@ -1149,8 +1295,7 @@ pub fn refused_requests(
             Framing::Skip(n) => {
                 let n = n.clamp(1, rest.len());
                 if refused(c, &rest[..n], &conn, &mut Reply::default()) {
-                    cut.push((at, n));
-                    pipelined |= passed;
+                    out.push(at, n, &[], passed);
                 } else {
                     passed = true;
                 }
@@ -1159,7 +1304,7 @@ pub fn refused_requests(
             Framing::More | Framing::Whole(_) => break,
         }
     }
-    (!cut.is_empty()).then_some((cut, replies, pipelined))
+    !out.is_empty()
 }
 
 /// On the control lcore: whether a segment's payload (or a held run's text) ends in
@@ -1283,6 +1428,7 @@ mod tests {
         };
         let control = WorkerCounters::default();
         let edits = |tag: &Tag| {
+            let mut out = ControlText::default();
             control_edits(
                 c,
                 msg.as_bytes(),
@@ -1291,8 +1437,9 @@ mod tests {
                 &control,
                 &mut 0,
                 Policy::default(),
-            )
-            .edits
+                &mut out,
+            );
+            out.edits
         };
         assert!(edits(&tag).is_empty());
         tag.nat64 = false;
@@ -1341,17 +1488,12 @@ mod tests {
         .0
         {
             Some(tag) => {
-                let e = control_edits(c, msg.as_bytes(), false, &tag, counters, &mut 0, policy);
-                let e: Vec<cgnat_alg::text::Edit> = e
-                    .edits
-                    .into_iter()
-                    .map(|(at, len, with)| cgnat_alg::text::Edit {
-                        at,
-                        len,
-                        with: String::from_utf8(with).unwrap(),
-                    })
-                    .collect();
-                String::from_utf8(cgnat_alg::text::apply(msg.as_bytes(), &e)).unwrap()
+                let mut e = ControlText::default();
+                let m = msg.as_bytes();
+                control_edits(c, m, false, &tag, counters, &mut 0, policy, &mut e);
+                let mut out = vec![0; m.len() + 1024];
+                let n = cgnat_alg::text::apply_into(m, e.edits(), &mut out).unwrap();
+                String::from_utf8(out[..n].to_vec()).unwrap()
             }
             None => {
                 let (a, b) = crate::alg_tag::tcp_payload(buf.data()).unwrap();
@@ -1596,5 +1738,55 @@ mod tests {
         });
         let g = grants_from_tag(&plan, &inside, &tag);
         assert_eq!(g[..2], [Grant::To((9, 2000)), Grant::Refused]);
+    }
+
+    /// A text with more edits than a [`ControlText`] has room for: the messages past
+    /// the room are left as they are (counted `no_room`), the room for the refused
+    /// messages kept; [`cgnat_alg::text::apply_into`] makes what fits.
+    #[test]
+    fn edits_past_the_texts_room_leave_their_messages_as_they_are() {
+        let c = contract_of(crate::nat::ALG_FTP).unwrap();
+        let mut tag = Tag {
+            inside: (0x6440_0102, 5000),
+            remote: (0xc000_020a, 21),
+            outside: (0xc633_6401, 5000),
+            alg: crate::nat::ALG_FTP,
+            n: 1,
+            ..Tag::default()
+        };
+        tag.rewrites[0] = Rewrite {
+            inside: (0x6440_0102, 40000),
+            outside: (0xc633_6401, 1024),
+        };
+        let room = MAX_TEXT_EDITS - MAX_CUTS;
+        let text = b"PORT 100,64,1,2,156,64\r\n".repeat(room + 4);
+        let counters = WorkerCounters::default();
+        let mut out = ControlText::default();
+        let policy = Policy::default();
+        control_edits(c, &text, false, &tag, &counters, &mut 0, policy, &mut out);
+        assert_eq!(out.edits.len(), room);
+        let no_room = counters.contract_event(tag.alg, ContractEvent::NoRoom);
+        assert_eq!(no_room.get(), 4);
+        // The refused messages' room is there.
+        assert!((0..MAX_CUTS).all(|k| out.push(k, 0, b"")));
+        assert!(!out.push(0, 0, b""));
+        out.edits.truncate(room);
+        let mut made = vec![0; text.len()];
+        let n = cgnat_alg::text::apply_into(&text, out.edits(), &mut made).unwrap();
+        let made = String::from_utf8(made[..n].to_vec()).unwrap();
+        assert_eq!(made.matches("PORT 198,51,100,1,4,0").count(), room);
+        assert_eq!(made.matches("PORT 100,64,1,2,156,64").count(), 4);
+        // Cleared, it has the room again.
+        control_edits(
+            c,
+            &text[..24],
+            false,
+            &tag,
+            &counters,
+            &mut 0,
+            policy,
+            &mut out,
+        );
+        assert_eq!(out.edits.len(), 1);
     }
 }

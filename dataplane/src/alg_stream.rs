@@ -28,13 +28,20 @@ pub enum Outcome {
     Drop(DropReason),
 }
 
-/// The ALG stream engine (see the module's doc).
+/// The ALG stream engine (see the module's doc). Every list and buffer it has is
+/// sized in [`AlgStream::new`] and never grows (held runs, gathered fragments, the
+/// frames ready, the texts joined and rewritten): a frame allocates nothing. Past a
+/// bound, what does not fit goes as the code would have it with no room (a run or
+/// fragment not held is dropped, counted `ring_full`; a text not rewritten is counted
+/// `no_room`).
 pub struct AlgStream<B> {
     counters: Arc<WorkerCounters>,
     alg: crate::alg::AlgControl,
     /// Runs of segments that end inside a command or message, per connection and
     /// direction, waiting for the rest.
     held: Vec<Held<B>>,
+    /// The segment lists of the runs not held ([`MAX_RUN`] room each).
+    held_spare: Vec<Vec<B>>,
     /// What to do with the segment [`AlgStream::alg`] answered [`Outcome::Hold`] for.
     pending: Option<Pending>,
     /// Frames ready to send: where, and the worker link they go back through (the
@@ -44,6 +51,12 @@ pub struct AlgStream<B> {
     link: u16,
     /// Fragments of datagrams a worker reassembled, gathered until all have come.
     frag_sets: Vec<FragSet<B>>,
+    /// The fragment lists of the sets not gathered ([`MAX_FRAGS`] room each).
+    frag_spare: Vec<Vec<B>>,
+    /// Where a gathered datagram is put together whole.
+    whole: crate::buf::VecBuf,
+    /// A held run's text with the segment that may complete it.
+    joined: Vec<u8>,
     /// Gives a buffer when a rewritten datagram needs more fragments than it came in,
     /// or a policy reply is built.
     alloc: Option<Box<dyn FnMut() -> Option<B> + Send>>,
@@ -73,6 +86,14 @@ struct FragSet<B> {
 
 /// Reassembled datagrams gathered at once.
 const MAX_FRAG_SETS: usize = 64;
+
+/// Fragments of a datagram gathered, or cut again, at most.
+const MAX_FRAGS: usize = frag::MAX_PARTS;
+
+/// Frames ready at once: every held run released and every gathered set cut again,
+/// and room for the control lcore's own frames and policy replies. Past it a frame is
+/// dropped (counted `ring_full`).
+const READY_ROOM: usize = MAX_HELD_LINES * MAX_RUN + MAX_FRAG_SETS * MAX_FRAGS + 256;
 
 /// A run of held segments: its connection, where it goes, until when, and its
 /// sequence range.
@@ -105,18 +126,23 @@ enum Pending {
     Fragment(crate::alg::Tag, Side),
 }
 
-/// Segments a run holds at most.
-const MAX_RUN: usize = 8;
+/// Segments a run holds at most (with the one that completes it, a text of
+/// [`crate::alg::MAX_RUN_SEGS`]).
+const MAX_RUN: usize = crate::alg::MAX_RUN_SEGS - 1;
 
-/// The payloads of a run's segments, in order.
-fn run_payload<B: PacketBuf>(bufs: &[B]) -> Vec<u8> {
-    let mut v = Vec::new();
-    for b in bufs {
+/// Writes the payloads of a run's segments and of `next`, in order, into `out`
+/// (cleared first); false when they do not fit its room.
+fn run_payload<B: PacketBuf>(bufs: &[B], next: &B, out: &mut Vec<u8>) -> bool {
+    out.clear();
+    for b in bufs.iter().chain(std::iter::once(next)) {
         if let Some((s, e)) = crate::alg::tcp_payload(b.data()) {
-            v.extend_from_slice(&b.data()[s..e]);
+            if out.len() + (e - s) > out.capacity() {
+                return false;
+            }
+            out.extend_from_slice(&b.data()[s..e]);
         }
     }
-    v
+    true
 }
 
 /// What happened to a held segment, for the counters.
@@ -134,21 +160,31 @@ const HOLD_SECS: u32 = 2;
 
 impl<B: PacketBuf> AlgStream<B> {
     /// The engine: the inside port's MAC, how to find the MAC of the next hop to an
-    /// inside address, and the smaller of the two ports' MTUs.
+    /// inside address, the smaller of the two ports' MTUs, and how many control
+    /// connections it follows at most (its share of [`crate::alg::MAX_CONNS`]).
     pub fn new(
         own_mac: Mac,
         client_mac: Box<dyn Fn(u32) -> Option<Mac> + Send>,
         mtu: u16,
         counters: Arc<WorkerCounters>,
+        conns: usize,
     ) -> AlgStream<B> {
         AlgStream {
-            alg: crate::alg::AlgControl::new(counters.clone()),
+            alg: crate::alg::AlgControl::new(counters.clone(), conns),
             counters,
             held: Vec::with_capacity(MAX_HELD_LINES),
+            held_spare: (0..MAX_HELD_LINES)
+                .map(|_| Vec::with_capacity(MAX_RUN))
+                .collect(),
             pending: None,
-            ready: VecDeque::with_capacity(MAX_HELD_LINES),
+            ready: VecDeque::with_capacity(READY_ROOM),
             link: 0,
-            frag_sets: Vec::new(),
+            frag_sets: Vec::with_capacity(MAX_FRAG_SETS),
+            frag_spare: (0..MAX_FRAG_SETS)
+                .map(|_| Vec::with_capacity(MAX_FRAGS))
+                .collect(),
+            whole: crate::buf::VecBuf::with_room(&[], ethernet::HEADER_LEN + 60 + 65535),
+            joined: Vec::with_capacity(crate::alg::TEXT_ROOM),
             alloc: None,
             own_mac,
             client_mac,
@@ -168,6 +204,37 @@ impl<B: PacketBuf> AlgStream<B> {
         &mut self.alg
     }
 
+    /// The bytes of memory its lists and buffers take (what [`AlgStream::new`]
+    /// sized), the connections' tables included.
+    pub fn footprint(&self) -> usize {
+        use std::mem::size_of;
+        self.alg.footprint()
+            + size_of::<Self>()
+            + MAX_HELD_LINES * (size_of::<Held<B>>() + MAX_RUN * size_of::<B>())
+            + MAX_FRAG_SETS * (size_of::<FragSet<B>>() + MAX_FRAGS * size_of::<B>())
+            + self.ready.capacity() * size_of::<(B, Side, u16)>()
+            + self.whole.len().max(ethernet::HEADER_LEN + 60 + 65535)
+            + self.joined.capacity()
+    }
+
+    /// Queues a frame ready to send (at the front: before those ready); past
+    /// [`READY_ROOM`] it is dropped (counted `ring_full`).
+    fn queue(&mut self, buf: B, side: Side, link: u16, front: bool) {
+        if self.ready.len() >= READY_ROOM {
+            self.counters.count_drop(DropReason::RingFull);
+        } else if front {
+            self.ready.push_front((buf, side, link));
+        } else {
+            self.ready.push_back((buf, side, link));
+        }
+    }
+
+    /// Gives a held run's segment list back (its segments freed).
+    fn recycle_held(&mut self, mut bufs: Vec<B>) {
+        bufs.clear();
+        self.held_spare.push(bufs);
+    }
+
     /// Sets where buffers come from when a rewritten datagram needs more fragments
     /// than it came in, or a policy reply is built (the mbuf pool; tests give Vec
     /// buffers).
@@ -184,7 +251,7 @@ impl<B: PacketBuf> AlgStream<B> {
     /// Queues a frame of the control lcore's own behind those ready
     /// ([`AlgStream::take_ready`] hands it out in turn).
     pub fn push_ready(&mut self, buf: B, side: Side, link: u16) {
-        self.ready.push_back((buf, side, link));
+        self.queue(buf, side, link, false);
     }
 
     /// Gathers a fragment of a datagram a worker reassembled; once all have come, the
@@ -195,12 +262,21 @@ impl<B: PacketBuf> AlgStream<B> {
         let key = (tag.inside, tag.remote, tag.dir, id);
         let at = match self.frag_sets.iter().position(|f| f.key == key) {
             Some(at) => at,
+            // (More than can be put together: as it would be, dropped.)
+            None if usize::from(tag.frags) > MAX_FRAGS => {
+                self.counters.count_drop(DropReason::AlgFragment);
+                return;
+            }
             None if self.frag_sets.len() < MAX_FRAG_SETS => {
+                let Some(bufs) = self.frag_spare.pop() else {
+                    self.counters.count_drop(DropReason::RingFull);
+                    return;
+                };
                 self.frag_sets.push(FragSet {
                     key,
                     tag,
                     side,
-                    bufs: Vec::with_capacity(usize::from(tag.frags)),
+                    bufs,
                     until: now + HOLD_SECS,
                     link: self.link,
                 });
@@ -215,22 +291,30 @@ impl<B: PacketBuf> AlgStream<B> {
         if self.frag_sets[at].bufs.len() < usize::from(tag.frags) {
             return;
         }
-        let set = self.frag_sets.swap_remove(at);
-        self.rewrite_reassembled(set, now);
+        let mut set = self.frag_sets.swap_remove(at);
+        self.rewrite_reassembled(&mut set, now);
+        set.bufs.clear();
+        self.frag_spare.push(set.bufs);
     }
 
-    fn rewrite_reassembled(&mut self, set: FragSet<B>, now: u32) {
+    /// Puts a gathered set's datagram together, has the ALG rewrite it, and queues it
+    /// cut again to the MTU (in the set's buffers, and more from the allocator if it
+    /// needs more).
+    fn rewrite_reassembled(&mut self, set: &mut FragSet<B>, now: u32) {
         let n = set.bufs.len() as u64;
-        let mut whole = crate::buf::VecBuf::with_room(&[], ethernet::HEADER_LEN + 60 + 65535);
-        let frames: Vec<&[u8]> = set.bufs.iter().map(|b| b.data()).collect();
+        let mut frames: [&[u8]; MAX_FRAGS] = [&[]; MAX_FRAGS];
+        for (f, b) in frames.iter_mut().zip(&set.bufs) {
+            *f = b.data();
+        }
+        let frames = &frames[..set.bufs.len().min(MAX_FRAGS)];
         if !matches!(
-            frag::assemble(&frames, &mut whole, 65535),
+            frag::assemble(frames, &mut self.whole, 65535),
             frag::Assembly::Whole(_)
         ) {
             self.counters.drops[DropReason::AlgFragment as usize].add(n);
             return;
         }
-        let refusal = self.alg.process(&mut whole, &set.tag, now);
+        let refusal = self.alg.process(&mut self.whole, &set.tag, now);
         let link = std::mem::replace(&mut self.link, set.link);
         let refused = self.refused(refusal, &set.tag, set.bufs.len());
         self.link = link;
@@ -238,12 +322,12 @@ impl<B: PacketBuf> AlgStream<B> {
             return;
         }
         let mtu = usize::from(self.mtu);
-        let id = crate::wire::be16(whole.data(), ethernet::HEADER_LEN + 4);
-        let mut bufs = set.bufs;
+        let id = crate::wire::be16(self.whole.data(), ethernet::HEADER_LEN + 4);
+        let bufs = &mut set.bufs;
         let k = loop {
-            match frag::refragment(whole.data(), &mut bufs, mtu, id) {
+            match frag::refragment(self.whole.data(), bufs, mtu, id) {
                 Ok(k) => break k,
-                Err(need) if need != usize::MAX && need > bufs.len() => {
+                Err(need) if need != usize::MAX && need > bufs.len() && bufs.len() < MAX_FRAGS => {
                     match self.alloc.as_mut().and_then(|a| a()) {
                         Some(b) => bufs.push(b),
                         None => {
@@ -262,8 +346,8 @@ impl<B: PacketBuf> AlgStream<B> {
         if k > 1 {
             self.counters.fragments_refragmented.inc();
         }
-        for b in bufs {
-            self.ready.push_back((b, set.side, set.link));
+        for b in set.bufs.drain(..) {
+            self.queue(b, set.side, set.link, false);
         }
     }
 
@@ -303,16 +387,15 @@ impl<B: PacketBuf> AlgStream<B> {
                 if seq == hseq {
                     // The sender sent the run's start again (nothing of it was acked):
                     // start over from this copy.
-                    drop(self.held.swap_remove(at));
+                    let h = self.held.swap_remove(at);
+                    self.recycle_held(h.bufs);
                 } else if seq != hseq.wrapping_add(hlen as u32) {
                     let h = self.held.swap_remove(at);
                     self.release(h, now);
                 } else {
-                    let mut whole = run_payload(&self.held[at].bufs);
-                    if let Some((s, e)) = crate::alg::tcp_payload(buf.data()) {
-                        whole.extend_from_slice(&buf.data()[s..e]);
-                    }
-                    if n < MAX_RUN && self.incomplete(&whole, key, &tag) {
+                    // (A text longer than the room is not held further.)
+                    let fits = run_payload(&self.held[at].bufs, buf, &mut self.joined);
+                    if n < MAX_RUN && fits && self.incomplete(&self.joined, key, &tag) {
                         self.pending = Some(Pending::Append(at, len));
                         self.count_hold(&tag, AlgHold::Held);
                         return Outcome::Hold;
@@ -369,7 +452,7 @@ impl<B: PacketBuf> AlgStream<B> {
             }
             crate::alg::Refusal::Datagram(text) => {
                 self.send_refusal(tag, |b, macs| {
-                    crate::alg::write_datagram(b, macs, tag, &text)
+                    crate::alg::write_datagram(b, macs, tag, text.bytes())
                 });
                 self.counters.drops[DropReason::AlgPolicy as usize].add(frames as u64);
                 Some(DropReason::AlgPolicy)
@@ -392,7 +475,7 @@ impl<B: PacketBuf> AlgStream<B> {
             _ => None,
         };
         match built {
-            Some(b) => self.ready.push_back((b, Side::Inside, self.link)),
+            Some(b) => self.queue(b, Side::Inside, self.link, false),
             None => self.counters.count_drop(DropReason::AlgPolicyReplyUnsent),
         }
     }
@@ -411,15 +494,17 @@ impl<B: PacketBuf> AlgStream<B> {
         let refusal = self.alg.process_run(&mut bufs, Some(&mut *last), tag, now);
         if let Some(r) = self.refused(refusal, tag, bufs.len() + 1) {
             // The run's segments go nowhere, the caller's frame neither.
+            self.recycle_held(bufs);
             return Outcome::Drop(r);
         }
         std::mem::swap(last, &mut bufs[0]);
-        let completed = bufs.remove(0);
-        bufs.push(completed);
+        // The completing segment (now first) goes last.
+        bufs.rotate_left(1);
         // (A policy reply to the client, if any, is already behind: the run goes first.)
-        for b in bufs.into_iter().rev() {
-            self.ready.push_front((b, side, self.link));
+        while let Some(b) = bufs.pop() {
+            self.queue(b, side, self.link, true);
         }
+        self.recycle_held(bufs);
         Outcome::Send
     }
 
@@ -472,8 +557,8 @@ impl<B: PacketBuf> AlgStream<B> {
                 until,
                 seq,
                 len,
-            }) if self.held.len() < MAX_HELD_LINES => {
-                let mut bufs = Vec::with_capacity(MAX_RUN);
+            }) if self.held.len() < MAX_HELD_LINES && !self.held_spare.is_empty() => {
+                let mut bufs = self.held_spare.pop().unwrap_or_default();
                 bufs.push(buf);
                 self.held.push(Held {
                     key,
@@ -486,7 +571,9 @@ impl<B: PacketBuf> AlgStream<B> {
                     link: self.link,
                 });
             }
-            Some(Pending::Append(at, len)) if at < self.held.len() => {
+            Some(Pending::Append(at, len))
+                if at < self.held.len() && self.held[at].bufs.len() < MAX_RUN =>
+            {
                 self.held[at].bufs.push(buf);
                 self.held[at].len += len;
             }
@@ -499,14 +586,18 @@ impl<B: PacketBuf> AlgStream<B> {
     /// adjustment; [`AlgStream::take_ready`] hands them out); fragments gathered too
     /// long are dropped.
     pub fn tick(&mut self, now: u32) {
-        let counters = &self.counters;
-        self.frag_sets.retain(|f| {
-            if f.until > now {
-                return true;
+        let mut i = 0;
+        while i < self.frag_sets.len() {
+            if self.frag_sets[i].until <= now {
+                let mut f = self.frag_sets.swap_remove(i);
+                self.counters.drops[DropReason::ReassemblyTimeout as usize]
+                    .add(f.bufs.len() as u64);
+                f.bufs.clear();
+                self.frag_spare.push(f.bufs);
+            } else {
+                i += 1;
             }
-            counters.drops[DropReason::ReassemblyTimeout as usize].add(f.bufs.len() as u64);
-            false
-        });
+        }
         let mut i = 0;
         while i < self.held.len() {
             if self.held[i].until <= now {
@@ -536,11 +627,71 @@ impl<B: PacketBuf> AlgStream<B> {
     fn release(&mut self, mut h: Held<B>, now: u32) {
         let refusal = self.alg.process_run(&mut h.bufs, None, &h.tag, now);
         self.count_hold(&h.tag, AlgHold::Released);
-        if self.refused(refusal, &h.tag, h.bufs.len()).is_some() {
-            return;
+        if self.refused(refusal, &h.tag, h.bufs.len()).is_none() {
+            for b in h.bufs.drain(..) {
+                self.queue(b, h.side, h.link, false);
+            }
         }
-        for b in h.bufs {
-            self.ready.push_back((b, h.side, h.link));
+        self.recycle_held(h.bufs);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // (The engine itself, named as the layering test wants: not `super`.)
+    use crate::alg_stream::*;
+    use crate::buf::VecBuf;
+
+    fn engine() -> (AlgStream<VecBuf>, Arc<WorkerCounters>) {
+        let counters = Arc::new(WorkerCounters::default());
+        let s = AlgStream::new([2; 6], Box::new(|_| None), 1500, counters.clone(), 16);
+        (s, counters)
+    }
+
+    /// More frames ready than [`READY_ROOM`]: the one past it is dropped (counted
+    /// `ring_full`), the others go in order.
+    #[test]
+    fn frames_past_the_ready_room_are_dropped() {
+        let (mut s, counters) = engine();
+        for k in 0..=READY_ROOM {
+            s.push_ready(VecBuf::new(&(k as u32).to_be_bytes()), Side::Inside, 0);
         }
+        assert_eq!(counters.drops[DropReason::RingFull as usize].get(), 1);
+        let mut n = 0;
+        while let Some((b, _, _)) = s.take_ready() {
+            assert_eq!(b.data(), (n as u32).to_be_bytes());
+            n += 1;
+        }
+        assert_eq!(n, READY_ROOM);
+    }
+
+    /// A fragment of a datagram of more fragments than can be put together is dropped
+    /// (counted `alg_fragment`); one of a datagram within the room is gathered.
+    #[test]
+    fn a_datagram_of_more_fragments_than_the_room_is_dropped() {
+        let (mut s, counters) = engine();
+        let mut frame = vec![0u8; 60];
+        frame[12] = 0x08;
+        frame[14] = 0x45;
+        for (frags, dropped) in [(MAX_FRAGS + 1, 1), (MAX_FRAGS, 1)] {
+            let tag = crate::alg::Tag {
+                frags: frags as u8,
+                alg: crate::nat::ALG_SIP,
+                ..Default::default()
+            };
+            let mut b = VecBuf::new(&frame);
+            assert!(tag.push(&mut b));
+            assert_eq!(s.alg(&mut b, Side::Outside, 1), Outcome::Hold);
+            s.hold_alg(b, 1);
+            let d = &counters.drops[DropReason::AlgFragment as usize];
+            assert_eq!(d.get(), dropped, "{frags} fragments");
+        }
+        assert_eq!(s.frag_sets.len(), 1);
+        // Gathered too long: dropped (counted), its list back for another.
+        s.tick(1 + HOLD_SECS);
+        assert_eq!(s.frag_sets.len(), 0);
+        assert_eq!(s.frag_spare.len(), MAX_FRAG_SETS);
+        let t = counters.drops[DropReason::ReassemblyTimeout as usize].get();
+        assert_eq!(t, 1);
     }
 }

@@ -17,6 +17,7 @@ pub mod buf;
 pub mod counters;
 pub mod dispatch;
 pub mod dpdk;
+pub mod fixed_map;
 pub mod frag;
 pub mod ha;
 pub mod harness;

@@ -521,11 +521,14 @@ impl<B: PacketBuf> Worker<B> {
         let wait_max = params.wait_max;
         let inside = ports[Side::Inside as usize].clone();
         let client_neighbors = neighbors.clone();
+        // The ALG connections of this worker's sessions: its share of the appliance's.
+        let workers = usize::from(nat.pool.layout.workers.max(1));
         let alg_stream = AlgStream::new(
             inside.mac,
             Box::new(move |ip| client_neighbors.lookup(inside.next_hop(ip))),
             ports[0].mtu.min(ports[1].mtu),
             counters.clone(),
+            (crate::alg::MAX_CONNS / workers).max(crate::alg::MIN_CONNS),
         );
         Worker {
             neighbors6: None,

@@ -301,8 +301,9 @@ impl Hasher {
         self.mix(a as u64, (a >> 64) as u64)
     }
 
+    /// The hash of a key of two 64-bit words (any other table's key).
     #[inline]
-    fn mix(&self, x: u64, y: u64) -> u32 {
+    pub fn mix(&self, x: u64, y: u64) -> u32 {
         let h = fold(x ^ self.k[0], y ^ self.k[1]);
         (fold(h, self.k[2]) >> 32) as u32
     }
