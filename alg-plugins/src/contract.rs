@@ -212,7 +212,7 @@ pub struct Plan {
     /// ends as a whole.
     pub group: u32,
     /// The ALG's own events of the message ([`Contract::events`]), counted by the
-    /// worker (which plans each message first; the control lcore's plan of the same
+    /// worker (which plans each message first; the stream engine's plan of the same
     /// message is not counted again).
     pub notes: Notes,
 }
@@ -376,7 +376,7 @@ pub struct Edits {
     edits: [Option<Edit>; MAX_EDITS],
     n: usize,
     /// The ALG's own events of the message ([`Contract::events`]) found while its
-    /// edits were computed, counted where the edits are made (by the control lcore for
+    /// edits were computed, counted where the edits are made (by the stream engine for
     /// a [`Contract::stateful`] ALG's sessions).
     pub notes: Notes,
 }
@@ -707,8 +707,9 @@ pub trait Contract: Sync {
     /// port; SIP's [`Policy::max_message_size`] and [`Policy::deny_status`]; a datagram
     /// is one whole message here, parsed or not). A refused message is neither planned
     /// nor edited: the dataplane cuts it from the stream and sends the reply back, or
-    /// drops the frame (`on_deny = "drop"`). The one refusal hook, asked by the worker
-    /// (nothing planned for a refused message) and by the control lcore (the message
+    /// drops the frame (`on_deny = "drop"`). The one refusal hook, asked when the
+    /// message is planned (nothing planned for a refused message) and by the stream
+    /// engine (the message
     /// cut, the reply sent; a stateful ALG's state not advanced by it). By default an
     /// ALG refuses nothing.
     fn refuse(
@@ -753,7 +754,7 @@ pub trait Contract: Sync {
     }
 
     /// Whether the ALG keeps a state per connection ([`State`]): every frame of its
-    /// TCP sessions then goes to the control lcore, which reads each message in order,
+    /// TCP sessions then goes to the stream engine, which reads each message in order,
     /// both ways, and keeps the state ([`Contract::advance`]); the worker only plans
     /// and grants.
     fn stateful(&self) -> bool {
@@ -789,7 +790,7 @@ pub trait Contract: Sync {
         self.edits(msg, &conn.ctx, plan, grants, edits)
     }
 
-    /// The connection's state after the message (on the control lcore, in order),
+    /// The connection's state after the message (in the stream engine, in order),
     /// its events noted in `notes`.
     fn advance(&self, _msg: &[u8], conn: &Conn<'_>, _notes: &mut Notes) -> State {
         conn.state

@@ -9,9 +9,9 @@
 //!   message and say which inside endpoints it announces and what they need (an
 //!   expectation of a class, an RTP/RTCP pair, a registration, the end of a call): every
 //!   ALG's `plan` ([`contract::Contract`]: FTP, TFTP, SIP, RTSP, IRC, PPTP);
-//! - *rewrite* (on the control lcore, which sees every packet of the session in order,
-//!   or inline on the worker when the edits keep the length or the message is a
-//!   datagram): given the translations the worker reserved, the edits (offset, length,
+//! - *rewrite* (by the stream engine of the worker that owns the session, which sees
+//!   every packet of it in order, or inline when the edits keep the length or the
+//!   message is a datagram): given the translations the worker reserved, the edits (offset, length,
 //!   replacement) of the message, Content-Length included: every ALG's `edits` (SIP's
 //!   are `sip::rewrite`'s), and `rtcp::rewrite_cname` for RTCP of announced media;
 //! - *need more*: the framing (`text::parse`, `ftp::next_line`) says when a message is

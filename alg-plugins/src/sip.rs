@@ -11,7 +11,7 @@
 //!
 //! Nothing else changes by a byte. Which ports map where is the caller's: the worker
 //! reserves them (what [`SipAlg`], the ALG's [`Contract`], asks), and the edits are made
-//! with them (by the worker for a datagram, by the control lcore for a stream).
+//! with them (inline on the worker for a datagram, by its stream engine for a stream).
 
 use crate::contract::{
     self, Ask, Conn, Contract, Ctx, Dir, EditError, Edits, Framing, Grant, Notes, Reply,

@@ -1,9 +1,10 @@
-//! ALG glue between the worker and the control lcore. The worker, which owns the
-//! subscriber and its ports, reserves the outside port an FTP PORT/EPRT announces (an
-//! expectation pinning a mapping) and tags the packet with what it decided; the control
-//! lcore, which sees every packet of the control session in order, rewrites the
-//! payload (the one mangle helper), keeps the TCP sequence adjustment of the
-//! connection for both directions, and stands aside once AUTH TLS is accepted.
+//! The ALG stream engine's connections (driven by `alg_stream.rs`, on the worker that
+//! owns the session). The worker, which owns the subscriber and its ports, reserves
+//! the outside port an FTP PORT/EPRT announces (an expectation pinning a mapping) and
+//! tags the packet with what it decided; its stream engine, which sees every packet
+//! of the control session in order, rewrites the payload (the one mangle helper),
+//! keeps the TCP sequence adjustment of the connection for both directions, applies
+//! the command policies, and stands aside once AUTH TLS is accepted.
 //!
 //! The tag (what the worker decided, in front of the frame) is `alg_tag.rs`, which
 //! both this module and the contract ALGs (`alg_contract.rs`) use.
@@ -64,7 +65,7 @@ fn count_policy(c: &WorkerCounters, alg: u8, drop: bool) {
     }
 }
 
-/// The FTP command policy the control lcore applies to the client's commands
+/// The FTP command policy the stream engine applies to the client's commands
 /// (`alg.ftp.deny`, `allow`, `bounce`, `low_port`, `on_deny`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FtpPolicy {
@@ -109,7 +110,7 @@ impl FtpPolicy {
     }
 }
 
-/// Every ALG's policy, as the control lcore applies it.
+/// Every ALG's policy, as the stream engine applies it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AlgPolicy {
     /// FTP commands.
@@ -330,7 +331,7 @@ struct Conn {
     replied: Option<(u32, u32)>,
 }
 
-/// The control lcore's ALG state (FTP, SIP, RTSP): per control connection, the sequence
+/// The stream engine's ALG state (every ALG's): per control connection, the sequence
 /// adjustment, the last rewritten run, and whether the ALG still reads it. Every
 /// table and buffer is sized in [`AlgControl::new`] and never grows: processing a
 /// frame allocates nothing.
@@ -637,7 +638,7 @@ impl AlgControl {
         }
     }
 
-    /// The `[alg.<name>]` policy keys contract ALG `alg` reads on the control lcore.
+    /// The `[alg.<name>]` policy keys contract ALG `alg` reads in the stream engine.
     pub fn policy_of(&self, alg: u8) -> cgnat_alg::contract::Policy<'_> {
         if alg == crate::nat::ALG_FTP {
             self.policy.ftp.contract()
@@ -1051,7 +1052,7 @@ mod tests {
     use etherparse::PacketBuilder;
     use std::net::Ipv4Addr;
 
-    /// A connection whose server the control lcore never saw (as after a restart): a
+    /// A connection whose server the stream engine never saw (as after a restart): a
     /// refused command's reply advertises an open window, not a zero one, which
     /// would stop the client.
     #[test]

@@ -14,12 +14,13 @@
 //! source of a group, remembered for its announces to come.
 //! When every edit keeps its message's length, or the message is a datagram (no
 //! sequence numbers to adjust), the worker makes them itself, inline (the lengths and
-//! L4 checksum recomputed), and the frame goes out with no trip to the control
-//! lcore. Otherwise (an edit changes the length, or a message is cut across segments)
-//! the frame goes to the control lcore tagged with the grants as rewrites
-//! ([`crate::alg_tag::Tag`]); the stream engine holds and joins the segments, and
-//! [`control_edits`] computes the same edits there, which the engine makes with the
-//! sequence adjustment of the connection.
+//! L4 checksum recomputed), and the frame goes out with no trip to the stream engine.
+//! Otherwise (an edit changes the length, or a message is cut across segments) the
+//! frame goes to the worker's ALG stream engine (`alg_stream.rs`) tagged with the
+//! grants as rewrites ([`crate::alg_tag::Tag`]); the engine holds and joins the
+//! segments, and [`control_edits`] computes the same edits there (reading the message
+//! a second time), which the engine makes with the sequence adjustment of the
+//! connection.
 //!
 //! A NAT64 session is followed on its IPv4 side (the frame translated from IPv6, or
 //! not yet translated back), its inside endpoint the host's handle: its messages are
@@ -28,7 +29,7 @@
 //! ([`Contract::nat64_edits`], told [`Conn::nat64`]; an IPv6 host's own address
 //! announced is an [`Ask::Announce6`]).
 //!
-//! A [`Contract::stateful`] ALG's TCP frames all go to the control lcore, which reads
+//! A [`Contract::stateful`] ALG's TCP frames all go to the stream engine, which reads
 //! every message in order and keeps the ALG's state of the connection
 //! ([`control_edits`]); there its [`Contract::refuse`] may refuse a message, which the
 //! stream engine takes out of the stream and answers. The ALG's own events
@@ -63,7 +64,7 @@ pub fn contract_of(alg: u8) -> Option<&'static dyn Contract> {
 pub const HOLD: usize = MAX_HOLD;
 /// Sessions with a message start kept at once, per worker.
 pub const PARTIALS: usize = 64;
-/// Edits one frame may have made inline (more: the control lcore makes them).
+/// Edits one frame may have made inline (more: the stream engine makes them).
 const MAX_INLINE: usize = 2 * MAX_EDITS;
 /// Media sources the peers named ([`Ask::Narrow`]) remembered at once, per worker.
 pub const SOURCES: usize = 256;
@@ -83,7 +84,7 @@ pub const ADJUSTED: usize = 4096;
 
 /// What the worker keeps of the contract ALGs' TCP streams, sized at start and never
 /// grown: message starts per session and direction, and the sessions whose sequence
-/// numbers the control lcore adjusts (a rewrite changed a length): every later frame
+/// numbers the stream engine adjusts (a rewrite changed a length): every later frame
 /// of theirs goes there, both ways.
 pub struct Streams {
     held: Vec<Partial>,
@@ -128,7 +129,7 @@ impl Sources {
 }
 
 impl Streams {
-    /// Whether session `i`'s stream is adjusted by the control lcore.
+    /// Whether session `i`'s stream is adjusted by the stream engine.
     fn adjusted(&self, i: u32) -> bool {
         self.adjusted.contains(&i)
     }
@@ -136,7 +137,7 @@ impl Streams {
     /// Notes that session `i`'s stream is adjusted from now on. When full, the
     /// records of sessions that are no longer a contract ALG's TCP session go first
     /// (a record reused by another such session only sends its frames to the
-    /// control lcore, which has no adjustment for it); false if none could.
+    /// stream engine, which has no adjustment for it); false if none could.
     fn adjust(&mut self, i: u32, nat: &Nat) -> bool {
         if self.adjusted(i) {
             return true;
@@ -155,8 +156,8 @@ impl Streams {
     }
 
     /// An HA standby promoted: the contract ALG TCP sessions whose sequence
-    /// adjustment the active's control lcore synced ([`Nat::sync_adjusted`]) are
-    /// adjusted here from now on (their frames go to the control lcore, which was
+    /// adjustment the active synced ([`Nat::sync_adjusted`]) are
+    /// adjusted here from now on (their frames go to the stream engine, which was
     /// given the adjustment). One that finds no room is counted `no_room`.
     pub fn promote(&mut self, nat: &mut Nat, counters: &WorkerCounters) {
         nat.sync_adjusted(&mut |nat, i| {
@@ -206,7 +207,7 @@ impl Streams {
 }
 
 /// The payload of a TCP or UDP frame (Ethernet at 0; IPv4, or IPv6 as a NAT64 frame
-/// reaches the control lcore): its range, whether it is a datagram, and the TCP
+/// reaches the stream engine): its range, whether it is a datagram, and the TCP
 /// sequence number.
 pub(crate) fn payload(d: &[u8]) -> Option<(usize, usize, bool, u32)> {
     let (l4, end, proto) = crate::mangle::l4_of(d, 14)?;
@@ -253,7 +254,7 @@ fn proto_of(kind: Kind) -> u8 {
 
 /// Whether contract ALG `c`'s policy (`conn.policy`) refuses the whole message `msg`,
 /// its reply in the server's name written into `reply`: the dataplane's one question
-/// to [`Contract::refuse`] (on the worker, and on the control lcore for a stream's
+/// to [`Contract::refuse`] (on the contract path, and in the stream engine for a stream's
 /// commands and for a subscriber's requests), the methods `conn.policy.deny` names
 /// (as written) the denied ones.
 fn refused(c: &dyn Contract, msg: &[u8], conn: &Conn<'_>, reply: &mut Reply) -> bool {
@@ -285,7 +286,7 @@ struct Frame<'a> {
     ctx: Ctx,
     now: u32,
     tag: Tag,
-    /// A message the policy refuses: the control lcore answers or drops it.
+    /// A message the policy refuses: the stream engine answers or drops it.
     refused: bool,
     /// The connection as the ALG is told it (the worker keeps no state: 0).
     conn: Conn<'a>,
@@ -311,7 +312,7 @@ impl Frame<'_> {
         }
     }
 
-    /// The tag's rewrite for a grant (the control lcore finds the grant again there).
+    /// The tag's rewrite for a grant (the stream engine finds the grant again there).
     fn note(&mut self, inside: (u32, u16), outside: (u32, u16)) {
         let r = Rewrite { inside, outside };
         let n = usize::from(self.tag.n);
@@ -330,7 +331,7 @@ impl Frame<'_> {
     }
 
     /// The tag's rewrite for an identifier [`grant_id`] granted, as for a port: the
-    /// control lcore finds it again the same way ([`grants_from_tag`]).
+    /// stream engine finds it again the same way ([`grants_from_tag`]).
     fn note_id(&mut self, ask: &Ask, e: (u32, u16)) {
         match *ask {
             Ask::Announce { inside, .. }
@@ -639,7 +640,7 @@ impl Frame<'_> {
 
     /// Plans and grants one whole message; its edits (in message offsets): none on a
     /// NAT64 session ([`nat64_untouched`]) unless the ALG makes NAT64 edits, none for
-    /// a stateful ALG (the control lcore makes them, in order).
+    /// a stateful ALG (the stream engine makes them, in order).
     fn message(&mut self, msg: &[u8], c: &dyn Contract, edits: &mut Edits) -> bool {
         let ok = self.plan_and_edit(msg, c, edits);
         if !c.nat64_edits() && nat64_untouched(self.conn.nat64, edits) {
@@ -661,7 +662,7 @@ impl Frame<'_> {
             };
             let on = !conn.policy.deny.is_empty() || conn.policy.max_message_size > 0;
             if on && refused(c, msg, &conn, &mut Reply::default()) {
-                // A request the policy refuses (the control lcore answers or drops
+                // A request the policy refuses (the stream engine answers or drops
                 // it): nothing planned, nothing opened.
                 self.refused = true;
                 return true;
@@ -715,7 +716,7 @@ fn nat64_untouched(nat64: bool, edits: &mut Edits) -> bool {
 /// ([`Nat::pptp_grant`], `nat/calls.rs`; `master` is the control session); any other
 /// ALG's refused, counted `id_unsupported` (the message is left as written). A grant
 /// it gives is recorded in the tag as a port's is (inside, outside), and found again
-/// by the control lcore the same way: this function is the whole seam.
+/// by the stream engine the same way: this function is the whole seam.
 pub fn grant_id(
     nat: &mut Nat,
     counters: &WorkerCounters,
@@ -737,12 +738,12 @@ pub fn grant_id(
 /// A frame of a session of contract ALG `c` (the session `s`, record `master`), from
 /// the subscriber or to it (`dir`), on the worker that owns it. Grants what its whole
 /// messages ask; makes their edits inline when they keep the length. Returns the tag
-/// when the frame must go to the control lcore (an edit changes the length, or a
+/// when the frame must go to the stream engine (an edit changes the length, or a
 /// message is cut across segments, or the ALG is [`Contract::stateful`]), None when
 /// it goes out as it is now, with how much its edits made inline changed its length (a
 /// datagram's edits are all made inline: it has no sequence numbers to adjust, and
-/// goes to the control lcore only when its policy refuses it, or when it is `whole`: a
-/// datagram reassembled from fragments, which the control lcore cuts again into as
+/// goes to the stream engine only when its policy refuses it, or when it is `whole`: a
+/// datagram reassembled from fragments, which the stream engine cuts again into as
 /// many buffers as its edits need). `policy`: the ALG's keys of `[alg.<name>]`.
 #[allow(clippy::too_many_arguments)]
 pub fn worker<B: PacketBuf>(
@@ -832,16 +833,16 @@ fn worker_frame<B: PacketBuf>(
     };
     let payload = &buf.data()[start..end];
     let len = payload.len();
-    // With a request policy on, the control lcore sees every frame of the session: it
+    // With a request policy on, the stream engine sees every frame of the session: it
     // answers in the server's name after what the server has sent. (A stateful ALG's
-    // TCP frames all go too: the control lcore reads them in order.)
+    // TCP frames all go too: the stream engine reads them in order.)
     // (A datagram goes there only when refused.)
     let params = f.nat.params();
     let policed = !datagram
         && !f.tag.nat64
         && (!params.deny_methods(f.alg).is_empty() || params.max_message_size(f.alg) > 0);
     let mut to_control = policed || (!datagram && (c.stateful() || streams.adjusted(master)));
-    // A rewrite that changes a length (made by the control lcore).
+    // A rewrite that changes a length (made by the stream engine).
     let mut resized = false;
     // Edits to make inline: (offset in the payload, edit).
     let mut inline = [None::<(usize, Edit)>; MAX_INLINE];
@@ -853,7 +854,7 @@ fn worker_frame<B: PacketBuf>(
     if !datagram && len > 0 {
         if let Some(p) = streams.take(master, dir) {
             if p.next == seq {
-                // The continuation of a message the control lcore holds the start of:
+                // The continuation of a message the stream engine holds the start of:
                 // the whole is read here, and rewritten there.
                 to_control = true;
                 let mut joined = [0u8; 2 * HOLD];
@@ -1010,7 +1011,7 @@ fn ctx_of(tag: &Tag, datagram: bool) -> Ctx {
     }
 }
 
-/// Edits of a text the control lcore keeps at most ([`ControlText`]): two messages'
+/// Edits of a text the stream engine keeps at most ([`ControlText`]): two messages'
 /// worth of the contract's, and room for the refused messages taken out.
 pub const MAX_TEXT_EDITS: usize = 2 * MAX_EDITS + MAX_CUTS;
 
@@ -1072,7 +1073,7 @@ pub struct TextEdit {
     to: u32,
 }
 
-/// What the control lcore makes of a frame's or a held run's text for a contract ALG,
+/// What the stream engine makes of a frame's or a held run's text for a contract ALG,
 /// in room sized once (the stream engine keeps one and hands it to
 /// [`control_edits`] for each text: nothing is allocated).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1183,7 +1184,7 @@ fn has_text(msg: &[u8]) -> bool {
     msg.iter().any(|&b| b != b'\r' && b != b'\n')
 }
 
-/// On the control lcore: what a frame's or a held run's text for contract ALG `c`
+/// In the stream engine: what a frame's or a held run's text for contract ALG `c`
 /// becomes, with the grants the worker recorded in the tag, written into `out`
 /// (cleared first): its edits, and the messages the ALG's `policy` refuses (TCP, a
 /// stateful ALG's only). The connection's `state` (a [`Contract::stateful`] ALG's) is
@@ -1257,7 +1258,7 @@ pub fn control_edits(
     }
 }
 
-/// On the control lcore: the requests of a subscriber's text (a frame's payload or a
+/// In the stream engine: the requests of a subscriber's text (a frame's payload or a
 /// held run's) that contract ALG `c` refuses under `policy` (its `deny` methods, its
 /// `max_message_size`, [`Contract::refuse`]), written into `out` (cleared first);
 /// false when none is. Bytes the framing skips may be refused too (a datagram too
@@ -1307,7 +1308,7 @@ pub fn refused_requests(
     !out.is_empty()
 }
 
-/// On the control lcore: whether a segment's payload (or a held run's text) ends in
+/// In the stream engine: whether a segment's payload (or a held run's text) ends in
 /// the start of a message the worker keeps for its end ([`HOLD`] bytes at most): the
 /// stream engine holds it until the rest comes.
 pub fn incomplete(c: &dyn Contract, text: &[u8], tag: &Tag, policy: Policy<'_>) -> bool {
@@ -1369,7 +1370,7 @@ mod tests {
     /// A contract ALG with edits on a NAT64 session (IRC's DCC RESUME from the peer,
     /// naming the session's own translated port, which a lookup grants): the message
     /// is read and granted, but left as written, counted `nat64_untouched`; on the
-    /// control lcore too.
+    /// stream engine too.
     #[test]
     fn a_nat64_sessions_messages_are_granted_but_not_rewritten() {
         let server = [192, 0, 2, 10];
@@ -1412,7 +1413,7 @@ mod tests {
             .map(ev),
             [1, 1, 0]
         );
-        // The control lcore makes none either, whatever the tag's rewrites.
+        // The stream engine makes none either, whatever the tag's rewrites.
         let mut tag = Tag {
             dir: 1,
             inside: (s.in_addr, s.in_port),
@@ -1448,7 +1449,7 @@ mod tests {
 
     const SERVER: [u8; 4] = [192, 0, 2, 10];
 
-    /// The RTSP text `msg` as it leaves after the worker (and the control lcore, if
+    /// The RTSP text `msg` as it leaves after the worker (and the stream engine, if
     /// the worker sends it there) on session `s` going `dir`.
     fn through_rtsp(
         nat: &mut Nat,
@@ -1565,7 +1566,7 @@ mod tests {
 
     /// A NAT64 host announcing an IPv6 endpoint (an EPRT |2|): granted as an announce
     /// of its handle's endpoint when the address is the host's own, refused when it is
-    /// another's; the control lcore finds the grant again by the handle and port.
+    /// another's; the stream engine finds the grant again by the handle and port.
     #[test]
     fn an_ipv6_announce_is_granted_for_the_hosts_own_address_only() {
         let (counters, mut nat, i, s) = nat64_session(21);
@@ -1596,7 +1597,7 @@ mod tests {
     }
 
     /// An announce is reserved once per frame, and not at all when the tag has no
-    /// room left to tell the control lcore its translation (nothing is opened that
+    /// room left to tell the stream engine its translation (nothing is opened that
     /// the message would not name).
     #[test]
     fn an_announce_the_tag_cannot_record_opens_nothing() {

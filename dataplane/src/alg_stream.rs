@@ -1,10 +1,12 @@
-//! The ALG stream engine on the control lcore: it runs the ALGs on the frames the
-//! workers tag ([`crate::alg::Tag`]), holds the TCP segments that end inside a
-//! contract ALG's message (an FTP command, a SIP message, an RTSP head, an IRC line...)
-//! until the rest arrives and rewrites the run as one text, gathers the fragments of
-//! datagrams a worker reassembled, and carries out what the ALG policies decide (a
-//! reply to the client, or the frames dropped). The control lcore
-//! ([`crate::pipeline`]'s `Control`) owns one and hands it the tagged frames.
+//! The ALG stream engine, one per worker: it runs the ALGs on the frames its worker
+//! tags ([`crate::alg::Tag`]), holds the TCP segments that end inside a contract
+//! ALG's message (an FTP command, a SIP message, an RTSP head, an IRC line...) until
+//! the rest arrives and rewrites the run as one text, keeps each connection's
+//! sequence adjustment, gathers the fragments of datagrams the worker reassembled, and
+//! carries out what the ALG policies decide (a reply to the client, or the frames
+//! dropped). Each [`crate::pipeline`] `Worker` owns one and hands it the tagged frames
+//! of its own sessions, inline (`Worker::alg_frame`): the worker owns the session and
+//! sees every frame of it, both ways, in order, which is all the engine needs.
 //!
 //! It sits below the pipeline: it names none of its types (what it needs of the
 //! ports, it is given).
@@ -44,11 +46,8 @@ pub struct AlgStream<B> {
     held_spare: Vec<Vec<B>>,
     /// What to do with the segment [`AlgStream::alg`] answered [`Outcome::Hold`] for.
     pending: Option<Pending>,
-    /// Frames ready to send: where, and the worker link they go back through (the
-    /// one they came from).
-    ready: VecDeque<(B, Side, u16)>,
-    /// The worker link the frames given next come from ([`AlgStream::from_link`]).
-    link: u16,
+    /// Frames ready to send, with the side each leaves on.
+    ready: VecDeque<(B, Side)>,
     /// Fragments of datagrams a worker reassembled, gathered until all have come.
     frag_sets: Vec<FragSet<B>>,
     /// The fragment lists of the sets not gathered ([`MAX_FRAGS`] room each).
@@ -72,7 +71,7 @@ pub struct AlgStream<B> {
     mtu: u16,
 }
 
-/// The fragments of one reassembled datagram, as the control lcore gathers them.
+/// The fragments of one reassembled datagram, as the engine gathers them.
 struct FragSet<B> {
     /// Inside endpoint, remote endpoint, direction, IP identifier.
     key: ((u32, u16), (u32, u16), u8, u16),
@@ -80,8 +79,6 @@ struct FragSet<B> {
     side: Side,
     bufs: Vec<B>,
     until: u32,
-    /// The worker link its fragments came from.
-    link: u16,
 }
 
 /// Reassembled datagrams gathered at once.
@@ -91,7 +88,7 @@ const MAX_FRAG_SETS: usize = 64;
 const MAX_FRAGS: usize = frag::MAX_PARTS;
 
 /// Frames ready at once: every held run released and every gathered set cut again,
-/// and room for the control lcore's own frames and policy replies. Past it a frame is
+/// and room for policy replies. Past it a frame is
 /// dropped (counted `ring_full`).
 const READY_ROOM: usize = MAX_HELD_LINES * MAX_RUN + MAX_FRAG_SETS * MAX_FRAGS + 256;
 
@@ -105,8 +102,6 @@ struct Held<B> {
     until: u32,
     seq: u32,
     len: usize,
-    /// The worker link its segments came from (they go back through it).
-    link: u16,
 }
 
 /// Where a held segment goes.
@@ -178,7 +173,6 @@ impl<B: PacketBuf> AlgStream<B> {
                 .collect(),
             pending: None,
             ready: VecDeque::with_capacity(READY_ROOM),
-            link: 0,
             frag_sets: Vec::with_capacity(MAX_FRAG_SETS),
             frag_spare: (0..MAX_FRAG_SETS)
                 .map(|_| Vec::with_capacity(MAX_FRAGS))
@@ -219,13 +213,13 @@ impl<B: PacketBuf> AlgStream<B> {
 
     /// Queues a frame ready to send (at the front: before those ready); past
     /// [`READY_ROOM`] it is dropped (counted `ring_full`).
-    fn queue(&mut self, buf: B, side: Side, link: u16, front: bool) {
+    fn queue(&mut self, buf: B, side: Side, front: bool) {
         if self.ready.len() >= READY_ROOM {
             self.counters.count_drop(DropReason::RingFull);
         } else if front {
-            self.ready.push_front((buf, side, link));
+            self.ready.push_front((buf, side));
         } else {
-            self.ready.push_back((buf, side, link));
+            self.ready.push_back((buf, side));
         }
     }
 
@@ -246,12 +240,6 @@ impl<B: PacketBuf> AlgStream<B> {
     /// gives one.
     pub fn alloc(&mut self) -> Option<B> {
         self.alloc.as_mut().and_then(|a| a())
-    }
-
-    /// Queues a frame of the control lcore's own behind those ready
-    /// ([`AlgStream::take_ready`] hands it out in turn).
-    pub fn push_ready(&mut self, buf: B, side: Side, link: u16) {
-        self.queue(buf, side, link, false);
     }
 
     /// Gathers a fragment of a datagram a worker reassembled; once all have come, the
@@ -278,7 +266,6 @@ impl<B: PacketBuf> AlgStream<B> {
                     side,
                     bufs,
                     until: now + HOLD_SECS,
-                    link: self.link,
                 });
                 self.frag_sets.len() - 1
             }
@@ -315,9 +302,7 @@ impl<B: PacketBuf> AlgStream<B> {
             return;
         }
         let refusal = self.alg.process(&mut self.whole, &set.tag, now);
-        let link = std::mem::replace(&mut self.link, set.link);
         let refused = self.refused(refusal, &set.tag, set.bufs.len());
-        self.link = link;
         if refused.is_some() {
             return;
         }
@@ -347,7 +332,7 @@ impl<B: PacketBuf> AlgStream<B> {
             self.counters.fragments_refragmented.inc();
         }
         for b in set.bufs.drain(..) {
-            self.queue(b, set.side, set.link, false);
+            self.queue(b, set.side, false);
         }
     }
 
@@ -432,8 +417,8 @@ impl<B: PacketBuf> AlgStream<B> {
     }
 
     /// Carries out what the FTP policy decided for a text of `frames` segments: a
-    /// reply to the client (in the server's name, back through the worker link the
-    /// text came from), or the segments dropped (the reason, counted).
+    /// reply to the client (in the server's name, among the frames ready), or the
+    /// segments dropped (the reason, counted).
     fn refused(
         &mut self,
         r: crate::alg::Refusal,
@@ -461,7 +446,7 @@ impl<B: PacketBuf> AlgStream<B> {
     }
 
     /// Builds a policy reply to the tag's client in a buffer from the pool (`write`
-    /// fills it, given the MACs) and sends it back through the current worker link.
+    /// fills it, given the MACs) and queues it among the frames ready.
     fn send_refusal(
         &mut self,
         tag: &crate::alg::Tag,
@@ -475,7 +460,7 @@ impl<B: PacketBuf> AlgStream<B> {
             _ => None,
         };
         match built {
-            Some(b) => self.queue(b, Side::Inside, self.link, false),
+            Some(b) => self.queue(b, Side::Inside, false),
             None => self.counters.count_drop(DropReason::AlgPolicyReplyUnsent),
         }
     }
@@ -502,7 +487,7 @@ impl<B: PacketBuf> AlgStream<B> {
         bufs.rotate_left(1);
         // (A policy reply to the client, if any, is already behind: the run goes first.)
         while let Some(b) = bufs.pop() {
-            self.queue(b, side, self.link, true);
+            self.queue(b, side, true);
         }
         self.recycle_held(bufs);
         Outcome::Send
@@ -568,7 +553,6 @@ impl<B: PacketBuf> AlgStream<B> {
                     until,
                     seq,
                     len,
-                    link: self.link,
                 });
             }
             Some(Pending::Append(at, len))
@@ -609,18 +593,10 @@ impl<B: PacketBuf> AlgStream<B> {
         }
     }
 
-    /// Says which worker link the frames given next ([`AlgStream::alg`],
-    /// [`AlgStream::hold_alg`]) come from: what they complete or release goes back
-    /// through it, and a run held goes back, when released, through the link it came
-    /// from ([`AlgStream::take_ready`]).
-    pub fn from_link(&mut self, link: u16) {
-        self.link = link;
-    }
-
-    /// A frame the control lcore has ready to send (released or joined segments), in
-    /// the order they must go: the side it leaves on and the worker link it goes back
-    /// through (the one its segments came from; 0 for the control lcore's own).
-    pub fn take_ready(&mut self) -> Option<(B, Side, u16)> {
+    /// A frame the engine has ready to send (released or joined segments, a policy
+    /// reply, fragments cut again), in the order they must go, with the side it
+    /// leaves on.
+    pub fn take_ready(&mut self) -> Option<(B, Side)> {
         self.ready.pop_front()
     }
 
@@ -629,7 +605,7 @@ impl<B: PacketBuf> AlgStream<B> {
         self.count_hold(&h.tag, AlgHold::Released);
         if self.refused(refusal, &h.tag, h.bufs.len()).is_none() {
             for b in h.bufs.drain(..) {
-                self.queue(b, h.side, h.link, false);
+                self.queue(b, h.side, false);
             }
         }
         self.recycle_held(h.bufs);
@@ -654,11 +630,11 @@ mod tests {
     fn frames_past_the_ready_room_are_dropped() {
         let (mut s, counters) = engine();
         for k in 0..=READY_ROOM {
-            s.push_ready(VecBuf::new(&(k as u32).to_be_bytes()), Side::Inside, 0);
+            s.queue(VecBuf::new(&(k as u32).to_be_bytes()), Side::Inside, false);
         }
         assert_eq!(counters.drops[DropReason::RingFull as usize].get(), 1);
         let mut n = 0;
-        while let Some((b, _, _)) = s.take_ready() {
+        while let Some((b, _)) = s.take_ready() {
             assert_eq!(b.data(), (n as u32).to_be_bytes());
             n += 1;
         }

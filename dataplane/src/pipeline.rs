@@ -604,7 +604,7 @@ impl<B: PacketBuf> Worker<B> {
     /// A frame the ALG stream engine has ready to send, in the order they must go,
     /// with the side it leaves on.
     pub fn take_alg_ready(&mut self) -> Option<(B, Side)> {
-        self.alg_stream.take_ready().map(|(b, side, _)| (b, side))
+        self.alg_stream.take_ready()
     }
 
     /// Lets the ALG stream engine release the segments and fragments that waited too

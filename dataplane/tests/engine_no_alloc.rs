@@ -164,7 +164,7 @@ fn has(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// The frames the engine has ready, into `out` (room made before).
-fn take(s: &mut AlgStream<VecBuf>, out: &mut Vec<(VecBuf, Side, u16)>) {
+fn take(s: &mut AlgStream<VecBuf>, out: &mut Vec<(VecBuf, Side)>) {
     while let Some(f) = s.take_ready() {
         out.push(f);
     }
@@ -199,7 +199,7 @@ fn the_engine_allocates_nothing_per_frame() {
         },
         ..AlgPolicy::default()
     });
-    let mut ready: Vec<(VecBuf, Side, u16)> = Vec::with_capacity(64);
+    let mut ready: Vec<(VecBuf, Side)> = Vec::with_capacity(64);
     let mut steps: Vec<(&str, u64)> = Vec::with_capacity(16);
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(16);
 
@@ -346,12 +346,12 @@ fn the_engine_allocates_nothing_per_frame() {
     assert_eq!(ready.len(), 2);
     let udp: Vec<u8> = ready
         .iter()
-        .flat_map(|(b, _, _)| {
+        .flat_map(|(b, _)| {
             let d = b.data();
             d[ETH + 20..ETH + usize::from(u16::from_be_bytes([d[ETH + 2], d[ETH + 3]]))].to_vec()
         })
         .collect();
-    assert!(ready.iter().all(|(b, _, _)| b.len() <= ETH + 1500));
+    assert!(ready.iter().all(|(b, _)| b.len() <= ETH + 1500));
     assert!(has(&udp, b"alice@198.51.100.1:5060") && has(&udp, b"m=audio 1032 "));
     ready.clear();
 
