@@ -625,6 +625,11 @@ impl Conn<'_> {
 }
 
 impl Reply {
+    /// Empties it (its room stays, as it is: nothing is written).
+    pub fn clear(&mut self) {
+        self.n = 0;
+    }
+
     /// Appends `b`; false (and nothing appended) when it does not fit.
     pub fn push(&mut self, b: &[u8]) -> bool {
         let Some(to) = self.bytes.get_mut(self.n..self.n + b.len()) else {

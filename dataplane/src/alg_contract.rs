@@ -1042,7 +1042,7 @@ impl Cuts {
     /// Forgets everything (the room stays).
     pub fn clear(&mut self) {
         self.ranges.clear();
-        self.replies = Reply::default();
+        self.replies.clear();
         self.pipelined = false;
         self.over = false;
     }
@@ -1085,6 +1085,9 @@ pub struct ControlText {
     /// The messages the ALG's policy refused ([`Contract::refuse`]): taken out of the
     /// stream, their replies sent back.
     pub refused: Cuts,
+    /// Where a message's reply is written while the policy is asked (made once: a
+    /// reply's room is 4 KiB, not to be cleared for each message).
+    reply: Reply,
 }
 
 impl Default for ControlText {
@@ -1094,6 +1097,7 @@ impl Default for ControlText {
             bytes: [0; TEXT_EDIT_BYTES],
             n: 0,
             refused: Cuts::default(),
+            reply: Reply::default(),
         }
     }
 }
@@ -1218,12 +1222,12 @@ pub fn control_edits(
         match c.framing_in(rest, &conn) {
             Framing::Whole(n) if n > 0 && n <= rest.len() => {
                 let msg = &rest[..n];
-                let mut reply = Reply::default();
                 // Only a stateful ALG's requests are policed here, in order with its
                 // state (FTP: a refused AUTH must not advance it); the others' were
                 // policed on the worker, and parsing them again would be for nothing.
-                if !datagram && c.stateful() && refused(c, msg, &conn, &mut reply) {
-                    out.refused.push(at, n, reply.bytes(), passed);
+                out.reply.clear();
+                if !datagram && c.stateful() && refused(c, msg, &conn, &mut out.reply) {
+                    out.refused.push(at, n, out.reply.bytes(), passed);
                     at += n;
                     continue;
                 }
