@@ -34,8 +34,8 @@ pub enum Outcome {
 /// sized in [`AlgStream::new`] and never grows (held runs, gathered fragments, the
 /// frames ready, the texts joined and rewritten): a frame allocates nothing. Past a
 /// bound, what does not fit goes as the code would have it with no room (a run or
-/// fragment not held is dropped, counted `ring_full`; a text not rewritten is counted
-/// `no_room`).
+/// fragment not held is dropped, counted `alg_engine_full`; a text not rewritten is
+/// counted `no_room`).
 pub struct AlgStream<B> {
     counters: Arc<WorkerCounters>,
     alg: crate::alg::AlgControl,
@@ -89,7 +89,7 @@ const MAX_FRAGS: usize = frag::MAX_PARTS;
 
 /// Frames ready at once: every held run released and every gathered set cut again,
 /// and room for policy replies. Past it a frame is
-/// dropped (counted `ring_full`).
+/// dropped (counted `alg_engine_full`).
 const READY_ROOM: usize = MAX_HELD_LINES * MAX_RUN + MAX_FRAG_SETS * MAX_FRAGS + 256;
 
 /// A run of held segments: its connection, where it goes, until when, and its
@@ -212,10 +212,10 @@ impl<B: PacketBuf> AlgStream<B> {
     }
 
     /// Queues a frame ready to send (at the front: before those ready); past
-    /// [`READY_ROOM`] it is dropped (counted `ring_full`).
+    /// [`READY_ROOM`] it is dropped (counted `alg_engine_full`).
     fn queue(&mut self, buf: B, side: Side, front: bool) {
         if self.ready.len() >= READY_ROOM {
-            self.counters.count_drop(DropReason::RingFull);
+            self.counters.count_drop(DropReason::AlgEngineFull);
         } else if front {
             self.ready.push_front((buf, side));
         } else {
@@ -257,7 +257,7 @@ impl<B: PacketBuf> AlgStream<B> {
             }
             None if self.frag_sets.len() < MAX_FRAG_SETS => {
                 let Some(bufs) = self.frag_spare.pop() else {
-                    self.counters.count_drop(DropReason::RingFull);
+                    self.counters.count_drop(DropReason::AlgEngineFull);
                     return;
                 };
                 self.frag_sets.push(FragSet {
@@ -270,7 +270,7 @@ impl<B: PacketBuf> AlgStream<B> {
                 self.frag_sets.len() - 1
             }
             None => {
-                self.counters.count_drop(DropReason::RingFull);
+                self.counters.count_drop(DropReason::AlgEngineFull);
                 return;
             }
         };
@@ -562,7 +562,7 @@ impl<B: PacketBuf> AlgStream<B> {
                 self.held[at].len += len;
             }
             Some(Pending::Fragment(tag, side)) => self.gather(buf, tag, side, now),
-            _ => self.counters.count_drop(DropReason::RingFull),
+            _ => self.counters.count_drop(DropReason::AlgEngineFull),
         }
     }
 
@@ -625,14 +625,14 @@ mod tests {
     }
 
     /// More frames ready than [`READY_ROOM`]: the one past it is dropped (counted
-    /// `ring_full`), the others go in order.
+    /// `alg_engine_full`), the others go in order.
     #[test]
     fn frames_past_the_ready_room_are_dropped() {
         let (mut s, counters) = engine();
         for k in 0..=READY_ROOM {
             s.queue(VecBuf::new(&(k as u32).to_be_bytes()), Side::Inside, false);
         }
-        assert_eq!(counters.drops[DropReason::RingFull as usize].get(), 1);
+        assert_eq!(counters.drops[DropReason::AlgEngineFull as usize].get(), 1);
         let mut n = 0;
         while let Some((b, _)) = s.take_ready() {
             assert_eq!(b.data(), (n as u32).to_be_bytes());

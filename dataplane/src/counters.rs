@@ -182,6 +182,10 @@ labelled! {
     /// A PCP frame found its lcore's backlog full (held frames past the reserve that
     /// back-pressure keeps free): never seen in a correct run.
     AlgBacklogFull = "alg_backlog_full",
+    /// An ALG frame its worker's stream engine had no room for: its frames ready, its
+    /// held runs or its gathered fragment sets full (sized at start): never seen in a
+    /// correct run.
+    AlgEngineFull = "alg_engine_full",
     /// Packet too big for the outgoing MTU (and DF set: ICMP frag-needed sent).
     TooBig = "too_big",
     /// ICMP error from a subscriber quoting a packet that was not sent to it (forged
