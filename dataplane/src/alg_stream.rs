@@ -206,7 +206,7 @@ impl<B: PacketBuf> AlgStream<B> {
             + size_of::<Self>()
             + MAX_HELD_LINES * (size_of::<Held<B>>() + MAX_RUN * size_of::<B>())
             + MAX_FRAG_SETS * (size_of::<FragSet<B>>() + MAX_FRAGS * size_of::<B>())
-            + self.ready.capacity() * size_of::<(B, Side, u16)>()
+            + self.ready.capacity() * size_of::<(B, Side)>()
             + self.whole.len().max(ethernet::HEADER_LEN + 60 + 65535)
             + self.joined.capacity()
     }
@@ -238,7 +238,7 @@ impl<B: PacketBuf> AlgStream<B> {
 
     /// A buffer from [`AlgStream::set_alloc`]'s allocator, if there is one and it
     /// gives one.
-    pub fn alloc(&mut self) -> Option<B> {
+    fn alloc(&mut self) -> Option<B> {
         self.alloc.as_mut().and_then(|a| a())
     }
 
@@ -313,7 +313,7 @@ impl<B: PacketBuf> AlgStream<B> {
             match frag::refragment(self.whole.data(), bufs, mtu, id) {
                 Ok(k) => break k,
                 Err(need) if need != usize::MAX && need > bufs.len() && bufs.len() < MAX_FRAGS => {
-                    match self.alloc.as_mut().and_then(|a| a()) {
+                    match self.alloc() {
                         Some(b) => bufs.push(b),
                         None => {
                             self.counters.drops[DropReason::ReassemblyTooBig as usize].add(n);
@@ -454,7 +454,7 @@ impl<B: PacketBuf> AlgStream<B> {
     ) {
         let mac = (self.client_mac)(tag.inside.0).or(self.unresolved_mac);
         let own = self.own_mac;
-        let buf = self.alloc.as_mut().and_then(|a| a());
+        let buf = self.alloc();
         let built = match (mac, buf) {
             (Some(mac), Some(mut b)) => write(&mut b, (own, mac)).then_some(b),
             _ => None,
