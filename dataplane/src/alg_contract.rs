@@ -1036,6 +1036,9 @@ pub struct Cuts {
     pub pipelined: bool,
     /// A refused message or its reply did not fit.
     pub over: bool,
+    /// Where a message's reply is written while the policy is asked ([`Cuts::ask`]):
+    /// made once, as a reply's room is 4 KiB, not to be cleared for each message.
+    reply: Reply,
 }
 
 impl Cuts {
@@ -1047,12 +1050,27 @@ impl Cuts {
         self.over = false;
     }
 
-    /// Notes the refused message at `at` (`n` bytes) and its reply.
-    fn push(&mut self, at: usize, n: usize, reply: &[u8], passed: bool) {
-        if !self.ranges.push((at, n)) || !self.replies.push(reply) {
+    /// Asks `c`'s policy about message `msg` at `at` of the text (`passed`: one
+    /// before it was let through) and, when it refuses it, notes it with its reply
+    /// (`with_reply`: the reply is sent; else nothing is); whether it did.
+    fn ask(
+        &mut self,
+        c: &dyn Contract,
+        conn: &Conn<'_>,
+        (at, msg): (usize, &[u8]),
+        passed: bool,
+        with_reply: bool,
+    ) -> bool {
+        self.reply.clear();
+        if !refused(c, msg, conn, &mut self.reply) {
+            return false;
+        }
+        let reply = if with_reply { self.reply.bytes() } else { &[] };
+        if !self.ranges.push((at, msg.len())) || !self.replies.push(reply) {
             self.over = true;
         }
         self.pipelined |= passed;
+        true
     }
 
     /// True when nothing was refused.
@@ -1085,9 +1103,6 @@ pub struct ControlText {
     /// The messages the ALG's policy refused ([`Contract::refuse`]): taken out of the
     /// stream, their replies sent back.
     pub refused: Cuts,
-    /// Where a message's reply is written while the policy is asked (made once: a
-    /// reply's room is 4 KiB, not to be cleared for each message).
-    reply: Reply,
 }
 
 impl Default for ControlText {
@@ -1097,7 +1112,6 @@ impl Default for ControlText {
             bytes: [0; TEXT_EDIT_BYTES],
             n: 0,
             refused: Cuts::default(),
-            reply: Reply::default(),
         }
     }
 }
@@ -1225,9 +1239,7 @@ pub fn control_edits(
                 // Only a stateful ALG's requests are policed here, in order with its
                 // state (FTP: a refused AUTH must not advance it); the others' were
                 // policed on the worker, and parsing them again would be for nothing.
-                out.reply.clear();
-                if !datagram && c.stateful() && refused(c, msg, &conn, &mut out.reply) {
-                    out.refused.push(at, n, out.reply.bytes(), passed);
+                if !datagram && c.stateful() && out.refused.ask(c, &conn, (at, msg), passed, true) {
                     at += n;
                     continue;
                 }
@@ -1289,21 +1301,13 @@ pub fn refused_requests(
         let rest = &text[at..];
         match c.framing_in(rest, &conn) {
             Framing::Whole(n) if n > 0 && n <= rest.len() => {
-                let mut reply = Reply::default();
-                if refused(c, &rest[..n], &conn, &mut reply) {
-                    out.push(at, n, reply.bytes(), passed);
-                } else {
-                    passed = true;
-                }
+                passed |= !out.ask(c, &conn, (at, &rest[..n]), passed, true);
                 at += n;
             }
             Framing::Skip(n) => {
+                // (Bytes that are no message: refused with no reply.)
                 let n = n.clamp(1, rest.len());
-                if refused(c, &rest[..n], &conn, &mut Reply::default()) {
-                    out.push(at, n, &[], passed);
-                } else {
-                    passed = true;
-                }
+                passed |= !out.ask(c, &conn, (at, &rest[..n]), passed, false);
                 at += n;
             }
             Framing::More | Framing::Whole(_) => break,
