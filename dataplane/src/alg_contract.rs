@@ -744,7 +744,8 @@ pub fn grant_id(
 /// datagram's edits are all made inline: it has no sequence numbers to adjust, and
 /// goes to the stream engine only when its policy refuses it, or when it is `whole`: a
 /// datagram reassembled from fragments, which the stream engine cuts again into as
-/// many buffers as its edits need). `policy`: the ALG's keys of `[alg.<name>]`.
+/// many buffers as its edits need). The ALG is told its keys of `[alg.<name>]` as
+/// the NAT's parameters have them ([`crate::nat::NatParams::contract_policy`]).
 #[allow(clippy::too_many_arguments)]
 pub fn worker<B: PacketBuf>(
     c: &dyn Contract,
@@ -755,7 +756,6 @@ pub fn worker<B: PacketBuf>(
     (master, s): (u32, &Session),
     dir: Dir,
     now: u32,
-    policy: Policy<'_>,
     whole: bool,
 ) -> (Option<Tag>, isize) {
     let mut sources = std::mem::take(&mut streams.sources);
@@ -767,7 +767,6 @@ pub fn worker<B: PacketBuf>(
         s,
         dir,
         now,
-        policy,
         whole,
     );
     streams.sources = sources;
@@ -784,7 +783,6 @@ fn worker_frame<B: PacketBuf>(
     s: &Session,
     dir: Dir,
     now: u32,
-    policy: Policy<'_>,
     whole: bool,
 ) -> (Option<Tag>, isize) {
     let Some((start, end, datagram, seq)) = payload(buf.data()) else {
@@ -804,10 +802,7 @@ fn worker_frame<B: PacketBuf>(
         nat64,
         inside_server,
         state: 0,
-        policy: Policy {
-            min_media_port: nat.params().min_media_port(s.alg()),
-            ..policy
-        },
+        policy: nat.params().contract_policy(s.alg()),
     };
     let mut f = Frame {
         nat,
@@ -1407,7 +1402,6 @@ mod tests {
             (i, &s),
             Dir::FromOutside,
             1000,
-            Policy::default(),
             false,
         );
         assert_eq!((tag, buf.data()), ((None, 0), &frame[..]));
@@ -1491,7 +1485,6 @@ mod tests {
             (i, s),
             dir,
             1000,
-            policy,
             false,
         )
         .0

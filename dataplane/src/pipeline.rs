@@ -144,9 +144,6 @@ pub struct PipelineParams {
     pub wait_secs: u32,
     /// Hold unsolicited inbound SYNs (RFC 5382 REQ-4) for this many seconds; 0 drops.
     pub syn_hold_secs: u32,
-    /// Each ALG's `min_data_port` and `loose` (by session id), as its contract reads
-    /// them on the worker.
-    pub alg_keys: [(u16, bool); 8],
     /// The inside port's RSS steering, set by the driver when the device steers by
     /// source address: a subscriber then belongs to the worker whose queue its packets
     /// reach, instead of to a hash of its address.
@@ -237,14 +234,6 @@ impl PipelineParams {
             wait_per_hop: cfg.dataplane.unresolved_queue,
             wait_max: cfg.dataplane.unresolved_queue_total,
             wait_secs: cfg.dataplane.unresolved_secs,
-            alg_keys: {
-                let mut k = [(0, false); 8];
-                for p in &cgnat_alg::PLUGINS {
-                    let a = &cfg.alg[p.name];
-                    k[usize::from(p.id) & 7] = (a.min_data_port, a.loose);
-                }
-                k
-            },
             syn_hold_secs: match cfg.nat.inbound_syn {
                 cgnat_config::InboundSyn::Hold => cfg.nat.timeouts.tcp_syn_inbound,
                 cgnat_config::InboundSyn::Drop => 0,
@@ -2570,12 +2559,6 @@ impl<B: PacketBuf> Worker<B> {
         dir: cgnat_alg::contract::Dir,
         now: u32,
     ) -> isize {
-        let (min_data_port, loose) = self.params.alg_keys[usize::from(s.alg()) & 7];
-        let policy = cgnat_alg::contract::Policy {
-            min_data_port,
-            loose,
-            ..Default::default()
-        };
         let (tag, grew) = crate::alg_contract::worker(
             c,
             &mut self.nat,
@@ -2585,7 +2568,6 @@ impl<B: PacketBuf> Worker<B> {
             (i, s),
             dir,
             now,
-            policy,
             self.reassembled,
         );
         self.alg_tag = tag;

@@ -419,14 +419,12 @@ pub struct NatParams {
     pub statics: Vec<(u8, u32, u16, u32, u16)>,
     /// What to log (nothing unless the driver asks for it).
     pub log: crate::log::Policy,
-    /// Server ports of each ALG of the registry (`cgnat_alg::PLUGINS`, in its order;
-    /// empty: off): see [`NatParams::alg_ports`].
-    pub alg_server_ports: [Vec<u16>; cgnat_alg::PLUGINS.len()],
     /// Most PPTP calls per worker (`nat/gre.rs`; the registry's `pptp_call` class).
     pub pptp_calls: usize,
     /// The `[alg.<name>]` keys the worker reads, per ALG of the registry (in its
-    /// order), for the ALGs whose entry names them ([`cgnat_alg::Plugin::keys`]):
-    /// see [`NatParams::min_media_port`], [`NatParams::deny_methods`],
+    /// order): its server ports, and the keys its entry names
+    /// ([`cgnat_alg::Plugin::keys`]): see [`NatParams::alg_ports`],
+    /// [`NatParams::contract_policy`], [`NatParams::deny_methods`],
     /// [`NatParams::max_message_size`].
     pub alg_keys: [AlgKeys; cgnat_alg::PLUGINS.len()],
     /// Per ALG (its id), the subscriber prefixes it serves only (`alg.<name>.only`, if
@@ -449,6 +447,12 @@ pub struct NatParams {
 /// registry entry does not name it).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AlgKeys {
+    /// `ports` of an ALG that is on (`enabled`); empty: off.
+    pub ports: Vec<u16>,
+    /// `min_data_port`: the lowest data port the subscriber may announce.
+    pub min_data_port: u16,
+    /// `loose`: an expected connection may come from any address.
+    pub loose: bool,
     /// `min_media_port`: the lowest media port a message may open a pinhole pair to
     /// (0: any).
     pub min_media_port: u16,
@@ -461,14 +465,13 @@ pub struct AlgKeys {
 
 impl AlgKeys {
     /// The keys of `plugin` before its section is read ([`NatParams::set_algs`]):
-    /// a media port floor of 1024 (the config's default) where it takes one.
+    /// off, and a data and media port floor of 1024 (the config's defaults) where it
+    /// takes one.
     fn unset(plugin: &cgnat_alg::Plugin) -> AlgKeys {
+        let floor = |k: &str| if plugin.keys.contains(&k) { 1024 } else { 0 };
         AlgKeys {
-            min_media_port: if plugin.keys.contains(&"min_media_port") {
-                1024
-            } else {
-                0
-            },
+            min_data_port: floor("min_data_port"),
+            min_media_port: floor("min_media_port"),
             ..AlgKeys::default()
         }
     }
@@ -477,6 +480,17 @@ impl AlgKeys {
     fn of(plugin: &cgnat_alg::Plugin, a: &cgnat_config::AlgProto) -> AlgKeys {
         let takes = |k: &str| plugin.keys.contains(&k);
         AlgKeys {
+            ports: if a.enabled {
+                a.ports.clone()
+            } else {
+                Vec::new()
+            },
+            min_data_port: if takes("min_data_port") {
+                a.min_data_port
+            } else {
+                0
+            },
+            loose: takes("loose") && a.loose,
             min_media_port: if takes("min_media_port") {
                 a.min_media_port
             } else {
@@ -511,6 +525,19 @@ impl NatParams {
     #[inline]
     pub fn min_media_port(&self, alg: u8) -> u16 {
         self.keys_of(alg).map_or(0, |k| k.min_media_port)
+    }
+
+    /// The `[alg.<name>]` keys its contract is told ([`cgnat_alg::contract::Conn`]'s
+    /// policy) for ALG `alg` (its id), on the worker: its data and media port floors
+    /// and `loose` (none for an ALG without them).
+    pub fn contract_policy(&self, alg: u8) -> cgnat_alg::contract::Policy<'static> {
+        let k = self.keys_of(alg);
+        cgnat_alg::contract::Policy {
+            min_data_port: k.map_or(0, |k| k.min_data_port),
+            loose: k.is_some_and(|k| k.loose),
+            min_media_port: k.map_or(0, |k| k.min_media_port),
+            ..Default::default()
+        }
     }
 
     /// The `[alg.<name>]` keys of ALG `alg` (its id).
@@ -562,28 +589,13 @@ impl NatParams {
 
     /// The server ports ALG `id` (`cgnat_alg::id`) is configured on (empty: off).
     pub fn alg_ports(&self, id: u8) -> &[u16] {
-        cgnat_alg::PLUGINS
-            .iter()
-            .position(|p| p.id == id)
-            .map_or(&[], |i| &self.alg_server_ports[i])
+        self.keys_of(id).map_or(&[], |k| &k.ports)
     }
 
-    /// The server ports of the ALGs that are on.
+    /// The server ports of the ALGs that are on, and the keys of `[alg.<name>]` the
+    /// worker reads.
     pub fn set_algs(&mut self, alg: &cgnat_config::Alg) {
-        let on = |a: &cgnat_config::AlgProto| {
-            if a.enabled {
-                a.ports.clone()
-            } else {
-                Vec::new()
-            }
-        };
-        for ((ports, keys), (p, a)) in self
-            .alg_server_ports
-            .iter_mut()
-            .zip(self.alg_keys.iter_mut())
-            .zip(alg.iter())
-        {
-            *ports = on(a);
+        for (keys, (p, a)) in self.alg_keys.iter_mut().zip(alg.iter()) {
             *keys = AlgKeys::of(p, a);
         }
         self.alg_subscribers = alg
@@ -669,7 +681,6 @@ impl NatParams {
                 })
                 .collect(),
             log: crate::log::Policy::default(),
-            alg_server_ports: Default::default(),
             alg_subscribers: Vec::new(),
             alg_keys: std::array::from_fn(|i| AlgKeys::unset(&cgnat_alg::PLUGINS[i])),
             pptp_calls: cgnat_alg::CLASSES[usize::from(cgnat_alg::class::PPTP_CALL)].max,
@@ -743,7 +754,9 @@ const ALG_PORT_WORDS: usize = 1024;
 
 /// Each ALG with the ports it is configured on.
 fn alg_lists(p: &NatParams) -> impl Iterator<Item = (&'static cgnat_alg::Plugin, &Vec<u16>)> {
-    cgnat_alg::PLUGINS.iter().zip(&p.alg_server_ports)
+    cgnat_alg::PLUGINS
+        .iter()
+        .zip(p.alg_keys.iter().map(|k| &k.ports))
 }
 
 /// Fills [`Nat::alg_ports`] (TCP's words, then UDP's) for `p`, in place.
