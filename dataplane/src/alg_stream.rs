@@ -46,8 +46,15 @@ pub struct AlgStream<B> {
     held_spare: Vec<Vec<B>>,
     /// What to do with the segment [`AlgStream::alg`] answered [`Outcome::Hold`] for.
     pending: Option<Pending>,
-    /// Frames ready to send, with the side each leaves on.
-    ready: VecDeque<(B, Side)>,
+    /// Frames ready to send, with the side each leaves on and the frame whose run
+    /// made them ready ([`AlgStream::frame`]).
+    ready: VecDeque<(B, Side, u32)>,
+    /// The number of the frame [`AlgStream::alg`] runs on (the frames ready it makes
+    /// carry it: [`AlgStream::take_ready_of`]).
+    frame: u32,
+    /// Where the frames the current one makes ready start in `ready` (a held run
+    /// completed goes there, before the others it makes ready).
+    mark: usize,
     /// Fragments of datagrams a worker reassembled, gathered until all have come.
     frag_sets: Vec<FragSet<B>>,
     /// The fragment lists of the sets not gathered ([`MAX_FRAGS`] room each).
@@ -173,6 +180,8 @@ impl<B: PacketBuf> AlgStream<B> {
                 .collect(),
             pending: None,
             ready: VecDeque::with_capacity(READY_ROOM),
+            frame: 0,
+            mark: 0,
             frag_sets: Vec::with_capacity(MAX_FRAG_SETS),
             frag_spare: (0..MAX_FRAG_SETS)
                 .map(|_| Vec::with_capacity(MAX_FRAGS))
@@ -206,20 +215,22 @@ impl<B: PacketBuf> AlgStream<B> {
             + size_of::<Self>()
             + MAX_HELD_LINES * (size_of::<Held<B>>() + MAX_RUN * size_of::<B>())
             + MAX_FRAG_SETS * (size_of::<FragSet<B>>() + MAX_FRAGS * size_of::<B>())
-            + self.ready.capacity() * size_of::<(B, Side)>()
+            + self.ready.capacity() * size_of::<(B, Side, u32)>()
             + self.whole.len().max(ethernet::HEADER_LEN + 60 + 65535)
             + self.joined.capacity()
     }
 
-    /// Queues a frame ready to send (at the front: before those ready); past
-    /// [`READY_ROOM`] it is dropped (counted `alg_engine_full`).
+    /// Queues a frame ready to send (at the front: before those the current frame
+    /// made ready so far); past [`READY_ROOM`] it is dropped (counted
+    /// `alg_engine_full`).
     fn queue(&mut self, buf: B, side: Side, front: bool) {
         if self.ready.len() >= READY_ROOM {
             self.counters.count_drop(DropReason::AlgEngineFull);
         } else if front {
-            self.ready.push_front((buf, side));
+            let at = self.mark.min(self.ready.len());
+            self.ready.insert(at, (buf, side, self.frame));
         } else {
-            self.ready.push_back((buf, side));
+            self.ready.push_back((buf, side, self.frame));
         }
     }
 
@@ -343,6 +354,8 @@ impl<B: PacketBuf> AlgStream<B> {
     /// drop such a segment (a command split at the start of a segment) or pass it
     /// untranslated (a command after another in the same segment).
     pub fn alg(&mut self, buf: &mut B, side: Side, now: u32) -> Outcome {
+        self.frame = self.frame.wrapping_add(1);
+        self.mark = self.ready.len();
         let Some(tag) = crate::alg::Tag::pop(buf) else {
             self.counters.count_drop(DropReason::LocalUnsupported);
             return Outcome::Drop(DropReason::LocalUnsupported);
@@ -597,7 +610,22 @@ impl<B: PacketBuf> AlgStream<B> {
     /// reply, fragments cut again), in the order they must go, with the side it
     /// leaves on.
     pub fn take_ready(&mut self) -> Option<(B, Side)> {
-        self.ready.pop_front()
+        self.ready.pop_front().map(|(b, side, _)| (b, side))
+    }
+
+    /// The number of the frame [`AlgStream::alg`] ran on last.
+    pub fn frame(&self) -> u32 {
+        self.frame
+    }
+
+    /// [`AlgStream::take_ready`], of the frames made ready up to frame `frame`'s run
+    /// ([`AlgStream::frame`]) and on the tick before it: when the engine ran on
+    /// several frames before they are sent, each one's go right behind it.
+    pub fn take_ready_of(&mut self, frame: u32) -> Option<(B, Side)> {
+        match self.ready.front() {
+            Some(&(_, _, f)) if (f.wrapping_sub(frame) as i32) <= 0 => self.take_ready(),
+            _ => None,
+        }
     }
 
     fn release(&mut self, mut h: Held<B>, now: u32) {

@@ -126,8 +126,7 @@ fn alg<B: PacketBuf, O: Outputs<B>>(
     if crate::pcp::Decision::tagged(&buf) {
         return out.alg(side, buf).err().map(|b| (b, DropReason::RingFull));
     }
-    let t0 = cgnat_ffi::tsc();
-    match worker.alg_frame(&mut buf, side) {
+    match engine(worker, &mut buf, side) {
         Outcome::Send => {
             worker.counters().tx[side as usize].inc();
             transmit(out, side, buf, worker);
@@ -136,6 +135,17 @@ fn alg<B: PacketBuf, O: Outputs<B>>(
         Outcome::Drop(r) => out.discard(r, buf),
     }
     send_alg_ready(worker, out);
+    None
+}
+
+/// Runs a frame the worker tagged for an ALG session through the worker's ALG stream
+/// engine ([`Worker::alg_frame`]), timed (`cgnat_alg_frame_latency_seconds`): the
+/// engine's answer. The burst path runs it as each frame is processed
+/// ([`crate::vector`]) and sends the frame later with [`engine_done`].
+#[inline]
+pub fn engine<B: PacketBuf>(worker: &mut Worker<B>, buf: &mut B, side: Side) -> Outcome {
+    let t0 = cgnat_ffi::tsc();
+    let o = worker.alg_frame(buf, side);
     // (Without the EAL, the harness's, the TSC's rate is unknown: not recorded.)
     let hz = cgnat_ffi::tsc_hz();
     if hz > 0 {
@@ -146,7 +156,32 @@ fn alg<B: PacketBuf, O: Outputs<B>>(
             .alg_latency
             .record(ns.min(u128::from(u64::MAX)) as u64);
     }
-    None
+    o
+}
+
+/// Sends (or, `drop`, frees) a frame the worker's ALG stream engine already ran on
+/// ([`engine`]; `frame`: its number, [`Worker::alg_frame_number`]) with what the
+/// engine made ready up to it right behind it.
+#[inline(never)]
+pub fn engine_done<B: PacketBuf, O: Outputs<B>>(
+    worker: &mut Worker<B>,
+    buf: Option<B>,
+    (side, frame, drop): (Side, u32, Option<DropReason>),
+    out: &mut O,
+) {
+    if let Some(buf) = buf {
+        match drop {
+            Some(r) => out.discard(r, buf),
+            None => {
+                worker.counters().tx[side as usize].inc();
+                transmit(out, side, buf, worker);
+            }
+        }
+    }
+    while let Some((b, side)) = worker.take_alg_ready_of(frame) {
+        worker.counters().tx[side as usize].inc();
+        transmit(out, side, b, worker);
+    }
 }
 
 /// Sends what the worker's ALG stream engine has ready, in order.

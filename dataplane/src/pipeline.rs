@@ -596,6 +596,18 @@ impl<B: PacketBuf> Worker<B> {
         self.alg_stream.take_ready()
     }
 
+    /// The number of the frame [`Worker::alg_frame`] ran on last.
+    pub fn alg_frame_number(&self) -> u32 {
+        self.alg_stream.frame()
+    }
+
+    /// [`Worker::take_alg_ready`], of what the engine made ready up to frame number
+    /// `frame`'s run ([`Worker::alg_frame_number`]): a burst's frames run through the
+    /// engine as they are processed, and each one's go out right behind it.
+    pub fn take_alg_ready_of(&mut self, frame: u32) -> Option<(B, Side)> {
+        self.alg_stream.take_ready_of(frame)
+    }
+
     /// Lets the ALG stream engine release the segments and fragments that waited too
     /// long at `now` ([`Worker::take_alg_ready`] hands them out).
     pub fn alg_tick(&mut self, now: u32) {

@@ -31,9 +31,14 @@
 //!    exist by then (an earlier frame of its tuple created it, or a frame the full
 //!    path processed ahead of it may have) or would get an ALG. A frame held (a
 //!    fragment, a frame waiting for its next hop) is given to [`Worker::hold`] at
-//!    once;
+//!    once. A frame of an ALG session runs through the worker's ALG stream engine
+//!    right after it is processed ([`dispatch::engine`]), so that what the engine
+//!    reads and grants, it does in the burst's order, as one frame at a time would;
+//!    a segment it holds is given to it at once;
 //! 6. one dispatch of every frame's verdict in the burst's order
-//!    ([`dispatch::route`]), then of what the burst released ([`dispatch::send_ready`]).
+//!    ([`dispatch::route`]; an ALG frame with what the engine made ready up to it
+//!    right behind it: [`dispatch::engine_done`]), then of what the burst released
+//!    ([`dispatch::send_ready`]).
 //!
 //! A packet of a plain session is therefore translated before the slow frames that
 //! came ahead of it in its burst are processed; no slow frame ahead of it changes its
@@ -49,7 +54,9 @@
 //! No allocation, lock or log: the metadata and the frames of a burst live in fixed
 //! arrays on the stack.
 
+use crate::alg_stream::Outcome;
 use crate::buf::PacketBuf;
+use crate::counters::DropReason;
 use crate::dispatch::{self, Outputs};
 use crate::nat::CreateHashes;
 use crate::pipeline::{Plain, Side, Verdict, Worker};
@@ -86,6 +93,10 @@ enum Next {
     Slow,
     /// Processed: dispatch this verdict.
     Done(Verdict),
+    /// Processed, and run through the worker's ALG stream engine
+    /// ([`dispatch::engine`]): sent on this side (dropped for the reason, or held if
+    /// the frame is gone), with what the engine made ready up to this frame number.
+    Engine(Side, u32, Option<DropReason>),
     /// Taken by the worker (held).
     Gone,
 }
@@ -382,15 +393,33 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
                 worker.process(buf, m.side, now)
             }
         };
-        m.next = if v == Verdict::Hold {
-            // What the worker noted for this frame is for this frame only.
-            worker.nat.index_deferred();
-            if let Some(buf) = bufs[i].take() {
-                worker.hold(buf);
+        m.next = match v {
+            Verdict::Hold => {
+                // What the worker noted for this frame is for this frame only.
+                worker.nat.index_deferred();
+                if let Some(buf) = bufs[i].take() {
+                    worker.hold(buf);
+                }
+                Next::Gone
             }
-            Next::Gone
-        } else {
-            Next::Done(v)
+            // An ALG session's frame runs through the ALG stream engine now, in the
+            // burst's order: what the engine reads and grants, it reads and grants as
+            // it would one frame at a time. (A PCP answer goes to the control lcore.)
+            Verdict::Alg(side) if !crate::pcp::Decision::tagged(buf) => {
+                let o = dispatch::engine(worker, buf, side);
+                let frame = worker.alg_frame_number();
+                match o {
+                    Outcome::Send => Next::Engine(side, frame, None),
+                    Outcome::Drop(r) => Next::Engine(side, frame, Some(r)),
+                    Outcome::Hold => {
+                        if let Some(buf) = bufs[i].take() {
+                            worker.hold_alg(buf);
+                        }
+                        Next::Engine(side, frame, None)
+                    }
+                }
+            }
+            v => Next::Done(v),
         };
     }
     if created != 0 {
@@ -406,11 +435,17 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
 
     // 6. Dispatch, in the burst's order, then what the burst released.
     for (b, m) in bufs.iter_mut().zip(meta.iter()) {
-        if let (Some(buf), Next::Done(v)) = (b.take(), m.next) {
-            if matches!(v, Verdict::Drop(_)) {
-                crate::vlan::count_drop(worker.counters(), m.side, m.vlan);
+        match (b.take(), m.next) {
+            (Some(buf), Next::Done(v)) => {
+                if matches!(v, Verdict::Drop(_)) {
+                    crate::vlan::count_drop(worker.counters(), m.side, m.vlan);
+                }
+                dispatch::route(worker, buf, v, m.side, out);
             }
-            dispatch::route(worker, buf, v, m.side, out);
+            (buf, Next::Engine(side, frame, drop)) => {
+                dispatch::engine_done(worker, buf, (side, frame, drop), out);
+            }
+            _ => {}
         }
     }
     dispatch::send_ready(worker, out);

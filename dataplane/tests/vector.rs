@@ -712,3 +712,65 @@ fn the_outside_keys_of_new_flows_are_found_by_replies_and_shared_mappings_in_and
     assert_eq!(c.stage_packets[CREATE].get(), 24);
     assert!(c.stage_packets[TRANSLATE].get() >= 24);
 }
+
+/// An FTP control connection's commands cut across segments, in one burst with
+/// other flows' frames between them: the stream engine runs on each frame as the
+/// burst is processed, holds the start of a command, and sends the run it completes
+/// (and a command that changes its length, adjusted after) in the order one frame at
+/// a time gives, the run's segments right before the frame that completed it.
+#[test]
+fn split_alg_commands_in_a_burst_go_as_one_at_a_time_would() {
+    let setup = |h: &mut Harness| -> Frames {
+        let syn = tcp("100.64.1.4:40001", "192.0.2.21:21", 1, "S", b"", false);
+        let m = out(&one(h, &syn, Inside, 1000, Outside)).src;
+        let sa = tcp("192.0.2.21:21", &m.to_string(), 5, "SA", b"", true);
+        one(h, &sa, Outside, 1000, Inside);
+        let other = |k: u8| {
+            (
+                udp("100.64.1.9:5000", "192.0.2.10:53", &[b'a' + k], false),
+                Inside,
+            )
+        };
+        let ftp = |seq: u32, text: &[u8]| {
+            (
+                tcp("100.64.1.4:40001", "192.0.2.21:21", seq, "PA", text, false),
+                Inside,
+            )
+        };
+        let first = b"PORT 100,64,";
+        let rest = b"1,4,19,137\r\nNO";
+        let last = b"OP\r\nPORT 100,64,1,4,19,138\r\n";
+        let at = 2 + first.len() as u32;
+        vec![
+            other(0),
+            ftp(2, first),
+            other(1),
+            ftp(at, rest),
+            other(2),
+            ftp(at + rest.len() as u32, last),
+            (
+                tcp(
+                    "192.0.2.21:21",
+                    &m.to_string(),
+                    6,
+                    "PA",
+                    b"200 OK\r\n",
+                    true,
+                ),
+                Outside,
+            ),
+            other(3),
+        ]
+    };
+    let (h, o) = same_as_one_at_a_time(&|| harness(""), &setup, false, 1001);
+    let text: Vec<u8> =
+        o.tx.iter()
+            .filter(|(s, b)| *s == Outside && b.data().len() > 54 && b.data()[23] == 6)
+            .flat_map(|(_, b)| b.data()[54..].to_vec())
+            .collect();
+    let text = String::from_utf8(text).unwrap();
+    assert!(!text.contains("100,64,1,4"), "{text}");
+    assert_eq!(text.matches("PORT ").count(), 2, "{text}");
+    assert!(text.contains("\r\nNOOP\r\n"), "{text}");
+    assert!(h.worker.counters().expectations_created.get() >= 2);
+}
