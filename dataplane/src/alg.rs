@@ -9,6 +9,7 @@
 //! The tag (what the worker decided, in front of the frame) is `alg_tag.rs`, which
 //! both this module and the contract ALGs (`alg_contract.rs`) use.
 
+use crate::alg_contract::EngineGrants;
 use crate::buf::PacketBuf;
 use crate::counters::WorkerCounters;
 use crate::fixed_map::FixedMap;
@@ -666,9 +667,16 @@ impl AlgControl {
         !self.conns.get(key).is_some_and(|c| c.stand_aside)
     }
 
-    /// Processes one tagged packet of an ALG control connection, at `now`.
-    pub fn process<B: PacketBuf>(&mut self, buf: &mut B, tag: &Tag, now: u32) -> Refusal {
-        self.process_run(std::slice::from_mut(buf), None, tag, now)
+    /// Processes one tagged packet of an ALG control connection, at `now` (`engine`:
+    /// the grants of what is planned here, [`Tag::worker_read`]).
+    pub fn process<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        tag: &Tag,
+        now: u32,
+        engine: Option<&mut EngineGrants<'_>>,
+    ) -> Refusal {
+        self.process_run(std::slice::from_mut(buf), None, (tag, tag), now, engine)
     }
 
     /// Processes a run of held segments (and the segment that completed it, if any)
@@ -685,18 +693,22 @@ impl AlgControl {
     /// bytes, or a message whose edits do not fit, is not rewritten (the segments
     /// still get their adjustment); a rewritten run longer than [`RUN_TEXT`] is not
     /// remembered. More refused messages than their room drop the text.
+    ///
+    /// `tags`: the tag of the segment that completed the run (or of its last) and of
+    /// its first (what the worker read of the text: [`Tag::worker_read`]).
     pub fn process_run<B: PacketBuf>(
         &mut self,
         run: &mut [B],
         last: Option<&mut B>,
-        tag: &Tag,
+        tags: (&Tag, &Tag),
         now: u32,
+        engine: Option<&mut EngineGrants<'_>>,
     ) -> Refusal {
         let Some(mut scratch) = self.scratch.take() else {
             return Refusal::None;
         };
         let mut segs = Segs { run, last };
-        let r = self.process_segs(&mut segs, tag, now, &mut scratch);
+        let r = self.process_segs(&mut segs, tags, now, &mut scratch, engine);
         self.scratch = Some(scratch);
         r
     }
@@ -705,9 +717,10 @@ impl AlgControl {
     fn process_segs<B: PacketBuf>(
         &mut self,
         segs: &mut Segs<'_, B>,
-        tag: &Tag,
+        (tag, first): (&Tag, &Tag),
         now: u32,
         scratch: &mut Scratch,
+        engine: Option<&mut EngineGrants<'_>>,
     ) -> Refusal {
         let n = segs.len();
         if n == 0 {
@@ -831,17 +844,40 @@ impl AlgControl {
         let mut refused: Option<(bool, [u8; 16], bool)> = None;
         ctl.clear();
         if let (false, true, Some(c)) = (conn.stand_aside, fits, contract) {
+            // The requests a request policy refuses are found first: nothing is
+            // planned or opened for them (a datagram's, the worker read already).
+            let text_policy = self
+                .policy
+                .text(tag.alg)
+                .filter(|p| dir == 0 && !tag.nat64 && p.active());
+            let text_refused = match text_policy {
+                Some(p) => crate::alg_contract::refused_requests(
+                    c,
+                    text,
+                    datagram,
+                    tag,
+                    p.contract(),
+                    cuts,
+                ),
+                None => {
+                    cuts.clear();
+                    false
+                }
+            };
+            let skip = if datagram { &[][..] } else { &cuts.ranges[..] };
             let mut state = conn.alg_state;
             let policy = self.policy_of(tag.alg);
             crate::alg_contract::control_edits(
                 c,
                 text,
                 datagram,
-                tag,
+                (tag, crate::alg_contract::worker_read(first)),
                 &self.counters,
                 &mut state,
                 policy,
                 ctl,
+                engine,
+                skip,
             );
             if !datagram {
                 conn.alg_state = state;
@@ -863,38 +899,25 @@ impl AlgControl {
                     false,
                 ));
             }
-            let policy = self
-                .policy
-                .text(tag.alg)
-                .filter(|p| dir == 0 && !tag.nat64 && p.active());
-            if let Some(policy) = policy {
-                if crate::alg_contract::refused_requests(
-                    c,
-                    text,
-                    datagram,
-                    tag,
-                    policy.contract(),
-                    cuts,
-                ) {
-                    let what = verb_of(cuts.ranges.first().map_or(&[][..], |&(a, _)| &text[a..]));
-                    if datagram {
-                        let drop = policy.drop || cuts.replies.bytes().is_empty() || cuts.over;
-                        count_policy(&self.counters, tag.alg, drop);
-                        self.log_refusal(tag, drop, &what);
-                        return if drop {
-                            Refusal::Drop
-                        } else {
-                            Refusal::Datagram(cuts.replies)
-                        };
-                    }
-                    // The refused messages leave the stream whole: no rewrite in them.
-                    ctl.retain_outside(&cuts.ranges);
-                    let mut over = cuts.over;
-                    for &(a, len) in cuts.ranges.iter() {
-                        over |= !ctl.push(a, len, &[]);
-                    }
-                    refused = Some((cuts.pipelined || over, what, true));
+            if let (Some(policy), true) = (text_policy, text_refused) {
+                let what = verb_of(cuts.ranges.first().map_or(&[][..], |&(a, _)| &text[a..]));
+                if datagram {
+                    let drop = policy.drop || cuts.replies.bytes().is_empty() || cuts.over;
+                    count_policy(&self.counters, tag.alg, drop);
+                    self.log_refusal(tag, drop, &what);
+                    return if drop {
+                        Refusal::Drop
+                    } else {
+                        Refusal::Datagram(cuts.replies)
+                    };
                 }
+                // The refused messages leave the stream whole: no rewrite in them.
+                ctl.retain_outside(&cuts.ranges);
+                let mut over = cuts.over;
+                for &(a, len) in cuts.ranges.iter() {
+                    over |= !ctl.push(a, len, &[]);
+                }
+                refused = Some((cuts.pipelined || over, what, true));
             }
             ctl.sort();
         }
@@ -1079,7 +1102,7 @@ mod tests {
             alg: crate::nat::ALG_FTP,
             ..Tag::default()
         };
-        let Refusal::Reply(r) = c.process(&mut VecBuf::new(&v), &tag, 1) else {
+        let Refusal::Reply(r) = c.process(&mut VecBuf::new(&v), &tag, 1, None) else {
             panic!("refused with a reply")
         };
         assert_eq!((r.seq, r.ack, r.window), (9000, 7008, u16::MAX));
@@ -1159,13 +1182,13 @@ mod bounds {
     fn a_connection_past_the_tables_room_goes_unrewritten() {
         let (mut c, counters) = control(1);
         let mut a = seg(5000, 100, PORT);
-        c.process(&mut a, &tag(5000), 1);
+        c.process(&mut a, &tag(5000), 1, None);
         assert_eq!(text(&a), PORT_OUT);
         let mut b = seg(5001, 100, PORT);
-        c.process(&mut b, &tag(5001), 1);
+        c.process(&mut b, &tag(5001), 1, None);
         assert_eq!((text(&b), no_room(&counters)), (PORT, 1));
         let mut a2 = seg(5000, 100 + PORT.len() as u32, b"NOOP\r\n");
-        c.process(&mut a2, &tag(5000), 2);
+        c.process(&mut a2, &tag(5000), 2, None);
         assert_eq!(seq(&a2), 100 + PORT_OUT.len() as u32);
         assert_eq!(no_room(&counters), 1);
     }
@@ -1183,10 +1206,10 @@ mod bounds {
             ..AlgPolicy::default()
         });
         let within = b"SITE X\r\n".repeat(crate::alg_contract::MAX_CUTS);
-        let r = c.process(&mut seg(5000, 100, &within), &tag(5000), 1);
+        let r = c.process(&mut seg(5000, 100, &within), &tag(5000), 1, None);
         assert!(matches!(r, Refusal::Reply(_)), "{r:?}");
         let past = b"SITE X\r\n".repeat(crate::alg_contract::MAX_CUTS + 1);
-        let r = c.process(&mut seg(5001, 100, &past), &tag(5001), 1);
+        let r = c.process(&mut seg(5001, 100, &past), &tag(5001), 1, None);
         assert_eq!(r, Refusal::Drop);
     }
 
@@ -1196,14 +1219,14 @@ mod bounds {
     fn a_text_past_its_room_goes_unrewritten_and_adjusted() {
         let (mut c, counters) = control(16);
         let mut a = seg(5000, 100, PORT);
-        c.process(&mut a, &tag(5000), 1);
+        c.process(&mut a, &tag(5000), 1, None);
         let delta = (PORT_OUT.len() as u32).wrapping_sub(PORT.len() as u32);
         let at = 100 + PORT.len() as u32;
         // Ten segments, the first a PORT.
         let mut run: Vec<VecBuf> = (0..MAX_RUN_SEGS as u32 + 1)
             .map(|k| seg(5000, at + k * PORT.len() as u32, PORT))
             .collect();
-        c.process_run(&mut run, None, &tag(5000), 2);
+        c.process_run(&mut run, None, (&tag(5000), &tag(5000)), 2, None);
         assert_eq!(no_room(&counters), 1);
         for (k, b) in run.iter().enumerate() {
             assert_eq!(text(b), PORT);
@@ -1216,7 +1239,7 @@ mod bounds {
             .map(|k| seg(5000, at + k * big.len() as u32, &big))
             .collect();
         assert!(big.len() * run.len() > TEXT_ROOM);
-        c.process_run(&mut run, None, &tag(5000), 3);
+        c.process_run(&mut run, None, (&tag(5000), &tag(5000)), 3, None);
         assert_eq!(no_room(&counters), 2);
         assert!(run.iter().all(|b| text(b) == &big[..]));
         assert_eq!(seq(&run[0]), at.wrapping_add(delta));
@@ -1232,7 +1255,13 @@ mod bounds {
             let first = b"NOOP\r\n".repeat(before);
             let mut run = [seg(cport, 100, &first)];
             let mut last = seg(cport, 100 + first.len() as u32, PORT);
-            c.process_run(&mut run, Some(&mut last), &tag(cport), 1);
+            c.process_run(
+                &mut run,
+                Some(&mut last),
+                (&tag(cport), &tag(cport)),
+                1,
+                None,
+            );
             assert_eq!(text(&last), PORT_OUT);
             let long = first.len() + PORT_OUT.len() > RUN_TEXT;
             assert_eq!(c.in_run(&key(cport), 0, 100), !long, "{before} before");

@@ -46,7 +46,7 @@ use crate::nat::{Nat, Session};
 use crate::wire::{ipv4, udp};
 use cgnat_alg::contract::{
     Ask, Conn, Contract, Ctx, Dir, Edit, Edits, Framing, Grant, Kind, Notes, Plan, Policy, Reply,
-    State, MAX_ASKS, MAX_EDITS, MAX_HOLD, STAND_ASIDE,
+    State, MAX_ASKS, MAX_EDITS, STAND_ASIDE,
 };
 
 /// The contract of ALG `alg` (a session id), if its registry entry has one.
@@ -58,36 +58,20 @@ pub fn contract_of(alg: u8) -> Option<&'static dyn Contract> {
     cgnat_alg::contract_of(alg)
 }
 
-/// Longest start of a message kept per session until its continuation comes, for any
-/// ALG (each says its own, [`Contract::hold`]: IRC's 1024 bytes, SIP's head and body):
-/// a longer start is not held.
-pub const HOLD: usize = MAX_HOLD;
-/// Sessions with a message start kept at once, per worker.
-pub const PARTIALS: usize = 64;
 /// Edits one frame may have made inline (more: the stream engine makes them).
 const MAX_INLINE: usize = 2 * MAX_EDITS;
 /// Media sources the peers named ([`Ask::Narrow`]) remembered at once, per worker.
 pub const SOURCES: usize = 256;
 
-/// A message start kept for its continuation.
-struct Partial {
-    session: u32,
-    dir: Dir,
-    /// The sequence number the continuation starts at.
-    next: u32,
-    n: usize,
-    bytes: [u8; HOLD],
-}
-
-/// Sessions whose TCP stream carries a length-changing rewrite, at most, per worker.
+/// Sessions whose TCP stream the stream engine reads (it carries a length-changing
+/// rewrite, or a message cut across segments), at most, per worker.
 pub const ADJUSTED: usize = 4096;
 
 /// What the worker keeps of the contract ALGs' TCP streams, sized at start and never
-/// grown: message starts per session and direction, and the sessions whose sequence
-/// numbers the stream engine adjusts (a rewrite changed a length): every later frame
-/// of theirs goes there, both ways.
+/// grown: the sessions whose streams the stream engine reads (it adjusts their
+/// sequence numbers, or holds a message start of theirs): every later frame of
+/// theirs goes there unread, both ways; and the media sources peers named.
 pub struct Streams {
-    held: Vec<Partial>,
     adjusted: Vec<u32>,
     sources: Sources,
 }
@@ -95,7 +79,6 @@ pub struct Streams {
 impl Default for Streams {
     fn default() -> Self {
         Streams {
-            held: Vec::with_capacity(PARTIALS),
             adjusted: Vec::with_capacity(ADJUSTED),
             sources: Sources(Vec::with_capacity(SOURCES)),
         }
@@ -168,41 +151,94 @@ impl Streams {
             }
         });
     }
+}
 
-    /// Takes the start kept for `session` in `dir`, if any.
-    fn take(&mut self, session: u32, dir: Dir) -> Option<Partial> {
-        let k = self
-            .held
-            .iter()
-            .position(|p| p.session == session && p.dir == dir)?;
-        Some(self.held.swap_remove(k))
-    }
+/// The stream engine's way to its worker's NAT: the grants of the messages it plans
+/// itself (those past what the worker read, [`Tag::worker_read`]: a frame of a
+/// stateful ALG's stream, or of a stream the engine adjusts or polices, is handed
+/// over unread), granted as the worker grants its own ([`Frame::grants`]): each
+/// message is read once, by the engine. What one text (a segment, or a run joined)
+/// opens is bounded as what the worker records in a tag: [`MAX_REWRITES`]
+/// translations (past them, counted `no_room`, an announce opens nothing).
+pub struct EngineGrants<'a> {
+    nat: &'a mut Nat,
+    counters: &'a WorkerCounters,
+    sources: &'a mut Sources,
+    now: u32,
+    /// The translations granted in the text read now.
+    text: Tag,
+}
 
-    /// Keeps `bytes` (at most [`HOLD`]) for `session` in `dir`, the oldest going when
-    /// full.
-    fn keep(&mut self, session: u32, dir: Dir, next: u32, bytes: &[u8]) {
-        if self.held.len() == PARTIALS {
-            self.held.swap_remove(0);
+impl Streams {
+    /// The grants the stream engine asks of `nat` at `now` ([`EngineGrants`]).
+    pub fn engine_grants<'a>(
+        &'a mut self,
+        nat: &'a mut Nat,
+        counters: &'a WorkerCounters,
+        now: u32,
+    ) -> EngineGrants<'a> {
+        EngineGrants {
+            nat,
+            counters,
+            sources: &mut self.sources,
+            now,
+            text: Tag::default(),
         }
-        let mut p = Partial {
-            session,
-            dir,
-            next,
-            n: bytes.len(),
-            bytes: [0; HOLD],
+    }
+}
+
+impl EngineGrants<'_> {
+    /// A new text is read: its translations are counted from none.
+    pub fn start_text(&mut self) {
+        self.text.n = 0;
+    }
+
+    /// The policy the ALG `alg` reads under: the stream engine's `policy` with the
+    /// `[alg.<name>]` keys the NAT grants by (`loose`, `min_data_port`,
+    /// `min_media_port`: [`crate::nat::NatParams::contract_policy`]).
+    pub fn policy<'p>(&self, alg: u8, policy: Policy<'p>) -> Policy<'p> {
+        let keys = self.nat.params().contract_policy(alg);
+        Policy {
+            loose: keys.loose,
+            min_data_port: policy.min_data_port.max(keys.min_data_port),
+            min_media_port: policy.min_media_port.max(keys.min_media_port),
+            ..policy
+        }
+    }
+
+    /// The grants of `plan`, the stream engine's plan of a message of the TCP session
+    /// `tag` names, on `conn`; all refused once the session is gone.
+    pub fn grants(
+        &mut self,
+        c: &dyn Contract,
+        conn: &Conn<'_>,
+        plan: &Plan,
+        tag: &Tag,
+    ) -> [Grant; MAX_ASKS] {
+        let Some(master) = self.nat.tcp_session(tag.inside, tag.remote) else {
+            return [Grant::Refused; MAX_ASKS];
         };
-        p.bytes[..bytes.len()].copy_from_slice(bytes);
-        self.held.push(p);
-    }
-
-    /// Starts kept now.
-    pub fn len(&self) -> usize {
-        self.held.len()
-    }
-
-    /// None kept.
-    pub fn is_empty(&self) -> bool {
-        self.held.is_empty()
+        let s = *self.nat.session(master);
+        let mut f = Frame {
+            nat: &mut *self.nat,
+            counters: self.counters,
+            alg: tag.alg,
+            master,
+            s: &s,
+            ctx: conn.ctx,
+            now: self.now,
+            tag: Tag {
+                rewrites: self.text.rewrites,
+                n: self.text.n,
+                ..*tag
+            },
+            refused: false,
+            conn: *conn,
+            sources: &mut *self.sources,
+        };
+        let g = f.grants(c, plan);
+        (self.text.rewrites, self.text.n) = (f.tag.rewrites, f.tag.n);
+        g
     }
 }
 
@@ -264,6 +300,19 @@ fn refused(c: &dyn Contract, msg: &[u8], conn: &Conn<'_>, reply: &mut Reply) -> 
 }
 
 /// Counts the ALG's own events noted ([`Contract::events`]) under their counters.
+/// Counts bytes of a text that are no message of ALG `alg`'s (`c`): as its
+/// [`Contract::skipped`] says, or `skipped`.
+fn count_skipped(counters: &WorkerCounters, alg: u8, c: &dyn Contract, bytes: &[u8], ctx: &Ctx) {
+    let mut notes = Notes::default();
+    match c.skipped(bytes, ctx) {
+        Some(k) => {
+            notes.note(k);
+            count_notes(counters, alg, c, &notes);
+        }
+        None => counters.contract_event(alg, ContractEvent::Skipped).inc(),
+    }
+}
+
 fn count_notes(counters: &WorkerCounters, alg: u8, c: &dyn Contract, notes: &Notes) {
     for (k, n) in notes.iter() {
         let counter = c
@@ -302,14 +351,7 @@ impl Frame<'_> {
     /// Bytes the framing skips: counted as the ALG's own event for them
     /// ([`Contract::skipped`]), else `skipped`.
     fn skipped(&self, c: &dyn Contract, bytes: &[u8]) {
-        let mut notes = Notes::default();
-        match c.skipped(bytes, &self.ctx) {
-            Some(k) => {
-                notes.note(k);
-                count_notes(self.counters, self.alg, c, &notes);
-            }
-            None => self.count(ContractEvent::Skipped),
-        }
+        count_skipped(self.counters, self.alg, c, bytes, &self.ctx);
     }
 
     /// The tag's rewrite for a grant (the stream engine finds the grant again there).
@@ -649,6 +691,26 @@ impl Frame<'_> {
         ok
     }
 
+    /// The grants of a message's `plan` (counted: the message, the plan's own events
+    /// and asks that did not fit, each grant, the ALG's events at [`Contract::granted`]).
+    fn grants(&mut self, c: &dyn Contract, plan: &Plan) -> [Grant; MAX_ASKS] {
+        self.count(ContractEvent::Messages);
+        count_notes(self.counters, self.alg, c, &plan.notes);
+        if plan.over > 0 {
+            self.counters
+                .contract_event(self.alg, ContractEvent::TooManyAsks)
+                .add(plan.over as u64);
+        }
+        let mut grants = [Grant::Refused; MAX_ASKS];
+        for (k, a) in plan.asks().enumerate() {
+            grants[k] = self.grant(a, plan.group);
+        }
+        let mut notes = Notes::default();
+        c.granted(plan, &grants[..plan.len()], &self.conn, &mut notes);
+        count_notes(self.counters, self.alg, c, &notes);
+        grants
+    }
+
     fn plan_and_edit(&mut self, msg: &[u8], c: &dyn Contract, edits: &mut Edits) -> bool {
         if self.ctx.dir == Dir::FromInside && !crate::nat::hosts6::is_host(self.s.in_addr) {
             let p = self.nat.params();
@@ -668,22 +730,9 @@ impl Frame<'_> {
                 return true;
             }
         }
-        self.count(ContractEvent::Messages);
         let mut plan = Plan::default();
         c.plan_in(msg, &self.conn, &mut plan);
-        count_notes(self.counters, self.alg, c, &plan.notes);
-        if plan.over > 0 {
-            self.counters
-                .contract_event(self.alg, ContractEvent::TooManyAsks)
-                .add(plan.over as u64);
-        }
-        let mut grants = [Grant::Refused; MAX_ASKS];
-        for (k, a) in plan.asks().enumerate() {
-            grants[k] = self.grant(a, plan.group);
-        }
-        let mut notes = Notes::default();
-        c.granted(&plan, &grants[..plan.len()], &self.conn, &mut notes);
-        count_notes(self.counters, self.alg, c, &notes);
+        let grants = self.grants(c, &plan);
         if c.stateful() {
             return true;
         }
@@ -785,7 +834,7 @@ fn worker_frame<B: PacketBuf>(
     now: u32,
     whole: bool,
 ) -> (Option<Tag>, isize) {
-    let Some((start, end, datagram, seq)) = payload(buf.data()) else {
+    let Some((start, end, datagram, _)) = payload(buf.data()) else {
         return (None, 0);
     };
     let ctx = Ctx {
@@ -828,86 +877,64 @@ fn worker_frame<B: PacketBuf>(
     };
     let payload = &buf.data()[start..end];
     let len = payload.len();
-    // With a request policy on, the stream engine sees every frame of the session: it
-    // answers in the server's name after what the server has sent. (A stateful ALG's
-    // TCP frames all go too: the stream engine reads them in order.)
-    // (A datagram goes there only when refused.)
-    let params = f.nat.params();
-    let policed = !datagram
-        && !f.tag.nat64
-        && (!params.deny_methods(f.alg).is_empty() || params.max_message_size(f.alg) > 0);
-    let mut to_control = policed || (!datagram && (c.stateful() || streams.adjusted(master)));
-    // A rewrite that changes a length (made by the stream engine).
-    let mut resized = false;
+    if !datagram {
+        // A stream the stream engine reads: a stateful ALG's (in order, with its
+        // state), one under a request policy (it answers in the server's name after
+        // what the server has sent), one whose sequence numbers it adjusts or whose
+        // message start it holds. Handed over unread: the engine plans and grants
+        // each message itself (`EngineGrants`), so each is read once, there.
+        let params = f.nat.params();
+        let policed = !f.tag.nat64
+            && (!params.deny_methods(f.alg).is_empty() || params.max_message_size(f.alg) > 0);
+        if policed || c.stateful() || streams.adjusted(master) {
+            f.tag.worker_read = 0;
+            return (Some(f.tag), 0);
+        }
+    }
+    f.tag.worker_read = Tag::READ_ALL;
+    let mut to_control = false;
     // Edits to make inline: (offset in the payload, edit).
     let mut inline = [None::<(usize, Edit)>; MAX_INLINE];
     let mut n_inline = 0;
     // Messages those edits are of.
     let mut inline_msgs = 0u64;
     let mut at = 0;
-    // (A segment without payload, a bare ack, leaves a start kept as it is.)
-    if !datagram && len > 0 {
-        if let Some(p) = streams.take(master, dir) {
-            if p.next == seq {
-                // The continuation of a message the stream engine holds the start of:
-                // the whole is read here, and rewritten there.
-                to_control = true;
-                let mut joined = [0u8; 2 * HOLD];
-                let m = len.min(2 * HOLD - p.n);
-                joined[..p.n].copy_from_slice(&p.bytes[..p.n]);
-                joined[p.n..p.n + m].copy_from_slice(&payload[..m]);
-                let text = &joined[..p.n + m];
-                match c.framing_in(text, &conn) {
-                    Framing::Whole(n) if n > p.n && n <= text.len() => {
-                        let mut e = Edits::default();
-                        f.message(&text[..n], c, &mut e);
-                        resized |= !e.keep_length();
-                        at = n - p.n;
-                    }
-                    Framing::Skip(n) if n > p.n => {
-                        f.skipped(c, &text[..n]);
-                        at = (n - p.n).min(len);
-                    }
-                    Framing::More if text.len() <= c.hold() && m == len => {
-                        streams.keep(master, dir, seq.wrapping_add(len as u32), text);
-                        return (Some(f.tag), 0);
-                    }
-                    _ => {
-                        f.count(ContractEvent::Skipped);
-                        at = len;
-                    }
-                }
-            }
-        }
-    }
     while at < len {
         let rest = &payload[at..];
         match c.framing_in(rest, &conn) {
             Framing::Whole(n) if n > 0 && n <= rest.len() => {
                 let mut e = Edits::default();
                 let ok = f.message(&rest[..n], c, &mut e);
+                at += n;
                 if ok && !e.is_empty() {
                     let inline_ok = e.keep_length() || (datagram && !whole);
-                    if !to_control && inline_ok && n_inline + e.len() <= MAX_INLINE {
+                    if inline_ok && n_inline + e.len() <= MAX_INLINE {
                         count_notes(counters, f.alg, c, &e.notes);
                         for x in e.iter() {
-                            inline[n_inline] = Some((at, *x));
+                            inline[n_inline] = Some((at - n, *x));
                             n_inline += 1;
                         }
                         inline_msgs += 1;
                     } else {
-                        resized |= !e.keep_length();
                         to_control = true;
+                        if !datagram {
+                            // The stream engine makes this message's edits (and those
+                            // before it) with the grants in the tag, and reads the
+                            // rest of the stream itself from here on.
+                            f.tag.worker_read = u16::try_from(at).unwrap_or(Tag::READ_ALL);
+                            break;
+                        }
                     }
                 }
-                at += n;
             }
             Framing::Skip(n) => {
                 f.skipped(c, &rest[..n.min(rest.len())]);
                 at += n.max(1);
             }
             Framing::More if !datagram && rest.len() <= c.hold() => {
-                streams.keep(master, dir, seq.wrapping_add(len as u32), rest);
+                // A message cut across segments: the stream engine holds its start,
+                // and reads it whole with the rest (and the stream from here on).
+                f.tag.worker_read = u16::try_from(at).unwrap_or(Tag::READ_ALL);
                 to_control = true;
                 break;
             }
@@ -918,12 +945,10 @@ fn worker_frame<B: PacketBuf>(
             }
         }
     }
-    // (A refused request leaves the stream: the rest is renumbered; a refused
-    // datagram is answered or dropped there.)
-    resized |= f.refused;
+    // (A refused datagram is answered or dropped there.)
     to_control |= datagram && f.refused;
     if to_control {
-        if resized && !datagram && !streams.adjust(master, f.nat) {
+        if !datagram && !streams.adjust(master, f.nat) {
             f.count(ContractEvent::NoRoom);
         }
         return (Some(f.tag), 0);
@@ -1197,26 +1222,54 @@ fn has_text(msg: &[u8]) -> bool {
     msg.iter().any(|&b| b != b'\r' && b != b'\n')
 }
 
+/// What the worker read of a text the stream engine reads: the messages that start
+/// before `.0` (a text offset), it planned and granted, with the grants in tag `.1`
+/// (the text's first segment's: [`Tag::worker_read`]).
+pub type WorkerRead<'t> = (usize, &'t Tag);
+
+/// The [`WorkerRead`] of a text whose first segment is tagged `first`.
+pub fn worker_read(first: &Tag) -> WorkerRead<'_> {
+    let at = match first.worker_read {
+        Tag::READ_ALL => usize::MAX,
+        n => usize::from(n),
+    };
+    (at, first)
+}
+
 /// In the stream engine: what a frame's or a held run's text for contract ALG `c`
-/// becomes, with the grants the worker recorded in the tag, written into `out`
-/// (cleared first): its edits, and the messages the ALG's `policy` refuses (TCP, a
-/// stateful ALG's only). The connection's `state` (a [`Contract::stateful`] ALG's) is
-/// advanced message by message; once it says [`STAND_ASIDE`], the rest is not read.
-/// Counts the messages rewritten and the ALG's own events; a message whose edits do
-/// not fit `out`'s room is left as it is (counted `no_room`).
+/// becomes, written into `out` (cleared first): its edits, and the messages the
+/// ALG's `policy` refuses (TCP, a stateful ALG's only; `refused`: the ranges of the
+/// messages a request policy refused already, read no further). A message the worker
+/// read (`read`) is edited with the grants it recorded in the tag; the others are
+/// planned here and granted by `engine` (the worker's NAT: [`EngineGrants`]), so that
+/// each message is read once (without an engine, as in tests of the engine alone,
+/// the grants are looked for in `tag`). The connection's `state` (a
+/// [`Contract::stateful`] ALG's) is advanced message by message; once it says
+/// [`STAND_ASIDE`], the rest is not read. Counts the messages rewritten and the ALG's
+/// own events (of a message planned here, all of them); a message whose edits do not
+/// fit `out`'s room is left as it is (counted `no_room`).
 #[allow(clippy::too_many_arguments)]
 pub fn control_edits(
     c: &dyn Contract,
     text: &[u8],
     datagram: bool,
-    tag: &Tag,
+    (tag, read): (&Tag, WorkerRead<'_>),
     counters: &WorkerCounters,
     state: &mut State,
     policy: Policy<'_>,
     out: &mut ControlText,
+    mut engine: Option<&mut EngineGrants<'_>>,
+    refused: &[(usize, usize)],
 ) {
     out.clear();
     let ctx = ctx_of(tag, datagram);
+    let policy = match engine.as_deref() {
+        Some(g) => g.policy(tag.alg, policy),
+        None => policy,
+    };
+    if let Some(g) = engine.as_deref_mut() {
+        g.start_text();
+    }
     let mut passed = false;
     let mut at = 0;
     while at < text.len() && *state & STAND_ASIDE == 0 {
@@ -1228,12 +1281,17 @@ pub fn control_edits(
             policy,
         };
         let rest = &text[at..];
+        // Planned here (not by the worker).
+        let here = at >= read.0 && engine.is_some();
         match c.framing_in(rest, &conn) {
             Framing::Whole(n) if n > 0 && n <= rest.len() => {
                 let msg = &rest[..n];
-                // Only a stateful ALG's requests are policed here, in order with its
-                // state (FTP: a refused AUTH must not advance it); the others' were
-                // policed on the worker, and parsing them again would be for nothing.
+                if refused.iter().any(|&(a, len)| at >= a && at < a + len) {
+                    at += n;
+                    continue;
+                }
+                // A stateful ALG's requests are policed here, in order with its
+                // state (FTP: a refused AUTH must not advance it).
                 if !datagram && c.stateful() && out.refused.ask(c, &conn, (at, msg), passed, true) {
                     at += n;
                     continue;
@@ -1241,12 +1299,18 @@ pub fn control_edits(
                 passed |= has_text(msg);
                 let mut plan = Plan::default();
                 c.plan_in(msg, &conn, &mut plan);
-                let grants = grants_from_tag(&plan, &ctx, tag);
+                let grants = match engine.as_deref_mut() {
+                    Some(g) if here => g.grants(c, &conn, &plan, tag),
+                    _ if at < read.0 => grants_from_tag(&plan, &ctx, read.1),
+                    _ => grants_from_tag(&plan, &ctx, tag),
+                };
                 let mut e = Edits::default();
                 let made = c.edits_in(msg, &conn, &plan, &grants[..plan.len()], &mut e);
-                // (Counted by the worker, which read the message first.)
-                if !c.nat64_edits() {
-                    nat64_untouched(tag.nat64, &mut e);
+                // (Of a message the worker read, counted by the worker.)
+                if !c.nat64_edits() && nat64_untouched(tag.nat64, &mut e) && here {
+                    counters
+                        .contract_event(tag.alg, ContractEvent::Nat64Untouched)
+                        .inc();
                 }
                 count_notes(counters, tag.alg, c, &e.notes);
                 if made.is_err() || !out.push_message(at, &e) {
@@ -1263,7 +1327,12 @@ pub fn control_edits(
                 count_notes(counters, tag.alg, c, &notes);
                 at += n;
             }
-            Framing::Skip(n) => at += n.max(1),
+            Framing::Skip(n) => {
+                if here {
+                    count_skipped(counters, tag.alg, c, &rest[..n.min(rest.len())], &ctx);
+                }
+                at += n.max(1);
+            }
             Framing::More | Framing::Whole(_) => break,
         }
     }
@@ -1436,11 +1505,13 @@ mod tests {
                 c,
                 msg.as_bytes(),
                 false,
-                tag,
+                (tag, worker_read(tag)),
                 &control,
                 &mut 0,
                 Policy::default(),
                 &mut out,
+                None,
+                &[],
             );
             out.edits
         };
@@ -1492,7 +1563,19 @@ mod tests {
             Some(tag) => {
                 let mut e = ControlText::default();
                 let m = msg.as_bytes();
-                control_edits(c, m, false, &tag, counters, &mut 0, policy, &mut e);
+                let read = worker_read(&tag);
+                control_edits(
+                    c,
+                    m,
+                    false,
+                    (&tag, read),
+                    counters,
+                    &mut 0,
+                    policy,
+                    &mut e,
+                    None,
+                    &[],
+                );
                 let mut out = vec![0; m.len() + 1024];
                 let n = cgnat_alg::text::apply_into(m, e.edits(), &mut out).unwrap();
                 String::from_utf8(out[..n].to_vec()).unwrap()
@@ -1764,8 +1847,22 @@ mod tests {
         let text = b"PORT 100,64,1,2,156,64\r\n".repeat(room + 4);
         let counters = WorkerCounters::default();
         let mut out = ControlText::default();
-        let policy = Policy::default();
-        control_edits(c, &text, false, &tag, &counters, &mut 0, policy, &mut out);
+        let edits = |text: &[u8], out: &mut ControlText| {
+            let read = (&tag, worker_read(&tag));
+            control_edits(
+                c,
+                text,
+                false,
+                read,
+                &counters,
+                &mut 0,
+                Policy::default(),
+                out,
+                None,
+                &[],
+            );
+        };
+        edits(&text, &mut out);
         assert_eq!(out.edits.len(), room);
         let no_room = counters.contract_event(tag.alg, ContractEvent::NoRoom);
         assert_eq!(no_room.get(), 4);
@@ -1779,16 +1876,7 @@ mod tests {
         assert_eq!(made.matches("PORT 198,51,100,1,4,0").count(), room);
         assert_eq!(made.matches("PORT 100,64,1,2,156,64").count(), 4);
         // Cleared, it has the room again.
-        control_edits(
-            c,
-            &text[..24],
-            false,
-            &tag,
-            &counters,
-            &mut 0,
-            policy,
-            &mut out,
-        );
+        edits(&text[..24], &mut out);
         assert_eq!(out.edits.len(), 1);
     }
 }

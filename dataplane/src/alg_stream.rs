@@ -11,6 +11,7 @@
 //! It sits below the pipeline: it names none of its types (what it needs of the
 //! ports, it is given).
 
+use crate::alg_contract::EngineGrants;
 use crate::buf::PacketBuf;
 use crate::counters::{DropReason, WorkerCounters};
 use crate::frag;
@@ -256,7 +257,13 @@ impl<B: PacketBuf> AlgStream<B> {
     /// Gathers a fragment of a datagram a worker reassembled; once all have come, the
     /// ALG rewrites the whole and it leaves as one packet or fragmented again
     /// ([`AlgStream::take_ready`]).
-    fn gather(&mut self, buf: B, tag: crate::alg::Tag, side: Side, now: u32) {
+    fn gather(
+        &mut self,
+        buf: B,
+        (tag, side): (crate::alg::Tag, Side),
+        now: u32,
+        engine: Option<&mut EngineGrants<'_>>,
+    ) {
         let id = crate::wire::be16(buf.data(), ethernet::HEADER_LEN + 4);
         let key = (tag.inside, tag.remote, tag.dir, id);
         let at = match self.frag_sets.iter().position(|f| f.key == key) {
@@ -290,7 +297,7 @@ impl<B: PacketBuf> AlgStream<B> {
             return;
         }
         let mut set = self.frag_sets.swap_remove(at);
-        self.rewrite_reassembled(&mut set, now);
+        self.rewrite_reassembled(&mut set, now, engine);
         set.bufs.clear();
         self.frag_spare.push(set.bufs);
     }
@@ -298,7 +305,12 @@ impl<B: PacketBuf> AlgStream<B> {
     /// Puts a gathered set's datagram together, has the ALG rewrite it, and queues it
     /// cut again to the MTU (in the set's buffers, and more from the allocator if it
     /// needs more).
-    fn rewrite_reassembled(&mut self, set: &mut FragSet<B>, now: u32) {
+    fn rewrite_reassembled(
+        &mut self,
+        set: &mut FragSet<B>,
+        now: u32,
+        engine: Option<&mut EngineGrants<'_>>,
+    ) {
         let n = set.bufs.len() as u64;
         let mut frames: [&[u8]; MAX_FRAGS] = [&[]; MAX_FRAGS];
         for (f, b) in frames.iter_mut().zip(&set.bufs) {
@@ -312,7 +324,7 @@ impl<B: PacketBuf> AlgStream<B> {
             self.counters.drops[DropReason::AlgFragment as usize].add(n);
             return;
         }
-        let refusal = self.alg.process(&mut self.whole, &set.tag, now);
+        let refusal = self.alg.process(&mut self.whole, &set.tag, now, engine);
         let refused = self.refused(refusal, &set.tag, set.bufs.len());
         if refused.is_some() {
             return;
@@ -353,7 +365,17 @@ impl<B: PacketBuf> AlgStream<B> {
     /// own bytes and its share of the edits, and they go in order. Linux's helpers
     /// drop such a segment (a command split at the start of a segment) or pass it
     /// untranslated (a command after another in the same segment).
-    pub fn alg(&mut self, buf: &mut B, side: Side, now: u32) -> Outcome {
+    /// `engine`: the grants of what the engine plans itself (what the worker did not
+    /// read, [`Tag::worker_read`]: [`crate::alg_contract::EngineGrants`]).
+    ///
+    /// [`Tag::worker_read`]: crate::alg::Tag::worker_read
+    pub fn alg(
+        &mut self,
+        buf: &mut B,
+        side: Side,
+        now: u32,
+        mut engine: Option<&mut EngineGrants<'_>>,
+    ) -> Outcome {
         self.frame = self.frame.wrapping_add(1);
         self.mark = self.ready.len();
         let Some(tag) = crate::alg::Tag::pop(buf) else {
@@ -389,7 +411,7 @@ impl<B: PacketBuf> AlgStream<B> {
                     self.recycle_held(h.bufs);
                 } else if seq != hseq.wrapping_add(hlen as u32) {
                     let h = self.held.swap_remove(at);
-                    self.release(h, now);
+                    self.release(h, now, engine.as_deref_mut());
                 } else {
                     // (A text longer than the room is not held further.)
                     let fits = run_payload(&self.held[at].bufs, buf, &mut self.joined);
@@ -400,7 +422,7 @@ impl<B: PacketBuf> AlgStream<B> {
                     }
                     let h = self.held.swap_remove(at);
                     self.count_hold(&tag, AlgHold::Joined);
-                    return self.send_run(h.bufs, buf, &tag, side, now);
+                    return self.send_run(h.bufs, buf, (&tag, &h.tag), side, now, engine);
                 }
             }
             let payload =
@@ -418,7 +440,7 @@ impl<B: PacketBuf> AlgStream<B> {
                 return Outcome::Hold;
             }
         }
-        let refusal = self.alg.process(buf, &tag, now);
+        let refusal = self.alg.process(buf, &tag, now, engine);
         self.refused(refusal, &tag, 1)
             .map_or(Outcome::Send, Outcome::Drop)
     }
@@ -480,17 +502,21 @@ impl<B: PacketBuf> AlgStream<B> {
 
     /// Rewrites a held run completed by `last` (the caller's frame) and puts them in
     /// order: the run's first segment takes `last`'s place as the caller's frame, the
-    /// others and then `last` follow right behind it.
+    /// others and then `last` follow right behind it. `tags`: `last`'s and the run's
+    /// first segment's.
     fn send_run(
         &mut self,
         mut bufs: Vec<B>,
         last: &mut B,
-        tag: &crate::alg::Tag,
+        tags: (&crate::alg::Tag, &crate::alg::Tag),
         side: Side,
         now: u32,
+        engine: Option<&mut EngineGrants<'_>>,
     ) -> Outcome {
-        let refusal = self.alg.process_run(&mut bufs, Some(&mut *last), tag, now);
-        if let Some(r) = self.refused(refusal, tag, bufs.len() + 1) {
+        let refusal = self
+            .alg
+            .process_run(&mut bufs, Some(&mut *last), tags, now, engine);
+        if let Some(r) = self.refused(refusal, tags.0, bufs.len() + 1) {
             // The run's segments go nowhere, the caller's frame neither.
             self.recycle_held(bufs);
             return Outcome::Drop(r);
@@ -546,7 +572,7 @@ impl<B: PacketBuf> AlgStream<B> {
     }
 
     /// Takes the segment [`AlgStream::alg`] answered [`Outcome::Hold`] for.
-    pub fn hold_alg(&mut self, buf: B, now: u32) {
+    pub fn hold_alg(&mut self, buf: B, now: u32, engine: Option<&mut EngineGrants<'_>>) {
         match self.pending.take() {
             Some(Pending::New {
                 key,
@@ -574,7 +600,7 @@ impl<B: PacketBuf> AlgStream<B> {
                 self.held[at].bufs.push(buf);
                 self.held[at].len += len;
             }
-            Some(Pending::Fragment(tag, side)) => self.gather(buf, tag, side, now),
+            Some(Pending::Fragment(tag, side)) => self.gather(buf, (tag, side), now, engine),
             _ => self.counters.count_drop(DropReason::AlgEngineFull),
         }
     }
@@ -582,7 +608,7 @@ impl<B: PacketBuf> AlgStream<B> {
     /// Held runs whose time ran out go as they are (after the connection's sequence
     /// adjustment; [`AlgStream::take_ready`] hands them out); fragments gathered too
     /// long are dropped.
-    pub fn tick(&mut self, now: u32) {
+    pub fn tick(&mut self, now: u32, mut engine: Option<&mut EngineGrants<'_>>) {
         let mut i = 0;
         while i < self.frag_sets.len() {
             if self.frag_sets[i].until <= now {
@@ -599,7 +625,7 @@ impl<B: PacketBuf> AlgStream<B> {
         while i < self.held.len() {
             if self.held[i].until <= now {
                 let h = self.held.swap_remove(i);
-                self.release(h, now);
+                self.release(h, now, engine.as_deref_mut());
             } else {
                 i += 1;
             }
@@ -628,8 +654,10 @@ impl<B: PacketBuf> AlgStream<B> {
         }
     }
 
-    fn release(&mut self, mut h: Held<B>, now: u32) {
-        let refusal = self.alg.process_run(&mut h.bufs, None, &h.tag, now);
+    fn release(&mut self, mut h: Held<B>, now: u32, engine: Option<&mut EngineGrants<'_>>) {
+        let refusal = self
+            .alg
+            .process_run(&mut h.bufs, None, (&h.tag, &h.tag), now, engine);
         self.count_hold(&h.tag, AlgHold::Released);
         if self.refused(refusal, &h.tag, h.bufs.len()).is_none() {
             for b in h.bufs.drain(..) {
@@ -685,14 +713,14 @@ mod tests {
             };
             let mut b = VecBuf::new(&frame);
             assert!(tag.push(&mut b));
-            assert_eq!(s.alg(&mut b, Side::Outside, 1), Outcome::Hold);
-            s.hold_alg(b, 1);
+            assert_eq!(s.alg(&mut b, Side::Outside, 1, None), Outcome::Hold);
+            s.hold_alg(b, 1, None);
             let d = &counters.drops[DropReason::AlgFragment as usize];
             assert_eq!(d.get(), dropped, "{frags} fragments");
         }
         assert_eq!(s.frag_sets.len(), 1);
         // Gathered too long: dropped (counted), its list back for another.
-        s.tick(1 + HOLD_SECS);
+        s.tick(1 + HOLD_SECS, None);
         assert_eq!(s.frag_sets.len(), 0);
         assert_eq!(s.frag_spare.len(), MAX_FRAG_SETS);
         let t = counters.drops[DropReason::ReassemblyTimeout as usize].get();

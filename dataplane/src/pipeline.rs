@@ -582,12 +582,21 @@ impl<B: PacketBuf> Worker<B> {
         // (A policy reply goes where the worker's own frames go.)
         self.alg_stream
             .set_unresolved_mac(self.params.unresolved_mac);
-        self.alg_stream.alg(buf, side, self.alg_now)
+        // What the engine plans itself, it has granted from this worker's tables.
+        let now = self.alg_now;
+        let mut grants = self
+            .contract_streams
+            .engine_grants(&mut self.nat, &self.counters, now);
+        self.alg_stream.alg(buf, side, now, Some(&mut grants))
     }
 
     /// Takes the segment [`Worker::alg_frame`] answered [`Outcome::Hold`] for.
     pub fn hold_alg(&mut self, buf: B) {
-        self.alg_stream.hold_alg(buf, self.alg_now);
+        let now = self.alg_now;
+        let mut grants = self
+            .contract_streams
+            .engine_grants(&mut self.nat, &self.counters, now);
+        self.alg_stream.hold_alg(buf, now, Some(&mut grants));
     }
 
     /// A frame the ALG stream engine has ready to send, in the order they must go,
@@ -612,7 +621,10 @@ impl<B: PacketBuf> Worker<B> {
     /// long at `now` ([`Worker::take_alg_ready`] hands them out).
     pub fn alg_tick(&mut self, now: u32) {
         self.alg_now = self.alg_now.max(now);
-        self.alg_stream.tick(now);
+        let mut grants = self
+            .contract_streams
+            .engine_grants(&mut self.nat, &self.counters, now);
+        self.alg_stream.tick(now, Some(&mut grants));
     }
 
     /// The ALG connections' state: their sequence adjustments (HA sync) and the

@@ -211,7 +211,7 @@ fn the_engine_allocates_nothing_per_frame() {
     let t_a = tag(ALG_FTP, a, FTP, 0, &grants);
     let t_a_srv = tag(ALG_FTP, a, FTP, 1, &[]);
     let mut f = tagged(&tcp(a, FTP, 0, 101, 512, port), &t_a);
-    let n = allocations(|| outcomes.push(s.alg(&mut f, Outside, 1)));
+    let n = allocations(|| outcomes.push(s.alg(&mut f, Outside, 1, None)));
     steps.push(("PORT rewritten (length changed)", n));
     assert_eq!(
         (outcomes.pop(), payload(&f)),
@@ -223,8 +223,8 @@ fn the_engine_allocates_nothing_per_frame() {
     let srv_ack = at + 6 - shrink as u32;
     let mut reply = tagged(&tcp(a, FTP, 1, 512, srv_ack, b"200 PORT ok.\r\n"), &t_a_srv);
     let n = allocations(|| {
-        outcomes.push(s.alg(&mut later, Outside, 2));
-        outcomes.push(s.alg(&mut reply, Inside, 2));
+        outcomes.push(s.alg(&mut later, Outside, 2, None));
+        outcomes.push(s.alg(&mut reply, Inside, 2, None));
     });
     steps.push(("sequence adjustment both ways", n));
     assert_eq!(outcomes, [Outcome::Send; 2]);
@@ -238,14 +238,14 @@ fn the_engine_allocates_nothing_per_frame() {
     let (one, two) = split.split_at(14);
     let mut first = tagged(&tcp(a, FTP, 0, at, 526, one), &t_a);
     let n = allocations(|| {
-        outcomes.push(s.alg(&mut first, Outside, 3));
-        s.hold_alg(first, 3);
+        outcomes.push(s.alg(&mut first, Outside, 3, None));
+        s.hold_alg(first, 3, None);
     });
     steps.push(("segment held", n));
     assert_eq!(outcomes.pop(), Some(Outcome::Hold));
     let mut second = tagged(&tcp(a, FTP, 0, at + 14, 526, two), &t_a);
     let n = allocations(|| {
-        outcomes.push(s.alg(&mut second, Outside, 3));
+        outcomes.push(s.alg(&mut second, Outside, 3, None));
         take(&mut s, &mut ready);
     });
     steps.push(("held run joined and rewritten", n));
@@ -258,7 +258,7 @@ fn the_engine_allocates_nothing_per_frame() {
 
     // The run's first segment again: the same rewritten bytes.
     let mut again = tagged(&tcp(a, FTP, 0, at, 526, one), &t_a);
-    let n = allocations(|| outcomes.push(s.alg(&mut again, Outside, 4)));
+    let n = allocations(|| outcomes.push(s.alg(&mut again, Outside, 4, None)));
     steps.push(("retransmission of a rewritten run", n));
     assert_eq!(outcomes.pop(), Some(Outcome::Send));
     assert_eq!(payload(&again), &first_out[..]);
@@ -267,7 +267,7 @@ fn the_engine_allocates_nothing_per_frame() {
     let at = at + split.len() as u32;
     let mut site = tagged(&tcp(a, FTP, 0, at, 526, b"SITE CHMOD 777 x\r\n"), &t_a);
     let n = allocations(|| {
-        outcomes.push(s.alg(&mut site, Outside, 5));
+        outcomes.push(s.alg(&mut site, Outside, 5, None));
         take(&mut s, &mut ready);
     });
     steps.push(("command refused, reply sent", n));
@@ -286,9 +286,9 @@ fn the_engine_allocates_nothing_per_frame() {
     let mut ok = tagged(&tcp(b, FTP, 1, 512, 111, b"234 AUTH TLS OK.\r\n"), &t_b_srv);
     let mut port_b = tagged(&tcp(b, FTP, 0, 111, 530, port), &t_b);
     let n = allocations(|| {
-        outcomes.push(s.alg(&mut auth, Outside, 6));
-        outcomes.push(s.alg(&mut ok, Inside, 6));
-        outcomes.push(s.alg(&mut port_b, Outside, 6));
+        outcomes.push(s.alg(&mut auth, Outside, 6, None));
+        outcomes.push(s.alg(&mut ok, Inside, 6, None));
+        outcomes.push(s.alg(&mut port_b, Outside, 6, None));
     });
     steps.push(("AUTH TLS, stand aside", n));
     assert_eq!(outcomes, [Outcome::Send; 3]);
@@ -302,8 +302,8 @@ fn the_engine_allocates_nothing_per_frame() {
     let mut inv = tagged(&tcp(c, SIP, 0, 1001, 1, &msg), &t_c);
     let mut next = tagged(&tcp(c, SIP, 0, 1001 + msg.len() as u32, 1, b""), &t_c);
     let n = allocations(|| {
-        outcomes.push(s.alg(&mut inv, Outside, 7));
-        outcomes.push(s.alg(&mut next, Outside, 7));
+        outcomes.push(s.alg(&mut inv, Outside, 7, None));
+        outcomes.push(s.alg(&mut next, Outside, 7, None));
     });
     steps.push(("SIP over TCP rewritten (length changed)", n));
     assert_eq!(outcomes, [Outcome::Send; 2]);
@@ -335,8 +335,8 @@ fn the_engine_allocates_nothing_per_frame() {
         .collect();
     let n = allocations(|| {
         while let Some(mut f) = frags.pop() {
-            outcomes.push(s.alg(&mut f, Outside, 8));
-            s.hold_alg(f, 8);
+            outcomes.push(s.alg(&mut f, Outside, 8, None));
+            s.hold_alg(f, 8, None);
         }
         take(&mut s, &mut ready);
     });
@@ -359,16 +359,16 @@ fn the_engine_allocates_nothing_per_frame() {
     let at = at + 18;
     let mut cut = tagged(&tcp(a, FTP, 0, at, 526, b"PORT 100,64,1,2,1"), &t_a);
     let n = allocations(|| {
-        outcomes.push(s.alg(&mut cut, Outside, 9));
-        s.hold_alg(cut, 9);
-        s.tick(9);
+        outcomes.push(s.alg(&mut cut, Outside, 9, None));
+        s.hold_alg(cut, 9, None);
+        s.tick(9, None);
         take(&mut s, &mut ready);
     });
     steps.push(("segment held (to be released)", n));
     assert_eq!(outcomes.pop(), Some(Outcome::Hold));
     assert!(ready.is_empty());
     let n = allocations(|| {
-        s.tick(20);
+        s.tick(20, None);
         take(&mut s, &mut ready);
     });
     steps.push(("held run released by the tick", n));

@@ -5,6 +5,8 @@
 //! same-length rewrite made on the worker alone, and malformed requests left alone.
 
 mod common;
+use cgnat_dataplane::alg::Tag;
+use cgnat_dataplane::alg_stream::Outcome;
 use cgnat_dataplane::buf::{PacketBuf, VecBuf};
 use cgnat_dataplane::counters::ContractEvent;
 use cgnat_dataplane::harness::{Harness, INSIDE_MAC, OUTSIDE_MAC};
@@ -323,4 +325,62 @@ fn malformed_dcc_requests_are_left_untouched_and_counted() {
     );
     assert_eq!(event(&mut h, ContractEvent::Elsewhere), 1);
     assert_eq!(event(&mut h, ContractEvent::Pinholes), 0);
+}
+
+/// The worker processes `text` from the client at `seq` and answers that it goes to
+/// the ALG stream engine: the tag it put on it (what it read, what it granted), then
+/// the engine runs on it (the frame as it leaves, if it does at once).
+fn tagged_for_engine(h: &mut Harness, seq: u32, text: &[u8], now: u32) -> (Tag, Option<Vec<u8>>) {
+    let mut b = VecBuf::new(&seg(CLIENT, SERVER, seq, 501, text));
+    assert_eq!(h.worker.process(&mut b, Inside, now), Verdict::Alg(Outside));
+    let tag = Tag::pop(&mut b).expect("tagged");
+    assert!(tag.push(&mut b));
+    match h.worker.alg_frame(&mut b, Outside) {
+        Outcome::Send => (tag, Some(tcp_of(b.data()).2)),
+        Outcome::Hold => {
+            h.worker.hold_alg(b);
+            (tag, None)
+        }
+        Outcome::Drop(r) => panic!("dropped: {r:?}"),
+    }
+}
+
+/// Each message is read once: the worker reads an ordinary stream and rewrites in
+/// place; in the frame where it finds a rewrite that changes a length, it reads up
+/// to that message (its grant in the tag) and no further, and the engine reads the
+/// rest; from then on the worker hands the stream's frames over unread (no grant in
+/// the tag), and the engine plans and grants them itself. A message start the worker
+/// finds cut across segments is left to the engine the same way.
+#[test]
+fn each_message_is_read_by_the_worker_or_by_the_engine_not_both() {
+    let (mut h, c) = session();
+    let resized = b"PRIVMSG bob :\x01DCC SEND f 100.64.1.2 5000 1024\x01\r\n";
+    let after = format!("PRIVMSG bob :\x01DCC SEND g {SUB_DEC} 5001 1\x01\r\n");
+    let mut text = resized.to_vec();
+    text.extend_from_slice(after.as_bytes());
+    let pinholes = |h: &mut Harness| h.worker.counters().expectations_created.get();
+    let (tag, _) = tagged_for_engine(&mut h, 101, &text, 1001);
+    // Read up to the resized offer, granted there; the second offer, by the engine.
+    assert_eq!(usize::from(tag.worker_read), resized.len());
+    assert_eq!(tag.n, 1);
+    assert_eq!(pinholes(&mut h), 2);
+    // From now on, nothing read on the worker: the engine grants.
+    let next = 101 + text.len() as u32;
+    let third = format!("PRIVMSG bob :\x01DCC SEND h {SUB_DEC} 5002 1\x01\r\n");
+    let (tag, sent) = tagged_for_engine(&mut h, next, third.as_bytes(), 1002);
+    assert_eq!((tag.worker_read, tag.n), (0, 0));
+    assert_eq!(pinholes(&mut h), 3);
+    let (addr, port) = offer(&sent.expect("sent at once"));
+    assert_eq!(addr, dec(*c.ip()));
+    peer_reaches(&mut h, c, port, 5002, 1003);
+
+    // Another session: a line cut across segments.
+    let (mut h, _) = session();
+    let line = format!("PRIVMSG bob :\x01DCC SEND file.txt {SUB_DEC} 5000 1024\x01\r\n");
+    let (a, b) = line.as_bytes().split_at(30);
+    let (tag, sent) = tagged_for_engine(&mut h, 101, a, 1001);
+    assert_eq!((tag.worker_read, tag.n, sent), (0, 0, None), "held");
+    let (tag, _) = tagged_for_engine(&mut h, 101 + a.len() as u32, b, 1001);
+    assert_eq!((tag.worker_read, tag.n), (0, 0), "the rest: unread");
+    assert_eq!(pinholes(&mut h), 1);
 }

@@ -333,6 +333,11 @@ impl Nat {
     /// Whether this table holds the TCP session of `inside` with `remote` (a standby:
     /// whose ALG adjustment its worker's ALG stream engine installs).
     pub fn holds_tcp(&self, inside: (u32, u16), remote: (u32, u16)) -> bool {
+        self.tcp_session(inside, remote).is_some()
+    }
+
+    /// The TCP session of `inside` with `remote`, if this table holds it.
+    pub fn tcp_session(&self, inside: (u32, u16), remote: (u32, u16)) -> Option<u32> {
         self.session_by_in_key(&Key {
             proto: crate::wire::ipv4::PROTO_TCP,
             a: inside.0,
@@ -340,7 +345,6 @@ impl Nat {
             b: remote.0,
             pb: remote.1,
         })
-        .is_some()
     }
 
     fn note_adjusted(&mut self, r: &wire::SeqAdjRec) -> Result<(), InstallError> {
