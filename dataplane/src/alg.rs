@@ -430,6 +430,26 @@ struct Run {
     last: u32,
     slot: u32,
     n: u32,
+    /// How much the worker's rewrite grew the first segment before the engine read
+    /// the run, and where the second segment starts (the sender's numbering): the
+    /// rewritten bytes of what follows the first segment are that much further on.
+    pre: i32,
+    first_end: u32,
+}
+
+impl Run {
+    /// Where a place `x` of the run as its sender sent it (an offset from `start`
+    /// where a segment starts) is in the rewritten text; None inside the first
+    /// segment, which the worker's rewrite grew.
+    fn rewritten_at(&self, x: u32) -> Option<usize> {
+        if self.pre == 0 || x == 0 {
+            Some(x as usize)
+        } else if x >= self.first_end {
+            usize::try_from(i64::from(x) + i64::from(self.pre)).ok()
+        } else {
+            None
+        }
+    }
 }
 
 /// Runs remembered at once (for [`MAX_CONNS`] connections; fewer for fewer).
@@ -581,6 +601,7 @@ impl AlgControl {
         alg: u8,
         k: (ConnKey, u8),
         (start, len, last): (u32, u32, u32),
+        (pre, first_end): (i32, u32),
         text: &[u8],
     ) {
         if text.len() > RUN_TEXT {
@@ -613,6 +634,8 @@ impl AlgControl {
             last,
             slot,
             n: text.len() as u32,
+            pre,
+            first_end,
         };
         if self.runs.insert(k, run).is_err() {
             self.run_free.push(slot);
@@ -789,6 +812,9 @@ impl AlgControl {
             self.count_no_room(tag.alg);
         }
         let text = &text[..];
+        // How much the worker's rewrite of what it read grew the first segment (its
+        // sequence correction is recorded here: the worker keeps none).
+        let pre = if datagram { 0 } else { i32::from(first.grew) };
         let seq_of = |b: &B| {
             let d = b.data();
             crate::wire::be32(d, l4_at(d) + 4)
@@ -804,12 +830,10 @@ impl AlgControl {
                     let last = r.last.wrapping_sub(r.start);
                     let at = r.slot as usize * RUN_TEXT;
                     let rt = &self.run_text[at..at + r.n as usize];
-                    let piece = if off_b == r.len {
-                        rt.get(off_a as usize..)
-                    } else if off_b <= last {
-                        rt.get(off_a as usize..off_b as usize)
-                    } else {
-                        None
+                    let piece = match (r.rewritten_at(off_a), r.rewritten_at(off_b)) {
+                        (Some(a), _) if off_b == r.len => rt.get(a..),
+                        (Some(a), Some(b)) if off_b <= last => rt.get(a..b),
+                        _ => None,
                     };
                     let buf = segs.get_mut(0);
                     let l4 = l4_at(buf.data());
@@ -830,7 +854,11 @@ impl AlgControl {
             let b = segs.get(n - 1);
             let d = b.data();
             let l4 = l4_at(d);
-            let end = seq_of(b).wrapping_add((total - starts[n - 1]) as u32);
+            let mut end = seq_of(b).wrapping_add((total - starts[n - 1]) as u32);
+            if n == 1 {
+                // (In the sender's numbering.)
+                end = end.wrapping_sub(pre as u32);
+            }
             if conn
                 .srv_next
                 .is_none_or(|n| (end.wrapping_sub(n) as i32) > 0)
@@ -864,7 +892,19 @@ impl AlgControl {
                     false
                 }
             };
-            let skip = if datagram { &[][..] } else { &cuts.ranges[..] };
+            if let (Some(policy), true, true) = (text_policy, text_refused, datagram) {
+                // A refused datagram is answered or dropped whole: not read further.
+                let what = verb_of(cuts.ranges.first().map_or(&[][..], |&(a, _)| &text[a..]));
+                let drop = policy.drop || cuts.replies.bytes().is_empty() || cuts.over;
+                count_policy(&self.counters, tag.alg, drop);
+                self.log_refusal(tag, drop, &what);
+                return if drop {
+                    Refusal::Drop
+                } else {
+                    Refusal::Datagram(cuts.replies)
+                };
+            }
+            let skip = &cuts.ranges[..];
             let mut state = conn.alg_state;
             let policy = self.policy_of(tag.alg);
             crate::alg_contract::control_edits(
@@ -899,18 +939,8 @@ impl AlgControl {
                     false,
                 ));
             }
-            if let (Some(policy), true) = (text_policy, text_refused) {
+            if text_refused {
                 let what = verb_of(cuts.ranges.first().map_or(&[][..], |&(a, _)| &text[a..]));
-                if datagram {
-                    let drop = policy.drop || cuts.replies.bytes().is_empty() || cuts.over;
-                    count_policy(&self.counters, tag.alg, drop);
-                    self.log_refusal(tag, drop, &what);
-                    return if drop {
-                        Refusal::Drop
-                    } else {
-                        Refusal::Datagram(cuts.replies)
-                    };
-                }
                 // The refused messages leave the stream whole: no rewrite in them.
                 ctl.retain_outside(&cuts.ranges);
                 let mut over = cuts.over;
@@ -968,8 +998,11 @@ impl AlgControl {
             }
         };
         if let (Some(nt), false, true) = (new_text, datagram, n > 1) {
-            let place = (seq_of(segs.get(0)), total as u32, seq_of(segs.get(n - 1)));
-            self.remember_run(tag.alg, (key, tag.dir), place, nt);
+            // (The run's length as its sender sent it.)
+            let sent = (total as i64 - i64::from(pre)) as u32;
+            let place = (seq_of(segs.get(0)), sent, seq_of(segs.get(n - 1)));
+            let first_end = (starts[1] as i64 - i64::from(pre)) as u32;
+            self.remember_run(tag.alg, (key, tag.dir), place, (pre, first_end), nt);
         }
         for (k, &start) in starts.iter().enumerate().take(n) {
             let buf = segs.get_mut(k);
@@ -1014,32 +1047,40 @@ impl AlgControl {
                     ts: timestamps(d, l4).map(|(val, ecr)| (ecr, val)),
                 });
             }
-            let Some(nt) = new_text else { continue };
-            let old_len = starts[..n].get(k + 1).copied().unwrap_or(total) - start;
-            let from = start.min(nt.len());
-            let to = if k + 1 == n {
-                nt.len()
-            } else {
-                (start + old_len).min(nt.len())
-            };
-            let piece = &nt[from..to];
-            if piece == &text[start..start + old_len] {
-                continue;
-            }
-            match mangle(buf, 14, 0, old_len, piece) {
-                Ok(d) => {
-                    self.count_rewrite(tag.alg);
-                    // Usually only the last segment changes length; one before it
-                    // does when the text shrinks past the last's share (a refused
-                    // command taken out), and its correction is recorded at it.
-                    if let Some(seq) = orig_seq {
-                        conn.seq.record(dir, seq, d as i32);
-                        if self.sync_on && d != 0 && self.changed.len() < SYNC_ROOM {
-                            self.changed.push(key);
-                        }
+            let made: i32 = 'made: {
+                let Some(nt) = new_text else { break 'made 0 };
+                let old_len = starts[..n].get(k + 1).copied().unwrap_or(total) - start;
+                let from = start.min(nt.len());
+                let to = if k + 1 == n {
+                    nt.len()
+                } else {
+                    (start + old_len).min(nt.len())
+                };
+                let piece = &nt[from..to];
+                if piece == &text[start..start + old_len] {
+                    break 'made 0;
+                }
+                match mangle(buf, 14, 0, old_len, piece) {
+                    Ok(d) => {
+                        self.count_rewrite(tag.alg);
+                        d as i32
+                    }
+                    Err(_) => {
+                        self.count_no_room(tag.alg);
+                        0
                     }
                 }
-                Err(_) => self.count_no_room(tag.alg),
+            };
+            // Usually only the last segment changes length; one before it does when
+            // the text shrinks past the last's share (a refused command taken out),
+            // and its correction is recorded at it. The first segment's includes what
+            // the worker's rewrite of what it read made.
+            let d = made + if k == 0 { pre } else { 0 };
+            if let (Some(seq), true) = (orig_seq, d != 0) {
+                conn.seq.record(dir, seq, d);
+                if self.sync_on && self.changed.len() < SYNC_ROOM {
+                    self.changed.push(key);
+                }
             }
         }
         if !datagram {

@@ -206,8 +206,9 @@ impl EngineGrants<'_> {
         }
     }
 
-    /// The grants of `plan`, the stream engine's plan of a message of the TCP session
-    /// `tag` names, on `conn`; all refused once the session is gone.
+    /// The grants of `plan`, the stream engine's plan of a message of the session
+    /// `tag` names (TCP, or UDP for a datagram), on `conn`; all refused once the
+    /// session is gone.
     pub fn grants(
         &mut self,
         c: &dyn Contract,
@@ -215,7 +216,12 @@ impl EngineGrants<'_> {
         plan: &Plan,
         tag: &Tag,
     ) -> [Grant; MAX_ASKS] {
-        let Some(master) = self.nat.tcp_session(tag.inside, tag.remote) else {
+        let proto = if conn.ctx.datagram {
+            ipv4::PROTO_UDP
+        } else {
+            ipv4::PROTO_TCP
+        };
+        let Some(master) = self.nat.session_of(proto, tag.inside, tag.remote) else {
             return [Grant::Refused; MAX_ASKS];
         };
         let s = *self.nat.session(master);
@@ -877,22 +883,26 @@ fn worker_frame<B: PacketBuf>(
     };
     let payload = &buf.data()[start..end];
     let len = payload.len();
-    if !datagram {
+    if !datagram || whole {
         // A stream the stream engine reads: a stateful ALG's (in order, with its
         // state), one under a request policy (it answers in the server's name after
         // what the server has sent), one whose sequence numbers it adjusts or whose
-        // message start it holds. Handed over unread: the engine plans and grants
-        // each message itself (`EngineGrants`), so each is read once, there.
+        // message start it holds; or a datagram reassembled from
+        // fragments (the engine gathers them and reads the whole). Handed over
+        // unread: the engine plans and grants each message itself (`EngineGrants`),
+        // so each is read once, there.
         let params = f.nat.params();
         let policed = !f.tag.nat64
             && (!params.deny_methods(f.alg).is_empty() || params.max_message_size(f.alg) > 0);
-        if policed || c.stateful() || streams.adjusted(master) {
+        if whole || policed || c.stateful() || streams.adjusted(master) {
             f.tag.worker_read = 0;
             return (Some(f.tag), 0);
         }
     }
-    f.tag.worker_read = Tag::READ_ALL;
-    let mut to_control = false;
+    // Where the worker stopped reading, if it did before the end: the stream engine
+    // reads on from there (a TCP stream's first length-changing rewrite, a message
+    // cut across segments, more edits than the worker makes at once).
+    let mut stop = None;
     // Edits to make inline: (offset in the payload, edit).
     let mut inline = [None::<(usize, Edit)>; MAX_INLINE];
     let mut n_inline = 0;
@@ -900,31 +910,31 @@ fn worker_frame<B: PacketBuf>(
     let mut inline_msgs = 0u64;
     let mut at = 0;
     while at < len {
+        if n_inline + MAX_EDITS > MAX_INLINE {
+            // (No room for another message's edits: read on by the engine.)
+            stop = Some(at);
+            break;
+        }
         let rest = &payload[at..];
         match c.framing_in(rest, &conn) {
             Framing::Whole(n) if n > 0 && n <= rest.len() => {
                 let mut e = Edits::default();
                 let ok = f.message(&rest[..n], c, &mut e);
-                at += n;
                 if ok && !e.is_empty() {
-                    let inline_ok = e.keep_length() || (datagram && !whole);
-                    if inline_ok && n_inline + e.len() <= MAX_INLINE {
-                        count_notes(counters, f.alg, c, &e.notes);
-                        for x in e.iter() {
-                            inline[n_inline] = Some((at - n, *x));
-                            n_inline += 1;
-                        }
-                        inline_msgs += 1;
-                    } else {
-                        to_control = true;
-                        if !datagram {
-                            // The stream engine makes this message's edits (and those
-                            // before it) with the grants in the tag, and reads the
-                            // rest of the stream itself from here on.
-                            f.tag.worker_read = u16::try_from(at).unwrap_or(Tag::READ_ALL);
-                            break;
-                        }
+                    count_notes(counters, f.alg, c, &e.notes);
+                    for x in e.iter() {
+                        inline[n_inline] = Some((at, *x));
+                        n_inline += 1;
                     }
+                    inline_msgs += 1;
+                }
+                at += n;
+                if !datagram && !e.keep_length() {
+                    // A length-changing rewrite: made here, and the stream engine
+                    // adjusts the stream's sequence numbers from it on (and reads
+                    // the rest of it).
+                    stop = Some(at);
+                    break;
                 }
             }
             Framing::Skip(n) => {
@@ -934,8 +944,7 @@ fn worker_frame<B: PacketBuf>(
             Framing::More if !datagram && rest.len() <= c.hold() => {
                 // A message cut across segments: the stream engine holds its start,
                 // and reads it whole with the rest (and the stream from here on).
-                f.tag.worker_read = u16::try_from(at).unwrap_or(Tag::READ_ALL);
-                to_control = true;
+                stop = Some(at);
                 break;
             }
             Framing::More | Framing::Whole(_) => {
@@ -945,12 +954,10 @@ fn worker_frame<B: PacketBuf>(
             }
         }
     }
-    // (A refused datagram is answered or dropped there.)
-    to_control |= datagram && f.refused;
-    if to_control {
-        if !datagram && !streams.adjust(master, f.nat) {
-            f.count(ContractEvent::NoRoom);
-        }
+    if datagram && f.refused {
+        // Refused: answered or dropped by the stream engine (which reads it if its
+        // policy lets it through after all).
+        f.tag.worker_read = 0;
         return (Some(f.tag), 0);
     }
     let mut made = 0;
@@ -967,11 +974,25 @@ fn worker_frame<B: PacketBuf>(
         }
     }
     if made > 0 {
-        for e in [ContractEvent::Rewritten, ContractEvent::RewrittenInline] {
-            counters.contract_event(f.alg, e).add(inline_msgs);
+        f.counters
+            .contract_event(f.alg, ContractEvent::Rewritten)
+            .add(inline_msgs);
+        if stop.is_none() {
+            f.counters
+                .contract_event(f.alg, ContractEvent::RewrittenInline)
+                .add(inline_msgs);
         }
     }
-    (None, grew)
+    let Some(stop) = stop else {
+        return (None, grew);
+    };
+    if !streams.adjust(master, f.nat) {
+        f.count(ContractEvent::NoRoom);
+    }
+    // (What the worker read, as the engine sees the payload: rewritten.)
+    f.tag.worker_read = u16::try_from(stop.wrapping_add_signed(grew)).unwrap_or(Tag::READ_ALL);
+    f.tag.grew = i16::try_from(grew).unwrap_or(0);
+    (Some(f.tag), grew)
 }
 
 /// The grants of `plan` as the worker recorded them in the tag's rewrites (a grant
@@ -1222,38 +1243,33 @@ fn has_text(msg: &[u8]) -> bool {
     msg.iter().any(|&b| b != b'\r' && b != b'\n')
 }
 
-/// What the worker read of a text the stream engine reads: the messages that start
-/// before `.0` (a text offset), it planned and granted, with the grants in tag `.1`
-/// (the text's first segment's: [`Tag::worker_read`]).
-pub type WorkerRead<'t> = (usize, &'t Tag);
-
-/// The [`WorkerRead`] of a text whose first segment is tagged `first`.
-pub fn worker_read(first: &Tag) -> WorkerRead<'_> {
-    let at = match first.worker_read {
+/// Where the stream engine starts reading a text whose first segment is tagged
+/// `first`: after what the worker read and rewrote ([`Tag::worker_read`]).
+pub fn worker_read(first: &Tag) -> usize {
+    match first.worker_read {
         Tag::READ_ALL => usize::MAX,
         n => usize::from(n),
-    };
-    (at, first)
+    }
 }
 
 /// In the stream engine: what a frame's or a held run's text for contract ALG `c`
 /// becomes, written into `out` (cleared first): its edits, and the messages the
 /// ALG's `policy` refuses (TCP, a stateful ALG's only; `refused`: the ranges of the
-/// messages a request policy refused already, read no further). A message the worker
-/// read (`read`) is edited with the grants it recorded in the tag; the others are
-/// planned here and granted by `engine` (the worker's NAT: [`EngineGrants`]), so that
-/// each message is read once (without an engine, as in tests of the engine alone,
-/// the grants are looked for in `tag`). The connection's `state` (a
-/// [`Contract::stateful`] ALG's) is advanced message by message; once it says
-/// [`STAND_ASIDE`], the rest is not read. Counts the messages rewritten and the ALG's
-/// own events (of a message planned here, all of them); a message whose edits do not
-/// fit `out`'s room is left as it is (counted `no_room`).
+/// messages a request policy refused already, read no further). The text is read
+/// from `from` on (what the worker read before it, it rewrote: [`worker_read`]); its
+/// messages are planned here and granted by `engine` (the worker's NAT:
+/// [`EngineGrants`]), so that each message is read once (without an engine, as in
+/// tests of the engine alone, the grants are looked for in `tag`'s rewrites). The
+/// connection's `state` (a [`Contract::stateful`] ALG's) is advanced message by
+/// message; once it says [`STAND_ASIDE`], the rest is not read. Counts the messages
+/// rewritten and the ALG's own events; a message whose edits do not fit `out`'s
+/// room is left as it is (counted `no_room`).
 #[allow(clippy::too_many_arguments)]
 pub fn control_edits(
     c: &dyn Contract,
     text: &[u8],
     datagram: bool,
-    (tag, read): (&Tag, WorkerRead<'_>),
+    (tag, from): (&Tag, usize),
     counters: &WorkerCounters,
     state: &mut State,
     policy: Policy<'_>,
@@ -1271,7 +1287,9 @@ pub fn control_edits(
         g.start_text();
     }
     let mut passed = false;
-    let mut at = 0;
+    let mut at = from.min(text.len());
+    // (Counted here: the worker did not read these messages.)
+    let here = engine.is_some();
     while at < text.len() && *state & STAND_ASIDE == 0 {
         let conn = Conn {
             ctx,
@@ -1281,8 +1299,6 @@ pub fn control_edits(
             policy,
         };
         let rest = &text[at..];
-        // Planned here (not by the worker).
-        let here = at >= read.0 && engine.is_some();
         match c.framing_in(rest, &conn) {
             Framing::Whole(n) if n > 0 && n <= rest.len() => {
                 let msg = &rest[..n];
@@ -1300,13 +1316,11 @@ pub fn control_edits(
                 let mut plan = Plan::default();
                 c.plan_in(msg, &conn, &mut plan);
                 let grants = match engine.as_deref_mut() {
-                    Some(g) if here => g.grants(c, &conn, &plan, tag),
-                    _ if at < read.0 => grants_from_tag(&plan, &ctx, read.1),
-                    _ => grants_from_tag(&plan, &ctx, tag),
+                    Some(g) => g.grants(c, &conn, &plan, tag),
+                    None => grants_from_tag(&plan, &ctx, tag),
                 };
                 let mut e = Edits::default();
                 let made = c.edits_in(msg, &conn, &plan, &grants[..plan.len()], &mut e);
-                // (Of a message the worker read, counted by the worker.)
                 if !c.nat64_edits() && nat64_untouched(tag.nat64, &mut e) && here {
                     counters
                         .contract_event(tag.alg, ContractEvent::Nat64Untouched)
@@ -1561,8 +1575,10 @@ mod tests {
         .0
         {
             Some(tag) => {
+                // (The frame as the worker left it: what it read, it rewrote.)
+                let (a, b) = crate::alg_tag::tcp_payload(buf.data()).unwrap();
+                let m = &buf.data()[a..b];
                 let mut e = ControlText::default();
-                let m = msg.as_bytes();
                 let read = worker_read(&tag);
                 control_edits(
                     c,

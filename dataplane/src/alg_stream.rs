@@ -389,9 +389,12 @@ impl<B: PacketBuf> AlgStream<B> {
         let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
         // (Held both ways: the contract ALGs, whose framing says what.)
         let text = crate::alg_contract::contract_of(tag.alg).is_some();
+        // (Its length as its sender sent it: the worker's rewrite of what it read
+        // may have changed it.)
         let seg = crate::alg::tcp_payload(buf.data()).map(|(s, e)| {
             let l4 = crate::alg::l4_at(buf.data());
-            (crate::wire::be32(buf.data(), l4 + 4), e - s)
+            let sent = (e - s).saturating_add_signed(-isize::from(tag.grew));
+            (crate::wire::be32(buf.data(), l4 + 4), sent)
         });
         let repeat = seg.is_some_and(|(seq, _)| self.alg.in_run(&key, tag.dir, seq));
         if let (true, Some((seq, len)), false) = (tag.dir == 0 || text, seg, repeat) {

@@ -5,7 +5,7 @@
 //!
 //! The tag travels in front of the frame, in the mbuf headroom:
 //! `[0xA7, direction, n, alg, in_addr, in_port, rem_addr, rem_port, out_addr, out_port, frag, frags,
-//! nat64, inside_server, worker_read, n x (in_addr, in_port, out_addr, out_port)]`.
+//! nat64, inside_server, worker_read, grew, n x (in_addr, in_port, out_addr, out_port)]`.
 
 use crate::buf::PacketBuf;
 use crate::wire::{be16, be32, ipv4, put16, put32, tcp};
@@ -13,7 +13,7 @@ use crate::wire::{be16, be32, ipv4, put16, put32, tcp};
 const MAGIC: u8 = 0xA7;
 /// Rewrites one packet may carry.
 pub const MAX_REWRITES: usize = 8;
-const HEAD: usize = 28;
+const HEAD: usize = 30;
 const EACH: usize = 12;
 
 /// An announced endpoint and its translation.
@@ -53,13 +53,18 @@ pub struct Tag {
     /// The session's inside host is the ALG's server (its port is one of the ALG's:
     /// a port forward).
     pub inside_server: bool,
-    /// How far into the frame's payload the worker read: the messages that start
-    /// before it, the worker planned and granted (their grants are the rewrites); the
-    /// stream engine plans the others and asks the NAT for their grants itself
-    /// ([`crate::alg_contract::EngineGrants`]), so that each message is read once
-    /// there. 0 (a frame handed over unread: a stateful ALG's stream, a stream the
-    /// engine adjusts or polices) to [`Tag::READ_ALL`] (a datagram).
+    /// How far into the frame's payload (as it comes to the stream engine) the
+    /// worker read: the messages before it, the worker planned, granted and rewrote
+    /// (the engine reads them no more); the stream engine plans the others and asks
+    /// the NAT for their grants itself ([`crate::alg_contract::EngineGrants`]), so
+    /// that each message is read once. 0: a frame handed over unread (a stateful
+    /// ALG's stream, a stream the engine adjusts or polices, a datagram reassembled
+    /// from fragments); [`Tag::READ_ALL`]: all of it (a datagram the policy refused).
     pub worker_read: u16,
+    /// How much the worker's rewrite of what it read changed the payload's length
+    /// (a TCP stream's first length-changing rewrite: the engine adjusts the
+    /// sequence numbers from it on).
+    pub grew: i16,
 }
 
 impl Tag {
@@ -88,6 +93,7 @@ impl Tag {
         d[24] = u8::from(self.nat64);
         d[25] = u8::from(self.inside_server);
         put16(d, 26, self.worker_read);
+        put16(d, 28, self.grew as u16);
         for (k, r) in self.rewrites[..usize::from(self.n)].iter().enumerate() {
             let at = HEAD + EACH * k;
             put32(d, at, r.inside.0);
@@ -121,6 +127,7 @@ impl Tag {
             nat64: d[24] == 1,
             inside_server: d[25] == 1,
             worker_read: be16(d, 26),
+            grew: be16(d, 28) as i16,
             ..Tag::default()
         };
         for k in 0..usize::from(n) {

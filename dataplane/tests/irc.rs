@@ -346,9 +346,9 @@ fn tagged_for_engine(h: &mut Harness, seq: u32, text: &[u8], now: u32) -> (Tag, 
 }
 
 /// Each message is read once: the worker reads an ordinary stream and rewrites in
-/// place; in the frame where it finds a rewrite that changes a length, it reads up
-/// to that message (its grant in the tag) and no further, and the engine reads the
-/// rest; from then on the worker hands the stream's frames over unread (no grant in
+/// place; in the frame where it finds a rewrite that changes a length, it reads and
+/// rewrites up to that message and no further, and the engine reads the rest (and
+/// adjusts the sequence numbers from there); from then on the worker hands the stream's frames over unread (no grant in
 /// the tag), and the engine plans and grants them itself. A message start the worker
 /// finds cut across segments is left to the engine the same way.
 #[test]
@@ -359,11 +359,19 @@ fn each_message_is_read_by_the_worker_or_by_the_engine_not_both() {
     let mut text = resized.to_vec();
     text.extend_from_slice(after.as_bytes());
     let pinholes = |h: &mut Harness| h.worker.counters().expectations_created.get();
-    let (tag, _) = tagged_for_engine(&mut h, 101, &text, 1001);
-    // Read up to the resized offer, granted there; the second offer, by the engine.
-    assert_eq!(usize::from(tag.worker_read), resized.len());
+    let (tag, sent) = tagged_for_engine(&mut h, 101, &text, 1001);
+    // Read and rewritten up to the resized offer (where it ends as rewritten); the
+    // second offer read, granted and rewritten by the engine.
+    assert_ne!(tag.grew, 0);
+    let read = resized.len() as i64 + i64::from(tag.grew);
+    assert_eq!(i64::from(tag.worker_read), read);
     assert_eq!(tag.n, 1);
     assert_eq!(pinholes(&mut h), 2);
+    let sent = sent.expect("sent at once");
+    let (first, second) = sent.split_at(read as usize);
+    assert_eq!(offer(first).0, c.ip().to_string());
+    assert_eq!(offer(second).0, dec(*c.ip()));
+    assert_eq!(sent.len() as i64, text.len() as i64 + i64::from(tag.grew));
     // From now on, nothing read on the worker: the engine grants.
     let next = 101 + text.len() as u32;
     let third = format!("PRIVMSG bob :\x01DCC SEND h {SUB_DEC} 5002 1\x01\r\n");
@@ -383,4 +391,46 @@ fn each_message_is_read_by_the_worker_or_by_the_engine_not_both() {
     let (tag, _) = tagged_for_engine(&mut h, 101 + a.len() as u32, b, 1001);
     assert_eq!((tag.worker_read, tag.n), (0, 0), "the rest: unread");
     assert_eq!(pinholes(&mut h), 1);
+}
+
+/// The worker's first length-changing rewrite in a segment that ends inside the next
+/// line: the worker rewrites the first offer and hands the segment over; the engine
+/// holds it, reads the joined line when the rest comes and rewrites it, and every
+/// later segment is moved by both growths, both ways; a retransmission of the held
+/// run's segments gets the same rewritten bytes.
+#[test]
+fn a_resized_offer_before_a_line_cut_across_segments_adjusts_by_both_rewrites() {
+    let (mut h, c) = session();
+    let resized = b"PRIVMSG bob :\x01DCC SEND f 100.64.1.2 5000 1024\x01\r\n";
+    let line = b"PRIVMSG bob :\x01DCC SEND g 100.64.1.2 5001 1\x01\r\n";
+    let (a, b) = line.split_at(20);
+    let mut first = resized.to_vec();
+    first.extend_from_slice(a);
+    assert!(from_client(&mut h, 101, &first, 1001).is_empty(), "held");
+    let at = 101 + first.len() as u32;
+    let o = from_client(&mut h, at, b, 1001);
+    assert_eq!(o.len(), 2, "{o:?}");
+    let mut text = o[0].2.clone();
+    text.extend_from_slice(&o[1].2);
+    let t = String::from_utf8_lossy(&text).to_string();
+    assert!(!t.contains("100.64.1.2"), "{t}");
+    assert_eq!(t.matches(&c.ip().to_string()).count(), 2, "{t}");
+    assert_eq!(o[0].0, 101);
+    assert_eq!(o[1].0, 101 + o[0].2.len() as u32);
+    let grown = text.len() as i64 - (resized.len() + line.len()) as i64;
+    assert!(grown > 0);
+    // The run again, as its sender retransmits it: the same bytes.
+    let again = from_client(&mut h, 101, &first, 1002);
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!((again[0].0, &again[0].2), (o[0].0, &o[0].2));
+    let again = from_client(&mut h, at, b, 1002);
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!((again[0].0, &again[0].2), (o[1].0, &o[1].2));
+    // Later bytes, both ways.
+    let next = 101 + (resized.len() + line.len()) as u32;
+    let p = from_client(&mut h, next, b"PING x\r\n", 1003);
+    assert_eq!(p[0].0 as i64, next as i64 + grown);
+    let acked = (next as i64 + grown + 8) as u32;
+    let i = from_server(&mut h, c, 501, acked, b"PONG x\r\n", 1003);
+    assert_eq!(i[0].1, next + 8);
 }

@@ -333,13 +333,15 @@ impl Nat {
     /// Whether this table holds the TCP session of `inside` with `remote` (a standby:
     /// whose ALG adjustment its worker's ALG stream engine installs).
     pub fn holds_tcp(&self, inside: (u32, u16), remote: (u32, u16)) -> bool {
-        self.tcp_session(inside, remote).is_some()
+        self.session_of(crate::wire::ipv4::PROTO_TCP, inside, remote)
+            .is_some()
     }
 
-    /// The TCP session of `inside` with `remote`, if this table holds it.
-    pub fn tcp_session(&self, inside: (u32, u16), remote: (u32, u16)) -> Option<u32> {
+    /// The session of protocol `proto` of `inside` with `remote`, if this table
+    /// holds it.
+    pub fn session_of(&self, proto: u8, inside: (u32, u16), remote: (u32, u16)) -> Option<u32> {
         self.session_by_in_key(&Key {
-            proto: crate::wire::ipv4::PROTO_TCP,
+            proto,
             a: inside.0,
             pa: inside.1,
             b: remote.0,
