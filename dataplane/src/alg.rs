@@ -132,6 +132,16 @@ impl AlgPolicy {
         }
     }
 
+    /// The policy contract ALG `alg` reads its stream under (FTP's commands; the
+    /// others' requests are policed apart: [`AlgPolicy::text`]).
+    pub fn contract_of(&self, alg: u8) -> cgnat_alg::contract::Policy<'_> {
+        if alg == crate::nat::ALG_FTP {
+            self.ftp.contract()
+        } else {
+            cgnat_alg::contract::Policy::default()
+        }
+    }
+
     /// The policy of `[alg]`.
     pub fn of(a: &cgnat_config::Alg) -> AlgPolicy {
         let text = |p: &cgnat_config::AlgProto, status: u16| TextPolicy {
@@ -364,6 +374,9 @@ struct Scratch {
     new_text: Vec<u8>,
     ctl: crate::alg_contract::ControlText,
     cuts: crate::alg_contract::Cuts,
+    /// The last text framed to decide whether to hold it (read without framing it
+    /// again).
+    framed: crate::alg_contract::Framed,
 }
 
 /// Segments processed as one text at most ([`AlgControl::process_run`]): a held
@@ -566,6 +579,7 @@ impl AlgControl {
                 new_text: vec![0; TEXT_ROOM + crate::alg_contract::TEXT_EDIT_BYTES],
                 ctl: Default::default(),
                 cuts: Default::default(),
+                framed: Default::default(),
             })),
             counters,
             policy: AlgPolicy::default(),
@@ -664,11 +678,7 @@ impl AlgControl {
 
     /// The `[alg.<name>]` policy keys contract ALG `alg` reads in the stream engine.
     pub fn policy_of(&self, alg: u8) -> cgnat_alg::contract::Policy<'_> {
-        if alg == crate::nat::ALG_FTP {
-            self.policy.ftp.contract()
-        } else {
-            cgnat_alg::contract::Policy::default()
-        }
+        self.policy.contract_of(alg)
     }
 
     /// Sets the ALGs' command and request policy (at start and on a reload); returns
@@ -688,6 +698,31 @@ impl AlgControl {
     /// True while the ALG still reads the connection (not stood aside).
     pub fn reading(&self, key: &(u32, u16, u32, u16)) -> bool {
         !self.conns.get(key).is_some_and(|c| c.stand_aside)
+    }
+
+    /// Whether the TCP text `text` of contract ALG `c` (a segment's payload, or a
+    /// held run's with the segment that may complete it), starting at sequence
+    /// number `seq`, ends inside a message the engine holds until the rest comes
+    /// ([`crate::alg_contract::incomplete`], read after what the worker read, from
+    /// the first segment's tag `first`). How it was framed is kept for reading the
+    /// same text next ([`AlgControl::process_run`]): each text is framed once.
+    pub fn incomplete(
+        &mut self,
+        c: &dyn cgnat_alg::contract::Contract,
+        text: &[u8],
+        (tag, first): (&Tag, &Tag),
+        seq: u32,
+    ) -> bool {
+        let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
+        let id = (key, tag.dir, seq, text.len());
+        let from = crate::alg_contract::worker_read(first);
+        let policy = self.policy.contract_of(tag.alg);
+        match self.scratch.as_deref_mut() {
+            Some(s) => {
+                crate::alg_contract::incomplete(c, (text, from), tag, policy, (&mut s.framed, id))
+            }
+            None => false,
+        }
     }
 
     /// Processes one tagged packet of an ALG control connection, at `now` (`engine`:
@@ -790,6 +825,7 @@ impl AlgControl {
             new_text,
             ctl,
             cuts,
+            framed,
         } = scratch;
         // The whole text and where each segment starts in it; a text longer than
         // there is room for is not read (`fits` false).
@@ -872,6 +908,11 @@ impl AlgControl {
         let mut refused: Option<(bool, [u8; 16], bool)> = None;
         ctl.clear();
         if let (false, true, Some(c)) = (conn.stand_aside, fits, contract) {
+            // How the text was framed when the engine decided not to hold it, if
+            // it was (the same text, read from the same place): not framed again.
+            let from = crate::alg_contract::worker_read(first);
+            let id = (key, tag.dir, seq_of(segs.get(0)), text.len());
+            let framed = if datagram { None } else { framed.of(id, from) };
             // The requests a request policy refuses are found first: nothing is
             // planned or opened for them (a datagram's, the worker read already).
             let text_policy = self
@@ -885,7 +926,7 @@ impl AlgControl {
                     datagram,
                     tag,
                     p.contract(),
-                    cuts,
+                    (cuts, framed.filter(|_| from == 0)),
                 ),
                 None => {
                     cuts.clear();
@@ -911,13 +952,13 @@ impl AlgControl {
                 c,
                 text,
                 datagram,
-                (tag, crate::alg_contract::worker_read(first)),
+                (tag, from),
                 &self.counters,
                 &mut state,
                 policy,
                 ctl,
                 engine,
-                skip,
+                (skip, framed),
             );
             if !datagram {
                 conn.alg_state = state;

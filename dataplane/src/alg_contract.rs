@@ -1275,7 +1275,7 @@ pub fn control_edits(
     policy: Policy<'_>,
     out: &mut ControlText,
     mut engine: Option<&mut EngineGrants<'_>>,
-    refused: &[(usize, usize)],
+    (refused, framed): (&[(usize, usize)], Option<&Framed>),
 ) {
     out.clear();
     let ctx = ctx_of(tag, datagram);
@@ -1290,6 +1290,7 @@ pub fn control_edits(
     let mut at = from.min(text.len());
     // (Counted here: the worker did not read these messages.)
     let here = engine.is_some();
+    let mut k = 0;
     while at < text.len() && *state & STAND_ASIDE == 0 {
         let conn = Conn {
             ctx,
@@ -1299,7 +1300,7 @@ pub fn control_edits(
             policy,
         };
         let rest = &text[at..];
-        match c.framing_in(rest, &conn) {
+        match next_piece(c, rest, &conn, framed, &mut k) {
             Framing::Whole(n) if n > 0 && n <= rest.len() => {
                 let msg = &rest[..n];
                 if refused.iter().any(|&(a, len)| at >= a && at < a + len) {
@@ -1363,7 +1364,7 @@ pub fn refused_requests(
     datagram: bool,
     tag: &Tag,
     policy: Policy<'_>,
-    out: &mut Cuts,
+    (out, framed): (&mut Cuts, Option<&Framed>),
 ) -> bool {
     out.clear();
     let ctx = ctx_of(tag, datagram);
@@ -1374,10 +1375,11 @@ pub fn refused_requests(
         ..Conn::of(ctx)
     };
     let mut passed = false;
+    let mut k = 0;
     let mut at = 0;
     while at < text.len() {
         let rest = &text[at..];
-        match c.framing_in(rest, &conn) {
+        match next_piece(c, rest, &conn, framed, &mut k) {
             Framing::Whole(n) if n > 0 && n <= rest.len() => {
                 passed |= !out.ask(c, &conn, (at, &rest[..n]), passed, true);
                 at += n;
@@ -1394,23 +1396,131 @@ pub fn refused_requests(
     !out.is_empty()
 }
 
-/// In the stream engine: whether a segment's payload (or a held run's text) ends in
-/// the start of a message the worker keeps for its end ([`HOLD`] bytes at most): the
-/// stream engine holds it until the rest comes.
-pub fn incomplete(c: &dyn Contract, text: &[u8], tag: &Tag, policy: Policy<'_>) -> bool {
+/// A text the stream engine frames ([`incomplete`]): its connection, direction, the
+/// sequence number it starts at and its length.
+pub type TextId = ((u32, u16, u32, u16), u8, u32, usize);
+
+/// Messages (and skipped pieces) of a text remembered from its framing at most.
+pub const MAX_FRAMED: usize = 64;
+
+/// How the stream engine framed a text to decide whether to hold it
+/// ([`incomplete`]): the pieces, in order from where it started reading, so that
+/// reading it ([`control_edits`], [`refused_requests`]) frames it no more: each text
+/// is framed once.
+#[derive(Clone, Copy, Debug)]
+pub struct Framed {
+    of: Option<TextId>,
+    from: usize,
+    n: usize,
+    pieces: [Framing; MAX_FRAMED],
+}
+
+impl Default for Framed {
+    fn default() -> Self {
+        Framed {
+            of: None,
+            from: 0,
+            n: 0,
+            pieces: [Framing::More; MAX_FRAMED],
+        }
+    }
+}
+
+impl Framed {
+    /// The framing of text `id` read from `from`, if it is the one remembered.
+    pub fn of(&self, id: TextId, from: usize) -> Option<&Framed> {
+        (self.of == Some(id) && self.from == from).then_some(self)
+    }
+
+    /// The `k`th piece (past the last: the text ends inside a message, or what is
+    /// left is not read).
+    fn piece(&self, k: usize) -> Framing {
+        if k < self.n {
+            self.pieces[k]
+        } else {
+            Framing::More
+        }
+    }
+}
+
+/// The next piece of `rest`: the `k`th of a text framed before (`framed`), else
+/// framed now.
+fn next_piece(
+    c: &dyn Contract,
+    rest: &[u8],
+    conn: &Conn<'_>,
+    framed: Option<&Framed>,
+    k: &mut usize,
+) -> Framing {
+    match framed {
+        Some(f) => {
+            *k += 1;
+            f.piece(*k - 1)
+        }
+        None => c.framing_in(rest, conn),
+    }
+}
+
+/// In the stream engine: whether a segment's payload (or a held run's text), read
+/// from `from` (after what the worker read), ends in the start of a message the
+/// stream engine holds until the rest comes ([`Contract::hold`] bytes at most). Its
+/// pieces are remembered in `framed` as text `id` (when they all fit and the reading
+/// would see the same ones).
+pub fn incomplete(
+    c: &dyn Contract,
+    (text, from): (&[u8], usize),
+    tag: &Tag,
+    policy: Policy<'_>,
+    (framed, id): (&mut Framed, TextId),
+) -> bool {
     let conn = Conn {
         nat64: tag.nat64,
         inside_server: tag.inside_server,
         policy,
         ..Conn::of(ctx_of(tag, false))
     };
-    let mut at = 0;
+    framed.of = None;
+    framed.from = from;
+    framed.n = 0;
+    let mut keep = true;
+    let mut note = |framed: &mut Framed, f: Framing| {
+        if framed.n < MAX_FRAMED {
+            framed.pieces[framed.n] = f;
+            framed.n += 1;
+        } else {
+            keep = false;
+        }
+    };
+    let mut at = from;
     while at < text.len() {
-        match c.framing_in(&text[at..], &conn) {
-            Framing::Whole(n) | Framing::Skip(n) if n > 0 => at += n,
-            Framing::More => return text.len() - at <= c.hold(),
+        let rest = &text[at..];
+        match c.framing_in(rest, &conn) {
+            Framing::Whole(n) if n > 0 && n <= rest.len() => {
+                note(framed, Framing::Whole(n));
+                at += n;
+            }
+            Framing::Skip(n) if n > 0 => {
+                note(framed, Framing::Skip(n));
+                at += n;
+            }
+            Framing::More => {
+                if keep {
+                    framed.of = Some(id);
+                }
+                return text.len() - at <= c.hold();
+            }
+            // (A message longer than what is left, or nothing: the reading stops.)
+            Framing::Whole(n) if n > 0 => {
+                if keep {
+                    framed.of = Some(id);
+                }
+                return false;
+            }
             _ => return false,
         }
+    }
+    if keep {
+        framed.of = Some(id);
     }
     false
 }
@@ -1525,7 +1635,7 @@ mod tests {
                 Policy::default(),
                 &mut out,
                 None,
-                &[],
+                (&[], None),
             );
             out.edits
         };
@@ -1590,7 +1700,7 @@ mod tests {
                     policy,
                     &mut e,
                     None,
-                    &[],
+                    (&[], None),
                 );
                 let mut out = vec![0; m.len() + 1024];
                 let n = cgnat_alg::text::apply_into(m, e.edits(), &mut out).unwrap();
@@ -1847,18 +1957,7 @@ mod tests {
     #[test]
     fn edits_past_the_texts_room_leave_their_messages_as_they_are() {
         let c = contract_of(crate::nat::ALG_FTP).unwrap();
-        let mut tag = Tag {
-            inside: (0x6440_0102, 5000),
-            remote: (0xc000_020a, 21),
-            outside: (0xc633_6401, 5000),
-            alg: crate::nat::ALG_FTP,
-            n: 1,
-            ..Tag::default()
-        };
-        tag.rewrites[0] = Rewrite {
-            inside: (0x6440_0102, 40000),
-            outside: (0xc633_6401, 1024),
-        };
+        let tag = ftp_tag(5000, 5000);
         let room = MAX_TEXT_EDITS - MAX_CUTS;
         let text = b"PORT 100,64,1,2,156,64\r\n".repeat(room + 4);
         let counters = WorkerCounters::default();
@@ -1875,7 +1974,7 @@ mod tests {
                 Policy::default(),
                 out,
                 None,
-                &[],
+                (&[], None),
             );
         };
         edits(&text, &mut out);
@@ -1894,5 +1993,79 @@ mod tests {
         // Cleared, it has the room again.
         edits(&text[..24], &mut out);
         assert_eq!(out.edits.len(), 1);
+    }
+
+    /// An FTP session's tag (the client's port `cport`, its translation's `oport`)
+    /// with the grant of the client's data port 40000 (to the pool's 1024).
+    fn ftp_tag(cport: u16, oport: u16) -> Tag {
+        let mut tag = Tag {
+            inside: (0x6440_0102, cport),
+            remote: (0xc000_020a, 21),
+            outside: (0xc633_6401, oport),
+            alg: crate::nat::ALG_FTP,
+            n: 1,
+            ..Tag::default()
+        };
+        tag.rewrites[0] = Rewrite {
+            inside: (0x6440_0102, 40000),
+            outside: (0xc633_6401, 1024),
+        };
+        tag
+    }
+
+    /// A text framed once to decide whether to hold it is read with that framing:
+    /// the same edits as framing it again (FTP commands, IRC lines with a malformed
+    /// one and a line cut at the end), and only for the same text read from the same
+    /// place.
+    #[test]
+    fn a_text_is_read_with_the_framing_its_hold_decision_made() {
+        let tag = ftp_tag(40000, 1024);
+        let ftp: &dyn Contract = &cgnat_alg::ftp::Ftp;
+        let irc: &dyn Contract = &Irc;
+        let texts: [(&dyn Contract, &[u8]); 3] = [
+            (ftp, b"NOOP\r\nPORT 100,64,1,2,156,64\r\nTYPE I\r\nPORT 100,64,1,2,156,64\r\n"),
+            (
+                irc,
+                b"PING x\r\nPRIVMSG bob :\x01DCC SEND f 100.64.1.2 40000 1\x01\r\nPRIVMSG bob :\x01DCC nonsense\x01\r\nPRIVMSG b",
+            ),
+            (ftp, b"PORT 100,64,1,2,156,64\r\nPOR"),
+        ];
+        let key = (tag.inside.0, tag.inside.1, tag.remote.0, tag.remote.1);
+        for (c, text) in texts {
+            let id = (key, 0, 7, text.len());
+            let mut framed = Framed::default();
+            let held = incomplete(c, (text, 0), &tag, Policy::default(), (&mut framed, id));
+            assert_eq!(held, !text.ends_with(b"\n"));
+            assert!(framed.of(id, 0).is_some());
+            assert!(
+                framed.of((key, 0, 8, text.len()), 0).is_none(),
+                "another text"
+            );
+            assert!(framed.of(id, 6).is_none(), "read from elsewhere");
+            let read = |f: Option<&Framed>| {
+                let counters = WorkerCounters::default();
+                let mut out = ControlText::default();
+                let t = (&tag, 0);
+                let p = Policy::default();
+                control_edits(
+                    c,
+                    text,
+                    false,
+                    t,
+                    &counters,
+                    &mut 0,
+                    p,
+                    &mut out,
+                    None,
+                    (&[], f),
+                );
+                let edits: Vec<(usize, usize, Vec<u8>)> =
+                    out.edits().map(|(a, l, w)| (a, l, w.to_vec())).collect();
+                (edits, format!("{counters:?}"))
+            };
+            let (once, again) = (read(framed.of(id, 0)), read(None));
+            assert!(!once.0.is_empty());
+            assert_eq!(once, again);
+        }
     }
 }

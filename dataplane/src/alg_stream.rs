@@ -418,7 +418,11 @@ impl<B: PacketBuf> AlgStream<B> {
                 } else {
                     // (A text longer than the room is not held further.)
                     let fits = run_payload(&self.held[at].bufs, buf, &mut self.joined);
-                    if n < MAX_RUN && fits && self.incomplete(&self.joined, key, &tag) {
+                    let tags = (&tag, &self.held[at].tag);
+                    if n < MAX_RUN
+                        && fits
+                        && Self::incomplete(&mut self.alg, &self.joined, (key, hseq), tags)
+                    {
                         self.pending = Some(Pending::Append(at, len));
                         self.count_hold(&tag, AlgHold::Held);
                         return Outcome::Hold;
@@ -430,7 +434,7 @@ impl<B: PacketBuf> AlgStream<B> {
             }
             let payload =
                 crate::alg::tcp_payload(buf.data()).map_or(&[][..], |(s, e)| &buf.data()[s..e]);
-            if self.incomplete(payload, key, &tag) {
+            if Self::incomplete(&mut self.alg, payload, (key, seq), (&tag, &tag)) {
                 self.pending = Some(Pending::New {
                     key,
                     tag,
@@ -535,16 +539,20 @@ impl<B: PacketBuf> AlgStream<B> {
         Outcome::Send
     }
 
-    /// Whether a payload (or a run's whole text) ends inside a contract ALG's message.
-    fn incomplete(&self, payload: &[u8], key: (u32, u16, u32, u16), tag: &crate::alg::Tag) -> bool {
-        if payload.is_empty() || !self.alg.reading(&key) {
+    /// Whether a payload (or a run's whole text, `first`: its first segment's tag)
+    /// starting at `seq` ends inside a contract ALG's message (its framing kept for
+    /// reading it: [`crate::alg::AlgControl::incomplete`]).
+    fn incomplete(
+        alg: &mut crate::alg::AlgControl,
+        payload: &[u8],
+        (key, seq): ((u32, u16, u32, u16), u32),
+        tags: (&crate::alg::Tag, &crate::alg::Tag),
+    ) -> bool {
+        if payload.is_empty() || !alg.reading(&key) {
             return false;
         }
-        match crate::alg_contract::contract_of(tag.alg) {
-            Some(c) => {
-                let policy = self.alg.policy_of(tag.alg);
-                crate::alg_contract::incomplete(c, payload, tag, policy)
-            }
+        match crate::alg_contract::contract_of(tags.0.alg) {
+            Some(c) => alg.incomplete(c, payload, tags, seq),
             None => false,
         }
     }
