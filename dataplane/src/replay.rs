@@ -47,6 +47,10 @@ pub struct Report {
     /// Asks of the contract ALGs' messages the NAT refused (a lookup of an endpoint
     /// or call ID it does not know, a call it cannot make or end).
     pub alg_refused: u64,
+    /// The NAT log events the run made under the config's `[logging]` (sessions and
+    /// mappings made and ended, limits, PPTP calls, ALG policy decisions), as the
+    /// runtime would hand them to its exporter (a replay sends none: counted here).
+    pub log_events: u64,
     /// What left the outside port.
     #[serde(skip)]
     pub outside_view: Vec<Vec<u8>>,
@@ -491,6 +495,15 @@ fn after(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
 }
 
+/// Takes the log events the worker made since the last call (as the runtime's loop
+/// hands them to the exporter, so that none is counted `log_events_dropped`): how
+/// many.
+fn take_events(h: &mut Harness) -> u64 {
+    let nat = h.worker.nat.events().drain(..).count();
+    let alg = h.worker.alg_control().events().drain(..).count();
+    (nat + alg) as u64
+}
+
 /// Replays `frames` (with their capture times in seconds) for `inside_host`.
 pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) -> Report {
     let t0 = frames.first().map_or(0, |f| f.0);
@@ -513,6 +526,7 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
     // identifier), as its messages announced them.
     let mut ids: HashMap<u16, (u32, u16)> = HashMap::new();
     for (i, (ts, frame)) in frames.iter().enumerate() {
+        r.log_events += take_events(&mut h);
         if i > 0 && i % 100_000 == 0 {
             // Progress on long captures, on stderr (stdout is the report).
             eprintln!(
@@ -758,6 +772,7 @@ pub fn replay(cfg: &Config, inside_host: Ipv4Addr, frames: &[(u64, Vec<u8>)]) ->
             r.skipped += 1;
         }
     }
+    r.log_events += take_events(&mut h);
     r.ftp_stand_aside = h.counters.alg_ftp_stand_aside.get();
     r.alg_refused = crate::counters::contract_algs()
         .map(|p| {

@@ -455,3 +455,23 @@ fn an_inbound_icmp_error_is_matched_through_the_datagram_it_quotes() {
         "{r}"
     );
 }
+
+/// With `[logging]` on, the replay takes the log events the run makes as the
+/// runtime's exporter would (what an FTP download makes), counted in the report:
+/// the round trip is the same.
+#[test]
+fn a_replay_with_logging_counts_the_log_events_it_made() {
+    let (ok, plain) = replay("ftp-retr-epsv.pcap", "141.142.228.5");
+    assert!(ok, "{plain}");
+    assert_eq!(plain["log_events"], 0);
+    let logging = "[logging]\nsyslog = { server = \"127.0.0.1:514\" }\n";
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("replay-logging");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = cgnat_testkit::capture("ftp-retr-epsv.pcap");
+    let (ok, r) = replay_in(&dir, &pcap, "141.142.228.5", logging, &[]);
+    assert!(ok, "{r}");
+    assert!(r["log_events"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(r["inbound_ok"], plain["inbound_ok"]);
+    assert_eq!(r["outbound"], plain["outbound"]);
+}
