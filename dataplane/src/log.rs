@@ -115,6 +115,21 @@ impl LogEvent {
         }
     }
 
+    /// An ALG policy decision: ALG `alg` (its id) left off for a new session of its
+    /// subscriber (`alg.<name>.only`, `except`), `inside` (outside `outside`) with
+    /// `remote`.
+    pub fn alg_subscriber_off(
+        alg: u8,
+        inside: (u32, u16),
+        outside: (u32, u16),
+        remote: (u32, u16),
+    ) -> LogEvent {
+        LogEvent {
+            _pad: SUBSCRIBER_OFF,
+            ..LogEvent::alg_policy(alg, false, inside, outside, remote, b"")
+        }
+    }
+
     /// True for a NAT64 subscriber's event (its inside is IPv6).
     pub fn is_v6(&self) -> bool {
         self.v6_len != 0
@@ -129,6 +144,10 @@ impl LogEvent {
         }
     }
 }
+
+/// An [`event::ALG_POLICY`] event's decision (in `_pad`): the request answered (0),
+/// dropped (1), or the ALG left off for the subscriber.
+const SUBSCRIBER_OFF: u8 = 2;
 
 /// What gets logged (RFC 6888 REQ-12: no destinations by default; REQ-14: one
 /// record per port block, not per session, when blocks are allocated).
@@ -151,6 +170,9 @@ pub struct Policy {
     /// block and no port, so nothing else records who had the address. On with any
     /// collector, unless `logging.ipfix.sessions = "off"`.
     pub other_sessions: bool,
+    /// ALG policy decisions the NAT makes (an ALG left off for a subscriber): with
+    /// syslog, which takes them (IPFIX has no record for them).
+    pub alg_policy: bool,
 }
 
 impl Policy {
@@ -159,6 +181,7 @@ impl Policy {
     pub fn from_config(cfg: &cgnat_config::Config) -> Policy {
         use cgnat_config::{Allocation, SessionLogging};
         let blocks = cfg.nat.allocation == Allocation::PortBlock;
+        let alg_policy = cfg.logging.syslog.is_some();
         match (&cfg.logging.ipfix, &cfg.logging.syslog) {
             (Some(i), _) => Policy {
                 sessions: match i.sessions {
@@ -172,10 +195,12 @@ impl Policy {
                 limits: true,
                 threshold_percent: i.threshold_percent,
                 other_sessions: i.sessions != SessionLogging::Off,
+                alg_policy,
             },
             (None, Some(_)) => Policy {
                 blocks,
                 other_sessions: true,
+                alg_policy,
                 ..Policy::default()
             },
             (None, None) => Policy::default(),
@@ -524,10 +549,20 @@ pub fn syslog_line(e: &LogEvent, hostname: &str, timestamp: &str) -> String {
                 }
             })
             .collect();
+        // (An ALG left off for a subscriber refused no command.)
+        let refused = if e._pad == SUBSCRIBER_OFF {
+            String::new()
+        } else {
+            format!(" refused=\"{what}\"")
+        };
         return format!(
-            "<132>1 {timestamp} {hostname} cgnat - alg-policy [nat@32473 alg=\"{}\" decision=\"{}\" inside=\"{}:{}\" outside=\"{}:{}\" remote=\"{}:{}\" refused=\"{what}\"]",
+            "<132>1 {timestamp} {hostname} cgnat - alg-policy [nat@32473 alg=\"{}\" decision=\"{}\" inside=\"{}:{}\" outside=\"{}:{}\" remote=\"{}:{}\"{refused}]",
             cgnat_alg::plugin(e.proto).map_or("?", |p| p.name),
-            if e._pad == 1 { "drop" } else { "reply" },
+            match e._pad {
+                1 => "drop",
+                SUBSCRIBER_OFF => "subscriber_off",
+                _ => "reply",
+            },
             Ipv4Addr::from(e.inside),
             e.in_port,
             Ipv4Addr::from(e.outside),

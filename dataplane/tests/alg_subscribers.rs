@@ -88,3 +88,50 @@ fn a_reload_changes_the_subscribers_for_new_sessions() {
     let t = port_from(&mut h, "100.64.8.6", "100,64,8,6,19,137");
     assert_eq!(t, "PORT 100,64,8,6,19,137\r\n");
 }
+
+/// With syslog on, an ALG left off for a subscriber is logged as an `alg-policy`
+/// decision (`subscriber_off`, the session's endpoints, no command refused); without
+/// it, only counted.
+#[test]
+fn an_alg_left_off_for_a_subscriber_is_logged_with_syslog_on() {
+    use cgnat_dataplane::log::{event, syslog_line};
+    let policy = |h: &mut Harness| -> Vec<String> {
+        let ev = h.worker.nat.events();
+        let lines = ev
+            .iter()
+            .filter(|e| e.kind == event::ALG_POLICY)
+            .map(|e| syslog_line(e, "h", "T"))
+            .collect();
+        ev.clear();
+        lines
+    };
+    let except = "[alg]\nftp = { except = [\"100.64.8.0/24\"] }\n";
+    let mut h = harness(&format!(
+        "{except}[logging]\nsyslog = {{ server = \"127.0.0.1:514\" }}\n"
+    ));
+    port_from(&mut h, "100.64.1.2", "100,64,1,2,19,137");
+    assert_eq!(
+        policy(&mut h),
+        Vec::<String>::new(),
+        "served: nothing to log"
+    );
+    port_from(&mut h, "100.64.8.5", "100,64,8,5,19,137");
+    let lines = policy(&mut h);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let l = &lines[0];
+    assert!(
+        l.starts_with("<132>1 T h cgnat - alg-policy [nat@32473 alg=\"ftp\" decision=\"subscriber_off\" inside=\"100.64.8.5:40000\" outside=\"198.51.100."),
+        "{l}"
+    );
+    assert!(l.ends_with(" remote=\"192.0.2.10:21\"]"), "{l}");
+    assert_eq!(h.counters.alg_subscriber_off[usize::from(ALG_FTP)].get(), 1);
+
+    let mut h = harness(except);
+    port_from(&mut h, "100.64.8.5", "100,64,8,5,19,137");
+    assert_eq!(
+        policy(&mut h),
+        Vec::<String>::new(),
+        "no syslog: counted only"
+    );
+    assert_eq!(h.counters.alg_subscriber_off[usize::from(ALG_FTP)].get(), 1);
+}

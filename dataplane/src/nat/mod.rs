@@ -57,6 +57,9 @@ use pool::{Pool, PortError, PortLayout};
 use std::sync::Arc;
 use wheel::{Wheel, NIL};
 
+/// A session's inside, outside and remote endpoints.
+type Ends = ((u32, u16), (u32, u16), (u32, u16));
+
 /// TCP state of a session (RFC 7857 section 3, after RFC 6146).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -835,6 +838,9 @@ pub struct Nat {
     events: Vec<LogEvent>,
     limit_second: u32,
     limit_left: u32,
+    /// The second of the last `subscriber_off` event, and how many more it may log.
+    off_second: u32,
+    off_left: u32,
     /// Pool addresses above the high threshold (an event was sent; re-armed below
     /// threshold - 10 %).
     above_threshold: Vec<bool>,
@@ -1108,6 +1114,8 @@ impl Nat {
             events: Vec::with_capacity(4096),
             limit_second: 0,
             limit_left: 0,
+            off_second: 0,
+            off_left: 0,
             above_threshold: Vec::new(),
             expects: Expectations::new(),
             kin: Vec::with_capacity(kin::MAX_KIN),
@@ -2124,7 +2132,13 @@ impl Nat {
         // A session on a mapping an expectation pins (media the inside host sends
         // first) is one of its master's data sessions. (Not a registration's: it
         // outlives its master, whose record may be another session's by now.)
-        let bound = alg.unwrap_or_else(|| self.alg_for_subscriber(key.proto, key.pb, key.a));
+        let bound = match alg {
+            Some(a) => a,
+            None => {
+                let ends = ((key.a, key.pa), (out_addr, out_port), (key.b, key.pb));
+                self.alg_for_subscriber(key.proto, key.pb, ends, now)
+            }
+        };
         let (alg, master) = match bound {
             0 if !self.expects.is_empty() => self
                 .expectation_of(key.proto, out_addr, out_port)
@@ -2245,9 +2259,12 @@ impl Nat {
         self.alg_in_lists(proto, port)
     }
 
-    /// [`Nat::alg_for`] for a session of subscriber `sub`: 0 when the ALG is off for
-    /// the subscriber (`alg.<name>.only`, `except`), counted per ALG.
-    fn alg_for_subscriber(&self, proto: u8, port: u16, sub: u32) -> u8 {
+    /// [`Nat::alg_for`] for a session of its subscriber (`ends`: the session's
+    /// inside, outside and remote endpoints): 0 when the ALG is off for the
+    /// subscriber (`alg.<name>.only`, `except`), counted per ALG and, with syslog on,
+    /// logged (`alg-policy`, decision `subscriber_off`; 100 a second at most).
+    fn alg_for_subscriber(&mut self, proto: u8, port: u16, ends: Ends, now: u32) -> u8 {
+        let sub = ends.0 .0;
         let a = self.alg_for(proto, port);
         if a == 0 || self.params.alg_subscribers.is_empty() {
             return a;
@@ -2267,6 +2284,17 @@ impl Nat {
         }
         if let Some(c) = self.counters.alg_subscriber_off.get(usize::from(a)) {
             c.inc();
+        }
+        // (A NAT64 host's handle is no address to log: its decision is counted only.)
+        if self.params.log.alg_policy && !hosts6::is_host(sub) {
+            if self.off_second != now {
+                (self.off_second, self.off_left) = (now, 100);
+            }
+            if self.off_left > 0 {
+                self.off_left -= 1;
+                let (inside, outside, remote) = ends;
+                self.emit(LogEvent::alg_subscriber_off(a, inside, outside, remote));
+            }
         }
         0
     }
@@ -2766,6 +2794,20 @@ impl Nat {
         } else {
             TcpState::None
         };
+        // A server behind a port forward speaks its protocol on its own port.
+        let inside = (map.key().a, map.key().pa);
+        let alg = match exp {
+            Some(e) => e.alg,
+            None if forward => {
+                let ends = (
+                    inside,
+                    (map.out_addr(&self.pool), map.out_port),
+                    (t.src, t.sport),
+                );
+                self.alg_for_subscriber(t.proto, map.key().pa, ends, now)
+            }
+            None => 0,
+        };
         let si = self.new_session_in(
             Session {
                 in_addr: map.key().a,
@@ -2775,18 +2817,7 @@ impl Nat {
                 rem_addr: t.src,
                 rem_port: t.sport,
                 proto: t.proto,
-                // A server behind a port forward speaks its protocol on its own port.
-                flags: Session::flags(
-                    state,
-                    exp.map_or(
-                        if forward {
-                            self.alg_for_subscriber(t.proto, map.key().pa, map.key().a)
-                        } else {
-                            0
-                        },
-                        |e| e.alg,
-                    ),
-                ) | if inbound { INBOUND } else { 0 },
+                flags: Session::flags(state, alg) | if inbound { INBOUND } else { 0 },
                 last_seen: now,
                 mapping: m,
                 next: NIL,
