@@ -867,6 +867,15 @@ impl<B: PacketBuf> Worker<B> {
         self.standby = standby;
     }
 
+    /// Takes an HA role at `now` ([`Worker::set_standby`]) with its sync journals:
+    /// an active journals its session changes and its ALG connections' sequence
+    /// adjustments for the standby; a standby journals none.
+    pub fn take_role(&mut self, standby: bool, now: u32) {
+        self.set_standby(standby, now);
+        self.nat.sync_journal(!standby);
+        self.alg_control().sync_journal(!standby);
+    }
+
     /// Writes into `buf` a gratuitous ARP (a broadcast request for `ip` from `ip`)
     /// out of `side`: a new HA active takes the addresses it answers for.
     pub fn build_garp(&mut self, side: Side, ip: u32, buf: &mut B) -> Verdict {

@@ -378,9 +378,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Value> {
         if let Some(sh) = &ha_shared {
             // The configured role from the first packet on.
             let standby = sh.standby.load(Ordering::Relaxed);
-            worker.set_standby(standby, clock.now());
-            worker.nat.sync_journal(!standby);
-            worker.alg_control().sync_journal(!standby);
+            worker.take_role(standby, clock.now());
         }
         worker.set_neighbors6(neighbors6.clone());
         // NAT64 cuts IPv4 packets into IPv6 fragments (RFC 7915 4.1) into mbufs of
@@ -866,9 +864,7 @@ fn worker_loop(
             let standby_now = worker.standby();
             let (nat, alg) = worker.sync_parts();
             if let Some(standby) = ha.turn(nat, alg, standby_now, now) {
-                worker.set_standby(standby, now);
-                worker.nat.sync_journal(!standby);
-                worker.alg_control().sync_journal(!standby);
+                worker.take_role(standby, now);
                 // One worker announces the addresses.
                 if !standby && q == 0 {
                     for side in [Side::Inside, Side::Outside] {
