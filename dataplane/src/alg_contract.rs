@@ -41,6 +41,7 @@
 use crate::alg_tag::{Rewrite, Tag, MAX_REWRITES};
 use crate::buf::PacketBuf;
 use crate::counters::{ContractEvent, WorkerCounters};
+use crate::fixed_map::FixedMap;
 use crate::nat::expect::ExpectReq;
 use crate::nat::{Nat, Session};
 use crate::wire::{ipv4, udp};
@@ -72,14 +73,14 @@ pub const ADJUSTED: usize = 4096;
 /// sequence numbers, or holds a message start of theirs): every later frame of
 /// theirs goes there unread, both ways; and the media sources peers named.
 pub struct Streams {
-    adjusted: Vec<u32>,
+    adjusted: FixedMap<u32, ()>,
     sources: Sources,
 }
 
 impl Default for Streams {
     fn default() -> Self {
         Streams {
-            adjusted: Vec::with_capacity(ADJUSTED),
+            adjusted: FixedMap::new(ADJUSTED),
             sources: Sources(Vec::with_capacity(SOURCES)),
         }
     }
@@ -112,30 +113,27 @@ impl Sources {
 }
 
 impl Streams {
-    /// Whether session `i`'s stream is adjusted by the stream engine.
+    /// Whether session `i`'s stream is read by the stream engine (one lookup).
     fn adjusted(&self, i: u32) -> bool {
-        self.adjusted.contains(&i)
+        self.adjusted.contains_key(&i)
     }
 
-    /// Notes that session `i`'s stream is adjusted from now on. When full, the
-    /// records of sessions that are no longer a contract ALG's TCP session go first
-    /// (a record reused by another such session only sends its frames to the
-    /// stream engine, which has no adjustment for it); false if none could.
+    /// Notes that session `i`'s stream is read by the stream engine from now on.
+    /// When full, the records of sessions that are no longer a contract ALG's TCP
+    /// session go first (a record reused by another such session only sends its
+    /// frames to the stream engine, which reads them as it would anyway); false if
+    /// none could.
     fn adjust(&mut self, i: u32, nat: &Nat) -> bool {
         if self.adjusted(i) {
             return true;
         }
-        if self.adjusted.len() == ADJUSTED {
-            self.adjusted.retain(|&k| {
+        if self.adjusted.is_full() {
+            self.adjusted.retain(|&k, _| {
                 let s = nat.session(k);
                 s.proto == ipv4::PROTO_TCP && contract_of(s.alg()).is_some()
             });
         }
-        if self.adjusted.len() == ADJUSTED {
-            return false;
-        }
-        self.adjusted.push(i);
-        true
+        self.adjusted.insert(i, ()).is_ok()
     }
 
     /// An HA standby promoted: the contract ALG TCP sessions whose sequence
@@ -2067,5 +2065,42 @@ mod tests {
             assert!(!once.0.is_empty());
             assert_eq!(once, again);
         }
+    }
+
+    /// The sessions whose streams the engine reads are found in one lookup; when
+    /// their room is full, the records no longer a contract ALG's TCP session make
+    /// room (a live one stays).
+    #[test]
+    fn the_streams_the_engine_reads_make_room_from_dead_records() {
+        let text = "[dataplane]\ncontrol_lcore = 0\nworker_lcores = [1]\n\
+            [[ports]]\nname = \"inside\"\nrole = \"inside\"\ndevice = \"net_null0\"\n\
+            ipv4 = \"100.64.0.1/10\"\n\
+            [[ports]]\nname = \"outside\"\nrole = \"outside\"\ndevice = \"net_null1\"\n\
+            ipv4 = \"203.0.113.1/24\"\n[nat]\npool = [\"198.51.100.0/30\"]\n";
+        let cfg = cgnat_config::Config::parse(text, "t.toml").unwrap();
+        let mut params = NatParams::from_config(&cfg.nat, 1).unwrap();
+        params.set_algs(&cfg.alg);
+        let mut nat = Nat::new(params, 0, 1, 1000, 7, Arc::new(WorkerCounters::default()));
+        let ftp = crate::nat::Tuple {
+            proto: ipv4::PROTO_TCP,
+            src: 0x6440_0002,
+            dst: 0xc000_020a,
+            sport: 40000,
+            dport: 21,
+        };
+        let i = nat.in2out(&ftp, crate::wire::tcp::SYN, true, 1000).unwrap();
+        let s = nat.session(i);
+        assert!(s.proto == ipv4::PROTO_TCP && contract_of(s.alg()).is_some());
+        let mut streams = Streams::default();
+        assert!(streams.adjust(i, &nat));
+        let others = (0..).filter(|&k| k != i).take(ADJUSTED - 1);
+        for k in others {
+            assert!(streams.adjust(k, &nat), "{k}");
+        }
+        assert!(streams.adjusted.is_full());
+        let next = ADJUSTED as u32 + 7;
+        assert!(streams.adjust(next, &nat));
+        assert!(streams.adjusted(i) && streams.adjusted(next));
+        assert_eq!(streams.adjusted.len(), 2);
     }
 }

@@ -22,6 +22,13 @@ impl MapKey for (u32, u16, u32, u16) {
     }
 }
 
+/// A session's record number.
+impl MapKey for u32 {
+    fn words(&self) -> (u64, u64) {
+        (u64::from(*self), 0)
+    }
+}
+
 /// A control connection and a direction.
 impl MapKey for ((u32, u16, u32, u16), u8) {
     fn words(&self) -> (u64, u64) {
