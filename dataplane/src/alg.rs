@@ -933,9 +933,10 @@ impl AlgControl {
                     false
                 }
             };
+            // The first refused request's command or method (for the log).
+            let what = verb_of(cuts.ranges.first().map_or(&[][..], |&(a, _)| &text[a..]));
             if let (Some(policy), true, true) = (text_policy, text_refused, datagram) {
                 // A refused datagram is answered or dropped whole: not read further.
-                let what = verb_of(cuts.ranges.first().map_or(&[][..], |&(a, _)| &text[a..]));
                 let drop = policy.drop || cuts.replies.bytes().is_empty() || cuts.over;
                 count_policy(&self.counters, tag.alg, drop);
                 self.log_refusal(tag, drop, &what);
@@ -981,7 +982,6 @@ impl AlgControl {
                 ));
             }
             if text_refused {
-                let what = verb_of(cuts.ranges.first().map_or(&[][..], |&(a, _)| &text[a..]));
                 // The refused messages leave the stream whole: no rewrite in them.
                 ctl.retain_outside(&cuts.ranges);
                 let mut over = cuts.over;

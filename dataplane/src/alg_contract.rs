@@ -303,7 +303,6 @@ fn refused(c: &dyn Contract, msg: &[u8], conn: &Conn<'_>, reply: &mut Reply) -> 
     c.refuse(msg, conn, &denied, reply)
 }
 
-/// Counts the ALG's own events noted ([`Contract::events`]) under their counters.
 /// Counts bytes of a text that are no message of ALG `alg`'s (`c`): as its
 /// [`Contract::skipped`] says, or `skipped`.
 fn count_skipped(counters: &WorkerCounters, alg: u8, c: &dyn Contract, bytes: &[u8], ctx: &Ctx) {
@@ -317,6 +316,7 @@ fn count_skipped(counters: &WorkerCounters, alg: u8, c: &dyn Contract, bytes: &[
     }
 }
 
+/// Counts the ALG's own events noted ([`Contract::events`]) under their counters.
 fn count_notes(counters: &WorkerCounters, alg: u8, c: &dyn Contract, notes: &Notes) {
     for (k, n) in notes.iter() {
         let counter = c
@@ -1477,50 +1477,34 @@ pub fn incomplete(
         policy,
         ..Conn::of(ctx_of(tag, false))
     };
-    framed.of = None;
     framed.from = from;
     framed.n = 0;
     let mut keep = true;
-    let mut note = |framed: &mut Framed, f: Framing| {
+    let mut at = from;
+    // Whether the text ends inside a message to hold; None when the reading would
+    // not see the same pieces (framing that gives nothing).
+    let held = loop {
+        let Some(rest) = text.get(at..).filter(|r| !r.is_empty()) else {
+            break Some(false);
+        };
+        let (piece, n) = match c.framing_in(rest, &conn) {
+            f @ Framing::Whole(n) if n > 0 && n <= rest.len() => (f, n),
+            f @ Framing::Skip(n) if n > 0 => (f, n),
+            Framing::More => break Some(rest.len() <= c.hold()),
+            // (A message longer than what is left: the reading stops there too.)
+            Framing::Whole(n) if n > 0 => break Some(false),
+            _ => break None,
+        };
         if framed.n < MAX_FRAMED {
-            framed.pieces[framed.n] = f;
+            framed.pieces[framed.n] = piece;
             framed.n += 1;
         } else {
             keep = false;
         }
+        at = at.saturating_add(n);
     };
-    let mut at = from;
-    while at < text.len() {
-        let rest = &text[at..];
-        match c.framing_in(rest, &conn) {
-            Framing::Whole(n) if n > 0 && n <= rest.len() => {
-                note(framed, Framing::Whole(n));
-                at += n;
-            }
-            Framing::Skip(n) if n > 0 => {
-                note(framed, Framing::Skip(n));
-                at += n;
-            }
-            Framing::More => {
-                if keep {
-                    framed.of = Some(id);
-                }
-                return text.len() - at <= c.hold();
-            }
-            // (A message longer than what is left, or nothing: the reading stops.)
-            Framing::Whole(n) if n > 0 => {
-                if keep {
-                    framed.of = Some(id);
-                }
-                return false;
-            }
-            _ => return false,
-        }
-    }
-    if keep {
-        framed.of = Some(id);
-    }
-    false
+    framed.of = (keep && held.is_some()).then_some(id);
+    held.unwrap_or(false)
 }
 
 #[cfg(test)]

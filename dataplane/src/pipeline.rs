@@ -582,21 +582,28 @@ impl<B: PacketBuf> Worker<B> {
         // (A policy reply goes where the worker's own frames go.)
         self.alg_stream
             .set_unresolved_mac(self.params.unresolved_mac);
-        // What the engine plans itself, it has granted from this worker's tables.
         let now = self.alg_now;
-        let mut grants = self
+        let (engine, mut grants) = self.engine_at(now);
+        engine.alg(buf, side, now, Some(&mut grants))
+    }
+
+    /// The ALG stream engine with its way to this worker's tables at `now`: what the
+    /// engine plans itself, it grants from them ([`crate::alg_contract::EngineGrants`]).
+    fn engine_at(
+        &mut self,
+        now: u32,
+    ) -> (&mut AlgStream<B>, crate::alg_contract::EngineGrants<'_>) {
+        let grants = self
             .contract_streams
             .engine_grants(&mut self.nat, &self.counters, now);
-        self.alg_stream.alg(buf, side, now, Some(&mut grants))
+        (&mut self.alg_stream, grants)
     }
 
     /// Takes the segment [`Worker::alg_frame`] answered [`Outcome::Hold`] for.
     pub fn hold_alg(&mut self, buf: B) {
         let now = self.alg_now;
-        let mut grants = self
-            .contract_streams
-            .engine_grants(&mut self.nat, &self.counters, now);
-        self.alg_stream.hold_alg(buf, now, Some(&mut grants));
+        let (engine, mut grants) = self.engine_at(now);
+        engine.hold_alg(buf, now, Some(&mut grants));
     }
 
     /// A frame the ALG stream engine has ready to send, in the order they must go,
@@ -621,10 +628,8 @@ impl<B: PacketBuf> Worker<B> {
     /// long at `now` ([`Worker::take_alg_ready`] hands them out).
     pub fn alg_tick(&mut self, now: u32) {
         self.alg_now = self.alg_now.max(now);
-        let mut grants = self
-            .contract_streams
-            .engine_grants(&mut self.nat, &self.counters, now);
-        self.alg_stream.tick(now, Some(&mut grants));
+        let (engine, mut grants) = self.engine_at(now);
+        engine.tick(now, Some(&mut grants));
     }
 
     /// The ALG connections' state: their sequence adjustments (HA sync) and the
