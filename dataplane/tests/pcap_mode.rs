@@ -1096,26 +1096,50 @@ fn a_command_whose_reader_went_away_ends_quietly() {
     );
 }
 
-/// Issue 14 over DPDK: a SIP request the policy refuses never leaves the outside
-/// port; the response leaves the inside port (a buffer from the pool, back through
-/// the worker), the decision is counted in the summary and logged to syslog.
-#[test]
-fn a_refused_sip_request_is_answered_counted_and_logged_through_pcap_mode() {
+/// One SIP request `method` from subscriber 100.64.1.2 to 192.0.2.20, through pcap
+/// mode in work directory `name` with `[alg.sip]` keys `sip` and syslog on: the
+/// directory, the summary and the syslog collector (a local UDP socket, 5 s read
+/// timeout).
+fn one_sip_request(name: &str, method: &str, sip: &str) -> (PathBuf, Value, std::net::UdpSocket) {
     let syslog = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     syslog
         .set_read_timeout(Some(std::time::Duration::from_secs(5)))
         .unwrap();
     let port = syslog.local_addr().unwrap().port();
-    let msg = "MESSAGE sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 100.64.1.2:5060;branch=z9hG4bK-9\r\n\
-               From: <sip:alice@100.64.1.2>;tag=a\r\nTo: <sip:bob@192.0.2.20>\r\nCall-ID: m9@100.64.1.2\r\n\
-               CSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n";
-    let dir = workdir("sip-policy");
+    let msg = format!(
+        "{method} sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 100.64.1.2:5060;branch=z9hG4bK-9\r\n\
+         From: <sip:alice@100.64.1.2>;tag=a\r\nTo: <sip:bob@192.0.2.20>\r\nCall-ID: m9@100.64.1.2\r\n\
+         CSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n"
+    );
+    let dir = workdir(name);
     let config = format!(
-        "{CONFIG}\n[alg]\nsip = {{ enabled = true, deny_methods = [\"MESSAGE\"] }}\n\
-         [logging]\nsyslog = {{ server = \"127.0.0.1:{port}\" }}\n"
+        "{CONFIG}\n[alg]\nsip = {{ {sip} }}\n[logging]\nsyslog = {{ server = \"127.0.0.1:{port}\" }}\n"
     );
     let frame = udp("100.64.1.2:5060", "192.0.2.20:5060", msg.as_bytes(), false);
     let summary = run_pcap_config(&dir, &config, &[frame], None);
+    (dir, summary, syslog)
+}
+
+/// The first `alg-policy` line the collector gets among its first eight (the
+/// subscriber's port block comes first).
+fn alg_policy_line(syslog: &std::net::UdpSocket) -> String {
+    let mut buf = [0u8; 1024];
+    (0..8)
+        .map(|_| {
+            let n = syslog.recv(&mut buf).expect("a syslog line");
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        })
+        .find(|l| l.contains(" alg-policy "))
+        .expect("an alg-policy line")
+}
+
+/// Issue 14 over DPDK: a SIP request the policy refuses never leaves the outside
+/// port; the response leaves the inside port (a buffer from the pool, back through
+/// the worker), the decision is counted in the summary and logged to syslog.
+#[test]
+fn a_refused_sip_request_is_answered_counted_and_logged_through_pcap_mode() {
+    let sip = "enabled = true, deny_methods = [\"MESSAGE\"]";
+    let (dir, summary, syslog) = one_sip_request("sip-policy", "MESSAGE", sip);
     let out = read_pcap(&dir.join("out/outside.pcap"));
     assert!(
         out.iter().all(|f| !contains(f, b"MESSAGE")),
@@ -1129,18 +1153,41 @@ fn a_refused_sip_request_is_answered_counted_and_logged_through_pcap_mode() {
     assert!(udp_ok(r) && contains(r, b"CSeq: 1 MESSAGE"));
     assert_eq!(summary["alg"]["policy"]["sip"]["reply"], 1, "{summary}");
     // (The subscriber's port block comes first.)
-    let mut buf = [0u8; 1024];
-    let line = (0..8)
-        .map(|_| {
-            let n = syslog.recv(&mut buf).expect("a syslog line");
-            String::from_utf8_lossy(&buf[..n]).into_owned()
-        })
-        .find(|l| l.contains(" alg-policy "))
-        .expect("an alg-policy line");
+    let line = alg_policy_line(&syslog);
     assert!(
         line.contains(
             "alg-policy [nat@32473 alg=\"sip\" decision=\"reply\" inside=\"100.64.1.2:5060\""
         ) && line.contains("remote=\"192.0.2.20:5060\" refused=\"MESSAGE\"]"),
+        "{line}"
+    );
+}
+
+/// Issue 14: an ALG left off for a subscriber (`alg.sip.except`) over DPDK: the
+/// subscriber's SIP request leaves untouched (a plain session), the decision is in
+/// the summary and its `alg-policy` line (`subscriber_off`, the session's endpoints)
+/// reaches the syslog collector.
+#[test]
+fn an_alg_left_off_for_a_subscriber_is_counted_and_logged_through_pcap_mode() {
+    let sip = "enabled = true, except = [\"100.64.1.0/24\"]";
+    let (dir, summary, syslog) = one_sip_request("sip-subscriber-off", "OPTIONS", sip);
+    let out = read_pcap(&dir.join("out/outside.pcap"));
+    let sent = out
+        .iter()
+        .find(|f| contains(f, b"OPTIONS sip:bob"))
+        .unwrap_or_else(|| panic!("the request did not leave: {summary}"));
+    assert!(
+        contains(sent, b"Via: SIP/2.0/UDP 100.64.1.2:5060"),
+        "as written: no ALG"
+    );
+    assert_eq!(
+        summary["alg"]["policy"]["sip"]["subscriber_off"], 1,
+        "{summary}"
+    );
+    let line = alg_policy_line(&syslog);
+    assert!(
+        line.contains(
+            "alg-policy [nat@32473 alg=\"sip\" decision=\"subscriber_off\" inside=\"100.64.1.2:5060\""
+        ) && line.ends_with("remote=\"192.0.2.20:5060\"]"),
         "{line}"
     );
 }
