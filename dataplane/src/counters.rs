@@ -387,7 +387,7 @@ pub struct WorkerCounters {
     /// id (see [`ContractEvent`]).
     pub alg_contract: [[Counter; N_CONTRACT_EVENTS]; 8],
     /// PPTP calls and their GRE (see `cgnat_dataplane::nat::PPTP_EVENTS`).
-    pub pptp: [Counter; 7],
+    pub pptp: [Counter; crate::nat::PPTP_EVENTS.len()],
     /// FTP commands and replies the ALG parsed.
     pub alg_ftp_messages: Counter,
     /// FTP addresses rewritten.

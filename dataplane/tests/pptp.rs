@@ -766,8 +766,20 @@ fn clear_then_disconnect_gives_the_client_its_own_call_id_back() {
     assert_eq!(gre_in(&mut h, *c.ip(), out, 1003), None);
     assert_eq!(pptp_event(&h, "calls_ended"), 1);
     assert_eq!(pptp_event(&h, "calls_lingered"), 0);
-    // A second disconnect names nothing now: left as written, counted.
-    assert_eq!(disconnect(&mut h, c, out, 1004), out);
+    // The ended call is remembered for retransmissions: the subscriber's clear sent
+    // again goes out with the translated call ID (not its own), the server's notify
+    // again comes in with the subscriber's own; counted, nothing made or ended again.
+    clear(&mut h, sub, 7, out, 1004);
+    assert_eq!(disconnect(&mut h, c, out, 1004), 7);
+    assert_eq!(pptp_event(&h, "ends_resent"), 2);
+    assert_eq!(pptp_event(&h, "disconnects_unmatched"), 0);
+    assert_eq!(
+        (pptp_event(&h, "calls"), pptp_event(&h, "calls_ended")),
+        (1, 1)
+    );
+    assert_eq!(gre_in(&mut h, *c.ip(), out, 1005), None, "no call again");
+    // A notify naming an ID no call had: left as written, counted.
+    assert_eq!(disconnect(&mut h, c, out ^ 0x5a5a, 1005), out ^ 0x5a5a);
     assert_eq!(pptp_event(&h, "disconnects_unmatched"), 1);
 }
 
@@ -794,9 +806,11 @@ fn a_cleared_call_without_a_disconnect_goes_after_the_linger() {
     assert_eq!(h.counters.dropped(DropReason::GreNoCall), 2);
     assert_eq!(pptp_event(&h, "calls_lingered"), 1);
     assert_eq!(pptp_event(&h, "calls_ended"), 1);
-    // The server's late disconnect names nothing: left as written, counted.
-    assert_eq!(disconnect(&mut h, c, out, 1001 + linger), out);
-    assert_eq!(pptp_event(&h, "disconnects_unmatched"), 1);
+    // The server's late disconnect names the call that lingered out: the
+    // subscriber's own ID, as its disconnect in time would have had.
+    assert_eq!(disconnect(&mut h, c, out, 1001 + linger), 7);
+    assert_eq!(pptp_event(&h, "ends_resent"), 1);
+    assert_eq!(pptp_event(&h, "disconnects_unmatched"), 0);
 }
 
 #[test]

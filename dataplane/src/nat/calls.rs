@@ -21,6 +21,11 @@
 //! (`disconnects_unmatched`). When both name a call, and not the same, the translated
 //! ID's is ended: server call IDs and translated ones are apart only by accident, and
 //! the translated one is what deployed servers send.
+//!
+//! A Call-Clear-Request or Call-Disconnect-Notify naming a call that ended already (a
+//! retransmission) gets the translation the call had, from the last ended calls the
+//! table remembers (`nat/gre.rs`), counted `ends_resent`: the subscriber's own call ID
+//! does not go out, nor the translated one in.
 
 use super::gre::{Call, Refused};
 use super::{Nat, TcpState, ALG_PPTP};
@@ -32,7 +37,7 @@ use cgnat_alg::contract::{Ask, Ctx, Dir, Grant, Kind};
 /// (`cgnat_alg_events_total{alg="pptp",event=...}`) and the key in the summary's
 /// `alg.pptp`, by index of [`crate::counters::WorkerCounters::pptp`] (with
 /// `gre_no_call`, the drop counter, beside them).
-pub const PPTP_EVENTS: [&str; 7] = [
+pub const PPTP_EVENTS: [&str; 8] = [
     "calls",
     "calls_refused",
     "calls_ended",
@@ -40,6 +45,7 @@ pub const PPTP_EVENTS: [&str; 7] = [
     "gre_in",
     "calls_lingered",
     "disconnects_unmatched",
+    "ends_resent",
 ];
 /// Indexes of [`PPTP_EVENTS`].
 pub mod event {
@@ -59,6 +65,10 @@ pub mod event {
     /// Call-Disconnect-Notify (or Call-Clear-Request) messages from the server naming
     /// no call of their control session by either convention: left as written.
     pub const UNMATCHED: usize = 6;
+    /// A subscriber's Call-Clear-Request or a server's Call-Disconnect-Notify naming
+    /// a call that had ended already (retransmitted): given the translation the call
+    /// had (`nat/gre.rs`, the ended calls remembered).
+    pub const RESENT: usize = 7;
 }
 
 /// The seconds a call lives without a control message or GRE packet.
@@ -189,10 +199,17 @@ impl Nat {
                 translated: false,
             } => {
                 // The subscriber cleared its call: closing until the server's
-                // Call-Disconnect-Notify (or the linger) ends it.
+                // Call-Disconnect-Notify (or the linger) ends it. A clear of a call
+                // that ended meanwhile (retransmitted) names it as before.
                 match self.calls.close_inside(endpoint.0, server, endpoint.1, now) {
                     Some(c) => Grant::To((c.outside, c.outside_id)),
-                    None => Grant::Refused,
+                    None => match self.calls.ended_inside(endpoint.0, server, endpoint.1) {
+                        Some(c) => {
+                            pptp[event::RESENT].inc();
+                            Grant::To((c.outside, c.outside_id))
+                        }
+                        None => Grant::Refused,
+                    },
                 }
             }
             Ask::End {
@@ -215,6 +232,11 @@ impl Nat {
                     // The server's own ID is left as written: the grant is the
                     // endpoint as named.
                     Grant::To(back)
+                } else if let Some(c) = self.calls.ended_outside(control, named.0, server, named.1)
+                {
+                    // The notify of a call it ended already (retransmitted).
+                    pptp[event::RESENT].inc();
+                    Grant::To((c.inside, c.inside_id))
                 } else {
                     pptp[event::UNMATCHED].inc();
                     Grant::Refused

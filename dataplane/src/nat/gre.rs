@@ -85,7 +85,18 @@ pub struct Calls {
     sync_on: bool,
     /// A sync entry found no room since the last take.
     sync_lost: bool,
+    /// The last [`ENDED_ROOM`] calls ended, oldest overwritten first: a control
+    /// message that still names one (a Call-Clear-Request retransmitted after the
+    /// server's Call-Disconnect-Notify ended the call, or that notify retransmitted)
+    /// gets the translation the call had ([`Calls::ended_inside`],
+    /// [`Calls::ended_outside`]) instead of going out with the other side's ID.
+    ended: [Option<Call>; ENDED_ROOM],
+    /// Where the next ended call is written in `ended`.
+    ended_next: usize,
 }
+
+/// Ended calls a worker remembers for retransmitted control messages.
+pub const ENDED_ROOM: usize = 32;
 
 impl Calls {
     /// A table of at most `max` calls (everything allocated now).
@@ -102,6 +113,8 @@ impl Calls {
             sync: Vec::new(),
             sync_on: false,
             sync_lost: false,
+            ended: [None; ENDED_ROOM],
+            ended_next: 0,
         }
     }
 
@@ -389,7 +402,48 @@ impl Calls {
         }
         self.free.push(s);
         self.note(false, c);
+        self.ended[self.ended_next] = Some(c);
+        self.ended_next = (self.ended_next + 1) % ENDED_ROOM;
         Some(c)
+    }
+
+    /// The most recently ended of the remembered calls for which `is` holds, unless
+    /// a live call has taken its translated call ID toward its server since.
+    fn ended_where(&self, is: impl Fn(&Call) -> bool) -> Option<&Call> {
+        (1..=ENDED_ROOM)
+            .filter_map(|k| self.ended[(self.ended_next + ENDED_ROOM - k) % ENDED_ROOM].as_ref())
+            .find(|c| is(c))
+            .filter(|c| {
+                !self
+                    .by_outside
+                    .contains_key(&(c.outside, c.server, c.outside_id))
+            })
+    }
+
+    /// A recently ended call of the subscriber `inside` with its call ID `inside_id`
+    /// to `server` (see `ended`), when no live call has the same.
+    pub fn ended_inside(&self, inside: u32, server: u32, inside_id: u16) -> Option<&Call> {
+        if self.by_inside.contains_key(&(inside, server, inside_id)) {
+            return None;
+        }
+        self.ended_where(|c| c.inside == inside && c.server == server && c.inside_id == inside_id)
+    }
+
+    /// A recently ended call of control session `control` that `server` knows by its
+    /// translated call ID `outside_id` on `pool` (see `ended`).
+    pub fn ended_outside(
+        &self,
+        control: u32,
+        pool: u32,
+        server: u32,
+        outside_id: u16,
+    ) -> Option<&Call> {
+        self.ended_where(|c| {
+            c.control == control
+                && c.outside == pool
+                && c.server == server
+                && c.outside_id == outside_id
+        })
     }
 
     /// Ends the subscriber's call `inside_id` to `server` at once.
@@ -604,6 +658,43 @@ mod tests {
         assert_eq!(t.sweep(400, 300, 10, |_| false), (0, 1));
         assert!(t.is_empty());
         assert_eq!(t.free.len(), t.capacity());
+    }
+
+    #[test]
+    fn ended_calls_are_remembered_for_retransmissions_until_their_ids_are_taken() {
+        let mut t = Calls::new(4);
+        let all = |_: u32, _: u16| true;
+        let c = *t.announce((A, 7), SERVER, POOL, 1, 10, all).unwrap();
+        assert_eq!(t.ended_inside(A, SERVER, 7), None, "live, not ended");
+        t.end_outside_of(1, POOL, SERVER, c.outside_id).unwrap();
+        assert_eq!(t.ended_inside(A, SERVER, 7), Some(&c));
+        assert_eq!(t.ended_outside(1, POOL, SERVER, c.outside_id), Some(&c));
+        // Another control session, subscriber, server or ID: not this call.
+        assert_eq!(t.ended_outside(2, POOL, SERVER, c.outside_id), None);
+        assert_eq!(t.ended_inside(B, SERVER, 7), None);
+        assert_eq!(t.ended_inside(A, SERVER + 1, 7), None);
+        assert_eq!(t.ended_inside(A, SERVER, 8), None);
+        // The subscriber calls again with the same ID: the live call is the one.
+        let again = *t.announce((A, 7), SERVER, POOL, 1, 11, all).unwrap();
+        assert_eq!(t.ended_inside(A, SERVER, 7), None);
+        t.end_inside(A, SERVER, 7).unwrap();
+        assert_eq!(t.ended_inside(A, SERVER, 7), Some(&again), "the latest");
+        // A live call that took the ended call's translated ID: not given out twice.
+        let mut u = Calls::new(4);
+        let c = *u.announce((A, 7), SERVER, POOL, 1, 10, all).unwrap();
+        u.end_inside(A, SERVER, 7).unwrap();
+        u.cursor = c.outside_id;
+        let d = *u.announce((B, 9), SERVER, POOL, 2, 12, all).unwrap();
+        assert_eq!(d.outside_id, c.outside_id);
+        assert_eq!(u.ended_inside(A, SERVER, 7), None);
+        // Room for the last ENDED_ROOM ends, the oldest forgotten first.
+        for id in 100..100 + ENDED_ROOM as u16 + 1 {
+            t.announce((A, id), SERVER, POOL, 1, 20, all).unwrap();
+            t.end_inside(A, SERVER, id).unwrap();
+        }
+        assert_eq!(t.ended_inside(A, SERVER, 100), None);
+        assert!(t.ended_inside(A, SERVER, 101).is_some());
+        assert_eq!(t.ended_inside(A, SERVER, 7), None);
     }
 
     #[test]
