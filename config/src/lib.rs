@@ -278,6 +278,13 @@ pub struct StaticMapping {
 /// (`nat.max_sessions` is shared among the worker lcores).
 pub const MAX_SESSIONS_PER_WORKER: u32 = 16_000_000;
 
+/// `nat.max_alg_connections` by default.
+pub const DEFAULT_ALG_CONNECTIONS: u32 = 65_536;
+/// The least `nat.max_alg_connections` per worker lcore.
+pub const MIN_ALG_CONNECTIONS_PER_WORKER: u32 = 64;
+/// The most `nat.max_alg_connections` (in all).
+pub const MAX_ALG_CONNECTIONS: u32 = 4_194_304;
+
 /// Session and mapping records one worker lcore numbers together (24 bits: a
 /// mapping index entry names either).
 pub const MAX_RECORDS_PER_WORKER: u32 = 16_777_215;
@@ -318,6 +325,11 @@ pub struct Nat {
     /// Subscribers (inside addresses with state) in the whole appliance: the
     /// subscriber table is sized from it. None: the default, [`Nat::subscriber_limit`].
     pub max_subscribers: Option<u32>,
+    /// ALG control connections (FTP, SIP over TCP, RTSP, IRC, PPTP, ...) whose
+    /// streams the workers' ALG stream engines follow at once, in the whole
+    /// appliance (each worker lcore follows an equal share, rounded up); a new one
+    /// past it is not followed (counted `no_room`). Sized at start.
+    pub max_alg_connections: u32,
     /// Keep port parity.
     pub port_parity: bool,
     /// Try the inside port first when it is free (RFC 4787 REQ-3 allows it; off by

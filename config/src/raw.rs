@@ -65,6 +65,9 @@ fn d_sps() -> u32 {
 fn d_max_sessions() -> u32 {
     1 << 20
 }
+fn d_max_alg_connections() -> u32 {
+    crate::DEFAULT_ALG_CONNECTIONS
+}
 fn d_true() -> bool {
     true
 }
@@ -421,6 +424,8 @@ struct FileNat {
     // Default: what the pool and the allocation can serve (resolve()).
     #[serde(default)]
     max_subscribers: Option<u32>,
+    #[serde(default = "d_max_alg_connections")]
+    max_alg_connections: u32,
     #[serde(default = "d_true")]
     port_parity: bool,
     #[serde(default)]
@@ -1720,6 +1725,20 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
             ));
         }
     }
+    let c = u64::from(n.max_alg_connections);
+    let (least, most) = (
+        workers * u64::from(crate::MIN_ALG_CONNECTIONS_PER_WORKER),
+        u64::from(crate::MAX_ALG_CONNECTIONS),
+    );
+    if c < least || c > most {
+        return Err(cx.err(
+            &nk("max_alg_connections"),
+            format!(
+                "{c} ALG control connections; from {least} ({} per worker lcore) to {most}",
+                crate::MIN_ALG_CONNECTIONS_PER_WORKER
+            ),
+        ));
+    }
     let t = &n.timeouts;
     let tk = |k: &'static str| vec![Key("nat"), Key("timeouts"), Key(k)];
     for (k, v, min, rfc) in [
@@ -1836,6 +1855,7 @@ pub(crate) fn resolve(f: &FileConfig, text: &str, file: &str) -> Result<Config, 
         max_sessions: n.max_sessions,
         max_mappings: n.max_mappings,
         max_subscribers: n.max_subscribers,
+        max_alg_connections: n.max_alg_connections,
         port_parity: n.port_parity,
         port_preservation: n.port_preservation,
         quarantine_secs: n.quarantine_secs,
@@ -2345,6 +2365,7 @@ impl FileConfig {
                 max_sessions: n.max_sessions,
                 max_mappings: n.max_mappings,
                 max_subscribers: n.max_subscribers,
+                max_alg_connections: n.max_alg_connections,
                 port_parity: n.port_parity,
                 port_preservation: n.port_preservation,
                 quarantine_secs: n.quarantine_secs,

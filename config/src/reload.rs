@@ -70,6 +70,10 @@ const FIXED: &[(&str, &str)] = &[
         "the subscriber tables are sized from it at start",
     ),
     (
+        "nat.max_alg_connections",
+        "the ALG stream engines are sized from it at start",
+    ),
+    (
         "nat.max_blocks_per_subscriber",
         "the subscribers' block tables are sized from it at start",
     ),

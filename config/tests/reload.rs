@@ -187,6 +187,14 @@ fn mapping_records_and_the_subscriber_limit_are_refused_live() {
 }
 
 #[test]
+fn the_alg_engines_size_is_refused_live() {
+    let text = format!("{BASE}max_alg_connections = 1024\n");
+    let e = reload_plan(&cfg(BASE), &cfg(&text), &text).expect_err("must be refused");
+    assert_eq!(e[0].key, "nat.max_alg_connections");
+    assert!(e[0].message.contains("sized from it at start"), "{}", e[0]);
+}
+
+#[test]
 fn pcp_limits_change_live_and_the_server_itself_does_not() {
     let on = format!("{BASE}[pcp]\n");
     // Its lifetimes, quota and switches: read by the worker at each request.

@@ -764,6 +764,35 @@ fn max_mappings_is_refused_outside_its_range() {
 }
 
 #[test]
+fn max_alg_connections_defaults_and_is_refused_outside_its_range() {
+    let c = Config::parse(BASE, "t.toml").unwrap();
+    assert_eq!(c.nat.max_alg_connections, 65_536);
+    let c = Config::parse(&nat("max_alg_connections = 64"), "t.toml").unwrap();
+    assert_eq!(c.nat.max_alg_connections, 64);
+    refused(
+        &nat("max_alg_connections = 63"),
+        "max_alg_connections",
+        "nat.max_alg_connections",
+        "63 ALG control connections; from 64 (64 per worker lcore) to 4194304",
+    );
+    refused(
+        &nat("max_alg_connections = 4194305"),
+        "max_alg_connections",
+        "nat.max_alg_connections",
+        "to 4194304",
+    );
+    // Two workers: 64 each at least.
+    let t = with("worker_lcores = [1]", "worker_lcores = [1, 2]")
+        .replace(POOL, &format!("{POOL}\nmax_alg_connections = 100"));
+    refused(
+        &t,
+        "max_alg_connections",
+        "nat.max_alg_connections",
+        "from 128 ",
+    );
+}
+
+#[test]
 fn max_subscribers_defaults_to_what_the_pool_can_serve() {
     // Port-block: the pool's blocks (16 addresses of 126 blocks of 512 ports).
     let c = Config::parse(BASE, "t.toml").unwrap();

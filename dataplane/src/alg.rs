@@ -468,11 +468,9 @@ impl Run {
 /// Runs remembered at once (for [`MAX_CONNS`] connections; fewer for fewer).
 const MAX_RUNS: usize = 4096;
 
-/// Control connections followed at once (by all the engines: each worker's follows
-/// its share, at least [`MIN_CONNS`]).
-pub const MAX_CONNS: usize = 65536;
-/// Control connections one worker's engine follows at least.
-pub const MIN_CONNS: usize = 4096;
+/// Control connections followed at once by all the engines by default
+/// (`nat.max_alg_connections`: each worker's engine follows its share).
+pub const MAX_CONNS: usize = cgnat_config::DEFAULT_ALG_CONNECTIONS as usize;
 
 /// Connections whose adjustment changed, noted for the HA sync between two takes.
 const SYNC_ROOM: usize = 4096;

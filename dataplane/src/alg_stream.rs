@@ -164,7 +164,7 @@ const HOLD_SECS: u32 = 2;
 impl<B: PacketBuf> AlgStream<B> {
     /// The engine: the inside port's MAC, how to find the MAC of the next hop to an
     /// inside address, the smaller of the two ports' MTUs, and how many control
-    /// connections it follows at most (its share of [`crate::alg::MAX_CONNS`]).
+    /// connections it follows at most (its share of `nat.max_alg_connections`).
     pub fn new(
         own_mac: Mac,
         client_mac: Box<dyn Fn(u32) -> Option<Mac> + Send>,

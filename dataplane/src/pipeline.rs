@@ -152,6 +152,9 @@ pub struct PipelineParams {
     pub pcp: Option<crate::pcp::PcpParams>,
     /// NAT64 (`[nat64]`), when on.
     pub nat64: Option<Nat64Params>,
+    /// ALG control connections the workers' stream engines follow, in all
+    /// (`nat.max_alg_connections`): each worker's engine is sized for its share.
+    pub alg_connections: u32,
 }
 
 /// What NAT64 translation needs of the config.
@@ -241,6 +244,7 @@ impl PipelineParams {
             steering: None,
             pcp: crate::pcp::params(&cfg.pcp),
             nat64: Nat64Params::from_config(cfg),
+            alg_connections: cfg.nat.max_alg_connections,
         }
     }
 }
@@ -510,14 +514,16 @@ impl<B: PacketBuf> Worker<B> {
         let wait_max = params.wait_max;
         let inside = ports[Side::Inside as usize].clone();
         let client_neighbors = neighbors.clone();
-        // The ALG connections of this worker's sessions: its share of the appliance's.
+        // The ALG connections of this worker's sessions: its share of the appliance's
+        // (`nat.max_alg_connections`, rounded up).
         let workers = usize::from(nat.pool.layout.workers.max(1));
+        let share = (params.alg_connections as usize).div_ceil(workers).max(1);
         let alg_stream = AlgStream::new(
             inside.mac,
             Box::new(move |ip| client_neighbors.lookup(inside.next_hop(ip))),
             ports[0].mtu.min(ports[1].mtu),
             counters.clone(),
-            (crate::alg::MAX_CONNS / workers).max(crate::alg::MIN_CONNS),
+            share,
         );
         Worker {
             neighbors6: None,

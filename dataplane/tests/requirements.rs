@@ -613,6 +613,63 @@ mod ftp_alg {
         assert_eq!(h.counters.alg_ftp_rewrites.get(), 1);
     }
 
+    /// `nat.max_alg_connections` sizes the workers' ALG stream engines: with 64 (one
+    /// worker), 64 FTP control connections are followed and their PORTs rewritten;
+    /// the 65th is not followed (its PORT goes as written; each of its three
+    /// segments, the handshake's too, counted `no_room`), and the ones followed still
+    /// are.
+    #[test]
+    fn the_alg_engines_follow_max_alg_connections_and_count_the_next_as_no_room() {
+        use cgnat_dataplane::counters::ContractEvent::NoRoom;
+        let mut h = harness("max_alg_connections = 64");
+        let no_room = |h: &cgnat_dataplane::harness::Harness| {
+            h.counters.contract_event(cgnat_alg::id::FTP, NoRoom).get()
+        };
+        let client = |k: u32| (1 + k / 200, 2 + k % 200);
+        let port = |k: u32, seq: u32| {
+            let (c, d) = client(k);
+            tcp(
+                &format!("100.64.{c}.{d}:40000"),
+                "192.0.2.10:21",
+                seq,
+                "PA",
+                format!("PORT 100,64,{c},{d},19,137\r\n").as_bytes(),
+                false,
+            )
+        };
+        for k in 0..65u32 {
+            let (c, d) = client(k);
+            connect(
+                &mut h,
+                &format!("100.64.{c}.{d}:40000"),
+                "192.0.2.10:21",
+                5000,
+            );
+            let sent = port(k, 101);
+            let o = one(&mut h, &sent, Inside, 1001, Outside);
+            if k < 64 {
+                assert!(
+                    payload(&o).starts_with("PORT 198,51,100,"),
+                    "{k}: {}",
+                    payload(&o)
+                );
+                assert_eq!(no_room(&h), 0, "{k}");
+            } else {
+                assert_eq!(payload(&o), payload(&sent), "not followed: as written");
+                assert_eq!(no_room(&h), 3);
+            }
+        }
+        // A connection followed before is followed still.
+        let sent = port(3, 101 + payload(&port(3, 101)).len() as u32);
+        let o = one(&mut h, &sent, Inside, 1002, Outside);
+        assert!(
+            payload(&o).starts_with("PORT 198,51,100,"),
+            "{}",
+            payload(&o)
+        );
+        assert_eq!(no_room(&h), 3);
+    }
+
     #[test]
     fn port_is_rewritten_and_the_data_connection_comes_in() {
         let (mut h, c) = control_session("filtering = \"address-and-port-dependent\"");
