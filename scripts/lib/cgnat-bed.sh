@@ -1,8 +1,40 @@
 # Shared by the end-to-end beds (netns-e2e.sh, sip-e2e.sh, rtsp-e2e.sh, irc-e2e.sh): source it.
 
-# An unused loopback TCP port (for the API and metrics, so parallel beds do not collide).
+# An unused loopback TCP port (for the API, metrics and HA sync listeners, so parallel
+# beds do not collide). Taken outside the kernel's ephemeral range
+# (net.ipv4.ip_local_port_range): a port the kernel hands out to the first thing that
+# connects could be taken by an outgoing connection (one appliance's HA link to the
+# other) between its pick and the listener's start, which happened to the HA bed. A
+# port picked once by this shell (its pid: $$ in a command substitution too) is not
+# picked again.
 free_port() {
-    python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"
+    python3 - "$$" <<'PY'
+import random, socket, sys
+lo, hi = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+span = range(10000, lo) if lo > 12000 else range(hi + 1, 65536)
+seen_file = f"/tmp/cgnat-bed-ports.{sys.argv[1]}"
+try:
+    seen = {int(x) for x in open(seen_file).read().split()}
+except OSError:
+    seen = set()
+for _ in range(1000):
+    p = random.choice(span)
+    if p in seen:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    with open(seen_file, "a") as f:
+        f.write(f"{p}\n")
+    print(p)
+    break
+else:
+    sys.exit("free_port: no free port outside the ephemeral range")
+PY
 }
 
 # write_cgnat_config FILE NAME INSIDE_IF OUTSIDE_IF EXTRA
