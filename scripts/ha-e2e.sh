@@ -46,6 +46,7 @@ down() {
     for l in "$brin" "$brout" habrg$tag hasv$tag hai$tag haai$tag haao$tag haba$tag habb$tag habo$tag; do
         ip link del "$l" 2>/dev/null
     done
+    free_ports_forget
 }
 trap down EXIT
 fail() {

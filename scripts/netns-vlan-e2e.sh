@@ -36,6 +36,7 @@ cleanup() {
     ip netns del "$inet" 2>/dev/null
     ip link del "$vsn" 2>/dev/null
     ip link del "$vin" 2>/dev/null
+    free_ports_forget
 }
 trap cleanup EXIT
 fail() {

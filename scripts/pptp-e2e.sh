@@ -40,6 +40,8 @@
 set -euo pipefail
 here=$(dirname "$(realpath "$0")")
 . "$here/lib/cgnat-bed.sh"
+# PPTP on any TCP port from 1024: a translated port must not hide it.
+pptp_as=$(decode_as tcp pptp)
 mode=${1:?usage: pptp-e2e.sh cgnat|linux CGNAT_BINARY WORKDIR}
 bin=${2:?CGNAT_BINARY (or -)}
 work=$(realpath -m "${3:?WORKDIR}")
@@ -228,7 +230,7 @@ srcs=$(awk '{printf "%s(proto %s):%s ", $2, $3, $1}' "$work/sources.txt")
     || result no-inside-address 0 "$(req)" "$hdr packets with 100.64/10 in the IP header; sources $srcs"
 # The Call IDs as each side saw them (GRE keys toward the subscribers), for the record.
 for side in subscriber internet; do
-    tshark -r "$work/$side.pcap" -Y 'pptp' -T fields -e ip.src -e ip.dst -e pptp.type -e pptp.call_id -e pptp.peer_call_id \
+    tshark $pptp_as -r "$work/$side.pcap" -Y 'pptp' -T fields -e ip.src -e ip.dst -e pptp.type -e pptp.call_id -e pptp.peer_call_id \
         2>/dev/null > "$work/pptp-$side.txt" || true
 done
 

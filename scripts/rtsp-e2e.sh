@@ -25,6 +25,8 @@
 # evidence (the RTSP exchange as seen on either side, counters, pinholes) in WORKDIR.
 set -euo pipefail
 . "$(dirname "$0")/lib/cgnat-bed.sh"
+# RTSP on any TCP port from 1024: a translated port must not hide it.
+rtsp_as=$(decode_as tcp rtsp)
 mode=${1:?usage: rtsp-e2e.sh cgnat|linux|routed CGNAT_BINARY WORKDIR}
 result_label=RTSP
 bin=${2:?CGNAT_BINARY (or -)}
@@ -59,6 +61,7 @@ cleanup() {
     ip link del "$vsn" 2>/dev/null
     ip link del "$vin" 2>/dev/null
     rm -rf "$vlcdir"
+    free_ports_forget
 }
 trap cleanup EXIT
 
@@ -293,7 +296,7 @@ for side in ('inside', 'outside'):
     # Client ports of the RTSP connections that ended with TEARDOWN, and of those
     # that did not (a client killed by timeout may just close the connection; RTSP
     # sessions may outlive their connection, so their pinholes wait for expiry).
-    tshark -r "$work/subscriber.pcap" -Y 'rtsp.request' -T fields -e tcp.stream -e rtsp.method -e rtsp.transport \
+    tshark $rtsp_as -r "$work/subscriber.pcap" -Y 'rtsp.request' -T fields -e tcp.stream -e rtsp.method -e rtsp.transport \
         2>/dev/null > "$work/requests.txt" || true
     left=$(python3 - "$work/expectations-after.json" "$work/requests.txt" > "$work/pinholes-after.txt" <<'PY' && head -1 "$work/pinholes-after.txt" || echo "unreadable"
 import json, re, sys
@@ -356,7 +359,7 @@ if [ "$mode" = cgnat ]; then nat_mac=$(cat "/sys/class/net/$vin/address"); else 
 out="eth.src == $nat_mac"
 tshark -r "$work/internet.pcap" -Y "$out && ip" -T fields -E occurrence=f -e ip.src 2>/dev/null | sort | uniq -c > "$work/sources.txt" || true
 hdr=$(tshark -r "$work/internet.pcap" -Y "$out && (ip.src == 100.64.0.0/10 || ip.dst == 100.64.0.0/10)" 2>/dev/null | wc -l)
-pay=$(tshark -r "$work/internet.pcap" -Y "$out && rtsp && frame contains \"100.64.\"" -T fields -e frame.number -e rtsp.request -e rtsp.transport 2>/dev/null || true)
+pay=$(tshark $rtsp_as -r "$work/internet.pcap" -Y "$out && rtsp && frame contains \"100.64.\"" -T fields -e frame.number -e rtsp.request -e rtsp.transport 2>/dev/null || true)
 echo "$pay" > "$work/payload-leaks.txt"
 npay=$(grep -c . "$work/payload-leaks.txt" || true)
 srcs=$(awk '{printf "%s:%s ", $2, $1}' "$work/sources.txt")
@@ -374,7 +377,7 @@ srcs=$(awk '{printf "%s:%s ", $2, $1}' "$work/sources.txt")
 retx=$(tshark -r "$work/subscriber.pcap" -Y '(tcp.port == 554 || tcp.port == 8554) && tcp.len > 0 && (tcp.analysis.retransmission || tcp.analysis.spurious_retransmission || tcp.analysis.fast_retransmission)' 2>/dev/null | wc -l)
 ooo=$(tshark -r "$work/internet.pcap" -Y '(tcp.port == 554 || tcp.port == 8554) && tcp.len > 0 && tcp.analysis.out_of_order' 2>/dev/null | wc -l)
 # request (first sending) to reply, as the subscriber saw it
-wait_ms=$(tshark -r "$work/subscriber.pcap" -Y 'rtsp.request || rtsp.response' -T fields \
+wait_ms=$(tshark $rtsp_as -r "$work/subscriber.pcap" -Y 'rtsp.request || rtsp.response' -T fields \
     -e tcp.stream -e frame.time_relative -e rtsp.method -e rtsp.response 2>/dev/null \
     | awk -F'\t' 'BEGIN{m=0} $3!="" && !($1 in t){t[$1]=$2} $4!="" && ($1 in t){d=$2-t[$1]; if(d>m)m=d; delete t[$1]} END{printf "%d", m*1000}')
 result rtsp-tcp-health "$([ "$retx" = 0 ] && [ "$ooo" = 0 ] && echo 1 || echo 0)" 0 \
@@ -382,7 +385,7 @@ result rtsp-tcp-health "$([ "$retx" = 0 ] && [ "$ooo" = 0 ] && echo 1 || echo 0)
 
 # The RTSP exchange as seen on each side, for the record.
 for side in subscriber internet; do
-    tshark -r "$work/$side.pcap" -Y rtsp -T fields -E occurrence=f -e ip.src -e tcp.srcport -e ip.dst -e tcp.dstport \
+    tshark $rtsp_as -r "$work/$side.pcap" -Y rtsp -T fields -E occurrence=f -e ip.src -e tcp.srcport -e ip.dst -e tcp.dstport \
         -e rtsp.method -e rtsp.response -e rtsp.transport -e rtsp.url 2>/dev/null | sed 's/\\r\\n//g' \
         > "$work/rtsp-$side.txt" || true
     tshark -r "$work/$side.pcap" -Y 'udp && !icmp' -T fields -e ip.src -e udp.srcport -e ip.dst -e udp.dstport 2>/dev/null \

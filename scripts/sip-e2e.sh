@@ -75,6 +75,8 @@
 set -uo pipefail
 . "$(dirname "$0")/lib/cgnat-bed.sh"
 . "$(dirname "$0")/lib/sip-peers.sh"
+# SIP (and its SDP) on any port from 1024: a translated port must not hide it.
+sip_as=$(decode_as udp tcp sip)
 mode=$1
 bin=$(realpath -m "$2")
 work=$(realpath -m "$3")
@@ -110,6 +112,7 @@ cleanup() {
     ip netns del "$rt" 2>/dev/null
     ip link del "$vsn" 2>/dev/null
     ip link del "$vin" 2>/dev/null
+    free_ports_forget
 }
 trap cleanup EXIT
 die() {
@@ -399,7 +402,7 @@ print(d["start"], d["end"], d.get("media_start", d["start"]), d.get("media_end",
     b_rtcp=$(count "$work/internet-in.pcap" "$t0" "$t1" "ip.dst == $bob and $in_range and udp.dstport % 2 == 1")
     # The BYE answered 200, seen by the caller.
     local cap=$work/subscriber.pcap
-    bye200=$(tshark -r "$cap" -Y "frame.time_epoch >= $t0 and frame.time_epoch <= $t1 + 1 and sip.Status-Code == 200 and sip.CSeq.method == \"BYE\"" 2>/dev/null | wc -l)
+    bye200=$(tshark $sip_as -r "$cap" -Y "frame.time_epoch >= $t0 and frame.time_epoch <= $t1 + 1 and sip.Status-Code == 200 and sip.CSeq.method == \"BYE\"" 2>/dev/null | wc -l)
     local a_heard b_heard
     a_heard=$(heard "$work/alice/audio" "$t0")
     b_heard=$(heard "$work/bob/audio" "$t0")
@@ -416,7 +419,7 @@ print(d["start"], d["end"], d.get("media_start", d["start"]), d.get("media_end",
     # What alice's SDP looked like once it left the NAT, and the media pinholes the NAT
     # held in the middle of the call (remote->outside).
     local sdp_out pins
-    sdp_out=$(tshark -r "$work/internet-in.pcap" -Y "frame.time_epoch >= $t0 and frame.time_epoch <= $t1 and sdp" \
+    sdp_out=$(tshark $sip_as -r "$work/internet-in.pcap" -Y "frame.time_epoch >= $t0 and frame.time_epoch <= $t1 and sdp" \
         -T fields -e sdp.connection_info.address -e sdp.media.port 2>/dev/null | tr '\t' ':' | tr '\n' ',' | sed 's/,$//')
     pins=$(media_pinholes "$work/midcall-$name")
     local after=""
@@ -563,7 +566,7 @@ print(int(ok), f"message_reply={first!r} options_reply={second!r}")
 PY
 )
     sleep 0.5
-    reached=$(tshark -r "$work/internet-in.pcap" -Y 'sip.Method == "MESSAGE"' 2>/dev/null | wc -l)
+    reached=$(tshark $sip_as -r "$work/internet-in.pcap" -Y 'sip.Method == "MESSAGE"' 2>/dev/null | wc -l)
     ok=${pol%% *}
     [ "$reached" = 0 ] || ok=0
     result policy-message "${ok:-0}" "${pol#* } messages_toward_internet=$reached"
@@ -572,7 +575,7 @@ fi
 # ---------------------------------------------------------------- leak check
 sleep 0.5
 mergecap -w "$work/internet-sip.pcap" "$work/internet-in.pcap" "$work/internet-out.pcap" 2>/dev/null
-tshark -r "$work/internet-in.pcap" -Y sip -T fields -e frame.time_epoch -e ip.src -e ip.dst \
+tshark $sip_as -r "$work/internet-in.pcap" -Y sip -T fields -e frame.time_epoch -e ip.src -e ip.dst \
     -e sip.Request-Line -e sip.Status-Line -e sip.Via -e sip.Contact -e sdp.connection_info -e sdp.media \
     > "$work/internet-in-sip.txt" 2>/dev/null
 # The calls' and registrations' traffic: the probes to $probe have their own verdicts
@@ -623,7 +626,7 @@ fi
 # Every SIP message on both sides of the NAT in time order, to read what went wrong:
 # side (sub = subscriber link, out = toward the internet, in = from the internet).
 for side in sub:subscriber in:internet-in out:internet-out; do
-    tshark -r "$work/${side#*:}.pcap" -Y sip -T fields -E separator='|' -e frame.time_epoch -e ip.src -e udp.srcport \
+    tshark $sip_as -r "$work/${side#*:}.pcap" -Y sip -T fields -E separator='|' -e frame.time_epoch -e ip.src -e udp.srcport \
         -e tcp.srcport -e ip.dst -e udp.dstport -e tcp.dstport -e sip.Request-Line -e sip.Status-Line -e sip.Via \
         -e sip.Contact -e sdp.connection_info -e sdp.media 2>/dev/null | sed "s/^/${side%%:*}|/"
 done | sed 's/^in|/toward-internet|/; s/^out|/from-internet|/' | sort -t'|' -k2,2 > "$work/sip-flow.txt"

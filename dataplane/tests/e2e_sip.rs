@@ -164,6 +164,83 @@ fn parses_result_lines() {
     assert!(linux_split_evidence(&passed).is_none());
 }
 
+/// The beds read SIP, RTSP and PPTP from their captures with `decode_as`
+/// (scripts/lib/cgnat-bed.sh): tshark picks a payload's dissector by the lower of its
+/// two ports, and a translated source port can be a registered one. A clean-clone CI
+/// run had alice's SIP mapping at 198.51.100.10:1194 (OpenVPN's): no SIP message of it
+/// was read, so the `reloads` call found no SDP and the leak check read 4 messages.
+/// Here an INVITE with SDP from such ports (UDP and TCP) must be read as SIP with the
+/// beds' arguments; tshark without them must not read the UDP one from 1194, or this
+/// test no longer shows why the arguments are there.
+#[test]
+fn decode_as_reads_sip_from_registered_source_ports() {
+    if Command::new("tshark").arg("--version").output().is_err() {
+        eprintln!("skipped: no tshark (scripts/install-deps.sh --test installs it)");
+        return;
+    }
+    let sdp = "v=0\r\no=- 1 1 IN IP4 198.51.100.10\r\ns=-\r\nc=IN IP4 198.51.100.10\r\n\
+               t=0 0\r\nm=audio 1044 RTP/AVP 0\r\n";
+    let invite = format!(
+        "INVITE sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.10:1194;branch=z9hG4bK1\r\n\
+         From: <sip:alice@192.0.2.10>;tag=1\r\nTo: <sip:bob@192.0.2.20>\r\nCall-ID: c1\r\n\
+         CSeq: 1 INVITE\r\nContact: <sip:alice@198.51.100.10:1194>\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    let builder = || {
+        etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]).ipv4(
+            [198, 51, 100, 10],
+            [192, 0, 2, 20],
+            64,
+        )
+    };
+    let mut frames = Vec::new();
+    // OpenVPN, VXLAN, H.225 RAS, Teredo: each takes the datagram from SIP by default.
+    for sport in [1194u16, 4789, 1719, 3544] {
+        let b = builder().udp(sport, 5060);
+        let mut f = Vec::with_capacity(b.size(invite.len()));
+        b.write(&mut f, invite.as_bytes()).unwrap();
+        frames.push(f);
+    }
+    for sport in [1194u16, 3306] {
+        let b = builder().tcp(sport, 5060, 1, 64240).psh().ack(1);
+        let mut f = Vec::with_capacity(b.size(invite.len()));
+        b.write(&mut f, invite.as_bytes()).unwrap();
+        frames.push(f);
+    }
+    let dir = work_dir("decode-as");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cap = dir.join("registered-ports.pcap");
+    cgnat_dataplane::pcap::write(&cap, &frames, 1, 1000).unwrap();
+    let lib = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/lib/cgnat-bed.sh");
+    let media = |decode: bool| -> Vec<String> {
+        let script = format!(
+            ". '{}'; tshark {} -r '{}' -T fields -e sdp.media.port",
+            lib.display(),
+            if decode {
+                "$(decode_as udp tcp sip)"
+            } else {
+                ""
+            },
+            cap.display()
+        );
+        let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+        let (text, err) = (out.stdout, out.stderr);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&err));
+        String::from_utf8_lossy(&text)
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(media(true), vec!["1044"; frames.len()], "with decode_as");
+    let plain = media(false);
+    assert_eq!(plain.len(), frames.len());
+    assert_eq!(
+        plain[0], "",
+        "tshark read the INVITE from 1194 as SIP by itself"
+    );
+}
+
 #[test]
 fn sip_cgnat_against_linux_helper() {
     if skip() {

@@ -37,6 +37,30 @@ else:
 PY
 }
 
+# Forgets the ports free_port picked for this shell (its record in /tmp): for the
+# bed's exit trap (bed_down does it).
+free_ports_forget() {
+    rm -f "/tmp/cgnat-bed-ports.$$"
+}
+
+# decode_as TRANSPORT... PROTOCOL: tshark arguments that read every TRANSPORT (udp,
+# tcp) port from 1024 up as PROTOCOL. tshark picks a payload's dissector by the lower
+# of its two ports when both have one, so a translated source port that happens to be
+# a registered one below the server's (1194 OpenVPN, 1719 H.225, 3306 MySQL, 4789
+# VXLAN, under SIP's 5060, RTSP's 8554, PPTP's 1723) hides the message from a
+# protocol filter: a clean-clone CI run saw every SIP message of the mapping
+# 198.51.100.10:1194 decoded as OpenVPN, no SDP toward the internet, and a leak check
+# that read 4 SIP messages of the run's dozens. Use it where the ports at 1024 and up
+# that a filter looks at carry that protocol (the captures' other traffic keeps its
+# own dissectors when the filter names the protocol, RTP and RTCP included: those
+# follow the SDP or RTSP that set them up).
+decode_as() {
+    local n=$# proto=${!#} t
+    for t in "${@:1:n-1}"; do
+        printf -- '-d %s.port==1024-65535,%s ' "$t" "$proto"
+    done
+}
+
 # write_cgnat_config FILE NAME INSIDE_IF OUTSIDE_IF EXTRA
 # The bed's cgnat config: the two root-namespace veth ends as net_af_packet ports, the
 # pool, address-and-port-dependent filtering (only what the ALGs expect gets in),
@@ -135,6 +159,7 @@ bed_down() {
     done
     ip link del "$3" 2>/dev/null
     ip link del "$4" 2>/dev/null
+    free_ports_forget
 }
 
 # bed_init PREFIX
