@@ -13,7 +13,10 @@ gave every call its own Call ID on the outside and one pool address.
 Scenarios, each printed as "PPTP-RESULT name=N ok=0|1 required=0|1 detail=...":
   two clients, then 100 (the two and 98 more, all calls live at once), then one
   client clears its call (Call-Clear-Request -> Call-Disconnect-Notify, which must
-  name the client's own Call ID) and keeps sending GRE on it while the others go on;
+  name the client's own Call ID), sends the clear again as a client whose notify was
+  lost does (the server answers with the notify again: the clear must reach it with
+  the call's outside Call ID, the notify the client with its own), and keeps sending
+  GRE on the call while the others go on;
   two calls on one control connection; a client closes its control connection without
   clearing its call and sends GRE on it once a NAT's linger for a closed connection's
   calls (cgnat's: 10 s) is past.
@@ -287,6 +290,24 @@ def main():
         result("clear-disconnect-notify", gone.cdn == gone.call_id,
                "Call-Disconnect-Notify names Call ID %d (the client's is %d, the server's name for it %s)" % (
                    gone.cdn, gone.call_id, outside.get(gone.pac)))
+        # The notify lost, as far as the client knows: it sends the clear again. The
+        # call has ended at the NAT, which must still give the clear the call's outside
+        # Call ID (the server names the call so) and the notify the client's own.
+        first = next((e["pns"] for e in server_events() if e.get("ev") == "clear" and e.get("pac") == gone.pac), None)
+        first_cdn = gone.cdn
+        try:
+            gone.clear()
+            again = "the notify named Call ID %d" % gone.cdn
+        except OSError as e:
+            gone.cdn = None
+            again = "no notify came (%s)" % e
+        time.sleep(0.3)
+        seen = [e for e in server_events() if e.get("ev") in ("clear-again", "clear-unknown")]
+        result("clear-resent", gone.cdn == gone.call_id and first is not None
+               and any(e["ev"] == "clear-again" and e["pns"] == first for e in seen),
+               "the clear sent again reached the server as %s (the first as Call ID %s), %s (the client's is %d)" % (
+                   ",".join("%s pns=%s" % (e["ev"], e["pns"]) for e in seen) or "nothing", first, again, gone.call_id))
+        gone.cdn = first_cdn
         time.sleep(0.5)
         t_clear = time.time()
         others = [c for c in live if c is not gone]

@@ -213,6 +213,10 @@ PY
     else
         result cleared-call-counted 0 1 "gre_no_call rose by ${nocall:-nothing} for $sent GRE packets sent on the cleared call; moved: $(tr '\n' ' ' < "$work/gre-counters.txt")"
     fi
+    # The clear sent again and the notify sent again for it (clear-resent): each
+    # given the ended call's translation, counted.
+    resent=$(awk -F= '$1 ~ /pptp\.ends_resent$/ {print $2+0}' "$work/gre-counters.txt" | head -1)
+    result ends-resent-counted "$([ "${resent:-0}" = 2 ] && echo 1 || echo 0)" 1 "pptp ends_resent rose by ${resent:-nothing} for the clear and the notify sent again after the call ended (want 2)"
 else
     ip netns exec "$rtr" nft list table ip pptpbed > "$work/linux-nft-after.txt" 2>&1 || true
 fi

@@ -6,7 +6,8 @@ run (the test kernel has none): the GRE payload is only carried back.
 Control: Start-Control-Connection-Request -> Reply, Echo-Request -> Reply,
 Outgoing-Call-Request -> Reply (with a Call ID of the server's own, distinct for every
 call), Set-Link-Info (recorded), Call-Clear-Request -> Call-Disconnect-Notify (the call
-ends), Stop-Control-Connection-Request -> Reply.
+ends; a clear naming a call this connection cleared before gets the notify again, as a
+PNS whose notify was lost asks for it), Stop-Control-Connection-Request -> Reply.
 
 GRE: a packet whose key names one of the server's live calls is sent back to the
 address it came from, keyed by that call's peer Call ID (the client's Call ID as the
@@ -15,7 +16,7 @@ followed by "|from=SRC|pns=PEER_CALL_ID|pac=CALL_ID". A packet for no live call 
 answered.
 
 Every event is one JSON line in the log: {"ev": "sccrq" | "call" | "sli" | "clear" |
-"clear-unknown" | "gre" | "gre-unknown" | ..., ...}, with the peer's address.
+"clear-again" | "clear-unknown" | "gre" | "gre-unknown" | ..., ...}, with the peer's address.
 
 Usage: pptp-peer.py ADDR LOGFILE [FIRST_CALL_ID]
   FIRST_CALL_ID: the server's first Call ID (0x4000); the next calls count up from it.
@@ -67,6 +68,7 @@ def read_exact(conn, n):
 
 def serve(conn, peer):
     mine = []  # the calls of this control connection
+    ended = {}  # the calls it cleared: the PNS's Call ID -> ours
     try:
         while True:
             head = read_exact(conn, 2)
@@ -112,9 +114,16 @@ def serve(conn, peer):
                     pac = next((c for c in mine if c in calls and calls[c]["pns"] == pns), None)
                     if pac is not None:
                         del calls[pac]
+                if pac is None and pns in ended:
+                    # A clear of a call this connection cleared already: the PNS did
+                    # not get the notify; it is sent again, as the first was.
+                    record(ev="clear-again", peer=peer[0], pns=pns, pac=ended[pns])
+                    conn.sendall(control(CDN, struct.pack("!HBBHH128s", pns, 1, 0, 0, 0, b"")))
+                    continue
                 if pac is None:
                     record(ev="clear-unknown", peer=peer[0], pns=pns)
                     continue
+                ended[pns] = pac
                 record(ev="clear", peer=peer[0], pns=pns, pac=pac)
                 # The Call ID of a Call-Disconnect-Notify names the call as the PNS
                 # knows it (its own Call ID), as pptp-linux reads it and Linux's

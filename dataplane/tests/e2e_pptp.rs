@@ -12,14 +12,18 @@
 //! while the other 99 flow; `cgnat show expectations` lists the live calls; two calls
 //! on one control connection each work; the server's Call-Disconnect-Notify (naming
 //! the call as the server knows it, the translated ID) reaches the client naming its
-//! own Call ID; the GRE of a call whose control connection closed without clearing it
-//! is dropped once the linger (10 s) is past, and no call is listed then; no
-//! 100.64/10 address reaches the internet side; cgnat exits cleanly.
+//! own Call ID; the clear sent again after the notify (a client whose notify was lost)
+//! reaches the server with the call's outside Call ID and the notify sent again for it
+//! the client with its own, counted `ends_resent`; the GRE of a call whose control
+//! connection closed without clearing it is dropped once the linger (10 s) is past,
+//! and no call is listed then; no 100.64/10 address reaches the internet side; cgnat
+//! exits cleanly.
 //!
 //! Asserted for Linux (`ct helper "pptp"`, snat to one address): the two and the 100
 //! clients each get their own echoes and the server sees distinct Call IDs from the
 //! one address (nf_nat_pptp gives each call the control connection's translated TCP
-//! port as its Call ID); and what docs/alg.md's PPTP table records of it: the GRE
+//! port as its Call ID), and the clear and notify sent again are translated as the
+//! first ones were; and what docs/alg.md's PPTP table records of it: the GRE
 //! of a cleared call still reaches the server, and two calls on one control
 //! connection get the same Call ID on the outside.
 
@@ -75,6 +79,7 @@ const BOTH: &[&str] = &[
     "many-echo",
     "many-call-ids",
     "clear-reached-server",
+    "clear-resent",
     "others-after-clear",
     "no-inside-address",
 ];
@@ -95,6 +100,7 @@ fn pptp_through_cgnat_two_and_100_clients() {
         "cleared-call-dropped",
         "cleared-call-counted",
         "clear-disconnect-notify",
+        "ends-resent-counted",
         "closed-connection-gre",
         "calls-after-close",
         "calls-listed",

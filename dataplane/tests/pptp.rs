@@ -915,6 +915,24 @@ fn a_call_id_reused_after_its_clear_is_a_new_call() {
     assert_eq!(gre_in(&mut h, *c.ip(), out, 1003), None);
     assert_eq!(pptp_event(&h, "calls"), 2);
     assert_eq!(pptp_event(&h, "calls_ended"), 1);
+    // The server answers the new call, then its notify of the old one comes late,
+    // naming it by its translated ID. The subscriber's 7 is the new call now: the
+    // notify must not be given it (the client would end its new call), though the
+    // old call is among the remembered ended ones.
+    let rp = message(msg::OUT_CALL_REPLY, 0x200, again);
+    let got = from_server(&mut h, c, SERVER_SEQ + 32, &rp, 1003);
+    assert_eq!(id_at(&got, 14), 7);
+    let late = message(msg::CALL_DISCONNECT_NOTIFY, out, 0);
+    let got = from_server(&mut h, c, SERVER_SEQ + 64, &late, 1004);
+    assert_eq!(
+        id_at(&got, 12),
+        out,
+        "the old call's notify named the new call"
+    );
+    assert_eq!(pptp_event(&h, "ends_resent"), 0);
+    assert_eq!(pptp_event(&h, "disconnects_unmatched"), 1);
+    assert_eq!(gre_in(&mut h, *c.ip(), again, 1005), Some((ip(sub), 7)));
+    assert!(gre_out(&mut h, sub, 0x200, 1005));
 }
 
 /// The GRE events the worker logged since the last look (the others dropped):

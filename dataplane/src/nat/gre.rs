@@ -408,7 +408,9 @@ impl Calls {
     }
 
     /// The most recently ended of the remembered calls for which `is` holds, unless
-    /// a live call has taken its translated call ID toward its server since.
+    /// a live call has taken its translated call ID toward its server since, or the
+    /// subscriber has given its own call ID to a new call to that server (a message
+    /// of the old call translated then would name the new one).
     fn ended_where(&self, is: impl Fn(&Call) -> bool) -> Option<&Call> {
         (1..=ENDED_ROOM)
             .filter_map(|k| self.ended[(self.ended_next + ENDED_ROOM - k) % ENDED_ROOM].as_ref())
@@ -417,15 +419,15 @@ impl Calls {
                 !self
                     .by_outside
                     .contains_key(&(c.outside, c.server, c.outside_id))
+                    && !self
+                        .by_inside
+                        .contains_key(&(c.inside, c.server, c.inside_id))
             })
     }
 
     /// A recently ended call of the subscriber `inside` with its call ID `inside_id`
     /// to `server` (see `ended`), when no live call has the same.
     pub fn ended_inside(&self, inside: u32, server: u32, inside_id: u16) -> Option<&Call> {
-        if self.by_inside.contains_key(&(inside, server, inside_id)) {
-            return None;
-        }
         self.ended_where(|c| c.inside == inside && c.server == server && c.inside_id == inside_id)
     }
 
@@ -674,9 +676,12 @@ mod tests {
         assert_eq!(t.ended_inside(B, SERVER, 7), None);
         assert_eq!(t.ended_inside(A, SERVER + 1, 7), None);
         assert_eq!(t.ended_inside(A, SERVER, 8), None);
-        // The subscriber calls again with the same ID: the live call is the one.
+        // The subscriber calls again with the same ID: the live call is the one, and
+        // the old call's translated ID no longer leads to the subscriber's 7.
         let again = *t.announce((A, 7), SERVER, POOL, 1, 11, all).unwrap();
+        assert_ne!(again.outside_id, c.outside_id);
         assert_eq!(t.ended_inside(A, SERVER, 7), None);
+        assert_eq!(t.ended_outside(1, POOL, SERVER, c.outside_id), None);
         t.end_inside(A, SERVER, 7).unwrap();
         assert_eq!(t.ended_inside(A, SERVER, 7), Some(&again), "the latest");
         // A live call that took the ended call's translated ID: not given out twice.
