@@ -573,7 +573,7 @@ fn calls(n: &Nat) -> BTreeSet<CallView> {
 /// same server call IDs; a call the subscriber clears and the server disconnects ends
 /// there too. Once promoted, the standby carries a live call's GRE both ways (out from
 /// the pool address, back to the subscriber with its own call ID); the ended call's
-/// GRE is dropped (`gre_no_call`).
+/// GRE is dropped (`gre_no_call`), and its clear sent again gets its translated ID.
 #[test]
 fn pptp_calls_sync_and_their_gre_flows_through_the_promoted_standby() {
     use cgnat_alg::pptp::{message, msg};
@@ -643,6 +643,23 @@ fn pptp_calls_sync_and_their_gre_flows_through_the_promoted_standby() {
     let f = ip_frame("100.64.1.4", "192.0.2.10", 47, &gre1(0x102), false);
     none(&mut s.h, &f, Side::Inside, 2002);
     assert_eq!(s.h.counters.dropped(DropReason::GreNoCall), 1);
+    // The ended call's clear sent again by its subscriber (the notify lost on its
+    // way): the standby ended the call as the sync told it, so it remembers it as the
+    // active did, and the clear goes out with the call's translated ID.
+    let clear = tcp(
+        "100.64.1.4:40000",
+        "192.0.2.10:1723",
+        101 + 168,
+        "PA",
+        &message(msg::CALL_CLEAR_REQUEST, 9, 0),
+        false,
+    );
+    let o = one(&mut s.h, &clear, Side::Inside, 2002, Side::Outside);
+    assert_eq!(
+        u16::from_be_bytes([o[54 + 12], o[54 + 13]]),
+        out_c,
+        "the ended call's translation, after the failover"
+    );
     // Active now, it sweeps its calls: the closing one, past its linger, goes; the
     // live ones stay.
     s.h.expire(2003);
