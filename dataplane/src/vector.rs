@@ -127,10 +127,38 @@ impl Meta {
     };
 }
 
+/// The session hashes of the frames a vector created sessions for, as a 1,024-bit
+/// filter: a new flow whose hash's bit is clear has no earlier creation of its own
+/// tuple in the vector, so [`earlier`] compares tuples (one per earlier creation)
+/// only for the few whose bit another creation set.
+#[derive(Default)]
+struct Created([u64; 16]);
+
+impl Created {
+    #[inline]
+    fn bit(hash: u32) -> (usize, u64) {
+        let b = hash >> 22;
+        ((b >> 6) as usize, 1 << (b & 63))
+    }
+    #[inline]
+    fn add(&mut self, hash: u32) {
+        let (w, m) = Self::bit(hash);
+        self.0[w] |= m;
+    }
+    #[inline]
+    fn may_hold(&self, hash: u32) -> bool {
+        let (w, m) = Self::bit(hash);
+        self.0[w] & m != 0
+    }
+}
+
 /// True when one of the frames `created` marks before frame `i` has its tuple: the
 /// session the lookup of `i` missed may exist now.
 #[inline]
-fn earlier(meta: &[Meta], created: Mask, i: usize) -> bool {
+fn earlier(meta: &[Meta], created: Mask, i: usize, filter: &Created) -> bool {
+    if !filter.may_hold(meta[i].hash) {
+        return false;
+    }
     let t = &meta[i].plain.tuple;
     let mut bits = created & before(i);
     while bits != 0 {
@@ -354,13 +382,14 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
     // inbound one of a new flow's tuple): the new flows after it look again.
     let mut full = false;
     let mut created: Mask = 0;
+    let mut filter = Created::default();
     for i in 0..n {
         if meta[i].next != Next::Slow {
             continue;
         }
         let creates = !handed
             && new_flows & bit(i) != 0
-            && !earlier(meta, created, i)
+            && !earlier(meta, created, i, &filter)
             && (!full
                 || worker
                     .nat
@@ -379,6 +408,7 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
         };
         let v = if creates {
             created |= bit(i);
+            filter.add(m.hash);
             // The new sessions' outside keys are indexed after the next creations
             // (their slots' misses overlap those), before anything else reads them.
             worker.nat.defer_out_keys();
