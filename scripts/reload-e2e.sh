@@ -6,7 +6,8 @@
 # reload adds 198.51.100.64/30 and removes the /28: the subscriber's live sessions
 # stay on its draining address, `cgnat show pool` shows it draining and the new
 # addresses active, and a second subscriber address gets a new one). Checks: the download's
-# sha256, every UDP datagram answered from one unchanged mapping, the subscriber's
+# sha256, every UDP datagram answered (at most 3 sent again in the run) from one
+# unchanged mapping, the subscriber's
 # sessions (inside and outside endpoints) the same after each reload, the running
 # config changed each time, and the ALG switch followed: active FTP fails with the
 # FTP ALG off and works again once it is back on. Needs root.
@@ -106,23 +107,42 @@ for _ in range(20):
         pass
 else:
     sys.exit("no answer at all")
-sent = answered = 0
+# A datagram unanswered for 3 s is sent again, twice at most: the veths and the
+# af_packet rings between the namespaces and cgnat may lose one on a loaded machine
+# (a clean-clone CI run lost one of 1,721 with no drop counted by cgnat and every
+# packet its ports received sent on). Passes with every datagram answered and at most MAX_RESENT sent again in
+# the run; an answer to an earlier try is read past.
+MAX_RESENT = 3
+sent = answered = resent = 0
 while not os.path.exists(sys.argv[1]) and sent < 2000:
     msg = b"ping %d" % sent
-    c.sendto(msg, ("192.0.2.10", 7007))
     sent += 1
-    try:
-        data, _ = c.recvfrom(2048)
-    except socket.timeout:
-        print("no answer to", msg, flush=True)
-        continue
-    if data == msg.upper():
+    got = False
+    for attempt in range(3):
+        if attempt:
+            resent += 1
+            print("no answer to", msg, "in 3 s: sent again", flush=True)
+        c.sendto(msg, ("192.0.2.10", 7007))
+        deadline = time.monotonic() + 3
+        while not got and time.monotonic() < deadline:
+            c.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                got = c.recvfrom(2048)[0] == msg.upper()
+            except socket.timeout:
+                break
+        if got:
+            break
+    if got:
         answered += 1
+    else:
+        print("no answer to", msg, "after 3 tries", flush=True)
     time.sleep(0.05)
+c.settimeout(3)
 c.sendto(b"END", ("192.0.2.10", 7007))
-c.recvfrom(2048)
-print("sent", sent, "answered", answered, flush=True)
-sys.exit(0 if sent == answered and sent > 100 else 1)
+while c.recvfrom(2048)[0] != b"BYE":
+    pass
+print("sent", sent, "answered", answered, "sent again", resent, flush=True)
+sys.exit(0 if sent == answered and sent > 100 and resent <= MAX_RESENT else 1)
 PY
 udp_pid=$!
 pids+=("$udp_pid")

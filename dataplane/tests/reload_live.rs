@@ -333,7 +333,8 @@ fn reload_and_sighup_apply_live_settings_and_refuse_the_rest_whole() {
 
 /// scripts/reload-e2e.sh: an HTTP download and a UDP exchange through a running
 /// appliance on a network-namespace bed, across four reloads (three `cgnat reload`,
-/// one SIGHUP): sha256 checked, no datagram unanswered, the subscriber's sessions the
+/// one SIGHUP): sha256 checked, no datagram unanswered (at most 3 of them sent again
+/// in the run), the subscriber's sessions the
 /// same after each, the FTP ALG switched off and on seen in active FTP, and a pool
 /// prefix added and the old one removed: the live sessions stay on their draining
 /// address (`cgnat show pool` says so) and a new subscriber comes from the new prefix.
