@@ -127,12 +127,14 @@ impl Meta {
     };
 }
 
-/// The session hashes of the frames a vector created sessions for, as a 1,024-bit
-/// filter: a new flow whose hash's bit is clear has no earlier creation of its own
-/// tuple in the vector, so [`earlier`] compares tuples (one per earlier creation)
-/// only for the few whose bit another creation set.
+/// The frames of a vector that created a session (`frames`), and their session
+/// hashes as a 1,024-bit filter, so that [`Created::earlier`] compares a new flow's
+/// tuple with theirs only when its hash's bit is set.
 #[derive(Default)]
-struct Created([u64; 16]);
+struct Created {
+    frames: Mask,
+    hashes: [u64; 16],
+}
 
 impl Created {
     #[inline]
@@ -140,34 +142,33 @@ impl Created {
         let b = hash >> 22;
         ((b >> 6) as usize, 1 << (b & 63))
     }
-    #[inline]
-    fn add(&mut self, hash: u32) {
-        let (w, m) = Self::bit(hash);
-        self.0[w] |= m;
-    }
-    #[inline]
-    fn may_hold(&self, hash: u32) -> bool {
-        let (w, m) = Self::bit(hash);
-        self.0[w] & m != 0
-    }
-}
 
-/// True when one of the frames `created` marks before frame `i` has its tuple: the
-/// session the lookup of `i` missed may exist now.
-#[inline]
-fn earlier(meta: &[Meta], created: Mask, i: usize, filter: &Created) -> bool {
-    if !filter.may_hold(meta[i].hash) {
-        return false;
+    /// Frame `i`, whose session hash is `hash`, created a session.
+    #[inline]
+    fn add(&mut self, i: usize, hash: u32) {
+        self.frames |= bit(i);
+        let (w, m) = Self::bit(hash);
+        self.hashes[w] |= m;
     }
-    let t = &meta[i].plain.tuple;
-    let mut bits = created & before(i);
-    while bits != 0 {
-        if meta[bits.trailing_zeros() as usize].plain.tuple == *t {
-            return true;
+
+    /// True when one of the frames before frame `i` that created a session has its
+    /// tuple: the session the lookup of `i` missed may exist now.
+    #[inline]
+    fn earlier(&self, meta: &[Meta], i: usize) -> bool {
+        let (w, m) = Self::bit(meta[i].hash);
+        if self.hashes[w] & m == 0 {
+            return false;
         }
-        bits &= bits - 1;
+        let t = &meta[i].plain.tuple;
+        let mut bits = self.frames & before(i);
+        while bits != 0 {
+            if meta[bits.trailing_zeros() as usize].plain.tuple == *t {
+                return true;
+            }
+            bits &= bits - 1;
+        }
+        false
     }
-    false
 }
 
 /// Processes `frames` (each with the side it was received on; `handed`: handed over
@@ -381,15 +382,14 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
     // A frame the full path processed may have created any session (its own, or the
     // inbound one of a new flow's tuple): the new flows after it look again.
     let mut full = false;
-    let mut created: Mask = 0;
-    let mut filter = Created::default();
+    let mut created = Created::default();
     for i in 0..n {
         if meta[i].next != Next::Slow {
             continue;
         }
         let creates = !handed
             && new_flows & bit(i) != 0
-            && !earlier(meta, created, i, &filter)
+            && !created.earlier(meta, i)
             && (!full
                 || worker
                     .nat
@@ -407,8 +407,7 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
             continue;
         };
         let v = if creates {
-            created |= bit(i);
-            filter.add(m.hash);
+            created.add(i, m.hash);
             // The new sessions' outside keys are indexed after the next creations
             // (their slots' misses overlap those), before anything else reads them.
             worker.nat.defer_out_keys();
@@ -452,7 +451,7 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
             v => Next::Done(v),
         };
     }
-    if created != 0 {
+    if created.frames != 0 {
         if !creating {
             (last, creating) = (cgnat_ffi::tsc(), true);
         }
@@ -487,7 +486,7 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
         (t1.wrapping_sub(t0), n),
         (t2.wrapping_sub(t1), fast),
         (t3.wrapping_sub(t2), translated),
-        (create_cycles, u64::from(created.count_ones())),
+        (create_cycles, u64::from(created.frames.count_ones())),
         (t4.wrapping_sub(t3).wrapping_sub(create_cycles), slow),
         (t5.wrapping_sub(t4), n),
     ]
