@@ -465,12 +465,9 @@ impl Run {
     }
 }
 
-/// Runs remembered at once (for [`MAX_CONNS`] connections; fewer for fewer).
+/// Runs remembered at once by one engine (one for sixteen connections up to
+/// 65,536, `nat.max_alg_connections`' default; fewer for fewer).
 const MAX_RUNS: usize = 4096;
-
-/// Control connections followed at once by all the engines by default
-/// (`nat.max_alg_connections`: each worker's engine follows its share).
-pub const MAX_CONNS: usize = cgnat_config::DEFAULT_ALG_CONNECTIONS as usize;
 
 /// Connections whose adjustment changed, noted for the HA sync between two takes.
 const SYNC_ROOM: usize = 4096;
@@ -560,8 +557,9 @@ impl AlgControl {
         let _ = self.conns.insert(key, c);
     }
 
-    /// Empty, sized for `conns` control connections (at most [`MAX_CONNS`] in all
-    /// the engines) and a run remembered for one in sixteen; every buffer a text
+    /// Empty, sized for `conns` control connections (its worker's share of
+    /// `nat.max_alg_connections`) and a run remembered for one in sixteen (at most
+    /// [`MAX_RUNS`]); every buffer a text
     /// needs is made here, none when one is processed.
     pub fn new(counters: std::sync::Arc<WorkerCounters>, conns: usize) -> AlgControl {
         let runs = (conns / 16).clamp(1, MAX_RUNS);

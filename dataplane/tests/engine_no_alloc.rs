@@ -1,6 +1,6 @@
 //! The ALG stream engine will run on each worker, whose hot path never allocates:
-//! built once ([`AlgStream::new`], sized for [`MAX_CONNS`] connections), it is then
-//! driven through what it does — an FTP PORT whose rewrite changes the length and the
+//! built once ([`AlgStream::new`], sized for `nat.max_alg_connections`' default), it
+//! is then driven through what it does — an FTP PORT whose rewrite changes the length and the
 //! sequence adjustment both ways after it, a command split across two segments (held,
 //! then joined and rewritten), a retransmission of a rewritten run, a command the
 //! policy refuses with its reply, AUTH TLS (the ALG stands aside), a SIP message over
@@ -14,7 +14,8 @@
 //! `allocation-counter` crate (a dev-dependency: its global allocator counts per
 //! thread, only inside `measure`; this crate keeps no unsafe code).
 
-use cgnat_dataplane::alg::{AlgPolicy, FtpPolicy, Rewrite, Tag, MAX_CONNS};
+use cgnat_config::DEFAULT_ALG_CONNECTIONS;
+use cgnat_dataplane::alg::{AlgPolicy, FtpPolicy, Rewrite, Tag};
 use cgnat_dataplane::alg_stream::{AlgStream, Outcome};
 use cgnat_dataplane::buf::{PacketBuf, VecBuf};
 use cgnat_dataplane::counters::WorkerCounters;
@@ -187,7 +188,7 @@ fn the_engine_allocates_nothing_per_frame() {
         Box::new(|_| Some([2; 6])),
         1500,
         counters.clone(),
-        MAX_CONNS,
+        DEFAULT_ALG_CONNECTIONS as usize,
     );
     // Buffers for a policy reply, or a datagram cut into more fragments.
     let mut pool: Vec<VecBuf> = (0..8).map(|_| VecBuf::new(&[])).collect();
@@ -385,5 +386,5 @@ fn the_engine_allocates_nothing_per_frame() {
         "the engine allocated: {steps:?}"
     );
     let footprint = s.footprint();
-    eprintln!("one engine for {MAX_CONNS} connections: {footprint} bytes");
+    eprintln!("one engine for {DEFAULT_ALG_CONNECTIONS} connections: {footprint} bytes");
 }
