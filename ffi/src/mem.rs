@@ -55,8 +55,10 @@ fn huge_capacity<T>(n: usize) -> Vec<T> {
 
 /// `n` zeroes from zeroed memory (mapped by the kernel only when first written, so
 /// unwritten parts cost no resident memory), advised for huge pages.
-pub fn huge_zeroed(n: usize) -> Vec<u32> {
-    let mut v = vec![0u32; n];
+/// For the integer types (`u32`, `u64`), whose zeroed vectors come from zeroed memory;
+/// any other type is written whole.
+pub fn huge_zeroed<T: Clone + Default>(n: usize) -> Vec<T> {
+    let mut v = vec![T::default(); n];
     advise_huge_pages(&mut v);
     v
 }
@@ -74,7 +76,9 @@ mod tests {
         assert!(w.is_empty() && w.capacity() >= 1 << 20);
         // Nothing whole to advise in a few bytes.
         assert!(!advise_huge_pages(&mut [0u8; 16]));
-        let z = huge_zeroed(1 << 20);
+        let z: Vec<u32> = huge_zeroed(1 << 20);
+        assert!(z.len() == 1 << 20 && z.iter().all(|&x| x == 0));
+        let z: Vec<u64> = huge_zeroed(1 << 20);
         assert!(z.len() == 1 << 20 && z.iter().all(|&x| x == 0));
     }
 

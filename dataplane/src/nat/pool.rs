@@ -77,8 +77,6 @@ impl PortLayout {
 /// One pool address as seen by one worker (the address itself is in the pool's dense
 /// list, [`Pool::addr`]).
 pub struct PoolAddr {
-    /// Used-port bitmaps, one per protocol (tcp, udp, icmp): 65536 bits each.
-    used: [Vec<u64>; 3],
     /// Ports in use (all protocols, quarantined included) per block.
     block_used: Vec<u16>,
     /// Subscriber owning each block (port-block allocation), or NO_OWNER.
@@ -102,7 +100,6 @@ impl PoolAddr {
             .collect();
         free_blocks.reverse(); // pop() hands out low blocks first
         PoolAddr {
-            used: [vec![0; 1024], vec![0; 1024], vec![0; 1024]],
             block_used: vec![0; usize::from(layout.blocks)],
             block_owner: vec![NO_OWNER; usize::from(layout.blocks)],
             free_blocks,
@@ -113,21 +110,24 @@ impl PoolAddr {
         }
     }
 
-    /// True if `port` is in use for protocol index `p`.
-    pub fn is_used(&self, p: usize, port: u16) -> bool {
-        self.used[p][usize::from(port >> 6)] & (1 << (port & 63)) != 0
-    }
-
-    fn mark(&mut self, p: usize, port: u16, layout: &PortLayout) {
-        self.used[p][usize::from(port >> 6)] |= 1 << (port & 63);
+    /// Marks `port` of protocol index `p` in use in `used`, this address's
+    /// [`PortMaps::of`].
+    fn mark(&mut self, used: &mut [u64], p: usize, port: u16, layout: &PortLayout) {
+        used[PortMaps::word(p, port)] |= 1 << (port & 63);
         self.ports_used += 1;
         if let Some(b) = layout.block_of(port) {
             self.block_used[usize::from(b)] += 1;
         }
     }
 
-    fn unmark(&mut self, p: usize, port: u16, layout: &PortLayout) -> Option<u16> {
-        self.used[p][usize::from(port >> 6)] &= !(1 << (port & 63));
+    fn unmark(
+        &mut self,
+        used: &mut [u64],
+        p: usize,
+        port: u16,
+        layout: &PortLayout,
+    ) -> Option<u16> {
+        used[PortMaps::word(p, port)] &= !(1 << (port & 63));
         self.ports_used -= 1;
         let b = layout.block_of(port)?;
         self.block_used[usize::from(b)] -= 1;
@@ -149,6 +149,46 @@ struct Quarantined {
     until: u32,
 }
 
+/// The used-port bitmaps of every address the pool may hold ([`POOL_ROOM`] more than
+/// at start), one per protocol (tcp, udp, icmp) of 65,536 bits each: 24 KB an address,
+/// in one allocation on transparent huge pages. Creating a session reads and writes
+/// a word of its address's map, an address picked at random among thousands: on 4 KB
+/// pages (a vector per map, as they were) nearly every such access missed the TLB.
+/// From zeroed memory: the maps of addresses never used cost no resident memory.
+struct PortMaps {
+    bits: Vec<u64>,
+}
+
+impl PortMaps {
+    /// Words of one protocol's map.
+    const WORDS: usize = 65_536 / 64;
+    /// Words of one address's maps.
+    const ADDR: usize = 3 * Self::WORDS;
+
+    fn new(addrs: usize) -> PortMaps {
+        PortMaps {
+            bits: cgnat_ffi::huge_zeroed(addrs * Self::ADDR),
+        }
+    }
+
+    /// The word of `port` of protocol index `p` in an address's maps.
+    #[inline]
+    fn word(p: usize, port: u16) -> usize {
+        p * Self::WORDS + usize::from(port >> 6)
+    }
+
+    /// Address `a`'s maps.
+    #[inline]
+    fn of(&self, a: usize) -> &[u64] {
+        &self.bits[a * Self::ADDR..(a + 1) * Self::ADDR]
+    }
+
+    #[inline]
+    fn of_mut(&mut self, a: usize) -> &mut [u64] {
+        &mut self.bits[a * Self::ADDR..(a + 1) * Self::ADDR]
+    }
+}
+
 /// What the pool says when asked for a port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PortError {
@@ -162,6 +202,8 @@ pub enum PortError {
 pub struct Pool {
     /// Addresses of the pool.
     pub addrs: Vec<PoolAddr>,
+    /// Their used-port bitmaps, by pool index.
+    maps: PortMaps,
     /// The addresses (host order) by pool index, densely, 4 bytes each: what every
     /// mapping's outside address reads; `addrs[i]` is the state of `list[i]`. Sorted
     /// at start; a reload appends.
@@ -226,6 +268,7 @@ impl Pool {
                 .iter()
                 .map(|_| PoolAddr::new(&layout, worker))
                 .collect(),
+            maps: PortMaps::new(capacity_addrs),
             list: addrs.to_vec(),
             sorted: addrs.to_vec(),
             sorted_idx: (0..addrs.len()).map(|i| i as u16).collect(),
@@ -257,8 +300,8 @@ impl Pool {
     /// [`merged`] makes it) and which of them drain. Addresses past the running ones
     /// are appended; indexes never change. Refused (nothing changed) when `list` does
     /// not start with the running addresses or more would be added than the usage
-    /// counters have room for. Allocates (the new addresses' port maps): called
-    /// between bursts, never per packet.
+    /// counters have room for. Allocates (the new addresses' block lists; their port
+    /// maps came with the pool): called between bursts, never per packet.
     pub fn update(&mut self, list: &[u32], draining: &[bool]) -> Result<(), String> {
         let n = self.list.len();
         if list.len() < n || list[..n] != self.list[..] {
@@ -447,8 +490,8 @@ impl Pool {
         for _ in 0..tries {
             let port = start + (self.random() % u64::from(span)) as u16;
             let port = Self::adjust_parity(port, parity, start, len);
-            if !self.addrs[a].is_used(p, port) && self.owns(a, port) {
-                self.addrs[a].mark(p, port, &self.layout);
+            if !self.is_used(a, p, port) && self.owns(a, port) {
+                self.mark(a, p, port);
                 self.usage[a].set(u64::from(self.addrs[a].ports_used));
                 return Some(port);
             }
@@ -457,13 +500,13 @@ impl Pool {
         let mut fallback = None;
         for i in 0..span {
             let port = start + ((first + i) % span) as u16;
-            if !self.addrs[a].is_used(p, port) && self.owns(a, port) {
+            if !self.is_used(a, p, port) && self.owns(a, port) {
                 match parity {
                     Some(par) if port & 1 != par & 1 => {
                         fallback.get_or_insert(port);
                     }
                     _ => {
-                        self.addrs[a].mark(p, port, &self.layout);
+                        self.mark(a, p, port);
                         self.usage[a].set(u64::from(self.addrs[a].ports_used));
                         return Some(port);
                     }
@@ -473,7 +516,7 @@ impl Pool {
         // No port of the right parity: parity is a preference (RFC 4787 REQ-4 is a
         // SHOULD), a mapping with the other parity beats a refused session.
         let port = fallback?;
-        self.addrs[a].mark(p, port, &self.layout);
+        self.mark(a, p, port);
         self.usage[a].set(u64::from(self.addrs[a].ports_used));
         Some(port)
     }
@@ -588,6 +631,17 @@ impl Pool {
         self.pick_in(a, pidx(proto), start, len, parity)
     }
 
+    /// True if `port` of address `a` is in use for protocol index `p`.
+    #[inline]
+    pub fn is_used(&self, a: usize, p: usize, port: u16) -> bool {
+        self.maps.of(a)[PortMaps::word(p, port)] & (1 << (port & 63)) != 0
+    }
+
+    #[inline]
+    fn mark(&mut self, a: usize, p: usize, port: u16) {
+        self.addrs[a].mark(self.maps.of_mut(a), p, port, &self.layout);
+    }
+
     /// Prefetches what picking a port in block `b` of address `a` for `proto` reads
     /// ([`Pool::alloc_in_blocks`]): the block's words of the used-port bitmap and its
     /// use count. A hint only: nothing changes.
@@ -598,11 +652,10 @@ impl Pool {
         };
         let start = self.layout.block_start(b);
         let last = start.saturating_add(self.layout.block_size.saturating_sub(1));
-        let used = &addr.used[pidx(proto)];
-        for w in [usize::from(start >> 6), usize::from(last >> 6)] {
-            if let Some(x) = used.get(w) {
-                cgnat_ffi::prefetch(x);
-            }
+        let used = self.maps.of(a);
+        let p = pidx(proto);
+        for port in [start, last] {
+            cgnat_ffi::prefetch(&used[PortMaps::word(p, port)]);
         }
         if let Some(n) = addr.block_used.get(usize::from(b)) {
             cgnat_ffi::prefetch(n);
@@ -612,10 +665,10 @@ impl Pool {
     /// Takes a specific port (static mappings, port preservation); false if in use.
     pub fn take(&mut self, a: usize, proto: u8, port: u16) -> bool {
         let p = pidx(proto);
-        if self.addrs[a].is_used(p, port) {
+        if self.is_used(a, p, port) {
             return false;
         }
-        self.addrs[a].mark(p, port, &self.layout);
+        self.mark(a, p, port);
         self.usage[a].set(u64::from(self.addrs[a].ports_used));
         true
     }
@@ -681,7 +734,7 @@ impl Pool {
     }
 
     fn free_now(&mut self, a: usize, p: usize, port: u16) -> Option<(usize, u16, u32)> {
-        let b = self.addrs[a].unmark(p, port, &self.layout);
+        let b = self.addrs[a].unmark(self.maps.of_mut(a), p, port, &self.layout);
         self.usage[a].set(u64::from(self.addrs[a].ports_used));
         let b = b?;
         let owner = self.addrs[a].block_owner[usize::from(b)];
@@ -827,11 +880,11 @@ mod tests {
         );
         assert_eq!(held, 1);
         assert_eq!(p.release(a, 17, port, 10, false), None);
-        assert!(p.addrs[0].is_used(1, port));
+        assert!(p.is_used(0, 1, port));
         assert_eq!(p.pop_expired(129), None);
-        assert!(p.addrs[0].is_used(1, port), "still quarantined at 129");
+        assert!(p.is_used(0, 1, port), "still quarantined at 129");
         assert_eq!(p.pop_expired(130), Some(None), "block still has 3 ports");
-        assert!(!p.addrs[0].is_used(1, port));
+        assert!(!p.is_used(0, 1, port));
     }
 
     #[test]
@@ -851,7 +904,7 @@ mod tests {
             (Some(0), Some(1), Some(2))
         );
         assert_eq!(p.index_of(0xc000_0202), None);
-        assert!(p.addrs[1].is_used(1, port), "address 1's state kept");
+        assert!(p.is_used(1, 1, port), "address 1's state kept");
         assert!(
             p.alloc_dynamic(2, 17, None).is_ok(),
             "the new address hands out ports"
@@ -872,6 +925,33 @@ mod tests {
         let (list, draining) = merged(p.addresses(), &many);
         assert!(p.update(&list, &draining).is_err());
         assert_eq!(p.addresses().len(), 3);
+    }
+
+    #[test]
+    fn every_address_the_pool_may_hold_has_port_maps_of_its_own() {
+        let l = PortLayout::new(1024, 65535, 64, 1);
+        let mut p = Pool::new(&[1, 2], l, 0, 0, 16, 5);
+        // A reload adds as many addresses as there is room for: the last one's maps
+        // end the one allocation.
+        let all: Vec<u32> = (1..=(2 + POOL_ROOM) as u32).collect();
+        let (list, draining) = merged(p.addresses(), &all);
+        p.update(&list, &draining).unwrap();
+        let last = 1 + POOL_ROOM;
+        assert_eq!(p.addresses().len(), last + 1);
+        for (a, port) in [(0, 1024), (last, 65535), (last, 1024), (1, 65535)] {
+            assert!(p.take(a, 17, port));
+            assert!(!p.take(a, 17, port), "taken once");
+        }
+        assert!(p.is_used(last, pidx(17), 65535));
+        // Not for another protocol, nor on the neighbouring addresses.
+        assert!(!p.is_used(last, pidx(6), 65535));
+        assert!(!p.is_used(last, pidx(1), 65535));
+        assert!(!p.is_used(last - 1, pidx(17), 65535));
+        assert!(!p.is_used(1, pidx(17), 1024));
+        assert!(!p.is_used(0, pidx(17), 65535) && !p.is_used(0, pidx(1), 1024));
+        assert_eq!(p.addrs[last].ports_used, 2);
+        assert!(p.take(last, 6, 65535) && p.take(last, 1, 65535));
+        assert_eq!(p.addrs[last].ports_used, 4);
     }
 
     #[test]
@@ -907,7 +987,7 @@ mod tests {
         for port in l.block_start(b)..l.block_start(b) + 4 {
             p.release(0, 17, port, 0, true);
         }
-        assert!(!p.addrs[0].is_used(1, first));
+        assert!(!p.is_used(0, 1, first));
         assert!(p.is_released(0));
     }
 }
