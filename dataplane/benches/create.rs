@@ -18,13 +18,14 @@
 
 use cgnat_config::Config;
 use cgnat_dataplane::buf::VecBuf;
-use cgnat_dataplane::counters::STAGES;
 use cgnat_dataplane::dispatch::VecOutputs;
 use cgnat_dataplane::harness::{Harness, INSIDE_MAC};
 use cgnat_dataplane::pipeline::Side;
 use cgnat_dataplane::vector::{self, VECTOR};
 use std::net::Ipv4Addr;
 use std::time::Instant;
+
+mod common;
 
 const SUBSCRIBERS: u32 = 65_536;
 
@@ -64,9 +65,7 @@ fn main() {
         now += 100_000;
         h.expire(now);
         assert_eq!(h.worker.nat().live_sessions(), 0, "all expired");
-        for k in 0..STAGES.len() {
-            h.worker.counters().stage_cycles[k].set(0);
-        }
+        common::reset_stage_cycles(&h);
     }
     let (mut ns, mut cycles) = (0u128, 0u64);
     let (wall, tsc0) = (Instant::now(), cgnat_ffi::tsc());
@@ -114,14 +113,8 @@ fn report(h: &Harness, n: u32, ns: u128, cycles: u64, hz: f64) {
         f64::from(n) / (ns as f64 / 1e9) / 1e6,
         hz / 1e9
     );
-    let c = h.worker.counters();
-    let stages: Vec<String> = STAGES
-        .iter()
-        .enumerate()
-        .map(|(k, s)| format!("{s} {:.0}", per(c.stage_cycles[k].get() as f64)))
-        .collect();
     println!(
         "create: stage cycles per new session: {}",
-        stages.join(", ")
+        common::stage_cycles(h, f64::from(n))
     );
 }
