@@ -9,8 +9,9 @@
 //!    session (a first fragment, IP options, a group MAC: [`Worker::touching`]) keeps
 //!    its tuple too;
 //! 2. hash the plain frames' session keys and prefetch their index slots;
-//! 3. prefetch the session records the slots name, then look the sessions up (those
-//!    of the marked slow frames too); a miss is slow, and an outbound one (a new
+//! 3. probe the slots ([`crate::nat::index::Index::probe`]) and prefetch the session
+//!    records they name, then look the sessions up from there (those of the marked
+//!    slow frames too); a miss is slow, and an outbound one (a new
 //!    flow) gets the hashes creating its session needs, its subscriber and mapping
 //!    index slots and its source's neighbour slot prefetched (creation stage a:
 //!    [`crate::nat::Nat::create_slots`]);
@@ -58,6 +59,7 @@ use crate::alg_stream::Outcome;
 use crate::buf::PacketBuf;
 use crate::counters::DropReason;
 use crate::dispatch::{self, Outputs};
+use crate::nat::index::Probe;
 use crate::nat::CreateHashes;
 use crate::pipeline::{Plain, Side, Verdict, Worker};
 
@@ -108,6 +110,8 @@ struct Meta {
     next: Next,
     plain: Plain,
     hash: u32,
+    /// Where the lookup's first step stopped (stage 3).
+    probe: Probe,
     session: u32,
     /// The VLAN sub-interface it came in on (0: untagged; [`crate::vlan::ingress`]).
     vlan: u8,
@@ -121,6 +125,7 @@ impl Meta {
         next: Next::Slow,
         plain: Plain::EMPTY,
         hash: 0,
+        probe: Probe::ABSENT,
         session: 0,
         vlan: 0,
         create: CreateHashes { sub: 0, map: 0 },
@@ -290,16 +295,17 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
     }
     // 3. Session records, lookups. A miss goes the slow way; an outbound one is
     //    likely a new flow (marked for the creation prefetch).
-    for (_, m) in meta.iter().enumerate().filter(|(i, m)| looked(*i, m)) {
-        worker
-            .nat
-            .prefetch_candidate(m.hash, m.side == Side::Inside);
+    for (_, m) in meta.iter_mut().enumerate().filter(|(i, m)| looked(*i, m)) {
+        m.probe = worker.nat.probe_session(m.hash, m.side == Side::Inside);
     }
     let mut new_flows: Mask = 0;
     for (i, m) in meta.iter_mut().enumerate() {
         if touching & bit(i) != 0 {
             let outbound = m.side == Side::Inside;
-            match worker.nat.find_hashed(&m.plain.tuple, outbound, m.hash) {
+            match worker
+                .nat
+                .find_probed(&m.plain.tuple, outbound, m.hash, m.probe)
+            {
                 Some(s) => m.session = s,
                 None => touching &= !bit(i),
             }
@@ -309,7 +315,10 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
             continue;
         }
         let outbound = m.side == Side::Inside;
-        match worker.nat.find_hashed(&m.plain.tuple, outbound, m.hash) {
+        match worker
+            .nat
+            .find_probed(&m.plain.tuple, outbound, m.hash, m.probe)
+        {
             Some(s) => m.session = s,
             None => {
                 m.next = Next::Slow;

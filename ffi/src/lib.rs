@@ -51,6 +51,7 @@ mod mem;
 mod port;
 mod ring;
 mod sig;
+mod simd;
 
 pub use burst::{Drain, MbufBurst, MAX_BURST};
 pub use eal::{
@@ -64,6 +65,7 @@ pub use port::{
 };
 pub use ring::{MsgRing, Ring, MAX_MSG_SIZE};
 pub use sig::default_sigpipe;
+pub use simd::slot_masks;
 
 #[cfg(test)]
 mod tests {

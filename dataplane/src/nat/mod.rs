@@ -51,7 +51,7 @@ pub use create::CreateHashes;
 pub use expect::{class, Expect, ExpectReq, Expectations, MAX_EXPECT};
 use hashbrown::HashMap;
 use hosts6::Hosts6;
-use index::{Hasher, Index};
+use index::{Hasher, Index, Probe};
 pub use key::Key;
 use pool::{Pool, PortError, PortLayout};
 use std::sync::Arc;
@@ -1622,18 +1622,36 @@ impl Nat {
         idx.prefetch(h);
     }
 
-    /// Prefetches the session record the slot of hash `h` names first (the slot is
-    /// likely in the cache by now), so that [`Nat::find_hashed`] compares keys in
-    /// the cache.
+    /// The first step of the lookup of the session of hash `h` (the slot is likely
+    /// in the cache by now: [`Nat::prefetch_slot`]), with the session record it
+    /// names prefetched, so that [`Nat::find_probed`] compares keys in the cache.
     #[inline]
-    pub fn prefetch_candidate(&self, h: u32, outbound: bool) {
+    pub fn probe_session(&self, h: u32, outbound: bool) -> Probe {
         let idx = if outbound {
             &self.in_idx
         } else {
             &self.out_idx
         };
-        if let Some(s) = idx.guess(h).and_then(|r| self.sessions.get(r as usize)) {
+        let (p, guess) = idx.probe(h);
+        if let Some(s) = guess.and_then(|r| self.sessions.get(r as usize)) {
             cgnat_ffi::prefetch(s);
+        }
+        p
+    }
+
+    /// [`Nat::find_hashed`] from where [`Nat::probe_session`] of the same hash
+    /// stopped, no session indexed or removed since.
+    #[inline]
+    pub fn find_probed(&self, t: &Tuple, outbound: bool, h: u32, p: Probe) -> Option<u32> {
+        let sessions = &self.sessions;
+        if outbound {
+            let k = t.in2out_key();
+            self.in_idx
+                .find_from(h, p, |i| sessions[i as usize].in_key() == k)
+        } else {
+            let k = t.out2in_key();
+            self.out_idx
+                .find_from(h, p, |i| sessions[i as usize].out_key() == k)
         }
     }
 
