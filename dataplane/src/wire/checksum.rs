@@ -25,12 +25,12 @@ pub fn sum(data: &[u8]) -> u32 {
     u32::try_from(folded & 0xffff_ffff).unwrap_or(u32::MAX) // always fits after masking
 }
 
-/// Folds a 32-bit one's-complement accumulator to 16 bits.
+/// Folds a 32-bit one's-complement accumulator to 16 bits: twice is always enough
+/// (the first fold leaves at most 0x1fffe, the second at most 0xffff), so no loop.
 #[inline]
-pub fn fold(mut acc: u32) -> u16 {
-    while acc >> 16 != 0 {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
+pub fn fold(acc: u32) -> u16 {
+    let acc = (acc & 0xffff) + (acc >> 16);
+    let acc = (acc & 0xffff) + (acc >> 16);
     acc as u16
 }
 
@@ -152,6 +152,38 @@ mod tests {
         let full = finish(sum(&h));
         assert_eq!(inc, full);
         assert_eq!(delta, full);
+    }
+
+    #[test]
+    fn two_folds_are_the_whole_fold() {
+        // Folding until nothing is left above 16 bits, as RFC 1071 says.
+        let reference = |mut acc: u32| {
+            while acc >> 16 != 0 {
+                acc = (acc & 0xffff) + (acc >> 16);
+            }
+            acc as u16
+        };
+        let mut x = 0x2545_f491u32;
+        for v in [
+            0,
+            1,
+            0xffff,
+            0x1_0000,
+            0x1_fffe,
+            0x1_ffff,
+            0xffff_0000,
+            0xffff_fffe,
+        ]
+        .into_iter()
+        .chain([u32::MAX, u32::MAX - 0xffff])
+        .chain((0..100_000).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        })) {
+            assert_eq!(fold(v), reference(v), "{v:#x}");
+        }
     }
 
     #[test]
