@@ -29,6 +29,7 @@ pub mod mangle;
 pub mod nat;
 pub mod nd;
 pub mod neighbors;
+pub mod ordinary;
 pub mod pcap;
 pub mod pcp;
 pub mod pipeline;

@@ -65,6 +65,11 @@ impl PortInfo {
         u32::from(self.net.addr)
     }
 
+    /// The port's own addresses (any sub-interface's).
+    pub fn addrs(&self) -> impl Iterator<Item = u32> + '_ {
+        std::iter::once(self.addr()).chain(self.vlans.iter().map(|v| u32::from(v.net.addr)))
+    }
+
     /// True if `ip` is on the port's subnet (or a VLAN's).
     #[inline]
     pub fn on_link(&self, ip: u32) -> bool {
@@ -254,30 +259,30 @@ fn in_any(nets: &[Ipv4Net], ip: u32) -> bool {
     nets.iter().any(|n| n.contains(ip.into()))
 }
 
+/// The blocks [`reserved`] refuses, as network and prefix length.
+const RESERVED: [(u32, u8); 5] = [
+    (0x0a00_0000, 8),
+    (0xac10_0000, 12),
+    (0xc0a8_0000, 16),
+    (0x6440_0000, 10),
+    (0xa9fe_0000, 16),
+];
+
 /// Destinations a subscriber has no business sending upstream: private (RFC 1918),
 /// shared (RFC 6598) and link-local (RFC 3927) space. Directed broadcasts and the
 /// inside prefixes are checked by the caller against the configuration.
 #[inline]
 fn reserved(ip: u32) -> bool {
-    ip >> 24 == 10
-        || ip & 0xfff0_0000 == 0xac10_0000
-        || ip & 0xffff_0000 == 0xc0a8_0000
-        || ip & 0xffc0_0000 == 0x6440_0000
-        || ip & 0xffff_0000 == 0xa9fe_0000
+    RESERVED
+        .iter()
+        .any(|&(net, len)| ip & (u32::MAX << (32 - len)) == net)
 }
 
 /// The prefixes of `nets` not within the space [`reserved`] covers (those it does are
 /// refused as destinations by it already): usually none.
 fn unreserved(nets: &[Ipv4Net]) -> Vec<Ipv4Net> {
-    const BLOCKS: [(u32, u8); 5] = [
-        (0x0a00_0000, 8),
-        (0xac10_0000, 12),
-        (0xc0a8_0000, 16),
-        (0x6440_0000, 10),
-        (0xa9fe_0000, 16),
-    ];
     let within = |n: &Ipv4Net| {
-        BLOCKS.iter().any(|&(net, len)| {
+        RESERVED.iter().any(|&(net, len)| {
             n.prefix >= len && u32::from(n.network()) & (u32::MAX << (32 - len)) == net
         })
     };
@@ -403,6 +408,8 @@ pub struct Worker<B> {
     /// The inside prefixes outside private, shared and link-local space (refused as
     /// destinations from subscribers like those): usually none.
     inside_unreserved: Vec<Ipv4Net>,
+    /// The /16s whose addresses pass an outbound frame's address checks for certain.
+    ordinary: crate::ordinary::OrdinaryOut,
     params: PipelineParams,
     neighbors: Arc<Neighbors>,
     counters: Arc<WorkerCounters>,
@@ -525,7 +532,7 @@ impl<B: PacketBuf> Worker<B> {
             counters.clone(),
             share,
         );
-        Worker {
+        let mut w = Worker {
             neighbors6: None,
             nat64_undo: (0, 0),
             solicits6: [[0; 16]; 8],
@@ -576,7 +583,35 @@ impl<B: PacketBuf> Worker<B> {
             pcp_rate: crate::pcp::RateLimit::default(),
             alg_stream,
             alg_now: 0,
-        }
+            ordinary: crate::ordinary::OrdinaryOut::new(),
+        };
+        w.rebuild_ordinary();
+        w
+    }
+
+    /// Rebuilds [`crate::ordinary::OrdinaryOut`] from what the address checks of an
+    /// outbound frame read: the inside, identity and excluded prefixes, the private,
+    /// shared and link-local space and the inside prefixes outside it, the ports'
+    /// subnet broadcasts and own addresses, the pool (draining addresses included).
+    fn rebuild_ordinary(&mut self) {
+        let prm = &self.params;
+        let point = |a: u32| (a, a);
+        let not_sources = prm
+            .identity
+            .iter()
+            .map(crate::ordinary::range)
+            .chain(crate::ordinary::MARTIAN);
+        let not_destinations = RESERVED
+            .iter()
+            .map(|&(net, len)| (net, net | (u32::MAX >> len)))
+            .chain(self.inside_unreserved.iter().map(crate::ordinary::range))
+            .chain(prm.exclude.iter().map(crate::ordinary::range))
+            .chain(self.bcast.iter().copied().map(point))
+            .chain(self.ports.iter().flat_map(PortInfo::addrs).map(point))
+            .chain(self.nat.pool.addresses().iter().copied().map(point))
+            .chain(crate::ordinary::MARTIAN);
+        self.ordinary
+            .rebuild(&prm.inside, not_sources, not_destinations);
     }
 
     /// Runs this worker's ALG stream engine on a frame [`Worker::process`] tagged
@@ -687,26 +722,37 @@ impl<B: PacketBuf> Worker<B> {
         if be16(d, p.l3 + 6) & (ipv4::FLAG_MF | 0x1fff) != 0
             || d[p.l3 + 8] <= 1
             || p.end - p.l3 > usize::from(mtu)
-            || self.ports[0].owns(p.dst)
-            || self.ports[1].owns(p.dst)
-            || martian(p.src)
-            || martian(p.dst)
-            || p.dst == u32::MAX
         {
             return None;
         }
-        // Without options, screen changes nothing.
-        self.screen(buf, &p, from).ok()?;
-        let prm = &self.params;
-        let special = match from {
-            Side::Inside => {
-                in_any(&prm.identity, p.src)
-                    || in_any(&prm.exclude, p.dst)
-                    || self.nat.is_pool_addr(p.dst)
+        // The address checks, unless the two addresses are ordinary for certain
+        // (crate::ordinary: most outbound frames).
+        if from != Side::Inside || !self.ordinary.outbound(p.src, p.dst) {
+            if self.ports[0].owns(p.dst)
+                || self.ports[1].owns(p.dst)
+                || martian(p.src)
+                || martian(p.dst)
+                || p.dst == u32::MAX
+            {
+                return None;
             }
-            Side::Outside => in_any(&prm.identity, p.dst),
-        };
-        if special || Self::is_icmp_error(buf, &p) {
+            self.screen_addrs(&p, from).ok()?;
+            let prm = &self.params;
+            let special = match from {
+                Side::Inside => {
+                    in_any(&prm.identity, p.src)
+                        || in_any(&prm.exclude, p.dst)
+                        || self.nat.is_pool_addr(p.dst)
+                }
+                Side::Outside => in_any(&prm.identity, p.dst),
+            };
+            if special {
+                return None;
+            }
+        }
+        // Without options, screen changes nothing.
+        self.screen_rest(buf, &p).ok()?;
+        if Self::is_icmp_error(buf, &p) {
             return None;
         }
         let (tuple, flags, _) = Self::tuple(buf, &p, from == Side::Inside).ok()?;
@@ -1033,6 +1079,7 @@ impl<B: PacketBuf> Worker<B> {
     pub fn set_params(&mut self, params: PipelineParams) {
         self.inside_unreserved = unreserved(&params.inside);
         self.params = params;
+        self.rebuild_ordinary();
     }
 
     /// Takes the settings of a reload, between bursts: the per-packet ones and the
@@ -1045,7 +1092,9 @@ impl<B: PacketBuf> Worker<B> {
         now: u32,
     ) -> (PipelineParams, crate::nat::NatParams) {
         let old = std::mem::replace(&mut self.params, params);
-        (old, self.nat.reconfigure(nat, now))
+        let nat = self.nat.reconfigure(nat, now);
+        self.rebuild_ordinary();
+        (old, nat)
     }
 
     /// Processes a frame another worker handed over, as received on `from`: its L2
@@ -2358,6 +2407,12 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     fn screen(&mut self, buf: &mut B, p: &Parsed, from: Side) -> Result<(), DropReason> {
+        self.screen_addrs(p, from)?;
+        self.screen_rest(buf, p)
+    }
+
+    /// [`Worker::screen`]'s checks of the addresses.
+    fn screen_addrs(&self, p: &Parsed, from: Side) -> Result<(), DropReason> {
         let prm = &self.params;
         match from {
             Side::Inside => {
@@ -2380,6 +2435,11 @@ impl<B: PacketBuf> Worker<B> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// [`Worker::screen`]'s checks of the rest: ICMP redirects, IP options.
+    fn screen_rest(&mut self, buf: &mut B, p: &Parsed) -> Result<(), DropReason> {
         // The ICMP type is at the start of the payload of the first fragment only.
         if p.proto == ipv4::PROTO_ICMP
             && p.end > p.l4

@@ -98,7 +98,7 @@ impl PortInfo {
     /// True if `ip` is one of the port's own addresses (any sub-interface's).
     #[inline]
     pub fn owns(&self, ip: u32) -> bool {
-        ip == self.addr() || self.vlans.iter().any(|v| u32::from(v.net.addr) == ip)
+        self.addrs().any(|a| a == ip)
     }
 }
 

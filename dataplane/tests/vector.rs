@@ -774,3 +774,106 @@ fn split_alg_commands_in_a_burst_go_as_one_at_a_time_would() {
     assert!(text.contains("\r\nNOOP\r\n"), "{text}");
     assert!(h.worker.counters().expectations_created.get() >= 2);
 }
+
+/// Outbound frames between every kind of address the checks of a frame single out
+/// (identity hosts, addresses outside the inside prefixes, excluded, allowed and
+/// reserved destinations, the pool, the ports' own and broadcast addresses, martians)
+/// and ordinary ones: the burst path's shortcut past the address checks
+/// (`cgnat_dataplane::ordinary`) changes nothing. Each flow's first datagram is in
+/// one burst (new flows), its second in the next (the sessions found, if any).
+#[test]
+fn the_address_shortcut_gives_what_the_address_checks_give() {
+    let extra = "identity = [\"100.65.9.0/24\"]\n\
+                 exclude_destinations = [\"192.0.2.128/25\"]\n\
+                 allow_destinations = [\"10.9.0.0/16\"]";
+    let dsts = [
+        "192.0.2.10",
+        "192.0.2.200",
+        "198.51.100.3",
+        "198.51.100.15",
+        "100.64.0.1",
+        "203.0.113.1",
+        "100.127.255.255",
+        "203.0.113.255",
+        "10.1.2.3",
+        "10.9.1.1",
+        "172.16.5.5",
+        "169.254.1.1",
+        "127.0.0.1",
+        "0.1.2.3",
+        "224.0.0.5",
+        "255.255.255.255",
+        "8.8.8.8",
+    ];
+    let mut flows: Vec<(String, String)> = dsts
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (format!("100.64.1.2:{}", 5000 + i), format!("{d}:9000")))
+        .collect();
+    for src in ["100.65.9.5:7000", "100.128.0.1:7000", "100.63.255.254:7000"] {
+        flows.push((src.to_string(), "8.8.4.4:9000".to_string()));
+    }
+    let burst = |n: u8| -> Frames {
+        flows
+            .iter()
+            .map(|(s, d)| (udp(s, d, &[b'a' + n], false), Inside))
+            .collect()
+    };
+    let (first, second) = (burst(0), burst(1));
+    let (_, o) = same_as_one_at_a_time(&|| harness(extra), &just(first.clone()), false, 1001);
+    assert!(!o.dropped.is_empty() && !o.tx.is_empty());
+    let after_first = |h: &mut Harness| {
+        as_burst(h, &first, false, 1001);
+        second.clone()
+    };
+    let (h, o) = same_as_one_at_a_time(&|| harness(extra), &after_first, false, 1002);
+    assert!(!o.dropped.is_empty() && !o.tx.is_empty());
+    // The ordinary flows' second datagrams went the fast way (those to 8.8.8.8 and
+    // 8.8.4.4, to 192.0.2.10, and to the allowed reserved destination).
+    let c = h.worker.counters();
+    assert!(
+        c.stage_packets[TRANSLATE].get() >= 3,
+        "{:?}",
+        c.stage_packets
+    );
+}
+
+/// A reload that excludes a destination and adds a pool address takes the address
+/// shortcut (`cgnat_dataplane::ordinary`) with it: the burst path then sends new
+/// flows to the excluded prefix untranslated and hairpins those to the new address,
+/// as one frame at a time does.
+#[test]
+fn a_reload_rebuilds_the_address_shortcut() {
+    let frames = || -> Frames {
+        vec![
+            (udp("100.64.1.2:5000", "8.8.8.9:9000", b"a", false), Inside),
+            (udp("100.64.1.2:5001", "9.9.0.3:9000", b"b", false), Inside),
+        ]
+    };
+    let reloaded = || {
+        let mut h = harness("");
+        let text = cgnat_testkit::null_ports_config(
+            "pool = [\"198.51.100.0/28\", \"9.9.0.3/32\"]\n\
+             exclude_destinations = [\"8.8.8.0/24\"]",
+        );
+        let cfg =
+            cgnat_config::Config::parse(&text, "reload.toml").unwrap_or_else(|e| panic!("{e}"));
+        h.reconfigure(&cfg, 1001);
+        h
+    };
+    let (h, o) = same_as_one_at_a_time(&reloaded, &|_| frames(), false, 1002);
+    // Before the reload both went the fast way's creation; after it neither did.
+    assert_eq!(h.worker.counters().stage_packets[CREATE].get(), 0);
+    let sent: Vec<Vec<u8>> =
+        o.tx.iter()
+            .map(|(_, b)| b.data()[26..34].to_vec())
+            .collect();
+    assert!(
+        sent.contains(&vec![100, 64, 1, 2, 8, 8, 8, 9]),
+        "excluded: untranslated"
+    );
+    let mut before = harness("");
+    let o = as_burst(&mut before, &frames(), false, 1002);
+    assert_eq!(before.worker.counters().stage_packets[CREATE].get(), 2);
+    assert_eq!(o.tx.len(), 2);
+}
