@@ -158,9 +158,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     #[inline]
     pub fn decrement_ttl(&mut self) {
         let b = self.buffer.as_mut();
+        // The TTL is the high byte of its word: the new word is computed, not read
+        // back (a 2-byte load over the 1-byte store just made waits for the store).
         let old = be16(b, field::TTL);
-        b[field::TTL] = b[field::TTL].wrapping_sub(1);
-        let new = be16(b, field::TTL);
+        let new = old.wrapping_sub(0x100);
+        b[field::TTL] = (new >> 8) as u8;
         let c = checksum::update16(be16(b, field::CHECKSUM), old, new);
         put16(b, field::CHECKSUM, c);
     }
@@ -274,6 +276,7 @@ mod tests {
         p.decrement_ttl();
         assert!(p.checksum_ok());
         assert_eq!(p.ttl(), 63);
+        assert_eq!(p.protocol(), HDR[9], "the TTL's word's other byte kept");
         let mut e = [0u8; 20];
         emit(&mut e, 40, 7, true, 64, PROTO_UDP, 1, 2);
         assert!(Packet::new_checked(&e[..]).is_err()); // total 40 > 20 bytes given
