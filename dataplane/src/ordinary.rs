@@ -20,19 +20,10 @@ const SOURCE: u8 = 1;
 /// Every address of the /16 is an ordinary outbound destination.
 const DESTINATION: u8 = 2;
 
-/// Martian addresses (this network, loopback, multicast and above), as first and
-/// last address: never ordinary, as a source or a destination.
-pub const MARTIAN: [(u32, u32); 3] = [
-    (0x0000_0000, 0x00ff_ffff),
-    (0x7f00_0000, 0x7fff_ffff),
-    (0xe000_0000, 0xffff_ffff),
-];
-
-/// The first and last address of a prefix.
+/// The first and last address of a prefix, as [`OrdinaryOut::rebuild`] takes ranges.
 #[inline]
 pub fn range(n: &Ipv4Net) -> (u32, u32) {
-    let net = u32::from(n.addr) & n.mask();
-    (net, net | !n.mask())
+    (u32::from(n.network()), u32::from(n.broadcast()))
 }
 
 /// The flags of the 65,536 /16s. See the module documentation.
@@ -125,7 +116,7 @@ mod tests {
                 (ip("8.8.0.0"), ip("8.9.255.255")),
             ]
             .into_iter()
-            .chain(MARTIAN),
+            .chain([(0x7f00_0000, 0x7fff_ffff), (0xe000_0000, 0xffff_ffff)]),
         );
         let d = ip("192.0.2.1");
         assert!(t.outbound(ip("100.64.0.1"), d));

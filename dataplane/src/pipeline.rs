@@ -289,10 +289,19 @@ fn unreserved(nets: &[Ipv4Net]) -> Vec<Ipv4Net> {
     nets.iter().filter(|n| !within(n)).copied().collect()
 }
 
+/// Martian addresses (this network, loopback, multicast and above), as first and
+/// last address: [`martian`], and never ordinary in [`crate::ordinary`].
+const MARTIAN: [(u32, u32); 3] = [
+    (0x0000_0000, 0x00ff_ffff),
+    (0x7f00_0000, 0x7fff_ffff),
+    (0xe000_0000, 0xffff_ffff),
+];
+
 #[inline]
 fn martian(ip: u32) -> bool {
-    let first = ip >> 24;
-    first == 0 || first == 127 || first >= 224
+    MARTIAN
+        .iter()
+        .any(|&(first, last)| first <= ip && ip <= last)
 }
 
 /// Parsed L3/L4 facts about a frame, offsets from the start of the frame.
@@ -600,7 +609,7 @@ impl<B: PacketBuf> Worker<B> {
             .identity
             .iter()
             .map(crate::ordinary::range)
-            .chain(crate::ordinary::MARTIAN);
+            .chain(MARTIAN);
         let not_destinations = RESERVED
             .iter()
             .map(|&(net, len)| (net, net | (u32::MAX >> len)))
@@ -609,7 +618,7 @@ impl<B: PacketBuf> Worker<B> {
             .chain(self.bcast.iter().copied().map(point))
             .chain(self.ports.iter().flat_map(PortInfo::addrs).map(point))
             .chain(self.nat.pool.addresses().iter().copied().map(point))
-            .chain(crate::ordinary::MARTIAN);
+            .chain(MARTIAN);
         self.ordinary
             .rebuild(&prm.inside, not_sources, not_destinations);
     }
