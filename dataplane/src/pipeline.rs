@@ -887,15 +887,15 @@ impl<B: PacketBuf> Worker<B> {
         self.nat.touch(i, pl.flags, outbound, now);
         let p = pl.parsed();
         if outbound {
-            rewrite(buf, &p, true, s.out_addr, s.out_port, s.in_addr, s.in_port);
+            let (new, old) = ((s.out_addr, s.out_port), (s.in_addr, s.in_port));
+            rewrite_forward(buf, &p, true, new, old);
             self.counters.in2out.inc();
         } else {
-            rewrite(buf, &p, false, s.in_addr, s.in_port, s.out_addr, s.out_port);
+            let (new, old) = ((s.in_addr, s.in_port), (s.out_addr, s.out_port));
+            rewrite_forward(buf, &p, false, new, old);
             self.counters.out2in.inc();
         }
-        let d = buf.data_mut();
-        ipv4::Packet::new_unchecked(&mut d[p.l3..p.end]).decrement_ttl();
-        ethernet::Frame::new_unchecked(d).set_addrs(&src_mac, &mac);
+        ethernet::Frame::new_unchecked(buf.data_mut()).set_addrs(&src_mac, &mac);
         if known.is_some_and(|(_, due)| due) {
             self.request(hop, out, now);
         }
@@ -1091,10 +1091,9 @@ impl<B: PacketBuf> Worker<B> {
                 if self.held_len > 0 && t.proto == ipv4::PROTO_TCP {
                     self.forget_held(s.rem_addr, s.rem_port, s.out_addr, s.out_port);
                 }
-                rewrite(buf, &p, true, s.out_addr, s.out_port, s.in_addr, s.in_port);
+                let (new, old) = ((s.out_addr, s.out_port), (s.in_addr, s.in_port));
+                rewrite_forward(buf, &p, true, new, old);
                 self.counters.in2out.inc();
-                let d = buf.data_mut();
-                ipv4::Packet::new_unchecked(&mut d[p.l3..p.end]).decrement_ttl();
                 self.l2_out(buf, Side::Outside, t.dst, now)
             }
             Err(r) => self.refuse(buf, &p, r, now),
@@ -3245,19 +3244,47 @@ fn rewrite<B: PacketBuf>(
     old_addr: u32,
     old_port: u16,
 ) {
+    rewrite_as(
+        buf,
+        p,
+        outbound,
+        (new_addr, new_port),
+        (old_addr, old_port),
+        false,
+    );
+}
+
+/// [`rewrite`] of a frame the worker forwards: the TTL (at least 2, as
+/// [`Worker::classify`] and the full path check) decremented too, in the same update
+/// of the header checksum.
+#[inline(always)]
+fn rewrite_forward<B: PacketBuf>(
+    buf: &mut B,
+    p: &Parsed,
+    outbound: bool,
+    new: (u32, u16),
+    old: (u32, u16),
+) {
+    rewrite_as(buf, p, outbound, new, old, true);
+}
+
+#[inline(always)]
+fn rewrite_as<B: PacketBuf>(
+    buf: &mut B,
+    p: &Parsed,
+    outbound: bool,
+    (new_addr, new_port): (u32, u16),
+    (old_addr, old_port): (u32, u16),
+    forward: bool,
+) {
     let d = buf.data_mut();
-    {
-        let mut ip = ipv4::Packet::new_unchecked(&mut d[p.l3..p.end]);
-        if outbound {
-            ip.set_src(new_addr);
-        } else {
-            ip.set_dst(new_addr);
-        }
-    }
+    ipv4::Packet::new_unchecked(&mut d[p.l3..p.end]).set_addr(outbound, new_addr, forward);
     let l4 = &mut d[p.l4..p.end];
+    // The pseudo-header's address and the port, for TCP and UDP.
+    let diff =
+        || checksum::delta32(old_addr, new_addr) + u32::from(!old_port) + u32::from(new_port);
     match p.proto {
         ipv4::PROTO_TCP => {
-            let delta = Delta::addr_port(old_addr, old_port, new_addr, new_port);
             // Checked when parsed (`Worker::tuple`).
             let mut s = tcp::Segment::new_unchecked(&mut l4[..]);
             if outbound {
@@ -3265,11 +3292,10 @@ fn rewrite<B: PacketBuf>(
             } else {
                 s.set_dst_port(new_port);
             }
-            let c = delta.apply(s.checksum());
+            let c = checksum::apply(s.checksum(), diff());
             s.set_checksum(c);
         }
         ipv4::PROTO_UDP => {
-            let delta = Delta::addr_port(old_addr, old_port, new_addr, new_port);
             // Checked when parsed (length, or at least the header for a first fragment).
             let mut u = udp::Datagram::new_unchecked(&mut l4[..]);
             if outbound {
@@ -3278,7 +3304,7 @@ fn rewrite<B: PacketBuf>(
                 u.set_dst_port(new_port);
             }
             if u.checksum() != 0 {
-                let c = delta.apply(u.checksum());
+                let c = checksum::apply(u.checksum(), diff());
                 u.set_checksum(c);
             }
         }

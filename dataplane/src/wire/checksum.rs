@@ -60,13 +60,28 @@ pub fn update16(check: u16, old: u16, new: u16) -> u16 {
 }
 
 /// RFC 1624 for a 32-bit field (an IPv4 address, a sequence number).
+#[inline]
 pub fn update32(check: u16, old: u32, new: u32) -> u16 {
-    let acc = u32::from(!check)
-        + u32::from(!(old >> 16) as u16)
+    apply(check, delta32(old, new))
+}
+
+/// The one's-complement difference of a 32-bit field changing from `old` to `new`,
+/// not yet folded (at most 4 x 0xffff: more differences can be added to it, and the
+/// sum applied once with [`apply`]).
+#[inline]
+pub fn delta32(old: u32, new: u32) -> u32 {
+    u32::from(!(old >> 16) as u16)
         + u32::from(!(old as u16))
         + u32::from((new >> 16) as u16)
-        + u32::from(new as u16);
-    !fold(acc)
+        + u32::from(new as u16)
+}
+
+/// RFC 1624 eqn. 3 for any number of changed words at once: the new checksum field
+/// after adding `diff`, their one's-complement difference not yet folded (under
+/// 2^31, e.g. a few [`delta32`]s and 16-bit differences added together).
+#[inline]
+pub fn apply(check: u16, diff: u32) -> u16 {
+    !fold(u32::from(!check) + diff)
 }
 
 /// A precomputed checksum delta: the one's-complement difference between an old and
@@ -79,13 +94,11 @@ impl Delta {
     /// The delta of replacing `old` by `new` (both as 16-bit word sums).
     #[inline]
     pub fn between(old: &[u16], new: &[u16]) -> Delta {
-        let mut acc = 0u32;
-        for w in old {
-            acc = add(acc, u32::from(!*w));
-        }
-        for w in new {
-            acc = add(acc, u32::from(*w));
-        }
+        // Plain sums: 16-bit words cannot carry out of 32 bits in any slice shorter
+        // than 65,537 words, so no end-around carry is needed before the fold.
+        debug_assert!(old.len() + new.len() < 65_537);
+        let acc: u32 = old.iter().map(|w| u32::from(!*w)).sum::<u32>()
+            + new.iter().map(|&w| u32::from(w)).sum::<u32>();
         Delta(u32::from(fold(acc)))
     }
 

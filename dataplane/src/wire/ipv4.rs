@@ -154,6 +154,25 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         put16(b, field::CHECKSUM, c);
     }
 
+    /// Sets the source address (`src`) or the destination address and, when
+    /// `forward`, decrements the TTL (at least 2: checked by the caller), with one
+    /// incremental update of the checksum for both: a translated frame's header.
+    #[inline]
+    pub fn set_addr(&mut self, src: bool, a: u32, forward: bool) {
+        let at = if src { field::SRC } else { field::DST };
+        let b = self.buffer.as_mut();
+        let mut diff = checksum::delta32(be32(b, at), a);
+        if forward {
+            // The TTL is the high byte of its word, which drops by 0x100 without a
+            // borrow: a one's-complement difference of 0xfeff, whatever the TTL.
+            debug_assert!(b[field::TTL] >= 2);
+            b[field::TTL] = b[field::TTL].wrapping_sub(1);
+            diff += 0xfeff;
+        }
+        let c = checksum::apply(be16(b, field::CHECKSUM), diff);
+        put32(b, at, a);
+        put16(b, field::CHECKSUM, c);
+    }
     /// Decrements the TTL, updating the checksum incrementally.
     #[inline]
     pub fn decrement_ttl(&mut self) {
@@ -283,5 +302,45 @@ mod tests {
         let mut e2 = vec![0u8; 40];
         emit(&mut e2, 40, 7, true, 64, PROTO_UDP, 1, 2);
         assert!(Packet::new_checked(&e2[..]).unwrap().checksum_ok());
+    }
+
+    #[test]
+    fn one_update_for_address_and_ttl_is_the_two_updates() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..100_000 {
+            let mut h = HDR;
+            let r = next();
+            // Every TTL a forwarded frame may have, any checksum field (0x0000 and
+            // 0xffff among them), any old and new address.
+            h[8] = 2 + (r % 254) as u8;
+            let check = match round % 4 {
+                0 => 0,
+                1 => 0xffff,
+                _ => (r >> 8) as u16,
+            };
+            h[10..12].copy_from_slice(&check.to_be_bytes());
+            h[12..20].copy_from_slice(&next().to_be_bytes());
+            let (a, src) = (next() as u32, round % 2 == 0);
+            for forward in [false, true] {
+                let (mut one, mut two) = (h, h);
+                Packet::new_unchecked(&mut one[..]).set_addr(src, a, forward);
+                let mut p = Packet::new_unchecked(&mut two[..]);
+                if src {
+                    p.set_src(a);
+                } else {
+                    p.set_dst(a);
+                }
+                if forward {
+                    p.decrement_ttl();
+                }
+                assert_eq!(one, two, "round {round}, forward {forward}");
+            }
+        }
     }
 }
