@@ -346,6 +346,16 @@ pub(crate) struct Plain {
     pub(crate) flags: u8,
 }
 
+/// The next hop and its neighbour entry the translate stage last looked up, for the
+/// rest of one vector ([`Worker::translate`]): a vector's frames mostly leave
+/// through one hop (the gateway), whose entry is then read once, not once a frame.
+/// What the control lcore learns meanwhile is seen from the next vector on.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct HopMemo {
+    hop: Option<(u32, Side)>,
+    known: Option<(Mac, bool)>,
+}
+
 impl Plain {
     /// The parse facts of the frame (Ethernet and IPv4 headers without options).
     #[inline(always)]
@@ -869,6 +879,7 @@ impl<B: PacketBuf> Worker<B> {
         handed: bool,
         i: u32,
         now: u32,
+        memo: &mut HopMemo,
     ) -> Option<Verdict> {
         let s = self.nat.plain(i)?;
         if crate::nat::hosts6::is_host(s.in_addr) {
@@ -881,7 +892,16 @@ impl<B: PacketBuf> Worker<B> {
         let dst = if outbound { t.dst } else { s.in_addr };
         let port = &self.ports[out as usize];
         let hop = port.next_hop(dst);
-        let known = self.neighbors.lookup_due(hop, now);
+        let known = if memo.hop == Some((hop, out)) {
+            memo.known
+        } else {
+            let known = self.neighbors.lookup_due(hop, now);
+            *memo = HopMemo {
+                hop: Some((hop, out)),
+                known,
+            };
+            known
+        };
         let mac = known.map(|(m, _)| m).or(self.params.unresolved_mac)?;
         let src_mac = port.mac;
         self.nat.touch(i, pl.flags, outbound, now);
