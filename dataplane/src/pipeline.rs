@@ -346,14 +346,29 @@ pub(crate) struct Plain {
     pub(crate) flags: u8,
 }
 
-/// The next hop and its neighbour entry the translate stage last looked up, for the
-/// rest of one vector ([`Worker::translate`]): a vector's frames mostly leave
-/// through one hop (the gateway), whose entry is then read once, not once a frame.
-/// What the control lcore learns meanwhile is seen from the next vector on.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct HopMemo {
+/// What the translate stage of one vector keeps between its frames
+/// ([`Worker::translate`]): the vector's time and whether it was handed over, and the
+/// next hop and neighbour entry it last looked up. A vector's frames mostly leave
+/// through one hop (the gateway), whose entry is then read once, not once a frame;
+/// what the control lcore learns meanwhile is seen from the next vector on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TranslateStage {
+    now: u32,
+    handed: bool,
     hop: Option<(u32, Side)>,
     known: Option<(Mac, bool)>,
+}
+
+impl TranslateStage {
+    /// The stage of a vector received (or `handed` over by another worker) at `now`.
+    pub(crate) fn new(now: u32, handed: bool) -> TranslateStage {
+        TranslateStage {
+            now,
+            handed,
+            hop: None,
+            known: None,
+        }
+    }
 }
 
 impl Plain {
@@ -876,11 +891,10 @@ impl<B: PacketBuf> Worker<B> {
         buf: &mut B,
         pl: &Plain,
         from: Side,
-        handed: bool,
         i: u32,
-        now: u32,
-        memo: &mut HopMemo,
+        stage: &mut TranslateStage,
     ) -> Option<Verdict> {
+        let (now, handed) = (stage.now, stage.handed);
         let s = self.nat.plain(i)?;
         if crate::nat::hosts6::is_host(s.in_addr) {
             // A NAT64 session: translated to IPv6 by the full path.
@@ -892,14 +906,11 @@ impl<B: PacketBuf> Worker<B> {
         let dst = if outbound { t.dst } else { s.in_addr };
         let port = &self.ports[out as usize];
         let hop = port.next_hop(dst);
-        let known = if memo.hop == Some((hop, out)) {
-            memo.known
+        let known = if stage.hop == Some((hop, out)) {
+            stage.known
         } else {
             let known = self.neighbors.lookup_due(hop, now);
-            *memo = HopMemo {
-                hop: Some((hop, out)),
-                known,
-            };
+            (stage.hop, stage.known) = (Some((hop, out)), known);
             known
         };
         let mac = known.map(|(m, _)| m).or(self.params.unresolved_mac)?;

@@ -61,7 +61,7 @@ use crate::counters::DropReason;
 use crate::dispatch::{self, Outputs};
 use crate::nat::index::Probe;
 use crate::nat::CreateHashes;
-use crate::pipeline::{HopMemo, Plain, Side, Verdict, Worker};
+use crate::pipeline::{Plain, Side, TranslateStage, Verdict, Worker};
 
 /// The most frames one vector holds (two receive bursts of 32).
 pub const VECTOR: usize = 64;
@@ -335,7 +335,7 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
 
     // 4. Translate.
     let mut translated = 0u64;
-    let mut hops = HopMemo::default();
+    let mut stage = TranslateStage::new(now, handed);
     for i in 0..n {
         if meta[i].next != Next::Fast {
             continue;
@@ -354,7 +354,7 @@ fn vector<B: PacketBuf, O: Outputs<B>>(
             m.next = Next::Slow;
             continue;
         }
-        m.next = match worker.translate(b, &m.plain, m.side, handed, m.session, now, &mut hops) {
+        m.next = match worker.translate(b, &m.plain, m.side, m.session, &mut stage) {
             Some(v) => {
                 translated += 1;
                 Next::Done(v)
