@@ -129,20 +129,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Sets the source address, updating the header checksum incrementally.
     #[inline]
     pub fn set_src(&mut self, a: u32) {
-        let old = self.src();
-        let c = checksum::update32(self.checksum(), old, a);
-        let b = self.buffer.as_mut();
-        put32(b, field::SRC, a);
-        put16(b, field::CHECKSUM, c);
+        self.set_addr(true, a, false);
     }
     /// Sets the destination address, updating the header checksum incrementally.
     #[inline]
     pub fn set_dst(&mut self, a: u32) {
-        let old = self.dst();
-        let c = checksum::update32(self.checksum(), old, a);
-        let b = self.buffer.as_mut();
-        put32(b, field::DST, a);
-        put16(b, field::CHECKSUM, c);
+        self.set_addr(false, a, false);
     }
     /// Sets the identification, updating the checksum incrementally.
     #[inline]
@@ -330,14 +322,14 @@ mod tests {
             for forward in [false, true] {
                 let (mut one, mut two) = (h, h);
                 Packet::new_unchecked(&mut one[..]).set_addr(src, a, forward);
-                let mut p = Packet::new_unchecked(&mut two[..]);
-                if src {
-                    p.set_src(a);
-                } else {
-                    p.set_dst(a);
-                }
+                // The address by RFC 1624 for its 32 bits, then the TTL by its own
+                // update.
+                let at = if src { field::SRC } else { field::DST };
+                let c = checksum::update32(be16(&two, field::CHECKSUM), be32(&two, at), a);
+                put32(&mut two, at, a);
+                put16(&mut two, field::CHECKSUM, c);
                 if forward {
-                    p.decrement_ttl();
+                    Packet::new_unchecked(&mut two[..]).decrement_ttl();
                 }
                 assert_eq!(one, two, "round {round}, forward {forward}");
             }
