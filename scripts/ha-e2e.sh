@@ -462,14 +462,21 @@ wait_for "$work/ftp-ready" "$ftpc" || fail "the FTP client did not get its first
 cmp -s "$work/ftp1.bin" "$work/ftp/small.bin" || fail "the first FTP transfer differs"
 # The adjustment of the rewritten PORT reaches B (a few milliseconds).
 sleep 0.5
-# B holds the call's signalling and media sessions as A does (same outside ports).
-calls_a=$(call_sessions "$api_a")
-calls_b=$(call_sessions "$api_b")
+# B holds the call's signalling and media sessions and its media pinholes
+# (expectations) as A does, same outside ports: each reaches B with the incremental
+# updates (milliseconds; read again for up to 3 s, as what A holds may change between
+# the two reads), not only with the 30 s refresh sweep.
+for _ in $(seq 1 30); do
+    calls_a=$(call_sessions "$api_a")
+    calls_b=$(call_sessions "$api_b")
+    pins_a=$(call_pinholes "$api_a")
+    pins_b=$(call_pinholes "$api_b")
+    [ "$calls_b" = "$calls_a" ] && [ "$pins_b" = "$pins_a" ] && break
+    sleep 0.1
+done
 grep -q "100.64.0.2:5060->[^,]*<->192.0.2.10:5060" <<<"$calls_a" && grep -q "<->192.0.2.20:100" <<<"$calls_a" \
     || fail "A has no SIP or RTP session of the call: $calls_a"
 [ "$calls_b" = "$calls_a" ] || fail "the call's sessions on B ($calls_b) are not A's ($calls_a)"
-pins_a=$(call_pinholes "$api_a")
-pins_b=$(call_pinholes "$api_b")
 [ "$pins_b" = "$pins_a" ] || fail "the call's media pinholes on B ($pins_b) are not A's ($pins_a)"
 echo "ha-e2e: the call's sessions synced to B: $calls_a; its media pinholes: ${pins_a:-none}"
 echo "ha-e2e: an FTP control connection through A, its PORT rewritten, a file fetched"

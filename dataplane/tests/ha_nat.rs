@@ -17,7 +17,7 @@ use cgnat_dataplane::ha::wire;
 use cgnat_dataplane::ha::{HaCounters, Receiver, Sender};
 use cgnat_dataplane::harness::Harness;
 use cgnat_dataplane::nat::sync::SyncCursor;
-use cgnat_dataplane::nat::Nat;
+use cgnat_dataplane::nat::{ExpectReq, Nat};
 use cgnat_dataplane::pipeline::Side;
 use common::*;
 use std::collections::BTreeSet;
@@ -260,6 +260,22 @@ fn port_block_allocation_sessions_and_blocks_sync_bulk_incremental_and_after_los
     sync_round_trip("allocation = \"port-block\"\nblock_size = 64\n");
 }
 
+/// An ALG's request for a connection to 100.64.5.5 (`proto`, `port`) from `remote`
+/// (0: any), of class `class` and call tag `tag`, with the class's lifetime.
+fn expect_req(proto: u8, port: u16, remote: u32, class: u8, tag: u32) -> ExpectReq {
+    ExpectReq {
+        proto,
+        in_addr: u32::from(ip("100.64.5.5")),
+        in_port: port,
+        remote,
+        class,
+        tag,
+        secs: 0,
+        keep: false,
+        alg: 0,
+    }
+}
+
 /// PCP mappings (with their nonce, filters and lifetime left) and ALG expectations
 /// (pinned mapping, remote, class, master session) sync too: after the bulk sync an
 /// FTP data connection the active expected is admitted by the promoted standby, and a
@@ -267,7 +283,7 @@ fn port_block_allocation_sessions_and_blocks_sync_bulk_incremental_and_after_los
 #[test]
 fn pcp_mappings_and_alg_expectations_sync() {
     use cgnat_dataplane::nat::pcp::PcpAsk;
-    use cgnat_dataplane::nat::{class, ExpectReq, ALG_FTP};
+    use cgnat_dataplane::nat::{class, ALG_FTP};
     use cgnat_dataplane::wire::pcp::Filter;
     let (mut a, mut s) = pair("");
     let sub = u32::from(ip("100.64.4.4"));
@@ -295,17 +311,7 @@ fn pcp_mappings_and_alg_expectations_sync() {
             .find(|(_, x)| x.rem_port == 21)
             .map(|(i, _)| i)
             .unwrap();
-    let req = ExpectReq {
-        proto: 6,
-        in_addr: u32::from(ip("100.64.5.5")),
-        in_port: 41001,
-        remote: u32::from(ip("192.0.2.21")),
-        class: class::FTP_DATA,
-        tag: 0,
-        secs: 0,
-        keep: false,
-        alg: 0,
-    };
+    let req = expect_req(6, 41001, u32::from(ip("192.0.2.21")), class::FTP_DATA, 0);
     let data_out =
         a.h.worker
             .nat
@@ -732,4 +738,151 @@ fn an_irc_connection_with_a_resized_dcc_offer_keeps_its_adjustment_after_failove
         next + 8,
         "acknowledged in the client's numbering"
     );
+}
+
+/// PCP mappings and ALG expectations made, changed and ended on the active reach the
+/// standby with the incremental updates, not only with the next refresh sweep (none
+/// runs here): a failover seconds after a PCP request or an ALG's announcement keeps
+/// them.
+#[test]
+fn pcp_mappings_and_expectations_reach_the_standby_without_a_refresh() {
+    use cgnat_dataplane::nat::class;
+    use cgnat_dataplane::nat::pcp::PcpAsk;
+    let (mut a, mut s) = pair("");
+    a.link.set_refresh_ms(0);
+    udp_flows(&mut a.h, 1..3, 53, 1000);
+    run(&mut a, &mut s, 1000, 300);
+    assert!(s.link.in_sync());
+    let bulks = s.counters.bulk_syncs.get();
+    // (outside, class, remote, tag, seconds left) of each expectation, sorted.
+    let expects = |n: &Node, now: u32| {
+        let mut v: Vec<_> =
+            n.h.worker
+                .nat
+                .expectations()
+                .map(|(k, e)| ((k.a, k.pa), e.class, e.remote, e.tag, e.until - now))
+                .collect();
+        v.sort();
+        v
+    };
+    // (inside, outside, expiry) of each PCP mapping, sorted.
+    let pcps = |n: &Node| {
+        let mut v: Vec<_> =
+            n.h.worker
+                .nat
+                .pcp_entries()
+                .map(|e| (e.inside, e.outside, e.expires))
+                .collect();
+        v.sort();
+        v
+    };
+
+    // Made: a PCP mapping, an FTP data connection and a call's media (any source).
+    let sub = u32::from(ip("100.64.4.4"));
+    let ask = PcpAsk {
+        proto: 17,
+        inside: (sub, 5000),
+        lifetime: 600,
+        nonce: *b"twelve bytes",
+        max_per_subscriber: 8,
+        ..PcpAsk::default()
+    };
+    let pcp_out = a.h.worker.nat.pcp_map(&ask, 1001).expect("mapped");
+    connect(&mut a.h, "100.64.5.5:41000", "192.0.2.21:21", 9000);
+    one(
+        &mut a.h,
+        &udp("100.64.5.5:5060", "192.0.2.30:5060", b"INVITE", false),
+        Side::Inside,
+        1001,
+        Side::Outside,
+    );
+    let master_of = |n: &Node, port: u16| {
+        n.h.worker
+            .nat
+            .iter_sessions_indexed()
+            .find(|(_, x)| x.rem_port == port)
+            .map(|(i, _)| i)
+            .unwrap()
+    };
+    let (ftp, sip) = (master_of(&a, 21), master_of(&a, 5060));
+    let req = expect_req;
+    let data_out =
+        a.h.worker
+            .nat
+            .alg_expect_with(
+                ftp,
+                &req(6, 41001, u32::from(ip("192.0.2.21")), class::FTP_DATA, 0),
+                1001,
+            )
+            .expect("expected");
+    let media_out =
+        a.h.worker
+            .nat
+            .alg_expect_with(sip, &req(17, 10000, 0, class::SIP_MEDIA, 7), 1001)
+            .expect("expected");
+    run(&mut a, &mut s, 1001, 100);
+    assert_eq!(expects(&s, 1001).len(), 2);
+    assert_eq!(expects(&s, 1001), expects(&a, 1001));
+    assert_eq!(pcps(&s), pcps(&a));
+    assert_eq!(pcps(&s)[0].1, pcp_out);
+
+    // Changed: the callee's SDP names its media address; the mapping is refreshed
+    // with a longer lifetime.
+    let callee = u32::from(ip("192.0.2.31"));
+    a.h.worker.nat.alg_narrow(sip, 7, callee);
+    a.h.worker
+        .nat
+        .pcp_map(
+            &PcpAsk {
+                lifetime: 3600,
+                ..ask
+            },
+            1002,
+        )
+        .expect("refreshed");
+    run(&mut a, &mut s, 1002, 100);
+    assert_eq!(expects(&s, 1002), expects(&a, 1002));
+    assert!(expects(&s, 1002).iter().any(|e| e.2 == callee && e.3 == 7));
+    assert_eq!(pcps(&s), vec![((sub, 5000), pcp_out, 1002 + 3600)]);
+
+    // Ended: the FTP expectation by the ALG, the PCP mapping by a delete, the media
+    // one by the callee's first packet (the session it lets in comes too).
+    assert_eq!(
+        a.h.worker
+            .nat
+            .alg_end(6, u32::from(ip("100.64.5.5")), 41001, 1003),
+        Some(data_out)
+    );
+    a.h.worker
+        .nat
+        .pcp_delete(17, (sub, 5000), Some(ask.nonce), 1003)
+        .expect("deleted");
+    let to = |ep: (u32, u16)| format!("{}:{}", std::net::Ipv4Addr::from(ep.0), ep.1);
+    one(
+        &mut a.h,
+        &udp("192.0.2.31:20000", &to(media_out), b"rtp", true),
+        Side::Outside,
+        1003,
+        Side::Inside,
+    );
+    assert!(expects(&a, 1003).is_empty());
+    run(&mut a, &mut s, 1003, 100);
+    assert!(expects(&s, 1003).is_empty());
+    assert!(pcps(&s).is_empty());
+    // The same sessions, the callee's media among them (the FTP connection's TCP
+    // state moved since its creation was journaled: that one comes with a sweep).
+    let stateless = |n: &Node| {
+        let mut t = tables(&n.h.worker.nat).0;
+        t = t
+            .into_iter()
+            .map(|x| (x.0, x.1, x.2, x.3, 0, x.5))
+            .collect();
+        t
+    };
+    assert_eq!(stateless(&s), stateless(&a));
+    assert!(stateless(&s).iter().any(|x| x.3 == (callee, 20000)));
+
+    assert_eq!(s.counters.refreshes.get() + a.counters.refreshes.get(), 0);
+    assert_eq!(s.counters.bulk_syncs.get(), bulks, "no bulk sync needed");
+    assert_eq!(s.counters.install_failed.get(), 0);
 }

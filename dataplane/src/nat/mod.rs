@@ -867,6 +867,9 @@ pub struct Nat {
     /// HA sync: sessions created and ended since the last drain (`nat/sync.rs`), when
     /// `journal_on`; `journal_lost` when one found no room.
     journal: Vec<(bool, Session, Option<u128>)>,
+    /// HA sync: PCP/NAT-PMP mappings and expectations made, changed or ended since the
+    /// last drain, when `journal_on` (`journal_lost` when one found no room).
+    pins: Vec<sync::Pin>,
     journal_on: bool,
     journal_lost: bool,
     /// HA standby: live sessions are not expired (the active's traffic refreshes
@@ -1126,6 +1129,7 @@ impl Nat {
             pcp: HashMap::with_capacity(pcp::MAX_PCP_ENTRIES),
             pcp_ending: Vec::with_capacity(pcp::MAX_PCP_ENTRIES),
             journal: Vec::new(),
+            pins: Vec::new(),
             journal_on: false,
             journal_lost: false,
             hold: false,
@@ -3286,6 +3290,7 @@ impl Nat {
         };
         let until = now.saturating_add(secs);
         if self.expects.refresh(&okey, req, master, until) {
+            self.note_expect(&okey);
             return Some((map.out_addr(&self.pool), map.out_port));
         }
         let sub = map.sub();
@@ -3316,6 +3321,7 @@ impl Nat {
             },
             sub,
         );
+        self.note_expect(&okey);
         self.counters.expectations_created.inc();
         Some((map.out_addr(&self.pool), map.out_port))
     }
@@ -3333,6 +3339,7 @@ impl Nat {
     fn remove_expectation(&mut self, k: &Key, now: u32) -> Option<Expect> {
         let mappings = &self.mappings;
         let e = self.expects.remove(k, |m| mappings[m as usize].sub())?;
+        self.note_expect_end(k, &e);
         self.unpin_mapping(e.mapping, now, true);
         Some(e)
     }
@@ -3527,18 +3534,21 @@ impl Nat {
     /// that allowed any source now allow only it.
     pub fn alg_narrow(&mut self, master: u32, tag: u32, remote: u32) {
         self.expects.narrow(master, tag, remote);
+        self.note_expects_of(master, tag);
     }
 
     /// The RTSP media of `master`'s session `tag` comes from `remote` (a reply's
     /// `source`).
     pub fn alg_retarget(&mut self, master: u32, tag: u32, remote: u32) {
         self.expects.retarget(master, tag, remote);
+        self.note_expects_of(master, tag);
     }
 
     /// Gives the expectations of `master` tagged `from` the tag `to` (an RTSP reply
     /// naming the session its SETUP created).
     pub fn alg_retag(&mut self, master: u32, from: u32, to: u32) {
         self.expects.retag(master, from, to);
+        self.note_expects_of(master, to);
     }
 
     /// A mapping record by index ([`Expect::mapping`], a shared session's

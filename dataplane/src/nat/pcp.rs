@@ -103,7 +103,9 @@ impl Nat {
                     e.n_filters = 0;
                 }
                 merge_filters(e, ask);
-                return Ok(e.outside);
+                let outside = e.outside;
+                self.note_pcp(m);
+                return Ok(outside);
             }
         }
         let held = self
@@ -144,6 +146,7 @@ impl Nat {
         };
         merge_filters(&mut e, ask);
         self.pcp.insert(m, e);
+        self.note_pcp(m);
         self.counters.pcp_mappings_active.set(self.pcp.len() as u64);
         self.pcp_event(event::SESSION_CREATE, &e);
         Ok(outside)
@@ -239,6 +242,7 @@ impl Nat {
 
     fn pcp_remove(&mut self, m: u32, now: u32) {
         if let Some(e) = self.pcp.remove(&m) {
+            self.note_pcp_end(&e);
             self.pcp_event(event::SESSION_DELETE, &e);
             self.unpin_mapping(m, now, false);
             self.counters.pcp_mappings_active.set(self.pcp.len() as u64);

@@ -15,6 +15,22 @@ use crate::ha::wire::{
 /// Room for journal entries between two drains by the worker loop.
 pub const JOURNAL_ROOM: usize = 8192;
 
+/// Room for changes of PCP/NAT-PMP mappings and expectations between two drains.
+pub const PIN_ROOM: usize = 4096;
+
+/// A change of what pins a mapping without a session (a PCP or NAT-PMP mapping, an
+/// ALG expectation), noted for the incremental sync. What was made or changed is
+/// named, and sent as it is when the journal is drained; what ended is its record.
+#[derive(Clone, Copy, Debug)]
+pub enum Pin {
+    /// The expectation on this outside key was made or changed.
+    Expect(Key),
+    /// The PCP/NAT-PMP mapping of this mapping record was made or refreshed.
+    Mapping(u32),
+    /// One ended.
+    End(Record),
+}
+
 /// Connections with a synced sequence adjustment a standby's worker keeps at most
 /// (as many as a worker's contract path follows: `alg_contract::ADJUSTED`).
 pub const ADJUSTED_ROOM: usize = 4096;
@@ -58,8 +74,12 @@ impl Nat {
         if on && self.journal.capacity() < JOURNAL_ROOM {
             self.journal.reserve_exact(JOURNAL_ROOM);
         }
+        if on && self.pins.capacity() < PIN_ROOM {
+            self.pins.reserve_exact(PIN_ROOM);
+        }
         if !on {
             self.journal.clear();
+            self.pins.clear();
         }
         self.calls.sync_journal(on);
     }
@@ -84,6 +104,74 @@ impl Nat {
         }
     }
 
+    /// Notes a change of a PCP mapping or an expectation, if the journal is on; past
+    /// its room it is dropped and counted (the sync link then asks for a bulk sync).
+    fn note_pin(&mut self, p: Pin) {
+        if !self.journal_on {
+            return;
+        }
+        if self.pins.len() < self.pins.capacity() {
+            self.pins.push(p);
+        } else {
+            self.journal_lost = true;
+            self.counters.ha_journal_full.inc();
+        }
+    }
+
+    /// Notes the expectation on outside key `k` made or changed.
+    pub(super) fn note_expect(&mut self, k: &Key) {
+        self.note_pin(Pin::Expect(*k));
+    }
+
+    /// Notes the expectations of `master` tagged `tag` changed.
+    pub(super) fn note_expects_of(&mut self, master: u32, tag: u32) {
+        if !self.journal_on {
+            return;
+        }
+        // The room is reserved: taken out and put back, never reallocated.
+        let mut pins = std::mem::take(&mut self.pins);
+        let mut lost = false;
+        for (k, _) in self
+            .expects
+            .iter()
+            .filter(|(_, e)| e.master == master && e.tag == tag)
+        {
+            if pins.len() < pins.capacity() {
+                pins.push(Pin::Expect(*k));
+            } else {
+                lost = true;
+            }
+        }
+        self.pins = pins;
+        if lost {
+            self.journal_lost = true;
+            self.counters.ha_journal_full.inc();
+        }
+    }
+
+    /// Notes expectation `e` on outside key `k` ended (removed from the table, its
+    /// mapping not yet unpinned). One of a NAT64 session was never sent.
+    pub(super) fn note_expect_end(&mut self, k: &Key, e: &Expect) {
+        if !self.journal_on {
+            return;
+        }
+        if let Some(rec) = self.expect_body(k, e) {
+            self.note_pin(Pin::End(Record::Expect(rec)));
+        }
+    }
+
+    /// Notes the PCP/NAT-PMP mapping of mapping record `m` made or refreshed.
+    pub(super) fn note_pcp(&mut self, m: u32) {
+        self.note_pin(Pin::Mapping(m));
+    }
+
+    /// Notes PCP/NAT-PMP mapping `e` ended.
+    pub(super) fn note_pcp_end(&mut self, e: &pcp::PcpEntry) {
+        if self.journal_on {
+            self.note_pin(Pin::End(Record::Mapping(pcp_rec(e, e.expires))));
+        }
+    }
+
     /// Hands the journal's entries to `push` (oldest first) until it returns false,
     /// as sync items at `now`. Returns true when entries were lost since the last
     /// call (the peer needs a bulk sync).
@@ -102,6 +190,37 @@ impl Nat {
         let all = n == self.journal.len();
         self.journal.drain(..n);
         let mut lost = std::mem::take(&mut self.journal_lost);
+        // Then the PCP mappings and expectations (after the sessions: an
+        // expectation's master session is journaled before it, and a session an
+        // expectation let in before the expectation's end).
+        if all {
+            let mut n = 0;
+            while n < self.pins.len() {
+                let item = match self.pins[n] {
+                    Pin::Expect(k) => self
+                        .expects
+                        .get(&k)
+                        .and_then(|e| self.expect_rec(&k, e, now))
+                        .map(|r| Item {
+                            end: false,
+                            record: Record::Expect(r),
+                        }),
+                    Pin::Mapping(m) => self.pcp.get(&m).map(|e| Item {
+                        end: false,
+                        record: Record::Mapping(pcp_rec(e, now)),
+                    }),
+                    Pin::End(record) => Some(Item { end: true, record }),
+                };
+                // What was made and is gone already: its end follows.
+                if let Some(it) = item {
+                    if !push(it) {
+                        break;
+                    }
+                }
+                n += 1;
+            }
+            self.pins.drain(..n);
+        }
         // Then the PPTP calls made, bound, closing or ended since (after the sessions:
         // a call's control session is created before it and ends with or after it).
         if all {
@@ -269,12 +388,24 @@ impl Nat {
     }
 
     fn expect_rec(&self, k: &Key, e: &Expect, now: u32) -> Option<ExpectRec> {
-        let map = &self.mappings[e.mapping as usize];
         let m = self.session_at(e.master)?;
-        // An expectation of a NAT64 session is not synced: its record names the host
-        // by this node's handle (a data connection being set up at a failover is
-        // lost; its control session is synced).
-        if hosts6::is_host(map.in_addr) || hosts6::is_host(m.in_addr) {
+        if hosts6::is_host(m.in_addr) {
+            return None;
+        }
+        Some(ExpectRec {
+            remaining: e.until.saturating_sub(now),
+            master: (m.proto, (m.in_addr, m.in_port), (m.rem_addr, m.rem_port)),
+            ..self.expect_body(k, e)?
+        })
+    }
+
+    /// Expectation `e` on outside key `k` as a record without its master session and
+    /// time left (what an end needs). An expectation of a NAT64 session is not
+    /// synced: its record names the host by this node's handle (a data connection
+    /// being set up at a failover is lost; its control session is synced).
+    fn expect_body(&self, k: &Key, e: &Expect) -> Option<ExpectRec> {
+        let map = &self.mappings[e.mapping as usize];
+        if hosts6::is_host(map.in_addr) {
             return None;
         }
         Some(ExpectRec {
@@ -286,8 +417,7 @@ impl Nat {
             outside: (k.a, k.pa),
             remote: e.remote,
             tag: e.tag,
-            remaining: e.until.saturating_sub(now),
-            master: (m.proto, (m.in_addr, m.in_port), (m.rem_addr, m.rem_port)),
+            ..ExpectRec::default()
         })
     }
 
