@@ -33,20 +33,10 @@ sub=hasub$tag inet=hainet$tag bobns=habob$tag mga=hamga$tag mgb=hamgb$tag root=h
 brin=habri$tag brout=habro$tag
 pids=()
 down() {
-    set +e
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    sleep 0.3
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    for ns in "$sub" "$inet" "$bobns" "$mga" "$mgb"; do
-        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-        ip netns del "$ns" 2>/dev/null
-    done
+    bed_teardown "$sub" "$inet" "$bobns" "$mga" "$mgb" -- \
+        "$brin" "$brout" habrg$tag hasv$tag hai$tag haai$tag haao$tag haba$tag habb$tag habo$tag
     # The root namespace's name only (never its processes).
     ip netns del "$root" 2>/dev/null
-    for l in "$brin" "$brout" habrg$tag hasv$tag hai$tag haai$tag haao$tag haba$tag habb$tag habo$tag; do
-        ip link del "$l" 2>/dev/null
-    done
-    free_ports_forget
 }
 trap down EXIT
 fail() {

@@ -68,11 +68,7 @@ chmod 755 "$work"
 
 bed_init irc
 rtr=ircrtr$tag
-cleanup() {
-    bed_down "$sub" "$inet" "$vsn" "$vin"
-    ip netns del "$rtr" 2>/dev/null
-}
-trap cleanup EXIT
+trap 'bed_teardown "$sub" "$inet" "$rtr" -- "$vsn" "$vin"' EXIT
 
 # ---- topology
 bed_up "$sub" "$inet" "$vs" "$vsn" "$vi" "$vin"

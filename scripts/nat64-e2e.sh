@@ -42,7 +42,7 @@ server6=2001:db8:64::c000:20a
 # namespace, which routes for it (step "routed subscriber"): its namespace and link.
 dns=c64dns$tag plat=c64plat$tag vd=c64vd$tag vdn=c64vdn$tag
 routed=c64rt$tag vr=c64vr$tag vrn=c64vrn$tag
-trap 'bed_down "$sub" "$inet" "$vsn" "$vin"; ip netns del "$dns" 2>/dev/null; ip netns del "$plat" 2>/dev/null; ip netns del "$routed" 2>/dev/null; rm -rf "/etc/netns/$sub"' EXIT
+trap 'bed_teardown "$sub" "$inet" "$dns" "$plat" "$routed" -- "$vsn" "$vin"; rm -rf "/etc/netns/$sub"' EXIT
 
 bed_up "$sub" "$inet" "$vs" "$vsn" "$vi" "$vin"
 bed_inside='ipv4 = "100.64.0.1/10"

@@ -27,16 +27,9 @@ subs=(100:100.64.100 200:100.64.200 q:100.64.30)
 pids=()
 
 cleanup() {
-    set +e
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    sleep 0.3
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    for s in "${subs[@]}"; do ip netns del "cgvs${s%%:*}$tag" 2>/dev/null; done
-    ip netns del "$trunk" 2>/dev/null
-    ip netns del "$inet" 2>/dev/null
-    ip link del "$vsn" 2>/dev/null
-    ip link del "$vin" 2>/dev/null
-    free_ports_forget
+    local s ns=()
+    for s in "${subs[@]}"; do ns+=("cgvs${s%%:*}$tag"); done
+    bed_teardown "${ns[@]}" "$trunk" "$inet" -- "$vsn" "$vin"
 }
 trap cleanup EXIT
 fail() {

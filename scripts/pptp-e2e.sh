@@ -61,8 +61,8 @@ mkdir -p "$work"
 bed_init pp
 rtr=pprtr$tag
 server=192.0.2.10
-# (The router namespace exists in linux mode only; set -e still holds in the trap.)
-trap 'ip netns del "$rtr" 2>/dev/null || true; bed_down "$sub" "$inet" "$vsn" "$vin"' EXIT
+# (The router namespace exists in linux mode only.)
+trap 'bed_teardown "$sub" "$inet" "$rtr" -- "$vsn" "$vin"' EXIT
 
 result_label=PPTP
 

@@ -49,19 +49,8 @@ pids=()
 vlcdir=$(mktemp -d /tmp/rtsp-e2e-vlc.XXXXXX)
 
 cleanup() {
-    set +e
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    sleep 0.3
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    # anything left inside the namespaces (children of the processes above)
-    for ns in "$sub" "$inet" "$rtr"; do
-        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-        ip netns del "$ns" 2>/dev/null
-    done
-    ip link del "$vsn" 2>/dev/null
-    ip link del "$vin" 2>/dev/null
+    bed_teardown "$sub" "$inet" "$rtr" -- "$vsn" "$vin"
     rm -rf "$vlcdir"
-    free_ports_forget
 }
 trap cleanup EXIT
 

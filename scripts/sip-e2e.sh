@@ -101,18 +101,8 @@ results=()
 failed=0
 
 cleanup() {
-    set +e
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    sleep 0.5
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    # kamailio forks its children: they leave with the main process, make sure.
-    [ -f "$work/kamailio.pid" ] && pkill -9 -P "$(cat "$work/kamailio.pid")" 2>/dev/null
-    ip netns del "$sub" 2>/dev/null
-    ip netns del "$inet" 2>/dev/null
-    ip netns del "$rt" 2>/dev/null
-    ip link del "$vsn" 2>/dev/null
-    ip link del "$vin" 2>/dev/null
-    free_ports_forget
+    # (kamailio's forked children, in its namespace, go with whatever is left there.)
+    bed_teardown "$sub" "$inet" "$rt" -- "$vsn" "$vin"
 }
 trap cleanup EXIT
 die() {

@@ -144,22 +144,31 @@ bed_up() {
     ip netns exec "$inet" ethtool -K "$vi" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
 }
 
-# bed_down SUB INET VSN VIN
+# bed_teardown NAMESPACE... [-- LINK...]
 # Ends the processes in the caller's pids array (TERM, then KILL), whatever is left
-# in the namespaces, the namespaces and the veth pairs. For a trap on EXIT.
-bed_down() {
-    local p ns
+# in each NAMESPACE, the namespaces, then deletes each LINK (a veth pair's end, a
+# bridge). For a trap on EXIT. Name only namespaces the bed made: every process left
+# in one is killed.
+bed_teardown() {
+    local p
     set +e
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
     sleep 0.3
     for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    for ns in "$1" "$2"; do
-        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-        ip netns del "$ns" 2>/dev/null
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do
+        for p in $(ip netns pids "$1" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+        ip netns del "$1" 2>/dev/null
+        shift
     done
-    ip link del "$3" 2>/dev/null
-    ip link del "$4" 2>/dev/null
+    [ $# -gt 0 ] && shift
+    for p in "$@"; do ip link del "$p" 2>/dev/null; done
     free_ports_forget
+}
+
+# bed_down SUB INET VSN VIN
+# bed_teardown of the usual bed (bed_init's names).
+bed_down() {
+    bed_teardown "$1" "$2" -- "$3" "$4"
 }
 
 # bed_init PREFIX
