@@ -417,6 +417,7 @@ fn a_rewritten_ftp_control_connection_keeps_its_sequence_adjustment_after_failov
 #[test]
 fn nat64_sessions_sync_with_their_hosts_addresses_and_reach_them_after_failover() {
     use cgnat_dataplane::harness::{INSIDE_MAC, OUTSIDE_MAC};
+    use cgnat_dataplane::nat::class;
     use etherparse::PacketBuilder;
     let make = || {
         let text = config_text("allocation = \"port-block\"\nblock_size = 64\n").replace(
@@ -485,6 +486,52 @@ fn nat64_sessions_sync_with_their_hosts_addresses_and_reach_them_after_failover(
     assert_eq!(hosts(&handles(&a)), hosts(&handles(&s)));
     assert_eq!(s.h.worker.nat.live_sessions(), 6);
 
+    // An FTP data connection host 6 announced (EPRT |2| of its own address) on a
+    // control connection to 8.8.4.4: expected on the standby too, under the
+    // standby's own handle for the host (the record names it by its address).
+    let host6 = u128::from_be_bytes(a6(&host(6)));
+    let h6 = a.h.worker.nat.handle6(host6).expect("host 6 has a handle");
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(HOST_MAC, INSIDE_MAC)
+        .ipv6(a6(&host(6)), server6, 64)
+        .tcp(41000, 21, 1, 64240)
+        .syn()
+        .write(&mut f, b"")
+        .unwrap();
+    one(&mut a.h, &f, Side::Inside, 1511, Side::Outside);
+    let master =
+        a.h.worker
+            .nat
+            .iter_sessions_indexed()
+            .find(|(_, x)| x.in_addr == h6 && x.rem_port == 21)
+            .map(|(i, _)| i)
+            .expect("the control connection");
+    let data_out =
+        a.h.worker
+            .nat
+            .alg_expect_with(
+                master,
+                &ExpectReq {
+                    in_addr: h6,
+                    ..expect_req(6, 41001, u32::from(ip("8.8.4.4")), class::FTP_DATA, 0)
+                },
+                1511,
+            )
+            .expect("expected");
+    run(&mut a, &mut s, 1511, 100);
+    assert_eq!(s.counters.install_failed.get(), 0);
+    let on_standby: Vec<_> =
+        s.h.worker
+            .nat
+            .expectations()
+            .map(|(k, e)| ((k.a, k.pa), e.class, e.remote))
+            .collect();
+    assert_eq!(
+        on_standby,
+        vec![(data_out, class::FTP_DATA, u32::from(ip("8.8.4.4")))]
+    );
+    assert_eq!(s.h.worker.nat.live_sessions(), 7);
+
     // Promoted: every server's answer reaches its host.
     s.h.worker.set_standby(false, 1510);
     for (k, (pool, port)) in mapped {
@@ -500,6 +547,21 @@ fn nat64_sessions_sync_with_their_hosts_addresses_and_reach_them_after_failover(
         assert_eq!(&back[38..54], &a6(&host(k)), "the answer to host {k}");
         assert_eq!(u16::from_be_bytes([back[56], back[57]]), 5000 + k);
     }
+    // And the server opens the announced data connection: to host 6's port 41001.
+    let mut syn = Vec::new();
+    PacketBuilder::ethernet2(GW_MAC, OUTSIDE_MAC)
+        .ipv4([8, 8, 4, 4], data_out.0.to_be_bytes(), 64)
+        .tcp(20, data_out.1, 7000, 64240)
+        .syn()
+        .write(&mut syn, b"")
+        .unwrap();
+    let back = one(&mut s.h, &syn, Side::Outside, 1512, Side::Inside);
+    assert_eq!(
+        &back[38..54],
+        &a6(&host(6)),
+        "the data connection to host 6"
+    );
+    assert_eq!(u16::from_be_bytes([back[56], back[57]]), 41001);
 }
 
 /// A PPTP control connection of `client` (port 40000) to 192.0.2.10 and a call on it

@@ -96,6 +96,20 @@ fn every_record() -> Vec<(bool, Record)> {
                 tag: 0,
                 remaining: 55,
                 master: (6, (0x6440_0102, 40000), (0xc633_6407, 21)),
+                host6: None,
+            }),
+        ),
+        (
+            false,
+            Record::Expect(ExpectRec {
+                proto: 6,
+                inside: (0x0000_0002, 41001),
+                outside: (0xcb00_7105, 1032),
+                remote: 0x0808_0404,
+                remaining: 120,
+                master: (6, (0x0000_0002, 41000), (0x0808_0404, 21)),
+                host6: Some(0x2001_0db8_ffff_0006_0000_0000_0000_0010),
+                ..ExpectRec::default()
             }),
         ),
         (false, Record::SeqAdj(seq)),
@@ -161,8 +175,8 @@ fn every_record_type_round_trips_through_a_signed_message() {
         .map(|&(end, record)| Item { end, record })
         .collect();
     assert_eq!(got, want);
-    assert_eq!((tx.sent.get(), tx.records_sent.get()), (1, 9));
-    assert_eq!((rx.received.get(), rx.records_received.get()), (1, 9));
+    assert_eq!((tx.sent.get(), tx.records_sent.get()), (1, 10));
+    assert_eq!((rx.received.get(), rx.records_received.get()), (1, 10));
 }
 
 #[test]

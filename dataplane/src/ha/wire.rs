@@ -202,6 +202,9 @@ pub struct ExpectRec {
     pub remaining: u32,
     /// The master (control) session: protocol, inside and remote endpoints.
     pub master: (u8, (u32, u16), (u32, u16)),
+    /// NAT64: the IPv6 host the inside endpoint and the master session's are of (in
+    /// both, the sender's handle for it, which the receiver replaces by its own).
+    pub host6: Option<u128>,
 }
 
 /// Correction points per direction of a sequence adjustment.
@@ -323,7 +326,7 @@ impl Record {
             Record::Block(_) => BLOCK_LEN,
             Record::Session(x) => SESSION_LEN + if x.host6.is_some() { 16 } else { 0 },
             Record::Mapping(m) => MAPPING_BASE_LEN + FILTER_LEN * usize::from(m.n_filters),
-            Record::Expect(_) => EXPECT_LEN,
+            Record::Expect(x) => EXPECT_LEN + if x.host6.is_some() { 16 } else { 0 },
             Record::SeqAdj(s) => {
                 SEQ_KEY_LEN
                     + s.dirs
@@ -390,6 +393,9 @@ impl Record {
                 put_ep(v, 29, e.master.1);
                 put_ep(v, 35, e.master.2);
                 v[41..44].fill(0);
+                if let Some(a) = e.host6 {
+                    v[EXPECT_LEN..EXPECT_LEN + 16].copy_from_slice(&a.to_be_bytes());
+                }
             }
             Record::SeqAdj(s) => {
                 put_ep(v, 0, s.inside);
@@ -496,7 +502,9 @@ impl Record {
                 Ok(Record::Mapping(m))
             }
             rtype::EXPECT => {
-                exact(EXPECT_LEN)?;
+                if v.len() != EXPECT_LEN && v.len() != EXPECT_LEN + 16 {
+                    return Err(Refusal::Malformed);
+                }
                 if usize::from(v[1]) >= crate::nat::class::NAMES.len() || v[2] > 7 || v[3] > 1 {
                     return Err(Refusal::Malformed);
                 }
@@ -514,6 +522,10 @@ impl Record {
                     tag: be32(v, 20),
                     remaining: be32(v, 24),
                     master: (v[28], get_ep(v, 29), get_ep(v, 35)),
+                    host6: v
+                        .get(EXPECT_LEN..EXPECT_LEN + 16)
+                        .and_then(|a| a.try_into().ok())
+                        .map(u128::from_be_bytes),
                 }))
             }
             rtype::SEQ_ADJ => {

@@ -389,25 +389,30 @@ impl Nat {
 
     fn expect_rec(&self, k: &Key, e: &Expect, now: u32) -> Option<ExpectRec> {
         let m = self.session_at(e.master)?;
-        if hosts6::is_host(m.in_addr) {
+        let body = self.expect_body(k, e)?;
+        // NAT64: the master session is of the same host (a handle of this node's,
+        // which the record names once, by the host's address).
+        let nat64 = hosts6::is_host(m.in_addr) || body.host6.is_some();
+        if nat64 && m.in_addr != body.inside.0 {
             return None;
         }
         Some(ExpectRec {
             remaining: e.until.saturating_sub(now),
             master: (m.proto, (m.in_addr, m.in_port), (m.rem_addr, m.rem_port)),
-            ..self.expect_body(k, e)?
+            ..body
         })
     }
 
     /// Expectation `e` on outside key `k` as a record without its master session and
-    /// time left (what an end needs). An expectation of a NAT64 session is not
-    /// synced: its record names the host by this node's handle (a data connection
-    /// being set up at a failover is lost; its control session is synced).
+    /// time left (what an end needs); a NAT64 host's with the host's address (its
+    /// handle here names another host, or none, on the peer).
     fn expect_body(&self, k: &Key, e: &Expect) -> Option<ExpectRec> {
         let map = &self.mappings[e.mapping as usize];
-        if hosts6::is_host(map.in_addr) {
-            return None;
-        }
+        let host6 = if hosts6::is_host(map.in_addr) {
+            Some(self.host6(map.in_addr)?)
+        } else {
+            None
+        };
         Some(ExpectRec {
             proto: k.proto,
             class: e.class,
@@ -417,6 +422,7 @@ impl Nat {
             outside: (k.a, k.pa),
             remote: e.remote,
             tag: e.tag,
+            host6,
             ..ExpectRec::default()
         })
     }
@@ -888,6 +894,21 @@ impl Nat {
     }
 
     fn install_expect(&mut self, x: &ExpectRec, now: u32) -> Result<(), InstallError> {
+        // NAT64: this node's handle for the host, which its master session (installed
+        // before it) took.
+        let local;
+        let x = match x.host6 {
+            None => x,
+            Some(a6) => {
+                let h = self.hosts6.find(a6).ok_or(InstallError::NoMaster)?;
+                local = ExpectRec {
+                    inside: (h, x.inside.1),
+                    master: (x.master.0, (h, x.master.1 .1), x.master.2),
+                    ..*x
+                };
+                &local
+            }
+        };
         let (mp, mi, mr) = x.master;
         let master = self
             .session_by_in_key(&Key {
