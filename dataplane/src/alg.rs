@@ -516,12 +516,10 @@ impl AlgControl {
         true
     }
 
+    /// A connection's adjustment as a record; a NAT64 connection's names its host by
+    /// this node's handle, which the NAT replaces by the host's address before it is
+    /// sent (`Nat::seq_rec_out`).
     fn sync_rec(&self, key: &ConnKey) -> Option<crate::ha::wire::SeqAdjRec> {
-        // A NAT64 connection's inside endpoint is this node's handle for its host,
-        // which would name another host (or none) on the peer: not synced.
-        if crate::nat::hosts6::is_host(key.0) {
-            return None;
-        }
         let c = self.conns.get(key)?;
         if !c.seq.active() {
             return None;

@@ -216,14 +216,17 @@ impl WorkerHa {
             self.lost.store(true, Ordering::Relaxed);
         }
         if !standby {
-            alg.sync_take(&mut |r| {
-                self.shared
+            alg.sync_take(&mut |r| match nat.seq_rec_out(r) {
+                Some(r) => self
+                    .shared
                     .seq_out
                     .push(Item {
                         end: false,
                         record: Record::SeqAdj(r),
                     })
-                    .is_ok()
+                    .is_ok(),
+                // A NAT64 host this node no longer knows: its connection is gone.
+                None => true,
             });
         }
         if let Ok(cmd) = self.cmds.try_recv() {
@@ -232,11 +235,19 @@ impl WorkerHa {
                     for a in v.drain(..) {
                         match a {
                             Apply::Flush => nat.sync_flush(now),
-                            Apply::Item(it) => {
+                            Apply::Item(mut it) => {
                                 if let Record::SeqAdj(r) = &it.record {
+                                    // With this node's handle for a NAT64 host (its
+                                    // control session came first); a worker that does
+                                    // not know the host does not hold the connection
+                                    // (as `Nat::sync_install` says of the others).
+                                    let Some(r) = nat.seq_rec_in(r) else {
+                                        continue;
+                                    };
                                     if it.end || nat.holds_tcp(r.inside, r.remote) {
-                                        alg.sync_install(r, it.end, now);
+                                        alg.sync_install(&r, it.end, now);
                                     }
+                                    it.record = Record::SeqAdj(r);
                                 }
                                 if nat.sync_install(&it, now).is_err() {
                                     self.shared.counters.install_failed.inc();

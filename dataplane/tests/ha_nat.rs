@@ -408,6 +408,116 @@ fn a_rewritten_ftp_control_connection_keeps_its_sequence_adjustment_after_failov
     );
 }
 
+/// A pipeline with NAT64 (hosts under 2001:db8:ffff::/48, one subscriber per /64).
+fn nat64_harness() -> Harness {
+    let text = config_text("allocation = \"port-block\"\nblock_size = 64\n").replace(
+        "ipv4 = \"100.64.0.1/10\"",
+        "ipv4 = \"100.64.0.1/10\"\nipv6 = [\"2001:db8:ffff::1/48\"]",
+    ) + "\n[nat64]\nsubscriber_prefix_len = 64\n";
+    let cfg = cgnat_config::Config::parse(&text, "t.toml").unwrap();
+    Harness::new(&cfg, 1000)
+}
+
+/// A NAT64 FTP control connection whose EPRT |2| the ALG rewrote to a PORT of
+/// another length (RFC 6384) keeps its sequence adjustment on the promoted standby,
+/// whose handle for the IPv6 host is not the active's (the record names the host by
+/// its address): the host's next command goes out shifted by the length change.
+#[test]
+fn a_nat64_ftp_control_connection_keeps_its_sequence_adjustment_after_failover() {
+    use cgnat_dataplane::harness::{INSIDE_MAC, OUTSIDE_MAC};
+    use etherparse::PacketBuilder;
+    let (mut a, mut s) = pair_of(&nat64_harness);
+    let server6 = a6("64:ff9b::808:404");
+    // Three hosts' datagrams before the standby is there (the active's journal off,
+    // as before a standby joins): their handles are the active's first, and they end
+    // before it joins, so the FTP client's handles differ on the two nodes.
+    a.h.worker.nat.sync_journal(false);
+    for k in 0..3u16 {
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(HOST_MAC, INSIDE_MAC)
+            .ipv6(a6(&format!("2001:db8:ffff:{k}::10")), server6, 64)
+            .udp(5000, 53)
+            .write(&mut f, b"q")
+            .unwrap();
+        one(&mut a.h, &f, Side::Inside, 1000, Side::Outside);
+    }
+    a.h.worker.nat.sync_journal(true);
+    let host = a6("2001:db8:ffff:7::10");
+    let from_host = |seq: u32, ack: Option<u32>, text: &[u8]| {
+        let mut f = Vec::new();
+        let b = PacketBuilder::ethernet2(HOST_MAC, INSIDE_MAC)
+            .ipv6(host, server6, 64)
+            .tcp(40000, 21, seq, 64000);
+        match ack {
+            None => b.syn().write(&mut f, text),
+            Some(n) => b.ack(n).psh().write(&mut f, text),
+        }
+        .unwrap();
+        f
+    };
+    let syn = one(
+        &mut a.h,
+        &from_host(1000, None, b""),
+        Side::Inside,
+        1200,
+        Side::Outside,
+    );
+    let pool: [u8; 4] = syn[26..30].try_into().unwrap();
+    let port = u16::from_be_bytes([syn[34], syn[35]]);
+    let mut synack = Vec::new();
+    PacketBuilder::ethernet2(GW_MAC, OUTSIDE_MAC)
+        .ipv4([8, 8, 4, 4], pool, 64)
+        .tcp(21, port, 5000, 29200)
+        .syn()
+        .ack(1001)
+        .write(&mut synack, b"")
+        .unwrap();
+    let nd = a.h.control.nd().unwrap();
+    nd.neighbors().learn_answer(&host, &HOST_MAC, 1200);
+    one(&mut a.h, &synack, Side::Outside, 1200, Side::Inside);
+    let eprt = b"EPRT |2|2001:db8:ffff:7::10|50000|\r\n";
+    let out = one(
+        &mut a.h,
+        &from_host(1001, Some(5001), eprt),
+        Side::Inside,
+        1200,
+        Side::Outside,
+    );
+    let text = &out[34 + usize::from(out[46] >> 4) * 4..];
+    assert!(
+        text.starts_with(b"PORT "),
+        "{}",
+        String::from_utf8_lossy(text)
+    );
+    let delta = text.len() as i64 - eprt.len() as i64;
+    assert_ne!(delta, 0, "a PORT of another length");
+    assert_eq!(a.h.expire(1000 + 301), 3, "the three datagrams time out");
+    run(&mut a, &mut s, 1301, 300);
+    assert!(s.link.in_sync());
+    assert_eq!(s.counters.install_failed.get(), 0);
+    let handle = |n: &Node| n.h.worker.nat.handle6(u128::from_be_bytes(host));
+    assert!(handle(&s).is_some());
+    assert_ne!(
+        handle(&a),
+        handle(&s),
+        "the nodes name the host differently"
+    );
+
+    s.h.worker.set_standby(false, 1302);
+    let next_seq = 1001 + eprt.len() as u32;
+    let next = one(
+        &mut s.h,
+        &from_host(next_seq, Some(5001), b"RETR f\r\n"),
+        Side::Inside,
+        1302,
+        Side::Outside,
+    );
+    assert_eq!(
+        u32::from_be_bytes([next[38], next[39], next[40], next[41]]) as i64,
+        i64::from(next_seq) + delta
+    );
+}
+
 /// NAT64 sessions sync with their hosts' IPv6 addresses: each node names a host by a
 /// handle of its own (here they differ: the active's first host ended before the
 /// bulk sync, so the standby numbers the others from one), and the standby takes its
@@ -419,15 +529,7 @@ fn nat64_sessions_sync_with_their_hosts_addresses_and_reach_them_after_failover(
     use cgnat_dataplane::harness::{INSIDE_MAC, OUTSIDE_MAC};
     use cgnat_dataplane::nat::class;
     use etherparse::PacketBuilder;
-    let make = || {
-        let text = config_text("allocation = \"port-block\"\nblock_size = 64\n").replace(
-            "ipv4 = \"100.64.0.1/10\"",
-            "ipv4 = \"100.64.0.1/10\"\nipv6 = [\"2001:db8:ffff::1/48\"]",
-        ) + "\n[nat64]\nsubscriber_prefix_len = 64\n";
-        let cfg = cgnat_config::Config::parse(&text, "t.toml").unwrap();
-        Harness::new(&cfg, 1000)
-    };
-    let (mut a, mut s) = pair_of(&make);
+    let (mut a, mut s) = pair_of(&nat64_harness);
     let server6 = a6("64:ff9b::808:404");
     let host = |k: u16| format!("2001:db8:ffff:{k:x}::10");
     let send = |n: &mut Node, k: u16, now: u32| {

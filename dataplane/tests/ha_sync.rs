@@ -115,6 +115,15 @@ fn every_record() -> Vec<(bool, Record)> {
         (false, Record::SeqAdj(seq)),
         (
             false,
+            Record::SeqAdj(SeqAdjRec {
+                inside: (0x0000_0002, 40000),
+                remote: (0x0808_0404, 21),
+                host6: Some(0x2001_0db8_ffff_0006_0000_0000_0000_0010),
+                ..seq
+            }),
+        ),
+        (
+            false,
             Record::Call(CallRec {
                 inside: (0x6440_0102, 7),
                 outside: (0xcb00_7105, 0x1234),
@@ -175,8 +184,8 @@ fn every_record_type_round_trips_through_a_signed_message() {
         .map(|&(end, record)| Item { end, record })
         .collect();
     assert_eq!(got, want);
-    assert_eq!((tx.sent.get(), tx.records_sent.get()), (1, 10));
-    assert_eq!((rx.received.get(), rx.records_received.get()), (1, 10));
+    assert_eq!((tx.sent.get(), tx.records_sent.get()), (1, 11));
+    assert_eq!((rx.received.get(), rx.records_received.get()), (1, 11));
 }
 
 #[test]

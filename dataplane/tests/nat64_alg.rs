@@ -563,11 +563,12 @@ fn mutated_alg_frames_never_panic_and_what_leaves_is_whole() {
     assert!(left[0] > 500 && left[1] > 100, "{left:?}");
 }
 
-/// HA: a NAT64 FTP control connection's sequence adjustment is not offered to the
-/// sync: its key holds this node's handle for the host, which on the peer would name
-/// another host (or none). A NAT44 connection's is (`ha_nat.rs`).
+/// HA: a NAT64 FTP control connection's sequence adjustment is offered to the sync
+/// naming its host by the host's address, not by this node's handle for it (which on
+/// the peer would name another host, or none); the peer takes its own handle back
+/// (`ha_nat.rs` fails over such a connection).
 #[test]
-fn a_nat64_control_connections_adjustment_is_not_synced_with_a_node_local_handle() {
+fn a_nat64_control_connections_adjustment_is_synced_with_its_hosts_address() {
     let mut h = harness();
     control(&mut h);
     let eprt = format!("EPRT |2|{HOST6}|50000|\r\n");
@@ -582,8 +583,21 @@ fn a_nat64_control_connections_adjustment_is_not_synced_with_a_node_local_handle
         recs.push(r);
         true
     }));
-    assert!(at > 0, "the connection is followed");
-    assert!(recs.is_empty(), "{recs:?}");
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    let handle = recs[0].inside.0;
+    let sent = h
+        .worker
+        .nat
+        .seq_rec_out(recs[0])
+        .expect("the host is known");
+    let host: std::net::Ipv6Addr = HOST6.parse().unwrap();
+    assert_eq!(sent.host6, Some(u128::from(host)));
+    assert_eq!((sent.inside, sent.remote), (recs[0].inside, recs[0].remote));
+    // Back in: this node's handle for the host.
+    assert_eq!(
+        h.worker.nat.seq_rec_in(&sent).map(|r| r.inside.0),
+        Some(handle)
+    );
 }
 
 /// The request policy applies to NAT44 sessions only: an IPv6 host's SETUP, whose

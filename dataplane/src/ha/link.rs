@@ -38,11 +38,13 @@ pub const HEARTBEAT_MS: u64 = 1000;
 pub const RESYNC_MS: u64 = 1000;
 /// Milliseconds between two refresh sweeps by default: the active walks its tables
 /// again and sends every record as an update, so that what the journal does not carry
-/// (TCP state changes, idle times, PCP mappings, expectations) reaches the standby
-/// within this time.
+/// (TCP state changes, idle times) reaches the standby within this time.
 pub const REFRESH_MS: u64 = 30_000;
 
 /// What [`Link::receive`] hands the driver to apply.
+// (Nearly every one is an `Item`, in Vecs the workers drain: boxing it would have a
+// worker free memory for each record, for variants that come once per bulk sync.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Apply {
     /// A bulk sync starts: drop the state received from the peer before.

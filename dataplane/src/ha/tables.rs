@@ -27,12 +27,14 @@ pub struct NatTables<'a> {
 impl Tables for NatTables<'_> {
     fn updates(&mut self, push: &mut dyn FnMut(Item) -> bool) -> bool {
         let lost = self.nat.sync_drain(self.now, push);
+        let nat = &*self.nat;
         if let Some(alg) = self.alg.as_deref_mut() {
-            alg.sync_take(&mut |r| {
-                push(Item {
+            alg.sync_take(&mut |r| match nat.seq_rec_out(r) {
+                Some(r) => push(Item {
                     end: false,
                     record: Record::SeqAdj(r),
-                })
+                }),
+                None => true,
             });
         }
         lost
@@ -44,12 +46,14 @@ impl Tables for NatTables<'_> {
         if !self.nat.sync_walk(self.cursor, self.now, u32::MAX, push) {
             return false;
         }
+        let nat = &*self.nat;
         match self.alg.as_deref() {
-            Some(alg) => alg.sync_walk(&mut self.cursor.extra, &mut |r| {
-                push(Item {
+            Some(alg) => alg.sync_walk(&mut self.cursor.extra, &mut |r| match nat.seq_rec_out(r) {
+                Some(r) => push(Item {
                     end: false,
                     record: Record::SeqAdj(r),
-                })
+                }),
+                None => true,
             }),
             None => true,
         }
@@ -57,17 +61,25 @@ impl Tables for NatTables<'_> {
     fn apply(&mut self, a: Apply) {
         match a {
             Apply::Flush => self.nat.sync_flush(self.now),
-            Apply::Item(
-                it @ Item {
-                    end,
-                    record: Record::SeqAdj(r),
-                },
-            ) => {
+            Apply::Item(Item {
+                end,
+                record: Record::SeqAdj(r),
+            }) => {
+                // With this node's handle for a NAT64 host (its control session
+                // came first; without it the connection is not held here, as
+                // `Nat::sync_install` says of a session it does not hold).
+                let Some(r) = self.nat.seq_rec_in(&r) else {
+                    return;
+                };
                 // The control lcore's adjustment, and the worker's note that the
                 // session's frames go there.
                 if let Some(alg) = self.alg.as_deref_mut() {
                     alg.sync_install(&r, end, self.now);
                 }
+                let it = Item {
+                    end,
+                    record: Record::SeqAdj(r),
+                };
                 if self.nat.sync_install(&it, self.now).is_err() {
                     self.counters.install_failed.inc();
                 }

@@ -231,6 +231,9 @@ pub struct SeqAdjRec {
     pub remote: (u32, u16),
     /// From the inside host (0) and towards it (1).
     pub dirs: [SeqDir; 2],
+    /// NAT64: the IPv6 host of the inside endpoint (which names it by the sender's
+    /// handle; the receiver puts its own).
+    pub host6: Option<u128>,
 }
 
 /// [`CallRec::flags`]: the server's call ID is known.
@@ -333,6 +336,7 @@ impl Record {
                         .iter()
                         .map(|d| SEQ_DIR_BASE + SEQ_POINT_LEN * usize::from(d.n))
                         .sum::<usize>()
+                    + if s.host6.is_some() { 16 } else { 0 }
             }
             Record::Call(_) => CALL_LEN,
         }
@@ -410,6 +414,9 @@ impl Record {
                         put32(v, at + 4, cum as u32);
                         at += SEQ_POINT_LEN;
                     }
+                }
+                if let Some(a) = s.host6 {
+                    v[at..at + 16].copy_from_slice(&a.to_be_bytes());
                 }
             }
             Record::Call(c) => {
@@ -554,7 +561,11 @@ impl Record {
                         at += SEQ_POINT_LEN;
                     }
                 }
-                exact(at)?;
+                if v.len() == at + 16 {
+                    s.host6 = v[at..].try_into().ok().map(u128::from_be_bytes);
+                } else {
+                    exact(at)?;
+                }
                 Ok(Record::SeqAdj(s))
             }
             rtype::CALL => {

@@ -485,6 +485,31 @@ impl Nat {
         })
     }
 
+    /// A sequence adjustment's record as sent: a NAT64 connection's names its host by
+    /// the host's address (None when this node has no handle for it any more).
+    pub fn seq_rec_out(&self, r: wire::SeqAdjRec) -> Option<wire::SeqAdjRec> {
+        if !hosts6::is_host(r.inside.0) {
+            return Some(r);
+        }
+        let a6 = self.host6(r.inside.0)?;
+        Some(wire::SeqAdjRec {
+            host6: Some(a6),
+            ..r
+        })
+    }
+
+    /// A received sequence adjustment's record with this node's handle for its NAT64
+    /// host (its control session, synced before it, took one); None without one.
+    pub fn seq_rec_in(&self, r: &wire::SeqAdjRec) -> Option<wire::SeqAdjRec> {
+        match r.host6 {
+            None => Some(*r),
+            Some(a6) => Some(wire::SeqAdjRec {
+                inside: (self.hosts6.find(a6)?, r.inside.1),
+                ..*r
+            }),
+        }
+    }
+
     fn note_adjusted(&mut self, r: &wire::SeqAdjRec) -> Result<(), InstallError> {
         let key = (r.inside.0, r.inside.1, r.remote.0, r.remote.1);
         let session = |k: &(u32, u16, u32, u16)| Key {
