@@ -518,7 +518,7 @@ impl AlgControl {
 
     /// A connection's adjustment as a record; a NAT64 connection's names its host by
     /// this node's handle, which the NAT replaces by the host's address before it is
-    /// sent (`Nat::seq_rec_out`).
+    /// sent (`Nat::seq_item_out`).
     fn sync_rec(&self, key: &ConnKey) -> Option<crate::ha::wire::SeqAdjRec> {
         let c = self.conns.get(key)?;
         if !c.seq.active() {

@@ -216,17 +216,10 @@ impl WorkerHa {
             self.lost.store(true, Ordering::Relaxed);
         }
         if !standby {
-            alg.sync_take(&mut |r| match nat.seq_rec_out(r) {
-                Some(r) => self
-                    .shared
-                    .seq_out
-                    .push(Item {
-                        end: false,
-                        record: Record::SeqAdj(r),
-                    })
-                    .is_ok(),
-                // A NAT64 host this node no longer knows: its connection is gone.
-                None => true,
+            // (A NAT64 host this node no longer knows: its connection is gone.)
+            alg.sync_take(&mut |r| {
+                nat.seq_item_out(r)
+                    .is_none_or(|it| self.shared.seq_out.push(it).is_ok())
             });
         }
         if let Ok(cmd) = self.cmds.try_recv() {

@@ -9,6 +9,7 @@
 
 mod common;
 use cgnat_config::Config;
+use cgnat_dataplane::ha::wire::Record;
 use cgnat_dataplane::harness::{Harness, INSIDE_MAC, OUTSIDE_MAC};
 use cgnat_dataplane::pipeline::Side;
 use common::{a6, config_text, v4_out, GW_MAC, HOST_MAC};
@@ -585,11 +586,14 @@ fn a_nat64_control_connections_adjustment_is_synced_with_its_hosts_address() {
     }));
     assert_eq!(recs.len(), 1, "{recs:?}");
     let handle = recs[0].inside.0;
-    let sent = h
+    let item = h
         .worker
         .nat
-        .seq_rec_out(recs[0])
+        .seq_item_out(recs[0])
         .expect("the host is known");
+    let Record::SeqAdj(sent) = item.record else {
+        panic!("{item:?}")
+    };
     let host: std::net::Ipv6Addr = HOST6.parse().unwrap();
     assert_eq!(sent.host6, Some(u128::from(host)));
     assert_eq!((sent.inside, sent.remote), (recs[0].inside, recs[0].remote));

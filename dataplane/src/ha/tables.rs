@@ -29,13 +29,7 @@ impl Tables for NatTables<'_> {
         let lost = self.nat.sync_drain(self.now, push);
         let nat = &*self.nat;
         if let Some(alg) = self.alg.as_deref_mut() {
-            alg.sync_take(&mut |r| match nat.seq_rec_out(r) {
-                Some(r) => push(Item {
-                    end: false,
-                    record: Record::SeqAdj(r),
-                }),
-                None => true,
-            });
+            alg.sync_take(&mut |r| nat.seq_item_out(r).is_none_or(&mut *push));
         }
         lost
     }
@@ -48,12 +42,8 @@ impl Tables for NatTables<'_> {
         }
         let nat = &*self.nat;
         match self.alg.as_deref() {
-            Some(alg) => alg.sync_walk(&mut self.cursor.extra, &mut |r| match nat.seq_rec_out(r) {
-                Some(r) => push(Item {
-                    end: false,
-                    record: Record::SeqAdj(r),
-                }),
-                None => true,
+            Some(alg) => alg.sync_walk(&mut self.cursor.extra, &mut |r| {
+                nat.seq_item_out(r).is_none_or(&mut *push)
             }),
             None => true,
         }

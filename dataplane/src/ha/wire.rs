@@ -308,6 +308,30 @@ fn put_ep(b: &mut [u8], at: usize, ep: (u32, u16)) {
     put16(b, at + 4, ep.1);
 }
 
+/// The bytes a record's NAT64 host address takes after its fixed part: 16, or none.
+fn host6_len(host6: Option<u128>) -> usize {
+    if host6.is_some() {
+        16
+    } else {
+        0
+    }
+}
+
+/// Writes a record's NAT64 host address, if it has one, at `at` (its fixed part's end).
+fn put_host6(b: &mut [u8], at: usize, host6: Option<u128>) {
+    if let Some(a) = host6 {
+        b[at..at + 16].copy_from_slice(&a.to_be_bytes());
+    }
+}
+
+/// The NAT64 host address after a record's fixed part ending at `at`, if the value
+/// holds one (the caller checks the value's length is `at` or `at + 16`).
+fn get_host6(b: &[u8], at: usize) -> Option<u128> {
+    b.get(at..at + 16)
+        .and_then(|a| a.try_into().ok())
+        .map(u128::from_be_bytes)
+}
+
 impl Record {
     /// Its type byte (without [`END`]).
     pub fn rtype(&self) -> u8 {
@@ -327,16 +351,16 @@ impl Record {
         match self {
             Record::Pair(_) => PAIR_LEN,
             Record::Block(_) => BLOCK_LEN,
-            Record::Session(x) => SESSION_LEN + if x.host6.is_some() { 16 } else { 0 },
+            Record::Session(x) => SESSION_LEN + host6_len(x.host6),
             Record::Mapping(m) => MAPPING_BASE_LEN + FILTER_LEN * usize::from(m.n_filters),
-            Record::Expect(x) => EXPECT_LEN + if x.host6.is_some() { 16 } else { 0 },
+            Record::Expect(x) => EXPECT_LEN + host6_len(x.host6),
             Record::SeqAdj(s) => {
                 SEQ_KEY_LEN
                     + s.dirs
                         .iter()
                         .map(|d| SEQ_DIR_BASE + SEQ_POINT_LEN * usize::from(d.n))
                         .sum::<usize>()
-                    + if s.host6.is_some() { 16 } else { 0 }
+                    + host6_len(s.host6)
             }
             Record::Call(_) => CALL_LEN,
         }
@@ -363,9 +387,7 @@ impl Record {
                 put_ep(v, 10, s.outside);
                 put_ep(v, 16, s.remote);
                 put32(v, 22, s.idle);
-                if let Some(a) = s.host6 {
-                    v[SESSION_LEN..SESSION_LEN + 16].copy_from_slice(&a.to_be_bytes());
-                }
+                put_host6(v, SESSION_LEN, s.host6);
             }
             Record::Mapping(m) => {
                 v[0] = m.kind;
@@ -397,9 +419,7 @@ impl Record {
                 put_ep(v, 29, e.master.1);
                 put_ep(v, 35, e.master.2);
                 v[41..44].fill(0);
-                if let Some(a) = e.host6 {
-                    v[EXPECT_LEN..EXPECT_LEN + 16].copy_from_slice(&a.to_be_bytes());
-                }
+                put_host6(v, EXPECT_LEN, e.host6);
             }
             Record::SeqAdj(s) => {
                 put_ep(v, 0, s.inside);
@@ -415,9 +435,7 @@ impl Record {
                         at += SEQ_POINT_LEN;
                     }
                 }
-                if let Some(a) = s.host6 {
-                    v[at..at + 16].copy_from_slice(&a.to_be_bytes());
-                }
+                put_host6(v, at, s.host6);
             }
             Record::Call(c) => {
                 put_ep(v, 0, c.inside);
@@ -473,10 +491,7 @@ impl Record {
                     outside: get_ep(v, 10),
                     remote: get_ep(v, 16),
                     idle: be32(v, 22),
-                    host6: v
-                        .get(SESSION_LEN..SESSION_LEN + 16)
-                        .and_then(|a| a.try_into().ok())
-                        .map(u128::from_be_bytes),
+                    host6: get_host6(v, SESSION_LEN),
                 }))
             }
             rtype::MAPPING => {
@@ -529,10 +544,7 @@ impl Record {
                     tag: be32(v, 20),
                     remaining: be32(v, 24),
                     master: (v[28], get_ep(v, 29), get_ep(v, 35)),
-                    host6: v
-                        .get(EXPECT_LEN..EXPECT_LEN + 16)
-                        .and_then(|a| a.try_into().ok())
-                        .map(u128::from_be_bytes),
+                    host6: get_host6(v, EXPECT_LEN),
                 }))
             }
             rtype::SEQ_ADJ => {
@@ -561,11 +573,10 @@ impl Record {
                         at += SEQ_POINT_LEN;
                     }
                 }
-                if v.len() == at + 16 {
-                    s.host6 = v[at..].try_into().ok().map(u128::from_be_bytes);
-                } else {
-                    exact(at)?;
+                if v.len() != at && v.len() != at + 16 {
+                    return Err(Refusal::Malformed);
                 }
+                s.host6 = get_host6(v, at);
                 Ok(Record::SeqAdj(s))
             }
             rtype::CALL => {

@@ -31,6 +31,16 @@ pub enum Pin {
     End(Record),
 }
 
+/// Pushes `p` into the room reserved in `pins` (never beyond it: no allocation);
+/// false, nothing pushed, when it is full.
+fn push_pin(pins: &mut Vec<Pin>, p: Pin) -> bool {
+    let room = pins.len() < pins.capacity();
+    if room {
+        pins.push(p);
+    }
+    room
+}
+
 /// Connections with a synced sequence adjustment a standby's worker keeps at most
 /// (as many as a worker's contract path follows: `alg_contract::ADJUSTED`).
 pub const ADJUSTED_ROOM: usize = 4096;
@@ -107,15 +117,16 @@ impl Nat {
     /// Notes a change of a PCP mapping or an expectation, if the journal is on; past
     /// its room it is dropped and counted (the sync link then asks for a bulk sync).
     fn note_pin(&mut self, p: Pin) {
-        if !self.journal_on {
-            return;
+        if self.journal_on && !push_pin(&mut self.pins, p) {
+            self.pins_lost();
         }
-        if self.pins.len() < self.pins.capacity() {
-            self.pins.push(p);
-        } else {
-            self.journal_lost = true;
-            self.counters.ha_journal_full.inc();
-        }
+    }
+
+    /// A change found no room in the pins' journal: counted, and the peer will need
+    /// a bulk sync.
+    fn pins_lost(&mut self) {
+        self.journal_lost = true;
+        self.counters.ha_journal_full.inc();
     }
 
     /// Notes the expectation on outside key `k` made or changed.
@@ -128,24 +139,16 @@ impl Nat {
         if !self.journal_on {
             return;
         }
-        // The room is reserved: taken out and put back, never reallocated.
-        let mut pins = std::mem::take(&mut self.pins);
         let mut lost = false;
         for (k, _) in self
             .expects
             .iter()
             .filter(|(_, e)| e.master == master && e.tag == tag)
         {
-            if pins.len() < pins.capacity() {
-                pins.push(Pin::Expect(*k));
-            } else {
-                lost = true;
-            }
+            lost |= !push_pin(&mut self.pins, Pin::Expect(*k));
         }
-        self.pins = pins;
         if lost {
-            self.journal_lost = true;
-            self.counters.ha_journal_full.inc();
+            self.pins_lost();
         }
     }
 
@@ -485,16 +488,18 @@ impl Nat {
         })
     }
 
-    /// A sequence adjustment's record as sent: a NAT64 connection's names its host by
-    /// the host's address (None when this node has no handle for it any more).
-    pub fn seq_rec_out(&self, r: wire::SeqAdjRec) -> Option<wire::SeqAdjRec> {
-        if !hosts6::is_host(r.inside.0) {
-            return Some(r);
-        }
-        let a6 = self.host6(r.inside.0)?;
-        Some(wire::SeqAdjRec {
-            host6: Some(a6),
-            ..r
+    /// A sequence adjustment (an ALG engine's record) as the sync item sent: a NAT64
+    /// connection's names its host by the host's address (None when this node has no
+    /// handle for it any more: its connection is gone).
+    pub fn seq_item_out(&self, r: wire::SeqAdjRec) -> Option<Item> {
+        let host6 = if hosts6::is_host(r.inside.0) {
+            Some(self.host6(r.inside.0)?)
+        } else {
+            None
+        };
+        Some(Item {
+            end: false,
+            record: Record::SeqAdj(wire::SeqAdjRec { host6, ..r }),
         })
     }
 
